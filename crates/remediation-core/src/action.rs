@@ -1,0 +1,236 @@
+//! The action and everything it names: its kind, its target, its mode and its identifiers.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::lifecycle::State;
+
+/// Identifier of an action: a UUIDv7, so identifiers sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct ActionId(pub Uuid);
+
+impl ActionId {
+    /// A new UUIDv7 identifier for the given creation time.
+    pub fn new_at(at: OffsetDateTime) -> Self {
+        let nanos = at.unix_timestamp_nanos();
+        let secs = u64::try_from(nanos.div_euclid(1_000_000_000)).unwrap_or(0);
+        let subsec = u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0);
+        let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, subsec);
+        Self(Uuid::new_v7(ts))
+    }
+}
+
+impl fmt::Display for ActionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for ActionId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(Self)
+    }
+}
+
+/// What an action does to its target.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Remove a grant (group membership, role assignment, app assignment, ...).
+    Revoke,
+    /// Lower a grant to a smaller permission level.
+    Reduce {
+        /// The permission level the grant is reduced to (provider vocabulary, e.g. `pull`).
+        to: String,
+    },
+    /// Suspend or disable an account or a key.
+    Suspend,
+    /// End the identity's sign-in sessions.
+    RevokeSessions,
+    /// Require a new password at next sign-in.
+    ForcePasswordReset,
+    /// Tell someone; changes nothing in the provider.
+    Notify,
+}
+
+impl ActionKind {
+    /// The kind's name without parameters, as used in settings, limits and capabilities.
+    pub fn name(&self) -> KindName {
+        match self {
+            Self::Revoke => KindName::Revoke,
+            Self::Reduce { .. } => KindName::Reduce,
+            Self::Suspend => KindName::Suspend,
+            Self::RevokeSessions => KindName::RevokeSessions,
+            Self::ForcePasswordReset => KindName::ForcePasswordReset,
+            Self::Notify => KindName::Notify,
+        }
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Reduce { to } => write!(f, "reduce(to={to})"),
+            other => f.write_str(other.name().as_str()),
+        }
+    }
+}
+
+/// The kind of an action without its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KindName {
+    /// [`ActionKind::Revoke`].
+    Revoke,
+    /// [`ActionKind::Reduce`].
+    Reduce,
+    /// [`ActionKind::Suspend`].
+    Suspend,
+    /// [`ActionKind::RevokeSessions`].
+    RevokeSessions,
+    /// [`ActionKind::ForcePasswordReset`].
+    ForcePasswordReset,
+    /// [`ActionKind::Notify`].
+    Notify,
+}
+
+impl KindName {
+    /// Every kind, in a stable order.
+    pub const ALL: [KindName; 6] =
+        [Self::Revoke, Self::Reduce, Self::Suspend, Self::RevokeSessions, Self::ForcePasswordReset, Self::Notify];
+
+    /// The snake_case name used in config files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Revoke => "revoke",
+            Self::Reduce => "reduce",
+            Self::Suspend => "suspend",
+            Self::RevokeSessions => "revoke_sessions",
+            Self::ForcePasswordReset => "force_password_reset",
+            Self::Notify => "notify",
+        }
+    }
+}
+
+impl fmt::Display for KindName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an action acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The identity (user, service account, role, key owner) in the provider's own identifier.
+    pub identity: String,
+    /// The resource the grant is on (group, repository, application, table), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// The grant itself (membership id, role name, permission), when it differs from `resource`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
+    /// The grant type in the connector's vocabulary (`group_membership`, `account`, `session`, ...).
+    pub grant_type: String,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.grant_type, self.identity)?;
+        if let Some(r) = &self.resource {
+            write!(f, "@{r}")?;
+        }
+        if let Some(g) = &self.grant {
+            write!(f, "#{g}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How much human involvement an action needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Guidance only; the action never executes.
+    Advisory,
+    /// Executes after approval.
+    Manual,
+    /// Approved by the system when every gate passes.
+    Auto,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Advisory => "advisory",
+            Self::Manual => "manual",
+            Self::Auto => "auto",
+        })
+    }
+}
+
+/// A request to change one thing in one provider, and where it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Action {
+    /// UUIDv7 identifier.
+    pub id: ActionId,
+    /// What the action does.
+    pub kind: ActionKind,
+    /// What it does it to.
+    pub target: Target,
+    /// Identifier of the connector that carries it out.
+    pub connector: String,
+    /// The control this action remediates, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_id: Option<String>,
+    /// The finding that led to this action, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding_id: Option<String>,
+    /// Who asked for it.
+    pub requested_by: String,
+    /// Why.
+    pub reason: String,
+    /// The mode resolved at suggestion time.
+    pub mode: Mode,
+    /// Key the connector uses so that a retried execution applies the change once.
+    pub idempotency_key: String,
+    /// Current lifecycle state.
+    pub state: State,
+    /// When the action was suggested.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub created_at: OffsetDateTime,
+    /// When the state last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// The caller's description of a new action, before the engine has checked anything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    /// Connector identifier.
+    pub connector: String,
+    /// What to do.
+    pub kind: ActionKind,
+    /// What to do it to.
+    pub target: Target,
+    /// Why (shown to approvers and kept in the audit).
+    pub reason: String,
+    /// Control being remediated.
+    #[serde(default)]
+    pub control_id: Option<String>,
+    /// Finding being remediated.
+    #[serde(default)]
+    pub finding_id: Option<String>,
+    /// Run every check and produce the plan, but write nothing to the provider.
+    #[serde(default)]
+    pub dry_run: bool,
+}

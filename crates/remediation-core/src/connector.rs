@@ -1,0 +1,240 @@
+//! The contract every connector implements, and the values it exchanges with the engine.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{Action, KindName, PlannedChange, Snapshot, Target};
+
+/// How well a change can be undone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reversibility {
+    /// Rollback restores the exact before-state.
+    Reversible,
+    /// Rollback restores access but not every detail (an app profile, an invitation instead
+    /// of a membership).
+    Lossy,
+    /// Cannot be undone (ended sessions, expired passwords).
+    Irreversible,
+}
+
+impl fmt::Display for Reversibility {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Reversible => "reversible",
+            Self::Lossy => "lossy",
+            Self::Irreversible => "irreversible",
+        })
+    }
+}
+
+/// One (kind, grant type) a connector can carry out, and how safely.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Capability {
+    /// The action kind.
+    pub kind: KindName,
+    /// The grant type in the connector's vocabulary.
+    pub grant_type: String,
+    /// How well the change can be undone.
+    pub reversibility: Reversibility,
+    /// Whether the connector can read the result back to verify it.
+    pub observable: bool,
+}
+
+/// Result of a connector health check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Health {
+    /// Whether the connector can reach its provider.
+    pub healthy: bool,
+    /// Human-readable detail.
+    pub detail: String,
+}
+
+/// What the connector's credentials are allowed to do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Permissions {
+    /// Permissions the connector needs for writes but does not have, in provider terms.
+    pub missing: Vec<String>,
+}
+
+impl Permissions {
+    /// True when every write permission is present.
+    pub fn can_write(&self) -> bool {
+        self.missing.is_empty()
+    }
+}
+
+/// Whether a write changed anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    /// The provider applied the change.
+    Applied,
+    /// The target was already in the requested state; nothing was written.
+    AlreadyInState,
+}
+
+/// The result of a connector write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Outcome {
+    /// Whether the write changed anything.
+    pub status: OutcomeStatus,
+    /// Provider request identifiers, kept in the audit.
+    pub request_ids: Vec<String>,
+}
+
+/// The result of reading a change back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Verification {
+    /// The state read back.
+    pub observed: Snapshot,
+    /// Whether it equals the expected after-state.
+    pub matches: bool,
+}
+
+/// The class of a connector failure, which decides what the engine does next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ConnectorErrorKind {
+    /// The target does not exist.
+    NotFound,
+    /// Credentials are missing, wrong or expired.
+    Unauthenticated,
+    /// Credentials lack a permission.
+    Forbidden,
+    /// The provider asked us to slow down.
+    Throttled {
+        /// How long the provider asked us to wait, if it said.
+        #[schemars(with = "Option<u64>")]
+        #[serde(with = "opt_secs")]
+        retry_after: Option<Duration>,
+    },
+    /// The target changed under us (ETag mismatch, concurrent modification).
+    Conflict,
+    /// A failure that may pass if retried.
+    Transient,
+    /// A failure that will not pass if retried.
+    Permanent,
+    /// The connector does not support this (kind, grant type).
+    Unsupported,
+}
+
+impl fmt::Display for ConnectorErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotFound => f.write_str("not found"),
+            Self::Unauthenticated => f.write_str("unauthenticated"),
+            Self::Forbidden => f.write_str("forbidden"),
+            Self::Throttled { retry_after: Some(d) } => {
+                write!(f, "throttled (retry after {}s)", d.as_secs())
+            }
+            Self::Throttled { retry_after: None } => f.write_str("throttled"),
+            Self::Conflict => f.write_str("conflict"),
+            Self::Transient => f.write_str("transient failure"),
+            Self::Permanent => f.write_str("permanent failure"),
+            Self::Unsupported => f.write_str("unsupported"),
+        }
+    }
+}
+
+mod opt_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(d) => s.serialize_some(&d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
+    }
+}
+
+/// A connector failure: its class, the provider's own message and its request id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, thiserror::Error)]
+#[error("{kind}: {message}{}", request_id.as_deref().map(|r| format!(" (request id {r})")).unwrap_or_default())]
+pub struct ConnectorError {
+    /// The class of failure.
+    pub kind: ConnectorErrorKind,
+    /// The provider's message, or ours when the provider gave none. Never contains secrets.
+    pub message: String,
+    /// The provider's request id, when it sent one.
+    pub request_id: Option<String>,
+}
+
+impl ConnectorError {
+    /// A new error without a request id.
+    pub fn new(kind: ConnectorErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into(), request_id: None }
+    }
+
+    /// Attaches the provider's request id.
+    pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = Some(id.into());
+        self
+    }
+
+    /// A target that does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ConnectorErrorKind::NotFound, message)
+    }
+
+    /// A permanent failure.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::new(ConnectorErrorKind::Permanent, message)
+    }
+
+    /// A (kind, grant type) the connector does not support.
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(ConnectorErrorKind::Unsupported, message)
+    }
+}
+
+/// A provider the engine can change. Object safe; stored as `Arc<dyn Connector>`.
+///
+/// Every write must be idempotent with respect to [`Action::idempotency_key`]: executing an
+/// action again after a crash must not apply the change twice.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Stable identifier, as named in configuration (`sandbox`, `okta-prod`).
+    fn id(&self) -> &str;
+
+    /// Every (kind, grant type) this connector supports. Makes no provider request.
+    fn capabilities(&self) -> Vec<Capability>;
+
+    /// Whether the provider is reachable and answering.
+    async fn health(&self) -> Result<Health, ConnectorError>;
+
+    /// Which write permissions the connector's credentials lack.
+    async fn check_permissions(&self) -> Result<Permissions, ConnectorError>;
+
+    /// Reads and normalises the current state of `target`.
+    async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError>;
+
+    /// States what `action` would change, given the current state. Writes nothing.
+    async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError>;
+
+    /// Applies `action`. Returns [`OutcomeStatus::AlreadyInState`] when nothing needed doing.
+    async fn execute(&self, action: &Action, before: &Snapshot) -> Result<Outcome, ConnectorError>;
+
+    /// Reads the target back and compares it with the planned after-state.
+    async fn verify(&self, action: &Action, planned: &PlannedChange) -> Result<Verification, ConnectorError>;
+
+    /// Restores `before`, given that the target is now in `after`.
+    async fn rollback(&self, action: &Action, before: &Snapshot, after: &Snapshot) -> Result<Outcome, ConnectorError>;
+}
+
+/// Finds the capability for `(kind, target.grant_type)`, if the connector declares it.
+pub fn find_capability(caps: &[Capability], kind: KindName, target: &Target) -> Option<Capability> {
+    caps.iter().find(|c| c.kind == kind && c.grant_type == target.grant_type).cloned()
+}

@@ -1,0 +1,725 @@
+//! The engine: suggest, approve, execute and roll back actions, with every safety step in
+//! the order the design contract gives, and every state change recorded in the store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::clock::Clock;
+use crate::connector::{Connector, find_capability};
+use crate::diff::{Change, json_diff};
+use crate::error::EngineError;
+use crate::lifecycle::{Event, Role, State, initial_state, transition};
+use crate::policy::{GateContext, LimitPolicy, PolicyDecision, SafetyPolicy, Stage};
+use crate::store::{
+    ActionDetail, ActionFilter, BeginOutcome, DetailUpdate, LimitReached, StateChange, Store, TransitionRecord,
+};
+use crate::{Action, ActionId, ActionRequest, Mode, Plan, Snapshot};
+
+/// Who is acting, and with which role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// Name as recorded in the audit (`local:alice`, a token name).
+    pub name: String,
+    /// Role, from configuration or the token.
+    pub role: Role,
+}
+
+impl Actor {
+    /// An actor with a name and a role.
+    pub fn new(name: impl Into<String>, role: Role) -> Self {
+        Self { name: name.into(), role }
+    }
+
+    /// The engine itself.
+    pub fn system() -> Self {
+        Self { name: "system".to_owned(), role: Role::System }
+    }
+}
+
+/// What the engine is built from.
+pub struct EngineParts {
+    /// Durable storage.
+    pub store: Arc<dyn Store>,
+    /// The configured connectors; their ids must be unique.
+    pub connectors: Vec<Arc<dyn Connector>>,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+    /// Gate pipeline and mode resolution.
+    pub policy: Arc<dyn SafetyPolicy>,
+    /// Blast-radius windows.
+    pub limits: Arc<dyn LimitPolicy>,
+}
+
+/// The result of [`Engine::suggest`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestion {
+    /// The stored action.
+    pub action: Action,
+    /// Its plan.
+    pub plan: Plan,
+    /// Every gate's verdict and the mode.
+    pub decision: PolicyDecision,
+}
+
+/// The result of [`Engine::execute`]. Each variant is an outcome, not an error.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecuteOutcome {
+    /// Applied and read back.
+    Completed {
+        /// The action, now `completed`.
+        action: Action,
+        /// The state read back.
+        after: Snapshot,
+    },
+    /// The provider refused, or the change was not observed.
+    Failed {
+        /// The action, now `failed`.
+        action: Action,
+        /// Why.
+        error: String,
+    },
+    /// A blast-radius window is full; an admin must force or release.
+    Held {
+        /// The action, now `held`.
+        action: Action,
+        /// The full window.
+        limit: LimitReached,
+    },
+    /// The live state no longer matches the approved plan; approvals are void.
+    PlanChanged {
+        /// The action, now `pending_approval` (unchanged for a dry run).
+        action: Action,
+        /// What differs between the approved plan and the new one.
+        changes: Vec<Change>,
+    },
+    /// A dry run: everything was checked and nothing was written.
+    DryRun {
+        /// The plan that would run.
+        plan: Plan,
+        /// Every gate's verdict.
+        decision: PolicyDecision,
+        /// The window that would hold the action, if any.
+        limit: Option<LimitReached>,
+    },
+}
+
+/// The result of [`Engine::rollback`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum RollbackOutcome {
+    /// The before-state was restored and read back.
+    RolledBack {
+        /// The action, now `rolled_back`.
+        action: Action,
+    },
+    /// The restore failed; the action is `failed` and needs attention.
+    Failed {
+        /// The action, now `failed`.
+        action: Action,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Fresh reads and a fresh plan for one action.
+struct Prepared {
+    connector: Arc<dyn Connector>,
+    plan: Plan,
+    decision: PolicyDecision,
+}
+
+/// The remediation engine. Cheap to share behind an `Arc`; holds no state of its own beyond
+/// its parts.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    connectors: BTreeMap<String, Arc<dyn Connector>>,
+    clock: Arc<dyn Clock>,
+    policy: Arc<dyn SafetyPolicy>,
+    limits: Arc<dyn LimitPolicy>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("connectors", &self.connectors.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Builds an engine. A later connector with the same id as an earlier one replaces it.
+    pub fn new(parts: EngineParts) -> Self {
+        let connectors = parts.connectors.into_iter().map(|c| (c.id().to_owned(), c)).collect();
+        Self { store: parts.store, connectors, clock: parts.clock, policy: parts.policy, limits: parts.limits }
+    }
+
+    /// The configured connectors.
+    pub fn connectors(&self) -> impl Iterator<Item = &Arc<dyn Connector>> {
+        self.connectors.values()
+    }
+
+    /// The store the engine writes to.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Reads one action with everything recorded about it.
+    pub async fn get(&self, id: ActionId) -> Result<ActionDetail, EngineError> {
+        self.store.get(id).await.map_err(not_found)
+    }
+
+    /// Lists actions, oldest first.
+    pub async fn list(&self, filter: &ActionFilter) -> Result<Vec<Action>, EngineError> {
+        Ok(self.store.list(filter).await?)
+    }
+
+    /// Every transition of one action, oldest first.
+    pub async fn transitions(&self, id: ActionId) -> Result<Vec<TransitionRecord>, EngineError> {
+        self.store.get(id).await.map_err(not_found)?;
+        Ok(self.store.transitions(id).await?)
+    }
+
+    /// Validates a request, resolves its mode, runs the gates, plans it and stores it.
+    ///
+    /// An unsupported (kind, grant type) fails before any provider request. A refusing gate
+    /// returns [`EngineError::Refused`] and stores nothing.
+    pub async fn suggest(&self, request: ActionRequest, actor: &Actor) -> Result<Suggestion, EngineError> {
+        if actor.role < Role::Requester {
+            return Err(refused(
+                "roles",
+                format!("{} is a {}; suggesting needs the requester role or higher", actor.name, actor.role),
+            ));
+        }
+        let connector = self.connector(&request.connector)?;
+        let now = self.clock.now();
+        let id = ActionId::new_at(now);
+        let action = Action {
+            id,
+            kind: request.kind,
+            target: request.target,
+            connector: request.connector,
+            control_id: request.control_id,
+            finding_id: request.finding_id,
+            requested_by: actor.name.clone(),
+            reason: request.reason,
+            mode: Mode::Manual,
+            idempotency_key: format!("remediation-{id}"),
+            state: State::PendingApproval,
+            created_at: now,
+            updated_at: now,
+        };
+        let prepared = self.prepare(&connector, &action, Stage::Suggest, request.dry_run).await?;
+        if let Some(gate) = prepared.decision.refusal() {
+            return Err(refused(&gate.gate, gate.reason.clone()));
+        }
+        let mode = prepared.decision.effective_mode();
+        let auto_approved = prepared.decision.mode == Mode::Auto && mode == Mode::Auto;
+        let state = initial_state(mode, request.dry_run, auto_approved);
+        let action = Action { mode, state, ..action };
+
+        let mut comment = action.reason.clone();
+        for gate in prepared.decision.approvals_required() {
+            comment.push_str(&format!("; gate {} requires approval: {}", gate.gate, gate.reason));
+        }
+        let mut record = self.record(&action, None, state, "suggest", actor, now);
+        record.comment = Some(comment);
+        record.plan_hash = Some(prepared.plan.plan_hash.clone());
+        record.before_hash = Some(prepared.plan.before.hash()?);
+        if auto_approved {
+            record.decided_by = Some(Actor::system().name);
+        }
+        let detail = ActionDetail {
+            action: action.clone(),
+            plan: Some(prepared.plan.clone()),
+            before: None,
+            after: None,
+            rollback_expires_at: None,
+            last_error: None,
+        };
+        self.store.create_action(&detail, &record).await?;
+        Ok(Suggestion { action, plan: prepared.plan, decision: prepared.decision })
+    }
+
+    /// Records an approval. The requester cannot approve their own action, nobody approves
+    /// twice, and the action moves to `approved` once the policy's minimum is reached.
+    pub async fn approve(&self, id: ActionId, actor: &Actor, note: Option<String>) -> Result<Action, EngineError> {
+        let detail = self.get(id).await?;
+        let action = &detail.action;
+        if actor.name == action.requested_by {
+            return Err(refused(
+                "separation of duties",
+                format!("{} requested this action and cannot approve it; ask another approver", actor.name),
+            ));
+        }
+        let approvers = self.current_approvers(id).await?;
+        if approvers.contains(&actor.name) {
+            return Err(refused("separation of duties", format!("{} has already approved this plan", actor.name)));
+        }
+        let needed = self.policy.min_approvals(action).max(1);
+        let quorum_reached = approvers.len() + 1 >= needed as usize;
+        let plan_hash = detail.plan.as_ref().map(|p| p.plan_hash.clone());
+        self.step(&detail, Event::Approve { quorum_reached }, actor, note, DetailUpdate::default(), |r| {
+            r.decided_by = Some(actor.name.clone());
+            r.plan_hash = plan_hash;
+        })
+        .await
+    }
+
+    /// Rejects an action waiting for approval.
+    pub async fn reject(&self, id: ActionId, actor: &Actor, note: Option<String>) -> Result<Action, EngineError> {
+        let detail = self.get(id).await?;
+        let name = actor.name.clone();
+        self.step(&detail, Event::Reject, actor, note, DetailUpdate::default(), |r| r.decided_by = Some(name)).await
+    }
+
+    /// Cancels an action that has not started. Only its requester or an admin may.
+    pub async fn cancel(&self, id: ActionId, actor: &Actor, note: Option<String>) -> Result<Action, EngineError> {
+        let detail = self.get(id).await?;
+        if actor.role < Role::Admin && actor.name != detail.action.requested_by {
+            return Err(refused(
+                "roles",
+                format!("only the requester ({}) or an admin may cancel this action", detail.action.requested_by),
+            ));
+        }
+        self.step(&detail, Event::Cancel, actor, note, DetailUpdate::default(), |_| {}).await
+    }
+
+    /// Turns advisory guidance into a request for approval (admin).
+    pub async fn promote(&self, id: ActionId, actor: &Actor, note: Option<String>) -> Result<Action, EngineError> {
+        let detail = self.get(id).await?;
+        self.step(&detail, Event::Promote, actor, note, DetailUpdate::default(), |_| {}).await
+    }
+
+    /// Executes an approved action: re-validate, re-plan and compare the plan hash, reserve
+    /// limit slots and record the before-state in one transaction, write, read back.
+    ///
+    /// With `dry_run`, every check runs, limits are checked but not consumed, and nothing is
+    /// written to the provider or the store.
+    pub async fn execute(&self, id: ActionId, actor: &Actor, dry_run: bool) -> Result<ExecuteOutcome, EngineError> {
+        let detail = self.get(id).await?;
+        let action = &detail.action;
+        if dry_run {
+            if !matches!(action.state, State::PendingApproval | State::Approved | State::Held | State::Suggested) {
+                return Err(
+                    crate::TransitionError::Illegal { state: action.state, event: Event::BeginExecution }.into()
+                );
+            }
+        } else {
+            transition(action.state, Event::BeginExecution, actor.role)?;
+        }
+        let connector = self.connector(&action.connector)?;
+        let prepared = self.prepare(&connector, action, Stage::Execute, dry_run).await?;
+        if let Some(gate) = prepared.decision.refusal() {
+            return Err(refused(&gate.gate, gate.reason.clone()));
+        }
+        let approved_hash = detail.plan.as_ref().map(|p| p.plan_hash.as_str());
+        if approved_hash != Some(prepared.plan.plan_hash.as_str()) {
+            let changes = plan_changes(detail.plan.as_ref(), &prepared.plan);
+            if dry_run {
+                return Ok(ExecuteOutcome::PlanChanged { action: action.clone(), changes });
+            }
+            let comment = format!(
+                "live state differs from the approved plan; approvals are void: {}",
+                changes.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            );
+            let new_hash = prepared.plan.plan_hash.clone();
+            let update = DetailUpdate { plan: Some(prepared.plan), ..DetailUpdate::default() };
+            let action = self
+                .step(&detail, Event::PlanChanged, &Actor::system(), Some(comment), update, |r| {
+                    r.plan_hash = Some(new_hash)
+                })
+                .await?;
+            return Ok(ExecuteOutcome::PlanChanged { action, changes });
+        }
+        let slots = self.limits.slots_for(action);
+        if dry_run {
+            let limit = self.store.check_limits(&slots, self.clock.now()).await?;
+            return Ok(ExecuteOutcome::DryRun { plan: prepared.plan, decision: prepared.decision, limit });
+        }
+        self.begin_and_run(&detail, prepared, Event::BeginExecution, actor, None, &slots, true).await
+    }
+
+    /// Executes a held action despite its limit (admin, with a reason; audited as an override).
+    pub async fn force_execute(
+        &self,
+        id: ActionId,
+        actor: &Actor,
+        reason: String,
+    ) -> Result<ExecuteOutcome, EngineError> {
+        let detail = self.get(id).await?;
+        transition(detail.action.state, Event::ForceExecute, actor.role)?;
+        let connector = self.connector(&detail.action.connector)?;
+        let prepared = self.prepare(&connector, &detail.action, Stage::Execute, false).await?;
+        if let Some(gate) = prepared.decision.refusal() {
+            return Err(refused(&gate.gate, gate.reason.clone()));
+        }
+        if detail.plan.as_ref().map(|p| &p.plan_hash) != Some(&prepared.plan.plan_hash) {
+            return Err(refused(
+                "plan binding",
+                "the live state no longer matches the approved plan; cancel this action and suggest it again",
+            ));
+        }
+        let slots = self.limits.slots_for(&detail.action);
+        self.begin_and_run(&detail, prepared, Event::ForceExecute, actor, Some(reason), &slots, false).await
+    }
+
+    /// Returns a held action to `approved` (admin).
+    pub async fn release(&self, id: ActionId, actor: &Actor, note: Option<String>) -> Result<Action, EngineError> {
+        let detail = self.get(id).await?;
+        self.step(&detail, Event::Release, actor, note, DetailUpdate::default(), |_| {}).await
+    }
+
+    /// Restores the before-state of a completed action inside its rollback window (the live
+    /// state must equal the recorded after-state), or of a failed action that changed
+    /// something.
+    pub async fn rollback(
+        &self,
+        id: ActionId,
+        actor: &Actor,
+        note: Option<String>,
+    ) -> Result<RollbackOutcome, EngineError> {
+        let detail = self.get(id).await?;
+        let action = &detail.action;
+        transition(action.state, Event::Rollback, actor.role)?;
+        let connector = self.connector(&action.connector)?;
+        let Some(before) = detail.before.clone() else {
+            return Err(refused(
+                "rollback",
+                "no before-state was recorded for this action, so there is nothing to restore",
+            ));
+        };
+        let live = connector.snapshot(&action.target).await.map_err(conn(&connector, "read the target"))?;
+        let now = self.clock.now();
+        match action.state {
+            State::Completed => {
+                if let Some(until) = detail.rollback_expires_at
+                    && now > until
+                {
+                    return Err(refused(
+                        "rollback window",
+                        format!(
+                            "the rollback window closed at {until}; the before-state (hash {}) is kept in the audit for a manual restore",
+                            before.hash()?
+                        ),
+                    ));
+                }
+                let after = detail.after.as_ref().unwrap_or(&live);
+                if &live != after {
+                    let drift = json_diff(&after.state, &live.state);
+                    return Err(refused(
+                        "drift",
+                        format!(
+                            "the target changed since execution, so restoring could undo someone else's change: {}",
+                            drift.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                        ),
+                    ));
+                }
+            }
+            _ => {
+                if live == before {
+                    return Err(refused(
+                        "rollback",
+                        "the live state already equals the before-state; nothing to roll back",
+                    ));
+                }
+            }
+        }
+        let action = self.step(&detail, Event::Rollback, actor, note, DetailUpdate::default(), |_| {}).await?;
+        let detail = ActionDetail { action: action.clone(), ..detail };
+        let result = connector.rollback(&action, &before, &live).await;
+        let (restored, request_ids) = match result {
+            Ok(outcome) => match connector.snapshot(&action.target).await {
+                Ok(now_live) if now_live == before => (Ok(now_live), outcome.request_ids),
+                Ok(now_live) => {
+                    let d = json_diff(&before.state, &now_live.state);
+                    (
+                        Err(format!(
+                            "before-state not observed after restore: {}",
+                            d.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                        )),
+                        outcome.request_ids,
+                    )
+                }
+                Err(e) => (Err(format!("could not read the target back: {e}")), outcome.request_ids),
+            },
+            Err(e) => (Err(e.to_string()), Vec::new()),
+        };
+        match restored {
+            Ok(after) => {
+                let after_hash = after.hash()?;
+                let update = DetailUpdate { after: Some(after), last_error: Some(None), ..DetailUpdate::default() };
+                let action = self
+                    .step(&detail, Event::RollbackSucceeded, &Actor::system(), None, update, |r| {
+                        r.after_hash = Some(after_hash);
+                        r.request_ids = request_ids;
+                    })
+                    .await?;
+                Ok(RollbackOutcome::RolledBack { action })
+            }
+            Err(error) => {
+                let error = format!("rollback failed, needs attention: {error}");
+                let update = DetailUpdate { last_error: Some(Some(error.clone())), ..DetailUpdate::default() };
+                let action = self
+                    .step(&detail, Event::RollbackFailed, &Actor::system(), Some(error.clone()), update, |r| {
+                        r.request_ids = request_ids
+                    })
+                    .await?;
+                Ok(RollbackOutcome::Failed { action, error })
+            }
+        }
+    }
+
+    fn connector(&self, name: &str) -> Result<Arc<dyn Connector>, EngineError> {
+        self.connectors.get(name).cloned().ok_or_else(|| EngineError::UnknownConnector {
+            name: name.to_owned(),
+            configured: self.connectors.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// Checks the capability (before any provider request), then reads health, permissions
+    /// and the target, plans, and runs the gates.
+    async fn prepare(
+        &self,
+        connector: &Arc<dyn Connector>,
+        action: &Action,
+        stage: Stage,
+        dry_run: bool,
+    ) -> Result<Prepared, EngineError> {
+        let caps = connector.capabilities();
+        let kind = action.kind.name();
+        let Some(capability) = find_capability(&caps, kind, &action.target) else {
+            return Err(EngineError::Unsupported {
+                connector: action.connector.clone(),
+                kind,
+                grant_type: action.target.grant_type.clone(),
+                supported: caps.iter().map(|c| format!("{}/{}", c.kind, c.grant_type)).collect::<Vec<_>>().join(", "),
+            });
+        };
+        let health = connector.health().await.map_err(conn(connector, "report its health"))?;
+        let permissions = connector.check_permissions().await.map_err(conn(connector, "check its permissions"))?;
+        let before = connector.snapshot(&action.target).await.map_err(conn(connector, "read the target"))?;
+        let planned = connector.plan(action, &before).await.map_err(conn(connector, "plan the change"))?;
+        let plan =
+            Plan::new(&action.connector, &action.kind, &action.target, before, planned, capability.reversibility)?;
+        let ctx = GateContext {
+            stage,
+            action,
+            capability: &capability,
+            plan: &plan,
+            health: &health,
+            permissions: &permissions,
+            now: self.clock.now(),
+            dry_run,
+        };
+        let decision = self.policy.evaluate(&ctx);
+        Ok(Prepared { connector: Arc::clone(connector), plan, decision })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn begin_and_run(
+        &self,
+        detail: &ActionDetail,
+        prepared: Prepared,
+        event: Event,
+        actor: &Actor,
+        comment: Option<String>,
+        slots: &[crate::SlotRequest],
+        enforce: bool,
+    ) -> Result<ExecuteOutcome, EngineError> {
+        let Prepared { connector, plan, decision: _ } = prepared;
+        let action = &detail.action;
+        let to = transition(action.state, event, actor.role)?;
+        let now = self.clock.now();
+        let mut record = self.record(action, Some(action.state), to, event.as_str(), actor, now);
+        record.comment = comment;
+        record.plan_hash = Some(plan.plan_hash.clone());
+        record.before_hash = Some(plan.before.hash()?);
+        if event == Event::ForceExecute {
+            record.decided_by = Some(actor.name.clone());
+        }
+        let change = StateChange {
+            record,
+            update: DetailUpdate {
+                before: Some(plan.before.clone()),
+                last_error: Some(None),
+                ..DetailUpdate::default()
+            },
+        };
+        let action = match self.store.begin_execution(&change, slots, enforce).await? {
+            BeginOutcome::Started(action) => action,
+            BeginOutcome::LimitReached(limit) => {
+                let comment = format!(
+                    "blast-radius limit `{}` reached: {} of {} in {}s; an admin may force-execute or release it",
+                    limit.slot.key, limit.used, limit.slot.limit, limit.slot.window_secs
+                );
+                let action = self
+                    .step(detail, Event::Hold, &Actor::system(), Some(comment), DetailUpdate::default(), |_| {})
+                    .await?;
+                return Ok(ExecuteOutcome::Held { action, limit });
+            }
+        };
+        let detail = ActionDetail { action: action.clone(), before: Some(plan.before.clone()), ..detail.clone() };
+        let planned =
+            crate::PlannedChange { expected_after: plan.expected_after.clone(), description: plan.description.clone() };
+        let outcome = match connector.execute(&action, &plan.before).await {
+            Ok(outcome) => outcome,
+            Err(e) => return self.fail(&detail, format!("provider refused the change: {e}"), None, Vec::new()).await,
+        };
+        let verification = match connector.verify(&action, &planned).await {
+            Ok(v) => v,
+            Err(e) => {
+                return self
+                    .fail(
+                        &detail,
+                        format!("not verified: could not read the target back: {e}"),
+                        None,
+                        outcome.request_ids,
+                    )
+                    .await;
+            }
+        };
+        if !verification.matches {
+            let d = json_diff(&plan.expected_after.state, &verification.observed.state);
+            let error = format!(
+                "not verified: the provider does not show the expected state: {}",
+                d.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            );
+            return self.fail(&detail, error, Some(verification.observed), outcome.request_ids).await;
+        }
+        let after = verification.observed;
+        let after_hash = after.hash()?;
+        let until = self.clock.now() + self.policy.rollback_window(&action);
+        let update =
+            DetailUpdate { after: Some(after.clone()), rollback_expires_at: Some(until), ..DetailUpdate::default() };
+        let request_ids = outcome.request_ids;
+        let action = self
+            .step(&detail, Event::ExecutionSucceeded, &Actor::system(), None, update, |r| {
+                r.after_hash = Some(after_hash);
+                r.request_ids = request_ids;
+                r.rollback_expires_at = Some(until);
+            })
+            .await?;
+        Ok(ExecuteOutcome::Completed { action, after })
+    }
+
+    async fn fail(
+        &self,
+        detail: &ActionDetail,
+        error: String,
+        observed: Option<Snapshot>,
+        request_ids: Vec<String>,
+    ) -> Result<ExecuteOutcome, EngineError> {
+        let after_hash = observed.as_ref().map(Snapshot::hash).transpose()?;
+        let update = DetailUpdate { after: observed, last_error: Some(Some(error.clone())), ..DetailUpdate::default() };
+        let action = self
+            .step(detail, Event::ExecutionFailed, &Actor::system(), Some(error.clone()), update, |r| {
+                r.after_hash = after_hash;
+                r.request_ids = request_ids;
+            })
+            .await?;
+        Ok(ExecuteOutcome::Failed { action, error })
+    }
+
+    /// Names of the approvers of the current plan (approvals before a plan change are void).
+    async fn current_approvers(&self, id: ActionId) -> Result<Vec<String>, EngineError> {
+        let mut approvers = Vec::new();
+        for t in self.store.transitions(id).await? {
+            if t.event == Event::PlanChanged.as_str() {
+                approvers.clear();
+            } else if t.event == "approve"
+                && let Some(who) = t.decided_by
+            {
+                approvers.push(who);
+            }
+        }
+        Ok(approvers)
+    }
+
+    fn record(
+        &self,
+        action: &Action,
+        from: Option<State>,
+        to: State,
+        event: &str,
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> TransitionRecord {
+        TransitionRecord {
+            action_id: action.id,
+            from,
+            to,
+            event: event.to_owned(),
+            actor: actor.name.clone(),
+            initiated_by: action.requested_by.clone(),
+            decided_by: None,
+            at,
+            comment: None,
+            connector: action.connector.clone(),
+            control_id: action.control_id.clone(),
+            finding_id: action.finding_id.clone(),
+            before_hash: None,
+            after_hash: None,
+            plan_hash: None,
+            request_ids: Vec::new(),
+            rollback_expires_at: None,
+        }
+    }
+
+    /// Applies one lifecycle event through the store.
+    async fn step(
+        &self,
+        detail: &ActionDetail,
+        event: Event,
+        actor: &Actor,
+        comment: Option<String>,
+        update: DetailUpdate,
+        fill: impl FnOnce(&mut TransitionRecord),
+    ) -> Result<Action, EngineError> {
+        let action = &detail.action;
+        let to = transition(action.state, event, actor.role)?;
+        let mut record = self.record(action, Some(action.state), to, event.as_str(), actor, self.clock.now());
+        record.comment = comment;
+        fill(&mut record);
+        Ok(self.store.apply(&StateChange { record, update }).await?)
+    }
+}
+
+fn refused(rule: &str, reason: impl Into<String>) -> EngineError {
+    EngineError::Refused { rule: rule.to_owned(), reason: reason.into() }
+}
+
+fn not_found(e: crate::StoreError) -> EngineError {
+    match e {
+        crate::StoreError::NotFound(id) => EngineError::NotFound(id),
+        other => EngineError::Store(other),
+    }
+}
+
+fn conn(connector: &Arc<dyn Connector>, operation: &'static str) -> impl FnOnce(crate::ConnectorError) -> EngineError {
+    let name = connector.id().to_owned();
+    move |source| EngineError::Connector { connector: name, operation, source }
+}
+
+fn plan_changes(old: Option<&Plan>, new: &Plan) -> Vec<Change> {
+    let Some(old) = old else {
+        return vec![Change { path: "/plan".to_owned(), left: None, right: Some(serde_json::json!(new.plan_hash)) }];
+    };
+    let mut changes: Vec<Change> = json_diff(&old.before.state, &new.before.state)
+        .into_iter()
+        .map(|c| Change { path: format!("/before{}", c.path), ..c })
+        .collect();
+    changes.extend(
+        json_diff(&old.expected_after.state, &new.expected_after.state)
+            .into_iter()
+            .map(|c| Change { path: format!("/expected_after{}", c.path), ..c }),
+    );
+    if old.before.protected != new.before.protected {
+        changes.push(Change {
+            path: "/before/protected".to_owned(),
+            left: Some(old.before.protected.into()),
+            right: Some(new.before.protected.into()),
+        });
+    }
+    changes
+}

@@ -1,0 +1,58 @@
+//! Domain types, the pure action lifecycle and the [`Engine`] of the remediation project.
+//!
+//! This crate performs no I/O and knows nothing of HTTP, SQL or any provider. It defines the
+//! traits the rest of the workspace implements: [`Connector`] (a provider), [`Store`]
+//! (durable state and audit), [`Clock`] (time), [`SafetyPolicy`] (gates and modes) and
+//! [`LimitPolicy`] (blast-radius windows).
+//!
+//! # Example
+//!
+//! The lifecycle is a pure function of state, event and role:
+//!
+//! ```
+//! use remediation_core::{Event, Role, State, transition};
+//!
+//! let next = transition(State::PendingApproval, Event::Approve { quorum_reached: true }, Role::Approver)?;
+//! assert_eq!(next, State::Approved);
+//! // A viewer cannot approve, and nothing leaves a terminal state.
+//! assert!(transition(State::PendingApproval, Event::Approve { quorum_reached: true }, Role::Viewer).is_err());
+//! assert!(transition(State::RolledBack, Event::Rollback, Role::Admin).is_err());
+//! # Ok::<(), remediation_core::TransitionError>(())
+//! ```
+
+mod action;
+pub mod clock;
+mod connector;
+pub mod diff;
+mod engine;
+mod error;
+pub mod hash;
+pub mod lifecycle;
+pub mod policy;
+mod snapshot;
+pub mod store;
+
+pub use action::{Action, ActionId, ActionKind, ActionRequest, KindName, Mode, Target};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use connector::{
+    Capability, Connector, ConnectorError, ConnectorErrorKind, Health, Outcome, OutcomeStatus, Permissions,
+    Reversibility, Verification, find_capability,
+};
+pub use engine::{Actor, Engine, EngineParts, ExecuteOutcome, RollbackOutcome, Suggestion};
+pub use error::EngineError;
+pub use lifecycle::{Event, Role, State, TransitionError, initial_state, transition};
+pub use policy::{GateContext, GateOutcome, LimitPolicy, PolicyDecision, SafetyPolicy, Stage};
+pub use snapshot::{Plan, PlannedChange, Snapshot};
+pub use store::{
+    ActionDetail, ActionFilter, BeginOutcome, DetailUpdate, LimitReached, SlotRequest, StateChange, Store, StoreError,
+    TransitionRecord,
+};
+
+/// Mock implementations of the core traits, for tests in this and other crates.
+#[cfg(any(test, feature = "mocks"))]
+pub mod mocks {
+    pub use crate::clock::MockClock;
+    pub use crate::connector::MockConnector;
+    pub use crate::policy::{MockLimitPolicy, MockSafetyPolicy};
+    pub use crate::store::MockStore;
+}

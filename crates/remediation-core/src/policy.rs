@@ -1,0 +1,122 @@
+//! The seams through which the engine asks for its safety decisions: the gate pipeline and
+//! the blast-radius limit policy. Implementations live in `remediation-gates` and
+//! `remediation-limiter`; the engine never runs an action without consulting both.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{Action, Capability, Health, Mode, Permissions, Plan, SlotRequest};
+
+/// When the gates run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// While an action is suggested.
+    Suggest,
+    /// Just before an action executes (re-validation).
+    Execute,
+}
+
+/// Everything a gate may look at. Built by the engine from fresh provider reads.
+#[derive(Debug, Clone)]
+pub struct GateContext<'a> {
+    /// When the gates run.
+    pub stage: Stage,
+    /// The action (its `mode` is not yet final at [`Stage::Suggest`]).
+    pub action: &'a Action,
+    /// The connector's capability for this (kind, grant type).
+    pub capability: &'a Capability,
+    /// The plan made from the fresh snapshot.
+    pub plan: &'a Plan,
+    /// The connector's health.
+    pub health: &'a Health,
+    /// The connector's missing permissions.
+    pub permissions: &'a Permissions,
+    /// The current time.
+    pub now: OffsetDateTime,
+    /// Whether this is a dry run.
+    pub dry_run: bool,
+}
+
+/// The verdict of one gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GateOutcome {
+    /// The gate's name (`validation`, `reversibility`, ...).
+    pub gate: String,
+    /// Whether the gate passed.
+    pub passed: bool,
+    /// Why, in plain words.
+    pub reason: String,
+    /// A failure that refuses the action outright instead of requiring approval.
+    pub blocking: bool,
+}
+
+impl GateOutcome {
+    /// A passing verdict.
+    pub fn pass(gate: &str, reason: impl Into<String>) -> Self {
+        Self { gate: gate.to_owned(), passed: true, reason: reason.into(), blocking: false }
+    }
+
+    /// A failure that requires human approval (auto drops to manual).
+    pub fn needs_approval(gate: &str, reason: impl Into<String>) -> Self {
+        Self { gate: gate.to_owned(), passed: false, reason: reason.into(), blocking: false }
+    }
+
+    /// A failure that refuses the action.
+    pub fn refuse(gate: &str, reason: impl Into<String>) -> Self {
+        Self { gate: gate.to_owned(), passed: false, reason: reason.into(), blocking: true }
+    }
+}
+
+/// The outcome of the whole pipeline for one action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PolicyDecision {
+    /// The mode the settings give this action, before gate failures lower it.
+    pub mode: Mode,
+    /// Every gate's verdict, in order.
+    pub gates: Vec<GateOutcome>,
+}
+
+impl PolicyDecision {
+    /// The first gate that refuses the action.
+    pub fn refusal(&self) -> Option<&GateOutcome> {
+        self.gates.iter().find(|g| !g.passed && g.blocking)
+    }
+
+    /// The gates that failed without refusing; each turns auto into manual.
+    pub fn approvals_required(&self) -> impl Iterator<Item = &GateOutcome> {
+        self.gates.iter().filter(|g| !g.passed && !g.blocking)
+    }
+
+    /// The mode after gate failures: auto drops to manual when any gate failed.
+    pub fn effective_mode(&self) -> Mode {
+        if self.mode == Mode::Auto && self.approvals_required().next().is_some() { Mode::Manual } else { self.mode }
+    }
+}
+
+/// The gate pipeline and mode resolution.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait SafetyPolicy: Send + Sync {
+    /// Resolves the mode and runs every gate.
+    fn evaluate<'a>(&self, ctx: &GateContext<'a>) -> PolicyDecision;
+
+    /// How many distinct approvals an action of this kind needs.
+    fn min_approvals(&self, action: &Action) -> u32 {
+        let _ = action;
+        1
+    }
+
+    /// How long after completion an action may be rolled back.
+    fn rollback_window(&self, action: &Action) -> time::Duration {
+        let _ = action;
+        time::Duration::hours(24)
+    }
+}
+
+/// Which blast-radius windows an execution must fit into.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait LimitPolicy: Send + Sync {
+    /// The windows `action` takes a slot in; empty for kinds that do not count (`notify`).
+    fn slots_for(&self, action: &Action) -> Vec<SlotRequest>;
+}

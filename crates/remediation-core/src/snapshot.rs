@@ -1,0 +1,105 @@
+//! Snapshots of provider state and the plans built from them.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::hash::{CanonicalError, HexDigest, canonical_hash};
+use crate::{ActionKind, Reversibility, Target};
+
+/// Connector-normalised state of a target, with volatile fields (timestamps, ETags) removed
+/// so that two reads of an unchanged target hash the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    /// The target is protected (break-glass, or marked protected): no action may touch it.
+    #[serde(default)]
+    pub protected: bool,
+    /// The normalised provider state.
+    pub state: serde_json::Value,
+}
+
+impl Snapshot {
+    /// A snapshot of an unprotected target.
+    pub fn new(state: serde_json::Value) -> Self {
+        Self { protected: false, state }
+    }
+
+    /// SHA-256 of the snapshot's canonical JSON.
+    pub fn hash(&self) -> Result<HexDigest, CanonicalError> {
+        canonical_hash(self)
+    }
+}
+
+/// What a connector expects a change to do, stated before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlannedChange {
+    /// The state the target should be in afterwards.
+    pub expected_after: Snapshot,
+    /// One plain-language sentence saying what will change.
+    pub description: String,
+}
+
+/// A plan: the before-state, the expected after-state, and the hash that approvals bind to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    /// Connector identifier.
+    pub connector: String,
+    /// What the action does.
+    pub kind: ActionKind,
+    /// What it acts on.
+    pub target: Target,
+    /// State read from the provider when the plan was made.
+    pub before: Snapshot,
+    /// State the connector expects afterwards.
+    pub expected_after: Snapshot,
+    /// Plain-language description.
+    pub description: String,
+    /// How well the change can be undone.
+    pub reversibility: Reversibility,
+    /// SHA-256 of canonical `{connector, kind, target, before, expected_after}`.
+    pub plan_hash: HexDigest,
+}
+
+#[derive(Serialize)]
+struct PlanHashInput<'a> {
+    connector: &'a str,
+    kind: &'a ActionKind,
+    target: &'a Target,
+    before: &'a Snapshot,
+    expected_after: &'a Snapshot,
+}
+
+impl Plan {
+    /// Builds a plan and computes its hash.
+    pub fn new(
+        connector: &str,
+        kind: &ActionKind,
+        target: &Target,
+        before: Snapshot,
+        planned: PlannedChange,
+        reversibility: Reversibility,
+    ) -> Result<Self, CanonicalError> {
+        let plan_hash = canonical_hash(&PlanHashInput {
+            connector,
+            kind,
+            target,
+            before: &before,
+            expected_after: &planned.expected_after,
+        })?;
+        Ok(Self {
+            connector: connector.to_owned(),
+            kind: kind.clone(),
+            target: target.clone(),
+            before,
+            expected_after: planned.expected_after,
+            description: planned.description,
+            reversibility,
+            plan_hash,
+        })
+    }
+
+    /// True when executing the plan would change nothing.
+    pub fn is_no_op(&self) -> bool {
+        self.before == self.expected_after
+    }
+}
