@@ -1,0 +1,27 @@
+//! Errors in policy settings.
+
+/// Settings that cannot be used as they are.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// A mode override was given without saying why.
+    #[error("the mode override for {scope} has no `reason`; every override must say why it exists")]
+    OverrideWithoutReason {
+        /// `kind revoke` or `control CIS-1.2`.
+        scope: String,
+    },
+    /// A rollback window outside the supported range.
+    #[error("the rollback window for {scope} is {secs}s; it must be between 60s (1 minute) and 2592000s (30 days)")]
+    RollbackWindowOutOfRange {
+        /// `kind revoke` or `default`.
+        scope: String,
+        /// The configured value.
+        secs: u64,
+    },
+    /// `min_approvals` of zero.
+    #[error("min_approvals for {scope} is 0; it must be at least 1")]
+    ZeroApprovals {
+        /// `kind revoke` or `default`.
+        scope: String,
+    },
+}

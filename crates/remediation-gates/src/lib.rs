@@ -1,0 +1,85 @@
+//! Safety gates and mode policy for the remediation engine.
+//!
+//! [`Pipeline`] implements [`remediation_core::SafetyPolicy`]: it resolves the mode of an
+//! action (control override, else kind override, else the default) and runs every [`Gate`].
+//! A gate that fails without refusing turns `auto` into `manual`; one that refuses stops
+//! the action. Validation is always the first gate and cannot be left out.
+//!
+//! ```
+//! use remediation_gates::{Pipeline, PolicySettings};
+//!
+//! let settings = PolicySettings { enabled: true, ..PolicySettings::default() };
+//! let pipeline = Pipeline::standard(settings)?;
+//! assert_eq!(pipeline.gate_names(), ["validation", "enablement", "reversibility", "observability"]);
+//! # Ok::<(), remediation_gates::SettingsError>(())
+//! ```
+
+mod error;
+mod gates;
+mod settings;
+
+use remediation_core::{Action, GateContext, PolicyDecision, SafetyPolicy};
+
+pub use error::SettingsError;
+pub use gates::{EnablementGate, Gate, ObservabilityGate, ReversibilityGate, ValidationGate};
+pub use settings::{ControlSettings, KindSettings, MAX_ROLLBACK_WINDOW_SECS, MIN_ROLLBACK_WINDOW_SECS, PolicySettings};
+
+/// The gate pipeline: validation first, then the configured gates, under one set of settings.
+pub struct Pipeline {
+    settings: PolicySettings,
+    gates: Vec<Box<dyn Gate>>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").field("settings", &self.settings).field("gates", &self.gate_names()).finish()
+    }
+}
+
+impl Pipeline {
+    /// The built-in gates: validation, enablement, reversibility, observability.
+    pub fn standard(settings: PolicySettings) -> Result<Self, SettingsError> {
+        Self::with_gates(
+            settings,
+            vec![Box::new(EnablementGate), Box::new(ReversibilityGate), Box::new(ObservabilityGate)],
+        )
+    }
+
+    /// Validation followed by `gates`. Validation is always included.
+    pub fn with_gates(settings: PolicySettings, gates: Vec<Box<dyn Gate>>) -> Result<Self, SettingsError> {
+        settings.validate()?;
+        let mut all: Vec<Box<dyn Gate>> = vec![Box::new(ValidationGate)];
+        all.extend(gates);
+        Ok(Self { settings, gates: all })
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &PolicySettings {
+        &self.settings
+    }
+
+    /// The gates' names, in order.
+    pub fn gate_names(&self) -> Vec<&'static str> {
+        self.gates.iter().map(|g| g.name()).collect()
+    }
+}
+
+impl SafetyPolicy for Pipeline {
+    fn evaluate<'a>(&self, ctx: &GateContext<'a>) -> PolicyDecision {
+        PolicyDecision {
+            mode: self.settings.mode_for(ctx.action),
+            gates: self.gates.iter().map(|g| g.check(ctx, &self.settings)).collect(),
+        }
+    }
+
+    fn min_approvals(&self, action: &Action) -> u32 {
+        self.settings.min_approvals_for(action)
+    }
+
+    fn rollback_window(&self, action: &Action) -> time::Duration {
+        self.settings.rollback_window_for(action)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,137 @@
+//! Policy settings: enablement, modes per kind and per control, approvals and rollback windows.
+
+use std::collections::BTreeMap;
+
+use remediation_core::{Action, KindName, Mode};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::SettingsError;
+
+/// Shortest rollback window that may be configured (1 minute).
+pub const MIN_ROLLBACK_WINDOW_SECS: u64 = 60;
+/// Longest rollback window that may be configured (30 days).
+pub const MAX_ROLLBACK_WINDOW_SECS: u64 = 30 * 86_400;
+
+/// Safety settings. Remediation is disabled until `enabled` is set deliberately.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySettings {
+    /// Master switch. While false, every execution is refused (suggestions and dry runs still work).
+    pub enabled: bool,
+    /// Mode for actions with no kind or control override.
+    pub default_mode: Mode,
+    /// Approvals an action needs unless its kind says otherwise.
+    pub min_approvals: u32,
+    /// Seconds after completion during which an action may be rolled back (default 24 h).
+    pub rollback_window_secs: u64,
+    /// Overrides per action kind.
+    pub kinds: BTreeMap<KindName, KindSettings>,
+    /// Overrides per control id.
+    pub controls: BTreeMap<String, ControlSettings>,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            default_mode: Mode::Manual,
+            min_approvals: 1,
+            rollback_window_secs: 86_400,
+            kinds: BTreeMap::new(),
+            controls: BTreeMap::new(),
+        }
+    }
+}
+
+/// Overrides for one action kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KindSettings {
+    /// Mode for this kind.
+    pub mode: Option<Mode>,
+    /// Why the mode differs from the default (required with `mode`).
+    pub reason: Option<String>,
+    /// Approvals this kind needs.
+    pub min_approvals: Option<u32>,
+    /// Rollback window for this kind, in seconds.
+    pub rollback_window_secs: Option<u64>,
+}
+
+/// Overrides for one control.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSettings {
+    /// Mode for actions of this control (wins over the kind's).
+    pub mode: Option<Mode>,
+    /// Why the mode differs (required with `mode`).
+    pub reason: Option<String>,
+    /// Actions of this control always need approval.
+    #[serde(default)]
+    pub never_auto: bool,
+    /// When set, the control is disabled and this is why; its actions are refused.
+    pub disabled: Option<String>,
+}
+
+impl PolicySettings {
+    /// Checks the rules a config file cannot express: overrides carry a reason, windows and
+    /// approval counts are in range.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let window = |scope: String, secs: u64| {
+            if (MIN_ROLLBACK_WINDOW_SECS..=MAX_ROLLBACK_WINDOW_SECS).contains(&secs) {
+                Ok(())
+            } else {
+                Err(SettingsError::RollbackWindowOutOfRange { scope, secs })
+            }
+        };
+        window("default".to_owned(), self.rollback_window_secs)?;
+        if self.min_approvals == 0 {
+            return Err(SettingsError::ZeroApprovals { scope: "default".to_owned() });
+        }
+        for (kind, k) in &self.kinds {
+            let scope = format!("kind {kind}");
+            if k.mode.is_some() && k.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                return Err(SettingsError::OverrideWithoutReason { scope });
+            }
+            if let Some(secs) = k.rollback_window_secs {
+                window(scope.clone(), secs)?;
+            }
+            if k.min_approvals == Some(0) {
+                return Err(SettingsError::ZeroApprovals { scope });
+            }
+        }
+        for (id, c) in &self.controls {
+            if c.mode.is_some() && c.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                return Err(SettingsError::OverrideWithoutReason { scope: format!("control {id}") });
+            }
+        }
+        Ok(())
+    }
+
+    /// The mode the settings give `action`: control override, else kind override, else default.
+    pub fn mode_for(&self, action: &Action) -> Mode {
+        let control = action.control_id.as_ref().and_then(|c| self.controls.get(c)).and_then(|c| c.mode);
+        let kind = self.kinds.get(&action.kind.name()).and_then(|k| k.mode);
+        control.or(kind).unwrap_or(self.default_mode)
+    }
+
+    /// The control settings of `action`, if it names a configured control.
+    pub fn control_of(&self, action: &Action) -> Option<&ControlSettings> {
+        action.control_id.as_ref().and_then(|c| self.controls.get(c))
+    }
+
+    /// Approvals `action` needs.
+    pub fn min_approvals_for(&self, action: &Action) -> u32 {
+        self.kinds.get(&action.kind.name()).and_then(|k| k.min_approvals).unwrap_or(self.min_approvals)
+    }
+
+    /// Rollback window of `action`.
+    pub fn rollback_window_for(&self, action: &Action) -> time::Duration {
+        let secs = self
+            .kinds
+            .get(&action.kind.name())
+            .and_then(|k| k.rollback_window_secs)
+            .unwrap_or(self.rollback_window_secs);
+        time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
+    }
+}
