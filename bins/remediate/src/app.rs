@@ -1,0 +1,567 @@
+//! Wiring and the subcommands: builds the engine from the configuration and runs one command.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use remediation_core::{
+    Action, ActionFilter, ActionId, ActionKind, ActionRequest, Actor, Connector, Engine, EngineError, EngineParts,
+    ExecuteOutcome, KindName, RollbackOutcome, SystemClock, Target,
+};
+use remediation_gates::Pipeline;
+use remediation_store_sqlite::SqliteStore;
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+
+use crate::output::{self, Format, clean};
+use crate::{AuditCommand, Cli, Command, SuggestArgs};
+use remediation_config::{Config, ConnectorConfig};
+
+/// File name of the store inside the data directory.
+pub(crate) const STORE_FILE: &str = "remediation.db";
+/// File name of the configuration inside the data directory.
+pub(crate) const CONFIG_FILE: &str = "remediation.toml";
+
+/// A failed command: the error chain and its exit code.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    /// A failure with an explicit exit code.
+    pub(crate) fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
+        Self { code, error: error.into() }
+    }
+
+    /// The process exit code.
+    pub(crate) fn code(&self) -> u8 {
+        self.code
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", clean(&format!("{:#}", self.error)))
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        let code = if e.is_not_found() {
+            4
+        } else {
+            match &e {
+                EngineError::Refused { .. } | EngineError::Transition(_) | EngineError::Unsupported { .. } => 3,
+                EngineError::Connector { .. } => 5,
+                _ => 1,
+            }
+        };
+        Self::new(code, e)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Self::new(1, e)
+    }
+}
+
+/// Runs one command and returns its exit code.
+pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
+    match &cli.command {
+        Command::Init { force } => init(&cli, *force),
+        Command::Demo => crate::demo::run(cli.output).await,
+        _ => {
+            let ctx = Ctx::open(&cli)?;
+            ctx.dispatch(&cli.command).await
+        }
+    }
+}
+
+fn data_dir(cli: &Cli) -> PathBuf {
+    cli.data_dir.clone().unwrap_or_else(|| PathBuf::from("remediation-data"))
+}
+
+fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
+    let dir = data_dir(cli);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))
+        .map_err(|e| Failure::new(1, e))?;
+    let config_path = cli.config.clone().unwrap_or_else(|| dir.join(CONFIG_FILE));
+    if config_path.exists() && !force {
+        return Err(Failure::new(
+            3,
+            anyhow::anyhow!("{} already exists; pass --force to overwrite it", config_path.display()),
+        ));
+    }
+    std::fs::write(&config_path, remediation_config::initial_config())
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    let sandbox = dir.join("sandbox.json");
+    if force || !sandbox.exists() {
+        remediation_connector_sandbox::write_sample(&sandbox)
+            .with_context(|| format!("cannot write the sample sandbox directory {}", sandbox.display()))?;
+    }
+    SqliteStore::open(&dir.join(STORE_FILE)).with_context(|| "cannot create the store")?;
+    println!("Initialised {}", dir.display());
+    println!(
+        "  config:  {}  (remediation is DISABLED: set `enabled = true` under [policy] to allow executions)",
+        config_path.display()
+    );
+    println!("  sandbox: {}", sandbox.display());
+    println!("  store:   {}", dir.join(STORE_FILE).display());
+    println!(
+        "Next: remediate --data-dir {} suggest --connector sandbox --kind revoke --identity alice --resource admins --grant-type group_membership --reason \"...\"",
+        dir.display()
+    );
+    Ok(0)
+}
+
+/// Everything a command needs.
+pub(crate) struct Ctx {
+    pub(crate) engine: Engine,
+    pub(crate) store: Arc<SqliteStore>,
+    pub(crate) actor: Actor,
+    pub(crate) format: Format,
+}
+
+impl Ctx {
+    fn open(cli: &Cli) -> Result<Self, Failure> {
+        let (config, config_path, dir) = match (&cli.config, &cli.data_dir) {
+            (Some(path), explicit) => {
+                let config = Config::load(path).map_err(|e| Failure::new(2, e))?;
+                let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                let dir = explicit
+                    .clone()
+                    .or_else(|| config.data_dir.as_ref().map(|d| base.join(d)))
+                    .unwrap_or_else(|| data_dir(cli));
+                (config, path.clone(), dir)
+            }
+            (None, _) => {
+                let dir = data_dir(cli);
+                let path = dir.join(CONFIG_FILE);
+                (Config::load(&path).map_err(|e| Failure::new(2, e))?, path, dir)
+            }
+        };
+        let actor_name = cli.actor.clone().unwrap_or_else(|| {
+            format!(
+                "local:{}",
+                std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into())
+            )
+        });
+        let actor = Actor::new(actor_name.clone(), config.actors.role_of(&actor_name));
+        let ctx = Self::build(config, &dir, actor, cli.output).map_err(|f| {
+            Failure::new(f.code, f.error.context(format!("using configuration {}", config_path.display())))
+        })?;
+        Ok(ctx)
+    }
+
+    /// Builds the engine from a loaded configuration.
+    pub(crate) fn build(config: Config, dir: &Path, actor: Actor, format: Format) -> Result<Self, Failure> {
+        if !dir.is_dir() {
+            return Err(Failure::new(
+                2,
+                anyhow::anyhow!("data directory {} does not exist; run `remediate init` first", dir.display()),
+            ));
+        }
+        let store = Arc::new(
+            SqliteStore::open(&dir.join(STORE_FILE))
+                .with_context(|| format!("cannot open the store in {}", dir.display()))?,
+        );
+        let policy = Pipeline::standard(config.policy).map_err(|e| Failure::new(2, e))?;
+        let connectors = config.connectors.iter().map(|c| connector(c, dir)).collect::<Vec<_>>();
+        let engine = Engine::new(EngineParts {
+            store: store.clone(),
+            connectors,
+            clock: Arc::new(SystemClock),
+            policy: Arc::new(policy),
+            limits: Arc::new(config.limits),
+        });
+        Ok(Self { engine, store, actor, format })
+    }
+
+    async fn dispatch(&self, command: &Command) -> Result<u8, Failure> {
+        match command {
+            Command::Suggest(args) => self.suggest(args).await,
+            Command::List { state } => self.list(*state).await,
+            Command::Show { id } => self.show(*id).await,
+            Command::Approve { id, note } => {
+                let a = self.engine.approve(*id, &self.actor, note.clone()).await?;
+                self.changed(&a, "approved by", &next_step(&a))
+            }
+            Command::Reject { id, note } => {
+                let a = self.engine.reject(*id, &self.actor, note.clone()).await?;
+                self.changed(&a, "rejected by", "")
+            }
+            Command::Cancel { id, note } => {
+                let a = self.engine.cancel(*id, &self.actor, note.clone()).await?;
+                self.changed(&a, "cancelled by", "")
+            }
+            Command::Promote { id } => {
+                let a = self.engine.promote(*id, &self.actor, None).await?;
+                self.changed(&a, "promoted by", &next_step(&a))
+            }
+            Command::Release { id } => {
+                let a = self.engine.release(*id, &self.actor, None).await?;
+                self.changed(&a, "released by", &next_step(&a))
+            }
+            Command::Execute { id, dry_run } => {
+                let outcome = self.engine.execute(*id, &self.actor, *dry_run).await?;
+                self.print_execute(outcome)
+            }
+            Command::ForceExecute { id, reason } => {
+                let outcome = self.engine.force_execute(*id, &self.actor, reason.clone()).await?;
+                self.print_execute(outcome)
+            }
+            Command::Rollback { id, note } => {
+                let outcome = self.engine.rollback(*id, &self.actor, note.clone()).await?;
+                self.print_rollback(outcome)
+            }
+            Command::Connectors => self.connectors().await,
+            Command::Audit { command: AuditCommand::Verify } => self.audit_verify(),
+            Command::Audit { command: AuditCommand::Export { since, out } } => {
+                self.audit_export(*since, out.as_deref())
+            }
+            Command::Init { .. } | Command::Demo => Ok(0),
+        }
+    }
+
+    /// `suggest`.
+    pub(crate) async fn suggest(&self, args: &SuggestArgs) -> Result<u8, Failure> {
+        let target = match &args.target {
+            Some(json) => serde_json::from_str::<Target>(json).map_err(|e| {
+                Failure::new(2, anyhow::anyhow!("--target is not a valid target ({e}); expected JSON like {{\"identity\":\"alice\",\"resource\":\"admins\",\"grant_type\":\"group_membership\"}}"))
+            })?,
+            None => Target {
+                identity: args.identity.clone().ok_or_else(|| usage("give --target JSON, or --identity with --grant-type"))?,
+                resource: args.resource.clone(),
+                grant: args.grant.clone(),
+                grant_type: args.grant_type.clone().ok_or_else(|| usage("--grant-type is required with --identity"))?,
+            },
+        };
+        let kind = match (args.kind, &args.to) {
+            (KindName::Reduce, Some(to)) => ActionKind::Reduce { to: to.clone() },
+            (KindName::Reduce, None) => return Err(usage("--kind reduce needs --to LEVEL")),
+            (_, Some(_)) => return Err(usage("--to is only used with --kind reduce")),
+            (KindName::Revoke, None) => ActionKind::Revoke,
+            (KindName::Suspend, None) => ActionKind::Suspend,
+            (KindName::RevokeSessions, None) => ActionKind::RevokeSessions,
+            (KindName::ForcePasswordReset, None) => ActionKind::ForcePasswordReset,
+            (KindName::Notify, None) => ActionKind::Notify,
+        };
+        let request = ActionRequest {
+            connector: args.connector.clone(),
+            kind,
+            target,
+            reason: args.reason.clone(),
+            control_id: args.control.clone(),
+            finding_id: args.finding.clone(),
+            dry_run: args.dry_run,
+        };
+        let s = self.engine.suggest(request, &self.actor).await?;
+        match self.format {
+            Format::Json => {
+                println!("{}", output::json(&json!({"action": s.action, "plan": s.plan, "decision": s.decision})))
+            }
+            Format::Table => {
+                println!("{} {}", s.action.id, s.action.state);
+                println!("  plan:   {}", clean(&s.plan.description));
+                println!("  mode:   {} ({})", s.action.mode, s.plan.reversibility);
+                println!("  hash:   {}", s.plan.plan_hash);
+                for g in &s.decision.gates {
+                    let verdict = if g.passed {
+                        "pass"
+                    } else if g.blocking {
+                        "REFUSE"
+                    } else {
+                        "needs approval"
+                    };
+                    println!("  gate {:<14} {verdict}: {}", g.gate, clean(&g.reason));
+                }
+                let next = next_step(&s.action);
+                if !next.is_empty() {
+                    println!("Next: {next}");
+                }
+            }
+        }
+        Ok(0)
+    }
+
+    async fn list(&self, state: Option<remediation_core::State>) -> Result<u8, Failure> {
+        let actions = self.engine.list(&ActionFilter { state, ..ActionFilter::default() }).await?;
+        match self.format {
+            Format::Json => println!("{}", output::json(&json!(actions))),
+            Format::Table => {
+                let rows: Vec<Vec<String>> = actions
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            a.id.to_string(),
+                            a.state.to_string(),
+                            a.kind.to_string(),
+                            a.target.to_string(),
+                            a.connector.clone(),
+                            a.requested_by.clone(),
+                            ts(a.updated_at),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    output::table(&["ID", "STATE", "KIND", "TARGET", "CONNECTOR", "REQUESTED BY", "UPDATED"], &rows)
+                );
+            }
+        }
+        Ok(0)
+    }
+
+    async fn show(&self, id: ActionId) -> Result<u8, Failure> {
+        let d = self.engine.get(id).await?;
+        let transitions = self.engine.transitions(id).await?;
+        match self.format {
+            Format::Json => println!("{}", output::json(&json!({"detail": d, "transitions": transitions}))),
+            Format::Table => {
+                let a = &d.action;
+                println!("action     {}", a.id);
+                println!("state      {}", a.state);
+                println!("kind       {}", a.kind);
+                println!("target     {}", clean(&a.target.to_string()));
+                println!("connector  {}", clean(&a.connector));
+                println!("mode       {}", a.mode);
+                println!("requested  {} at {}", clean(&a.requested_by), ts(a.created_at));
+                println!("reason     {}", clean(&a.reason));
+                if let Some(c) = &a.control_id {
+                    println!("control    {}", clean(c));
+                }
+                if let Some(p) = &d.plan {
+                    println!("plan       {} [{}] hash {}", clean(&p.description), p.reversibility, p.plan_hash);
+                    for c in remediation_core::diff::json_diff(&p.before.state, &p.expected_after.state) {
+                        println!("  change   {}", clean(&c.to_string()));
+                    }
+                }
+                if let Some(b) = &d.before {
+                    println!("before     {}", clean(&b.state.to_string()));
+                }
+                if let Some(af) = &d.after {
+                    println!("after      {}", clean(&af.state.to_string()));
+                }
+                if let Some(until) = d.rollback_expires_at {
+                    println!("rollback   until {}", ts(until));
+                }
+                if let Some(e) = &d.last_error {
+                    println!("error      {}", clean(e));
+                }
+                println!();
+                let rows: Vec<Vec<String>> = transitions
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            ts(t.at),
+                            t.from.map_or_else(|| "(new)".to_owned(), |s| s.to_string()),
+                            t.to.to_string(),
+                            t.event.clone(),
+                            t.actor.clone(),
+                            t.comment.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                print!("{}", output::table(&["AT", "FROM", "TO", "EVENT", "ACTOR", "COMMENT"], &rows));
+            }
+        }
+        Ok(0)
+    }
+
+    fn changed(&self, a: &Action, verb: &str, next: &str) -> Result<u8, Failure> {
+        match self.format {
+            Format::Json => println!("{}", output::json(&json!(a))),
+            Format::Table => {
+                println!("{} {} ({verb} {})", a.id, a.state, clean(&self.actor.name));
+                if !next.is_empty() {
+                    println!("Next: {next}");
+                }
+            }
+        }
+        Ok(0)
+    }
+
+    /// Prints an execution outcome and returns its exit code.
+    pub(crate) fn print_execute(&self, outcome: ExecuteOutcome) -> Result<u8, Failure> {
+        let (code, value, text) = match &outcome {
+            ExecuteOutcome::Completed { action, after } => (
+                0,
+                json!({"outcome": "completed", "action": action, "after": after}),
+                format!(
+                    "{} completed; after-state {}\nNext: remediate rollback {} (inside the rollback window)",
+                    action.id,
+                    clean(&after.state.to_string()),
+                    action.id
+                ),
+            ),
+            ExecuteOutcome::Failed { action, error } => (
+                5,
+                json!({"outcome": "failed", "action": action, "error": error}),
+                format!("{} failed: {}", action.id, clean(error)),
+            ),
+            ExecuteOutcome::Held { action, limit } => (
+                3,
+                json!({"outcome": "held", "action": action, "limit": limit}),
+                format!(
+                    "{} held: limit `{}` reached ({} of {} in {}s); an admin may `force-execute --reason` or `release` it",
+                    action.id,
+                    clean(&limit.slot.key),
+                    limit.used,
+                    limit.slot.limit,
+                    limit.slot.window_secs
+                ),
+            ),
+            ExecuteOutcome::PlanChanged { action, changes } => (
+                3,
+                json!({"outcome": "plan_changed", "action": action, "changes": changes}),
+                format!(
+                    "{} is {}: the live state differs from the approved plan, so approvals are void:\n{}",
+                    action.id,
+                    action.state,
+                    changes.iter().map(|c| format!("  {}", clean(&c.to_string()))).collect::<Vec<_>>().join("\n")
+                ),
+            ),
+            ExecuteOutcome::DryRun { plan, decision, limit } => (
+                0,
+                json!({"outcome": "dry_run", "plan": plan, "decision": decision, "limit": limit}),
+                format!(
+                    "dry run, nothing written: {} (plan hash {}){}",
+                    clean(&plan.description),
+                    plan.plan_hash,
+                    limit
+                        .as_ref()
+                        .map(|l| format!("; would be held by limit `{}`", clean(&l.slot.key)))
+                        .unwrap_or_default()
+                ),
+            ),
+        };
+        match self.format {
+            Format::Json => println!("{}", output::json(&value)),
+            Format::Table => println!("{text}"),
+        }
+        Ok(code)
+    }
+
+    /// Prints a rollback outcome and returns its exit code.
+    pub(crate) fn print_rollback(&self, outcome: RollbackOutcome) -> Result<u8, Failure> {
+        let (code, value, text) = match &outcome {
+            RollbackOutcome::RolledBack { action } => (
+                0,
+                json!({"outcome": "rolled_back", "action": action}),
+                format!("{} rolled back; before-state restored and verified", action.id),
+            ),
+            RollbackOutcome::Failed { action, error } => (
+                5,
+                json!({"outcome": "failed", "action": action, "error": error}),
+                format!("{} {}: {}", action.id, action.state, clean(error)),
+            ),
+        };
+        match self.format {
+            Format::Json => println!("{}", output::json(&value)),
+            Format::Table => println!("{text}"),
+        }
+        Ok(code)
+    }
+
+    async fn connectors(&self) -> Result<u8, Failure> {
+        let mut all = Vec::new();
+        for c in self.engine.connectors() {
+            let health = c.health().await;
+            all.push(json!({
+                "id": c.id(),
+                "health": health.as_ref().map_err(ToString::to_string),
+                "capabilities": c.capabilities(),
+            }));
+        }
+        match self.format {
+            Format::Json => println!("{}", output::json(&json!(all))),
+            Format::Table => {
+                let mut rows = Vec::new();
+                for c in self.engine.connectors() {
+                    for cap in c.capabilities() {
+                        rows.push(vec![
+                            c.id().to_owned(),
+                            cap.kind.to_string(),
+                            cap.grant_type.clone(),
+                            cap.reversibility.to_string(),
+                            cap.observable.to_string(),
+                        ]);
+                    }
+                }
+                print!("{}", output::table(&["CONNECTOR", "KIND", "GRANT TYPE", "REVERSIBILITY", "OBSERVABLE"], &rows));
+            }
+        }
+        Ok(0)
+    }
+
+    /// `audit verify`: exit 0 when intact, 6 when a link is broken.
+    pub(crate) fn audit_verify(&self) -> Result<u8, Failure> {
+        let report = self.store.verify_audit().context("cannot read the audit trail")?;
+        let ok = report.first_break.is_none();
+        match self.format {
+            Format::Json => println!("{}", output::json(&json!(report))),
+            Format::Table => match &report.first_break {
+                None => println!(
+                    "audit chain intact: {} records, head {}",
+                    report.records,
+                    report.head.as_deref().unwrap_or("(empty)")
+                ),
+                Some(b) => println!("AUDIT CHAIN BROKEN after checking {} records: {b}", report.records),
+            },
+        }
+        Ok(if ok { 0 } else { 6 })
+    }
+
+    fn audit_export(&self, since: Option<time::OffsetDateTime>, out: Option<&Path>) -> Result<u8, Failure> {
+        let records = self.store.audit_records(since).context("cannot read the audit trail")?;
+        let count = records.len();
+        match out {
+            Some(path) => {
+                let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+                let mut w = std::io::BufWriter::new(file);
+                remediation_audit::write_jsonl(&records, &mut w)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                std::io::Write::flush(&mut w).with_context(|| format!("cannot write {}", path.display()))?;
+                eprintln!("exported {count} audit records to {}", path.display());
+            }
+            None => {
+                let stdout = std::io::stdout();
+                let mut lock = stdout.lock();
+                remediation_audit::write_jsonl(&records, &mut lock).context("cannot write to standard output")?;
+            }
+        }
+        Ok(0)
+    }
+}
+
+fn connector(config: &ConnectorConfig, dir: &Path) -> Arc<dyn Connector> {
+    match config {
+        ConnectorConfig::Sandbox { id, path } => {
+            Arc::new(remediation_connector_sandbox::SandboxConnector::new(id.clone(), dir.join(path)))
+        }
+    }
+}
+
+fn usage(msg: &str) -> Failure {
+    Failure::new(2, anyhow::anyhow!("{msg}"))
+}
+
+fn ts(t: time::OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+/// The command to run next for an action in its current state.
+pub(crate) fn next_step(a: &Action) -> String {
+    use remediation_core::State as S;
+    match a.state {
+        S::PendingApproval => format!("another approver runs `remediate approve {}`", a.id),
+        S::Approved => format!("remediate execute {} (add --dry-run to check first)", a.id),
+        S::Suggested => format!("advisory only; an admin may `remediate promote {}`", a.id),
+        S::DryRun => "nothing was written; suggest again without --dry-run to act".to_owned(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,140 @@
+//! `remediate demo`: a complete walk-through in a fresh temporary directory, every step printed.
+
+use std::collections::BTreeMap;
+
+use remediation_core::{ActionKind, ActionRequest, Actor, ExecuteOutcome, Mode, Role, RollbackOutcome, Target};
+
+use crate::app::{Ctx, Failure, STORE_FILE};
+use crate::output::{self, Format};
+use remediation_config::{ActorSettings, Config, ConnectorConfig};
+
+/// Runs the walk-through and returns the exit code.
+pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
+    let dir = tempfile::Builder::new()
+        .prefix("remediation-demo-")
+        .tempdir()
+        .map_err(|e| Failure::new(1, anyhow::anyhow!("cannot create a temporary directory: {e}")))?
+        .keep();
+    let sandbox = dir.join("sandbox.json");
+    remediation_connector_sandbox::write_sample(&sandbox)
+        .map_err(|e| Failure::new(1, anyhow::Error::new(e).context("cannot write the sample sandbox")))?;
+    let mut config = Config {
+        connectors: vec![ConnectorConfig::Sandbox { id: "sandbox".into(), path: "sandbox.json".into() }],
+        actors: ActorSettings {
+            default_role: Role::Viewer,
+            roles: BTreeMap::from([
+                ("local:alice".to_owned(), Role::Requester),
+                ("local:bob".to_owned(), Role::Approver),
+            ]),
+        },
+        ..Config::default()
+    };
+    config.policy.enabled = true;
+    config.policy.default_mode = Mode::Manual;
+    std::fs::write(dir.join("remediation.toml"), toml_of(&config)?)
+        .map_err(|e| Failure::new(1, anyhow::anyhow!("cannot write the demo configuration: {e}")))?;
+
+    let alice = Actor::new("local:alice", Role::Requester);
+    let bob = Actor::new("local:bob", Role::Approver);
+    let ctx = Ctx::build(config, &dir, alice.clone(), format)?;
+    let json = format == Format::Json;
+    let say = |step: &str| {
+        if !json {
+            println!("\n== {step}");
+        }
+    };
+    let mut steps = Vec::new();
+    if !json {
+        println!("Demo data directory: {} (remediation enabled here only)", dir.display());
+    }
+
+    let target = Target {
+        identity: "alice".into(),
+        resource: Some("admins".into()),
+        grant: None,
+        grant_type: "group_membership".into(),
+    };
+    say("1. local:alice suggests removing alice from the admins group");
+    let s = ctx
+        .engine
+        .suggest(
+            ActionRequest {
+                connector: "sandbox".into(),
+                kind: ActionKind::Revoke,
+                target: target.clone(),
+                reason: "standing admin access is not needed (demo)".into(),
+                control_id: Some("DEMO-1".into()),
+                finding_id: None,
+                dry_run: false,
+            },
+            &alice,
+        )
+        .await?;
+    let id = s.action.id;
+    if !json {
+        println!("{id} {} — {}", s.action.state, s.plan.description);
+        println!("before: {}", s.plan.before.state);
+        println!("expected after: {}", s.plan.expected_after.state);
+    }
+    steps.push(serde_json::json!({"step": "suggest", "action": s.action, "plan": s.plan}));
+
+    say("2. local:alice tries to approve her own request (refused)");
+    match ctx.engine.approve(id, &alice, None).await {
+        Err(e) if !json => println!("refused as expected: {e}"),
+        Err(_) => {}
+        Ok(_) => return Err(Failure::new(1, anyhow::anyhow!("the requester was allowed to approve their own action"))),
+    }
+
+    say("3. local:bob approves");
+    let a = ctx.engine.approve(id, &bob, Some("confirmed with alice's manager".into())).await?;
+    if !json {
+        println!("{} {}", a.id, a.state);
+    }
+    steps.push(serde_json::json!({"step": "approve", "action": a}));
+
+    say("4. local:bob executes (re-validates, re-plans, reserves limits, writes, reads back)");
+    let outcome = ctx.engine.execute(id, &bob, false).await?;
+    let ExecuteOutcome::Completed { action, after } = &outcome else {
+        return Err(Failure::new(5, anyhow::anyhow!("demo execution did not complete: {outcome:?}")));
+    };
+    if !json {
+        println!("{} {}; after-state {}", action.id, action.state, after.state);
+    }
+    steps.push(serde_json::json!({"step": "execute", "action": action, "after": after}));
+
+    say("5. local:bob rolls it back (inside the 24 h window; live state equals the recorded after-state)");
+    let rb = ctx.engine.rollback(id, &bob, Some("demo".into())).await?;
+    let RollbackOutcome::RolledBack { action } = &rb else {
+        return Err(Failure::new(5, anyhow::anyhow!("demo rollback failed: {rb:?}")));
+    };
+    let restored = ctx.engine.get(id).await?.after.map(|s| s.state);
+    if !json {
+        println!("{} {}; live state {}", action.id, action.state, restored.clone().unwrap_or_default());
+    }
+    steps.push(serde_json::json!({"step": "rollback", "action": action, "live": restored}));
+
+    say("6. Verify the audit trail");
+    let report = ctx.store.verify_audit().map_err(|e| Failure::new(1, anyhow::Error::new(e)))?;
+    if !json {
+        println!(
+            "{} records, chain {}",
+            report.records,
+            if report.first_break.is_none() { "intact" } else { "BROKEN" }
+        );
+        println!(
+            "\nInspect it yourself:\n  remediate --data-dir {} show {id}\n  remediate --data-dir {} audit export",
+            dir.display(),
+            dir.display()
+        );
+        println!("  store: {}", dir.join(STORE_FILE).display());
+    } else {
+        steps.push(serde_json::json!({"step": "audit_verify", "report": report}));
+        println!("{}", output::json(&serde_json::json!({"data_dir": dir, "steps": steps})));
+    }
+    Ok(if report.first_break.is_none() { 0 } else { 6 })
+}
+
+fn toml_of(config: &Config) -> Result<String, Failure> {
+    toml::to_string_pretty(config)
+        .map_err(|e| Failure::new(1, anyhow::anyhow!("cannot write the demo configuration: {e}")))
+}

@@ -1,0 +1,225 @@
+//! `remediate`: the command-line interface of the remediation engine.
+//!
+//! Thin by design: it parses arguments, loads the configuration, wires the library crates
+//! together and maps their errors to the documented exit codes.
+
+mod app;
+mod demo;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use remediation_core::{ActionId, KindName, State};
+
+use crate::output::Format;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  internal error (store unreadable, disk full, ...): the message says what failed
+  2  usage or configuration error: fix the command line or the named config key
+  3  refused by a safety rule (gate, role, lifecycle, limit, plan changed, window closed)
+  4  not found (action, connector, or the provider's target)
+  5  provider failure (the connector could not read or write, or the change was not verified)
+  6  audit chain broken (`audit verify` found an edited, deleted or reordered record)";
+
+/// Turn security findings into safe, auditable, reversible fixes.
+#[derive(Debug, Parser)]
+#[command(name = "remediate", version, about, after_help = EXIT_CODES)]
+pub(crate) struct Cli {
+    /// Data directory holding remediation.toml, the store and connector files.
+    #[arg(long, global = true, env = "REMEDIATION_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Configuration file (default: <data dir>/remediation.toml).
+    #[arg(long, global = true, env = "REMEDIATION_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Who is acting, as recorded in the audit (default: local:$USER).
+    #[arg(long, global = true)]
+    pub(crate) actor: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub(crate) output: Format,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create the data directory with a commented remediation.toml (remediation disabled) and a sample sandbox directory.
+    Init {
+        /// Overwrite an existing configuration and sandbox file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Suggest an action: validate, run the gates, plan, and store it for approval.
+    Suggest(SuggestArgs),
+    /// List actions.
+    List {
+        /// Only actions in this state (e.g. pending_approval, completed).
+        #[arg(long)]
+        state: Option<State>,
+    },
+    /// Show one action: plan, snapshots and every transition.
+    Show {
+        /// Action id.
+        id: ActionId,
+    },
+    /// Approve an action waiting for approval (not your own).
+    Approve {
+        /// Action id.
+        id: ActionId,
+        /// Note kept in the audit.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Reject an action waiting for approval.
+    Reject {
+        /// Action id.
+        id: ActionId,
+        /// Note kept in the audit.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Execute an approved action (re-validates and re-plans first).
+    Execute {
+        /// Action id.
+        id: ActionId,
+        /// Run every check and show the plan; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Roll back a completed action inside its rollback window.
+    Rollback {
+        /// Action id.
+        id: ActionId,
+        /// Note kept in the audit.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Cancel an action that has not started.
+    Cancel {
+        /// Action id.
+        id: ActionId,
+        /// Note kept in the audit.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Turn advisory guidance into a request for approval (admin).
+    Promote {
+        /// Action id.
+        id: ActionId,
+    },
+    /// Execute a held action despite its limit (admin; audited override).
+    ForceExecute {
+        /// Action id.
+        id: ActionId,
+        /// Why the limit is overridden.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Return a held action to approved (admin).
+    Release {
+        /// Action id.
+        id: ActionId,
+    },
+    /// List configured connectors with health and capabilities.
+    Connectors,
+    /// Audit trail commands.
+    Audit {
+        /// What to do with the audit trail.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Run a complete walk-through in a fresh temporary directory (remediation enabled there).
+    Demo,
+}
+
+/// Audit subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Verify the hash chain; reports the first broken link.
+    Verify,
+    /// Export audit records as JSON Lines (one canonical record per line).
+    Export {
+        /// Only records at or after this instant (RFC 3339, e.g. 2026-01-01T00:00:00Z).
+        #[arg(long, value_parser = parse_time)]
+        since: Option<time::OffsetDateTime>,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Arguments of `suggest`.
+#[derive(Debug, Args)]
+pub(crate) struct SuggestArgs {
+    /// Connector id (see `remediate connectors`).
+    #[arg(long)]
+    pub(crate) connector: String,
+    /// Action kind.
+    #[arg(long, value_parser = parse_kind)]
+    pub(crate) kind: KindName,
+    /// Level to reduce to (with --kind reduce).
+    #[arg(long)]
+    pub(crate) to: Option<String>,
+    /// Target as JSON: {"identity": "...", "resource": "...", "grant": "...", "grant_type": "..."}.
+    #[arg(long, conflicts_with_all = ["identity", "resource", "grant", "grant_type"])]
+    pub(crate) target: Option<String>,
+    /// Target identity (instead of --target).
+    #[arg(long)]
+    pub(crate) identity: Option<String>,
+    /// Target resource (instead of --target).
+    #[arg(long)]
+    pub(crate) resource: Option<String>,
+    /// Target grant (instead of --target).
+    #[arg(long)]
+    pub(crate) grant: Option<String>,
+    /// Target grant type (instead of --target).
+    #[arg(long)]
+    pub(crate) grant_type: Option<String>,
+    /// Why the action is needed (shown to approvers, kept in the audit).
+    #[arg(long)]
+    pub(crate) reason: String,
+    /// Control being remediated.
+    #[arg(long)]
+    pub(crate) control: Option<String>,
+    /// Finding being remediated.
+    #[arg(long)]
+    pub(crate) finding: Option<String>,
+    /// Run every check and produce the plan; store it as a dry run and write nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+fn parse_kind(s: &str) -> Result<KindName, String> {
+    KindName::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+        format!("unknown kind `{s}`; expected one of {}", KindName::ALL.map(KindName::as_str).join(", "))
+    })
+}
+
+fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("`{s}` is not an RFC 3339 instant such as 2026-01-01T00:00:00Z ({e})"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(app::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            ExitCode::from(failure.code())
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Printing for people (aligned tables, safe against hostile text) and for scripts (JSON).
+
+use std::fmt::Write as _;
+
+/// Output format chosen with `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned tables and sentences.
+    Table,
+    /// One JSON document per command.
+    Json,
+}
+
+/// Makes a value safe to print in a table cell or a log line: control characters (newlines,
+/// tabs, escapes) are shown escaped, so no value can break a row or forge a line.
+pub(crate) fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Renders rows under headers with aligned columns. Cells are cleaned and long cells cut to
+/// `max` characters with an ellipsis.
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    const MAX: usize = 60;
+    let cut = |s: &str| {
+        let s = clean(s);
+        if s.chars().count() > MAX { format!("{}…", s.chars().take(MAX - 1).collect::<String>()) } else { s }
+    };
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| cut(c)).collect()).collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
+        let mut parts = Vec::new();
+        for (c, w) in cells.zip(&widths) {
+            parts.push(format!("{c:<w$}"));
+        }
+        let _ = writeln!(out, "{}", parts.join("  ").trim_end());
+    };
+    line(&mut out, &mut headers.iter().copied());
+    for r in &rows {
+        line(&mut out, &mut r.iter().map(String::as_str));
+    }
+    out
+}
+
+/// Prints a JSON value, pretty.
+pub(crate) fn json(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_cells_stay_on_one_line() {
+        let t = table(&["A", "B"], &[vec!["x\ny\tz".into(), "\u{1b}[31mred".into()]]);
+        assert_eq!(t.lines().count(), 2, "{t}");
+        assert!(t.contains("x\\ny\\tz"));
+        assert!(!t.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn columns_align_and_long_cells_are_cut() {
+        let long = "é".repeat(100);
+        let t = table(&["ID", "NAME"], &[vec!["1".into(), long], vec!["22".into(), "b".into()]]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "ID  NAME");
+        assert!(lines[1].ends_with('…'));
+        assert_eq!(lines[2], "22  b");
+    }
+}

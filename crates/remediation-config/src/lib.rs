@@ -1,0 +1,245 @@
+//! The `remediation.toml` configuration file shared by the remediation binaries: its types
+//! (each with a JSON Schema) and a loader whose errors name the file, the line and the key.
+//!
+//! ```
+//! let config: remediation_config::Config = toml::from_str(&remediation_config::initial_config())?;
+//! assert!(!config.policy.enabled, "remediation starts disabled");
+//! # Ok::<(), toml::de::Error>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use remediation_core::Role;
+use remediation_gates::PolicySettings;
+use remediation_limiter::Limits;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the store and connector files live; relative paths are relative to this file.
+    /// Ignored when `--data-dir` is given.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// Safety settings: enablement, modes, approvals, rollback windows.
+    #[serde(default)]
+    pub policy: PolicySettings,
+    /// Blast-radius limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Roles of local actors.
+    #[serde(default)]
+    pub actors: ActorSettings,
+    /// The connectors this installation may use.
+    #[serde(default)]
+    pub connectors: Vec<ConnectorConfig>,
+}
+
+/// Roles of local actors (`local:$USER` or `--actor`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActorSettings {
+    /// Role of an actor not listed in `roles`.
+    pub default_role: Role,
+    /// Role per actor name.
+    pub roles: BTreeMap<String, Role>,
+}
+
+impl Default for ActorSettings {
+    fn default() -> Self {
+        Self { default_role: Role::Requester, roles: BTreeMap::new() }
+    }
+}
+
+impl ActorSettings {
+    /// The role of `name`. `system` is never granted to a person.
+    pub fn role_of(&self, name: &str) -> Role {
+        match self.roles.get(name).copied().unwrap_or(self.default_role) {
+            Role::System => Role::Viewer,
+            role => role,
+        }
+    }
+}
+
+/// One configured connector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ConnectorConfig {
+    /// The built-in sandbox: a directory kept in a JSON file.
+    Sandbox {
+        /// Connector id used in actions.
+        id: String,
+        /// The directory file; relative paths are relative to the data directory.
+        path: PathBuf,
+    },
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Dotted key, when known.
+    pub key: Option<String>,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid configuration in {}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, " line {line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, " key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let err = |line, key, message: String| ConfigError { path: path.to_owned(), line, key, message };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                "run `remediate init` to create it, or pass --config / --data-dir"
+            } else {
+                "check the file's permissions"
+            };
+            err(None, None, format!("cannot read the file ({e}); {hint}"))
+        })?;
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            let (line, key) = e.span().map(|s| locate(&text, s.start)).unwrap_or((None, None));
+            err(line, key, e.message().to_owned())
+        })?;
+        config.policy.validate().map_err(|e| err(None, Some("policy".to_owned()), e.to_string()))?;
+        let mut seen = std::collections::BTreeSet::new();
+        for c in &config.connectors {
+            let ConnectorConfig::Sandbox { id, .. } = c;
+            if !seen.insert(id.clone()) {
+                return Err(err(None, Some("connectors".to_owned()), format!("connector id `{id}` is used twice")));
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// The 1-based line of byte `offset` in `text`, and the dotted key written on that line
+/// (prefixed with the table header above it), if the line is a `key = value` line.
+fn locate(text: &str, offset: usize) -> (Option<usize>, Option<String>) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or_default();
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    let key = line.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_owned()).filter(|k| !k.is_empty());
+    let full = match (table, key) {
+        (Some(t), Some(k)) => Some(format!("{t}.{k}")),
+        (None, Some(k)) => Some(k),
+        (Some(t), None) => Some(t),
+        (None, None) => None,
+    };
+    (Some(line_no), full)
+}
+
+/// The commented configuration `init` writes.
+pub fn initial_config() -> String {
+    r#"# remediation configuration.
+#
+# Remediation is DISABLED until you enable it deliberately. While disabled, actions can be
+# suggested, approved and dry-run, but nothing is ever written to a provider.
+# To enable it: review the modes and limits below, then set `enabled = true` under [policy].
+
+[policy]
+enabled = false
+# advisory (guidance only) | manual (needs approval) | auto (approved by the system when every gate passes)
+default_mode = "manual"
+# approvals needed before an action may execute
+min_approvals = 1
+# how long after completion an action can be rolled back (seconds; 60 to 2592000)
+rollback_window_secs = 86400
+
+# Per-kind overrides; every mode override needs a reason. Example:
+# [policy.kinds.revoke]
+# mode = "auto"
+# reason = "group revocations are reversible and low risk"
+
+# Per-control overrides. Example:
+# [policy.controls."CIS-1.2"]
+# never_auto = true
+
+# Blast-radius limits: at most `max` executions in any window of `window_secs`.
+[limits]
+per_connector = { max = 50, window_secs = 3600 }
+per_identity = { max = 5, window_secs = 86400 }
+per_resource = { max = 10, window_secs = 3600 }
+global = { max = 200, window_secs = 3600 }
+
+# Roles of local actors (local:$USER, or --actor NAME): viewer, requester, approver, admin.
+# The requester of an action can never approve it, whatever their role.
+[actors]
+default_role = "approver"
+# roles = { "local:alice" = "admin" }
+
+# The built-in sandbox connector: a directory in a JSON file, for trying things safely.
+[[connectors]]
+type = "sandbox"
+id = "sandbox"
+path = "sandbox.json"
+"#
+    .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_err(text: &str, line: usize, key: &str, fragment: &str) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("remediation.toml");
+        std::fs::write(&path, text).expect("write");
+        let e = Config::load(&path).expect_err("must fail");
+        assert_eq!(e.line, Some(line), "{e}");
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        assert!(e.to_string().contains(fragment), "{e}");
+        assert!(e.to_string().contains("remediation.toml"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        check_err("[policy]\nenabled = true\nenabeld = true\n", 3, "policy.enabeld", "unknown field");
+        check_err("[policy]\nenabled = \"yes\"\n", 2, "policy.enabled", "invalid type");
+        check_err("[limits]\nglobal = { max = -1, window_secs = 1 }\n", 2, "limits.global", "");
+        check_err("[actors]\ndefault_role = \"root\"\n", 2, "actors.default_role", "unknown variant");
+    }
+
+    #[test]
+    fn initial_config_parses_and_is_disabled() {
+        let c: Config = toml::from_str(&initial_config()).expect("parse");
+        assert!(!c.policy.enabled);
+        assert_eq!(c.connectors.len(), 1);
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn missing_file_says_to_run_init() {
+        let e = Config::load(Path::new("/nonexistent/remediation.toml")).expect_err("missing");
+        assert!(e.to_string().contains("remediate init"), "{e}");
+    }
+}

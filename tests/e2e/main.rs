@@ -1,0 +1,222 @@
+//! End-to-end tests of the `remediate` binary: whole lifecycles on the embedded default
+//! (SQLite store and the sandbox connector), checking the sandbox file, the audit trail and
+//! the exit codes a script would see.
+
+use remediation_e2e::Env;
+use serde_json::Value;
+
+const REVOKE_ALICE_ADMINS: &[&str] = &[
+    "suggest",
+    "--connector",
+    "sandbox",
+    "--kind",
+    "revoke",
+    "--identity",
+    "alice",
+    "--resource",
+    "admins",
+    "--grant-type",
+    "group_membership",
+    "--reason",
+    "standing admin access not needed",
+    "--output",
+    "json",
+];
+
+fn admins(env: &Env) -> Vec<String> {
+    env.sandbox()["groups"]["admins"]["members"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+fn writes(env: &Env) -> usize {
+    env.sandbox()["writes"].as_array().map_or(0, Vec::len)
+}
+
+fn events(env: &Env, id: &str) -> Vec<String> {
+    let show = env.expect("local:bob", &["show", id, "--output", "json"], 0).json();
+    show["transitions"]
+        .as_array()
+        .map(|ts| {
+            ts.iter()
+                .map(|t| format!("{}->{}", t["from"].as_str().unwrap_or("new"), t["to"].as_str().unwrap_or("?")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn full_lifecycle_through_the_binary() {
+    let env = Env::new();
+    let init = env.expect("local:alice", &["init"], 0);
+    assert!(init.stdout.contains("DISABLED"), "{}", init.stdout);
+    let config = std::fs::read_to_string(env.dir().join("remediation.toml")).expect("config written");
+    assert!(config.contains("enabled = false"), "init must leave remediation disabled");
+    env.enable();
+
+    assert!(admins(&env).contains(&"alice".to_owned()), "sample directory has alice in admins");
+    let suggested = env.expect("local:alice", REVOKE_ALICE_ADMINS, 0).json();
+    let id = suggested["action"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(suggested["action"]["state"], "pending_approval");
+    assert_eq!(suggested["plan"]["plan_hash"].as_str().map(str::len), Some(64));
+    assert!(admins(&env).contains(&"alice".to_owned()), "suggest writes nothing");
+
+    // The requester cannot approve their own action: refused by a rule.
+    let own = env.expect("local:alice", &["approve", &id], 3);
+    assert!(own.stderr.contains("cannot approve"), "{}", own.stderr);
+    // Executing before approval is illegal in the lifecycle: refused.
+    env.expect("local:bob", &["execute", &id], 3);
+
+    let approved = env.expect("local:bob", &["approve", &id, "--note", "ok", "--output", "json"], 0).json();
+    assert_eq!(approved["state"], "approved");
+
+    // A dry run checks everything and writes nothing.
+    let dry = env.expect("local:bob", &["execute", &id, "--dry-run", "--output", "json"], 0).json();
+    assert_eq!(dry["outcome"], "dry_run");
+    assert_eq!(writes(&env), 0);
+
+    let executed = env.expect("local:bob", &["execute", &id, "--output", "json"], 0).json();
+    assert_eq!(executed["outcome"], "completed");
+    assert!(!admins(&env).contains(&"alice".to_owned()), "alice removed from admins");
+    assert_eq!(writes(&env), 1, "applied exactly once");
+    // Executing again is illegal: the action is completed.
+    env.expect("local:bob", &["execute", &id], 3);
+    assert_eq!(writes(&env), 1);
+
+    env.expect("local:bob", &["audit", "verify"], 0);
+
+    let rolled = env.expect("local:bob", &["rollback", &id, "--output", "json"], 0).json();
+    assert_eq!(rolled["outcome"], "rolled_back");
+    assert!(admins(&env).contains(&"alice".to_owned()), "alice restored");
+    assert_eq!(writes(&env), 2);
+
+    assert_eq!(
+        events(&env, &id),
+        [
+            "new->pending_approval",
+            "pending_approval->approved",
+            "approved->executing",
+            "executing->completed",
+            "completed->rolling_back",
+            "rolling_back->rolled_back"
+        ]
+    );
+    let verify = env.expect("local:bob", &["audit", "verify", "--output", "json"], 0).json();
+    assert_eq!(verify["records"], 6);
+    assert!(verify["first_break"].is_null());
+
+    let export = env.expect("local:bob", &["audit", "export"], 0);
+    let lines: Vec<Value> = export.stdout.lines().map(|l| serde_json::from_str(l).expect("JSONL")).collect();
+    assert_eq!(lines.len(), 6);
+    assert_eq!(lines[0]["prev_hash"], "0".repeat(64));
+    for pair in lines.windows(2) {
+        assert_eq!(pair[1]["prev_hash"], pair[0]["hash"], "each record links to the previous one");
+    }
+    assert_eq!(lines[5]["to"], "rolled_back");
+
+    // Table output for people.
+    let list = env.expect("local:bob", &["list"], 0);
+    assert!(list.stdout.starts_with("ID"), "{}", list.stdout);
+    assert!(list.stdout.contains("rolled_back"), "{}", list.stdout);
+}
+
+#[test]
+fn execution_is_refused_while_remediation_is_disabled() {
+    let env = Env::new();
+    env.expect("local:alice", &["init"], 0);
+    let s = env.expect("local:alice", REVOKE_ALICE_ADMINS, 0).json();
+    let id = s["action"]["id"].as_str().expect("id").to_owned();
+    env.expect("local:bob", &["approve", &id], 0);
+    let refused = env.expect("local:bob", &["execute", &id], 3);
+    assert!(refused.stderr.contains("disabled"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("enabled = true"), "the error says how to enable: {}", refused.stderr);
+    assert_eq!(writes(&env), 0);
+    // A dry run is still allowed while disabled.
+    env.expect("local:bob", &["execute", &id, "--dry-run"], 0);
+}
+
+#[test]
+fn refusals_and_not_found_have_their_exit_codes() {
+    let env = Env::new();
+    env.init_enabled();
+    // Unknown action id: 4.
+    let missing = env.expect("local:bob", &["show", "01900000-0000-7000-8000-000000000000"], 4);
+    assert!(missing.stderr.contains("no action"), "{}", missing.stderr);
+    // Unknown connector: 4.
+    let mut args = REVOKE_ALICE_ADMINS.to_vec();
+    args[2] = "okta-prod";
+    env.expect("local:alice", &args, 4);
+    // Unknown user in the provider: 4.
+    let mut args = REVOKE_ALICE_ADMINS.to_vec();
+    args[6] = "nobody";
+    env.expect("local:alice", &args, 4);
+    // Protected (break-glass) account: refused by the validation gate, 3.
+    let protected = env.expect(
+        "local:alice",
+        &[
+            "suggest",
+            "--connector",
+            "sandbox",
+            "--kind",
+            "suspend",
+            "--identity",
+            "breakglass",
+            "--grant-type",
+            "account",
+            "--reason",
+            "x",
+        ],
+        3,
+    );
+    assert!(protected.stderr.contains("protected"), "{}", protected.stderr);
+    // Unsupported kind for the grant type: 3, before touching the provider.
+    env.expect(
+        "local:alice",
+        &[
+            "suggest",
+            "--connector",
+            "sandbox",
+            "--kind",
+            "suspend",
+            "--identity",
+            "alice",
+            "--grant-type",
+            "group_membership",
+            "--reason",
+            "x",
+        ],
+        3,
+    );
+    // Bad usage: 2.
+    env.expect("local:alice", &["suggest", "--connector", "sandbox"], 2);
+    env.expect("local:alice", &["show", "not-a-uuid"], 2);
+}
+
+#[test]
+fn configuration_errors_name_file_line_and_key() {
+    let env = Env::new();
+    env.expect("local:alice", &["init"], 0);
+    env.edit_config(|t| t.replace("min_approvals = 1", "min_approvals = 1\nenabeld = true"));
+    let text = std::fs::read_to_string(env.dir().join("remediation.toml")).expect("config");
+    let line = text.lines().position(|l| l.starts_with("enabeld")).expect("typo line") + 1;
+    let run = env.expect("local:alice", &["list"], 2);
+    assert!(run.stderr.contains("remediation.toml"), "{}", run.stderr);
+    assert!(run.stderr.contains("policy.enabeld"), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("line {line}")), "{}", run.stderr);
+    // No data directory at all: says to run init.
+    let empty = Env::new();
+    let run = empty.expect("local:alice", &["list"], 2);
+    assert!(run.stderr.contains("remediate init"), "{}", run.stderr);
+}
+
+#[test]
+fn demo_runs_end_to_end() {
+    let env = Env::new();
+    let run = env.expect("local:alice", &["demo", "--output", "json"], 0);
+    let v = run.json();
+    let steps: Vec<&str> = v["steps"].as_array().expect("steps").iter().filter_map(|s| s["step"].as_str()).collect();
+    assert_eq!(steps, ["suggest", "approve", "execute", "rollback", "audit_verify"]);
+    let data_dir = v["data_dir"].as_str().expect("data dir");
+    let _ = std::fs::remove_dir_all(data_dir);
+}

@@ -1,0 +1,122 @@
+//! Harness for end-to-end tests: finds the `remediate` binary and runs it in a throw-away
+//! data directory.
+
+use std::path::{Path, PathBuf};
+
+/// The README's code examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+use std::process::Command;
+
+/// Where the `remediate` binary is: `$REMEDIATE_BIN`, else next to the test executable's
+/// `deps` directory (cargo builds it there when the workspace's tests are built).
+pub fn remediate_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("REMEDIATE_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile_dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let bin = profile_dir.join(format!("remediate{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "the remediate binary is not built at {}; run `cargo test --workspace` (which builds it) or `cargo build -p remediate` first, or set REMEDIATE_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// What one run of the binary produced.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Standard output parsed as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+/// A data directory and the actor commands run as.
+#[derive(Debug)]
+pub struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// A fresh, empty data directory (not yet initialised).
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}")) }
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `remediate --data-dir DIR --actor ACTOR ARGS...`.
+    pub fn run_as(&self, actor: &str, args: &[&str]) -> Run {
+        let out = Command::new(remediate_bin())
+            .arg("--data-dir")
+            .arg(self.dir())
+            .args(["--actor", actor])
+            .args(args)
+            .env_remove("REMEDIATION_CONFIG")
+            .env_remove("REMEDIATION_DATA_DIR")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run remediate: {e}"));
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs as `local:alice`, asserts the exit code, returns the run.
+    #[track_caller]
+    pub fn expect(&self, actor: &str, args: &[&str], code: i32) -> Run {
+        let run = self.run_as(actor, args);
+        assert_eq!(run.code, code, "remediate {args:?} as {actor}\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+        run
+    }
+
+    /// The sandbox directory file, parsed.
+    pub fn sandbox(&self) -> serde_json::Value {
+        let text =
+            std::fs::read_to_string(self.dir().join("sandbox.json")).unwrap_or_else(|e| panic!("sandbox.json: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("sandbox.json is not JSON: {e}"))
+    }
+
+    /// Rewrites the configuration file through `edit`.
+    pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
+        let path = self.dir().join("remediation.toml");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("remediation.toml: {e}"));
+        std::fs::write(&path, edit(text)).unwrap_or_else(|e| panic!("remediation.toml: {e}"));
+    }
+
+    /// `init`, then [`Env::enable`].
+    pub fn init_enabled(&self) {
+        self.expect("local:alice", &["init"], 0);
+        self.enable();
+    }
+
+    /// Enables remediation and names alice requester and bob approver.
+    pub fn enable(&self) {
+        self.edit_config(|t| {
+            t.replace("enabled = false", "enabled = true").replace(
+                "# roles = { \"local:alice\" = \"admin\" }",
+                "roles = { \"local:alice\" = \"requester\", \"local:bob\" = \"approver\" }",
+            )
+        });
+    }
+}

@@ -1,0 +1,71 @@
+//! Project automation. `cargo xtask codegen` writes the JSON Schemas of the types that cross
+//! a boundary (configuration, actions, plans, audit records) into `schemas/`;
+//! `cargo xtask codegen --check` fails when the committed files are stale, and so does this
+//! crate's test.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+/// Every generated file: name and content.
+fn generated() -> anyhow::Result<Vec<(&'static str, String)>> {
+    fn schema<T: schemars::JsonSchema>() -> anyhow::Result<String> {
+        let mut text = serde_json::to_string_pretty(&schemars::schema_for!(T)).context("cannot serialise a schema")?;
+        text.push('\n');
+        Ok(text)
+    }
+    Ok(vec![
+        ("config.schema.json", schema::<remediation_config::Config>()?),
+        ("action.schema.json", schema::<remediation_core::Action>()?),
+        ("action-request.schema.json", schema::<remediation_core::ActionRequest>()?),
+        ("plan.schema.json", schema::<remediation_core::Plan>()?),
+        ("audit-record.schema.json", schema::<remediation_audit::AuditRecord>()?),
+    ])
+}
+
+fn schemas_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("schemas")
+}
+
+/// Writes the files, or with `check` lists the stale ones and fails.
+fn codegen(check: bool) -> anyhow::Result<()> {
+    let dir = schemas_dir();
+    let mut stale = Vec::new();
+    for (name, content) in generated()? {
+        let path = dir.join(name);
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current == content {
+            continue;
+        }
+        if check {
+            stale.push(name);
+        } else {
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::write(&path, content).with_context(|| format!("cannot write {}", path.display()))?;
+            println!("wrote schemas/{name}");
+        }
+    }
+    if !stale.is_empty() {
+        bail!("generated files are stale: {}; run `cargo xtask codegen` and commit the result", stale.join(", "));
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["codegen"] => codegen(false),
+        ["codegen", "--check"] => codegen(true),
+        _ => bail!("usage: cargo xtask codegen [--check]"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn generated_files_are_fresh() {
+        if let Err(e) = super::codegen(true) {
+            panic!("{e:#}");
+        }
+    }
+}
