@@ -120,6 +120,7 @@ pub struct LimitReached {
 
 /// What [`Store::begin_execution`] did.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant, reason = "returned once per execution; boxing buys nothing")]
 pub enum BeginOutcome {
     /// Slots were reserved and the action is now `executing`.
     Started(Action),

@@ -1,0 +1,288 @@
+//! [`SandboxConnector`]: the [`Connector`] implementation over the directory file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use remediation_core::{
+    Action, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome, OutcomeStatus,
+    Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target, Verification, find_capability,
+};
+
+use crate::directory::{Directory, WriteEntry, WriteOp};
+use crate::error::SandboxError;
+use crate::file::{self, WriteLock};
+use crate::grant_type;
+use crate::state::{self, Phase, State, Subject};
+
+/// A one-shot fault for the next write, stored in the file's `faults` object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The next `execute` that changes something applies and saves its change, then fails with a
+    /// [`Transient`](ConnectorErrorKind::Transient) error, as if the connection dropped
+    /// after the provider acted.
+    FailAfterWrite,
+    /// The next `execute` first changes its target in a way unrelated to the action and saves
+    /// that, then proceeds.
+    DriftBeforeExecute,
+    /// The next `rollback` fails with a [`Permanent`](ConnectorErrorKind::Permanent) error
+    /// and changes nothing.
+    FailRollback,
+}
+
+/// A connector over a directory kept in one JSON file. See the crate documentation for the
+/// file format and what each action does.
+///
+/// Cheap to clone; holds no open file. Every write locks the file, reads it, changes it and
+/// replaces it atomically.
+#[derive(Clone)]
+pub struct SandboxConnector {
+    id: String,
+    path: PathBuf,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SandboxConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConnector").field("id", &self.id).field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl SandboxConnector {
+    /// A connector named `id` over the file at `path`. Does not touch the file: a missing or
+    /// malformed file shows in [`Connector::health`] and as errors from every operation.
+    pub fn new(id: impl Into<String>, path: PathBuf) -> Self {
+        Self { id: id.into(), path, clock: Arc::new(SystemClock) }
+    }
+
+    /// Like [`new`](Self::new), but first checks that the file exists and parses.
+    pub fn open(id: impl Into<String>, path: PathBuf) -> Result<Self, SandboxError> {
+        file::load(&path)?;
+        Ok(Self::new(id, path))
+    }
+
+    /// Uses `clock` for the `at` of write-log entries (the system clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The directory file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the whole directory as it is now, including the write log.
+    pub fn directory(&self) -> Result<Directory, SandboxError> {
+        file::load(&self.path)
+    }
+
+    /// Arms `fault` for the next write by setting its flag in the file.
+    pub fn inject(&self, fault: Fault) -> Result<(), SandboxError> {
+        let _lock = WriteLock::acquire(&self.path)?;
+        let mut dir = file::load(&self.path)?;
+        let faults = &mut dir.faults;
+        match fault {
+            Fault::FailAfterWrite => faults.fail_after_write = true,
+            Fault::DriftBeforeExecute => faults.drift_before_execute = true,
+            Fault::FailRollback => faults.fail_rollback = true,
+        }
+        file::save_locked(&self.path, &dir)
+    }
+
+    fn load(&self) -> Result<Directory, ConnectorError> {
+        Ok(file::load(&self.path)?)
+    }
+
+    fn save(&self, dir: &Directory) -> Result<(), ConnectorError> {
+        Ok(file::save_locked(&self.path, dir)?)
+    }
+
+    /// The capability for the action, or `Unsupported` naming what is supported.
+    fn capability(&self, action: &Action) -> Result<Capability, ConnectorError> {
+        let caps = self.capabilities();
+        find_capability(&caps, action.kind.name(), &action.target).ok_or_else(|| {
+            let supported: Vec<String> = caps.iter().map(|c| format!("{}/{}", c.kind, c.grant_type)).collect();
+            ConnectorError::unsupported(format!(
+                "the sandbox cannot {} a `{}` grant (supported: {})",
+                action.kind.name(),
+                action.target.grant_type,
+                supported.join(", ")
+            ))
+        })
+    }
+
+    fn snapshot_of(&self, dir: &Directory, target: &Target) -> Result<Snapshot, ConnectorError> {
+        let subject = Subject::of(target)?;
+        let (state, protected) = state::read(dir, subject, &self.path)?;
+        Ok(Snapshot { protected, state: state.to_value() })
+    }
+
+    /// Appends a write-log entry and returns its request id.
+    fn log_write(&self, dir: &mut Directory, action: &Action, op: WriteOp) -> String {
+        dir.writes.push(WriteEntry {
+            idempotency_key: action.idempotency_key.clone(),
+            op,
+            kind: action.kind.name(),
+            target: action.target.clone(),
+            at: self.clock.now(),
+        });
+        request_id(dir.writes.len() - 1)
+    }
+}
+
+fn request_id(index: usize) -> String {
+    format!("sandbox-{}", index + 1)
+}
+
+/// The request id of an earlier write of `action` with the same `op`, if there was one.
+fn earlier_write(dir: &Directory, action: &Action, op: WriteOp) -> Option<String> {
+    dir.writes.iter().position(|w| w.op == op && w.idempotency_key == action.idempotency_key).map(request_id)
+}
+
+fn already(request_ids: Vec<String>) -> Outcome {
+    Outcome { status: OutcomeStatus::AlreadyInState, request_ids }
+}
+
+fn capability(kind: KindName, grant_type: &str, reversibility: Reversibility, observable: bool) -> Capability {
+    Capability { kind, grant_type: grant_type.to_owned(), reversibility, observable }
+}
+
+#[async_trait]
+impl Connector for SandboxConnector {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn capabilities(&self) -> Vec<Capability> {
+        use Reversibility::*;
+        use grant_type::*;
+        vec![
+            capability(KindName::Revoke, GROUP_MEMBERSHIP, Reversible, true),
+            capability(KindName::Revoke, REPO_PERMISSION, Reversible, true),
+            capability(KindName::Reduce, REPO_PERMISSION, Reversible, true),
+            capability(KindName::Revoke, APP_ASSIGNMENT, Lossy, true),
+            capability(KindName::Suspend, ACCOUNT, Reversible, true),
+            capability(KindName::RevokeSessions, ACCOUNT, Irreversible, true),
+            capability(KindName::ForcePasswordReset, ACCOUNT, Irreversible, true),
+            // A notification is sent, not stored in the provider: nothing to read back.
+            capability(KindName::Notify, ACCOUNT, Irreversible, false),
+        ]
+    }
+
+    async fn health(&self) -> Result<Health, ConnectorError> {
+        Ok(match file::load(&self.path) {
+            Ok(dir) => Health {
+                healthy: true,
+                detail: format!(
+                    "sandbox directory {}: {} users, {} groups, {} grants, {} writes",
+                    self.path.display(),
+                    dir.users.len(),
+                    dir.groups.len(),
+                    dir.grants.len(),
+                    dir.writes.len()
+                ),
+            },
+            Err(e) => Health { healthy: false, detail: ConnectorError::from(e).message },
+        })
+    }
+
+    async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
+        let missing = if file::lacks_write_access(&self.path) {
+            vec![format!("write access to {}", self.path.display())]
+        } else {
+            Vec::new()
+        };
+        Ok(Permissions { missing })
+    }
+
+    async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
+        Subject::of(target)?;
+        let dir = self.load()?;
+        self.snapshot_of(&dir, target)
+    }
+
+    async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
+        self.capability(action)?;
+        let subject = Subject::of(&action.target)?;
+        let before_state = State::parse(subject, &before.state)?;
+        let after = state::transform(&action.kind, &before_state, Phase::Plan)?;
+        Ok(PlannedChange {
+            description: state::describe(&action.kind, &before_state, &after),
+            expected_after: Snapshot { protected: before.protected, state: after.to_value() },
+        })
+    }
+
+    async fn execute(&self, action: &Action, _before: &Snapshot) -> Result<Outcome, ConnectorError> {
+        // The live state, not `before`, decides what to write: the engine compares the result
+        // with the plan in `verify`, and crash recovery relies on re-execution being a no-op.
+        self.capability(action)?;
+        let subject = Subject::of(&action.target)?;
+        let _lock = WriteLock::acquire(&self.path).map_err(ConnectorError::from)?;
+        let mut dir = self.load()?;
+        if let Some(id) = earlier_write(&dir, action, WriteOp::Execute) {
+            return Ok(already(vec![id]));
+        }
+        let (mut current, _) = state::read(&dir, subject, &self.path)?;
+        if dir.faults.drift_before_execute {
+            dir.faults.drift_before_execute = false;
+            state::drift(&mut dir, subject, &action.kind);
+            self.save(&dir)?;
+            current = state::read(&dir, subject, &self.path)?.0;
+        }
+        let desired = state::transform(&action.kind, &current, Phase::Execute)?;
+        if desired == current {
+            return Ok(already(Vec::new()));
+        }
+        state::write(&mut dir, subject, &current, &desired, action);
+        let id = self.log_write(&mut dir, action, WriteOp::Execute);
+        let fail = std::mem::take(&mut dir.faults.fail_after_write);
+        self.save(&dir)?;
+        if fail {
+            return Err(ConnectorError::new(ConnectorErrorKind::Transient, "injected fault: failed after write")
+                .with_request_id(id));
+        }
+        Ok(Outcome { status: OutcomeStatus::Applied, request_ids: vec![id] })
+    }
+
+    async fn verify(&self, action: &Action, planned: &PlannedChange) -> Result<Verification, ConnectorError> {
+        let dir = self.load()?;
+        let observed = self.snapshot_of(&dir, &action.target)?;
+        let matches = observed == planned.expected_after;
+        Ok(Verification { observed, matches })
+    }
+
+    async fn rollback(&self, action: &Action, before: &Snapshot, _after: &Snapshot) -> Result<Outcome, ConnectorError> {
+        // `after` is not needed: the engine has already compared it with the live state, and
+        // the rollback only puts back the field the action changed.
+        let capability = self.capability(action)?;
+        if capability.reversibility == Reversibility::Irreversible {
+            return Err(ConnectorError::unsupported(format!(
+                "`{}` on a `{}` grant cannot be undone",
+                capability.kind, capability.grant_type
+            )));
+        }
+        let subject = Subject::of(&action.target)?;
+        let before_state = State::parse(subject, &before.state)?;
+        let _lock = WriteLock::acquire(&self.path).map_err(ConnectorError::from)?;
+        let mut dir = self.load()?;
+        if let Some(id) = earlier_write(&dir, action, WriteOp::Rollback) {
+            return Ok(already(vec![id]));
+        }
+        if dir.faults.fail_rollback {
+            dir.faults.fail_rollback = false;
+            self.save(&dir)?;
+            return Err(ConnectorError::permanent("injected fault: rollback failed"));
+        }
+        let (current, _) = state::read(&dir, subject, &self.path)?;
+        let desired = state::restore(&action.kind, &current, &before_state)?;
+        if desired == current {
+            return Ok(already(Vec::new()));
+        }
+        state::write(&mut dir, subject, &current, &desired, action);
+        let id = self.log_write(&mut dir, action, WriteOp::Rollback);
+        self.save(&dir)?;
+        Ok(Outcome { status: OutcomeStatus::Applied, request_ids: vec![id] })
+    }
+}

@@ -1,0 +1,146 @@
+//! A real [`Connector`](remediation_core::Connector) over a directory kept in one JSON file:
+//! every action kind, no credentials, and injectable faults. The CLI demo and the tests use it.
+//!
+//! # Example
+//!
+//! ```
+//! use remediation_connector_sandbox::{SandboxConnector, write_sample};
+//! use remediation_core::{Connector, Target};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("sandbox.json");
+//! write_sample(&path)?;
+//! let sandbox = SandboxConnector::open("sandbox", path)?;
+//!
+//! let target = Target {
+//!     identity: "alice".into(),
+//!     resource: Some("admins".into()),
+//!     grant: None,
+//!     grant_type: "group_membership".into(),
+//! };
+//! let before = sandbox.snapshot(&target).await?;
+//! assert_eq!(before.state, serde_json::json!({"user": "alice", "group": "admins", "member": true}));
+//! assert!(!before.protected);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The file
+//!
+//! ```json
+//! {
+//!   "users": {
+//!     "alice": {"display_name": "Alice", "status": "active", "sessions": ["s1", "s2"],
+//!               "password_must_change": false, "protected": false}
+//!   },
+//!   "groups": {
+//!     "admins": {"members": ["alice", "bob"], "protected": false}
+//!   },
+//!   "grants": [
+//!     {"identity": "alice", "resource": "repo-payments", "grant_type": "repo_permission", "level": "admin"},
+//!     {"identity": "alice", "resource": "crm", "grant_type": "app_assignment", "level": "user",
+//!      "profile": {"title": "Sales"}}
+//!   ],
+//!   "notifications": [],
+//!   "writes": [],
+//!   "faults": {"fail_after_write": false, "drift_before_execute": false, "fail_rollback": false}
+//! }
+//! ```
+//!
+//! Its schema is [`Directory`] (which derives `JsonSchema`). Every section and every field
+//! with an obvious default may be left out; unknown fields are refused.
+//!
+//! - `users`: `status` is `active` or `suspended`. A `protected` user (a break-glass
+//!   account) makes every target naming it [protected](remediation_core::Snapshot::protected).
+//! - `groups`: a `protected` group makes every membership in it protected.
+//! - `grants`: `grant_type` is `repo_permission` (`level` one of `pull` < `triage` < `push` <
+//!   `maintain` < `admin`) or `app_assignment` (`level` is the application role, `profile`
+//!   optional attributes).
+//! - `notifications`: appended by `notify`: `{"to", "message" (the action's reason),
+//!   "idempotency_key"}`.
+//! - `writes`: the append-only log of every write the connector applied:
+//!   `{"idempotency_key", "op" ("execute" | "rollback"), "kind", "target", "at" (RFC 3339)}`.
+//!   At most one entry exists per key and op: this is what makes a re-execution after a crash
+//!   a no-op, and how tests count that a change was applied exactly once. Request ids are
+//!   `sandbox-<n>`, `n` being the entry's 1-based position.
+//! - `faults`: one-shot faults, each reset to `false` once it fires (also set by
+//!   [`SandboxConnector::inject`]):
+//!   - `fail_after_write`: the next `execute` that changes something applies and saves its
+//!     change, then returns a `Transient` error "injected fault: failed after write" (a retry
+//!     with the same idempotency key then finds it done).
+//!   - `drift_before_execute`: the next `execute` first changes its target in a way unrelated
+//!     to the action and saves that: `drift-user` joins the group, or gets a grant on the same
+//!     repository or application; the account gets a session `drift-session` (or, for
+//!     `revoke_sessions`, a flipped `password_must_change`). Drift on an account shows in the
+//!     account's snapshot, so verification fails; drift on a group or resource does not show
+//!     in a membership or grant snapshot, which is about one identity only.
+//!   - `fail_rollback`: the next `rollback` returns a `Permanent` error and changes nothing.
+//!
+//! # Targets, snapshots and actions
+//!
+//! | kind | `grant_type` | target | effect | reversibility | observable |
+//! |---|---|---|---|---|---|
+//! | revoke | `group_membership` | identity = user, resource = group | leave the group | reversible | yes |
+//! | revoke | `repo_permission` | identity, resource = repository | remove the grant | reversible | yes |
+//! | reduce `{to}` | `repo_permission` | identity, resource = repository | lower `level` to `to` | reversible | yes |
+//! | revoke | `app_assignment` | identity, resource = application | remove the grant | lossy | yes |
+//! | suspend | `account` | identity = user | `status` becomes `suspended` | reversible | yes |
+//! | revoke_sessions | `account` | identity = user | `sessions` becomes empty | irreversible | yes |
+//! | force_password_reset | `account` | identity = user | `password_must_change` becomes true | irreversible | yes |
+//! | notify | `account` | identity = user | a notification is appended | irreversible | no |
+//!
+//! Snapshot states, per grant type (`null` where there is no grant):
+//!
+//! - `group_membership`: `{"user", "group", "member": bool}`
+//! - `repo_permission`: `{"identity", "resource", "level": string | null}`
+//! - `app_assignment`: `{"identity", "resource", "assigned": bool, "level": string | null,
+//!   "profile": object | null}` (an assignment without a profile shows `{}`)
+//! - `account`: `{"user", "status", "sessions", "password_must_change", "notifications"}`,
+//!   shared by every account kind because a snapshot is of a target, not of an action;
+//!   `notifications` counts the notifications sent to the user, so that a `notify` plan is
+//!   not a no-op.
+//!
+//! An unknown user, group, repository or application is `NotFound`; a missing membership or
+//! grant is a state (`"member": false`), so revoking it plans a no-op. A repository or
+//! application is known while some grant or the write log names it.
+//!
+//! Reducing to a level that is not lower than the current one is refused as "not a
+//! reduction". Rolling back an application assignment re-creates it with its role and an empty
+//! profile: the profile is lost, which the plan's description says. Rollback puts back only the
+//! field the action changed, so it never undoes someone else's change to another field.
+//!
+//! # Concurrency and durability
+//!
+//! Writers take an exclusive lock on `<file>.lock` and replace the file atomically (temporary
+//! file in the same folder, `fsync`, rename, `fsync` of the folder). Readers do not lock.
+//! All I/O is synchronous inside the async methods: the file is small.
+
+mod connector;
+mod directory;
+mod error;
+mod file;
+mod state;
+
+pub use connector::{Fault, SandboxConnector};
+pub use directory::{
+    Directory, Faults, Grant, GrantType, Group, Notification, RepoLevel, UnknownLevel, User, UserStatus, WriteEntry,
+    WriteOp, sample,
+};
+pub use error::SandboxError;
+pub use file::{load, save, write_sample};
+
+/// The grant types the sandbox understands, as written in [`Target::grant_type`](remediation_core::Target::grant_type).
+pub mod grant_type {
+    /// A user's membership of a group (`resource` is the group).
+    pub const GROUP_MEMBERSHIP: &str = "group_membership";
+    /// A permission on a repository (`resource` is the repository).
+    pub const REPO_PERMISSION: &str = "repo_permission";
+    /// An assignment to an application (`resource` is the application).
+    pub const APP_ASSIGNMENT: &str = "app_assignment";
+    /// The user's account itself.
+    pub const ACCOUNT: &str = "account";
+    /// Every grant type, in a stable order.
+    pub const ALL: [&str; 4] = [GROUP_MEMBERSHIP, REPO_PERMISSION, APP_ASSIGNMENT, ACCOUNT];
+}

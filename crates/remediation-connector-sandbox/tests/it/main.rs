@@ -1,0 +1,101 @@
+//! Integration tests of the sandbox connector, in one binary: the full snapshot, plan,
+//! execute, verify and rollback cycle for every capability, idempotency, errors and faults.
+
+// A test that meets the unexpected should stop right there; `unwrap` says so most briefly.
+#![allow(clippy::unwrap_used)]
+
+mod errors;
+mod faults;
+mod lifecycle;
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use remediation_connector_sandbox::{Directory, SandboxConnector, write_sample};
+use remediation_core::{Action, ActionId, ActionKind, Mode, State, Target};
+use tempfile::TempDir;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+/// The fixed time tests build actions at.
+const AT: OffsetDateTime = datetime!(2025-01-01 00:00 UTC);
+
+/// A sandbox over a file in its own temporary folder.
+struct Fixture {
+    _dir: TempDir,
+    path: PathBuf,
+    sandbox: SandboxConnector,
+}
+
+impl Fixture {
+    /// A sandbox over the sample directory.
+    fn sample() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sandbox.json");
+        write_sample(&path).unwrap();
+        let sandbox = SandboxConnector::open("sandbox", path.clone()).unwrap();
+        Self { _dir: dir, path, sandbox }
+    }
+
+    /// A sandbox over a file with exactly this content (which need not be valid).
+    fn with_text(text: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sandbox.json");
+        std::fs::write(&path, text).unwrap();
+        let sandbox = SandboxConnector::new("sandbox", path.clone());
+        Self { _dir: dir, path, sandbox }
+    }
+
+    fn directory(&self) -> Directory {
+        self.sandbox.directory().unwrap()
+    }
+}
+
+/// Runs a future to completion on a fresh single-threaded runtime, so that test helpers can
+/// stay synchronous and `#[track_caller]`.
+fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+}
+
+fn target(grant_type: &str, identity: &str, resource: Option<&str>) -> Target {
+    Target { identity: identity.into(), resource: resource.map(Into::into), grant: None, grant_type: grant_type.into() }
+}
+
+fn membership(user: &str, group: &str) -> Target {
+    target("group_membership", user, Some(group))
+}
+
+fn repo(identity: &str, repository: &str) -> Target {
+    target("repo_permission", identity, Some(repository))
+}
+
+fn app(identity: &str, application: &str) -> Target {
+    target("app_assignment", identity, Some(application))
+}
+
+fn account(user: &str) -> Target {
+    target("account", user, None)
+}
+
+fn reduce(to: &str) -> ActionKind {
+    ActionKind::Reduce { to: to.into() }
+}
+
+/// An action in `executing`, as the engine hands it to a connector.
+fn action(kind: ActionKind, target: Target, idempotency_key: &str) -> Action {
+    Action {
+        id: ActionId::new_at(AT),
+        kind,
+        target,
+        connector: "sandbox".into(),
+        control_id: None,
+        finding_id: None,
+        requested_by: "local:test".into(),
+        reason: "test reason".into(),
+        mode: Mode::Manual,
+        idempotency_key: idempotency_key.into(),
+        state: State::Executing,
+        created_at: AT,
+        updated_at: AT,
+    }
+}
