@@ -226,7 +226,8 @@ impl Engine {
         record.comment = Some(comment);
         record.plan_hash = Some(prepared.plan.plan_hash.clone());
         record.before_hash = Some(prepared.plan.before.hash()?);
-        if auto_approved {
+        // Only an auto approval is a decision; an auto-mode dry run was never approved.
+        if state == State::Approved {
             record.decided_by = Some(Actor::system().name);
         }
         let detail = ActionDetail {

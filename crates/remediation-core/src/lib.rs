@@ -25,6 +25,8 @@ pub mod clock;
 mod connector;
 pub mod diff;
 mod engine;
+#[cfg(test)]
+mod engine_tests;
 mod error;
 pub mod hash;
 pub mod lifecycle;

@@ -1,0 +1,765 @@
+//! Engine unit tests against the mockall mocks: which collaborator the engine calls, with
+//! what, and which it must never call. Multi-step behaviour against a stateful store lives in
+//! `tests/it/engine.rs`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+use crate::mocks::{MockConnector, MockLimitPolicy, MockSafetyPolicy, MockStore};
+use crate::{
+    Action, ActionDetail, ActionId, ActionKind, ActionRequest, Actor, BeginOutcome, Capability, ConnectorError, Engine,
+    EngineError, EngineParts, ExecuteOutcome, GateOutcome, Health, KindName, LimitReached, ManualClock, Mode, Outcome,
+    OutcomeStatus, Permissions, Plan, PlannedChange, PolicyDecision, Reversibility, Role, RollbackOutcome, SlotRequest,
+    Snapshot, State, StateChange, Target, TransitionRecord, Verification,
+};
+
+fn t0() -> OffsetDateTime {
+    datetime!(2026-01-01 00:00 UTC)
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f)
+}
+
+fn target(grant_type: &str) -> Target {
+    Target {
+        identity: "alice".to_owned(),
+        resource: Some("admins".to_owned()),
+        grant: None,
+        grant_type: grant_type.to_owned(),
+    }
+}
+
+fn cap(kind: KindName, grant_type: &str) -> Capability {
+    Capability { kind, grant_type: grant_type.to_owned(), reversibility: Reversibility::Reversible, observable: true }
+}
+
+fn snap(v: Value) -> Snapshot {
+    Snapshot::new(v)
+}
+
+fn before() -> Snapshot {
+    snap(json!({"granted": true}))
+}
+
+fn after() -> Snapshot {
+    snap(json!({"granted": false}))
+}
+
+fn request(kind: ActionKind, grant_type: &str, dry_run: bool) -> ActionRequest {
+    ActionRequest {
+        connector: "sandbox".to_owned(),
+        kind,
+        target: target(grant_type),
+        reason: "test reason".to_owned(),
+        control_id: None,
+        finding_id: None,
+        dry_run,
+    }
+}
+
+fn action(state: State) -> Action {
+    let id = ActionId(uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001));
+    Action {
+        id,
+        kind: ActionKind::Revoke,
+        target: target("group_membership"),
+        connector: "sandbox".to_owned(),
+        control_id: None,
+        finding_id: None,
+        requested_by: "local:alice".to_owned(),
+        reason: "test reason".to_owned(),
+        mode: Mode::Manual,
+        idempotency_key: format!("remediation-{id}"),
+        state,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+fn plan(action: &Action) -> Plan {
+    Plan::new(
+        &action.connector,
+        &action.kind,
+        &action.target,
+        before(),
+        PlannedChange { expected_after: after(), description: "revoke".to_owned() },
+        Reversibility::Reversible,
+    )
+    .expect("plan")
+}
+
+fn detail(state: State) -> ActionDetail {
+    let action = action(state);
+    let plan = plan(&action);
+    ActionDetail { action, plan: Some(plan), before: None, after: None, rollback_expires_at: None, last_error: None }
+}
+
+/// A `sandbox` connector supporting `caps`, healthy, with every permission, reading `live`
+/// and planning [`after`]. Writes have no expectation: each test adds its own.
+fn connector(caps: Vec<Capability>, live: Snapshot) -> MockConnector {
+    let mut c = MockConnector::new();
+    c.expect_id().return_const("sandbox".to_owned());
+    c.expect_capabilities().returning(move || caps.clone());
+    c.expect_health().returning(|| Ok(Health { healthy: true, detail: "ok".to_owned() }));
+    c.expect_check_permissions().returning(|| Ok(Permissions::default()));
+    c.expect_snapshot().returning(move |_| Ok(live.clone()));
+    c.expect_plan().returning(|_, _| Ok(PlannedChange { expected_after: after(), description: "revoke".to_owned() }));
+    c
+}
+
+fn revoke_caps() -> Vec<Capability> {
+    vec![cap(KindName::Revoke, "group_membership")]
+}
+
+fn policy(mode: Mode, gates: Vec<GateOutcome>, min_approvals: u32) -> MockSafetyPolicy {
+    let mut p = MockSafetyPolicy::new();
+    p.expect_evaluate().returning(move |_| PolicyDecision { mode, gates: gates.clone() });
+    p.expect_min_approvals().return_const(min_approvals);
+    p.expect_rollback_window().return_const(Duration::hours(2));
+    p
+}
+
+fn pass() -> Vec<GateOutcome> {
+    vec![GateOutcome::pass("validation", "ok")]
+}
+
+fn limits(slots: Vec<SlotRequest>) -> MockLimitPolicy {
+    let mut l = MockLimitPolicy::new();
+    l.expect_slots_for().returning(move |_| slots.clone());
+    l
+}
+
+fn engine(store: MockStore, connector: MockConnector, policy: MockSafetyPolicy, limits: MockLimitPolicy) -> Engine {
+    Engine::new(EngineParts {
+        store: Arc::new(store),
+        connectors: vec![Arc::new(connector)],
+        clock: Arc::new(ManualClock::new(t0())),
+        policy: Arc::new(policy),
+        limits: Arc::new(limits),
+    })
+}
+
+/// Records every `apply` and answers with the action in the new state.
+#[derive(Clone, Default)]
+struct Applied(Arc<Mutex<Vec<StateChange>>>);
+
+impl Applied {
+    fn expect(&self, store: &mut MockStore, base: Action, times: usize) {
+        let log = self.clone();
+        store.expect_apply().times(times).returning(move |change| {
+            log.0.lock().expect("lock").push(change.clone());
+            Ok(Action { state: change.record.to, updated_at: change.record.at, ..base.clone() })
+        });
+    }
+
+    fn events(&self) -> Vec<(String, State)> {
+        self.0.lock().expect("lock").iter().map(|c| (c.record.event.clone(), c.record.to)).collect()
+    }
+
+    fn last(&self) -> StateChange {
+        self.0.lock().expect("lock").last().cloned().expect("an apply call")
+    }
+}
+
+fn refused_rule(e: &EngineError) -> Option<&str> {
+    match e {
+        EngineError::Refused { rule, .. } => Some(rule),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Unsupported (kind, grant type): refused before any provider request.
+
+#[track_caller]
+fn check_unsupported(caps: Vec<Capability>, kind: ActionKind, grant_type: &str, supported: &str) {
+    let make_connector = |caps: Vec<Capability>| {
+        let mut c = MockConnector::new();
+        c.expect_id().return_const("sandbox".to_owned());
+        c.expect_capabilities().returning(move || caps.clone());
+        c.expect_health().times(0);
+        c.expect_check_permissions().times(0);
+        c.expect_snapshot().times(0);
+        c.expect_plan().times(0);
+        c.expect_execute().times(0);
+        c.expect_verify().times(0);
+        c.expect_rollback().times(0);
+        c
+    };
+    let no_policy = || {
+        let mut p = MockSafetyPolicy::new();
+        p.expect_evaluate().times(0);
+        p
+    };
+    let check = |e: EngineError| match e {
+        EngineError::Unsupported { connector, kind: k, grant_type: g, supported: s } => {
+            assert_eq!(
+                (connector.as_str(), k, g.as_str(), s.as_str()),
+                ("sandbox", kind.name(), grant_type, supported)
+            );
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    };
+
+    // At suggestion.
+    let mut store = MockStore::new();
+    store.expect_create_action().times(0);
+    let e = engine(store, make_connector(caps.clone()), no_policy(), MockLimitPolicy::new());
+    let err =
+        block_on(e.suggest(request(kind.clone(), grant_type, false), &Actor::new("local:alice", Role::Requester)))
+            .expect_err("unsupported at suggest");
+    check(err);
+
+    // At execution (the connector lost the capability since the action was approved).
+    let mut d = detail(State::Approved);
+    d.action.kind = kind.clone();
+    d.action.target.grant_type = grant_type.to_owned();
+    let mut store = MockStore::new();
+    store.expect_get().returning(move |_| Ok(d.clone()));
+    store.expect_begin_execution().times(0);
+    store.expect_apply().times(0);
+    let mut l = MockLimitPolicy::new();
+    l.expect_slots_for().times(0);
+    let e = engine(store, make_connector(caps), no_policy(), l);
+    let err = block_on(e.execute(action(State::Approved).id, &Actor::system(), false)).expect_err("unsupported");
+    check(err);
+}
+
+#[test]
+fn unsupported_kind_or_grant_type_fails_before_any_provider_request() {
+    let revoke = || vec![cap(KindName::Revoke, "group_membership")];
+    check_unsupported(revoke(), ActionKind::Revoke, "account", "revoke/group_membership");
+    check_unsupported(revoke(), ActionKind::Suspend, "group_membership", "revoke/group_membership");
+    check_unsupported(
+        revoke(),
+        ActionKind::Reduce { to: "pull".to_owned() },
+        "group_membership",
+        "revoke/group_membership",
+    );
+    check_unsupported(Vec::new(), ActionKind::Revoke, "group_membership", "");
+    check_unsupported(
+        vec![cap(KindName::Suspend, "account"), cap(KindName::Revoke, "role")],
+        ActionKind::Revoke,
+        "group_membership",
+        "suspend/account, revoke/role",
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Suggest: mode, gates and dry-run decide the first state; refusals store nothing.
+
+struct Stored {
+    state: State,
+    mode: Mode,
+    decided_by: Option<&'static str>,
+    comment_has: &'static str,
+}
+
+#[track_caller]
+fn check_suggest(mode: Mode, gates: Vec<GateOutcome>, dry_run: bool, expected: Result<Stored, &str>) {
+    let created: Arc<Mutex<Vec<(ActionDetail, TransitionRecord)>>> = Arc::default();
+    let mut store = MockStore::new();
+    let log = Arc::clone(&created);
+    store.expect_create_action().times(usize::from(expected.is_ok())).returning(move |d, r| {
+        log.lock().expect("lock").push((d.clone(), r.clone()));
+        Ok(())
+    });
+    let mut c = connector(revoke_caps(), before());
+    c.expect_execute().times(0);
+    let e = engine(store, c, policy(mode, gates, 1), MockLimitPolicy::new());
+    let result = block_on(e.suggest(
+        request(ActionKind::Revoke, "group_membership", dry_run),
+        &Actor::new("local:alice", Role::Requester),
+    ));
+    match (result, expected) {
+        (Ok(s), Ok(want)) => {
+            let created = created.lock().expect("lock");
+            let [(detail, record)] = created.as_slice() else {
+                panic!("one create_action call, got {}", created.len())
+            };
+            assert_eq!((s.action.state, s.action.mode), (want.state, want.mode));
+            assert_eq!(detail.action, s.action);
+            assert_eq!(detail.plan.as_ref(), Some(&s.plan));
+            assert_eq!((record.from, record.to, record.event.as_str()), (None, want.state, "suggest"));
+            assert_eq!((record.actor.as_str(), record.initiated_by.as_str()), ("local:alice", "local:alice"));
+            assert_eq!(record.plan_hash.as_ref(), Some(&s.plan.plan_hash));
+            assert_eq!(record.before_hash, Some(before().hash().expect("hash")));
+            assert_eq!(record.decided_by.as_deref(), want.decided_by);
+            let comment = record.comment.as_deref().unwrap_or_default();
+            assert!(comment.contains("test reason"), "comment {comment:?} keeps the reason");
+            assert!(comment.contains(want.comment_has), "comment {comment:?} lacks {:?}", want.comment_has);
+            assert_eq!(s.plan.expected_after, after());
+        }
+        (Err(e), Err(rule)) => assert_eq!(refused_rule(&e), Some(rule), "{e:?}"),
+        (got, want) => panic!("got {got:?}, expected {:?}", want.map(|w| w.state)),
+    }
+}
+
+#[test]
+fn suggest_resolves_the_first_state() {
+    use Mode::*;
+    let stored = |state, mode, decided_by, comment_has| Ok(Stored { state, mode, decided_by, comment_has });
+    let soft = || vec![GateOutcome::pass("validation", "ok"), GateOutcome::needs_approval("reversibility", "lossy")];
+    let hard = || vec![GateOutcome::pass("validation", "ok"), GateOutcome::refuse("enablement", "disabled")];
+
+    check_suggest(Manual, pass(), false, stored(State::PendingApproval, Manual, None, ""));
+    check_suggest(Auto, pass(), false, stored(State::Approved, Auto, Some("system"), ""));
+    // A failed gate turns auto into manual and says which gate in the record.
+    check_suggest(Auto, soft(), false, stored(State::PendingApproval, Manual, None, "reversibility"));
+    check_suggest(Manual, soft(), false, stored(State::PendingApproval, Manual, None, "reversibility"));
+    check_suggest(Advisory, pass(), false, stored(State::Suggested, Advisory, None, ""));
+    check_suggest(Advisory, soft(), false, stored(State::Suggested, Advisory, None, "reversibility"));
+    check_suggest(Manual, pass(), true, stored(State::DryRun, Manual, None, ""));
+    check_suggest(Auto, pass(), true, stored(State::DryRun, Auto, None, ""));
+    check_suggest(Advisory, pass(), true, stored(State::DryRun, Advisory, None, ""));
+    // A refusing gate stores nothing, whatever the mode.
+    check_suggest(Manual, hard(), false, Err("enablement"));
+    check_suggest(Auto, hard(), false, Err("enablement"));
+    check_suggest(Auto, hard(), true, Err("enablement"));
+    check_suggest(Advisory, hard(), false, Err("enablement"));
+}
+
+#[test]
+fn viewers_cannot_suggest_and_nothing_is_read() {
+    let mut c = MockConnector::new();
+    c.expect_capabilities().times(0);
+    c.expect_id().return_const("sandbox".to_owned());
+    let mut store = MockStore::new();
+    store.expect_create_action().times(0);
+    let e = engine(store, c, MockSafetyPolicy::new(), MockLimitPolicy::new());
+    let err = block_on(
+        e.suggest(request(ActionKind::Revoke, "group_membership", false), &Actor::new("local:victor", Role::Viewer)),
+    )
+    .expect_err("viewer");
+    assert_eq!(refused_rule(&err), Some("roles"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Approve: separation of duties and quorum.
+
+fn history_record(event: &str, decided_by: Option<&str>) -> TransitionRecord {
+    let a = action(State::PendingApproval);
+    TransitionRecord {
+        action_id: a.id,
+        from: None,
+        to: State::PendingApproval,
+        event: event.to_owned(),
+        actor: decided_by.unwrap_or("system").to_owned(),
+        initiated_by: a.requested_by.clone(),
+        decided_by: decided_by.map(str::to_owned),
+        at: t0(),
+        comment: None,
+        connector: a.connector.clone(),
+        control_id: None,
+        finding_id: None,
+        before_hash: None,
+        after_hash: None,
+        plan_hash: None,
+        request_ids: Vec::new(),
+        rollback_expires_at: None,
+    }
+}
+
+/// `history` is the action's transitions as (event, decided_by); the action is pending.
+#[track_caller]
+fn check_approve(min_approvals: u32, history: &[(&str, Option<&str>)], approver: &str, expected: Result<State, &str>) {
+    let d = detail(State::PendingApproval);
+    let records: Vec<TransitionRecord> = history.iter().map(|(e, who)| history_record(e, *who)).collect();
+    let mut store = MockStore::new();
+    let get = d.clone();
+    store.expect_get().returning(move |_| Ok(get.clone()));
+    store.expect_transitions().returning(move |_| Ok(records.clone()));
+    let applied = Applied::default();
+    applied.expect(&mut store, d.action.clone(), usize::from(expected.is_ok()));
+    let mut c = MockConnector::new();
+    c.expect_id().return_const("sandbox".to_owned());
+    c.expect_capabilities().times(0);
+    c.expect_snapshot().times(0);
+    let e = engine(store, c, policy(Mode::Manual, pass(), min_approvals), MockLimitPolicy::new());
+    let result = block_on(e.approve(d.action.id, &Actor::new(approver, Role::Approver), Some("ok".to_owned())));
+    match (result, expected) {
+        (Ok(a), Ok(state)) => {
+            assert_eq!(a.state, state);
+            let change = applied.last();
+            let r = &change.record;
+            assert_eq!((r.event.as_str(), r.from, r.to), ("approve", Some(State::PendingApproval), state));
+            assert_eq!(r.decided_by.as_deref(), Some(approver));
+            assert_eq!(r.plan_hash.as_ref(), d.plan.as_ref().map(|p| &p.plan_hash));
+            assert_eq!(r.comment.as_deref(), Some("ok"));
+        }
+        (Err(e), Err(rule)) => assert_eq!(refused_rule(&e), Some(rule), "{e:?}"),
+        (got, want) => panic!("got {got:?}, expected {want:?}"),
+    }
+}
+
+#[test]
+fn approvals_need_distinct_approvers_other_than_the_requester() {
+    let suggest = ("suggest", None);
+    let sod = Err("separation of duties");
+    // The requester never approves their own action, whatever the quorum.
+    check_approve(1, &[suggest], "local:alice", sod);
+    check_approve(2, &[suggest, ("approve", Some("local:bob"))], "local:alice", sod);
+    check_approve(1, &[suggest], "local:bob", Ok(State::Approved));
+    check_approve(2, &[suggest], "local:bob", Ok(State::PendingApproval));
+    check_approve(2, &[suggest, ("approve", Some("local:bob"))], "local:carol", Ok(State::Approved));
+    // The same approver twice does not make a quorum of two.
+    check_approve(2, &[suggest, ("approve", Some("local:bob"))], "local:bob", sod);
+    check_approve(
+        3,
+        &[suggest, ("approve", Some("local:bob")), ("approve", Some("local:carol"))],
+        "local:dave",
+        Ok(State::Approved),
+    );
+    // A plan change voids earlier approvals: bob may approve again, and counts once.
+    check_approve(
+        2,
+        &[suggest, ("approve", Some("local:bob")), ("approve", Some("local:carol")), ("plan_changed", None)],
+        "local:bob",
+        Ok(State::PendingApproval),
+    );
+    // Zero is treated as one.
+    check_approve(0, &[suggest], "local:bob", Ok(State::Approved));
+}
+
+// ---------------------------------------------------------------------------------------
+// Execute.
+
+struct ExecCase {
+    /// What the connector reads at execution.
+    live: Snapshot,
+    /// What `begin_execution` answers: `None` starts, `Some` reports a full window.
+    full: Option<LimitReached>,
+    /// What `connector.execute` returns.
+    execute: Result<Outcome, ConnectorError>,
+    /// What `connector.verify` returns.
+    verify: Result<Verification, ConnectorError>,
+    dry_run: bool,
+}
+
+impl Default for ExecCase {
+    fn default() -> Self {
+        Self {
+            live: before(),
+            full: None,
+            execute: Ok(Outcome { status: OutcomeStatus::Applied, request_ids: vec!["req-1".to_owned()] }),
+            verify: Ok(Verification { observed: after(), matches: true }),
+            dry_run: false,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ExecExpect {
+    outcome: &'static str,
+    /// `(event, to)` of every `store.apply`, in order.
+    applied: &'static [(&'static str, State)],
+    begin: usize,
+    execute: usize,
+    verify: usize,
+    check_limits: usize,
+    /// Text the last applied record's comment must contain.
+    comment_has: &'static str,
+}
+
+fn exec_slot() -> SlotRequest {
+    SlotRequest { key: "global".to_owned(), limit: 1, window_secs: 3600 }
+}
+
+#[track_caller]
+fn check_execute(case: ExecCase, want: ExecExpect) {
+    let d = detail(State::Approved);
+    let mut store = MockStore::new();
+    let get = d.clone();
+    store.expect_get().returning(move |_| Ok(get.clone()));
+    let applied = Applied::default();
+    applied.expect(&mut store, d.action.clone(), want.applied.len());
+    let full = case.full.clone();
+    let base = d.action.clone();
+    let slots = vec![exec_slot()];
+    let expected_slots = slots.clone();
+    store
+        .expect_begin_execution()
+        .times(want.begin)
+        .withf(move |change, slots, enforce| {
+            *enforce
+                && slots == expected_slots.as_slice()
+                && change.record.event == "begin_execution"
+                && change.record.from == Some(State::Approved)
+                && change.record.to == State::Executing
+                && change.record.at == t0()
+                && change.update.before == Some(before())
+        })
+        .returning(move |change, _, _| {
+            Ok(match &full {
+                Some(l) => BeginOutcome::LimitReached(l.clone()),
+                None => BeginOutcome::Started(Action { state: change.record.to, ..base.clone() }),
+            })
+        });
+    let expected_slots = slots.clone();
+    let full = case.full.clone();
+    store
+        .expect_check_limits()
+        .times(want.check_limits)
+        .withf(move |slots, at| slots == expected_slots.as_slice() && *at == t0())
+        .returning(move |_, _| Ok(full.clone()));
+    let mut c = connector(revoke_caps(), case.live.clone());
+    let execute = case.execute.clone();
+    c.expect_execute().times(want.execute).returning(move |_, _| execute.clone());
+    let verify = case.verify.clone();
+    c.expect_verify().times(want.verify).returning(move |_, _| verify.clone());
+    c.expect_rollback().times(0);
+    let e = engine(store, c, policy(Mode::Manual, pass(), 1), limits(slots));
+
+    let out = block_on(e.execute(d.action.id, &Actor::new("local:bob", Role::Approver), case.dry_run))
+        .expect("execute returns an outcome");
+    let kind = match &out {
+        ExecuteOutcome::Completed { .. } => "completed",
+        ExecuteOutcome::Failed { .. } => "failed",
+        ExecuteOutcome::Held { .. } => "held",
+        ExecuteOutcome::PlanChanged { .. } => "plan_changed",
+        ExecuteOutcome::DryRun { .. } => "dry_run",
+    };
+    assert_eq!(kind, want.outcome, "{out:?}");
+    let expected: Vec<(String, State)> = want.applied.iter().map(|(e, s)| ((*e).to_owned(), *s)).collect();
+    assert_eq!(applied.events(), expected);
+    if !want.comment_has.is_empty() {
+        let comment = applied.last().record.comment.unwrap_or_default();
+        assert!(comment.contains(want.comment_has), "comment {comment:?} lacks {:?}", want.comment_has);
+    }
+    match out {
+        ExecuteOutcome::Completed { action, after: observed } => {
+            let change = applied.last();
+            let until = t0() + Duration::hours(2);
+            assert_eq!(action.state, State::Completed);
+            assert_eq!(observed, after());
+            assert_eq!(change.record.rollback_expires_at, Some(until));
+            assert_eq!(change.update.rollback_expires_at, Some(until));
+            assert_eq!(change.update.after, Some(after()));
+            assert_eq!(change.record.after_hash, Some(after().hash().expect("hash")));
+            assert_eq!(change.record.request_ids, ["req-1"]);
+        }
+        ExecuteOutcome::Failed { action, error } => {
+            assert_eq!(action.state, State::Failed);
+            assert_eq!(applied.last().update.last_error, Some(Some(error)));
+        }
+        ExecuteOutcome::Held { action, limit } => {
+            assert_eq!(action.state, State::Held);
+            assert_eq!(Some(limit), case.full);
+        }
+        ExecuteOutcome::PlanChanged { action, changes } => {
+            assert!(!changes.is_empty());
+            assert_eq!(action.state, if case.dry_run { State::Approved } else { State::PendingApproval });
+            if !case.dry_run {
+                let change = applied.last();
+                let new_plan = change.update.plan.expect("the new plan is stored");
+                assert_eq!(new_plan.before, case.live);
+                assert_eq!(change.record.plan_hash, Some(new_plan.plan_hash));
+            }
+        }
+        ExecuteOutcome::DryRun { plan, limit, .. } => {
+            assert_eq!(plan.plan_hash, d.plan.as_ref().expect("plan").plan_hash);
+            assert_eq!(limit, case.full);
+        }
+    }
+}
+
+#[test]
+fn execute_outcomes() {
+    let full = LimitReached { slot: exec_slot(), used: 1 };
+    let drifted = || snap(json!({"granted": true, "owner": "someone else"}));
+    let base = |outcome| ExecExpect {
+        outcome,
+        applied: &[],
+        begin: 1,
+        execute: 1,
+        verify: 1,
+        check_limits: 0,
+        comment_has: "",
+    };
+
+    check_execute(
+        ExecCase::default(),
+        ExecExpect { applied: &[("execution_succeeded", State::Completed)], ..base("completed") },
+    );
+    // The live state differs from the approved plan: back to approval, nothing written.
+    check_execute(
+        ExecCase { live: drifted(), ..ExecCase::default() },
+        ExecExpect {
+            applied: &[("plan_changed", State::PendingApproval)],
+            begin: 0,
+            execute: 0,
+            verify: 0,
+            comment_has: "approvals are void",
+            ..base("plan_changed")
+        },
+    );
+    // A full window holds the action; the provider is not touched.
+    check_execute(
+        ExecCase { full: Some(full.clone()), ..ExecCase::default() },
+        ExecExpect {
+            applied: &[("hold", State::Held)],
+            execute: 0,
+            verify: 0,
+            comment_has: "blast-radius limit `global` reached",
+            ..base("held")
+        },
+    );
+    // The provider refuses: failed, with the provider's message and request id.
+    check_execute(
+        ExecCase {
+            execute: Err(ConnectorError::permanent("user is protected by policy P-7").with_request_id("req-9")),
+            ..ExecCase::default()
+        },
+        ExecExpect {
+            applied: &[("execution_failed", State::Failed)],
+            verify: 0,
+            comment_has: "user is protected by policy P-7 (request id req-9)",
+            ..base("failed")
+        },
+    );
+    // Applied but not observed.
+    check_execute(
+        ExecCase { verify: Ok(Verification { observed: before(), matches: false }), ..ExecCase::default() },
+        ExecExpect { applied: &[("execution_failed", State::Failed)], comment_has: "not verified", ..base("failed") },
+    );
+    check_execute(
+        ExecCase { verify: Err(ConnectorError::not_found("gone")), ..ExecCase::default() },
+        ExecExpect { applied: &[("execution_failed", State::Failed)], comment_has: "not verified", ..base("failed") },
+    );
+    // Dry runs check limits without reserving and write nothing anywhere.
+    let dry = ExecExpect { begin: 0, execute: 0, verify: 0, check_limits: 1, ..base("dry_run") };
+    check_execute(ExecCase { dry_run: true, ..ExecCase::default() }, dry);
+    check_execute(
+        ExecCase { dry_run: true, full: Some(full), ..ExecCase::default() },
+        ExecExpect { begin: 0, execute: 0, verify: 0, check_limits: 1, ..base("dry_run") },
+    );
+    check_execute(
+        ExecCase { dry_run: true, live: drifted(), ..ExecCase::default() },
+        ExecExpect { begin: 0, execute: 0, verify: 0, ..base("plan_changed") },
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Rollback.
+
+struct RollbackCase {
+    state: State,
+    /// Rollback deadline relative to now.
+    expires_in: Duration,
+    /// The live state when the rollback is asked for.
+    live: Snapshot,
+    /// What the connector's rollback returns.
+    rollback: Result<(), ConnectorError>,
+    /// What the target reads after the restore.
+    restored: Snapshot,
+}
+
+impl Default for RollbackCase {
+    fn default() -> Self {
+        Self {
+            state: State::Completed,
+            expires_in: Duration::hours(1),
+            live: after(),
+            rollback: Ok(()),
+            restored: before(),
+        }
+    }
+}
+
+/// `Ok` lists the `(event, to)` of every `store.apply` and a text the last comment contains;
+/// `Err` names the refusing rule.
+type RollbackExpect<'a> = Result<(&'a [(&'a str, State)], &'a str), &'a str>;
+
+#[track_caller]
+fn check_rollback(case: RollbackCase, expected: RollbackExpect<'_>) {
+    let mut d = detail(case.state);
+    d.before = Some(before());
+    d.after = Some(after());
+    d.rollback_expires_at = Some(t0() + case.expires_in);
+    let mut store = MockStore::new();
+    let get = d.clone();
+    store.expect_get().returning(move |_| Ok(get.clone()));
+    let applied = Applied::default();
+    applied.expect(&mut store, d.action.clone(), expected.map_or(0, |(a, _)| a.len()));
+
+    let mut c = MockConnector::new();
+    c.expect_id().return_const("sandbox".to_owned());
+    let reads = AtomicUsize::new(0);
+    let (live, restored) = (case.live.clone(), case.restored.clone());
+    c.expect_snapshot().returning(move |_| {
+        Ok(if reads.fetch_add(1, Ordering::SeqCst) == 0 { live.clone() } else { restored.clone() })
+    });
+    let result = case.rollback.clone();
+    let live = case.live.clone();
+    c.expect_rollback()
+        .times(usize::from(expected.is_ok()))
+        .withf(move |_, b, a| *b == before() && *a == live)
+        .returning(move |_, _, _| {
+            result.clone().map(|()| Outcome { status: OutcomeStatus::Applied, request_ids: vec!["rb-1".to_owned()] })
+        });
+    c.expect_execute().times(0);
+    let e = engine(store, c, policy(Mode::Manual, pass(), 1), MockLimitPolicy::new());
+
+    let out = block_on(e.rollback(d.action.id, &Actor::new("local:bob", Role::Approver), None));
+    match (out, expected) {
+        (Ok(out), Ok((events, comment_has))) => {
+            let want: Vec<(String, State)> = events.iter().map(|(e, s)| ((*e).to_owned(), *s)).collect();
+            assert_eq!(applied.events(), want);
+            let last = applied.last();
+            let comment = last.record.comment.clone().unwrap_or_default();
+            assert!(comment.contains(comment_has), "comment {comment:?} lacks {comment_has:?}");
+            match out {
+                RollbackOutcome::RolledBack { action } => {
+                    assert_eq!(action.state, State::RolledBack);
+                    assert_eq!(last.update.after, Some(before()));
+                    assert_eq!(last.record.request_ids, ["rb-1"]);
+                }
+                RollbackOutcome::Failed { action, error } => {
+                    assert_eq!(action.state, State::Failed);
+                    assert!(error.starts_with("rollback failed, needs attention"), "{error}");
+                }
+            }
+        }
+        (Err(e), Err(rule)) => assert_eq!(refused_rule(&e), Some(rule), "{e:?}"),
+        (got, want) => panic!("got {got:?}, expected {want:?}"),
+    }
+}
+
+#[test]
+fn rollback_rules() {
+    let ok: RollbackExpect<'_> =
+        Ok((&[("rollback", State::RollingBack), ("rollback_succeeded", State::RolledBack)], ""));
+    let restore_failed = |text| Ok((&[("rollback", State::RollingBack), ("rollback_failed", State::Failed)][..], text));
+
+    check_rollback(RollbackCase::default(), ok);
+    // The window is inclusive of its end and closed one nanosecond later.
+    check_rollback(RollbackCase { expires_in: Duration::ZERO, ..RollbackCase::default() }, ok);
+    check_rollback(
+        RollbackCase { expires_in: -Duration::nanoseconds(1), ..RollbackCase::default() },
+        Err("rollback window"),
+    );
+    check_rollback(RollbackCase { expires_in: -Duration::days(3), ..RollbackCase::default() }, Err("rollback window"));
+    // Someone changed the target since: restoring could undo their change.
+    check_rollback(
+        RollbackCase { live: snap(json!({"granted": false, "note": "re-added elsewhere"})), ..RollbackCase::default() },
+        Err("drift"),
+    );
+    check_rollback(RollbackCase { live: before(), ..RollbackCase::default() }, Err("drift"));
+    // The restore fails, or is not observed.
+    check_rollback(
+        RollbackCase { rollback: Err(ConnectorError::permanent("provider down")), ..RollbackCase::default() },
+        restore_failed("provider down"),
+    );
+    check_rollback(RollbackCase { restored: after(), ..RollbackCase::default() }, restore_failed("not observed"));
+    // A failed action rolls back only a partial change, and has no window.
+    check_rollback(RollbackCase { state: State::Failed, live: before(), ..RollbackCase::default() }, Err("rollback"));
+    check_rollback(
+        RollbackCase { state: State::Failed, expires_in: -Duration::days(3), ..RollbackCase::default() },
+        ok,
+    );
+}

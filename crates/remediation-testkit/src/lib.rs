@@ -1,0 +1,56 @@
+//! Shared test helpers for the remediation workspace.
+//!
+//! - builders with one set of defaults ([`ActionBuilder`], [`RequestBuilder`],
+//!   [`TargetBuilder`], [`DetailBuilder`], [`fixed_time`], deterministic [`action_id`]s and
+//!   actors such as [`requester`] and [`approver`]);
+//! - [`InMemoryStore`], a faithful [`remediation_core::Store`] (compare-and-set, detail
+//!   merging, exact sliding-window slots);
+//! - [`FakeConnector`], a stateful provider with call counts and fault injection;
+//! - simple policies: [`AllowAll`], [`FixedGates`], [`NoLimits`], [`FixedLimits`];
+//! - [`Harness`], an engine wired to all of the above;
+//! - the core's mockall mocks, re-exported as [`mocks`], and [`mockall`] itself.
+//!
+//! # Example
+//!
+//! ```
+//! use remediation_core::{ExecuteOutcome, Mode, State};
+//! use remediation_testkit::{AllowAll, Harness, Method, NoLimits, RequestBuilder, approver, requester};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let rt = tokio::runtime::Builder::new_current_thread().build()?;
+//! rt.block_on(async {
+//!     let h = Harness::new(AllowAll::new(Mode::Manual), NoLimits);
+//!     let s = h.engine.suggest(RequestBuilder::new().build(), &requester()).await?;
+//!     assert_eq!(s.action.state, State::PendingApproval);
+//!     assert_eq!(h.connector.calls(Method::Execute), 0);
+//!
+//!     h.engine.approve(s.action.id, &approver("bob"), None).await?;
+//!     let out = h.engine.execute(s.action.id, &approver("bob"), false).await?;
+//!     assert!(matches!(out, ExecuteOutcome::Completed { .. }));
+//!     assert_eq!(h.store.audit().len(), 4); // suggest, approve, begin_execution, execution_succeeded
+//!     Ok(())
+//! })
+//! # }
+//! ```
+
+pub mod builders;
+pub mod connector;
+mod harness;
+pub mod policy;
+pub mod store;
+
+pub use builders::{
+    ActionBuilder, DetailBuilder, RequestBuilder, TargetBuilder, action_id, admin, approver, default_target,
+    fixed_time, plan_for, protected_snap, requester, slot, snap, viewer,
+};
+pub use connector::{FakeConnector, Method, apply_kind, default_capabilities};
+pub use harness::Harness;
+pub use mockall;
+pub use policy::{AllowAll, FixedGates, FixedLimits, NoLimits};
+pub use store::InMemoryStore;
+
+/// The core's mockall mocks: [`mocks::MockConnector`], [`mocks::MockStore`],
+/// [`mocks::MockSafetyPolicy`], [`mocks::MockLimitPolicy`], [`mocks::MockClock`].
+pub mod mocks {
+    pub use remediation_core::mocks::*;
+}

@@ -1,0 +1,110 @@
+//! Simple [`SafetyPolicy`] and [`LimitPolicy`] implementations for tests, so engine tests do
+//! not depend on the real gate pipeline or limit settings.
+
+use remediation_core::{
+    Action, GateContext, GateOutcome, LimitPolicy, Mode, PolicyDecision, SafetyPolicy, SlotRequest,
+};
+use time::Duration;
+
+/// A safety policy whose every gate passes, with a fixed mode, approval quorum and rollback
+/// window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllowAll {
+    /// The mode every action gets.
+    pub mode: Mode,
+    /// Distinct approvals every action needs.
+    pub min_approvals: u32,
+    /// How long after completion an action may be rolled back.
+    pub rollback_window: Duration,
+}
+
+impl AllowAll {
+    /// `mode`, one approval, a 24-hour rollback window.
+    pub fn new(mode: Mode) -> Self {
+        Self { mode, min_approvals: 1, rollback_window: Duration::hours(24) }
+    }
+
+    /// Sets the approval quorum.
+    pub fn with_min_approvals(mut self, n: u32) -> Self {
+        self.min_approvals = n;
+        self
+    }
+
+    /// Sets the rollback window.
+    pub fn with_rollback_window(mut self, window: Duration) -> Self {
+        self.rollback_window = window;
+        self
+    }
+}
+
+impl SafetyPolicy for AllowAll {
+    fn evaluate<'a>(&self, _ctx: &GateContext<'a>) -> PolicyDecision {
+        PolicyDecision {
+            mode: self.mode,
+            gates: vec![GateOutcome::pass("allow_all", "test policy: every gate passes")],
+        }
+    }
+
+    fn min_approvals(&self, _action: &Action) -> u32 {
+        self.min_approvals
+    }
+
+    fn rollback_window(&self, _action: &Action) -> Duration {
+        self.rollback_window
+    }
+}
+
+/// A safety policy that returns the same gate verdicts for every action at every stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedGates {
+    /// The mode the settings give every action.
+    pub mode: Mode,
+    /// The verdicts, in order.
+    pub gates: Vec<GateOutcome>,
+    /// Distinct approvals every action needs.
+    pub min_approvals: u32,
+    /// How long after completion an action may be rolled back.
+    pub rollback_window: Duration,
+}
+
+impl FixedGates {
+    /// `mode` with `gates`, one approval, a 24-hour rollback window.
+    pub fn new(mode: Mode, gates: Vec<GateOutcome>) -> Self {
+        Self { mode, gates, min_approvals: 1, rollback_window: Duration::hours(24) }
+    }
+}
+
+impl SafetyPolicy for FixedGates {
+    fn evaluate<'a>(&self, _ctx: &GateContext<'a>) -> PolicyDecision {
+        PolicyDecision { mode: self.mode, gates: self.gates.clone() }
+    }
+
+    fn min_approvals(&self, _action: &Action) -> u32 {
+        self.min_approvals
+    }
+
+    fn rollback_window(&self, _action: &Action) -> Duration {
+        self.rollback_window
+    }
+}
+
+/// A limit policy under which no action takes a slot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoLimits;
+
+impl LimitPolicy for NoLimits {
+    fn slots_for(&self, _action: &Action) -> Vec<SlotRequest> {
+        Vec::new()
+    }
+}
+
+/// A limit policy under which every action (of every kind) takes a slot in each of the same
+/// windows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FixedLimits(pub Vec<SlotRequest>);
+
+impl LimitPolicy for FixedLimits {
+    fn slots_for(&self, _action: &Action) -> Vec<SlotRequest> {
+        self.0.clone()
+    }
+}
