@@ -1,0 +1,144 @@
+//! Errors raised while opening the SQLite store, and the plain-words hints for SQLite failures.
+
+use std::path::PathBuf;
+
+use remediation_core::{ActionId, State};
+use rusqlite::ErrorCode;
+use time::OffsetDateTime;
+
+/// Why the SQLite store could not be opened, or refused a request.
+///
+/// Failures of individual store operations reach callers as
+/// [`remediation_core::StoreError::Backend`]; the variants here without a SQLite source are
+/// the reasons attached to some of those.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreSqliteError {
+    /// The directory that should hold the database file does not exist.
+    #[error("cannot open the store at {path}: directory {dir} does not exist; create it or choose another path")]
+    DirectoryMissing {
+        /// The database path asked for.
+        path: PathBuf,
+        /// Its missing parent directory.
+        dir: PathBuf,
+    },
+    /// The file exists but is not an SQLite database, or is corrupt.
+    #[error(
+        "{path} is not a remediate database (the file is corrupt or is another kind of file); move it aside or choose another path"
+    )]
+    NotADatabase {
+        /// The database path.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer build with a schema this build does not know.
+    #[error(
+        "{path}: database schema version {found} is newer than this build supports ({supported}); upgrade remediate"
+    )]
+    SchemaTooNew {
+        /// The database path.
+        path: PathBuf,
+        /// The schema version found (`PRAGMA user_version`).
+        found: i64,
+        /// The newest schema version this build knows.
+        supported: i64,
+    },
+    /// The database file could not be opened or configured.
+    #[error("cannot open the store at {path}: {step} failed{hint}")]
+    Open {
+        /// The database path.
+        path: PathBuf,
+        /// What was being done (`opening the file`, `setting journal_mode=WAL`, ...).
+        step: &'static str,
+        /// What to do about it, when SQLite's error says (empty otherwise).
+        hint: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A schema migration failed; the database stays at the version before it.
+    #[error("cannot upgrade the store at {path} to schema version {version}{hint}")]
+    Migrate {
+        /// The database path.
+        path: PathBuf,
+        /// The schema version that could not be applied.
+        version: i64,
+        /// What to do about it, when SQLite's error says (empty otherwise).
+        hint: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A new action's first transition has a `from` state.
+    #[error("the first transition of a new action must have no `from` state, but it has {from}")]
+    NotAFirstTransition {
+        /// The `from` state given.
+        from: State,
+    },
+    /// A transition names another action than the one it is stored with.
+    #[error("the transition is for action {record} but was stored with action {action}")]
+    ActionMismatch {
+        /// The action being stored.
+        action: ActionId,
+        /// The action the transition names.
+        record: ActionId,
+    },
+    /// A new action's state differs from where its first transition leads.
+    #[error("the new action is {state} but its first transition leads to {to}")]
+    InitialStateMismatch {
+        /// The action's state.
+        state: State,
+        /// The transition's `to` state.
+        to: State,
+    },
+    /// A timestamp cannot be stored as integer nanoseconds since 1970.
+    #[error("timestamp {at} is outside the range the store can hold (years 1678 to 2261)")]
+    TimestampOutOfRange {
+        /// The timestamp.
+        at: OffsetDateTime,
+    },
+}
+
+/// What to do about a SQLite failure, for the errors where SQLite's code says; empty otherwise.
+/// Starts with `: ` so it can follow the description of what failed.
+pub(crate) fn hint(e: &rusqlite::Error) -> &'static str {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::ReadOnly) => {
+            ": the database is read-only; check the permissions of the file, of its directory and of its -wal and -shm files"
+        }
+        Some(ErrorCode::DiskFull) => ": the disk is full; free some space and retry",
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            ": the database file is corrupt; restore it from a backup"
+        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            ": another process kept the database locked for more than 5 seconds; retry, and look for a stuck process"
+        }
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::ffi;
+
+    use super::hint;
+
+    #[track_caller]
+    fn check(code: std::ffi::c_int, expected: &str) {
+        let e = rusqlite::Error::SqliteFailure(ffi::Error::new(code), None);
+        assert!(hint(&e).contains(expected), "{:?} should contain {expected:?}", hint(&e));
+    }
+
+    #[test]
+    fn hints_say_what_to_do() {
+        check(ffi::SQLITE_READONLY, "check the permissions");
+        check(ffi::SQLITE_FULL, "free some space");
+        check(ffi::SQLITE_CORRUPT, "restore it from a backup");
+        check(ffi::SQLITE_NOTADB, "restore it from a backup");
+        check(ffi::SQLITE_BUSY, "look for a stuck process");
+        check(ffi::SQLITE_LOCKED, "look for a stuck process");
+        assert_eq!(hint(&rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_CONSTRAINT), None)), "");
+    }
+}

@@ -1,0 +1,48 @@
+//! The embedded default [`remediation_core::Store`]: one SQLite database file (bundled
+//! SQLite, WAL mode), shared safely by several processes.
+//!
+//! - Every state change is one `IMMEDIATE` transaction: the action's row, its transition and
+//!   its audit record are written together or not at all, and the compare of the current state
+//!   with `record.from` happens under the write lock.
+//! - The audit table is append-only: SQLite triggers abort any `UPDATE` or `DELETE` on it, and
+//!   any `INSERT` that does not extend the chain. Records are sealed with
+//!   [`remediation_audit::AuditRecord::seal`]; [`SqliteStore::verify_audit`] re-checks them.
+//! - Blast-radius slots are counted and reserved in the same transaction that starts the
+//!   execution, with the rule of [`remediation_limiter::Window`], on integer nanosecond
+//!   timestamps, so several processes never admit more than a window's limit.
+//! - The schema is migrated on open, versioned by `PRAGMA user_version`.
+//!
+//! # Schema (version 1)
+//!
+//! | table | columns |
+//! |---|---|
+//! | `actions` | `id` (PK), `tenant` (`'default'`), `state`, `connector`, `requested_by`, `created_at`, `updated_at` (unix ns), `detail_json` (the [`remediation_core::ActionDetail`]) |
+//! | `transitions` | `seq` (autoincrement), `action_id`, `record_json` (the [`remediation_core::TransitionRecord`]) |
+//! | `audit` | `seq` (PK, the record's `seq`), `action_id`, `at` (unix ns), `record_json` (canonical JSON of the [`remediation_audit::AuditRecord`]), `prev_hash`, `hash` |
+//! | `limit_slots` | `key`, `at` (unix ns), `action_id`; indexed on (`key`, `at`) |
+//!
+//! The JSON columns are authoritative; the other columns duplicate what filters, indexes and
+//! checks need.
+//!
+//! # Example
+//!
+//! ```
+//! use remediation_core::{ActionFilter, Store};
+//! use remediation_store_sqlite::SqliteStore;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! let dir = tempfile::tempdir()?;
+//! let store = SqliteStore::open(dir.path().join("remediation.db"))?;
+//! assert!(store.list(&ActionFilter::default()).await?.is_empty());
+//! assert!(store.verify_audit()?.is_intact());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod schema;
+mod store;
+
+pub use error::StoreSqliteError;
+pub use store::SqliteStore;

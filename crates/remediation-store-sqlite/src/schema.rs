@@ -1,0 +1,127 @@
+//! The embedded schema migrations, versioned by `PRAGMA user_version`.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::StoreSqliteError;
+use crate::error::hint;
+
+/// Schema migrations: entry `i` takes the database from version `i` to version `i + 1`.
+/// Append only; never edit a migration that has shipped.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // Version 1.
+    //
+    // Timestamps used for ordering and windows are INTEGER unix nanoseconds, so comparisons
+    // are exact; the JSON columns keep the RFC 3339 forms. The JSON is authoritative; the
+    // other columns duplicate what filters and indexes need.
+    r#"
+    CREATE TABLE actions (
+        id           TEXT PRIMARY KEY NOT NULL,
+        tenant       TEXT NOT NULL DEFAULT 'default',
+        state        TEXT NOT NULL,
+        connector    TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL,
+        detail_json  TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX actions_by_created ON actions (tenant, created_at, id);
+    CREATE INDEX actions_by_state ON actions (tenant, state, created_at);
+    CREATE INDEX actions_by_connector ON actions (tenant, connector, created_at);
+
+    CREATE TABLE transitions (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        action_id   TEXT NOT NULL REFERENCES actions (id),
+        record_json TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX transitions_by_action ON transitions (action_id, seq);
+
+    CREATE TABLE audit (
+        seq         INTEGER PRIMARY KEY,
+        action_id   TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        record_json TEXT NOT NULL,
+        prev_hash   TEXT NOT NULL,
+        hash        TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_by_at ON audit (at);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN
+        SELECT RAISE(ABORT, 'audit records are append-only');
+    END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN
+        SELECT RAISE(ABORT, 'audit records are append-only');
+    END;
+    CREATE TRIGGER audit_extends_chain BEFORE INSERT ON audit
+    WHEN NEW.seq IS NOT COALESCE((SELECT MAX(seq) FROM audit), 0) + 1
+      OR NEW.prev_hash IS NOT COALESCE(
+             (SELECT hash FROM audit ORDER BY seq DESC LIMIT 1),
+             '0000000000000000000000000000000000000000000000000000000000000000')
+    BEGIN
+        SELECT RAISE(ABORT, 'audit records must extend the chain: seq must follow the last record and prev_hash must be its hash');
+    END;
+
+    CREATE TABLE limit_slots (
+        key       TEXT NOT NULL,
+        at        INTEGER NOT NULL,
+        action_id TEXT NOT NULL REFERENCES actions (id)
+    ) STRICT;
+    CREATE INDEX limit_slots_by_key_at ON limit_slots (key, at);
+    "#,
+];
+
+/// The newest schema version this build knows.
+pub(crate) fn supported_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// Brings the schema up to [`supported_version`], one migration per IMMEDIATE transaction, so
+/// several processes opening the same file at once apply each migration exactly once.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreSqliteError> {
+    let read_error = |source: rusqlite::Error| open_error(path, "reading the schema version", source);
+    let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(read_error)?;
+    check_not_newer(path, current)?;
+    for (version, sql) in (1..).zip(MIGRATIONS.iter()) {
+        if current >= version {
+            continue;
+        }
+        let migrate_error = |source: rusqlite::Error| StoreSqliteError::Migrate {
+            path: path.to_owned(),
+            version,
+            hint: hint(&source),
+            source,
+        };
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(migrate_error)?;
+        // Another process may have migrated since the first read.
+        let now: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(migrate_error)?;
+        check_not_newer(path, now)?;
+        if now >= version {
+            continue;
+        }
+        tx.execute_batch(sql).map_err(migrate_error)?;
+        tx.pragma_update(None, "user_version", version).map_err(migrate_error)?;
+        tx.commit().map_err(migrate_error)?;
+    }
+    Ok(())
+}
+
+fn check_not_newer(path: &Path, found: i64) -> Result<(), StoreSqliteError> {
+    let supported = supported_version();
+    if found > supported {
+        return Err(StoreSqliteError::SchemaTooNew { path: path.to_owned(), found, supported });
+    }
+    Ok(())
+}
+
+/// Maps a failure while opening: a file that is not a database gets its own error.
+pub(crate) fn open_error(path: &Path, step: &'static str, source: rusqlite::Error) -> StoreSqliteError {
+    use rusqlite::ErrorCode;
+    match source.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            StoreSqliteError::NotADatabase { path: path.to_owned(), source }
+        }
+        _ => StoreSqliteError::Open { path: path.to_owned(), step, hint: hint(&source), source },
+    }
+}

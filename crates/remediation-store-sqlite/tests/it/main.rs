@@ -1,0 +1,9 @@
+//! Integration tests of the SQLite store: durability across reopening, the append-only and
+//! verifiable audit, exact limit windows, clear open errors, and several processes at once.
+
+mod audit;
+mod concurrency;
+mod limits;
+mod open;
+mod roundtrip;
+mod support;

@@ -1,0 +1,135 @@
+//! Builders of actions, transitions and stores for the tests (kept here rather than in the
+//! testkit crate, which is written concurrently).
+
+use std::path::{Path, PathBuf};
+
+use remediation_core::{
+    Action, ActionDetail, ActionId, ActionKind, DetailUpdate, Mode, Plan, PlannedChange, Reversibility, Snapshot,
+    State, StateChange, Store, Target, TransitionRecord,
+};
+use remediation_store_sqlite::SqliteStore;
+use tempfile::TempDir;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+/// A fixed instant plus `secs` seconds.
+pub(crate) fn t(secs: i64) -> OffsetDateTime {
+    datetime!(2026-03-01 00:00 UTC) + Duration::seconds(secs)
+}
+
+/// A deterministic action id.
+pub(crate) fn id(n: u32) -> ActionId {
+    ActionId(uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | u128::from(n)))
+}
+
+/// A store on a fresh file in a fresh directory.
+pub(crate) fn temp_store() -> (TempDir, PathBuf, SqliteStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("remediation.db");
+    let store = SqliteStore::open(&path).expect("open store");
+    (dir, path, store)
+}
+
+/// A raw connection to the same file, as an attacker (or a curious admin) would have.
+pub(crate) fn raw(path: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).expect("raw open");
+    conn.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+    conn
+}
+
+/// Rows in `table`.
+pub(crate) fn count(path: &Path, table: &str) -> i64 {
+    raw(path).query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).expect("count")
+}
+
+/// A plan for action `n`.
+pub(crate) fn plan(n: u32) -> Plan {
+    let target = target(n);
+    Plan::new(
+        "sandbox",
+        &ActionKind::Revoke,
+        &target,
+        Snapshot::new(serde_json::json!({"member": true, "n": n})),
+        PlannedChange {
+            expected_after: Snapshot::new(serde_json::json!({"member": false, "n": n})),
+            description: format!("remove user{n} from admins"),
+        },
+        Reversibility::Reversible,
+    )
+    .expect("plan")
+}
+
+fn target(n: u32) -> Target {
+    Target {
+        identity: format!("user{n}"),
+        resource: Some("admins".to_owned()),
+        grant: None,
+        grant_type: "group_membership".to_owned(),
+    }
+}
+
+/// Action `n` in `state`, created at `at`, on `connector`.
+pub(crate) fn detail_on(n: u32, state: State, at: OffsetDateTime, connector: &str) -> ActionDetail {
+    ActionDetail {
+        action: Action {
+            id: id(n),
+            kind: ActionKind::Revoke,
+            target: target(n),
+            connector: connector.to_owned(),
+            control_id: Some("CIS-1.1".to_owned()),
+            finding_id: None,
+            requested_by: "local:alice".to_owned(),
+            reason: "stale admin access".to_owned(),
+            mode: Mode::Manual,
+            idempotency_key: format!("remediation-{}", id(n)),
+            state,
+            created_at: at,
+            updated_at: at,
+        },
+        plan: Some(plan(n)),
+        before: None,
+        after: None,
+        rollback_expires_at: None,
+        last_error: None,
+    }
+}
+
+/// Action `n` in `state` on the sandbox connector, created at `at`.
+pub(crate) fn detail(n: u32, state: State, at: OffsetDateTime) -> ActionDetail {
+    detail_on(n, state, at, "sandbox")
+}
+
+/// A transition of action `n`.
+pub(crate) fn record(n: u32, from: Option<State>, to: State, event: &str, at: OffsetDateTime) -> TransitionRecord {
+    TransitionRecord {
+        action_id: id(n),
+        from,
+        to,
+        event: event.to_owned(),
+        actor: "local:bob".to_owned(),
+        initiated_by: "local:alice".to_owned(),
+        decided_by: None,
+        at,
+        comment: None,
+        connector: "sandbox".to_owned(),
+        control_id: Some("CIS-1.1".to_owned()),
+        finding_id: None,
+        before_hash: None,
+        after_hash: None,
+        plan_hash: Some(plan(n).plan_hash),
+        request_ids: Vec::new(),
+        rollback_expires_at: None,
+    }
+}
+
+/// A state change of action `n` with no detail update.
+pub(crate) fn change(n: u32, from: State, to: State, event: &str, at: OffsetDateTime) -> StateChange {
+    StateChange { record: record(n, Some(from), to, event, at), update: DetailUpdate::default() }
+}
+
+/// Creates action `n` in `state` at `at`; returns its detail.
+pub(crate) async fn create(store: &SqliteStore, n: u32, state: State, at: OffsetDateTime) -> ActionDetail {
+    let d = detail(n, state, at);
+    store.create_action(&d, &record(n, None, state, "suggest", at)).await.expect("create");
+    d
+}
