@@ -2,6 +2,9 @@
 //! (SQLite store and the sandbox connector), checking the sandbox file, the audit trail and
 //! the exit codes a script would see.
 
+mod concurrency;
+mod crash;
+
 use remediation_e2e::Env;
 use serde_json::Value;
 

@@ -103,7 +103,7 @@ fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
         remediation_connector_sandbox::write_sample(&sandbox)
             .with_context(|| format!("cannot write the sample sandbox directory {}", sandbox.display()))?;
     }
-    SqliteStore::open(&dir.join(STORE_FILE)).with_context(|| "cannot create the store")?;
+    SqliteStore::open(dir.join(STORE_FILE)).with_context(|| "cannot create the store")?;
     println!("Initialised {}", dir.display());
     println!(
         "  config:  {}  (remediation is DISABLED: set `enabled = true` under [policy] to allow executions)",
@@ -120,6 +120,7 @@ fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
 
 /// Everything a command needs.
 pub(crate) struct Ctx {
+    pub(crate) dir: PathBuf,
     pub(crate) engine: Engine,
     pub(crate) store: Arc<SqliteStore>,
     pub(crate) actor: Actor,
@@ -166,19 +167,22 @@ impl Ctx {
             ));
         }
         let store = Arc::new(
-            SqliteStore::open(&dir.join(STORE_FILE))
+            SqliteStore::open(dir.join(STORE_FILE))
                 .with_context(|| format!("cannot open the store in {}", dir.display()))?,
         );
         let policy = Pipeline::standard(config.policy).map_err(|e| Failure::new(2, e))?;
         let connectors = config.connectors.iter().map(|c| connector(c, dir)).collect::<Vec<_>>();
-        let engine = Engine::new(EngineParts {
+        let mut engine = Engine::new(EngineParts {
             store: store.clone(),
             connectors,
             clock: Arc::new(SystemClock),
             policy: Arc::new(policy),
             limits: Arc::new(config.limits),
         });
-        Ok(Self { engine, store, actor, format })
+        if let Ok(point) = std::env::var("REMEDIATION_FAILPOINT") {
+            engine = engine.with_failpoints(failpoint_hook(point));
+        }
+        Ok(Self { dir: dir.to_owned(), engine, store, actor, format })
     }
 
     async fn dispatch(&self, command: &Command) -> Result<u8, Failure> {
@@ -206,17 +210,42 @@ impl Ctx {
                 let a = self.engine.release(*id, &self.actor, None).await?;
                 self.changed(&a, "released by", &next_step(&a))
             }
-            Command::Execute { id, dry_run } => {
-                let outcome = self.engine.execute(*id, &self.actor, *dry_run).await?;
+            Command::Execute { id, dry_run: true } => {
+                let outcome = self.engine.execute(*id, &self.actor, true).await?;
+                self.print_execute(outcome)
+            }
+            Command::Execute { id, dry_run: false } => {
+                let _lock = self.executor_lock().await?;
+                let outcome = self.engine.execute(*id, &self.actor, false).await?;
                 self.print_execute(outcome)
             }
             Command::ForceExecute { id, reason } => {
+                let _lock = self.executor_lock().await?;
                 let outcome = self.engine.force_execute(*id, &self.actor, reason.clone()).await?;
                 self.print_execute(outcome)
             }
             Command::Rollback { id, note } => {
+                let _lock = self.executor_lock().await?;
                 let outcome = self.engine.rollback(*id, &self.actor, note.clone()).await?;
                 self.print_rollback(outcome)
+            }
+            Command::Recover => {
+                let _lock = self.executor_lock_only()?;
+                let recovered = self.engine.recover().await?;
+                match self.format {
+                    Format::Json => {
+                        println!("{}", output::json(&json!(recovered.iter().map(recovery_json).collect::<Vec<_>>())))
+                    }
+                    Format::Table if recovered.is_empty() => println!("nothing to recover"),
+                    Format::Table => {
+                        let rows: Vec<Vec<String>> = recovered
+                            .iter()
+                            .map(|r| vec![r.id.to_string(), r.from.to_string(), r.to.to_string(), r.note.clone()])
+                            .collect();
+                        print!("{}", output::table(&["ID", "WAS", "NOW", "WHAT HAPPENED"], &rows));
+                    }
+                }
+                Ok(0)
             }
             Command::Connectors => self.connectors().await,
             Command::Audit { command: AuditCommand::Verify } => self.audit_verify(),
@@ -225,6 +254,39 @@ impl Ctx {
             }
             Command::Init { .. } | Command::Demo => Ok(0),
         }
+    }
+
+    /// Takes the data directory's exclusive executor lock (waiting for another process that
+    /// holds it), so only one process writes to providers at a time and every action found
+    /// `executing` or `rolling_back` while holding it was left so by an interrupted process.
+    fn executor_lock_only(&self) -> Result<std::fs::File, Failure> {
+        let path = self.dir.join("executor.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the executor lock {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                eprintln!("waiting for another remediate process to finish executing in {}", self.dir.display());
+                file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Failure::new(1, anyhow::Error::new(e).context(format!("cannot lock {}", path.display()))));
+            }
+        }
+        Ok(file)
+    }
+
+    /// Takes the executor lock, then reconciles actions an interrupted process left behind.
+    async fn executor_lock(&self) -> Result<std::fs::File, Failure> {
+        let lock = self.executor_lock_only()?;
+        for r in self.engine.recover().await? {
+            eprintln!("recovered {}: {} -> {}: {}", r.id, r.from, r.to, clean(&r.note));
+        }
+        Ok(lock)
     }
 
     /// `suggest`.
@@ -544,6 +606,23 @@ fn connector(config: &ConnectorConfig, dir: &Path) -> Arc<dyn Connector> {
             Arc::new(remediation_connector_sandbox::SandboxConnector::new(id.clone(), dir.join(path)))
         }
     }
+}
+
+/// The hook behind `REMEDIATION_FAILPOINT=name`: at that failpoint the process announces it on
+/// standard error and stops, waiting to be killed (crash tests send SIGKILL).
+fn failpoint_hook(point: String) -> remediation_core::FailpointHook {
+    Arc::new(move |name: &'static str| {
+        if name == point {
+            eprintln!("failpoint {name} reached; waiting to be killed");
+            loop {
+                std::thread::park();
+            }
+        }
+    })
+}
+
+fn recovery_json(r: &remediation_core::Recovery) -> serde_json::Value {
+    json!({"id": r.id, "from": r.from, "to": r.to, "note": r.note})
 }
 
 fn usage(msg: &str) -> Failure {

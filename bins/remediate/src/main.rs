@@ -56,7 +56,7 @@ pub(crate) enum Command {
         force: bool,
     },
     /// Suggest an action: validate, run the gates, plan, and store it for approval.
-    Suggest(SuggestArgs),
+    Suggest(Box<SuggestArgs>),
     /// List actions.
     List {
         /// Only actions in this state (e.g. pending_approval, completed).
@@ -126,6 +126,8 @@ pub(crate) enum Command {
         /// Action id.
         id: ActionId,
     },
+    /// Reconcile actions an interrupted process left executing or rolling back, from the provider's live state.
+    Recover,
     /// List configured connectors with health and capabilities.
     Connectors,
     /// Audit trail commands.

@@ -15,7 +15,7 @@ use crate::policy::{GateContext, LimitPolicy, PolicyDecision, SafetyPolicy, Stag
 use crate::store::{
     ActionDetail, ActionFilter, BeginOutcome, DetailUpdate, LimitReached, StateChange, Store, TransitionRecord,
 };
-use crate::{Action, ActionId, ActionRequest, Mode, Plan, Snapshot};
+use crate::{Action, ActionId, ActionRequest, Mode, Plan, Reversibility, Snapshot};
 
 /// Who is acting, and with which role.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +137,41 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     policy: Arc<dyn SafetyPolicy>,
     limits: Arc<dyn LimitPolicy>,
+    failpoints: Option<FailpointHook>,
+}
+
+/// A function the engine calls at each named failpoint (see [`failpoints`]).
+pub type FailpointHook = Arc<dyn Fn(&'static str) + Send + Sync>;
+
+/// The names of the engine's failpoints: the moments where a crash is most interesting.
+/// Tests install a hook with [`Engine::with_failpoints`] that stops the process at one.
+pub mod failpoints {
+    /// The action was persisted as `executing`; nothing written to the provider yet.
+    pub const AFTER_BEGIN_EXECUTION: &str = "after_begin_execution";
+    /// The provider accepted the write; not yet read back.
+    pub const AFTER_PROVIDER_WRITE: &str = "after_provider_write";
+    /// The change was read back and verified; `completed` not yet persisted.
+    pub const BEFORE_COMPLETED: &str = "before_completed";
+    /// The action was persisted as `rolling_back`; nothing restored yet.
+    pub const AFTER_BEGIN_ROLLBACK: &str = "after_begin_rollback";
+    /// The provider accepted the restore; not yet read back or persisted.
+    pub const AFTER_ROLLBACK_WRITE: &str = "after_rollback_write";
+    /// Every failpoint, in the order an action meets them.
+    pub const ALL: [&str; 5] =
+        [AFTER_BEGIN_EXECUTION, AFTER_PROVIDER_WRITE, BEFORE_COMPLETED, AFTER_BEGIN_ROLLBACK, AFTER_ROLLBACK_WRITE];
+}
+
+/// What [`Engine::recover`] did with one interrupted action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// The action.
+    pub id: ActionId,
+    /// The state it was left in.
+    pub from: State,
+    /// The state it is in now.
+    pub to: State,
+    /// What happened, in plain words.
+    pub note: String,
 }
 
 impl std::fmt::Debug for Engine {
@@ -151,7 +186,20 @@ impl Engine {
     /// Builds an engine. A later connector with the same id as an earlier one replaces it.
     pub fn new(parts: EngineParts) -> Self {
         let connectors = parts.connectors.into_iter().map(|c| (c.id().to_owned(), c)).collect();
-        Self { store: parts.store, connectors, clock: parts.clock, policy: parts.policy, limits: parts.limits }
+        Self {
+            store: parts.store,
+            connectors,
+            clock: parts.clock,
+            policy: parts.policy,
+            limits: parts.limits,
+            failpoints: None,
+        }
+    }
+
+    /// Installs a hook called at each of the engine's [`failpoints`].
+    pub fn with_failpoints(mut self, hook: FailpointHook) -> Self {
+        self.failpoints = Some(hook);
+        self
     }
 
     /// The configured connectors.
@@ -301,6 +349,12 @@ impl Engine {
         let detail = self.get(id).await?;
         let action = &detail.action;
         if dry_run {
+            if actor.role < Role::Requester {
+                return Err(refused(
+                    "roles",
+                    format!("{} is a {}; a dry run needs the requester role or higher", actor.name, actor.role),
+                ));
+            }
             if !matches!(action.state, State::PendingApproval | State::Approved | State::Held | State::Suggested) {
                 return Err(
                     crate::TransitionError::Illegal { state: action.state, event: Event::BeginExecution }.into()
@@ -348,6 +402,9 @@ impl Engine {
         actor: &Actor,
         reason: String,
     ) -> Result<ExecuteOutcome, EngineError> {
+        if reason.trim().is_empty() {
+            return Err(refused("override", "force-execute needs a reason; it is kept in the audit"));
+        }
         let detail = self.get(id).await?;
         transition(detail.action.state, Event::ForceExecute, actor.role)?;
         let connector = self.connector(&detail.action.connector)?;
@@ -427,47 +484,181 @@ impl Engine {
             }
         }
         let action = self.step(&detail, Event::Rollback, actor, note, DetailUpdate::default(), |_| {}).await?;
-        let detail = ActionDetail { action: action.clone(), ..detail };
-        let result = connector.rollback(&action, &before, &live).await;
+        let detail = ActionDetail { action, ..detail };
+        self.failpoint(failpoints::AFTER_BEGIN_ROLLBACK);
+        self.restore(&detail, &connector, &before, &live).await
+    }
+
+    /// Reconciles every action an interrupted process left `executing` or `rolling_back`,
+    /// following the crash rule: the provider's live state decides. For `executing`: equal to
+    /// the expected after-state -> `completed`; equal to the recorded before-state -> executed
+    /// again with the same idempotency key; anything else -> `failed`, needs attention. For
+    /// `rolling_back`: equal to the before-state -> `rolled_back`; equal to the recorded
+    /// after-state -> restored again; anything else -> `failed`, needs attention.
+    ///
+    /// Call it only while no other process can be working on these actions (the CLI holds
+    /// an exclusive executor lock on the data directory while it executes or recovers).
+    pub async fn recover(&self) -> Result<Vec<Recovery>, EngineError> {
+        let mut out = Vec::new();
+        for state in [State::Executing, State::RollingBack] {
+            for action in self.store.list(&ActionFilter { state: Some(state), ..ActionFilter::default() }).await? {
+                let detail = self.get(action.id).await?;
+                out.push(self.recover_one(detail).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn recover_one(&self, detail: ActionDetail) -> Result<Recovery, EngineError> {
+        let from = detail.action.state;
+        let id = detail.action.id;
+        let done = |action: Action, note: String| Recovery { id, from, to: action.state, note };
+        let connector = self.connector(&detail.action.connector)?;
+        let live = match connector.snapshot(&detail.action.target).await {
+            Ok(live) => live,
+            Err(e) => {
+                return Ok(Recovery {
+                    id,
+                    from,
+                    to: from,
+                    note: format!("left {from}: cannot read the target to reconcile it ({e}); run recovery again"),
+                });
+            }
+        };
+        let (Some(before), Some(plan)) = (detail.before.clone(), detail.plan.clone()) else {
+            let error = "interrupted without a recorded before-state or plan; needs attention".to_owned();
+            let action = match from {
+                State::Executing => match self.fail(&detail, error.clone(), Some(live), Vec::new()).await? {
+                    ExecuteOutcome::Failed { action, .. } => action,
+                    other => return Err(refused("recovery", format!("unexpected outcome {other:?}"))),
+                },
+                _ => self.rollback_failed(&detail, error.clone(), Vec::new()).await?,
+            };
+            return Ok(done(action, error));
+        };
+        if from == State::Executing {
+            if live == plan.expected_after {
+                let note = "recovered after an interruption: the provider shows the expected after-state".to_owned();
+                let action = self.complete(&detail, live, Vec::new(), Some(note.clone())).await?;
+                return Ok(done(action, note));
+            }
+            if live == before {
+                let outcome = self.run_write(&detail, &connector, &plan).await?;
+                let (action, note) = match outcome {
+                    ExecuteOutcome::Completed { action, .. } => {
+                        (action, "re-executed with the same idempotency key after an interruption".to_owned())
+                    }
+                    ExecuteOutcome::Failed { action, error } => (action, error),
+                    other => return Err(refused("recovery", format!("unexpected outcome {other:?}"))),
+                };
+                return Ok(done(action, note));
+            }
+            let error = format!(
+                "interrupted, and the provider state matches neither the before-state nor the expected after-state; needs attention: {}",
+                changes_text(&json_diff(&plan.expected_after.state, &live.state))
+            );
+            let ExecuteOutcome::Failed { action, error } = self.fail(&detail, error, Some(live), Vec::new()).await?
+            else {
+                return Err(refused("recovery", "unexpected outcome"));
+            };
+            return Ok(done(action, error));
+        }
+        if live == before {
+            let note = "recovered after an interruption: the provider shows the before-state".to_owned();
+            let action = self.rolled_back(&detail, live, Vec::new(), Some(note.clone())).await?;
+            return Ok(done(action, note));
+        }
+        if detail.after.as_ref() == Some(&live) {
+            let outcome = self.restore(&detail, &connector, &before, &live).await?;
+            let (action, note) = match outcome {
+                RollbackOutcome::RolledBack { action } => (action, "rollback re-run after an interruption".to_owned()),
+                RollbackOutcome::Failed { action, error } => (action, error),
+            };
+            return Ok(done(action, note));
+        }
+        let error = format!(
+            "rollback failed, needs attention: interrupted, and the provider state matches neither the before-state nor the after-state: {}",
+            changes_text(&json_diff(&before.state, &live.state))
+        );
+        let action = self.rollback_failed(&detail, error.clone(), Vec::new()).await?;
+        Ok(done(action, error))
+    }
+
+    /// Asks the connector to restore `before`, reads the target back, and records the result.
+    async fn restore(
+        &self,
+        detail: &ActionDetail,
+        connector: &Arc<dyn Connector>,
+        before: &Snapshot,
+        live: &Snapshot,
+    ) -> Result<RollbackOutcome, EngineError> {
+        let action = &detail.action;
+        let lossy = detail.plan.as_ref().is_some_and(|p| p.reversibility == Reversibility::Lossy);
+        let result = connector.rollback(action, before, live).await;
+        self.failpoint(failpoints::AFTER_ROLLBACK_WRITE);
         let (restored, request_ids) = match result {
-            Ok(outcome) => match connector.snapshot(&action.target).await {
-                Ok(now_live) if now_live == before => (Ok(now_live), outcome.request_ids),
-                Ok(now_live) => {
-                    let d = json_diff(&before.state, &now_live.state);
-                    (
-                        Err(format!(
-                            "before-state not observed after restore: {}",
-                            d.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-                        )),
-                        outcome.request_ids,
-                    )
-                }
-                Err(e) => (Err(format!("could not read the target back: {e}")), outcome.request_ids),
-            },
+            Ok(outcome) => {
+                let read = match connector.snapshot(&action.target).await {
+                    Ok(now) if &now == before => Ok((now, None)),
+                    // A lossy undo cannot restore every detail: accept a change away from the
+                    // after-state and record exactly what could not be restored.
+                    Ok(now) if lossy && &now != live => {
+                        let lost = changes_text(&json_diff(&before.state, &now.state));
+                        Ok((now, Some(format!("lossy rollback: access restored, these details could not be: {lost}"))))
+                    }
+                    Ok(now) => Err(format!(
+                        "before-state not observed after restore: {}",
+                        changes_text(&json_diff(&before.state, &now.state))
+                    )),
+                    Err(e) => Err(format!("could not read the target back: {e}")),
+                };
+                (read, outcome.request_ids)
+            }
             Err(e) => (Err(e.to_string()), Vec::new()),
         };
         match restored {
-            Ok(after) => {
-                let after_hash = after.hash()?;
-                let update = DetailUpdate { after: Some(after), last_error: Some(None), ..DetailUpdate::default() };
-                let action = self
-                    .step(&detail, Event::RollbackSucceeded, &Actor::system(), None, update, |r| {
-                        r.after_hash = Some(after_hash);
-                        r.request_ids = request_ids;
-                    })
-                    .await?;
+            Ok((after, note)) => {
+                let action = self.rolled_back(detail, after, request_ids, note).await?;
                 Ok(RollbackOutcome::RolledBack { action })
             }
             Err(error) => {
                 let error = format!("rollback failed, needs attention: {error}");
-                let update = DetailUpdate { last_error: Some(Some(error.clone())), ..DetailUpdate::default() };
-                let action = self
-                    .step(&detail, Event::RollbackFailed, &Actor::system(), Some(error.clone()), update, |r| {
-                        r.request_ids = request_ids
-                    })
-                    .await?;
+                let action = self.rollback_failed(detail, error.clone(), request_ids).await?;
                 Ok(RollbackOutcome::Failed { action, error })
             }
+        }
+    }
+
+    async fn rolled_back(
+        &self,
+        detail: &ActionDetail,
+        after: Snapshot,
+        request_ids: Vec<String>,
+        note: Option<String>,
+    ) -> Result<Action, EngineError> {
+        let after_hash = after.hash()?;
+        let update = DetailUpdate { after: Some(after), last_error: Some(None), ..DetailUpdate::default() };
+        self.step(detail, Event::RollbackSucceeded, &Actor::system(), note, update, |r| {
+            r.after_hash = Some(after_hash);
+            r.request_ids = request_ids;
+        })
+        .await
+    }
+
+    async fn rollback_failed(
+        &self,
+        detail: &ActionDetail,
+        error: String,
+        request_ids: Vec<String>,
+    ) -> Result<Action, EngineError> {
+        let update = DetailUpdate { last_error: Some(Some(error.clone())), ..DetailUpdate::default() };
+        self.step(detail, Event::RollbackFailed, &Actor::system(), Some(error), update, |r| r.request_ids = request_ids)
+            .await
+    }
+
+    fn failpoint(&self, name: &'static str) {
+        if let Some(hook) = &self.failpoints {
+            hook(name);
         }
     }
 
@@ -560,19 +751,32 @@ impl Engine {
                 return Ok(ExecuteOutcome::Held { action, limit });
             }
         };
-        let detail = ActionDetail { action: action.clone(), before: Some(plan.before.clone()), ..detail.clone() };
+        let detail = ActionDetail { action, before: Some(plan.before.clone()), ..detail.clone() };
+        self.failpoint(failpoints::AFTER_BEGIN_EXECUTION);
+        self.run_write(&detail, &connector, &plan).await
+    }
+
+    /// Writes the planned change, reads it back, and records `completed` or `failed`.
+    async fn run_write(
+        &self,
+        detail: &ActionDetail,
+        connector: &Arc<dyn Connector>,
+        plan: &Plan,
+    ) -> Result<ExecuteOutcome, EngineError> {
+        let action = &detail.action;
         let planned =
             crate::PlannedChange { expected_after: plan.expected_after.clone(), description: plan.description.clone() };
-        let outcome = match connector.execute(&action, &plan.before).await {
+        let outcome = match connector.execute(action, &plan.before).await {
             Ok(outcome) => outcome,
-            Err(e) => return self.fail(&detail, format!("provider refused the change: {e}"), None, Vec::new()).await,
+            Err(e) => return self.fail(detail, format!("provider refused the change: {e}"), None, Vec::new()).await,
         };
-        let verification = match connector.verify(&action, &planned).await {
+        self.failpoint(failpoints::AFTER_PROVIDER_WRITE);
+        let verification = match connector.verify(action, &planned).await {
             Ok(v) => v,
             Err(e) => {
                 return self
                     .fail(
-                        &detail,
+                        detail,
                         format!("not verified: could not read the target back: {e}"),
                         None,
                         outcome.request_ids,
@@ -581,27 +785,34 @@ impl Engine {
             }
         };
         if !verification.matches {
-            let d = json_diff(&plan.expected_after.state, &verification.observed.state);
             let error = format!(
                 "not verified: the provider does not show the expected state: {}",
-                d.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                changes_text(&json_diff(&plan.expected_after.state, &verification.observed.state))
             );
-            return self.fail(&detail, error, Some(verification.observed), outcome.request_ids).await;
+            return self.fail(detail, error, Some(verification.observed), outcome.request_ids).await;
         }
+        self.failpoint(failpoints::BEFORE_COMPLETED);
         let after = verification.observed;
-        let after_hash = after.hash()?;
-        let until = self.clock.now() + self.policy.rollback_window(&action);
-        let update =
-            DetailUpdate { after: Some(after.clone()), rollback_expires_at: Some(until), ..DetailUpdate::default() };
-        let request_ids = outcome.request_ids;
-        let action = self
-            .step(&detail, Event::ExecutionSucceeded, &Actor::system(), None, update, |r| {
-                r.after_hash = Some(after_hash);
-                r.request_ids = request_ids;
-                r.rollback_expires_at = Some(until);
-            })
-            .await?;
+        let action = self.complete(detail, after.clone(), outcome.request_ids, None).await?;
         Ok(ExecuteOutcome::Completed { action, after })
+    }
+
+    async fn complete(
+        &self,
+        detail: &ActionDetail,
+        after: Snapshot,
+        request_ids: Vec<String>,
+        note: Option<String>,
+    ) -> Result<Action, EngineError> {
+        let after_hash = after.hash()?;
+        let until = self.clock.now() + self.policy.rollback_window(&detail.action);
+        let update = DetailUpdate { after: Some(after), rollback_expires_at: Some(until), ..DetailUpdate::default() };
+        self.step(detail, Event::ExecutionSucceeded, &Actor::system(), note, update, |r| {
+            r.after_hash = Some(after_hash);
+            r.request_ids = request_ids;
+            r.rollback_expires_at = Some(until);
+        })
+        .await
     }
 
     async fn fail(
@@ -700,6 +911,10 @@ fn not_found(e: crate::StoreError) -> EngineError {
 fn conn(connector: &Arc<dyn Connector>, operation: &'static str) -> impl FnOnce(crate::ConnectorError) -> EngineError {
     let name = connector.id().to_owned();
     move |source| EngineError::Connector { connector: name, operation, source }
+}
+
+fn changes_text(changes: &[Change]) -> String {
+    changes.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 fn plan_changes(old: Option<&Plan>, new: &Plan) -> Vec<Change> {

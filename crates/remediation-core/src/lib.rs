@@ -40,7 +40,9 @@ pub use connector::{
     Capability, Connector, ConnectorError, ConnectorErrorKind, Health, Outcome, OutcomeStatus, Permissions,
     Reversibility, Verification, find_capability,
 };
-pub use engine::{Actor, Engine, EngineParts, ExecuteOutcome, RollbackOutcome, Suggestion};
+pub use engine::{
+    Actor, Engine, EngineParts, ExecuteOutcome, FailpointHook, Recovery, RollbackOutcome, Suggestion, failpoints,
+};
 pub use error::EngineError;
 pub use lifecycle::{Event, Role, State, TransitionError, initial_state, transition};
 pub use policy::{GateContext, GateOutcome, LimitPolicy, PolicyDecision, SafetyPolicy, Stage};
