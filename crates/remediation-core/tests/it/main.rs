@@ -1,5 +1,7 @@
 //! Integration tests of `remediation-core`, in one binary: the lifecycle against the design
-//! table (`lifecycle`), and the engine against the testkit's stateful fakes (`engine`).
+//! table (`lifecycle`), the engine against the testkit's stateful fakes (`engine`), and crash
+//! recovery (`recovery`).
 
 mod engine;
 mod lifecycle;
+mod recovery;
