@@ -330,6 +330,7 @@ impl Ctx {
                 println!("{} {}", s.action.id, s.action.state);
                 println!("  plan:   {}", clean(&s.plan.description));
                 println!("  mode:   {} ({})", s.action.mode, s.plan.reversibility);
+                println!("  risk:   {} (blast-radius score {})", s.decision.risk.level, s.decision.risk.score);
                 println!("  hash:   {}", s.plan.plan_hash);
                 for g in &s.decision.gates {
                     let verdict = if g.passed {

@@ -257,13 +257,14 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
-        let prepared = self.prepare(&connector, &action, Stage::Suggest, request.dry_run).await?;
+        let dry_run = request.dry_run || self.policy.forced_dry_run(&action);
+        let prepared = self.prepare(&connector, &action, Stage::Suggest, dry_run).await?;
         if let Some(gate) = prepared.decision.refusal() {
             return Err(refused(&gate.gate, gate.reason.clone()));
         }
         let mode = prepared.decision.effective_mode();
         let auto_approved = prepared.decision.mode == Mode::Auto && mode == Mode::Auto;
-        let state = initial_state(mode, request.dry_run, auto_approved);
+        let state = initial_state(mode, dry_run, auto_approved);
         let action = Action { mode, state, ..action };
 
         let mut comment = action.reason.clone();
@@ -348,6 +349,7 @@ impl Engine {
     pub async fn execute(&self, id: ActionId, actor: &Actor, dry_run: bool) -> Result<ExecuteOutcome, EngineError> {
         let detail = self.get(id).await?;
         let action = &detail.action;
+        let dry_run = dry_run || self.policy.forced_dry_run(action);
         if dry_run {
             if actor.role < Role::Requester {
                 return Err(refused(
@@ -694,6 +696,7 @@ impl Engine {
         let planned = connector.plan(action, &before).await.map_err(conn(connector, "plan the change"))?;
         let plan =
             Plan::new(&action.connector, &action.kind, &action.target, before, planned, capability.reversibility)?;
+        let state = self.store.safety_state().await?;
         let ctx = GateContext {
             stage,
             action,
@@ -703,6 +706,7 @@ impl Engine {
             permissions: &permissions,
             now: self.clock.now(),
             dry_run,
+            state: &state,
         };
         let decision = self.policy.evaluate(&ctx);
         Ok(Prepared { connector: Arc::clone(connector), plan, decision })

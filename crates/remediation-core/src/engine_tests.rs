@@ -118,7 +118,12 @@ fn revoke_caps() -> Vec<Capability> {
 
 fn policy(mode: Mode, gates: Vec<GateOutcome>, min_approvals: u32) -> MockSafetyPolicy {
     let mut p = MockSafetyPolicy::new();
-    p.expect_evaluate().returning(move |_| PolicyDecision { mode, gates: gates.clone() });
+    p.expect_forced_dry_run().return_const(false);
+    p.expect_evaluate().returning(move |_| PolicyDecision {
+        mode,
+        gates: gates.clone(),
+        risk: crate::Risk::from_score(1),
+    });
     p.expect_min_approvals().return_const(min_approvals);
     p.expect_rollback_window().return_const(Duration::hours(2));
     p
@@ -193,6 +198,8 @@ fn check_unsupported(caps: Vec<Capability>, kind: ActionKind, grant_type: &str, 
     };
     let no_policy = || {
         let mut p = MockSafetyPolicy::new();
+        p.expect_forced_dry_run().return_const(false);
+    p.expect_forced_dry_run().return_const(false);
         p.expect_evaluate().times(0);
         p
     };
@@ -208,6 +215,7 @@ fn check_unsupported(caps: Vec<Capability>, kind: ActionKind, grant_type: &str, 
 
     // At suggestion.
     let mut store = MockStore::new();
+    store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
     store.expect_create_action().times(0);
     let e = engine(store, make_connector(caps.clone()), no_policy(), MockLimitPolicy::new());
     let err =
@@ -220,6 +228,7 @@ fn check_unsupported(caps: Vec<Capability>, kind: ActionKind, grant_type: &str, 
     d.action.kind = kind.clone();
     d.action.target.grant_type = grant_type.to_owned();
     let mut store = MockStore::new();
+    store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
     store.expect_get().returning(move |_| Ok(d.clone()));
     store.expect_begin_execution().times(0);
     store.expect_apply().times(0);
@@ -264,6 +273,7 @@ struct Stored {
 fn check_suggest(mode: Mode, gates: Vec<GateOutcome>, dry_run: bool, expected: Result<Stored, &str>) {
     let created: Arc<Mutex<Vec<(ActionDetail, TransitionRecord)>>> = Arc::default();
     let mut store = MockStore::new();
+    store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
     let log = Arc::clone(&created);
     store.expect_create_action().times(usize::from(expected.is_ok())).returning(move |d, r| {
         log.lock().expect("lock").push((d.clone(), r.clone()));
@@ -330,8 +340,11 @@ fn viewers_cannot_suggest_and_nothing_is_read() {
     c.expect_capabilities().times(0);
     c.expect_id().return_const("sandbox".to_owned());
     let mut store = MockStore::new();
+    store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
     store.expect_create_action().times(0);
-    let e = engine(store, c, MockSafetyPolicy::new(), MockLimitPolicy::new());
+    let mut p = MockSafetyPolicy::new();
+    p.expect_forced_dry_run().return_const(false);
+    let e = engine(store, c, p, MockLimitPolicy::new());
     let err = block_on(
         e.suggest(request(ActionKind::Revoke, "group_membership", false), &Actor::new("local:victor", Role::Viewer)),
     )
@@ -371,6 +384,7 @@ fn check_approve(min_approvals: u32, history: &[(&str, Option<&str>)], approver:
     let d = detail(State::PendingApproval);
     let records: Vec<TransitionRecord> = history.iter().map(|(e, who)| history_record(e, *who)).collect();
     let mut store = MockStore::new();
+    store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
     let get = d.clone();
     store.expect_get().returning(move |_| Ok(get.clone()));
     store.expect_transitions().returning(move |_| Ok(records.clone()));
@@ -474,6 +488,7 @@ fn exec_slot() -> SlotRequest {
 fn check_execute(case: ExecCase, want: ExecExpect) {
     let d = detail(State::Approved);
     let mut store = MockStore::new();
+    store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
     let get = d.clone();
     store.expect_get().returning(move |_| Ok(get.clone()));
     let applied = Applied::default();
@@ -682,6 +697,7 @@ fn check_rollback(case: RollbackCase, expected: RollbackExpect<'_>) {
     d.after = Some(after());
     d.rollback_expires_at = Some(t0() + case.expires_in);
     let mut store = MockStore::new();
+    store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
     let get = d.clone();
     store.expect_get().returning(move |_| Ok(get.clone()));
     let applied = Applied::default();

@@ -45,7 +45,9 @@ pub use engine::{
 };
 pub use error::EngineError;
 pub use lifecycle::{Event, Role, State, TransitionError, initial_state, transition};
-pub use policy::{GateContext, GateOutcome, LimitPolicy, PolicyDecision, SafetyPolicy, Stage};
+pub use policy::{
+    GateContext, GateOutcome, LimitPolicy, PolicyDecision, Risk, RiskLevel, SafetyPolicy, SafetyState, Stage,
+};
 pub use snapshot::{Plan, PlannedChange, Snapshot};
 pub use store::{
     ActionDetail, ActionFilter, BeginOutcome, DetailUpdate, LimitReached, SlotRequest, StateChange, Store, StoreError,

@@ -37,6 +37,67 @@ pub struct GateContext<'a> {
     pub now: OffsetDateTime,
     /// Whether this is a dry run.
     pub dry_run: bool,
+    /// The installation's safety switches and facts, read from the store.
+    pub state: &'a SafetyState,
+}
+
+/// Installation-wide safety switches and facts, kept in the store so every process and
+/// replica sees the same ones. Changes to them are audited.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SafetyState {
+    /// Kill switch: while on, no execution starts.
+    pub kill_switch: bool,
+    /// Circuit breaker: tripped when the global limit is reached; all execution pauses until
+    /// an admin resets it.
+    pub breaker_tripped: bool,
+    /// When break-glass (emergency) access was last verified to work.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub emergency_access_verified_at: Option<OffsetDateTime>,
+}
+
+/// How much could go wrong: a blast-radius score and the risk level derived from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Risk {
+    /// Blast-radius score; 4 or more needs approval.
+    pub score: u8,
+    /// The plain-language level.
+    pub level: RiskLevel,
+}
+
+impl Risk {
+    /// The risk of a given score: 0-1 low, 2-3 medium, 4 and above high.
+    pub fn from_score(score: u8) -> Self {
+        let level = match score {
+            0..=1 => RiskLevel::Low,
+            2..=3 => RiskLevel::Medium,
+            _ => RiskLevel::High,
+        };
+        Self { score, level }
+    }
+}
+
+/// Plain-language risk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskLevel {
+    /// Reversible and narrow.
+    Low,
+    /// Wider, or only partly reversible.
+    Medium,
+    /// Irreversible or wide: always needs a human.
+    High,
+}
+
+impl std::fmt::Display for RiskLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+        })
+    }
 }
 
 /// The verdict of one gate.
@@ -76,6 +137,8 @@ pub struct PolicyDecision {
     pub mode: Mode,
     /// Every gate's verdict, in order.
     pub gates: Vec<GateOutcome>,
+    /// The action's blast radius and risk level.
+    pub risk: Risk,
 }
 
 impl PolicyDecision {
@@ -105,6 +168,12 @@ pub trait SafetyPolicy: Send + Sync {
     fn min_approvals(&self, action: &Action) -> u32 {
         let _ = action;
         1
+    }
+
+    /// Whether executions of `action` are forced to be dry runs (globally or per connector).
+    fn forced_dry_run(&self, action: &Action) -> bool {
+        let _ = action;
+        false
     }
 
     /// How long after completion an action may be rolled back.

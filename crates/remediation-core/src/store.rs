@@ -195,6 +195,12 @@ pub trait Store: Send + Sync {
         enforce: bool,
     ) -> Result<BeginOutcome, StoreError>;
 
+    /// The installation's safety switches and facts. The default, for stores that do not keep
+    /// them, is everything off and emergency access never verified.
+    async fn safety_state(&self) -> Result<crate::SafetyState, StoreError> {
+        Ok(crate::SafetyState::default())
+    }
+
     /// The first full window among `slots` at `at`, without reserving anything (dry runs).
     async fn check_limits(&self, slots: &[SlotRequest], at: OffsetDateTime)
     -> Result<Option<LimitReached>, StoreError>;

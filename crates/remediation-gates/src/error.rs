@@ -18,6 +18,9 @@ pub enum SettingsError {
         /// The configured value.
         secs: u64,
     },
+    /// `emergency_access_max_age_days` of zero.
+    #[error("emergency_access_max_age_days is 0; it must be at least 1")]
+    ZeroEmergencyAge,
     /// `min_approvals` of zero.
     #[error("min_approvals for {scope} is 0; it must be at least 1")]
     ZeroApprovals {

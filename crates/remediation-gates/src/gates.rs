@@ -2,7 +2,7 @@
 
 use remediation_core::{GateContext, GateOutcome, Reversibility, Stage};
 
-use crate::PolicySettings;
+use crate::{ControlStatus, PolicySettings, risk_of};
 
 /// One safety check over a proposed action.
 pub trait Gate: Send + Sync {
@@ -73,7 +73,12 @@ impl Gate for ReversibilityGate {
     }
 
     fn check(&self, ctx: &GateContext<'_>, _: &PolicySettings) -> GateOutcome {
+        let risk = risk_of(ctx.action, ctx.capability);
         match ctx.capability.reversibility {
+            Reversibility::Reversible if risk.score >= 4 => GateOutcome::needs_approval(
+                self.name(),
+                format!("blast-radius score {} (4 or more needs a human approval)", risk.score),
+            ),
             Reversibility::Reversible => GateOutcome::pass(self.name(), "the change can be rolled back exactly"),
             Reversibility::Lossy => GateOutcome::needs_approval(
                 self.name(),
@@ -121,6 +126,13 @@ impl Gate for EnablementGate {
             let id = ctx.action.control_id.as_deref().unwrap_or_default();
             return GateOutcome::refuse(name, format!("control {id} is disabled: {reason}"));
         }
+        if ctx.state.kill_switch {
+            let why = "the kill switch is on; an admin turns it off with `remediate kill-switch off`";
+            return match (ctx.stage, ctx.dry_run) {
+                (Stage::Execute, false) => GateOutcome::refuse(name, why),
+                _ => GateOutcome::needs_approval(name, why),
+            };
+        }
         if !settings.enabled {
             let how = "set `enabled = true` under [policy] in remediation.toml once modes and limits are reviewed";
             return match (ctx.stage, ctx.dry_run) {
@@ -136,5 +148,63 @@ impl Gate for EnablementGate {
             return GateOutcome::needs_approval(name, format!("control {id} is never_auto"));
         }
         GateOutcome::pass(name, "remediation is enabled for this kind and control")
+    }
+}
+
+/// Dependency: the control's prerequisite controls are passing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DependencyGate;
+
+impl Gate for DependencyGate {
+    fn name(&self) -> &'static str {
+        "dependency"
+    }
+
+    fn check(&self, ctx: &GateContext<'_>, settings: &PolicySettings) -> GateOutcome {
+        let Some(control) = settings.control_of(ctx.action) else {
+            return GateOutcome::pass(self.name(), "no prerequisites");
+        };
+        let unmet: Vec<&str> = control
+            .prerequisites
+            .iter()
+            .filter(|p| settings.controls.get(*p).is_none_or(|c| c.status != ControlStatus::Passing))
+            .map(String::as_str)
+            .collect();
+        if unmet.is_empty() {
+            GateOutcome::pass(self.name(), "every prerequisite control passes")
+        } else {
+            GateOutcome::needs_approval(self.name(), format!("prerequisite controls not passing: {}", unmet.join(", ")))
+        }
+    }
+}
+
+/// Emergency access: break-glass access was verified recently, so a remediation that locks
+/// people out can still be undone by an administrator.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmergencyAccessGate;
+
+impl Gate for EmergencyAccessGate {
+    fn name(&self) -> &'static str {
+        "emergency_access"
+    }
+
+    fn check(&self, ctx: &GateContext<'_>, settings: &PolicySettings) -> GateOutcome {
+        let max = time::Duration::days(i64::from(settings.emergency_access_max_age_days));
+        match ctx.state.emergency_access_verified_at {
+            Some(at) if ctx.now - at <= max => {
+                GateOutcome::pass(self.name(), format!("emergency access verified at {at}"))
+            }
+            Some(at) => GateOutcome::needs_approval(
+                self.name(),
+                format!(
+                    "emergency access was last verified at {at}, more than {} days ago; run `remediate emergency-access verify --note ...`",
+                    settings.emergency_access_max_age_days
+                ),
+            ),
+            None => GateOutcome::needs_approval(
+                self.name(),
+                "emergency access has never been verified; run `remediate emergency-access verify --note ...`",
+            ),
+        }
     }
 }

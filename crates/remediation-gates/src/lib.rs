@@ -10,19 +10,28 @@
 //!
 //! let settings = PolicySettings { enabled: true, ..PolicySettings::default() };
 //! let pipeline = Pipeline::standard(settings)?;
-//! assert_eq!(pipeline.gate_names(), ["validation", "enablement", "reversibility", "observability"]);
+//! assert_eq!(
+//!     pipeline.gate_names(),
+//!     ["validation", "reversibility", "dependency", "emergency_access", "observability", "enablement"]
+//! );
 //! # Ok::<(), remediation_gates::SettingsError>(())
 //! ```
 
 mod error;
 mod gates;
+mod risk;
 mod settings;
 
 use remediation_core::{Action, GateContext, PolicyDecision, SafetyPolicy};
 
 pub use error::SettingsError;
-pub use gates::{EnablementGate, Gate, ObservabilityGate, ReversibilityGate, ValidationGate};
-pub use settings::{ControlSettings, KindSettings, MAX_ROLLBACK_WINDOW_SECS, MIN_ROLLBACK_WINDOW_SECS, PolicySettings};
+pub use gates::{
+    DependencyGate, EmergencyAccessGate, EnablementGate, Gate, ObservabilityGate, ReversibilityGate, ValidationGate,
+};
+pub use risk::{blast_radius, risk_of};
+pub use settings::{
+    ControlSettings, ControlStatus, KindSettings, MAX_ROLLBACK_WINDOW_SECS, MIN_ROLLBACK_WINDOW_SECS, PolicySettings,
+};
 
 /// The gate pipeline: validation first, then the configured gates, under one set of settings.
 pub struct Pipeline {
@@ -37,19 +46,29 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    /// The built-in gates: validation, enablement, reversibility, observability.
+    /// The built-in gates: validation, reversibility, dependency, emergency access,
+    /// observability, enablement.
     pub fn standard(settings: PolicySettings) -> Result<Self, SettingsError> {
         Self::with_gates(
             settings,
-            vec![Box::new(EnablementGate), Box::new(ReversibilityGate), Box::new(ObservabilityGate)],
+            vec![
+                Box::new(ReversibilityGate),
+                Box::new(DependencyGate),
+                Box::new(EmergencyAccessGate),
+                Box::new(ObservabilityGate),
+            ],
         )
     }
 
-    /// Validation followed by `gates`. Validation is always included.
+    /// Validation, then `gates`, then enablement. Validation and enablement (the master switch,
+    /// the kill switch and disabled controls) are always included and cannot be left out.
     pub fn with_gates(settings: PolicySettings, gates: Vec<Box<dyn Gate>>) -> Result<Self, SettingsError> {
         settings.validate()?;
         let mut all: Vec<Box<dyn Gate>> = vec![Box::new(ValidationGate)];
-        all.extend(gates);
+        all.extend(
+            gates.into_iter().filter(|g| g.name() != ValidationGate.name() && g.name() != EnablementGate.name()),
+        );
+        all.push(Box::new(EnablementGate));
         Ok(Self { settings, gates: all })
     }
 
@@ -69,7 +88,12 @@ impl SafetyPolicy for Pipeline {
         PolicyDecision {
             mode: self.settings.mode_for(ctx.action),
             gates: self.gates.iter().map(|g| g.check(ctx, &self.settings)).collect(),
+            risk: risk_of(ctx.action, ctx.capability),
         }
+    }
+
+    fn forced_dry_run(&self, action: &Action) -> bool {
+        self.settings.forced_dry_run(action)
     }
 
     fn min_approvals(&self, action: &Action) -> u32 {

@@ -29,6 +29,13 @@ pub struct PolicySettings {
     pub kinds: BTreeMap<KindName, KindSettings>,
     /// Overrides per control id.
     pub controls: BTreeMap<String, ControlSettings>,
+    /// Days after which an emergency-access (break-glass) verification is stale; with a
+    /// stale one, nothing runs without approval (default 30).
+    pub emergency_access_max_age_days: u32,
+    /// Global dry run: every execution checks everything and writes nothing.
+    pub dry_run: bool,
+    /// Connectors whose executions are always dry runs.
+    pub dry_run_connectors: Vec<String>,
 }
 
 impl Default for PolicySettings {
@@ -40,6 +47,9 @@ impl Default for PolicySettings {
             rollback_window_secs: 86_400,
             kinds: BTreeMap::new(),
             controls: BTreeMap::new(),
+            emergency_access_max_age_days: 30,
+            dry_run: false,
+            dry_run_connectors: Vec::new(),
         }
     }
 }
@@ -71,6 +81,25 @@ pub struct ControlSettings {
     pub never_auto: bool,
     /// When set, the control is disabled and this is why; its actions are refused.
     pub disabled: Option<String>,
+    /// Controls that must be passing before this control's actions run without approval.
+    #[serde(default)]
+    pub prerequisites: Vec<String>,
+    /// Whether the control currently passes, as last reported.
+    #[serde(default)]
+    pub status: ControlStatus,
+}
+
+/// Whether a control passes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlStatus {
+    /// Nothing reported yet.
+    #[default]
+    Unknown,
+    /// The control passes.
+    Passing,
+    /// The control fails.
+    Failing,
 }
 
 impl PolicySettings {
@@ -85,6 +114,9 @@ impl PolicySettings {
             }
         };
         window("default".to_owned(), self.rollback_window_secs)?;
+        if self.emergency_access_max_age_days == 0 {
+            return Err(SettingsError::ZeroEmergencyAge);
+        }
         if self.min_approvals == 0 {
             return Err(SettingsError::ZeroApprovals { scope: "default".to_owned() });
         }
@@ -123,6 +155,11 @@ impl PolicySettings {
     /// Approvals `action` needs.
     pub fn min_approvals_for(&self, action: &Action) -> u32 {
         self.kinds.get(&action.kind.name()).and_then(|k| k.min_approvals).unwrap_or(self.min_approvals)
+    }
+
+    /// Whether executions of `action` are forced to be dry runs (globally or per connector).
+    pub fn forced_dry_run(&self, action: &Action) -> bool {
+        self.dry_run || self.dry_run_connectors.iter().any(|c| c == &action.connector)
     }
 
     /// Rollback window of `action`.

@@ -2,9 +2,10 @@
 
 use remediation_core::{
     Action, ActionKind, Capability, GateContext, Health, KindName, Mode, Permissions, Plan, PlannedChange,
-    Reversibility, SafetyPolicy, Snapshot, Stage, Target,
+    Reversibility, RiskLevel, SafetyPolicy, SafetyState, Snapshot, Stage, Target,
 };
 use serde_json::json;
+use time::macros::datetime;
 
 use crate::{ControlSettings, KindSettings, Pipeline, PolicySettings, SettingsError};
 
@@ -34,6 +35,13 @@ struct Case {
     missing: Vec<String>,
     no_op: bool,
     stage: Stage,
+    state: SafetyState,
+}
+
+const NOW: time::OffsetDateTime = datetime!(2026-01-31 00:00 UTC);
+
+fn verified() -> SafetyState {
+    SafetyState { emergency_access_verified_at: Some(datetime!(2026-01-30 00:00 UTC)), ..SafetyState::default() }
 }
 
 impl Default for Case {
@@ -49,6 +57,7 @@ impl Default for Case {
             missing: Vec::new(),
             no_op: false,
             stage: Stage::Suggest,
+            state: verified(),
         }
     }
 }
@@ -79,7 +88,7 @@ fn run(case: Case) -> (Mode, Mode, Vec<String>) {
         observable: case.observable,
     };
     let health = Health { healthy: case.healthy, detail: "down".into() };
-    let permissions = Permissions { missing: case.missing };
+    let permissions = Permissions { missing: case.missing.clone() };
     let ctx = GateContext {
         stage: case.stage,
         action: &action,
@@ -87,10 +96,11 @@ fn run(case: Case) -> (Mode, Mode, Vec<String>) {
         plan: &plan,
         health: &health,
         permissions: &permissions,
-        now: time::macros::datetime!(2026-01-01 00:00 UTC),
+        now: NOW,
         dry_run: false,
+        state: &case.state,
     };
-    let pipeline = Pipeline::standard(case.settings).expect("valid settings");
+    let pipeline = Pipeline::standard(case.settings.clone()).expect("valid settings");
     let d = pipeline.evaluate(&ctx);
     let failures = d
         .gates
@@ -209,4 +219,113 @@ fn settings_parse_from_toml_and_reject_unknown_keys() {
     assert!(s.enabled);
     assert_eq!(s.kinds[&KindName::Suspend].mode, Some(Mode::Manual));
     assert!(toml::from_str::<PolicySettings>("enabeld = true").is_err());
+}
+
+#[test]
+fn irreversible_and_high_blast_radius_need_approval() {
+    // revoke_sessions is irreversible: score 1 + 3 = 4, high risk.
+    check(
+        Case { kind: ActionKind::RevokeSessions, reversibility: Reversibility::Irreversible, ..Case::default() },
+        Mode::Auto,
+        Mode::Manual,
+        &["reversibility:approve"],
+    );
+    // suspend is reversible: score 2, medium, may run in auto.
+    check(Case { kind: ActionKind::Suspend, ..Case::default() }, Mode::Auto, Mode::Auto, &[]);
+}
+
+#[test]
+fn risk_levels_follow_the_blast_radius() {
+    use crate::blast_radius;
+    #[track_caller]
+    fn risk(kind: KindName, rev: Reversibility, score: u8, level: RiskLevel) {
+        let r = remediation_core::Risk::from_score(blast_radius(kind, rev));
+        assert_eq!((r.score, r.level), (score, level), "{kind} {rev}");
+    }
+    risk(KindName::Notify, Reversibility::Reversible, 0, RiskLevel::Low);
+    risk(KindName::Revoke, Reversibility::Reversible, 1, RiskLevel::Low);
+    risk(KindName::Suspend, Reversibility::Reversible, 2, RiskLevel::Medium);
+    risk(KindName::Revoke, Reversibility::Lossy, 3, RiskLevel::Medium);
+    risk(KindName::RevokeSessions, Reversibility::Irreversible, 4, RiskLevel::High);
+    risk(KindName::Suspend, Reversibility::Irreversible, 5, RiskLevel::High);
+}
+
+#[test]
+fn failing_prerequisite_drops_auto_to_manual() {
+    let mut s = PolicySettings { enabled: true, default_mode: Mode::Auto, ..PolicySettings::default() };
+    s.controls
+        .insert("C-2".into(), ControlSettings { prerequisites: vec!["C-1".into()], ..ControlSettings::default() });
+    check(
+        Case { settings: s.clone(), control: Some("C-2"), ..Case::default() },
+        Mode::Auto,
+        Mode::Manual,
+        &["dependency:approve"],
+    );
+    s.controls
+        .insert("C-1".into(), ControlSettings { status: crate::ControlStatus::Failing, ..ControlSettings::default() });
+    check(
+        Case { settings: s.clone(), control: Some("C-2"), ..Case::default() },
+        Mode::Auto,
+        Mode::Manual,
+        &["dependency:approve"],
+    );
+    s.controls
+        .insert("C-1".into(), ControlSettings { status: crate::ControlStatus::Passing, ..ControlSettings::default() });
+    check(Case { settings: s, control: Some("C-2"), ..Case::default() }, Mode::Auto, Mode::Auto, &[]);
+}
+
+#[test]
+fn stale_or_missing_emergency_access_verification_drops_auto_to_manual() {
+    check(
+        Case { state: SafetyState::default(), ..Case::default() },
+        Mode::Auto,
+        Mode::Manual,
+        &["emergency_access:approve"],
+    );
+    let stale =
+        SafetyState { emergency_access_verified_at: Some(datetime!(2025-12-31 23:59 UTC)), ..SafetyState::default() };
+    check(Case { state: stale, ..Case::default() }, Mode::Auto, Mode::Manual, &["emergency_access:approve"]);
+    let exactly_30_days =
+        SafetyState { emergency_access_verified_at: Some(datetime!(2026-01-01 00:00 UTC)), ..SafetyState::default() };
+    check(Case { state: exactly_30_days, ..Case::default() }, Mode::Auto, Mode::Auto, &[]);
+    let mut settings = PolicySettings { enabled: true, default_mode: Mode::Auto, ..PolicySettings::default() };
+    settings.emergency_access_max_age_days = 7;
+    let week_old =
+        SafetyState { emergency_access_verified_at: Some(datetime!(2026-01-23 00:00 UTC)), ..SafetyState::default() };
+    check(
+        Case { settings, state: week_old, ..Case::default() },
+        Mode::Auto,
+        Mode::Manual,
+        &["emergency_access:approve"],
+    );
+}
+
+#[test]
+fn kill_switch_refuses_execution_and_holds_suggestions_for_approval() {
+    let on = || SafetyState { kill_switch: true, ..verified() };
+    check(Case { state: on(), ..Case::default() }, Mode::Auto, Mode::Manual, &["enablement:approve"]);
+    check(
+        Case { state: on(), stage: Stage::Execute, ..Case::default() },
+        Mode::Auto,
+        Mode::Auto,
+        &["enablement:refuse"],
+    );
+}
+
+#[test]
+fn validation_and_enablement_cannot_be_left_out() {
+    let p = Pipeline::with_gates(PolicySettings::default(), Vec::new()).expect("pipeline");
+    assert_eq!(p.gate_names(), ["validation", "enablement"]);
+    let p = Pipeline::with_gates(PolicySettings::default(), vec![Box::new(crate::EnablementGate)]).expect("pipeline");
+    assert_eq!(p.gate_names(), ["validation", "enablement"], "no gate runs twice");
+}
+
+#[test]
+fn forced_dry_runs() {
+    let a = action(ActionKind::Revoke, None);
+    let s = PolicySettings { dry_run_connectors: vec!["sandbox".into()], ..PolicySettings::default() };
+    assert!(s.forced_dry_run(&a));
+    let s = PolicySettings { dry_run: true, ..PolicySettings::default() };
+    assert!(s.forced_dry_run(&a));
+    assert!(!PolicySettings::default().forced_dry_run(&a));
 }

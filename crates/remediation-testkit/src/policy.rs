@@ -2,7 +2,7 @@
 //! not depend on the real gate pipeline or limit settings.
 
 use remediation_core::{
-    Action, GateContext, GateOutcome, LimitPolicy, Mode, PolicyDecision, SafetyPolicy, SlotRequest,
+    Action, GateContext, GateOutcome, LimitPolicy, Mode, PolicyDecision, Risk, SafetyPolicy, SlotRequest,
 };
 use time::Duration;
 
@@ -42,6 +42,7 @@ impl SafetyPolicy for AllowAll {
         PolicyDecision {
             mode: self.mode,
             gates: vec![GateOutcome::pass("allow_all", "test policy: every gate passes")],
+            risk: Risk::from_score(1),
         }
     }
 
@@ -76,7 +77,7 @@ impl FixedGates {
 
 impl SafetyPolicy for FixedGates {
     fn evaluate<'a>(&self, _ctx: &GateContext<'a>) -> PolicyDecision {
-        PolicyDecision { mode: self.mode, gates: self.gates.clone() }
+        PolicyDecision { mode: self.mode, gates: self.gates.clone(), risk: Risk::from_score(1) }
     }
 
     fn min_approvals(&self, _action: &Action) -> u32 {
