@@ -186,6 +186,9 @@ impl Ctx {
     }
 
     async fn dispatch(&self, command: &Command) -> Result<u8, Failure> {
+        for a in self.engine.expire_stale().await? {
+            eprintln!("expired {}: not approved in time", a.id);
+        }
         match command {
             Command::Suggest(args) => self.suggest(args).await,
             Command::List { state } => self.list(*state).await,

@@ -335,6 +335,32 @@ impl Engine {
         self.step(&detail, Event::Cancel, actor, note, DetailUpdate::default(), |_| {}).await
     }
 
+    /// Expires every action that has waited for approval longer than the policy allows
+    /// (7 days by default), as `system`. Returns the expired actions. An action another
+    /// process moved meanwhile is left alone.
+    pub async fn expire_stale(&self) -> Result<Vec<Action>, EngineError> {
+        let now = self.clock.now();
+        let filter = ActionFilter { state: Some(State::PendingApproval), ..ActionFilter::default() };
+        let mut expired = Vec::new();
+        for action in self.store.list(&filter).await? {
+            let ttl = self.policy.approval_ttl(&action);
+            if now - action.created_at <= ttl {
+                continue;
+            }
+            let detail = self.get(action.id).await?;
+            let comment = format!("not approved within {} hours", ttl.whole_hours());
+            match self
+                .step(&detail, Event::Expire, &Actor::system(), Some(comment), DetailUpdate::default(), |_| {})
+                .await
+            {
+                Ok(a) => expired.push(a),
+                Err(EngineError::Store(crate::StoreError::StateConflict { .. })) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(expired)
+    }
+
     /// Turns advisory guidance into a request for approval (admin).
     pub async fn promote(&self, id: ActionId, actor: &Actor, note: Option<String>) -> Result<Action, EngineError> {
         let detail = self.get(id).await?;

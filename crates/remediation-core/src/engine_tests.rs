@@ -199,7 +199,7 @@ fn check_unsupported(caps: Vec<Capability>, kind: ActionKind, grant_type: &str, 
     let no_policy = || {
         let mut p = MockSafetyPolicy::new();
         p.expect_forced_dry_run().return_const(false);
-    p.expect_forced_dry_run().return_const(false);
+        p.expect_forced_dry_run().return_const(false);
         p.expect_evaluate().times(0);
         p
     };

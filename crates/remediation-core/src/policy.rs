@@ -181,6 +181,12 @@ pub trait SafetyPolicy: Send + Sync {
         let _ = action;
         time::Duration::hours(24)
     }
+
+    /// How long an action may wait for approval before it expires (default 7 days).
+    fn approval_ttl(&self, action: &Action) -> time::Duration {
+        let _ = action;
+        time::Duration::days(7)
+    }
 }
 
 /// Which blast-radius windows an execution must fit into.

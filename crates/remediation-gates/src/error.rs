@@ -18,6 +18,12 @@ pub enum SettingsError {
         /// The configured value.
         secs: u64,
     },
+    /// An approval expiry shorter than a minute.
+    #[error("approval_expiry_secs is {secs}; it must be at least 60")]
+    ApprovalExpiryTooShort {
+        /// The configured value.
+        secs: u64,
+    },
     /// `emergency_access_max_age_days` of zero.
     #[error("emergency_access_max_age_days is 0; it must be at least 1")]
     ZeroEmergencyAge,

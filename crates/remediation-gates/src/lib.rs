@@ -92,6 +92,10 @@ impl SafetyPolicy for Pipeline {
         }
     }
 
+    fn approval_ttl(&self, _action: &Action) -> time::Duration {
+        self.settings.approval_ttl()
+    }
+
     fn forced_dry_run(&self, action: &Action) -> bool {
         self.settings.forced_dry_run(action)
     }

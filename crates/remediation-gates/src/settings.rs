@@ -32,6 +32,8 @@ pub struct PolicySettings {
     /// Days after which an emergency-access (break-glass) verification is stale; with a
     /// stale one, nothing runs without approval (default 30).
     pub emergency_access_max_age_days: u32,
+    /// Seconds an action may wait for approval before it expires (default 7 days).
+    pub approval_expiry_secs: u64,
     /// Global dry run: every execution checks everything and writes nothing.
     pub dry_run: bool,
     /// Connectors whose executions are always dry runs.
@@ -48,6 +50,7 @@ impl Default for PolicySettings {
             kinds: BTreeMap::new(),
             controls: BTreeMap::new(),
             emergency_access_max_age_days: 30,
+            approval_expiry_secs: 7 * 86_400,
             dry_run: false,
             dry_run_connectors: Vec::new(),
         }
@@ -114,6 +117,9 @@ impl PolicySettings {
             }
         };
         window("default".to_owned(), self.rollback_window_secs)?;
+        if self.approval_expiry_secs < 60 {
+            return Err(SettingsError::ApprovalExpiryTooShort { secs: self.approval_expiry_secs });
+        }
         if self.emergency_access_max_age_days == 0 {
             return Err(SettingsError::ZeroEmergencyAge);
         }
@@ -160,6 +166,11 @@ impl PolicySettings {
     /// Whether executions of `action` are forced to be dry runs (globally or per connector).
     pub fn forced_dry_run(&self, action: &Action) -> bool {
         self.dry_run || self.dry_run_connectors.iter().any(|c| c == &action.connector)
+    }
+
+    /// How long `action` may wait for approval.
+    pub fn approval_ttl(&self) -> time::Duration {
+        time::Duration::seconds(i64::try_from(self.approval_expiry_secs).unwrap_or(i64::MAX))
     }
 
     /// Rollback window of `action`.

@@ -409,3 +409,19 @@ async fn refusals_before_any_provider_request() {
     assert!(h.store.list(&Default::default()).await.expect("list").is_empty());
     assert!(h.store.audit().is_empty());
 }
+
+#[tokio::test]
+async fn approval_requests_expire_after_seven_days_and_are_audited() {
+    let h = manual();
+    let s = h.engine.suggest(RequestBuilder::new().build(), &requester()).await.expect("suggest");
+    h.clock.advance(Duration::days(7));
+    assert!(h.engine.expire_stale().await.expect("sweep").is_empty(), "exactly 7 days is still inside the window");
+    h.clock.advance(Duration::seconds(1));
+    let expired = h.engine.expire_stale().await.expect("sweep");
+    assert_eq!(expired.iter().map(|a| (a.id, a.state)).collect::<Vec<_>>(), [(s.action.id, State::Expired)]);
+    let history = history(&h, s.action.id).await;
+    assert_eq!(history.last(), Some(&("expire".to_owned(), State::Expired)));
+    assert!(h.engine.expire_stale().await.expect("sweep").is_empty(), "expired once");
+    let err = h.engine.approve(s.action.id, &approver("bob"), None).await.expect_err("expired");
+    assert!(matches!(err, EngineError::Transition(TransitionError::Illegal { state: State::Expired, .. })), "{err}");
+}
