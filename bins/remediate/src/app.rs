@@ -13,7 +13,7 @@ use remediation_store_sqlite::SqliteStore;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
-use crate::output::{self, Format, clean};
+use crate::output::{self, Format, clean, errln, out, outln};
 use crate::{AuditCommand, Cli, Command, SuggestArgs};
 use remediation_config::{Config, ConnectorConfig};
 
@@ -104,17 +104,17 @@ fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
             .with_context(|| format!("cannot write the sample sandbox directory {}", sandbox.display()))?;
     }
     SqliteStore::open(dir.join(STORE_FILE)).with_context(|| "cannot create the store")?;
-    println!("Initialised {}", dir.display());
-    println!(
+    outln!("Initialised {}", dir.display())?;
+    outln!(
         "  config:  {}  (remediation is DISABLED: set `enabled = true` under [policy] to allow executions)",
         config_path.display()
-    );
-    println!("  sandbox: {}", sandbox.display());
-    println!("  store:   {}", dir.join(STORE_FILE).display());
-    println!(
+    )?;
+    outln!("  sandbox: {}", sandbox.display())?;
+    outln!("  store:   {}", dir.join(STORE_FILE).display())?;
+    outln!(
         "Next: remediate --data-dir {} suggest --connector sandbox --kind revoke --identity alice --resource admins --grant-type group_membership --reason \"...\"",
         dir.display()
-    );
+    )?;
     Ok(0)
 }
 
@@ -187,7 +187,7 @@ impl Ctx {
 
     async fn dispatch(&self, command: &Command) -> Result<u8, Failure> {
         for a in self.engine.expire_stale().await? {
-            eprintln!("expired {}: not approved in time", a.id);
+            errln!("expired {}: not approved in time", a.id);
         }
         match command {
             Command::Suggest(args) => self.suggest(args).await,
@@ -237,15 +237,15 @@ impl Ctx {
                 let recovered = self.engine.recover().await?;
                 match self.format {
                     Format::Json => {
-                        println!("{}", output::json(&json!(recovered.iter().map(recovery_json).collect::<Vec<_>>())))
+                        outln!("{}", output::json(&json!(recovered.iter().map(recovery_json).collect::<Vec<_>>())))?
                     }
-                    Format::Table if recovered.is_empty() => println!("nothing to recover"),
+                    Format::Table if recovered.is_empty() => outln!("nothing to recover")?,
                     Format::Table => {
                         let rows: Vec<Vec<String>> = recovered
                             .iter()
                             .map(|r| vec![r.id.to_string(), r.from.to_string(), r.to.to_string(), r.note.clone()])
                             .collect();
-                        print!("{}", output::table(&["ID", "WAS", "NOW", "WHAT HAPPENED"], &rows));
+                        out!("{}", output::table(&["ID", "WAS", "NOW", "WHAT HAPPENED"], &rows))?;
                     }
                 }
                 Ok(0)
@@ -273,7 +273,7 @@ impl Ctx {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                eprintln!("waiting for another remediate process to finish executing in {}", self.dir.display());
+                errln!("waiting for another remediate process to finish executing in {}", self.dir.display());
                 file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
             }
             Err(std::fs::TryLockError::Error(e)) => {
@@ -287,7 +287,7 @@ impl Ctx {
     async fn executor_lock(&self) -> Result<std::fs::File, Failure> {
         let lock = self.executor_lock_only()?;
         for r in self.engine.recover().await? {
-            eprintln!("recovered {}: {} -> {}: {}", r.id, r.from, r.to, clean(&r.note));
+            errln!("recovered {}: {} -> {}: {}", r.id, r.from, r.to, clean(&r.note));
         }
         Ok(lock)
     }
@@ -327,14 +327,14 @@ impl Ctx {
         let s = self.engine.suggest(request, &self.actor).await?;
         match self.format {
             Format::Json => {
-                println!("{}", output::json(&json!({"action": s.action, "plan": s.plan, "decision": s.decision})))
+                outln!("{}", output::json(&json!({"action": s.action, "plan": s.plan, "decision": s.decision})))?
             }
             Format::Table => {
-                println!("{} {}", s.action.id, s.action.state);
-                println!("  plan:   {}", clean(&s.plan.description));
-                println!("  mode:   {} ({})", s.action.mode, s.plan.reversibility);
-                println!("  risk:   {} (blast-radius score {})", s.decision.risk.level, s.decision.risk.score);
-                println!("  hash:   {}", s.plan.plan_hash);
+                outln!("{} {}", s.action.id, s.action.state)?;
+                outln!("  plan:   {}", clean(&s.plan.description))?;
+                outln!("  mode:   {} ({})", s.action.mode, s.plan.reversibility)?;
+                outln!("  risk:   {} (blast-radius score {})", s.decision.risk.level, s.decision.risk.score)?;
+                outln!("  hash:   {}", s.plan.plan_hash)?;
                 for g in &s.decision.gates {
                     let verdict = if g.passed {
                         "pass"
@@ -343,11 +343,11 @@ impl Ctx {
                     } else {
                         "needs approval"
                     };
-                    println!("  gate {:<14} {verdict}: {}", g.gate, clean(&g.reason));
+                    outln!("  gate {:<14} {verdict}: {}", g.gate, clean(&g.reason))?;
                 }
                 let next = next_step(&s.action);
                 if !next.is_empty() {
-                    println!("Next: {next}");
+                    outln!("Next: {next}")?;
                 }
             }
         }
@@ -357,7 +357,7 @@ impl Ctx {
     async fn list(&self, state: Option<remediation_core::State>) -> Result<u8, Failure> {
         let actions = self.engine.list(&ActionFilter { state, ..ActionFilter::default() }).await?;
         match self.format {
-            Format::Json => println!("{}", output::json(&json!(actions))),
+            Format::Json => outln!("{}", output::json(&json!(actions)))?,
             Format::Table => {
                 let rows: Vec<Vec<String>> = actions
                     .iter()
@@ -373,10 +373,10 @@ impl Ctx {
                         ]
                     })
                     .collect();
-                print!(
+                out!(
                     "{}",
                     output::table(&["ID", "STATE", "KIND", "TARGET", "CONNECTOR", "REQUESTED BY", "UPDATED"], &rows)
-                );
+                )?;
             }
         }
         Ok(0)
@@ -386,39 +386,39 @@ impl Ctx {
         let d = self.engine.get(id).await?;
         let transitions = self.engine.transitions(id).await?;
         match self.format {
-            Format::Json => println!("{}", output::json(&json!({"detail": d, "transitions": transitions}))),
+            Format::Json => outln!("{}", output::json(&json!({"detail": d, "transitions": transitions})))?,
             Format::Table => {
                 let a = &d.action;
-                println!("action     {}", a.id);
-                println!("state      {}", a.state);
-                println!("kind       {}", a.kind);
-                println!("target     {}", clean(&a.target.to_string()));
-                println!("connector  {}", clean(&a.connector));
-                println!("mode       {}", a.mode);
-                println!("requested  {} at {}", clean(&a.requested_by), ts(a.created_at));
-                println!("reason     {}", clean(&a.reason));
+                outln!("action     {}", a.id)?;
+                outln!("state      {}", a.state)?;
+                outln!("kind       {}", a.kind)?;
+                outln!("target     {}", clean(&a.target.to_string()))?;
+                outln!("connector  {}", clean(&a.connector))?;
+                outln!("mode       {}", a.mode)?;
+                outln!("requested  {} at {}", clean(&a.requested_by), ts(a.created_at))?;
+                outln!("reason     {}", clean(&a.reason))?;
                 if let Some(c) = &a.control_id {
-                    println!("control    {}", clean(c));
+                    outln!("control    {}", clean(c))?;
                 }
                 if let Some(p) = &d.plan {
-                    println!("plan       {} [{}] hash {}", clean(&p.description), p.reversibility, p.plan_hash);
+                    outln!("plan       {} [{}] hash {}", clean(&p.description), p.reversibility, p.plan_hash)?;
                     for c in remediation_core::diff::json_diff(&p.before.state, &p.expected_after.state) {
-                        println!("  change   {}", clean(&c.to_string()));
+                        outln!("  change   {}", clean(&c.to_string()))?;
                     }
                 }
                 if let Some(b) = &d.before {
-                    println!("before     {}", clean(&b.state.to_string()));
+                    outln!("before     {}", clean(&b.state.to_string()))?;
                 }
                 if let Some(af) = &d.after {
-                    println!("after      {}", clean(&af.state.to_string()));
+                    outln!("after      {}", clean(&af.state.to_string()))?;
                 }
                 if let Some(until) = d.rollback_expires_at {
-                    println!("rollback   until {}", ts(until));
+                    outln!("rollback   until {}", ts(until))?;
                 }
                 if let Some(e) = &d.last_error {
-                    println!("error      {}", clean(e));
+                    outln!("error      {}", clean(e))?;
                 }
-                println!();
+                outln!()?;
                 let rows: Vec<Vec<String>> = transitions
                     .iter()
                     .map(|t| {
@@ -432,7 +432,7 @@ impl Ctx {
                         ]
                     })
                     .collect();
-                print!("{}", output::table(&["AT", "FROM", "TO", "EVENT", "ACTOR", "COMMENT"], &rows));
+                out!("{}", output::table(&["AT", "FROM", "TO", "EVENT", "ACTOR", "COMMENT"], &rows))?;
             }
         }
         Ok(0)
@@ -440,11 +440,11 @@ impl Ctx {
 
     fn changed(&self, a: &Action, verb: &str, next: &str) -> Result<u8, Failure> {
         match self.format {
-            Format::Json => println!("{}", output::json(&json!(a))),
+            Format::Json => outln!("{}", output::json(&json!(a)))?,
             Format::Table => {
-                println!("{} {} ({verb} {})", a.id, a.state, clean(&self.actor.name));
+                outln!("{} {} ({verb} {})", a.id, a.state, clean(&self.actor.name))?;
                 if !next.is_empty() {
-                    println!("Next: {next}");
+                    outln!("Next: {next}")?;
                 }
             }
         }
@@ -481,6 +481,14 @@ impl Ctx {
                     limit.slot.window_secs
                 ),
             ),
+            ExecuteOutcome::HeldByBreaker { action } => (
+                3,
+                json!({"outcome": "held", "action": action, "breaker": true}),
+                format!(
+                    "{} held: the circuit breaker is tripped; an admin runs `remediate breaker reset --reason ...`, then `release` it",
+                    action.id
+                ),
+            ),
             ExecuteOutcome::PlanChanged { action, changes } => (
                 3,
                 json!({"outcome": "plan_changed", "action": action, "changes": changes}),
@@ -506,8 +514,8 @@ impl Ctx {
             ),
         };
         match self.format {
-            Format::Json => println!("{}", output::json(&value)),
-            Format::Table => println!("{text}"),
+            Format::Json => outln!("{}", output::json(&value))?,
+            Format::Table => outln!("{text}")?,
         }
         Ok(code)
     }
@@ -527,8 +535,8 @@ impl Ctx {
             ),
         };
         match self.format {
-            Format::Json => println!("{}", output::json(&value)),
-            Format::Table => println!("{text}"),
+            Format::Json => outln!("{}", output::json(&value))?,
+            Format::Table => outln!("{text}")?,
         }
         Ok(code)
     }
@@ -544,7 +552,7 @@ impl Ctx {
             }));
         }
         match self.format {
-            Format::Json => println!("{}", output::json(&json!(all))),
+            Format::Json => outln!("{}", output::json(&json!(all)))?,
             Format::Table => {
                 let mut rows = Vec::new();
                 for c in self.engine.connectors() {
@@ -558,7 +566,7 @@ impl Ctx {
                         ]);
                     }
                 }
-                print!("{}", output::table(&["CONNECTOR", "KIND", "GRANT TYPE", "REVERSIBILITY", "OBSERVABLE"], &rows));
+                out!("{}", output::table(&["CONNECTOR", "KIND", "GRANT TYPE", "REVERSIBILITY", "OBSERVABLE"], &rows))?;
             }
         }
         Ok(0)
@@ -569,14 +577,14 @@ impl Ctx {
         let report = self.store.verify_audit().context("cannot read the audit trail")?;
         let ok = report.first_break.is_none();
         match self.format {
-            Format::Json => println!("{}", output::json(&json!(report))),
+            Format::Json => outln!("{}", output::json(&json!(report)))?,
             Format::Table => match &report.first_break {
-                None => println!(
+                None => outln!(
                     "audit chain intact: {} records, head {}",
                     report.records,
                     report.head.as_deref().unwrap_or("(empty)")
-                ),
-                Some(b) => println!("AUDIT CHAIN BROKEN after checking {} records: {b}", report.records),
+                )?,
+                Some(b) => outln!("AUDIT CHAIN BROKEN after checking {} records: {b}", report.records)?,
             },
         }
         Ok(if ok { 0 } else { 6 })
@@ -592,7 +600,7 @@ impl Ctx {
                 remediation_audit::write_jsonl(&records, &mut w)
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 std::io::Write::flush(&mut w).with_context(|| format!("cannot write {}", path.display()))?;
-                eprintln!("exported {count} audit records to {}", path.display());
+                errln!("exported {count} audit records to {}", path.display());
             }
             None => {
                 let stdout = std::io::stdout();
@@ -617,7 +625,7 @@ fn connector(config: &ConnectorConfig, dir: &Path) -> Arc<dyn Connector> {
 fn failpoint_hook(point: String) -> remediation_core::FailpointHook {
     Arc::new(move |name: &'static str| {
         if name == point {
-            eprintln!("failpoint {name} reached; waiting to be killed");
+            errln!("failpoint {name} reached; waiting to be killed");
             loop {
                 std::thread::park();
             }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use remediation_core::{ActionKind, ActionRequest, Actor, ExecuteOutcome, Mode, Role, RollbackOutcome, Target};
 
 use crate::app::{Ctx, Failure, STORE_FILE};
-use crate::output::{self, Format};
+use crate::output::{self, Format, outln};
 use remediation_config::{ActorSettings, Config, ConnectorConfig};
 
 /// Runs the walk-through and returns the exit code.
@@ -38,14 +38,10 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
     let bob = Actor::new("local:bob", Role::Approver);
     let ctx = Ctx::build(config, &dir, alice.clone(), format)?;
     let json = format == Format::Json;
-    let say = |step: &str| {
-        if !json {
-            println!("\n== {step}");
-        }
-    };
+    let say = |step: &str| if json { Ok(()) } else { outln!("\n== {step}") };
     let mut steps = Vec::new();
     if !json {
-        println!("Demo data directory: {} (remediation enabled here only)", dir.display());
+        outln!("Demo data directory: {} (remediation enabled here only)", dir.display())?;
     }
 
     let target = Target {
@@ -54,7 +50,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
         grant: None,
         grant_type: "group_membership".into(),
     };
-    say("1. local:alice suggests removing alice from the admins group");
+    say("1. local:alice suggests removing alice from the admins group")?;
     let s = ctx
         .engine
         .suggest(
@@ -72,64 +68,60 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
         .await?;
     let id = s.action.id;
     if !json {
-        println!("{id} {} — {}", s.action.state, s.plan.description);
-        println!("before: {}", s.plan.before.state);
-        println!("expected after: {}", s.plan.expected_after.state);
+        outln!("{id} {} — {}", s.action.state, s.plan.description)?;
+        outln!("before: {}", s.plan.before.state)?;
+        outln!("expected after: {}", s.plan.expected_after.state)?;
     }
     steps.push(serde_json::json!({"step": "suggest", "action": s.action, "plan": s.plan}));
 
-    say("2. local:alice tries to approve her own request (refused)");
+    say("2. local:alice tries to approve her own request (refused)")?;
     match ctx.engine.approve(id, &alice, None).await {
-        Err(e) if !json => println!("refused as expected: {e}"),
+        Err(e) if !json => outln!("refused as expected: {e}")?,
         Err(_) => {}
         Ok(_) => return Err(Failure::new(1, anyhow::anyhow!("the requester was allowed to approve their own action"))),
     }
 
-    say("3. local:bob approves");
+    say("3. local:bob approves")?;
     let a = ctx.engine.approve(id, &bob, Some("confirmed with alice's manager".into())).await?;
     if !json {
-        println!("{} {}", a.id, a.state);
+        outln!("{} {}", a.id, a.state)?;
     }
     steps.push(serde_json::json!({"step": "approve", "action": a}));
 
-    say("4. local:bob executes (re-validates, re-plans, reserves limits, writes, reads back)");
+    say("4. local:bob executes (re-validates, re-plans, reserves limits, writes, reads back)")?;
     let outcome = ctx.engine.execute(id, &bob, false).await?;
     let ExecuteOutcome::Completed { action, after } = &outcome else {
         return Err(Failure::new(5, anyhow::anyhow!("demo execution did not complete: {outcome:?}")));
     };
     if !json {
-        println!("{} {}; after-state {}", action.id, action.state, after.state);
+        outln!("{} {}; after-state {}", action.id, action.state, after.state)?;
     }
     steps.push(serde_json::json!({"step": "execute", "action": action, "after": after}));
 
-    say("5. local:bob rolls it back (inside the 24 h window; live state equals the recorded after-state)");
+    say("5. local:bob rolls it back (inside the 24 h window; live state equals the recorded after-state)")?;
     let rb = ctx.engine.rollback(id, &bob, Some("demo".into())).await?;
     let RollbackOutcome::RolledBack { action } = &rb else {
         return Err(Failure::new(5, anyhow::anyhow!("demo rollback failed: {rb:?}")));
     };
     let restored = ctx.engine.get(id).await?.after.map(|s| s.state);
     if !json {
-        println!("{} {}; live state {}", action.id, action.state, restored.clone().unwrap_or_default());
+        outln!("{} {}; live state {}", action.id, action.state, restored.clone().unwrap_or_default())?;
     }
     steps.push(serde_json::json!({"step": "rollback", "action": action, "live": restored}));
 
-    say("6. Verify the audit trail");
+    say("6. Verify the audit trail")?;
     let report = ctx.store.verify_audit().map_err(|e| Failure::new(1, anyhow::Error::new(e)))?;
     if !json {
-        println!(
-            "{} records, chain {}",
-            report.records,
-            if report.first_break.is_none() { "intact" } else { "BROKEN" }
-        );
-        println!(
+        outln!("{} records, chain {}", report.records, if report.first_break.is_none() { "intact" } else { "BROKEN" })?;
+        outln!(
             "\nInspect it yourself:\n  remediate --data-dir {} show {id}\n  remediate --data-dir {} audit export",
             dir.display(),
             dir.display()
-        );
-        println!("  store: {}", dir.join(STORE_FILE).display());
+        )?;
+        outln!("  store: {}", dir.join(STORE_FILE).display())?;
     } else {
         steps.push(serde_json::json!({"step": "audit_verify", "report": report}));
-        println!("{}", output::json(&serde_json::json!({"data_dir": dir, "steps": steps})));
+        outln!("{}", output::json(&serde_json::json!({"data_dir": dir, "steps": steps})))?;
     }
     Ok(if report.first_break.is_none() { 0 } else { 6 })
 }

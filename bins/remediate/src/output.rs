@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use crate::app::Failure;
+
 /// Output format chosen with `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Format {
@@ -10,6 +12,47 @@ pub(crate) enum Format {
     /// One JSON document per command.
     Json,
 }
+
+/// Writes `args` to standard output and flushes it.
+///
+/// `print!` panics when standard output is closed or its disk is full; here that is a
+/// [`Failure`] with exit code 1, so a script sees the documented code and one error line.
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::new(1, anyhow::Error::new(e).context("cannot write to standard output")))
+}
+
+/// `print!` that returns `Result<(), Failure>` instead of panicking (see [`write_stdout`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` that returns `Result<(), Failure>` instead of panicking (see [`write_stdout`]).
+macro_rules! outln {
+    () => {
+        $crate::output::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `eprintln!` that never panics: a message that cannot reach standard error is dropped, so
+/// the process still exits with its documented code.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+pub(crate) use {errln, out, outln};
 
 /// Makes a value safe to print in a table cell or a log line: control characters (newlines,
 /// tabs, escapes) are shown escaped, so no value can break a row or forge a line.

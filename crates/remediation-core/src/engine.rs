@@ -10,10 +10,12 @@ use crate::clock::Clock;
 use crate::connector::{Connector, find_capability};
 use crate::diff::{Change, json_diff};
 use crate::error::EngineError;
+use crate::events::{EngineEvent, EventSink, NoEvents};
 use crate::lifecycle::{Event, Role, State, initial_state, transition};
-use crate::policy::{GateContext, LimitPolicy, PolicyDecision, SafetyPolicy, Stage};
+use crate::policy::{GateContext, LimitPolicy, PolicyDecision, SafetyPolicy, SafetyState, Stage};
 use crate::store::{
-    ActionDetail, ActionFilter, BeginOutcome, DetailUpdate, LimitReached, StateChange, Store, TransitionRecord,
+    ActionDetail, ActionFilter, BeginOutcome, DetailUpdate, LimitReached, SettingsRecord, StateChange, Store,
+    TransitionRecord,
 };
 use crate::{Action, ActionId, ActionRequest, Mode, Plan, Reversibility, Snapshot};
 
@@ -87,6 +89,11 @@ pub enum ExecuteOutcome {
         /// The full window.
         limit: LimitReached,
     },
+    /// The circuit breaker is tripped: all execution pauses until an admin resets it.
+    HeldByBreaker {
+        /// The action, now `held`.
+        action: Action,
+    },
     /// The live state no longer matches the approved plan; approvals are void.
     PlanChanged {
         /// The action, now `pending_approval` (unchanged for a dry run).
@@ -138,6 +145,7 @@ pub struct Engine {
     policy: Arc<dyn SafetyPolicy>,
     limits: Arc<dyn LimitPolicy>,
     failpoints: Option<FailpointHook>,
+    events: Arc<dyn EventSink>,
 }
 
 /// A function the engine calls at each named failpoint (see [`failpoints`]).
@@ -193,7 +201,14 @@ impl Engine {
             policy: parts.policy,
             limits: parts.limits,
             failpoints: None,
+            events: Arc::new(NoEvents),
         }
+    }
+
+    /// Sends the engine's events (transitions, held actions, breaker, switches) to `sink`.
+    pub fn with_events(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.events = sink;
+        self
     }
 
     /// Installs a hook called at each of the engine's [`failpoints`].
@@ -419,6 +434,16 @@ impl Engine {
         if dry_run {
             let limit = self.store.check_limits(&slots, self.clock.now()).await?;
             return Ok(ExecuteOutcome::DryRun { plan: prepared.plan, decision: prepared.decision, limit });
+        }
+        if self.store.safety_state().await?.breaker_tripped {
+            let reason = "the circuit breaker is tripped: all execution pauses until an admin runs `breaker reset`; \
+                          an admin may also force-execute this action"
+                .to_owned();
+            let action = self
+                .step(&detail, Event::Hold, &Actor::system(), Some(reason.clone()), DetailUpdate::default(), |_| {})
+                .await?;
+            self.events.emit(&EngineEvent::Held { action_id: action.id, limit: None, reason }).await;
+            return Ok(ExecuteOutcome::HeldByBreaker { action });
         }
         self.begin_and_run(&detail, prepared, Event::BeginExecution, actor, None, &slots, true).await
     }
@@ -776,8 +801,14 @@ impl Engine {
                     limit.slot.key, limit.used, limit.slot.limit, limit.slot.window_secs
                 );
                 let action = self
-                    .step(detail, Event::Hold, &Actor::system(), Some(comment), DetailUpdate::default(), |_| {})
+                    .step(detail, Event::Hold, &Actor::system(), Some(comment.clone()), DetailUpdate::default(), |_| {})
                     .await?;
+                if limit.slot.key == GLOBAL_LIMIT_KEY {
+                    self.trip_breaker(action.id).await?;
+                }
+                self.events
+                    .emit(&EngineEvent::Held { action_id: action.id, limit: Some(limit.clone()), reason: comment })
+                    .await;
                 return Ok(ExecuteOutcome::Held { action, limit });
             }
         };
@@ -819,7 +850,30 @@ impl Engine {
                 "not verified: the provider does not show the expected state: {}",
                 changes_text(&json_diff(&plan.expected_after.state, &verification.observed.state))
             );
-            return self.fail(detail, error, Some(verification.observed), outcome.request_ids).await;
+            let observed = verification.observed;
+            let failed = self.fail(detail, error.clone(), Some(observed.clone()), outcome.request_ids).await?;
+            let auto = plan.reversibility == Reversibility::Reversible
+                && observed != plan.before
+                && self.policy.auto_rollback_on_failed_verification(action);
+            let ExecuteOutcome::Failed { action: failed_action, .. } = &failed else { return Ok(failed) };
+            if !auto {
+                return Ok(failed);
+            }
+            let failed_detail =
+                ActionDetail { action: failed_action.clone(), after: Some(observed.clone()), ..detail.clone() };
+            let comment = Some("automatic rollback: the change was not verified".to_owned());
+            let rolling = self
+                .step(&failed_detail, Event::Rollback, &Actor::system(), comment, DetailUpdate::default(), |_| {})
+                .await?;
+            let rolling_detail = ActionDetail { action: rolling, ..failed_detail };
+            return Ok(match self.restore(&rolling_detail, connector, &plan.before, &observed).await? {
+                RollbackOutcome::RolledBack { action } => {
+                    ExecuteOutcome::Failed { action, error: format!("{error}; rolled back automatically") }
+                }
+                RollbackOutcome::Failed { action, error: rb } => {
+                    ExecuteOutcome::Failed { action, error: format!("{error}; automatic rollback failed: {rb}") }
+                }
+            });
         }
         self.failpoint(failpoints::BEFORE_COMPLETED);
         let after = verification.observed;
@@ -923,9 +977,127 @@ impl Engine {
         let mut record = self.record(action, Some(action.state), to, event.as_str(), actor, self.clock.now());
         record.comment = comment;
         fill(&mut record);
-        Ok(self.store.apply(&StateChange { record, update }).await?)
+        let change = StateChange { record, update };
+        let action = self.store.apply(&change).await?;
+        self.events.emit(&EngineEvent::Transition { record: change.record }).await;
+        Ok(action)
+    }
+
+    /// The installation's safety switches and facts.
+    pub async fn safety_state(&self) -> Result<SafetyState, EngineError> {
+        Ok(self.store.safety_state().await?)
+    }
+
+    /// Turns the kill switch on or off (admin, with a reason). On: no execution starts, and
+    /// every `suggested`, `pending_approval`, `approved` and `held` action is cancelled, each
+    /// audited with the admin's name. Off: nothing resumes by itself.
+    pub async fn set_kill_switch(&self, on: bool, actor: &Actor, reason: String) -> Result<Vec<Action>, EngineError> {
+        let event = if on { "kill_switch_on" } else { "kill_switch_off" };
+        self.change_safety(actor, event, reason.clone(), |s| s.kill_switch = on).await?;
+        let mut cancelled = Vec::new();
+        if on {
+            for state in [State::Suggested, State::PendingApproval, State::Approved, State::Held] {
+                let filter = ActionFilter { state: Some(state), ..ActionFilter::default() };
+                for action in self.store.list(&filter).await? {
+                    let detail = self.get(action.id).await?;
+                    let comment = Some(format!("kill switch: {reason}"));
+                    match self.step(&detail, Event::KillSwitch, actor, comment, DetailUpdate::default(), |_| {}).await {
+                        Ok(a) => cancelled.push(a),
+                        Err(EngineError::Store(crate::StoreError::StateConflict { .. })) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Ok(cancelled)
+    }
+
+    /// Resets a tripped circuit breaker (admin, with a reason). Held actions stay held until
+    /// released or forced.
+    pub async fn reset_breaker(&self, actor: &Actor, reason: String) -> Result<(), EngineError> {
+        self.change_safety(actor, "breaker_reset", reason, |s| s.breaker_tripped = false).await
+    }
+
+    /// Records that break-glass (emergency) access was verified to work now (admin).
+    pub async fn verify_emergency_access(&self, actor: &Actor, note: String) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let who = format!("{}: {note}", actor.name);
+        self.change_safety(actor, "emergency_access_verified", note, |s| {
+            s.emergency_access_verified_at = Some(now);
+            s.emergency_access_note = Some(who);
+        })
+        .await
+    }
+
+    /// Replaces the policy settings kept in the store (admin, with a reason). The caller
+    /// validates `settings` against the policy's schema; the engine only records them.
+    pub async fn update_settings(
+        &self,
+        actor: &Actor,
+        settings: serde_json::Value,
+        reason: String,
+    ) -> Result<(), EngineError> {
+        self.change_safety(actor, "settings_changed", reason, |s| s.settings = Some(settings)).await
+    }
+
+    async fn trip_breaker(&self, action_id: ActionId) -> Result<(), EngineError> {
+        let reason = format!("global limit reached by action {action_id}");
+        let system = Actor::system();
+        match self.change_safety_as(&system, "breaker_tripped", reason, |s| s.breaker_tripped = true).await {
+            Ok(()) | Err(EngineError::Store(crate::StoreError::SafetyConflict)) => {}
+            Err(e) => return Err(e),
+        }
+        self.events.emit(&EngineEvent::BreakerTripped { action_id }).await;
+        Ok(())
+    }
+
+    async fn change_safety(
+        &self,
+        actor: &Actor,
+        event: &str,
+        reason: String,
+        change: impl FnOnce(&mut SafetyState),
+    ) -> Result<(), EngineError> {
+        if actor.role < Role::Admin || actor.role == Role::System {
+            return Err(refused(
+                "roles",
+                format!("{} is a {}; only an admin may {}", actor.name, actor.role, event.replace('_', " ")),
+            ));
+        }
+        if reason.trim().is_empty() {
+            return Err(refused("audit", "a reason is required; it is kept in the audit"));
+        }
+        self.change_safety_as(actor, event, reason, change).await
+    }
+
+    async fn change_safety_as(
+        &self,
+        actor: &Actor,
+        event: &str,
+        reason: String,
+        change: impl FnOnce(&mut SafetyState),
+    ) -> Result<(), EngineError> {
+        let previous = self.store.safety_state().await?;
+        let mut new = previous.clone();
+        change(&mut new);
+        let record = SettingsRecord {
+            setting_event: event.to_owned(),
+            actor: actor.name.clone(),
+            at: self.clock.now(),
+            comment: Some(reason),
+            previous: serde_json::to_value(&previous).map_err(crate::hash::CanonicalError)?,
+            value: serde_json::to_value(&new).map_err(crate::hash::CanonicalError)?,
+        };
+        self.store.update_safety_state(&previous, &new, &record).await?;
+        self.events
+            .emit(&EngineEvent::SafetyChanged { setting_event: event.to_owned(), actor: actor.name.clone() })
+            .await;
+        Ok(())
     }
 }
+
+/// The limit key whose window is the global circuit breaker.
+pub const GLOBAL_LIMIT_KEY: &str = "global";
 
 fn refused(rule: &str, reason: impl Into<String>) -> EngineError {
     EngineError::Refused { rule: rule.to_owned(), reason: reason.into() }

@@ -216,6 +216,7 @@ fn check_unsupported(caps: Vec<Capability>, kind: ActionKind, grant_type: &str, 
     // At suggestion.
     let mut store = MockStore::new();
     store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
+    store.expect_update_safety_state().returning(|_, _, _| Ok(()));
     store.expect_create_action().times(0);
     let e = engine(store, make_connector(caps.clone()), no_policy(), MockLimitPolicy::new());
     let err =
@@ -229,6 +230,7 @@ fn check_unsupported(caps: Vec<Capability>, kind: ActionKind, grant_type: &str, 
     d.action.target.grant_type = grant_type.to_owned();
     let mut store = MockStore::new();
     store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
+    store.expect_update_safety_state().returning(|_, _, _| Ok(()));
     store.expect_get().returning(move |_| Ok(d.clone()));
     store.expect_begin_execution().times(0);
     store.expect_apply().times(0);
@@ -274,6 +276,7 @@ fn check_suggest(mode: Mode, gates: Vec<GateOutcome>, dry_run: bool, expected: R
     let created: Arc<Mutex<Vec<(ActionDetail, TransitionRecord)>>> = Arc::default();
     let mut store = MockStore::new();
     store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
+    store.expect_update_safety_state().returning(|_, _, _| Ok(()));
     let log = Arc::clone(&created);
     store.expect_create_action().times(usize::from(expected.is_ok())).returning(move |d, r| {
         log.lock().expect("lock").push((d.clone(), r.clone()));
@@ -341,6 +344,7 @@ fn viewers_cannot_suggest_and_nothing_is_read() {
     c.expect_id().return_const("sandbox".to_owned());
     let mut store = MockStore::new();
     store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
+    store.expect_update_safety_state().returning(|_, _, _| Ok(()));
     store.expect_create_action().times(0);
     let mut p = MockSafetyPolicy::new();
     p.expect_forced_dry_run().return_const(false);
@@ -385,6 +389,7 @@ fn check_approve(min_approvals: u32, history: &[(&str, Option<&str>)], approver:
     let records: Vec<TransitionRecord> = history.iter().map(|(e, who)| history_record(e, *who)).collect();
     let mut store = MockStore::new();
     store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
+    store.expect_update_safety_state().returning(|_, _, _| Ok(()));
     let get = d.clone();
     store.expect_get().returning(move |_| Ok(get.clone()));
     store.expect_transitions().returning(move |_| Ok(records.clone()));
@@ -489,6 +494,7 @@ fn check_execute(case: ExecCase, want: ExecExpect) {
     let d = detail(State::Approved);
     let mut store = MockStore::new();
     store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
+    store.expect_update_safety_state().returning(|_, _, _| Ok(()));
     let get = d.clone();
     store.expect_get().returning(move |_| Ok(get.clone()));
     let applied = Applied::default();
@@ -536,6 +542,7 @@ fn check_execute(case: ExecCase, want: ExecExpect) {
         ExecuteOutcome::Completed { .. } => "completed",
         ExecuteOutcome::Failed { .. } => "failed",
         ExecuteOutcome::Held { .. } => "held",
+        ExecuteOutcome::HeldByBreaker { .. } => "held_by_breaker",
         ExecuteOutcome::PlanChanged { .. } => "plan_changed",
         ExecuteOutcome::DryRun { .. } => "dry_run",
     };
@@ -566,6 +573,7 @@ fn check_execute(case: ExecCase, want: ExecExpect) {
             assert_eq!(action.state, State::Held);
             assert_eq!(Some(limit), case.full);
         }
+        ExecuteOutcome::HeldByBreaker { action } => panic!("no breaker in these cases: {action:?}"),
         ExecuteOutcome::PlanChanged { action, changes } => {
             assert!(!changes.is_empty());
             assert_eq!(action.state, if case.dry_run { State::Approved } else { State::PendingApproval });
@@ -698,6 +706,7 @@ fn check_rollback(case: RollbackCase, expected: RollbackExpect<'_>) {
     d.rollback_expires_at = Some(t0() + case.expires_in);
     let mut store = MockStore::new();
     store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
+    store.expect_update_safety_state().returning(|_, _, _| Ok(()));
     let get = d.clone();
     store.expect_get().returning(move |_| Ok(get.clone()));
     let applied = Applied::default();

@@ -28,6 +28,7 @@ mod engine;
 #[cfg(test)]
 mod engine_tests;
 mod error;
+mod events;
 pub mod hash;
 pub mod lifecycle;
 pub mod policy;
@@ -41,17 +42,19 @@ pub use connector::{
     Reversibility, Verification, find_capability,
 };
 pub use engine::{
-    Actor, Engine, EngineParts, ExecuteOutcome, FailpointHook, Recovery, RollbackOutcome, Suggestion, failpoints,
+    Actor, Engine, EngineParts, ExecuteOutcome, FailpointHook, GLOBAL_LIMIT_KEY, Recovery, RollbackOutcome, Suggestion,
+    failpoints,
 };
 pub use error::EngineError;
+pub use events::{EngineEvent, EventSink, NoEvents};
 pub use lifecycle::{Event, Role, State, TransitionError, initial_state, transition};
 pub use policy::{
     GateContext, GateOutcome, LimitPolicy, PolicyDecision, Risk, RiskLevel, SafetyPolicy, SafetyState, Stage,
 };
 pub use snapshot::{Plan, PlannedChange, Snapshot};
 pub use store::{
-    ActionDetail, ActionFilter, BeginOutcome, DetailUpdate, LimitReached, SlotRequest, StateChange, Store, StoreError,
-    TransitionRecord,
+    ActionDetail, ActionFilter, BeginOutcome, DetailUpdate, LimitReached, SettingsRecord, SlotRequest, StateChange,
+    Store, StoreError, TransitionRecord,
 };
 
 /// Mock implementations of the core traits, for tests in this and other crates.
@@ -59,6 +62,7 @@ pub use store::{
 pub mod mocks {
     pub use crate::clock::MockClock;
     pub use crate::connector::MockConnector;
+    pub use crate::events::MockEventSink;
     pub use crate::policy::{MockLimitPolicy, MockSafetyPolicy};
     pub use crate::store::MockStore;
 }

@@ -222,8 +222,9 @@ impl Event {
     fn required(self) -> Required {
         match self {
             Self::Cancel => Required::AtLeast(Role::Requester),
-            Self::Approve { .. } | Self::Reject | Self::Rollback => Required::AtLeast(Role::Approver),
-            Self::BeginExecution => Required::OperatorOrSystem,
+            Self::Approve { .. } | Self::Reject => Required::AtLeast(Role::Approver),
+            // The system rolls back on its own when a low-risk change is not verified.
+            Self::BeginExecution | Self::Rollback => Required::OperatorOrSystem,
             Self::Promote | Self::KillSwitch | Self::ForceExecute | Self::Release => Required::AtLeast(Role::Admin),
             Self::Expire
             | Self::PlanChanged

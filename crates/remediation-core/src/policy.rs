@@ -55,6 +55,11 @@ pub struct SafetyState {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schemars(with = "Option<String>")]
     pub emergency_access_verified_at: Option<OffsetDateTime>,
+    /// Who verified it, and their note.
+    pub emergency_access_note: Option<String>,
+    /// Policy settings as last changed through the store (`None`: as seeded from the
+    /// configuration file). Kept as JSON because core does not know the policy's shape.
+    pub settings: Option<serde_json::Value>,
 }
 
 /// How much could go wrong: a blast-radius score and the risk level derived from it.
@@ -180,6 +185,13 @@ pub trait SafetyPolicy: Send + Sync {
     fn rollback_window(&self, action: &Action) -> time::Duration {
         let _ = action;
         time::Duration::hours(24)
+    }
+
+    /// Whether a change that was applied but not verified is rolled back at once by the
+    /// system. Only ever honoured for [`crate::Reversibility::Reversible`] changes.
+    fn auto_rollback_on_failed_verification(&self, action: &Action) -> bool {
+        let _ = action;
+        false
     }
 
     /// How long an action may wait for approval before it expires (default 7 days).

@@ -54,6 +54,27 @@ pub struct TransitionRecord {
     pub rollback_expires_at: Option<OffsetDateTime>,
 }
 
+/// An installation-wide change (kill switch, circuit breaker, emergency-access verification,
+/// settings) as it enters the audit trail, in the same chain as the action transitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsRecord {
+    /// What changed (`kill_switch_on`, `breaker_tripped`, `settings_changed`, ...).
+    pub setting_event: String,
+    /// Who changed it (`system` for the breaker tripping).
+    pub actor: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub at: OffsetDateTime,
+    /// Why (mandatory for people).
+    pub comment: Option<String>,
+    /// The safety state before the change.
+    pub previous: serde_json::Value,
+    /// The safety state after the change.
+    pub value: serde_json::Value,
+}
+
 /// An action with everything recorded about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ActionDetail {
@@ -154,6 +175,15 @@ pub enum StoreError {
         /// The state found.
         actual: State,
     },
+    /// The safety state changed since it was read (another process changed a switch).
+    #[error("the safety settings were changed by another process meanwhile; read them again and retry")]
+    SafetyConflict,
+    /// The store does not implement an optional ability.
+    #[error("this store does not support {what}")]
+    Unsupported {
+        /// The ability.
+        what: &'static str,
+    },
     /// The store could not be read or written.
     #[error("store failure: {message}")]
     Backend {
@@ -199,6 +229,25 @@ pub trait Store: Send + Sync {
     /// them, is everything off and emergency access never verified.
     async fn safety_state(&self) -> Result<crate::SafetyState, StoreError> {
         Ok(crate::SafetyState::default())
+    }
+
+    /// In one transaction: when the stored safety state still equals `expected`, replaces it
+    /// with `new` and appends `record` to the audit trail; otherwise fails with
+    /// [`StoreError::SafetyConflict`] and writes nothing.
+    async fn update_safety_state(
+        &self,
+        expected: &crate::SafetyState,
+        new: &crate::SafetyState,
+        record: &SettingsRecord,
+    ) -> Result<(), StoreError> {
+        let _ = (expected, new, record);
+        Err(StoreError::Unsupported { what: "keeping safety state (kill switch, breaker, settings)" })
+    }
+
+    /// Every limit slot reserved at or after `since`, as (key, instant), oldest first.
+    async fn slots_since(&self, since: OffsetDateTime) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
+        let _ = since;
+        Err(StoreError::Unsupported { what: "reporting limit usage" })
     }
 
     /// The first full window among `slots` at `at`, without reserving anything (dry runs).

@@ -92,6 +92,12 @@ impl SafetyPolicy for Pipeline {
         }
     }
 
+    fn auto_rollback_on_failed_verification(&self, action: &Action) -> bool {
+        let kind = action.kind.name();
+        blast_radius(kind, remediation_core::Reversibility::Reversible) <= 1
+            && self.settings.kinds.get(&kind).is_some_and(|k| k.auto_rollback_on_failed_verification)
+    }
+
     fn approval_ttl(&self, _action: &Action) -> time::Duration {
         self.settings.approval_ttl()
     }

@@ -69,6 +69,10 @@ pub struct KindSettings {
     pub min_approvals: Option<u32>,
     /// Rollback window for this kind, in seconds.
     pub rollback_window_secs: Option<u64>,
+    /// Roll back at once, as `system`, when a change of this kind was applied but not
+    /// verified. Honoured only for low-risk (blast-radius score at most 1) reversible changes.
+    #[serde(default)]
+    pub auto_rollback_on_failed_verification: bool,
 }
 
 /// Overrides for one control.

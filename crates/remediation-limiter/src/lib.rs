@@ -20,7 +20,7 @@
 
 use std::collections::VecDeque;
 
-use remediation_core::{Action, KindName, LimitPolicy, SlotRequest};
+use remediation_core::{Action, GLOBAL_LIMIT_KEY, KindName, LimitPolicy, SlotRequest};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -133,7 +133,7 @@ impl LimitPolicy for Limits {
         }
         let slot = |key: String, s: LimitSetting| SlotRequest { key, limit: s.max, window_secs: s.window_secs };
         let mut slots = vec![
-            slot("global".to_owned(), self.global),
+            slot(GLOBAL_LIMIT_KEY.to_owned(), self.global),
             slot(format!("connector:{}", action.connector), self.per_connector),
             slot(format!("identity:{}:{}", action.connector, action.target.identity), self.per_identity),
         ];

@@ -11,8 +11,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use remediation_core::{
-    Action, ActionDetail, ActionFilter, ActionId, BeginOutcome, DetailUpdate, LimitReached, SlotRequest, StateChange,
-    Store, StoreError, TransitionRecord,
+    Action, ActionDetail, ActionFilter, ActionId, BeginOutcome, DetailUpdate, LimitReached, SafetyState,
+    SettingsRecord, SlotRequest, StateChange, Store, StoreError, TransitionRecord,
 };
 use remediation_limiter::Window;
 use time::OffsetDateTime;
@@ -32,6 +32,10 @@ struct Inner {
     transitions: Vec<TransitionRecord>,
     /// Reserved slots per limit key, in reservation order.
     slots: BTreeMap<String, Vec<OffsetDateTime>>,
+    /// Safety switches and facts.
+    safety: SafetyState,
+    /// Every change to them, in order.
+    settings_records: Vec<SettingsRecord>,
 }
 
 /// What the in-memory store reports as a backend failure.
@@ -220,6 +224,43 @@ impl Store for InMemoryStore {
         at: OffsetDateTime,
     ) -> Result<Option<LimitReached>, StoreError> {
         Ok(self.lock().first_full(slots, at))
+    }
+
+    async fn safety_state(&self) -> Result<SafetyState, StoreError> {
+        Ok(self.lock().safety.clone())
+    }
+
+    async fn update_safety_state(
+        &self,
+        expected: &SafetyState,
+        new: &SafetyState,
+        record: &SettingsRecord,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if &inner.safety != expected {
+            return Err(StoreError::SafetyConflict);
+        }
+        inner.safety = new.clone();
+        inner.settings_records.push(record.clone());
+        Ok(())
+    }
+
+    async fn slots_since(&self, since: OffsetDateTime) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
+        let inner = self.lock();
+        let mut all: Vec<(String, OffsetDateTime)> = inner
+            .slots
+            .iter()
+            .flat_map(|(k, ts)| ts.iter().filter(|t| **t >= since).map(move |t| (k.clone(), *t)))
+            .collect();
+        all.sort_by_key(|(_, t)| *t);
+        Ok(all)
+    }
+}
+
+impl InMemoryStore {
+    /// Every change to the safety state, in order (the settings part of the audit trail).
+    pub fn settings_records(&self) -> Vec<SettingsRecord> {
+        self.lock().settings_records.clone()
     }
 }
 

@@ -179,7 +179,7 @@ async fn a_changed_plan_voids_the_approvals() {
 
 #[tokio::test]
 async fn a_full_window_holds_until_released_and_the_window_slides() {
-    let h = Harness::new(AllowAll::new(Mode::Manual), FixedLimits(vec![slot("global", 1, 3600)]));
+    let h = Harness::new(AllowAll::new(Mode::Manual), FixedLimits(vec![slot("connector:sandbox", 1, 3600)]));
     let first = approved(&h, "alice").await;
     let second = approved(&h, "mallory").await;
 
@@ -187,8 +187,8 @@ async fn a_full_window_holds_until_released_and_the_window_slides() {
     assert!(matches!(out, ExecuteOutcome::Completed { .. }), "{out:?}");
     let out = h.engine.execute(second, &approver("bob"), false).await.expect("second");
     let ExecuteOutcome::Held { action, limit } = out else { panic!("{out:?}") };
-    assert_eq!((action.state, limit.used, limit.slot.key.as_str()), (State::Held, 1, "global"));
-    assert_eq!(h.store.reservations("global"), [fixed_time()]);
+    assert_eq!((action.state, limit.used, limit.slot.key.as_str()), (State::Held, 1, "connector:sandbox"));
+    assert_eq!(h.store.reservations("connector:sandbox"), [fixed_time()]);
 
     // Held actions do not begin again; only an admin releases them.
     let e = h.engine.execute(second, &approver("bob"), false).await.expect_err("held");
@@ -206,7 +206,7 @@ async fn a_full_window_holds_until_released_and_the_window_slides() {
     h.engine.release(second, &admin(), None).await.expect("release");
     let out = h.engine.execute(second, &approver("bob"), false).await.expect("now fits");
     assert!(matches!(out, ExecuteOutcome::Completed { .. }), "{out:?}");
-    assert_eq!(h.store.reservations("global"), [fixed_time(), fixed_time() + Duration::hours(1)]);
+    assert_eq!(h.store.reservations("connector:sandbox"), [fixed_time(), fixed_time() + Duration::hours(1)]);
     assert_eq!(
         history(&h, second).await,
         events(&[
@@ -424,4 +424,87 @@ async fn approval_requests_expire_after_seven_days_and_are_audited() {
     assert!(h.engine.expire_stale().await.expect("sweep").is_empty(), "expired once");
     let err = h.engine.approve(s.action.id, &approver("bob"), None).await.expect_err("expired");
     assert!(matches!(err, EngineError::Transition(TransitionError::Illegal { state: State::Expired, .. })), "{err}");
+}
+
+#[tokio::test]
+async fn the_global_limit_trips_the_breaker_until_an_admin_resets_it() {
+    let h = Harness::new(AllowAll::new(Mode::Manual), FixedLimits(vec![slot("global", 1, 3600)]));
+    let first = approved(&h, "alice").await;
+    let second = approved(&h, "mallory").await;
+    let third = approved(&h, "trent").await;
+    let out = h.engine.execute(first, &approver("bob"), false).await.expect("first");
+    assert!(matches!(out, ExecuteOutcome::Completed { .. }), "{out:?}");
+    let out = h.engine.execute(second, &approver("bob"), false).await.expect("second");
+    assert!(matches!(out, ExecuteOutcome::Held { .. }), "{out:?}");
+    assert!(h.engine.safety_state().await.expect("state").breaker_tripped);
+
+    // Even after the window has passed, nothing executes while the breaker is tripped.
+    h.clock.advance(Duration::hours(2));
+    let out = h.engine.execute(third, &approver("bob"), false).await.expect("third");
+    assert!(matches!(out, ExecuteOutcome::HeldByBreaker { .. }), "{out:?}");
+    assert_eq!(h.connector.applied_keys().len(), 1);
+
+    // Only an admin resets it, with a reason, and the reset is recorded.
+    let e = h.engine.reset_breaker(&approver("bob"), "ok".into()).await.expect_err("approver");
+    assert!(matches!(e, EngineError::Refused { .. }), "{e}");
+    let e = h.engine.reset_breaker(&admin(), " ".into()).await.expect_err("no reason");
+    assert!(matches!(e, EngineError::Refused { .. }), "{e}");
+    h.engine.reset_breaker(&admin(), "incident reviewed".into()).await.expect("reset");
+    let events: Vec<(String, String)> =
+        h.store.settings_records().into_iter().map(|r| (r.setting_event, r.actor)).collect();
+    assert_eq!(
+        events,
+        [("breaker_tripped".to_owned(), "system".to_owned()), ("breaker_reset".to_owned(), admin().name)]
+    );
+    // Nothing resumes by itself: the held actions wait for a release.
+    h.engine.release(third, &admin(), None).await.expect("release");
+    let out = h.engine.execute(third, &approver("bob"), false).await.expect("third again");
+    assert!(matches!(out, ExecuteOutcome::Completed { .. }), "{out:?}");
+}
+
+#[tokio::test]
+async fn the_kill_switch_cancels_waiting_actions_and_stops_execution() {
+    let h = manual();
+    let approved_id = approved(&h, "alice").await;
+    let pending = h
+        .engine
+        .suggest(RequestBuilder::new().target(TargetBuilder::new().identity("mallory").build()).build(), &requester())
+        .await;
+    // mallory is not in the fake provider: seed and suggest again.
+    assert!(pending.is_err());
+    let target = TargetBuilder::new().identity("mallory").build();
+    h.connector.set_state(target.clone(), json!({"granted": true}));
+    let pending = h.engine.suggest(RequestBuilder::new().target(target).build(), &requester()).await.expect("suggest");
+
+    let e = h.engine.set_kill_switch(true, &approver("bob"), "stop".into()).await.expect_err("approver");
+    assert!(matches!(e, EngineError::Refused { .. }), "{e}");
+    let cancelled = h.engine.set_kill_switch(true, &admin(), "incident 42".into()).await.expect("kill");
+    let mut ids: Vec<ActionId> = cancelled.iter().map(|a| a.id).collect();
+    ids.sort();
+    let mut want = vec![approved_id, pending.action.id];
+    want.sort();
+    assert_eq!(ids, want);
+    for id in want {
+        let t = h.engine.transitions(id).await.expect("transitions");
+        let last = t.last().expect("last");
+        assert_eq!(
+            (last.event.as_str(), last.to, last.actor.as_str()),
+            ("kill_switch", State::Cancelled, admin().name.as_str())
+        );
+        assert_eq!(last.comment.as_deref(), Some("kill switch: incident 42"));
+    }
+    assert!(h.engine.safety_state().await.expect("state").kill_switch);
+    // Off: nothing resumes by itself; cancelled stays cancelled.
+    h.engine.set_kill_switch(false, &admin(), "resolved".into()).await.expect("off");
+    assert_eq!(h.store.detail(approved_id).expect("stored").action.state, State::Cancelled);
+    assert_eq!(h.connector.calls(Method::Execute), 0);
+}
+
+#[tokio::test]
+async fn emergency_access_verification_is_recorded() {
+    let h = manual();
+    h.engine.verify_emergency_access(&admin(), "logged in with the break-glass account".into()).await.expect("verify");
+    let state = h.engine.safety_state().await.expect("state");
+    assert_eq!(state.emergency_access_verified_at, Some(fixed_time()));
+    assert!(state.emergency_access_note.expect("note").contains("break-glass"));
 }

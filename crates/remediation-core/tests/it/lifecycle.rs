@@ -41,8 +41,8 @@ fn design_table() -> Vec<(State, Event, &'static [Role], State)> {
         (S::Held, E::Release, ADMIN, S::Approved),
         (S::Executing, E::ExecutionSucceeded, SYSTEM, S::Completed),
         (S::Executing, E::ExecutionFailed, SYSTEM, S::Failed),
-        (S::Completed, E::Rollback, APPROVER_UP, S::RollingBack),
-        (S::Failed, E::Rollback, APPROVER_UP, S::RollingBack),
+        (S::Completed, E::Rollback, OPERATOR, S::RollingBack),
+        (S::Failed, E::Rollback, OPERATOR, S::RollingBack),
         (S::RollingBack, E::RollbackSucceeded, SYSTEM, S::RolledBack),
         (S::RollingBack, E::RollbackFailed, SYSTEM, S::Failed),
     ]
@@ -164,9 +164,9 @@ fn model(state: State, event: Event, role: Role) -> Result<State, Refusal> {
     let human = |least: Role| role != Role::System && role >= least;
     let allowed = match event {
         E::Cancel => human(Role::Requester),
-        E::Approve { .. } | E::Reject | E::Rollback => human(Role::Approver),
+        E::Approve { .. } | E::Reject => human(Role::Approver),
         E::Promote | E::KillSwitch | E::ForceExecute | E::Release => human(Role::Admin),
-        E::BeginExecution => role == Role::System || human(Role::Approver),
+        E::BeginExecution | E::Rollback => role == Role::System || human(Role::Approver),
         E::Expire
         | E::PlanChanged
         | E::Hold
