@@ -979,7 +979,7 @@ impl Engine {
         fill(&mut record);
         let change = StateChange { record, update };
         let action = self.store.apply(&change).await?;
-        self.events.emit(&EngineEvent::Transition { record: change.record }).await;
+        self.events.emit(&EngineEvent::Transition { record: Box::new(change.record) }).await;
         Ok(action)
     }
 

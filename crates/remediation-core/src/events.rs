@@ -16,7 +16,7 @@ pub enum EngineEvent {
     /// An action changed state.
     Transition {
         /// The transition as audited.
-        record: TransitionRecord,
+        record: Box<TransitionRecord>,
     },
     /// An action was held by a limit or the circuit breaker: an admin must force or release it.
     Held {
