@@ -29,6 +29,7 @@ mod engine;
 mod engine_tests;
 mod error;
 mod events;
+mod finding;
 pub mod hash;
 pub mod lifecycle;
 pub mod policy;
@@ -47,6 +48,7 @@ pub use engine::{
 };
 pub use error::EngineError;
 pub use events::{EngineEvent, EventSink, NoEvents};
+pub use finding::{Finding, Guidance, Severity, guidance};
 pub use lifecycle::{Event, Role, State, TransitionError, initial_state, transition};
 pub use policy::{
     GateContext, GateOutcome, LimitPolicy, PolicyDecision, Risk, RiskLevel, SafetyPolicy, SafetyState, Stage,

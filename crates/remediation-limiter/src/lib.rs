@@ -144,6 +144,64 @@ impl LimitPolicy for Limits {
     }
 }
 
+/// How full one limit window is now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Usage {
+    /// The limit key (`global`, `connector:okta`, `identity:okta:alice`, `resource:okta:admins`).
+    pub key: String,
+    /// Executions inside the window that ends now.
+    pub used: u32,
+    /// Most allowed.
+    pub limit: u32,
+    /// Window length in seconds.
+    pub window_secs: u64,
+}
+
+impl Limits {
+    /// The longest window of any limit: slots older than this never count again.
+    pub fn longest_window(&self) -> Duration {
+        let secs = [self.per_connector, self.per_identity, self.per_resource, self.global]
+            .iter()
+            .map(|l| l.window_secs)
+            .max()
+            .unwrap_or(0);
+        Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
+    }
+
+    /// The setting that governs `key`, by its prefix.
+    pub fn setting_for(&self, key: &str) -> LimitSetting {
+        match key.split_once(':').map_or(key, |(prefix, _)| prefix) {
+            "connector" => self.per_connector,
+            "identity" => self.per_identity,
+            "resource" => self.per_resource,
+            _ => self.global,
+        }
+    }
+
+    /// Usage per key at `now`, from reserved slots `(key, instant)`, busiest first. Keys with
+    /// nothing inside their window are left out.
+    pub fn usage(&self, slots: &[(String, OffsetDateTime)], now: OffsetDateTime) -> Vec<Usage> {
+        let mut counts: std::collections::BTreeMap<&str, u32> = std::collections::BTreeMap::new();
+        for (key, at) in slots {
+            let setting = self.setting_for(key);
+            let window =
+                Window::of(&SlotRequest { key: key.clone(), limit: setting.max, window_secs: setting.window_secs });
+            if *at > window.start(now) && *at <= now {
+                *counts.entry(key.as_str()).or_default() += 1;
+            }
+        }
+        let mut usage: Vec<Usage> = counts
+            .into_iter()
+            .map(|(key, used)| {
+                let s = self.setting_for(key);
+                Usage { key: key.to_owned(), used, limit: s.max, window_secs: s.window_secs }
+            })
+            .collect();
+        usage.sort_by(|a, b| b.used.cmp(&a.used).then_with(|| a.key.cmp(&b.key)));
+        usage
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -171,6 +229,21 @@ mod tests {
                 prop_assert!(inside <= limit as usize, "{inside} events in window ending {t}");
             }
         }
+    }
+
+    #[test]
+    fn usage_counts_each_key_inside_its_own_window() {
+        let now = datetime!(2026-01-02 00:00 UTC);
+        let slots: Vec<(String, OffsetDateTime)> = vec![
+            ("global".into(), now - Duration::minutes(30)),
+            ("global".into(), now - Duration::minutes(90)), // outside the 1 h global window
+            ("identity:sandbox:alice".into(), now - Duration::hours(20)), // inside the 1 day window
+            ("connector:sandbox".into(), now - Duration::minutes(30)),
+        ];
+        let usage = Limits::default().usage(&slots, now);
+        let got: Vec<(&str, u32, u32)> = usage.iter().map(|u| (u.key.as_str(), u.used, u.limit)).collect();
+        assert_eq!(got, [("connector:sandbox", 1, 50), ("global", 1, 200), ("identity:sandbox:alice", 1, 5)]);
+        assert_eq!(Limits::default().longest_window(), Duration::days(1));
     }
 
     #[test]
