@@ -6,9 +6,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use remediation_core::{
     Action, ActionFilter, ActionId, ActionKind, ActionRequest, Actor, Connector, Engine, EngineError, EngineParts,
-    ExecuteOutcome, KindName, RollbackOutcome, SystemClock, Target,
+    ExecuteOutcome, Finding, KindName, RollbackOutcome, SystemClock, Target,
 };
-use remediation_gates::Pipeline;
+use remediation_gates::{Pipeline, PolicySettings};
+use remediation_limiter::Limits;
+
+use crate::admin::{EventLog, HeldCommand, LimitsCommand};
 use remediation_store_sqlite::SqliteStore;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -19,6 +22,8 @@ use remediation_config::{Config, ConnectorConfig};
 
 /// File name of the store inside the data directory.
 pub(crate) const STORE_FILE: &str = "remediation.db";
+/// File name of the event log (admin notifications) inside the data directory.
+pub(crate) const EVENTS_FILE: &str = "events.jsonl";
 /// File name of the configuration inside the data directory.
 pub(crate) const CONFIG_FILE: &str = "remediation.toml";
 
@@ -74,7 +79,7 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Init { force } => init(&cli, *force),
         Command::Demo => crate::demo::run(cli.output).await,
         _ => {
-            let ctx = Ctx::open(&cli)?;
+            let ctx = Ctx::open(&cli).await?;
             ctx.dispatch(&cli.command).await
         }
     }
@@ -125,10 +130,16 @@ pub(crate) struct Ctx {
     pub(crate) store: Arc<SqliteStore>,
     pub(crate) actor: Actor,
     pub(crate) format: Format,
+    /// The policy settings in force.
+    pub(crate) policy: PolicySettings,
+    /// Where they come from: `config` (seed) or `store` (changed with `settings set`).
+    pub(crate) settings_source: &'static str,
+    /// The blast-radius limits in force.
+    pub(crate) limits: Limits,
 }
 
 impl Ctx {
-    fn open(cli: &Cli) -> Result<Self, Failure> {
+    async fn open(cli: &Cli) -> Result<Self, Failure> {
         let (config, config_path, dir) = match (&cli.config, &cli.data_dir) {
             (Some(path), explicit) => {
                 let config = Config::load(path).map_err(|e| Failure::new(2, e))?;
@@ -152,14 +163,17 @@ impl Ctx {
             )
         });
         let actor = Actor::new(actor_name.clone(), config.actors.role_of(&actor_name));
-        let ctx = Self::build(config, &dir, actor, cli.output).map_err(|f| {
+        let ctx = Self::build(config, &dir, actor, cli.output).await.map_err(|f| {
             Failure::new(f.code, f.error.context(format!("using configuration {}", config_path.display())))
         })?;
         Ok(ctx)
     }
 
     /// Builds the engine from a loaded configuration.
-    pub(crate) fn build(config: Config, dir: &Path, actor: Actor, format: Format) -> Result<Self, Failure> {
+    ///
+    /// The configuration file seeds the policy settings; once they have been changed with
+    /// `settings set` or `controls set`, the copy in the store is authoritative.
+    pub(crate) async fn build(config: Config, dir: &Path, actor: Actor, format: Format) -> Result<Self, Failure> {
         if !dir.is_dir() {
             return Err(Failure::new(
                 2,
@@ -170,7 +184,19 @@ impl Ctx {
             SqliteStore::open(dir.join(STORE_FILE))
                 .with_context(|| format!("cannot open the store in {}", dir.display()))?,
         );
-        let policy = Pipeline::standard(config.policy).map_err(|e| Failure::new(2, e))?;
+        let state = remediation_core::Store::safety_state(store.as_ref())
+            .await
+            .context("cannot read the safety settings from the store")?;
+        let (settings, settings_source) = match state.settings {
+            Some(v) => (
+                serde_json::from_value::<PolicySettings>(v)
+                    .context("the policy settings kept in the store cannot be read by this version")?,
+                "store",
+            ),
+            None => (config.policy, "config"),
+        };
+        let policy = Pipeline::standard(settings.clone()).map_err(|e| Failure::new(2, e))?;
+        let limits = config.limits.clone();
         let connectors = config.connectors.iter().map(|c| connector(c, dir)).collect::<Vec<_>>();
         let mut engine = Engine::new(EngineParts {
             store: store.clone(),
@@ -179,10 +205,11 @@ impl Ctx {
             policy: Arc::new(policy),
             limits: Arc::new(config.limits),
         });
+        engine = engine.with_events(Arc::new(EventLog { path: dir.join(EVENTS_FILE) }));
         if let Ok(point) = std::env::var("REMEDIATION_FAILPOINT") {
             engine = engine.with_failpoints(failpoint_hook(point));
         }
-        Ok(Self { dir: dir.to_owned(), engine, store, actor, format })
+        Ok(Self { dir: dir.to_owned(), engine, store, actor, format, policy: settings, settings_source, limits })
     }
 
     async fn dispatch(&self, command: &Command) -> Result<u8, Failure> {
@@ -251,6 +278,14 @@ impl Ctx {
                 Ok(0)
             }
             Command::Connectors => self.connectors().await,
+            Command::Plan { id } => self.plan(*id).await,
+            Command::Settings { command } => self.settings(command).await,
+            Command::Controls { command } => self.controls(command).await,
+            Command::KillSwitch { command } => self.kill_switch(command).await,
+            Command::Breaker { command } => self.breaker(command).await,
+            Command::Limits { command: LimitsCommand::Status } => self.limits_status().await,
+            Command::Held { command: HeldCommand::List } => self.held_list().await,
+            Command::EmergencyAccess { command } => self.emergency(command).await,
             Command::Audit { command: AuditCommand::Verify } => self.audit_verify(),
             Command::Audit { command: AuditCommand::Export { since, out } } => {
                 self.audit_export(*since, out.as_deref())
@@ -294,40 +329,88 @@ impl Ctx {
 
     /// `suggest`.
     pub(crate) async fn suggest(&self, args: &SuggestArgs) -> Result<u8, Failure> {
-        let target = match &args.target {
-            Some(json) => serde_json::from_str::<Target>(json).map_err(|e| {
+        let finding: Option<Finding> = match &args.finding {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Failure::new(2, anyhow::anyhow!("cannot read the finding {}: {e}", path.display())))?;
+                Some(serde_json::from_str(&text).map_err(|e| {
+                    Failure::new(
+                        2,
+                        anyhow::anyhow!(
+                            "{} is not a valid finding (line {}, column {}): {e}; see schemas/finding.schema.json",
+                            path.display(),
+                            e.line(),
+                            e.column()
+                        ),
+                    )
+                })?)
+            }
+            None => None,
+        };
+        let explicit_target = args.target.is_some() || args.identity.is_some();
+        let target = match (&args.target, &finding) {
+            (Some(json), _) => serde_json::from_str::<Target>(json).map_err(|e| {
                 Failure::new(2, anyhow::anyhow!("--target is not a valid target ({e}); expected JSON like {{\"identity\":\"alice\",\"resource\":\"admins\",\"grant_type\":\"group_membership\"}}"))
             })?,
-            None => Target {
+            (None, Some(f)) if !explicit_target => f.target.clone(),
+            (None, _) => Target {
                 identity: args.identity.clone().ok_or_else(|| usage("give --target JSON, or --identity with --grant-type"))?,
                 resource: args.resource.clone(),
                 grant: args.grant.clone(),
                 grant_type: args.grant_type.clone().ok_or_else(|| usage("--grant-type is required with --identity"))?,
             },
         };
-        let kind = match (args.kind, &args.to) {
-            (KindName::Reduce, Some(to)) => ActionKind::Reduce { to: to.clone() },
-            (KindName::Reduce, None) => return Err(usage("--kind reduce needs --to LEVEL")),
-            (_, Some(_)) => return Err(usage("--to is only used with --kind reduce")),
-            (KindName::Revoke, None) => ActionKind::Revoke,
-            (KindName::Suspend, None) => ActionKind::Suspend,
-            (KindName::RevokeSessions, None) => ActionKind::RevokeSessions,
-            (KindName::ForcePasswordReset, None) => ActionKind::ForcePasswordReset,
-            (KindName::Notify, None) => ActionKind::Notify,
+        let kind = match (args.kind, &args.to, &finding) {
+            (None, None, Some(f)) => f.suggested_kind.clone(),
+            (None, _, _) => return Err(usage("--kind is required (or a --finding that suggests one)")),
+            (Some(KindName::Reduce), Some(to), _) => ActionKind::Reduce { to: to.clone() },
+            (Some(KindName::Reduce), None, _) => return Err(usage("--kind reduce needs --to LEVEL")),
+            (_, Some(_), _) => return Err(usage("--to is only used with --kind reduce")),
+            (Some(KindName::Revoke), None, _) => ActionKind::Revoke,
+            (Some(KindName::Suspend), None, _) => ActionKind::Suspend,
+            (Some(KindName::RevokeSessions), None, _) => ActionKind::RevokeSessions,
+            (Some(KindName::ForcePasswordReset), None, _) => ActionKind::ForcePasswordReset,
+            (Some(KindName::Notify), None, _) => ActionKind::Notify,
         };
-        let request = ActionRequest {
-            connector: args.connector.clone(),
-            kind,
-            target,
-            reason: args.reason.clone(),
-            control_id: args.control.clone(),
-            finding_id: args.finding.clone(),
-            dry_run: args.dry_run,
+        let connector = args
+            .connector
+            .clone()
+            .or_else(|| finding.as_ref().and_then(|f| f.connector.clone()))
+            .ok_or_else(|| usage("--connector is required (the finding names none)"))?;
+        let mut request = match &finding {
+            Some(f) => f.to_request(&connector, args.dry_run),
+            None => ActionRequest {
+                connector,
+                kind: kind.clone(),
+                target: target.clone(),
+                reason: String::new(),
+                control_id: None,
+                finding_id: None,
+                dry_run: args.dry_run,
+            },
         };
+        request.kind = kind;
+        request.target = target;
+        if let Some(reason) = &args.reason {
+            request.reason = reason.clone();
+        }
+        if args.control.is_some() {
+            request.control_id = args.control.clone();
+        }
+        if args.finding_id.is_some() {
+            request.finding_id = args.finding_id.clone();
+        }
         let s = self.engine.suggest(request, &self.actor).await?;
         match self.format {
             Format::Json => {
-                outln!("{}", output::json(&json!({"action": s.action, "plan": s.plan, "decision": s.decision})))?
+                let guidance = (s.action.state == remediation_core::State::Suggested)
+                    .then(|| remediation_core::guidance(&s.action, Some(&s.plan)));
+                outln!(
+                    "{}",
+                    output::json(
+                        &json!({"action": s.action, "plan": s.plan, "decision": s.decision, "guidance": guidance})
+                    )
+                )?
             }
             Format::Table => {
                 outln!("{} {}", s.action.id, s.action.state)?;
@@ -344,6 +427,18 @@ impl Ctx {
                         "needs approval"
                     };
                     outln!("  gate {:<14} {verdict}: {}", g.gate, clean(&g.reason))?;
+                }
+                if s.action.state == remediation_core::State::Suggested {
+                    let g = remediation_core::guidance(&s.action, Some(&s.plan));
+                    outln!("Guidance (advisory: this action never executes by itself)")?;
+                    outln!("  issue:           {}", clean(&g.issue))?;
+                    outln!("  why it matters:  {}", clean(&g.why_it_matters))?;
+                    for r in &g.recommended_actions {
+                        outln!("  recommended:     {}", clean(r))?;
+                    }
+                    for (i, step) in g.manual_steps.iter().enumerate() {
+                        outln!("  manual step {}:   {}", i + 1, clean(step))?;
+                    }
                 }
                 let next = next_step(&s.action);
                 if !next.is_empty() {

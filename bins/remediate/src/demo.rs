@@ -36,7 +36,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
 
     let alice = Actor::new("local:alice", Role::Requester);
     let bob = Actor::new("local:bob", Role::Approver);
-    let ctx = Ctx::build(config, &dir, alice.clone(), format)?;
+    let ctx = Ctx::build(config, &dir, alice.clone(), format).await?;
     let json = format == Format::Json;
     let say = |step: &str| if json { Ok(()) } else { outln!("\n== {step}") };
     let mut steps = Vec::new();

@@ -3,6 +3,7 @@
 //! Thin by design: it parses arguments, loads the configuration, wires the library crates
 //! together and maps their errors to the documented exit codes.
 
+mod admin;
 mod app;
 mod demo;
 mod output;
@@ -128,6 +129,53 @@ pub(crate) enum Command {
     },
     /// Reconcile actions an interrupted process left executing or rolling back, from the provider's live state.
     Recover,
+    /// Show an action's plan: before, expected after, reversibility and hash.
+    Plan {
+        /// Action id.
+        id: ActionId,
+    },
+    /// Policy settings kept in the store (seeded from the config file).
+    Settings {
+        /// What to do.
+        #[command(subcommand)]
+        command: admin::SettingsCommand,
+    },
+    /// Controls: modes, never_auto, disabling, status and prerequisites.
+    Controls {
+        /// What to do.
+        #[command(subcommand)]
+        command: admin::ControlsCommand,
+    },
+    /// The kill switch (admin).
+    KillSwitch {
+        /// What to do.
+        #[command(subcommand)]
+        command: admin::KillSwitchCommand,
+    },
+    /// The circuit breaker tripped by the global limit.
+    Breaker {
+        /// What to do.
+        #[command(subcommand)]
+        command: admin::BreakerCommand,
+    },
+    /// Blast-radius limits.
+    Limits {
+        /// What to do.
+        #[command(subcommand)]
+        command: admin::LimitsCommand,
+    },
+    /// Actions held by a limit or the breaker.
+    Held {
+        /// What to do.
+        #[command(subcommand)]
+        command: admin::HeldCommand,
+    },
+    /// Break-glass (emergency) access verification.
+    EmergencyAccess {
+        /// What to do.
+        #[command(subcommand)]
+        command: admin::EmergencyCommand,
+    },
     /// List configured connectors with health and capabilities.
     Connectors,
     /// Audit trail commands.
@@ -159,12 +207,16 @@ pub(crate) enum AuditCommand {
 /// Arguments of `suggest`.
 #[derive(Debug, Args)]
 pub(crate) struct SuggestArgs {
+    /// A finding as JSON (see schemas/finding.schema.json): supplies the target, kind, control,
+    /// finding id and reason; flags given as well override it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) finding: Option<PathBuf>,
     /// Connector id (see `remediate connectors`).
-    #[arg(long)]
-    pub(crate) connector: String,
+    #[arg(long, required_unless_present = "finding")]
+    pub(crate) connector: Option<String>,
     /// Action kind.
-    #[arg(long, value_parser = parse_kind)]
-    pub(crate) kind: KindName,
+    #[arg(long, value_parser = parse_kind, required_unless_present = "finding")]
+    pub(crate) kind: Option<KindName>,
     /// Level to reduce to (with --kind reduce).
     #[arg(long)]
     pub(crate) to: Option<String>,
@@ -184,14 +236,14 @@ pub(crate) struct SuggestArgs {
     #[arg(long)]
     pub(crate) grant_type: Option<String>,
     /// Why the action is needed (shown to approvers, kept in the audit).
-    #[arg(long)]
-    pub(crate) reason: String,
+    #[arg(long, required_unless_present = "finding")]
+    pub(crate) reason: Option<String>,
     /// Control being remediated.
     #[arg(long)]
     pub(crate) control: Option<String>,
-    /// Finding being remediated.
+    /// Id of the finding being remediated (without --finding).
     #[arg(long)]
-    pub(crate) finding: Option<String>,
+    pub(crate) finding_id: Option<String>,
     /// Run every check and produce the plan; store it as a dry run and write nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,

@@ -55,17 +55,29 @@ macro_rules! errln {
 pub(crate) use {errln, out, outln};
 
 /// Makes a value safe to print in a table cell or a log line: control characters (newlines,
-/// tabs, escapes) are shown escaped, so no value can break a row or forge a line.
+/// tabs, escapes), line and paragraph separators, and the bidirectional formatting characters
+/// are shown escaped, so no value can break a row, forge a line, or reorder what follows it
+/// on screen (an unterminated right-to-left override reverses the rest of the line).
 pub(crate) fn clean(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if c.is_control() {
+        if c.is_control() || is_layout_control(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// Characters that are not control characters to Unicode but change how a terminal lays out
+/// the rest of the line: line and paragraph separators and the bidirectional marks, embeddings,
+/// overrides and isolates.
+fn is_layout_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2028}' | '\u{2029}' | '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// Renders rows under headers with aligned columns. Cells are cleaned and long cells cut to
@@ -113,6 +125,19 @@ mod tests {
         assert_eq!(t.lines().count(), 2, "{t}");
         assert!(t.contains("x\\ny\\tz"));
         assert!(!t.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn layout_controls_are_escaped_and_other_text_is_kept() {
+        for (input, expected) in [
+            ("\u{202e}evil\u{202c}", "\\u{202e}evil\\u{202c}"),
+            ("a\u{2028}b\u{2029}c", "a\\u{2028}b\\u{2029}c"),
+            ("\u{2066}x\u{2069}\u{200f}\u{61c}", "\\u{2066}x\\u{2069}\\u{200f}\\u{61c}"),
+            ("del\u{7f} csi\u{9b}", "del\\u{7f} csi\\u{9b}"),
+            ("עברית العربية 👩\u{200d}💻 e\u{301}", "עברית العربية 👩\u{200d}💻 e\u{301}"),
+        ] {
+            assert_eq!(clean(input), expected, "{input:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,426 @@
+//! Administration commands: settings, controls, kill switch, circuit breaker, limits, held
+//! actions, plans and emergency-access verification.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use remediation_core::{ActionFilter, ActionId, EngineEvent, EventSink, State};
+use remediation_gates::{ControlSettings, ControlStatus, PolicySettings};
+use serde_json::{Value, json};
+
+use crate::app::{Ctx, Failure};
+use crate::output::{self, Format, clean, outln};
+
+/// `settings` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SettingsCommand {
+    /// Show the policy settings in force and where they come from.
+    Show,
+    /// Change one setting (admin; audited). KEY is a dotted path such as `enabled`,
+    /// `default_mode` or `kinds.revoke`; VALUE is JSON (a bare word is taken as a string).
+    Set {
+        /// Dotted path into the policy settings.
+        key: String,
+        /// New value, as JSON.
+        value: String,
+        /// Why (kept in the audit).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `controls` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ControlsCommand {
+    /// List configured controls.
+    List,
+    /// Change one control (admin; audited).
+    Set(Box<ControlSetArgs>),
+}
+
+/// Arguments of `controls set`.
+#[derive(Debug, Args)]
+pub(crate) struct ControlSetArgs {
+    /// Control id.
+    pub(crate) id: String,
+    /// Mode for the control's actions: advisory, manual or auto.
+    #[arg(long, value_parser = parse_word::<remediation_core::Mode>)]
+    pub(crate) mode: Option<remediation_core::Mode>,
+    /// The control's actions always need approval.
+    #[arg(long)]
+    pub(crate) never_auto: Option<bool>,
+    /// Disable the control; its actions are refused. The value is the reason shown.
+    #[arg(long, conflicts_with = "enable")]
+    pub(crate) disable: Option<String>,
+    /// Enable a disabled control.
+    #[arg(long)]
+    pub(crate) enable: bool,
+    /// Record whether the control currently passes: unknown, passing or failing.
+    #[arg(long, value_parser = parse_word::<ControlStatus>)]
+    pub(crate) status: Option<ControlStatus>,
+    /// Controls that must pass first (comma-separated; empty to clear).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) prerequisites: Option<Vec<String>>,
+    /// Why (kept in the audit; also the override reason for --mode).
+    #[arg(long)]
+    pub(crate) reason: String,
+}
+
+/// `kill-switch` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KillSwitchCommand {
+    /// Stop everything: no execution starts; waiting actions are cancelled (admin).
+    On {
+        /// Why (kept in the audit).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Allow executions again; nothing resumes by itself (admin).
+    Off {
+        /// Why (kept in the audit).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show whether the kill switch is on.
+    Status,
+}
+
+/// `breaker` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BreakerCommand {
+    /// Reset a tripped circuit breaker (admin); held actions stay held until released.
+    Reset {
+        /// Why (kept in the audit).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show whether the breaker is tripped.
+    Status,
+}
+
+/// `limits` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum LimitsCommand {
+    /// Usage of every blast-radius window with executions in it.
+    Status,
+}
+
+/// `held` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum HeldCommand {
+    /// Actions held by a limit or the breaker, with why.
+    List,
+}
+
+/// `emergency-access` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum EmergencyCommand {
+    /// Record that break-glass access was verified to work now (admin).
+    Verify {
+        /// How it was verified (kept in the audit).
+        #[arg(long)]
+        note: String,
+    },
+    /// When it was last verified, and whether that is recent enough.
+    Status,
+}
+
+impl Ctx {
+    pub(crate) async fn settings(&self, command: &SettingsCommand) -> Result<u8, Failure> {
+        match command {
+            SettingsCommand::Show => {
+                let value = json!({"source": self.settings_source, "policy": self.policy, "limits": self.limits});
+                outln!("{}", output::json(&value))?;
+                Ok(0)
+            }
+            SettingsCommand::Set { key, value, reason } => {
+                let mut doc = serde_json::to_value(&self.policy).context("cannot serialise the settings")?;
+                let parsed: Value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.clone()));
+                set_path(&mut doc, key, parsed)?;
+                let settings = self.save_policy(doc, reason, key).await?;
+                outln!(
+                    "settings changed: {key} = {}",
+                    clean(&lookup(&serde_json::to_value(&settings).unwrap_or_default(), key))
+                )?;
+                Ok(0)
+            }
+        }
+    }
+
+    /// Validates `doc` as policy settings and stores it through the engine (audited).
+    async fn save_policy(&self, doc: Value, reason: &str, what: &str) -> Result<PolicySettings, Failure> {
+        let settings: PolicySettings = serde_json::from_value(doc.clone())
+            .map_err(|e| Failure::new(2, anyhow::anyhow!("invalid value for `{what}`: {e}")))?;
+        settings
+            .validate()
+            .map_err(|e| Failure::new(2, anyhow::anyhow!("invalid settings after changing `{what}`: {e}")))?;
+        self.engine.update_settings(&self.actor, doc, reason.to_owned()).await?;
+        Ok(settings)
+    }
+
+    pub(crate) async fn controls(&self, command: &ControlsCommand) -> Result<u8, Failure> {
+        match command {
+            ControlsCommand::List => {
+                match self.format {
+                    Format::Json => outln!("{}", output::json(&json!(self.policy.controls)))?,
+                    Format::Table => {
+                        let rows: Vec<Vec<String>> = self
+                            .policy
+                            .controls
+                            .iter()
+                            .map(|(id, c)| {
+                                vec![
+                                    id.clone(),
+                                    c.mode.map_or_else(|| "(kind/default)".to_owned(), |m| m.to_string()),
+                                    c.never_auto.to_string(),
+                                    c.disabled.clone().unwrap_or_else(|| "-".to_owned()),
+                                    format!("{:?}", c.status).to_lowercase(),
+                                    c.prerequisites.join(","),
+                                ]
+                            })
+                            .collect();
+                        output::out!(
+                            "{}",
+                            output::table(
+                                &["CONTROL", "MODE", "NEVER AUTO", "DISABLED", "STATUS", "PREREQUISITES"],
+                                &rows
+                            )
+                        )?;
+                    }
+                }
+                Ok(0)
+            }
+            ControlsCommand::Set(args) => {
+                let mut policy = self.policy.clone();
+                let c: &mut ControlSettings = policy.controls.entry(args.id.clone()).or_default();
+                if let Some(mode) = args.mode {
+                    c.mode = Some(mode);
+                    c.reason = Some(args.reason.clone());
+                }
+                if let Some(n) = args.never_auto {
+                    c.never_auto = n;
+                }
+                if let Some(why) = &args.disable {
+                    c.disabled = Some(why.clone());
+                }
+                if args.enable {
+                    c.disabled = None;
+                }
+                if let Some(s) = args.status {
+                    c.status = s;
+                }
+                if let Some(p) = &args.prerequisites {
+                    c.prerequisites = p.iter().filter(|s| !s.is_empty()).cloned().collect();
+                }
+                let doc = serde_json::to_value(&policy).context("cannot serialise the settings")?;
+                self.save_policy(doc, &args.reason, &format!("controls.{}", args.id)).await?;
+                outln!("control {} updated", clean(&args.id))?;
+                Ok(0)
+            }
+        }
+    }
+
+    pub(crate) async fn kill_switch(&self, command: &KillSwitchCommand) -> Result<u8, Failure> {
+        let (on, reason) = match command {
+            KillSwitchCommand::On { reason } => (true, reason),
+            KillSwitchCommand::Off { reason } => (false, reason),
+            KillSwitchCommand::Status => {
+                let on = self.engine.safety_state().await?.kill_switch;
+                outln!(
+                    "{}",
+                    if self.format == Format::Json {
+                        json!({"kill_switch": on}).to_string()
+                    } else {
+                        format!("kill switch {}", if on { "ON" } else { "off" })
+                    }
+                )?;
+                return Ok(0);
+            }
+        };
+        let cancelled = self.engine.set_kill_switch(on, &self.actor, reason.clone()).await?;
+        match self.format {
+            Format::Json => outln!("{}", output::json(&json!({"kill_switch": on, "cancelled": cancelled})))?,
+            Format::Table if on => {
+                outln!("kill switch ON: no execution starts; {} waiting actions cancelled", cancelled.len())?;
+                for a in &cancelled {
+                    outln!("  cancelled {} {}", a.id, clean(&a.target.to_string()))?;
+                }
+            }
+            Format::Table => outln!("kill switch off: executions may start again; nothing resumes by itself")?,
+        }
+        Ok(0)
+    }
+
+    pub(crate) async fn breaker(&self, command: &BreakerCommand) -> Result<u8, Failure> {
+        match command {
+            BreakerCommand::Reset { reason } => {
+                self.engine.reset_breaker(&self.actor, reason.clone()).await?;
+                outln!("circuit breaker reset; held actions stay held until an admin releases them (`held list`)")?;
+            }
+            BreakerCommand::Status => {
+                let tripped = self.engine.safety_state().await?.breaker_tripped;
+                match self.format {
+                    Format::Json => outln!("{}", json!({"breaker_tripped": tripped}))?,
+                    Format::Table => outln!("circuit breaker {}", if tripped { "TRIPPED" } else { "closed" })?,
+                }
+            }
+        }
+        Ok(0)
+    }
+
+    pub(crate) async fn limits_status(&self) -> Result<u8, Failure> {
+        let now = time::OffsetDateTime::now_utc();
+        let slots = self
+            .engine
+            .store()
+            .slots_since(now - self.limits.longest_window())
+            .await
+            .map_err(|e| Failure::new(1, e))?;
+        let usage = self.limits.usage(&slots, now);
+        let tripped = self.engine.safety_state().await?.breaker_tripped;
+        match self.format {
+            Format::Json => outln!("{}", output::json(&json!({"breaker_tripped": tripped, "usage": usage})))?,
+            Format::Table => {
+                let rows: Vec<Vec<String>> = usage
+                    .iter()
+                    .map(|u| {
+                        vec![u.key.clone(), u.used.to_string(), u.limit.to_string(), format!("{}s", u.window_secs)]
+                    })
+                    .collect();
+                output::out!("{}", output::table(&["KEY", "USED", "LIMIT", "WINDOW"], &rows))?;
+                if tripped {
+                    outln!("circuit breaker TRIPPED: all execution paused until `breaker reset`")?;
+                }
+            }
+        }
+        Ok(0)
+    }
+
+    pub(crate) async fn held_list(&self) -> Result<u8, Failure> {
+        let held = self.engine.list(&ActionFilter { state: Some(State::Held), ..ActionFilter::default() }).await?;
+        let mut rows = Vec::new();
+        let mut docs = Vec::new();
+        for a in held {
+            let why = self
+                .engine
+                .transitions(a.id)
+                .await?
+                .into_iter()
+                .rev()
+                .find(|t| t.to == State::Held)
+                .and_then(|t| t.comment)
+                .unwrap_or_default();
+            rows.push(vec![a.id.to_string(), a.kind.to_string(), a.target.to_string(), why.clone()]);
+            docs.push(json!({"action": a, "reason": why}));
+        }
+        match self.format {
+            Format::Json => outln!("{}", output::json(&json!(docs)))?,
+            Format::Table => output::out!("{}", output::table(&["ID", "KIND", "TARGET", "WHY HELD"], &rows))?,
+        }
+        Ok(0)
+    }
+
+    pub(crate) async fn plan(&self, id: ActionId) -> Result<u8, Failure> {
+        let d = self.engine.get(id).await?;
+        let Some(plan) = &d.plan else {
+            return Err(Failure::new(4, anyhow::anyhow!("action {id} has no plan")));
+        };
+        match self.format {
+            Format::Json => outln!("{}", output::json(&json!(plan)))?,
+            Format::Table => {
+                outln!("{}", clean(&plan.description))?;
+                outln!("reversibility  {}", plan.reversibility)?;
+                outln!("plan hash      {}", plan.plan_hash)?;
+                outln!("before         {}", clean(&plan.before.state.to_string()))?;
+                outln!("expected after {}", clean(&plan.expected_after.state.to_string()))?;
+                for c in remediation_core::diff::json_diff(&plan.before.state, &plan.expected_after.state) {
+                    outln!("  change       {}", clean(&c.to_string()))?;
+                }
+            }
+        }
+        Ok(0)
+    }
+
+    pub(crate) async fn emergency(&self, command: &EmergencyCommand) -> Result<u8, Failure> {
+        if let EmergencyCommand::Verify { note } = command {
+            self.engine.verify_emergency_access(&self.actor, note.clone()).await?;
+        }
+        let state = self.engine.safety_state().await?;
+        let max = time::Duration::days(i64::from(self.policy.emergency_access_max_age_days));
+        let fresh = state.emergency_access_verified_at.is_some_and(|at| time::OffsetDateTime::now_utc() - at <= max);
+        match self.format {
+            Format::Json => outln!(
+                "{}",
+                output::json(&json!({
+                    "verified_at": state.emergency_access_verified_at.map(|t| t.to_string()),
+                    "note": state.emergency_access_note,
+                    "max_age_days": self.policy.emergency_access_max_age_days,
+                    "fresh": fresh,
+                }))
+            )?,
+            Format::Table => match state.emergency_access_verified_at {
+                Some(at) => outln!(
+                    "emergency access verified at {at} ({}); {}",
+                    clean(state.emergency_access_note.as_deref().unwrap_or("")),
+                    if fresh { "recent enough" } else { "STALE: auto actions need approval until verified again" }
+                )?,
+                None => outln!(
+                    "emergency access never verified: auto actions need approval until `emergency-access verify --note ...`"
+                )?,
+            },
+        }
+        Ok(0)
+    }
+}
+
+/// Parses a snake_case word into a serde enum (`auto`, `passing`, ...).
+fn parse_word<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
+    serde_json::from_value(Value::String(s.to_owned())).map_err(|e| e.to_string())
+}
+
+/// Sets `key` (dotted) in `doc` to `value`, creating objects on the way.
+fn set_path(doc: &mut Value, key: &str, value: Value) -> Result<(), Failure> {
+    let mut cur = doc;
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(Failure::new(2, anyhow::anyhow!("`{key}` is not a dotted settings path such as `kinds.revoke`")));
+    }
+    for (i, part) in parts.iter().enumerate() {
+        let Value::Object(map) = cur else {
+            return Err(Failure::new(2, anyhow::anyhow!("`{}` is not a table in the settings", parts[..i].join("."))));
+        };
+        if i + 1 == parts.len() {
+            map.insert((*part).to_owned(), value);
+            return Ok(());
+        }
+        cur = map.entry((*part).to_owned()).or_insert_with(|| Value::Object(serde_json::Map::new()));
+    }
+    Ok(())
+}
+
+fn lookup(doc: &Value, key: &str) -> String {
+    key.split('.').try_fold(doc, |v, k| v.get(k)).map_or_else(|| "(unset)".to_owned(), Value::to_string)
+}
+
+/// Appends every engine event as one JSON line to `<data dir>/events.jsonl`: the admin
+/// notification outbox of the command-line installation. Delivery is best effort.
+#[derive(Debug)]
+pub(crate) struct EventLog {
+    pub(crate) path: PathBuf,
+}
+
+#[async_trait::async_trait]
+impl EventSink for EventLog {
+    async fn emit(&self, event: &EngineEvent) {
+        use std::io::Write as _;
+        let Ok(line) = serde_json::to_string(event) else { return };
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path);
+        if let Ok(mut f) = file {
+            let _ = writeln!(f, "{line}");
+        }
+        if matches!(event, EngineEvent::Held { .. } | EngineEvent::BreakerTripped { .. }) {
+            output::errln!("admin notification: {}", clean(&line));
+        }
+    }
+}
