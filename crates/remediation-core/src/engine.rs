@@ -409,6 +409,9 @@ impl Engine {
         let connector = self.connector(&action.connector)?;
         let prepared = self.prepare(&connector, action, Stage::Execute, dry_run).await?;
         if let Some(gate) = prepared.decision.refusal() {
+            if !dry_run {
+                self.note_refusal(action, actor, &gate.gate, &gate.reason).await?;
+            }
             return Err(refused(&gate.gate, gate.reason.clone()));
         }
         let approved_hash = detail.plan.as_ref().map(|p| p.plan_hash.as_str());
@@ -1038,6 +1041,22 @@ impl Engine {
         reason: String,
     ) -> Result<(), EngineError> {
         self.change_safety(actor, "settings_changed", reason, |s| s.settings = Some(settings)).await
+    }
+
+    /// Records a refused execution in the audit trail (stores without audit notes skip it).
+    async fn note_refusal(&self, action: &Action, actor: &Actor, rule: &str, reason: &str) -> Result<(), EngineError> {
+        let record = SettingsRecord {
+            setting_event: "execution_refused".to_owned(),
+            actor: actor.name.clone(),
+            at: self.clock.now(),
+            comment: Some(format!("refused by {rule}: {reason}")),
+            previous: serde_json::json!({"action_id": action.id, "state": action.state}),
+            value: serde_json::json!({"action_id": action.id, "state": action.state}),
+        };
+        match self.store.append_note(&record).await {
+            Ok(()) | Err(crate::StoreError::Unsupported { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn trip_breaker(&self, action_id: ActionId) -> Result<(), EngineError> {

@@ -244,6 +244,12 @@ pub trait Store: Send + Sync {
         Err(StoreError::Unsupported { what: "keeping safety state (kill switch, breaker, settings)" })
     }
 
+    /// Appends a record that changes no state (a refused execution) to the audit trail.
+    async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
+        let _ = record;
+        Err(StoreError::Unsupported { what: "audit notes" })
+    }
+
     /// Every limit slot reserved at or after `since`, as (key, instant), oldest first.
     async fn slots_since(&self, since: OffsetDateTime) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
         let _ = since;

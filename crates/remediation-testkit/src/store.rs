@@ -245,6 +245,11 @@ impl Store for InMemoryStore {
         Ok(())
     }
 
+    async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
+        self.lock().settings_records.push(record.clone());
+        Ok(())
+    }
+
     async fn slots_since(&self, since: OffsetDateTime) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
         let inner = self.lock();
         let mut all: Vec<(String, OffsetDateTime)> = inner
