@@ -2,8 +2,11 @@
 //! (SQLite store and the sandbox connector), checking the sandbox file, the audit trail and
 //! the exit codes a script would see.
 
+mod audit;
 mod concurrency;
 mod crash;
+mod hostile;
+mod safety;
 
 use remediation_e2e::Env;
 use serde_json::Value;

@@ -12,7 +12,9 @@ use remediation_gates::{Pipeline, PolicySettings};
 use remediation_limiter::Limits;
 
 use crate::admin::{EventLog, HeldCommand, LimitsCommand};
+use remediation_audit::AuditKey;
 use remediation_store_sqlite::SqliteStore;
+use secrecy::ExposeSecret as _;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
@@ -26,6 +28,8 @@ pub(crate) const STORE_FILE: &str = "remediation.db";
 pub(crate) const EVENTS_FILE: &str = "events.jsonl";
 /// File name of the configuration inside the data directory.
 pub(crate) const CONFIG_FILE: &str = "remediation.toml";
+/// File name of the audit checkpoint key that `init` and `demo` create in the data directory.
+pub(crate) const AUDIT_KEY_FILE: &str = "audit.key";
 
 /// A failed command: the error chain and its exit code.
 #[derive(Debug)]
@@ -108,7 +112,20 @@ fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
         remediation_connector_sandbox::write_sample(&sandbox)
             .with_context(|| format!("cannot write the sample sandbox directory {}", sandbox.display()))?;
     }
-    SqliteStore::open(dir.join(STORE_FILE)).with_context(|| "cannot create the store")?;
+    let key_path = dir.join(AUDIT_KEY_FILE);
+    let key = if key_path.exists() {
+        // Kept, never replaced: the store's checkpoint is sealed with it.
+        let settings = remediation_config::AuditSettings { hmac_key_file: Some(AUDIT_KEY_FILE.into()) };
+        settings.load_key(&config_path, &dir).map_err(|e| Failure::new(2, e))?.ok_or_else(|| usage("no audit key"))?
+    } else {
+        create_audit_key(&key_path)?
+    };
+    let store = SqliteStore::open_with(dir.join(STORE_FILE), Some(key)).with_context(|| "cannot create the store")?;
+    // An existing store (init --force) whose records predate the key is adopted here, the
+    // one deliberate moment for it, and only if its chain verifies.
+    if let Err(e) = store.adopt_audit_chain() {
+        errln!("warning: {}; run `remediate audit verify`", clean(&format!("{:#}", anyhow::Error::new(e))));
+    }
     outln!("Initialised {}", dir.display())?;
     outln!(
         "  config:  {}  (remediation is DISABLED: set `enabled = true` under [policy] to allow executions)",
@@ -116,11 +133,31 @@ fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
     )?;
     outln!("  sandbox: {}", sandbox.display())?;
     outln!("  store:   {}", dir.join(STORE_FILE).display())?;
+    outln!("  audit key: {}  (private, mode 0600: back it up with the store)", key_path.display())?;
     outln!(
         "Next: remediate --data-dir {} suggest --connector sandbox --kind revoke --identity alice --resource admins --grant-type group_membership --reason \"...\"",
         dir.display()
     )?;
     Ok(0)
+}
+
+/// Creates a new random audit checkpoint key at `path` (which must not exist), readable and
+/// writable by the owner only, as 64 hex characters and a newline. Never prints the key.
+pub(crate) fn create_audit_key(path: &Path) -> Result<AuditKey, Failure> {
+    use std::io::Write as _;
+    let key = AuditKey::generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let write = || -> std::io::Result<()> {
+        let mut file = options.open(path)?;
+        file.write_all(key.to_hex().expose_secret().as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()
+    };
+    write().with_context(|| format!("cannot create the audit key file {}", path.display()))?;
+    Ok(key)
 }
 
 /// Everything a command needs.
@@ -163,17 +200,28 @@ impl Ctx {
             )
         });
         let actor = Actor::new(actor_name.clone(), config.actors.role_of(&actor_name));
-        let ctx = Self::build(config, &dir, actor, cli.output).await.map_err(|f| {
+        // A missing data directory is reported by `build`, which says to run `init`.
+        let key = match dir.is_dir() {
+            true => config.audit.load_key(&config_path, &dir).map_err(|e| Failure::new(2, e))?,
+            false => None,
+        };
+        let ctx = Self::build(config, &dir, key, actor, cli.output).await.map_err(|f| {
             Failure::new(f.code, f.error.context(format!("using configuration {}", config_path.display())))
         })?;
         Ok(ctx)
     }
 
-    /// Builds the engine from a loaded configuration.
+    /// Builds the engine from a loaded configuration; `key` seals the audit checkpoint.
     ///
     /// The configuration file seeds the policy settings; once they have been changed with
     /// `settings set` or `controls set`, the copy in the store is authoritative.
-    pub(crate) async fn build(config: Config, dir: &Path, actor: Actor, format: Format) -> Result<Self, Failure> {
+    pub(crate) async fn build(
+        config: Config,
+        dir: &Path,
+        key: Option<AuditKey>,
+        actor: Actor,
+        format: Format,
+    ) -> Result<Self, Failure> {
         if !dir.is_dir() {
             return Err(Failure::new(
                 2,
@@ -181,7 +229,7 @@ impl Ctx {
             ));
         }
         let store = Arc::new(
-            SqliteStore::open(dir.join(STORE_FILE))
+            SqliteStore::open_with(dir.join(STORE_FILE), key)
                 .with_context(|| format!("cannot open the store in {}", dir.display()))?,
         );
         let state = remediation_core::Store::safety_state(store.as_ref())
@@ -667,20 +715,25 @@ impl Ctx {
         Ok(0)
     }
 
-    /// `audit verify`: exit 0 when intact, 6 when a link is broken.
+    /// `audit verify`: exit 0 when intact, 6 when a link is broken or the checkpoint does not
+    /// match the chain (a cut-off tail, a rewritten chain, a forged or deleted checkpoint).
     pub(crate) fn audit_verify(&self) -> Result<u8, Failure> {
         let report = self.store.verify_audit().context("cannot read the audit trail")?;
-        let ok = report.first_break.is_none();
+        let ok = report.is_intact();
         match self.format {
             Format::Json => outln!("{}", output::json(&json!(report)))?,
-            Format::Table => match &report.first_break {
-                None => outln!(
-                    "audit chain intact: {} records, head {}",
-                    report.records,
-                    report.head.as_deref().unwrap_or("(empty)")
-                )?,
-                Some(b) => outln!("AUDIT CHAIN BROKEN after checking {} records: {b}", report.records)?,
-            },
+            Format::Table => {
+                match &report.first_break {
+                    None if ok => outln!(
+                        "audit chain intact: {} records, head {}",
+                        report.records,
+                        report.head.as_deref().unwrap_or("(empty)")
+                    )?,
+                    None => outln!("AUDIT CHAIN BROKEN after checking {} records", report.records)?,
+                    Some(b) => outln!("AUDIT CHAIN BROKEN after checking {} records: {b}", report.records)?,
+                }
+                outln!("{}", report.checkpoint)?;
+            }
         }
         Ok(if ok { 0 } else { 6 })
     }

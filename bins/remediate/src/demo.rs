@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use remediation_core::{ActionKind, ActionRequest, Actor, ExecuteOutcome, Mode, Role, RollbackOutcome, Target};
 
-use crate::app::{Ctx, Failure, STORE_FILE};
+use crate::app::{AUDIT_KEY_FILE, Ctx, Failure, STORE_FILE, create_audit_key};
 use crate::output::{self, Format, outln};
 use remediation_config::{ActorSettings, Config, ConnectorConfig};
 
@@ -31,12 +31,15 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
     };
     config.policy.enabled = true;
     config.policy.default_mode = Mode::Manual;
+    // The audit checkpoint is keyed, as after `init`.
+    let key = create_audit_key(&dir.join(AUDIT_KEY_FILE))?;
+    config.audit.hmac_key_file = Some(AUDIT_KEY_FILE.into());
     std::fs::write(dir.join("remediation.toml"), toml_of(&config)?)
         .map_err(|e| Failure::new(1, anyhow::anyhow!("cannot write the demo configuration: {e}")))?;
 
     let alice = Actor::new("local:alice", Role::Requester);
     let bob = Actor::new("local:bob", Role::Approver);
-    let ctx = Ctx::build(config, &dir, alice.clone(), format).await?;
+    let ctx = Ctx::build(config, &dir, Some(key), alice.clone(), format).await?;
     let json = format == Format::Json;
     let say = |step: &str| if json { Ok(()) } else { outln!("\n== {step}") };
     let mut steps = Vec::new();
@@ -112,7 +115,12 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
     say("6. Verify the audit trail")?;
     let report = ctx.store.verify_audit().map_err(|e| Failure::new(1, anyhow::Error::new(e)))?;
     if !json {
-        outln!("{} records, chain {}", report.records, if report.first_break.is_none() { "intact" } else { "BROKEN" })?;
+        outln!(
+            "{} records, chain {}; {}",
+            report.records,
+            if report.is_intact() { "intact" } else { "BROKEN" },
+            report.checkpoint
+        )?;
         outln!(
             "\nInspect it yourself:\n  remediate --data-dir {} show {id}\n  remediate --data-dir {} audit export",
             dir.display(),
@@ -123,7 +131,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
         steps.push(serde_json::json!({"step": "audit_verify", "report": report}));
         outln!("{}", output::json(&serde_json::json!({"data_dir": dir, "steps": steps})))?;
     }
-    Ok(if report.first_break.is_none() { 0 } else { 6 })
+    Ok(if report.is_intact() { 0 } else { 6 })
 }
 
 fn toml_of(config: &Config) -> Result<String, Failure> {

@@ -6,7 +6,7 @@ use remediation_core::hash::{GENESIS_HASH, HexDigest};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::AuditRecord;
+use crate::{AuditKey, AuditRecord, Checkpoint, CheckpointVerdict};
 
 /// The result of verifying a chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -15,17 +15,22 @@ pub struct ChainReport {
     pub records: u64,
     /// The `hash` stored in the last record examined; `None` for an empty chain.
     ///
-    /// Compare it, with `records`, against a checkpoint kept elsewhere: deleting records at
-    /// the end, or rewriting the whole chain, leaves a chain that verifies on its own.
+    /// Deleting records at the end, or rewriting the whole chain, leaves a chain that
+    /// verifies on its own: only the [`checkpoint`](Self::checkpoint) reveals those.
     pub head: Option<HexDigest>,
     /// The first broken link, if any.
     pub first_break: Option<Break>,
+    /// What the checkpoint kept beside the chain says about its last record
+    /// ([`CheckpointVerdict::NotConfigured`] when no key was given).
+    #[serde(default)]
+    pub checkpoint: CheckpointVerdict,
 }
 
 impl ChainReport {
-    /// True when no link is broken.
+    /// True when no link is broken and the checkpoint, if one is configured, matches the
+    /// chain's last record.
     pub fn is_intact(&self) -> bool {
-        self.first_break.is_none()
+        self.first_break.is_none() && self.checkpoint.is_ok()
     }
 }
 
@@ -35,10 +40,12 @@ impl fmt::Display for ChainReport {
             (Some(b), _) => write!(
                 f,
                 "audit chain broken: {b}; records from this one on cannot be trusted: compare them with an export or a backup"
-            ),
-            (None, Some(head)) => write!(f, "audit chain intact: {} records, head {head}", self.records),
-            (None, None) => f.write_str("audit chain intact: no records"),
+            )?,
+            (None, _) if !self.checkpoint.is_ok() => f.write_str("audit chain broken")?,
+            (None, Some(head)) => write!(f, "audit chain intact: {} records, head {head}", self.records)?,
+            (None, None) => f.write_str("audit chain intact: no records")?,
         }
+        write!(f, "; {}", self.checkpoint)
     }
 }
 
@@ -169,9 +176,23 @@ impl ChainVerifier {
         self.first_break.as_ref()
     }
 
-    /// The report for everything pushed.
+    /// The report for everything pushed, without a checkpoint
+    /// ([`CheckpointVerdict::NotConfigured`]).
     pub fn finish(self) -> ChainReport {
-        ChainReport { records: self.records, head: self.last.map(|(_, hash)| hash), first_break: self.first_break }
+        self.finish_with_checkpoint(None, None)
+    }
+
+    /// The report for everything pushed, with the `stored` checkpoint judged under `key`
+    /// against the last record pushed ([`CheckpointVerdict::judge`]).
+    pub fn finish_with_checkpoint(self, key: Option<&AuditKey>, stored: Option<&Checkpoint>) -> ChainReport {
+        let checkpoint =
+            CheckpointVerdict::judge(key, stored, self.last.as_ref().map(|(seq, hash)| (*seq, hash.as_str())));
+        ChainReport {
+            records: self.records,
+            head: self.last.map(|(_, hash)| hash),
+            first_break: self.first_break,
+            checkpoint,
+        }
     }
 
     fn check(&self, record: &AuditRecord) -> Option<BreakKind> {
@@ -200,10 +221,23 @@ impl ChainVerifier {
 /// Per record, in this order: `seq` must be the previous record's plus one (1 for the
 /// first); `prev_hash` must be the previous record's `hash` ([`GENESIS_HASH`] for the first);
 /// `hash` must equal the hash recomputed from the content.
+///
+/// The chain alone cannot reveal records cut off its end, or a chain rewritten from the
+/// start: [`verify_chain_with_checkpoint`] also compares a checkpoint.
 pub fn verify_chain(records: impl IntoIterator<Item = AuditRecord>) -> ChainReport {
+    verify_chain_with_checkpoint(records, None, None)
+}
+
+/// [`verify_chain`], then judges the `checkpoint` under `key` against the last record
+/// ([`CheckpointVerdict::judge`]), so that a truncated or rewritten chain is reported too.
+pub fn verify_chain_with_checkpoint(
+    records: impl IntoIterator<Item = AuditRecord>,
+    key: Option<&AuditKey>,
+    checkpoint: Option<&Checkpoint>,
+) -> ChainReport {
     let mut verifier = ChainVerifier::new();
     for record in records {
         verifier.push(&record);
     }
-    verifier.finish()
+    verifier.finish_with_checkpoint(key, checkpoint)
 }

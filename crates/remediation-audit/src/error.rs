@@ -66,6 +66,12 @@ pub enum AuditError {
         #[source]
         source: std::io::Error,
     },
+    /// Key material for sealing checkpoints has the wrong form. The message never quotes it.
+    #[error("the audit checkpoint key is not valid: expected {expected}")]
+    InvalidKey {
+        /// What a key must look like.
+        expected: &'static str,
+    },
     /// A record could not be written to a JSONL export.
     #[error("cannot write audit record {seq} to the export")]
     Write {

@@ -42,19 +42,36 @@
 //!
 //! To re-check an export in another language: for each line, parse the object, take out
 //! `hash`, canonicalise the rest, hash it and compare; then check `seq` and `prev_hash`
-//! against the line before. For the values records hold (strings, integers, `null`, arrays
-//! of strings; ASCII keys), Python's
-//! `json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` produces
-//! the RFC 8785 form. `tests/vectors/` holds a committed chain and the canonical body of its
-//! first record, with their hashes.
+//! against the line before. Records hold only strings, integers (`seq`, below 2^53), `null`
+//! and arrays of strings, under ASCII keys: no floats, no booleans, no nested objects. For
+//! such values RFC 8785 reduces to sorted keys, no whitespace, minimal string escaping and
+//! integers as plain digits, so Python's
+//! `json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")`
+//! produces exactly the hashed bytes. `tests/verify_audit.py` in the repository is such a
+//! checker (Python 3 standard library only); `tests/vectors/` holds a committed chain and the
+//! canonical body of its first record, with their hashes.
 //!
 //! Parsing ([`AuditRecord::from_json`], [`read_jsonl`]) is strict so that such a script and
 //! this crate always hash the same bytes: an unknown key, a missing key, or a value this crate
 //! would write differently (say `+00:00` for `Z`) is an error.
 //!
-//! The chain alone cannot reveal records removed from its end, or a chain rewritten from
-//! the start: compare [`ChainReport::head`] and [`ChainReport::records`] with a checkpoint
-//! kept elsewhere.
+//! # The checkpoint (contract)
+//!
+//! The chain alone cannot reveal records cut off its end, or a chain rewritten from the
+//! start with every hash recomputed. A store therefore keeps, beside the chain and in the same
+//! transaction as every append, a [`Checkpoint`] of the chain head: `count` (the last record's
+//! `seq`), `head` (its `hash`) and `mac`, the lowercase hex HMAC-SHA256 under a secret
+//! [`AuditKey`] of the UTF-8 bytes
+//!
+//! ```text
+//! remediation-audit-checkpoint-v1\n{count}\n{head}
+//! ```
+//!
+//! ([`checkpoint_mac_input`]; `count` in decimal, no trailing newline). Forging a checkpoint
+//! for a shortened or rewritten chain needs the key. [`verify_chain_with_checkpoint`] and
+//! [`ChainVerifier::finish_with_checkpoint`] report the result as a [`CheckpointVerdict`] in
+//! [`ChainReport::checkpoint`]; [`ChainReport::is_intact`] requires it to match when a key is
+//! configured. The checkpoint is not part of an export: the key never leaves the installation.
 //!
 //! # Example
 //!
@@ -98,11 +115,13 @@
 //! ```
 
 mod chain;
+mod checkpoint;
 mod error;
 mod jsonl;
 mod record;
 
-pub use chain::{Break, BreakKind, ChainReport, ChainVerifier, verify_chain};
+pub use chain::{Break, BreakKind, ChainReport, ChainVerifier, verify_chain, verify_chain_with_checkpoint};
+pub use checkpoint::{AuditKey, CHECKPOINT_MAC_CONTEXT, Checkpoint, CheckpointVerdict, checkpoint_mac_input};
 pub use error::AuditError;
 pub use jsonl::{read_jsonl, write_jsonl};
 pub use record::AuditRecord;

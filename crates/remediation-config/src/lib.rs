@@ -10,10 +10,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use remediation_audit::AuditKey;
 use remediation_core::Role;
 use remediation_gates::PolicySettings;
 use remediation_limiter::Limits;
 use schemars::JsonSchema;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration file.
@@ -36,6 +38,62 @@ pub struct Config {
     /// The connectors this installation may use.
     #[serde(default)]
     pub connectors: Vec<ConnectorConfig>,
+    /// The audit trail's tamper-evident checkpoint.
+    #[serde(default)]
+    pub audit: AuditSettings,
+}
+
+/// The audit trail's checkpoint: the chain head kept beside the chain, sealed with a secret
+/// HMAC key, so that records cut off the end of the chain and a chain rewritten from the start
+/// are detected by `remediate audit verify`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// File holding the checkpoint key: 64 hex characters (32 random bytes), readable only by
+    /// the owner. Relative paths are relative to the data directory. `remediate init` creates
+    /// `audit.key` and names it here. Without it no checkpoint is kept: the chain still reveals
+    /// edited, deleted and reordered records, but not records cut off its end or a rewritten
+    /// chain. Never put the key itself in this file.
+    pub hmac_key_file: Option<PathBuf>,
+}
+
+impl AuditSettings {
+    /// The dotted configuration key of [`AuditSettings::hmac_key_file`], as errors name it.
+    pub const KEY_FILE_KEY: &'static str = "audit.hmac_key_file";
+
+    /// Reads the checkpoint key named by `hmac_key_file` (relative to `data_dir`); `None`
+    /// when no file is configured. `config_path` is the configuration file, for errors.
+    ///
+    /// A file that is missing, unreadable, or not exactly 64 hex characters (surrounding
+    /// whitespace aside) is a configuration error naming the file and `audit.hmac_key_file`.
+    /// The key goes straight into secret memory; no error or log quotes it.
+    pub fn load_key(&self, config_path: &Path, data_dir: &Path) -> Result<Option<AuditKey>, ConfigError> {
+        let Some(file) = &self.hmac_key_file else {
+            return Ok(None);
+        };
+        let path = data_dir.join(file);
+        let err = |message: String| ConfigError {
+            path: config_path.to_owned(),
+            line: None,
+            key: Some(Self::KEY_FILE_KEY.to_owned()),
+            message,
+        };
+        let text = std::fs::read_to_string(&path).map(SecretString::from).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                "restore the key file from your backup (without it the audit checkpoint cannot be checked or kept), or point the key at the right file"
+            } else {
+                "check the file's permissions"
+            };
+            err(format!("cannot read the audit key file {} ({e}); {hint}", path.display()))
+        })?;
+        let key = AuditKey::from_hex(text.expose_secret()).map_err(|_| {
+            err(format!(
+                "the audit key file {} does not hold a key: expected 64 hex characters (32 bytes), as `remediate init` writes",
+                path.display()
+            ))
+        })?;
+        Ok(Some(key))
+    }
 }
 
 /// Roles of local actors (`local:$USER` or `--actor`).
@@ -196,6 +254,13 @@ global = { max = 200, window_secs = 3600 }
 default_role = "approver"
 # roles = { "local:alice" = "admin" }
 
+# The audit trail's checkpoint key (relative to the data directory). It seals the chain head
+# so that records cut off the end and a rewritten chain are detected by `remediate audit
+# verify`. Keep the file private (mode 0600) and back it up with the store: without it the
+# checkpoint cannot be checked. Never paste the key itself into this file.
+[audit]
+hmac_key_file = "audit.key"
+
 # The built-in sandbox connector: a directory in a JSON file, for trying things safely.
 [[connectors]]
 type = "sandbox"
@@ -235,6 +300,57 @@ mod tests {
         assert!(!c.policy.enabled);
         assert_eq!(c.connectors.len(), 1);
         assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn initial_config_names_the_audit_key_file() {
+        let c: Config = toml::from_str(&initial_config()).expect("parse");
+        assert_eq!(c.audit.hmac_key_file.as_deref(), Some(Path::new("audit.key")));
+        check_err("[audit]\nhmac_key = \"abc\"\n", 2, "audit.hmac_key", "unknown field");
+    }
+
+    #[track_caller]
+    fn check_key(content: Option<&str>, fragment: &str) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        if let Some(content) = content {
+            std::fs::write(dir.path().join("audit.key"), content).expect("write");
+        }
+        let settings = AuditSettings { hmac_key_file: Some("audit.key".into()) };
+        let config = dir.path().join("remediation.toml");
+        let e = settings.load_key(&config, dir.path()).expect_err("must fail");
+        let text = e.to_string();
+        assert_eq!(e.key.as_deref(), Some("audit.hmac_key_file"), "{text}");
+        assert!(text.contains("remediation.toml"), "{text}");
+        assert!(text.contains(&dir.path().join("audit.key").display().to_string()), "{text}");
+        assert!(text.contains(fragment), "{text}");
+        if let Some(content) = content.filter(|c| c.len() > 4) {
+            assert!(!text.contains(content.trim()), "the error must not quote the file: {text}");
+        }
+    }
+
+    #[test]
+    fn audit_key_errors_name_the_file_and_the_key() {
+        check_key(None, "cannot read the audit key file");
+        check_key(Some(""), "expected 64 hex characters");
+        check_key(Some(&"ab".repeat(31)), "expected 64 hex characters");
+        check_key(Some(&format!("{}zz", "ab".repeat(31))), "expected 64 hex characters");
+        check_key(Some(&"ab".repeat(33)), "expected 64 hex characters");
+    }
+
+    #[test]
+    fn audit_key_loads_relative_to_the_data_dir() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hex = "0f".repeat(32);
+        std::fs::write(dir.path().join("audit.key"), format!("{hex}\n")).expect("write");
+        let config = dir.path().join("remediation.toml");
+        let settings = AuditSettings { hmac_key_file: Some("audit.key".into()) };
+        let key = settings.load_key(&config, dir.path()).expect("load").expect("configured");
+        assert_eq!(key.to_hex().expose_secret(), hex);
+        assert_eq!(
+            format!("{settings:?} {key:?}"),
+            "AuditSettings { hmac_key_file: Some(\"audit.key\") } AuditKey(<redacted>)"
+        );
+        assert!(AuditSettings::default().load_key(&config, dir.path()).expect("none").is_none());
     }
 
     #[test]

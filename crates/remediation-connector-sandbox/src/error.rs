@@ -95,6 +95,11 @@ impl SandboxError {
                 .to_owned(),
             Self::Serialize { .. } => "this is a bug in the sandbox connector; please report it".to_owned(),
             Self::ReadOnly { .. } => "make the file writable to let the connector change it".to_owned(),
+            Self::Lock { source, .. } | Self::Write { source, .. }
+                if source.kind() == io::ErrorKind::StorageFull || source.kind() == io::ErrorKind::QuotaExceeded =>
+            {
+                "free some space on the disk that holds the file, then retry".to_owned()
+            }
             Self::Lock { .. } | Self::Write { .. } => {
                 "make the file and the folder that holds it writable by this process".to_owned()
             }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use remediation_audit::CheckpointVerdict;
 use remediation_core::{ActionId, State};
 use rusqlite::ErrorCode;
 use time::OffsetDateTime;
@@ -92,6 +93,27 @@ pub enum StoreSqliteError {
         state: State,
         /// The transition's `to` state.
         to: State,
+    },
+    /// An audit record would extend a chain that its checkpoint does not vouch for: appending
+    /// would seal a new checkpoint over tampered records, so nothing is written.
+    #[error(
+        "the audit chain does not match its checkpoint, so it is not extended ({verdict}); run `remediate audit verify`, and restore the store from a backup if it was tampered with"
+    )]
+    CheckpointMismatch {
+        /// What the checkpoint says about the chain.
+        verdict: CheckpointVerdict,
+    },
+    /// The store keeps a checkpoint sealed with a key, but was opened without a key, so it
+    /// could not keep the checkpoint up to date.
+    #[error(
+        "the audit chain is protected by a checkpoint sealed with a key, but the store was opened without the key; configure it (`audit.hmac_key_file` in remediation.toml, or `SqliteStore::open_with`)"
+    )]
+    KeyRequired,
+    /// [`crate::SqliteStore::adopt_audit_chain`] refused to seal a checkpoint.
+    #[error("adoption refused: {reason}")]
+    AdoptionRefused {
+        /// Why, in plain words.
+        reason: String,
     },
     /// A timestamp cannot be stored as integer nanoseconds since 1970.
     #[error("timestamp {at} is outside the range the store can hold (years 1678 to 2261)")]

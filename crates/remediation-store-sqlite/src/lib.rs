@@ -7,12 +7,19 @@
 //! - The audit table is append-only: SQLite triggers abort any `UPDATE` or `DELETE` on it, and
 //!   any `INSERT` that does not extend the chain. Records are sealed with
 //!   [`remediation_audit::AuditRecord::seal`]; [`SqliteStore::verify_audit`] re-checks them.
+//! - With an [`AuditKey`] ([`SqliteStore::open_with`]), the chain head is kept in a
+//!   checkpoint outside the chained table, sealed with HMAC-SHA256 under the key and rewritten
+//!   in the same transaction as every append, so a cut-off tail, a chain rewritten with
+//!   recomputed hashes and a forged or deleted checkpoint are detected too. An append is
+//!   refused when the checkpoint does not vouch for the chain's last record, so tampering is
+//!   never sealed over. Existing records are adopted only explicitly
+//!   ([`SqliteStore::adopt_audit_chain`]).
 //! - Blast-radius slots are counted and reserved in the same transaction that starts the
 //!   execution, with the rule of [`remediation_limiter::Window`], on integer nanosecond
 //!   timestamps, so several processes never admit more than a window's limit.
 //! - The schema is migrated on open, versioned by `PRAGMA user_version`.
 //!
-//! # Schema (version 1)
+//! # Schema (version 2)
 //!
 //! | table | columns |
 //! |---|---|
@@ -20,6 +27,7 @@
 //! | `transitions` | `seq` (autoincrement), `action_id`, `record_json` (the [`remediation_core::TransitionRecord`]) |
 //! | `audit` | `seq` (PK, the record's `seq`), `action_id`, `at` (unix ns), `record_json` (canonical JSON of the [`remediation_audit::AuditRecord`]), `prev_hash`, `hash` |
 //! | `limit_slots` | `key`, `at` (unix ns), `action_id`; indexed on (`key`, `at`) |
+//! | `audit_checkpoint` (version 2) | one row (`id` = 1): `count` (the last record's `seq`), `head` (its `hash`), `mac` (hex HMAC-SHA256 of `remediation-audit-checkpoint-v1\n{count}\n{head}`) |
 //!
 //! The JSON columns are authoritative; the other columns duplicate what filters, indexes and
 //! checks need.
@@ -32,9 +40,12 @@
 //!
 //! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
 //! let dir = tempfile::tempdir()?;
-//! let store = SqliteStore::open(dir.path().join("remediation.db"))?;
+//! let key = remediation_audit::AuditKey::generate();
+//! let store = SqliteStore::open_with(dir.path().join("remediation.db"), Some(key))?;
 //! assert!(store.list(&ActionFilter::default()).await?.is_empty());
-//! assert!(store.verify_audit()?.is_intact());
+//! let report = store.verify_audit()?;
+//! assert!(report.is_intact());
+//! assert_eq!(report.checkpoint, remediation_audit::CheckpointVerdict::Matches);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # })?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -45,4 +56,5 @@ mod schema;
 mod store;
 
 pub use error::StoreSqliteError;
+pub use remediation_audit::AuditKey;
 pub use store::SqliteStore;

@@ -70,6 +70,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX limit_slots_by_key_at ON limit_slots (key, at);
     "#,
+    // Version 2.
+    //
+    // The audit chain head kept outside the chained table: the last record's `seq` and
+    // `hash`, sealed with an HMAC key (see `remediation_audit::Checkpoint`). One row at most;
+    // written in the same transaction as every audit append, and only when a key is configured.
+    r#"
+    CREATE TABLE audit_checkpoint (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        count INTEGER NOT NULL,
+        head  TEXT NOT NULL,
+        mac   TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The newest schema version this build knows.

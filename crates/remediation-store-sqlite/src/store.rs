@@ -6,7 +6,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use remediation_audit::{AuditRecord, BreakKind, ChainReport, ChainVerifier};
+use remediation_audit::{AuditKey, AuditRecord, BreakKind, ChainReport, ChainVerifier, Checkpoint, CheckpointVerdict};
 use remediation_core::{
     Action, ActionDetail, ActionFilter, ActionId, BeginOutcome, LimitReached, SlotRequest, StateChange, Store,
     StoreError, TransitionRecord,
@@ -35,19 +35,43 @@ const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 /// a local file and each call is a handful of short statements, so blocking the executor
 /// briefly costs less than handing every call to a blocking thread pool, and the mutex
 /// serialises the calls of one handle as SQLite requires of a connection anyway.
+///
+/// # The audit checkpoint
+///
+/// Opened with an [`AuditKey`] ([`SqliteStore::open_with`]), the store keeps the chain head
+/// in the `audit_checkpoint` table, sealed with the key (see
+/// [`remediation_audit::Checkpoint`]), and rewrites it in the same transaction as every
+/// audit append. Before appending it checks that the checkpoint is genuine and names the
+/// chain's last record; if not, the state change is refused, so a truncated or rewritten chain
+/// is never sealed over. Opened without a key, the store writes no checkpoint, and refuses to
+/// append to a chain that has one (it could not keep it up to date).
+///
+/// Opening never creates a checkpoint for records that already exist: a store whose chain
+/// predates checkpoints (or was kept without a key) is adopted explicitly with
+/// [`SqliteStore::adopt_audit_chain`]. Adopting automatically on open would let anyone who can
+/// delete the checkpoint row have a shortened chain sealed again by the next process.
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: PathBuf,
     tenant: String,
+    /// Seals the audit checkpoint; `Debug` prints it redacted.
+    key: Option<AuditKey>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date,
+    /// without an audit key: no checkpoint is kept or checked.
     ///
     /// The parent directory must exist. Fails with a clear error when the file is not a
     /// database, or was written by a newer build.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreSqliteError> {
+        Self::open_with(path, None)
+    }
+
+    /// [`SqliteStore::open`] with an optional key that seals the audit checkpoint (see
+    /// "The audit checkpoint" above). Opening writes nothing to the audit tables.
+    pub fn open_with(path: impl AsRef<Path>, key: Option<AuditKey>) -> Result<SqliteStore, StoreSqliteError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && !dir.is_dir()
@@ -55,17 +79,17 @@ impl SqliteStore {
             return Err(StoreSqliteError::DirectoryMissing { dir: dir.to_owned(), path });
         }
         let conn = Connection::open(&path).map_err(|e| open_error(&path, "opening the file", e))?;
-        Self::setup(conn, path)
+        Self::setup(conn, path, key)
     }
 
     /// A private in-memory database, for tests and demos; gone when the store is dropped.
     pub fn open_in_memory() -> Result<SqliteStore, StoreSqliteError> {
         let path = PathBuf::from(":memory:");
         let conn = Connection::open_in_memory().map_err(|e| open_error(&path, "opening the file", e))?;
-        Self::setup(conn, path)
+        Self::setup(conn, path, None)
     }
 
-    fn setup(mut conn: Connection, path: PathBuf) -> Result<SqliteStore, StoreSqliteError> {
+    fn setup(mut conn: Connection, path: PathBuf, key: Option<AuditKey>) -> Result<SqliteStore, StoreSqliteError> {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| open_error(&path, "setting busy_timeout", e))?;
         // The first statement that reads the file: a file that is not a database fails here.
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -74,7 +98,7 @@ impl SqliteStore {
             .map_err(|e| open_error(&path, "setting synchronous=FULL", e))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| open_error(&path, "setting foreign_keys=ON", e))?;
         migrate(&mut conn, &path)?;
-        Ok(SqliteStore { conn: Mutex::new(conn), path, tenant: DEFAULT_TENANT.to_owned() })
+        Ok(SqliteStore { conn: Mutex::new(conn), path, tenant: DEFAULT_TENANT.to_owned(), key })
     }
 
     /// The database path (`:memory:` for an in-memory store).
@@ -113,34 +137,56 @@ impl SqliteStore {
     }
 
     /// Verifies the whole audit chain as stored: reads every row in `seq` order, checks the
-    /// chain with [`remediation_audit::ChainVerifier`], and checks that each row's `seq`,
-    /// `action_id`, `at`, `prev_hash` and `hash` columns agree with its JSON.
+    /// chain with [`remediation_audit::ChainVerifier`], checks that each row's `seq`,
+    /// `action_id`, `at`, `prev_hash` and `hash` columns agree with its JSON, and, with a key,
+    /// compares the last record with the checkpoint and checks the checkpoint's MAC
+    /// ([`ChainReport::checkpoint`]; `not configured` without a key).
     ///
     /// A tampered chain is reported in the [`ChainReport`], not as an error.
     pub fn verify_audit(&self) -> Result<ChainReport, StoreError> {
         const OP: &str = "cannot read the audit records to verify them";
         self.with_conn(|conn| {
             let tx = conn.transaction().map_err(sql(OP))?;
-            let mut verifier = ChainVerifier::new();
-            {
-                let mut stmt = tx
-                    .prepare("SELECT seq, action_id, at, record_json, prev_hash, hash FROM audit ORDER BY seq")
-                    .map_err(sql(OP))?;
-                let mut rows = stmt.query([]).map_err(sql(OP))?;
-                while let Some(row) = rows.next().map_err(sql(OP))? {
-                    let row = AuditRow {
-                        seq: row.get(0).map_err(sql(OP))?,
-                        action_id: row.get(1).map_err(sql(OP))?,
-                        at: row.get(2).map_err(sql(OP))?,
-                        record_json: row.get(3).map_err(sql(OP))?,
-                        prev_hash: row.get(4).map_err(sql(OP))?,
-                        hash: row.get(5).map_err(sql(OP))?,
-                    };
-                    row.verify(&mut verifier);
+            let report = verify_in(&tx, self.key.as_ref(), OP)?;
+            tx.finish().map_err(sql(OP))?;
+            Ok(report)
+        })
+    }
+
+    /// The adoption step: seals a first checkpoint over the chain as it stands, for a store
+    /// whose records predate checkpoints or were written without a key.
+    ///
+    /// Adoption trusts the existing chain, so it only happens when the chain verifies on its
+    /// own (every link and hash), and never replaces a checkpoint: when one exists and matches,
+    /// nothing is written; when one exists and does not match, adoption is refused. Run it
+    /// only on a store you have reason to trust (compare `audit verify` and an earlier
+    /// export first): records cut off the end before adoption cannot be detected afterwards.
+    /// Returns the report of the adopted chain.
+    pub fn adopt_audit_chain(&self) -> Result<ChainReport, StoreError> {
+        const OP: &str = "cannot adopt the audit chain";
+        let refused = |reason: String| StoreError::Backend {
+            message: OP.to_owned(),
+            source: Box::new(StoreSqliteError::AdoptionRefused { reason }),
+        };
+        let Some(key) = self.key.as_ref() else {
+            return Err(refused("the store was opened without an audit key".to_owned()));
+        };
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(OP))?;
+            let report = verify_in(&tx, Some(key), OP)?;
+            match (&report.first_break, &report.checkpoint) {
+                (Some(_), _) => return Err(refused(format!("the chain does not verify: {report}"))),
+                (None, CheckpointVerdict::Matches) => return Ok(report),
+                (None, CheckpointVerdict::Missing) => {}
+                (None, other) => {
+                    return Err(refused(format!("a checkpoint exists and adoption never replaces one ({other})")));
                 }
             }
-            tx.finish().map_err(sql(OP))?;
-            Ok(verifier.finish())
+            if let Some(head) = &report.head {
+                write_checkpoint(&tx, &key.seal(report.records, head), &|| OP.to_owned())?;
+            }
+            tx.commit().map_err(sql(OP))?;
+            Ok(ChainReport { checkpoint: CheckpointVerdict::Matches, ..report })
         })
     }
 
@@ -157,7 +203,7 @@ impl SqliteStore {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
             let detail = load_expected(&tx, &self.tenant, &change.record)?;
-            let action = write_change(&tx, &self.tenant, detail, change, &op)?;
+            let action = write_change(&tx, &self.tenant, self.key.as_ref(), detail, change, &op)?;
             tx.commit().map_err(sql(op()))?;
             Ok(action)
         })
@@ -192,7 +238,7 @@ impl SqliteStore {
                 )
                 .map_err(sql(op()))?;
             }
-            let action = write_change(&tx, &self.tenant, detail, change, &op)?;
+            let action = write_change(&tx, &self.tenant, self.key.as_ref(), detail, change, &op)?;
             tx.commit().map_err(sql(op()))?;
             Ok(BeginOutcome::Started(action))
         })
@@ -243,7 +289,7 @@ impl Store for SqliteStore {
                 }
             })?;
             insert_transition(&tx, record, &op)?;
-            append_audit(&tx, record, &op)?;
+            append_audit(&tx, self.key.as_ref(), record, &op)?;
             tx.commit().map_err(sql(op()))
         })
     }
@@ -408,6 +454,7 @@ fn load(conn: &Connection, tenant: &str, id: ActionId, op: &dyn Fn() -> String) 
 fn write_change(
     conn: &Connection,
     tenant: &str,
+    key: Option<&AuditKey>,
     mut detail: ActionDetail,
     change: &StateChange,
     op: &dyn Fn() -> String,
@@ -438,7 +485,7 @@ fn write_change(
     )
     .map_err(sql(op()))?;
     insert_transition(conn, record, op)?;
-    append_audit(conn, record, op)?;
+    append_audit(conn, key, record, op)?;
     Ok(detail.action)
 }
 
@@ -452,9 +499,18 @@ fn insert_transition(conn: &Connection, record: &TransitionRecord, op: &dyn Fn()
     Ok(())
 }
 
-/// Seals `body` against the last audit row (read inside the caller's transaction) and
-/// appends it.
-fn append_audit(conn: &Connection, body: &TransitionRecord, op: &dyn Fn() -> String) -> Result<(), StoreError> {
+/// Seals `body` against the last audit row (read inside the caller's transaction), appends
+/// it and, with a key, seals the checkpoint over it.
+///
+/// With a key the checkpoint must first vouch for the last row (genuine MAC, same `seq` and
+/// `hash`), so a truncated or rewritten chain is never sealed over; without a key there must
+/// be no checkpoint, which this process could not keep up to date.
+fn append_audit(
+    conn: &Connection,
+    key: Option<&AuditKey>,
+    body: &TransitionRecord,
+    op: &dyn Fn() -> String,
+) -> Result<(), StoreError> {
     let last = conn
         .query_row("SELECT seq, record_json FROM audit ORDER BY seq DESC LIMIT 1", [], |row| {
             Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
@@ -471,6 +527,18 @@ fn append_audit(conn: &Connection, body: &TransitionRecord, op: &dyn Fn() -> Str
             source: Box::new(source),
         })?),
     };
+    let stored = read_checkpoint(conn).map_err(sql(op()))?;
+    match key {
+        None if stored.is_some() => return Err(invalid(op())(StoreSqliteError::KeyRequired)),
+        None => {}
+        Some(key) => {
+            let verdict =
+                CheckpointVerdict::judge(Some(key), stored.as_ref(), prev.as_ref().map(|p| (p.seq, p.hash.as_str())));
+            if verdict != CheckpointVerdict::Matches {
+                return Err(invalid(op())(StoreSqliteError::CheckpointMismatch { verdict }));
+            }
+        }
+    }
     let record = AuditRecord::seal(prev.as_ref(), body.clone()).map_err(audit(op()))?;
     let json = record.to_canonical_json().map_err(audit(op()))?;
     let seq = i64::try_from(record.seq).map_err(|source| StoreError::Backend {
@@ -483,7 +551,63 @@ fn append_audit(conn: &Connection, body: &TransitionRecord, op: &dyn Fn() -> Str
         params![seq, body.action_id.to_string(), at, json, record.prev_hash, record.hash],
     )
     .map_err(sql(op()))?;
+    if let Some(key) = key {
+        write_checkpoint(conn, &key.seal(record.seq, &record.hash), op)?;
+    }
     Ok(())
+}
+
+/// The stored checkpoint, if any. A negative `count` (which this crate never writes) is read
+/// as `u64::MAX`, whose MAC then fails to verify.
+fn read_checkpoint(conn: &Connection) -> Result<Option<Checkpoint>, rusqlite::Error> {
+    conn.query_row("SELECT count, head, mac FROM audit_checkpoint WHERE id = 1", [], |row| {
+        Ok(Checkpoint {
+            count: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(u64::MAX),
+            head: row.get(1)?,
+            mac: row.get(2)?,
+        })
+    })
+    .optional()
+}
+
+/// Inserts or replaces the one checkpoint row.
+fn write_checkpoint(conn: &Connection, checkpoint: &Checkpoint, op: &dyn Fn() -> String) -> Result<(), StoreError> {
+    let count = i64::try_from(checkpoint.count).map_err(|source| StoreError::Backend {
+        message: format!("{}: the audit chain is full", op()),
+        source: Box::new(source),
+    })?;
+    conn.execute(
+        "INSERT INTO audit_checkpoint (id, count, head, mac) VALUES (1, ?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET count = excluded.count, head = excluded.head, mac = excluded.mac",
+        params![count, checkpoint.head, checkpoint.mac],
+    )
+    .map_err(sql(op()))?;
+    Ok(())
+}
+
+/// Verifies every audit row and the checkpoint, inside the caller's transaction.
+fn verify_in(conn: &Connection, key: Option<&AuditKey>, op: &'static str) -> Result<ChainReport, StoreError> {
+    let mut verifier = ChainVerifier::new();
+    let mut stmt = conn
+        .prepare("SELECT seq, action_id, at, record_json, prev_hash, hash FROM audit ORDER BY seq")
+        .map_err(sql(op))?;
+    let mut rows = stmt.query([]).map_err(sql(op))?;
+    while let Some(row) = rows.next().map_err(sql(op))? {
+        let row = AuditRow {
+            seq: row.get(0).map_err(sql(op))?,
+            action_id: row.get(1).map_err(sql(op))?,
+            at: row.get(2).map_err(sql(op))?,
+            record_json: row.get(3).map_err(sql(op))?,
+            prev_hash: row.get(4).map_err(sql(op))?,
+            hash: row.get(5).map_err(sql(op))?,
+        };
+        row.verify(&mut verifier);
+    }
+    let stored = match key {
+        Some(_) => read_checkpoint(conn).map_err(sql(op))?,
+        None => None,
+    };
+    Ok(verifier.finish_with_checkpoint(key, stored.as_ref()))
 }
 
 /// Slots recorded for `slot.key` after the start of the window ending at `at`

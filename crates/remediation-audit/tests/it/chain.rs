@@ -1,7 +1,10 @@
 //! Chain verification: each way of tampering is reported at the first broken link.
 
 use proptest::prelude::*;
-use remediation_audit::{AuditRecord, Break, BreakKind, ChainReport, ChainVerifier, verify_chain};
+use remediation_audit::{
+    AuditKey, AuditRecord, Break, BreakKind, ChainReport, ChainVerifier, Checkpoint, CheckpointVerdict, verify_chain,
+    verify_chain_with_checkpoint,
+};
 use remediation_core::hash::GENESIS_HASH;
 
 use crate::support::{body, chain, seal_all};
@@ -19,6 +22,17 @@ fn check(tamper: impl FnOnce(&mut Vec<AuditRecord>), expected: Option<(u64, u64,
     assert_eq!(found, expected, "report: {report}");
     assert_eq!(report.records, count);
     assert_eq!(report.head, head);
+}
+
+/// The key of the checkpoint tests.
+fn key() -> AuditKey {
+    AuditKey::from_hex(&"5a".repeat(32)).expect("key")
+}
+
+/// A checkpoint of `records`' last record under `key`.
+fn seal_head(key: &AuditKey, records: &[AuditRecord]) -> Checkpoint {
+    let last = records.last().expect("records");
+    key.seal(last.seq, &last.hash)
 }
 
 fn rehash(record: &mut AuditRecord) {
@@ -68,9 +82,27 @@ fn deleted_record_with_later_seqs_renumbered() {
 }
 
 #[test]
-fn truncation_alone_is_invisible_to_the_chain() {
-    // Documented limit: only a checkpoint of head and count reveals this.
+fn truncation_passes_the_chain_alone_but_not_the_checkpoint() {
+    // The links of a shortened chain are all fine: only the checkpoint reveals it.
     check(|c| drop(c.pop()), None);
+    let key = key();
+    let mut records = chain(5);
+    let checkpoint = seal_head(&key, &records);
+    records.truncate(3);
+    let head = records[2].hash.clone();
+    let report = verify_chain_with_checkpoint(records, Some(&key), Some(&checkpoint));
+    assert_eq!(report.first_break, None);
+    assert_eq!(
+        report.checkpoint,
+        CheckpointVerdict::Mismatch {
+            checkpoint_count: 5,
+            checkpoint_head: checkpoint.head.clone(),
+            actual_count: 3,
+            actual_head: Some(head),
+        }
+    );
+    assert!(!report.is_intact());
+    assert!(report.to_string().contains("records were cut off the end of the chain"), "{report}");
 }
 
 #[test]
@@ -126,24 +158,78 @@ fn first_record_must_start_from_genesis() {
     );
 }
 
+fn rewrite(c: &mut Vec<AuditRecord>) {
+    let mut bodies: Vec<_> = c.iter().map(|r| r.body.clone()).collect();
+    bodies[2].actor = "local:mallory".to_owned();
+    *c = seal_all(bodies);
+}
+
 #[test]
-fn full_rewrite_alone_is_invisible_to_the_chain() {
-    // Documented limit: only a checkpoint of the head reveals this.
-    check(
-        |c| {
-            let mut bodies: Vec<_> = c.iter().map(|r| r.body.clone()).collect();
-            bodies[2].actor = "local:mallory".to_owned();
-            *c = seal_all(bodies);
-        },
-        None,
+fn full_rewrite_passes_the_chain_alone_but_not_the_checkpoint() {
+    // Every hash recomputed: the links are fine, only the checkpoint's head differs.
+    check(rewrite, None);
+    let key = key();
+    let mut records = chain(5);
+    let checkpoint = seal_head(&key, &records);
+    rewrite(&mut records);
+    let head = records[4].hash.clone();
+    let report = verify_chain_with_checkpoint(records.clone(), Some(&key), Some(&checkpoint));
+    assert_eq!(report.first_break, None);
+    assert_eq!(
+        report.checkpoint,
+        CheckpointVerdict::Mismatch {
+            checkpoint_count: 5,
+            checkpoint_head: checkpoint.head.clone(),
+            actual_count: 5,
+            actual_head: Some(head.clone()),
+        }
     );
+    assert!(report.to_string().contains("the chain was rewritten"), "{report}");
+    // Re-sealing the checkpoint for the rewritten chain needs the key: with another key
+    // the MAC does not verify.
+    let forged = seal_head(&AuditKey::generate(), &records);
+    let report = verify_chain_with_checkpoint(records, Some(&key), Some(&forged));
+    assert_eq!(report.checkpoint, CheckpointVerdict::BadMac);
+    assert!(!report.is_intact());
+}
+
+#[test]
+fn intact_chain_with_its_checkpoint() {
+    let key = key();
+    let records = chain(4);
+    let checkpoint = seal_head(&key, &records);
+    let report = verify_chain_with_checkpoint(records, Some(&key), Some(&checkpoint));
+    assert_eq!(report.checkpoint, CheckpointVerdict::Matches);
+    assert!(report.is_intact(), "{report}");
+    assert!(report.to_string().ends_with("; checkpoint: matches"), "{report}");
+    // An empty chain needs no checkpoint; records without one are reported.
+    assert_eq!(verify_chain_with_checkpoint(Vec::new(), Some(&key), None).checkpoint, CheckpointVerdict::Matches);
+    assert_eq!(verify_chain_with_checkpoint(chain(2), Some(&key), None).checkpoint, CheckpointVerdict::Missing);
+    // Without a key nothing is checked.
+    assert_eq!(verify_chain_with_checkpoint(chain(2), None, None).checkpoint, CheckpointVerdict::NotConfigured);
+}
+
+#[test]
+fn checkpoint_verdict_is_independent_of_breaks_in_the_middle() {
+    // A record deleted from the middle: the link breaks, but the tail is the one the
+    // checkpoint names.
+    let key = key();
+    let mut records = chain(5);
+    let checkpoint = seal_head(&key, &records);
+    records.remove(2);
+    let report = verify_chain_with_checkpoint(records, Some(&key), Some(&checkpoint));
+    assert_eq!(report.first_break.map(|b| b.problem), Some(BreakKind::SeqGap { expected: 3, found: 4 }));
+    assert_eq!(report.checkpoint, CheckpointVerdict::Matches);
 }
 
 #[test]
 fn empty_chain() {
     let report = verify_chain(Vec::new());
-    assert_eq!(report, ChainReport { records: 0, head: None, first_break: None });
-    assert_eq!(report.to_string(), "audit chain intact: no records");
+    assert_eq!(
+        report,
+        ChainReport { records: 0, head: None, first_break: None, checkpoint: CheckpointVerdict::NotConfigured }
+    );
+    assert_eq!(report.to_string(), "audit chain intact: no records; checkpoint: not configured");
 }
 
 #[test]
@@ -203,12 +289,15 @@ fn break_messages() {
 fn report_messages() {
     let c = chain(2);
     let head = c[1].hash.clone();
-    assert_eq!(verify_chain(c.clone()).to_string(), format!("audit chain intact: 2 records, head {head}"));
+    assert_eq!(
+        verify_chain(c.clone()).to_string(),
+        format!("audit chain intact: 2 records, head {head}; checkpoint: not configured")
+    );
     let mut edited = c;
     edited[0].body.actor = "local:mallory".to_owned();
     assert_eq!(
         verify_chain(edited).to_string(),
-        "audit chain broken: record 1 (seq 1) was edited: its hash does not match its content; records from this one on cannot be trusted: compare them with an export or a backup"
+        "audit chain broken: record 1 (seq 1) was edited: its hash does not match its content; records from this one on cannot be trusted: compare them with an export or a backup; checkpoint: not configured"
     );
 }
 
@@ -247,9 +336,29 @@ fn report_serialises_with_a_kind_tag() {
         records: 3,
         head: Some("ab".repeat(32)),
         first_break: Some(Break { position: 2, seq: 3, problem: BreakKind::SeqGap { expected: 2, found: 3 } }),
+        checkpoint: CheckpointVerdict::Mismatch {
+            checkpoint_count: 4,
+            checkpoint_head: "cd".repeat(32),
+            actual_count: 3,
+            actual_head: Some("ab".repeat(32)),
+        },
     };
     let json = serde_json::to_value(&report).expect("json");
     assert_eq!(json["first_break"]["problem"], serde_json::json!({"kind": "seq_gap", "expected": 2, "found": 3}));
+    assert_eq!(
+        json["checkpoint"],
+        serde_json::json!({
+            "status": "mismatch",
+            "checkpoint_count": 4,
+            "checkpoint_head": "cd".repeat(32),
+            "actual_count": 3,
+            "actual_head": "ab".repeat(32),
+        })
+    );
+    assert_eq!(
+        serde_json::to_value(CheckpointVerdict::BadMac).expect("json"),
+        serde_json::json!({"status": "bad_mac"})
+    );
 }
 
 proptest! {

@@ -1,6 +1,8 @@
 //! Integration tests of the audit chain: tampering, JSONL, and the committed test vectors.
 
 mod chain;
+mod checkpoint;
+mod fuzz;
 mod jsonl;
 mod support;
 mod vectors;

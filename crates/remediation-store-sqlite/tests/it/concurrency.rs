@@ -7,7 +7,7 @@ use remediation_core::{BeginOutcome, SlotRequest, State, Store};
 use remediation_store_sqlite::SqliteStore;
 use time::Duration;
 
-use crate::support::{change, count, create, raw, t, temp_store};
+use crate::support::{change, count, create, key, raw, t, temp_keyed_store};
 
 const ACTIONS: u32 = 50;
 const THREADS: u32 = 4;
@@ -15,7 +15,8 @@ const LIMIT: u32 = 20;
 
 #[test]
 fn four_handles_admit_exactly_the_limit() {
-    let (_dir, path, setup) = temp_store();
+    // With the audit key, so the checkpoint is kept in step by every handle.
+    let (_dir, path, setup) = temp_keyed_store();
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     for n in 0..ACTIONS {
         rt.block_on(create(&setup, n, State::Approved, t(0)));
@@ -28,7 +29,7 @@ fn four_handles_admit_exactly_the_limit() {
             let path = path.clone();
             let barrier = Arc::clone(&barrier);
             std::thread::spawn(move || {
-                let store = SqliteStore::open(&path).expect("open");
+                let store = SqliteStore::open_with(&path, Some(key())).expect("open");
                 let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
                 let slots = [SlotRequest { key: "connector:sandbox".to_owned(), limit: LIMIT, window_secs: 3600 }];
                 barrier.wait();
@@ -61,9 +62,10 @@ fn four_handles_admit_exactly_the_limit() {
     for end in &ats {
         assert!(ats.iter().filter(|at| **at > end - hour && **at <= *end).count() <= LIMIT as usize);
     }
-    let store = SqliteStore::open(&path).expect("open");
+    let store = SqliteStore::open_with(&path, Some(key())).expect("open");
     let report = store.verify_audit().expect("verify");
     assert!(report.is_intact(), "{report}");
+    assert_eq!(report.checkpoint, remediation_audit::CheckpointVerdict::Matches);
     assert_eq!(report.records, u64::from(ACTIONS + LIMIT));
 }
 
@@ -88,7 +90,7 @@ fn four_handles_can_create_the_same_fresh_file_at_once() {
         h.join().expect("thread");
     }
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let store = SqliteStore::open(&path).expect("open");
     let report = store.verify_audit().expect("verify");
     assert!(report.is_intact(), "{report}");

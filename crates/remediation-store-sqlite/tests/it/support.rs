@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use remediation_audit::AuditKey;
 use remediation_core::{
     Action, ActionDetail, ActionId, ActionKind, DetailUpdate, Mode, Plan, PlannedChange, Reversibility, Snapshot,
     State, StateChange, Store, Target, TransitionRecord,
@@ -27,6 +28,22 @@ pub(crate) fn temp_store() -> (TempDir, PathBuf, SqliteStore) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("remediation.db");
     let store = SqliteStore::open(&path).expect("open store");
+    (dir, path, store)
+}
+
+/// The audit key of the tests ([`key`] as hex).
+pub(crate) const KEY_HEX: &str = "8f2c4d6e8a0b1c3d5e7f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5";
+
+/// The audit key of the tests.
+pub(crate) fn key() -> AuditKey {
+    AuditKey::from_hex(KEY_HEX).expect("key")
+}
+
+/// A store on a fresh file in a fresh directory, opened with [`key`].
+pub(crate) fn temp_keyed_store() -> (TempDir, PathBuf, SqliteStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("remediation.db");
+    let store = SqliteStore::open_with(&path, Some(key())).expect("open store");
     (dir, path, store)
 }
 

@@ -1,0 +1,356 @@
+//! Safety rules through the real binary: modes and controls, gates, the kill switch,
+//! blast-radius limits and the circuit breaker, plans bound to approvals, drift, findings.
+//! Each test states the rule it proves.
+
+use remediation_e2e::Env;
+use serde_json::Value;
+
+use crate::{REVOKE_ALICE_ADMINS, admins, writes};
+
+const ROOT: &str = "local:root";
+
+/// Enabled, alice requester, bob approver, root admin.
+fn env() -> Env {
+    let env = Env::new();
+    env.init_enabled();
+    env.edit_config(|t| {
+        t.replace("\"local:bob\" = \"approver\" }", "\"local:bob\" = \"approver\", \"local:root\" = \"admin\" }")
+    });
+    env
+}
+
+fn suggest(env: &Env, args: &[&str]) -> Value {
+    let mut all = vec!["suggest", "--connector", "sandbox", "--output", "json"];
+    all.extend_from_slice(args);
+    env.expect("local:alice", &all, 0).json()
+}
+
+fn revoke(env: &Env, user: &str, group: &str) -> String {
+    let s = suggest(
+        env,
+        &[
+            "--kind",
+            "revoke",
+            "--identity",
+            user,
+            "--resource",
+            group,
+            "--grant-type",
+            "group_membership",
+            "--reason",
+            "r",
+        ],
+    );
+    s["action"]["id"].as_str().expect("id").to_owned()
+}
+
+fn approved(env: &Env, user: &str, group: &str) -> String {
+    let id = revoke(env, user, group);
+    env.expect("local:bob", &["approve", &id], 0);
+    id
+}
+
+fn state(env: &Env, id: &str) -> String {
+    env.expect("local:bob", &["show", id, "--output", "json"], 0).json()["detail"]["action"]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn set(env: &Env, key: &str, value: &str) {
+    env.expect(ROOT, &["settings", "set", key, value, "--reason", "test"], 0);
+}
+
+fn last_transition(env: &Env, id: &str) -> Value {
+    let show = env.expect("local:bob", &["show", id, "--output", "json"], 0).json();
+    show["transitions"].as_array().and_then(|t| t.last().cloned()).unwrap_or_default()
+}
+
+#[test]
+fn kill_switch_cancels_waiting_actions_and_nothing_resumes() {
+    let env = env();
+    let waiting = approved(&env, "alice", "admins");
+    let pending = revoke(&env, "bob", "admins");
+    // Only an admin may pull it.
+    env.expect("local:bob", &["kill-switch", "on", "--reason", "x"], 3);
+    let on = env.expect(ROOT, &["kill-switch", "on", "--reason", "incident 7", "--output", "json"], 0).json();
+    assert_eq!(on["cancelled"].as_array().map(Vec::len), Some(2), "{on}");
+    for id in [&waiting, &pending] {
+        let t = last_transition(&env, id);
+        assert_eq!(
+            (t["to"].as_str(), t["actor"].as_str(), t["event"].as_str()),
+            (Some("cancelled"), Some(ROOT), Some("kill_switch"))
+        );
+    }
+    // While on, nothing starts, even a freshly approved action.
+    let fresh = approved(&env, "carol", "engineering");
+    let refused = env.expect("local:bob", &["execute", &fresh], 3);
+    assert!(refused.stderr.contains("kill switch"), "{}", refused.stderr);
+    env.expect(ROOT, &["kill-switch", "off", "--reason", "resolved"], 0);
+    assert_eq!(state(&env, &waiting), "cancelled", "off: nothing resumes by itself");
+    assert_eq!(writes(&env), 0);
+    env.expect("local:bob", &["execute", &fresh], 0);
+    let verify = env.expect("local:bob", &["audit", "verify"], 0);
+    assert!(verify.stdout.contains("intact"), "{}", verify.stdout);
+}
+
+#[test]
+fn a_full_identity_window_holds_until_an_admin_forces_it() {
+    let env = env();
+    env.edit_config(|t| t.replace("per_identity = { max = 5,", "per_identity = { max = 1,"));
+    let first = approved(&env, "alice", "admins");
+    let second = approved(&env, "alice", "engineering");
+    env.expect("local:bob", &["execute", &first], 0);
+    let held = env.expect("local:bob", &["execute", &second, "--output", "json"], 3).json();
+    assert_eq!(held["outcome"], "held");
+    assert_eq!(held["limit"]["slot"]["key"], "identity:sandbox:alice");
+    assert!(std::fs::read_to_string(env.dir().join("events.jsonl")).expect("events").contains("\"type\":\"held\""));
+    let list = env.expect("local:bob", &["held", "list", "--output", "json"], 0).json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    // A dry run checks limits without consuming them.
+    let status = env.expect("local:bob", &["limits", "status", "--output", "json"], 0).json();
+    let used = |s: &Value, key: &str| {
+        s["usage"].as_array().and_then(|u| u.iter().find(|x| x["key"] == key)).map(|x| x["used"].clone())
+    };
+    assert_eq!(used(&status, "identity:sandbox:alice"), Some(1.into()));
+    // Force needs an admin and a reason; it counts against the window.
+    env.expect("local:bob", &["force-execute", &second, "--reason", "approved by CISO"], 3);
+    env.expect(ROOT, &["force-execute", &second, "--reason", "approved by CISO"], 0);
+    assert_eq!(state(&env, &second), "completed");
+    let t = env.expect("local:bob", &["show", &second, "--output", "json"], 0).json();
+    let force = t["transitions"].as_array().and_then(|ts| ts.iter().find(|x| x["event"] == "force_execute").cloned());
+    assert_eq!(force.and_then(|f| f["comment"].as_str().map(str::to_owned)).as_deref(), Some("approved by CISO"));
+    let status = env.expect("local:bob", &["limits", "status", "--output", "json"], 0).json();
+    assert_eq!(used(&status, "identity:sandbox:alice"), Some(2.into()));
+}
+
+#[test]
+fn the_global_breaker_pauses_everything_until_reset() {
+    let env = env();
+    env.edit_config(|t| t.replace("global = { max = 200,", "global = { max = 1,"));
+    let first = approved(&env, "alice", "admins");
+    let second = approved(&env, "bob", "admins");
+    let third = approved(&env, "carol", "engineering");
+    env.expect("local:bob", &["execute", &first], 0);
+    env.expect("local:bob", &["execute", &second], 3);
+    let status = env.expect("local:bob", &["breaker", "status", "--output", "json"], 0).json();
+    assert_eq!(status["breaker_tripped"], true);
+    let held = env.expect("local:bob", &["execute", &third, "--output", "json"], 3).json();
+    assert_eq!(held["breaker"], true);
+    env.expect("local:bob", &["breaker", "reset", "--reason", "x"], 3);
+    env.expect(ROOT, &["breaker", "reset", "--reason", "reviewed"], 0);
+    assert_eq!(state(&env, &third), "held", "nothing resumes by itself");
+    env.expect(ROOT, &["release", &third], 0);
+    assert_eq!(state(&env, &third), "approved");
+    env.expect("local:bob", &["audit", "verify"], 0);
+}
+
+#[test]
+fn advisory_mode_gives_guidance_and_never_executes() {
+    let env = env();
+    set(&env, "default_mode", "advisory");
+    let s =
+        suggest(&env, &["--kind", "suspend", "--identity", "carol", "--grant-type", "account", "--reason", "dormant"]);
+    assert_eq!(s["action"]["state"], "suggested");
+    for field in ["issue", "why_it_matters", "recommended_actions", "manual_steps"] {
+        assert!(!s["guidance"][field].is_null(), "guidance lacks {field}: {}", s["guidance"]);
+    }
+    let id = s["action"]["id"].as_str().expect("id");
+    env.expect("local:bob", &["execute", id], 3);
+    let settings = env.expect("local:bob", &["settings", "show"], 0).json();
+    assert_eq!(settings["source"], "store");
+}
+
+#[test]
+fn auto_mode_needs_every_gate() {
+    let env = env();
+    set(&env, "default_mode", "auto");
+    // Emergency access never verified: auto drops to manual and says why.
+    let s = suggest(
+        &env,
+        &[
+            "--kind",
+            "revoke",
+            "--identity",
+            "alice",
+            "--resource",
+            "admins",
+            "--grant-type",
+            "group_membership",
+            "--reason",
+            "r",
+        ],
+    );
+    assert_eq!(s["action"]["state"], "pending_approval");
+    let failed: Vec<&str> = s["decision"]["gates"]
+        .as_array()
+        .expect("gates")
+        .iter()
+        .filter(|g| g["passed"] == false)
+        .filter_map(|g| g["gate"].as_str())
+        .collect();
+    assert_eq!(failed, ["emergency_access"]);
+    env.expect(ROOT, &["emergency-access", "verify", "--note", "signed in with breakglass"], 0);
+    let s = suggest(
+        &env,
+        &[
+            "--kind",
+            "revoke",
+            "--identity",
+            "bob",
+            "--resource",
+            "admins",
+            "--grant-type",
+            "group_membership",
+            "--reason",
+            "r",
+        ],
+    );
+    assert_eq!(s["action"]["state"], "approved", "{s}");
+    assert_eq!(s["decision"]["risk"]["level"], "low");
+    // Irreversible: never auto, high risk.
+    let s = suggest(
+        &env,
+        &["--kind", "revoke_sessions", "--identity", "alice", "--grant-type", "account", "--reason", "r"],
+    );
+    assert_eq!(s["action"]["state"], "pending_approval");
+    assert_eq!(s["decision"]["risk"]["level"], "high");
+    // A never_auto control, a failing prerequisite, a disabled control.
+    env.expect(ROOT, &["controls", "set", "C-NA", "--never-auto", "true", "--reason", "sensitive"], 0);
+    env.expect(ROOT, &["controls", "set", "C-DEP", "--prerequisites", "C-BASE", "--reason", "order"], 0);
+    env.expect(ROOT, &["controls", "set", "C-OFF", "--disable", "false positives", "--reason", "triage"], 0);
+    let with_control = |c: &str| {
+        suggest(
+            &env,
+            &[
+                "--kind",
+                "revoke",
+                "--identity",
+                "carol",
+                "--resource",
+                "engineering",
+                "--grant-type",
+                "group_membership",
+                "--reason",
+                "r",
+                "--control",
+                c,
+            ],
+        )
+    };
+    assert_eq!(with_control("C-NA")["action"]["state"], "pending_approval");
+    assert_eq!(with_control("C-DEP")["action"]["state"], "pending_approval");
+    env.expect(ROOT, &["controls", "set", "C-BASE", "--status", "passing", "--reason", "fixed"], 0);
+    assert_eq!(with_control("C-DEP")["action"]["state"], "approved");
+    let off = env.expect(
+        "local:alice",
+        &[
+            "suggest",
+            "--connector",
+            "sandbox",
+            "--kind",
+            "revoke",
+            "--identity",
+            "carol",
+            "--resource",
+            "engineering",
+            "--grant-type",
+            "group_membership",
+            "--reason",
+            "r",
+            "--control",
+            "C-OFF",
+        ],
+        3,
+    );
+    assert!(off.stderr.contains("false positives"), "{}", off.stderr);
+    let list = env.expect("local:bob", &["controls", "list"], 0);
+    assert!(list.stdout.contains("C-OFF"), "{}", list.stdout);
+    // Every settings change is in the audit chain.
+    let export = env.expect("local:bob", &["audit", "export"], 0);
+    assert!(export.stdout.lines().filter(|l| l.contains("settings_changed")).count() >= 5, "{}", export.stdout);
+    env.expect("local:bob", &["audit", "verify"], 0);
+}
+
+#[test]
+fn invalid_settings_are_refused_with_the_key() {
+    let env = env();
+    let run = env.expect(ROOT, &["settings", "set", "kinds.revoke", "{\"mode\":\"auto\"}", "--reason", "x"], 2);
+    assert!(run.stderr.contains("reason"), "{}", run.stderr);
+    let run = env.expect(ROOT, &["settings", "set", "enabeld", "true", "--reason", "x"], 2);
+    assert!(run.stderr.contains("enabeld"), "{}", run.stderr);
+    env.expect("local:bob", &["settings", "set", "enabled", "false", "--reason", "x"], 3);
+}
+
+#[test]
+fn a_changed_plan_voids_approvals_and_show_displays_the_diff() {
+    let env = env();
+    let s = suggest(&env, &["--kind", "suspend", "--identity", "carol", "--grant-type", "account", "--reason", "r"]);
+    let id = s["action"]["id"].as_str().expect("id").to_owned();
+    env.expect("local:bob", &["approve", &id], 0);
+    // Someone signs carol in between approval and execution: a new session.
+    let mut dir = env.sandbox();
+    dir["users"]["carol"]["sessions"].as_array_mut().expect("sessions").push("s-new".into());
+    std::fs::write(env.dir().join("sandbox.json"), serde_json::to_string_pretty(&dir).expect("json")).expect("write");
+    let out = env.expect("local:bob", &["execute", &id, "--output", "json"], 3).json();
+    assert_eq!(out["outcome"], "plan_changed");
+    assert_eq!(state(&env, &id), "pending_approval");
+    let show = env.expect("local:bob", &["show", &id], 0);
+    assert!(show.stdout.contains("s-new"), "show displays the diff:\n{}", show.stdout);
+    // The earlier approval no longer counts.
+    env.expect("local:bob", &["approve", &id], 0);
+    env.expect("local:bob", &["execute", &id], 0);
+    assert_eq!(writes(&env), 1);
+}
+
+#[test]
+fn rollback_refuses_when_the_target_drifted() {
+    let env = env();
+    let id = approved(&env, "alice", "admins");
+    env.expect("local:bob", &["execute", &id], 0);
+    // Someone re-adds alice by hand.
+    let mut dir = env.sandbox();
+    dir["groups"]["admins"]["members"].as_array_mut().expect("members").push("alice".into());
+    std::fs::write(env.dir().join("sandbox.json"), serde_json::to_string_pretty(&dir).expect("json")).expect("write");
+    let run = env.expect("local:bob", &["rollback", &id], 3);
+    assert!(run.stderr.contains("changed since execution"), "{}", run.stderr);
+    assert!(admins(&env).contains(&"alice".to_owned()));
+    assert_eq!(state(&env, &id), "completed");
+}
+
+#[test]
+fn a_finding_becomes_a_suggestion() {
+    let env = env();
+    let finding = env.dir().join("finding.json");
+    std::fs::write(
+        &finding,
+        r#"{"id": "F-9", "source": "scanner", "control_id": "CIS-1.2", "severity": "high",
+            "title": "alice holds standing admin", "connector": "sandbox",
+            "target": {"identity": "alice", "resource": "admins", "grant_type": "group_membership"},
+            "suggested_kind": {"type": "revoke"}}"#,
+    )
+    .expect("write");
+    let s = env
+        .expect("local:alice", &["suggest", "--finding", finding.to_str().expect("utf8"), "--output", "json"], 0)
+        .json();
+    assert_eq!(s["action"]["finding_id"], "F-9");
+    assert_eq!(s["action"]["control_id"], "CIS-1.2");
+    assert_eq!(s["action"]["state"], "pending_approval");
+    std::fs::write(&finding, "{\"id\": 1}").expect("write");
+    let bad = env.expect("local:alice", &["suggest", "--finding", finding.to_str().expect("utf8")], 2);
+    assert!(bad.stderr.contains("finding"), "{}", bad.stderr);
+}
+
+#[test]
+fn plan_and_dry_run_write_nothing() {
+    let env = env();
+    let id = approved(&env, "alice", "admins");
+    let plan = env.expect("local:bob", &["plan", &id, "--output", "json"], 0).json();
+    assert_eq!(plan["plan_hash"].as_str().map(str::len), Some(64));
+    set(&env, "dry_run_connectors", "[\"sandbox\"]");
+    let out = env.expect("local:bob", &["execute", &id, "--output", "json"], 0).json();
+    assert_eq!(out["outcome"], "dry_run", "a connector in dry-run mode writes nothing");
+    assert_eq!(writes(&env), 0);
+    assert_eq!(state(&env, &id), "approved");
+    let _ = REVOKE_ALICE_ADMINS;
+}
