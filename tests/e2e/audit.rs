@@ -139,8 +139,8 @@ fn a_complete_rewrite_with_recomputed_hashes_is_detected() {
     let mut rewritten: Vec<AuditRecord> = Vec::new();
     for record in records {
         let mut body = record.body;
-        if body.event == "approve" {
-            body.actor = "local:mallory".to_owned();
+        if let Some(t) = body.transition_mut().filter(|t| t.event == "approve") {
+            t.actor = "local:mallory".to_owned();
         }
         let sealed = AuditRecord::seal(rewritten.last(), body).expect("seal");
         rewritten.push(sealed);

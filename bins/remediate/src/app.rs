@@ -576,6 +576,15 @@ impl Ctx {
                     })
                     .collect();
                 out!("{}", output::table(&["AT", "FROM", "TO", "EVENT", "ACTOR", "COMMENT"], &rows))?;
+                // Plan changes void approvals: show what changed in full, not cut to a cell.
+                for t in transitions.iter().filter(|t| t.event == remediation_core::Event::PlanChanged.as_str()) {
+                    outln!("\nplan changed at {} (approvals void):", ts(t.at))?;
+                    let comment = t.comment.as_deref().unwrap_or_default();
+                    let changes = comment.split_once(": ").map_or(comment, |(_, c)| c);
+                    for change in changes.split("; ") {
+                        outln!("  {}", clean(change))?;
+                    }
+                }
             }
         }
         Ok(0)

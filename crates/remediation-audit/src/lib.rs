@@ -106,7 +106,7 @@
 //!
 //! // Editing a record breaks the chain at that record.
 //! let mut edited = second;
-//! edited.body.actor = "local:mallory".to_owned();
+//! edited.body.transition_mut().expect("a transition").actor = "local:mallory".to_owned();
 //! let report = verify_chain([first, edited]);
 //! let broken = report.first_break.expect("the edit is detected");
 //! assert_eq!((broken.position, broken.problem.clone()), (2, BreakKind::HashMismatch));
@@ -124,4 +124,4 @@ pub use chain::{Break, BreakKind, ChainReport, ChainVerifier, verify_chain, veri
 pub use checkpoint::{AuditKey, CHECKPOINT_MAC_CONTEXT, Checkpoint, CheckpointVerdict, checkpoint_mac_input};
 pub use error::AuditError;
 pub use jsonl::{read_jsonl, write_jsonl};
-pub use record::AuditRecord;
+pub use record::{AuditBody, AuditRecord};

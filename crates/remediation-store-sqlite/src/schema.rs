@@ -83,6 +83,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         mac   TEXT NOT NULL
     ) STRICT;
     "#,
+    // Version 3.
+    //
+    // Installation-wide safety state (kill switch, circuit breaker, emergency-access
+    // verification, policy settings) as one JSON document. Every change to it is appended to
+    // the audit chain in the same transaction. One row at most.
+    r#"
+    CREATE TABLE safety_state (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        state_json TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The newest schema version this build knows.

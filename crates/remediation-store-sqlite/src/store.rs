@@ -6,10 +6,12 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use remediation_audit::{AuditKey, AuditRecord, BreakKind, ChainReport, ChainVerifier, Checkpoint, CheckpointVerdict};
+use remediation_audit::{
+    AuditBody, AuditKey, AuditRecord, BreakKind, ChainReport, ChainVerifier, Checkpoint, CheckpointVerdict,
+};
 use remediation_core::{
-    Action, ActionDetail, ActionFilter, ActionId, BeginOutcome, LimitReached, SlotRequest, StateChange, Store,
-    StoreError, TransitionRecord,
+    Action, ActionDetail, ActionFilter, ActionId, BeginOutcome, LimitReached, SafetyState, SettingsRecord, SlotRequest,
+    StateChange, Store, StoreError, TransitionRecord,
 };
 use remediation_limiter::Window;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
@@ -92,8 +94,22 @@ impl SqliteStore {
     fn setup(mut conn: Connection, path: PathBuf, key: Option<AuditKey>) -> Result<SqliteStore, StoreSqliteError> {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| open_error(&path, "setting busy_timeout", e))?;
         // The first statement that reads the file: a file that is not a database fails here.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| open_error(&path, "setting journal_mode=WAL", e))?;
+        // Switching a fresh file to WAL needs an exclusive lock, and SQLite may answer BUSY
+        // without consulting the busy handler while another process does the same; retry
+        // within the same overall budget as the busy timeout.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => break,
+                Err(e)
+                    if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(open_error(&path, "setting journal_mode=WAL", e)),
+            }
+        }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(|e| open_error(&path, "setting synchronous=FULL", e))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| open_error(&path, "setting foreign_keys=ON", e))?;
@@ -289,7 +305,7 @@ impl Store for SqliteStore {
                 }
             })?;
             insert_transition(&tx, record, &op)?;
-            append_audit(&tx, self.key.as_ref(), record, &op)?;
+            append_audit(&tx, self.key.as_ref(), &AuditBody::Transition(record.clone()), &op)?;
             tx.commit().map_err(sql(op()))
         })
     }
@@ -384,6 +400,80 @@ impl Store for SqliteStore {
             Ok(None)
         })
     }
+
+    async fn safety_state(&self) -> Result<SafetyState, StoreError> {
+        const OP: &str = "cannot read the safety state";
+        self.with_conn(|conn| read_safety(conn, OP))
+    }
+
+    async fn update_safety_state(
+        &self,
+        expected: &SafetyState,
+        new: &SafetyState,
+        record: &SettingsRecord,
+    ) -> Result<(), StoreError> {
+        let op = || format!("cannot record {}", record.setting_event);
+        let json = serde_json::to_string(new).map_err(encode(op()))?;
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            if &read_safety(&tx, "cannot read the safety state")? != expected {
+                return Err(StoreError::SafetyConflict);
+            }
+            tx.execute(
+                "INSERT INTO safety_state (id, state_json) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json",
+                params![json],
+            )
+            .map_err(sql(op()))?;
+            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(record.clone()), &op)?;
+            tx.commit().map_err(sql(op()))
+        })
+    }
+
+    async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
+        let op = || format!("cannot record {}", record.setting_event);
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(record.clone()), &op)?;
+            tx.commit().map_err(sql(op()))
+        })
+    }
+
+    async fn slots_since(&self, since: OffsetDateTime) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
+        const OP: &str = "cannot read the limit slots";
+        let since = clamped_nanos(since);
+        self.with_conn(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT key, at FROM limit_slots WHERE at >= ?1 ORDER BY at, rowid").map_err(sql(OP))?;
+            let rows = stmt
+                .query_map(params![since], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
+                .map_err(sql(OP))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (key, at) = row.map_err(sql(OP))?;
+                let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at)).map_err(|source| {
+                    StoreError::Backend {
+                        message: format!("{OP}: a slot has an impossible time"),
+                        source: Box::new(source),
+                    }
+                })?;
+                out.push((key, at));
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// The stored safety state; the default when none was ever written.
+fn read_safety(conn: &Connection, op: &'static str) -> Result<SafetyState, StoreError> {
+    let json: Option<String> = conn
+        .query_row("SELECT state_json FROM safety_state WHERE id = 1", [], |row| row.get(0))
+        .optional()
+        .map_err(sql(op))?;
+    match json {
+        None => Ok(SafetyState::default()),
+        Some(json) => serde_json::from_str(&json).map_err(decode(op)),
+    }
 }
 
 /// One row of the audit table as stored.
@@ -411,8 +501,8 @@ impl AuditRow {
         verifier.push(&record);
         let columns = [
             ("seq", record.seq == seq),
-            ("action_id", record.body.action_id.to_string() == self.action_id),
-            ("at", nanos(record.body.at).ok() == Some(self.at)),
+            ("action_id", record.body.action_id().map(|id| id.to_string()).unwrap_or_default() == self.action_id),
+            ("at", nanos(record.body.at()).ok() == Some(self.at)),
             ("prev_hash", record.prev_hash == self.prev_hash),
             ("hash", record.hash == self.hash),
         ];
@@ -485,7 +575,7 @@ fn write_change(
     )
     .map_err(sql(op()))?;
     insert_transition(conn, record, op)?;
-    append_audit(conn, key, record, op)?;
+    append_audit(conn, key, &AuditBody::Transition(record.clone()), op)?;
     Ok(detail.action)
 }
 
@@ -508,7 +598,7 @@ fn insert_transition(conn: &Connection, record: &TransitionRecord, op: &dyn Fn()
 fn append_audit(
     conn: &Connection,
     key: Option<&AuditKey>,
-    body: &TransitionRecord,
+    body: &AuditBody,
     op: &dyn Fn() -> String,
 ) -> Result<(), StoreError> {
     let last = conn
@@ -545,10 +635,11 @@ fn append_audit(
         message: format!("{}: the audit chain is full", op()),
         source: Box::new(source),
     })?;
-    let at = nanos(body.at).map_err(invalid(op()))?;
+    let at = nanos(body.at()).map_err(invalid(op()))?;
+    let action_id = body.action_id().map(|id| id.to_string()).unwrap_or_default();
     conn.execute(
         "INSERT INTO audit (seq, action_id, at, record_json, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![seq, body.action_id.to_string(), at, json, record.prev_hash, record.hash],
+        params![seq, action_id, at, json, record.prev_hash, record.hash],
     )
     .map_err(sql(op()))?;
     if let Some(key) = key {

@@ -47,13 +47,22 @@ fn intact_chain() {
 #[test]
 fn edited_field() {
     check(
-        |c| c.get_mut(2).expect("record").body.actor = "local:mallory".to_owned(),
+        |c| c.get_mut(2).expect("record").body.transition_mut().expect("transition").actor = "local:mallory".to_owned(),
         Some((3, 3, BreakKind::HashMismatch)),
     );
-    check(|c| c[0].body.comment = Some("nothing to see".to_owned()), Some((1, 1, BreakKind::HashMismatch)));
-    check(|c| c[4].body.at += time::Duration::seconds(1), Some((5, 5, BreakKind::HashMismatch)));
-    check(|c| c[1].body.request_ids.push("req-forged".to_owned()), Some((2, 2, BreakKind::HashMismatch)));
-    check(|c| c[1].body.from = None, Some((2, 2, BreakKind::HashMismatch)));
+    check(
+        |c| c[0].body.transition_mut().expect("transition").comment = Some("nothing to see".to_owned()),
+        Some((1, 1, BreakKind::HashMismatch)),
+    );
+    check(
+        |c| c[4].body.transition_mut().expect("transition").at += time::Duration::seconds(1),
+        Some((5, 5, BreakKind::HashMismatch)),
+    );
+    check(
+        |c| c[1].body.transition_mut().expect("transition").request_ids.push("req-forged".to_owned()),
+        Some((2, 2, BreakKind::HashMismatch)),
+    );
+    check(|c| c[1].body.transition_mut().expect("transition").from = None, Some((2, 2, BreakKind::HashMismatch)));
 }
 
 #[test]
@@ -122,14 +131,14 @@ fn swapped_records() {
 fn edited_and_rehashed_record_is_caught_by_the_next_link() {
     check(
         |c| {
-            c[1].body.actor = "local:mallory".to_owned();
+            c[1].body.transition_mut().expect("transition").actor = "local:mallory".to_owned();
             rehash(&mut c[1]);
         },
         Some((3, 3, BreakKind::PrevHashMismatch)),
     );
     check(
         |c| {
-            c[0].body.comment = Some("rewritten".to_owned());
+            c[0].body.transition_mut().expect("transition").comment = Some("rewritten".to_owned());
             rehash(&mut c[0]);
         },
         Some((2, 2, BreakKind::PrevHashMismatch)),
@@ -160,7 +169,7 @@ fn first_record_must_start_from_genesis() {
 
 fn rewrite(c: &mut Vec<AuditRecord>) {
     let mut bodies: Vec<_> = c.iter().map(|r| r.body.clone()).collect();
-    bodies[2].actor = "local:mallory".to_owned();
+    bodies[2].transition_mut().expect("transition").actor = "local:mallory".to_owned();
     *c = seal_all(bodies);
 }
 
@@ -294,7 +303,7 @@ fn report_messages() {
         format!("audit chain intact: 2 records, head {head}; checkpoint: not configured")
     );
     let mut edited = c;
-    edited[0].body.actor = "local:mallory".to_owned();
+    edited[0].body.transition_mut().expect("transition").actor = "local:mallory".to_owned();
     assert_eq!(
         verify_chain(edited).to_string(),
         "audit chain broken: record 1 (seq 1) was edited: its hash does not match its content; records from this one on cannot be trusted: compare them with an export or a backup; checkpoint: not configured"
@@ -322,7 +331,7 @@ fn verifier_reports_problems_found_by_the_caller() {
 #[test]
 fn chain_checks_win_over_caller_checks_at_the_same_record() {
     let mut c = chain(2);
-    c[1].body.actor = "local:mallory".to_owned();
+    c[1].body.transition_mut().expect("transition").actor = "local:mallory".to_owned();
     let mut v = ChainVerifier::new();
     v.push(&c[0]);
     v.push(&c[1]);
@@ -372,7 +381,7 @@ proptest! {
         if remove {
             records.remove(at);
         } else {
-            records[at].body.comment = Some("edited".to_owned());
+            records[at].body.transition_mut().expect("transition").comment = Some("edited".to_owned());
         }
         let report = verify_chain(records);
         let first = report.first_break.expect("tampering is detected unless it is a truncation");

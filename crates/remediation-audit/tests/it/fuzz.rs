@@ -146,8 +146,8 @@ proptest! {
     fn fuzz_edited_text_is_found(bodies in prop::collection::vec(body(), 1..6), at in any::<usize>(), new in text()) {
         let mut records = seal_all(bodies);
         let at = at % records.len();
-        prop_assume!(records[at].body.comment.as_deref() != Some(new.as_str()));
-        records[at].body.comment = Some(new);
+        prop_assume!(records[at].body.transition_mut().expect("transition").comment.as_deref() != Some(new.as_str()));
+        records[at].body.transition_mut().expect("transition").comment = Some(new);
         let first = verify_chain(records).first_break.expect("the edit is found");
         prop_assert_eq!(first.position, at as u64 + 1);
         prop_assert_eq!(first.problem, BreakKind::HashMismatch);

@@ -39,7 +39,7 @@ pub(crate) fn at(minutes: i64) -> OffsetDateTime {
 }
 
 /// Seals `bodies` into a chain.
-pub(crate) fn seal_all(bodies: impl IntoIterator<Item = TransitionRecord>) -> Vec<AuditRecord> {
+pub(crate) fn seal_all<B: Into<remediation_audit::AuditBody>>(bodies: impl IntoIterator<Item = B>) -> Vec<AuditRecord> {
     let mut chain: Vec<AuditRecord> = Vec::new();
     for body in bodies {
         let record = AuditRecord::seal(chain.last(), body).expect("seal");

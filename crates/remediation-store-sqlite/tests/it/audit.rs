@@ -279,7 +279,7 @@ fn unreadable_rows() {
 async fn edited_and_rehashed_record_is_caught_by_the_next_link() {
     let (_dir, path, store) = five_records().await;
     let mut record = stored(&path).remove(2);
-    record.body.actor = "local:mallory".to_owned();
+    record.body.transition_mut().expect("transition").actor = "local:mallory".to_owned();
     record.hash = record.compute_hash().expect("hash");
     let sql = format!(
         "UPDATE audit SET record_json = '{}', hash = '{}' WHERE seq = 3",
@@ -339,7 +339,7 @@ async fn complete_rewrite_with_recomputed_hashes() {
     for record in &original {
         let mut body = record.body.clone();
         if record.seq == 3 {
-            body.actor = "local:mallory".to_owned();
+            body.transition_mut().expect("transition").actor = "local:mallory".to_owned();
         }
         let sealed = AuditRecord::seal(rewritten.last(), body).expect("seal");
         rewritten.push(sealed);

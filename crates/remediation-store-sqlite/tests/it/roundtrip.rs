@@ -60,7 +60,7 @@ async fn everything_survives_reopening() {
     let audit = store.audit_records(None).expect("audit");
     assert_eq!(audit.len(), 5);
     assert_eq!(audit.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
-    assert_eq!(audit.iter().map(|r| r.body.clone()).take(4).collect::<Vec<_>>(), transitions);
+    assert_eq!(audit.iter().filter_map(|r| r.body.transition().cloned()).take(4).collect::<Vec<_>>(), transitions);
     drop(store);
 
     let store = SqliteStore::open(&path).expect("reopen");
