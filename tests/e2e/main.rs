@@ -138,6 +138,10 @@ fn execution_is_refused_while_remediation_is_disabled() {
     assert!(refused.stderr.contains("disabled"), "{}", refused.stderr);
     assert!(refused.stderr.contains("enabled = true"), "the error says how to enable: {}", refused.stderr);
     assert_eq!(writes(&env), 0);
+    // The refusal is in the audit trail, with who asked and why it was refused.
+    let export = env.expect("local:bob", &["audit", "export"], 0);
+    let refusal = export.stdout.lines().find(|l| l.contains("execution_refused")).expect("refusal audited");
+    assert!(refusal.contains("local:bob") && refusal.contains("disabled"), "{refusal}");
     // A dry run is still allowed while disabled.
     env.expect("local:bob", &["execute", &id, "--dry-run"], 0);
 }

@@ -329,3 +329,23 @@ fn forced_dry_runs() {
     assert!(s.forced_dry_run(&a));
     assert!(!PolicySettings::default().forced_dry_run(&a));
 }
+
+#[test]
+fn auto_rollback_only_for_configured_low_risk_kinds() {
+    let mut s = PolicySettings::default();
+    for kind in [KindName::Revoke, KindName::Suspend] {
+        s.kinds.insert(kind, KindSettings { auto_rollback_on_failed_verification: true, ..KindSettings::default() });
+    }
+    let p = Pipeline::standard(s).expect("pipeline");
+    assert!(p.auto_rollback_on_failed_verification(&action(ActionKind::Revoke, None)), "revoke: score 1, low risk");
+    assert!(!p.auto_rollback_on_failed_verification(&action(ActionKind::Suspend, None)), "suspend: medium risk");
+    assert!(!p.auto_rollback_on_failed_verification(&action(ActionKind::Reduce { to: "pull".into() }, None)));
+}
+
+#[test]
+fn approval_expiry_defaults_to_seven_days_and_must_be_at_least_a_minute() {
+    assert_eq!(PolicySettings::default().approval_ttl(), time::Duration::days(7));
+    let s = PolicySettings { approval_expiry_secs: 59, ..PolicySettings::default() };
+    assert_eq!(s.validate(), Err(SettingsError::ApprovalExpiryTooShort { secs: 59 }));
+    assert_eq!(PolicySettings::default().emergency_access_max_age_days, 30);
+}

@@ -232,6 +232,13 @@ mod tests {
     }
 
     #[test]
+    fn default_limits_are_the_documented_ones() {
+        let l = Limits::default();
+        let got = [l.per_connector, l.per_identity, l.per_resource, l.global].map(|s| (s.max, s.window_secs));
+        assert_eq!(got, [(50, 3600), (5, 86_400), (10, 3600), (200, 3600)]);
+    }
+
+    #[test]
     fn usage_counts_each_key_inside_its_own_window() {
         let now = datetime!(2026-01-02 00:00 UTC);
         let slots: Vec<(String, OffsetDateTime)> = vec![

@@ -107,6 +107,7 @@ struct Inner {
     missing_permissions: Vec<String>,
     faults: BTreeMap<Method, ConnectorError>,
     drop_writes: bool,
+    skew_writes: Option<Value>,
     calls: BTreeMap<Method, usize>,
     /// Idempotency keys of executions that wrote something, in order.
     applied: Vec<String>,
@@ -126,6 +127,7 @@ impl FakeConnector {
                 missing_permissions: Vec::new(),
                 faults: BTreeMap::new(),
                 drop_writes: false,
+                skew_writes: None,
                 calls: BTreeMap::new(),
                 applied: Vec::new(),
                 next_request: 1,
@@ -198,6 +200,12 @@ impl FakeConnector {
     /// verification sees the change was not applied.
     pub fn drop_writes(&self, drop: bool) {
         self.lock().drop_writes = drop;
+    }
+
+    /// Makes writes store `state` instead of the requested change (a partial or wrong write
+    /// that verification must catch); `None` restores faithful writes.
+    pub fn skew_writes(&self, state: Option<Value>) {
+        self.lock().skew_writes = state;
     }
 
     /// How many times `method` was called.
@@ -292,6 +300,10 @@ impl Connector for FakeConnector {
             return Ok(Outcome { status: OutcomeStatus::AlreadyInState, request_ids: Vec::new() });
         }
         if !inner.drop_writes {
+            let after = match &inner.skew_writes {
+                Some(state) => Snapshot { protected: live.protected, state: state.clone() },
+                None => after,
+            };
             inner.targets.insert(action.target.clone(), after);
             inner.applied.push(action.idempotency_key.clone());
         }

@@ -508,3 +508,40 @@ async fn emergency_access_verification_is_recorded() {
     assert_eq!(state.emergency_access_verified_at, Some(fixed_time()));
     assert!(state.emergency_access_note.expect("note").contains("break-glass"));
 }
+
+/// AllowAll, plus automatic rollback when a change is not verified.
+struct AutoRollback(AllowAll);
+
+impl remediation_core::SafetyPolicy for AutoRollback {
+    fn evaluate<'a>(&self, ctx: &remediation_core::GateContext<'a>) -> remediation_core::PolicyDecision {
+        self.0.evaluate(ctx)
+    }
+
+    fn auto_rollback_on_failed_verification(&self, _action: &remediation_core::Action) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_change_that_is_not_verified_is_rolled_back_automatically_when_configured() {
+    let h = Harness::new(AutoRollback(AllowAll::new(Mode::Manual)), NoLimits);
+    let s = h.engine.suggest(RequestBuilder::new().build(), &requester()).await.expect("suggest");
+    h.engine.approve(s.action.id, &approver("bob"), None).await.expect("approve");
+    // The provider applies something other than asked.
+    h.connector.skew_writes(Some(json!({"granted": "partially"})));
+    let out = h.engine.execute(s.action.id, &approver("bob"), false).await.expect("execute");
+    let ExecuteOutcome::Failed { action, error } = out else { panic!("{out:?}") };
+    assert!(error.contains("not verified") && error.contains("rolled back automatically"), "{error}");
+    assert_eq!(action.state, State::RolledBack);
+    assert_eq!(h.connector.state(&default_target()), Some(snap(json!({"granted": true}))));
+    let events: Vec<String> = history(&h, s.action.id).await.into_iter().map(|(e, _)| e).collect();
+    assert_eq!(events, ["suggest", "approve", "begin_execution", "execution_failed", "rollback", "rollback_succeeded"]);
+
+    // Without the setting, the failed action stays failed for a human to look at.
+    let h = manual();
+    let s = h.engine.suggest(RequestBuilder::new().build(), &requester()).await.expect("suggest");
+    h.engine.approve(s.action.id, &approver("bob"), None).await.expect("approve");
+    h.connector.skew_writes(Some(json!({"granted": "partially"})));
+    let out = h.engine.execute(s.action.id, &approver("bob"), false).await.expect("execute");
+    assert!(matches!(out, ExecuteOutcome::Failed { ref action, .. } if action.state == State::Failed), "{out:?}");
+}
