@@ -24,7 +24,7 @@ Exit codes:
   3  refused by a safety rule (gate, role, lifecycle, limit, plan changed, window closed)
   4  not found (action, connector, or the provider's target)
   5  provider failure (the connector could not read or write, or the change was not verified)
-  6  audit chain broken (`audit verify` found an edited, deleted or reordered record)";
+  6  audit chain broken (`audit verify` found an edited, deleted or reordered record, a cut-off tail or a rewrite)";
 
 /// Turn security findings into safe, auditable, reversible fixes.
 #[derive(Debug, Parser)]
