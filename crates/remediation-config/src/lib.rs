@@ -194,17 +194,21 @@ impl Config {
 /// The 1-based line of byte `offset` in `text`, and the dotted key written on that line
 /// (prefixed with the table header above it), if the line is a `key = value` line.
 fn locate(text: &str, offset: usize) -> (Option<usize>, Option<String>) {
-    let offset = offset.min(text.len());
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let before = &text[..offset];
     let line_no = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let line = text[line_start..].lines().next().unwrap_or_default();
-    let table = before[..line_start]
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    let header = |l: &str| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned();
+    if line.trim_start().starts_with('[') {
+        // The error is about a table header itself (an unknown table, or a table whose
+        // contents are wrong as a whole): name that table, not the one above it.
+        return (Some(line_no), Some(header(line.trim())));
+    }
+    let table = before[..line_start].lines().rev().map(str::trim).find(|l| l.starts_with('[')).map(header);
     let key = line.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_owned()).filter(|k| !k.is_empty());
     let full = match (table, key) {
         (Some(t), Some(k)) => Some(format!("{t}.{k}")),
@@ -292,6 +296,7 @@ mod tests {
         check_err("[policy]\nenabled = \"yes\"\n", 2, "policy.enabled", "invalid type");
         check_err("[limits]\nglobal = { max = -1, window_secs = 1 }\n", 2, "limits.global", "");
         check_err("[actors]\ndefault_role = \"root\"\n", 2, "actors.default_role", "unknown variant");
+        check_err("[actors]\ndefault_role = \"admin\"\n[polcy]\nenabled = true\n", 3, "polcy", "unknown field");
     }
 
     #[test]
