@@ -206,7 +206,7 @@ fn locate(text: &str, offset: usize) -> (Option<usize>, Option<String>) {
     if line.trim_start().starts_with('[') {
         // The error is about a table header itself (an unknown table, or a table whose
         // contents are wrong as a whole): name that table, not the one above it.
-        return (Some(line_no), Some(header(line.trim())));
+        return (Some(line_no), Some(header(line.trim())).filter(|h| !h.is_empty()));
     }
     let table = before[..line_start].lines().rev().map(str::trim).find(|l| l.starts_with('[')).map(header);
     let key = line.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_owned()).filter(|k| !k.is_empty());
@@ -297,6 +297,15 @@ mod tests {
         check_err("[limits]\nglobal = { max = -1, window_secs = 1 }\n", 2, "limits.global", "");
         check_err("[actors]\ndefault_role = \"root\"\n", 2, "actors.default_role", "unknown variant");
         check_err("[actors]\ndefault_role = \"admin\"\n[polcy]\nenabled = true\n", 3, "polcy", "unknown field");
+    }
+
+    #[test]
+    fn a_bare_bracket_names_no_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("remediation.toml");
+        std::fs::write(&path, "[").expect("write");
+        let e = Config::load(&path).expect_err("must fail");
+        assert_eq!((e.line, e.key.as_deref()), (Some(1), None), "{e}");
     }
 
     #[test]
