@@ -97,6 +97,13 @@ impl Env {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("sandbox.json is not JSON: {e}"))
     }
 
+    /// Replaces the sandbox directory file with `dir` (simulating a change made by hand in
+    /// the provider).
+    pub fn write_sandbox(&self, dir: &serde_json::Value) {
+        let text = serde_json::to_string_pretty(dir).unwrap_or_else(|e| panic!("sandbox JSON: {e}"));
+        std::fs::write(self.dir().join("sandbox.json"), text).unwrap_or_else(|e| panic!("sandbox.json: {e}"));
+    }
+
     /// Rewrites the configuration file through `edit`.
     pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
         let path = self.dir().join("remediation.toml");

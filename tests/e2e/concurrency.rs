@@ -23,7 +23,7 @@ fn one_process_approves_while_another_executes() {
         dir["users"][&user] = serde_json::json!({"display_name": user, "status": "active", "sessions": [], "password_must_change": false, "protected": false});
         dir["groups"]["engineering"]["members"].as_array_mut().expect("members").push(user.into());
     }
-    std::fs::write(env.dir().join("sandbox.json"), serde_json::to_string_pretty(&dir).expect("json")).expect("write");
+    env.write_sandbox(&dir);
 
     let ids: Vec<String> = (0..N)
         .map(|i| {

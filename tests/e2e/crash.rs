@@ -189,7 +189,7 @@ fn a_change_that_drifted_while_down_needs_attention() {
     kill_at(&env, "after_provider_write", &["execute", &id]);
     let mut dir = env.sandbox();
     dir["groups"]["admins"]["members"].as_array_mut().expect("members").push("alice".into());
-    std::fs::write(env.dir().join("sandbox.json"), serde_json::to_string_pretty(&dir).expect("json")).expect("write");
+    env.write_sandbox(&dir);
     let recovered = env.expect("local:bob", &["recover", "--output", "json"], 0).json();
     assert_eq!(recovered[0]["to"], "failed", "{recovered}");
     assert_eq!(writes(&env), 1, "the idempotency key kept the change from being applied twice");

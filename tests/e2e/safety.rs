@@ -291,7 +291,7 @@ fn a_changed_plan_voids_approvals_and_show_displays_the_diff() {
     // Someone signs carol in between approval and execution: a new session.
     let mut dir = env.sandbox();
     dir["users"]["carol"]["sessions"].as_array_mut().expect("sessions").push("s-new".into());
-    std::fs::write(env.dir().join("sandbox.json"), serde_json::to_string_pretty(&dir).expect("json")).expect("write");
+    env.write_sandbox(&dir);
     let out = env.expect("local:bob", &["execute", &id, "--output", "json"], 3).json();
     assert_eq!(out["outcome"], "plan_changed");
     assert_eq!(state(&env, &id), "pending_approval");
@@ -311,7 +311,7 @@ fn rollback_refuses_when_the_target_drifted() {
     // Someone re-adds alice by hand.
     let mut dir = env.sandbox();
     dir["groups"]["admins"]["members"].as_array_mut().expect("members").push("alice".into());
-    std::fs::write(env.dir().join("sandbox.json"), serde_json::to_string_pretty(&dir).expect("json")).expect("write");
+    env.write_sandbox(&dir);
     let run = env.expect("local:bob", &["rollback", &id], 3);
     assert!(run.stderr.contains("changed since execution"), "{}", run.stderr);
     assert!(admins(&env).contains(&"alice".to_owned()));
