@@ -35,7 +35,7 @@ const SUGGEST_NOTIFY_BOB: &[&str] = &[
     "--identity",
     "bob",
     "--grant-type",
-    "account",
+    "notification",
     "--reason=x",
 ];
 

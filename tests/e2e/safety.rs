@@ -354,3 +354,20 @@ fn plan_and_dry_run_write_nothing() {
     assert_eq!(state(&env, &id), "approved");
     let _ = REVOKE_ALICE_ADMINS;
 }
+
+#[test]
+fn a_notification_is_not_drift_for_an_account_action() {
+    let env = env();
+    let s = suggest(&env, &["--kind", "suspend", "--identity", "carol", "--grant-type", "account", "--reason", "r"]);
+    let suspend = s["action"]["id"].as_str().expect("id").to_owned();
+    env.expect("local:bob", &["approve", &suspend], 0);
+    env.expect("local:bob", &["execute", &suspend], 0);
+    let n =
+        suggest(&env, &["--kind", "notify", "--identity", "carol", "--grant-type", "notification", "--reason", "told"]);
+    let notify = n["action"]["id"].as_str().expect("id").to_owned();
+    env.expect("local:bob", &["approve", &notify], 0);
+    env.expect("local:bob", &["execute", &notify], 0);
+    assert_eq!(env.sandbox()["notifications"].as_array().map(Vec::len), Some(1));
+    env.expect("local:bob", &["rollback", &suspend], 0);
+    assert_eq!(env.sandbox()["users"]["carol"]["status"], "active");
+}

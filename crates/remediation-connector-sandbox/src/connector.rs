@@ -167,7 +167,7 @@ impl Connector for SandboxConnector {
             capability(KindName::RevokeSessions, ACCOUNT, Irreversible, true),
             capability(KindName::ForcePasswordReset, ACCOUNT, Irreversible, true),
             // A notification is sent, not stored in the provider: nothing to read back.
-            capability(KindName::Notify, ACCOUNT, Irreversible, false),
+            capability(KindName::Notify, NOTIFICATION, Irreversible, false),
         ]
     }
 

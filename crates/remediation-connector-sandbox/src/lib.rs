@@ -89,7 +89,7 @@
 //! | suspend | `account` | identity = user | `status` becomes `suspended` | reversible | yes |
 //! | revoke_sessions | `account` | identity = user | `sessions` becomes empty | irreversible | yes |
 //! | force_password_reset | `account` | identity = user | `password_must_change` becomes true | irreversible | yes |
-//! | notify | `account` | identity = user | a notification is appended | irreversible | no |
+//! | notify | `notification` | identity = user | a notification is appended | irreversible | no |
 //!
 //! Snapshot states, per grant type (`null` where there is no grant):
 //!
@@ -97,10 +97,12 @@
 //! - `repo_permission`: `{"identity", "resource", "level": string | null}`
 //! - `app_assignment`: `{"identity", "resource", "assigned": bool, "level": string | null,
 //!   "profile": object | null}` (an assignment without a profile shows `{}`)
-//! - `account`: `{"user", "status", "sessions", "password_must_change", "notifications"}`,
-//!   shared by every account kind because a snapshot is of a target, not of an action;
-//!   `notifications` counts the notifications sent to the user, so that a `notify` plan is
-//!   not a no-op.
+//! - `account`: `{"user", "status", "sessions", "password_must_change"}`, shared by suspend,
+//!   revoke sessions and force password reset because a snapshot is of a target, not of an
+//!   action.
+//! - `notification`: the account state plus `"notifications"`, the count of notifications sent
+//!   to the user, so that a `notify` plan is not a no-op; kept apart from `account` so that a
+//!   notification never counts as drift against another account action.
 //!
 //! An unknown user, group, repository or application is `NotFound`; a missing membership or
 //! grant is a state (`"member": false`), so revoking it plans a no-op. A repository or
@@ -141,6 +143,8 @@ pub mod grant_type {
     pub const APP_ASSIGNMENT: &str = "app_assignment";
     /// The user's account itself.
     pub const ACCOUNT: &str = "account";
+    /// Notifications sent to a user (the `notify` kind).
+    pub const NOTIFICATION: &str = "notification";
     /// Every grant type, in a stable order.
-    pub const ALL: [&str; 4] = [GROUP_MEMBERSHIP, REPO_PERMISSION, APP_ASSIGNMENT, ACCOUNT];
+    pub const ALL: [&str; 5] = [GROUP_MEMBERSHIP, REPO_PERMISSION, APP_ASSIGNMENT, ACCOUNT, NOTIFICATION];
 }

@@ -21,8 +21,9 @@ pub(crate) enum Subject<'a> {
     Membership { user: &'a str, group: &'a str },
     /// A grant of `resource` to `identity` in [`Directory::grants`].
     Grant { grant_type: GrantType, identity: &'a str, resource: &'a str },
-    /// `user`'s account.
-    Account { user: &'a str },
+    /// `user`'s account; with `notifications`, the notifications sent to them (the `notification`
+    /// grant type), kept out of the plain account state so a notification is never drift.
+    Account { user: &'a str, notifications: bool },
 }
 
 impl<'a> Subject<'a> {
@@ -46,7 +47,8 @@ impl<'a> Subject<'a> {
             grant_type::APP_ASSIGNMENT => {
                 Ok(Self::Grant { grant_type: GrantType::AppAssignment, identity, resource: resource("application")? })
             }
-            grant_type::ACCOUNT => Ok(Self::Account { user: identity }),
+            grant_type::ACCOUNT => Ok(Self::Account { user: identity, notifications: false }),
+            grant_type::NOTIFICATION => Ok(Self::Account { user: identity, notifications: true }),
             other => Err(ConnectorError::unsupported(format!(
                 "the sandbox has no grant type `{other}` (grant types: {})",
                 grant_type::ALL.join(", ")
@@ -56,7 +58,7 @@ impl<'a> Subject<'a> {
 
     fn user(&self) -> &'a str {
         match *self {
-            Self::Membership { user, .. } | Self::Account { user } => user,
+            Self::Membership { user, .. } | Self::Account { user, .. } => user,
             Self::Grant { identity, .. } => identity,
         }
     }
@@ -93,7 +95,8 @@ pub(crate) struct AppState {
 }
 
 /// Normalised state of an account. Shared by every account kind, because a snapshot is taken
-/// of a target, not of an action; `notifications` counts the notifications sent to the user.
+/// of a target, not of an action; `notifications` (the `notification` grant type only) counts
+/// the notifications sent to the user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AccountState {
@@ -101,7 +104,9 @@ pub(crate) struct AccountState {
     status: UserStatus,
     sessions: Vec<String>,
     password_must_change: bool,
-    notifications: usize,
+    /// Only for the `notification` grant type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    notifications: Option<usize>,
 }
 
 /// The normalised state of one target.
@@ -153,7 +158,7 @@ impl State {
                 let same = s.identity == identity && s.resource == resource;
                 (Self::App(s), same)
             }
-            Subject::Account { user } => {
+            Subject::Account { user, .. } => {
                 let s: AccountState = typed(value)?;
                 let same = s.user == user;
                 (Self::Account(s), same)
@@ -217,13 +222,13 @@ pub(crate) fn read(dir: &Directory, subject: Subject<'_>, path: &Path) -> Result
             };
             Ok((state, user.protected))
         }
-        Subject::Account { user: name } => {
+        Subject::Account { user: name, notifications } => {
             let state = AccountState {
                 user: name.to_owned(),
                 status: user.status,
                 sessions: user.sessions.clone(),
                 password_must_change: user.password_must_change,
-                notifications: dir.notifications.iter().filter(|n| n.to == name).count(),
+                notifications: notifications.then(|| dir.notifications.iter().filter(|n| n.to == name).count()),
             };
             Ok((State::Account(state), user.protected))
         }
@@ -290,7 +295,7 @@ pub(crate) fn transform(kind: &ActionKind, state: &State, phase: Phase) -> Resul
         (ActionKind::Suspend, State::Account(s)) => s.status = UserStatus::Suspended,
         (ActionKind::RevokeSessions, State::Account(s)) => s.sessions.clear(),
         (ActionKind::ForcePasswordReset, State::Account(s)) => s.password_must_change = true,
-        (ActionKind::Notify, State::Account(s)) => s.notifications += 1,
+        (ActionKind::Notify, State::Account(s)) => s.notifications = Some(s.notifications.unwrap_or(0) + 1),
         (kind, _) => {
             return Err(ConnectorError::unsupported(format!("the sandbox cannot {kind} this kind of target")));
         }
@@ -376,17 +381,17 @@ pub(crate) fn write(dir: &mut Directory, subject: Subject<'_>, current: &State, 
                 }
             }
         }
-        (Subject::Account { user }, State::Account(d)) => {
+        (Subject::Account { user, .. }, State::Account(d)) => {
             if let Some(u) = dir.users.get_mut(user) {
                 u.status = d.status;
                 u.sessions.clone_from(&d.sessions);
                 u.password_must_change = d.password_must_change;
             }
             let now = match current {
-                State::Account(c) => c.notifications,
-                _ => d.notifications,
+                State::Account(c) => c.notifications.unwrap_or(0),
+                _ => d.notifications.unwrap_or(0),
             };
-            for _ in now..d.notifications {
+            for _ in now..d.notifications.unwrap_or(0) {
                 dir.notifications.push(Notification {
                     to: user.to_owned(),
                     message: action.reason.clone(),
@@ -432,7 +437,7 @@ pub(crate) fn drift(dir: &mut Directory, subject: Subject<'_>, kind: &ActionKind
                 });
             }
         }
-        Subject::Account { user } => {
+        Subject::Account { user, .. } => {
             if let Some(u) = dir.users.get_mut(user) {
                 if matches!(kind, ActionKind::RevokeSessions) {
                     u.password_must_change = !u.password_must_change;
@@ -506,7 +511,7 @@ mod tests {
             status,
             sessions: sessions.iter().map(|s| (*s).to_owned()).collect(),
             password_must_change: pmc,
-            notifications,
+            notifications: Some(notifications),
         })
     }
 
@@ -559,7 +564,7 @@ mod tests {
 
     #[test]
     fn parse_refuses_another_targets_snapshot() {
-        let subject = Subject::Account { user: "bob" };
+        let subject = Subject::Account { user: "bob", notifications: true };
         let err = State::parse(subject, &account(UserStatus::Active, &[], false, 0).to_value()).unwrap_err();
         assert!(err.message.contains("another target"), "{err}");
         let err = State::parse(subject, &serde_json::json!({"user": "bob"})).unwrap_err();

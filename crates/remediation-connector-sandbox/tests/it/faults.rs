@@ -4,7 +4,7 @@ use remediation_connector_sandbox::{Fault, Faults};
 use remediation_core::{ActionKind, Connector, ConnectorErrorKind, OutcomeStatus};
 use serde_json::json;
 
-use crate::{Fixture, account, action, block_on, membership, repo};
+use crate::{Fixture, account, action, block_on, membership, notification, repo};
 
 #[test]
 fn inject_sets_the_flags_in_the_file() {
@@ -79,7 +79,8 @@ fn drift_before_execute_survives_every_account_action() {
     fn check(kind: ActionKind) {
         let fx = Fixture::sample();
         fx.sandbox.inject(Fault::DriftBeforeExecute).unwrap();
-        let act = action(kind, account("alice"), "k");
+        let target = if kind == ActionKind::Notify { notification("alice") } else { account("alice") };
+        let act = action(kind, target, "k");
         let before = block_on(fx.sandbox.snapshot(&act.target)).unwrap();
         let planned = block_on(fx.sandbox.plan(&act, &before)).unwrap();
         block_on(fx.sandbox.execute(&act, &before)).unwrap();

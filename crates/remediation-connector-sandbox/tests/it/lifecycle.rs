@@ -9,7 +9,7 @@ use remediation_core::{
 };
 use serde_json::{Value, json};
 
-use crate::{AT, Fixture, account, action, app, block_on, membership, reduce, repo};
+use crate::{AT, Fixture, account, action, app, block_on, membership, notification, reduce, repo};
 
 /// What a rollback is expected to do.
 #[derive(Debug)]
@@ -129,25 +129,24 @@ fn every_capability_round_trips() {
         ActionKind::Suspend,
         account("alice"),
         json!({"user": "alice", "status": "suspended", "sessions": ["s-alice-1", "s-alice-2"],
-               "password_must_change": false, "notifications": 0}),
+               "password_must_change": false}),
         Undo::Exact,
     );
     check(
         ActionKind::RevokeSessions,
         account("alice"),
-        json!({"user": "alice", "status": "active", "sessions": [], "password_must_change": false, "notifications": 0}),
+        json!({"user": "alice", "status": "active", "sessions": [], "password_must_change": false}),
         Undo::Refused,
     );
     check(
         ActionKind::ForcePasswordReset,
         account("bob"),
-        json!({"user": "bob", "status": "active", "sessions": ["s-bob-1"], "password_must_change": true,
-               "notifications": 0}),
+        json!({"user": "bob", "status": "active", "sessions": ["s-bob-1"], "password_must_change": true}),
         Undo::Refused,
     );
     check(
         ActionKind::Notify,
-        account("carol"),
+        notification("carol"),
         json!({"user": "carol", "status": "active", "sessions": [], "password_must_change": false,
                "notifications": 1}),
         Undo::Refused,
@@ -173,7 +172,7 @@ fn capabilities_are_exactly_the_documented_table() {
         (Suspend, "account", Reversible, true),
         (RevokeSessions, "account", Irreversible, true),
         (ForcePasswordReset, "account", Irreversible, true),
-        (Notify, "account", Irreversible, false),
+        (Notify, "notification", Irreversible, false),
     ]
     .map(|(k, g, r, o)| (k, g.to_owned(), r, o));
     assert_eq!(caps, expected);
@@ -214,7 +213,7 @@ fn executing_twice_with_one_key_writes_once() {
     check(reduce("triage"), repo("alice", "repo-payments"));
     check(ActionKind::Suspend, account("alice"));
     // Notify is never "already in state", so only the key stops a second notification.
-    check(ActionKind::Notify, account("alice"));
+    check(ActionKind::Notify, notification("alice"));
 }
 
 #[test]
@@ -263,7 +262,7 @@ fn execution_after_someone_else_applied_the_change_is_already_in_state() {
 #[test]
 fn notify_appends_the_reason_and_key() {
     let fx = Fixture::sample();
-    let act = action(ActionKind::Notify, account("alice"), "n-1");
+    let act = action(ActionKind::Notify, notification("alice"), "n-1");
     block_on(fx.sandbox.execute(&act, &Snapshot::new(json!({})))).unwrap();
     let n = &fx.directory().notifications;
     assert_eq!(n.len(), 1);

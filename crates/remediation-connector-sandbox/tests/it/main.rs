@@ -77,6 +77,11 @@ fn account(user: &str) -> Target {
     target("account", user, None)
 }
 
+/// The notifications sent to `user`.
+fn notification(user: &str) -> Target {
+    target("notification", user, None)
+}
+
 fn reduce(to: &str) -> ActionKind {
     ActionKind::Reduce { to: to.into() }
 }
