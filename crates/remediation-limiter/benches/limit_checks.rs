@@ -9,11 +9,12 @@ use std::hint::black_box;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use remediation_core::{
-    Action, ActionDetail, ActionId, ActionKind, BeginOutcome, DetailUpdate, LimitPolicy, Mode, SlotRequest, State,
-    StateChange, Store, Target, TransitionRecord,
+    Action, ActionDetail, ActionId, BeginOutcome, DetailUpdate, LimitPolicy, SlotRequest, State, StateChange, Store,
+    TransitionRecord,
 };
 use remediation_limiter::{Limits, SlidingLog, Window};
 use remediation_store_sqlite::SqliteStore;
+use remediation_testkit::{ActionBuilder, DetailBuilder, TargetBuilder, action_id, transition};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -134,66 +135,27 @@ fn sqlite(c: &mut Criterion) {
     group.finish();
 }
 
-// Builders as in the SQLite store's tests (`tests/it/support.rs`), cut to what a slot needs.
-
-fn id(n: u32) -> ActionId {
-    ActionId(uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | u128::from(n)))
-}
+// Actions and transitions come from `remediation-testkit`; only the spread of identities and
+// resources is the bench's own.
 
 fn action(n: u32, state: State, at: OffsetDateTime) -> Action {
-    Action {
-        id: id(n),
-        kind: ActionKind::Revoke,
-        target: Target {
-            identity: format!("user{}", n % IDENTITIES),
-            resource: Some(format!("group{}", n % RESOURCES)),
-            grant: None,
-            grant_type: "group_membership".to_owned(),
-        },
-        connector: "sandbox".to_owned(),
-        control_id: None,
-        finding_id: None,
-        requested_by: "local:alice".to_owned(),
-        reason: "stale admin access".to_owned(),
-        mode: Mode::Manual,
-        idempotency_key: format!("remediation-{}", id(n)),
-        state,
-        created_at: at,
-        updated_at: at,
-    }
+    let target = TargetBuilder::new()
+        .identity(&format!("user{}", n % IDENTITIES))
+        .resource(&format!("group{}", n % RESOURCES))
+        .build();
+    ActionBuilder::new().id(id(n)).target(target).state(state).at(at).build()
+}
+
+fn id(n: u32) -> ActionId {
+    action_id(u64::from(n))
 }
 
 fn detail(n: u32, at: OffsetDateTime) -> ActionDetail {
-    ActionDetail {
-        action: action(n, State::Approved, at),
-        plan: None,
-        before: None,
-        after: None,
-        rollback_expires_at: None,
-        last_error: None,
-    }
+    DetailBuilder::new(action(n, State::Approved, at)).build()
 }
 
 fn record(n: u32, from: Option<State>, to: State, event: &str, at: OffsetDateTime) -> TransitionRecord {
-    TransitionRecord {
-        action_id: id(n),
-        from,
-        to,
-        event: event.to_owned(),
-        actor: "local:bob".to_owned(),
-        initiated_by: "local:alice".to_owned(),
-        decided_by: None,
-        at,
-        comment: None,
-        connector: "sandbox".to_owned(),
-        control_id: None,
-        finding_id: None,
-        before_hash: None,
-        after_hash: None,
-        plan_hash: None,
-        request_ids: Vec::new(),
-        rollback_expires_at: None,
-    }
+    transition(id(n), from, to, event, at)
 }
 
 criterion_group!(benches, hot_key, many_keys, sqlite);

@@ -8,7 +8,7 @@
 use remediation_core::hash::CanonicalError;
 use remediation_core::{
     Action, ActionDetail, ActionId, ActionKind, ActionRequest, Actor, Mode, Plan, PlannedChange, Reversibility, Role,
-    SlotRequest, Snapshot, State, Target,
+    SlotRequest, Snapshot, State, Target, TransitionRecord,
 };
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -40,6 +40,30 @@ pub fn snap(state: serde_json::Value) -> Snapshot {
 /// A snapshot of a protected target in `state`.
 pub fn protected_snap(state: serde_json::Value) -> Snapshot {
     Snapshot { protected: true, state }
+}
+
+/// A transition of action `id` by `local:bob` on the `sandbox` connector, requested by
+/// `local:alice`, with no hashes, ids or comment.
+pub fn transition(id: ActionId, from: Option<State>, to: State, event: &str, at: OffsetDateTime) -> TransitionRecord {
+    TransitionRecord {
+        action_id: id,
+        from,
+        to,
+        event: event.to_owned(),
+        actor: "local:bob".to_owned(),
+        initiated_by: "local:alice".to_owned(),
+        decided_by: None,
+        at,
+        comment: None,
+        connector: "sandbox".to_owned(),
+        control_id: None,
+        finding_id: None,
+        before_hash: None,
+        after_hash: None,
+        plan_hash: None,
+        request_ids: Vec::new(),
+        rollback_expires_at: None,
+    }
 }
 
 /// A blast-radius window request.

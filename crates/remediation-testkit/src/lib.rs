@@ -41,7 +41,7 @@ pub mod store;
 
 pub use builders::{
     ActionBuilder, DetailBuilder, RequestBuilder, TargetBuilder, action_id, admin, approver, default_target,
-    fixed_time, plan_for, protected_snap, requester, slot, snap, viewer,
+    fixed_time, plan_for, protected_snap, requester, slot, snap, transition, viewer,
 };
 pub use connector::{FakeConnector, Method, apply_kind, default_capabilities};
 pub use harness::Harness;
