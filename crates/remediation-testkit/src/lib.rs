@@ -8,6 +8,7 @@
 //! - [`FakeConnector`], a stateful provider with call counts and fault injection;
 //! - simple policies: [`AllowAll`], [`FixedGates`], [`NoLimits`], [`FixedLimits`];
 //! - [`Harness`], an engine wired to all of the above;
+//! - [`conformance`], the semantic suite every connector passes;
 //! - the core's mockall mocks, re-exported as [`mocks`], and [`mockall`] itself.
 //!
 //! # Example
@@ -34,6 +35,7 @@
 //! ```
 
 pub mod builders;
+pub mod conformance;
 pub mod connector;
 mod harness;
 pub mod policy;

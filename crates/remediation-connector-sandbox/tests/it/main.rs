@@ -4,6 +4,7 @@
 // A test that meets the unexpected should stop right there; `unwrap` says so most briefly.
 #![allow(clippy::unwrap_used)]
 
+mod conformance;
 mod errors;
 mod faults;
 mod lifecycle;

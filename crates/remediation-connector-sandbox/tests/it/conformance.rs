@@ -1,0 +1,76 @@
+//! The sandbox passes the semantic connector conformance suite from the testkit.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use remediation_connector_sandbox::{SandboxConnector, write_sample};
+use remediation_core::{ActionKind, Connector, Target};
+use remediation_testkit::conformance::{self, Case, Subject};
+use tempfile::TempDir;
+
+use crate::{account, app, block_on, membership, repo, target};
+
+struct Sandbox {
+    _dir: TempDir,
+    path: PathBuf,
+}
+
+#[async_trait]
+impl Subject for Sandbox {
+    fn connector(&self) -> Arc<dyn Connector> {
+        Arc::new(SandboxConnector::new("sandbox", self.path.clone()))
+    }
+
+    fn debug_repr(&self) -> String {
+        format!("{:?}", SandboxConnector::new("sandbox", self.path.clone()))
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn cases(&self) -> Vec<Case> {
+        vec![
+            Case::new("revoke group membership", ActionKind::Revoke, membership("alice", "engineering")),
+            Case::new("revoke repository permission", ActionKind::Revoke, repo("bob", "repo-payments")),
+            Case::new(
+                "reduce repository permission",
+                ActionKind::Reduce { to: "pull".into() },
+                repo("carol", "repo-website"),
+            ),
+            Case::new("revoke app assignment", ActionKind::Revoke, app("alice", "crm")),
+            Case::new("suspend account", ActionKind::Suspend, account("carol")),
+            Case::new("revoke sessions", ActionKind::RevokeSessions, account("alice")),
+            Case::new("force password reset", ActionKind::ForcePasswordReset, account("bob")),
+            Case::new("notify", ActionKind::Notify, target("notification", "bob", None)),
+        ]
+    }
+
+    fn missing(&self, grant_type: &str) -> Target {
+        let resource = match grant_type {
+            "group_membership" => Some("engineering"),
+            "repo_permission" => Some("repo-payments"),
+            "app_assignment" => Some("crm"),
+            _ => None,
+        };
+        target(grant_type, "nobody-by-this-name", resource)
+    }
+
+    async fn forbidden(&self) -> Option<(Arc<dyn Connector>, Case)> {
+        // The sandbox has no credentials to take away.
+        None
+    }
+
+    fn requests_served(&self) -> Option<u64> {
+        None
+    }
+}
+
+#[test]
+fn sandbox_passes_the_semantic_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sandbox.json");
+    write_sample(&path).unwrap();
+    block_on(conformance::semantic(&Sandbox { _dir: dir, path }));
+}
