@@ -29,10 +29,15 @@ fn default_max_attempts() -> u32 {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum EventSinkConfig {
     /// One structured log line per event (target `remediation::events`).
-    Log,
+    Log(LogSinkConfig),
     /// A signed HTTP POST of each event's JSON.
     Webhook(WebhookSinkConfig),
 }
+
+/// The log sink; it has no settings yet (a struct, so that unknown fields are refused).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogSinkConfig {}
 
 /// A signed event webhook. Exactly one of `secret_env` and `secret_file` names the signing
 /// secret.
@@ -64,7 +69,7 @@ impl EventSinkConfig {
     /// Like [`build`](Self::build), with `env` standing in for the process environment.
     pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Arc<dyn EventSink>, NotifyError> {
         Ok(match self {
-            Self::Log => Arc::new(LogSink),
+            Self::Log(_) => Arc::new(LogSink),
             Self::Webhook(c) => Arc::new(c.build_with_env(env)?),
         })
     }
@@ -153,23 +158,15 @@ impl NotifierConfig {
     pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Notifier, NotifyError> {
         let context = format!("notifier `{}`", self.id);
         if self.id.trim().is_empty() {
-            return Err(NotifyError::InvalidSetting {
-                context,
-                field: "id",
-                why: "must not be empty".to_owned(),
-            });
+            return Err(NotifyError::InvalidSetting { context, field: "id", why: "must not be empty".to_owned() });
         }
         let options = NotifierOptions {
             timeout: timeout(&context, self.timeout_secs)?,
             retry: retry(&context, self.max_attempts)?,
             state_dir: self.state_dir.clone(),
         };
-        let from_secret_source = secret::read(
-            &context,
-            ("url_env", self.url_env.as_deref()),
-            ("url_file", self.url_file.as_deref()),
-            env,
-        )?;
+        let from_secret_source =
+            secret::read(&context, ("url_env", self.url_env.as_deref()), ("url_file", self.url_file.as_deref()), env)?;
         let origin = secret::origin(self.url_env.as_deref(), self.url_file.as_deref());
         match self.kind {
             NotifierKind::Slack => {

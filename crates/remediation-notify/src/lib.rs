@@ -162,12 +162,10 @@ mod secret;
 mod signature;
 mod sinks;
 
-pub use config::{EventSinkConfig, NotifierConfig, NotifierKind, WebhookSinkConfig};
+pub use config::{EventSinkConfig, LogSinkConfig, NotifierConfig, NotifierKind, WebhookSinkConfig};
 pub use error::{NotifyError, SignatureError};
 pub use http::RetryPolicy;
 pub use ledger::DeliveredNotification;
 pub use notifier::{NOTIFICATION, Notifier, NotifierOptions};
-pub use signature::{
-    DEFAULT_TOLERANCE, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify_signature,
-};
+pub use signature::{DEFAULT_TOLERANCE, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify_signature};
 pub use sinks::{Delivery, FanOut, LogSink, MAX_IN_FLIGHT, WebhookSink};

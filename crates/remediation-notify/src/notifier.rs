@@ -179,11 +179,7 @@ impl Notifier {
         let kind = match answer.status {
             s if s.is_success() => {
                 // Slack answers a plain `ok`; anything else is not a delivery.
-                if slack && answer.body != "ok" {
-                    Some(ConnectorErrorKind::Permanent)
-                } else {
-                    None
-                }
+                if slack && answer.body != "ok" { Some(ConnectorErrorKind::Permanent) } else { None }
             }
             StatusCode::TOO_MANY_REQUESTS => Some(ConnectorErrorKind::Throttled { retry_after: answer.retry_after }),
             StatusCode::UNAUTHORIZED => Some(ConnectorErrorKind::Unauthenticated),
@@ -245,11 +241,8 @@ fn check_target(target: &Target) -> Result<(), ConnectorError> {
 }
 
 pub(crate) fn check_url(context: &str, origin: &str, url: &str) -> Result<(), NotifyError> {
-    let invalid = |reason: String| NotifyError::InvalidUrl {
-        context: context.to_owned(),
-        origin: origin.to_owned(),
-        reason,
-    };
+    let invalid =
+        |reason: String| NotifyError::InvalidUrl { context: context.to_owned(), origin: origin.to_owned(), reason };
     // The parse error names what is wrong without quoting the input.
     let parsed = Url::parse(url).map_err(|e| invalid(e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
@@ -358,7 +351,12 @@ impl Connector for Notifier {
         Ok(Verification { observed, matches })
     }
 
-    async fn rollback(&self, action: &Action, _before: &Snapshot, _after: &Snapshot) -> Result<Outcome, ConnectorError> {
+    async fn rollback(
+        &self,
+        action: &Action,
+        _before: &Snapshot,
+        _after: &Snapshot,
+    ) -> Result<Outcome, ConnectorError> {
         Err(ConnectorError::unsupported(format!(
             "notifier `{}`: a notification cannot be unsent (action {})",
             self.id, action.id

@@ -41,7 +41,10 @@ pub(crate) fn read(
         }
         (None, None) => return Ok(None),
         (Some(_), Some(_)) => {
-            return Err(NotifyError::ExactlyOne { context: context.to_owned(), options: both(env_field.0, file_field.0) });
+            return Err(NotifyError::ExactlyOne {
+                context: context.to_owned(),
+                options: both(env_field.0, file_field.0),
+            });
         }
     };
     let trimmed = value.trim();

@@ -118,16 +118,40 @@ mod tests {
         check("1700000000", body, &good, 1_700_000_000, Ok(()));
         check("1700000000", body, &good, 1_700_000_300, Ok(()));
         check("1700000000", body, &good, 1_699_999_700, Ok(()));
-        check("1700000000", body, &good, 1_700_000_301, Err(SignatureError::Stale { age_secs: 301, tolerance_secs: 300 }));
-        check("1700000000", body, &good, 1_699_999_699, Err(SignatureError::Stale { age_secs: -301, tolerance_secs: 300 }));
+        check(
+            "1700000000",
+            body,
+            &good,
+            1_700_000_301,
+            Err(SignatureError::Stale { age_secs: 301, tolerance_secs: 300 }),
+        );
+        check(
+            "1700000000",
+            body,
+            &good,
+            1_699_999_699,
+            Err(SignatureError::Stale { age_secs: -301, tolerance_secs: 300 }),
+        );
         check("1700000000", br#"{"a":2}"#, &good, 1_700_000_000, Err(SignatureError::Mismatch));
         check("1700000001", body, &good, 1_700_000_000, Err(SignatureError::Mismatch));
         check("-1", body, &good, 1_700_000_000, Err(SignatureError::MalformedTimestamp));
         check("", body, &good, 1_700_000_000, Err(SignatureError::MalformedTimestamp));
         check("17e8", body, &good, 1_700_000_000, Err(SignatureError::MalformedTimestamp));
-        check("1700000000", body, good.trim_start_matches("sha256="), 1_700_000_000, Err(SignatureError::MalformedSignature));
+        check(
+            "1700000000",
+            body,
+            good.trim_start_matches("sha256="),
+            1_700_000_000,
+            Err(SignatureError::MalformedSignature),
+        );
         check("1700000000", body, "sha256=zz", 1_700_000_000, Err(SignatureError::MalformedSignature));
-        check("1700000000", body, &format!("sha256={}", "g".repeat(64)), 1_700_000_000, Err(SignatureError::MalformedSignature));
+        check(
+            "1700000000",
+            body,
+            &format!("sha256={}", "g".repeat(64)),
+            1_700_000_000,
+            Err(SignatureError::MalformedSignature),
+        );
         let other = sign(&SecretString::from("other"), 1_700_000_000, body);
         check("1700000000", body, &other, 1_700_000_000, Err(SignatureError::Mismatch));
     }
