@@ -2,7 +2,7 @@
 //! webhook or to a signed generic webhook.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,7 +13,6 @@ use remediation_core::{
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
-use tokio::sync::Mutex;
 
 use crate::error::NotifyError;
 use crate::http::{self, RetryPolicy};
@@ -61,7 +60,9 @@ pub struct Notifier {
     client: reqwest::Client,
     retry: RetryPolicy,
     clock: Arc<dyn Clock>,
-    // Held across a delivery, so two executions of one action cannot both send.
+    // Held across check, delivery and record, so two executions of one action cannot both
+    // send; snapshots do not wait for it.
+    sending: tokio::sync::Mutex<()>,
     ledger: Mutex<Ledger>,
 }
 
@@ -106,6 +107,7 @@ impl Notifier {
             client: http::client(options.timeout)?,
             retry: options.retry,
             clock: Arc::new(SystemClock),
+            sending: tokio::sync::Mutex::new(()),
             ledger: Mutex::new(ledger),
         })
     }
@@ -117,8 +119,13 @@ impl Notifier {
     }
 
     /// Every notification delivered, oldest first, including those recorded before a restart.
-    pub async fn delivered(&self) -> Vec<DeliveredNotification> {
-        self.ledger.lock().await.entries().to_vec()
+    pub fn delivered(&self) -> Vec<DeliveredNotification> {
+        self.ledger().entries().to_vec()
+    }
+
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        // The ledger is only pushed to; a panic elsewhere leaves it consistent.
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn capability(&self, action: &Action) -> Result<Capability, ConnectorError> {
@@ -134,7 +141,7 @@ impl Notifier {
 
     async fn state(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
         check_target(target)?;
-        let count = self.ledger.lock().await.count(target);
+        let count = self.ledger().count(target);
         Ok(Snapshot::new(state_value(target, count)))
     }
 
@@ -321,8 +328,8 @@ impl Connector for Notifier {
     async fn execute(&self, action: &Action, _before: &Snapshot) -> Result<Outcome, ConnectorError> {
         self.capability(action)?;
         check_target(&action.target)?;
-        let mut ledger = self.ledger.lock().await;
-        if let Some(done) = ledger.get(&action.idempotency_key) {
+        let _sending = self.sending.lock().await;
+        if let Some(done) = self.ledger().get(&action.idempotency_key) {
             return Ok(Outcome {
                 status: OutcomeStatus::AlreadyInState,
                 request_ids: done.request_id.iter().cloned().collect(),
@@ -336,7 +343,8 @@ impl Connector for Notifier {
             at: self.clock.now(),
             request_id: request_id.clone(),
         };
-        if let Err(e) = ledger.record(entry) {
+        let recorded = self.ledger().record(entry);
+        if let Err(e) = recorded {
             // The message is out: failing the action now would invite a resend. This process
             // remembers the delivery; only a restart before the next successful save could
             // send it again.

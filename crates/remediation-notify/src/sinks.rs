@@ -30,7 +30,7 @@ impl EventSink for LogSink {
                 target: "remediation::events",
                 r#type = "transition",
                 action_id = %record.action_id,
-                from = record.from.map(|s| s.to_string()).as_deref().unwrap_or("new"),
+                from = %record.from.map_or_else(|| "new".to_owned(), |s| s.to_string()),
                 to = %record.to,
                 event = %record.event,
                 actor = %record.actor,
@@ -108,6 +108,7 @@ pub struct WebhookSink {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     url: Url,
     secret: SecretString,
@@ -153,21 +154,7 @@ impl WebhookSink {
     }
 
     fn map(self, f: impl FnOnce(Inner) -> Inner) -> Self {
-        match Arc::try_unwrap(self.inner) {
-            Ok(inner) => Self { inner: Arc::new(f(inner)) },
-            // Shared already: builders are called before the sink is handed out, so this is
-            // only reached by a clone-then-configure; configure a copy.
-            Err(shared) => Self {
-                inner: Arc::new(f(Inner {
-                    url: shared.url.clone(),
-                    secret: shared.secret.clone(),
-                    client: shared.client.clone(),
-                    retry: shared.retry,
-                    clock: Arc::clone(&shared.clock),
-                    in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize)),
-                })),
-            },
-        }
+        Self { inner: Arc::new(f(Arc::unwrap_or_clone(self.inner))) }
     }
 
     /// Delivers `event` now, retrying transient failures, and says how it went.

@@ -127,7 +127,7 @@ async fn executing_twice_sends_once_and_a_restart_remembers() {
     assert_eq!(bodies(&server).await.len(), 1);
     let now = restarted.snapshot(&action.target).await.expect("snapshot");
     assert_eq!(now.state["notifications"], 1);
-    let delivered = restarted.delivered().await;
+    let delivered = restarted.delivered();
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0].idempotency_key, action.idempotency_key);
     assert!(dir.path().join("notifier-slack.json").exists());
@@ -137,6 +137,24 @@ async fn executing_twice_sends_once_and_a_restart_remembers() {
     assert_eq!(bodies(&server).await.len(), 2);
     // Without a state directory, a new process does not know.
     assert_eq!(slack_at(&server.uri(), None).snapshot(&action.target).await.expect("snap").state["notifications"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_executions_of_one_action_send_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let notifier = slack_at(&server.uri(), None);
+    let action = notify_action(1);
+    let before = notifier.snapshot(&action.target).await.expect("snapshot");
+    let (a, b) = tokio::join!(notifier.execute(&action, &before), notifier.execute(&action, &before));
+    let mut statuses = vec![a.expect("a").status, b.expect("b").status];
+    statuses.sort_by_key(|s| *s == OutcomeStatus::AlreadyInState);
+    assert_eq!(statuses, vec![OutcomeStatus::Applied, OutcomeStatus::AlreadyInState]);
+    server.verify().await;
 }
 
 #[tokio::test]

@@ -172,7 +172,7 @@ async fn log_sink_writes_structured_fields_only() {
     let id = action_id(7).to_string();
     assert!(text.contains(&format!("action_id={id}")), "{text}");
     assert!(text.contains("type=\"transition\""), "{text}");
-    assert!(text.contains("from=\"approved\""), "{text}");
+    assert!(text.contains("from=approved"), "{text}");
     assert!(text.contains("to=executing"), "{text}");
     assert!(text.contains("actor=local:bob"), "{text}");
     assert!(text.contains("type=\"breaker_tripped\""), "{text}");
