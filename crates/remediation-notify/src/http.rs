@@ -54,7 +54,7 @@ pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, NotifyError> 
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
-    /// The body, cut to a few hundred characters.
+    /// The body, trimmed, at most its first 64 KiB (cut it before showing it).
     pub(crate) body: String,
     /// The receiver's request id (`x-slack-req-id`, `x-request-id`), when it sent one.
     pub(crate) request_id: Option<String>,
@@ -122,8 +122,22 @@ async fn read_answer(response: reqwest::Response, attempts: u32) -> Answer {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let request_id = header("x-slack-req-id").or_else(|| header("x-request-id"));
     let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
-    let body = response.text().await.unwrap_or_default();
-    Answer { status, body: cut(body.trim(), 300), request_id, retry_after, attempts }
+    let body = read_body(response).await;
+    Answer { status, body: body.trim().to_owned(), request_id, retry_after, attempts }
+}
+
+/// At most the first 64 KiB of the body, so a hostile receiver cannot make us buffer more.
+async fn read_body(mut response: reqwest::Response) -> String {
+    const LIMIT: usize = 64 * 1024;
+    let mut bytes = Vec::new();
+    while bytes.len() < LIMIT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk[..chunk.len().min(LIMIT - bytes.len())]),
+            // The answer's status is what matters; an unreadable body is reported as empty.
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// A reqwest error and its causes. The error's own text is not used because it names the URL,

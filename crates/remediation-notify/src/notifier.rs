@@ -176,12 +176,16 @@ impl Notifier {
                 .await
             }
         };
-        let answer = result.map_err(|no| {
+        let mut answer = result.map_err(|no| {
             ConnectorError::new(
                 ConnectorErrorKind::Transient,
                 format!("notifier `{}`: no answer after {} attempt(s): {}", self.id, no.attempts, no.message),
             )
         })?;
+        if let Channel::Slack { url } = &self.channel {
+            // A proxy or an error page may echo the request line; the path is the credential.
+            answer.body = redact(&answer.body, url.expose_secret());
+        }
         let slack = matches!(self.channel, Channel::Slack { .. });
         let kind = match answer.status {
             s if s.is_success() => {
@@ -204,7 +208,12 @@ impl Notifier {
         match kind {
             None => Ok(answer.request_id),
             Some(kind) => {
-                let said = if answer.body.is_empty() { "no body".to_owned() } else { format!("`{}`", answer.body) };
+                let said = if answer.body.is_empty() {
+                    "no body".to_owned()
+                } else {
+                    // Cut only after redaction, so no part of a credential survives a cut.
+                    format!("`{}`", http::cut(&answer.body, 300))
+                };
                 let mut error = ConnectorError::new(
                     kind,
                     format!(
@@ -221,6 +230,22 @@ impl Notifier {
             }
         }
     }
+}
+
+/// `body` with the secret URL, and its path, replaced by `[redacted]`.
+fn redact(body: &str, url: &str) -> String {
+    let mut body = body.replace(url, "[redacted]");
+    if let Ok(parsed) = Url::parse(url) {
+        let path = parsed.path();
+        if path.len() > 1 {
+            body = body.replace(path, "[redacted]");
+            // The token alone, too (the last segment of `/services/T../B../token`).
+            if let Some(last) = path.rsplit('/').next().filter(|s| s.len() >= 8) {
+                body = body.replace(last, "[redacted]");
+            }
+        }
+    }
+    body
 }
 
 /// The snapshot state of a notification target: the target and the count of notifications

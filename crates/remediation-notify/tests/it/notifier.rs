@@ -213,6 +213,20 @@ async fn slack_answers_map_to_connector_error_kinds() {
 }
 
 #[tokio::test]
+async fn an_echoed_url_is_redacted_from_errors() {
+    let server = MockServer::start().await;
+    let echo =
+        format!("Not Found: POST /services/{TOKEN_PATH} ({}/services/{TOKEN_PATH}) sEcReTtOkEn9876", server.uri());
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(404).set_body_string(echo)).mount(&server).await;
+    let notifier = slack_at(&server.uri(), None);
+    let action = notify_action(1);
+    let before = notifier.snapshot(&action.target).await.expect("snapshot");
+    let error = notifier.execute(&action, &before).await.expect_err("404");
+    check_kind(&error, &ConnectorErrorKind::NotFound);
+    assert!(error.message.contains("[redacted]"), "{error}");
+}
+
+#[tokio::test]
 async fn slack_request_id_is_kept() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
