@@ -178,3 +178,33 @@ pub(crate) fn cut(text: &str, max: usize) -> String {
         None => text.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(attempt: u32, retry_after: Option<u64>, expected_ms: u64) {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.backoff(attempt, retry_after.map(Duration::from_secs)), Duration::from_millis(expected_ms));
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        check(1, None, 500);
+        check(2, None, 1_000);
+        check(3, None, 2_000);
+        check(6, None, 10_000);
+        check(40, None, 10_000);
+        check(1, Some(3), 3_000);
+        check(1, Some(300), 10_000);
+        assert_eq!(RetryPolicy::immediate(3).backoff(2, Some(Duration::from_secs(5))), Duration::ZERO);
+    }
+
+    #[test]
+    fn cut_marks_what_it_cut() {
+        assert_eq!(cut("abcdef", 3), "abc...");
+        assert_eq!(cut("abc", 3), "abc");
+        assert_eq!(cut("ééé", 2), "éé...");
+    }
+}
