@@ -130,3 +130,62 @@ async fn crash_after_the_send_recovers_without_sending_again() {
     crash_and_recover(failpoints::AFTER_PROVIDER_WRITE).await;
     crash_and_recover(failpoints::BEFORE_COMPLETED).await;
 }
+
+#[tokio::test]
+async fn engine_events_reach_a_fan_out_of_log_and_signed_webhook() {
+    use remediation_core::{EngineEvent, EventSink};
+    use remediation_notify::{
+        DEFAULT_TOLERANCE, FanOut, LogSink, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSink, verify_signature,
+    };
+    use remediation_testkit::fixed_time;
+
+    let (logs, _guard) = crate::Logs::capture();
+    let slack = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("ok")).mount(&slack).await;
+    let events = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&events).await;
+
+    let secret = SecretString::from("events-secret");
+    let webhook =
+        WebhookSink::new(format!("{}/e", events.uri()).parse().expect("url"), secret.clone(), Duration::from_secs(5))
+            .expect("sink")
+            .with_retry(RetryPolicy::immediate(1))
+            .with_clock(clock());
+    let fan = FanOut::new(vec![Arc::new(LogSink), Arc::new(webhook.clone()) as Arc<dyn EventSink>]);
+    let options =
+        NotifierOptions { timeout: Duration::from_secs(5), retry: RetryPolicy::immediate(1), state_dir: None };
+    let notifier = Notifier::slack("slack", SecretString::from(format!("{}/services/T/B/x", slack.uri())), options)
+        .expect("notifier");
+    let engine = engine(Arc::new(InMemoryStore::new()), Arc::new(notifier)).with_events(Arc::new(fan));
+
+    let id = engine.suggest(request(), &requester()).await.expect("suggest").action.id;
+    engine.approve(id, &approver("bob"), None).await.expect("approve");
+    let outcome = engine.execute(id, &approver("bob"), false).await.expect("execute");
+    assert!(matches!(outcome, ExecuteOutcome::Completed { .. }), "{outcome:?}");
+    webhook.flush().await;
+
+    let received = events.received_requests().await.expect("recorded");
+    let mut states = Vec::new();
+    for req in &received {
+        let h = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        verify_signature(
+            &secret,
+            &h(TIMESTAMP_HEADER),
+            &req.body,
+            &h(SIGNATURE_HEADER),
+            fixed_time(),
+            DEFAULT_TOLERANCE,
+        )
+        .expect("signed");
+        let EngineEvent::Transition { record } = serde_json::from_slice(&req.body).expect("event") else {
+            panic!("not a transition")
+        };
+        assert_eq!(record.action_id, id);
+        states.push(record.to);
+    }
+    // Background deliveries may arrive in any order; which transitions the engine emits is
+    // its business, but approval and completion are among them.
+    assert!(states.contains(&State::Approved) && states.contains(&State::Completed), "{states:?}");
+    let text = logs.text();
+    assert!(text.contains("to=completed") && text.contains(&format!("action_id={id}")), "{text}");
+}
