@@ -303,6 +303,7 @@ impl Engine {
             last_error: None,
         };
         self.store.create_action(&detail, &record).await?;
+        self.events.emit(&EngineEvent::Transition { record: Box::new(record) }).await;
         Ok(Suggestion { action, plan: prepared.plan, decision: prepared.decision })
     }
 
@@ -797,7 +798,10 @@ impl Engine {
             },
         };
         let action = match self.store.begin_execution(&change, slots, enforce).await? {
-            BeginOutcome::Started(action) => action,
+            BeginOutcome::Started(action) => {
+                self.events.emit(&EngineEvent::Transition { record: Box::new(change.record.clone()) }).await;
+                action
+            }
             BeginOutcome::LimitReached(limit) => {
                 let comment = format!(
                     "blast-radius limit `{}` reached: {} of {} in {}s; an admin may force-execute or release it",

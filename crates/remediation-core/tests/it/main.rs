@@ -3,5 +3,6 @@
 //! recovery (`recovery`).
 
 mod engine;
+mod events;
 mod lifecycle;
 mod recovery;
