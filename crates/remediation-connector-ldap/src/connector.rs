@@ -244,8 +244,14 @@ impl LdapConnector {
         session.search_dns(&self.config.base_dn, &filter).await
     }
 
-    /// Reads a membership's live state.
-    async fn membership(&self, session: &mut Session, user: &str, group: &str) -> Result<(Membership, Option<String>), ConnectorError> {
+    /// Which attribute of `group` lists members, and the value that names `user` in it.
+    /// Returns the user's `uid` too, which protection checks need.
+    async fn member_value(
+        &self,
+        session: &mut Session,
+        user: &str,
+        group: &str,
+    ) -> Result<(MemberAttribute, String, Option<String>), ConnectorError> {
         let entry = session.read(user, &["uid"]).await?;
         let uid = entry.attrs.get("uid").and_then(|v| v.first()).cloned();
         let group_entry = session.read(group, &["objectClass"]).await?;
@@ -277,6 +283,17 @@ impl LdapConnector {
             })?,
             _ => user.to_owned(),
         };
+        Ok((attribute, value, uid))
+    }
+
+    /// Reads a membership's live state, and the user's `uid`.
+    async fn membership(
+        &self,
+        session: &mut Session,
+        user: &str,
+        group: &str,
+    ) -> Result<(Membership, Option<String>), ConnectorError> {
+        let (attribute, value, uid) = self.member_value(session, user, group).await?;
         let filter = format!("({}={})", attribute.name(), ldap_escape(value.as_str()));
         let member = session.matches(group, &filter).await?;
         Ok((Membership { user: user.to_owned(), group: group.to_owned(), attribute, value, member }, uid))
@@ -366,12 +383,11 @@ impl LdapConnector {
     }
 
     async fn remove_member(&self, session: &mut Session, user: &str, group: &str) -> Result<Outcome, ConnectorError> {
-        let (state, _) = self.membership(session, user, group).await?;
-        if !state.member {
-            return Ok(outcome(OutcomeStatus::AlreadyInState));
-        }
-        let attr = state.attribute.name();
-        let res = session.modify(group, vec![Mod::Delete(attr, one(&state.value))]).await?;
+        // No membership check first: the server's answer to the delete says whether the value
+        // was there (16 when it was not), which also holds when someone else races us.
+        let (attribute, value, _) = self.member_value(session, user, group).await?;
+        let attr = attribute.name();
+        let res = session.modify(group, vec![Mod::Delete(attr, one(&value))]).await?;
         match res.rc {
             0 => Ok(outcome(OutcomeStatus::Applied)),
             // Someone else removed it between our read and our write.

@@ -4,6 +4,7 @@
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -149,6 +150,19 @@ fn seed() -> String {
     ldif
 }
 
+/// A loopback port no other server of this test binary uses. Asking the kernel for port 0
+/// each time could hand two tests starting together the same port before either slapd binds it.
+fn free_port() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(0, 20_000 + (std::process::id() % 20_000) as u16, Ordering::SeqCst, Ordering::SeqCst);
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// A running slapd; killed on drop.
 pub(crate) struct Slapd {
     dir: TempDir,
@@ -177,7 +191,7 @@ impl Slapd {
         let out = Command::new(&slapadd).arg("-f").arg(&conf).arg("-l").arg(&ldif).output().unwrap();
         assert!(out.status.success(), "slapadd failed: {}", String::from_utf8_lossy(&out.stderr));
 
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let url = format!("ldap://127.0.0.1:{port}");
         let child = Command::new(&slapd)
             .arg("-f")
