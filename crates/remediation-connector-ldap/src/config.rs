@@ -70,9 +70,7 @@ impl LdapConfig {
     /// Reads the bind password from the variable or file the configuration names.
     pub fn bind_password(&self) -> Result<SecretString, LdapConnectorError> {
         match (&self.bind_password_env, &self.bind_password_file) {
-            (Some(_), Some(_)) | (None, None) => {
-                Err(LdapConnectorError::PasswordSource { connector: self.id.clone() })
-            }
+            (Some(_), Some(_)) | (None, None) => Err(LdapConnectorError::PasswordSource { connector: self.id.clone() }),
             (Some(var), None) => match std::env::var(var) {
                 Ok(v) if !v.is_empty() => Ok(SecretString::from(v)),
                 _ => Err(LdapConnectorError::PasswordEnv { connector: self.id.clone(), var: var.clone() }),
@@ -98,7 +96,8 @@ impl LdapConfig {
 
     /// Checks what serde cannot: a usable URL scheme, a positive page size and timeout.
     pub fn validate(&self) -> Result<(), LdapConnectorError> {
-        let invalid = |reason: &str| LdapConnectorError::Invalid { connector: self.id.clone(), reason: reason.to_owned() };
+        let invalid =
+            |reason: &str| LdapConnectorError::Invalid { connector: self.id.clone(), reason: reason.to_owned() };
         let scheme = self.url.split("://").next().unwrap_or_default().to_ascii_lowercase();
         match scheme.as_str() {
             "ldap" | "ldapi" => {}

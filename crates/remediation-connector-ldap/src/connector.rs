@@ -552,7 +552,10 @@ impl Connector for LdapConnector {
         Ok(match retrying!(self, self.probe()) {
             Ok(_) => Health {
                 healthy: true,
-                detail: format!("bound to {} as {}; {} is readable", self.config.url, self.config.bind_dn, self.config.base_dn),
+                detail: format!(
+                    "bound to {} as {}; {} is readable",
+                    self.config.url, self.config.bind_dn, self.config.base_dn
+                ),
             },
             Err(e) => Health { healthy: false, detail: e.to_string() },
         })
@@ -579,7 +582,10 @@ impl Connector for LdapConnector {
                     format!("no change: {user} is not a member of {group}")
                 };
                 let after = Membership { member: false, ..state };
-                Ok(PlannedChange { expected_after: Snapshot { protected: before.protected, state: to_value(&after)? }, description })
+                Ok(PlannedChange {
+                    expected_after: Snapshot { protected: before.protected, state: to_value(&after)? },
+                    description,
+                })
             }
             Grant::Account { user } => match self.config.dialect {
                 Dialect::Openldap => {
@@ -594,7 +600,10 @@ impl Connector for LdapConnector {
                         )
                     };
                     let after = OpenLdapAccount { locked_time: Some(LOCKED_FOREVER.to_owned()), ..state };
-                    Ok(PlannedChange { expected_after: Snapshot { protected: before.protected, state: to_value(&after)? }, description })
+                    Ok(PlannedChange {
+                        expected_after: Snapshot { protected: before.protected, state: to_value(&after)? },
+                        description,
+                    })
                 }
                 Dialect::ActiveDirectory => {
                     let state: AdAccount = from_state(before)?;
@@ -605,7 +614,10 @@ impl Connector for LdapConnector {
                         format!("disable {user}: userAccountControl {} -> {new} (ACCOUNTDISABLE)", state.uac)
                     };
                     let after = AdAccount { uac: new, ..state };
-                    Ok(PlannedChange { expected_after: Snapshot { protected: before.protected, state: to_value(&after)? }, description })
+                    Ok(PlannedChange {
+                        expected_after: Snapshot { protected: before.protected, state: to_value(&after)? },
+                        description,
+                    })
                 }
             },
         }

@@ -45,7 +45,8 @@ impl Subject for Ldap {
     }
 
     async fn forbidden(&self) -> Option<(Arc<dyn Connector>, Case)> {
-        let reader = LdapConnector::from_config(config(&self.server, self.dialect, READER_DN, READER_PASSWORD)).unwrap();
+        let reader =
+            LdapConnector::from_config(config(&self.server, self.dialect, READER_DN, READER_PASSWORD)).unwrap();
         Some((Arc::new(reader), self.forbidden.clone()))
     }
 

@@ -97,7 +97,8 @@ impl Admin {
     }
 
     async fn values(&mut self, dn: &str, attr: &str) -> Vec<String> {
-        let (entries, _) = self.0.search(dn, Scope::Base, "(objectClass=*)", vec![attr]).await.unwrap().success().unwrap();
+        let (entries, _) =
+            self.0.search(dn, Scope::Base, "(objectClass=*)", vec![attr]).await.unwrap().success().unwrap();
         let entry = SearchEntry::construct(entries.into_iter().next().unwrap());
         let mut v: Vec<String> =
             entry.attrs.into_iter().filter(|(k, _)| k.eq_ignore_ascii_case(attr)).flat_map(|(_, v)| v).collect();

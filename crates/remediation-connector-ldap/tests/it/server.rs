@@ -76,8 +76,20 @@ access to *
 /// People: `uid=<name>,ou=people`. Every user carries `userAccountControl: 512` so either
 /// dialect can act on any of them.
 const USERS: &[&str] = &[
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "breakglass",
-    "*", "x)(uid=*",
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+    "ivan",
+    "judy",
+    "mallory",
+    "breakglass",
+    "*",
+    "x)(uid=*",
 ];
 
 fn user_entry(uid: &str) -> String {
@@ -179,7 +191,8 @@ impl Slapd {
             eprintln!("skipping: no slapd to test against; run .ci/setup-slapd.sh and set REMEDIATION_TEST_SLAPD");
             return None;
         };
-        let slapd = if Path::new(&setting).is_file() { PathBuf::from(setting) } else { PathBuf::from("/usr/sbin/slapd") };
+        let slapd =
+            if Path::new(&setting).is_file() { PathBuf::from(setting) } else { PathBuf::from("/usr/sbin/slapd") };
         let slapadd = slapd.with_file_name("slapadd");
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("db")).unwrap();
