@@ -167,11 +167,11 @@ impl LdapConnector {
 
     /// The grant an action acts on, or `Unsupported` before any request.
     fn grant<'a>(&self, kind: Option<&ActionKind>, target: &'a Target) -> Result<Grant<'a>, ConnectorError> {
-        let supported = match (kind.map(ActionKind::name), target.grant_type.as_str()) {
-            (None | Some(KindName::Revoke), grant_type::GROUP_MEMBERSHIP) => true,
-            (None | Some(KindName::Suspend), grant_type::ACCOUNT) => true,
-            _ => false,
-        };
+        let supported = matches!(
+            (kind.map(ActionKind::name), target.grant_type.as_str()),
+            (None | Some(KindName::Revoke), grant_type::GROUP_MEMBERSHIP)
+                | (None | Some(KindName::Suspend), grant_type::ACCOUNT)
+        );
         if !supported {
             let what = kind.map(|k| k.name().to_string()).unwrap_or_else(|| "a snapshot".to_owned());
             return Err(ConnectorError::unsupported(format!(
