@@ -36,6 +36,10 @@
 //! | revoke | `group_membership` | identity = user DN, resource = group DN | delete the user's value from the group's member attribute | reversible | yes |
 //! | suspend | `account` | identity = user DN | `openldap`: `pwdAccountLockedTime: 000001010000Z`; `active_directory`: `userAccountControl \| 0x2` | reversible | yes |
 //!
+//! OpenLDAP's ppolicy enforces the lock only where a password policy with `pwdLockout:
+//! TRUE` applies (`ppolicy_default`, or the user's `pwdPolicySubentry`); elsewhere the
+//! attribute is written but binds still succeed.
+//!
 //! LDAP has no sessions to end, so `revoke_sessions` is unsupported, as is every other
 //! (kind, grant type): they fail as `Unsupported` before any request. Targets must lie under
 //! `base_dn`.

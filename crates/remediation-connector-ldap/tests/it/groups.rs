@@ -178,3 +178,31 @@ fn active_directory_disable_sets_and_clears_only_the_disable_bit() {
         assert_eq!(admin.values(&dn, "userAccountControl").await, ["66048"]);
     });
 }
+
+/// The rc of a simple bind as `dn` with the seeded user password.
+async fn bind_rc(server: &Slapd, dn: &str) -> u32 {
+    let (conn, mut ldap) = ldap3::LdapConnAsync::new(&server.url).await.unwrap();
+    ldap3::drive!(conn);
+    let rc = ldap.simple_bind(dn, server::USER_PASSWORD).await.unwrap().rc;
+    let _ = ldap.unbind().await;
+    rc
+}
+
+#[test]
+fn a_locked_openldap_account_cannot_bind_until_rolled_back() {
+    let Some(server) = Slapd::start() else { return };
+    let ldap = writer(&server, Dialect::Openldap);
+    block_on(async {
+        let dn = server::user("heidi");
+        assert_eq!(bind_rc(&server, &dn).await, 0);
+        let target = account("heidi");
+        let act = action(ActionKind::Suspend, target.clone());
+        let before = ldap.snapshot(&target).await.unwrap();
+        assert_eq!(ldap.execute(&act, &before).await.unwrap().status, OutcomeStatus::Applied);
+        // ppolicy answers a locked account's bind with invalidCredentials.
+        assert_eq!(bind_rc(&server, &dn).await, 49);
+        let after = ldap.snapshot(&target).await.unwrap();
+        assert_eq!(ldap.rollback(&act, &before, &after).await.unwrap().status, OutcomeStatus::Applied);
+        assert_eq!(bind_rc(&server, &dn).await, 0);
+    });
+}

@@ -24,6 +24,9 @@ pub(crate) const READER_DN: &str = "cn=reader,ou=services,dc=example,dc=org";
 /// Its password.
 pub(crate) const READER_PASSWORD: &str = "reader-Secret-2342";
 
+/// Every seeded user's password.
+pub(crate) const USER_PASSWORD: &str = "user-Secret-1234";
+
 /// The AD-style attribute and an auxiliary class to carry it, so the Active Directory dialect
 /// runs against the same server. The attribute keeps AD's own OID.
 const AD_SCHEMA: &str = "\
@@ -56,6 +59,7 @@ rootdn "{ADMIN_DN}"
 rootpw {ADMIN_PASSWORD}
 directory {d}/db
 overlay ppolicy
+ppolicy_default "cn=default,ou=policies,{BASE}"
 
 access to dn.subtree="ou=groups,{BASE}" attrs=member,uniqueMember,memberUid
     by dn.exact="{WRITER_DN}" write
@@ -96,7 +100,7 @@ fn user_entry(uid: &str) -> String {
     format!(
         "dn: {}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n\
          objectClass: adUserAccount\nuid: {uid}\ncn: {uid}\nsn: {uid}\nuidNumber: 1000\ngidNumber: 1000\n\
-         homeDirectory: /home/u\nuserAccountControl: 512\n\n",
+         homeDirectory: /home/u\nuserAccountControl: 512\nuserPassword: {USER_PASSWORD}\n\n",
         user(uid)
     )
 }
@@ -120,6 +124,9 @@ fn seed() -> String {
          dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n\
          dn: ou=groups,{BASE}\nobjectClass: organizationalUnit\nou: groups\n\n\
          dn: ou=services,{BASE}\nobjectClass: organizationalUnit\nou: services\n\n\
+         dn: ou=policies,{BASE}\nobjectClass: organizationalUnit\nou: policies\n\n\
+         dn: cn=default,ou=policies,{BASE}\nobjectClass: organizationalRole\nobjectClass: pwdPolicy\n\
+         cn: default\npwdAttribute: userPassword\npwdLockout: TRUE\n\n\
          dn: {WRITER_DN}\nobjectClass: person\ncn: remediator\nsn: remediator\nuserPassword: {WRITER_PASSWORD}\n\n\
          dn: {READER_DN}\nobjectClass: person\ncn: reader\nsn: reader\nuserPassword: {READER_PASSWORD}\n\n"
     );
