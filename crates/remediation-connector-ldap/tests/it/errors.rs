@@ -94,11 +94,28 @@ fn an_unreachable_server_is_transient() {
     .unwrap();
     let ldap = LdapConnector::from_config(config).unwrap();
     block_on(async {
+        let started = std::time::Instant::now();
         let e = ldap.snapshot(&account("alice")).await.unwrap_err();
         assert_eq!(e.kind, ConnectorErrorKind::Transient, "{e}");
         assert!(e.message.contains("cannot connect"), "{}", e.message);
+        // Three attempts in all, 200 ms and 400 ms apart.
+        assert!(started.elapsed() >= std::time::Duration::from_millis(600), "no retries: {:?}", started.elapsed());
         assert!(!ldap.health().await.unwrap().healthy);
     });
+}
+
+#[test]
+fn a_server_back_within_the_retry_budget_is_not_an_error() {
+    let Some(mut server) = Slapd::start() else { return };
+    let ldap = writer(&server, Dialect::Openldap);
+    // The first attempt finds the port closed; a retry (200 ms, then 400 ms later) finds slapd back.
+    let restart = server.restart_in(std::time::Duration::from_millis(150));
+    let started = std::time::Instant::now();
+    let snapshot = block_on(ldap.snapshot(&account("alice")));
+    let elapsed = started.elapsed();
+    restart.wait(&mut server);
+    assert!(elapsed >= std::time::Duration::from_millis(200), "answered before any retry: {elapsed:?}");
+    assert_eq!(snapshot.unwrap().state["pwdAccountLockedTime"], serde_json::Value::Null);
 }
 
 #[test]

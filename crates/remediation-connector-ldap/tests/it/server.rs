@@ -186,6 +186,8 @@ fn free_port() -> u16 {
 pub(crate) struct Slapd {
     dir: TempDir,
     child: Child,
+    slapd: PathBuf,
+    port: u16,
     /// `ldap://127.0.0.1:<port>`.
     pub(crate) url: String,
 }
@@ -213,34 +215,66 @@ impl Slapd {
 
         let port = free_port();
         let url = format!("ldap://127.0.0.1:{port}");
-        let child = Command::new(&slapd)
-            .arg("-f")
-            .arg(&conf)
-            .arg("-h")
-            .arg(format!("{url}/"))
-            // -d keeps slapd in the foreground, so the guard owns the process.
-            .args(["-d", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut server = Self { dir, child, url };
+        let child = spawn(&slapd, &conf, &url);
+        let mut server = Self { dir, child, slapd, port, url };
+        server.wait_until_listening();
+        Some(server)
+    }
+
+    fn wait_until_listening(&mut self) {
+        let port = self.port;
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = server.child.try_wait().unwrap() {
+            if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("slapd exited with {status} before it listened on port {port}");
             }
             assert!(Instant::now() < deadline, "slapd did not listen on port {port} within 15 s");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(server)
+    }
+
+    /// Stops the server now and starts it again on the same port and data after `delay`, in
+    /// the background; `wait` on the handle gives the server back its process.
+    pub(crate) fn restart_in(&mut self, delay: Duration) -> Restart {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (slapd, conf, url) = (self.slapd.clone(), self.dir.path().join("slapd.conf"), self.url.clone());
+        Restart(std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            spawn(&slapd, &conf, &url)
+        }))
     }
 
     /// The folder holding the server's files; tests put password files here.
     pub(crate) fn dir(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// A server restart in progress.
+pub(crate) struct Restart(std::thread::JoinHandle<Child>);
+
+impl Restart {
+    /// Waits for the restarted process and hands it to `server`.
+    pub(crate) fn wait(self, server: &mut Slapd) {
+        server.child = self.0.join().unwrap();
+        server.wait_until_listening();
+    }
+}
+
+fn spawn(slapd: &Path, conf: &Path, url: &str) -> Child {
+    Command::new(slapd)
+        .arg("-f")
+        .arg(conf)
+        .arg("-h")
+        .arg(format!("{url}/"))
+        // -d keeps slapd in the foreground, so the guard owns the process.
+        .args(["-d", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 impl Drop for Slapd {
