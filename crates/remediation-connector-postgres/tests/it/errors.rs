@@ -1,0 +1,1 @@
+//! Error mapping, protection, permissions and health against a real server.
