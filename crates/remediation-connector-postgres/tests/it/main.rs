@@ -13,7 +13,6 @@ mod conformance;
 mod errors;
 mod hostile;
 mod least_privilege;
-mod rollback;
 
 use std::future::Future;
 use std::sync::Mutex;
