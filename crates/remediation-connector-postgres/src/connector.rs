@@ -16,9 +16,7 @@ use crate::config::PostgresConfig;
 use crate::error::{PostgresError, is_retryable, map_pg};
 use crate::grant_type;
 use crate::sql::{self, Privilege, Session, TableName, check_ident, parse_privilege_list};
-use crate::state::{
-    Change, LoginState, MembershipGrant, MembershipState, State, Step, TableGrant, TableState, steps,
-};
+use crate::state::{Change, LoginState, MembershipGrant, MembershipState, State, Step, TableGrant, TableState, steps};
 
 /// How long a write waits for a lock before failing with 55P03 (and being retried).
 const LOCK_TIMEOUT: &str = "5s";
@@ -192,10 +190,7 @@ impl PostgresConnector {
     async fn sessions(&self, client: &impl GenericClient, oid: u32) -> Result<i64, ConnectorError> {
         self.count();
         let row = client
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE usesysid = $1 AND pid <> pg_backend_pid()",
-                &[&oid],
-            )
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE usesysid = $1 AND pid <> pg_backend_pid()", &[&oid])
             .await
             .map_err(|e| map_pg("count sessions", &e))?;
         Ok(row.get(0))
@@ -322,7 +317,12 @@ impl PostgresConnector {
         self.retrying("write", || self.write_once(action, subject, &write)).await
     }
 
-    async fn write_once(&self, action: &Action, subject: &Subject, write: &Write<'_>) -> Result<Outcome, ConnectorError> {
+    async fn write_once(
+        &self,
+        action: &Action,
+        subject: &Subject,
+        write: &Write<'_>,
+    ) -> Result<Outcome, ConnectorError> {
         let mut client = self.connect().await?;
         let (session, _) = self.session(&client).await?;
         self.count();
@@ -335,15 +335,19 @@ impl PostgresConnector {
         if protected {
             return Err(ConnectorError::new(
                 ConnectorErrorKind::Forbidden,
-                format!("{} is protected (a superuser, the connecting role, or listed in protected_roles)", action.target),
+                format!(
+                    "{} is protected (a superuser, the connecting role, or listed in protected_roles)",
+                    action.target
+                ),
             ));
         }
         let desired = match write {
             Write::Execute(change) => change.apply(&live).map_err(|e| ConnectorError::permanent(e.to_string()))?,
             Write::Restore(before) => (*before).clone(),
         };
-        let todo = steps(&session, &live, &desired)
-            .map_err(|_| ConnectorError::permanent(format!("the recorded state is not a state of {}", action.target)))?;
+        let todo = steps(&session, &live, &desired).map_err(|_| {
+            ConnectorError::permanent(format!("the recorded state is not a state of {}", action.target))
+        })?;
         if todo.is_empty() {
             // Dropping the transaction rolls it back; nothing was written.
             return Ok(Outcome { status: OutcomeStatus::AlreadyInState, request_ids: Vec::new() });
@@ -406,7 +410,11 @@ impl PostgresConnector {
             if tokio::time::Instant::now() >= deadline {
                 return Err(ConnectorError::new(
                     ConnectorErrorKind::Transient,
-                    format!("{left} session(s) of role {} still open {}s after termination", r.name, TERMINATE_WAIT.as_secs()),
+                    format!(
+                        "{left} session(s) of role {} still open {}s after termination",
+                        r.name,
+                        TERMINATE_WAIT.as_secs()
+                    ),
                 ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -422,22 +430,25 @@ fn subject(target: &Target) -> Result<Subject, ConnectorError> {
     };
     let no_grant = || -> Result<(), ConnectorError> {
         match &target.grant {
-            Some(g) => Err(ConnectorError::permanent(format!(
-                "grant type {} takes no grant, got {g:?}",
-                target.grant_type
-            ))),
+            Some(g) => {
+                Err(ConnectorError::permanent(format!("grant type {} takes no grant, got {g:?}", target.grant_type)))
+            }
             None => Ok(()),
         }
     };
     let resource = || -> Result<&str, ConnectorError> {
-        target.resource.as_deref().ok_or_else(|| {
-            ConnectorError::permanent(format!("grant type {} needs a resource", target.grant_type))
-        })
+        target
+            .resource
+            .as_deref()
+            .ok_or_else(|| ConnectorError::permanent(format!("grant type {} needs a resource", target.grant_type)))
     };
     match target.grant_type.as_str() {
         grant_type::ROLE_MEMBERSHIP => {
             no_grant()?;
-            Ok(Subject::Membership { member: ident("member role", &target.identity)?, role: ident("role", resource()?)? })
+            Ok(Subject::Membership {
+                member: ident("member role", &target.identity)?,
+                role: ident("role", resource()?)?,
+            })
         }
         grant_type::TABLE_PRIVILEGE => {
             let table = resource()?
@@ -598,11 +609,15 @@ impl Connector for PostgresConnector {
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
         let change = change(action, &self.capabilities())?;
         subject(&action.target)?;
-        let state = State::from_json(&action.target.grant_type, &before.state)
-            .map_err(|e| ConnectorError::permanent(format!("the before-state is not a {} state: {e}", action.target.grant_type)))?;
+        let state = State::from_json(&action.target.grant_type, &before.state).map_err(|e| {
+            ConnectorError::permanent(format!("the before-state is not a {} state: {e}", action.target.grant_type))
+        })?;
         let after = change.apply(&state).map_err(|e| ConnectorError::permanent(e.to_string()))?;
         let description = describe(&change, &state, &after);
-        Ok(PlannedChange { expected_after: Snapshot { protected: before.protected, state: after.to_json() }, description })
+        Ok(PlannedChange {
+            expected_after: Snapshot { protected: before.protected, state: after.to_json() },
+            description,
+        })
     }
 
     async fn execute(&self, action: &Action, _before: &Snapshot) -> Result<Outcome, ConnectorError> {
@@ -626,8 +641,9 @@ impl Connector for PostgresConnector {
             return Err(ConnectorError::unsupported(format!("{} cannot be undone", action.kind.name())));
         }
         let subject = subject(&action.target)?;
-        let state = State::from_json(&action.target.grant_type, &before.state)
-            .map_err(|e| ConnectorError::permanent(format!("the before-state is not a {} state: {e}", action.target.grant_type)))?;
+        let state = State::from_json(&action.target.grant_type, &before.state).map_err(|e| {
+            ConnectorError::permanent(format!("the before-state is not a {} state: {e}", action.target.grant_type))
+        })?;
         self.write(action, &subject, Write::Restore(&state)).await
     }
 }
@@ -722,7 +738,11 @@ mod tests {
         check_change(ActionKind::Suspend, target("login", "a", None, None), Ok(Change::Suspend));
         check_change(ActionKind::RevokeSessions, target("login", "a", None, None), Ok(Change::RevokeSessions));
         check_change(ActionKind::Suspend, tp(None), Err(Unsupported));
-        check_change(ActionKind::Reduce { to: "SELECT".into() }, target("role_membership", "a", Some("r"), None), Err(Unsupported));
+        check_change(
+            ActionKind::Reduce { to: "SELECT".into() },
+            target("role_membership", "a", Some("r"), None),
+            Err(Unsupported),
+        );
         check_change(ActionKind::ForcePasswordReset, target("login", "a", None, None), Err(Unsupported));
         check_change(ActionKind::Notify, target("login", "a", None, None), Err(Unsupported));
         check_change(ActionKind::Revoke, target("login", "a", None, None), Err(Unsupported));

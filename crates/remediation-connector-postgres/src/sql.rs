@@ -119,7 +119,9 @@ impl fmt::Display for Privilege {
 
 /// A privilege name that is not on the fixed list.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{name:?} is not a table privilege (expected one of SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, MAINTAIN)")]
+#[error(
+    "{name:?} is not a table privilege (expected one of SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, MAINTAIN)"
+)]
 pub struct UnknownPrivilege {
     /// The name as given.
     pub name: String,
@@ -281,7 +283,13 @@ fn granted_by(grantor: Option<&str>, allowed: bool) -> String {
 }
 
 /// `GRANT role TO member [WITH ...] [GRANTED BY grantor]`.
-pub fn grant_role(session: &Session, role: &str, member: &str, opts: MembershipOptions, grantor: Option<&str>) -> String {
+pub fn grant_role(
+    session: &Session,
+    role: &str,
+    member: &str,
+    opts: MembershipOptions,
+    grantor: Option<&str>,
+) -> String {
     let mut sql = format!("GRANT {} TO {}", quote_ident(role), quote_ident(member));
     if session.per_grantor_memberships() {
         let tf = |b: bool| if b { "TRUE" } else { "FALSE" };
@@ -402,9 +410,10 @@ mod tests {
         check_privileges("SELECT", Ok(&[Select]));
         check_privileges("select", Ok(&[Select]));
         check_privileges(" Update , select,SELECT", Ok(&[Select, Update]));
-        check_privileges("maintain,trigger,references,truncate,delete,insert", Ok(&[
-            Insert, Delete, Truncate, References, Trigger, Maintain,
-        ]));
+        check_privileges(
+            "maintain,trigger,references,truncate,delete,insert",
+            Ok(&[Insert, Delete, Truncate, References, Trigger, Maintain]),
+        );
         check_privileges("", Err(""));
         check_privileges("SELECT,", Err(""));
         check_privileges("ALL", Err("ALL"));

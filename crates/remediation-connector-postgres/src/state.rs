@@ -233,8 +233,7 @@ fn table_steps(session: &Session, live: &TableState, desired: &TableState) -> Ve
     let key = |g: &TableGrant| (g.privilege, g.grantor.clone());
     let l: BTreeMap<_, _> = live.privileges.iter().map(|g| (key(g), g.grantable)).collect();
     let d: BTreeMap<_, _> = desired.privileges.iter().map(|g| (key(g), g.grantable)).collect();
-    let as_grantor =
-        |grantor: &str| if grantor == session.current_user { None } else { Some(grantor.to_owned()) };
+    let as_grantor = |grantor: &str| if grantor == session.current_user { None } else { Some(grantor.to_owned()) };
     let (table, role) = (&live.table, &live.role);
     let mut revokes = Vec::new();
     let mut grants = Vec::new();
@@ -326,34 +325,56 @@ mod tests {
 
     #[test]
     fn membership_plans() {
-        check(150_000, membership(vec![grant("postgres", false)]), membership(vec![]), &[r#"REVOKE "readers" FROM "alice""#]);
-        check(150_000, membership(vec![]), membership(vec![grant("bob", true)]), &[
-            r#"GRANT "readers" TO "alice" WITH ADMIN OPTION GRANTED BY "bob""#,
-        ]);
+        check(
+            150_000,
+            membership(vec![grant("postgres", false)]),
+            membership(vec![]),
+            &[r#"REVOKE "readers" FROM "alice""#],
+        );
+        check(
+            150_000,
+            membership(vec![]),
+            membership(vec![grant("bob", true)]),
+            &[r#"GRANT "readers" TO "alice" WITH ADMIN OPTION GRANTED BY "bob""#],
+        );
         check(150_000, membership(vec![grant("bob", true)]), membership(vec![grant("bob", true)]), &[]);
-        check(150_000, membership(vec![grant("bob", true)]), membership(vec![grant("bob", false)]), &[
-            r#"REVOKE ADMIN OPTION FOR "readers" FROM "alice""#,
-        ]);
-        check(150_000, membership(vec![grant("bob", false)]), membership(vec![grant("bob", true)]), &[
-            r#"GRANT "readers" TO "alice" WITH ADMIN OPTION GRANTED BY "bob""#,
-        ]);
+        check(
+            150_000,
+            membership(vec![grant("bob", true)]),
+            membership(vec![grant("bob", false)]),
+            &[r#"REVOKE ADMIN OPTION FOR "readers" FROM "alice""#],
+        );
+        check(
+            150_000,
+            membership(vec![grant("bob", false)]),
+            membership(vec![grant("bob", true)]),
+            &[r#"GRANT "readers" TO "alice" WITH ADMIN OPTION GRANTED BY "bob""#],
+        );
         // A grantor that no longer exists is not named.
         let orphan = MembershipGrant { grantor: None, admin_option: false, inherit_option: None, set_option: None };
         check(150_000, membership(vec![]), membership(vec![orphan]), &[r#"GRANT "readers" TO "alice""#]);
         // PostgreSQL 16: one grant per grantor, each revoked by name.
-        check(160_000, membership(vec![grant("bob", false), grant("carol", true)]), membership(vec![]), &[
-            r#"REVOKE "readers" FROM "alice" GRANTED BY "bob""#,
-            r#"REVOKE "readers" FROM "alice" GRANTED BY "carol""#,
-        ]);
+        check(
+            160_000,
+            membership(vec![grant("bob", false), grant("carol", true)]),
+            membership(vec![]),
+            &[
+                r#"REVOKE "readers" FROM "alice" GRANTED BY "bob""#,
+                r#"REVOKE "readers" FROM "alice" GRANTED BY "carol""#,
+            ],
+        );
         let g16 = MembershipGrant {
             grantor: Some("bob".into()),
             admin_option: false,
             inherit_option: Some(true),
             set_option: Some(true),
         };
-        check(160_000, membership(vec![]), membership(vec![g16]), &[
-            r#"GRANT "readers" TO "alice" WITH ADMIN FALSE, INHERIT TRUE, SET TRUE GRANTED BY "bob""#,
-        ]);
+        check(
+            160_000,
+            membership(vec![]),
+            membership(vec![g16]),
+            &[r#"GRANT "readers" TO "alice" WITH ADMIN FALSE, INHERIT TRUE, SET TRUE GRANTED BY "bob""#],
+        );
     }
 
     #[test]
@@ -368,16 +389,27 @@ mod tests {
                 r#"REVOKE UPDATE ON TABLE "public"."orders" FROM "alice""#,
             ],
         );
-        check(150_000, table(vec![]), table(vec![tg(Select, "owner", true), tg(Insert, "owner", false)]), &[
-            r#"[as owner] GRANT SELECT ON TABLE "public"."orders" TO "alice" WITH GRANT OPTION"#,
-            r#"[as owner] GRANT INSERT ON TABLE "public"."orders" TO "alice""#,
-        ]);
-        check(150_000, table(vec![tg(Select, "owner", true)]), table(vec![tg(Select, "owner", false)]), &[
-            r#"[as owner] REVOKE GRANT OPTION FOR SELECT ON TABLE "public"."orders" FROM "alice""#,
-        ]);
-        check(150_000, table(vec![tg(Select, "owner", false)]), table(vec![tg(Select, "owner", true)]), &[
-            r#"[as owner] GRANT SELECT ON TABLE "public"."orders" TO "alice" WITH GRANT OPTION"#,
-        ]);
+        check(
+            150_000,
+            table(vec![]),
+            table(vec![tg(Select, "owner", true), tg(Insert, "owner", false)]),
+            &[
+                r#"[as owner] GRANT SELECT ON TABLE "public"."orders" TO "alice" WITH GRANT OPTION"#,
+                r#"[as owner] GRANT INSERT ON TABLE "public"."orders" TO "alice""#,
+            ],
+        );
+        check(
+            150_000,
+            table(vec![tg(Select, "owner", true)]),
+            table(vec![tg(Select, "owner", false)]),
+            &[r#"[as owner] REVOKE GRANT OPTION FOR SELECT ON TABLE "public"."orders" FROM "alice""#],
+        );
+        check(
+            150_000,
+            table(vec![tg(Select, "owner", false)]),
+            table(vec![tg(Select, "owner", true)]),
+            &[r#"[as owner] GRANT SELECT ON TABLE "public"."orders" TO "alice" WITH GRANT OPTION"#],
+        );
         check(150_000, table(vec![tg(Select, "owner", false)]), table(vec![tg(Select, "owner", false)]), &[]);
     }
 
@@ -410,7 +442,9 @@ mod tests {
 
     #[test]
     fn changes() {
-        let t = || table(vec![tg(Select, "o", false), tg(Update, "o", true), tg(Update, "p", false), tg(Delete, "o", false)]);
+        let t = || {
+            table(vec![tg(Select, "o", false), tg(Update, "o", true), tg(Update, "p", false), tg(Delete, "o", false)])
+        };
         check_change(Change::RevokeTable(None), t(), Ok(table(vec![])));
         check_change(
             Change::RevokeTable(Some(Update)),

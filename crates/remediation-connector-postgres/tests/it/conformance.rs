@@ -119,7 +119,11 @@ impl Subject for Postgres<'_> {
             Case::new("revoke role membership", ActionKind::Revoke, membership(&n.mem, &n.grp)),
             Case::new("revoke all table privileges", ActionKind::Revoke, table(&n.utab, ORDERS, None)),
             Case::new("revoke one table privilege", ActionKind::Revoke, table(&n.uone, ORDERS, Some("update"))),
-            Case::new("reduce table privileges", ActionKind::Reduce { to: "SELECT".into() }, table(&n.ured, ORDERS, None)),
+            Case::new(
+                "reduce table privileges",
+                ActionKind::Reduce { to: "SELECT".into() },
+                table(&n.ured, ORDERS, None),
+            ),
             Case::new("suspend login", ActionKind::Suspend, login(&n.ulogin)),
             Case::new("revoke sessions", ActionKind::RevokeSessions, login(&n.usess)),
         ]
@@ -153,7 +157,8 @@ fn postgres_passes_the_semantic_suite() {
     let password = format!("pg-secret-{}", pg.suffix);
     let mut file = NamedTempFile::new().unwrap();
     std::io::Write::write_all(&mut file, format!("{password}\n").as_bytes()).unwrap();
-    let config = PostgresConfig { password_file: Some(file.path().to_owned()), ..PostgresConfig::new("pg", pg.conninfo()) };
+    let config =
+        PostgresConfig { password_file: Some(file.path().to_owned()), ..PostgresConfig::new("pg", pg.conninfo()) };
     let connector = Arc::new(PostgresConnector::from_config(&config).unwrap());
     let subject =
         Postgres { pg: &pg, connector, password, _password_file: file, names, sessions: Mutex::new(Vec::new()) };

@@ -33,7 +33,11 @@ fn unsupported_and_malformed_fail_before_any_request() {
             (ActionKind::Revoke, login("a"), ConnectorErrorKind::Unsupported),
             (ActionKind::Revoke, crate::target("account", "a", None, None), ConnectorErrorKind::Unsupported),
             (ActionKind::Revoke, table("a", "public.t", Some("DROP")), ConnectorErrorKind::Permanent),
-            (ActionKind::Reduce { to: "SELECT; DROP TABLE x".into() }, table("a", "public.t", None), ConnectorErrorKind::Permanent),
+            (
+                ActionKind::Reduce { to: "SELECT; DROP TABLE x".into() },
+                table("a", "public.t", None),
+                ConnectorErrorKind::Permanent,
+            ),
             (ActionKind::Revoke, table("a", "no_schema", None), ConnectorErrorKind::Permanent),
             (ActionKind::Revoke, membership(&"a".repeat(64), "g"), ConnectorErrorKind::Permanent),
         ] {
@@ -84,7 +88,8 @@ fn config_errors_name_no_secret() {
     })
     .unwrap_err();
     assert!(matches!(e, PostgresError::TwoPasswordSources { .. }), "{e}");
-    let e = PostgresConnector::from_config(&PostgresConfig::new("pg", "postgres://x:s3cr3t-pw@localhost/db")).unwrap_err();
+    let e =
+        PostgresConnector::from_config(&PostgresConfig::new("pg", "postgres://x:s3cr3t-pw@localhost/db")).unwrap_err();
     assert!(!format!("{e} {e:?}").contains("s3cr3t-pw"), "{e:?}");
     let toml = r#"id = "pg"
 url = "host=localhost"
