@@ -7,17 +7,21 @@
 //! ```
 //! use remediation_connector_postgres::{PostgresConfig, PostgresConnector};
 //!
-//! let config: PostgresConfig = toml::from_str(r#"
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let secret = dir.path().join("pg-password");
+//! # std::fs::write(&secret, "example-only\n")?;
+//! let config: PostgresConfig = toml::from_str(&format!(r#"
 //!     id = "pg-prod"
 //!     url = "host=db.internal port=5432 user=remediation dbname=app"
-//!     password_env = "REMEDIATION_PG_PASSWORD"
+//!     password_file = "{}"
 //!     protected_roles = ["break_glass", "app_owner"]
 //!     connect_timeout_secs = 10
-//! "#).unwrap();
-//! # // SAFETY of the example: only this doctest reads the variable.
-//! # unsafe { std::env::set_var("REMEDIATION_PG_PASSWORD", "example-only") };
-//! let connector = PostgresConnector::from_config(&config).unwrap();
+//! "#, secret.display()))?;
+//! let connector = PostgresConnector::from_config(&config)?;
 //! assert!(!format!("{connector:?}").contains("example-only"));
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! `url` must not hold a password; it comes from `password_env` or `password_file` (at most
