@@ -18,8 +18,8 @@ use crate::grant_type;
 use crate::sql::{self, Privilege, Session, TableName, check_ident, parse_privilege_list};
 use crate::state::{Change, LoginState, MembershipGrant, MembershipState, State, Step, TableGrant, TableState, steps};
 
-/// How long a write waits for a lock before failing with 55P03 (and being retried).
-const LOCK_TIMEOUT: &str = "5s";
+/// How long a write waits for a lock, by default, before failing with 55P03 (and being retried).
+const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Attempts for a retryable failure (55P03, 40001, 40P01, 53300), including the first.
 const ATTEMPTS: u32 = 4;
 /// How long `revoke_sessions` waits for terminated backends to exit.
@@ -42,6 +42,7 @@ pub struct PostgresConnector {
     password: Option<SecretString>,
     protected: Vec<String>,
     timeout: Duration,
+    lock_timeout: Duration,
     requests: Arc<AtomicU64>,
 }
 
@@ -53,6 +54,7 @@ impl std::fmt::Debug for PostgresConnector {
             .field("password", &self.password.as_ref().map(|_| "[redacted]"))
             .field("protected", &self.protected)
             .field("timeout", &self.timeout)
+            .field("lock_timeout", &self.lock_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -104,8 +106,16 @@ impl PostgresConnector {
             password: config.load_password()?,
             protected: config.protected_roles.clone(),
             timeout: Duration::from_secs(config.connect_timeout_secs.max(1)),
+            lock_timeout: LOCK_TIMEOUT,
             requests: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Sets how long a write waits for a row or table lock (5 s by default, at least 1 ms)
+    /// before it fails with SQLSTATE 55P03 and is retried.
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout.max(Duration::from_millis(1));
+        self
     }
 
     /// How many connections and statements this connector has sent to the server.
@@ -328,7 +338,7 @@ impl PostgresConnector {
         self.count();
         let tx = client.transaction().await.map_err(|e| map_pg("begin a transaction", &e))?;
         self.count();
-        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{}ms'", self.lock_timeout.as_millis()))
             .await
             .map_err(|e| map_pg("set the lock timeout", &e))?;
         let (live, protected) = self.read(&tx, &session, subject).await?;

@@ -82,6 +82,21 @@ pub fn kind_for_sqlstate(code: &str) -> ConnectorErrorKind {
     }
 }
 
+/// The server's message when two transactions change the same catalog row (a role's
+/// `pg_authid` row, say): an internal error (XX000) that is a race, not a fault, and passes
+/// when retried on fresh state.
+pub(crate) const CONCURRENT_CATALOG_UPDATE: &str = "tuple concurrently updated";
+
+/// The connector error kind for a server error: by SQLSTATE, except that a concurrent
+/// catalog update is transient.
+pub fn kind_for_server_error(code: &str, message: &str) -> ConnectorErrorKind {
+    if code == "XX000" && message == CONCURRENT_CATALOG_UPDATE {
+        ConnectorErrorKind::Transient
+    } else {
+        kind_for_sqlstate(code)
+    }
+}
+
 /// Maps a driver error to a connector error, keeping the server's message and SQLSTATE.
 /// `doing` says what the connector was doing ("read role alice").
 pub(crate) fn map_pg(doing: &str, e: &tokio_postgres::Error) -> ConnectorError {
@@ -91,7 +106,7 @@ pub(crate) fn map_pg(doing: &str, e: &tokio_postgres::Error) -> ConnectorError {
         if let Some(detail) = db.detail() {
             message.push_str(&format!("; {detail}"));
         }
-        return ConnectorError::new(kind_for_sqlstate(code), message);
+        return ConnectorError::new(kind_for_server_error(code, db.message()), message);
     }
     // No server error: the connection failed, closed or timed out. tokio-postgres's own
     // messages never contain the password.
@@ -106,7 +121,9 @@ pub(crate) fn map_pg(doing: &str, e: &tokio_postgres::Error) -> ConnectorError {
 
 /// Whether a connector error came from a SQLSTATE worth retrying in place.
 pub(crate) fn is_retryable(e: &ConnectorError) -> bool {
-    e.kind == ConnectorErrorKind::Transient && RETRYABLE.iter().any(|c| e.message.contains(&format!("(SQLSTATE {c})")))
+    e.kind == ConnectorErrorKind::Transient
+        && (RETRYABLE.iter().any(|c| e.message.contains(&format!("(SQLSTATE {c})")))
+            || e.message.contains(&format!("{CONCURRENT_CATALOG_UPDATE} (SQLSTATE XX000)")))
 }
 
 #[cfg(test)]
@@ -138,6 +155,9 @@ mod tests {
         check("42601", Permanent);
         check("0A000", Permanent);
         check("XX000", Permanent);
+        assert_eq!(kind_for_server_error("XX000", CONCURRENT_CATALOG_UPDATE), Transient);
+        assert_eq!(kind_for_server_error("XX000", "cache lookup failed"), Permanent);
+        assert_eq!(kind_for_server_error("42501", "permission denied"), Forbidden);
     }
 
     #[track_caller]
@@ -153,6 +173,7 @@ mod tests {
         check_retry("cannot x: too many clients (SQLSTATE 53300)", Transient, true);
         check_retry("cannot x: starting up (SQLSTATE 57P03)", Transient, false);
         check_retry("cannot x: connection closed", Transient, false);
+        check_retry("cannot x: tuple concurrently updated (SQLSTATE XX000)", Transient, true);
         check_retry("cannot x: (SQLSTATE 55P03)", Permanent, false);
     }
 }

@@ -68,7 +68,9 @@
 //!
 //! SQLSTATE 42704, 42P01, 3F000 are `NotFound`; 42501 `Forbidden`; 28P01, 28000
 //! `Unauthenticated`; 55P03, 40001, 40P01, 53300, 57P03 and class 08 `Transient` (the first
-//! four retried in place up to three times, 100/200/400 ms apart); anything else `Permanent`.
+//! four retried in place up to three times, 100/200/400 ms apart), and so is XX000 "tuple
+//! concurrently updated", which is how the server reports two transactions changing the same
+//! role at once; anything else `Permanent`.
 
 mod config;
 mod connector;
@@ -78,7 +80,7 @@ pub mod state;
 
 pub use config::PostgresConfig;
 pub use connector::{PostgresConnector, backoff};
-pub use error::{PostgresError, kind_for_sqlstate};
+pub use error::{PostgresError, kind_for_server_error, kind_for_sqlstate};
 pub use sql::Privilege;
 
 /// The grant types the connector understands, as written in [`Target::grant_type`](remediation_core::Target::grant_type).

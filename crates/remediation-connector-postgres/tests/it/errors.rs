@@ -222,3 +222,53 @@ fn nothing_to_do_writes_nothing() {
         assert_eq!(e.kind, ConnectorErrorKind::Unsupported, "{e}");
     });
 }
+
+#[test]
+fn a_lock_timeout_is_retried_until_the_lock_is_free() {
+    let Some(pg) = Pg::new("a_lock_timeout_is_retried_until_the_lock_is_free") else { return };
+    let user = pg.role("user");
+    block_on(async {
+        pg.admin().await.batch_execute(&format!("CREATE ROLE {} LOGIN", ident(&user))).await.unwrap();
+        let connector = pg.connector().with_lock_timeout(std::time::Duration::from_millis(100));
+        let target = login(&user);
+        let before = connector.snapshot(&target).await.unwrap();
+        // Another transaction holds the role's catalog row for 600 ms: the first attempts
+        // time out on the lock (55P03), a later one after the backoff gets through.
+        let mut holder = pg.admin().await;
+        let tx = holder.transaction().await.unwrap();
+        tx.batch_execute(&format!("ALTER ROLE {} CONNECTION LIMIT 5", ident(&user))).await.unwrap();
+        let release = async {
+            tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+            tx.commit().await.unwrap();
+        };
+        let started = std::time::Instant::now();
+        let suspend = action(ActionKind::Suspend, target.clone());
+        let (out, ()) = tokio::join!(connector.execute(&suspend, &before), release);
+        let out = out.unwrap();
+        assert_eq!(out.status, OutcomeStatus::Applied);
+        assert!(started.elapsed() >= std::time::Duration::from_millis(600), "{:?}", started.elapsed());
+        let after = connector.snapshot(&target).await.unwrap();
+        assert_eq!(after.state["can_login"], false);
+        assert_eq!(after.state["conn_limit"], 5);
+    });
+}
+
+#[test]
+fn a_lock_held_past_every_retry_is_transient() {
+    let Some(pg) = Pg::new("a_lock_held_past_every_retry_is_transient") else { return };
+    let user = pg.role("user");
+    block_on(async {
+        pg.admin().await.batch_execute(&format!("CREATE ROLE {} LOGIN", ident(&user))).await.unwrap();
+        let connector = pg.connector().with_lock_timeout(std::time::Duration::from_millis(20));
+        let target = login(&user);
+        let before = connector.snapshot(&target).await.unwrap();
+        let mut holder = pg.admin().await;
+        let tx = holder.transaction().await.unwrap();
+        tx.batch_execute(&format!("ALTER ROLE {} CONNECTION LIMIT 5", ident(&user))).await.unwrap();
+        let e = connector.execute(&action(ActionKind::Suspend, target.clone()), &before).await.unwrap_err();
+        assert_eq!(e.kind, ConnectorErrorKind::Transient, "{e}");
+        assert!(e.message.contains("55P03"), "{e}");
+        tx.rollback().await.unwrap();
+        assert_eq!(connector.snapshot(&target).await.unwrap(), before);
+    });
+}
