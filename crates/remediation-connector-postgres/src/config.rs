@@ -78,3 +78,40 @@ impl PostgresConfig {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn the_schema_refuses_unknown_fields_and_documents_each_field() {
+        let schema = serde_json::to_value(schemars::schema_for!(PostgresConfig)).unwrap();
+        assert_eq!(schema["additionalProperties"], false);
+        for field in ["id", "url", "password_env", "password_file", "protected_roles", "connect_timeout_secs"] {
+            let description = schema["properties"][field]["description"].as_str().unwrap_or_default();
+            assert!(!description.is_empty(), "{field} has no description");
+        }
+    }
+
+    #[test]
+    fn a_password_file_loses_one_trailing_newline_only() {
+        let dir = std::env::temp_dir().join(format!("remediation-pg-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (text, expected) in [("pw\n", "pw"), ("pw\r\n", "pw"), ("pw", "pw"), ("pw \n\n", "pw \n")] {
+            let path = dir.join("password");
+            std::fs::write(&path, text).unwrap();
+            let config = PostgresConfig { password_file: Some(path), ..PostgresConfig::new("pg", "host=x") };
+            assert_eq!(config.load_password().unwrap().unwrap().expose_secret(), expected, "{text:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(PostgresConfig::new("pg", "host=x").load_password().unwrap().is_none());
+        let debug = format!(
+            "{:?}",
+            PostgresConfig { password_env: Some("PG_PW".into()), ..PostgresConfig::new("pg", "host=x") }
+        );
+        assert!(debug.contains("PG_PW"));
+    }
+}

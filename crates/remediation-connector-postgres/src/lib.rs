@@ -38,6 +38,11 @@
 //! | suspend | `login` | identity = role | `ALTER ROLE … NOLOGIN` (open sessions stay) | reversible |
 //! | revoke_sessions | `login` | identity = role | `pg_terminate_backend` on the role's backends | irreversible |
 //!
+//! `revoke_sessions` waits (up to 10 s) until the terminated backends have exited. A role
+//! that may still log in can reconnect at once, and `verify` then sees the new sessions:
+//! suspend the role first. Because `login` snapshots count sessions, a suspend planned while
+//! the role's session count moves is re-planned at execution.
+//!
 //! Every capability is observable: `verify` reads the catalogs back. Names are exact catalog
 //! names (no case folding). A table is `schema.table`, split at the first `.`; a part that
 //! holds a `.` or starts with `"` is written quoted, as in SQL (`"my.schema"."t"`).
