@@ -389,6 +389,22 @@ impl PostgresConnector {
                 Step::TerminateSessions => terminate = true,
             }
         }
+        // Read the result inside the transaction: a GRANT the server turns into a warning ("no
+        // privileges were granted") or a REVOKE that leaves another grantor's grant in place
+        // must not commit half a change.
+        let (reached, _) = self.read(&tx, &session, subject).await?;
+        // Compare only what the steps manage: a concurrent change to another field (a
+        // connection limit, say) is not this write's to undo.
+        let left = steps(&session, &without_sessions(&reached), &without_sessions(&desired))
+            .map_err(|_| ConnectorError::permanent(format!("{} changed identity during the write", action.target)))?;
+        if !left.is_empty() {
+            return Err(ConnectorError::permanent(format!(
+                "the server did not reach the wanted state of {}; nothing was committed (wanted {}, got {})",
+                action.target,
+                desired.to_json(),
+                reached.to_json()
+            )));
+        }
         self.count();
         tx.commit().await.map_err(|e| map_pg(&format!("commit the change to {}", action.target), &e))?;
         if terminate {
@@ -430,6 +446,16 @@ impl PostgresConnector {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// `state` with the session count cleared: sessions end only after the commit, and cannot be
+/// brought back by a rollback.
+fn without_sessions(state: &State) -> State {
+    let mut out = state.clone();
+    if let State::Login(l) = &mut out {
+        l.sessions = 0;
+    }
+    out
 }
 
 /// Parses a target, checking every name, without any request.

@@ -272,3 +272,46 @@ fn a_lock_held_past_every_retry_is_transient() {
         assert_eq!(connector.snapshot(&target).await.unwrap(), before);
     });
 }
+
+#[test]
+fn a_change_the_server_does_not_fully_apply_is_not_committed() {
+    let Some(pg) = Pg::new("a_change_the_server_does_not_fully_apply_is_not_committed") else { return };
+    let own = pg.role("own");
+    let gr = pg.role("gr");
+    let user = pg.role("user");
+    block_on(async {
+        pg.admin()
+            .await
+            .batch_execute(&format!(
+                "CREATE ROLE {own}; CREATE ROLE {gr}; CREATE ROLE {user};
+                 CREATE TABLE public.t (id int); ALTER TABLE public.t OWNER TO {own};
+                 GRANT SELECT ON public.t TO {gr} WITH GRANT OPTION;
+                 GRANT SELECT ON public.t TO {user};
+                 SET ROLE {gr}; GRANT SELECT ON public.t TO {user}; RESET ROLE;",
+                own = ident(&own),
+                gr = ident(&gr),
+                user = ident(&user),
+            ))
+            .await
+            .unwrap();
+        let connector = pg.connector();
+        let target = table(&user, "public.t", None);
+        let revoke = action(ActionKind::Revoke, target.clone());
+        let before = connector.snapshot(&target).await.unwrap();
+        assert_eq!(before.state["privileges"].as_array().unwrap().len(), 2, "{}", before.state);
+        let after = connector.plan(&revoke, &before).await.unwrap().expected_after;
+        assert_eq!(connector.execute(&revoke, &before).await.unwrap().status, OutcomeStatus::Applied);
+        assert_eq!(connector.snapshot(&target).await.unwrap(), after);
+        // `gr` loses its grant option, so restoring its grant to `user` cannot succeed: the
+        // server only warns, and the connector commits nothing of the rollback.
+        pg.admin()
+            .await
+            .batch_execute(&format!("REVOKE GRANT OPTION FOR SELECT ON public.t FROM {}", ident(&gr)))
+            .await
+            .unwrap();
+        let e = connector.rollback(&revoke, &before, &after).await.unwrap_err();
+        assert_eq!(e.kind, ConnectorErrorKind::Permanent, "{e}");
+        assert!(e.message.contains("nothing was committed"), "{e}");
+        assert_eq!(connector.snapshot(&target).await.unwrap(), after, "half a rollback was committed");
+    });
+}
