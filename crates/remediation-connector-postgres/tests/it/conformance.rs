@@ -35,6 +35,8 @@ struct Names {
     ulogin: String,
     usess: String,
     ro: String,
+    /// The connector's own role: a superuser that logs in with a password.
+    conn: String,
 }
 
 impl Names {
@@ -52,13 +54,14 @@ impl Names {
             ulogin: pg.role("ulogin"),
             usess: pg.role("usess"),
             ro: pg.role("ro"),
+            conn: pg.role("conn"),
         }
     }
 }
 
 const ORDERS: &str = "public.orders";
 
-async fn seed(pg: &Pg, n: &Names) {
+async fn seed(pg: &Pg, n: &Names, password: &str) {
     let q = ident;
     let admin = pg.admin().await;
     admin
@@ -77,7 +80,8 @@ async fn seed(pg: &Pg, n: &Names) {
              GRANT SELECT, INSERT, UPDATE ON public.orders TO {ured};
              CREATE ROLE {ulogin} LOGIN;
              CREATE ROLE {usess} LOGIN PASSWORD 'session-pw';
-             CREATE ROLE {ro} LOGIN;",
+             CREATE ROLE {ro} LOGIN;
+             CREATE ROLE {conn} LOGIN SUPERUSER PASSWORD '{password}';",
             grp = q(&n.grp),
             adm = q(&n.adm),
             mem = q(&n.mem),
@@ -90,6 +94,7 @@ async fn seed(pg: &Pg, n: &Names) {
             ulogin = q(&n.ulogin),
             usess = q(&n.usess),
             ro = q(&n.ro),
+            conn = q(&n.conn),
         ))
         .await
         .unwrap();
@@ -153,12 +158,14 @@ impl Subject for Postgres<'_> {
 fn postgres_passes_the_semantic_suite() {
     let Some(pg) = Pg::new("postgres_passes_the_semantic_suite") else { return };
     let names = Names::new(&pg);
-    block_on(seed(&pg, &names));
     let password = format!("pg-secret-{}", pg.suffix);
+    block_on(seed(&pg, &names, &password));
     let mut file = NamedTempFile::new().unwrap();
     std::io::Write::write_all(&mut file, format!("{password}\n").as_bytes()).unwrap();
-    let config =
-        PostgresConfig { password_file: Some(file.path().to_owned()), ..PostgresConfig::new("pg", pg.conninfo()) };
+    let config = PostgresConfig {
+        password_file: Some(file.path().to_owned()),
+        ..PostgresConfig::new("pg", pg.conninfo_as(&names.conn))
+    };
     let connector = Arc::new(PostgresConnector::from_config(&config).unwrap());
     let subject =
         Postgres { pg: &pg, connector, password, _password_file: file, names, sessions: Mutex::new(Vec::new()) };
