@@ -55,3 +55,48 @@ fn a_createrole_connector_without_superuser_does_every_action() {
         round_trip(&connector, ActionKind::RevokeSessions, login(&user), false).await;
     });
 }
+
+/// Before PostgreSQL 16 only a superuser may name another grantor, so a non-superuser
+/// connector cannot restore a membership someone else granted exactly: the rollback fails
+/// and commits nothing, rather than recording the wrong grantor.
+#[test]
+fn a_membership_granted_by_another_role_is_restored_exactly_or_not_at_all() {
+    let Some(pg) = Pg::new("a_membership_granted_by_another_role_is_restored_exactly_or_not_at_all") else {
+        return;
+    };
+    let rem = pg.role("rem");
+    let grp = pg.role("grp");
+    let member = pg.role("member");
+    block_on(async {
+        pg.admin()
+            .await
+            .batch_execute(&format!(
+                "CREATE ROLE {rem} LOGIN CREATEROLE; CREATE ROLE {grp}; CREATE ROLE {member};
+                 GRANT {grp} TO {rem} WITH ADMIN OPTION; GRANT {grp} TO {member};",
+                rem = ident(&rem),
+                grp = ident(&grp),
+                member = ident(&member),
+            ))
+            .await
+            .unwrap();
+        let version: i32 =
+            pg.admin().await.query_one("SELECT current_setting('server_version_num')::int4", &[]).await.unwrap().get(0);
+        let connector = pg.connector_as(&rem);
+        let target = membership(&member, &grp);
+        let a = action(ActionKind::Revoke, target.clone());
+        let before = connector.snapshot(&target).await.unwrap();
+        assert_eq!(before.state["grants"][0]["grantor"], superuser.as_str(), "{}", before.state);
+        assert_eq!(connector.execute(&a, &before).await.unwrap().status, OutcomeStatus::Applied);
+        let after = connector.snapshot(&target).await.unwrap();
+        let rolled = connector.rollback(&a, &before, &after).await;
+        if version >= 160_000 {
+            assert_eq!(rolled.unwrap().status, OutcomeStatus::Applied);
+            assert_eq!(connector.snapshot(&target).await.unwrap(), before);
+        } else {
+            let e = rolled.unwrap_err();
+            assert_eq!(e.kind, remediation_core::ConnectorErrorKind::Permanent, "{e}");
+            assert!(e.message.contains("nothing was committed"), "{e}");
+            assert_eq!(connector.snapshot(&target).await.unwrap(), after);
+        }
+    });
+}
