@@ -79,8 +79,12 @@ fn a_membership_granted_by_another_role_is_restored_exactly_or_not_at_all() {
             ))
             .await
             .unwrap();
-        let version: i32 =
-            pg.admin().await.query_one("SELECT current_setting('server_version_num')::int4", &[]).await.unwrap().get(0);
+        let admin = pg.admin().await;
+        let row = admin
+            .query_one("SELECT current_setting('server_version_num')::int4, current_user::text", &[])
+            .await
+            .unwrap();
+        let (version, superuser): (i32, String) = (row.get(0), row.get(1));
         let connector = pg.connector_as(&rem);
         let target = membership(&member, &grp);
         let a = action(ActionKind::Revoke, target.clone());
