@@ -63,13 +63,16 @@
 //!
 //! # Writes
 //!
-//! Each write runs in one transaction (lock timeout 5 s) that re-reads the target, computes
-//! the wanted state, and answers `AlreadyInState` without writing when there is nothing to
-//! do. Before committing it reads the target again and commits only when the wanted state is
-//! reached, so a GRANT the server turns into a warning never leaves half a change behind. A privilege granted by another role is revoked and re-granted as that role
+//! Each write runs in one transaction (lock timeout 5 s, see
+//! [`PostgresConnector::with_lock_timeout`]) that re-reads the target, computes the wanted
+//! state, and answers `AlreadyInState` without writing when there is nothing to do. Before
+//! committing it reads the target again and commits only when the wanted state is reached,
+//! so a GRANT the server turns into a warning never leaves half a change behind. A
+//! privilege granted by another role is revoked and re-granted as that role
 //! (`SET LOCAL ROLE grantor`), so rollback restores the grantor and grant option exactly;
 //! a membership is restored `WITH ADMIN OPTION` and `GRANTED BY` its grantor where the
-//! server accepts it. Identifiers are always quoted with [`sql::quote_ident`]; values are bind
+//! server accepts it (before PostgreSQL 16, only from a superuser: a non-superuser's
+//! rollback of someone else's grant fails and commits nothing). Identifiers are always quoted with [`sql::quote_ident`]; values are bind
 //! parameters; privileges come from the fixed [`Privilege`] list.
 //!
 //! SQLSTATE 42704, 42P01, 3F000 are `NotFound`; 42501 `Forbidden`; 28P01, 28000
