@@ -1,0 +1,117 @@
+//! The connector's configuration and how its password is loaded.
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::error::PostgresError;
+
+/// Configuration of one PostgreSQL connector.
+///
+/// ```toml
+/// id = "pg-prod"
+/// url = "host=db.internal port=5432 user=remediation dbname=app"
+/// password_env = "REMEDIATION_PG_PASSWORD"
+/// protected_roles = ["break_glass", "app_owner"]
+/// connect_timeout_secs = 10
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// Connector identifier, as actions name it (`pg-prod`).
+    pub id: String,
+    /// Connection string without a password: either `key=value` pairs
+    /// (`host=db port=5432 user=remediation dbname=app`) or a `postgres://user@host/db` URL.
+    /// Table privileges are read and changed in this database.
+    pub url: String,
+    /// Name of an environment variable that holds the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Path of a file that holds the password (one trailing newline is ignored).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Roles no action may touch, in addition to superusers and the connecting role, which
+    /// are always protected.
+    #[serde(default)]
+    pub protected_roles: Vec<String>,
+    /// Seconds to wait for a connection, and for the health check's `SELECT 1`.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+}
+
+fn default_connect_timeout() -> u64 {
+    10
+}
+
+impl PostgresConfig {
+    /// A configuration for `id` at `url` with no password and the defaults.
+    pub fn new(id: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            url: url.into(),
+            password_env: None,
+            password_file: None,
+            protected_roles: Vec::new(),
+            connect_timeout_secs: default_connect_timeout(),
+        }
+    }
+
+    /// Loads the password from `password_env` or `password_file`; `None` when neither is set.
+    pub fn load_password(&self) -> Result<Option<SecretString>, PostgresError> {
+        match (&self.password_env, &self.password_file) {
+            (Some(_), Some(_)) => Err(PostgresError::TwoPasswordSources { id: self.id.clone() }),
+            (Some(var), None) => match std::env::var(var) {
+                Ok(v) => Ok(Some(SecretString::from(v))),
+                Err(_) => Err(PostgresError::PasswordEnv { id: self.id.clone(), var: var.clone() }),
+            },
+            (None, Some(path)) => match std::fs::read_to_string(path) {
+                Ok(text) => {
+                    let text = text.strip_suffix('\n').unwrap_or(&text);
+                    let text = text.strip_suffix('\r').unwrap_or(text);
+                    Ok(Some(SecretString::from(text.to_owned())))
+                }
+                Err(source) => Err(PostgresError::PasswordFile { id: self.id.clone(), path: path.clone(), source }),
+            },
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn the_schema_refuses_unknown_fields_and_documents_each_field() {
+        let schema = serde_json::to_value(schemars::schema_for!(PostgresConfig)).unwrap();
+        assert_eq!(schema["additionalProperties"], false);
+        for field in ["id", "url", "password_env", "password_file", "protected_roles", "connect_timeout_secs"] {
+            let description = schema["properties"][field]["description"].as_str().unwrap_or_default();
+            assert!(!description.is_empty(), "{field} has no description");
+        }
+    }
+
+    #[test]
+    fn a_password_file_loses_one_trailing_newline_only() {
+        let dir = std::env::temp_dir().join(format!("remediation-pg-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (text, expected) in [("pw\n", "pw"), ("pw\r\n", "pw"), ("pw", "pw"), ("pw \n\n", "pw \n")] {
+            let path = dir.join("password");
+            std::fs::write(&path, text).unwrap();
+            let config = PostgresConfig { password_file: Some(path), ..PostgresConfig::new("pg", "host=x") };
+            assert_eq!(config.load_password().unwrap().unwrap().expose_secret(), expected, "{text:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(PostgresConfig::new("pg", "host=x").load_password().unwrap().is_none());
+        let debug = format!(
+            "{:?}",
+            PostgresConfig { password_env: Some("PG_PW".into()), ..PostgresConfig::new("pg", "host=x") }
+        );
+        assert!(debug.contains("PG_PW"));
+    }
+}
