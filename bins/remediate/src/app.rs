@@ -291,6 +291,7 @@ impl Ctx {
             Command::Audit { command: AuditCommand::Export { since, out } } => {
                 self.audit_export(*since, out.as_deref())
             }
+            Command::Token { command } => self.token(command),
             Command::Init { .. } | Command::Demo => Ok(0),
         }
     }

@@ -257,6 +257,12 @@ impl Runtime {
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.parts.clock
     }
+
+    /// The data directory's executor lock, without waiting: `None` while another process (or
+    /// another handle of this one) holds it.
+    pub fn try_executor_lock(&self) -> Result<Option<ExecutorLock>, RuntimeError> {
+        ExecutorLock::try_acquire(&self.dir)
+    }
 }
 
 /// Builds the configured connectors; relative paths are relative to the data directory `dir`.

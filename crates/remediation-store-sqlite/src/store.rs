@@ -206,7 +206,10 @@ impl SqliteStore {
         })
     }
 
-    pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub(crate) fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         // A panic while the lock was held left no transaction open (rusqlite rolls back on
         // drop), so the connection is still usable.
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);

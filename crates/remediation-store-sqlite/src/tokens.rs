@@ -65,9 +65,7 @@ impl SqliteStore {
         const OP: &str = "cannot list the tokens";
         self.with_conn(|conn| {
             let mut stmt = conn
-                .prepare(
-                    "SELECT name, role, created_at, revoked_at FROM api_tokens WHERE tenant = ?1 ORDER BY name",
-                )
+                .prepare("SELECT name, role, created_at, revoked_at FROM api_tokens WHERE tenant = ?1 ORDER BY name")
                 .map_err(sql(OP))?;
             let rows = stmt.query_map(params![self.tenant], row_parts).map_err(sql(OP))?;
             let mut tokens = Vec::new();

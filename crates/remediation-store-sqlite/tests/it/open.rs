@@ -28,7 +28,9 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
     drop(store);
     // Back to how version 1 left the file.
     raw(&path)
-        .execute_batch("DROP TABLE api_tokens; DROP TABLE safety_state; DROP TABLE audit_checkpoint; PRAGMA user_version = 1")
+        .execute_batch(
+            "DROP TABLE api_tokens; DROP TABLE safety_state; DROP TABLE audit_checkpoint; PRAGMA user_version = 1",
+        )
         .expect("downgrade");
     let store = SqliteStore::open_with(&path, Some(crate::support::key())).expect("open");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
