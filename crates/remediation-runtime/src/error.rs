@@ -8,7 +8,7 @@ use std::path::PathBuf;
 pub enum RuntimeError {
     /// The configuration file cannot be used.
     #[error(transparent)]
-    Config(#[from] remediation_config::ConfigError),
+    Config(#[from] Box<remediation_config::ConfigError>),
     /// The data directory does not exist.
     #[error("data directory {} does not exist; run `remediate init` first", dir.display())]
     DataDirMissing {
@@ -22,7 +22,7 @@ pub enum RuntimeError {
         dir: PathBuf,
         /// What failed.
         #[source]
-        source: remediation_store_sqlite::StoreSqliteError,
+        source: Box<remediation_store_sqlite::StoreSqliteError>,
     },
     /// The store failed while reading the settings.
     #[error("cannot read the safety settings from the store")]

@@ -70,7 +70,7 @@ impl LoadedConfig {
         let fallback = || data_dir.map_or_else(|| PathBuf::from(DEFAULT_DATA_DIR), Path::to_path_buf);
         match config {
             Some(path) => {
-                let config = Config::load(path)?;
+                let config = Config::load(path).map_err(Box::new)?;
                 let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
                 let dir = data_dir
                     .map(Path::to_path_buf)
@@ -81,7 +81,7 @@ impl LoadedConfig {
             None => {
                 let dir = fallback();
                 let path = dir.join(CONFIG_FILE);
-                Ok(Self { config: Config::load(&path)?, path, dir })
+                Ok(Self { config: Config::load(&path).map_err(Box::new)?, path, dir })
             }
         }
     }
@@ -92,7 +92,7 @@ impl LoadedConfig {
         if !self.dir.is_dir() {
             return Ok(None);
         }
-        Ok(self.config.audit.load_key(&self.path, &self.dir)?)
+        Ok(self.config.audit.load_key(&self.path, &self.dir).map_err(Box::new)?)
     }
 }
 
@@ -199,7 +199,7 @@ impl Runtime {
         }
         let store = Arc::new(
             SqliteStore::open_with(dir.join(STORE_FILE), key)
-                .map_err(|source| RuntimeError::StoreOpen { dir: dir.to_owned(), source })?,
+                .map_err(|source| RuntimeError::StoreOpen { dir: dir.to_owned(), source: Box::new(source) })?,
         );
         let parts = Parts {
             store,

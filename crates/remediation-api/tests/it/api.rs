@@ -46,7 +46,8 @@ async fn a_whole_lifecycle_over_http() {
 async fn errors_have_one_shape_everywhere() {
     let env = Env::new();
     let t = env.token("admin").to_owned();
-    let cases: Vec<(Method, &str, Option<(&str, String)>, u16, &str)> = vec![
+    type Case<'a> = (Method, &'a str, Option<(&'a str, String)>, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (Method::GET, "/v1/nowhere", None, 404, "not_found"),
         (Method::DELETE, "/v1/actions", None, 405, "method_not_allowed"),
         (Method::POST, "/v1/actions", Some(("application/json", "{not json".into())), 400, "invalid_request"),
