@@ -73,11 +73,15 @@ impl Server {
         (status, value)
     }
 
-    fn terminate(&mut self) -> (Option<i32>, Duration) {
-        let started = Instant::now();
+    fn sigterm(&self) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
         assert!(sent.success());
+    }
+
+    /// Waits for the process to exit; its exit code and how long it took.
+    fn wait_exit(&mut self) -> (Option<i32>, Duration) {
+        let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return (status.code(), started.elapsed());
@@ -169,41 +173,58 @@ fn the_server_serves_the_api_and_its_worker_executes_approved_actions() {
     }
 }
 
+/// Polls action `id` until it is in `state`.
+fn wait_for_state(server: &Server, token: &str, id: &str, state: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, view) = server.call("GET", &format!("/v1/actions/{id}"), Some(token), None);
+        if view["detail"]["action"]["state"] == state {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{id} never reached {state}: {view}\nlog:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn sigterm_stops_claiming_finishes_in_flight_and_loses_nothing() {
     let (env, requester, approver) = setup();
+    env.edit_config(|t| t.replace("worker_interval_secs = 1", "worker_interval_secs = 2"));
     let mut server = Server::start(&env);
     let mut ids = Vec::new();
     for group in ["admins", "engineering"] {
         let (status, created) = server.call("POST", "/v1/actions", Some(&requester), Some(&revoke(group)));
         assert_eq!(status, 201, "{created}");
-        let id = created["action"]["id"].as_str().expect("id").to_owned();
+        ids.push(created["action"]["id"].as_str().expect("id").to_owned());
+    }
+    // Hold the sandbox's writer lock: the worker's first execution blocks inside the provider
+    // write, with the action `executing`, until it is released.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(env.dir().join("sandbox.json.lock"))
+        .expect("lock file");
+    lock.lock().expect("lock");
+    for id in &ids {
         let (status, _) = server.call("POST", &format!("/v1/actions/{id}/approve"), Some(&approver), None);
         assert_eq!(status, 200);
-        ids.push(id);
     }
-    let (code, took) = server.terminate();
+    wait_for_state(&server, &requester, &ids[0], "executing");
+    server.sigterm();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(server.child.try_wait().expect("wait").is_none(), "the server exited with work in flight");
+    drop(lock);
+    let (code, took) = server.wait_exit();
     assert_eq!(code, Some(0), "clean exit; log:\n{}", server.log());
     assert!(took < Duration::from_secs(20), "stopped in {took:?}");
     assert!(server.log().contains("stopped cleanly"), "{}", server.log());
-    // Nothing is left half-done: each action is still approved (never claimed) or completed.
+    // The execution in flight finished; the other action was not claimed.
     let list = env.expect("local:bob", &["list", "--output", "json"], 0).json();
-    for a in list.as_array().expect("list") {
-        let state = a["state"].as_str().unwrap_or_default();
-        assert!(state == "approved" || state == "completed", "{} is {state}", a["id"]);
-    }
+    let states: Vec<&str> = list.as_array().expect("list").iter().map(|a| a["state"].as_str().unwrap_or("")).collect();
+    assert_eq!(states, ["completed", "approved"], "log:\n{}", server.log());
     env.expect("local:bob", &["audit", "verify"], 0);
-    // Whatever was not executed runs after a restart.
+    // What was not claimed runs after a restart.
     let server = Server::start(&env);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for id in &ids {
-        loop {
-            let (_, view) = server.call("GET", &format!("/v1/actions/{id}"), Some(&requester), None);
-            if view["detail"]["action"]["state"] == "completed" {
-                break;
-            }
-            assert!(Instant::now() < deadline, "not executed after restart: {view}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
+    wait_for_state(&server, &requester, &ids[1], "completed");
 }

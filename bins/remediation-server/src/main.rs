@@ -30,7 +30,10 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Connectors may block a thread (the sandbox waits on a file lock); enough threads keep
+    // the API answering meanwhile.
+    let threads = std::thread::available_parallelism().map_or(4, |n| n.get().max(4));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -73,7 +76,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let interval = Duration::from_secs(server.worker_interval_secs.max(1));
-    let worker = tokio::spawn(remediation_api::worker::run(state.clone(), interval, stop_rx.clone()));
+    // The worker runs on a thread of its own, so an execution that blocks in a connector never
+    // stalls the API.
+    let worker_state = state.clone();
+    let worker_stop = stop_rx.clone();
+    let worker = std::thread::Builder::new()
+        .name("remediation-worker".to_owned())
+        .spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt.block_on(remediation_api::worker::run(worker_state, interval, worker_stop)),
+            Err(e) => tracing::error!(error = %e, "cannot start the worker"),
+        })
+        .context("cannot start the worker thread")?;
+    let worker = tokio::task::spawn_blocking(move || worker.join());
 
     let app = remediation_api::router(state.clone());
     let mut http_stop = stop_rx.clone();

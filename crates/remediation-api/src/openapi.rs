@@ -265,12 +265,20 @@ pub fn document() -> Value {
             errors.push(("404", "no such action"));
             errors.push(("409", "not allowed in the action's current state (`details.current_state`)"));
         }
-        if op.path.ends_with("execute") || op.path.ends_with("rollback") {
+        if op.path.ends_with("execute") {
             errors.push(("202", "held by a limit or the breaker, or back to approval: an outcome, not an error"));
+        }
+        if op.path.ends_with("execute") || op.path.ends_with("rollback") {
             errors.push(("502", "the provider failed"));
         }
+        if op.path == "/v1/actions" && op.method == "post" {
+            errors.push(("202", "a gate dropped the action to manual: an outcome, not an error"));
+        }
+        if op.path == "/v1/findings" {
+            errors.push(("200", "an open action for the same control and target exists, or the fix did not hold"));
+        }
         for (code, description) in errors {
-            let body = if code == "202" { op.ok_schema_placeholder() } else { error.clone() };
+            let body = if code == "202" || code == "200" { op.ok.1.clone() } else { error.clone() };
             responses.insert(
                 code.to_owned(),
                 json!({"description": description, "content": {"application/json": {"schema": body}}}),
@@ -321,10 +329,4 @@ pub fn document() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A token from `remediate token create`"}}
         }
     })
-}
-
-impl Op {
-    fn ok_schema_placeholder(&self) -> Value {
-        self.ok.1.clone()
-    }
 }
