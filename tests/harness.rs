@@ -26,6 +26,23 @@ pub fn remediate_bin() -> PathBuf {
     bin
 }
 
+/// Where the `remediation-server` binary is: `$REMEDIATION_SERVER_BIN`, else beside the
+/// `remediate` binary.
+pub fn server_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("REMEDIATION_SERVER_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile_dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let bin = profile_dir.join(format!("remediation-server{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "the remediation-server binary is not built at {}; run `cargo test --workspace` (which builds it) or `cargo build -p remediation-server` first, or set REMEDIATION_SERVER_BIN",
+        bin.display()
+    );
+    bin
+}
+
 /// What one run of the binary produced.
 #[derive(Debug)]
 pub struct Run {

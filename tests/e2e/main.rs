@@ -7,6 +7,7 @@ mod concurrency;
 mod crash;
 mod hostile;
 mod safety;
+mod server;
 
 use remediation_e2e::Env;
 use serde_json::Value;

@@ -126,7 +126,105 @@ pub(crate) enum EmergencyCommand {
     Status,
 }
 
+/// `token` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create a token and print it once (it cannot be shown again).
+    Create {
+        /// The token's name: the server records it as the actor.
+        #[arg(long)]
+        name: String,
+        /// viewer, requester, approver or admin.
+        #[arg(long, value_parser = parse_word::<remediation_core::Role>)]
+        role: remediation_core::Role,
+    },
+    /// List tokens (names, roles, dates; never the tokens).
+    List,
+    /// Revoke a token by name.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+}
+
 impl Ctx {
+    /// `token create|list|revoke`.
+    pub(crate) fn token(&self, command: &TokenCommand) -> Result<u8, Failure> {
+        use secrecy::ExposeSecret as _;
+        let now = time::OffsetDateTime::now_utc();
+        match command {
+            TokenCommand::Create { name, role } => {
+                if *role == remediation_core::Role::System {
+                    return Err(Failure::new(2, anyhow::anyhow!("the system role is never granted to a token")));
+                }
+                if name.trim().is_empty() || name.chars().any(char::is_control) || name == "system" {
+                    return Err(Failure::new(2, anyhow::anyhow!("invalid token name `{}`", clean(name))));
+                }
+                let token = remediation_runtime::tokens::generate();
+                let t = self
+                    .store
+                    .create_token(name, *role, &remediation_runtime::tokens::hash(&token), now)
+                    .map_err(|e| Failure::new(3, e))?;
+                match self.format {
+                    Format::Json => outln!(
+                        "{}",
+                        output::json(&json!({"name": t.name, "role": t.role, "token": token.expose_secret()}))
+                    )?,
+                    Format::Table => {
+                        outln!("{}", token.expose_secret())?;
+                        output::errln!(
+                            "token `{}` ({}) created; it is shown only this once: keep it secret",
+                            clean(&t.name),
+                            t.role
+                        );
+                    }
+                }
+                Ok(0)
+            }
+            TokenCommand::List => {
+                let tokens = self.store.list_tokens().context("cannot list the tokens")?;
+                let ts = |t: time::OffsetDateTime| {
+                    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+                };
+                match self.format {
+                    Format::Json => {
+                        let list: Vec<Value> = tokens
+                            .iter()
+                            .map(|t| {
+                                json!({"name": t.name, "role": t.role, "created_at": ts(t.created_at),
+                                       "revoked_at": t.revoked_at.map(ts)})
+                            })
+                            .collect();
+                        outln!("{}", output::json(&json!(list)))?;
+                    }
+                    Format::Table => {
+                        let rows: Vec<Vec<String>> = tokens
+                            .iter()
+                            .map(|t| {
+                                vec![
+                                    clean(&t.name),
+                                    t.role.to_string(),
+                                    ts(t.created_at),
+                                    t.revoked_at.map_or_else(|| "-".to_owned(), ts),
+                                ]
+                            })
+                            .collect();
+                        output::out!("{}", output::table(&["NAME", "ROLE", "CREATED", "REVOKED"], &rows))?;
+                    }
+                }
+                Ok(0)
+            }
+            TokenCommand::Revoke { name } => {
+                if self.store.revoke_token(name, now).context("cannot revoke the token")? {
+                    outln!("token `{}` revoked", clean(name))?;
+                    Ok(0)
+                } else {
+                    Err(Failure::new(4, anyhow::anyhow!("no live token named `{}`", clean(name))))
+                }
+            }
+        }
+    }
+
     pub(crate) async fn settings(&self, command: &SettingsCommand) -> Result<u8, Failure> {
         match command {
             SettingsCommand::Show => {

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use remediation_core::{
-    Action, ActionFilter, ActionId, ActionKind, ActionRequest, Actor, Connector, Engine, EngineError, EngineParts,
-    ExecuteOutcome, Finding, KindName, RollbackOutcome, SystemClock, Target,
+    Action, ActionFilter, ActionId, ActionKind, ActionRequest, Actor, Engine, EngineError, ExecuteOutcome, Finding,
+    KindName, RollbackOutcome, Target,
 };
-use remediation_gates::{Pipeline, PolicySettings};
+use remediation_gates::PolicySettings;
 use remediation_limiter::Limits;
 
 use crate::admin::{EventLog, HeldCommand, LimitsCommand};
@@ -20,16 +20,10 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::output::{self, Format, clean, errln, out, outln};
 use crate::{AuditCommand, Cli, Command, SuggestArgs};
-use remediation_config::{Config, ConnectorConfig};
+use remediation_config::Config;
+use remediation_runtime::{ExecutorLock, LoadedConfig, Runtime, RuntimeError, RuntimeOptions};
 
-/// File name of the store inside the data directory.
-pub(crate) const STORE_FILE: &str = "remediation.db";
-/// File name of the event log (admin notifications) inside the data directory.
-pub(crate) const EVENTS_FILE: &str = "events.jsonl";
-/// File name of the configuration inside the data directory.
-pub(crate) const CONFIG_FILE: &str = "remediation.toml";
-/// File name of the audit checkpoint key that `init` and `demo` create in the data directory.
-pub(crate) const AUDIT_KEY_FILE: &str = "audit.key";
+pub(crate) use remediation_runtime::{AUDIT_KEY_FILE, CONFIG_FILE, EVENTS_FILE, STORE_FILE};
 
 /// A failed command: the error chain and its exit code.
 #[derive(Debug)]
@@ -163,7 +157,7 @@ pub(crate) fn create_audit_key(path: &Path) -> Result<AuditKey, Failure> {
 /// Everything a command needs.
 pub(crate) struct Ctx {
     pub(crate) dir: PathBuf,
-    pub(crate) engine: Engine,
+    pub(crate) engine: Arc<Engine>,
     pub(crate) store: Arc<SqliteStore>,
     pub(crate) actor: Actor,
     pub(crate) format: Format,
@@ -177,36 +171,18 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     async fn open(cli: &Cli) -> Result<Self, Failure> {
-        let (config, config_path, dir) = match (&cli.config, &cli.data_dir) {
-            (Some(path), explicit) => {
-                let config = Config::load(path).map_err(|e| Failure::new(2, e))?;
-                let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-                let dir = explicit
-                    .clone()
-                    .or_else(|| config.data_dir.as_ref().map(|d| base.join(d)))
-                    .unwrap_or_else(|| data_dir(cli));
-                (config, path.clone(), dir)
-            }
-            (None, _) => {
-                let dir = data_dir(cli);
-                let path = dir.join(CONFIG_FILE);
-                (Config::load(&path).map_err(|e| Failure::new(2, e))?, path, dir)
-            }
-        };
+        let loaded = LoadedConfig::discover(cli.config.as_deref(), cli.data_dir.as_deref()).map_err(runtime_failure)?;
         let actor_name = cli.actor.clone().unwrap_or_else(|| {
             format!(
                 "local:{}",
                 std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into())
             )
         });
-        let actor = Actor::new(actor_name.clone(), config.actors.role_of(&actor_name));
+        let actor = Actor::new(actor_name.clone(), loaded.config.actors.role_of(&actor_name));
         // A missing data directory is reported by `build`, which says to run `init`.
-        let key = match dir.is_dir() {
-            true => config.audit.load_key(&config_path, &dir).map_err(|e| Failure::new(2, e))?,
-            false => None,
-        };
-        let ctx = Self::build(config, &dir, key, actor, cli.output).await.map_err(|f| {
-            Failure::new(f.code, f.error.context(format!("using configuration {}", config_path.display())))
+        let key = loaded.audit_key().map_err(runtime_failure)?;
+        let ctx = Self::build(loaded.config, &loaded.dir, key, actor, cli.output).await.map_err(|f| {
+            Failure::new(f.code, f.error.context(format!("using configuration {}", loaded.path.display())))
         })?;
         Ok(ctx)
     }
@@ -222,41 +198,18 @@ impl Ctx {
         actor: Actor,
         format: Format,
     ) -> Result<Self, Failure> {
-        if !dir.is_dir() {
-            return Err(Failure::new(
-                2,
-                anyhow::anyhow!("data directory {} does not exist; run `remediate init` first", dir.display()),
-            ));
-        }
-        let store = Arc::new(
-            SqliteStore::open_with(dir.join(STORE_FILE), key)
-                .with_context(|| format!("cannot open the store in {}", dir.display()))?,
-        );
-        let state = remediation_core::Store::safety_state(store.as_ref())
-            .await
-            .context("cannot read the safety settings from the store")?;
-        let (settings, settings_source) = match state.settings {
-            Some(v) => (
-                serde_json::from_value::<PolicySettings>(v)
-                    .context("the policy settings kept in the store cannot be read by this version")?,
-                "store",
-            ),
-            None => (config.policy, "config"),
-        };
-        let policy = Pipeline::standard(settings.clone()).map_err(|e| Failure::new(2, e))?;
         let limits = config.limits.clone();
-        let connectors = config.connectors.iter().map(|c| connector(c, dir)).collect::<Vec<_>>();
-        let mut engine = Engine::new(EngineParts {
-            store: store.clone(),
-            connectors,
-            clock: Arc::new(SystemClock),
-            policy: Arc::new(policy),
-            limits: Arc::new(config.limits),
-        });
-        engine = engine.with_events(Arc::new(EventLog { path: dir.join(EVENTS_FILE) }));
+        let mut options = RuntimeOptions {
+            events: Some(Arc::new(EventLog { path: dir.join(EVENTS_FILE) })),
+            ..RuntimeOptions::default()
+        };
         if let Ok(point) = std::env::var("REMEDIATION_FAILPOINT") {
-            engine = engine.with_failpoints(failpoint_hook(point));
+            options.failpoints = Some(failpoint_hook(point));
         }
+        let runtime = Runtime::build(&config, dir, key, options).map_err(runtime_failure)?;
+        let active = runtime.active().await.map_err(runtime_failure)?;
+        let (engine, settings, settings_source) = (active.engine, active.settings, active.source.as_str());
+        let store = runtime.store().clone();
         Ok(Self { dir: dir.to_owned(), engine, store, actor, format, policy: settings, settings_source, limits })
     }
 
@@ -338,6 +291,7 @@ impl Ctx {
             Command::Audit { command: AuditCommand::Export { since, out } } => {
                 self.audit_export(*since, out.as_deref())
             }
+            Command::Token { command } => self.token(command),
             Command::Init { .. } | Command::Demo => Ok(0),
         }
     }
@@ -345,29 +299,16 @@ impl Ctx {
     /// Takes the data directory's exclusive executor lock (waiting for another process that
     /// holds it), so only one process writes to providers at a time and every action found
     /// `executing` or `rolling_back` while holding it was left so by an interrupted process.
-    fn executor_lock_only(&self) -> Result<std::fs::File, Failure> {
-        let path = self.dir.join("executor.lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open the executor lock {}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                errln!("waiting for another remediate process to finish executing in {}", self.dir.display());
-                file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Failure::new(1, anyhow::Error::new(e).context(format!("cannot lock {}", path.display()))));
-            }
+    fn executor_lock_only(&self) -> Result<ExecutorLock, Failure> {
+        if let Some(lock) = ExecutorLock::try_acquire(&self.dir).map_err(runtime_failure)? {
+            return Ok(lock);
         }
-        Ok(file)
+        errln!("waiting for another remediate process to finish executing in {}", self.dir.display());
+        ExecutorLock::acquire(&self.dir).map_err(runtime_failure)
     }
 
     /// Takes the executor lock, then reconciles actions an interrupted process left behind.
-    async fn executor_lock(&self) -> Result<std::fs::File, Failure> {
+    async fn executor_lock(&self) -> Result<ExecutorLock, Failure> {
         let lock = self.executor_lock_only()?;
         for r in self.engine.recover().await? {
             errln!("recovered {}: {} -> {}: {}", r.id, r.from, r.to, clean(&r.note));
@@ -769,12 +710,13 @@ impl Ctx {
     }
 }
 
-fn connector(config: &ConnectorConfig, dir: &Path) -> Arc<dyn Connector> {
-    match config {
-        ConnectorConfig::Sandbox { id, path } => {
-            Arc::new(remediation_connector_sandbox::SandboxConnector::new(id.clone(), dir.join(path)))
-        }
-    }
+/// Maps a failure to assemble the engine to its exit code: configuration problems are 2.
+pub(crate) fn runtime_failure(e: RuntimeError) -> Failure {
+    let code = match &e {
+        RuntimeError::Config(_) | RuntimeError::DataDirMissing { .. } | RuntimeError::Settings(_) => 2,
+        _ => 1,
+    };
+    Failure::new(code, e)
 }
 
 /// The hook behind `REMEDIATION_FAILPOINT=name`: at that failpoint the process announces it on

@@ -184,6 +184,13 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// API bearer tokens of `remediation-server` (whoever can write the data directory
+    /// manages them). A token is printed once; the store keeps only its SHA-256 hash.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        command: admin::TokenCommand,
+    },
     /// Run a complete walk-through in a fresh temporary directory (remediation enabled there).
     Demo,
 }

@@ -41,6 +41,49 @@ pub struct Config {
     /// The audit trail's tamper-evident checkpoint.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// The HTTP server (`remediation-server`).
+    #[serde(default)]
+    pub server: ServerSettings,
+}
+
+/// The HTTP server: where it listens, how often its worker runs, how large a body may be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address and port to listen on (default `127.0.0.1:8080`).
+    pub listen: String,
+    /// Seconds between two runs of the background worker, which executes approved actions and
+    /// expires stale approvals (default 5).
+    pub worker_interval_secs: u64,
+    /// Largest request body accepted, in bytes (default 262144, 256 KiB).
+    pub body_limit_bytes: usize,
+    /// Seconds a shutdown waits for in-flight work before it exits anyway (default 30).
+    pub shutdown_grace_secs: u64,
+    /// Log format on standard error: `compact` (default) or `json`.
+    pub log_format: LogFormat,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            worker_interval_secs: 5,
+            body_limit_bytes: 256 * 1024,
+            shutdown_grace_secs: 30,
+            log_format: LogFormat::Compact,
+        }
+    }
+}
+
+/// How the server writes its log lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Compact,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The audit trail's checkpoint: the chain head kept beside the chain, sealed with a secret

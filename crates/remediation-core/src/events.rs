@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{ActionId, LimitReached, TransitionRecord};
+use crate::{ActionId, LimitReached, Target, TransitionRecord};
 
 /// Something worth telling people or systems about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -31,6 +31,16 @@ pub enum EngineEvent {
     BreakerTripped {
         /// The action whose execution tripped it.
         action_id: ActionId,
+    },
+    /// A finding arrived again for a (control, target) whose action had completed: the fix
+    /// did not hold (someone or something undid it).
+    RemediationDidNotHold {
+        /// The completed action whose change did not hold.
+        action_id: ActionId,
+        /// The control the finding is about.
+        control_id: String,
+        /// What the finding is about.
+        target: Target,
     },
     /// A safety switch or setting changed.
     SafetyChanged {

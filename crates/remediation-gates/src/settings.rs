@@ -38,6 +38,12 @@ pub struct PolicySettings {
     pub dry_run: bool,
     /// Connectors whose executions are always dry runs.
     pub dry_run_connectors: Vec<String>,
+    /// When a finding arrives again for a (control, target) whose action completed, the fix
+    /// did not hold. Off (default): the server reports it (a `remediation_did_not_hold`
+    /// event) and leaves the old action as it is. On: for reversible kinds whose blast-radius
+    /// score is at most 1 (revoke, reduce, notify of one grant), the old action is rolled back
+    /// as `system` and a fresh action is suggested.
+    pub redo_fixes_that_did_not_hold: bool,
 }
 
 impl Default for PolicySettings {
@@ -53,6 +59,7 @@ impl Default for PolicySettings {
             approval_expiry_secs: 7 * 86_400,
             dry_run: false,
             dry_run_connectors: Vec::new(),
+            redo_fixes_that_did_not_hold: false,
         }
     }
 }

@@ -15,6 +15,12 @@ use time::OffsetDateTime;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreSqliteError {
+    /// An API token with this name exists and is not revoked.
+    #[error("a token named `{name}` exists; revoke it first or choose another name")]
+    TokenExists {
+        /// The token name.
+        name: String,
+    },
     /// The directory that should hold the database file does not exist.
     #[error("cannot open the store at {path}: directory {dir} does not exist; create it or choose another path")]
     DirectoryMissing {

@@ -94,6 +94,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         state_json TEXT NOT NULL
     ) STRICT;
     "#,
+    // Version 4.
+    //
+    // API bearer tokens of the server: only the SHA-256 of each token is kept. A revoked
+    // token keeps its row (with `revoked_at`) until a token of the same name replaces it.
+    r#"
+    CREATE TABLE api_tokens (
+        tenant     TEXT NOT NULL DEFAULT 'default',
+        name       TEXT NOT NULL,
+        role       TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        PRIMARY KEY (tenant, name)
+    ) STRICT;
+    "#,
 ];
 
 /// The newest schema version this build knows.

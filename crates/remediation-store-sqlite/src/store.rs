@@ -56,7 +56,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: PathBuf,
-    tenant: String,
+    pub(crate) tenant: String,
     /// Seals the audit checkpoint; `Debug` prints it redacted.
     key: Option<AuditKey>,
 }
@@ -206,7 +206,10 @@ impl SqliteStore {
         })
     }
 
-    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub(crate) fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         // A panic while the lock was held left no transaction open (rusqlite rolls back on
         // drop), so the connection is still usable.
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
@@ -717,12 +720,12 @@ fn count_used(conn: &Connection, slot: &SlotRequest, at: OffsetDateTime) -> Resu
 }
 
 /// `at` as integer nanoseconds since 1970, as the store keeps timestamps it compares.
-fn nanos(at: OffsetDateTime) -> Result<i64, StoreSqliteError> {
+pub(crate) fn nanos(at: OffsetDateTime) -> Result<i64, StoreSqliteError> {
     i64::try_from(at.unix_timestamp_nanos()).map_err(|_| StoreSqliteError::TimestampOutOfRange { at })
 }
 
 /// `at` in nanoseconds, clamped into the range the store can hold (for filters).
-fn clamped_nanos(at: OffsetDateTime) -> i64 {
+pub(crate) fn clamped_nanos(at: OffsetDateTime) -> i64 {
     let n = at.unix_timestamp_nanos();
     i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
 }
@@ -739,11 +742,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn sql(operation: impl fmt::Display) -> impl FnOnce(rusqlite::Error) -> StoreError {
+pub(crate) fn sql(operation: impl fmt::Display) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |source| StoreError::Backend { message: format!("{operation}{}", hint(&source)), source: Box::new(source) }
 }
 
-fn decode(operation: impl fmt::Display) -> impl FnOnce(serde_json::Error) -> StoreError {
+pub(crate) fn decode(operation: impl fmt::Display) -> impl FnOnce(serde_json::Error) -> StoreError {
     move |source| StoreError::Backend {
         message: format!("{operation}: the stored JSON does not match this build's types"),
         source: Box::new(source),
@@ -762,7 +765,7 @@ fn change_op(change: &StateChange) -> impl Fn() -> String {
     move || format!("cannot record the transition of action {id} to {to}")
 }
 
-fn invalid(operation: impl fmt::Display) -> impl FnOnce(StoreSqliteError) -> StoreError {
+pub(crate) fn invalid(operation: impl fmt::Display) -> impl FnOnce(StoreSqliteError) -> StoreError {
     move |source| StoreError::Backend { message: operation.to_string(), source: Box::new(source) }
 }
 

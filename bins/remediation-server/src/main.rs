@@ -1,0 +1,139 @@
+//! `remediation-server`: the remediation API over HTTP and a worker that executes approved
+//! actions. Thin: parses arguments, loads the configuration, assembles the engine with
+//! `remediation-runtime`, serves `remediation-api`'s router and stops cleanly on SIGTERM or
+//! SIGINT (stop claiming, finish what is in flight, exit within the grace period).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use remediation_api::{ApiOptions, ApiState};
+use remediation_config::LogFormat;
+use remediation_runtime::{LoadedConfig, Runtime, RuntimeOptions};
+
+/// Serve the remediation API.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Configuration file (default: remediation.toml inside the data directory).
+    #[arg(long, env = "REMEDIATION_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (default: the configuration's `data_dir`, else ./remediation-data).
+    #[arg(long, env = "REMEDIATION_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Listen address, overriding `[server] listen` (e.g. 127.0.0.1:0 for any free port).
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    // Connectors may block a thread (the sandbox waits on a file lock); enough threads keep
+    // the API answering meanwhile.
+    let threads = std::thread::available_parallelism().map_or(4, |n| n.get().max(4));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "server stopped");
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REMEDIATION_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Compact => builder.compact().init(),
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let loaded = LoadedConfig::discover(args.config.as_deref(), args.data_dir.as_deref())?;
+    let server = loaded.config.server.clone();
+    init_logs(server.log_format);
+    let key = loaded.audit_key()?;
+    let runtime = Runtime::build(&loaded.config, &loaded.dir, key, RuntimeOptions::default())
+        .with_context(|| format!("using configuration {}", loaded.path.display()))?;
+    let state = ApiState::new(Arc::new(runtime), ApiOptions { body_limit_bytes: server.body_limit_bytes });
+    let listen = args.listen.unwrap_or(server.listen);
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr().context("cannot read the listening address")?;
+    tracing::info!(%addr, data_dir = %loaded.dir.display(), "listening on {addr}");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let interval = Duration::from_secs(server.worker_interval_secs.max(1));
+    // The worker runs on a thread of its own, so an execution that blocks in a connector never
+    // stalls the API.
+    let worker_state = state.clone();
+    let worker_stop = stop_rx.clone();
+    let worker = std::thread::Builder::new()
+        .name("remediation-worker".to_owned())
+        .spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt.block_on(remediation_api::worker::run(worker_state, interval, worker_stop)),
+            Err(e) => tracing::error!(error = %e, "cannot start the worker"),
+        })
+        .context("cannot start the worker thread")?;
+    let worker = tokio::task::spawn_blocking(move || worker.join());
+
+    let app = remediation_api::router(state.clone());
+    let mut http_stop = stop_rx.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+
+    shutdown_signal().await;
+    tracing::info!("shutdown requested: claiming nothing new, finishing work in flight");
+    state.begin_shutdown();
+    let _ = stop_tx.send(true);
+    let grace = Duration::from_secs(server.shutdown_grace_secs);
+    let finished = tokio::time::timeout(grace, async {
+        let _ = worker.await;
+        let _ = http.await;
+    })
+    .await;
+    match finished {
+        Ok(()) => tracing::info!("stopped cleanly"),
+        Err(_) => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; exiting with work in flight"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,64 @@
+//! Bearer-token authentication: the token's SHA-256 is looked up in the store; the caller
+//! acts as the token's name with the token's role.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use remediation_core::{Actor, Role};
+use secrecy::SecretString;
+
+use crate::ApiState;
+use crate::error::ApiError;
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Actor);
+
+impl Caller {
+    /// Refuses (403) a caller below `role`.
+    pub fn require(&self, role: Role) -> Result<&Actor, ApiError> {
+        if self.0.role >= role {
+            Ok(&self.0)
+        } else {
+            Err(ApiError::forbidden(format!(
+                "{} is a {}; this needs the {role} role or higher",
+                self.0.name, self.0.role
+            ))
+            .with_details(serde_json::json!({"required_role": role, "role": self.0.role})))
+        }
+    }
+}
+
+fn unauthenticated(message: &str) -> ApiError {
+    ApiError::unauthenticated(message)
+}
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(unauthenticated(
+                "send `Authorization: Bearer TOKEN` (create one with `remediate token create`)",
+            ));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(|t| SecretString::from(t.trim().to_owned()))
+            .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer TOKEN`"))?;
+        let hash = remediation_runtime::tokens::hash(&token);
+        let found = state.runtime().store().token_by_hash(&hash).map_err(ApiError::from)?;
+        match found {
+            Some(t) if t.role != Role::System => {
+                tracing::debug!(actor = %t.name, role = %t.role, "authenticated");
+                Ok(Self(Actor::new(t.name, t.role)))
+            }
+            _ => {
+                tracing::info!("refused an unknown or revoked token");
+                Err(unauthenticated("unknown or revoked token"))
+            }
+        }
+    }
+}

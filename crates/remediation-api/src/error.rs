@@ -1,0 +1,227 @@
+//! The one error shape of the API, `{"error":{"code","message","details"}}`, and how engine
+//! errors, body and query rejections and axum's own responses map onto it.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use remediation_core::{EngineError, StoreError, TransitionError};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code: `invalid_request`, `unauthenticated`, `forbidden`,
+    /// `not_found`, `conflict`, `payload_too_large`, `unsupported_media_type`,
+    /// `method_not_allowed`, `provider_failure`, `internal`.
+    pub code: String,
+    /// What went wrong and what to do, in plain words.
+    pub message: String,
+    /// Structured context: the offending `field`, the action's `current_state`, ...
+    pub details: Value,
+}
+
+/// An error response of the API.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{status} {code}: {message}")]
+#[non_exhaustive]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code (see [`ErrorDetail::code`]).
+    pub code: &'static str,
+    /// Message.
+    pub message: String,
+    /// Structured details (`{}` when none).
+    pub details: Value,
+}
+
+impl ApiError {
+    /// An error with empty details.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), details: json!({}) }
+    }
+
+    /// Replaces the details.
+    #[must_use]
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// 400 naming the offending field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message).with_details(json!({"field": field}))
+    }
+
+    /// 401.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 500 with a generic message; the cause is logged, never sent.
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %chain(cause), "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+    }
+
+    /// The body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message.clone(),
+                details: self.details.clone(),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let mut response = (self.status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// The error and its sources, joined with `: `.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        let message = chain(&e);
+        match &e {
+            EngineError::NotFound(id) | EngineError::Store(StoreError::NotFound(id)) => {
+                Self::not_found(message).with_details(json!({"action_id": id}))
+            }
+            EngineError::UnknownConnector { name, .. } => {
+                Self::invalid("connector", message).with_details(json!({"field": "connector", "connector": name}))
+            }
+            EngineError::Unsupported { .. } => Self::invalid("kind", message),
+            EngineError::Refused { rule, .. } => match rule.as_str() {
+                "roles" | "separation of duties" | "enablement" => {
+                    Self::forbidden(message).with_details(json!({"rule": rule}))
+                }
+                "audit" | "override" => {
+                    Self::invalid("reason", message).with_details(json!({"field": "reason", "rule": rule}))
+                }
+                "validation" => Self::invalid("target", message).with_details(json!({"field": "target", "rule": rule})),
+                _ => Self::new(StatusCode::CONFLICT, "conflict", message).with_details(json!({"rule": rule})),
+            },
+            EngineError::Transition(TransitionError::Illegal { state, .. }) => {
+                Self::new(StatusCode::CONFLICT, "conflict", message).with_details(json!({"current_state": state}))
+            }
+            EngineError::Transition(TransitionError::RoleNotAllowed { state, role, .. }) => {
+                Self::forbidden(message).with_details(json!({"current_state": state, "role": role}))
+            }
+            EngineError::Store(StoreError::StateConflict { actual, .. }) => {
+                Self::new(StatusCode::CONFLICT, "conflict", message).with_details(json!({"current_state": actual}))
+            }
+            EngineError::Connector { connector, source, .. } => {
+                if source.kind == remediation_core::ConnectorErrorKind::NotFound {
+                    Self::not_found(message).with_details(json!({"connector": connector}))
+                } else {
+                    Self::new(StatusCode::BAD_GATEWAY, "provider_failure", message)
+                        .with_details(json!({"connector": connector}))
+                }
+            }
+            _ => Self::internal(&e),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        EngineError::from(e).into()
+    }
+}
+
+impl From<remediation_runtime::RuntimeError> for ApiError {
+    fn from(e: remediation_runtime::RuntimeError) -> Self {
+        Self::internal(&e)
+    }
+}
+
+/// The code for an error status that did not come from a handler (axum's own responses).
+fn code_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "invalid_request",
+        StatusCode::UNAUTHORIZED => "unauthenticated",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_request",
+        s if s.is_server_error() => "internal",
+        _ => "invalid_request",
+    }
+}
+
+/// Middleware: any error response that is not already JSON (axum's 405, a body-limit 413, a
+/// panic's 500, ...) is rewritten into the error shape, so clients see one shape everywhere.
+pub(crate) async fn uniform_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let message = match status {
+        StatusCode::NOT_FOUND => "no such route; see /openapi.json".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this route; see /openapi.json".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than the server accepts".to_owned(),
+        s => s.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let mut rewritten = ApiError::new(status, code_for(status), message).into_response();
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE] {
+        if let Some(v) = response.headers().get(&name) {
+            rewritten.headers_mut().insert(name, v.clone());
+        }
+    }
+    rewritten
+}
+
+/// The 404 for a route that does not exist.
+pub(crate) async fn no_route() -> ApiError {
+    ApiError::not_found("no such route; see /openapi.json")
+}

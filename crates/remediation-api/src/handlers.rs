@@ -1,0 +1,491 @@
+//! The endpoint handlers: each checks the caller's role, calls the engine and converts the
+//! result into the API's JSON.
+
+use axum::Json;
+use axum::extract::State as AxState;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use remediation_core::{
+    Action, ActionFilter, ActionId, Actor, ExecuteOutcome, Role, RollbackOutcome, State, Suggestion,
+};
+use remediation_gates::PolicySettings;
+use serde_json::{Value, json};
+
+use crate::ApiState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{ActionPath, ApiJson, ApiQuery, OptionalJson};
+use crate::types::{
+    ActionQuery, ActionView, AuditQuery, ConnectorView, CreateAction, ExecuteBody, HealthView, KillSwitchBody,
+    KillSwitchView, LimitsView, NoteBody, OutcomeView, Page, ReasonBody, SettingsPatch, SettingsView, SuggestionView,
+};
+
+/// A JSON response with a status.
+pub(crate) fn reply<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+    (status, Json(body)).into_response()
+}
+
+/// True when a gate turned the requested mode into manual (an outcome worth a 202).
+fn dropped_to_manual(s: &Suggestion) -> bool {
+    s.decision.mode == remediation_core::Mode::Auto && s.decision.effective_mode() == remediation_core::Mode::Manual
+}
+
+/// The view of a stored suggestion.
+pub(crate) fn suggestion_view(s: Suggestion, intake: Option<&str>) -> SuggestionView {
+    let guidance = (s.action.state == State::Suggested).then(|| remediation_core::guidance(&s.action, Some(&s.plan)));
+    SuggestionView { action: s.action, plan: s.plan, decision: s.decision, guidance, intake: intake.map(str::to_owned) }
+}
+
+/// The status of a stored suggestion: 201, or 202 when a gate dropped it to manual.
+pub(crate) fn suggestion_status(s: &Suggestion) -> StatusCode {
+    if dropped_to_manual(s) { StatusCode::ACCEPTED } else { StatusCode::CREATED }
+}
+
+pub(crate) async fn create_action(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateAction>,
+) -> Result<Response, ApiError> {
+    let actor = caller.require(Role::Requester)?;
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::invalid("reason", "a reason is required; it is kept in the audit"));
+    }
+    let engine = state.runtime().active().await?.engine;
+    let s = engine.suggest(body.into_request(), actor).await?;
+    let status = suggestion_status(&s);
+    Ok(reply(status, &suggestion_view(s, None)))
+}
+
+/// Applies the filters and the cursor to `actions` (oldest first).
+pub(crate) fn page_actions(actions: Vec<Action>, q: &ActionQuery) -> Result<Page<Action>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > 500 {
+        return Err(ApiError::invalid("limit", "limit must be between 1 and 500"));
+    }
+    let after = match &q.cursor {
+        Some(c) => Some(c.parse::<ActionId>().map_err(|_| ApiError::invalid("cursor", "invalid cursor"))?),
+        None => None,
+    };
+    let mut matching = actions.into_iter().filter(|a| {
+        q.identity.as_ref().is_none_or(|i| &a.target.identity == i)
+            && q.control.as_ref().is_none_or(|c| a.control_id.as_ref() == Some(c))
+    });
+    if let Some(after) = after {
+        // Items strictly after the cursor in list order; an unknown cursor yields nothing.
+        for a in matching.by_ref() {
+            if a.id == after {
+                break;
+            }
+        }
+    }
+    let mut items: Vec<Action> = matching.by_ref().take(limit + 1).collect();
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|a| a.id.to_string())
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+pub(crate) async fn list_actions(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ActionQuery>,
+) -> Result<Json<Page<Action>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let engine = state.runtime().active().await?.engine;
+    let actions = engine.list(&ActionFilter { state: q.state, connector: q.connector.clone() }).await?;
+    Ok(Json(page_actions(actions, &q)?))
+}
+
+pub(crate) async fn get_action(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ActionPath(id): ActionPath,
+) -> Result<Json<ActionView>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let engine = state.runtime().active().await?.engine;
+    let detail = engine.get(id).await?;
+    let transitions = engine.transitions(id).await?;
+    Ok(Json(ActionView { detail, transitions }))
+}
+
+pub(crate) async fn get_plan(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ActionPath(id): ActionPath,
+) -> Result<Json<remediation_core::Plan>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let engine = state.runtime().active().await?.engine;
+    engine.get(id).await?.plan.map(Json).ok_or_else(|| ApiError::not_found(format!("action {id} has no plan")))
+}
+
+pub(crate) async fn approve(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ActionPath(id): ActionPath,
+    OptionalJson(body): OptionalJson<NoteBody>,
+) -> Result<Json<Action>, ApiError> {
+    let actor = caller.require(Role::Approver)?;
+    let engine = state.runtime().active().await?.engine;
+    Ok(Json(engine.approve(id, actor, body.note).await?))
+}
+
+pub(crate) async fn reject(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ActionPath(id): ActionPath,
+    OptionalJson(body): OptionalJson<NoteBody>,
+) -> Result<Json<Action>, ApiError> {
+    let actor = caller.require(Role::Approver)?;
+    let engine = state.runtime().active().await?.engine;
+    Ok(Json(engine.reject(id, actor, body.note).await?))
+}
+
+pub(crate) async fn cancel(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ActionPath(id): ActionPath,
+    OptionalJson(body): OptionalJson<NoteBody>,
+) -> Result<Json<Action>, ApiError> {
+    let actor = caller.require(Role::Requester)?;
+    let engine = state.runtime().active().await?.engine;
+    Ok(Json(engine.cancel(id, actor, body.note).await?))
+}
+
+pub(crate) async fn release(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ActionPath(id): ActionPath,
+    OptionalJson(body): OptionalJson<NoteBody>,
+) -> Result<Json<Action>, ApiError> {
+    let actor = caller.require(Role::Admin)?;
+    let engine = state.runtime().active().await?.engine;
+    Ok(Json(engine.release(id, actor, body.note).await?))
+}
+
+/// The response for an execution outcome: 200 done, 202 held or back to approval, 502 when
+/// the provider failed.
+pub(crate) fn execute_response(outcome: ExecuteOutcome) -> Response {
+    let empty = OutcomeView {
+        outcome: String::new(),
+        action: None,
+        after: None,
+        limit: None,
+        breaker: false,
+        plan: None,
+        decision: None,
+        changes: Vec::new(),
+        error: None,
+    };
+    match outcome {
+        ExecuteOutcome::Completed { action, after } => reply(
+            StatusCode::OK,
+            &OutcomeView { outcome: "completed".into(), action: Some(action), after: Some(after), ..empty },
+        ),
+        ExecuteOutcome::Failed { action, error } => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "provider_failure", format!("action {} failed: {error}", action.id))
+                .with_details(json!({"action": action}))
+                .into_response()
+        }
+        ExecuteOutcome::Held { action, limit } => reply(
+            StatusCode::ACCEPTED,
+            &OutcomeView { outcome: "held".into(), action: Some(action), limit: Some(limit), ..empty },
+        ),
+        ExecuteOutcome::HeldByBreaker { action } => reply(
+            StatusCode::ACCEPTED,
+            &OutcomeView { outcome: "held".into(), action: Some(action), breaker: true, ..empty },
+        ),
+        ExecuteOutcome::PlanChanged { action, changes } => reply(
+            StatusCode::ACCEPTED,
+            &OutcomeView {
+                outcome: "plan_changed".into(),
+                action: Some(action),
+                changes: changes.iter().map(ToString::to_string).collect(),
+                ..empty
+            },
+        ),
+        ExecuteOutcome::DryRun { plan, decision, limit } => reply(
+            StatusCode::OK,
+            &OutcomeView { outcome: "dry_run".into(), plan: Some(plan), decision: Some(decision), limit, ..empty },
+        ),
+    }
+}
+
+/// Runs an execution under the executor lock and records its metrics.
+pub(crate) async fn run_execution(
+    state: &ApiState,
+    id: ActionId,
+    actor: &Actor,
+    force_reason: Option<String>,
+) -> Result<ExecuteOutcome, ApiError> {
+    let _lock = state.executor_lock().await?;
+    let engine = state.runtime().active().await?.engine;
+    let started = std::time::Instant::now();
+    let outcome = match force_reason {
+        Some(reason) => engine.force_execute(id, actor, reason).await?,
+        None => engine.execute(id, actor, false).await?,
+    };
+    state.metrics().record_execution(&outcome, started.elapsed(), state.runtime().clock().now());
+    Ok(outcome)
+}
+
+pub(crate) async fn execute(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ActionPath(id): ActionPath,
+    OptionalJson(body): OptionalJson<ExecuteBody>,
+) -> Result<Response, ApiError> {
+    if body.dry_run {
+        let actor = caller.require(Role::Requester)?;
+        let engine = state.runtime().active().await?.engine;
+        return Ok(execute_response(engine.execute(id, actor, true).await?));
+    }
+    let actor = caller.require(Role::Approver)?;
+    Ok(execute_response(run_execution(&state, id, actor, None).await?))
+}
+
+pub(crate) async fn force_execute(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ActionPath(id): ActionPath,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.require(Role::Admin)?;
+    Ok(execute_response(run_execution(&state, id, actor, Some(body.reason)).await?))
+}
+
+pub(crate) async fn rollback(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ActionPath(id): ActionPath,
+    OptionalJson(body): OptionalJson<NoteBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.require(Role::Approver)?;
+    let outcome = {
+        let _lock = state.executor_lock().await?;
+        let engine = state.runtime().active().await?.engine;
+        engine.rollback(id, actor, body.note).await?
+    };
+    state.metrics().record_rollback(&outcome);
+    Ok(rollback_response(outcome))
+}
+
+/// 200 rolled back, 502 when the restore failed.
+pub(crate) fn rollback_response(outcome: RollbackOutcome) -> Response {
+    match outcome {
+        RollbackOutcome::RolledBack { action } => reply(
+            StatusCode::OK,
+            &OutcomeView {
+                outcome: "rolled_back".into(),
+                action: Some(action),
+                after: None,
+                limit: None,
+                breaker: false,
+                plan: None,
+                decision: None,
+                changes: Vec::new(),
+                error: None,
+            },
+        ),
+        RollbackOutcome::Failed { action, error } => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "provider_failure",
+            format!("rollback of {} failed: {error}", action.id),
+        )
+        .with_details(json!({"action": action}))
+        .into_response(),
+    }
+}
+
+pub(crate) async fn audit(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<Page<remediation_audit::AuditRecord>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::invalid("limit", "limit must be between 1 and 1000"));
+    }
+    let after = match &q.cursor {
+        Some(c) => Some(c.parse::<u64>().map_err(|_| ApiError::invalid("cursor", "invalid cursor"))?),
+        None => None,
+    };
+    let action_id = match &q.action_id {
+        Some(a) => Some(a.parse::<ActionId>().map_err(|_| ApiError::invalid("action_id", "not an action id"))?),
+        None => None,
+    };
+    let store = state.runtime().store().clone();
+    let records =
+        tokio::task::spawn_blocking(move || store.audit_records(None)).await.map_err(|e| ApiError::internal(&e))??;
+    let mut items: Vec<_> = records
+        .into_iter()
+        .filter(|r| q.from_seq.is_none_or(|s| r.seq >= s) && after.is_none_or(|a| r.seq > a))
+        .filter(|r| match (&action_id, &r.body) {
+            (None, _) => true,
+            (Some(id), remediation_audit::AuditBody::Transition(t)) => t.action_id == *id,
+            (Some(_), _) => false,
+        })
+        .take(limit + 1)
+        .collect();
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|r| r.seq.to_string())
+    } else {
+        None
+    };
+    Ok(Json(Page { items, next_cursor }))
+}
+
+pub(crate) async fn audit_verify(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+) -> Result<Json<remediation_audit::ChainReport>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let store = state.runtime().store().clone();
+    let report =
+        tokio::task::spawn_blocking(move || store.verify_audit()).await.map_err(|e| ApiError::internal(&e))??;
+    Ok(Json(report))
+}
+
+async fn settings_view(state: &ApiState) -> Result<SettingsView, ApiError> {
+    let active = state.runtime().active().await?;
+    Ok(SettingsView {
+        source: active.source.as_str().to_owned(),
+        policy: active.settings,
+        limits: state.runtime().limits().clone(),
+    })
+}
+
+pub(crate) async fn get_settings(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+) -> Result<Json<SettingsView>, ApiError> {
+    caller.require(Role::Admin)?;
+    Ok(Json(settings_view(&state).await?))
+}
+
+/// RFC 7396 JSON merge patch.
+fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+pub(crate) async fn patch_settings(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<SettingsPatch>,
+) -> Result<Json<SettingsView>, ApiError> {
+    let actor = caller.require(Role::Admin)?;
+    if !body.patch.is_object() {
+        return Err(ApiError::invalid("patch", "the patch must be a JSON object of the settings to change"));
+    }
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::invalid("reason", "a reason is required; it is kept in the audit"));
+    }
+    let active = state.runtime().active().await?;
+    let mut doc = serde_json::to_value(&active.settings).map_err(|e| ApiError::internal(&e))?;
+    merge(&mut doc, &body.patch);
+    let settings: PolicySettings = serde_path_to_error::deserialize(doc.clone()).map_err(|e| {
+        let field = format!("patch.{}", e.path());
+        ApiError::invalid(&field, format!("invalid settings at `{field}`: {}", e.inner()))
+    })?;
+    settings.validate().map_err(|e| ApiError::invalid("patch", format!("invalid settings: {e}")))?;
+    active.engine.update_settings(actor, doc, body.reason).await?;
+    Ok(Json(settings_view(&state).await?))
+}
+
+pub(crate) async fn limits(AxState(state): AxState<ApiState>, caller: Caller) -> Result<Json<LimitsView>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let engine = state.runtime().active().await?.engine;
+    let limits = state.runtime().limits().clone();
+    let now = state.runtime().clock().now();
+    let slots = engine.store().slots_since(now - limits.longest_window()).await?;
+    let usage = limits.usage(&slots, now);
+    let breaker_tripped = engine.safety_state().await?.breaker_tripped;
+    Ok(Json(LimitsView { breaker_tripped, usage, limits }))
+}
+
+pub(crate) async fn breaker_reset(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> Result<Json<LimitsView>, ApiError> {
+    let actor = caller.require(Role::Admin)?;
+    let engine = state.runtime().active().await?.engine;
+    engine.reset_breaker(actor, body.reason).await?;
+    limits(AxState(state), caller).await
+}
+
+pub(crate) async fn kill_switch(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<KillSwitchBody>,
+) -> Result<Json<KillSwitchView>, ApiError> {
+    let actor = caller.require(Role::Admin)?;
+    let engine = state.runtime().active().await?.engine;
+    let cancelled = engine.set_kill_switch(body.on, actor, body.reason).await?;
+    Ok(Json(KillSwitchView { on: body.on, cancelled }))
+}
+
+pub(crate) async fn connectors(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+) -> Result<Json<Vec<ConnectorView>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let mut all = Vec::new();
+    for c in state.runtime().connectors() {
+        let health = c.health().await;
+        all.push(ConnectorView {
+            id: c.id().to_owned(),
+            healthy: health.is_ok(),
+            health: match health {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => crate::error::chain(&e),
+            },
+            capabilities: c.capabilities(),
+        });
+    }
+    Ok(Json(all))
+}
+
+pub(crate) async fn healthz() -> Json<HealthView> {
+    Json(HealthView { status: "ok".to_owned() })
+}
+
+pub(crate) async fn readyz(AxState(state): AxState<ApiState>) -> Response {
+    if state.is_shutting_down() {
+        return reply(StatusCode::SERVICE_UNAVAILABLE, &HealthView { status: "shutting down".to_owned() });
+    }
+    match remediation_core::Store::safety_state(state.runtime().store().as_ref()).await {
+        Ok(_) => reply(StatusCode::OK, &HealthView { status: "ok".to_owned() }),
+        Err(e) => {
+            tracing::error!(error = %crate::error::chain(&e), "store not ready");
+            reply(StatusCode::SERVICE_UNAVAILABLE, &HealthView { status: "store unavailable".to_owned() })
+        }
+    }
+}
+
+pub(crate) async fn metrics(AxState(state): AxState<ApiState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Role::Viewer)?;
+    let engine = state.runtime().active().await?.engine;
+    let actions = engine.list(&ActionFilter::default()).await?;
+    let text = state.metrics().render(&actions)?;
+    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
+}
+
+pub(crate) async fn openapi_json() -> Response {
+    reply(StatusCode::OK, &crate::openapi::document())
+}

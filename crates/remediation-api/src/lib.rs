@@ -1,0 +1,157 @@
+//! The remediation HTTP API: JSON types, bearer-token roles, the axum [`router`], the
+//! background [`worker`], Prometheus [`metrics`] and the [`openapi`] document. Another axum
+//! service mounts it with `Router::nest` or `merge`:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use remediation_api::{ApiOptions, ApiState, router};
+//! use remediation_runtime::{LoadedConfig, Runtime, RuntimeOptions};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let loaded = LoadedConfig::discover(None, None)?;
+//! let runtime = Runtime::build(&loaded.config, &loaded.dir, loaded.audit_key()?, RuntimeOptions::default())?;
+//! let state = ApiState::new(Arc::new(runtime), ApiOptions::default());
+//! let app = axum::Router::new().merge(router(state));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every response is JSON; every error is `{"error":{"code","message","details"}}`
+//! ([`ErrorBody`]), axum's own rejections included. Roles: `viewer` reads, `requester`
+//! suggests and cancels its own actions, `approver` approves, executes and rolls back, `admin`
+//! also forces and releases held actions and changes settings, the breaker and the kill
+//! switch. Held actions and plans that dropped to manual are `202` outcomes, never errors.
+
+mod auth;
+mod error;
+mod extract;
+mod findings;
+mod handlers;
+pub mod metrics;
+pub mod openapi;
+pub mod types;
+pub mod worker;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::routing::{get, post};
+use remediation_runtime::{ExecutorLock, Runtime};
+
+pub use auth::Caller;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+
+/// Options of the API.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        Self { body_limit_bytes: 256 * 1024 }
+    }
+}
+
+/// What the handlers share: the runtime (engine, store, connectors), metrics and flags.
+#[derive(Clone)]
+pub struct ApiState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: Arc<Runtime>,
+    options: ApiOptions,
+    metrics: metrics::Metrics,
+    shutting_down: AtomicBool,
+    /// Serialises finding intake, so a finding posted twice at once creates one action.
+    intake: tokio::sync::Mutex<()>,
+}
+
+impl ApiState {
+    /// State over an assembled runtime.
+    pub fn new(runtime: Arc<Runtime>, options: ApiOptions) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                runtime,
+                options,
+                metrics: metrics::Metrics::new(),
+                shutting_down: AtomicBool::new(false),
+                intake: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.inner.runtime
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// Marks the service as shutting down: `/readyz` answers 503 and the worker claims
+    /// nothing new.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    /// True once [`ApiState::begin_shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Takes the data directory's executor lock (waiting for a CLI that holds it), then
+    /// reconciles anything an interrupted process left `executing` or `rolling_back`.
+    pub(crate) async fn executor_lock(&self) -> Result<ExecutorLock, ApiError> {
+        let dir = self.runtime().dir().to_owned();
+        let lock = tokio::task::spawn_blocking(move || ExecutorLock::acquire(&dir))
+            .await
+            .map_err(|e| ApiError::internal(&e))??;
+        let engine = self.runtime().active().await?.engine;
+        for r in engine.recover().await? {
+            tracing::warn!(action_id = %r.id, from = %r.from, to = %r.to, note = %r.note, "recovered an interrupted action");
+        }
+        Ok(lock)
+    }
+}
+
+/// The API's routes, with the body limit, request tracing and the uniform error shape.
+pub fn router(state: ApiState) -> Router {
+    use handlers as h;
+    let limit = state.inner.options.body_limit_bytes;
+    Router::new()
+        .route("/v1/actions", post(h::create_action).get(h::list_actions))
+        .route("/v1/actions/{id}", get(h::get_action))
+        .route("/v1/actions/{id}/plan", get(h::get_plan))
+        .route("/v1/actions/{id}/approve", post(h::approve))
+        .route("/v1/actions/{id}/reject", post(h::reject))
+        .route("/v1/actions/{id}/execute", post(h::execute))
+        .route("/v1/actions/{id}/rollback", post(h::rollback))
+        .route("/v1/actions/{id}/cancel", post(h::cancel))
+        .route("/v1/actions/{id}/force-execute", post(h::force_execute))
+        .route("/v1/actions/{id}/release", post(h::release))
+        .route("/v1/findings", post(findings::intake))
+        .route("/v1/audit", get(h::audit))
+        .route("/v1/audit/verify", get(h::audit_verify))
+        .route("/v1/settings", get(h::get_settings).patch(h::patch_settings))
+        .route("/v1/limits", get(h::limits))
+        .route("/v1/breaker/reset", post(h::breaker_reset))
+        .route("/v1/kill-switch", post(h::kill_switch))
+        .route("/v1/connectors", get(h::connectors))
+        .route("/healthz", get(h::healthz))
+        .route("/readyz", get(h::readyz))
+        .route("/metrics", get(h::metrics))
+        .route("/openapi.json", get(h::openapi_json))
+        .fallback(error::no_route)
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
+        .layer(axum::middleware::map_response(error::uniform_errors))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,124 @@
+//! Prometheus metrics (OpenMetrics text, `prometheus-client`): actions by state and held
+//! actions (counted from the store at each scrape), and, for executions this process ran,
+//! latency, outcomes, rollbacks and time to remediation (creation to completion).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use remediation_core::{Action, ExecuteOutcome, RollbackOutcome, State};
+use time::OffsetDateTime;
+
+use crate::error::ApiError;
+
+type Labels = Vec<(String, String)>;
+
+/// The metrics of one server process.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    actions: Family<Labels, Gauge>,
+    held: Gauge,
+    executions: Family<Labels, Counter>,
+    execution_seconds: Histogram,
+    rollbacks: Family<Labels, Counter>,
+    time_to_remediation_seconds: Histogram,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("remediation");
+        let actions = Family::<Labels, Gauge>::default();
+        let held = Gauge::default();
+        let executions = Family::<Labels, Counter>::default();
+        let execution_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 14));
+        let rollbacks = Family::<Labels, Counter>::default();
+        // 1 minute to about 45 days.
+        let time_to_remediation_seconds = Histogram::new(exponential_buckets(60.0, 3.0, 12));
+        registry.register("actions", "Actions by state, counted in the store", actions.clone());
+        registry.register("held_actions", "Actions held by a limit or the circuit breaker", held.clone());
+        registry.register("executions", "Executions run by this process, by outcome", executions.clone());
+        registry.register(
+            "execution_duration_seconds",
+            "Wall time of executions run by this process",
+            execution_seconds.clone(),
+        );
+        registry.register("rollbacks", "Rollbacks run by this process, by outcome", rollbacks.clone());
+        registry.register(
+            "time_to_remediation_seconds",
+            "Time from suggestion to completed remediation",
+            time_to_remediation_seconds.clone(),
+        );
+        Self {
+            registry: Mutex::new(registry),
+            actions,
+            held,
+            executions,
+            execution_seconds,
+            rollbacks,
+            time_to_remediation_seconds,
+        }
+    }
+
+    /// Records one execution's outcome and duration; a completion also records the time from
+    /// the action's creation to `now`.
+    pub fn record_execution(&self, outcome: &ExecuteOutcome, took: Duration, now: OffsetDateTime) {
+        let label = match outcome {
+            ExecuteOutcome::Completed { action, .. } => {
+                let ttr = (now - action.created_at).as_seconds_f64().max(0.0);
+                self.time_to_remediation_seconds.observe(ttr);
+                "completed"
+            }
+            ExecuteOutcome::Failed { .. } => "failed",
+            ExecuteOutcome::Held { .. } | ExecuteOutcome::HeldByBreaker { .. } => "held",
+            ExecuteOutcome::PlanChanged { .. } => "plan_changed",
+            ExecuteOutcome::DryRun { .. } => return,
+        };
+        self.executions.get_or_create(&vec![("outcome".to_owned(), label.to_owned())]).inc();
+        if label != "held" {
+            self.execution_seconds.observe(took.as_secs_f64());
+        }
+    }
+
+    /// Records one rollback's outcome.
+    pub fn record_rollback(&self, outcome: &RollbackOutcome) {
+        let label = match outcome {
+            RollbackOutcome::RolledBack { .. } => "rolled_back",
+            RollbackOutcome::Failed { .. } => "failed",
+        };
+        self.rollbacks.get_or_create(&vec![("outcome".to_owned(), label.to_owned())]).inc();
+    }
+
+    /// The text exposition, with the state gauges set from `actions` (every stored action).
+    pub fn render(&self, actions: &[Action]) -> Result<String, ApiError> {
+        for state in State::ALL {
+            let n = actions.iter().filter(|a| a.state == state).count();
+            self.actions
+                .get_or_create(&vec![("state".to_owned(), state.to_string())])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        let held = actions.iter().filter(|a| a.state == State::Held).count();
+        self.held.set(i64::try_from(held).unwrap_or(i64::MAX));
+        let mut text = String::new();
+        let registry = self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        encode(&mut text, &registry).map_err(|e| ApiError::internal(&e))?;
+        Ok(text)
+    }
+}

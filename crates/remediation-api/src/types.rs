@@ -1,0 +1,253 @@
+//! The JSON types of the API (request bodies, query strings, responses). Only this crate
+//! knows the wire format; handlers convert to and from core types explicitly.
+
+use remediation_audit::{AuditRecord, ChainReport};
+use remediation_core::{
+    Action, ActionDetail, ActionKind, ActionRequest, Guidance, LimitReached, Plan, PolicyDecision, Role, Snapshot,
+    State, Target, TransitionRecord,
+};
+use remediation_limiter::{Limits, Usage};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/actions`: ask for a remediation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAction {
+    /// The connector to act through.
+    pub connector: String,
+    /// What to do.
+    pub kind: ActionKind,
+    /// To what.
+    pub target: Target,
+    /// Why (kept in the audit).
+    pub reason: String,
+    /// The control being remediated.
+    #[serde(default)]
+    pub control_id: Option<String>,
+    /// The finding being remediated.
+    #[serde(default)]
+    pub finding_id: Option<String>,
+    /// Plan only: the action is stored as `dry_run` and never executes.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl CreateAction {
+    /// The core request.
+    pub fn into_request(self) -> ActionRequest {
+        ActionRequest {
+            connector: self.connector,
+            kind: self.kind,
+            target: self.target,
+            reason: self.reason,
+            control_id: self.control_id,
+            finding_id: self.finding_id,
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+/// A stored suggestion: the action, its plan, every gate's verdict, and guidance when the
+/// action is advisory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SuggestionView {
+    /// The action.
+    pub action: Action,
+    /// Its plan.
+    pub plan: Plan,
+    /// Gate verdicts, mode and risk.
+    pub decision: PolicyDecision,
+    /// What to do by hand (advisory actions only).
+    pub guidance: Option<Guidance>,
+    /// For findings: `created` (a new action), `existing` (an open action for the same
+    /// control and target), `did_not_hold` (the completed fix was undone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intake: Option<String>,
+}
+
+/// `GET /v1/actions` query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionQuery {
+    /// Only actions in this state.
+    pub state: Option<State>,
+    /// Only actions on this connector.
+    pub connector: Option<String>,
+    /// Only actions on this identity.
+    pub identity: Option<String>,
+    /// Only actions for this control.
+    pub control: Option<String>,
+    /// Page size (default 50, at most 500).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Page<T> {
+    /// The items, oldest first.
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/actions/{id}`: the action, its plan, snapshots and transitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ActionView {
+    /// Everything recorded about the action.
+    pub detail: ActionDetail,
+    /// Its transitions, oldest first.
+    pub transitions: Vec<TransitionRecord>,
+}
+
+/// An optional note for approve, reject, cancel, rollback and release.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    /// Kept in the audit.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `POST /v1/actions/{id}/execute` body (optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteBody {
+    /// Check everything, write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// A mandatory reason (force-execute, breaker reset).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    /// Why (kept in the audit).
+    pub reason: String,
+}
+
+/// `POST /v1/kill-switch` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KillSwitchBody {
+    /// On: nothing executes and waiting actions are cancelled. Off: nothing resumes by itself.
+    pub on: bool,
+    /// Why (kept in the audit).
+    pub reason: String,
+}
+
+/// `POST /v1/kill-switch` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KillSwitchView {
+    /// The switch now.
+    pub on: bool,
+    /// The actions it cancelled.
+    pub cancelled: Vec<Action>,
+}
+
+/// What an execution, force-execution or rollback came to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OutcomeView {
+    /// `completed`, `failed`, `held`, `plan_changed`, `dry_run` or `rolled_back`.
+    pub outcome: String,
+    /// The action as it is now (absent for a dry run).
+    pub action: Option<Action>,
+    /// The state read back after the change.
+    pub after: Option<Snapshot>,
+    /// The window that held the action.
+    pub limit: Option<LimitReached>,
+    /// True when the circuit breaker held it.
+    #[serde(default)]
+    pub breaker: bool,
+    /// The plan (dry run).
+    pub plan: Option<Plan>,
+    /// Gate verdicts (dry run).
+    pub decision: Option<PolicyDecision>,
+    /// What differs from the approved plan (plan_changed).
+    pub changes: Vec<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// `GET /v1/audit` query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only records of this action.
+    pub action_id: Option<String>,
+    /// Only records with `seq` at or after this.
+    pub from_seq: Option<u64>,
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// `GET /v1/audit` items.
+pub type AuditPage = Page<AuditRecord>;
+
+/// `GET /v1/audit/verify` response.
+pub type AuditVerifyView = ChainReport;
+
+/// `GET /v1/settings` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SettingsView {
+    /// `config` (the seed) or `store` (changed since).
+    pub source: String,
+    /// The policy settings in force.
+    pub policy: remediation_gates::PolicySettings,
+    /// The blast-radius limits.
+    pub limits: Limits,
+}
+
+/// `PATCH /v1/settings` body: a JSON merge patch (RFC 7396) applied to the policy settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    /// The fields to change, e.g. `{"enabled": true}`; `null` removes a map entry.
+    pub patch: serde_json::Value,
+    /// Why (kept in the audit).
+    pub reason: String,
+}
+
+/// `GET /v1/limits` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LimitsView {
+    /// Whether the circuit breaker is tripped.
+    pub breaker_tripped: bool,
+    /// Usage of every window with executions in it.
+    pub usage: Vec<Usage>,
+    /// The limits.
+    pub limits: Limits,
+}
+
+/// One connector with its capabilities and health.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConnectorView {
+    /// Connector id.
+    pub id: String,
+    /// `ok`, or why not.
+    pub health: String,
+    /// True when healthy.
+    pub healthy: bool,
+    /// What it can do.
+    pub capabilities: Vec<remediation_core::Capability>,
+}
+
+/// `/healthz` and `/readyz` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HealthView {
+    /// `ok`, or what is wrong.
+    pub status: String,
+}
+
+/// Who a token belongs to (for logs and tests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TokenView {
+    /// The token's name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+}

@@ -1,0 +1,265 @@
+//! API behaviour: the lifecycle, status codes, the error shape, pagination, settings, limits,
+//! the worker, metrics and the OpenAPI document.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{Env, error_code, revoke};
+
+#[tokio::test]
+async fn a_whole_lifecycle_over_http() {
+    let env = Env::new();
+    let id = env.suggest("requester", "admins").await;
+    let (s, a) = env
+        .call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), Some(json!({"note": "ok"})))
+        .await;
+    assert_eq!((s, a["state"].as_str()), (StatusCode::OK, Some("approved")), "{a}");
+    let (s, dry) = env
+        .call(Some("requester"), Method::POST, &format!("/v1/actions/{id}/execute"), Some(json!({"dry_run": true})))
+        .await;
+    assert_eq!((s, dry["outcome"].as_str()), (StatusCode::OK, Some("dry_run")), "{dry}");
+    let (s, done) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/execute"), None).await;
+    assert_eq!((s, done["outcome"].as_str()), (StatusCode::OK, Some("completed")), "{done}");
+    let (s, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(view["detail"]["action"]["state"], "completed");
+    assert!(view["detail"]["before"].is_object() && view["detail"]["after"].is_object(), "{view}");
+    let events: Vec<&str> =
+        view["transitions"].as_array().unwrap().iter().map(|t| t["event"].as_str().unwrap()).collect();
+    assert!(events.contains(&"approve") && events.contains(&"begin_execution"), "{events:?}");
+    let (s, plan) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}/plan"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(plan["plan_hash"].is_string(), "{plan}");
+    let (s, rb) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/rollback"), None).await;
+    assert_eq!((s, rb["outcome"].as_str()), (StatusCode::OK, Some("rolled_back")), "{rb}");
+    // Illegal now: 409 naming the current state.
+    let (s, e) = env.call(Some("approver2"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert_eq!(error_code(&e), "conflict");
+    assert_eq!(e["error"]["details"]["current_state"], "rolled_back");
+    let (s, report) = env.call(Some("viewer"), Method::GET, "/v1/audit/verify", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(report["checkpoint"]["status"], "matches", "{report}");
+}
+
+#[tokio::test]
+async fn errors_have_one_shape_everywhere() {
+    let env = Env::new();
+    let t = env.token("admin").to_owned();
+    type Case<'a> = (Method, &'a str, Option<(&'a str, String)>, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        (Method::GET, "/v1/nowhere", None, 404, "not_found"),
+        (Method::DELETE, "/v1/actions", None, 405, "method_not_allowed"),
+        (Method::POST, "/v1/actions", Some(("application/json", "{not json".into())), 400, "invalid_request"),
+        (
+            Method::POST,
+            "/v1/actions",
+            Some(("text/plain", revoke("admins").to_string())),
+            415,
+            "unsupported_media_type",
+        ),
+        (Method::POST, "/v1/actions", None, 400, "invalid_request"),
+        (Method::POST, "/v1/actions", Some(("application/json", "x".repeat(10_000))), 413, "payload_too_large"),
+        (Method::GET, "/v1/actions/not-a-uuid", None, 400, "invalid_request"),
+        (Method::GET, "/v1/actions/0190f6d4-0000-7000-8000-000000000000", None, 404, "not_found"),
+        (Method::GET, "/v1/actions?bogus=1", None, 400, "invalid_request"),
+        (Method::GET, "/v1/actions?limit=0", None, 400, "invalid_request"),
+    ];
+    for (method, path, body, status, code) in cases {
+        let (s, b) = env.raw(Some(&t), method.clone(), path, body).await;
+        assert_eq!(s.as_u16(), status, "{method} {path}: {b}");
+        assert_eq!(error_code(&b), code, "{method} {path}: {b}");
+    }
+    // Unknown and missing fields are named.
+    let mut body = revoke("admins");
+    body["colour"] = json!("blue");
+    let (s, b) = env.call(Some("admin"), Method::POST, "/v1/actions", Some(body)).await;
+    assert_eq!(s, 400);
+    assert_eq!(b["error"]["details"]["field"], "colour", "{b}");
+    let mut body = revoke("admins");
+    body["target"].as_object_mut().unwrap().remove("grant_type");
+    let (s, b) = env.call(Some("admin"), Method::POST, "/v1/actions", Some(body)).await;
+    assert_eq!(s, 400);
+    assert!(b["error"]["details"]["field"].as_str().unwrap().contains("target"), "{b}");
+    let (s, b) = env.call(Some("admin"), Method::POST, "/v1/kill-switch", Some(json!({"on": true}))).await;
+    assert_eq!((s.as_u16(), b["error"]["details"]["field"].as_str()), (400, Some("reason")), "{b}");
+    // A connector that is not configured: 400 naming it.
+    let mut body = revoke("admins");
+    body["connector"] = json!("okta");
+    let (s, b) = env.call(Some("admin"), Method::POST, "/v1/actions", Some(body)).await;
+    assert_eq!((s.as_u16(), b["error"]["details"]["field"].as_str()), (400, Some("connector")), "{b}");
+}
+
+#[tokio::test]
+async fn remediation_disabled_is_403() {
+    let env = Env::with(|c| c.policy.enabled = false);
+    let id = env.suggest("requester", "admins").await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+    let (s, b) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/execute"), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    assert_eq!(b["error"]["details"]["rule"], "enablement");
+}
+
+#[tokio::test]
+async fn lists_filter_and_page_with_a_cursor() {
+    let env = Env::new();
+    for g in ["admins", "engineering"] {
+        env.suggest("requester", g).await;
+    }
+    let body = json!({"connector": "sandbox", "kind": {"type": "revoke"}, "control_id": "C-9",
+        "target": {"identity": "bob", "resource": "admins", "grant_type": "group_membership"}, "reason": "r"});
+    env.call(Some("requester"), Method::POST, "/v1/actions", Some(body)).await;
+    let (_, p1) = env.call(Some("viewer"), Method::GET, "/v1/actions?limit=2", None).await;
+    assert_eq!(p1["items"].as_array().unwrap().len(), 2);
+    let cursor = p1["next_cursor"].as_str().unwrap().to_owned();
+    let (_, p2) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions?limit=2&cursor={cursor}"), None).await;
+    assert_eq!(p2["items"].as_array().unwrap().len(), 1);
+    assert!(p2["next_cursor"].is_null());
+    let (_, bob) = env.call(Some("viewer"), Method::GET, "/v1/actions?identity=bob", None).await;
+    assert_eq!(bob["items"].as_array().unwrap().len(), 1);
+    let (_, c9) = env
+        .call(Some("viewer"), Method::GET, "/v1/actions?control=C-9&state=pending_approval&connector=sandbox", None)
+        .await;
+    assert_eq!(c9["items"].as_array().unwrap().len(), 1);
+    // The audit pages too, and filters by action.
+    let (_, a1) = env.call(Some("viewer"), Method::GET, "/v1/audit?limit=2", None).await;
+    assert_eq!(a1["items"][0]["seq"], 1);
+    let c = a1["next_cursor"].as_str().unwrap().to_owned();
+    let (_, a2) = env.call(Some("viewer"), Method::GET, &format!("/v1/audit?limit=2&cursor={c}"), None).await;
+    assert_eq!(a2["items"][0]["seq"], 3);
+    let id = bob["items"][0]["id"].as_str().unwrap();
+    let (_, mine) = env.call(Some("viewer"), Method::GET, &format!("/v1/audit?action_id={id}"), None).await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    let (_, from) = env.call(Some("viewer"), Method::GET, "/v1/audit?from_seq=3", None).await;
+    assert_eq!(from["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn settings_patches_take_effect_at_once() {
+    let env = Env::with(|c| c.policy.enabled = false);
+    let (s, v) = env.call(Some("admin"), Method::GET, "/v1/settings", None).await;
+    assert_eq!(
+        (s.as_u16(), v["source"].as_str(), v["policy"]["enabled"].as_bool()),
+        (200, Some("config"), Some(false))
+    );
+    let (s, v) = env
+        .call(
+            Some("admin"),
+            Method::PATCH,
+            "/v1/settings",
+            Some(json!({"patch": {"enabled": true}, "reason": "go live"})),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["source"].as_str(), v["policy"]["enabled"].as_bool()),
+        (200, Some("store"), Some(true)),
+        "{v}"
+    );
+    let (s, v) = env
+        .call(
+            Some("admin"),
+            Method::PATCH,
+            "/v1/settings",
+            Some(json!({"patch": {"min_approvals": "two"}, "reason": "x"})),
+        )
+        .await;
+    assert_eq!((s.as_u16(), v["error"]["details"]["field"].as_str()), (400, Some("patch.min_approvals")), "{v}");
+    // The engine now enforces the new settings: execution is allowed.
+    let id = env.suggest("requester", "admins").await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+    let (s, b) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/execute"), None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+#[tokio::test]
+async fn a_held_action_is_202_and_an_admin_forces_or_releases_it() {
+    let env = Env::with(|c| c.limits.per_connector.max = 1);
+    let mut ids = Vec::new();
+    for g in ["admins", "engineering"] {
+        let id = env.suggest("requester", g).await;
+        env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+        ids.push(id);
+    }
+    let (s, _) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{}/execute", ids[0]), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, held) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{}/execute", ids[1]), None).await;
+    assert_eq!((s, held["outcome"].as_str()), (StatusCode::ACCEPTED, Some("held")), "{held}");
+    assert_eq!(held["action"]["state"], "held");
+    let (_, limits) = env.call(Some("viewer"), Method::GET, "/v1/limits", None).await;
+    assert!(limits["usage"].as_array().unwrap().iter().any(|u| u["key"] == "connector:sandbox"), "{limits}");
+    let (s, forced) = env
+        .call(
+            Some("admin"),
+            Method::POST,
+            &format!("/v1/actions/{}/force-execute", ids[1]),
+            Some(json!({"reason": "incident"})),
+        )
+        .await;
+    assert_eq!((s, forced["outcome"].as_str()), (StatusCode::OK, Some("completed")), "{forced}");
+}
+
+#[tokio::test]
+async fn the_worker_executes_approved_actions() {
+    let env = Env::new();
+    let id = env.suggest("requester", "admins").await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+    let report = remediation_api::worker::tick(&env.state).await.unwrap();
+    assert_eq!(report.executed, 1, "{report:?}");
+    let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
+    assert_eq!(view["detail"]["action"]["state"], "completed");
+    let executor = view["transitions"].as_array().unwrap().iter().find(|t| t["event"] == "begin_execution").unwrap();
+    assert_eq!(executor["actor"], "system");
+    // While another process holds the executor lock, the worker executes nothing.
+    let id = env.suggest("requester", "engineering").await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+    let lock = remediation_runtime::ExecutorLock::try_acquire(env.dir.path()).unwrap().unwrap();
+    let report = remediation_api::worker::tick(&env.state).await.unwrap();
+    assert!(report.lock_busy && report.executed == 0, "{report:?}");
+    drop(lock);
+    // Shutting down: nothing new is claimed.
+    env.state.begin_shutdown();
+    assert_eq!(remediation_api::worker::tick(&env.state).await.unwrap().executed, 0);
+    let (s, _) = env.call(None, Method::GET, "/readyz", None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn kill_switch_cancels_waiting_actions() {
+    let env = Env::new();
+    let id = env.suggest("requester", "admins").await;
+    let (s, b) =
+        env.call(Some("admin"), Method::POST, "/v1/kill-switch", Some(json!({"on": true, "reason": "incident"}))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["cancelled"][0]["id"].as_str(), Some(id.as_str()));
+    let (s, b) = env.call(Some("admin"), Method::POST, "/v1/breaker/reset", Some(json!({"reason": "ok"}))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+#[tokio::test]
+async fn metrics_connectors_and_openapi() {
+    let env = Env::new();
+    let id = env.suggest("requester", "admins").await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/execute"), None).await;
+    let (s, text) = env.call(Some("viewer"), Method::GET, "/metrics", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = text.as_str().unwrap();
+    for needle in [
+        "remediation_actions{state=\"completed\"} 1",
+        "remediation_held_actions 0",
+        "remediation_executions_total{outcome=\"completed\"} 1",
+        "remediation_execution_duration_seconds_count 1",
+        "remediation_time_to_remediation_seconds_count 1",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+    let (_, connectors) = env.call(Some("viewer"), Method::GET, "/v1/connectors", None).await;
+    assert_eq!(connectors[0]["id"], "sandbox");
+    assert_eq!(connectors[0]["healthy"], true);
+    let (s, doc) = env.call(None, Method::GET, "/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/v1/actions/{id}/approve"]["post"].is_object());
+    assert!(doc["components"]["schemas"]["CreateAction"].is_object(), "{}", doc["components"]["schemas"]);
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}

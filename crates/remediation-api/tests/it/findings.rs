@@ -1,0 +1,95 @@
+//! Finding intake: suggestion by the mode policy, de-duplication by (control, target),
+//! connector choice, and fixes that did not hold.
+
+use axum::http::{Method, StatusCode};
+use remediation_core::EngineEvent;
+use serde_json::{Value, json};
+
+use crate::support::Env;
+
+fn finding(id: &str, connector: Option<&str>, grant_type: &str) -> Value {
+    let mut f = json!({"id": id, "source": "scanner", "control_id": "CIS-1.2", "severity": "high",
+        "title": "alice is a standing admin",
+        "target": {"identity": "alice", "resource": "admins", "grant_type": grant_type},
+        "suggested_kind": {"type": "revoke"}});
+    if let Some(c) = connector {
+        f["connector"] = json!(c);
+    }
+    f
+}
+
+#[tokio::test]
+async fn a_finding_becomes_one_action_however_often_it_arrives() {
+    let env = Env::new();
+    let (s, first) =
+        env.call(Some("requester"), Method::POST, "/v1/findings", Some(finding("F-1", None, "group_membership"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    assert_eq!(first["intake"], "created");
+    assert_eq!(first["action"]["connector"], "sandbox", "chosen by capability");
+    assert_eq!(first["action"]["finding_id"], "F-1");
+    let (s, again) =
+        env.call(Some("requester"), Method::POST, "/v1/findings", Some(finding("F-2", None, "group_membership"))).await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(again["intake"], "existing");
+    assert_eq!(again["action"]["id"], first["action"]["id"]);
+    let (_, all) = env.call(Some("viewer"), Method::GET, "/v1/actions", None).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn no_connector_supports_it_is_400() {
+    let env = Env::new();
+    let (s, b) =
+        env.call(Some("requester"), Method::POST, "/v1/findings", Some(finding("F-1", None, "mainframe_racf"))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["error"]["details"]["field"], "connector");
+}
+
+async fn complete(env: &Env) -> String {
+    let (_, first) = env
+        .call(
+            Some("requester"),
+            Method::POST,
+            "/v1/findings",
+            Some(finding("F-1", Some("sandbox"), "group_membership")),
+        )
+        .await;
+    let id = first["action"]["id"].as_str().unwrap().to_owned();
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+    let (s, b) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/execute"), None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    id
+}
+
+fn did_not_hold(env: &Env) -> usize {
+    env.events.0.lock().unwrap().iter().filter(|e| matches!(e, EngineEvent::RemediationDidNotHold { .. })).count()
+}
+
+#[tokio::test]
+async fn a_fix_that_did_not_hold_is_reported_and_left_to_people_by_default() {
+    let env = Env::new();
+    let id = complete(&env).await;
+    let (s, b) =
+        env.call(Some("requester"), Method::POST, "/v1/findings", Some(finding("F-2", None, "group_membership"))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!((b["intake"].as_str(), b["action"]["id"].as_str()), (Some("did_not_hold"), Some(id.as_str())));
+    assert_eq!(did_not_hold(&env), 1);
+}
+
+#[tokio::test]
+async fn with_the_setting_on_a_fix_that_did_not_hold_is_redone() {
+    let env = Env::with(|c| c.policy.redo_fixes_that_did_not_hold = true);
+    let id = complete(&env).await;
+    // Someone puts alice back into admins: the fix did not hold.
+    let path = env.dir.path().join("sandbox.json");
+    let mut dir: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    dir["groups"]["admins"]["members"].as_array_mut().unwrap().push(json!("alice"));
+    std::fs::write(&path, dir.to_string()).unwrap();
+    let (s, b) =
+        env.call(Some("requester"), Method::POST, "/v1/findings", Some(finding("F-2", None, "group_membership"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["intake"], "redone");
+    assert_ne!(b["action"]["id"].as_str(), Some(id.as_str()));
+    assert!(b["action"]["reason"].as_str().unwrap().contains(&id), "{b}");
+    assert_eq!(did_not_hold(&env), 1);
+}

@@ -1,0 +1,9 @@
+//! In-process tests of the API: the router driven with `tower::ServiceExt::oneshot`.
+
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+
+mod api;
+mod authz;
+mod findings;
+mod secrets;
+mod support;

@@ -1,0 +1,65 @@
+//! No token or secret appears in any log line or response of a full run.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use axum::http::Method;
+use serde_json::json;
+
+use crate::support::Env;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn no_token_or_secret_in_logs_or_responses() {
+    let capture = Capture::default();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(capture.clone()).json().finish();
+    // Global, so every thread's log lines are captured (other tests' too: more to check).
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let env = Env::new();
+    let mut responses = Vec::new();
+    let id = env.suggest("requester", "admins").await;
+    for (who, method, path, body) in [
+        (Some("approver"), Method::POST, format!("/v1/actions/{id}/approve"), None),
+        (Some("approver"), Method::POST, format!("/v1/actions/{id}/execute"), None),
+        (Some("viewer"), Method::GET, format!("/v1/actions/{id}"), None),
+        (Some("admin"), Method::GET, "/v1/settings".to_owned(), None),
+        (Some("viewer"), Method::GET, "/v1/audit".to_owned(), None),
+        (Some("viewer"), Method::GET, "/metrics".to_owned(), None),
+        (Some("bad"), Method::GET, "/v1/actions".to_owned(), None),
+        (Some("viewer"), Method::POST, "/v1/kill-switch".to_owned(), Some(json!({"on": true, "reason": "x"}))),
+        (Some("approver"), Method::POST, format!("/v1/actions/{id}/rollback"), None),
+    ] {
+        let (status, body) = env.call(who, method, &path, body).await;
+        responses.push(format!("{status} {body}"));
+    }
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("/v1/actions"), "the trace layer logged nothing: {logs}");
+    let everything = format!("{logs}\n{}", responses.join("\n"));
+    for (name, token) in &env.tokens {
+        assert!(!everything.contains(token.as_str()), "token {name} leaked");
+        assert!(!everything.contains(&token[4..20]), "part of token {name} leaked");
+        let hash = remediation_runtime::tokens::hash(&secrecy::SecretString::from(token.clone()));
+        assert!(!everything.contains(&hash), "hash of token {name} leaked");
+    }
+    assert!(!everything.contains("rmt_not-a-token"), "a presented bad token leaked");
+}

@@ -1,0 +1,140 @@
+//! A throw-away installation (sandbox connector, remediation enabled), tokens for every role
+//! and a helper that sends one request through the router.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt as _;
+use remediation_api::{ApiOptions, ApiState, router};
+use remediation_config::{Config, ConnectorConfig};
+use remediation_core::{EngineEvent, EventSink, Role};
+use remediation_runtime::{Runtime, RuntimeOptions};
+use secrecy::ExposeSecret as _;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+/// Records every event.
+#[derive(Default)]
+pub(crate) struct Recorder(pub(crate) Mutex<Vec<EngineEvent>>);
+
+#[async_trait::async_trait]
+impl EventSink for Recorder {
+    async fn emit(&self, event: &EngineEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+/// One installation.
+pub(crate) struct Env {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) state: ApiState,
+    pub(crate) app: Router,
+    pub(crate) events: Arc<Recorder>,
+    /// (name, token) per role, and a second approver.
+    pub(crate) tokens: Vec<(String, String)>,
+}
+
+pub(crate) fn config(tweak: impl FnOnce(&mut Config)) -> Config {
+    let mut config = Config::default();
+    config.policy.enabled = true;
+    config.connectors = vec![ConnectorConfig::Sandbox { id: "sandbox".into(), path: "sandbox.json".into() }];
+    tweak(&mut config);
+    config
+}
+
+impl Env {
+    pub(crate) fn new() -> Self {
+        Self::with(|_| {})
+    }
+
+    pub(crate) fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        remediation_connector_sandbox::write_sample(dir.path().join("sandbox.json")).unwrap();
+        let config = config(tweak);
+        let events = Arc::new(Recorder::default());
+        let options = RuntimeOptions { events: Some(events.clone()), ..RuntimeOptions::default() };
+        let runtime =
+            Runtime::build(&config, dir.path(), Some(remediation_audit::AuditKey::generate()), options).unwrap();
+        let mut tokens = Vec::new();
+        for (name, role) in [
+            ("viewer", Role::Viewer),
+            ("requester", Role::Requester),
+            ("approver", Role::Approver),
+            ("admin", Role::Admin),
+            ("approver2", Role::Approver),
+        ] {
+            let token = remediation_runtime::tokens::generate();
+            let now = time::OffsetDateTime::now_utc();
+            runtime.store().create_token(name, role, &remediation_runtime::tokens::hash(&token), now).unwrap();
+            tokens.push((name.to_owned(), token.expose_secret().to_owned()));
+        }
+        let state = ApiState::new(Arc::new(runtime), ApiOptions { body_limit_bytes: 4096 });
+        let app = router(state.clone());
+        Self { dir, state, app, events, tokens }
+    }
+
+    pub(crate) fn token(&self, name: &str) -> &str {
+        &self.tokens.iter().find(|(n, _)| n == name).unwrap().1
+    }
+
+    /// Sends one request as `who` (a token name, or None); the body is JSON when given.
+    pub(crate) async fn call(
+        &self,
+        who: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let token = who.map(|w| if w == "bad" { "rmt_not-a-token".to_owned() } else { self.token(w).to_owned() });
+        self.raw(token.as_deref(), method, path, body.map(|b| ("application/json", b.to_string()))).await
+    }
+
+    pub(crate) async fn raw(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<(&str, String)>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some((ct, b)) => req.header("content-type", ct).body(Body::from(b)).unwrap(),
+            None => req.body(Body::empty()).unwrap(),
+        };
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let value =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, value)
+    }
+
+    /// A new action on alice's membership of `group` suggested by `who`; returns its id.
+    pub(crate) async fn suggest(&self, who: &str, group: &str) -> String {
+        let (status, body) = self.call(Some(who), Method::POST, "/v1/actions", Some(revoke(group))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["action"]["id"].as_str().unwrap().to_owned()
+    }
+}
+
+pub(crate) fn revoke(group: &str) -> Value {
+    json!({
+        "connector": "sandbox",
+        "kind": {"type": "revoke"},
+        "target": {"identity": "alice", "resource": group, "grant_type": "group_membership"},
+        "reason": "standing admin access"
+    })
+}
+
+/// Asserts the error shape and returns the code.
+#[track_caller]
+pub(crate) fn error_code(body: &Value) -> String {
+    let e = &body["error"];
+    assert!(e["message"].is_string() && e["details"].is_object(), "not the error shape: {body}");
+    e["code"].as_str().unwrap_or_else(|| panic!("not the error shape: {body}")).to_owned()
+}

@@ -1,0 +1,45 @@
+//! Errors of assembling the engine.
+
+use std::path::PathBuf;
+
+/// Why an engine could not be assembled, or a runtime step failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The configuration file cannot be used.
+    #[error(transparent)]
+    Config(#[from] Box<remediation_config::ConfigError>),
+    /// The data directory does not exist.
+    #[error("data directory {} does not exist; run `remediate init` first", dir.display())]
+    DataDirMissing {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// The store cannot be opened.
+    #[error("cannot open the store in {}", dir.display())]
+    StoreOpen {
+        /// The data directory.
+        dir: PathBuf,
+        /// What failed.
+        #[source]
+        source: Box<remediation_store_sqlite::StoreSqliteError>,
+    },
+    /// The store failed while reading the settings.
+    #[error("cannot read the safety settings from the store")]
+    Store(#[source] remediation_core::StoreError),
+    /// The policy settings kept in the store cannot be read by this build.
+    #[error("the policy settings kept in the store cannot be read by this version")]
+    SettingsUnreadable(#[source] serde_json::Error),
+    /// The policy settings are invalid.
+    #[error("invalid policy settings")]
+    Settings(#[source] remediation_gates::SettingsError),
+    /// The executor lock cannot be opened or taken.
+    #[error("cannot lock {}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,320 @@
+//! Assembles a remediation [`Engine`] from the configuration file and the data directory, so
+//! the CLI (`remediate`) and the server (`remediation-server`) build it the same way: the
+//! store opened with its audit key, the policy settings (from the store once changed, else the
+//! configuration), `Pipeline::standard`, the configured connectors and an event sink.
+//!
+//! A long-running process calls [`Runtime::active`] before each unit of work: when the policy
+//! settings kept in the store changed (by `PATCH /v1/settings` or `remediate settings set`),
+//! the engine is rebuilt with them.
+//!
+//! ```
+//! use remediation_runtime::{Runtime, RuntimeOptions};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! let dir = tempfile::tempdir()?;
+//! let config: remediation_config::Config = toml_free_config();
+//! let runtime = Runtime::build(&config, dir.path(), None, RuntimeOptions::default())?;
+//! let active = runtime.active().await?;
+//! assert_eq!(active.source, remediation_runtime::SettingsSource::Config);
+//! assert!(!active.settings.enabled, "remediation starts disabled");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # fn toml_free_config() -> remediation_config::Config { remediation_config::Config::default() }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+pub mod tokens;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use remediation_audit::AuditKey;
+use remediation_config::{Config, ConnectorConfig};
+use remediation_core::{Clock, Connector, Engine, EngineParts, EventSink, FailpointHook, NoEvents, SystemClock};
+use remediation_gates::{Pipeline, PolicySettings};
+use remediation_limiter::Limits;
+use remediation_store_sqlite::SqliteStore;
+
+pub use error::RuntimeError;
+
+/// File name of the store inside the data directory.
+pub const STORE_FILE: &str = "remediation.db";
+/// File name of the event log (admin notifications) inside the data directory.
+pub const EVENTS_FILE: &str = "events.jsonl";
+/// File name of the configuration inside the data directory.
+pub const CONFIG_FILE: &str = "remediation.toml";
+/// File name of the audit checkpoint key that `init` and `demo` create in the data directory.
+pub const AUDIT_KEY_FILE: &str = "audit.key";
+/// File name of the exclusive executor lock inside the data directory.
+pub const EXECUTOR_LOCK_FILE: &str = "executor.lock";
+/// The data directory used when neither `--data-dir` nor the configuration names one.
+pub const DEFAULT_DATA_DIR: &str = "remediation-data";
+
+/// A configuration file found and loaded, with the data directory it designates.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The configuration.
+    pub config: Config,
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The data directory.
+    pub dir: PathBuf,
+}
+
+impl LoadedConfig {
+    /// The default discovery both binaries share: with `config`, that file, and the data
+    /// directory `data_dir`, else the file's `data_dir` (relative to the file), else
+    /// `remediation-data`; without `config`, `remediation.toml` inside the data directory.
+    pub fn discover(config: Option<&Path>, data_dir: Option<&Path>) -> Result<Self, RuntimeError> {
+        let fallback = || data_dir.map_or_else(|| PathBuf::from(DEFAULT_DATA_DIR), Path::to_path_buf);
+        match config {
+            Some(path) => {
+                let config = Config::load(path).map_err(Box::new)?;
+                let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                let dir = data_dir
+                    .map(Path::to_path_buf)
+                    .or_else(|| config.data_dir.as_ref().map(|d| base.join(d)))
+                    .unwrap_or_else(fallback);
+                Ok(Self { config, path: path.to_owned(), dir })
+            }
+            None => {
+                let dir = fallback();
+                let path = dir.join(CONFIG_FILE);
+                Ok(Self { config: Config::load(&path).map_err(Box::new)?, path, dir })
+            }
+        }
+    }
+
+    /// The audit checkpoint key named by the configuration, if any. A missing data directory
+    /// yields `None`, so that [`Runtime::build`] reports it (and says to run `init`).
+    pub fn audit_key(&self) -> Result<Option<AuditKey>, RuntimeError> {
+        if !self.dir.is_dir() {
+            return Ok(None);
+        }
+        Ok(self.config.audit.load_key(&self.path, &self.dir).map_err(Box::new)?)
+    }
+}
+
+/// Where the policy settings in force come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsSource {
+    /// The configuration file (the seed; nothing was changed since).
+    Config,
+    /// The store (changed with `settings set` or `PATCH /v1/settings`).
+    Store,
+}
+
+impl SettingsSource {
+    /// `config` or `store`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Store => "store",
+        }
+    }
+}
+
+/// Optional parts of a [`Runtime`].
+#[derive(Clone, Default)]
+pub struct RuntimeOptions {
+    /// Where engine events go (default: nowhere).
+    pub events: Option<Arc<dyn EventSink>>,
+    /// A hook called at the engine's named failpoints (crash tests).
+    pub failpoints: Option<FailpointHook>,
+    /// The clock (default: the system clock).
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+/// The engine in force, with the settings it was built from.
+#[derive(Clone)]
+pub struct Active {
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// The policy settings it enforces.
+    pub settings: PolicySettings,
+    /// Where they come from.
+    pub source: SettingsSource,
+}
+
+/// The parts an engine is assembled from.
+struct Parts {
+    store: Arc<SqliteStore>,
+    connectors: Vec<Arc<dyn Connector>>,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+    seed: PolicySettings,
+    events: Arc<dyn EventSink>,
+    failpoints: Option<FailpointHook>,
+}
+
+impl Parts {
+    fn assemble(&self, stored: Option<serde_json::Value>) -> Result<Active, RuntimeError> {
+        let (settings, source) = match stored {
+            Some(v) => (
+                serde_json::from_value::<PolicySettings>(v).map_err(RuntimeError::SettingsUnreadable)?,
+                SettingsSource::Store,
+            ),
+            None => (self.seed.clone(), SettingsSource::Config),
+        };
+        let policy = Pipeline::standard(settings.clone()).map_err(RuntimeError::Settings)?;
+        let mut engine = Engine::new(EngineParts {
+            store: self.store.clone(),
+            connectors: self.connectors.clone(),
+            clock: self.clock.clone(),
+            policy: Arc::new(policy),
+            limits: Arc::new(self.limits.clone()),
+        })
+        .with_events(self.events.clone());
+        if let Some(hook) = &self.failpoints {
+            engine = engine.with_failpoints(hook.clone());
+        }
+        Ok(Active { engine: Arc::new(engine), settings, source })
+    }
+}
+
+/// An assembled engine and its parts, for one data directory.
+pub struct Runtime {
+    dir: PathBuf,
+    parts: Parts,
+    /// The settings document the active engine was built from (`None`: the seed) and it.
+    current: Mutex<(Option<serde_json::Value>, Active)>,
+}
+
+impl Runtime {
+    /// Builds the engine for `config` on the data directory `dir`; `key` seals the audit
+    /// checkpoint.
+    ///
+    /// The configuration seeds the policy settings; once they have been changed, the copy in
+    /// the store is authoritative (see [`Runtime::active`]). Call [`Runtime::active`] for the
+    /// engine: it reads which settings are in force.
+    pub fn build(
+        config: &Config,
+        dir: &Path,
+        key: Option<AuditKey>,
+        options: RuntimeOptions,
+    ) -> Result<Self, RuntimeError> {
+        if !dir.is_dir() {
+            return Err(RuntimeError::DataDirMissing { dir: dir.to_owned() });
+        }
+        let store = Arc::new(
+            SqliteStore::open_with(dir.join(STORE_FILE), key)
+                .map_err(|source| RuntimeError::StoreOpen { dir: dir.to_owned(), source: Box::new(source) })?,
+        );
+        let parts = Parts {
+            store,
+            connectors: connectors_from_config(&config.connectors, dir),
+            clock: options.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            limits: config.limits.clone(),
+            seed: config.policy.clone(),
+            events: options.events.unwrap_or_else(|| Arc::new(NoEvents)),
+            failpoints: options.failpoints,
+        };
+        let active = parts.assemble(None)?;
+        Ok(Self { dir: dir.to_owned(), parts, current: Mutex::new((None, active)) })
+    }
+
+    /// The engine in force: rebuilt when the policy settings kept in the store differ from
+    /// those the current engine was built with. One cheap store read.
+    pub async fn active(&self) -> Result<Active, RuntimeError> {
+        let state =
+            remediation_core::Store::safety_state(self.parts.store.as_ref()).await.map_err(RuntimeError::Store)?;
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.0 != state.settings {
+            let active = self.parts.assemble(state.settings.clone())?;
+            *current = (state.settings, active);
+        }
+        Ok(current.1.clone())
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<SqliteStore> {
+        &self.parts.store
+    }
+
+    /// The configured connectors.
+    pub fn connectors(&self) -> &[Arc<dyn Connector>] {
+        &self.parts.connectors
+    }
+
+    /// The blast-radius limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.parts.limits
+    }
+
+    /// The event sink the engine emits to; callers emit their own events (such as
+    /// `RemediationDidNotHold`) to the same place.
+    pub fn events(&self) -> &Arc<dyn EventSink> {
+        &self.parts.events
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.parts.clock
+    }
+
+    /// The data directory's executor lock, without waiting: `None` while another process (or
+    /// another handle of this one) holds it.
+    pub fn try_executor_lock(&self) -> Result<Option<ExecutorLock>, RuntimeError> {
+        ExecutorLock::try_acquire(&self.dir)
+    }
+}
+
+/// Builds the configured connectors; relative paths are relative to the data directory `dir`.
+/// The one place that knows every connector type.
+pub fn connectors_from_config(configs: &[ConnectorConfig], dir: &Path) -> Vec<Arc<dyn Connector>> {
+    configs.iter().map(|c| connector(c, dir)).collect()
+}
+
+fn connector(config: &ConnectorConfig, dir: &Path) -> Arc<dyn Connector> {
+    match config {
+        ConnectorConfig::Sandbox { id, path } => {
+            Arc::new(remediation_connector_sandbox::SandboxConnector::new(id.clone(), dir.join(path)))
+        }
+    }
+}
+
+/// The data directory's exclusive executor lock: only its holder writes to providers, so an
+/// action found `executing` or `rolling_back` by the holder was left so by a process that
+/// died. Released when dropped.
+#[derive(Debug)]
+pub struct ExecutorLock {
+    _file: std::fs::File,
+}
+
+impl ExecutorLock {
+    fn open(dir: &Path) -> Result<(std::fs::File, PathBuf), RuntimeError> {
+        let path = dir.join(EXECUTOR_LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| RuntimeError::Lock { path: path.clone(), source })?;
+        Ok((file, path))
+    }
+
+    /// Takes the lock of data directory `dir` without waiting; `None` when it is held (by
+    /// another process, or another handle of this one).
+    pub fn try_acquire(dir: &Path) -> Result<Option<Self>, RuntimeError> {
+        let (file, path) = Self::open(dir)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(source)) => Err(RuntimeError::Lock { path, source }),
+        }
+    }
+
+    /// Takes the lock of data directory `dir`, waiting (blocking the thread) while another
+    /// holder has it.
+    pub fn acquire(dir: &Path) -> Result<Self, RuntimeError> {
+        let (file, path) = Self::open(dir)?;
+        file.lock().map_err(|source| RuntimeError::Lock { path, source })?;
+        Ok(Self { _file: file })
+    }
+}

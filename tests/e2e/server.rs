@@ -1,0 +1,230 @@
+//! End-to-end tests of `remediation-server`: tokens made with the CLI, the real binary
+//! serving HTTP on a loopback port, its worker executing an approved action, and SIGTERM
+//! stopping it cleanly without losing work.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use remediation_e2e::{Env, server_bin};
+use serde_json::{Value, json};
+
+/// A running server and everything it wrote to standard error.
+struct Server {
+    child: Child,
+    addr: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(env: &Env) -> Self {
+        let mut child = Command::new(server_bin())
+            .arg("--data-dir")
+            .arg(env.dir())
+            .args(["--listen", "127.0.0.1:0"])
+            .env_remove("REMEDIATION_CONFIG")
+            .env_remove("REMEDIATION_DATA_DIR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start remediation-server: {e}"));
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+                }
+                let mut log = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("the server did not report its address; log:\n{}", log.lock().expect("log"))
+        });
+        Self { child, addr, log }
+    }
+
+    /// One HTTP/1.1 request; returns the status and the body as JSON (or a string).
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        if let Some(t) = token {
+            req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        if !body.is_empty() {
+            req.push_str("Content-Type: application/json\r\n");
+        }
+        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        stream.write_all(req.as_bytes()).expect("send");
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).expect("read");
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let value = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()));
+        (status, value)
+    }
+
+    fn sigterm(&self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(sent.success());
+    }
+
+    /// Waits for the process to exit; its exit code and how long it took.
+    fn wait_exit(&mut self) -> (Option<i32>, Duration) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return (status.code(), started.elapsed());
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                panic!("the server did not stop within 30 s of SIGTERM; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(env: &Env, name: &str, role: &str) -> String {
+    let run = env.expect("local:alice", &["token", "create", "--name", name, "--role", role], 0);
+    let token = run.stdout.trim().to_owned();
+    assert!(token.starts_with("rmt_") && token.len() == 68, "{}", run.stdout);
+    token
+}
+
+fn setup() -> (Env, String, String) {
+    let env = Env::new();
+    env.init_enabled();
+    env.edit_config(|t| format!("{t}\n[server]\nworker_interval_secs = 1\nshutdown_grace_secs = 20\n"));
+    let requester = token(&env, "alice-svc", "requester");
+    let approver = token(&env, "bob-svc", "approver");
+    (env, requester, approver)
+}
+
+fn revoke(group: &str) -> Value {
+    json!({"connector": "sandbox", "kind": {"type": "revoke"}, "reason": "standing access",
+           "target": {"identity": "alice", "resource": group, "grant_type": "group_membership"}})
+}
+
+#[test]
+fn tokens_are_shown_once_listed_without_secrets_and_revoked() {
+    let (env, requester, _) = setup();
+    let list = env.expect("local:alice", &["token", "list", "--output", "json"], 0);
+    assert!(!list.stdout.contains(&requester), "token list never shows tokens");
+    let names: Vec<String> =
+        list.json().as_array().expect("list").iter().map(|t| t["name"].as_str().unwrap_or("").to_owned()).collect();
+    assert_eq!(names, ["alice-svc", "bob-svc"]);
+    env.expect("local:alice", &["token", "create", "--name", "alice-svc", "--role", "admin"], 3);
+    env.expect("local:alice", &["token", "revoke", "alice-svc"], 0);
+    env.expect("local:alice", &["token", "revoke", "alice-svc"], 4);
+    let db = std::fs::read(env.dir().join("remediation.db")).expect("store");
+    assert!(!String::from_utf8_lossy(&db).contains(&requester), "the store keeps only the hash");
+}
+
+#[test]
+fn the_server_serves_the_api_and_its_worker_executes_approved_actions() {
+    let (env, requester, approver) = setup();
+    let server = Server::start(&env);
+    assert_eq!(server.call("GET", "/healthz", None, None).0, 200);
+    assert_eq!(server.call("GET", "/readyz", None, None).0, 200);
+    let (status, body) = server.call("GET", "/v1/actions", None, None);
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthenticated")), "{body}");
+    let (status, created) = server.call("POST", "/v1/actions", Some(&requester), Some(&revoke("admins")));
+    assert_eq!(status, 201, "{created}");
+    let id = created["action"]["id"].as_str().expect("id").to_owned();
+    let (status, body) = server.call("POST", &format!("/v1/actions/{id}/approve"), Some(&requester), None);
+    assert_eq!(status, 403, "a requester does not approve: {body}");
+    let (status, body) = server.call("POST", &format!("/v1/actions/{id}/approve"), Some(&approver), None);
+    assert_eq!((status, body["state"].as_str()), (200, Some("approved")), "{body}");
+    // The worker (interval 1 s) executes it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, view) = server.call("GET", &format!("/v1/actions/{id}"), Some(&requester), None);
+        if view["detail"]["action"]["state"] == "completed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not executed in time: {view}\nlog:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = server.log();
+    for t in [&requester, &approver] {
+        assert!(!log.contains(t.as_str()), "a token appears in the log");
+    }
+}
+
+/// Polls action `id` until it is in `state`.
+fn wait_for_state(server: &Server, token: &str, id: &str, state: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, view) = server.call("GET", &format!("/v1/actions/{id}"), Some(token), None);
+        if view["detail"]["action"]["state"] == state {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{id} never reached {state}: {view}\nlog:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigterm_stops_claiming_finishes_in_flight_and_loses_nothing() {
+    let (env, requester, approver) = setup();
+    env.edit_config(|t| t.replace("worker_interval_secs = 1", "worker_interval_secs = 2"));
+    let mut server = Server::start(&env);
+    let mut ids = Vec::new();
+    for group in ["admins", "engineering"] {
+        let (status, created) = server.call("POST", "/v1/actions", Some(&requester), Some(&revoke(group)));
+        assert_eq!(status, 201, "{created}");
+        ids.push(created["action"]["id"].as_str().expect("id").to_owned());
+    }
+    // Hold the sandbox's writer lock: the worker's first execution blocks inside the provider
+    // write, with the action `executing`, until it is released.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(env.dir().join("sandbox.json.lock"))
+        .expect("lock file");
+    lock.lock().expect("lock");
+    for id in &ids {
+        let (status, _) = server.call("POST", &format!("/v1/actions/{id}/approve"), Some(&approver), None);
+        assert_eq!(status, 200);
+    }
+    wait_for_state(&server, &requester, &ids[0], "executing");
+    server.sigterm();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(server.child.try_wait().expect("wait").is_none(), "the server exited with work in flight");
+    drop(lock);
+    let (code, took) = server.wait_exit();
+    assert_eq!(code, Some(0), "clean exit; log:\n{}", server.log());
+    assert!(took < Duration::from_secs(20), "stopped in {took:?}");
+    assert!(server.log().contains("stopped cleanly"), "{}", server.log());
+    // The execution in flight finished; the other action was not claimed.
+    let list = env.expect("local:bob", &["list", "--output", "json"], 0).json();
+    let states: Vec<&str> = list.as_array().expect("list").iter().map(|a| a["state"].as_str().unwrap_or("")).collect();
+    assert_eq!(states, ["completed", "approved"], "log:\n{}", server.log());
+    env.expect("local:bob", &["audit", "verify"], 0);
+    // What was not claimed runs after a restart.
+    let server = Server::start(&env);
+    wait_for_state(&server, &requester, &ids[1], "completed");
+}
