@@ -7,7 +7,7 @@
 //! [`FakeServer::start`] wraps the router in a layer that records every request, then
 //! applies the pending faults and the token check before the fake's own handlers run.
 
-// Provider fakes: one module each.
+pub mod okta;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io;
@@ -382,6 +382,13 @@ async fn instrument(State(layer): State<Layer>, request: Request, next: Next) ->
     layer.log.push(recorded);
     response
 }
+
+/// A 2048-bit RSA private key (PKCS#8 PEM) for tests: client assertions and service-account
+/// JWTs. It protects nothing.
+pub const TEST_RSA_PRIVATE_KEY: &str = include_str!("../../keys/test-rsa-private.pem");
+
+/// The public half of [`TEST_RSA_PRIVATE_KEY`], with which fakes verify signatures.
+pub const TEST_RSA_PUBLIC_KEY: &str = include_str!("../../keys/test-rsa-public.pem");
 
 /// A fake provider listening on `127.0.0.1`, stopped when dropped.
 pub struct FakeServer {
