@@ -31,22 +31,31 @@
 //!
 //! # Configuration
 //!
+//! An API token read from the environment, or a service app whose private key is in a file
+//! (secrets are never written in the configuration itself):
+//!
 //! ```
-//! let config: remediation_connector_okta::OktaConfig = toml::from_str(r#"
+//! use remediation_connector_okta::{OktaAuth, OktaConfig};
+//!
+//! let token: OktaConfig = toml::from_str(r#"
 //!     id = "okta-prod"
 //!     org_url = "https://example.okta.com"
-//!
-//!     # An API token read from the environment ...
 //!     auth = { method = "ssws", token = { env = "OKTA_API_TOKEN" } }
-//!
-//!     # ... or a service app with a private key file:
-//!     # [auth]
-//!     # method = "private_key_jwt"
-//!     # client_id = "0oa1b2c3d4e5f6g7h8i9"
-//!     # key_id = "remediation-2026"
-//!     # private_key = { file = "/etc/remediation/okta-key.pem" }
 //! "#)?;
-//! assert_eq!(config.page_size, 200);
+//! assert_eq!(token.page_size, 200);
+//!
+//! let service_app: OktaConfig = toml::from_str(r#"
+//!     id = "okta-prod"
+//!     org_url = "https://example.okta.com"
+//!     max_retry_wait_secs = 60
+//!
+//!     [auth]
+//!     method = "private_key_jwt"
+//!     client_id = "0oa1b2c3d4e5f6g7h8i9"
+//!     key_id = "remediation-2026"
+//!     private_key = { file = "/etc/remediation/okta-key.pem" }
+//! "#)?;
+//! assert!(matches!(service_app.auth, OktaAuth::PrivateKeyJwt { .. }));
 //! # Ok::<(), toml::de::Error>(())
 //! ```
 
