@@ -3,4 +3,5 @@
 mod config;
 mod conformance;
 mod golden;
+mod live;
 mod support;
