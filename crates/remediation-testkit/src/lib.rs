@@ -36,6 +36,10 @@
 
 pub mod builders;
 pub mod conformance;
+/// Stateful fake providers.
+pub mod fakes {
+    pub mod google;
+}
 pub mod connector;
 mod harness;
 pub mod policy;
