@@ -5,8 +5,7 @@
 
 use std::fmt;
 
-use async_trait::async_trait;
-use remediation_core::ConnectorError;
+use remediation_connector_http::{Method, Request, segment};
 use serde_json::{Value, json};
 
 /// An HTTP method the connector uses.
@@ -60,6 +59,26 @@ impl ApiRequest {
         self.body = Some(body);
         self
     }
+
+    /// The shared client's request. A POST to `signOut` and a PATCH setting absolute values
+    /// change nothing when repeated, so they are marked idempotent and retried.
+    pub(crate) fn into_request(self) -> Request {
+        let method = match self.verb {
+            Verb::Get => Method::GET,
+            Verb::Post => Method::POST,
+            Verb::Patch => Method::PATCH,
+            Verb::Delete => Method::DELETE,
+        };
+        let repeatable = matches!(self.verb, Verb::Patch) || self.path.ends_with("/signOut");
+        let mut req = Request::new(method, self.path);
+        for (k, v) in self.query {
+            req = req.query(k, v);
+        }
+        if let Some(body) = self.body {
+            req = req.json(body);
+        }
+        if repeatable { req.idempotent() } else { req }
+    }
 }
 
 /// A response as the connector sees it: status, JSON body (`null` when empty), request id.
@@ -78,34 +97,6 @@ impl ApiResponse {
     pub(crate) fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
-}
-
-/// Sends requests: authentication, retries on throttling and transport errors happen below
-/// this seam. Any status the provider answered is returned as an [`ApiResponse`]; only a
-/// failure to get an answer (or an exhausted retry budget) is an error.
-#[async_trait]
-pub(crate) trait Transport: Send + Sync + fmt::Debug {
-    /// Sends `request` and returns the provider's answer.
-    async fn send(&self, request: ApiRequest) -> Result<ApiResponse, ConnectorError>;
-}
-
-/// Percent-encodes one path segment: everything but RFC 3986 `pchar`s, so that `/`, `?`,
-/// `#` and `%` in an identifier can never change the path. `@` stays as it is.
-pub(crate) fn segment(raw: &str) -> String {
-    // A segment of only dots would be removed or climb up by path normalisation.
-    if raw == "." || raw == ".." {
-        return raw.replace('.', "%2E");
-    }
-    let mut out = String::with_capacity(raw.len());
-    for b in raw.bytes() {
-        let keep = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b);
-        if keep {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// `users.get` with the full projection (`suspended`, `changePasswordAtNextLogin`, `isAdmin`).
@@ -212,10 +203,6 @@ mod tests {
 
     #[test]
     fn identifiers_cannot_change_the_path() {
-        assert_eq!(segment("a/b?c#d%e f"), "a%2Fb%3Fc%23d%25e%20f");
-        assert_eq!(segment("alice+tag@example.com"), "alice+tag@example.com");
-        assert_eq!(segment("ü"), "%C3%BC");
-        assert_eq!(segment(".."), "%2E%2E");
         check(get_user("../groups/x"), Verb::Get, "/users/..%2Fgroups%2Fx", &[("projection", "full")], None);
     }
 }

@@ -6,6 +6,8 @@ use schemars::JsonSchema;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use remediation_connector_http::ServiceAccountKey;
+
 use crate::error::GoogleError;
 
 /// The Directory API base URL.
@@ -63,47 +65,13 @@ fn yes() -> bool {
     true
 }
 
-/// The fields of a service-account JSON key the connector uses.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ServiceAccountKey {
-    /// The service account's email: the JWT `iss`.
-    pub client_email: String,
-    /// The key's id: the JWT header `kid`.
-    pub private_key_id: String,
-    /// The PEM-encoded RSA private key.
-    pub private_key: SecretString,
-    /// The token endpoint: the JWT `aud`.
-    pub token_uri: String,
-}
-
-impl ServiceAccountKey {
-    /// Reads and parses a key file. Errors name the file and the missing field, never the key.
-    pub fn load(path: &Path) -> Result<Self, GoogleError> {
-        let text = std::fs::read_to_string(path)
-            .map(SecretString::from)
-            .map_err(|source| GoogleError::ReadKey { path: path.to_owned(), source })?;
-        Self::parse(&text, path)
-    }
-
-    fn parse(text: &SecretString, path: &Path) -> Result<Self, GoogleError> {
-        use secrecy::ExposeSecret;
-        // serde_json's messages quote at most a type or field name, never an input value;
-        // classify() keeps only the category and position to be sure.
-        serde_json::from_str::<Self>(text.expose_secret()).map_err(|e| GoogleError::InvalidKey {
-            path: path.to_owned(),
-            reason: match e.classify() {
-                serde_json::error::Category::Data => {
-                    let msg = e.to_string();
-                    if msg.starts_with("missing field") {
-                        msg.split(" at line").next().unwrap_or("missing field").to_owned()
-                    } else {
-                        "a field has the wrong type".to_owned()
-                    }
-                }
-                _ => format!("not valid JSON (line {})", e.line()),
-            },
-        })
-    }
+/// Reads the service-account key file named in the configuration. Errors name the file,
+/// never its content.
+pub(crate) fn load_key(path: &Path) -> Result<ServiceAccountKey, GoogleError> {
+    let text = std::fs::read_to_string(path)
+        .map(SecretString::from)
+        .map_err(|source| GoogleError::ReadKey { path: path.to_owned(), source })?;
+    ServiceAccountKey::from_json(&text).map_err(|source| GoogleError::InvalidKey { path: path.to_owned(), source })
 }
 
 #[cfg(test)]
@@ -124,20 +92,17 @@ mod tests {
     }
 
     #[test]
-    fn key_errors_never_quote_the_key() {
-        let path = Path::new("/k.json");
-        let text = SecretString::from(r#"{"client_email": "sa@p.iam.gserviceaccount.com", "private_key": "SECRET-PEM"}"#);
-        let e = ServiceAccountKey::parse(&text, path).unwrap_err().to_string();
-        assert!(e.contains("private_key_id"), "{e}");
-        assert!(!e.contains("SECRET-PEM"), "{e}");
-        let text = SecretString::from(r#"{"client_email": 1, "private_key": "SECRET-PEM"}"#);
-        let e = ServiceAccountKey::parse(&text, path).unwrap_err().to_string();
-        assert!(!e.contains("SECRET-PEM"), "{e}");
-        let ok = SecretString::from(
-            r#"{"type": "service_account", "client_email": "sa@p.iam.gserviceaccount.com", "private_key_id": "k1",
-                "private_key": "SECRET-PEM", "token_uri": "https://oauth2.googleapis.com/token"}"#,
-        );
-        let key = ServiceAccountKey::parse(&ok, path).unwrap();
-        assert!(!format!("{key:?}").contains("SECRET-PEM"));
+    fn key_errors_name_the_file_and_never_quote_the_key() {
+        let dir = std::env::temp_dir().join(format!("google-key-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("key.json");
+        std::fs::write(&path, r#"{"client_email": "sa@p.iam.gserviceaccount.com", "private_key": "SECRET-PEM"}"#).unwrap();
+        let e = load_key(&path).unwrap_err();
+        let text = format!("{e} {e:?} {}", std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default());
+        assert!(text.contains("key.json"), "{text}");
+        assert!(!text.contains("SECRET-PEM"), "{text}");
+        let missing = load_key(&dir.join("absent.json")).unwrap_err();
+        assert!(matches!(missing, GoogleError::ReadKey { .. }));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

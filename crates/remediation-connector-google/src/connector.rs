@@ -10,8 +10,12 @@ use remediation_core::{
 };
 use serde_json::{Value, json};
 
-use crate::api::{self, ApiRequest, ApiResponse, Transport};
-use crate::error::from_response;
+use remediation_connector_http::{HttpClient, JwtBearer, RetryPolicy, ThrottleSignal, TokenOptions};
+use remediation_core::{Clock, SystemClock};
+
+use crate::api::{self, ApiRequest, ApiResponse};
+use crate::config::{GoogleConfig, SCOPES, load_key};
+use crate::error::{GoogleError, from_response};
 use crate::state::{self, ACCOUNT, GROUP_MEMBERSHIP};
 
 /// Every (kind, grant type) the connector supports.
@@ -49,7 +53,7 @@ impl Protection {
 pub struct GoogleConnector {
     id: String,
     admin: String,
-    transport: Arc<dyn Transport>,
+    client: HttpClient,
     protection: Protection,
     /// Idempotency keys of sign-outs done by this process: a sign-out leaves nothing to read
     /// back, so this is how a repeated `execute` knows it is done.
@@ -61,27 +65,66 @@ impl std::fmt::Debug for GoogleConnector {
         f.debug_struct("GoogleConnector")
             .field("id", &self.id)
             .field("admin", &self.admin)
-            .field("transport", &self.transport)
+            .field("client", &self.client)
             .finish_non_exhaustive()
     }
 }
 
 impl GoogleConnector {
-    /// A connector over `transport`, acting as `admin`.
-    pub(crate) fn from_parts(
-        id: impl Into<String>,
-        admin: impl Into<String>,
-        transport: Arc<dyn Transport>,
-        mut protection: Protection,
-    ) -> Self {
-        let admin = admin.into();
-        protection.identities.insert(admin.to_lowercase());
-        Self { id: id.into(), admin, transport, protection, signed_out: Mutex::new(HashSet::new()) }
+    /// A connector named `id` from `config`: reads the key file, and signs and caches
+    /// tokens on the system clock.
+    pub fn new(id: impl Into<String>, config: &GoogleConfig) -> Result<Self, GoogleError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let auth = Self::token_source(config, Arc::clone(&clock))?;
+        let client = HttpClient::builder(config.api_base.clone())
+            .auth(Arc::new(auth))
+            .retry(RetryPolicy::new(ThrottleSignal::Google))
+            .clock(clock)
+            .build()
+            .map_err(|source| GoogleError::Client { source })?;
+        Self::with_client(id, config, client)
+    }
+
+    /// The token source `config` describes: a JWT-bearer grant for the key file's service
+    /// account, impersonating `config.admin`, for [`SCOPES`]. For embedders who build their
+    /// own [`HttpClient`] (a custom sleeper, clock or timeouts) and pass it to
+    /// [`GoogleConnector::with_client`].
+    pub fn token_source(config: &GoogleConfig, clock: Arc<dyn Clock>) -> Result<JwtBearer, GoogleError> {
+        if config.admin.trim().is_empty() {
+            return Err(GoogleError::Config("`admin` must name the administrator to act as".to_owned()));
+        }
+        let key = load_key(&config.credentials_file)?;
+        JwtBearer::service_account(
+            &key,
+            config.token_url.as_deref(),
+            Some(config.admin.clone()),
+            &SCOPES,
+            clock,
+            TokenOptions::default(),
+        )
+        .map_err(|source| GoogleError::InvalidKey { path: config.credentials_file.clone(), source })
+    }
+
+    /// A connector named `id` over `client`, which must point at the Directory API base and
+    /// carry the service account's token source.
+    pub fn with_client(id: impl Into<String>, config: &GoogleConfig, client: HttpClient) -> Result<Self, GoogleError> {
+        let admin = config.admin.clone();
+        let mut identities: HashSet<String> = config.protected.iter().map(|p| p.to_lowercase()).collect();
+        identities.insert(admin.to_lowercase());
+        Ok(Self {
+            id: id.into(),
+            admin,
+            client,
+            protection: Protection { identities, admins: config.protect_admins },
+            signed_out: Mutex::new(HashSet::new()),
+        })
     }
 
     async fn send(&self, request: ApiRequest) -> Result<ApiResponse, ConnectorError> {
         tracing::debug!(connector = %self.id, method = %request.verb, path = %request.path, "directory request");
-        self.transport.send(request).await
+        let resp = self.client.send_raw(request.into_request()).await?;
+        let body = if resp.body().is_empty() { Value::Null } else { resp.json::<Value>().unwrap_or(Value::Null) };
+        Ok(ApiResponse { status: resp.status().as_u16(), body, request_id: resp.request_id().map(str::to_owned) })
     }
 
     /// Sends a write and turns a non-success into an error; returns the request id.

@@ -21,14 +21,22 @@ pub enum GoogleError {
         #[source]
         source: std::io::Error,
     },
-    /// The key file is not a service-account key (JSON with `client_email`, `private_key`,
-    /// `private_key_id`, `token_uri`). The parser's message never quotes the key.
-    #[error("the Google service-account key file {} is not a service-account JSON key: {reason}", path.display())]
+    /// The key file is not a service-account JSON key (`client_email`, `private_key`,
+    /// `private_key_id`), or its private key is not an RSA PEM key. Never quotes the key.
+    #[error("the Google service-account key file {} is not usable", path.display())]
     InvalidKey {
         /// The key file named in the configuration.
         path: PathBuf,
         /// What is wrong with it.
-        reason: String,
+        #[source]
+        source: remediation_connector_http::HttpError,
+    },
+    /// The HTTP client or token source could not be built (a base URL that is not a URL).
+    #[error("cannot build the Google Workspace connector's HTTP client")]
+    Client {
+        /// The cause.
+        #[source]
+        source: remediation_connector_http::HttpError,
     },
     /// The configuration is inconsistent (an empty admin, a base URL that is not a URL).
     #[error("invalid Google Workspace connector configuration: {0}")]

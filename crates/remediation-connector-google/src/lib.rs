@@ -46,6 +46,6 @@ mod connector;
 mod error;
 mod state;
 
-pub use config::{DEFAULT_API_BASE, GoogleConfig, SCOPES, ServiceAccountKey};
+pub use config::{DEFAULT_API_BASE, GoogleConfig, SCOPES};
 pub use connector::{GoogleConnector, capabilities};
 pub use error::GoogleError;
