@@ -1,0 +1,1 @@
+//! A stateful fake of the GitHub REST API (in progress).
