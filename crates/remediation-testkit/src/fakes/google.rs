@@ -14,10 +14,18 @@
 //! 400 with Google's `{"error", "error_description"}` body.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{any, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+
+use super::{FakeServer, Faults, Provider, RequestLog, empty_response, json_response, url_pairs};
 
 /// The access-token lifetime the fake grants, in seconds, as Google does.
 pub const TOKEN_LIFETIME_SECS: i64 = 3600;
@@ -309,11 +317,7 @@ impl GoogleState {
     ) -> Reply {
         let token = authorization.and_then(|h| h.strip_prefix("Bearer ")).and_then(|t| self.tokens.get(t)).cloned();
         let Some(token) = token.filter(|t| t.expires_at > now) else {
-            return Reply::json(401, json!({"error": {"code": 401,
-                "message": "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
-                "errors": [{"message": "Invalid Credentials", "domain": "global", "reason": "authError",
-                            "location": "Authorization", "locationType": "header"}],
-                "status": "UNAUTHENTICATED"}}));
+            return Reply::json(401, unauthenticated_body());
         };
         if self.throttle_next > 0 {
             self.throttle_next -= 1;
@@ -491,6 +495,204 @@ pub fn decode_jwt(token: &str) -> Option<(Value, Value)> {
     }
     let decode = |p: &str| -> Option<Value> { serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok() };
     Some((decode(h)?, decode(c)?))
+}
+
+
+/// The test service account's RSA private key (PKCS#8 PEM). A throwaway key made for the
+/// fakes: it signs nothing anywhere else.
+pub const TEST_PRIVATE_KEY: &str = include_str!("google_test_key.pem");
+
+/// The public half of [`TEST_PRIVATE_KEY`], with which the fake checks assertions.
+pub const TEST_PUBLIC_KEY: &str = include_str!("google_test_key.pub.pem");
+
+/// The test service account's email.
+pub const TEST_CLIENT_EMAIL: &str = "remediation@fake-project.iam.gserviceaccount.com";
+
+/// The test service account key's id.
+pub const TEST_KEY_ID: &str = "fake-key-1";
+
+/// Where the Directory API lives below the fake's base URL, as on Google.
+pub const API_PREFIX: &str = "/admin/directory/v1";
+
+/// How the fake answers injected faults: Google's bodies and statuses.
+#[derive(Debug, Clone, Copy)]
+pub struct GoogleProvider;
+
+impl Provider for GoogleProvider {
+    fn throttled(&self) -> Response {
+        let body = error_body(403, "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user'.", "userRateLimitExceeded");
+        json_response(StatusCode::FORBIDDEN, &[], &body)
+    }
+
+    fn server_error(&self, status: StatusCode) -> Response {
+        let reason = if status == StatusCode::SERVICE_UNAVAILABLE { "backendError" } else { "internalError" };
+        json_response(status, &[], &error_body(status.as_u16(), "Backend Error", reason))
+    }
+
+    fn unauthorized(&self) -> Response {
+        json_response(StatusCode::UNAUTHORIZED, &[], &unauthenticated_body())
+    }
+
+    fn is_public(&self, path: &str) -> bool {
+        path == "/token"
+    }
+}
+
+/// A running fake Google: the token endpoint at `/token` and the Directory API under
+/// [`API_PREFIX`], sharing one [`GoogleState`].
+pub struct GoogleFake {
+    server: FakeServer,
+    state: Arc<Mutex<GoogleState>>,
+}
+
+impl std::fmt::Debug for GoogleFake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoogleFake").field("server", &self.server).finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    state: Arc<Mutex<GoogleState>>,
+    faults: Faults,
+}
+
+impl GoogleFake {
+    /// Starts a fake on loopback with the test service account registered (delegated every
+    /// Directory scope), after `seed` has added users and groups.
+    pub async fn start(seed: impl FnOnce(&mut GoogleState)) -> std::io::Result<Self> {
+        let mut state = GoogleState::new(String::new());
+        state.add_service_account(
+            TEST_CLIENT_EMAIL,
+            TEST_KEY_ID,
+            &[SCOPE_USER, SCOPE_USER_SECURITY, SCOPE_GROUP_MEMBER, SCOPE_GROUP_READONLY],
+        );
+        seed(&mut state);
+        let state = Arc::new(Mutex::new(state));
+        let faults = Faults::new();
+        let shared = Shared { state: Arc::clone(&state), faults: faults.clone() };
+        let router = Router::new()
+            .route("/token", post(token_endpoint))
+            .route(&format!("{API_PREFIX}/{{*rest}}"), any(directory))
+            .with_state(shared);
+        let server = FakeServer::start_with(router, GoogleProvider, faults, RequestLog::new()).await?;
+        // The token URL is the JWT audience, known once the server listens.
+        state.lock().unwrap_or_else(PoisonError::into_inner).token_url = format!("{}/token", server.base_url());
+        Ok(Self { server, state })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> &str {
+        self.server.base_url()
+    }
+
+    /// The Directory API base URL to configure.
+    pub fn api_base(&self) -> String {
+        format!("{}{API_PREFIX}", self.server.base_url())
+    }
+
+    /// The token URL to configure.
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.server.base_url())
+    }
+
+    /// A service-account key file's JSON for the test account, for `credentials_file`.
+    pub fn service_account_json(&self) -> String {
+        json!({
+            "type": "service_account",
+            "project_id": "fake-project",
+            "private_key_id": TEST_KEY_ID,
+            "private_key": TEST_PRIVATE_KEY,
+            "client_email": TEST_CLIENT_EMAIL,
+            "client_id": "100000000000000000001",
+            "token_uri": self.token_url(),
+        })
+        .to_string()
+    }
+
+    /// The provider's state, to seed and inspect.
+    pub fn state(&self) -> MutexGuard<'_, GoogleState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The fault switchboard.
+    pub fn faults(&self) -> &Faults {
+        self.server.faults()
+    }
+
+    /// The request log.
+    pub fn log(&self) -> &RequestLog {
+        self.server.log()
+    }
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn unauthenticated_body() -> Value {
+    json!({"error": {"code": 401,
+        "message": "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
+        "errors": [{"message": "Invalid Credentials", "domain": "global", "reason": "authError",
+                    "location": "Authorization", "locationType": "header"}],
+        "status": "UNAUTHENTICATED"}})
+}
+
+fn reply(r: Reply) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers: Vec<(&str, String)> = r.headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    match r.body {
+        Some(b) => json_response(status, &headers, &b),
+        None => empty_response(status, &headers),
+    }
+}
+
+fn signature_ok(assertion: &str) -> bool {
+    let Ok(key) = jsonwebtoken::DecodingKey::from_rsa_pem(TEST_PUBLIC_KEY.as_bytes()) else {
+        return false;
+    };
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    jsonwebtoken::decode::<Value>(assertion, &key, &validation).is_ok()
+}
+
+async fn token_endpoint(State(shared): State<Shared>, body: axum::body::Bytes) -> Response {
+    let form: BTreeMap<String, String> = url_pairs(&String::from_utf8_lossy(&body)).into_iter().collect();
+    let sig = form.get("assertion").is_some_and(|a| signature_ok(a));
+    let r = shared.state.lock().unwrap_or_else(PoisonError::into_inner).token(&form, now(), sig);
+    if let Some(token) = r.body.as_ref().and_then(|b| b.get("access_token")).and_then(Value::as_str) {
+        shared.faults.allow_token(token);
+    }
+    reply(r)
+}
+
+async fn directory(State(shared): State<Shared>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 1024 * 1024).await.unwrap_or_default();
+    let raw = parts.uri.path().strip_prefix(API_PREFIX).unwrap_or("");
+    let path: Vec<String> = raw.split('/').map(|s| decode_segment(s)).collect();
+    let query = parts.uri.query().map(url_pairs).unwrap_or_default();
+    let auth = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body: Option<Value> = if bytes.is_empty() { None } else { serde_json::from_slice(&bytes).ok() };
+    if !bytes.is_empty() && body.is_none() {
+        return reply(error(400, "Invalid JSON payload received.", "parseError"));
+    }
+    let r = shared.state.lock().unwrap_or_else(PoisonError::into_inner).handle(
+        parts.method.as_str(),
+        &path.join("/"),
+        &query,
+        auth.as_deref(),
+        body.as_ref(),
+        now(),
+    );
+    reply(r)
+}
+
+fn decode_segment(s: &str) -> String {
+    // `url_pairs` decodes `+` as a space, which a path does not: protect it first.
+    url_pairs(&format!("x={}", s.replace('+', "%2B"))).pop().map(|(_, v)| v).unwrap_or_default()
 }
 
 #[cfg(test)]
