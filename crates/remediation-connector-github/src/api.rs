@@ -89,7 +89,10 @@ pub(crate) fn list_direct_collaborators(repo: &str, per_page: u32) -> Option<Api
 
 /// `GET /repos/{o}/{r}/invitations?per_page=n`: pending invitations.
 pub(crate) fn list_invitations(repo: &str, per_page: u32) -> Option<ApiRequest> {
-    Some(ApiRequest::new(Method::GET, format!("{}/invitations", repo_path(repo)?)).query("per_page", per_page.to_string()))
+    Some(
+        ApiRequest::new(Method::GET, format!("{}/invitations", repo_path(repo)?))
+            .query("per_page", per_page.to_string()),
+    )
 }
 
 /// `PUT /repos/{o}/{r}/collaborators/{u}` `{"permission"}`.
@@ -145,6 +148,7 @@ pub(crate) fn delete_team_membership(team: &str, login: &str) -> Option<ApiReque
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -108,10 +108,9 @@ impl GitHubConnector {
     }
 
     fn resource(target: &Target, what: &str) -> Result<String, ConnectorError> {
-        target
-            .resource
-            .clone()
-            .ok_or_else(|| ConnectorError::permanent(format!("a {} target needs {what} as its resource", target.grant_type)))
+        target.resource.clone().ok_or_else(|| {
+            ConnectorError::permanent(format!("a {} target needs {what} as its resource", target.grant_type))
+        })
     }
 
     fn malformed(target: &Target, what: &str) -> ConnectorError {
@@ -124,7 +123,12 @@ impl GitHubConnector {
         if resp.status().is_success() { Ok(()) } else { Err(self.client.error_for(&resp)) }
     }
 
-    async fn find(&self, first: ApiRequest, pointer: &'static str, login: &str) -> Result<Option<Value>, ConnectorError> {
+    async fn find(
+        &self,
+        first: ApiRequest,
+        pointer: &'static str,
+        login: &str,
+    ) -> Result<Option<Value>, ConnectorError> {
         let pages = self
             .client
             .pages(first.into_request(), PageStyle::Link, MAX_PAGES, |item| login_is(item, pointer, login))
@@ -157,7 +161,8 @@ impl GitHubConnector {
                 let repo = Self::resource(target, "the repository as owner/repo")?;
                 let list = api::list_direct_collaborators(&repo, self.page_size)
                     .ok_or_else(|| Self::malformed(target, "owner/repo"))?;
-                let permission = self.find(list, "/login", login).await?.and_then(|c| state::collaborator_permission(&c));
+                let permission =
+                    self.find(list, "/login", login).await?.and_then(|c| state::collaborator_permission(&c));
                 let invitation = match permission {
                     Some(_) => None,
                     None => {
@@ -186,7 +191,8 @@ impl GitHubConnector {
             }
             TEAM_MEMBER => {
                 let team = Self::resource(target, "the team as org/team-slug")?;
-                let get = api::get_team_membership(&team, login).ok_or_else(|| Self::malformed(target, "org/team-slug"))?;
+                let get =
+                    api::get_team_membership(&team, login).ok_or_else(|| Self::malformed(target, "org/team-slug"))?;
                 let resp = self.send(get).await?;
                 match resp.status().as_u16() {
                     200..=299 => state::team_membership(&team, login, Some(&resp.json::<Value>()?)),
@@ -202,7 +208,9 @@ impl GitHubConnector {
                     _ => return Err(self.client.error_for(&resp)),
                 }
             }
-            other => return Err(ConnectorError::unsupported(format!("the GitHub connector has no grant type {other}"))),
+            other => {
+                return Err(ConnectorError::unsupported(format!("the GitHub connector has no grant type {other}")));
+            }
         };
         Ok(Snapshot { protected: self.is_protected(target), state })
     }
@@ -298,7 +306,8 @@ impl Connector for GitHubConnector {
                 if state::text(s, "permission")?.is_none() {
                     return Ok(Self::already());
                 }
-                let req = api::delete_collaborator(&resource, login).ok_or_else(|| Self::malformed(target, "owner/repo"))?;
+                let req =
+                    api::delete_collaborator(&resource, login).ok_or_else(|| Self::malformed(target, "owner/repo"))?;
                 self.delete(req).await
             }
             (ActionKind::Reduce { to }, REPO_COLLABORATOR) => {
@@ -329,11 +338,13 @@ impl Connector for GitHubConnector {
                 if state::text(s, "state")?.is_none() {
                     return Ok(Self::already());
                 }
-                let req =
-                    api::delete_team_membership(&resource, login).ok_or_else(|| Self::malformed(target, "org/team-slug"))?;
+                let req = api::delete_team_membership(&resource, login)
+                    .ok_or_else(|| Self::malformed(target, "org/team-slug"))?;
                 self.delete(req).await
             }
-            (kind, gt) => Err(ConnectorError::unsupported(format!("the GitHub connector cannot {} a {gt}", kind.name()))),
+            (kind, gt) => {
+                Err(ConnectorError::unsupported(format!("the GitHub connector cannot {} a {gt}", kind.name())))
+            }
         }
     }
 
@@ -361,7 +372,8 @@ impl Connector for GitHubConnector {
                     // Already re-invited with the same permission: the lossy best is in place.
                     return Ok(Self::already());
                 }
-                api::put_collaborator(&resource, login, &permission).ok_or_else(|| Self::malformed(target, "owner/repo"))?
+                api::put_collaborator(&resource, login, &permission)
+                    .ok_or_else(|| Self::malformed(target, "owner/repo"))?
             }
             (ActionKind::Revoke, ORG_MEMBER) | (ActionKind::Reduce { .. }, ORG_ROLE) => {
                 let role = needs(state::text(want, "role")?, "organisation role")?;
@@ -375,7 +387,8 @@ impl Connector for GitHubConnector {
             }
             (ActionKind::Revoke, TEAM_MEMBER) => {
                 let role = needs(state::text(want, "role")?, "team role")?;
-                api::put_team_membership(&resource, login, &role).ok_or_else(|| Self::malformed(target, "org/team-slug"))?
+                api::put_team_membership(&resource, login, &role)
+                    .ok_or_else(|| Self::malformed(target, "org/team-slug"))?
             }
             (kind, gt) => {
                 return Err(ConnectorError::unsupported(format!("the GitHub connector cannot {} a {gt}", kind.name())));

@@ -45,10 +45,15 @@ pub(crate) fn parse_error(_status: StatusCode, body: &[u8]) -> Option<ProviderEr
         .and_then(Value::as_array)
         .map(|errs| errs.iter().filter_map(|e| e.get("message").and_then(Value::as_str)).collect())
         .unwrap_or_default();
-    Some(ProviderError::message(if details.is_empty() { message } else { format!("{message}: {}", details.join("; ")) }))
+    Some(ProviderError::message(if details.is_empty() {
+        message
+    } else {
+        format!("{message}: {}", details.join("; "))
+    }))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -57,7 +62,10 @@ mod tests {
         let body = br#"{"message": "Must have admin rights to Repository.", "documentation_url": "https://docs.github.com/rest"}"#;
         assert_eq!(parse_error(StatusCode::FORBIDDEN, body).unwrap().message, "Must have admin rights to Repository.");
         let body = br#"{"message": "Validation Failed", "errors": [{"message": "role is not valid"}]}"#;
-        assert_eq!(parse_error(StatusCode::UNPROCESSABLE_ENTITY, body).unwrap().message, "Validation Failed: role is not valid");
+        assert_eq!(
+            parse_error(StatusCode::UNPROCESSABLE_ENTITY, body).unwrap().message,
+            "Validation Failed: role is not valid"
+        );
         assert!(parse_error(StatusCode::BAD_GATEWAY, b"<html>").is_none());
     }
 }

@@ -69,9 +69,9 @@ pub(crate) fn team_membership(team: &str, login: &str, membership: Option<&Value
 
 /// A field of a snapshot, or a permanent error: a snapshot without it is not ours.
 pub(crate) fn field<'a>(state: &'a Value, name: &str) -> Result<&'a Value, ConnectorError> {
-    state
-        .get(name)
-        .ok_or_else(|| ConnectorError::permanent(format!("the snapshot has no `{name}`: it was not made by the GitHub connector")))
+    state.get(name).ok_or_else(|| {
+        ConnectorError::permanent(format!("the snapshot has no `{name}`: it was not made by the GitHub connector"))
+    })
 }
 
 /// A text field of a snapshot that may be `null`.
@@ -95,7 +95,11 @@ fn rank(level: &str) -> Option<usize> {
 
 /// The state `kind` leaves on a target of `grant_type`, given `before`, and a sentence
 /// saying what changes. Only called for declared capabilities.
-pub(crate) fn expected_after(kind: &ActionKind, grant_type: &str, before: &Value) -> Result<(Value, String), ConnectorError> {
+pub(crate) fn expected_after(
+    kind: &ActionKind,
+    grant_type: &str,
+    before: &Value,
+) -> Result<(Value, String), ConnectorError> {
     let user = text(before, "user")?.unwrap_or_default();
     match (kind, grant_type) {
         (ActionKind::Revoke, REPO_COLLABORATOR) => {
@@ -119,7 +123,9 @@ pub(crate) fn expected_after(kind: &ActionKind, grant_type: &str, before: &Value
                 )));
             };
             if target > from {
-                return Err(ConnectorError::permanent(format!("reducing {user} from {current} to {to} would raise it")));
+                return Err(ConnectorError::permanent(format!(
+                    "reducing {user} from {current} to {to} would raise it"
+                )));
             }
             Ok((
                 with(before, &[("permission", Value::String(to.clone()))])?,
@@ -161,6 +167,7 @@ pub(crate) fn expected_after(kind: &ActionKind, grant_type: &str, before: &Value
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -168,8 +175,12 @@ mod tests {
     fn roles_are_normalised_to_the_put_vocabulary() {
         assert_eq!(collaborator_permission(&json!({"role_name": "write"})), Some("push".to_owned()));
         assert_eq!(collaborator_permission(&json!({"role_name": "read"})), Some("pull".to_owned()));
-        assert_eq!(collaborator_permission(&json!({"role_name": "security-auditor"})), Some("security-auditor".to_owned()));
-        let flags = json!({"permissions": {"admin": false, "maintain": true, "push": true, "triage": true, "pull": true}});
+        assert_eq!(
+            collaborator_permission(&json!({"role_name": "security-auditor"})),
+            Some("security-auditor".to_owned())
+        );
+        let flags =
+            json!({"permissions": {"admin": false, "maintain": true, "push": true, "triage": true, "pull": true}});
         assert_eq!(collaborator_permission(&flags), Some("maintain".to_owned()));
         assert_eq!(collaborator_permission(&json!({})), None);
     }

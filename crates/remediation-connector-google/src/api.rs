@@ -148,6 +148,7 @@ pub(crate) fn patch_member(group: &str, member: &str, role: &str, delivery: Opti
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -75,13 +75,15 @@ pub(crate) fn load_key(path: &Path) -> Result<ServiceAccountKey, GoogleError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn config_defaults_and_unknown_fields() {
         let c: GoogleConfig =
-            serde_json::from_value(serde_json::json!({"credentials_file": "/k.json", "admin": "a@example.com"})).unwrap();
+            serde_json::from_value(serde_json::json!({"credentials_file": "/k.json", "admin": "a@example.com"}))
+                .unwrap();
         assert_eq!(c.api_base, DEFAULT_API_BASE);
         assert!(c.protect_admins);
         assert!(c.token_url.is_none());
@@ -96,7 +98,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("google-key-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("key.json");
-        std::fs::write(&path, r#"{"client_email": "sa@p.iam.gserviceaccount.com", "private_key": "SECRET-PEM"}"#).unwrap();
+        std::fs::write(&path, r#"{"client_email": "sa@p.iam.gserviceaccount.com", "private_key": "SECRET-PEM"}"#)
+            .unwrap();
         let e = load_key(&path).unwrap_err();
         let text = format!("{e} {e:?} {}", std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default());
         assert!(text.contains("key.json"), "{text}");

@@ -130,11 +130,7 @@ impl GoogleConnector {
     /// Sends a write and turns a non-success into an error; returns the request id.
     async fn write(&self, request: ApiRequest, what: &str) -> Result<Option<String>, ConnectorError> {
         let resp = self.send(request).await?;
-        if resp.is_success() {
-            Ok(resp.request_id)
-        } else {
-            Err(from_response(&resp, what))
-        }
+        if resp.is_success() { Ok(resp.request_id) } else { Err(from_response(&resp, what)) }
     }
 
     fn capability(&self, action: &Action) -> Result<Capability, ConnectorError> {
@@ -181,7 +177,9 @@ impl GoogleConnector {
                 let protected = self.protection.covers(member) || self.protection.covers(group);
                 Ok(Snapshot { protected, state })
             }
-            other => Err(ConnectorError::unsupported(format!("the Google Workspace connector has no grant type {other}"))),
+            other => {
+                Err(ConnectorError::unsupported(format!("the Google Workspace connector has no grant type {other}")))
+            }
         }
     }
 
@@ -277,7 +275,8 @@ impl Connector for GoogleConnector {
                 if state::flag(&live.state, "suspended")? {
                     return Ok(Self::already());
                 }
-                let id = self.write(api::patch_user(user, json!({"suspended": true})), &format!("suspend {user}")).await?;
+                let id =
+                    self.write(api::patch_user(user, json!({"suspended": true})), &format!("suspend {user}")).await?;
                 Ok(Self::applied(vec![id]))
             }
             ActionKind::ForcePasswordReset => {
@@ -293,7 +292,9 @@ impl Connector for GoogleConnector {
                 self.signed_out.lock().unwrap_or_else(|p| p.into_inner()).insert(action.idempotency_key.clone());
                 Ok(Self::applied(vec![id]))
             }
-            other => Err(ConnectorError::unsupported(format!("{other} is not supported by the Google Workspace connector"))),
+            other => {
+                Err(ConnectorError::unsupported(format!("{other} is not supported by the Google Workspace connector")))
+            }
         }
     }
 

@@ -62,7 +62,9 @@ pub(crate) fn from_response(resp: &ApiResponse, what: &str) -> ConnectorError {
     let reason = reason(&resp.body);
     let kind = match resp.status {
         401 => ConnectorErrorKind::Unauthenticated,
-        403 if reason.is_some_and(|r| THROTTLE_REASONS.contains(&r)) => ConnectorErrorKind::Throttled { retry_after: None },
+        403 if reason.is_some_and(|r| THROTTLE_REASONS.contains(&r)) => {
+            ConnectorErrorKind::Throttled { retry_after: None }
+        }
         403 => ConnectorErrorKind::Forbidden,
         404 => ConnectorErrorKind::NotFound,
         409 | 412 => ConnectorErrorKind::Conflict,
@@ -83,6 +85,7 @@ pub(crate) fn from_response(resp: &ApiResponse, what: &str) -> ConnectorError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use serde_json::json;
 

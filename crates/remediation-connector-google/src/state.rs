@@ -32,7 +32,8 @@ pub(crate) fn membership(group: &str, identity: &str, member: Option<&Value>) ->
     match member {
         None => json!({"group": group, "member": identity, "present": false}),
         Some(m) => {
-            let text = |name: &str| m.get(name).and_then(Value::as_str).map_or(Value::Null, |s| Value::String(s.to_owned()));
+            let text =
+                |name: &str| m.get(name).and_then(Value::as_str).map_or(Value::Null, |s| Value::String(s.to_owned()));
             json!({
                 "group": group,
                 "member": identity,
@@ -50,7 +51,9 @@ pub(crate) fn membership(group: &str, identity: &str, member: Option<&Value>) ->
 /// lacks it was not made by this connector.
 pub(crate) fn field<'a>(state: &'a Value, name: &str) -> Result<&'a Value, ConnectorError> {
     state.get(name).ok_or_else(|| {
-        ConnectorError::permanent(format!("the snapshot has no `{name}`: it was not made by the Google Workspace connector"))
+        ConnectorError::permanent(format!(
+            "the snapshot has no `{name}`: it was not made by the Google Workspace connector"
+        ))
     })
 }
 
@@ -62,10 +65,8 @@ pub(crate) fn flag(state: &Value, name: &str) -> Result<bool, ConnectorError> {
 }
 
 fn with(state: &Value, name: &str, value: Value) -> Result<Value, ConnectorError> {
-    let mut map: Map<String, Value> = state
-        .as_object()
-        .cloned()
-        .ok_or_else(|| ConnectorError::permanent("the snapshot is not a JSON object"))?;
+    let mut map: Map<String, Value> =
+        state.as_object().cloned().ok_or_else(|| ConnectorError::permanent("the snapshot is not a JSON object"))?;
     field(state, name)?;
     map.insert(name.to_owned(), value);
     Ok(Value::Object(map))
@@ -81,7 +82,9 @@ pub(crate) fn expected_after(kind: &ActionKind, before: &Value) -> Result<(Value
             let role = before.get("role").and_then(Value::as_str).unwrap_or("MEMBER");
             Ok((
                 membership(group, member, None),
-                format!("Remove {member} ({role}) from Google group {group}; rollback adds it back with the same role and delivery settings."),
+                format!(
+                    "Remove {member} ({role}) from Google group {group}; rollback adds it back with the same role and delivery settings."
+                ),
             ))
         }
         ActionKind::Suspend => {
@@ -100,14 +103,19 @@ pub(crate) fn expected_after(kind: &ActionKind, before: &Value) -> Result<(Value
             // Google exposes no session state to read back: the snapshot stays as it is.
             Ok((
                 before.clone(),
-                format!("Sign Google Workspace user {user} out of every web and device session (cannot be undone, not observable)."),
+                format!(
+                    "Sign Google Workspace user {user} out of every web and device session (cannot be undone, not observable)."
+                ),
             ))
         }
-        other => Err(ConnectorError::unsupported(format!("{other} is not supported by the Google Workspace connector"))),
+        other => {
+            Err(ConnectorError::unsupported(format!("{other} is not supported by the Google Workspace connector")))
+        }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -140,10 +148,16 @@ mod tests {
     fn after_states() {
         let acc = json!({"user": "a", "suspended": false, "change_password_at_next_login": false, "admin": false});
         assert_eq!(expected_after(&ActionKind::Suspend, &acc).unwrap().0["suspended"], json!(true));
-        assert_eq!(expected_after(&ActionKind::ForcePasswordReset, &acc).unwrap().0["change_password_at_next_login"], json!(true));
+        assert_eq!(
+            expected_after(&ActionKind::ForcePasswordReset, &acc).unwrap().0["change_password_at_next_login"],
+            json!(true)
+        );
         assert_eq!(expected_after(&ActionKind::RevokeSessions, &acc).unwrap().0, acc);
         let m = membership("g", "a", Some(&json!({"email": "a", "role": "MEMBER"})));
-        assert_eq!(expected_after(&ActionKind::Revoke, &m).unwrap().0, json!({"group": "g", "member": "a", "present": false}));
+        assert_eq!(
+            expected_after(&ActionKind::Revoke, &m).unwrap().0,
+            json!({"group": "g", "member": "a", "present": false})
+        );
         assert!(expected_after(&ActionKind::Suspend, &json!({"x": 1})).is_err());
     }
 }

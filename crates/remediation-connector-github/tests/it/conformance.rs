@@ -26,8 +26,13 @@ impl Subject for Fixture {
     }
 
     async fn cases(&self) -> Vec<Case> {
-        let (a, b, c, d, e) =
-            (self.fresh("collab"), self.fresh("reducee"), self.fresh("member"), self.fresh("owner"), self.fresh("teamie"));
+        let (a, b, c, d, e) = (
+            self.fresh("collab"),
+            self.fresh("reducee"),
+            self.fresh("member"),
+            self.fresh("owner"),
+            self.fresh("teamie"),
+        );
         {
             let mut s = self.fake.state();
             s.add_collaborator("acme/payments", &a, "push");
@@ -37,8 +42,16 @@ impl Subject for Fixture {
             s.add_team_member("acme", "platform", &e, "maintainer");
         }
         vec![
-            Case::new("revoke repository collaborator", ActionKind::Revoke, target("repo_collaborator", &a, "acme/payments")),
-            Case::new("reduce repository collaborator", reduce("pull"), target("repo_collaborator", &b, "acme/payments")),
+            Case::new(
+                "revoke repository collaborator",
+                ActionKind::Revoke,
+                target("repo_collaborator", &a, "acme/payments"),
+            ),
+            Case::new(
+                "reduce repository collaborator",
+                reduce("pull"),
+                target("repo_collaborator", &b, "acme/payments"),
+            ),
             Case::new("revoke organisation member", ActionKind::Revoke, target("org_member", &c, "acme")),
             Case::new("reduce organisation role", reduce("member"), target("org_role", &d, "acme")),
             Case::new("revoke team member", ActionKind::Revoke, target("team_member", &e, "acme/platform")),
@@ -57,7 +70,11 @@ impl Subject for Fixture {
     async fn forbidden(&self) -> Option<(Arc<dyn Connector>, Case)> {
         let login = self.fresh("ro");
         self.fake.state().add_collaborator("acme/payments", &login, "push");
-        let case = Case::new("revoke with a read-only token", ActionKind::Revoke, target("repo_collaborator", &login, "acme/payments"));
+        let case = Case::new(
+            "revoke with a read-only token",
+            ActionKind::Revoke,
+            target("repo_collaborator", &login, "acme/payments"),
+        );
         Some((Arc::new(self.connector_with(READ_ONLY_TOKEN)), case))
     }
 
@@ -101,7 +118,11 @@ impl HttpSubject for Fixture {
             }
             s.add_collaborator("acme/big", &login, "push");
         }
-        Case::new("reduce a collaborator on page three", reduce("pull"), target("repo_collaborator", &login, "acme/big"))
+        Case::new(
+            "reduce a collaborator on page three",
+            reduce("pull"),
+            target("repo_collaborator", &login, "acme/big"),
+        )
     }
 }
 

@@ -59,8 +59,13 @@ async fn reduce_repo_collaborator() {
 
 #[tokio::test]
 async fn revoke_org_member() {
-    check(ActionKind::Revoke, target("org_member", "octocat", "acme"), "revoke_org_member", "rollback_revoke_org_member")
-        .await;
+    check(
+        ActionKind::Revoke,
+        target("org_member", "octocat", "acme"),
+        "revoke_org_member",
+        "rollback_revoke_org_member",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -29,7 +29,11 @@ impl Subject for Fixture {
 
     async fn cases(&self) -> Vec<Case> {
         vec![
-            Case::new("revoke group membership", ActionKind::Revoke, membership(&self.fresh_member(), "eng@example.com")),
+            Case::new(
+                "revoke group membership",
+                ActionKind::Revoke,
+                membership(&self.fresh_member(), "eng@example.com"),
+            ),
             Case::new("suspend account", ActionKind::Suspend, account(&self.fresh_user("suspend"))),
             Case::new("revoke sessions", ActionKind::RevokeSessions, account(&self.fresh_user("signout"))),
             Case::new("force password reset", ActionKind::ForcePasswordReset, account(&self.fresh_user("reset"))),
@@ -94,7 +98,8 @@ async fn google_passes_the_semantic_suite() {
     conformance::semantic(&f).await;
     // The sign-out ran once: the second execute of the same action was recognised as done.
     let state = f.fake.state();
-    let signed_out: Vec<u32> = state.users.values().filter(|u| u.primary_email.starts_with("signout-")).map(|u| u.sign_outs).collect();
+    let signed_out: Vec<u32> =
+        state.users.values().filter(|u| u.primary_email.starts_with("signout-")).map(|u| u.sign_outs).collect();
     assert_eq!(signed_out, [1]);
     assert_eq!(state.user(ADMIN).unwrap().sign_outs, 0);
 }

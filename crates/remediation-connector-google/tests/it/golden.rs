@@ -33,7 +33,8 @@ async fn snapshots() {
     let f = fixture().await;
     let c = f.connector();
     c.snapshot(&account(ALICE)).await.unwrap();
-    for (name, target) in [("snapshot_account", account(ALICE)), ("snapshot_group_membership", membership(ALICE, ENG))] {
+    for (name, target) in [("snapshot_account", account(ALICE)), ("snapshot_group_membership", membership(ALICE, ENG))]
+    {
         let mark = f.fake.log().count();
         c.snapshot(&target).await.unwrap();
         golden().check(name, &f.fake.log().since(mark));
@@ -60,8 +61,13 @@ async fn check(kind: ActionKind, target: remediation_core::Target, execute: &str
 
 #[tokio::test]
 async fn revoke_group_membership() {
-    check(ActionKind::Revoke, membership(ALICE, ENG), "revoke_group_membership", Some("rollback_revoke_group_membership"))
-        .await;
+    check(
+        ActionKind::Revoke,
+        membership(ALICE, ENG),
+        "revoke_group_membership",
+        Some("rollback_revoke_group_membership"),
+    )
+    .await;
 }
 
 #[tokio::test]

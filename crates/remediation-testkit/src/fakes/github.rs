@@ -167,7 +167,11 @@ impl GitHubState {
     /// Adds `login` (created if needed) as a direct collaborator on `owner/repo`.
     pub fn add_collaborator(&mut self, repo: &str, login: &str, permission: &str) {
         self.add_user(login);
-        self.repos.entry(repo.to_lowercase()).or_default().collaborators.insert(login.to_lowercase(), permission.to_owned());
+        self.repos
+            .entry(repo.to_lowercase())
+            .or_default()
+            .collaborators
+            .insert(login.to_lowercase(), permission.to_owned());
     }
 
     /// Registers a token for `login`.
@@ -203,7 +207,10 @@ impl GitHubState {
         self.rate_remaining = self.rate_remaining.saturating_sub(1);
         let caller = token.and_then(|t| self.tokens.get(t)).cloned();
         let mut r = match &caller {
-            None => reply(401, json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"})),
+            None => reply(
+                401,
+                json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"}),
+            ),
             Some(c) => self.route(method, path, query, c, body, origin),
         };
         r.headers.extend([
@@ -247,7 +254,11 @@ impl GitHubState {
                 reply(200, json!({"resources": {"core": core}, "rate": core}))
             }
             ("GET", ["users", u]) => {
-                if self.users.contains_key(&u.to_lowercase()) { reply(200, self.user_json(u)) } else { not_found() }
+                if self.users.contains_key(&u.to_lowercase()) {
+                    reply(200, self.user_json(u))
+                } else {
+                    not_found()
+                }
             }
             (_, ["repos", owner, name, rest @ ..]) => {
                 let key = format!("{owner}/{name}").to_lowercase();
@@ -308,7 +319,11 @@ impl GitHubState {
                 page(items, query, origin, path)
             }
             ("GET", ["collaborators", u]) => {
-                if repo.collaborators.contains_key(&u.to_lowercase()) { no_content() } else { not_found() }
+                if repo.collaborators.contains_key(&u.to_lowercase()) {
+                    no_content()
+                } else {
+                    not_found()
+                }
             }
             ("GET", ["collaborators", u, "permission"]) => {
                 if !users.contains_key(&u.to_lowercase()) {
@@ -321,7 +336,10 @@ impl GitHubState {
                     Some(_) => "read",
                     None => "none",
                 };
-                reply(200, json!({"permission": legacy, "role_name": p.as_deref().map(role_name).unwrap_or(""), "user": user_json(u)}))
+                reply(
+                    200,
+                    json!({"permission": legacy, "role_name": p.as_deref().map(role_name).unwrap_or(""), "user": user_json(u)}),
+                )
             }
             ("PUT", ["collaborators", u]) => {
                 let login = u.to_lowercase();
@@ -363,7 +381,11 @@ impl GitHubState {
         };
         match (method, rest) {
             ("GET", ["members", u]) => {
-                if org.members.contains_key(&u.to_lowercase()) { no_content() } else { not_found() }
+                if org.members.contains_key(&u.to_lowercase()) {
+                    no_content()
+                } else {
+                    not_found()
+                }
             }
             ("DELETE", ["members", u]) => {
                 let login = u.to_lowercase();
@@ -501,7 +523,8 @@ impl Provider for GitHubProvider {
     }
 
     fn unauthorized(&self) -> Response {
-        let body = json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"});
+        let body =
+            json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"});
         json_response(StatusCode::UNAUTHORIZED, &[("x-github-request-id", "FAKE:AUTH".to_owned())], &body)
     }
 }
@@ -567,7 +590,8 @@ async fn handler(State(state): State<Arc<Mutex<GitHubState>>>, request: axum::ex
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, 1024 * 1024).await.unwrap_or_default();
     let token = parts.extensions.get::<Caller>().map(|c| c.0.clone());
-    let origin = parts.headers.get("host").and_then(|h| h.to_str().ok()).map(|h| format!("http://{h}")).unwrap_or_default();
+    let origin =
+        parts.headers.get("host").and_then(|h| h.to_str().ok()).map(|h| format!("http://{h}")).unwrap_or_default();
     let path: Vec<String> = parts
         .uri
         .path()
@@ -667,7 +691,12 @@ mod tests {
         let r = s.handle("GET", "/repos/acme/payments/collaborators", &q, Some(ADMIN_TOKEN), None, "http://h");
         assert_eq!(r.body.as_ref().unwrap().as_array().unwrap().len(), 2);
         let link = r.headers.iter().find(|(k, _)| k == "link").unwrap().1.clone();
-        assert!(link.contains("<http://h/repos/acme/payments/collaborators?affiliation=direct&per_page=2&page=2>; rel=\"next\""), "{link}");
+        assert!(
+            link.contains(
+                "<http://h/repos/acme/payments/collaborators?affiliation=direct&per_page=2&page=2>; rel=\"next\""
+            ),
+            "{link}"
+        );
         assert!(link.contains("page=3>; rel=\"last\""), "{link}");
     }
 }

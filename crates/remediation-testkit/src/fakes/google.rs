@@ -192,7 +192,11 @@ impl GoogleState {
     /// Adds a group.
     pub fn add_group(&mut self, email: &str) -> &mut FakeGroup {
         let id = self.id();
-        self.groups.entry(email.to_lowercase()).or_insert(FakeGroup { id, email: email.to_owned(), members: BTreeMap::new() })
+        self.groups.entry(email.to_lowercase()).or_insert(FakeGroup {
+            id,
+            email: email.to_owned(),
+            members: BTreeMap::new(),
+        })
     }
 
     /// Adds `email` to `group` (created if needed) with a role and delivery settings.
@@ -257,7 +261,10 @@ impl GoogleState {
             return token_error("invalid_request", "Missing required parameter: assertion");
         };
         let Some((header, claims)) = decode_jwt(assertion) else {
-            return token_error("invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.");
+            return token_error(
+                "invalid_grant",
+                "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.",
+            );
         };
         let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
         let int = |k: &str| claims.get(k).and_then(Value::as_i64);
@@ -274,9 +281,13 @@ impl GoogleState {
             return token_error("invalid_grant", "Invalid JWT: Failed audience check.");
         }
         match (int("iat"), int("exp")) {
-            (Some(iat), Some(exp)) if exp > now && iat <= now + 60 && exp - iat <= TOKEN_LIFETIME_SECS && exp > iat => {}
+            (Some(iat), Some(exp)) if exp > now && iat <= now + 60 && exp - iat <= TOKEN_LIFETIME_SECS && exp > iat => {
+            }
             _ => {
-                return token_error("invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.");
+                return token_error(
+                    "invalid_grant",
+                    "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.",
+                );
             }
         }
         let scopes: BTreeSet<String> =
@@ -297,10 +308,7 @@ impl GoogleState {
         self.tokens_issued += 1;
         let token = format!("ya29.fake-{}-{}", self.tokens_issued, self.next_id);
         self.tokens.insert(token.clone(), Token { subject, scopes, expires_at: now + TOKEN_LIFETIME_SECS });
-        Reply::json(
-            200,
-            json!({"access_token": token, "expires_in": TOKEN_LIFETIME_SECS, "token_type": "Bearer"}),
-        )
+        Reply::json(200, json!({"access_token": token, "expires_in": TOKEN_LIFETIME_SECS, "token_type": "Bearer"}))
     }
 
     /// Answers one Directory API request. `path` is below the API base
@@ -321,7 +329,11 @@ impl GoogleState {
         };
         if self.throttle_next > 0 {
             self.throttle_next -= 1;
-            return error(403, "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user'.", "userRateLimitExceeded");
+            return error(
+                403,
+                "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user'.",
+                "userRateLimitExceeded",
+            );
         }
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let write = method != "GET";
@@ -355,8 +367,11 @@ impl GoogleState {
                 None => error(404, "Resource Not Found: userKey", "notFound"),
             },
             ("GET", ["groups", key]) => match self.group(key) {
-                Some(g) => Reply::json(200, json!({"kind": "admin#directory#group", "id": g.id, "email": g.email,
-                    "directMembersCount": g.members.len().to_string(), "etag": etag(g.members.len() as u64)})),
+                Some(g) => Reply::json(
+                    200,
+                    json!({"kind": "admin#directory#group", "id": g.id, "email": g.email,
+                    "directMembersCount": g.members.len().to_string(), "etag": etag(g.members.len() as u64)}),
+                ),
                 None => error(404, "Resource Not Found: groupKey", "notFound"),
             },
             ("GET", ["groups", key, "members"]) => self.list_members(key, query),
@@ -389,7 +404,8 @@ impl GoogleState {
         };
         let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let max = q("maxResults").and_then(|v| v.parse::<usize>().ok()).unwrap_or(200).clamp(1, 200);
-        let start = q("pageToken").and_then(|v| v.strip_prefix("page-")).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+        let start =
+            q("pageToken").and_then(|v| v.strip_prefix("page-")).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
         let all: Vec<&FakeMember> = group.members.values().collect();
         let page: Vec<Value> = all.iter().skip(start).take(max).map(|m| member_json(m)).collect();
         let mut out = json!({"kind": "admin#directory#members", "etag": etag(all.len() as u64), "members": page});
@@ -419,14 +435,20 @@ impl GoogleState {
         if group.members.contains_key(&email.to_lowercase()) {
             return error(409, "Member already exists.", "duplicate");
         }
-        let m = FakeMember { email: email.clone(), role, delivery_settings: delivery, kind: (if is_group { "GROUP" } else { "USER" }).to_owned() };
+        let m = FakeMember {
+            email: email.clone(),
+            role,
+            delivery_settings: delivery,
+            kind: (if is_group { "GROUP" } else { "USER" }).to_owned(),
+        };
         let out = member_json(&m);
         group.members.insert(email.to_lowercase(), m);
         Reply::json(200, out)
     }
 
     fn member(&mut self, method: &str, key: &str, member: &str, body: Option<&Value>) -> Reply {
-        let member_email = self.user(member).map(|u| u.primary_email.to_lowercase()).unwrap_or_else(|| member.to_lowercase());
+        let member_email =
+            self.user(member).map(|u| u.primary_email.to_lowercase()).unwrap_or_else(|| member.to_lowercase());
         let Some(group) = self.group_mut(key) else {
             return error(404, "Resource Not Found: groupKey", "notFound");
         };
@@ -497,7 +519,6 @@ pub fn decode_jwt(token: &str) -> Option<(Value, Value)> {
     Some((decode(h)?, decode(c)?))
 }
 
-
 /// The test service account's RSA private key (PKCS#8 PEM). A throwaway key made for the
 /// fakes: it signs nothing anywhere else.
 pub const TEST_PRIVATE_KEY: &str = include_str!("google_test_key.pem");
@@ -520,7 +541,11 @@ pub struct GoogleProvider;
 
 impl Provider for GoogleProvider {
     fn throttled(&self) -> Response {
-        let body = error_body(403, "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user'.", "userRateLimitExceeded");
+        let body = error_body(
+            403,
+            "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user'.",
+            "userRateLimitExceeded",
+        );
         json_response(StatusCode::FORBIDDEN, &[], &body)
     }
 
@@ -672,7 +697,7 @@ async fn directory(State(shared): State<Shared>, request: axum::extract::Request
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, 1024 * 1024).await.unwrap_or_default();
     let raw = parts.uri.path().strip_prefix(API_PREFIX).unwrap_or("");
-    let path: Vec<String> = raw.split('/').map(|s| decode_segment(s)).collect();
+    let path: Vec<String> = raw.split('/').map(decode_segment).collect();
     let query = parts.uri.query().map(url_pairs).unwrap_or_default();
     let auth = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body: Option<Value> = if bytes.is_empty() { None } else { serde_json::from_slice(&bytes).ok() };
@@ -789,7 +814,10 @@ mod tests {
         assert_eq!(r.body.unwrap()["role"], json!("MANAGER"));
         assert_eq!(s.handle("DELETE", path, &[], Some(&auth), None, NOW).status, 204);
         let r = s.handle("GET", path, &[], Some(&auth), None, NOW);
-        assert_eq!((r.status, r.body.unwrap()["error"]["message"].clone()), (404, json!("Resource Not Found: memberKey")));
+        assert_eq!(
+            (r.status, r.body.unwrap()["error"]["message"].clone()),
+            (404, json!("Resource Not Found: memberKey"))
+        );
         let body = json!({"email": "alice@example.com", "role": "MANAGER", "delivery_settings": "DIGEST"});
         let r = s.handle("POST", "/groups/eng@example.com/members", &[], Some(&auth), Some(&body), NOW);
         assert_eq!(r.status, 200);
