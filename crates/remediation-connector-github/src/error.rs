@@ -1,7 +1,5 @@
 //! Errors building the connector, and the reader of GitHub's error body.
 
-use std::path::PathBuf;
-
 use remediation_connector_http::{ProviderError, StatusCode};
 use serde_json::Value;
 
@@ -9,24 +7,13 @@ use serde_json::Value;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GitHubError {
-    /// The environment variable named by `token_env` is unset or not Unicode.
-    #[error("the GitHub token variable {var} is not set")]
-    TokenEnv {
-        /// The variable's name.
-        var: String,
-    },
-    /// The file named by `token_file` could not be read.
-    #[error("cannot read the GitHub token file {}", path.display())]
-    TokenFile {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
+    /// The token could not be read from the variable or file the configuration names.
+    #[error("cannot read the GitHub token")]
+    Token {
+        /// Which variable or file, and why; never the token.
         #[source]
-        source: std::io::Error,
+        source: remediation_connector_http::HttpError,
     },
-    /// The configuration is inconsistent.
-    #[error("invalid GitHub connector configuration: {0}")]
-    Config(String),
     /// The HTTP client could not be built (a base URL that is not a URL).
     #[error("cannot build the GitHub connector's HTTP client")]
     Client {

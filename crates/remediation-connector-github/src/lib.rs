@@ -22,7 +22,7 @@
 //! [[connectors]]
 //! type = "github"
 //! id = "github-acme"
-//! token_env = "GITHUB_TOKEN"            # or token_file = "/etc/remediation/github-token"
+//! token = { env = "GITHUB_TOKEN" }      # or { file = "/etc/remediation/github-token" }
 //! protected = ["acme-admin-bot", "acme/infrastructure"]
 //! # api_base = "https://api.github.com" # https://HOST/api/v3 for GitHub Enterprise Server
 //! # page_size = 100
@@ -32,6 +32,26 @@
 //! `check_permissions` reads them from `X-OAuth-Scopes` on `GET /user` and names the missing
 //! ones. The token is held as a secret and appears in no `Debug` output, error, log line or
 //! audit record.
+//!
+//! # Example
+//!
+//! ```
+//! use remediation_connector_github::{GitHubConfig, GitHubConnector};
+//! use remediation_core::Connector;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("token"), "ghp_exampleToken0123456789\n")?;
+//! let config: GitHubConfig = serde_json::from_value(serde_json::json!({
+//!     "token": {"file": dir.path().join("token")},
+//!     "protected": ["acme/infrastructure"],
+//! }))?;
+//! let github = GitHubConnector::new("github-acme", &config)?;
+//! assert_eq!(github.capabilities().len(), 5);
+//! assert!(!format!("{github:?}").contains("ghp_exampleToken"));
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Errors and rate limits
 //!

@@ -34,6 +34,34 @@
 //! the scopes in [`SCOPES`]. The private key is read from the key file into secret memory
 //! and appears in no `Debug` output, error, log line or audit record.
 //!
+//! # Example
+//!
+//! ```
+//! use remediation_connector_google::{GoogleConfig, GoogleConnector};
+//! use remediation_core::Connector;
+//! # use remediation_testkit::fakes::google::TEST_PRIVATE_KEY as PEM;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let key = dir.path().join("sa.json");
+//! std::fs::write(&key, serde_json::json!({
+//!     "type": "service_account",
+//!     "client_email": "remediation@my-project.iam.gserviceaccount.com",
+//!     "private_key_id": "0123abcd",
+//!     "private_key": PEM,
+//!     "token_uri": "https://oauth2.googleapis.com/token",
+//! }).to_string())?;
+//! let config: GoogleConfig = serde_json::from_value(serde_json::json!({
+//!     "credentials_file": key,
+//!     "admin": "remediation-admin@example.com",
+//! }))?;
+//! let google = GoogleConnector::new("google-prod", &config)?;
+//! assert_eq!(google.capabilities().len(), 4);
+//! assert!(!format!("{google:?}").contains("PRIVATE KEY"));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Errors
 //!
 //! Google's error body `{"error": {"code", "message", "errors": [{"reason"}]}}` is kept in

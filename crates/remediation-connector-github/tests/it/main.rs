@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use remediation_connector_github::{GitHubConfig, GitHubConnector};
-use remediation_connector_http::RecordingSleeper;
+use remediation_connector_http::{RecordingSleeper, SecretSource};
 use remediation_core::{Action, ActionId, ActionKind, Mode, State, Target};
 use remediation_testkit::fakes::github::{ADMIN_TOKEN, GitHubFake, GitHubState};
 use tempfile::TempDir;
@@ -41,8 +41,7 @@ impl Fixture {
         let path = self.dir.path().join(format!("token-{}", &token[..12]));
         std::fs::write(&path, format!("{token}\n")).unwrap();
         GitHubConfig {
-            token_env: None,
-            token_file: Some(path),
+            token: SecretSource::File(path),
             api_base: self.fake.base_url().to_owned(),
             protected: vec!["acme/infrastructure".to_owned()],
             page_size: self.page_size,

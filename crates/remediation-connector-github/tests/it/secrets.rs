@@ -2,6 +2,7 @@
 //! named; protected targets are refused.
 
 use remediation_connector_github::{GitHubConfig, GitHubConnector, GitHubError};
+use remediation_connector_http::SecretSource;
 use remediation_core::{ActionKind, Connector, ConnectorErrorKind};
 use remediation_testkit::fakes::github::{ADMIN_TOKEN, READ_ONLY_TOKEN};
 
@@ -54,13 +55,13 @@ async fn protected_targets_are_refused_before_any_write() {
 #[test]
 fn a_missing_token_file_is_named() {
     let config = GitHubConfig {
-        token_env: None,
-        token_file: Some("/nonexistent/github-token".into()),
+        token: SecretSource::File("/nonexistent/github-token".into()),
         api_base: "https://api.github.com".into(),
         protected: Vec::new(),
         page_size: 100,
     };
     let err = GitHubConnector::new("github", &config).unwrap_err();
-    assert!(matches!(err, GitHubError::TokenFile { .. }));
-    assert!(err.to_string().contains("/nonexistent/github-token"));
+    assert!(matches!(err, GitHubError::Token { .. }));
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(source.contains("/nonexistent/github-token"), "{source}");
 }
