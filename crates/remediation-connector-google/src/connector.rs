@@ -227,14 +227,21 @@ impl Connector for GoogleConnector {
     }
 
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
-        // A token for every scope is refused as a whole when one scope is not delegated; the
-        // transport reports that as `Forbidden` naming the scopes it could not get.
+        // Google refuses a token for the whole scope list when one scope is not delegated,
+        // and answers 403 when the impersonated user is no administrator. A delegated admin
+        // whose role lacks a write privilege only shows when the write is refused.
         match self.send(api::get_user(&self.admin)).await {
+            Ok(resp) if resp.is_success() => Ok(Permissions::default()),
             Ok(resp) if resp.status == 403 => {
-                Ok(Permissions { missing: crate::config::SCOPES.iter().map(|s| (*s).to_owned()).collect() })
+                let e = from_response(&resp, "read the delegated admin");
+                Ok(Permissions {
+                    missing: vec![format!("administrator privileges for {} ({})", self.admin, e.message)],
+                })
             }
-            Ok(_) => Ok(Permissions::default()),
-            Err(e) if e.kind == ConnectorErrorKind::Forbidden => Ok(Permissions { missing: vec![e.message] }),
+            Ok(resp) => Err(from_response(&resp, &format!("read the delegated admin {}", self.admin))),
+            Err(e) if e.kind == ConnectorErrorKind::Unauthenticated && e.message.contains("unauthorized_client") => {
+                Ok(Permissions { missing: SCOPES.iter().map(|s| format!("domain-wide delegation of {s}")).collect() })
+            }
             Err(e) => Err(e),
         }
     }

@@ -63,3 +63,28 @@ fn a_broken_key_file_is_named_but_not_quoted() {
     assert!(chain.contains("sa.json"), "{chain}");
     assert!(!chain.contains("secret-material"), "{chain}");
 }
+
+#[tokio::test]
+async fn check_permissions_names_what_is_missing() {
+    let f = Fixture::start(|s| {
+        s.add_user("helpdesk@example.com", remediation_testkit::fakes::google::AdminRole::None);
+    })
+    .await;
+    assert!(f.connector().check_permissions().await.unwrap().can_write());
+    // The impersonated user is no administrator.
+    let missing = f.connector_as("helpdesk@example.com").check_permissions().await.unwrap().missing;
+    assert_eq!(missing.len(), 1);
+    assert!(missing[0].starts_with("administrator privileges for helpdesk@example.com"), "{missing:?}");
+    // A scope was not delegated: Google refuses the token for the whole list.
+    let sa = remediation_testkit::fakes::google::TEST_CLIENT_EMAIL;
+    f.fake
+        .state()
+        .service_accounts
+        .get_mut(sa)
+        .unwrap()
+        .delegated_scopes
+        .remove(remediation_testkit::fakes::google::SCOPE_USER_SECURITY);
+    let missing = f.connector().check_permissions().await.unwrap().missing;
+    assert_eq!(missing.len(), 4, "{missing:?}");
+    assert!(missing.iter().all(|m| m.starts_with("domain-wide delegation of https://www.googleapis.com/auth/")));
+}

@@ -4,8 +4,10 @@
 //! [`GoogleState`] is the provider: users (with an admin role), groups and their members,
 //! issued access tokens. [`GoogleState::handle`] answers one request the way Google does:
 //! the same paths, status codes, error bodies (`{"error": {"code", "message", "errors":
-//! [{"message", "domain", "reason"}]}}`), `pageToken`/`nextPageToken` pagination, and the
-//! 403 `userRateLimitExceeded` Google sends when a user's quota is spent.
+//! [{"message", "domain", "reason"}]}}`) and `pageToken`/`nextPageToken` pagination.
+//! [`GoogleFake`] serves it on loopback behind the shared [`Faults`] switchboard, whose
+//! throttled answer is Google's 403 `userRateLimitExceeded` and whose 503 is a
+//! `backendError`.
 //!
 //! The token endpoint ([`GoogleState::token`]) checks the JWT-bearer assertion as Google
 //! does: `alg` RS256, `kid` naming a registered key, `iss` the service account, `aud` the
@@ -156,8 +158,6 @@ pub struct GoogleState {
     pub service_accounts: BTreeMap<String, FakeServiceAccount>,
     /// The token URL assertions must name as `aud`.
     pub token_url: String,
-    /// The next this many Directory requests answer 403 `userRateLimitExceeded`.
-    pub throttle_next: u32,
     /// Tokens issued so far.
     pub tokens_issued: u32,
     tokens: HashMap<String, Token>,
@@ -327,14 +327,6 @@ impl GoogleState {
         let Some(token) = token.filter(|t| t.expires_at > now) else {
             return Reply::json(401, unauthenticated_body());
         };
-        if self.throttle_next > 0 {
-            self.throttle_next -= 1;
-            return error(
-                403,
-                "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user'.",
-                "userRateLimitExceeded",
-            );
-        }
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let write = method != "GET";
         let scope = match segments.as_slice() {
@@ -806,7 +798,7 @@ mod tests {
     }
 
     #[test]
-    fn members_round_trip_and_throttling() {
+    fn members_round_trip() {
         let mut s = state();
         let auth = token(&mut s);
         let path = "/groups/eng@example.com/members/alice@example.com";
@@ -823,11 +815,6 @@ mod tests {
         assert_eq!(r.status, 200);
         let r = s.handle("POST", "/groups/eng@example.com/members", &[], Some(&auth), Some(&body), NOW);
         assert_eq!(r.status, 409);
-        s.throttle_next = 1;
-        let r = s.handle("GET", path, &[], Some(&auth), None, NOW);
-        assert_eq!(r.status, 403);
-        assert_eq!(r.body.unwrap()["error"]["errors"][0]["reason"], json!("userRateLimitExceeded"));
-        assert_eq!(s.handle("GET", path, &[], Some(&auth), None, NOW).status, 200);
     }
 
     #[test]
