@@ -395,6 +395,11 @@ impl Connector for GitHubConnector {
             }
         };
         let resp = self.write(request).await?;
+        if resp.status().as_u16() == 201 {
+            // GitHub created an invitation instead of restoring the grant: access returns only
+            // once the user accepts it.
+            tracing::warn!(connector = %self.id, %target, "rollback sent an invitation; access returns when it is accepted");
+        }
         Ok(Self::outcome(OutcomeStatus::Applied, Some(&resp)))
     }
 }

@@ -57,6 +57,8 @@ async fn check(kind: ActionKind, target: remediation_core::Target, execute: &str
         golden().check(name, &f.fake.log().since(mark));
         assert_eq!(c.snapshot(&target).await.unwrap(), before);
     }
+    // One token served every request: the token source caches it until shortly before expiry.
+    assert_eq!(f.fake.state().tokens_issued, 1);
 }
 
 #[tokio::test]
