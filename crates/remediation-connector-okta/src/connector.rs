@@ -51,6 +51,7 @@ pub struct OktaConnector {
     max_pages: usize,
     log_days: u32,
     clock: Arc<dyn Clock>,
+    api_token: bool,
 }
 
 impl fmt::Debug for OktaConnector {
@@ -268,6 +269,7 @@ impl OktaConnector {
             max_pages: usize::try_from(config.max_pages).unwrap_or(usize::MAX),
             log_days: config.session_log_days,
             clock: parts.clock,
+            api_token: matches!(config.auth, OktaAuth::Ssws { .. }),
         })
     }
 
@@ -372,6 +374,27 @@ impl OktaConnector {
         Ok((latest == Some("user.session.start"), r.request_ids().to_vec()))
     }
 
+    /// An API token acts with its creator's admin roles: reads pass for a read-only admin,
+    /// so the roles themselves are checked. `None` when they cannot be read.
+    async fn missing_admin_role(&self) -> Result<Option<String>, ConnectorError> {
+        let me: Value = self.client.send(Request::get("/users/me")).await?.json()?;
+        let Some(id) = me["id"].as_str() else { return Ok(None) };
+        let roles = match self.client.send(Request::get(format!("/users/{}/roles", segment(id)))).await {
+            Ok(r) => r.json::<Vec<Value>>()?,
+            Err(e) if e.kind == ConnectorErrorKind::Forbidden => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let types: Vec<&str> = roles.iter().filter_map(|r| r["type"].as_str()).collect();
+        // Custom roles carry their own permission sets; trust them and let writes tell.
+        if types.iter().any(|t| matches!(*t, "SUPER_ADMIN" | "ORG_ADMIN" | "CUSTOM")) {
+            return Ok(None);
+        }
+        let held = if types.is_empty() { "none".to_owned() } else { types.join(", ") };
+        Ok(Some(format!(
+            "an admin role that may manage users, groups and apps (SUPER_ADMIN or ORG_ADMIN); the API token's roles: {held}"
+        )))
+    }
+
     async fn write(&self, action: &Action) -> Result<Vec<String>, ConnectorError> {
         let t = &action.target;
         let user = segment(&t.identity);
@@ -448,6 +471,9 @@ impl Connector for OktaConnector {
                 Err(e) if e.kind == ConnectorErrorKind::Forbidden => missing.push(scope.to_owned()),
                 Err(e) => return Err(e),
             }
+        }
+        if self.api_token {
+            missing.extend(self.missing_admin_role().await?);
         }
         Ok(Permissions { missing })
     }

@@ -224,6 +224,15 @@ async fn check_permissions_reports_nothing_missing_for_a_full_token() {
 }
 
 #[tokio::test]
+async fn a_read_only_api_token_is_reported_before_any_write() {
+    let subject = OktaSubject::new(Auth::Ssws).await;
+    let read_only = connector(&subject.fake, Auth::ReadOnly, None);
+    let p = read_only.connector.check_permissions().await.expect("permissions");
+    assert_eq!(p.missing.len(), 1, "{p:?}");
+    assert!(p.missing[0].contains("READ_ONLY_ADMIN"), "{p:?}");
+}
+
+#[tokio::test]
 async fn a_long_rate_limit_is_reported_not_waited() {
     let subject = OktaSubject::new(Auth::Ssws).await;
     let c = subject.connector();

@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
-use axum::{Form, Json, Router};
+use axum::{Extension, Form, Json, Router};
 use serde_json::{Value, json};
 
 use super::{Caller, FakeServer, Faults, Provider, RequestLog, empty_response, json_response};
@@ -281,6 +281,7 @@ fn router(org: OktaOrg) -> Router {
         .route("/api/v1/users", get(list_users))
         .route("/api/v1/users/{user}", get(get_user))
         .route("/api/v1/users/{user}/groups", get(user_groups))
+        .route("/api/v1/users/{user}/roles", get(user_roles))
         .route("/api/v1/users/{user}/lifecycle/{op}", post(lifecycle))
         .route("/api/v1/users/{user}/sessions", delete(clear_sessions))
         .route("/api/v1/groups", get(list_groups))
@@ -395,7 +396,20 @@ async fn list_apps(State(org): State<OktaOrg>) -> Response {
     json_response(StatusCode::OK, &[], &Value::Array(apps))
 }
 
-async fn get_user(State(org): State<OktaOrg>, Path(user): Path<String>) -> Response {
+/// The admin user an API token acts as.
+const ADMIN: &str = "00uadmin";
+
+async fn get_user(State(org): State<OktaOrg>, Path(user): Path<String>, caller: Option<Extension<Caller>>) -> Response {
+    if user == "me" {
+        let read_only = caller.is_some_and(|c| org.lock().read_only.contains(&c.0.0));
+        let login = if read_only { "auditor@example.com" } else { "admin@example.com" };
+        let id = if read_only { format!("{ADMIN}-ro") } else { ADMIN.to_owned() };
+        return json_response(
+            StatusCode::OK,
+            &[],
+            &user_json(&id, &User { login: login.to_owned(), status: "ACTIVE".to_owned() }),
+        );
+    }
     let o = org.lock();
     match find_user(&o, &user) {
         Some((id, u)) => json_response(StatusCode::OK, &[], &user_json(id, u)),
@@ -439,6 +453,19 @@ async fn user_groups(
         }
     }
     r
+}
+
+async fn user_roles(Path(user): Path<String>) -> Response {
+    let role = match user.as_str() {
+        ADMIN => "SUPER_ADMIN",
+        u if u == format!("{ADMIN}-ro") => "READ_ONLY_ADMIN",
+        _ => return json_response(StatusCode::OK, &[], &json!([])),
+    };
+    json_response(
+        StatusCode::OK,
+        &[],
+        &json!([{"id": format!("ra-{role}"), "label": role, "type": role, "status": "ACTIVE", "assignmentType": "USER"}]),
+    )
 }
 
 async fn lifecycle(State(org): State<OktaOrg>, Path((user, op)): Path<(String, String)>) -> Response {
