@@ -41,6 +41,10 @@ pub fn request_id(headers: &HeaderMap) -> Option<String> {
 /// Percent-encodes one path segment (an id, a login, an e-mail address) so that it cannot
 /// change the path: everything but unreserved characters, `@` and `:` is escaped.
 pub fn segment(raw: &str) -> String {
+    // A segment of only dots is removed or climbs a level when the URL is normalised.
+    if raw == "." || raw == ".." {
+        return raw.replace('.', "%2E");
+    }
     let mut out = String::with_capacity(raw.len());
     for b in raw.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@' | b':') {
@@ -578,5 +582,19 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
     match e.url() {
         Some(u) => format!("{what} ({} {})", u.host_str().unwrap_or(""), u.path()),
         None => what.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod segment_tests {
+    use super::segment;
+
+    #[test]
+    fn a_segment_cannot_change_the_path() {
+        assert_eq!(segment("a/b?c#d%e f"), "a%2Fb%3Fc%23d%25e%20f");
+        assert_eq!(segment("alice@example.com"), "alice@example.com");
+        assert_eq!(segment(".."), "%2E%2E");
+        assert_eq!(segment("."), "%2E");
+        assert_eq!(segment("..."), "...");
     }
 }

@@ -7,6 +7,9 @@
 //! [`FakeServer::start`] wraps the router in a layer that records every request, then
 //! applies the pending faults and the token check before the fake's own handlers run.
 
+// Provider fakes: one module each.
+pub mod github;
+pub mod google;
 pub mod okta;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};

@@ -1,0 +1,405 @@
+//! [`GitHubConnector`]: the [`Connector`] implementation over the GitHub REST API.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use remediation_connector_http::{
+    HttpClient, HttpClientBuilder, PageStyle, Response, RetryPolicy, StaticToken, ThrottleSignal,
+};
+use remediation_core::{
+    Action, ActionKind, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
+    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, find_capability,
+};
+use serde_json::Value;
+
+use crate::api::{self, ApiRequest};
+use crate::config::{API_VERSION, GitHubConfig, REQUIRED_SCOPES};
+use crate::error::{GitHubError, parse_error};
+use crate::state::{self, ORG_MEMBER, ORG_ROLE, REPO_COLLABORATOR, TEAM_MEMBER};
+
+/// The most pages of a listing the connector reads before giving up (100 x 100 items).
+const MAX_PAGES: usize = 100;
+
+/// Every (kind, grant type) the connector supports.
+pub fn capabilities() -> Vec<Capability> {
+    let cap = |kind, grant_type: &str, reversibility| Capability {
+        kind,
+        grant_type: grant_type.to_owned(),
+        reversibility,
+        observable: true,
+    };
+    vec![
+        cap(KindName::Revoke, REPO_COLLABORATOR, Reversibility::Lossy),
+        cap(KindName::Reduce, REPO_COLLABORATOR, Reversibility::Reversible),
+        cap(KindName::Revoke, ORG_MEMBER, Reversibility::Lossy),
+        cap(KindName::Reduce, ORG_ROLE, Reversibility::Reversible),
+        cap(KindName::Revoke, TEAM_MEMBER, Reversibility::Reversible),
+    ]
+}
+
+/// A GitHub connector. See the crate documentation for its capabilities.
+pub struct GitHubConnector {
+    id: String,
+    client: HttpClient,
+    protected: HashSet<String>,
+    page_size: u32,
+}
+
+impl std::fmt::Debug for GitHubConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubConnector").field("id", &self.id).field("client", &self.client).finish_non_exhaustive()
+    }
+}
+
+fn login_is(item: &Value, pointer: &str, login: &str) -> bool {
+    item.pointer(pointer).and_then(Value::as_str).is_some_and(|l| l.eq_ignore_ascii_case(login))
+}
+
+impl GitHubConnector {
+    /// A connector named `id` from `config`, reading its token now.
+    pub fn new(id: impl Into<String>, config: &GitHubConfig) -> Result<Self, GitHubError> {
+        let client = Self::client_builder(config)?.build().map_err(|source| GitHubError::Client { source })?;
+        Ok(Self::with_client(id, config, client))
+    }
+
+    /// The HTTP client `config` describes: its base URL, the bearer token, the headers GitHub
+    /// asks for (`Accept: application/vnd.github+json`, `X-GitHub-Api-Version`), GitHub's
+    /// rate-limit signals and error body. For embedders who set their own sleeper, clock
+    /// or timeouts before building it and passing it to [`GitHubConnector::with_client`].
+    pub fn client_builder(config: &GitHubConfig) -> Result<HttpClientBuilder, GitHubError> {
+        let token = config.token()?;
+        Ok(HttpClient::builder(config.api_base.clone())
+            .auth(Arc::new(StaticToken::bearer(token)))
+            .retry(RetryPolicy::new(ThrottleSignal::GitHub))
+            .error_parser(Arc::new(parse_error))
+            .default_header("Accept", "application/vnd.github+json")
+            .default_header("X-GitHub-Api-Version", API_VERSION))
+    }
+
+    /// A connector named `id` over `client` (see [`GitHubConnector::client_builder`]).
+    pub fn with_client(id: impl Into<String>, config: &GitHubConfig, client: HttpClient) -> Self {
+        Self {
+            id: id.into(),
+            client,
+            protected: config.protected.iter().map(|p| p.to_lowercase()).collect(),
+            page_size: config.page_size.clamp(1, 100),
+        }
+    }
+
+    async fn send(&self, request: ApiRequest) -> Result<Response, ConnectorError> {
+        tracing::debug!(connector = %self.id, method = %request.method, path = %request.path, "github request");
+        self.client.send_raw(request.into_request()).await
+    }
+
+    async fn write(&self, request: ApiRequest) -> Result<Response, ConnectorError> {
+        let resp = self.send(request).await?;
+        if resp.status().is_success() { Ok(resp) } else { Err(self.client.error_for(&resp)) }
+    }
+
+    fn capability(&self, action: &Action) -> Result<Capability, ConnectorError> {
+        find_capability(&capabilities(), action.kind.name(), &action.target).ok_or_else(|| {
+            ConnectorError::unsupported(format!(
+                "the GitHub connector cannot {} a {}",
+                action.kind.name(),
+                action.target.grant_type
+            ))
+        })
+    }
+
+    fn resource(target: &Target, what: &str) -> Result<String, ConnectorError> {
+        target.resource.clone().ok_or_else(|| {
+            ConnectorError::permanent(format!("a {} target needs {what} as its resource", target.grant_type))
+        })
+    }
+
+    fn malformed(target: &Target, what: &str) -> ConnectorError {
+        ConnectorError::permanent(format!("{target}: the resource must be {what}"))
+    }
+
+    /// Fails with GitHub's `NotFound` when `login` is no GitHub account.
+    async fn user_exists(&self, login: &str) -> Result<(), ConnectorError> {
+        let resp = self.send(api::get_user(login)).await?;
+        if resp.status().is_success() { Ok(()) } else { Err(self.client.error_for(&resp)) }
+    }
+
+    async fn find(
+        &self,
+        first: ApiRequest,
+        pointer: &'static str,
+        login: &str,
+    ) -> Result<Option<Value>, ConnectorError> {
+        let pages = self
+            .client
+            .pages(first.into_request(), PageStyle::Link, MAX_PAGES, |item| login_is(item, pointer, login))
+            .await?;
+        let found = pages.items.into_iter().find(|item| login_is(item, pointer, login));
+        if found.is_none() && pages.truncated {
+            return Err(ConnectorError::permanent(format!(
+                "{login} was not in the first {MAX_PAGES} pages of the listing; the connector stops there"
+            )));
+        }
+        Ok(found)
+    }
+
+    fn is_protected(&self, target: &Target) -> bool {
+        let mut names = vec![target.identity.to_lowercase()];
+        if let Some(r) = &target.resource {
+            let r = r.to_lowercase();
+            if let Some((org, _)) = r.split_once('/') {
+                names.push(org.to_owned());
+            }
+            names.push(r);
+        }
+        names.iter().any(|n| self.protected.contains(n))
+    }
+
+    async fn read(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
+        let login = target.identity.as_str();
+        let state = match target.grant_type.as_str() {
+            REPO_COLLABORATOR => {
+                let repo = Self::resource(target, "the repository as owner/repo")?;
+                let list = api::list_direct_collaborators(&repo, self.page_size)
+                    .ok_or_else(|| Self::malformed(target, "owner/repo"))?;
+                let permission =
+                    self.find(list, "/login", login).await?.and_then(|c| state::collaborator_permission(&c));
+                let invitation = match permission {
+                    Some(_) => None,
+                    None => {
+                        let list = api::list_invitations(&repo, self.page_size)
+                            .ok_or_else(|| Self::malformed(target, "owner/repo"))?;
+                        let inv = self.find(list, "/invitee/login", login).await?;
+                        inv.and_then(|i| i.get("permissions").and_then(Value::as_str).map(state::permission_name))
+                    }
+                };
+                if permission.is_none() && invitation.is_none() {
+                    self.user_exists(login).await?;
+                }
+                state::collaborator(&repo, login, permission, invitation)
+            }
+            ORG_MEMBER | ORG_ROLE => {
+                let org = Self::resource(target, "the organisation")?;
+                let resp = self.send(api::get_org_membership(&org, login)).await?;
+                match resp.status().as_u16() {
+                    200..=299 => state::org_membership(&org, login, Some(&resp.json::<Value>()?)),
+                    404 if target.grant_type == ORG_MEMBER => {
+                        self.user_exists(login).await?;
+                        state::org_membership(&org, login, None)
+                    }
+                    _ => return Err(self.client.error_for(&resp)),
+                }
+            }
+            TEAM_MEMBER => {
+                let team = Self::resource(target, "the team as org/team-slug")?;
+                let get =
+                    api::get_team_membership(&team, login).ok_or_else(|| Self::malformed(target, "org/team-slug"))?;
+                let resp = self.send(get).await?;
+                match resp.status().as_u16() {
+                    200..=299 => state::team_membership(&team, login, Some(&resp.json::<Value>()?)),
+                    404 => {
+                        self.user_exists(login).await?;
+                        let get = api::get_team(&team).ok_or_else(|| Self::malformed(target, "org/team-slug"))?;
+                        let t = self.send(get).await?;
+                        if !t.status().is_success() {
+                            return Err(self.client.error_for(&t));
+                        }
+                        state::team_membership(&team, login, None)
+                    }
+                    _ => return Err(self.client.error_for(&resp)),
+                }
+            }
+            other => {
+                return Err(ConnectorError::unsupported(format!("the GitHub connector has no grant type {other}")));
+            }
+        };
+        Ok(Snapshot { protected: self.is_protected(target), state })
+    }
+
+    fn outcome(status: OutcomeStatus, resp: Option<&Response>) -> Outcome {
+        Outcome { status, request_ids: resp.map(|r| r.request_ids().to_vec()).unwrap_or_default() }
+    }
+
+    fn already() -> Outcome {
+        Self::outcome(OutcomeStatus::AlreadyInState, None)
+    }
+
+    /// Sends a DELETE; a 404 means the grant is already gone.
+    async fn delete(&self, request: ApiRequest) -> Result<Outcome, ConnectorError> {
+        let resp = self.send(request).await?;
+        match resp.status().as_u16() {
+            200..=299 => Ok(Self::outcome(OutcomeStatus::Applied, Some(&resp))),
+            404 => Ok(Self::already()),
+            _ => Err(self.client.error_for(&resp)),
+        }
+    }
+}
+
+fn needs(v: Option<String>, what: &str) -> Result<String, ConnectorError> {
+    v.ok_or_else(|| ConnectorError::permanent(format!("the before-state has no {what} to restore")))
+}
+
+#[async_trait]
+impl Connector for GitHubConnector {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn capabilities(&self) -> Vec<Capability> {
+        capabilities()
+    }
+
+    async fn health(&self) -> Result<Health, ConnectorError> {
+        let resp = self.send(api::rate_limit()).await?;
+        if resp.status().is_success() {
+            let left = resp
+                .json::<Value>()
+                .ok()
+                .and_then(|b| b.pointer("/resources/core/remaining").and_then(Value::as_u64))
+                .map(|n| format!("; {n} core requests left this hour"))
+                .unwrap_or_default();
+            Ok(Health { healthy: true, detail: format!("GitHub API answers{left}") })
+        } else {
+            Ok(Health { healthy: false, detail: self.client.error_for(&resp).to_string() })
+        }
+    }
+
+    async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
+        let resp = self.send(api::get_authenticated_user()).await?;
+        if !resp.status().is_success() {
+            return Err(self.client.error_for(&resp));
+        }
+        // Classic tokens list their scopes; fine-grained and app tokens send no header, and
+        // their permissions can only be seen when a write is refused.
+        let Some(scopes) = resp.headers().get("x-oauth-scopes").and_then(|v| v.to_str().ok()) else {
+            return Ok(Permissions::default());
+        };
+        let have: HashSet<&str> = scopes.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        let missing = REQUIRED_SCOPES.iter().filter(|s| !have.contains(**s)).map(|s| (*s).to_owned()).collect();
+        Ok(Permissions { missing })
+    }
+
+    async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
+        self.read(target).await
+    }
+
+    async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
+        self.capability(action)?;
+        let (state, description) = state::expected_after(&action.kind, &action.target.grant_type, &before.state)?;
+        Ok(PlannedChange { expected_after: Snapshot { protected: before.protected, state }, description })
+    }
+
+    async fn execute(&self, action: &Action, _before: &Snapshot) -> Result<Outcome, ConnectorError> {
+        self.capability(action)?;
+        let target = &action.target;
+        let live = self.read(target).await?;
+        if live.protected {
+            return Err(ConnectorError::new(
+                ConnectorErrorKind::Forbidden,
+                format!("{target} is protected; the connector will not change it"),
+            ));
+        }
+        let login = target.identity.as_str();
+        let resource = target.resource.clone().unwrap_or_default();
+        let s = &live.state;
+        match (&action.kind, target.grant_type.as_str()) {
+            (ActionKind::Revoke, REPO_COLLABORATOR) => {
+                if state::text(s, "permission")?.is_none() {
+                    return Ok(Self::already());
+                }
+                let req =
+                    api::delete_collaborator(&resource, login).ok_or_else(|| Self::malformed(target, "owner/repo"))?;
+                self.delete(req).await
+            }
+            (ActionKind::Reduce { to }, REPO_COLLABORATOR) => {
+                state::expected_after(&action.kind, REPO_COLLABORATOR, s)?;
+                if state::text(s, "permission")?.as_deref() == Some(to.as_str()) {
+                    return Ok(Self::already());
+                }
+                let req =
+                    api::put_collaborator(&resource, login, to).ok_or_else(|| Self::malformed(target, "owner/repo"))?;
+                let resp = self.write(req).await?;
+                Ok(Self::outcome(OutcomeStatus::Applied, Some(&resp)))
+            }
+            (ActionKind::Revoke, ORG_MEMBER) => {
+                if state::text(s, "membership")?.is_none() {
+                    return Ok(Self::already());
+                }
+                self.delete(api::delete_org_member(&resource, login)).await
+            }
+            (ActionKind::Reduce { to }, ORG_ROLE) => {
+                state::expected_after(&action.kind, ORG_ROLE, s)?;
+                if state::text(s, "role")?.as_deref() == Some(to.as_str()) {
+                    return Ok(Self::already());
+                }
+                let resp = self.write(api::put_org_membership(&resource, login, to)).await?;
+                Ok(Self::outcome(OutcomeStatus::Applied, Some(&resp)))
+            }
+            (ActionKind::Revoke, TEAM_MEMBER) => {
+                if state::text(s, "state")?.is_none() {
+                    return Ok(Self::already());
+                }
+                let req = api::delete_team_membership(&resource, login)
+                    .ok_or_else(|| Self::malformed(target, "org/team-slug"))?;
+                self.delete(req).await
+            }
+            (kind, gt) => {
+                Err(ConnectorError::unsupported(format!("the GitHub connector cannot {} a {gt}", kind.name())))
+            }
+        }
+    }
+
+    async fn verify(&self, action: &Action, planned: &PlannedChange) -> Result<Verification, ConnectorError> {
+        self.capability(action)?;
+        let observed = self.read(&action.target).await?;
+        let matches = observed == planned.expected_after;
+        Ok(Verification { observed, matches })
+    }
+
+    async fn rollback(&self, action: &Action, before: &Snapshot, _after: &Snapshot) -> Result<Outcome, ConnectorError> {
+        self.capability(action)?;
+        let target = &action.target;
+        let live = self.read(target).await?;
+        if live.state == before.state {
+            return Ok(Self::already());
+        }
+        let login = target.identity.as_str();
+        let resource = target.resource.clone().unwrap_or_default();
+        let (want, now) = (&before.state, &live.state);
+        let request = match (&action.kind, target.grant_type.as_str()) {
+            (ActionKind::Revoke | ActionKind::Reduce { .. }, REPO_COLLABORATOR) => {
+                let permission = needs(state::text(want, "permission")?, "repository permission")?;
+                if state::text(now, "invitation")?.as_deref() == Some(permission.as_str()) {
+                    // Already re-invited with the same permission: the lossy best is in place.
+                    return Ok(Self::already());
+                }
+                api::put_collaborator(&resource, login, &permission)
+                    .ok_or_else(|| Self::malformed(target, "owner/repo"))?
+            }
+            (ActionKind::Revoke, ORG_MEMBER) | (ActionKind::Reduce { .. }, ORG_ROLE) => {
+                let role = needs(state::text(want, "role")?, "organisation role")?;
+                if action.kind.name() == KindName::Revoke
+                    && state::text(now, "membership")?.is_some()
+                    && state::text(now, "role")?.as_deref() == Some(role.as_str())
+                {
+                    return Ok(Self::already());
+                }
+                api::put_org_membership(&resource, login, &role)
+            }
+            (ActionKind::Revoke, TEAM_MEMBER) => {
+                let role = needs(state::text(want, "role")?, "team role")?;
+                api::put_team_membership(&resource, login, &role)
+                    .ok_or_else(|| Self::malformed(target, "org/team-slug"))?
+            }
+            (kind, gt) => {
+                return Err(ConnectorError::unsupported(format!("the GitHub connector cannot {} a {gt}", kind.name())));
+            }
+        };
+        let resp = self.write(request).await?;
+        if resp.status().as_u16() == 201 {
+            // GitHub created an invitation instead of restoring the grant: access returns only
+            // once the user accepts it.
+            tracing::warn!(connector = %self.id, %target, "rollback sent an invitation; access returns when it is accepted");
+        }
+        Ok(Self::outcome(OutcomeStatus::Applied, Some(&resp)))
+    }
+}

@@ -1,0 +1,71 @@
+//! A [`Connector`](remediation_core::Connector) for GitHub over the REST API (version
+//! `2022-11-28`): repository collaborators, organisation members and roles, team members.
+//!
+//! # Capabilities
+//!
+//! | Kind | Grant type | Reversibility | Provider calls |
+//! |---|---|---|---|
+//! | `revoke` | `repo_collaborator` | lossy | `DELETE /repos/{o}/{r}/collaborators/{u}`; undo `PUT` with the permission, which sends an invitation the user must accept |
+//! | `reduce` | `repo_collaborator` | reversible | `PUT /repos/{o}/{r}/collaborators/{u}` `{"permission": "pull\|triage\|push\|maintain\|admin"}`; undo with the snapshotted permission |
+//! | `revoke` | `org_member` | lossy | `DELETE /orgs/{org}/members/{u}` (also drops team memberships); undo `PUT /orgs/{org}/memberships/{u}` invites with the old role |
+//! | `reduce` | `org_role` | reversible | `PUT /orgs/{org}/memberships/{u}` `{"role": "member"}`; undo with the snapshotted role |
+//! | `revoke` | `team_member` | reversible | `DELETE /orgs/{org}/teams/{slug}/memberships/{u}`; undo `PUT` with `{"role": "member\|maintainer"}` |
+//!
+//! Every capability is observable. Targets name the user's login as `identity`; the
+//! `resource` is `owner/repo`, the organisation, or `org/team-slug`. Only **direct**
+//! collaborators are read (`affiliation=direct`, `Link` pagination, `per_page` at most 100):
+//! access through a team or the organisation's base permission is not a collaborator grant.
+//!
+//! # Configuration
+//!
+//! ```toml
+//! [[connectors]]
+//! type = "github"
+//! id = "github-acme"
+//! token = { env = "GITHUB_TOKEN" }      # or { file = "/etc/remediation/github-token" }
+//! protected = ["acme-admin-bot", "acme/infrastructure"]
+//! # api_base = "https://api.github.com" # https://HOST/api/v3 for GitHub Enterprise Server
+//! # page_size = 100
+//! ```
+//!
+//! The schema is [`GitHubConfig`]. A classic token needs the scopes in [`REQUIRED_SCOPES`];
+//! `check_permissions` reads them from `X-OAuth-Scopes` on `GET /user` and names the missing
+//! ones. The token is held as a secret and appears in no `Debug` output, error, log line or
+//! audit record.
+//!
+//! # Example
+//!
+//! ```
+//! use remediation_connector_github::{GitHubConfig, GitHubConnector};
+//! use remediation_core::Connector;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("token"), "ghp_exampleToken0123456789\n")?;
+//! let config: GitHubConfig = serde_json::from_value(serde_json::json!({
+//!     "token": {"file": dir.path().join("token")},
+//!     "protected": ["acme/infrastructure"],
+//! }))?;
+//! let github = GitHubConnector::new("github-acme", &config)?;
+//! assert_eq!(github.capabilities().len(), 5);
+//! assert!(!format!("{github:?}").contains("ghp_exampleToken"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Errors and rate limits
+//!
+//! GitHub's `{"message", "documentation_url"}` body is kept in the error message and
+//! `X-GitHub-Request-Id` as its request id. A 403 or 429 with `x-ratelimit-remaining: 0`
+//! waits until `x-ratelimit-reset`; a secondary limit honours `retry-after`; a plain 403 is
+//! `Forbidden`.
+
+mod api;
+mod config;
+mod connector;
+mod error;
+mod state;
+
+pub use config::{API_VERSION, DEFAULT_API_BASE, GitHubConfig, REQUIRED_SCOPES};
+pub use connector::{GitHubConnector, capabilities};
+pub use error::GitHubError;

@@ -1,0 +1,209 @@
+//! The normalised snapshots of GitHub targets and the after-state each action expects.
+//! Volatile fields (ids, URLs, node ids, timestamps) are left out.
+//!
+//! - `repo_collaborator` (identity = login, resource = `owner/repo`):
+//!   `{"repository", "user", "permission", "invitation"}`: the direct grant's permission
+//!   (`pull`, `triage`, `push`, `maintain`, `admin` or a custom role name) and the permission
+//!   of a pending invitation, each `null` when absent.
+//! - `org_member` (resource = org): `{"org", "user", "membership", "role"}`: membership
+//!   `active` or `pending` (invited), role `admin` or `member`, both `null` when absent.
+//! - `org_role` (resource = org): `{"org", "user", "membership", "role"}` for a member.
+//! - `team_member` (resource = `org/team-slug`): `{"team", "user", "state", "role"}`: state
+//!   `active` or `pending`, role `member` or `maintainer`, both `null` when absent.
+
+use remediation_core::{ActionKind, ConnectorError};
+use serde_json::{Map, Value, json};
+
+/// A direct collaborator on a repository.
+pub(crate) const REPO_COLLABORATOR: &str = "repo_collaborator";
+/// A member of an organisation.
+pub(crate) const ORG_MEMBER: &str = "org_member";
+/// A member's role in an organisation.
+pub(crate) const ORG_ROLE: &str = "org_role";
+/// A member of a team.
+pub(crate) const TEAM_MEMBER: &str = "team_member";
+
+/// Repository permissions from least to most.
+pub(crate) const REPO_LEVELS: [&str; 5] = ["pull", "triage", "push", "maintain", "admin"];
+
+/// A repository role as the collaborator `PUT` spells it: GitHub answers `read`/`write` in
+/// `role_name` and invitations, but takes `pull`/`push`. Custom roles keep their name.
+pub(crate) fn permission_name(role: &str) -> String {
+    match role {
+        "read" => "pull".to_owned(),
+        "write" => "push".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// The repository role of a collaborator list item: `role_name`, else the highest of its
+/// `permissions` flags.
+pub(crate) fn collaborator_permission(item: &Value) -> Option<String> {
+    if let Some(role) = item.get("role_name").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+        return Some(permission_name(role));
+    }
+    let flags = item.get("permissions")?;
+    REPO_LEVELS.iter().rev().find(|l| flags.get(**l).and_then(Value::as_bool) == Some(true)).map(|l| (*l).to_owned())
+}
+
+fn opt(v: Option<String>) -> Value {
+    v.map_or(Value::Null, Value::String)
+}
+
+/// The `repo_collaborator` state.
+pub(crate) fn collaborator(repo: &str, login: &str, permission: Option<String>, invitation: Option<String>) -> Value {
+    json!({"repository": repo, "user": login, "permission": opt(permission), "invitation": opt(invitation)})
+}
+
+/// The `org_member` / `org_role` state from a membership answer (`None`: not a member).
+pub(crate) fn org_membership(org: &str, login: &str, membership: Option<&Value>) -> Value {
+    let text = |k: &str| opt(membership.and_then(|m| m.get(k)).and_then(Value::as_str).map(str::to_owned));
+    json!({"org": org, "user": login, "membership": text("state"), "role": text("role")})
+}
+
+/// The `team_member` state from a team membership answer (`None`: not a member).
+pub(crate) fn team_membership(team: &str, login: &str, membership: Option<&Value>) -> Value {
+    let text = |k: &str| opt(membership.and_then(|m| m.get(k)).and_then(Value::as_str).map(str::to_owned));
+    json!({"team": team, "user": login, "state": text("state"), "role": text("role")})
+}
+
+/// A field of a snapshot, or a permanent error: a snapshot without it is not ours.
+pub(crate) fn field<'a>(state: &'a Value, name: &str) -> Result<&'a Value, ConnectorError> {
+    state.get(name).ok_or_else(|| {
+        ConnectorError::permanent(format!("the snapshot has no `{name}`: it was not made by the GitHub connector"))
+    })
+}
+
+/// A text field of a snapshot that may be `null`.
+pub(crate) fn text(state: &Value, name: &str) -> Result<Option<String>, ConnectorError> {
+    Ok(field(state, name)?.as_str().map(str::to_owned))
+}
+
+fn with(state: &Value, changes: &[(&str, Value)]) -> Result<Value, ConnectorError> {
+    let mut map: Map<String, Value> =
+        state.as_object().cloned().ok_or_else(|| ConnectorError::permanent("the snapshot is not a JSON object"))?;
+    for (k, v) in changes {
+        field(state, k)?;
+        map.insert((*k).to_owned(), v.clone());
+    }
+    Ok(Value::Object(map))
+}
+
+fn rank(level: &str) -> Option<usize> {
+    REPO_LEVELS.iter().position(|l| *l == level)
+}
+
+/// The state `kind` leaves on a target of `grant_type`, given `before`, and a sentence
+/// saying what changes. Only called for declared capabilities.
+pub(crate) fn expected_after(
+    kind: &ActionKind,
+    grant_type: &str,
+    before: &Value,
+) -> Result<(Value, String), ConnectorError> {
+    let user = text(before, "user")?.unwrap_or_default();
+    match (kind, grant_type) {
+        (ActionKind::Revoke, REPO_COLLABORATOR) => {
+            let repo = text(before, "repository")?.unwrap_or_default();
+            let level = text(before, "permission")?.unwrap_or_else(|| "no".to_owned());
+            Ok((
+                with(before, &[("permission", Value::Null)])?,
+                format!(
+                    "Remove {user}'s direct {level} access to {repo}; rollback re-invites them (lossy: they must accept the invitation)."
+                ),
+            ))
+        }
+        (ActionKind::Reduce { to }, REPO_COLLABORATOR) => {
+            let repo = text(before, "repository")?.unwrap_or_default();
+            let Some(current) = text(before, "permission")? else {
+                return Err(ConnectorError::permanent(format!("{user} has no direct access to {repo} to reduce")));
+            };
+            let (Some(from), Some(target)) = (rank(&current), rank(to)) else {
+                return Err(ConnectorError::permanent(format!(
+                    "cannot compare {current} with {to}: repository permissions are pull, triage, push, maintain, admin"
+                )));
+            };
+            if target > from {
+                return Err(ConnectorError::permanent(format!(
+                    "reducing {user} from {current} to {to} would raise it"
+                )));
+            }
+            Ok((
+                with(before, &[("permission", Value::String(to.clone()))])?,
+                format!("Reduce {user}'s permission on {repo} from {current} to {to}."),
+            ))
+        }
+        (ActionKind::Revoke, ORG_MEMBER) => {
+            let org = text(before, "org")?.unwrap_or_default();
+            Ok((
+                with(before, &[("membership", Value::Null), ("role", Value::Null)])?,
+                format!(
+                    "Remove {user} from the GitHub organisation {org} (and its teams); rollback re-invites them (lossy: team memberships and the acceptance are not restored)."
+                ),
+            ))
+        }
+        (ActionKind::Reduce { to }, ORG_ROLE) => {
+            let org = text(before, "org")?.unwrap_or_default();
+            let current = text(before, "role")?.unwrap_or_default();
+            if to != "member" {
+                return Err(ConnectorError::permanent(format!(
+                    "an organisation role can only be reduced to member, not {to}"
+                )));
+            }
+            Ok((
+                with(before, &[("role", Value::String(to.clone()))])?,
+                format!("Change {user}'s role in {org} from {current} to {to}."),
+            ))
+        }
+        (ActionKind::Revoke, TEAM_MEMBER) => {
+            let team = text(before, "team")?.unwrap_or_default();
+            let role = text(before, "role")?.unwrap_or_else(|| "member".to_owned());
+            Ok((
+                with(before, &[("state", Value::Null), ("role", Value::Null)])?,
+                format!("Remove {user} ({role}) from the team {team}; rollback adds them back with the same role."),
+            ))
+        }
+        (other, gt) => Err(ConnectorError::unsupported(format!("the GitHub connector cannot {} a {gt}", other.name()))),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_normalised_to_the_put_vocabulary() {
+        assert_eq!(collaborator_permission(&json!({"role_name": "write"})), Some("push".to_owned()));
+        assert_eq!(collaborator_permission(&json!({"role_name": "read"})), Some("pull".to_owned()));
+        assert_eq!(
+            collaborator_permission(&json!({"role_name": "security-auditor"})),
+            Some("security-auditor".to_owned())
+        );
+        let flags =
+            json!({"permissions": {"admin": false, "maintain": true, "push": true, "triage": true, "pull": true}});
+        assert_eq!(collaborator_permission(&flags), Some("maintain".to_owned()));
+        assert_eq!(collaborator_permission(&json!({})), None);
+    }
+
+    #[test]
+    fn after_states() {
+        let c = collaborator("acme/payments", "octocat", Some("push".into()), None);
+        let (after, _) = expected_after(&ActionKind::Revoke, REPO_COLLABORATOR, &c).unwrap();
+        assert_eq!(after, collaborator("acme/payments", "octocat", None, None));
+        let (after, d) = expected_after(&ActionKind::Reduce { to: "pull".into() }, REPO_COLLABORATOR, &c).unwrap();
+        assert_eq!(after["permission"], json!("pull"));
+        assert!(d.contains("from push to pull"), "{d}");
+        assert!(expected_after(&ActionKind::Reduce { to: "admin".into() }, REPO_COLLABORATOR, &c).is_err());
+        assert!(expected_after(&ActionKind::Reduce { to: "read".into() }, REPO_COLLABORATOR, &c).is_err());
+        let m = org_membership("acme", "octocat", Some(&json!({"state": "active", "role": "admin", "url": "x"})));
+        assert_eq!(m, json!({"org": "acme", "user": "octocat", "membership": "active", "role": "admin"}));
+        let (after, _) = expected_after(&ActionKind::Revoke, ORG_MEMBER, &m).unwrap();
+        assert_eq!(after, org_membership("acme", "octocat", None));
+        let (after, _) = expected_after(&ActionKind::Reduce { to: "member".into() }, ORG_ROLE, &m).unwrap();
+        assert_eq!(after["role"], json!("member"));
+        assert!(expected_after(&ActionKind::Reduce { to: "admin".into() }, ORG_ROLE, &m).is_err());
+        let t = team_membership("acme/platform", "octocat", Some(&json!({"state": "active", "role": "maintainer"})));
+        let (after, _) = expected_after(&ActionKind::Revoke, TEAM_MEMBER, &t).unwrap();
+        assert_eq!(after, team_membership("acme/platform", "octocat", None));
+    }
+}

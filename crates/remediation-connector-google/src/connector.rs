@@ -1,0 +1,358 @@
+//! [`GoogleConnector`]: the [`Connector`] implementation over the Directory API.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use remediation_core::{
+    Action, ActionKind, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
+    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, find_capability,
+};
+use serde_json::{Value, json};
+
+use remediation_connector_http::{HttpClient, JwtBearer, RetryPolicy, ThrottleSignal, TokenOptions};
+use remediation_core::{Clock, SystemClock};
+
+use crate::api::{self, ApiRequest, ApiResponse};
+use crate::config::{GoogleConfig, SCOPES, load_key};
+use crate::error::{GoogleError, from_response};
+use crate::state::{self, ACCOUNT, GROUP_MEMBERSHIP};
+
+/// Every (kind, grant type) the connector supports.
+pub fn capabilities() -> Vec<Capability> {
+    let cap = |kind, grant_type: &str, reversibility, observable| Capability {
+        kind,
+        grant_type: grant_type.to_owned(),
+        reversibility,
+        observable,
+    };
+    vec![
+        cap(KindName::Revoke, GROUP_MEMBERSHIP, Reversibility::Reversible, true),
+        cap(KindName::Suspend, ACCOUNT, Reversibility::Reversible, true),
+        cap(KindName::RevokeSessions, ACCOUNT, Reversibility::Irreversible, false),
+        cap(KindName::ForcePasswordReset, ACCOUNT, Reversibility::Reversible, true),
+    ]
+}
+
+/// What the connector protects besides what the provider says.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Protection {
+    /// Lower-cased emails of protected users and groups (always includes the delegated admin).
+    pub(crate) identities: HashSet<String>,
+    /// Whether super administrators are protected.
+    pub(crate) admins: bool,
+}
+
+impl Protection {
+    fn covers(&self, name: &str) -> bool {
+        self.identities.contains(&name.to_lowercase())
+    }
+}
+
+/// A Google Workspace connector. See the crate documentation for its capabilities.
+pub struct GoogleConnector {
+    id: String,
+    admin: String,
+    client: HttpClient,
+    protection: Protection,
+    /// Idempotency keys of sign-outs done by this process: a sign-out leaves nothing to read
+    /// back, so this is how a repeated `execute` knows it is done.
+    signed_out: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for GoogleConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoogleConnector")
+            .field("id", &self.id)
+            .field("admin", &self.admin)
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GoogleConnector {
+    /// A connector named `id` from `config`: reads the key file, and signs and caches
+    /// tokens on the system clock.
+    pub fn new(id: impl Into<String>, config: &GoogleConfig) -> Result<Self, GoogleError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let auth = Self::token_source(config, Arc::clone(&clock))?;
+        let client = HttpClient::builder(config.api_base.clone())
+            .auth(Arc::new(auth))
+            .retry(RetryPolicy::new(ThrottleSignal::Google))
+            .clock(clock)
+            .build()
+            .map_err(|source| GoogleError::Client { source })?;
+        Self::with_client(id, config, client)
+    }
+
+    /// The token source `config` describes: a JWT-bearer grant for the key file's service
+    /// account, impersonating `config.admin`, for [`SCOPES`]. For embedders who build their
+    /// own [`HttpClient`] (a custom sleeper, clock or timeouts) and pass it to
+    /// [`GoogleConnector::with_client`].
+    pub fn token_source(config: &GoogleConfig, clock: Arc<dyn Clock>) -> Result<JwtBearer, GoogleError> {
+        if config.admin.trim().is_empty() {
+            return Err(GoogleError::Config("`admin` must name the administrator to act as".to_owned()));
+        }
+        let key = load_key(&config.credentials_file)?;
+        JwtBearer::service_account(
+            &key,
+            config.token_url.as_deref(),
+            Some(config.admin.clone()),
+            &SCOPES,
+            clock,
+            TokenOptions::default(),
+        )
+        .map_err(|source| GoogleError::InvalidKey { path: config.credentials_file.clone(), source })
+    }
+
+    /// A connector named `id` over `client`, which must point at the Directory API base and
+    /// carry the service account's token source.
+    pub fn with_client(id: impl Into<String>, config: &GoogleConfig, client: HttpClient) -> Result<Self, GoogleError> {
+        let admin = config.admin.clone();
+        let mut identities: HashSet<String> = config.protected.iter().map(|p| p.to_lowercase()).collect();
+        identities.insert(admin.to_lowercase());
+        Ok(Self {
+            id: id.into(),
+            admin,
+            client,
+            protection: Protection { identities, admins: config.protect_admins },
+            signed_out: Mutex::new(HashSet::new()),
+        })
+    }
+
+    async fn send(&self, request: ApiRequest) -> Result<ApiResponse, ConnectorError> {
+        tracing::debug!(connector = %self.id, method = %request.verb, path = %request.path, "directory request");
+        let resp = self.client.send_raw(request.into_request()).await?;
+        let body = if resp.body().is_empty() { Value::Null } else { resp.json::<Value>().unwrap_or(Value::Null) };
+        Ok(ApiResponse { status: resp.status().as_u16(), body, request_id: resp.request_id().map(str::to_owned) })
+    }
+
+    /// Sends a write and turns a non-success into an error; returns the request id.
+    async fn write(&self, request: ApiRequest, what: &str) -> Result<Option<String>, ConnectorError> {
+        let resp = self.send(request).await?;
+        if resp.is_success() { Ok(resp.request_id) } else { Err(from_response(&resp, what)) }
+    }
+
+    fn capability(&self, action: &Action) -> Result<Capability, ConnectorError> {
+        find_capability(&capabilities(), action.kind.name(), &action.target).ok_or_else(|| {
+            ConnectorError::unsupported(format!(
+                "the Google Workspace connector cannot {} a {}",
+                action.kind.name(),
+                action.target.grant_type
+            ))
+        })
+    }
+
+    async fn read(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
+        match target.grant_type.as_str() {
+            ACCOUNT => {
+                let user = &target.identity;
+                let resp = self.send(api::get_user(user)).await?;
+                if !resp.is_success() {
+                    return Err(from_response(&resp, &format!("read Google user {user}")));
+                }
+                let state = state::account(user, &resp.body);
+                let is_admin = state.get("admin").and_then(Value::as_bool).unwrap_or(false);
+                let protected = self.protection.covers(user) || (self.protection.admins && is_admin);
+                Ok(Snapshot { protected, state })
+            }
+            GROUP_MEMBERSHIP => {
+                let member = &target.identity;
+                let group = target.resource.as_deref().ok_or_else(|| {
+                    ConnectorError::permanent("a group_membership target needs the group's email as its resource")
+                })?;
+                let resp = self.send(api::get_member(group, member)).await?;
+                let state = match resp.status {
+                    200..=299 => state::membership(group, member, Some(&resp.body)),
+                    404 => {
+                        // Not a member, or no such group: only the group read tells which.
+                        let g = self.send(api::get_group(group)).await?;
+                        if !g.is_success() {
+                            return Err(from_response(&g, &format!("read Google group {group}")));
+                        }
+                        state::membership(group, member, None)
+                    }
+                    _ => return Err(from_response(&resp, &format!("read membership of {member} in {group}"))),
+                };
+                let protected = self.protection.covers(member) || self.protection.covers(group);
+                Ok(Snapshot { protected, state })
+            }
+            other => {
+                Err(ConnectorError::unsupported(format!("the Google Workspace connector has no grant type {other}")))
+            }
+        }
+    }
+
+    fn refuse_protected(target: &Target, live: &Snapshot) -> Result<(), ConnectorError> {
+        if live.protected {
+            return Err(ConnectorError::new(
+                ConnectorErrorKind::Forbidden,
+                format!("{target} is protected; the connector will not change it"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn applied(ids: Vec<Option<String>>) -> Outcome {
+        Outcome { status: OutcomeStatus::Applied, request_ids: ids.into_iter().flatten().collect() }
+    }
+
+    fn already() -> Outcome {
+        Outcome { status: OutcomeStatus::AlreadyInState, request_ids: Vec::new() }
+    }
+
+    fn sign_out_done(&self, key: &str) -> bool {
+        self.signed_out.lock().unwrap_or_else(|p| p.into_inner()).contains(key)
+    }
+}
+
+#[async_trait]
+impl Connector for GoogleConnector {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn capabilities(&self) -> Vec<Capability> {
+        capabilities()
+    }
+
+    async fn health(&self) -> Result<Health, ConnectorError> {
+        let resp = self.send(api::get_user(&self.admin)).await?;
+        if resp.is_success() {
+            Ok(Health { healthy: true, detail: format!("Directory API answers; acting as {}", self.admin) })
+        } else {
+            let e = from_response(&resp, &format!("read the delegated admin {}", self.admin));
+            Ok(Health { healthy: false, detail: e.to_string() })
+        }
+    }
+
+    async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
+        // Google refuses a token for the whole scope list when one scope is not delegated,
+        // and answers 403 when the impersonated user is no administrator. A delegated admin
+        // whose role lacks a write privilege only shows when the write is refused.
+        match self.send(api::get_user(&self.admin)).await {
+            Ok(resp) if resp.is_success() => Ok(Permissions::default()),
+            Ok(resp) if resp.status == 403 => {
+                let e = from_response(&resp, "read the delegated admin");
+                Ok(Permissions {
+                    missing: vec![format!("administrator privileges for {} ({})", self.admin, e.message)],
+                })
+            }
+            Ok(resp) => Err(from_response(&resp, &format!("read the delegated admin {}", self.admin))),
+            Err(e) if e.kind == ConnectorErrorKind::Unauthenticated && e.message.contains("unauthorized_client") => {
+                Ok(Permissions { missing: SCOPES.iter().map(|s| format!("domain-wide delegation of {s}")).collect() })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
+        self.read(target).await
+    }
+
+    async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
+        self.capability(action)?;
+        let (state, description) = state::expected_after(&action.kind, &before.state)?;
+        Ok(PlannedChange { expected_after: Snapshot { protected: before.protected, state }, description })
+    }
+
+    async fn execute(&self, action: &Action, _before: &Snapshot) -> Result<Outcome, ConnectorError> {
+        self.capability(action)?;
+        let target = &action.target;
+        if matches!(action.kind, ActionKind::RevokeSessions) && self.sign_out_done(&action.idempotency_key) {
+            return Ok(Self::already());
+        }
+        let live = self.read(target).await?;
+        Self::refuse_protected(target, &live)?;
+        let user = target.identity.as_str();
+        match &action.kind {
+            ActionKind::Revoke => {
+                if !state::flag(&live.state, "present")? {
+                    return Ok(Self::already());
+                }
+                let group = target.resource.as_deref().unwrap_or_default();
+                let resp = self.send(api::delete_member(group, user)).await?;
+                match resp.status {
+                    200..=299 => Ok(Self::applied(vec![resp.request_id])),
+                    404 => Ok(Self::already()),
+                    _ => Err(from_response(&resp, &format!("remove {user} from {group}"))),
+                }
+            }
+            ActionKind::Suspend => {
+                if state::flag(&live.state, "suspended")? {
+                    return Ok(Self::already());
+                }
+                let id =
+                    self.write(api::patch_user(user, json!({"suspended": true})), &format!("suspend {user}")).await?;
+                Ok(Self::applied(vec![id]))
+            }
+            ActionKind::ForcePasswordReset => {
+                if state::flag(&live.state, "change_password_at_next_login")? {
+                    return Ok(Self::already());
+                }
+                let body = json!({"changePasswordAtNextLogin": true});
+                let id = self.write(api::patch_user(user, body), &format!("require a new password for {user}")).await?;
+                Ok(Self::applied(vec![id]))
+            }
+            ActionKind::RevokeSessions => {
+                let id = self.write(api::sign_out(user), &format!("sign {user} out")).await?;
+                self.signed_out.lock().unwrap_or_else(|p| p.into_inner()).insert(action.idempotency_key.clone());
+                Ok(Self::applied(vec![id]))
+            }
+            other => {
+                Err(ConnectorError::unsupported(format!("{other} is not supported by the Google Workspace connector")))
+            }
+        }
+    }
+
+    async fn verify(&self, action: &Action, planned: &PlannedChange) -> Result<Verification, ConnectorError> {
+        self.capability(action)?;
+        let observed = self.read(&action.target).await?;
+        let matches = observed == planned.expected_after;
+        Ok(Verification { observed, matches })
+    }
+
+    async fn rollback(&self, action: &Action, before: &Snapshot, _after: &Snapshot) -> Result<Outcome, ConnectorError> {
+        let cap = self.capability(action)?;
+        if cap.reversibility == Reversibility::Irreversible {
+            return Err(ConnectorError::permanent(format!("{} cannot be undone in Google Workspace", action.kind)));
+        }
+        let target = &action.target;
+        let live = self.read(target).await?;
+        if live.state == before.state {
+            return Ok(Self::already());
+        }
+        let user = target.identity.as_str();
+        let want = &before.state;
+        let id = match &action.kind {
+            ActionKind::Revoke => {
+                let group = target.resource.as_deref().unwrap_or_default();
+                let role = want.get("role").and_then(Value::as_str).unwrap_or("MEMBER");
+                let delivery = want.get("delivery_settings").and_then(Value::as_str);
+                let what = format!("restore {user} in {group}");
+                if !state::flag(want, "present")? {
+                    self.write(api::delete_member(group, user), &what).await?
+                } else if state::flag(&live.state, "present")? {
+                    self.write(api::patch_member(group, user, role, delivery), &what).await?
+                } else {
+                    let email = want.get("email").and_then(Value::as_str).unwrap_or(user);
+                    self.write(api::insert_member(group, email, role, delivery), &what).await?
+                }
+            }
+            ActionKind::Suspend => {
+                let body = json!({"suspended": state::flag(want, "suspended")?});
+                self.write(api::patch_user(user, body), &format!("restore suspension of {user}")).await?
+            }
+            ActionKind::ForcePasswordReset => {
+                let body = json!({"changePasswordAtNextLogin": state::flag(want, "change_password_at_next_login")?});
+                self.write(api::patch_user(user, body), &format!("restore the password flag of {user}")).await?
+            }
+            other => {
+                return Err(ConnectorError::unsupported(format!(
+                    "{other} is not supported by the Google Workspace connector"
+                )));
+            }
+        };
+        Ok(Self::applied(vec![id]))
+    }
+}

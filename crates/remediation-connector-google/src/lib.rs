@@ -1,0 +1,79 @@
+//! A [`Connector`](remediation_core::Connector) for Google Workspace, over the Admin SDK
+//! Directory API, acting as a Workspace administrator through a service account with
+//! domain-wide delegation.
+//!
+//! # Capabilities
+//!
+//! | Kind | Grant type | Reversibility | Observable | Provider calls |
+//! |---|---|---|---|---|
+//! | `revoke` | `group_membership` | reversible | yes | `GET`/`DELETE /groups/{g}/members/{m}`; undo `POST /groups/{g}/members` with the role and delivery settings |
+//! | `suspend` | `account` | reversible | yes | `PATCH /users/{u}` `{"suspended": true}`; undo with the snapshotted value |
+//! | `revoke_sessions` | `account` | irreversible | no | `POST /users/{u}/signOut` |
+//! | `force_password_reset` | `account` | reversible | yes | `PATCH /users/{u}` `{"changePasswordAtNextLogin": true}`; undo with the snapshotted value |
+//!
+//! A `group_membership` target names the member (email or id) as `identity` and the group's
+//! email as `resource`; an `account` target names the user (primary email, alias or id).
+//! Sign-outs leave no state the API can read back, so their snapshot does not change and the
+//! connector remembers, per process, which idempotency keys it has already signed out.
+//!
+//! # Configuration
+//!
+//! ```toml
+//! [[connectors]]
+//! type = "google"
+//! id = "google-prod"
+//! credentials_file = "/etc/remediation/google-sa.json"  # service-account JSON key
+//! admin = "remediation-admin@example.com"              # the administrator to act as
+//! protected = ["break-glass@example.com"]              # never touched
+//! # api_base = "https://admin.googleapis.com/admin/directory/v1"
+//! # token_url = "https://oauth2.googleapis.com/token"  # default: the key's token_uri
+//! # protect_admins = true                              # super admins are protected
+//! ```
+//!
+//! The schema is [`GoogleConfig`]. Grant the service account domain-wide delegation for
+//! the scopes in [`SCOPES`]. The private key is read from the key file into secret memory
+//! and appears in no `Debug` output, error, log line or audit record.
+//!
+//! # Example
+//!
+//! ```
+//! use remediation_connector_google::{GoogleConfig, GoogleConnector};
+//! use remediation_core::Connector;
+//! # use remediation_testkit::fakes::google::TEST_PRIVATE_KEY as PEM;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let key = dir.path().join("sa.json");
+//! std::fs::write(&key, serde_json::json!({
+//!     "type": "service_account",
+//!     "client_email": "remediation@my-project.iam.gserviceaccount.com",
+//!     "private_key_id": "0123abcd",
+//!     "private_key": PEM,
+//!     "token_uri": "https://oauth2.googleapis.com/token",
+//! }).to_string())?;
+//! let config: GoogleConfig = serde_json::from_value(serde_json::json!({
+//!     "credentials_file": key,
+//!     "admin": "remediation-admin@example.com",
+//! }))?;
+//! let google = GoogleConnector::new("google-prod", &config)?;
+//! assert_eq!(google.capabilities().len(), 4);
+//! assert!(!format!("{google:?}").contains("PRIVATE KEY"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Errors
+//!
+//! Google's error body `{"error": {"code", "message", "errors": [{"reason"}]}}` is kept in
+//! the error message. A 403 with reason `userRateLimitExceeded` or `quotaExceeded`, a 429
+//! and a 503 are throttling (retried with backoff); any other 403 is `Forbidden`.
+
+mod api;
+mod config;
+mod connector;
+mod error;
+mod state;
+
+pub use config::{DEFAULT_API_BASE, GoogleConfig, SCOPES};
+pub use connector::{GoogleConnector, capabilities};
+pub use error::GoogleError;

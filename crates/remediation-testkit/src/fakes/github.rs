@@ -1,0 +1,702 @@
+//! A stateful fake of the GitHub REST API: users, organisations with members, invitations
+//! and teams, repositories with direct collaborators and invitations, and tokens with scopes.
+//!
+//! [`GitHubState::handle`] answers one request as GitHub does: the same paths and status
+//! codes (204 for an updated collaborator, 201 with an invitation for a new one, `pending`
+//! memberships for invitations), `{"message", "documentation_url"}` error bodies, `Link`
+//! pagination with `per_page` (default 30, at most 100), and on every answer
+//! `X-GitHub-Request-Id`, the `x-ratelimit-*` headers and, for classic tokens,
+//! `X-OAuth-Scopes`. [`GitHubFake`] serves it on loopback behind the shared [`Faults`]
+//! switchboard; a throttled answer is GitHub's primary rate limit (403 with
+//! `x-ratelimit-remaining: 0` and `x-ratelimit-reset`).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::any;
+use serde_json::{Value, json};
+
+use super::{Caller, FakeServer, Faults, Provider, RequestLog, empty_response, json_response, url_pairs};
+
+/// Repository permissions from least to most, as the collaborator `PUT` spells them.
+pub const LEVELS: [&str; 5] = ["pull", "triage", "push", "maintain", "admin"];
+
+/// The hourly rate limit the fake reports.
+pub const RATE_LIMIT: u32 = 5000;
+
+/// A token the fake accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeToken {
+    /// The account the token belongs to.
+    pub login: String,
+    /// Classic scopes, sent back in `X-OAuth-Scopes`; `None` for a fine-grained token.
+    pub scopes: Option<Vec<String>>,
+    /// Whether the account may change memberships and collaborators.
+    pub write: bool,
+}
+
+/// A team.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FakeTeam {
+    /// Members by lower-cased login: (role `member`|`maintainer`, state `active`|`pending`).
+    pub members: BTreeMap<String, (String, String)>,
+}
+
+/// An organisation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FakeOrg {
+    /// Members by lower-cased login: role `admin` or `member`.
+    pub members: BTreeMap<String, String>,
+    /// Pending invitations by lower-cased login: the role offered.
+    pub invitations: BTreeMap<String, String>,
+    /// Teams by slug.
+    pub teams: BTreeMap<String, FakeTeam>,
+}
+
+/// A repository.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FakeRepo {
+    /// Direct collaborators by lower-cased login: their permission (`pull` ... `admin`).
+    pub collaborators: BTreeMap<String, String>,
+    /// Pending invitations by lower-cased login: the permission offered.
+    pub invitations: BTreeMap<String, String>,
+}
+
+/// The fake's answer: status, headers and JSON body (`None` for an empty body).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// JSON body, if any.
+    pub body: Option<Value>,
+}
+
+fn reply(status: u16, body: Value) -> Reply {
+    Reply { status, headers: Vec::new(), body: Some(body) }
+}
+
+fn no_content() -> Reply {
+    Reply { status: 204, headers: Vec::new(), body: None }
+}
+
+/// GitHub's error body.
+pub fn error_body(message: &str) -> Value {
+    json!({"message": message, "documentation_url": "https://docs.github.com/rest"})
+}
+
+fn not_found() -> Reply {
+    reply(404, error_body("Not Found"))
+}
+
+fn invalid(field: &str) -> Reply {
+    reply(
+        422,
+        json!({"message": "Validation Failed", "errors": [{"resource": "Membership", "field": field, "code": "invalid",
+            "message": format!("{field} is not valid")}], "documentation_url": "https://docs.github.com/rest"}),
+    )
+}
+
+/// The `role_name` GitHub answers for a permission (`read`/`write` for `pull`/`push`).
+pub fn role_name(permission: &str) -> &str {
+    match permission {
+        "pull" => "read",
+        "push" => "write",
+        other => other,
+    }
+}
+
+fn permission_flags(permission: &str) -> Value {
+    let rank = LEVELS.iter().position(|l| *l == permission).unwrap_or(0);
+    json!({"pull": true, "triage": rank >= 1, "push": rank >= 2, "maintain": rank >= 3, "admin": rank >= 4})
+}
+
+/// The whole fake provider.
+#[derive(Debug, Clone, Default)]
+pub struct GitHubState {
+    /// Accounts by lower-cased login: the login as spelled.
+    pub users: BTreeMap<String, String>,
+    /// Organisations by lower-cased login.
+    pub orgs: BTreeMap<String, FakeOrg>,
+    /// Repositories by lower-cased `owner/repo`.
+    pub repos: BTreeMap<String, FakeRepo>,
+    /// Tokens the fake knows (the shared switchboard must accept them too).
+    pub tokens: BTreeMap<String, FakeToken>,
+    /// Core requests left in the current window.
+    pub rate_remaining: u32,
+    requests: u64,
+}
+
+impl GitHubState {
+    /// An empty GitHub with a full rate-limit window.
+    pub fn new() -> Self {
+        Self { rate_remaining: RATE_LIMIT, ..Self::default() }
+    }
+
+    /// Adds an account.
+    pub fn add_user(&mut self, login: &str) {
+        self.users.insert(login.to_lowercase(), login.to_owned());
+    }
+
+    /// Adds `login` (created if needed) to `org` with `role`.
+    pub fn add_org_member(&mut self, org: &str, login: &str, role: &str) {
+        self.add_user(login);
+        self.orgs.entry(org.to_lowercase()).or_default().members.insert(login.to_lowercase(), role.to_owned());
+    }
+
+    /// Adds `login` to `org/slug` with `role`, active (and to the organisation as a member).
+    pub fn add_team_member(&mut self, org: &str, slug: &str, login: &str, role: &str) {
+        let org_key = org.to_lowercase();
+        if !self.orgs.get(&org_key).is_some_and(|o| o.members.contains_key(&login.to_lowercase())) {
+            self.add_org_member(org, login, "member");
+        }
+        let team = self.orgs.entry(org_key).or_default().teams.entry(slug.to_lowercase()).or_default();
+        team.members.insert(login.to_lowercase(), (role.to_owned(), "active".to_owned()));
+    }
+
+    /// Adds a team without members.
+    pub fn add_team(&mut self, org: &str, slug: &str) {
+        self.orgs.entry(org.to_lowercase()).or_default().teams.entry(slug.to_lowercase()).or_default();
+    }
+
+    /// Adds `login` (created if needed) as a direct collaborator on `owner/repo`.
+    pub fn add_collaborator(&mut self, repo: &str, login: &str, permission: &str) {
+        self.add_user(login);
+        self.repos
+            .entry(repo.to_lowercase())
+            .or_default()
+            .collaborators
+            .insert(login.to_lowercase(), permission.to_owned());
+    }
+
+    /// Registers a token for `login`.
+    pub fn add_token(&mut self, token: &str, login: &str, scopes: Option<&[&str]>, write: bool) {
+        self.add_user(login);
+        let scopes = scopes.map(|s| s.iter().map(|x| (*x).to_owned()).collect());
+        self.tokens.insert(token.to_owned(), FakeToken { login: login.to_owned(), scopes, write });
+    }
+
+    fn login(&self, key: &str) -> String {
+        self.users.get(&key.to_lowercase()).cloned().unwrap_or_else(|| key.to_owned())
+    }
+
+    fn user_json(&self, key: &str) -> Value {
+        let login = self.login(key);
+        json!({"login": login, "id": login.len() * 1000 + 7, "type": "User", "site_admin": false,
+               "url": format!("https://api.github.com/users/{login}")})
+    }
+
+    /// Answers one request. `path` is percent-decoded; `query` decoded pairs; `token` the
+    /// bearer credential the switchboard accepted; `origin` (`http://127.0.0.1:port`) builds
+    /// `Link` URLs.
+    pub fn handle(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+        token: Option<&str>,
+        body: Option<&Value>,
+        origin: &str,
+    ) -> Reply {
+        self.requests += 1;
+        self.rate_remaining = self.rate_remaining.saturating_sub(1);
+        let caller = token.and_then(|t| self.tokens.get(t)).cloned();
+        let mut r = match &caller {
+            None => reply(
+                401,
+                json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"}),
+            ),
+            Some(c) => self.route(method, path, query, c, body, origin),
+        };
+        r.headers.extend([
+            ("x-github-request-id".to_owned(), format!("FAKE:{:04X}:{:06X}", self.requests % 0xFFFF, self.requests)),
+            ("x-ratelimit-limit".to_owned(), RATE_LIMIT.to_string()),
+            ("x-ratelimit-remaining".to_owned(), self.rate_remaining.to_string()),
+            ("x-ratelimit-used".to_owned(), (RATE_LIMIT - self.rate_remaining).to_string()),
+            ("x-ratelimit-reset".to_owned(), (time::OffsetDateTime::now_utc().unix_timestamp() + 3600).to_string()),
+            ("x-ratelimit-resource".to_owned(), "core".to_owned()),
+        ]);
+        if let Some(scopes) = caller.and_then(|c| c.scopes) {
+            r.headers.push(("x-oauth-scopes".to_owned(), scopes.join(", ")));
+        }
+        r
+    }
+
+    fn route(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+        caller: &FakeToken,
+        body: Option<&Value>,
+        origin: &str,
+    ) -> Reply {
+        let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let write = !matches!(method, "GET" | "HEAD");
+        if write && !caller.write {
+            let message = if segs.first() == Some(&"repos") {
+                "Must have admin rights to Repository."
+            } else {
+                "You must be an admin to update this organization membership."
+            };
+            return reply(403, error_body(message));
+        }
+        let body_str = |k: &str| body.and_then(|b| b.get(k)).and_then(Value::as_str).map(str::to_owned);
+        match (method, segs.as_slice()) {
+            ("GET", ["user"]) => reply(200, self.user_json(&caller.login)),
+            ("GET", ["rate_limit"]) => {
+                let core = json!({"limit": RATE_LIMIT, "remaining": self.rate_remaining, "used": RATE_LIMIT - self.rate_remaining, "reset": 0});
+                reply(200, json!({"resources": {"core": core}, "rate": core}))
+            }
+            ("GET", ["users", u]) => {
+                if self.users.contains_key(&u.to_lowercase()) {
+                    reply(200, self.user_json(u))
+                } else {
+                    not_found()
+                }
+            }
+            (_, ["repos", owner, name, rest @ ..]) => {
+                let key = format!("{owner}/{name}").to_lowercase();
+                if !self.repos.contains_key(&key) {
+                    return not_found();
+                }
+                self.repo(method, &key, rest, query, body_str("permission"), origin, path)
+            }
+            (_, ["orgs", org, rest @ ..]) => {
+                let key = org.to_lowercase();
+                if !self.orgs.contains_key(&key) {
+                    return not_found();
+                }
+                self.org(method, &key, rest, body_str("role"))
+            }
+            _ => not_found(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn repo(
+        &mut self,
+        method: &str,
+        key: &str,
+        rest: &[&str],
+        query: &[(String, String)],
+        permission: Option<String>,
+        origin: &str,
+        path: &str,
+    ) -> Reply {
+        let users = self.users.clone();
+        let user_json = |l: &str| self.user_json(l);
+        let Some(repo) = self.repos.get(key).cloned() else { return not_found() };
+        match (method, rest) {
+            ("GET", ["collaborators"]) => {
+                let items: Vec<Value> = repo
+                    .collaborators
+                    .iter()
+                    .map(|(l, p)| {
+                        let mut u = user_json(l);
+                        u["permissions"] = permission_flags(p);
+                        u["role_name"] = json!(role_name(p));
+                        u
+                    })
+                    .collect();
+                page(items, query, origin, path)
+            }
+            ("GET", ["invitations"]) => {
+                let items: Vec<Value> = repo
+                    .invitations
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (l, p))| {
+                        json!({"id": i + 1, "repository": {"full_name": key}, "invitee": user_json(l),
+                               "permissions": role_name(p), "created_at": "2025-01-01T00:00:00Z"})
+                    })
+                    .collect();
+                page(items, query, origin, path)
+            }
+            ("GET", ["collaborators", u]) => {
+                if repo.collaborators.contains_key(&u.to_lowercase()) {
+                    no_content()
+                } else {
+                    not_found()
+                }
+            }
+            ("GET", ["collaborators", u, "permission"]) => {
+                if !users.contains_key(&u.to_lowercase()) {
+                    return not_found();
+                }
+                let p = repo.collaborators.get(&u.to_lowercase()).cloned();
+                let legacy = match p.as_deref() {
+                    Some("admin") => "admin",
+                    Some("push" | "maintain") => "write",
+                    Some(_) => "read",
+                    None => "none",
+                };
+                reply(
+                    200,
+                    json!({"permission": legacy, "role_name": p.as_deref().map(role_name).unwrap_or(""), "user": user_json(u)}),
+                )
+            }
+            ("PUT", ["collaborators", u]) => {
+                let login = u.to_lowercase();
+                if !users.contains_key(&login) {
+                    return not_found();
+                }
+                let p = permission.unwrap_or_else(|| "push".to_owned());
+                if !LEVELS.contains(&p.as_str()) {
+                    return invalid("permission");
+                }
+                let Some(repo) = self.repos.get_mut(key) else { return not_found() };
+                if let Some(existing) = repo.collaborators.get_mut(&login) {
+                    *existing = p;
+                    return no_content();
+                }
+                repo.invitations.insert(login.clone(), p.clone());
+                reply(
+                    201,
+                    json!({"id": repo.invitations.len(), "repository": {"full_name": key}, "invitee": self.user_json(&login),
+                           "permissions": role_name(&p), "created_at": "2025-01-01T00:00:00Z"}),
+                )
+            }
+            ("DELETE", ["collaborators", u]) => {
+                if let Some(repo) = self.repos.get_mut(key) {
+                    repo.collaborators.remove(&u.to_lowercase());
+                }
+                no_content()
+            }
+            _ => not_found(),
+        }
+    }
+
+    fn org(&mut self, method: &str, key: &str, rest: &[&str], role: Option<String>) -> Reply {
+        let users = self.users.clone();
+        let Some(org) = self.orgs.get(key).cloned() else { return not_found() };
+        let membership = |state: &str, role: &str, login: &str| {
+            json!({"url": format!("https://api.github.com/orgs/{key}/memberships/{login}"), "state": state, "role": role,
+                   "organization": {"login": key}, "user": {"login": users.get(login).cloned().unwrap_or_default()}})
+        };
+        match (method, rest) {
+            ("GET", ["members", u]) => {
+                if org.members.contains_key(&u.to_lowercase()) {
+                    no_content()
+                } else {
+                    not_found()
+                }
+            }
+            ("DELETE", ["members", u]) => {
+                let login = u.to_lowercase();
+                let Some(o) = self.orgs.get_mut(key) else { return not_found() };
+                if o.members.remove(&login).is_none() && o.invitations.remove(&login).is_none() {
+                    return not_found();
+                }
+                for team in o.teams.values_mut() {
+                    team.members.remove(&login);
+                }
+                no_content()
+            }
+            ("GET", ["memberships", u]) => {
+                let login = u.to_lowercase();
+                match (org.members.get(&login), org.invitations.get(&login)) {
+                    (Some(r), _) => reply(200, membership("active", r, &login)),
+                    (None, Some(r)) => reply(200, membership("pending", r, &login)),
+                    _ => not_found(),
+                }
+            }
+            ("PUT", ["memberships", u]) => {
+                let login = u.to_lowercase();
+                if !users.contains_key(&login) {
+                    return not_found();
+                }
+                let r = role.unwrap_or_else(|| "member".to_owned());
+                if r != "admin" && r != "member" {
+                    return invalid("role");
+                }
+                let Some(o) = self.orgs.get_mut(key) else { return not_found() };
+                if let Some(existing) = o.members.get_mut(&login) {
+                    *existing = r.clone();
+                    return reply(200, membership("active", &r, &login));
+                }
+                o.invitations.insert(login.clone(), r.clone());
+                reply(200, membership("pending", &r, &login))
+            }
+            ("GET", ["teams", slug]) => {
+                if org.teams.contains_key(&slug.to_lowercase()) {
+                    reply(200, json!({"slug": slug, "name": slug, "organization": {"login": key}}))
+                } else {
+                    not_found()
+                }
+            }
+            (_, ["teams", slug, "memberships", u]) => {
+                let (slug, login) = (slug.to_lowercase(), u.to_lowercase());
+                let Some(team) = org.teams.get(&slug) else { return not_found() };
+                let url = format!("https://api.github.com/orgs/{key}/teams/{slug}/memberships/{login}");
+                match method {
+                    "GET" => match team.members.get(&login) {
+                        Some((r, s)) => reply(200, json!({"url": url, "role": r, "state": s})),
+                        None => not_found(),
+                    },
+                    "PUT" => {
+                        if !users.contains_key(&login) {
+                            return not_found();
+                        }
+                        let r = role.unwrap_or_else(|| "member".to_owned());
+                        if r != "member" && r != "maintainer" {
+                            return invalid("role");
+                        }
+                        let state = if org.members.contains_key(&login) { "active" } else { "pending" };
+                        let Some(t) = self.orgs.get_mut(key).and_then(|o| o.teams.get_mut(&slug)) else {
+                            return not_found();
+                        };
+                        t.members.insert(login, (r.clone(), state.to_owned()));
+                        reply(200, json!({"url": url, "role": r, "state": state}))
+                    }
+                    "DELETE" => {
+                        let Some(t) = self.orgs.get_mut(key).and_then(|o| o.teams.get_mut(&slug)) else {
+                            return not_found();
+                        };
+                        if t.members.remove(&login).is_some() { no_content() } else { not_found() }
+                    }
+                    _ => not_found(),
+                }
+            }
+            _ => not_found(),
+        }
+    }
+}
+
+/// One page of `items` per `per_page` (default 30, at most 100) and `page` (1-based), with
+/// GitHub's `Link` header.
+fn page(items: Vec<Value>, query: &[(String, String)], origin: &str, path: &str) -> Reply {
+    let q = |k: &str| query.iter().find(|(n, _)| n == k).and_then(|(_, v)| v.parse::<usize>().ok());
+    let per_page = q("per_page").unwrap_or(30).clamp(1, 100);
+    let page = q("page").unwrap_or(1).max(1);
+    let last = items.len().div_ceil(per_page).max(1);
+    let slice: Vec<Value> = items.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let mut r = reply(200, Value::Array(slice));
+    let link_to = |p: usize| {
+        let mut pairs: Vec<String> =
+            query.iter().filter(|(k, _)| k != "page").map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.push(format!("page={p}"));
+        format!("{origin}{path}?{}", pairs.join("&"))
+    };
+    let mut links = Vec::new();
+    if page < last {
+        links.push(format!("<{}>; rel=\"next\"", link_to(page + 1)));
+        links.push(format!("<{}>; rel=\"last\"", link_to(last)));
+    }
+    if page > 1 {
+        links.push(format!("<{}>; rel=\"prev\"", link_to(page - 1)));
+        links.push(format!("<{}>; rel=\"first\"", link_to(1)));
+    }
+    if !links.is_empty() {
+        r.headers.push(("link".to_owned(), links.join(", ")));
+    }
+    r
+}
+
+/// How the fake answers injected faults: GitHub's primary rate limit, its error bodies.
+#[derive(Debug, Clone, Copy)]
+pub struct GitHubProvider;
+
+impl Provider for GitHubProvider {
+    fn throttled(&self) -> Response {
+        let reset = time::OffsetDateTime::now_utc().unix_timestamp() + 30;
+        let headers = [
+            ("x-ratelimit-limit", RATE_LIMIT.to_string()),
+            ("x-ratelimit-remaining", "0".to_owned()),
+            ("x-ratelimit-used", RATE_LIMIT.to_string()),
+            ("x-ratelimit-reset", reset.to_string()),
+            ("x-ratelimit-resource", "core".to_owned()),
+            ("x-github-request-id", "FAKE:THROTTLED".to_owned()),
+        ];
+        let body = json!({"message": "API rate limit exceeded for user ID 1.",
+            "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"});
+        json_response(StatusCode::FORBIDDEN, &headers, &body)
+    }
+
+    fn server_error(&self, status: StatusCode) -> Response {
+        json_response(status, &[("x-github-request-id", "FAKE:ERROR".to_owned())], &error_body("Server Error"))
+    }
+
+    fn unauthorized(&self) -> Response {
+        let body =
+            json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"});
+        json_response(StatusCode::UNAUTHORIZED, &[("x-github-request-id", "FAKE:AUTH".to_owned())], &body)
+    }
+}
+
+/// The token of the fake's writing account, with scopes `repo, admin:org`.
+pub const ADMIN_TOKEN: &str = "ghp_fakeAdminToken0123456789abcdefABCDEF";
+
+/// A token of an account that may read but not write, with scope `read:org`.
+pub const READ_ONLY_TOKEN: &str = "ghp_fakeReadOnlyToken0123456789abcdefAB";
+
+/// A running fake GitHub sharing one [`GitHubState`].
+pub struct GitHubFake {
+    server: FakeServer,
+    state: Arc<Mutex<GitHubState>>,
+}
+
+impl std::fmt::Debug for GitHubFake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubFake").field("server", &self.server).finish_non_exhaustive()
+    }
+}
+
+impl GitHubFake {
+    /// Starts a fake on loopback with [`ADMIN_TOKEN`] (account `remediation-bot`, may write)
+    /// and [`READ_ONLY_TOKEN`] (account `auditor`, may not), after `seed` ran.
+    pub async fn start(seed: impl FnOnce(&mut GitHubState)) -> std::io::Result<Self> {
+        let mut state = GitHubState::new();
+        state.add_token(ADMIN_TOKEN, "remediation-bot", Some(&["repo", "admin:org"]), true);
+        state.add_token(READ_ONLY_TOKEN, "auditor", Some(&["read:org"]), false);
+        seed(&mut state);
+        let faults = Faults::new();
+        for token in state.tokens.keys() {
+            faults.allow_token(token);
+        }
+        let state = Arc::new(Mutex::new(state));
+        let router = Router::new().fallback(any(handler)).with_state(Arc::clone(&state));
+        let server = FakeServer::start_with(router, GitHubProvider, faults, RequestLog::new()).await?;
+        Ok(Self { server, state })
+    }
+
+    /// `http://127.0.0.1:<port>`: the API base URL to configure.
+    pub fn base_url(&self) -> &str {
+        self.server.base_url()
+    }
+
+    /// The provider's state, to seed and inspect.
+    pub fn state(&self) -> MutexGuard<'_, GitHubState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The fault switchboard.
+    pub fn faults(&self) -> &Faults {
+        self.server.faults()
+    }
+
+    /// The request log.
+    pub fn log(&self) -> &RequestLog {
+        self.server.log()
+    }
+}
+
+async fn handler(State(state): State<Arc<Mutex<GitHubState>>>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 1024 * 1024).await.unwrap_or_default();
+    let token = parts.extensions.get::<Caller>().map(|c| c.0.clone());
+    let origin =
+        parts.headers.get("host").and_then(|h| h.to_str().ok()).map(|h| format!("http://{h}")).unwrap_or_default();
+    let path: Vec<String> = parts
+        .uri
+        .path()
+        .split('/')
+        .map(|s| url_pairs(&format!("x={}", s.replace('+', "%2B"))).pop().map(|(_, v)| v).unwrap_or_default())
+        .collect();
+    let query = parts.uri.query().map(url_pairs).unwrap_or_default();
+    let body: Option<Value> = if bytes.is_empty() { None } else { serde_json::from_slice(&bytes).ok() };
+    if !bytes.is_empty() && body.is_none() {
+        return json_response(StatusCode::BAD_REQUEST, &[], &error_body("Problems parsing JSON"));
+    }
+    let r = state.lock().unwrap_or_else(PoisonError::into_inner).handle(
+        parts.method.as_str(),
+        &path.join("/"),
+        &query,
+        token.as_deref(),
+        body.as_ref(),
+        &origin,
+    );
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers: Vec<(&str, String)> = r.headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    match r.body {
+        Some(b) => json_response(status, &headers, &b),
+        None => empty_response(status, &headers),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn state() -> GitHubState {
+        let mut s = GitHubState::new();
+        s.add_token(ADMIN_TOKEN, "bot", Some(&["repo", "admin:org"]), true);
+        s.add_token(READ_ONLY_TOKEN, "auditor", None, false);
+        s.add_collaborator("acme/payments", "octocat", "push");
+        s.add_org_member("acme", "octocat", "admin");
+        s.add_team_member("acme", "platform", "octocat", "maintainer");
+        s
+    }
+
+    fn call(s: &mut GitHubState, method: &str, path: &str, body: Option<Value>) -> Reply {
+        s.handle(method, path, &[], Some(ADMIN_TOKEN), body.as_ref(), "http://h")
+    }
+
+    #[test]
+    fn collaborators_update_with_204_and_invite_with_201() {
+        let mut s = state();
+        let r = call(&mut s, "PUT", "/repos/acme/payments/collaborators/octocat", Some(json!({"permission": "pull"})));
+        assert_eq!(r.status, 204);
+        assert_eq!(s.repos["acme/payments"].collaborators["octocat"], "pull");
+        assert_eq!(call(&mut s, "DELETE", "/repos/acme/payments/collaborators/octocat", None).status, 204);
+        let r = call(&mut s, "PUT", "/repos/acme/payments/collaborators/octocat", Some(json!({"permission": "push"})));
+        assert_eq!(r.status, 201);
+        assert_eq!(r.body.unwrap()["permissions"], json!("write"));
+        assert!(s.repos["acme/payments"].collaborators.is_empty());
+        assert_eq!(call(&mut s, "PUT", "/repos/acme/payments/collaborators/nobody", None).status, 404);
+    }
+
+    #[test]
+    fn org_and_team_memberships() {
+        let mut s = state();
+        let r = call(&mut s, "GET", "/orgs/acme/memberships/octocat", None);
+        assert_eq!(r.body.unwrap()["role"], json!("admin"));
+        assert_eq!(call(&mut s, "DELETE", "/orgs/acme/members/octocat", None).status, 204);
+        assert_eq!(call(&mut s, "GET", "/orgs/acme/teams/platform/memberships/octocat", None).status, 404);
+        let r = call(&mut s, "PUT", "/orgs/acme/memberships/octocat", Some(json!({"role": "admin"})));
+        assert_eq!(r.body.unwrap()["state"], json!("pending"));
+        let r = call(&mut s, "PUT", "/orgs/acme/memberships/octocat", Some(json!({"role": "owner"})));
+        assert_eq!(r.status, 422);
+    }
+
+    #[test]
+    fn read_only_tokens_and_headers() {
+        let mut s = state();
+        let r = s.handle("DELETE", "/repos/acme/payments/collaborators/octocat", &[], Some(READ_ONLY_TOKEN), None, "");
+        assert_eq!(r.status, 403);
+        assert_eq!(r.body.unwrap()["message"], json!("Must have admin rights to Repository."));
+        assert!(!r.headers.iter().any(|(k, _)| k == "x-oauth-scopes"), "fine-grained tokens send no scopes");
+        let r = call(&mut s, "GET", "/user", None);
+        let header = |n: &str| r.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        assert_eq!(header("x-oauth-scopes").as_deref(), Some("repo, admin:org"));
+        assert!(header("x-github-request-id").is_some());
+        assert!(header("x-ratelimit-remaining").is_some());
+        assert_eq!(s.handle("GET", "/user", &[], Some("wrong"), None, "").status, 401);
+    }
+
+    #[test]
+    fn listings_are_paged_with_link_headers() {
+        let mut s = state();
+        for i in 0..4 {
+            s.add_collaborator("acme/payments", &format!("u{i}"), "pull");
+        }
+        let q = vec![("affiliation".to_owned(), "direct".to_owned()), ("per_page".to_owned(), "2".to_owned())];
+        let r = s.handle("GET", "/repos/acme/payments/collaborators", &q, Some(ADMIN_TOKEN), None, "http://h");
+        assert_eq!(r.body.as_ref().unwrap().as_array().unwrap().len(), 2);
+        let link = r.headers.iter().find(|(k, _)| k == "link").unwrap().1.clone();
+        assert!(
+            link.contains(
+                "<http://h/repos/acme/payments/collaborators?affiliation=direct&per_page=2&page=2>; rel=\"next\""
+            ),
+            "{link}"
+        );
+        assert!(link.contains("page=3>; rel=\"last\""), "{link}");
+    }
+}
