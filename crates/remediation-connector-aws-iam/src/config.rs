@@ -77,7 +77,11 @@ fn default_timeout_secs() -> u64 {
 
 impl AwsIamConfig {
     /// A configuration with defaults for everything but the id and the credentials' variables.
-    pub fn new(id: impl Into<String>, access_key_id_env: impl Into<String>, secret_access_key_env: impl Into<String>) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        access_key_id_env: impl Into<String>,
+        secret_access_key_env: impl Into<String>,
+    ) -> Self {
         Self {
             id: id.into(),
             region: default_region(),
@@ -95,11 +99,8 @@ impl AwsIamConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<(), AwsIamError> {
-        let invalid = |key, reason: &str| AwsIamError::Invalid {
-            connector: self.id.clone(),
-            key,
-            reason: reason.to_owned(),
-        };
+        let invalid =
+            |key, reason: &str| AwsIamError::Invalid { connector: self.id.clone(), key, reason: reason.to_owned() };
         if self.id.trim().is_empty() {
             return Err(invalid("id", "must not be empty"));
         }

@@ -86,9 +86,8 @@ impl AwsIamConnector {
     /// A connector configured by `config` that signs with `credentials`. Makes no request.
     pub fn new(config: &AwsIamConfig, credentials: AwsCredentials) -> Result<Self, AwsIamError> {
         config.validate()?;
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let http =
+            aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
         let timeout = Duration::from_secs(config.timeout_secs);
         let mut sdk = aws_sdk_iam::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -162,15 +161,9 @@ impl AwsIamConnector {
         let mut marker: Option<String> = None;
         loop {
             let page = self
-                .call("ListUserTags", || {
-                    self.client.list_user_tags().user_name(user).set_marker(marker.clone()).send()
-                })
+                .call("ListUserTags", || self.client.list_user_tags().user_name(user).set_marker(marker.clone()).send())
                 .await?;
-            if page
-                .tags()
-                .iter()
-                .any(|t| t.key() == PROTECTED_TAG && t.value().trim().eq_ignore_ascii_case("true"))
-            {
+            if page.tags().iter().any(|t| t.key() == PROTECTED_TAG && t.value().trim().eq_ignore_ascii_case("true")) {
                 return Ok(true);
             }
             match next_marker(page.is_truncated(), page.marker()) {
@@ -224,17 +217,15 @@ impl AwsIamConnector {
                 match next_marker(page.is_truncated(), page.marker()) {
                     Some(m) => marker = Some(m),
                     None => {
-                        return Err(ConnectorError::not_found(format!(
-                            "IAM user {user} has no access key {key_id}"
-                        )));
+                        return Err(ConnectorError::not_found(format!("IAM user {user} has no access key {key_id}")));
                     }
                 }
             },
             Grant::LoginProfile => {
                 match self.call("GetLoginProfile", || self.client.get_login_profile().user_name(user).send()).await {
-                    Ok(out) => {
-                        Ok(GrantState::LoginProfile(Some(out.login_profile().is_some_and(|p| p.password_reset_required()))))
-                    }
+                    Ok(out) => Ok(GrantState::LoginProfile(Some(
+                        out.login_profile().is_some_and(|p| p.password_reset_required()),
+                    ))),
                     // The user exists (checked first), so NoSuchEntity means no login profile.
                     Err(e) if e.kind == ConnectorErrorKind::NotFound => Ok(GrantState::LoginProfile(None)),
                     Err(e) => Err(e),
@@ -331,7 +322,12 @@ impl AwsIamConnector {
     }
 
     /// Moves the target's grant to `desired` unless it is there already.
-    async fn converge(&self, target: &Target, desired: GrantState, refuse_protected: bool) -> Result<Outcome, ConnectorError> {
+    async fn converge(
+        &self,
+        target: &Target,
+        desired: GrantState,
+        refuse_protected: bool,
+    ) -> Result<Outcome, ConnectorError> {
         let grant = Grant::of(target)?;
         let (protected, live) = self.read(target).await?;
         if protected && refuse_protected {
@@ -365,7 +361,8 @@ fn random_password() -> SecretString {
     const SYMBOL: &[u8] = b"!@#$%^&*()_+-=[]{}|";
     let mut rng = rand::rng();
     let all: Vec<u8> = [UPPER, LOWER, DIGIT, SYMBOL].concat();
-    let mut chars: Vec<u8> = [UPPER, LOWER, DIGIT, SYMBOL].iter().filter_map(|set| set.choose(&mut rng).copied()).collect();
+    let mut chars: Vec<u8> =
+        [UPPER, LOWER, DIGIT, SYMBOL].iter().filter_map(|set| set.choose(&mut rng).copied()).collect();
     while chars.len() < 32 {
         chars.push(all[rng.random_range(0..all.len())]);
     }

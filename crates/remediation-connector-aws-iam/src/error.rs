@@ -29,9 +29,7 @@ pub enum AwsIamError {
         source: io::Error,
     },
     /// Neither or both of `secret_access_key_env` and `secret_access_key_file` are set.
-    #[error(
-        "connector {connector} needs exactly one of `secret_access_key_env` and `secret_access_key_file`"
-    )]
+    #[error("connector {connector} needs exactly one of `secret_access_key_env` and `secret_access_key_file`")]
     SecretSource {
         /// The connector's id.
         connector: String,

@@ -31,10 +31,7 @@ impl<'a> Grant<'a> {
     pub(crate) fn of(target: &'a Target) -> Result<Self, ConnectorError> {
         let resource = |what: &str| {
             target.resource.as_deref().filter(|r| !r.trim().is_empty()).ok_or_else(|| {
-                ConnectorError::permanent(format!(
-                    "a `{}` target needs the {what} as its resource",
-                    target.grant_type
-                ))
+                ConnectorError::permanent(format!("a `{}` target needs the {what} as its resource", target.grant_type))
             })
         };
         match target.grant_type.as_str() {
@@ -96,9 +93,11 @@ impl GrantState {
             },
             Grant::LoginProfile => match &value["login_profile"] {
                 Value::Null if value.get("login_profile").is_some() => Ok(Self::LoginProfile(None)),
-                Value::Object(o) => {
-                    o.get("password_reset_required").and_then(Value::as_bool).map(|r| Self::LoginProfile(Some(r))).ok_or_else(bad)
-                }
+                Value::Object(o) => o
+                    .get("password_reset_required")
+                    .and_then(Value::as_bool)
+                    .map(|r| Self::LoginProfile(Some(r)))
+                    .ok_or_else(bad),
                 _ => Err(bad()),
             },
         }

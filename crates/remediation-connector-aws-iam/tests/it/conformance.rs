@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_iam::Client;
-use remediation_connector_aws_iam::{
-    ACCESS_KEY, AwsCredentials, GROUP_MEMBERSHIP, LOGIN_PROFILE, USER_POLICY,
-};
+use remediation_connector_aws_iam::{ACCESS_KEY, AwsCredentials, GROUP_MEMBERSHIP, LOGIN_PROFILE, USER_POLICY};
 use remediation_core::{ActionKind, Connector, Target};
 use remediation_testkit::conformance::{self, Case, Subject};
 use secrecy::{ExposeSecret, SecretString};
@@ -72,11 +70,7 @@ impl Subject for Moto {
 
         vec![
             Case::new("detach user policy", ActionKind::Revoke, target(USER_POLICY, &policy_user, Some(&arn))),
-            Case::new(
-                "remove from group",
-                ActionKind::Revoke,
-                target(GROUP_MEMBERSHIP, &group_user, Some(&group)),
-            ),
+            Case::new("remove from group", ActionKind::Revoke, target(GROUP_MEMBERSHIP, &group_user, Some(&group))),
             Case::new("deactivate access key", ActionKind::Suspend, target(ACCESS_KEY, &key_user, Some(&key_id))),
             Case::new("delete login profile", ActionKind::Revoke, target(LOGIN_PROFILE, &login_user, None)),
         ]
@@ -101,7 +95,13 @@ impl Subject for Moto {
         moto::user(&iam, &reader).await;
         let (reader_key, reader_secret) = moto::access_key(&iam, &reader).await;
         let read_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:Get*","iam:List*"],"Resource":"*"}]}"#;
-        iam.put_user_policy().user_name(&reader).policy_name("read-only").policy_document(read_only).send().await.unwrap();
+        iam.put_user_policy()
+            .user_name(&reader)
+            .policy_name("read-only")
+            .policy_document(read_only)
+            .send()
+            .await
+            .unwrap();
         let victim = fresh("victim");
         moto::user(&iam, &victim).await;
         let (key_id, _) = moto::access_key(&iam, &victim).await;
@@ -129,11 +129,7 @@ fn aws_iam_passes_the_semantic_suite_against_moto() {
     let Some(url) = moto::url("aws_iam_passes_the_semantic_suite_against_moto") else {
         return;
     };
-    let subject = Moto {
-        admin: moto::admin(&url),
-        url,
-        credentials: moto::dummy_credentials(),
-        auth: Mutex::new(None),
-    };
+    let subject =
+        Moto { admin: moto::admin(&url), url, credentials: moto::dummy_credentials(), auth: Mutex::new(None) };
     block_on(conformance::semantic(&subject));
 }

@@ -18,9 +18,7 @@ pub(crate) fn url(test: &str) -> Option<String> {
     match std::env::var("REMEDIATION_TEST_MOTO") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            eprintln!(
-                "skipping {test}: set REMEDIATION_TEST_MOTO to a moto server (`eval \"$(.ci/setup-moto.sh)\"`)"
-            );
+            eprintln!("skipping {test}: set REMEDIATION_TEST_MOTO to a moto server (`eval \"$(.ci/setup-moto.sh)\"`)");
             None
         }
     }
@@ -33,7 +31,8 @@ pub(crate) fn fresh(prefix: &str) -> String {
 
 /// An SDK client for seeding, signing with the given key.
 pub(crate) fn client(url: &str, access_key_id: &str, secret: &str) -> Client {
-    let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+    let http =
+        aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
     let config = aws_sdk_iam::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))

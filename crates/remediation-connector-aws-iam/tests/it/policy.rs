@@ -29,11 +29,8 @@ fn every_required_action_is_called_in_the_source() {
         assert!(source.contains(&format!("\"{op}\"")), "{op} is listed but never called");
     }
     // And the other way round: every operation name the connector sends is listed.
-    let called: BTreeSet<&str> = source
-        .split("self.call(\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .collect();
+    let called: BTreeSet<&str> =
+        source.split("self.call(\"").skip(1).filter_map(|rest| rest.split('"').next()).collect();
     for op in called {
         assert!(REQUIRED_ACTIONS.contains(&format!("iam:{op}").as_str()), "{op} is called but not in the policy");
     }

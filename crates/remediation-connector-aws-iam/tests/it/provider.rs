@@ -204,7 +204,11 @@ fn a_revoke_that_is_already_done_writes_nothing() {
         moto::policy(&iam, &fresh("never-attached")).await
     });
     let connector = moto::connector(&url, "aws-iam", moto::dummy_credentials(), &[]);
-    for t in [target(USER_POLICY, &user, Some(&arn)), target(GROUP_MEMBERSHIP, &user, Some("no-group")), target(LOGIN_PROFILE, &user, None)] {
+    for t in [
+        target(USER_POLICY, &user, Some(&arn)),
+        target(GROUP_MEMBERSHIP, &user, Some("no-group")),
+        target(LOGIN_PROFILE, &user, None),
+    ] {
         let a = action(ActionKind::Revoke, t);
         let before = block_on(connector.snapshot(&a.target)).unwrap();
         let planned = block_on(connector.plan(&a, &before)).unwrap();
