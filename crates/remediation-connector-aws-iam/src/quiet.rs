@@ -1,6 +1,7 @@
-//! Keeps session tokens out of logs: the SigV4 signer traces the canonical request, which
-//! includes the `x-amz-security-token` header in clear. Every SDK call runs under a dispatcher
-//! that forwards to the caller's subscriber but drops the signer's events.
+//! Keeps session tokens out of logs: the SigV4 signer traces the canonical request, and the
+//! SDK's orchestrator traces the outgoing request, both with the `x-amz-security-token`
+//! header in clear. Every SDK call runs under a dispatcher that forwards to the caller's
+//! subscriber but drops those events.
 
 use std::future::Future;
 
@@ -8,13 +9,16 @@ use tracing::instrument::{WithDispatch, WithSubscriber};
 use tracing::subscriber::Interest;
 use tracing::{Dispatch, Event, Metadata, Subscriber, span};
 
-/// Wraps the current dispatcher and drops events and spans from the signing crate.
+/// Wraps the current dispatcher and drops events that may print a signed request.
 struct WithoutSigningTrace {
     inner: Dispatch,
 }
 
 fn is_signing(meta: &Metadata<'_>) -> bool {
-    meta.target().starts_with("aws_sigv4")
+    let target = meta.target();
+    target.starts_with("aws_sigv4")
+        || (target.starts_with("aws_smithy")
+            && ["request", "canonical_request"].iter().any(|f| meta.fields().field(f).is_some()))
 }
 
 impl Subscriber for WithoutSigningTrace {
