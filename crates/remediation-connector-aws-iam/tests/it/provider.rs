@@ -250,3 +250,50 @@ fn execute_returns_the_request_id_and_verify_retries_before_giving_up() {
     let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
     assert_eq!(ms, vec![20, 40, 80, 160]);
 }
+
+/// A `tracing` writer that keeps everything in memory.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[test]
+fn trace_logs_never_show_the_secret_or_the_session_token() {
+    const SECRET: &str = "trace-secret-access-key-value";
+    const TOKEN: &str = "trace-session-token-value";
+    let server = canned(403, "AccessDenied", "not allowed");
+    let creds =
+        AwsCredentials::new("AKIATRACE", SecretString::from(SECRET)).with_session_token(SecretString::from(TOKEN));
+    let connector = moto::connector(&server.url, "aws-iam", creds, &[]);
+    let logs = Logs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    let err = tracing::subscriber::with_default(subscriber, || {
+        block_on(connector.snapshot(&target(LOGIN_PROFILE, "alice", None))).unwrap_err()
+    });
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("AccessDenied") || text.contains("try_attempt"), "the SDK logged nothing: {text}");
+    assert!(!text.contains(SECRET) && !text.contains(TOKEN), "a credential leaked into the logs");
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains(SECRET) && !shown.contains(TOKEN), "{shown}");
+}
