@@ -61,18 +61,20 @@ struct Canned {
 }
 
 fn canned(status: u16, code: &str, message: &str) -> Canned {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let served = Arc::new(AtomicUsize::new(0));
     let body = format!(
         "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>\
          <Code>{code}</Code><Message>{message}</Message></Error><RequestId>req-{code}</RequestId></ErrorResponse>"
     );
-    let response = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nx-amzn-RequestId: req-{code}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let request_id = format!("req-{code}");
+    scripted(move |_| (status, request_id.clone(), body.clone()))
+}
+
+/// An HTTP endpoint that answers each request with `respond(form body)`: status, request id,
+/// XML body. Counts requests.
+fn scripted(respond: impl Fn(&str) -> (u16, String, String) + Send + 'static) -> Canned {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let served = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&served);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
@@ -91,6 +93,12 @@ fn canned(status: u16, code: &str, message: &str) -> Canned {
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
             counter.fetch_add(1, Ordering::SeqCst);
+            let (status, request_id, xml) = respond(&String::from_utf8_lossy(&body));
+            let response = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nx-amzn-RequestId: {request_id}\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                xml.len()
+            );
             let _ = stream.write_all(response.as_bytes());
         }
     });
@@ -296,4 +304,74 @@ fn trace_logs_never_show_the_secret_or_the_session_token() {
     assert!(!text.contains(SECRET) && !text.contains(TOKEN), "a credential leaked into the logs");
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains(SECRET) && !shown.contains(TOKEN), "{shown}");
+}
+
+/// One IAM query response: `<{action}Response><{action}Result>{result}</...>`.
+fn ok(action: &str, result: &str) -> (u16, String, String) {
+    (
+        200,
+        format!("req-{action}"),
+        format!(
+            "<{action}Response xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><{action}Result>{result}</{action}Result>\
+             <ResponseMetadata><RequestId>req-{action}</RequestId></ResponseMetadata></{action}Response>"
+        ),
+    )
+}
+
+fn group(name: &str) -> String {
+    format!(
+        "<member><Path>/</Path><GroupName>{name}</GroupName><GroupId>G{name}</GroupId>\
+         <Arn>arn:aws:iam::123456789012:group/{name}</Arn><CreateDate>2020-01-01T00:00:00Z</CreateDate></member>"
+    )
+}
+
+#[test]
+fn snapshots_follow_every_page() {
+    let server = scripted(|body| {
+        let action = body.split('&').find_map(|p| p.strip_prefix("Action=")).unwrap_or("").to_owned();
+        let marker = body.split('&').find_map(|p| p.strip_prefix("Marker="));
+        match (action.as_str(), marker) {
+            ("GetUser", _) => ok(
+                "GetUser",
+                "<User><Path>/</Path><UserName>alice</UserName><UserId>AIDAX</UserId>\
+                 <Arn>arn:aws:iam::123456789012:user/alice</Arn><CreateDate>2020-01-01T00:00:00Z</CreateDate></User>",
+            ),
+            ("ListUserTags", None) => ok(
+                "ListUserTags",
+                "<Tags><member><Key>team</Key><Value>ops</Value></member></Tags>\
+                 <IsTruncated>true</IsTruncated><Marker>t1</Marker>",
+            ),
+            ("ListUserTags", Some("t1")) => ok(
+                "ListUserTags",
+                "<Tags><member><Key>remediation:protected</Key><Value>true</Value></member></Tags>\
+                 <IsTruncated>false</IsTruncated>",
+            ),
+            ("ListGroupsForUser", None) => ok(
+                "ListGroupsForUser",
+                &format!(
+                    "<Groups>{}{}</Groups><IsTruncated>true</IsTruncated><Marker>g1</Marker>",
+                    group("a"),
+                    group("b")
+                ),
+            ),
+            ("ListGroupsForUser", Some("g1")) => ok(
+                "ListGroupsForUser",
+                &format!("<Groups>{}</Groups><IsTruncated>false</IsTruncated>", group("admins")),
+            ),
+            other => (
+                400,
+                "req-x".into(),
+                format!(
+                    "<ErrorResponse><Error><Code>InvalidInput</Code><Message>unexpected {other:?}</Message></Error></ErrorResponse>"
+                ),
+            ),
+        }
+    });
+    let connector = canned_connector(&server.url, Arc::new(NoSleep::default()));
+    let snap = block_on(connector.snapshot(&target(GROUP_MEMBERSHIP, "alice", Some("admins")))).unwrap();
+    assert!(snap.protected, "the protecting tag is on the second page");
+    assert_eq!(snap.state, serde_json::json!({ "user": "alice", "group": "admins", "member": true }));
+    assert_eq!(server.served.load(Ordering::SeqCst), 5);
+    let snap = block_on(connector.snapshot(&target(GROUP_MEMBERSHIP, "alice", Some("nope")))).unwrap();
+    assert_eq!(snap.state["member"], false);
 }
