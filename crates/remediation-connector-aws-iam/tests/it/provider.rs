@@ -375,3 +375,32 @@ fn snapshots_follow_every_page() {
     let snap = block_on(connector.snapshot(&target(GROUP_MEMBERSHIP, "alice", Some("nope")))).unwrap();
     assert_eq!(snap.state["member"], false);
 }
+
+#[test]
+fn health_tells_a_signed_answer_from_bad_credentials_and_outages() {
+    for (status, code, healthy) in [
+        (403, "AccessDenied", true),
+        (400, "ValidationError", true),
+        (403, "InvalidClientTokenId", false),
+        (503, "ServiceUnavailable", false),
+    ] {
+        let server = canned(status, code, "canned");
+        let connector = canned_connector(&server.url, Arc::new(NoSleep::default()));
+        let health = block_on(connector.health()).unwrap();
+        assert_eq!(health.healthy, healthy, "{code}: {}", health.detail);
+        assert!(health.detail.contains(code), "{code}: {}", health.detail);
+    }
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let connector = canned_connector(&format!("http://127.0.0.1:{port}"), Arc::new(NoSleep::default()));
+    let health = block_on(connector.health()).unwrap();
+    assert!(!health.healthy, "{}", health.detail);
+}
+
+#[test]
+fn moto_is_healthy_and_permissions_need_no_request() {
+    let Some(url) = moto::url("moto_is_healthy_and_permissions_need_no_request") else { return };
+    let connector = moto::connector(&url, "aws-iam", moto::dummy_credentials(), &[]);
+    let health = block_on(connector.health()).unwrap();
+    assert!(health.healthy, "{}", health.detail);
+    assert!(block_on(connector.check_permissions()).unwrap().can_write());
+}
