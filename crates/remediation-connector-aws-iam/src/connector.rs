@@ -339,7 +339,24 @@ impl AwsIamConnector {
         if live.same_access(desired) {
             return Ok(Outcome { status: OutcomeStatus::AlreadyInState, request_ids: Vec::new() });
         }
-        let request_ids = self.write(&target.identity, grant, desired).await?;
+        let request_ids = match self.write(&target.identity, grant, desired).await {
+            Ok(ids) => ids,
+            // A retried write can find its own earlier attempt applied: DetachUserPolicy then
+            // answers NoSuchEntity, CreateLoginProfile EntityAlreadyExists. Read back before
+            // calling it a failure.
+            Err(e)
+                if matches!(
+                    e.kind,
+                    ConnectorErrorKind::NotFound | ConnectorErrorKind::Conflict | ConnectorErrorKind::Transient
+                ) =>
+            {
+                match self.read_grant(&target.identity, grant).await {
+                    Ok(now) if now.same_access(desired) => e.request_id.into_iter().collect(),
+                    _ => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         tracing::info!(connector = %self.id, target = %target, to = ?desired, "IAM change applied");
         Ok(Outcome { status: OutcomeStatus::Applied, request_ids })
     }

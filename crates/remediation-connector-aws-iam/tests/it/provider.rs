@@ -404,3 +404,52 @@ fn moto_is_healthy_and_permissions_need_no_request() {
     assert!(health.healthy, "{}", health.detail);
     assert!(block_on(connector.check_permissions()).unwrap().can_write());
 }
+
+#[test]
+fn a_write_whose_first_attempt_landed_counts_as_applied() {
+    // DetachUserPolicy fails with ServiceFailure after detaching; the retry finds nothing to
+    // detach (NoSuchEntity). The connector reads back and reports the change applied.
+    let detached = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&detached);
+    let arn = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+    let server = scripted(move |body| {
+        let action = body.split('&').find_map(|p| p.strip_prefix("Action=")).unwrap_or("").to_owned();
+        let error = |status: u16, code: &str| {
+            (
+                status,
+                format!("req-{code}"),
+                format!(
+                    "<ErrorResponse><Error><Code>{code}</Code><Message>{code} here</Message></Error><RequestId>req-{code}</RequestId></ErrorResponse>"
+                ),
+            )
+        };
+        match action.as_str() {
+            "GetUser" => ok(
+                "GetUser",
+                "<User><Path>/</Path><UserName>alice</UserName><UserId>AIDAX</UserId>\
+                 <Arn>arn:aws:iam::123456789012:user/alice</Arn><CreateDate>2020-01-01T00:00:00Z</CreateDate></User>",
+            ),
+            "ListUserTags" => ok("ListUserTags", "<Tags></Tags><IsTruncated>false</IsTruncated>"),
+            "ListAttachedUserPolicies" if seen.load(Ordering::SeqCst) == 0 => ok(
+                "ListAttachedUserPolicies",
+                "<AttachedPolicies><member><PolicyName>ReadOnlyAccess</PolicyName>\
+                 <PolicyArn>arn:aws:iam::aws:policy/ReadOnlyAccess</PolicyArn></member></AttachedPolicies>\
+                 <IsTruncated>false</IsTruncated>",
+            ),
+            "ListAttachedUserPolicies" => {
+                ok("ListAttachedUserPolicies", "<AttachedPolicies></AttachedPolicies><IsTruncated>false</IsTruncated>")
+            }
+            "DetachUserPolicy" if seen.fetch_add(1, Ordering::SeqCst) == 0 => error(500, "ServiceFailure"),
+            "DetachUserPolicy" => error(404, "NoSuchEntity"),
+            other => error(400, &format!("Unexpected{other}")),
+        }
+    });
+    let connector = canned_connector(&server.url, Arc::new(NoSleep::default()));
+    let a = action(ActionKind::Revoke, target(USER_POLICY, "alice", Some(arn)));
+    let before = block_on(connector.snapshot(&a.target)).unwrap();
+    assert_eq!(before.state["attached"], true);
+    let outcome = block_on(connector.execute(&a, &before)).unwrap();
+    assert_eq!(outcome.status, OutcomeStatus::Applied);
+    assert_eq!(outcome.request_ids, vec!["req-NoSuchEntity".to_owned()]);
+    assert_eq!(detached.load(Ordering::SeqCst), 2);
+}
