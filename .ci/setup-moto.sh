@@ -23,8 +23,9 @@ if [ ! -x "$VENV/bin/moto_server" ]; then
     "$VENV/bin/pip" install --quiet 'moto[server]>=5.1,<6' >&2
 fi
 
-answers() {
-    curl -fsS -o /dev/null "http://$HOST:$1/moto-api/" 2>/dev/null
+answers() { # port; the venv's Python, so no curl is needed
+    "$VENV/bin/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+        "http://$HOST:$1/moto-api/" >/dev/null 2>&1
 }
 
 start() { # port, log name
@@ -45,7 +46,7 @@ start() { # port, log name
     exit 1
 }
 
-start "$PORT" moto
+start "$PORT" "moto-$PORT"
 
 echo "export REMEDIATION_TEST_MOTO=http://$HOST:$PORT"
 echo "export REMEDIATION_TEST_MOTO_SERVER=$VENV/bin/moto_server"
