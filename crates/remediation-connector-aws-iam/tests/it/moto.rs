@@ -92,7 +92,7 @@ pub(crate) struct AuthMoto {
 impl AuthMoto {
     /// Starts one from `REMEDIATION_TEST_MOTO_SERVER`, or `None` after printing why not.
     pub(crate) fn start() -> Option<Self> {
-        let Ok(program) = std::env::var("REMEDIATION_TEST_MOTO_SERVER") else {
+        let Some(program) = std::env::var("REMEDIATION_TEST_MOTO_SERVER").ok().filter(|p| !p.is_empty()) else {
             eprintln!(
                 "skipping the forbidden check: set REMEDIATION_TEST_MOTO_SERVER to moto_server (`.ci/setup-moto.sh` prints it)"
             );
