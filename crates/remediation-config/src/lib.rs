@@ -165,9 +165,11 @@ impl ActorSettings {
     }
 }
 
-/// One configured connector.
+/// One configured connector, tagged by `type`. Each provider's settings are documented on its
+/// connector crate's config type; a provider compiled out of this build is an unknown `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum ConnectorConfig {
     /// The built-in sandbox: a directory kept in a JSON file.
     Sandbox {
@@ -176,6 +178,82 @@ pub enum ConnectorConfig {
         /// The directory file; relative paths are relative to the data directory.
         path: PathBuf,
     },
+    /// Okta (`remediation-connector-okta`).
+    #[cfg(feature = "okta")]
+    Okta(remediation_connector_okta::OktaConfig),
+    /// Google Workspace (`remediation-connector-google`).
+    #[cfg(feature = "google")]
+    Google(Named<remediation_connector_google::GoogleConfig>),
+    /// GitHub (`remediation-connector-github`).
+    #[cfg(feature = "github")]
+    Github(Named<remediation_connector_github::GitHubConfig>),
+    /// LDAP directories, OpenLDAP or Active Directory (`remediation-connector-ldap`).
+    #[cfg(feature = "ldap")]
+    Ldap(remediation_connector_ldap::LdapConfig),
+    /// PostgreSQL roles (`remediation-connector-postgres`).
+    #[cfg(feature = "postgres")]
+    Postgres(remediation_connector_postgres::PostgresConfig),
+    /// AWS IAM (`remediation-connector-aws-iam`).
+    #[cfg(feature = "aws-iam")]
+    AwsIam(remediation_connector_aws_iam::AwsIamConfig),
+    /// Slack or signed-webhook notifications for `notify` actions (`remediation-notify`).
+    #[cfg(feature = "notify")]
+    Notifier(remediation_notify::NotifierConfig),
+}
+
+/// A provider's settings with the connector id beside them, for connector crates whose config
+/// type does not carry its own id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Named<T> {
+    /// Connector id used in actions.
+    pub id: String,
+    /// The provider's settings.
+    #[serde(flatten)]
+    pub settings: T,
+}
+
+impl ConnectorConfig {
+    /// The connector id actions name.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Sandbox { id, .. } => id,
+            #[cfg(feature = "okta")]
+            Self::Okta(c) => &c.id,
+            #[cfg(feature = "google")]
+            Self::Google(c) => &c.id,
+            #[cfg(feature = "github")]
+            Self::Github(c) => &c.id,
+            #[cfg(feature = "ldap")]
+            Self::Ldap(c) => &c.id,
+            #[cfg(feature = "postgres")]
+            Self::Postgres(c) => &c.id,
+            #[cfg(feature = "aws-iam")]
+            Self::AwsIam(c) => &c.id,
+            #[cfg(feature = "notify")]
+            Self::Notifier(c) => &c.id,
+        }
+    }
+
+    /// The `type` as written in the file.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Sandbox { .. } => "sandbox",
+            #[cfg(feature = "okta")]
+            Self::Okta(_) => "okta",
+            #[cfg(feature = "google")]
+            Self::Google(_) => "google",
+            #[cfg(feature = "github")]
+            Self::Github(_) => "github",
+            #[cfg(feature = "ldap")]
+            Self::Ldap(_) => "ldap",
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_) => "postgres",
+            #[cfg(feature = "aws-iam")]
+            Self::AwsIam(_) => "aws_iam",
+            #[cfg(feature = "notify")]
+            Self::Notifier(_) => "notifier",
+        }
+    }
 }
 
 /// A configuration file that cannot be used.
@@ -225,8 +303,8 @@ impl Config {
         config.policy.validate().map_err(|e| err(None, Some("policy".to_owned()), e.to_string()))?;
         let mut seen = std::collections::BTreeSet::new();
         for c in &config.connectors {
-            let ConnectorConfig::Sandbox { id, .. } = c;
-            if !seen.insert(id.clone()) {
+            let id = c.id();
+            if !seen.insert(id.to_owned()) {
                 return Err(err(None, Some("connectors".to_owned()), format!("connector id `{id}` is used twice")));
             }
         }

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use schemars::JsonSchema;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::AwsIamError;
 
 /// Configuration of one AWS IAM connector. Holds no secret itself: it names the environment
 /// variables (or the file) the credentials are read from.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AwsIamConfig {
     /// Connector identifier used in actions (`aws-prod`).

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use schemars::JsonSchema;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::PostgresError;
 
@@ -17,7 +17,7 @@ use crate::error::PostgresError;
 /// protected_roles = ["break_glass", "app_owner"]
 /// connect_timeout_secs = 10
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
     /// Connector identifier, as actions name it (`pg-prod`).

@@ -8,7 +8,7 @@ use std::time::Duration;
 use remediation_core::EventSink;
 use reqwest::Url;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::NotifyError;
 use crate::http::RetryPolicy;
@@ -25,7 +25,7 @@ fn default_max_attempts() -> u32 {
 }
 
 /// One place engine events go.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum EventSinkConfig {
     /// One structured log line per event (target `remediation::events`).
@@ -35,13 +35,13 @@ pub enum EventSinkConfig {
 }
 
 /// The log sink; it has no settings yet (a struct, so that unknown fields are refused).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogSinkConfig {}
 
 /// A signed event webhook. Exactly one of `secret_env` and `secret_file` names the signing
 /// secret.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSinkConfig {
     /// Where to POST (`http` or `https`).
@@ -99,7 +99,7 @@ impl WebhookSinkConfig {
 }
 
 /// Where a notifier delivers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NotifierKind {
     /// A Slack incoming webhook (`{"text", "blocks"}`, answer `ok`).
@@ -113,7 +113,7 @@ pub enum NotifierKind {
 /// The URL comes from exactly one of `url_env`, `url_file` and (for `webhook` only) `url`: a
 /// Slack webhook URL is a credential and is never written in the config itself. A `webhook`
 /// notifier also needs exactly one of `secret_env` and `secret_file` (its signing secret).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifierConfig {
     /// Connector identifier, as actions name it (`slack-secops`).

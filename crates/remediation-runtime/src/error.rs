@@ -42,4 +42,25 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
+    /// A configured connector cannot be built.
+    #[error("cannot set up connector `{id}` (type {kind})")]
+    Connector {
+        /// The connector id.
+        id: String,
+        /// Its `type`.
+        kind: &'static str,
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A configured connector's type is not compiled into this build.
+    #[error(
+        "connector `{id}` has type {kind}, which this build does not include; rebuild with feature `connector-{kind}`"
+    )]
+    ConnectorCompiledOut {
+        /// The connector id.
+        id: String,
+        /// Its `type`.
+        kind: &'static str,
+    },
 }

@@ -203,7 +203,7 @@ impl Runtime {
         );
         let parts = Parts {
             store,
-            connectors: connectors_from_config(&config.connectors, dir),
+            connectors: connectors_from_config(&config.connectors, dir)?,
             clock: options.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             limits: config.limits.clone(),
             seed: config.policy.clone(),
@@ -265,17 +265,59 @@ impl Runtime {
     }
 }
 
-/// Builds the configured connectors; relative paths are relative to the data directory `dir`.
-/// The one place that knows every connector type.
-pub fn connectors_from_config(configs: &[ConnectorConfig], dir: &Path) -> Vec<Arc<dyn Connector>> {
+/// Builds the configured connectors. Relative sandbox paths are relative to `dir`. Fails on
+/// the first connector that cannot be built (a missing secret, an unreadable key file), naming
+/// it.
+pub fn connectors_from_config(
+    configs: &[ConnectorConfig],
+    dir: &Path,
+) -> Result<Vec<Arc<dyn Connector>>, RuntimeError> {
     configs.iter().map(|c| connector(c, dir)).collect()
 }
 
-fn connector(config: &ConnectorConfig, dir: &Path) -> Arc<dyn Connector> {
+fn connector(config: &ConnectorConfig, dir: &Path) -> Result<Arc<dyn Connector>, RuntimeError> {
+    fn built<C: Connector + 'static, E: std::error::Error + Send + Sync + 'static>(
+        config: &ConnectorConfig,
+        result: Result<C, E>,
+    ) -> Result<Arc<dyn Connector>, RuntimeError> {
+        match result {
+            Ok(c) => Ok(Arc::new(c)),
+            Err(e) => Err(RuntimeError::Connector {
+                id: config.id().to_owned(),
+                kind: config.type_name(),
+                source: Box::new(e),
+            }),
+        }
+    }
     match config {
         ConnectorConfig::Sandbox { id, path } => {
-            Arc::new(remediation_connector_sandbox::SandboxConnector::new(id.clone(), dir.join(path)))
+            Ok(Arc::new(remediation_connector_sandbox::SandboxConnector::new(id.clone(), dir.join(path))))
         }
+        #[cfg(feature = "connector-okta")]
+        ConnectorConfig::Okta(c) => built(
+            config,
+            remediation_connector_okta::OktaConnector::new(c, remediation_connector_okta::OktaParts::default()),
+        ),
+        #[cfg(feature = "connector-google")]
+        ConnectorConfig::Google(c) => {
+            built(config, remediation_connector_google::GoogleConnector::new(c.id.clone(), &c.settings))
+        }
+        #[cfg(feature = "connector-github")]
+        ConnectorConfig::Github(c) => {
+            built(config, remediation_connector_github::GitHubConnector::new(c.id.clone(), &c.settings))
+        }
+        #[cfg(feature = "connector-ldap")]
+        ConnectorConfig::Ldap(c) => built(config, remediation_connector_ldap::LdapConnector::from_config(c.clone())),
+        #[cfg(feature = "connector-postgres")]
+        ConnectorConfig::Postgres(c) => {
+            built(config, remediation_connector_postgres::PostgresConnector::from_config(c))
+        }
+        #[cfg(feature = "connector-aws-iam")]
+        ConnectorConfig::AwsIam(c) => built(config, remediation_connector_aws_iam::AwsIamConnector::from_config(c)),
+        #[cfg(feature = "connector-notify")]
+        ConnectorConfig::Notifier(c) => built(config, c.build()),
+        #[allow(unreachable_patterns)]
+        other => Err(RuntimeError::ConnectorCompiledOut { id: other.id().to_owned(), kind: other.type_name() }),
     }
 }
 
