@@ -226,6 +226,18 @@ async fn the_worker_executes_approved_actions() {
 }
 
 #[tokio::test]
+async fn the_worker_expires_stale_approvals() {
+    let clock = std::sync::Arc::new(remediation_core::ManualClock::new(time::OffsetDateTime::now_utc()));
+    let env = Env::with_clock(clock.clone());
+    let id = env.suggest("requester", "admins").await;
+    assert_eq!(remediation_api::worker::tick(&env.state).await.unwrap().expired, 0);
+    clock.advance(time::Duration::days(8));
+    assert_eq!(remediation_api::worker::tick(&env.state).await.unwrap().expired, 1);
+    let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
+    assert_eq!(view["detail"]["action"]["state"], "expired");
+}
+
+#[tokio::test]
 async fn kill_switch_cancels_waiting_actions() {
     let env = Env::new();
     let id = env.suggest("requester", "admins").await;

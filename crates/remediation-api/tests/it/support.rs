@@ -52,11 +52,24 @@ impl Env {
     }
 
     pub(crate) fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::build(tweak, None)
+    }
+
+    /// An installation whose engine reads time from `clock`.
+    pub(crate) fn with_clock(clock: Arc<remediation_core::ManualClock>) -> Self {
+        Self::build(|_| {}, Some(clock))
+    }
+
+    fn build(tweak: impl FnOnce(&mut Config), clock: Option<Arc<remediation_core::ManualClock>>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         remediation_connector_sandbox::write_sample(dir.path().join("sandbox.json")).unwrap();
         let config = config(tweak);
         let events = Arc::new(Recorder::default());
-        let options = RuntimeOptions { events: Some(events.clone()), ..RuntimeOptions::default() };
+        let options = RuntimeOptions {
+            events: Some(events.clone()),
+            clock: clock.map(|c| c as Arc<dyn remediation_core::Clock>),
+            ..RuntimeOptions::default()
+        };
         let key = remediation_audit::AuditKey::generate();
         let audit_key_hex = key.to_hex().expose_secret().to_owned();
         let runtime = Runtime::build(&config, dir.path(), Some(key), options).unwrap();
