@@ -163,7 +163,7 @@ impl Ctx {
                 let token = remediation_runtime::tokens::generate();
                 let t = self
                     .store
-                    .create_token(name, *role, &remediation_runtime::tokens::hash(&token), now)
+                    .create_token(name, *role, &remediation_runtime::tokens::hash(&token), &self.actor.name, now)
                     .map_err(|e| Failure::new(3, e))?;
                 match self.format {
                     Format::Json => outln!(
@@ -215,7 +215,7 @@ impl Ctx {
                 Ok(0)
             }
             TokenCommand::Revoke { name } => {
-                if self.store.revoke_token(name, now).context("cannot revoke the token")? {
+                if self.store.revoke_token(name, &self.actor.name, now).context("cannot revoke the token")? {
                     outln!("token `{}` revoked", clean(name))?;
                     Ok(0)
                 } else {

@@ -386,6 +386,15 @@ default_role = "approver"
 [audit]
 hmac_key_file = "audit.key"
 
+# The HTTP server (`remediation-server`); the defaults are shown. Its callers use tokens made
+# with `remediate token create --name NAME --role ROLE`.
+# [server]
+# listen = "127.0.0.1:8080"
+# worker_interval_secs = 5      # how often approved actions are executed and approvals expired
+# body_limit_bytes = 262144
+# shutdown_grace_secs = 30
+# log_format = "compact"        # or "json"
+
 # The built-in sandbox connector: a directory in a JSON file, for trying things safely.
 [[connectors]]
 type = "sandbox"

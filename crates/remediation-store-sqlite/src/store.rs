@@ -58,7 +58,7 @@ pub struct SqliteStore {
     path: PathBuf,
     pub(crate) tenant: String,
     /// Seals the audit checkpoint; `Debug` prints it redacted.
-    key: Option<AuditKey>,
+    pub(crate) key: Option<AuditKey>,
 }
 
 impl SqliteStore {
@@ -598,7 +598,7 @@ fn insert_transition(conn: &Connection, record: &TransitionRecord, op: &dyn Fn()
 /// With a key the checkpoint must first vouch for the last row (genuine MAC, same `seq` and
 /// `hash`), so a truncated or rewritten chain is never sealed over; without a key there must
 /// be no checkpoint, which this process could not keep up to date.
-fn append_audit(
+pub(crate) fn append_audit(
     conn: &Connection,
     key: Option<&AuditKey>,
     body: &AuditBody,

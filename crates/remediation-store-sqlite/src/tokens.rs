@@ -1,11 +1,25 @@
 //! API bearer tokens kept as SHA-256 hashes: create, list, revoke, look up.
 
-use remediation_core::{Role, StoreError};
+use remediation_audit::AuditBody;
+use remediation_core::{Role, SettingsRecord, StoreError};
 use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 use time::OffsetDateTime;
 
 use crate::StoreSqliteError;
-use crate::store::{SqliteStore, decode, invalid, nanos, sql};
+use crate::store::{SqliteStore, append_audit, decode, invalid, nanos, sql};
+
+/// The audit record of a token change: its name and role, never the token or its hash.
+fn token_record(event: &str, actor: &str, at: OffsetDateTime, name: &str, role: Option<Role>) -> SettingsRecord {
+    let value = serde_json::json!({"token": name, "role": role.map(|r| r.to_string())});
+    SettingsRecord {
+        setting_event: event.to_owned(),
+        actor: actor.to_owned(),
+        at,
+        comment: Some(format!("API token `{name}`")),
+        previous: serde_json::Value::Null,
+        value,
+    }
+}
 
 /// An API token as the store knows it: never the token itself, only its name and role.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,12 +36,15 @@ pub struct ApiToken {
 
 impl SqliteStore {
     /// Stores a new token `name` with `role`, keeping only `token_hash` (the hex SHA-256 of
-    /// the token). A revoked token of the same name is replaced; a live one is an error.
+    /// the token), and audits it (`token_created` by `actor`, naming the token and its role) in
+    /// the same transaction. A revoked token of the same name is replaced; a live one is an
+    /// error.
     pub fn create_token(
         &self,
         name: &str,
         role: Role,
         token_hash: &str,
+        actor: &str,
         at: OffsetDateTime,
     ) -> Result<ApiToken, StoreError> {
         let op = || format!("cannot create the token `{name}`");
@@ -55,6 +72,8 @@ impl SqliteStore {
                 params![self.tenant, name, role.to_string(), token_hash, at_nanos],
             )
             .map_err(sql(op()))?;
+            let record = token_record("token_created", actor, at, name, Some(role));
+            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(record), &op)?;
             tx.commit().map_err(sql(op()))?;
             Ok(ApiToken { name: name.to_owned(), role, created_at: at, revoked_at: None })
         })
@@ -76,18 +95,26 @@ impl SqliteStore {
         })
     }
 
-    /// Revokes the live token `name`; `false` when there is none.
-    pub fn revoke_token(&self, name: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+    /// Revokes the live token `name` and audits it (`token_revoked` by `actor`) in the same
+    /// transaction; `false` (and nothing written) when there is none.
+    pub fn revoke_token(&self, name: &str, actor: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
         let op = || format!("cannot revoke the token `{name}`");
         let at_nanos = nanos(at).map_err(invalid(op()))?;
         self.with_conn(|conn| {
-            let n = conn
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            let n = tx
                 .execute(
                     "UPDATE api_tokens SET revoked_at = ?3 WHERE tenant = ?1 AND name = ?2 AND revoked_at IS NULL",
                     params![self.tenant, name, at_nanos],
                 )
                 .map_err(sql(op()))?;
-            Ok(n > 0)
+            if n == 0 {
+                return Ok(false);
+            }
+            let record = token_record("token_revoked", actor, at, name, None);
+            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(record), &op)?;
+            tx.commit().map_err(sql(op()))?;
+            Ok(true)
         })
     }
 
@@ -129,18 +156,31 @@ mod tests {
     fn tokens_are_created_looked_up_by_hash_listed_and_revoked() {
         let store = SqliteStore::open_in_memory().expect("store");
         let at = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1_700_000_000);
-        let t = store.create_token("alice", Role::Approver, "aa11", at).expect("create");
+        let t = store.create_token("alice", Role::Approver, "aa11", "local:root", at).expect("create");
         assert_eq!(t.role, Role::Approver);
-        assert!(store.create_token("alice", Role::Admin, "bb22", at).is_err(), "a live name is unique");
+        assert!(store.create_token("alice", Role::Admin, "bb22", "local:root", at).is_err(), "a live name is unique");
         assert_eq!(store.token_by_hash("aa11").expect("lookup").map(|t| t.name), Some("alice".to_owned()));
         assert_eq!(store.token_by_hash("zz").expect("lookup"), None);
-        assert!(store.revoke_token("alice", at).expect("revoke"));
-        assert!(!store.revoke_token("alice", at).expect("revoke again"));
+        assert!(store.revoke_token("alice", "local:root", at).expect("revoke"));
+        assert!(!store.revoke_token("alice", "local:root", at).expect("revoke again"));
         assert_eq!(store.token_by_hash("aa11").expect("lookup"), None, "revoked tokens do not authenticate");
         let listed = store.list_tokens().expect("list");
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].revoked_at, Some(at));
-        store.create_token("alice", Role::Viewer, "cc33", at).expect("a revoked name can be reused");
+        store.create_token("alice", Role::Viewer, "cc33", "local:root", at).expect("a revoked name can be reused");
         assert_eq!(store.token_by_hash("cc33").expect("lookup").map(|t| t.role), Some(Role::Viewer));
+        // Every change is audited, naming the token but never its hash.
+        let records = store.audit_records(None).expect("audit");
+        let events: Vec<String> = records
+            .iter()
+            .filter_map(|r| match &r.body {
+                AuditBody::Settings(s) => Some(s.setting_event.clone()),
+                AuditBody::Transition(_) => None,
+            })
+            .collect();
+        assert_eq!(events, ["token_created", "token_revoked", "token_created"]);
+        let text = format!("{records:?}");
+        assert!(!text.contains("aa11") && !text.contains("cc33"), "{text}");
+        assert!(store.verify_audit().expect("verify").is_intact());
     }
 }

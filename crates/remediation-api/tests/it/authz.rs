@@ -125,7 +125,7 @@ async fn revoked_tokens_stop_working() {
     let env = Env::new();
     let (status, _) = env.call(Some("viewer"), Method::GET, "/v1/actions", None).await;
     assert_eq!(status, 200);
-    assert!(env.state.runtime().store().revoke_token("viewer", time::OffsetDateTime::now_utc()).unwrap());
+    assert!(env.state.runtime().store().revoke_token("viewer", "local:test", time::OffsetDateTime::now_utc()).unwrap());
     let (status, body) = env.call(Some("viewer"), Method::GET, "/v1/actions", None).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(error_code(&body), "unauthenticated");

@@ -62,4 +62,5 @@ async fn no_token_or_secret_in_logs_or_responses() {
         assert!(!everything.contains(&hash), "hash of token {name} leaked");
     }
     assert!(!everything.contains("rmt_not-a-token"), "a presented bad token leaked");
+    assert!(!everything.contains(&env.audit_key_hex), "the audit key leaked");
 }

@@ -34,6 +34,8 @@ pub(crate) struct Env {
     pub(crate) events: Arc<Recorder>,
     /// (name, token) per role, and a second approver.
     pub(crate) tokens: Vec<(String, String)>,
+    /// The audit checkpoint key, a secret that must never be shown.
+    pub(crate) audit_key_hex: String,
 }
 
 pub(crate) fn config(tweak: impl FnOnce(&mut Config)) -> Config {
@@ -50,13 +52,27 @@ impl Env {
     }
 
     pub(crate) fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::build(tweak, None)
+    }
+
+    /// An installation whose engine reads time from `clock`.
+    pub(crate) fn with_clock(clock: Arc<remediation_core::ManualClock>) -> Self {
+        Self::build(|_| {}, Some(clock))
+    }
+
+    fn build(tweak: impl FnOnce(&mut Config), clock: Option<Arc<remediation_core::ManualClock>>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         remediation_connector_sandbox::write_sample(dir.path().join("sandbox.json")).unwrap();
         let config = config(tweak);
         let events = Arc::new(Recorder::default());
-        let options = RuntimeOptions { events: Some(events.clone()), ..RuntimeOptions::default() };
-        let runtime =
-            Runtime::build(&config, dir.path(), Some(remediation_audit::AuditKey::generate()), options).unwrap();
+        let options = RuntimeOptions {
+            events: Some(events.clone()),
+            clock: clock.map(|c| c as Arc<dyn remediation_core::Clock>),
+            ..RuntimeOptions::default()
+        };
+        let key = remediation_audit::AuditKey::generate();
+        let audit_key_hex = key.to_hex().expose_secret().to_owned();
+        let runtime = Runtime::build(&config, dir.path(), Some(key), options).unwrap();
         let mut tokens = Vec::new();
         for (name, role) in [
             ("viewer", Role::Viewer),
@@ -67,12 +83,15 @@ impl Env {
         ] {
             let token = remediation_runtime::tokens::generate();
             let now = time::OffsetDateTime::now_utc();
-            runtime.store().create_token(name, role, &remediation_runtime::tokens::hash(&token), now).unwrap();
+            runtime
+                .store()
+                .create_token(name, role, &remediation_runtime::tokens::hash(&token), "local:test", now)
+                .unwrap();
             tokens.push((name.to_owned(), token.expose_secret().to_owned()));
         }
         let state = ApiState::new(Arc::new(runtime), ApiOptions { body_limit_bytes: 4096 });
         let app = router(state.clone());
-        Self { dir, state, app, events, tokens }
+        Self { dir, state, app, events, tokens, audit_key_hex }
     }
 
     pub(crate) fn token(&self, name: &str) -> &str {
