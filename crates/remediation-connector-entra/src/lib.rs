@@ -1,0 +1,3 @@
+//! Microsoft Entra ID connector (work in progress).
+mod graph;
+mod state;
