@@ -1,1 +1,3 @@
 //! SCIM 2.0 connector (work in progress).
+mod state;
+mod wire;
