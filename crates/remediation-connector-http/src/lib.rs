@@ -41,6 +41,7 @@ mod client;
 mod error;
 mod paging;
 mod retry;
+mod secret;
 mod send;
 mod status;
 
@@ -58,4 +59,5 @@ pub use retry::{
     RecordingSleeper, RetryPolicy, Sleeper, Throttle, ThrottleSignal, TokioSleeper, response_date, retry_after,
 };
 pub use secrecy::{ExposeSecret, SecretString};
+pub use secret::SecretRef;
 pub use status::{ErrorParser, NoBody, ProviderError, kind_for_status, map_status};
