@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::config::{Credential, EntraConfig, x5t};
 use crate::error::EntraError;
-use crate::graph::{self, AppRoleAssignment, DirectoryObject, Group, RoleAssignment, User};
+use crate::graph::{self, AppRoleAssignment, Group, RoleAssignment, User};
 use crate::permissions;
 use crate::state::{
     self, AccountState, AppRoleState, DirectoryRoleState, MembershipState, SessionsValidFrom, State, Subject,
@@ -200,7 +200,7 @@ impl EntraConnector {
                 let (path, query) = graph::directory_object(principal);
                 let r = self.get(path, query).await?;
                 note(&r);
-                let _: DirectoryObject = r.json()?;
+                let _: Value = r.json()?;
                 let (path, query) = graph::role_assignments(principal);
                 let items = self.list(path, query, &mut request_ids).await?;
                 let found = items

@@ -6,12 +6,8 @@
 #[non_exhaustive]
 pub enum EntraError {
     /// The HTTP client, the token source or a credential could not be set up.
-    #[error("cannot set up the Microsoft Graph client")]
-    Http {
-        /// The cause (never contains a secret).
-        #[from]
-        source: remediation_connector_http::HttpError,
-    },
+    #[error(transparent)]
+    Http(#[from] remediation_connector_http::HttpError),
     /// The certificate thumbprint is not 40 hex digits.
     #[error("certificate thumbprint {thumbprint:?} is not a SHA-1 thumbprint (40 hex digits)")]
     Thumbprint {

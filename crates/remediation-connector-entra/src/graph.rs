@@ -132,12 +132,6 @@ impl Group {
     }
 }
 
-/// Any directory object, by id.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct DirectoryObject {
-    pub(crate) id: String,
-}
-
 /// A `unifiedRoleAssignment`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
