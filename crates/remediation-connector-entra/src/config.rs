@@ -108,7 +108,10 @@ mod tests {
     fn x5t_matches_the_documented_example() {
         // Microsoft's documentation: 84E05C1D98BCE3A5421D225B140B36E86A3D5534 -> hOBcHZi846VCHSJbFAs26Go9VTQ
         assert_eq!(x5t("84E05C1D98BCE3A5421D225B140B36E86A3D5534").unwrap(), "hOBcHZi846VCHSJbFAs26Go9VTQ");
-        assert_eq!(x5t("84:E0:5C:1D:98:BC:E3:A5:42:1D:22:5B:14:0B:36:E8:6A:3D:55:34").unwrap(), "hOBcHZi846VCHSJbFAs26Go9VTQ");
+        assert_eq!(
+            x5t("84:E0:5C:1D:98:BC:E3:A5:42:1D:22:5B:14:0B:36:E8:6A:3D:55:34").unwrap(),
+            "hOBcHZi846VCHSJbFAs26Go9VTQ"
+        );
         assert!(x5t("84E0").is_none());
     }
 

@@ -92,6 +92,7 @@ impl EntraConnector {
         let builder = HttpClient::builder(config.graph_url.clone())
             .auth(Arc::clone(&token))
             .clock(clock)
+            .default_header("accept", "application/json")
             .retry(RetryPolicy::new(ThrottleSignal::RetryAfter))
             .error_parser(Arc::new(|_status, body: &[u8]| {
                 graph::parse_error(body).map(|(message, _)| ProviderError::message(message))
@@ -203,10 +204,8 @@ impl EntraConnector {
                 let _: Value = r.json()?;
                 let (path, query) = graph::role_assignments(principal);
                 let items = self.list(path, query, &mut request_ids).await?;
-                let found = items
-                    .into_iter()
-                    .filter_map(|v| serde_json::from_value::<RoleAssignment>(v).ok())
-                    .find(|a| {
+                let found =
+                    items.into_iter().filter_map(|v| serde_json::from_value::<RoleAssignment>(v).ok()).find(|a| {
                         a.role_definition_id.eq_ignore_ascii_case(role)
                             && a.directory_scope_id == scope
                             && (a.principal_id.is_empty() || a.principal_id.eq_ignore_ascii_case(principal))
@@ -222,10 +221,8 @@ impl EntraConnector {
             Subject::AppRole { principal, resource, app_role } => {
                 let (path, query) = graph::app_role_assignments(principal, resource);
                 let items = self.list(path, query, &mut request_ids).await?;
-                let found = items
-                    .into_iter()
-                    .filter_map(|v| serde_json::from_value::<AppRoleAssignment>(v).ok())
-                    .find(|a| {
+                let found =
+                    items.into_iter().filter_map(|v| serde_json::from_value::<AppRoleAssignment>(v).ok()).find(|a| {
                         a.app_role_id.eq_ignore_ascii_case(app_role)
                             && a.resource_id.eq_ignore_ascii_case(resource)
                             && (a.principal_id.is_empty() || a.principal_id.eq_ignore_ascii_case(principal))

@@ -52,11 +52,11 @@
 //! let config: remediation_connector_entra::EntraConfig = toml::from_str(r#"
 //!     tenant_id = "11111111-2222-4333-8444-555555555555"
 //!     client_id = "c11e0000-0000-4000-8000-00000000c1d0"
-//!     # or: credential = { type = "certificate", private_key = { file = "/run/secrets/entra.pem" },
-//!     #                     thumbprint = "84E05C1D98BCE3A5421D225B140B36E86A3D5534" }
+//!     ## or: credential = { type = "certificate", private_key = { file = "/run/secrets/entra.pem" },
+//!     ##                     thumbprint = "84E05C1D98BCE3A5421D225B140B36E86A3D5534" }
 //!     credential = { type = "client_secret", secret = { env = "ENTRA_CLIENT_SECRET" } }
-//!     # sovereign clouds: login_url = "https://login.microsoftonline.us",
-//!     #                   graph_url = "https://graph.microsoft.us/v1.0"
+//!     ## sovereign clouds: login_url = "https://login.microsoftonline.us",
+//!     ##                   graph_url = "https://graph.microsoft.us/v1.0"
 //!     protected = ["b4ea0000-0000-4000-8000-00000000b4ea"]
 //! "#)?;
 //! assert_eq!(config.scope(), "https://graph.microsoft.com/.default");

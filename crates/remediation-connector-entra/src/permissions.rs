@@ -70,7 +70,12 @@ mod tests {
                 "AppRoleAssignment.ReadWrite.All"
             ]
         );
-        let all = ["User.ReadWrite.All", "Group.ReadWrite.All", "RoleManagement.ReadWrite.Directory", "AppRoleAssignment.ReadWrite.All"];
+        let all = [
+            "User.ReadWrite.All",
+            "Group.ReadWrite.All",
+            "RoleManagement.ReadWrite.Directory",
+            "AppRoleAssignment.ReadWrite.All",
+        ];
         assert!(missing(&all.map(String::from)).is_empty());
     }
 }

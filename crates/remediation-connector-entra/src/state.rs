@@ -260,7 +260,11 @@ impl State {
                 (Self::AppRole(s), same)
             }
         };
-        if same { Ok(state) } else { Err(ConnectorError::permanent(format!("the snapshot {value} is for another target"))) }
+        if same {
+            Ok(state)
+        } else {
+            Err(ConnectorError::permanent(format!("the snapshot {value} is for another target")))
+        }
     }
 
     /// Whether an observed state satisfies an expected one: equal, except that a
@@ -282,7 +286,9 @@ impl State {
 /// The state `kind` leads to from `before`; an error when the change cannot be made at all.
 pub(crate) fn transform(kind: &ActionKind, before: &State) -> Result<State, ConnectorError> {
     match (kind, before) {
-        (ActionKind::Suspend, State::Account(s)) => Ok(State::Account(AccountState { account_enabled: false, ..s.clone() })),
+        (ActionKind::Suspend, State::Account(s)) => {
+            Ok(State::Account(AccountState { account_enabled: false, ..s.clone() }))
+        }
         (ActionKind::RevokeSessions, State::Account(s)) => {
             let bound = match &s.sign_in_sessions_valid_from {
                 SessionsValidFrom::Observed(v) => v.clone(),
@@ -388,7 +394,10 @@ mod tests {
         assert!(!account(Some("2025-12-31T00:00:00Z")).satisfies(&after));
         assert!(account(Some("2026-01-01T00:00:00Z")).satisfies(&before));
         // No timestamp before: any timestamp afterwards counts.
-        assert!(account(Some("2020-01-01T00:00:00Z")).satisfies(&transform(&ActionKind::RevokeSessions, &account(None)).unwrap()));
+        assert!(
+            account(Some("2020-01-01T00:00:00Z"))
+                .satisfies(&transform(&ActionKind::RevokeSessions, &account(None)).unwrap())
+        );
     }
 
     #[test]
@@ -405,7 +414,8 @@ mod tests {
             let t = Target { identity: bad.into(), resource: None, grant: None, grant_type: "account".into() };
             assert!(Subject::of(&t).is_err(), "{bad}");
         }
-        let t = Target { identity: "alice@contoso.com".into(), resource: None, grant: None, grant_type: "account".into() };
+        let t =
+            Target { identity: "alice@contoso.com".into(), resource: None, grant: None, grant_type: "account".into() };
         assert!(Subject::of(&t).is_ok());
     }
 

@@ -263,7 +263,10 @@ async fn round_trip(
     let stamped = cap.reversibility == Reversibility::Irreversible && cap.observable;
     if !stamped {
         report.check(after == planned.expected_after, || {
-            format!("{name}: state after execute {} differs from the plan {}", after.state, planned.expected_after.state)
+            format!(
+                "{name}: state after execute {} differs from the plan {}",
+                after.state, planned.expected_after.state
+            )
         });
     }
     if cap.observable {

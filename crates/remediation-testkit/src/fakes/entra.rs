@@ -208,7 +208,12 @@ struct Graph;
 
 impl Provider for Graph {
     fn throttled(&self) -> Response {
-        graph_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests.", &[("retry-after", "2".into())])
+        graph_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests.",
+            &[("retry-after", "2".into())],
+        )
     }
 
     fn server_error(&self, status: StatusCode) -> Response {
@@ -265,7 +270,12 @@ fn not_found(id: &str) -> Response {
 }
 
 fn denied() -> Response {
-    graph_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.", &[])
+    graph_error(
+        StatusCode::FORBIDDEN,
+        "Authorization_RequestDenied",
+        "Insufficient privileges to complete the operation.",
+        &[],
+    )
 }
 
 type Params = Query<Vec<(String, String)>>;
@@ -522,7 +532,12 @@ async fn patch_user(
         return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Unable to read JSON request payload.", &[]);
     };
     if patch.get("accountEnabled").is_some()
-        && !allowed(&s, caller.as_ref(), "User.EnableDisableAccount.All", &["User.ReadWrite.All", "Directory.ReadWrite.All"])
+        && !allowed(
+            &s,
+            caller.as_ref(),
+            "User.EnableDisableAccount.All",
+            &["User.ReadWrite.All", "Directory.ReadWrite.All"],
+        )
     {
         return denied();
     }
@@ -587,18 +602,16 @@ async fn get_object(State(s): State<Shared>, Path(id): Path<String>) -> Response
 
 async fn get_group(State(s): State<Shared>, Path(id): Path<String>) -> Response {
     match s.tenant().groups.get(&id) {
-        Some(g) => ok_json(StatusCode::OK, &json!({"id": id, "displayName": g.display_name, "groupTypes": g.group_types})),
+        Some(g) => {
+            ok_json(StatusCode::OK, &json!({"id": id, "displayName": g.display_name, "groupTypes": g.group_types}))
+        }
         None => not_found(&id),
     }
 }
 
 async fn list_members(State(s): State<Shared>, Path(id): Path<String>, Query(q): Params) -> Response {
     let items: Vec<Value> = match s.tenant().groups.get(&id) {
-        Some(g) => g
-            .members
-            .iter()
-            .map(|m| json!({"@odata.type": "#microsoft.graph.user", "id": m}))
-            .collect(),
+        Some(g) => g.members.iter().map(|m| json!({"@odata.type": "#microsoft.graph.user", "id": m})).collect(),
         None => return not_found(&id),
     };
     page(&s, &format!("/groups/{id}/members"), &q, items)
@@ -648,7 +661,12 @@ async fn add_member(
         .ok()
         .and_then(|v| v.get("@odata.id").and_then(Value::as_str).map(str::to_owned));
     let Some(uid) = reference.as_deref().and_then(|r| r.rsplit('/').next()).map(str::to_owned) else {
-        return graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid object identifier '@odata.id'.", &[]);
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "Invalid object identifier '@odata.id'.",
+            &[],
+        );
     };
     let mut t = s.tenant();
     if !t.exists(&uid) {
@@ -707,7 +725,12 @@ async fn add_role(State(s): State<Shared>, caller: Option<axum::Extension<Caller
         .iter()
         .any(|a| a.principal_id == principal && a.role_definition_id == role && a.directory_scope_id == scope)
     {
-        return graph_error(StatusCode::CONFLICT, "Request_BadRequest", "A conflicting object with one or more of the specified property values is present in the directory.", &[]);
+        return graph_error(
+            StatusCode::CONFLICT,
+            "Request_BadRequest",
+            "A conflicting object with one or more of the specified property values is present in the directory.",
+            &[],
+        );
     }
     let id = t.new_id("roleAssignment-");
     let a = RoleAssignment { id, principal_id: principal, role_definition_id: role, directory_scope_id: scope };
@@ -757,7 +780,12 @@ async fn add_app_role(
         .iter()
         .any(|a| a.principal_id == principal && a.resource_id == resource && a.app_role_id == app_role)
     {
-        return graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Permission being assigned already exists on the object", &[]);
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "Permission being assigned already exists on the object",
+            &[],
+        );
     }
     let id = t.new_id("appRoleAssignment-");
     let a = AppRoleAssignment { id, principal_id: principal, resource_id: resource, app_role_id: app_role };
@@ -820,7 +848,12 @@ fn access_token(roles: &[String]) -> String {
     let header = json!({"typ": "JWT", "alg": "RS256", "kid": "fake"});
     let claims = json!({"aud": "https://graph.microsoft.com", "iss": format!("https://sts.windows.net/{TENANT}/"),
                         "roles": roles, "tid": TENANT, "uti": uuid::Uuid::new_v4().simple().to_string()});
-    format!("{}.{}.{}", enc(&header), enc(&claims), base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b"fake-signature"))
+    format!(
+        "{}.{}.{}",
+        enc(&header),
+        enc(&claims),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b"fake-signature")
+    )
 }
 
 async fn token(State(s): State<Shared>, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
@@ -830,17 +863,33 @@ async fn token(State(s): State<Shared>, Path(tenant): Path<String>, headers: Hea
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if tenant != TENANT {
-        return token_error(StatusCode::BAD_REQUEST, "invalid_tenant", &format!("AADSTS90002: Tenant '{tenant}' not found."));
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            &format!("AADSTS90002: Tenant '{tenant}' not found."),
+        );
     }
     if !form_ok || form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        return token_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.");
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "AADSTS70003: The app requested an unsupported grant type.",
+        );
     }
     if form.get("scope").is_none_or(|sc| !sc.ends_with("/.default")) {
-        return token_error(StatusCode::BAD_REQUEST, "invalid_scope", "AADSTS1002012: The provided value for scope is not valid.");
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "AADSTS1002012: The provided value for scope is not valid.",
+        );
     }
     let client_id = form.get("client_id").cloned().unwrap_or_default();
     let Some(client) = s.tenant().clients.get(&client_id).cloned() else {
-        return token_error(StatusCode::BAD_REQUEST, "unauthorized_client", &format!("AADSTS700016: Application with identifier '{client_id}' was not found in the directory."));
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            &format!("AADSTS700016: Application with identifier '{client_id}' was not found in the directory."),
+        );
     };
     let token_url = format!("{}/{TENANT}/oauth2/v2.0/token", s.base());
     let verdict = match (form.get("client_secret"), form.get("client_assertion"), &client.certificate) {
@@ -860,5 +909,8 @@ async fn token(State(s): State<Shared>, Path(tenant): Path<String>, headers: Hea
     let token = access_token(&client.roles);
     s.tenant().tokens.insert(token.clone(), client.roles.clone());
     s.faults.allow_token(&token);
-    ok_json(StatusCode::OK, &json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}))
+    ok_json(
+        StatusCode::OK,
+        &json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}),
+    )
 }

@@ -1,0 +1,116 @@
+//! Entra-specific behaviour: dynamic groups, synchronised users, protected accounts,
+//! permission checks, paging, throttling figures and certificate mistakes.
+
+use remediation_connector_entra::Credential;
+use remediation_connector_http::SecretRef;
+use remediation_core::{ActionKind, Connector, ConnectorErrorKind, OutcomeStatus};
+use remediation_testkit::fakes::entra::{self, ALICE, DAVE, DYNAMIC_GROUP};
+
+use crate::{Fixture, account, action, membership};
+
+#[tokio::test]
+async fn dynamic_groups_are_refused_before_any_write() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    let target = membership(ALICE, DYNAMIC_GROUP);
+    let before = c.snapshot(&target).await.unwrap();
+    assert_eq!(before.state["dynamic"], true);
+    let a = action(ActionKind::Revoke, target);
+    let e = c.plan(&a, &before).await.unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::Permanent);
+    assert!(e.message.contains("dynamic membership"), "{e}");
+    let mark = f.fake.log().count();
+    let e = c.execute(&a, &before).await.unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::Permanent);
+    assert!(f.fake.log().since(mark).iter().all(|r| r.method == "GET"), "execute wrote to a dynamic group");
+    assert!(f.fake.tenant().groups[DYNAMIC_GROUP].members.contains(&ALICE.to_owned()));
+}
+
+#[tokio::test]
+async fn suspending_a_synchronised_user_warns_in_the_plan() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    let before = c.snapshot(&account(DAVE)).await.unwrap();
+    assert_eq!(before.state["on_premises_sync_enabled"], true);
+    let plan = c.plan(&action(ActionKind::Suspend, account(DAVE)), &before).await.unwrap();
+    assert!(plan.description.contains("on-premises"), "{}", plan.description);
+    let plain = c.snapshot(&account(ALICE)).await.unwrap();
+    let plan = c.plan(&action(ActionKind::Suspend, account(ALICE)), &plain).await.unwrap();
+    assert!(!plan.description.contains("WARNING"), "{}", plan.description);
+}
+
+#[tokio::test]
+async fn break_glass_accounts_are_protected() {
+    let f = Fixture::start().await;
+    let s = f.connector().snapshot(&account(entra::BREAK_GLASS)).await.unwrap();
+    assert!(s.protected);
+    assert!(!f.connector().snapshot(&account(ALICE)).await.unwrap().protected);
+}
+
+#[tokio::test]
+async fn check_permissions_names_what_the_token_lacks() {
+    let f = Fixture::start().await;
+    assert!(f.connector().check_permissions().await.unwrap().missing.is_empty());
+    let missing = f.connector_for(&f.reader_config()).check_permissions().await.unwrap().missing;
+    for p in [
+        "User.EnableDisableAccount.All",
+        "User.RevokeSessions.All",
+        "GroupMember.ReadWrite.All",
+        "RoleManagement.ReadWrite.Directory",
+        "AppRoleAssignment.ReadWrite.All",
+    ] {
+        assert!(missing.contains(&p.to_owned()), "{p} not in {missing:?}");
+    }
+}
+
+#[tokio::test]
+async fn revoking_sessions_again_after_they_moved_is_already_in_state() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    let before = c.snapshot(&account(ALICE)).await.unwrap();
+    let a = action(ActionKind::RevokeSessions, account(ALICE));
+    let plan = c.plan(&a, &before).await.unwrap();
+    assert_eq!(plan.expected_after.state["sign_in_sessions_valid_from"]["later_than"], "2026-01-01T00:00:00Z");
+    assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::Applied);
+    assert!(c.verify(&a, &plan).await.unwrap().matches);
+    assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::AlreadyInState);
+    let e = c.rollback(&a, &before, &before).await.unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::Unsupported);
+}
+
+#[tokio::test]
+async fn a_long_retry_after_is_returned_as_throttled() {
+    let f = Fixture::start().await;
+    let c = remediation_connector_entra::EntraConnector::with_http(
+        "entra",
+        &f.secret_config(),
+        std::sync::Arc::new(remediation_core::SystemClock),
+        |b| {
+            b.sleeper(std::sync::Arc::new(remediation_connector_http::RecordingSleeper::new())).retry(
+                remediation_connector_http::RetryPolicy::new(remediation_connector_http::ThrottleSignal::RetryAfter)
+                    .with_max_wait(std::time::Duration::from_secs(1)),
+            )
+        },
+    )
+    .unwrap();
+    c.check_permissions().await.unwrap();
+    f.fake.faults().throttle_next(10);
+    let e = c.snapshot(&account(ALICE)).await.unwrap_err();
+    assert!(matches!(e.kind, ConnectorErrorKind::Throttled { retry_after: Some(_) }), "{e}");
+    assert!(e.request_id.is_some(), "the request id is kept: {e:?}");
+}
+
+#[tokio::test]
+async fn a_wrong_thumbprint_is_refused_by_the_token_endpoint() {
+    let f = Fixture::start().await;
+    let config = f.config(
+        entra::CLIENT_ID,
+        Credential::Certificate {
+            private_key: SecretRef::File { file: f.file("key.pem") },
+            thumbprint: "84E05C1D98BCE3A5421D225B140B36E86A3D5534".into(),
+        },
+    );
+    let e = f.connector_for(&config).snapshot(&account(ALICE)).await.unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::Unauthenticated, "{e}");
+    assert!(e.message.contains("AADSTS700027"), "{e}");
+}
