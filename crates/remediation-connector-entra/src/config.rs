@@ -1,6 +1,6 @@
 //! The connector's configuration: tenant, application, credential and endpoints.
 
-use remediation_connector_http::SecretRef;
+use remediation_connector_http::SecretSource;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -50,13 +50,13 @@ pub enum Credential {
     /// A client secret.
     ClientSecret {
         /// Where the secret is read from.
-        secret: SecretRef,
+        secret: SecretSource,
     },
     /// A certificate: the connector signs a client assertion (RS256, `x5t` header) with the
     /// certificate's private key.
     Certificate {
         /// Where the PEM private key (PKCS#1 or PKCS#8) is read from.
-        private_key: SecretRef,
+        private_key: SecretSource,
         /// The certificate's SHA-1 thumbprint in hex, as the portal shows it.
         thumbprint: String,
     },

@@ -59,5 +59,5 @@ pub use retry::{
     RecordingSleeper, RetryPolicy, Sleeper, Throttle, ThrottleSignal, TokioSleeper, response_date, retry_after,
 };
 pub use secrecy::{ExposeSecret, SecretString};
-pub use secret::SecretRef;
+pub use secret::SecretSource;
 pub use status::{ErrorParser, NoBody, ProviderError, kind_for_status, map_status};

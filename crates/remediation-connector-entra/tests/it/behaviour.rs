@@ -2,7 +2,7 @@
 //! permission checks, paging, throttling figures and certificate mistakes.
 
 use remediation_connector_entra::Credential;
-use remediation_connector_http::SecretRef;
+use remediation_connector_http::SecretSource;
 use remediation_core::{ActionKind, Connector, ConnectorErrorKind, OutcomeStatus};
 use remediation_testkit::fakes::entra::{self, ALICE, DAVE, DYNAMIC_GROUP};
 
@@ -106,7 +106,7 @@ async fn a_wrong_thumbprint_is_refused_by_the_token_endpoint() {
     let config = f.config(
         entra::CLIENT_ID,
         Credential::Certificate {
-            private_key: SecretRef::File { file: f.file("key.pem") },
+            private_key: SecretSource::File(f.file("key.pem")),
             thumbprint: "84E05C1D98BCE3A5421D225B140B36E86A3D5534".into(),
         },
     );

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use remediation_connector_entra::{Credential, EntraConfig, EntraConnector};
-use remediation_connector_http::{RecordingSleeper, SecretRef};
+use remediation_connector_http::{RecordingSleeper, SecretSource};
 use remediation_core::{Action, ActionId, ActionKind, Mode, State, SystemClock, Target};
 use remediation_testkit::fakes::entra::{self, EntraFake, Tenant};
 use tempfile::TempDir;
@@ -60,7 +60,7 @@ impl Fixture {
     fn secret_config(&self) -> EntraConfig {
         self.config(
             entra::CLIENT_ID,
-            Credential::ClientSecret { secret: SecretRef::File { file: self.file("secret") } },
+            Credential::ClientSecret { secret: SecretSource::File(self.file("secret")) },
         )
     }
 
@@ -68,7 +68,7 @@ impl Fixture {
         self.config(
             entra::CLIENT_ID,
             Credential::Certificate {
-                private_key: SecretRef::File { file: self.file("key.pem") },
+                private_key: SecretSource::File(self.file("key.pem")),
                 thumbprint: entra::CERT_THUMBPRINT.into(),
             },
         )
@@ -77,7 +77,7 @@ impl Fixture {
     fn reader_config(&self) -> EntraConfig {
         self.config(
             entra::READER_ID,
-            Credential::ClientSecret { secret: SecretRef::File { file: self.file("reader") } },
+            Credential::ClientSecret { secret: SecretSource::File(self.file("reader")) },
         )
     }
 

@@ -1,7 +1,7 @@
 //! No secret (client secret, private key, access token) appears in `Debug`, errors or logs.
 
 use remediation_connector_entra::{Credential, EntraConnector};
-use remediation_connector_http::SecretRef;
+use remediation_connector_http::SecretSource;
 use remediation_core::{Connector, ConnectorErrorKind};
 use remediation_testkit::fakes::entra;
 
@@ -12,7 +12,7 @@ async fn a_wrong_secret_is_unauthenticated_and_never_quoted() {
     let f = Fixture::start().await;
     std::fs::write(f.file("wrong"), "wrong-secret-value-4242").unwrap();
     let config =
-        f.config(entra::CLIENT_ID, Credential::ClientSecret { secret: SecretRef::File { file: f.file("wrong") } });
+        f.config(entra::CLIENT_ID, Credential::ClientSecret { secret: SecretSource::File(f.file("wrong")) });
     let c = f.connector_for(&config);
     let debug = format!("{c:?} {config:?}");
     let e = c.snapshot(&account(entra::ALICE)).await.unwrap_err();
@@ -45,7 +45,7 @@ fn a_missing_secret_file_is_a_config_error_without_the_secret() {
     let config = remediation_connector_entra::EntraConfig {
         tenant_id: entra::TENANT.into(),
         client_id: entra::CLIENT_ID.into(),
-        credential: Credential::ClientSecret { secret: SecretRef::File { file: "/nonexistent/secret".into() } },
+        credential: Credential::ClientSecret { secret: SecretSource::File("/nonexistent/secret".into()) },
         login_url: "http://127.0.0.1:9".into(),
         graph_url: "http://127.0.0.1:9/v1.0".into(),
         scope: None,
