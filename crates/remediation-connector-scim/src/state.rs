@@ -57,13 +57,6 @@ impl<'a> Subject<'a> {
         }
         Ok(subject)
     }
-
-    /// The user the target is about.
-    pub(crate) fn user(&self) -> &'a str {
-        match *self {
-            Self::Account { user } | Self::Membership { user, .. } => user,
-        }
-    }
 }
 
 /// Normalised state of a user resource.
