@@ -186,7 +186,10 @@ impl Connector for ScimConnector {
     }
 
     fn capabilities(&self) -> Vec<Capability> {
-        vec![capability(KindName::Suspend, grant_type::ACCOUNT), capability(KindName::Revoke, grant_type::GROUP_MEMBERSHIP)]
+        vec![
+            capability(KindName::Suspend, grant_type::ACCOUNT),
+            capability(KindName::Revoke, grant_type::GROUP_MEMBERSHIP),
+        ]
     }
 
     async fn health(&self) -> Result<Health, ConnectorError> {

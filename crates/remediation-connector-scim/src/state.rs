@@ -33,7 +33,9 @@ impl<'a> Subject<'a> {
             grant_type::GROUP_MEMBERSHIP => Self::Membership {
                 user: &target.identity,
                 group: target.resource.as_deref().ok_or_else(|| {
-                    ConnectorError::permanent("a `group_membership` target names the group id in `resource`, and this one has none")
+                    ConnectorError::permanent(
+                        "a `group_membership` target names the group id in `resource`, and this one has none",
+                    )
                 })?,
             },
             other => {
@@ -50,7 +52,9 @@ impl<'a> Subject<'a> {
         for id in ids {
             // SCIM ids are opaque strings; refuse what could leave a path segment or break the
             // quoted filter value `members[value eq "<id>"]`.
-            if id.is_empty() || id.len() > 512 || id.chars().any(|c| c.is_control() || matches!(c, '"' | '\\' | '/' | '?' | '#'))
+            if id.is_empty()
+                || id.len() > 512
+                || id.chars().any(|c| c.is_control() || matches!(c, '"' | '\\' | '/' | '?' | '#'))
             {
                 return Err(ConnectorError::permanent(format!("`{id}` is not a usable SCIM resource id")));
             }
@@ -98,7 +102,9 @@ impl State {
     /// Reads a snapshot's JSON back, checking its shape and that it names `subject`.
     pub(crate) fn parse(subject: Subject<'_>, value: &Value) -> Result<Self, ConnectorError> {
         let shape = |e: serde_json::Error| {
-            ConnectorError::permanent(format!("the snapshot was not taken by the SCIM connector for this kind of target: {e}"))
+            ConnectorError::permanent(format!(
+                "the snapshot was not taken by the SCIM connector for this kind of target: {e}"
+            ))
         };
         let (state, same) = match subject {
             Subject::Account { user } => {
@@ -112,7 +118,11 @@ impl State {
                 (Self::Membership(s), same)
             }
         };
-        if same { Ok(state) } else { Err(ConnectorError::permanent(format!("the snapshot {value} is for another target"))) }
+        if same {
+            Ok(state)
+        } else {
+            Err(ConnectorError::permanent(format!("the snapshot {value} is for another target")))
+        }
     }
 }
 
@@ -120,7 +130,9 @@ impl State {
 pub(crate) fn transform(kind: &ActionKind, before: &State) -> Result<State, ConnectorError> {
     match (kind, before) {
         (ActionKind::Suspend, State::Account(s)) => Ok(State::Account(AccountState { active: false, ..s.clone() })),
-        (ActionKind::Revoke, State::Membership(s)) => Ok(State::Membership(MembershipState { member: false, ..s.clone() })),
+        (ActionKind::Revoke, State::Membership(s)) => {
+            Ok(State::Membership(MembershipState { member: false, ..s.clone() }))
+        }
         (kind, _) => Err(ConnectorError::unsupported(format!("SCIM cannot {} this target", kind.name()))),
     }
 }
@@ -145,7 +157,12 @@ mod tests {
     use super::*;
 
     fn target(grant_type: &str, identity: &str, resource: Option<&str>) -> Target {
-        Target { identity: identity.into(), resource: resource.map(Into::into), grant: None, grant_type: grant_type.into() }
+        Target {
+            identity: identity.into(),
+            resource: resource.map(Into::into),
+            grant: None,
+            grant_type: grant_type.into(),
+        }
     }
 
     #[test]

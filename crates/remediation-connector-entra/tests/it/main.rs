@@ -58,10 +58,7 @@ impl Fixture {
     }
 
     fn secret_config(&self) -> EntraConfig {
-        self.config(
-            entra::CLIENT_ID,
-            Credential::ClientSecret { secret: SecretSource::File(self.file("secret")) },
-        )
+        self.config(entra::CLIENT_ID, Credential::ClientSecret { secret: SecretSource::File(self.file("secret")) })
     }
 
     fn certificate_config(&self) -> EntraConfig {
@@ -75,10 +72,7 @@ impl Fixture {
     }
 
     fn reader_config(&self) -> EntraConfig {
-        self.config(
-            entra::READER_ID,
-            Credential::ClientSecret { secret: SecretSource::File(self.file("reader")) },
-        )
+        self.config(entra::READER_ID, Credential::ClientSecret { secret: SecretSource::File(self.file("reader")) })
     }
 
     /// A connector for `config` whose retries never sleep.

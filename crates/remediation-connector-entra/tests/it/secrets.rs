@@ -11,8 +11,7 @@ use crate::{Fixture, account};
 async fn a_wrong_secret_is_unauthenticated_and_never_quoted() {
     let f = Fixture::start().await;
     std::fs::write(f.file("wrong"), "wrong-secret-value-4242").unwrap();
-    let config =
-        f.config(entra::CLIENT_ID, Credential::ClientSecret { secret: SecretSource::File(f.file("wrong")) });
+    let config = f.config(entra::CLIENT_ID, Credential::ClientSecret { secret: SecretSource::File(f.file("wrong")) });
     let c = f.connector_for(&config);
     let debug = format!("{c:?} {config:?}");
     let e = c.snapshot(&account(entra::ALICE)).await.unwrap_err();

@@ -9,6 +9,7 @@
 
 // Provider fakes: one module each.
 pub mod entra;
+pub mod scim;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io;
