@@ -109,3 +109,7 @@ impl Golden {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "golden_tests.rs"]
+mod tests;

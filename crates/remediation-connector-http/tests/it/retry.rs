@@ -216,3 +216,26 @@ async fn links_to_another_origin_are_refused() {
     let e = c.send(Request::get("https://evil.example/steal")).await.expect_err("other origin");
     assert_eq!(e.kind, ConnectorErrorKind::Permanent);
 }
+
+#[tokio::test]
+async fn requests_carry_the_user_agent_default_headers_and_a_json_body() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/apps/0oa1/users"))
+        .and(wiremock::matchers::header("user-agent", remediation_connector_http::USER_AGENT))
+        .and(wiremock::matchers::header("accept", "application/json"))
+        .and(wiremock::matchers::header("content-type", "application/json"))
+        .and(wiremock::matchers::body_json(serde_json::json!({"id": "00u1", "scope": "USER"})))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let c = remediation_connector_http::HttpClient::builder(format!("{}/api/v1/", server.uri()))
+        .default_header("accept", "application/json")
+        .build()
+        .expect("client");
+    c.send(Request::post("apps/0oa1/users").json(serde_json::json!({"id": "00u1", "scope": "USER"})))
+        .await
+        .expect("matched");
+    assert!(remediation_connector_http::USER_AGENT.starts_with("remediation/"));
+    assert_eq!(remediation_connector_http::segment("a b/c@d.e"), "a%20b%2Fc@d.e");
+}

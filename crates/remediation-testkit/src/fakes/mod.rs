@@ -9,6 +9,7 @@
 
 // Provider fakes: one module each.
 pub mod entra;
+pub mod okta;
 pub mod scim;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -385,6 +386,13 @@ async fn instrument(State(layer): State<Layer>, request: Request, next: Next) ->
     response
 }
 
+/// A 2048-bit RSA private key (PKCS#8 PEM) for tests: client assertions and service-account
+/// JWTs. It protects nothing.
+pub const TEST_RSA_PRIVATE_KEY: &str = include_str!("../../keys/test-rsa-private.pem");
+
+/// The public half of [`TEST_RSA_PRIVATE_KEY`], with which fakes verify signatures.
+pub const TEST_RSA_PUBLIC_KEY: &str = include_str!("../../keys/test-rsa-public.pem");
+
 /// A fake provider listening on `127.0.0.1`, stopped when dropped.
 pub struct FakeServer {
     base_url: String,
@@ -471,4 +479,88 @@ pub fn empty_response(status: StatusCode, headers: &[(&str, String)]) -> Respons
         builder = builder.header(*name, value.as_str());
     }
     builder.body(Body::empty()).unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::{get, post};
+
+    use super::*;
+
+    struct Plain;
+
+    impl Provider for Plain {
+        fn throttled(&self) -> Response {
+            empty_response(StatusCode::TOO_MANY_REQUESTS, &[("retry-after", "1".to_owned())])
+        }
+
+        fn server_error(&self, status: StatusCode) -> Response {
+            empty_response(status, &[])
+        }
+
+        fn unauthorized(&self) -> Response {
+            empty_response(StatusCode::UNAUTHORIZED, &[])
+        }
+
+        fn is_public(&self, path: &str) -> bool {
+            path == "/token"
+        }
+    }
+
+    async fn send(base: &str, method: &str, path: &str, token: &str, body: Option<&str>) -> u16 {
+        use std::io::{Read, Write};
+        let addr = base.trim_start_matches("http://").to_owned();
+        let body = body.unwrap_or("").to_owned();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            s.write_all(req.as_bytes()).expect("write");
+            let mut out = String::new();
+            s.read_to_string(&mut out).expect("read");
+            out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+        })
+        .await
+        .expect("join")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn faults_apply_in_order_and_the_log_masks_secrets() {
+        let router = Router::new()
+            .route("/x", get(|| async { "ok" }).post(|| async { "ok" }))
+            .route("/token", post(|| async { "t" }));
+        let server = FakeServer::start(router, Plain).await.expect("start");
+        let (base, f) = (server.base_url().to_owned(), server.faults().clone());
+        f.allow_token("good-token");
+        assert_eq!(send(&base, "GET", "/x", "bad-token", None).await, 401);
+        assert_eq!(send(&base, "GET", "/x", "good-token", None).await, 200);
+        f.throttle_next(1);
+        f.fail_next_for(Method::POST, 1, 503);
+        assert_eq!(send(&base, "GET", "/x", "good-token", None).await, 429);
+        assert_eq!(send(&base, "GET", "/x", "good-token", None).await, 200, "the failure waits for a POST");
+        assert_eq!(send(&base, "POST", "/x", "good-token", None).await, 503);
+        f.expire_tokens();
+        assert_eq!(send(&base, "GET", "/x", "good-token", None).await, 401);
+        let fresh = f.issue_token();
+        assert_eq!(send(&base, "GET", "/x", &fresh, None).await, 200);
+        f.reject_auth_next(1);
+        assert_eq!(send(&base, "GET", "/x", &fresh, None).await, 401);
+        assert_eq!(send(&base, "POST", "/token", "", Some("client_secret=hunter2&grant_type=x")).await, 200);
+        f.reset();
+        assert_eq!(send(&base, "GET", "/x?a=1&b=two%20words", "good-token", None).await, 200);
+
+        let log = server.log().all();
+        assert_eq!(server.log().count(), 10);
+        let statuses: Vec<u16> = log.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [401, 200, 429, 200, 503, 401, 200, 401, 200, 200]);
+        let text = serde_json::to_string(&log).expect("json");
+        for secret in ["good-token", "bad-token", "hunter2", fresh.as_str()] {
+            assert!(!text.contains(secret), "{secret} leaked into the log: {text}");
+        }
+        assert_eq!(log[0].headers.get("authorization").map(String::as_str), Some("Bearer ***"));
+        assert_eq!(log[8].body, Some(serde_json::json!({"client_secret": "***", "grant_type": "x"})));
+        assert_eq!(log[9].query, [("a".to_owned(), "1".to_owned()), ("b".to_owned(), "two words".to_owned())]);
+    }
 }

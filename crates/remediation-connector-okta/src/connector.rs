@@ -1,0 +1,558 @@
+//! The Okta connector: reads users, group memberships, app assignments and System Log
+//! sign-ins, and changes them through the management API.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use remediation_connector_http::{
+    ClientAuth, ClientCredentials, HttpClient, JwtKey, PageStyle, ProviderError, Request, RetryPolicy, Sleeper,
+    StaticToken, StatusCode, ThrottleSignal, TokenOptions, TokenSource, TokioSleeper, segment,
+};
+use remediation_core::{
+    Action, ActionKind, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
+    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target, Verification,
+    find_capability,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::{OktaAuth, OktaConfig, OktaError};
+
+/// Grant type of a user's membership of a group (`resource` = group id).
+pub const GROUP_MEMBERSHIP: &str = "group_membership";
+/// Grant type of a user's assignment to an app (`resource` = app id).
+pub const APP_ASSIGNMENT: &str = "app_assignment";
+/// Grant type of the user account itself (suspend, sessions, password).
+pub const ACCOUNT: &str = "account";
+
+/// Injectable time and waiting, for tests.
+#[derive(Clone)]
+pub struct OktaParts {
+    /// Reads time (token expiry, System Log window).
+    pub clock: Arc<dyn Clock>,
+    /// Waits out rate limits.
+    pub sleeper: Arc<dyn Sleeper>,
+}
+
+impl Default for OktaParts {
+    fn default() -> Self {
+        Self { clock: Arc::new(SystemClock), sleeper: Arc::new(TokioSleeper) }
+    }
+}
+
+/// A connector to one Okta org.
+pub struct OktaConnector {
+    id: String,
+    org: String,
+    client: HttpClient,
+    page_size: u32,
+    max_pages: usize,
+    log_days: u32,
+    clock: Arc<dyn Clock>,
+    api_token: bool,
+}
+
+impl fmt::Debug for OktaConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OktaConnector")
+            .field("id", &self.id)
+            .field("org", &self.org)
+            .field("client", &self.client)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct GroupState {
+    user: String,
+    group: String,
+    member: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group_type: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct AppState {
+    user: String,
+    app: String,
+    assigned: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    profile: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct AccountState {
+    user: String,
+    status: String,
+    signed_in_since_last_clear: bool,
+}
+
+/// Reads an Okta error body: `errorCode`, `errorSummary`, `errorId`, `errorCauses`.
+pub fn parse_okta_error(_status: StatusCode, body: &[u8]) -> Option<ProviderError> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let summary = v.get("errorSummary")?.as_str()?;
+    let mut message = summary.to_owned();
+    let causes: Vec<&str> = v
+        .get("errorCauses")
+        .and_then(Value::as_array)
+        .map(|c| c.iter().filter_map(|c| c.get("errorSummary").and_then(Value::as_str)).collect())
+        .unwrap_or_default();
+    if !causes.is_empty() {
+        message = format!("{message}: {}", causes.join("; "));
+    }
+    let code = v.get("errorCode").and_then(Value::as_str).unwrap_or("");
+    let id = v.get("errorId").and_then(Value::as_str);
+    let message = match id {
+        Some(id) => format!("{code} {message} (errorId {id})"),
+        None => format!("{code} {message}"),
+    };
+    Some(ProviderError::message(message.trim()))
+}
+
+fn state<T: for<'de> Deserialize<'de>>(snapshot: &Snapshot) -> Result<T, ConnectorError> {
+    serde_json::from_value(snapshot.state.clone())
+        .map_err(|e| ConnectorError::permanent(format!("the snapshot is not an Okta snapshot of this target: {e}")))
+}
+
+fn to_snapshot<T: Serialize>(s: &T) -> Snapshot {
+    Snapshot::new(serde_json::to_value(s).unwrap_or(Value::Null))
+}
+
+fn resource(target: &Target, what: &str) -> Result<String, ConnectorError> {
+    target.resource.clone().ok_or_else(|| {
+        ConnectorError::permanent(format!("a {} target needs resource = the {what} id", target.grant_type))
+    })
+}
+
+/// What a kind does to a snapshot, or why it cannot.
+fn expected(kind: &ActionKind, target: &Target, before: &Snapshot) -> Result<(Snapshot, String), ConnectorError> {
+    let user = &target.identity;
+    match (kind, target.grant_type.as_str()) {
+        (ActionKind::Revoke, GROUP_MEMBERSHIP) => {
+            let s: GroupState = state(before)?;
+            if !s.member {
+                return Ok((before.clone(), format!("{user} is not a member of group {}; nothing to do.", s.group)));
+            }
+            if let Some(t) = s.group_type.as_deref().filter(|t| *t != "OKTA_GROUP") {
+                return Err(ConnectorError::permanent(format!(
+                    "group {} is of type {t}: its members are managed by its source, not through Okta",
+                    s.group
+                )));
+            }
+            let group = s.group.clone();
+            let after = GroupState { member: false, group_type: None, ..s };
+            Ok((to_snapshot(&after), format!("Remove {user} from Okta group {group} (undo: add back).")))
+        }
+        (ActionKind::Revoke, APP_ASSIGNMENT) => {
+            let s: AppState = state(before)?;
+            if !s.assigned {
+                return Ok((before.clone(), format!("{user} is not assigned to app {}; nothing to do.", s.app)));
+            }
+            if s.scope.as_deref() == Some("GROUP") {
+                return Err(ConnectorError::permanent(format!(
+                    "{user} is assigned to app {} through a group; revoke that group membership instead",
+                    s.app
+                )));
+            }
+            let app = s.app.clone();
+            let after = AppState { assigned: false, scope: None, profile: None, ..s };
+            Ok((
+                to_snapshot(&after),
+                format!(
+                    "Unassign {user} from Okta app {app} without e-mail. Lossy: Okta drops the app profile and \
+                     credentials; undo re-assigns with the snapshotted profile but not the credentials."
+                ),
+            ))
+        }
+        (ActionKind::Suspend, ACCOUNT) => {
+            let s: AccountState = state(before)?;
+            match s.status.as_str() {
+                "SUSPENDED" => Ok((before.clone(), format!("{user} is already suspended; nothing to do."))),
+                "ACTIVE" => {
+                    let after = AccountState { status: "SUSPENDED".to_owned(), ..s };
+                    Ok((to_snapshot(&after), format!("Suspend Okta user {user} (undo: unsuspend).")))
+                }
+                other => Err(ConnectorError::permanent(format!("Okta suspends only ACTIVE users; {user} is {other}"))),
+            }
+        }
+        (ActionKind::RevokeSessions, ACCOUNT) => {
+            let s: AccountState = state(before)?;
+            if !s.signed_in_since_last_clear {
+                return Ok((
+                    before.clone(),
+                    format!("{user} has not signed in since their sessions were last cleared; nothing to do."),
+                ));
+            }
+            let after = AccountState { signed_in_since_last_clear: false, ..s };
+            Ok((
+                to_snapshot(&after),
+                format!("End every Okta session of {user} and revoke their OAuth tokens; this cannot be undone."),
+            ))
+        }
+        (ActionKind::ForcePasswordReset, ACCOUNT) => {
+            let s: AccountState = state(before)?;
+            match s.status.as_str() {
+                "PASSWORD_EXPIRED" => {
+                    Ok((before.clone(), format!("{user}'s password is already expired; nothing to do.")))
+                }
+                "ACTIVE" => {
+                    let after = AccountState { status: "PASSWORD_EXPIRED".to_owned(), ..s };
+                    Ok((
+                        to_snapshot(&after),
+                        format!(
+                            "Expire {user}'s Okta password; they must set a new one at next sign-in. This cannot be undone."
+                        ),
+                    ))
+                }
+                other => Err(ConnectorError::permanent(format!(
+                    "Okta expires passwords of ACTIVE users only; {user} is {other}"
+                ))),
+            }
+        }
+        _ => Err(ConnectorError::unsupported(format!("Okta cannot {} a {}", kind.name(), target.grant_type))),
+    }
+}
+
+impl OktaConnector {
+    /// A connector for `config`, reading its secret from the environment or a file.
+    pub fn new(config: &OktaConfig, parts: OktaParts) -> Result<Self, OktaError> {
+        let org = config.org_url.trim_end_matches('/').to_owned();
+        if !(org.starts_with("https://") || org.starts_with("http://")) {
+            return Err(OktaError::Config { field: "org_url", reason: format!("{org:?} is not an http(s) URL") });
+        }
+        if config.page_size == 0 || config.max_pages == 0 {
+            return Err(OktaError::Config {
+                field: "page_size",
+                reason: "page_size and max_pages must be positive".to_owned(),
+            });
+        }
+        let setup = |source| OktaError::Setup { id: config.id.clone(), source };
+        let auth: Arc<dyn TokenSource> = match &config.auth {
+            OktaAuth::Ssws { token } => Arc::new(StaticToken::ssws(token.load().map_err(setup)?)),
+            OktaAuth::PrivateKeyJwt { client_id, key_id, private_key, scopes } => {
+                let key = JwtKey::from_rsa_pem(&private_key.load().map_err(setup)?, key_id.clone()).map_err(setup)?;
+                let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+                Arc::new(
+                    ClientCredentials::new(
+                        &format!("{org}/oauth2/v1/token"),
+                        client_id.clone(),
+                        ClientAuth::PrivateKeyJwt(key),
+                        &scopes,
+                        Arc::clone(&parts.clock),
+                        TokenOptions::default(),
+                    )
+                    .map_err(setup)?,
+                )
+            }
+        };
+        let retry = RetryPolicy::new(ThrottleSignal::OktaRateLimitReset)
+            .with_max_wait(Duration::from_secs(config.max_retry_wait_secs));
+        let client = HttpClient::builder(format!("{org}/api/v1"))
+            .auth(auth)
+            .retry(retry)
+            .sleeper(parts.sleeper)
+            .clock(Arc::clone(&parts.clock))
+            .error_parser(Arc::new(parse_okta_error))
+            .request_timeout(Duration::from_secs(config.request_timeout_secs))
+            .default_header("accept", "application/json")
+            .build()
+            .map_err(setup)?;
+        Ok(Self {
+            id: config.id.clone(),
+            org,
+            client,
+            page_size: config.page_size,
+            max_pages: usize::try_from(config.max_pages).unwrap_or(usize::MAX),
+            log_days: config.session_log_days,
+            clock: parts.clock,
+            api_token: matches!(config.auth, OktaAuth::Ssws { .. }),
+        })
+    }
+
+    fn require(&self, action: &Action) -> Result<Capability, ConnectorError> {
+        find_capability(&self.capabilities(), action.kind.name(), &action.target).ok_or_else(|| {
+            ConnectorError::unsupported(format!(
+                "the Okta connector cannot {} a {}",
+                action.kind.name(),
+                action.target.grant_type
+            ))
+        })
+    }
+
+    /// Reads `target`; returns the snapshot and the request ids of the reads.
+    async fn read(&self, target: &Target) -> Result<(Snapshot, Vec<String>), ConnectorError> {
+        let user = target.identity.as_str();
+        match target.grant_type.as_str() {
+            GROUP_MEMBERSHIP => {
+                let group = resource(target, "group")?;
+                let first =
+                    Request::get(format!("/users/{}/groups", segment(user))).query("limit", self.page_size.to_string());
+                let pages =
+                    self.client.pages(first, PageStyle::Link, self.max_pages, |g| g["id"] == group.as_str()).await?;
+                let found = pages.items.last().filter(|g| g["id"] == group.as_str());
+                if found.is_none() && pages.truncated {
+                    return Err(ConnectorError::permanent(format!(
+                        "{user} belongs to more than {} pages of groups; raise max_pages to search further",
+                        self.max_pages
+                    )));
+                }
+                let s = GroupState {
+                    user: user.to_owned(),
+                    group,
+                    member: found.is_some(),
+                    group_type: found.and_then(|g| g["type"].as_str()).map(str::to_owned),
+                };
+                Ok((to_snapshot(&s), pages.request_ids))
+            }
+            APP_ASSIGNMENT => {
+                let app = resource(target, "app")?;
+                let r = self
+                    .client
+                    .send_raw(Request::get(format!("/apps/{}/users/{}", segment(&app), segment(user))))
+                    .await?;
+                let mut ids = r.request_ids().to_vec();
+                let s = if r.status().is_success() {
+                    let v: Value = r.json()?;
+                    AppState {
+                        user: user.to_owned(),
+                        app,
+                        assigned: true,
+                        scope: v["scope"].as_str().map(str::to_owned),
+                        profile: Some(v.get("profile").cloned().unwrap_or_else(|| json!({}))),
+                    }
+                } else if r.status() == StatusCode::NOT_FOUND {
+                    // Not assigned, or no such user or app: the user read tells which.
+                    let u = self.client.send(Request::get(format!("/users/{}", segment(user)))).await?;
+                    ids.extend(u.request_ids().iter().cloned());
+                    AppState { user: user.to_owned(), app, assigned: false, scope: None, profile: None }
+                } else {
+                    return Err(self.client.error_for(&r));
+                };
+                Ok((to_snapshot(&s), ids))
+            }
+            ACCOUNT => {
+                let r = self.client.send(Request::get(format!("/users/{}", segment(user)))).await?;
+                let mut ids = r.request_ids().to_vec();
+                let v: Value = r.json()?;
+                let okta_id = v["id"].as_str().unwrap_or(user).to_owned();
+                let status = v["status"].as_str().unwrap_or("UNKNOWN").to_owned();
+                let (signed_in, log_ids) = self.signed_in_since_last_clear(&okta_id).await?;
+                ids.extend(log_ids);
+                let s = AccountState { user: user.to_owned(), status, signed_in_since_last_clear: signed_in };
+                Ok((to_snapshot(&s), ids))
+            }
+            other => Err(ConnectorError::unsupported(format!("the Okta connector has no grant type {other}"))),
+        }
+    }
+
+    /// Whether the System Log's latest session event for the user is a sign-in (rather than
+    /// a sign-out or an admin clearing their sessions).
+    async fn signed_in_since_last_clear(&self, okta_id: &str) -> Result<(bool, Vec<String>), ConnectorError> {
+        let since = self.clock.now() - time::Duration::days(i64::from(self.log_days));
+        let since = since.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let filter = format!(
+            "(eventType eq \"user.session.start\" and actor.id eq \"{okta_id}\") or \
+             (eventType eq \"user.session.end\" and actor.id eq \"{okta_id}\") or \
+             (eventType eq \"user.session.clear\" and target.id eq \"{okta_id}\")"
+        );
+        let r = self
+            .client
+            .send(
+                Request::get("/logs")
+                    .query("since", since)
+                    .query("filter", filter)
+                    .query("sortOrder", "DESCENDING")
+                    .query("limit", "1"),
+            )
+            .await?;
+        let events: Vec<Value> = r.json()?;
+        let latest = events.first().and_then(|e| e["eventType"].as_str());
+        Ok((latest == Some("user.session.start"), r.request_ids().to_vec()))
+    }
+
+    /// An API token acts with its creator's admin roles: reads pass for a read-only admin,
+    /// so the roles themselves are checked. `None` when they cannot be read.
+    async fn missing_admin_role(&self) -> Result<Option<String>, ConnectorError> {
+        let me: Value = self.client.send(Request::get("/users/me")).await?.json()?;
+        let Some(id) = me["id"].as_str() else { return Ok(None) };
+        let roles = match self.client.send(Request::get(format!("/users/{}/roles", segment(id)))).await {
+            Ok(r) => r.json::<Vec<Value>>()?,
+            Err(e) if e.kind == ConnectorErrorKind::Forbidden => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let types: Vec<&str> = roles.iter().filter_map(|r| r["type"].as_str()).collect();
+        // Custom roles carry their own permission sets; trust them and let writes tell.
+        if types.iter().any(|t| matches!(*t, "SUPER_ADMIN" | "ORG_ADMIN" | "CUSTOM")) {
+            return Ok(None);
+        }
+        let held = if types.is_empty() { "none".to_owned() } else { types.join(", ") };
+        Ok(Some(format!(
+            "an admin role that may manage users, groups and apps (SUPER_ADMIN or ORG_ADMIN); the API token's roles: {held}"
+        )))
+    }
+
+    async fn write(&self, action: &Action) -> Result<Vec<String>, ConnectorError> {
+        let t = &action.target;
+        let user = segment(&t.identity);
+        let req = match (&action.kind, t.grant_type.as_str()) {
+            (ActionKind::Revoke, GROUP_MEMBERSHIP) => {
+                Request::delete(format!("/groups/{}/users/{user}", segment(&resource(t, "group")?)))
+            }
+            (ActionKind::Revoke, APP_ASSIGNMENT) => {
+                Request::delete(format!("/apps/{}/users/{user}", segment(&resource(t, "app")?)))
+                    .query("sendEmail", "false")
+            }
+            // Suspending twice fails (the user is no longer ACTIVE), so a lost response must not
+            // be answered by sending it again.
+            (ActionKind::Suspend, ACCOUNT) => Request::post(format!("/users/{user}/lifecycle/suspend")),
+            (ActionKind::RevokeSessions, ACCOUNT) => {
+                Request::delete(format!("/users/{user}/sessions")).query("oauthTokens", "true")
+            }
+            // Expiring an expired password changes nothing: safe to repeat.
+            (ActionKind::ForcePasswordReset, ACCOUNT) => {
+                Request::post(format!("/users/{user}/lifecycle/expire_password")).idempotent()
+            }
+            _ => {
+                return Err(ConnectorError::unsupported(format!(
+                    "Okta cannot {} a {}",
+                    action.kind.name(),
+                    t.grant_type
+                )));
+            }
+        };
+        let r = self.client.send(req).await?;
+        Ok(r.request_ids().to_vec())
+    }
+}
+
+#[async_trait]
+impl Connector for OktaConnector {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn capabilities(&self) -> Vec<Capability> {
+        let cap = |kind, grant_type: &str, reversibility| Capability {
+            kind,
+            grant_type: grant_type.to_owned(),
+            reversibility,
+            observable: true,
+        };
+        vec![
+            cap(KindName::Revoke, GROUP_MEMBERSHIP, Reversibility::Reversible),
+            cap(KindName::Revoke, APP_ASSIGNMENT, Reversibility::Lossy),
+            cap(KindName::Suspend, ACCOUNT, Reversibility::Reversible),
+            cap(KindName::RevokeSessions, ACCOUNT, Reversibility::Irreversible),
+            cap(KindName::ForcePasswordReset, ACCOUNT, Reversibility::Irreversible),
+        ]
+    }
+
+    async fn health(&self) -> Result<Health, ConnectorError> {
+        match self.client.send(Request::get("/users").query("limit", "1")).await {
+            Ok(_) => Ok(Health { healthy: true, detail: format!("Okta org {} answers", self.org) }),
+            Err(e) => Ok(Health { healthy: false, detail: format!("Okta org {}: {e}", self.org) }),
+        }
+    }
+
+    async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
+        let mut missing = Vec::new();
+        for (path, scope) in [
+            ("/users", "okta.users.manage"),
+            ("/groups", "okta.groups.manage"),
+            ("/apps", "okta.apps.manage"),
+            ("/logs", "okta.logs.read"),
+        ] {
+            match self.client.send(Request::get(path).query("limit", "1")).await {
+                Ok(_) => {}
+                Err(e) if e.kind == ConnectorErrorKind::Forbidden => missing.push(scope.to_owned()),
+                Err(e) => return Err(e),
+            }
+        }
+        if self.api_token {
+            missing.extend(self.missing_admin_role().await?);
+        }
+        Ok(Permissions { missing })
+    }
+
+    async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
+        self.read(target).await.map(|(s, _)| s)
+    }
+
+    async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
+        self.require(action)?;
+        let (expected_after, description) = expected(&action.kind, &action.target, before)?;
+        Ok(PlannedChange { expected_after, description })
+    }
+
+    async fn execute(&self, action: &Action, _before: &Snapshot) -> Result<Outcome, ConnectorError> {
+        self.require(action)?;
+        let (current, mut request_ids) = self.read(&action.target).await?;
+        let (after, _) = expected(&action.kind, &action.target, &current)?;
+        if after == current {
+            return Ok(Outcome { status: OutcomeStatus::AlreadyInState, request_ids });
+        }
+        request_ids.extend(self.write(action).await?);
+        tracing::info!(connector = %self.id, kind = %action.kind.name(), target = %action.target, "okta change applied");
+        Ok(Outcome { status: OutcomeStatus::Applied, request_ids })
+    }
+
+    async fn verify(&self, action: &Action, planned: &PlannedChange) -> Result<Verification, ConnectorError> {
+        self.require(action)?;
+        let observed = self.snapshot(&action.target).await?;
+        Ok(Verification { matches: observed == planned.expected_after, observed })
+    }
+
+    async fn rollback(&self, action: &Action, before: &Snapshot, _after: &Snapshot) -> Result<Outcome, ConnectorError> {
+        let cap = self.require(action)?;
+        if cap.reversibility == Reversibility::Irreversible {
+            return Err(ConnectorError::permanent(format!("{} on Okta cannot be undone", action.kind.name())));
+        }
+        let t = &action.target;
+        let (current, mut request_ids) = self.read(t).await?;
+        if &current == before {
+            return Ok(Outcome { status: OutcomeStatus::AlreadyInState, request_ids });
+        }
+        let user = segment(&t.identity);
+        let req = match (&action.kind, t.grant_type.as_str()) {
+            (ActionKind::Revoke, GROUP_MEMBERSHIP) => {
+                Request::put(format!("/groups/{}/users/{user}", segment(&resource(t, "group")?)))
+            }
+            (ActionKind::Revoke, APP_ASSIGNMENT) => {
+                let s: AppState = state(before)?;
+                if !s.assigned {
+                    return Ok(Outcome { status: OutcomeStatus::AlreadyInState, request_ids });
+                }
+                let u = self.client.send(Request::get(format!("/users/{user}"))).await?;
+                request_ids.extend(u.request_ids().iter().cloned());
+                let okta_id = u.json::<Value>()?["id"].as_str().unwrap_or(&t.identity).to_owned();
+                // Credentials are never restored: they were not (and must not be) snapshotted.
+                let body = json!({ "id": okta_id, "scope": "USER", "profile": s.profile.unwrap_or_else(|| json!({})) });
+                Request::post(format!("/apps/{}/users", segment(&resource(t, "app")?))).json(body).idempotent()
+            }
+            (ActionKind::Suspend, ACCOUNT) => {
+                let s: AccountState = state(&current)?;
+                if s.status != "SUSPENDED" {
+                    return Err(ConnectorError::new(
+                        ConnectorErrorKind::Conflict,
+                        format!("{} is {}, not SUSPENDED; unsuspending would not restore it", t.identity, s.status),
+                    ));
+                }
+                Request::post(format!("/users/{user}/lifecycle/unsuspend"))
+            }
+            _ => {
+                return Err(ConnectorError::unsupported(format!(
+                    "Okta cannot undo {} on a {}",
+                    action.kind.name(),
+                    t.grant_type
+                )));
+            }
+        };
+        let r = self.client.send(req).await?;
+        request_ids.extend(r.request_ids().iter().cloned());
+        Ok(Outcome { status: OutcomeStatus::Applied, request_ids })
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the Okta connector against the testkit's fake Okta org.
+
+mod config;
+mod conformance;
+mod golden;
+mod live;
+mod support;
