@@ -53,6 +53,8 @@ impl std::fmt::Debug for EntraConnector {
 /// What a live read found besides the normalised state: the ids an undo or a removal needs.
 struct Live {
     state: State,
+    /// The principal's object id as Graph resolved it (the target may name a user by UPN).
+    object_id: String,
     /// The role or app role assignment's id, when assigned.
     assignment: Option<String>,
     request_ids: Vec<String>,
@@ -122,12 +124,15 @@ impl EntraConnector {
         })
     }
 
-    fn is_protected(&self, subject: Subject<'_>) -> bool {
+    /// Whether the target names a protected principal or group, by the identity it gives or
+    /// by the object id Graph resolved it to (so a UPN cannot get around an object id).
+    fn is_protected(&self, subject: Subject<'_>, live: &Live) -> bool {
         let named = |id: &str| self.protected.contains(&id.to_ascii_lowercase());
-        match subject {
-            Subject::Membership { user, group } => named(user) || named(group),
-            other => named(other.principal()),
-        }
+        let group = match subject {
+            Subject::Membership { group, .. } => named(group),
+            _ => false,
+        };
+        group || named(subject.principal()) || named(&live.object_id)
     }
 
     async fn get(&self, path: String, query: Vec<(&'static str, String)>) -> Result<Response, ConnectorError> {
@@ -169,6 +174,7 @@ impl EntraConnector {
                 let r = self.get(path, query).await?;
                 note(&r);
                 let u: User = r.json()?;
+                let object_id = u.id.clone();
                 let state = State::Account(AccountState {
                     user: u.id,
                     user_principal_name: u.user_principal_name.unwrap_or_default(),
@@ -176,26 +182,27 @@ impl EntraConnector {
                     on_premises_sync_enabled: u.on_premises_sync_enabled.unwrap_or(false),
                     sign_in_sessions_valid_from: SessionsValidFrom::Observed(u.sign_in_sessions_valid_from_date_time),
                 });
-                Ok(Live { state, assignment: None, request_ids })
+                Ok(Live { state, object_id, assignment: None, request_ids })
             }
             Subject::Membership { user, group } => {
                 let (path, query) = graph::user(user);
                 let r = self.get(path, query).await?;
                 note(&r);
+                let object_id = r.json::<User>()?.id;
                 let (path, query) = graph::group(group);
                 let r = self.get(path, query).await?;
                 note(&r);
                 let g: Group = r.json()?;
                 let (path, query) = graph::group_members(group);
                 let members = self.list(path, query, &mut request_ids).await?;
-                let member = members.iter().any(|m| id_of(m).is_some_and(|id| id.eq_ignore_ascii_case(user)));
+                let member = members.iter().any(|m| id_of(m).is_some_and(|id| id.eq_ignore_ascii_case(&object_id)));
                 let state = State::Membership(MembershipState {
                     user: user.to_owned(),
                     group: group.to_owned(),
                     dynamic: g.dynamic(),
                     member,
                 });
-                Ok(Live { state, assignment: None, request_ids })
+                Ok(Live { state, object_id, assignment: None, request_ids })
             }
             Subject::DirectoryRole { principal, role, scope } => {
                 let (path, query) = graph::directory_object(principal);
@@ -216,7 +223,7 @@ impl EntraConnector {
                     directory_scope: scope.to_owned(),
                     assigned: found.is_some(),
                 });
-                Ok(Live { state, assignment: found.map(|a| a.id), request_ids })
+                Ok(Live { state, object_id: principal.to_owned(), assignment: found.map(|a| a.id), request_ids })
             }
             Subject::AppRole { principal, resource, app_role } => {
                 let (path, query) = graph::app_role_assignments(principal, resource);
@@ -233,14 +240,14 @@ impl EntraConnector {
                     app_role: app_role.to_owned(),
                     assigned: found.is_some(),
                 });
-                Ok(Live { state, assignment: found.map(|a| a.id), request_ids })
+                Ok(Live { state, object_id: principal.to_owned(), assignment: found.map(|a| a.id), request_ids })
             }
         }
     }
 
     async fn snapshot_of(&self, subject: Subject<'_>) -> Result<(Snapshot, Live), ConnectorError> {
         let live = self.read(subject).await?;
-        let snapshot = Snapshot { protected: self.is_protected(subject), state: live.state.to_value() };
+        let snapshot = Snapshot { protected: self.is_protected(subject, &live), state: live.state.to_value() };
         Ok((snapshot, live))
     }
 
@@ -377,7 +384,7 @@ impl Connector for EntraConnector {
                 if m.dynamic {
                     return Err(state::dynamic_group(&m.group));
                 }
-                self.remove(graph::remove_member(&m.group, &m.user)).await
+                self.remove(graph::remove_member(&m.group, &live.object_id)).await
             }
             (ActionKind::Revoke, State::DirectoryRole(_)) | (ActionKind::Revoke, State::AppRole(_)) => {
                 let Some(assignment) = live.assignment else {
@@ -429,7 +436,7 @@ impl Connector for EntraConnector {
                 Request::patch(graph::user(&w.user).0).json(graph::account_enabled(w.account_enabled)).idempotent()
             }
             (State::Membership(w), State::Membership(_)) if w.member => {
-                let (path, body) = graph::add_member(&self.graph_url, &w.group, &w.user);
+                let (path, body) = graph::add_member(&self.graph_url, &w.group, &live.object_id);
                 Request::post(path).json(body)
             }
             (State::DirectoryRole(w), State::DirectoryRole(_)) if w.assigned => {

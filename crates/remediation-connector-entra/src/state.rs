@@ -241,7 +241,7 @@ impl State {
         let (state, same) = match subject {
             Subject::Account { user } => {
                 let s: AccountState = typed(value)?;
-                let same = s.user == user;
+                let same = s.user.eq_ignore_ascii_case(user) || s.user_principal_name.eq_ignore_ascii_case(user);
                 (Self::Account(s), same)
             }
             Subject::Membership { user, group } => {

@@ -114,3 +114,33 @@ async fn a_wrong_thumbprint_is_refused_by_the_token_endpoint() {
     assert_eq!(e.kind, ConnectorErrorKind::Unauthenticated, "{e}");
     assert!(e.message.contains("AADSTS700027"), "{e}");
 }
+
+#[tokio::test]
+async fn users_named_by_upn_resolve_to_their_object_id() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    // A break-glass account stays protected when named by its UPN.
+    assert!(c.snapshot(&account("breakglass@contoso.example")).await.unwrap().protected);
+    let target = membership("alice@contoso.example", entra::ENGINEERING);
+    let before = c.snapshot(&target).await.unwrap();
+    assert_eq!(before.state["member"], true);
+    let a = action(ActionKind::Revoke, target.clone());
+    assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::Applied);
+    assert!(!f.fake.tenant().groups[entra::ENGINEERING].members.contains(&ALICE.to_owned()));
+    let after = c.snapshot(&target).await.unwrap();
+    assert_eq!(c.rollback(&a, &before, &after).await.unwrap().status, OutcomeStatus::Applied);
+    assert_eq!(c.snapshot(&target).await.unwrap(), before);
+    let by_upn = c.snapshot(&account("alice@contoso.example")).await.unwrap();
+    let plan = c.plan(&action(ActionKind::Suspend, account("alice@contoso.example")), &by_upn).await.unwrap();
+    assert_eq!(plan.expected_after.state["account_enabled"], false);
+}
+
+#[tokio::test]
+async fn health_answers_through_graph() {
+    let f = Fixture::start().await;
+    let h = f.connector().health().await.unwrap();
+    assert!(h.healthy, "{}", h.detail);
+    f.fake.faults().reject_auth_next(10);
+    let h = f.connector().health().await.unwrap();
+    assert!(!h.healthy);
+}
