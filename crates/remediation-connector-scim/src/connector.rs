@@ -122,30 +122,50 @@ impl ScimConnector {
                 request_ids.extend(r.request_id().map(str::to_owned));
                 let g: Group = r.json()?;
                 let etag = etag(&r).or(g.meta.version);
-                // The groups the user is in, paged: a group's own member list can be huge.
-                let first = Request::get("/Groups")
-                    .query("filter", format!("members[value eq \"{user}\"]"))
-                    .query("attributes", "id")
-                    .query("startIndex", "1")
-                    .query("count", self.page_size.to_string());
-                let pages = self
-                    .client
-                    .pages(first, PageStyle::Scim { count: self.page_size }, MAX_PAGES, |v| {
-                        v.get("id").and_then(Value::as_str) == Some(group)
-                    })
-                    .await?;
-                request_ids.extend(pages.request_ids);
-                let member = pages.items.iter().any(|v| v.get("id").and_then(Value::as_str) == Some(group));
-                if !member && pages.truncated {
-                    return Err(ConnectorError::permanent(format!(
-                        "the user's groups fill more than {MAX_PAGES} pages; refusing to decide on a partial read"
-                    )));
-                }
+                let member = match self.member_by_filter(user, group, &mut request_ids).await {
+                    Err(e) if e.kind == ConnectorErrorKind::Permanent && e.message.contains("invalidFilter") => {
+                        // The service cannot filter groups by member: read this group's members.
+                        tracing::debug!(connector = %self.id, "member filter unsupported; reading the group's members");
+                        let r = self.get(format!("/Groups/{group}"), "id,members").await?;
+                        request_ids.extend(r.request_id().map(str::to_owned));
+                        let g: Value = r.json()?;
+                        g.get("members")
+                            .and_then(Value::as_array)
+                            .is_some_and(|ms| ms.iter().any(|m| m.get("value").and_then(Value::as_str) == Some(user)))
+                    }
+                    other => other?,
+                };
                 let state =
                     State::Membership(MembershipState { user: user.to_owned(), group: group.to_owned(), member });
                 Ok(Live { state, etag, request_ids })
             }
         }
+    }
+
+    /// Whether `user` is in `group`, from the groups the user is in (filtered and paged: a
+    /// group's own member list can be huge).
+    async fn member_by_filter(
+        &self,
+        user: &str,
+        group: &str,
+        request_ids: &mut Vec<String>,
+    ) -> Result<bool, ConnectorError> {
+        let first = Request::get("/Groups")
+            .query("filter", format!("members[value eq \"{user}\"]"))
+            .query("attributes", "id")
+            .query("startIndex", "1")
+            .query("count", self.page_size.to_string());
+        let is_group = |v: &Value| v.get("id").and_then(Value::as_str) == Some(group);
+        let pages =
+            self.client.pages(first, PageStyle::Scim { count: self.page_size }, MAX_PAGES, |v| is_group(v)).await?;
+        request_ids.extend(pages.request_ids);
+        let member = pages.items.iter().any(is_group);
+        if !member && pages.truncated {
+            return Err(ConnectorError::permanent(format!(
+                "the user's groups fill more than {MAX_PAGES} pages; refusing to decide on a partial read"
+            )));
+        }
+        Ok(member)
     }
 
     async fn snapshot_of(&self, subject: Subject<'_>) -> Result<(Snapshot, Live), ConnectorError> {
@@ -215,9 +235,6 @@ impl Connector for ScimConnector {
         let mut missing = Vec::new();
         if !c.patch.supported {
             missing.push("PATCH (ServiceProviderConfig says patch.supported = false)".to_owned());
-        }
-        if !c.filter.supported {
-            missing.push("filtering (ServiceProviderConfig says filter.supported = false)".to_owned());
         }
         Ok(Permissions { missing })
     }

@@ -18,7 +18,9 @@
 //! - `account`: `{"user", "user_name", "active"}` (`active` absent reads as true);
 //! - `group_membership`: `{"user", "group", "member"}`, where `member` comes from listing the
 //!   groups the user is in (`GET /Groups?filter=members[value eq "<user>"]`, paged with
-//!   `startIndex`/`count`/`totalResults`), so a large group's member list is never fetched.
+//!   `startIndex`/`count`/`totalResults`), so a large group's member list is not fetched; a
+//!   service that answers that filter with 400 `invalidFilter` is read through the group's
+//!   `members` instead.
 //!
 //! ETags and `meta` are volatile and never part of a snapshot. A target naming a user or group
 //! listed in `protected` is marked protected.
@@ -28,8 +30,8 @@
 //! SCIM error bodies (`{"schemas": [...Error], "status": "404", "scimType", "detail"}`) keep
 //! `scimType: detail` as the message; 429 (and 503/504) with `Retry-After` are retried after
 //! the time asked for. `health` and `check_permissions` read `/ServiceProviderConfig`: a
-//! service without PATCH or filtering support is reported as missing them (a bearer token
-//! carries no inspectable rights).
+//! service without PATCH support is reported as missing it (a bearer token carries no
+//! inspectable rights).
 //!
 //! # Configuration
 //!

@@ -65,3 +65,20 @@ async fn the_token_stays_out_of_debug_errors_and_config() {
     let shown = format!("{c:?} {:?} {e} {e:?}", f.config("write"));
     assert!(!shown.contains(scim::WRITE_TOKEN), "{shown}");
 }
+
+#[tokio::test]
+async fn services_without_a_member_filter_are_read_through_the_group() {
+    let f = Fixture::start().await;
+    f.fake.directory().member_filter = false;
+    let c = f.connector();
+    let target = membership(BJENSEN, TOUR_GUIDES);
+    let before = c.snapshot(&target).await.unwrap();
+    assert_eq!(before.state["member"], true);
+    let a = action(ActionKind::Revoke, target.clone());
+    let plan = c.plan(&a, &before).await.unwrap();
+    assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::Applied);
+    assert!(c.verify(&a, &plan).await.unwrap().matches);
+    let after = c.snapshot(&target).await.unwrap();
+    assert_eq!(c.rollback(&a, &before, &after).await.unwrap().status, OutcomeStatus::Applied);
+    assert_eq!(c.snapshot(&target).await.unwrap(), before);
+}

@@ -74,6 +74,9 @@ pub struct Directory {
     pub max_page: usize,
     /// Whether `/ServiceProviderConfig` says PATCH is supported.
     pub patch_supported: bool,
+    /// Whether `GET /Groups` accepts a filter on members (many services do not: they answer
+    /// 400 `invalidFilter`).
+    pub member_filter: bool,
     /// The next PATCH finds its resource changed by another client since it was read (its
     /// version moves on before `If-Match` is checked).
     pub concurrent_change: bool,
@@ -101,7 +104,7 @@ impl Directory {
 /// The example directory: bjensen, jsmith and a break-glass user; group Tour Guides with
 /// bjensen and jsmith; pages of at most 50.
 pub fn sample_directory() -> Directory {
-    let mut d = Directory { max_page: 50, patch_supported: true, ..Directory::default() };
+    let mut d = Directory { max_page: 50, patch_supported: true, member_filter: true, ..Directory::default() };
     d.add_user(BJENSEN, "bjensen@example.com");
     d.add_user(JSMITH, "jsmith@example.com");
     d.add_user(BREAK_GLASS, "breakglass@example.com");
@@ -351,6 +354,7 @@ async fn get_user(State(s): State<Shared>, Path(id): Path<String>, Query(q): Par
 async fn list_groups(State(s): State<Shared>, Query(q): Params) -> Response {
     let filter = match param(&q, "filter") {
         Some(f) => match parse_filter(f) {
+            Some(pair) if pair.0 == "members.value" && !s.dir().member_filter => return invalid_filter(f),
             Some(pair) if pair.0 == "members.value" || pair.0 == "displayName" || pair.0 == "id" => Some(pair),
             _ => return invalid_filter(f),
         },
