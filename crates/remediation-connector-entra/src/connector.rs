@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use remediation_connector_http::{
     ClientAuth, ClientCredentials, HttpClient, HttpClientBuilder, JwtKey, PageStyle, ProviderError, Request, Response,
-    RetryPolicy, ThrottleSignal, TokenOptions, TokenSource,
+    RetryPolicy, Sleeper, ThrottleSignal, TokenOptions, TokenSource, TokioSleeper,
 };
 use remediation_core::{
     Action, ActionKind, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
@@ -27,6 +27,13 @@ use crate::state::{
 /// Most pages read from one listing (999 items each).
 const MAX_PAGES: usize = 50;
 
+/// Reads `verify` makes before it calls a difference real: Graph replicates writes with a
+/// delay, so a read right after a write may still show the old state.
+const VERIFY_READS: u32 = 5;
+
+/// The wait between those reads.
+const VERIFY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A connector for one Microsoft Entra ID tenant. See the crate documentation for its
 /// capabilities and configuration.
 ///
@@ -38,6 +45,7 @@ pub struct EntraConnector {
     protected: BTreeSet<String>,
     client: HttpClient,
     token: Arc<dyn TokenSource>,
+    sleeper: Arc<dyn Sleeper>,
 }
 
 impl std::fmt::Debug for EntraConnector {
@@ -106,7 +114,15 @@ impl EntraConnector {
             protected: config.protected.iter().map(|p| p.to_ascii_lowercase()).collect(),
             client,
             token,
+            sleeper: Arc::new(TokioSleeper),
         })
+    }
+
+    /// Waits between the read-backs of `verify` through `sleeper` (the tokio timer by
+    /// default); tests pass one that does not sleep.
+    pub fn with_sleeper(mut self, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.sleeper = sleeper;
+        self
     }
 
     /// The capability for the action, or `Unsupported` naming what is supported. Makes no
@@ -404,10 +420,18 @@ impl Connector for EntraConnector {
 
     async fn verify(&self, action: &Action, planned: &PlannedChange) -> Result<Verification, ConnectorError> {
         let subject = Subject::of(&action.target)?;
-        let (observed, live) = self.snapshot_of(subject).await?;
         let expected = State::parse(subject, &planned.expected_after.state)?;
-        let matches = observed.protected == planned.expected_after.protected && live.state.satisfies(&expected);
-        Ok(Verification { observed, matches })
+        let mut reads = 1;
+        loop {
+            let (observed, live) = self.snapshot_of(subject).await?;
+            let matches = observed.protected == planned.expected_after.protected && live.state.satisfies(&expected);
+            if matches || reads >= VERIFY_READS {
+                return Ok(Verification { observed, matches });
+            }
+            tracing::debug!(connector = %self.id, target = %action.target, reads, "read-back differs; Graph may lag");
+            self.sleeper.sleep(VERIFY_INTERVAL).await;
+            reads += 1;
+        }
     }
 
     async fn rollback(&self, action: &Action, before: &Snapshot, _after: &Snapshot) -> Result<Outcome, ConnectorError> {

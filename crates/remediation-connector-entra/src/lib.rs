@@ -13,7 +13,9 @@
 //! | `revoke_sessions` | `account` | identity = user id | irreversible | `POST /users/{id}/revokeSignInSessions` |
 //!
 //! Force password reset is not offered: application permissions cannot set it. Every
-//! capability is observable: `verify` reads the target back.
+//! capability is observable: `verify` reads the target back, up to five times two seconds
+//! apart, because Graph replicates writes with a delay (the wait is injectable with
+//! [`EntraConnector::with_sleeper`]).
 //!
 //! # Snapshots
 //!

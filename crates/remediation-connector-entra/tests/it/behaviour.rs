@@ -144,3 +144,28 @@ async fn health_answers_through_graph() {
     let h = f.connector().health().await.unwrap();
     assert!(!h.healthy);
 }
+
+#[tokio::test]
+async fn verify_waits_out_replication_delay() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    let target = crate::directory_role(ALICE);
+    let before = c.snapshot(&target).await.unwrap();
+    let a = action(ActionKind::Revoke, target);
+    let plan = c.plan(&a, &before).await.unwrap();
+    // Each read of the target is two requests (principal, assignments). Execute's own read
+    // uses two; the four after it, verify's first two read-backs, still show the assignment,
+    // as a lagging replica would.
+    f.fake.lag_reads(6);
+    assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::Applied);
+    let v = c.verify(&a, &plan).await.unwrap();
+    assert!(v.matches, "{}", v.observed.state);
+    assert_eq!(f.sleeper.waits().len(), 2, "two read-backs saw the old state: {:?}", f.sleeper.waits());
+    // A change that never shows is reported after five reads, not waited on for ever.
+    let a2 = action(ActionKind::Suspend, account(ALICE));
+    let before2 = c.snapshot(&account(ALICE)).await.unwrap();
+    let plan2 = c.plan(&a2, &before2).await.unwrap();
+    let v = c.verify(&a2, &plan2).await.unwrap();
+    assert!(!v.matches);
+    assert_eq!(f.sleeper.waits().len(), 2 + 4);
+}

@@ -24,6 +24,8 @@ use time::macros::datetime;
 struct Fixture {
     fake: EntraFake,
     dir: TempDir,
+    /// Records the waits of `verify`'s read-backs.
+    sleeper: RecordingSleeper,
 }
 
 impl Fixture {
@@ -37,7 +39,7 @@ impl Fixture {
         std::fs::write(dir.path().join("secret"), format!("{}\n", entra::CLIENT_SECRET)).unwrap();
         std::fs::write(dir.path().join("reader"), entra::READER_SECRET).unwrap();
         std::fs::write(dir.path().join("key.pem"), entra::CERT_PRIVATE_KEY).unwrap();
-        Self { fake, dir }
+        Self { fake, dir, sleeper: RecordingSleeper::new() }
     }
 
     fn file(&self, name: &str) -> PathBuf {
@@ -81,6 +83,7 @@ impl Fixture {
             b.sleeper(Arc::new(RecordingSleeper::new()))
         })
         .unwrap()
+        .with_sleeper(Arc::new(self.sleeper.clone()))
     }
 
     fn connector(&self) -> EntraConnector {

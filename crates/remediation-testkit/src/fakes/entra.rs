@@ -142,6 +142,8 @@ pub struct Tenant {
     pub max_page: usize,
     /// Roles of each access token issued.
     tokens: BTreeMap<String, Vec<String>>,
+    /// A frozen copy served to the next reads, as Graph's replicas lag behind a write.
+    lagging: Option<(Box<Tenant>, u32)>,
     next_id: u64,
 }
 
@@ -201,6 +203,20 @@ impl Shared {
 
     fn base(&self) -> String {
         self.base.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The state a read sees: the live one, or a lagging replica's frozen copy.
+    fn view(&self) -> Tenant {
+        let mut t = self.tenant();
+        if let Some((frozen, left)) = t.lagging.as_mut() {
+            let copy = (**frozen).clone();
+            *left -= 1;
+            if *left == 0 {
+                t.lagging = None;
+            }
+            return copy;
+        }
+        t.clone()
     }
 }
 
@@ -334,6 +350,14 @@ impl EntraFake {
     /// The request log.
     pub fn log(&self) -> &RequestLog {
         self.server.log()
+    }
+
+    /// The next `reads` read requests see the tenant as it is now, whatever is written
+    /// meanwhile: Graph replicates writes with a delay.
+    pub fn lag_reads(&self, reads: u32) {
+        let mut t = self.tenant();
+        let frozen = Box::new(Tenant { lagging: None, ..t.clone() });
+        t.lagging = (reads > 0).then_some((frozen, reads));
     }
 
     /// The tenant's state, to read or change.
@@ -510,12 +534,12 @@ fn filter_value<'a>(q: &'a [(String, String)], field: &str) -> Option<&'a str> {
 }
 
 async fn list_users(State(s): State<Shared>, Query(q): Params) -> Response {
-    let items: Vec<Value> = s.tenant().users.values().map(|u| user_json(u, param(&q, "$select"))).collect();
+    let items: Vec<Value> = s.view().users.values().map(|u| user_json(u, param(&q, "$select"))).collect();
     page(&s, "/users", &q, items)
 }
 
 async fn get_user(State(s): State<Shared>, Path(id): Path<String>, Query(q): Params) -> Response {
-    match s.tenant().user(&id) {
+    match s.view().user(&id) {
         Some(u) => ok_json(StatusCode::OK, &user_json(u, param(&q, "$select"))),
         None => not_found(&id),
     }
@@ -582,7 +606,7 @@ fn app_role_json(a: &AppRoleAssignment) -> Value {
 
 async fn list_user_app_roles(State(s): State<Shared>, Path(id): Path<String>, Query(q): Params) -> Response {
     let items: Vec<Value> = {
-        let t = s.tenant();
+        let t = s.view();
         let Some(u) = t.user(&id) else {
             return not_found(&id);
         };
@@ -597,11 +621,11 @@ async fn list_user_app_roles(State(s): State<Shared>, Path(id): Path<String>, Qu
 }
 
 async fn get_object(State(s): State<Shared>, Path(id): Path<String>) -> Response {
-    if s.tenant().exists(&id) { ok_json(StatusCode::OK, &json!({"id": id})) } else { not_found(&id) }
+    if s.view().exists(&id) { ok_json(StatusCode::OK, &json!({"id": id})) } else { not_found(&id) }
 }
 
 async fn get_group(State(s): State<Shared>, Path(id): Path<String>) -> Response {
-    match s.tenant().groups.get(&id) {
+    match s.view().groups.get(&id) {
         Some(g) => {
             ok_json(StatusCode::OK, &json!({"id": id, "displayName": g.display_name, "groupTypes": g.group_types}))
         }
@@ -610,7 +634,7 @@ async fn get_group(State(s): State<Shared>, Path(id): Path<String>) -> Response 
 }
 
 async fn list_members(State(s): State<Shared>, Path(id): Path<String>, Query(q): Params) -> Response {
-    let items: Vec<Value> = match s.tenant().groups.get(&id) {
+    let items: Vec<Value> = match s.view().groups.get(&id) {
         Some(g) => g.members.iter().map(|m| json!({"@odata.type": "#microsoft.graph.user", "id": m})).collect(),
         None => return not_found(&id),
     };
@@ -698,7 +722,7 @@ fn role_json(a: &RoleAssignment) -> Value {
 async fn list_roles(State(s): State<Shared>, Query(q): Params) -> Response {
     let principal = filter_value(&q, "principalId");
     let items: Vec<Value> = s
-        .tenant()
+        .view()
         .role_assignments
         .iter()
         .filter(|a| principal.is_none_or(|p| p == a.principal_id))
