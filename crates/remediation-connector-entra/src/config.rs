@@ -2,7 +2,7 @@
 
 use remediation_connector_http::SecretSource;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The public cloud's sign-in endpoint.
 pub const DEFAULT_LOGIN_URL: &str = "https://login.microsoftonline.com";
@@ -12,14 +12,17 @@ pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
 /// Configuration of one Microsoft Entra ID tenant.
 ///
 /// ```toml
+/// id = "entra-prod"
 /// tenant_id = "11111111-2222-4333-8444-555555555555"
 /// client_id = "c11e0000-0000-4000-8000-00000000c1d0"
 /// credential = { type = "client_secret", secret = { env = "ENTRA_CLIENT_SECRET" } }
 /// protected = ["b4ea0000-0000-4000-8000-00000000b4ea"]  # break-glass accounts
 /// ```
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntraConfig {
+    /// Connector id used in actions (`entra-prod`).
+    pub id: String,
     /// The directory (tenant) id, or one of its verified domain names.
     pub tenant_id: String,
     /// The application (client) id of the app registration the connector signs in as.
@@ -44,7 +47,7 @@ pub struct EntraConfig {
 }
 
 /// The application's credential.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Credential {
     /// A client secret.
@@ -119,6 +122,7 @@ mod tests {
     fn endpoints_follow_the_configured_cloud() {
         let c: EntraConfig = toml::from_str(
             r#"
+            id = "e"
             tenant_id = "t"
             client_id = "c"
             graph_url = "https://graph.microsoft.us/v1.0"
@@ -135,6 +139,7 @@ mod tests {
     fn unknown_fields_are_refused() {
         let e = toml::from_str::<EntraConfig>(
             r#"
+            id = "e"
             tenant_id = "t"
             client_id = "c"
             client_secret = "oops"

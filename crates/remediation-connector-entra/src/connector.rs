@@ -69,15 +69,14 @@ struct Live {
 }
 
 impl EntraConnector {
-    /// A connector named `id` for `config`, reading its credential now. Makes no request.
-    pub fn new(id: impl Into<String>, config: &EntraConfig) -> Result<Self, EntraError> {
-        Self::with_http(id, config, Arc::new(SystemClock), |b| b)
+    /// A connector for `config`, reading its credential now. Makes no request.
+    pub fn new(config: &EntraConfig) -> Result<Self, EntraError> {
+        Self::with_http(config, Arc::new(SystemClock), |b| b)
     }
 
     /// Like [`new`](Self::new), with `clock` for token expiry and `customize` applied to the
     /// Graph client (a retry policy, a sleeper that does not sleep in tests).
     pub fn with_http(
-        id: impl Into<String>,
         config: &EntraConfig,
         clock: Arc<dyn Clock>,
         customize: impl FnOnce(HttpClientBuilder) -> HttpClientBuilder,
@@ -109,7 +108,7 @@ impl EntraConnector {
             }));
         let client = customize(builder).build()?;
         Ok(Self {
-            id: id.into(),
+            id: config.id.clone(),
             graph_url: config.graph_url.trim_end_matches('/').to_owned(),
             protected: config.protected.iter().map(|p| p.to_ascii_lowercase()).collect(),
             client,

@@ -52,6 +52,7 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config: remediation_connector_entra::EntraConfig = toml::from_str(r#"
+//!     id = "entra-prod"
 //!     tenant_id = "11111111-2222-4333-8444-555555555555"
 //!     client_id = "c11e0000-0000-4000-8000-00000000c1d0"
 //!     ## or: credential = { type = "certificate", private_key = { file = "/run/secrets/entra.pem" },

@@ -51,15 +51,14 @@ struct Live {
 }
 
 impl ScimConnector {
-    /// A connector named `id` for `config`, reading its token now. Makes no request.
-    pub fn new(id: impl Into<String>, config: &ScimConfig) -> Result<Self, ScimError> {
-        Self::with_http(id, config, |b| b)
+    /// A connector for `config`, reading its token now. Makes no request.
+    pub fn new(config: &ScimConfig) -> Result<Self, ScimError> {
+        Self::with_http(config, |b| b)
     }
 
     /// Like [`new`](Self::new), with `customize` applied to the HTTP client (a retry policy,
     /// a sleeper that does not sleep in tests).
     pub fn with_http(
-        id: impl Into<String>,
         config: &ScimConfig,
         customize: impl FnOnce(HttpClientBuilder) -> HttpClientBuilder,
     ) -> Result<Self, ScimError> {
@@ -71,7 +70,7 @@ impl ScimConnector {
             .error_parser(Arc::new(|_status, body: &[u8]| wire::parse_error(body).map(ProviderError::message)));
         let client = customize(builder).build()?;
         Ok(Self {
-            id: id.into(),
+            id: config.id.clone(),
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             protected: config.protected.iter().cloned().collect(),
             page_size: config.page_size.clamp(1, 1000),

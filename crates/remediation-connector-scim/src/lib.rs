@@ -38,6 +38,7 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config: remediation_connector_scim::ScimConfig = toml::from_str(r#"
+//!     id = "scim-hr"
 //!     base_url = "https://scim.example.com/scim/v2"
 //!     token = { env = "SCIM_TOKEN" }           # or { file = "/run/secrets/scim-token" }
 //!     protected = ["2819c223-7f76-453a-919d-413861904646"]

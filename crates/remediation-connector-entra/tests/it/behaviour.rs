@@ -82,7 +82,6 @@ async fn revoking_sessions_again_after_they_moved_is_already_in_state() {
 async fn a_long_retry_after_is_returned_as_throttled() {
     let f = Fixture::start().await;
     let c = remediation_connector_entra::EntraConnector::with_http(
-        "entra",
         &f.secret_config(),
         std::sync::Arc::new(remediation_core::SystemClock),
         |b| {

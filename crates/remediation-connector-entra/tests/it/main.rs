@@ -8,6 +8,7 @@
 mod behaviour;
 mod conformance;
 mod golden;
+mod live;
 mod secrets;
 
 use std::path::PathBuf;
@@ -49,6 +50,7 @@ impl Fixture {
     /// A config for `client_id` with `credential`, pointing at the fake.
     fn config(&self, client_id: &str, credential: Credential) -> EntraConfig {
         EntraConfig {
+            id: "entra".into(),
             tenant_id: entra::TENANT.into(),
             client_id: client_id.into(),
             credential,
@@ -79,11 +81,9 @@ impl Fixture {
 
     /// A connector for `config` whose retries never sleep.
     fn connector_for(&self, config: &EntraConfig) -> EntraConnector {
-        EntraConnector::with_http("entra", config, Arc::new(SystemClock), |b| {
-            b.sleeper(Arc::new(RecordingSleeper::new()))
-        })
-        .unwrap()
-        .with_sleeper(Arc::new(self.sleeper.clone()))
+        EntraConnector::with_http(config, Arc::new(SystemClock), |b| b.sleeper(Arc::new(RecordingSleeper::new())))
+            .unwrap()
+            .with_sleeper(Arc::new(self.sleeper.clone()))
     }
 
     fn connector(&self) -> EntraConnector {

@@ -42,6 +42,7 @@ async fn access_tokens_and_keys_stay_out_of_debug_and_errors() {
 #[test]
 fn a_missing_secret_file_is_a_config_error_without_the_secret() {
     let config = remediation_connector_entra::EntraConfig {
+        id: "entra".into(),
         tenant_id: entra::TENANT.into(),
         client_id: entra::CLIENT_ID.into(),
         credential: Credential::ClientSecret { secret: SecretSource::File("/nonexistent/secret".into()) },
@@ -50,6 +51,6 @@ fn a_missing_secret_file_is_a_config_error_without_the_secret() {
         scope: None,
         protected: vec![],
     };
-    let e = EntraConnector::new("entra", &config).unwrap_err();
+    let e = EntraConnector::new(&config).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/secret"), "{e}");
 }

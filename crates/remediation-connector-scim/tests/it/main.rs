@@ -7,6 +7,7 @@
 mod behaviour;
 mod conformance;
 mod golden;
+mod live;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ impl Fixture {
 
     fn config(&self, token_file: &str) -> ScimConfig {
         ScimConfig {
+            id: "scim".into(),
             base_url: self.fake.base_url(),
             token: SecretSource::File(self.dir.path().join(token_file)),
             protected: vec![scim::BREAK_GLASS.into()],
@@ -46,7 +48,7 @@ impl Fixture {
     }
 
     fn connector_for(&self, config: &ScimConfig) -> ScimConnector {
-        ScimConnector::with_http("scim", config, |b| b.sleeper(Arc::new(RecordingSleeper::new()))).unwrap()
+        ScimConnector::with_http(config, |b| b.sleeper(Arc::new(RecordingSleeper::new()))).unwrap()
     }
 
     fn connector(&self) -> ScimConnector {
