@@ -68,6 +68,7 @@ impl TokenSource for StaticToken {
 #[derive(Clone)]
 pub struct JwtKey {
     kid: Option<String>,
+    x5t: Option<String>,
     key: EncodingKey,
 }
 
@@ -76,13 +77,21 @@ impl JwtKey {
     pub fn from_rsa_pem(pem: &SecretString, kid: Option<String>) -> Result<Self, HttpError> {
         let key = EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes())
             .map_err(|source| HttpError::InvalidKey { what: "RSA", source })?;
-        Ok(Self { kid, key })
+        Ok(Self { kid, x5t: None, key })
+    }
+
+    /// Puts `x5t` (the base64url SHA-1 thumbprint of the key's certificate) in the header,
+    /// as Microsoft Entra ID's certificate credentials require.
+    pub fn with_x5t(mut self, x5t: impl Into<String>) -> Self {
+        self.x5t = Some(x5t.into());
+        self
     }
 
     /// Signs `claims` with RS256.
     pub fn sign<T: Serialize>(&self, claims: &T) -> Result<SecretString, ConnectorError> {
         let mut header = Header::new(Algorithm::RS256);
         header.kid.clone_from(&self.kid);
+        header.x5t.clone_from(&self.x5t);
         jsonwebtoken::encode(&header, claims, &self.key)
             .map(SecretString::from)
             .map_err(|e| ConnectorError::new(ConnectorErrorKind::Unauthenticated, format!("cannot sign JWT: {e}")))
@@ -91,7 +100,7 @@ impl JwtKey {
 
 impl fmt::Debug for JwtKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtKey").field("kid", &self.kid).field("key", &"[redacted]").finish()
+        f.debug_struct("JwtKey").field("kid", &self.kid).field("x5t", &self.x5t).field("key", &"[redacted]").finish()
     }
 }
 

@@ -10,7 +10,9 @@
 // Provider fakes: one module each.
 pub mod github;
 pub mod google;
+pub mod entra;
 pub mod okta;
+pub mod scim;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io;

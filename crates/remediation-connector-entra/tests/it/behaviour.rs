@@ -1,0 +1,170 @@
+//! Entra-specific behaviour: dynamic groups, synchronised users, protected accounts,
+//! permission checks, paging, throttling figures and certificate mistakes.
+
+use remediation_connector_entra::Credential;
+use remediation_connector_http::SecretSource;
+use remediation_core::{ActionKind, Connector, ConnectorErrorKind, OutcomeStatus};
+use remediation_testkit::fakes::entra::{self, ALICE, DAVE, DYNAMIC_GROUP};
+
+use crate::{Fixture, account, action, membership};
+
+#[tokio::test]
+async fn dynamic_groups_are_refused_before_any_write() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    let target = membership(ALICE, DYNAMIC_GROUP);
+    let before = c.snapshot(&target).await.unwrap();
+    assert_eq!(before.state["dynamic"], true);
+    let a = action(ActionKind::Revoke, target);
+    let e = c.plan(&a, &before).await.unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::Permanent);
+    assert!(e.message.contains("dynamic membership"), "{e}");
+    let mark = f.fake.log().count();
+    let e = c.execute(&a, &before).await.unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::Permanent);
+    assert!(f.fake.log().since(mark).iter().all(|r| r.method == "GET"), "execute wrote to a dynamic group");
+    assert!(f.fake.tenant().groups[DYNAMIC_GROUP].members.contains(&ALICE.to_owned()));
+}
+
+#[tokio::test]
+async fn suspending_a_synchronised_user_warns_in_the_plan() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    let before = c.snapshot(&account(DAVE)).await.unwrap();
+    assert_eq!(before.state["on_premises_sync_enabled"], true);
+    let plan = c.plan(&action(ActionKind::Suspend, account(DAVE)), &before).await.unwrap();
+    assert!(plan.description.contains("on-premises"), "{}", plan.description);
+    let plain = c.snapshot(&account(ALICE)).await.unwrap();
+    let plan = c.plan(&action(ActionKind::Suspend, account(ALICE)), &plain).await.unwrap();
+    assert!(!plan.description.contains("WARNING"), "{}", plan.description);
+}
+
+#[tokio::test]
+async fn break_glass_accounts_are_protected() {
+    let f = Fixture::start().await;
+    let s = f.connector().snapshot(&account(entra::BREAK_GLASS)).await.unwrap();
+    assert!(s.protected);
+    assert!(!f.connector().snapshot(&account(ALICE)).await.unwrap().protected);
+}
+
+#[tokio::test]
+async fn check_permissions_names_what_the_token_lacks() {
+    let f = Fixture::start().await;
+    assert!(f.connector().check_permissions().await.unwrap().missing.is_empty());
+    let missing = f.connector_for(&f.reader_config()).check_permissions().await.unwrap().missing;
+    for p in [
+        "User.EnableDisableAccount.All",
+        "User.RevokeSessions.All",
+        "GroupMember.ReadWrite.All",
+        "RoleManagement.ReadWrite.Directory",
+        "AppRoleAssignment.ReadWrite.All",
+    ] {
+        assert!(missing.contains(&p.to_owned()), "{p} not in {missing:?}");
+    }
+}
+
+#[tokio::test]
+async fn revoking_sessions_again_after_they_moved_is_already_in_state() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    let before = c.snapshot(&account(ALICE)).await.unwrap();
+    let a = action(ActionKind::RevokeSessions, account(ALICE));
+    let plan = c.plan(&a, &before).await.unwrap();
+    assert_eq!(plan.expected_after.state["sign_in_sessions_valid_from"]["later_than"], "2026-01-01T00:00:00Z");
+    assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::Applied);
+    assert!(c.verify(&a, &plan).await.unwrap().matches);
+    assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::AlreadyInState);
+    let e = c.rollback(&a, &before, &before).await.unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::Unsupported);
+}
+
+#[tokio::test]
+async fn a_long_retry_after_is_returned_as_throttled() {
+    let f = Fixture::start().await;
+    let c = remediation_connector_entra::EntraConnector::with_http(
+        &f.secret_config(),
+        std::sync::Arc::new(remediation_core::SystemClock),
+        |b| {
+            b.sleeper(std::sync::Arc::new(remediation_connector_http::RecordingSleeper::new())).retry(
+                remediation_connector_http::RetryPolicy::new(remediation_connector_http::ThrottleSignal::RetryAfter)
+                    .with_max_wait(std::time::Duration::from_secs(1)),
+            )
+        },
+    )
+    .unwrap();
+    c.check_permissions().await.unwrap();
+    f.fake.faults().throttle_next(10);
+    let e = c.snapshot(&account(ALICE)).await.unwrap_err();
+    assert!(matches!(e.kind, ConnectorErrorKind::Throttled { retry_after: Some(_) }), "{e}");
+    assert!(e.request_id.is_some(), "the request id is kept: {e:?}");
+}
+
+#[tokio::test]
+async fn a_wrong_thumbprint_is_refused_by_the_token_endpoint() {
+    let f = Fixture::start().await;
+    let config = f.config(
+        entra::CLIENT_ID,
+        Credential::Certificate {
+            private_key: SecretSource::File(f.file("key.pem")),
+            thumbprint: "84E05C1D98BCE3A5421D225B140B36E86A3D5534".into(),
+        },
+    );
+    let e = f.connector_for(&config).snapshot(&account(ALICE)).await.unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::Unauthenticated, "{e}");
+    assert!(e.message.contains("AADSTS700027"), "{e}");
+}
+
+#[tokio::test]
+async fn users_named_by_upn_resolve_to_their_object_id() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    // A break-glass account stays protected when named by its UPN.
+    assert!(c.snapshot(&account("breakglass@contoso.example")).await.unwrap().protected);
+    let target = membership("alice@contoso.example", entra::ENGINEERING);
+    let before = c.snapshot(&target).await.unwrap();
+    assert_eq!(before.state["member"], true);
+    let a = action(ActionKind::Revoke, target.clone());
+    assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::Applied);
+    assert!(!f.fake.tenant().groups[entra::ENGINEERING].members.contains(&ALICE.to_owned()));
+    let after = c.snapshot(&target).await.unwrap();
+    assert_eq!(c.rollback(&a, &before, &after).await.unwrap().status, OutcomeStatus::Applied);
+    assert_eq!(c.snapshot(&target).await.unwrap(), before);
+    let by_upn = c.snapshot(&account("alice@contoso.example")).await.unwrap();
+    let plan = c.plan(&action(ActionKind::Suspend, account("alice@contoso.example")), &by_upn).await.unwrap();
+    assert_eq!(plan.expected_after.state["account_enabled"], false);
+}
+
+#[tokio::test]
+async fn health_answers_through_graph() {
+    let f = Fixture::start().await;
+    let h = f.connector().health().await.unwrap();
+    assert!(h.healthy, "{}", h.detail);
+    f.fake.faults().reject_auth_next(10);
+    let h = f.connector().health().await.unwrap();
+    assert!(!h.healthy);
+}
+
+#[tokio::test]
+async fn verify_waits_out_replication_delay() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    let target = crate::directory_role(ALICE);
+    let before = c.snapshot(&target).await.unwrap();
+    let a = action(ActionKind::Revoke, target);
+    let plan = c.plan(&a, &before).await.unwrap();
+    // Each read of the target is two requests (principal, assignments). Execute's own read
+    // uses two; the four after it, verify's first two read-backs, still show the assignment,
+    // as a lagging replica would.
+    f.fake.lag_reads(6);
+    assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::Applied);
+    let v = c.verify(&a, &plan).await.unwrap();
+    assert!(v.matches, "{}", v.observed.state);
+    assert_eq!(f.sleeper.waits().len(), 2, "two read-backs saw the old state: {:?}", f.sleeper.waits());
+    // A change that never shows is reported after five reads, not waited on for ever.
+    let a2 = action(ActionKind::Suspend, account(ALICE));
+    let before2 = c.snapshot(&account(ALICE)).await.unwrap();
+    let plan2 = c.plan(&a2, &before2).await.unwrap();
+    let v = c.verify(&a2, &plan2).await.unwrap();
+    assert!(!v.matches);
+    assert_eq!(f.sleeper.waits().len(), 2 + 4);
+}

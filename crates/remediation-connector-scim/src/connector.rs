@@ -1,0 +1,324 @@
+//! [`ScimConnector`]: the [`Connector`] implementation over a SCIM 2.0 service.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use remediation_connector_http::{
+    HttpClient, HttpClientBuilder, PageStyle, ProviderError, Request, Response, RetryPolicy, StaticToken,
+    ThrottleSignal,
+};
+use remediation_core::{
+    Action, ActionKind, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
+    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, find_capability,
+};
+use serde_json::Value;
+
+use crate::config::ScimConfig;
+use crate::error::ScimError;
+use crate::state::{self, AccountState, MembershipState, State, Subject, grant_type};
+use crate::wire::{self, Group, SCIM_JSON, ServiceProviderConfig, User};
+
+/// Most pages read from one listing.
+const MAX_PAGES: usize = 100;
+
+/// A connector for one SCIM 2.0 service provider. See the crate documentation for its
+/// capabilities and configuration.
+#[derive(Clone)]
+pub struct ScimConnector {
+    id: String,
+    base_url: String,
+    protected: BTreeSet<String>,
+    page_size: u64,
+    client: HttpClient,
+}
+
+impl std::fmt::Debug for ScimConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScimConnector")
+            .field("id", &self.id)
+            .field("base_url", &self.base_url)
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A live read: the normalised state, the ETag a write must send, and the request ids.
+struct Live {
+    state: State,
+    etag: Option<String>,
+    request_ids: Vec<String>,
+}
+
+impl ScimConnector {
+    /// A connector for `config`, reading its token now. Makes no request.
+    pub fn new(config: &ScimConfig) -> Result<Self, ScimError> {
+        Self::with_http(config, |b| b)
+    }
+
+    /// Like [`new`](Self::new), with `customize` applied to the HTTP client (a retry policy,
+    /// a sleeper that does not sleep in tests).
+    pub fn with_http(
+        config: &ScimConfig,
+        customize: impl FnOnce(HttpClientBuilder) -> HttpClientBuilder,
+    ) -> Result<Self, ScimError> {
+        let token = config.token.load()?;
+        let builder = HttpClient::builder(config.base_url.clone())
+            .auth(Arc::new(StaticToken::bearer(token)))
+            .default_header("accept", SCIM_JSON)
+            .retry(RetryPolicy::new(ThrottleSignal::RetryAfter))
+            .error_parser(Arc::new(|_status, body: &[u8]| wire::parse_error(body).map(ProviderError::message)));
+        let client = customize(builder).build()?;
+        Ok(Self {
+            id: config.id.clone(),
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            protected: config.protected.iter().cloned().collect(),
+            page_size: config.page_size.clamp(1, 1000),
+            client,
+        })
+    }
+
+    fn capability(&self, action: &Action) -> Result<Capability, ConnectorError> {
+        let caps = self.capabilities();
+        find_capability(&caps, action.kind.name(), &action.target).ok_or_else(|| {
+            let supported: Vec<String> = caps.iter().map(|c| format!("{}/{}", c.kind, c.grant_type)).collect();
+            ConnectorError::unsupported(format!(
+                "SCIM cannot {} a `{}` grant (supported: {})",
+                action.kind.name(),
+                action.target.grant_type,
+                supported.join(", ")
+            ))
+        })
+    }
+
+    fn is_protected(&self, subject: Subject<'_>) -> bool {
+        match subject {
+            Subject::Account { user } => self.protected.contains(user),
+            Subject::Membership { user, group } => self.protected.contains(user) || self.protected.contains(group),
+        }
+    }
+
+    async fn get(&self, path: String, attributes: &str) -> Result<Response, ConnectorError> {
+        self.client.send(Request::get(path).query("attributes", attributes)).await
+    }
+
+    /// Reads the live state of `subject` and the ETag of the resource a write would change.
+    async fn read(&self, subject: Subject<'_>) -> Result<Live, ConnectorError> {
+        let mut request_ids = Vec::new();
+        match subject {
+            Subject::Account { user } => {
+                let r = self.get(format!("/Users/{user}"), wire::USER_ATTRIBUTES).await?;
+                request_ids.extend(r.request_id().map(str::to_owned));
+                let u: User = r.json()?;
+                let etag = etag(&r).or(u.meta.version);
+                let state = State::Account(AccountState { user: u.id, user_name: u.user_name, active: u.active });
+                Ok(Live { state, etag, request_ids })
+            }
+            Subject::Membership { user, group } => {
+                let r = self.get(format!("/Users/{user}"), "id").await?;
+                request_ids.extend(r.request_id().map(str::to_owned));
+                let r = self.get(format!("/Groups/{group}"), wire::GROUP_ATTRIBUTES).await?;
+                request_ids.extend(r.request_id().map(str::to_owned));
+                let g: Group = r.json()?;
+                let etag = etag(&r).or(g.meta.version);
+                let member = match self.member_by_filter(user, group, &mut request_ids).await {
+                    Err(e) if e.kind == ConnectorErrorKind::Permanent && e.message.contains("invalidFilter") => {
+                        // The service cannot filter groups by member: read this group's members.
+                        tracing::debug!(connector = %self.id, "member filter unsupported; reading the group's members");
+                        let r = self.get(format!("/Groups/{group}"), "id,members").await?;
+                        request_ids.extend(r.request_id().map(str::to_owned));
+                        let g: Value = r.json()?;
+                        g.get("members")
+                            .and_then(Value::as_array)
+                            .is_some_and(|ms| ms.iter().any(|m| m.get("value").and_then(Value::as_str) == Some(user)))
+                    }
+                    other => other?,
+                };
+                let state =
+                    State::Membership(MembershipState { user: user.to_owned(), group: group.to_owned(), member });
+                Ok(Live { state, etag, request_ids })
+            }
+        }
+    }
+
+    /// Whether `user` is in `group`, from the groups the user is in (filtered and paged: a
+    /// group's own member list can be huge).
+    async fn member_by_filter(
+        &self,
+        user: &str,
+        group: &str,
+        request_ids: &mut Vec<String>,
+    ) -> Result<bool, ConnectorError> {
+        let first = Request::get("/Groups")
+            .query("filter", format!("members[value eq \"{user}\"]"))
+            .query("attributes", "id")
+            .query("startIndex", "1")
+            .query("count", self.page_size.to_string());
+        let is_group = |v: &Value| v.get("id").and_then(Value::as_str) == Some(group);
+        let pages =
+            self.client.pages(first, PageStyle::Scim { count: self.page_size }, MAX_PAGES, |v| is_group(v)).await?;
+        request_ids.extend(pages.request_ids);
+        let member = pages.items.iter().any(is_group);
+        if !member && pages.truncated {
+            return Err(ConnectorError::permanent(format!(
+                "the user's groups fill more than {MAX_PAGES} pages; refusing to decide on a partial read"
+            )));
+        }
+        Ok(member)
+    }
+
+    async fn snapshot_of(&self, subject: Subject<'_>) -> Result<(Snapshot, Live), ConnectorError> {
+        let live = self.read(subject).await?;
+        Ok((Snapshot { protected: self.is_protected(subject), state: live.state.to_value() }, live))
+    }
+
+    /// PATCHes `path` with `body`, sending `If-Match` when the resource has an ETag. A 412
+    /// (the resource changed since it was read) is a `Conflict`.
+    async fn patch(&self, path: String, body: Value, etag: Option<&str>) -> Result<Vec<String>, ConnectorError> {
+        // Repeating the same PatchOp is safe: with an ETag a repeat after success is refused
+        // with 412, and without one the operation sets or removes the same value again.
+        let mut req = Request::patch(path).header("content-type", SCIM_JSON).json(body).idempotent();
+        if let Some(tag) = etag {
+            req = req.header("if-match", tag);
+        }
+        let r = self.client.send(req).await?;
+        Ok(r.request_ids().to_vec())
+    }
+}
+
+fn etag(r: &Response) -> Option<String> {
+    r.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn done(status: OutcomeStatus, request_ids: Vec<String>) -> Outcome {
+    Outcome { status, request_ids }
+}
+
+fn capability(kind: KindName, grant_type: &str) -> Capability {
+    Capability { kind, grant_type: grant_type.to_owned(), reversibility: Reversibility::Reversible, observable: true }
+}
+
+#[async_trait]
+impl Connector for ScimConnector {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn capabilities(&self) -> Vec<Capability> {
+        vec![
+            capability(KindName::Suspend, grant_type::ACCOUNT),
+            capability(KindName::Revoke, grant_type::GROUP_MEMBERSHIP),
+        ]
+    }
+
+    async fn health(&self) -> Result<Health, ConnectorError> {
+        Ok(match self.client.send(Request::get("/ServiceProviderConfig")).await {
+            Ok(r) => match r.json::<ServiceProviderConfig>() {
+                Ok(c) => Health {
+                    healthy: true,
+                    detail: format!(
+                        "SCIM service at {}: patch {}, etag {}, filter {}",
+                        self.base_url, c.patch.supported, c.etag.supported, c.filter.supported
+                    ),
+                },
+                Err(e) => Health { healthy: false, detail: e.to_string() },
+            },
+            Err(e) => Health { healthy: false, detail: e.to_string() },
+        })
+    }
+
+    async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
+        // A bearer token says nothing about its rights; what the service supports is what
+        // can be checked without writing.
+        let c: ServiceProviderConfig = self.client.send(Request::get("/ServiceProviderConfig")).await?.json()?;
+        let mut missing = Vec::new();
+        if !c.patch.supported {
+            missing.push("PATCH (ServiceProviderConfig says patch.supported = false)".to_owned());
+        }
+        Ok(Permissions { missing })
+    }
+
+    async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
+        let subject = Subject::of(target)?;
+        Ok(self.snapshot_of(subject).await?.0)
+    }
+
+    async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
+        self.capability(action)?;
+        let subject = Subject::of(&action.target)?;
+        let before_state = State::parse(subject, &before.state)?;
+        let after = state::transform(&action.kind, &before_state)?;
+        Ok(PlannedChange {
+            description: state::describe(&before_state, &after),
+            expected_after: Snapshot { protected: before.protected, state: after.to_value() },
+        })
+    }
+
+    async fn execute(&self, action: &Action, _before: &Snapshot) -> Result<Outcome, ConnectorError> {
+        // The live state decides what to write, so a re-execution after a crash is a no-op.
+        self.capability(action)?;
+        let subject = Subject::of(&action.target)?;
+        let live = self.read(subject).await?;
+        let mut ids = live.request_ids;
+        let etag = live.etag.as_deref();
+        match (&action.kind, &live.state) {
+            (ActionKind::Suspend, State::Account(s)) => {
+                if !s.active {
+                    return Ok(done(OutcomeStatus::AlreadyInState, ids));
+                }
+                ids.extend(self.patch(format!("/Users/{}", s.user), wire::set_active(false), etag).await?);
+            }
+            (ActionKind::Revoke, State::Membership(m)) => {
+                if !m.member {
+                    return Ok(done(OutcomeStatus::AlreadyInState, ids));
+                }
+                ids.extend(self.patch(format!("/Groups/{}", m.group), wire::remove_member(&m.user), etag).await?);
+            }
+            (kind, _) => return Err(ConnectorError::unsupported(format!("SCIM cannot {} this target", kind.name()))),
+        }
+        Ok(done(OutcomeStatus::Applied, ids))
+    }
+
+    async fn verify(&self, action: &Action, planned: &PlannedChange) -> Result<Verification, ConnectorError> {
+        let subject = Subject::of(&action.target)?;
+        let (observed, _) = self.snapshot_of(subject).await?;
+        let matches = observed == planned.expected_after;
+        Ok(Verification { observed, matches })
+    }
+
+    async fn rollback(&self, action: &Action, before: &Snapshot, _after: &Snapshot) -> Result<Outcome, ConnectorError> {
+        self.capability(action)?;
+        let subject = Subject::of(&action.target)?;
+        let wanted = State::parse(subject, &before.state)?;
+        let live = self.read(subject).await?;
+        let mut ids = live.request_ids;
+        let restored = match (&wanted, &live.state) {
+            // Only the field the action changed is put back.
+            (State::Account(w), State::Account(l)) => w.active == l.active,
+            (w, l) => w == l,
+        };
+        if restored {
+            return Ok(done(OutcomeStatus::AlreadyInState, ids));
+        }
+        let etag = live.etag.as_deref();
+        match (&wanted, &live.state) {
+            (State::Account(w), State::Account(l)) if w.active != l.active => {
+                ids.extend(self.patch(format!("/Users/{}", w.user), wire::set_active(w.active), etag).await?);
+            }
+            (State::Membership(w), State::Membership(l)) if w.member && !l.member => {
+                ids.extend(self.patch(format!("/Groups/{}", w.group), wire::add_member(&w.user), etag).await?);
+            }
+            _ => {
+                return Err(ConnectorError::new(
+                    ConnectorErrorKind::Conflict,
+                    format!(
+                        "the target is in {} and the before-state {} is not one this connector restores",
+                        live.state.to_value(),
+                        wanted.to_value()
+                    ),
+                ));
+            }
+        }
+        Ok(done(OutcomeStatus::Applied, ids))
+    }
+}

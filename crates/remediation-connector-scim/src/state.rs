@@ -1,0 +1,197 @@
+//! Targets, the normalised snapshot states read from a SCIM service, and the pure rules saying
+//! what each action does to a state. ETags and `meta` are volatile and never part of a state.
+
+use remediation_core::{ActionKind, ConnectorError, Target};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The grant types this connector understands.
+pub mod grant_type {
+    /// A user's account (`active`).
+    pub const ACCOUNT: &str = "account";
+    /// A user's membership of a group.
+    pub const GROUP_MEMBERSHIP: &str = "group_membership";
+    /// Every grant type, for messages.
+    pub const ALL: [&str; 2] = [ACCOUNT, GROUP_MEMBERSHIP];
+}
+
+/// What a target refers to at the service provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subject<'a> {
+    /// The user resource.
+    Account { user: &'a str },
+    /// `user`'s membership of `group`.
+    Membership { user: &'a str, group: &'a str },
+}
+
+impl<'a> Subject<'a> {
+    /// Resolves a target. Unknown grant types are `Unsupported`; a missing group or an id
+    /// that is not safe in a path or a filter literal is `Permanent`.
+    pub(crate) fn of(target: &'a Target) -> Result<Self, ConnectorError> {
+        let subject = match target.grant_type.as_str() {
+            grant_type::ACCOUNT => Self::Account { user: &target.identity },
+            grant_type::GROUP_MEMBERSHIP => Self::Membership {
+                user: &target.identity,
+                group: target.resource.as_deref().ok_or_else(|| {
+                    ConnectorError::permanent(
+                        "a `group_membership` target names the group id in `resource`, and this one has none",
+                    )
+                })?,
+            },
+            other => {
+                return Err(ConnectorError::unsupported(format!(
+                    "SCIM has no grant type `{other}` (grant types: {})",
+                    grant_type::ALL.join(", ")
+                )));
+            }
+        };
+        let ids = match subject {
+            Self::Account { user } => vec![user],
+            Self::Membership { user, group } => vec![user, group],
+        };
+        for id in ids {
+            // SCIM ids are opaque strings; refuse what could leave a path segment or break the
+            // quoted filter value `members[value eq "<id>"]`.
+            if id.is_empty()
+                || id.len() > 512
+                || id.chars().any(|c| c.is_control() || matches!(c, '"' | '\\' | '/' | '?' | '#'))
+            {
+                return Err(ConnectorError::permanent(format!("`{id}` is not a usable SCIM resource id")));
+            }
+        }
+        Ok(subject)
+    }
+}
+
+/// Normalised state of a user resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccountState {
+    pub(crate) user: String,
+    pub(crate) user_name: String,
+    pub(crate) active: bool,
+}
+
+/// Normalised state of a group membership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MembershipState {
+    pub(crate) user: String,
+    pub(crate) group: String,
+    pub(crate) member: bool,
+}
+
+/// The normalised state of one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum State {
+    Account(AccountState),
+    Membership(MembershipState),
+}
+
+impl State {
+    /// The JSON kept in a snapshot.
+    pub(crate) fn to_value(&self) -> Value {
+        let value = match self {
+            Self::Account(s) => serde_json::to_value(s),
+            Self::Membership(s) => serde_json::to_value(s),
+        };
+        // Plain structs of strings and booleans always serialise.
+        value.unwrap_or(Value::Null)
+    }
+
+    /// Reads a snapshot's JSON back, checking its shape and that it names `subject`.
+    pub(crate) fn parse(subject: Subject<'_>, value: &Value) -> Result<Self, ConnectorError> {
+        let shape = |e: serde_json::Error| {
+            ConnectorError::permanent(format!(
+                "the snapshot was not taken by the SCIM connector for this kind of target: {e}"
+            ))
+        };
+        let (state, same) = match subject {
+            Subject::Account { user } => {
+                let s = AccountState::deserialize(value).map_err(shape)?;
+                let same = s.user == user;
+                (Self::Account(s), same)
+            }
+            Subject::Membership { user, group } => {
+                let s = MembershipState::deserialize(value).map_err(shape)?;
+                let same = s.user == user && s.group == group;
+                (Self::Membership(s), same)
+            }
+        };
+        if same {
+            Ok(state)
+        } else {
+            Err(ConnectorError::permanent(format!("the snapshot {value} is for another target")))
+        }
+    }
+}
+
+/// The state `kind` leads to from `before`.
+pub(crate) fn transform(kind: &ActionKind, before: &State) -> Result<State, ConnectorError> {
+    match (kind, before) {
+        (ActionKind::Suspend, State::Account(s)) => Ok(State::Account(AccountState { active: false, ..s.clone() })),
+        (ActionKind::Revoke, State::Membership(s)) => {
+            Ok(State::Membership(MembershipState { member: false, ..s.clone() }))
+        }
+        (kind, _) => Err(ConnectorError::unsupported(format!("SCIM cannot {} this target", kind.name()))),
+    }
+}
+
+/// One sentence for the plan.
+pub(crate) fn describe(before: &State, after: &State) -> String {
+    if before == after {
+        return "nothing to change: the target is already in the requested state".to_owned();
+    }
+    match after {
+        State::Account(a) => format!("deactivate SCIM user {} ({}): active true -> false", a.user_name, a.user),
+        State::Membership(m) => format!("remove SCIM user {} from group {}", m.user, m.group),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn target(grant_type: &str, identity: &str, resource: Option<&str>) -> Target {
+        Target {
+            identity: identity.into(),
+            resource: resource.map(Into::into),
+            grant: None,
+            grant_type: grant_type.into(),
+        }
+    }
+
+    #[test]
+    fn states_round_trip_and_name_their_target() {
+        let t = target("group_membership", "u1", Some("g1"));
+        let s = State::Membership(MembershipState { user: "u1".into(), group: "g1".into(), member: true });
+        let v = s.to_value();
+        assert_eq!(v, json!({"user": "u1", "group": "g1", "member": true}));
+        assert_eq!(State::parse(Subject::of(&t).unwrap(), &v).unwrap(), s);
+        let other = target("group_membership", "u2", Some("g1"));
+        assert!(State::parse(Subject::of(&other).unwrap(), &v).is_err());
+    }
+
+    #[test]
+    fn transform_changes_one_field() {
+        let s = State::Account(AccountState { user: "u".into(), user_name: "bjensen".into(), active: true });
+        let after = transform(&ActionKind::Suspend, &s).unwrap();
+        assert_eq!(after.to_value()["active"], json!(false));
+        assert!(transform(&ActionKind::RevokeSessions, &s).is_err());
+        assert!(describe(&s, &after).contains("deactivate"));
+    }
+
+    #[test]
+    fn ids_that_break_filters_are_refused() {
+        assert!(Subject::of(&target("group_membership", "u\" or \"1", Some("g"))).is_err());
+        assert!(Subject::of(&target("account", "../Groups", None)).is_err());
+        assert_eq!(
+            Subject::of(&target("session", "u", None)).unwrap_err().kind,
+            remediation_core::ConnectorErrorKind::Unsupported
+        );
+    }
+}

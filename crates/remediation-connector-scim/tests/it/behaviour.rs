@@ -1,0 +1,84 @@
+//! SCIM-specific behaviour: ETag conflicts, error bodies, protected targets, permissions and
+//! secrets.
+
+use remediation_core::{ActionKind, Connector, ConnectorErrorKind, OutcomeStatus};
+use remediation_testkit::fakes::scim::{self, BJENSEN, TOUR_GUIDES};
+
+use crate::{Fixture, account, action, membership};
+
+#[tokio::test]
+async fn a_changed_etag_is_a_conflict_and_nothing_is_written() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    let target = membership(BJENSEN, TOUR_GUIDES);
+    let before = c.snapshot(&target).await.unwrap();
+    let a = action(ActionKind::Revoke, target.clone());
+    // Another client changes the group between the connector's read and its PATCH.
+    f.fake.directory().concurrent_change = true;
+    let mark = f.fake.log().count();
+    let e = c.execute(&a, &before).await.unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::Conflict, "{e}");
+    assert!(e.message.contains("Resource changed"), "{e}");
+    let sent = f.fake.log().since(mark);
+    let patch = sent.iter().find(|r| r.method == "PATCH").unwrap();
+    assert_eq!(patch.headers.get("if-match").map(String::as_str), Some("W/\"1\""));
+    assert_eq!(patch.status, 412);
+    assert_eq!(sent.iter().filter(|r| r.method == "PATCH").count(), 1, "a 412 is not retried");
+    assert!(f.fake.directory().groups[TOUR_GUIDES].members.contains(&BJENSEN.to_owned()));
+    // Executed again, the connector reads the new ETag and succeeds.
+    assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::Applied);
+}
+
+#[tokio::test]
+async fn errors_keep_the_scim_detail() {
+    let f = Fixture::start().await;
+    let e = f.connector().snapshot(&account("no-such-user")).await.unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::NotFound);
+    assert!(e.message.contains("User no-such-user not found"), "{e}");
+    assert!(e.request_id.is_some(), "{e:?}");
+}
+
+#[tokio::test]
+async fn break_glass_users_are_protected() {
+    let f = Fixture::start().await;
+    assert!(f.connector().snapshot(&account(scim::BREAK_GLASS)).await.unwrap().protected);
+    assert!(!f.connector().snapshot(&account(BJENSEN)).await.unwrap().protected);
+}
+
+#[tokio::test]
+async fn check_permissions_reads_the_service_provider_config() {
+    let f = Fixture::start().await;
+    assert!(f.connector().check_permissions().await.unwrap().missing.is_empty());
+    f.fake.directory().patch_supported = false;
+    let missing = f.connector().check_permissions().await.unwrap().missing;
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert!(missing[0].contains("PATCH"), "{missing:?}");
+}
+
+#[tokio::test]
+async fn the_token_stays_out_of_debug_errors_and_config() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    f.fake.faults().expire_tokens();
+    let e = c.snapshot(&account(BJENSEN)).await.unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::Unauthenticated, "{e}");
+    let shown = format!("{c:?} {:?} {e} {e:?}", f.config("write"));
+    assert!(!shown.contains(scim::WRITE_TOKEN), "{shown}");
+}
+
+#[tokio::test]
+async fn services_without_a_member_filter_are_read_through_the_group() {
+    let f = Fixture::start().await;
+    f.fake.directory().member_filter = false;
+    let c = f.connector();
+    let target = membership(BJENSEN, TOUR_GUIDES);
+    let before = c.snapshot(&target).await.unwrap();
+    assert_eq!(before.state["member"], true);
+    let a = action(ActionKind::Revoke, target.clone());
+    let plan = c.plan(&a, &before).await.unwrap();
+    assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::Applied);
+    assert!(c.verify(&a, &plan).await.unwrap().matches);
+    let after = c.snapshot(&target).await.unwrap();
+    assert_eq!(c.rollback(&a, &before, &after).await.unwrap().status, OutcomeStatus::Applied);
+    assert_eq!(c.snapshot(&target).await.unwrap(), before);
+}
