@@ -181,6 +181,12 @@ pub enum ConnectorConfig {
     /// Okta (`remediation-connector-okta`).
     #[cfg(feature = "okta")]
     Okta(remediation_connector_okta::OktaConfig),
+    /// Microsoft Entra ID (`remediation-connector-entra`).
+    #[cfg(feature = "entra")]
+    Entra(remediation_connector_entra::EntraConfig),
+    /// A SCIM 2.0 service provider (`remediation-connector-scim`).
+    #[cfg(feature = "scim")]
+    Scim(remediation_connector_scim::ScimConfig),
     /// Google Workspace (`remediation-connector-google`).
     #[cfg(feature = "google")]
     Google(Named<remediation_connector_google::GoogleConfig>),
@@ -219,6 +225,10 @@ impl ConnectorConfig {
             Self::Sandbox { id, .. } => id,
             #[cfg(feature = "okta")]
             Self::Okta(c) => &c.id,
+            #[cfg(feature = "entra")]
+            Self::Entra(c) => &c.id,
+            #[cfg(feature = "scim")]
+            Self::Scim(c) => &c.id,
             #[cfg(feature = "google")]
             Self::Google(c) => &c.id,
             #[cfg(feature = "github")]
@@ -240,6 +250,10 @@ impl ConnectorConfig {
             Self::Sandbox { .. } => "sandbox",
             #[cfg(feature = "okta")]
             Self::Okta(_) => "okta",
+            #[cfg(feature = "entra")]
+            Self::Entra(_) => "entra",
+            #[cfg(feature = "scim")]
+            Self::Scim(_) => "scim",
             #[cfg(feature = "google")]
             Self::Google(_) => "google",
             #[cfg(feature = "github")]

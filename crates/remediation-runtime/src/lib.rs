@@ -298,6 +298,10 @@ fn connector(config: &ConnectorConfig, dir: &Path) -> Result<Arc<dyn Connector>,
             config,
             remediation_connector_okta::OktaConnector::new(c, remediation_connector_okta::OktaParts::default()),
         ),
+        #[cfg(feature = "connector-entra")]
+        ConnectorConfig::Entra(c) => built(config, remediation_connector_entra::EntraConnector::new(c)),
+        #[cfg(feature = "connector-scim")]
+        ConnectorConfig::Scim(c) => built(config, remediation_connector_scim::ScimConnector::new(c)),
         #[cfg(feature = "connector-google")]
         ConnectorConfig::Google(c) => {
             built(config, remediation_connector_google::GoogleConnector::new(c.id.clone(), &c.settings))
