@@ -8,7 +8,9 @@
 //! - [`FakeConnector`], a stateful provider with call counts and fault injection;
 //! - simple policies: [`AllowAll`], [`FixedGates`], [`NoLimits`], [`FixedLimits`];
 //! - [`Harness`], an engine wired to all of the above;
-//! - [`conformance`], the semantic suite every connector passes;
+//! - [`conformance`], the semantic suite every connector passes, and its HTTP protocol part;
+//! - [`fakes`], shared infrastructure for fake HTTP providers (axum server, fault
+//!   switchboard, request log), and [`golden`] request fixtures;
 //! - the core's mockall mocks, re-exported as [`mocks`], and [`mockall`] itself.
 //!
 //! # Example
@@ -37,6 +39,8 @@
 pub mod builders;
 pub mod conformance;
 pub mod connector;
+pub mod fakes;
+pub mod golden;
 mod harness;
 pub mod policy;
 pub mod store;

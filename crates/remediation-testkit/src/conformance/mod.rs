@@ -20,6 +20,9 @@
 //!
 //! Every check runs; the suite panics once at the end listing each failure, so a connector
 //! author sees everything that is wrong in one run.
+//!
+//! Connectors over HTTP also pass [`http_protocol`]: throttling, retries, token refresh and
+//! pagination against a fake provider (see [`HttpSubject`]).
 
 use std::fmt::Write as _;
 use std::io;
@@ -35,6 +38,10 @@ use remediation_core::{
 use tracing::instrument::WithSubscriber;
 
 use crate::{ActionBuilder, AllowAll, InMemoryStore, NoLimits, RequestBuilder, fixed_time};
+
+mod http;
+
+pub use http::{HttpSubject, http_protocol};
 
 /// One action the suite carries out: a declared capability on a target where it applies now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,16 +98,16 @@ pub trait Subject: Send + Sync {
 
 /// Failures collected by one run.
 #[derive(Debug, Default)]
-struct Report {
-    failures: Vec<String>,
+pub(crate) struct Report {
+    pub(crate) failures: Vec<String>,
 }
 
 impl Report {
-    fn fail(&mut self, msg: impl Into<String>) {
+    pub(crate) fn fail(&mut self, msg: impl Into<String>) {
         self.failures.push(msg.into());
     }
 
-    fn check(&mut self, ok: bool, msg: impl FnOnce() -> String) {
+    pub(crate) fn check(&mut self, ok: bool, msg: impl FnOnce() -> String) {
         if !ok {
             self.fail(msg());
         }
@@ -453,7 +460,7 @@ fn all_kinds() -> Vec<ActionKind> {
 
 /// A fresh action: its own identifier and idempotency key, so a connector that remembers keys
 /// never mistakes one case for another, in this run or an earlier one against the same server.
-fn action_for(connector: &str, kind: ActionKind, target: Target) -> Action {
+pub(crate) fn action_for(connector: &str, kind: ActionKind, target: Target) -> Action {
     let id = ActionId::new_at(time::OffsetDateTime::now_utc());
     ActionBuilder::new().id(id).connector(connector).kind(kind).target(target).build()
 }

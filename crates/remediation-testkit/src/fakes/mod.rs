@@ -1,0 +1,472 @@
+//! Shared infrastructure for stateful fake providers built with axum: a server on
+//! `127.0.0.1:0`, a [`Faults`] switchboard every fake obeys, and a [`RequestLog`] of what
+//! was asked (secrets masked), used for request counts and golden fixtures.
+//!
+//! A fake is an axum [`Router`] with the provider's routes and state, plus a [`Provider`]
+//! saying how that provider answers a throttled, failed or unauthenticated request.
+//! [`FakeServer::start`] wraps the router in a layer that records every request, then
+//! applies the pending faults and the token check before the fake's own handlers run.
+
+// Provider fakes: one module each.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How one provider answers the faults the switchboard injects, and where its credentials
+/// are.
+pub trait Provider: Send + Sync + 'static {
+    /// A throttled response carrying the provider's own signal (Okta's `X-Rate-Limit-Reset`,
+    /// Graph's `Retry-After`, GitHub's `x-ratelimit-*`, Google's 403 `rateLimitExceeded`).
+    fn throttled(&self) -> Response;
+
+    /// A server error with `status` and the provider's error body.
+    fn server_error(&self, status: StatusCode) -> Response;
+
+    /// The provider's 401 response.
+    fn unauthorized(&self) -> Response;
+
+    /// The credential a request carries (the token after the scheme), if any.
+    fn credential(&self, headers: &HeaderMap) -> Option<String> {
+        let value = headers.get("authorization")?.to_str().ok()?;
+        value.split_once(' ').map(|(_, token)| token.trim().to_owned())
+    }
+
+    /// Paths that need no credential and take no faults (token endpoints).
+    fn is_public(&self, path: &str) -> bool {
+        let _ = path;
+        false
+    }
+}
+
+/// The credential an authenticated request carried, put in the request's extensions for
+/// handlers that give tokens different rights.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub String);
+
+#[derive(Debug, Default)]
+struct FaultState {
+    throttle: u32,
+    failures: VecDeque<(Option<Method>, StatusCode)>,
+    latency: Duration,
+    reject_auth: u32,
+    accepted: HashSet<String>,
+    revoked: HashSet<String>,
+    issued: u64,
+}
+
+/// The fault switchboard shared by all fakes. Cheap to clone; clones share state.
+#[derive(Debug, Clone, Default)]
+pub struct Faults(Arc<Mutex<FaultState>>);
+
+impl Faults {
+    /// A switchboard with nothing pending and no token accepted.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, FaultState> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next `n` authenticated requests are answered as throttled, with the provider's
+    /// own signal.
+    pub fn throttle_next(&self, n: u32) {
+        self.state().throttle += n;
+    }
+
+    /// The next `n` authenticated requests fail with `status` (500, 503).
+    pub fn fail_next(&self, n: u32, status: u16) {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        self.state().failures.extend((0..n).map(|_| (None, status)));
+    }
+
+    /// The next `n` authenticated requests with `method` fail with `status`; other methods
+    /// pass.
+    pub fn fail_next_for(&self, method: Method, n: u32, status: u16) {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        self.state().failures.extend((0..n).map(|_| (Some(method.clone()), status)));
+    }
+
+    /// Every request waits `d` before it is answered.
+    pub fn set_latency(&self, d: Duration) {
+        self.state().latency = d;
+    }
+
+    /// Every token accepted so far expires: requests carrying one get 401. Tokens issued
+    /// afterwards work. Static tokens stay refused until [`Faults::reset`].
+    pub fn expire_tokens(&self) {
+        let mut s = self.state();
+        let current: Vec<String> = s.accepted.iter().cloned().collect();
+        s.revoked.extend(current);
+    }
+
+    /// The next `n` authenticated requests get 401 whatever their token.
+    pub fn reject_auth_next(&self, n: u32) {
+        self.state().reject_auth += n;
+    }
+
+    /// Accepts `token` (a static API token).
+    pub fn allow_token(&self, token: &str) {
+        let mut s = self.state();
+        s.revoked.remove(token);
+        s.accepted.insert(token.to_owned());
+    }
+
+    /// Mints and accepts a fresh access token; for fake token endpoints.
+    pub fn issue_token(&self) -> String {
+        let mut s = self.state();
+        s.issued += 1;
+        let token = format!("fake-access-token-{}-{}", s.issued, uuid::Uuid::new_v4().simple());
+        s.accepted.insert(token.clone());
+        token
+    }
+
+    /// How many tokens were minted by [`Faults::issue_token`].
+    pub fn tokens_issued(&self) -> u64 {
+        self.state().issued
+    }
+
+    /// Whether `token` is accepted now.
+    pub fn accepts(&self, token: &str) -> bool {
+        let s = self.state();
+        s.accepted.contains(token) && !s.revoked.contains(token)
+    }
+
+    /// Clears every pending fault and revocation; accepted tokens stay accepted.
+    pub fn reset(&self) {
+        let mut s = self.state();
+        s.throttle = 0;
+        s.failures.clear();
+        s.latency = Duration::ZERO;
+        s.reject_auth = 0;
+        s.revoked.clear();
+    }
+
+    /// The fault due for an authenticated request with `method`, consuming it.
+    fn take(&self, method: &Method, credential: Option<&str>) -> Option<Fault> {
+        let mut s = self.state();
+        if s.reject_auth > 0 {
+            s.reject_auth -= 1;
+            return Some(Fault::Unauthorized);
+        }
+        let valid = credential.is_some_and(|c| s.accepted.contains(c) && !s.revoked.contains(c));
+        if !valid {
+            return Some(Fault::Unauthorized);
+        }
+        if s.throttle > 0 {
+            s.throttle -= 1;
+            return Some(Fault::Throttled);
+        }
+        let due = s.failures.iter().position(|(m, _)| m.as_ref().is_none_or(|m| m == method));
+        if let Some(i) = due {
+            let (_, status) = s.failures.remove(i)?;
+            return Some(Fault::Failed(status));
+        }
+        None
+    }
+
+    fn latency(&self) -> Duration {
+        self.state().latency
+    }
+}
+
+enum Fault {
+    Unauthorized,
+    Throttled,
+    Failed(StatusCode),
+}
+
+/// One request as the fake saw it, secrets masked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// Query parameters in order, decoded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query: Vec<(String, String)>,
+    /// Headers by lower-case name; credentials masked as `<scheme> ***`.
+    pub headers: BTreeMap<String, String>,
+    /// The body: JSON as JSON, a form as an object of fields (secret fields masked), other
+    /// bodies as a string; `None` when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// The status the fake answered.
+    #[serde(default, skip_serializing)]
+    pub status: u16,
+}
+
+/// Every request a fake served, in order. Cheap to clone; clones share the log.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLog(Arc<Mutex<Vec<RecordedRequest>>>);
+
+impl RequestLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn entries(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many requests were served (use it for `Subject::requests_served`).
+    pub fn count(&self) -> u64 {
+        self.entries().len() as u64
+    }
+
+    /// Every request so far.
+    pub fn all(&self) -> Vec<RecordedRequest> {
+        self.entries().clone()
+    }
+
+    /// The requests after the first `mark` (a value [`RequestLog::count`] returned earlier).
+    pub fn since(&self, mark: u64) -> Vec<RecordedRequest> {
+        let entries = self.entries();
+        let from = usize::try_from(mark).unwrap_or(usize::MAX).min(entries.len());
+        entries[from..].to_vec()
+    }
+
+    /// Forgets every request.
+    pub fn clear(&self) {
+        self.entries().clear();
+    }
+
+    fn push(&self, r: RecordedRequest) {
+        self.entries().push(r);
+    }
+}
+
+/// Header names whose values are credentials.
+const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"];
+
+/// Body fields (form or JSON, at any depth) whose values are secrets.
+const SECRET_FIELDS: &[&str] =
+    &["client_secret", "client_assertion", "assertion", "password", "secret", "private_key", "access_token", "token"];
+
+/// Masks a credential header value, keeping its scheme: `SSWS 00ab...` -> `SSWS ***`.
+pub fn mask_credential(value: &str) -> String {
+    match value.split_once(' ') {
+        Some((scheme, _)) => format!("{scheme} ***"),
+        None => "***".to_owned(),
+    }
+}
+
+/// Replaces every secret field's value in `v` with `"***"`.
+pub fn mask_fields(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, field) in map.iter_mut() {
+                if SECRET_FIELDS.contains(&k.to_ascii_lowercase().as_str()) {
+                    *field = Value::String("***".to_owned());
+                } else {
+                    mask_fields(field);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask_fields),
+        _ => {}
+    }
+}
+
+fn record(method: &Method, uri: &axum::http::Uri, headers: &HeaderMap, body: &[u8]) -> RecordedRequest {
+    let query = uri.query().map(url_pairs).unwrap_or_default();
+    let mut recorded_headers = BTreeMap::new();
+    for (name, value) in headers {
+        let name = name.as_str().to_ascii_lowercase();
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        let value = if SECRET_HEADERS.contains(&name.as_str()) { mask_credential(&value) } else { value };
+        recorded_headers.insert(name, value);
+    }
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let body = if body.is_empty() {
+        None
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        let fields: serde_json::Map<String, Value> =
+            url_pairs(&String::from_utf8_lossy(body)).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        Some(Value::Object(fields))
+    } else {
+        Some(serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned())))
+    };
+    let body = body.map(|mut b| {
+        mask_fields(&mut b);
+        b
+    });
+    RecordedRequest {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query,
+        headers: recorded_headers,
+        body,
+        status: 0,
+    }
+}
+
+/// Decodes `a=1&b=x%20y` (also `+` as space).
+pub fn url_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[derive(Clone)]
+struct Layer {
+    provider: Arc<dyn Provider>,
+    faults: Faults,
+    log: RequestLog,
+}
+
+async fn instrument(State(layer): State<Layer>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
+    let mut recorded = record(&parts.method, &parts.uri, &parts.headers, &bytes);
+    let latency = layer.faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let public = layer.provider.is_public(parts.uri.path());
+    let credential = layer.provider.credential(&parts.headers);
+    let fault = if public { None } else { layer.faults.take(&parts.method, credential.as_deref()) };
+    let response = match fault {
+        Some(Fault::Unauthorized) => layer.provider.unauthorized(),
+        Some(Fault::Throttled) => layer.provider.throttled(),
+        Some(Fault::Failed(status)) => layer.provider.server_error(status),
+        None => {
+            let mut request = Request::from_parts(parts, Body::from(bytes));
+            if let Some(c) = credential {
+                request.extensions_mut().insert(Caller(c));
+            }
+            next.run(request).await
+        }
+    };
+    recorded.status = response.status().as_u16();
+    layer.log.push(recorded);
+    response
+}
+
+/// A fake provider listening on `127.0.0.1`, stopped when dropped.
+pub struct FakeServer {
+    base_url: String,
+    faults: Faults,
+    log: RequestLog,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for FakeServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeServer").field("base_url", &self.base_url).finish_non_exhaustive()
+    }
+}
+
+impl FakeServer {
+    /// Serves `router` behind the recording and fault layer for `provider`, with a fresh
+    /// switchboard and log.
+    pub async fn start(router: Router, provider: impl Provider) -> io::Result<Self> {
+        Self::start_with(router, provider, Faults::new(), RequestLog::new()).await
+    }
+
+    /// As [`FakeServer::start`], sharing `faults` and `log` with the caller (the fake's
+    /// handlers use the same switchboard to mint tokens).
+    pub async fn start_with(
+        router: Router,
+        provider: impl Provider,
+        faults: Faults,
+        log: RequestLog,
+    ) -> io::Result<Self> {
+        let layer = Layer { provider: Arc::new(provider), faults: faults.clone(), log: log.clone() };
+        let router = router.layer(axum::middleware::from_fn_with_state(layer, instrument));
+        let (base_url, task) = spawn(router).await?;
+        Ok(Self { base_url, faults, log, task })
+    }
+
+    /// `http://127.0.0.1:<port>`, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The switchboard.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// The request log.
+    pub fn log(&self) -> &RequestLog {
+        &self.log
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves `router` on `127.0.0.1:0`; returns its base URL (`http://127.0.0.1:<port>`) and
+/// the server task.
+pub async fn spawn(router: Router) -> io::Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok((format!("http://{addr}"), task))
+}
+
+/// A JSON response with `status` and extra headers.
+pub fn json_response(status: StatusCode, headers: &[(&str, String)], body: &Value) -> Response {
+    let mut builder = Response::builder().status(status).header("content-type", "application/json");
+    for (name, value) in headers {
+        builder = builder.header(*name, value.as_str());
+    }
+    builder
+        .body(Body::from(serde_json::to_vec(body).unwrap_or_default()))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// An empty response with `status` and extra headers.
+pub fn empty_response(status: StatusCode, headers: &[(&str, String)]) -> Response {
+    let mut builder = Response::builder().status(status);
+    for (name, value) in headers {
+        builder = builder.header(*name, value.as_str());
+    }
+    builder.body(Body::empty()).unwrap_or_else(|_| Response::new(Body::empty()))
+}
