@@ -8,6 +8,7 @@
 //! applies the pending faults and the token check before the fake's own handlers run.
 
 // Provider fakes: one module each.
+pub mod webhook;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io;
