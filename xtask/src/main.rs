@@ -1,5 +1,6 @@
 //! Project automation. `cargo xtask codegen` writes the JSON Schemas of the types that cross
-//! a boundary (configuration, actions, plans, audit records) into `schemas/`;
+//! a boundary (configuration, actions, plans, audit records, the webhook protocol) into
+//! `schemas/`;
 //! `cargo xtask codegen --check` fails when the committed files are stale, and so does this
 //! crate's test.
 
@@ -20,6 +21,8 @@ fn generated() -> anyhow::Result<Vec<(&'static str, String)>> {
         ("action-request.schema.json", schema::<remediation_core::ActionRequest>()?),
         ("plan.schema.json", schema::<remediation_core::Plan>()?),
         ("audit-record.schema.json", schema::<remediation_audit::AuditRecord>()?),
+        ("webhook-request.schema.json", schema::<remediation_connector_webhook::WebhookRequest>()?),
+        ("webhook-response.schema.json", schema::<remediation_connector_webhook::WebhookResponse>()?),
     ])
 }
 
