@@ -106,10 +106,16 @@
 //! Receivers must ignore fields they do not know; `version` changes only for a change an
 //! older receiver would misread.
 //!
-//! An `execute` request:
+//! An `execute` request, and what a receiver written in Rust does with it (the types of
+//! [`protocol`] deserialise it; any language works the same way):
 //!
-//! ```json
-//! {
+//! ```
+//! use remediation_connector_webhook::protocol::{Operation, WebhookRequest};
+//! use remediation_notify::{DEFAULT_TOLERANCE, sign, verify_signature};
+//! use secrecy::SecretString;
+//! use time::OffsetDateTime;
+//!
+//! let body = br#"{
 //!   "version": 1,
 //!   "operation": "execute",
 //!   "connector": "badge-system",
@@ -123,7 +129,41 @@
 //!   "target": {"identity": "alice", "resource": "server-room", "grant_type": "badge_access"},
 //!   "before": {"state": {"granted": true, "level": "admin"}, "protected": false},
 //!   "idempotency_key": "remediation-019abf9a-6000-7000-8000-000000000001"
+//! }"#;
+//!
+//! /// The receiver's checks, in order; `Err` is the status to answer.
+//! fn receive(
+//!     secret: &SecretString,
+//!     path_operation: &str, // the last segment of the request's path
+//!     timestamp: &str,      // X-Remediation-Timestamp
+//!     signature: &str,      // X-Remediation-Signature
+//!     idempotency_key: Option<&str>, // Idempotency-Key
+//!     body: &[u8],          // the raw bytes, before any JSON parsing
+//!     now: OffsetDateTime,
+//! ) -> Result<WebhookRequest, u16> {
+//!     verify_signature(secret, timestamp, body, signature, now, DEFAULT_TOLERANCE).map_err(|_| 401u16)?;
+//!     let request: WebhookRequest = serde_json::from_slice(body).map_err(|_| 422u16)?;
+//!     if request.operation.as_str() != path_operation {
+//!         return Err(400); // a signed body replayed to another operation
+//!     }
+//!     if request.operation.is_write() && request.idempotency_key.as_deref() != idempotency_key {
+//!         return Err(400);
+//!     }
+//!     Ok(request)
 //! }
+//!
+//! let secret = SecretString::from("the shared secret");
+//! let now = OffsetDateTime::from_unix_timestamp(1_795_687_200)?;
+//! let key = Some("remediation-019abf9a-6000-7000-8000-000000000001");
+//! let signature = sign(&secret, 1_795_687_200, body);
+//! let request = receive(&secret, "execute", "1795687200", &signature, key, body, now).map_err(|s| format!("{s}"))?;
+//! assert_eq!(request.operation, Operation::Execute);
+//! assert_eq!(request.target.map(|t| t.identity).as_deref(), Some("alice"));
+//! // Replayed to another path, or too late, it is refused:
+//! assert_eq!(receive(&secret, "rollback", "1795687200", &signature, key, body, now).err(), Some(400));
+//! let late = now + time::Duration::seconds(301);
+//! assert_eq!(receive(&secret, "execute", "1795687200", &signature, key, body, late).err(), Some(401));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! ## Answers
@@ -140,8 +180,13 @@
 //! Every answer may carry `"request_id": "..."` (and any answer an `X-Request-Id` header);
 //! both are kept in the audit. Unknown fields are ignored.
 //!
-//! ```json
-//! {"status": "applied", "after": {"state": {"granted": false, "level": null}, "protected": false}, "request_id": "req-8812"}
+//! ```
+//! # use remediation_connector_webhook::protocol::{WriteResponse, WriteStatus};
+//! let answer: WriteResponse = serde_json::from_str(r#"
+//!     {"status": "applied", "after": {"state": {"granted": false, "level": null}, "protected": false}, "request_id": "req-8812"}
+//! "#)?;
+//! assert_eq!(answer.status, WriteStatus::Applied);
+//! # Ok::<(), serde_json::Error>(())
 //! ```
 //!
 //! What the receiver promises:
@@ -169,20 +214,30 @@
 //! | `not_found` | 404 | the target does not exist |
 //! | `forbidden` | 403 | the key may not do this |
 //! | `conflict` | 409 | the target changed under us |
-//! | `transient` | 503 (any 5xx) | retried, then fails as transient |
+//! | `transient` | 503 (any 5xx) | retried (500, 502, 503, 504), then fails as transient |
 //! | `permanent` | 422 (any other 4xx) | fails at once |
 //! | `unauthenticated` | 401 | signature, timestamp or key refused; not retried |
 //! | `throttled` | 429 with `Retry-After: <seconds>` | waited out and retried |
 //!
-//! ```json
-//! {"error": {"kind": "throttled", "message": "too many badge changes", "retry_after_secs": 30}}
 //! ```
+//! # use remediation_connector_webhook::protocol::{ErrorKind, ErrorResponse};
+//! let answer: ErrorResponse = serde_json::from_str(r#"
+//!     {"error": {"kind": "throttled", "message": "too many badge changes", "retry_after_secs": 30}}
+//! "#)?;
+//! assert_eq!(answer.error.kind, ErrorKind::Throttled);
+//! assert_eq!(answer.error.kind.status(), 429);
+//! # Ok::<(), serde_json::Error>(())
+//! ```
+//!
+//! `health` is asked before every suggestion and execution: a receiver that cannot be reached,
+//! answers 5xx or throttles is reported unhealthy (and nothing runs); any other failure is an
+//! error.
 //!
 //! ## Timeouts and retries
 //!
 //! Each attempt times out after `timeout_secs`. Every operation is retried on connection
-//! errors, timeouts, `408`, `5xx` and `429`, up to 4 attempts with exponential backoff from
-//! 0.5 s; `Retry-After` is honoured up to 120 s (a longer one fails as throttled with its
+//! errors, timeouts, `408`, `500`, `502`, `503`, `504` and `429`, up to 4 attempts in all,
+//! with exponential backoff from 0.5 s; `Retry-After` is honoured up to 120 s (a longer one fails as throttled with its
 //! figure, so the engine can come back later). Writes are retried with the same idempotency
 //! key, which is why the receiver must honour it. Redirects are not followed.
 //!

@@ -39,7 +39,11 @@ async fn the_secret_is_in_no_debug_error_or_log_line() {
     let fake = fake().await;
     let file_config = WebhookConfig { secret_env: None, secret_file: Some(path.clone()), ..config(&fake.url()) };
     let loaded = file_config.load_secret().unwrap();
-    let from_file = WebhookConnector::new(&file_config, loaded.clone(), WebhookOptions::default()).unwrap();
+    let no_waits = || WebhookOptions {
+        sleeper: Arc::new(remediation_connector_http::RecordingSleeper::new()),
+        ..Default::default()
+    };
+    let from_file = WebhookConnector::new(&file_config, loaded.clone(), no_waits()).unwrap();
     let mut seen = vec![
         format!("{file_config:?}"),
         format!("{from_file:?}"),
@@ -68,22 +72,11 @@ async fn the_secret_is_in_no_debug_error_or_log_line() {
         fake.faults().fail_next(8, 500);
         let e = from_file.execute(&action, &before).await.unwrap_err();
         seen.push(format!("{e:?} {e}"));
-        let (dead, _) = {
-            let gone =
-                remediation_testkit::fakes::webhook::WebhookFake::start(SECRET, Arc::new(SystemClock)).await.unwrap();
-            let url = gone.url();
-            drop(gone);
-            let c = WebhookConnector::new(
-                &config(&url),
-                SECRET.to_owned().into(),
-                WebhookOptions {
-                    sleeper: Arc::new(remediation_connector_http::RecordingSleeper::new()),
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-            (c, ())
-        };
+        let gone =
+            remediation_testkit::fakes::webhook::WebhookFake::start(SECRET, Arc::new(SystemClock)).await.unwrap();
+        let url = gone.url();
+        drop(gone);
+        let dead = WebhookConnector::new(&config(&url), SECRET.to_owned().into(), no_waits()).unwrap();
         let e = dead.snapshot(&t).await.unwrap_err();
         seen.push(format!("{e:?} {e}"));
     }

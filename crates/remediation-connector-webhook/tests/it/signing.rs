@@ -233,3 +233,44 @@ async fn receiver_errors_keep_their_kind_message_and_request_id() {
     let health = c.health().await.unwrap();
     assert!(!health.healthy);
 }
+
+/// Advances a shared clock by 200 s per wait: a stand-in for long `Retry-After`s.
+struct SlowWaits(Arc<ManualClock>);
+
+impl std::fmt::Debug for SlowWaits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SlowWaits")
+    }
+}
+
+#[async_trait::async_trait]
+impl remediation_connector_http::Sleeper for SlowWaits {
+    async fn sleep(&self, _: Duration) {
+        self.0.advance(time::Duration::seconds(200));
+    }
+}
+
+#[tokio::test]
+async fn each_retry_is_signed_afresh_so_long_waits_stay_inside_the_replay_window() {
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+    let fake = remediation_testkit::fakes::webhook::WebhookFake::start(SECRET, clock.clone()).await.unwrap();
+    let options = remediation_connector_webhook::WebhookOptions {
+        clock: clock.clone(),
+        sleeper: Arc::new(SlowWaits(clock.clone())),
+        retry: remediation_connector_http::RetryPolicy::new(remediation_connector_http::ThrottleSignal::RetryAfter),
+    };
+    let c = remediation_connector_webhook::WebhookConnector::new(
+        &crate::config(&fake.url()),
+        SecretString::from(SECRET),
+        options,
+    )
+    .unwrap();
+    let t = target("app_role", &fresh_identity(&fake), Some("crm"));
+    // Three throttled answers: 600 s pass before the fourth attempt, twice the window.
+    fake.faults().throttle_next(3);
+    c.snapshot(&t).await.unwrap();
+    let stamps: Vec<i64> =
+        fake.log().all().iter().map(|r| r.headers["x-remediation-timestamp"].parse().unwrap()).collect();
+    assert_eq!(stamps.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>(), vec![200, 200, 200]);
+    assert!(fake.rejections().is_empty());
+}
