@@ -234,12 +234,20 @@ pub enum WriteStatus {
 pub struct WriteResponse {
     /// Whether the write changed anything.
     pub status: WriteStatus,
-    /// The target's state after the write, when the receiver reports it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The target's state after the write, when the receiver reports it. Informational:
+    /// remediation reads the target back with `verify`, so an `after` of another shape is
+    /// ignored rather than failing a write that was made.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient")]
     pub after: Option<WireState>,
     /// The receiver's request id, kept in the audit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+}
+
+/// `Some` when the value has the [`WireState`] shape, `None` otherwise.
+fn lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<WireState>, D::Error> {
+    let value = Option::<Value>::deserialize(d)?;
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
 }
 
 /// The class of a failure, which decides what remediation does next.
@@ -329,4 +337,54 @@ pub enum WebhookResponse {
     Plan(PlanResponse),
     /// The answer to `execute` and `rollback`.
     Write(WriteResponse),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_answer_parses_whatever_the_shape_of_its_after() {
+        #[track_caller]
+        fn check(text: &str, after: Option<WireState>) {
+            let parsed: WriteResponse = serde_json::from_str(text).expect("parses");
+            assert_eq!(parsed.status, WriteStatus::Applied);
+            assert_eq!(parsed.after, after);
+        }
+        let state = WireState { state: serde_json::json!({"granted": false}), protected: false };
+        check(r#"{"status": "applied", "after": {"state": {"granted": false}}}"#, Some(state));
+        check(r#"{"status": "applied", "after": {"granted": false}}"#, None);
+        check(r#"{"status": "applied", "after": null}"#, None);
+        check(r#"{"status": "applied", "extra": 1}"#, None);
+    }
+
+    #[test]
+    fn every_error_kind_has_its_status_and_connector_class() {
+        let cases = [
+            (ErrorKind::NotFound, 404, ConnectorErrorKind::NotFound),
+            (ErrorKind::Forbidden, 403, ConnectorErrorKind::Forbidden),
+            (ErrorKind::Conflict, 409, ConnectorErrorKind::Conflict),
+            (ErrorKind::Transient, 503, ConnectorErrorKind::Transient),
+            (ErrorKind::Permanent, 422, ConnectorErrorKind::Permanent),
+            (ErrorKind::Unauthenticated, 401, ConnectorErrorKind::Unauthenticated),
+            (
+                ErrorKind::Throttled,
+                429,
+                ConnectorErrorKind::Throttled { retry_after: Some(std::time::Duration::from_secs(7)) },
+            ),
+        ];
+        for (kind, status, class) in cases {
+            assert_eq!(kind.status(), status);
+            assert_eq!(kind.connector_kind(Some(7)), class);
+        }
+    }
+
+    #[test]
+    fn operations_name_their_paths() {
+        let names: Vec<&str> = Operation::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(names, ["health", "snapshot", "plan", "execute", "verify", "rollback"]);
+        for op in Operation::ALL {
+            assert_eq!(serde_json::to_value(op).expect("serialises"), serde_json::json!(op.as_str()));
+        }
+    }
 }
