@@ -212,7 +212,22 @@ impl WebhookConnector {
         if let Some(key) = &body.idempotency_key {
             request = request.header(IDEMPOTENCY_KEY_HEADER, key);
         }
-        let response = self.client.send(request).await?;
+        let response = self.client.send_raw(request).await?;
+        if !response.status().is_success() {
+            let mut err = self.client.error_for(&response);
+            // A 404 without the protocol's error body comes from a server that has no such
+            // endpoint (a wrong `url`), not from a receiver saying the target does not exist.
+            if response.status() == StatusCode::NOT_FOUND
+                && serde_json::from_slice::<ErrorResponse>(response.body()).is_err()
+            {
+                err.kind = ConnectorErrorKind::Permanent;
+                err.message = format!(
+                    "the server has no `/{}` endpoint under the configured url (HTTP 404 without a protocol error body)",
+                    body.operation.as_str()
+                );
+            }
+            return Err(err);
+        }
         let answer: T = response.json()?;
         let mut ids = response.request_ids().to_vec();
         if let Some(id) = answer.request_id()

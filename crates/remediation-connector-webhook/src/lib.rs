@@ -211,7 +211,7 @@
 //!
 //! | kind | status | remediation |
 //! |---|---|---|
-//! | `not_found` | 404 | the target does not exist |
+//! | `not_found` | 404 | the target does not exist (a 404 without this body means a wrong `url`: permanent) |
 //! | `forbidden` | 403 | the key may not do this |
 //! | `conflict` | 409 | the target changed under us |
 //! | `transient` | 503 (any 5xx) | retried (500, 502, 503, 504), then fails as transient |

@@ -130,7 +130,7 @@ impl From<&Action> for WireAction {
 /// Receivers must ignore fields they do not know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct WebhookRequest {
-    /// Always [`PROTOCOL_VERSION`] (1).
+    /// The protocol version: 1.
     pub version: u32,
     /// The operation; equals the last path segment. It is inside the signed body so that a
     /// captured request cannot be replayed to another operation's path.

@@ -274,3 +274,22 @@ async fn each_retry_is_signed_afresh_so_long_waits_stay_inside_the_replay_window
     assert_eq!(stamps.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>(), vec![200, 200, 200]);
     assert!(fake.rejections().is_empty());
 }
+
+#[tokio::test]
+async fn a_wrong_url_is_a_permanent_error_not_a_missing_target() {
+    let fake = fake().await;
+    let wrong = format!("{}/not-the-receiver", fake.url());
+    let c = remediation_connector_webhook::WebhookConnector::new(
+        &crate::config(&wrong),
+        SecretString::from(SECRET),
+        remediation_connector_webhook::WebhookOptions {
+            sleeper: Arc::new(remediation_connector_http::RecordingSleeper::new()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let err = c.snapshot(&target("app_role", &fresh_identity(&fake), Some("crm"))).await.unwrap_err();
+    assert_eq!(err.kind, ConnectorErrorKind::Permanent, "{err}");
+    assert!(err.message.contains("no `/snapshot` endpoint"), "{err}");
+    assert!(!err.message.contains("127.0.0.1"), "{err}");
+}
