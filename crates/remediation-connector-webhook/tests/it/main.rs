@@ -7,6 +7,7 @@
 
 mod config;
 mod conformance;
+mod engine;
 mod golden;
 mod secrets;
 mod signing;
