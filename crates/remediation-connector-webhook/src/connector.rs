@@ -174,8 +174,12 @@ impl WebhookConnector {
         if self.capabilities.iter().any(|c| c.grant_type == target.grant_type) {
             return Ok(());
         }
-        let mut names: Vec<&str> = self.capabilities.iter().map(|c| c.grant_type.as_str()).collect();
-        names.dedup();
+        let mut names: Vec<&str> = Vec::new();
+        for c in &self.capabilities {
+            if !names.contains(&c.grant_type.as_str()) {
+                names.push(&c.grant_type);
+            }
+        }
         Err(ConnectorError::unsupported(format!(
             "webhook connector `{}` declares no capability for grant type `{}`; grant types: {}",
             self.id,
@@ -215,11 +219,13 @@ impl WebhookConnector {
         let response = self.client.send_raw(request).await?;
         if !response.status().is_success() {
             let mut err = self.client.error_for(&response);
+            let parsed = serde_json::from_slice::<ErrorResponse>(response.body()).ok();
+            if err.request_id.is_none() {
+                err.request_id = parsed.as_ref().and_then(|p| p.request_id.clone());
+            }
             // A 404 without the protocol's error body comes from a server that has no such
             // endpoint (a wrong `url`), not from a receiver saying the target does not exist.
-            if response.status() == StatusCode::NOT_FOUND
-                && serde_json::from_slice::<ErrorResponse>(response.body()).is_err()
-            {
+            if response.status() == StatusCode::NOT_FOUND && parsed.is_none() {
                 err.kind = ConnectorErrorKind::Permanent;
                 err.message = format!(
                     "the server has no `/{}` endpoint under the configured url (HTTP 404 without a protocol error body)",

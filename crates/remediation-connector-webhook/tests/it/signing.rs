@@ -218,6 +218,7 @@ async fn undeclared_kinds_and_irreversible_rollbacks_are_refused_without_a_reque
         errors[0]
     );
     assert!(errors[5].message.contains("irreversible"), "{}", errors[5]);
+    assert!(errors[4].message.ends_with("grant types: app_role, license, account, notification"), "{}", errors[4]);
     assert_eq!(fake.log().count(), 0);
 }
 
