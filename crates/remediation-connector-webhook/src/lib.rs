@@ -85,9 +85,12 @@
 //! 1. recompute the HMAC over the timestamp header exactly as sent, a `.`, and the raw body
 //!    bytes (before parsing JSON), and compare in constant time;
 //! 2. refuse a timestamp more than 300 s from its own clock (the replay window);
-//! 3. check that the body's `operation` equals the path's last segment;
+//! 3. check that the body's `operation` equals the path's last segment, and for a write that
+//!    the `Idempotency-Key` header equals the body's `idempotency_key` (the header is not
+//!    signed; the body is);
 //!
-//! answering `401` with `{"error": {"kind": "unauthenticated", ...}}` when 1 or 2 fails.
+//! answering `401` with `{"error": {"kind": "unauthenticated", ...}}` when 1 or 2 fails, and
+//! `400` with a `permanent` error when 3 does.
 //!
 //! ## Request body
 //!
