@@ -1,6 +1,6 @@
 //! Project automation. `cargo xtask codegen` writes the JSON Schemas of the types that cross
-//! a boundary (configuration, actions, plans, audit records) and the API's OpenAPI document
-//! into `schemas/`;
+//! a boundary (configuration, actions, plans, audit records, the webhook protocol) and the
+//! API's OpenAPI document into `schemas/`;
 //! `cargo xtask codegen --check` fails when the committed files are stale, and so does this
 //! crate's test.
 
@@ -27,6 +27,8 @@ fn generated() -> anyhow::Result<Vec<(&'static str, String)>> {
             text.push('\n');
             text
         }),
+        ("webhook-request.schema.json", schema::<remediation_connector_webhook::WebhookRequest>()?),
+        ("webhook-response.schema.json", schema::<remediation_connector_webhook::WebhookResponse>()?),
     ])
 }
 

@@ -266,6 +266,22 @@ pub struct HttpClientBuilder {
     request_timeout: Duration,
     headers: Vec<(String, String)>,
     user_agent: String,
+    signer: Option<Arc<dyn RequestSigner>>,
+}
+
+/// Adds headers computed over the exact bytes of one attempt (a request signature) just
+/// before it is sent. Called again for every attempt, so each retry is signed afresh and a
+/// signature's timestamp stays inside the receiver's replay window however long the
+/// throttling waits were.
+pub trait RequestSigner: Send + Sync + fmt::Debug {
+    /// The headers to add to a `method` request for `url` whose body is `body` (empty when
+    /// there is none). An error fails the attempt without sending it.
+    fn sign(
+        &self,
+        method: &Method,
+        url: &url::Url,
+        body: &[u8],
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, ConnectorError>;
 }
 
 impl HttpClientBuilder {
@@ -317,6 +333,12 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Signs every attempt with `signer` (default: no signature).
+    pub fn signer(mut self, signer: Arc<dyn RequestSigner>) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
     /// Overrides the `User-Agent` (default [`USER_AGENT`]).
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.user_agent = ua.into();
@@ -353,6 +375,7 @@ impl HttpClientBuilder {
             sleeper: self.sleeper,
             clock: self.clock,
             parser: self.parser,
+            signer: self.signer,
         })
     }
 }
@@ -367,6 +390,7 @@ pub struct HttpClient {
     sleeper: Arc<dyn Sleeper>,
     clock: Arc<dyn Clock>,
     parser: Arc<dyn ErrorParser>,
+    signer: Option<Arc<dyn RequestSigner>>,
 }
 
 impl fmt::Debug for HttpClient {
@@ -375,6 +399,7 @@ impl fmt::Debug for HttpClient {
             .field("base", &self.base.as_str())
             .field("auth", &self.auth)
             .field("retry", &self.retry)
+            .field("signer", &self.signer)
             .finish_non_exhaustive()
     }
 }
@@ -393,6 +418,7 @@ impl HttpClient {
             request_timeout: Duration::from_secs(30),
             headers: Vec::new(),
             user_agent: USER_AGENT.to_owned(),
+            signer: None,
         }
     }
 
@@ -489,6 +515,7 @@ impl HttpClient {
             sleeper: self.sleeper.as_ref(),
             clock: self.clock.as_ref(),
             parser: self.parser.as_ref(),
+            signer: self.signer.as_deref(),
         }
     }
 }
@@ -509,6 +536,7 @@ pub(crate) struct Parts<'a> {
     pub(crate) sleeper: &'a dyn Sleeper,
     pub(crate) clock: &'a dyn Clock,
     pub(crate) parser: &'a dyn ErrorParser,
+    pub(crate) signer: Option<&'a dyn RequestSigner>,
 }
 
 impl Request {
@@ -566,6 +594,24 @@ impl Request {
         };
         Ok(b)
     }
+}
+
+/// The request `builder` describes, with `signer`'s headers computed over its final bytes.
+pub(crate) fn finish(
+    builder: reqwest::RequestBuilder,
+    signer: Option<&dyn RequestSigner>,
+) -> Result<reqwest::Request, ConnectorError> {
+    let mut request = builder
+        .build()
+        .map_err(|e| ConnectorError::permanent(format!("cannot build the request: {}", describe(&e))))?;
+    if let Some(signer) = signer {
+        let body = request.body().and_then(reqwest::Body::as_bytes).unwrap_or_default();
+        let headers = signer.sign(request.method(), request.url(), body)?;
+        for (name, value) in headers {
+            request.headers_mut().insert(name, value);
+        }
+    }
+    Ok(request)
 }
 
 /// A transport error described without its URL's query (which may carry tokens).

@@ -13,6 +13,8 @@
 //!   transient failures are retried only for idempotent requests;
 //! - pagination ([`PageStyle`], [`HttpClient::pages`], [`next_link`], [`odata_next_link`],
 //!   [`next_page_token`], [`ScimPage`]);
+//! - request signing: a [`RequestSigner`] adds headers computed over the exact bytes of
+//!   each attempt (signed webhooks), afresh for every retry;
 //! - request ids ([`request_id`], [`Response::request_ids`]) and error mapping
 //!   ([`map_status`], [`ErrorParser`]) keeping the provider's message.
 //!
@@ -49,11 +51,12 @@ pub use auth::{
     ClientAuth, ClientCredentials, JwtBearer, JwtKey, ServiceAccountKey, StaticToken, TokenOptions, TokenSource,
 };
 pub use client::{
-    Body, HttpClient, HttpClientBuilder, REQUEST_ID_HEADERS, Request, Response, USER_AGENT, request_id, segment,
+    Body, HttpClient, HttpClientBuilder, REQUEST_ID_HEADERS, Request, RequestSigner, Response, USER_AGENT, request_id,
+    segment,
 };
 pub use error::HttpError;
 pub use paging::{PageStyle, Pages, ScimPage, next_link, next_page_token, odata_next_link, parse_link_next};
-pub use reqwest::header::HeaderMap;
+pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 pub use reqwest::{Method, StatusCode};
 pub use retry::{
     RecordingSleeper, RetryPolicy, Sleeper, Throttle, ThrottleSignal, TokioSleeper, response_date, retry_after,

@@ -4,7 +4,7 @@
 use remediation_core::{ConnectorError, ConnectorErrorKind};
 use reqwest::StatusCode;
 
-use crate::client::{HttpClient, Request, Response, describe, request_id};
+use crate::client::{HttpClient, Request, Response, describe, finish, request_id};
 use crate::status::map_status;
 
 pub(crate) async fn run(client: &HttpClient, req: Request) -> Result<Response, ConnectorError> {
@@ -23,8 +23,9 @@ pub(crate) async fn run(client: &HttpClient, req: Request) -> Result<Response, C
             None => None,
         };
         let builder = req.build(p.inner, url.clone(), authorization.as_ref())?;
+        let request = finish(builder, p.signer)?;
         tracing::debug!(method = %req.method(), path = %path, attempt = attempts, "sending");
-        let response = match builder.send().await {
+        let response = match p.inner.execute(request).await {
             Ok(r) => r,
             Err(e) => {
                 // A refused connection never reached the provider; a timeout may have.

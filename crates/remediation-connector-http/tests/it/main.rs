@@ -4,6 +4,7 @@ mod auth;
 mod paging;
 mod retry;
 mod secrets;
+mod signing;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The HTTP protocol part of conformance: one call per HTTP connector proves that it waits
 //! out the provider's own throttling signal, retries transient failures only when a repeat
 //! is safe, refreshes its token once on 401, and finds a target on the third page of a
-//! listing.
+//! listing (for connectors that page through listings at all).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -39,9 +39,9 @@ pub trait HttpSubject: Subject {
     /// A fresh case whose target the connector finds only on the third page of a listing.
     async fn paged_case(&self) -> Case;
 
-    /// Whether the connector reads any paginated listing. One that only reads single
-    /// resources by key (Google's `members.get`) answers `false`, and the third-page check
-    /// is skipped.
+    /// Whether the connector finds targets through paginated listings. A connector that only
+    /// reads single resources by key (Google's `members.get`, a webhook receiver) answers
+    /// `false`, and the third-page check is skipped.
     fn paginates(&self) -> bool {
         true
     }

@@ -13,6 +13,7 @@ pub mod google;
 pub mod entra;
 pub mod okta;
 pub mod scim;
+pub mod webhook;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io;
