@@ -44,6 +44,20 @@ pub struct Config {
     /// The HTTP server (`remediation-server`).
     #[serde(default)]
     pub server: ServerSettings,
+    /// Where engine events (transitions, held actions, breaker trips, fixes that did not
+    /// hold) are sent, besides the data directory's `events.jsonl`.
+    #[cfg(feature = "notify")]
+    #[serde(default)]
+    pub events: EventSettings,
+}
+
+/// Event delivery: a list of sinks, each a structured log or a signed webhook.
+#[cfg(feature = "notify")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventSettings {
+    /// The sinks, in `[[events.sinks]]` tables tagged by `type` (`log` or `webhook`).
+    pub sinks: Vec<remediation_notify::EventSinkConfig>,
 }
 
 /// The HTTP server: where it listens, how often its worker runs, how large a body may be.
@@ -202,6 +216,10 @@ pub enum ConnectorConfig {
     /// AWS IAM (`remediation-connector-aws-iam`).
     #[cfg(feature = "aws-iam")]
     AwsIam(remediation_connector_aws_iam::AwsIamConfig),
+    /// Forwards every action to your own service over a signed HTTP protocol
+    /// (`remediation-connector-webhook`).
+    #[cfg(feature = "webhook")]
+    Webhook(remediation_connector_webhook::WebhookConfig),
     /// Slack or signed-webhook notifications for `notify` actions (`remediation-notify`).
     #[cfg(feature = "notify")]
     Notifier(remediation_notify::NotifierConfig),
@@ -239,6 +257,8 @@ impl ConnectorConfig {
             Self::Postgres(c) => &c.id,
             #[cfg(feature = "aws-iam")]
             Self::AwsIam(c) => &c.id,
+            #[cfg(feature = "webhook")]
+            Self::Webhook(c) => &c.id,
             #[cfg(feature = "notify")]
             Self::Notifier(c) => &c.id,
         }
@@ -264,6 +284,8 @@ impl ConnectorConfig {
             Self::Postgres(_) => "postgres",
             #[cfg(feature = "aws-iam")]
             Self::AwsIam(_) => "aws_iam",
+            #[cfg(feature = "webhook")]
+            Self::Webhook(_) => "webhook",
             #[cfg(feature = "notify")]
             Self::Notifier(_) => "notifier",
         }

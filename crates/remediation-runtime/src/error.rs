@@ -63,4 +63,13 @@ pub enum RuntimeError {
         /// Its `type`.
         kind: &'static str,
     },
+    /// An event sink of `[[events.sinks]]` cannot be built.
+    #[error("cannot set up event sink number {index} of [[events.sinks]]")]
+    Events {
+        /// 1-based position in the list.
+        index: usize,
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }

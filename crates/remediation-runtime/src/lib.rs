@@ -207,7 +207,7 @@ impl Runtime {
             clock: options.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             limits: config.limits.clone(),
             seed: config.policy.clone(),
-            events: options.events.unwrap_or_else(|| Arc::new(NoEvents)),
+            events: events_from_config(config, options.events)?,
             failpoints: options.failpoints,
         };
         let active = parts.assemble(None)?;
@@ -265,6 +265,30 @@ impl Runtime {
     }
 }
 
+/// The engine's event sink: `base` (the caller's own, such as the CLI's `events.jsonl`) plus
+/// every `[[events.sinks]]` of `config`, fanned out.
+#[allow(unused_mut)]
+pub fn events_from_config(
+    config: &Config,
+    base: Option<Arc<dyn EventSink>>,
+) -> Result<Arc<dyn EventSink>, RuntimeError> {
+    let mut sinks: Vec<Arc<dyn EventSink>> = base.into_iter().collect();
+    #[cfg(feature = "connector-notify")]
+    for (i, sink) in config.events.sinks.iter().enumerate() {
+        sinks.push(sink.build().map_err(|e| RuntimeError::Events { index: i + 1, source: Box::new(e) })?);
+    }
+    #[cfg(not(feature = "connector-notify"))]
+    let _ = config;
+    Ok(match sinks.len() {
+        0 => Arc::new(NoEvents),
+        1 => sinks.remove(0),
+        #[cfg(feature = "connector-notify")]
+        _ => Arc::new(remediation_notify::FanOut::new(sinks)),
+        #[cfg(not(feature = "connector-notify"))]
+        _ => sinks.remove(0),
+    })
+}
+
 /// Builds the configured connectors. Relative sandbox paths are relative to `dir`. Fails on
 /// the first connector that cannot be built (a missing secret, an unreadable key file), naming
 /// it.
@@ -318,6 +342,8 @@ fn connector(config: &ConnectorConfig, dir: &Path) -> Result<Arc<dyn Connector>,
         }
         #[cfg(feature = "connector-aws-iam")]
         ConnectorConfig::AwsIam(c) => built(config, remediation_connector_aws_iam::AwsIamConnector::from_config(c)),
+        #[cfg(feature = "connector-webhook")]
+        ConnectorConfig::Webhook(c) => built(config, remediation_connector_webhook::WebhookConnector::from_config(c)),
         #[cfg(feature = "connector-notify")]
         ConnectorConfig::Notifier(c) => built(config, c.build()),
         #[allow(unreachable_patterns)]

@@ -8,9 +8,9 @@
 //! applies the pending faults and the token check before the fake's own handlers run.
 
 // Provider fakes: one module each.
+pub mod entra;
 pub mod github;
 pub mod google;
-pub mod entra;
 pub mod okta;
 pub mod scim;
 pub mod webhook;

@@ -1,0 +1,45 @@
+//! Every configuration example in the README parses with this build's loader, so the
+//! documentation of each connector's settings cannot drift from the code.
+
+use remediation_config::Config;
+
+fn toml_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match (&mut current, line.trim_start()) {
+            (None, l) if l.starts_with("```toml") => current = Some(String::new()),
+            (Some(_), l) if l.starts_with("```") => blocks.extend(current.take()),
+            (Some(block), _) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_readme_config_example_loads() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut types = std::collections::BTreeSet::new();
+    let mut checked = 0;
+    for (i, block) in toml_blocks(&readme).into_iter().enumerate() {
+        if !block.contains("[[connectors]]") && !block.contains("[[events.sinks]]") {
+            continue;
+        }
+        let path = dir.path().join(format!("example-{i}.toml"));
+        std::fs::write(&path, &block).expect("write");
+        let config = Config::load(&path).unwrap_or_else(|e| panic!("README example {i} does not load: {e}\n{block}"));
+        types.extend(config.connectors.iter().map(|c| c.type_name()));
+        checked += 1;
+    }
+    assert!(checked >= 9, "only {checked} README examples were found");
+    for t in
+        ["sandbox", "okta", "entra", "scim", "google", "github", "ldap", "postgres", "aws_iam", "webhook", "notifier"]
+    {
+        assert!(types.contains(t), "the README has no `[[connectors]]` example of type {t}: {types:?}");
+    }
+}
