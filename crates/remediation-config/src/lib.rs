@@ -359,7 +359,11 @@ fn locate(text: &str, offset: usize) -> (Option<usize>, Option<String>) {
     let line_no = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let line = text[line_start..].lines().next().unwrap_or_default();
-    let header = |l: &str| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned();
+    // A header may carry a comment after it: `[[connectors]]   # the Okta org`.
+    let header = |l: &str| {
+        let l = l.split_once('#').map_or(l, |(h, _)| h).trim();
+        l.trim_matches(|c| c == '[' || c == ']').trim().to_owned()
+    };
     if line.trim_start().starts_with('[') {
         // The error is about a table header itself (an unknown table, or a table whose
         // contents are wrong as a whole): name that table, not the one above it.
@@ -463,6 +467,16 @@ mod tests {
         check_err("[limits]\nglobal = { max = -1, window_secs = 1 }\n", 2, "limits.global", "");
         check_err("[actors]\ndefault_role = \"root\"\n", 2, "actors.default_role", "unknown variant");
         check_err("[actors]\ndefault_role = \"admin\"\n[polcy]\nenabled = true\n", 3, "polcy", "unknown field");
+    }
+
+    #[test]
+    fn a_header_comment_is_not_part_of_the_key() {
+        check_err(
+            "[[connectors]]   # the sandbox\ntype = \"sandbox\"\nid = 1\npath = \"x\"\n",
+            1,
+            "connectors",
+            "expected a string",
+        );
     }
 
     #[test]

@@ -22,6 +22,24 @@ fn toml_blocks(text: &str) -> Vec<String> {
 
 #[test]
 fn every_readme_config_example_loads() {
+    let all = cfg!(all(
+        feature = "okta",
+        feature = "entra",
+        feature = "scim",
+        feature = "google",
+        feature = "github",
+        feature = "ldap",
+        feature = "postgres",
+        feature = "aws-iam",
+        feature = "webhook",
+        feature = "notify"
+    ));
+    if !all {
+        eprintln!(
+            "skipping: the README examples need every connector feature (cargo test --workspace, or --all-features)"
+        );
+        return;
+    }
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut types = std::collections::BTreeSet::new();
