@@ -290,10 +290,10 @@ fn configuration_errors_exit_2_with_file_line_and_key() {
         },
         ConfigCase {
             name: "unknown connector type",
-            text: Some(b"[[connectors]]\ntype = \"okta\"\nid = \"okta\"\n"),
+            text: Some(b"[[connectors]]\ntype = \"vault\"\nid = \"vault\"\n"),
             line: Some(2),
             key: Some("connectors.type"),
-            fragment: "unknown variant `okta`",
+            fragment: "unknown variant `vault`",
         },
         // The key is not asserted here: for an error spanning a table header the loader names
         // the table above the header (`actors`) instead of `connectors`.
