@@ -31,6 +31,7 @@ mod handlers;
 pub mod metrics;
 pub mod openapi;
 pub mod types;
+mod ui;
 pub mod worker;
 
 use std::sync::Arc;
@@ -48,11 +49,14 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub struct ApiOptions {
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// Mark the approval page's cookies `Secure` (serve it over TLS). They are also marked
+    /// when a request arrives with `X-Forwarded-Proto: https`.
+    pub secure_cookies: bool,
 }
 
 impl Default for ApiOptions {
     fn default() -> Self {
-        Self { body_limit_bytes: 256 * 1024 }
+        Self { body_limit_bytes: 256 * 1024, secure_cookies: false }
     }
 }
 
@@ -121,7 +125,8 @@ impl ApiState {
     }
 }
 
-/// The API's routes, with the body limit, request tracing and the uniform error shape.
+/// The API's routes, with the body limit, request tracing and the uniform error shape, and
+/// the server-rendered approval page (`/`, `/login`, `/logout`, `/ui/...`).
 pub fn router(state: ApiState) -> Router {
     use handlers as h;
     let limit = state.inner.options.body_limit_bytes;
@@ -153,5 +158,6 @@ pub fn router(state: ApiState) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
         .layer(axum::middleware::map_response(error::uniform_errors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(ui::router(state))
 }

@@ -70,7 +70,7 @@ impl Env {
             runtime.store().create_token(name, role, &remediation_runtime::tokens::hash(&token), now).unwrap();
             tokens.push((name.to_owned(), token.expose_secret().to_owned()));
         }
-        let state = ApiState::new(Arc::new(runtime), ApiOptions { body_limit_bytes: 4096 });
+        let state = ApiState::new(Arc::new(runtime), ApiOptions { body_limit_bytes: 4096, ..ApiOptions::default() });
         let app = router(state.clone());
         Self { dir, state, app, events, tokens }
     }
