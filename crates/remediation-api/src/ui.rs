@@ -395,13 +395,15 @@ fn show_json(v: Option<&serde_json::Value>) -> String {
     v.map_or_else(|| "(absent)".to_owned(), serde_json::Value::to_string)
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
+/// `2026-01-02 03:04:05 UTC`.
+fn timestamp(t: OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.to_offset(time::UtcOffset::UTC).format(&format).unwrap_or_else(|_| t.to_string())
 }
 
 fn step(t: TransitionRecord) -> Step {
     Step {
-        at: rfc3339(t.at),
+        at: timestamp(t.at),
         from: t.from.map_or_else(|| "new".to_owned(), |s| s.as_str().to_owned()),
         to: t.to.as_str().to_owned(),
         actor: t.actor,
@@ -506,11 +508,7 @@ struct LoginForm {
     token: Option<SecretString>,
 }
 
-async fn login(
-    AxState(ui): AxState<Ui>,
-    headers: HeaderMap,
-    form: Result<Form<LoginForm>, FormRejection>,
-) -> Response {
+async fn login(AxState(ui): AxState<Ui>, headers: HeaderMap, form: Result<Form<LoginForm>, FormRejection>) -> Response {
     if !same_origin(&headers) {
         return forbidden("the request came from another site");
     }
@@ -525,12 +523,7 @@ async fn login(
     let actor = match actor_for_hash(&ui.api, &hash) {
         Ok(Some(actor)) => actor,
         Ok(None) => {
-            return login_page(
-                &ui,
-                &headers,
-                StatusCode::UNAUTHORIZED,
-                Some(Flash::error("unknown or revoked token")),
-            );
+            return login_page(&ui, &headers, StatusCode::UNAUTHORIZED, Some(Flash::error("unknown or revoked token")));
         }
         Err(e) => return error_page(&e),
     };
@@ -576,11 +569,7 @@ fn check_post(
     }
 }
 
-async fn logout(
-    AxState(ui): AxState<Ui>,
-    headers: HeaderMap,
-    form: Result<Form<PostForm>, FormRejection>,
-) -> Response {
+async fn logout(AxState(ui): AxState<Ui>, headers: HeaderMap, form: Result<Form<PostForm>, FormRejection>) -> Response {
     let signed = match check_post(&ui, &headers, &form) {
         Ok(s) => s,
         Err(r) => return *r,
@@ -633,8 +622,12 @@ async fn decide(
     let flash = match id.parse::<ActionId>() {
         Err(_) => Flash::error(format!("{id} is not an action id")),
         Ok(id) => {
-            let (state, caller, path, body) =
-                (AxState(ui.api.clone()), Caller(signed.actor.clone()), ActionPath(id), OptionalJson(NoteBody { note }));
+            let (state, caller, path, body) = (
+                AxState(ui.api.clone()),
+                Caller(signed.actor.clone()),
+                ActionPath(id),
+                OptionalJson(NoteBody { note }),
+            );
             let result = match decision {
                 Decision::Approve => handlers::approve(state, caller, path, body).await,
                 Decision::Reject => handlers::reject(state, caller, path, body).await,
