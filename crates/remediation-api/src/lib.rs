@@ -22,6 +22,10 @@
 //! suggests and cancels its own actions, `approver` approves, executes and rolls back, `admin`
 //! also forces and releases held actions and changes settings, the breaker and the kill
 //! switch. Held actions and plans that dropped to manual are `202` outcomes, never errors.
+//!
+//! The router also serves the approval page at `/` (HTML, signed in with an API token, in-memory
+//! sessions that end with the process; see the README's "Approval page"). Set
+//! [`ApiOptions::secure_cookies`] when it is served over TLS.
 
 mod auth;
 mod error;
