@@ -27,7 +27,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rand::RngCore as _;
-use remediation_core::{ActionId, Actor, Role, State, TransitionRecord};
+use remediation_core::{ActionId, Actor, Risk, Role, State, TransitionRecord};
 use secrecy::SecretString;
 use serde::Deserialize;
 use subtle::ConstantTimeEq as _;
@@ -359,6 +359,8 @@ struct Card {
     requester: String,
     reason: String,
     age: String,
+    /// Risk level and blast-radius score, as the risk gate scores it.
+    risk: String,
     reversibility: String,
     plan: String,
     diff: Vec<DiffRow>,
@@ -421,8 +423,12 @@ fn card(view: ActionView, actor: &Actor, now: OffsetDateTime) -> Card {
         }
         _ => a.kind.name().as_str().to_owned(),
     };
-    let (reversibility, plan, diff) = match &detail.plan {
+    let (risk, reversibility, plan, diff) = match &detail.plan {
         Some(p) => (
+            {
+                let risk = Risk::from_score(remediation_gates::blast_radius(a.kind.name(), p.reversibility));
+                format!("{} (blast radius {})", risk.level, risk.score)
+            },
             p.reversibility.to_string(),
             p.description.clone(),
             remediation_core::diff::json_diff(&p.before.state, &p.expected_after.state)
@@ -434,7 +440,7 @@ fn card(view: ActionView, actor: &Actor, now: OffsetDateTime) -> Card {
                 })
                 .collect(),
         ),
-        None => ("unknown".to_owned(), "No plan recorded.".to_owned(), Vec::new()),
+        None => ("unknown".to_owned(), "unknown".to_owned(), "No plan recorded.".to_owned(), Vec::new()),
     };
     let own = a.requested_by == actor.name;
     Card {
@@ -449,6 +455,7 @@ fn card(view: ActionView, actor: &Actor, now: OffsetDateTime) -> Card {
         requester: a.requested_by,
         reason: a.reason,
         age: age(now - a.created_at),
+        risk,
         reversibility,
         plan,
         diff,

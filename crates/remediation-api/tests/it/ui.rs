@@ -288,8 +288,16 @@ async fn an_approver_approves_through_the_page() {
     let page = b.sign_in(env.token("approver")).await;
     // The card: who, what, the plan diff and the timeline.
     let card = page.body.split(&format!("id=\"action-{id}\"")).nth(1).unwrap();
-    for needle in ["alice", "admins", "sandbox", "requester", "reversible", "standing admin access", "pending_approval"]
-    {
+    for needle in [
+        "alice",
+        "admins",
+        "sandbox",
+        "requester",
+        "low (blast radius 1)",
+        "reversible",
+        "standing admin access",
+        "pending_approval",
+    ] {
         assert!(card.contains(needle), "card lacks {needle}: {card}");
     }
     assert!(card.contains("class=\"diff\""), "a diff table: {card}");
