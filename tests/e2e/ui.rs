@@ -145,6 +145,37 @@ impl Driver {
         self.cmd("GET", &format!("/element/{el}/text"), None).as_str().unwrap_or_default().to_owned()
     }
 
+    /// Waits up to 20 s for the element matching `css` to contain `needle` (the page may still
+    /// be navigating after a click: a missing or stale element is retried); returns its text.
+    fn wait_text(&self, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = String::new();
+        loop {
+            let (status, v) = http(
+                &self.addr,
+                "POST",
+                &format!("/session/{}/element", self.session),
+                Some(&json!({"using": "css selector", "value": css})),
+            );
+            if let (200, Some(el)) = (status, v["value"][ELEMENT].as_str()) {
+                let (status, t) =
+                    http(&self.addr, "GET", &format!("/session/{}/element/{el}/text", self.session), None);
+                if status == 200 {
+                    last = t["value"].as_str().unwrap_or_default().to_owned();
+                    if last.contains(needle) {
+                        return last;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never contained {needle:?} (last: {last:?}); page:\n{}",
+                self.source()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn type_into(&self, css: &str, text: &str) {
         let el = self.find(css);
         self.cmd("POST", &format!("/element/{el}/value"), Some(&json!({"text": text})));
@@ -192,20 +223,28 @@ fn an_approver_signs_in_and_approves_in_chromium() {
     browser.goto(&url);
     browser.type_into("#token", &approver);
     browser.click("#sign-in");
+    browser.wait_text("#flash", "Signed in as bob-svc (approver)");
     assert_eq!(browser.text("#who"), "bob-svc");
-    assert!(browser.text("#flash").contains("Signed in as bob-svc (approver)"));
 
     // The action, its reason shown as text (not markup), its diff and its timeline.
     let card = browser.text(&format!("#action-{id}"));
-    for needle in ["alice", "admins", "alice-svc", "standing <b>admin</b> access", "/member", "true", "false"] {
+    for needle in [
+        "alice",
+        "admins",
+        "alice-svc",
+        "low (blast radius 1)",
+        "standing <b>admin</b> access",
+        "/member",
+        "true",
+        "false",
+    ] {
         assert!(card.contains(needle), "card lacks {needle:?}:\n{card}");
     }
     assert!(card.contains("new → pending_approval by alice-svc"), "{card}");
 
     browser.type_into(&format!("#action-{id} input[name=note]"), "looks right");
     browser.click(&format!("#approve-{id}"));
-    let flash = browser.text("#flash");
-    assert!(flash.contains(&format!("Approved action {id}; it is now approved.")), "{flash}");
+    browser.wait_text("#flash", &format!("Approved action {id}; it is now approved."));
     assert!(browser.text("#empty").contains("Nothing is waiting"));
 
     let (_, view) = server.call("GET", &format!("/v1/actions/{id}"), Some(&requester), None);
@@ -215,7 +254,7 @@ fn an_approver_signs_in_and_approves_in_chromium() {
 
     // Signing out returns to the sign-in form.
     browser.click("#sign-out");
-    browser.find("#token");
+    browser.wait_text("#login", "API token");
     eprintln!("browser flow took {:?}", started.elapsed());
     let log = server.log();
     assert!(!log.contains(approver.as_str()) && !log.contains(&approver[4..20]), "the token appears in the log");
