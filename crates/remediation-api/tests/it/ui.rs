@@ -385,3 +385,30 @@ async fn revoking_the_token_ends_its_sessions() {
     let page = b.get().await;
     assert!(page.body.contains("action=\"/login\""), "back to the sign-in form: {}", page.body);
 }
+
+#[tokio::test]
+async fn sessions_end_after_eight_hours() {
+    use remediation_core::{Clock as _, ManualClock};
+    use secrecy::ExposeSecret as _;
+    let dir = tempfile::tempdir().unwrap();
+    remediation_connector_sandbox::write_sample(dir.path().join("sandbox.json")).unwrap();
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let options = remediation_runtime::RuntimeOptions { clock: Some(clock.clone()), ..Default::default() };
+    let config = crate::support::config(|_| {});
+    let runtime = remediation_runtime::Runtime::build(
+        &config,
+        dir.path(),
+        Some(remediation_audit::AuditKey::generate()),
+        options,
+    )
+    .unwrap();
+    let token = remediation_runtime::tokens::generate();
+    let hash = remediation_runtime::tokens::hash(&token);
+    runtime.store().create_token("viewer", remediation_core::Role::Viewer, &hash, clock.now()).unwrap();
+    let mut b = Browser::new(router(ApiState::new(Arc::new(runtime), ApiOptions::default())));
+    b.sign_in(token.expose_secret()).await;
+    clock.advance(time::Duration::hours(8) - time::Duration::minutes(1));
+    assert!(b.get().await.body.contains("Signed in as"), "still signed in just before the end");
+    clock.advance(time::Duration::minutes(2));
+    assert!(b.get().await.body.contains("action=\"/login\""), "signed out after eight hours");
+}
