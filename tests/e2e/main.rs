@@ -8,6 +8,7 @@ mod crash;
 mod hostile;
 mod safety;
 mod server;
+mod ui;
 
 use remediation_e2e::Env;
 use serde_json::Value;

@@ -12,14 +12,14 @@ use remediation_e2e::{Env, server_bin};
 use serde_json::{Value, json};
 
 /// A running server and everything it wrote to standard error.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
     log: Arc<Mutex<String>>,
 }
 
 impl Server {
-    fn start(env: &Env) -> Self {
+    pub(crate) fn start(env: &Env) -> Self {
         let mut child = Command::new(server_bin())
             .arg("--data-dir")
             .arg(env.dir())
@@ -52,7 +52,7 @@ impl Server {
     }
 
     /// One HTTP/1.1 request; returns the status and the body as JSON (or a string).
-    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    pub(crate) fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
         let mut stream = TcpStream::connect(&self.addr).expect("connect");
         stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
         let body = body.map(Value::to_string).unwrap_or_default();
@@ -94,7 +94,7 @@ impl Server {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 }
@@ -106,14 +106,14 @@ impl Drop for Server {
     }
 }
 
-fn token(env: &Env, name: &str, role: &str) -> String {
+pub(crate) fn token(env: &Env, name: &str, role: &str) -> String {
     let run = env.expect("local:alice", &["token", "create", "--name", name, "--role", role], 0);
     let token = run.stdout.trim().to_owned();
     assert!(token.starts_with("rmt_") && token.len() == 68, "{}", run.stdout);
     token
 }
 
-fn setup() -> (Env, String, String) {
+pub(crate) fn setup() -> (Env, String, String) {
     let env = Env::new();
     env.init_enabled();
     env.edit_config(|t| format!("{t}\n[server]\nworker_interval_secs = 1\nshutdown_grace_secs = 20\n"));

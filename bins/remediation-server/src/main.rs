@@ -26,6 +26,10 @@ struct Args {
     /// Listen address, overriding `[server] listen` (e.g. 127.0.0.1:0 for any free port).
     #[arg(long)]
     listen: Option<String>,
+    /// Mark the approval page's session cookie `Secure`: set it when the page is served over
+    /// TLS (a proxy sending `X-Forwarded-Proto: https` gets it anyway).
+    #[arg(long, env = "REMEDIATION_SECURE_COOKIES")]
+    secure_cookies: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -71,7 +75,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let key = loaded.audit_key()?;
     let runtime = Runtime::build(&loaded.config, &loaded.dir, key, RuntimeOptions::default())
         .with_context(|| format!("using configuration {}", loaded.path.display()))?;
-    let state = ApiState::new(Arc::new(runtime), ApiOptions { body_limit_bytes: server.body_limit_bytes });
+    let state = ApiState::new(
+        Arc::new(runtime),
+        ApiOptions { body_limit_bytes: server.body_limit_bytes, secure_cookies: args.secure_cookies },
+    );
     let listen = args.listen.unwrap_or(server.listen);
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;

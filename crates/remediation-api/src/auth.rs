@@ -49,16 +49,25 @@ impl FromRequestParts<ApiState> for Caller {
             .map(|t| SecretString::from(t.trim().to_owned()))
             .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer TOKEN`"))?;
         let hash = remediation_runtime::tokens::hash(&token);
-        let found = state.runtime().store().token_by_hash(&hash).map_err(ApiError::from)?;
-        match found {
-            Some(t) if t.role != Role::System => {
-                tracing::debug!(actor = %t.name, role = %t.role, "authenticated");
-                Ok(Self(Actor::new(t.name, t.role)))
-            }
-            _ => {
-                tracing::info!("refused an unknown or revoked token");
-                Err(unauthenticated("unknown or revoked token"))
-            }
+        match actor_for_hash(state, &hash)? {
+            Some(actor) => Ok(Self(actor)),
+            None => Err(unauthenticated("unknown or revoked token")),
+        }
+    }
+}
+
+/// The actor of the token whose SHA-256 is `hash`; `None` for an unknown or revoked token
+/// (and for the engine's own `system` role, which no token may hold). The approval page
+/// authenticates its sessions with this same look-up.
+pub(crate) fn actor_for_hash(state: &ApiState, hash: &str) -> Result<Option<Actor>, ApiError> {
+    match state.runtime().store().token_by_hash(hash).map_err(ApiError::from)? {
+        Some(t) if t.role != Role::System => {
+            tracing::debug!(actor = %t.name, role = %t.role, "authenticated");
+            Ok(Some(Actor::new(t.name, t.role)))
+        }
+        _ => {
+            tracing::info!("refused an unknown or revoked token");
+            Ok(None)
         }
     }
 }

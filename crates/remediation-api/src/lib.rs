@@ -22,6 +22,10 @@
 //! suggests and cancels its own actions, `approver` approves, executes and rolls back, `admin`
 //! also forces and releases held actions and changes settings, the breaker and the kill
 //! switch. Held actions and plans that dropped to manual are `202` outcomes, never errors.
+//!
+//! The router also serves the approval page at `/` (HTML, signed in with an API token, in-memory
+//! sessions that end with the process; see the README's "Approval page"). Set
+//! [`ApiOptions::secure_cookies`] when it is served over TLS.
 
 mod auth;
 mod error;
@@ -31,6 +35,7 @@ mod handlers;
 pub mod metrics;
 pub mod openapi;
 pub mod types;
+mod ui;
 pub mod worker;
 
 use std::sync::Arc;
@@ -48,11 +53,14 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub struct ApiOptions {
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// Mark the approval page's cookies `Secure` (serve it over TLS). They are also marked
+    /// when a request arrives with `X-Forwarded-Proto: https`.
+    pub secure_cookies: bool,
 }
 
 impl Default for ApiOptions {
     fn default() -> Self {
-        Self { body_limit_bytes: 256 * 1024 }
+        Self { body_limit_bytes: 256 * 1024, secure_cookies: false }
     }
 }
 
@@ -121,7 +129,8 @@ impl ApiState {
     }
 }
 
-/// The API's routes, with the body limit, request tracing and the uniform error shape.
+/// The API's routes, with the body limit, request tracing and the uniform error shape, and
+/// the server-rendered approval page (`/`, `/login`, `/logout`, `/ui/...`).
 pub fn router(state: ApiState) -> Router {
     use handlers as h;
     let limit = state.inner.options.body_limit_bytes;
@@ -156,5 +165,6 @@ pub fn router(state: ApiState) -> Router {
             tower_http::trace::TraceLayer::new_for_http()
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(ui::router(state))
 }

@@ -7,3 +7,4 @@ mod authz;
 mod findings;
 mod secrets;
 mod support;
+mod ui;

@@ -52,6 +52,15 @@ async fn no_token_or_secret_in_logs_or_responses() {
         let (status, body) = env.call(who, method, &path, body).await;
         responses.push(format!("{status} {body}"));
     }
+    // The approval page: a failed and a good sign-in, an approval through a form.
+    let id2 = env.suggest("requester", "engineering").await;
+    let mut browser = crate::ui::Browser::new(env.app.clone());
+    let csrf = browser.get().await.csrf();
+    responses.push(browser.post("/login", &[("csrf", &csrf), ("token", "rmt_not-a-token")]).await.body);
+    let page = browser.sign_in(env.token("approver")).await;
+    browser.post(&format!("/ui/actions/{id2}/approve"), &[("csrf", &page.csrf())]).await;
+    responses.push(page.body);
+    responses.push(browser.get().await.body);
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("/v1/actions"), "the trace layer logged nothing: {logs}");
     let everything = format!("{logs}\n{}", responses.join("\n"));

@@ -89,7 +89,7 @@ impl Env {
                 .unwrap();
             tokens.push((name.to_owned(), token.expose_secret().to_owned()));
         }
-        let state = ApiState::new(Arc::new(runtime), ApiOptions { body_limit_bytes: 4096 });
+        let state = ApiState::new(Arc::new(runtime), ApiOptions { body_limit_bytes: 4096, ..ApiOptions::default() });
         let app = router(state.clone());
         Self { dir, state, app, events, tokens, audit_key_hex }
     }

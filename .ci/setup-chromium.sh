@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Makes sure headless Chromium and its WebDriver are installed (Debian's `chromium` and
+# `chromium-driver`), then prints the export line the approval page's browser test reads.
+# Idempotent: installs only when chromedriver is missing. Progress goes to stderr; stdout
+# carries only `export ...` lines.
+set -euo pipefail
+
+DRIVER=/usr/bin/chromedriver
+
+if ! [ -x "$DRIVER" ] || ! command -v chromium >/dev/null 2>&1; then
+    echo "setup-chromium: installing chromium and chromium-driver" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends chromium chromium-driver >&2
+fi
+
+if ! "$DRIVER" --version >&2; then
+    echo "setup-chromium: $DRIVER does not run" >&2
+    exit 1
+fi
+
+echo "export REMEDIATION_TEST_CHROMEDRIVER=$DRIVER"
