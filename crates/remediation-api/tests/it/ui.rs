@@ -381,7 +381,7 @@ async fn revoking_the_token_ends_its_sessions() {
     let env = Env::new();
     let mut b = Browser::new(env.app.clone());
     b.sign_in(env.token("viewer")).await;
-    assert!(env.state.runtime().store().revoke_token("viewer", time::OffsetDateTime::now_utc()).unwrap());
+    assert!(env.state.runtime().store().revoke_token("viewer", "local:test", time::OffsetDateTime::now_utc()).unwrap());
     let page = b.get().await;
     assert!(page.body.contains("action=\"/login\""), "back to the sign-in form: {}", page.body);
 }
@@ -404,7 +404,7 @@ async fn sessions_end_after_eight_hours() {
     .unwrap();
     let token = remediation_runtime::tokens::generate();
     let hash = remediation_runtime::tokens::hash(&token);
-    runtime.store().create_token("viewer", remediation_core::Role::Viewer, &hash, clock.now()).unwrap();
+    runtime.store().create_token("viewer", remediation_core::Role::Viewer, &hash, "local:test", clock.now()).unwrap();
     let mut b = Browser::new(router(ApiState::new(Arc::new(runtime), ApiOptions::default())));
     b.sign_in(token.expose_secret()).await;
     clock.advance(time::Duration::hours(8) - time::Duration::minutes(1));
