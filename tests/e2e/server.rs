@@ -12,14 +12,14 @@ use remediation_e2e::{Env, server_bin};
 use serde_json::{Value, json};
 
 /// A running server and everything it wrote to standard error.
-struct Server {
-    child: Child,
-    addr: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
     log: Arc<Mutex<String>>,
 }
 
 impl Server {
-    fn start(env: &Env) -> Self {
+    pub(crate) fn start(env: &Env) -> Self {
         let mut child = Command::new(server_bin())
             .arg("--data-dir")
             .arg(env.dir())
@@ -94,7 +94,7 @@ impl Server {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 }
@@ -106,7 +106,7 @@ impl Drop for Server {
     }
 }
 
-fn token(env: &Env, name: &str, role: &str) -> String {
+pub(crate) fn token(env: &Env, name: &str, role: &str) -> String {
     let run = env.expect("local:alice", &["token", "create", "--name", name, "--role", role], 0);
     let token = run.stdout.trim().to_owned();
     assert!(token.starts_with("rmt_") && token.len() == 68, "{}", run.stdout);
