@@ -36,8 +36,11 @@ fn run_remote(url: &str, token: Option<&str>, args: &[&str]) -> Run {
 /// Replaces what differs between two runs of the same session: the session's action id,
 /// other UUIDs, RFC 3339 timestamps and 64-hex digests; runs of spaces become one (table
 /// columns are as wide as their timestamps).
-fn normalise(text: &str, id: &str) -> String {
-    let text = if id.is_empty() { text.to_owned() } else { text.replace(id, "<ID>") };
+fn normalise(text: &str, ids: &[&str]) -> String {
+    let mut text = text.to_owned();
+    for (n, id) in ids.iter().enumerate().filter(|(_, id)| !id.is_empty()) {
+        text = text.replace(id, &format!("<ID{n}>"));
+    }
     let b = text.as_bytes();
     let (mut out, mut i) = (String::with_capacity(text.len()), 0);
     let hex = |c: u8| c.is_ascii_hexdigit();
@@ -81,8 +84,10 @@ fn env_with_admin() -> Env {
     let env = Env::new();
     env.init_enabled();
     env.edit_config(|t| {
-        let t =
-            t.replace("\"local:bob\" = \"approver\" }", "\"local:bob\" = \"approver\", \"local:carol\" = \"admin\", \"local:vera\" = \"viewer\" }");
+        let t = t.replace(
+            "\"local:bob\" = \"approver\" }",
+            "\"local:bob\" = \"approver\", \"local:carol\" = \"admin\", \"local:vera\" = \"viewer\" }",
+        );
         // The worker never runs during the session: the client executes, as the CLI does.
         format!("{t}\n[server]\nworker_interval_secs = 3600\n")
     });
@@ -90,7 +95,7 @@ fn env_with_admin() -> Env {
 }
 
 struct Remote {
-    _env: Env,
+    env: Env,
     server: Server,
     url: String,
     tokens: Vec<(&'static str, String)>,
@@ -107,7 +112,7 @@ impl Remote {
         ];
         let server = Server::start(&env);
         let url = format!("http://{}", server.addr);
-        Self { _env: env, server, url, tokens }
+        Self { env, server, url, tokens }
     }
 
     fn token(&self, actor: &str) -> &str {
@@ -146,7 +151,7 @@ fn a_session_against_the_server_prints_and_exits_exactly_as_locally() {
     assert_eq!((l.code, r.code), (0, 0), "local:\n{l:?}\nremote:\n{r:?}");
     let first_word = |run: &Run| run.stdout.split_whitespace().next().unwrap_or_default().to_owned();
     let (lid, rid) = (first_word(&l), first_word(&r));
-    assert_eq!(normalise(&l.stdout, &lid), normalise(&r.stdout, &rid));
+    assert_eq!(normalise(&l.stdout, &[&lid]), normalise(&r.stdout, &[&rid]));
 
     let missing = "00000000-0000-7000-8000-000000000000";
     // (actor, arguments with ID for the session's action, expected exit code)
@@ -198,13 +203,105 @@ fn a_session_against_the_server_prints_and_exits_exactly_as_locally() {
         let context = format!("`{}` as {actor}\nlocal: {l:?}\nremote: {r:?}", args.join(" "));
         assert_eq!(l.code, *code, "{context}");
         assert_eq!(r.code, *code, "{context}");
-        assert_eq!(normalise(&l.stdout, &lid), normalise(&r.stdout, &rid), "{context}");
+        assert_eq!(normalise(&l.stdout, &[&lid]), normalise(&r.stdout, &[&rid]), "{context}");
         for (_, t) in &remote.tokens {
             assert!(!r.stdout.contains(t.as_str()) && !r.stderr.contains(t.as_str()), "a token in the output");
         }
     }
     let log = remote.server.log();
     assert!(remote.tokens.iter().all(|(_, t)| !log.contains(t.as_str())), "a token in the server log");
+}
+
+/// Prepares the provider before a step: `fault:NAME` sets a sandbox fault switch,
+/// `session:USER` signs the user in once more (a change made outside the engine).
+fn prepare(env: &Env, what: &str) {
+    let mut dir = env.sandbox();
+    match what.split_once(':') {
+        Some(("fault", name)) => dir["faults"][name] = serde_json::Value::Bool(true),
+        Some(("session", user)) => {
+            dir["users"][user]["sessions"].as_array_mut().expect("sessions").push("s-new".into());
+        }
+        _ => panic!("unknown preparation {what}"),
+    }
+    env.write_sandbox(&dir);
+}
+
+#[test]
+fn provider_failures_plan_changes_and_a_broken_chain_exit_alike() {
+    let local = env_with_admin();
+    let remote = Remote::start();
+    let mut ids: Vec<(String, String)> = Vec::new();
+    let suspend_carol: &[&str] = &[
+        "suggest",
+        "--connector",
+        "sandbox",
+        "--kind",
+        "suspend",
+        "--identity",
+        "carol",
+        "--grant-type",
+        "account",
+        "--reason",
+        "compromised",
+    ];
+    let mut revoke_engineering = SUGGEST.to_vec();
+    revoke_engineering[8] = "engineering";
+    // (actor, arguments: ID0/ID1 for the session's actions, preparation, exit code)
+    let session: &[(&str, &[&str], Option<&str>, i32)] = &[
+        ("local:alice", suspend_carol, None, 0),
+        ("local:bob", &["approve", "ID0"], None, 0),
+        ("local:bob", &["execute", "ID0"], Some("session:carol"), 3), // plan changed
+        ("local:bob", &["show", "ID0"], None, 0),
+        ("local:bob", &["approve", "ID0"], None, 0),
+        ("local:bob", &["execute", "ID0", "--output", "json"], None, 0),
+        ("local:bob", &["rollback", "ID0"], Some("fault:fail_rollback"), 5),
+        ("local:carol", &revoke_engineering, None, 0),
+        ("local:bob", &["approve", "ID1"], None, 0),
+        ("local:bob", &["execute", "ID1"], Some("fault:fail_after_write"), 5),
+        ("local:bob", &["list"], None, 0),
+    ];
+    for (actor, args, set_fault, code) in session {
+        if let Some(what) = set_fault {
+            prepare(&local, what);
+            prepare(&remote.env, what);
+        }
+        let pick = |n: usize| ids.get(n).cloned().unwrap_or_default();
+        let with = |local_side: bool| -> Vec<String> {
+            args.iter()
+                .map(|a| match *a {
+                    "ID0" | "ID1" => {
+                        let (l, r) = pick(usize::from(*a == "ID1"));
+                        if local_side { l } else { r }
+                    }
+                    other => other.to_owned(),
+                })
+                .collect()
+        };
+        let (largs, rargs) = (with(true), with(false));
+        let l = local.run_as(actor, &largs.iter().map(String::as_str).collect::<Vec<_>>());
+        let r = remote.run(actor, &rargs.iter().map(String::as_str).collect::<Vec<_>>());
+        let context = format!("`{}` as {actor}\nlocal: {l:?}\nremote: {r:?}", args.join(" "));
+        assert_eq!((l.code, r.code), (*code, *code), "{context}");
+        if args[0] == "suggest" {
+            let first_word = |run: &Run| run.stdout.split_whitespace().next().unwrap_or_default().to_owned();
+            ids.push((first_word(&l), first_word(&r)));
+        }
+        let lids: Vec<&str> = ids.iter().map(|(l, _)| l.as_str()).collect();
+        let rids: Vec<&str> = ids.iter().map(|(_, r)| r.as_str()).collect();
+        assert_eq!(normalise(&l.stdout, &lids), normalise(&r.stdout, &rids), "{context}");
+    }
+    // Cut the last records off both chains: `audit verify` exits 6 either way.
+    for env in [&local, &remote.env] {
+        rusqlite::Connection::open(env.dir().join("remediation.db"))
+            .expect("store")
+            .execute_batch("DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq > 4;")
+            .expect("cut off the tail");
+    }
+    for args in [&["audit", "verify"][..], &["audit", "verify", "--output", "json"]] {
+        let (l, r) = (local.run_as("local:bob", args), remote.run("local:bob", args));
+        assert_eq!((l.code, r.code), (6, 6), "{args:?}\nlocal: {l:?}\nremote: {r:?}");
+        assert_eq!(normalise(&l.stdout, &[]), normalise(&r.stdout, &[]));
+    }
 }
 
 #[test]

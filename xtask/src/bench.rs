@@ -13,9 +13,9 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 /// Users in the sandbox directory: at most this many cycles can run (each revokes one).
-const USERS: usize = 20_000;
+const USERS: usize = 4_000;
 /// Groups the users are spread over (the sandbox file is rewritten on every write).
-const GROUPS: usize = 100;
+const GROUPS: usize = 40;
 /// How long each load phase runs.
 const PHASE: Duration = Duration::from_secs(10);
 /// Concurrent connections (wrk) and concurrent cycles (the load loop).
