@@ -90,6 +90,8 @@ impl Env {
             .args(args)
             .env_remove("REMEDIATION_CONFIG")
             .env_remove("REMEDIATION_DATA_DIR")
+            .env_remove("REMEDIATION_SERVER")
+            .env_remove("REMEDIATION_TOKEN")
             .output()
             .unwrap_or_else(|e| panic!("cannot run remediate: {e}"));
         Run {

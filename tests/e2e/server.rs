@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 /// A running server and everything it wrote to standard error.
 pub(crate) struct Server {
-    child: Child,
+    pub(crate) child: Child,
     pub(crate) addr: String,
     log: Arc<Mutex<String>>,
 }

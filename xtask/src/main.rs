@@ -2,7 +2,10 @@
 //! a boundary (configuration, actions, plans, audit records, the webhook protocol) and the
 //! API's OpenAPI document into `schemas/`;
 //! `cargo xtask codegen --check` fails when the committed files are stale, and so does this
-//! crate's test.
+//! crate's test. `cargo xtask bench server` benchmarks `remediation-server` (not part of CI;
+//! see [`bench`]).
+
+mod bench;
 
 use std::path::{Path, PathBuf};
 
@@ -65,7 +68,8 @@ fn main() -> anyhow::Result<()> {
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
-        _ => bail!("usage: cargo xtask codegen [--check]"),
+        ["bench", "server"] => bench::server(),
+        _ => bail!("usage: cargo xtask codegen [--check] | cargo xtask bench server"),
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use remediation_core::{ActionFilter, ActionId, EngineEvent, EventSink, State};
+use remediation_core::{ActionId, EngineEvent, EventSink, State};
 use remediation_gates::{ControlSettings, ControlStatus, PolicySettings};
 use serde_json::{Value, json};
 
@@ -161,8 +161,8 @@ impl Ctx {
                     return Err(Failure::new(2, anyhow::anyhow!("invalid token name `{}`", clean(name))));
                 }
                 let token = remediation_runtime::tokens::generate();
-                let t = self
-                    .store
+                let store = &self.backend.local("token create")?.store;
+                let t = store
                     .create_token(name, *role, &remediation_runtime::tokens::hash(&token), &self.actor.name, now)
                     .map_err(|e| Failure::new(3, e))?;
                 match self.format {
@@ -182,7 +182,7 @@ impl Ctx {
                 Ok(0)
             }
             TokenCommand::List => {
-                let tokens = self.store.list_tokens().context("cannot list the tokens")?;
+                let tokens = self.backend.local("token list")?.store.list_tokens().context("cannot list the tokens")?;
                 let ts = |t: time::OffsetDateTime| {
                     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
                 };
@@ -215,7 +215,13 @@ impl Ctx {
                 Ok(0)
             }
             TokenCommand::Revoke { name } => {
-                if self.store.revoke_token(name, &self.actor.name, now).context("cannot revoke the token")? {
+                if self
+                    .backend
+                    .local("token revoke")?
+                    .store
+                    .revoke_token(name, &self.actor.name, now)
+                    .context("cannot revoke the token")?
+                {
                     outln!("token `{}` revoked", clean(name))?;
                     Ok(0)
                 } else {
@@ -228,12 +234,13 @@ impl Ctx {
     pub(crate) async fn settings(&self, command: &SettingsCommand) -> Result<u8, Failure> {
         match command {
             SettingsCommand::Show => {
-                let value = json!({"source": self.settings_source, "policy": self.policy, "limits": self.limits});
-                outln!("{}", output::json(&value))?;
+                let view = self.backend.settings().await?;
+                outln!("{}", output::json(&json!(view)))?;
                 Ok(0)
             }
             SettingsCommand::Set { key, value, reason } => {
-                let mut doc = serde_json::to_value(&self.policy).context("cannot serialise the settings")?;
+                let policy = self.backend.settings().await?.policy;
+                let mut doc = serde_json::to_value(&policy).context("cannot serialise the settings")?;
                 let parsed: Value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.clone()));
                 set_path(&mut doc, key, parsed)?;
                 let settings = self.save_policy(doc, reason, key).await?;
@@ -253,18 +260,18 @@ impl Ctx {
         settings
             .validate()
             .map_err(|e| Failure::new(2, anyhow::anyhow!("invalid settings after changing `{what}`: {e}")))?;
-        self.engine.update_settings(&self.actor, doc, reason.to_owned()).await?;
+        self.backend.save_policy(&self.actor, doc, reason).await?;
         Ok(settings)
     }
 
     pub(crate) async fn controls(&self, command: &ControlsCommand) -> Result<u8, Failure> {
         match command {
             ControlsCommand::List => {
+                let policy = self.backend.settings().await?.policy;
                 match self.format {
-                    Format::Json => outln!("{}", output::json(&json!(self.policy.controls)))?,
+                    Format::Json => outln!("{}", output::json(&json!(policy.controls)))?,
                     Format::Table => {
-                        let rows: Vec<Vec<String>> = self
-                            .policy
+                        let rows: Vec<Vec<String>> = policy
                             .controls
                             .iter()
                             .map(|(id, c)| {
@@ -290,7 +297,7 @@ impl Ctx {
                 Ok(0)
             }
             ControlsCommand::Set(args) => {
-                let mut policy = self.policy.clone();
+                let mut policy = self.backend.settings().await?.policy;
                 let c: &mut ControlSettings = policy.controls.entry(args.id.clone()).or_default();
                 if let Some(mode) = args.mode {
                     c.mode = Some(mode);
@@ -324,7 +331,7 @@ impl Ctx {
             KillSwitchCommand::On { reason } => (true, reason),
             KillSwitchCommand::Off { reason } => (false, reason),
             KillSwitchCommand::Status => {
-                let on = self.engine.safety_state().await?.kill_switch;
+                let on = self.backend.kill_switch().await?;
                 outln!(
                     "{}",
                     if self.format == Format::Json {
@@ -336,7 +343,7 @@ impl Ctx {
                 return Ok(0);
             }
         };
-        let cancelled = self.engine.set_kill_switch(on, &self.actor, reason.clone()).await?;
+        let cancelled = self.backend.set_kill_switch(on, &self.actor, reason.clone()).await?;
         match self.format {
             Format::Json => outln!("{}", output::json(&json!({"kill_switch": on, "cancelled": cancelled})))?,
             Format::Table if on => {
@@ -353,11 +360,11 @@ impl Ctx {
     pub(crate) async fn breaker(&self, command: &BreakerCommand) -> Result<u8, Failure> {
         match command {
             BreakerCommand::Reset { reason } => {
-                self.engine.reset_breaker(&self.actor, reason.clone()).await?;
+                self.backend.reset_breaker(&self.actor, reason.clone()).await?;
                 outln!("circuit breaker reset; held actions stay held until an admin releases them (`held list`)")?;
             }
             BreakerCommand::Status => {
-                let tripped = self.engine.safety_state().await?.breaker_tripped;
+                let (tripped, _) = self.backend.limits().await?;
                 match self.format {
                     Format::Json => outln!("{}", json!({"breaker_tripped": tripped}))?,
                     Format::Table => outln!("circuit breaker {}", if tripped { "TRIPPED" } else { "closed" })?,
@@ -368,15 +375,7 @@ impl Ctx {
     }
 
     pub(crate) async fn limits_status(&self) -> Result<u8, Failure> {
-        let now = time::OffsetDateTime::now_utc();
-        let slots = self
-            .engine
-            .store()
-            .slots_since(now - self.limits.longest_window())
-            .await
-            .map_err(|e| Failure::new(1, e))?;
-        let usage = self.limits.usage(&slots, now);
-        let tripped = self.engine.safety_state().await?.breaker_tripped;
+        let (tripped, usage) = self.backend.limits().await?;
         match self.format {
             Format::Json => outln!("{}", output::json(&json!({"breaker_tripped": tripped, "usage": usage})))?,
             Format::Table => {
@@ -396,14 +395,15 @@ impl Ctx {
     }
 
     pub(crate) async fn held_list(&self) -> Result<u8, Failure> {
-        let held = self.engine.list(&ActionFilter { state: Some(State::Held), ..ActionFilter::default() }).await?;
+        let held = self.backend.list(Some(State::Held)).await?;
         let mut rows = Vec::new();
         let mut docs = Vec::new();
         for a in held {
             let why = self
-                .engine
-                .transitions(a.id)
+                .backend
+                .view(a.id)
                 .await?
+                .transitions
                 .into_iter()
                 .rev()
                 .find(|t| t.to == State::Held)
@@ -420,10 +420,7 @@ impl Ctx {
     }
 
     pub(crate) async fn plan(&self, id: ActionId) -> Result<u8, Failure> {
-        let d = self.engine.get(id).await?;
-        let Some(plan) = &d.plan else {
-            return Err(Failure::new(4, anyhow::anyhow!("action {id} has no plan")));
-        };
+        let plan = &self.backend.plan(id).await?;
         match self.format {
             Format::Json => outln!("{}", output::json(&json!(plan)))?,
             Format::Table => {
@@ -441,11 +438,12 @@ impl Ctx {
     }
 
     pub(crate) async fn emergency(&self, command: &EmergencyCommand) -> Result<u8, Failure> {
+        let local = self.backend.local("emergency-access")?;
         if let EmergencyCommand::Verify { note } = command {
-            self.engine.verify_emergency_access(&self.actor, note.clone()).await?;
+            local.engine.verify_emergency_access(&self.actor, note.clone()).await?;
         }
-        let state = self.engine.safety_state().await?;
-        let max = time::Duration::days(i64::from(self.policy.emergency_access_max_age_days));
+        let state = local.engine.safety_state().await?;
+        let max = time::Duration::days(i64::from(local.policy.emergency_access_max_age_days));
         let fresh = state.emergency_access_verified_at.is_some_and(|at| time::OffsetDateTime::now_utc() - at <= max);
         match self.format {
             Format::Json => outln!(
@@ -453,7 +451,7 @@ impl Ctx {
                 output::json(&json!({
                     "verified_at": state.emergency_access_verified_at.map(|t| t.to_string()),
                     "note": state.emergency_access_note,
-                    "max_age_days": self.policy.emergency_access_max_age_days,
+                    "max_age_days": local.policy.emergency_access_max_age_days,
                     "fresh": fresh,
                 }))
             )?,

@@ -1,27 +1,22 @@
 //! Wiring and the subcommands: builds the engine from the configuration and runs one command.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context as _;
-use remediation_core::{
-    Action, ActionFilter, ActionId, ActionKind, ActionRequest, Actor, Engine, EngineError, ExecuteOutcome, Finding,
-    KindName, RollbackOutcome, Target,
-};
-use remediation_gates::PolicySettings;
-use remediation_limiter::Limits;
+use remediation_api::types::SuggestionView;
+use remediation_core::{Action, ActionId, ActionKind, ActionRequest, Actor, EngineError, Finding, KindName, Target};
 
-use crate::admin::{EventLog, HeldCommand, LimitsCommand};
+use crate::admin::{HeldCommand, LimitsCommand};
+use crate::backend::{Backend, Local, Outcome, Remote, Step, TOKEN_ENV, only_local};
 use remediation_audit::AuditKey;
 use remediation_store_sqlite::SqliteStore;
-use secrecy::ExposeSecret as _;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
 use crate::output::{self, Format, clean, errln, out, outln};
 use crate::{AuditCommand, Cli, Command, SuggestArgs};
-use remediation_config::Config;
-use remediation_runtime::{ExecutorLock, LoadedConfig, Runtime, RuntimeError, RuntimeOptions};
+use remediation_runtime::{LoadedConfig, RuntimeError};
 
 pub(crate) use remediation_runtime::{AUDIT_KEY_FILE, CONFIG_FILE, EVENTS_FILE, STORE_FILE};
 
@@ -74,6 +69,11 @@ impl From<anyhow::Error> for Failure {
 /// Runs one command and returns its exit code.
 pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
     match &cli.command {
+        Command::Init { .. } if cli.server.is_some() => Err(only_local("init")),
+        Command::Demo if cli.server.is_some() => Err(only_local("demo")),
+        Command::Token { .. } if cli.server.is_some() => Err(only_local("token")),
+        Command::Recover if cli.server.is_some() => Err(only_local("recover")),
+        Command::EmergencyAccess { .. } if cli.server.is_some() => Err(only_local("emergency-access")),
         Command::Init { force } => init(&cli, *force),
         Command::Demo => crate::demo::run(cli.output).await,
         _ => {
@@ -154,23 +154,26 @@ pub(crate) fn create_audit_key(path: &Path) -> Result<AuditKey, Failure> {
     Ok(key)
 }
 
-/// Everything a command needs.
+/// Everything a command needs: who acts, how to print, and where the command runs.
 pub(crate) struct Ctx {
-    pub(crate) dir: PathBuf,
-    pub(crate) engine: Arc<Engine>,
-    pub(crate) store: Arc<SqliteStore>,
+    /// Local data directory or server.
+    pub(crate) backend: Backend,
+    /// Who acts (locally; a server takes the actor from the token).
     pub(crate) actor: Actor,
+    /// Output format.
     pub(crate) format: Format,
-    /// The policy settings in force.
-    pub(crate) policy: PolicySettings,
-    /// Where they come from: `config` (seed) or `store` (changed with `settings set`).
-    pub(crate) settings_source: &'static str,
-    /// The blast-radius limits in force.
-    pub(crate) limits: Limits,
 }
 
 impl Ctx {
     async fn open(cli: &Cli) -> Result<Self, Failure> {
+        if let Some(url) = &cli.server {
+            if cli.actor.is_some() {
+                errln!("note: --actor is ignored with --server: the server records the token's name as the actor");
+            }
+            let token = std::env::var(TOKEN_ENV).ok().map(SecretString::from);
+            let remote = Remote::new(url, token)?;
+            return Ok(Self { backend: Backend::Remote(remote), actor: Actor::system(), format: cli.output });
+        }
         let loaded = LoadedConfig::discover(cli.config.as_deref(), cli.data_dir.as_deref()).map_err(runtime_failure)?;
         let actor_name = cli.actor.clone().unwrap_or_else(|| {
             format!(
@@ -181,88 +184,41 @@ impl Ctx {
         let actor = Actor::new(actor_name.clone(), loaded.config.actors.role_of(&actor_name));
         // A missing data directory is reported by `build`, which says to run `init`.
         let key = loaded.audit_key().map_err(runtime_failure)?;
-        let ctx = Self::build(loaded.config, &loaded.dir, key, actor, cli.output).await.map_err(|f| {
+        let local = Local::build(&loaded.config, &loaded.dir, key).await.map_err(|f| {
             Failure::new(f.code, f.error.context(format!("using configuration {}", loaded.path.display())))
         })?;
-        Ok(ctx)
-    }
-
-    /// Builds the engine from a loaded configuration; `key` seals the audit checkpoint.
-    ///
-    /// The configuration file seeds the policy settings; once they have been changed with
-    /// `settings set` or `controls set`, the copy in the store is authoritative.
-    pub(crate) async fn build(
-        config: Config,
-        dir: &Path,
-        key: Option<AuditKey>,
-        actor: Actor,
-        format: Format,
-    ) -> Result<Self, Failure> {
-        let limits = config.limits.clone();
-        let mut options = RuntimeOptions {
-            events: Some(Arc::new(EventLog { path: dir.join(EVENTS_FILE) })),
-            ..RuntimeOptions::default()
-        };
-        if let Ok(point) = std::env::var("REMEDIATION_FAILPOINT") {
-            options.failpoints = Some(failpoint_hook(point));
-        }
-        let runtime = Runtime::build(&config, dir, key, options).map_err(runtime_failure)?;
-        let active = runtime.active().await.map_err(runtime_failure)?;
-        let (engine, settings, settings_source) = (active.engine, active.settings, active.source.as_str());
-        let store = runtime.store().clone();
-        Ok(Self { dir: dir.to_owned(), engine, store, actor, format, policy: settings, settings_source, limits })
+        Ok(Self { backend: Backend::Local(Box::new(local)), actor, format: cli.output })
     }
 
     async fn dispatch(&self, command: &Command) -> Result<u8, Failure> {
-        for a in self.engine.expire_stale().await? {
+        for a in self.backend.expire_stale().await? {
             errln!("expired {}: not approved in time", a.id);
         }
         match command {
             Command::Suggest(args) => self.suggest(args).await,
             Command::List { state } => self.list(*state).await,
             Command::Show { id } => self.show(*id).await,
-            Command::Approve { id, note } => {
-                let a = self.engine.approve(*id, &self.actor, note.clone()).await?;
-                self.changed(&a, "approved by", &next_step(&a))
-            }
-            Command::Reject { id, note } => {
-                let a = self.engine.reject(*id, &self.actor, note.clone()).await?;
-                self.changed(&a, "rejected by", "")
-            }
-            Command::Cancel { id, note } => {
-                let a = self.engine.cancel(*id, &self.actor, note.clone()).await?;
-                self.changed(&a, "cancelled by", "")
-            }
-            Command::Promote { id } => {
-                let a = self.engine.promote(*id, &self.actor, None).await?;
-                self.changed(&a, "promoted by", &next_step(&a))
-            }
-            Command::Release { id } => {
-                let a = self.engine.release(*id, &self.actor, None).await?;
-                self.changed(&a, "released by", &next_step(&a))
-            }
-            Command::Execute { id, dry_run: true } => {
-                let outcome = self.engine.execute(*id, &self.actor, true).await?;
-                self.print_execute(outcome)
-            }
-            Command::Execute { id, dry_run: false } => {
-                let _lock = self.executor_lock().await?;
-                let outcome = self.engine.execute(*id, &self.actor, false).await?;
-                self.print_execute(outcome)
+            Command::Approve { id, note } => self.step(Step::Approve, *id, note.clone(), "approved by").await,
+            Command::Reject { id, note } => self.step(Step::Reject, *id, note.clone(), "rejected by").await,
+            Command::Cancel { id, note } => self.step(Step::Cancel, *id, note.clone(), "cancelled by").await,
+            Command::Promote { id } => self.step(Step::Promote, *id, None, "promoted by").await,
+            Command::Release { id } => self.step(Step::Release, *id, None, "released by").await,
+            Command::Execute { id, dry_run } => {
+                let outcome = self.backend.execute(*id, &self.actor, *dry_run).await?;
+                self.print_outcome(&outcome)
             }
             Command::ForceExecute { id, reason } => {
-                let _lock = self.executor_lock().await?;
-                let outcome = self.engine.force_execute(*id, &self.actor, reason.clone()).await?;
-                self.print_execute(outcome)
+                let outcome = self.backend.force_execute(*id, &self.actor, reason.clone()).await?;
+                self.print_outcome(&outcome)
             }
             Command::Rollback { id, note } => {
-                let _lock = self.executor_lock().await?;
-                let outcome = self.engine.rollback(*id, &self.actor, note.clone()).await?;
-                self.print_rollback(outcome)
+                let outcome = self.backend.rollback(*id, &self.actor, note.clone()).await?;
+                self.print_outcome(&outcome)
             }
             Command::Recover => {
-                let _lock = self.executor_lock_only()?;
-                let recovered = self.engine.recover().await?;
+                let local = self.backend.local("recover")?;
+                let _lock = local.executor_lock_only()?;
+                let recovered = local.engine.recover().await?;
                 match self.format {
                     Format::Json => {
                         outln!("{}", output::json(&json!(recovered.iter().map(recovery_json).collect::<Vec<_>>())))?
@@ -287,33 +243,23 @@ impl Ctx {
             Command::Limits { command: LimitsCommand::Status } => self.limits_status().await,
             Command::Held { command: HeldCommand::List } => self.held_list().await,
             Command::EmergencyAccess { command } => self.emergency(command).await,
-            Command::Audit { command: AuditCommand::Verify } => self.audit_verify(),
+            Command::Audit { command: AuditCommand::Verify } => self.audit_verify().await,
             Command::Audit { command: AuditCommand::Export { since, out } } => {
-                self.audit_export(*since, out.as_deref())
+                self.audit_export(*since, out.as_deref()).await
             }
             Command::Token { command } => self.token(command),
             Command::Init { .. } | Command::Demo => Ok(0),
         }
     }
 
-    /// Takes the data directory's exclusive executor lock (waiting for another process that
-    /// holds it), so only one process writes to providers at a time and every action found
-    /// `executing` or `rolling_back` while holding it was left so by an interrupted process.
-    fn executor_lock_only(&self) -> Result<ExecutorLock, Failure> {
-        if let Some(lock) = ExecutorLock::try_acquire(&self.dir).map_err(runtime_failure)? {
-            return Ok(lock);
-        }
-        errln!("waiting for another remediate process to finish executing in {}", self.dir.display());
-        ExecutorLock::acquire(&self.dir).map_err(runtime_failure)
-    }
-
-    /// Takes the executor lock, then reconciles actions an interrupted process left behind.
-    async fn executor_lock(&self) -> Result<ExecutorLock, Failure> {
-        let lock = self.executor_lock_only()?;
-        for r in self.engine.recover().await? {
-            errln!("recovered {}: {} -> {}: {}", r.id, r.from, r.to, clean(&r.note));
-        }
-        Ok(lock)
+    /// Approve, reject, cancel, promote or release, and say who did it.
+    async fn step(&self, step: Step, id: ActionId, note: Option<String>, verb: &str) -> Result<u8, Failure> {
+        let (a, who) = self.backend.step(step, id, &self.actor, note).await?;
+        let next = match step {
+            Step::Reject | Step::Cancel => String::new(),
+            _ => next_step(&a),
+        };
+        self.changed(&a, &who, verb, &next)
     }
 
     /// `suggest`.
@@ -336,6 +282,25 @@ impl Ctx {
             }
             None => None,
         };
+        if let Some(f) = &finding {
+            let overridden = args.connector.is_some()
+                || args.kind.is_some()
+                || args.to.is_some()
+                || args.target.is_some()
+                || args.identity.is_some()
+                || args.resource.is_some()
+                || args.grant.is_some()
+                || args.grant_type.is_some()
+                || args.reason.is_some()
+                || args.control.is_some()
+                || args.finding_id.is_some()
+                || args.dry_run;
+            // A server takes a bare finding through its intake, which never opens a second
+            // action for the same control and target.
+            if !overridden && let Some(answer) = self.backend.intake(f).await? {
+                return self.print_intake(answer);
+            }
+        }
         let explicit_target = args.target.is_some() || args.identity.is_some();
         let target = match (&args.target, &finding) {
             (Some(json), _) => serde_json::from_str::<Target>(json).map_err(|e| {
@@ -389,18 +354,40 @@ impl Ctx {
         if args.finding_id.is_some() {
             request.finding_id = args.finding_id.clone();
         }
-        let s = self.engine.suggest(request, &self.actor).await?;
+        let s = self.backend.suggest(request, &self.actor).await?;
+        self.print_suggestion(&s)
+    }
+
+    /// Prints the server's answer to a finding: a new suggestion, or the action already open
+    /// for the same control and target.
+    fn print_intake(&self, answer: serde_json::Value) -> Result<u8, Failure> {
+        if !answer["plan"].is_null() {
+            let s: SuggestionView = serde_json::from_value(answer)
+                .map_err(|e| Failure::new(1, anyhow::anyhow!("the server's suggestion cannot be read: {e}")))?;
+            return self.print_suggestion(&s);
+        }
+        let a: Action = serde_json::from_value(answer["action"].clone())
+            .map_err(|e| Failure::new(1, anyhow::anyhow!("the server's answer names no action: {e}")))?;
+        let intake = answer["intake"].as_str().unwrap_or_default();
         match self.format {
-            Format::Json => {
-                let guidance = (s.action.state == remediation_core::State::Suggested)
-                    .then(|| remediation_core::guidance(&s.action, Some(&s.plan)));
-                outln!(
-                    "{}",
-                    output::json(
-                        &json!({"action": s.action, "plan": s.plan, "decision": s.decision, "guidance": guidance})
-                    )
-                )?
+            Format::Json => outln!("{}", output::json(&answer))?,
+            Format::Table if intake == "did_not_hold" => outln!(
+                "{} {}: this fix did not hold (the finding is back); decide by hand, see `remediate show {}`",
+                a.id,
+                a.state,
+                a.id
+            )?,
+            Format::Table => {
+                outln!("{} {} (already open for this control and target; nothing new suggested)", a.id, a.state)?
             }
+        }
+        Ok(0)
+    }
+
+    /// Prints a stored suggestion.
+    fn print_suggestion(&self, s: &SuggestionView) -> Result<u8, Failure> {
+        match self.format {
+            Format::Json => outln!("{}", output::json(&json!(s)))?,
             Format::Table => {
                 outln!("{} {}", s.action.id, s.action.state)?;
                 outln!("  plan:   {}", clean(&s.plan.description))?;
@@ -417,8 +404,7 @@ impl Ctx {
                     };
                     outln!("  gate {:<14} {verdict}: {}", g.gate, clean(&g.reason))?;
                 }
-                if s.action.state == remediation_core::State::Suggested {
-                    let g = remediation_core::guidance(&s.action, Some(&s.plan));
+                if let Some(g) = &s.guidance {
                     outln!("Guidance (advisory: this action never executes by itself)")?;
                     outln!("  issue:           {}", clean(&g.issue))?;
                     outln!("  why it matters:  {}", clean(&g.why_it_matters))?;
@@ -439,7 +425,7 @@ impl Ctx {
     }
 
     async fn list(&self, state: Option<remediation_core::State>) -> Result<u8, Failure> {
-        let actions = self.engine.list(&ActionFilter { state, ..ActionFilter::default() }).await?;
+        let actions = self.backend.list(state).await?;
         match self.format {
             Format::Json => outln!("{}", output::json(&json!(actions)))?,
             Format::Table => {
@@ -467,10 +453,10 @@ impl Ctx {
     }
 
     async fn show(&self, id: ActionId) -> Result<u8, Failure> {
-        let d = self.engine.get(id).await?;
-        let transitions = self.engine.transitions(id).await?;
+        let view = self.backend.view(id).await?;
+        let (d, transitions) = (&view.detail, &view.transitions);
         match self.format {
-            Format::Json => outln!("{}", output::json(&json!({"detail": d, "transitions": transitions})))?,
+            Format::Json => outln!("{}", output::json(&json!(view)))?,
             Format::Table => {
                 let a = &d.action;
                 outln!("action     {}", a.id)?;
@@ -531,11 +517,11 @@ impl Ctx {
         Ok(0)
     }
 
-    fn changed(&self, a: &Action, verb: &str, next: &str) -> Result<u8, Failure> {
+    fn changed(&self, a: &Action, who: &str, verb: &str, next: &str) -> Result<u8, Failure> {
         match self.format {
             Format::Json => outln!("{}", output::json(&json!(a)))?,
             Format::Table => {
-                outln!("{} {} ({verb} {})", a.id, a.state, clean(&self.actor.name))?;
+                outln!("{} {} ({verb} {})", a.id, a.state, clean(who))?;
                 if !next.is_empty() {
                     outln!("Next: {next}")?;
                 }
@@ -544,37 +530,57 @@ impl Ctx {
         Ok(0)
     }
 
-    /// Prints an execution outcome and returns its exit code.
-    pub(crate) fn print_execute(&self, outcome: ExecuteOutcome) -> Result<u8, Failure> {
-        let (code, value, text) = match &outcome {
-            ExecuteOutcome::Completed { action, after } => (
+    /// Prints an execution or rollback outcome and returns its exit code.
+    pub(crate) fn print_outcome(&self, outcome: &Outcome) -> Result<u8, Failure> {
+        let v = &outcome.view;
+        let Some(action) = &v.action else {
+            // A dry run: the plan and the gates' verdicts; nothing was written.
+            let (Some(plan), Some(decision)) = (&v.plan, &v.decision) else {
+                return Err(Failure::new(1, anyhow::anyhow!("the outcome `{}` names no action", clean(&v.outcome))));
+            };
+            let value = json!({"outcome": "dry_run", "plan": plan, "decision": decision, "limit": v.limit});
+            let text = format!(
+                "dry run, nothing written: {} (plan hash {}){}",
+                clean(&plan.description),
+                plan.plan_hash,
+                v.limit
+                    .as_ref()
+                    .map(|l| format!("; would be held by limit `{}`", clean(&l.slot.key)))
+                    .unwrap_or_default()
+            );
+            return self.print_value(0, &value, &text);
+        };
+        let error = v.error.as_deref().unwrap_or_default();
+        let (code, value, text) = match v.outcome.as_str() {
+            "completed" => {
+                let after = v.after.as_ref().map(|a| a.state.to_string()).unwrap_or_default();
+                (
+                    0,
+                    json!({"outcome": "completed", "action": action, "after": v.after}),
+                    format!(
+                        "{} completed; after-state {}\nNext: remediate rollback {} (inside the rollback window)",
+                        action.id,
+                        clean(&after),
+                        action.id
+                    ),
+                )
+            }
+            "rolled_back" => (
                 0,
-                json!({"outcome": "completed", "action": action, "after": after}),
-                format!(
-                    "{} completed; after-state {}\nNext: remediate rollback {} (inside the rollback window)",
-                    action.id,
-                    clean(&after.state.to_string()),
-                    action.id
-                ),
+                json!({"outcome": "rolled_back", "action": action}),
+                format!("{} rolled back; before-state restored and verified", action.id),
             ),
-            ExecuteOutcome::Failed { action, error } => (
+            "failed" if outcome.rollback => (
+                5,
+                json!({"outcome": "failed", "action": action, "error": error}),
+                format!("{} {}: {}", action.id, action.state, clean(error)),
+            ),
+            "failed" => (
                 5,
                 json!({"outcome": "failed", "action": action, "error": error}),
                 format!("{} failed: {}", action.id, clean(error)),
             ),
-            ExecuteOutcome::Held { action, limit } => (
-                3,
-                json!({"outcome": "held", "action": action, "limit": limit}),
-                format!(
-                    "{} held: limit `{}` reached ({} of {} in {}s); an admin may `force-execute --reason` or `release` it",
-                    action.id,
-                    clean(&limit.slot.key),
-                    limit.used,
-                    limit.slot.limit,
-                    limit.slot.window_secs
-                ),
-            ),
-            ExecuteOutcome::HeldByBreaker { action } => (
+            "held" if v.breaker => (
                 3,
                 json!({"outcome": "held", "action": action, "breaker": true}),
                 format!(
@@ -582,76 +588,56 @@ impl Ctx {
                     action.id
                 ),
             ),
-            ExecuteOutcome::PlanChanged { action, changes } => (
+            "held" => {
+                let text = match &v.limit {
+                    Some(limit) => format!(
+                        "{} held: limit `{}` reached ({} of {} in {}s); an admin may `force-execute --reason` or `release` it",
+                        action.id,
+                        clean(&limit.slot.key),
+                        limit.used,
+                        limit.slot.limit,
+                        limit.slot.window_secs
+                    ),
+                    None => format!("{} held; an admin may `force-execute --reason` or `release` it", action.id),
+                };
+                (3, json!({"outcome": "held", "action": action, "limit": v.limit}), text)
+            }
+            "plan_changed" => (
                 3,
-                json!({"outcome": "plan_changed", "action": action, "changes": changes}),
+                json!({"outcome": "plan_changed", "action": action, "changes": outcome.changes}),
                 format!(
                     "{} is {}: the live state differs from the approved plan, so approvals are void:\n{}",
                     action.id,
                     action.state,
-                    changes.iter().map(|c| format!("  {}", clean(&c.to_string()))).collect::<Vec<_>>().join("\n")
+                    v.changes.iter().map(|c| format!("  {}", clean(c))).collect::<Vec<_>>().join("\n")
                 ),
             ),
-            ExecuteOutcome::DryRun { plan, decision, limit } => (
-                0,
-                json!({"outcome": "dry_run", "plan": plan, "decision": decision, "limit": limit}),
-                format!(
-                    "dry run, nothing written: {} (plan hash {}){}",
-                    clean(&plan.description),
-                    plan.plan_hash,
-                    limit
-                        .as_ref()
-                        .map(|l| format!("; would be held by limit `{}`", clean(&l.slot.key)))
-                        .unwrap_or_default()
-                ),
-            ),
+            other => {
+                return Err(Failure::new(1, anyhow::anyhow!("unknown outcome `{}` for {}", clean(other), action.id)));
+            }
         };
-        match self.format {
-            Format::Json => outln!("{}", output::json(&value))?,
-            Format::Table => outln!("{text}")?,
-        }
-        Ok(code)
+        self.print_value(code, &value, &text)
     }
 
-    /// Prints a rollback outcome and returns its exit code.
-    pub(crate) fn print_rollback(&self, outcome: RollbackOutcome) -> Result<u8, Failure> {
-        let (code, value, text) = match &outcome {
-            RollbackOutcome::RolledBack { action } => (
-                0,
-                json!({"outcome": "rolled_back", "action": action}),
-                format!("{} rolled back; before-state restored and verified", action.id),
-            ),
-            RollbackOutcome::Failed { action, error } => (
-                5,
-                json!({"outcome": "failed", "action": action, "error": error}),
-                format!("{} {}: {}", action.id, action.state, clean(error)),
-            ),
-        };
+    /// Prints `value` (JSON) or `text` (table) and returns `code`.
+    fn print_value(&self, code: u8, value: &serde_json::Value, text: &str) -> Result<u8, Failure> {
         match self.format {
-            Format::Json => outln!("{}", output::json(&value))?,
+            Format::Json => outln!("{}", output::json(value))?,
             Format::Table => outln!("{text}")?,
         }
         Ok(code)
     }
 
     async fn connectors(&self) -> Result<u8, Failure> {
-        let mut all = Vec::new();
-        for c in self.engine.connectors() {
-            let health = c.health().await;
-            all.push(json!({
-                "id": c.id(),
-                "health": health.as_ref().map_err(ToString::to_string),
-                "capabilities": c.capabilities(),
-            }));
-        }
+        let all = self.backend.connectors().await?;
         match self.format {
             Format::Json => outln!("{}", output::json(&json!(all)))?,
             Format::Table => {
                 let mut rows = Vec::new();
-                for c in self.engine.connectors() {
-                    for cap in c.capabilities() {
+                for c in &all {
+                    for cap in &c.capabilities {
                         rows.push(vec![
-                            c.id().to_owned(),
+                            c.id.clone(),
                             cap.kind.to_string(),
                             cap.grant_type.clone(),
                             cap.reversibility.to_string(),
@@ -667,8 +653,8 @@ impl Ctx {
 
     /// `audit verify`: exit 0 when intact, 6 when a link is broken or the checkpoint does not
     /// match the chain (a cut-off tail, a rewritten chain, a forged or deleted checkpoint).
-    pub(crate) fn audit_verify(&self) -> Result<u8, Failure> {
-        let report = self.store.verify_audit().context("cannot read the audit trail")?;
+    pub(crate) async fn audit_verify(&self) -> Result<u8, Failure> {
+        let report = self.backend.audit_verify().await?;
         let ok = report.is_intact();
         match self.format {
             Format::Json => outln!("{}", output::json(&json!(report)))?,
@@ -688,8 +674,8 @@ impl Ctx {
         Ok(if ok { 0 } else { 6 })
     }
 
-    fn audit_export(&self, since: Option<time::OffsetDateTime>, out: Option<&Path>) -> Result<u8, Failure> {
-        let records = self.store.audit_records(since).context("cannot read the audit trail")?;
+    async fn audit_export(&self, since: Option<time::OffsetDateTime>, out: Option<&Path>) -> Result<u8, Failure> {
+        let records = self.backend.audit_records(since).await?;
         let count = records.len();
         match out {
             Some(path) => {
@@ -717,19 +703,6 @@ pub(crate) fn runtime_failure(e: RuntimeError) -> Failure {
         _ => 1,
     };
     Failure::new(code, e)
-}
-
-/// The hook behind `REMEDIATION_FAILPOINT=name`: at that failpoint the process announces it on
-/// standard error and stops, waiting to be killed (crash tests send SIGKILL).
-fn failpoint_hook(point: String) -> remediation_core::FailpointHook {
-    Arc::new(move |name: &'static str| {
-        if name == point {
-            errln!("failpoint {name} reached; waiting to be killed");
-            loop {
-                std::thread::park();
-            }
-        }
-    })
 }
 
 fn recovery_json(r: &remediation_core::Recovery) -> serde_json::Value {

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use remediation_core::{ActionKind, ActionRequest, Actor, ExecuteOutcome, Mode, Role, RollbackOutcome, Target};
 
-use crate::app::{AUDIT_KEY_FILE, Ctx, Failure, STORE_FILE, create_audit_key};
+use crate::app::{AUDIT_KEY_FILE, Failure, STORE_FILE, create_audit_key};
+use crate::backend::Local;
 use crate::output::{self, Format, outln};
 use remediation_config::{ActorSettings, Config, ConnectorConfig};
 
@@ -39,7 +40,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
 
     let alice = Actor::new("local:alice", Role::Requester);
     let bob = Actor::new("local:bob", Role::Approver);
-    let ctx = Ctx::build(config, &dir, Some(key), alice.clone(), format).await?;
+    let ctx = Local::build(&config, &dir, Some(key)).await?;
     let json = format == Format::Json;
     let say = |step: &str| if json { Ok(()) } else { outln!("\n== {step}") };
     let mut steps = Vec::new();

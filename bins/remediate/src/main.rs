@@ -5,6 +5,7 @@
 
 mod admin;
 mod app;
+mod backend;
 mod demo;
 mod output;
 
@@ -24,7 +25,9 @@ Exit codes:
   3  refused by a safety rule (gate, role, lifecycle, limit, plan changed, window closed)
   4  not found (action, connector, or the provider's target)
   5  provider failure (the connector could not read or write, or the change was not verified)
-  6  audit chain broken (`audit verify` found an edited, deleted or reordered record, a cut-off tail or a rewrite)";
+  6  audit chain broken (`audit verify` found an edited, deleted or reordered record, a cut-off tail or a rewrite)
+With --server the same codes apply: HTTP 400 is 2, 401/403/409 are 3, 404 is 4, 502 is 5,
+and a server that cannot be reached is 1 (the message names the URL).";
 
 /// Turn security findings into safe, auditable, reversible fixes.
 #[derive(Debug, Parser)]
@@ -39,6 +42,11 @@ pub(crate) struct Cli {
     /// Who is acting, as recorded in the audit (default: local:$USER).
     #[arg(long, global = true)]
     pub(crate) actor: Option<String>,
+    /// Run the command against this remediation-server (e.g. http://127.0.0.1:8080) instead
+    /// of the local data directory, authenticating with the bearer token in
+    /// REMEDIATION_TOKEN (never on the command line).
+    #[arg(long, global = true, env = "REMEDIATION_SERVER", value_name = "URL")]
+    pub(crate) server: Option<String>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub(crate) output: Format,

@@ -165,6 +165,19 @@ pub(crate) async fn release(
     Ok(Json(engine.release(id, actor, body.note).await?))
 }
 
+/// Turns advisory guidance (`suggested`) into a request for approval; the engine's lifecycle
+/// decides which roles may.
+pub(crate) async fn promote(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ActionPath(id): ActionPath,
+    OptionalJson(body): OptionalJson<NoteBody>,
+) -> Result<Json<Action>, ApiError> {
+    let actor = caller.require(Role::Requester)?;
+    let engine = state.runtime().active().await?.engine;
+    Ok(Json(engine.promote(id, actor, body.note).await?))
+}
+
 /// The response for an execution outcome: 200 done, 202 held or back to approval, 502 when
 /// the provider failed.
 pub(crate) fn execute_response(outcome: ExecuteOutcome) -> Response {
@@ -438,6 +451,17 @@ pub(crate) async fn kill_switch(
     let engine = state.runtime().active().await?.engine;
     let cancelled = engine.set_kill_switch(body.on, actor, body.reason).await?;
     Ok(Json(KillSwitchView { on: body.on, cancelled }))
+}
+
+/// `GET /v1/kill-switch`: whether the switch is on (`cancelled` is always empty).
+pub(crate) async fn kill_switch_status(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+) -> Result<Json<KillSwitchView>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let engine = state.runtime().active().await?.engine;
+    let on = engine.safety_state().await?.kill_switch;
+    Ok(Json(KillSwitchView { on, cancelled: Vec::new() }))
 }
 
 pub(crate) async fn connectors(

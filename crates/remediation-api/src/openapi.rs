@@ -32,6 +32,7 @@ pub fn document() -> Value {
     let action = schema::<remediation_core::Action>(g);
     let outcome = schema::<t::OutcomeView>(g);
     let note = Some(schema::<t::NoteBody>(g));
+    let (promote_note, promote_action) = (note.clone(), action.clone());
     let ops = vec![
         Op {
             method: "post",
@@ -134,6 +135,15 @@ pub fn document() -> Value {
         },
         Op {
             method: "post",
+            path: "/v1/actions/{id}/promote",
+            summary: "Turn advisory guidance into a request for approval",
+            role: Some("requester"),
+            request: promote_note,
+            ok: (200, promote_action),
+            query: None,
+        },
+        Op {
+            method: "post",
             path: "/v1/findings",
             summary: "Turn a finding into a suggestion, once per (control, target); 200 with the open action when one exists",
             role: Some("requester"),
@@ -201,6 +211,15 @@ pub fn document() -> Value {
             summary: "Turn the kill switch on (cancels waiting actions) or off",
             role: Some("admin"),
             request: Some(schema::<t::KillSwitchBody>(g)),
+            ok: (200, schema::<t::KillSwitchView>(g)),
+            query: None,
+        },
+        Op {
+            method: "get",
+            path: "/v1/kill-switch",
+            summary: "Whether the kill switch is on",
+            role: Some("viewer"),
+            request: None,
             ok: (200, schema::<t::KillSwitchView>(g)),
             query: None,
         },

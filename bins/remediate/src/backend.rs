@@ -1,0 +1,762 @@
+//! Where a command runs: against the local data directory ([`Local`]) or a running
+//! `remediation-server` ([`Remote`]). One [`Backend`] serves every command, so each command
+//! is written once and prints the same tables, JSON and exit codes either way. Request and
+//! response bodies are `remediation_api::types`, so the wire format has one definition.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use remediation_api::types::{
+    ActionQuery, ActionView, AuditQuery, ConnectorView, CreateAction, ExecuteBody, KillSwitchBody, KillSwitchView,
+    LimitsView, NoteBody, OutcomeView, Page, ReasonBody, SettingsPatch, SettingsView, SuggestionView,
+};
+use remediation_audit::{AuditKey, AuditRecord, ChainReport};
+use remediation_config::Config;
+use remediation_core::{
+    Action, ActionFilter, ActionId, ActionRequest, Actor, Engine, ExecuteOutcome, Finding, Plan, RollbackOutcome, State,
+};
+use remediation_gates::PolicySettings;
+use remediation_limiter::{Limits, Usage};
+use remediation_runtime::{ExecutorLock, Runtime, RuntimeOptions};
+use remediation_store_sqlite::SqliteStore;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::admin::EventLog;
+use crate::app::{EVENTS_FILE, Failure, runtime_failure};
+use crate::output::{clean, errln};
+
+/// The environment variable holding the bearer token for `--server`.
+pub(crate) const TOKEN_ENV: &str = "REMEDIATION_TOKEN";
+
+/// Where commands run.
+#[derive(Debug)]
+pub(crate) enum Backend {
+    /// The engine over the local data directory.
+    Local(Box<Local>),
+    /// A `remediation-server` over HTTP.
+    Remote(Remote),
+}
+
+/// The engine assembled over a local data directory.
+pub(crate) struct Local {
+    /// The data directory.
+    pub(crate) dir: PathBuf,
+    /// The engine.
+    pub(crate) engine: Arc<Engine>,
+    /// The store (audit verification and export).
+    pub(crate) store: Arc<SqliteStore>,
+    /// The policy settings in force.
+    pub(crate) policy: PolicySettings,
+    /// Where they come from: `config` (seed) or `store` (changed with `settings set`).
+    pub(crate) settings_source: &'static str,
+    /// The blast-radius limits in force.
+    pub(crate) limits: Limits,
+}
+
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Local").field("dir", &self.dir).field("settings_source", &self.settings_source).finish()
+    }
+}
+
+/// A state-changing step on one action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Approve.
+    Approve,
+    /// Reject.
+    Reject,
+    /// Cancel.
+    Cancel,
+    /// Promote advisory guidance to a request for approval.
+    Promote,
+    /// Return a held action to approved.
+    Release,
+}
+
+impl Step {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Reject => "reject",
+            Self::Cancel => "cancel",
+            Self::Promote => "promote",
+            Self::Release => "release",
+        }
+    }
+}
+
+/// What an execution or rollback came to, from either backend.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// The outcome in the API's shape.
+    pub(crate) view: OutcomeView,
+    /// The plan changes as JSON (structured locally, strings from a server).
+    pub(crate) changes: Value,
+    /// True for a rollback (a failure prints differently).
+    pub(crate) rollback: bool,
+}
+
+impl Outcome {
+    fn empty(outcome: &str) -> OutcomeView {
+        OutcomeView {
+            outcome: outcome.to_owned(),
+            action: None,
+            after: None,
+            limit: None,
+            breaker: false,
+            plan: None,
+            decision: None,
+            changes: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// A local execution outcome.
+    pub(crate) fn from_execute(outcome: ExecuteOutcome) -> Self {
+        let mut changes = Value::Null;
+        let view = match outcome {
+            ExecuteOutcome::Completed { action, after } => {
+                OutcomeView { action: Some(action), after: Some(after), ..Self::empty("completed") }
+            }
+            ExecuteOutcome::Failed { action, error } => {
+                OutcomeView { action: Some(action), error: Some(error), ..Self::empty("failed") }
+            }
+            ExecuteOutcome::Held { action, limit } => {
+                OutcomeView { action: Some(action), limit: Some(limit), ..Self::empty("held") }
+            }
+            ExecuteOutcome::HeldByBreaker { action } => {
+                OutcomeView { action: Some(action), breaker: true, ..Self::empty("held") }
+            }
+            ExecuteOutcome::PlanChanged { action, changes: c } => {
+                changes = json!(c);
+                OutcomeView {
+                    action: Some(action),
+                    changes: c.iter().map(ToString::to_string).collect(),
+                    ..Self::empty("plan_changed")
+                }
+            }
+            ExecuteOutcome::DryRun { plan, decision, limit } => {
+                OutcomeView { plan: Some(plan), decision: Some(decision), limit, ..Self::empty("dry_run") }
+            }
+        };
+        Self { view, changes, rollback: false }
+    }
+
+    /// A local rollback outcome.
+    pub(crate) fn from_rollback(outcome: RollbackOutcome) -> Self {
+        let view = match outcome {
+            RollbackOutcome::RolledBack { action } => {
+                OutcomeView { action: Some(action), ..Self::empty("rolled_back") }
+            }
+            RollbackOutcome::Failed { action, error } => {
+                OutcomeView { action: Some(action), error: Some(error), ..Self::empty("failed") }
+            }
+        };
+        Self { view, changes: Value::Null, rollback: true }
+    }
+
+    fn remote(view: OutcomeView, rollback: bool) -> Self {
+        let changes = json!(view.changes);
+        Self { view, changes, rollback }
+    }
+}
+
+impl Local {
+    /// Builds the engine from a loaded configuration; `key` seals the audit checkpoint.
+    ///
+    /// The configuration file seeds the policy settings; once they have been changed with
+    /// `settings set` or `controls set`, the copy in the store is authoritative.
+    pub(crate) async fn build(config: &Config, dir: &Path, key: Option<AuditKey>) -> Result<Self, Failure> {
+        let limits = config.limits.clone();
+        let mut options = RuntimeOptions {
+            events: Some(Arc::new(EventLog { path: dir.join(EVENTS_FILE) })),
+            ..RuntimeOptions::default()
+        };
+        if let Ok(point) = std::env::var("REMEDIATION_FAILPOINT") {
+            options.failpoints = Some(failpoint_hook(point));
+        }
+        let runtime = Runtime::build(config, dir, key, options).map_err(runtime_failure)?;
+        let active = runtime.active().await.map_err(runtime_failure)?;
+        let store = runtime.store().clone();
+        Ok(Self {
+            dir: dir.to_owned(),
+            engine: active.engine,
+            store,
+            policy: active.settings,
+            settings_source: active.source.as_str(),
+            limits,
+        })
+    }
+
+    /// Takes the data directory's exclusive executor lock (waiting for another process that
+    /// holds it), so only one process writes to providers at a time and every action found
+    /// `executing` or `rolling_back` while holding it was left so by an interrupted process.
+    pub(crate) fn executor_lock_only(&self) -> Result<ExecutorLock, Failure> {
+        if let Some(lock) = ExecutorLock::try_acquire(&self.dir).map_err(runtime_failure)? {
+            return Ok(lock);
+        }
+        errln!("waiting for another remediate process to finish executing in {}", self.dir.display());
+        ExecutorLock::acquire(&self.dir).map_err(runtime_failure)
+    }
+
+    /// Takes the executor lock, then reconciles actions an interrupted process left behind.
+    async fn executor_lock(&self) -> Result<ExecutorLock, Failure> {
+        let lock = self.executor_lock_only()?;
+        for r in self.engine.recover().await? {
+            errln!("recovered {}: {} -> {}: {}", r.id, r.from, r.to, clean(&r.note));
+        }
+        Ok(lock)
+    }
+}
+
+/// The hook behind `REMEDIATION_FAILPOINT=name`: at that failpoint the process announces it on
+/// standard error and stops, waiting to be killed (crash tests send SIGKILL).
+fn failpoint_hook(point: String) -> remediation_core::FailpointHook {
+    Arc::new(move |name: &'static str| {
+        if name == point {
+            errln!("failpoint {name} reached; waiting to be killed");
+            loop {
+                std::thread::park();
+            }
+        }
+    })
+}
+
+/// A `remediation-server` and the bearer token to call it with. The token is only ever put
+/// in the `Authorization` header: never in `Debug`, errors or output.
+pub(crate) struct Remote {
+    base: String,
+    token: SecretString,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote").field("base", &self.base).field("token", &"[redacted]").finish()
+    }
+}
+
+fn usage(message: String) -> Failure {
+    Failure::new(2, anyhow::anyhow!(message))
+}
+
+impl Remote {
+    /// A client for the server at `url` (http or https), authenticating with `token`.
+    pub(crate) fn new(url: &str, token: Option<SecretString>) -> Result<Self, Failure> {
+        // The URL is not echoed back: whatever it holds stays out of messages.
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| usage(format!("--server is not a URL such as http://127.0.0.1:8080 ({e})")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(usage("--server must be an http:// or https:// URL with a host".to_owned()));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(usage(format!("--server must not carry credentials; put the token in {TOKEN_ENV}")));
+        }
+        let token = token.filter(|t| !t.expose_secret().trim().is_empty()).ok_or_else(|| {
+            usage(format!(
+                "--server {} needs a bearer token in the {TOKEN_ENV} environment variable (an administrator creates one with `remediate token create`)",
+                parsed.as_str().trim_end_matches('/')
+            ))
+        })?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(300))
+            .user_agent(concat!("remediate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Self { base: parsed.as_str().trim_end_matches('/').to_owned(), token, client })
+    }
+
+    /// Sends one request; the status and the body as JSON (`null` when empty).
+    async fn send<B: Serialize + ?Sized>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: Option<&(dyn erased::Query + Sync)>,
+        body: Option<&B>,
+    ) -> Result<(u16, Value), Failure> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .client
+            .request(method, &url)
+            .header(reqwest::header::AUTHORIZATION, format!("Bearer {}", self.token.expose_secret()));
+        if let Some(q) = query {
+            request = q.apply(request);
+        }
+        if let Some(b) = body {
+            request = request.json(b);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Ok((status, value))
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> Failure {
+        let what = if e.is_timeout() { "no answer in time from" } else { "cannot reach" };
+        Failure::new(1, anyhow::Error::new(e.without_url()).context(format!("{what} the server at {}", self.base)))
+    }
+
+    /// A request whose success body is `T`; errors map to the CLI's exit codes.
+    async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: Option<&(dyn erased::Query + Sync)>,
+        body: Option<&B>,
+    ) -> Result<T, Failure> {
+        let (status, value) = self.send(method, path, query, body).await?;
+        if !(200..300).contains(&status) {
+            return Err(api_failure(status, &value));
+        }
+        decode(value, path)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        self.call::<(), T>(reqwest::Method::GET, path, None, None).await
+    }
+
+    async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, Failure> {
+        self.call(reqwest::Method::POST, path, None, Some(body)).await
+    }
+
+    /// An execution or rollback: a 502 with the action in its details is a failed outcome
+    /// (exit 5, printed like the local one), not a transport error.
+    async fn outcome<B: Serialize>(&self, path: &str, body: &B, rollback: bool) -> Result<Outcome, Failure> {
+        let (status, value) = self.send(reqwest::Method::POST, path, None, Some(body)).await?;
+        if status == 502 {
+            let detail = &value["error"];
+            if let Some(action) = detail["details"].get("action").cloned() {
+                let action: Action = decode(action, path)?;
+                let message = detail["message"].as_str().unwrap_or_default();
+                let prefix = if rollback {
+                    format!("rollback of {} failed: ", action.id)
+                } else {
+                    format!("action {} failed: ", action.id)
+                };
+                let error = message.strip_prefix(&prefix).unwrap_or(message).to_owned();
+                let view = OutcomeView { action: Some(action), error: Some(error), ..Outcome::empty("failed") };
+                return Ok(Outcome { view, changes: Value::Null, rollback });
+            }
+        }
+        if !(200..300).contains(&status) {
+            return Err(api_failure(status, &value));
+        }
+        Ok(Outcome::remote(decode(value, path)?, rollback))
+    }
+}
+
+/// Query strings without making the request methods generic over them.
+mod erased {
+    /// Something that can be added to a request as its query string.
+    pub(crate) trait Query {
+        /// Adds it.
+        fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder;
+    }
+
+    impl<T: serde::Serialize> Query for T {
+        fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+            request.query(self)
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(value: Value, path: &str) -> Result<T, Failure> {
+    serde_json::from_value(value).map_err(|e| {
+        Failure::new(1, anyhow::anyhow!("the server's answer to {path} is not what this client expects: {e}"))
+    })
+}
+
+/// Maps an error response (`{"error":{"code","message","details"}}`) to the exit code the
+/// local command would have returned for the same refusal.
+pub(crate) fn api_failure(status: u16, body: &Value) -> Failure {
+    let error = &body["error"];
+    let code = error["code"].as_str().unwrap_or_default();
+    let details = &error["details"];
+    let message = error["message"].as_str().map_or_else(|| format!("the server answered HTTP {status}"), str::to_owned);
+    let exit = match (status, code) {
+        (401, _) | (_, "unauthenticated") => {
+            return Failure::new(3, anyhow::anyhow!("{message} (check the token in {TOKEN_ENV})"));
+        }
+        (403, _) | (_, "forbidden") | (409, _) | (_, "conflict") => 3,
+        (404, _) | (_, "not_found") => 4,
+        (502, _) | (_, "provider_failure") => 5,
+        // The engine's refusals that the API reports as invalid requests are safety refusals
+        // (3) locally, and an unknown connector is "not found" (4).
+        (400, _) if details.get("rule").is_some() || details["field"] == "kind" => 3,
+        (400, _) if details["field"] == "connector" && details.get("connector").is_some() => 4,
+        (400 | 405 | 413 | 415 | 422, _) => 2,
+        _ => 1,
+    };
+    Failure::new(exit, anyhow::anyhow!(message))
+}
+
+fn id_path(id: ActionId, what: &str) -> String {
+    if what.is_empty() { format!("/v1/actions/{id}") } else { format!("/v1/actions/{id}/{what}") }
+}
+
+impl Backend {
+    /// The local engine, for commands that only exist locally.
+    pub(crate) fn local(&self, command: &str) -> Result<&Local, Failure> {
+        match self {
+            Self::Local(l) => Ok(l),
+            Self::Remote(_) => Err(only_local(command)),
+        }
+    }
+
+    /// Expires actions not approved in time (the server's worker does it there).
+    pub(crate) async fn expire_stale(&self) -> Result<Vec<Action>, Failure> {
+        match self {
+            Self::Local(l) => Ok(l.engine.expire_stale().await?),
+            Self::Remote(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Suggests an action.
+    pub(crate) async fn suggest(&self, request: ActionRequest, actor: &Actor) -> Result<SuggestionView, Failure> {
+        match self {
+            Self::Local(l) => {
+                let s = l.engine.suggest(request, actor).await?;
+                let guidance =
+                    (s.action.state == State::Suggested).then(|| remediation_core::guidance(&s.action, Some(&s.plan)));
+                Ok(SuggestionView { action: s.action, plan: s.plan, decision: s.decision, guidance, intake: None })
+            }
+            Self::Remote(r) => {
+                let body = CreateAction {
+                    connector: request.connector,
+                    kind: request.kind,
+                    target: request.target,
+                    reason: request.reason,
+                    control_id: request.control_id,
+                    finding_id: request.finding_id,
+                    dry_run: request.dry_run,
+                };
+                r.post("/v1/actions", &body).await
+            }
+        }
+    }
+
+    /// Posts a finding to the server's intake (`None` locally: the caller suggests instead).
+    /// The answer is a suggestion, or `{"action", "intake"}` for an action already open.
+    pub(crate) async fn intake(&self, finding: &Finding) -> Result<Option<Value>, Failure> {
+        match self {
+            Self::Local(_) => Ok(None),
+            Self::Remote(r) => Ok(Some(r.post("/v1/findings", finding).await?)),
+        }
+    }
+
+    /// Every action (in one state), oldest first.
+    pub(crate) async fn list(&self, state: Option<State>) -> Result<Vec<Action>, Failure> {
+        match self {
+            Self::Local(l) => Ok(l.engine.list(&ActionFilter { state, ..ActionFilter::default() }).await?),
+            Self::Remote(r) => {
+                let mut all = Vec::new();
+                let mut cursor = None;
+                loop {
+                    let q = ActionQuery { state, limit: Some(500), cursor, ..ActionQuery::default() };
+                    let page: Page<Action> =
+                        r.call::<(), _>(reqwest::Method::GET, "/v1/actions", Some(&q), None).await?;
+                    all.extend(page.items);
+                    match page.next_cursor {
+                        Some(c) => cursor = Some(c),
+                        None => return Ok(all),
+                    }
+                }
+            }
+        }
+    }
+
+    /// One action with its transitions.
+    pub(crate) async fn view(&self, id: ActionId) -> Result<ActionView, Failure> {
+        match self {
+            Self::Local(l) => {
+                Ok(ActionView { detail: l.engine.get(id).await?, transitions: l.engine.transitions(id).await? })
+            }
+            Self::Remote(r) => r.get(&id_path(id, "")).await,
+        }
+    }
+
+    /// An action's plan.
+    pub(crate) async fn plan(&self, id: ActionId) -> Result<Plan, Failure> {
+        match self {
+            Self::Local(l) => {
+                l.engine.get(id).await?.plan.ok_or_else(|| Failure::new(4, anyhow::anyhow!("action {id} has no plan")))
+            }
+            Self::Remote(r) => r.get(&id_path(id, "plan")).await,
+        }
+    }
+
+    /// Approves, rejects, cancels, promotes or releases; the action and who acted (for a
+    /// server, the token's name as recorded in the transition).
+    pub(crate) async fn step(
+        &self,
+        step: Step,
+        id: ActionId,
+        actor: &Actor,
+        note: Option<String>,
+    ) -> Result<(Action, String), Failure> {
+        match self {
+            Self::Local(l) => {
+                let e = &l.engine;
+                let a = match step {
+                    Step::Approve => e.approve(id, actor, note).await?,
+                    Step::Reject => e.reject(id, actor, note).await?,
+                    Step::Cancel => e.cancel(id, actor, note).await?,
+                    Step::Promote => e.promote(id, actor, note).await?,
+                    Step::Release => e.release(id, actor, note).await?,
+                };
+                Ok((a, actor.name.clone()))
+            }
+            Self::Remote(r) => {
+                let a: Action = r.post(&id_path(id, step.path()), &NoteBody { note }).await?;
+                let view: ActionView = r.get(&id_path(id, "")).await?;
+                let who = view.transitions.last().map(|t| t.actor.clone()).unwrap_or_default();
+                Ok((a, who))
+            }
+        }
+    }
+
+    /// Executes (or dry-runs) an approved action.
+    pub(crate) async fn execute(&self, id: ActionId, actor: &Actor, dry_run: bool) -> Result<Outcome, Failure> {
+        match self {
+            Self::Local(l) => {
+                let _lock = if dry_run { None } else { Some(l.executor_lock().await?) };
+                Ok(Outcome::from_execute(l.engine.execute(id, actor, dry_run).await?))
+            }
+            Self::Remote(r) => r.outcome(&id_path(id, "execute"), &ExecuteBody { dry_run }, false).await,
+        }
+    }
+
+    /// Executes a held action despite its limit.
+    pub(crate) async fn force_execute(&self, id: ActionId, actor: &Actor, reason: String) -> Result<Outcome, Failure> {
+        match self {
+            Self::Local(l) => {
+                let _lock = l.executor_lock().await?;
+                Ok(Outcome::from_execute(l.engine.force_execute(id, actor, reason).await?))
+            }
+            Self::Remote(r) => r.outcome(&id_path(id, "force-execute"), &ReasonBody { reason }, false).await,
+        }
+    }
+
+    /// Rolls back a completed action.
+    pub(crate) async fn rollback(&self, id: ActionId, actor: &Actor, note: Option<String>) -> Result<Outcome, Failure> {
+        match self {
+            Self::Local(l) => {
+                let _lock = l.executor_lock().await?;
+                Ok(Outcome::from_rollback(l.engine.rollback(id, actor, note).await?))
+            }
+            Self::Remote(r) => r.outcome(&id_path(id, "rollback"), &NoteBody { note }, true).await,
+        }
+    }
+
+    /// Connectors with health and capabilities.
+    pub(crate) async fn connectors(&self) -> Result<Vec<ConnectorView>, Failure> {
+        match self {
+            Self::Local(l) => {
+                let mut all = Vec::new();
+                for c in l.engine.connectors() {
+                    let (healthy, health) = match c.health().await {
+                        Ok(h) if h.healthy => (true, "ok".to_owned()),
+                        Ok(h) => (false, h.detail),
+                        Err(e) => (false, format!("{:#}", anyhow::Error::new(e))),
+                    };
+                    all.push(ConnectorView { id: c.id().to_owned(), health, healthy, capabilities: c.capabilities() });
+                }
+                Ok(all)
+            }
+            Self::Remote(r) => r.get("/v1/connectors").await,
+        }
+    }
+
+    /// The policy settings in force, where they come from, and the limits.
+    pub(crate) async fn settings(&self) -> Result<SettingsView, Failure> {
+        match self {
+            Self::Local(l) => Ok(SettingsView {
+                source: l.settings_source.to_owned(),
+                policy: l.policy.clone(),
+                limits: l.limits.clone(),
+            }),
+            Self::Remote(r) => r.get("/v1/settings").await,
+        }
+    }
+
+    /// Stores new policy settings (`doc` is the whole, validated document; audited).
+    pub(crate) async fn save_policy(&self, actor: &Actor, doc: Value, reason: &str) -> Result<(), Failure> {
+        match self {
+            Self::Local(l) => Ok(l.engine.update_settings(actor, doc, reason.to_owned()).await?),
+            Self::Remote(r) => {
+                let body = SettingsPatch { patch: doc, reason: reason.to_owned() };
+                let _: SettingsView = r.call(reqwest::Method::PATCH, "/v1/settings", None, Some(&body)).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the kill switch is on.
+    pub(crate) async fn kill_switch(&self) -> Result<bool, Failure> {
+        match self {
+            Self::Local(l) => Ok(l.engine.safety_state().await?.kill_switch),
+            Self::Remote(r) => Ok(r.get::<KillSwitchView>("/v1/kill-switch").await?.on),
+        }
+    }
+
+    /// Turns the kill switch on or off; the actions it cancelled.
+    pub(crate) async fn set_kill_switch(
+        &self,
+        on: bool,
+        actor: &Actor,
+        reason: String,
+    ) -> Result<Vec<Action>, Failure> {
+        match self {
+            Self::Local(l) => Ok(l.engine.set_kill_switch(on, actor, reason).await?),
+            Self::Remote(r) => {
+                Ok(r.post::<_, KillSwitchView>("/v1/kill-switch", &KillSwitchBody { on, reason }).await?.cancelled)
+            }
+        }
+    }
+
+    /// Resets the circuit breaker.
+    pub(crate) async fn reset_breaker(&self, actor: &Actor, reason: String) -> Result<(), Failure> {
+        match self {
+            Self::Local(l) => Ok(l.engine.reset_breaker(actor, reason).await?),
+            Self::Remote(r) => r.post::<_, LimitsView>("/v1/breaker/reset", &ReasonBody { reason }).await.map(|_| ()),
+        }
+    }
+
+    /// Whether the breaker is tripped, and the usage of every window with executions in it.
+    pub(crate) async fn limits(&self) -> Result<(bool, Vec<Usage>), Failure> {
+        match self {
+            Self::Local(l) => {
+                let now = time::OffsetDateTime::now_utc();
+                let slots = l
+                    .engine
+                    .store()
+                    .slots_since(now - l.limits.longest_window())
+                    .await
+                    .map_err(|e| Failure::new(1, e))?;
+                let usage = l.limits.usage(&slots, now);
+                Ok((l.engine.safety_state().await?.breaker_tripped, usage))
+            }
+            Self::Remote(r) => {
+                let v: LimitsView = r.get("/v1/limits").await?;
+                Ok((v.breaker_tripped, v.usage))
+            }
+        }
+    }
+
+    /// Verifies the audit chain.
+    pub(crate) async fn audit_verify(&self) -> Result<ChainReport, Failure> {
+        match self {
+            Self::Local(l) => Ok(l.store.verify_audit().context("cannot read the audit trail")?),
+            Self::Remote(r) => r.get("/v1/audit/verify").await,
+        }
+    }
+
+    /// Audit records (at or after `since`), by `seq`.
+    pub(crate) async fn audit_records(&self, since: Option<time::OffsetDateTime>) -> Result<Vec<AuditRecord>, Failure> {
+        match self {
+            Self::Local(l) => Ok(l.store.audit_records(since).context("cannot read the audit trail")?),
+            Self::Remote(r) => {
+                let mut all = Vec::new();
+                let mut cursor = None;
+                loop {
+                    let q = AuditQuery { limit: Some(1000), cursor, ..AuditQuery::default() };
+                    let page: Page<AuditRecord> =
+                        r.call::<(), _>(reqwest::Method::GET, "/v1/audit", Some(&q), None).await?;
+                    all.extend(page.items.into_iter().filter(|rec| since.is_none_or(|s| rec.body.at() >= s)));
+                    match page.next_cursor {
+                        Some(c) => cursor = Some(c),
+                        None => return Ok(all),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The refusal for a command that works only on a local data directory.
+pub(crate) fn only_local(command: &str) -> Failure {
+    usage(format!(
+        "`remediate {command}` works only on a local data directory; run it without --server (and without REMEDIATION_SERVER) on the server's machine"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "rmt_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd";
+
+    #[test]
+    fn the_token_never_shows_in_debug_or_errors() {
+        let remote = Remote::new("http://127.0.0.1:9/", Some(SecretString::from(SECRET))).expect("client");
+        let backend = Backend::Remote(remote);
+        let debug = format!("{backend:?}");
+        assert!(!debug.contains(SECRET) && !debug.contains("0123456789abcdef"), "{debug}");
+        assert!(debug.contains("redacted"), "{debug}");
+        let failure = api_failure(401, &json!({"error": {"code": "unauthenticated", "message": "invalid token"}}));
+        assert!(!failure.to_string().contains(SECRET));
+        for url in [format!("http://user:{SECRET}@127.0.0.1/"), format!("ftp://{SECRET}")] {
+            let e = Remote::new(&url, Some(SecretString::from(SECRET))).expect_err("refused");
+            assert_eq!(e.code(), 2);
+            let text = format!("{e} {e:?}");
+            assert!(!text.contains(SECRET), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_connection_failure_names_the_server_not_the_token() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        // Port 9 (discard) on loopback: nothing listens there in a test environment.
+        let remote = Remote::new("http://127.0.0.1:9", Some(SecretString::from(SECRET))).expect("client");
+        let e = rt.block_on(remote.get::<Value>("/v1/connectors")).expect_err("refused");
+        assert_eq!(e.code(), 1);
+        let text = format!("{e} {e:?}");
+        assert!(text.contains("http://127.0.0.1:9"), "{text}");
+        assert!(!text.contains(SECRET), "{text}");
+    }
+
+    #[test]
+    fn missing_token_is_a_usage_error_that_says_what_to_set() {
+        let e = Remote::new("http://127.0.0.1:8080", None).expect_err("no token");
+        assert_eq!(e.code(), 2);
+        assert!(e.to_string().contains(TOKEN_ENV), "{e}");
+        let e = Remote::new("not a url", Some(SecretString::from(SECRET))).expect_err("bad url");
+        assert_eq!(e.code(), 2);
+    }
+
+    #[test]
+    fn api_errors_map_to_the_local_exit_codes() {
+        let err = |status: u16, code: &str, details: Value| {
+            api_failure(status, &json!({"error": {"code": code, "message": "m", "details": details}})).code()
+        };
+        for (status, code, details, exit) in [
+            (400, "invalid_request", json!({"field": "patch"}), 2),
+            (400, "invalid_request", json!({"field": "reason", "rule": "audit"}), 3),
+            (400, "invalid_request", json!({"field": "kind"}), 3),
+            (400, "invalid_request", json!({"field": "connector", "connector": "nope"}), 4),
+            (401, "unauthenticated", json!({}), 3),
+            (403, "forbidden", json!({"rule": "roles"}), 3),
+            (404, "not_found", json!({}), 4),
+            (409, "conflict", json!({"current_state": "completed"}), 3),
+            (413, "payload_too_large", json!({}), 2),
+            (500, "internal", json!({}), 1),
+            (502, "provider_failure", json!({}), 5),
+            (503, "", json!({}), 1),
+        ] {
+            assert_eq!(err(status, code, details.clone()), exit, "{status} {code} {details}");
+        }
+        assert_eq!(api_failure(404, &Value::String("plain text".into())).code(), 4);
+    }
+}
