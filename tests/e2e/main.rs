@@ -5,6 +5,7 @@
 mod audit;
 mod client;
 mod concurrency;
+mod connectors;
 mod crash;
 mod hostile;
 mod safety;

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use remediation_api::types::SuggestionView;
+use remediation_api::types::{ConnectorView, SuggestionView};
 use remediation_core::{Action, ActionId, ActionKind, ActionRequest, Actor, EngineError, Finding, KindName, Target};
 
 use crate::admin::{HeldCommand, LimitsCommand};
@@ -234,7 +234,7 @@ impl Ctx {
                 }
                 Ok(0)
             }
-            Command::Connectors => self.connectors().await,
+            Command::Connectors { command } => self.connectors(command.is_some()).await,
             Command::Plan { id } => self.plan(*id).await,
             Command::Settings { command } => self.settings(command).await,
             Command::Controls { command } => self.controls(command).await,
@@ -628,10 +628,33 @@ impl Ctx {
         Ok(code)
     }
 
-    async fn connectors(&self) -> Result<u8, Failure> {
-        let all = self.backend.connectors().await?;
+    async fn connectors(&self, check: bool) -> Result<u8, Failure> {
+        let all = self.backend.connectors(check).await?;
         match self.format {
             Format::Json => outln!("{}", output::json(&json!(all)))?,
+            Format::Table if check => {
+                let rows: Vec<Vec<String>> = all
+                    .iter()
+                    .map(|c| {
+                        let permissions = match &c.permissions {
+                            Some(p) if p.error.is_some() => {
+                                format!("cannot check: {}", p.error.as_deref().unwrap_or(""))
+                            }
+                            Some(p) if p.missing.is_empty() => "ok".to_owned(),
+                            Some(p) => format!("missing {}", p.missing.join(", ")),
+                            None => "not checked".to_owned(),
+                        };
+                        let capabilities = c
+                            .capabilities
+                            .iter()
+                            .map(|cap| format!("{} {} ({})", cap.kind, cap.grant_type, cap.reversibility))
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        vec![c.id.clone(), c.health.clone(), permissions, capabilities]
+                    })
+                    .collect();
+                out!("{}", output::table(&["CONNECTOR", "HEALTH", "PERMISSIONS", "CAPABILITIES"], &rows))?;
+            }
             Format::Table => {
                 let mut rows = Vec::new();
                 for c in &all {
@@ -648,7 +671,7 @@ impl Ctx {
                 out!("{}", output::table(&["CONNECTOR", "KIND", "GRANT TYPE", "REVERSIBILITY", "OBSERVABLE"], &rows))?;
             }
         }
-        Ok(0)
+        Ok(if check && !all.iter().all(ConnectorView::ready) { 5 } else { 0 })
     }
 
     /// `audit verify`: exit 0 when intact, 6 when a link is broken or the checkpoint does not
@@ -699,7 +722,12 @@ impl Ctx {
 /// Maps a failure to assemble the engine to its exit code: configuration problems are 2.
 pub(crate) fn runtime_failure(e: RuntimeError) -> Failure {
     let code = match &e {
-        RuntimeError::Config(_) | RuntimeError::DataDirMissing { .. } | RuntimeError::Settings(_) => 2,
+        RuntimeError::Config(_)
+        | RuntimeError::DataDirMissing { .. }
+        | RuntimeError::Settings(_)
+        | RuntimeError::Connector { .. }
+        | RuntimeError::ConnectorCompiledOut { .. }
+        | RuntimeError::Events { .. } => 2,
         _ => 1,
     };
     Failure::new(code, e)

@@ -560,22 +560,17 @@ impl Backend {
         }
     }
 
-    /// Connectors with health and capabilities.
-    pub(crate) async fn connectors(&self) -> Result<Vec<ConnectorView>, Failure> {
+    /// Connectors with health and capabilities; with `check`, also their write permissions.
+    pub(crate) async fn connectors(&self, check: bool) -> Result<Vec<ConnectorView>, Failure> {
         match self {
             Self::Local(l) => {
                 let mut all = Vec::new();
                 for c in l.engine.connectors() {
-                    let (healthy, health) = match c.health().await {
-                        Ok(h) if h.healthy => (true, "ok".to_owned()),
-                        Ok(h) => (false, h.detail),
-                        Err(e) => (false, format!("{:#}", anyhow::Error::new(e))),
-                    };
-                    all.push(ConnectorView { id: c.id().to_owned(), health, healthy, capabilities: c.capabilities() });
+                    all.push(ConnectorView::of(c.as_ref(), check).await);
                 }
                 Ok(all)
             }
-            Self::Remote(r) => r.get("/v1/connectors").await,
+            Self::Remote(r) => r.get(if check { "/v1/connectors?check=true" } else { "/v1/connectors" }).await,
         }
     }
 

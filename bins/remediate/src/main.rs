@@ -184,8 +184,13 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: admin::EmergencyCommand,
     },
-    /// List configured connectors with health and capabilities.
-    Connectors,
+    /// List configured connectors with health and capabilities (`connectors check` also
+    /// checks their write permissions and exits 5 when one is unhealthy or lacks one).
+    Connectors {
+        /// What to do (default: list).
+        #[command(subcommand)]
+        command: Option<ConnectorsCommand>,
+    },
     /// Audit trail commands.
     Audit {
         /// What to do with the audit trail.
@@ -291,4 +296,12 @@ fn main() -> ExitCode {
             ExitCode::from(failure.code())
         }
     }
+}
+
+/// `remediate connectors ...`.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub(crate) enum ConnectorsCommand {
+    /// Each connector's health, missing write permissions and capabilities; exit 5 when a
+    /// connector is unhealthy or lacks a permission.
+    Check,
 }

@@ -16,8 +16,9 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ActionPath, ApiJson, ApiQuery, OptionalJson};
 use crate::types::{
-    ActionQuery, ActionView, AuditQuery, ConnectorView, CreateAction, ExecuteBody, HealthView, KillSwitchBody,
-    KillSwitchView, LimitsView, NoteBody, OutcomeView, Page, ReasonBody, SettingsPatch, SettingsView, SuggestionView,
+    ActionQuery, ActionView, AuditQuery, ConnectorQuery, ConnectorView, CreateAction, ExecuteBody, HealthView,
+    KillSwitchBody, KillSwitchView, LimitsView, NoteBody, OutcomeView, Page, ReasonBody, SettingsPatch, SettingsView,
+    SuggestionView,
 };
 
 /// A JSON response with a status.
@@ -467,20 +468,12 @@ pub(crate) async fn kill_switch_status(
 pub(crate) async fn connectors(
     AxState(state): AxState<ApiState>,
     caller: Caller,
+    ApiQuery(q): ApiQuery<ConnectorQuery>,
 ) -> Result<Json<Vec<ConnectorView>>, ApiError> {
     caller.require(Role::Viewer)?;
     let mut all = Vec::new();
     for c in state.runtime().connectors() {
-        let health = c.health().await;
-        all.push(ConnectorView {
-            id: c.id().to_owned(),
-            healthy: health.is_ok(),
-            health: match health {
-                Ok(_) => "ok".to_owned(),
-                Err(e) => crate::error::chain(&e),
-            },
-            capabilities: c.capabilities(),
-        });
+        all.push(ConnectorView::of(c.as_ref(), q.check).await);
     }
     Ok(Json(all))
 }

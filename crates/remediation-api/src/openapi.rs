@@ -226,11 +226,11 @@ pub fn document() -> Value {
         Op {
             method: "get",
             path: "/v1/connectors",
-            summary: "Connectors with capabilities and health",
+            summary: "Connectors with capabilities and health (and permissions with ?check=true)",
             role: Some("viewer"),
             request: None,
             ok: (200, schema::<Vec<t::ConnectorView>>(g)),
-            query: None,
+            query: Some(schema::<t::ConnectorQuery>(g)),
         },
         Op {
             method: "get",

@@ -234,6 +234,54 @@ pub struct ConnectorView {
     pub healthy: bool,
     /// What it can do.
     pub capabilities: Vec<remediation_core::Capability>,
+    /// The write permissions its credentials lack, when they were checked (`?check=true`,
+    /// `remediate connectors check`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<PermissionsView>,
+}
+
+/// The outcome of a connector's permission check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PermissionsView {
+    /// Permissions needed for writes but missing, in the provider's terms.
+    pub missing: Vec<String>,
+    /// Why the check itself failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ConnectorView {
+    /// Reads `connector`'s health (and, with `check`, its permissions) into one view; the
+    /// CLI and the API both report connectors through this.
+    pub async fn of(connector: &dyn remediation_core::Connector, check: bool) -> Self {
+        let (healthy, health) = match connector.health().await {
+            Ok(h) if h.healthy => (true, "ok".to_owned()),
+            Ok(h) => (false, h.detail),
+            Err(e) => (false, crate::error::chain(&e)),
+        };
+        let permissions = match check {
+            false => None,
+            true => Some(match connector.check_permissions().await {
+                Ok(p) => PermissionsView { missing: p.missing, error: None },
+                Err(e) => PermissionsView { missing: Vec::new(), error: Some(crate::error::chain(&e)) },
+            }),
+        };
+        Self { id: connector.id().to_owned(), health, healthy, capabilities: connector.capabilities(), permissions }
+    }
+
+    /// True when the connector is healthy and, if checked, has every write permission.
+    pub fn ready(&self) -> bool {
+        self.healthy && self.permissions.as_ref().is_none_or(|p| p.missing.is_empty() && p.error.is_none())
+    }
+}
+
+/// Query of `GET /v1/connectors`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorQuery {
+    /// Also check each connector's write permissions (one harmless provider read each).
+    #[serde(default)]
+    pub check: bool,
 }
 
 /// `/healthz` and `/readyz` response.
