@@ -300,6 +300,8 @@ pub fn connectors_from_config(
 }
 
 fn connector(config: &ConnectorConfig, dir: &Path) -> Result<Arc<dyn Connector>, RuntimeError> {
+    // Unused in a build without connector features.
+    #[allow(dead_code)]
     fn built<C: Connector + 'static, E: std::error::Error + Send + Sync + 'static>(
         config: &ConnectorConfig,
         result: Result<C, E>,
