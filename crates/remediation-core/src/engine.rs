@@ -610,6 +610,19 @@ impl Engine {
                 };
                 return Ok(done(action, note));
             }
+            // A provider may stamp a value no plan can know (the time sessions were revoked):
+            // the connector's own verification judges whether the change took effect.
+            let planned = crate::PlannedChange {
+                expected_after: plan.expected_after.clone(),
+                description: plan.description.clone(),
+            };
+            if let Ok(v) = connector.verify(&detail.action, &planned).await
+                && v.matches
+            {
+                let note = "recovered after an interruption: the connector verified the change".to_owned();
+                let action = self.complete(&detail, v.observed, Vec::new(), Some(note.clone())).await?;
+                return Ok(done(action, note));
+            }
             let error = format!(
                 "interrupted, and the provider state matches neither the before-state nor the expected after-state; needs attention: {}",
                 changes_text(&json_diff(&plan.expected_after.state, &live.state))

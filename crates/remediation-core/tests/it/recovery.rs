@@ -124,3 +124,90 @@ async fn a_state_matching_neither_side_needs_attention() {
     let out = h.engine.rollback(id, &approver("bob"), None).await.expect("rollback");
     assert!(matches!(out, RollbackOutcome::RolledBack { .. }), "{out:?}");
 }
+
+/// A provider that stamps a value no plan can predict on every write, and whose connector
+/// verifies by the field that matters (as Entra's session revocation does).
+mod stamped {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use remediation_core::{
+        Action, Capability, Connector, ConnectorError, Health, Outcome, Permissions, PlannedChange, Snapshot, Target,
+        Verification,
+    };
+    use remediation_testkit::FakeConnector;
+
+    pub(super) struct Stamped {
+        pub(super) inner: Arc<FakeConnector>,
+        pub(super) accept: bool,
+    }
+
+    #[async_trait]
+    impl Connector for Stamped {
+        fn id(&self) -> &str {
+            self.inner.id()
+        }
+        fn capabilities(&self) -> Vec<Capability> {
+            self.inner.capabilities()
+        }
+        async fn health(&self) -> Result<Health, ConnectorError> {
+            self.inner.health().await
+        }
+        async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
+            self.inner.check_permissions().await
+        }
+        async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
+            self.inner.snapshot(target).await
+        }
+        async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
+            self.inner.plan(action, before).await
+        }
+        async fn execute(&self, action: &Action, before: &Snapshot) -> Result<Outcome, ConnectorError> {
+            self.inner.execute(action, before).await
+        }
+        async fn verify(&self, action: &Action, planned: &PlannedChange) -> Result<Verification, ConnectorError> {
+            let observed = self.inner.snapshot(&action.target).await?;
+            let matches = self.accept && observed.state["granted"] == planned.expected_after.state["granted"];
+            Ok(Verification { observed, matches })
+        }
+        async fn rollback(
+            &self,
+            action: &Action,
+            before: &Snapshot,
+            after: &Snapshot,
+        ) -> Result<Outcome, ConnectorError> {
+            self.inner.rollback(action, before, after).await
+        }
+    }
+}
+
+#[test]
+fn an_interrupted_change_the_connector_verifies_completes_though_the_provider_stamped_it() {
+    for (accept, ends) in [(true, State::Completed), (false, State::Failed)] {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let h = Harness::new(AllowAll::new(Mode::Manual), NoLimits);
+            let s = h.engine.suggest(RequestBuilder::new().build(), &requester()).await.expect("suggest");
+            let id = s.action.id;
+            h.engine.approve(id, &approver("bob"), None).await.expect("approve");
+            let crashing = crashing(&h, failpoints::AFTER_PROVIDER_WRITE);
+            let died =
+                tokio::spawn(async move { crashing.execute(id, &approver("bob"), false).await.map(|_| ()) }).await;
+            assert!(died.expect_err("the process died").is_panic());
+            // The provider stamped the change with a value the plan could not know.
+            h.connector.set_state(s.action.target.clone(), json!({"granted": false, "stamp": 1_700_000_000}));
+
+            let engine = Engine::new(EngineParts {
+                store: Arc::clone(&h.store) as _,
+                connectors: vec![Arc::new(stamped::Stamped { inner: Arc::clone(&h.connector), accept })],
+                clock: Arc::clone(&h.clock) as _,
+                policy: Arc::new(AllowAll::new(Mode::Manual)),
+                limits: Arc::new(NoLimits),
+            });
+            let recovered = engine.recover().await.expect("recover");
+            assert_eq!(recovered.len(), 1, "{recovered:?}");
+            assert_eq!(recovered[0].to, ends, "accept={accept}: {recovered:?}");
+            assert_eq!(h.connector.applied_keys().len(), 1, "never applied twice");
+        });
+    }
+}
