@@ -94,6 +94,18 @@ fn env_with_admin() -> Env {
     env
 }
 
+/// The local side of a comparison: the same tokens as the server's data directory holds, so
+/// both audit trails record the same token creations.
+fn local_env() -> Env {
+    let env = env_with_admin();
+    for (name, role) in
+        [("local:alice", "requester"), ("local:bob", "approver"), ("local:carol", "admin"), ("local:vera", "viewer")]
+    {
+        token(&env, name, role);
+    }
+    env
+}
+
 struct Remote {
     env: Env,
     server: Server,
@@ -142,7 +154,7 @@ const SUGGEST: &[&str] = &[
 
 #[test]
 fn a_session_against_the_server_prints_and_exits_exactly_as_locally() {
-    let local = env_with_admin();
+    let local = local_env();
     let remote = Remote::start();
 
     // Suggest first: it names the action the rest of the session works on.
@@ -232,7 +244,7 @@ fn prepare(env: &Env, what: &str) {
 
 #[test]
 fn provider_failures_plan_changes_and_a_broken_chain_exit_alike() {
-    let local = env_with_admin();
+    let local = local_env();
     let remote = Remote::start();
     let mut ids: Vec<(String, String)> = Vec::new();
     let suspend_carol: &[&str] = &[
