@@ -1,12 +1,16 @@
 //! Project automation. `cargo xtask codegen` writes the JSON Schemas of the types that cross
 //! a boundary (configuration, actions, plans, audit records, the webhook protocol) and the
-//! API's OpenAPI document into `schemas/`;
+//! API's OpenAPI document into `schemas/`, and the connector capability matrix into
+//! `README.md`;
 //! `cargo xtask codegen --check` fails when the committed files are stale, and so does this
 //! crate's test.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+
+mod matrix;
+mod throttle;
 
 /// Every generated file: name and content.
 fn generated() -> anyhow::Result<Vec<(&'static str, String)>> {
@@ -54,6 +58,9 @@ fn codegen(check: bool) -> anyhow::Result<()> {
             println!("wrote schemas/{name}");
         }
     }
+    if matrix::update_readme(check)? {
+        stale.push("README.md (capability matrix)");
+    }
     if !stale.is_empty() {
         bail!("generated files are stale: {}; run `cargo xtask codegen` and commit the result", stale.join(", "));
     }
@@ -65,7 +72,8 @@ fn main() -> anyhow::Result<()> {
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
-        _ => bail!("usage: cargo xtask codegen [--check]"),
+        ["bench", "throttle", rest @ ..] => throttle::run(rest),
+        _ => bail!("usage: cargo xtask codegen [--check] | bench throttle [--rate N] [--count N]"),
     }
 }
 
