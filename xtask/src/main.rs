@@ -1,6 +1,7 @@
 //! Project automation. `cargo xtask codegen` writes the JSON Schemas of the types that cross
 //! a boundary (configuration, actions, plans, audit records, the webhook protocol) and the
-//! API's OpenAPI document into `schemas/`;
+//! API's OpenAPI document into `schemas/`, and the connector capability matrix into
+//! `README.md`;
 //! `cargo xtask codegen --check` fails when the committed files are stale, and so does this
 //! crate's test. `cargo xtask bench server` benchmarks `remediation-server` (not part of CI;
 //! see [`bench`]).
@@ -10,6 +11,9 @@ mod bench;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+
+mod matrix;
+mod throttle;
 
 /// Every generated file: name and content.
 fn generated() -> anyhow::Result<Vec<(&'static str, String)>> {
@@ -57,6 +61,9 @@ fn codegen(check: bool) -> anyhow::Result<()> {
             println!("wrote schemas/{name}");
         }
     }
+    if matrix::update_readme(check)? {
+        stale.push("README.md (capability matrix)");
+    }
     if !stale.is_empty() {
         bail!("generated files are stale: {}; run `cargo xtask codegen` and commit the result", stale.join(", "));
     }
@@ -69,7 +76,8 @@ fn main() -> anyhow::Result<()> {
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
         ["bench", "server"] => bench::server(),
-        _ => bail!("usage: cargo xtask codegen [--check] | cargo xtask bench server"),
+        ["bench", "throttle", rest @ ..] => throttle::run(rest),
+        _ => bail!("usage: cargo xtask codegen [--check] | bench server | bench throttle [--rate N] [--count N]"),
     }
 }
 

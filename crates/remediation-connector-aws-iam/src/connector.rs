@@ -391,6 +391,19 @@ fn capability(kind: KindName, grant_type: &str, reversibility: Reversibility) ->
     Capability { kind, grant_type: grant_type.to_owned(), reversibility, observable: true }
 }
 
+/// Every (kind, grant type) the connector supports.
+///
+/// [`Connector::capabilities`] returns exactly this list, so the two cannot differ.
+pub fn capabilities() -> Vec<Capability> {
+    vec![
+        capability(KindName::Revoke, USER_POLICY, Reversibility::Reversible),
+        capability(KindName::Revoke, GROUP_MEMBERSHIP, Reversibility::Reversible),
+        capability(KindName::Suspend, ACCESS_KEY, Reversibility::Reversible),
+        // The password cannot be restored; rollback creates a new random one.
+        capability(KindName::Revoke, LOGIN_PROFILE, Reversibility::Lossy),
+    ]
+}
+
 #[async_trait]
 impl Connector for AwsIamConnector {
     fn id(&self) -> &str {
@@ -398,13 +411,7 @@ impl Connector for AwsIamConnector {
     }
 
     fn capabilities(&self) -> Vec<Capability> {
-        vec![
-            capability(KindName::Revoke, USER_POLICY, Reversibility::Reversible),
-            capability(KindName::Revoke, GROUP_MEMBERSHIP, Reversibility::Reversible),
-            capability(KindName::Suspend, ACCESS_KEY, Reversibility::Reversible),
-            // The password cannot be restored; rollback creates a new random one.
-            capability(KindName::Revoke, LOGIN_PROFILE, Reversibility::Lossy),
-        ]
+        capabilities()
     }
 
     async fn health(&self) -> Result<Health, ConnectorError> {

@@ -310,6 +310,21 @@ fn capability(kind: KindName, grant_type: &str, reversibility: Reversibility) ->
     Capability { kind, grant_type: grant_type.to_owned(), reversibility, observable: true }
 }
 
+/// Every (kind, grant type) the connector supports.
+///
+/// [`Connector::capabilities`] returns exactly this list, so the two cannot differ.
+pub fn capabilities() -> Vec<Capability> {
+    use Reversibility::*;
+    vec![
+        // An undo creates a new assignment with a new id; the grant itself is restored.
+        capability(KindName::Revoke, grant_type::DIRECTORY_ROLE, Reversible),
+        capability(KindName::Revoke, grant_type::GROUP_MEMBERSHIP, Reversible),
+        capability(KindName::Revoke, grant_type::APP_ROLE_ASSIGNMENT, Reversible),
+        capability(KindName::Suspend, grant_type::ACCOUNT, Reversible),
+        capability(KindName::RevokeSessions, grant_type::ACCOUNT, Irreversible),
+    ]
+}
+
 #[async_trait]
 impl Connector for EntraConnector {
     fn id(&self) -> &str {
@@ -317,15 +332,7 @@ impl Connector for EntraConnector {
     }
 
     fn capabilities(&self) -> Vec<Capability> {
-        use Reversibility::*;
-        vec![
-            // An undo creates a new assignment with a new id; the grant itself is restored.
-            capability(KindName::Revoke, grant_type::DIRECTORY_ROLE, Reversible),
-            capability(KindName::Revoke, grant_type::GROUP_MEMBERSHIP, Reversible),
-            capability(KindName::Revoke, grant_type::APP_ROLE_ASSIGNMENT, Reversible),
-            capability(KindName::Suspend, grant_type::ACCOUNT, Reversible),
-            capability(KindName::RevokeSessions, grant_type::ACCOUNT, Irreversible),
-        ]
+        capabilities()
     }
 
     async fn health(&self) -> Result<Health, ConnectorError> {

@@ -78,6 +78,6 @@ mod permissions;
 mod state;
 
 pub use config::{Credential, DEFAULT_GRAPH_URL, DEFAULT_LOGIN_URL, EntraConfig};
-pub use connector::EntraConnector;
+pub use connector::{EntraConnector, capabilities};
 pub use error::EntraError;
 pub use state::{DEFAULT_APP_ROLE, TENANT_SCOPE, grant_type};

@@ -525,6 +525,26 @@ fn from_state<T: for<'de> Deserialize<'de>>(snapshot: &Snapshot) -> Result<T, Co
     })
 }
 
+/// Every (kind, grant type) the connector supports, in both dialects.
+///
+/// [`Connector::capabilities`] returns exactly this list, so the two cannot differ.
+pub fn capabilities() -> Vec<Capability> {
+    vec![
+        Capability {
+            kind: KindName::Revoke,
+            grant_type: grant_type::GROUP_MEMBERSHIP.to_owned(),
+            reversibility: Reversibility::Reversible,
+            observable: true,
+        },
+        Capability {
+            kind: KindName::Suspend,
+            grant_type: grant_type::ACCOUNT.to_owned(),
+            reversibility: Reversibility::Reversible,
+            observable: true,
+        },
+    ]
+}
+
 #[async_trait]
 impl Connector for LdapConnector {
     fn id(&self) -> &str {
@@ -532,20 +552,7 @@ impl Connector for LdapConnector {
     }
 
     fn capabilities(&self) -> Vec<Capability> {
-        vec![
-            Capability {
-                kind: KindName::Revoke,
-                grant_type: grant_type::GROUP_MEMBERSHIP.to_owned(),
-                reversibility: Reversibility::Reversible,
-                observable: true,
-            },
-            Capability {
-                kind: KindName::Suspend,
-                grant_type: grant_type::ACCOUNT.to_owned(),
-                reversibility: Reversibility::Reversible,
-                observable: true,
-            },
-        ]
+        capabilities()
     }
 
     async fn health(&self) -> Result<Health, ConnectorError> {

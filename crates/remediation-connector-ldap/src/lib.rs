@@ -95,5 +95,5 @@ mod error;
 mod session;
 
 pub use config::{Dialect, LdapConfig};
-pub use connector::{ACCOUNTDISABLE, LOCKED_FOREVER, LdapConnector, grant_type};
+pub use connector::{ACCOUNTDISABLE, LOCKED_FOREVER, LdapConnector, capabilities, grant_type};
 pub use error::{LdapConnectorError, classify};

@@ -429,6 +429,25 @@ impl OktaConnector {
     }
 }
 
+/// Every (kind, grant type) the connector supports.
+///
+/// [`Connector::capabilities`] returns exactly this list, so the two cannot differ.
+pub fn capabilities() -> Vec<Capability> {
+    let cap = |kind, grant_type: &str, reversibility| Capability {
+        kind,
+        grant_type: grant_type.to_owned(),
+        reversibility,
+        observable: true,
+    };
+    vec![
+        cap(KindName::Revoke, GROUP_MEMBERSHIP, Reversibility::Reversible),
+        cap(KindName::Revoke, APP_ASSIGNMENT, Reversibility::Lossy),
+        cap(KindName::Suspend, ACCOUNT, Reversibility::Reversible),
+        cap(KindName::RevokeSessions, ACCOUNT, Reversibility::Irreversible),
+        cap(KindName::ForcePasswordReset, ACCOUNT, Reversibility::Irreversible),
+    ]
+}
+
 #[async_trait]
 impl Connector for OktaConnector {
     fn id(&self) -> &str {
@@ -436,19 +455,7 @@ impl Connector for OktaConnector {
     }
 
     fn capabilities(&self) -> Vec<Capability> {
-        let cap = |kind, grant_type: &str, reversibility| Capability {
-            kind,
-            grant_type: grant_type.to_owned(),
-            reversibility,
-            observable: true,
-        };
-        vec![
-            cap(KindName::Revoke, GROUP_MEMBERSHIP, Reversibility::Reversible),
-            cap(KindName::Revoke, APP_ASSIGNMENT, Reversibility::Lossy),
-            cap(KindName::Suspend, ACCOUNT, Reversibility::Reversible),
-            cap(KindName::RevokeSessions, ACCOUNT, Reversibility::Irreversible),
-            cap(KindName::ForcePasswordReset, ACCOUNT, Reversibility::Irreversible),
-        ]
+        capabilities()
     }
 
     async fn health(&self) -> Result<Health, ConnectorError> {

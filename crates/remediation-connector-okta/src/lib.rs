@@ -64,5 +64,7 @@ mod connector;
 mod error;
 
 pub use config::{DEFAULT_SCOPES, OktaAuth, OktaConfig};
-pub use connector::{ACCOUNT, APP_ASSIGNMENT, GROUP_MEMBERSHIP, OktaConnector, OktaParts, parse_okta_error};
+pub use connector::{
+    ACCOUNT, APP_ASSIGNMENT, GROUP_MEMBERSHIP, OktaConnector, OktaParts, capabilities, parse_okta_error,
+};
 pub use error::OktaError;

@@ -578,6 +578,25 @@ fn describe(change: &Change, before: &State, after: &State) -> String {
     }
 }
 
+/// Every (kind, grant type) the connector supports.
+///
+/// [`Connector::capabilities`] returns exactly this list, so the two cannot differ.
+pub fn capabilities() -> Vec<Capability> {
+    let cap = |kind, grant_type: &str, reversibility| Capability {
+        kind,
+        grant_type: grant_type.to_owned(),
+        reversibility,
+        observable: true,
+    };
+    vec![
+        cap(KindName::Revoke, grant_type::ROLE_MEMBERSHIP, Reversibility::Reversible),
+        cap(KindName::Revoke, grant_type::TABLE_PRIVILEGE, Reversibility::Reversible),
+        cap(KindName::Reduce, grant_type::TABLE_PRIVILEGE, Reversibility::Reversible),
+        cap(KindName::Suspend, grant_type::LOGIN, Reversibility::Reversible),
+        cap(KindName::RevokeSessions, grant_type::LOGIN, Reversibility::Irreversible),
+    ]
+}
+
 #[async_trait]
 impl Connector for PostgresConnector {
     fn id(&self) -> &str {
@@ -585,19 +604,7 @@ impl Connector for PostgresConnector {
     }
 
     fn capabilities(&self) -> Vec<Capability> {
-        let cap = |kind, grant_type: &str, reversibility| Capability {
-            kind,
-            grant_type: grant_type.to_owned(),
-            reversibility,
-            observable: true,
-        };
-        vec![
-            cap(KindName::Revoke, grant_type::ROLE_MEMBERSHIP, Reversibility::Reversible),
-            cap(KindName::Revoke, grant_type::TABLE_PRIVILEGE, Reversibility::Reversible),
-            cap(KindName::Reduce, grant_type::TABLE_PRIVILEGE, Reversibility::Reversible),
-            cap(KindName::Suspend, grant_type::LOGIN, Reversibility::Reversible),
-            cap(KindName::RevokeSessions, grant_type::LOGIN, Reversibility::Irreversible),
-        ]
+        capabilities()
     }
 
     async fn health(&self) -> Result<Health, ConnectorError> {

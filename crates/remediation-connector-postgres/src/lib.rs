@@ -88,7 +88,7 @@ pub mod sql;
 pub mod state;
 
 pub use config::PostgresConfig;
-pub use connector::{PostgresConnector, backoff};
+pub use connector::{PostgresConnector, backoff, capabilities};
 pub use error::{PostgresError, kind_for_server_error, kind_for_sqlstate};
 pub use sql::Privilege;
 

@@ -149,6 +149,25 @@ fn capability(kind: KindName, grant_type: &str, reversibility: Reversibility, ob
     Capability { kind, grant_type: grant_type.to_owned(), reversibility, observable }
 }
 
+/// Every (kind, grant type) the sandbox supports.
+///
+/// [`Connector::capabilities`] returns exactly this list, so the two cannot differ.
+pub fn capabilities() -> Vec<Capability> {
+    use Reversibility::*;
+    use grant_type::*;
+    vec![
+        capability(KindName::Revoke, GROUP_MEMBERSHIP, Reversible, true),
+        capability(KindName::Revoke, REPO_PERMISSION, Reversible, true),
+        capability(KindName::Reduce, REPO_PERMISSION, Reversible, true),
+        capability(KindName::Revoke, APP_ASSIGNMENT, Lossy, true),
+        capability(KindName::Suspend, ACCOUNT, Reversible, true),
+        capability(KindName::RevokeSessions, ACCOUNT, Irreversible, true),
+        capability(KindName::ForcePasswordReset, ACCOUNT, Irreversible, true),
+        // A notification is sent, not stored in the provider: nothing to read back.
+        capability(KindName::Notify, NOTIFICATION, Irreversible, false),
+    ]
+}
+
 #[async_trait]
 impl Connector for SandboxConnector {
     fn id(&self) -> &str {
@@ -156,19 +175,7 @@ impl Connector for SandboxConnector {
     }
 
     fn capabilities(&self) -> Vec<Capability> {
-        use Reversibility::*;
-        use grant_type::*;
-        vec![
-            capability(KindName::Revoke, GROUP_MEMBERSHIP, Reversible, true),
-            capability(KindName::Revoke, REPO_PERMISSION, Reversible, true),
-            capability(KindName::Reduce, REPO_PERMISSION, Reversible, true),
-            capability(KindName::Revoke, APP_ASSIGNMENT, Lossy, true),
-            capability(KindName::Suspend, ACCOUNT, Reversible, true),
-            capability(KindName::RevokeSessions, ACCOUNT, Irreversible, true),
-            capability(KindName::ForcePasswordReset, ACCOUNT, Irreversible, true),
-            // A notification is sent, not stored in the provider: nothing to read back.
-            capability(KindName::Notify, NOTIFICATION, Irreversible, false),
-        ]
+        capabilities()
     }
 
     async fn health(&self) -> Result<Health, ConnectorError> {

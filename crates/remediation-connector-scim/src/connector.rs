@@ -198,6 +198,13 @@ fn capability(kind: KindName, grant_type: &str) -> Capability {
     Capability { kind, grant_type: grant_type.to_owned(), reversibility: Reversibility::Reversible, observable: true }
 }
 
+/// Every (kind, grant type) the connector supports.
+///
+/// [`Connector::capabilities`] returns exactly this list, so the two cannot differ.
+pub fn capabilities() -> Vec<Capability> {
+    vec![capability(KindName::Suspend, grant_type::ACCOUNT), capability(KindName::Revoke, grant_type::GROUP_MEMBERSHIP)]
+}
+
 #[async_trait]
 impl Connector for ScimConnector {
     fn id(&self) -> &str {
@@ -205,10 +212,7 @@ impl Connector for ScimConnector {
     }
 
     fn capabilities(&self) -> Vec<Capability> {
-        vec![
-            capability(KindName::Suspend, grant_type::ACCOUNT),
-            capability(KindName::Revoke, grant_type::GROUP_MEMBERSHIP),
-        ]
+        capabilities()
     }
 
     async fn health(&self) -> Result<Health, ConnectorError> {

@@ -55,6 +55,6 @@ mod state;
 mod wire;
 
 pub use config::ScimConfig;
-pub use connector::ScimConnector;
+pub use connector::{ScimConnector, capabilities};
 pub use error::ScimError;
 pub use state::grant_type;

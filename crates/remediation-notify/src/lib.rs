@@ -166,6 +166,6 @@ pub use config::{EventSinkConfig, LogSinkConfig, NotifierConfig, NotifierKind, W
 pub use error::{NotifyError, SignatureError};
 pub use http::RetryPolicy;
 pub use ledger::DeliveredNotification;
-pub use notifier::{NOTIFICATION, Notifier, NotifierOptions};
+pub use notifier::{NOTIFICATION, Notifier, NotifierOptions, capabilities};
 pub use signature::{DEFAULT_TOLERANCE, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify_signature};
 pub use sinks::{Delivery, FanOut, LogSink, MAX_IN_FLIGHT, WebhookSink};

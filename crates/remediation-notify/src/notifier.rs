@@ -291,6 +291,19 @@ fn file_safe(id: &str) -> String {
     id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
+/// Every (kind, grant type) a notifier supports: `notify` on a `notification`.
+///
+/// [`Connector::capabilities`] returns exactly this list, so the two cannot differ.
+pub fn capabilities() -> Vec<Capability> {
+    // A message cannot be unsent, and nothing in a provider records it: not observable.
+    vec![Capability {
+        kind: KindName::Notify,
+        grant_type: NOTIFICATION.to_owned(),
+        reversibility: Reversibility::Irreversible,
+        observable: false,
+    }]
+}
+
 #[async_trait]
 impl Connector for Notifier {
     fn id(&self) -> &str {
@@ -298,13 +311,7 @@ impl Connector for Notifier {
     }
 
     fn capabilities(&self) -> Vec<Capability> {
-        // A message cannot be unsent, and nothing in a provider records it: not observable.
-        vec![Capability {
-            kind: KindName::Notify,
-            grant_type: NOTIFICATION.to_owned(),
-            reversibility: Reversibility::Irreversible,
-            observable: false,
-        }]
+        capabilities()
     }
 
     async fn health(&self) -> Result<Health, ConnectorError> {

@@ -256,3 +256,27 @@ async fn a_long_rate_limit_is_reported_not_waited() {
     assert!(e.message.contains("E0000047"), "{e}");
     drop(c);
 }
+
+#[tokio::test]
+async fn a_write_over_the_rate_limit_waits_for_the_reset_okta_names_then_reports_throttled() {
+    let subject = OktaSubject::new(Auth::Ssws).await;
+    let c = subject.connector();
+    let case = subject.group_case();
+    let action = remediation_testkit::ActionBuilder::new()
+        .kind(ActionKind::Revoke)
+        .target(case.target.clone())
+        .connector("okta-test")
+        .build();
+    let before = c.snapshot(&case.target).await.expect("snapshot");
+    // No write is allowed in any second: reads pass, every write attempt gets Okta's 429.
+    subject.fake.faults().limit_rate(Some(remediation_testkit::fakes::RateLimit { per_second: 0, writes_only: true }));
+    let e = c.execute(&action, &before).await.expect_err("every write is refused");
+    assert!(matches!(e.kind, ConnectorErrorKind::Throttled { retry_after: Some(_) }), "{e}");
+    assert!(e.message.contains("E0000047"), "{e}");
+    assert_eq!(subject.fake.faults().rate_limited(), 4, "four attempts, the policy's bound");
+    let waits = subject.built.sleeper.waits();
+    assert_eq!(waits.len(), 3, "{waits:?}");
+    // X-Rate-Limit-Reset names the next second; Date has whole seconds: at most 1 s each.
+    assert!(waits.iter().all(|w| *w <= std::time::Duration::from_secs(1)), "{waits:?}");
+    assert!(subject.fake.org().is_member(case.target.resource.as_deref().unwrap_or_default(), &case.target.identity));
+}

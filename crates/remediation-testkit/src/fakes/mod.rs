@@ -6,6 +6,8 @@
 //! saying how that provider answers a throttled, failed or unauthenticated request.
 //! [`FakeServer::start`] wraps the router in a layer that records every request, then
 //! applies the pending faults and the token check before the fake's own handlers run.
+//! [`Faults::limit_rate`] adds a provider-style rate limit: a budget of requests per
+//! wall-clock second, refused above it with the provider's own 429 ([`Provider::rate_limited`]).
 
 // Provider fakes: one module each.
 pub mod entra;
@@ -18,7 +20,7 @@ pub mod webhook;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
@@ -48,6 +50,15 @@ pub trait Provider: Send + Sync + 'static {
         value.split_once(' ').map(|(_, token)| token.trim().to_owned())
     }
 
+    /// The answer to a request over a [`RateLimit`]: `limit` requests are allowed per
+    /// second and the budget refills at `reset` (the next whole second). By default the
+    /// provider's [`Provider::throttled`] answer; fakes override it to name `reset` in the
+    /// provider's own headers (`X-Rate-Limit-Reset`, `Retry-After`).
+    fn rate_limited(&self, limit: u32, reset: SystemTime) -> Response {
+        let _ = (limit, reset);
+        self.throttled()
+    }
+
     /// Paths that need no credential and take no faults (token endpoints).
     fn is_public(&self, path: &str) -> bool {
         let _ = path;
@@ -60,6 +71,44 @@ pub trait Provider: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller(pub String);
 
+/// A provider-style rate limit: at most `per_second` requests in each wall-clock second
+/// (a fixed window aligned on whole seconds, like the epoch-second reset times providers
+/// announce), the rest refused with the provider's throttling answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed per second.
+    pub per_second: u32,
+    /// Count only writes (every method but `GET` and `HEAD`); reads always pass.
+    pub writes_only: bool,
+}
+
+/// The current window of a [`RateLimit`].
+#[derive(Debug)]
+struct RateWindow {
+    limit: RateLimit,
+    /// The Unix second the window covers.
+    second: u64,
+    /// Requests admitted in it.
+    used: u32,
+}
+
+impl RateWindow {
+    /// Admits a request at `now`, or returns the time the budget refills.
+    fn admit(&mut self, now: SystemTime) -> Result<(), SystemTime> {
+        let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let second = since_epoch.as_secs();
+        if second != self.second {
+            self.second = second;
+            self.used = 0;
+        }
+        if self.used < self.limit.per_second {
+            self.used += 1;
+            return Ok(());
+        }
+        Err(UNIX_EPOCH + Duration::from_secs(second + 1))
+    }
+}
+
 #[derive(Debug, Default)]
 struct FaultState {
     throttle: u32,
@@ -69,6 +118,8 @@ struct FaultState {
     accepted: HashSet<String>,
     revoked: HashSet<String>,
     issued: u64,
+    rate: Option<RateWindow>,
+    rate_limited: u64,
 }
 
 /// The fault switchboard shared by all fakes. Cheap to clone; clones share state.
@@ -89,6 +140,18 @@ impl Faults {
     /// own signal.
     pub fn throttle_next(&self, n: u32) {
         self.state().throttle += n;
+    }
+
+    /// Limits authenticated requests to `limit` per wall-clock second from now on, or lifts
+    /// the limit with `None`. Requests above it get the provider's
+    /// [`Provider::rate_limited`] answer.
+    pub fn limit_rate(&self, limit: Option<RateLimit>) {
+        self.state().rate = limit.map(|limit| RateWindow { limit, second: 0, used: 0 });
+    }
+
+    /// How many requests the rate limit has refused so far.
+    pub fn rate_limited(&self) -> u64 {
+        self.state().rate_limited
     }
 
     /// The next `n` authenticated requests fail with `status` (500, 503).
@@ -157,6 +220,8 @@ impl Faults {
         s.latency = Duration::ZERO;
         s.reject_auth = 0;
         s.revoked.clear();
+        s.rate = None;
+        s.rate_limited = 0;
     }
 
     /// The fault due for an authenticated request with `method`, consuming it.
@@ -174,6 +239,16 @@ impl Faults {
             s.throttle -= 1;
             return Some(Fault::Throttled);
         }
+        let write = !matches!(*method, Method::GET | Method::HEAD);
+        let refused = s
+            .rate
+            .as_mut()
+            .filter(|w| write || !w.limit.writes_only)
+            .and_then(|w| w.admit(SystemTime::now()).err().map(|reset| (w.limit.per_second, reset)));
+        if let Some((limit, reset)) = refused {
+            s.rate_limited += 1;
+            return Some(Fault::RateLimited { limit, reset });
+        }
         let due = s.failures.iter().position(|(m, _)| m.as_ref().is_none_or(|m| m == method));
         if let Some(i) = due {
             let (_, status) = s.failures.remove(i)?;
@@ -190,6 +265,7 @@ impl Faults {
 enum Fault {
     Unauthorized,
     Throttled,
+    RateLimited { limit: u32, reset: SystemTime },
     Failed(StatusCode),
 }
 
@@ -375,6 +451,7 @@ async fn instrument(State(layer): State<Layer>, request: Request, next: Next) ->
     let response = match fault {
         Some(Fault::Unauthorized) => layer.provider.unauthorized(),
         Some(Fault::Throttled) => layer.provider.throttled(),
+        Some(Fault::RateLimited { limit, reset }) => layer.provider.rate_limited(limit, reset),
         Some(Fault::Failed(status)) => layer.provider.server_error(status),
         None => {
             let mut request = Request::from_parts(parts, Body::from(bytes));
@@ -527,6 +604,33 @@ mod tests {
         })
         .await
         .expect("join")
+    }
+
+    #[test]
+    fn the_rate_window_admits_its_budget_each_second_and_names_the_refill() {
+        let mut w = RateWindow { limit: RateLimit { per_second: 2, writes_only: true }, second: 0, used: 0 };
+        let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+        assert_eq!(w.admit(at(1_000_100)), Ok(()));
+        assert_eq!(w.admit(at(1_000_200)), Ok(()));
+        assert_eq!(w.admit(at(1_000_999)), Err(at(1_001_000)), "the third in the same second waits for the next");
+        assert_eq!(w.admit(at(1_001_000)), Ok(()), "a new second has a fresh budget");
+        assert_eq!(w.admit(at(1_003_500)), Ok(()));
+        assert_eq!(w.admit(at(1_003_600)), Ok(()));
+        assert_eq!(w.admit(at(1_003_700)), Err(at(1_004_000)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_rate_limit_refuses_writes_with_the_providers_answer_and_lets_reads_pass() {
+        let router = Router::new().route("/x", get(|| async { "ok" }).post(|| async { "ok" }));
+        let server = FakeServer::start(router, Plain).await.expect("start");
+        let (base, f) = (server.base_url().to_owned(), server.faults().clone());
+        f.allow_token("t");
+        f.limit_rate(Some(RateLimit { per_second: 0, writes_only: true }));
+        assert_eq!(send(&base, "POST", "/x", "t", None).await, 429);
+        assert_eq!(send(&base, "GET", "/x", "t", None).await, 200, "reads are not counted");
+        assert_eq!(f.rate_limited(), 1);
+        f.limit_rate(None);
+        assert_eq!(send(&base, "POST", "/x", "t", None).await, 200);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

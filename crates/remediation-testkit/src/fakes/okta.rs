@@ -237,27 +237,36 @@ fn httpdate_fmt(t: std::time::SystemTime) -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct OktaProvider;
 
+/// Okta's 429: `E0000047` with `X-Rate-Limit-Limit`, `X-Rate-Limit-Remaining: 0` and
+/// `X-Rate-Limit-Reset` (the Unix second the budget refills), beside `Date`.
+fn rate_limit_exceeded(limit: u32, reset: i64) -> Response {
+    let mut r = okta_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "E0000047",
+        "API call exceeded rate limit due to too many requests.",
+        &[],
+    );
+    for (k, v) in [
+        ("date", http_date(std::time::SystemTime::now())),
+        ("x-rate-limit-limit", limit.to_string()),
+        ("x-rate-limit-remaining", "0".to_owned()),
+        ("x-rate-limit-reset", reset.to_string()),
+    ] {
+        if let Ok(v) = v.parse() {
+            r.headers_mut().insert(k, v);
+        }
+    }
+    r
+}
+
 impl Provider for OktaProvider {
     fn throttled(&self) -> Response {
-        let now = std::time::SystemTime::now();
-        let reset = time::OffsetDateTime::from(now).unix_timestamp() + 3;
-        let mut r = okta_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "E0000047",
-            "API call exceeded rate limit due to too many requests.",
-            &[],
-        );
-        for (k, v) in [
-            ("date", http_date(now)),
-            ("x-rate-limit-limit", "600".to_owned()),
-            ("x-rate-limit-remaining", "0".to_owned()),
-            ("x-rate-limit-reset", reset.to_string()),
-        ] {
-            if let Ok(v) = v.parse() {
-                r.headers_mut().insert(k, v);
-            }
-        }
-        r
+        let reset = time::OffsetDateTime::now_utc().unix_timestamp() + 3;
+        rate_limit_exceeded(600, reset)
+    }
+
+    fn rate_limited(&self, limit: u32, reset: std::time::SystemTime) -> Response {
+        rate_limit_exceeded(limit, time::OffsetDateTime::from(reset).unix_timestamp())
     }
 
     fn server_error(&self, status: StatusCode) -> Response {
