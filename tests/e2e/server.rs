@@ -228,3 +228,99 @@ fn sigterm_stops_claiming_finishes_in_flight_and_loses_nothing() {
     let server = Server::start(&env);
     wait_for_state(&server, &requester, &ids[1], "completed");
 }
+
+/// One request a webhook receiver got: its headers (lower-cased names) and raw body.
+struct Received {
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// A minimal HTTP/1.1 receiver on a free loopback port that answers 200 to everything and
+/// keeps what it got.
+fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let keep = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut headers = Vec::new();
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line); // request line
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.trim_end().split_once(':') {
+                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+                }
+            }
+            let len =
+                headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            keep.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Received { headers, body });
+        }
+    });
+    (addr, got)
+}
+
+#[test]
+fn configured_event_sinks_get_every_transition_signed_and_logged() {
+    let (env, requester, approver) = setup();
+    let (addr, got) = receiver();
+    let secret = "events-signing-secret-for-the-test";
+    let secret_file = env.dir().join("events.secret");
+    std::fs::write(&secret_file, secret).expect("secret");
+    env.edit_config(|t| {
+        format!(
+            "{t}\n[[events.sinks]]\ntype = \"log\"\n\n[[events.sinks]]\ntype = \"webhook\"\nurl = \"http://{addr}/events\"\nsecret_file = {:?}\n",
+            secret_file.display().to_string()
+        )
+    });
+    let server = Server::start(&env);
+    let (status, created) = server.call("POST", "/v1/actions", Some(&requester), Some(&revoke("admins")));
+    assert_eq!(status, 201, "{created}");
+    let id = created["action"]["id"].as_str().expect("id").to_owned();
+    server.call("POST", &format!("/v1/actions/{id}/approve"), Some(&approver), None);
+    wait_for_state(&server, &requester, &id, "completed");
+
+    let wanted = ["pending_approval", "approved", "executing", "completed"];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let secret = secrecy::SecretString::from(secret.to_owned());
+    loop {
+        let seen: Vec<String> = {
+            let got = got.lock().expect("received");
+            got.iter()
+                .map(|r| {
+                    let header = |name: &str| {
+                        r.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+                    };
+                    remediation_notify::verify_signature(
+                        &secret,
+                        &header("x-remediation-timestamp"),
+                        &r.body,
+                        &header("x-remediation-signature"),
+                        time::OffsetDateTime::now_utc(),
+                        remediation_notify::DEFAULT_TOLERANCE,
+                    )
+                    .unwrap_or_else(|e| panic!("a delivery does not verify: {e}"));
+                    let event: Value = serde_json::from_slice(&r.body).expect("event JSON");
+                    event["record"]["to"].as_str().unwrap_or_default().to_owned()
+                })
+                .collect()
+        };
+        if wanted.iter().all(|w| seen.iter().any(|s| s == w)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "events received so far: {seen:?}\nlog:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = server.log();
+    assert!(log.contains("remediation::events"), "the log sink writes structured event lines:\n{log}");
+    assert!(!log.contains("events-signing-secret"), "the signing secret never appears in the log");
+}
