@@ -18,7 +18,7 @@ use aws_sdk_iam::types::StatusType;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use remediation_core::{
     Action, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome, OutcomeStatus,
-    Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, find_capability,
+    Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, require_capability,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -139,16 +139,7 @@ impl AwsIamConnector {
 
     /// The capability for the action, or `Unsupported` naming what is supported.
     fn capability(&self, action: &Action) -> Result<Capability, ConnectorError> {
-        let caps = self.capabilities();
-        find_capability(&caps, action.kind.name(), &action.target).ok_or_else(|| {
-            let supported: Vec<String> = caps.iter().map(|c| format!("{}/{}", c.kind, c.grant_type)).collect();
-            ConnectorError::unsupported(format!(
-                "AWS IAM cannot {} a `{}` grant (supported: {})",
-                action.kind.name(),
-                action.target.grant_type,
-                supported.join(", ")
-            ))
-        })
+        require_capability(&capabilities(), "AWS IAM", action)
     }
 
     /// Whether the user is protected by configuration or by its tag. Fails with `NotFound`
@@ -387,20 +378,16 @@ fn random_password() -> SecretString {
     SecretString::from(chars.into_iter().map(char::from).collect::<String>())
 }
 
-fn capability(kind: KindName, grant_type: &str, reversibility: Reversibility) -> Capability {
-    Capability { kind, grant_type: grant_type.to_owned(), reversibility, observable: true }
-}
-
 /// Every (kind, grant type) the connector supports.
 ///
 /// [`Connector::capabilities`] returns exactly this list, so the two cannot differ.
 pub fn capabilities() -> Vec<Capability> {
     vec![
-        capability(KindName::Revoke, USER_POLICY, Reversibility::Reversible),
-        capability(KindName::Revoke, GROUP_MEMBERSHIP, Reversibility::Reversible),
-        capability(KindName::Suspend, ACCESS_KEY, Reversibility::Reversible),
+        Capability::new(KindName::Revoke, USER_POLICY, Reversibility::Reversible),
+        Capability::new(KindName::Revoke, GROUP_MEMBERSHIP, Reversibility::Reversible),
+        Capability::new(KindName::Suspend, ACCESS_KEY, Reversibility::Reversible),
         // The password cannot be restored; rollback creates a new random one.
-        capability(KindName::Revoke, LOGIN_PROFILE, Reversibility::Lossy),
+        Capability::new(KindName::Revoke, LOGIN_PROFILE, Reversibility::Lossy),
     ]
 }
 

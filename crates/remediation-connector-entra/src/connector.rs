@@ -11,7 +11,7 @@ use remediation_connector_http::{
 use remediation_core::{
     Action, ActionKind, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
     OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target, Verification,
-    find_capability,
+    require_capability,
 };
 use serde_json::Value;
 
@@ -127,16 +127,7 @@ impl EntraConnector {
     /// The capability for the action, or `Unsupported` naming what is supported. Makes no
     /// request.
     fn capability(&self, action: &Action) -> Result<Capability, ConnectorError> {
-        let caps = self.capabilities();
-        find_capability(&caps, action.kind.name(), &action.target).ok_or_else(|| {
-            let supported: Vec<String> = caps.iter().map(|c| format!("{}/{}", c.kind, c.grant_type)).collect();
-            ConnectorError::unsupported(format!(
-                "Entra ID cannot {} a `{}` grant (supported: {})",
-                action.kind.name(),
-                action.target.grant_type,
-                supported.join(", ")
-            ))
-        })
+        require_capability(&capabilities(), "Entra ID", action)
     }
 
     /// Whether the target names a protected principal or group, by the identity it gives or
@@ -306,10 +297,6 @@ fn already(request_ids: Vec<String>) -> Outcome {
     Outcome { status: OutcomeStatus::AlreadyInState, request_ids }
 }
 
-fn capability(kind: KindName, grant_type: &str, reversibility: Reversibility) -> Capability {
-    Capability { kind, grant_type: grant_type.to_owned(), reversibility, observable: true }
-}
-
 /// Every (kind, grant type) the connector supports.
 ///
 /// [`Connector::capabilities`] returns exactly this list, so the two cannot differ.
@@ -317,11 +304,11 @@ pub fn capabilities() -> Vec<Capability> {
     use Reversibility::*;
     vec![
         // An undo creates a new assignment with a new id; the grant itself is restored.
-        capability(KindName::Revoke, grant_type::DIRECTORY_ROLE, Reversible),
-        capability(KindName::Revoke, grant_type::GROUP_MEMBERSHIP, Reversible),
-        capability(KindName::Revoke, grant_type::APP_ROLE_ASSIGNMENT, Reversible),
-        capability(KindName::Suspend, grant_type::ACCOUNT, Reversible),
-        capability(KindName::RevokeSessions, grant_type::ACCOUNT, Irreversible),
+        Capability::new(KindName::Revoke, grant_type::DIRECTORY_ROLE, Reversible),
+        Capability::new(KindName::Revoke, grant_type::GROUP_MEMBERSHIP, Reversible),
+        Capability::new(KindName::Revoke, grant_type::APP_ROLE_ASSIGNMENT, Reversible),
+        Capability::new(KindName::Suspend, grant_type::ACCOUNT, Reversible),
+        Capability::new(KindName::RevokeSessions, grant_type::ACCOUNT, Irreversible),
     ]
 }
 

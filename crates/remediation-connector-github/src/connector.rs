@@ -9,7 +9,7 @@ use remediation_connector_http::{
 };
 use remediation_core::{
     Action, ActionKind, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
-    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, find_capability,
+    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, require_capability,
 };
 use serde_json::Value;
 
@@ -23,12 +23,7 @@ const MAX_PAGES: usize = 100;
 
 /// Every (kind, grant type) the connector supports.
 pub fn capabilities() -> Vec<Capability> {
-    let cap = |kind, grant_type: &str, reversibility| Capability {
-        kind,
-        grant_type: grant_type.to_owned(),
-        reversibility,
-        observable: true,
-    };
+    let cap = Capability::new;
     vec![
         cap(KindName::Revoke, REPO_COLLABORATOR, Reversibility::Lossy),
         cap(KindName::Reduce, REPO_COLLABORATOR, Reversibility::Reversible),
@@ -98,13 +93,7 @@ impl GitHubConnector {
     }
 
     fn capability(&self, action: &Action) -> Result<Capability, ConnectorError> {
-        find_capability(&capabilities(), action.kind.name(), &action.target).ok_or_else(|| {
-            ConnectorError::unsupported(format!(
-                "the GitHub connector cannot {} a {}",
-                action.kind.name(),
-                action.target.grant_type
-            ))
-        })
+        require_capability(&capabilities(), "the GitHub connector", action)
     }
 
     fn resource(target: &Target, what: &str) -> Result<String, ConnectorError> {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use remediation_core::{
     Action, ActionKind, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
-    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, find_capability,
+    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, require_capability,
 };
 use serde_json::{Value, json};
 
@@ -134,13 +134,7 @@ impl GoogleConnector {
     }
 
     fn capability(&self, action: &Action) -> Result<Capability, ConnectorError> {
-        find_capability(&capabilities(), action.kind.name(), &action.target).ok_or_else(|| {
-            ConnectorError::unsupported(format!(
-                "the Google Workspace connector cannot {} a {}",
-                action.kind.name(),
-                action.target.grant_type
-            ))
-        })
+        require_capability(&capabilities(), "the Google Workspace connector", action)
     }
 
     async fn read(&self, target: &Target) -> Result<Snapshot, ConnectorError> {

@@ -433,12 +433,7 @@ impl OktaConnector {
 ///
 /// [`Connector::capabilities`] returns exactly this list, so the two cannot differ.
 pub fn capabilities() -> Vec<Capability> {
-    let cap = |kind, grant_type: &str, reversibility| Capability {
-        kind,
-        grant_type: grant_type.to_owned(),
-        reversibility,
-        observable: true,
-    };
+    let cap = Capability::new;
     vec![
         cap(KindName::Revoke, GROUP_MEMBERSHIP, Reversibility::Reversible),
         cap(KindName::Revoke, APP_ASSIGNMENT, Reversibility::Lossy),

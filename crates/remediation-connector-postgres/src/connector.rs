@@ -582,12 +582,7 @@ fn describe(change: &Change, before: &State, after: &State) -> String {
 ///
 /// [`Connector::capabilities`] returns exactly this list, so the two cannot differ.
 pub fn capabilities() -> Vec<Capability> {
-    let cap = |kind, grant_type: &str, reversibility| Capability {
-        kind,
-        grant_type: grant_type.to_owned(),
-        reversibility,
-        observable: true,
-    };
+    let cap = Capability::new;
     vec![
         cap(KindName::Revoke, grant_type::ROLE_MEMBERSHIP, Reversibility::Reversible),
         cap(KindName::Revoke, grant_type::TABLE_PRIVILEGE, Reversibility::Reversible),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use remediation_core::{
     Action, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome, OutcomeStatus,
-    Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target, Verification, find_capability,
+    Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target, Verification, require_capability,
 };
 
 use crate::directory::{Directory, WriteEntry, WriteOp};
@@ -101,16 +101,7 @@ impl SandboxConnector {
 
     /// The capability for the action, or `Unsupported` naming what is supported.
     fn capability(&self, action: &Action) -> Result<Capability, ConnectorError> {
-        let caps = self.capabilities();
-        find_capability(&caps, action.kind.name(), &action.target).ok_or_else(|| {
-            let supported: Vec<String> = caps.iter().map(|c| format!("{}/{}", c.kind, c.grant_type)).collect();
-            ConnectorError::unsupported(format!(
-                "the sandbox cannot {} a `{}` grant (supported: {})",
-                action.kind.name(),
-                action.target.grant_type,
-                supported.join(", ")
-            ))
-        })
+        require_capability(&capabilities(), "the sandbox", action)
     }
 
     fn snapshot_of(&self, dir: &Directory, target: &Target) -> Result<Snapshot, ConnectorError> {

@@ -10,7 +10,7 @@ use remediation_connector_http::{
 };
 use remediation_core::{
     Action, ActionKind, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
-    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, find_capability,
+    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, require_capability,
 };
 use serde_json::Value;
 
@@ -79,16 +79,7 @@ impl ScimConnector {
     }
 
     fn capability(&self, action: &Action) -> Result<Capability, ConnectorError> {
-        let caps = self.capabilities();
-        find_capability(&caps, action.kind.name(), &action.target).ok_or_else(|| {
-            let supported: Vec<String> = caps.iter().map(|c| format!("{}/{}", c.kind, c.grant_type)).collect();
-            ConnectorError::unsupported(format!(
-                "SCIM cannot {} a `{}` grant (supported: {})",
-                action.kind.name(),
-                action.target.grant_type,
-                supported.join(", ")
-            ))
-        })
+        require_capability(&capabilities(), "SCIM", action)
     }
 
     fn is_protected(&self, subject: Subject<'_>) -> bool {

@@ -45,6 +45,19 @@ pub struct Capability {
     pub observable: bool,
 }
 
+impl Capability {
+    /// An observable capability (the connector reads the result back to verify it).
+    pub fn new(kind: KindName, grant_type: impl Into<String>, reversibility: Reversibility) -> Self {
+        Self { kind, grant_type: grant_type.into(), reversibility, observable: true }
+    }
+
+    /// Marks the capability as one whose result cannot be read back.
+    pub fn unobservable(mut self) -> Self {
+        self.observable = false;
+        self
+    }
+}
+
 /// Result of a connector health check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Health {
@@ -237,4 +250,18 @@ pub trait Connector: Send + Sync {
 /// Finds the capability for `(kind, target.grant_type)`, if the connector declares it.
 pub fn find_capability(caps: &[Capability], kind: KindName, target: &Target) -> Option<Capability> {
     caps.iter().find(|c| c.kind == kind && c.grant_type == target.grant_type).cloned()
+}
+
+/// The capability `action` needs, or the [`ConnectorErrorKind::Unsupported`] error a connector
+/// returns before any provider request, naming `provider` and what it does support.
+pub fn require_capability(caps: &[Capability], provider: &str, action: &Action) -> Result<Capability, ConnectorError> {
+    find_capability(caps, action.kind.name(), &action.target).ok_or_else(|| {
+        let supported: Vec<String> = caps.iter().map(|c| format!("{}/{}", c.kind, c.grant_type)).collect();
+        ConnectorError::unsupported(format!(
+            "{provider} cannot {} a `{}` grant (supported: {})",
+            action.kind.name(),
+            action.target.grant_type,
+            supported.join(", ")
+        ))
+    })
 }

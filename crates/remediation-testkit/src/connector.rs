@@ -74,12 +74,7 @@ pub fn apply_kind(kind: &ActionKind, state: &Value) -> Value {
 /// (reversible), suspend on `account` (reversible), revoke_sessions and force_password_reset on
 /// `account` (irreversible), all observable.
 pub fn default_capabilities() -> Vec<Capability> {
-    let cap = |kind, grant_type: &str, reversibility| Capability {
-        kind,
-        grant_type: grant_type.to_owned(),
-        reversibility,
-        observable: true,
-    };
+    let cap = Capability::new;
     vec![
         cap(KindName::Revoke, "group_membership", Reversibility::Reversible),
         cap(KindName::Reduce, "group_membership", Reversibility::Reversible),
