@@ -174,7 +174,9 @@ pub(crate) async fn promote(
     ActionPath(id): ActionPath,
     OptionalJson(body): OptionalJson<NoteBody>,
 ) -> Result<Json<Action>, ApiError> {
-    let actor = caller.require(Role::Requester)?;
+    // Promotion is an admin's (the lifecycle table): refuse others before anything about the
+    // action is revealed.
+    let actor = caller.require(Role::Admin)?;
     let engine = state.runtime().active().await?.engine;
     Ok(Json(engine.promote(id, actor, body.note).await?))
 }

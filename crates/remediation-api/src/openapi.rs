@@ -137,7 +137,7 @@ pub fn document() -> Value {
             method: "post",
             path: "/v1/actions/{id}/promote",
             summary: "Turn advisory guidance into a request for approval",
-            role: Some("requester"),
+            role: Some("admin"),
             request: promote_note,
             ok: (200, promote_action),
             query: None,

@@ -56,7 +56,10 @@ fn rows() -> Vec<Row> {
         // Only the requester (its own action) or an admin cancels.
         r(Method::POST, "/v1/actions/{id}/cancel", note.clone(), [U, U, F, A, F, A]),
         r(Method::POST, "/v1/actions/{id}/force-execute", Some(json!({"reason": "matrix"})), by_role(3)),
-        r(Method::POST, "/v1/actions/{id}/release", note, by_role(3)),
+        r(Method::POST, "/v1/actions/{id}/release", note.clone(), by_role(3)),
+        // Promotion (advisory to approval) is an admin's; the engine answers 409 for an action
+        // that is not advisory, which is past the role check.
+        r(Method::POST, "/v1/actions/{id}/promote", note, by_role(3)),
         r(
             Method::POST,
             "/v1/findings",
@@ -72,7 +75,9 @@ fn rows() -> Vec<Row> {
         r(Method::GET, "/v1/limits", None, by_role(0)),
         r(Method::POST, "/v1/breaker/reset", Some(json!({"reason": "matrix"})), by_role(3)),
         r(Method::POST, "/v1/kill-switch", Some(json!({"on": false, "reason": "matrix"})), by_role(3)),
+        r(Method::GET, "/v1/kill-switch", None, by_role(0)),
         r(Method::GET, "/v1/connectors", None, by_role(0)),
+        r(Method::GET, "/v1/connectors?check=true", None, by_role(0)),
         r(Method::GET, "/metrics", None, by_role(0)),
         r(Method::GET, "/healthz", None, public),
         r(Method::GET, "/readyz", None, public),
