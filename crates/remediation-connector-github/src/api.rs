@@ -1,49 +1,11 @@
 //! The requests this connector sends, built as plain values: method, path, query, body.
 //! Building one performs no I/O, so each is unit-tested and matched by the golden fixtures.
 
-use remediation_connector_http::{Method, Request, segment};
-use serde_json::{Value, json};
+use remediation_connector_http::{Method, RequestSpec, segment};
+use serde_json::json;
 
-/// One REST request, relative to the API base URL.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ApiRequest {
-    /// The method.
-    pub(crate) method: Method,
-    /// The path below the API base, each segment percent-encoded.
-    pub(crate) path: String,
-    /// Query parameters, in order.
-    pub(crate) query: Vec<(&'static str, String)>,
-    /// The JSON body, if any.
-    pub(crate) body: Option<Value>,
-}
-
-impl ApiRequest {
-    fn new(method: Method, path: String) -> Self {
-        Self { method, path, query: Vec::new(), body: None }
-    }
-
-    fn query(mut self, key: &'static str, value: impl Into<String>) -> Self {
-        self.query.push((key, value.into()));
-        self
-    }
-
-    fn body(mut self, body: Value) -> Self {
-        self.body = Some(body);
-        self
-    }
-
-    /// The shared client's request. Every write here is a PUT or DELETE: safe to repeat.
-    pub(crate) fn into_request(self) -> Request {
-        let mut req = Request::new(self.method, self.path);
-        for (k, v) in self.query {
-            req = req.query(k, v);
-        }
-        match self.body {
-            Some(b) => req.json(b),
-            None => req,
-        }
-    }
-}
+/// A GitHub call as a plain value. Every write here is a PUT or DELETE: safe to repeat.
+pub(crate) type ApiRequest = RequestSpec;
 
 /// `owner/repo` split into its two segments, each encoded.
 fn repo_path(repo: &str) -> Option<String> {
@@ -65,23 +27,23 @@ fn team_path(team: &str) -> Option<String> {
 
 /// `GET /user`: the token's own account, with `X-OAuth-Scopes` for classic tokens.
 pub(crate) fn get_authenticated_user() -> ApiRequest {
-    ApiRequest::new(Method::GET, "/user".to_owned())
+    RequestSpec::new(Method::GET, "/user".to_owned())
 }
 
 /// `GET /rate_limit`: does not count against the rate limit.
 pub(crate) fn rate_limit() -> ApiRequest {
-    ApiRequest::new(Method::GET, "/rate_limit".to_owned())
+    RequestSpec::new(Method::GET, "/rate_limit".to_owned())
 }
 
 /// `GET /users/{u}`.
 pub(crate) fn get_user(login: &str) -> ApiRequest {
-    ApiRequest::new(Method::GET, format!("/users/{}", segment(login)))
+    RequestSpec::new(Method::GET, format!("/users/{}", segment(login)))
 }
 
 /// `GET /repos/{o}/{r}/collaborators?affiliation=direct&per_page=n`: direct grants only.
 pub(crate) fn list_direct_collaborators(repo: &str, per_page: u32) -> Option<ApiRequest> {
     Some(
-        ApiRequest::new(Method::GET, format!("{}/collaborators", repo_path(repo)?))
+        RequestSpec::new(Method::GET, format!("{}/collaborators", repo_path(repo)?))
             .query("affiliation", "direct")
             .query("per_page", per_page.to_string()),
     )
@@ -90,7 +52,7 @@ pub(crate) fn list_direct_collaborators(repo: &str, per_page: u32) -> Option<Api
 /// `GET /repos/{o}/{r}/invitations?per_page=n`: pending invitations.
 pub(crate) fn list_invitations(repo: &str, per_page: u32) -> Option<ApiRequest> {
     Some(
-        ApiRequest::new(Method::GET, format!("{}/invitations", repo_path(repo)?))
+        RequestSpec::new(Method::GET, format!("{}/invitations", repo_path(repo)?))
             .query("per_page", per_page.to_string()),
     )
 }
@@ -98,53 +60,53 @@ pub(crate) fn list_invitations(repo: &str, per_page: u32) -> Option<ApiRequest> 
 /// `PUT /repos/{o}/{r}/collaborators/{u}` `{"permission"}`.
 pub(crate) fn put_collaborator(repo: &str, login: &str, permission: &str) -> Option<ApiRequest> {
     Some(
-        ApiRequest::new(Method::PUT, format!("{}/collaborators/{}", repo_path(repo)?, segment(login)))
+        RequestSpec::new(Method::PUT, format!("{}/collaborators/{}", repo_path(repo)?, segment(login)))
             .body(json!({"permission": permission})),
     )
 }
 
 /// `DELETE /repos/{o}/{r}/collaborators/{u}`.
 pub(crate) fn delete_collaborator(repo: &str, login: &str) -> Option<ApiRequest> {
-    Some(ApiRequest::new(Method::DELETE, format!("{}/collaborators/{}", repo_path(repo)?, segment(login))))
+    Some(RequestSpec::new(Method::DELETE, format!("{}/collaborators/{}", repo_path(repo)?, segment(login))))
 }
 
 /// `GET /orgs/{org}/memberships/{u}`.
 pub(crate) fn get_org_membership(org: &str, login: &str) -> ApiRequest {
-    ApiRequest::new(Method::GET, format!("/orgs/{}/memberships/{}", segment(org), segment(login)))
+    RequestSpec::new(Method::GET, format!("/orgs/{}/memberships/{}", segment(org), segment(login)))
 }
 
 /// `PUT /orgs/{org}/memberships/{u}` `{"role"}`: sets the role, or invites.
 pub(crate) fn put_org_membership(org: &str, login: &str, role: &str) -> ApiRequest {
-    ApiRequest::new(Method::PUT, format!("/orgs/{}/memberships/{}", segment(org), segment(login)))
+    RequestSpec::new(Method::PUT, format!("/orgs/{}/memberships/{}", segment(org), segment(login)))
         .body(json!({"role": role}))
 }
 
 /// `DELETE /orgs/{org}/members/{u}`: removes the member from the organisation and its teams.
 pub(crate) fn delete_org_member(org: &str, login: &str) -> ApiRequest {
-    ApiRequest::new(Method::DELETE, format!("/orgs/{}/members/{}", segment(org), segment(login)))
+    RequestSpec::new(Method::DELETE, format!("/orgs/{}/members/{}", segment(org), segment(login)))
 }
 
 /// `GET /orgs/{org}/teams/{slug}`.
 pub(crate) fn get_team(team: &str) -> Option<ApiRequest> {
-    Some(ApiRequest::new(Method::GET, team_path(team)?))
+    Some(RequestSpec::new(Method::GET, team_path(team)?))
 }
 
 /// `GET /orgs/{org}/teams/{slug}/memberships/{u}`.
 pub(crate) fn get_team_membership(team: &str, login: &str) -> Option<ApiRequest> {
-    Some(ApiRequest::new(Method::GET, format!("{}/memberships/{}", team_path(team)?, segment(login))))
+    Some(RequestSpec::new(Method::GET, format!("{}/memberships/{}", team_path(team)?, segment(login))))
 }
 
 /// `PUT /orgs/{org}/teams/{slug}/memberships/{u}` `{"role"}`.
 pub(crate) fn put_team_membership(team: &str, login: &str, role: &str) -> Option<ApiRequest> {
     Some(
-        ApiRequest::new(Method::PUT, format!("{}/memberships/{}", team_path(team)?, segment(login)))
+        RequestSpec::new(Method::PUT, format!("{}/memberships/{}", team_path(team)?, segment(login)))
             .body(json!({"role": role})),
     )
 }
 
 /// `DELETE /orgs/{org}/teams/{slug}/memberships/{u}`.
 pub(crate) fn delete_team_membership(team: &str, login: &str) -> Option<ApiRequest> {
-    Some(ApiRequest::new(Method::DELETE, format!("{}/memberships/{}", team_path(team)?, segment(login))))
+    Some(RequestSpec::new(Method::DELETE, format!("{}/memberships/{}", team_path(team)?, segment(login))))
 }
 
 #[cfg(test)]
@@ -153,7 +115,7 @@ mod tests {
     use super::*;
 
     #[track_caller]
-    fn check(req: ApiRequest, method: Method, path: &str, query: &[(&str, &str)], body: Option<Value>) {
+    fn check(req: ApiRequest, method: Method, path: &str, query: &[(&str, &str)], body: Option<serde_json::Value>) {
         assert_eq!(req.method, method);
         assert_eq!(req.path, path);
         let q: Vec<(&str, &str)> = req.query.iter().map(|(k, v)| (*k, v.as_str())).collect();

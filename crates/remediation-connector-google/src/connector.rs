@@ -121,7 +121,7 @@ impl GoogleConnector {
     }
 
     async fn send(&self, request: ApiRequest) -> Result<ApiResponse, ConnectorError> {
-        tracing::debug!(connector = %self.id, method = %request.verb, path = %request.path, "directory request");
+        tracing::debug!(connector = %self.id, method = %request.method, path = %request.path, "directory request");
         let resp = self.client.send_raw(request.into_request()).await?;
         let body = if resp.body().is_empty() { Value::Null } else { resp.json::<Value>().unwrap_or(Value::Null) };
         Ok(ApiResponse { status: resp.status().as_u16(), body, request_id: resp.request_id().map(str::to_owned) })

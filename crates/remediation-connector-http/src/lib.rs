@@ -45,6 +45,7 @@ mod paging;
 mod retry;
 mod secret;
 mod send;
+mod spec;
 mod status;
 
 pub use auth::{
@@ -63,4 +64,5 @@ pub use retry::{
 };
 pub use secrecy::{ExposeSecret, SecretString};
 pub use secret::SecretSource;
+pub use spec::RequestSpec;
 pub use status::{ErrorParser, NoBody, ProviderError, kind_for_status, map_status};
