@@ -104,17 +104,7 @@ pub(crate) struct Outcome {
 
 impl Outcome {
     fn empty(outcome: &str) -> OutcomeView {
-        OutcomeView {
-            outcome: outcome.to_owned(),
-            action: None,
-            after: None,
-            limit: None,
-            breaker: false,
-            plan: None,
-            decision: None,
-            changes: Vec::new(),
-            error: None,
-        }
+        OutcomeView::named(outcome)
     }
 
     /// A local execution outcome.

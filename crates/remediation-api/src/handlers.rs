@@ -184,17 +184,7 @@ pub(crate) async fn promote(
 /// The response for an execution outcome: 200 done, 202 held or back to approval, 502 when
 /// the provider failed.
 pub(crate) fn execute_response(outcome: ExecuteOutcome) -> Response {
-    let empty = OutcomeView {
-        outcome: String::new(),
-        action: None,
-        after: None,
-        limit: None,
-        breaker: false,
-        plan: None,
-        decision: None,
-        changes: Vec::new(),
-        error: None,
-    };
+    let empty = OutcomeView::named("");
     match outcome {
         ExecuteOutcome::Completed { action, after } => reply(
             StatusCode::OK,

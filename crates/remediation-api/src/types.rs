@@ -171,6 +171,23 @@ pub struct OutcomeView {
     pub error: Option<String>,
 }
 
+impl OutcomeView {
+    /// An outcome named `outcome` with nothing else filled in.
+    pub fn named(outcome: &str) -> Self {
+        Self {
+            outcome: outcome.to_owned(),
+            action: None,
+            after: None,
+            limit: None,
+            breaker: false,
+            plan: None,
+            decision: None,
+            changes: Vec::new(),
+            error: None,
+        }
+    }
+}
+
 /// `GET /v1/audit` query.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
