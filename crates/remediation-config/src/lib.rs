@@ -369,7 +369,13 @@ fn locate(text: &str, offset: usize) -> (Option<usize>, Option<String>) {
         // contents are wrong as a whole): name that table, not the one above it.
         return (Some(line_no), Some(header(line.trim())).filter(|h| !h.is_empty()));
     }
-    let table = before[..line_start].lines().rev().map(str::trim).find(|l| l.starts_with('[')).map(header);
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(header)
+        .filter(|t| !t.is_empty());
     let key = line.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_owned()).filter(|k| !k.is_empty());
     let full = match (table, key) {
         (Some(t), Some(k)) => Some(format!("{t}.{k}")),
@@ -467,6 +473,16 @@ mod tests {
         check_err("[limits]\nglobal = { max = -1, window_secs = 1 }\n", 2, "limits.global", "");
         check_err("[actors]\ndefault_role = \"root\"\n", 2, "actors.default_role", "unknown variant");
         check_err("[actors]\ndefault_role = \"admin\"\n[polcy]\nenabled = true\n", 3, "polcy", "unknown field");
+    }
+
+    #[test]
+    fn a_line_under_a_bare_bracket_names_no_empty_table() {
+        // Found by the bounded fuzz pass: `[` then a line with no `=`.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("remediation.toml");
+        std::fs::write(&path, "[\n\u{ae}\n").expect("write");
+        let e = Config::load(&path).expect_err("must fail");
+        assert_ne!(e.key.as_deref(), Some(""), "{e}");
     }
 
     #[test]
