@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use remediation_core::{Connector, ConnectorErrorKind, OutcomeStatus};
+use remediation_core::{Action, Connector, ConnectorErrorKind, OutcomeStatus, Snapshot};
 
 use super::{Case, Report, Subject, action_for};
 use crate::fakes::{Faults, RecordedRequest, RequestLog};
@@ -109,18 +109,30 @@ async fn throttled(subject: &dyn HttpSubject, connector: &Arc<dyn Connector>, re
     report.check(seen.len() >= 2, || format!("{name}: no retry after the throttled answer ({})", summary(&seen)));
 }
 
+/// Reads `case`'s target and builds a fresh action for it; `None`, with the failure recorded,
+/// when the read fails.
+async fn prepared(
+    connector: &Arc<dyn Connector>,
+    case: &Case,
+    name: &str,
+    report: &mut Report,
+) -> Option<(Snapshot, Action)> {
+    match connector.snapshot(&case.target).await {
+        Ok(before) => Some((before, action_for(connector.id(), case.kind.clone(), case.target.clone()))),
+        Err(e) => {
+            report.fail(format!("{name}: snapshot failed: {e}"));
+            None
+        }
+    }
+}
+
 /// A 5xx on an idempotent call is retried and the action succeeds.
 async fn transient_idempotent(subject: &dyn HttpSubject, connector: &Arc<dyn Connector>, report: &mut Report) {
     let case = subject.idempotent_case().await;
     let name = format!("transient {}", case.name);
-    let before = match connector.snapshot(&case.target).await {
-        Ok(s) => s,
-        Err(e) => {
-            report.fail(format!("{name}: snapshot failed: {e}"));
-            return;
-        }
+    let Some((before, action)) = prepared(connector, &case, &name, report).await else {
+        return;
     };
-    let action = action_for(connector.id(), case.kind.clone(), case.target.clone());
     subject.faults().fail_next(1, 503);
     let mark = subject.log().count();
     match connector.execute(&action, &before).await {
@@ -142,14 +154,9 @@ async fn transient_not_idempotent(subject: &dyn HttpSubject, connector: &Arc<dyn
         return;
     };
     let name = format!("non-idempotent {}", case.name);
-    let before = match connector.snapshot(&case.target).await {
-        Ok(s) => s,
-        Err(e) => {
-            report.fail(format!("{name}: snapshot failed: {e}"));
-            return;
-        }
+    let Some((before, action)) = prepared(connector, &case, &name, report).await else {
+        return;
     };
-    let action = action_for(connector.id(), case.kind.clone(), case.target.clone());
     subject.faults().fail_next_for(axum::http::Method::POST, 1, 500);
     let mark = subject.log().count();
     match connector.execute(&action, &before).await {
@@ -173,14 +180,9 @@ async fn transient_not_idempotent(subject: &dyn HttpSubject, connector: &Arc<dyn
 async fn expired_token(subject: &dyn HttpSubject, connector: &Arc<dyn Connector>, report: &mut Report) {
     let case = subject.idempotent_case().await;
     let name = format!("expired token {}", case.name);
-    let before = match connector.snapshot(&case.target).await {
-        Ok(s) => s,
-        Err(e) => {
-            report.fail(format!("{name}: snapshot failed: {e}"));
-            return;
-        }
+    let Some((before, action)) = prepared(connector, &case, &name, report).await else {
+        return;
     };
-    let action = action_for(connector.id(), case.kind.clone(), case.target.clone());
     subject.faults().expire_tokens();
     let mark = subject.log().count();
     let result = connector.execute(&action, &before).await;
