@@ -14,13 +14,18 @@ PORT="${REMEDIATION_MOTO_PORT:-5000}"
 
 log() { echo "setup-moto: $*" >&2; }
 
+# The pinned version: a reused virtualenv holding any other version is rebuilt.
+MOTO_VERSION=5.2.5
+
 mkdir -p "$LOGDIR"
-if [ ! -x "$VENV/bin/moto_server" ]; then
+if [ ! -x "$VENV/bin/moto_server" ] || [ "$(cat "$VENV/.moto-version" 2>/dev/null)" != "$MOTO_VERSION" ]; then
+    rm -rf "$VENV"
     log "creating virtualenv in $VENV"
     python3 -m venv "$VENV" >&2
     "$VENV/bin/pip" install --quiet --upgrade pip >&2
-    log "installing moto[server]"
-    "$VENV/bin/pip" install --quiet 'moto[server]>=5.1,<6' >&2
+    log "installing moto[server] $MOTO_VERSION"
+    "$VENV/bin/pip" install --quiet "moto[server]==$MOTO_VERSION" >&2
+    echo "$MOTO_VERSION" >"$VENV/.moto-version"
 fi
 
 answers() { # port; the venv's Python, so no curl is needed
