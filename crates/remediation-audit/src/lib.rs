@@ -98,6 +98,8 @@
 //!     plan_hash: None,
 //!     request_ids: Vec::new(),
 //!     rollback_expires_at: None,
+//!     before_state: None,
+//!     after_state: None,
 //! };
 //! let first = AuditRecord::seal(None, body(None, State::PendingApproval, "suggest"))?;
 //! let second = AuditRecord::seal(Some(&first), body(Some(State::PendingApproval), State::Cancelled, "cancel"))?;

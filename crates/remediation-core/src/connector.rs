@@ -245,6 +245,14 @@ pub trait Connector: Send + Sync {
 
     /// Restores `before`, given that the target is now in `after`.
     async fn rollback(&self, action: &Action, before: &Snapshot, after: &Snapshot) -> Result<Outcome, ConnectorError>;
+
+    /// How many grants, groups, applications or dependants `action` reaches, given the
+    /// target's state `before` (for a suspension, every group and application the account
+    /// holds). The blast-radius score counts it. `None` (the default): not counted.
+    async fn reach(&self, action: &Action, before: &Snapshot) -> Result<Option<u32>, ConnectorError> {
+        let _ = (action, before);
+        Ok(None)
+    }
 }
 
 /// Finds the capability for `(kind, target.grant_type)`, if the connector declares it.

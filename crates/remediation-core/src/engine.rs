@@ -146,6 +146,9 @@ pub struct Engine {
     limits: Arc<dyn LimitPolicy>,
     failpoints: Option<FailpointHook>,
     events: Arc<dyn EventSink>,
+    /// The last refusal recorded per (action, actor), so a repeated identical refusal is not
+    /// recorded again (see [`Engine::execute`]).
+    refusals: std::sync::Mutex<std::collections::HashMap<(ActionId, String), String>>,
 }
 
 /// A function the engine calls at each named failpoint (see [`failpoints`]).
@@ -202,6 +205,7 @@ impl Engine {
             limits: parts.limits,
             failpoints: None,
             events: Arc::new(NoEvents),
+            refusals: std::sync::Mutex::default(),
         }
     }
 
@@ -245,9 +249,29 @@ impl Engine {
 
     /// Validates a request, resolves its mode, runs the gates, plans it and stores it.
     ///
-    /// An unsupported (kind, grant type) fails before any provider request. A refusing gate
-    /// returns [`EngineError::Refused`] and stores nothing.
+    /// An unsupported (kind, grant type) fails before any provider request. A refusal (a
+    /// refusing gate, a role, an unsupported kind, an unknown target) stores no action; it is
+    /// recorded in the audit as a `suggestion_refused` settings record naming the actor and
+    /// the request.
     pub async fn suggest(&self, request: ActionRequest, actor: &Actor) -> Result<Suggestion, EngineError> {
+        let summary = serde_json::json!({
+            "connector": request.connector,
+            "kind": request.kind,
+            "target": request.target,
+            "control_id": request.control_id,
+            "finding_id": request.finding_id,
+            "dry_run": request.dry_run,
+        });
+        let result = self.suggest_unaudited(request, actor).await;
+        if let Err(e) = &result
+            && audited_refusal(e)
+        {
+            self.note("suggestion_refused", actor, e, serde_json::Value::Null, summary).await?;
+        }
+        result
+    }
+
+    async fn suggest_unaudited(&self, request: ActionRequest, actor: &Actor) -> Result<Suggestion, EngineError> {
         if actor.role < Role::Requester {
             return Err(refused(
                 "roles",
@@ -308,8 +332,19 @@ impl Engine {
     }
 
     /// Records an approval. The requester cannot approve their own action, nobody approves
-    /// twice, and the action moves to `approved` once the policy's minimum is reached.
+    /// twice, and the action moves to `approved` once the policy's minimum is reached. A
+    /// refused approval is recorded in the audit (`approval_refused`).
     pub async fn approve(&self, id: ActionId, actor: &Actor, note: Option<String>) -> Result<Action, EngineError> {
+        let result = self.approve_unaudited(id, actor, note).await;
+        self.note_if_refused(result, "approval_refused", id, actor).await
+    }
+
+    async fn approve_unaudited(
+        &self,
+        id: ActionId,
+        actor: &Actor,
+        note: Option<String>,
+    ) -> Result<Action, EngineError> {
         let detail = self.get(id).await?;
         let action = &detail.action;
         if actor.name == action.requested_by {
@@ -380,6 +415,13 @@ impl Engine {
     /// Turns advisory guidance into a request for approval (admin).
     pub async fn promote(&self, id: ActionId, actor: &Actor, note: Option<String>) -> Result<Action, EngineError> {
         let detail = self.get(id).await?;
+        if self.store.safety_state().await?.kill_switch {
+            let result = Err(refused(
+                "enablement",
+                "the kill switch is on; no action becomes executable while it is on (guidance stays guidance)",
+            ));
+            return self.note_if_refused(result, "promotion_refused", id, actor).await;
+        }
         self.step(&detail, Event::Promote, actor, note, DetailUpdate::default(), |_| {}).await
     }
 
@@ -388,7 +430,24 @@ impl Engine {
     ///
     /// With `dry_run`, every check runs, limits are checked but not consumed, and nothing is
     /// written to the provider or the store.
+    ///
+    /// A refused execution is recorded in the audit (`execution_refused`) once per actor and
+    /// reason: the worker retrying the same refused action does not record it again until the
+    /// reason changes.
     pub async fn execute(&self, id: ActionId, actor: &Actor, dry_run: bool) -> Result<ExecuteOutcome, EngineError> {
+        let result = self.execute_unaudited(id, actor, dry_run).await;
+        if dry_run {
+            return result;
+        }
+        self.note_if_refused(result, "execution_refused", id, actor).await
+    }
+
+    async fn execute_unaudited(
+        &self,
+        id: ActionId,
+        actor: &Actor,
+        dry_run: bool,
+    ) -> Result<ExecuteOutcome, EngineError> {
         let detail = self.get(id).await?;
         let action = &detail.action;
         let dry_run = dry_run || self.policy.forced_dry_run(action);
@@ -410,9 +469,6 @@ impl Engine {
         let connector = self.connector(&action.connector)?;
         let prepared = self.prepare(&connector, action, Stage::Execute, dry_run).await?;
         if let Some(gate) = prepared.decision.refusal() {
-            if !dry_run {
-                self.note_refusal(action, actor, &gate.gate, &gate.reason).await?;
-            }
             return Err(refused(&gate.gate, gate.reason.clone()));
         }
         let approved_hash = detail.plan.as_ref().map(|p| p.plan_hash.as_str());
@@ -459,6 +515,16 @@ impl Engine {
         actor: &Actor,
         reason: String,
     ) -> Result<ExecuteOutcome, EngineError> {
+        let result = self.force_execute_unaudited(id, actor, reason).await;
+        self.note_if_refused(result, "execution_refused", id, actor).await
+    }
+
+    async fn force_execute_unaudited(
+        &self,
+        id: ActionId,
+        actor: &Actor,
+        reason: String,
+    ) -> Result<ExecuteOutcome, EngineError> {
         if reason.trim().is_empty() {
             return Err(refused("override", "force-execute needs a reason; it is kept in the audit"));
         }
@@ -488,7 +554,19 @@ impl Engine {
     /// Restores the before-state of a completed action inside its rollback window (the live
     /// state must equal the recorded after-state), or of a failed action that changed
     /// something.
+    ///
+    /// A refused rollback is recorded in the audit (`rollback_refused`).
     pub async fn rollback(
+        &self,
+        id: ActionId,
+        actor: &Actor,
+        note: Option<String>,
+    ) -> Result<RollbackOutcome, EngineError> {
+        let result = self.rollback_unaudited(id, actor, note).await;
+        self.note_if_refused(result, "rollback_refused", id, actor).await
+    }
+
+    async fn rollback_unaudited(
         &self,
         id: ActionId,
         actor: &Actor,
@@ -540,7 +618,14 @@ impl Engine {
                 }
             }
         }
-        let action = self.step(&detail, Event::Rollback, actor, note, DetailUpdate::default(), |_| {}).await?;
+        let (undo_from, undo_to) = (live.clone(), before.clone());
+        let action = self
+            .step(&detail, Event::Rollback, actor, note, DetailUpdate::default(), |r| {
+                // A rollback changes the live state back to the recorded before-state.
+                r.before_state = Some(undo_from);
+                r.after_state = Some(undo_to);
+            })
+            .await?;
         let detail = ActionDetail { action, ..detail };
         self.failpoint(failpoints::AFTER_BEGIN_ROLLBACK);
         self.restore(&detail, &connector, &before, &live).await
@@ -707,10 +792,16 @@ impl Engine {
         note: Option<String>,
     ) -> Result<Action, EngineError> {
         let after_hash = after.hash()?;
+        let before_state = detail.after.clone();
+        let after_state = after.clone();
         let update = DetailUpdate { after: Some(after), last_error: Some(None), ..DetailUpdate::default() };
         self.step(detail, Event::RollbackSucceeded, &Actor::system(), note, update, |r| {
             r.after_hash = Some(after_hash);
             r.request_ids = request_ids;
+            // A rollback changes the executed after-state back: that is its before, and the
+            // state read back now is its after.
+            r.before_state = before_state;
+            r.after_state = Some(after_state);
         })
         .await
     }
@@ -762,8 +853,10 @@ impl Engine {
         let permissions = connector.check_permissions().await.map_err(conn(connector, "check its permissions"))?;
         let before = connector.snapshot(&action.target).await.map_err(conn(connector, "read the target"))?;
         let planned = connector.plan(action, &before).await.map_err(conn(connector, "plan the change"))?;
+        let reach = connector.reach(action, &before).await.map_err(conn(connector, "count what the change reaches"))?;
         let plan =
-            Plan::new(&action.connector, &action.kind, &action.target, before, planned, capability.reversibility)?;
+            Plan::new(&action.connector, &action.kind, &action.target, before, planned, capability.reversibility)?
+                .with_reach(reach)?;
         let state = self.store.safety_state().await?;
         let ctx = GateContext {
             stage,
@@ -794,11 +887,19 @@ impl Engine {
         let Prepared { connector, plan, decision: _ } = prepared;
         let action = &detail.action;
         let to = transition(action.state, event, actor.role)?;
+        // The gates ran on settings read when this engine was built; a change of the switches
+        // or settings made since (by another request or process) is read here, so it stops
+        // this action before it is claimed for execution.
+        let state = self.store.safety_state().await?;
+        if let Some(why) = self.policy.write_refusal(action, &state) {
+            return Err(refused("enablement", why));
+        }
         let now = self.clock.now();
         let mut record = self.record(action, Some(action.state), to, event.as_str(), actor, now);
         record.comment = comment;
         record.plan_hash = Some(plan.plan_hash.clone());
         record.before_hash = Some(plan.before.hash()?);
+        record.before_state = Some(plan.before.clone());
         if event == Event::ForceExecute {
             record.decided_by = Some(actor.name.clone());
         }
@@ -845,6 +946,13 @@ impl Engine {
         plan: &Plan,
     ) -> Result<ExecuteOutcome, EngineError> {
         let action = &detail.action;
+        // The last look before the provider write: a switch turned off, remediation disabled
+        // or the control disabled since the gates ran stops the write here.
+        let state = self.store.safety_state().await?;
+        if let Some(why) = self.policy.write_refusal(action, &state) {
+            let error = format!("stopped before any provider write: {why}; nothing was written");
+            return self.fail(detail, error, None, Vec::new()).await;
+        }
         let planned =
             crate::PlannedChange { expected_after: plan.expected_after.clone(), description: plan.description.clone() };
         let outcome = match connector.execute(action, &plan.before).await {
@@ -910,11 +1018,15 @@ impl Engine {
     ) -> Result<Action, EngineError> {
         let after_hash = after.hash()?;
         let until = self.clock.now() + self.policy.rollback_window(&detail.action);
+        let before_state = recorded_before(detail);
+        let after_state = after.clone();
         let update = DetailUpdate { after: Some(after), rollback_expires_at: Some(until), ..DetailUpdate::default() };
         self.step(detail, Event::ExecutionSucceeded, &Actor::system(), note, update, |r| {
             r.after_hash = Some(after_hash);
             r.request_ids = request_ids;
             r.rollback_expires_at = Some(until);
+            r.before_state = before_state;
+            r.after_state = Some(after_state);
         })
         .await
     }
@@ -927,11 +1039,15 @@ impl Engine {
         request_ids: Vec<String>,
     ) -> Result<ExecuteOutcome, EngineError> {
         let after_hash = observed.as_ref().map(Snapshot::hash).transpose()?;
+        let before_state = recorded_before(detail);
+        let after_state = observed.clone();
         let update = DetailUpdate { after: observed, last_error: Some(Some(error.clone())), ..DetailUpdate::default() };
         let action = self
             .step(detail, Event::ExecutionFailed, &Actor::system(), Some(error.clone()), update, |r| {
                 r.after_hash = after_hash;
                 r.request_ids = request_ids;
+                r.before_state = before_state;
+                r.after_state = after_state;
             })
             .await?;
         Ok(ExecuteOutcome::Failed { action, error })
@@ -979,6 +1095,8 @@ impl Engine {
             plan_hash: None,
             request_ids: Vec::new(),
             rollback_expires_at: None,
+            before_state: None,
+            after_state: None,
         }
     }
 
@@ -1060,20 +1178,64 @@ impl Engine {
         self.change_safety(actor, "settings_changed", reason, |s| s.settings = Some(settings)).await
     }
 
-    /// Records a refused execution in the audit trail (stores without audit notes skip it).
-    async fn note_refusal(&self, action: &Action, actor: &Actor, rule: &str, reason: &str) -> Result<(), EngineError> {
+    /// Records a refused attempt in the audit trail as a settings record (stores without
+    /// audit notes skip it). `previous` and `value` say what the attempt was about.
+    async fn note(
+        &self,
+        event: &str,
+        actor: &Actor,
+        error: &EngineError,
+        previous: serde_json::Value,
+        value: serde_json::Value,
+    ) -> Result<(), EngineError> {
         let record = SettingsRecord {
-            setting_event: "execution_refused".to_owned(),
+            setting_event: event.to_owned(),
             actor: actor.name.clone(),
             at: self.clock.now(),
-            comment: Some(format!("refused by {rule}: {reason}")),
-            previous: serde_json::json!({"action_id": action.id, "state": action.state}),
-            value: serde_json::json!({"action_id": action.id, "state": action.state}),
+            comment: Some(error.to_string()),
+            previous,
+            value,
         };
         match self.store.append_note(&record).await {
             Ok(()) | Err(crate::StoreError::Unsupported { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Passes `result` through; when it is a refusal of an attempt on action `id`, records it
+    /// (`event`) first. A person's every attempt is recorded; the system's (the worker's) only
+    /// when it differs from the last refusal this engine recorded for that action (another
+    /// reason, another state), so a worker retrying a refused action leaves one record.
+    async fn note_if_refused<T>(
+        &self,
+        result: Result<T, EngineError>,
+        event: &str,
+        id: ActionId,
+        actor: &Actor,
+    ) -> Result<T, EngineError> {
+        let Err(e) = &result else {
+            self.refusals.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&(id, actor.name.clone()));
+            return result;
+        };
+        if !audited_refusal(e) {
+            return result;
+        }
+        let state = match self.store.get(id).await {
+            Ok(d) => Some(d.action.state),
+            Err(_) => None,
+        };
+        let key = (id, actor.name.clone());
+        let seen = format!("{event}|{state:?}|{e}");
+        if actor.role == Role::System {
+            let mut refusals = self.refusals.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if refusals.get(&key) == Some(&seen) {
+                return result;
+            }
+            refusals.insert(key, seen);
+        }
+        let about = serde_json::json!({"action_id": id, "state": state});
+        self.note(event, actor, e, about.clone(), about).await?;
+        result
     }
 
     async fn trip_breaker(&self, action_id: ActionId) -> Result<(), EngineError> {
@@ -1134,6 +1296,17 @@ impl Engine {
 
 /// The limit key whose window is the global circuit breaker.
 pub const GLOBAL_LIMIT_KEY: &str = "global";
+
+/// The before-state recorded for `detail`'s execution, else its plan's.
+fn recorded_before(detail: &ActionDetail) -> Option<Snapshot> {
+    detail.before.clone().or_else(|| detail.plan.as_ref().map(|p| p.before.clone()))
+}
+
+/// Whether an error is a refusal of the attempt (a rule, a role, the lifecycle, an unknown or
+/// unsupported target) that the audit records, rather than a failure of the store itself.
+fn audited_refusal(e: &EngineError) -> bool {
+    !matches!(e, EngineError::Store(_) | EngineError::Hash(_))
+}
 
 fn refused(rule: &str, reason: impl Into<String>) -> EngineError {
     EngineError::Refused { rule: rule.to_owned(), reason: reason.into() }

@@ -109,6 +109,7 @@ fn connector(caps: Vec<Capability>, live: Snapshot) -> MockConnector {
     c.expect_check_permissions().returning(|| Ok(Permissions::default()));
     c.expect_snapshot().returning(move |_| Ok(live.clone()));
     c.expect_plan().returning(|_, _| Ok(PlannedChange { expected_after: after(), description: "revoke".to_owned() }));
+    c.expect_reach().returning(|_, _| Ok(None));
     c
 }
 
@@ -126,6 +127,7 @@ fn policy(mode: Mode, gates: Vec<GateOutcome>, min_approvals: u32) -> MockSafety
     });
     p.expect_min_approvals().return_const(min_approvals);
     p.expect_rollback_window().return_const(Duration::hours(2));
+    p.expect_write_refusal().return_const(None::<String>);
     p
 }
 
@@ -168,6 +170,27 @@ impl Applied {
 
     fn last(&self) -> StateChange {
         self.0.lock().expect("lock").last().cloned().expect("an apply call")
+    }
+}
+
+/// Records every audit note (a refused attempt) the engine appends, expecting `times` of them.
+#[derive(Clone, Default)]
+struct Notes(Arc<Mutex<Vec<crate::SettingsRecord>>>);
+
+impl Notes {
+    fn expect(store: &mut MockStore, times: usize) -> Self {
+        let notes = Self::default();
+        let log = notes.clone();
+        store.expect_append_note().times(times).returning(move |r| {
+            log.0.lock().expect("lock").push(r.clone());
+            Ok(())
+        });
+        notes
+    }
+
+    /// `(setting_event, actor)` of every note, in order.
+    fn events(&self) -> Vec<(String, String)> {
+        self.0.lock().expect("lock").iter().map(|r| (r.setting_event.clone(), r.actor.clone())).collect()
     }
 }
 
@@ -218,11 +241,13 @@ fn check_unsupported(caps: Vec<Capability>, kind: ActionKind, grant_type: &str, 
     store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
     store.expect_update_safety_state().returning(|_, _, _| Ok(()));
     store.expect_create_action().times(0);
+    let notes = Notes::expect(&mut store, 1);
     let e = engine(store, make_connector(caps.clone()), no_policy(), MockLimitPolicy::new());
     let err =
         block_on(e.suggest(request(kind.clone(), grant_type, false), &Actor::new("local:alice", Role::Requester)))
             .expect_err("unsupported at suggest");
     check(err);
+    assert_eq!(notes.events(), [("suggestion_refused".to_owned(), "local:alice".to_owned())]);
 
     // At execution (the connector lost the capability since the action was approved).
     let mut d = detail(State::Approved);
@@ -234,11 +259,13 @@ fn check_unsupported(caps: Vec<Capability>, kind: ActionKind, grant_type: &str, 
     store.expect_get().returning(move |_| Ok(d.clone()));
     store.expect_begin_execution().times(0);
     store.expect_apply().times(0);
+    let notes = Notes::expect(&mut store, 1);
     let mut l = MockLimitPolicy::new();
     l.expect_slots_for().times(0);
     let e = engine(store, make_connector(caps), no_policy(), l);
     let err = block_on(e.execute(action(State::Approved).id, &Actor::system(), false)).expect_err("unsupported");
     check(err);
+    assert_eq!(notes.events(), [("execution_refused".to_owned(), "system".to_owned())]);
 }
 
 #[test]
@@ -282,6 +309,7 @@ fn check_suggest(mode: Mode, gates: Vec<GateOutcome>, dry_run: bool, expected: R
         log.lock().expect("lock").push((d.clone(), r.clone()));
         Ok(())
     });
+    let notes = Notes::expect(&mut store, usize::from(expected.is_err()));
     let mut c = connector(revoke_caps(), before());
     c.expect_execute().times(0);
     let e = engine(store, c, policy(mode, gates, 1), MockLimitPolicy::new());
@@ -308,7 +336,11 @@ fn check_suggest(mode: Mode, gates: Vec<GateOutcome>, dry_run: bool, expected: R
             assert!(comment.contains(want.comment_has), "comment {comment:?} lacks {:?}", want.comment_has);
             assert_eq!(s.plan.expected_after, after());
         }
-        (Err(e), Err(rule)) => assert_eq!(refused_rule(&e), Some(rule), "{e:?}"),
+        (Err(e), Err(rule)) => {
+            assert_eq!(refused_rule(&e), Some(rule), "{e:?}");
+            // A refused suggestion stores no action but is in the audit.
+            assert_eq!(notes.events(), [("suggestion_refused".to_owned(), "local:alice".to_owned())]);
+        }
         (got, want) => panic!("got {got:?}, expected {:?}", want.map(|w| w.state)),
     }
 }
@@ -346,6 +378,7 @@ fn viewers_cannot_suggest_and_nothing_is_read() {
     store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
     store.expect_update_safety_state().returning(|_, _, _| Ok(()));
     store.expect_create_action().times(0);
+    let notes = Notes::expect(&mut store, 1);
     let mut p = MockSafetyPolicy::new();
     p.expect_forced_dry_run().return_const(false);
     let e = engine(store, c, p, MockLimitPolicy::new());
@@ -354,6 +387,7 @@ fn viewers_cannot_suggest_and_nothing_is_read() {
     )
     .expect_err("viewer");
     assert_eq!(refused_rule(&err), Some("roles"));
+    assert_eq!(notes.events(), [("suggestion_refused".to_owned(), "local:victor".to_owned())]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -379,6 +413,8 @@ fn history_record(event: &str, decided_by: Option<&str>) -> TransitionRecord {
         plan_hash: None,
         request_ids: Vec::new(),
         rollback_expires_at: None,
+        before_state: None,
+        after_state: None,
     }
 }
 
@@ -395,6 +431,7 @@ fn check_approve(min_approvals: u32, history: &[(&str, Option<&str>)], approver:
     store.expect_transitions().returning(move |_| Ok(records.clone()));
     let applied = Applied::default();
     applied.expect(&mut store, d.action.clone(), usize::from(expected.is_ok()));
+    let notes = Notes::expect(&mut store, usize::from(expected.is_err()));
     let mut c = MockConnector::new();
     c.expect_id().return_const("sandbox".to_owned());
     c.expect_capabilities().times(0);
@@ -411,7 +448,10 @@ fn check_approve(min_approvals: u32, history: &[(&str, Option<&str>)], approver:
             assert_eq!(r.plan_hash.as_ref(), d.plan.as_ref().map(|p| &p.plan_hash));
             assert_eq!(r.comment.as_deref(), Some("ok"));
         }
-        (Err(e), Err(rule)) => assert_eq!(refused_rule(&e), Some(rule), "{e:?}"),
+        (Err(e), Err(rule)) => {
+            assert_eq!(refused_rule(&e), Some(rule), "{e:?}");
+            assert_eq!(notes.events(), [("approval_refused".to_owned(), approver.to_owned())]);
+        }
         (got, want) => panic!("got {got:?}, expected {want:?}"),
     }
 }
@@ -514,6 +554,7 @@ fn check_execute(case: ExecCase, want: ExecExpect) {
                 && change.record.to == State::Executing
                 && change.record.at == t0()
                 && change.update.before == Some(before())
+                && change.record.before_state == Some(before())
         })
         .returning(move |change, _, _| {
             Ok(match &full {
@@ -534,6 +575,7 @@ fn check_execute(case: ExecCase, want: ExecExpect) {
     let verify = case.verify.clone();
     c.expect_verify().times(want.verify).returning(move |_, _| verify.clone());
     c.expect_rollback().times(0);
+    store.expect_append_note().times(0);
     let e = engine(store, c, policy(Mode::Manual, pass(), 1), limits(slots));
 
     let out = block_on(e.execute(d.action.id, &Actor::new("local:bob", Role::Approver), case.dry_run))
@@ -564,6 +606,9 @@ fn check_execute(case: ExecCase, want: ExecExpect) {
             assert_eq!(change.update.after, Some(after()));
             assert_eq!(change.record.after_hash, Some(after().hash().expect("hash")));
             assert_eq!(change.record.request_ids, ["req-1"]);
+            // The audit shows what changed, not only hashes of it.
+            assert_eq!(change.record.before_state, Some(before()));
+            assert_eq!(change.record.after_state, Some(after()));
         }
         ExecuteOutcome::Failed { action, error } => {
             assert_eq!(action.state, State::Failed);
@@ -728,9 +773,14 @@ fn check_rollback(case: RollbackCase, expected: RollbackExpect<'_>) {
             result.clone().map(|()| Outcome { status: OutcomeStatus::Applied, request_ids: vec!["rb-1".to_owned()] })
         });
     c.expect_execute().times(0);
+    let notes = Notes::expect(&mut store, usize::from(expected.is_err()));
     let e = engine(store, c, policy(Mode::Manual, pass(), 1), MockLimitPolicy::new());
 
     let out = block_on(e.rollback(d.action.id, &Actor::new("local:bob", Role::Approver), None));
+    if let Ok(RollbackOutcome::RolledBack { .. }) = &out {
+        let begun = applied.0.lock().expect("lock").first().cloned().expect("rollback record");
+        assert_eq!((begun.record.before_state, begun.record.after_state), (Some(after()), Some(before())));
+    }
     match (out, expected) {
         (Ok(out), Ok((events, comment_has))) => {
             let want: Vec<(String, State)> = events.iter().map(|(e, s)| ((*e).to_owned(), *s)).collect();
@@ -743,6 +793,9 @@ fn check_rollback(case: RollbackCase, expected: RollbackExpect<'_>) {
                     assert_eq!(action.state, State::RolledBack);
                     assert_eq!(last.update.after, Some(before()));
                     assert_eq!(last.record.request_ids, ["rb-1"]);
+                    // The rollback's own before and after: the executed state, then the restored one.
+                    assert_eq!(last.record.before_state, Some(after()));
+                    assert_eq!(last.record.after_state, Some(before()));
                 }
                 RollbackOutcome::Failed { action, error } => {
                     assert_eq!(action.state, State::Failed);
@@ -750,7 +803,10 @@ fn check_rollback(case: RollbackCase, expected: RollbackExpect<'_>) {
                 }
             }
         }
-        (Err(e), Err(rule)) => assert_eq!(refused_rule(&e), Some(rule), "{e:?}"),
+        (Err(e), Err(rule)) => {
+            assert_eq!(refused_rule(&e), Some(rule), "{e:?}");
+            assert_eq!(notes.events(), [("rollback_refused".to_owned(), "local:bob".to_owned())]);
+        }
         (got, want) => panic!("got {got:?}, expected {want:?}"),
     }
 }
@@ -787,4 +843,103 @@ fn rollback_rules() {
         RollbackCase { state: State::Failed, expires_in: -Duration::days(3), ..RollbackCase::default() },
         ok,
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Switches read just before the write; refusals audited once per reason for the worker.
+
+/// Each attempt's outcome (`Err` names the refusing rule), the audit notes as
+/// `(event, actor)`, and the `(event, to)` applied.
+type RefusalRun = (Vec<Result<&'static str, String>>, Vec<(String, String)>, Vec<(String, State)>);
+
+/// An approved action executed by `actor` `attempts` times while the policy refuses writes
+/// on the safety state read from the store (`refusal` answers the n-th question, 0-based).
+fn execute_under_refusals(
+    actor: &Actor,
+    attempts: usize,
+    refusal: impl Fn(usize) -> Option<String> + Send + Sync + 'static,
+) -> RefusalRun {
+    let d = detail(State::Approved);
+    let mut store = MockStore::new();
+    store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
+    let get = d.clone();
+    store.expect_get().returning(move |_| Ok(get.clone()));
+    let base = d.action.clone();
+    store
+        .expect_begin_execution()
+        .returning(move |change, _, _| Ok(BeginOutcome::Started(Action { state: change.record.to, ..base.clone() })));
+    let applied = Applied::default();
+    let log = applied.clone();
+    let base = d.action.clone();
+    store.expect_apply().returning(move |change| {
+        log.0.lock().expect("lock").push(change.clone());
+        Ok(Action { state: change.record.to, ..base.clone() })
+    });
+    let notes = Notes::default();
+    let log = notes.clone();
+    store.expect_append_note().returning(move |r| {
+        log.0.lock().expect("lock").push(r.clone());
+        Ok(())
+    });
+    let mut c = connector(revoke_caps(), before());
+    // No write ever reaches the provider while the policy refuses.
+    c.expect_execute().times(0);
+    c.expect_verify().times(0);
+    let mut p = MockSafetyPolicy::new();
+    p.expect_forced_dry_run().return_const(false);
+    p.expect_evaluate().returning(|_| PolicyDecision {
+        mode: Mode::Manual,
+        gates: pass(),
+        risk: crate::Risk::from_score(1),
+    });
+    p.expect_rollback_window().return_const(Duration::hours(2));
+    let asked = AtomicUsize::new(0);
+    p.expect_write_refusal().returning(move |_, _| refusal(asked.fetch_add(1, Ordering::SeqCst)));
+    let e = engine(store, c, p, limits(vec![exec_slot()]));
+    let outcomes = (0..attempts)
+        .map(|_| match block_on(e.execute(d.action.id, actor, false)) {
+            Ok(ExecuteOutcome::Failed { error, .. }) => {
+                Ok(if error.contains("nothing was written") { "failed_before_write" } else { "failed" })
+            }
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(e) => Err(refused_rule(&e).unwrap_or_default().to_owned()),
+        })
+        .collect();
+    (outcomes, notes.events(), applied.events())
+}
+
+#[test]
+fn a_switch_changed_since_the_gates_ran_stops_the_action_before_it_is_claimed() {
+    let disabled = |_| Some("remediation is disabled".to_owned());
+    let (outcomes, notes, applied) = execute_under_refusals(&Actor::system(), 1, disabled);
+    assert_eq!(outcomes, [Err("enablement".to_owned())]);
+    assert_eq!(notes, [("execution_refused".to_owned(), "system".to_owned())]);
+    assert!(applied.is_empty(), "the action stays approved: {applied:?}");
+}
+
+#[test]
+fn a_switch_changed_after_the_action_was_claimed_stops_it_before_the_provider_write() {
+    // Allowed when claimed, refused at the last look before the write.
+    let (outcomes, notes, applied) =
+        execute_under_refusals(&Actor::system(), 1, |n| (n > 0).then(|| "the kill switch is on".to_owned()));
+    assert_eq!(outcomes, [Ok("failed_before_write")]);
+    assert!(notes.is_empty(), "{notes:?}");
+    assert_eq!(applied, [("execution_failed".to_owned(), State::Failed)]);
+}
+
+#[test]
+fn the_worker_records_a_repeated_refusal_once_and_a_person_every_time() {
+    let disabled = |_| Some("remediation is disabled".to_owned());
+    let (outcomes, notes, _) = execute_under_refusals(&Actor::system(), 5, disabled);
+    assert_eq!(outcomes.len(), 5);
+    assert_eq!(notes, [("execution_refused".to_owned(), "system".to_owned())], "one record for five ticks");
+    // A different reason is a change, and is recorded.
+    let (_, notes, _) = execute_under_refusals(&Actor::system(), 4, |n| {
+        Some(if n < 2 { "remediation is disabled" } else { "the kill switch is on" }.to_owned())
+    });
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    // Each attempt of a person is recorded.
+    let bob = Actor::new("local:bob", Role::Approver);
+    let (_, notes, _) = execute_under_refusals(&bob, 3, disabled);
+    assert_eq!(notes.len(), 3, "{notes:?}");
 }

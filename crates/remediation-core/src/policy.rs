@@ -199,6 +199,16 @@ pub trait SafetyPolicy: Send + Sync {
         let _ = action;
         time::Duration::days(7)
     }
+
+    /// Why nothing may be written for `action` now, judged from the safety `state` read
+    /// just before the provider write (the kill switch, remediation disabled, the action's
+    /// control disabled); `None` when the write may go ahead. Policies that keep their
+    /// settings in `state.settings` read them from there, so a change made anywhere takes
+    /// effect before the next write. The default checks the kill switch only.
+    fn write_refusal(&self, action: &Action, state: &SafetyState) -> Option<String> {
+        let _ = action;
+        state.kill_switch.then(|| "the kill switch is on".to_owned())
+    }
 }
 
 /// Which blast-radius windows an execution must fit into.

@@ -56,8 +56,14 @@ pub struct Plan {
     pub description: String,
     /// How well the change can be undone.
     pub reversibility: Reversibility,
-    /// SHA-256 of canonical `{connector, kind, target, before, expected_after}`.
+    /// SHA-256 of canonical `{connector, kind, target, before, expected_after}`, plus `reach`
+    /// when the connector reported one.
     pub plan_hash: HexDigest,
+    /// How many grants, groups, applications or dependants the change reaches, as the
+    /// connector counted them in the before-state (`None`: the connector does not count).
+    /// Part of the plan hash when known, so a wider reach at execution voids approvals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reach: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -67,6 +73,8 @@ struct PlanHashInput<'a> {
     target: &'a Target,
     before: &'a Snapshot,
     expected_after: &'a Snapshot,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reach: Option<u32>,
 }
 
 impl Plan {
@@ -85,6 +93,7 @@ impl Plan {
             target,
             before: &before,
             expected_after: &planned.expected_after,
+            reach: None,
         })?;
         Ok(Self {
             connector: connector.to_owned(),
@@ -95,7 +104,22 @@ impl Plan {
             description: planned.description,
             reversibility,
             plan_hash,
+            reach: None,
         })
+    }
+
+    /// The plan with the connector's count of what the change reaches; the hash covers it.
+    pub fn with_reach(mut self, reach: Option<u32>) -> Result<Self, CanonicalError> {
+        self.plan_hash = canonical_hash(&PlanHashInput {
+            connector: &self.connector,
+            kind: &self.kind,
+            target: &self.target,
+            before: &self.before,
+            expected_after: &self.expected_after,
+            reach,
+        })?;
+        self.reach = reach;
+        Ok(self)
     }
 
     /// True when executing the plan would change nothing.

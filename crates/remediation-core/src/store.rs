@@ -52,6 +52,16 @@ pub struct TransitionRecord {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schemars(with = "Option<String>")]
     pub rollback_expires_at: Option<OffsetDateTime>,
+    /// The state the step changes from, itself and not only its hash, on the records of
+    /// executions and rollbacks, so an auditor reads what changed from the audit alone (for a
+    /// rollback: the executed state it undoes). Absent from records written before it
+    /// existed, and omitted when empty, so their hashes are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_state: Option<Snapshot>,
+    /// The state the step changes to: the state read back after an execution or a rollback
+    /// (when a rollback starts: the before-state it will restore). Absent from earlier records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_state: Option<Snapshot>,
 }
 
 /// An installation-wide change (kill switch, circuit breaker, emergency-access verification,

@@ -33,4 +33,32 @@ pub enum SettingsError {
         /// `kind revoke` or `default`.
         scope: String,
     },
+    /// A control's mode override that does not say which kinds, grant types and connectors
+    /// it is for.
+    #[error(
+        "the mode override of control {control} has no `{key}`; a control override must name the `kinds`, \
+         `grant_types` and `connectors` it applies to (an empty list names none)"
+    )]
+    ControlOverrideWithoutScope {
+        /// The control id.
+        control: String,
+        /// The first missing key (`kinds`, `grant_types` or `connectors`).
+        key: &'static str,
+    },
+}
+
+impl SettingsError {
+    /// The dotted key under `[policy]` the error is about (`controls."CIS-1.2".kinds`), when
+    /// one key is to blame.
+    pub fn key(&self) -> Option<String> {
+        match self {
+            Self::ControlOverrideWithoutScope { control, key } => Some(format!("controls.\"{control}\".{key}")),
+            Self::OverrideWithoutReason { scope } => {
+                let (table, name) = scope.split_once(' ')?;
+                let table = if table == "kind" { "kinds" } else { "controls" };
+                Some(format!("{table}.\"{name}\".reason"))
+            }
+            _ => None,
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! The built-in gates. Each looks at one concern and passes, requires approval, or refuses.
 
-use remediation_core::{GateContext, GateOutcome, Reversibility, Stage};
+use remediation_core::{GateContext, GateOutcome, Mode, Reversibility, Stage};
 
 use crate::{ControlStatus, PolicySettings, risk_of};
 
@@ -73,11 +73,18 @@ impl Gate for ReversibilityGate {
     }
 
     fn check(&self, ctx: &GateContext<'_>, _: &PolicySettings) -> GateOutcome {
-        let risk = risk_of(ctx.action, ctx.capability);
+        let risk = risk_of(ctx.action, ctx.capability, ctx.plan);
         match ctx.capability.reversibility {
             Reversibility::Reversible if risk.score >= 4 => GateOutcome::needs_approval(
                 self.name(),
-                format!("blast-radius score {} (4 or more needs a human approval)", risk.score),
+                format!(
+                    "blast-radius score {} (4 or more needs a human approval){}",
+                    risk.score,
+                    ctx.plan
+                        .reach
+                        .map(|n| format!(": the change reaches {n} grants or dependants"))
+                        .unwrap_or_default()
+                ),
             ),
             Reversibility::Reversible => GateOutcome::pass(self.name(), "the change can be rolled back exactly"),
             Reversibility::Lossy => GateOutcome::needs_approval(
@@ -128,8 +135,15 @@ impl Gate for EnablementGate {
         }
         if ctx.state.kill_switch {
             let why = "the kill switch is on; an admin turns it off with `remediate kill-switch off`";
+            // While the switch is on nothing new may become executable: only advisory
+            // guidance and dry runs, which never write, are still made.
+            let advisory = settings.mode_for(ctx.action) == Mode::Advisory;
             return match (ctx.stage, ctx.dry_run) {
                 (Stage::Execute, false) => GateOutcome::refuse(name, why),
+                (Stage::Suggest, false) if !advisory => GateOutcome::refuse(
+                    name,
+                    format!("{why}; no new action is created while it is on (advisory guidance still works)"),
+                ),
                 _ => GateOutcome::needs_approval(name, why),
             };
         }

@@ -22,13 +22,13 @@ mod gates;
 mod risk;
 mod settings;
 
-use remediation_core::{Action, GateContext, PolicyDecision, SafetyPolicy};
+use remediation_core::{Action, GateContext, PolicyDecision, SafetyPolicy, SafetyState};
 
 pub use error::SettingsError;
 pub use gates::{
     DependencyGate, EmergencyAccessGate, EnablementGate, Gate, ObservabilityGate, ReversibilityGate, ValidationGate,
 };
-pub use risk::{blast_radius, risk_of};
+pub use risk::{blast_radius, blast_radius_reaching, reach_points, risk_of};
 pub use settings::{
     ControlSettings, ControlStatus, KindSettings, MAX_ROLLBACK_WINDOW_SECS, MIN_ROLLBACK_WINDOW_SECS, PolicySettings,
 };
@@ -88,7 +88,7 @@ impl SafetyPolicy for Pipeline {
         PolicyDecision {
             mode: self.settings.mode_for(ctx.action),
             gates: self.gates.iter().map(|g| g.check(ctx, &self.settings)).collect(),
-            risk: risk_of(ctx.action, ctx.capability),
+            risk: risk_of(ctx.action, ctx.capability, ctx.plan),
         }
     }
 
@@ -96,6 +96,21 @@ impl SafetyPolicy for Pipeline {
         let kind = action.kind.name();
         blast_radius(kind, remediation_core::Reversibility::Reversible) <= 1
             && self.settings.kinds.get(&kind).is_some_and(|k| k.auto_rollback_on_failed_verification)
+    }
+
+    fn write_refusal(&self, action: &Action, state: &SafetyState) -> Option<String> {
+        // The settings kept in the store are authoritative once changed: read them from the
+        // state just read, not from the copy this pipeline was built with, so a change made
+        // by another process takes effect before the next write.
+        match &state.settings {
+            None => self.settings.write_refusal(action, state),
+            Some(stored) => match PolicySettings::from_stored(stored.clone()) {
+                Ok((settings, _)) => settings.write_refusal(action, state),
+                Err(e) => {
+                    Some(format!("the policy settings kept in the store cannot be read ({e}); nothing is written"))
+                }
+            },
+        }
     }
 
     fn approval_ttl(&self, _action: &Action) -> time::Duration {

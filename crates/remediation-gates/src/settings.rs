@@ -83,13 +83,30 @@ pub struct KindSettings {
 }
 
 /// Overrides for one control.
+///
+/// A control's `mode` is an override with a scope: it applies as written only to actions whose
+/// kind, grant type and connector are all named in `kinds`, `grant_types` and `connectors`
+/// (each required with `mode`). To any other action tagged with the control it can only lower
+/// the mode the kind's own setting gives, never raise it, because `control_id` is chosen by the
+/// caller and must not lend one control's `auto` to an unrelated change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ControlSettings {
-    /// Mode for actions of this control (wins over the kind's).
+    /// Mode for actions of this control inside its scope (wins over the kind's there; outside
+    /// it, only ever lowers the kind's mode).
     pub mode: Option<Mode>,
     /// Why the mode differs (required with `mode`).
     pub reason: Option<String>,
+    /// The action kinds the `mode` applies to (required with `mode`; an empty list names none,
+    /// so the mode only ever lowers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<KindName>>,
+    /// The grant types the `mode` applies to (required with `mode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_types: Option<Vec<String>>,
+    /// The connector ids the `mode` applies to (required with `mode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connectors: Option<Vec<String>>,
     /// Actions of this control always need approval.
     #[serde(default)]
     pub never_auto: bool,
@@ -101,6 +118,32 @@ pub struct ControlSettings {
     /// Whether the control currently passes, as last reported.
     #[serde(default)]
     pub status: ControlStatus,
+}
+
+impl ControlSettings {
+    /// Whether `action` lies inside the scope of this control's mode override: its kind,
+    /// grant type and connector are each named.
+    pub fn covers(&self, action: &Action) -> bool {
+        let kind = action.kind.name();
+        self.kinds.as_ref().is_some_and(|k| k.contains(&kind))
+            && self.grant_types.as_ref().is_some_and(|g| g.iter().any(|g| g == &action.target.grant_type))
+            && self.connectors.as_ref().is_some_and(|c| c.iter().any(|c| c == &action.connector))
+    }
+
+    /// The scope keys a mode override lacks (`kinds`, `grant_types`, `connectors`).
+    fn missing_scope(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if self.kinds.is_none() {
+            missing.push("kinds");
+        }
+        if self.grant_types.is_none() {
+            missing.push("grant_types");
+        }
+        if self.connectors.is_none() {
+            missing.push("connectors");
+        }
+        missing
+    }
 }
 
 /// Whether a control passes.
@@ -153,15 +196,85 @@ impl PolicySettings {
             if c.mode.is_some() && c.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
                 return Err(SettingsError::OverrideWithoutReason { scope: format!("control {id}") });
             }
+            if c.mode.is_some()
+                && let Some(key) = c.missing_scope().first()
+            {
+                return Err(SettingsError::ControlOverrideWithoutScope { control: id.clone(), key });
+            }
         }
         Ok(())
     }
 
-    /// The mode the settings give `action`: control override, else kind override, else default.
+    /// Brings settings written by an earlier version up to the rules of this one, and says
+    /// what changed (one sentence per change; empty when nothing did).
+    ///
+    /// A control `mode` stored without a scope applied to every kind. Such an override gets
+    /// empty `kinds`, `grant_types` and `connectors` lists: it keeps lowering the mode of the
+    /// control's actions, and raises nothing until an admin names what it is for.
+    pub fn migrate(&mut self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for (id, c) in &mut self.controls {
+            if c.mode.is_none() {
+                continue;
+            }
+            let missing = c.missing_scope();
+            if missing.is_empty() {
+                continue;
+            }
+            c.kinds.get_or_insert_with(Vec::new);
+            c.grant_types.get_or_insert_with(Vec::new);
+            c.connectors.get_or_insert_with(Vec::new);
+            notes.push(format!(
+                "control {id}: its mode override named no {}; it now only lowers the mode of its actions \
+                 until its kinds, grant_types and connectors are set",
+                missing.join(", ")
+            ));
+        }
+        notes
+    }
+
+    /// Reads settings kept in the store by any version: parses them and applies
+    /// [`PolicySettings::migrate`]. Returns the settings and what the migration changed.
+    pub fn from_stored(value: serde_json::Value) -> Result<(Self, Vec<String>), serde_json::Error> {
+        let mut settings: Self = serde_json::from_value(value)?;
+        let notes = settings.migrate();
+        Ok((settings, notes))
+    }
+
+    /// The mode the kind's own setting gives `action` (kind override, else the default).
+    pub fn kind_mode_for(&self, action: &Action) -> Mode {
+        self.kinds.get(&action.kind.name()).and_then(|k| k.mode).unwrap_or(self.default_mode)
+    }
+
+    /// The mode the settings give `action`. A control override whose scope names the action's
+    /// kind, grant type and connector wins; any other control override can only lower the
+    /// kind's mode (kind override, else the default).
     pub fn mode_for(&self, action: &Action) -> Mode {
-        let control = action.control_id.as_ref().and_then(|c| self.controls.get(c)).and_then(|c| c.mode);
-        let kind = self.kinds.get(&action.kind.name()).and_then(|k| k.mode);
-        control.or(kind).unwrap_or(self.default_mode)
+        let kind = self.kind_mode_for(action);
+        match self.control_of(action).and_then(|c| c.mode.map(|m| (c, m))) {
+            Some((c, mode)) if c.covers(action) => mode,
+            Some((_, mode)) => mode.min(kind),
+            None => kind,
+        }
+    }
+
+    /// Why no write may happen for `action` under these settings and `state` right now (the
+    /// kill switch, remediation disabled, the action's control disabled); `None` when it may.
+    pub fn write_refusal(&self, action: &Action, state: &remediation_core::SafetyState) -> Option<String> {
+        if state.kill_switch {
+            return Some("the kill switch is on; an admin turns it off with `remediate kill-switch off`".to_owned());
+        }
+        if !self.enabled {
+            return Some(
+                "remediation is disabled; set `enabled = true` under [policy] once modes and limits are reviewed"
+                    .to_owned(),
+            );
+        }
+        if let Some(reason) = self.control_of(action).and_then(|c| c.disabled.as_deref()) {
+            let id = action.control_id.as_deref().unwrap_or_default();
+            return Some(format!("control {id} is disabled: {reason}"));
+        }
+        None
     }
 
     /// The control settings of `action`, if it names a configured control.

@@ -9,6 +9,17 @@ use time::macros::datetime;
 
 use crate::{ControlSettings, KindSettings, Pipeline, PolicySettings, SettingsError};
 
+/// A control whose mode override names `kinds`, the `group_membership` grant type and the
+/// `sandbox` connector.
+fn scoped(kinds: &[KindName]) -> ControlSettings {
+    ControlSettings {
+        kinds: Some(kinds.to_vec()),
+        grant_types: Some(vec!["group_membership".into()]),
+        connectors: Some(vec!["sandbox".into()]),
+        ..ControlSettings::default()
+    }
+}
+
 fn action(kind: ActionKind, control: Option<&str>) -> Action {
     let mut a: Action = serde_json::from_value(json!({
         "id": "01900000-0000-7000-8000-000000000000",
@@ -36,6 +47,9 @@ struct Case {
     no_op: bool,
     stage: Stage,
     state: SafetyState,
+    reach: Option<u32>,
+    dry_run: bool,
+    connector: &'static str,
 }
 
 const NOW: time::OffsetDateTime = datetime!(2026-01-31 00:00 UTC);
@@ -58,13 +72,17 @@ impl Default for Case {
             no_op: false,
             stage: Stage::Suggest,
             state: verified(),
+            reach: None,
+            dry_run: false,
+            connector: "sandbox",
         }
     }
 }
 
 /// Runs the standard pipeline and returns (resolved mode, effective mode, failures as `gate:refuse|approve`).
 fn run(case: Case) -> (Mode, Mode, Vec<String>) {
-    let action = action(case.kind, case.control);
+    let mut action = action(case.kind, case.control);
+    action.connector = case.connector.to_owned();
     let before = Snapshot { protected: case.protected, state: json!({"member": true}) };
     let after = if case.no_op {
         before.clone()
@@ -80,6 +98,7 @@ fn run(case: Case) -> (Mode, Mode, Vec<String>) {
         PlannedChange { expected_after: after, description: "d".into() },
         case.reversibility,
     )
+    .and_then(|p| p.with_reach(case.reach))
     .expect("plan");
     let capability = Capability {
         kind: action.kind.name(),
@@ -97,7 +116,7 @@ fn run(case: Case) -> (Mode, Mode, Vec<String>) {
         health: &health,
         permissions: &permissions,
         now: NOW,
-        dry_run: false,
+        dry_run: case.dry_run,
         state: &case.state,
     };
     let pipeline = Pipeline::standard(case.settings.clone()).expect("valid settings");
@@ -168,7 +187,7 @@ fn controls_override_kinds_which_override_the_default() {
     );
     s.controls.insert(
         "C-1".into(),
-        ControlSettings { mode: Some(Mode::Advisory), reason: Some("noisy".into()), ..ControlSettings::default() },
+        ControlSettings { mode: Some(Mode::Advisory), reason: Some("noisy".into()), ..scoped(&[KindName::Revoke]) },
     );
     s.controls.insert("C-2".into(), ControlSettings { never_auto: true, ..ControlSettings::default() });
     s.controls
@@ -301,15 +320,32 @@ fn stale_or_missing_emergency_access_verification_drops_auto_to_manual() {
 }
 
 #[test]
-fn kill_switch_refuses_execution_and_holds_suggestions_for_approval() {
+fn kill_switch_refuses_execution_and_new_actions_but_not_guidance_or_dry_runs() {
     let on = || SafetyState { kill_switch: true, ..verified() };
-    check(Case { state: on(), ..Case::default() }, Mode::Auto, Mode::Manual, &["enablement:approve"]);
+    // A suggestion that could become executable is refused outright.
+    check(Case { state: on(), ..Case::default() }, Mode::Auto, Mode::Auto, &["enablement:refuse"]);
+    let manual = PolicySettings { enabled: true, default_mode: Mode::Manual, ..PolicySettings::default() };
+    check(
+        Case { state: on(), settings: manual, ..Case::default() },
+        Mode::Manual,
+        Mode::Manual,
+        &["enablement:refuse"],
+    );
     check(
         Case { state: on(), stage: Stage::Execute, ..Case::default() },
         Mode::Auto,
         Mode::Auto,
         &["enablement:refuse"],
     );
+    // Advisory guidance and dry runs never write, so they still work.
+    let advisory = PolicySettings { enabled: true, default_mode: Mode::Advisory, ..PolicySettings::default() };
+    check(
+        Case { state: on(), settings: advisory, ..Case::default() },
+        Mode::Advisory,
+        Mode::Advisory,
+        &["enablement:approve"],
+    );
+    check(Case { state: on(), dry_run: true, ..Case::default() }, Mode::Auto, Mode::Manual, &["enablement:approve"]);
 }
 
 #[test]
@@ -348,4 +384,200 @@ fn approval_expiry_defaults_to_seven_days_and_must_be_at_least_a_minute() {
     let s = PolicySettings { approval_expiry_secs: 59, ..PolicySettings::default() };
     assert_eq!(s.validate(), Err(SettingsError::ApprovalExpiryTooShort { secs: 59 }));
     assert_eq!(PolicySettings::default().emergency_access_max_age_days, 30);
+}
+
+/// The settings an admin wrote for "notify-stale-owner": `notify` runs in auto (it only sends
+/// a message); every other kind needs approval.
+fn notify_auto_control() -> PolicySettings {
+    let mut s = PolicySettings { enabled: true, default_mode: Mode::Manual, ..PolicySettings::default() };
+    s.controls.insert(
+        "notify-stale-owner".into(),
+        ControlSettings {
+            mode: Some(Mode::Auto),
+            reason: Some("only sends a notification".into()),
+            ..scoped(&[KindName::Notify])
+        },
+    );
+    s
+}
+
+#[test]
+fn a_control_override_cannot_be_borrowed_by_another_kind() {
+    // A requester tags a suspension with the auto-mode notify control: it stays manual.
+    check(
+        Case {
+            settings: notify_auto_control(),
+            kind: ActionKind::Suspend,
+            control: Some("notify-stale-owner"),
+            ..Case::default()
+        },
+        Mode::Manual,
+        Mode::Manual,
+        &[],
+    );
+    // The kind the override names gets its mode.
+    check(
+        Case {
+            settings: notify_auto_control(),
+            kind: ActionKind::Notify,
+            control: Some("notify-stale-owner"),
+            ..Case::default()
+        },
+        Mode::Auto,
+        Mode::Auto,
+        &[],
+    );
+    // The same kind through a grant type or connector the override does not name: not borrowed.
+    let mut other_connector = notify_auto_control();
+    other_connector.controls.get_mut("notify-stale-owner").expect("control").connectors = Some(vec!["okta".into()]);
+    check(
+        Case {
+            settings: other_connector,
+            kind: ActionKind::Notify,
+            control: Some("notify-stale-owner"),
+            ..Case::default()
+        },
+        Mode::Manual,
+        Mode::Manual,
+        &[],
+    );
+    let mut other_grant = notify_auto_control();
+    other_grant.controls.get_mut("notify-stale-owner").expect("control").grant_types = Some(vec!["account".into()]);
+    check(
+        Case {
+            settings: other_grant,
+            kind: ActionKind::Notify,
+            control: Some("notify-stale-owner"),
+            ..Case::default()
+        },
+        Mode::Manual,
+        Mode::Manual,
+        &[],
+    );
+}
+
+#[test]
+fn a_control_override_lowers_any_kind_but_raises_only_the_kinds_it_names() {
+    let mut s = PolicySettings { enabled: true, default_mode: Mode::Auto, ..PolicySettings::default() };
+    // Lowers a kind it does not name (suspend: auto by default) to advisory.
+    s.controls.insert(
+        "C-quiet".into(),
+        ControlSettings { mode: Some(Mode::Advisory), reason: Some("noisy".into()), ..scoped(&[]) },
+    );
+    check(
+        Case { settings: s.clone(), kind: ActionKind::Suspend, control: Some("C-quiet"), ..Case::default() },
+        Mode::Advisory,
+        Mode::Advisory,
+        &[],
+    );
+    // Raises advisory to auto only for the kind it names.
+    s.default_mode = Mode::Advisory;
+    s.controls.insert(
+        "C-loud".into(),
+        ControlSettings { mode: Some(Mode::Auto), reason: Some("reviewed".into()), ..scoped(&[KindName::Revoke]) },
+    );
+    check(
+        Case { settings: s.clone(), kind: ActionKind::Revoke, control: Some("C-loud"), ..Case::default() },
+        Mode::Auto,
+        Mode::Auto,
+        &[],
+    );
+    check(
+        Case { settings: s, kind: ActionKind::Suspend, control: Some("C-loud"), ..Case::default() },
+        Mode::Advisory,
+        Mode::Advisory,
+        &[],
+    );
+}
+
+#[test]
+fn a_control_override_must_name_its_scope() {
+    for missing in ["kinds", "grant_types", "connectors"] {
+        let mut c = ControlSettings { mode: Some(Mode::Auto), reason: Some("r".into()), ..scoped(&[KindName::Notify]) };
+        match missing {
+            "kinds" => c.kinds = None,
+            "grant_types" => c.grant_types = None,
+            _ => c.connectors = None,
+        }
+        let mut s = PolicySettings::default();
+        s.controls.insert("X".into(), c);
+        let e = s.validate().expect_err("an override without scope is invalid");
+        assert_eq!(e, SettingsError::ControlOverrideWithoutScope { control: "X".into(), key: missing });
+        assert_eq!(e.key().as_deref(), Some(format!("controls.\"X\".{missing}").as_str()));
+        assert!(e.to_string().contains("must name the `kinds`, `grant_types` and `connectors`"), "{e}");
+    }
+    // Without a mode, no scope is needed (never_auto, disabled and prerequisites only lower).
+    let mut s = PolicySettings::default();
+    s.controls.insert("Y".into(), ControlSettings { never_auto: true, ..ControlSettings::default() });
+    assert_eq!(s.validate(), Ok(()));
+}
+
+#[test]
+fn stored_settings_from_an_earlier_version_migrate_to_lower_only_overrides() {
+    let stored = serde_json::json!({
+        "enabled": true,
+        "default_mode": "manual",
+        "controls": {"notify-stale-owner": {"mode": "auto", "reason": "only sends a notification"}}
+    });
+    let (s, notes) = PolicySettings::from_stored(stored).expect("readable");
+    assert_eq!(s.validate(), Ok(()));
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("notify-stale-owner") && notes[0].contains("only lowers"), "{notes:?}");
+    // The migrated override no longer raises anything, not even the kind it was meant for.
+    for kind in [ActionKind::Suspend, ActionKind::Notify] {
+        check(
+            Case { settings: s.clone(), kind, control: Some("notify-stale-owner"), ..Case::default() },
+            Mode::Manual,
+            Mode::Manual,
+            &[],
+        );
+    }
+    // Settings that already name their scope are left alone.
+    let mut current = notify_auto_control();
+    assert!(current.migrate().is_empty());
+    assert_eq!(current, notify_auto_control());
+}
+
+#[test]
+fn a_wide_reversible_change_scores_four_and_needs_approval() {
+    // A suspension is reversible (score 2); an account holding ten groups and applications
+    // reaches far enough to score 4.
+    check(Case { kind: ActionKind::Suspend, reach: Some(3), ..Case::default() }, Mode::Auto, Mode::Auto, &[]);
+    check(Case { kind: ActionKind::Suspend, reach: Some(9), ..Case::default() }, Mode::Auto, Mode::Auto, &[]);
+    check(
+        Case { kind: ActionKind::Suspend, reach: Some(10), ..Case::default() },
+        Mode::Auto,
+        Mode::Manual,
+        &["reversibility:approve"],
+    );
+    // A revoke of one membership in a group many things depend on.
+    check(Case { kind: ActionKind::Revoke, reach: Some(49), ..Case::default() }, Mode::Auto, Mode::Auto, &[]);
+    check(
+        Case { kind: ActionKind::Revoke, reach: Some(50), ..Case::default() },
+        Mode::Auto,
+        Mode::Manual,
+        &["reversibility:approve"],
+    );
+    use crate::{blast_radius_reaching, reach_points};
+    assert_eq!([0, 3, 4, 9, 10, 49, 50].map(|n| reach_points(Some(n))), [0, 0, 1, 1, 2, 2, 3]);
+    assert_eq!(reach_points(None), 0);
+    assert_eq!(blast_radius_reaching(KindName::Suspend, Reversibility::Reversible, Some(10)), 4);
+}
+
+#[test]
+fn the_write_check_reads_the_settings_kept_in_the_store() {
+    let pipeline = Pipeline::standard(PolicySettings { enabled: true, ..PolicySettings::default() }).expect("valid");
+    let a = action(ActionKind::Revoke, Some("C-9"));
+    assert_eq!(pipeline.write_refusal(&a, &verified()), None);
+    let disabled = SafetyState { settings: Some(serde_json::json!({"enabled": false})), ..verified() };
+    assert!(pipeline.write_refusal(&a, &disabled).is_some_and(|w| w.contains("remediation is disabled")));
+    let control_off = SafetyState {
+        settings: Some(serde_json::json!({"enabled": true, "controls": {"C-9": {"disabled": "under review"}}})),
+        ..verified()
+    };
+    assert!(pipeline.write_refusal(&a, &control_off).is_some_and(|w| w.contains("control C-9 is disabled")));
+    let kill = SafetyState { kill_switch: true, ..verified() };
+    assert!(pipeline.write_refusal(&a, &kill).is_some_and(|w| w.contains("kill switch")));
+    let unreadable = SafetyState { settings: Some(serde_json::json!({"enabled": "yes"})), ..verified() };
+    assert!(pipeline.write_refusal(&a, &unreadable).is_some(), "unreadable settings never let a write through");
 }

@@ -63,6 +63,8 @@ pub fn transition(id: ActionId, from: Option<State>, to: State, event: &str, at:
         plan_hash: None,
         request_ids: Vec::new(),
         rollback_expires_at: None,
+        before_state: None,
+        after_state: None,
     }
 }
 

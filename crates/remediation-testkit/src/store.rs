@@ -296,6 +296,8 @@ mod tests {
             plan_hash: None,
             request_ids: Vec::new(),
             rollback_expires_at: None,
+            before_state: None,
+            after_state: None,
         }
     }
 

@@ -75,6 +75,8 @@ prop_compose! {
             plan_hash,
             request_ids,
             rollback_expires_at,
+            before_state: None,
+            after_state: None,
         }
     }
 }

@@ -30,6 +30,8 @@ pub(crate) fn body(minutes: i64) -> TransitionRecord {
         plan_hash: Some("ab".repeat(32)),
         request_ids: Vec::new(),
         rollback_expires_at: None,
+        before_state: None,
+        after_state: None,
     }
 }
 

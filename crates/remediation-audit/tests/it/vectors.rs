@@ -42,6 +42,8 @@ fn vector_chain() -> Vec<AuditRecord> {
         plan_hash: Some("2".repeat(64)),
         request_ids: Vec::new(),
         rollback_expires_at: None,
+        before_state: None,
+        after_state: None,
     };
     let approve = TransitionRecord {
         from: Some(State::PendingApproval),

@@ -136,6 +136,8 @@ pub(crate) fn record(n: u32, from: Option<State>, to: State, event: &str, at: Of
         plan_hash: Some(plan(n).plan_hash),
         request_ids: Vec::new(),
         rollback_expires_at: None,
+        before_state: None,
+        after_state: None,
     }
 }
 
