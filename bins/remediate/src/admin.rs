@@ -44,9 +44,20 @@ pub(crate) enum ControlsCommand {
 pub(crate) struct ControlSetArgs {
     /// Control id.
     pub(crate) id: String,
-    /// Mode for the control's actions: advisory, manual or auto.
+    /// Mode for the control's actions: advisory, manual or auto. It applies as set only to
+    /// the kinds, grant types and connectors named (required with --mode); to other actions
+    /// tagged with the control it can only lower the mode.
     #[arg(long, value_parser = parse_word::<remediation_core::Mode>)]
     pub(crate) mode: Option<remediation_core::Mode>,
+    /// Action kinds the mode applies to (comma-separated).
+    #[arg(long, value_delimiter = ',', value_parser = parse_word::<remediation_core::KindName>)]
+    pub(crate) kinds: Option<Vec<remediation_core::KindName>>,
+    /// Grant types the mode applies to (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) grant_types: Option<Vec<String>>,
+    /// Connector ids the mode applies to (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) connectors: Option<Vec<String>>,
     /// The control's actions always need approval.
     #[arg(long)]
     pub(crate) never_auto: Option<bool>,
@@ -302,6 +313,16 @@ impl Ctx {
                 if let Some(mode) = args.mode {
                     c.mode = Some(mode);
                     c.reason = Some(args.reason.clone());
+                }
+                if let Some(kinds) = &args.kinds {
+                    c.kinds = Some(kinds.clone());
+                }
+                let names = |v: &Vec<String>| v.iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>();
+                if let Some(g) = &args.grant_types {
+                    c.grant_types = Some(names(g));
+                }
+                if let Some(n) = &args.connectors {
+                    c.connectors = Some(names(n));
                 }
                 if let Some(n) = args.never_auto {
                     c.never_auto = n;

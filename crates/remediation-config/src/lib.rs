@@ -336,7 +336,10 @@ impl Config {
             let (line, key) = e.span().map(|s| locate(&text, s.start)).unwrap_or((None, None));
             err(line, key, e.message().to_owned())
         })?;
-        config.policy.validate().map_err(|e| err(None, Some("policy".to_owned()), e.to_string()))?;
+        config.policy.validate().map_err(|e| {
+            let key = e.key().map_or_else(|| "policy".to_owned(), |k| format!("policy.{k}"));
+            err(table_line(&text, &key), Some(key), e.to_string())
+        })?;
         let mut seen = std::collections::BTreeSet::new();
         for c in &config.connectors {
             let id = c.id();
@@ -386,6 +389,35 @@ fn locate(text: &str, offset: usize) -> (Option<usize>, Option<String>) {
     (Some(line_no), full)
 }
 
+/// The 1-based line of the table header that holds dotted `key` (`policy.controls."X".kinds`
+/// is held by `[policy.controls."X"]` or `[policy.controls.X]`), when the file has one.
+fn table_line(text: &str, key: &str) -> Option<usize> {
+    let parts = |dotted: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut current = String::new();
+        let mut quoted = false;
+        for ch in dotted.chars() {
+            match ch {
+                '"' => quoted = !quoted,
+                '.' if !quoted => out.push(std::mem::take(&mut current).trim().to_owned()),
+                c => current.push(c),
+            }
+        }
+        out.push(current.trim().to_owned());
+        out
+    };
+    let wanted = parts(key);
+    let table = &wanted[..wanted.len().saturating_sub(1)];
+    text.lines()
+        .position(|line| {
+            let line = line.split_once('#').map_or(line, |(h, _)| h).trim();
+            line.starts_with('[')
+                && !line.starts_with("[[")
+                && parts(line.trim_start_matches('[').trim_end_matches(']')).as_slice() == table
+        })
+        .map(|i| i + 1)
+}
+
 /// The commented configuration `init` writes.
 pub fn initial_config() -> String {
     r#"# remediation configuration.
@@ -408,9 +440,17 @@ rollback_window_secs = 86400
 # mode = "auto"
 # reason = "group revocations are reversible and low risk"
 
-# Per-control overrides. Example:
+# Per-control overrides. A control's mode applies only to the kinds, grant types and
+# connectors it names (all three required with `mode`); to any other action tagged with the
+# control it can only lower the mode. Examples:
 # [policy.controls."CIS-1.2"]
 # never_auto = true
+# [policy.controls."notify-stale-owner"]
+# mode = "auto"
+# reason = "only sends a notification"
+# kinds = ["notify"]
+# grant_types = ["notification"]
+# connectors = ["sandbox"]
 
 # Blast-radius limits: at most `max` executions in any window of `window_secs`.
 [limits]
@@ -473,6 +513,38 @@ mod tests {
         check_err("[limits]\nglobal = { max = -1, window_secs = 1 }\n", 2, "limits.global", "");
         check_err("[actors]\ndefault_role = \"root\"\n", 2, "actors.default_role", "unknown variant");
         check_err("[actors]\ndefault_role = \"admin\"\n[polcy]\nenabled = true\n", 3, "polcy", "unknown field");
+    }
+
+    #[test]
+    fn a_control_override_without_its_scope_names_the_table_line_and_the_missing_key() {
+        let scoped = "[policy]\nenabled = true\n\n[policy.controls.\"notify-stale-owner\"]\nmode = \"auto\"\n\
+                      reason = \"only sends a notification\"\n";
+        check_err(
+            scoped,
+            4,
+            "policy.controls.\"notify-stale-owner\".kinds",
+            "must name the `kinds`, `grant_types` and `connectors`",
+        );
+        check_err(
+            &format!("{scoped}kinds = [\"notify\"]\ngrant_types = [\"notification\"]\n"),
+            4,
+            "policy.controls.\"notify-stale-owner\".connectors",
+            "has no `connectors`",
+        );
+        // A bare (unquoted) control id in the header is found too.
+        check_err(
+            "[policy.controls.C1]  # the first\nmode = \"manual\"\nreason = \"r\"\nkinds = []\n",
+            1,
+            "policy.controls.\"C1\".grant_types",
+            "has no `grant_types`",
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("remediation.toml");
+        let full =
+            format!("{scoped}kinds = [\"notify\"]\ngrant_types = [\"notification\"]\nconnectors = [\"sandbox\"]\n");
+        std::fs::write(&path, full).expect("write");
+        let c = Config::load(&path).expect("a scoped override is valid");
+        assert_eq!(c.policy.controls["notify-stale-owner"].kinds, Some(vec![remediation_core::KindName::Notify]));
     }
 
     #[test]

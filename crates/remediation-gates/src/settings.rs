@@ -38,11 +38,11 @@ pub struct PolicySettings {
     pub dry_run: bool,
     /// Connectors whose executions are always dry runs.
     pub dry_run_connectors: Vec<String>,
-    /// When a finding arrives again for a (control, target) whose action completed, the fix
-    /// did not hold. Off (default): the server reports it (a `remediation_did_not_hold`
-    /// event) and leaves the old action as it is. On: for reversible kinds whose blast-radius
-    /// score is at most 1 (revoke, reduce, notify of one grant), the old action is rolled back
-    /// as `system` and a fresh action is suggested.
+    /// When a finding arrives again for a (control, target) whose action completed, the
+    /// target is read again; nothing is ever rolled back. Only when the grant is really back
+    /// (a `remediation_did_not_hold` event) does this matter. Off (default): the completed
+    /// action is reported for a person to decide. On: a fresh action is suggested, under the
+    /// mode policy and every gate like any other suggestion.
     pub redo_fixes_that_did_not_hold: bool,
 }
 

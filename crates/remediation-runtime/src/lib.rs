@@ -151,10 +151,11 @@ struct Parts {
 impl Parts {
     fn assemble(&self, stored: Option<serde_json::Value>) -> Result<Active, RuntimeError> {
         let (settings, source) = match stored {
-            Some(v) => (
-                serde_json::from_value::<PolicySettings>(v).map_err(RuntimeError::SettingsUnreadable)?,
-                SettingsSource::Store,
-            ),
+            // Settings stored by an earlier version are migrated as they are read (a control
+            // override without a scope becomes lower-only); the next change stores them so.
+            Some(v) => {
+                (PolicySettings::from_stored(v).map_err(RuntimeError::SettingsUnreadable)?.0, SettingsSource::Store)
+            }
             None => (self.seed.clone(), SettingsSource::Config),
         };
         let policy = Pipeline::standard(settings.clone()).map_err(RuntimeError::Settings)?;
@@ -389,5 +390,45 @@ impl ExecutorLock {
         let (file, path) = Self::open(dir)?;
         file.lock().map_err(|source| RuntimeError::Lock { path, source })?;
         Ok(Self { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use remediation_core::{Actor, KindName, Mode, Role};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn settings_stored_by_an_earlier_version_are_migrated_when_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let runtime = Runtime::build(&Config::default(), dir.path(), None, RuntimeOptions::default()).expect("build");
+        let admin = Actor::new("local:root", Role::Admin);
+        // Written before control overrides had a scope: it lent auto to every kind.
+        let legacy = serde_json::json!({
+            "enabled": true,
+            "default_mode": "manual",
+            "controls": {"notify-stale-owner": {"mode": "auto", "reason": "only sends a notification"}}
+        });
+        let engine = runtime.active().await.expect("active").engine;
+        engine.update_settings(&admin, legacy, "as stored by an earlier version".into()).await.expect("store");
+        let active = runtime.active().await.expect("legacy settings still load");
+        assert_eq!(active.source, SettingsSource::Store);
+        let control = &active.settings.controls["notify-stale-owner"];
+        assert_eq!(control.mode, Some(Mode::Auto));
+        assert_eq!((control.kinds.as_deref(), control.grant_types.as_deref()), (Some(&[][..]), Some(&[][..])));
+        // Lower-only now: a suspension tagged with the control keeps the kind's mode.
+        let suspend: remediation_core::Action = serde_json::from_value(serde_json::json!({
+            "id": "01900000-0000-7000-8000-000000000000",
+            "kind": {"type": "suspend"},
+            "target": {"identity": "bob", "grant_type": "account"},
+            "connector": "sandbox", "requested_by": "token:req", "reason": "r", "mode": "manual",
+            "control_id": "notify-stale-owner",
+            "idempotency_key": "k", "state": "pending_approval",
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+        }))
+        .expect("action");
+        assert_eq!(suspend.kind.name(), KindName::Suspend);
+        assert_eq!(active.settings.mode_for(&suspend), Mode::Manual);
     }
 }
