@@ -4,13 +4,14 @@
 //! - An open action (suggested, pending approval, approved, held, executing, rolling back)
 //!   for the same control and target is returned with 200: a periodic scanner never creates
 //!   the same action twice.
-//! - When the latest action for the pair completed, the fix did not hold: the
-//!   `RemediationDidNotHold` event is emitted. With the policy setting
-//!   `redo_fixes_that_did_not_hold` on and a low-risk reversible kind (revoke, reduce or
-//!   notify, with a `reversible` capability), the old action is rolled back as `system`
-//!   (best effort: a target that drifted cannot be restored, and that is reported) and a
-//!   fresh action is suggested (201). Otherwise the completed action is returned with 200
-//!   and `intake: "did_not_hold"`, for a person to decide.
+//! - When the latest action for the pair completed, the finding is a claim to check, never a
+//!   reason to undo anything: the target is read again. When the fix still holds (the same
+//!   change would change nothing), the completed action is returned with 200 and
+//!   `intake: "fix_holds"`. Only when the grant is really back is the
+//!   `RemediationDidNotHold` event emitted; then, with the policy setting
+//!   `redo_fixes_that_did_not_hold` on, a fresh action is suggested through the mode policy
+//!   and gates (201 `redone`, or 202), else the completed action is returned with 200 and
+//!   `intake: "did_not_hold"`, for a person to decide.
 //! - Anything else (no action yet, or the last one rolled back, failed, was rejected,
 //!   cancelled or expired) creates a new action (201, or 202 when a gate dropped it to manual).
 //!
@@ -20,9 +21,7 @@
 use axum::extract::State as AxState;
 use axum::http::StatusCode;
 use axum::response::Response;
-use remediation_core::{
-    Action, ActionFilter, ActionKind, Actor, EngineEvent, Finding, Reversibility, Role, State, find_capability,
-};
+use remediation_core::{Action, ActionFilter, EngineEvent, Finding, FixCheck, Role, State, find_capability};
 use serde_json::json;
 
 use crate::ApiState;
@@ -92,6 +91,12 @@ pub(crate) async fn intake(
     }
     let mut request = finding.to_request(&connector, false);
     if let Some(last) = same.pop().filter(|a| a.state == State::Completed) {
+        // A finding is a claim, not a fact: the provider is read again, and only a grant that
+        // is really back counts. Nothing is ever rolled back on a finding's word.
+        let live = match engine.fix_holds(last.id).await? {
+            FixCheck::Holds => return Ok(reply(StatusCode::OK, &existing_view(last, "fix_holds"))),
+            FixCheck::Undone { live } => live,
+        };
         state
             .runtime()
             .events()
@@ -101,21 +106,9 @@ pub(crate) async fn intake(
                 target: finding.target.clone(),
             })
             .await;
-        tracing::warn!(action_id = %last.id, control_id = %finding.control_id, "remediation did not hold");
-        let reversible = engine.connectors().find(|c| c.id() == last.connector).and_then(|c| {
-            find_capability(&c.capabilities(), last.kind.name(), &last.target).map(|cap| cap.reversibility)
-        }) == Some(Reversibility::Reversible);
-        let low_risk = matches!(last.kind, ActionKind::Revoke | ActionKind::Reduce { .. } | ActionKind::Notify);
-        if !(active.settings.redo_fixes_that_did_not_hold && reversible && low_risk) {
+        tracing::warn!(action_id = %last.id, control_id = %finding.control_id, live = %live.state, "remediation did not hold");
+        if !active.settings.redo_fixes_that_did_not_hold {
             return Ok(reply(StatusCode::OK, &existing_view(last, "did_not_hold")));
-        }
-        let rolled_back = {
-            let _lock = state.executor_lock().await?;
-            engine.rollback(last.id, &Actor::system(), Some("finding arrived again: the fix did not hold".into())).await
-        };
-        match rolled_back {
-            Ok(outcome) => state.metrics().record_rollback(&outcome),
-            Err(e) => tracing::warn!(action_id = %last.id, error = %e, "could not roll back the fix that did not hold"),
         }
         request.reason = format!("{} (again: action {} did not hold)", request.reason, last.id);
         let s = engine.suggest(request, actor).await?;

@@ -61,7 +61,8 @@ pub struct SuggestionView {
     /// What to do by hand (advisory actions only).
     pub guidance: Option<Guidance>,
     /// For findings: `created` (a new action), `existing` (an open action for the same
-    /// control and target), `did_not_hold` (the completed fix was undone).
+    /// control and target), `fix_holds` (the completed fix is still in place, read again),
+    /// `did_not_hold` (the grant is back), `redone` (a fresh action for a grant that came back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intake: Option<String>,
 }

@@ -112,6 +112,18 @@ pub enum ExecuteOutcome {
     },
 }
 
+/// The result of [`Engine::fix_holds`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum FixCheck {
+    /// The change is still in place: there is nothing to do again.
+    Holds,
+    /// The grant is back: the same change would change something again.
+    Undone {
+        /// The state read now.
+        live: Snapshot,
+    },
+}
+
 /// The result of [`Engine::rollback`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum RollbackOutcome {
@@ -410,6 +422,34 @@ impl Engine {
             }
         }
         Ok(expired)
+    }
+
+    /// Whether the change of completed action `id` still holds, read from the provider now:
+    /// the target is read again and the same change planned against it. It holds when the
+    /// live state is the recorded after-state or the plan would change nothing; otherwise
+    /// the grant is back, and the live state is returned. Reads only; writes nothing.
+    pub async fn fix_holds(&self, id: ActionId) -> Result<FixCheck, EngineError> {
+        let detail = self.get(id).await?;
+        let action = &detail.action;
+        if action.state != State::Completed {
+            return Err(refused("recheck", format!("action {id} is {}, not completed", action.state)));
+        }
+        let connector = self.connector(&action.connector)?;
+        if find_capability(&connector.capabilities(), action.kind.name(), &action.target).is_none() {
+            return Err(refused(
+                "recheck",
+                format!("connector `{}` no longer supports this change, so it cannot re-read it", action.connector),
+            ));
+        }
+        let live = connector.snapshot(&action.target).await.map_err(conn(&connector, "read the target"))?;
+        if detail.after.as_ref() == Some(&live) {
+            return Ok(FixCheck::Holds);
+        }
+        let planned = connector.plan(action, &live).await.map_err(conn(&connector, "plan the change"))?;
+        if planned.expected_after == live {
+            return Ok(FixCheck::Holds);
+        }
+        Ok(FixCheck::Undone { live })
     }
 
     /// Turns advisory guidance into a request for approval (admin).

@@ -43,8 +43,8 @@ pub use connector::{
     Reversibility, Verification, find_capability, require_capability,
 };
 pub use engine::{
-    Actor, Engine, EngineParts, ExecuteOutcome, FailpointHook, GLOBAL_LIMIT_KEY, Recovery, RollbackOutcome, Suggestion,
-    failpoints,
+    Actor, Engine, EngineParts, ExecuteOutcome, FailpointHook, FixCheck, GLOBAL_LIMIT_KEY, Recovery, RollbackOutcome,
+    Suggestion, failpoints,
 };
 pub use error::EngineError;
 pub use events::{EngineEvent, EventSink, NoEvents};

@@ -65,10 +65,43 @@ fn did_not_hold(env: &Env) -> usize {
     env.events.0.lock().unwrap().iter().filter(|e| matches!(e, EngineEvent::RemediationDidNotHold { .. })).count()
 }
 
+/// Someone puts alice back into admins: the fix did not hold.
+fn readd_alice(env: &Env) {
+    let path = env.dir.path().join("sandbox.json");
+    let mut dir: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    dir["groups"]["admins"]["members"].as_array_mut().unwrap().push(json!("alice"));
+    std::fs::write(&path, dir.to_string()).unwrap();
+}
+
+fn alice_is_admin(env: &Env) -> bool {
+    let path = env.dir.path().join("sandbox.json");
+    let dir: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    dir["groups"]["admins"]["members"].as_array().unwrap().iter().any(|m| m == "alice")
+}
+
+#[tokio::test]
+async fn a_repeated_finding_never_rolls_back_a_fix_that_holds() {
+    // The attack: with redo on, a requester posts a false finding for a completed revoke.
+    let env = Env::with(|c| c.policy.redo_fixes_that_did_not_hold = true);
+    let id = complete(&env).await;
+    assert!(!alice_is_admin(&env));
+    let (s, b) =
+        env.call(Some("requester"), Method::POST, "/v1/findings", Some(finding("F-2", None, "group_membership"))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!((b["intake"].as_str(), b["action"]["id"].as_str()), (Some("fix_holds"), Some(id.as_str())));
+    assert!(!alice_is_admin(&env), "the revoke stays in place");
+    let (_, a) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
+    assert_eq!(a["detail"]["action"]["state"], "completed", "{a}");
+    assert_eq!(did_not_hold(&env), 0, "nothing came back, so nothing is reported");
+    let (_, all) = env.call(Some("viewer"), Method::GET, "/v1/actions", None).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 1, "no fresh action either");
+}
+
 #[tokio::test]
 async fn a_fix_that_did_not_hold_is_reported_and_left_to_people_by_default() {
     let env = Env::new();
     let id = complete(&env).await;
+    readd_alice(&env);
     let (s, b) =
         env.call(Some("requester"), Method::POST, "/v1/findings", Some(finding("F-2", None, "group_membership"))).await;
     assert_eq!(s, StatusCode::OK, "{b}");
@@ -80,11 +113,7 @@ async fn a_fix_that_did_not_hold_is_reported_and_left_to_people_by_default() {
 async fn with_the_setting_on_a_fix_that_did_not_hold_is_redone() {
     let env = Env::with(|c| c.policy.redo_fixes_that_did_not_hold = true);
     let id = complete(&env).await;
-    // Someone puts alice back into admins: the fix did not hold.
-    let path = env.dir.path().join("sandbox.json");
-    let mut dir: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    dir["groups"]["admins"]["members"].as_array_mut().unwrap().push(json!("alice"));
-    std::fs::write(&path, dir.to_string()).unwrap();
+    readd_alice(&env);
     let (s, b) =
         env.call(Some("requester"), Method::POST, "/v1/findings", Some(finding("F-2", None, "group_membership"))).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
@@ -92,4 +121,8 @@ async fn with_the_setting_on_a_fix_that_did_not_hold_is_redone() {
     assert_ne!(b["action"]["id"].as_str(), Some(id.as_str()));
     assert!(b["action"]["reason"].as_str().unwrap().contains(&id), "{b}");
     assert_eq!(did_not_hold(&env), 1);
+    // The old action is not rolled back; the fresh one goes through approval.
+    let (_, a) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
+    assert_eq!(a["detail"]["action"]["state"], "completed", "{a}");
+    assert_eq!(b["action"]["state"], "pending_approval", "{b}");
 }
