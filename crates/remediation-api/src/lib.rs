@@ -77,6 +77,8 @@ struct Inner {
     shutting_down: AtomicBool,
     /// Serialises finding intake, so a finding posted twice at once creates one action.
     intake: tokio::sync::Mutex<()>,
+    /// Approved actions the worker was refused, with what it saw then (see `worker`).
+    refused: std::sync::Mutex<std::collections::HashMap<remediation_core::ActionId, worker::Refusal>>,
 }
 
 impl ApiState {
@@ -89,6 +91,7 @@ impl ApiState {
                 metrics: metrics::Metrics::new(),
                 shutting_down: AtomicBool::new(false),
                 intake: tokio::sync::Mutex::new(()),
+                refused: std::sync::Mutex::default(),
             }),
         }
     }

@@ -4,8 +4,17 @@
 //!
 //! Rollback windows need no closing step: the engine refuses a rollback once the window has
 //! passed, and the deadline is kept on each action.
+//!
+//! An approved action whose execution is refused (remediation disabled, the kill switch, a
+//! disabled control, a refusing gate) is audited once by the engine and then left alone: later
+//! ticks skip it until the safety state (switches and settings) or the action changes, or
+//! [`RETRY_REFUSED_AFTER`] has passed (a refusal for a reason outside the store, such as an
+//! unhealthy connector, may pass by itself; the engine does not audit an identical refusal again).
 
-use remediation_core::{ActionFilter, Actor, State};
+use std::sync::PoisonError;
+
+use remediation_core::{ActionFilter, Actor, EngineError, State};
+use time::OffsetDateTime;
 
 use crate::ApiState;
 use crate::error::ApiError;
@@ -21,6 +30,20 @@ pub struct TickReport {
     pub executed: usize,
     /// True when another process held the executor lock, so nothing was executed.
     pub lock_busy: bool,
+    /// Approved actions skipped because they were refused before and nothing changed since.
+    pub left_alone: usize,
+}
+
+/// How long a refused action is left alone when nothing visible changes: 10 minutes.
+pub const RETRY_REFUSED_AFTER: time::Duration = time::Duration::minutes(10);
+
+/// What the worker saw when an action was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// The safety state and the action's last change, as one string.
+    seen: String,
+    /// When.
+    at: OffsetDateTime,
 }
 
 /// Runs one tick. Checks [`ApiState::is_shutting_down`] before claiming each action, so a
@@ -46,26 +69,46 @@ pub async fn tick(state: &ApiState) -> Result<TickReport, ApiError> {
     }
     let approved = engine.list(&ActionFilter { state: Some(State::Approved), ..ActionFilter::default() }).await?;
     let system = Actor::system();
+    let mut safety = serde_json::to_string(&engine.safety_state().await?).map_err(|e| ApiError::internal(&e))?;
+    let mut refused = state.inner.refused.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    refused.retain(|id, _| approved.iter().any(|a| a.id == *id));
     for action in approved {
         if state.is_shutting_down() {
             break;
         }
+        let now = state.runtime().clock().now();
+        let seen = |safety: &str| format!("{safety}|{}", action.updated_at);
+        if refused.get(&action.id).is_some_and(|r| r.seen == seen(&safety) && now - r.at < RETRY_REFUSED_AFTER) {
+            report.left_alone += 1;
+            continue;
+        }
         let started = std::time::Instant::now();
         match engine.execute(action.id, &system, false).await {
             Ok(outcome) => {
-                state.metrics().record_execution(&outcome, started.elapsed(), state.runtime().clock().now());
+                refused.remove(&action.id);
+                state.metrics().record_execution(&outcome, started.elapsed(), now);
                 let (id, to) = outcome_summary(&outcome);
                 tracing::info!(action_id = %id, outcome = to, "worker executed an approved action");
                 report.executed += 1;
             }
-            // Another process (or request) moved it meanwhile, or a gate refused: logged, and
-            // the next tick looks again.
+            // Refused: audited once by the engine, then left alone until something changes.
+            Err(e @ EngineError::Refused { .. }) => {
+                // What refused it may have changed during this tick: remember the state as
+                // it is now.
+                safety = serde_json::to_string(&engine.safety_state().await?).map_err(|e| ApiError::internal(&e))?;
+                refused.insert(action.id, Refusal { seen: seen(&safety), at: now });
+                let e = ApiError::from(e);
+                tracing::warn!(action_id = %action.id, code = e.code, error = %e.message, "worker was refused");
+            }
+            // Another process (or request) moved it meanwhile, or the provider failed:
+            // logged, and the next tick looks again.
             Err(e) => {
                 let e = ApiError::from(e);
                 tracing::warn!(action_id = %action.id, code = e.code, error = %e.message, "worker could not execute");
             }
         }
     }
+    *state.inner.refused.lock().unwrap_or_else(PoisonError::into_inner) = refused;
     Ok(report)
 }
 

@@ -2,6 +2,9 @@
 //! the worker, metrics and the OpenAPI document.
 
 use axum::http::{Method, StatusCode};
+use std::sync::Arc;
+
+use remediation_core::EngineEvent;
 use serde_json::json;
 
 use crate::support::{Env, error_code, revoke};
@@ -223,6 +226,79 @@ async fn the_worker_executes_approved_actions() {
     assert_eq!(remediation_api::worker::tick(&env.state).await.unwrap().executed, 0);
     let (s, _) = env.call(None, Method::GET, "/readyz", None).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// The sandbox writes made so far.
+fn sandbox_writes(env: &Env) -> usize {
+    let text = std::fs::read_to_string(env.dir.path().join("sandbox.json")).unwrap();
+    let dir: serde_json::Value = serde_json::from_str(&text).unwrap();
+    dir["writes"].as_array().map_or(0, Vec::len)
+}
+
+fn audit_events(env: &Env, event: &str) -> usize {
+    let records = env.state.runtime().store().audit_records(None).unwrap();
+    records.iter().filter(|r| r.body.event() == event).count()
+}
+
+#[tokio::test]
+async fn turning_remediation_off_stops_the_worker_batch_before_its_next_write() {
+    let env = Env::new();
+    let mut ids = Vec::new();
+    for (who, group) in [("alice", "admins"), ("alice", "engineering"), ("bob", "engineering")] {
+        let mut body = revoke(group);
+        body["target"]["identity"] = json!(who);
+        let (s, b) = env.call(Some("requester"), Method::POST, "/v1/actions", Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let id = b["action"]["id"].as_str().unwrap().to_owned();
+        env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+        ids.push(id);
+    }
+    // An admin turns remediation off while the worker's batch is under way: right after the
+    // batch's first write completes.
+    let runtime = env.state.runtime().clone();
+    *env.events.1.lock().unwrap() = Some(Arc::new(move |event| {
+        let runtime = runtime.clone();
+        Box::pin(async move {
+            let EngineEvent::Transition { record } = event else { return };
+            if record.event != "execution_succeeded" {
+                return;
+            }
+            let active = runtime.active().await.unwrap();
+            let mut doc = serde_json::to_value(&active.settings).unwrap();
+            if doc["enabled"] == json!(false) {
+                return;
+            }
+            doc["enabled"] = json!(false);
+            let admin = remediation_core::Actor::new("admin", remediation_core::Role::Admin);
+            active.engine.update_settings(&admin, doc, "incident: stop everything".into()).await.unwrap();
+        })
+    }));
+    let before = sandbox_writes(&env);
+    let report = remediation_api::worker::tick(&env.state).await.unwrap();
+    assert_eq!(report.executed, 1, "{report:?}");
+    assert_eq!(sandbox_writes(&env) - before, 1, "no write after the change");
+    assert_eq!(audit_events(&env, "execution_refused"), 2, "each refused action is audited");
+    *env.events.1.lock().unwrap() = None;
+    // Later ticks leave the refused actions alone and audit nothing more.
+    for _ in 0..5 {
+        let report = remediation_api::worker::tick(&env.state).await.unwrap();
+        assert_eq!((report.executed, report.left_alone), (0, 2), "{report:?}");
+    }
+    assert_eq!(audit_events(&env, "execution_refused"), 2, "a refusal is audited once");
+    assert_eq!(sandbox_writes(&env) - before, 1);
+    // Something changes: remediation is on again, and the actions run.
+    let (s, b) = env
+        .call(
+            Some("admin"),
+            Method::PATCH,
+            "/v1/settings",
+            Some(json!({"patch": {"enabled": true}, "reason": "incident over"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let report = remediation_api::worker::tick(&env.state).await.unwrap();
+    assert_eq!((report.executed, report.left_alone), (2, 0), "{report:?}");
+    assert_eq!(sandbox_writes(&env) - before, 3);
 }
 
 #[tokio::test]

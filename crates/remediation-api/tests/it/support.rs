@@ -15,14 +15,22 @@ use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-/// Records every event.
+/// Something a test does when an event is emitted (as another request would, meanwhile).
+pub(crate) type Hook =
+    Arc<dyn Fn(EngineEvent) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Records every event, and runs the test's hook on each.
 #[derive(Default)]
-pub(crate) struct Recorder(pub(crate) Mutex<Vec<EngineEvent>>);
+pub(crate) struct Recorder(pub(crate) Mutex<Vec<EngineEvent>>, pub(crate) Mutex<Option<Hook>>);
 
 #[async_trait::async_trait]
 impl EventSink for Recorder {
     async fn emit(&self, event: &EngineEvent) {
         self.0.lock().unwrap().push(event.clone());
+        let hook = self.1.lock().unwrap().clone();
+        if let Some(hook) = hook {
+            hook(event.clone()).await;
+        }
     }
 }
 
