@@ -82,13 +82,45 @@ fn kill_switch_cancels_waiting_actions_and_nothing_resumes() {
             (Some("cancelled"), Some(ROOT), Some("kill_switch"))
         );
     }
-    // While on, nothing starts, even a freshly approved action.
+    // While on, no new action is created: the refusal is clear and audited.
+    let refused = env.expect(
+        "local:alice",
+        &[
+            "suggest",
+            "--connector",
+            "sandbox",
+            "--kind",
+            "revoke",
+            "--identity",
+            "carol",
+            "--resource",
+            "engineering",
+            "--grant-type",
+            "group_membership",
+            "--reason",
+            "r",
+        ],
+        3,
+    );
+    assert!(refused.stderr.contains("kill switch") && refused.stderr.contains("no new action"), "{}", refused.stderr);
+    let audit = env.expect("local:bob", &["audit", "export"], 0).stdout;
+    let refusal = audit.lines().find(|l| l.contains("suggestion_refused")).expect("the refusal is audited");
+    assert!(refusal.contains("local:alice") && refusal.contains("carol"), "{refusal}");
+    // Advisory guidance still works.
+    set(&env, "default_mode", "advisory");
+    let guidance = revoke(&env, "carol", "engineering");
+    assert_eq!(state(&env, &guidance), "suggested");
+    set(&env, "default_mode", "manual");
+    // A waiting action is still refused execution.
+    let undo = env.expect(ROOT, &["kill-switch", "off", "--reason", "to approve one"], 0);
+    assert_eq!(undo.code, 0);
     let fresh = approved(&env, "carol", "engineering");
-    let refused = env.expect("local:bob", &["execute", &fresh], 3);
-    assert!(refused.stderr.contains("kill switch"), "{}", refused.stderr);
+    env.expect(ROOT, &["kill-switch", "on", "--reason", "incident 7 again"], 0);
+    assert_eq!(state(&env, &fresh), "cancelled");
     env.expect(ROOT, &["kill-switch", "off", "--reason", "resolved"], 0);
     assert_eq!(state(&env, &waiting), "cancelled", "off: nothing resumes by itself");
     assert_eq!(writes(&env), 0);
+    let fresh = approved(&env, "carol", "engineering");
     env.expect("local:bob", &["execute", &fresh], 0);
     let verify = env.expect("local:bob", &["audit", "verify"], 0);
     assert!(verify.stdout.contains("intact"), "{}", verify.stdout);
@@ -370,4 +402,109 @@ fn a_notification_is_not_drift_for_an_account_action() {
     assert_eq!(env.sandbox()["notifications"].as_array().map(Vec::len), Some(1));
     env.expect("local:bob", &["rollback", &suspend], 0);
     assert_eq!(env.sandbox()["users"]["carol"]["status"], "active");
+}
+
+#[test]
+fn a_wide_suspension_scores_four_and_needs_a_human() {
+    let env = env();
+    set(&env, "default_mode", "auto");
+    env.expect(ROOT, &["emergency-access", "verify", "--note", "signed in with breakglass"], 0);
+    let suspend = |user: &str| {
+        suggest(&env, &["--kind", "suspend", "--identity", user, "--grant-type", "account", "--reason", "offboarded"])
+    };
+    // carol holds one group and one repository: a reversible suspension runs in auto.
+    let narrow = suspend("carol");
+    assert_eq!(
+        (narrow["action"]["state"].as_str(), narrow["decision"]["risk"]["score"].as_u64()),
+        (Some("approved"), Some(2))
+    );
+    // bob (two groups, two grants) is given ten more groups: the same change reaches 14.
+    let mut dir = env.sandbox();
+    for n in 0..10 {
+        dir["groups"][format!("team-{n}")] = serde_json::json!({"members": ["bob"], "protected": false});
+    }
+    env.write_sandbox(&dir);
+    let wide = suspend("bob");
+    assert_eq!(wide["action"]["state"], "pending_approval", "{wide}");
+    assert_eq!(wide["decision"]["risk"]["score"], 4, "{wide}");
+    assert_eq!(wide["plan"]["reach"], 14, "{wide}");
+    let gate = wide["decision"]["gates"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["gate"] == "reversibility").cloned())
+        .unwrap_or_default();
+    assert_eq!(gate["passed"], false, "{gate}");
+    assert!(gate["reason"].as_str().unwrap_or_default().contains("reaches 14"), "{gate}");
+    // It cannot run before a human approves it.
+    env.expect("local:bob", &["execute", wide["action"]["id"].as_str().unwrap_or_default()], 3);
+    assert_eq!(writes(&env), 0);
+}
+
+#[test]
+fn a_control_set_to_auto_for_notifications_cannot_carry_a_suspension() {
+    let env = env();
+    env.expect(ROOT, &["emergency-access", "verify", "--note", "signed in with breakglass"], 0);
+    // Without naming what it is for, the override is refused.
+    let bare = env.expect(
+        ROOT,
+        &["controls", "set", "notify-stale-owner", "--mode", "auto", "--reason", "only sends a notification"],
+        2,
+    );
+    assert!(bare.stderr.contains("kinds"), "{}", bare.stderr);
+    env.expect(
+        ROOT,
+        &[
+            "controls",
+            "set",
+            "notify-stale-owner",
+            "--mode",
+            "auto",
+            "--kinds",
+            "notify",
+            "--grant-types",
+            "notification",
+            "--connectors",
+            "sandbox",
+            "--reason",
+            "only sends a notification",
+        ],
+        0,
+    );
+    // A requester tags a suspension with that control: it waits for a human.
+    let s = suggest(
+        &env,
+        &[
+            "--kind",
+            "suspend",
+            "--identity",
+            "bob",
+            "--grant-type",
+            "account",
+            "--control",
+            "notify-stale-owner",
+            "--reason",
+            "stale owner",
+        ],
+    );
+    assert_eq!(
+        (s["action"]["state"].as_str(), s["decision"]["mode"].as_str()),
+        (Some("pending_approval"), Some("manual"))
+    );
+    // The notification it was set up for gets its mode (a sandbox notification cannot be
+    // read back or undone, so its own gates still ask for a human).
+    let n = suggest(
+        &env,
+        &[
+            "--kind",
+            "notify",
+            "--identity",
+            "bob",
+            "--grant-type",
+            "notification",
+            "--control",
+            "notify-stale-owner",
+            "--reason",
+            "stale owner",
+        ],
+    );
+    assert_eq!(n["decision"]["mode"], "auto", "{n}");
 }

@@ -201,6 +201,20 @@ impl Connector for SandboxConnector {
         self.snapshot_of(&dir, target)
     }
 
+    /// A suspension reaches every group the account is a member of and every grant
+    /// (repository permission, application assignment) it holds. Other changes touch the
+    /// one grant they name, so they are not counted.
+    async fn reach(&self, action: &Action, _before: &Snapshot) -> Result<Option<u32>, ConnectorError> {
+        if action.kind.name() != KindName::Suspend {
+            return Ok(None);
+        }
+        let dir = self.load()?;
+        let user = action.target.identity.as_str();
+        let groups = dir.groups.values().filter(|g| g.members.iter().any(|m| m == user)).count();
+        let grants = dir.grants.iter().filter(|g| g.identity == user).count();
+        Ok(Some(u32::try_from(groups + grants).unwrap_or(u32::MAX)))
+    }
+
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
         self.capability(action)?;
         let subject = Subject::of(&action.target)?;

@@ -345,3 +345,22 @@ fn write_sample_replaces_the_file() {
     write_sample(&fx.path).unwrap();
     assert!(block_on(fx.sandbox.health()).unwrap().healthy);
 }
+
+#[test]
+fn a_suspension_reaches_every_group_and_grant_of_the_account() {
+    let fx = Fixture::sample();
+    let reach = |kind: ActionKind, target| {
+        let act = action(kind, target, "key-reach");
+        block_on(async {
+            let before = fx.sandbox.snapshot(&act.target).await.unwrap();
+            fx.sandbox.reach(&act, &before).await.unwrap()
+        })
+    };
+    // alice: admins and engineering, repo-payments and crm.
+    assert_eq!(reach(ActionKind::Suspend, account("alice")), Some(4));
+    // carol: engineering and repo-website.
+    assert_eq!(reach(ActionKind::Suspend, account("carol")), Some(2));
+    // A revoke touches the one grant it names.
+    assert_eq!(reach(ActionKind::Revoke, membership("alice", "admins")), None);
+    assert_eq!(reach(ActionKind::RevokeSessions, account("alice")), None);
+}
