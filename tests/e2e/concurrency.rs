@@ -86,5 +86,13 @@ fn one_process_approves_while_another_executes() {
     assert_eq!(writes(&env), N, "each action applied exactly once");
     let verify = env.expect("local:bob", &["audit", "verify", "--output", "json"], 0).json();
     assert!(verify["first_break"].is_null(), "{verify}");
-    assert_eq!(verify["records"].as_u64(), Some(4 * N as u64), "suggest, approve, begin, complete per action");
+    // Suggest, approve, begin, complete per action, and each execution the lifecycle refused
+    // (not approved yet), which the audit records too.
+    let export = env.expect("local:bob", &["audit", "export"], 0).stdout;
+    let refused = export.lines().filter(|l| l.contains("\"execution_refused\"")).count() as u64;
+    assert_eq!(
+        verify["records"].as_u64(),
+        Some(4 * N as u64 + refused),
+        "suggest, approve, begin, complete per action"
+    );
 }

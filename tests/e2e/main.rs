@@ -112,18 +112,29 @@ fn full_lifecycle_through_the_binary() {
             "rolling_back->rolled_back"
         ]
     );
+    // Six transitions, and the three refused attempts (her own approval, two executions).
     let verify = env.expect("local:bob", &["audit", "verify", "--output", "json"], 0).json();
-    assert_eq!(verify["records"], 6);
+    assert_eq!(verify["records"], 9);
     assert!(verify["first_break"].is_null());
 
     let export = env.expect("local:bob", &["audit", "export"], 0);
     let lines: Vec<Value> = export.stdout.lines().map(|l| serde_json::from_str(l).expect("JSONL")).collect();
-    assert_eq!(lines.len(), 6);
+    assert_eq!(lines.len(), 9);
     assert_eq!(lines[0]["prev_hash"], "0".repeat(64));
     for pair in lines.windows(2) {
         assert_eq!(pair[1]["prev_hash"], pair[0]["hash"], "each record links to the previous one");
     }
-    assert_eq!(lines[5]["to"], "rolled_back");
+    let refusals: Vec<(&str, &str)> =
+        lines.iter().filter_map(|l| Some((l["setting_event"].as_str()?, l["actor"].as_str()?))).collect();
+    assert_eq!(
+        refusals,
+        [("approval_refused", "local:alice"), ("execution_refused", "local:bob"), ("execution_refused", "local:bob")]
+    );
+    assert_eq!(lines[8]["to"], "rolled_back");
+    // What changed is readable from the audit alone.
+    let done = lines.iter().find(|l| l["event"] == "execution_succeeded").expect("completion record");
+    assert_eq!(done["before_state"]["state"]["member"], true, "{done}");
+    assert_eq!(done["after_state"]["state"]["member"], false, "{done}");
 
     // Table output for people.
     let list = env.expect("local:bob", &["list"], 0);

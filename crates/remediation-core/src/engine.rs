@@ -1343,9 +1343,20 @@ fn recorded_before(detail: &ActionDetail) -> Option<Snapshot> {
 }
 
 /// Whether an error is a refusal of the attempt (a rule, a role, the lifecycle, an unknown or
-/// unsupported target) that the audit records, rather than a failure of the store itself.
+/// unsupported target) that the audit records. A provider or store that fails decided
+/// nothing, and changes nothing, so it is reported to the caller only.
 fn audited_refusal(e: &EngineError) -> bool {
-    !matches!(e, EngineError::Store(_) | EngineError::Hash(_))
+    match e {
+        EngineError::Refused { .. }
+        | EngineError::Transition(_)
+        | EngineError::Unsupported { .. }
+        | EngineError::UnknownConnector { .. }
+        | EngineError::NotFound(_) => true,
+        EngineError::Connector { source, .. } => {
+            matches!(source.kind, crate::ConnectorErrorKind::NotFound | crate::ConnectorErrorKind::Unsupported)
+        }
+        _ => false,
+    }
 }
 
 fn refused(rule: &str, reason: impl Into<String>) -> EngineError {

@@ -271,13 +271,13 @@ async fn viewers_see_the_page_without_forms() {
     assert!(page.body.contains("read-only"), "{}", page.body);
     assert!(!page.body.contains("/approve\""), "no approve form for a viewer: {}", page.body);
     assert!(!page.body.contains("/reject\""), "no reject form for a viewer");
-    // And a post is refused by the API's role check, shown as a flash.
+    // And a post is refused by the role check (the engine's, for approvals), shown as a flash.
     let csrf = page.csrf();
     let res = b.post(&format!("/ui/actions/{id}/approve"), &[("csrf", &csrf)]).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     let after = b.get().await;
     assert!(after.body.contains("flash error"), "{}", after.body);
-    assert!(after.body.contains("this needs the approver role"), "{}", after.body);
+    assert!(after.body.contains("role viewer may not approve"), "{}", after.body);
 }
 
 #[tokio::test]
