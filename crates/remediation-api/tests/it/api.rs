@@ -326,6 +326,31 @@ async fn kill_switch_cancels_waiting_actions() {
 }
 
 #[tokio::test]
+async fn while_the_kill_switch_is_on_no_new_action_is_created() {
+    let env = Env::new();
+    let (s, b) =
+        env.call(Some("admin"), Method::POST, "/v1/kill-switch", Some(json!({"on": true, "reason": "incident"}))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = env.call(Some("requester"), Method::POST, "/v1/actions", Some(revoke("admins"))).await;
+    assert_eq!((s, error_code(&b).as_str()), (StatusCode::FORBIDDEN, "forbidden"), "{b}");
+    assert!(b["error"]["message"].as_str().unwrap_or_default().contains("no new action is created"), "{b}");
+    let finding = json!({"id": "F-9", "source": "scanner", "control_id": "C-1", "severity": "high", "title": "t",
+        "target": {"identity": "bob", "resource": "admins", "grant_type": "group_membership"},
+        "suggested_kind": {"type": "revoke"}});
+    let (s, b) = env.call(Some("requester"), Method::POST, "/v1/findings", Some(finding)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (_, all) = env.call(Some("viewer"), Method::GET, "/v1/actions", None).await;
+    assert!(all["items"].as_array().unwrap().is_empty(), "{all}");
+    assert_eq!(audit_events(&env, "suggestion_refused"), 2, "both refusals are audited");
+    // A dry run still plans, and writes nothing.
+    let mut dry = revoke("admins");
+    dry["dry_run"] = json!(true);
+    let (s, b) = env.call(Some("requester"), Method::POST, "/v1/actions", Some(dry)).await;
+    assert!(s.is_success(), "{s} {b}");
+    assert_eq!(b["action"]["state"], "dry_run", "{b}");
+}
+
+#[tokio::test]
 async fn metrics_connectors_and_openapi() {
     let env = Env::new();
     let id = env.suggest("requester", "admins").await;
