@@ -943,3 +943,20 @@ fn the_worker_records_a_repeated_refusal_once_and_a_person_every_time() {
     let (_, notes, _) = execute_under_refusals(&bob, 3, disabled);
     assert_eq!(notes.len(), 3, "{notes:?}");
 }
+
+#[test]
+fn guidance_is_not_promoted_while_the_kill_switch_is_on() {
+    let d = detail(State::Suggested);
+    let mut store = MockStore::new();
+    store.expect_safety_state().returning(|| Ok(crate::SafetyState { kill_switch: true, ..Default::default() }));
+    let get = d.clone();
+    store.expect_get().returning(move |_| Ok(get.clone()));
+    store.expect_apply().times(0);
+    let notes = Notes::expect(&mut store, 1);
+    let mut c = MockConnector::new();
+    c.expect_id().return_const("sandbox".to_owned());
+    let e = engine(store, c, policy(Mode::Advisory, pass(), 1), MockLimitPolicy::new());
+    let err = block_on(e.promote(d.action.id, &Actor::new("local:root", Role::Admin), None)).expect_err("refused");
+    assert_eq!(refused_rule(&err), Some("enablement"));
+    assert_eq!(notes.events(), [("promotion_refused".to_owned(), "local:root".to_owned())]);
+}

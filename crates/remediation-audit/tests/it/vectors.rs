@@ -106,3 +106,25 @@ fn first_body_vector_holds() {
     let committed = std::fs::read_to_string(vectors_dir().join("first-body.json")).expect("first-body.json");
     assert_eq!(committed, FIRST_BODY);
 }
+
+#[test]
+fn records_carrying_states_verify_and_leave_the_vectors_unchanged() {
+    // A completion record that carries the before- and after-state themselves.
+    let mut chain = vector_chain();
+    let mut done = chain[2].body.transition().expect("a transition").clone();
+    done.event = "execution_succeeded".to_owned();
+    done.from = Some(State::Executing);
+    done.to = State::Completed;
+    done.before_state = Some(remediation_core::Snapshot::new(serde_json::json!({"member": true})));
+    done.after_state = Some(remediation_core::Snapshot::new(serde_json::json!({"member": false})));
+    let sealed = AuditRecord::seal(chain.last(), done).expect("seal");
+    let line = sealed.to_canonical_json().expect("canonical");
+    assert!(line.contains(r#""after_state":{"protected":false,"state":{"member":false}}"#), "{line}");
+    assert!(line.contains(r#""before_state":{"protected":false,"state":{"member":true}}"#), "{line}");
+    assert_eq!(AuditRecord::from_json(&line).expect("strict parse"), sealed);
+    chain.push(sealed);
+    assert!(verify_chain(chain).is_intact());
+    // Records without states serialise without the keys: the committed vectors still hold.
+    assert!(!vector_jsonl().contains("_state"));
+    assert_eq!(sha256_hex(FIRST_BODY.as_bytes()), FIRST_HASH);
+}
