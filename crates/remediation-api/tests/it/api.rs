@@ -242,11 +242,18 @@ fn audit_events(env: &Env, event: &str) -> usize {
 
 #[tokio::test]
 async fn turning_remediation_off_stops_the_worker_batch_before_its_next_write() {
-    let env = Env::new();
+    const N: usize = 20;
+    let env = Env::with(|c| c.limits.per_identity.max = 100);
+    // alice is a member of N groups; one approved revoke per membership.
+    let path = env.dir.path().join("sandbox.json");
+    let mut dir: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for n in 0..N {
+        dir["groups"][format!("team-{n}")] = json!({"members": ["alice"], "protected": false});
+    }
+    std::fs::write(&path, dir.to_string()).unwrap();
     let mut ids = Vec::new();
-    for (who, group) in [("alice", "admins"), ("alice", "engineering"), ("bob", "engineering")] {
-        let mut body = revoke(group);
-        body["target"]["identity"] = json!(who);
+    for n in 0..N {
+        let body = revoke(&format!("team-{n}"));
         let (s, b) = env.call(Some("requester"), Method::POST, "/v1/actions", Some(body)).await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
         let id = b["action"]["id"].as_str().unwrap().to_owned();
@@ -277,14 +284,14 @@ async fn turning_remediation_off_stops_the_worker_batch_before_its_next_write() 
     let report = remediation_api::worker::tick(&env.state).await.unwrap();
     assert_eq!(report.executed, 1, "{report:?}");
     assert_eq!(sandbox_writes(&env) - before, 1, "no write after the change");
-    assert_eq!(audit_events(&env, "execution_refused"), 2, "each refused action is audited");
+    assert_eq!(audit_events(&env, "execution_refused"), N - 1, "each refused action is audited");
     *env.events.1.lock().unwrap() = None;
     // Later ticks leave the refused actions alone and audit nothing more.
     for _ in 0..5 {
         let report = remediation_api::worker::tick(&env.state).await.unwrap();
-        assert_eq!((report.executed, report.left_alone), (0, 2), "{report:?}");
+        assert_eq!((report.executed, report.left_alone), (0, N - 1), "{report:?}");
     }
-    assert_eq!(audit_events(&env, "execution_refused"), 2, "a refusal is audited once");
+    assert_eq!(audit_events(&env, "execution_refused"), N - 1, "a refusal is audited once");
     assert_eq!(sandbox_writes(&env) - before, 1);
     // Something changes: remediation is on again, and the actions run.
     let (s, b) = env
@@ -297,8 +304,8 @@ async fn turning_remediation_off_stops_the_worker_batch_before_its_next_write() 
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let report = remediation_api::worker::tick(&env.state).await.unwrap();
-    assert_eq!((report.executed, report.left_alone), (2, 0), "{report:?}");
-    assert_eq!(sandbox_writes(&env) - before, 3);
+    assert_eq!((report.executed, report.left_alone), (N - 1, 0), "{report:?}");
+    assert_eq!(sandbox_writes(&env) - before, N);
 }
 
 #[tokio::test]
