@@ -15,6 +15,25 @@ use crate::error::ApiError;
 pub struct Caller(pub Actor);
 
 impl Caller {
+    /// Like [`Caller::require`], and a refusal is recorded in the audit as `event` about
+    /// `about` (every refused attempt to suggest, execute or roll back leaves a record).
+    pub(crate) async fn require_audited(
+        &self,
+        state: &ApiState,
+        role: Role,
+        event: &str,
+        about: serde_json::Value,
+    ) -> Result<&Actor, ApiError> {
+        match self.require(role) {
+            Ok(actor) => Ok(actor),
+            Err(e) => {
+                let engine = state.runtime().active().await?.engine;
+                engine.record_refusal(event, &self.0, about, &e.message).await?;
+                Err(e)
+            }
+        }
+    }
+
     /// Refuses (403) a caller below `role`.
     pub fn require(&self, role: Role) -> Result<&Actor, ApiError> {
         if self.0.role >= role {

@@ -51,7 +51,8 @@ pub(crate) async fn intake(
     caller: Caller,
     ApiJson(finding): ApiJson<Finding>,
 ) -> Result<Response, ApiError> {
-    let actor = caller.require(Role::Requester)?;
+    let about = json!({"finding_id": finding.id, "control_id": finding.control_id, "target": finding.target});
+    let actor = caller.require_audited(&state, Role::Requester, "suggestion_refused", about).await?;
     let active = state.runtime().active().await?;
     let engine = active.engine;
     let connector = match &finding.connector {

@@ -47,7 +47,8 @@ pub(crate) async fn create_action(
     caller: Caller,
     ApiJson(body): ApiJson<CreateAction>,
 ) -> Result<Response, ApiError> {
-    let actor = caller.require(Role::Requester)?;
+    let about = json!({"connector": body.connector, "kind": body.kind, "target": body.target});
+    let actor = caller.require_audited(&state, Role::Requester, "suggestion_refused", about).await?;
     if body.reason.trim().is_empty() {
         return Err(ApiError::invalid("reason", "a reason is required; it is kept in the audit"));
     }
@@ -250,7 +251,8 @@ pub(crate) async fn execute(
         let engine = state.runtime().active().await?.engine;
         return Ok(execute_response(engine.execute(id, actor, true).await?));
     }
-    let actor = caller.require(Role::Approver)?;
+    let about = json!({"action_id": id});
+    let actor = caller.require_audited(&state, Role::Approver, "execution_refused", about).await?;
     Ok(execute_response(run_execution(&state, id, actor, None).await?))
 }
 
@@ -260,7 +262,8 @@ pub(crate) async fn force_execute(
     ActionPath(id): ActionPath,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<Response, ApiError> {
-    let actor = caller.require(Role::Admin)?;
+    let about = json!({"action_id": id});
+    let actor = caller.require_audited(&state, Role::Admin, "execution_refused", about).await?;
     Ok(execute_response(run_execution(&state, id, actor, Some(body.reason)).await?))
 }
 
@@ -270,7 +273,8 @@ pub(crate) async fn rollback(
     ActionPath(id): ActionPath,
     OptionalJson(body): OptionalJson<NoteBody>,
 ) -> Result<Response, ApiError> {
-    let actor = caller.require(Role::Approver)?;
+    let about = json!({"action_id": id});
+    let actor = caller.require_audited(&state, Role::Approver, "rollback_refused", about).await?;
     let outcome = {
         let _lock = state.executor_lock().await?;
         let engine = state.runtime().active().await?.engine;

@@ -1242,6 +1242,20 @@ impl Engine {
         }
     }
 
+    /// Records an attempt that an adapter refused before it reached the engine (the HTTP API's
+    /// role check), as the engine records the refusals it makes itself: `event` is
+    /// `suggestion_refused`, `execution_refused`, `rollback_refused`, ...; `about` says what
+    /// was attempted (the action's id, or the request).
+    pub async fn record_refusal(
+        &self,
+        event: &str,
+        actor: &Actor,
+        about: serde_json::Value,
+        reason: &str,
+    ) -> Result<(), EngineError> {
+        self.note(event, actor, &refused("roles", reason), about.clone(), about).await
+    }
+
     /// Passes `result` through; when it is a refusal of an attempt on action `id`, records it
     /// (`event`) first. A person's every attempt is recorded; the system's (the worker's) only
     /// when it differs from the last refusal this engine recorded for that action (another

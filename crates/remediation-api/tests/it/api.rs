@@ -358,6 +358,35 @@ async fn while_the_kill_switch_is_on_no_new_action_is_created() {
 }
 
 #[tokio::test]
+async fn every_attempt_refused_by_role_leaves_an_audit_record() {
+    let env = Env::new();
+    let id = env.suggest("requester", "admins").await;
+    let attempts = [
+        ("viewer", Method::POST, "/v1/actions".to_owned(), Some(revoke("engineering")), "suggestion_refused"),
+        ("requester", Method::POST, format!("/v1/actions/{id}/approve"), None, "approval_refused"),
+        ("viewer", Method::POST, format!("/v1/actions/{id}/approve"), None, "approval_refused"),
+        ("requester", Method::POST, format!("/v1/actions/{id}/execute"), None, "execution_refused"),
+        (
+            "approver",
+            Method::POST,
+            format!("/v1/actions/{id}/force-execute"),
+            Some(json!({"reason": "now"})),
+            "execution_refused",
+        ),
+        ("requester", Method::POST, format!("/v1/actions/{id}/rollback"), None, "rollback_refused"),
+    ];
+    for (who, method, path, body, event) in attempts {
+        let before = audit_events(&env, event);
+        let (s, b) = env.call(Some(who), method, &path, body).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path} as {who}: {b}");
+        assert_eq!(audit_events(&env, event), before + 1, "{path} as {who} is audited as {event}");
+    }
+    let records = env.state.runtime().store().audit_records(None).unwrap();
+    let last = records.last().unwrap();
+    assert_eq!((last.body.actor(), last.body.event()), ("requester", "rollback_refused"));
+}
+
+#[tokio::test]
 async fn metrics_connectors_and_openapi() {
     let env = Env::new();
     let id = env.suggest("requester", "admins").await;
