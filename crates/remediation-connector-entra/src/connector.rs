@@ -96,9 +96,10 @@ impl EntraConnector {
             auth,
             &[scope.as_str()],
             Arc::clone(&clock),
-            TokenOptions::default(),
+            TokenOptions { allow_insecure_http: config.allow_insecure_http, ..TokenOptions::default() },
         )?);
         let builder = HttpClient::builder(config.graph_url.clone())
+            .allow_insecure_http(config.allow_insecure_http)
             .auth(Arc::clone(&token))
             .clock(clock)
             .default_header("accept", "application/json")

@@ -243,7 +243,7 @@ impl OktaConnector {
                         ClientAuth::PrivateKeyJwt(key),
                         &scopes,
                         Arc::clone(&parts.clock),
-                        TokenOptions::default(),
+                        TokenOptions { allow_insecure_http: config.allow_insecure_http, ..TokenOptions::default() },
                     )
                     .map_err(setup)?,
                 )
@@ -252,6 +252,7 @@ impl OktaConnector {
         let retry = RetryPolicy::new(ThrottleSignal::OktaRateLimitReset)
             .with_max_wait(Duration::from_secs(config.max_retry_wait_secs));
         let client = HttpClient::builder(format!("{org}/api/v1"))
+            .allow_insecure_http(config.allow_insecure_http)
             .auth(auth)
             .retry(retry)
             .sleeper(parts.sleeper)

@@ -64,6 +64,7 @@ impl ScimConnector {
     ) -> Result<Self, ScimError> {
         let token = config.token.load()?;
         let builder = HttpClient::builder(config.base_url.clone())
+            .allow_insecure_http(config.allow_insecure_http)
             .auth(Arc::new(StaticToken::bearer(token)))
             .default_header("accept", SCIM_JSON)
             .retry(RetryPolicy::new(ThrottleSignal::RetryAfter))

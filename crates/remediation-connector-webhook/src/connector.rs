@@ -138,6 +138,7 @@ impl WebhookConnector {
         let capabilities = config.capabilities()?;
         let timeout = Duration::from_secs(config.timeout_secs);
         let client = HttpClient::builder(config.url.clone())
+            .allow_insecure_http(config.allow_insecure_http)
             .retry(options.retry)
             .sleeper(options.sleeper)
             .clock(Arc::clone(&options.clock))
