@@ -61,7 +61,7 @@ impl From<PathError> for ConnectorError {
 }
 
 /// A request path below a provider's base URL: a fixed template whose `{}` segments are filled
-/// with identifiers encoded by [`encode_segment`]. Build one with [`ApiPath::new`]; a path whose
+/// with identifiers, each percent-encoded by the crate's one segment encoder. Build one with [`ApiPath::new`]; a path whose
 /// values were refused keeps the [`PathError`] and fails when sent, before any request (as a
 /// request with an invalid header does), so building requests stays infallible.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +98,7 @@ impl ApiPath {
         self.rendered.as_deref()
     }
 
-    /// The encoded path (`/groups/00g1/users/alice%40example.com`), or `None` when refused.
+    /// The encoded path (`/groups/00g1/users/alice@example.com`), or `None` when refused.
     pub fn as_str(&self) -> Option<&str> {
         self.rendered.as_deref().ok()
     }
@@ -151,7 +151,7 @@ where
         return Err(PathError::Template { template, reason: "it does not start with `/`" });
     };
     let parts: Vec<&str> = rest.split('/').collect();
-    let literal_ok = |p: &&str| **p == *"{}" || !(p.is_empty() || p.contains(['{', '}', '?', '#', '%']) || is_dot(p));
+    let literal_ok = |p: &&str| *p == "{}" || !(p.is_empty() || p.contains(['{', '}', '?', '#', '%']) || is_dot(p));
     if !parts.iter().all(literal_ok) {
         return Err(PathError::Template {
             template,
