@@ -99,6 +99,7 @@ async fn bench(o: Options) -> anyhow::Result<()> {
     let token_file = tempfile::NamedTempFile::new().context("cannot create the token file")?;
     std::fs::write(token_file.path(), TOKEN).context("cannot write the token file")?;
     let config = OktaConfig {
+        allow_insecure_http: false,
         id: "okta-bench".to_owned(),
         org_url: fake.org_url().to_owned(),
         auth: OktaAuth::Ssws { token: SecretSource::File(token_file.path().to_owned()) },

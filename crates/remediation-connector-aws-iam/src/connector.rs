@@ -149,69 +149,71 @@ impl AwsIamConnector {
         if self.protected_users.contains(user) {
             return Ok(true);
         }
-        let mut marker: Option<String> = None;
+        let mut pages = Pager::new("ListUserTags", user);
         loop {
             let page = self
-                .call("ListUserTags", || self.client.list_user_tags().user_name(user).set_marker(marker.clone()).send())
+                .call("ListUserTags", || self.client.list_user_tags().user_name(user).set_marker(pages.marker()).send())
                 .await?;
             if page.tags().iter().any(|t| t.key() == PROTECTED_TAG && t.value().trim().eq_ignore_ascii_case("true")) {
                 return Ok(true);
             }
-            match next_marker(page.is_truncated(), page.marker()) {
-                Some(m) => marker = Some(m),
-                None => return Ok(false),
+            if !pages.advance(page.is_truncated(), page.marker())? {
+                return Ok(false);
             }
         }
     }
 
     /// Reads the state of one grant of `user`.
     async fn read_grant(&self, user: &str, grant: Grant<'_>) -> Result<GrantState, ConnectorError> {
-        let mut marker: Option<String> = None;
         match grant {
-            Grant::UserPolicy { policy_arn } => loop {
-                let page = self
-                    .call("ListAttachedUserPolicies", || {
-                        self.client.list_attached_user_policies().user_name(user).set_marker(marker.clone()).send()
-                    })
-                    .await?;
-                if page.attached_policies().iter().any(|p| p.policy_arn() == Some(policy_arn)) {
-                    return Ok(GrantState::Attached(true));
+            Grant::UserPolicy { policy_arn } => {
+                let mut pages = Pager::new("ListAttachedUserPolicies", user);
+                loop {
+                    let page = self
+                        .call("ListAttachedUserPolicies", || {
+                            self.client.list_attached_user_policies().user_name(user).set_marker(pages.marker()).send()
+                        })
+                        .await?;
+                    if page.attached_policies().iter().any(|p| p.policy_arn() == Some(policy_arn)) {
+                        return Ok(GrantState::Attached(true));
+                    }
+                    if !pages.advance(page.is_truncated(), page.marker())? {
+                        return Ok(GrantState::Attached(false));
+                    }
                 }
-                match next_marker(page.is_truncated(), page.marker()) {
-                    Some(m) => marker = Some(m),
-                    None => return Ok(GrantState::Attached(false)),
+            }
+            Grant::GroupMembership { group } => {
+                let mut pages = Pager::new("ListGroupsForUser", user);
+                loop {
+                    let page = self
+                        .call("ListGroupsForUser", || {
+                            self.client.list_groups_for_user().user_name(user).set_marker(pages.marker()).send()
+                        })
+                        .await?;
+                    if page.groups().iter().any(|g| g.group_name() == group) {
+                        return Ok(GrantState::Member(true));
+                    }
+                    if !pages.advance(page.is_truncated(), page.marker())? {
+                        return Ok(GrantState::Member(false));
+                    }
                 }
-            },
-            Grant::GroupMembership { group } => loop {
-                let page = self
-                    .call("ListGroupsForUser", || {
-                        self.client.list_groups_for_user().user_name(user).set_marker(marker.clone()).send()
-                    })
-                    .await?;
-                if page.groups().iter().any(|g| g.group_name() == group) {
-                    return Ok(GrantState::Member(true));
-                }
-                match next_marker(page.is_truncated(), page.marker()) {
-                    Some(m) => marker = Some(m),
-                    None => return Ok(GrantState::Member(false)),
-                }
-            },
-            Grant::AccessKey { key_id } => loop {
-                let page = self
-                    .call("ListAccessKeys", || {
-                        self.client.list_access_keys().user_name(user).set_marker(marker.clone()).send()
-                    })
-                    .await?;
-                if let Some(key) = page.access_key_metadata().iter().find(|k| k.access_key_id() == Some(key_id)) {
-                    return Ok(GrantState::KeyActive(key.status() == Some(&StatusType::Active)));
-                }
-                match next_marker(page.is_truncated(), page.marker()) {
-                    Some(m) => marker = Some(m),
-                    None => {
+            }
+            Grant::AccessKey { key_id } => {
+                let mut pages = Pager::new("ListAccessKeys", user);
+                loop {
+                    let page = self
+                        .call("ListAccessKeys", || {
+                            self.client.list_access_keys().user_name(user).set_marker(pages.marker()).send()
+                        })
+                        .await?;
+                    if let Some(key) = page.access_key_metadata().iter().find(|k| k.access_key_id() == Some(key_id)) {
+                        return Ok(GrantState::KeyActive(key.status() == Some(&StatusType::Active)));
+                    }
+                    if !pages.advance(page.is_truncated(), page.marker())? {
                         return Err(ConnectorError::not_found(format!("IAM user {user} has no access key {key_id}")));
                     }
                 }
-            },
+            }
             Grant::LoginProfile => {
                 match self.call("GetLoginProfile", || self.client.get_login_profile().user_name(user).send()).await {
                     Ok(out) => Ok(GrantState::LoginProfile(Some(
@@ -353,9 +355,49 @@ impl AwsIamConnector {
     }
 }
 
-/// The marker of the next page, when IAM says there is one.
-fn next_marker(truncated: bool, marker: Option<&str>) -> Option<String> {
-    if truncated { marker.map(str::to_owned) } else { None }
+/// Pages read at most from one IAM listing (100 items each by default, so 10,000 items): a
+/// user with more, or a service that keeps answering "truncated", fails the read instead of
+/// looping without end.
+pub(crate) const MAX_PAGES: u32 = 100;
+
+/// Follows the `Marker` pagination of one IAM listing, at most [`MAX_PAGES`] pages.
+struct Pager {
+    operation: &'static str,
+    user: String,
+    read: u32,
+    max: u32,
+    marker: Option<String>,
+}
+
+impl Pager {
+    fn new(operation: &'static str, user: &str) -> Self {
+        Self::with_max(operation, user, MAX_PAGES)
+    }
+
+    fn with_max(operation: &'static str, user: &str, max: u32) -> Self {
+        Self { operation, user: user.to_owned(), read: 0, max, marker: None }
+    }
+
+    /// The marker to ask the next page with (`None` for the first).
+    fn marker(&self) -> Option<String> {
+        self.marker.clone()
+    }
+
+    /// Records a page just read: `Ok(true)` when another page follows, `Ok(false)` at the
+    /// end, an error when the cap is reached with pages left (a decision on a partial
+    /// listing could be wrong).
+    fn advance(&mut self, truncated: bool, marker: Option<&str>) -> Result<bool, ConnectorError> {
+        self.read += 1;
+        let Some(next) = marker.filter(|_| truncated) else { return Ok(false) };
+        if self.read >= self.max {
+            return Err(ConnectorError::permanent(format!(
+                "IAM {} for user {} has more than {} pages; refusing to decide on a partial listing",
+                self.operation, self.user, self.max
+            )));
+        }
+        self.marker = Some(next.to_owned());
+        Ok(true)
+    }
 }
 
 /// A random console password that meets any IAM password policy of up to 32 characters: at
@@ -507,8 +549,39 @@ mod tests {
 
     #[test]
     fn markers_only_follow_truncated_pages() {
-        assert_eq!(next_marker(true, Some("m1")), Some("m1".to_owned()));
-        assert_eq!(next_marker(false, Some("m1")), None);
-        assert_eq!(next_marker(true, None), None);
+        let mut p = Pager::new("ListGroupsForUser", "alice");
+        assert_eq!(p.marker(), None);
+        assert!(p.advance(true, Some("m1")).expect("more"));
+        assert_eq!(p.marker().as_deref(), Some("m1"));
+        assert!(!p.advance(false, Some("m2")).expect("end"));
+        assert!(!Pager::new("ListGroupsForUser", "alice").advance(true, None).expect("no marker, no page"));
+    }
+
+    #[test]
+    fn a_listing_that_never_ends_stops_at_the_cap() {
+        // A service answering "truncated" with the same marker forever.
+        let mut p = Pager::with_max("ListAccessKeys", "alice", 3);
+        let mut reads = 0;
+        let err = loop {
+            reads += 1;
+            match p.advance(true, Some("again")) {
+                Ok(true) => {}
+                Ok(false) => panic!("the listing ended"),
+                Err(e) => break e,
+            }
+            assert!(reads < 10, "no cap");
+        };
+        assert_eq!(reads, 3);
+        assert_eq!(err.kind, ConnectorErrorKind::Permanent);
+        assert_eq!(
+            err.message,
+            "IAM ListAccessKeys for user alice has more than 3 pages; refusing to decide on a partial listing"
+        );
+        assert_eq!(MAX_PAGES, 100);
+        // Exactly the cap of pages, the last one final, is a complete listing.
+        let mut p = Pager::with_max("ListAccessKeys", "alice", 3);
+        assert!(p.advance(true, Some("m1")).expect("page 2"));
+        assert!(p.advance(true, Some("m2")).expect("page 3"));
+        assert!(!p.advance(false, None).expect("complete"));
     }
 }

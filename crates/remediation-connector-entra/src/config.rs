@@ -44,6 +44,11 @@ pub struct EntraConfig {
     /// targets naming them are marked protected.
     #[serde(default)]
     pub protected: Vec<String>,
+    /// Accept an `http://` URL on a host other than loopback. Credentials and every answer
+    /// then cross the network unencrypted, so a warning is logged; leave it off (the default)
+    /// unless the network path is trusted.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 /// The application's credential.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use remediation_connector_http::{
-    ClientAuth, ClientCredentials, HttpClient, HttpClientBuilder, JwtKey, PageStyle, ProviderError, Request, Response,
-    RetryPolicy, Sleeper, ThrottleSignal, TokenOptions, TokenSource, TokioSleeper,
+    ApiPath, ClientAuth, ClientCredentials, HttpClient, HttpClientBuilder, JwtKey, PageStyle, ProviderError, Request,
+    Response, RetryPolicy, Sleeper, ThrottleSignal, TokenOptions, TokenSource, TokioSleeper,
 };
 use remediation_core::{
     Action, ActionKind, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
@@ -96,9 +96,10 @@ impl EntraConnector {
             auth,
             &[scope.as_str()],
             Arc::clone(&clock),
-            TokenOptions::default(),
+            TokenOptions { allow_insecure_http: config.allow_insecure_http, ..TokenOptions::default() },
         )?);
         let builder = HttpClient::builder(config.graph_url.clone())
+            .allow_insecure_http(config.allow_insecure_http)
             .auth(Arc::clone(&token))
             .clock(clock)
             .default_header("accept", "application/json")
@@ -141,7 +142,7 @@ impl EntraConnector {
         group || named(subject.principal()) || named(&live.object_id)
     }
 
-    async fn get(&self, path: String, query: Vec<(&'static str, String)>) -> Result<Response, ConnectorError> {
+    async fn get(&self, path: ApiPath, query: Vec<(&'static str, String)>) -> Result<Response, ConnectorError> {
         let mut req = Request::get(path);
         for (k, v) in query {
             req = req.query(k, v);
@@ -152,7 +153,7 @@ impl EntraConnector {
     /// Every item of an OData listing, following `@odata.nextLink`.
     async fn list(
         &self,
-        path: String,
+        path: ApiPath,
         query: Vec<(&'static str, String)>,
         request_ids: &mut Vec<String>,
     ) -> Result<Vec<Value>, ConnectorError> {
@@ -264,7 +265,7 @@ impl EntraConnector {
     }
 
     /// Sends a removal; a 404 means someone removed it first, which is the state we want.
-    async fn remove(&self, path: String) -> Result<Outcome, ConnectorError> {
+    async fn remove(&self, path: ApiPath) -> Result<Outcome, ConnectorError> {
         let r = self.client.send_raw(Request::delete(path)).await?;
         let ids = r.request_ids().to_vec();
         if r.status().is_success() {

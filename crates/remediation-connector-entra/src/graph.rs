@@ -1,6 +1,7 @@
 //! Microsoft Graph v1.0 wire formats: the paths, queries and bodies this connector sends, and
 //! the response shapes it reads. Pure: no I/O, so every request is testable on its own.
 
+use remediation_connector_http::ApiPath;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -12,8 +13,8 @@ pub(crate) const USER_SELECT: &str =
     "id,userPrincipalName,accountEnabled,signInSessionsValidFromDateTime,onPremisesSyncEnabled";
 
 /// `GET /users/{id}` with the properties a snapshot needs.
-pub(crate) fn user(id: &str) -> (String, Vec<(&'static str, String)>) {
-    (format!("/users/{id}"), vec![("$select", USER_SELECT.to_owned())])
+pub(crate) fn user(id: &str) -> (ApiPath, Vec<(&'static str, String)>) {
+    (ApiPath::new("/users/{}", [id]), vec![("$select", USER_SELECT.to_owned())])
 }
 
 /// `PATCH /users/{id}` body.
@@ -22,56 +23,56 @@ pub(crate) fn account_enabled(enabled: bool) -> Value {
 }
 
 /// `POST /users/{id}/revokeSignInSessions` (no body).
-pub(crate) fn revoke_sessions(id: &str) -> String {
-    format!("/users/{id}/revokeSignInSessions")
+pub(crate) fn revoke_sessions(id: &str) -> ApiPath {
+    ApiPath::new("/users/{}/revokeSignInSessions", [id])
 }
 
 /// `GET /directoryObjects/{id}`: whether a principal of any type exists.
-pub(crate) fn directory_object(id: &str) -> (String, Vec<(&'static str, String)>) {
-    (format!("/directoryObjects/{id}"), vec![("$select", "id".to_owned())])
+pub(crate) fn directory_object(id: &str) -> (ApiPath, Vec<(&'static str, String)>) {
+    (ApiPath::new("/directoryObjects/{}", [id]), vec![("$select", "id".to_owned())])
 }
 
 /// `GET /groups/{id}` with what decides whether members can be edited.
-pub(crate) fn group(id: &str) -> (String, Vec<(&'static str, String)>) {
-    (format!("/groups/{id}"), vec![("$select", "id,displayName,groupTypes".to_owned())])
+pub(crate) fn group(id: &str) -> (ApiPath, Vec<(&'static str, String)>) {
+    (ApiPath::new("/groups/{}", [id]), vec![("$select", "id,displayName,groupTypes".to_owned())])
 }
 
 /// `GET /groups/{id}/members`, first page.
-pub(crate) fn group_members(id: &str) -> (String, Vec<(&'static str, String)>) {
-    (format!("/groups/{id}/members"), vec![("$select", "id".to_owned()), ("$top", PAGE_SIZE.to_owned())])
+pub(crate) fn group_members(id: &str) -> (ApiPath, Vec<(&'static str, String)>) {
+    (ApiPath::new("/groups/{}/members", [id]), vec![("$select", "id".to_owned()), ("$top", PAGE_SIZE.to_owned())])
 }
 
 /// `DELETE /groups/{gid}/members/{uid}/$ref`.
-pub(crate) fn remove_member(group: &str, user: &str) -> String {
-    format!("/groups/{group}/members/{user}/$ref")
+pub(crate) fn remove_member(group: &str, user: &str) -> ApiPath {
+    ApiPath::new("/groups/{}/members/{}/$ref", [group, user])
 }
 
 /// `POST /groups/{gid}/members/$ref` and its body, which names the member by its URL under
 /// the configured Graph base (so sovereign clouds name their own host).
-pub(crate) fn add_member(graph_base: &str, group: &str, user: &str) -> (String, Value) {
+pub(crate) fn add_member(graph_base: &str, group: &str, user: &str) -> (ApiPath, Value) {
     (
-        format!("/groups/{group}/members/$ref"),
+        ApiPath::new("/groups/{}/members/$ref", [group]),
         json!({ "@odata.id": format!("{}/directoryObjects/{user}", graph_base.trim_end_matches('/')) }),
     )
 }
 
 /// `GET /roleManagement/directory/roleAssignments?$filter=principalId eq '{id}'`.
-pub(crate) fn role_assignments(principal: &str) -> (String, Vec<(&'static str, String)>) {
+pub(crate) fn role_assignments(principal: &str) -> (ApiPath, Vec<(&'static str, String)>) {
     (
-        "/roleManagement/directory/roleAssignments".to_owned(),
+        ApiPath::fixed("/roleManagement/directory/roleAssignments"),
         vec![("$filter", format!("principalId eq '{principal}'")), ("$top", PAGE_SIZE.to_owned())],
     )
 }
 
 /// `DELETE /roleManagement/directory/roleAssignments/{id}`.
-pub(crate) fn role_assignment(id: &str) -> String {
-    format!("/roleManagement/directory/roleAssignments/{id}")
+pub(crate) fn role_assignment(id: &str) -> ApiPath {
+    ApiPath::new("/roleManagement/directory/roleAssignments/{}", [id])
 }
 
 /// `POST /roleManagement/directory/roleAssignments` body.
-pub(crate) fn new_role_assignment(principal: &str, role: &str, scope: &str) -> (String, Value) {
+pub(crate) fn new_role_assignment(principal: &str, role: &str, scope: &str) -> (ApiPath, Value) {
     (
-        "/roleManagement/directory/roleAssignments".to_owned(),
+        ApiPath::fixed("/roleManagement/directory/roleAssignments"),
         json!({
             "@odata.type": "#microsoft.graph.unifiedRoleAssignment",
             "roleDefinitionId": role,
@@ -82,22 +83,22 @@ pub(crate) fn new_role_assignment(principal: &str, role: &str, scope: &str) -> (
 }
 
 /// `GET /users/{id}/appRoleAssignments?$filter=resourceId eq {guid}`.
-pub(crate) fn app_role_assignments(principal: &str, resource: &str) -> (String, Vec<(&'static str, String)>) {
+pub(crate) fn app_role_assignments(principal: &str, resource: &str) -> (ApiPath, Vec<(&'static str, String)>) {
     (
-        format!("/users/{principal}/appRoleAssignments"),
+        ApiPath::new("/users/{}/appRoleAssignments", [principal]),
         vec![("$filter", format!("resourceId eq {resource}")), ("$top", PAGE_SIZE.to_owned())],
     )
 }
 
 /// `DELETE /servicePrincipals/{resource}/appRoleAssignedTo/{id}`.
-pub(crate) fn app_role_assigned_to(resource: &str, id: &str) -> String {
-    format!("/servicePrincipals/{resource}/appRoleAssignedTo/{id}")
+pub(crate) fn app_role_assigned_to(resource: &str, id: &str) -> ApiPath {
+    ApiPath::new("/servicePrincipals/{}/appRoleAssignedTo/{}", [resource, id])
 }
 
 /// `POST /servicePrincipals/{resource}/appRoleAssignedTo` body.
-pub(crate) fn new_app_role_assignment(principal: &str, resource: &str, app_role: &str) -> (String, Value) {
+pub(crate) fn new_app_role_assignment(principal: &str, resource: &str, app_role: &str) -> (ApiPath, Value) {
     (
-        format!("/servicePrincipals/{resource}/appRoleAssignedTo"),
+        ApiPath::new("/servicePrincipals/{}/appRoleAssignedTo", [resource]),
         json!({ "principalId": principal, "resourceId": resource, "appRoleId": app_role }),
     )
 }

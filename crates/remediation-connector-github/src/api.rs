@@ -1,49 +1,61 @@
 //! The requests this connector sends, built as plain values: method, path, query, body.
 //! Building one performs no I/O, so each is unit-tested and matched by the golden fixtures.
 
-use remediation_connector_http::{Method, RequestSpec, segment};
+use remediation_connector_http::{ApiPath, Method, RequestSpec};
 use serde_json::json;
 
 /// A GitHub call as a plain value. Every write here is a PUT or DELETE: safe to repeat.
 pub(crate) type ApiRequest = RequestSpec;
 
-/// `owner/repo` split into its two segments, each encoded.
-fn repo_path(repo: &str) -> Option<String> {
+/// `owner/repo` split into its two segments (each then encoded by [`ApiPath`]).
+fn repo_parts(repo: &str) -> Option<(&str, &str)> {
     let (owner, name) = repo.split_once('/')?;
     if owner.is_empty() || name.is_empty() || name.contains('/') {
         return None;
     }
-    Some(format!("/repos/{}/{}", segment(owner), segment(name)))
+    Some((owner, name))
 }
 
-/// `org/team-slug` split into its two segments, each encoded.
-fn team_path(team: &str) -> Option<String> {
+/// `org/team-slug` split into its two segments (each then encoded by [`ApiPath`]).
+fn team_parts(team: &str) -> Option<(&str, &str)> {
     let (org, slug) = team.split_once('/')?;
     if org.is_empty() || slug.is_empty() || slug.contains('/') {
         return None;
     }
-    Some(format!("/orgs/{}/teams/{}", segment(org), segment(slug)))
+    Some((org, slug))
+}
+
+/// `template` (under `/repos/{o}/{r}`) filled with the repository's two parts and `login`.
+fn repo_path(repo: &str, template: &'static str, login: Option<&str>) -> Option<ApiPath> {
+    let (owner, name) = repo_parts(repo)?;
+    Some(ApiPath::new(template, [owner, name].into_iter().chain(login)))
+}
+
+/// `template` (under `/orgs/{org}/teams/{slug}`) filled with the team's two parts and `login`.
+fn team_path(team: &str, template: &'static str, login: Option<&str>) -> Option<ApiPath> {
+    let (org, slug) = team_parts(team)?;
+    Some(ApiPath::new(template, [org, slug].into_iter().chain(login)))
 }
 
 /// `GET /user`: the token's own account, with `X-OAuth-Scopes` for classic tokens.
 pub(crate) fn get_authenticated_user() -> ApiRequest {
-    RequestSpec::new(Method::GET, "/user".to_owned())
+    RequestSpec::new(Method::GET, "/user")
 }
 
 /// `GET /rate_limit`: does not count against the rate limit.
 pub(crate) fn rate_limit() -> ApiRequest {
-    RequestSpec::new(Method::GET, "/rate_limit".to_owned())
+    RequestSpec::new(Method::GET, "/rate_limit")
 }
 
 /// `GET /users/{u}`.
 pub(crate) fn get_user(login: &str) -> ApiRequest {
-    RequestSpec::new(Method::GET, format!("/users/{}", segment(login)))
+    RequestSpec::new(Method::GET, ApiPath::new("/users/{}", [login]))
 }
 
 /// `GET /repos/{o}/{r}/collaborators?affiliation=direct&per_page=n`: direct grants only.
 pub(crate) fn list_direct_collaborators(repo: &str, per_page: u32) -> Option<ApiRequest> {
     Some(
-        RequestSpec::new(Method::GET, format!("{}/collaborators", repo_path(repo)?))
+        RequestSpec::new(Method::GET, repo_path(repo, "/repos/{}/{}/collaborators", None)?)
             .query("affiliation", "direct")
             .query("per_page", per_page.to_string()),
     )
@@ -52,7 +64,7 @@ pub(crate) fn list_direct_collaborators(repo: &str, per_page: u32) -> Option<Api
 /// `GET /repos/{o}/{r}/invitations?per_page=n`: pending invitations.
 pub(crate) fn list_invitations(repo: &str, per_page: u32) -> Option<ApiRequest> {
     Some(
-        RequestSpec::new(Method::GET, format!("{}/invitations", repo_path(repo)?))
+        RequestSpec::new(Method::GET, repo_path(repo, "/repos/{}/{}/invitations", None)?)
             .query("per_page", per_page.to_string()),
     )
 }
@@ -60,53 +72,52 @@ pub(crate) fn list_invitations(repo: &str, per_page: u32) -> Option<ApiRequest> 
 /// `PUT /repos/{o}/{r}/collaborators/{u}` `{"permission"}`.
 pub(crate) fn put_collaborator(repo: &str, login: &str, permission: &str) -> Option<ApiRequest> {
     Some(
-        RequestSpec::new(Method::PUT, format!("{}/collaborators/{}", repo_path(repo)?, segment(login)))
+        RequestSpec::new(Method::PUT, repo_path(repo, "/repos/{}/{}/collaborators/{}", Some(login))?)
             .body(json!({"permission": permission})),
     )
 }
 
 /// `DELETE /repos/{o}/{r}/collaborators/{u}`.
 pub(crate) fn delete_collaborator(repo: &str, login: &str) -> Option<ApiRequest> {
-    Some(RequestSpec::new(Method::DELETE, format!("{}/collaborators/{}", repo_path(repo)?, segment(login))))
+    Some(RequestSpec::new(Method::DELETE, repo_path(repo, "/repos/{}/{}/collaborators/{}", Some(login))?))
 }
 
 /// `GET /orgs/{org}/memberships/{u}`.
 pub(crate) fn get_org_membership(org: &str, login: &str) -> ApiRequest {
-    RequestSpec::new(Method::GET, format!("/orgs/{}/memberships/{}", segment(org), segment(login)))
+    RequestSpec::new(Method::GET, ApiPath::new("/orgs/{}/memberships/{}", [org, login]))
 }
 
 /// `PUT /orgs/{org}/memberships/{u}` `{"role"}`: sets the role, or invites.
 pub(crate) fn put_org_membership(org: &str, login: &str, role: &str) -> ApiRequest {
-    RequestSpec::new(Method::PUT, format!("/orgs/{}/memberships/{}", segment(org), segment(login)))
-        .body(json!({"role": role}))
+    RequestSpec::new(Method::PUT, ApiPath::new("/orgs/{}/memberships/{}", [org, login])).body(json!({"role": role}))
 }
 
 /// `DELETE /orgs/{org}/members/{u}`: removes the member from the organisation and its teams.
 pub(crate) fn delete_org_member(org: &str, login: &str) -> ApiRequest {
-    RequestSpec::new(Method::DELETE, format!("/orgs/{}/members/{}", segment(org), segment(login)))
+    RequestSpec::new(Method::DELETE, ApiPath::new("/orgs/{}/members/{}", [org, login]))
 }
 
 /// `GET /orgs/{org}/teams/{slug}`.
 pub(crate) fn get_team(team: &str) -> Option<ApiRequest> {
-    Some(RequestSpec::new(Method::GET, team_path(team)?))
+    Some(RequestSpec::new(Method::GET, team_path(team, "/orgs/{}/teams/{}", None)?))
 }
 
 /// `GET /orgs/{org}/teams/{slug}/memberships/{u}`.
 pub(crate) fn get_team_membership(team: &str, login: &str) -> Option<ApiRequest> {
-    Some(RequestSpec::new(Method::GET, format!("{}/memberships/{}", team_path(team)?, segment(login))))
+    Some(RequestSpec::new(Method::GET, team_path(team, "/orgs/{}/teams/{}/memberships/{}", Some(login))?))
 }
 
 /// `PUT /orgs/{org}/teams/{slug}/memberships/{u}` `{"role"}`.
 pub(crate) fn put_team_membership(team: &str, login: &str, role: &str) -> Option<ApiRequest> {
     Some(
-        RequestSpec::new(Method::PUT, format!("{}/memberships/{}", team_path(team)?, segment(login)))
+        RequestSpec::new(Method::PUT, team_path(team, "/orgs/{}/teams/{}/memberships/{}", Some(login))?)
             .body(json!({"role": role})),
     )
 }
 
 /// `DELETE /orgs/{org}/teams/{slug}/memberships/{u}`.
 pub(crate) fn delete_team_membership(team: &str, login: &str) -> Option<ApiRequest> {
-    Some(RequestSpec::new(Method::DELETE, format!("{}/memberships/{}", team_path(team)?, segment(login))))
+    Some(RequestSpec::new(Method::DELETE, team_path(team, "/orgs/{}/teams/{}/memberships/{}", Some(login))?))
 }
 
 #[cfg(test)]
@@ -170,6 +181,9 @@ mod tests {
         assert!(list_direct_collaborators("acme/a/b", 100).is_none());
         assert!(list_direct_collaborators("/payments", 100).is_none());
         assert!(get_team("acme").is_none());
-        check(get_user("../orgs"), Method::GET, "/users/..%2Forgs", &[], None);
+        check(get_user("x/orgs"), Method::GET, "/users/x%2Forgs", &[], None);
+        // A login that climbs out of its segment is refused, not encoded.
+        assert!(get_user("../orgs").path.error().is_some());
+        assert!(delete_collaborator("acme/..", "alice").is_some_and(|r| r.path.error().is_some()));
     }
 }

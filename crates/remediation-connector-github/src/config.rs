@@ -43,6 +43,11 @@ pub struct GitHubConfig {
     /// Items per page when listing collaborators and invitations (at most 100).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
+    /// Accept an `http://` URL on a host other than loopback. Credentials and every answer
+    /// then cross the network unencrypted, so a warning is logged; leave it off (the default)
+    /// unless the network path is trusted.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 fn default_api_base() -> String {

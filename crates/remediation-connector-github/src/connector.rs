@@ -65,6 +65,7 @@ impl GitHubConnector {
     pub fn client_builder(config: &GitHubConfig) -> Result<HttpClientBuilder, GitHubError> {
         let token = config.token()?;
         Ok(HttpClient::builder(config.api_base.clone())
+            .allow_insecure_http(config.allow_insecure_http)
             .auth(Arc::new(StaticToken::bearer(token)))
             .retry(RetryPolicy::new(ThrottleSignal::GitHub))
             .error_parser(Arc::new(parse_error))

@@ -3,7 +3,7 @@
 //! Everything here is pure: building a request performs no I/O, so the exact method, path,
 //! query and body of every call are unit-tested and compared with the golden fixtures.
 
-use remediation_connector_http::{Method, RequestSpec, segment};
+use remediation_connector_http::{ApiPath, Method, RequestSpec};
 use serde_json::{Value, json};
 
 /// A Directory API call as a plain value, relative to the configured API base URL. A POST to
@@ -31,32 +31,32 @@ impl ApiResponse {
 
 /// `users.get` with the full projection (`suspended`, `changePasswordAtNextLogin`, `isAdmin`).
 pub(crate) fn get_user(user: &str) -> ApiRequest {
-    RequestSpec::new(Method::GET, format!("/users/{}", segment(user))).query("projection", "full")
+    RequestSpec::new(Method::GET, ApiPath::new("/users/{}", [user])).query("projection", "full")
 }
 
 /// `users.patch` with a partial user resource.
 pub(crate) fn patch_user(user: &str, body: Value) -> ApiRequest {
-    RequestSpec::new(Method::PATCH, format!("/users/{}", segment(user))).body(body).idempotent()
+    RequestSpec::new(Method::PATCH, ApiPath::new("/users/{}", [user])).body(body).idempotent()
 }
 
 /// `users.signOut`: ends every web and device session; the body must be empty.
 pub(crate) fn sign_out(user: &str) -> ApiRequest {
-    RequestSpec::new(Method::POST, format!("/users/{}/signOut", segment(user))).idempotent()
+    RequestSpec::new(Method::POST, ApiPath::new("/users/{}/signOut", [user])).idempotent()
 }
 
 /// `groups.get`.
 pub(crate) fn get_group(group: &str) -> ApiRequest {
-    RequestSpec::new(Method::GET, format!("/groups/{}", segment(group)))
+    RequestSpec::new(Method::GET, ApiPath::new("/groups/{}", [group]))
 }
 
 /// `members.get`.
 pub(crate) fn get_member(group: &str, member: &str) -> ApiRequest {
-    RequestSpec::new(Method::GET, format!("/groups/{}/members/{}", segment(group), segment(member)))
+    RequestSpec::new(Method::GET, ApiPath::new("/groups/{}/members/{}", [group, member]))
 }
 
 /// `members.delete`.
 pub(crate) fn delete_member(group: &str, member: &str) -> ApiRequest {
-    RequestSpec::new(Method::DELETE, format!("/groups/{}/members/{}", segment(group), segment(member)))
+    RequestSpec::new(Method::DELETE, ApiPath::new("/groups/{}/members/{}", [group, member]))
 }
 
 /// `members.insert` with the role and delivery settings the member had.
@@ -65,7 +65,7 @@ pub(crate) fn insert_member(group: &str, email: &str, role: &str, delivery: Opti
     if let (Some(d), Some(map)) = (delivery, body.as_object_mut()) {
         map.insert("delivery_settings".to_owned(), Value::String(d.to_owned()));
     }
-    RequestSpec::new(Method::POST, format!("/groups/{}/members", segment(group))).body(body)
+    RequestSpec::new(Method::POST, ApiPath::new("/groups/{}/members", [group])).body(body)
 }
 
 /// `members.patch`: restores role and delivery settings of a member that is still there.
@@ -74,9 +74,7 @@ pub(crate) fn patch_member(group: &str, member: &str, role: &str, delivery: Opti
     if let (Some(d), Some(map)) = (delivery, body.as_object_mut()) {
         map.insert("delivery_settings".to_owned(), Value::String(d.to_owned()));
     }
-    RequestSpec::new(Method::PATCH, format!("/groups/{}/members/{}", segment(group), segment(member)))
-        .body(body)
-        .idempotent()
+    RequestSpec::new(Method::PATCH, ApiPath::new("/groups/{}/members/{}", [group, member])).body(body).idempotent()
 }
 
 #[cfg(test)]
@@ -136,6 +134,9 @@ mod tests {
 
     #[test]
     fn identifiers_cannot_change_the_path() {
-        check(get_user("../groups/x"), Method::GET, "/users/..%2Fgroups%2Fx", &[("projection", "full")], None);
+        check(get_user("x/groups?y"), Method::GET, "/users/x%2Fgroups%3Fy", &[("projection", "full")], None);
+        // Dot segments are refused rather than encoded: `%2E%2E` is normalised back to `..`.
+        assert!(get_user("../groups/x").path.error().is_some());
+        assert!(delete_member("eng@example.com", "..").path.error().is_some());
     }
 }

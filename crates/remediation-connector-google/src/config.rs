@@ -55,6 +55,11 @@ pub struct GoogleConfig {
     /// Treat super administrators (`isAdmin`) as protected.
     #[serde(default = "yes")]
     pub protect_admins: bool,
+    /// Accept an `http://` URL on a host other than loopback. Credentials and every answer
+    /// then cross the network unencrypted, so a warning is logged; leave it off (the default)
+    /// unless the network path is trusted.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 fn default_api_base() -> String {

@@ -77,6 +77,7 @@ impl GoogleConnector {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let auth = Self::token_source(config, Arc::clone(&clock))?;
         let client = HttpClient::builder(config.api_base.clone())
+            .allow_insecure_http(config.allow_insecure_http)
             .auth(Arc::new(auth))
             .retry(RetryPolicy::new(ThrottleSignal::Google))
             .clock(clock)
@@ -100,7 +101,7 @@ impl GoogleConnector {
             Some(config.admin.clone()),
             &SCOPES,
             clock,
-            TokenOptions::default(),
+            TokenOptions { allow_insecure_http: config.allow_insecure_http, ..TokenOptions::default() },
         )
         .map_err(|source| GoogleError::InvalidKey { path: config.credentials_file.clone(), source })
     }

@@ -131,6 +131,9 @@ pub struct TokenOptions {
     pub assertion_lifetime: Duration,
     /// Timeout of one token request.
     pub timeout: Duration,
+    /// Accept an `http://` token URL on a host other than loopback (the credential would
+    /// cross the network in clear); refused by default.
+    pub allow_insecure_http: bool,
 }
 
 impl Default for TokenOptions {
@@ -139,9 +142,13 @@ impl Default for TokenOptions {
             refresh_margin: Duration::from_secs(60),
             assertion_lifetime: Duration::from_secs(300),
             timeout: Duration::from_secs(30),
+            allow_insecure_http: false,
         }
     }
 }
+
+/// Largest token endpoint answer read.
+const TOKEN_RESPONSE_LIMIT: usize = 1024 * 1024;
 
 /// A cached access token.
 struct Cached {
@@ -182,6 +189,7 @@ impl TokenCache {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(HttpError::InvalidBaseUrl { url: token_url.to_owned(), reason: "not http(s)".to_owned() });
         }
+        crate::client::check_transport(&parsed, options.allow_insecure_http)?;
         let http = reqwest::Client::builder()
             .user_agent(crate::client::USER_AGENT)
             .connect_timeout(Duration::from_secs(10))
@@ -222,12 +230,8 @@ impl TokenCache {
         let status = response.status();
         let headers = response.headers().clone();
         let request_id = crate::client::request_id(&headers);
-        let body = response.bytes().await.map_err(|e| {
-            ConnectorError::new(
-                ConnectorErrorKind::Transient,
-                format!("token response unreadable: {}", crate::client::describe(&e)),
-            )
-        })?;
+        // A token answer is a few kilobytes; the cap keeps a broken endpoint from filling memory.
+        let body = crate::send::read_body(response, TOKEN_RESPONSE_LIMIT).await?;
         let with_id = |e: ConnectorError| match &request_id {
             Some(id) => e.with_request_id(id.clone()),
             None => e,

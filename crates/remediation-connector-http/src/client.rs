@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::paging::{PageStyle, Pages, ScimPage, next_link, next_page_token, odata_next_link};
+use crate::path::ApiPath;
 use crate::retry::{RetryPolicy, Sleeper, ThrottleSignal, TokioSleeper};
 use crate::status::{ErrorParser, NoBody, map_status};
 use crate::{HttpError, TokenSource};
@@ -38,24 +39,6 @@ pub fn request_id(headers: &HeaderMap) -> Option<String> {
         .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()).map(str::to_owned))
 }
 
-/// Percent-encodes one path segment (an id, a login, an e-mail address) so that it cannot
-/// change the path: everything but unreserved characters, `@` and `:` is escaped.
-pub fn segment(raw: &str) -> String {
-    // A segment of only dots is removed or climbs a level when the URL is normalised.
-    if raw == "." || raw == ".." {
-        return raw.replace('.', "%2E");
-    }
-    let mut out = String::with_capacity(raw.len());
-    for b in raw.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@' | b':') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// A request body.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -69,11 +52,20 @@ pub enum Body {
     Form(Vec<(String, String)>),
 }
 
+/// Where a request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    /// A path below the base URL, from a template.
+    Path(ApiPath),
+    /// An absolute URL the provider handed out (a next-page link), on the base URL's origin.
+    Link(String),
+}
+
 /// One request, relative to the client's base URL.
 #[derive(Debug, Clone)]
 pub struct Request {
     method: Method,
-    target: String,
+    target: Target,
     query: Vec<(String, String)>,
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Body,
@@ -82,16 +74,27 @@ pub struct Request {
 }
 
 impl Request {
-    /// A request for `target`: a path appended to the base URL (`/users/abc`), or an
-    /// absolute URL on the base URL's origin (a next-page link).
+    /// A request for `path` below the base URL: an [`ApiPath`], or a fixed `&'static str`
+    /// path without identifiers (`/users`). Paths holding identifiers can only be built
+    /// through [`ApiPath::new`], so every identifier goes through one encoder.
     ///
     /// GET, HEAD, PUT, DELETE and OPTIONS are idempotent; POST and PATCH are not unless
     /// marked with [`Request::idempotent`].
-    pub fn new(method: Method, target: impl Into<String>) -> Self {
+    pub fn new(method: Method, path: impl Into<ApiPath>) -> Self {
+        Self::to(method, Target::Path(path.into()))
+    }
+
+    /// `GET url`, a link the provider handed out (a next page). Only links on the base URL's
+    /// origin are followed: another origin would receive the token.
+    pub fn link(url: impl Into<String>) -> Self {
+        Self::to(Method::GET, Target::Link(url.into()))
+    }
+
+    fn to(method: Method, target: Target) -> Self {
         let idempotent = matches!(method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS);
         Self {
             method,
-            target: target.into(),
+            target,
             query: Vec::new(),
             headers: Vec::new(),
             body: Body::Empty,
@@ -101,28 +104,28 @@ impl Request {
     }
 
     /// `GET target`.
-    pub fn get(target: impl Into<String>) -> Self {
-        Self::new(Method::GET, target)
+    pub fn get(path: impl Into<ApiPath>) -> Self {
+        Self::new(Method::GET, path)
     }
 
     /// `POST target` (not idempotent unless marked).
-    pub fn post(target: impl Into<String>) -> Self {
-        Self::new(Method::POST, target)
+    pub fn post(path: impl Into<ApiPath>) -> Self {
+        Self::new(Method::POST, path)
     }
 
     /// `PUT target`.
-    pub fn put(target: impl Into<String>) -> Self {
-        Self::new(Method::PUT, target)
+    pub fn put(path: impl Into<ApiPath>) -> Self {
+        Self::new(Method::PUT, path)
     }
 
     /// `PATCH target` (not idempotent unless marked).
-    pub fn patch(target: impl Into<String>) -> Self {
-        Self::new(Method::PATCH, target)
+    pub fn patch(path: impl Into<ApiPath>) -> Self {
+        Self::new(Method::PATCH, path)
     }
 
     /// `DELETE target`.
-    pub fn delete(target: impl Into<String>) -> Self {
-        Self::new(Method::DELETE, target)
+    pub fn delete(path: impl Into<ApiPath>) -> Self {
+        Self::new(Method::DELETE, path)
     }
 
     /// Adds a query parameter.
@@ -164,9 +167,12 @@ impl Request {
         &self.method
     }
 
-    /// The path or URL as given.
-    pub fn target(&self) -> &str {
-        &self.target
+    /// The path, when the request is not a followed link.
+    pub fn path(&self) -> Option<&ApiPath> {
+        match &self.target {
+            Target::Path(p) => Some(p),
+            Target::Link(_) => None,
+        }
     }
 
     /// Whether the request may be retried after a transient failure.
@@ -267,7 +273,13 @@ pub struct HttpClientBuilder {
     headers: Vec<(String, String)>,
     user_agent: String,
     signer: Option<Arc<dyn RequestSigner>>,
+    max_response_bytes: usize,
+    allow_insecure_http: bool,
 }
+
+/// Largest response body read by default (16 MiB): far above any page a provider serves,
+/// low enough that a broken or hostile endpoint cannot exhaust memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Adds headers computed over the exact bytes of one attempt (a request signature) just
 /// before it is sent. Called again for every attempt, so each retry is signed afresh and a
@@ -339,6 +351,21 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Reads at most `bytes` of a response body (default [`DEFAULT_MAX_RESPONSE_BYTES`]); a
+    /// longer body fails the request with an error naming the limit.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Accepts an `http://` base URL on a host other than loopback (default: refused, since
+    /// the token and every answer would cross the network in clear). A warning is logged
+    /// when such a client is built.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
     /// Overrides the `User-Agent` (default [`USER_AGENT`]).
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.user_agent = ua.into();
@@ -352,6 +379,7 @@ impl HttpClientBuilder {
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
             return Err(HttpError::InvalidBaseUrl { url: self.base_url, reason: "not an http(s) URL".to_owned() });
         }
+        check_transport(&base, self.allow_insecure_http)?;
         let mut headers = HeaderMap::new();
         for (name, value) in &self.headers {
             let n = HeaderName::try_from(name.as_str()).map_err(|_| HttpError::InvalidHeader { name: name.clone() })?;
@@ -376,8 +404,42 @@ impl HttpClientBuilder {
             clock: self.clock,
             parser: self.parser,
             signer: self.signer,
+            max_response_bytes: self.max_response_bytes,
         })
     }
+}
+
+/// Refuses `http://` to anything but loopback unless `allow_insecure` says otherwise, and
+/// warns when it does.
+pub(crate) fn check_transport(url: &url::Url, allow_insecure: bool) -> Result<(), HttpError> {
+    if url.scheme() != "http" || is_loopback(url) {
+        return Ok(());
+    }
+    if !allow_insecure {
+        return Err(HttpError::InsecureUrl { url: redacted(url) });
+    }
+    tracing::warn!(
+        url = %redacted(url),
+        "allow_insecure_http is set: credentials and provider answers cross the network unencrypted"
+    );
+    Ok(())
+}
+
+/// Whether `url`'s host is a loopback address or `localhost`.
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
+/// `url` without credentials, query or fragment, fit for an error or a log line.
+fn redacted(url: &url::Url) -> String {
+    format!("{}://{}{}", url.scheme(), url.host_str().unwrap_or(""), url.path())
 }
 
 /// An HTTP client bound to one provider's base URL. Cheap to clone.
@@ -391,6 +453,7 @@ pub struct HttpClient {
     clock: Arc<dyn Clock>,
     parser: Arc<dyn ErrorParser>,
     signer: Option<Arc<dyn RequestSigner>>,
+    max_response_bytes: usize,
 }
 
 impl fmt::Debug for HttpClient {
@@ -419,6 +482,8 @@ impl HttpClient {
             headers: Vec::new(),
             user_agent: USER_AGENT.to_owned(),
             signer: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            allow_insecure_http: false,
         }
     }
 
@@ -495,8 +560,8 @@ impl HttpClient {
                 }
             }
             next = match &style {
-                PageStyle::Link => response.next_link().map(Request::get),
-                PageStyle::OData => odata_next_link(&body).map(Request::get),
+                PageStyle::Link => response.next_link().map(Request::link),
+                PageStyle::OData => odata_next_link(&body).map(Request::link),
                 PageStyle::PageToken { .. } => next_page_token(&body).map(|t| with_query(template, "pageToken", t)),
                 PageStyle::Scim { count } => ScimPage::from_body(&body)
                     .and_then(|p| p.next_start_index())
@@ -516,6 +581,7 @@ impl HttpClient {
             clock: self.clock.as_ref(),
             parser: self.parser.as_ref(),
             signer: self.signer.as_deref(),
+            max_response_bytes: self.max_response_bytes,
         }
     }
 }
@@ -537,24 +603,30 @@ pub(crate) struct Parts<'a> {
     pub(crate) clock: &'a dyn Clock,
     pub(crate) parser: &'a dyn ErrorParser,
     pub(crate) signer: Option<&'a dyn RequestSigner>,
+    pub(crate) max_response_bytes: usize,
 }
 
 impl Request {
-    /// The absolute URL, refusing links to another origin (they would receive our token).
+    /// The absolute URL, refusing links to another origin (they would receive our token)
+    /// and paths whose identifiers were refused.
     pub(crate) fn url(&self, base: &url::Url) -> Result<url::Url, ConnectorError> {
-        let mut url = if self.target.starts_with("http://") || self.target.starts_with("https://") {
-            let u = url::Url::parse(&self.target)
-                .map_err(|_| ConnectorError::permanent("the provider sent an unparsable link"))?;
-            if u.origin() != base.origin() {
-                return Err(ConnectorError::permanent(format!(
-                    "refusing to follow a link to another origin ({})",
-                    u.origin().ascii_serialization()
-                )));
+        let mut url = match &self.target {
+            Target::Link(link) => {
+                let u =
+                    base.join(link).map_err(|_| ConnectorError::permanent("the provider sent an unparsable link"))?;
+                if u.origin() != base.origin() {
+                    return Err(ConnectorError::permanent(format!(
+                        "refusing to follow a link to another origin ({})",
+                        u.origin().ascii_serialization()
+                    )));
+                }
+                u
             }
-            u
-        } else {
-            let joined = format!("{}/{}", base.as_str().trim_end_matches('/'), self.target.trim_start_matches('/'));
-            url::Url::parse(&joined).map_err(|_| ConnectorError::permanent("request path does not form a URL"))?
+            Target::Path(path) => {
+                let rendered = path.as_result().map_err(|e| ConnectorError::from(e.clone()))?;
+                let joined = format!("{}{rendered}", base.as_str().trim_end_matches('/'));
+                url::Url::parse(&joined).map_err(|_| ConnectorError::permanent("request path does not form a URL"))?
+            }
         };
         if !self.query.is_empty() {
             let mut pairs = url.query_pairs_mut();
@@ -563,6 +635,14 @@ impl Request {
             }
         }
         Ok(url)
+    }
+
+    /// Refuses to send `sent` when URL normalisation moved it off the path's template.
+    pub(crate) fn check_sent(&self, base: &url::Url, sent: &url::Url) -> Result<(), ConnectorError> {
+        match &self.target {
+            Target::Path(path) => crate::path::check_sent(base, path, sent),
+            Target::Link(_) => Ok(()),
+        }
     }
 
     pub(crate) fn build(
@@ -587,6 +667,12 @@ impl Request {
         }
         let has_content_type = self.headers.iter().any(|(n, _)| n == reqwest::header::CONTENT_TYPE);
         b = match &self.body {
+            // A POST, PUT or PATCH without a body still declares its length: without
+            // `Content-Length` (hyper sends none for an empty body) some providers, Microsoft
+            // Graph among them, answer 411 Length Required.
+            Body::Empty if matches!(self.method, Method::POST | Method::PUT | Method::PATCH) => {
+                b.header(reqwest::header::CONTENT_LENGTH, "0")
+            }
             Body::Empty => b,
             Body::Json(v) if has_content_type => b.body(serde_json::to_vec(v).unwrap_or_default()),
             Body::Json(v) => b.json(v),
@@ -628,19 +714,5 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
     match e.url() {
         Some(u) => format!("{what} ({} {})", u.host_str().unwrap_or(""), u.path()),
         None => what.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod segment_tests {
-    use super::segment;
-
-    #[test]
-    fn a_segment_cannot_change_the_path() {
-        assert_eq!(segment("a/b?c#d%e f"), "a%2Fb%3Fc%23d%25e%20f");
-        assert_eq!(segment("alice@example.com"), "alice@example.com");
-        assert_eq!(segment(".."), "%2E%2E");
-        assert_eq!(segment("."), "%2E");
-        assert_eq!(segment("..."), "...");
     }
 }

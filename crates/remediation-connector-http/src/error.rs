@@ -13,6 +13,14 @@ pub enum HttpError {
         /// Why it was refused.
         reason: String,
     },
+    /// An `http://` URL on a host other than loopback, without `allow_insecure_http`.
+    #[error(
+        "refusing the unencrypted URL {url}: use https, or set allow_insecure_http = true in this connector's configuration if the network path is trusted"
+    )]
+    InsecureUrl {
+        /// The URL, without query or credentials.
+        url: String,
+    },
     /// A configured header name or value is not valid HTTP.
     #[error("invalid header {name:?}")]
     InvalidHeader {

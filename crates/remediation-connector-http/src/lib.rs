@@ -11,6 +11,13 @@
 //!   backoff, waits longer than [`RetryPolicy::max_wait`] returned as
 //!   [`remediation_core::ConnectorErrorKind::Throttled`], an injectable [`Sleeper`];
 //!   transient failures are retried only for idempotent requests;
+//! - paths: [`ApiPath`] fills a fixed template with identifiers through one encoder and
+//!   refuses dot segments in any encoding; the client compares the URL it is about to send
+//!   with the template and refuses to send one that normalisation moved elsewhere;
+//! - bounded reads: response bodies past [`HttpClientBuilder::max_response_bytes`] (16 MiB by
+//!   default) fail with an error naming the limit;
+//! - transport: `http://` base and token URLs are refused unless the host is loopback or
+//!   `allow_insecure_http` is set; body-less POST, PUT and PATCH send `Content-Length: 0`;
 //! - pagination ([`PageStyle`], [`HttpClient::pages`], [`next_link`], [`odata_next_link`],
 //!   [`next_page_token`], [`ScimPage`]);
 //! - request signing: a [`RequestSigner`] adds headers computed over the exact bytes of
@@ -24,7 +31,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use remediation_connector_http::{HttpClient, Request, RetryPolicy, StaticToken, ThrottleSignal};
+//! use remediation_connector_http::{ApiPath, HttpClient, Request, RetryPolicy, StaticToken, ThrottleSignal};
 //! use secrecy::SecretString;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,7 +40,7 @@
 //!     .retry(RetryPolicy::new(ThrottleSignal::OktaRateLimitReset))
 //!     .build()?;
 //! assert!(!format!("{client:?}").contains("00abc-token"));
-//! let _req = Request::get("/users/00u1").query("expand", "groups");
+//! let _req = Request::get(ApiPath::new("/users/{}", ["00u1"])).query("expand", "groups");
 //! # Ok(())
 //! # }
 //! ```
@@ -42,6 +49,7 @@ mod auth;
 mod client;
 mod error;
 mod paging;
+mod path;
 mod retry;
 mod secret;
 mod send;
@@ -52,11 +60,12 @@ pub use auth::{
     ClientAuth, ClientCredentials, JwtBearer, JwtKey, ServiceAccountKey, StaticToken, TokenOptions, TokenSource,
 };
 pub use client::{
-    Body, HttpClient, HttpClientBuilder, REQUEST_ID_HEADERS, Request, RequestSigner, Response, USER_AGENT, request_id,
-    segment,
+    Body, DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpClientBuilder, REQUEST_ID_HEADERS, Request, RequestSigner,
+    Response, USER_AGENT, request_id,
 };
 pub use error::HttpError;
 pub use paging::{PageStyle, Pages, ScimPage, next_link, next_page_token, odata_next_link, parse_link_next};
+pub use path::{ApiPath, PathError};
 pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 pub use reqwest::{Method, StatusCode};
 pub use retry::{

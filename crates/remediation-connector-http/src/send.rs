@@ -24,6 +24,8 @@ pub(crate) async fn run(client: &HttpClient, req: Request) -> Result<Response, C
         };
         let builder = req.build(p.inner, url.clone(), authorization.as_ref())?;
         let request = finish(builder, p.signer)?;
+        // The URL about to be sent, after every normalisation, must still be the template's.
+        req.check_sent(p.base, request.url())?;
         tracing::debug!(method = %req.method(), path = %path, attempt = attempts, "sending");
         let response = match p.inner.execute(request).await {
             Ok(r) => r,
@@ -44,11 +46,7 @@ pub(crate) async fn run(client: &HttpClient, req: Request) -> Result<Response, C
         let headers = response.headers().clone();
         let rid = request_id(&headers);
         request_ids.extend(rid.clone());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| ConnectorError::new(ConnectorErrorKind::Transient, describe(&e)))?
-            .to_vec();
+        let body = read_body(response, p.max_response_bytes).await?;
         tracing::debug!(path = %path, status = status.as_u16(), request_id = rid.as_deref().unwrap_or(""), "received");
 
         if status == StatusCode::UNAUTHORIZED {
@@ -88,6 +86,34 @@ pub(crate) async fn run(client: &HttpClient, req: Request) -> Result<Response, C
         }
         return Ok(Response::new(status, headers, body, request_ids, attempts));
     }
+}
+
+/// Reads `response`'s body, failing as soon as it exceeds `limit` bytes (announced by
+/// `Content-Length` or counted while reading), so a huge answer never sits in memory whole.
+pub(crate) async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ConnectorError> {
+    let too_big = |what: &str| {
+        let mut err = ConnectorError::permanent(format!(
+            "the provider's response body {what} the {limit}-byte limit (max_response_bytes); refusing to read it"
+        ));
+        if let Some(id) = request_id(response.headers()) {
+            err = err.with_request_id(id);
+        }
+        err
+    };
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_big("announces more than"));
+    }
+    let too_big = too_big("exceeds");
+    let mut body = Vec::new();
+    while let Some(chunk) =
+        response.chunk().await.map_err(|e| ConnectorError::new(ConnectorErrorKind::Transient, describe(&e)))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_big);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn is_transient(status: StatusCode) -> bool {

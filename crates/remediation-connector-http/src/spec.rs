@@ -4,16 +4,15 @@
 
 use serde_json::Value;
 
-use crate::{Method, Request};
+use crate::{ApiPath, Method, Request};
 
 /// One provider call as a comparable value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestSpec {
     /// The method.
     pub method: Method,
-    /// The path below the API base, starting with `/`, each segment encoded with
-    /// [`segment`](crate::segment).
-    pub path: String,
+    /// The path below the API base, built from a template by [`ApiPath::new`].
+    pub path: ApiPath,
     /// Query parameters, in order.
     pub query: Vec<(&'static str, String)>,
     /// The JSON body, if any.
@@ -25,7 +24,7 @@ pub struct RequestSpec {
 
 impl RequestSpec {
     /// `method path`, idempotent when the method is (GET, HEAD, PUT, DELETE, OPTIONS).
-    pub fn new(method: Method, path: impl Into<String>) -> Self {
+    pub fn new(method: Method, path: impl Into<ApiPath>) -> Self {
         let idempotent = matches!(method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS);
         Self { method, path: path.into(), query: Vec::new(), body: None, idempotent }
     }

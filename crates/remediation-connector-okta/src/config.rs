@@ -37,6 +37,11 @@ pub struct OktaConfig {
     /// keeps 90).
     #[serde(default = "default_log_days")]
     pub session_log_days: u32,
+    /// Accept an `http://` URL on a host other than loopback. Credentials and every answer
+    /// then cross the network unencrypted, so a warning is logged; leave it off (the default)
+    /// unless the network path is trusted.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 /// How the connector authenticates to Okta.

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use remediation_connector_http::{
-    ClientAuth, ClientCredentials, HttpClient, JwtKey, PageStyle, ProviderError, Request, RetryPolicy, Sleeper,
-    StaticToken, StatusCode, ThrottleSignal, TokenOptions, TokenSource, TokioSleeper, segment,
+    ApiPath, ClientAuth, ClientCredentials, HttpClient, JwtKey, PageStyle, ProviderError, Request, RetryPolicy,
+    Sleeper, StaticToken, StatusCode, ThrottleSignal, TokenOptions, TokenSource, TokioSleeper,
 };
 use remediation_core::{
     Action, ActionKind, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
@@ -243,7 +243,7 @@ impl OktaConnector {
                         ClientAuth::PrivateKeyJwt(key),
                         &scopes,
                         Arc::clone(&parts.clock),
-                        TokenOptions::default(),
+                        TokenOptions { allow_insecure_http: config.allow_insecure_http, ..TokenOptions::default() },
                     )
                     .map_err(setup)?,
                 )
@@ -252,6 +252,7 @@ impl OktaConnector {
         let retry = RetryPolicy::new(ThrottleSignal::OktaRateLimitReset)
             .with_max_wait(Duration::from_secs(config.max_retry_wait_secs));
         let client = HttpClient::builder(format!("{org}/api/v1"))
+            .allow_insecure_http(config.allow_insecure_http)
             .auth(auth)
             .retry(retry)
             .sleeper(parts.sleeper)
@@ -290,7 +291,7 @@ impl OktaConnector {
             GROUP_MEMBERSHIP => {
                 let group = resource(target, "group")?;
                 let first =
-                    Request::get(format!("/users/{}/groups", segment(user))).query("limit", self.page_size.to_string());
+                    Request::get(ApiPath::new("/users/{}/groups", [user])).query("limit", self.page_size.to_string());
                 let pages =
                     self.client.pages(first, PageStyle::Link, self.max_pages, |g| g["id"] == group.as_str()).await?;
                 let found = pages.items.last().filter(|g| g["id"] == group.as_str());
@@ -310,10 +311,8 @@ impl OktaConnector {
             }
             APP_ASSIGNMENT => {
                 let app = resource(target, "app")?;
-                let r = self
-                    .client
-                    .send_raw(Request::get(format!("/apps/{}/users/{}", segment(&app), segment(user))))
-                    .await?;
+                let r =
+                    self.client.send_raw(Request::get(ApiPath::new("/apps/{}/users/{}", [app.as_str(), user]))).await?;
                 let mut ids = r.request_ids().to_vec();
                 let s = if r.status().is_success() {
                     let v: Value = r.json()?;
@@ -326,7 +325,7 @@ impl OktaConnector {
                     }
                 } else if r.status() == StatusCode::NOT_FOUND {
                     // Not assigned, or no such user or app: the user read tells which.
-                    let u = self.client.send(Request::get(format!("/users/{}", segment(user)))).await?;
+                    let u = self.client.send(Request::get(ApiPath::new("/users/{}", [user]))).await?;
                     ids.extend(u.request_ids().iter().cloned());
                     AppState { user: user.to_owned(), app, assigned: false, scope: None, profile: None }
                 } else {
@@ -335,7 +334,7 @@ impl OktaConnector {
                 Ok((to_snapshot(&s), ids))
             }
             ACCOUNT => {
-                let r = self.client.send(Request::get(format!("/users/{}", segment(user)))).await?;
+                let r = self.client.send(Request::get(ApiPath::new("/users/{}", [user]))).await?;
                 let mut ids = r.request_ids().to_vec();
                 let v: Value = r.json()?;
                 let okta_id = v["id"].as_str().unwrap_or(user).to_owned();
@@ -379,7 +378,7 @@ impl OktaConnector {
     async fn missing_admin_role(&self) -> Result<Option<String>, ConnectorError> {
         let me: Value = self.client.send(Request::get("/users/me")).await?.json()?;
         let Some(id) = me["id"].as_str() else { return Ok(None) };
-        let roles = match self.client.send(Request::get(format!("/users/{}/roles", segment(id)))).await {
+        let roles = match self.client.send(Request::get(ApiPath::new("/users/{}/roles", [id]))).await {
             Ok(r) => r.json::<Vec<Value>>()?,
             Err(e) if e.kind == ConnectorErrorKind::Forbidden => return Ok(None),
             Err(e) => return Err(e),
@@ -397,24 +396,24 @@ impl OktaConnector {
 
     async fn write(&self, action: &Action) -> Result<Vec<String>, ConnectorError> {
         let t = &action.target;
-        let user = segment(&t.identity);
+        let user = t.identity.as_str();
         let req = match (&action.kind, t.grant_type.as_str()) {
             (ActionKind::Revoke, GROUP_MEMBERSHIP) => {
-                Request::delete(format!("/groups/{}/users/{user}", segment(&resource(t, "group")?)))
+                Request::delete(ApiPath::new("/groups/{}/users/{}", [resource(t, "group")?.as_str(), user]))
             }
             (ActionKind::Revoke, APP_ASSIGNMENT) => {
-                Request::delete(format!("/apps/{}/users/{user}", segment(&resource(t, "app")?)))
+                Request::delete(ApiPath::new("/apps/{}/users/{}", [resource(t, "app")?.as_str(), user]))
                     .query("sendEmail", "false")
             }
             // Suspending twice fails (the user is no longer ACTIVE), so a lost response must not
             // be answered by sending it again.
-            (ActionKind::Suspend, ACCOUNT) => Request::post(format!("/users/{user}/lifecycle/suspend")),
+            (ActionKind::Suspend, ACCOUNT) => Request::post(ApiPath::new("/users/{}/lifecycle/suspend", [user])),
             (ActionKind::RevokeSessions, ACCOUNT) => {
-                Request::delete(format!("/users/{user}/sessions")).query("oauthTokens", "true")
+                Request::delete(ApiPath::new("/users/{}/sessions", [user])).query("oauthTokens", "true")
             }
             // Expiring an expired password changes nothing: safe to repeat.
             (ActionKind::ForcePasswordReset, ACCOUNT) => {
-                Request::post(format!("/users/{user}/lifecycle/expire_password")).idempotent()
+                Request::post(ApiPath::new("/users/{}/lifecycle/expire_password", [user])).idempotent()
             }
             _ => {
                 return Err(ConnectorError::unsupported(format!(
@@ -518,22 +517,22 @@ impl Connector for OktaConnector {
         if &current == before {
             return Ok(Outcome { status: OutcomeStatus::AlreadyInState, request_ids });
         }
-        let user = segment(&t.identity);
+        let user = t.identity.as_str();
         let req = match (&action.kind, t.grant_type.as_str()) {
             (ActionKind::Revoke, GROUP_MEMBERSHIP) => {
-                Request::put(format!("/groups/{}/users/{user}", segment(&resource(t, "group")?)))
+                Request::put(ApiPath::new("/groups/{}/users/{}", [resource(t, "group")?.as_str(), user]))
             }
             (ActionKind::Revoke, APP_ASSIGNMENT) => {
                 let s: AppState = state(before)?;
                 if !s.assigned {
                     return Ok(Outcome { status: OutcomeStatus::AlreadyInState, request_ids });
                 }
-                let u = self.client.send(Request::get(format!("/users/{user}"))).await?;
+                let u = self.client.send(Request::get(ApiPath::new("/users/{}", [user]))).await?;
                 request_ids.extend(u.request_ids().iter().cloned());
                 let okta_id = u.json::<Value>()?["id"].as_str().unwrap_or(&t.identity).to_owned();
                 // Credentials are never restored: they were not (and must not be) snapshotted.
                 let body = json!({ "id": okta_id, "scope": "USER", "profile": s.profile.unwrap_or_else(|| json!({})) });
-                Request::post(format!("/apps/{}/users", segment(&resource(t, "app")?))).json(body).idempotent()
+                Request::post(ApiPath::new("/apps/{}/users", [resource(t, "app")?])).json(body).idempotent()
             }
             (ActionKind::Suspend, ACCOUNT) => {
                 let s: AccountState = state(&current)?;
@@ -543,7 +542,7 @@ impl Connector for OktaConnector {
                         format!("{} is {}, not SUSPENDED; unsuspending would not restore it", t.identity, s.status),
                     ));
                 }
-                Request::post(format!("/users/{user}/lifecycle/unsuspend"))
+                Request::post(ApiPath::new("/users/{}/lifecycle/unsuspend", [user]))
             }
             _ => {
                 return Err(ConnectorError::unsupported(format!(

@@ -28,6 +28,11 @@ pub struct ScimConfig {
     /// Resources per page when listing (`count`); services may return fewer.
     #[serde(default = "default_page_size")]
     pub page_size: u64,
+    /// Accept an `http://` URL on a host other than loopback. Credentials and every answer
+    /// then cross the network unencrypted, so a warning is logged; leave it off (the default)
+    /// unless the network path is trusted.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 fn default_page_size() -> u64 {

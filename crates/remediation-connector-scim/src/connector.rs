@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use remediation_connector_http::{
-    HttpClient, HttpClientBuilder, PageStyle, ProviderError, Request, Response, RetryPolicy, StaticToken,
+    ApiPath, HttpClient, HttpClientBuilder, PageStyle, ProviderError, Request, Response, RetryPolicy, StaticToken,
     ThrottleSignal,
 };
 use remediation_core::{
@@ -64,6 +64,7 @@ impl ScimConnector {
     ) -> Result<Self, ScimError> {
         let token = config.token.load()?;
         let builder = HttpClient::builder(config.base_url.clone())
+            .allow_insecure_http(config.allow_insecure_http)
             .auth(Arc::new(StaticToken::bearer(token)))
             .default_header("accept", SCIM_JSON)
             .retry(RetryPolicy::new(ThrottleSignal::RetryAfter))
@@ -89,7 +90,7 @@ impl ScimConnector {
         }
     }
 
-    async fn get(&self, path: String, attributes: &str) -> Result<Response, ConnectorError> {
+    async fn get(&self, path: ApiPath, attributes: &str) -> Result<Response, ConnectorError> {
         self.client.send(Request::get(path).query("attributes", attributes)).await
     }
 
@@ -98,7 +99,7 @@ impl ScimConnector {
         let mut request_ids = Vec::new();
         match subject {
             Subject::Account { user } => {
-                let r = self.get(format!("/Users/{user}"), wire::USER_ATTRIBUTES).await?;
+                let r = self.get(ApiPath::new("/Users/{}", [user]), wire::USER_ATTRIBUTES).await?;
                 request_ids.extend(r.request_id().map(str::to_owned));
                 let u: User = r.json()?;
                 let etag = etag(&r).or(u.meta.version);
@@ -106,9 +107,9 @@ impl ScimConnector {
                 Ok(Live { state, etag, request_ids })
             }
             Subject::Membership { user, group } => {
-                let r = self.get(format!("/Users/{user}"), "id").await?;
+                let r = self.get(ApiPath::new("/Users/{}", [user]), "id").await?;
                 request_ids.extend(r.request_id().map(str::to_owned));
-                let r = self.get(format!("/Groups/{group}"), wire::GROUP_ATTRIBUTES).await?;
+                let r = self.get(ApiPath::new("/Groups/{}", [group]), wire::GROUP_ATTRIBUTES).await?;
                 request_ids.extend(r.request_id().map(str::to_owned));
                 let g: Group = r.json()?;
                 let etag = etag(&r).or(g.meta.version);
@@ -116,7 +117,7 @@ impl ScimConnector {
                     Err(e) if e.kind == ConnectorErrorKind::Permanent && e.message.contains("invalidFilter") => {
                         // The service cannot filter groups by member: read this group's members.
                         tracing::debug!(connector = %self.id, "member filter unsupported; reading the group's members");
-                        let r = self.get(format!("/Groups/{group}"), "id,members").await?;
+                        let r = self.get(ApiPath::new("/Groups/{}", [group]), "id,members").await?;
                         request_ids.extend(r.request_id().map(str::to_owned));
                         let g: Value = r.json()?;
                         g.get("members")
@@ -165,7 +166,7 @@ impl ScimConnector {
 
     /// PATCHes `path` with `body`, sending `If-Match` when the resource has an ETag. A 412
     /// (the resource changed since it was read) is a `Conflict`.
-    async fn patch(&self, path: String, body: Value, etag: Option<&str>) -> Result<Vec<String>, ConnectorError> {
+    async fn patch(&self, path: ApiPath, body: Value, etag: Option<&str>) -> Result<Vec<String>, ConnectorError> {
         // Repeating the same PatchOp is safe: with an ETag a repeat after success is refused
         // with 412, and without one the operation sets or removes the same value again.
         let mut req = Request::patch(path).header("content-type", SCIM_JSON).json(body).idempotent();
@@ -261,13 +262,18 @@ impl Connector for ScimConnector {
                 if !s.active {
                     return Ok(done(OutcomeStatus::AlreadyInState, ids));
                 }
-                ids.extend(self.patch(format!("/Users/{}", s.user), wire::set_active(false), etag).await?);
+                ids.extend(
+                    self.patch(ApiPath::new("/Users/{}", [s.user.as_str()]), wire::set_active(false), etag).await?,
+                );
             }
             (ActionKind::Revoke, State::Membership(m)) => {
                 if !m.member {
                     return Ok(done(OutcomeStatus::AlreadyInState, ids));
                 }
-                ids.extend(self.patch(format!("/Groups/{}", m.group), wire::remove_member(&m.user), etag).await?);
+                ids.extend(
+                    self.patch(ApiPath::new("/Groups/{}", [m.group.as_str()]), wire::remove_member(&m.user), etag)
+                        .await?,
+                );
             }
             (kind, _) => return Err(ConnectorError::unsupported(format!("SCIM cannot {} this target", kind.name()))),
         }
@@ -298,10 +304,14 @@ impl Connector for ScimConnector {
         let etag = live.etag.as_deref();
         match (&wanted, &live.state) {
             (State::Account(w), State::Account(l)) if w.active != l.active => {
-                ids.extend(self.patch(format!("/Users/{}", w.user), wire::set_active(w.active), etag).await?);
+                ids.extend(
+                    self.patch(ApiPath::new("/Users/{}", [w.user.as_str()]), wire::set_active(w.active), etag).await?,
+                );
             }
             (State::Membership(w), State::Membership(l)) if w.member && !l.member => {
-                ids.extend(self.patch(format!("/Groups/{}", w.group), wire::add_member(&w.user), etag).await?);
+                ids.extend(
+                    self.patch(ApiPath::new("/Groups/{}", [w.group.as_str()]), wire::add_member(&w.user), etag).await?,
+                );
             }
             _ => {
                 return Err(ConnectorError::new(

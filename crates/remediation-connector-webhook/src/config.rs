@@ -40,6 +40,11 @@ pub struct WebhookConfig {
     /// how well they can be undone. The connector declares exactly these capabilities and
     /// refuses anything else before sending a request.
     pub grant_types: Vec<GrantTypeConfig>,
+    /// Accept an `http://` URL on a host other than loopback. Credentials and every answer
+    /// then cross the network unencrypted, so a warning is logged; leave it off (the default)
+    /// unless the network path is trusted.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 /// A grant type the receiver handles.

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use remediation_connector_http::{
-    ErrorParser, HeaderName, HeaderValue, HttpClient, Method, ProviderError, RequestSigner, RetryPolicy, Sleeper,
-    StatusCode, ThrottleSignal, TokioSleeper,
+    ApiPath, ErrorParser, HeaderName, HeaderValue, HttpClient, Method, ProviderError, RequestSigner, RetryPolicy,
+    Sleeper, StatusCode, ThrottleSignal, TokioSleeper,
 };
 use remediation_core::{
     Action, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, Outcome, OutcomeStatus,
@@ -138,6 +138,7 @@ impl WebhookConnector {
         let capabilities = config.capabilities()?;
         let timeout = Duration::from_secs(config.timeout_secs);
         let client = HttpClient::builder(config.url.clone())
+            .allow_insecure_http(config.allow_insecure_http)
             .retry(options.retry)
             .sleeper(options.sleeper)
             .clock(Arc::clone(&options.clock))
@@ -211,8 +212,9 @@ impl WebhookConnector {
         })?;
         // Every operation is safe to repeat: reads change nothing, and writes carry an
         // idempotency key the receiver must honour.
-        let mut request =
-            remediation_connector_http::Request::post(format!("/{}", body.operation.as_str())).json(json).idempotent();
+        let mut request = remediation_connector_http::Request::post(ApiPath::new("/{}", [body.operation.as_str()]))
+            .json(json)
+            .idempotent();
         if let Some(key) = &body.idempotency_key {
             request = request.header(IDEMPOTENCY_KEY_HEADER, key);
         }

@@ -879,6 +879,9 @@ impl Engine {
         stage: Stage,
         dry_run: bool,
     ) -> Result<Prepared, EngineError> {
+        // Before the connector sees anything: an identifier must not be able to reshape the
+        // provider request it ends up in.
+        action.target.validate().map_err(|e| refused("validation", e.to_string()))?;
         let caps = connector.capabilities();
         let kind = action.kind.name();
         let Some(capability) = find_capability(&caps, kind, &action.target) else {

@@ -390,6 +390,62 @@ fn viewers_cannot_suggest_and_nothing_is_read() {
     assert_eq!(notes.events(), [("suggestion_refused".to_owned(), "local:victor".to_owned())]);
 }
 
+/// A connector that must not be asked anything: the target is refused before it.
+fn untouched_connector() -> MockConnector {
+    let mut c = MockConnector::new();
+    c.expect_id().return_const("sandbox".to_owned());
+    c.expect_capabilities().times(0);
+    c.expect_health().times(0);
+    c.expect_check_permissions().times(0);
+    c.expect_snapshot().times(0);
+    c.expect_plan().times(0);
+    c.expect_execute().times(0);
+    c
+}
+
+#[test]
+fn identifiers_that_could_reshape_a_provider_request_are_refused_before_the_connector() {
+    type Spoil = fn(&mut Target);
+    let cases: [(&str, Spoil); 6] = [
+        ("identity", |t| t.identity = "..".to_owned()),
+        ("identity", |t| t.identity = "%2E%2e".to_owned()),
+        ("resource", |t| t.resource = Some(".".to_owned())),
+        ("grant", |t| t.grant = Some("a/../b".to_owned())),
+        ("identity", |t| t.identity = "alice\nx-admin: yes".to_owned()),
+        ("identity", |t| t.identity = String::new()),
+    ];
+    for (field, spoil) in cases {
+        // At suggestion.
+        let mut store = MockStore::new();
+        store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
+        store.expect_create_action().times(0);
+        let mut p = MockSafetyPolicy::new();
+        p.expect_forced_dry_run().return_const(false);
+        p.expect_evaluate().times(0);
+        let e = engine(store, untouched_connector(), p, MockLimitPolicy::new());
+        let mut req = request(ActionKind::Revoke, "group_membership", false);
+        spoil(&mut req.target);
+        let err = block_on(e.suggest(req, &Actor::new("local:alice", Role::Requester))).expect_err("refused");
+        assert_eq!(refused_rule(&err), Some("validation"), "{err}");
+        assert!(err.to_string().contains(&format!("target's {field}")), "{err}");
+
+        // At execution, for an action stored before the rule existed.
+        let mut d = detail(State::Approved);
+        spoil(&mut d.action.target);
+        let mut store = MockStore::new();
+        store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
+        store.expect_get().returning(move |_| Ok(d.clone()));
+        store.expect_begin_execution().times(0);
+        store.expect_apply().times(0);
+        let mut p = MockSafetyPolicy::new();
+        p.expect_forced_dry_run().return_const(false);
+        p.expect_evaluate().times(0);
+        let e = engine(store, untouched_connector(), p, MockLimitPolicy::new());
+        let err = block_on(e.execute(action(State::Approved).id, &Actor::system(), false)).expect_err("refused");
+        assert_eq!(refused_rule(&err), Some("validation"), "{err}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Approve: separation of duties and quorum.
 

@@ -31,6 +31,7 @@ mod error;
 mod events;
 mod finding;
 pub mod hash;
+pub mod identifier;
 pub mod lifecycle;
 pub mod policy;
 mod snapshot;
@@ -49,6 +50,7 @@ pub use engine::{
 pub use error::EngineError;
 pub use events::{EngineEvent, EventSink, NoEvents};
 pub use finding::{Finding, Guidance, Severity, guidance};
+pub use identifier::IdentifierError;
 pub use lifecycle::{Event, Role, State, TransitionError, initial_state, transition};
 pub use policy::{
     GateContext, GateOutcome, LimitPolicy, PolicyDecision, Risk, RiskLevel, SafetyPolicy, SafetyState, Stage,

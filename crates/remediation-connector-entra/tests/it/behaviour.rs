@@ -168,3 +168,35 @@ async fn verify_waits_out_replication_delay() {
     assert!(!v.matches);
     assert_eq!(f.sleeper.waits().len(), 2 + 4);
 }
+
+/// Graph answers a body-less POST without `Content-Length` with 411; the fake does too, so
+/// the session revocation passing through it proves the connector declares the empty body.
+#[tokio::test]
+async fn session_revocation_declares_its_empty_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let f = Fixture::start().await;
+    // Without Content-Length: the fake answers as Graph does.
+    f.fake.faults().allow_token("raw-test-token");
+    let addr = f.fake.base_url().trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let raw = format!(
+        "POST /v1.0/users/{ALICE}/revokeSignInSessions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer raw-test-token\r\nConnection: close\r\n\r\n"
+    );
+    socket.write_all(raw.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 411"), "{answer}");
+
+    // The connector's revocation goes through, with Content-Length: 0 on the wire.
+    let c = f.connector();
+    let a = action(ActionKind::RevokeSessions, account(ALICE));
+    let before = c.snapshot(&a.target).await.unwrap();
+    let mark = f.fake.log().count();
+    let outcome = c.execute(&a, &before).await.unwrap();
+    assert_eq!(outcome.status, OutcomeStatus::Applied);
+    let posts: Vec<_> = f.fake.log().since(mark).into_iter().filter(|r| r.method == "POST").collect();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0].headers.get("content-length").map(String::as_str), Some("0"));
+    assert_eq!(posts[0].status, 200);
+}

@@ -19,6 +19,7 @@ async fn a_real_tenant_answers_health_and_permission_checks() {
         return;
     };
     let config = EntraConfig {
+        allow_insecure_http: false,
         id: "entra-live".into(),
         tenant_id: tenant,
         client_id: client,

@@ -50,6 +50,7 @@ impl Fixture {
     /// A config for `client_id` with `credential`, pointing at the fake.
     fn config(&self, client_id: &str, credential: Credential) -> EntraConfig {
         EntraConfig {
+            allow_insecure_http: false,
             id: "entra".into(),
             tenant_id: entra::TENANT.into(),
             client_id: client_id.into(),

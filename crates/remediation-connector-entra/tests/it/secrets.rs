@@ -42,6 +42,7 @@ async fn access_tokens_and_keys_stay_out_of_debug_and_errors() {
 #[test]
 fn a_missing_secret_file_is_a_config_error_without_the_secret() {
     let config = remediation_connector_entra::EntraConfig {
+        allow_insecure_http: false,
         id: "entra".into(),
         tenant_id: entra::TENANT.into(),
         client_id: entra::CLIENT_ID.into(),

@@ -41,6 +41,7 @@ impl Fixture {
         let path = self.dir.path().join(format!("token-{}", &token[..12]));
         std::fs::write(&path, format!("{token}\n")).unwrap();
         GitHubConfig {
+            allow_insecure_http: false,
             token: SecretSource::File(path),
             api_base: self.fake.base_url().to_owned(),
             protected: vec!["acme/infrastructure".to_owned()],

@@ -55,6 +55,7 @@ async fn protected_targets_are_refused_before_any_write() {
 #[test]
 fn a_missing_token_file_is_named() {
     let config = GitHubConfig {
+        allow_insecure_http: false,
         token: SecretSource::File("/nonexistent/github-token".into()),
         api_base: "https://api.github.com".into(),
         protected: Vec::new(),

@@ -44,6 +44,7 @@ impl Fixture {
 
     fn config(&self, admin: &str) -> GoogleConfig {
         GoogleConfig {
+            allow_insecure_http: false,
             credentials_file: self.dir.path().join("sa.json"),
             admin: admin.to_owned(),
             api_base: self.fake.api_base(),

@@ -45,6 +45,7 @@ fn a_broken_key_file_is_named_but_not_quoted() {
         "private_key_id": "k", "private_key": "NOT-A-PEM-but-secret-material-0123456789", "token_uri": "http://127.0.0.1:1/token"});
     std::fs::write(&path, bad.to_string()).unwrap();
     let config = GoogleConfig {
+        allow_insecure_http: false,
         credentials_file: path,
         admin: "admin@example.com".into(),
         api_base: "http://127.0.0.1:1/admin/directory/v1".into(),

@@ -2,9 +2,11 @@
 
 mod auth;
 mod paging;
+mod paths;
 mod retry;
 mod secrets;
 mod signing;
+mod transport;
 
 use std::sync::Arc;
 

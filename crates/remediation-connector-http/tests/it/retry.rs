@@ -213,7 +213,7 @@ async fn errors_keep_the_request_id_and_the_status_class() {
 #[tokio::test]
 async fn links_to_another_origin_are_refused() {
     let (c, _) = client("http://127.0.0.1:9/api/v1", ThrottleSignal::RetryAfter, None);
-    let e = c.send(Request::get("https://evil.example/steal")).await.expect_err("other origin");
+    let e = c.send(Request::link("https://evil.example/steal")).await.expect_err("other origin");
     assert_eq!(e.kind, ConnectorErrorKind::Permanent);
 }
 
@@ -233,9 +233,9 @@ async fn requests_carry_the_user_agent_default_headers_and_a_json_body() {
         .default_header("accept", "application/json")
         .build()
         .expect("client");
-    c.send(Request::post("apps/0oa1/users").json(serde_json::json!({"id": "00u1", "scope": "USER"})))
+    c.send(Request::post("/apps/0oa1/users").json(serde_json::json!({"id": "00u1", "scope": "USER"})))
         .await
         .expect("matched");
     assert!(remediation_connector_http::USER_AGENT.starts_with("remediation/"));
-    assert_eq!(remediation_connector_http::segment("a b/c@d.e"), "a%20b%2Fc@d.e");
+    assert_eq!(remediation_connector_http::ApiPath::new("/users/{}", ["a b/c@d.e"]), "/users/a%20b%2Fc@d.e");
 }

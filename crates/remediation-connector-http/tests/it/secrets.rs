@@ -13,7 +13,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::{PRIVATE_KEY, client, ssws};
 
 #[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Buf(pub(crate) Arc<Mutex<Vec<u8>>>);
 
 impl io::Write for Buf {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {

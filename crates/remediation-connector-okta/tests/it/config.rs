@@ -68,3 +68,23 @@ fn the_schema_describes_the_auth_methods() {
     assert!(schema.contains("private_key_jwt") && schema.contains("ssws"));
     assert!(schema.contains("additionalProperties"));
 }
+
+#[test]
+fn a_cleartext_org_url_is_refused_unless_loopback_or_allowed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "00token\n").expect("write");
+    let parse = |org_url: &str, allow: bool| -> OktaConfig {
+        toml::from_str(&format!(
+            "id = \"okta-x\"\norg_url = \"{org_url}\"\nallow_insecure_http = {allow}\nauth = {{ method = \"ssws\", token = {{ file = {:?} }} }}\n",
+            token.display().to_string()
+        ))
+        .expect("parses")
+    };
+    let e = OktaConnector::new(&parse("http://example.okta.com", false), OktaParts::default()).expect_err("cleartext");
+    let chain = format!("{e}: {}", std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default());
+    assert!(chain.contains("allow_insecure_http"), "{chain}");
+    OktaConnector::new(&parse("http://example.okta.com", true), OktaParts::default()).expect("allowed");
+    OktaConnector::new(&parse("http://127.0.0.1:8080", false), OktaParts::default()).expect("loopback");
+    OktaConnector::new(&parse("https://example.okta.com", false), OktaParts::default()).expect("https");
+}

@@ -13,6 +13,7 @@ async fn a_real_org_answers_health_and_permission_checks() {
         return;
     };
     let config = OktaConfig {
+        allow_insecure_http: false,
         id: "okta-live".to_owned(),
         org_url: url,
         auth: OktaAuth::Ssws { token: SecretSource::Env("REMEDIATION_TEST_OKTA_TOKEN".to_owned()) },

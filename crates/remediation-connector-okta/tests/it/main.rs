@@ -4,4 +4,5 @@ mod config;
 mod conformance;
 mod golden;
 mod live;
+mod paths;
 mod support;

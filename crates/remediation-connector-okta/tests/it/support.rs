@@ -51,6 +51,7 @@ pub(crate) fn config(fake: &FakeOkta, auth: Auth, dir: &tempfile::TempDir) -> Ok
         },
     };
     OktaConfig {
+        allow_insecure_http: false,
         id: "okta-test".to_owned(),
         org_url: fake.org_url().to_owned(),
         auth,

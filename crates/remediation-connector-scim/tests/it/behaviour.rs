@@ -82,3 +82,30 @@ async fn services_without_a_member_filter_are_read_through_the_group() {
     assert_eq!(c.rollback(&a, &before, &after).await.unwrap().status, OutcomeStatus::Applied);
     assert_eq!(c.snapshot(&target).await.unwrap(), before);
 }
+
+/// `..` as a user id once read `GET /scim/v2/` (the id was not encoded, and the URL was
+/// normalised); now no identifier leaves its segment and dot segments send nothing.
+#[tokio::test]
+async fn identifiers_stay_in_their_path_segment() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    let mark = f.fake.log().count();
+    for id in ["..", ".", "%2e%2E", ".%2E"] {
+        let e = c.snapshot(&account(id)).await.unwrap_err();
+        assert_eq!(e.kind, ConnectorErrorKind::Permanent, "{id:?}: {e}");
+        let e = c.snapshot(&membership(BJENSEN, id)).await.unwrap_err();
+        assert_eq!(e.kind, ConnectorErrorKind::Permanent, "{id:?}: {e}");
+    }
+    // Only the membership reads' first step, the (valid) user, reached the service.
+    let user_path = format!("/scim/v2/Users/{BJENSEN}");
+    let sent = f.fake.log().since(mark);
+    assert!(sent.iter().all(|r| r.path == user_path), "{sent:?}");
+    let mark = f.fake.log().count();
+
+    // Any other id is one encoded segment of the Users path.
+    let e = c.snapshot(&account("no such user%")).await.unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::NotFound, "{e}");
+    let sent = f.fake.log().since(mark);
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].path.ends_with("/Users/no%20such%20user%25"), "{}", sent[0].path);
+}

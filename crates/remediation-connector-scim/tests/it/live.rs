@@ -13,6 +13,7 @@ async fn a_real_service_answers_health_and_permission_checks() {
         return;
     };
     let config = ScimConfig {
+        allow_insecure_http: false,
         id: "scim-live".into(),
         base_url: url,
         token: SecretSource::Env("REMEDIATION_TEST_SCIM_TOKEN".into()),

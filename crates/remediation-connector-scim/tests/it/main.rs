@@ -39,6 +39,7 @@ impl Fixture {
 
     fn config(&self, token_file: &str) -> ScimConfig {
         ScimConfig {
+            allow_insecure_http: false,
             id: "scim".into(),
             base_url: self.fake.base_url(),
             token: SecretSource::File(self.dir.path().join(token_file)),

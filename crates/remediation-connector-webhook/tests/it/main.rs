@@ -33,6 +33,7 @@ pub(crate) fn config(url: &str) -> WebhookConfig {
         reversibility,
     };
     WebhookConfig {
+        allow_insecure_http: false,
         id: "hooks".to_owned(),
         url: url.to_owned(),
         secret_env: Some("REMEDIATION_TEST_WEBHOOK_SECRET_UNSET".to_owned()),

@@ -300,6 +300,19 @@ fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// Graph answers a POST that declares no body length (neither `Content-Length` nor
+/// `Transfer-Encoding`) with 411 Length Required ("The Content-Length header is missing in the
+/// request", Microsoft Graph error responses, learn.microsoft.com/graph/errors); a body-less
+/// `POST /users/{id}/revokeSignInSessions` must therefore carry `Content-Length: 0`.
+async fn length_required(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let declared = request.headers().contains_key(axum::http::header::CONTENT_LENGTH)
+        || request.headers().contains_key(axum::http::header::TRANSFER_ENCODING);
+    if request.method() == axum::http::Method::POST && !declared {
+        return graph_error(StatusCode::LENGTH_REQUIRED, "LengthRequired", "Length Required", &[]);
+    }
+    next.run(request).await
+}
+
 impl EntraFake {
     /// Starts the fake with `tenant` as its state.
     pub async fn start(tenant: Tenant) -> std::io::Result<Self> {
@@ -322,7 +335,8 @@ impl EntraFake {
             .route("/roleManagement/directory/roleAssignments", get(list_roles).post(add_role))
             .route("/roleManagement/directory/roleAssignments/{id}", delete(remove_role))
             .route("/servicePrincipals/{sp}/appRoleAssignedTo", post(add_app_role))
-            .route("/servicePrincipals/{sp}/appRoleAssignedTo/{id}", delete(remove_app_role));
+            .route("/servicePrincipals/{sp}/appRoleAssignedTo/{id}", delete(remove_app_role))
+            .layer(axum::middleware::from_fn(length_required));
         let router = Router::new()
             .nest("/v1.0", graph)
             .route("/{tenant}/oauth2/v2.0/token", post(token))

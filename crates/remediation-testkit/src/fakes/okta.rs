@@ -162,6 +162,11 @@ impl OktaOrg {
         self.lock().users.get(user).map(|u| u.status.clone())
     }
 
+    /// Whether `group` exists.
+    pub fn group_exists(&self, group: &str) -> bool {
+        self.lock().groups.contains_key(group)
+    }
+
     /// Whether `user` is in `group`.
     pub fn is_member(&self, group: &str, user: &str) -> bool {
         self.lock().groups.get(group).is_some_and(|g| g.members.contains(user))
@@ -294,6 +299,10 @@ fn router(org: OktaOrg) -> Router {
         .route("/api/v1/users/{user}/lifecycle/{op}", post(lifecycle))
         .route("/api/v1/users/{user}/sessions", delete(clear_sessions))
         .route("/api/v1/groups", get(list_groups))
+        // Okta's deleteGroup; the trailing-slash form is what a member path reaches once an
+        // identifier of `..` is normalised away, so tests can tell that it was not sent.
+        .route("/api/v1/groups/{group}", delete(delete_group))
+        .route("/api/v1/groups/{group}/", delete(delete_group))
         .route("/api/v1/groups/{group}/users/{user}", delete(remove_member).put(add_member))
         .route("/api/v1/apps", get(list_apps))
         .route("/api/v1/apps/{app}/users", post(assign_user))
@@ -511,6 +520,13 @@ async fn clear_sessions(State(org): State<OktaOrg>, Path(user): Path<String>) ->
     let Some(id) = find_user(&o, &user).map(|(id, _)| id.clone()) else { return not_found(&user, "User") };
     push_event(&mut o, "user.session.clear", "admin", Some(&id));
     empty_response(StatusCode::NO_CONTENT, &[])
+}
+
+async fn delete_group(State(org): State<OktaOrg>, Path(group): Path<String>) -> Response {
+    match org.lock().groups.remove(&group) {
+        Some(_) => empty_response(StatusCode::NO_CONTENT, &[]),
+        None => not_found(&group, "UserGroup"),
+    }
 }
 
 async fn remove_member(State(org): State<OktaOrg>, Path((group, user)): Path<(String, String)>) -> Response {
