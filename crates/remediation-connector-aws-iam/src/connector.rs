@@ -235,7 +235,7 @@ impl AwsIamConnector {
     }
 
     fn to_snapshot(target: &Target, grant: Grant<'_>, protected: bool, state: GrantState) -> Snapshot {
-        Snapshot { protected, state: state.to_value(&target.identity, grant) }
+        Snapshot { canonical: None, protected, state: state.to_value(&target.identity, grant) }
     }
 
     /// Moves the grant to `to`; returns the request id of the write.

@@ -253,7 +253,8 @@ impl EntraConnector {
 
     async fn snapshot_of(&self, subject: Subject<'_>) -> Result<(Snapshot, Live), ConnectorError> {
         let live = self.read(subject).await?;
-        let snapshot = Snapshot { protected: self.is_protected(subject, &live), state: live.state.to_value() };
+        let snapshot =
+            Snapshot { canonical: None, protected: self.is_protected(subject, &live), state: live.state.to_value() };
         Ok((snapshot, live))
     }
 
@@ -353,7 +354,7 @@ impl Connector for EntraConnector {
         let after = state::transform(&action.kind, &before_state)?;
         Ok(PlannedChange {
             description: state::describe(&action.kind, &before_state, &after),
-            expected_after: Snapshot { protected: before.protected, state: after.to_value() },
+            expected_after: Snapshot { canonical: None, protected: before.protected, state: after.to_value() },
         })
     }
 

@@ -201,7 +201,7 @@ impl GitHubConnector {
                 return Err(ConnectorError::unsupported(format!("the GitHub connector has no grant type {other}")));
             }
         };
-        Ok(Snapshot { protected: self.is_protected(target), state })
+        Ok(Snapshot { canonical: None, protected: self.is_protected(target), state })
     }
 
     fn outcome(status: OutcomeStatus, resp: Option<&Response>) -> Outcome {
@@ -274,7 +274,10 @@ impl Connector for GitHubConnector {
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
         self.capability(action)?;
         let (state, description) = state::expected_after(&action.kind, &action.target.grant_type, &before.state)?;
-        Ok(PlannedChange { expected_after: Snapshot { protected: before.protected, state }, description })
+        Ok(PlannedChange {
+            expected_after: Snapshot { canonical: None, protected: before.protected, state },
+            description,
+        })
     }
 
     async fn execute(&self, action: &Action, _before: &Snapshot) -> Result<Outcome, ConnectorError> {

@@ -148,7 +148,7 @@ impl GoogleConnector {
                 let state = state::account(user, &resp.body);
                 let is_admin = state.get("admin").and_then(Value::as_bool).unwrap_or(false);
                 let protected = self.protection.covers(user) || (self.protection.admins && is_admin);
-                Ok(Snapshot { protected, state })
+                Ok(Snapshot { canonical: None, protected, state })
             }
             GROUP_MEMBERSHIP => {
                 let member = &target.identity;
@@ -169,7 +169,7 @@ impl GoogleConnector {
                     _ => return Err(from_response(&resp, &format!("read membership of {member} in {group}"))),
                 };
                 let protected = self.protection.covers(member) || self.protection.covers(group);
-                Ok(Snapshot { protected, state })
+                Ok(Snapshot { canonical: None, protected, state })
             }
             other => {
                 Err(ConnectorError::unsupported(format!("the Google Workspace connector has no grant type {other}")))
@@ -247,7 +247,10 @@ impl Connector for GoogleConnector {
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
         self.capability(action)?;
         let (state, description) = state::expected_after(&action.kind, &before.state)?;
-        Ok(PlannedChange { expected_after: Snapshot { protected: before.protected, state }, description })
+        Ok(PlannedChange {
+            expected_after: Snapshot { canonical: None, protected: before.protected, state },
+            description,
+        })
     }
 
     async fn execute(&self, action: &Action, _before: &Snapshot) -> Result<Outcome, ConnectorError> {

@@ -345,7 +345,7 @@ impl LdapConnector {
                 Grant::Membership { user, group } => {
                     let (state, uid) = self.membership(&mut session, user, group).await?;
                     let protected = self.is_protected(&mut session, user, uid.as_deref(), Some(group)).await?;
-                    Ok(Snapshot { protected, state: to_value(&state)? })
+                    Ok(Snapshot { canonical: None, protected, state: to_value(&state)? })
                 }
                 Grant::Account { user } => {
                     let state = match self.config.dialect {
@@ -359,7 +359,7 @@ impl LdapConnector {
                         session.read(user, &["uid"]).await?.attrs.get("uid").and_then(|v| v.first()).cloned()
                     };
                     let protected = self.is_protected(&mut session, user, uid.as_deref(), None).await?;
-                    Ok(Snapshot { protected, state })
+                    Ok(Snapshot { canonical: None, protected, state })
                 }
             }
         }
@@ -590,7 +590,7 @@ impl Connector for LdapConnector {
                 };
                 let after = Membership { member: false, ..state };
                 Ok(PlannedChange {
-                    expected_after: Snapshot { protected: before.protected, state: to_value(&after)? },
+                    expected_after: Snapshot { canonical: None, protected: before.protected, state: to_value(&after)? },
                     description,
                 })
             }
@@ -608,7 +608,11 @@ impl Connector for LdapConnector {
                     };
                     let after = OpenLdapAccount { locked_time: Some(LOCKED_FOREVER.to_owned()), ..state };
                     Ok(PlannedChange {
-                        expected_after: Snapshot { protected: before.protected, state: to_value(&after)? },
+                        expected_after: Snapshot {
+                            canonical: None,
+                            protected: before.protected,
+                            state: to_value(&after)?,
+                        },
                         description,
                     })
                 }
@@ -622,7 +626,11 @@ impl Connector for LdapConnector {
                     };
                     let after = AdAccount { uac: new, ..state };
                     Ok(PlannedChange {
-                        expected_after: Snapshot { protected: before.protected, state: to_value(&after)? },
+                        expected_after: Snapshot {
+                            canonical: None,
+                            protected: before.protected,
+                            state: to_value(&after)?,
+                        },
                         description,
                     })
                 }

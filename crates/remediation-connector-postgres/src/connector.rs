@@ -639,7 +639,7 @@ impl Connector for PostgresConnector {
             let client = self.connect().await?;
             let (session, _) = self.session(&client).await?;
             let (state, protected) = self.read(&client, &session, &subject).await?;
-            Ok(Snapshot { protected, state: state.to_json() })
+            Ok(Snapshot { canonical: None, protected, state: state.to_json() })
         })
         .await
     }
@@ -653,7 +653,7 @@ impl Connector for PostgresConnector {
         let after = change.apply(&state).map_err(|e| ConnectorError::permanent(e.to_string()))?;
         let description = describe(&change, &state, &after);
         Ok(PlannedChange {
-            expected_after: Snapshot { protected: before.protected, state: after.to_json() },
+            expected_after: Snapshot { canonical: None, protected: before.protected, state: after.to_json() },
             description,
         })
     }
@@ -738,6 +738,7 @@ mod tests {
             connector: "pg".into(),
             control_id: None,
             finding_id: None,
+            canonical: None,
             requested_by: "t".into(),
             reason: "t".into(),
             mode: remediation_core::Mode::Manual,

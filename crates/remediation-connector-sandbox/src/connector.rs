@@ -107,7 +107,7 @@ impl SandboxConnector {
     fn snapshot_of(&self, dir: &Directory, target: &Target) -> Result<Snapshot, ConnectorError> {
         let subject = Subject::of(target)?;
         let (state, protected) = state::read(dir, subject, &self.path)?;
-        Ok(Snapshot { protected, state: state.to_value() })
+        Ok(Snapshot { canonical: None, protected, state: state.to_value() })
     }
 
     /// Appends a write-log entry and returns its request id.
@@ -208,7 +208,7 @@ impl Connector for SandboxConnector {
         let after = state::transform(&action.kind, &before_state, Phase::Plan)?;
         Ok(PlannedChange {
             description: state::describe(&action.kind, &before_state, &after),
-            expected_after: Snapshot { protected: before.protected, state: after.to_value() },
+            expected_after: Snapshot { canonical: None, protected: before.protected, state: after.to_value() },
         })
     }
 

@@ -160,7 +160,7 @@ impl ScimConnector {
 
     async fn snapshot_of(&self, subject: Subject<'_>) -> Result<(Snapshot, Live), ConnectorError> {
         let live = self.read(subject).await?;
-        Ok((Snapshot { protected: self.is_protected(subject), state: live.state.to_value() }, live))
+        Ok((Snapshot { canonical: None, protected: self.is_protected(subject), state: live.state.to_value() }, live))
     }
 
     /// PATCHes `path` with `body`, sending `If-Match` when the resource has an ETag. A 412
@@ -245,7 +245,7 @@ impl Connector for ScimConnector {
         let after = state::transform(&action.kind, &before_state)?;
         Ok(PlannedChange {
             description: state::describe(&before_state, &after),
-            expected_after: Snapshot { protected: before.protected, state: after.to_value() },
+            expected_after: Snapshot { canonical: None, protected: before.protected, state: after.to_value() },
         })
     }
 

@@ -300,7 +300,7 @@ impl Connector for WebhookConnector {
         self.known_grant_type(target)?;
         let body = WebhookRequest { target: Some(target.clone()), ..self.request(Operation::Snapshot) };
         let (answer, _) = self.call::<StateResponse>(&body).await?;
-        Ok(Snapshot { protected: answer.protected, state: answer.state })
+        Ok(Snapshot { canonical: None, protected: answer.protected, state: answer.state })
     }
 
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
@@ -326,7 +326,7 @@ impl Connector for WebhookConnector {
         let body =
             WebhookRequest { plan: Some(WirePlan::from(planned)), ..self.action_request(Operation::Verify, action) };
         let (answer, _) = self.call::<StateResponse>(&body).await?;
-        let observed = Snapshot { protected: answer.protected, state: answer.state };
+        let observed = Snapshot { canonical: None, protected: answer.protected, state: answer.state };
         let matches = observed == planned.expected_after;
         Ok(Verification { observed, matches })
     }

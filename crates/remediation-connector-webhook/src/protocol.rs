@@ -73,7 +73,7 @@ impl From<&Snapshot> for WireState {
 
 impl From<WireState> for Snapshot {
     fn from(w: WireState) -> Self {
-        Snapshot { protected: w.protected, state: w.state }
+        Snapshot { canonical: None, protected: w.protected, state: w.state }
     }
 }
 

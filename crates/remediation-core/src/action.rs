@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::lifecycle::State;
+use crate::snapshot::CanonicalTarget;
 
 /// Identifier of an action: a UUIDv7, so identifiers sort by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -140,6 +141,23 @@ pub struct Target {
     pub grant_type: String,
 }
 
+impl Action {
+    /// The identity as limits and de-duplication count it: the canonical id when the provider
+    /// resolved one, else the caller's spelling.
+    pub fn limit_identity(&self) -> &str {
+        self.canonical.as_ref().map_or(self.target.identity.as_str(), |c| c.identity.as_str())
+    }
+
+    /// The resource as limits count it: the canonical id when the provider resolved one, else
+    /// the caller's spelling.
+    pub fn limit_resource(&self) -> Option<&str> {
+        match &self.canonical {
+            Some(CanonicalTarget { resource: Some(r), .. }) => Some(r.as_str()),
+            _ => self.target.resource.as_deref(),
+        }
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.grant_type, self.identity)?;
@@ -192,6 +210,10 @@ pub struct Action {
     /// The finding that led to this action, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finding_id: Option<String>,
+    /// The provider's canonical id of the target, recorded from the plan's before-state when
+    /// the action was suggested; limits and de-duplication key on it when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical: Option<CanonicalTarget>,
     /// Who asked for it.
     pub requested_by: String,
     /// Why.

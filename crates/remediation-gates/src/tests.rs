@@ -65,11 +65,11 @@ impl Default for Case {
 /// Runs the standard pipeline and returns (resolved mode, effective mode, failures as `gate:refuse|approve`).
 fn run(case: Case) -> (Mode, Mode, Vec<String>) {
     let action = action(case.kind, case.control);
-    let before = Snapshot { protected: case.protected, state: json!({"member": true}) };
+    let before = Snapshot { protected: case.protected, canonical: None, state: json!({"member": true}) };
     let after = if case.no_op {
         before.clone()
     } else {
-        Snapshot { protected: case.protected, state: json!({"member": false}) }
+        Snapshot { protected: case.protected, canonical: None, state: json!({"member": false}) }
     };
     let target: Target = action.target.clone();
     let plan = Plan::new(
