@@ -43,7 +43,8 @@ impl Fixture {
         GitHubConfig {
             token: SecretSource::File(path),
             api_base: self.fake.base_url().to_owned(),
-            protected: vec!["acme/infrastructure".to_owned()],
+            // A login in another case than GitHub stores it: logins compare case-insensitively.
+            protected: vec!["acme/infrastructure".to_owned(), "BreakGlass-Bot".to_owned()],
             page_size: self.page_size,
         }
     }
