@@ -25,6 +25,12 @@
 //! ETags and `meta` are volatile and never part of a snapshot. A target naming a user or group
 //! listed in `protected` is marked protected.
 //!
+//! A target may name the user by resource `id` or by `userName`: when no user has that id, the
+//! connector looks it up with `GET /Users?filter=userName eq "…"` and acts on the `id` found.
+//! Protection compares the target's spelling, the user's `id` and its `userName`
+//! (case-insensitively, as RFC 7643 defines it) with `protected`; the user's resource `id` is
+//! the snapshot's [canonical id](remediation_core::Snapshot::canonical).
+//!
 //! # Errors, throttling, health
 //!
 //! SCIM error bodies (`{"schemas": [...Error], "status": "404", "scimType", "detail"}`) keep

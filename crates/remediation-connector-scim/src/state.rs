@@ -50,17 +50,29 @@ impl<'a> Subject<'a> {
             Self::Membership { user, group } => vec![user, group],
         };
         for id in ids {
-            // SCIM ids are opaque strings; refuse what could leave a path segment or break the
-            // quoted filter value `members[value eq "<id>"]`.
-            if id.is_empty()
-                || id.len() > 512
-                || id.chars().any(|c| c.is_control() || matches!(c, '"' | '\\' | '/' | '?' | '#'))
-            {
-                return Err(ConnectorError::permanent(format!("`{id}` is not a usable SCIM resource id")));
-            }
+            usable_id(id)?;
         }
         Ok(subject)
     }
+
+    /// The user the target names (a resource id, or a `userName` the connector resolves).
+    pub(crate) fn user(self) -> &'a str {
+        match self {
+            Self::Account { user } | Self::Membership { user, .. } => user,
+        }
+    }
+}
+
+/// Refuses an id that could leave a path segment or break the quoted filter value
+/// `members[value eq "<id>"]`: SCIM ids are opaque strings, from the caller or the service.
+pub(crate) fn usable_id(id: &str) -> Result<(), ConnectorError> {
+    if id.is_empty()
+        || id.len() > 512
+        || id.chars().any(|c| c.is_control() || matches!(c, '"' | '\\' | '/' | '?' | '#'))
+    {
+        return Err(ConnectorError::permanent(format!("`{id}` is not a usable SCIM resource id")));
+    }
+    Ok(())
 }
 
 /// Normalised state of a user resource.
@@ -100,7 +112,9 @@ impl State {
     }
 
     /// Reads a snapshot's JSON back, checking its shape and that it names `subject`.
-    pub(crate) fn parse(subject: Subject<'_>, value: &Value) -> Result<Self, ConnectorError> {
+    /// `resolved` is the user's resource id the snapshot was resolved to (its canonical id),
+    /// which the state names when the target called the user by `userName`.
+    pub(crate) fn parse(subject: Subject<'_>, value: &Value, resolved: Option<&str>) -> Result<Self, ConnectorError> {
         let shape = |e: serde_json::Error| {
             ConnectorError::permanent(format!(
                 "the snapshot was not taken by the SCIM connector for this kind of target: {e}"
@@ -109,12 +123,12 @@ impl State {
         let (state, same) = match subject {
             Subject::Account { user } => {
                 let s = AccountState::deserialize(value).map_err(shape)?;
-                let same = s.user == user;
+                let same = s.user == user || resolved == Some(s.user.as_str());
                 (Self::Account(s), same)
             }
             Subject::Membership { user, group } => {
                 let s = MembershipState::deserialize(value).map_err(shape)?;
-                let same = s.user == user && s.group == group;
+                let same = (s.user == user || resolved == Some(s.user.as_str())) && s.group == group;
                 (Self::Membership(s), same)
             }
         };
@@ -171,9 +185,9 @@ mod tests {
         let s = State::Membership(MembershipState { user: "u1".into(), group: "g1".into(), member: true });
         let v = s.to_value();
         assert_eq!(v, json!({"user": "u1", "group": "g1", "member": true}));
-        assert_eq!(State::parse(Subject::of(&t).unwrap(), &v).unwrap(), s);
+        assert_eq!(State::parse(Subject::of(&t).unwrap(), &v, None).unwrap(), s);
         let other = target("group_membership", "u2", Some("g1"));
-        assert!(State::parse(Subject::of(&other).unwrap(), &v).is_err());
+        assert!(State::parse(Subject::of(&other).unwrap(), &v, None).is_err());
     }
 
     #[test]
