@@ -175,8 +175,12 @@ impl ScimConnector {
                     }
                     other => other?,
                 };
-                let state =
-                    State::Membership(MembershipState { user: user.to_owned(), group: group.to_owned(), member });
+                let state = State::Membership(MembershipState {
+                    user: user.to_owned(),
+                    user_name: user_name.clone(),
+                    group: group.to_owned(),
+                    member,
+                });
                 Ok(Live { state, etag, request_ids, user_id, user_name })
             }
         }
@@ -299,8 +303,7 @@ impl Connector for ScimConnector {
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
         self.capability(action)?;
         let subject = Subject::of(&action.target)?;
-        let before_state =
-            State::parse(subject, &before.state, before.canonical.as_ref().map(|c| c.identity.as_str()))?;
+        let before_state = State::parse(subject, &before.state)?;
         let after = state::transform(&action.kind, &before_state)?;
         Ok(PlannedChange {
             description: state::describe(&before_state, &after),
@@ -347,7 +350,7 @@ impl Connector for ScimConnector {
     async fn rollback(&self, action: &Action, before: &Snapshot, _after: &Snapshot) -> Result<Outcome, ConnectorError> {
         self.capability(action)?;
         let subject = Subject::of(&action.target)?;
-        let wanted = State::parse(subject, &before.state, before.canonical.as_ref().map(|c| c.identity.as_str()))?;
+        let wanted = State::parse(subject, &before.state)?;
         let live = self.read(subject).await?;
         let mut ids = live.request_ids;
         let restored = match (&wanted, &live.state) {

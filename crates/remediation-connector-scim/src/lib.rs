@@ -16,7 +16,7 @@
 //! # Snapshots
 //!
 //! - `account`: `{"user", "user_name", "active"}` (`active` absent reads as true);
-//! - `group_membership`: `{"user", "group", "member"}`, where `member` comes from listing the
+//! - `group_membership`: `{"user", "user_name", "group", "member"}`, where `member` comes from listing the
 //!   groups the user is in (`GET /Groups?filter=members[value eq "<user>"]`, paged with
 //!   `startIndex`/`count`/`totalResults`), so a large group's member list is not fetched; a
 //!   service that answers that filter with 400 `invalidFilter` is read through the group's

@@ -89,6 +89,9 @@ pub(crate) struct AccountState {
 #[serde(deny_unknown_fields)]
 pub(crate) struct MembershipState {
     pub(crate) user: String,
+    /// The user's `userName`, so a target naming the user by it is recognised as this user.
+    #[serde(default)]
+    pub(crate) user_name: String,
     pub(crate) group: String,
     pub(crate) member: bool,
 }
@@ -112,9 +115,9 @@ impl State {
     }
 
     /// Reads a snapshot's JSON back, checking its shape and that it names `subject`.
-    /// `resolved` is the user's resource id the snapshot was resolved to (its canonical id),
-    /// which the state names when the target called the user by `userName`.
-    pub(crate) fn parse(subject: Subject<'_>, value: &Value, resolved: Option<&str>) -> Result<Self, ConnectorError> {
+    /// A state is this target's when it names the target's user by id, or by the `userName`
+    /// the service returned for it (a target may call the user either way).
+    pub(crate) fn parse(subject: Subject<'_>, value: &Value) -> Result<Self, ConnectorError> {
         let shape = |e: serde_json::Error| {
             ConnectorError::permanent(format!(
                 "the snapshot was not taken by the SCIM connector for this kind of target: {e}"
@@ -123,12 +126,13 @@ impl State {
         let (state, same) = match subject {
             Subject::Account { user } => {
                 let s = AccountState::deserialize(value).map_err(shape)?;
-                let same = s.user == user || resolved == Some(s.user.as_str());
+                let same = s.user == user || (!s.user_name.is_empty() && s.user_name.eq_ignore_ascii_case(user));
                 (Self::Account(s), same)
             }
             Subject::Membership { user, group } => {
                 let s = MembershipState::deserialize(value).map_err(shape)?;
-                let same = (s.user == user || resolved == Some(s.user.as_str())) && s.group == group;
+                let same = (s.user == user || (!s.user_name.is_empty() && s.user_name.eq_ignore_ascii_case(user)))
+                    && s.group == group;
                 (Self::Membership(s), same)
             }
         };
@@ -182,12 +186,20 @@ mod tests {
     #[test]
     fn states_round_trip_and_name_their_target() {
         let t = target("group_membership", "u1", Some("g1"));
-        let s = State::Membership(MembershipState { user: "u1".into(), group: "g1".into(), member: true });
+        let s = State::Membership(MembershipState {
+            user: "u1".into(),
+            user_name: "u1@example.com".into(),
+            group: "g1".into(),
+            member: true,
+        });
         let v = s.to_value();
-        assert_eq!(v, json!({"user": "u1", "group": "g1", "member": true}));
-        assert_eq!(State::parse(Subject::of(&t).unwrap(), &v, None).unwrap(), s);
+        assert_eq!(v, json!({"user": "u1", "user_name": "u1@example.com", "group": "g1", "member": true}));
+        assert_eq!(State::parse(Subject::of(&t).unwrap(), &v).unwrap(), s);
+        // The same user by userName, in any case; anyone else is another target.
+        let by_name = target("group_membership", "U1@example.com", Some("g1"));
+        assert_eq!(State::parse(Subject::of(&by_name).unwrap(), &v).unwrap(), s);
         let other = target("group_membership", "u2", Some("g1"));
-        assert!(State::parse(Subject::of(&other).unwrap(), &v, None).is_err());
+        assert!(State::parse(Subject::of(&other).unwrap(), &v).is_err());
     }
 
     #[test]
