@@ -201,14 +201,24 @@ impl GoogleConnector {
                     }
                     _ => return Err(from_response(&resp, &format!("read membership of {member} in {group}"))),
                 };
-                // The member key may be an alias or an id: the member's id and primary email
-                // as Google returned them are compared too.
+                // A user member is read as a user too, member or not: its id is the canonical id
+                // (members.get stops answering once the member is removed), and its aliases
+                // are names a protected entry may use. A group or outside address is no user.
+                let u = self.send(api::get_user(member)).await?;
+                let (user_names, user_id) = match u.status {
+                    200..=299 => {
+                        (names(&u.body).into_iter().map(str::to_owned).collect::<Vec<_>>(), object_id(&u.body))
+                    }
+                    404 => (Vec::new(), None),
+                    _ => return Err(from_response(&u, &format!("read Google user {member}"))),
+                };
+                // The member key may be an alias or an id: every name Google returned for the
+                // member is compared.
                 let protected = self.protection.covers(member)
-                    || self.protection.covers_any(member_names.iter().map(String::as_str))
+                    || self.protection.covers_any(member_names.iter().chain(&user_names).map(String::as_str))
                     || self.protection.covers(group);
-                // No canonical id: once the member is removed Google no longer returns the
-                // member's id, and a snapshot must read the same before and after.
-                Ok(Snapshot { canonical: None, protected, state })
+                let canonical = user_id.map(CanonicalTarget::identity);
+                Ok(Snapshot { canonical, protected, state })
             }
             other => {
                 Err(ConnectorError::unsupported(format!("the Google Workspace connector has no grant type {other}")))

@@ -61,10 +61,17 @@ impl Subject for Fixture {
             user.aliases = vec!["bg@example.com".to_owned()];
             user.id.clone()
         };
+        self.fake.state().add_member("eng@example.com", "break-glass@example.com", "MEMBER", "ALL_MAIL");
         let protected = account("break-glass@example.com");
         vec![
             AliasCase::new("an email alias", ActionKind::Suspend, protected.clone(), account("bg@example.com")),
             AliasCase::new("the numeric id", ActionKind::Suspend, protected, account(&id)),
+            AliasCase::new(
+                "an email alias in a group",
+                ActionKind::Revoke,
+                membership("break-glass@example.com", "eng@example.com"),
+                membership("BG@example.com", "eng@example.com"),
+            ),
         ]
     }
 
@@ -132,6 +139,7 @@ async fn every_name_of_a_protected_user_is_protected() {
         s.add_member("eng@example.com", "break-glass@example.com", "MEMBER", "ALL_MAIL");
         // Protected by its alias in a second connector's configuration.
         s.add_user("ops-root@example.com", AdminRole::None).aliases = vec!["root@example.com".to_owned()];
+        s.add_member("eng@example.com", "ops-root@example.com", "MEMBER", "ALL_MAIL");
     })
     .await;
     let id = f.fake.state().user("break-glass@example.com").unwrap().id.clone();
@@ -155,5 +163,9 @@ async fn every_name_of_a_protected_user_is_protected() {
         remediation_connector_http::HttpClient::builder(config.api_base.clone()).auth(Arc::new(auth)).build().unwrap();
     let by_alias = remediation_connector_google::GoogleConnector::with_client("google", &config, client).unwrap();
     assert!(by_alias.snapshot(&account("ops-root@example.com")).await.unwrap().protected);
+    assert!(by_alias.snapshot(&membership("ops-root@example.com", "eng@example.com")).await.unwrap().protected);
+    let m = by_alias.snapshot(&membership("ops-root@example.com", "eng@example.com")).await.unwrap();
+    let root_id = f.fake.state().user("ops-root@example.com").unwrap().id.clone();
+    assert_eq!(m.canonical.unwrap().identity, root_id, "a membership names the member's user id");
     assert!(!by_alias.snapshot(&account("break-glass@example.com")).await.unwrap().protected);
 }
