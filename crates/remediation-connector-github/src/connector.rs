@@ -310,7 +310,8 @@ impl Connector for GitHubConnector {
     async fn execute(&self, action: &Action, _before: &Snapshot) -> Result<Outcome, ConnectorError> {
         self.capability(action)?;
         let target = &action.target;
-        let live = self.read(target).await?;
+        // Resolved, as the snapshot is: a user protected by numeric id is refused here too.
+        let live = self.snapshot_resolved(target).await?;
         if live.protected {
             return Err(ConnectorError::new(
                 ConnectorErrorKind::Forbidden,

@@ -66,6 +66,11 @@ async fn a_user_protected_by_numeric_id_is_protected_under_every_spelling_of_its
         assert!(s.protected, "{login}");
         assert_eq!(s.canonical.unwrap().identity, id, "{login}");
     }
+    // A direct call to execute is refused as well, before any write.
+    let before = c.snapshot(&t("ROOT-ADMIN")).await.unwrap();
+    let err = c.execute(&action(ActionKind::Revoke, t("ROOT-ADMIN")), &before).await.unwrap_err();
+    assert_eq!(err.kind, ConnectorErrorKind::Forbidden, "{err}");
+    assert!(f.fake.log().all().iter().all(|r| r.method == "GET"));
     let other = c.snapshot(&t("octocat-elsewhere")).await;
     assert!(other.is_err() || !other.unwrap().protected);
 }
