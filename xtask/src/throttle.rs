@@ -108,6 +108,7 @@ async fn bench(o: Options) -> anyhow::Result<()> {
         request_timeout_secs: 30,
         max_retry_wait_secs: 120,
         session_log_days: 90,
+        protected: Vec::new(),
     };
     let connector = Arc::new(OktaConnector::new(&config, OktaParts::default()).context("cannot build the connector")?);
     let actions: Arc<Vec<Action>> = Arc::new(

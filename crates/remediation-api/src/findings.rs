@@ -1,5 +1,7 @@
 //! Finding intake: `POST /v1/findings` turns a scanner's finding into a suggestion by the
-//! mode policy, at most once per (control, target).
+//! mode policy, at most once per (control, target). Targets compare by the provider's
+//! canonical id when the actions carry one, so a finding that names an account by another
+//! name (an alias, a login instead of an id) finds the action already taken on it.
 //!
 //! - An open action (suggested, pending approval, approved, held, executing, rolling back)
 //!   for the same control and target is returned with 200: a periodic scanner never creates
@@ -77,15 +79,27 @@ pub(crate) async fn intake(
         }
     };
     let _serial = state.inner.intake.lock().await;
-    let mut same: Vec<Action> = engine
+    let candidates: Vec<Action> = engine
         .list(&ActionFilter::default())
         .await?
         .into_iter()
-        .filter(|a| {
-            a.control_id.as_deref() == Some(finding.control_id.as_str())
-                && a.target == finding.target
-                && a.state != State::DryRun
-        })
+        .filter(|a| a.control_id.as_deref() == Some(finding.control_id.as_str()) && a.state != State::DryRun)
+        .collect();
+    // Another name for the same target is the same target: when an earlier action of this
+    // connector carries the provider's canonical id, the finding's target is resolved too (a
+    // read; a target that cannot be read is left to `suggest` to report).
+    let canonical =
+        if candidates.iter().any(|a| a.connector == connector && a.canonical.is_some() && a.target != finding.target) {
+            match engine.connectors().find(|c| c.id() == connector) {
+                Some(c) => c.snapshot(&finding.target).await.ok().and_then(|s| s.canonical),
+                None => None,
+            }
+        } else {
+            None
+        };
+    let mut same: Vec<Action> = candidates
+        .into_iter()
+        .filter(|a| a.same_target(&finding.target, canonical.as_ref().filter(|_| a.connector == connector)))
         .collect();
     if let Some(open) = same.iter().find(|a| is_open(a.state)) {
         return Ok(reply(StatusCode::OK, &existing_view(open.clone(), "existing")));

@@ -35,8 +35,8 @@ pub struct AwsIamConfig {
     /// Name of the environment variable holding a session token, for temporary credentials.
     #[serde(default)]
     pub session_token_env: Option<String>,
-    /// User names no action may touch, in addition to users tagged
-    /// `remediation:protected=true`.
+    /// Users no action may touch (by name in any case, user id or ARN), in addition to users
+    /// tagged `remediation:protected=true`.
     #[serde(default)]
     pub protected_users: Vec<String>,
     /// Attempts per request for throttling and transient failures (1 = no retry).

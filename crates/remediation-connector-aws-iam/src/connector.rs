@@ -17,8 +17,8 @@ use aws_sdk_iam::operation::RequestId;
 use aws_sdk_iam::types::StatusType;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use remediation_core::{
-    Action, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome, OutcomeStatus,
-    Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, require_capability,
+    Action, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
+    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, require_capability,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -109,7 +109,8 @@ impl AwsIamConnector {
             endpoint: config.endpoint_url.clone().unwrap_or_else(|| "https://iam.amazonaws.com".to_owned()),
             region: config.region.clone(),
             client: Client::from_conf(sdk.build()),
-            protected_users: config.protected_users.iter().cloned().collect(),
+            // IAM user names are unique regardless of case, so `BreakGlass` protects `breakglass`.
+            protected_users: config.protected_users.iter().map(|u| u.to_lowercase()).collect(),
             backoff: Backoff { attempts: config.max_attempts, base },
             verify: Backoff { attempts: config.verify_attempts, base },
             sleeper: Arc::new(TokioSleeper),
@@ -142,13 +143,37 @@ impl AwsIamConnector {
         require_capability(&capabilities(), "AWS IAM", action)
     }
 
-    /// Whether the user is protected by configuration or by its tag. Fails with `NotFound`
-    /// when the user does not exist.
-    async fn protected(&self, user: &str) -> Result<bool, ConnectorError> {
-        self.call("GetUser", || self.client.get_user().user_name(user).send()).await?;
-        if self.protected_users.contains(user) {
+    /// The user a target names, as IAM stores it. The identity may be the user's name (IAM
+    /// answers for it in any case it accepts) or its ARN. Fails with `NotFound` when there is
+    /// no such user.
+    async fn resolve(&self, identity: &str) -> Result<User, ConnectorError> {
+        let (name, arn) = if identity.starts_with("arn:") {
+            let name = identity
+                .split_once(":user/")
+                .and_then(|(_, path)| path.rsplit('/').next())
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| ConnectorError::permanent(format!("{identity} is not the ARN of an IAM user")))?;
+            (name, Some(identity))
+        } else {
+            (identity, None)
+        };
+        let out = self.call("GetUser", || self.client.get_user().user_name(name).send()).await?;
+        let user = out
+            .user()
+            .ok_or_else(|| ConnectorError::not_found(format!("IAM answered GetUser for {identity} without a user")))?;
+        if arn.is_some_and(|a| !a.eq_ignore_ascii_case(user.arn())) {
+            return Err(ConnectorError::not_found(format!("no IAM user has the ARN {identity}")));
+        }
+        Ok(User { name: user.user_name().to_owned(), id: user.user_id().to_owned(), arn: user.arn().to_owned() })
+    }
+
+    /// Whether the user is protected by configuration (its name in any case, its id or its
+    /// ARN) or by its tag.
+    async fn protected(&self, user: &User) -> Result<bool, ConnectorError> {
+        if [&user.name, &user.id, &user.arn].iter().any(|n| self.protected_users.contains(&n.to_lowercase())) {
             return Ok(true);
         }
+        let user = user.name.as_str();
         let mut pages = Pager::new("ListUserTags", user);
         loop {
             let page = self
@@ -227,17 +252,24 @@ impl AwsIamConnector {
         }
     }
 
-    /// Reads the target: whether its user is protected and the state of its grant.
-    async fn read(&self, target: &Target) -> Result<(bool, GrantState), ConnectorError> {
+    /// Reads the target: its user as IAM stores it, whether the user is protected, and the
+    /// state of its grant.
+    async fn read(&self, target: &Target) -> Result<(User, bool, GrantState), ConnectorError> {
         let grant = Grant::of(target)?;
-        let user = target.identity.as_str();
-        let protected = self.protected(user).await?;
-        let state = self.read_grant(user, grant).await?;
-        Ok((protected, state))
+        let user = self.resolve(&target.identity).await?;
+        let protected = self.protected(&user).await?;
+        let state = self.read_grant(&user.name, grant).await?;
+        Ok((user, protected, state))
     }
 
-    fn to_snapshot(target: &Target, grant: Grant<'_>, protected: bool, state: GrantState) -> Snapshot {
-        Snapshot { protected, state: state.to_value(&target.identity, grant) }
+    fn to_snapshot(
+        target: &Target,
+        grant: Grant<'_>,
+        protected: bool,
+        canonical: Option<CanonicalTarget>,
+        state: GrantState,
+    ) -> Snapshot {
+        Snapshot { canonical, protected, state: state.to_value(&target.identity, grant) }
     }
 
     /// Moves the grant to `to`; returns the request id of the write.
@@ -322,7 +354,7 @@ impl AwsIamConnector {
         refuse_protected: bool,
     ) -> Result<Outcome, ConnectorError> {
         let grant = Grant::of(target)?;
-        let (protected, live) = self.read(target).await?;
+        let (user, protected, live) = self.read(target).await?;
         if protected && refuse_protected {
             return Err(ConnectorError::permanent(format!(
                 "IAM user {} is protected (configured, or tagged {PROTECTED_TAG}=true)",
@@ -332,7 +364,8 @@ impl AwsIamConnector {
         if live.same_access(desired) {
             return Ok(Outcome { status: OutcomeStatus::AlreadyInState, request_ids: Vec::new() });
         }
-        let request_ids = match self.write(&target.identity, grant, desired).await {
+        // Writes name the user as IAM stores it: an ARN is no user name.
+        let request_ids = match self.write(&user.name, grant, desired).await {
             Ok(ids) => ids,
             // A retried write can find its own earlier attempt applied: DetachUserPolicy then
             // answers NoSuchEntity, CreateLoginProfile EntityAlreadyExists. Read back before
@@ -343,7 +376,7 @@ impl AwsIamConnector {
                     ConnectorErrorKind::NotFound | ConnectorErrorKind::Conflict | ConnectorErrorKind::Transient
                 ) =>
             {
-                match self.read_grant(&target.identity, grant).await {
+                match self.read_grant(&user.name, grant).await {
                     Ok(now) if now.same_access(desired) => e.request_id.into_iter().collect(),
                     _ => return Err(e),
                 }
@@ -398,6 +431,17 @@ impl Pager {
         self.marker = Some(next.to_owned());
         Ok(true)
     }
+}
+
+/// An IAM user as IAM stores it.
+#[derive(Debug, Clone)]
+struct User {
+    /// The stored name, which every later call uses.
+    name: String,
+    /// The immutable user id (`AIDA…`): the canonical id.
+    id: String,
+    /// The user's ARN.
+    arn: String,
 }
 
 /// A random console password that meets any IAM password policy of up to 32 characters: at
@@ -479,8 +523,9 @@ impl Connector for AwsIamConnector {
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
         let grant = Grant::of(target)?;
-        let (protected, state) = self.read(target).await?;
-        Ok(Self::to_snapshot(target, grant, protected, state))
+        let (user, protected, state) = self.read(target).await?;
+        // The user id survives renames and every spelling of the name resolves to it.
+        Ok(Self::to_snapshot(target, grant, protected, Some(CanonicalTarget::identity(user.id)), state))
     }
 
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
@@ -498,7 +543,8 @@ impl Connector for AwsIamConnector {
                  with a new random password (never logged or stored) that must be reset at first sign-in."
             ),
         };
-        Ok(PlannedChange { expected_after: Self::to_snapshot(target, grant, before.protected, after), description })
+        let expected_after = Self::to_snapshot(target, grant, before.protected, before.canonical.clone(), after);
+        Ok(PlannedChange { expected_after, description })
     }
 
     async fn execute(&self, action: &Action, _before: &Snapshot) -> Result<Outcome, ConnectorError> {

@@ -22,6 +22,12 @@
 //! `{"user": "alice", "group": "admins", "member": true}`. Users listed in `protected_users`
 //! or tagged `remediation:protected=true` are protected, and `execute` refuses them.
 //!
+//! A target's identity is the user's name or its ARN; the connector resolves it with
+//! `GetUser` and acts on the name IAM stores. The snapshot's
+//! [canonical id](remediation_core::Snapshot::canonical) is the user id (`AIDA…`), which
+//! survives renames. `protected_users` entries match the user's name in any case (IAM user
+//! names are unique regardless of case), its user id or its ARN.
+//!
 //! Errors keep AWS's code, message and request id: `NoSuchEntity` is not found,
 //! `AccessDenied` forbidden, `InvalidClientTokenId` / `SignatureDoesNotMatch` /
 //! `ExpiredToken` unauthenticated, `Throttling` throttled, `ServiceFailure` /

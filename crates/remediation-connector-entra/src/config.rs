@@ -40,8 +40,8 @@ pub struct EntraConfig {
     /// The token scope; defaults to `<graph origin>/.default`.
     #[serde(default)]
     pub scope: Option<String>,
-    /// Object ids of principals no action may touch (break-glass accounts); snapshots of
-    /// targets naming them are marked protected.
+    /// Principals no action may touch (break-glass accounts), by object id or user principal
+    /// name; snapshots of targets resolving to them (under any name) are marked protected.
     #[serde(default)]
     pub protected: Vec<String>,
     /// Accept an `http://` URL on a host other than loopback. Credentials and every answer

@@ -9,9 +9,9 @@ use remediation_connector_http::{
     Response, RetryPolicy, Sleeper, ThrottleSignal, TokenOptions, TokenSource, TokioSleeper,
 };
 use remediation_core::{
-    Action, ActionKind, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
-    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target, Verification,
-    require_capability,
+    Action, ActionKind, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health,
+    KindName, Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target,
+    Verification, require_capability,
 };
 use serde_json::Value;
 
@@ -63,6 +63,11 @@ struct Live {
     state: State,
     /// The principal's object id as Graph resolved it (the target may name a user by UPN).
     object_id: String,
+    /// The user's principal name as Graph returned it, when the principal is a user that
+    /// was read.
+    upn: Option<String>,
+    /// The group's object id as Graph returned it, for memberships.
+    group_id: Option<String>,
     /// The role or app role assignment's id, when assigned.
     assignment: Option<String>,
     request_ids: Vec<String>,
@@ -132,14 +137,15 @@ impl EntraConnector {
     }
 
     /// Whether the target names a protected principal or group, by the identity it gives or
-    /// by the object id Graph resolved it to (so a UPN cannot get around an object id).
+    /// by what Graph resolved it to: the object id and the user principal name, so neither a
+    /// UPN gets around a protected object id nor an object id around a protected UPN.
     fn is_protected(&self, subject: Subject<'_>, live: &Live) -> bool {
         let named = |id: &str| self.protected.contains(&id.to_ascii_lowercase());
         let group = match subject {
-            Subject::Membership { group, .. } => named(group),
+            Subject::Membership { group, .. } => named(group) || live.group_id.as_deref().is_some_and(named),
             _ => false,
         };
-        group || named(subject.principal()) || named(&live.object_id)
+        group || named(subject.principal()) || named(&live.object_id) || live.upn.as_deref().is_some_and(named)
     }
 
     async fn get(&self, path: ApiPath, query: Vec<(&'static str, String)>) -> Result<Response, ConnectorError> {
@@ -182,6 +188,7 @@ impl EntraConnector {
                 note(&r);
                 let u: User = r.json()?;
                 let object_id = u.id.clone();
+                let upn = u.user_principal_name.clone();
                 let state = State::Account(AccountState {
                     user: u.id,
                     user_principal_name: u.user_principal_name.unwrap_or_default(),
@@ -189,13 +196,14 @@ impl EntraConnector {
                     on_premises_sync_enabled: u.on_premises_sync_enabled.unwrap_or(false),
                     sign_in_sessions_valid_from: SessionsValidFrom::Observed(u.sign_in_sessions_valid_from_date_time),
                 });
-                Ok(Live { state, object_id, assignment: None, request_ids })
+                Ok(Live { state, object_id, upn, group_id: None, assignment: None, request_ids })
             }
             Subject::Membership { user, group } => {
                 let (path, query) = graph::user(user);
                 let r = self.get(path, query).await?;
                 note(&r);
-                let object_id = r.json::<User>()?.id;
+                let u = r.json::<User>()?;
+                let (object_id, upn) = (u.id, u.user_principal_name);
                 let (path, query) = graph::group(group);
                 let r = self.get(path, query).await?;
                 note(&r);
@@ -209,13 +217,15 @@ impl EntraConnector {
                     dynamic: g.dynamic(),
                     member,
                 });
-                Ok(Live { state, object_id, assignment: None, request_ids })
+                let group_id = g.id.clone();
+                Ok(Live { state, object_id, upn, group_id, assignment: None, request_ids })
             }
             Subject::DirectoryRole { principal, role, scope } => {
                 let (path, query) = graph::directory_object(principal);
                 let r = self.get(path, query).await?;
                 note(&r);
-                let _: Value = r.json()?;
+                let object: Value = r.json()?;
+                let object_id = object["id"].as_str().unwrap_or(principal).to_owned();
                 let (path, query) = graph::role_assignments(principal);
                 let items = self.list(path, query, &mut request_ids).await?;
                 let found =
@@ -230,7 +240,8 @@ impl EntraConnector {
                     directory_scope: scope.to_owned(),
                     assigned: found.is_some(),
                 });
-                Ok(Live { state, object_id: principal.to_owned(), assignment: found.map(|a| a.id), request_ids })
+                let assignment = found.map(|a| a.id);
+                Ok(Live { state, object_id, upn: None, group_id: None, assignment, request_ids })
             }
             Subject::AppRole { principal, resource, app_role } => {
                 let (path, query) = graph::app_role_assignments(principal, resource);
@@ -247,14 +258,24 @@ impl EntraConnector {
                     app_role: app_role.to_owned(),
                     assigned: found.is_some(),
                 });
-                Ok(Live { state, object_id: principal.to_owned(), assignment: found.map(|a| a.id), request_ids })
+                let assignment = found.map(|a| a.id);
+                Ok(Live { state, object_id: principal.to_owned(), upn: None, group_id: None, assignment, request_ids })
             }
         }
     }
 
     async fn snapshot_of(&self, subject: Subject<'_>) -> Result<(Snapshot, Live), ConnectorError> {
         let live = self.read(subject).await?;
-        let snapshot = Snapshot { protected: self.is_protected(subject, &live), state: live.state.to_value() };
+        // Object ids are immutable and every other name (a UPN) resolves to them.
+        let canonical = CanonicalTarget {
+            identity: live.object_id.to_ascii_lowercase(),
+            resource: live.group_id.as_ref().map(|g| g.to_ascii_lowercase()),
+        };
+        let snapshot = Snapshot {
+            canonical: Some(canonical),
+            protected: self.is_protected(subject, &live),
+            state: live.state.to_value(),
+        };
         Ok((snapshot, live))
     }
 
@@ -354,7 +375,11 @@ impl Connector for EntraConnector {
         let after = state::transform(&action.kind, &before_state)?;
         Ok(PlannedChange {
             description: state::describe(&action.kind, &before_state, &after),
-            expected_after: Snapshot { protected: before.protected, state: after.to_value() },
+            expected_after: Snapshot {
+                canonical: before.canonical.clone(),
+                protected: before.protected,
+                state: after.to_value(),
+            },
         })
     }
 

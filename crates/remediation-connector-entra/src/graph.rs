@@ -122,6 +122,9 @@ pub(crate) struct User {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Group {
+    /// The group's object id, when Graph returned it.
+    #[serde(default)]
+    pub(crate) id: Option<String>,
     #[serde(default)]
     pub(crate) group_types: Vec<String>,
 }

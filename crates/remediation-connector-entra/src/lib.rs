@@ -30,7 +30,12 @@
 //! - `directory_role`: `{"principal", "role_definition", "directory_scope", "assigned"}`.
 //! - `app_role_assignment`: `{"principal", "resource", "app_role", "assigned"}`.
 //!
-//! A target naming a principal (or group) listed in `protected` is marked protected.
+//! A target naming a principal (or group) listed in `protected` is marked protected. The
+//! comparison uses what Graph returns for the target, not its spelling: the object id and, for
+//! users, the user principal name, so a UPN or an object id of a protected account (in any
+//! case) is protected whichever of the two the configuration lists. The snapshot's
+//! [canonical id](remediation_core::Snapshot::canonical) is the principal's object id (and the
+//! group's, for memberships), lower-cased.
 //!
 //! # Permissions
 //!

@@ -36,8 +36,8 @@ pub struct GitHubConfig {
     /// REST API base URL; `https://HOST/api/v3` for GitHub Enterprise Server.
     #[serde(default = "default_api_base")]
     pub api_base: String,
-    /// Logins, organisations, `owner/repo` repositories and `org/team` teams that no action may
-    /// touch.
+    /// Logins or numeric user ids, organisations, `owner/repo` repositories and `org/team`
+    /// teams that no action may touch.
     #[serde(default)]
     pub protected: Vec<String>,
     /// Items per page when listing collaborators and invitations (at most 100).

@@ -8,8 +8,9 @@ use remediation_connector_http::{
     HttpClient, HttpClientBuilder, PageStyle, Response, RetryPolicy, StaticToken, ThrottleSignal,
 };
 use remediation_core::{
-    Action, ActionKind, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
-    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, require_capability,
+    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName,
+    Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
+    require_capability,
 };
 use serde_json::Value;
 
@@ -108,6 +109,32 @@ impl GitHubConnector {
     }
 
     /// Fails with GitHub's `NotFound` when `login` is no GitHub account.
+    /// The user's current login and numeric id, as GitHub returns them for `login` (in any
+    /// case).
+    async fn resolve(&self, login: &str) -> Result<(String, u64), ConnectorError> {
+        let resp = self.send(api::get_user(login)).await?;
+        if !resp.status().is_success() {
+            return Err(self.client.error_for(&resp));
+        }
+        let user: Value = resp.json()?;
+        let id = user.get("id").and_then(Value::as_u64).ok_or_else(|| {
+            ConnectorError::permanent(format!("GitHub answered a read of user {login} without a numeric id"))
+        })?;
+        let current = user.get("login").and_then(Value::as_str).unwrap_or(login).to_owned();
+        Ok((current, id))
+    }
+
+    /// The snapshot: the grant's state, and the user resolved to its numeric id, which is the
+    /// canonical id and, with the login GitHub returns, what protection compares.
+    async fn snapshot_resolved(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
+        let mut snapshot = self.read(target).await?;
+        let (login, id) = self.resolve(&target.identity).await?;
+        let id = id.to_string();
+        snapshot.protected |= self.protected.contains(&login.to_lowercase()) || self.protected.contains(&id);
+        snapshot.canonical = Some(CanonicalTarget::identity(id));
+        Ok(snapshot)
+    }
+
     async fn user_exists(&self, login: &str) -> Result<(), ConnectorError> {
         let resp = self.send(api::get_user(login)).await?;
         if resp.status().is_success() { Ok(()) } else { Err(self.client.error_for(&resp)) }
@@ -202,7 +229,7 @@ impl GitHubConnector {
                 return Err(ConnectorError::unsupported(format!("the GitHub connector has no grant type {other}")));
             }
         };
-        Ok(Snapshot { protected: self.is_protected(target), state })
+        Ok(Snapshot { canonical: None, protected: self.is_protected(target), state })
     }
 
     fn outcome(status: OutcomeStatus, resp: Option<&Response>) -> Outcome {
@@ -269,19 +296,23 @@ impl Connector for GitHubConnector {
     }
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
-        self.read(target).await
+        self.snapshot_resolved(target).await
     }
 
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
         self.capability(action)?;
         let (state, description) = state::expected_after(&action.kind, &action.target.grant_type, &before.state)?;
-        Ok(PlannedChange { expected_after: Snapshot { protected: before.protected, state }, description })
+        Ok(PlannedChange {
+            expected_after: Snapshot { canonical: before.canonical.clone(), protected: before.protected, state },
+            description,
+        })
     }
 
     async fn execute(&self, action: &Action, _before: &Snapshot) -> Result<Outcome, ConnectorError> {
         self.capability(action)?;
         let target = &action.target;
-        let live = self.read(target).await?;
+        // Resolved, as the snapshot is: a user protected by numeric id is refused here too.
+        let live = self.snapshot_resolved(target).await?;
         if live.protected {
             return Err(ConnectorError::new(
                 ConnectorErrorKind::Forbidden,
@@ -340,7 +371,7 @@ impl Connector for GitHubConnector {
 
     async fn verify(&self, action: &Action, planned: &PlannedChange) -> Result<Verification, ConnectorError> {
         self.capability(action)?;
-        let observed = self.read(&action.target).await?;
+        let observed = self.snapshot_resolved(&action.target).await?;
         let matches = observed == planned.expected_after;
         Ok(Verification { observed, matches })
     }

@@ -28,6 +28,11 @@
 //! # page_size = 100
 //! ```
 //!
+//! A snapshot also reads `GET /users/{login}`: the numeric user id it returns is the
+//! snapshot's [canonical id](remediation_core::Snapshot::canonical), and protection compares
+//! it and the login GitHub returns (case-insensitively) with `protected`, so a user listed by
+//! login or by numeric id is protected however a target spells the login.
+//!
 //! The schema is [`GitHubConfig`]. A classic token needs the scopes in [`REQUIRED_SCOPES`];
 //! `check_permissions` reads them from `X-OAuth-Scopes` on `GET /user` and names the missing
 //! ones. The token is held as a secret and appears in no `Debug` output, error, log line or

@@ -48,8 +48,9 @@ pub struct GoogleConfig {
     /// OAuth token endpoint; defaults to the key file's `token_uri`.
     #[serde(default)]
     pub token_url: Option<String>,
-    /// Users and groups (by email) that no action may touch: break-glass accounts, the
-    /// administrators' group. The `admin` above is always protected.
+    /// Users and groups (by primary email, alias or id) that no action may touch: break-glass
+    /// accounts, the administrators' group. A target naming the user by any other of its
+    /// names is protected too. The `admin` above is always protected.
     #[serde(default)]
     pub protected: Vec<String>,
     /// Treat super administrators (`isAdmin`) as protected.

@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use remediation_core::{
-    Action, ActionKind, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
-    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, require_capability,
+    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName,
+    Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
+    require_capability,
 };
 use serde_json::{Value, json};
 
@@ -47,6 +48,30 @@ impl Protection {
     fn covers(&self, name: &str) -> bool {
         self.identities.contains(&name.to_lowercase())
     }
+
+    /// Whether any name the provider returned for one object (its id, primary email and
+    /// aliases) is protected: the caller's spelling of the target does not matter.
+    fn covers_any<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> bool {
+        names.into_iter().any(|n| self.covers(n))
+    }
+}
+
+/// Every name Google returned for a user or group: its immutable `id`, its primary email
+/// (`primaryEmail` for users, `email` for groups and members) and its aliases.
+fn names(object: &Value) -> Vec<&str> {
+    let mut out: Vec<&str> =
+        ["id", "primaryEmail", "email"].iter().filter_map(|k| object.get(*k).and_then(Value::as_str)).collect();
+    for list in ["aliases", "nonEditableAliases"] {
+        if let Some(a) = object.get(list).and_then(Value::as_array) {
+            out.extend(a.iter().filter_map(Value::as_str));
+        }
+    }
+    out
+}
+
+/// The immutable `id` Google returned for an object, when it did.
+fn object_id(object: &Value) -> Option<String> {
+    object.get("id").and_then(Value::as_str).map(str::to_owned)
 }
 
 /// A Google Workspace connector. See the crate documentation for its capabilities.
@@ -148,8 +173,13 @@ impl GoogleConnector {
                 }
                 let state = state::account(user, &resp.body);
                 let is_admin = state.get("admin").and_then(Value::as_bool).unwrap_or(false);
-                let protected = self.protection.covers(user) || (self.protection.admins && is_admin);
-                Ok(Snapshot { protected, state })
+                // The API accepts a primary email, an alias or the numeric id as the user key;
+                // protection compares every name the user has, and limits key on its id.
+                let protected = self.protection.covers(user)
+                    || self.protection.covers_any(names(&resp.body))
+                    || (self.protection.admins && is_admin);
+                let canonical = object_id(&resp.body).map(CanonicalTarget::identity);
+                Ok(Snapshot { canonical, protected, state })
             }
             GROUP_MEMBERSHIP => {
                 let member = &target.identity;
@@ -157,20 +187,39 @@ impl GoogleConnector {
                     ConnectorError::permanent("a group_membership target needs the group's email as its resource")
                 })?;
                 let resp = self.send(api::get_member(group, member)).await?;
-                let state = match resp.status {
-                    200..=299 => state::membership(group, member, Some(&resp.body)),
+                let (state, member_names) = match resp.status {
+                    200..=299 => (
+                        state::membership(group, member, Some(&resp.body)),
+                        names(&resp.body).into_iter().map(str::to_owned).collect::<Vec<_>>(),
+                    ),
                     404 => {
                         // Not a member, or no such group: only the group read tells which.
                         let g = self.send(api::get_group(group)).await?;
                         if !g.is_success() {
                             return Err(from_response(&g, &format!("read Google group {group}")));
                         }
-                        state::membership(group, member, None)
+                        (state::membership(group, member, None), Vec::new())
                     }
                     _ => return Err(from_response(&resp, &format!("read membership of {member} in {group}"))),
                 };
-                let protected = self.protection.covers(member) || self.protection.covers(group);
-                Ok(Snapshot { protected, state })
+                // A user member is read as a user too, member or not: its id is the canonical id
+                // (members.get stops answering once the member is removed), and its aliases
+                // are names a protected entry may use. A group or outside address is no user.
+                let u = self.send(api::get_user(member)).await?;
+                let (user_names, user_id) = match u.status {
+                    200..=299 => {
+                        (names(&u.body).into_iter().map(str::to_owned).collect::<Vec<_>>(), object_id(&u.body))
+                    }
+                    404 => (Vec::new(), None),
+                    _ => return Err(from_response(&u, &format!("read Google user {member}"))),
+                };
+                // The member key may be an alias or an id: every name Google returned for the
+                // member is compared.
+                let protected = self.protection.covers(member)
+                    || self.protection.covers_any(member_names.iter().chain(&user_names).map(String::as_str))
+                    || self.protection.covers(group);
+                let canonical = user_id.map(CanonicalTarget::identity);
+                Ok(Snapshot { canonical, protected, state })
             }
             other => {
                 Err(ConnectorError::unsupported(format!("the Google Workspace connector has no grant type {other}")))
@@ -248,7 +297,10 @@ impl Connector for GoogleConnector {
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
         self.capability(action)?;
         let (state, description) = state::expected_after(&action.kind, &before.state)?;
-        Ok(PlannedChange { expected_after: Snapshot { protected: before.protected, state }, description })
+        Ok(PlannedChange {
+            expected_after: Snapshot { canonical: before.canonical.clone(), protected: before.protected, state },
+            description,
+        })
     }
 
     async fn execute(&self, action: &Action, _before: &Snapshot) -> Result<Outcome, ConnectorError> {

@@ -30,6 +30,14 @@
 //! # protect_admins = true                              # super admins are protected
 //! ```
 //!
+//! Protection follows the user, not the key a target names it by: the Directory API accepts a
+//! primary email, an alias or the numeric id, so an `account` target is protected when any
+//! name `users.get` returns for it (id, primary email, aliases) is in `protected`, and a
+//! `group_membership` target when the member's key, any name `members.get` returns for it,
+//! or (for a user member, read with `users.get` as well) any name of the user is. Snapshots
+//! name the user's id as their [canonical id](remediation_core::Snapshot::canonical); a
+//! member that is a group or an outside address has none.
+//!
 //! The schema is [`GoogleConfig`]. Grant the service account domain-wide delegation for
 //! the scopes in [`SCOPES`]. The private key is read from the key file into secret memory
 //! and appears in no `Debug` output, error, log line or audit record.

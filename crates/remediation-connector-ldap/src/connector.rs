@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ldap3::{Mod, ldap_escape};
 use remediation_core::{
-    Action, ActionKind, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
-    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
+    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName,
+    Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
 };
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -206,25 +206,40 @@ impl LdapConnector {
         Ok(parsed)
     }
 
-    /// Whether the user (or the group) is protected, by name or by membership of a protected group.
+    /// The entry's DN as the server returns it, normalised: the target's canonical id. A
+    /// target may spell a DN any way the server accepts (`userid=` for `uid=`, an OID, other
+    /// case or spacing); the server answers with the DN it stores.
+    async fn canonical_dn(&self, session: &mut Session, dn: &str) -> Result<(String, NormalDn), ConnectorError> {
+        let entry = session.read(dn, &["1.1"]).await?;
+        let normal = NormalDn::parse(&entry.dn).ok_or_else(|| {
+            ConnectorError::permanent(format!(
+                "the server answered a read of {dn} with {:?}, which is not a DN",
+                entry.dn
+            ))
+        })?;
+        Ok((entry.dn, normal))
+    }
+
+    /// Whether the user (or the group) is protected, by name or by membership of a protected
+    /// group. `user` and `group` are the DNs the server returned, so every spelling of a
+    /// protected entry is caught.
     async fn is_protected(
         &self,
         session: &mut Session,
-        user: &str,
+        user: &(String, NormalDn),
         uid: Option<&str>,
-        group: Option<&str>,
+        group: Option<&NormalDn>,
     ) -> Result<bool, ConnectorError> {
-        let named = |dn: &str| NormalDn::parse(dn).is_some_and(|d| self.protected_dns.contains(&d));
-        if named(user) || group.is_some_and(named) {
+        if self.protected_dns.contains(&user.1) || group.is_some_and(|g| self.protected_dns.contains(g)) {
             return Ok(true);
         }
-        if group.and_then(NormalDn::parse).is_some_and(|g| self.protected_groups.contains(&g)) {
+        if group.is_some_and(|g| self.protected_groups.contains(g)) {
             return Ok(true);
         }
         if self.protected_groups.is_empty() {
             return Ok(false);
         }
-        let groups = self.groups_of(session, user, uid).await?;
+        let groups = self.groups_of(session, &user.0, uid).await?;
         Ok(groups.iter().filter_map(|g| NormalDn::parse(g)).any(|g| self.protected_groups.contains(&g)))
     }
 
@@ -344,8 +359,11 @@ impl LdapConnector {
             match grant {
                 Grant::Membership { user, group } => {
                     let (state, uid) = self.membership(&mut session, user, group).await?;
-                    let protected = self.is_protected(&mut session, user, uid.as_deref(), Some(group)).await?;
-                    Ok(Snapshot { protected, state: to_value(&state)? })
+                    let user_dn = self.canonical_dn(&mut session, user).await?;
+                    let (_, group_dn) = self.canonical_dn(&mut session, group).await?;
+                    let protected = self.is_protected(&mut session, &user_dn, uid.as_deref(), Some(&group_dn)).await?;
+                    let canonical = CanonicalTarget::with_resource(user_dn.1.to_string(), group_dn.to_string());
+                    Ok(Snapshot { protected, canonical: Some(canonical), state: to_value(&state)? })
                 }
                 Grant::Account { user } => {
                     let state = match self.config.dialect {
@@ -358,8 +376,10 @@ impl LdapConnector {
                     } else {
                         session.read(user, &["uid"]).await?.attrs.get("uid").and_then(|v| v.first()).cloned()
                     };
-                    let protected = self.is_protected(&mut session, user, uid.as_deref(), None).await?;
-                    Ok(Snapshot { protected, state })
+                    let user_dn = self.canonical_dn(&mut session, user).await?;
+                    let protected = self.is_protected(&mut session, &user_dn, uid.as_deref(), None).await?;
+                    let canonical = CanonicalTarget::identity(user_dn.1.to_string());
+                    Ok(Snapshot { protected, canonical: Some(canonical), state })
                 }
             }
         }
@@ -590,7 +610,11 @@ impl Connector for LdapConnector {
                 };
                 let after = Membership { member: false, ..state };
                 Ok(PlannedChange {
-                    expected_after: Snapshot { protected: before.protected, state: to_value(&after)? },
+                    expected_after: Snapshot {
+                        canonical: before.canonical.clone(),
+                        protected: before.protected,
+                        state: to_value(&after)?,
+                    },
                     description,
                 })
             }
@@ -608,7 +632,11 @@ impl Connector for LdapConnector {
                     };
                     let after = OpenLdapAccount { locked_time: Some(LOCKED_FOREVER.to_owned()), ..state };
                     Ok(PlannedChange {
-                        expected_after: Snapshot { protected: before.protected, state: to_value(&after)? },
+                        expected_after: Snapshot {
+                            canonical: before.canonical.clone(),
+                            protected: before.protected,
+                            state: to_value(&after)?,
+                        },
                         description,
                     })
                 }
@@ -622,7 +650,11 @@ impl Connector for LdapConnector {
                     };
                     let after = AdAccount { uac: new, ..state };
                     Ok(PlannedChange {
-                        expected_after: Snapshot { protected: before.protected, state: to_value(&after)? },
+                        expected_after: Snapshot {
+                            canonical: before.canonical.clone(),
+                            protected: before.protected,
+                            state: to_value(&after)?,
+                        },
                         description,
                     })
                 }

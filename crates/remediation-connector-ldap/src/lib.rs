@@ -62,6 +62,13 @@
 //! group is in `protected_dns`, the group is in `protected_groups`, or the user is a member
 //! of a protected group (found with a paged subtree search under `base_dn`).
 //!
+//! The comparison is by the DN the server returns for the entry, not by the target's
+//! spelling: the [canonical id](remediation_core::Snapshot::canonical) of a target is that DN
+//! normalised (attribute names and OIDs of the usual naming attributes turned into their short
+//! name, so `userid=` and `0.9.2342.19200300.100.1.1=` are `uid=`; values lowercased with
+//! insignificant spaces removed, as their case-ignore matching rules compare them). Configured
+//! `protected_dns` and `protected_groups` are normalised the same way.
+//!
 //! # Result codes
 //!
 //! | code | meaning | connector result |

@@ -42,6 +42,11 @@ pub struct OktaConfig {
     /// unless the network path is trusted.
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// Users no action may touch (break-glass accounts), by `00u…` id or login. Each target
+    /// is resolved to the user Okta stores and compared by its id and login, so a login
+    /// shortname or another spelling of a protected user is protected too.
+    #[serde(default)]
+    pub protected: Vec<String>,
 }
 
 /// How the connector authenticates to Okta.

@@ -1,6 +1,7 @@
 //! The Okta connector: reads users, group memberships, app assignments and System Log
 //! sign-ins, and changes them through the management API.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +12,9 @@ use remediation_connector_http::{
     Sleeper, StaticToken, StatusCode, ThrottleSignal, TokenOptions, TokenSource, TokioSleeper,
 };
 use remediation_core::{
-    Action, ActionKind, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
-    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target, Verification,
-    find_capability,
+    Action, ActionKind, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health,
+    KindName, Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target,
+    Verification, find_capability,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -52,6 +53,19 @@ pub struct OktaConnector {
     log_days: u32,
     clock: Arc<dyn Clock>,
     api_token: bool,
+    /// Lower-cased ids and logins of users no action may touch.
+    protected: HashSet<String>,
+}
+
+/// A user as Okta returned it: what every later request and comparison uses.
+struct OktaUser {
+    /// The immutable `00u…` id: the canonical id, and the only key the sessions, lifecycle,
+    /// group and app paths document.
+    id: String,
+    /// `profile.login`.
+    login: Option<String>,
+    /// `status`.
+    status: String,
 }
 
 impl fmt::Debug for OktaConnector {
@@ -60,6 +74,7 @@ impl fmt::Debug for OktaConnector {
             .field("id", &self.id)
             .field("org", &self.org)
             .field("client", &self.client)
+            .field("protected", &self.protected)
             .finish()
     }
 }
@@ -122,14 +137,33 @@ fn to_snapshot<T: Serialize>(s: &T) -> Snapshot {
     Snapshot::new(serde_json::to_value(s).unwrap_or(Value::Null))
 }
 
+/// Refuses to change a protected user: the engine's gates refuse it first, this keeps a
+/// direct caller of the connector from doing it.
+fn refuse_protected(target: &Target, live: &Snapshot) -> Result<(), ConnectorError> {
+    if live.protected {
+        return Err(ConnectorError::new(
+            ConnectorErrorKind::Forbidden,
+            format!("{target} is protected; the connector will not change it"),
+        ));
+    }
+    Ok(())
+}
+
 fn resource(target: &Target, what: &str) -> Result<String, ConnectorError> {
     target.resource.clone().ok_or_else(|| {
         ConnectorError::permanent(format!("a {} target needs resource = the {what} id", target.grant_type))
     })
 }
 
-/// What a kind does to a snapshot, or why it cannot.
+/// What a kind does to a snapshot, or why it cannot. The user stays who it was: protection
+/// and the canonical id carry over from `before`.
 fn expected(kind: &ActionKind, target: &Target, before: &Snapshot) -> Result<(Snapshot, String), ConnectorError> {
+    let (after, description) = expected_state(kind, target, before)?;
+    Ok((Snapshot { protected: before.protected, canonical: before.canonical.clone(), ..after }, description))
+}
+
+/// The state half of [`expected`].
+fn expected_state(kind: &ActionKind, target: &Target, before: &Snapshot) -> Result<(Snapshot, String), ConnectorError> {
     let user = &target.identity;
     match (kind, target.grant_type.as_str()) {
         (ActionKind::Revoke, GROUP_MEMBERSHIP) => {
@@ -271,6 +305,8 @@ impl OktaConnector {
             log_days: config.session_log_days,
             clock: parts.clock,
             api_token: matches!(config.auth, OktaAuth::Ssws { .. }),
+            // Logins are case-insensitive at Okta; ids are compared the same way, harmlessly.
+            protected: config.protected.iter().map(|p| p.trim().to_lowercase()).collect(),
         })
     }
 
@@ -284,14 +320,57 @@ impl OktaConnector {
         })
     }
 
-    /// Reads `target`; returns the snapshot and the request ids of the reads.
-    async fn read(&self, target: &Target) -> Result<(Snapshot, Vec<String>), ConnectorError> {
+    /// Resolves the target's identity (an id, a login or a login shortname: only this read
+    /// accepts all three) to the user Okta stores.
+    async fn resolve(&self, identity: &str) -> Result<(OktaUser, Vec<String>), ConnectorError> {
+        let r = self.client.send(Request::get(ApiPath::new("/users/{}", [identity]))).await?;
+        let ids = r.request_ids().to_vec();
+        let v: Value = r.json()?;
+        let id = v["id"]
+            .as_str()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| ConnectorError::permanent(format!("Okta answered a read of user {identity} without an id")))?
+            .to_owned();
+        let login = v["profile"]["login"].as_str().map(str::to_owned);
+        let status = v["status"].as_str().unwrap_or("UNKNOWN").to_owned();
+        Ok((OktaUser { id, login, status }, ids))
+    }
+
+    /// Whether `protected` names the user, by id or login.
+    fn is_protected(&self, user: &OktaUser) -> bool {
+        std::iter::once(&user.id).chain(&user.login).any(|n| self.protected.contains(&n.to_lowercase()))
+    }
+
+    /// Reads `target`; returns the snapshot, the resolved `00u…` id and the request ids of
+    /// the reads.
+    async fn read(&self, target: &Target) -> Result<(Snapshot, String, Vec<String>), ConnectorError> {
+        if !matches!(target.grant_type.as_str(), GROUP_MEMBERSHIP | APP_ASSIGNMENT | ACCOUNT) {
+            return Err(ConnectorError::unsupported(format!(
+                "the Okta connector has no grant type {}",
+                target.grant_type
+            )));
+        }
+        let (okta_user, mut ids) = self.resolve(&target.identity).await?;
+        let (state, more) = self.read_state(target, &okta_user).await?;
+        ids.extend(more);
+        let canonical = CanonicalTarget { identity: okta_user.id.clone(), resource: target.resource.clone() };
+        let snapshot = Snapshot { protected: self.is_protected(&okta_user), canonical: Some(canonical), ..state };
+        Ok((snapshot, okta_user.id, ids))
+    }
+
+    /// Reads the state of `target`, whose user is `okta_user`, addressing the user by id.
+    async fn read_state(
+        &self,
+        target: &Target,
+        okta_user: &OktaUser,
+    ) -> Result<(Snapshot, Vec<String>), ConnectorError> {
         let user = target.identity.as_str();
+        let okta_id = okta_user.id.as_str();
         match target.grant_type.as_str() {
             GROUP_MEMBERSHIP => {
                 let group = resource(target, "group")?;
-                let first =
-                    Request::get(ApiPath::new("/users/{}/groups", [user])).query("limit", self.page_size.to_string());
+                let first = Request::get(ApiPath::new("/users/{}/groups", [okta_id]))
+                    .query("limit", self.page_size.to_string());
                 let pages =
                     self.client.pages(first, PageStyle::Link, self.max_pages, |g| g["id"] == group.as_str()).await?;
                 let found = pages.items.last().filter(|g| g["id"] == group.as_str());
@@ -311,9 +390,11 @@ impl OktaConnector {
             }
             APP_ASSIGNMENT => {
                 let app = resource(target, "app")?;
-                let r =
-                    self.client.send_raw(Request::get(ApiPath::new("/apps/{}/users/{}", [app.as_str(), user]))).await?;
-                let mut ids = r.request_ids().to_vec();
+                let r = self
+                    .client
+                    .send_raw(Request::get(ApiPath::new("/apps/{}/users/{}", [app.as_str(), okta_id])))
+                    .await?;
+                let ids = r.request_ids().to_vec();
                 let s = if r.status().is_success() {
                     let v: Value = r.json()?;
                     AppState {
@@ -324,9 +405,7 @@ impl OktaConnector {
                         profile: Some(v.get("profile").cloned().unwrap_or_else(|| json!({}))),
                     }
                 } else if r.status() == StatusCode::NOT_FOUND {
-                    // Not assigned, or no such user or app: the user read tells which.
-                    let u = self.client.send(Request::get(ApiPath::new("/users/{}", [user]))).await?;
-                    ids.extend(u.request_ids().iter().cloned());
+                    // The user exists (it was just resolved): not assigned.
                     AppState { user: user.to_owned(), app, assigned: false, scope: None, profile: None }
                 } else {
                     return Err(self.client.error_for(&r));
@@ -334,14 +413,12 @@ impl OktaConnector {
                 Ok((to_snapshot(&s), ids))
             }
             ACCOUNT => {
-                let r = self.client.send(Request::get(ApiPath::new("/users/{}", [user]))).await?;
-                let mut ids = r.request_ids().to_vec();
-                let v: Value = r.json()?;
-                let okta_id = v["id"].as_str().unwrap_or(user).to_owned();
-                let status = v["status"].as_str().unwrap_or("UNKNOWN").to_owned();
-                let (signed_in, log_ids) = self.signed_in_since_last_clear(&okta_id).await?;
-                ids.extend(log_ids);
-                let s = AccountState { user: user.to_owned(), status, signed_in_since_last_clear: signed_in };
+                let (signed_in, ids) = self.signed_in_since_last_clear(okta_id).await?;
+                let s = AccountState {
+                    user: user.to_owned(),
+                    status: okta_user.status.clone(),
+                    signed_in_since_last_clear: signed_in,
+                };
                 Ok((to_snapshot(&s), ids))
             }
             other => Err(ConnectorError::unsupported(format!("the Okta connector has no grant type {other}"))),
@@ -394,9 +471,11 @@ impl OktaConnector {
         )))
     }
 
-    async fn write(&self, action: &Action) -> Result<Vec<String>, ConnectorError> {
+    /// Writes `action` on the user whose `00u…` id is `okta_id`: these paths document the id,
+    /// not a login.
+    async fn write(&self, action: &Action, okta_id: &str) -> Result<Vec<String>, ConnectorError> {
         let t = &action.target;
-        let user = t.identity.as_str();
+        let user = okta_id;
         let req = match (&action.kind, t.grant_type.as_str()) {
             (ActionKind::Revoke, GROUP_MEMBERSHIP) => {
                 Request::delete(ApiPath::new("/groups/{}/users/{}", [resource(t, "group")?.as_str(), user]))
@@ -480,7 +559,7 @@ impl Connector for OktaConnector {
     }
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
-        self.read(target).await.map(|(s, _)| s)
+        self.read(target).await.map(|(s, _, _)| s)
     }
 
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
@@ -491,12 +570,13 @@ impl Connector for OktaConnector {
 
     async fn execute(&self, action: &Action, _before: &Snapshot) -> Result<Outcome, ConnectorError> {
         self.require(action)?;
-        let (current, mut request_ids) = self.read(&action.target).await?;
+        let (current, okta_id, mut request_ids) = self.read(&action.target).await?;
+        refuse_protected(&action.target, &current)?;
         let (after, _) = expected(&action.kind, &action.target, &current)?;
         if after == current {
             return Ok(Outcome { status: OutcomeStatus::AlreadyInState, request_ids });
         }
-        request_ids.extend(self.write(action).await?);
+        request_ids.extend(self.write(action, &okta_id).await?);
         tracing::info!(connector = %self.id, kind = %action.kind.name(), target = %action.target, "okta change applied");
         Ok(Outcome { status: OutcomeStatus::Applied, request_ids })
     }
@@ -513,11 +593,11 @@ impl Connector for OktaConnector {
             return Err(ConnectorError::permanent(format!("{} on Okta cannot be undone", action.kind.name())));
         }
         let t = &action.target;
-        let (current, mut request_ids) = self.read(t).await?;
+        let (current, okta_id, mut request_ids) = self.read(t).await?;
         if &current == before {
             return Ok(Outcome { status: OutcomeStatus::AlreadyInState, request_ids });
         }
-        let user = t.identity.as_str();
+        let user = okta_id.as_str();
         let req = match (&action.kind, t.grant_type.as_str()) {
             (ActionKind::Revoke, GROUP_MEMBERSHIP) => {
                 Request::put(ApiPath::new("/groups/{}/users/{}", [resource(t, "group")?.as_str(), user]))
@@ -527,9 +607,6 @@ impl Connector for OktaConnector {
                 if !s.assigned {
                     return Ok(Outcome { status: OutcomeStatus::AlreadyInState, request_ids });
                 }
-                let u = self.client.send(Request::get(ApiPath::new("/users/{}", [user]))).await?;
-                request_ids.extend(u.request_ids().iter().cloned());
-                let okta_id = u.json::<Value>()?["id"].as_str().unwrap_or(&t.identity).to_owned();
                 // Credentials are never restored: they were not (and must not be) snapshotted.
                 let body = json!({ "id": okta_id, "scope": "USER", "profile": s.profile.unwrap_or_else(|| json!({})) });
                 Request::post(ApiPath::new("/apps/{}/users", [resource(t, "app")?])).json(body).idempotent()

@@ -17,6 +17,13 @@
 //! | revoke_sessions | `account` | identity = user | `DELETE /users/{u}/sessions?oauthTokens=true` | irreversible |
 //! | force_password_reset | `account` | identity = user | `POST /users/{u}/lifecycle/expire_password` | irreversible |
 //!
+//! A target's identity may be the user's `00u…` id, login or login shortname: every read
+//! resolves it first with `GET /users/{idOrLogin}`, and every later request (the group, app,
+//! sessions and lifecycle paths above) names the `00u…` id Okta returned. Users listed in
+//! `protected` (by id or login) are compared by that id and login, case-insensitively, so no
+//! other name of a protected user gets through; `execute` refuses them as well. The
+//! snapshot's [canonical id](remediation_core::Snapshot::canonical) is the `00u…` id.
+//!
 //! Deactivation is never offered: it deprovisions every app and cannot be undone; suspend
 //! instead. Group memberships of `APP_GROUP`s and group-scoped app assignments are refused
 //! with the reason, since Okta does not own them.
@@ -41,6 +48,7 @@
 //!     id = "okta-prod"
 //!     org_url = "https://example.okta.com"
 //!     auth = { method = "ssws", token = { env = "OKTA_API_TOKEN" } }
+//!     protected = ["breakglass@example.com"]
 //! "#)?;
 //! assert_eq!(token.page_size, 200);
 //!

@@ -33,7 +33,7 @@ pub struct PostgresConfig {
     #[serde(default)]
     pub password_file: Option<PathBuf>,
     /// Roles no action may touch, in addition to superusers and the connecting role, which
-    /// are always protected.
+    /// are always protected. Compared by OID, whatever name or `oid:` a target uses.
     #[serde(default)]
     pub protected_roles: Vec<String>,
     /// Seconds to wait for a connection, and for the health check's `SELECT 1`.

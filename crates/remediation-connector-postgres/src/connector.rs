@@ -1,13 +1,14 @@
 //! [`PostgresConnector`]: the [`Connector`] implementation over a PostgreSQL server.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use remediation_core::{
-    Action, ActionKind, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
-    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, find_capability,
+    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName,
+    Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, find_capability,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::{Client, GenericClient, NoTls};
@@ -41,6 +42,9 @@ pub struct PostgresConnector {
     base: tokio_postgres::Config,
     password: Option<SecretString>,
     protected: Vec<String>,
+    /// OIDs the protected role names have resolved to: a protected role stays protected after
+    /// a rename, for the life of the connector.
+    protected_oids: Arc<Mutex<HashSet<u32>>>,
     timeout: Duration,
     lock_timeout: Duration,
     requests: Arc<AtomicU64>,
@@ -105,6 +109,7 @@ impl PostgresConnector {
             base,
             password: config.load_password()?,
             protected: config.protected_roles.clone(),
+            protected_oids: Arc::default(),
             timeout: Duration::from_secs(config.connect_timeout_secs.max(1)),
             lock_timeout: LOCK_TIMEOUT,
             requests: Arc::new(AtomicU64::new(0)),
@@ -168,21 +173,28 @@ impl PostgresConnector {
 
     async fn role(&self, client: &impl GenericClient, name: &str) -> Result<RoleRow, ConnectorError> {
         self.count();
-        // `quote_ident(..)::regrole` fails with the server's own 42704 "role ... does not
-        // exist" for a missing role, which becomes NotFound with that message.
-        let row = client
-            .query_one(
-                "SELECT r.oid, r.rolname::text, r.rolsuper, r.rolcanlogin, \
+        const COLUMNS: &str = "SELECT r.oid, r.rolname::text, r.rolsuper, r.rolcanlogin, \
                    CASE WHEN r.rolvaliduntil IS NULL THEN NULL \
                         WHEN isfinite(r.rolvaliduntil) \
                           THEN to_char(r.rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
                         ELSE r.rolvaliduntil::text END, \
                    r.rolconnlimit \
-                 FROM pg_roles r WHERE r.oid = quote_ident($1)::regrole",
-                &[&name],
-            )
-            .await
-            .map_err(|e| map_pg(&format!("read role {name}"), &e))?;
+                 FROM pg_roles r";
+        // `oid:<n>` names a role by its OID, the id that survives a rename.
+        let by_oid = name.strip_prefix("oid:").and_then(|n| n.parse::<u32>().ok());
+        let row = match by_oid {
+            Some(oid) => client
+                .query_opt(&format!("{COLUMNS} WHERE r.oid = $1"), &[&oid])
+                .await
+                .map_err(|e| map_pg(&format!("read role {name}"), &e))?
+                .ok_or_else(|| ConnectorError::not_found(format!("no role has OID {oid}")))?,
+            // `quote_ident(..)::regrole` fails with the server's own 42704 "role ... does not
+            // exist" for a missing role, which becomes NotFound with that message.
+            None => client
+                .query_one(&format!("{COLUMNS} WHERE r.oid = quote_ident($1)::regrole"), &[&name])
+                .await
+                .map_err(|e| map_pg(&format!("read role {name}"), &e))?,
+        };
         Ok(RoleRow {
             oid: row.get(0),
             name: row.get(1),
@@ -193,8 +205,28 @@ impl PostgresConnector {
         })
     }
 
-    fn is_protected(&self, session: &Session, role: &RoleRow) -> bool {
-        role.superuser || role.name == session.current_user || self.protected.iter().any(|p| p == &role.name)
+    /// Whether `role` is protected: a superuser, the connecting role, or a role listed in
+    /// `protected_roles`, compared by OID (whatever name or `oid:` the target used) and by name.
+    fn is_protected(&self, session: &Session, role: &RoleRow, protected_oids: &HashSet<u32>) -> bool {
+        role.superuser
+            || role.name == session.current_user
+            || protected_oids.contains(&role.oid)
+            || self.protected.iter().any(|p| p == &role.name)
+    }
+
+    /// The OIDs of the protected roles: those their names resolve to now, and every one they
+    /// resolved to before.
+    async fn protected_oids(&self, client: &impl GenericClient) -> Result<HashSet<u32>, ConnectorError> {
+        if !self.protected.is_empty() {
+            self.count();
+            let rows = client
+                .query("SELECT oid FROM pg_roles WHERE rolname = ANY($1)", &[&self.protected])
+                .await
+                .map_err(|e| map_pg("resolve the protected roles", &e))?;
+            let mut known = self.protected_oids.lock().unwrap_or_else(PoisonError::into_inner);
+            known.extend(rows.iter().map(|r| r.get::<_, u32>(0)));
+        }
+        Ok(self.protected_oids.lock().unwrap_or_else(PoisonError::into_inner).clone())
     }
 
     async fn sessions(&self, client: &impl GenericClient, oid: u32) -> Result<i64, ConnectorError> {
@@ -206,13 +238,15 @@ impl PostgresConnector {
         Ok(row.get(0))
     }
 
-    /// Reads the live state of `subject`, and whether it is protected.
+    /// Reads the live state of `subject`, whether it is protected, and its canonical id (the
+    /// role's OID, and the granted role's or the table's OID as the resource).
     async fn read(
         &self,
         client: &impl GenericClient,
         session: &Session,
         subject: &Subject,
-    ) -> Result<(State, bool), ConnectorError> {
+    ) -> Result<(State, bool, CanonicalTarget), ConnectorError> {
+        let protected_oids = self.protected_oids(client).await?;
         match subject {
             Subject::Membership { member, role } => {
                 let m = self.role(client, member).await?;
@@ -242,10 +276,11 @@ impl PostgresConnector {
                         set_option: row.get(3),
                     })
                     .collect();
-                let protected = self.is_protected(session, &m);
+                let protected = self.is_protected(session, &m, &protected_oids);
+                let canonical = CanonicalTarget::with_resource(m.oid.to_string(), r.oid.to_string());
                 let mut state = State::Membership(MembershipState { member: m.name, role: r.name, grants });
                 state.normalise();
-                Ok((state, protected))
+                Ok((state, protected, canonical))
             }
             Subject::Table { role, table } => {
                 let r = self.role(client, role).await?;
@@ -283,15 +318,17 @@ impl PostgresConnector {
                     let privilege = p.parse::<Privilege>().map_err(|e| ConnectorError::permanent(e.to_string()))?;
                     privileges.push(TableGrant { privilege, grantor: row.get(1), grantable: row.get(2) });
                 }
-                let protected = self.is_protected(session, &r);
+                let protected = self.is_protected(session, &r, &protected_oids);
+                let canonical = CanonicalTarget::with_resource(r.oid.to_string(), oid.to_string());
                 let mut state = State::Table(TableState { role: r.name, table: name, privileges });
                 state.normalise();
-                Ok((state, protected))
+                Ok((state, protected, canonical))
             }
             Subject::Login { role } => {
                 let r = self.role(client, role).await?;
                 let sessions = self.sessions(client, r.oid).await?;
-                let protected = self.is_protected(session, &r);
+                let protected = self.is_protected(session, &r, &protected_oids);
+                let canonical = CanonicalTarget::identity(r.oid.to_string());
                 let state = State::Login(LoginState {
                     role: r.name,
                     can_login: r.can_login,
@@ -299,7 +336,7 @@ impl PostgresConnector {
                     conn_limit: r.conn_limit,
                     sessions,
                 });
-                Ok((state, protected))
+                Ok((state, protected, canonical))
             }
         }
     }
@@ -341,7 +378,7 @@ impl PostgresConnector {
         tx.batch_execute(&format!("SET LOCAL lock_timeout = '{}ms'", self.lock_timeout.as_millis()))
             .await
             .map_err(|e| map_pg("set the lock timeout", &e))?;
-        let (live, protected) = self.read(&tx, &session, subject).await?;
+        let (live, protected, _) = self.read(&tx, &session, subject).await?;
         if protected {
             return Err(ConnectorError::new(
                 ConnectorErrorKind::Forbidden,
@@ -392,7 +429,7 @@ impl PostgresConnector {
         // Read the result inside the transaction: a GRANT the server turns into a warning ("no
         // privileges were granted") or a REVOKE that leaves another grantor's grant in place
         // must not commit half a change.
-        let (reached, _) = self.read(&tx, &session, subject).await?;
+        let (reached, _, _) = self.read(&tx, &session, subject).await?;
         // Compare only what the steps manage: a concurrent change to another field (a
         // connection limit, say) is not this write's to undo.
         let left = steps(&session, &without_sessions(&reached), &without_sessions(&desired))
@@ -638,8 +675,8 @@ impl Connector for PostgresConnector {
         self.retrying("snapshot", || async {
             let client = self.connect().await?;
             let (session, _) = self.session(&client).await?;
-            let (state, protected) = self.read(&client, &session, &subject).await?;
-            Ok(Snapshot { protected, state: state.to_json() })
+            let (state, protected, canonical) = self.read(&client, &session, &subject).await?;
+            Ok(Snapshot { canonical: Some(canonical), protected, state: state.to_json() })
         })
         .await
     }
@@ -653,7 +690,11 @@ impl Connector for PostgresConnector {
         let after = change.apply(&state).map_err(|e| ConnectorError::permanent(e.to_string()))?;
         let description = describe(&change, &state, &after);
         Ok(PlannedChange {
-            expected_after: Snapshot { protected: before.protected, state: after.to_json() },
+            expected_after: Snapshot {
+                canonical: before.canonical.clone(),
+                protected: before.protected,
+                state: after.to_json(),
+            },
             description,
         })
     }
@@ -738,6 +779,7 @@ mod tests {
             connector: "pg".into(),
             control_id: None,
             finding_id: None,
+            canonical: None,
             requested_by: "t".into(),
             reason: "t".into(),
             mode: remediation_core::Mode::Manual,

@@ -59,6 +59,12 @@
 //!
 //! Lists are sorted. A snapshot is `protected` when the identity is a superuser, the
 //! connecting role, or listed in `protected_roles`; writes to a protected role are refused.
+//!
+//! A role may be named `oid:<n>` instead of by name. The snapshot's
+//! [canonical id](remediation_core::Snapshot::canonical) is the role's OID (and the granted
+//! role's or the table's OID as the resource), and protection compares OIDs: the names in
+//! `protected_roles` are resolved on every read, and an OID they resolved to once stays
+//! protected for the life of the connector, so renaming a protected role does not unprotect it.
 //! A missing role or table is `NotFound` with the server's message.
 //!
 //! # Writes

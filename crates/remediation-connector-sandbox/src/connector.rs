@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use remediation_core::{
-    Action, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome, OutcomeStatus,
-    Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target, Verification, require_capability,
+    Action, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, KindName,
+    Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target, Verification,
+    require_capability,
 };
 
 use crate::directory::{Directory, WriteEntry, WriteOp};
@@ -105,9 +106,11 @@ impl SandboxConnector {
     }
 
     fn snapshot_of(&self, dir: &Directory, target: &Target) -> Result<Snapshot, ConnectorError> {
-        let subject = Subject::of(target)?;
+        let target = resolve(dir, target);
+        let subject = Subject::of(&target)?;
         let (state, protected) = state::read(dir, subject, &self.path)?;
-        Ok(Snapshot { protected, state: state.to_value() })
+        let canonical = CanonicalTarget { identity: target.identity.clone(), resource: target.resource.clone() };
+        Ok(Snapshot { canonical: Some(canonical), protected, state: state.to_value() })
     }
 
     /// Appends a write-log entry and returns its request id.
@@ -120,6 +123,18 @@ impl SandboxConnector {
             at: self.clock.now(),
         });
         request_id(dir.writes.len() - 1)
+    }
+}
+
+/// `target` with its identity replaced by the user's key in the directory when it names the
+/// user by one of its aliases: every other name of an account is that account.
+fn resolve(dir: &Directory, target: &Target) -> Target {
+    if dir.users.contains_key(&target.identity) {
+        return target.clone();
+    }
+    match dir.users.iter().find(|(_, u)| u.aliases.iter().any(|a| a.eq_ignore_ascii_case(&target.identity))) {
+        Some((key, _)) => Target { identity: key.clone(), ..target.clone() },
+        None => target.clone(),
     }
 }
 
@@ -217,12 +232,20 @@ impl Connector for SandboxConnector {
 
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
         self.capability(action)?;
-        let subject = Subject::of(&action.target)?;
+        Subject::of(&action.target)?;
+        // Resolved against the directory, never taken from `before`: a snapshot of another
+        // account must not pass for this one.
+        let target = resolve(&self.load()?, &action.target);
+        let subject = Subject::of(&target)?;
         let before_state = State::parse(subject, &before.state)?;
         let after = state::transform(&action.kind, &before_state, Phase::Plan)?;
         Ok(PlannedChange {
             description: state::describe(&action.kind, &before_state, &after),
-            expected_after: Snapshot { protected: before.protected, state: after.to_value() },
+            expected_after: Snapshot {
+                canonical: before.canonical.clone(),
+                protected: before.protected,
+                state: after.to_value(),
+            },
         })
     }
 
@@ -230,12 +253,14 @@ impl Connector for SandboxConnector {
         // The live state, not `before`, decides what to write: the engine compares the result
         // with the plan in `verify`, and crash recovery relies on re-execution being a no-op.
         self.capability(action)?;
-        let subject = Subject::of(&action.target)?;
+        Subject::of(&action.target)?;
         let _lock = WriteLock::acquire(&self.path).map_err(ConnectorError::from)?;
         let mut dir = self.load()?;
         if let Some(id) = earlier_write(&dir, action, WriteOp::Execute) {
             return Ok(already(vec![id]));
         }
+        let target = resolve(&dir, &action.target);
+        let subject = Subject::of(&target)?;
         let (mut current, _) = state::read(&dir, subject, &self.path)?;
         if dir.faults.drift_before_execute {
             dir.faults.drift_before_execute = false;
@@ -275,10 +300,12 @@ impl Connector for SandboxConnector {
                 capability.kind, capability.grant_type
             )));
         }
-        let subject = Subject::of(&action.target)?;
-        let before_state = State::parse(subject, &before.state)?;
+        Subject::of(&action.target)?;
         let _lock = WriteLock::acquire(&self.path).map_err(ConnectorError::from)?;
         let mut dir = self.load()?;
+        let target = resolve(&dir, &action.target);
+        let subject = Subject::of(&target)?;
+        let before_state = State::parse(subject, &before.state)?;
         if let Some(id) = earlier_write(&dir, action, WriteOp::Rollback) {
             return Ok(already(vec![id]));
         }

@@ -55,6 +55,10 @@ pub struct User {
     /// A protected account (break-glass): every target naming it is reported as protected.
     #[serde(default)]
     pub protected: bool,
+    /// Other names of the account (case-insensitive). A target may name the user by any of
+    /// them; the sandbox acts on, and reports as its canonical id, the user's key in `users`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 /// Whether an account can sign in.
@@ -243,6 +247,7 @@ pub fn sample() -> Directory {
             sessions: sessions.iter().map(|s| (*s).to_owned()).collect(),
             password_must_change: false,
             protected,
+            aliases: Vec::new(),
         }
     }
     fn grant(identity: &str, resource: &str, grant_type: GrantType, level: &str) -> Grant {

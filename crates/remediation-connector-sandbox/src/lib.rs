@@ -55,6 +55,10 @@
 //! - `users`: `status` is `active` or `suspended`. A `protected` user (a break-glass
 //!   account) makes every target naming it [protected](remediation_core::Snapshot::protected).
 //! - `groups`: a `protected` group makes every membership in it protected.
+//! - A user's `aliases` are other names a target may use for it (case-insensitive); the
+//!   sandbox acts on the user's key in `users`, which is the snapshot's
+//!   [canonical id](remediation_core::Snapshot::canonical), so an alias of a protected user is
+//!   protected too.
 //! - `grants`: `grant_type` is `repo_permission` (`level` one of `pull` < `triage` < `push` <
 //!   `maintain` < `admin`) or `app_assignment` (`level` is the application role, `profile`
 //!   optional attributes).

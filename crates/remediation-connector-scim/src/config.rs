@@ -21,8 +21,9 @@ pub struct ScimConfig {
     pub base_url: String,
     /// The bearer token.
     pub token: SecretSource,
-    /// Ids of users and groups no action may touch (break-glass accounts, admin groups);
-    /// snapshots of targets naming them are marked protected.
+    /// Users (by resource id or `userName`) and groups (by id) no action may touch
+    /// (break-glass accounts, admin groups); snapshots of targets resolving to them are marked
+    /// protected.
     #[serde(default)]
     pub protected: Vec<String>,
     /// Resources per page when listing (`count`); services may return fewer.

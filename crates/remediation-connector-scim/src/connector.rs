@@ -9,14 +9,15 @@ use remediation_connector_http::{
     ThrottleSignal,
 };
 use remediation_core::{
-    Action, ActionKind, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
-    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, require_capability,
+    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName,
+    Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
+    require_capability,
 };
 use serde_json::Value;
 
 use crate::config::ScimConfig;
 use crate::error::ScimError;
-use crate::state::{self, AccountState, MembershipState, State, Subject, grant_type};
+use crate::state::{self, AccountState, MembershipState, State, Subject, grant_type, usable_id};
 use crate::wire::{self, Group, SCIM_JSON, ServiceProviderConfig, User};
 
 /// Most pages read from one listing.
@@ -48,6 +49,9 @@ struct Live {
     state: State,
     etag: Option<String>,
     request_ids: Vec<String>,
+    /// The user as the service returned it: its resource `id` and `userName`.
+    user_id: String,
+    user_name: String,
 }
 
 impl ScimConnector {
@@ -83,11 +87,57 @@ impl ScimConnector {
         require_capability(&capabilities(), "SCIM", action)
     }
 
-    fn is_protected(&self, subject: Subject<'_>) -> bool {
+    /// Whether the target is protected: by its spelling, by the user's resource `id` as the
+    /// service returned it, or by its `userName` (case-insensitive, as RFC 7643 defines it).
+    fn is_protected(&self, subject: Subject<'_>, live: &Live) -> bool {
+        let user = |name: &str| self.protected.contains(name);
+        let by_user_name = self.protected.iter().any(|p| p.eq_ignore_ascii_case(&live.user_name));
+        let named = user(subject.user()) || user(&live.user_id) || (!live.user_name.is_empty() && by_user_name);
         match subject {
-            Subject::Account { user } => self.protected.contains(user),
-            Subject::Membership { user, group } => self.protected.contains(user) || self.protected.contains(group),
+            Subject::Account { .. } => named,
+            Subject::Membership { group, .. } => named || self.protected.contains(group),
         }
+    }
+
+    /// Reads the user a target names: by resource `id`, or, when no user has that id, by
+    /// `userName` (a filtered listing), then by the id found. Returns the user and its ETag.
+    async fn user(
+        &self,
+        identity: &str,
+        attributes: &str,
+        request_ids: &mut Vec<String>,
+    ) -> Result<(User, Option<String>), ConnectorError> {
+        let by_id = match self.get(ApiPath::new("/Users/{}", [identity]), attributes).await {
+            Ok(r) => r,
+            Err(e) if e.kind == ConnectorErrorKind::NotFound => {
+                // `Subject::of` refused quotes and backslashes: the literal needs no escaping.
+                let r = self
+                    .client
+                    .send(
+                        Request::get("/Users")
+                            .query("filter", format!("userName eq \"{identity}\""))
+                            .query("attributes", "id"),
+                    )
+                    .await?;
+                request_ids.extend(r.request_id().map(str::to_owned));
+                let list: Value = r.json()?;
+                let ids: Vec<&str> = list
+                    .get("Resources")
+                    .and_then(Value::as_array)
+                    .map(|rs| rs.iter().filter_map(|u| u.get("id").and_then(Value::as_str)).collect())
+                    .unwrap_or_default();
+                let [id] = ids.as_slice() else {
+                    return Err(e);
+                };
+                usable_id(id)?;
+                self.get(ApiPath::new("/Users/{}", [*id]), attributes).await?
+            }
+            Err(e) => return Err(e),
+        };
+        request_ids.extend(by_id.request_id().map(str::to_owned));
+        let user: User = by_id.json()?;
+        let etag = etag(&by_id).or_else(|| user.meta.version.clone());
+        Ok((user, etag))
     }
 
     async fn get(&self, path: ApiPath, attributes: &str) -> Result<Response, ConnectorError> {
@@ -99,16 +149,16 @@ impl ScimConnector {
         let mut request_ids = Vec::new();
         match subject {
             Subject::Account { user } => {
-                let r = self.get(ApiPath::new("/Users/{}", [user]), wire::USER_ATTRIBUTES).await?;
-                request_ids.extend(r.request_id().map(str::to_owned));
-                let u: User = r.json()?;
-                let etag = etag(&r).or(u.meta.version);
+                let (u, etag) = self.user(user, wire::USER_ATTRIBUTES, &mut request_ids).await?;
+                let (user_id, user_name) = (u.id.clone(), u.user_name.clone());
                 let state = State::Account(AccountState { user: u.id, user_name: u.user_name, active: u.active });
-                Ok(Live { state, etag, request_ids })
+                Ok(Live { state, etag, request_ids, user_id, user_name })
             }
             Subject::Membership { user, group } => {
-                let r = self.get(ApiPath::new("/Users/{}", [user]), "id").await?;
-                request_ids.extend(r.request_id().map(str::to_owned));
+                // Group membership is by the user's resource id, whatever the target called it.
+                let (u, _) = self.user(user, "id,userName", &mut request_ids).await?;
+                let (user_id, user_name) = (u.id, u.user_name);
+                let user = user_id.as_str();
                 let r = self.get(ApiPath::new("/Groups/{}", [group]), wire::GROUP_ATTRIBUTES).await?;
                 request_ids.extend(r.request_id().map(str::to_owned));
                 let g: Group = r.json()?;
@@ -126,9 +176,13 @@ impl ScimConnector {
                     }
                     other => other?,
                 };
-                let state =
-                    State::Membership(MembershipState { user: user.to_owned(), group: group.to_owned(), member });
-                Ok(Live { state, etag, request_ids })
+                let state = State::Membership(MembershipState {
+                    user: user.to_owned(),
+                    user_name: user_name.clone(),
+                    group: group.to_owned(),
+                    member,
+                });
+                Ok(Live { state, etag, request_ids, user_id, user_name })
             }
         }
     }
@@ -161,7 +215,15 @@ impl ScimConnector {
 
     async fn snapshot_of(&self, subject: Subject<'_>) -> Result<(Snapshot, Live), ConnectorError> {
         let live = self.read(subject).await?;
-        Ok((Snapshot { protected: self.is_protected(subject), state: live.state.to_value() }, live))
+        let canonical = CanonicalTarget {
+            identity: live.user_id.clone(),
+            resource: match subject {
+                Subject::Membership { group, .. } => Some(group.to_owned()),
+                Subject::Account { .. } => None,
+            },
+        };
+        let protected = self.is_protected(subject, &live);
+        Ok((Snapshot { canonical: Some(canonical), protected, state: live.state.to_value() }, live))
     }
 
     /// PATCHes `path` with `body`, sending `If-Match` when the resource has an ETag. A 412
@@ -246,7 +308,11 @@ impl Connector for ScimConnector {
         let after = state::transform(&action.kind, &before_state)?;
         Ok(PlannedChange {
             description: state::describe(&before_state, &after),
-            expected_after: Snapshot { protected: before.protected, state: after.to_value() },
+            expected_after: Snapshot {
+                canonical: before.canonical.clone(),
+                protected: before.protected,
+                state: after.to_value(),
+            },
         })
     }
 

@@ -16,7 +16,7 @@
 //! # Snapshots
 //!
 //! - `account`: `{"user", "user_name", "active"}` (`active` absent reads as true);
-//! - `group_membership`: `{"user", "group", "member"}`, where `member` comes from listing the
+//! - `group_membership`: `{"user", "user_name", "group", "member"}`, where `member` comes from listing the
 //!   groups the user is in (`GET /Groups?filter=members[value eq "<user>"]`, paged with
 //!   `startIndex`/`count`/`totalResults`), so a large group's member list is not fetched; a
 //!   service that answers that filter with 400 `invalidFilter` is read through the group's
@@ -24,6 +24,12 @@
 //!
 //! ETags and `meta` are volatile and never part of a snapshot. A target naming a user or group
 //! listed in `protected` is marked protected.
+//!
+//! A target may name the user by resource `id` or by `userName`: when no user has that id, the
+//! connector looks it up with `GET /Users?filter=userName eq "…"` and acts on the `id` found.
+//! Protection compares the target's spelling, the user's `id` and its `userName`
+//! (case-insensitively, as RFC 7643 defines it) with `protected`; the user's resource `id` is
+//! the snapshot's [canonical id](remediation_core::Snapshot::canonical).
 //!
 //! # Errors, throttling, health
 //!

@@ -50,17 +50,29 @@ impl<'a> Subject<'a> {
             Self::Membership { user, group } => vec![user, group],
         };
         for id in ids {
-            // SCIM ids are opaque strings; refuse what could leave a path segment or break the
-            // quoted filter value `members[value eq "<id>"]`.
-            if id.is_empty()
-                || id.len() > 512
-                || id.chars().any(|c| c.is_control() || matches!(c, '"' | '\\' | '/' | '?' | '#'))
-            {
-                return Err(ConnectorError::permanent(format!("`{id}` is not a usable SCIM resource id")));
-            }
+            usable_id(id)?;
         }
         Ok(subject)
     }
+
+    /// The user the target names (a resource id, or a `userName` the connector resolves).
+    pub(crate) fn user(self) -> &'a str {
+        match self {
+            Self::Account { user } | Self::Membership { user, .. } => user,
+        }
+    }
+}
+
+/// Refuses an id that could leave a path segment or break the quoted filter value
+/// `members[value eq "<id>"]`: SCIM ids are opaque strings, from the caller or the service.
+pub(crate) fn usable_id(id: &str) -> Result<(), ConnectorError> {
+    if id.is_empty()
+        || id.len() > 512
+        || id.chars().any(|c| c.is_control() || matches!(c, '"' | '\\' | '/' | '?' | '#'))
+    {
+        return Err(ConnectorError::permanent(format!("`{id}` is not a usable SCIM resource id")));
+    }
+    Ok(())
 }
 
 /// Normalised state of a user resource.
@@ -77,6 +89,9 @@ pub(crate) struct AccountState {
 #[serde(deny_unknown_fields)]
 pub(crate) struct MembershipState {
     pub(crate) user: String,
+    /// The user's `userName`, so a target naming the user by it is recognised as this user.
+    #[serde(default)]
+    pub(crate) user_name: String,
     pub(crate) group: String,
     pub(crate) member: bool,
 }
@@ -100,6 +115,8 @@ impl State {
     }
 
     /// Reads a snapshot's JSON back, checking its shape and that it names `subject`.
+    /// A state is this target's when it names the target's user by id, or by the `userName`
+    /// the service returned for it (a target may call the user either way).
     pub(crate) fn parse(subject: Subject<'_>, value: &Value) -> Result<Self, ConnectorError> {
         let shape = |e: serde_json::Error| {
             ConnectorError::permanent(format!(
@@ -109,12 +126,13 @@ impl State {
         let (state, same) = match subject {
             Subject::Account { user } => {
                 let s = AccountState::deserialize(value).map_err(shape)?;
-                let same = s.user == user;
+                let same = s.user == user || (!s.user_name.is_empty() && s.user_name.eq_ignore_ascii_case(user));
                 (Self::Account(s), same)
             }
             Subject::Membership { user, group } => {
                 let s = MembershipState::deserialize(value).map_err(shape)?;
-                let same = s.user == user && s.group == group;
+                let same = (s.user == user || (!s.user_name.is_empty() && s.user_name.eq_ignore_ascii_case(user)))
+                    && s.group == group;
                 (Self::Membership(s), same)
             }
         };
@@ -168,10 +186,18 @@ mod tests {
     #[test]
     fn states_round_trip_and_name_their_target() {
         let t = target("group_membership", "u1", Some("g1"));
-        let s = State::Membership(MembershipState { user: "u1".into(), group: "g1".into(), member: true });
+        let s = State::Membership(MembershipState {
+            user: "u1".into(),
+            user_name: "u1@example.com".into(),
+            group: "g1".into(),
+            member: true,
+        });
         let v = s.to_value();
-        assert_eq!(v, json!({"user": "u1", "group": "g1", "member": true}));
+        assert_eq!(v, json!({"user": "u1", "user_name": "u1@example.com", "group": "g1", "member": true}));
         assert_eq!(State::parse(Subject::of(&t).unwrap(), &v).unwrap(), s);
+        // The same user by userName, in any case; anyone else is another target.
+        let by_name = target("group_membership", "U1@example.com", Some("g1"));
+        assert_eq!(State::parse(Subject::of(&by_name).unwrap(), &v).unwrap(), s);
         let other = target("group_membership", "u2", Some("g1"));
         assert!(State::parse(Subject::of(&other).unwrap(), &v).is_err());
     }

@@ -302,7 +302,7 @@ impl Connector for WebhookConnector {
         self.known_grant_type(target)?;
         let body = WebhookRequest { target: Some(target.clone()), ..self.request(Operation::Snapshot) };
         let (answer, _) = self.call::<StateResponse>(&body).await?;
-        Ok(Snapshot { protected: answer.protected, state: answer.state })
+        Ok(Snapshot { canonical: answer.canonical, protected: answer.protected, state: answer.state })
     }
 
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
@@ -310,7 +310,13 @@ impl Connector for WebhookConnector {
         let body =
             WebhookRequest { before: Some(WireState::from(before)), ..self.action_request(Operation::Plan, action) };
         let (answer, _) = self.call::<PlanResponse>(&body).await?;
-        Ok(PlannedChange { expected_after: answer.expected_after.into(), description: answer.description })
+        let mut expected_after: Snapshot = answer.expected_after.into();
+        // The target stays the object it is: a service that leaves the id out of the planned
+        // state keeps the one it declared for the before-state.
+        if expected_after.canonical.is_none() {
+            expected_after.canonical = before.canonical.clone();
+        }
+        Ok(PlannedChange { expected_after, description: answer.description })
     }
 
     async fn execute(&self, action: &Action, before: &Snapshot) -> Result<Outcome, ConnectorError> {
@@ -328,7 +334,7 @@ impl Connector for WebhookConnector {
         let body =
             WebhookRequest { plan: Some(WirePlan::from(planned)), ..self.action_request(Operation::Verify, action) };
         let (answer, _) = self.call::<StateResponse>(&body).await?;
-        let observed = Snapshot { protected: answer.protected, state: answer.state };
+        let observed = Snapshot { canonical: answer.canonical, protected: answer.protected, state: answer.state };
         let matches = observed == planned.expected_after;
         Ok(Verification { observed, matches })
     }

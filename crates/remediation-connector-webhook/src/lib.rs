@@ -196,6 +196,11 @@
 //!
 //! - `snapshot` of a target whose identity does not exist answers `404` `not_found`;
 //!   `protected: true` marks a target nothing may change (remediation then refuses it);
+//! - any state may carry `"canonical": {"identity": "...", "resource": "..."}` (resource
+//!   optional): the service's own immutable id of the target. A service that accepts several
+//!   names for one account resolves each to that account, declares the same `canonical` id and
+//!   the same `protected` for every name; remediation keys its limits on it. A `plan` answer
+//!   without it keeps the before-state's;
 //! - `plan` and the reads change nothing;
 //! - `execute` is idempotent per `Idempotency-Key`: a key seen before answers
 //!   `already_in_state` without changing anything, as does an action whose effect is already

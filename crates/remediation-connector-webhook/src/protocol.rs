@@ -2,7 +2,9 @@
 //! answers. Their JSON Schemas are `schemas/webhook-request.schema.json` and
 //! `schemas/webhook-response.schema.json`.
 
-use remediation_core::{Action, ActionId, ActionKind, ConnectorErrorKind, PlannedChange, Snapshot, Target};
+use remediation_core::{
+    Action, ActionId, ActionKind, CanonicalTarget, ConnectorErrorKind, PlannedChange, Snapshot, Target,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -63,17 +65,21 @@ pub struct WireState {
     /// The target must never be changed (a break-glass account). Default `false`.
     #[serde(default)]
     pub protected: bool,
+    /// The service's own immutable id of the target, which every other name of it resolves
+    /// to; limits and de-duplication key on it. Optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical: Option<CanonicalTarget>,
 }
 
 impl From<&Snapshot> for WireState {
     fn from(s: &Snapshot) -> Self {
-        Self { state: s.state.clone(), protected: s.protected }
+        Self { state: s.state.clone(), protected: s.protected, canonical: s.canonical.clone() }
     }
 }
 
 impl From<WireState> for Snapshot {
     fn from(w: WireState) -> Self {
-        Snapshot { protected: w.protected, state: w.state }
+        Snapshot { canonical: w.canonical, protected: w.protected, state: w.state }
     }
 }
 
@@ -201,6 +207,9 @@ pub struct StateResponse {
     /// The target must never be changed. Default `false`.
     #[serde(default)]
     pub protected: bool,
+    /// The service's own immutable id of the target (see [`WireState::canonical`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical: Option<CanonicalTarget>,
     /// The receiver's request id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -351,7 +360,7 @@ mod tests {
             assert_eq!(parsed.status, WriteStatus::Applied);
             assert_eq!(parsed.after, after);
         }
-        let state = WireState { state: serde_json::json!({"granted": false}), protected: false };
+        let state = WireState { state: serde_json::json!({"granted": false}), protected: false, canonical: None };
         check(r#"{"status": "applied", "after": {"state": {"granted": false}}}"#, Some(state));
         check(r#"{"status": "applied", "after": {"granted": false}}"#, None);
         check(r#"{"status": "applied", "after": null}"#, None);

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::lifecycle::State;
+use crate::snapshot::CanonicalTarget;
 
 /// Identifier of an action: a UUIDv7, so identifiers sort by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -140,6 +141,45 @@ pub struct Target {
     pub grant_type: String,
 }
 
+impl Action {
+    /// The identity as limits and de-duplication count it: the canonical id when the provider
+    /// resolved one, else the caller's spelling.
+    pub fn limit_identity(&self) -> &str {
+        self.canonical.as_ref().map_or(self.target.identity.as_str(), |c| c.identity.as_str())
+    }
+
+    /// The resource as limits count it: the canonical id when the provider resolved one, else
+    /// the caller's spelling.
+    pub fn limit_resource(&self) -> Option<&str> {
+        match &self.canonical {
+            Some(CanonicalTarget { resource: Some(r), .. }) => Some(r.as_str()),
+            _ => self.target.resource.as_deref(),
+        }
+    }
+
+    /// Whether this action acts on the same grant as `target` would, where `canonical` is the
+    /// provider's id of `target` when it was resolved: the same spelling, or the same canonical
+    /// identity with the same grant type and grant, and the same resource (by canonical id when
+    /// both have one, else as spelled).
+    pub fn same_target(&self, target: &Target, canonical: Option<&CanonicalTarget>) -> bool {
+        if &self.target == target {
+            return true;
+        }
+        let (Some(mine), Some(theirs)) = (&self.canonical, canonical) else {
+            return false;
+        };
+        let resource = match (&mine.resource, &theirs.resource) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => self.target.resource == target.resource,
+            _ => false,
+        };
+        mine.identity == theirs.identity
+            && resource
+            && self.target.grant_type == target.grant_type
+            && self.target.grant == target.grant
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.grant_type, self.identity)?;
@@ -192,6 +232,10 @@ pub struct Action {
     /// The finding that led to this action, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finding_id: Option<String>,
+    /// The provider's canonical id of the target, recorded from the plan's before-state when
+    /// the action was suggested; limits and de-duplication key on it when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical: Option<CanonicalTarget>,
     /// Who asked for it.
     pub requested_by: String,
     /// Why.
@@ -233,4 +277,66 @@ pub struct ActionRequest {
     /// Run every check and produce the plan, but write nothing to the provider.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(identity: &str, resource: Option<&str>) -> Target {
+        Target {
+            identity: identity.to_owned(),
+            resource: resource.map(str::to_owned),
+            grant: None,
+            grant_type: "group_membership".to_owned(),
+        }
+    }
+
+    fn action(t: Target, canonical: Option<CanonicalTarget>) -> Action {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        Action {
+            id: ActionId::new_at(at),
+            kind: ActionKind::Revoke,
+            target: t,
+            connector: "c".to_owned(),
+            control_id: None,
+            finding_id: None,
+            canonical,
+            requested_by: "r".to_owned(),
+            reason: "r".to_owned(),
+            mode: Mode::Manual,
+            idempotency_key: "k".to_owned(),
+            state: State::PendingApproval,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[track_caller]
+    fn check(
+        mine: (&str, Option<&str>, Option<CanonicalTarget>),
+        theirs: (&str, Option<&str>, Option<CanonicalTarget>),
+        same: bool,
+    ) {
+        let a = action(target(mine.0, mine.1), mine.2);
+        assert_eq!(a.same_target(&target(theirs.0, theirs.1), theirs.2.as_ref()), same);
+    }
+
+    #[test]
+    fn targets_compare_by_canonical_id_when_both_have_one() {
+        let id = |i: &str| Some(CanonicalTarget::identity(i));
+        let with = |i: &str, r: &str| Some(CanonicalTarget::with_resource(i, r));
+        // The same spelling needs no id.
+        check(("alice", Some("admins"), None), ("alice", Some("admins"), None), true);
+        // Another name of the same user in the same group.
+        check(("alice", Some("admins"), id("u1")), ("alice@x", Some("admins"), id("u1")), true);
+        // Without a canonical resource the resources must be spelled alike: another group is
+        // another grant even for the same user.
+        check(("alice", Some("admins"), id("u1")), ("alice@x", Some("ops"), id("u1")), false);
+        check(("alice", Some("admins"), with("u1", "g1")), ("alice@x", Some("Admins"), with("u1", "g1")), true);
+        check(("alice", Some("admins"), with("u1", "g1")), ("alice", Some("ops"), with("u1", "g2")), false);
+        // Another user, or an unresolved name, is another target.
+        check(("alice", Some("admins"), id("u1")), ("bob", Some("admins"), id("u2")), false);
+        check(("alice", Some("admins"), id("u1")), ("alice@x", Some("admins"), None), false);
+    }
 }

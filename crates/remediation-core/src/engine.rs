@@ -300,6 +300,7 @@ impl Engine {
             connector: request.connector,
             control_id: request.control_id,
             finding_id: request.finding_id,
+            canonical: None,
             requested_by: actor.name.clone(),
             reason: request.reason,
             mode: Mode::Manual,
@@ -316,7 +317,10 @@ impl Engine {
         let mode = prepared.decision.effective_mode();
         let auto_approved = prepared.decision.mode == Mode::Auto && mode == Mode::Auto;
         let state = initial_state(mode, dry_run, auto_approved);
-        let action = Action { mode, state, ..action };
+        // The provider's own id for the target, so limits and de-duplication count every
+        // alias of one account as that account.
+        let canonical = prepared.plan.before.canonical.clone();
+        let action = Action { mode, state, canonical, ..action };
 
         let mut comment = action.reason.clone();
         for gate in prepared.decision.approvals_required() {
@@ -1414,6 +1418,14 @@ fn plan_changes(old: Option<&Plan>, new: &Plan) -> Vec<Change> {
             path: "/before/protected".to_owned(),
             left: Some(old.before.protected.into()),
             right: Some(new.before.protected.into()),
+        });
+    }
+    if old.before.canonical != new.before.canonical {
+        let id = |c: &Option<crate::CanonicalTarget>| c.as_ref().and_then(|c| serde_json::to_value(c).ok());
+        changes.push(Change {
+            path: "/before/canonical".to_owned(),
+            left: id(&old.before.canonical),
+            right: id(&new.before.canonical),
         });
     }
     changes

@@ -71,6 +71,7 @@ fn action(state: State) -> Action {
         connector: "sandbox".to_owned(),
         control_id: None,
         finding_id: None,
+        canonical: None,
         requested_by: "local:alice".to_owned(),
         reason: "test reason".to_owned(),
         mode: Mode::Manual,

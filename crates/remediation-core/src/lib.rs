@@ -55,7 +55,7 @@ pub use lifecycle::{Event, Role, State, TransitionError, initial_state, transiti
 pub use policy::{
     GateContext, GateOutcome, LimitPolicy, PolicyDecision, Risk, RiskLevel, SafetyPolicy, SafetyState, Stage,
 };
-pub use snapshot::{Plan, PlannedChange, Snapshot};
+pub use snapshot::{CanonicalTarget, Plan, PlannedChange, Snapshot};
 pub use store::{
     ActionDetail, ActionFilter, BeginOutcome, DetailUpdate, LimitReached, SettingsRecord, SlotRequest, StateChange,
     Store, StoreError, TransitionRecord,

@@ -14,6 +14,13 @@ pub struct Snapshot {
     /// The target is protected (break-glass, or marked protected): no action may touch it.
     #[serde(default)]
     pub protected: bool,
+    /// The provider's own immutable id of the target, as the provider returned it when the
+    /// target was read. Protection and blast-radius limits key on it, so another name for the
+    /// same account (an alias, a differently spelled DN, a login instead of an id) is the same
+    /// target. Absent for connectors that cannot resolve one, and then left out of the JSON so
+    /// hashes of such snapshots are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical: Option<CanonicalTarget>,
     /// The normalised provider state.
     pub state: serde_json::Value,
 }
@@ -21,12 +28,43 @@ pub struct Snapshot {
 impl Snapshot {
     /// A snapshot of an unprotected target.
     pub fn new(state: serde_json::Value) -> Self {
-        Self { protected: false, state }
+        Self { protected: false, canonical: None, state }
+    }
+
+    /// The same snapshot, naming the provider's canonical id of the target.
+    #[must_use]
+    pub fn with_canonical(mut self, canonical: CanonicalTarget) -> Self {
+        self.canonical = Some(canonical);
+        self
     }
 
     /// SHA-256 of the snapshot's canonical JSON.
     pub fn hash(&self) -> Result<HexDigest, CanonicalError> {
         canonical_hash(self)
+    }
+}
+
+/// A target as the provider identifies it: ids that do not change when the account is renamed
+/// and that every other name for the same object resolves to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CanonicalTarget {
+    /// The identity's canonical id (an Okta `00u…` id, an IAM user id, a normalised DN, a role OID).
+    pub identity: String,
+    /// The resource's canonical id, when the target names a resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+impl CanonicalTarget {
+    /// A canonical identity without a resource.
+    pub fn identity(identity: impl Into<String>) -> Self {
+        Self { identity: identity.into(), resource: None }
+    }
+
+    /// A canonical identity and resource.
+    pub fn with_resource(identity: impl Into<String>, resource: impl Into<String>) -> Self {
+        Self { identity: identity.into(), resource: Some(resource.into()) }
     }
 }
 

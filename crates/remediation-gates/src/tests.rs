@@ -83,11 +83,11 @@ impl Default for Case {
 fn run(case: Case) -> (Mode, Mode, Vec<String>) {
     let mut action = action(case.kind, case.control);
     action.connector = case.connector.to_owned();
-    let before = Snapshot { protected: case.protected, state: json!({"member": true}) };
+    let before = Snapshot { protected: case.protected, canonical: None, state: json!({"member": true}) };
     let after = if case.no_op {
         before.clone()
     } else {
-        Snapshot { protected: case.protected, state: json!({"member": false}) }
+        Snapshot { protected: case.protected, canonical: None, state: json!({"member": false}) }
     };
     let target: Target = action.target.clone();
     let plan = Plan::new(

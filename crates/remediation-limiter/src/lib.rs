@@ -135,9 +135,11 @@ impl LimitPolicy for Limits {
         let mut slots = vec![
             slot(GLOBAL_LIMIT_KEY.to_owned(), self.global),
             slot(format!("connector:{}", action.connector), self.per_connector),
-            slot(format!("identity:{}:{}", action.connector, action.target.identity), self.per_identity),
+            slot(format!("identity:{}:{}", action.connector, action.limit_identity()), self.per_identity),
         ];
-        if let Some(resource) = &action.target.resource {
+        // Keyed by the provider's canonical id when the action carries one, so renaming the
+        // target (an alias, another spelling of a DN) cannot open a fresh window.
+        if let Some(resource) = action.limit_resource() {
             slots.push(slot(format!("resource:{}:{resource}", action.connector), self.per_resource));
         }
         slots

@@ -349,7 +349,7 @@ impl Connector for Notifier {
             Channel::Webhook { .. } => "the webhook",
         };
         Ok(PlannedChange {
-            expected_after: Snapshot { protected: before.protected, state: after },
+            expected_after: Snapshot { state: after, ..before.clone() },
             description: format!(
                 "Post a notice about {} to {channel} (notifier `{}`); a message cannot be unsent.",
                 action.target, self.id

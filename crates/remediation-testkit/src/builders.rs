@@ -7,8 +7,8 @@
 
 use remediation_core::hash::CanonicalError;
 use remediation_core::{
-    Action, ActionDetail, ActionId, ActionKind, ActionRequest, Actor, Mode, Plan, PlannedChange, Reversibility, Role,
-    SlotRequest, Snapshot, State, Target, TransitionRecord,
+    Action, ActionDetail, ActionId, ActionKind, ActionRequest, Actor, CanonicalTarget, Mode, Plan, PlannedChange,
+    Reversibility, Role, SlotRequest, Snapshot, State, Target, TransitionRecord,
 };
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -39,7 +39,7 @@ pub fn snap(state: serde_json::Value) -> Snapshot {
 
 /// A snapshot of a protected target in `state`.
 pub fn protected_snap(state: serde_json::Value) -> Snapshot {
-    Snapshot { protected: true, state }
+    Snapshot { protected: true, ..Snapshot::new(state) }
 }
 
 /// A transition of action `id` by `local:bob` on the `sandbox` connector, requested by
@@ -191,6 +191,7 @@ impl ActionBuilder {
                 connector: "sandbox".to_owned(),
                 control_id: None,
                 finding_id: None,
+                canonical: None,
                 requested_by: "local:alice".to_owned(),
                 reason: "test".to_owned(),
                 mode: Mode::Manual,
@@ -241,6 +242,12 @@ impl ActionBuilder {
     /// Sets the finding id.
     pub fn finding_id(mut self, finding_id: &str) -> Self {
         self.action.finding_id = Some(finding_id.to_owned());
+        self
+    }
+
+    /// Sets the provider's canonical id of the target.
+    pub fn canonical(mut self, canonical: CanonicalTarget) -> Self {
+        self.action.canonical = Some(canonical);
         self
     }
 

@@ -9,8 +9,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use remediation_core::{
-    Action, ActionKind, Capability, Connector, ConnectorError, Health, KindName, Outcome, OutcomeStatus, Permissions,
-    PlannedChange, Reversibility, Snapshot, Target, Verification, find_capability,
+    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, Health, KindName, Outcome,
+    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, find_capability,
 };
 use serde_json::{Value, json};
 
@@ -151,7 +151,16 @@ impl FakeConnector {
     pub fn set_state(&self, target: Target, state: Value) {
         let mut inner = self.lock();
         let protected = inner.targets.get(&target).is_some_and(|s| s.protected);
-        inner.targets.insert(target, Snapshot { protected, state });
+        let canonical = inner.targets.get(&target).and_then(|s| s.canonical.clone());
+        inner.targets.insert(target, Snapshot { protected, canonical, state });
+    }
+
+    /// Sets the provider's canonical id of `target` (which must exist), as a provider that
+    /// resolves aliases would report it.
+    pub fn set_canonical(&self, target: &Target, canonical: Option<CanonicalTarget>) {
+        if let Some(s) = self.lock().targets.get_mut(target) {
+            s.canonical = canonical;
+        }
     }
 
     /// Marks `target` protected or not. The target must exist.
@@ -281,7 +290,7 @@ impl Connector for FakeConnector {
         let inner = self.enter(Method::Plan)?;
         inner.capability(action)?;
         Ok(PlannedChange {
-            expected_after: Snapshot { protected: before.protected, state: apply_kind(&action.kind, &before.state) },
+            expected_after: Snapshot { state: apply_kind(&action.kind, &before.state), ..before.clone() },
             description: format!("{} {}", action.kind, action.target),
         })
     }
@@ -290,13 +299,13 @@ impl Connector for FakeConnector {
         let mut inner = self.enter(Method::Execute)?;
         inner.capability(action)?;
         let live = inner.read(&action.target)?;
-        let after = Snapshot { protected: live.protected, state: apply_kind(&action.kind, &live.state) };
+        let after = Snapshot { state: apply_kind(&action.kind, &live.state), ..live.clone() };
         if after == live {
             return Ok(Outcome { status: OutcomeStatus::AlreadyInState, request_ids: Vec::new() });
         }
         if !inner.drop_writes {
             let after = match &inner.skew_writes {
-                Some(state) => Snapshot { protected: live.protected, state: state.clone() },
+                Some(state) => Snapshot { state: state.clone(), ..live.clone() },
                 None => after,
             };
             inner.targets.insert(action.target.clone(), after);

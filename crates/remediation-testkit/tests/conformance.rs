@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_like::catch;
-use remediation_core::{ActionKind, Connector, ConnectorError, ConnectorErrorKind, Target};
-use remediation_testkit::conformance::{self, Case, Subject};
+use remediation_core::{ActionKind, CanonicalTarget, Connector, ConnectorError, ConnectorErrorKind, Target};
+use remediation_testkit::conformance::{self, AliasCase, Case, Subject};
 use remediation_testkit::{FakeConnector, Method, TargetBuilder};
 use serde_json::json;
 
@@ -44,7 +44,14 @@ impl Fake {
             .with_target(membership("bob"), json!({"granted": true}))
             .with_target(account("carol"), json!({"active": true}))
             .with_target(account("dave"), json!({"sessions": 2}))
-            .with_target(account("erin"), json!({"password_reset_required": false}));
+            .with_target(account("erin"), json!({"password_reset_required": false}))
+            .with_target(membership("root"), json!({"granted": true}))
+            .with_target(membership("Root"), json!({"granted": true}));
+        // Two spellings of one protected account, as a provider that resolves aliases reports them.
+        for target in [membership("root"), membership("Root")] {
+            connector.set_protected(&target, true);
+            connector.set_canonical(&target, Some(CanonicalTarget::with_resource("u-0001", "g-admins")));
+        }
         Self { connector: Arc::new(connector) }
     }
 }
@@ -74,6 +81,9 @@ impl Subject for Fake {
     }
     async fn forbidden(&self) -> Option<(Arc<dyn Connector>, Case)> {
         None
+    }
+    async fn protected_aliases(&self) -> Vec<AliasCase> {
+        vec![AliasCase::new("protected root", ActionKind::Revoke, membership("root"), membership("Root"))]
     }
     fn requests_served(&self) -> Option<u64> {
         // The fake counts method calls, not requests; the writes it applied stand in for them.
@@ -128,10 +138,31 @@ fn a_capability_without_a_case_is_caught() {
         async fn forbidden(&self) -> Option<(Arc<dyn Connector>, Case)> {
             None
         }
+        async fn protected_aliases(&self) -> Vec<AliasCase> {
+            self.0.protected_aliases().await
+        }
         fn requests_served(&self) -> Option<u64> {
             None
         }
     }
     let msg = catch(async { conformance::semantic(&Partial(Fake::new())).await }).unwrap();
     assert!(msg.contains("capability (suspend, account) has no case"), "{msg}");
+}
+
+#[test]
+fn an_alias_that_escapes_protection_is_caught() {
+    let fake = Fake::new();
+    // The connector compares the caller's spelling: the alias reads as unprotected.
+    fake.connector.set_protected(&membership("Root"), false);
+    let msg = catch(async move { conformance::semantic(&fake).await }).unwrap();
+    assert!(msg.contains("protected root: the alias group_membership:Root@admins does not read as protected"), "{msg}");
+    assert!(msg.contains("an action on the alias group_membership:Root@admins of protected"), "{msg}");
+}
+
+#[test]
+fn an_alias_resolved_to_another_id_is_caught() {
+    let fake = Fake::new();
+    fake.connector.set_canonical(&membership("Root"), Some(CanonicalTarget::identity("u-0002")));
+    let msg = catch(async move { conformance::semantic(&fake).await }).unwrap();
+    assert!(msg.contains("protected root: the alias resolves to"), "{msg}");
 }

@@ -37,6 +37,32 @@ async fn a_finding_becomes_one_action_however_often_it_arrives() {
 }
 
 #[tokio::test]
+async fn a_finding_naming_the_target_by_another_name_finds_the_action_taken() {
+    let env = Env::new();
+    let path = env.dir.path().join("sandbox.json");
+    let mut dir = remediation_connector_sandbox::load(&path).unwrap();
+    dir.users.get_mut("alice").unwrap().aliases = vec!["alice.smith@example.com".into()];
+    remediation_connector_sandbox::save(&path, &dir).unwrap();
+    let (s, first) =
+        env.call(Some("requester"), Method::POST, "/v1/findings", Some(finding("F-1", None, "group_membership"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    assert_eq!(first["action"]["canonical"]["identity"], "alice");
+    // Another scanner reports the same grant under alice's alias.
+    let mut alias = finding("F-2", None, "group_membership");
+    alias["target"]["identity"] = json!("alice.smith@example.com");
+    let (s, again) = env.call(Some("requester"), Method::POST, "/v1/findings", Some(alias)).await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(again["intake"], "existing");
+    assert_eq!(again["action"]["id"], first["action"]["id"]);
+    // Someone else in the same group is another target.
+    let mut bob = finding("F-3", None, "group_membership");
+    bob["target"]["identity"] = json!("bob");
+    let (s, other) = env.call(Some("requester"), Method::POST, "/v1/findings", Some(bob)).await;
+    assert!(s.is_success(), "{other}");
+    assert_eq!(other["intake"], "created", "{other}");
+}
+
+#[tokio::test]
 async fn no_connector_supports_it_is_400() {
     let env = Env::new();
     let (s, b) =

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_iam::Client;
 use remediation_connector_aws_iam::{ACCESS_KEY, AwsCredentials, GROUP_MEMBERSHIP, LOGIN_PROFILE, USER_POLICY};
 use remediation_core::{ActionKind, Connector, Target};
-use remediation_testkit::conformance::{self, Case, Subject};
+use remediation_testkit::conformance::{self, AliasCase, Case, Subject};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::block_on;
@@ -17,6 +17,8 @@ struct Moto {
     url: String,
     admin: Client,
     credentials: AwsCredentials,
+    /// A user the connector protects, configured under another case of its name.
+    breakglass: String,
     /// The private server of the forbidden check, stopped with the subject.
     auth: Mutex<Option<AuthMoto>>,
 }
@@ -28,7 +30,8 @@ fn target(grant_type: &str, user: &str, resource: Option<&str>) -> Target {
 #[async_trait]
 impl Subject for Moto {
     fn connector(&self) -> Arc<dyn Connector> {
-        Arc::new(moto::connector(&self.url, "aws-iam", self.credentials.clone(), &[]))
+        let listed = self.breakglass.to_uppercase();
+        Arc::new(moto::connector(&self.url, "aws-iam", self.credentials.clone(), &[&listed]))
     }
 
     fn debug_repr(&self) -> String {
@@ -115,6 +118,17 @@ impl Subject for Moto {
         ))
     }
 
+    async fn protected_aliases(&self) -> Vec<AliasCase> {
+        let user = self.admin.get_user().user_name(&self.breakglass).send().await.unwrap();
+        let arn = user.user().unwrap().arn().to_owned();
+        vec![AliasCase::new(
+            "the user's ARN",
+            ActionKind::Revoke,
+            target(LOGIN_PROFILE, &self.breakglass, None),
+            target(LOGIN_PROFILE, &arn, None),
+        )]
+    }
+
     fn requests_served(&self) -> Option<u64> {
         None
     }
@@ -129,7 +143,12 @@ fn aws_iam_passes_the_semantic_suite_against_moto() {
     let Some(url) = moto::url("aws_iam_passes_the_semantic_suite_against_moto") else {
         return;
     };
-    let subject =
-        Moto { admin: moto::admin(&url), url, credentials: moto::dummy_credentials(), auth: Mutex::new(None) };
+    let admin = moto::admin(&url);
+    let breakglass = fresh("breakglass");
+    block_on(async {
+        moto::user(&admin, &breakglass).await;
+        admin.create_login_profile().user_name(&breakglass).password("Initial-Passw0rd!").send().await.unwrap();
+    });
+    let subject = Moto { admin, url, credentials: moto::dummy_credentials(), breakglass, auth: Mutex::new(None) };
     block_on(conformance::semantic(&subject));
 }

@@ -44,6 +44,7 @@ fn action(kind: ActionKind, target: Target) -> Action {
         connector: "aws-iam".into(),
         control_id: None,
         finding_id: None,
+        canonical: None,
         requested_by: "local:test".into(),
         reason: "test".into(),
         mode: Mode::Manual,
@@ -200,6 +201,43 @@ fn protection_comes_from_the_tag_or_the_config() {
     let before = block_on(connector.snapshot(&a.target)).unwrap();
     let err = block_on(connector.execute(&a, &before)).unwrap_err();
     assert!(err.message.contains("protected"), "{err}");
+}
+
+#[test]
+fn protection_ignores_the_case_of_the_name_and_follows_the_arn() {
+    let Some(url) = moto::url("protection_ignores_the_case_of_the_name_and_follows_the_arn") else { return };
+    let iam = moto::admin(&url);
+    let user = fresh("breakglass");
+    let (arn, id) = block_on(async {
+        moto::user(&iam, &user).await;
+        let out = iam.get_user().user_name(&user).send().await.unwrap();
+        let u = out.user().unwrap();
+        (u.arn().to_owned(), u.user_id().to_owned())
+    });
+    // IAM user names are unique regardless of case: `BreakGlass-…` names `breakglass-…`.
+    let listed = user.replacen("breakglass", "BreakGlass", 1);
+    let connector = moto::connector(&url, "aws-iam", moto::dummy_credentials(), &[&listed]);
+    for identity in [&user, &arn] {
+        let snap = block_on(connector.snapshot(&target(LOGIN_PROFILE, identity, None))).unwrap();
+        assert!(snap.protected, "{identity} is not protected");
+        assert_eq!(snap.canonical.map(|c| c.identity), Some(id.clone()), "{identity}");
+        let a = action(ActionKind::Revoke, target(LOGIN_PROFILE, identity, None));
+        let err = block_on(connector.execute(&a, &snap_of(&connector, &a))).unwrap_err();
+        assert!(err.message.contains("protected"), "{err}");
+    }
+    // The user's id and ARN protect it too, when configured instead of the name.
+    for listed in [&id, &arn] {
+        let connector = moto::connector(&url, "aws-iam", moto::dummy_credentials(), &[listed]);
+        assert!(block_on(connector.snapshot(&target(LOGIN_PROFILE, &user, None))).unwrap().protected, "{listed}");
+    }
+    // An ARN of another account that ends in the same name is not this user.
+    let foreign = arn.replace("123456789012", "210987654321");
+    let err = block_on(connector.snapshot(&target(LOGIN_PROFILE, &foreign, None))).unwrap_err();
+    assert_eq!(err.kind, remediation_core::ConnectorErrorKind::NotFound, "{err}");
+}
+
+fn snap_of(connector: &AwsIamConnector, a: &Action) -> remediation_core::Snapshot {
+    block_on(connector.snapshot(&a.target)).unwrap()
 }
 
 #[test]

@@ -115,6 +115,20 @@ async fn a_wrong_thumbprint_is_refused_by_the_token_endpoint() {
 }
 
 #[tokio::test]
+async fn a_break_glass_account_protected_by_upn_is_protected_under_its_object_id() {
+    let f = Fixture::start().await;
+    let mut config = f.secret_config();
+    config.protected = vec!["BREAKGLASS@contoso.example".into()];
+    let c = f.connector_for(&config);
+    for identity in [entra::BREAK_GLASS, "breakglass@contoso.example"] {
+        let s = c.snapshot(&account(identity)).await.unwrap();
+        assert!(s.protected, "{identity}");
+        assert_eq!(s.canonical.unwrap().identity, entra::BREAK_GLASS, "{identity}");
+    }
+    assert!(!c.snapshot(&account(ALICE)).await.unwrap().protected);
+}
+
+#[tokio::test]
 async fn users_named_by_upn_resolve_to_their_object_id() {
     let f = Fixture::start().await;
     let c = f.connector();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use remediation_connector_entra::EntraConnector;
 use remediation_core::{ActionKind, Connector, Target};
-use remediation_testkit::conformance::{self, Case, HttpSubject, Subject};
+use remediation_testkit::conformance::{self, AliasCase, Case, HttpSubject, Subject};
 use remediation_testkit::fakes::entra;
 use remediation_testkit::fakes::{Faults, RequestLog};
 
@@ -52,6 +52,20 @@ impl Subject for Entra {
     async fn forbidden(&self) -> Option<(Arc<dyn Connector>, Case)> {
         let reader: Arc<dyn Connector> = Arc::new(self.0.connector_for(&self.0.reader_config()));
         Some((reader, Case::new("suspend without permission", ActionKind::Suspend, account(&self.0.fresh_user()))))
+    }
+
+    async fn protected_aliases(&self) -> Vec<AliasCase> {
+        // The configuration protects the break-glass object id; Graph also answers for the UPN.
+        let protected = account(entra::BREAK_GLASS);
+        vec![
+            AliasCase::new("UPN", ActionKind::Suspend, protected.clone(), account("breakglass@contoso.example")),
+            AliasCase::new(
+                "UPN in another case",
+                ActionKind::RevokeSessions,
+                protected,
+                account("BreakGlass@Contoso.Example"),
+            ),
+        ]
     }
 
     fn requests_served(&self) -> Option<u64> {
@@ -132,6 +146,9 @@ async fn entra_with_a_certificate_passes_the_semantic_suite() {
         }
         async fn forbidden(&self) -> Option<(Arc<dyn Connector>, Case)> {
             None
+        }
+        async fn protected_aliases(&self) -> Vec<AliasCase> {
+            self.0.protected_aliases().await
         }
         fn requests_served(&self) -> Option<u64> {
             self.0.requests_served()

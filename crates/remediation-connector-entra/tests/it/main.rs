@@ -154,6 +154,7 @@ fn action(kind: ActionKind, target: Target) -> Action {
         connector: "entra".into(),
         control_id: None,
         finding_id: None,
+        canonical: None,
         requested_by: "local:test".into(),
         reason: "test reason".into(),
         mode: Mode::Manual,

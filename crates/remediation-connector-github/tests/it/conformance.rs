@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use remediation_core::{ActionKind, Connector, Target};
-use remediation_testkit::conformance::{self, Case, HttpSubject, Subject};
+use remediation_testkit::conformance::{self, AliasCase, Case, HttpSubject, Subject};
 use remediation_testkit::fakes::github::{ADMIN_TOKEN, READ_ONLY_TOKEN};
 use remediation_testkit::fakes::{Faults, RequestLog};
 
@@ -76,6 +76,16 @@ impl Subject for Fixture {
             target("repo_collaborator", &login, "acme/payments"),
         );
         Some((Arc::new(self.connector_with(READ_ONLY_TOKEN)), case))
+    }
+
+    async fn protected_aliases(&self) -> Vec<AliasCase> {
+        self.fake.state().add_org_member("acme", "breakglass-bot", "admin");
+        vec![AliasCase::new(
+            "login in another case",
+            ActionKind::Revoke,
+            target("org_member", "breakglass-bot", "acme"),
+            target("org_member", "BREAKGLASS-BOT", "acme"),
+        )]
     }
 
     fn requests_served(&self) -> Option<u64> {

@@ -44,7 +44,8 @@ impl Fixture {
             allow_insecure_http: false,
             token: SecretSource::File(path),
             api_base: self.fake.base_url().to_owned(),
-            protected: vec!["acme/infrastructure".to_owned()],
+            // A login in another case than GitHub stores it: logins compare case-insensitively.
+            protected: vec!["acme/infrastructure".to_owned(), "BreakGlass-Bot".to_owned()],
             page_size: self.page_size,
         }
     }
@@ -93,6 +94,7 @@ fn action(kind: ActionKind, target: Target) -> Action {
         connector: "github".into(),
         control_id: None,
         finding_id: None,
+        canonical: None,
         requested_by: "local:test".into(),
         reason: "test".into(),
         mode: Mode::Manual,

@@ -52,6 +52,29 @@ async fn protected_targets_are_refused_before_any_write() {
     assert!(f.fake.log().all().iter().all(|r| r.method == "GET"));
 }
 
+#[tokio::test]
+async fn a_user_protected_by_numeric_id_is_protected_under_every_spelling_of_its_login() {
+    let f = Fixture::start(100, |s| s.add_org_member("acme", "Root-Admin", "admin")).await;
+    let t = |login: &str| target("org_member", login, "acme");
+    let id = f.connector().snapshot(&t("root-admin")).await.unwrap().canonical.unwrap().identity;
+    let mut config = f.config(ADMIN_TOKEN);
+    config.protected = vec![id.clone()];
+    let client = GitHubConnector::client_builder(&config).unwrap().build().unwrap();
+    let c = GitHubConnector::with_client("github", &config, client);
+    for login in ["root-admin", "ROOT-ADMIN", "Root-Admin"] {
+        let s = c.snapshot(&t(login)).await.unwrap();
+        assert!(s.protected, "{login}");
+        assert_eq!(s.canonical.unwrap().identity, id, "{login}");
+    }
+    // A direct call to execute is refused as well, before any write.
+    let before = c.snapshot(&t("ROOT-ADMIN")).await.unwrap();
+    let err = c.execute(&action(ActionKind::Revoke, t("ROOT-ADMIN")), &before).await.unwrap_err();
+    assert_eq!(err.kind, ConnectorErrorKind::Forbidden, "{err}");
+    assert!(f.fake.log().all().iter().all(|r| r.method == "GET"));
+    let other = c.snapshot(&t("octocat-elsewhere")).await;
+    assert!(other.is_err() || !other.unwrap().protected);
+}
+
 #[test]
 fn a_missing_token_file_is_named() {
     let config = GitHubConfig {

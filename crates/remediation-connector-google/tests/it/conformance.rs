@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use remediation_core::{ActionKind, Connector, Target};
-use remediation_testkit::conformance::{self, Case, HttpSubject, Subject};
-use remediation_testkit::fakes::google::TEST_PRIVATE_KEY;
+use remediation_core::{ActionKind, Connector, SystemClock, Target};
+use remediation_testkit::conformance::{self, AliasCase, Case, HttpSubject, Subject};
+use remediation_testkit::fakes::google::{AdminRole, TEST_PRIVATE_KEY};
 use remediation_testkit::fakes::{Faults, RequestLog};
 
 use crate::{ADMIN, Fixture, account, membership};
@@ -51,6 +51,28 @@ impl Subject for Fixture {
         // A read-only administrator may read users but change nothing.
         let case = Case::new("suspend as a read-only admin", ActionKind::Suspend, account(&self.fresh_user("ro")));
         Some((Arc::new(self.connector_as("reader@example.com")), case))
+    }
+
+    async fn protected_aliases(&self) -> Vec<AliasCase> {
+        // The configuration protects break-glass@; the API also answers for its alias and id.
+        let id = {
+            let mut state = self.fake.state();
+            let user = state.add_user("break-glass@example.com", AdminRole::None);
+            user.aliases = vec!["bg@example.com".to_owned()];
+            user.id.clone()
+        };
+        self.fake.state().add_member("eng@example.com", "break-glass@example.com", "MEMBER", "ALL_MAIL");
+        let protected = account("break-glass@example.com");
+        vec![
+            AliasCase::new("an email alias", ActionKind::Suspend, protected.clone(), account("bg@example.com")),
+            AliasCase::new("the numeric id", ActionKind::Suspend, protected, account(&id)),
+            AliasCase::new(
+                "an email alias in a group",
+                ActionKind::Revoke,
+                membership("break-glass@example.com", "eng@example.com"),
+                membership("BG@example.com", "eng@example.com"),
+            ),
+        ]
     }
 
     fn requests_served(&self) -> Option<u64> {
@@ -108,4 +130,42 @@ async fn google_passes_the_semantic_suite() {
 async fn google_passes_the_http_protocol_suite() {
     let f = Fixture::start(|_| {}).await;
     conformance::http_protocol(&f).await;
+}
+
+#[tokio::test]
+async fn every_name_of_a_protected_user_is_protected() {
+    let f = Fixture::start(|s| {
+        s.add_user("break-glass@example.com", AdminRole::None).aliases = vec!["bg@example.com".to_owned()];
+        s.add_member("eng@example.com", "break-glass@example.com", "MEMBER", "ALL_MAIL");
+        // Protected by its alias in a second connector's configuration.
+        s.add_user("ops-root@example.com", AdminRole::None).aliases = vec!["root@example.com".to_owned()];
+        s.add_member("eng@example.com", "ops-root@example.com", "MEMBER", "ALL_MAIL");
+    })
+    .await;
+    let id = f.fake.state().user("break-glass@example.com").unwrap().id.clone();
+    let c = Fixture::connector(&f);
+    for target in [
+        account("bg@example.com"),
+        account("BG@Example.com"),
+        account(&id),
+        membership("bg@example.com", "eng@example.com"),
+        membership(&id, "eng@example.com"),
+    ] {
+        let s = c.snapshot(&target).await.unwrap();
+        assert!(s.protected, "{target} is not protected");
+    }
+    assert_eq!(c.snapshot(&account("bg@example.com")).await.unwrap().canonical.unwrap().identity, id);
+    // A protected alias protects the user under its primary email and its id.
+    let mut config = f.config(ADMIN);
+    config.protected = vec!["root@example.com".to_owned()];
+    let auth = remediation_connector_google::GoogleConnector::token_source(&config, Arc::new(SystemClock)).unwrap();
+    let client =
+        remediation_connector_http::HttpClient::builder(config.api_base.clone()).auth(Arc::new(auth)).build().unwrap();
+    let by_alias = remediation_connector_google::GoogleConnector::with_client("google", &config, client).unwrap();
+    assert!(by_alias.snapshot(&account("ops-root@example.com")).await.unwrap().protected);
+    assert!(by_alias.snapshot(&membership("ops-root@example.com", "eng@example.com")).await.unwrap().protected);
+    let m = by_alias.snapshot(&membership("ops-root@example.com", "eng@example.com")).await.unwrap();
+    let root_id = f.fake.state().user("ops-root@example.com").unwrap().id.clone();
+    assert_eq!(m.canonical.unwrap().identity, root_id, "a membership names the member's user id");
+    assert!(!by_alias.snapshot(&account("break-glass@example.com")).await.unwrap().protected);
 }

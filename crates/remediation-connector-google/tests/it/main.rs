@@ -110,6 +110,7 @@ fn action(kind: ActionKind, target: Target) -> Action {
         connector: "google".into(),
         control_id: None,
         finding_id: None,
+        canonical: None,
         requested_by: "local:test".into(),
         reason: "test".into(),
         mode: Mode::Manual,

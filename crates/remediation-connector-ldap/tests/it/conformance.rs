@@ -5,9 +5,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use remediation_connector_ldap::{Dialect, LdapConnector};
 use remediation_core::{ActionKind, Connector, Target};
-use remediation_testkit::conformance::{self, Case, Subject};
+use remediation_testkit::conformance::{self, AliasCase, Case, Subject};
 
-use crate::server::{self, READER_DN, READER_PASSWORD, Slapd, WRITER_PASSWORD};
+use crate::server::{self, BASE, READER_DN, READER_PASSWORD, Slapd, WRITER_DN, WRITER_PASSWORD};
 use crate::{account, block_on, config, membership, writer};
 
 struct Ldap {
@@ -20,7 +20,9 @@ struct Ldap {
 #[async_trait]
 impl Subject for Ldap {
     fn connector(&self) -> Arc<dyn Connector> {
-        Arc::new(writer(&self.server, self.dialect))
+        let mut cfg = config(&self.server, self.dialect, WRITER_DN, WRITER_PASSWORD);
+        cfg.protected_dns = vec![server::user("breakglass")];
+        Arc::new(LdapConnector::from_config(cfg).unwrap())
     }
 
     fn debug_repr(&self) -> String {
@@ -48,6 +50,27 @@ impl Subject for Ldap {
         let reader =
             LdapConnector::from_config(config(&self.server, self.dialect, READER_DN, READER_PASSWORD)).unwrap();
         Some((Arc::new(reader), self.forbidden.clone()))
+    }
+
+    async fn protected_aliases(&self) -> Vec<AliasCase> {
+        // The same entry under the attribute's other name and under its OID: the server
+        // accepts both, so protection must too.
+        let protected = account("breakglass");
+        let alias = |dn: String| Target { identity: dn, ..protected.clone() };
+        vec![
+            AliasCase::new(
+                "userid= for uid=",
+                ActionKind::Suspend,
+                protected.clone(),
+                alias(format!("userid=breakglass,ou=people,{BASE}")),
+            ),
+            AliasCase::new(
+                "OID for uid=",
+                ActionKind::Suspend,
+                protected.clone(),
+                alias(format!("0.9.2342.19200300.100.1.1=BreakGlass, OU=People,{BASE}")),
+            ),
+        ]
     }
 
     fn requests_served(&self) -> Option<u64> {

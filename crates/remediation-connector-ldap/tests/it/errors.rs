@@ -144,6 +144,41 @@ fn protected_names_and_groups_protect_their_targets() {
 }
 
 #[test]
+fn every_spelling_of_a_protected_dn_is_protected_under_the_servers_dn() {
+    let Some(server) = Slapd::start() else { return };
+    let mut cfg = config(&server, Dialect::Openldap, WRITER_DN, WRITER_PASSWORD);
+    // Configured under the attribute's long name: still the entry the server stores as `uid=`.
+    cfg.protected_dns = vec![format!("userid=breakglass,ou=people,{}", server::BASE)];
+    cfg.protected_groups = vec![format!("commonName=Devs,ou=groups,{}", server::BASE)];
+    let ldap = LdapConnector::from_config(cfg).unwrap();
+    let canonical = format!("uid=breakglass,ou=people,{}", server::BASE);
+    block_on(async {
+        for dn in [
+            server::user("breakglass"),
+            format!("userid=breakglass,ou=people,{}", server::BASE),
+            format!("0.9.2342.19200300.100.1.1=breakglass,ou=people,{}", server::BASE),
+            "UID = BreakGlass , ou=People,DC=Example,dc=org".to_owned(),
+        ] {
+            let target = Target { identity: dn.clone(), ..account("breakglass") };
+            let s = ldap.snapshot(&target).await.unwrap();
+            assert!(s.protected, "{dn} is not protected");
+            assert_eq!(s.canonical.unwrap().identity, canonical, "{dn}");
+        }
+        // A membership names the group by its server DN too, and the group's alias is protected.
+        let alias =
+            Target { resource: Some(format!("2.5.4.3=devs,ou=groups,{}", server::BASE)), ..membership("erin", "devs") };
+        let s = ldap.snapshot(&alias).await.unwrap();
+        assert!(s.protected);
+        let c = s.canonical.unwrap();
+        assert_eq!(c.resource.as_deref(), Some(format!("cn=devs,ou=groups,{}", server::BASE).as_str()));
+        // Someone else stays unprotected, under their own id.
+        let s = ldap.snapshot(&account("alice")).await.unwrap();
+        assert!(!s.protected);
+        assert_eq!(s.canonical.unwrap().identity, format!("uid=alice,ou=people,{}", server::BASE));
+    });
+}
+
+#[test]
 fn a_healthy_connector_reports_its_bind() {
     let Some(server) = Slapd::start() else { return };
     let ldap = writer(&server, Dialect::Openldap);

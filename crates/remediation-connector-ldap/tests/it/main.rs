@@ -70,6 +70,7 @@ fn action(kind: ActionKind, target: Target) -> Action {
         connector: "ldap-test".into(),
         control_id: None,
         finding_id: None,
+        canonical: None,
         requested_by: "local:test".into(),
         reason: "test".into(),
         mode: Mode::Manual,

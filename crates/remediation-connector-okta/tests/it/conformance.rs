@@ -7,11 +7,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use async_trait::async_trait;
 use remediation_connector_okta::{ACCOUNT, APP_ASSIGNMENT, GROUP_MEMBERSHIP};
 use remediation_core::{ActionKind, Connector, ConnectorErrorKind, Target};
-use remediation_testkit::conformance::{self, Case, HttpSubject, Subject};
+use remediation_testkit::conformance::{self, AliasCase, Case, HttpSubject, Subject};
 use remediation_testkit::fakes::okta::FakeOkta;
 use remediation_testkit::fakes::{Faults, RequestLog};
 
-use crate::support::{Auth, Built, READ_ONLY_TOKEN, TOKEN, connector, fake, seed};
+use crate::support::{
+    Auth, BREAKGLASS_ID, BREAKGLASS_LOGIN, Built, READ_ONLY_TOKEN, TOKEN, connector, fake, seed, seed_breakglass,
+};
 
 struct OktaSubject {
     fake: FakeOkta,
@@ -94,6 +96,31 @@ impl Subject for OktaSubject {
         let case = self.group_case();
         // Keep the temp dir alive with the connector: the token was read at construction.
         Some((Arc::clone(&read_only.connector) as _, case))
+    }
+
+    async fn protected_aliases(&self) -> Vec<AliasCase> {
+        seed_breakglass(&self.fake);
+        let account = |identity: &str| Target {
+            identity: identity.to_owned(),
+            resource: None,
+            grant: None,
+            grant_type: ACCOUNT.to_owned(),
+        };
+        let membership = |identity: &str| Target {
+            resource: Some("00gadmins".to_owned()),
+            grant_type: GROUP_MEMBERSHIP.to_owned(),
+            ..account(identity)
+        };
+        vec![
+            AliasCase::new("login", ActionKind::Suspend, account(BREAKGLASS_ID), account(BREAKGLASS_LOGIN)),
+            AliasCase::new("login shortname", ActionKind::Suspend, account(BREAKGLASS_ID), account("breakglass")),
+            AliasCase::new(
+                "login in another case, in a group",
+                ActionKind::Revoke,
+                membership(BREAKGLASS_ID),
+                membership("BreakGlass@Example.com"),
+            ),
+        ]
     }
 
     fn requests_served(&self) -> Option<u64> {
@@ -279,4 +306,73 @@ async fn a_write_over_the_rate_limit_waits_for_the_reset_okta_names_then_reports
     // X-Rate-Limit-Reset names the next second; Date has whole seconds: at most 1 s each.
     assert!(waits.iter().all(|w| *w <= std::time::Duration::from_secs(1)), "{waits:?}");
     assert!(subject.fake.org().is_member(case.target.resource.as_deref().unwrap_or_default(), &case.target.identity));
+}
+
+#[tokio::test]
+async fn a_user_named_by_login_is_read_and_written_by_its_id() {
+    let fake = fake().await;
+    seed(&fake, "00u9", "00g9", "0oa9");
+    fake.org().set_login("00u9", "pat@example.com");
+    let built = connector(&fake, Auth::Ssws, None);
+    let c = &built.connector;
+    let account = |identity: &str| Target {
+        identity: identity.to_owned(),
+        resource: None,
+        grant: None,
+        grant_type: ACCOUNT.to_owned(),
+    };
+    let cases = [
+        (
+            ActionKind::Revoke,
+            Target {
+                resource: Some("00g9".to_owned()),
+                grant_type: GROUP_MEMBERSHIP.to_owned(),
+                ..account("pat@example.com")
+            },
+        ),
+        (ActionKind::Suspend, account("pat")),
+        (ActionKind::RevokeSessions, account("PAT@example.com")),
+    ];
+    for (kind, target) in cases {
+        let action =
+            remediation_testkit::ActionBuilder::new().connector(c.id()).kind(kind).target(target.clone()).build();
+        let before = c.snapshot(&target).await.expect("ok");
+        assert_eq!(before.canonical.as_ref().map(|c| c.identity.as_str()), Some("00u9"), "{target}");
+        let mark = fake.log().count();
+        let out = c.execute(&action, &before).await.expect("ok");
+        assert_eq!(out.status, remediation_core::OutcomeStatus::Applied, "{target}");
+        // Only the user read accepts a login; every other path names the id.
+        for r in fake.log().since(mark) {
+            if r.method == "GET"
+                && r.path.starts_with("/api/v1/users/")
+                && !r.path["/api/v1/users/".len()..].contains('/')
+            {
+                continue;
+            }
+            assert!(!r.path.to_lowercase().contains("pat"), "{} {} names the login", r.method, r.path);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_protected_user_is_refused_under_every_name() {
+    let fake = fake().await;
+    seed_breakglass(&fake);
+    let built = connector(&fake, Auth::Ssws, None);
+    let c = &built.connector;
+    for identity in [BREAKGLASS_ID, BREAKGLASS_LOGIN, "breakglass", "BREAKGLASS@example.com"] {
+        let target =
+            Target { identity: identity.to_owned(), resource: None, grant: None, grant_type: ACCOUNT.to_owned() };
+        let before = c.snapshot(&target).await.expect("ok");
+        assert!(before.protected, "{identity}");
+        let action = remediation_testkit::ActionBuilder::new()
+            .connector(c.id())
+            .kind(ActionKind::Suspend)
+            .target(target)
+            .build();
+        let mark = fake.log().count();
+        let e = c.execute(&action, &before).await.expect_err("refused");
+        assert_eq!(e.kind, ConnectorErrorKind::Forbidden, "{identity}: {e}");
+        assert!(fake.log().since(mark).iter().all(|r| r.method == "GET"), "{identity}: a write was sent");
+    }
 }

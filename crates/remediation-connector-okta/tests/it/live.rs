@@ -22,6 +22,7 @@ async fn a_real_org_answers_health_and_permission_checks() {
         request_timeout_secs: 30,
         max_retry_wait_secs: 60,
         session_log_days: 7,
+        protected: Vec::new(),
     };
     let c = OktaConnector::new(&config, OktaParts::default()).expect("connector");
     let health = c.health().await.expect("health");

@@ -34,6 +34,20 @@ pub(crate) struct Built {
     pub _dir: tempfile::TempDir,
 }
 
+/// The `00u…` id of the break-glass user the test configuration protects.
+pub(crate) const BREAKGLASS_ID: &str = "00ubreakglass01";
+/// Its login.
+pub(crate) const BREAKGLASS_LOGIN: &str = "breakglass@example.com";
+
+/// Adds the protected break-glass user, active and in group `00gadmins`, to `fake`.
+pub(crate) fn seed_breakglass(fake: &FakeOkta) {
+    let org = fake.org();
+    org.add_user(BREAKGLASS_ID, "ACTIVE");
+    org.set_login(BREAKGLASS_ID, BREAKGLASS_LOGIN);
+    org.add_group("00gadmins", "OKTA_GROUP");
+    org.add_member("00gadmins", BREAKGLASS_ID);
+}
+
 pub(crate) fn config(fake: &FakeOkta, auth: Auth, dir: &tempfile::TempDir) -> OktaConfig {
     let token_file = |token: &str| {
         let p = dir.path().join(format!("token-{}", token.len()));
@@ -60,6 +74,8 @@ pub(crate) fn config(fake: &FakeOkta, auth: Auth, dir: &tempfile::TempDir) -> Ok
         request_timeout_secs: 10,
         max_retry_wait_secs: 120,
         session_log_days: 90,
+        // A login in another case than the one Okta stores: logins compare case-insensitively.
+        protected: vec![BREAKGLASS_LOGIN.to_uppercase()],
     }
 }
 

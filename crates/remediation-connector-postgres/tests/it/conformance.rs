@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use remediation_connector_postgres::{PostgresConfig, PostgresConnector};
 use remediation_core::{ActionKind, Connector, Target};
-use remediation_testkit::conformance::{self, Case, Subject};
+use remediation_testkit::conformance::{self, AliasCase, Case, Subject};
 use tempfile::NamedTempFile;
 use tokio_postgres::Client;
 
@@ -35,6 +35,8 @@ struct Names {
     ulogin: String,
     usess: String,
     ro: String,
+    /// A protected break-glass role.
+    bg: String,
     /// The connector's own role: a superuser that logs in with a password.
     conn: String,
 }
@@ -54,6 +56,7 @@ impl Names {
             ulogin: pg.role("ulogin"),
             usess: pg.role("usess"),
             ro: pg.role("ro"),
+            bg: pg.role("bg"),
             conn: pg.role("conn"),
         }
     }
@@ -81,6 +84,7 @@ async fn seed(pg: &Pg, n: &Names, password: &str) {
              CREATE ROLE {ulogin} LOGIN;
              CREATE ROLE {usess} LOGIN PASSWORD 'session-pw';
              CREATE ROLE {ro} LOGIN;
+             CREATE ROLE {bg} LOGIN; GRANT {grp} TO {bg};
              CREATE ROLE {conn} LOGIN SUPERUSER PASSWORD '{password}';",
             grp = q(&n.grp),
             adm = q(&n.adm),
@@ -94,6 +98,7 @@ async fn seed(pg: &Pg, n: &Names, password: &str) {
             ulogin = q(&n.ulogin),
             usess = q(&n.usess),
             ro = q(&n.ro),
+            bg = q(&n.bg),
             conn = q(&n.conn),
         ))
         .await
@@ -149,6 +154,17 @@ impl Subject for Postgres<'_> {
         Some((connector, Case::new("revoke without admin option", ActionKind::Revoke, membership(&n.mem2, &n.grp))))
     }
 
+    async fn protected_aliases(&self) -> Vec<AliasCase> {
+        let n = &self.names;
+        let admin = self.pg.admin().await;
+        let row = admin.query_one("SELECT oid FROM pg_roles WHERE rolname = $1", &[&n.bg]).await.unwrap();
+        let oid = format!("oid:{}", row.get::<_, u32>(0));
+        vec![
+            AliasCase::new("the role's OID", ActionKind::Suspend, login(&n.bg), login(&oid)),
+            AliasCase::new("the member's OID", ActionKind::Revoke, membership(&n.bg, &n.grp), membership(&oid, &n.grp)),
+        ]
+    }
+
     fn requests_served(&self) -> Option<u64> {
         Some(self.connector.requests_sent())
     }
@@ -164,6 +180,7 @@ fn postgres_passes_the_semantic_suite() {
     std::io::Write::write_all(&mut file, format!("{password}\n").as_bytes()).unwrap();
     let config = PostgresConfig {
         password_file: Some(file.path().to_owned()),
+        protected_roles: vec![names.bg.clone()],
         ..PostgresConfig::new("pg", pg.conninfo_as(&names.conn))
     };
     let connector = Arc::new(PostgresConnector::from_config(&config).unwrap());

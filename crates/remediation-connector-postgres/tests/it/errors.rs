@@ -194,6 +194,37 @@ fn protected_roles_are_marked_and_never_changed() {
 }
 
 #[test]
+fn a_protected_role_stays_protected_by_oid_and_after_a_rename() {
+    let Some(pg) = Pg::new("a_protected_role_stays_protected_by_oid_and_after_a_rename") else { return };
+    let guarded = pg.role("guarded");
+    let renamed = pg.role("renamed");
+    block_on(async {
+        let admin = pg.admin().await;
+        admin.batch_execute(&format!("CREATE ROLE {} LOGIN;", ident(&guarded))).await.unwrap();
+        let oid: u32 =
+            admin.query_one("SELECT oid FROM pg_roles WHERE rolname = $1", &[&guarded]).await.unwrap().get(0);
+        let config =
+            PostgresConfig { protected_roles: vec![guarded.clone()], ..PostgresConfig::new("pg", pg.conninfo()) };
+        let connector = PostgresConnector::from_config(&config).unwrap();
+        // By name and by OID: the same role, the same canonical id, protected either way.
+        for identity in [guarded.clone(), format!("oid:{oid}")] {
+            let s = connector.snapshot(&login(&identity)).await.unwrap();
+            assert!(s.protected, "{identity}");
+            assert_eq!(s.canonical.as_ref().unwrap().identity, oid.to_string(), "{identity}");
+            let e = connector.execute(&action(ActionKind::Suspend, login(&identity)), &s).await.unwrap_err();
+            assert_eq!(e.kind, ConnectorErrorKind::Forbidden, "{identity}");
+        }
+        // Renamed after the connector resolved it: still the protected role.
+        admin.batch_execute(&format!("ALTER ROLE {} RENAME TO {}", ident(&guarded), ident(&renamed))).await.unwrap();
+        let s = connector.snapshot(&login(&renamed)).await.unwrap();
+        assert!(s.protected, "a rename lifted the protection");
+        assert_eq!(s.canonical.unwrap().identity, oid.to_string());
+        let e = connector.snapshot(&login("oid:4294967295")).await.unwrap_err();
+        assert_eq!(e.kind, ConnectorErrorKind::NotFound, "{e}");
+    });
+}
+
+#[test]
 fn nothing_to_do_writes_nothing() {
     let Some(pg) = Pg::new("nothing_to_do_writes_nothing") else { return };
     let member = pg.role("member");

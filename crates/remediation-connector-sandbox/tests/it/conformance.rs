@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use remediation_connector_sandbox::{SandboxConnector, write_sample};
+use remediation_connector_sandbox::{SandboxConnector, load, save, write_sample};
 use remediation_core::{ActionKind, Connector, Target};
-use remediation_testkit::conformance::{self, Case, Subject};
+use remediation_testkit::conformance::{self, AliasCase, Case, Subject};
 use tempfile::TempDir;
 
 use crate::{account, app, block_on, membership, repo, target};
@@ -62,6 +62,22 @@ impl Subject for Sandbox {
         None
     }
 
+    async fn protected_aliases(&self) -> Vec<AliasCase> {
+        // The sample's protected break-glass account, also known as `emergency-admin`.
+        let mut dir = load(&self.path).unwrap();
+        dir.users.get_mut("breakglass").unwrap().aliases = vec!["emergency-admin".into()];
+        save(&self.path, &dir).unwrap();
+        vec![
+            AliasCase::new("an alias", ActionKind::Suspend, account("breakglass"), account("Emergency-Admin")),
+            AliasCase::new(
+                "an alias in a group",
+                ActionKind::Revoke,
+                membership("breakglass", "admins"),
+                membership("emergency-admin", "admins"),
+            ),
+        ]
+    }
+
     fn requests_served(&self) -> Option<u64> {
         None
     }
@@ -73,4 +89,27 @@ fn sandbox_passes_the_semantic_suite() {
     let path = dir.path().join("sandbox.json");
     write_sample(&path).unwrap();
     block_on(conformance::semantic(&Sandbox { _dir: dir, path }));
+}
+
+#[test]
+fn an_alias_is_the_account_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sandbox.json");
+    write_sample(&path).unwrap();
+    let mut d = load(&path).unwrap();
+    d.users.get_mut("alice").unwrap().aliases = vec!["alice.smith".into()];
+    save(&path, &d).unwrap();
+    let c = SandboxConnector::new("sandbox", path.clone());
+    block_on(async {
+        let target = membership("Alice.Smith", "engineering");
+        let before = c.snapshot(&target).await.unwrap();
+        assert_eq!(before.canonical.as_ref().unwrap().identity, "alice");
+        assert_eq!(before.state["member"], true, "the alias is alice, who is a member");
+        let a = crate::action(ActionKind::Revoke, target.clone(), "alias-key");
+        let planned = c.plan(&a, &before).await.unwrap();
+        c.execute(&a, &before).await.unwrap();
+        // The write removed alice herself, under her key.
+        assert!(!load(&path).unwrap().groups["engineering"].members.contains(&"alice".to_owned()));
+        assert_eq!(c.snapshot(&target).await.unwrap(), planned.expected_after);
+    });
 }

@@ -96,6 +96,7 @@ fn action(kind: ActionKind, target: Target, idempotency_key: &str) -> Action {
         connector: "sandbox".into(),
         control_id: None,
         finding_id: None,
+        canonical: None,
         requested_by: "local:test".into(),
         reason: "test reason".into(),
         mode: Mode::Manual,

@@ -46,6 +46,30 @@ async fn break_glass_users_are_protected() {
 }
 
 #[tokio::test]
+async fn a_user_named_by_user_name_is_resolved_to_its_id_and_written_by_it() {
+    let f = Fixture::start().await;
+    let mut config = f.config("write");
+    // Protected by userName: the resource id is the same user.
+    config.protected = vec!["BREAKGLASS@example.com".into()];
+    let c = f.connector_for(&config);
+    for identity in [scim::BREAK_GLASS, "breakglass@example.com"] {
+        let s = c.snapshot(&account(identity)).await.unwrap();
+        assert!(s.protected, "{identity}");
+        assert_eq!(s.canonical.unwrap().identity, scim::BREAK_GLASS, "{identity}");
+    }
+    // An unprotected user named by userName is written by its id.
+    let target = account("bjensen@example.com");
+    let before = c.snapshot(&target).await.unwrap();
+    assert!(!before.protected);
+    let mark = f.fake.log().count();
+    c.execute(&action(ActionKind::Suspend, target), &before).await.unwrap();
+    let patches: Vec<String> =
+        f.fake.log().since(mark).into_iter().filter(|r| r.method == "PATCH").map(|r| r.path).collect();
+    assert_eq!(patches.len(), 1);
+    assert!(patches[0].ends_with(&format!("/Users/{BJENSEN}")), "{patches:?}");
+}
+
+#[tokio::test]
 async fn check_permissions_reads_the_service_provider_config() {
     let f = Fixture::start().await;
     assert!(f.connector().check_permissions().await.unwrap().missing.is_empty());

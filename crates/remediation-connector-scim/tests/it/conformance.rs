@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use remediation_core::{ActionKind, Connector, Target};
-use remediation_testkit::conformance::{self, Case, HttpSubject, Subject};
+use remediation_testkit::conformance::{self, AliasCase, Case, HttpSubject, Subject};
 use remediation_testkit::fakes::scim;
 use remediation_testkit::fakes::{Faults, RequestLog};
 
@@ -49,6 +49,27 @@ impl Subject for Scim {
             reader,
             Case::new("deactivate with a read-only token", ActionKind::Suspend, account(&self.0.fresh_user())),
         ))
+    }
+
+    async fn protected_aliases(&self) -> Vec<AliasCase> {
+        // The configuration protects the break-glass resource id; its userName names it too.
+        if let Some(g) = self.0.fake.directory().groups.get_mut(scim::TOUR_GUIDES) {
+            g.members.push(scim::BREAK_GLASS.to_owned());
+        }
+        vec![
+            AliasCase::new(
+                "userName",
+                ActionKind::Suspend,
+                account(scim::BREAK_GLASS),
+                account("breakglass@example.com"),
+            ),
+            AliasCase::new(
+                "userName in another case, in a group",
+                ActionKind::Revoke,
+                membership(scim::BREAK_GLASS, scim::TOUR_GUIDES),
+                membership("BreakGlass@Example.com", scim::TOUR_GUIDES),
+            ),
+        ]
     }
 
     fn requests_served(&self) -> Option<u64> {

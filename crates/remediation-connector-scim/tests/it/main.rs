@@ -87,6 +87,7 @@ fn action(kind: ActionKind, target: Target) -> Action {
         connector: "scim".into(),
         control_id: None,
         finding_id: None,
+        canonical: None,
         requested_by: "local:test".into(),
         reason: "test reason".into(),
         mode: Mode::Manual,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use remediation_connector_webhook::WebhookConnector;
 use remediation_core::{ActionKind, Connector, SystemClock, Target};
-use remediation_testkit::conformance::{self, Case, HttpSubject, Subject};
+use remediation_testkit::conformance::{self, AliasCase, Case, HttpSubject, Subject};
 use remediation_testkit::fakes::webhook::WebhookFake;
 use remediation_testkit::fakes::{Faults, RequestLog};
 
@@ -61,6 +61,18 @@ impl Subject for Receiver {
     async fn forbidden(&self) -> Option<(Arc<dyn Connector>, Case)> {
         let (read_only, _) = connector(&self.fake, READ_ONLY_SECRET, Arc::new(SystemClock));
         Some((read_only, self.case("revoke with a read-only key", ActionKind::Revoke, "app_role", Some("crm"))))
+    }
+
+    async fn protected_aliases(&self) -> Vec<AliasCase> {
+        // The service protects `root` and answers for `administrator` as the same identity.
+        self.fake.protect("root");
+        self.fake.add_alias("administrator", "root");
+        vec![AliasCase::new(
+            "a name the service resolves",
+            ActionKind::Suspend,
+            target("account", "root", None),
+            target("account", "administrator", None),
+        )]
     }
 
     fn requests_served(&self) -> Option<u64> {

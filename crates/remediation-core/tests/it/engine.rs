@@ -153,6 +153,24 @@ fn quorum_needs_distinct_approvers() {
 }
 
 #[tokio::test]
+async fn a_target_that_resolves_to_another_account_voids_the_approval() {
+    let h = manual();
+    let alice = remediation_core::CanonicalTarget::identity("00u-alice");
+    h.connector.set_canonical(&default_target(), Some(alice.clone()));
+    let s = h.engine.suggest(RequestBuilder::new().build(), &requester()).await.expect("suggest");
+    assert_eq!(s.action.canonical.as_ref(), Some(&alice), "the action records the resolved id");
+    h.engine.approve(s.action.id, &approver("bob"), None).await.expect("approve");
+    // The name now leads to another account (deleted and re-created, say): the approval was
+    // for the account it named then.
+    h.connector.set_canonical(&default_target(), Some(remediation_core::CanonicalTarget::identity("00u-mallory")));
+    let out = h.engine.execute(s.action.id, &approver("bob"), false).await.expect("execute");
+    let ExecuteOutcome::PlanChanged { action, changes } = out else { panic!("{out:?}") };
+    assert_eq!(action.state, State::PendingApproval);
+    assert!(changes.iter().any(|c| c.path == "/before/canonical"), "{changes:?}");
+    assert_eq!(h.connector.calls(Method::Execute), 0);
+}
+
+#[tokio::test]
 async fn a_changed_plan_voids_the_approvals() {
     let h = Harness::new(AllowAll::new(Mode::Manual).with_min_approvals(2), NoLimits);
     let s = h.engine.suggest(RequestBuilder::new().build(), &requester()).await.expect("suggest");

@@ -95,6 +95,7 @@ pub(crate) fn detail_on(n: u32, state: State, at: OffsetDateTime, connector: &st
             connector: connector.to_owned(),
             control_id: Some("CIS-1.1".to_owned()),
             finding_id: None,
+            canonical: None,
             requested_by: "local:alice".to_owned(),
             reason: "stale admin access".to_owned(),
             mode: Mode::Manual,

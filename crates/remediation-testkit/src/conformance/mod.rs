@@ -15,6 +15,10 @@
 //! - **error mapping**: a target that does not exist is [`ConnectorErrorKind::NotFound`], and
 //!   a connector without write permission fails with [`ConnectorErrorKind::Forbidden`], each
 //!   keeping the provider's message;
+//! - **protected aliases**: for each [`AliasCase`], the protected target and its alias (another
+//!   name the provider resolves to the same object) both read as protected with the same
+//!   [canonical id](remediation_core::Snapshot::canonical), and an engine running the standard
+//!   gates refuses to suggest an action on the alias;
 //! - **secrets**: no configured secret appears in the connector's `Debug`, in any error,
 //!   snapshot or outcome, in the log output captured while the suite runs, or in the audit
 //!   trail of an engine run over the first case.
@@ -33,9 +37,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use remediation_core::{
     Action, ActionId, ActionKind, Actor, Capability, Connector, ConnectorError, ConnectorErrorKind, Engine,
-    EngineParts, ExecuteOutcome, KindName, ManualClock, Mode, OutcomeStatus, Reversibility, Role, RollbackOutcome,
-    Snapshot, Target,
+    EngineError, EngineParts, ExecuteOutcome, KindName, ManualClock, Mode, OutcomeStatus, Reversibility, Role,
+    RollbackOutcome, Snapshot, Target,
 };
+use remediation_gates::{Pipeline, PolicySettings};
 use tracing::instrument::WithSubscriber;
 
 use crate::{ActionBuilder, AllowAll, InMemoryStore, NoLimits, RequestBuilder, fixed_time};
@@ -59,6 +64,28 @@ impl Case {
     /// A case named `name`.
     pub fn new(name: impl Into<String>, kind: ActionKind, target: Target) -> Self {
         Self { name: name.into(), kind, target }
+    }
+}
+
+/// A protected target and another name for the same object at the provider (an alias, a
+/// differently spelled DN, a login instead of an id). Protection must follow the object, not
+/// the spelling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasCase {
+    /// Short name used in failure messages.
+    pub name: String,
+    /// A kind the connector supports on both targets.
+    pub kind: ActionKind,
+    /// The target as the connector's protected setting names it.
+    pub protected: Target,
+    /// The same object under another name; must differ from `protected`.
+    pub alias: Target,
+}
+
+impl AliasCase {
+    /// A case named `name`.
+    pub fn new(name: impl Into<String>, kind: ActionKind, protected: Target, alias: Target) -> Self {
+        Self { name: name.into(), kind, protected, alias }
     }
 }
 
@@ -86,6 +113,13 @@ pub trait Subject: Send + Sync {
     /// A connector whose credentials may read but not write, and a case it would apply; `None`
     /// when the provider cannot express such credentials.
     async fn forbidden(&self) -> Option<(Arc<dyn Connector>, Case)>;
+
+    /// Protected targets named under another name the provider accepts for them; at least one.
+    /// The subject's connector must be configured to protect each `protected` target. The
+    /// suite fails while this is empty.
+    async fn protected_aliases(&self) -> Vec<AliasCase> {
+        Vec::new()
+    }
 
     /// How many requests the provider has served so far, when the subject can count them.
     fn requests_served(&self) -> Option<u64>;
@@ -152,6 +186,7 @@ async fn run(subject: &dyn Subject, report: &mut Report, seen: &mut Vec<String>)
     }
     not_found(subject, &connector, &caps, report, seen).await;
     forbidden(subject, report, seen).await;
+    protected_aliases(subject, &connector, report, seen).await;
     if let Some(first) = cases.first() {
         engine_audit(subject, &connector, first, report, seen).await;
     }
@@ -376,6 +411,79 @@ async fn forbidden(subject: &dyn Subject, report: &mut Report, seen: &mut Vec<St
             report.check(!e.message.trim().is_empty(), || "forbidden error has no message".to_owned());
         }
         Ok(o) => report.fail(format!("{}: write without permission succeeded ({:?})", case.name, o.status)),
+    }
+}
+
+/// Every alias of a protected target is protected too, under the same canonical id, and the
+/// engine refuses to suggest an action on it.
+async fn protected_aliases(
+    subject: &dyn Subject,
+    connector: &Arc<dyn Connector>,
+    report: &mut Report,
+    seen: &mut Vec<String>,
+) {
+    let cases = subject.protected_aliases().await;
+    report.check(!cases.is_empty(), || "no protected alias case: protection by another name is untested".to_owned());
+    let settings = PolicySettings { enabled: true, ..PolicySettings::default() };
+    let policy = match Pipeline::standard(settings) {
+        Ok(p) => p,
+        Err(e) => {
+            report.fail(format!("the standard gates do not build: {e}"));
+            return;
+        }
+    };
+    let engine = Engine::new(EngineParts {
+        store: Arc::new(InMemoryStore::new()),
+        connectors: vec![Arc::clone(connector)],
+        clock: Arc::new(ManualClock::new(fixed_time())),
+        policy: Arc::new(policy),
+        limits: Arc::new(NoLimits),
+    });
+    let requester = Actor::new("conformance-requester", Role::Requester);
+    for case in &cases {
+        let name = &case.name;
+        report.check(case.alias != case.protected, || format!("{name}: the alias is the protected target itself"));
+        let mut canonical = Vec::new();
+        for (what, target) in [("protected target", &case.protected), ("alias", &case.alias)] {
+            match connector.snapshot(target).await {
+                Ok(s) => {
+                    seen.push(format!("{s:?}"));
+                    report.check(s.protected, || format!("{name}: the {what} {target} does not read as protected"));
+                    report.check(s.canonical.is_some(), || format!("{name}: the {what} {target} has no canonical id"));
+                    canonical.push(s.canonical);
+                }
+                Err(e) => {
+                    seen.push(format!("{e:?}"));
+                    report.fail(format!("{name}: snapshot of the {what} {target} failed: {e}"));
+                }
+            }
+        }
+        if let [a, b] = canonical.as_slice() {
+            report.check(a == b, || format!("{name}: the alias resolves to {b:?}, the protected target to {a:?}"));
+        }
+        let request = RequestBuilder::new()
+            .connector(connector.id())
+            .kind(case.kind.clone())
+            .target(case.alias.clone())
+            .reason("conformance suite: alias of a protected target")
+            .build();
+        match engine.suggest(request, &requester).await {
+            Err(EngineError::Refused { rule, reason }) => {
+                seen.push(reason.clone());
+                report.check(rule == "validation" && reason.contains("protected"), || {
+                    format!("{name}: refused by {rule}, but not as protected: {reason}")
+                });
+            }
+            // A connector may refuse a protected target itself, before the gates see a plan.
+            Err(EngineError::Connector { source, .. }) if source.message.contains("protected") => {
+                seen.push(source.message.clone());
+            }
+            Err(e) => report.fail(format!("{name}: suggesting on the alias failed instead of being refused: {e}")),
+            Ok(s) => report.fail(format!(
+                "{name}: an action on the alias {} of protected {} was accepted ({})",
+                case.alias, case.protected, s.action.state
+            )),
+        }
     }
 }
 

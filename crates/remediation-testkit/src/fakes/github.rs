@@ -181,13 +181,14 @@ impl GitHubState {
         self.tokens.insert(token.to_owned(), FakeToken { login: login.to_owned(), scopes, write });
     }
 
+    /// The login GitHub stores for `key` (logins are case-insensitive).
     fn login(&self, key: &str) -> String {
         self.users.get(&key.to_lowercase()).cloned().unwrap_or_else(|| key.to_owned())
     }
 
     fn user_json(&self, key: &str) -> Value {
         let login = self.login(key);
-        json!({"login": login, "id": login.len() * 1000 + 7, "type": "User", "site_admin": false,
+        json!({"login": login, "id": user_id(&login), "type": "User", "site_admin": false,
                "url": format!("https://api.github.com/users/{login}")})
     }
 
@@ -617,6 +618,12 @@ async fn handler(State(state): State<Arc<Mutex<GitHubState>>>, request: axum::ex
         Some(b) => json_response(status, &headers, &b),
         None => empty_response(status, &headers),
     }
+}
+
+/// A stable numeric id per login (FNV-1a of the lower-cased login): distinct users get
+/// distinct ids, and every spelling of one login the same.
+fn user_id(login: &str) -> u64 {
+    login.to_lowercase().bytes().fold(0x811c_9dc5_u64, |h, b| ((h ^ u64::from(b)) * 0x0100_0193) & 0xffff_ffff)
 }
 
 #[cfg(test)]

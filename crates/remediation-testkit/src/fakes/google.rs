@@ -50,6 +50,8 @@ pub struct FakeUser {
     pub id: String,
     /// Primary email.
     pub primary_email: String,
+    /// Other emails of the user; the API accepts each as the user key.
+    pub aliases: Vec<String>,
     /// Suspended.
     pub suspended: bool,
     /// Must change the password at next sign-in.
@@ -181,6 +183,7 @@ impl GoogleState {
         let user = FakeUser {
             id,
             primary_email: email.to_owned(),
+            aliases: Vec::new(),
             suspended: false,
             change_password_at_next_login: false,
             role,
@@ -223,9 +226,11 @@ impl GoogleState {
         );
     }
 
-    /// A user by primary email (any case) or id.
+    /// A user by primary email or alias (any case) or id.
     pub fn user(&self, key: &str) -> Option<&FakeUser> {
-        self.users.get(&key.to_lowercase()).or_else(|| self.users.values().find(|u| u.id == key))
+        self.users.get(&key.to_lowercase()).or_else(|| {
+            self.users.values().find(|u| u.id == key || u.aliases.iter().any(|a| a.eq_ignore_ascii_case(key)))
+        })
     }
 
     fn user_mut(&mut self, key: &str) -> Option<&mut FakeUser> {
@@ -472,7 +477,7 @@ fn etag(n: u64) -> String {
 }
 
 fn user_json(u: &FakeUser) -> Value {
-    json!({
+    let mut v = json!({
         "kind": "admin#directory#user",
         "id": u.id,
         "etag": etag(u64::from(u.sign_outs) + u64::from(u.suspended) * 2 + u64::from(u.change_password_at_next_login) * 4),
@@ -484,7 +489,11 @@ fn user_json(u: &FakeUser) -> Value {
         "changePasswordAtNextLogin": u.change_password_at_next_login,
         "lastLoginTime": "2025-01-01T00:00:00.000Z",
         "orgUnitPath": "/",
-    })
+    });
+    if !u.aliases.is_empty() {
+        v["aliases"] = json!(u.aliases);
+    }
+    v
 }
 
 fn member_json(m: &FakeMember) -> Value {

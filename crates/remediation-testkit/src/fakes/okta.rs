@@ -124,6 +124,13 @@ impl OktaOrg {
         self.lock().users.insert(id.to_owned(), User { login: format!("{id}@example.com"), status: status.to_owned() });
     }
 
+    /// Changes the login of user `id` (by default `{id}@example.com`).
+    pub fn set_login(&self, id: &str, login: &str) {
+        if let Some(u) = self.lock().users.get_mut(id) {
+            u.login = login.to_owned();
+        }
+    }
+
     /// Adds an `OKTA_GROUP` (or another `kind`, such as `APP_GROUP`).
     pub fn add_group(&self, id: &str, kind: &str) {
         self.lock().groups.insert(id.to_owned(), Group { kind: kind.to_owned(), members: BTreeSet::new() });
@@ -391,9 +398,21 @@ fn user_json(id: &str, u: &User) -> Value {
     })
 }
 
-/// Resolves an id or a login.
+/// Resolves an id, a login (any case) or a login shortname, as only `GET /users/{idOrLogin}`
+/// does at Okta.
+fn resolve_user<'a>(org: &'a Org, key: &str) -> Option<(&'a String, &'a User)> {
+    org.users.get_key_value(key).or_else(|| {
+        org.users.iter().find(|(_, u)| {
+            u.login.eq_ignore_ascii_case(key)
+                || u.login.split_once('@').is_some_and(|(short, _)| short.eq_ignore_ascii_case(key))
+        })
+    })
+}
+
+/// A user by id: the sessions, lifecycle, group and app paths document the id and answer
+/// 404 for a login.
 fn find_user<'a>(org: &'a Org, key: &str) -> Option<(&'a String, &'a User)> {
-    org.users.get_key_value(key).or_else(|| org.users.iter().find(|(_, u)| u.login == key))
+    org.users.get_key_value(key)
 }
 
 async fn list_users(State(org): State<OktaOrg>) -> Response {
@@ -429,7 +448,7 @@ async fn get_user(State(org): State<OktaOrg>, Path(user): Path<String>, caller: 
         );
     }
     let o = org.lock();
-    match find_user(&o, &user) {
+    match resolve_user(&o, &user) {
         Some((id, u)) => json_response(StatusCode::OK, &[], &user_json(id, u)),
         None => not_found(&user, "User"),
     }

@@ -59,6 +59,8 @@ pub enum Rejection {
 struct Receiver {
     identities: BTreeSet<String>,
     protected: BTreeSet<String>,
+    /// Other names of identities: alias -> identity.
+    aliases: BTreeMap<String, String>,
     states: BTreeMap<String, Value>,
     keys: BTreeMap<String, Value>,
     applied: u64,
@@ -155,6 +157,12 @@ impl WebhookFake {
         let mut r = self.shared.receiver();
         r.identities.insert(identity.to_owned());
         r.protected.insert(identity.to_owned());
+    }
+
+    /// Makes `alias` another name of `identity`: the receiver answers for it as for the
+    /// identity, and declares the same canonical id.
+    pub fn add_alias(&self, alias: &str, identity: &str) {
+        self.shared.receiver().aliases.insert(alias.to_owned(), identity.to_owned());
     }
 
     /// Also accepts requests signed with `secret`, for reads only: writes answer 403.
@@ -314,10 +322,14 @@ async fn handle(
         let missing: Vec<&str> = if full { Vec::new() } else { WRITES.to_vec() };
         return ok(json!({ "healthy": true, "detail": "fake receiver", "missing_permissions": missing }));
     }
-    let target = request.get("target").cloned().unwrap_or(Value::Null);
+    let mut target = request.get("target").cloned().unwrap_or(Value::Null);
     let Some(identity) = target.get("identity").and_then(Value::as_str).map(str::to_owned) else {
         return error(StatusCode::BAD_REQUEST, &[], "permanent", "the request names no target", None);
     };
+    // An alias is the identity it names: same state, same protection, same canonical id.
+    let identity = r.aliases.get(&identity).cloned().unwrap_or(identity);
+    target["identity"] = json!(identity);
+    let canonical = json!({ "identity": format!("wh-{identity}") });
     if !r.identities.contains(&identity) {
         return error(StatusCode::NOT_FOUND, &ids, "not_found", &format!("no identity `{identity}`"), None);
     }
@@ -326,12 +338,12 @@ async fn handle(
     let current = r.states.entry(key.clone()).or_insert_with(initial_state).clone();
     let kind = request.pointer("/action/kind").cloned().unwrap_or(Value::Null);
     match operation.as_str() {
-        "snapshot" | "verify" => ok(json!({ "state": current, "protected": protected })),
+        "snapshot" | "verify" => ok(json!({ "state": current, "protected": protected, "canonical": canonical })),
         "plan" => {
             let after = apply(&kind, &current);
             let what = kind.get("type").and_then(Value::as_str).unwrap_or("change");
             ok(json!({
-                "expected_after": { "state": after, "protected": protected },
+                "expected_after": { "state": after, "protected": protected, "canonical": canonical },
                 "description": format!("{what} for {identity}"),
             }))
         }
@@ -339,7 +351,7 @@ async fn handle(
             let idempotency_key = request["idempotency_key"].as_str().unwrap_or_default().to_owned();
             if r.keys.contains_key(&idempotency_key) {
                 return ok(
-                    json!({ "status": "already_in_state", "after": { "state": current, "protected": protected } }),
+                    json!({ "status": "already_in_state", "after": { "state": current, "protected": protected, "canonical": canonical } }),
                 );
             }
             if protected {
@@ -354,7 +366,7 @@ async fn handle(
                 r.states.insert(key, after.clone());
                 "applied"
             };
-            ok(json!({ "status": status, "after": { "state": after, "protected": protected } }))
+            ok(json!({ "status": status, "after": { "state": after, "protected": protected, "canonical": canonical } }))
         }
         _ => {
             // rollback
@@ -364,7 +376,7 @@ async fn handle(
             if r.keys.contains_key(&idempotency_key) || current == before {
                 r.keys.insert(idempotency_key, current.clone());
                 return ok(
-                    json!({ "status": "already_in_state", "after": { "state": current, "protected": protected } }),
+                    json!({ "status": "already_in_state", "after": { "state": current, "protected": protected, "canonical": canonical } }),
                 );
             }
             if current != after {
@@ -373,7 +385,9 @@ async fn handle(
             r.keys.insert(idempotency_key, before.clone());
             r.applied += 1;
             r.states.insert(key, before.clone());
-            ok(json!({ "status": "applied", "after": { "state": before, "protected": protected } }))
+            ok(
+                json!({ "status": "applied", "after": { "state": before, "protected": protected, "canonical": canonical } }),
+            )
         }
     }
 }
