@@ -230,7 +230,7 @@ fn demo_runs_end_to_end() {
     let run = env.expect("local:alice", &["demo", "--output", "json"], 0);
     let v = run.json();
     let steps: Vec<&str> = v["steps"].as_array().expect("steps").iter().filter_map(|s| s["step"].as_str()).collect();
-    assert_eq!(steps, ["suggest", "approve", "execute", "rollback", "audit_verify"]);
+    assert_eq!(steps, ["suggest", "approve", "execute", "rollback_request", "rollback", "audit_verify"]);
     let data_dir = v["data_dir"].as_str().expect("data dir");
     let _ = std::fs::remove_dir_all(data_dir);
 }

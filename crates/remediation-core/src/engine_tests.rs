@@ -96,7 +96,15 @@ fn plan(action: &Action) -> Plan {
 fn detail(state: State) -> ActionDetail {
     let action = action(state);
     let plan = plan(&action);
-    ActionDetail { action, plan: Some(plan), before: None, after: None, rollback_expires_at: None, last_error: None }
+    ActionDetail {
+        action,
+        plan: Some(plan),
+        before: None,
+        after: None,
+        restored: None,
+        rollback_expires_at: None,
+        last_error: None,
+    }
 }
 
 /// A `sandbox` connector supporting `caps`, healthy, with every permission, reading `live`
@@ -126,6 +134,7 @@ fn policy(mode: Mode, gates: Vec<GateOutcome>, min_approvals: u32) -> MockSafety
     });
     p.expect_min_approvals().return_const(min_approvals);
     p.expect_rollback_window().return_const(Duration::hours(2));
+    p.expect_rollback_requires_approval().return_const(false);
     p
 }
 
@@ -741,13 +750,16 @@ fn check_rollback(case: RollbackCase, expected: RollbackExpect<'_>) {
             match out {
                 RollbackOutcome::RolledBack { action } => {
                     assert_eq!(action.state, State::RolledBack);
-                    assert_eq!(last.update.after, Some(before()));
+                    // The restore is recorded beside the execution's after-state, not over it.
+                    assert_eq!(last.update.restored, Some(before()));
+                    assert_eq!(last.update.after, None);
                     assert_eq!(last.record.request_ids, ["rb-1"]);
                 }
                 RollbackOutcome::Failed { action, error } => {
                     assert_eq!(action.state, State::Failed);
                     assert!(error.starts_with("rollback failed, needs attention"), "{error}");
                 }
+                RollbackOutcome::Requested { action } => panic!("no approval is required here: {action:?}"),
             }
         }
         (Err(e), Err(rule)) => assert_eq!(refused_rule(&e), Some(rule), "{e:?}"),
