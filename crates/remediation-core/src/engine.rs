@@ -1098,6 +1098,8 @@ impl Engine {
             if t.event == Event::PlanChanged.as_str() {
                 approvers.clear();
             } else if t.event == "approve"
+                // An approved rollback is not an approval of the plan.
+                && t.to != State::RollingBack
                 && let Some(who) = t.decided_by
             {
                 approvers.push(who);
