@@ -528,9 +528,25 @@ impl Backend {
                 Ok((a, actor.name.clone()))
             }
             Self::Remote(r) => {
-                let a: Action = r.post(&id_path(id, step.path()), &NoteBody { note }).await?;
+                let path = id_path(id, step.path());
+                let (status, value) = r.send(reqwest::Method::POST, &path, None, Some(&NoteBody { note })).await?;
+                // An approved rollback whose restore failed: the action, as locally.
+                let failed = value["error"]["details"].get("action").filter(|_| status == 502).cloned();
+                let a: Action = match failed {
+                    Some(action) => decode(action, &path)?,
+                    None if (200..300).contains(&status) => decode(value, &path)?,
+                    None => return Err(api_failure(status, &value)),
+                };
                 let view: ActionView = r.get(&id_path(id, "")).await?;
-                let who = view.transitions.last().map(|t| t.actor.clone()).unwrap_or_default();
+                // The step's own record: an approved rollback is followed by the system's.
+                let who = view
+                    .transitions
+                    .iter()
+                    .rev()
+                    .find(|t| t.event == step.path())
+                    .or(view.transitions.last())
+                    .map(|t| t.actor.clone())
+                    .unwrap_or_default();
                 Ok((a, who))
             }
         }

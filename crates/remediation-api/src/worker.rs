@@ -2,8 +2,9 @@
 //! executor lock (so a CLI and the server never execute at once), reconciles interrupted
 //! actions and executes approved ones, one at a time, until asked to stop.
 //!
-//! Rollback windows need no closing step: the engine refuses a rollback once the window has
-//! passed, and the deadline is kept on each action.
+//! Rollback windows need no closing step of their own: the engine refuses a rollback once the
+//! window has passed, and the deadline is kept on each action. A rollback request still waiting
+//! for approval when its window closes is returned to `completed` by the same expiry sweep.
 
 use remediation_core::{ActionFilter, Actor, State};
 
@@ -13,7 +14,7 @@ use crate::error::ApiError;
 /// What one tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TickReport {
-    /// Actions expired (not approved in time).
+    /// Actions expired (not approved in time), and rollback requests closed with their window.
     pub expired: usize,
     /// Interrupted actions reconciled.
     pub recovered: usize,

@@ -407,6 +407,7 @@ rollback_window_secs = 86400
 # [policy.kinds.revoke]
 # mode = "auto"
 # reason = "group revocations are reversible and low risk"
+# rollback_requires_approval = true   # a person's rollback waits for a second approver (default: every kind but notify)
 
 # Per-control overrides. Example:
 # [policy.controls."CIS-1.2"]
