@@ -192,7 +192,11 @@ impl Ctx {
 
     async fn dispatch(&self, command: &Command) -> Result<u8, Failure> {
         for a in self.backend.expire_stale().await? {
-            errln!("expired {}: not approved in time", a.id);
+            if a.state == remediation_core::State::Completed {
+                errln!("rollback request for {} closed: not approved before its rollback window ended", a.id);
+            } else {
+                errln!("expired {}: not approved in time", a.id);
+            }
         }
         match command {
             Command::Suggest(args) => self.suggest(args).await,

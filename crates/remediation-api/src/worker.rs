@@ -30,7 +30,11 @@ pub async fn tick(state: &ApiState) -> Result<TickReport, ApiError> {
     let mut report = TickReport::default();
     let engine = state.runtime().active().await?.engine;
     for a in engine.expire_stale().await? {
-        tracing::info!(action_id = %a.id, "expired: not approved in time");
+        if a.state == State::Completed {
+            tracing::info!(action_id = %a.id, "rollback request closed: its rollback window ended");
+        } else {
+            tracing::info!(action_id = %a.id, "expired: not approved in time");
+        }
         report.expired += 1;
     }
     if state.is_shutting_down() {

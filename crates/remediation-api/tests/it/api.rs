@@ -313,6 +313,27 @@ async fn the_worker_expires_stale_approvals() {
 }
 
 #[tokio::test]
+async fn the_worker_closes_rollback_requests_whose_window_ended() {
+    let clock = std::sync::Arc::new(remediation_core::ManualClock::new(time::OffsetDateTime::now_utc()));
+    let env = Env::with_clock(clock.clone());
+    let id = env.suggest("requester", "admins").await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+    let (s, b) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/execute"), None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, _) = env.call(Some("approver2"), Method::POST, &format!("/v1/actions/{id}/rollback"), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    clock.advance(time::Duration::hours(24));
+    assert_eq!(remediation_api::worker::tick(&env.state).await.unwrap().expired, 0, "the last instant is open");
+    clock.advance(time::Duration::seconds(1));
+    assert_eq!(remediation_api::worker::tick(&env.state).await.unwrap().expired, 1);
+    let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
+    assert_eq!(view["detail"]["action"]["state"], "completed", "the change stays: {view}");
+    // Too late now, whoever approves.
+    let (s, e) = env.call(Some("admin"), Method::POST, &format!("/v1/actions/{id}/rollback"), None).await;
+    assert_eq!((s, e["error"]["details"]["rule"].as_str()), (StatusCode::CONFLICT, Some("rollback window")), "{e}");
+}
+
+#[tokio::test]
 async fn kill_switch_cancels_waiting_actions() {
     let env = Env::new();
     let id = env.suggest("requester", "admins").await;
