@@ -41,6 +41,8 @@ fn assert_no_key(env: &Env, text: &str) {
 fn lifecycle(env: &Env) {
     run(env, "local:alice", &["init"], 0);
     env.enable();
+    // One approver rolls back alone here, so the trail is exactly six records.
+    env.edit_config(|t| format!("{t}\n[policy.kinds.revoke]\nrollback_requires_approval = false\n"));
     let suggested = run(env, "local:alice", REVOKE_ALICE_ADMINS, 0).json();
     let id = suggested["action"]["id"].as_str().expect("id").to_owned();
     run(env, "local:bob", &["approve", &id], 0);

@@ -176,7 +176,10 @@ fn a_session_against_the_server_prints_and_exits_exactly_as_locally() {
         ("local:bob", &["connectors", "--output", "json"], 0),
         ("local:bob", &["limits", "status"], 0),
         ("local:bob", &["held", "list"], 0),
-        ("local:bob", &["rollback", "ID", "--note", "undo"], 0),
+        ("local:bob", &["rollback", "ID", "--note", "undo"], 3), // waits for a second approver
+        ("local:bob", &["show", "ID"], 0),
+        ("local:bob", &["approve", "ID"], 3), // bob asked for this rollback
+        ("local:carol", &["approve", "ID", "--note", "confirmed"], 0),
         ("local:bob", &["rollback", "ID"], 3),
         ("local:bob", &["show", "ID"], 0),
         ("local:bob", &["reject", "ID"], 3),
@@ -257,7 +260,8 @@ fn provider_failures_plan_changes_and_a_broken_chain_exit_alike() {
         ("local:bob", &["show", "ID0"], None, 0),
         ("local:bob", &["approve", "ID0"], None, 0),
         ("local:bob", &["execute", "ID0", "--output", "json"], None, 0),
-        ("local:bob", &["rollback", "ID0"], Some("fault:fail_rollback"), 5),
+        ("local:bob", &["rollback", "ID0"], Some("fault:fail_rollback"), 3),
+        ("local:carol", &["approve", "ID0"], None, 5),
         ("local:carol", &revoke_engineering, None, 0),
         ("local:bob", &["approve", "ID1"], None, 0),
         ("local:bob", &["execute", "ID1"], Some("fault:fail_after_write"), 5),

@@ -9,13 +9,13 @@ use remediation_e2e::{Env, remediate_bin};
 
 use crate::{REVOKE_ALICE_ADMINS, admins, events, writes};
 
-/// Runs `remediate ARGS` as bob with `REMEDIATION_FAILPOINT=point`, waits until it reports the
-/// failpoint, then kills it with SIGKILL.
-fn kill_at(env: &Env, point: &str, args: &[&str]) {
+/// Runs `remediate ARGS` as `actor` with `REMEDIATION_FAILPOINT=point`, waits until it reports
+/// the failpoint, then kills it with SIGKILL.
+fn kill_at(env: &Env, actor: &str, point: &str, args: &[&str]) {
     let mut child = Command::new(remediate_bin())
         .arg("--data-dir")
         .arg(env.dir())
-        .args(["--actor", "local:bob"])
+        .args(["--actor", actor])
         .args(args)
         .env("REMEDIATION_FAILPOINT", point)
         .stdout(Stdio::null())
@@ -74,9 +74,11 @@ fn check(case: Case) {
     let id = approved_action(&env);
     if case.rollback {
         env.expect("local:bob", &["execute", &id], 0);
-        kill_at(&env, case.point, &["rollback", &id]);
+        // bob asks; the rollback runs when another approver approves it.
+        env.expect("local:bob", &["rollback", &id], 3);
+        kill_at(&env, "local:dave", case.point, &["approve", &id]);
     } else {
-        kill_at(&env, case.point, &["execute", &id]);
+        kill_at(&env, "local:bob", case.point, &["execute", &id]);
     }
     assert_eq!(state(&env, &id), case.left_in, "state after the kill at {}", case.point);
     assert_eq!(writes(&env), case.writes_at_kill, "writes after the kill at {}", case.point);
@@ -173,7 +175,7 @@ fn the_next_execute_recovers_first() {
     // No explicit `recover`: the next command that executes reconciles before it acts.
     let env = Env::new();
     let id = approved_action(&env);
-    kill_at(&env, "after_provider_write", &["execute", &id]);
+    kill_at(&env, "local:bob", "after_provider_write", &["execute", &id]);
     env.expect("local:bob", &["execute", &id], 3); // already completed by recovery
     assert_eq!(state(&env, &id), "completed");
     assert_eq!(writes(&env), 1);
@@ -186,7 +188,7 @@ fn a_change_that_drifted_while_down_needs_attention() {
     // same key writes nothing, verification fails, and the action needs attention.
     let env = Env::new();
     let id = approved_action(&env);
-    kill_at(&env, "after_provider_write", &["execute", &id]);
+    kill_at(&env, "local:bob", "after_provider_write", &["execute", &id]);
     let mut dir = env.sandbox();
     dir["groups"]["admins"]["members"].as_array_mut().expect("members").push("alice".into());
     env.write_sandbox(&dir);

@@ -96,8 +96,17 @@ fn full_lifecycle_through_the_binary() {
 
     env.expect("local:bob", &["audit", "verify"], 0);
 
-    let rolled = env.expect("local:bob", &["rollback", &id, "--output", "json"], 0).json();
-    assert_eq!(rolled["outcome"], "rolled_back");
+    // Giving access back waits for a second approver: bob's rollback is a request (exit 3).
+    let requested = env.expect("local:bob", &["rollback", &id, "--output", "json"], 3).json();
+    assert_eq!(requested["outcome"], "rollback_requested");
+    assert!(!admins(&env).contains(&"alice".to_owned()), "nothing restored on one approver's say");
+    let waiting = env.expect("local:bob", &["rollback", &id], 3);
+    assert!(waiting.stderr.contains("requested this rollback"), "{}", waiting.stderr);
+    let own = env.expect("local:bob", &["approve", &id], 3);
+    assert!(own.stderr.contains("requested this rollback"), "{}", own.stderr);
+    assert_eq!(writes(&env), 1);
+    let rolled = env.expect("local:dave", &["approve", &id, "--output", "json"], 0).json();
+    assert_eq!(rolled["state"], "rolled_back");
     assert!(admins(&env).contains(&"alice".to_owned()), "alice restored");
     assert_eq!(writes(&env), 2);
 
@@ -108,18 +117,19 @@ fn full_lifecycle_through_the_binary() {
             "pending_approval->approved",
             "approved->executing",
             "executing->completed",
-            "completed->rolling_back",
+            "completed->rollback_requested",
+            "rollback_requested->rolling_back",
             "rolling_back->rolled_back"
         ]
     );
     // Six transitions, and the three refused attempts (her own approval, two executions).
     let verify = env.expect("local:bob", &["audit", "verify", "--output", "json"], 0).json();
-    assert_eq!(verify["records"], 9);
+    assert_eq!(verify["records"], 10);
     assert!(verify["first_break"].is_null());
 
     let export = env.expect("local:bob", &["audit", "export"], 0);
     let lines: Vec<Value> = export.stdout.lines().map(|l| serde_json::from_str(l).expect("JSONL")).collect();
-    assert_eq!(lines.len(), 9);
+    assert_eq!(lines.len(), 10);
     assert_eq!(lines[0]["prev_hash"], "0".repeat(64));
     for pair in lines.windows(2) {
         assert_eq!(pair[1]["prev_hash"], pair[0]["hash"], "each record links to the previous one");
@@ -130,16 +140,74 @@ fn full_lifecycle_through_the_binary() {
         refusals,
         [("approval_refused", "local:alice"), ("execution_refused", "local:bob"), ("execution_refused", "local:bob")]
     );
-    assert_eq!(lines[8]["to"], "rolled_back");
+    assert_eq!(lines[9]["to"], "rolled_back");
+    // The rollback was asked for by one principal and approved by another.
+    let requested = lines.iter().position(|l| l["to"] == "rollback_requested").expect("rollback request");
+    assert_eq!(
+        (lines[requested]["actor"].as_str(), lines[requested + 1]["decided_by"].as_str()),
+        (Some("local:bob"), Some("local:dave"))
+    );
     // What changed is readable from the audit alone.
     let done = lines.iter().find(|l| l["event"] == "execution_succeeded").expect("completion record");
     assert_eq!(done["before_state"]["state"]["member"], true, "{done}");
     assert_eq!(done["after_state"]["state"]["member"], false, "{done}");
 
+    // `show` keeps the execution's after-state and shows the restore beside it.
+    let show = env.expect("local:bob", &["show", &id], 0);
+    let field = |label: &str| {
+        let line = show.stdout.lines().find(|l| l.starts_with(label));
+        line.unwrap_or_else(|| panic!("no {label}: {}", show.stdout))[label.len()..].trim().to_owned()
+    };
+    assert_ne!(field("after "), field("before "), "the after-state is the execution's: {}", show.stdout);
+    assert_eq!(field("restored "), field("before "), "the restore is shown beside it: {}", show.stdout);
+    assert!(!show.stdout.contains("rollback   until"), "no window after a rollback: {}", show.stdout);
+
     // Table output for people.
     let list = env.expect("local:bob", &["list"], 0);
     assert!(list.stdout.starts_with("ID"), "{}", list.stdout);
     assert!(list.stdout.contains("rolled_back"), "{}", list.stdout);
+}
+
+#[test]
+fn an_irreversible_action_refuses_a_rollback_and_advertises_none() {
+    let env = Env::new();
+    env.init_enabled();
+    let s = env
+        .expect(
+            "local:alice",
+            &[
+                "suggest",
+                "--connector",
+                "sandbox",
+                "--kind",
+                "revoke_sessions",
+                "--identity",
+                "alice",
+                "--grant-type",
+                "account",
+                "--reason",
+                "token leaked",
+                "--output",
+                "json",
+            ],
+            0,
+        )
+        .json();
+    let id = s["action"]["id"].as_str().expect("id").to_owned();
+    env.expect("local:bob", &["approve", &id], 0);
+    let done = env.expect("local:bob", &["execute", &id], 0);
+    assert!(!done.stdout.contains("Next: remediate rollback"), "{}", done.stdout);
+    assert!(done.stdout.contains("cannot be undone"), "{}", done.stdout);
+    let json = env.expect("local:bob", &["show", &id, "--output", "json"], 0).json();
+    assert!(json["detail"]["rollback_expires_at"].is_null(), "{json}");
+    let show = env.expect("local:bob", &["show", &id], 0);
+    assert!(!show.stdout.contains("until"), "no rollback deadline: {}", show.stdout);
+    assert!(show.stdout.contains("cannot be undone"), "{}", show.stdout);
+    for who in ["local:bob", "local:dave"] {
+        let refused = env.expect(who, &["rollback", &id], 3);
+        assert!(refused.stderr.contains("cannot be undone"), "{}", refused.stderr);
+    }
+    assert_eq!(events(&env, &id).last().map(String::as_str), Some("executing->completed"), "still completed");
 }
 
 #[test]
@@ -241,7 +309,7 @@ fn demo_runs_end_to_end() {
     let run = env.expect("local:alice", &["demo", "--output", "json"], 0);
     let v = run.json();
     let steps: Vec<&str> = v["steps"].as_array().expect("steps").iter().filter_map(|s| s["step"].as_str()).collect();
-    assert_eq!(steps, ["suggest", "approve", "execute", "rollback", "audit_verify"]);
+    assert_eq!(steps, ["suggest", "approve", "execute", "rollback_request", "rollback", "audit_verify"]);
     let data_dir = v["data_dir"].as_str().expect("data dir");
     let _ = std::fs::remove_dir_all(data_dir);
 }

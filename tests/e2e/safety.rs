@@ -400,7 +400,9 @@ fn a_notification_is_not_drift_for_an_account_action() {
     env.expect("local:bob", &["approve", &notify], 0);
     env.expect("local:bob", &["execute", &notify], 0);
     assert_eq!(env.sandbox()["notifications"].as_array().map(Vec::len), Some(1));
-    env.expect("local:bob", &["rollback", &suspend], 0);
+    env.expect("local:bob", &["rollback", &suspend], 3);
+    assert_eq!(env.sandbox()["users"]["carol"]["status"], "suspended", "waits for a second approver");
+    env.expect("local:dave", &["approve", &suspend], 0);
     assert_eq!(env.sandbox()["users"]["carol"]["status"], "active");
 }
 

@@ -192,7 +192,11 @@ impl Ctx {
 
     async fn dispatch(&self, command: &Command) -> Result<u8, Failure> {
         for a in self.backend.expire_stale().await? {
-            errln!("expired {}: not approved in time", a.id);
+            if a.state == remediation_core::State::Completed {
+                errln!("rollback request for {} closed: not approved before its rollback window ended", a.id);
+            } else {
+                errln!("expired {}: not approved in time", a.id);
+            }
         }
         match command {
             Command::Suggest(args) => self.suggest(args).await,
@@ -257,9 +261,14 @@ impl Ctx {
         let (a, who) = self.backend.step(step, id, &self.actor, note).await?;
         let next = match step {
             Step::Reject | Step::Cancel => String::new(),
+            // Approving a requested rollback ran it; a failed restore needs attention.
+            Step::Approve if a.state == remediation_core::State::Failed => {
+                format!("the rollback failed and needs attention: see `remediate show {}`", a.id)
+            }
             _ => next_step(&a),
         };
-        self.changed(&a, &who, verb, &next)
+        let code = self.changed(&a, &who, verb, &next)?;
+        Ok(if step == Step::Approve && a.state == remediation_core::State::Failed { 5 } else { code })
     }
 
     /// `suggest`.
@@ -482,7 +491,20 @@ impl Ctx {
                 if let Some(af) = &d.after {
                     outln!("after      {}", clean(&af.state.to_string()))?;
                 }
-                if let Some(until) = d.rollback_expires_at {
+                // The restore is shown beside the execution's after-state, never in its place.
+                if let Some(r) = &d.restored {
+                    outln!("restored   {}", clean(&r.state.to_string()))?;
+                }
+                let irreversible =
+                    d.plan.as_ref().is_some_and(|p| p.reversibility == remediation_core::Reversibility::Irreversible);
+                if irreversible && d.before.is_some() {
+                    outln!("rollback   none: this change cannot be undone")?;
+                } else if let Some(until) = d.rollback_expires_at
+                    && matches!(
+                        a.state,
+                        remediation_core::State::Completed | remediation_core::State::RollbackRequested
+                    )
+                {
                     outln!("rollback   until {}", ts(until))?;
                 }
                 if let Some(e) = &d.last_error {
@@ -554,17 +576,31 @@ impl Ctx {
         let (code, value, text) = match v.outcome.as_str() {
             "completed" => {
                 let after = v.after.as_ref().map(|a| a.state.to_string()).unwrap_or_default();
+                // Only a change that can be undone advertises a rollback.
+                let next = match v.rollback_expires_at {
+                    Some(until) => format!("Next: remediate rollback {} (until {})", action.id, ts(until)),
+                    None => "this change cannot be undone".to_owned(),
+                };
                 (
                     0,
-                    json!({"outcome": "completed", "action": action, "after": v.after}),
-                    format!(
-                        "{} completed; after-state {}\nNext: remediate rollback {} (inside the rollback window)",
-                        action.id,
-                        clean(&after),
-                        action.id
-                    ),
+                    json!({
+                        "outcome": "completed",
+                        "action": action,
+                        "after": v.after,
+                        "rollback_expires_at": v.rollback_expires_at.map(ts),
+                    }),
+                    format!("{} completed; after-state {}\n{next}", action.id, clean(&after)),
                 )
             }
+            "rollback_requested" => (
+                3,
+                json!({"outcome": "rollback_requested", "action": action}),
+                format!(
+                    "{} rollback_requested: the rollback waits for a different approver\nNext: {}",
+                    action.id,
+                    next_step(action)
+                ),
+            ),
             "rolled_back" => (
                 0,
                 json!({"outcome": "rolled_back", "action": action}),
@@ -753,6 +789,10 @@ pub(crate) fn next_step(a: &Action) -> String {
         S::Approved => format!("remediate execute {} (add --dry-run to check first)", a.id),
         S::Suggested => format!("advisory only; an admin may `remediate promote {}`", a.id),
         S::DryRun => "nothing was written; suggest again without --dry-run to act".to_owned(),
+        S::RollbackRequested => format!(
+            "another approver runs `remediate approve {}` to roll it back, or `remediate reject {}` to keep the change",
+            a.id, a.id
+        ),
         _ => String::new(),
     }
 }

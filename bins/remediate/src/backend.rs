@@ -107,13 +107,17 @@ impl Outcome {
         OutcomeView::named(outcome)
     }
 
-    /// A local execution outcome.
-    pub(crate) fn from_execute(outcome: ExecuteOutcome) -> Self {
+    /// A local execution outcome; `rollback_expires_at` is a completed change's rollback
+    /// deadline (none when it cannot be rolled back).
+    pub(crate) fn from_execute(outcome: ExecuteOutcome, rollback_expires_at: Option<time::OffsetDateTime>) -> Self {
         let mut changes = Value::Null;
         let view = match outcome {
-            ExecuteOutcome::Completed { action, after } => {
-                OutcomeView { action: Some(action), after: Some(after), ..Self::empty("completed") }
-            }
+            ExecuteOutcome::Completed { action, after } => OutcomeView {
+                action: Some(action),
+                after: Some(after),
+                rollback_expires_at,
+                ..Self::empty("completed")
+            },
             ExecuteOutcome::Failed { action, error } => {
                 OutcomeView { action: Some(action), error: Some(error), ..Self::empty("failed") }
             }
@@ -146,6 +150,9 @@ impl Outcome {
             }
             RollbackOutcome::Failed { action, error } => {
                 OutcomeView { action: Some(action), error: Some(error), ..Self::empty("failed") }
+            }
+            RollbackOutcome::Requested { action } => {
+                OutcomeView { action: Some(action), ..Self::empty("rollback_requested") }
             }
         };
         Self { view, changes: Value::Null, rollback: true }
@@ -193,6 +200,13 @@ impl Local {
         }
         errln!("waiting for another remediate process to finish executing in {}", self.dir.display());
         ExecutorLock::acquire(&self.dir).map_err(runtime_failure)
+    }
+
+    /// The rollback deadline of a completed action (none for any other state, or for an
+    /// irreversible change).
+    async fn rollback_deadline(&self, id: ActionId) -> Result<Option<time::OffsetDateTime>, Failure> {
+        let d = self.engine.get(id).await?;
+        Ok(if d.action.state == State::Completed { d.rollback_expires_at } else { None })
     }
 
     /// Takes the executor lock, then reconciles actions an interrupted process left behind.
@@ -500,6 +514,11 @@ impl Backend {
             Self::Local(l) => {
                 let e = &l.engine;
                 let a = match step {
+                    // Approving a requested rollback runs it: under the executor lock.
+                    Step::Approve if e.get(id).await?.action.state == State::RollbackRequested => {
+                        let _lock = l.executor_lock().await?;
+                        e.approve_rollback(id, actor, note).await?.action().clone()
+                    }
                     Step::Approve => e.approve(id, actor, note).await?,
                     Step::Reject => e.reject(id, actor, note).await?,
                     Step::Cancel => e.cancel(id, actor, note).await?,
@@ -509,9 +528,25 @@ impl Backend {
                 Ok((a, actor.name.clone()))
             }
             Self::Remote(r) => {
-                let a: Action = r.post(&id_path(id, step.path()), &NoteBody { note }).await?;
+                let path = id_path(id, step.path());
+                let (status, value) = r.send(reqwest::Method::POST, &path, None, Some(&NoteBody { note })).await?;
+                // An approved rollback whose restore failed: the action, as locally.
+                let failed = value["error"]["details"].get("action").filter(|_| status == 502).cloned();
+                let a: Action = match failed {
+                    Some(action) => decode(action, &path)?,
+                    None if (200..300).contains(&status) => decode(value, &path)?,
+                    None => return Err(api_failure(status, &value)),
+                };
                 let view: ActionView = r.get(&id_path(id, "")).await?;
-                let who = view.transitions.last().map(|t| t.actor.clone()).unwrap_or_default();
+                // The step's own record: an approved rollback is followed by the system's.
+                let who = view
+                    .transitions
+                    .iter()
+                    .rev()
+                    .find(|t| t.event == step.path())
+                    .or(view.transitions.last())
+                    .map(|t| t.actor.clone())
+                    .unwrap_or_default();
                 Ok((a, who))
             }
         }
@@ -522,7 +557,8 @@ impl Backend {
         match self {
             Self::Local(l) => {
                 let _lock = if dry_run { None } else { Some(l.executor_lock().await?) };
-                Ok(Outcome::from_execute(l.engine.execute(id, actor, dry_run).await?))
+                let outcome = l.engine.execute(id, actor, dry_run).await?;
+                Ok(Outcome::from_execute(outcome, l.rollback_deadline(id).await?))
             }
             Self::Remote(r) => r.outcome(&id_path(id, "execute"), &ExecuteBody { dry_run }, false).await,
         }
@@ -533,7 +569,8 @@ impl Backend {
         match self {
             Self::Local(l) => {
                 let _lock = l.executor_lock().await?;
-                Ok(Outcome::from_execute(l.engine.force_execute(id, actor, reason).await?))
+                let outcome = l.engine.force_execute(id, actor, reason).await?;
+                Ok(Outcome::from_execute(outcome, l.rollback_deadline(id).await?))
             }
             Self::Remote(r) => r.outcome(&id_path(id, "force-execute"), &ReasonBody { reason }, false).await,
         }

@@ -26,6 +26,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
             roles: BTreeMap::from([
                 ("local:alice".to_owned(), Role::Requester),
                 ("local:bob".to_owned(), Role::Approver),
+                ("local:carol".to_owned(), Role::Approver),
             ]),
         },
         ..Config::default()
@@ -40,6 +41,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
 
     let alice = Actor::new("local:alice", Role::Requester);
     let bob = Actor::new("local:bob", Role::Approver);
+    let carol = Actor::new("local:carol", Role::Approver);
     let ctx = Local::build(&config, &dir, Some(key)).await?;
     let json = format == Format::Json;
     let say = |step: &str| if json { Ok(()) } else { outln!("\n== {step}") };
@@ -102,18 +104,28 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
     }
     steps.push(serde_json::json!({"step": "execute", "action": action, "after": after}));
 
-    say("5. local:bob rolls it back (inside the 24 h window; live state equals the recorded after-state)")?;
+    say("5. local:bob asks to roll it back (giving access back needs a second approver)")?;
     let rb = ctx.engine.rollback(id, &bob, Some("demo".into())).await?;
+    let RollbackOutcome::Requested { action } = &rb else {
+        return Err(Failure::new(5, anyhow::anyhow!("demo rollback did not wait for approval: {rb:?}")));
+    };
+    if !json {
+        outln!("{} {}", action.id, action.state)?;
+    }
+    steps.push(serde_json::json!({"step": "rollback_request", "action": action}));
+
+    say("6. local:carol approves the rollback (inside the 24 h window; live state equals the recorded after-state)")?;
+    let rb = ctx.engine.approve_rollback(id, &carol, Some("confirmed false positive".into())).await?;
     let RollbackOutcome::RolledBack { action } = &rb else {
         return Err(Failure::new(5, anyhow::anyhow!("demo rollback failed: {rb:?}")));
     };
-    let restored = ctx.engine.get(id).await?.after.map(|s| s.state);
+    let restored = ctx.engine.get(id).await?.restored.map(|s| s.state);
     if !json {
         outln!("{} {}; live state {}", action.id, action.state, restored.clone().unwrap_or_default())?;
     }
     steps.push(serde_json::json!({"step": "rollback", "action": action, "live": restored}));
 
-    say("6. Verify the audit trail")?;
+    say("7. Verify the audit trail")?;
     let report = ctx.store.verify_audit().map_err(|e| Failure::new(1, anyhow::Error::new(e)))?;
     if !json {
         outln!(

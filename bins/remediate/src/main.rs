@@ -77,7 +77,8 @@ pub(crate) enum Command {
         /// Action id.
         id: ActionId,
     },
-    /// Approve an action waiting for approval (not your own).
+    /// Approve an action waiting for approval (not your own), or a requested rollback (not one
+    /// you requested), which then runs.
     Approve {
         /// Action id.
         id: ActionId,
@@ -85,7 +86,7 @@ pub(crate) enum Command {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Reject an action waiting for approval.
+    /// Reject an action waiting for approval, or a requested rollback (the change stays).
     Reject {
         /// Action id.
         id: ActionId,
@@ -101,7 +102,9 @@ pub(crate) enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Roll back a completed action inside its rollback window.
+    /// Roll back a completed action inside its rollback window. When the kind's rollback needs
+    /// approval, this requests it (exit 3, the action waits in `rollback_requested`) and a
+    /// different approver runs `approve` (or `rollback`) to carry it out.
     Rollback {
         /// Action id.
         id: ActionId,

@@ -123,6 +123,8 @@ pub(crate) async fn get_plan(
     engine.get(id).await?.plan.map(Json).ok_or_else(|| ApiError::not_found(format!("action {id} has no plan")))
 }
 
+/// Approves an action; on a `rollback_requested` action, approves the rollback and runs it
+/// under the executor lock (200 with the action, 502 when the restore failed).
 pub(crate) async fn approve(
     AxState(state): AxState<ApiState>,
     caller: Caller,
@@ -133,6 +135,18 @@ pub(crate) async fn approve(
     // is refused, and audited, exactly as it is locally.
     let actor = caller.require(Role::Viewer)?;
     let engine = state.runtime().active().await?.engine;
+    if engine.get(id).await?.action.state == State::RollbackRequested {
+        let outcome = {
+            let _lock = state.executor_lock().await?;
+            let engine = state.runtime().active().await?.engine;
+            engine.approve_rollback(id, actor, body.note).await?
+        };
+        state.metrics().record_rollback(&outcome);
+        return match outcome {
+            RollbackOutcome::Failed { action, error } => Err(rollback_failure(&action, &error)),
+            other => Ok(Json(other.action().clone())),
+        };
+    }
     Ok(Json(engine.approve(id, actor, body.note).await?))
 }
 
@@ -185,13 +199,20 @@ pub(crate) async fn promote(
 }
 
 /// The response for an execution outcome: 200 done, 202 held or back to approval, 502 when
-/// the provider failed.
-pub(crate) fn execute_response(outcome: ExecuteOutcome) -> Response {
+/// the provider failed. `rollback_expires_at` is the completed action's rollback deadline
+/// (none for an irreversible change).
+pub(crate) fn execute_response(outcome: ExecuteOutcome, rollback_expires_at: Option<time::OffsetDateTime>) -> Response {
     let empty = OutcomeView::named("");
     match outcome {
         ExecuteOutcome::Completed { action, after } => reply(
             StatusCode::OK,
-            &OutcomeView { outcome: "completed".into(), action: Some(action), after: Some(after), ..empty },
+            &OutcomeView {
+                outcome: "completed".into(),
+                action: Some(action),
+                after: Some(after),
+                rollback_expires_at,
+                ..empty
+            },
         ),
         ExecuteOutcome::Failed { action, error } => {
             ApiError::new(StatusCode::BAD_GATEWAY, "provider_failure", format!("action {} failed: {error}", action.id))
@@ -222,13 +243,14 @@ pub(crate) fn execute_response(outcome: ExecuteOutcome) -> Response {
     }
 }
 
-/// Runs an execution under the executor lock and records its metrics.
+/// Runs an execution under the executor lock and records its metrics; returns the response,
+/// with the rollback deadline of a completed change.
 pub(crate) async fn run_execution(
     state: &ApiState,
     id: ActionId,
     actor: &Actor,
     force_reason: Option<String>,
-) -> Result<ExecuteOutcome, ApiError> {
+) -> Result<Response, ApiError> {
     let _lock = state.executor_lock().await?;
     let engine = state.runtime().active().await?.engine;
     let started = std::time::Instant::now();
@@ -237,7 +259,11 @@ pub(crate) async fn run_execution(
         None => engine.execute(id, actor, false).await?,
     };
     state.metrics().record_execution(&outcome, started.elapsed(), state.runtime().clock().now());
-    Ok(outcome)
+    let until = match &outcome {
+        ExecuteOutcome::Completed { .. } => engine.get(id).await?.rollback_expires_at,
+        _ => None,
+    };
+    Ok(execute_response(outcome, until))
 }
 
 pub(crate) async fn execute(
@@ -249,11 +275,11 @@ pub(crate) async fn execute(
     if body.dry_run {
         let actor = caller.require(Role::Requester)?;
         let engine = state.runtime().active().await?.engine;
-        return Ok(execute_response(engine.execute(id, actor, true).await?));
+        return Ok(execute_response(engine.execute(id, actor, true).await?, None));
     }
     let about = json!({"action_id": id});
     let actor = caller.require_audited(&state, Role::Approver, "execution_refused", about).await?;
-    Ok(execute_response(run_execution(&state, id, actor, None).await?))
+    run_execution(&state, id, actor, None).await
 }
 
 pub(crate) async fn force_execute(
@@ -264,7 +290,7 @@ pub(crate) async fn force_execute(
 ) -> Result<Response, ApiError> {
     let about = json!({"action_id": id});
     let actor = caller.require_audited(&state, Role::Admin, "execution_refused", about).await?;
-    Ok(execute_response(run_execution(&state, id, actor, Some(body.reason)).await?))
+    run_execution(&state, id, actor, Some(body.reason)).await
 }
 
 pub(crate) async fn rollback(
@@ -284,31 +310,25 @@ pub(crate) async fn rollback(
     Ok(rollback_response(outcome))
 }
 
-/// 200 rolled back, 502 when the restore failed.
+/// 200 rolled back, 202 waiting for a different principal's approval, 502 when the restore
+/// failed.
 pub(crate) fn rollback_response(outcome: RollbackOutcome) -> Response {
     match outcome {
-        RollbackOutcome::RolledBack { action } => reply(
-            StatusCode::OK,
-            &OutcomeView {
-                outcome: "rolled_back".into(),
-                action: Some(action),
-                after: None,
-                limit: None,
-                breaker: false,
-                plan: None,
-                decision: None,
-                changes: Vec::new(),
-                error: None,
-            },
+        RollbackOutcome::RolledBack { action } => {
+            reply(StatusCode::OK, &OutcomeView { action: Some(action), ..OutcomeView::named("rolled_back") })
+        }
+        RollbackOutcome::Requested { action } => reply(
+            StatusCode::ACCEPTED,
+            &OutcomeView { action: Some(action), ..OutcomeView::named("rollback_requested") },
         ),
-        RollbackOutcome::Failed { action, error } => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "provider_failure",
-            format!("rollback of {} failed: {error}", action.id),
-        )
-        .with_details(json!({"action": action}))
-        .into_response(),
+        RollbackOutcome::Failed { action, error } => rollback_failure(&action, &error).into_response(),
     }
+}
+
+/// 502 naming the action whose restore failed (the action is in `details`).
+fn rollback_failure(action: &Action, error: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_GATEWAY, "provider_failure", format!("rollback of {} failed: {error}", action.id))
+        .with_details(json!({"action": action}))
 }
 
 pub(crate) async fn audit(

@@ -102,6 +102,7 @@ impl Metrics {
         let label = match outcome {
             RollbackOutcome::RolledBack { .. } => "rolled_back",
             RollbackOutcome::Failed { .. } => "failed",
+            RollbackOutcome::Requested { .. } => "requested",
         };
         self.rollbacks.get_or_create(&vec![("outcome".to_owned(), label.to_owned())]).inc();
     }

@@ -73,7 +73,7 @@ pub fn document() -> Value {
         Op {
             method: "post",
             path: "/v1/actions/{id}/approve",
-            summary: "Approve (never by the requester)",
+            summary: "Approve (never by the requester); on a `rollback_requested` action, approve the rollback (never by whoever requested it) and run it (502 when the restore failed)",
             role: Some("approver"),
             request: note.clone(),
             ok: (200, action.clone()),
@@ -100,7 +100,7 @@ pub fn document() -> Value {
         Op {
             method: "post",
             path: "/v1/actions/{id}/rollback",
-            summary: "Roll back inside the window",
+            summary: "Roll back inside the window (202 with the `rollback_requested` action when the kind needs a second principal's approval; on a `rollback_requested` action, approves it; 409 for an irreversible change)",
             role: Some("approver"),
             request: note.clone(),
             ok: (200, outcome.clone()),
@@ -287,7 +287,10 @@ pub fn document() -> Value {
         if op.path.ends_with("execute") {
             errors.push(("202", "held by a limit or the breaker, or back to approval: an outcome, not an error"));
         }
-        if op.path.ends_with("execute") || op.path.ends_with("rollback") {
+        if op.path.ends_with("rollback") {
+            errors.push(("202", "the rollback waits for a different principal's approval: an outcome, not an error"));
+        }
+        if op.path.ends_with("execute") || op.path.ends_with("rollback") || op.path.ends_with("approve") {
             errors.push(("502", "the provider failed"));
         }
         if op.path == "/v1/actions" && op.method == "post" {

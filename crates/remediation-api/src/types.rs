@@ -151,12 +151,18 @@ pub struct KillSwitchView {
 /// What an execution, force-execution or rollback came to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OutcomeView {
-    /// `completed`, `failed`, `held`, `plan_changed`, `dry_run` or `rolled_back`.
+    /// `completed`, `failed`, `held`, `plan_changed`, `dry_run`, `rolled_back` or
+    /// `rollback_requested` (the rollback waits for a different principal's approval).
     pub outcome: String,
     /// The action as it is now (absent for a dry run).
     pub action: Option<Action>,
     /// The state read back after the change.
     pub after: Option<Snapshot>,
+    /// For a completed change: until when it can be rolled back. Absent when it cannot be
+    /// (an irreversible change).
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub rollback_expires_at: Option<time::OffsetDateTime>,
     /// The window that held the action.
     pub limit: Option<LimitReached>,
     /// True when the circuit breaker held it.
@@ -179,6 +185,7 @@ impl OutcomeView {
             outcome: outcome.to_owned(),
             action: None,
             after: None,
+            rollback_expires_at: None,
             limit: None,
             breaker: false,
             plan: None,

@@ -2,7 +2,7 @@
 //! decision, with their plan diff and timeline, and Approve / Reject forms for approvers.
 //!
 //! - `GET /` shows a sign-in form taking an API token (`remediate token create`), or, once
-//!   signed in, the `pending_approval` and `held` actions. `POST /login` checks the token
+//!   signed in, the `pending_approval`, `rollback_requested` and `held` actions. `POST /login` checks the token
 //!   with the API's own hashed look-up and starts a session; `POST /logout` ends it.
 //! - Sessions are an opaque random id in a cookie (`HttpOnly`, `SameSite=Strict`, `Path=/`,
 //!   `Secure` with [`crate::ApiOptions::secure_cookies`] or `X-Forwarded-Proto: https`),
@@ -442,7 +442,12 @@ fn card(view: ActionView, actor: &Actor, now: OffsetDateTime) -> Card {
         ),
         None => ("unknown".to_owned(), "unknown".to_owned(), "No plan recorded.".to_owned(), Vec::new()),
     };
-    let own = a.requested_by == actor.name;
+    // For a rollback request, "own" is whoever asked for the rollback: they never approve it.
+    let own = if a.state == State::RollbackRequested {
+        transitions.iter().rev().find(|t| t.event == "request_rollback").is_some_and(|t| t.actor == actor.name)
+    } else {
+        a.requested_by == actor.name
+    };
     Card {
         id: a.id.to_string(),
         state: a.state.as_str().to_owned(),
@@ -460,7 +465,7 @@ fn card(view: ActionView, actor: &Actor, now: OffsetDateTime) -> Card {
         plan,
         diff,
         timeline: transitions.into_iter().map(step).collect(),
-        decidable: a.state == State::PendingApproval && actor.role >= Role::Approver,
+        decidable: matches!(a.state, State::PendingApproval | State::RollbackRequested) && actor.role >= Role::Approver,
         own,
     }
 }
@@ -470,7 +475,7 @@ fn card(view: ActionView, actor: &Actor, now: OffsetDateTime) -> Card {
 async fn cards(ui: &Ui, actor: &Actor) -> Result<Vec<Card>, ApiError> {
     let now = ui.now();
     let mut views = Vec::new();
-    for state in [State::PendingApproval, State::Held] {
+    for state in [State::PendingApproval, State::RollbackRequested, State::Held] {
         let query = ActionQuery { state: Some(state), limit: Some(500), ..ActionQuery::default() };
         let axum::Json(page) =
             handlers::list_actions(AxState(ui.api.clone()), Caller(actor.clone()), ApiQuery(query)).await?;

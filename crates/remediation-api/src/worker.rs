@@ -2,14 +2,15 @@
 //! executor lock (so a CLI and the server never execute at once), reconciles interrupted
 //! actions and executes approved ones, one at a time, until asked to stop.
 //!
-//! Rollback windows need no closing step: the engine refuses a rollback once the window has
-//! passed, and the deadline is kept on each action.
-//!
 //! An approved action whose execution is refused (remediation disabled, the kill switch, a
 //! disabled control, a refusing gate) is audited once by the engine and then left alone: later
 //! ticks skip it until the safety state (switches and settings) or the action changes, or
 //! [`RETRY_REFUSED_AFTER`] has passed (a refusal for a reason outside the store, such as an
 //! unhealthy connector, may pass by itself; the engine does not audit an identical refusal again).
+//!
+//! Rollback windows need no closing step of their own: the engine refuses a rollback once the
+//! window has passed, and the deadline is kept on each action. A rollback request still waiting
+//! for approval when its window closes is returned to `completed` by the same expiry sweep.
 
 use std::sync::PoisonError;
 
@@ -22,7 +23,7 @@ use crate::error::ApiError;
 /// What one tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TickReport {
-    /// Actions expired (not approved in time).
+    /// Actions expired (not approved in time), and rollback requests closed with their window.
     pub expired: usize,
     /// Interrupted actions reconciled.
     pub recovered: usize,
@@ -52,7 +53,11 @@ pub async fn tick(state: &ApiState) -> Result<TickReport, ApiError> {
     let mut report = TickReport::default();
     let engine = state.runtime().active().await?.engine;
     for a in engine.expire_stale().await? {
-        tracing::info!(action_id = %a.id, "expired: not approved in time");
+        if a.state == State::Completed {
+            tracing::info!(action_id = %a.id, "rollback request closed: its rollback window ended");
+        } else {
+            tracing::info!(action_id = %a.id, "expired: not approved in time");
+        }
         report.expired += 1;
     }
     if state.is_shutting_down() {

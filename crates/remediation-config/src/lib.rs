@@ -439,6 +439,7 @@ rollback_window_secs = 86400
 # [policy.kinds.revoke]
 # mode = "auto"
 # reason = "group revocations are reversible and low risk"
+# rollback_requires_approval = true   # a person's rollback waits for a second approver (default: every kind but notify)
 
 # Per-control overrides. A control's mode applies only to the kinds, grant types and
 # connectors it names (all three required with `mode`); to any other action tagged with the

@@ -139,6 +139,46 @@ pub enum RollbackOutcome {
         /// Why.
         error: String,
     },
+    /// A person asked for the rollback and the kind needs it approved: the action waits in
+    /// `rollback_requested` until a different principal approves (or rejects) it.
+    Requested {
+        /// The action, now `rollback_requested`.
+        action: Action,
+    },
+}
+
+impl RollbackOutcome {
+    /// The action as the rollback left it.
+    pub fn action(&self) -> &Action {
+        match self {
+            Self::RolledBack { action } | Self::Failed { action, .. } | Self::Requested { action } => action,
+        }
+    }
+}
+
+/// What a restore came to (a restore is never merely requested).
+enum Restored {
+    /// The before-state was restored and read back.
+    RolledBack(Action),
+    /// The restore failed, and why.
+    Failed(Action, String),
+}
+
+impl From<Restored> for RollbackOutcome {
+    fn from(r: Restored) -> Self {
+        match r {
+            Restored::RolledBack(action) => Self::RolledBack { action },
+            Restored::Failed(action, error) => Self::Failed { action, error },
+        }
+    }
+}
+
+/// Whether `actor` is the principal recorded as `recorded` (an audit `actor` or `requested_by`).
+///
+/// Separation of duties for rollbacks compares principals through this one function, so the
+/// identity it compares can change in one place.
+pub(crate) fn same_principal(actor: &Actor, recorded: &str) -> bool {
+    actor.name == recorded
 }
 
 /// Fresh reads and a fresh plan for one action.
@@ -339,6 +379,7 @@ impl Engine {
             plan: Some(prepared.plan.clone()),
             before: None,
             after: None,
+            restored: None,
             rollback_expires_at: None,
             last_error: None,
         };
@@ -348,8 +389,10 @@ impl Engine {
     }
 
     /// Records an approval. The requester cannot approve their own action, nobody approves
-    /// twice, and the action moves to `approved` once the policy's minimum is reached. A
-    /// refused approval is recorded in the audit (`approval_refused`).
+    /// twice, and the action moves to `approved` once the policy's minimum is reached.
+    ///
+    /// On a `rollback_requested` action this approves the rollback instead (see
+    /// [`Engine::approve_rollback`]) and returns the action as the rollback left it.
     pub async fn approve(&self, id: ActionId, actor: &Actor, note: Option<String>) -> Result<Action, EngineError> {
         let result = self.approve_unaudited(id, actor, note).await;
         self.note_if_refused(result, "approval_refused", id, actor).await
@@ -362,6 +405,9 @@ impl Engine {
         note: Option<String>,
     ) -> Result<Action, EngineError> {
         let detail = self.get(id).await?;
+        if detail.action.state == State::RollbackRequested {
+            return Ok(self.approve_requested_rollback(detail, actor, note).await?.action().clone());
+        }
         let action = &detail.action;
         if actor.name == action.requested_by {
             return Err(refused(
@@ -425,6 +471,18 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+        let filter = ActionFilter { state: Some(State::RollbackRequested), ..ActionFilter::default() };
+        for action in self.store.list(&filter).await? {
+            let detail = self.get(action.id).await?;
+            if detail.rollback_expires_at.is_none_or(|until| now <= until) {
+                continue;
+            }
+            match self.close_rollback_request(&detail).await {
+                Ok(a) => expired.push(a),
+                Err(EngineError::Store(crate::StoreError::StateConflict { .. })) => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(expired)
     }
 
@@ -454,6 +512,13 @@ impl Engine {
             return Ok(FixCheck::Holds);
         }
         Ok(FixCheck::Undone { live })
+    }
+
+    /// Returns a `rollback_requested` action whose window closed to `completed` (system).
+    async fn close_rollback_request(&self, detail: &ActionDetail) -> Result<Action, EngineError> {
+        let comment = "the rollback window closed before the rollback was approved; the change stays in place";
+        self.step(detail, Event::Expire, &Actor::system(), Some(comment.to_owned()), DetailUpdate::default(), |_| {})
+            .await
     }
 
     /// Turns advisory guidance into a request for approval (admin).
@@ -599,7 +664,12 @@ impl Engine {
     /// state must equal the recorded after-state), or of a failed action that changed
     /// something.
     ///
-    /// A refused rollback is recorded in the audit (`rollback_refused`).
+    /// A person rolling back a completed action of a kind whose rollback requires approval
+    /// only requests it: the action moves to `rollback_requested` and waits for a different
+    /// principal ([`RollbackOutcome::Requested`]). Calling this on a `rollback_requested`
+    /// action approves that request. The system (automatic rollback, redo of a fix that did
+    /// not hold) rolls back without approval. An irreversible change is refused before
+    /// anything is read or recorded. A rollback takes no limit slot.
     pub async fn rollback(
         &self,
         id: ActionId,
@@ -617,50 +687,26 @@ impl Engine {
         note: Option<String>,
     ) -> Result<RollbackOutcome, EngineError> {
         let detail = self.get(id).await?;
+        if detail.action.state == State::RollbackRequested {
+            return self.approve_requested_rollback(detail, actor, note).await;
+        }
         let action = &detail.action;
         transition(action.state, Event::Rollback, actor.role)?;
+        refuse_irreversible(&detail)?;
         let connector = self.connector(&action.connector)?;
-        let Some(before) = detail.before.clone() else {
-            return Err(refused(
-                "rollback",
-                "no before-state was recorded for this action, so there is nothing to restore",
-            ));
-        };
-        let live = connector.snapshot(&action.target).await.map_err(conn(&connector, "read the target"))?;
-        let now = self.clock.now();
-        match action.state {
-            State::Completed => {
-                if let Some(until) = detail.rollback_expires_at
-                    && now > until
-                {
-                    return Err(refused(
-                        "rollback window",
-                        format!(
-                            "the rollback window closed at {until}; the before-state (hash {}) is kept in the audit for a manual restore",
-                            before.hash()?
-                        ),
-                    ));
-                }
-                let after = detail.after.as_ref().unwrap_or(&live);
-                if &live != after {
-                    let drift = json_diff(&after.state, &live.state);
-                    return Err(refused(
-                        "drift",
-                        format!(
-                            "the target changed since execution, so restoring could undo someone else's change: {}",
-                            drift.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-                        ),
-                    ));
-                }
-            }
-            _ => {
-                if live == before {
-                    return Err(refused(
-                        "rollback",
-                        "the live state already equals the before-state; nothing to roll back",
-                    ));
-                }
-            }
+        let (before, live) = self.rollback_preconditions(&detail, &connector).await?;
+        let needs_approval = action.state == State::Completed
+            && actor.role != Role::System
+            && self.policy.rollback_requires_approval(action);
+        if needs_approval {
+            let comment = Some(note.unwrap_or_else(|| "rollback requested".to_owned()));
+            let until = detail.rollback_expires_at;
+            let action = self
+                .step(&detail, Event::RequestRollback, actor, comment, DetailUpdate::default(), |r| {
+                    r.rollback_expires_at = until;
+                })
+                .await?;
+            return Ok(RollbackOutcome::Requested { action });
         }
         let (undo_from, undo_to) = (live.clone(), before.clone());
         let action = self
@@ -672,7 +718,116 @@ impl Engine {
             .await?;
         let detail = ActionDetail { action, ..detail };
         self.failpoint(failpoints::AFTER_BEGIN_ROLLBACK);
-        self.restore(&detail, &connector, &before, &live).await
+        Ok(self.restore(&detail, &connector, &before, &live).await?.into())
+    }
+
+    /// Approves the rollback a person requested (`rollback_requested`), then runs it: the
+    /// approver must be a principal other than the one who requested the rollback, and the
+    /// window and drift are judged now. A closed window returns the action to `completed`.
+    pub async fn approve_rollback(
+        &self,
+        id: ActionId,
+        actor: &Actor,
+        note: Option<String>,
+    ) -> Result<RollbackOutcome, EngineError> {
+        let detail = self.get(id).await?;
+        self.approve_requested_rollback(detail, actor, note).await
+    }
+
+    async fn approve_requested_rollback(
+        &self,
+        detail: ActionDetail,
+        actor: &Actor,
+        note: Option<String>,
+    ) -> Result<RollbackOutcome, EngineError> {
+        let approve = Event::Approve { quorum_reached: true };
+        transition(detail.action.state, approve, actor.role)?;
+        let requester = self.rollback_requester(detail.action.id).await?;
+        if same_principal(actor, &requester) {
+            return Err(refused(
+                "separation of duties",
+                format!("{} requested this rollback and cannot approve it; ask another approver", actor.name),
+            ));
+        }
+        refuse_irreversible(&detail)?;
+        let connector = self.connector(&detail.action.connector)?;
+        if let Some(until) = detail.rollback_expires_at
+            && self.clock.now() > until
+        {
+            self.close_rollback_request(&detail).await?;
+        }
+        let (before, live) = self.rollback_preconditions(&detail, &connector).await?;
+        let name = actor.name.clone();
+        let (undo_from, undo_to) = (live.clone(), before.clone());
+        let action = self
+            .step(&detail, approve, actor, note, DetailUpdate::default(), |r| {
+                r.decided_by = Some(name);
+                r.before_state = Some(undo_from);
+                r.after_state = Some(undo_to);
+            })
+            .await?;
+        let detail = ActionDetail { action, ..detail };
+        self.failpoint(failpoints::AFTER_BEGIN_ROLLBACK);
+        Ok(self.restore(&detail, &connector, &before, &live).await?.into())
+    }
+
+    /// Who asked for the pending rollback of `id`: the actor of its last `request_rollback`.
+    async fn rollback_requester(&self, id: ActionId) -> Result<String, EngineError> {
+        let transitions = self.store.transitions(id).await?;
+        transitions
+            .into_iter()
+            .rev()
+            .find(|t| t.event == Event::RequestRollback.as_str())
+            .map(|t| t.actor)
+            .ok_or_else(|| refused("rollback", "no rollback request is recorded for this action"))
+    }
+
+    /// The checks a rollback must pass when it runs: a before-state exists; for a completed
+    /// action the window is open and the live state still equals the recorded after-state;
+    /// otherwise something differs from the before-state. Returns the before-state and the
+    /// live state.
+    async fn rollback_preconditions(
+        &self,
+        detail: &ActionDetail,
+        connector: &Arc<dyn Connector>,
+    ) -> Result<(Snapshot, Snapshot), EngineError> {
+        let action = &detail.action;
+        let Some(before) = detail.before.clone() else {
+            return Err(refused(
+                "rollback",
+                "no before-state was recorded for this action, so there is nothing to restore",
+            ));
+        };
+        let now = self.clock.now();
+        if matches!(action.state, State::Completed | State::RollbackRequested)
+            && let Some(until) = detail.rollback_expires_at
+            && now > until
+        {
+            return Err(refused(
+                "rollback window",
+                format!(
+                    "the rollback window closed at {until}; the before-state (hash {}) is kept in the audit for a manual restore",
+                    before.hash()?
+                ),
+            ));
+        }
+        let live = connector.snapshot(&action.target).await.map_err(conn(connector, "read the target"))?;
+        if matches!(action.state, State::Completed | State::RollbackRequested) {
+            let after = detail.after.as_ref().unwrap_or(&live);
+            if &live != after {
+                let drift = json_diff(&after.state, &live.state);
+                return Err(refused(
+                    "drift",
+                    format!(
+                        "the target changed since execution, so restoring could undo someone else's change: {}",
+                        drift.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                    ),
+                ));
+            }
+        } else if live == before {
+            return Err(refused("rollback", "the live state already equals the before-state; nothing to roll back"));
+        }
+        Ok((before, live))
     }
 
     /// Reconciles every action an interrupted process left `executing` or `rolling_back`,
@@ -770,8 +925,8 @@ impl Engine {
         if detail.after.as_ref() == Some(&live) {
             let outcome = self.restore(&detail, &connector, &before, &live).await?;
             let (action, note) = match outcome {
-                RollbackOutcome::RolledBack { action } => (action, "rollback re-run after an interruption".to_owned()),
-                RollbackOutcome::Failed { action, error } => (action, error),
+                Restored::RolledBack(action) => (action, "rollback re-run after an interruption".to_owned()),
+                Restored::Failed(action, error) => (action, error),
             };
             return Ok(done(action, note));
         }
@@ -790,7 +945,7 @@ impl Engine {
         connector: &Arc<dyn Connector>,
         before: &Snapshot,
         live: &Snapshot,
-    ) -> Result<RollbackOutcome, EngineError> {
+    ) -> Result<Restored, EngineError> {
         let action = &detail.action;
         let lossy = detail.plan.as_ref().is_some_and(|p| p.reversibility == Reversibility::Lossy);
         let result = connector.rollback(action, before, live).await;
@@ -818,12 +973,12 @@ impl Engine {
         match restored {
             Ok((after, note)) => {
                 let action = self.rolled_back(detail, after, request_ids, note).await?;
-                Ok(RollbackOutcome::RolledBack { action })
+                Ok(Restored::RolledBack(action))
             }
             Err(error) => {
                 let error = format!("rollback failed, needs attention: {error}");
                 let action = self.rollback_failed(detail, error.clone(), request_ids).await?;
-                Ok(RollbackOutcome::Failed { action, error })
+                Ok(Restored::Failed(action, error))
             }
         }
     }
@@ -838,7 +993,8 @@ impl Engine {
         let after_hash = after.hash()?;
         let before_state = detail.after.clone();
         let after_state = after.clone();
-        let update = DetailUpdate { after: Some(after), last_error: Some(None), ..DetailUpdate::default() };
+        // The execution's after-state stays as it was; the restore is recorded beside it.
+        let update = DetailUpdate { restored: Some(after), last_error: Some(None), ..DetailUpdate::default() };
         self.step(detail, Event::RollbackSucceeded, &Actor::system(), note, update, |r| {
             r.after_hash = Some(after_hash);
             r.request_ids = request_ids;
@@ -1042,10 +1198,10 @@ impl Engine {
                 .await?;
             let rolling_detail = ActionDetail { action: rolling, ..failed_detail };
             return Ok(match self.restore(&rolling_detail, connector, &plan.before, &observed).await? {
-                RollbackOutcome::RolledBack { action } => {
+                Restored::RolledBack(action) => {
                     ExecuteOutcome::Failed { action, error: format!("{error}; rolled back automatically") }
                 }
-                RollbackOutcome::Failed { action, error: rb } => {
+                Restored::Failed(action, rb) => {
                     ExecuteOutcome::Failed { action, error: format!("{error}; automatic rollback failed: {rb}") }
                 }
             });
@@ -1064,14 +1220,15 @@ impl Engine {
         note: Option<String>,
     ) -> Result<Action, EngineError> {
         let after_hash = after.hash()?;
-        let until = self.clock.now() + self.policy.rollback_window(&detail.action);
+        // An irreversible change has no rollback window: nothing may advertise one.
+        let until = (!is_irreversible(detail)).then(|| self.clock.now() + self.policy.rollback_window(&detail.action));
         let before_state = recorded_before(detail);
         let after_state = after.clone();
-        let update = DetailUpdate { after: Some(after), rollback_expires_at: Some(until), ..DetailUpdate::default() };
+        let update = DetailUpdate { after: Some(after), rollback_expires_at: until, ..DetailUpdate::default() };
         self.step(detail, Event::ExecutionSucceeded, &Actor::system(), note, update, |r| {
             r.after_hash = Some(after_hash);
             r.request_ids = request_ids;
-            r.rollback_expires_at = Some(until);
+            r.rollback_expires_at = until;
             r.before_state = before_state;
             r.after_state = Some(after_state);
         })
@@ -1107,6 +1264,8 @@ impl Engine {
             if t.event == Event::PlanChanged.as_str() {
                 approvers.clear();
             } else if t.event == "approve"
+                // An approved rollback is not an approval of the plan.
+                && t.to != State::RollingBack
                 && let Some(who) = t.decided_by
             {
                 approvers.push(who);
@@ -1378,6 +1537,26 @@ fn audited_refusal(e: &EngineError) -> bool {
         }
         _ => false,
     }
+}
+
+/// True when the action's plan says its change cannot be undone.
+fn is_irreversible(detail: &ActionDetail) -> bool {
+    detail.plan.as_ref().is_some_and(|p| p.reversibility == Reversibility::Irreversible)
+}
+
+/// Refuses a rollback of an irreversible change before anything is read or recorded, so a
+/// verified change is never recorded as a failed rollback.
+fn refuse_irreversible(detail: &ActionDetail) -> Result<(), EngineError> {
+    if is_irreversible(detail) {
+        return Err(refused(
+            "reversibility",
+            format!(
+                "{} cannot be undone (the connector declares it irreversible); the action stays {}",
+                detail.action.kind, detail.action.state
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn refused(rule: &str, reason: impl Into<String>) -> EngineError {

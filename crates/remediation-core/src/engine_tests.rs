@@ -97,7 +97,15 @@ fn plan(action: &Action) -> Plan {
 fn detail(state: State) -> ActionDetail {
     let action = action(state);
     let plan = plan(&action);
-    ActionDetail { action, plan: Some(plan), before: None, after: None, rollback_expires_at: None, last_error: None }
+    ActionDetail {
+        action,
+        plan: Some(plan),
+        before: None,
+        after: None,
+        restored: None,
+        rollback_expires_at: None,
+        last_error: None,
+    }
 }
 
 /// A `sandbox` connector supporting `caps`, healthy, with every permission, reading `live`
@@ -129,6 +137,7 @@ fn policy(mode: Mode, gates: Vec<GateOutcome>, min_approvals: u32) -> MockSafety
     p.expect_min_approvals().return_const(min_approvals);
     p.expect_rollback_window().return_const(Duration::hours(2));
     p.expect_write_refusal().return_const(None::<String>);
+    p.expect_rollback_requires_approval().return_const(false);
     p
 }
 
@@ -420,6 +429,7 @@ fn identifiers_that_could_reshape_a_provider_request_are_refused_before_the_conn
         let mut store = MockStore::new();
         store.expect_safety_state().returning(|| Ok(crate::SafetyState::default()));
         store.expect_create_action().times(0);
+        let notes = Notes::expect(&mut store, 1);
         let mut p = MockSafetyPolicy::new();
         p.expect_forced_dry_run().return_const(false);
         p.expect_evaluate().times(0);
@@ -429,6 +439,8 @@ fn identifiers_that_could_reshape_a_provider_request_are_refused_before_the_conn
         let err = block_on(e.suggest(req, &Actor::new("local:alice", Role::Requester))).expect_err("refused");
         assert_eq!(refused_rule(&err), Some("validation"), "{err}");
         assert!(err.to_string().contains(&format!("target's {field}")), "{err}");
+        // The refused attempt is in the audit.
+        assert_eq!(notes.events(), [("suggestion_refused".to_owned(), "local:alice".to_owned())]);
 
         // At execution, for an action stored before the rule existed.
         let mut d = detail(State::Approved);
@@ -438,12 +450,14 @@ fn identifiers_that_could_reshape_a_provider_request_are_refused_before_the_conn
         store.expect_get().returning(move |_| Ok(d.clone()));
         store.expect_begin_execution().times(0);
         store.expect_apply().times(0);
+        let notes = Notes::expect(&mut store, 1);
         let mut p = MockSafetyPolicy::new();
         p.expect_forced_dry_run().return_const(false);
         p.expect_evaluate().times(0);
         let e = engine(store, untouched_connector(), p, MockLimitPolicy::new());
         let err = block_on(e.execute(action(State::Approved).id, &Actor::system(), false)).expect_err("refused");
         assert_eq!(refused_rule(&err), Some("validation"), "{err}");
+        assert_eq!(notes.events(), [("execution_refused".to_owned(), "system".to_owned())]);
     }
 }
 
@@ -848,7 +862,9 @@ fn check_rollback(case: RollbackCase, expected: RollbackExpect<'_>) {
             match out {
                 RollbackOutcome::RolledBack { action } => {
                     assert_eq!(action.state, State::RolledBack);
-                    assert_eq!(last.update.after, Some(before()));
+                    // The restore is recorded beside the execution's after-state, not over it.
+                    assert_eq!(last.update.restored, Some(before()));
+                    assert_eq!(last.update.after, None);
                     assert_eq!(last.record.request_ids, ["rb-1"]);
                     // The rollback's own before and after: the executed state, then the restored one.
                     assert_eq!(last.record.before_state, Some(after()));
@@ -858,6 +874,7 @@ fn check_rollback(case: RollbackCase, expected: RollbackExpect<'_>) {
                     assert_eq!(action.state, State::Failed);
                     assert!(error.starts_with("rollback failed, needs attention"), "{error}");
                 }
+                RollbackOutcome::Requested { action } => panic!("no approval is required here: {action:?}"),
             }
         }
         (Err(e), Err(rule)) => {

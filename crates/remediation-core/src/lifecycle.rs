@@ -25,6 +25,9 @@ pub enum State {
     Executing,
     /// Applied and verified.
     Completed,
+    /// A person asked to roll the completed change back; waits for a different principal
+    /// to approve the rollback.
+    RollbackRequested,
     /// The provider refused, the change was not observed, or a rollback failed.
     Failed,
     /// The before-state is being restored.
@@ -43,13 +46,14 @@ pub enum State {
 
 impl State {
     /// Every state, in lifecycle order.
-    pub const ALL: [State; 13] = [
+    pub const ALL: [State; 14] = [
         Self::Suggested,
         Self::PendingApproval,
         Self::Approved,
         Self::Held,
         Self::Executing,
         Self::Completed,
+        Self::RollbackRequested,
         Self::Failed,
         Self::RollingBack,
         Self::RolledBack,
@@ -68,6 +72,7 @@ impl State {
             Self::Held => "held",
             Self::Executing => "executing",
             Self::Completed => "completed",
+            Self::RollbackRequested => "rollback_requested",
             Self::Failed => "failed",
             Self::RollingBack => "rolling_back",
             Self::RolledBack => "rolled_back",
@@ -100,7 +105,7 @@ impl std::str::FromStr for State {
 /// A state name that is not one of [`State::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown state `{0}`; expected one of suggested, pending_approval, approved, held, executing, completed, failed, rolling_back, rolled_back, rejected, cancelled, expired, dry_run"
+    "unknown state `{0}`; expected one of suggested, pending_approval, approved, held, executing, completed, rollback_requested, failed, rolling_back, rolled_back, rejected, cancelled, expired, dry_run"
 )]
 pub struct UnknownState(pub String);
 
@@ -166,6 +171,8 @@ pub enum Event {
     ExecutionSucceeded,
     /// The provider refused, or the change was not observed.
     ExecutionFailed,
+    /// A person asks for a rollback that another principal must approve.
+    RequestRollback,
     /// Restoring the before-state starts.
     Rollback,
     /// The before-state was restored and read back.
@@ -176,7 +183,7 @@ pub enum Event {
 
 impl Event {
     /// Every event, with both values of `quorum_reached`.
-    pub const ALL: [Event; 17] = [
+    pub const ALL: [Event; 18] = [
         Self::Promote,
         Self::Cancel,
         Self::KillSwitch,
@@ -191,6 +198,7 @@ impl Event {
         Self::Release,
         Self::ExecutionSucceeded,
         Self::ExecutionFailed,
+        Self::RequestRollback,
         Self::Rollback,
         Self::RollbackSucceeded,
         Self::RollbackFailed,
@@ -212,6 +220,7 @@ impl Event {
             Self::Release => "release",
             Self::ExecutionSucceeded => "execution_succeeded",
             Self::ExecutionFailed => "execution_failed",
+            Self::RequestRollback => "request_rollback",
             Self::Rollback => "rollback",
             Self::RollbackSucceeded => "rollback_succeeded",
             Self::RollbackFailed => "rollback_failed",
@@ -222,7 +231,8 @@ impl Event {
     fn required(self) -> Required {
         match self {
             Self::Cancel => Required::AtLeast(Role::Requester),
-            Self::Approve { .. } | Self::Reject => Required::AtLeast(Role::Approver),
+            // Only a person requests a rollback; the system rolls back without asking.
+            Self::Approve { .. } | Self::Reject | Self::RequestRollback => Required::AtLeast(Role::Approver),
             // The system rolls back on its own when a low-risk change is not verified.
             Self::BeginExecution | Self::Rollback => Required::OperatorOrSystem,
             Self::Promote | Self::KillSwitch | Self::ForceExecute | Self::Release => Required::AtLeast(Role::Admin),
@@ -310,6 +320,12 @@ pub fn transition(state: State, event: Event, role: Role) -> Result<State, Trans
         (S::Executing, E::ExecutionSucceeded) => S::Completed,
         (S::Executing, E::ExecutionFailed) => S::Failed,
         (S::Completed | S::Failed, E::Rollback) => S::RollingBack,
+        (S::Completed, E::RequestRollback) => S::RollbackRequested,
+        // Approving a requested rollback starts it at once; one approval by another
+        // principal is the quorum.
+        (S::RollbackRequested, E::Approve { quorum_reached: true }) => S::RollingBack,
+        // A refused or timed-out request leaves the change in place.
+        (S::RollbackRequested, E::Reject | E::Expire) => S::Completed,
         (S::RollingBack, E::RollbackSucceeded) => S::RolledBack,
         (S::RollingBack, E::RollbackFailed) => S::Failed,
         _ => return Err(TransitionError::Illegal { state, event }),

@@ -187,6 +187,13 @@ pub trait SafetyPolicy: Send + Sync {
         time::Duration::hours(24)
     }
 
+    /// Whether a person's rollback of a completed action of this kind waits for a different
+    /// principal's approval. Rollbacks by the system never wait. Default: true for every kind
+    /// that changes the provider (everything but `notify`).
+    fn rollback_requires_approval(&self, action: &Action) -> bool {
+        action.kind.name() != crate::KindName::Notify
+    }
+
     /// Whether a change that was applied but not verified is rolled back at once by the
     /// system. Only ever honoured for [`crate::Reversibility::Reversible`] changes.
     fn auto_rollback_on_failed_verification(&self, action: &Action) -> bool {

@@ -94,9 +94,12 @@ pub struct ActionDetail {
     pub plan: Option<Plan>,
     /// The before-state recorded when execution began.
     pub before: Option<Snapshot>,
-    /// The after-state read back after execution or rollback.
+    /// The after-state read back after execution (kept when the action is rolled back).
     pub after: Option<Snapshot>,
-    /// Until when rollback is allowed.
+    /// The state read back after a rollback restored the before-state.
+    #[serde(default)]
+    pub restored: Option<Snapshot>,
+    /// Until when rollback is allowed; absent for an irreversible change.
     #[serde(with = "time::serde::rfc3339::option")]
     #[schemars(with = "Option<String>")]
     pub rollback_expires_at: Option<OffsetDateTime>,
@@ -111,8 +114,10 @@ pub struct DetailUpdate {
     pub plan: Option<Plan>,
     /// Before-state recorded at execution.
     pub before: Option<Snapshot>,
-    /// After-state read back.
+    /// After-state read back after execution.
     pub after: Option<Snapshot>,
+    /// State read back after a rollback.
+    pub restored: Option<Snapshot>,
     /// Rollback deadline.
     pub rollback_expires_at: Option<OffsetDateTime>,
     /// Failure text; `Some(None)` clears it.

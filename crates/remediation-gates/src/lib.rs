@@ -128,6 +128,10 @@ impl SafetyPolicy for Pipeline {
     fn rollback_window(&self, action: &Action) -> time::Duration {
         self.settings.rollback_window_for(action)
     }
+
+    fn rollback_requires_approval(&self, action: &Action) -> bool {
+        self.settings.rollback_requires_approval_for(action)
+    }
 }
 
 #[cfg(test)]

@@ -80,6 +80,12 @@ pub struct KindSettings {
     /// verified. Honoured only for low-risk (blast-radius score at most 1) reversible changes.
     #[serde(default)]
     pub auto_rollback_on_failed_verification: bool,
+    /// Whether a person's rollback of a completed action of this kind waits in
+    /// `rollback_requested` until a different principal approves it. Default: true for every
+    /// kind that removes access or fixes a configuration (all but `notify`). Rollbacks by the
+    /// system (automatic rollback, crash recovery) never wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_requires_approval: Option<bool>,
 }
 
 /// Overrides for one control.
@@ -295,6 +301,13 @@ impl PolicySettings {
     /// How long `action` may wait for approval.
     pub fn approval_ttl(&self) -> time::Duration {
         time::Duration::seconds(i64::try_from(self.approval_expiry_secs).unwrap_or(i64::MAX))
+    }
+
+    /// Whether a person's rollback of `action` needs a different principal's approval: the
+    /// kind's setting, else true for every kind that changes the provider (all but `notify`).
+    pub fn rollback_requires_approval_for(&self, action: &Action) -> bool {
+        let kind = action.kind.name();
+        self.kinds.get(&kind).and_then(|k| k.rollback_requires_approval).unwrap_or(kind != KindName::Notify)
     }
 
     /// Rollback window of `action`.

@@ -581,3 +581,41 @@ fn the_write_check_reads_the_settings_kept_in_the_store() {
     let unreadable = SafetyState { settings: Some(serde_json::json!({"enabled": "yes"})), ..verified() };
     assert!(pipeline.write_refusal(&a, &unreadable).is_some(), "unreadable settings never let a write through");
 }
+
+#[track_caller]
+fn check_rollback_approval(settings: &PolicySettings, kind: ActionKind, expected: bool) {
+    let p = Pipeline::standard(settings.clone()).expect("pipeline");
+    assert_eq!(p.rollback_requires_approval(&action(kind.clone(), None)), expected, "{kind}");
+}
+
+#[test]
+fn rollbacks_need_a_second_principal_by_default_for_every_kind_that_changes_something() {
+    let defaults = PolicySettings::default();
+    for kind in [
+        ActionKind::Revoke,
+        ActionKind::Reduce { to: "pull".into() },
+        ActionKind::Suspend,
+        ActionKind::RevokeSessions,
+        ActionKind::ForcePasswordReset,
+    ] {
+        check_rollback_approval(&defaults, kind, true);
+    }
+    check_rollback_approval(&defaults, ActionKind::Notify, false);
+
+    // Per kind, either way; other kinds keep their default.
+    let mut s = PolicySettings::default();
+    s.kinds
+        .insert(KindName::Reduce, KindSettings { rollback_requires_approval: Some(false), ..KindSettings::default() });
+    s.kinds
+        .insert(KindName::Notify, KindSettings { rollback_requires_approval: Some(true), ..KindSettings::default() });
+    check_rollback_approval(&s, ActionKind::Reduce { to: "pull".into() }, false);
+    check_rollback_approval(&s, ActionKind::Notify, true);
+    check_rollback_approval(&s, ActionKind::Revoke, true);
+
+    // The key reads from a settings document and is left out when unset.
+    let s: PolicySettings =
+        serde_json::from_value(json!({"kinds": {"suspend": {"rollback_requires_approval": false}}})).expect("parse");
+    check_rollback_approval(&s, ActionKind::Suspend, false);
+    let written = serde_json::to_value(KindSettings::default()).expect("write");
+    assert!(written.get("rollback_requires_approval").is_none(), "{written}");
+}

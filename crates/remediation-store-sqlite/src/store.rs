@@ -562,6 +562,9 @@ fn write_change(
     if let Some(after) = &update.after {
         detail.after = Some(after.clone());
     }
+    if let Some(restored) = &update.restored {
+        detail.restored = Some(restored.clone());
+    }
     if let Some(until) = update.rollback_expires_at {
         detail.rollback_expires_at = Some(until);
     }

@@ -309,6 +309,7 @@ impl DetailBuilder {
                 plan: None,
                 before: None,
                 after: None,
+                restored: None,
                 rollback_expires_at: None,
                 last_error: None,
             },

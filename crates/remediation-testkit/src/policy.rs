@@ -16,12 +16,22 @@ pub struct AllowAll {
     pub min_approvals: u32,
     /// How long after completion an action may be rolled back.
     pub rollback_window: Duration,
+    /// Whether a person's rollback waits for a second principal's approval.
+    pub rollback_requires_approval: bool,
 }
 
 impl AllowAll {
-    /// `mode`, one approval, a 24-hour rollback window.
+    /// `mode`, one approval, a 24-hour rollback window, rollbacks without approval (so
+    /// tests about other rules roll back in one step).
     pub fn new(mode: Mode) -> Self {
-        Self { mode, min_approvals: 1, rollback_window: Duration::hours(24) }
+        Self { mode, min_approvals: 1, rollback_window: Duration::hours(24), rollback_requires_approval: false }
+    }
+
+    /// Makes a person's rollback wait for another principal's approval, as the real policy
+    /// does by default.
+    pub fn with_rollback_approval(mut self) -> Self {
+        self.rollback_requires_approval = true;
+        self
     }
 
     /// Sets the approval quorum.
@@ -52,6 +62,10 @@ impl SafetyPolicy for AllowAll {
 
     fn rollback_window(&self, _action: &Action) -> Duration {
         self.rollback_window
+    }
+
+    fn rollback_requires_approval(&self, _action: &Action) -> bool {
+        self.rollback_requires_approval
     }
 }
 
@@ -86,6 +100,11 @@ impl SafetyPolicy for FixedGates {
 
     fn rollback_window(&self, _action: &Action) -> Duration {
         self.rollback_window
+    }
+
+    /// Rollbacks need no approval, so tests about gates roll back in one step.
+    fn rollback_requires_approval(&self, _action: &Action) -> bool {
+        false
     }
 }
 

@@ -127,7 +127,7 @@ impl Inner {
         let detail = self.actions.get_mut(&id).ok_or(StoreError::NotFound(id))?;
         detail.action.state = record.to;
         detail.action.updated_at = record.at;
-        let DetailUpdate { plan, before, after, rollback_expires_at, last_error } = change.update.clone();
+        let DetailUpdate { plan, before, after, restored, rollback_expires_at, last_error } = change.update.clone();
         if let Some(plan) = plan {
             detail.plan = Some(plan);
         }
@@ -136,6 +136,9 @@ impl Inner {
         }
         if let Some(after) = after {
             detail.after = Some(after);
+        }
+        if let Some(restored) = restored {
+            detail.restored = Some(restored);
         }
         if let Some(until) = rollback_expires_at {
             detail.rollback_expires_at = Some(until);

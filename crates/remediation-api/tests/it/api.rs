@@ -23,6 +23,7 @@ async fn a_whole_lifecycle_over_http() {
     assert_eq!((s, dry["outcome"].as_str()), (StatusCode::OK, Some("dry_run")), "{dry}");
     let (s, done) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/execute"), None).await;
     assert_eq!((s, done["outcome"].as_str()), (StatusCode::OK, Some("completed")), "{done}");
+    assert!(done["rollback_expires_at"].is_string(), "a reversible change says until when: {done}");
     let (s, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(view["detail"]["action"]["state"], "completed");
@@ -33,8 +34,19 @@ async fn a_whole_lifecycle_over_http() {
     let (s, plan) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}/plan"), None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(plan["plan_hash"].is_string(), "{plan}");
+    // Giving access back waits for a second principal: 202 with the waiting action.
     let (s, rb) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/rollback"), None).await;
-    assert_eq!((s, rb["outcome"].as_str()), (StatusCode::OK, Some("rolled_back")), "{rb}");
+    assert_eq!((s, rb["outcome"].as_str()), (StatusCode::ACCEPTED, Some("rollback_requested")), "{rb}");
+    assert_eq!(rb["action"]["state"], "rollback_requested", "{rb}");
+    let (s, e) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+    assert_eq!((s, e["error"]["details"]["rule"].as_str()), (StatusCode::FORBIDDEN, Some("separation of duties")));
+    let (s, a) = env.call(Some("approver2"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+    assert_eq!((s, a["state"].as_str()), (StatusCode::OK, Some("rolled_back")), "{a}");
+    // The execution's after-state is kept; the restore is shown beside it.
+    let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
+    assert_eq!(view["detail"]["after"], done["after"], "{view}");
+    assert_eq!(view["detail"]["restored"], view["detail"]["before"], "{view}");
+    assert_ne!(view["detail"]["after"], view["detail"]["restored"], "{view}");
     // Illegal now: 409 naming the current state.
     let (s, e) = env.call(Some("approver2"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
     assert_eq!(s, StatusCode::CONFLICT, "{e}");
@@ -43,6 +55,69 @@ async fn a_whole_lifecycle_over_http() {
     let (s, report) = env.call(Some("viewer"), Method::GET, "/v1/audit/verify", None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(report["checkpoint"]["status"], "matches", "{report}");
+}
+
+#[tokio::test]
+async fn an_irreversible_action_refuses_a_rollback_with_409_and_stays_completed() {
+    let env = Env::new();
+    let body = json!({"connector": "sandbox", "kind": {"type": "revoke_sessions"},
+        "target": {"identity": "alice", "grant_type": "account"}, "reason": "token leaked"});
+    let (s, created) = env.call(Some("requester"), Method::POST, "/v1/actions", Some(body)).await;
+    assert!(s == StatusCode::CREATED || s == StatusCode::ACCEPTED, "{created}");
+    let id = created["action"]["id"].as_str().unwrap().to_owned();
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+    let (s, done) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/execute"), None).await;
+    assert_eq!((s, done["outcome"].as_str()), (StatusCode::OK, Some("completed")), "{done}");
+    assert!(done.get("rollback_expires_at").is_none(), "no rollback is advertised: {done}");
+    for who in ["approver2", "admin"] {
+        let (s, e) = env.call(Some(who), Method::POST, &format!("/v1/actions/{id}/rollback"), None).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{e}");
+        assert_eq!(e["error"]["details"]["rule"], "reversibility", "{e}");
+    }
+    let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
+    assert_eq!(view["detail"]["action"]["state"], "completed", "{view}");
+    assert!(view["detail"]["rollback_expires_at"].is_null(), "{view}");
+    assert_eq!(view["transitions"].as_array().unwrap().len(), 4, "nothing recorded: {view}");
+}
+
+#[tokio::test]
+async fn a_rollback_request_is_approved_or_rejected_through_the_api() {
+    let env = Env::new();
+    let id = env.suggest("requester", "admins").await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/execute"), None).await;
+    // A requester may not ask for a rollback at all.
+    let (s, _) = env.call(Some("requester"), Method::POST, &format!("/v1/actions/{id}/rollback"), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = env.call(Some("approver2"), Method::POST, &format!("/v1/actions/{id}/rollback"), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    // Rejected: the change stays, and the action is completed again.
+    let (s, a) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/reject"), None).await;
+    assert_eq!((s, a["state"].as_str()), (StatusCode::OK, Some("completed")), "{a}");
+    // Asked again, and approved by another principal through POST rollback.
+    let (s, _) = env.call(Some("approver2"), Method::POST, &format!("/v1/actions/{id}/rollback"), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (s, e) = env.call(Some("approver2"), Method::POST, &format!("/v1/actions/{id}/rollback"), None).await;
+    assert_eq!((s, e["error"]["details"]["rule"].as_str()), (StatusCode::FORBIDDEN, Some("separation of duties")));
+    let (s, rb) = env.call(Some("admin"), Method::POST, &format!("/v1/actions/{id}/rollback"), None).await;
+    assert_eq!((s, rb["outcome"].as_str()), (StatusCode::OK, Some("rolled_back")), "{rb}");
+    let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
+    let events: Vec<&str> =
+        view["transitions"].as_array().unwrap().iter().map(|t| t["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        events,
+        [
+            "suggest",
+            "approve",
+            "begin_execution",
+            "execution_succeeded",
+            "request_rollback",
+            "reject",
+            "request_rollback",
+            "approve",
+            "rollback_succeeded"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -318,6 +393,27 @@ async fn the_worker_expires_stale_approvals() {
     assert_eq!(remediation_api::worker::tick(&env.state).await.unwrap().expired, 1);
     let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
     assert_eq!(view["detail"]["action"]["state"], "expired");
+}
+
+#[tokio::test]
+async fn the_worker_closes_rollback_requests_whose_window_ended() {
+    let clock = std::sync::Arc::new(remediation_core::ManualClock::new(time::OffsetDateTime::now_utc()));
+    let env = Env::with_clock(clock.clone());
+    let id = env.suggest("requester", "admins").await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+    let (s, b) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/execute"), None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, _) = env.call(Some("approver2"), Method::POST, &format!("/v1/actions/{id}/rollback"), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    clock.advance(time::Duration::hours(24));
+    assert_eq!(remediation_api::worker::tick(&env.state).await.unwrap().expired, 0, "the last instant is open");
+    clock.advance(time::Duration::seconds(1));
+    assert_eq!(remediation_api::worker::tick(&env.state).await.unwrap().expired, 1);
+    let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
+    assert_eq!(view["detail"]["action"]["state"], "completed", "the change stays: {view}");
+    // Too late now, whoever approves.
+    let (s, e) = env.call(Some("admin"), Method::POST, &format!("/v1/actions/{id}/rollback"), None).await;
+    assert_eq!((s, e["error"]["details"]["rule"].as_str()), (StatusCode::CONFLICT, Some("rollback window")), "{e}");
 }
 
 #[tokio::test]

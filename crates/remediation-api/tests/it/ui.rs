@@ -356,6 +356,35 @@ async fn the_requester_sees_no_approve_button_on_its_own_action() {
 }
 
 #[tokio::test]
+async fn a_rollback_request_is_decided_on_the_page_by_another_approver() {
+    let env = Env::new();
+    let id = env.suggest("requester", "admins").await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/execute"), None).await;
+    let (s, _) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/rollback"), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+
+    // Whoever asked for the rollback sees it, without the forms.
+    let mut asker = Browser::new(env.app.clone());
+    let page = asker.sign_in(env.token("approver")).await;
+    let card = page.body.split(&format!("id=\"action-{id}\"")).nth(1).unwrap();
+    assert!(card.contains("rollback_requested") && card.contains("Rollback requested"), "{card}");
+    assert!(card.contains("You requested this rollback"), "{card}");
+    assert!(!page.body.contains(&format!("/ui/actions/{id}/approve")), "{}", page.body);
+
+    // Another approver approves it: the rollback runs.
+    let mut b = Browser::new(env.app.clone());
+    let page = b.sign_in(env.token("approver2")).await;
+    assert!(page.body.contains(&format!("/ui/actions/{id}/approve")), "{}", page.body);
+    let res = b.post(&format!("/ui/actions/{id}/approve"), &[("csrf", &page.csrf()), ("note", "confirmed")]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    let after = b.get().await;
+    assert!(after.body.contains(&format!("Approved action {id}; it is now rolled_back.")), "{}", after.body);
+    let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
+    assert_eq!(view["detail"]["action"]["state"], "rolled_back");
+}
+
+#[tokio::test]
 async fn provider_and_user_strings_are_escaped() {
     let env = Env::new();
     let body = json!({

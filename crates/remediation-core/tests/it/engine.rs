@@ -304,7 +304,7 @@ fn check_rollback(after: Duration, drift: Option<serde_json::Value>, expected: R
         }
         h.clock.advance(after);
         match h.engine.rollback(id, &approver("bob"), None).await {
-            Ok(RollbackOutcome::RolledBack { action } | RollbackOutcome::Failed { action, .. }) => Ok(action.state),
+            Ok(out) => Ok(out.action().state),
             Err(e) => Err(rule(&e).to_owned()),
         }
     });
@@ -562,4 +562,69 @@ async fn a_change_that_is_not_verified_is_rolled_back_automatically_when_configu
     h.connector.skew_writes(Some(json!({"granted": "partially"})));
     let out = h.engine.execute(s.action.id, &approver("bob"), false).await.expect("execute");
     assert!(matches!(out, ExecuteOutcome::Failed { ref action, .. } if action.state == State::Failed), "{out:?}");
+}
+
+/// AllowAll, except that actions on `eve` are advisory (so one action can be `suggested`).
+struct AdvisoryForEve(AllowAll);
+
+impl remediation_core::SafetyPolicy for AdvisoryForEve {
+    fn evaluate<'a>(&self, ctx: &remediation_core::GateContext<'a>) -> remediation_core::PolicyDecision {
+        let mut decision = self.0.evaluate(ctx);
+        if ctx.action.target.identity == "eve" {
+            decision.mode = Mode::Advisory;
+        }
+        decision
+    }
+}
+
+#[tokio::test]
+async fn the_kill_switch_cancels_suggested_and_held_actions_too() {
+    let h = Harness::new(
+        AdvisoryForEve(AllowAll::new(Mode::Manual)),
+        FixedLimits(vec![slot("connector:sandbox", 1, 3600)]),
+    );
+    let done = approved(&h, "alice").await;
+    h.engine.execute(done, &approver("bob"), false).await.expect("first");
+    let held = approved(&h, "mallory").await;
+    let out = h.engine.execute(held, &approver("bob"), false).await.expect("second");
+    assert!(matches!(out, ExecuteOutcome::Held { .. }), "{out:?}");
+    let waiting = approved(&h, "trent").await;
+    let target = TargetBuilder::new().identity("eve").build();
+    h.connector.set_state(target.clone(), json!({"granted": true}));
+    let advisory = h.engine.suggest(RequestBuilder::new().target(target).build(), &requester()).await.expect("eve");
+    assert_eq!(advisory.action.state, State::Suggested);
+
+    let cancelled = h.engine.set_kill_switch(true, &admin(), "incident 43".into()).await.expect("kill");
+    let mut ids: Vec<ActionId> = cancelled.iter().map(|a| a.id).collect();
+    ids.sort();
+    let mut want = vec![held, waiting, advisory.action.id];
+    want.sort();
+    assert_eq!(ids, want, "held, approved and suggested actions are all cancelled");
+    for id in want {
+        let last = h.engine.transitions(id).await.expect("t").pop().expect("last");
+        assert_eq!((last.event.as_str(), last.to), ("kill_switch", State::Cancelled), "{id}");
+    }
+    assert_eq!(h.store.detail(done).expect("done").action.state, State::Completed, "a finished change stays");
+}
+
+#[tokio::test]
+async fn force_execute_refuses_a_held_action_whose_plan_changed_since_approval() {
+    let h = Harness::new(AllowAll::new(Mode::Manual), FixedLimits(vec![slot("connector:sandbox", 1, 3600)]));
+    let first = approved(&h, "alice").await;
+    h.engine.execute(first, &approver("bob"), false).await.expect("first");
+    let second = approved(&h, "mallory").await;
+    let out = h.engine.execute(second, &approver("bob"), false).await.expect("held");
+    assert!(matches!(out, ExecuteOutcome::Held { .. }), "{out:?}");
+    let before = h.store.transitions(second).await.expect("t").len();
+
+    // The live state changes after approval: the approved plan no longer describes it.
+    let target = TargetBuilder::new().identity("mallory").build();
+    h.connector.set_state(target.clone(), json!({"granted": true, "via": "nested group"}));
+    let e = h.engine.force_execute(second, &admin(), "incident 44".into()).await.expect_err("plan changed");
+    assert_eq!(rule(&e), "plan binding", "{e}");
+    assert_eq!(h.store.detail(second).expect("stored").action.state, State::Held);
+    assert_eq!(h.connector.calls(Method::Execute), 1, "only the first action was ever written");
+    assert_eq!(h.store.reservations("connector:sandbox"), [fixed_time()], "no slot taken");
+    assert_eq!(h.store.transitions(second).await.expect("t").len(), before, "nothing recorded");
+    assert_eq!(h.connector.state(&target), Some(snap(json!({"granted": true, "via": "nested group"}))));
 }

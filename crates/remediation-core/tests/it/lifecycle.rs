@@ -42,6 +42,13 @@ fn design_table() -> Vec<(State, Event, &'static [Role], State)> {
         (S::Executing, E::ExecutionSucceeded, SYSTEM, S::Completed),
         (S::Executing, E::ExecutionFailed, SYSTEM, S::Failed),
         (S::Completed, E::Rollback, OPERATOR, S::RollingBack),
+        // A person's rollback that needs approval waits; only a person requests one.
+        (S::Completed, E::RequestRollback, APPROVER_UP, S::RollbackRequested),
+        // One approval by another principal starts the rollback at once.
+        (S::RollbackRequested, E::Approve { quorum_reached: true }, APPROVER_UP, S::RollingBack),
+        (S::RollbackRequested, E::Reject, APPROVER_UP, S::Completed),
+        // The window closed before anyone approved: the change stays.
+        (S::RollbackRequested, E::Expire, SYSTEM, S::Completed),
         (S::Failed, E::Rollback, OPERATOR, S::RollingBack),
         (S::RollingBack, E::RollbackSucceeded, SYSTEM, S::RolledBack),
         (S::RollingBack, E::RollbackFailed, SYSTEM, S::Failed),
@@ -147,8 +154,11 @@ fn model(state: State, event: Event, role: Role) -> Result<State, Refusal> {
                 S::PendingApproval
             }
         }
+        E::Approve { quorum_reached: true } if state == S::RollbackRequested => S::RollingBack,
         E::Reject if state == S::PendingApproval => S::Rejected,
         E::Expire if state == S::PendingApproval => S::Expired,
+        E::Reject | E::Expire if state == S::RollbackRequested => S::Completed,
+        E::RequestRollback if state == S::Completed => S::RollbackRequested,
         E::PlanChanged if state == S::Approved => S::PendingApproval,
         E::Hold if state == S::Approved => S::Held,
         E::BeginExecution if state == S::Approved => S::Executing,
@@ -164,7 +174,7 @@ fn model(state: State, event: Event, role: Role) -> Result<State, Refusal> {
     let human = |least: Role| role != Role::System && role >= least;
     let allowed = match event {
         E::Cancel => human(Role::Requester),
-        E::Approve { .. } | E::Reject => human(Role::Approver),
+        E::Approve { .. } | E::Reject | E::RequestRollback => human(Role::Approver),
         E::Promote | E::KillSwitch | E::ForceExecute | E::Release => human(Role::Admin),
         E::BeginExecution | E::Rollback => role == Role::System || human(Role::Approver),
         E::Expire

@@ -1,8 +1,9 @@
 //! Integration tests of `remediation-core`, in one binary: the lifecycle against the design
-//! table (`lifecycle`), the engine against the testkit's stateful fakes (`engine`), and crash
-//! recovery (`recovery`).
+//! table (`lifecycle`), the engine against the testkit's stateful fakes (`engine`), crash
+//! recovery (`recovery`) and rollbacks with their approval (`rollback`).
 
 mod engine;
 mod events;
 mod lifecycle;
 mod recovery;
+mod rollback;

@@ -215,3 +215,46 @@ async fn bad_first_records_are_refused_and_write_nothing() {
     assert_eq!(count(&path, "audit"), 1);
     assert_eq!(count(&path, "transitions"), 1);
 }
+
+#[tokio::test]
+async fn a_requested_rollback_and_the_restored_state_survive_reopening() {
+    let (_dir, path, store) = temp_store();
+    create(&store, 1, State::Completed, t(0)).await;
+    let request = change(1, State::Completed, State::RollbackRequested, "request_rollback", t(10));
+    assert_eq!(store.apply(&request).await.expect("request").state, State::RollbackRequested);
+    let filter = ActionFilter { state: Some(State::RollbackRequested), ..ActionFilter::default() };
+    assert_eq!(store.list(&filter).await.expect("list").len(), 1);
+    store.apply(&change(1, State::RollbackRequested, State::RollingBack, "approve", t(20))).await.expect("approve");
+    let restored = Snapshot::new(serde_json::json!({"member": true}));
+    let done = StateChange {
+        update: DetailUpdate { restored: Some(restored.clone()), ..DetailUpdate::default() },
+        ..change(1, State::RollingBack, State::RolledBack, "rollback_succeeded", t(30))
+    };
+    store.apply(&done).await.expect("restored");
+    drop(store);
+
+    let store = SqliteStore::open(&path).expect("reopen");
+    let got = store.get(id(1)).await.expect("get");
+    assert_eq!(got.action.state, State::RolledBack);
+    assert_eq!(got.restored, Some(restored));
+    assert_eq!(got.after, None, "a restore never overwrites the execution's after-state");
+    let events: Vec<String> = store.transitions(id(1)).await.expect("t").into_iter().map(|r| r.event).collect();
+    assert_eq!(events, ["suggest", "request_rollback", "approve", "rollback_succeeded"]);
+}
+
+#[tokio::test]
+async fn a_detail_stored_before_restores_were_kept_apart_still_reads() {
+    let (_dir, path, store) = temp_store();
+    create(&store, 1, State::Completed, t(0)).await;
+    drop(store);
+    // Rows written by earlier versions have no `restored` key at all.
+    let conn = crate::support::raw(&path);
+    let json: String =
+        conn.query_row("SELECT detail_json FROM actions", [], |r| r.get(0)).expect("read the stored detail");
+    let mut value: serde_json::Value = serde_json::from_str(&json).expect("json");
+    value.as_object_mut().expect("object").remove("restored").expect("the field is written today");
+    conn.execute("UPDATE actions SET detail_json = ?1", [value.to_string()]).expect("rewrite");
+    drop(conn);
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(store.get(id(1)).await.expect("old row reads").restored, None);
+}

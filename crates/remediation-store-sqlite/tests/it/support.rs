@@ -107,6 +107,7 @@ pub(crate) fn detail_on(n: u32, state: State, at: OffsetDateTime, connector: &st
         plan: Some(plan(n)),
         before: None,
         after: None,
+        restored: None,
         rollback_expires_at: None,
         last_error: None,
     }
