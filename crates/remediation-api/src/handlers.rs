@@ -69,7 +69,10 @@ pub(crate) fn page_actions(actions: Vec<Action>, q: &ActionQuery) -> Result<Page
         None => None,
     };
     let mut matching = actions.into_iter().filter(|a| {
-        q.identity.as_ref().is_none_or(|i| &a.target.identity == i)
+        // The identity as the caller spelled it, or the provider's canonical id of it.
+        q.identity
+            .as_ref()
+            .is_none_or(|i| &a.target.identity == i || a.canonical.as_ref().is_some_and(|c| &c.identity == i))
             && q.control.as_ref().is_none_or(|c| a.control_id.as_ref() == Some(c))
     });
     if let Some(after) = after {

@@ -75,7 +75,7 @@ pub struct ActionQuery {
     pub state: Option<State>,
     /// Only actions on this connector.
     pub connector: Option<String>,
-    /// Only actions on this identity.
+    /// Only actions on this identity (as the action's target spells it, or its canonical id).
     pub identity: Option<String>,
     /// Only actions for this control.
     pub control: Option<String>,

@@ -54,6 +54,13 @@ async fn a_finding_naming_the_target_by_another_name_finds_the_action_taken() {
     assert_eq!(s, StatusCode::OK, "{again}");
     assert_eq!(again["intake"], "existing");
     assert_eq!(again["action"]["id"], first["action"]["id"]);
+    // Listing by identity finds the action whichever name it is asked by.
+    let mut direct = crate::support::revoke("engineering");
+    direct["target"]["identity"] = json!("alice.smith@example.com");
+    let (s, by_alias) = env.call(Some("requester"), Method::POST, "/v1/actions", Some(direct)).await;
+    assert!(s.is_success(), "{by_alias}");
+    let (_, listed) = env.call(Some("viewer"), Method::GET, "/v1/actions?identity=alice", None).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
     // Someone else in the same group is another target.
     let mut bob = finding("F-3", None, "group_membership");
     bob["target"]["identity"] = json!("bob");
