@@ -122,14 +122,15 @@ fn full_lifecycle_through_the_binary() {
             "rolling_back->rolled_back"
         ]
     );
-    // Six transitions, and the three refused attempts (her own approval, two executions).
+    // Seven transitions and five refused attempts: alice approving her own action, two
+    // executions by bob, and bob asking for and then approving his own rollback.
     let verify = env.expect("local:bob", &["audit", "verify", "--output", "json"], 0).json();
-    assert_eq!(verify["records"], 10);
+    assert_eq!(verify["records"], 12);
     assert!(verify["first_break"].is_null());
 
     let export = env.expect("local:bob", &["audit", "export"], 0);
     let lines: Vec<Value> = export.stdout.lines().map(|l| serde_json::from_str(l).expect("JSONL")).collect();
-    assert_eq!(lines.len(), 10);
+    assert_eq!(lines.len(), 12);
     assert_eq!(lines[0]["prev_hash"], "0".repeat(64));
     for pair in lines.windows(2) {
         assert_eq!(pair[1]["prev_hash"], pair[0]["hash"], "each record links to the previous one");
@@ -138,15 +139,19 @@ fn full_lifecycle_through_the_binary() {
         lines.iter().filter_map(|l| Some((l["setting_event"].as_str()?, l["actor"].as_str()?))).collect();
     assert_eq!(
         refusals,
-        [("approval_refused", "local:alice"), ("execution_refused", "local:bob"), ("execution_refused", "local:bob")]
+        [
+            ("approval_refused", "local:alice"),
+            ("execution_refused", "local:bob"),
+            ("execution_refused", "local:bob"),
+            ("rollback_refused", "local:bob"),
+            ("approval_refused", "local:bob")
+        ]
     );
-    assert_eq!(lines[9]["to"], "rolled_back");
+    assert_eq!(lines[11]["to"], "rolled_back");
     // The rollback was asked for by one principal and approved by another.
-    let requested = lines.iter().position(|l| l["to"] == "rollback_requested").expect("rollback request");
-    assert_eq!(
-        (lines[requested]["actor"].as_str(), lines[requested + 1]["decided_by"].as_str()),
-        (Some("local:bob"), Some("local:dave"))
-    );
+    let requested = lines.iter().find(|l| l["to"] == "rollback_requested").expect("rollback request");
+    let approved = lines.iter().find(|l| l["from"] == "rollback_requested").expect("rollback approval");
+    assert_eq!((requested["actor"].as_str(), approved["decided_by"].as_str()), (Some("local:bob"), Some("local:dave")));
     // What changed is readable from the audit alone.
     let done = lines.iter().find(|l| l["event"] == "execution_succeeded").expect("completion record");
     assert_eq!(done["before_state"]["state"]["member"], true, "{done}");

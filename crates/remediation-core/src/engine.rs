@@ -723,15 +723,19 @@ impl Engine {
 
     /// Approves the rollback a person requested (`rollback_requested`), then runs it: the
     /// approver must be a principal other than the one who requested the rollback, and the
-    /// window and drift are judged now. A closed window returns the action to `completed`.
+    /// window and drift are judged now. A closed window returns the action to `completed`. A
+    /// refused approval is recorded in the audit (`approval_refused`).
     pub async fn approve_rollback(
         &self,
         id: ActionId,
         actor: &Actor,
         note: Option<String>,
     ) -> Result<RollbackOutcome, EngineError> {
-        let detail = self.get(id).await?;
-        self.approve_requested_rollback(detail, actor, note).await
+        let result = match self.get(id).await {
+            Ok(detail) => self.approve_requested_rollback(detail, actor, note).await,
+            Err(e) => Err(e),
+        };
+        self.note_if_refused(result, "approval_refused", id, actor).await
     }
 
     async fn approve_requested_rollback(
