@@ -178,10 +178,23 @@ fn a_complete_rewrite_with_recomputed_hashes_is_detected() {
     assert_eq!(verify_json(&env, 6)["checkpoint"]["status"], "missing");
 }
 
-/// `python3`, if it is on PATH.
+/// The Python interpreter `REMEDIATION_TEST_PYTHON` names, else `python3` if it is on PATH;
+/// `None` (after printing why) when neither; a failure under `CI=true`.
 fn python() -> Option<PathBuf> {
-    let found = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
-    found.then(|| PathBuf::from("python3"))
+    const VAR: &str = "REMEDIATION_TEST_PYTHON";
+    let named = std::env::var(VAR).ok().filter(|v| !v.trim().is_empty());
+    let on_path = || {
+        let found = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+        found.then(|| "python3".to_owned())
+    };
+    let found = named.or_else(on_path);
+    remediation_testkit::real_server::require_value(
+        "the independent check",
+        VAR,
+        found.as_deref(),
+        "a Python 3 interpreter; `.ci/setup-python.sh` prints the line",
+    )
+    .map(PathBuf::from)
 }
 
 fn checker(python: &Path, export: &Path) -> Run {
@@ -205,7 +218,6 @@ fn an_export_re_verifies_independently_and_never_holds_the_key() {
     std::fs::write(&file, &export.stdout).expect("write the export");
 
     let Some(python) = python() else {
-        eprintln!("skipping the independent check: python3 is not on PATH");
         return;
     };
     let ok = checker(&python, &file);

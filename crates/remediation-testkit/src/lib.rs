@@ -11,6 +11,8 @@
 //! - [`conformance`], the semantic suite every connector passes, and its HTTP protocol part;
 //! - [`fakes`], shared infrastructure for fake HTTP providers (axum server, fault
 //!   switchboard, request log), and [`golden`] request fixtures;
+//! - [`real_server`], the one rule for tests that need a real server (skip locally, fail
+//!   under CI);
 //! - the core's mockall mocks, re-exported as [`mocks`], and [`mockall`] itself.
 //!
 //! # Example
@@ -43,6 +45,7 @@ pub mod fakes;
 pub mod golden;
 mod harness;
 pub mod policy;
+pub mod real_server;
 pub mod store;
 
 pub use builders::{

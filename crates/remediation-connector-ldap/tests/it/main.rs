@@ -1,6 +1,6 @@
 //! Integration tests of the LDAP connector, in one binary. Each test that needs a server
 //! starts its own slapd (see `server`) and skips, saying why, when `REMEDIATION_TEST_SLAPD`
-//! is unset.
+//! is unset (and fails under `CI=true`).
 
 // A test that meets the unexpected should stop right there; `unwrap` says so most briefly.
 #![allow(clippy::unwrap_used)]

@@ -196,10 +196,11 @@ impl Slapd {
     /// Starts a seeded slapd, or prints why not and returns `None` when
     /// `REMEDIATION_TEST_SLAPD` is unset.
     pub(crate) fn start() -> Option<Self> {
-        let Ok(setting) = std::env::var("REMEDIATION_TEST_SLAPD") else {
-            eprintln!("skipping: no slapd to test against; run .ci/setup-slapd.sh and set REMEDIATION_TEST_SLAPD");
-            return None;
-        };
+        let setting = remediation_testkit::real_server::require(
+            "this LDAP test",
+            "REMEDIATION_TEST_SLAPD",
+            "the slapd program; `.ci/setup-slapd.sh` installs it and prints the line",
+        )?;
         let slapd =
             if Path::new(&setting).is_file() { PathBuf::from(setting) } else { PathBuf::from("/usr/sbin/slapd") };
         let slapadd = slapd.with_file_name("slapadd");
