@@ -85,6 +85,24 @@ fn init_creates_a_private_key_file_named_in_the_config() {
     assert_ne!(key_hex(&other), key_hex(&env));
 }
 
+#[cfg(unix)]
+#[test]
+fn every_file_init_and_a_lifecycle_leave_in_the_data_dir_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    lifecycle(&env);
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(env.dir()).expect("list the data directory") {
+        let path = entry.expect("entry").path();
+        let mode = std::fs::metadata(&path).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is readable by others", path.display());
+        seen.push(path.file_name().expect("name").to_string_lossy().into_owned());
+    }
+    for expected in ["remediation.toml", "remediation.db", "audit.key", "sandbox.json", "events.jsonl"] {
+        assert!(seen.iter().any(|s| s == expected), "{expected} missing from {seen:?}");
+    }
+}
+
 #[test]
 fn verify_passes_after_a_lifecycle() {
     let env = Env::new();
