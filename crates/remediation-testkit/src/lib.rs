@@ -13,6 +13,7 @@
 //!   switchboard, request log), and [`golden`] request fixtures;
 //! - [`real_server`], the one rule for tests that need a real server (skip locally, fail
 //!   under CI);
+//! - [`tls`], a private certificate authority and server certificate for TLS tests;
 //! - the core's mockall mocks, re-exported as [`mocks`], and [`mockall`] itself.
 //!
 //! # Example
@@ -47,6 +48,7 @@ mod harness;
 pub mod policy;
 pub mod real_server;
 pub mod store;
+pub mod tls;
 
 pub use builders::{
     ActionBuilder, DetailBuilder, RequestBuilder, TargetBuilder, action_id, admin, approver, default_target,
