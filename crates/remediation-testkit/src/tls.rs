@@ -3,10 +3,12 @@
 //! call makes a new CA, so a second one is the "wrong CA" a client must refuse.
 //!
 //! ```
-//! let pki = remediation_testkit::tls::TestPki::generate("example").unwrap();
-//! let dir = tempfile::tempdir().unwrap();
-//! let files = pki.write(dir.path()).unwrap();
-//! assert!(std::fs::read_to_string(&files.ca).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+//! use remediation_testkit::tls::TestPki;
+//!
+//! let pki = TestPki::generate("example").unwrap();
+//! assert!(pki.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+//! assert!(pki.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+//! assert_ne!(pki.ca_pem, TestPki::generate("example").unwrap().ca_pem, "each call is a new CA");
 //! ```
 
 use std::path::{Path, PathBuf};
