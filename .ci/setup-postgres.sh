@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the local PostgreSQL answers on 127.0.0.1:5432 with a `test` database, then
-# prints the export line the PostgreSQL connector's integration tests read. Idempotent:
+# prints the export lines the PostgreSQL connector's integration tests read: the shared
+# server's connection string, and the directory of initdb and postgres, from which the TLS
+# tests start private servers. Idempotent:
 # starts the cluster only when it does not answer, creates `test` only when missing.
 # Progress goes to stderr; stdout carries only `export ...` lines.
 set -euo pipefail
@@ -42,4 +44,12 @@ if [ "$(psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -Atqc "SELECT co
 fi
 
 echo "setup-postgres: PostgreSQL answers on $PGHOST:$PGPORT" >&2
-echo "export REMEDIATION_TEST_PG='host=$PGHOST port=$PGPORT user=$PGUSER dbname=$PGDB'"
+# The shared server's certificate (Debian's snakeoil) is not one the tests trust: they reach it
+# without TLS. The TLS tests start a private server of their own from these binaries.
+echo "export REMEDIATION_TEST_PG='host=$PGHOST port=$PGPORT user=$PGUSER dbname=$PGDB sslmode=disable'"
+bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+if ! [ -x "$bindir/initdb" ] || ! [ -x "$bindir/postgres" ]; then
+    echo "setup-postgres: no initdb and postgres under $bindir" >&2
+    exit 1
+fi
+echo "export REMEDIATION_TEST_PG_BIN=$bindir"

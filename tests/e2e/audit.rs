@@ -87,6 +87,24 @@ fn init_creates_a_private_key_file_named_in_the_config() {
     assert_ne!(key_hex(&other), key_hex(&env));
 }
 
+#[cfg(unix)]
+#[test]
+fn every_file_init_and_a_lifecycle_leave_in_the_data_dir_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    lifecycle(&env);
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(env.dir()).expect("list the data directory") {
+        let path = entry.expect("entry").path();
+        let mode = std::fs::metadata(&path).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is readable by others", path.display());
+        seen.push(path.file_name().expect("name").to_string_lossy().into_owned());
+    }
+    for expected in ["remediation.toml", "remediation.db", "audit.key", "sandbox.json", "events.jsonl"] {
+        assert!(seen.iter().any(|s| s == expected), "{expected} missing from {seen:?}");
+    }
+}
+
 #[test]
 fn verify_passes_after_a_lifecycle() {
     let env = Env::new();
@@ -180,10 +198,23 @@ fn a_complete_rewrite_with_recomputed_hashes_is_detected() {
     assert_eq!(verify_json(&env, 6)["checkpoint"]["status"], "missing");
 }
 
-/// `python3`, if it is on PATH.
+/// The Python interpreter `REMEDIATION_TEST_PYTHON` names, else `python3` if it is on PATH;
+/// `None` (after printing why) when neither; a failure under `CI=true`.
 fn python() -> Option<PathBuf> {
-    let found = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
-    found.then(|| PathBuf::from("python3"))
+    const VAR: &str = "REMEDIATION_TEST_PYTHON";
+    let named = std::env::var(VAR).ok().filter(|v| !v.trim().is_empty());
+    let on_path = || {
+        let found = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+        found.then(|| "python3".to_owned())
+    };
+    let found = named.or_else(on_path);
+    remediation_testkit::real_server::require_value(
+        "the independent check",
+        VAR,
+        found.as_deref(),
+        "a Python 3 interpreter; `.ci/setup-python.sh` prints the line",
+    )
+    .map(PathBuf::from)
 }
 
 fn checker(python: &Path, export: &Path) -> Run {
@@ -207,7 +238,6 @@ fn an_export_re_verifies_independently_and_never_holds_the_key() {
     std::fs::write(&file, &export.stdout).expect("write the export");
 
     let Some(python) = python() else {
-        eprintln!("skipping the independent check: python3 is not on PATH");
         return;
     };
     let ok = checker(&python, &file);

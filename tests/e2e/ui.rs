@@ -1,7 +1,7 @@
 //! The approval page in a real browser: the real server, headless Chromium driven over
 //! WebDriver (plain HTTP to chromedriver), sign-in with a token, the action and its diff on
 //! the page, a click on Approve, the flash, and the approval seen through the API.
-//! Needs `REMEDIATION_TEST_CHROMEDRIVER` (see `.ci/setup-chromium.sh`); skips without it.
+//! Needs `REMEDIATION_TEST_CHROMEDRIVER` (see `.ci/setup-chromium.sh`); skips without it (fails under `CI=true`).
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -203,8 +203,11 @@ impl Drop for Driver {
 
 #[test]
 fn an_approver_signs_in_and_approves_in_chromium() {
-    let Ok(chromedriver) = std::env::var("REMEDIATION_TEST_CHROMEDRIVER") else {
-        eprintln!("skipping: no browser; run .ci/setup-chromium.sh and set REMEDIATION_TEST_CHROMEDRIVER");
+    let Some(chromedriver) = remediation_testkit::real_server::require(
+        "the browser test",
+        "REMEDIATION_TEST_CHROMEDRIVER",
+        "chromedriver; `.ci/setup-chromium.sh` installs Chromium and prints the line",
+    ) else {
         return;
     };
     let (env, requester, approver) = setup();

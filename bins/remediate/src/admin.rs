@@ -532,7 +532,7 @@ impl EventSink for EventLog {
     async fn emit(&self, event: &EngineEvent) {
         use std::io::Write as _;
         let Ok(line) = serde_json::to_string(event) else { return };
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path);
+        let file = remediation_runtime::files::private_options().create(true).append(true).open(&self.path);
         if let Ok(mut f) = file {
             let _ = writeln!(f, "{line}");
         }

@@ -89,9 +89,8 @@ fn data_dir(cli: &Cli) -> PathBuf {
 
 fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
     let dir = data_dir(cli);
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))
-        .map_err(|e| Failure::new(1, e))?;
+    // Owner-only: the directory holds the store, token hashes and (by default) the audit key.
+    remediation_runtime::files::create_data_dir(&dir).map_err(|e| Failure::new(1, e))?;
     let config_path = cli.config.clone().unwrap_or_else(|| dir.join(CONFIG_FILE));
     if config_path.exists() && !force {
         return Err(Failure::new(
@@ -99,8 +98,8 @@ fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
             anyhow::anyhow!("{} already exists; pass --force to overwrite it", config_path.display()),
         ));
     }
-    std::fs::write(&config_path, remediation_config::initial_config())
-        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    remediation_runtime::files::write_private(&config_path, remediation_config::initial_config().as_bytes())
+        .map_err(anyhow::Error::new)?;
     let sandbox = dir.join("sandbox.json");
     if force || !sandbox.exists() {
         remediation_connector_sandbox::write_sample(&sandbox)
@@ -114,6 +113,7 @@ fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
     } else {
         create_audit_key(&key_path)?
     };
+    remediation_runtime::files::create_private(&dir.join(STORE_FILE)).map_err(anyhow::Error::new)?;
     let store = SqliteStore::open_with(dir.join(STORE_FILE), Some(key)).with_context(|| "cannot create the store")?;
     // An existing store (init --force) whose records predate the key is adopted here, the
     // one deliberate moment for it, and only if its chain verifies.

@@ -36,7 +36,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
     // The audit checkpoint is keyed, as after `init`.
     let key = create_audit_key(&dir.join(AUDIT_KEY_FILE))?;
     config.audit.hmac_key_file = Some(AUDIT_KEY_FILE.into());
-    std::fs::write(dir.join("remediation.toml"), toml_of(&config)?)
+    remediation_runtime::files::write_private(&dir.join("remediation.toml"), toml_of(&config)?.as_bytes())
         .map_err(|e| Failure::new(1, anyhow::anyhow!("cannot write the demo configuration: {e}")))?;
 
     let alice = Actor::new("local:alice", Role::Requester);

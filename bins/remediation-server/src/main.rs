@@ -1,6 +1,7 @@
 //! `remediation-server`: the remediation API over HTTP and a worker that executes approved
 //! actions. Thin: parses arguments, loads the configuration, assembles the engine with
-//! `remediation-runtime`, serves `remediation-api`'s router and stops cleanly on SIGTERM or
+//! `remediation-runtime`, serves `remediation-api`'s router (with the `[server]` limits on
+//! slow clients and connections) and stops cleanly on SIGTERM or
 //! SIGINT (stop claiming, finish what is in flight, exit within the grace period).
 
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use remediation_api::serve::ServeOptions;
 use remediation_api::{ApiOptions, ApiState};
 use remediation_config::LogFormat;
 use remediation_runtime::{LoadedConfig, Runtime, RuntimeOptions};
@@ -101,13 +103,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let worker = tokio::task::spawn_blocking(move || worker.join());
 
     let app = remediation_api::router(state.clone());
+    let limits = ServeOptions {
+        header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
+        request_timeout: Duration::from_secs(server.request_timeout_secs),
+        max_connections: server.max_connections,
+    };
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|stop| *stop).await;
-            })
-            .await
+        remediation_api::serve::serve(listener, app, limits, async move {
+            let _ = http_stop.wait_for(|stop| *stop).await;
+        })
+        .await
     });
 
     shutdown_signal().await;

@@ -22,7 +22,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// A stable machine-readable code: `invalid_request`, `unauthenticated`, `forbidden`,
     /// `not_found`, `conflict`, `payload_too_large`, `unsupported_media_type`,
-    /// `method_not_allowed`, `provider_failure`, `internal`.
+    /// `method_not_allowed`, `request_timeout`, `provider_failure`, `internal`.
     pub code: String,
     /// What went wrong and what to do, in plain words.
     pub message: String,
@@ -184,6 +184,7 @@ fn code_for(status: StatusCode) -> &'static str {
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::CONFLICT => "conflict",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::UNPROCESSABLE_ENTITY => "invalid_request",
         s if s.is_server_error() => "internal",

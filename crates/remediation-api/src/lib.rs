@@ -17,6 +17,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`serve::serve`] serves it the way `remediation-server` does: with a header-read timeout,
+//! a request timeout and a connection cap, so slow clients cannot hold the server.
+//!
 //! Every response is JSON; every error is `{"error":{"code","message","details"}}`
 //! ([`ErrorBody`]), axum's own rejections included. Roles: `viewer` reads, `requester`
 //! suggests and cancels its own actions, `approver` approves, executes and rolls back, `admin`
@@ -34,6 +37,7 @@ mod findings;
 mod handlers;
 pub mod metrics;
 pub mod openapi;
+pub mod serve;
 pub mod types;
 mod ui;
 pub mod worker;

@@ -60,7 +60,8 @@ pub struct EventSettings {
     pub sinks: Vec<remediation_notify::EventSinkConfig>,
 }
 
-/// The HTTP server: where it listens, how often its worker runs, how large a body may be.
+/// The HTTP server: where it listens, how often its worker runs, how large a body may be, and
+/// how long and how many clients it serves at once (so slow clients cannot hold it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
@@ -75,6 +76,18 @@ pub struct ServerSettings {
     pub shutdown_grace_secs: u64,
     /// Log format on standard error: `compact` (default) or `json`.
     pub log_format: LogFormat,
+    /// Milliseconds a client has to send a request's complete header, from the moment the
+    /// connection is ready to read one; a client that trickles it is disconnected
+    /// (default 10000, at least 1).
+    pub header_read_timeout_ms: u64,
+    /// Seconds from a request's header to its response, the body read included; a request
+    /// past it gets a 408 (default 120, at least 1). An execution cut off by it is picked up
+    /// by the crash recovery, as after a dropped connection.
+    pub request_timeout_secs: u64,
+    /// Connections served at once (default 512, at least 1). Keep it below the process's
+    /// descriptor limit (`ulimit -n`) minus what the store and connectors hold open: further
+    /// connections wait in the listen backlog, costing no descriptor, until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for ServerSettings {
@@ -85,6 +98,9 @@ impl Default for ServerSettings {
             body_limit_bytes: 256 * 1024,
             shutdown_grace_secs: 30,
             log_format: LogFormat::Compact,
+            header_read_timeout_ms: 10_000,
+            request_timeout_secs: 120,
+            max_connections: 512,
         }
     }
 }
@@ -108,7 +124,9 @@ pub enum LogFormat {
 pub struct AuditSettings {
     /// File holding the checkpoint key: 64 hex characters (32 random bytes), readable only by
     /// the owner. Relative paths are relative to the data directory. `remediate init` creates
-    /// `audit.key` and names it here. Without it no checkpoint is kept: the chain still reveals
+    /// `audit.key` and names it here. An absolute path keeps the key outside the data
+    /// directory: put it where whoever can write the store cannot read it (another owner, a
+    /// secrets mount), since a writer who also holds the key can forge a checkpoint. Without it no checkpoint is kept: the chain still reveals
     /// edited, deleted and reordered records, but not records cut off its end or a rewritten
     /// chain. Never put the key itself in this file.
     pub hmac_key_file: Option<PathBuf>,
@@ -466,10 +484,12 @@ global = { max = 200, window_secs = 3600 }
 default_role = "approver"
 # roles = { "local:alice" = "admin" }
 
-# The audit trail's checkpoint key (relative to the data directory). It seals the chain head
-# so that records cut off the end and a rewritten chain are detected by `remediate audit
-# verify`. Keep the file private (mode 0600) and back it up with the store: without it the
-# checkpoint cannot be checked. Never paste the key itself into this file.
+# The audit trail's checkpoint key (relative to the data directory, or an absolute path). It
+# seals the chain head so that records cut off the end and a rewritten chain are detected by
+# `remediate audit verify`. Keep the file private (mode 0600) and back it up with the store:
+# without it the checkpoint cannot be checked. Better still, move it out of the data directory
+# to where the store's writers cannot read it, and name it here by its absolute path
+# (hmac_key_file = "/etc/remediation/audit.key"). Never paste the key itself into this file.
 [audit]
 hmac_key_file = "audit.key"
 
@@ -481,6 +501,9 @@ hmac_key_file = "audit.key"
 # body_limit_bytes = 262144
 # shutdown_grace_secs = 30
 # log_format = "compact"        # or "json"
+# header_read_timeout_ms = 10000  # a client trickling its request header is disconnected after this
+# request_timeout_secs = 120    # header to response, body included; past it the answer is 408
+# max_connections = 512         # keep below `ulimit -n`; more wait in the listen backlog
 
 # The built-in sandbox connector: a directory in a JSON file, for trying things safely.
 [[connectors]]
@@ -634,6 +657,37 @@ mod tests {
             "AuditSettings { hmac_key_file: Some(\"audit.key\") } AuditKey(<redacted>)"
         );
         assert!(AuditSettings::default().load_key(&config, dir.path()).expect("none").is_none());
+    }
+
+    #[test]
+    fn an_absolute_audit_key_path_is_read_outside_the_data_dir() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        let hex = "a5".repeat(32);
+        let path = elsewhere.path().join("audit.key");
+        std::fs::write(&path, format!("{hex}\n")).expect("write");
+        // A key of the same name in the data directory must not be the one read.
+        std::fs::write(data.path().join("audit.key"), "5a".repeat(32)).expect("write");
+        let settings = AuditSettings { hmac_key_file: Some(path) };
+        let key = settings.load_key(&data.path().join("remediation.toml"), data.path()).expect("load").expect("set");
+        assert_eq!(key.to_hex().expose_secret(), hex);
+    }
+
+    #[test]
+    fn server_limits_parse_with_defaults() {
+        let c: Config = toml::from_str("[server]\nlisten = \"127.0.0.1:0\"\n").expect("parse");
+        assert_eq!(
+            (c.server.header_read_timeout_ms, c.server.request_timeout_secs, c.server.max_connections),
+            (10_000, 120, 512)
+        );
+        let c: Config =
+            toml::from_str("[server]\nheader_read_timeout_ms = 200\nrequest_timeout_secs = 5\nmax_connections = 8\n")
+                .expect("parse");
+        assert_eq!(
+            (c.server.header_read_timeout_ms, c.server.request_timeout_secs, c.server.max_connections),
+            (200, 5, 8)
+        );
+        check_err("[server]\nheader_timeout = 5\n", 2, "server.header_timeout", "unknown field");
     }
 
     #[test]

@@ -28,9 +28,18 @@ pub enum Dialect {
 pub struct LdapConfig {
     /// Connector identifier, as actions name it (`ldap-corp`).
     pub id: String,
-    /// Server URL: `ldap://host:389` or `ldapi://%2Fvar%2Frun%2Fslapd%2Fldapi`. TLS (`ldaps://`,
-    /// StartTLS) is not built into this connector; see the crate documentation.
+    /// Server URL: `ldaps://host:636` (TLS from the first byte), `ldap://host:389` (plain, or
+    /// TLS with `starttls`) or `ldapi://%2Fvar%2Frun%2Fslapd%2Fldapi` (a local socket).
     pub url: String,
+    /// Upgrade an `ldap://` connection to TLS with the StartTLS operation before binding, so
+    /// the bind password never crosses the network in clear (default false).
+    #[serde(default)]
+    pub starttls: bool,
+    /// PEM file of the CA certificate(s) that sign the server's certificate, for `ldaps://`
+    /// and StartTLS; without it the system's trust store is used. The server's certificate
+    /// must also name the URL's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// DN the connector binds as.
     pub bind_dn: String,
     /// Name of the environment variable that holds the bind password.
@@ -94,15 +103,31 @@ impl LdapConfig {
         }
     }
 
+    /// Whether connections use TLS: an `ldaps://` URL, or StartTLS.
+    pub fn uses_tls(&self) -> bool {
+        self.starttls || self.url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("ldaps://"))
+    }
+
     /// Checks what serde cannot: a usable URL scheme, a positive page size and timeout.
     pub fn validate(&self) -> Result<(), LdapConnectorError> {
         let invalid =
             |reason: &str| LdapConnectorError::Invalid { connector: self.id.clone(), reason: reason.to_owned() };
         let scheme = self.url.split("://").next().unwrap_or_default().to_ascii_lowercase();
         match scheme.as_str() {
-            "ldap" | "ldapi" => {}
-            "ldaps" => return Err(invalid("ldaps:// needs TLS, which this connector is built without")),
-            _ => return Err(invalid("url must start with ldap:// or ldapi://")),
+            "ldap" => {
+                if self.ca_file.is_some() && !self.starttls {
+                    return Err(invalid("ca_file applies only over TLS: use ldaps:// or set starttls = true"));
+                }
+            }
+            "ldaps" if self.starttls => {
+                return Err(invalid("starttls applies to ldap:// only; ldaps:// is TLS from the start"));
+            }
+            "ldaps" => {}
+            "ldapi" if self.starttls || self.ca_file.is_some() => {
+                return Err(invalid("ldapi:// is a local socket: starttls and ca_file do not apply"));
+            }
+            "ldapi" => {}
+            _ => return Err(invalid("url must start with ldaps://, ldap:// or ldapi://")),
         }
         if self.page_size == 0 || i32::try_from(self.page_size).is_err() {
             return Err(invalid("page_size must be between 1 and 2147483647"));
@@ -132,7 +157,7 @@ mod tests {
         "base_dn": "dc=example,dc=org", "dialect": "openldap",
         "protected_dns": ["uid=breakglass,ou=people,dc=example,dc=org"],
         "protected_groups": ["cn=admins,ou=groups,dc=example,dc=org"],
-        "timeout_secs": 5, "page_size": 100
+        "timeout_secs": 5, "page_size": 100, "starttls": false
     }"#;
 
     #[test]
@@ -193,9 +218,9 @@ mod tests {
     }
 
     #[test]
-    fn validation_refuses_tls_urls_and_zero_sizes() {
+    fn validation_refuses_unknown_schemes_and_zero_sizes() {
         let base: LdapConfig = serde_json::from_str(FULL).unwrap();
-        for (field, value) in [("url", "ldaps://h"), ("url", "http://h"), ("page_size", "0"), ("timeout_secs", "0")] {
+        for (field, value) in [("url", "http://h"), ("page_size", "0"), ("timeout_secs", "0")] {
             let mut c = base.clone();
             match field {
                 "url" => c.url = value.into(),
@@ -204,5 +229,32 @@ mod tests {
             }
             assert!(c.validate().is_err(), "{field}={value} was accepted");
         }
+    }
+
+    #[track_caller]
+    fn check_tls(url: &str, starttls: bool, ca_file: bool, expected: Result<(), &str>) {
+        let mut c: LdapConfig = serde_json::from_str(FULL).unwrap();
+        c.url = url.into();
+        c.starttls = starttls;
+        c.ca_file = ca_file.then(|| PathBuf::from("/etc/ssl/ldap-ca.pem"));
+        match (c.validate(), expected) {
+            (Ok(()), Ok(())) => {}
+            (Err(e), Err(fragment)) => assert!(e.to_string().contains(fragment), "{url} {starttls} {ca_file}: {e}"),
+            (got, want) => panic!("{url} starttls={starttls} ca_file={ca_file}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn tls_settings_fit_the_scheme() {
+        check_tls("ldaps://h:636", false, false, Ok(()));
+        check_tls("ldaps://h:636", false, true, Ok(()));
+        check_tls("ldap://h", true, false, Ok(()));
+        check_tls("ldap://h", true, true, Ok(()));
+        check_tls("ldap://h", false, false, Ok(()));
+        check_tls("ldap://h", false, true, Err("ca_file applies only over TLS"));
+        check_tls("ldaps://h", true, false, Err("starttls applies to ldap:// only"));
+        check_tls("ldapi://%2Frun%2Fldapi", false, false, Ok(()));
+        check_tls("ldapi://%2Frun%2Fldapi", true, false, Err("local socket"));
+        check_tls("ldapi://%2Frun%2Fldapi", false, true, Err("local socket"));
     }
 }

@@ -1,6 +1,7 @@
 //! The LDAP connector: group membership revocation and account suspension, for OpenLDAP
 //! (ppolicy) and Active Directory.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,6 +10,7 @@ use remediation_core::{
     Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName,
     Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
 };
+use remediation_tls::rustls::ClientConfig;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +65,8 @@ pub struct LdapConnector {
     protected_dns: Vec<NormalDn>,
     protected_groups: Vec<NormalDn>,
     backoff: Duration,
+    /// The TLS client for `ldaps://` and StartTLS, built once so a bad CA file fails at start.
+    tls: Option<Arc<ClientConfig>>,
 }
 
 /// The group attribute that lists members, detected from the group's object classes.
@@ -145,7 +149,12 @@ impl LdapConnector {
         let protected_dns = config.protected_dns.iter().map(|d| parse(d, "protected DN")).collect::<Result<_, _>>()?;
         let protected_groups =
             config.protected_groups.iter().map(|d| parse(d, "protected group")).collect::<Result<_, _>>()?;
-        Ok(Self { password, base, protected_dns, protected_groups, backoff: Duration::from_millis(200), config })
+        let tls = config
+            .uses_tls()
+            .then(|| remediation_tls::client_config(config.ca_file.as_deref()))
+            .transpose()
+            .map_err(|source| LdapConnectorError::Tls { connector: config.id.clone(), source })?;
+        Ok(Self { password, base, protected_dns, protected_groups, backoff: Duration::from_millis(200), tls, config })
     }
 
     /// The configuration the connector was built from.
@@ -157,6 +166,8 @@ impl LdapConnector {
         let page_size = i32::try_from(self.config.page_size).unwrap_or(i32::MAX);
         Session::open(
             &self.config.url,
+            self.tls.as_ref(),
+            self.config.starttls,
             &self.config.bind_dn,
             &self.password,
             Duration::from_secs(self.config.timeout_secs),

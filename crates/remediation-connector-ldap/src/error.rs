@@ -35,6 +35,15 @@ pub enum LdapConnectorError {
         #[source]
         source: io::Error,
     },
+    /// The TLS settings cannot be used (an unreadable or empty CA file).
+    #[error("LDAP connector {connector}: cannot set up TLS")]
+    Tls {
+        /// The connector identifier.
+        connector: String,
+        /// What failed.
+        #[source]
+        source: remediation_tls::TlsError,
+    },
     /// A configuration value is out of range or unusable.
     #[error("LDAP connector {connector}: {reason}")]
     Invalid {
@@ -108,6 +117,14 @@ pub(crate) fn from_result(what: &str, res: &LdapResult) -> ConnectorError {
 pub(crate) fn from_ldap(what: &str, e: LdapError) -> ConnectorError {
     match e {
         LdapError::LdapResult { result } => from_result(what, &result),
+        // A certificate that does not verify stays so on a retry, and says what to change.
+        LdapError::Io { source } if tls_failure(&source).is_some() => {
+            let cause = tls_failure(&source).map(ToString::to_string).unwrap_or_default();
+            ConnectorError::permanent(format!(
+                "{what}: the TLS handshake failed: {cause}; the server's certificate must be signed by the CA in \
+                 ca_file (or the system trust store without it) and name the URL's host"
+            ))
+        }
         // Connection refused or reset, timeouts, a closed connection: worth retrying.
         LdapError::Io { .. }
         | LdapError::Timeout { .. }
@@ -118,6 +135,11 @@ pub(crate) fn from_ldap(what: &str, e: LdapError) -> ConnectorError {
         | LdapError::EndOfStream => ConnectorError::new(ConnectorErrorKind::Transient, format!("{what}: {e}")),
         other => ConnectorError::permanent(format!("{what}: {other}")),
     }
+}
+
+/// The rustls error inside an I/O error of the TLS handshake, if that is what it is.
+fn tls_failure(e: &io::Error) -> Option<&remediation_tls::rustls::Error> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<remediation_tls::rustls::Error>())
 }
 
 #[cfg(test)]

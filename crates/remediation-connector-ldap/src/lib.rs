@@ -88,9 +88,12 @@
 //!
 //! # Transport
 //!
-//! `ldap://` and `ldapi://` only: the crate is built without TLS to keep its dependencies
-//! small. Run it next to the directory (ldapi, loopback) or through a TLS tunnel; `ldaps://`
-//! is refused by [`LdapConfig::validate`].
+//! `ldaps://` (TLS from the first byte), `ldap://` upgraded with StartTLS (`starttls = true`)
+//! before the bind, plain `ldap://`, or `ldapi://` (a local socket). TLS is rustls over ring
+//! (`remediation-tls`); the server's certificate is verified against `ca_file` or the system
+//! trust store and must name the URL's host; there is no way to skip that check. A certificate
+//! that does not verify is a `Permanent` error saying so, never retried. Plain `ldap://` sends
+//! the bind password in clear: keep it to loopback.
 //!
 //! Filters are built with RFC 4515 escaping ([`ldap3::ldap_escape`]); DNs are never built
 //! from parts, only passed through as the target names them.

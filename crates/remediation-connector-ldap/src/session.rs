@@ -2,11 +2,13 @@
 //! result codes turned into connector errors.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapResult, Mod, Scope, SearchEntry};
 use remediation_core::ConnectorError;
+use remediation_tls::rustls::ClientConfig;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{from_ldap, from_result};
@@ -19,15 +21,21 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// Connects to `url` and binds as `bind_dn`.
+    /// Connects to `url` (over TLS with `tls`, upgraded by StartTLS when `starttls`) and binds
+    /// as `bind_dn`.
     pub(crate) async fn open(
         url: &str,
+        tls: Option<&Arc<ClientConfig>>,
+        starttls: bool,
         bind_dn: &str,
         password: &SecretString,
         timeout: Duration,
         page_size: i32,
     ) -> Result<Self, ConnectorError> {
-        let settings = LdapConnSettings::new().set_conn_timeout(timeout);
+        let mut settings = LdapConnSettings::new().set_conn_timeout(timeout).set_starttls(starttls);
+        if let Some(tls) = tls {
+            settings = settings.set_config(Arc::clone(tls));
+        }
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, url)
             .await
             .map_err(|e| from_ldap(&format!("cannot connect to {url}"), e))?;

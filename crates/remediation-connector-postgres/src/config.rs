@@ -16,7 +16,14 @@ use crate::error::PostgresError;
 /// password_env = "REMEDIATION_PG_PASSWORD"
 /// protected_roles = ["break_glass", "app_owner"]
 /// connect_timeout_secs = 10
+/// ca_file = "/etc/remediation/pg-ca.pem"
 /// ```
+///
+/// TLS follows the connection string's `sslmode`: `prefer` (the default) uses TLS when the
+/// server offers it, `require` refuses a server without it, `disable` never uses it. Whenever
+/// TLS is used the server's certificate is verified (against `ca_file`, else the system trust
+/// store) and must name the host; unlike libpq's `prefer`, an unverifiable certificate is an
+/// error, never a silent fall-back to an unchecked connection.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
@@ -39,6 +46,10 @@ pub struct PostgresConfig {
     /// Seconds to wait for a connection, and for the health check's `SELECT 1`.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
+    /// PEM file of the CA certificate(s) that sign the server's certificate; without it the
+    /// system's trust store is used. Applies whenever TLS is used (see `sslmode`).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_connect_timeout() -> u64 {
@@ -55,6 +66,7 @@ impl PostgresConfig {
             password_file: None,
             protected_roles: Vec::new(),
             connect_timeout_secs: default_connect_timeout(),
+            ca_file: None,
         }
     }
 
@@ -90,7 +102,9 @@ mod tests {
     fn the_schema_refuses_unknown_fields_and_documents_each_field() {
         let schema = serde_json::to_value(schemars::schema_for!(PostgresConfig)).unwrap();
         assert_eq!(schema["additionalProperties"], false);
-        for field in ["id", "url", "password_env", "password_file", "protected_roles", "connect_timeout_secs"] {
+        for field in
+            ["id", "url", "password_env", "password_file", "protected_roles", "connect_timeout_secs", "ca_file"]
+        {
             let description = schema["properties"][field]["description"].as_str().unwrap_or_default();
             assert!(!description.is_empty(), "{field} has no description");
         }

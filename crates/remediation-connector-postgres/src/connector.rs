@@ -11,7 +11,9 @@ use remediation_core::{
     Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, find_capability,
 };
 use secrecy::{ExposeSecret, SecretString};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, GenericClient, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::config::PostgresConfig;
 use crate::error::{PostgresError, is_retryable, map_pg};
@@ -40,6 +42,8 @@ pub struct PostgresConnector {
     id: String,
     url: String,
     base: tokio_postgres::Config,
+    /// The verifying TLS client, unless the connection string says `sslmode=disable`.
+    tls: Option<MakeRustlsConnect>,
     password: Option<SecretString>,
     protected: Vec<String>,
     /// OIDs the protected role names have resolved to: a protected role stays protected after
@@ -55,6 +59,7 @@ impl std::fmt::Debug for PostgresConnector {
         f.debug_struct("PostgresConnector")
             .field("id", &self.id)
             .field("url", &self.url)
+            .field("tls", &self.tls.is_some())
             .field("password", &self.password.as_ref().map(|_| "[redacted]"))
             .field("protected", &self.protected)
             .field("timeout", &self.timeout)
@@ -87,6 +92,13 @@ enum Write<'a> {
     Restore(&'a State),
 }
 
+/// Drives a connection until it closes; its end is logged, never an error of the caller.
+async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "PostgreSQL connection ended");
+    }
+}
+
 impl PostgresConnector {
     /// Builds a connector from its configuration: parses the connection string (which must
     /// not hold a password) and loads the password. Does not connect.
@@ -103,9 +115,21 @@ impl PostgresConnector {
                 source,
             })?;
         }
+        // `sslmode=disable` never speaks TLS; otherwise the verifying client is built now, so
+        // a bad CA file fails at start rather than at the first action.
+        let tls = match base.get_ssl_mode() {
+            SslMode::Disable => None,
+            _ => Some(MakeRustlsConnect::new(
+                remediation_tls::client_config(config.ca_file.as_deref())
+                    .map_err(|source| PostgresError::Tls { id: config.id.clone(), source })?
+                    .as_ref()
+                    .clone(),
+            )),
+        };
         Ok(Self {
             id: config.id.clone(),
             url: config.url.clone(),
+            tls,
             base,
             password: config.load_password()?,
             protected: config.protected_roles.clone(),
@@ -142,19 +166,28 @@ impl PostgresConnector {
             config.application_name("remediation");
         }
         self.count();
-        let connected = tokio::time::timeout(self.timeout, config.connect(NoTls)).await.map_err(|_| {
+        let late = |_| {
             ConnectorError::new(
                 ConnectorErrorKind::Transient,
                 format!("cannot connect to PostgreSQL: no answer within {}s", self.timeout.as_secs()),
             )
-        })?;
-        let (client, connection) = connected.map_err(|e| map_pg("connect to PostgreSQL", &e))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "PostgreSQL connection ended");
+        };
+        let failed = |e: tokio_postgres::Error| map_pg("connect to PostgreSQL", &e);
+        // The two connection types differ, so each branch spawns its own driver.
+        match &self.tls {
+            Some(tls) => {
+                let connected = tokio::time::timeout(self.timeout, config.connect(tls.clone())).await.map_err(late)?;
+                let (client, connection) = connected.map_err(failed)?;
+                tokio::spawn(drive(connection));
+                Ok(client)
             }
-        });
-        Ok(client)
+            None => {
+                let connected = tokio::time::timeout(self.timeout, config.connect(NoTls)).await.map_err(late)?;
+                let (client, connection) = connected.map_err(failed)?;
+                tokio::spawn(drive(connection));
+                Ok(client)
+            }
+        }
     }
 
     async fn session(&self, client: &impl GenericClient) -> Result<(Session, bool), ConnectorError> {

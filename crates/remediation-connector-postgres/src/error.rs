@@ -18,6 +18,15 @@ pub enum PostgresError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// The TLS client cannot be set up (an unreadable or empty CA file, no system roots).
+    #[error("connector {id}: cannot set up TLS")]
+    Tls {
+        /// The connector.
+        id: String,
+        /// What failed.
+        #[source]
+        source: remediation_tls::TlsError,
+    },
     /// The connection string holds a password.
     #[error(
         "connector {id}: the connection string contains a password; remove it and set `password_env` or \
@@ -108,6 +117,13 @@ pub(crate) fn map_pg(doing: &str, e: &tokio_postgres::Error) -> ConnectorError {
         }
         return ConnectorError::new(kind_for_server_error(code, db.message()), message);
     }
+    // A certificate that does not verify stays so on a retry, and says what to change.
+    if let Some(cause) = tls_failure(e) {
+        return ConnectorError::permanent(format!(
+            "cannot {doing}: the TLS handshake failed: {cause}; the server's certificate must be signed by the CA \
+             in ca_file (or the system trust store without it) and name the connection string's host"
+        ));
+    }
     // No server error: the connection failed, closed or timed out. tokio-postgres's own
     // messages never contain the password.
     let mut message = format!("cannot {doing}: {e}");
@@ -117,6 +133,22 @@ pub(crate) fn map_pg(doing: &str, e: &tokio_postgres::Error) -> ConnectorError {
         source = s.source();
     }
     ConnectorError::new(ConnectorErrorKind::Transient, message)
+}
+
+/// The rustls error behind a failed connection, if the TLS handshake is what failed.
+fn tls_failure(e: &tokio_postgres::Error) -> Option<&remediation_tls::rustls::Error> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(tls) = s.downcast_ref::<remediation_tls::rustls::Error>() {
+            return Some(tls);
+        }
+        let inner = s.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref);
+        if let Some(tls) = inner.and_then(|i| i.downcast_ref::<remediation_tls::rustls::Error>()) {
+            return Some(tls);
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// Whether a connector error came from a SQLSTATE worth retrying in place.

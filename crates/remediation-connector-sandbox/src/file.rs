@@ -47,10 +47,19 @@ impl WriteLock {
     pub(crate) fn acquire(path: &Path) -> Result<Self, SandboxError> {
         let lock = lock_path(path);
         let err = |source| SandboxError::Lock { path: path.to_owned(), lock: lock.clone(), source };
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&lock).map_err(err)?;
+        let file = owner_only().create(true).truncate(false).write(true).open(&lock).map_err(err)?;
         file.lock().map_err(err)?;
         Ok(Self { _file: file })
     }
+}
+
+/// Options creating a file only its owner can read: the sandbox lives in the data directory,
+/// whose files are all owner-only.
+fn owner_only() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
 }
 
 fn lock_path(path: &Path) -> PathBuf {
@@ -88,7 +97,7 @@ pub(crate) fn save_locked(path: &Path, directory: &Directory) -> Result<(), Sand
     tmp_name.push(".tmp");
     let tmp = path.with_file_name(tmp_name);
     let result = (|| {
-        let mut file = File::create(&tmp)?;
+        let mut file = owner_only().write(true).create(true).truncate(true).open(&tmp)?;
         file.write_all(&text)?;
         if let Some(permissions) = existing {
             file.set_permissions(permissions)?;

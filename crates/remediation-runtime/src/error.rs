@@ -15,6 +15,24 @@ pub enum RuntimeError {
         /// The directory.
         dir: PathBuf,
     },
+    /// The data directory cannot be created.
+    #[error("cannot create the data directory {}", dir.display())]
+    DataDirCreate {
+        /// The directory.
+        dir: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A private file of the data directory cannot be created or written.
+    #[error("cannot write {} (owner-only, mode 0600)", path.display())]
+    PrivateFile {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
     /// The store cannot be opened.
     #[error("cannot open the store in {}", dir.display())]
     StoreOpen {

@@ -3,6 +3,9 @@
 //! store opened with its audit key, the policy settings (from the store once changed, else the
 //! configuration), `Pipeline::standard`, the configured connectors and an event sink.
 //!
+//! The data directory is owner-only: [`files::create_data_dir`] makes it 0700 and every file
+//! the runtime creates in it is 0600.
+//!
 //! A long-running process calls [`Runtime::active`] before each unit of work: when the policy
 //! settings kept in the store changed (by `PATCH /v1/settings` or `remediate settings set`),
 //! the engine is rebuilt with them.
@@ -24,6 +27,7 @@
 //! ```
 
 mod error;
+pub mod files;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -198,6 +202,8 @@ impl Runtime {
         if !dir.is_dir() {
             return Err(RuntimeError::DataDirMissing { dir: dir.to_owned() });
         }
+        // Created before SQLite sees it, so it and its -wal and -shm files are owner-only.
+        files::create_private(&dir.join(STORE_FILE))?;
         let store = Arc::new(
             SqliteStore::open_with(dir.join(STORE_FILE), key)
                 .map_err(|source| RuntimeError::StoreOpen { dir: dir.to_owned(), source: Box::new(source) })?,
@@ -364,7 +370,7 @@ pub struct ExecutorLock {
 impl ExecutorLock {
     fn open(dir: &Path) -> Result<(std::fs::File, PathBuf), RuntimeError> {
         let path = dir.join(EXECUTOR_LOCK_FILE);
-        let file = std::fs::OpenOptions::new()
+        let file = files::private_options()
             .create(true)
             .truncate(false)
             .write(true)

@@ -11,6 +11,9 @@
 //! - [`conformance`], the semantic suite every connector passes, and its HTTP protocol part;
 //! - [`fakes`], shared infrastructure for fake HTTP providers (axum server, fault
 //!   switchboard, request log), and [`golden`] request fixtures;
+//! - [`real_server`], the one rule for tests that need a real server (skip locally, fail
+//!   under CI);
+//! - [`tls`], a private certificate authority and server certificate for TLS tests;
 //! - the core's mockall mocks, re-exported as [`mocks`], and [`mockall`] itself.
 //!
 //! # Example
@@ -43,7 +46,9 @@ pub mod fakes;
 pub mod golden;
 mod harness;
 pub mod policy;
+pub mod real_server;
 pub mod store;
+pub mod tls;
 
 pub use builders::{
     ActionBuilder, DetailBuilder, RequestBuilder, TargetBuilder, action_id, admin, approver, default_target,

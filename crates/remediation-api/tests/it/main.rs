@@ -6,5 +6,6 @@ mod api;
 mod authz;
 mod findings;
 mod secrets;
+mod serve;
 mod support;
 mod ui;

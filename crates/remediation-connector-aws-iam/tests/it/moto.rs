@@ -15,13 +15,11 @@ use secrecy::SecretString;
 
 /// The shared moto server's URL, or `None` after printing why the test skips.
 pub(crate) fn url(test: &str) -> Option<String> {
-    match std::env::var("REMEDIATION_TEST_MOTO") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("skipping {test}: set REMEDIATION_TEST_MOTO to a moto server (`eval \"$(.ci/setup-moto.sh)\"`)");
-            None
-        }
-    }
+    remediation_testkit::real_server::require(
+        test,
+        "REMEDIATION_TEST_MOTO",
+        "the URL of a moto server; `eval \"$(.ci/setup-moto.sh)\"` starts one and sets it",
+    )
 }
 
 /// A name no earlier run used: `prefix-` and random hex.
@@ -92,12 +90,11 @@ pub(crate) struct AuthMoto {
 impl AuthMoto {
     /// Starts one from `REMEDIATION_TEST_MOTO_SERVER`, or `None` after printing why not.
     pub(crate) fn start() -> Option<Self> {
-        let Some(program) = std::env::var("REMEDIATION_TEST_MOTO_SERVER").ok().filter(|p| !p.is_empty()) else {
-            eprintln!(
-                "skipping the forbidden check: set REMEDIATION_TEST_MOTO_SERVER to moto_server (`.ci/setup-moto.sh` prints it)"
-            );
-            return None;
-        };
+        let program = remediation_testkit::real_server::require(
+            "the forbidden check",
+            "REMEDIATION_TEST_MOTO_SERVER",
+            "the moto_server program; `.ci/setup-moto.sh` prints it",
+        )?;
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(&program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])

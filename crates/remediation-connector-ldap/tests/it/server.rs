@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
+use remediation_testkit::tls::PkiFiles;
 use tempfile::TempDir;
 
 /// Suffix of the test directory.
@@ -38,10 +39,20 @@ objectclass ( 1.3.6.1.4.1.4203.666.11.99.1 NAME 'adUserAccount' AUXILIARY
 ";
 
 /// The ACL is the one the README recommends, with `reader` as a plain authenticated user.
-fn slapd_conf(dir: &Path) -> String {
+/// With `tls`, the server offers `ldaps://` and StartTLS with that certificate and refuses a
+/// simple bind over a connection without TLS (`confidentialityRequired`).
+fn slapd_conf(dir: &Path, tls: Option<&PkiFiles>) -> String {
     let d = dir.display();
+    let tls = tls.map_or_else(String::new, |f| {
+        format!(
+            "TLSCACertificateFile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\nsecurity simple_bind=128\n",
+            f.ca.display(),
+            f.cert.display(),
+            f.key.display()
+        )
+    });
     format!(
-        r#"include /etc/ldap/schema/core.schema
+        r#"{tls}include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 include /etc/ldap/schema/nis.schema
@@ -188,26 +199,42 @@ pub(crate) struct Slapd {
     child: Child,
     slapd: PathBuf,
     port: u16,
+    /// What slapd's `-h` names: the URLs it listens on.
+    listen: String,
     /// `ldap://127.0.0.1:<port>`.
     pub(crate) url: String,
+    /// `ldaps://localhost:<port>` when started with TLS.
+    pub(crate) ldaps_url: Option<String>,
 }
 
 impl Slapd {
     /// Starts a seeded slapd, or prints why not and returns `None` when
     /// `REMEDIATION_TEST_SLAPD` is unset.
     pub(crate) fn start() -> Option<Self> {
-        let Ok(setting) = std::env::var("REMEDIATION_TEST_SLAPD") else {
-            eprintln!("skipping: no slapd to test against; run .ci/setup-slapd.sh and set REMEDIATION_TEST_SLAPD");
-            return None;
-        };
+        Self::start_with(None)
+    }
+
+    /// Starts a seeded slapd that also speaks TLS with the certificate of `pki`, or `None` as
+    /// [`Slapd::start`].
+    pub(crate) fn start_tls(pki: &remediation_testkit::tls::TestPki) -> Option<Self> {
+        Self::start_with(Some(pki))
+    }
+
+    fn start_with(pki: Option<&remediation_testkit::tls::TestPki>) -> Option<Self> {
+        let setting = remediation_testkit::real_server::require(
+            "this LDAP test",
+            "REMEDIATION_TEST_SLAPD",
+            "the slapd program; `.ci/setup-slapd.sh` installs it and prints the line",
+        )?;
         let slapd =
             if Path::new(&setting).is_file() { PathBuf::from(setting) } else { PathBuf::from("/usr/sbin/slapd") };
         let slapadd = slapd.with_file_name("slapadd");
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("db")).unwrap();
         std::fs::write(dir.path().join("ad.schema"), AD_SCHEMA).unwrap();
+        let files = pki.map(|p| p.write(dir.path()).unwrap());
         let conf = dir.path().join("slapd.conf");
-        std::fs::write(&conf, slapd_conf(dir.path())).unwrap();
+        std::fs::write(&conf, slapd_conf(dir.path(), files.as_ref())).unwrap();
         let ldif = dir.path().join("seed.ldif");
         std::fs::write(&ldif, seed()).unwrap();
         let out = Command::new(&slapadd).arg("-f").arg(&conf).arg("-l").arg(&ldif).output().unwrap();
@@ -215,8 +242,15 @@ impl Slapd {
 
         let port = free_port();
         let url = format!("ldap://127.0.0.1:{port}");
-        let child = spawn(&slapd, &conf, &url);
-        let mut server = Self { dir, child, slapd, port, url };
+        let (listen, ldaps_url) = match files {
+            Some(_) => {
+                let tls_port = free_port();
+                (format!("{url}/ ldaps://127.0.0.1:{tls_port}/"), Some(format!("ldaps://localhost:{tls_port}")))
+            }
+            None => (format!("{url}/"), None),
+        };
+        let child = spawn(&slapd, &conf, &listen);
+        let mut server = Self { dir, child, slapd, port, listen, url, ldaps_url };
         server.wait_until_listening();
         Some(server)
     }
@@ -238,10 +272,10 @@ impl Slapd {
     pub(crate) fn restart_in(&mut self, delay: Duration) -> Restart {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (slapd, conf, url) = (self.slapd.clone(), self.dir.path().join("slapd.conf"), self.url.clone());
+        let (slapd, conf, listen) = (self.slapd.clone(), self.dir.path().join("slapd.conf"), self.listen.clone());
         Restart(std::thread::spawn(move || {
             std::thread::sleep(delay);
-            spawn(&slapd, &conf, &url)
+            spawn(&slapd, &conf, &listen)
         }))
     }
 
@@ -262,12 +296,12 @@ impl Restart {
     }
 }
 
-fn spawn(slapd: &Path, conf: &Path, url: &str) -> Child {
+fn spawn(slapd: &Path, conf: &Path, listen: &str) -> Child {
     Command::new(slapd)
         .arg("-f")
         .arg(conf)
         .arg("-h")
-        .arg(format!("{url}/"))
+        .arg(listen)
         // -d keeps slapd in the foreground, so the guard owns the process.
         .args(["-d", "0"])
         .stdin(Stdio::null())

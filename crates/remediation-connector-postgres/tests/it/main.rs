@@ -3,7 +3,7 @@
 //!
 //! They read `REMEDIATION_TEST_PG` (a `key=value` connection string for a superuser, e.g.
 //! `host=127.0.0.1 port=5432 user=postgres dbname=test`) and skip, saying so, when it is
-//! unset. Each test creates its own database and roles with a random suffix and drops them
+//! unset (and fail under `CI=true`). Each test creates its own database and roles with a random suffix and drops them
 //! at the end, even when it fails.
 
 // A test that meets the unexpected should stop right there; `unwrap` says so most briefly.
@@ -13,6 +13,7 @@ mod conformance;
 mod errors;
 mod hostile;
 mod least_privilege;
+mod tls;
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -43,10 +44,15 @@ struct Pg {
 impl Pg {
     /// A fresh database, or `None` (with the reason printed) when no server is configured.
     fn new(test: &str) -> Option<Self> {
-        let Ok(base) = std::env::var(ENV) else {
-            eprintln!("skipping {test}: set {ENV} (e.g. `host=127.0.0.1 port=5432 user=postgres dbname=test`)");
-            return None;
-        };
+        let base = remediation_testkit::real_server::require(
+            test,
+            ENV,
+            "a superuser connection string such as `host=127.0.0.1 port=5432 user=postgres dbname=test`; \
+             `eval \"$(.ci/setup-postgres.sh)\"` prints it",
+        )?;
+        // The shared server's certificate (Debian's snakeoil, if any) is not one the tests can
+        // trust; TLS is tested against a private server (`tls`) with a CA of its own.
+        let base = if base.contains("sslmode") { base } else { format!("{base} sslmode=disable") };
         let suffix = format!("{:08x}", rand::random::<u32>());
         let db = format!("remediation_it_{suffix}");
         let pg = Self { base, db, suffix, roles: Mutex::new(Vec::new()) };

@@ -8,7 +8,7 @@ use std::time::Duration;
 use remediation_core::{ActionKind, Connector, ConnectorErrorKind, ManualClock, SystemClock};
 use remediation_notify::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use remediation_testkit::ActionBuilder;
-use remediation_testkit::fakes::webhook::Rejection;
+use remediation_testkit::fakes::webhook::{REPLAY_WINDOW, Rejection};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -107,23 +107,33 @@ async fn a_tampered_body_or_signature_or_key_is_refused_with_401() {
 
 #[tokio::test]
 async fn stale_and_future_timestamps_are_refused_and_the_connector_reports_unauthenticated() {
-    let fake = fake().await;
+    // Both sides run on stopped clocks, so the distance between them is exactly what the test
+    // sets, whether or not a second of wall time ticks over mid-request.
+    let receiver_now = remediation_testkit::fixed_time();
+    let fake =
+        remediation_testkit::fakes::webhook::WebhookFake::start(SECRET, Arc::new(ManualClock::new(receiver_now)))
+            .await
+            .unwrap();
     let t = target("app_role", &fresh_identity(&fake), Some("crm"));
-    for offset in [-301i64, 301] {
-        let at = OffsetDateTime::now_utc() + time::Duration::seconds(offset);
+    let window = i64::try_from(REPLAY_WINDOW.as_secs()).unwrap();
+    for offset in [-(window + 1), window + 1] {
+        let at = receiver_now + time::Duration::seconds(offset);
         let (c, sleeper) = connector(&fake, SECRET, Arc::new(ManualClock::new(at)));
         let mark = fake.log().count();
         let err = c.snapshot(&t).await.unwrap_err();
-        assert_eq!(err.kind, ConnectorErrorKind::Unauthenticated, "{err}");
+        assert_eq!(err.kind, ConnectorErrorKind::Unauthenticated, "{offset}: {err}");
         assert!(err.message.contains("replay window"), "{err}");
         assert_eq!(fake.log().since(mark).len(), 1, "a 401 is not retried");
         assert!(sleeper.waits().is_empty());
     }
     assert_eq!(fake.rejections(), vec![Rejection::StaleTimestamp; 2]);
-    // Inside the window is fine.
-    let at = OffsetDateTime::now_utc() - Duration::from_secs(200);
-    let (c, _) = connector(&fake, SECRET, Arc::new(ManualClock::new(at)));
-    c.snapshot(&t).await.unwrap();
+    // The window's edges themselves, and a point well inside it, are accepted.
+    for offset in [-window, window, -200] {
+        let at = receiver_now + time::Duration::seconds(offset);
+        let (c, _) = connector(&fake, SECRET, Arc::new(ManualClock::new(at)));
+        c.snapshot(&t).await.unwrap_or_else(|e| panic!("{offset}: {e}"));
+    }
+    assert_eq!(fake.rejections().len(), 2, "nothing inside the window was refused");
 }
 
 #[tokio::test]

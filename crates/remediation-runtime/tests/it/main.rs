@@ -1,0 +1,98 @@
+//! The data directory's hygiene: the directory is owner-only and so is every file the runtime
+//! and the store create in it; an audit key kept outside it is the one that seals the store.
+
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use remediation_audit::{AuditKey, CheckpointVerdict};
+use remediation_config::{Config, ConnectorConfig};
+use remediation_runtime::{LoadedConfig, Runtime, RuntimeOptions, files};
+use remediation_testkit::{RequestBuilder, requester};
+use secrecy::ExposeSecret as _;
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A sandbox installation's configuration.
+fn config(dir: &Path) -> Config {
+    remediation_connector_sandbox::write_sample(dir.join("sandbox.json")).unwrap();
+    Config {
+        connectors: vec![ConnectorConfig::Sandbox { id: "sandbox".into(), path: "sandbox.json".into() }],
+        ..Config::default()
+    }
+}
+
+/// Suggests one action, so the store writes its audit chain, WAL and checkpoint.
+async fn suggest(runtime: &Runtime) {
+    let engine = runtime.active().await.unwrap().engine;
+    engine.suggest(RequestBuilder::new().build(), &requester()).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_data_dir_is_owner_only_and_so_are_the_files_in_it() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("nested").join("remediation-data");
+    files::create_data_dir(&dir).unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    let runtime = Runtime::build(&config(&dir), &dir, Some(AuditKey::generate()), RuntimeOptions::default()).unwrap();
+    suggest(&runtime).await;
+    let _lock = runtime.try_executor_lock().unwrap().unwrap();
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        assert_eq!(mode(&path), 0o600, "{} is not owner-only", path.display());
+    }
+    seen.sort();
+    for expected in ["executor.lock", "remediation.db", "remediation.db-shm", "remediation.db-wal", "sandbox.json"] {
+        assert!(seen.iter().any(|s| s == expected), "{expected} missing from {seen:?}");
+    }
+}
+
+#[test]
+fn writing_a_private_file_narrows_a_wider_mode_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("remediation.toml");
+    std::fs::write(&path, "old contents that are longer than the new ones\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    files::write_private(&path, b"new\n").unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+    // An existing store file is left as it is, contents included.
+    files::create_private(&path).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+}
+
+#[tokio::test]
+async fn an_audit_key_outside_the_data_dir_seals_the_store() {
+    let data = tempfile::tempdir().unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    let key = AuditKey::generate();
+    let key_path = secrets.path().join("audit.key");
+    files::write_private(&key_path, format!("{}\n", key.to_hex().expose_secret()).as_bytes()).unwrap();
+    let mut config = config(data.path());
+    config.audit.hmac_key_file = Some(key_path.clone());
+    let text = toml::to_string(&config).unwrap();
+    assert!(text.contains(&key_path.display().to_string()), "{text}");
+    files::write_private(&data.path().join("remediation.toml"), text.as_bytes()).unwrap();
+
+    let loaded = LoadedConfig::discover(None, Some(data.path())).unwrap();
+    let from_file = loaded.audit_key().unwrap().expect("the configured key");
+    assert_eq!(from_file.to_hex().expose_secret(), key.to_hex().expose_secret());
+    let runtime = Runtime::build(&loaded.config, &loaded.dir, Some(from_file), RuntimeOptions::default()).unwrap();
+    suggest(&runtime).await;
+    let report = runtime.store().verify_audit().unwrap();
+    assert_eq!((report.records, report.checkpoint), (1, CheckpointVerdict::Matches));
+    assert!(!data.path().join("audit.key").exists(), "no key was written into the data directory");
+    drop(runtime);
+
+    // The checkpoint was sealed with that key: under another one it does not verify.
+    let other =
+        Runtime::build(&loaded.config, &loaded.dir, Some(AuditKey::generate()), RuntimeOptions::default()).unwrap();
+    let report = other.store().verify_audit().unwrap();
+    assert_ne!(report.checkpoint, CheckpointVerdict::Matches, "{report:?}");
+}
