@@ -13,9 +13,7 @@ const ROOT: &str = "local:root";
 fn env() -> Env {
     let env = Env::new();
     env.init_enabled();
-    env.edit_config(|t| {
-        t.replace("\"local:bob\" = \"approver\" }", "\"local:bob\" = \"approver\", \"local:root\" = \"admin\" }")
-    });
+    env.edit_config(|t| t.replace("[actors.roles]\n", "[actors.roles]\n\"local:root\" = \"admin\"\n"));
     env
 }
 
@@ -57,8 +55,12 @@ fn state(env: &Env, id: &str) -> String {
         .to_owned()
 }
 
+/// Changes a setting as root; a loosening change is confirmed by a second admin.
 fn set(env: &Env, key: &str, value: &str) {
-    env.expect(ROOT, &["settings", "set", key, value, "--reason", "test"], 0);
+    let run = env.expect(ROOT, &["settings", "set", key, value, "--reason", "test"], 0);
+    if run.stdout.contains("waiting for a second admin") {
+        env.confirm_pending();
+    }
 }
 
 fn last_transition(env: &Env, id: &str) -> Value {
@@ -86,7 +88,13 @@ fn kill_switch_cancels_waiting_actions_and_nothing_resumes() {
     let fresh = approved(&env, "carol", "engineering");
     let refused = env.expect("local:bob", &["execute", &fresh], 3);
     assert!(refused.stderr.contains("kill switch"), "{}", refused.stderr);
-    env.expect(ROOT, &["kill-switch", "off", "--reason", "resolved"], 0);
+    // Off waits for a second admin: root cannot confirm its own change.
+    let off = env.expect(ROOT, &["kill-switch", "off", "--reason", "resolved", "--output", "json"], 0).json();
+    let change = off["pending_change"]["id"].as_str().expect("a pending change").to_owned();
+    env.expect(ROOT, &["pending", "confirm", &change], 3);
+    let still = env.expect("local:bob", &["execute", &fresh], 3);
+    assert!(still.stderr.contains("kill switch"), "{}", still.stderr);
+    env.expect("local:admin2", &["pending", "confirm", &change, "--note", "checked"], 0);
     assert_eq!(state(&env, &waiting), "cancelled", "off: nothing resumes by itself");
     assert_eq!(writes(&env), 0);
     env.expect("local:bob", &["execute", &fresh], 0);

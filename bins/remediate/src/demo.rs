@@ -27,6 +27,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
                 ("local:alice".to_owned(), Role::Requester),
                 ("local:bob".to_owned(), Role::Approver),
             ]),
+            ..ActorSettings::default()
         },
         ..Config::default()
     };

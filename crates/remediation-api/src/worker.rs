@@ -2,13 +2,22 @@
 //! executor lock (so a CLI and the server never execute at once), reconciles interrupted
 //! actions and executes approved ones, one at a time, until asked to stop.
 //!
+//! A refusal by a gate (remediation disabled, a stale break-glass check, ...) is recorded in
+//! the audit when the worker first meets it; later ticks leave the action alone until the
+//! safety state (settings, switches, break-glass check) changes, or for an hour, so a waiting
+//! action does not grow the audit at every tick.
+//!
 //! Rollback windows need no closing step: the engine refuses a rollback once the window has
 //! passed, and the deadline is kept on each action.
 
-use remediation_core::{ActionFilter, Actor, State};
+use remediation_core::{ActionFilter, Actor, EngineError, State};
 
 use crate::ApiState;
 use crate::error::ApiError;
+
+/// How long the worker leaves an action a gate refused before it asks again while nothing in
+/// the installation's safety state changed.
+pub const RECHECK_REFUSED_AFTER: time::Duration = time::Duration::hours(1);
 
 /// What one tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,6 +41,9 @@ pub async fn tick(state: &ApiState) -> Result<TickReport, ApiError> {
         tracing::info!(action_id = %a.id, "expired: not approved in time");
         report.expired += 1;
     }
+    for c in state.runtime().expire_changes()? {
+        tracing::info!(pending_change = %c.id, summary = %c.summary, "pending change expired: not confirmed in time");
+    }
     if state.is_shutting_down() {
         return Ok(report);
     }
@@ -45,14 +57,29 @@ pub async fn tick(state: &ApiState) -> Result<TickReport, ApiError> {
         report.recovered += 1;
     }
     let approved = engine.list(&ActionFilter { state: Some(State::Approved), ..ActionFilter::default() }).await?;
+    state.refused().retain(|id, _| approved.iter().any(|a| a.id == *id));
     let system = Actor::system();
     for action in approved {
         if state.is_shutting_down() {
             break;
         }
+        // A gate that refused this action at an earlier tick was recorded then. While the
+        // installation's safety state is unchanged the answer would be the same, so the worker
+        // waits (up to an hour, for refusals that depend on the provider) instead of asking,
+        // and recording, again at every tick.
+        let safety = engine.safety_state().await?;
+        let now = state.runtime().clock().now();
+        if let Some(seen) = state.refused().get(&action.id)
+            && seen.safety == safety
+            && now - seen.at < RECHECK_REFUSED_AFTER
+        {
+            tracing::debug!(action_id = %action.id, rule = %seen.rule, "still refused; recorded once already");
+            continue;
+        }
         let started = std::time::Instant::now();
         match engine.execute(action.id, &system, false).await {
             Ok(outcome) => {
+                state.refused().remove(&action.id);
                 state.metrics().record_execution(&outcome, started.elapsed(), state.runtime().clock().now());
                 let (id, to) = outcome_summary(&outcome);
                 tracing::info!(action_id = %id, outcome = to, "worker executed an approved action");
@@ -61,6 +88,9 @@ pub async fn tick(state: &ApiState) -> Result<TickReport, ApiError> {
             // Another process (or request) moved it meanwhile, or a gate refused: logged, and
             // the next tick looks again.
             Err(e) => {
+                if let EngineError::Refused { rule, .. } = &e {
+                    state.refused().insert(action.id, crate::Refusal { rule: rule.clone(), safety, at: now });
+                }
                 let e = ApiError::from(e);
                 tracing::warn!(action_id = %action.id, code = e.code, error = %e.message, "worker could not execute");
             }
