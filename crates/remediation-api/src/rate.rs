@@ -67,6 +67,7 @@ impl RateLimiter {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 mod tests {
     use super::*;
 

@@ -522,6 +522,7 @@ impl Runtime {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 mod tests {
     use remediation_core::KindName;
     use remediation_gates::{ControlSettings, KindSettings};

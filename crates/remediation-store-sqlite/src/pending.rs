@@ -242,6 +242,7 @@ impl SqliteStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 mod tests {
     use remediation_core::Role;
 

@@ -514,6 +514,7 @@ fn live_principal(tx: &Transaction<'_>, tenant: &str, name: &str, op: &str) -> R
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 mod tests {
     use super::*;
 
