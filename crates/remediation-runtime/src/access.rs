@@ -191,23 +191,38 @@ pub fn escalations(old: &PolicySettings, new: &PolicySettings) -> Vec<String> {
             old.emergency_access_max_age_days, new.emergency_access_max_age_days
         ));
     }
-    for (kind, k) in &new.kinds {
-        let was = old.kinds.get(kind);
-        if to_auto(was.and_then(|w| w.mode), k.mode) {
+    // Per kind, the effective values: an override removed falls back to the default, which
+    // may be looser than the override was.
+    let kinds: std::collections::BTreeSet<_> = old.kinds.keys().chain(new.kinds.keys()).collect();
+    for kind in kinds {
+        let (was, now) = (old.kinds.get(kind), new.kinds.get(kind));
+        let mode_of = |k: Option<&remediation_gates::KindSettings>, s: &PolicySettings| {
+            k.and_then(|k| k.mode).unwrap_or(s.default_mode)
+        };
+        if to_auto(Some(mode_of(was, old)), Some(mode_of(now, new))) && now.and_then(|k| k.mode).is_some() {
             found.push(format!("kind {kind} switched to auto"));
         }
         let before = was.and_then(|w| w.min_approvals).unwrap_or(old.min_approvals);
-        let after = k.min_approvals.unwrap_or(new.min_approvals);
-        if after < before && k.min_approvals.is_some() {
+        let after = now.and_then(|k| k.min_approvals).unwrap_or(new.min_approvals);
+        if after < before
+            && (was.and_then(|w| w.min_approvals).is_some() || now.and_then(|k| k.min_approvals).is_some())
+        {
             found.push(format!("kind {kind} min_approvals lowered from {before} to {after}"));
         }
+        if was.and_then(|w| w.mode).is_some_and(|m| m != Mode::Auto)
+            && now.and_then(|k| k.mode).is_none()
+            && new.default_mode == Mode::Auto
+        {
+            found.push(format!("kind {kind} falls back to the default mode auto"));
+        }
     }
-    for (id, c) in &new.controls {
-        let was = old.controls.get(id);
-        if to_auto(was.and_then(|w| w.mode), c.mode) {
+    let controls: std::collections::BTreeSet<_> = old.controls.keys().chain(new.controls.keys()).collect();
+    for id in controls {
+        let (was, now) = (old.controls.get(id), new.controls.get(id));
+        if to_auto(was.and_then(|w| w.mode), now.and_then(|c| c.mode)) {
             found.push(format!("control {id} switched to auto"));
         }
-        if was.is_some_and(|w| w.never_auto) && !c.never_auto {
+        if was.is_some_and(|w| w.never_auto) && !now.is_some_and(|c| c.never_auto) {
             found.push(format!("control {id} no longer never_auto"));
         }
     }
@@ -580,6 +595,24 @@ mod tests {
         );
         check(|s| s.controls.entry("C-2".into()).or_default().never_auto = true, &[]);
         check(|s| s.enabled = true, &[]);
+        // Removing an override falls back to something looser.
+        check(|s| drop(s.controls.remove("C-1")), &["control C-1 no longer never_auto"]);
+        let mut strict = PolicySettings { default_mode: Mode::Auto, ..PolicySettings::default() };
+        strict.kinds.insert(
+            KindName::Revoke,
+            KindSettings {
+                mode: Some(Mode::Manual),
+                reason: Some("r".into()),
+                min_approvals: Some(3),
+                ..KindSettings::default()
+            },
+        );
+        let mut loose = strict.clone();
+        loose.kinds.clear();
+        assert_eq!(
+            escalations(&strict, &loose),
+            ["kind revoke min_approvals lowered from 3 to 1", "kind revoke falls back to the default mode auto"]
+        );
     }
 
     struct Fixture {
