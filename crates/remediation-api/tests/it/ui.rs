@@ -416,3 +416,20 @@ async fn sessions_end_after_eight_hours() {
     clock.advance(time::Duration::minutes(2));
     assert!(b.get().await.body.contains("action=\"/login\""), "signed out after eight hours");
 }
+
+#[tokio::test]
+async fn the_page_counts_against_the_principals_rate() {
+    let clock = Arc::new(remediation_core::ManualClock::new(time::OffsetDateTime::now_utc()));
+    let limit = remediation_api::RateLimit { requests: 3, window: time::Duration::seconds(60) };
+    let env = Env::with_options(|_| {}, clock.clone(), ApiOptions { rate_limit: limit, ..ApiOptions::default() });
+    let mut b = Browser::new(env.app.clone());
+    // Signing in shows the page once (one call); two more fit in the window.
+    b.sign_in(env.token("viewer")).await;
+    assert_eq!(b.get().await.status, StatusCode::OK);
+    assert_eq!(b.get().await.status, StatusCode::OK);
+    let refused = b.get().await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+    assert!(refused.headers.contains_key(header::RETRY_AFTER));
+    clock.advance(time::Duration::seconds(60));
+    assert_eq!(b.get().await.status, StatusCode::OK);
+}
