@@ -804,6 +804,7 @@ mod tests {
             (404, "not_found", json!({}), 4),
             (409, "conflict", json!({"current_state": "completed"}), 3),
             (413, "payload_too_large", json!({}), 2),
+            (429, "rate_limited", json!({"retry_after_secs": 5}), 3),
             (500, "internal", json!({}), 1),
             (502, "provider_failure", json!({}), 5),
             (503, "", json!({}), 1),
