@@ -88,6 +88,8 @@ impl Env {
             .arg(self.dir())
             .args(["--actor", actor])
             .args(args)
+            // `init` makes `local:$USER` the admin: a fixed user keeps every test's roles the same.
+            .env("USER", "e2e-runner")
             .env_remove("REMEDIATION_CONFIG")
             .env_remove("REMEDIATION_DATA_DIR")
             .env_remove("REMEDIATION_SERVER")
@@ -99,6 +101,14 @@ impl Env {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    /// Has `local:admin2` confirm the newest change waiting for a second admin.
+    pub fn confirm_pending(&self) {
+        let pending = self.expect("local:admin2", &["pending", "list", "--output", "json"], 0).json();
+        let id = pending.as_array().and_then(|a| a.last()).and_then(|c| c["id"].as_str()).map(str::to_owned);
+        let id = id.unwrap_or_else(|| panic!("no pending change: {pending}"));
+        self.expect("local:admin2", &["pending", "confirm", &id], 0);
     }
 
     /// Runs as `local:alice`, asserts the exit code, returns the run.
@@ -136,12 +146,13 @@ impl Env {
         self.enable();
     }
 
-    /// Enables remediation and names alice requester and bob approver.
+    /// Enables remediation and names alice requester, bob approver, and `local:admin` and
+    /// `local:admin2` admins.
     pub fn enable(&self) {
         self.edit_config(|t| {
             t.replace("enabled = false", "enabled = true").replace(
-                "# roles = { \"local:alice\" = \"admin\" }",
-                "roles = { \"local:alice\" = \"requester\", \"local:bob\" = \"approver\" }",
+                "[actors.roles]\n",
+                "[actors.roles]\n\"local:alice\" = \"requester\"\n\"local:bob\" = \"approver\"\n\"local:admin\" = \"admin\"\n\"local:admin2\" = \"admin\"\n",
             )
         });
     }

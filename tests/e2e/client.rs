@@ -78,6 +78,28 @@ fn normalise(text: &str, ids: &[&str]) -> String {
     out
 }
 
+/// `text` without the `"credential": "..."` members of JSON objects: the server records the
+/// token a principal used, a local actor has none.
+fn without_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        // Pretty JSON: the member is a line of its own.
+        if line.trim_start().starts_with("\"credential\":") {
+            continue;
+        }
+        // Compact JSON (audit export): `"credential":"NAME",` inside the line; names hold no quote.
+        let mut rest = line;
+        while let Some(at) = rest.find("\"credential\":\"") {
+            out.push_str(&rest[..at]);
+            let value = &rest[at + "\"credential\":\"".len()..];
+            let end = value.find('"').map_or(value.len(), |e| e + 1);
+            rest = value[end..].strip_prefix(',').unwrap_or(&value[end..]);
+        }
+        out.push_str(rest);
+    }
+    out
+}
+
 /// A fresh data directory with remediation enabled; alice requests, bob approves, carol
 /// administers (names the server's tokens carry too, so actor names match).
 fn env_with_admin() -> Env {
@@ -85,8 +107,8 @@ fn env_with_admin() -> Env {
     env.init_enabled();
     env.edit_config(|t| {
         let t = t.replace(
-            "\"local:bob\" = \"approver\" }",
-            "\"local:bob\" = \"approver\", \"local:carol\" = \"admin\", \"local:vera\" = \"viewer\" }",
+            "[actors.roles]\n",
+            "[actors.roles]\n\"alice\" = \"requester\"\n\"bob\" = \"approver\"\n\"carol\" = \"admin\"\n\"dave\" = \"admin\"\n\"vera\" = \"viewer\"\n",
         );
         // The worker never runs during the session: the client executes, as the CLI does.
         format!("{t}\n[server]\nworker_interval_secs = 3600\n")
@@ -99,7 +121,7 @@ fn env_with_admin() -> Env {
 fn local_env() -> Env {
     let env = env_with_admin();
     for (name, role) in
-        [("local:alice", "requester"), ("local:bob", "approver"), ("local:carol", "admin"), ("local:vera", "viewer")]
+        [("alice", "requester"), ("bob", "approver"), ("carol", "admin"), ("dave", "admin"), ("vera", "viewer")]
     {
         token(&env, name, role);
     }
@@ -117,10 +139,11 @@ impl Remote {
     fn start() -> Self {
         let env = env_with_admin();
         let tokens = vec![
-            ("local:alice", token(&env, "local:alice", "requester")),
-            ("local:bob", token(&env, "local:bob", "approver")),
-            ("local:carol", token(&env, "local:carol", "admin")),
-            ("local:vera", token(&env, "local:vera", "viewer")),
+            ("alice", token(&env, "alice", "requester")),
+            ("bob", token(&env, "bob", "approver")),
+            ("carol", token(&env, "carol", "admin")),
+            ("dave", token(&env, "dave", "admin")),
+            ("vera", token(&env, "vera", "viewer")),
         ];
         let server = Server::start(&env);
         let url = format!("http://{}", server.addr);
@@ -145,8 +168,8 @@ fn a_session_against_the_server_prints_and_exits_exactly_as_locally() {
     let remote = Remote::start();
 
     // Suggest first: it names the action the rest of the session works on.
-    let l = local.run_as("local:alice", SUGGEST);
-    let r = remote.run("local:alice", SUGGEST);
+    let l = local.run_as("alice", SUGGEST);
+    let r = remote.run("alice", SUGGEST);
     assert_eq!((l.code, r.code), (0, 0), "local:\n{l:?}\nremote:\n{r:?}");
     let first_word = |run: &Run| run.stdout.split_whitespace().next().unwrap_or_default().to_owned();
     let (lid, rid) = (first_word(&l), first_word(&r));
@@ -155,61 +178,91 @@ fn a_session_against_the_server_prints_and_exits_exactly_as_locally() {
     let missing = "00000000-0000-7000-8000-000000000000";
     // (actor, arguments with ID for the session's action, expected exit code)
     let session: &[(&str, &[&str], i32)] = &[
-        ("local:alice", &["approve", "ID"], 3), // separation of duties
-        ("local:bob", &["execute", "ID"], 3),   // not approved yet: illegal in the lifecycle
-        ("local:bob", &["promote", "ID"], 3),   // not advisory guidance
-        ("local:vera", &["approve", "ID"], 3),  // a viewer approves nothing
-        ("local:bob", &["show", "ID"], 0),
-        ("local:bob", &["approve", "ID", "--note", "checked with the owner"], 0),
-        ("local:bob", &["plan", "ID"], 0),
-        ("local:bob", &["plan", "ID", "--output", "json"], 0),
-        ("local:bob", &["execute", "ID", "--dry-run"], 0),
-        ("local:bob", &["execute", "ID", "--dry-run", "--output", "json"], 0),
-        ("local:bob", &["execute", "ID"], 0),
-        ("local:bob", &["execute", "ID"], 3), // already completed
-        ("local:bob", &["show", "ID"], 0),
-        ("local:bob", &["show", "ID", "--output", "json"], 0),
-        ("local:bob", &["list"], 0),
-        ("local:bob", &["list", "--state", "completed", "--output", "json"], 0),
-        ("local:bob", &["show", missing], 4),
-        ("local:bob", &["connectors"], 0),
-        ("local:bob", &["connectors", "--output", "json"], 0),
-        ("local:bob", &["limits", "status"], 0),
-        ("local:bob", &["held", "list"], 0),
-        ("local:bob", &["rollback", "ID", "--note", "undo"], 3), // waits for a second approver
-        ("local:bob", &["show", "ID"], 0),
-        ("local:bob", &["approve", "ID"], 3), // bob asked for this rollback
-        ("local:carol", &["approve", "ID", "--note", "confirmed"], 0),
-        ("local:bob", &["rollback", "ID"], 3),
-        ("local:bob", &["show", "ID"], 0),
-        ("local:bob", &["reject", "ID"], 3),
-        ("local:alice", &["cancel", "ID", "--note", "too late"], 3),
-        ("local:carol", &["release", "ID"], 3),
-        ("local:carol", &["force-execute", "ID", "--reason", "not held"], 3),
-        ("local:carol", &["settings", "show"], 0),
-        ("local:carol", &["settings", "set", "rollback_window_secs", "7200", "--reason", "review"], 0),
-        ("local:carol", &["settings", "set", "nonsense", "1", "--reason", "typo"], 2),
-        ("local:carol", &["controls", "set", "mfa", "--never-auto", "true", "--reason", "policy"], 0),
-        ("local:carol", &["controls", "list"], 0),
-        ("local:carol", &["settings", "show"], 0),
-        ("local:carol", &["kill-switch", "on", "--reason", "drill"], 0),
-        ("local:bob", &["kill-switch", "status"], 0),
-        ("local:carol", &["kill-switch", "off", "--reason", "drill over"], 0),
-        ("local:carol", &["breaker", "reset", "--reason", "drill"], 0),
-        ("local:bob", &["breaker", "status", "--output", "json"], 0),
-        ("local:bob", &["audit", "verify"], 0),
-        ("local:bob", &["audit", "verify", "--output", "json"], 0),
-        ("local:bob", &["audit", "export"], 0),
+        ("alice", &["approve", "ID"], 3), // separation of duties
+        ("bob", &["execute", "ID"], 3),   // not approved yet: illegal in the lifecycle
+        ("bob", &["promote", "ID"], 3),   // not advisory guidance
+        ("vera", &["approve", "ID"], 3),  // a viewer approves nothing
+        ("bob", &["show", "ID"], 0),
+        ("bob", &["approve", "ID", "--note", "checked with the owner"], 0),
+        ("bob", &["plan", "ID"], 0),
+        ("bob", &["plan", "ID", "--output", "json"], 0),
+        ("bob", &["execute", "ID", "--dry-run"], 0),
+        ("bob", &["execute", "ID", "--dry-run", "--output", "json"], 0),
+        ("bob", &["execute", "ID"], 0),
+        ("bob", &["execute", "ID"], 3), // already completed
+        ("bob", &["show", "ID"], 0),
+        ("bob", &["show", "ID", "--output", "json"], 0),
+        ("bob", &["list"], 0),
+        ("bob", &["list", "--state", "completed", "--output", "json"], 0),
+        ("bob", &["show", missing], 4),
+        ("bob", &["connectors"], 0),
+        ("bob", &["connectors", "--output", "json"], 0),
+        ("bob", &["limits", "status"], 0),
+        ("bob", &["held", "list"], 0),
+        ("bob", &["rollback", "ID", "--note", "undo"], 3), // waits for a second approver
+        ("bob", &["show", "ID"], 0),
+        ("bob", &["approve", "ID"], 3), // bob asked for this rollback
+        ("carol", &["approve", "ID", "--note", "confirmed"], 0),
+        ("bob", &["rollback", "ID"], 3),
+        ("bob", &["show", "ID"], 0),
+        ("bob", &["reject", "ID"], 3),
+        ("alice", &["cancel", "ID", "--note", "too late"], 3),
+        ("carol", &["release", "ID"], 3),
+        ("carol", &["force-execute", "ID", "--reason", "not held"], 3),
+        ("carol", &["settings", "show"], 0),
+        ("carol", &["settings", "set", "rollback_window_secs", "7200", "--reason", "review"], 0),
+        ("carol", &["settings", "set", "nonsense", "1", "--reason", "typo"], 2),
+        ("carol", &["controls", "set", "mfa", "--never-auto", "true", "--reason", "policy"], 0),
+        ("carol", &["controls", "list"], 0),
+        ("carol", &["settings", "show"], 0),
+        ("carol", &["kill-switch", "on", "--reason", "drill"], 0),
+        ("bob", &["kill-switch", "status"], 0),
+        // Off waits for a second admin: the proposer cannot confirm, another admin does.
+        ("carol", &["kill-switch", "off", "--reason", "drill over"], 0),
+        ("bob", &["pending", "list"], 0),
+        ("carol", &["pending", "confirm", "CHANGE"], 3),
+        ("bob", &["pending", "confirm", "CHANGE"], 3),
+        ("dave", &["pending", "confirm", "CHANGE", "--note", "drill is over"], 0),
+        ("bob", &["kill-switch", "status"], 0),
+        ("bob", &["pending", "list", "--all"], 0),
+        ("carol", &["breaker", "reset", "--reason", "drill"], 0),
+        ("bob", &["breaker", "status", "--output", "json"], 0),
+        ("bob", &["audit", "verify"], 0),
+        ("bob", &["audit", "verify", "--output", "json"], 0),
+        ("bob", &["audit", "export"], 0),
     ];
+    // The newest change waiting for a second admin, on each side.
+    let change = |run: Run| run.json().as_array().and_then(|a| a.last()).map(|c| c["id"].to_string().replace('"', ""));
     for (actor, args, code) in session {
-        let with = |id: &str| args.iter().map(|a| if *a == "ID" { id.to_owned() } else { (*a).to_owned() }).collect();
-        let (largs, rargs): (Vec<String>, Vec<String>) = (with(&lid), with(&rid));
+        let (lchange, rchange) = if args.contains(&"CHANGE") {
+            let list = ["pending", "list", "--output", "json"];
+            (
+                change(local.run_as("bob", &list)).unwrap_or_default(),
+                change(remote.run("bob", &list)).unwrap_or_default(),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        let with = |id: &str, change: &str| {
+            args.iter()
+                .map(|a| match *a {
+                    "ID" => id.to_owned(),
+                    "CHANGE" => change.to_owned(),
+                    a => a.to_owned(),
+                })
+                .collect()
+        };
+        let (largs, rargs): (Vec<String>, Vec<String>) = (with(&lid, &lchange), with(&rid, &rchange));
         let l = local.run_as(actor, &largs.iter().map(String::as_str).collect::<Vec<_>>());
         let r = remote.run(actor, &rargs.iter().map(String::as_str).collect::<Vec<_>>());
         let context = format!("`{}` as {actor}\nlocal: {l:?}\nremote: {r:?}", args.join(" "));
         assert_eq!(l.code, *code, "{context}");
         assert_eq!(r.code, *code, "{context}");
-        assert_eq!(normalise(&l.stdout, &[&lid]), normalise(&r.stdout, &[&rid]), "{context}");
+        assert_eq!(
+            normalise(&without_credentials(&l.stdout), &[&lid]),
+            normalise(&without_credentials(&r.stdout), &[&rid]),
+            "{context}"
+        );
         for (_, t) in &remote.tokens {
             assert!(!r.stdout.contains(t.as_str()) && !r.stderr.contains(t.as_str()), "a token in the output");
         }
@@ -254,18 +307,18 @@ fn provider_failures_plan_changes_and_a_broken_chain_exit_alike() {
     revoke_engineering[8] = "engineering";
     // (actor, arguments: ID0/ID1 for the session's actions, preparation, exit code)
     let session: &[(&str, &[&str], Option<&str>, i32)] = &[
-        ("local:alice", suspend_carol, None, 0),
-        ("local:bob", &["approve", "ID0"], None, 0),
-        ("local:bob", &["execute", "ID0"], Some("session:carol"), 3), // plan changed
-        ("local:bob", &["show", "ID0"], None, 0),
-        ("local:bob", &["approve", "ID0"], None, 0),
-        ("local:bob", &["execute", "ID0", "--output", "json"], None, 0),
-        ("local:bob", &["rollback", "ID0"], Some("fault:fail_rollback"), 3),
-        ("local:carol", &["approve", "ID0"], None, 5),
-        ("local:carol", &revoke_engineering, None, 0),
-        ("local:bob", &["approve", "ID1"], None, 0),
-        ("local:bob", &["execute", "ID1"], Some("fault:fail_after_write"), 5),
-        ("local:bob", &["list"], None, 0),
+        ("alice", suspend_carol, None, 0),
+        ("bob", &["approve", "ID0"], None, 0),
+        ("bob", &["execute", "ID0"], Some("session:carol"), 3), // plan changed
+        ("bob", &["show", "ID0"], None, 0),
+        ("bob", &["approve", "ID0"], None, 0),
+        ("bob", &["execute", "ID0", "--output", "json"], None, 0),
+        ("bob", &["rollback", "ID0"], Some("fault:fail_rollback"), 3),
+        ("carol", &["approve", "ID0"], None, 5),
+        ("carol", &revoke_engineering, None, 0),
+        ("bob", &["approve", "ID1"], None, 0),
+        ("bob", &["execute", "ID1"], Some("fault:fail_after_write"), 5),
+        ("bob", &["list"], None, 0),
     ];
     for (actor, args, set_fault, code) in session {
         if let Some(what) = set_fault {
@@ -305,7 +358,7 @@ fn provider_failures_plan_changes_and_a_broken_chain_exit_alike() {
             .expect("cut off the tail");
     }
     for args in [&["audit", "verify"][..], &["audit", "verify", "--output", "json"]] {
-        let (l, r) = (local.run_as("local:bob", args), remote.run("local:bob", args));
+        let (l, r) = (local.run_as("bob", args), remote.run("bob", args));
         assert_eq!((l.code, r.code), (6, 6), "{args:?}\nlocal: {l:?}\nremote: {r:?}");
         assert_eq!(normalise(&l.stdout, &[]), normalise(&r.stdout, &[]));
     }
@@ -328,15 +381,15 @@ fn a_finding_file_goes_through_the_servers_intake_once() {
     let path = dir.path().join("finding.json");
     std::fs::write(&path, finding.to_string()).expect("finding");
     let path = path.to_str().expect("utf-8 path");
-    let first = remote.run("local:alice", &["suggest", "--finding", path, "--output", "json"]);
+    let first = remote.run("alice", &["suggest", "--finding", path, "--output", "json"]);
     assert_eq!(first.code, 0, "{first:?}");
     let first = first.json();
     assert_eq!(first["intake"], "created", "{first}");
-    let again = remote.run("local:alice", &["suggest", "--finding", path]);
+    let again = remote.run("alice", &["suggest", "--finding", path]);
     assert_eq!(again.code, 0, "{again:?}");
     let id = first["action"]["id"].as_str().expect("id");
     assert!(again.stdout.starts_with(id) && again.stdout.contains("already open"), "{}", again.stdout);
-    let list = remote.run("local:bob", &["list", "--output", "json"]).json();
+    let list = remote.run("bob", &["list", "--output", "json"]).json();
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
 }
 
@@ -356,20 +409,21 @@ fn wrong_or_missing_tokens_and_a_server_that_is_down_say_so() {
     // A port nobody listens on: bound, then released.
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let down = format!("http://127.0.0.1:{port}");
-    let run = run_remote(&down, Some(remote.token("local:bob")), &["list"]);
+    let run = run_remote(&down, Some(remote.token("bob")), &["list"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains(&format!("cannot reach the server at {down}")), "{}", run.stderr);
-    assert!(!run.stderr.contains(remote.token("local:bob")), "the token is echoed");
+    assert!(!run.stderr.contains(remote.token("bob")), "the token is echoed");
 
     // Commands that only make sense on the server's own data directory.
     for args in [
         &["init"][..],
         &["demo"],
         &["recover"],
-        &["token", "create", "--name", "x", "--role", "viewer"],
+        &["token", "create", "--principal", "x", "--name", "x"],
+        &["principal", "list"],
         &["emergency-access", "status"],
     ] {
-        let run = remote.run("local:carol", args);
+        let run = remote.run("carol", args);
         assert_eq!(run.code, 2, "{args:?}: {run:?}");
         assert!(run.stderr.contains("works only on a local data directory"), "{args:?}: {}", run.stderr);
     }

@@ -16,6 +16,8 @@ fn one_process_approves_while_another_executes() {
     env.edit_config(|t| {
         t.replace("per_connector = { max = 50,", "per_connector = { max = 1000,")
             .replace("per_resource = { max = 10,", "per_resource = { max = 1000,")
+            // carol executes: an approver, listed as every approver is.
+            .replace("[actors.roles]\n", "[actors.roles]\n\"local:carol\" = \"approver\"\n")
     });
     let mut dir = env.sandbox();
     for i in 0..N {

@@ -777,6 +777,8 @@ fn hostile_cases() -> Vec<Hostile> {
 fn hostile_identifiers_flow_through_unchanged() {
     let env = Env::new();
     env.init_enabled();
+    // The approvers below are named with the hostile text: any unlisted actor approves here.
+    env.edit_config(|t| t.replace("default_role = \"requester\"", "default_role = \"approver\""));
     let cases = hostile_cases();
     assert!(cases.iter().any(|c| c.target().len() >= 10_240));
     assert!(cases.iter().any(Hostile::refused) && cases.iter().any(|c| !c.refused()));

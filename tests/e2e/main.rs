@@ -63,6 +63,9 @@ fn full_lifecycle_through_the_binary() {
     assert!(init.stdout.contains("DISABLED"), "{}", init.stdout);
     let config = std::fs::read_to_string(env.dir().join("remediation.toml")).expect("config written");
     assert!(config.contains("enabled = false"), "init must leave remediation disabled");
+    // The user who ran init is the admin; every other local actor is a requester.
+    assert!(config.contains("\"local:e2e-runner\" = \"admin\"") && config.contains("default_role = \"requester\""));
+    assert!(init.stdout.contains("local:e2e-runner is admin"), "{}", init.stdout);
     env.enable();
 
     assert!(admins(&env).contains(&"alice".to_owned()), "sample directory has alice in admins");
@@ -71,6 +74,8 @@ fn full_lifecycle_through_the_binary() {
     assert_eq!(suggested["action"]["state"], "pending_approval");
     assert_eq!(suggested["plan"]["plan_hash"].as_str().map(str::len), Some(64));
     assert!(admins(&env).contains(&"alice".to_owned()), "suggest writes nothing");
+    // An actor not listed in [actors] is a requester: it approves nothing.
+    env.expect("local:nobody", &["approve", &id], 3);
 
     // The requester cannot approve their own action: refused by a rule.
     let own = env.expect("local:alice", &["approve", &id], 3);
@@ -219,6 +224,7 @@ fn an_irreversible_action_refuses_a_rollback_and_advertises_none() {
 fn execution_is_refused_while_remediation_is_disabled() {
     let env = Env::new();
     env.expect("local:alice", &["init"], 0);
+    env.edit_config(|t| t.replace("[actors.roles]\n", "[actors.roles]\n\"local:bob\" = \"approver\"\n"));
     let s = env.expect("local:alice", REVOKE_ALICE_ADMINS, 0).json();
     let id = s["action"]["id"].as_str().expect("id").to_owned();
     env.expect("local:bob", &["approve", &id], 0);

@@ -13,9 +13,7 @@ const ROOT: &str = "local:root";
 fn env() -> Env {
     let env = Env::new();
     env.init_enabled();
-    env.edit_config(|t| {
-        t.replace("\"local:bob\" = \"approver\" }", "\"local:bob\" = \"approver\", \"local:root\" = \"admin\" }")
-    });
+    env.edit_config(|t| t.replace("[actors.roles]\n", "[actors.roles]\n\"local:root\" = \"admin\"\n"));
     env
 }
 
@@ -57,8 +55,12 @@ fn state(env: &Env, id: &str) -> String {
         .to_owned()
 }
 
+/// Changes a setting as root; a loosening change is confirmed by a second admin.
 fn set(env: &Env, key: &str, value: &str) {
-    env.expect(ROOT, &["settings", "set", key, value, "--reason", "test"], 0);
+    let run = env.expect(ROOT, &["settings", "set", key, value, "--reason", "test"], 0);
+    if run.stdout.contains("waiting for a second admin") {
+        env.confirm_pending();
+    }
 }
 
 fn last_transition(env: &Env, id: &str) -> Value {
@@ -111,15 +113,25 @@ fn kill_switch_cancels_waiting_actions_and_nothing_resumes() {
     let guidance = revoke(&env, "carol", "engineering");
     assert_eq!(state(&env, &guidance), "suggested");
     set(&env, "default_mode", "manual");
-    // A waiting action is still refused execution.
-    let undo = env.expect(ROOT, &["kill-switch", "off", "--reason", "to approve one"], 0);
-    assert_eq!(undo.code, 0);
+    // Off waits for a second admin: root cannot confirm its own change, and until another
+    // admin does, the switch stays on.
+    let off = env.expect(ROOT, &["kill-switch", "off", "--reason", "resolved", "--output", "json"], 0).json();
+    let change = off["pending_change"]["id"].as_str().expect("a pending change").to_owned();
+    env.expect(ROOT, &["pending", "confirm", &change], 3);
+    let status = env.expect("local:bob", &["kill-switch", "status"], 0);
+    assert!(status.stdout.contains("on"), "{}", status.stdout);
+    env.expect("local:admin2", &["pending", "confirm", &change, "--note", "checked"], 0);
+    assert_eq!(state(&env, &waiting), "cancelled", "off: nothing resumes by itself");
+    assert_eq!(writes(&env), 0);
+    // An action approved while the switch is off is cancelled when it goes on again, and the
+    // cancelled action cannot be executed.
     let fresh = approved(&env, "carol", "engineering");
     env.expect(ROOT, &["kill-switch", "on", "--reason", "incident 7 again"], 0);
     assert_eq!(state(&env, &fresh), "cancelled");
-    env.expect(ROOT, &["kill-switch", "off", "--reason", "resolved"], 0);
-    assert_eq!(state(&env, &waiting), "cancelled", "off: nothing resumes by itself");
-    assert_eq!(writes(&env), 0);
+    env.expect("local:bob", &["execute", &fresh], 3);
+    let off = env.expect(ROOT, &["kill-switch", "off", "--reason", "resolved", "--output", "json"], 0).json();
+    let change = off["pending_change"]["id"].as_str().expect("a pending change").to_owned();
+    env.expect("local:admin2", &["pending", "confirm", &change], 0);
     let fresh = approved(&env, "carol", "engineering");
     env.expect("local:bob", &["execute", &fresh], 0);
     let verify = env.expect("local:bob", &["audit", "verify"], 0);

@@ -106,8 +106,17 @@ impl Drop for Server {
     }
 }
 
+/// Creates principal `name` holding `role` (an admin confirmed by a second local admin) and a
+/// token of the same name for it; the token.
 pub(crate) fn token(env: &Env, name: &str, role: &str) -> String {
-    let run = env.expect("local:alice", &["token", "create", "--name", name, "--role", role], 0);
+    let run = env.expect("local:admin", &["principal", "create", name, "--role", role, "--reason", "e2e"], 0);
+    if role == "admin" {
+        assert!(run.stdout.contains("waiting for a second admin"), "{}", run.stdout);
+        let pending = env.expect("local:admin2", &["pending", "list", "--output", "json"], 0).json();
+        let id = pending[0]["id"].as_str().expect("a pending change").to_owned();
+        env.expect("local:admin2", &["pending", "confirm", &id], 0);
+    }
+    let run = env.expect("local:admin", &["token", "create", "--principal", name, "--name", name], 0);
     let token = run.stdout.trim().to_owned();
     assert!(token.starts_with("rmt_") && token.len() == 68, "{}", run.stdout);
     token
@@ -130,14 +139,37 @@ fn revoke(group: &str) -> Value {
 #[test]
 fn tokens_are_shown_once_listed_without_secrets_and_revoked() {
     let (env, requester, _) = setup();
-    let list = env.expect("local:alice", &["token", "list", "--output", "json"], 0);
+    let list = env.expect("local:admin", &["token", "list", "--output", "json"], 0);
     assert!(!list.stdout.contains(&requester), "token list never shows tokens");
-    let names: Vec<String> =
-        list.json().as_array().expect("list").iter().map(|t| t["name"].as_str().unwrap_or("").to_owned()).collect();
-    assert_eq!(names, ["alice-svc", "bob-svc"]);
-    env.expect("local:alice", &["token", "create", "--name", "alice-svc", "--role", "admin"], 3);
-    env.expect("local:alice", &["token", "revoke", "alice-svc"], 0);
-    env.expect("local:alice", &["token", "revoke", "alice-svc"], 4);
+    let tokens = list.json();
+    let names: Vec<(&str, &str)> = tokens
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap_or(""), t["principal"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(names, [("alice-svc", "alice-svc"), ("bob-svc", "bob-svc")]);
+    // Only local admins manage tokens and principals: a viewer or an approver cannot mint an
+    // admin's token.
+    env.expect("local:admin", &["principal", "create", "root-svc", "--role", "admin", "--reason", "x"], 0);
+    for actor in ["local:alice", "local:bob", "local:nobody"] {
+        let run = env.expect(actor, &["token", "create", "--principal", "bob-svc", "--name", "mine"], 3);
+        assert!(run.stderr.contains("only an admin may create tokens"), "{}", run.stderr);
+        env.expect(actor, &["principal", "create", "eve", "--role", "approver"], 3);
+        env.expect(actor, &["token", "revoke", "alice-svc"], 3);
+    }
+    env.expect("local:admin", &["token", "create", "--principal", "bob-svc", "--name", "alice-svc"], 3);
+    env.expect("local:admin", &["token", "revoke", "alice-svc"], 0);
+    env.expect("local:admin", &["token", "revoke", "alice-svc"], 4);
+    // A revoked token's name never passes to another principal.
+    let run = env.expect("local:admin", &["token", "create", "--principal", "bob-svc", "--name", "alice-svc"], 3);
+    assert!(run.stderr.contains("belongs to principal `alice-svc`"), "{}", run.stderr);
+    let run = env.expect(
+        "local:admin",
+        &["token", "create", "--principal", "bob-svc", "--name", "b2", "--expires", "400d"],
+        2,
+    );
+    assert!(run.stderr.contains("366 days"), "{}", run.stderr);
     let db = std::fs::read(env.dir().join("remediation.db")).expect("store");
     assert!(!String::from_utf8_lossy(&db).contains(&requester), "the store keeps only the hash");
 }

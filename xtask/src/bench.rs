@@ -172,6 +172,7 @@ global = { max = 1000000, window_secs = 3600 }
 
 [actors]
 default_role = "viewer"
+roles = { "local:bench" = "admin" }
 
 [audit]
 hmac_key_file = "audit.key"
@@ -179,6 +180,8 @@ hmac_key_file = "audit.key"
 [server]
 # The worker stays idle: the load loop executes, like a client would.
 worker_interval_secs = 3600
+# The benchmark measures throughput, not the per-principal rate limit.
+rate_limit = { requests = 4000000000, window_secs = 1 }
 
 [[connectors]]
 type = "sandbox"
@@ -198,13 +201,16 @@ path = "sandbox.json"
     Ok(())
 }
 
-/// A new API token (never printed).
+/// A new principal `name` holding `role`, and a token of it (never printed).
 fn token(cli: &Path, dir: &Path, name: &str, role: &str) -> anyhow::Result<String> {
-    let out = Command::new(cli)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["token", "create", "--name", name, "--role", role, "--output", "json"])
-        .output()
+    let run = |args: &[&str]| {
+        Command::new(cli).arg("--data-dir").arg(dir).args(["--actor", "local:bench"]).args(args).output()
+    };
+    let out = run(&["principal", "create", name, "--role", role]).context("cannot run remediate principal create")?;
+    if !out.status.success() {
+        bail!("remediate principal create failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = run(&["token", "create", "--principal", name, "--name", name, "--output", "json"])
         .context("cannot run remediate token create")?;
     if !out.status.success() {
         bail!("remediate token create failed: {}", String::from_utf8_lossy(&out.stderr));

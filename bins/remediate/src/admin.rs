@@ -9,6 +9,9 @@ use remediation_core::{ActionId, EngineEvent, EventSink, State};
 use remediation_gates::{ControlSettings, ControlStatus, PolicySettings};
 use serde_json::{Value, json};
 
+use remediation_runtime::access::Outcome as Change;
+use remediation_store_sqlite::{PendingChange, Principal, PrincipalKind};
+
 use crate::app::{Ctx, Failure};
 use crate::output::{self, Format, clean, outln};
 
@@ -140,106 +143,276 @@ pub(crate) enum EmergencyCommand {
 /// `token` subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokenCommand {
-    /// Create a token and print it once (it cannot be shown again).
+    /// Create a token for a principal and print it once (it cannot be shown again).
     Create {
-        /// The token's name: the server records it as the actor.
+        /// The principal whose credential it is (see `remediate principal list`).
+        #[arg(long)]
+        principal: String,
+        /// The token's name (lowercase letters, digits, `.`, `_`, `-`, `@`), recorded in the
+        /// audit beside the principal. Never reused for another principal.
         #[arg(long)]
         name: String,
-        /// viewer, requester, approver or admin.
-        #[arg(long, value_parser = parse_word::<remediation_core::Role>)]
-        role: remediation_core::Role,
+        /// How long it lives: e.g. 90d (the default), 12h, 30m; at most 366d.
+        #[arg(long, value_parser = remediation_runtime::access::parse_lifetime)]
+        expires: Option<time::Duration>,
     },
-    /// List tokens (names, roles, dates; never the tokens).
+    /// List tokens (names, principals, dates; never the tokens).
     List,
-    /// Revoke a token by name.
+    /// Revoke a token by name (at once).
     Revoke {
         /// The token's name.
         name: String,
     },
 }
 
+/// `principal` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PrincipalCommand {
+    /// Create a principal holding a role (an admin waits for a second admin).
+    Create {
+        /// Its name (lowercase letters, digits, `.`, `_`, `-`, `@`), recorded as the actor.
+        name: String,
+        /// viewer, requester, approver or admin.
+        #[arg(long, value_parser = parse_word::<remediation_core::Role>)]
+        role: remediation_core::Role,
+        /// person (default) or service.
+        #[arg(long, value_parser = parse_word::<PrincipalKind>, default_value = "person")]
+        kind: PrincipalKind,
+        /// Why (kept in the audit; required for an admin).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// List principals and their roles.
+    List,
+    /// Change a principal's role (to or from admin waits for a second admin).
+    SetRole {
+        /// The principal.
+        name: String,
+        /// The new role.
+        #[arg(value_parser = parse_word::<remediation_core::Role>)]
+        role: remediation_core::Role,
+        /// Why (kept in the audit).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Revoke a principal and every token of it (an admin waits for a second admin; revoke
+    /// its tokens to stop it at once).
+    Revoke {
+        /// The principal.
+        name: String,
+        /// Why (kept in the audit).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `pending` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PendingCommand {
+    /// Changes waiting for a second admin.
+    List {
+        /// Also those confirmed, cancelled, expired or failed.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Confirm and apply a change proposed by another admin.
+    Confirm {
+        /// The change's id.
+        id: String,
+        /// Note kept in the audit.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Withdraw a pending change.
+    Cancel {
+        /// The change's id.
+        id: String,
+        /// Note kept in the audit.
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+fn ts(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
 impl Ctx {
-    /// `token create|list|revoke`.
+    /// `token create|list|revoke` (local admins only).
     pub(crate) fn token(&self, command: &TokenCommand) -> Result<u8, Failure> {
         use secrecy::ExposeSecret as _;
-        let now = time::OffsetDateTime::now_utc();
+        let runtime = &self.backend.local("token")?.runtime;
         match command {
-            TokenCommand::Create { name, role } => {
-                if *role == remediation_core::Role::System {
-                    return Err(Failure::new(2, anyhow::anyhow!("the system role is never granted to a token")));
-                }
-                if name.trim().is_empty() || name.chars().any(char::is_control) || name == "system" {
-                    return Err(Failure::new(2, anyhow::anyhow!("invalid token name `{}`", clean(name))));
-                }
-                let token = remediation_runtime::tokens::generate();
-                let store = &self.backend.local("token create")?.store;
-                let t = store
-                    .create_token(name, *role, &remediation_runtime::tokens::hash(&token), &self.actor.name, now)
-                    .map_err(|e| Failure::new(3, e))?;
+            TokenCommand::Create { principal, name, expires } => {
+                let lifetime = expires.unwrap_or(remediation_runtime::access::DEFAULT_TOKEN_LIFETIME);
+                let (t, token) = runtime.create_token(&self.actor, principal, name, lifetime)?;
                 match self.format {
                     Format::Json => outln!(
                         "{}",
-                        output::json(&json!({"name": t.name, "role": t.role, "token": token.expose_secret()}))
+                        output::json(&json!({"name": t.name, "principal": t.principal,
+                                              "expires_at": ts(t.expires_at), "token": token.expose_secret()}))
                     )?,
                     Format::Table => {
                         outln!("{}", token.expose_secret())?;
                         output::errln!(
-                            "token `{}` ({}) created; it is shown only this once: keep it secret",
+                            "token `{}` of `{}` created, valid until {}; it is shown only this once: keep it secret",
                             clean(&t.name),
-                            t.role
+                            clean(&t.principal),
+                            ts(t.expires_at)
                         );
                     }
                 }
                 Ok(0)
             }
             TokenCommand::List => {
-                let tokens = self.backend.local("token list")?.store.list_tokens().context("cannot list the tokens")?;
-                let ts = |t: time::OffsetDateTime| {
-                    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-                };
+                let tokens = runtime.tokens(&self.actor)?;
                 match self.format {
-                    Format::Json => {
-                        let list: Vec<Value> = tokens
-                            .iter()
-                            .map(|t| {
-                                json!({"name": t.name, "role": t.role, "created_at": ts(t.created_at),
-                                       "revoked_at": t.revoked_at.map(ts)})
-                            })
-                            .collect();
-                        outln!("{}", output::json(&json!(list)))?;
-                    }
+                    Format::Json => outln!("{}", output::json(&json!(tokens)))?,
                     Format::Table => {
                         let rows: Vec<Vec<String>> = tokens
                             .iter()
                             .map(|t| {
                                 vec![
                                     clean(&t.name),
-                                    t.role.to_string(),
+                                    clean(&t.principal),
                                     ts(t.created_at),
+                                    ts(t.expires_at),
                                     t.revoked_at.map_or_else(|| "-".to_owned(), ts),
                                 ]
                             })
                             .collect();
-                        output::out!("{}", output::table(&["NAME", "ROLE", "CREATED", "REVOKED"], &rows))?;
+                        output::out!(
+                            "{}",
+                            output::table(&["NAME", "PRINCIPAL", "CREATED", "EXPIRES", "REVOKED"], &rows)
+                        )?;
                     }
                 }
                 Ok(0)
             }
             TokenCommand::Revoke { name } => {
-                if self
-                    .backend
-                    .local("token revoke")?
-                    .store
-                    .revoke_token(name, &self.actor.name, now)
-                    .context("cannot revoke the token")?
-                {
-                    outln!("token `{}` revoked", clean(name))?;
-                    Ok(0)
-                } else {
-                    Err(Failure::new(4, anyhow::anyhow!("no live token named `{}`", clean(name))))
+                runtime.revoke_token(&self.actor, name)?;
+                outln!("token `{}` revoked", clean(name))?;
+                Ok(0)
+            }
+        }
+    }
+
+    /// `principal create|list|set-role|revoke` (local admins only).
+    pub(crate) fn principal(&self, command: &PrincipalCommand) -> Result<u8, Failure> {
+        let runtime = &self.backend.local("principal")?.runtime;
+        match command {
+            PrincipalCommand::Create { name, role, kind, reason } => {
+                match runtime.create_principal(&self.actor, name, *kind, *role, reason)? {
+                    Change::Applied(p) => self.print_principal("created", &p)?,
+                    Change::Pending(c) => self.print_pending(&c)?,
+                }
+            }
+            PrincipalCommand::List => {
+                let all = runtime.principals(&self.actor)?;
+                match self.format {
+                    Format::Json => outln!("{}", output::json(&json!(all)))?,
+                    Format::Table => {
+                        let rows: Vec<Vec<String>> = all
+                            .iter()
+                            .map(|p| {
+                                vec![
+                                    clean(&p.name),
+                                    p.kind.to_string(),
+                                    p.role.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                                    ts(p.created_at),
+                                    p.revoked_at.map_or_else(|| "-".to_owned(), ts),
+                                ]
+                            })
+                            .collect();
+                        output::out!("{}", output::table(&["NAME", "KIND", "ROLE", "CREATED", "REVOKED"], &rows))?;
+                    }
+                }
+            }
+            PrincipalCommand::SetRole { name, role, reason } => {
+                match runtime.set_role(&self.actor, name, *role, reason)? {
+                    Change::Applied(p) => self.print_principal("changed", &p)?,
+                    Change::Pending(c) => self.print_pending(&c)?,
+                }
+            }
+            PrincipalCommand::Revoke { name, reason } => match runtime.revoke_principal(&self.actor, name, reason)? {
+                Change::Applied(()) => outln!("principal `{}` and its tokens revoked", clean(name))?,
+                Change::Pending(c) => self.print_pending(&c)?,
+            },
+        }
+        Ok(0)
+    }
+
+    fn print_principal(&self, verb: &str, p: &Principal) -> Result<(), Failure> {
+        match self.format {
+            Format::Json => outln!("{}", output::json(&json!(p)))?,
+            Format::Table => outln!(
+                "principal `{}` ({}) {verb}: {}",
+                clean(&p.name),
+                p.kind,
+                p.role.map_or_else(|| "no role".to_owned(), |r| r.to_string())
+            )?,
+        }
+        Ok(())
+    }
+
+    /// Prints a change that waits for a second admin.
+    pub(crate) fn print_pending(&self, c: &PendingChange) -> Result<(), Failure> {
+        match self.format {
+            Format::Json => outln!("{}", output::json(&json!({"pending_change": c})))?,
+            Format::Table => {
+                outln!("waiting for a second admin: {}", clean(&c.summary))?;
+                outln!(
+                    "  another admin confirms it before {} with: remediate pending confirm {}",
+                    ts(c.expires_at),
+                    clean(&c.id)
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `pending list|confirm|cancel`.
+    pub(crate) async fn pending(&self, command: &PendingCommand) -> Result<u8, Failure> {
+        match command {
+            PendingCommand::List { all } => {
+                let changes = self.backend.pending_changes(*all).await?;
+                match self.format {
+                    Format::Json => outln!("{}", output::json(&json!(changes)))?,
+                    Format::Table => {
+                        let rows: Vec<Vec<String>> = changes
+                            .iter()
+                            .map(|c| {
+                                vec![
+                                    clean(&c.id),
+                                    c.status.to_string(),
+                                    clean(&c.proposed_by),
+                                    ts(c.expires_at),
+                                    clean(&c.summary),
+                                ]
+                            })
+                            .collect();
+                        output::out!(
+                            "{}",
+                            output::table(&["ID", "STATUS", "PROPOSED BY", "EXPIRES", "CHANGE"], &rows)
+                        )?;
+                    }
+                }
+            }
+            PendingCommand::Confirm { id, note } | PendingCommand::Cancel { id, note } => {
+                let confirm = matches!(command, PendingCommand::Confirm { .. });
+                let c = self.backend.decide_change(id, confirm, &self.actor, note.clone()).await?;
+                match self.format {
+                    Format::Json => outln!("{}", output::json(&json!({"pending_change": c})))?,
+                    Format::Table => outln!(
+                        "change {} {}: {}",
+                        clean(&c.id),
+                        if confirm { "confirmed and applied" } else { "cancelled" },
+                        clean(&c.summary)
+                    )?,
                 }
             }
         }
+        Ok(0)
     }
 
     pub(crate) async fn settings(&self, command: &SettingsCommand) -> Result<u8, Failure> {
@@ -254,7 +427,11 @@ impl Ctx {
                 let mut doc = serde_json::to_value(&policy).context("cannot serialise the settings")?;
                 let parsed: Value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.clone()));
                 set_path(&mut doc, key, parsed)?;
-                let settings = self.save_policy(doc, reason, key).await?;
+                let (settings, change) = self.save_policy(doc, reason, key).await?;
+                if let Change::Pending(c) = change {
+                    self.print_pending(&c)?;
+                    return Ok(0);
+                }
                 outln!(
                     "settings changed: {key} = {}",
                     clean(&lookup(&serde_json::to_value(&settings).unwrap_or_default(), key))
@@ -264,15 +441,16 @@ impl Ctx {
         }
     }
 
-    /// Validates `doc` as policy settings and stores it through the engine (audited).
-    async fn save_policy(&self, doc: Value, reason: &str, what: &str) -> Result<PolicySettings, Failure> {
+    /// Validates `doc` as policy settings and stores it (audited), or, when it loosens the
+    /// policy, stores the change for a second admin.
+    async fn save_policy(&self, doc: Value, reason: &str, what: &str) -> Result<(PolicySettings, Change<()>), Failure> {
         let settings: PolicySettings = serde_json::from_value(doc.clone())
             .map_err(|e| Failure::new(2, anyhow::anyhow!("invalid value for `{what}`: {e}")))?;
         settings
             .validate()
             .map_err(|e| Failure::new(2, anyhow::anyhow!("invalid settings after changing `{what}`: {e}")))?;
-        self.backend.save_policy(&self.actor, doc, reason).await?;
-        Ok(settings)
+        let change = self.backend.save_policy(&self.actor, doc, reason).await?;
+        Ok((settings, change))
     }
 
     pub(crate) async fn controls(&self, command: &ControlsCommand) -> Result<u8, Failure> {
@@ -340,8 +518,11 @@ impl Ctx {
                     c.prerequisites = p.iter().filter(|s| !s.is_empty()).cloned().collect();
                 }
                 let doc = serde_json::to_value(&policy).context("cannot serialise the settings")?;
-                self.save_policy(doc, &args.reason, &format!("controls.{}", args.id)).await?;
-                outln!("control {} updated", clean(&args.id))?;
+                let (_, change) = self.save_policy(doc, &args.reason, &format!("controls.{}", args.id)).await?;
+                match change {
+                    Change::Pending(c) => self.print_pending(&c)?,
+                    Change::Applied(()) => outln!("control {} updated", clean(&args.id))?,
+                }
                 Ok(0)
             }
         }
@@ -364,7 +545,13 @@ impl Ctx {
                 return Ok(0);
             }
         };
-        let cancelled = self.backend.set_kill_switch(on, &self.actor, reason.clone()).await?;
+        let cancelled = match self.backend.set_kill_switch(on, &self.actor, reason.clone()).await? {
+            Change::Applied(cancelled) => cancelled,
+            Change::Pending(c) => {
+                self.print_pending(&c)?;
+                return Ok(0);
+            }
+        };
         match self.format {
             Format::Json => outln!("{}", output::json(&json!({"kill_switch": on, "cancelled": cancelled})))?,
             Format::Table if on => {

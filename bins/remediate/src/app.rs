@@ -60,6 +60,19 @@ impl From<EngineError> for Failure {
     }
 }
 
+impl From<remediation_runtime::access::AccessError> for Failure {
+    fn from(e: remediation_runtime::access::AccessError) -> Self {
+        use remediation_runtime::access::AccessError as A;
+        match e {
+            A::Engine(e) => e.into(),
+            e @ (A::NotAdmin { .. } | A::SameAdmin { .. } | A::Conflict(_)) => Self::new(3, e),
+            e @ A::NotFound(_) => Self::new(4, e),
+            e @ A::Invalid { .. } => Self::new(2, e),
+            e => Self::new(1, e),
+        }
+    }
+}
+
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
         Self::new(1, e)
@@ -72,6 +85,7 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Init { .. } if cli.server.is_some() => Err(only_local("init")),
         Command::Demo if cli.server.is_some() => Err(only_local("demo")),
         Command::Token { .. } if cli.server.is_some() => Err(only_local("token")),
+        Command::Principal { .. } if cli.server.is_some() => Err(only_local("principal")),
         Command::Recover if cli.server.is_some() => Err(only_local("recover")),
         Command::EmergencyAccess { .. } if cli.server.is_some() => Err(only_local("emergency-access")),
         Command::Init { force } => init(&cli, *force),
@@ -98,8 +112,11 @@ fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
             anyhow::anyhow!("{} already exists; pass --force to overwrite it", config_path.display()),
         ));
     }
-    remediation_runtime::files::write_private(&config_path, remediation_config::initial_config().as_bytes())
-        .map_err(anyhow::Error::new)?;
+    remediation_runtime::files::write_private(
+        &config_path,
+        remediation_config::initial_config(&local_actor(None)).as_bytes(),
+    )
+    .map_err(anyhow::Error::new)?;
     let sandbox = dir.join("sandbox.json");
     if force || !sandbox.exists() {
         remediation_connector_sandbox::write_sample(&sandbox)
@@ -129,10 +146,27 @@ fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
     outln!("  store:   {}", dir.join(STORE_FILE).display())?;
     outln!("  audit key: {}  (private, mode 0600: back it up with the store)", key_path.display())?;
     outln!(
+        "  actors:  {} is admin; every other local actor is a requester until [actors] says otherwise",
+        clean(&local_actor(None))
+    )?;
+    outln!(
         "Next: remediate --data-dir {} suggest --connector sandbox --kind revoke --identity alice --resource admins --grant-type group_membership --reason \"...\"",
         dir.display()
     )?;
     Ok(0)
+}
+
+/// The local actor: `--actor` as given (self-asserted), else `local:$USER`.
+pub(crate) fn local_actor(given: Option<&str>) -> String {
+    given.map_or_else(
+        || {
+            format!(
+                "local:{}",
+                std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into())
+            )
+        },
+        str::to_owned,
+    )
 }
 
 /// Creates a new random audit checkpoint key at `path` (which must not exist), readable and
@@ -175,12 +209,7 @@ impl Ctx {
             return Ok(Self { backend: Backend::Remote(remote), actor: Actor::system(), format: cli.output });
         }
         let loaded = LoadedConfig::discover(cli.config.as_deref(), cli.data_dir.as_deref()).map_err(runtime_failure)?;
-        let actor_name = cli.actor.clone().unwrap_or_else(|| {
-            format!(
-                "local:{}",
-                std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into())
-            )
-        });
+        let actor_name = local_actor(cli.actor.as_deref());
         let actor = Actor::new(actor_name.clone(), loaded.config.actors.role_of(&actor_name));
         // A missing data directory is reported by `build`, which says to run `init`.
         let key = loaded.audit_key().map_err(runtime_failure)?;
@@ -252,6 +281,8 @@ impl Ctx {
                 self.audit_export(*since, out.as_deref()).await
             }
             Command::Token { command } => self.token(command),
+            Command::Principal { command } => self.principal(command),
+            Command::Pending { command } => self.pending(command).await,
             Command::Init { .. } | Command::Demo => Ok(0),
         }
     }

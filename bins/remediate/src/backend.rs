@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use remediation_api::types::{
     ActionQuery, ActionView, AuditQuery, ConnectorView, CreateAction, ExecuteBody, KillSwitchBody, KillSwitchView,
-    LimitsView, NoteBody, OutcomeView, Page, ReasonBody, SettingsPatch, SettingsView, SuggestionView,
+    LimitsView, NoteBody, OutcomeView, Page, PendingQuery, PendingReply, ReasonBody, SettingsPatch, SettingsView,
+    SuggestionView,
 };
 use remediation_audit::{AuditKey, AuditRecord, ChainReport};
 use remediation_config::Config;
@@ -19,7 +20,9 @@ use remediation_core::{
 };
 use remediation_gates::PolicySettings;
 use remediation_limiter::{Limits, Usage};
+use remediation_runtime::access::Outcome as Change;
 use remediation_runtime::{ExecutorLock, Runtime, RuntimeOptions};
+use remediation_store_sqlite::PendingChange;
 use remediation_store_sqlite::SqliteStore;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
@@ -56,6 +59,8 @@ pub(crate) struct Local {
     pub(crate) settings_source: &'static str,
     /// The blast-radius limits in force.
     pub(crate) limits: Limits,
+    /// The runtime: principals, tokens and changes that wait for a second admin.
+    pub(crate) runtime: Arc<Runtime>,
 }
 
 impl std::fmt::Debug for Local {
@@ -178,7 +183,7 @@ impl Local {
         if let Ok(point) = std::env::var("REMEDIATION_FAILPOINT") {
             options.failpoints = Some(failpoint_hook(point));
         }
-        let runtime = Runtime::build(config, dir, key, options).map_err(runtime_failure)?;
+        let runtime = Arc::new(Runtime::build(config, dir, key, options).map_err(runtime_failure)?);
         let active = runtime.active().await.map_err(runtime_failure)?;
         let store = runtime.store().clone();
         Ok(Self {
@@ -188,6 +193,7 @@ impl Local {
             policy: active.settings,
             settings_source: active.source.as_str(),
             limits,
+            runtime,
         })
     }
 
@@ -335,6 +341,21 @@ impl Remote {
         self.call(reqwest::Method::POST, path, None, Some(body)).await
     }
 
+    /// A request answered 200 with `T`, or 202 with a change that waits for a second admin.
+    async fn maybe_pending<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &B,
+    ) -> Result<Change<T>, Failure> {
+        let (status, value) = self.send(method, path, None, Some(body)).await?;
+        match status {
+            202 => Ok(Change::Pending(Box::new(decode::<PendingReply>(value, path)?.pending_change))),
+            200..300 => Ok(Change::Applied(decode(value, path)?)),
+            _ => Err(api_failure(status, &value)),
+        }
+    }
+
     /// An execution or rollback: a 502 with the action in its details is a failed outcome
     /// (exit 5, printed like the local one), not a transport error.
     async fn outcome<B: Serialize>(&self, path: &str, body: &B, rollback: bool) -> Result<Outcome, Failure> {
@@ -393,7 +414,7 @@ pub(crate) fn api_failure(status: u16, body: &Value) -> Failure {
         (401, _) | (_, "unauthenticated") => {
             return Failure::new(3, anyhow::anyhow!("{message} (check the token in {TOKEN_ENV})"));
         }
-        (403, _) | (_, "forbidden") | (409, _) | (_, "conflict") => 3,
+        (403, _) | (_, "forbidden") | (409, _) | (_, "conflict") | (429, _) => 3,
         (404, _) | (_, "not_found") => 4,
         (502, _) | (_, "provider_failure") => 5,
         // The engine's refusals that the API reports as invalid requests are safety refusals
@@ -404,6 +425,13 @@ pub(crate) fn api_failure(status: u16, body: &Value) -> Failure {
         _ => 1,
     };
     Failure::new(exit, anyhow::anyhow!(message))
+}
+
+/// `s` percent-encoded as one path segment, so an id typed by a person cannot change the path.
+fn url_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
 }
 
 fn id_path(id: ActionId, what: &str) -> String {
@@ -613,14 +641,49 @@ impl Backend {
         }
     }
 
-    /// Stores new policy settings (`doc` is the whole, validated document; audited).
-    pub(crate) async fn save_policy(&self, actor: &Actor, doc: Value, reason: &str) -> Result<(), Failure> {
+    /// Stores new policy settings (`doc` is the whole, validated document; audited), or, when
+    /// they loosen the policy, the change that waits for a second admin.
+    pub(crate) async fn save_policy(&self, actor: &Actor, doc: Value, reason: &str) -> Result<Change<()>, Failure> {
         match self {
-            Self::Local(l) => Ok(l.engine.update_settings(actor, doc, reason.to_owned()).await?),
+            Self::Local(l) => Ok(l.runtime.change_settings(actor, doc, reason).await?),
             Self::Remote(r) => {
                 let body = SettingsPatch { patch: doc, reason: reason.to_owned() };
-                let _: SettingsView = r.call(reqwest::Method::PATCH, "/v1/settings", None, Some(&body)).await?;
-                Ok(())
+                match r.maybe_pending::<_, SettingsView>(reqwest::Method::PATCH, "/v1/settings", &body).await? {
+                    Change::Applied(_) => Ok(Change::Applied(())),
+                    Change::Pending(c) => Ok(Change::Pending(c)),
+                }
+            }
+        }
+    }
+
+    /// Changes waiting for a second admin (every change with `all`).
+    pub(crate) async fn pending_changes(&self, all: bool) -> Result<Vec<PendingChange>, Failure> {
+        match self {
+            Self::Local(l) => Ok(l.runtime.pending_changes(all)?),
+            Self::Remote(r) => {
+                let q = PendingQuery { all };
+                r.call::<(), _>(reqwest::Method::GET, "/v1/pending-changes", Some(&q), None).await
+            }
+        }
+    }
+
+    /// Confirms (`confirm`) or withdraws a pending change.
+    pub(crate) async fn decide_change(
+        &self,
+        id: &str,
+        confirm: bool,
+        actor: &Actor,
+        note: Option<String>,
+    ) -> Result<PendingChange, Failure> {
+        match self {
+            Self::Local(l) if confirm => Ok(l.runtime.confirm_change(actor, id, note).await?),
+            Self::Local(l) => Ok(l.runtime.cancel_change(actor, id, note)?),
+            Self::Remote(r) => {
+                let verb = if confirm { "confirm" } else { "cancel" };
+                let id = url_segment(id);
+                let reply: PendingReply =
+                    r.post(&format!("/v1/pending-changes/{id}/{verb}"), &NoteBody { note }).await?;
+                Ok(reply.pending_change)
             }
         }
     }
@@ -633,17 +696,22 @@ impl Backend {
         }
     }
 
-    /// Turns the kill switch on or off; the actions it cancelled.
+    /// Turns the kill switch on (the actions it cancelled) or off (a change that waits for a
+    /// second admin while the switch is on).
     pub(crate) async fn set_kill_switch(
         &self,
         on: bool,
         actor: &Actor,
         reason: String,
-    ) -> Result<Vec<Action>, Failure> {
+    ) -> Result<Change<Vec<Action>>, Failure> {
         match self {
-            Self::Local(l) => Ok(l.engine.set_kill_switch(on, actor, reason).await?),
+            Self::Local(l) => Ok(l.runtime.set_kill_switch(actor, on, &reason).await?),
             Self::Remote(r) => {
-                Ok(r.post::<_, KillSwitchView>("/v1/kill-switch", &KillSwitchBody { on, reason }).await?.cancelled)
+                let body = KillSwitchBody { on, reason };
+                match r.maybe_pending::<_, KillSwitchView>(reqwest::Method::POST, "/v1/kill-switch", &body).await? {
+                    Change::Applied(v) => Ok(Change::Applied(v.cancelled)),
+                    Change::Pending(c) => Ok(Change::Pending(c)),
+                }
             }
         }
     }
@@ -773,6 +841,7 @@ mod tests {
             (404, "not_found", json!({}), 4),
             (409, "conflict", json!({"current_state": "completed"}), 3),
             (413, "payload_too_large", json!({}), 2),
+            (429, "rate_limited", json!({"retry_after_secs": 5}), 3),
             (500, "internal", json!({}), 1),
             (502, "provider_failure", json!({}), 5),
             (503, "", json!({}), 1),

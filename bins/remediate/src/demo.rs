@@ -28,6 +28,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
                 ("local:bob".to_owned(), Role::Approver),
                 ("local:carol".to_owned(), Role::Approver),
             ]),
+            ..ActorSettings::default()
         },
         ..Config::default()
     };

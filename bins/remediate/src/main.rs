@@ -26,7 +26,7 @@ Exit codes:
   4  not found (action, connector, or the provider's target)
   5  provider failure (the connector could not read or write, or the change was not verified)
   6  audit chain broken (`audit verify` found an edited, deleted or reordered record, a cut-off tail or a rewrite)
-With --server the same codes apply: HTTP 400 is 2, 401/403/409 are 3, 404 is 4, 502 is 5,
+With --server the same codes apply: HTTP 400 is 2, 401/403/409/429 are 3, 404 is 4, 502 is 5,
 and a server that cannot be reached is 1 (the message names the URL).";
 
 /// Turn security findings into safe, auditable, reversible fixes.
@@ -39,7 +39,10 @@ pub(crate) struct Cli {
     /// Configuration file (default: <data dir>/remediation.toml).
     #[arg(long, global = true, env = "REMEDIATION_CONFIG")]
     pub(crate) config: Option<PathBuf>,
-    /// Who is acting, as recorded in the audit (default: local:$USER).
+    /// Who is acting, as recorded in the audit (default: local:$USER); the role comes from
+    /// [actors] in the configuration. SELF-ASSERTED: nothing checks that you are this actor,
+    /// so anyone who can run remediate on the data directory can act as anyone. Use the server
+    /// (tokens of principals) where that matters.
     #[arg(long, global = true)]
     pub(crate) actor: Option<String>,
     /// Run the command against this remediation-server (e.g. http://127.0.0.1:8080) instead
@@ -200,12 +203,26 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// API bearer tokens of `remediation-server` (whoever can write the data directory
-    /// manages them). A token is printed once; the store keeps only its SHA-256 hash.
+    /// API bearer tokens of `remediation-server` (local admins only). A token is a credential
+    /// of one principal; it is printed once, expires, and the store keeps only its SHA-256 hash.
     Token {
         /// What to do.
         #[command(subcommand)]
         command: admin::TokenCommand,
+    },
+    /// Principals of `remediation-server`: people and services holding a role (local admins
+    /// only). Making or unmaking an admin waits for a second admin.
+    Principal {
+        /// What to do.
+        #[command(subcommand)]
+        command: admin::PrincipalCommand,
+    },
+    /// Changes waiting for a second admin: loosening settings, turning the kill switch off,
+    /// changing who is admin.
+    Pending {
+        /// What to do.
+        #[command(subcommand)]
+        command: admin::PendingCommand,
     },
     /// Run a complete walk-through in a fresh temporary directory (remediation enabled there).
     Demo,

@@ -79,7 +79,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("using configuration {}", loaded.path.display()))?;
     let state = ApiState::new(
         Arc::new(runtime),
-        ApiOptions { body_limit_bytes: server.body_limit_bytes, secure_cookies: args.secure_cookies },
+        ApiOptions {
+            body_limit_bytes: server.body_limit_bytes,
+            secure_cookies: args.secure_cookies,
+            rate_limit: remediation_api::RateLimit::per_secs(server.rate_limit.requests, server.rate_limit.window_secs),
+        },
     );
     let listen = args.listen.unwrap_or(server.listen);
     let listener =

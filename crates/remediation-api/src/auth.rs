@@ -1,5 +1,7 @@
 //! Bearer-token authentication: the token's SHA-256 is looked up in the store; the caller
-//! acts as the token's name with the token's role.
+//! acts as the token's principal, with the principal's role, and the token's name is recorded
+//! beside it. Expired and revoked tokens, and tokens of revoked principals, authenticate
+//! nobody. Each principal's calls are then rate-limited.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -68,21 +70,28 @@ impl FromRequestParts<ApiState> for Caller {
             .map(|t| SecretString::from(t.trim().to_owned()))
             .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer TOKEN`"))?;
         let hash = remediation_runtime::tokens::hash(&token);
-        match actor_for_hash(state, &hash)? {
-            Some(actor) => Ok(Self(actor)),
-            None => Err(unauthenticated("unknown or revoked token")),
+        let Some(actor) = actor_for_hash(state, &hash)? else {
+            return Err(unauthenticated("unknown, expired or revoked token"));
+        };
+        let now = state.runtime().clock().now();
+        if let Err(retry_after) = state.rate().admit(&actor.name, now) {
+            tracing::info!(actor = %actor.name, retry_after, "rate limited");
+            return Err(ApiError::rate_limited(&actor.name, retry_after));
         }
+        Ok(Self(actor))
     }
 }
 
-/// The actor of the token whose SHA-256 is `hash`; `None` for an unknown or revoked token
-/// (and for the engine's own `system` role, which no token may hold). The approval page
+/// The principal of the token whose SHA-256 is `hash`, with the token's name as its
+/// credential; `None` for an unknown, expired or revoked token or a revoked principal (and
+/// for the engine's own `system` role, which no principal may hold). The approval page
 /// authenticates its sessions with this same look-up.
 pub(crate) fn actor_for_hash(state: &ApiState, hash: &str) -> Result<Option<Actor>, ApiError> {
-    match state.runtime().store().token_by_hash(hash).map_err(ApiError::from)? {
-        Some(t) if t.role != Role::System => {
-            tracing::debug!(actor = %t.name, role = %t.role, "authenticated");
-            Ok(Some(Actor::new(t.name, t.role)))
+    let now = state.runtime().clock().now();
+    match state.runtime().store().credential_by_hash(hash, now).map_err(ApiError::from)? {
+        Some(c) if c.role != Role::System => {
+            tracing::debug!(actor = %c.principal, token = %c.token, role = %c.role, "authenticated");
+            Ok(Some(c.actor()))
         }
         _ => {
             tracing::info!("refused an unknown or revoked token");

@@ -22,7 +22,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// A stable machine-readable code: `invalid_request`, `unauthenticated`, `forbidden`,
     /// `not_found`, `conflict`, `payload_too_large`, `unsupported_media_type`,
-    /// `method_not_allowed`, `request_timeout`, `provider_failure`, `internal`.
+    /// `method_not_allowed`, `request_timeout`, `rate_limited`, `provider_failure`, `internal`.
     pub code: String,
     /// What went wrong and what to do, in plain words.
     pub message: String,
@@ -78,6 +78,16 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 429: `principal` made too many calls; `Retry-After` says when to try again.
+    pub fn rate_limited(principal: &str, retry_after_secs: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("{principal} made too many requests; retry after {retry_after_secs} s"),
+        )
+        .with_details(json!({"retry_after_secs": retry_after_secs}))
+    }
+
     /// 500 with a generic message; the cause is logged, never sent.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
         tracing::error!(error = %chain(cause), "internal error");
@@ -102,6 +112,11 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.details.get("retry_after_secs").and_then(Value::as_u64)
+            && self.status == StatusCode::TOO_MANY_REQUESTS
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         }
         response
     }
@@ -168,6 +183,26 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<remediation_runtime::access::AccessError> for ApiError {
+    fn from(e: remediation_runtime::access::AccessError) -> Self {
+        use remediation_runtime::access::AccessError as A;
+        let message = chain(&e);
+        match e {
+            A::NotAdmin { role, .. } => {
+                Self::forbidden(message).with_details(json!({"required_role": "admin", "role": role}))
+            }
+            A::SameAdmin { .. } => Self::forbidden(message).with_details(json!({"rule": "two admins"})),
+            A::NotFound(_) => Self::not_found(message),
+            A::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            A::Invalid { field, .. } => Self::invalid(field, message),
+            A::Engine(e) => e.into(),
+            A::Store(e) => e.into(),
+            A::Runtime(e) => Self::internal(&e),
+            other => Self::internal(&other),
+        }
+    }
+}
+
 impl From<remediation_runtime::RuntimeError> for ApiError {
     fn from(e: remediation_runtime::RuntimeError) -> Self {
         Self::internal(&e)
@@ -187,6 +222,7 @@ fn code_for(status: StatusCode) -> &'static str {
         StatusCode::REQUEST_TIMEOUT => "request_timeout",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::UNPROCESSABLE_ENTITY => "invalid_request",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
         s if s.is_server_error() => "internal",
         _ => "invalid_request",
     }

@@ -17,9 +17,10 @@ use crate::error::ApiError;
 use crate::extract::{ActionPath, ApiJson, ApiQuery, OptionalJson};
 use crate::types::{
     ActionQuery, ActionView, AuditQuery, ConnectorQuery, ConnectorView, CreateAction, ExecuteBody, HealthView,
-    KillSwitchBody, KillSwitchView, LimitsView, NoteBody, OutcomeView, Page, ReasonBody, SettingsPatch, SettingsView,
-    SuggestionView,
+    KillSwitchBody, KillSwitchView, LimitsView, NoteBody, OutcomeView, Page, PendingQuery, PendingReply, ReasonBody,
+    SettingsPatch, SettingsView, SuggestionView,
 };
+use remediation_runtime::access::Outcome;
 
 /// A JSON response with a status.
 pub(crate) fn reply<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
@@ -418,11 +419,13 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
+/// `PATCH /v1/settings`: 200 with the settings in force, or 202 with the pending change when
+/// the patch loosens them (a second admin must confirm).
 pub(crate) async fn patch_settings(
     AxState(state): AxState<ApiState>,
     caller: Caller,
     ApiJson(body): ApiJson<SettingsPatch>,
-) -> Result<Json<SettingsView>, ApiError> {
+) -> Result<Response, ApiError> {
     let actor = caller.require(Role::Admin)?;
     if !body.patch.is_object() {
         return Err(ApiError::invalid("patch", "the patch must be a JSON object of the settings to change"));
@@ -438,8 +441,10 @@ pub(crate) async fn patch_settings(
         ApiError::invalid(&field, format!("invalid settings at `{field}`: {}", e.inner()))
     })?;
     settings.validate().map_err(|e| ApiError::invalid("patch", format!("invalid settings: {e}")))?;
-    active.engine.update_settings(actor, doc, body.reason).await?;
-    Ok(Json(settings_view(&state).await?))
+    match state.runtime().change_settings(actor, doc, &body.reason).await? {
+        Outcome::Applied(()) => Ok(reply(StatusCode::OK, &settings_view(&state).await?)),
+        Outcome::Pending(c) => Ok(reply(StatusCode::ACCEPTED, &PendingReply { pending_change: *c })),
+    }
 }
 
 pub(crate) async fn limits(AxState(state): AxState<ApiState>, caller: Caller) -> Result<Json<LimitsView>, ApiError> {
@@ -464,15 +469,52 @@ pub(crate) async fn breaker_reset(
     limits(AxState(state), caller).await
 }
 
+/// `POST /v1/kill-switch`: on at once (200); off waits for a second admin (202 with the
+/// pending change) while the switch is on.
 pub(crate) async fn kill_switch(
     AxState(state): AxState<ApiState>,
     caller: Caller,
     ApiJson(body): ApiJson<KillSwitchBody>,
-) -> Result<Json<KillSwitchView>, ApiError> {
+) -> Result<Response, ApiError> {
     let actor = caller.require(Role::Admin)?;
-    let engine = state.runtime().active().await?.engine;
-    let cancelled = engine.set_kill_switch(body.on, actor, body.reason).await?;
-    Ok(Json(KillSwitchView { on: body.on, cancelled }))
+    match state.runtime().set_kill_switch(actor, body.on, &body.reason).await? {
+        Outcome::Applied(cancelled) => Ok(reply(StatusCode::OK, &KillSwitchView { on: body.on, cancelled })),
+        Outcome::Pending(c) => Ok(reply(StatusCode::ACCEPTED, &PendingReply { pending_change: *c })),
+    }
+}
+
+/// `GET /v1/pending-changes`: changes waiting for a second admin, visible to every role.
+pub(crate) async fn pending_changes(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PendingQuery>,
+) -> Result<Json<Vec<remediation_store_sqlite::PendingChange>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(state.runtime().pending_changes(q.all)?))
+}
+
+/// `POST /v1/pending-changes/{id}/confirm`: an admin other than the proposer applies it.
+pub(crate) async fn confirm_change(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    OptionalJson(body): OptionalJson<NoteBody>,
+) -> Result<Json<PendingReply>, ApiError> {
+    let actor = caller.require(Role::Admin)?;
+    let pending_change = state.runtime().confirm_change(actor, &id, body.note).await?;
+    Ok(Json(PendingReply { pending_change }))
+}
+
+/// `POST /v1/pending-changes/{id}/cancel`: an admin withdraws it.
+pub(crate) async fn cancel_change(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    OptionalJson(body): OptionalJson<NoteBody>,
+) -> Result<Json<PendingReply>, ApiError> {
+    let actor = caller.require(Role::Admin)?;
+    let pending_change = state.runtime().cancel_change(actor, &id, body.note)?;
+    Ok(Json(PendingReply { pending_change }))
 }
 
 /// `GET /v1/kill-switch`: whether the switch is on (`cancelled` is always empty).
@@ -491,7 +533,8 @@ pub(crate) async fn connectors(
     caller: Caller,
     ApiQuery(q): ApiQuery<ConnectorQuery>,
 ) -> Result<Json<Vec<ConnectorView>>, ApiError> {
-    caller.require(Role::Viewer)?;
+    // A check makes live provider calls with the connectors' credentials: admins only.
+    caller.require(if q.check { Role::Admin } else { Role::Viewer })?;
     let mut all = Vec::new();
     for c in state.runtime().connectors() {
         all.push(ConnectorView::of(c.as_ref(), q.check).await);

@@ -21,10 +21,13 @@
 //! a request timeout and a connection cap, so slow clients cannot hold the server.
 //!
 //! Every response is JSON; every error is `{"error":{"code","message","details"}}`
-//! ([`ErrorBody`]), axum's own rejections included. Roles: `viewer` reads, `requester`
-//! suggests and cancels its own actions, `approver` approves, executes and rolls back, `admin`
-//! also forces and releases held actions and changes settings, the breaker and the kill
-//! switch. Held actions and plans that dropped to manual are `202` outcomes, never errors.
+//! ([`ErrorBody`]), axum's own rejections included. A token is the credential of one
+//! principal, whose role applies: `viewer` reads, `requester` suggests and cancels its own
+//! actions, `approver` approves, executes and rolls back, `admin` also forces and releases
+//! held actions, changes settings, the breaker and the kill switch, and checks connectors
+//! live. Loosening settings and turning the kill switch off wait (`202`, a pending change)
+//! until a second admin confirms. Held actions and plans that dropped to manual are `202`
+//! outcomes, never errors. Each principal's calls are rate-limited (`429` with `Retry-After`).
 //!
 //! The router also serves the approval page at `/` (HTML, signed in with an API token, in-memory
 //! sessions that end with the process; see the README's "Approval page"). Set
@@ -37,6 +40,7 @@ mod findings;
 mod handlers;
 pub mod metrics;
 pub mod openapi;
+mod rate;
 pub mod serve;
 pub mod types;
 mod ui;
@@ -51,6 +55,7 @@ use remediation_runtime::{ExecutorLock, Runtime};
 
 pub use auth::Caller;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use rate::RateLimit;
 
 /// Options of the API.
 #[derive(Debug, Clone)]
@@ -60,11 +65,13 @@ pub struct ApiOptions {
     /// Mark the approval page's cookies `Secure` (serve it over TLS). They are also marked
     /// when a request arrives with `X-Forwarded-Proto: https`.
     pub secure_cookies: bool,
+    /// Calls each principal may make per window; more are answered 429 with `Retry-After`.
+    pub rate_limit: RateLimit,
 }
 
 impl Default for ApiOptions {
     fn default() -> Self {
-        Self { body_limit_bytes: 256 * 1024, secure_cookies: false }
+        Self { body_limit_bytes: 256 * 1024, secure_cookies: false, rate_limit: RateLimit::default() }
     }
 }
 
@@ -81,6 +88,8 @@ struct Inner {
     shutting_down: AtomicBool,
     /// Serialises finding intake, so a finding posted twice at once creates one action.
     intake: tokio::sync::Mutex<()>,
+    /// Each principal's calls in the current window.
+    rate: rate::RateLimiter,
     /// Approved actions the worker was refused, with what it saw then (see `worker`).
     refused: std::sync::Mutex<std::collections::HashMap<remediation_core::ActionId, worker::Refusal>>,
 }
@@ -91,6 +100,7 @@ impl ApiState {
         Self {
             inner: Arc::new(Inner {
                 runtime,
+                rate: rate::RateLimiter::new(options.rate_limit),
                 options,
                 metrics: metrics::Metrics::new(),
                 shutting_down: AtomicBool::new(false),
@@ -103,6 +113,11 @@ impl ApiState {
     /// The runtime.
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.inner.runtime
+    }
+
+    /// The per-principal rate limiter.
+    pub(crate) fn rate(&self) -> &rate::RateLimiter {
+        &self.inner.rate
     }
 
     /// The metrics.
@@ -161,6 +176,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/breaker/reset", post(h::breaker_reset))
         .route("/v1/kill-switch", post(h::kill_switch).get(h::kill_switch_status))
         .route("/v1/connectors", get(h::connectors))
+        .route("/v1/pending-changes", get(h::pending_changes))
+        .route("/v1/pending-changes/{id}/confirm", post(h::confirm_change))
+        .route("/v1/pending-changes/{id}/cancel", post(h::cancel_change))
         .route("/healthz", get(h::healthz))
         .route("/readyz", get(h::readyz))
         .route("/metrics", get(h::metrics))

@@ -33,6 +33,7 @@ pub fn document() -> Value {
     let outcome = schema::<t::OutcomeView>(g);
     let note = Some(schema::<t::NoteBody>(g));
     let (promote_note, promote_action) = (note.clone(), action.clone());
+    let change_note = note.clone();
     let ops = vec![
         Op {
             method: "post",
@@ -181,7 +182,7 @@ pub fn document() -> Value {
         Op {
             method: "patch",
             path: "/v1/settings",
-            summary: "Change policy settings with a JSON merge patch (audited)",
+            summary: "Change policy settings with a JSON merge patch (audited); loosening answers 202 with a change a second admin must confirm",
             role: Some("admin"),
             request: Some(schema::<t::SettingsPatch>(g)),
             ok: (200, schema::<t::SettingsView>(g)),
@@ -208,7 +209,7 @@ pub fn document() -> Value {
         Op {
             method: "post",
             path: "/v1/kill-switch",
-            summary: "Turn the kill switch on (cancels waiting actions) or off",
+            summary: "Turn the kill switch on (cancels waiting actions) or off (202: waits for a second admin's confirmation)",
             role: Some("admin"),
             request: Some(schema::<t::KillSwitchBody>(g)),
             ok: (200, schema::<t::KillSwitchView>(g)),
@@ -226,11 +227,38 @@ pub fn document() -> Value {
         Op {
             method: "get",
             path: "/v1/connectors",
-            summary: "Connectors with capabilities and health (and permissions with ?check=true)",
+            summary: "Connectors with capabilities and health (and, for admins only, live permission checks with ?check=true)",
             role: Some("viewer"),
             request: None,
             ok: (200, schema::<Vec<t::ConnectorView>>(g)),
             query: Some(schema::<t::ConnectorQuery>(g)),
+        },
+        Op {
+            method: "get",
+            path: "/v1/pending-changes",
+            summary: "Changes waiting for a second admin (all of them with ?all=true)",
+            role: Some("viewer"),
+            request: None,
+            ok: (200, schema::<Vec<remediation_store_sqlite::PendingChange>>(g)),
+            query: Some(schema::<t::PendingQuery>(g)),
+        },
+        Op {
+            method: "post",
+            path: "/v1/pending-changes/{id}/confirm",
+            summary: "Confirm and apply a pending change (an admin other than its proposer, before it expires)",
+            role: Some("admin"),
+            request: change_note.clone(),
+            ok: (200, schema::<t::PendingReply>(g)),
+            query: None,
+        },
+        Op {
+            method: "post",
+            path: "/v1/pending-changes/{id}/cancel",
+            summary: "Withdraw a pending change",
+            role: Some("admin"),
+            request: change_note.clone(),
+            ok: (200, schema::<t::PendingReply>(g)),
+            query: None,
         },
         Op {
             method: "get",
@@ -270,6 +298,7 @@ pub fn document() -> Value {
         },
     ];
     let error = schema::<ErrorBody>(g);
+    let pending = schema::<t::PendingReply>(g);
     let mut paths = Map::new();
     for op in ops {
         let mut responses = Map::new();
@@ -280,9 +309,18 @@ pub fn document() -> Value {
             errors.push(("401", "no token, or an unknown or revoked one"));
             errors.push(("403", "the role is not enough, or remediation is disabled"));
         }
-        if op.path.contains("{id}") {
+        if op.role.is_some() {
+            errors.push(("429", "too many requests from this principal; `Retry-After` says when to retry"));
+        }
+        if op.path.starts_with("/v1/pending-changes/") {
+            errors.push(("404", "no such pending change"));
+            errors.push(("409", "no longer pending, or what it was based on changed (nothing applied)"));
+        } else if op.path.contains("{id}") {
             errors.push(("404", "no such action"));
             errors.push(("409", "not allowed in the action's current state (`details.current_state`)"));
+        }
+        if op.path == "/v1/settings" && op.method == "patch" || op.path == "/v1/kill-switch" && op.method == "post" {
+            errors.push(("202", "waits for a second admin: the pending change"));
         }
         if op.path.ends_with("execute") {
             errors.push(("202", "held by a limit or the breaker, or back to approval: an outcome, not an error"));
@@ -300,7 +338,13 @@ pub fn document() -> Value {
             errors.push(("200", "an open action for the same control and target exists, or the fix did not hold"));
         }
         for (code, description) in errors {
-            let body = if code == "202" || code == "200" { op.ok.1.clone() } else { error.clone() };
+            let body = if code == "202" && (op.path == "/v1/settings" || op.path == "/v1/kill-switch") {
+                pending.clone()
+            } else if code == "202" || code == "200" {
+                op.ok.1.clone()
+            } else {
+                error.clone()
+            };
             responses.insert(
                 code.to_owned(),
                 json!({"description": description, "content": {"application/json": {"schema": body}}}),

@@ -324,3 +324,22 @@ pub struct TokenView {
     /// Its role.
     pub role: Role,
 }
+
+/// `GET /v1/pending-changes` query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PendingQuery {
+    /// Every change, also those confirmed, cancelled, expired or failed (default: only those
+    /// waiting).
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// A change that waits for a second admin (`202` from `PATCH /v1/settings` and
+/// `POST /v1/kill-switch`; the result of confirming or cancelling one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PendingReply {
+    /// The change.
+    pub pending_change: remediation_store_sqlite::PendingChange,
+}

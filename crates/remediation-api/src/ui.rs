@@ -216,7 +216,14 @@ impl Ui {
             }
         };
         match actor_for_hash(&self.api, &hash)? {
-            Some(actor) => Ok(Some(Signed { sid: sid.to_owned(), actor, csrf })),
+            Some(actor) => {
+                // The page's calls count against the principal's rate, as API calls do.
+                let clock_now = self.api.runtime().clock().now();
+                if let Err(retry_after) = self.api.rate().admit(&actor.name, clock_now) {
+                    return Err(ApiError::rate_limited(&actor.name, retry_after));
+                }
+                Ok(Some(Signed { sid: sid.to_owned(), actor, csrf }))
+            }
             None => {
                 self.lock().remove(sid);
                 Ok(None)
@@ -298,9 +305,13 @@ fn forbidden(why: &str) -> Response {
     message(StatusCode::FORBIDDEN, "Forbidden", why)
 }
 
-/// An error from the API layer as a page.
+/// An error from the API layer as a page (with `Retry-After` when rate-limited).
 fn error_page(e: &ApiError) -> Response {
-    message(e.status, "Error", e.message.clone())
+    let mut response = message(e.status, "Error", e.message.clone());
+    if let Some(secs) = e.details.get("retry_after_secs").and_then(serde_json::Value::as_u64) {
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    }
+    response
 }
 
 /// A 303 to `/`.

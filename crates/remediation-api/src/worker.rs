@@ -20,6 +20,10 @@ use time::OffsetDateTime;
 use crate::ApiState;
 use crate::error::ApiError;
 
+/// How long the worker leaves an action a gate refused before it asks again while nothing in
+/// the installation's safety state changed.
+pub const RECHECK_REFUSED_AFTER: time::Duration = time::Duration::hours(1);
+
 /// What one tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TickReport {
@@ -59,6 +63,9 @@ pub async fn tick(state: &ApiState) -> Result<TickReport, ApiError> {
             tracing::info!(action_id = %a.id, "expired: not approved in time");
         }
         report.expired += 1;
+    }
+    for c in state.runtime().expire_changes()? {
+        tracing::info!(pending_change = %c.id, summary = %c.summary, "pending change expired: not confirmed in time");
     }
     if state.is_shutting_down() {
         return Ok(report);

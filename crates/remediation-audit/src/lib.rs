@@ -86,6 +86,7 @@
 //!     to,
 //!     event: event.to_owned(),
 //!     actor: "local:alice".to_owned(),
+//!     credential: None,
 //!     initiated_by: "local:alice".to_owned(),
 //!     decided_by: None,
 //!     at: datetime!(2026-01-02 03:04:05 UTC),

@@ -2,7 +2,7 @@
 //! (each with a JSON Schema) and a loader whose errors name the file, the line and the key.
 //!
 //! ```
-//! let config: remediation_config::Config = toml::from_str(&remediation_config::initial_config())?;
+//! let config: remediation_config::Config = toml::from_str(&remediation_config::initial_config("local:alice"))?;
 //! assert!(!config.policy.enabled, "remediation starts disabled");
 //! # Ok::<(), toml::de::Error>(())
 //! ```
@@ -88,6 +88,8 @@ pub struct ServerSettings {
     /// descriptor limit (`ulimit -n`) minus what the store and connectors hold open: further
     /// connections wait in the listen backlog, costing no descriptor, until one closes.
     pub max_connections: usize,
+    /// Calls each principal may make per window; more are answered 429 with `Retry-After`.
+    pub rate_limit: RateLimitSettings,
 }
 
 impl Default for ServerSettings {
@@ -101,7 +103,25 @@ impl Default for ServerSettings {
             header_read_timeout_ms: 10_000,
             request_timeout_secs: 120,
             max_connections: 512,
+            rate_limit: RateLimitSettings::default(),
         }
+    }
+}
+
+/// The per-principal request rate of the server: at most `requests` calls in any window of
+/// `window_secs` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// Calls allowed inside any window (default 600).
+    pub requests: u32,
+    /// Window length in seconds (default 60).
+    pub window_secs: u64,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self { requests: 600, window_secs: 60 }
     }
 }
 
@@ -171,19 +191,26 @@ impl AuditSettings {
     }
 }
 
-/// Roles of local actors (`local:$USER` or `--actor`).
+/// Roles of local actors (`local:$USER` or `--actor`), and how long a change waiting for a
+/// second admin stays open.
+///
+/// Local actors are self-asserted: whoever can run `remediate` on the data directory can name
+/// any actor with `--actor`. The server's principals and their roles live in the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ActorSettings {
-    /// Role of an actor not listed in `roles`.
+    /// Role of an actor not listed in `roles` (default `requester`).
     pub default_role: Role,
     /// Role per actor name.
     pub roles: BTreeMap<String, Role>,
+    /// Seconds a change that needs a second admin (loosening settings, kill switch off,
+    /// changing who is admin) waits for confirmation before it expires (default 86400, 24 h).
+    pub confirmation_window_secs: u64,
 }
 
 impl Default for ActorSettings {
     fn default() -> Self {
-        Self { default_role: Role::Requester, roles: BTreeMap::new() }
+        Self { default_role: Role::Requester, roles: BTreeMap::new(), confirmation_window_secs: 86_400 }
     }
 }
 
@@ -436,9 +463,25 @@ fn table_line(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// The commented configuration `init` writes.
-pub fn initial_config() -> String {
-    r#"# remediation configuration.
+/// The commented configuration `init` writes, making `admin` (the local actor who runs it,
+/// `local:$USER`) the admin and every other local actor a requester.
+pub fn initial_config(admin: &str) -> String {
+    // One TOML basic string on one line: quotes, backslashes and control characters are
+    // escaped, so no user name can end the key or add a line.
+    let mut quoted = String::from("\"");
+    for c in admin.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    INITIAL_CONFIG.replace("{ADMIN}", &quoted)
+}
+
+const INITIAL_CONFIG: &str = r#"# remediation configuration.
 #
 # Remediation is DISABLED until you enable it deliberately. While disabled, actions can be
 # suggested, approved and dry-run, but nothing is ever written to a provider.
@@ -479,10 +522,19 @@ per_resource = { max = 10, window_secs = 3600 }
 global = { max = 200, window_secs = 3600 }
 
 # Roles of local actors (local:$USER, or --actor NAME): viewer, requester, approver, admin.
-# The requester of an action can never approve it, whatever their role.
+# Local actors are SELF-ASSERTED: whoever can run `remediate` on this data directory can name
+# any actor with --actor, so these roles keep honest people apart, not attackers; the server
+# authenticates principals with tokens. The requester of an action can never approve it,
+# whatever their role. List your approvers here, e.g.
+#   "local:bob" = "approver"
+# Loosening settings, turning the kill switch off and changing who is admin wait until a
+# second admin confirms (`remediate pending confirm ID`) within confirmation_window_secs.
 [actors]
-default_role = "approver"
-# roles = { "local:alice" = "admin" }
+default_role = "requester"
+confirmation_window_secs = 86400
+
+[actors.roles]
+{ADMIN} = "admin"
 
 # The audit trail's checkpoint key (relative to the data directory, or an absolute path). It
 # seals the chain head so that records cut off the end and a rewritten chain are detected by
@@ -493,8 +545,9 @@ default_role = "approver"
 [audit]
 hmac_key_file = "audit.key"
 
-# The HTTP server (`remediation-server`); the defaults are shown. Its callers use tokens made
-# with `remediate token create --name NAME --role ROLE`.
+# The HTTP server (`remediation-server`); the defaults are shown. Its callers are principals
+# (`remediate principal create NAME --role ROLE`) using tokens made with
+# `remediate token create --principal NAME --name TOKEN-NAME` (they expire after 90 days).
 # [server]
 # listen = "127.0.0.1:8080"
 # worker_interval_secs = 5      # how often approved actions are executed and approvals expired
@@ -504,15 +557,14 @@ hmac_key_file = "audit.key"
 # header_read_timeout_ms = 10000  # a client trickling its request header is disconnected after this
 # request_timeout_secs = 120    # header to response, body included; past it the answer is 408
 # max_connections = 512         # keep below `ulimit -n`; more wait in the listen backlog
+# rate_limit = { requests = 600, window_secs = 60 }   # per principal; more get 429
 
 # The built-in sandbox connector: a directory in a JSON file, for trying things safely.
 [[connectors]]
 type = "sandbox"
 id = "sandbox"
 path = "sandbox.json"
-"#
-    .to_owned()
-}
+"#;
 
 #[cfg(test)]
 mod tests {
@@ -602,15 +654,29 @@ mod tests {
 
     #[test]
     fn initial_config_parses_and_is_disabled() {
-        let c: Config = toml::from_str(&initial_config()).expect("parse");
+        let c: Config = toml::from_str(&initial_config("local:alice")).expect("parse");
         assert!(!c.policy.enabled);
         assert_eq!(c.connectors.len(), 1);
         assert_eq!(c.limits, Limits::default());
     }
 
     #[test]
+    fn initial_config_makes_its_user_admin_and_everyone_else_a_requester() {
+        let c: Config = toml::from_str(&initial_config("local:alice")).expect("parse");
+        assert_eq!(c.actors.role_of("local:alice"), Role::Admin);
+        assert_eq!(c.actors.role_of("local:bob"), Role::Requester);
+        assert_eq!(c.actors.confirmation_window_secs, 86_400);
+        // A user name cannot add configuration: it is escaped as one TOML string.
+        let hostile = "local:x\" = \"viewer\"\n[policy]\nenabled = true\n#";
+        let c: Config = toml::from_str(&initial_config(hostile)).expect("parse");
+        assert_eq!(c.actors.role_of(hostile), Role::Admin);
+        assert!(!c.policy.enabled, "still disabled");
+        assert_eq!(c.actors.roles.len(), 1);
+    }
+
+    #[test]
     fn initial_config_names_the_audit_key_file() {
-        let c: Config = toml::from_str(&initial_config()).expect("parse");
+        let c: Config = toml::from_str(&initial_config("local:alice")).expect("parse");
         assert_eq!(c.audit.hmac_key_file.as_deref(), Some(Path::new("audit.key")));
         check_err("[audit]\nhmac_key = \"abc\"\n", 2, "audit.hmac_key", "unknown field");
     }

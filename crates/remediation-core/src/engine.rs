@@ -20,23 +20,36 @@ use crate::store::{
 use crate::{Action, ActionId, ActionRequest, Mode, Plan, Reversibility, Snapshot};
 
 /// Who is acting, and with which role.
+///
+/// `name` is the principal (a person or a service): separation of duties and quorum compare
+/// it, so one principal holding several credentials still counts once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    /// Name as recorded in the audit (`local:alice`, a token name).
+    /// The principal, as recorded in the audit (`local:alice`, a server principal `alice`).
     pub name: String,
-    /// Role, from configuration or the token.
+    /// Role, from configuration or the principal's record.
     pub role: Role,
+    /// The credential the principal authenticated with (an API token's name), recorded in the
+    /// audit beside the principal; `None` for local actors and the engine.
+    pub credential: Option<String>,
 }
 
 impl Actor {
     /// An actor with a name and a role.
     pub fn new(name: impl Into<String>, role: Role) -> Self {
-        Self { name: name.into(), role }
+        Self { name: name.into(), role, credential: None }
+    }
+
+    /// The same actor, authenticated with the credential `credential`.
+    #[must_use]
+    pub fn with_credential(mut self, credential: impl Into<String>) -> Self {
+        self.credential = Some(credential.into());
+        self
     }
 
     /// The engine itself.
     pub fn system() -> Self {
-        Self { name: "system".to_owned(), role: Role::System }
+        Self { name: "system".to_owned(), role: Role::System, credential: None }
     }
 }
 
@@ -1293,6 +1306,7 @@ impl Engine {
             to,
             event: event.to_owned(),
             actor: actor.name.clone(),
+            credential: actor.credential.clone(),
             initiated_by: action.requested_by.clone(),
             decided_by: None,
             at,
@@ -1401,6 +1415,7 @@ impl Engine {
         let record = SettingsRecord {
             setting_event: event.to_owned(),
             actor: actor.name.clone(),
+            credential: actor.credential.clone(),
             at: self.clock.now(),
             comment: Some(error.to_string()),
             previous,
@@ -1505,6 +1520,7 @@ impl Engine {
         let record = SettingsRecord {
             setting_event: event.to_owned(),
             actor: actor.name.clone(),
+            credential: actor.credential.clone(),
             at: self.clock.now(),
             comment: Some(reason),
             previous: serde_json::to_value(&previous).map_err(crate::hash::CanonicalError)?,

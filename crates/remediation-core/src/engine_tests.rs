@@ -472,6 +472,7 @@ fn history_record(event: &str, decided_by: Option<&str>) -> TransitionRecord {
         to: State::PendingApproval,
         event: event.to_owned(),
         actor: decided_by.unwrap_or("system").to_owned(),
+        credential: None,
         initiated_by: a.requested_by.clone(),
         decided_by: decided_by.map(str::to_owned),
         at: t0(),
@@ -490,6 +491,7 @@ fn history_record(event: &str, decided_by: Option<&str>) -> TransitionRecord {
 }
 
 /// `history` is the action's transitions as (event, decided_by); the action is pending.
+/// `approver` is a principal, optionally with the credential it used (`bob/laptop`).
 #[track_caller]
 fn check_approve(min_approvals: u32, history: &[(&str, Option<&str>)], approver: &str, expected: Result<State, &str>) {
     let d = detail(State::PendingApproval);
@@ -508,14 +510,21 @@ fn check_approve(min_approvals: u32, history: &[(&str, Option<&str>)], approver:
     c.expect_capabilities().times(0);
     c.expect_snapshot().times(0);
     let e = engine(store, c, policy(Mode::Manual, pass(), min_approvals), MockLimitPolicy::new());
-    let result = block_on(e.approve(d.action.id, &Actor::new(approver, Role::Approver), Some("ok".to_owned())));
+    let (principal, credential) = approver.split_once('/').map_or((approver, None), |(p, c)| (p, Some(c)));
+    let mut actor = Actor::new(principal, Role::Approver);
+    if let Some(c) = credential {
+        actor = actor.with_credential(c);
+    }
+    let result = block_on(e.approve(d.action.id, &actor, Some("ok".to_owned())));
     match (result, expected) {
         (Ok(a), Ok(state)) => {
             assert_eq!(a.state, state);
             let change = applied.last();
             let r = &change.record;
             assert_eq!((r.event.as_str(), r.from, r.to), ("approve", Some(State::PendingApproval), state));
-            assert_eq!(r.decided_by.as_deref(), Some(approver));
+            // The decision names the principal; the credential is recorded beside it.
+            assert_eq!(r.decided_by.as_deref(), Some(principal));
+            assert_eq!((r.actor.as_str(), r.credential.as_deref()), (principal, credential));
             assert_eq!(r.plan_hash.as_ref(), d.plan.as_ref().map(|p| &p.plan_hash));
             assert_eq!(r.comment.as_deref(), Some("ok"));
         }
@@ -554,6 +563,11 @@ fn approvals_need_distinct_approvers_other_than_the_requester() {
     );
     // Zero is treated as one.
     check_approve(0, &[suggest], "local:bob", Ok(State::Approved));
+    // Principals, not credentials, are compared: a second token of the requester, or of an
+    // approver who already approved, is still the same person.
+    check_approve(1, &[suggest], "local:alice/alice-appr", sod);
+    check_approve(2, &[suggest, ("approve", Some("bob"))], "bob/bob-second", sod);
+    check_approve(2, &[suggest, ("approve", Some("bob"))], "carol/laptop", Ok(State::Approved));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -22,8 +22,12 @@ pub struct TransitionRecord {
     pub to: State,
     /// What happened (`suggest`, `approve`, `begin_execution`, ...).
     pub event: String,
-    /// Who caused it (`local:alice`, a token name, or `system`).
+    /// Who caused it: the principal (`local:alice`, a server principal) or `system`.
     pub actor: String,
+    /// The credential the principal used (an API token's name); absent for local actors and
+    /// `system`, and in records written before principals existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
     /// Who asked for the action in the first place.
     pub initiated_by: String,
     /// Who decided, for approvals, rejections and overrides.
@@ -71,8 +75,12 @@ pub struct TransitionRecord {
 pub struct SettingsRecord {
     /// What changed (`kill_switch_on`, `breaker_tripped`, `settings_changed`, ...).
     pub setting_event: String,
-    /// Who changed it (`system` for the breaker tripping).
+    /// Who changed it: the principal, or `system` for the breaker tripping.
     pub actor: String,
+    /// The credential the principal used (an API token's name); absent for local actors and
+    /// `system`, and in records written before principals existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
     /// When.
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "String")]

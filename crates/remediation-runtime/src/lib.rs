@@ -26,6 +26,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod access;
 mod error;
 pub mod files;
 pub mod tokens;
@@ -150,6 +151,7 @@ struct Parts {
     seed: PolicySettings,
     events: Arc<dyn EventSink>,
     failpoints: Option<FailpointHook>,
+    confirmation_window: time::Duration,
 }
 
 impl Parts {
@@ -216,6 +218,9 @@ impl Runtime {
             seed: config.policy.clone(),
             events: events_from_config(config, options.events)?,
             failpoints: options.failpoints,
+            confirmation_window: time::Duration::seconds(
+                i64::try_from(config.actors.confirmation_window_secs).unwrap_or(i64::MAX).max(60),
+            ),
         };
         let active = parts.assemble(None)?;
         Ok(Self { dir: dir.to_owned(), parts, current: Mutex::new((None, active)) })
@@ -232,6 +237,12 @@ impl Runtime {
             *current = (state.settings, active);
         }
         Ok(current.1.clone())
+    }
+
+    /// How long a change waiting for a second admin stays open (`[actors]
+    /// confirmation_window_secs`, at least a minute).
+    pub fn confirmation_window(&self) -> time::Duration {
+        self.parts.confirmation_window
     }
 
     /// The data directory.

@@ -21,6 +21,65 @@ pub enum StoreSqliteError {
         /// The token name.
         name: String,
     },
+    /// The token name was used by another principal; names are never reused for someone else,
+    /// so the audit never confuses two people.
+    #[error("the token name `{name}` belongs to principal `{principal}`; choose another name")]
+    TokenNameTaken {
+        /// The token name.
+        name: String,
+        /// The principal it belongs to.
+        principal: String,
+    },
+    /// A principal with this name exists.
+    #[error("a principal named `{name}` exists")]
+    PrincipalExists {
+        /// The principal.
+        name: String,
+    },
+    /// No principal with this name, or it has no role in this tenant.
+    #[error("no principal named `{name}`; create it first with `remediate principal create`")]
+    UnknownPrincipal {
+        /// The principal.
+        name: String,
+    },
+    /// The principal was revoked; it holds no credentials any more.
+    #[error("principal `{name}` was revoked")]
+    PrincipalRevoked {
+        /// The principal.
+        name: String,
+    },
+    /// A principal or token name outside the allowed form.
+    #[error("invalid name `{name}`: {why}")]
+    InvalidName {
+        /// The name, as given.
+        name: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// The principal's role is not the one the change was based on (someone changed it).
+    #[error("principal `{name}` is now {found}, not {expected}; read it again and propose the change afresh")]
+    RoleChanged {
+        /// The principal.
+        name: String,
+        /// The role the change expected.
+        expected: String,
+        /// The role found.
+        found: String,
+    },
+    /// No pending change with this id.
+    #[error("no pending change with id {id}")]
+    UnknownPendingChange {
+        /// The id asked for.
+        id: String,
+    },
+    /// The pending change was already confirmed, cancelled, expired or failed.
+    #[error("change {id} is {status}, no longer pending")]
+    PendingChangeClosed {
+        /// The change.
+        id: String,
+        /// Its status.
+        status: String,
+    },
     /// The directory that should hold the database file does not exist.
     #[error("cannot open the store at {path}: directory {dir} does not exist; create it or choose another path")]
     DirectoryMissing {
@@ -127,6 +186,18 @@ pub enum StoreSqliteError {
         /// The timestamp.
         at: OffsetDateTime,
     },
+}
+
+impl StoreSqliteError {
+    /// The reason attached to a [`remediation_core::StoreError::Backend`], when it is one of
+    /// this store's refusals (a name taken, an unknown principal, a closed pending change)
+    /// rather than a failure of the database; callers map these to "conflict" or "not found".
+    pub fn refusal_of(e: &remediation_core::StoreError) -> Option<&StoreSqliteError> {
+        match e {
+            remediation_core::StoreError::Backend { source, .. } => source.downcast_ref::<StoreSqliteError>(),
+            _ => None,
+        }
+    }
 }
 
 /// What to do about a SQLite failure, for the errors where SQLite's code says; empty otherwise.

@@ -19,7 +19,7 @@
 //!   timestamps, so several processes never admit more than a window's limit.
 //! - The schema is migrated on open, versioned by `PRAGMA user_version`.
 //!
-//! # Schema (version 4)
+//! # Schema (version 5)
 //!
 //! | table | columns |
 //! |---|---|
@@ -28,7 +28,10 @@
 //! | `audit` | `seq` (PK, the record's `seq`), `action_id`, `at` (unix ns), `record_json` (canonical JSON of the [`remediation_audit::AuditRecord`]), `prev_hash`, `hash` |
 //! | `limit_slots` | `key`, `at` (unix ns), `action_id`; indexed on (`key`, `at`) |
 //! | `safety_state` (version 3) | one row (`id` = 1): `state_json` (the [`remediation_core::SafetyState`]) |
-//! | `api_tokens` (version 4) | (`tenant`, `name`) (PK), `role`, `token_hash` (hex SHA-256, unique), `created_at`, `revoked_at` (unix ns) |
+//! | `principals` (version 5) | `name` (PK), `kind` (`person` / `service`), `created_at`, `revoked_at` (unix ns) |
+//! | `principal_roles` (version 5) | (`tenant`, `principal`) (PK), `role` |
+//! | `credentials` (version 5; `api_tokens` before) | (`tenant`, `name`) (PK), `principal`, `token_hash` (hex SHA-256, unique), `created_at`, `expires_at`, `revoked_at` (unix ns) |
+//! | `pending_changes` (version 5) | `id` (PK), `tenant`, `status`, `proposed_at`, `expires_at` (unix ns), `change_json` (the [`PendingChange`]) |
 //! | `audit_checkpoint` (version 2) | one row (`id` = 1): `count` (the last record's `seq`), `head` (its `hash`), `mac` (hex HMAC-SHA256 of `remediation-audit-checkpoint-v1\n{count}\n{head}`) |
 //!
 //! The JSON columns are authoritative; the other columns duplicate what filters, indexes and
@@ -54,11 +57,13 @@
 //! ```
 
 mod error;
+mod pending;
+mod principals;
 mod schema;
 mod store;
-mod tokens;
 
 pub use error::StoreSqliteError;
+pub use pending::{PendingChange, PendingStatus};
+pub use principals::{ApiToken, Credential, Principal, PrincipalKind, check_name};
 pub use remediation_audit::AuditKey;
 pub use store::SqliteStore;
-pub use tokens::ApiToken;

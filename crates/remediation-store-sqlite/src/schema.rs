@@ -109,6 +109,60 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, name)
     ) STRICT;
     "#,
+    // Version 5.
+    //
+    // Principals (people and services) hold roles; a token is one principal's credential and
+    // expires. Principals are named once for the installation and hold a role per tenant, so
+    // tenancy adds rows, not columns. Every existing token becomes the credential of a
+    // principal of the same name holding the token's role, and expires 90 days after it was
+    // created, as new tokens do by default.
+    //
+    // Changes that need a second admin wait in `pending_changes` until another admin
+    // confirms them, someone cancels them or they expire.
+    r#"
+    CREATE TABLE principals (
+        name       TEXT PRIMARY KEY NOT NULL,
+        kind       TEXT NOT NULL CHECK (kind IN ('person', 'service')),
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    ) STRICT;
+    CREATE TABLE principal_roles (
+        tenant    TEXT NOT NULL DEFAULT 'default',
+        principal TEXT NOT NULL REFERENCES principals (name),
+        role      TEXT NOT NULL,
+        PRIMARY KEY (tenant, principal)
+    ) STRICT;
+    INSERT INTO principals (name, kind, created_at)
+        SELECT name, 'person', MIN(created_at) FROM api_tokens GROUP BY name;
+    INSERT INTO principal_roles (tenant, principal, role)
+        SELECT tenant, name, role FROM api_tokens;
+
+    CREATE TABLE credentials (
+        tenant     TEXT NOT NULL DEFAULT 'default',
+        name       TEXT NOT NULL,
+        principal  TEXT NOT NULL REFERENCES principals (name),
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        PRIMARY KEY (tenant, name)
+    ) STRICT;
+    INSERT INTO credentials (tenant, name, principal, token_hash, created_at, expires_at, revoked_at)
+        SELECT tenant, name, name, token_hash, created_at, created_at + 90 * 86400 * 1000000000, revoked_at
+        FROM api_tokens;
+    DROP TABLE api_tokens;
+    CREATE INDEX credentials_by_principal ON credentials (principal);
+
+    CREATE TABLE pending_changes (
+        id          TEXT PRIMARY KEY NOT NULL,
+        tenant      TEXT NOT NULL DEFAULT 'default',
+        status      TEXT NOT NULL CHECK (status IN ('pending', 'confirmed', 'cancelled', 'expired', 'failed')),
+        proposed_at INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        change_json TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX pending_changes_by_status ON pending_changes (tenant, status, proposed_at);
+    "#,
 ];
 
 /// The newest schema version this build knows.

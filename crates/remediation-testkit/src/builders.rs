@@ -51,6 +51,7 @@ pub fn transition(id: ActionId, from: Option<State>, to: State, event: &str, at:
         to,
         event: event.to_owned(),
         actor: "local:bob".to_owned(),
+        credential: None,
         initiated_by: "local:alice".to_owned(),
         decided_by: None,
         at,

@@ -287,6 +287,7 @@ mod tests {
             to,
             event: "test".to_owned(),
             actor: "system".to_owned(),
+            credential: None,
             initiated_by: action.requested_by.clone(),
             decided_by: None,
             at: fixed_time(),

@@ -77,7 +77,13 @@ fn rows() -> Vec<Row> {
         r(Method::POST, "/v1/kill-switch", Some(json!({"on": false, "reason": "matrix"})), by_role(3)),
         r(Method::GET, "/v1/kill-switch", None, by_role(0)),
         r(Method::GET, "/v1/connectors", None, by_role(0)),
-        r(Method::GET, "/v1/connectors?check=true", None, by_role(0)),
+        // A check makes live provider calls: admins only.
+        r(Method::GET, "/v1/connectors?check=true", None, by_role(3)),
+        r(Method::GET, "/v1/pending-changes", None, by_role(0)),
+        r(Method::GET, "/v1/pending-changes?all=true", None, by_role(0)),
+        // A pending change proposed by `admin2`; `admin` may confirm or cancel it.
+        r(Method::POST, "/v1/pending-changes/{change}/confirm", Some(json!({"note": "matrix"})), by_role(3)),
+        r(Method::POST, "/v1/pending-changes/{change}/cancel", Some(json!({"note": "matrix"})), by_role(3)),
         r(Method::GET, "/metrics", None, by_role(0)),
         r(Method::GET, "/healthz", None, public),
         r(Method::GET, "/readyz", None, public),
@@ -93,7 +99,8 @@ async fn every_endpoint_by_every_role() {
         // A fresh installation per row, with one action requested by `requester`.
         let env = Env::new();
         let id = env.suggest("requester", "admins").await;
-        let path = row.path.replace("{id}", &id);
+        let change = env.propose_auto("admin2").await;
+        let path = row.path.replace("{id}", &id).replace("{change}", &change);
         for (who, want) in CALLERS.iter().zip(row.expect) {
             cells += 1;
             let (status, body) = env.call(*who, row.method.clone(), &path, row.body.clone()).await;
@@ -130,7 +137,8 @@ async fn revoked_tokens_stop_working() {
     let env = Env::new();
     let (status, _) = env.call(Some("viewer"), Method::GET, "/v1/actions", None).await;
     assert_eq!(status, 200);
-    assert!(env.state.runtime().store().revoke_token("viewer", "local:test", time::OffsetDateTime::now_utc()).unwrap());
+    let test = remediation_core::Actor::new("local:test", remediation_core::Role::Admin);
+    assert!(env.state.runtime().store().revoke_token("viewer", &test, time::OffsetDateTime::now_utc()).unwrap());
     let (status, body) = env.call(Some("viewer"), Method::GET, "/v1/actions", None).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(error_code(&body), "unauthenticated");

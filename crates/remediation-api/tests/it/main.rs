@@ -5,6 +5,7 @@
 mod api;
 mod authz;
 mod findings;
+mod principals;
 mod secrets;
 mod serve;
 mod support;

@@ -11,6 +11,7 @@ use remediation_api::{ApiOptions, ApiState, router};
 use remediation_config::{Config, ConnectorConfig};
 use remediation_core::{EngineEvent, EventSink, Role};
 use remediation_runtime::{Runtime, RuntimeOptions};
+use remediation_store_sqlite::PrincipalKind;
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -68,6 +69,18 @@ impl Env {
         Self::build(|_| {}, Some(clock))
     }
 
+    /// An installation configured by `tweak`, on `clock`, with `options` for the API.
+    pub(crate) fn with_options(
+        tweak: impl FnOnce(&mut Config),
+        clock: Arc<remediation_core::ManualClock>,
+        options: ApiOptions,
+    ) -> Self {
+        let mut env = Self::build(tweak, Some(clock));
+        env.state = ApiState::new(env.state.runtime().clone(), options);
+        env.app = router(env.state.clone());
+        env
+    }
+
     fn build(tweak: impl FnOnce(&mut Config), clock: Option<Arc<remediation_core::ManualClock>>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         remediation_connector_sandbox::write_sample(dir.path().join("sandbox.json")).unwrap();
@@ -82,24 +95,29 @@ impl Env {
         let audit_key_hex = key.to_hex().expose_secret().to_owned();
         let runtime = Runtime::build(&config, dir.path(), Some(key), options).unwrap();
         let mut tokens = Vec::new();
+        // One principal per role, each holding one token of the same name.
         for (name, role) in [
             ("viewer", Role::Viewer),
             ("requester", Role::Requester),
             ("approver", Role::Approver),
             ("admin", Role::Admin),
             ("approver2", Role::Approver),
+            ("admin2", Role::Admin),
         ] {
-            let token = remediation_runtime::tokens::generate();
-            let now = time::OffsetDateTime::now_utc();
-            runtime
-                .store()
-                .create_token(name, role, &remediation_runtime::tokens::hash(&token), "local:test", now)
-                .unwrap();
-            tokens.push((name.to_owned(), token.expose_secret().to_owned()));
+            let now = runtime.clock().now();
+            let test = remediation_core::Actor::new("local:test", Role::Admin);
+            runtime.store().create_principal(name, PrincipalKind::Person, role, &test, now).unwrap();
+            tokens.push((name.to_owned(), add_token(&runtime, name, name)));
         }
         let state = ApiState::new(Arc::new(runtime), ApiOptions { body_limit_bytes: 4096, ..ApiOptions::default() });
         let app = router(state.clone());
         Self { dir, state, app, events, tokens, audit_key_hex }
+    }
+
+    /// Gives principal `principal` another token named `name`; callable as `name` afterwards.
+    pub(crate) fn add_token(&mut self, principal: &str, name: &str) {
+        let token = add_token(self.state.runtime(), principal, name);
+        self.tokens.push((name.to_owned(), token));
     }
 
     pub(crate) fn token(&self, name: &str) -> &str {
@@ -141,12 +159,30 @@ impl Env {
         (status, value)
     }
 
+    /// Has admin `proposer` propose switching the default mode to auto; the pending change's id.
+    pub(crate) async fn propose_auto(&self, proposer: &str) -> String {
+        let patch = json!({"patch": {"default_mode": "auto"}, "reason": "fewer clicks"});
+        let (status, body) = self.call(Some(proposer), Method::PATCH, "/v1/settings", Some(patch)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        body["pending_change"]["id"].as_str().unwrap().to_owned()
+    }
+
     /// A new action on alice's membership of `group` suggested by `who`; returns its id.
     pub(crate) async fn suggest(&self, who: &str, group: &str) -> String {
         let (status, body) = self.call(Some(who), Method::POST, "/v1/actions", Some(revoke(group))).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["action"]["id"].as_str().unwrap().to_owned()
     }
+}
+
+/// A new 90-day token `name` of `principal`; the token itself.
+pub(crate) fn add_token(runtime: &Runtime, principal: &str, name: &str) -> String {
+    let token = remediation_runtime::tokens::generate();
+    let now = runtime.clock().now();
+    let test = remediation_core::Actor::new("local:test", Role::Admin);
+    let hash = remediation_runtime::tokens::hash(&token);
+    runtime.store().create_token(principal, name, &hash, now + time::Duration::days(90), &test, now).unwrap();
+    token.expose_secret().to_owned()
 }
 
 pub(crate) fn revoke(group: &str) -> Value {

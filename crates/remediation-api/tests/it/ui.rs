@@ -179,8 +179,10 @@ async fn cookies_are_secure_behind_tls_or_when_configured() {
         .await;
     assert!(cookie_named(&b, "remediation_session").contains("; Secure"));
     // Configured.
-    let state =
-        ApiState::new(Arc::clone(env.state.runtime()), ApiOptions { body_limit_bytes: 4096, secure_cookies: true });
+    let state = ApiState::new(
+        Arc::clone(env.state.runtime()),
+        ApiOptions { body_limit_bytes: 4096, secure_cookies: true, ..ApiOptions::default() },
+    );
     let mut b = Browser::new(router(state));
     b.sign_in(&token).await;
     assert!(cookie_named(&b, "remediation_session").contains("; Secure"));
@@ -410,7 +412,8 @@ async fn revoking_the_token_ends_its_sessions() {
     let env = Env::new();
     let mut b = Browser::new(env.app.clone());
     b.sign_in(env.token("viewer")).await;
-    assert!(env.state.runtime().store().revoke_token("viewer", "local:test", time::OffsetDateTime::now_utc()).unwrap());
+    let test = remediation_core::Actor::new("local:test", remediation_core::Role::Admin);
+    assert!(env.state.runtime().store().revoke_token("viewer", &test, time::OffsetDateTime::now_utc()).unwrap());
     let page = b.get().await;
     assert!(page.body.contains("action=\"/login\""), "back to the sign-in form: {}", page.body);
 }
@@ -418,7 +421,6 @@ async fn revoking_the_token_ends_its_sessions() {
 #[tokio::test]
 async fn sessions_end_after_eight_hours() {
     use remediation_core::{Clock as _, ManualClock};
-    use secrecy::ExposeSecret as _;
     let dir = tempfile::tempdir().unwrap();
     remediation_connector_sandbox::write_sample(dir.path().join("sandbox.json")).unwrap();
     let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
@@ -431,13 +433,32 @@ async fn sessions_end_after_eight_hours() {
         options,
     )
     .unwrap();
-    let token = remediation_runtime::tokens::generate();
-    let hash = remediation_runtime::tokens::hash(&token);
-    runtime.store().create_token("viewer", remediation_core::Role::Viewer, &hash, "local:test", clock.now()).unwrap();
+    let test = remediation_core::Actor::new("local:test", remediation_core::Role::Admin);
+    let viewer = remediation_core::Role::Viewer;
+    let person = remediation_store_sqlite::PrincipalKind::Person;
+    runtime.store().create_principal("viewer", person, viewer, &test, clock.now()).unwrap();
+    let token = crate::support::add_token(&runtime, "viewer", "viewer");
     let mut b = Browser::new(router(ApiState::new(Arc::new(runtime), ApiOptions::default())));
-    b.sign_in(token.expose_secret()).await;
+    b.sign_in(&token).await;
     clock.advance(time::Duration::hours(8) - time::Duration::minutes(1));
     assert!(b.get().await.body.contains("Signed in as"), "still signed in just before the end");
     clock.advance(time::Duration::minutes(2));
     assert!(b.get().await.body.contains("action=\"/login\""), "signed out after eight hours");
+}
+
+#[tokio::test]
+async fn the_page_counts_against_the_principals_rate() {
+    let clock = Arc::new(remediation_core::ManualClock::new(time::OffsetDateTime::now_utc()));
+    let limit = remediation_api::RateLimit { requests: 3, window: time::Duration::seconds(60) };
+    let env = Env::with_options(|_| {}, clock.clone(), ApiOptions { rate_limit: limit, ..ApiOptions::default() });
+    let mut b = Browser::new(env.app.clone());
+    // Signing in shows the page once (one call); two more fit in the window.
+    b.sign_in(env.token("viewer")).await;
+    assert_eq!(b.get().await.status, StatusCode::OK);
+    assert_eq!(b.get().await.status, StatusCode::OK);
+    let refused = b.get().await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+    assert!(refused.headers.contains_key(header::RETRY_AFTER));
+    clock.advance(time::Duration::seconds(60));
+    assert_eq!(b.get().await.status, StatusCode::OK);
 }

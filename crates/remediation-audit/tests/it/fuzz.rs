@@ -56,6 +56,7 @@ prop_compose! {
         request_ids in prop::collection::vec(text(), 0..4),
         at in instant(),
         rollback_expires_at in prop::option::of(instant()),
+        credential in prop::option::of(text()),
     ) -> TransitionRecord {
         TransitionRecord {
             action_id: ActionId(uuid::Uuid::from_u128(id)),
@@ -63,6 +64,7 @@ prop_compose! {
             to,
             event,
             actor,
+            credential,
             initiated_by,
             decided_by,
             at,

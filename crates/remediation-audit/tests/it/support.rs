@@ -18,6 +18,7 @@ pub(crate) fn body(minutes: i64) -> TransitionRecord {
         to: State::PendingApproval,
         event: "approve".to_owned(),
         actor: format!("local:approver{minutes}"),
+        credential: None,
         initiated_by: "local:alice".to_owned(),
         decided_by: Some(format!("local:approver{minutes}")),
         at: at(minutes),

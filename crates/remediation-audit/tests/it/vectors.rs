@@ -30,6 +30,7 @@ fn vector_chain() -> Vec<AuditRecord> {
         to: State::PendingApproval,
         event: "suggest".to_owned(),
         actor: "local:alice".to_owned(),
+        credential: None,
         initiated_by: "local:alice".to_owned(),
         decided_by: None,
         at: datetime!(2026-01-02 03:04:05 UTC),

@@ -117,7 +117,7 @@ fn line() -> impl Strategy<Value = String> {
 
 /// The file `init` writes with one edit: a deletion, an insertion, or a replacement.
 fn mutated_initial() -> impl Strategy<Value = String> {
-    let base = initial_config();
+    let base = initial_config("local:alice");
     let chars = base.chars().count();
     (0..=chars, 0..=chars, any::<String>(), any::<bool>()).prop_map(move |(a, b, insert, keep_range)| {
         let (start, end) = (a.min(b), a.max(b));
@@ -160,7 +160,7 @@ proptest! {
 #[test]
 fn the_initial_config_loads() {
     let scratch = Scratch::new();
-    std::fs::write(scratch.path(), initial_config()).expect("write");
+    std::fs::write(scratch.path(), initial_config("local:alice")).expect("write");
     let config = Config::load(scratch.path()).expect("the file init writes loads");
     assert!(!config.policy.enabled);
 }

@@ -126,6 +126,7 @@ pub(crate) fn record(n: u32, from: Option<State>, to: State, event: &str, at: Of
         to,
         event: event.to_owned(),
         actor: "local:bob".to_owned(),
+        credential: None,
         initiated_by: "local:alice".to_owned(),
         decided_by: None,
         at,

@@ -1,0 +1,769 @@
+//! Who may do what to principals, tokens and the most dangerous settings, for the CLI and the
+//! API alike.
+//!
+//! - Only admins create and revoke principals and tokens, and change roles.
+//! - Some changes need two admins: raising a limit (fewer approvals, a longer break-glass
+//!   age), switching the default, a kind or a control to `auto` (or dropping `never_auto`),
+//!   turning the kill switch off, and changing who is admin. The first admin's request is
+//!   stored as a [`PendingChange`] (audited), visible to everyone, and applied only when a
+//!   different admin principal confirms it before it expires. Lowering limits, switching to
+//!   manual and turning the kill switch on stay immediate: safety never waits.
+//! - A confirmation applies the change only if what it was based on is unchanged (the same
+//!   settings, the switch still on, the same role); otherwise the change is marked failed and
+//!   nothing is applied.
+
+use remediation_core::{Action, ActionId, Actor, EngineError, Mode, Role, StoreError};
+use remediation_gates::PolicySettings;
+use remediation_store_sqlite::{ApiToken, PendingChange, PendingStatus, Principal, PrincipalKind, StoreSqliteError};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::Runtime;
+
+/// How long a token lives unless its creator says otherwise.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::days(90);
+/// The longest lifetime a token may be given.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::days(366);
+
+/// Why an access or governance request was refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccessError {
+    /// The actor is not an admin.
+    #[error("{actor} is a {role}; only an admin may {what}")]
+    NotAdmin {
+        /// Who asked.
+        actor: String,
+        /// Their role.
+        role: Role,
+        /// What they asked for.
+        what: String,
+    },
+    /// The admin who proposed a change tried to confirm it.
+    #[error("{actor} proposed change {id}; a different admin must confirm it")]
+    SameAdmin {
+        /// The admin.
+        actor: String,
+        /// The change.
+        id: String,
+    },
+    /// Something named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the current state (a name taken, a change closed or based
+    /// on settings that changed meanwhile).
+    #[error("{0}")]
+    Conflict(String),
+    /// A field of the request is invalid.
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The engine refused or failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// The engine could not be assembled.
+    #[error(transparent)]
+    Runtime(#[from] Box<crate::RuntimeError>),
+}
+
+impl From<StoreError> for AccessError {
+    fn from(e: StoreError) -> Self {
+        let Some(refusal) = StoreSqliteError::refusal_of(&e) else {
+            return Self::Store(e);
+        };
+        let text = refusal.to_string();
+        match refusal {
+            StoreSqliteError::UnknownPrincipal { .. } | StoreSqliteError::UnknownPendingChange { .. } => {
+                Self::NotFound(text)
+            }
+            StoreSqliteError::InvalidName { .. } => Self::Invalid { field: "name", message: text },
+            StoreSqliteError::TokenExists { .. }
+            | StoreSqliteError::TokenNameTaken { .. }
+            | StoreSqliteError::PrincipalExists { .. }
+            | StoreSqliteError::PrincipalRevoked { .. }
+            | StoreSqliteError::RoleChanged { .. }
+            | StoreSqliteError::PendingChangeClosed { .. } => Self::Conflict(text),
+            _ => Self::Store(e),
+        }
+    }
+}
+
+impl From<crate::RuntimeError> for AccessError {
+    fn from(e: crate::RuntimeError) -> Self {
+        Self::Runtime(Box::new(e))
+    }
+}
+
+/// Either done at once, or waiting for a second admin.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome<T> {
+    /// Applied.
+    Applied(T),
+    /// Stored for a second admin's confirmation; nothing changed yet.
+    Pending(Box<PendingChange>),
+}
+
+/// What a pending change does once confirmed (the `change` of a [`PendingChange`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Proposal {
+    /// Replace the policy settings `previous` with `settings`.
+    Settings {
+        /// The settings the change was based on (`null`: as seeded from the configuration).
+        previous: serde_json::Value,
+        /// The settings once confirmed.
+        settings: serde_json::Value,
+        /// What makes it dangerous, in plain words.
+        escalations: Vec<String>,
+    },
+    /// Turn the kill switch off.
+    KillSwitchOff,
+    /// Give `principal` the role `to` (creating it with `kind` when `from` is `None`), or
+    /// revoke it when `to` is `None`.
+    Role {
+        /// The principal.
+        principal: String,
+        /// Its kind, when it is created.
+        kind: Option<PrincipalKind>,
+        /// Its role when proposed (`None`: it does not exist yet).
+        from: Option<Role>,
+        /// Its role once confirmed (`None`: revoked).
+        to: Option<Role>,
+    },
+}
+
+fn require_admin(actor: &Actor, what: &str) -> Result<(), AccessError> {
+    if actor.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(AccessError::NotAdmin { actor: actor.name.clone(), role: actor.role, what: what.to_owned() })
+    }
+}
+
+fn require_reason(reason: &str) -> Result<(), AccessError> {
+    if reason.trim().is_empty() {
+        Err(AccessError::Invalid { field: "reason", message: "a reason is required; it is kept in the audit".into() })
+    } else {
+        Ok(())
+    }
+}
+
+/// Parses a token lifetime: `90d`, `12h`, `30m` (days, hours, minutes), between one minute
+/// and [`MAX_TOKEN_LIFETIME`].
+pub fn parse_lifetime(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = number.parse().map_err(|_| format!("`{s}` is not a lifetime such as 90d, 12h or 30m"))?;
+    let lifetime = match unit {
+        "d" => Duration::days(n),
+        "h" => Duration::hours(n),
+        "m" => Duration::minutes(n),
+        _ => return Err(format!("`{s}` is not a lifetime such as 90d, 12h or 30m")),
+    };
+    if lifetime < Duration::minutes(1) || lifetime > MAX_TOKEN_LIFETIME {
+        return Err(format!("a token lives between 1 minute and {} days", MAX_TOKEN_LIFETIME.whole_days()));
+    }
+    Ok(lifetime)
+}
+
+/// The changes from `old` to `new` that need a second admin, in plain words; empty when the
+/// change may apply at once. Loosening is dangerous; tightening never is.
+pub fn escalations(old: &PolicySettings, new: &PolicySettings) -> Vec<String> {
+    let mut found = Vec::new();
+    let to_auto = |was: Option<Mode>, now: Option<Mode>| now == Some(Mode::Auto) && was != Some(Mode::Auto);
+    if to_auto(Some(old.default_mode), Some(new.default_mode)) {
+        found.push("default_mode switched to auto".to_owned());
+    }
+    if new.min_approvals < old.min_approvals {
+        found.push(format!("min_approvals lowered from {} to {}", old.min_approvals, new.min_approvals));
+    }
+    if new.emergency_access_max_age_days > old.emergency_access_max_age_days {
+        found.push(format!(
+            "emergency_access_max_age_days raised from {} to {}",
+            old.emergency_access_max_age_days, new.emergency_access_max_age_days
+        ));
+    }
+    // Per kind, the effective values: an override removed falls back to the default, which
+    // may be looser than the override was.
+    let kinds: std::collections::BTreeSet<_> = old.kinds.keys().chain(new.kinds.keys()).collect();
+    for kind in kinds {
+        let (was, now) = (old.kinds.get(kind), new.kinds.get(kind));
+        let mode_of = |k: Option<&remediation_gates::KindSettings>, s: &PolicySettings| {
+            k.and_then(|k| k.mode).unwrap_or(s.default_mode)
+        };
+        if to_auto(Some(mode_of(was, old)), Some(mode_of(now, new))) && now.and_then(|k| k.mode).is_some() {
+            found.push(format!("kind {kind} switched to auto"));
+        }
+        let before = was.and_then(|w| w.min_approvals).unwrap_or(old.min_approvals);
+        let after = now.and_then(|k| k.min_approvals).unwrap_or(new.min_approvals);
+        if after < before
+            && (was.and_then(|w| w.min_approvals).is_some() || now.and_then(|k| k.min_approvals).is_some())
+        {
+            found.push(format!("kind {kind} min_approvals lowered from {before} to {after}"));
+        }
+        if was.and_then(|w| w.mode).is_some_and(|m| m != Mode::Auto)
+            && now.and_then(|k| k.mode).is_none()
+            && new.default_mode == Mode::Auto
+        {
+            found.push(format!("kind {kind} falls back to the default mode auto"));
+        }
+    }
+    let controls: std::collections::BTreeSet<_> = old.controls.keys().chain(new.controls.keys()).collect();
+    for id in controls {
+        let (was, now) = (old.controls.get(id), new.controls.get(id));
+        if to_auto(was.and_then(|w| w.mode), now.and_then(|c| c.mode)) {
+            found.push(format!("control {id} switched to auto"));
+        }
+        if was.is_some_and(|w| w.never_auto) && !now.is_some_and(|c| c.never_auto) {
+            found.push(format!("control {id} no longer never_auto"));
+        }
+    }
+    found
+}
+
+impl Runtime {
+    fn now(&self) -> OffsetDateTime {
+        self.clock().now()
+    }
+
+    fn propose(
+        &self,
+        actor: &Actor,
+        proposal: &Proposal,
+        summary: String,
+        reason: &str,
+    ) -> Result<PendingChange, AccessError> {
+        let now = self.now();
+        let change = PendingChange {
+            id: ActionId::new_at(now).to_string(),
+            status: PendingStatus::Pending,
+            summary,
+            change: serde_json::to_value(proposal)
+                .map_err(|e| AccessError::Invalid { field: "change", message: e.to_string() })?,
+            reason: reason.to_owned(),
+            proposed_by: actor.name.clone(),
+            proposed_credential: actor.credential.clone(),
+            proposed_at: now,
+            expires_at: now + self.confirmation_window(),
+            decided_by: None,
+            decided_credential: None,
+            decided_at: None,
+            note: None,
+        };
+        self.store().propose_change(&change, actor)?;
+        Ok(change)
+    }
+
+    /// Every principal (admin).
+    pub fn principals(&self, actor: &Actor) -> Result<Vec<Principal>, AccessError> {
+        require_admin(actor, "list principals")?;
+        Ok(self.store().list_principals()?)
+    }
+
+    /// Creates principal `name` holding `role` (admin). An admin principal is a change of who
+    /// is admin: it waits for a second admin.
+    pub fn create_principal(
+        &self,
+        actor: &Actor,
+        name: &str,
+        kind: PrincipalKind,
+        role: Role,
+        reason: &str,
+    ) -> Result<Outcome<Principal>, AccessError> {
+        require_admin(actor, "create principals")?;
+        remediation_store_sqlite::check_name(name)
+            .map_err(|e| AccessError::Invalid { field: "name", message: e.to_string() })?;
+        if role == Role::System {
+            return Err(AccessError::Invalid { field: "role", message: "the system role is never granted".into() });
+        }
+        if self.store().principal(name)?.is_some() {
+            return Err(AccessError::Conflict(format!("a principal named `{name}` exists")));
+        }
+        if role == Role::Admin {
+            require_reason(reason)?;
+            let proposal = Proposal::Role { principal: name.to_owned(), kind: Some(kind), from: None, to: Some(role) };
+            let summary = format!("create principal `{name}` ({kind}) as admin");
+            return Ok(Outcome::Pending(Box::new(self.propose(actor, &proposal, summary, reason)?)));
+        }
+        Ok(Outcome::Applied(self.store().create_principal(name, kind, role, actor, self.now())?))
+    }
+
+    /// Changes the role of principal `name` (admin). Making someone admin, or an admin
+    /// something else, waits for a second admin.
+    pub fn set_role(
+        &self,
+        actor: &Actor,
+        name: &str,
+        role: Role,
+        reason: &str,
+    ) -> Result<Outcome<Principal>, AccessError> {
+        require_admin(actor, "change roles")?;
+        require_reason(reason)?;
+        if role == Role::System {
+            return Err(AccessError::Invalid { field: "role", message: "the system role is never granted".into() });
+        }
+        let p = self.live_principal(name)?;
+        let from = p.role.ok_or_else(|| AccessError::NotFound(format!("principal `{name}` holds no role here")))?;
+        if from == role {
+            return Ok(Outcome::Applied(p));
+        }
+        if from == Role::Admin || role == Role::Admin {
+            let proposal = Proposal::Role { principal: name.to_owned(), kind: None, from: Some(from), to: Some(role) };
+            let summary = format!("change principal `{name}` from {from} to {role}");
+            return Ok(Outcome::Pending(Box::new(self.propose(actor, &proposal, summary, reason)?)));
+        }
+        Ok(Outcome::Applied(self.store().set_principal_role(name, from, role, actor, reason, self.now())?))
+    }
+
+    /// Revokes principal `name` and all its tokens (admin). Revoking an admin waits for a
+    /// second admin (revoke its tokens for an immediate stop).
+    pub fn revoke_principal(&self, actor: &Actor, name: &str, reason: &str) -> Result<Outcome<()>, AccessError> {
+        require_admin(actor, "revoke principals")?;
+        require_reason(reason)?;
+        let p = self.live_principal(name)?;
+        if p.role == Some(Role::Admin) {
+            let proposal = Proposal::Role { principal: name.to_owned(), kind: None, from: p.role, to: None };
+            let summary = format!("revoke admin principal `{name}`");
+            return Ok(Outcome::Pending(Box::new(self.propose(actor, &proposal, summary, reason)?)));
+        }
+        self.store().revoke_principal(name, actor, reason, self.now())?;
+        Ok(Outcome::Applied(()))
+    }
+
+    fn live_principal(&self, name: &str) -> Result<Principal, AccessError> {
+        match self.store().principal(name)? {
+            Some(p) if p.revoked_at.is_none() => Ok(p),
+            Some(_) => Err(AccessError::Conflict(format!("principal `{name}` was revoked"))),
+            None => Err(AccessError::NotFound(format!("no principal named `{name}`"))),
+        }
+    }
+
+    /// Every token, never the secret (admin).
+    pub fn tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>, AccessError> {
+        require_admin(actor, "list tokens")?;
+        Ok(self.store().list_tokens()?)
+    }
+
+    /// Creates token `name` for principal `principal`, living `lifetime` (admin). Returns the
+    /// token, to be shown once; the store keeps only its hash.
+    pub fn create_token(
+        &self,
+        actor: &Actor,
+        principal: &str,
+        name: &str,
+        lifetime: Duration,
+    ) -> Result<(ApiToken, SecretString), AccessError> {
+        require_admin(actor, "create tokens")?;
+        if lifetime < Duration::minutes(1) || lifetime > MAX_TOKEN_LIFETIME {
+            return Err(AccessError::Invalid {
+                field: "expires",
+                message: format!("a token lives between 1 minute and {} days", MAX_TOKEN_LIFETIME.whole_days()),
+            });
+        }
+        let token = crate::tokens::generate();
+        let now = self.now();
+        let t = self.store().create_token(principal, name, &crate::tokens::hash(&token), now + lifetime, actor, now)?;
+        Ok((t, token))
+    }
+
+    /// Revokes token `name` (admin); immediate, whoever it belongs to.
+    pub fn revoke_token(&self, actor: &Actor, name: &str) -> Result<(), AccessError> {
+        require_admin(actor, "revoke tokens")?;
+        if self.store().revoke_token(name, actor, self.now())? {
+            Ok(())
+        } else {
+            Err(AccessError::NotFound(format!("no live token named `{name}`")))
+        }
+    }
+
+    /// Replaces the policy settings with `doc` (admin; validated by the caller). Loosening
+    /// changes (see [`escalations`]) wait for a second admin; the rest applies at once.
+    pub async fn change_settings(
+        &self,
+        actor: &Actor,
+        doc: serde_json::Value,
+        reason: &str,
+    ) -> Result<Outcome<()>, AccessError> {
+        require_admin(actor, "change settings")?;
+        require_reason(reason)?;
+        let active = self.active().await?;
+        let new: PolicySettings = serde_json::from_value(doc.clone())
+            .map_err(|e| AccessError::Invalid { field: "settings", message: e.to_string() })?;
+        let found = escalations(&active.settings, &new);
+        if found.is_empty() {
+            active.engine.update_settings(actor, doc, reason.to_owned()).await?;
+            return Ok(Outcome::Applied(()));
+        }
+        let previous = active.engine.safety_state().await?.settings.unwrap_or(serde_json::Value::Null);
+        let summary = format!("change settings: {}", found.join("; "));
+        let proposal = Proposal::Settings { previous, settings: doc, escalations: found };
+        Ok(Outcome::Pending(Box::new(self.propose(actor, &proposal, summary, reason)?)))
+    }
+
+    /// Turns the kill switch on (at once) or off (waits for a second admin while it is on).
+    pub async fn set_kill_switch(
+        &self,
+        actor: &Actor,
+        on: bool,
+        reason: &str,
+    ) -> Result<Outcome<Vec<Action>>, AccessError> {
+        require_admin(actor, if on { "turn the kill switch on" } else { "turn the kill switch off" })?;
+        require_reason(reason)?;
+        let engine = self.active().await?.engine;
+        if on || !engine.safety_state().await?.kill_switch {
+            return Ok(Outcome::Applied(engine.set_kill_switch(on, actor, reason.to_owned()).await?));
+        }
+        let change = self.propose(actor, &Proposal::KillSwitchOff, "turn the kill switch off".to_owned(), reason)?;
+        Ok(Outcome::Pending(Box::new(change)))
+    }
+
+    /// Changes waiting for a second admin (every change with `all`), after expiring overdue ones.
+    pub fn pending_changes(&self, all: bool) -> Result<Vec<PendingChange>, AccessError> {
+        self.expire_changes()?;
+        let status = if all { None } else { Some(PendingStatus::Pending) };
+        Ok(self.store().pending_changes(status)?)
+    }
+
+    /// Marks every overdue pending change expired (audited as `system`); returns them.
+    pub fn expire_changes(&self) -> Result<Vec<PendingChange>, AccessError> {
+        let mut expired = Vec::new();
+        for c in self.store().overdue_changes(self.now())? {
+            match self.store().close_change(&c.id, PendingStatus::Expired, &Actor::system(), None, self.now()) {
+                Ok(c) => expired.push(c),
+                // Closed by someone else meanwhile.
+                Err(e)
+                    if matches!(
+                        StoreSqliteError::refusal_of(&e),
+                        Some(StoreSqliteError::PendingChangeClosed { .. })
+                    ) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Withdraws a pending change (its proposer or any admin).
+    pub fn cancel_change(&self, actor: &Actor, id: &str, note: Option<String>) -> Result<PendingChange, AccessError> {
+        require_admin(actor, "cancel pending changes")?;
+        self.expire_changes()?;
+        Ok(self.store().close_change(id, PendingStatus::Cancelled, actor, note, self.now())?)
+    }
+
+    /// Confirms and applies a pending change: an admin principal other than its proposer,
+    /// before it expires, and only while what it was based on is unchanged (otherwise it is
+    /// marked failed and nothing is applied).
+    pub async fn confirm_change(
+        &self,
+        actor: &Actor,
+        id: &str,
+        note: Option<String>,
+    ) -> Result<PendingChange, AccessError> {
+        require_admin(actor, "confirm pending changes")?;
+        self.expire_changes()?;
+        let change = self
+            .store()
+            .pending_change(id)?
+            .ok_or_else(|| AccessError::NotFound(format!("no pending change with id {id}")))?;
+        if change.status != PendingStatus::Pending {
+            return Err(AccessError::Conflict(format!("change {id} is {}, no longer pending", change.status)));
+        }
+        if change.proposed_by == actor.name {
+            return Err(AccessError::SameAdmin { actor: actor.name.clone(), id: id.to_owned() });
+        }
+        let proposal: Proposal = serde_json::from_value(change.change.clone())
+            .map_err(|e| AccessError::Conflict(format!("change {id} cannot be read by this version: {e}")))?;
+        let comment = format!(
+            "{} (proposed by {}, confirmed by {}): {}",
+            change.summary, change.proposed_by, actor.name, change.reason
+        );
+        if let Err(e) = self.apply(actor, &proposal, &comment).await {
+            let stale = matches!(e, AccessError::Conflict(_));
+            if stale {
+                let note = Some(format!("not applied: {e}"));
+                self.store().close_change(id, PendingStatus::Failed, actor, note, self.now())?;
+            }
+            return Err(e);
+        }
+        Ok(self.store().close_change(id, PendingStatus::Confirmed, actor, note, self.now())?)
+    }
+
+    async fn apply(&self, actor: &Actor, proposal: &Proposal, comment: &str) -> Result<(), AccessError> {
+        let now = self.now();
+        match proposal {
+            Proposal::Settings { previous, settings, .. } => {
+                let engine = self.active().await?.engine;
+                let current = engine.safety_state().await?.settings.unwrap_or(serde_json::Value::Null);
+                if &current != previous {
+                    return Err(AccessError::Conflict("the settings changed since this change was proposed".into()));
+                }
+                engine.update_settings(actor, settings.clone(), comment.to_owned()).await?;
+            }
+            Proposal::KillSwitchOff => {
+                let engine = self.active().await?.engine;
+                if !engine.safety_state().await?.kill_switch {
+                    return Err(AccessError::Conflict("the kill switch is already off".into()));
+                }
+                engine.set_kill_switch(false, actor, comment.to_owned()).await?;
+            }
+            Proposal::Role { principal, kind, from: None, to: Some(role) } => {
+                self.store().create_principal(principal, kind.unwrap_or(PrincipalKind::Person), *role, actor, now)?;
+            }
+            Proposal::Role { principal, from: Some(from), to: Some(role), .. } => {
+                self.store().set_principal_role(principal, *from, *role, actor, comment, now)?;
+            }
+            Proposal::Role { principal, from: Some(from), to: None, .. } => {
+                let p = self.live_principal(principal)?;
+                if p.role != Some(*from) {
+                    return Err(AccessError::Conflict(format!(
+                        "principal `{principal}` changed since this change was proposed"
+                    )));
+                }
+                self.store().revoke_principal(principal, actor, comment, now)?;
+            }
+            Proposal::Role { from: None, to: None, .. } => {
+                return Err(AccessError::Conflict("this change does nothing".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+mod tests {
+    use remediation_core::KindName;
+    use remediation_gates::{ControlSettings, KindSettings};
+
+    use super::*;
+
+    #[track_caller]
+    fn check(change: impl FnOnce(&mut PolicySettings), expected: &[&str]) {
+        let mut old = PolicySettings { min_approvals: 2, ..PolicySettings::default() };
+        old.controls.insert("C-1".into(), ControlSettings { never_auto: true, ..ControlSettings::default() });
+        let mut new = old.clone();
+        change(&mut new);
+        assert_eq!(escalations(&old, &new), expected);
+    }
+
+    #[test]
+    fn loosening_needs_two_admins_and_tightening_does_not() {
+        check(|_| {}, &[]);
+        check(|s| s.default_mode = Mode::Auto, &["default_mode switched to auto"]);
+        check(|s| s.min_approvals = 1, &["min_approvals lowered from 2 to 1"]);
+        check(|s| s.min_approvals = 3, &[]);
+        check(|s| s.emergency_access_max_age_days = 90, &["emergency_access_max_age_days raised from 30 to 90"]);
+        check(|s| s.emergency_access_max_age_days = 7, &[]);
+        check(
+            |s| {
+                s.kinds.insert(
+                    KindName::Revoke,
+                    KindSettings { mode: Some(Mode::Auto), reason: Some("r".into()), ..KindSettings::default() },
+                );
+            },
+            &["kind revoke switched to auto"],
+        );
+        check(
+            |s| {
+                s.kinds.insert(KindName::Revoke, KindSettings { min_approvals: Some(1), ..KindSettings::default() });
+            },
+            &["kind revoke min_approvals lowered from 2 to 1"],
+        );
+        check(
+            |s| {
+                s.kinds.insert(
+                    KindName::Revoke,
+                    KindSettings { mode: Some(Mode::Manual), reason: Some("r".into()), ..KindSettings::default() },
+                );
+            },
+            &[],
+        );
+        check(
+            |s| s.controls.entry("C-1".into()).or_default().mode = Some(Mode::Auto),
+            &["control C-1 switched to auto"],
+        );
+        check(
+            |s| s.controls.entry("C-1".into()).or_default().never_auto = false,
+            &["control C-1 no longer never_auto"],
+        );
+        check(|s| s.controls.entry("C-2".into()).or_default().never_auto = true, &[]);
+        check(|s| s.enabled = true, &[]);
+        // Removing an override falls back to something looser.
+        check(|s| drop(s.controls.remove("C-1")), &["control C-1 no longer never_auto"]);
+        let mut strict = PolicySettings { default_mode: Mode::Auto, ..PolicySettings::default() };
+        strict.kinds.insert(
+            KindName::Revoke,
+            KindSettings {
+                mode: Some(Mode::Manual),
+                reason: Some("r".into()),
+                min_approvals: Some(3),
+                ..KindSettings::default()
+            },
+        );
+        let mut loose = strict.clone();
+        loose.kinds.clear();
+        assert_eq!(
+            escalations(&strict, &loose),
+            ["kind revoke min_approvals lowered from 3 to 1", "kind revoke falls back to the default mode auto"]
+        );
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        clock: std::sync::Arc<remediation_core::ManualClock>,
+        rt: Runtime,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = std::sync::Arc::new(remediation_core::ManualClock::new(
+            OffsetDateTime::UNIX_EPOCH + Duration::seconds(1_800_000_000),
+        ));
+        let options = crate::RuntimeOptions { clock: Some(clock.clone()), ..crate::RuntimeOptions::default() };
+        let rt = Runtime::build(&remediation_config::Config::default(), dir.path(), None, options).expect("runtime");
+        Fixture { _dir: dir, clock, rt }
+    }
+
+    fn alice() -> Actor {
+        Actor::new("alice", Role::Admin).with_credential("alice-laptop")
+    }
+
+    fn bob() -> Actor {
+        Actor::new("bob", Role::Admin).with_credential("bob-laptop")
+    }
+
+    fn pending<T: std::fmt::Debug>(o: Outcome<T>) -> PendingChange {
+        match o {
+            Outcome::Pending(c) => *c,
+            Outcome::Applied(v) => panic!("applied at once: {v:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn turning_the_kill_switch_off_needs_a_second_admin_before_expiry() {
+        let f = fixture();
+        // On is immediate.
+        assert!(matches!(f.rt.set_kill_switch(&alice(), true, "incident").await.expect("on"), Outcome::Applied(_)));
+        let switch =
+            || async { f.rt.active().await.expect("active").engine.safety_state().await.expect("state").kill_switch };
+        // Off waits, visible to everyone.
+        let c = pending(f.rt.set_kill_switch(&alice(), false, "incident over").await.expect("off"));
+        assert!(switch().await, "nothing changed yet");
+        assert_eq!(f.rt.pending_changes(false).expect("list").len(), 1);
+        // The proposer, even with another token, cannot confirm; a non-admin cannot either.
+        let again = Actor::new("alice", Role::Admin).with_credential("alice-phone");
+        assert!(matches!(f.rt.confirm_change(&again, &c.id, None).await, Err(AccessError::SameAdmin { .. })));
+        let approver = Actor::new("carol", Role::Approver);
+        assert!(matches!(f.rt.confirm_change(&approver, &c.id, None).await, Err(AccessError::NotAdmin { .. })));
+        // A second admin confirms: applied, and closed once.
+        let done = f.rt.confirm_change(&bob(), &c.id, Some("checked".into())).await.expect("confirm");
+        assert_eq!((done.status, done.decided_by.as_deref()), (PendingStatus::Confirmed, Some("bob")));
+        assert!(!switch().await, "the switch is off");
+        assert!(matches!(f.rt.confirm_change(&bob(), &c.id, None).await, Err(AccessError::Conflict(_))));
+        // A proposal left alone expires on the clock and can no longer be confirmed.
+        f.rt.set_kill_switch(&alice(), true, "again").await.expect("on");
+        let c = pending(f.rt.set_kill_switch(&alice(), false, "over").await.expect("off"));
+        f.clock.advance(f.rt.confirmation_window());
+        assert!(matches!(f.rt.confirm_change(&bob(), &c.id, None).await, Err(AccessError::Conflict(_))));
+        assert!(switch().await, "an expired change applies nothing");
+        assert_eq!(f.rt.store().pending_change(&c.id).expect("read").map(|c| c.status), Some(PendingStatus::Expired));
+        // Every step is in the audit, with principal and token.
+        let steps: Vec<(String, String, Option<String>)> =
+            f.rt.store()
+                .audit_records(None)
+                .expect("audit")
+                .iter()
+                .filter_map(|r| match &r.body {
+                    remediation_audit::AuditBody::Settings(s) => {
+                        Some((s.setting_event.clone(), s.actor.clone(), s.credential.clone()))
+                    }
+                    remediation_audit::AuditBody::Transition(_) => None,
+                })
+                .collect();
+        let names: Vec<&str> = steps.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "kill_switch_on",
+                "change_proposed",
+                "kill_switch_off",
+                "change_confirmed",
+                "kill_switch_on",
+                "change_proposed",
+                "change_expired"
+            ]
+        );
+        assert_eq!(steps[2], ("kill_switch_off".into(), "bob".into(), Some("bob-laptop".into())));
+    }
+
+    #[tokio::test]
+    async fn a_confirmation_applies_nothing_when_the_settings_changed_meanwhile() {
+        let f = fixture();
+        let settings = f.rt.active().await.expect("active").settings;
+        let mut auto = serde_json::to_value(&settings).expect("json");
+        auto["default_mode"] = serde_json::json!("auto");
+        let c = pending(f.rt.change_settings(&alice(), auto, "fewer clicks").await.expect("propose"));
+        // Tightening is immediate, and makes the proposal stale.
+        let mut stricter = serde_json::to_value(&settings).expect("json");
+        stricter["min_approvals"] = serde_json::json!(2);
+        assert!(matches!(
+            f.rt.change_settings(&alice(), stricter, "two approvals").await.expect("apply"),
+            Outcome::Applied(())
+        ));
+        assert!(matches!(f.rt.confirm_change(&bob(), &c.id, None).await, Err(AccessError::Conflict(_))));
+        let active = f.rt.active().await.expect("active").settings;
+        assert_eq!((active.default_mode, active.min_approvals), (Mode::Manual, 2));
+        assert_eq!(f.rt.store().pending_change(&c.id).expect("read").map(|c| c.status), Some(PendingStatus::Failed));
+    }
+
+    #[tokio::test]
+    async fn changing_who_is_admin_needs_a_second_admin() {
+        let f = fixture();
+        let c = pending(
+            f.rt.create_principal(&alice(), "mallory", PrincipalKind::Person, Role::Admin, "helps").expect("propose"),
+        );
+        assert_eq!(f.rt.store().principal("mallory").expect("read"), None, "nothing created yet");
+        f.rt.confirm_change(&bob(), &c.id, None).await.expect("confirm");
+        assert_eq!(f.rt.store().principal("mallory").expect("read").and_then(|p| p.role), Some(Role::Admin));
+        // Other roles change at once; demoting or revoking an admin waits.
+        let p = f.rt.create_principal(&alice(), "dave", PrincipalKind::Service, Role::Viewer, "").expect("dave");
+        assert!(matches!(p, Outcome::Applied(_)));
+        assert!(matches!(
+            f.rt.set_role(&alice(), "dave", Role::Approver, "reviews").expect("role"),
+            Outcome::Applied(_)
+        ));
+        pending(f.rt.set_role(&alice(), "mallory", Role::Viewer, "left the team").expect("demote"));
+        pending(f.rt.revoke_principal(&alice(), "mallory", "left the team").expect("revoke"));
+        assert_eq!(f.rt.store().principal("mallory").expect("read").and_then(|p| p.role), Some(Role::Admin));
+        // Only admins manage principals and tokens.
+        let approver = Actor::new("local:carol", Role::Approver);
+        assert!(matches!(
+            f.rt.create_principal(&approver, "eve", PrincipalKind::Person, Role::Viewer, ""),
+            Err(AccessError::NotAdmin { .. })
+        ));
+        assert!(matches!(
+            f.rt.create_token(&approver, "dave", "dave-1", DEFAULT_TOKEN_LIFETIME),
+            Err(AccessError::NotAdmin { .. })
+        ));
+        let (t, _) = f.rt.create_token(&alice(), "dave", "dave-1", DEFAULT_TOKEN_LIFETIME).expect("token");
+        assert_eq!(t.expires_at - t.created_at, Duration::days(90));
+        assert!(matches!(f.rt.revoke_token(&approver, "dave-1"), Err(AccessError::NotAdmin { .. })));
+    }
+
+    #[test]
+    fn lifetimes_parse_in_days_hours_and_minutes_within_bounds() {
+        assert_eq!(parse_lifetime("90d"), Ok(Duration::days(90)));
+        assert_eq!(parse_lifetime("12h"), Ok(Duration::hours(12)));
+        assert_eq!(parse_lifetime("30m"), Ok(Duration::minutes(30)));
+        for bad in ["", "d", "0d", "400d", "-1d", "5", "5y", "1.5d"] {
+            assert!(parse_lifetime(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Changes that wait for a second admin: proposed, then confirmed, cancelled, expired or
+//! failed, each step one audit record in the same transaction as the status change.
+
+use remediation_audit::AuditBody;
+use remediation_core::{Actor, SettingsRecord, StoreError};
+use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::StoreSqliteError;
+use crate::store::{SqliteStore, append_audit, clamped_nanos, decode, invalid, nanos, sql};
+
+/// Where a pending change stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingStatus {
+    /// Waiting for a second admin.
+    Pending,
+    /// Confirmed by a second admin and applied.
+    Confirmed,
+    /// Withdrawn.
+    Cancelled,
+    /// Not confirmed in time.
+    Expired,
+    /// Confirmed, but what it was based on had changed meanwhile; nothing was applied.
+    Failed,
+}
+
+impl PendingStatus {
+    /// The snake_case name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Confirmed => "confirmed",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn event(self) -> &'static str {
+        match self {
+            Self::Pending => "change_proposed",
+            Self::Confirmed => "change_confirmed",
+            Self::Cancelled => "change_cancelled",
+            Self::Expired => "change_expired",
+            Self::Failed => "change_failed",
+        }
+    }
+}
+
+impl std::fmt::Display for PendingStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A change that needs a second admin's confirmation. The store keeps `change` as opaque
+/// JSON; the caller knows its shape and how to apply it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PendingChange {
+    /// Its id (UUIDv7).
+    pub id: String,
+    /// Where it stands.
+    pub status: PendingStatus,
+    /// What it does, in plain words.
+    pub summary: String,
+    /// What it does, for the code that applies it.
+    pub change: serde_json::Value,
+    /// Why the proposer wants it.
+    pub reason: String,
+    /// The admin principal who proposed it.
+    pub proposed_by: String,
+    /// The credential the proposer used, if any.
+    pub proposed_credential: Option<String>,
+    /// When it was proposed.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub proposed_at: OffsetDateTime,
+    /// When it expires unless confirmed.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub expires_at: OffsetDateTime,
+    /// Who confirmed, cancelled or failed it (`system` for an expiry).
+    pub decided_by: Option<String>,
+    /// The credential the decider used, if any.
+    pub decided_credential: Option<String>,
+    /// When it was decided.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub decided_at: Option<OffsetDateTime>,
+    /// The decider's note.
+    pub note: Option<String>,
+}
+
+fn record(change: &PendingChange, actor: &Actor, at: OffsetDateTime, previous: serde_json::Value) -> SettingsRecord {
+    let comment = match &change.note {
+        Some(note) if change.status != PendingStatus::Pending => format!("{}: {note}", change.summary),
+        _ => format!("{}: {}", change.summary, change.reason),
+    };
+    SettingsRecord {
+        setting_event: change.status.event().to_owned(),
+        actor: actor.name.clone(),
+        credential: actor.credential.clone(),
+        at,
+        comment: Some(comment),
+        previous,
+        value: serde_json::json!({
+            "pending_change": change.id,
+            "status": change.status,
+            "proposed_by": change.proposed_by,
+            "change": change.change,
+        }),
+    }
+}
+
+impl SqliteStore {
+    /// Stores `change` (status `pending`) and audits it (`change_proposed` by its proposer) in
+    /// the same transaction.
+    pub fn propose_change(&self, change: &PendingChange, proposer: &Actor) -> Result<(), StoreError> {
+        let op = || format!("cannot record the proposed change {}", change.id);
+        let proposed = nanos(change.proposed_at).map_err(invalid(op()))?;
+        let expires = nanos(change.expires_at).map_err(invalid(op()))?;
+        let json = serde_json::to_string(change).map_err(decode(op()))?;
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            tx.execute(
+                "INSERT INTO pending_changes (id, tenant, status, proposed_at, expires_at, change_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![change.id, self.tenant, change.status.as_str(), proposed, expires, json],
+            )
+            .map_err(sql(op()))?;
+            let r = record(change, proposer, change.proposed_at, serde_json::Value::Null);
+            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            tx.commit().map_err(sql(op()))
+        })
+    }
+
+    /// The pending change `id`, whatever its status.
+    pub fn pending_change(&self, id: &str) -> Result<Option<PendingChange>, StoreError> {
+        let op = format!("cannot read the pending change {id}");
+        self.with_conn(|conn| {
+            let json: Option<String> = conn
+                .query_row(
+                    "SELECT change_json FROM pending_changes WHERE tenant = ?1 AND id = ?2",
+                    params![self.tenant, id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(sql(&op))?;
+            json.map(|j| serde_json::from_str(&j).map_err(decode(&op))).transpose()
+        })
+    }
+
+    /// Every change with `status` (every change when `None`), oldest first.
+    pub fn pending_changes(&self, status: Option<PendingStatus>) -> Result<Vec<PendingChange>, StoreError> {
+        const OP: &str = "cannot list the pending changes";
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT change_json FROM pending_changes WHERE tenant = ?1 AND (?2 IS NULL OR status = ?2)
+                     ORDER BY proposed_at, id",
+                )
+                .map_err(sql(OP))?;
+            let rows = stmt
+                .query_map(params![self.tenant, status.map(PendingStatus::as_str)], |row| row.get::<_, String>(0))
+                .map_err(sql(OP))?;
+            let mut all = Vec::new();
+            for json in rows {
+                all.push(serde_json::from_str(&json.map_err(sql(OP))?).map_err(decode(OP))?);
+            }
+            Ok(all)
+        })
+    }
+
+    /// Pending changes whose `expires_at` is at or before `now`, oldest first.
+    pub fn overdue_changes(&self, now: OffsetDateTime) -> Result<Vec<PendingChange>, StoreError> {
+        let now = clamped_nanos(now);
+        Ok(self
+            .pending_changes(Some(PendingStatus::Pending))?
+            .into_iter()
+            .filter(|c| clamped_nanos(c.expires_at) <= now)
+            .collect())
+    }
+
+    /// Closes the pending change `id` with status `to` (confirmed, cancelled, expired or
+    /// failed) as `actor`, with `note`, audited (`change_<to>`) in the same transaction.
+    /// Compare-and-set: a change that is no longer pending is refused, so two admins cannot
+    /// both close it.
+    pub fn close_change(
+        &self,
+        id: &str,
+        to: PendingStatus,
+        actor: &Actor,
+        note: Option<String>,
+        at: OffsetDateTime,
+    ) -> Result<PendingChange, StoreError> {
+        let op = || format!("cannot record that change {id} is {to}");
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            let json: Option<String> = tx
+                .query_row(
+                    "SELECT change_json FROM pending_changes WHERE tenant = ?1 AND id = ?2",
+                    params![self.tenant, id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(sql(op()))?;
+            let Some(json) = json else {
+                return Err(invalid(op())(StoreSqliteError::UnknownPendingChange { id: id.chars().take(80).collect() }));
+            };
+            let current: PendingChange = serde_json::from_str(&json).map_err(decode(op()))?;
+            if current.status != PendingStatus::Pending {
+                return Err(invalid(op())(StoreSqliteError::PendingChangeClosed {
+                    id: id.to_owned(),
+                    status: current.status.to_string(),
+                }));
+            }
+            let closed = PendingChange {
+                status: to,
+                decided_by: Some(actor.name.clone()),
+                decided_credential: actor.credential.clone(),
+                decided_at: Some(at),
+                note,
+                ..current
+            };
+            let json = serde_json::to_string(&closed).map_err(decode(op()))?;
+            tx.execute(
+                "UPDATE pending_changes SET status = ?3, change_json = ?4 WHERE tenant = ?1 AND id = ?2 AND status = 'pending'",
+                params![self.tenant, id, to.as_str(), json],
+            )
+            .map_err(sql(op()))?;
+            let previous = serde_json::json!({"pending_change": id, "status": PendingStatus::Pending});
+            let r = record(&closed, actor, at, previous);
+            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            tx.commit().map_err(sql(op()))?;
+            Ok(closed)
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+mod tests {
+    use remediation_core::Role;
+
+    use super::*;
+
+    fn at(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1_700_000_000 + secs)
+    }
+
+    fn change(id: &str, expires: i64) -> PendingChange {
+        PendingChange {
+            id: id.to_owned(),
+            status: PendingStatus::Pending,
+            summary: "turn the kill switch off".to_owned(),
+            change: serde_json::json!({"type": "kill_switch_off"}),
+            reason: "incident over".to_owned(),
+            proposed_by: "alice".to_owned(),
+            proposed_credential: Some("alice-laptop".to_owned()),
+            proposed_at: at(0),
+            expires_at: at(expires),
+            decided_by: None,
+            decided_credential: None,
+            decided_at: None,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn a_pending_change_is_closed_once_and_every_step_is_audited() {
+        let store = SqliteStore::open_in_memory().expect("store");
+        let alice = Actor::new("alice", Role::Admin).with_credential("alice-laptop");
+        let bob = Actor::new("bob", Role::Admin).with_credential("bob-laptop");
+        store.propose_change(&change("c1", 100), &alice).expect("propose");
+        store.propose_change(&change("c2", 10), &alice).expect("propose");
+        assert_eq!(store.pending_changes(Some(PendingStatus::Pending)).unwrap().len(), 2);
+        assert_eq!(store.overdue_changes(at(9)).unwrap().len(), 0);
+        assert_eq!(store.overdue_changes(at(10)).unwrap().iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c2"]);
+        let closed = store.close_change("c1", PendingStatus::Confirmed, &bob, Some("checked".into()), at(5)).unwrap();
+        assert_eq!((closed.status, closed.decided_by.as_deref()), (PendingStatus::Confirmed, Some("bob")));
+        // Closed once: a second confirmation or a cancellation is refused.
+        let again = store.close_change("c1", PendingStatus::Cancelled, &alice, None, at(6)).unwrap_err();
+        assert!(matches!(StoreSqliteError::refusal_of(&again), Some(StoreSqliteError::PendingChangeClosed { .. })));
+        let unknown = store.close_change("nope", PendingStatus::Confirmed, &bob, None, at(6)).unwrap_err();
+        assert!(matches!(StoreSqliteError::refusal_of(&unknown), Some(StoreSqliteError::UnknownPendingChange { .. })));
+        store.close_change("c2", PendingStatus::Expired, &Actor::system(), None, at(11)).expect("expire");
+        assert_eq!(store.pending_change("c1").unwrap().map(|c| c.status), Some(PendingStatus::Confirmed));
+        assert!(store.pending_changes(Some(PendingStatus::Pending)).unwrap().is_empty());
+        let records = store.audit_records(None).unwrap();
+        let steps: Vec<(String, String, Option<String>)> = records
+            .iter()
+            .filter_map(|r| match &r.body {
+                AuditBody::Settings(s) => Some((s.setting_event.clone(), s.actor.clone(), s.credential.clone())),
+                AuditBody::Transition(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("change_proposed".into(), "alice".into(), Some("alice-laptop".into())),
+                ("change_proposed".into(), "alice".into(), Some("alice-laptop".into())),
+                ("change_confirmed".into(), "bob".into(), Some("bob-laptop".into())),
+                ("change_expired".into(), "system".into(), None),
+            ]
+        );
+        assert!(store.verify_audit().expect("verify").is_intact());
+    }
+}

@@ -1,0 +1,672 @@
+//! Principals (people and services) with a role per tenant, and their API tokens: credentials
+//! kept as SHA-256 hashes, each belonging to one principal and expiring.
+
+use remediation_audit::AuditBody;
+use remediation_core::{Actor, Role, SettingsRecord, StoreError};
+use rusqlite::{OptionalExtension as _, Transaction, TransactionBehavior, params};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::StoreSqliteError;
+use crate::store::{SqliteStore, append_audit, invalid, nanos, sql};
+
+/// What a principal is. Both authenticate the same way; the kind tells reviewers whether an
+/// approval came from a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    /// A person.
+    Person,
+    /// A service or script.
+    Service,
+}
+
+impl PrincipalKind {
+    /// The snake_case name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Person => "person",
+            Self::Service => "service",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        if s == "service" { Self::Service } else { Self::Person }
+    }
+}
+
+impl std::fmt::Display for PrincipalKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A principal as the store knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Principal {
+    /// The name, recorded as the actor of everything the principal does.
+    pub name: String,
+    /// Person or service.
+    pub kind: PrincipalKind,
+    /// The role in this tenant; `None` when it holds none here.
+    pub role: Option<Role>,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub created_at: OffsetDateTime,
+    /// When it was revoked, if it was.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// An API token as the store knows it: never the token itself, only its name and owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ApiToken {
+    /// The token's name, recorded in the audit beside the principal.
+    pub name: String,
+    /// The principal whose credential it is.
+    pub principal: String,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub created_at: OffsetDateTime,
+    /// When it stops authenticating.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub expires_at: OffsetDateTime,
+    /// When it was revoked, if it was.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// What a live token authenticates as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The token's name.
+    pub token: String,
+    /// Its principal.
+    pub principal: String,
+    /// The principal's role in this tenant.
+    pub role: Role,
+}
+
+impl Credential {
+    /// The actor this credential authenticates: the principal, with the token recorded beside it.
+    pub fn actor(&self) -> Actor {
+        Actor::new(self.principal.clone(), self.role).with_credential(self.token.clone())
+    }
+}
+
+/// Checks a new principal or token name: 1 to 64 characters, lowercase ASCII letters, digits
+/// and `.`, `_`, `-`, `@`, starting with a letter or digit; never `system`. Lowercase only, so
+/// `Alice` and `alice` cannot be two principals; no `:`, so no server principal can take a
+/// local actor's name (`local:alice`).
+pub fn check_name(name: &str) -> Result<(), StoreSqliteError> {
+    let bad = |why| Err(StoreSqliteError::InvalidName { name: name.chars().take(80).collect(), why });
+    if name.is_empty() || name.len() > 64 {
+        return bad("a name has 1 to 64 characters");
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        return bad("a name starts with a lowercase letter or a digit");
+    }
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '@')) {
+        return bad("a name holds only lowercase letters, digits, `.`, `_`, `-` and `@`");
+    }
+    if name == "system" {
+        return bad("`system` is the engine's own name");
+    }
+    Ok(())
+}
+
+/// The audit record of a principal or token change; never a token or its hash.
+fn record(
+    event: &str,
+    actor: &Actor,
+    at: OffsetDateTime,
+    comment: String,
+    previous: serde_json::Value,
+    value: serde_json::Value,
+) -> SettingsRecord {
+    SettingsRecord {
+        setting_event: event.to_owned(),
+        actor: actor.name.clone(),
+        credential: actor.credential.clone(),
+        at,
+        comment: Some(comment),
+        previous,
+        value,
+    }
+}
+
+fn time_of(n: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn role_of(s: &str, op: &str) -> Result<Role, StoreError> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(crate::store::decode(op))
+}
+
+impl SqliteStore {
+    /// Creates principal `name` of `kind` holding `role` in this tenant, audited
+    /// (`principal_created` by `actor`) in the same transaction. A name is never reused, even
+    /// after the principal was revoked. Who may do this is the caller's rule.
+    pub fn create_principal(
+        &self,
+        name: &str,
+        kind: PrincipalKind,
+        role: Role,
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<Principal, StoreError> {
+        let op = || format!("cannot create the principal `{name}`");
+        check_name(name).map_err(invalid(op()))?;
+        if role == Role::System {
+            return Err(invalid(op())(StoreSqliteError::InvalidName {
+                name: name.to_owned(),
+                why: "the system role is never granted",
+            }));
+        }
+        let at_nanos = nanos(at).map_err(invalid(op()))?;
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            let exists: bool = tx
+                .query_row("SELECT COUNT(*) > 0 FROM principals WHERE name = ?1", params![name], |r| r.get(0))
+                .map_err(sql(op()))?;
+            if exists {
+                return Err(invalid(op())(StoreSqliteError::PrincipalExists { name: name.to_owned() }));
+            }
+            tx.execute(
+                "INSERT INTO principals (name, kind, created_at) VALUES (?1, ?2, ?3)",
+                params![name, kind.as_str(), at_nanos],
+            )
+            .map_err(sql(op()))?;
+            tx.execute(
+                "INSERT INTO principal_roles (tenant, principal, role) VALUES (?1, ?2, ?3)",
+                params![self.tenant, name, role.to_string()],
+            )
+            .map_err(sql(op()))?;
+            let value = serde_json::json!({"principal": name, "kind": kind, "role": role});
+            let r =
+                record("principal_created", actor, at, format!("principal `{name}`"), serde_json::Value::Null, value);
+            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            tx.commit().map_err(sql(op()))?;
+            Ok(Principal { name: name.to_owned(), kind, role: Some(role), created_at: at, revoked_at: None })
+        })
+    }
+
+    /// The principal `name`, if it exists.
+    pub fn principal(&self, name: &str) -> Result<Option<Principal>, StoreError> {
+        const OP: &str = "cannot read a principal";
+        self.with_conn(|conn| {
+            let tx = conn.transaction().map_err(sql(OP))?;
+            load_principal(&tx, &self.tenant, name, OP)
+        })
+    }
+
+    /// Every principal, by name.
+    pub fn list_principals(&self) -> Result<Vec<Principal>, StoreError> {
+        const OP: &str = "cannot list the principals";
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT p.name, p.kind, r.role, p.created_at, p.revoked_at FROM principals p
+                     LEFT JOIN principal_roles r ON r.principal = p.name AND r.tenant = ?1 ORDER BY p.name",
+                )
+                .map_err(sql(OP))?;
+            let rows = stmt.query_map(params![self.tenant], principal_parts).map_err(sql(OP))?;
+            let mut all = Vec::new();
+            for row in rows {
+                all.push(principal_of(row.map_err(sql(OP))?, OP)?);
+            }
+            Ok(all)
+        })
+    }
+
+    /// Changes the role of principal `name` from `expected` (compare-and-set: refused when
+    /// someone changed it meanwhile) to `role`, audited (`principal_role_changed`) in the
+    /// same transaction. Who may do this, and whether a second admin must confirm, is the
+    /// caller's rule.
+    pub fn set_principal_role(
+        &self,
+        name: &str,
+        expected: Role,
+        role: Role,
+        actor: &Actor,
+        comment: &str,
+        at: OffsetDateTime,
+    ) -> Result<Principal, StoreError> {
+        let op = || format!("cannot change the role of principal `{name}`");
+        if role == Role::System {
+            return Err(invalid(op())(StoreSqliteError::InvalidName {
+                name: name.to_owned(),
+                why: "the system role is never granted",
+            }));
+        }
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            let p = live_principal(&tx, &self.tenant, name, &op())?;
+            if p.role != Some(expected) {
+                let found = p.role.map_or_else(|| "without a role".to_owned(), |r| r.to_string());
+                return Err(invalid(op())(StoreSqliteError::RoleChanged {
+                    name: name.to_owned(),
+                    expected: expected.to_string(),
+                    found,
+                }));
+            }
+            tx.execute(
+                "UPDATE principal_roles SET role = ?3 WHERE tenant = ?1 AND principal = ?2",
+                params![self.tenant, name, role.to_string()],
+            )
+            .map_err(sql(op()))?;
+            let r = record(
+                "principal_role_changed",
+                actor,
+                at,
+                comment.to_owned(),
+                serde_json::json!({"principal": name, "role": expected}),
+                serde_json::json!({"principal": name, "role": role}),
+            );
+            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            tx.commit().map_err(sql(op()))?;
+            Ok(Principal { role: Some(role), ..p })
+        })
+    }
+
+    /// Revokes principal `name` and every live token of it, audited (`principal_revoked`) in
+    /// the same transaction; `false` (and nothing written) when it is unknown or already revoked.
+    pub fn revoke_principal(
+        &self,
+        name: &str,
+        actor: &Actor,
+        comment: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let op = || format!("cannot revoke the principal `{name}`");
+        let at_nanos = nanos(at).map_err(invalid(op()))?;
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            let n = tx
+                .execute(
+                    "UPDATE principals SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+                    params![name, at_nanos],
+                )
+                .map_err(sql(op()))?;
+            if n == 0 {
+                return Ok(false);
+            }
+            let tokens = tx
+                .execute(
+                    "UPDATE credentials SET revoked_at = ?2 WHERE principal = ?1 AND revoked_at IS NULL",
+                    params![name, at_nanos],
+                )
+                .map_err(sql(op()))?;
+            let value = serde_json::json!({"principal": name, "revoked_tokens": tokens});
+            let r = record(
+                "principal_revoked",
+                actor,
+                at,
+                comment.to_owned(),
+                serde_json::json!({"principal": name}),
+                value,
+            );
+            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            tx.commit().map_err(sql(op()))?;
+            Ok(true)
+        })
+    }
+
+    /// Stores a new token `name` for principal `principal`, keeping only `token_hash` (the hex
+    /// SHA-256 of the token), valid until `expires_at`, and audits it (`token_created` by
+    /// `actor`, naming the principal and the token, never the hash) in the same transaction.
+    ///
+    /// A live token of the same name is an error. A revoked or expired one is replaced only
+    /// when it belonged to the same principal: a token name never passes to someone else.
+    pub fn create_token(
+        &self,
+        principal: &str,
+        name: &str,
+        token_hash: &str,
+        expires_at: OffsetDateTime,
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<ApiToken, StoreError> {
+        let op = || format!("cannot create the token `{name}`");
+        check_name(name).map_err(invalid(op()))?;
+        let at_nanos = nanos(at).map_err(invalid(op()))?;
+        let expires_nanos = nanos(expires_at).map_err(invalid(op()))?;
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            live_principal(&tx, &self.tenant, principal, &op())?;
+            let existing: Option<(String, i64, Option<i64>)> = tx
+                .query_row(
+                    "SELECT principal, expires_at, revoked_at FROM credentials WHERE tenant = ?1 AND name = ?2",
+                    params![self.tenant, name],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()
+                .map_err(sql(op()))?;
+            if let Some((owner, expires, revoked)) = existing {
+                if owner != principal {
+                    return Err(invalid(op())(StoreSqliteError::TokenNameTaken {
+                        name: name.to_owned(),
+                        principal: owner,
+                    }));
+                }
+                if revoked.is_none() && expires > at_nanos {
+                    return Err(invalid(op())(StoreSqliteError::TokenExists { name: name.to_owned() }));
+                }
+                tx.execute("DELETE FROM credentials WHERE tenant = ?1 AND name = ?2", params![self.tenant, name])
+                    .map_err(sql(op()))?;
+            }
+            tx.execute(
+                "INSERT INTO credentials (tenant, name, principal, token_hash, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![self.tenant, name, principal, token_hash, at_nanos, expires_nanos],
+            )
+            .map_err(sql(op()))?;
+            let expires_text = expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+            let value = serde_json::json!({"principal": principal, "token": name, "expires_at": expires_text});
+            let r = record(
+                "token_created",
+                actor,
+                at,
+                format!("API token `{name}` of `{principal}`"),
+                serde_json::Value::Null,
+                value,
+            );
+            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            tx.commit().map_err(sql(op()))?;
+            Ok(ApiToken {
+                name: name.to_owned(),
+                principal: principal.to_owned(),
+                created_at: at,
+                expires_at,
+                revoked_at: None,
+            })
+        })
+    }
+
+    /// Every token, live, expired and revoked, by name.
+    pub fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        const OP: &str = "cannot list the tokens";
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT name, principal, created_at, expires_at, revoked_at FROM credentials
+                     WHERE tenant = ?1 ORDER BY name",
+                )
+                .map_err(sql(OP))?;
+            let rows = stmt
+                .query_map(params![self.tenant], |row| {
+                    Ok(ApiToken {
+                        name: row.get(0)?,
+                        principal: row.get(1)?,
+                        created_at: time_of(row.get(2)?),
+                        expires_at: time_of(row.get(3)?),
+                        revoked_at: row.get::<_, Option<i64>>(4)?.map(time_of),
+                    })
+                })
+                .map_err(sql(OP))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql(OP))
+        })
+    }
+
+    /// Revokes the live token `name` and audits it (`token_revoked` by `actor`) in the same
+    /// transaction; `false` (and nothing written) when there is none.
+    pub fn revoke_token(&self, name: &str, actor: &Actor, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let op = || format!("cannot revoke the token `{name}`");
+        let at_nanos = nanos(at).map_err(invalid(op()))?;
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            let owner: Option<String> = tx
+                .query_row(
+                    "UPDATE credentials SET revoked_at = ?3 WHERE tenant = ?1 AND name = ?2 AND revoked_at IS NULL
+                     RETURNING principal",
+                    params![self.tenant, name, at_nanos],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(sql(op()))?;
+            let Some(owner) = owner else {
+                return Ok(false);
+            };
+            let value = serde_json::json!({"principal": owner, "token": name});
+            let r = record(
+                "token_revoked",
+                actor,
+                at,
+                format!("API token `{name}` of `{owner}`"),
+                serde_json::Value::Null,
+                value,
+            );
+            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            tx.commit().map_err(sql(op()))?;
+            Ok(true)
+        })
+    }
+
+    /// What the token whose hash is `token_hash` authenticates as at `now`: `None` when it is
+    /// unknown, revoked or expired, or its principal is revoked or holds no role here.
+    pub fn credential_by_hash(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<Credential>, StoreError> {
+        const OP: &str = "cannot look up a token";
+        let now = crate::store::clamped_nanos(now);
+        self.with_conn(|conn| {
+            let parts: Option<(String, String, String)> = conn
+                .query_row(
+                    "SELECT c.name, c.principal, r.role FROM credentials c
+                     JOIN principals p ON p.name = c.principal
+                     JOIN principal_roles r ON r.principal = c.principal AND r.tenant = c.tenant
+                     WHERE c.tenant = ?1 AND c.token_hash = ?2 AND c.revoked_at IS NULL AND c.expires_at > ?3
+                       AND p.revoked_at IS NULL",
+                    params![self.tenant, token_hash, now],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()
+                .map_err(sql(OP))?;
+            parts
+                .map(|(token, principal, role)| Ok(Credential { token, principal, role: role_of(&role, OP)? }))
+                .transpose()
+        })
+    }
+}
+
+type PrincipalParts = (String, String, Option<String>, i64, Option<i64>);
+
+fn principal_parts(row: &rusqlite::Row<'_>) -> rusqlite::Result<PrincipalParts> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+}
+
+fn principal_of((name, kind, role, created, revoked): PrincipalParts, op: &str) -> Result<Principal, StoreError> {
+    Ok(Principal {
+        name,
+        kind: PrincipalKind::parse(&kind),
+        role: role.map(|r| role_of(&r, op)).transpose()?,
+        created_at: time_of(created),
+        revoked_at: revoked.map(time_of),
+    })
+}
+
+fn load_principal(tx: &Transaction<'_>, tenant: &str, name: &str, op: &str) -> Result<Option<Principal>, StoreError> {
+    let parts = tx
+        .query_row(
+            "SELECT p.name, p.kind, r.role, p.created_at, p.revoked_at FROM principals p
+             LEFT JOIN principal_roles r ON r.principal = p.name AND r.tenant = ?1 WHERE p.name = ?2",
+            params![tenant, name],
+            principal_parts,
+        )
+        .optional()
+        .map_err(sql(op))?;
+    parts.map(|p| principal_of(p, op)).transpose()
+}
+
+/// The principal `name`, which must exist and not be revoked.
+fn live_principal(tx: &Transaction<'_>, tenant: &str, name: &str, op: &str) -> Result<Principal, StoreError> {
+    match load_principal(tx, tenant, name, op)? {
+        None => Err(invalid(op)(StoreSqliteError::UnknownPrincipal { name: name.to_owned() })),
+        Some(p) if p.revoked_at.is_some() => {
+            Err(invalid(op)(StoreSqliteError::PrincipalRevoked { name: name.to_owned() }))
+        }
+        Some(p) => Ok(p),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1_700_000_000 + secs)
+    }
+
+    fn root() -> Actor {
+        Actor::new("local:root", Role::Admin)
+    }
+
+    fn events(store: &SqliteStore) -> Vec<String> {
+        store
+            .audit_records(None)
+            .expect("audit")
+            .iter()
+            .filter_map(|r| match &r.body {
+                AuditBody::Settings(s) => Some(s.setting_event.clone()),
+                AuditBody::Transition(_) => None,
+            })
+            .collect()
+    }
+
+    #[track_caller]
+    fn refusal(e: &StoreError) -> &StoreSqliteError {
+        StoreSqliteError::refusal_of(e).unwrap_or_else(|| panic!("not a refusal: {e:?}"))
+    }
+
+    #[test]
+    fn tokens_are_credentials_of_a_principal_and_expire() {
+        let store = SqliteStore::open_in_memory().expect("store");
+        let day = time::Duration::days(1);
+        store.create_principal("alice", PrincipalKind::Person, Role::Approver, &root(), at(0)).expect("alice");
+        store.create_principal("bob", PrincipalKind::Service, Role::Viewer, &root(), at(0)).expect("bob");
+        assert!(matches!(
+            refusal(&store.create_principal("alice", PrincipalKind::Person, Role::Admin, &root(), at(0)).unwrap_err()),
+            StoreSqliteError::PrincipalExists { .. }
+        ));
+        // Two tokens of one principal authenticate as the same principal, each named.
+        store.create_token("alice", "alice-req", "h1", at(0) + day * 90, &root(), at(0)).expect("t1");
+        store.create_token("alice", "alice-appr", "h2", at(0) + day * 90, &root(), at(0)).expect("t2");
+        let c1 = store.credential_by_hash("h1", at(1)).expect("lookup").expect("live");
+        let c2 = store.credential_by_hash("h2", at(1)).expect("lookup").expect("live");
+        assert_eq!((c1.principal.as_str(), c1.token.as_str(), c1.role), ("alice", "alice-req", Role::Approver));
+        assert_eq!(c1.actor().name, c2.actor().name, "both tokens act as alice");
+        assert_eq!(c2.actor().credential.as_deref(), Some("alice-appr"));
+        // A token of an unknown principal is refused; so is a live name.
+        assert!(matches!(
+            refusal(&store.create_token("carol", "c", "h3", at(9), &root(), at(0)).unwrap_err()),
+            StoreSqliteError::UnknownPrincipal { .. }
+        ));
+        assert!(matches!(
+            refusal(&store.create_token("alice", "alice-req", "h4", at(9), &root(), at(0)).unwrap_err()),
+            StoreSqliteError::TokenExists { .. }
+        ));
+        // Expiry: the token stops authenticating at its expiry instant.
+        assert!(store.credential_by_hash("h1", at(0) + day * 90 - time::Duration::nanoseconds(1)).unwrap().is_some());
+        assert_eq!(store.credential_by_hash("h1", at(0) + day * 90).unwrap(), None);
+        // A revoked token's name never passes to another principal; its own principal may reuse it.
+        assert!(store.revoke_token("alice-req", &root(), at(2)).expect("revoke"));
+        assert!(!store.revoke_token("alice-req", &root(), at(2)).expect("revoke again"));
+        assert_eq!(store.credential_by_hash("h1", at(3)).unwrap(), None, "revoked tokens do not authenticate");
+        assert!(matches!(
+            refusal(&store.create_token("bob", "alice-req", "h5", at(0) + day, &root(), at(3)).unwrap_err()),
+            StoreSqliteError::TokenNameTaken { principal, .. } if principal == "alice"
+        ));
+        store.create_token("alice", "alice-req", "h6", at(3) + day, &root(), at(3)).expect("alice reuses her own name");
+        // The role lives on the principal: changing it changes what every token grants.
+        let err = store.set_principal_role("alice", Role::Viewer, Role::Admin, &root(), "x", at(4)).unwrap_err();
+        assert!(matches!(refusal(&err), StoreSqliteError::RoleChanged { .. }), "compare-and-set on the role");
+        store
+            .set_principal_role("alice", Role::Approver, Role::Requester, &root(), "fewer rights", at(4))
+            .expect("role");
+        assert_eq!(store.credential_by_hash("h2", at(5)).unwrap().map(|c| c.role), Some(Role::Requester));
+        // Revoking the principal revokes every token of it.
+        assert!(store.revoke_principal("alice", &root(), "left", at(6)).expect("revoke principal"));
+        assert_eq!(store.credential_by_hash("h2", at(7)).unwrap(), None);
+        assert!(store.list_tokens().unwrap().iter().filter(|t| t.principal == "alice").all(|t| t.revoked_at.is_some()));
+        assert!(matches!(
+            refusal(&store.create_token("alice", "alice-new", "h7", at(99), &root(), at(8)).unwrap_err()),
+            StoreSqliteError::PrincipalRevoked { .. }
+        ));
+        assert_eq!(
+            events(&store),
+            [
+                "principal_created",
+                "principal_created",
+                "token_created",
+                "token_created",
+                "token_revoked",
+                "token_created",
+                "principal_role_changed",
+                "principal_revoked"
+            ]
+        );
+        // The audit names principals and tokens, never a hash.
+        let text = format!("{:?}", store.audit_records(None).unwrap());
+        assert!(text.contains("alice-appr") && !text.contains("\"h2\""), "{text}");
+        assert!(store.verify_audit().expect("verify").is_intact());
+    }
+
+    #[test]
+    fn names_are_lowercase_and_cannot_imitate_local_actors_or_the_engine() {
+        for good in ["alice", "ci-bot", "alice@example.com", "svc.deploy_2", "7"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Alice", "local:alice", "system", "-x", "a b", "a\u{202e}", &"a".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_existing_data_directory_upgrades_tokens_into_principals() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("remediation.db");
+        // A version-4 store with one live and one revoked token.
+        {
+            let conn = rusqlite::Connection::open(&path).expect("open");
+            for sql in &crate::schema::MIGRATIONS[..4] {
+                conn.execute_batch(sql).expect("migrate");
+            }
+            conn.pragma_update(None, "user_version", 4).expect("version");
+            let created = nanos(at(0)).expect("nanos");
+            conn.execute(
+                "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES ('ops', 'admin', 'h-ops', ?1)",
+                params![created],
+            )
+            .expect("insert");
+            conn.execute(
+                "INSERT INTO api_tokens (name, role, token_hash, created_at, revoked_at)
+                 VALUES ('old', 'viewer', 'h-old', ?1, ?1)",
+                params![created],
+            )
+            .expect("insert");
+        }
+        let store = SqliteStore::open(&path).expect("upgrade");
+        let principals = store.list_principals().expect("principals");
+        let roles: Vec<(&str, Option<Role>)> = principals.iter().map(|p| (p.name.as_str(), p.role)).collect();
+        assert_eq!(roles, [("old", Some(Role::Viewer)), ("ops", Some(Role::Admin))]);
+        let tokens = store.list_tokens().expect("tokens");
+        assert_eq!(tokens.len(), 2);
+        assert!(
+            tokens.iter().all(|t| t.principal == t.name && t.expires_at == t.created_at + time::Duration::days(90))
+        );
+        // The live token keeps working as its principal, with its role, until it expires.
+        let c = store.credential_by_hash("h-ops", at(60)).expect("lookup").expect("live");
+        assert_eq!((c.principal.as_str(), c.token.as_str(), c.role), ("ops", "ops", Role::Admin));
+        assert_eq!(store.credential_by_hash("h-ops", at(0) + time::Duration::days(90)).unwrap(), None);
+        assert_eq!(store.credential_by_hash("h-old", at(60)).unwrap(), None, "revoked stays revoked");
+        // The revoked token's name still belongs to its principal.
+        store.create_principal("mallory", PrincipalKind::Person, Role::Viewer, &root(), at(61)).expect("mallory");
+        let err = store.create_token("mallory", "old", "h-m", at(999), &root(), at(61)).unwrap_err();
+        assert!(matches!(refusal(&err), StoreSqliteError::TokenNameTaken { .. }));
+    }
+}
