@@ -140,11 +140,13 @@ pub(crate) async fn approve(
     let actor = caller.require(Role::Viewer)?;
     let engine = state.runtime().active().await?.engine;
     if engine.get(id).await?.action.state == State::RollbackRequested {
-        let outcome = {
-            let _lock = state.executor_lock().await?;
-            let engine = state.runtime().active().await?.engine;
-            engine.approve_rollback(id, actor, body.note).await?
-        };
+        let (work_state, actor) = (state.clone(), actor.clone());
+        let outcome = to_completion(async move {
+            let _lock = work_state.executor_lock().await?;
+            let engine = work_state.runtime().active().await?.engine;
+            Ok(engine.approve_rollback(id, &actor, body.note).await?)
+        })
+        .await?;
         state.metrics().record_rollback(&outcome);
         return match outcome {
             RollbackOutcome::Failed { action, error } => Err(rollback_failure(&action, &error)),
@@ -255,19 +257,35 @@ pub(crate) async fn run_execution(
     actor: &Actor,
     force_reason: Option<String>,
 ) -> Result<Response, ApiError> {
-    let _lock = state.executor_lock().await?;
-    let engine = state.runtime().active().await?.engine;
-    let started = std::time::Instant::now();
-    let outcome = match force_reason {
-        Some(reason) => engine.force_execute(id, actor, reason).await?,
-        None => engine.execute(id, actor, false).await?,
-    };
-    state.metrics().record_execution(&outcome, started.elapsed(), state.runtime().clock().now());
-    let until = match &outcome {
-        ExecuteOutcome::Completed { .. } => engine.get(id).await?.rollback_expires_at,
-        _ => None,
-    };
-    Ok(execute_response(outcome, until))
+    let (state, actor) = (state.clone(), actor.clone());
+    to_completion(async move {
+        let _lock = state.executor_lock().await?;
+        let engine = state.runtime().active().await?.engine;
+        let started = std::time::Instant::now();
+        let outcome = match force_reason {
+            Some(reason) => engine.force_execute(id, &actor, reason).await?,
+            None => engine.execute(id, &actor, false).await?,
+        };
+        state.metrics().record_execution(&outcome, started.elapsed(), state.runtime().clock().now());
+        let until = match &outcome {
+            ExecuteOutcome::Completed { .. } => engine.get(id).await?.rollback_expires_at,
+            _ => None,
+        };
+        Ok(execute_response(outcome, until))
+    })
+    .await
+}
+
+/// Runs work that may write to a provider (an execution, a rollback) on a task of its own and
+/// waits for it. A request that is dropped (the client hangs up, or the request timeout answers
+/// 408) then only loses its answer: the work still runs to its recorded end under the executor
+/// lock, instead of stopping between the provider write and the record of it.
+pub(crate) async fn to_completion<T, F>(work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+{
+    tokio::spawn(work).await.map_err(|e| ApiError::internal(&e))?
 }
 
 pub(crate) async fn execute(
@@ -305,11 +323,13 @@ pub(crate) async fn rollback(
 ) -> Result<Response, ApiError> {
     let about = json!({"action_id": id});
     let actor = caller.require_audited(&state, Role::Approver, "rollback_refused", about).await?;
-    let outcome = {
-        let _lock = state.executor_lock().await?;
-        let engine = state.runtime().active().await?.engine;
-        engine.rollback(id, actor, body.note).await?
-    };
+    let (work_state, actor) = (state.clone(), actor.clone());
+    let outcome = to_completion(async move {
+        let _lock = work_state.executor_lock().await?;
+        let engine = work_state.runtime().active().await?.engine;
+        Ok(engine.rollback(id, &actor, body.note).await?)
+    })
+    .await?;
     state.metrics().record_rollback(&outcome);
     Ok(rollback_response(outcome))
 }
@@ -569,4 +589,36 @@ pub(crate) async fn metrics(AxState(state): AxState<ApiState>, caller: Caller) -
 
 pub(crate) async fn openapi_json() -> Response {
     reply(StatusCode::OK, &crate::openapi::document())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The request-independence of provider-writing work.
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::to_completion;
+
+    #[tokio::test]
+    async fn work_goes_on_when_the_request_waiting_for_it_is_dropped() {
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let (finished_tx, finished_rx) = tokio::sync::oneshot::channel::<()>();
+        let recorded = Arc::new(AtomicBool::new(false));
+        let seen = recorded.clone();
+        let request = tokio::spawn(to_completion(async move {
+            // The provider write is in flight until `release`.
+            let _ = released.await;
+            seen.store(true, Ordering::SeqCst);
+            let _ = finished_tx.send(());
+            Ok(())
+        }));
+        // The client hangs up (or the request timeout fires) while the write is in flight.
+        tokio::task::yield_now().await;
+        request.abort();
+        let _ = request.await;
+        release.send(()).expect("the work is still waiting");
+        finished_rx.await.expect("the work ran to its end");
+        assert!(recorded.load(Ordering::SeqCst), "the outcome was recorded although nobody waited for it");
+    }
 }

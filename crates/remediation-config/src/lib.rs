@@ -81,8 +81,8 @@ pub struct ServerSettings {
     /// (default 10000, at least 1).
     pub header_read_timeout_ms: u64,
     /// Seconds from a request's header to its response, the body read included; a request
-    /// past it gets a 408 (default 120, at least 1). An execution cut off by it is picked up
-    /// by the crash recovery, as after a dropped connection.
+    /// past it gets a 408 (default 120, at least 1). An execution or rollback it answers early
+    /// still runs to its recorded end; only its answer is lost (`remediate show` tells it).
     pub request_timeout_secs: u64,
     /// Connections served at once (default 512, at least 1). Keep it below the process's
     /// descriptor limit (`ulimit -n`) minus what the store and connectors hold open: further
