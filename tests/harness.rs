@@ -146,13 +146,13 @@ impl Env {
         self.enable();
     }
 
-    /// Enables remediation and names alice requester, bob approver, and `local:admin` and
-    /// `local:admin2` admins.
+    /// Enables remediation and names alice requester, bob and dave approvers (dave is the
+    /// second approver rollbacks wait for), and `local:admin` and `local:admin2` admins.
     pub fn enable(&self) {
         self.edit_config(|t| {
             t.replace("enabled = false", "enabled = true").replace(
                 "[actors.roles]\n",
-                "[actors.roles]\n\"local:alice\" = \"requester\"\n\"local:bob\" = \"approver\"\n\"local:admin\" = \"admin\"\n\"local:admin2\" = \"admin\"\n",
+                "[actors.roles]\n\"local:alice\" = \"requester\"\n\"local:bob\" = \"approver\"\n\"local:dave\" = \"approver\"\n\"local:admin\" = \"admin\"\n\"local:admin2\" = \"admin\"\n",
             )
         });
     }

@@ -127,15 +127,16 @@ fn full_lifecycle_through_the_binary() {
             "rolling_back->rolled_back"
         ]
     );
-    // Seven transitions and five refused attempts: alice approving her own action, two
-    // executions by bob, and bob asking for and then approving his own rollback.
+    // Seven transitions and six refused attempts: an unlisted actor (a requester) approving,
+    // alice approving her own action, two executions by bob, and bob asking for and then
+    // approving his own rollback.
     let verify = env.expect("local:bob", &["audit", "verify", "--output", "json"], 0).json();
-    assert_eq!(verify["records"], 12);
+    assert_eq!(verify["records"], 13);
     assert!(verify["first_break"].is_null());
 
     let export = env.expect("local:bob", &["audit", "export"], 0);
     let lines: Vec<Value> = export.stdout.lines().map(|l| serde_json::from_str(l).expect("JSONL")).collect();
-    assert_eq!(lines.len(), 12);
+    assert_eq!(lines.len(), 13);
     assert_eq!(lines[0]["prev_hash"], "0".repeat(64));
     for pair in lines.windows(2) {
         assert_eq!(pair[1]["prev_hash"], pair[0]["hash"], "each record links to the previous one");
@@ -145,6 +146,7 @@ fn full_lifecycle_through_the_binary() {
     assert_eq!(
         refusals,
         [
+            ("approval_refused", "local:nobody"),
             ("approval_refused", "local:alice"),
             ("execution_refused", "local:bob"),
             ("execution_refused", "local:bob"),
@@ -152,7 +154,7 @@ fn full_lifecycle_through_the_binary() {
             ("approval_refused", "local:bob")
         ]
     );
-    assert_eq!(lines[11]["to"], "rolled_back");
+    assert_eq!(lines[12]["to"], "rolled_back");
     // The rollback was asked for by one principal and approved by another.
     let requested = lines.iter().find(|l| l["to"] == "rollback_requested").expect("rollback request");
     let approved = lines.iter().find(|l| l["from"] == "rollback_requested").expect("rollback approval");

@@ -119,7 +119,7 @@ fn kill_switch_cancels_waiting_actions_and_nothing_resumes() {
     let change = off["pending_change"]["id"].as_str().expect("a pending change").to_owned();
     env.expect(ROOT, &["pending", "confirm", &change], 3);
     let status = env.expect("local:bob", &["kill-switch", "status"], 0);
-    assert!(status.stdout.contains("on"), "{}", status.stdout);
+    assert!(status.stdout.to_lowercase().contains("kill switch on"), "{}", status.stdout);
     env.expect("local:admin2", &["pending", "confirm", &change, "--note", "checked"], 0);
     assert_eq!(state(&env, &waiting), "cancelled", "off: nothing resumes by itself");
     assert_eq!(writes(&env), 0);
@@ -483,6 +483,8 @@ fn a_control_set_to_auto_for_notifications_cannot_carry_a_suspension() {
         ],
         0,
     );
+    // Switching to auto waits for a second admin.
+    env.confirm_pending();
     // A requester tags a suspension with that control: it waits for a human.
     let s = suggest(
         &env,
