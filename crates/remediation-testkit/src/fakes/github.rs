@@ -49,7 +49,7 @@ pub struct FakeTeam {
 /// An organisation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FakeOrg {
-    /// Members by lower-cased login: role `admin` or `member`.
+    /// Members by lower-cased login: role `admin`, `member` or `billing_manager`.
     pub members: BTreeMap<String, String>,
     /// Pending invitations by lower-cased login: the role offered.
     pub invitations: BTreeMap<String, String>,
@@ -413,6 +413,10 @@ impl GitHubState {
                     return not_found();
                 }
                 let r = role.unwrap_or_else(|| "member".to_owned());
+                // GitHub's REST reference, "Set organization membership for a user"
+                // (https://docs.github.com/en/rest/orgs/members#set-organization-membership-for-a-user):
+                // `role` is an enum of `admin` and `member` only. `billing_manager`, which the
+                // membership read does return, is managed by other calls and answered 422 here.
                 if r != "admin" && r != "member" {
                     return invalid("role");
                 }
@@ -437,6 +441,13 @@ impl GitHubState {
                 let url = format!("https://api.github.com/orgs/{key}/teams/{slug}/memberships/{login}");
                 match method {
                     "GET" => match team.members.get(&login) {
+                        // GitHub's REST reference, "Get team membership for a user"
+                        // (https://docs.github.com/en/rest/teams/members#get-team-membership-for-a-user):
+                        // "The `role` for organization owners is set to `maintainer`", whatever
+                        // role the owner was given on the team.
+                        Some((_, s)) if org.members.get(&login).is_some_and(|r| r == "admin") => {
+                            reply(200, json!({"url": url, "role": "maintainer", "state": s}))
+                        }
                         Some((r, s)) => reply(200, json!({"url": url, "role": r, "state": s})),
                         None => not_found(),
                     },
@@ -671,6 +682,29 @@ mod tests {
         assert_eq!(r.body.unwrap()["state"], json!("pending"));
         let r = call(&mut s, "PUT", "/orgs/acme/memberships/octocat", Some(json!({"role": "owner"})));
         assert_eq!(r.status, 422);
+    }
+
+    #[test]
+    fn billing_managers_are_read_but_cannot_be_set_through_the_membership_call() {
+        let mut s = state();
+        s.add_org_member("acme", "biller", "billing_manager");
+        let r = call(&mut s, "GET", "/orgs/acme/memberships/biller", None);
+        assert_eq!(r.body.unwrap()["role"], json!("billing_manager"));
+        let r = call(&mut s, "PUT", "/orgs/acme/memberships/biller", Some(json!({"role": "billing_manager"})));
+        assert_eq!(r.status, 422);
+        assert_eq!(s.orgs["acme"].members["biller"], "billing_manager");
+    }
+
+    #[test]
+    fn an_owner_is_reported_as_a_team_maintainer_whatever_the_team_role() {
+        let mut s = state();
+        s.add_team_member("acme", "platform", "owner", "member");
+        s.add_org_member("acme", "owner", "admin");
+        s.add_team_member("acme", "platform", "plain", "member");
+        let r = call(&mut s, "GET", "/orgs/acme/teams/platform/memberships/owner", None);
+        assert_eq!(r.body.unwrap()["role"], json!("maintainer"));
+        let r = call(&mut s, "GET", "/orgs/acme/teams/platform/memberships/plain", None);
+        assert_eq!(r.body.unwrap()["role"], json!("member"));
     }
 
     #[test]
