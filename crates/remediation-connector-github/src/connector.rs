@@ -232,6 +232,30 @@ impl GitHubConnector {
         Ok(Snapshot { canonical: None, protected: self.is_protected(target), state })
     }
 
+    /// Refuses a team membership whose role GitHub does not report: an organisation owner's
+    /// team role reads `maintainer` whatever it is ("Get team membership for a user"), so
+    /// neither removing it (its rollback would restore a guess) nor writing `maintainer` back
+    /// for an owner is done. Reads the organisation membership only for a `maintainer`.
+    async fn refuse_owner_team_role(&self, team: &str, login: &str, role: Option<&str>) -> Result<(), ConnectorError> {
+        if role != Some("maintainer") {
+            return Ok(());
+        }
+        let org = team.split_once('/').map_or(team, |(org, _)| org);
+        let resp = self.send(api::get_org_membership(org, login)).await?;
+        let owner = match resp.status().as_u16() {
+            200..=299 => resp.json::<Value>()?.get("role").and_then(Value::as_str) == Some("admin"),
+            404 => false,
+            _ => return Err(self.client.error_for(&resp)),
+        };
+        if owner {
+            return Err(ConnectorError::permanent(format!(
+                "{login} owns the organisation {org}, and GitHub reports every owner's team role as maintainer: \
+                 the real role on {team} cannot be read, so the connector will not remove it or write it back"
+            )));
+        }
+        Ok(())
+    }
+
     fn outcome(status: OutcomeStatus, resp: Option<&Response>) -> Outcome {
         Outcome { status, request_ids: resp.map(|r| r.request_ids().to_vec()).unwrap_or_default() }
     }
@@ -302,6 +326,11 @@ impl Connector for GitHubConnector {
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
         self.capability(action)?;
         let (state, description) = state::expected_after(&action.kind, &action.target.grant_type, &before.state)?;
+        if action.target.grant_type == TEAM_MEMBER {
+            let team = Self::resource(&action.target, "the team as org/team-slug")?;
+            let role = state::text(&before.state, "role")?;
+            self.refuse_owner_team_role(&team, &action.target.identity, role.as_deref()).await?;
+        }
         Ok(PlannedChange {
             expected_after: Snapshot { canonical: before.canonical.clone(), protected: before.protected, state },
             description,
@@ -345,6 +374,8 @@ impl Connector for GitHubConnector {
                 if state::text(s, "membership")?.is_none() {
                     return Ok(Self::already());
                 }
+                // Checked again on the live state: a billing manager's removal cannot be undone.
+                state::expected_after(&action.kind, ORG_MEMBER, s)?;
                 self.delete(api::delete_org_member(&resource, login)).await
             }
             (ActionKind::Reduce { to }, ORG_ROLE) => {
@@ -359,6 +390,8 @@ impl Connector for GitHubConnector {
                 if state::text(s, "state")?.is_none() {
                     return Ok(Self::already());
                 }
+                // Checked again on the live state: the user may have become an owner since the plan.
+                self.refuse_owner_team_role(&resource, login, state::text(s, "role")?.as_deref()).await?;
                 let req = api::delete_team_membership(&resource, login)
                     .ok_or_else(|| Self::malformed(target, "org/team-slug"))?;
                 self.delete(req).await
@@ -398,6 +431,8 @@ impl Connector for GitHubConnector {
             }
             (ActionKind::Revoke, ORG_MEMBER) | (ActionKind::Reduce { .. }, ORG_ROLE) => {
                 let role = needs(state::text(want, "role")?, "organisation role")?;
+                // Never sent: GitHub answers 422 to any other role.
+                state::settable_org_role(login, &resource, &role, "so it cannot be written back")?;
                 if action.kind.name() == KindName::Revoke
                     && state::text(now, "membership")?.is_some()
                     && state::text(now, "role")?.as_deref() == Some(role.as_str())
@@ -408,6 +443,7 @@ impl Connector for GitHubConnector {
             }
             (ActionKind::Revoke, TEAM_MEMBER) => {
                 let role = needs(state::text(want, "role")?, "team role")?;
+                self.refuse_owner_team_role(&resource, login, Some(role.as_str())).await?;
                 api::put_team_membership(&resource, login, &role)
                     .ok_or_else(|| Self::malformed(target, "org/team-slug"))?
             }

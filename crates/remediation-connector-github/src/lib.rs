@@ -11,6 +11,11 @@
 //! | `reduce` | `org_role` | reversible | `PUT /orgs/{org}/memberships/{u}` `{"role": "member"}`; undo with the snapshotted role |
 //! | `revoke` | `team_member` | reversible | `DELETE /orgs/{org}/teams/{slug}/memberships/{u}`; undo `PUT` with `{"role": "member\|maintainer"}` |
 //!
+//! Refused up front, and never written by a rollback: an organisation `billing_manager`
+//! (the membership `PUT` takes only `admin` or `member`), and the team membership of an
+//! organisation owner, whose team role GitHub always reads as `maintainer` (so `revoke` and
+//! the rollback of a `maintainer` first read `GET /orgs/{org}/memberships/{u}`).
+//!
 //! Every capability is observable. Targets name the user's login as `identity`; the
 //! `resource` is `owner/repo`, the organisation, or `org/team-slug`. Only **direct**
 //! collaborators are read (`affiliation=direct`, `Link` pagination, `per_page` at most 100):

@@ -6,10 +6,13 @@
 //!   (`pull`, `triage`, `push`, `maintain`, `admin` or a custom role name) and the permission
 //!   of a pending invitation, each `null` when absent.
 //! - `org_member` (resource = org): `{"org", "user", "membership", "role"}`: membership
-//!   `active` or `pending` (invited), role `admin` or `member`, both `null` when absent.
+//!   `active` or `pending` (invited), role `admin`, `member` or `billing_manager`, both `null`
+//!   when absent. A billing manager is refused: the membership call cannot set that role back.
 //! - `org_role` (resource = org): `{"org", "user", "membership", "role"}` for a member.
 //! - `team_member` (resource = `org/team-slug`): `{"team", "user", "state", "role"}`: state
-//!   `active` or `pending`, role `member` or `maintainer`, both `null` when absent.
+//!   `active` or `pending`, role `member` or `maintainer`, both `null` when absent. GitHub
+//!   reports every organisation owner's team role as `maintainer`; an owner's team membership
+//!   is refused, since its real role cannot be read back.
 
 use remediation_core::{ActionKind, ConnectorError};
 use serde_json::{Map, Value, json};
@@ -22,6 +25,21 @@ pub(crate) const ORG_MEMBER: &str = "org_member";
 pub(crate) const ORG_ROLE: &str = "org_role";
 /// A member of a team.
 pub(crate) const TEAM_MEMBER: &str = "team_member";
+
+/// The organisation roles `PUT /orgs/{org}/memberships/{u}` accepts. The membership read
+/// also answers `billing_manager`, which that call cannot set: a plan that would have to
+/// write it back is refused.
+pub(crate) const SETTABLE_ORG_ROLES: [&str; 2] = ["admin", "member"];
+
+/// Refuses, with the reason, an organisation role the membership call cannot write back.
+pub(crate) fn settable_org_role(user: &str, org: &str, role: &str, why: &str) -> Result<(), ConnectorError> {
+    if SETTABLE_ORG_ROLES.contains(&role) {
+        return Ok(());
+    }
+    Err(ConnectorError::permanent(format!(
+        "{user} is {role} in {org}: GitHub's membership call sets only admin or member, {why}"
+    )))
+}
 
 /// Repository permissions from least to most.
 pub(crate) const REPO_LEVELS: [&str; 5] = ["pull", "triage", "push", "maintain", "admin"];
@@ -134,6 +152,9 @@ pub(crate) fn expected_after(
         }
         (ActionKind::Revoke, ORG_MEMBER) => {
             let org = text(before, "org")?.unwrap_or_default();
+            if let Some(role) = text(before, "role")? {
+                settable_org_role(&user, &org, &role, "so the removal could not be rolled back")?;
+            }
             Ok((
                 with(before, &[("membership", Value::Null), ("role", Value::Null)])?,
                 format!(
@@ -144,6 +165,12 @@ pub(crate) fn expected_after(
         (ActionKind::Reduce { to }, ORG_ROLE) => {
             let org = text(before, "org")?.unwrap_or_default();
             let current = text(before, "role")?.unwrap_or_default();
+            settable_org_role(
+                &user,
+                &org,
+                &current,
+                "and setting member would grant a membership rather than reduce access",
+            )?;
             if to != "member" {
                 return Err(ConnectorError::permanent(format!(
                     "an organisation role can only be reduced to member, not {to}"
@@ -202,6 +229,11 @@ mod tests {
         let (after, _) = expected_after(&ActionKind::Reduce { to: "member".into() }, ORG_ROLE, &m).unwrap();
         assert_eq!(after["role"], json!("member"));
         assert!(expected_after(&ActionKind::Reduce { to: "admin".into() }, ORG_ROLE, &m).is_err());
+        let b = org_membership("acme", "biller", Some(&json!({"state": "active", "role": "billing_manager"})));
+        let refused = expected_after(&ActionKind::Reduce { to: "member".into() }, ORG_ROLE, &b).unwrap_err();
+        assert!(refused.to_string().contains("would grant a membership"), "{refused}");
+        let refused = expected_after(&ActionKind::Revoke, ORG_MEMBER, &b).unwrap_err();
+        assert!(refused.to_string().contains("could not be rolled back"), "{refused}");
         let t = team_membership("acme/platform", "octocat", Some(&json!({"state": "active", "role": "maintainer"})));
         let (after, _) = expected_after(&ActionKind::Revoke, TEAM_MEMBER, &t).unwrap();
         assert_eq!(after, team_membership("acme/platform", "octocat", None));

@@ -7,6 +7,7 @@
 
 mod conformance;
 mod golden;
+mod roles;
 mod secrets;
 
 use std::sync::Arc;
