@@ -140,14 +140,7 @@ pub(crate) async fn approve(
     let actor = caller.require(Role::Viewer)?;
     let engine = state.runtime().active().await?.engine;
     if engine.get(id).await?.action.state == State::RollbackRequested {
-        let (work_state, actor) = (state.clone(), actor.clone());
-        let outcome = to_completion(async move {
-            let _lock = work_state.executor_lock().await?;
-            let engine = work_state.runtime().active().await?.engine;
-            Ok(engine.approve_rollback(id, &actor, body.note).await?)
-        })
-        .await?;
-        state.metrics().record_rollback(&outcome);
+        let outcome = run_rollback(&state, id, actor, body.note, true).await?;
         return match outcome {
             RollbackOutcome::Failed { action, error } => Err(rollback_failure(&action, &error)),
             other => Ok(Json(other.action().clone())),
@@ -323,15 +316,31 @@ pub(crate) async fn rollback(
 ) -> Result<Response, ApiError> {
     let about = json!({"action_id": id});
     let actor = caller.require_audited(&state, Role::Approver, "rollback_refused", about).await?;
-    let (work_state, actor) = (state.clone(), actor.clone());
-    let outcome = to_completion(async move {
-        let _lock = work_state.executor_lock().await?;
-        let engine = work_state.runtime().active().await?.engine;
-        Ok(engine.rollback(id, &actor, body.note).await?)
+    Ok(rollback_response(run_rollback(&state, id, actor, body.note, false).await?))
+}
+
+/// Rolls back `id`, or approves its rollback request when `approving`, under the executor lock
+/// and on a task of its own (see [`to_completion`]).
+async fn run_rollback(
+    state: &ApiState,
+    id: ActionId,
+    actor: &Actor,
+    note: Option<String>,
+    approving: bool,
+) -> Result<RollbackOutcome, ApiError> {
+    let (state, actor) = (state.clone(), actor.clone());
+    to_completion(async move {
+        let _lock = state.executor_lock().await?;
+        let engine = state.runtime().active().await?.engine;
+        let outcome = if approving {
+            engine.approve_rollback(id, &actor, note).await?
+        } else {
+            engine.rollback(id, &actor, note).await?
+        };
+        state.metrics().record_rollback(&outcome);
+        Ok(outcome)
     })
-    .await?;
-    state.metrics().record_rollback(&outcome);
-    Ok(rollback_response(outcome))
+    .await
 }
 
 /// 200 rolled back, 202 waiting for a different principal's approval, 502 when the restore

@@ -721,17 +721,36 @@ impl Engine {
                 .await?;
             return Ok(RollbackOutcome::Requested { action });
         }
+        self.begin_rollback(detail, Event::Rollback, actor, note, &connector, (before, live)).await
+    }
+
+    /// Moves `detail` to `rolling_back` through `event` (a rollback, or the approval of a
+    /// rollback request, whose approver is recorded as the decision), recording the undo's
+    /// before- and after-state, then restores `before` over `live`.
+    async fn begin_rollback(
+        &self,
+        detail: ActionDetail,
+        event: Event,
+        actor: &Actor,
+        note: Option<String>,
+        connector: &Arc<dyn Connector>,
+        (before, live): (Snapshot, Snapshot),
+    ) -> Result<RollbackOutcome, EngineError> {
+        let decided_by = matches!(event, Event::Approve { .. }).then(|| actor.name.clone());
         let (undo_from, undo_to) = (live.clone(), before.clone());
         let action = self
-            .step(&detail, Event::Rollback, actor, note, DetailUpdate::default(), |r| {
+            .step(&detail, event, actor, note, DetailUpdate::default(), |r| {
                 // A rollback changes the live state back to the recorded before-state.
                 r.before_state = Some(undo_from);
                 r.after_state = Some(undo_to);
+                if decided_by.is_some() {
+                    r.decided_by = decided_by;
+                }
             })
             .await?;
         let detail = ActionDetail { action, ..detail };
         self.failpoint(failpoints::AFTER_BEGIN_ROLLBACK);
-        Ok(self.restore(&detail, &connector, &before, &live).await?.into())
+        Ok(self.restore(&detail, connector, &before, &live).await?.into())
     }
 
     /// Approves the rollback a person requested (`rollback_requested`), then runs it: the
@@ -773,19 +792,8 @@ impl Engine {
         {
             self.close_rollback_request(&detail).await?;
         }
-        let (before, live) = self.rollback_preconditions(&detail, &connector).await?;
-        let name = actor.name.clone();
-        let (undo_from, undo_to) = (live.clone(), before.clone());
-        let action = self
-            .step(&detail, approve, actor, note, DetailUpdate::default(), |r| {
-                r.decided_by = Some(name);
-                r.before_state = Some(undo_from);
-                r.after_state = Some(undo_to);
-            })
-            .await?;
-        let detail = ActionDetail { action, ..detail };
-        self.failpoint(failpoints::AFTER_BEGIN_ROLLBACK);
-        Ok(self.restore(&detail, &connector, &before, &live).await?.into())
+        let undo = self.rollback_preconditions(&detail, &connector).await?;
+        self.begin_rollback(detail, approve, actor, note, &connector, undo).await
     }
 
     /// Who asked for the pending rollback of `id`: the actor of its last `request_rollback`.
