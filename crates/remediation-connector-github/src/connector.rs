@@ -8,8 +8,8 @@ use remediation_connector_http::{
     HttpClient, HttpClientBuilder, PageStyle, Response, RetryPolicy, StaticToken, ThrottleSignal,
 };
 use remediation_core::{
-    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName,
-    Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
+    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, Health, KindName, Outcome,
+    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, refuse_protected,
     require_capability,
 };
 use serde_json::Value;
@@ -342,12 +342,7 @@ impl Connector for GitHubConnector {
         let target = &action.target;
         // Resolved, as the snapshot is: a user protected by numeric id is refused here too.
         let live = self.snapshot_resolved(target).await?;
-        if live.protected {
-            return Err(ConnectorError::new(
-                ConnectorErrorKind::Forbidden,
-                format!("{target} is protected; the connector will not change it"),
-            ));
-        }
+        refuse_protected(target, &live)?;
         let login = target.identity.as_str();
         let resource = target.resource.clone().unwrap_or_default();
         let s = &live.state;

@@ -12,7 +12,7 @@ use remediation_core::{
 use serde_json::{Value, json};
 
 use remediation_connector_http::{HttpClient, JwtBearer, RetryPolicy, ThrottleSignal, TokenOptions};
-use remediation_core::{Clock, SystemClock};
+use remediation_core::{Clock, SystemClock, refuse_protected};
 
 use crate::api::{self, ApiRequest, ApiResponse};
 use crate::config::{GoogleConfig, SCOPES, load_key};
@@ -227,16 +227,6 @@ impl GoogleConnector {
         }
     }
 
-    fn refuse_protected(target: &Target, live: &Snapshot) -> Result<(), ConnectorError> {
-        if live.protected {
-            return Err(ConnectorError::new(
-                ConnectorErrorKind::Forbidden,
-                format!("{target} is protected; the connector will not change it"),
-            ));
-        }
-        Ok(())
-    }
-
     fn applied(ids: Vec<Option<String>>) -> Outcome {
         Outcome { status: OutcomeStatus::Applied, request_ids: ids.into_iter().flatten().collect() }
     }
@@ -310,7 +300,7 @@ impl Connector for GoogleConnector {
             return Ok(Self::already());
         }
         let live = self.read(target).await?;
-        Self::refuse_protected(target, &live)?;
+        refuse_protected(target, &live)?;
         let user = target.identity.as_str();
         match &action.kind {
             ActionKind::Revoke => {

@@ -14,7 +14,7 @@ use remediation_connector_http::{
 use remediation_core::{
     Action, ActionKind, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health,
     KindName, Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target,
-    Verification, find_capability,
+    Verification, find_capability, refuse_protected,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -135,18 +135,6 @@ fn state<T: for<'de> Deserialize<'de>>(snapshot: &Snapshot) -> Result<T, Connect
 
 fn to_snapshot<T: Serialize>(s: &T) -> Snapshot {
     Snapshot::new(serde_json::to_value(s).unwrap_or(Value::Null))
-}
-
-/// Refuses to change a protected user: the engine's gates refuse it first, this keeps a
-/// direct caller of the connector from doing it.
-fn refuse_protected(target: &Target, live: &Snapshot) -> Result<(), ConnectorError> {
-    if live.protected {
-        return Err(ConnectorError::new(
-            ConnectorErrorKind::Forbidden,
-            format!("{target} is protected; the connector will not change it"),
-        ));
-    }
-    Ok(())
 }
 
 fn resource(target: &Target, what: &str) -> Result<String, ConnectorError> {

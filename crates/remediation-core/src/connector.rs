@@ -260,6 +260,18 @@ pub fn find_capability(caps: &[Capability], kind: KindName, target: &Target) -> 
     caps.iter().find(|c| c.kind == kind && c.grant_type == target.grant_type).cloned()
 }
 
+/// Refuses a write to a target whose live snapshot is protected: the engine's gates refuse it
+/// first, and this keeps a direct caller of a connector (an embedder, a test) from doing it.
+pub fn refuse_protected(target: &Target, live: &Snapshot) -> Result<(), ConnectorError> {
+    if live.protected {
+        return Err(ConnectorError::new(
+            ConnectorErrorKind::Forbidden,
+            format!("{target} is protected; the connector will not change it"),
+        ));
+    }
+    Ok(())
+}
+
 /// The capability `action` needs, or the [`ConnectorErrorKind::Unsupported`] error a connector
 /// returns before any provider request, naming `provider` and what it does support.
 pub fn require_capability(caps: &[Capability], provider: &str, action: &Action) -> Result<Capability, ConnectorError> {

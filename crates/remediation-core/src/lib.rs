@@ -41,7 +41,7 @@ pub use action::{Action, ActionId, ActionKind, ActionRequest, KindName, Mode, Ta
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connector::{
     Capability, Connector, ConnectorError, ConnectorErrorKind, Health, Outcome, OutcomeStatus, Permissions,
-    Reversibility, Verification, find_capability, require_capability,
+    Reversibility, Verification, find_capability, refuse_protected, require_capability,
 };
 pub use engine::{
     Actor, Engine, EngineParts, ExecuteOutcome, FailpointHook, FixCheck, GLOBAL_LIMIT_KEY, Recovery, RollbackOutcome,
