@@ -19,7 +19,9 @@ pub struct OktaConfig {
     pub org_url: String,
     /// How the connector authenticates.
     pub auth: OktaAuth,
-    /// Items per page when listing (Okta allows up to 200 for most listings).
+    /// Items per page for a listing that takes `limit` (Okta allows up to 200 for most). No call
+    /// the connector makes takes one today: the user's groups are read without it, as Okta's
+    /// listUserGroups defines no query parameters.
     #[serde(default = "default_page_size")]
     pub page_size: u32,
     /// Pages read at most when searching a listing; beyond it the search fails rather than

@@ -48,7 +48,6 @@ pub struct OktaConnector {
     id: String,
     org: String,
     client: HttpClient,
-    page_size: u32,
     max_pages: usize,
     log_days: u32,
     clock: Arc<dyn Clock>,
@@ -288,7 +287,6 @@ impl OktaConnector {
             id: config.id.clone(),
             org,
             client,
-            page_size: config.page_size,
             max_pages: usize::try_from(config.max_pages).unwrap_or(usize::MAX),
             log_days: config.session_log_days,
             clock: parts.clock,
@@ -357,8 +355,11 @@ impl OktaConnector {
         match target.grant_type.as_str() {
             GROUP_MEMBERSHIP => {
                 let group = resource(target, "group")?;
-                let first = Request::get(ApiPath::new("/users/{}/groups", [okta_id]))
-                    .query("limit", self.page_size.to_string());
+                // Okta's management API description (listUserGroups, `GET /api/v1/users/{id}/groups`
+                // in okta-management-openapi-spec `dist/current/management-minimal.yaml`) declares no
+                // query parameters for this call, so none is sent; a `Link: rel="next"` header is
+                // still followed should the org page the answer.
+                let first = Request::get(ApiPath::new("/users/{}/groups", [okta_id]));
                 let pages =
                     self.client.pages(first, PageStyle::Link, self.max_pages, |g| g["id"] == group.as_str()).await?;
                 let found = pages.items.last().filter(|g| g["id"] == group.as_str());
@@ -520,9 +521,14 @@ impl Connector for OktaConnector {
     }
 
     async fn health(&self) -> Result<Health, ConnectorError> {
+        // The detail names the call so an operator can replay it (and see which permission or
+        // endpoint is at fault) rather than guess from a bare status.
         match self.client.send(Request::get("/users").query("limit", "1")).await {
             Ok(_) => Ok(Health { healthy: true, detail: format!("Okta org {} answers", self.org) }),
-            Err(e) => Ok(Health { healthy: false, detail: format!("Okta org {}: {e}", self.org) }),
+            Err(e) => Ok(Health {
+                healthy: false,
+                detail: format!("Okta org {}: GET /api/v1/users?limit=1 failed: {e}", self.org),
+            }),
         }
     }
 

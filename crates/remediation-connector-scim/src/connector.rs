@@ -162,6 +162,7 @@ impl ScimConnector {
                 let r = self.get(ApiPath::new("/Groups/{}", [group]), wire::GROUP_ATTRIBUTES).await?;
                 request_ids.extend(r.request_id().map(str::to_owned));
                 let g: Group = r.json()?;
+                let group_name = g.display_name;
                 let etag = etag(&r).or(g.meta.version);
                 let member = match self.member_by_filter(user, group, &mut request_ids).await {
                     Err(e) if e.kind == ConnectorErrorKind::Permanent && e.message.contains("invalidFilter") => {
@@ -180,6 +181,7 @@ impl ScimConnector {
                     user: user.to_owned(),
                     user_name: user_name.clone(),
                     group: group.to_owned(),
+                    group_name,
                     member,
                 });
                 Ok(Live { state, etag, request_ids, user_id, user_name })
@@ -360,8 +362,10 @@ impl Connector for ScimConnector {
         let live = self.read(subject).await?;
         let mut ids = live.request_ids;
         let restored = match (&wanted, &live.state) {
-            // Only the field the action changed is put back.
+            // Only the field the action changed is put back: a renamed user or group is still
+            // restored (or already restored) by its id.
             (State::Account(w), State::Account(l)) => w.active == l.active,
+            (State::Membership(w), State::Membership(l)) => w.member == l.member,
             (w, l) => w == l,
         };
         if restored {

@@ -5,8 +5,8 @@
 //!
 //! | Kind | Grant type | Target | Reversibility | Request (undo) |
 //! |---|---|---|---|---|
-//! | `suspend` | `account` | identity = user id | reversible | `PATCH /Users/{id}` `replace active false` (`true`) |
-//! | `revoke` | `group_membership` | identity = user id, resource = group id | reversible | `PATCH /Groups/{id}` `remove members[value eq "<user>"]` (`add members [{value}]`) |
+//! | `suspend` | `account` | identity = user id or userName | reversible | `PATCH /Users/{id}` `replace active false` (`true`) |
+//! | `revoke` | `group_membership` | identity = user id or userName, resource = group id | reversible | `PATCH /Groups/{id}` `remove members[value eq "<user>"]` (`add members [{"value", "type": "User"}]`) |
 //!
 //! Every write is a PatchOp (`urn:ietf:params:scim:api:messages:2.0:PatchOp`) sent as
 //! `application/scim+json` with `If-Match: <ETag>` when the resource has one (`ETag` header or
@@ -16,7 +16,9 @@
 //! # Snapshots
 //!
 //! - `account`: `{"user", "user_name", "active"}` (`active` absent reads as true);
-//! - `group_membership`: `{"user", "user_name", "group", "member"}`, where `member` comes from listing the
+//! - `group_membership`: `{"user", "user_name", "group", "group_name", "member"}` (`group_name` is
+//!   the group's `displayName`; plans name the user and group by these names and their ids),
+//!   where `member` comes from listing the
 //!   groups the user is in (`GET /Groups?filter=members[value eq "<user>"]`, paged with
 //!   `startIndex`/`count`/`totalResults`), so a large group's member list is not fetched; a
 //!   service that answers that filter with 400 `invalidFilter` is read through the group's

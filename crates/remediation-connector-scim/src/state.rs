@@ -93,6 +93,9 @@ pub(crate) struct MembershipState {
     #[serde(default)]
     pub(crate) user_name: String,
     pub(crate) group: String,
+    /// The group's `displayName`, so a plan names the group as people know it.
+    #[serde(default)]
+    pub(crate) group_name: String,
     pub(crate) member: bool,
 }
 
@@ -161,9 +164,16 @@ pub(crate) fn describe(before: &State, after: &State) -> String {
         return "nothing to change: the target is already in the requested state".to_owned();
     }
     match after {
-        State::Account(a) => format!("deactivate SCIM user {} ({}): active true -> false", a.user_name, a.user),
-        State::Membership(m) => format!("remove SCIM user {} from group {}", m.user, m.group),
+        State::Account(a) => format!("deactivate SCIM user {}: active true -> false", named(&a.user_name, &a.user)),
+        State::Membership(m) => {
+            format!("remove SCIM user {} from group {}", named(&m.user_name, &m.user), named(&m.group_name, &m.group))
+        }
     }
+}
+
+/// `name (id)`, or the id alone when the service returned no name.
+fn named(name: &str, id: &str) -> String {
+    if name.is_empty() { id.to_owned() } else { format!("{name} ({id})") }
 }
 
 #[cfg(test)]
@@ -190,10 +200,14 @@ mod tests {
             user: "u1".into(),
             user_name: "u1@example.com".into(),
             group: "g1".into(),
+            group_name: "Tour Guides".into(),
             member: true,
         });
         let v = s.to_value();
-        assert_eq!(v, json!({"user": "u1", "user_name": "u1@example.com", "group": "g1", "member": true}));
+        assert_eq!(
+            v,
+            json!({"user": "u1", "user_name": "u1@example.com", "group": "g1", "group_name": "Tour Guides", "member": true})
+        );
         assert_eq!(State::parse(Subject::of(&t).unwrap(), &v).unwrap(), s);
         // The same user by userName, in any case; anyone else is another target.
         let by_name = target("group_membership", "U1@example.com", Some("g1"));
@@ -209,6 +223,29 @@ mod tests {
         assert_eq!(after.to_value()["active"], json!(false));
         assert!(transform(&ActionKind::RevokeSessions, &s).is_err());
         assert!(describe(&s, &after).contains("deactivate"));
+    }
+
+    #[test]
+    fn a_membership_plan_names_the_user_and_the_group() {
+        let membership = |user_name: &str, group_name: &str| {
+            State::Membership(MembershipState {
+                user: "2819c223".into(),
+                user_name: user_name.into(),
+                group: "e9e30dba".into(),
+                group_name: group_name.into(),
+                member: true,
+            })
+        };
+        let s = membership("bjensen@example.com", "Tour Guides");
+        let after = transform(&ActionKind::Revoke, &s).unwrap();
+        assert_eq!(
+            describe(&s, &after),
+            "remove SCIM user bjensen@example.com (2819c223) from group Tour Guides (e9e30dba)"
+        );
+        // A service that returns no names still gets an unambiguous plan.
+        let bare = membership("", "");
+        let after = transform(&ActionKind::Revoke, &bare).unwrap();
+        assert_eq!(describe(&bare, &after), "remove SCIM user 2819c223 from group e9e30dba");
     }
 
     #[test]

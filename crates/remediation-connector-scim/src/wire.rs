@@ -31,9 +31,11 @@ pub(crate) fn remove_member(user: &str) -> Value {
     patch(json!({ "op": "remove", "path": format!("members[value eq \"{user}\"]") }))
 }
 
-/// `PATCH /Groups/{id}` adding one member back.
+/// `PATCH /Groups/{id}` adding one member back. The member is a user (targets name users), and
+/// RFC 7643 section 4.2 labels such a member `"type": "User"`: without it the re-added member
+/// would differ from the one removed.
 pub(crate) fn add_member(user: &str) -> Value {
-    patch(json!({ "op": "add", "path": "members", "value": [{ "value": user }] }))
+    patch(json!({ "op": "add", "path": "members", "value": [{ "value": user, "type": "User" }] }))
 }
 
 /// `meta` of a resource.
@@ -62,9 +64,13 @@ fn yes() -> bool {
     true
 }
 
-/// A group resource, as far as a write needs it.
+/// A group resource, as far as a snapshot and a write need it.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Group {
+    /// The group's name, for plans a person reads; RFC 7643 requires it, some services omit it.
+    #[serde(default)]
+    pub(crate) display_name: String,
     #[serde(default)]
     pub(crate) meta: Meta,
 }
@@ -129,7 +135,7 @@ mod tests {
         );
         assert_eq!(
             add_member("2819c223"),
-            json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": "2819c223"}]}]})
+            json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": "2819c223", "type": "User"}]}]})
         );
         assert_eq!(set_active(false)["Operations"][0], json!({"op": "replace", "path": "active", "value": false}));
     }

@@ -2,6 +2,7 @@
 
 mod config;
 mod conformance;
+mod described;
 mod golden;
 mod live;
 mod paths;

@@ -136,3 +136,46 @@ async fn identifiers_stay_in_their_path_segment() {
     assert_eq!(sent.len(), 2, "{sent:?}");
     assert!(sent[1].path.ends_with("/scim/v2/Users"), "{}", sent[1].path);
 }
+
+#[tokio::test]
+async fn a_re_added_member_is_a_user_as_it_was() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    let target = membership(BJENSEN, TOUR_GUIDES);
+    let types_before = f.fake.directory().groups[TOUR_GUIDES].member_types.clone();
+    assert_eq!(types_before.get(BJENSEN).map(String::as_str), Some("User"));
+    let before = c.snapshot(&target).await.unwrap();
+    let a = action(ActionKind::Revoke, target.clone());
+    c.execute(&a, &before).await.unwrap();
+    let after = c.snapshot(&target).await.unwrap();
+    assert!(!f.fake.directory().groups[TOUR_GUIDES].members.contains(&BJENSEN.to_owned()));
+    assert_eq!(c.rollback(&a, &before, &after).await.unwrap().status, OutcomeStatus::Applied);
+    let group = f.fake.directory().groups[TOUR_GUIDES].clone();
+    assert!(group.members.contains(&BJENSEN.to_owned()), "{group:?}");
+    assert_eq!(group.member_types, types_before, "the member came back with another type");
+    assert_eq!(c.snapshot(&target).await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn the_plan_names_the_user_and_the_group_as_the_service_does() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    let expected = format!("remove SCIM user bjensen@example.com ({BJENSEN}) from group Tour Guides ({TOUR_GUIDES})");
+    // Named by id or by userName, the plan reads the same: the names come from the snapshot.
+    for identity in [BJENSEN, "bjensen@example.com"] {
+        let target = membership(identity, TOUR_GUIDES);
+        let before = c.snapshot(&target).await.unwrap();
+        assert_eq!(before.state["group_name"], "Tour Guides", "{before:?}");
+        let plan = c.plan(&action(ActionKind::Revoke, target), &before).await.unwrap();
+        assert_eq!(plan.description, expected);
+    }
+    // A group renamed after the snapshot is still restored by its id.
+    let target = membership(BJENSEN, TOUR_GUIDES);
+    let before = c.snapshot(&target).await.unwrap();
+    let a = action(ActionKind::Revoke, target.clone());
+    c.execute(&a, &before).await.unwrap();
+    let after = c.snapshot(&target).await.unwrap();
+    f.fake.directory().groups.get_mut(TOUR_GUIDES).unwrap().display_name = "Tour Guides (EU)".into();
+    assert_eq!(c.rollback(&a, &before, &after).await.unwrap().status, OutcomeStatus::Applied);
+    assert_eq!(c.rollback(&a, &before, &after).await.unwrap().status, OutcomeStatus::AlreadyInState);
+}

@@ -159,7 +159,8 @@ impl OktaOrg {
         push_event(&mut self.lock(), "user.session.start", user, None);
     }
 
-    /// Caps every listing page at `n` items, whatever `limit` asks.
+    /// Caps every listing page at `n` items, whatever `limit` asks (listUserGroups, which takes
+    /// no `limit`, pages at `n` too).
     pub fn set_max_page_size(&self, n: usize) {
         self.lock().max_page = Some(n);
     }
@@ -461,9 +462,20 @@ async fn user_groups(
     headers: HeaderMap,
 ) -> Response {
     let o = org.lock();
+    // Okta's management API description (listUserGroups in okta-management-openapi-spec
+    // `dist/current/management-minimal.yaml`) defines no query parameters for this call, so a
+    // client sending `limit` relies on something undocumented: refuse it as a validation error.
+    if q.contains_key("limit") {
+        return okta_error(
+            StatusCode::BAD_REQUEST,
+            "E0000001",
+            "Api validation failed: limit",
+            &["limit: listUserGroups takes no query parameters"],
+        );
+    }
     let Some((id, _)) = find_user(&o, &user) else { return not_found(&user, "User") };
-    let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(10_000).clamp(1, 10_000);
-    let limit = o.max_page.map_or(limit, |m| limit.min(m));
+    // The org pages the answer on its own terms (set_max_page_size), following with `after`.
+    let limit = o.max_page.unwrap_or(10_000).max(1);
     let after = q.get("after");
     let groups: Vec<(&String, &Group)> = o
         .groups
@@ -479,9 +491,9 @@ async fn user_groups(
     let mut links = Vec::new();
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
     let base = format!("http://{host}/api/v1/users/{user}/groups");
-    links.push(format!("<{base}?limit={limit}>; rel=\"self\""));
+    links.push(format!("<{base}>; rel=\"self\""));
     if let (true, Some((last, _))) = (groups.len() > limit, groups.get(limit - 1)) {
-        links.push(format!("<{base}?after={last}&limit={limit}>; rel=\"next\""));
+        links.push(format!("<{base}?after={last}>; rel=\"next\""));
     }
     let mut r = json_response(StatusCode::OK, &[], &Value::Array(page));
     for l in links {

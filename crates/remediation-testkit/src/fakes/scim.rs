@@ -59,6 +59,9 @@ pub struct Group {
     pub display_name: String,
     /// Member user ids, in order.
     pub members: Vec<String>,
+    /// The `type` each member was added with (`"User"` for [`Directory::add_group`]'s), as
+    /// the service returns it; a member added without one has none.
+    pub member_types: BTreeMap<String, String>,
     /// Version counter.
     pub version: u64,
 }
@@ -95,6 +98,7 @@ impl Directory {
             Group {
                 display_name: display_name.to_owned(),
                 members: members.iter().map(|m| (*m).to_owned()).collect(),
+                member_types: members.iter().map(|m| ((*m).to_owned(), "User".to_owned())).collect(),
                 version: 1,
             },
         );
@@ -210,8 +214,17 @@ fn group_json(base: &str, id: &str, g: &Group, with_members: bool) -> Value {
         "meta": {"resourceType": "Group", "version": etag(g.version), "location": format!("{base}/scim/v2/Groups/{id}")},
     });
     if with_members {
-        v["members"] =
-            g.members.iter().map(|m| json!({"value": m, "$ref": format!("{base}/scim/v2/Users/{m}")})).collect();
+        v["members"] = g
+            .members
+            .iter()
+            .map(|m| {
+                let mut member = json!({"value": m, "$ref": format!("{base}/scim/v2/Users/{m}")});
+                if let Some(t) = g.member_types.get(m) {
+                    member["type"] = json!(t);
+                }
+                member
+            })
+            .collect();
     }
     v
 }
@@ -511,16 +524,23 @@ async fn patch_group(
                     );
                 }
                 next.members.retain(|m| m != &user);
+                next.member_types.remove(&user);
             }
             "add" if path == "members" => {
-                let values: Vec<String> = op
+                // The member keeps the `type` it is added with (RFC 7643 section 4.2), or none.
+                let values: Vec<(String, Option<String>)> = op
                     .get("value")
                     .and_then(Value::as_array)
                     .map(|a| {
-                        a.iter().filter_map(|m| m.get("value").and_then(Value::as_str).map(str::to_owned)).collect()
+                        a.iter()
+                            .filter_map(|m| {
+                                let value = m.get("value").and_then(Value::as_str)?;
+                                Some((value.to_owned(), m.get("type").and_then(Value::as_str).map(str::to_owned)))
+                            })
+                            .collect()
                     })
                     .unwrap_or_default();
-                for v in values {
+                for (v, kind) in values {
                     if !known.contains(&v) {
                         return scim_error(
                             StatusCode::BAD_REQUEST,
@@ -530,6 +550,10 @@ async fn patch_group(
                         );
                     }
                     if !next.members.contains(&v) {
+                        match kind {
+                            Some(t) => next.member_types.insert(v.clone(), t),
+                            None => next.member_types.remove(&v),
+                        };
                         next.members.push(v);
                     }
                 }
