@@ -83,11 +83,12 @@ pub(crate) fn new_role_assignment(principal: &str, role: &str, scope: &str) -> (
 }
 
 /// `GET /users/{id}/appRoleAssignments?$filter=resourceId eq {guid}`.
+///
+/// Without `$top`: with both `$filter` and `$top` Graph may answer a single page of at most
+/// `$top` items and no `@odata.nextLink`, which would read as a complete listing. Without it
+/// Graph pages by its default size and links every next page.
 pub(crate) fn app_role_assignments(principal: &str, resource: &str) -> (ApiPath, Vec<(&'static str, String)>) {
-    (
-        ApiPath::new("/users/{}/appRoleAssignments", [principal]),
-        vec![("$filter", format!("resourceId eq {resource}")), ("$top", PAGE_SIZE.to_owned())],
-    )
+    (ApiPath::new("/users/{}/appRoleAssignments", [principal]), vec![("$filter", format!("resourceId eq {resource}"))])
 }
 
 /// `DELETE /servicePrincipals/{resource}/appRoleAssignedTo/{id}`.

@@ -50,7 +50,8 @@
 //!
 //! 429, and 503/504 with `Retry-After`, are retried after the time Graph asks for (backoff
 //! without it), through `remediation-connector-http`. Listings follow `@odata.nextLink` with
-//! `$top=999`. Errors keep Graph's `code: message` and its `request-id`.
+//! `$top=999`, except app role assignments, which are listed without `$top`: Graph may cut a
+//! `$filter` + `$top` listing of them to one page with no next link. Errors keep Graph's `code: message` and its `request-id`.
 //!
 //! # Configuration
 //!

@@ -6,7 +6,7 @@ use remediation_connector_http::SecretSource;
 use remediation_core::{ActionKind, Connector, ConnectorErrorKind, OutcomeStatus};
 use remediation_testkit::fakes::entra::{self, ALICE, DAVE, DYNAMIC_GROUP};
 
-use crate::{Fixture, account, action, membership};
+use crate::{Fixture, account, action, app_role, membership};
 
 #[tokio::test]
 async fn dynamic_groups_are_refused_before_any_write() {
@@ -213,4 +213,39 @@ async fn session_revocation_declares_its_empty_body() {
     assert_eq!(posts.len(), 1, "{posts:?}");
     assert_eq!(posts[0].headers.get("content-length").map(String::as_str), Some("0"));
     assert_eq!(posts[0].status, 200);
+}
+
+#[tokio::test]
+async fn an_app_role_assignment_past_the_first_page_is_found_and_revoked() {
+    // 150 assignments on the resource, pages of at most 100: the one to revoke is on page
+    // two. Graph cuts a `$filter` + `$top` listing of app role assignments to one page with
+    // no next link, so a reader asking with `$top` would see "not assigned".
+    let f = Fixture::start().await;
+    {
+        let mut t = f.fake.tenant();
+        t.app_role_assignments.retain(|a| a.principal_id != ALICE);
+        for i in 0..150 {
+            t.app_role_assignments.push(entra::AppRoleAssignment {
+                id: format!("filler-{i:04}"),
+                principal_id: ALICE.into(),
+                resource_id: entra::RESOURCE_SP.into(),
+                app_role_id: format!("f0000000-0000-4000-8000-{i:012}"),
+            });
+        }
+        t.app_role_assignments.push(entra::AppRoleAssignment {
+            id: entra::APP_ROLE_ASSIGNMENT_ALICE.into(),
+            principal_id: ALICE.into(),
+            resource_id: entra::RESOURCE_SP.into(),
+            app_role_id: entra::APP_ROLE.into(),
+        });
+    }
+    let c = f.connector();
+    let target = app_role(ALICE);
+    let before = c.snapshot(&target).await.unwrap();
+    assert_eq!(before.state["assigned"], true, "the assignment on page two was not seen");
+    let a = action(ActionKind::Revoke, target);
+    let plan = c.plan(&a, &before).await.unwrap();
+    assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::Applied);
+    assert!(c.verify(&a, &plan).await.unwrap().matches);
+    assert!(!f.fake.tenant().app_role_assignments.iter().any(|a| a.id == entra::APP_ROLE_ASSIGNMENT_ALICE));
 }

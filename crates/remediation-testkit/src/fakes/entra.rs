@@ -631,6 +631,19 @@ async fn list_user_app_roles(State(s): State<Shared>, Path(id): Path<String>, Qu
             .map(app_role_json)
             .collect()
     };
+    // Graph's paging guidance (https://learn.microsoft.com/graph/paging) warns that some
+    // listings do not return `@odata.nextLink` for every query, and app role assignments
+    // filtered with `$filter` and sized with `$top` are one: the response holds at most
+    // `$top` items and no next link, so a reader cannot tell the listing was cut. Without
+    // `$top` the listing pages normally. The fake serves the same quiet cut.
+    if param(&q, "$filter").is_some() {
+        if let Some(top) = param(&q, "$top").and_then(|t| t.parse::<usize>().ok()) {
+            let max = s.tenant().max_page.max(1);
+            let cut: Vec<Value> = items.into_iter().take(top.clamp(1, 999).min(max)).collect();
+            let body = json!({ "@odata.context": format!("{}/v1.0/$metadata", s.base()), "value": cut });
+            return ok_json(StatusCode::OK, &body);
+        }
+    }
     page(&s, &format!("/users/{id}/appRoleAssignments"), &q, items)
 }
 
