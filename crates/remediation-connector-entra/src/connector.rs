@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::config::{Credential, EntraConfig, x5t};
 use crate::error::EntraError;
-use crate::graph::{self, AppRoleAssignment, Group, RoleAssignment, User};
+use crate::graph::{self, AppRoleAssignment, Group, RoleAssignment, RoleAssignmentScheduleInstance, User};
 use crate::permissions;
 use crate::state::{
     self, AccountState, AppRoleState, DirectoryRoleState, MembershipState, SessionsValidFrom, State, Subject,
@@ -177,6 +177,34 @@ impl EntraConnector {
         Ok(pages.items)
     }
 
+    /// When the active assignment of `role` at `scope` to `principal` ends: `None` when any
+    /// schedule instance of it is permanent (or Graph lists none), else the latest end.
+    async fn assignment_end(
+        &self,
+        principal: &str,
+        role: &str,
+        scope: &str,
+        request_ids: &mut Vec<String>,
+    ) -> Result<Option<String>, ConnectorError> {
+        let (path, query) = graph::role_assignment_schedule_instances(principal);
+        let items = self.list(path, query, request_ids).await?;
+        let mut ends: Option<String> = None;
+        for i in items.into_iter().filter_map(|v| serde_json::from_value::<RoleAssignmentScheduleInstance>(v).ok()) {
+            let same = i.role_definition_id.eq_ignore_ascii_case(role)
+                && i.directory_scope_id == scope
+                && (i.principal_id.is_empty() || i.principal_id.eq_ignore_ascii_case(principal));
+            if !same {
+                continue;
+            }
+            match i.end_date_time {
+                None => return Ok(None),
+                // RFC 3339 UTC timestamps from Graph order as text.
+                Some(end) => ends = Some(ends.map_or(end.clone(), |e| e.max(end))),
+            }
+        }
+        Ok(ends)
+    }
+
     /// Reads the live state of `subject`.
     async fn read(&self, subject: Subject<'_>) -> Result<Live, ConnectorError> {
         let mut request_ids = Vec::new();
@@ -234,11 +262,18 @@ impl EntraConnector {
                             && a.directory_scope_id == scope
                             && (a.principal_id.is_empty() || a.principal_id.eq_ignore_ascii_case(principal))
                     });
+                // A time-bound assignment looks like any other in roleAssignments; only its
+                // schedule instance says when it ends. Read only when there is one to undo.
+                let ends = match found {
+                    Some(_) => self.assignment_end(principal, role, scope, &mut request_ids).await?,
+                    None => None,
+                };
                 let state = State::DirectoryRole(DirectoryRoleState {
                     principal: principal.to_owned(),
                     role_definition: role.to_owned(),
                     directory_scope: scope.to_owned(),
                     assigned: found.is_some(),
+                    ends,
                 });
                 let assignment = found.map(|a| a.id);
                 Ok(Live { state, object_id, upn: None, group_id: None, assignment, request_ids })
@@ -469,6 +504,8 @@ impl Connector for EntraConnector {
             // Only the field the action changed is put back; a session revocation since is
             // not the suspension's to undo.
             (State::Account(w), State::Account(l)) => w.account_enabled == l.account_enabled,
+            // Assigned again since (with whatever schedule) is the grant restored.
+            (State::DirectoryRole(w), State::DirectoryRole(l)) => w.assigned == l.assigned,
             (w, l) => w == l,
         };
         if done {
@@ -481,6 +518,17 @@ impl Connector for EntraConnector {
             (State::Membership(w), State::Membership(_)) if w.member => {
                 let (path, body) = graph::add_member(&self.graph_url, &w.group, &live.object_id);
                 Request::post(path).json(body)
+            }
+            (State::DirectoryRole(w), State::DirectoryRole(_)) if w.assigned && w.ends.is_some() => {
+                // Recreating it would make a time-bound grant permanent: more access than
+                // before the revocation, which an undo must never give.
+                return Err(ConnectorError::unsupported(format!(
+                    "directory role {} of {} was time-bound (ended {}); an undo cannot restore its schedule and \
+                     would recreate it as permanent, so it is not rolled back: assign it again with its schedule",
+                    w.role_definition,
+                    w.principal,
+                    w.ends.as_deref().unwrap_or_default()
+                )));
             }
             (State::DirectoryRole(w), State::DirectoryRole(_)) if w.assigned => {
                 let (path, body) = graph::new_role_assignment(&w.principal, &w.role_definition, &w.directory_scope);

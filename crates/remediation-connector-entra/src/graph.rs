@@ -64,6 +64,17 @@ pub(crate) fn role_assignments(principal: &str) -> (ApiPath, Vec<(&'static str, 
     )
 }
 
+/// `GET /roleManagement/directory/roleAssignmentScheduleInstances?$filter=principalId eq '{id}'`:
+/// the active assignments with their start and end, which tell a time-bound assignment (PIM
+/// or expiring) from a permanent one. Microsoft Graph v1.0, "List
+/// roleAssignmentScheduleInstances"; `RoleManagement.Read.Directory` or broader.
+pub(crate) fn role_assignment_schedule_instances(principal: &str) -> (ApiPath, Vec<(&'static str, String)>) {
+    (
+        ApiPath::fixed("/roleManagement/directory/roleAssignmentScheduleInstances"),
+        vec![("$filter", format!("principalId eq '{principal}'"))],
+    )
+}
+
 /// `DELETE /roleManagement/directory/roleAssignments/{id}`.
 pub(crate) fn role_assignment(id: &str) -> ApiPath {
     ApiPath::new("/roleManagement/directory/roleAssignments/{}", [id])
@@ -83,11 +94,12 @@ pub(crate) fn new_role_assignment(principal: &str, role: &str, scope: &str) -> (
 }
 
 /// `GET /users/{id}/appRoleAssignments?$filter=resourceId eq {guid}`.
+///
+/// Without `$top`: with both `$filter` and `$top` Graph may answer a single page of at most
+/// `$top` items and no `@odata.nextLink`, which would read as a complete listing. Without it
+/// Graph pages by its default size and links every next page.
 pub(crate) fn app_role_assignments(principal: &str, resource: &str) -> (ApiPath, Vec<(&'static str, String)>) {
-    (
-        ApiPath::new("/users/{}/appRoleAssignments", [principal]),
-        vec![("$filter", format!("resourceId eq {resource}")), ("$top", PAGE_SIZE.to_owned())],
-    )
+    (ApiPath::new("/users/{}/appRoleAssignments", [principal]), vec![("$filter", format!("resourceId eq {resource}"))])
 }
 
 /// `DELETE /servicePrincipals/{resource}/appRoleAssignedTo/{id}`.
@@ -150,6 +162,21 @@ pub(crate) struct RoleAssignment {
 
 fn tenant_scope() -> String {
     crate::state::TENANT_SCOPE.to_owned()
+}
+
+/// A `unifiedRoleAssignmentScheduleInstance`: an active assignment and when it ends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RoleAssignmentScheduleInstance {
+    #[serde(default)]
+    pub(crate) role_definition_id: String,
+    #[serde(default)]
+    pub(crate) principal_id: String,
+    #[serde(default = "tenant_scope")]
+    pub(crate) directory_scope_id: String,
+    /// `null` for a permanent assignment.
+    #[serde(default)]
+    pub(crate) end_date_time: Option<String>,
 }
 
 /// An `appRoleAssignment`.

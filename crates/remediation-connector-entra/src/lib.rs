@@ -27,7 +27,11 @@
 //!   <before>}` and `verify` accepts any later timestamp; executing again once the timestamp
 //!   has moved past the before-state answers `already_in_state`.
 //! - `group_membership`: `{"user", "group", "dynamic", "member"}`.
-//! - `directory_role`: `{"principal", "role_definition", "directory_scope", "assigned"}`.
+//! - `directory_role`: `{"principal", "role_definition", "directory_scope", "assigned"}`, and
+//!   `"ends"` (RFC 3339) when the assignment is time-bound (PIM or expiring), read from its
+//!   `roleAssignmentScheduleInstances` entry. The undo cannot restore a schedule, so the plan
+//!   of such a revocation says so and its rollback is refused rather than recreating the
+//!   assignment as permanent.
 //! - `app_role_assignment`: `{"principal", "resource", "app_role", "assigned"}`.
 //!
 //! A target naming a principal (or group) listed in `protected` is marked protected. The
@@ -50,7 +54,8 @@
 //!
 //! 429, and 503/504 with `Retry-After`, are retried after the time Graph asks for (backoff
 //! without it), through `remediation-connector-http`. Listings follow `@odata.nextLink` with
-//! `$top=999`. Errors keep Graph's `code: message` and its `request-id`.
+//! `$top=999`, except app role assignments, which are listed without `$top`: Graph may cut a
+//! `$filter` + `$top` listing of them to one page with no next link. Errors keep Graph's `code: message` and its `request-id`.
 //!
 //! # Configuration
 //!

@@ -194,6 +194,11 @@ pub(crate) struct DirectoryRoleState {
     pub(crate) role_definition: String,
     pub(crate) directory_scope: String,
     pub(crate) assigned: bool,
+    /// When the active assignment ends (`endDateTime` of its schedule instance), for a
+    /// time-bound assignment (PIM or an expiring one); absent for a permanent one. An undo
+    /// cannot recreate the schedule, so it is refused for such an assignment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ends: Option<String>,
 }
 
 /// Normalised state of an app role assignment, without the assignment's id (see
@@ -306,7 +311,7 @@ pub(crate) fn transform(kind: &ActionKind, before: &State) -> Result<State, Conn
             Ok(State::Membership(MembershipState { member: false, ..s.clone() }))
         }
         (ActionKind::Revoke, State::DirectoryRole(s)) => {
-            Ok(State::DirectoryRole(DirectoryRoleState { assigned: false, ..s.clone() }))
+            Ok(State::DirectoryRole(DirectoryRoleState { assigned: false, ends: None, ..s.clone() }))
         }
         (ActionKind::Revoke, State::AppRole(s)) => Ok(State::AppRole(AppRoleState { assigned: false, ..s.clone() })),
         (kind, _) => Err(ConnectorError::unsupported(format!("Entra ID cannot {} this target", kind.name()))),
@@ -343,10 +348,18 @@ pub(crate) fn describe(kind: &ActionKind, before: &State, after: &State) -> Stri
             a.user_principal_name
         ),
         State::Membership(m) => format!("remove user {} from group {}", m.user, m.group),
-        State::DirectoryRole(r) => format!(
-            "remove directory role {} from {} at scope {} (an undo creates a new assignment)",
-            r.role_definition, r.principal, r.directory_scope
-        ),
+        State::DirectoryRole(r) => match before {
+            State::DirectoryRole(DirectoryRoleState { ends: Some(end), .. }) => format!(
+                "remove directory role {} from {} at scope {}; WARNING: the assignment is time-bound (ends {end}) \
+                 and an undo cannot restore its schedule: a rollback would recreate it as permanent, so rollback \
+                 is refused for it",
+                r.role_definition, r.principal, r.directory_scope
+            ),
+            _ => format!(
+                "remove directory role {} from {} at scope {} (an undo creates a new assignment)",
+                r.role_definition, r.principal, r.directory_scope
+            ),
+        },
         State::AppRole(r) => format!(
             "remove app role {} of resource {} from {} (an undo creates a new assignment)",
             r.app_role, r.resource, r.principal

@@ -6,7 +6,7 @@ use remediation_connector_http::SecretSource;
 use remediation_core::{ActionKind, Connector, ConnectorErrorKind, OutcomeStatus};
 use remediation_testkit::fakes::entra::{self, ALICE, DAVE, DYNAMIC_GROUP};
 
-use crate::{Fixture, account, action, membership};
+use crate::{Fixture, account, action, app_role, directory_role, membership};
 
 #[tokio::test]
 async fn dynamic_groups_are_refused_before_any_write() {
@@ -166,10 +166,10 @@ async fn verify_waits_out_replication_delay() {
     let before = c.snapshot(&target).await.unwrap();
     let a = action(ActionKind::Revoke, target);
     let plan = c.plan(&a, &before).await.unwrap();
-    // Each read of the target is two requests (principal, assignments). Execute's own read
-    // uses two; the four after it, verify's first two read-backs, still show the assignment,
-    // as a lagging replica would.
-    f.fake.lag_reads(6);
+    // A read of an assigned role is three requests (principal, assignments, schedule
+    // instances). Execute's own read uses three; the six after it, verify's first two
+    // read-backs, still show the assignment, as a lagging replica would.
+    f.fake.lag_reads(9);
     assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::Applied);
     let v = c.verify(&a, &plan).await.unwrap();
     assert!(v.matches, "{}", v.observed.state);
@@ -213,4 +213,77 @@ async fn session_revocation_declares_its_empty_body() {
     assert_eq!(posts.len(), 1, "{posts:?}");
     assert_eq!(posts[0].headers.get("content-length").map(String::as_str), Some("0"));
     assert_eq!(posts[0].status, 200);
+}
+
+#[tokio::test]
+async fn an_app_role_assignment_past_the_first_page_is_found_and_revoked() {
+    // 150 assignments on the resource, pages of at most 100: the one to revoke is on page
+    // two. Graph cuts a `$filter` + `$top` listing of app role assignments to one page with
+    // no next link, so a reader asking with `$top` would see "not assigned".
+    let f = Fixture::start().await;
+    {
+        let mut t = f.fake.tenant();
+        t.app_role_assignments.retain(|a| a.principal_id != ALICE);
+        for i in 0..150 {
+            t.app_role_assignments.push(entra::AppRoleAssignment {
+                id: format!("filler-{i:04}"),
+                principal_id: ALICE.into(),
+                resource_id: entra::RESOURCE_SP.into(),
+                app_role_id: format!("f0000000-0000-4000-8000-{i:012}"),
+            });
+        }
+        t.app_role_assignments.push(entra::AppRoleAssignment {
+            id: entra::APP_ROLE_ASSIGNMENT_ALICE.into(),
+            principal_id: ALICE.into(),
+            resource_id: entra::RESOURCE_SP.into(),
+            app_role_id: entra::APP_ROLE.into(),
+        });
+    }
+    let c = f.connector();
+    let target = app_role(ALICE);
+    let before = c.snapshot(&target).await.unwrap();
+    assert_eq!(before.state["assigned"], true, "the assignment on page two was not seen");
+    let a = action(ActionKind::Revoke, target);
+    let plan = c.plan(&a, &before).await.unwrap();
+    assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::Applied);
+    assert!(c.verify(&a, &plan).await.unwrap().matches);
+    assert!(!f.fake.tenant().app_role_assignments.iter().any(|a| a.id == entra::APP_ROLE_ASSIGNMENT_ALICE));
+}
+
+#[tokio::test]
+async fn a_time_bound_directory_role_is_never_rolled_back_as_permanent() {
+    let f = Fixture::start().await;
+    f.fake.tenant().role_assignment_ends.insert(entra::ROLE_ASSIGNMENT_ALICE.into(), "2026-02-01T00:00:00Z".into());
+    let c = f.connector();
+    let target = directory_role(ALICE);
+    let before = c.snapshot(&target).await.unwrap();
+    assert_eq!(before.state["assigned"], true);
+    assert_eq!(before.state["ends"], "2026-02-01T00:00:00Z");
+    let a = action(ActionKind::Revoke, target);
+    let plan = c.plan(&a, &before).await.unwrap();
+    assert!(plan.description.contains("time-bound (ends 2026-02-01T00:00:00Z)"), "{}", plan.description);
+    assert!(plan.description.contains("rollback is refused"), "{}", plan.description);
+    assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::Applied);
+    assert!(c.verify(&a, &plan).await.unwrap().matches);
+    let mark = f.fake.log().count();
+    let e = c.rollback(&a, &before, &plan.expected_after).await.unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::Unsupported);
+    assert!(e.message.contains("permanent"), "{e}");
+    assert!(f.fake.log().since(mark).iter().all(|r| r.method == "GET"), "rollback wrote a permanent assignment");
+    assert!(!f.fake.tenant().role_assignments.iter().any(|r| r.principal_id == ALICE));
+}
+
+#[tokio::test]
+async fn a_permanent_directory_role_still_rolls_back() {
+    let f = Fixture::start().await;
+    let c = f.connector();
+    let target = directory_role(ALICE);
+    let before = c.snapshot(&target).await.unwrap();
+    assert!(before.state.get("ends").is_none(), "{}", before.state);
+    let a = action(ActionKind::Revoke, target);
+    let plan = c.plan(&a, &before).await.unwrap();
+    assert!(!plan.description.contains("WARNING"), "{}", plan.description);
+    assert_eq!(c.execute(&a, &before).await.unwrap().status, OutcomeStatus::Applied);
+    assert_eq!(c.rollback(&a, &before, &plan.expected_after).await.unwrap().status, OutcomeStatus::Applied);
+    assert!(f.fake.tenant().role_assignments.iter().any(|r| r.principal_id == ALICE));
 }

@@ -136,6 +136,9 @@ pub struct Tenant {
     pub role_assignments: Vec<RoleAssignment>,
     /// App role assignments.
     pub app_role_assignments: Vec<AppRoleAssignment>,
+    /// End of each time-bound directory role assignment (RFC 3339), by assignment id; the
+    /// others are permanent.
+    pub role_assignment_ends: BTreeMap<String, String>,
     /// App registrations by client id.
     pub clients: BTreeMap<String, Client>,
     /// The largest page served, whatever `$top` asks (Graph may return fewer than asked).
@@ -332,6 +335,7 @@ impl EntraFake {
             .route("/groups/{id}/members", get(list_members))
             .route("/groups/{id}/members/{uid}/$ref", delete(remove_member))
             .route("/groups/{id}/members/$ref", post(add_member))
+            .route("/roleManagement/directory/roleAssignmentScheduleInstances", get(list_role_instances))
             .route("/roleManagement/directory/roleAssignments", get(list_roles).post(add_role))
             .route("/roleManagement/directory/roleAssignments/{id}", delete(remove_role))
             .route("/servicePrincipals/{sp}/appRoleAssignedTo", post(add_app_role))
@@ -631,6 +635,19 @@ async fn list_user_app_roles(State(s): State<Shared>, Path(id): Path<String>, Qu
             .map(app_role_json)
             .collect()
     };
+    // Graph's paging guidance (https://learn.microsoft.com/graph/paging) warns that some
+    // listings do not return `@odata.nextLink` for every query, and app role assignments
+    // filtered with `$filter` and sized with `$top` are one: the response holds at most
+    // `$top` items and no next link, so a reader cannot tell the listing was cut. Without
+    // `$top` the listing pages normally. The fake serves the same quiet cut.
+    if param(&q, "$filter").is_some()
+        && let Some(top) = param(&q, "$top").and_then(|t| t.parse::<usize>().ok())
+    {
+        let max = s.tenant().max_page.max(1);
+        let cut: Vec<Value> = items.into_iter().take(top.clamp(1, 999).min(max)).collect();
+        let body = json!({ "@odata.context": format!("{}/v1.0/$metadata", s.base()), "value": cut });
+        return ok_json(StatusCode::OK, &body);
+    }
     page(&s, &format!("/users/{id}/appRoleAssignments"), &q, items)
 }
 
@@ -743,6 +760,32 @@ async fn list_roles(State(s): State<Shared>, Query(q): Params) -> Response {
         .map(role_json)
         .collect();
     page(&s, "/roleManagement/directory/roleAssignments", &q, items)
+}
+
+/// `GET /roleManagement/directory/roleAssignmentScheduleInstances`: one instance per active
+/// assignment, as Microsoft Graph v1.0 documents `unifiedRoleAssignmentScheduleInstance`
+/// (https://learn.microsoft.com/graph/api/rbacapplication-list-roleassignmentscheduleinstances):
+/// `assignmentType` `Assigned`, `roleAssignmentOriginId` the assignment's id, and
+/// `endDateTime` `null` for a permanent assignment or when a time-bound one ends. Graph lists
+/// a time-bound assignment in `roleAssignments` exactly like a permanent one; only here does
+/// its end show.
+async fn list_role_instances(State(s): State<Shared>, Query(q): Params) -> Response {
+    let principal = filter_value(&q, "principalId");
+    let items: Vec<Value> = {
+        let t = s.view();
+        t.role_assignments
+            .iter()
+            .filter(|a| principal.is_none_or(|p| p == a.principal_id))
+            .map(|a| {
+                json!({"id": a.id, "principalId": a.principal_id, "roleDefinitionId": a.role_definition_id,
+                       "directoryScopeId": a.directory_scope_id, "appScopeId": null,
+                       "assignmentType": "Assigned", "memberType": "Direct", "roleAssignmentOriginId": a.id,
+                       "startDateTime": "2026-01-01T00:00:00Z",
+                       "endDateTime": t.role_assignment_ends.get(&a.id)})
+            })
+            .collect()
+    };
+    page(&s, "/roleManagement/directory/roleAssignmentScheduleInstances", &q, items)
 }
 
 async fn add_role(State(s): State<Shared>, caller: Option<axum::Extension<Caller>>, body: Bytes) -> Response {
