@@ -348,11 +348,23 @@ impl Connector for GitHubConnector {
         let s = &live.state;
         match (&action.kind, target.grant_type.as_str()) {
             (ActionKind::Revoke, REPO_COLLABORATOR) => {
-                if state::text(s, "permission")?.is_none() {
+                if state::text(s, "permission")?.is_some() {
+                    let req = api::delete_collaborator(&resource, login)
+                        .ok_or_else(|| Self::malformed(target, "owner/repo"))?;
+                    return self.delete(req).await;
+                }
+                if state::text(s, "invitation")?.is_none() {
                     return Ok(Self::already());
                 }
-                let req =
-                    api::delete_collaborator(&resource, login).ok_or_else(|| Self::malformed(target, "owner/repo"))?;
+                // A pending invitation is access waiting to be accepted: it is cancelled by its
+                // id, which the snapshot does not keep, so it is looked up again.
+                let list = api::list_invitations(&resource, self.page_size)
+                    .ok_or_else(|| Self::malformed(target, "owner/repo"))?;
+                let Some(id) = self.find(list, "/invitee/login", login).await?.and_then(|i| i.get("id")?.as_u64())
+                else {
+                    return Ok(Self::already());
+                };
+                let req = api::delete_invitation(&resource, id).ok_or_else(|| Self::malformed(target, "owner/repo"))?;
                 self.delete(req).await
             }
             (ActionKind::Reduce { to }, REPO_COLLABORATOR) => {
@@ -371,6 +383,10 @@ impl Connector for GitHubConnector {
                 }
                 // Checked again on the live state: a billing manager's removal cannot be undone.
                 state::expected_after(&action.kind, ORG_MEMBER, s)?;
+                if state::text(s, "membership")?.as_deref() == Some("pending") {
+                    // Only the membership call cancels an invitation; the member call ignores it.
+                    return self.delete(api::delete_org_membership(&resource, login)).await;
+                }
                 self.delete(api::delete_org_member(&resource, login)).await
             }
             (ActionKind::Reduce { to }, ORG_ROLE) => {
@@ -416,7 +432,11 @@ impl Connector for GitHubConnector {
         let (want, now) = (&before.state, &live.state);
         let request = match (&action.kind, target.grant_type.as_str()) {
             (ActionKind::Revoke | ActionKind::Reduce { .. }, REPO_COLLABORATOR) => {
-                let permission = needs(state::text(want, "permission")?, "repository permission")?;
+                // A cancelled invitation is restored by inviting again with the same permission.
+                let permission = needs(
+                    state::text(want, "permission")?.or(state::text(want, "invitation")?),
+                    "repository permission or invitation",
+                )?;
                 if state::text(now, "invitation")?.as_deref() == Some(permission.as_str()) {
                     // Already re-invited with the same permission: the lossy best is in place.
                     return Ok(Self::already());

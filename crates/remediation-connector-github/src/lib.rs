@@ -5,9 +5,9 @@
 //!
 //! | Kind | Grant type | Reversibility | Provider calls |
 //! |---|---|---|---|
-//! | `revoke` | `repo_collaborator` | lossy | `DELETE /repos/{o}/{r}/collaborators/{u}`; undo `PUT` with the permission, which sends an invitation the user must accept |
+//! | `revoke` | `repo_collaborator` | lossy | `DELETE /repos/{o}/{r}/collaborators/{u}`, or for a pending invitation `DELETE /repos/{o}/{r}/invitations/{id}`; undo `PUT` with the permission, which sends an invitation the user must accept |
 //! | `reduce` | `repo_collaborator` | reversible | `PUT /repos/{o}/{r}/collaborators/{u}` `{"permission": "pull\|triage\|push\|maintain\|admin"}`; undo with the snapshotted permission |
-//! | `revoke` | `org_member` | lossy | `DELETE /orgs/{org}/members/{u}` (also drops team memberships); undo `PUT /orgs/{org}/memberships/{u}` invites with the old role |
+//! | `revoke` | `org_member` | lossy | `DELETE /orgs/{org}/members/{u}` (also drops team memberships), or for a pending invitee `DELETE /orgs/{org}/memberships/{u}`, which cancels the invitation; undo `PUT /orgs/{org}/memberships/{u}` invites with the old role |
 //! | `reduce` | `org_role` | reversible | `PUT /orgs/{org}/memberships/{u}` `{"role": "member"}`; undo with the snapshotted role |
 //! | `revoke` | `team_member` | reversible | `DELETE /orgs/{org}/teams/{slug}/memberships/{u}`; undo `PUT` with `{"role": "member\|maintainer"}` |
 //!

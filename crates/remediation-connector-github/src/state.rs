@@ -122,13 +122,17 @@ pub(crate) fn expected_after(
     match (kind, grant_type) {
         (ActionKind::Revoke, REPO_COLLABORATOR) => {
             let repo = text(before, "repository")?.unwrap_or_default();
-            let level = text(before, "permission")?.unwrap_or_else(|| "no".to_owned());
-            Ok((
-                with(before, &[("permission", Value::Null)])?,
-                format!(
-                    "Remove {user}'s direct {level} access to {repo}; rollback re-invites them (lossy: they must accept the invitation)."
+            let after = with(before, &[("permission", Value::Null), ("invitation", Value::Null)])?;
+            let description = match (text(before, "permission")?, text(before, "invitation")?) {
+                (None, Some(offered)) => format!(
+                    "Cancel {user}'s pending {offered} invitation to {repo}; rollback invites them again with the same permission."
                 ),
-            ))
+                (level, _) => format!(
+                    "Remove {user}'s direct {} access to {repo}; rollback re-invites them (lossy: they must accept the invitation).",
+                    level.as_deref().unwrap_or("no")
+                ),
+            };
+            Ok((after, description))
         }
         (ActionKind::Reduce { to }, REPO_COLLABORATOR) => {
             let repo = text(before, "repository")?.unwrap_or_default();
@@ -155,12 +159,17 @@ pub(crate) fn expected_after(
             if let Some(role) = text(before, "role")? {
                 settable_org_role(&user, &org, &role, "so the removal could not be rolled back")?;
             }
-            Ok((
-                with(before, &[("membership", Value::Null), ("role", Value::Null)])?,
+            let after = with(before, &[("membership", Value::Null), ("role", Value::Null)])?;
+            let description = if text(before, "membership")?.as_deref() == Some("pending") {
+                format!(
+                    "Cancel {user}'s pending invitation to the GitHub organisation {org}; rollback invites them again with the same role."
+                )
+            } else {
                 format!(
                     "Remove {user} from the GitHub organisation {org} (and its teams); rollback re-invites them (lossy: team memberships and the acceptance are not restored)."
-                ),
-            ))
+                )
+            };
+            Ok((after, description))
         }
         (ActionKind::Reduce { to }, ORG_ROLE) => {
             let org = text(before, "org")?.unwrap_or_default();

@@ -7,6 +7,7 @@
 
 mod conformance;
 mod golden;
+mod invitations;
 mod roles;
 mod secrets;
 
