@@ -289,7 +289,18 @@ impl GitHubState {
                 if !self.orgs.contains_key(&key) {
                     return not_found();
                 }
-                self.org(method, &key, rest, body_str("role"))
+                match (method, rest) {
+                    ("GET", ["repos"]) => {
+                        let items = self.org_repos(&key).into_iter().map(|r| json!({"full_name": r})).collect();
+                        page(items, query, origin, path)
+                    }
+                    ("GET", ["outside_collaborators"]) => {
+                        let items = self.outside_collaborators(&key).iter().map(|l| self.user_json(l)).collect();
+                        page(items, query, origin, path)
+                    }
+                    ("DELETE", ["outside_collaborators", u]) => self.remove_outside_collaborator(&key, u),
+                    _ => self.org(method, &key, rest, body_str("role")),
+                }
             }
             _ => not_found(),
         }
@@ -399,6 +410,47 @@ impl GitHubState {
             }
             _ => not_found(),
         }
+    }
+
+    /// The organisation's repositories (`org/name`), in name order.
+    fn org_repos(&self, org: &str) -> Vec<String> {
+        self.repos.keys().filter(|r| r.split_once('/').is_some_and(|(o, _)| o == org)).cloned().collect()
+    }
+
+    /// "List outside collaborators for an organization"
+    /// (https://docs.github.com/en/rest/orgs/outside-collaborators#list-outside-collaborators-for-an-organization):
+    /// collaborators on at least one of the organisation's repositories who are not members.
+    /// Pending invitees are not listed.
+    fn outside_collaborators(&self, org: &str) -> Vec<String> {
+        let members = self.orgs.get(org).map(|o| o.members.clone()).unwrap_or_default();
+        let mut out: Vec<String> = self
+            .org_repos(org)
+            .iter()
+            .flat_map(|r| self.repos[r].collaborators.keys().cloned())
+            .filter(|l| !members.contains_key(l))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// "Remove outside collaborator from an organization"
+    /// (https://docs.github.com/en/rest/orgs/outside-collaborators#remove-outside-collaborator-from-an-organization):
+    /// removes the user from every repository of the organisation, 204; 422 for a member.
+    fn remove_outside_collaborator(&mut self, org: &str, login: &str) -> Reply {
+        let login = login.to_lowercase();
+        if self.orgs.get(org).is_some_and(|o| o.members.contains_key(&login)) {
+            return reply(
+                422,
+                error_body("You cannot specify an organization member to remove as an outside collaborator."),
+            );
+        }
+        for r in self.org_repos(org) {
+            if let Some(repo) = self.repos.get_mut(&r) {
+                repo.collaborators.remove(&login);
+            }
+        }
+        no_content()
     }
 
     fn org(&mut self, method: &str, key: &str, rest: &[&str], role: Option<String>) -> Reply {
@@ -765,6 +817,24 @@ mod tests {
         assert_eq!(call(&mut s, "DELETE", "/orgs/acme/memberships/octocat", None).status, 204);
         assert!(!s.orgs["acme"].members.contains_key("octocat"));
         assert!(!s.orgs["acme"].teams["platform"].members.contains_key("octocat"));
+    }
+
+    #[test]
+    fn outside_collaborators_are_listed_and_removed_from_every_repository() {
+        let mut s = state();
+        s.add_collaborator("acme/payments", "contractor", "push");
+        s.add_collaborator("acme/billing", "contractor", "pull");
+        s.add_collaborator("other/tool", "contractor", "admin");
+        let r = call(&mut s, "GET", "/orgs/acme/outside_collaborators", None);
+        assert_eq!(r.body.unwrap(), json!([s.user_json("contractor")]), "octocat is a member, not outside");
+        let r = call(&mut s, "GET", "/orgs/acme/repos", None);
+        assert_eq!(r.body.unwrap(), json!([{"full_name": "acme/billing"}, {"full_name": "acme/payments"}]));
+        assert_eq!(call(&mut s, "DELETE", "/orgs/acme/outside_collaborators/octocat", None).status, 422);
+        assert_eq!(call(&mut s, "DELETE", "/orgs/acme/outside_collaborators/contractor", None).status, 204);
+        assert!(!s.repos["acme/payments"].collaborators.contains_key("contractor"));
+        assert!(!s.repos["acme/billing"].collaborators.contains_key("contractor"));
+        assert_eq!(s.repos["other/tool"].collaborators["contractor"], "admin", "another organisation's repository");
+        assert_eq!(s.repos["acme/payments"].collaborators["octocat"], "push");
     }
 
     #[test]
