@@ -109,6 +109,23 @@ pub(crate) fn delete_org_membership(org: &str, login: &str) -> ApiRequest {
     RequestSpec::new(Method::DELETE, ApiPath::new("/orgs/{}/memberships/{}", [org, login]))
 }
 
+/// `GET /orgs/{org}/outside_collaborators?per_page=n`: collaborators who are not members.
+pub(crate) fn list_outside_collaborators(org: &str, per_page: u32) -> ApiRequest {
+    RequestSpec::new(Method::GET, ApiPath::new("/orgs/{}/outside_collaborators", [org]))
+        .query("per_page", per_page.to_string())
+}
+
+/// `GET /orgs/{org}/repos?per_page=n`: the organisation's repositories.
+pub(crate) fn list_org_repos(org: &str, per_page: u32) -> ApiRequest {
+    RequestSpec::new(Method::GET, ApiPath::new("/orgs/{}/repos", [org])).query("per_page", per_page.to_string())
+}
+
+/// `DELETE /orgs/{org}/outside_collaborators/{u}`: removes the user from every repository
+/// of the organisation.
+pub(crate) fn delete_outside_collaborator(org: &str, login: &str) -> ApiRequest {
+    RequestSpec::new(Method::DELETE, ApiPath::new("/orgs/{}/outside_collaborators/{}", [org, login]))
+}
+
 /// `GET /orgs/{org}/teams/{slug}`.
 pub(crate) fn get_team(team: &str) -> Option<ApiRequest> {
     Some(RequestSpec::new(Method::GET, team_path(team, "/orgs/{}/teams/{}", None)?))
@@ -177,6 +194,21 @@ mod tests {
             Some(json!({"role": "member"})),
         );
         check(delete_org_member("acme", "octocat"), Method::DELETE, "/orgs/acme/members/octocat", &[], None);
+        check(
+            delete_outside_collaborator("acme", "octocat"),
+            Method::DELETE,
+            "/orgs/acme/outside_collaborators/octocat",
+            &[],
+            None,
+        );
+        check(list_org_repos("acme", 100), Method::GET, "/orgs/acme/repos", &[("per_page", "100")], None);
+        check(
+            list_outside_collaborators("acme", 100),
+            Method::GET,
+            "/orgs/acme/outside_collaborators",
+            &[("per_page", "100")],
+            None,
+        );
         check(delete_org_membership("acme", "octocat"), Method::DELETE, "/orgs/acme/memberships/octocat", &[], None);
         check(
             delete_invitation("acme/payments", 42).unwrap(),

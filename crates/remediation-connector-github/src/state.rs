@@ -13,6 +13,10 @@
 //!   `active` or `pending`, role `member` or `maintainer`, both `null` when absent. GitHub
 //!   reports every organisation owner's team role as `maintainer`; an owner's team membership
 //!   is refused, since its real role cannot be read back.
+//! - `outside_collaborator` (resource = org): `{"org", "user", "repositories", "invitations"}`:
+//!   for a user GitHub lists as an outside collaborator of the organisation, each of its
+//!   repositories they are a direct collaborator on (`owner/repo`) with the permission (`{}`
+//!   otherwise), and each of its repositories with a pending invitation to them.
 
 use remediation_core::{ActionKind, ConnectorError};
 use serde_json::{Map, Value, json};
@@ -25,6 +29,8 @@ pub(crate) const ORG_MEMBER: &str = "org_member";
 pub(crate) const ORG_ROLE: &str = "org_role";
 /// A member of a team.
 pub(crate) const TEAM_MEMBER: &str = "team_member";
+/// A collaborator on an organisation's repositories who is not a member of it.
+pub(crate) const OUTSIDE_COLLABORATOR: &str = "outside_collaborator";
 
 /// The organisation roles `PUT /orgs/{org}/memberships/{u}` accepts. The membership read
 /// also answers `billing_manager`, which that call cannot set: a plan that would have to
@@ -83,6 +89,17 @@ pub(crate) fn org_membership(org: &str, login: &str, membership: Option<&Value>)
 pub(crate) fn team_membership(team: &str, login: &str, membership: Option<&Value>) -> Value {
     let text = |k: &str| opt(membership.and_then(|m| m.get(k)).and_then(Value::as_str).map(str::to_owned));
     json!({"team": team, "user": login, "state": text("state"), "role": text("role")})
+}
+
+/// The `outside_collaborator` state: `repositories` and `invitations` map `owner/repo` to
+/// the permission held or offered.
+pub(crate) fn outside_collaborator(
+    org: &str,
+    login: &str,
+    repositories: Map<String, Value>,
+    invitations: Map<String, Value>,
+) -> Value {
+    json!({"org": org, "user": login, "repositories": repositories, "invitations": invitations})
 }
 
 /// A field of a snapshot, or a permanent error: a snapshot without it is not ours.
@@ -196,6 +213,18 @@ pub(crate) fn expected_after(
             Ok((
                 with(before, &[("state", Value::Null), ("role", Value::Null)])?,
                 format!("Remove {user} ({role}) from the team {team}; rollback adds them back with the same role."),
+            ))
+        }
+        (ActionKind::Revoke, OUTSIDE_COLLABORATOR) => {
+            let org = text(before, "org")?.unwrap_or_default();
+            let repos: Vec<&String> =
+                field(before, "repositories")?.as_object().map(|m| m.keys().collect()).unwrap_or_default();
+            let names = repos.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+            Ok((
+                with(before, &[("repositories", json!({}))])?,
+                format!(
+                    "Remove the outside collaborator {user} from every repository of {org} ({names}); rollback re-invites them to each with the same permission (lossy: they must accept the invitations)."
+                ),
             ))
         }
         (other, gt) => Err(ConnectorError::unsupported(format!("the GitHub connector cannot {} a {gt}", other.name()))),

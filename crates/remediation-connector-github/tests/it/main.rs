@@ -8,6 +8,7 @@
 mod conformance;
 mod golden;
 mod invitations;
+mod outside;
 mod roles;
 mod secrets;
 
