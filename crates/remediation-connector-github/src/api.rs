@@ -82,6 +82,12 @@ pub(crate) fn delete_collaborator(repo: &str, login: &str) -> Option<ApiRequest>
     Some(RequestSpec::new(Method::DELETE, repo_path(repo, "/repos/{}/{}/collaborators/{}", Some(login))?))
 }
 
+/// `DELETE /repos/{o}/{r}/invitations/{id}`: cancels a pending repository invitation.
+pub(crate) fn delete_invitation(repo: &str, id: u64) -> Option<ApiRequest> {
+    let id = id.to_string();
+    Some(RequestSpec::new(Method::DELETE, repo_path(repo, "/repos/{}/{}/invitations/{}", Some(id.as_str()))?))
+}
+
 /// `GET /orgs/{org}/memberships/{u}`.
 pub(crate) fn get_org_membership(org: &str, login: &str) -> ApiRequest {
     RequestSpec::new(Method::GET, ApiPath::new("/orgs/{}/memberships/{}", [org, login]))
@@ -95,6 +101,29 @@ pub(crate) fn put_org_membership(org: &str, login: &str, role: &str) -> ApiReque
 /// `DELETE /orgs/{org}/members/{u}`: removes the member from the organisation and its teams.
 pub(crate) fn delete_org_member(org: &str, login: &str) -> ApiRequest {
     RequestSpec::new(Method::DELETE, ApiPath::new("/orgs/{}/members/{}", [org, login]))
+}
+
+/// `DELETE /orgs/{org}/memberships/{u}`: for a pending invitee, cancels the invitation
+/// (`DELETE /orgs/{org}/members/{u}` acts on members only).
+pub(crate) fn delete_org_membership(org: &str, login: &str) -> ApiRequest {
+    RequestSpec::new(Method::DELETE, ApiPath::new("/orgs/{}/memberships/{}", [org, login]))
+}
+
+/// `GET /orgs/{org}/outside_collaborators?per_page=n`: collaborators who are not members.
+pub(crate) fn list_outside_collaborators(org: &str, per_page: u32) -> ApiRequest {
+    RequestSpec::new(Method::GET, ApiPath::new("/orgs/{}/outside_collaborators", [org]))
+        .query("per_page", per_page.to_string())
+}
+
+/// `GET /orgs/{org}/repos?per_page=n`: the organisation's repositories.
+pub(crate) fn list_org_repos(org: &str, per_page: u32) -> ApiRequest {
+    RequestSpec::new(Method::GET, ApiPath::new("/orgs/{}/repos", [org])).query("per_page", per_page.to_string())
+}
+
+/// `DELETE /orgs/{org}/outside_collaborators/{u}`: removes the user from every repository
+/// of the organisation.
+pub(crate) fn delete_outside_collaborator(org: &str, login: &str) -> ApiRequest {
+    RequestSpec::new(Method::DELETE, ApiPath::new("/orgs/{}/outside_collaborators/{}", [org, login]))
 }
 
 /// `GET /orgs/{org}/teams/{slug}`.
@@ -165,6 +194,29 @@ mod tests {
             Some(json!({"role": "member"})),
         );
         check(delete_org_member("acme", "octocat"), Method::DELETE, "/orgs/acme/members/octocat", &[], None);
+        check(
+            delete_outside_collaborator("acme", "octocat"),
+            Method::DELETE,
+            "/orgs/acme/outside_collaborators/octocat",
+            &[],
+            None,
+        );
+        check(list_org_repos("acme", 100), Method::GET, "/orgs/acme/repos", &[("per_page", "100")], None);
+        check(
+            list_outside_collaborators("acme", 100),
+            Method::GET,
+            "/orgs/acme/outside_collaborators",
+            &[("per_page", "100")],
+            None,
+        );
+        check(delete_org_membership("acme", "octocat"), Method::DELETE, "/orgs/acme/memberships/octocat", &[], None);
+        check(
+            delete_invitation("acme/payments", 42).unwrap(),
+            Method::DELETE,
+            "/repos/acme/payments/invitations/42",
+            &[],
+            None,
+        );
         check(
             put_team_membership("acme/platform", "octocat", "maintainer").unwrap(),
             Method::PUT,

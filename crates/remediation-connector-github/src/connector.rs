@@ -12,12 +12,12 @@ use remediation_core::{
     OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, refuse_protected,
     require_capability,
 };
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::api::{self, ApiRequest};
 use crate::config::{API_VERSION, GitHubConfig, REQUIRED_SCOPES};
 use crate::error::{GitHubError, parse_error};
-use crate::state::{self, ORG_MEMBER, ORG_ROLE, REPO_COLLABORATOR, TEAM_MEMBER};
+use crate::state::{self, ORG_MEMBER, ORG_ROLE, OUTSIDE_COLLABORATOR, REPO_COLLABORATOR, TEAM_MEMBER};
 
 /// The most pages of a listing the connector reads before giving up (100 x 100 items).
 const MAX_PAGES: usize = 100;
@@ -31,6 +31,7 @@ pub fn capabilities() -> Vec<Capability> {
         cap(KindName::Revoke, ORG_MEMBER, Reversibility::Lossy),
         cap(KindName::Reduce, ORG_ROLE, Reversibility::Reversible),
         cap(KindName::Revoke, TEAM_MEMBER, Reversibility::Reversible),
+        cap(KindName::Revoke, OUTSIDE_COLLABORATOR, Reversibility::Lossy),
     ]
 }
 
@@ -159,6 +160,45 @@ impl GitHubConnector {
         Ok(found)
     }
 
+    /// For each repository of `org`: the permission `login` holds directly when GitHub lists
+    /// them as an outside collaborator, and the permission of a pending invitation otherwise
+    /// (what a rollback leaves, so it is observable).
+    async fn outside_access(
+        &self,
+        org: &str,
+        login: &str,
+    ) -> Result<(Map<String, Value>, Map<String, Value>), ConnectorError> {
+        let (mut repos, mut invitations) = (Map::new(), Map::new());
+        let listed = self.find(api::list_outside_collaborators(org, self.page_size), "/login", login).await?.is_some();
+        let first = api::list_org_repos(org, self.page_size).into_request();
+        let pages = self.client.pages(first, PageStyle::Link, MAX_PAGES, |_| false).await?;
+        if pages.truncated {
+            return Err(ConnectorError::permanent(format!(
+                "{org} has more than {MAX_PAGES} pages of repositories; the connector stops there"
+            )));
+        }
+        for repo in pages.items.iter().filter_map(|r| r.get("full_name").and_then(Value::as_str)) {
+            let malformed = || ConnectorError::permanent(format!("GitHub listed a repository named {repo:?}"));
+            if listed {
+                let list = api::list_direct_collaborators(repo, self.page_size).ok_or_else(malformed)?;
+                if let Some(p) =
+                    self.find(list, "/login", login).await?.and_then(|c| state::collaborator_permission(&c))
+                {
+                    repos.insert(repo.to_owned(), Value::String(p));
+                    continue;
+                }
+            }
+            let list = api::list_invitations(repo, self.page_size).ok_or_else(malformed)?;
+            let invitation = self.find(list, "/invitee/login", login).await?;
+            if let Some(p) =
+                invitation.and_then(|i| i.get("permissions").and_then(Value::as_str).map(state::permission_name))
+            {
+                invitations.insert(repo.to_owned(), Value::String(p));
+            }
+        }
+        Ok((repos, invitations))
+    }
+
     fn is_protected(&self, target: &Target) -> bool {
         let mut names = vec![target.identity.to_lowercase()];
         if let Some(r) = &target.resource {
@@ -225,6 +265,14 @@ impl GitHubConnector {
                     _ => return Err(self.client.error_for(&resp)),
                 }
             }
+            OUTSIDE_COLLABORATOR => {
+                let org = Self::resource(target, "the organisation")?;
+                let (repos, invitations) = self.outside_access(&org, login).await?;
+                if repos.is_empty() && invitations.is_empty() {
+                    self.user_exists(login).await?;
+                }
+                state::outside_collaborator(&org, login, repos, invitations)
+            }
             other => {
                 return Err(ConnectorError::unsupported(format!("the GitHub connector has no grant type {other}")));
             }
@@ -272,6 +320,43 @@ impl GitHubConnector {
             404 => Ok(Self::already()),
             _ => Err(self.client.error_for(&resp)),
         }
+    }
+}
+
+impl GitHubConnector {
+    /// Invites the user again to each repository the before-state lists, with its
+    /// permission, unless they already have it there (directly or by a pending invitation).
+    async fn restore_outside_collaborator(&self, target: &Target, want: &Value) -> Result<Outcome, ConnectorError> {
+        let login = target.identity.as_str();
+        let repos = state::field(want, "repositories")?
+            .as_object()
+            .ok_or_else(|| ConnectorError::permanent("the before-state's repositories are not an object"))?;
+        let (mut request_ids, mut wrote) = (Vec::new(), false);
+        for (repo, permission) in repos {
+            let permission = permission
+                .as_str()
+                .ok_or_else(|| ConnectorError::permanent(format!("the before-state has no permission on {repo}")))?;
+            let now = self
+                .read(&Target {
+                    resource: Some(repo.clone()),
+                    grant_type: REPO_COLLABORATOR.to_owned(),
+                    ..target.clone()
+                })
+                .await?;
+            let held = state::text(&now.state, "permission")?.or(state::text(&now.state, "invitation")?);
+            if held.as_deref() == Some(permission) {
+                continue;
+            }
+            let req =
+                api::put_collaborator(repo, login, permission).ok_or_else(|| Self::malformed(target, "owner/repo"))?;
+            let resp = self.write(req).await?;
+            request_ids.extend(resp.request_ids().iter().cloned());
+            wrote = true;
+        }
+        if !wrote {
+            return Ok(Self::already());
+        }
+        Ok(Outcome { status: OutcomeStatus::Applied, request_ids })
     }
 }
 
@@ -348,11 +433,23 @@ impl Connector for GitHubConnector {
         let s = &live.state;
         match (&action.kind, target.grant_type.as_str()) {
             (ActionKind::Revoke, REPO_COLLABORATOR) => {
-                if state::text(s, "permission")?.is_none() {
+                if state::text(s, "permission")?.is_some() {
+                    let req = api::delete_collaborator(&resource, login)
+                        .ok_or_else(|| Self::malformed(target, "owner/repo"))?;
+                    return self.delete(req).await;
+                }
+                if state::text(s, "invitation")?.is_none() {
                     return Ok(Self::already());
                 }
-                let req =
-                    api::delete_collaborator(&resource, login).ok_or_else(|| Self::malformed(target, "owner/repo"))?;
+                // A pending invitation is access waiting to be accepted: it is cancelled by its
+                // id, which the snapshot does not keep, so it is looked up again.
+                let list = api::list_invitations(&resource, self.page_size)
+                    .ok_or_else(|| Self::malformed(target, "owner/repo"))?;
+                let Some(id) = self.find(list, "/invitee/login", login).await?.and_then(|i| i.get("id")?.as_u64())
+                else {
+                    return Ok(Self::already());
+                };
+                let req = api::delete_invitation(&resource, id).ok_or_else(|| Self::malformed(target, "owner/repo"))?;
                 self.delete(req).await
             }
             (ActionKind::Reduce { to }, REPO_COLLABORATOR) => {
@@ -371,6 +468,10 @@ impl Connector for GitHubConnector {
                 }
                 // Checked again on the live state: a billing manager's removal cannot be undone.
                 state::expected_after(&action.kind, ORG_MEMBER, s)?;
+                if state::text(s, "membership")?.as_deref() == Some("pending") {
+                    // Only the membership call cancels an invitation; the member call ignores it.
+                    return self.delete(api::delete_org_membership(&resource, login)).await;
+                }
                 self.delete(api::delete_org_member(&resource, login)).await
             }
             (ActionKind::Reduce { to }, ORG_ROLE) => {
@@ -390,6 +491,21 @@ impl Connector for GitHubConnector {
                 let req = api::delete_team_membership(&resource, login)
                     .ok_or_else(|| Self::malformed(target, "org/team-slug"))?;
                 self.delete(req).await
+            }
+            (ActionKind::Revoke, OUTSIDE_COLLABORATOR) => {
+                let Some(repos) = state::field(s, "repositories")?.as_object().filter(|m| !m.is_empty()) else {
+                    return Ok(Self::already());
+                };
+                // The call removes every repository at once: one protected repository keeps
+                // the whole removal from being sent.
+                if let Some(repo) = repos.keys().find(|r| self.protected.contains(&r.to_lowercase())) {
+                    return Err(ConnectorError::permanent(format!(
+                        "{login} is a collaborator on the protected repository {repo}, which removing the \
+                         outside collaborator from {resource} would also change; revoke the other repositories \
+                         one by one"
+                    )));
+                }
+                self.delete(api::delete_outside_collaborator(&resource, login)).await
             }
             (kind, gt) => {
                 Err(ConnectorError::unsupported(format!("the GitHub connector cannot {} a {gt}", kind.name())))
@@ -414,9 +530,16 @@ impl Connector for GitHubConnector {
         let login = target.identity.as_str();
         let resource = target.resource.clone().unwrap_or_default();
         let (want, now) = (&before.state, &live.state);
+        if (&action.kind, target.grant_type.as_str()) == (&ActionKind::Revoke, OUTSIDE_COLLABORATOR) {
+            return self.restore_outside_collaborator(target, want).await;
+        }
         let request = match (&action.kind, target.grant_type.as_str()) {
             (ActionKind::Revoke | ActionKind::Reduce { .. }, REPO_COLLABORATOR) => {
-                let permission = needs(state::text(want, "permission")?, "repository permission")?;
+                // A cancelled invitation is restored by inviting again with the same permission.
+                let permission = needs(
+                    state::text(want, "permission")?.or(state::text(want, "invitation")?),
+                    "repository permission or invitation",
+                )?;
                 if state::text(now, "invitation")?.as_deref() == Some(permission.as_str()) {
                     // Already re-invited with the same permission: the lossy best is in place.
                     return Ok(Self::already());

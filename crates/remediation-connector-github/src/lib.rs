@@ -5,11 +5,12 @@
 //!
 //! | Kind | Grant type | Reversibility | Provider calls |
 //! |---|---|---|---|
-//! | `revoke` | `repo_collaborator` | lossy | `DELETE /repos/{o}/{r}/collaborators/{u}`; undo `PUT` with the permission, which sends an invitation the user must accept |
+//! | `revoke` | `repo_collaborator` | lossy | `DELETE /repos/{o}/{r}/collaborators/{u}`, or for a pending invitation `DELETE /repos/{o}/{r}/invitations/{id}`; undo `PUT` with the permission, which sends an invitation the user must accept |
 //! | `reduce` | `repo_collaborator` | reversible | `PUT /repos/{o}/{r}/collaborators/{u}` `{"permission": "pull\|triage\|push\|maintain\|admin"}`; undo with the snapshotted permission |
-//! | `revoke` | `org_member` | lossy | `DELETE /orgs/{org}/members/{u}` (also drops team memberships); undo `PUT /orgs/{org}/memberships/{u}` invites with the old role |
+//! | `revoke` | `org_member` | lossy | `DELETE /orgs/{org}/members/{u}` (also drops team memberships), or for a pending invitee `DELETE /orgs/{org}/memberships/{u}`, which cancels the invitation; undo `PUT /orgs/{org}/memberships/{u}` invites with the old role |
 //! | `reduce` | `org_role` | reversible | `PUT /orgs/{org}/memberships/{u}` `{"role": "member"}`; undo with the snapshotted role |
 //! | `revoke` | `team_member` | reversible | `DELETE /orgs/{org}/teams/{slug}/memberships/{u}`; undo `PUT` with `{"role": "member\|maintainer"}` |
+//! | `revoke` | `outside_collaborator` | lossy | `DELETE /orgs/{org}/outside_collaborators/{u}` (every repository of the organisation); undo `PUT /repos/{o}/{r}/collaborators/{u}` per repository with its permission, which sends invitations |
 //!
 //! Refused up front, and never written by a rollback: an organisation `billing_manager`
 //! (the membership `PUT` takes only `admin` or `member`), and the team membership of an
@@ -17,7 +18,10 @@
 //! the rollback of a `maintainer` first read `GET /orgs/{org}/memberships/{u}`).
 //!
 //! Every capability is observable. Targets name the user's login as `identity`; the
-//! `resource` is `owner/repo`, the organisation, or `org/team-slug`. Only **direct**
+//! `resource` is `owner/repo`, the organisation, or `org/team-slug`. An outside collaborator
+//! (not a member, so `org_member` reads them as absent) is the `outside_collaborator` grant
+//! on the organisation; reading it lists the organisation's repositories
+//! (`GET /orgs/{org}/repos`) and, on each, the user's direct grant or pending invitation. Only **direct**
 //! collaborators are read (`affiliation=direct`, `Link` pagination, `per_page` at most 100):
 //! access through a team or the organisation's base permission is not a collaborator grant.
 //!
@@ -57,7 +61,7 @@
 //!     "protected": ["acme/infrastructure"],
 //! }))?;
 //! let github = GitHubConnector::new("github-acme", &config)?;
-//! assert_eq!(github.capabilities().len(), 5);
+//! assert_eq!(github.capabilities().len(), 6);
 //! assert!(!format!("{github:?}").contains("ghp_exampleToken"));
 //! # Ok(())
 //! # }

@@ -13,6 +13,10 @@
 //!   `active` or `pending`, role `member` or `maintainer`, both `null` when absent. GitHub
 //!   reports every organisation owner's team role as `maintainer`; an owner's team membership
 //!   is refused, since its real role cannot be read back.
+//! - `outside_collaborator` (resource = org): `{"org", "user", "repositories", "invitations"}`:
+//!   for a user GitHub lists as an outside collaborator of the organisation, each of its
+//!   repositories they are a direct collaborator on (`owner/repo`) with the permission (`{}`
+//!   otherwise), and each of its repositories with a pending invitation to them.
 
 use remediation_core::{ActionKind, ConnectorError};
 use serde_json::{Map, Value, json};
@@ -25,6 +29,8 @@ pub(crate) const ORG_MEMBER: &str = "org_member";
 pub(crate) const ORG_ROLE: &str = "org_role";
 /// A member of a team.
 pub(crate) const TEAM_MEMBER: &str = "team_member";
+/// A collaborator on an organisation's repositories who is not a member of it.
+pub(crate) const OUTSIDE_COLLABORATOR: &str = "outside_collaborator";
 
 /// The organisation roles `PUT /orgs/{org}/memberships/{u}` accepts. The membership read
 /// also answers `billing_manager`, which that call cannot set: a plan that would have to
@@ -85,6 +91,17 @@ pub(crate) fn team_membership(team: &str, login: &str, membership: Option<&Value
     json!({"team": team, "user": login, "state": text("state"), "role": text("role")})
 }
 
+/// The `outside_collaborator` state: `repositories` and `invitations` map `owner/repo` to
+/// the permission held or offered.
+pub(crate) fn outside_collaborator(
+    org: &str,
+    login: &str,
+    repositories: Map<String, Value>,
+    invitations: Map<String, Value>,
+) -> Value {
+    json!({"org": org, "user": login, "repositories": repositories, "invitations": invitations})
+}
+
 /// A field of a snapshot, or a permanent error: a snapshot without it is not ours.
 pub(crate) fn field<'a>(state: &'a Value, name: &str) -> Result<&'a Value, ConnectorError> {
     state.get(name).ok_or_else(|| {
@@ -122,13 +139,17 @@ pub(crate) fn expected_after(
     match (kind, grant_type) {
         (ActionKind::Revoke, REPO_COLLABORATOR) => {
             let repo = text(before, "repository")?.unwrap_or_default();
-            let level = text(before, "permission")?.unwrap_or_else(|| "no".to_owned());
-            Ok((
-                with(before, &[("permission", Value::Null)])?,
-                format!(
-                    "Remove {user}'s direct {level} access to {repo}; rollback re-invites them (lossy: they must accept the invitation)."
+            let after = with(before, &[("permission", Value::Null), ("invitation", Value::Null)])?;
+            let description = match (text(before, "permission")?, text(before, "invitation")?) {
+                (None, Some(offered)) => format!(
+                    "Cancel {user}'s pending {offered} invitation to {repo}; rollback invites them again with the same permission."
                 ),
-            ))
+                (level, _) => format!(
+                    "Remove {user}'s direct {} access to {repo}; rollback re-invites them (lossy: they must accept the invitation).",
+                    level.as_deref().unwrap_or("no")
+                ),
+            };
+            Ok((after, description))
         }
         (ActionKind::Reduce { to }, REPO_COLLABORATOR) => {
             let repo = text(before, "repository")?.unwrap_or_default();
@@ -155,12 +176,17 @@ pub(crate) fn expected_after(
             if let Some(role) = text(before, "role")? {
                 settable_org_role(&user, &org, &role, "so the removal could not be rolled back")?;
             }
-            Ok((
-                with(before, &[("membership", Value::Null), ("role", Value::Null)])?,
+            let after = with(before, &[("membership", Value::Null), ("role", Value::Null)])?;
+            let description = if text(before, "membership")?.as_deref() == Some("pending") {
+                format!(
+                    "Cancel {user}'s pending invitation to the GitHub organisation {org}; rollback invites them again with the same role."
+                )
+            } else {
                 format!(
                     "Remove {user} from the GitHub organisation {org} (and its teams); rollback re-invites them (lossy: team memberships and the acceptance are not restored)."
-                ),
-            ))
+                )
+            };
+            Ok((after, description))
         }
         (ActionKind::Reduce { to }, ORG_ROLE) => {
             let org = text(before, "org")?.unwrap_or_default();
@@ -187,6 +213,18 @@ pub(crate) fn expected_after(
             Ok((
                 with(before, &[("state", Value::Null), ("role", Value::Null)])?,
                 format!("Remove {user} ({role}) from the team {team}; rollback adds them back with the same role."),
+            ))
+        }
+        (ActionKind::Revoke, OUTSIDE_COLLABORATOR) => {
+            let org = text(before, "org")?.unwrap_or_default();
+            let repos: Vec<&String> =
+                field(before, "repositories")?.as_object().map(|m| m.keys().collect()).unwrap_or_default();
+            let names = repos.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+            Ok((
+                with(before, &[("repositories", json!({}))])?,
+                format!(
+                    "Remove the outside collaborator {user} from every repository of {org} ({names}); rollback re-invites them to each with the same permission (lossy: they must accept the invitations)."
+                ),
             ))
         }
         (other, gt) => Err(ConnectorError::unsupported(format!("the GitHub connector cannot {} a {gt}", other.name()))),

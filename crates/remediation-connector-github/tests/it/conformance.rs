@@ -33,6 +33,7 @@ impl Subject for Fixture {
             self.fresh("owner"),
             self.fresh("teamie"),
         );
+        let g = self.fresh("outsider");
         {
             let mut s = self.fake.state();
             s.add_collaborator("acme/payments", &a, "push");
@@ -40,6 +41,8 @@ impl Subject for Fixture {
             s.add_org_member("acme", &c, "member");
             s.add_org_member("acme", &d, "admin");
             s.add_team_member("acme", "platform", &e, "maintainer");
+            s.add_collaborator("acme/payments", &g, "push");
+            s.add_collaborator("acme/billing", &g, "pull");
         }
         vec![
             Case::new(
@@ -55,6 +58,7 @@ impl Subject for Fixture {
             Case::new("revoke organisation member", ActionKind::Revoke, target("org_member", &c, "acme")),
             Case::new("reduce organisation role", reduce("member"), target("org_role", &d, "acme")),
             Case::new("revoke team member", ActionKind::Revoke, target("team_member", &e, "acme/platform")),
+            Case::new("revoke outside collaborator", ActionKind::Revoke, target("outside_collaborator", &g, "acme")),
         ]
     }
 

@@ -7,6 +7,8 @@
 
 mod conformance;
 mod golden;
+mod invitations;
+mod outside;
 mod roles;
 mod secrets;
 

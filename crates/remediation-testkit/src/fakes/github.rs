@@ -174,6 +174,22 @@ impl GitHubState {
             .insert(login.to_lowercase(), permission.to_owned());
     }
 
+    /// Invites `login` (created if needed) to `owner/repo` with `permission`, pending.
+    pub fn invite_collaborator(&mut self, repo: &str, login: &str, permission: &str) {
+        self.add_user(login);
+        self.repos
+            .entry(repo.to_lowercase())
+            .or_default()
+            .invitations
+            .insert(login.to_lowercase(), permission.to_owned());
+    }
+
+    /// Invites `login` (created if needed) to `org` with `role`, pending.
+    pub fn invite_org_member(&mut self, org: &str, login: &str, role: &str) {
+        self.add_user(login);
+        self.orgs.entry(org.to_lowercase()).or_default().invitations.insert(login.to_lowercase(), role.to_owned());
+    }
+
     /// Registers a token for `login`.
     pub fn add_token(&mut self, token: &str, login: &str, scopes: Option<&[&str]>, write: bool) {
         self.add_user(login);
@@ -273,7 +289,18 @@ impl GitHubState {
                 if !self.orgs.contains_key(&key) {
                     return not_found();
                 }
-                self.org(method, &key, rest, body_str("role"))
+                match (method, rest) {
+                    ("GET", ["repos"]) => {
+                        let items = self.org_repos(&key).into_iter().map(|r| json!({"full_name": r})).collect();
+                        page(items, query, origin, path)
+                    }
+                    ("GET", ["outside_collaborators"]) => {
+                        let items = self.outside_collaborators(&key).iter().map(|l| self.user_json(l)).collect();
+                        page(items, query, origin, path)
+                    }
+                    ("DELETE", ["outside_collaborators", u]) => self.remove_outside_collaborator(&key, u),
+                    _ => self.org(method, &key, rest, body_str("role")),
+                }
             }
             _ => not_found(),
         }
@@ -311,9 +338,8 @@ impl GitHubState {
                 let items: Vec<Value> = repo
                     .invitations
                     .iter()
-                    .enumerate()
-                    .map(|(i, (l, p))| {
-                        json!({"id": i + 1, "repository": {"full_name": key}, "invitee": user_json(l),
+                    .map(|(l, p)| {
+                        json!({"id": invitation_id(key, l), "repository": {"full_name": key}, "invitee": user_json(l),
                                "permissions": role_name(p), "created_at": "2025-01-01T00:00:00Z"})
                     })
                     .collect();
@@ -359,7 +385,7 @@ impl GitHubState {
                 repo.invitations.insert(login.clone(), p.clone());
                 reply(
                     201,
-                    json!({"id": repo.invitations.len(), "repository": {"full_name": key}, "invitee": self.user_json(&login),
+                    json!({"id": invitation_id(key, &login), "repository": {"full_name": key}, "invitee": self.user_json(&login),
                            "permissions": role_name(&p), "created_at": "2025-01-01T00:00:00Z"}),
                 )
             }
@@ -369,8 +395,62 @@ impl GitHubState {
                 }
                 no_content()
             }
+            // "Delete a repository invitation"
+            // (https://docs.github.com/en/rest/collaborators/invitations#delete-a-repository-invitation):
+            // `DELETE /repos/{owner}/{repo}/invitations/{invitation_id}` cancels the pending
+            // invitation, 204. Removing a collaborator does not touch invitations.
+            ("DELETE", ["invitations", id]) => {
+                let Some(repo) = self.repos.get_mut(key) else { return not_found() };
+                let Some(login) = repo.invitations.keys().find(|l| invitation_id(key, l).to_string() == *id).cloned()
+                else {
+                    return not_found();
+                };
+                repo.invitations.remove(&login);
+                no_content()
+            }
             _ => not_found(),
         }
+    }
+
+    /// The organisation's repositories (`org/name`), in name order.
+    fn org_repos(&self, org: &str) -> Vec<String> {
+        self.repos.keys().filter(|r| r.split_once('/').is_some_and(|(o, _)| o == org)).cloned().collect()
+    }
+
+    /// "List outside collaborators for an organization"
+    /// (https://docs.github.com/en/rest/orgs/outside-collaborators#list-outside-collaborators-for-an-organization):
+    /// collaborators on at least one of the organisation's repositories who are not members.
+    /// Pending invitees are not listed.
+    fn outside_collaborators(&self, org: &str) -> Vec<String> {
+        let members = self.orgs.get(org).map(|o| o.members.clone()).unwrap_or_default();
+        let mut out: Vec<String> = self
+            .org_repos(org)
+            .iter()
+            .flat_map(|r| self.repos[r].collaborators.keys().cloned())
+            .filter(|l| !members.contains_key(l))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// "Remove outside collaborator from an organization"
+    /// (https://docs.github.com/en/rest/orgs/outside-collaborators#remove-outside-collaborator-from-an-organization):
+    /// removes the user from every repository of the organisation, 204; 422 for a member.
+    fn remove_outside_collaborator(&mut self, org: &str, login: &str) -> Reply {
+        let login = login.to_lowercase();
+        if self.orgs.get(org).is_some_and(|o| o.members.contains_key(&login)) {
+            return reply(
+                422,
+                error_body("You cannot specify an organization member to remove as an outside collaborator."),
+            );
+        }
+        for r in self.org_repos(org) {
+            if let Some(repo) = self.repos.get_mut(&r) {
+                repo.collaborators.remove(&login);
+            }
+        }
+        no_content()
     }
 
     fn org(&mut self, method: &str, key: &str, rest: &[&str], role: Option<String>) -> Reply {
@@ -388,14 +468,31 @@ impl GitHubState {
                     not_found()
                 }
             }
+            // "Remove an organization member" (https://docs.github.com/en/rest/orgs/members#remove-an-organization-member)
+            // acts on members only: a pending invitation is left as it is.
             ("DELETE", ["members", u]) => {
                 let login = u.to_lowercase();
                 let Some(o) = self.orgs.get_mut(key) else { return not_found() };
-                if o.members.remove(&login).is_none() && o.invitations.remove(&login).is_none() {
+                if o.members.remove(&login).is_none() {
                     return not_found();
                 }
                 for team in o.teams.values_mut() {
                     team.members.remove(&login);
+                }
+                no_content()
+            }
+            // "Remove organization membership for a user"
+            // (https://docs.github.com/en/rest/orgs/members#remove-organization-membership-for-a-user):
+            // removes an active member from the organisation, or cancels a pending invitation, 204.
+            ("DELETE", ["memberships", u]) => {
+                let login = u.to_lowercase();
+                let Some(o) = self.orgs.get_mut(key) else { return not_found() };
+                if o.members.remove(&login).is_some() {
+                    for team in o.teams.values_mut() {
+                        team.members.remove(&login);
+                    }
+                } else if o.invitations.remove(&login).is_none() {
+                    return not_found();
                 }
                 no_content()
             }
@@ -631,6 +728,12 @@ async fn handler(State(state): State<Arc<Mutex<GitHubState>>>, request: axum::ex
     }
 }
 
+/// A stable invitation id per repository and login, as GitHub keeps an invitation's id for
+/// its lifetime whatever else is invited or cancelled.
+fn invitation_id(repo: &str, login: &str) -> u64 {
+    user_id(&format!("{repo}#{login}"))
+}
+
 /// A stable numeric id per login (FNV-1a of the lower-cased login): distinct users get
 /// distinct ids, and every spelling of one login the same.
 fn user_id(login: &str) -> u64 {
@@ -682,6 +785,56 @@ mod tests {
         assert_eq!(r.body.unwrap()["state"], json!("pending"));
         let r = call(&mut s, "PUT", "/orgs/acme/memberships/octocat", Some(json!({"role": "owner"})));
         assert_eq!(r.status, 422);
+    }
+
+    #[test]
+    fn invitations_are_cancelled_only_by_their_documented_calls() {
+        let mut s = state();
+        s.invite_collaborator("acme/payments", "newbie", "push");
+        s.invite_collaborator("acme/payments", "other", "pull");
+        s.invite_org_member("acme", "newbie", "member");
+        // Removing a collaborator or an organisation member leaves an invitation pending.
+        assert_eq!(call(&mut s, "DELETE", "/repos/acme/payments/collaborators/newbie", None).status, 204);
+        assert_eq!(call(&mut s, "DELETE", "/orgs/acme/members/newbie", None).status, 404);
+        assert!(s.repos["acme/payments"].invitations.contains_key("newbie"));
+        assert_eq!(call(&mut s, "GET", "/orgs/acme/memberships/newbie", None).body.unwrap()["state"], "pending");
+        // An invitation id is stable: cancelling another invitation does not renumber it.
+        let list = call(&mut s, "GET", "/repos/acme/payments/invitations", None).body.unwrap();
+        let id_of = |list: &Value, login: &str| {
+            list.as_array().unwrap().iter().find(|i| i["invitee"]["login"] == login).unwrap()["id"].clone()
+        };
+        let (newbie, other) = (id_of(&list, "newbie"), id_of(&list, "other"));
+        assert_eq!(call(&mut s, "DELETE", &format!("/repos/acme/payments/invitations/{other}"), None).status, 204);
+        let list = call(&mut s, "GET", "/repos/acme/payments/invitations", None).body.unwrap();
+        assert_eq!(id_of(&list, "newbie"), newbie);
+        assert_eq!(call(&mut s, "DELETE", &format!("/repos/acme/payments/invitations/{newbie}"), None).status, 204);
+        assert!(s.repos["acme/payments"].invitations.is_empty());
+        assert_eq!(call(&mut s, "DELETE", &format!("/repos/acme/payments/invitations/{newbie}"), None).status, 404);
+        // The membership call cancels an organisation invitation, and removes an active member.
+        assert_eq!(call(&mut s, "DELETE", "/orgs/acme/memberships/newbie", None).status, 204);
+        assert_eq!(call(&mut s, "GET", "/orgs/acme/memberships/newbie", None).status, 404);
+        assert_eq!(call(&mut s, "DELETE", "/orgs/acme/memberships/newbie", None).status, 404);
+        assert_eq!(call(&mut s, "DELETE", "/orgs/acme/memberships/octocat", None).status, 204);
+        assert!(!s.orgs["acme"].members.contains_key("octocat"));
+        assert!(!s.orgs["acme"].teams["platform"].members.contains_key("octocat"));
+    }
+
+    #[test]
+    fn outside_collaborators_are_listed_and_removed_from_every_repository() {
+        let mut s = state();
+        s.add_collaborator("acme/payments", "contractor", "push");
+        s.add_collaborator("acme/billing", "contractor", "pull");
+        s.add_collaborator("other/tool", "contractor", "admin");
+        let r = call(&mut s, "GET", "/orgs/acme/outside_collaborators", None);
+        assert_eq!(r.body.unwrap(), json!([s.user_json("contractor")]), "octocat is a member, not outside");
+        let r = call(&mut s, "GET", "/orgs/acme/repos", None);
+        assert_eq!(r.body.unwrap(), json!([{"full_name": "acme/billing"}, {"full_name": "acme/payments"}]));
+        assert_eq!(call(&mut s, "DELETE", "/orgs/acme/outside_collaborators/octocat", None).status, 422);
+        assert_eq!(call(&mut s, "DELETE", "/orgs/acme/outside_collaborators/contractor", None).status, 204);
+        assert!(!s.repos["acme/payments"].collaborators.contains_key("contractor"));
+        assert!(!s.repos["acme/billing"].collaborators.contains_key("contractor"));
+        assert_eq!(s.repos["other/tool"].collaborators["contractor"], "admin", "another organisation's repository");
+        assert_eq!(s.repos["acme/payments"].collaborators["octocat"], "push");
     }
 
     #[test]
