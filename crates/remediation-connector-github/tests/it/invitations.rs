@@ -3,19 +3,8 @@
 //! call, and the rollback invites them again with what was offered.
 
 use remediation_core::{ActionKind, Connector, OutcomeStatus};
-use remediation_testkit::fakes::github::GitHubFake;
 
-use crate::{Fixture, action, target};
-
-/// The requests after `mark` that are not reads.
-fn writes_since(fake: &GitHubFake, mark: u64) -> Vec<String> {
-    fake.log()
-        .since(mark)
-        .into_iter()
-        .filter(|r| r.method != "GET")
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
-}
+use crate::{Fixture, action, target, writes_since};
 
 #[tokio::test]
 async fn revoking_a_pending_repository_invitation_cancels_it_and_rollback_invites_again() {

@@ -74,6 +74,16 @@ impl Fixture {
     }
 }
 
+/// The requests after `mark` that are not reads.
+fn writes_since(fake: &GitHubFake, mark: u64) -> Vec<String> {
+    fake.log()
+        .since(mark)
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
 fn target(grant_type: &str, login: &str, resource: &str) -> Target {
     Target {
         identity: login.to_owned(),

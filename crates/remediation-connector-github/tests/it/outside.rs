@@ -4,20 +4,9 @@
 //! to each with the permission they had.
 
 use remediation_core::{ActionKind, Connector, OutcomeStatus};
-use remediation_testkit::fakes::github::GitHubFake;
 use serde_json::json;
 
-use crate::{Fixture, action, target};
-
-/// The requests after `mark` that are not reads.
-fn writes_since(fake: &GitHubFake, mark: u64) -> Vec<String> {
-    fake.log()
-        .since(mark)
-        .into_iter()
-        .filter(|r| r.method != "GET")
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
-}
+use crate::{Fixture, action, target, writes_since};
 
 #[tokio::test]
 async fn revoking_an_outside_collaborator_removes_every_repository_and_rollback_invites_to_each() {

@@ -5,17 +5,7 @@
 use remediation_core::{ActionKind, Connector, ConnectorErrorKind, Snapshot};
 use remediation_testkit::fakes::github::GitHubFake;
 
-use crate::{Fixture, action, reduce, target};
-
-/// The requests after `mark` that are not reads.
-fn writes_since(fake: &GitHubFake, mark: u64) -> Vec<String> {
-    fake.log()
-        .since(mark)
-        .into_iter()
-        .filter(|r| r.method != "GET")
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
-}
+use crate::{Fixture, action, reduce, target, writes_since};
 
 fn role(fake: &GitHubFake, login: &str) -> Option<String> {
     fake.state().orgs["acme"].members.get(login).cloned()
