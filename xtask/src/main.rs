@@ -4,8 +4,10 @@
 //! `README.md`;
 //! `cargo xtask codegen --check` fails when the committed files are stale, and so does this
 //! crate's test. `cargo xtask bench server` benchmarks `remediation-server` (not part of CI;
-//! see [`bench`]).
+//! see [`bench`]). `cargo xtask api-descriptions reduce|check` maintains the reduced provider
+//! API descriptions in `api-descriptions/` (see [`api_descriptions`]).
 
+mod api_descriptions;
 mod bench;
 
 use std::path::{Path, PathBuf};
@@ -75,9 +77,10 @@ fn main() -> anyhow::Result<()> {
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
+        ["api-descriptions", rest @ ..] => api_descriptions::run(rest),
         ["bench", "server"] => bench::server(),
         ["bench", "throttle", rest @ ..] => throttle::run(rest),
-        _ => bail!("usage: cargo xtask codegen [--check] | bench server | bench throttle [--rate N] [--count N]"),
+        _ => bail!("usage: cargo xtask codegen [--check] | api-descriptions check | api-descriptions reduce --provider P --full FILE [--commit SHA] | bench server | bench throttle [--rate N] [--count N]"),
     }
 }
 

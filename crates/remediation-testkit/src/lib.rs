@@ -11,6 +11,7 @@
 //! - [`conformance`], the semantic suite every connector passes, and its HTTP protocol part;
 //! - [`fakes`], shared infrastructure for fake HTTP providers (axum server, fault
 //!   switchboard, request log), and [`golden`] request fixtures;
+//! - [`api_description`], requests checked against the provider's own API description;
 //! - [`real_server`], the one rule for tests that need a real server (skip locally, fail
 //!   under CI);
 //! - [`tls`], a private certificate authority and server certificate for TLS tests;
@@ -39,6 +40,7 @@
 //! # }
 //! ```
 
+pub mod api_description;
 pub mod builders;
 pub mod conformance;
 pub mod connector;

@@ -31,6 +31,8 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::api_description::ApiDescription;
+
 /// How one provider answers the faults the switchboard injects, and where its credentials
 /// are.
 pub trait Provider: Send + Sync + 'static {
@@ -120,6 +122,8 @@ struct FaultState {
     issued: u64,
     rate: Option<RateWindow>,
     rate_limited: u64,
+    description: Option<Arc<ApiDescription>>,
+    violations: Vec<String>,
 }
 
 /// The fault switchboard shared by all fakes. Cheap to clone; clones share state.
@@ -152,6 +156,29 @@ impl Faults {
     /// How many requests the rate limit has refused so far.
     pub fn rate_limited(&self) -> u64 {
         self.state().rate_limited
+    }
+
+    /// Checks every request but the public ones (token endpoints) against the provider's
+    /// API description from now on (`None`: no longer). A request the description does not
+    /// define, or with a value it does not accept, is answered 400 naming the violation and
+    /// listed in [`Faults::violations`]; the fake's handlers never see it.
+    pub fn describe(&self, description: Option<ApiDescription>) {
+        self.state().description = description.map(Arc::new);
+    }
+
+    /// Every violation of the attached description so far, `METHOD /path: what` each.
+    pub fn violations(&self) -> Vec<String> {
+        self.state().violations.clone()
+    }
+
+    /// The violations of `request` against the attached description, recorded; `None` when
+    /// there is no description or the request conforms.
+    fn violation(&self, request: &RecordedRequest) -> Option<String> {
+        let description = self.state().description.clone()?;
+        let message = description.validate(request).err()?.to_string();
+        let message = format!("{} {}: {message}", request.method, request.path);
+        self.state().violations.push(message.clone());
+        Some(message)
     }
 
     /// The next `n` authenticated requests fail with `status` (500, 503).
@@ -407,7 +434,8 @@ pub fn url_pairs(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes (and `+` as a space, as in a query).
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -446,6 +474,16 @@ async fn instrument(State(layer): State<Layer>, request: Request, next: Next) ->
         tokio::time::sleep(latency).await;
     }
     let public = layer.provider.is_public(parts.uri.path());
+    if !public && let Some(message) = layer.faults.violation(&recorded) {
+        let response = json_response(
+            StatusCode::BAD_REQUEST,
+            &[],
+            &serde_json::json!({ "error": "not in the provider's API description", "violation": message }),
+        );
+        recorded.status = response.status().as_u16();
+        layer.log.push(recorded);
+        return response;
+    }
     let credential = layer.provider.credential(&parts.headers);
     let fault = if public { None } else { layer.faults.take(&parts.method, credential.as_deref()) };
     let response = match fault {
