@@ -59,8 +59,8 @@ pub(crate) fn run(args: &[&str]) -> anyhow::Result<()> {
             let full = full.context("--full is required")?;
             let text = std::fs::read_to_string(&full).with_context(|| format!("cannot read {}", full.display()))?;
             let ops_path = dir().join(format!("{provider}.operations"));
-            let ops = std::fs::read_to_string(&ops_path)
-                .with_context(|| format!("cannot read {}", ops_path.display()))?;
+            let ops =
+                std::fs::read_to_string(&ops_path).with_context(|| format!("cannot read {}", ops_path.display()))?;
             let mut reduced = reduce_text(&provider, &text, &ops, commit.as_deref())?;
             if origin.0.is_some() || origin.1.is_some() {
                 let mut doc: Value = serde_json::from_str(&reduced)?;
@@ -98,7 +98,10 @@ fn check(dir: &Path) -> anyhow::Result<()> {
         }
     }
     if !problems.is_empty() {
-        bail!("listed operations missing from the reduced descriptions (run `cargo xtask api-descriptions reduce`): {}", problems.join(", "));
+        bail!(
+            "listed operations missing from the reduced descriptions (run `cargo xtask api-descriptions reduce`): {}",
+            problems.join(", ")
+        );
     }
     Ok(())
 }
@@ -225,7 +228,9 @@ fn reduce(full: &Value, ops: &[(String, String)], source: Value) -> anyhow::Resu
         let item = full
             .pointer(&format!("/paths/{}", path.replace('~', "~0").replace('/', "~1")))
             .with_context(|| format!("{path} is not in the full description"))?;
-        let op = item.get(method).with_context(|| format!("{} {path} is not in the full description", method.to_uppercase()))?;
+        let op = item
+            .get(method)
+            .with_context(|| format!("{} {path} is not in the full description", method.to_uppercase()))?;
         let mut kept = strip(op);
         if let Some(obj) = kept.as_object_mut() {
             obj.remove("responses");
@@ -263,7 +268,7 @@ fn reduce(full: &Value, ops: &[(String, String)], source: Value) -> anyhow::Resu
         }
         let Some(pointer) = r.strip_prefix('#') else { bail!("external reference {r} is not supported") };
         let parts: Vec<&str> = pointer.trim_start_matches('/').splitn(3, '/').collect();
-        let [ "components", kind, name ] = parts.as_slice() else { bail!("reference {r} is not to a component") };
+        let ["components", kind, name] = parts.as_slice() else { bail!("reference {r} is not to a component") };
         let target = full.pointer(pointer).with_context(|| format!("reference {r} does not resolve"))?;
         let kept = strip(target);
         refs(&kept, &mut pending);
@@ -290,7 +295,11 @@ fn reduce(full: &Value, ops: &[(String, String)], source: Value) -> anyhow::Resu
 
 /// A component name OpenAPI accepts (`$.xgafv` becomes `xgafv`).
 fn component_name(name: &str) -> String {
-    name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect::<String>().trim_start_matches('.').to_owned()
+    name.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_owned()
 }
 
 /// A discovery schema (or parameter) as an OpenAPI schema.
@@ -305,12 +314,8 @@ fn discovery_schema(s: &Value) -> Value {
             }
             "type" if v == "any" => {}
             "properties" => {
-                let props: Map<String, Value> = v
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(n, p)| (n.clone(), discovery_schema(p)))
-                    .collect();
+                let props: Map<String, Value> =
+                    v.as_object().into_iter().flatten().map(|(n, p)| (n.clone(), discovery_schema(p))).collect();
                 out.insert(k.clone(), Value::Object(props));
             }
             "items" | "additionalProperties" => {
@@ -472,7 +477,10 @@ components:
         assert_eq!(doc["x-source"]["commit"], "abc123");
         assert_eq!(doc["servers"][0]["url"], "https://example.com/v2");
         // Stable output: the same input gives the same bytes, keys sorted.
-        assert_eq!(text, reduce_text("okta", FULL, "PUT /widgets/{id}\nGET /widgets/{id}\n", Some("abc123")).expect("again"));
+        assert_eq!(
+            text,
+            reduce_text("okta", FULL, "PUT /widgets/{id}\nGET /widgets/{id}\n", Some("abc123")).expect("again")
+        );
         let e = reduce_text("okta", FULL, "POST /widgets/{id}\n", None).expect_err("not in the full description");
         assert!(e.to_string().contains("POST /widgets/{id}"), "{e}");
     }
@@ -508,12 +516,16 @@ components:
                 }
             } } }
         });
-        let text = reduce_text("google", &discovery.to_string(), "POST /groups/{groupKey}/members\n", None).expect("reduce");
+        let text =
+            reduce_text("google", &discovery.to_string(), "POST /groups/{groupKey}/members\n", None).expect("reduce");
         let doc: Value = serde_json::from_str(&text).expect("json");
         let op = &doc["paths"]["/groups/{groupKey}/members"]["post"];
         assert_eq!(op["operationId"], "directory.members.insert");
         assert_eq!(op["requestBody"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Member");
-        assert_eq!(op["parameters"][0], json!({"name": "groupKey", "in": "path", "required": true, "schema": {"type": "string"}}));
+        assert_eq!(
+            op["parameters"][0],
+            json!({"name": "groupKey", "in": "path", "required": true, "schema": {"type": "string"}})
+        );
         assert_eq!(doc["components"]["parameters"]["fields"]["in"], "query");
         assert_eq!(doc["components"]["schemas"]["Member"]["properties"]["extra"], json!({}));
         assert!(doc["components"]["schemas"].get("Other").is_none());

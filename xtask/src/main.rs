@@ -80,7 +80,9 @@ fn main() -> anyhow::Result<()> {
         ["api-descriptions", rest @ ..] => api_descriptions::run(rest),
         ["bench", "server"] => bench::server(),
         ["bench", "throttle", rest @ ..] => throttle::run(rest),
-        _ => bail!("usage: cargo xtask codegen [--check] | api-descriptions check | api-descriptions reduce --provider P --full FILE [--commit SHA] | bench server | bench throttle [--rate N] [--count N]"),
+        _ => bail!(
+            "usage: cargo xtask codegen [--check] | api-descriptions check | api-descriptions reduce --provider P --full FILE [--commit SHA] | bench server | bench throttle [--rate N] [--count N]"
+        ),
     }
 }
 

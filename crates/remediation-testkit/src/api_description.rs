@@ -224,10 +224,9 @@ impl ApiDescription {
         match best {
             Some((op, params, _)) => Ok((op, params)),
             None if other_methods.is_empty() => Err(format!("{method} {path}: no path in the description matches")),
-            None => Err(format!(
-                "{method} {path}: the description defines only {} on this path",
-                other_methods.join(", ")
-            )),
+            None => {
+                Err(format!("{method} {path}: the description defines only {} on this path", other_methods.join(", ")))
+            }
         }
     }
 
@@ -237,7 +236,10 @@ impl ApiDescription {
         let operation = &item[op.method.to_ascii_lowercase()];
         let mut out: Vec<&Value> = Vec::new();
         let key = |p: &Value| {
-            (p.get("name").and_then(Value::as_str).map(str::to_owned), p.get("in").and_then(Value::as_str).map(str::to_owned))
+            (
+                p.get("name").and_then(Value::as_str).map(str::to_owned),
+                p.get("in").and_then(Value::as_str).map(str::to_owned),
+            )
         };
         for list in [&item["parameters"], &operation["parameters"]] {
             for p in list.as_array().into_iter().flatten() {
@@ -258,15 +260,17 @@ impl ApiDescription {
         let param = |location: &str, n: &str| {
             params.iter().copied().find(|p| {
                 p.get("in").and_then(Value::as_str) == Some(location)
-                    && p.get("name").and_then(Value::as_str).is_some_and(|pn| {
-                        if location == "header" { pn.eq_ignore_ascii_case(n) } else { pn == n }
-                    })
+                    && p.get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|pn| if location == "header" { pn.eq_ignore_ascii_case(n) } else { pn == n })
             })
         };
 
         for (n, value) in &path_params {
             match param("path", n) {
-                Some(p) => self.check_parameter(p, std::slice::from_ref(value), &format!("path parameter {n}"), &mut errors),
+                Some(p) => {
+                    self.check_parameter(p, std::slice::from_ref(value), &format!("path parameter {n}"), &mut errors)
+                }
                 None => errors.push(format!("path parameter {n} is not described")),
             }
         }
@@ -322,9 +326,8 @@ impl ApiDescription {
                     .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
                     .unwrap_or_default();
                 let content = spec.get("content").and_then(Value::as_object);
-                let media = content.and_then(|c| {
-                    c.iter().find(|(k, _)| media_matches(k, &content_type)).map(|(_, v)| v)
-                });
+                let media =
+                    content.and_then(|c| c.iter().find(|(k, _)| media_matches(k, &content_type)).map(|(_, v)| v));
                 match media {
                     None => errors.push(format!(
                         "content type {content_type:?} is not one the operation accepts ({})",
@@ -358,7 +361,11 @@ impl ApiDescription {
         let items: Vec<String> = if is_array {
             // Form style: exploded by default (the name repeats), else comma-separated.
             let explode = p.get("explode").and_then(Value::as_bool).unwrap_or(true);
-            if explode { values.to_vec() } else { values.iter().flat_map(|v| v.split(',').map(str::to_owned)).collect() }
+            if explode {
+                values.to_vec()
+            } else {
+                values.iter().flat_map(|v| v.split(',').map(str::to_owned)).collect()
+            }
         } else {
             values.to_vec()
         };

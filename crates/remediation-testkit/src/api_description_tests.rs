@@ -94,7 +94,12 @@ fn a_conforming_request_passes() {
     assert_eq!(violations(&d, &put(json!({"role": "member", "note": null, "tags": ["a"], "extra": 3}))), "");
     assert_eq!(violations(&d, &put(json!({"role": "maintainer", "extra": {"k": 1}}))), "");
     assert_eq!(violations(&d, &request("DELETE", "/v2/teams/core/members/octocat", &[], None)), "");
-    let list = request("GET", "/v2/teams", &[("sort", "name"), ("per_page", "100"), ("$select", "id,name"), ("flag", "true")], None);
+    let list = request(
+        "GET",
+        "/v2/teams",
+        &[("sort", "name"), ("per_page", "100"), ("$select", "id,name"), ("flag", "true")],
+        None,
+    );
     assert_eq!(violations(&d, &list), "");
     // The literal segment wins over the template.
     assert_eq!(violations(&d, &request("GET", "/v2/teams/core/members/me", &[], None)), "");
@@ -189,7 +194,10 @@ fn githubs_description_refuses_a_billing_manager_membership() {
     assert_eq!(violations(&github, &request("PUT", path, &[], Some(json!({"role": "member"})))), "");
     let v = violations(&github, &request("PUT", path, &[], Some(json!({"role": "billing_manager"}))));
     assert!(v.contains("body.role: \"billing_manager\" is not one of"), "{v}");
-    let v = violations(&github, &request("GET", "/repos/acme/payments/collaborators", &[("affiliation", "everyone")], None));
+    let v = violations(
+        &github,
+        &request("GET", "/repos/acme/payments/collaborators", &[("affiliation", "everyone")], None),
+    );
     assert!(v.contains("affiliation"), "{v}");
 }
 

@@ -113,7 +113,13 @@ impl HttpSubject for Entra {
 
 #[tokio::test]
 async fn entra_passes_the_semantic_suite() {
-    conformance::semantic(&Entra(Fixture::start().await)).await;
+    let subject = Entra(Fixture::start().await);
+    conformance::semantic(&subject).await;
+    assert_eq!(
+        subject.0.fake.faults().violations(),
+        Vec::<String>::new(),
+        "requests Graph's description does not allow"
+    );
 }
 
 #[tokio::test]
@@ -155,5 +161,11 @@ async fn entra_with_a_certificate_passes_the_semantic_suite() {
         }
     }
     let _unused: Option<EntraConnector> = None;
-    conformance::semantic(&Cert(Entra(Fixture::start().await))).await;
+    let subject = Cert(Entra(Fixture::start().await));
+    conformance::semantic(&subject).await;
+    assert_eq!(
+        subject.0.0.fake.faults().violations(),
+        Vec::<String>::new(),
+        "requests Graph's description does not allow"
+    );
 }

@@ -5,6 +5,7 @@
 // A test that meets the unexpected should stop right there; `unwrap` says so most briefly.
 #![allow(clippy::unwrap_used)]
 
+mod api_description;
 mod behaviour;
 mod conformance;
 mod golden;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use remediation_connector_entra::{Credential, EntraConfig, EntraConnector};
 use remediation_connector_http::{RecordingSleeper, SecretSource};
 use remediation_core::{Action, ActionId, ActionKind, Mode, State, SystemClock, Target};
+use remediation_testkit::api_description::ApiDescription;
 use remediation_testkit::fakes::entra::{self, EntraFake, Tenant};
 use tempfile::TempDir;
 use time::macros::datetime;
@@ -36,6 +38,8 @@ impl Fixture {
 
     async fn with(tenant: Tenant) -> Self {
         let fake = EntraFake::start(tenant).await.unwrap();
+        // Every request the connector sends must be one Graph's API description defines.
+        fake.faults().describe(Some(ApiDescription::graph().unwrap()));
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("secret"), format!("{}\n", entra::CLIENT_SECRET)).unwrap();
         std::fs::write(dir.path().join("reader"), entra::READER_SECRET).unwrap();

@@ -144,6 +144,7 @@ impl HttpSubject for Fixture {
 async fn github_passes_the_semantic_suite() {
     let f = Fixture::start(100, |_| {}).await;
     conformance::semantic(&f).await;
+    assert_eq!(f.fake.faults().violations(), Vec::<String>::new(), "requests the API description does not allow");
 }
 
 #[tokio::test]

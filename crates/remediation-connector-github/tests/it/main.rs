@@ -5,6 +5,7 @@
 // A test that meets the unexpected should stop right there; `unwrap` says so most briefly.
 #![allow(clippy::unwrap_used)]
 
+mod api_description;
 mod conformance;
 mod golden;
 mod invitations;
@@ -18,6 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use remediation_connector_github::{GitHubConfig, GitHubConnector};
 use remediation_connector_http::{RecordingSleeper, SecretSource};
 use remediation_core::{Action, ActionId, ActionKind, Mode, State, Target};
+use remediation_testkit::api_description::ApiDescription;
 use remediation_testkit::fakes::github::{ADMIN_TOKEN, GitHubFake, GitHubState};
 use tempfile::TempDir;
 
@@ -37,6 +39,8 @@ impl Fixture {
         })
         .await
         .unwrap();
+        // Every request the connector sends must be one GitHub's API description defines.
+        fake.faults().describe(Some(ApiDescription::github().unwrap()));
         Self { fake, dir: tempfile::tempdir().unwrap(), next: AtomicU32::new(0), page_size }
     }
 

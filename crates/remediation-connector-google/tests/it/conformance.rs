@@ -118,6 +118,7 @@ impl HttpSubject for Fixture {
 async fn google_passes_the_semantic_suite() {
     let f = Fixture::start(|_| {}).await;
     conformance::semantic(&f).await;
+    assert_eq!(f.fake.faults().violations(), Vec::<String>::new(), "requests the API description does not allow");
     // The sign-out ran once: the second execute of the same action was recognised as done.
     let state = f.fake.state();
     let signed_out: Vec<u32> =

@@ -5,6 +5,7 @@
 // A test that meets the unexpected should stop right there; `unwrap` says so most briefly.
 #![allow(clippy::unwrap_used)]
 
+mod api_description;
 mod conformance;
 mod golden;
 mod secrets;
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use remediation_connector_google::{GoogleConfig, GoogleConnector};
 use remediation_connector_http::{HttpClient, RecordingSleeper, RetryPolicy, ThrottleSignal};
 use remediation_core::{Action, ActionId, ActionKind, Mode, State, SystemClock, Target};
+use remediation_testkit::api_description::ApiDescription;
 use remediation_testkit::fakes::google::{AdminRole, GoogleFake, GoogleState};
 use tempfile::TempDir;
 
@@ -37,6 +39,8 @@ impl Fixture {
         })
         .await
         .unwrap();
+        // Every request the connector sends must be one the Admin SDK description defines.
+        fake.faults().describe(Some(ApiDescription::google().unwrap()));
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("sa.json"), fake.service_account_json()).unwrap();
         Self { fake, dir, next: AtomicU32::new(0) }

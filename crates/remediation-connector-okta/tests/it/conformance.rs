@@ -170,7 +170,9 @@ impl HttpSubject for OktaSubject {
 
 #[tokio::test]
 async fn semantic_with_an_api_token() {
-    conformance::semantic(&OktaSubject::new(Auth::Ssws).await).await;
+    let subject = OktaSubject::new(Auth::Ssws).await;
+    conformance::semantic(&subject).await;
+    assert_eq!(subject.fake.faults().violations(), Vec::<String>::new(), "requests Okta's description does not allow");
 }
 
 #[tokio::test]
@@ -178,6 +180,7 @@ async fn semantic_with_a_service_app() {
     let subject = OktaSubject::new(Auth::PrivateKeyJwt).await;
     conformance::semantic(&subject).await;
     assert!(subject.fake.faults().tokens_issued() >= 1);
+    assert_eq!(subject.fake.faults().violations(), Vec::<String>::new(), "requests Okta's description does not allow");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Integration tests of the Okta connector against the testkit's fake Okta org.
 
+mod api_description;
 mod config;
 mod conformance;
 mod described;

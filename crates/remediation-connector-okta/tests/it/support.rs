@@ -6,6 +6,7 @@ use std::sync::Arc;
 use remediation_connector_http::{RecordingSleeper, SecretSource};
 use remediation_connector_okta::{DEFAULT_SCOPES, OktaAuth, OktaConfig, OktaConnector, OktaParts};
 use remediation_core::{Clock, ManualClock, SystemClock};
+use remediation_testkit::api_description::ApiDescription;
 use remediation_testkit::fakes::okta::FakeOkta;
 use serde_json::json;
 
@@ -94,6 +95,8 @@ pub(crate) fn connector(fake: &FakeOkta, auth: Auth, clock: Option<Arc<ManualClo
 /// A fake org with the tokens and the service app registered.
 pub(crate) async fn fake() -> FakeOkta {
     let fake = FakeOkta::start().await.expect("fake starts");
+    // Every request the connector sends must be one Okta's API description defines.
+    fake.faults().describe(Some(ApiDescription::okta().expect("description")));
     fake.org().add_api_token(TOKEN);
     fake.org().add_read_only_token(READ_ONLY_TOKEN);
     fake.org().add_service_app(CLIENT_ID);

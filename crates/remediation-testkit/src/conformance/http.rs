@@ -66,6 +66,11 @@ pub async fn http_protocol(subject: &dyn HttpSubject) {
         third_page(subject, &connector, &mut report).await;
         subject.faults().reset();
     }
+    // With the provider's API description attached (`Faults::describe`), every request the
+    // suite made must be one it defines.
+    for v in subject.faults().violations() {
+        report.failures.push(format!("a request the provider's API description does not allow: {v}"));
+    }
     if !report.failures.is_empty() {
         let mut msg = format!("HTTP protocol conformance: {} check(s) failed\n", report.failures.len());
         for f in &report.failures {

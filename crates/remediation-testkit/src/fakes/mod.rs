@@ -124,6 +124,8 @@ struct FaultState {
     rate_limited: u64,
     description: Option<Arc<ApiDescription>>,
     violations: Vec<String>,
+    /// `(path, query)` of the next-page links the fake handed out.
+    links: HashSet<(String, Vec<(String, String)>)>,
 }
 
 /// The fault switchboard shared by all fakes. Cheap to clone; clones share state.
@@ -175,10 +177,41 @@ impl Faults {
     /// there is no description or the request conforms.
     fn violation(&self, request: &RecordedRequest) -> Option<String> {
         let description = self.state().description.clone()?;
-        let message = description.validate(request).err()?.to_string();
+        let followed = self.state().links.contains(&(request.path.clone(), request.query.clone()));
+        let message = if followed {
+            // A next-page link the provider handed out: its query (a cursor such as Okta's
+            // `after`) is the provider's choice, not the client's.
+            let mut own = request.clone();
+            own.query.clear();
+            description.validate(&own).err()?.to_string()
+        } else {
+            description.validate(request).err()?.to_string()
+        };
         let message = format!("{} {}: {message}", request.method, request.path);
         self.state().violations.push(message.clone());
         Some(message)
+    }
+
+    /// Remembers the next-page link (`Link: <url>; rel="next"`) of a response, when a
+    /// description is attached.
+    fn remember_links(&self, headers: &HeaderMap) {
+        if self.state().description.is_none() {
+            return;
+        }
+        for value in headers.get_all("link").iter().filter_map(|v| v.to_str().ok()) {
+            for part in value.split(',') {
+                let Some((url, params)) = part.trim().strip_prefix('<').and_then(|p| p.split_once('>')) else {
+                    continue;
+                };
+                if !params.contains("rel=\"next\"") {
+                    continue;
+                }
+                let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+                let path_and_query = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+                let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+                self.state().links.insert((path.to_owned(), url_pairs(query)));
+            }
+        }
     }
 
     /// The next `n` authenticated requests fail with `status` (500, 503).
@@ -500,6 +533,7 @@ async fn instrument(State(layer): State<Layer>, request: Request, next: Next) ->
         }
     };
     recorded.status = response.status().as_u16();
+    layer.faults.remember_links(response.headers());
     layer.log.push(recorded);
     response
 }

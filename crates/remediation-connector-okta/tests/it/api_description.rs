@@ -1,0 +1,17 @@
+//! Every request in the golden fixtures is defined by the published description of
+//! Okta's management API, with values it accepts (`api-descriptions/` at the repository root).
+
+use std::path::Path;
+
+use remediation_testkit::api_description::ApiDescription;
+
+#[test]
+fn every_golden_request_is_defined_by_the_providers_api_description() {
+    let description = ApiDescription::okta().expect("the committed description parses");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    // The token request goes to Okta's OAuth 2.0 API (`/oauth2/v1/token`), not the management API.
+    match description.validate_fixtures(&dir, &|p| p == "/oauth2/v1/token") {
+        Ok(checked) => assert!(checked > 0, "no request validated in {}", dir.display()),
+        Err(v) => panic!("golden requests the description does not allow:\n{}", v.0.join("\n")),
+    }
+}
