@@ -192,25 +192,35 @@ impl Faults {
         Some(message)
     }
 
-    /// Remembers the next-page link (`Link: <url>; rel="next"`) of a response, when a
-    /// description is attached.
-    fn remember_links(&self, headers: &HeaderMap) {
-        if self.state().description.is_none() {
-            return;
-        }
+    /// Whether a description is attached.
+    fn described(&self) -> bool {
+        self.state().description.is_some()
+    }
+
+    /// Remembers the next-page links of a response: `Link: <url>; rel="next"` (Okta,
+    /// GitHub) and `@odata.nextLink` in a JSON body (Graph).
+    fn remember_links(&self, headers: &HeaderMap, body: &[u8]) {
+        let mut urls = Vec::new();
         for value in headers.get_all("link").iter().filter_map(|v| v.to_str().ok()) {
             for part in value.split(',') {
                 let Some((url, params)) = part.trim().strip_prefix('<').and_then(|p| p.split_once('>')) else {
                     continue;
                 };
-                if !params.contains("rel=\"next\"") {
-                    continue;
+                if params.contains("rel=\"next\"") {
+                    urls.push(url.to_owned());
                 }
-                let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-                let path_and_query = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
-                let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
-                self.state().links.insert((path.to_owned(), url_pairs(query)));
             }
+        }
+        if let Ok(json) = serde_json::from_slice::<Value>(body)
+            && let Some(next) = json.get("@odata.nextLink").and_then(Value::as_str)
+        {
+            urls.push(next.to_owned());
+        }
+        for url in urls {
+            let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+            let path_and_query = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+            let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+            self.state().links.insert((path.to_owned(), url_pairs(query)));
         }
     }
 
@@ -533,7 +543,14 @@ async fn instrument(State(layer): State<Layer>, request: Request, next: Next) ->
         }
     };
     recorded.status = response.status().as_u16();
-    layer.faults.remember_links(response.headers());
+    let response = if layer.faults.described() {
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
+        layer.faults.remember_links(&parts.headers, &bytes);
+        Response::from_parts(parts, Body::from(bytes))
+    } else {
+        response
+    };
     layer.log.push(recorded);
     response
 }
@@ -676,6 +693,36 @@ mod tests {
         })
         .await
         .expect("join")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_a_description_attached_an_undefined_request_is_refused_and_listed() {
+        let router = Router::new()
+            .route("/x", get(|| async { "ok" }).post(|| async { "ok" }))
+            .route("/token", post(|| async { "t" }));
+        let server = FakeServer::start(router, Plain).await.expect("start");
+        let (base, f) = (server.base_url().to_owned(), server.faults().clone());
+        f.allow_token("t");
+        let description = serde_json::json!({
+            "openapi": "3.0.3",
+            "paths": {"/x": {"get": {
+                "parameters": [{"name": "a", "in": "query", "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": ""}}
+            }}}
+        });
+        f.describe(Some(ApiDescription::parse(&description.to_string()).expect("description")));
+        assert_eq!(send(&base, "GET", "/x?a=1", "t", None).await, 200);
+        assert_eq!(send(&base, "GET", "/x?b=1", "t", None).await, 400, "an undefined query parameter");
+        assert_eq!(send(&base, "POST", "/x", "t", None).await, 400, "an undefined method");
+        assert_eq!(send(&base, "POST", "/token", "", Some("grant_type=x")).await, 200, "public paths are not checked");
+        let v = f.violations();
+        assert_eq!(v.len(), 2, "{v:?}");
+        assert!(v[0].contains("GET /x?b=1") || v[0].contains("query parameter b is not defined"), "{v:?}");
+        assert!(v[1].contains("defines only GET"), "{v:?}");
+        let statuses: Vec<u16> = server.log().all().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [200, 400, 400, 200], "refused requests are recorded");
+        f.describe(None);
+        assert_eq!(send(&base, "POST", "/x", "t", None).await, 200);
     }
 
     #[test]
