@@ -75,6 +75,9 @@ enum Segment {
     Param(String),
 }
 
+/// Path parameters a request gave, by name, decoded.
+type PathParams = Vec<(String, String)>;
+
 /// One operation: method, template and where it sits in the document.
 #[derive(Debug, Clone)]
 struct Operation {
@@ -184,12 +187,12 @@ impl ApiDescription {
 
     /// The operation `method` `path` (the request's path, with the server's base) calls,
     /// preferring the template with the most literal segments; or why there is none.
-    fn find(&self, method: &str, path: &str) -> Result<(&Operation, Vec<(String, String)>), String> {
+    fn find(&self, method: &str, path: &str) -> Result<(&Operation, PathParams), String> {
         let Some(relative) = path.strip_prefix(&self.base) else {
             return Err(format!("{method} {path}: not under the description's base path {}", self.base));
         };
         let actual: Vec<&str> = relative.trim_start_matches('/').split('/').collect();
-        let mut best: Option<(&Operation, Vec<(String, String)>, usize)> = None;
+        let mut best: Option<(&Operation, PathParams, usize)> = None;
         let mut other_methods = Vec::new();
         for op in &self.operations {
             if op.segments.len() != actual.len() {
