@@ -282,7 +282,8 @@ impl Faults {
         s.accepted.contains(token) && !s.revoked.contains(token)
     }
 
-    /// Clears every pending fault and revocation; accepted tokens stay accepted.
+    /// Clears every pending fault and revocation; accepted tokens stay accepted, and so does
+    /// an attached description ([`Faults::describe`]).
     pub fn reset(&self) {
         let mut s = self.state();
         s.throttle = 0;
