@@ -6,9 +6,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod conformance;
+mod effective;
 mod golden;
 mod invitations;
 mod outside;
+mod pending;
 mod roles;
 mod secrets;
 
