@@ -85,8 +85,8 @@ pub(crate) fn table() -> String {
     }
     out.push_str(
         "\nEach cell lists the grant types a connector supports for that kind. Unmarked: reversible \
-         (rollback restores the exact before-state); † lossy (rollback restores the access but not \
-         every detail); ‡ irreversible (cannot be undone). Lossy and irreversible actions never run \
+         (rollback restores the exact before-state); † lossy (rollback loses a detail, or can only \
+         offer the access back as an invitation the person must accept); ‡ irreversible (cannot be undone). Lossy and irreversible actions never run \
          in auto mode. The webhook connector supports every kind, for the grant types and with the \
          reversibility its configuration declares.\n",
     );

@@ -637,6 +637,15 @@ impl Ctx {
                 json!({"outcome": "rolled_back", "action": action}),
                 format!("{} rolled back; before-state restored and verified", action.id),
             ),
+            "restored_pending_acceptance" => (
+                0,
+                json!({"outcome": "restored_pending_acceptance", "action": action}),
+                format!(
+                    "{} rolled back; access waits for {} to accept the invitation",
+                    action.id,
+                    clean(&action.target.identity)
+                ),
+            ),
             "failed" if outcome.rollback => (
                 5,
                 json!({"outcome": "failed", "action": action, "error": error}),

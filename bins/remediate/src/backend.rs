@@ -153,6 +153,9 @@ impl Outcome {
             RollbackOutcome::RolledBack { action } => {
                 OutcomeView { action: Some(action), ..Self::empty("rolled_back") }
             }
+            RollbackOutcome::RestoredPendingAcceptance { action } => {
+                OutcomeView { action: Some(action), ..Self::empty("restored_pending_acceptance") }
+            }
             RollbackOutcome::Failed { action, error } => {
                 OutcomeView { action: Some(action), error: Some(error), ..Self::empty("failed") }
             }

@@ -343,13 +343,18 @@ async fn run_rollback(
     .await
 }
 
-/// 200 rolled back, 202 waiting for a different principal's approval, 502 when the restore
+/// 200 rolled back (`restored_pending_acceptance` when the access was offered back as an
+/// invitation the person must accept), 202 waiting for a different principal's approval, 502 when the restore
 /// failed.
 pub(crate) fn rollback_response(outcome: RollbackOutcome) -> Response {
     match outcome {
         RollbackOutcome::RolledBack { action } => {
             reply(StatusCode::OK, &OutcomeView { action: Some(action), ..OutcomeView::named("rolled_back") })
         }
+        RollbackOutcome::RestoredPendingAcceptance { action } => reply(
+            StatusCode::OK,
+            &OutcomeView { action: Some(action), ..OutcomeView::named("restored_pending_acceptance") },
+        ),
         RollbackOutcome::Requested { action } => reply(
             StatusCode::ACCEPTED,
             &OutcomeView { action: Some(action), ..OutcomeView::named("rollback_requested") },

@@ -101,6 +101,7 @@ impl Metrics {
     pub fn record_rollback(&self, outcome: &RollbackOutcome) {
         let label = match outcome {
             RollbackOutcome::RolledBack { .. } => "rolled_back",
+            RollbackOutcome::RestoredPendingAcceptance { .. } => "restored_pending_acceptance",
             RollbackOutcome::Failed { .. } => "failed",
             RollbackOutcome::Requested { .. } => "requested",
         };

@@ -151,8 +151,10 @@ pub struct KillSwitchView {
 /// What an execution, force-execution or rollback came to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OutcomeView {
-    /// `completed`, `failed`, `held`, `plan_changed`, `dry_run`, `rolled_back` or
-    /// `rollback_requested` (the rollback waits for a different principal's approval).
+    /// `completed`, `failed`, `held`, `plan_changed`, `dry_run`, `rolled_back`,
+    /// `restored_pending_acceptance` (rolled back, but the provider offered the access back as
+    /// an invitation: the person has it again only once they accept) or `rollback_requested`
+    /// (the rollback waits for a different principal's approval).
     pub outcome: String,
     /// The action as it is now (absent for a dry run).
     pub action: Option<Action>,

@@ -61,6 +61,26 @@ pub(crate) fn list_direct_collaborators(repo: &str, per_page: u32) -> Option<Api
     )
 }
 
+/// `GET /repos/{o}/{r}/collaborators/{u}/permission`: the user's highest permission from
+/// every source ("Get repository permissions for a user").
+pub(crate) fn get_collaborator_permission(repo: &str, login: &str) -> Option<ApiRequest> {
+    Some(RequestSpec::new(Method::GET, repo_path(repo, "/repos/{}/{}/collaborators/{}/permission", Some(login))?))
+}
+
+/// `GET /repos/{o}/{r}/teams?per_page=n`: the teams with access and the permission each
+/// grants ("List repository teams").
+pub(crate) fn list_repo_teams(repo: &str, per_page: u32) -> Option<ApiRequest> {
+    Some(
+        RequestSpec::new(Method::GET, repo_path(repo, "/repos/{}/{}/teams", None)?)
+            .query("per_page", per_page.to_string()),
+    )
+}
+
+/// `GET /orgs/{org}`: its `default_repository_permission` ("Get an organization").
+pub(crate) fn get_org(org: &str) -> ApiRequest {
+    RequestSpec::new(Method::GET, ApiPath::new("/orgs/{}", [org]))
+}
+
 /// `GET /repos/{o}/{r}/invitations?per_page=n`: pending invitations.
 pub(crate) fn list_invitations(repo: &str, per_page: u32) -> Option<ApiRequest> {
     Some(
@@ -225,6 +245,21 @@ mod tests {
             Some(json!({"role": "maintainer"})),
         );
         check(get_authenticated_user(), Method::GET, "/user", &[], None);
+        check(
+            get_collaborator_permission("acme/payments", "octocat").unwrap(),
+            Method::GET,
+            "/repos/acme/payments/collaborators/octocat/permission",
+            &[],
+            None,
+        );
+        check(
+            list_repo_teams("acme/payments", 100).unwrap(),
+            Method::GET,
+            "/repos/acme/payments/teams",
+            &[("per_page", "100")],
+            None,
+        );
+        check(get_org("acme"), Method::GET, "/orgs/acme", &[], None);
     }
 
     #[test]

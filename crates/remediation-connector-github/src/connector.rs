@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use crate::api::{self, ApiRequest};
 use crate::config::{API_VERSION, GitHubConfig, REQUIRED_SCOPES};
 use crate::error::{GitHubError, parse_error};
-use crate::state::{self, ORG_MEMBER, ORG_ROLE, OUTSIDE_COLLABORATOR, REPO_COLLABORATOR, TEAM_MEMBER};
+use crate::state::{self, ORG_MEMBER, ORG_ROLE, OUTSIDE_COLLABORATOR, OtherGrant, REPO_COLLABORATOR, TEAM_MEMBER};
 
 /// The most pages of a listing the connector reads before giving up (100 x 100 items).
 const MAX_PAGES: usize = 100;
@@ -181,9 +181,7 @@ impl GitHubConnector {
             let malformed = || ConnectorError::permanent(format!("GitHub listed a repository named {repo:?}"));
             if listed {
                 let list = api::list_direct_collaborators(repo, self.page_size).ok_or_else(malformed)?;
-                if let Some(p) =
-                    self.find(list, "/login", login).await?.and_then(|c| state::collaborator_permission(&c))
-                {
+                if let Some(p) = self.find(list, "/login", login).await?.and_then(|c| state::direct_permission(&c)) {
                     repos.insert(repo.to_owned(), Value::String(p));
                     continue;
                 }
@@ -197,6 +195,107 @@ impl GitHubConnector {
             }
         }
         Ok((repos, invitations))
+    }
+
+    /// The user's highest permission on `repo` from every source, from "Get repository
+    /// permissions for a user" (`None` when they have none; GitHub answers 404 for a user who
+    /// is no collaborator of a private repository).
+    async fn effective(&self, repo: &str, login: &str) -> Result<Option<String>, ConnectorError> {
+        let get = api::get_collaborator_permission(repo, login)
+            .ok_or_else(|| ConnectorError::permanent(format!("{repo}: the resource must be owner/repo")))?;
+        let resp = self.send(get).await?;
+        match resp.status().as_u16() {
+            200..=299 => Ok(state::effective_permission(&resp.json::<Value>()?)),
+            404 => Ok(None),
+            _ => Err(self.client.error_for(&resp)),
+        }
+    }
+
+    /// The highest grant `login` holds on `repo` besides the direct one, and what gives it:
+    /// a team the user is an active member of ("List repository teams", each with the
+    /// `permission` it grants, then "Get team membership for a user"), ownership of the
+    /// organisation (owners are admins of every repository), or the organisation's base
+    /// permission for a member (`default_repository_permission` of "Get an organization").
+    /// A repository owned by a user has none of these.
+    async fn other_grant(&self, repo: &str, login: &str) -> Result<Option<OtherGrant>, ConnectorError> {
+        let malformed = || ConnectorError::permanent(format!("{repo}: the resource must be owner/repo"));
+        let org = repo.split_once('/').map(|(o, _)| o).ok_or_else(malformed)?;
+        let resp = self.send(api::get_org_membership(org, login)).await?;
+        let membership = match resp.status().as_u16() {
+            200..=299 => Some(resp.json::<Value>()?),
+            404 => None,
+            _ => return Err(self.client.error_for(&resp)),
+        };
+        let active = membership.as_ref().filter(|m| m.get("state").and_then(Value::as_str) == Some("active"));
+        let mut best = None;
+        match active.and_then(|m| m.get("role")).and_then(Value::as_str) {
+            Some("admin") => {
+                best =
+                    Some(OtherGrant { permission: "admin".to_owned(), via: format!("owning the organisation {org}") });
+            }
+            Some(_) => {
+                let resp = self.send(api::get_org(org)).await?;
+                if !resp.status().is_success() {
+                    return Err(self.client.error_for(&resp));
+                }
+                let base = resp.json::<Value>()?;
+                if let Some(p) = base
+                    .get("default_repository_permission")
+                    .and_then(Value::as_str)
+                    .filter(|p| *p != "none")
+                    .map(state::permission_name)
+                {
+                    best = Some(OtherGrant { permission: p, via: format!("the base permission of {org}") });
+                }
+            }
+            None => {}
+        }
+        if membership.is_none() {
+            return Ok(best);
+        }
+        let list = api::list_repo_teams(repo, self.page_size).ok_or_else(malformed)?;
+        let pages = self.client.pages(list.into_request(), PageStyle::Link, MAX_PAGES, |_| false).await?;
+        if pages.truncated {
+            return Err(ConnectorError::permanent(format!(
+                "{repo} has more than {MAX_PAGES} pages of teams; the connector stops there"
+            )));
+        }
+        let mut teams: Vec<(String, String)> = pages
+            .items
+            .iter()
+            .filter_map(|t| {
+                let slug = t.get("slug").and_then(Value::as_str)?;
+                let permission = t.get("permission").and_then(Value::as_str)?;
+                Some((slug.to_owned(), state::permission_name(permission)))
+            })
+            .collect();
+        // Highest first: the first team the user is an active member of is the one to name.
+        teams.sort_by_key(|(_, p)| std::cmp::Reverse(state::rank(p)));
+        for (slug, permission) in teams {
+            if best.as_ref().is_some_and(|b| state::rank(&b.permission) >= state::rank(&permission)) {
+                break;
+            }
+            let team = format!("{org}/{slug}");
+            let get = api::get_team_membership(&team, login).ok_or_else(malformed)?;
+            let resp = self.send(get).await?;
+            match resp.status().as_u16() {
+                200..=299 if resp.json::<Value>()?.get("state").and_then(Value::as_str) == Some("active") => {
+                    best = OtherGrant::max(best, Some(OtherGrant { permission, via: format!("the team {team}") }));
+                }
+                200..=299 | 404 => {}
+                _ => return Err(self.client.error_for(&resp)),
+            }
+        }
+        Ok(best)
+    }
+
+    /// For a `repo_collaborator`, the grant besides the direct one (see [`Self::other_grant`]).
+    async fn other_for(&self, target: &Target) -> Result<Option<OtherGrant>, ConnectorError> {
+        if target.grant_type != REPO_COLLABORATOR {
+            return Ok(None);
+        }
+        let repo = Self::resource(target, "the repository as owner/repo")?;
+        self.other_grant(&repo, &target.identity).await
     }
 
     fn is_protected(&self, target: &Target) -> bool {
@@ -218,8 +317,7 @@ impl GitHubConnector {
                 let repo = Self::resource(target, "the repository as owner/repo")?;
                 let list = api::list_direct_collaborators(&repo, self.page_size)
                     .ok_or_else(|| Self::malformed(target, "owner/repo"))?;
-                let permission =
-                    self.find(list, "/login", login).await?.and_then(|c| state::collaborator_permission(&c));
+                let permission = self.find(list, "/login", login).await?.and_then(|c| state::direct_permission(&c));
                 let invitation = match permission {
                     Some(_) => None,
                     None => {
@@ -232,7 +330,8 @@ impl GitHubConnector {
                 if permission.is_none() && invitation.is_none() {
                     self.user_exists(login).await?;
                 }
-                state::collaborator(&repo, login, permission, invitation)
+                let effective = self.effective(&repo, login).await?;
+                state::collaborator(&repo, login, permission, invitation, effective)
             }
             ORG_MEMBER | ORG_ROLE => {
                 let org = Self::resource(target, "the organisation")?;
@@ -331,7 +430,7 @@ impl GitHubConnector {
         let repos = state::field(want, "repositories")?
             .as_object()
             .ok_or_else(|| ConnectorError::permanent("the before-state's repositories are not an object"))?;
-        let (mut request_ids, mut wrote) = (Vec::new(), false);
+        let (mut request_ids, mut wrote, mut invited) = (Vec::new(), false, false);
         for (repo, permission) in repos {
             let permission = permission
                 .as_str()
@@ -343,20 +442,26 @@ impl GitHubConnector {
                     ..target.clone()
                 })
                 .await?;
-            let held = state::text(&now.state, "permission")?.or(state::text(&now.state, "invitation")?);
-            if held.as_deref() == Some(permission) {
+            if state::text(&now.state, "permission")?.as_deref() == Some(permission) {
+                continue;
+            }
+            if state::text(&now.state, "invitation")?.as_deref() == Some(permission) {
+                invited = true;
                 continue;
             }
             let req =
                 api::put_collaborator(repo, login, permission).ok_or_else(|| Self::malformed(target, "owner/repo"))?;
             let resp = self.write(req).await?;
             request_ids.extend(resp.request_ids().iter().cloned());
+            invited |= resp.status().as_u16() == 201;
             wrote = true;
         }
-        if !wrote {
-            return Ok(Self::already());
-        }
-        Ok(Outcome { status: OutcomeStatus::Applied, request_ids })
+        let status = match (invited, wrote) {
+            (true, _) => OutcomeStatus::PendingAcceptance,
+            (false, true) => OutcomeStatus::Applied,
+            (false, false) => OutcomeStatus::AlreadyInState,
+        };
+        Ok(Outcome { status, request_ids })
     }
 }
 
@@ -410,7 +515,9 @@ impl Connector for GitHubConnector {
 
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
         self.capability(action)?;
-        let (state, description) = state::expected_after(&action.kind, &action.target.grant_type, &before.state)?;
+        let other = self.other_for(&action.target).await?;
+        let (state, description) =
+            state::expected_after(&action.kind, &action.target.grant_type, &before.state, other.as_ref())?;
         if action.target.grant_type == TEAM_MEMBER {
             let team = Self::resource(&action.target, "the team as org/team-slug")?;
             let role = state::text(&before.state, "role")?;
@@ -453,7 +560,9 @@ impl Connector for GitHubConnector {
                 self.delete(req).await
             }
             (ActionKind::Reduce { to }, REPO_COLLABORATOR) => {
-                state::expected_after(&action.kind, REPO_COLLABORATOR, s)?;
+                // Judged again on the live state: a team grant may have appeared since the plan.
+                let other = self.other_grant(&resource, login).await?;
+                state::expected_after(&action.kind, REPO_COLLABORATOR, s, other.as_ref())?;
                 if state::text(s, "permission")?.as_deref() == Some(to.as_str()) {
                     return Ok(Self::already());
                 }
@@ -467,7 +576,7 @@ impl Connector for GitHubConnector {
                     return Ok(Self::already());
                 }
                 // Checked again on the live state: a billing manager's removal cannot be undone.
-                state::expected_after(&action.kind, ORG_MEMBER, s)?;
+                state::expected_after(&action.kind, ORG_MEMBER, s, None)?;
                 if state::text(s, "membership")?.as_deref() == Some("pending") {
                     // Only the membership call cancels an invitation; the member call ignores it.
                     return self.delete(api::delete_org_membership(&resource, login)).await;
@@ -475,7 +584,7 @@ impl Connector for GitHubConnector {
                 self.delete(api::delete_org_member(&resource, login)).await
             }
             (ActionKind::Reduce { to }, ORG_ROLE) => {
-                state::expected_after(&action.kind, ORG_ROLE, s)?;
+                state::expected_after(&action.kind, ORG_ROLE, s, None)?;
                 if state::text(s, "role")?.as_deref() == Some(to.as_str()) {
                     return Ok(Self::already());
                 }
@@ -541,8 +650,9 @@ impl Connector for GitHubConnector {
                     "repository permission or invitation",
                 )?;
                 if state::text(now, "invitation")?.as_deref() == Some(permission.as_str()) {
-                    // Already re-invited with the same permission: the lossy best is in place.
-                    return Ok(Self::already());
+                    // Already re-invited with the same permission: all a rollback can do is
+                    // done, and the access still waits for the user to accept.
+                    return Ok(Self::outcome(OutcomeStatus::PendingAcceptance, None));
                 }
                 api::put_collaborator(&resource, login, &permission)
                     .ok_or_else(|| Self::malformed(target, "owner/repo"))?
@@ -551,11 +661,13 @@ impl Connector for GitHubConnector {
                 let role = needs(state::text(want, "role")?, "organisation role")?;
                 // Never sent: GitHub answers 422 to any other role.
                 state::settable_org_role(login, &resource, &role, "so it cannot be written back")?;
-                if action.kind.name() == KindName::Revoke
-                    && state::text(now, "membership")?.is_some()
-                    && state::text(now, "role")?.as_deref() == Some(role.as_str())
+                if action.kind.name() == KindName::Revoke && state::text(now, "role")?.as_deref() == Some(role.as_str())
                 {
-                    return Ok(Self::already());
+                    match state::text(now, "membership")?.as_deref() {
+                        Some("pending") => return Ok(Self::outcome(OutcomeStatus::PendingAcceptance, None)),
+                        Some(_) => return Ok(Self::already()),
+                        None => {}
+                    }
                 }
                 api::put_org_membership(&resource, login, &role)
             }
@@ -569,12 +681,24 @@ impl Connector for GitHubConnector {
                 return Err(ConnectorError::unsupported(format!("the GitHub connector cannot {} a {gt}", kind.name())));
             }
         };
+        let is_membership = target.grant_type == ORG_MEMBER || target.grant_type == ORG_ROLE;
         let resp = self.write(request).await?;
-        if resp.status().as_u16() == 201 {
-            // GitHub created an invitation instead of restoring the grant: access returns only
-            // once the user accepts it.
+        // "Add a repository collaborator" answers 201 with an invitation for anyone not yet a
+        // collaborator; "Set organization membership for a user" answers `"state": "pending"`
+        // for anyone not yet a member. Either way the access returns only once they accept.
+        let invited = resp.status().as_u16() == 201
+            || (is_membership
+                && resp.json::<Value>().ok().and_then(|m| m.get("state")?.as_str().map(str::to_owned)).as_deref()
+                    == Some("pending"));
+        if invited {
             tracing::warn!(connector = %self.id, %target, "rollback sent an invitation; access returns when it is accepted");
+            return Ok(Self::outcome(OutcomeStatus::PendingAcceptance, Some(&resp)));
         }
         Ok(Self::outcome(OutcomeStatus::Applied, Some(&resp)))
+    }
+
+    fn pending_acceptance_state(&self, action: &Action, before: &Snapshot, after: &Snapshot) -> Option<Snapshot> {
+        let state = state::pending_after(&action.kind, &action.target.grant_type, &before.state, &after.state)?;
+        Some(Snapshot { state, ..before.clone() })
     }
 }

@@ -6,11 +6,24 @@
 //! | Kind | Grant type | Reversibility | Provider calls |
 //! |---|---|---|---|
 //! | `revoke` | `repo_collaborator` | lossy | `DELETE /repos/{o}/{r}/collaborators/{u}`, or for a pending invitation `DELETE /repos/{o}/{r}/invitations/{id}`; undo `PUT` with the permission, which sends an invitation the user must accept |
-//! | `reduce` | `repo_collaborator` | reversible | `PUT /repos/{o}/{r}/collaborators/{u}` `{"permission": "pull\|triage\|push\|maintain\|admin"}`; undo with the snapshotted permission |
+//! | `reduce` | `repo_collaborator` | reversible | `PUT /repos/{o}/{r}/collaborators/{u}` `{"permission": "pull\|triage\|push\|maintain\|admin"}` on the direct grant; refused when a team, ownership or the base permission keeps the user above the target; undo with the snapshotted permission |
 //! | `revoke` | `org_member` | lossy | `DELETE /orgs/{org}/members/{u}` (also drops team memberships), or for a pending invitee `DELETE /orgs/{org}/memberships/{u}`, which cancels the invitation; undo `PUT /orgs/{org}/memberships/{u}` invites with the old role |
 //! | `reduce` | `org_role` | reversible | `PUT /orgs/{org}/memberships/{u}` `{"role": "member"}`; undo with the snapshotted role |
 //! | `revoke` | `team_member` | reversible | `DELETE /orgs/{org}/teams/{slug}/memberships/{u}`; undo `PUT` with `{"role": "member\|maintainer"}` |
 //! | `revoke` | `outside_collaborator` | lossy | `DELETE /orgs/{org}/outside_collaborators/{u}` (every repository of the organisation); undo `PUT /repos/{o}/{r}/collaborators/{u}` per repository with its permission, which sends invitations |
+//!
+//! A rollback whose restoring call GitHub takes as an invitation (a 201 from the collaborator
+//! `PUT`, a `pending` membership) answers
+//! [`OutcomeStatus::PendingAcceptance`](remediation_core::OutcomeStatus::PendingAcceptance):
+//! the access returns only once the user accepts, and the engine reports the rollback as
+//! `restored_pending_acceptance`. These grants are `lossy` for that reason.
+//!
+//! A `repo_collaborator` snapshot keeps the direct grant (`permission`, from the `permissions`
+//! flags of the direct listing: its `role_name` is the highest role from every source) apart
+//! from the effective one (`effective`, `GET /repos/{o}/{r}/collaborators/{u}/permission`).
+//! Planning a revoke or reduce also reads the other sources: the organisation membership
+//! (an owner is admin everywhere; a member has the base permission of `GET /orgs/{org}`) and
+//! `GET /repos/{o}/{r}/teams` with the user's membership of each team above the target.
 //!
 //! Refused up front, and never written by a rollback: an organisation `billing_manager`
 //! (the membership `PUT` takes only `admin` or `member`), and the team membership of an

@@ -2,9 +2,11 @@
 //! Volatile fields (ids, URLs, node ids, timestamps) are left out.
 //!
 //! - `repo_collaborator` (identity = login, resource = `owner/repo`):
-//!   `{"repository", "user", "permission", "invitation"}`: the direct grant's permission
-//!   (`pull`, `triage`, `push`, `maintain`, `admin` or a custom role name) and the permission
-//!   of a pending invitation, each `null` when absent.
+//!   `{"repository", "user", "permission", "invitation", "effective"}`: the direct grant's
+//!   permission (`pull`, `triage`, `push`, `maintain`, `admin`), the permission of a pending
+//!   invitation, and the highest permission the user has from every source (direct, teams,
+//!   the organisation's base permission, ownership), each `null` when absent. Only the direct
+//!   grant is ever written; `effective` is what an action is judged by.
 //! - `org_member` (resource = org): `{"org", "user", "membership", "role"}`: membership
 //!   `active` or `pending` (invited), role `admin`, `member` or `billing_manager`, both `null`
 //!   when absent. A billing manager is refused: the membership call cannot set that role back.
@@ -60,14 +62,43 @@ pub(crate) fn permission_name(role: &str) -> String {
     }
 }
 
-/// The repository role of a collaborator list item: `role_name`, else the highest of its
-/// `permissions` flags.
-pub(crate) fn collaborator_permission(item: &Value) -> Option<String> {
-    if let Some(role) = item.get("role_name").and_then(Value::as_str).filter(|r| !r.is_empty()) {
-        return Some(permission_name(role));
-    }
+/// The direct grant of an item of "List repository collaborators" (`affiliation=direct`):
+/// the highest of its `permissions` flags, which GitHub documents as "the base role
+/// permissions of the collaborator". Its `role_name` is not the grant: it is "the highest
+/// role assigned to the collaborator after considering all sources of grants, including:
+/// repo, teams, organization, and enterprise", so a `pull` collaborator who is `admin`
+/// through a team reads `admin` there.
+pub(crate) fn direct_permission(item: &Value) -> Option<String> {
     let flags = item.get("permissions")?;
     REPO_LEVELS.iter().rev().find(|l| flags.get(**l).and_then(Value::as_bool) == Some(true)).map(|l| (*l).to_owned())
+}
+
+/// The effective permission in a "Get repository permissions for a user" answer: `role_name`
+/// (the full role, custom roles included), else the legacy `permission` (`admin`, `write`,
+/// `read`; `none` and an empty role are no access).
+pub(crate) fn effective_permission(answer: &Value) -> Option<String> {
+    let text = |k: &str| answer.get(k).and_then(Value::as_str).filter(|r| !r.is_empty() && *r != "none");
+    text("role_name").or_else(|| text("permission")).map(permission_name)
+}
+
+/// A grant of a repository permission that is not the direct one: its permission, and what
+/// gives it, in words ("the team acme/platform").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OtherGrant {
+    /// The permission, in the collaborator `PUT` vocabulary.
+    pub(crate) permission: String,
+    /// Where it comes from.
+    pub(crate) via: String,
+}
+
+impl OtherGrant {
+    /// The higher of two grants (the first on a tie, or when a rank is unknown).
+    pub(crate) fn max(a: Option<Self>, b: Option<Self>) -> Option<Self> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(if rank(&b.permission) > rank(&a.permission) { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 fn opt(v: Option<String>) -> Value {
@@ -75,8 +106,15 @@ fn opt(v: Option<String>) -> Value {
 }
 
 /// The `repo_collaborator` state.
-pub(crate) fn collaborator(repo: &str, login: &str, permission: Option<String>, invitation: Option<String>) -> Value {
-    json!({"repository": repo, "user": login, "permission": opt(permission), "invitation": opt(invitation)})
+pub(crate) fn collaborator(
+    repo: &str,
+    login: &str,
+    permission: Option<String>,
+    invitation: Option<String>,
+    effective: Option<String>,
+) -> Value {
+    json!({"repository": repo, "user": login, "permission": opt(permission), "invitation": opt(invitation),
+           "effective": opt(effective)})
 }
 
 /// The `org_member` / `org_role` state from a membership answer (`None`: not a member).
@@ -124,28 +162,39 @@ fn with(state: &Value, changes: &[(&str, Value)]) -> Result<Value, ConnectorErro
     Ok(Value::Object(map))
 }
 
-fn rank(level: &str) -> Option<usize> {
+/// The rank of a repository permission (`None` for a custom role).
+pub(crate) fn rank(level: &str) -> Option<usize> {
     REPO_LEVELS.iter().position(|l| *l == level)
 }
 
+/// What a plan says before approval about a rollback that can only invite.
+const REINVITE: &str = "rollback can only re-invite them: access returns only once they accept the invitation";
+
 /// The state `kind` leaves on a target of `grant_type`, given `before`, and a sentence
-/// saying what changes. Only called for declared capabilities.
+/// saying what changes. `other` is, for a `repo_collaborator`, the highest grant the user
+/// holds on the repository besides the direct one (it stays after the write). Only called
+/// for declared capabilities.
 pub(crate) fn expected_after(
     kind: &ActionKind,
     grant_type: &str,
     before: &Value,
+    other: Option<&OtherGrant>,
 ) -> Result<(Value, String), ConnectorError> {
     let user = text(before, "user")?.unwrap_or_default();
+    let remaining = other.map(|o| Value::String(o.permission.clone())).unwrap_or(Value::Null);
     match (kind, grant_type) {
         (ActionKind::Revoke, REPO_COLLABORATOR) => {
             let repo = text(before, "repository")?.unwrap_or_default();
-            let after = with(before, &[("permission", Value::Null), ("invitation", Value::Null)])?;
+            let after =
+                with(before, &[("permission", Value::Null), ("invitation", Value::Null), ("effective", remaining)])?;
+            let keeps =
+                other.map(|o| format!(" They keep {} access through {}.", o.permission, o.via)).unwrap_or_default();
             let description = match (text(before, "permission")?, text(before, "invitation")?) {
                 (None, Some(offered)) => format!(
-                    "Cancel {user}'s pending {offered} invitation to {repo}; rollback invites them again with the same permission."
+                    "Cancel {user}'s pending {offered} invitation to {repo}; rollback invites them again with the same permission.{keeps}"
                 ),
                 (level, _) => format!(
-                    "Remove {user}'s direct {} access to {repo}; rollback re-invites them (lossy: they must accept the invitation).",
+                    "Remove {user}'s direct {} access to {repo}; {REINVITE}.{keeps}",
                     level.as_deref().unwrap_or("no")
                 ),
             };
@@ -153,22 +202,38 @@ pub(crate) fn expected_after(
         }
         (ActionKind::Reduce { to }, REPO_COLLABORATOR) => {
             let repo = text(before, "repository")?.unwrap_or_default();
+            let Some(target) = rank(to) else {
+                return Err(ConnectorError::permanent(format!(
+                    "cannot reduce to {to}: repository permissions are pull, triage, push, maintain, admin"
+                )));
+            };
+            // Writing the direct grant cannot take away what a team, the base permission or
+            // ownership gives: such a reduce would change nothing the user can do.
+            if let Some(o) = other
+                && rank(&o.permission).is_none_or(|r| r > target)
+            {
+                return Err(ConnectorError::permanent(format!(
+                    "reducing {user} to {to} on {repo} cannot lower their access: {} grants {}; change that grant instead",
+                    o.via, o.permission
+                )));
+            }
             let Some(current) = text(before, "permission")? else {
                 return Err(ConnectorError::permanent(format!("{user} has no direct access to {repo} to reduce")));
             };
-            let (Some(from), Some(target)) = (rank(&current), rank(to)) else {
+            let Some(from) = rank(&current) else {
                 return Err(ConnectorError::permanent(format!(
                     "cannot compare {current} with {to}: repository permissions are pull, triage, push, maintain, admin"
                 )));
             };
+            // The collaborator PUT sets the direct grant to exactly `to`: never sent to raise one.
             if target > from {
                 return Err(ConnectorError::permanent(format!(
-                    "reducing {user} from {current} to {to} would raise it"
+                    "{user}'s direct permission on {repo} is {current}; setting {to} would raise it"
                 )));
             }
             Ok((
-                with(before, &[("permission", Value::String(to.clone()))])?,
-                format!("Reduce {user}'s permission on {repo} from {current} to {to}."),
+                with(before, &[("permission", Value::String(to.clone())), ("effective", Value::String(to.clone()))])?,
+                format!("Reduce {user}'s direct permission on {repo} from {current} to {to}."),
             ))
         }
         (ActionKind::Revoke, ORG_MEMBER) => {
@@ -183,7 +248,7 @@ pub(crate) fn expected_after(
                 )
             } else {
                 format!(
-                    "Remove {user} from the GitHub organisation {org} (and its teams); rollback re-invites them (lossy: team memberships and the acceptance are not restored)."
+                    "Remove {user} from the GitHub organisation {org} (and its teams); {REINVITE}, and their team memberships are not restored."
                 )
             };
             Ok((after, description))
@@ -223,11 +288,35 @@ pub(crate) fn expected_after(
             Ok((
                 with(before, &[("repositories", json!({}))])?,
                 format!(
-                    "Remove the outside collaborator {user} from every repository of {org} ({names}); rollback re-invites them to each with the same permission (lossy: they must accept the invitations)."
+                    "Remove the outside collaborator {user} from every repository of {org} ({names}); rollback can only re-invite them to each with the same permission: access returns only once they accept the invitations."
                 ),
             ))
         }
         (other, gt) => Err(ConnectorError::unsupported(format!("the GitHub connector cannot {} a {gt}", other.name()))),
+    }
+}
+
+/// The state a rollback leaves when its write was taken as an invitation: `after` with the
+/// access `before` held offered back, for the same permission or role, and not yet held.
+/// `None` for a grant whose rollback never invites.
+pub(crate) fn pending_after(kind: &ActionKind, grant_type: &str, before: &Value, after: &Value) -> Option<Value> {
+    match (kind, grant_type) {
+        (ActionKind::Revoke, REPO_COLLABORATOR) => {
+            let offered = text(before, "permission").ok()?.or(text(before, "invitation").ok()?)?;
+            with(after, &[("permission", Value::Null), ("invitation", Value::String(offered))]).ok()
+        }
+        (ActionKind::Revoke, ORG_MEMBER) => {
+            let role = text(before, "role").ok()??;
+            with(after, &[("membership", json!("pending")), ("role", Value::String(role))]).ok()
+        }
+        (ActionKind::Revoke, OUTSIDE_COLLABORATOR) => {
+            let mut invitations = field(after, "invitations").ok()?.as_object()?.clone();
+            for (repo, permission) in field(before, "repositories").ok()?.as_object()? {
+                invitations.insert(repo.clone(), permission.clone());
+            }
+            with(after, &[("invitations", Value::Object(invitations))]).ok()
+        }
+        _ => None,
     }
 }
 
@@ -237,43 +326,59 @@ mod tests {
     use super::*;
 
     #[test]
-    fn roles_are_normalised_to_the_put_vocabulary() {
-        assert_eq!(collaborator_permission(&json!({"role_name": "write"})), Some("push".to_owned()));
-        assert_eq!(collaborator_permission(&json!({"role_name": "read"})), Some("pull".to_owned()));
+    fn the_direct_grant_is_the_flags_and_the_effective_one_the_role_name() {
         assert_eq!(
-            collaborator_permission(&json!({"role_name": "security-auditor"})),
+            effective_permission(&json!({"role_name": "write", "permission": "write"})),
+            Some("push".to_owned())
+        );
+        assert_eq!(effective_permission(&json!({"role_name": "", "permission": "read"})), Some("pull".to_owned()));
+        assert_eq!(
+            effective_permission(&json!({"role_name": "security-auditor"})),
             Some("security-auditor".to_owned())
         );
-        let flags =
-            json!({"permissions": {"admin": false, "maintain": true, "push": true, "triage": true, "pull": true}});
-        assert_eq!(collaborator_permission(&flags), Some("maintain".to_owned()));
-        assert_eq!(collaborator_permission(&json!({})), None);
+        assert_eq!(effective_permission(&json!({"role_name": "", "permission": "none"})), None);
+        let item = json!({"role_name": "admin",
+            "permissions": {"admin": false, "maintain": true, "push": true, "triage": true, "pull": true}});
+        assert_eq!(direct_permission(&item), Some("maintain".to_owned()), "role_name is not the direct grant");
+        assert_eq!(direct_permission(&json!({"role_name": "admin"})), None);
     }
 
     #[test]
     fn after_states() {
-        let c = collaborator("acme/payments", "octocat", Some("push".into()), None);
-        let (after, _) = expected_after(&ActionKind::Revoke, REPO_COLLABORATOR, &c).unwrap();
-        assert_eq!(after, collaborator("acme/payments", "octocat", None, None));
-        let (after, d) = expected_after(&ActionKind::Reduce { to: "pull".into() }, REPO_COLLABORATOR, &c).unwrap();
-        assert_eq!(after["permission"], json!("pull"));
+        let c = collaborator("acme/payments", "octocat", Some("push".into()), None, Some("push".into()));
+        let (after, d) = expected_after(&ActionKind::Revoke, REPO_COLLABORATOR, &c, None).unwrap();
+        assert_eq!(after, collaborator("acme/payments", "octocat", None, None, None));
+        assert!(d.contains("can only re-invite"), "{d}");
+        let pending = pending_after(&ActionKind::Revoke, REPO_COLLABORATOR, &c, &after).unwrap();
+        assert_eq!(pending, collaborator("acme/payments", "octocat", None, Some("push".into()), None));
+        let (after, d) =
+            expected_after(&ActionKind::Reduce { to: "pull".into() }, REPO_COLLABORATOR, &c, None).unwrap();
+        assert_eq!((after["permission"].clone(), after["effective"].clone()), (json!("pull"), json!("pull")));
         assert!(d.contains("from push to pull"), "{d}");
-        assert!(expected_after(&ActionKind::Reduce { to: "admin".into() }, REPO_COLLABORATOR, &c).is_err());
-        assert!(expected_after(&ActionKind::Reduce { to: "read".into() }, REPO_COLLABORATOR, &c).is_err());
+        assert!(expected_after(&ActionKind::Reduce { to: "admin".into() }, REPO_COLLABORATOR, &c, None).is_err());
+        assert!(expected_after(&ActionKind::Reduce { to: "read".into() }, REPO_COLLABORATOR, &c, None).is_err());
+        // Another grant above the target cannot be lowered by writing the direct one.
+        let team = OtherGrant { permission: "admin".into(), via: "the team acme/platform".into() };
+        let refused =
+            expected_after(&ActionKind::Reduce { to: "pull".into() }, REPO_COLLABORATOR, &c, Some(&team)).unwrap_err();
+        assert!(refused.to_string().contains("the team acme/platform grants admin"), "{refused}");
+        let (after, d) = expected_after(&ActionKind::Revoke, REPO_COLLABORATOR, &c, Some(&team)).unwrap();
+        assert_eq!(after["effective"], json!("admin"));
+        assert!(d.contains("keep admin access through the team acme/platform"), "{d}");
         let m = org_membership("acme", "octocat", Some(&json!({"state": "active", "role": "admin", "url": "x"})));
         assert_eq!(m, json!({"org": "acme", "user": "octocat", "membership": "active", "role": "admin"}));
-        let (after, _) = expected_after(&ActionKind::Revoke, ORG_MEMBER, &m).unwrap();
+        let (after, _) = expected_after(&ActionKind::Revoke, ORG_MEMBER, &m, None).unwrap();
         assert_eq!(after, org_membership("acme", "octocat", None));
-        let (after, _) = expected_after(&ActionKind::Reduce { to: "member".into() }, ORG_ROLE, &m).unwrap();
+        let (after, _) = expected_after(&ActionKind::Reduce { to: "member".into() }, ORG_ROLE, &m, None).unwrap();
         assert_eq!(after["role"], json!("member"));
-        assert!(expected_after(&ActionKind::Reduce { to: "admin".into() }, ORG_ROLE, &m).is_err());
+        assert!(expected_after(&ActionKind::Reduce { to: "admin".into() }, ORG_ROLE, &m, None).is_err());
         let b = org_membership("acme", "biller", Some(&json!({"state": "active", "role": "billing_manager"})));
-        let refused = expected_after(&ActionKind::Reduce { to: "member".into() }, ORG_ROLE, &b).unwrap_err();
+        let refused = expected_after(&ActionKind::Reduce { to: "member".into() }, ORG_ROLE, &b, None).unwrap_err();
         assert!(refused.to_string().contains("would grant a membership"), "{refused}");
-        let refused = expected_after(&ActionKind::Revoke, ORG_MEMBER, &b).unwrap_err();
+        let refused = expected_after(&ActionKind::Revoke, ORG_MEMBER, &b, None).unwrap_err();
         assert!(refused.to_string().contains("could not be rolled back"), "{refused}");
         let t = team_membership("acme/platform", "octocat", Some(&json!({"state": "active", "role": "maintainer"})));
-        let (after, _) = expected_after(&ActionKind::Revoke, TEAM_MEMBER, &t).unwrap();
+        let (after, _) = expected_after(&ActionKind::Revoke, TEAM_MEMBER, &t, None).unwrap();
         assert_eq!(after, team_membership("acme/platform", "octocat", None));
     }
 }

@@ -15,8 +15,9 @@ use crate::{Action, KindName, PlannedChange, Snapshot, Target};
 pub enum Reversibility {
     /// Rollback restores the exact before-state.
     Reversible,
-    /// Rollback restores access but not every detail (an app profile, an invitation instead
-    /// of a membership).
+    /// Rollback does not restore the exact before-state: a detail is lost (an app profile), or
+    /// the access is offered back as an invitation the person must accept, which the rollback
+    /// reports as [`OutcomeStatus::PendingAcceptance`] rather than as restored access.
     Lossy,
     /// Cannot be undone (ended sessions, expired passwords).
     Irreversible,
@@ -89,6 +90,10 @@ pub enum OutcomeStatus {
     Applied,
     /// The target was already in the requested state; nothing was written.
     AlreadyInState,
+    /// The provider took the write as an invitation (or finds one already sent): the access
+    /// returns only once the person accepts it. Only a rollback answers this; the state it
+    /// leaves is [`Connector::pending_acceptance_state`].
+    PendingAcceptance,
 }
 
 /// The result of a connector write.
@@ -245,6 +250,16 @@ pub trait Connector: Send + Sync {
 
     /// Restores `before`, given that the target is now in `after`.
     async fn rollback(&self, action: &Action, before: &Snapshot, after: &Snapshot) -> Result<Outcome, ConnectorError>;
+
+    /// The state a rollback of `action` leaves when its restoring write answered
+    /// [`OutcomeStatus::PendingAcceptance`]: `after` (the state being undone) with the access
+    /// `before` held offered back as a pending invitation, for the same permission or role.
+    /// The engine accepts exactly this state as such a rollback's result. `None` (the default):
+    /// the connector never restores access as an invitation.
+    fn pending_acceptance_state(&self, action: &Action, before: &Snapshot, after: &Snapshot) -> Option<Snapshot> {
+        let _ = (action, before, after);
+        None
+    }
 
     /// How many grants, groups, applications or dependants `action` reaches, given the
     /// target's state `before` (for a suspension, every group and application the account

@@ -17,7 +17,7 @@ use crate::store::{
     ActionDetail, ActionFilter, BeginOutcome, DetailUpdate, LimitReached, SettingsRecord, StateChange, Store,
     TransitionRecord,
 };
-use crate::{Action, ActionId, ActionRequest, Mode, Plan, Reversibility, Snapshot};
+use crate::{Action, ActionId, ActionRequest, Mode, OutcomeStatus, Plan, Reversibility, Snapshot};
 
 /// Who is acting, and with which role.
 ///
@@ -145,6 +145,13 @@ pub enum RollbackOutcome {
         /// The action, now `rolled_back`.
         action: Action,
     },
+    /// The provider took the restoring write as an invitation: the action is `rolled_back`,
+    /// but the person has the access again only once they accept it (the invitation was read
+    /// back, for the same permission or role the before-state held).
+    RestoredPendingAcceptance {
+        /// The action, now `rolled_back`, its detail marked `pending_acceptance`.
+        action: Action,
+    },
     /// The restore failed; the action is `failed` and needs attention.
     Failed {
         /// The action, now `failed`.
@@ -164,7 +171,10 @@ impl RollbackOutcome {
     /// The action as the rollback left it.
     pub fn action(&self) -> &Action {
         match self {
-            Self::RolledBack { action } | Self::Failed { action, .. } | Self::Requested { action } => action,
+            Self::RolledBack { action }
+            | Self::RestoredPendingAcceptance { action }
+            | Self::Failed { action, .. }
+            | Self::Requested { action } => action,
         }
     }
 }
@@ -173,6 +183,8 @@ impl RollbackOutcome {
 enum Restored {
     /// The before-state was restored and read back.
     RolledBack(Action),
+    /// The access was offered back as an invitation, read back as pending.
+    PendingAcceptance(Action),
     /// The restore failed, and why.
     Failed(Action, String),
 }
@@ -181,6 +193,7 @@ impl From<Restored> for RollbackOutcome {
     fn from(r: Restored) -> Self {
         match r {
             Restored::RolledBack(action) => Self::RolledBack { action },
+            Restored::PendingAcceptance(action) => Self::RestoredPendingAcceptance { action },
             Restored::Failed(action, error) => Self::Failed { action, error },
         }
     }
@@ -393,6 +406,7 @@ impl Engine {
             before: None,
             after: None,
             restored: None,
+            pending_acceptance: false,
             rollback_expires_at: None,
             last_error: None,
         };
@@ -947,10 +961,25 @@ impl Engine {
             let action = self.rolled_back(&detail, live, Vec::new(), Some(note.clone())).await?;
             return Ok(done(action, note));
         }
+        if let Some(after) = &detail.after
+            && connector.pending_acceptance_state(&detail.action, &before, after).as_ref() == Some(&live)
+        {
+            let note = format!(
+                "recovered after an interruption: {}",
+                pending_note(&detail.action.target.identity, &before, &live)
+            );
+            let action = self.rolled_back_pending(&detail, live, Vec::new(), note.clone()).await?;
+            return Ok(done(action, note));
+        }
         if detail.after.as_ref() == Some(&live) {
             let outcome = self.restore(&detail, &connector, &before, &live).await?;
             let (action, note) = match outcome {
                 Restored::RolledBack(action) => (action, "rollback re-run after an interruption".to_owned()),
+                Restored::PendingAcceptance(action) => (
+                    action,
+                    "rollback re-run after an interruption; the access waits for the invitation to be accepted"
+                        .to_owned(),
+                ),
                 Restored::Failed(action, error) => (action, error),
             };
             return Ok(done(action, note));
@@ -976,6 +1005,28 @@ impl Engine {
         let result = connector.rollback(action, before, live).await;
         self.failpoint(failpoints::AFTER_ROLLBACK_WRITE);
         let (restored, request_ids) = match result {
+            Ok(outcome) if outcome.status == OutcomeStatus::PendingAcceptance => {
+                // The write sent an invitation: the only acceptable read-back is the state the
+                // connector says an invitation for the same access leaves.
+                let expected = connector.pending_acceptance_state(action, before, live);
+                let read = match (connector.snapshot(&action.target).await, expected) {
+                    (Ok(now), Some(expected)) if now == expected => {
+                        let note = pending_note(&action.target.identity, before, &now);
+                        let action = self.rolled_back_pending(detail, now, outcome.request_ids, note).await?;
+                        return Ok(Restored::PendingAcceptance(action));
+                    }
+                    (Ok(now), Some(expected)) => Err(format!(
+                        "the invitation the rollback sent is not the one read back: {}",
+                        changes_text(&json_diff(&expected.state, &now.state))
+                    )),
+                    (Ok(_), None) => Err(
+                        "the connector answered that the access waits for an invitation to be accepted, but names no state for it"
+                            .to_owned(),
+                    ),
+                    (Err(e), _) => Err(format!("could not read the target back: {e}")),
+                };
+                (read, outcome.request_ids)
+            }
             Ok(outcome) => {
                 let read = match connector.snapshot(&action.target).await {
                     Ok(now) if &now == before => Ok((now, None)),
@@ -1025,6 +1076,34 @@ impl Engine {
             r.request_ids = request_ids;
             // A rollback changes the executed after-state back: that is its before, and the
             // state read back now is its after.
+            r.before_state = before_state;
+            r.after_state = Some(after_state);
+        })
+        .await
+    }
+
+    /// Records a rollback that could only offer the access back as an invitation: the action
+    /// is `rolled_back`, its detail says `pending_acceptance`, and `note` (the audit's
+    /// comment) says who must accept what.
+    async fn rolled_back_pending(
+        &self,
+        detail: &ActionDetail,
+        after: Snapshot,
+        request_ids: Vec<String>,
+        note: String,
+    ) -> Result<Action, EngineError> {
+        let after_hash = after.hash()?;
+        let before_state = detail.after.clone();
+        let after_state = after.clone();
+        let update = DetailUpdate {
+            restored: Some(after),
+            pending_acceptance: Some(true),
+            last_error: Some(None),
+            ..DetailUpdate::default()
+        };
+        self.step(detail, Event::RollbackSucceeded, &Actor::system(), Some(note), update, |r| {
+            r.after_hash = Some(after_hash);
+            r.request_ids = request_ids;
             r.before_state = before_state;
             r.after_state = Some(after_state);
         })
@@ -1226,6 +1305,13 @@ impl Engine {
                 Restored::RolledBack(action) => {
                     ExecuteOutcome::Failed { action, error: format!("{error}; rolled back automatically") }
                 }
+                Restored::PendingAcceptance(action) => ExecuteOutcome::Failed {
+                    action,
+                    error: format!(
+                        "{error}; rolled back automatically as an invitation: access waits for {} to accept it",
+                        plan.target.identity
+                    ),
+                },
                 Restored::Failed(action, rb) => {
                     ExecuteOutcome::Failed { action, error: format!("{error}; automatic rollback failed: {rb}") }
                 }
@@ -1570,6 +1656,14 @@ fn audited_refusal(e: &EngineError) -> bool {
 /// True when the action's plan says its change cannot be undone.
 fn is_irreversible(detail: &ActionDetail) -> bool {
     detail.plan.as_ref().is_some_and(|p| p.reversibility == Reversibility::Irreversible)
+}
+
+/// The audit's words for a rollback that restored access only as an invitation.
+fn pending_note(user: &str, before: &Snapshot, now: &Snapshot) -> String {
+    format!(
+        "rolled back as an invitation: access waits for {user} to accept it (not yet restored: {})",
+        changes_text(&json_diff(&before.state, &now.state))
+    )
 }
 
 /// Refuses a rollback of an irreversible change before anything is read or recorded, so a

@@ -103,6 +103,7 @@ fn detail(state: State) -> ActionDetail {
         before: None,
         after: None,
         restored: None,
+        pending_acceptance: false,
         rollback_expires_at: None,
         last_error: None,
     }
@@ -811,6 +812,9 @@ struct RollbackCase {
     rollback: Result<(), ConnectorError>,
     /// What the target reads after the restore.
     restored: Snapshot,
+    /// When set, the connector's rollback answers that the access waits for an invitation to
+    /// be accepted, and this is the state it says such an invitation leaves.
+    pending: Option<Snapshot>,
 }
 
 impl Default for RollbackCase {
@@ -821,6 +825,7 @@ impl Default for RollbackCase {
             live: after(),
             rollback: Ok(()),
             restored: before(),
+            pending: None,
         }
     }
 }
@@ -851,13 +856,14 @@ fn check_rollback(case: RollbackCase, expected: RollbackExpect<'_>) {
         Ok(if reads.fetch_add(1, Ordering::SeqCst) == 0 { live.clone() } else { restored.clone() })
     });
     let result = case.rollback.clone();
+    let status = if case.pending.is_some() { OutcomeStatus::PendingAcceptance } else { OutcomeStatus::Applied };
+    let pending = case.pending.clone();
+    c.expect_pending_acceptance_state().returning(move |_, _, _| pending.clone());
     let live = case.live.clone();
     c.expect_rollback()
         .times(usize::from(expected.is_ok()))
         .withf(move |_, b, a| *b == before() && *a == live)
-        .returning(move |_, _, _| {
-            result.clone().map(|()| Outcome { status: OutcomeStatus::Applied, request_ids: vec!["rb-1".to_owned()] })
-        });
+        .returning(move |_, _, _| result.clone().map(|()| Outcome { status, request_ids: vec!["rb-1".to_owned()] }));
     c.expect_execute().times(0);
     let notes = Notes::expect(&mut store, usize::from(expected.is_err()));
     let e = engine(store, c, policy(Mode::Manual, pass(), 1), MockLimitPolicy::new());
@@ -888,6 +894,13 @@ fn check_rollback(case: RollbackCase, expected: RollbackExpect<'_>) {
                 RollbackOutcome::Failed { action, error } => {
                     assert_eq!(action.state, State::Failed);
                     assert!(error.starts_with("rollback failed, needs attention"), "{error}");
+                }
+                RollbackOutcome::RestoredPendingAcceptance { action } => {
+                    assert_eq!(action.state, State::RolledBack);
+                    assert_eq!(last.update.pending_acceptance, Some(true));
+                    assert_eq!(last.update.restored, case.pending);
+                    assert_eq!(last.record.after_state, case.pending);
+                    assert_eq!(last.record.request_ids, ["rb-1"]);
                 }
                 RollbackOutcome::Requested { action } => panic!("no approval is required here: {action:?}"),
             }
@@ -926,6 +939,21 @@ fn rollback_rules() {
         restore_failed("provider down"),
     );
     check_rollback(RollbackCase { restored: after(), ..RollbackCase::default() }, restore_failed("not observed"));
+    // The restore sent an invitation: rolled back, but the access waits for it to be accepted,
+    // and only the invitation the connector names is accepted as its result.
+    let invited = snap(json!({"granted": false, "invited": true}));
+    check_rollback(
+        RollbackCase { pending: Some(invited.clone()), restored: invited.clone(), ..RollbackCase::default() },
+        Ok((&[("rollback", State::RollingBack), ("rollback_succeeded", State::RolledBack)], "waits for")),
+    );
+    check_rollback(
+        RollbackCase {
+            pending: Some(invited),
+            restored: snap(json!({"granted": false, "invited": "pull"})),
+            ..RollbackCase::default()
+        },
+        restore_failed("not the one read back"),
+    );
     // A failed action rolls back only a partial change, and has no window.
     check_rollback(RollbackCase { state: State::Failed, live: before(), ..RollbackCase::default() }, Err("rollback"));
     check_rollback(

@@ -107,6 +107,10 @@ pub struct ActionDetail {
     /// The state read back after a rollback restored the before-state.
     #[serde(default)]
     pub restored: Option<Snapshot>,
+    /// True when the rollback could only offer the access back as an invitation: the action
+    /// is `rolled_back`, and the person has access again once they accept it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending_acceptance: bool,
     /// Until when rollback is allowed; absent for an irreversible change.
     #[serde(with = "time::serde::rfc3339::option")]
     #[schemars(with = "Option<String>")]
@@ -126,6 +130,8 @@ pub struct DetailUpdate {
     pub after: Option<Snapshot>,
     /// State read back after a rollback.
     pub restored: Option<Snapshot>,
+    /// Whether that rollback left the access waiting for the person to accept an invitation.
+    pub pending_acceptance: Option<bool>,
     /// Rollback deadline.
     pub rollback_expires_at: Option<OffsetDateTime>,
     /// Failure text; `Some(None)` clears it.

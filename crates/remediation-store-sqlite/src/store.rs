@@ -565,6 +565,9 @@ fn write_change(
     if let Some(restored) = &update.restored {
         detail.restored = Some(restored.clone());
     }
+    if let Some(pending) = update.pending_acceptance {
+        detail.pending_acceptance = pending;
+    }
     if let Some(until) = update.rollback_expires_at {
         detail.rollback_expires_at = Some(until);
     }

@@ -311,6 +311,7 @@ impl DetailBuilder {
                 before: None,
                 after: None,
                 restored: None,
+                pending_acceptance: false,
                 rollback_expires_at: None,
                 last_error: None,
             },

@@ -127,7 +127,8 @@ impl Inner {
         let detail = self.actions.get_mut(&id).ok_or(StoreError::NotFound(id))?;
         detail.action.state = record.to;
         detail.action.updated_at = record.at;
-        let DetailUpdate { plan, before, after, restored, rollback_expires_at, last_error } = change.update.clone();
+        let DetailUpdate { plan, before, after, restored, pending_acceptance, rollback_expires_at, last_error } =
+            change.update.clone();
         if let Some(plan) = plan {
             detail.plan = Some(plan);
         }
@@ -139,6 +140,9 @@ impl Inner {
         }
         if let Some(restored) = restored {
             detail.restored = Some(restored);
+        }
+        if let Some(pending) = pending_acceptance {
+            detail.pending_acceptance = pending;
         }
         if let Some(until) = rollback_expires_at {
             detail.rollback_expires_at = Some(until);

@@ -7,9 +7,11 @@
 
 mod api_description;
 mod conformance;
+mod effective;
 mod golden;
 mod invitations;
 mod outside;
+mod pending;
 mod roles;
 mod secrets;
 

@@ -108,6 +108,7 @@ pub(crate) fn detail_on(n: u32, state: State, at: OffsetDateTime, connector: &st
         before: None,
         after: None,
         restored: None,
+        pending_acceptance: false,
         rollback_expires_at: None,
         last_error: None,
     }

@@ -320,9 +320,25 @@ async fn round_trip(
         return;
     }
     let undone = step!("rollback", connector.rollback(&action, &before, &after));
-    report.check(undone.status == OutcomeStatus::Applied, || {
+    // Only a lossy capability may restore access as an invitation the person must accept.
+    let pending = undone.status == OutcomeStatus::PendingAcceptance && cap.reversibility == Reversibility::Lossy;
+    report.check(undone.status == OutcomeStatus::Applied || pending, || {
         format!("{name}: rollback answered {:?}, expected applied", undone.status)
     });
+    if pending {
+        let expected = connector.pending_acceptance_state(&action, &before, &after);
+        match connector.snapshot(&case.target).await {
+            Ok(now) => report.check(expected.as_ref() == Some(&now), || {
+                format!(
+                    "{name}: a rollback pending acceptance left {}, not the invitation the connector names ({:?})",
+                    now.state,
+                    expected.map(|e| e.state)
+                )
+            }),
+            Err(e) => report.fail(format!("{name}: snapshot after rollback failed: {e}")),
+        }
+        return;
+    }
     match cap.reversibility {
         Reversibility::Reversible => match settled(subject, connector, &case.target, &before).await {
             Ok(restored) => report.check(restored == before, || {
@@ -540,7 +556,12 @@ async fn engine_audit(
                 format!("{}: engine execution ended {out:?}", case.name)
             });
             if let Some(r) = rolled {
-                report.check(matches!(r, RollbackOutcome::RolledBack { .. }), || {
+                // Only a lossy capability may end with the access offered back as an invitation.
+                let lossy =
+                    remediation_core::find_capability(&connector.capabilities(), case.kind.name(), &case.target)
+                        .is_some_and(|c| c.reversibility == Reversibility::Lossy);
+                let pending = lossy && matches!(r, RollbackOutcome::RestoredPendingAcceptance { .. });
+                report.check(pending || matches!(r, RollbackOutcome::RolledBack { .. }), || {
                     format!("{}: engine rollback ended {r:?}", case.name)
                 });
             }

@@ -3,7 +3,8 @@
 //!
 //! [`GitHubState::handle`] answers one request as GitHub does: the same paths and status
 //! codes (204 for an updated collaborator, 201 with an invitation for a new one, `pending`
-//! memberships for invitations), `{"message", "documentation_url"}` error bodies, `Link`
+//! memberships for invitations), a repository permission that is the highest of the direct
+//! grant, the user's teams, the organisation's base permission and ownership, `{"message", "documentation_url"}` error bodies, `Link`
 //! pagination with `per_page` (default 30, at most 100), and on every answer
 //! `X-GitHub-Request-Id`, the `x-ratelimit-*` headers and, for classic tokens,
 //! `X-OAuth-Scopes`. [`GitHubFake`] serves it on loopback behind the shared [`Faults`]
@@ -44,6 +45,8 @@ pub struct FakeToken {
 pub struct FakeTeam {
     /// Members by lower-cased login: (role `member`|`maintainer`, state `active`|`pending`).
     pub members: BTreeMap<String, (String, String)>,
+    /// The team's repositories by lower-cased `owner/repo`: the permission it grants.
+    pub repos: BTreeMap<String, String>,
 }
 
 /// An organisation.
@@ -55,6 +58,9 @@ pub struct FakeOrg {
     pub invitations: BTreeMap<String, String>,
     /// Teams by slug.
     pub teams: BTreeMap<String, FakeTeam>,
+    /// The base permission every member has on every repository of the organisation
+    /// (`pull`, `push` or `admin`); `None` for GitHub's `none`.
+    pub base_permission: Option<String>,
 }
 
 /// A repository.
@@ -111,9 +117,10 @@ pub fn role_name(permission: &str) -> &str {
     }
 }
 
+/// The `permissions` hash for `permission`: every level up to it (all false for `none`).
 fn permission_flags(permission: &str) -> Value {
-    let rank = LEVELS.iter().position(|l| *l == permission).unwrap_or(0);
-    json!({"pull": true, "triage": rank >= 1, "push": rank >= 2, "maintain": rank >= 3, "admin": rank >= 4})
+    let has = |level: usize| LEVELS.iter().position(|l| *l == permission).is_some_and(|rank| rank >= level);
+    json!({"pull": has(0), "triage": has(1), "push": has(2), "maintain": has(3), "admin": has(4)})
 }
 
 /// The whole fake provider.
@@ -182,6 +189,65 @@ impl GitHubState {
             .or_default()
             .invitations
             .insert(login.to_lowercase(), permission.to_owned());
+    }
+
+    /// Grants the team `org/slug` (created if needed) `permission` on `owner/repo`.
+    pub fn add_team_repo(&mut self, org: &str, slug: &str, repo: &str, permission: &str) {
+        self.repos.entry(repo.to_lowercase()).or_default();
+        let team = self.orgs.entry(org.to_lowercase()).or_default().teams.entry(slug.to_lowercase()).or_default();
+        team.repos.insert(repo.to_lowercase(), permission.to_owned());
+    }
+
+    /// Sets the organisation's base repository permission (`None`: GitHub's `none`).
+    pub fn set_base_permission(&mut self, org: &str, permission: Option<&str>) {
+        self.orgs.entry(org.to_lowercase()).or_default().base_permission = permission.map(str::to_owned);
+    }
+
+    /// `login` accepts their invitation to `owner/repo`: they become a direct collaborator with
+    /// the permission offered. False when there was none.
+    pub fn accept_repo_invitation(&mut self, repo: &str, login: &str) -> bool {
+        let Some(r) = self.repos.get_mut(&repo.to_lowercase()) else { return false };
+        let Some(p) = r.invitations.remove(&login.to_lowercase()) else { return false };
+        r.collaborators.insert(login.to_lowercase(), p);
+        true
+    }
+
+    /// `login` accepts their invitation to `org`: they become an active member with the role
+    /// offered. False when there was none.
+    pub fn accept_org_invitation(&mut self, org: &str, login: &str) -> bool {
+        let Some(o) = self.orgs.get_mut(&org.to_lowercase()) else { return false };
+        let Some(role) = o.invitations.remove(&login.to_lowercase()) else { return false };
+        o.members.insert(login.to_lowercase(), role);
+        true
+    }
+
+    /// The highest permission `login` has on the repository `key`, with where it comes from:
+    /// "Get repository permissions for a user"
+    /// (https://docs.github.com/en/rest/collaborators/collaborators#get-repository-permissions-for-a-user)
+    /// and "List repository collaborators" (`role_name` is "the highest role assigned to the
+    /// collaborator after considering all sources of grants, including: repo, teams,
+    /// organization, and enterprise"). Sources: the direct grant, each team the user is an
+    /// active member of, the organisation's base permission for members, and ownership
+    /// ("organization owners have admin access to every repository").
+    pub fn effective_permission(&self, key: &str, login: &str) -> Option<String> {
+        let (key, login) = (key.to_lowercase(), login.to_lowercase());
+        let mut grants: Vec<String> = Vec::new();
+        if let Some(p) = self.repos.get(&key).and_then(|r| r.collaborators.get(&login)) {
+            grants.push(p.clone());
+        }
+        if let Some(org) = key.split_once('/').and_then(|(o, _)| self.orgs.get(o)) {
+            match org.members.get(&login).map(String::as_str) {
+                Some("admin") => grants.push("admin".to_owned()),
+                Some(_) => grants.extend(org.base_permission.clone()),
+                None => {}
+            }
+            for team in org.teams.values() {
+                if team.members.get(&login).is_some_and(|(_, state)| state == "active") {
+                    grants.extend(team.repos.get(&key).cloned());
+                }
+            }
+        }
+        grants.into_iter().max_by_key(|p| LEVELS.iter().position(|l| l == p))
     }
 
     /// Invites `login` (created if needed) to `org` with `role`, pending.
@@ -318,20 +384,54 @@ impl GitHubState {
         path: &str,
     ) -> Reply {
         let users = self.users.clone();
-        let user_json = |l: &str| self.user_json(l);
         let Some(repo) = self.repos.get(key).cloned() else { return not_found() };
         match (method, rest) {
+            // "List repository collaborators"
+            // (https://docs.github.com/en/rest/collaborators/collaborators#list-repository-collaborators):
+            // `affiliation=direct` lists the direct collaborators, the default `all` also
+            // everyone with access through a team, the base permission or ownership. "The
+            // permissions hash returned in the response contains the base role permissions of
+            // the collaborator" (their own grant), while "the role_name is the highest role
+            // assigned to the collaborator after considering all sources of grants".
             ("GET", ["collaborators"]) => {
-                let items: Vec<Value> = repo
-                    .collaborators
+                let direct = query.iter().any(|(k, v)| k == "affiliation" && v == "direct");
+                let mut logins: Vec<String> = repo.collaborators.keys().cloned().collect();
+                if !direct {
+                    logins.extend(users.keys().filter(|l| self.effective_permission(key, l).is_some()).cloned());
+                    logins.sort();
+                    logins.dedup();
+                }
+                let items: Vec<Value> = logins
                     .iter()
-                    .map(|(l, p)| {
-                        let mut u = user_json(l);
-                        u["permissions"] = permission_flags(p);
-                        u["role_name"] = json!(role_name(p));
+                    .map(|l| {
+                        let effective = self.effective_permission(key, l).unwrap_or_default();
+                        let own = repo.collaborators.get(l).unwrap_or(&effective);
+                        let mut u = self.user_json(l);
+                        u["permissions"] = permission_flags(own);
+                        u["role_name"] = json!(role_name(&effective));
                         u
                     })
                     .collect();
+                page(items, query, origin, path)
+            }
+            // "List repository teams" (https://docs.github.com/en/rest/repos/repos#list-repository-teams):
+            // the teams with access to the repository, each with the `permission` it grants.
+            ("GET", ["teams"]) => {
+                let org = key.split_once('/').map_or(key, |(o, _)| o);
+                let items: Vec<Value> = self
+                    .orgs
+                    .get(org)
+                    .map(|o| {
+                        o.teams
+                            .iter()
+                            .filter_map(|(slug, t)| {
+                                let p = t.repos.get(key)?;
+                                Some(json!({"slug": slug, "name": slug, "permission": p,
+                                            "organization": {"login": org}}))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 page(items, query, origin, path)
             }
             ("GET", ["invitations"]) => {
@@ -339,7 +439,7 @@ impl GitHubState {
                     .invitations
                     .iter()
                     .map(|(l, p)| {
-                        json!({"id": invitation_id(key, l), "repository": {"full_name": key}, "invitee": user_json(l),
+                        json!({"id": invitation_id(key, l), "repository": {"full_name": key}, "invitee": self.user_json(l),
                                "permissions": role_name(p), "created_at": "2025-01-01T00:00:00Z"})
                     })
                     .collect();
@@ -356,16 +456,21 @@ impl GitHubState {
                 if !users.contains_key(&u.to_lowercase()) {
                     return not_found();
                 }
-                let p = repo.collaborators.get(&u.to_lowercase()).cloned();
+                // "Get repository permissions for a user": `permission` is the legacy
+                // admin/write/read/none (maintain reads write, triage read); `role_name` and the
+                // user's `permissions` hash are the highest role from every source.
+                let p = self.effective_permission(key, u);
                 let legacy = match p.as_deref() {
                     Some("admin") => "admin",
                     Some("push" | "maintain") => "write",
                     Some(_) => "read",
                     None => "none",
                 };
+                let mut user = self.user_json(u);
+                user["permissions"] = permission_flags(p.as_deref().unwrap_or("none"));
                 reply(
                     200,
-                    json!({"permission": legacy, "role_name": p.as_deref().map(role_name).unwrap_or(""), "user": user_json(u)}),
+                    json!({"permission": legacy, "role_name": p.as_deref().map(role_name).unwrap_or(""), "user": user}),
                 )
             }
             ("PUT", ["collaborators", u]) => {
@@ -377,6 +482,11 @@ impl GitHubState {
                 if !LEVELS.contains(&p.as_str()) {
                     return invalid("permission");
                 }
+                // "Add a repository collaborator"
+                // (https://docs.github.com/en/rest/collaborators/collaborators#add-a-repository-collaborator):
+                // for someone already a collaborator the permission is updated, 204 without a
+                // body; anyone else is sent an invitation, 201 with the invitation object, and
+                // has no access until they accept it.
                 let Some(repo) = self.repos.get_mut(key) else { return not_found() };
                 if let Some(existing) = repo.collaborators.get_mut(&login) {
                     *existing = p;
@@ -461,6 +571,12 @@ impl GitHubState {
                    "organization": {"login": key}, "user": {"login": users.get(login).cloned().unwrap_or_default()}})
         };
         match (method, rest) {
+            // "Get an organization" (https://docs.github.com/en/rest/orgs/orgs#get-an-organization):
+            // `default_repository_permission` is `read`, `write`, `admin` or `none`.
+            ("GET", []) => {
+                let base = org.base_permission.as_deref().map_or("none", role_name);
+                reply(200, json!({"login": key, "default_repository_permission": base}))
+            }
             ("GET", ["members", u]) => {
                 if org.members.contains_key(&u.to_lowercase()) {
                     no_content()
@@ -517,6 +633,9 @@ impl GitHubState {
                 if r != "admin" && r != "member" {
                     return invalid("role");
                 }
+                // Same page: a member's role is changed and stays `active`; anyone else is
+                // invited, "the membership status will be `pending` until they accept the
+                // invitation".
                 let Some(o) = self.orgs.get_mut(key) else { return not_found() };
                 if let Some(existing) = o.members.get_mut(&login) {
                     *existing = r.clone();
@@ -835,6 +954,56 @@ mod tests {
         assert!(!s.repos["acme/billing"].collaborators.contains_key("contractor"));
         assert_eq!(s.repos["other/tool"].collaborators["contractor"], "admin", "another organisation's repository");
         assert_eq!(s.repos["acme/payments"].collaborators["octocat"], "push");
+    }
+
+    #[test]
+    fn role_name_is_the_highest_role_from_every_source() {
+        let mut s = state();
+        s.add_collaborator("acme/payments", "dev", "pull");
+        s.add_team_member("acme", "platform", "dev", "member");
+        s.add_team_repo("acme", "platform", "acme/payments", "admin");
+        let q = vec![("affiliation".to_owned(), "direct".to_owned())];
+        let r = s.handle("GET", "/repos/acme/payments/collaborators", &q, Some(ADMIN_TOKEN), None, "http://h");
+        let list = r.body.unwrap();
+        let dev = list.as_array().unwrap().iter().find(|u| u["login"] == "dev").unwrap().clone();
+        assert_eq!(dev["role_name"], json!("admin"), "the highest role, through the team");
+        assert_eq!(dev["permissions"]["push"], json!(false), "the direct grant is pull");
+        let r = call(&mut s, "GET", "/repos/acme/payments/collaborators/dev/permission", None).body.unwrap();
+        assert_eq!((r["permission"].clone(), r["role_name"].clone()), (json!("admin"), json!("admin")));
+        let r = call(&mut s, "GET", "/repos/acme/payments/teams", None).body.unwrap();
+        assert_eq!(r[0]["slug"], json!("platform"));
+        assert_eq!(r[0]["permission"], json!("admin"));
+        // The base permission reaches members only; owners have admin everywhere.
+        s.set_base_permission("acme", Some("push"));
+        s.add_org_member("acme", "plain", "member");
+        s.add_user("stranger");
+        let role = |s: &mut GitHubState, u: &str| {
+            call(s, "GET", &format!("/repos/acme/payments/collaborators/{u}/permission"), None).body.unwrap()["role_name"]
+                .clone()
+        };
+        assert_eq!(role(&mut s, "plain"), json!("write"));
+        assert_eq!(role(&mut s, "octocat"), json!("admin"), "an owner");
+        assert_eq!(role(&mut s, "stranger"), json!(""));
+        assert_eq!(call(&mut s, "GET", "/orgs/acme", None).body.unwrap()["default_repository_permission"], "write");
+        // Without affiliation=direct, access through a team or the base permission is listed too.
+        let all = call(&mut s, "GET", "/repos/acme/payments/collaborators", None).body.unwrap();
+        assert!(all.as_array().unwrap().iter().any(|u| u["login"] == "plain"));
+    }
+
+    #[test]
+    fn invitations_wait_for_acceptance() {
+        let mut s = state();
+        assert_eq!(call(&mut s, "DELETE", "/repos/acme/payments/collaborators/octocat", None).status, 204);
+        let r = call(&mut s, "PUT", "/repos/acme/payments/collaborators/octocat", Some(json!({"permission": "push"})));
+        assert_eq!(r.status, 201);
+        assert_eq!(s.effective_permission("acme/payments", "octocat").as_deref(), Some("admin"), "still an owner");
+        assert!(s.accept_repo_invitation("acme/payments", "octocat"));
+        assert_eq!(s.repos["acme/payments"].collaborators["octocat"], "push");
+        s.add_user("newbie");
+        let r = call(&mut s, "PUT", "/orgs/acme/memberships/newbie", Some(json!({"role": "member"})));
+        assert_eq!(r.body.unwrap()["state"], json!("pending"));
+        assert!(s.accept_org_invitation("acme", "newbie"));
+        assert_eq!(call(&mut s, "GET", "/orgs/acme/memberships/newbie", None).body.unwrap()["state"], "active");
     }
 
     #[test]
