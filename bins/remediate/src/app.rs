@@ -713,11 +713,7 @@ impl Ctx {
                     .iter()
                     .map(|c| {
                         let permissions = match &c.permissions {
-                            Some(p) if p.error.is_some() => {
-                                format!("cannot check: {}", p.error.as_deref().unwrap_or(""))
-                            }
-                            Some(p) if p.missing.is_empty() => "ok".to_owned(),
-                            Some(p) => format!("missing {}", p.missing.join(", ")),
+                            Some(p) => output::permissions(p),
                             None => "not checked".to_owned(),
                         };
                         let capabilities = c

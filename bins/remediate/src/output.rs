@@ -115,9 +115,42 @@ pub(crate) fn json(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
 
+/// A connector's judged permissions in one cell: `ok` only when every needed permission is
+/// known granted; otherwise what is missing and what cannot be told, with why.
+pub(crate) fn permissions(p: &remediation_api::types::PermissionsView) -> String {
+    if let Some(e) = &p.error {
+        return format!("cannot check: {e}");
+    }
+    let mut parts = Vec::new();
+    if !p.missing.is_empty() {
+        parts.push(format!("missing: {}", p.missing.join(", ")));
+    }
+    if !p.unknown.is_empty() {
+        let why = p.unknown_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+        parts.push(format!("unknown: {}{why}", p.unknown.join(", ")));
+    }
+    if parts.is_empty() { "ok".to_owned() } else { parts.join("; ") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permissions_are_ok_only_when_all_are_known_granted() {
+        let view = |missing: &[&str], unknown: &[&str]| remediation_api::types::PermissionsView {
+            granted: vec!["User.Read.All".into()],
+            missing: missing.iter().map(|m| (*m).to_owned()).collect(),
+            unknown: unknown.iter().map(|m| (*m).to_owned()).collect(),
+            unknown_reason: (!unknown.is_empty()).then(|| "opaque token".to_owned()),
+            calls: Vec::new(),
+            error: None,
+        };
+        assert_eq!(permissions(&view(&[], &[])), "ok");
+        assert_eq!(permissions(&view(&[], &["Directory.Read.All"])), "unknown: Directory.Read.All (opaque token)");
+        assert_eq!(permissions(&view(&["Directory.Read.All"], &[])), "missing: Directory.Read.All");
+        assert_eq!(permissions(&view(&["a"], &["b", "c"])), "missing: a; unknown: b, c (opaque token)");
+    }
 
     #[test]
     fn hostile_cells_stay_on_one_line() {

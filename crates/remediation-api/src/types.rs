@@ -261,20 +261,103 @@ pub struct ConnectorView {
     pub healthy: bool,
     /// What it can do.
     pub capabilities: Vec<remediation_core::Capability>,
-    /// The write permissions its credentials lack, when they were checked (`?check=true`,
-    /// `remediate connectors check`).
+    /// Its permissions, judged, when they were checked (`?check=true`, `remediate connectors
+    /// check`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions: Option<PermissionsView>,
 }
 
-/// The outcome of a connector's permission check.
+/// The outcome of a connector's permission check: each permission its calls need, judged
+/// granted, missing or unknown (the credentials cannot be inspected; never counted as granted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PermissionsView {
-    /// Permissions needed for writes but missing, in the provider's terms.
+    /// Needed permissions the credentials are known to hold.
+    #[serde(default)]
+    pub granted: Vec<String>,
+    /// Needed permissions the credentials are known to lack, in the provider's terms.
     pub missing: Vec<String>,
+    /// Needed permissions the check cannot judge.
+    #[serde(default)]
+    pub unknown: Vec<String>,
+    /// Why the unknown ones cannot be judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_reason: Option<String>,
+    /// Every provider call the connector makes, the permission it needs and its verdict.
+    #[serde(default)]
+    pub calls: Vec<PermissionCallView>,
     /// Why the check itself failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// One provider call and the permission it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PermissionCallView {
+    /// What the call is for (`read directory_role`, `execute revoke directory_role`, `check`).
+    pub used_for: String,
+    /// The call, as the provider names it (`GET /directoryObjects/{id}`).
+    pub call: String,
+    /// The least privileged permission it needs, in the provider's terms.
+    pub permission: String,
+    /// Broader permissions that also grant it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_granted_by: Vec<String>,
+    /// The check's verdict on the permission; `None` when the check failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<remediation_core::Grant>,
+}
+
+impl PermissionsView {
+    /// The view of `map` judged as `checked` says, or of the failed check `error`.
+    fn of(map: &[remediation_core::PermissionNeed], checked: Result<remediation_core::Permissions, String>) -> Self {
+        let status = |p: &str, perms: &remediation_core::Permissions| {
+            use remediation_core::Grant;
+            let has = |list: &[String]| list.iter().any(|x| x == p);
+            if has(&perms.granted) {
+                Some(Grant::Granted)
+            } else if has(&perms.missing) {
+                Some(Grant::Missing)
+            } else if has(&perms.unknown) {
+                Some(Grant::Unknown)
+            } else {
+                None
+            }
+        };
+        let calls = |perms: Option<&remediation_core::Permissions>| {
+            map.iter()
+                .map(|n| PermissionCallView {
+                    used_for: n.purpose(),
+                    call: n.call.to_owned(),
+                    permission: n.permission.to_owned(),
+                    also_granted_by: n.also_granted_by.iter().map(|b| (*b).to_owned()).collect(),
+                    status: perms.and_then(|p| status(n.permission, p)),
+                })
+                .collect()
+        };
+        match checked {
+            Ok(p) => Self {
+                calls: calls(Some(&p)),
+                granted: p.granted,
+                missing: p.missing,
+                unknown: p.unknown,
+                unknown_reason: p.unknown_reason,
+                error: None,
+            },
+            Err(error) => Self {
+                granted: Vec::new(),
+                missing: Vec::new(),
+                unknown: Vec::new(),
+                unknown_reason: None,
+                calls: calls(None),
+                error: Some(error),
+            },
+        }
+    }
+
+    /// True only when every needed permission is known to be granted.
+    pub fn all_granted(&self) -> bool {
+        self.error.is_none() && self.missing.is_empty() && self.unknown.is_empty()
+    }
 }
 
 impl ConnectorView {
@@ -288,15 +371,16 @@ impl ConnectorView {
         };
         let permissions = match check {
             false => None,
-            true => Some(match connector.check_permissions().await {
-                Ok(p) => PermissionsView { missing: p.missing, error: None },
-                Err(e) => PermissionsView { missing: Vec::new(), error: Some(crate::error::chain(&e)) },
-            }),
+            true => Some(PermissionsView::of(
+                connector.permission_map(),
+                connector.check_permissions().await.map_err(|e| crate::error::chain(&e)),
+            )),
         };
         Self { id: connector.id().to_owned(), health, healthy, capabilities: connector.capabilities(), permissions }
     }
 
-    /// True when the connector is healthy and, if checked, has every write permission.
+    /// True when the connector is healthy and, if checked, lacks no needed permission. A
+    /// permission the check cannot judge is shown as unknown but does not make it unready.
     pub fn ready(&self) -> bool {
         self.healthy && self.permissions.as_ref().is_none_or(|p| p.missing.is_empty() && p.error.is_none())
     }

@@ -18,7 +18,8 @@ use aws_sdk_iam::types::StatusType;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use remediation_core::{
     Action, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome,
-    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, require_capability,
+    OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
+    require_capability,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -48,6 +49,32 @@ pub const REQUIRED_ACTIONS: [&str; 13] = [
     "iam:UpdateAccessKey",
     "iam:DeleteLoginProfile",
     "iam:CreateLoginProfile",
+];
+
+/// Every IAM operation the connector calls and the IAM action that allows it.
+/// [`REQUIRED_ACTIONS`] lists the same actions, once each.
+pub const PERMISSION_MAP: &[PermissionNeed] = &[
+    PermissionNeed::check("GetUser", "iam:GetUser"),
+    PermissionNeed::read(USER_POLICY, "GetUser", "iam:GetUser"),
+    PermissionNeed::read(USER_POLICY, "ListUserTags", "iam:ListUserTags"),
+    PermissionNeed::read(USER_POLICY, "ListAttachedUserPolicies", "iam:ListAttachedUserPolicies"),
+    PermissionNeed::execute(KindName::Revoke, USER_POLICY, "DetachUserPolicy", "iam:DetachUserPolicy"),
+    PermissionNeed::rollback(KindName::Revoke, USER_POLICY, "AttachUserPolicy", "iam:AttachUserPolicy"),
+    PermissionNeed::read(GROUP_MEMBERSHIP, "GetUser", "iam:GetUser"),
+    PermissionNeed::read(GROUP_MEMBERSHIP, "ListUserTags", "iam:ListUserTags"),
+    PermissionNeed::read(GROUP_MEMBERSHIP, "ListGroupsForUser", "iam:ListGroupsForUser"),
+    PermissionNeed::execute(KindName::Revoke, GROUP_MEMBERSHIP, "RemoveUserFromGroup", "iam:RemoveUserFromGroup"),
+    PermissionNeed::rollback(KindName::Revoke, GROUP_MEMBERSHIP, "AddUserToGroup", "iam:AddUserToGroup"),
+    PermissionNeed::read(ACCESS_KEY, "GetUser", "iam:GetUser"),
+    PermissionNeed::read(ACCESS_KEY, "ListUserTags", "iam:ListUserTags"),
+    PermissionNeed::read(ACCESS_KEY, "ListAccessKeys", "iam:ListAccessKeys"),
+    PermissionNeed::execute(KindName::Suspend, ACCESS_KEY, "UpdateAccessKey", "iam:UpdateAccessKey"),
+    PermissionNeed::rollback(KindName::Suspend, ACCESS_KEY, "UpdateAccessKey", "iam:UpdateAccessKey"),
+    PermissionNeed::read(LOGIN_PROFILE, "GetUser", "iam:GetUser"),
+    PermissionNeed::read(LOGIN_PROFILE, "ListUserTags", "iam:ListUserTags"),
+    PermissionNeed::read(LOGIN_PROFILE, "GetLoginProfile", "iam:GetLoginProfile"),
+    PermissionNeed::execute(KindName::Revoke, LOGIN_PROFILE, "DeleteLoginProfile", "iam:DeleteLoginProfile"),
+    PermissionNeed::rollback(KindName::Revoke, LOGIN_PROFILE, "CreateLoginProfile", "iam:CreateLoginProfile"),
 ];
 
 /// A connector for AWS IAM users. See the crate documentation for its capabilities.
@@ -514,11 +541,18 @@ impl Connector for AwsIamConnector {
         })
     }
 
+    fn permission_map(&self) -> &'static [PermissionNeed] {
+        PERMISSION_MAP
+    }
+
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
         // IAM can only answer this through iam:SimulatePrincipalPolicy, which the
-        // least-privilege policy does not grant; a missing write permission shows as a
-        // Forbidden error from execute instead.
-        Ok(Permissions::default())
+        // least-privilege policy does not grant; a missing permission shows as a Forbidden
+        // error from the call that needs it.
+        Ok(Permissions::unknown(
+            PERMISSION_MAP,
+            "IAM tells a principal its permissions only through iam:SimulatePrincipalPolicy, which the connector's policy does not grant",
+        ))
     }
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {

@@ -71,7 +71,7 @@ mod quiet;
 mod retry;
 
 pub use config::{AwsCredentials, AwsIamConfig};
-pub use connector::{AwsIamConnector, PROTECTED_TAG, REQUIRED_ACTIONS, capabilities};
+pub use connector::{AwsIamConnector, PERMISSION_MAP, PROTECTED_TAG, REQUIRED_ACTIONS, capabilities};
 pub use error::AwsIamError;
 pub use grant::{ACCESS_KEY, GROUP_MEMBERSHIP, LOGIN_PROFILE, USER_POLICY};
 pub use provider_error::classify;

@@ -10,8 +10,8 @@ use remediation_connector_http::{
 };
 use remediation_core::{
     Action, ActionKind, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health,
-    KindName, Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target,
-    Verification, require_capability,
+    KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, SystemClock,
+    Target, Verification, require_capability,
 };
 use serde_json::Value;
 
@@ -387,15 +387,12 @@ impl Connector for EntraConnector {
         })
     }
 
+    fn permission_map(&self) -> &'static [PermissionNeed] {
+        permissions::PERMISSION_MAP
+    }
+
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
-        let token = self.access_token().await?;
-        match permissions::roles(&token) {
-            Some(roles) => Ok(Permissions { missing: permissions::missing(&roles) }),
-            None => {
-                tracing::warn!(connector = %self.id, "the access token is not a readable JWT; cannot list its roles");
-                Ok(Permissions::default())
-            }
-        }
+        Ok(permissions::judge(&self.access_token().await?))
     }
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {

@@ -43,12 +43,13 @@
 //!
 //! # Permissions
 //!
-//! Application permissions: User.Read.All, GroupMember.Read.All (or the write permissions
-//! below) and Directory.Read.All to read; User.EnableDisableAccount.All,
-//! User.RevokeSessions.All, GroupMember.ReadWrite.All, RoleManagement.ReadWrite.Directory and
+//! [`PERMISSION_MAP`] lists every Graph call and the application permission it needs:
+//! User.Read.All, GroupMember.Read.All and Directory.Read.All (the directory-role and app-role
+//! reads) to read; User.EnableDisableAccount.All, User.RevokeSessions.All,
+//! GroupMember.ReadWrite.All, RoleManagement.ReadWrite.Directory and
 //! AppRoleAssignment.ReadWrite.All to write. [`check_permissions`](remediation_core::Connector::check_permissions)
-//! decodes the access token's `roles` claim and names each write permission it lacks (a
-//! broader permission such as User.ReadWrite.All counts).
+//! decodes the access token's `roles` claim and judges each (a broader permission such as
+//! User.ReadWrite.All counts); a token that is not a readable JWT leaves them unknown.
 //!
 //! # Throttling and paging
 //!
@@ -90,4 +91,5 @@ mod state;
 pub use config::{Credential, DEFAULT_GRAPH_URL, DEFAULT_LOGIN_URL, EntraConfig};
 pub use connector::{EntraConnector, capabilities};
 pub use error::EntraError;
+pub use permissions::PERMISSION_MAP;
 pub use state::{DEFAULT_APP_ROLE, TENANT_SCOPE, grant_type};

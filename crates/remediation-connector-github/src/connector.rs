@@ -9,14 +9,15 @@ use remediation_connector_http::{
 };
 use remediation_core::{
     Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, Health, KindName, Outcome,
-    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, refuse_protected,
-    require_capability,
+    OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
+    refuse_protected, require_capability,
 };
 use serde_json::{Map, Value};
 
 use crate::api::{self, ApiRequest};
-use crate::config::{API_VERSION, GitHubConfig, REQUIRED_SCOPES};
+use crate::config::{API_VERSION, GitHubConfig};
 use crate::error::{GitHubError, parse_error};
+use crate::permissions;
 use crate::state::{self, ORG_MEMBER, ORG_ROLE, OUTSIDE_COLLABORATOR, OtherGrant, REPO_COLLABORATOR, TEAM_MEMBER};
 
 /// The most pages of a listing the connector reads before giving up (100 x 100 items).
@@ -494,19 +495,17 @@ impl Connector for GitHubConnector {
         }
     }
 
+    fn permission_map(&self) -> &'static [PermissionNeed] {
+        permissions::PERMISSION_MAP
+    }
+
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
         let resp = self.send(api::get_authenticated_user()).await?;
         if !resp.status().is_success() {
             return Err(self.client.error_for(&resp));
         }
-        // Classic tokens list their scopes; fine-grained and app tokens send no header, and
-        // their permissions can only be seen when a write is refused.
-        let Some(scopes) = resp.headers().get("x-oauth-scopes").and_then(|v| v.to_str().ok()) else {
-            return Ok(Permissions::default());
-        };
-        let have: HashSet<&str> = scopes.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-        let missing = REQUIRED_SCOPES.iter().filter(|s| !have.contains(**s)).map(|s| (*s).to_owned()).collect();
-        Ok(Permissions { missing })
+        // Classic tokens list their scopes; fine-grained and app tokens send no header.
+        Ok(permissions::judge(resp.headers().get("x-oauth-scopes").and_then(|v| v.to_str().ok())))
     }
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {

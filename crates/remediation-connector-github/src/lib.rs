@@ -55,9 +55,10 @@
 //! it and the login GitHub returns (case-insensitively) with `protected`, so a user listed by
 //! login or by numeric id is protected however a target spells the login.
 //!
-//! The schema is [`GitHubConfig`]. A classic token needs the scopes in [`REQUIRED_SCOPES`];
-//! `check_permissions` reads them from `X-OAuth-Scopes` on `GET /user` and names the missing
-//! ones. The token is held as a secret and appears in no `Debug` output, error, log line or
+//! The schema is [`GitHubConfig`]. [`PERMISSION_MAP`] names the classic token scope each call
+//! needs (the ones in [`REQUIRED_SCOPES`] and `read:org`); `check_permissions` reads a classic
+//! token's scopes from `X-OAuth-Scopes` on `GET /user` and judges each, and leaves them
+//! unknown for a token that names none (fine-grained or GitHub App). The token is held as a secret and appears in no `Debug` output, error, log line or
 //! audit record.
 //!
 //! # Example
@@ -91,8 +92,10 @@ mod api;
 mod config;
 mod connector;
 mod error;
+mod permissions;
 mod state;
 
 pub use config::{API_VERSION, DEFAULT_API_BASE, GitHubConfig, REQUIRED_SCOPES};
 pub use connector::{GitHubConnector, capabilities};
 pub use error::GitHubError;
+pub use permissions::PERMISSION_MAP;

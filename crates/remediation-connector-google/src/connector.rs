@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use remediation_core::{
-    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName,
-    Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
-    require_capability,
+    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Grant, Health,
+    KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, Target,
+    Verification, require_capability,
 };
 use serde_json::{Value, json};
 
@@ -240,6 +240,35 @@ impl GoogleConnector {
     }
 }
 
+const USER: &str = "https://www.googleapis.com/auth/admin.directory.user";
+const USER_SECURITY: &str = "https://www.googleapis.com/auth/admin.directory.user.security";
+const MEMBER: &str = "https://www.googleapis.com/auth/admin.directory.group.member";
+const GROUP_READ: &str = "https://www.googleapis.com/auth/admin.directory.group.readonly";
+/// The impersonated user must be an administrator whose role covers the calls.
+const ADMIN_ROLE: &str = "administrator role of the impersonated `admin`";
+
+/// Every Directory API call the connector makes and the OAuth scope (delegated domain-wide to
+/// the service account) it needs; the impersonated admin's role must allow each call too.
+pub const PERMISSION_MAP: &[PermissionNeed] = &[
+    PermissionNeed::check("GET /users/{admin}", ADMIN_ROLE),
+    PermissionNeed::read(ACCOUNT, "GET /users/{userKey}", USER),
+    PermissionNeed::execute(KindName::Suspend, ACCOUNT, "PATCH /users/{userKey}", USER),
+    PermissionNeed::rollback(KindName::Suspend, ACCOUNT, "PATCH /users/{userKey}", USER),
+    PermissionNeed::execute(KindName::ForcePasswordReset, ACCOUNT, "PATCH /users/{userKey}", USER),
+    PermissionNeed::rollback(KindName::ForcePasswordReset, ACCOUNT, "PATCH /users/{userKey}", USER),
+    PermissionNeed::execute(KindName::RevokeSessions, ACCOUNT, "POST /users/{userKey}/signOut", USER_SECURITY),
+    PermissionNeed::read(GROUP_MEMBERSHIP, "GET /users/{userKey}", USER),
+    PermissionNeed::read(GROUP_MEMBERSHIP, "GET /groups/{groupKey}/members/{memberKey}", MEMBER),
+    PermissionNeed::read(GROUP_MEMBERSHIP, "GET /groups/{groupKey}", GROUP_READ),
+    PermissionNeed::execute(
+        KindName::Revoke,
+        GROUP_MEMBERSHIP,
+        "DELETE /groups/{groupKey}/members/{memberKey}",
+        MEMBER,
+    ),
+    PermissionNeed::rollback(KindName::Revoke, GROUP_MEMBERSHIP, "POST /groups/{groupKey}/members", MEMBER),
+];
+
 #[async_trait]
 impl Connector for GoogleConnector {
     fn id(&self) -> &str {
@@ -260,24 +289,43 @@ impl Connector for GoogleConnector {
         }
     }
 
+    fn permission_map(&self) -> &'static [PermissionNeed] {
+        PERMISSION_MAP
+    }
+
+    /// Google refuses a token for the whole scope list when one scope is not delegated, so a
+    /// token means every scope is granted. The impersonated admin is read next: 403 means it
+    /// is no administrator; `isAdmin` (super administrator) holds every privilege; a delegated
+    /// admin's role privileges cannot be read with these scopes and stay unknown.
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
-        // Google refuses a token for the whole scope list when one scope is not delegated,
-        // and answers 403 when the impersonated user is no administrator. A delegated admin
-        // whose role lacks a write privilege only shows when the write is refused.
-        match self.send(api::get_user(&self.admin)).await {
-            Ok(resp) if resp.is_success() => Ok(Permissions::default()),
-            Ok(resp) if resp.status == 403 => {
-                let e = from_response(&resp, "read the delegated admin");
-                Ok(Permissions {
-                    missing: vec![format!("administrator privileges for {} ({})", self.admin, e.message)],
-                })
-            }
-            Ok(resp) => Err(from_response(&resp, &format!("read the delegated admin {}", self.admin))),
+        let admin = match self.send(api::get_user(&self.admin)).await {
+            Ok(resp) if resp.is_success() => match resp.body["isAdmin"].as_bool() {
+                Some(true) => Ok(Grant::Granted),
+                _ => Err(format!(
+                    "{} is a delegated administrator, whose role privileges cannot be read; a write its role lacks is refused",
+                    self.admin
+                )),
+            },
+            Ok(resp) if resp.status == 403 => Ok(Grant::Missing),
+            Ok(resp) => return Err(from_response(&resp, &format!("read the delegated admin {}", self.admin))),
             Err(e) if e.kind == ConnectorErrorKind::Unauthenticated && e.message.contains("unauthorized_client") => {
-                Ok(Permissions { missing: SCOPES.iter().map(|s| format!("domain-wide delegation of {s}")).collect() })
+                let p = Permissions::judge(PERMISSION_MAP, |need| match need.permission {
+                    ADMIN_ROLE => Grant::Unknown,
+                    _ => Grant::Missing,
+                });
+                return Ok(p.because("without a token the admin cannot be read"));
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        let p = Permissions::judge(PERMISSION_MAP, |need| match (need.permission, &admin) {
+            (ADMIN_ROLE, Ok(grant)) => *grant,
+            (ADMIN_ROLE, Err(_)) => Grant::Unknown,
+            _ => Grant::Granted,
+        });
+        Ok(match admin {
+            Err(reason) => p.because(reason),
+            Ok(_) => p,
+        })
     }
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {

@@ -83,5 +83,5 @@ mod error;
 mod state;
 
 pub use config::{DEFAULT_API_BASE, GoogleConfig, SCOPES};
-pub use connector::{GoogleConnector, capabilities};
+pub use connector::{GoogleConnector, PERMISSION_MAP, capabilities};
 pub use error::GoogleError;

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use ldap3::{Mod, ldap_escape};
 use remediation_core::{
     Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName,
-    Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
+    Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
 };
 use remediation_tls::rustls::ClientConfig;
 use secrecy::SecretString;
@@ -21,6 +21,42 @@ use crate::session::{Session, one};
 
 /// The value OpenLDAP's ppolicy reads as "locked until an administrator unlocks".
 pub const LOCKED_FOREVER: &str = "000001010000Z";
+
+const READ: &str = "read and search under base_dn";
+const WRITE_MEMBERS: &str = "write the group's member attribute (member, uniqueMember or memberUid)";
+const WRITE_DISABLE: &str = "write userAccountControl (Active Directory) or pwdAccountLockedTime (OpenLDAP ppolicy)";
+
+/// Every LDAP operation the connector performs and the access right (an ACL in OpenLDAP, a
+/// permission in Active Directory) the bind DN needs for it.
+pub const PERMISSION_MAP: &[PermissionNeed] = &[
+    PermissionNeed::check("search base_dn (scope base)", READ),
+    PermissionNeed::read(grant_type::GROUP_MEMBERSHIP, "search the user and the group", READ),
+    PermissionNeed::execute(
+        KindName::Revoke,
+        grant_type::GROUP_MEMBERSHIP,
+        "modify {group}: delete member",
+        WRITE_MEMBERS,
+    ),
+    PermissionNeed::rollback(
+        KindName::Revoke,
+        grant_type::GROUP_MEMBERSHIP,
+        "modify {group}: add member",
+        WRITE_MEMBERS,
+    ),
+    PermissionNeed::read(grant_type::ACCOUNT, "search the user", READ),
+    PermissionNeed::execute(
+        KindName::Suspend,
+        grant_type::ACCOUNT,
+        "modify {user}: replace the disable attribute",
+        WRITE_DISABLE,
+    ),
+    PermissionNeed::rollback(
+        KindName::Suspend,
+        grant_type::ACCOUNT,
+        "modify {user}: restore the disable attribute",
+        WRITE_DISABLE,
+    ),
+];
 
 /// The ACCOUNTDISABLE bit of Active Directory's `userAccountControl`.
 pub const ACCOUNTDISABLE: i64 = 0x2;
@@ -602,8 +638,19 @@ impl Connector for LdapConnector {
     /// LDAP has no portable way to ask for effective write rights, so this proves only that
     /// the credentials bind and can read `base_dn`; a missing write right shows as
     /// `Forbidden` (result 50) when an action executes.
+    fn permission_map(&self) -> &'static [PermissionNeed] {
+        PERMISSION_MAP
+    }
+
+    /// Reading the base entry shows the read right; LDAP offers no portable way to ask what
+    /// a bind DN may write, so the write rights are unknown until a write is refused.
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
-        retrying!(self, self.probe()).map(|_| Permissions::default())
+        retrying!(self, self.probe())?;
+        Ok(Permissions::judge(PERMISSION_MAP, |need| match need.permission {
+            READ => remediation_core::Grant::Granted,
+            _ => remediation_core::Grant::Unknown,
+        })
+        .because("LDAP has no portable way to ask what the bind DN may write; a refused write (result 50) shows it"))
     }
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {

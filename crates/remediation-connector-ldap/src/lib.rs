@@ -105,5 +105,5 @@ mod error;
 mod session;
 
 pub use config::{Dialect, LdapConfig};
-pub use connector::{ACCOUNTDISABLE, LOCKED_FOREVER, LdapConnector, capabilities, grant_type};
+pub use connector::{ACCOUNTDISABLE, LOCKED_FOREVER, LdapConnector, PERMISSION_MAP, capabilities, grant_type};
 pub use error::{LdapConnectorError, classify};

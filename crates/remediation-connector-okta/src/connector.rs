@@ -12,9 +12,9 @@ use remediation_connector_http::{
     Sleeper, StaticToken, StatusCode, ThrottleSignal, TokenOptions, TokenSource, TokioSleeper,
 };
 use remediation_core::{
-    Action, ActionKind, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health,
-    KindName, Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target,
-    Verification, find_capability, refuse_protected,
+    Action, ActionKind, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Grant,
+    Health, KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot,
+    SystemClock, Target, Verification, find_capability, refuse_protected,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -51,7 +51,9 @@ pub struct OktaConnector {
     max_pages: usize,
     log_days: u32,
     clock: Arc<dyn Clock>,
-    api_token: bool,
+    /// The OAuth scopes the service app asks for; `None` for an API token (SSWS), whose
+    /// creator's admin role decides what it may do.
+    scopes: Option<Vec<String>>,
     /// Lower-cased ids and logins of users no action may touch.
     protected: HashSet<String>,
 }
@@ -290,7 +292,10 @@ impl OktaConnector {
             max_pages: usize::try_from(config.max_pages).unwrap_or(usize::MAX),
             log_days: config.session_log_days,
             clock: parts.clock,
-            api_token: matches!(config.auth, OktaAuth::Ssws { .. }),
+            scopes: match &config.auth {
+                OktaAuth::Ssws { .. } => None,
+                OktaAuth::PrivateKeyJwt { scopes, .. } => Some(scopes.clone()),
+            },
             // Logins are case-insensitive at Okta; ids are compared the same way, harmlessly.
             protected: config.protected.iter().map(|p| p.trim().to_lowercase()).collect(),
         })
@@ -441,23 +446,32 @@ impl OktaConnector {
 
     /// An API token acts with its creator's admin roles: reads pass for a read-only admin,
     /// so the roles themselves are checked. `None` when they cannot be read.
-    async fn missing_admin_role(&self) -> Result<Option<String>, ConnectorError> {
+    /// What the API token's admin roles say about the `*.manage` permissions: granted for
+    /// SUPER_ADMIN or ORG_ADMIN, unknown for a custom role (its permission set is not read) or
+    /// when the roles cannot be read, missing otherwise.
+    async fn admin_role_grant(&self) -> Result<(Grant, Option<String>), ConnectorError> {
         let me: Value = self.client.send(Request::get("/users/me")).await?.json()?;
-        let Some(id) = me["id"].as_str() else { return Ok(None) };
+        let Some(id) = me["id"].as_str() else {
+            return Ok((Grant::Unknown, Some("Okta did not name the API token's user".to_owned())));
+        };
         let roles = match self.client.send(Request::get(ApiPath::new("/users/{}/roles", [id]))).await {
             Ok(r) => r.json::<Vec<Value>>()?,
-            Err(e) if e.kind == ConnectorErrorKind::Forbidden => return Ok(None),
+            Err(e) if e.kind == ConnectorErrorKind::Forbidden => {
+                return Ok((Grant::Unknown, Some("the API token may not read its own admin roles".to_owned())));
+            }
             Err(e) => return Err(e),
         };
         let types: Vec<&str> = roles.iter().filter_map(|r| r["type"].as_str()).collect();
-        // Custom roles carry their own permission sets; trust them and let writes tell.
-        if types.iter().any(|t| matches!(*t, "SUPER_ADMIN" | "ORG_ADMIN" | "CUSTOM")) {
-            return Ok(None);
+        if types.iter().any(|t| matches!(*t, "SUPER_ADMIN" | "ORG_ADMIN")) {
+            return Ok((Grant::Granted, None));
         }
-        let held = if types.is_empty() { "none".to_owned() } else { types.join(", ") };
-        Ok(Some(format!(
-            "an admin role that may manage users, groups and apps (SUPER_ADMIN or ORG_ADMIN); the API token's roles: {held}"
-        )))
+        if types.contains(&"CUSTOM") {
+            return Ok((
+                Grant::Unknown,
+                Some("the API token holds a custom admin role, whose permissions are not read".to_owned()),
+            ));
+        }
+        Ok((Grant::Missing, None))
     }
 
     /// Writes `action` on the user whose `00u…` id is `okta_id`: these paths document the id,
@@ -510,6 +524,40 @@ pub fn capabilities() -> Vec<Capability> {
     ]
 }
 
+/// Every Okta call the connector makes and the OAuth scope it needs (for an API token, the
+/// token's admin role: SUPER_ADMIN or ORG_ADMIN may call them all).
+pub const PERMISSION_MAP: &[PermissionNeed] = &[
+    PermissionNeed::check("GET /users", USERS_READ).or(&[USERS_MANAGE]),
+    PermissionNeed::check("GET /groups", "okta.groups.read").or(&[GROUPS_MANAGE]),
+    PermissionNeed::check("GET /apps", "okta.apps.read").or(&[APPS_MANAGE]),
+    PermissionNeed::check("GET /logs", LOGS_READ),
+    PermissionNeed::read(ACCOUNT, "GET /users/{id}", USERS_READ).or(&[USERS_MANAGE]),
+    PermissionNeed::read(ACCOUNT, "GET /logs", LOGS_READ),
+    PermissionNeed::execute(KindName::Suspend, ACCOUNT, "POST /users/{id}/lifecycle/suspend", USERS_MANAGE),
+    PermissionNeed::rollback(KindName::Suspend, ACCOUNT, "POST /users/{id}/lifecycle/unsuspend", USERS_MANAGE),
+    PermissionNeed::execute(KindName::RevokeSessions, ACCOUNT, "DELETE /users/{id}/sessions", USERS_MANAGE),
+    PermissionNeed::execute(
+        KindName::ForcePasswordReset,
+        ACCOUNT,
+        "POST /users/{id}/lifecycle/expire_password",
+        USERS_MANAGE,
+    ),
+    PermissionNeed::read(GROUP_MEMBERSHIP, "GET /users/{id}", USERS_READ).or(&[USERS_MANAGE]),
+    PermissionNeed::read(GROUP_MEMBERSHIP, "GET /users/{id}/groups", USERS_READ).or(&[USERS_MANAGE]),
+    PermissionNeed::execute(KindName::Revoke, GROUP_MEMBERSHIP, "DELETE /groups/{id}/users/{id}", GROUPS_MANAGE),
+    PermissionNeed::rollback(KindName::Revoke, GROUP_MEMBERSHIP, "PUT /groups/{id}/users/{id}", GROUPS_MANAGE),
+    PermissionNeed::read(APP_ASSIGNMENT, "GET /users/{id}", USERS_READ).or(&[USERS_MANAGE]),
+    PermissionNeed::read(APP_ASSIGNMENT, "GET /apps/{id}/users/{id}", "okta.apps.read").or(&[APPS_MANAGE]),
+    PermissionNeed::execute(KindName::Revoke, APP_ASSIGNMENT, "DELETE /apps/{id}/users/{id}", APPS_MANAGE),
+    PermissionNeed::rollback(KindName::Revoke, APP_ASSIGNMENT, "POST /apps/{id}/users", APPS_MANAGE),
+];
+
+const USERS_READ: &str = "okta.users.read";
+const USERS_MANAGE: &str = "okta.users.manage";
+const GROUPS_MANAGE: &str = "okta.groups.manage";
+const APPS_MANAGE: &str = "okta.apps.manage";
+const LOGS_READ: &str = "okta.logs.read";
+
 #[async_trait]
 impl Connector for OktaConnector {
     fn id(&self) -> &str {
@@ -532,24 +580,45 @@ impl Connector for OktaConnector {
         }
     }
 
+    fn permission_map(&self) -> &'static [PermissionNeed] {
+        PERMISSION_MAP
+    }
+
+    /// Each `*.read` permission is judged by a one-item listing (403: missing). A `*.manage`
+    /// one is missing with its listing; otherwise a service app holds it when it asked for the
+    /// scope (Okta issues no token for a scope it does not grant), and an API token when its
+    /// admin role is SUPER_ADMIN or ORG_ADMIN.
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
-        let mut missing = Vec::new();
-        for (path, scope) in [
-            ("/users", "okta.users.manage"),
-            ("/groups", "okta.groups.manage"),
-            ("/apps", "okta.apps.manage"),
-            ("/logs", "okta.logs.read"),
-        ] {
+        let mut refused = Vec::new();
+        for (path, family) in
+            [("/users", "okta.users"), ("/groups", "okta.groups"), ("/apps", "okta.apps"), ("/logs", "okta.logs")]
+        {
             match self.client.send(Request::get(path).query("limit", "1")).await {
                 Ok(_) => {}
-                Err(e) if e.kind == ConnectorErrorKind::Forbidden => missing.push(scope.to_owned()),
+                Err(e) if e.kind == ConnectorErrorKind::Forbidden => refused.push(family),
                 Err(e) => return Err(e),
             }
         }
-        if self.api_token {
-            missing.extend(self.missing_admin_role().await?);
-        }
-        Ok(Permissions { missing })
+        let (manage, reason) = match &self.scopes {
+            Some(_) => (Grant::Granted, None),
+            None => self.admin_role_grant().await?,
+        };
+        let p = Permissions::judge(PERMISSION_MAP, |need| {
+            let family = need.permission.rsplit_once('.').map_or(need.permission, |(f, _)| f);
+            if refused.contains(&family) {
+                return Grant::Missing;
+            }
+            match (need.permission.ends_with(".manage"), &self.scopes) {
+                (false, _) => Grant::Granted,
+                (true, Some(scopes)) if scopes.iter().any(|s| s == need.permission) => Grant::Granted,
+                (true, Some(_)) => Grant::Missing,
+                (true, None) => manage,
+            }
+        });
+        Ok(match reason {
+            Some(r) => p.because(r),
+            None => p,
+        })
     }
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {

@@ -73,6 +73,6 @@ mod error;
 
 pub use config::{DEFAULT_SCOPES, OktaAuth, OktaConfig};
 pub use connector::{
-    ACCOUNT, APP_ASSIGNMENT, GROUP_MEMBERSHIP, OktaConnector, OktaParts, capabilities, parse_okta_error,
+    ACCOUNT, APP_ASSIGNMENT, GROUP_MEMBERSHIP, OktaConnector, OktaParts, PERMISSION_MAP, capabilities, parse_okta_error,
 };
 pub use error::OktaError;

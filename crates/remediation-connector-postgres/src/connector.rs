@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use remediation_core::{
-    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName,
-    Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, find_capability,
+    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Grant, Health,
+    KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, Target,
+    Verification, find_capability,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::config::SslMode;
@@ -662,6 +663,55 @@ pub fn capabilities() -> Vec<Capability> {
     ]
 }
 
+const CATALOGS: &str = "none (system catalogs every role may read)";
+/// On PostgreSQL 16 and later, also ADMIN OPTION on the role changed, which a CREATEROLE role
+/// holds on the roles it created.
+const CREATEROLE: &str = "CREATEROLE";
+const TABLE_RIGHTS: &str = "membership of the table's owner (or of the grantor holding GRANT OPTION)";
+const SIGNAL_BACKEND: &str = "membership of pg_signal_backend";
+
+/// Every statement the connector runs and the privilege it needs.
+pub const PERMISSION_MAP: &[PermissionNeed] = &[
+    PermissionNeed::check("SELECT … FROM pg_roles WHERE rolname = current_user", CATALOGS),
+    PermissionNeed::read(grant_type::ROLE_MEMBERSHIP, "SELECT … FROM pg_roles, pg_auth_members", CATALOGS),
+    PermissionNeed::execute(KindName::Revoke, grant_type::ROLE_MEMBERSHIP, "REVOKE {role} FROM {user}", CREATEROLE),
+    PermissionNeed::rollback(KindName::Revoke, grant_type::ROLE_MEMBERSHIP, "GRANT {role} TO {user}", CREATEROLE),
+    PermissionNeed::read(grant_type::TABLE_PRIVILEGE, "SELECT … FROM pg_class, aclexplode(relacl)", CATALOGS),
+    PermissionNeed::execute(
+        KindName::Revoke,
+        grant_type::TABLE_PRIVILEGE,
+        "REVOKE {privilege} ON TABLE {table} FROM {user}",
+        TABLE_RIGHTS,
+    ),
+    PermissionNeed::rollback(
+        KindName::Revoke,
+        grant_type::TABLE_PRIVILEGE,
+        "GRANT {privilege} ON TABLE {table} TO {user}",
+        TABLE_RIGHTS,
+    ),
+    PermissionNeed::execute(
+        KindName::Reduce,
+        grant_type::TABLE_PRIVILEGE,
+        "REVOKE {privilege} ON TABLE {table} FROM {user}",
+        TABLE_RIGHTS,
+    ),
+    PermissionNeed::rollback(
+        KindName::Reduce,
+        grant_type::TABLE_PRIVILEGE,
+        "GRANT {privilege} ON TABLE {table} TO {user}",
+        TABLE_RIGHTS,
+    ),
+    PermissionNeed::read(grant_type::LOGIN, "SELECT … FROM pg_roles, pg_stat_activity", CATALOGS),
+    PermissionNeed::execute(KindName::Suspend, grant_type::LOGIN, "ALTER ROLE {user} NOLOGIN", CREATEROLE),
+    PermissionNeed::rollback(KindName::Suspend, grant_type::LOGIN, "ALTER ROLE {user} LOGIN", CREATEROLE),
+    PermissionNeed::execute(
+        KindName::RevokeSessions,
+        grant_type::LOGIN,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
+        SIGNAL_BACKEND,
+    ),
+];
+
 #[async_trait]
 impl Connector for PostgresConnector {
     fn id(&self) -> &str {
@@ -692,15 +742,27 @@ impl Connector for PostgresConnector {
         })
     }
 
+    fn permission_map(&self) -> &'static [PermissionNeed] {
+        PERMISSION_MAP
+    }
+
+    /// A superuser may do everything; otherwise CREATEROLE is read from `pg_roles`, while the
+    /// table rights (ownership or grant option, per table) and `pg_signal_backend` depend on
+    /// each target and stay unknown.
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
         let client = self.connect().await?;
         let (session, createrole) = self.session(&client).await?;
-        let missing = if session.superuser || createrole {
-            Vec::new()
-        } else {
-            vec![format!("CREATEROLE (or SUPERUSER) on role {}", session.current_user)]
-        };
-        Ok(Permissions { missing })
+        let p = Permissions::judge(PERMISSION_MAP, |need| match need.permission {
+            _ if session.superuser => Grant::Granted,
+            CATALOGS => Grant::Granted,
+            CREATEROLE if createrole => Grant::Granted,
+            CREATEROLE => Grant::Missing,
+            _ => Grant::Unknown,
+        });
+        Ok(p.because(format!(
+            "role {} is no superuser, and these rights are held per table or through role membership",
+            session.current_user
+        )))
     }
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {

@@ -94,7 +94,7 @@ pub mod sql;
 pub mod state;
 
 pub use config::PostgresConfig;
-pub use connector::{PostgresConnector, backoff, capabilities};
+pub use connector::{PERMISSION_MAP, PostgresConnector, backoff, capabilities};
 pub use error::{PostgresError, kind_for_server_error, kind_for_sqlstate};
 pub use sql::Privilege;
 

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use remediation_core::{
-    Action, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, KindName,
-    Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target, Verification,
-    require_capability,
+    Action, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Grant, Health, KindName,
+    Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, Step, SystemClock,
+    Target, Verification, require_capability,
 };
 
 use crate::directory::{Directory, WriteEntry, WriteOp};
@@ -174,6 +174,20 @@ pub fn capabilities() -> Vec<Capability> {
     ]
 }
 
+const READ: &str = "read access to the directory file";
+const WRITE: &str = "write access to the directory file";
+
+/// What every sandbox operation needs: reading and writing its JSON directory file.
+pub const PERMISSION_MAP: &[PermissionNeed] = &[
+    PermissionNeed::check("read {path}", READ),
+    PermissionNeed::read(grant_type::GROUP_MEMBERSHIP, "read {path}", READ),
+    PermissionNeed::read(grant_type::REPO_PERMISSION, "read {path}", READ),
+    PermissionNeed::read(grant_type::APP_ASSIGNMENT, "read {path}", READ),
+    PermissionNeed::read(grant_type::ACCOUNT, "read {path}", READ),
+    PermissionNeed::any(Step::Execute, "write {path}", WRITE),
+    PermissionNeed::any(Step::Rollback, "write {path}", WRITE),
+];
+
 #[async_trait]
 impl Connector for SandboxConnector {
     fn id(&self) -> &str {
@@ -201,13 +215,19 @@ impl Connector for SandboxConnector {
         })
     }
 
+    fn permission_map(&self) -> &'static [PermissionNeed] {
+        PERMISSION_MAP
+    }
+
+    /// Both rights are judged on the file itself: read when it loads, write when the file
+    /// (or, before it exists, its directory) is writable.
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
-        let missing = if file::lacks_write_access(&self.path) {
-            vec![format!("write access to {}", self.path.display())]
-        } else {
-            Vec::new()
-        };
-        Ok(Permissions { missing })
+        let readable = file::load(&self.path).is_ok();
+        let writable = !file::lacks_write_access(&self.path);
+        Ok(Permissions::judge(PERMISSION_MAP, |need| match (need.permission, readable, writable) {
+            (READ, true, _) | (WRITE, _, true) => Grant::Granted,
+            _ => Grant::Missing,
+        }))
     }
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {

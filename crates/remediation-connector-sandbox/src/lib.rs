@@ -129,7 +129,7 @@ mod error;
 mod file;
 mod state;
 
-pub use connector::{Fault, SandboxConnector, capabilities};
+pub use connector::{Fault, PERMISSION_MAP, SandboxConnector, capabilities};
 pub use directory::{
     Directory, Faults, Grant, GrantType, Group, Notification, RepoLevel, UnknownLevel, User, UserStatus, WriteEntry,
     WriteOp, sample,

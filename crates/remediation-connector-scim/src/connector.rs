@@ -9,9 +9,9 @@ use remediation_connector_http::{
     ThrottleSignal,
 };
 use remediation_core::{
-    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Health, KindName,
-    Outcome, OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
-    require_capability,
+    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Grant, Health,
+    KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, Target,
+    Verification, require_capability,
 };
 use serde_json::Value;
 
@@ -261,6 +261,27 @@ pub fn capabilities() -> Vec<Capability> {
     vec![capability(KindName::Suspend, grant_type::ACCOUNT), capability(KindName::Revoke, grant_type::GROUP_MEMBERSHIP)]
 }
 
+/// The service's support for PATCH, which every write uses.
+const PATCH_SUPPORTED: &str = "PATCH support (`patch.supported` in /ServiceProviderConfig)";
+const READ_USERS: &str = "read Users";
+const READ_GROUPS: &str = "read Groups";
+const WRITE_USERS: &str = "modify Users";
+const WRITE_GROUPS: &str = "modify Groups";
+
+/// Every SCIM call the connector makes and what it needs from the service and the token (RFC
+/// 7644 leaves a token's rights to each service, so they are named by resource type).
+pub const PERMISSION_MAP: &[PermissionNeed] = &[
+    PermissionNeed::check("GET /ServiceProviderConfig", PATCH_SUPPORTED),
+    PermissionNeed::read(grant_type::ACCOUNT, "GET /Users/{id}", READ_USERS),
+    PermissionNeed::execute(KindName::Suspend, grant_type::ACCOUNT, "PATCH /Users/{id}", WRITE_USERS),
+    PermissionNeed::rollback(KindName::Suspend, grant_type::ACCOUNT, "PATCH /Users/{id}", WRITE_USERS),
+    PermissionNeed::read(grant_type::GROUP_MEMBERSHIP, "GET /Users/{id}", READ_USERS),
+    PermissionNeed::read(grant_type::GROUP_MEMBERSHIP, "GET /Groups/{id}", READ_GROUPS),
+    PermissionNeed::read(grant_type::GROUP_MEMBERSHIP, "GET /Groups", READ_GROUPS),
+    PermissionNeed::execute(KindName::Revoke, grant_type::GROUP_MEMBERSHIP, "PATCH /Groups/{id}", WRITE_GROUPS),
+    PermissionNeed::rollback(KindName::Revoke, grant_type::GROUP_MEMBERSHIP, "PATCH /Groups/{id}", WRITE_GROUPS),
+];
+
 #[async_trait]
 impl Connector for ScimConnector {
     fn id(&self) -> &str {
@@ -287,15 +308,20 @@ impl Connector for ScimConnector {
         })
     }
 
+    fn permission_map(&self) -> &'static [PermissionNeed] {
+        PERMISSION_MAP
+    }
+
+    /// A bearer token says nothing about its rights, so those are unknown; what the service
+    /// supports (PATCH) is read from `/ServiceProviderConfig` without writing.
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
-        // A bearer token says nothing about its rights; what the service supports is what
-        // can be checked without writing.
         let c: ServiceProviderConfig = self.client.send(Request::get("/ServiceProviderConfig")).await?.json()?;
-        let mut missing = Vec::new();
-        if !c.patch.supported {
-            missing.push("PATCH (ServiceProviderConfig says patch.supported = false)".to_owned());
-        }
-        Ok(Permissions { missing })
+        Ok(Permissions::judge(PERMISSION_MAP, |need| match (need.permission, c.patch.supported) {
+            (PATCH_SUPPORTED, true) => Grant::Granted,
+            (PATCH_SUPPORTED, false) => Grant::Missing,
+            _ => Grant::Unknown,
+        })
+        .because("a SCIM bearer token carries no description of its rights; a refused call shows them"))
     }
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {

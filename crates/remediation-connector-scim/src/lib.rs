@@ -63,6 +63,6 @@ mod state;
 mod wire;
 
 pub use config::ScimConfig;
-pub use connector::{ScimConnector, capabilities};
+pub use connector::{PERMISSION_MAP, ScimConnector, capabilities};
 pub use error::ScimError;
 pub use state::grant_type;

@@ -11,8 +11,8 @@ use remediation_connector_http::{
     Sleeper, StatusCode, ThrottleSignal, TokioSleeper,
 };
 use remediation_core::{
-    Action, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, Outcome, OutcomeStatus,
-    Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target, Verification,
+    Action, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Grant, Health, Outcome, OutcomeStatus,
+    PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, Step, SystemClock, Target, Verification,
 };
 use remediation_notify::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use secrecy::SecretString;
@@ -273,6 +273,17 @@ macro_rules! has_request_id {
 
 has_request_id!(HealthResponse, StateResponse, PlanResponse, WriteResponse);
 
+/// Every operation the connector posts (to the configured URL followed by `/{operation}`) and
+/// the name the receiving service uses for the right to perform it in `missing_permissions`.
+pub const PERMISSION_MAP: &[PermissionNeed] = &[
+    PermissionNeed::check("POST /health", "health"),
+    PermissionNeed::any(Step::Read, "POST /snapshot", "snapshot"),
+    PermissionNeed::any(Step::Read, "POST /plan", "plan"),
+    PermissionNeed::any(Step::Read, "POST /verify", "verify"),
+    PermissionNeed::any(Step::Execute, "POST /execute", "execute"),
+    PermissionNeed::any(Step::Rollback, "POST /rollback", "rollback"),
+];
+
 #[async_trait]
 impl Connector for WebhookConnector {
     fn id(&self) -> &str {
@@ -293,9 +304,23 @@ impl Connector for WebhookConnector {
         }
     }
 
+    fn permission_map(&self) -> &'static [PermissionNeed] {
+        PERMISSION_MAP
+    }
+
+    /// The receiving service names the operations this key may not perform in its `health`
+    /// answer; the others it allows. A name outside the map is reported missing as it is.
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
         let (answer, _) = self.call::<HealthResponse>(&self.request(Operation::Health)).await?;
-        Ok(Permissions { missing: answer.missing_permissions })
+        let refused = |p: &str| answer.missing_permissions.iter().any(|m| m == p);
+        let mut p = Permissions::judge(PERMISSION_MAP, |need| match refused(need.permission) {
+            true => Grant::Missing,
+            false => Grant::Granted,
+        });
+        let extra =
+            answer.missing_permissions.iter().filter(|m| !PERMISSION_MAP.iter().any(|n| n.permission == m.as_str()));
+        p.missing.extend(extra.cloned());
+        Ok(p)
     }
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {

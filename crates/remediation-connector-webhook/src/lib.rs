@@ -258,6 +258,6 @@ mod error;
 pub mod protocol;
 
 pub use config::{DEFAULT_TIMEOUT_SECS, GrantTypeConfig, WebhookConfig};
-pub use connector::{IDEMPOTENCY_KEY_HEADER, ROLLBACK_KEY_SUFFIX, WebhookConnector, WebhookOptions};
+pub use connector::{IDEMPOTENCY_KEY_HEADER, PERMISSION_MAP, ROLLBACK_KEY_SUFFIX, WebhookConnector, WebhookOptions};
 pub use error::WebhookError;
 pub use protocol::{WebhookRequest, WebhookResponse};

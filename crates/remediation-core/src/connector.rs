@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{Action, KindName, PlannedChange, Snapshot, Target};
+use crate::{Action, KindName, PermissionNeed, Permissions, PlannedChange, Snapshot, Target};
 
 /// How well a change can be undone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -66,20 +66,6 @@ pub struct Health {
     pub healthy: bool,
     /// Human-readable detail.
     pub detail: String,
-}
-
-/// What the connector's credentials are allowed to do.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Permissions {
-    /// Permissions the connector needs for writes but does not have, in provider terms.
-    pub missing: Vec<String>,
-}
-
-impl Permissions {
-    /// True when every write permission is present.
-    pub fn can_write(&self) -> bool {
-        self.missing.is_empty()
-    }
 }
 
 /// Whether a write changed anything.
@@ -233,7 +219,12 @@ pub trait Connector: Send + Sync {
     /// Whether the provider is reachable and answering.
     async fn health(&self) -> Result<Health, ConnectorError>;
 
-    /// Which write permissions the connector's credentials lack.
+    /// Every provider call the connector makes and the permission each needs, in provider
+    /// terms. Makes no provider request; [`Connector::check_permissions`] judges this list.
+    fn permission_map(&self) -> &'static [PermissionNeed];
+
+    /// Judges each permission [`Connector::permission_map`] names: granted, missing, or
+    /// unknown when the credentials cannot be inspected (never granted by default).
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError>;
 
     /// Reads and normalises the current state of `target`.

@@ -33,6 +33,7 @@ mod finding;
 pub mod hash;
 pub mod identifier;
 pub mod lifecycle;
+mod permission;
 pub mod policy;
 mod snapshot;
 pub mod store;
@@ -40,8 +41,8 @@ pub mod store;
 pub use action::{Action, ActionId, ActionKind, ActionRequest, KindName, Mode, Target};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connector::{
-    Capability, Connector, ConnectorError, ConnectorErrorKind, Health, Outcome, OutcomeStatus, Permissions,
-    Reversibility, Verification, find_capability, refuse_protected, require_capability,
+    Capability, Connector, ConnectorError, ConnectorErrorKind, Health, Outcome, OutcomeStatus, Reversibility,
+    Verification, find_capability, refuse_protected, require_capability,
 };
 pub use engine::{
     Actor, Engine, EngineParts, ExecuteOutcome, FailpointHook, FixCheck, GLOBAL_LIMIT_KEY, Recovery, RollbackOutcome,
@@ -52,6 +53,7 @@ pub use events::{EngineEvent, EventSink, NoEvents};
 pub use finding::{Finding, Guidance, Severity, guidance};
 pub use identifier::IdentifierError;
 pub use lifecycle::{Event, Role, State, TransitionError, initial_state, transition};
+pub use permission::{ANY_GRANT_TYPE, Grant, PermissionNeed, Permissions, Step, permission_table};
 pub use policy::{
     GateContext, GateOutcome, LimitPolicy, PolicyDecision, Risk, RiskLevel, SafetyPolicy, SafetyState, Stage,
 };

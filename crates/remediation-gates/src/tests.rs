@@ -107,7 +107,7 @@ fn run(case: Case) -> (Mode, Mode, Vec<String>) {
         observable: case.observable,
     };
     let health = Health { healthy: case.healthy, detail: "down".into() };
-    let permissions = Permissions { missing: case.missing.clone() };
+    let permissions = Permissions { missing: case.missing.clone(), ..Permissions::default() };
     let ctx = GateContext {
         stage: case.stage,
         action: &action,

@@ -8,7 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use remediation_core::{
     Action, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, KindName, Outcome, OutcomeStatus,
-    Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target, Verification, find_capability,
+    PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target, Verification,
+    find_capability,
 };
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -304,6 +305,15 @@ pub fn capabilities() -> Vec<Capability> {
     }]
 }
 
+/// The one call a notifier makes: the receiver's URL (Slack) or its shared secret (signed
+/// webhook) is the whole credential, and only a delivery shows whether it is accepted.
+const PERMISSION_MAP: &[PermissionNeed] = &[PermissionNeed::execute(
+    KindName::Notify,
+    NOTIFICATION,
+    "POST {webhook url}",
+    "a webhook URL (or signing secret) the receiver accepts",
+)];
+
 #[async_trait]
 impl Connector for Notifier {
     fn id(&self) -> &str {
@@ -328,8 +338,12 @@ impl Connector for Notifier {
         })
     }
 
+    fn permission_map(&self) -> &'static [PermissionNeed] {
+        PERMISSION_MAP
+    }
+
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
-        Ok(Permissions::default())
+        Ok(Permissions::unknown(PERMISSION_MAP, "checking the receiver would post a message"))
     }
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {

@@ -10,7 +10,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use remediation_core::{
     Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, Health, KindName, Outcome,
-    OutcomeStatus, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification, find_capability,
+    OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
+    find_capability,
 };
 use serde_json::{Value, json};
 
@@ -278,8 +279,14 @@ impl Connector for FakeConnector {
         Ok(self.enter(Method::Health)?.health.clone())
     }
 
+    /// A test double: it names no provider call.
+    fn permission_map(&self) -> &'static [PermissionNeed] {
+        &[]
+    }
+
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
-        Ok(Permissions { missing: self.enter(Method::CheckPermissions)?.missing_permissions.clone() })
+        let missing = self.enter(Method::CheckPermissions)?.missing_permissions.clone();
+        Ok(Permissions { missing, ..Permissions::default() })
     }
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {

@@ -12,6 +12,8 @@
 //! - [`fakes`], shared infrastructure for fake HTTP providers (axum server, fault
 //!   switchboard, request log), and [`golden`] request fixtures;
 //! - [`api_description`], requests checked against the provider's own API description;
+//! - [`permission_map`], checks that a connector's permission map covers its calls and
+//!   that the README lists it;
 //! - [`real_server`], the one rule for tests that need a real server (skip locally, fail
 //!   under CI);
 //! - [`tls`], a private certificate authority and server certificate for TLS tests;
@@ -47,6 +49,7 @@ pub mod connector;
 pub mod fakes;
 pub mod golden;
 mod harness;
+pub mod permission_map;
 pub mod policy;
 pub mod real_server;
 pub mod store;

@@ -45,3 +45,25 @@ fn the_readme_shows_the_same_policy() {
     }
     assert!(policy["Statement"].is_array());
 }
+
+/// Every operation the source calls has a permission entry, the map names exactly the
+/// policy's actions, and the README lists the map.
+#[test]
+fn the_permission_map_covers_every_call_and_the_readme_lists_it() {
+    use remediation_connector_aws_iam::PERMISSION_MAP;
+    let source = include_str!("../../src/connector.rs");
+    let called: BTreeSet<&str> = source.split(".call(\"").skip(1).filter_map(|rest| rest.split('"').next()).collect();
+    for op in called {
+        assert!(PERMISSION_MAP.iter().any(|n| n.call == op), "{op} is called but has no permission entry");
+    }
+    let in_map: BTreeSet<&str> = PERMISSION_MAP.iter().map(|n| n.permission).collect();
+    assert_eq!(in_map, REQUIRED_ACTIONS.into_iter().collect::<BTreeSet<_>>());
+    remediation_testkit::permission_map::assert_map_is_complete(
+        env!("CARGO_MANIFEST_DIR"),
+        "aws_iam",
+        "",
+        PERMISSION_MAP,
+        &remediation_connector_aws_iam::capabilities(),
+        &[],
+    );
+}

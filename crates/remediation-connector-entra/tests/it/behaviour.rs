@@ -50,7 +50,8 @@ async fn break_glass_accounts_are_protected() {
 #[tokio::test]
 async fn check_permissions_names_what_the_token_lacks() {
     let f = Fixture::start().await;
-    assert!(f.connector().check_permissions().await.unwrap().missing.is_empty());
+    let full = f.connector().check_permissions().await.unwrap();
+    assert!(full.all_granted(), "{full:?}");
     let missing = f.connector_for(&f.reader_config()).check_permissions().await.unwrap().missing;
     for p in [
         "User.EnableDisableAccount.All",
@@ -61,6 +62,23 @@ async fn check_permissions_names_what_the_token_lacks() {
     ] {
         assert!(missing.contains(&p.to_owned()), "{p} not in {missing:?}");
     }
+}
+
+/// Graph answers the directory-role snapshot's `GET /directoryObjects/{id}` only with
+/// Directory.Read.All: a token without it is reported missing it, and the snapshot the check
+/// warned about is indeed refused.
+#[tokio::test]
+async fn a_token_without_directory_read_all_is_missing_it() {
+    let f = Fixture::start().await;
+    let roles: Vec<String> =
+        entra::WRITE_ROLES.iter().filter(|r| **r != "Directory.Read.All").map(|r| (*r).to_owned()).collect();
+    f.fake.tenant().clients.get_mut(entra::CLIENT_ID).unwrap().roles = roles;
+    let c = f.connector();
+    let p = c.check_permissions().await.unwrap();
+    assert_eq!(p.missing, ["Directory.Read.All"], "{p:?}");
+    assert!(!p.can_write());
+    let e = c.snapshot(&directory_role(ALICE)).await.unwrap_err();
+    assert_eq!(e.kind, ConnectorErrorKind::Forbidden, "{e}");
 }
 
 #[tokio::test]

@@ -104,3 +104,17 @@ async fn app_role_matches_the_documentation() {
     )
     .await;
 }
+
+/// Every call the fixtures record has a permission entry, and the README lists the map.
+#[test]
+fn the_permission_map_covers_every_call_and_the_readme_lists_it() {
+    remediation_testkit::permission_map::assert_map_is_complete(
+        env!("CARGO_MANIFEST_DIR"),
+        "entra",
+        "/v1.0",
+        remediation_connector_entra::PERMISSION_MAP,
+        &remediation_connector_entra::capabilities(),
+        // The token request authenticates the client; it needs no Graph permission.
+        &["POST /{tenant}/oauth2/v2.0/token"],
+    );
+}

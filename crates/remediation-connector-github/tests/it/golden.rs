@@ -82,3 +82,16 @@ async fn revoke_team_member() {
     let t = target("team_member", "hubot", "acme/platform");
     check(ActionKind::Revoke, t, "revoke_team_member", "rollback_revoke_team_member").await;
 }
+
+/// Every call the fixtures record has a permission entry, and the README lists the map.
+#[test]
+fn the_permission_map_covers_every_call_and_the_readme_lists_it() {
+    remediation_testkit::permission_map::assert_map_is_complete(
+        env!("CARGO_MANIFEST_DIR"),
+        "github",
+        "",
+        remediation_connector_github::PERMISSION_MAP,
+        &remediation_connector_github::capabilities(),
+        &[],
+    );
+}

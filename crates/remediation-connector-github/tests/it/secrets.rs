@@ -33,11 +33,13 @@ async fn missing_scopes_are_named() {
     .await;
     f.fake.faults().allow_token("ghp_onlyRepoScope0123456789abcdefABCDEFgh");
     let c = f.connector_with("ghp_onlyRepoScope0123456789abcdefABCDEFgh");
-    assert_eq!(c.check_permissions().await.unwrap().missing, ["admin:org"]);
-    assert!(f.connector().check_permissions().await.unwrap().can_write());
-    // A fine-grained token sends no X-OAuth-Scopes: nothing can be named.
+    assert_eq!(c.check_permissions().await.unwrap().missing, ["read:org", "admin:org"]);
+    assert!(f.connector().check_permissions().await.unwrap().all_granted());
+    // A fine-grained token sends no X-OAuth-Scopes: its permissions are unknown, not granted.
     f.fake.state().tokens.get_mut(READ_ONLY_TOKEN).unwrap().scopes = None;
-    assert!(f.connector_with(READ_ONLY_TOKEN).check_permissions().await.unwrap().can_write());
+    let p = f.connector_with(READ_ONLY_TOKEN).check_permissions().await.unwrap();
+    assert!(p.can_write() && !p.all_granted(), "{p:?}");
+    assert_eq!(p.unknown, ["repo", "read:org", "admin:org"], "{p:?}");
 }
 
 #[tokio::test]

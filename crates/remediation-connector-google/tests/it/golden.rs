@@ -92,3 +92,17 @@ async fn force_password_reset_account() {
     )
     .await;
 }
+
+/// Every call the fixtures record has a permission entry, and the README lists the map.
+#[test]
+fn the_permission_map_covers_every_call_and_the_readme_lists_it() {
+    remediation_testkit::permission_map::assert_map_is_complete(
+        env!("CARGO_MANIFEST_DIR"),
+        "google",
+        "/admin/directory/v1",
+        remediation_connector_google::PERMISSION_MAP,
+        &remediation_connector_google::capabilities(),
+        // The JWT-bearer token request authenticates the service account; it needs no scope.
+        &["POST /token"],
+    );
+}

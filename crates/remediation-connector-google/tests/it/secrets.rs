@@ -71,11 +71,10 @@ async fn check_permissions_names_what_is_missing() {
         s.add_user("helpdesk@example.com", remediation_testkit::fakes::google::AdminRole::None);
     })
     .await;
-    assert!(f.connector().check_permissions().await.unwrap().can_write());
+    assert!(f.connector().check_permissions().await.unwrap().all_granted());
     // The impersonated user is no administrator.
     let missing = f.connector_as("helpdesk@example.com").check_permissions().await.unwrap().missing;
-    assert_eq!(missing.len(), 1);
-    assert!(missing[0].starts_with("administrator privileges for helpdesk@example.com"), "{missing:?}");
+    assert_eq!(missing, ["administrator role of the impersonated `admin`"]);
     // A scope was not delegated: Google refuses the token for the whole list.
     let sa = remediation_testkit::fakes::google::TEST_CLIENT_EMAIL;
     f.fake
@@ -87,5 +86,16 @@ async fn check_permissions_names_what_is_missing() {
         .remove(remediation_testkit::fakes::google::SCOPE_USER_SECURITY);
     let missing = f.connector().check_permissions().await.unwrap().missing;
     assert_eq!(missing.len(), 4, "{missing:?}");
-    assert!(missing.iter().all(|m| m.starts_with("domain-wide delegation of https://www.googleapis.com/auth/")));
+    assert!(missing.iter().all(|m| m.starts_with("https://www.googleapis.com/auth/")), "{missing:?}");
+}
+
+#[tokio::test]
+async fn a_delegated_admin_leaves_its_role_unknown() {
+    let f = Fixture::start(|s| {
+        s.add_user("reader@example.com", remediation_testkit::fakes::google::AdminRole::ReadOnly);
+    })
+    .await;
+    let p = f.connector_as("reader@example.com").check_permissions().await.unwrap();
+    assert_eq!(p.unknown, ["administrator role of the impersonated `admin`"], "{p:?}");
+    assert!(p.missing.is_empty() && !p.all_granted() && p.unknown_reason.is_some(), "{p:?}");
 }

@@ -114,3 +114,16 @@ impl Admin {
 fn set(v: &str) -> HashSet<&str> {
     HashSet::from([v])
 }
+
+/// Every capability has its operations in the permission map, and the README lists it.
+#[test]
+fn the_permission_map_covers_every_capability_and_the_readme_lists_it() {
+    remediation_testkit::permission_map::assert_map_is_complete(
+        env!("CARGO_MANIFEST_DIR"),
+        "ldap",
+        "",
+        remediation_connector_ldap::PERMISSION_MAP,
+        &remediation_connector_ldap::capabilities(),
+        &[],
+    );
+}

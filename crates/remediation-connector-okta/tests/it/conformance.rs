@@ -248,7 +248,7 @@ async fn only_active_users_are_suspended_and_app_groups_are_refused() {
 async fn check_permissions_reports_nothing_missing_for_a_full_token() {
     let subject = OktaSubject::new(Auth::Ssws).await;
     let p = subject.connector().check_permissions().await.expect("permissions");
-    assert!(p.can_write(), "{p:?}");
+    assert!(p.all_granted(), "{p:?}");
     let h = subject.connector().health().await.expect("health");
     assert!(h.healthy, "{h:?}");
 }
@@ -258,8 +258,8 @@ async fn a_read_only_api_token_is_reported_before_any_write() {
     let subject = OktaSubject::new(Auth::Ssws).await;
     let read_only = connector(&subject.fake, Auth::ReadOnly, None);
     let p = read_only.connector.check_permissions().await.expect("permissions");
-    assert_eq!(p.missing.len(), 1, "{p:?}");
-    assert!(p.missing[0].contains("READ_ONLY_ADMIN"), "{p:?}");
+    assert_eq!(p.missing, ["okta.users.manage", "okta.groups.manage", "okta.apps.manage"], "{p:?}");
+    assert!(p.granted.contains(&"okta.users.read".to_owned()), "{p:?}");
 }
 
 #[tokio::test]

@@ -80,3 +80,17 @@ async fn service_app_token_request() {
     let token_requests: Vec<_> = fake.log().since(mark).into_iter().filter(|r| r.path == "/oauth2/v1/token").collect();
     golden().check("service-app-token", &token_requests);
 }
+
+/// Every call the fixtures record has a permission entry, and the README lists the map.
+#[test]
+fn the_permission_map_covers_every_call_and_the_readme_lists_it() {
+    remediation_testkit::permission_map::assert_map_is_complete(
+        env!("CARGO_MANIFEST_DIR"),
+        "okta",
+        "/api/v1",
+        remediation_connector_okta::PERMISSION_MAP,
+        &remediation_connector_okta::capabilities(),
+        // The service app's token request authenticates it; it needs no scope.
+        &["POST /oauth2/v1/token"],
+    );
+}

@@ -161,3 +161,16 @@ fn login(role: &str) -> Target {
 fn action(kind: ActionKind, target: Target) -> Action {
     ActionBuilder::new().connector("pg").kind(kind).target(target).build()
 }
+
+/// Every capability has its statements in the permission map, and the README lists it.
+#[test]
+fn the_permission_map_covers_every_capability_and_the_readme_lists_it() {
+    remediation_testkit::permission_map::assert_map_is_complete(
+        env!("CARGO_MANIFEST_DIR"),
+        "postgres",
+        "",
+        remediation_connector_postgres::PERMISSION_MAP,
+        &remediation_connector_postgres::capabilities(),
+        &[],
+    );
+}

@@ -164,20 +164,21 @@ fn a_missing_file_says_how_to_create_it() {
     assert!(err.message.contains("remediate init"), "{err}");
     assert!(!block_on(sandbox.health()).unwrap().healthy);
     let missing = block_on(sandbox.check_permissions()).unwrap().missing;
-    assert_eq!(missing, [format!("write access to {}", path.display())]);
+    assert_eq!(missing, ["read access to the directory file", "write access to the directory file"]);
 }
 
 #[test]
 fn a_read_only_file_lacks_write_access_and_is_not_written() {
     let fx = Fixture::sample();
-    assert!(block_on(fx.sandbox.check_permissions()).unwrap().can_write());
+    assert!(block_on(fx.sandbox.check_permissions()).unwrap().all_granted());
 
     let mut permissions = fs::metadata(&fx.path).unwrap().permissions();
     permissions.set_readonly(true);
     fs::set_permissions(&fx.path, permissions).unwrap();
 
     let perms = block_on(fx.sandbox.check_permissions()).unwrap();
-    assert_eq!(perms.missing, [format!("write access to {}", fx.path.display())]);
+    assert_eq!(perms.missing, ["write access to the directory file"]);
+    assert_eq!(perms.granted, ["read access to the directory file"]);
     let act = action(ActionKind::Suspend, account("alice"), "k");
     let err = block_on(fx.sandbox.execute(&act, &Snapshot::new(json!({})))).unwrap_err();
     assert_eq!(err.kind, ConnectorErrorKind::Forbidden, "{err}");

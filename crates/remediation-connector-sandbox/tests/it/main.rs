@@ -106,3 +106,16 @@ fn action(kind: ActionKind, target: Target, idempotency_key: &str) -> Action {
         updated_at: AT,
     }
 }
+
+/// Every capability has its operations in the permission map, and the README lists it.
+#[test]
+fn the_permission_map_covers_every_capability_and_the_readme_lists_it() {
+    remediation_testkit::permission_map::assert_map_is_complete(
+        env!("CARGO_MANIFEST_DIR"),
+        "sandbox",
+        "",
+        remediation_connector_sandbox::PERMISSION_MAP,
+        &remediation_connector_sandbox::capabilities(),
+        &[],
+    );
+}

@@ -72,7 +72,11 @@ async fn a_user_named_by_user_name_is_resolved_to_its_id_and_written_by_it() {
 #[tokio::test]
 async fn check_permissions_reads_the_service_provider_config() {
     let f = Fixture::start().await;
-    assert!(f.connector().check_permissions().await.unwrap().missing.is_empty());
+    let p = f.connector().check_permissions().await.unwrap();
+    assert!(p.missing.is_empty(), "{p:?}");
+    // A bearer token's rights cannot be read: unknown, never ok.
+    assert_eq!(p.unknown, ["read Users", "modify Users", "read Groups", "modify Groups"], "{p:?}");
+    assert!(!p.all_granted() && p.unknown_reason.is_some());
     f.fake.directory().patch_supported = false;
     let missing = f.connector().check_permissions().await.unwrap().missing;
     assert_eq!(missing.len(), 1, "{missing:?}");

@@ -51,3 +51,16 @@ async fn health_reads_the_service_provider_config() {
     assert!(h.healthy, "{}", h.detail);
     golden().check("service_provider_config", &f.fake.log().since(mark));
 }
+
+/// Every call the fixtures record has a permission entry, and the README lists the map.
+#[test]
+fn the_permission_map_covers_every_call_and_the_readme_lists_it() {
+    remediation_testkit::permission_map::assert_map_is_complete(
+        env!("CARGO_MANIFEST_DIR"),
+        "scim",
+        "/scim/v2",
+        remediation_connector_scim::PERMISSION_MAP,
+        &remediation_connector_scim::capabilities(),
+        &[],
+    );
+}

@@ -64,3 +64,22 @@ async fn each_operation_sends_the_documented_request() {
     g.check("rollback", &log.since(mark));
     assert!(fake.rejections().is_empty());
 }
+
+/// Every operation the fixtures record has a permission entry, the configured capabilities
+/// have theirs, and the README lists the map.
+#[tokio::test]
+async fn the_permission_map_covers_every_call_and_the_readme_lists_it() {
+    let clock = Arc::new(ManualClock::new(fixed_time()));
+    let fake = WebhookFake::start(SECRET, clock.clone()).await.unwrap();
+    let (c, _) = connector(&fake, SECRET, clock);
+    remediation_testkit::permission_map::assert_map_is_complete(
+        env!("CARGO_MANIFEST_DIR"),
+        "webhook",
+        "/hooks/remediation",
+        remediation_connector_webhook::PERMISSION_MAP,
+        &c.capabilities(),
+        &[],
+    );
+    // The fake's full key may perform every operation: each is granted.
+    assert!(c.check_permissions().await.unwrap().all_granted());
+}

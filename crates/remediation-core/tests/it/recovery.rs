@@ -153,6 +153,9 @@ mod stamped {
         async fn health(&self) -> Result<Health, ConnectorError> {
             self.inner.health().await
         }
+        fn permission_map(&self) -> &'static [remediation_core::PermissionNeed] {
+            self.inner.permission_map()
+        }
         async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
             self.inner.check_permissions().await
         }

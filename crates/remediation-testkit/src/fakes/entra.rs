@@ -47,9 +47,10 @@ pub const CERT_THUMBPRINT: &str = "491E3F3E47D82A0378CD57AE1AF6D47A28BFAB37";
 pub const CERT_PRIVATE_KEY: &str = include_str!("../../keys/entra-cert-private.pem");
 const CERT_PUBLIC_KEY: &str = include_str!("../../keys/entra-cert-public.pem");
 
-/// Every application permission the Entra connector's writes need.
+/// Every application permission the Entra connector needs (its reads and its writes).
 pub const WRITE_ROLES: &[&str] = &[
     "User.Read.All",
+    "Directory.Read.All",
     "User.EnableDisableAccount.All",
     "User.RevokeSessions.All",
     "GroupMember.ReadWrite.All",
@@ -651,7 +652,18 @@ async fn list_user_app_roles(State(s): State<Shared>, Path(id): Path<String>, Qu
     page(&s, &format!("/users/{id}/appRoleAssignments"), &q, items)
 }
 
-async fn get_object(State(s): State<Shared>, Path(id): Path<String>) -> Response {
+/// `GET /directoryObjects/{id}`. Microsoft Graph's "Get directoryObject" page names
+/// Directory.Read.All as the least privileged application permission (Directory.ReadWrite.All
+/// the higher one); a token without either is refused.
+async fn get_object(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    caller: Option<axum::Extension<Caller>>,
+) -> Response {
+    let caller = caller.map(|c| c.0);
+    if !allowed(&s, caller.as_ref(), "Directory.Read.All", &["Directory.ReadWrite.All"]) {
+        return denied();
+    }
     if s.view().exists(&id) { ok_json(StatusCode::OK, &json!({"id": id})) } else { not_found(&id) }
 }
 
