@@ -22,11 +22,36 @@ pub const PERMISSION_MAP: &[PermissionNeed] = &[
     PermissionNeed::check("GET /rate_limit", PUBLIC),
     PermissionNeed::read(REPO_COLLABORATOR, "GET /repos/{owner}/{repo}/collaborators", REPO),
     PermissionNeed::read(REPO_COLLABORATOR, "GET /repos/{owner}/{repo}/invitations", REPO),
+    PermissionNeed::read(REPO_COLLABORATOR, "GET /repos/{owner}/{repo}/collaborators/{login}/permission", REPO),
     PermissionNeed::read(REPO_COLLABORATOR, "GET /users/{login}", PUBLIC),
     PermissionNeed::execute(Revoke, REPO_COLLABORATOR, "DELETE /repos/{owner}/{repo}/collaborators/{login}", REPO),
     PermissionNeed::execute(Revoke, REPO_COLLABORATOR, "DELETE /repos/{owner}/{repo}/invitations/{id}", REPO),
     PermissionNeed::rollback(Revoke, REPO_COLLABORATOR, "PUT /repos/{owner}/{repo}/collaborators/{login}", REPO),
     PermissionNeed::execute(Reduce, REPO_COLLABORATOR, "PUT /repos/{owner}/{repo}/collaborators/{login}", REPO),
+    PermissionNeed::execute(Revoke, REPO_COLLABORATOR, "GET /orgs/{org}/memberships/{login}", READ_ORG)
+        .or(READ_ORG_BROADER),
+    // The organisation's base permission is among the details GitHub shows only to an owner.
+    PermissionNeed::execute(Revoke, REPO_COLLABORATOR, "GET /orgs/{org}", ADMIN_ORG),
+    PermissionNeed::execute(Revoke, REPO_COLLABORATOR, "GET /repos/{owner}/{repo}/teams", REPO),
+    PermissionNeed::execute(
+        Revoke,
+        REPO_COLLABORATOR,
+        "GET /orgs/{org}/teams/{team_slug}/memberships/{login}",
+        READ_ORG,
+    )
+    .or(READ_ORG_BROADER),
+    PermissionNeed::execute(Reduce, REPO_COLLABORATOR, "GET /orgs/{org}/memberships/{login}", READ_ORG)
+        .or(READ_ORG_BROADER),
+    // The organisation's base permission is among the details GitHub shows only to an owner.
+    PermissionNeed::execute(Reduce, REPO_COLLABORATOR, "GET /orgs/{org}", ADMIN_ORG),
+    PermissionNeed::execute(Reduce, REPO_COLLABORATOR, "GET /repos/{owner}/{repo}/teams", REPO),
+    PermissionNeed::execute(
+        Reduce,
+        REPO_COLLABORATOR,
+        "GET /orgs/{org}/teams/{team_slug}/memberships/{login}",
+        READ_ORG,
+    )
+    .or(READ_ORG_BROADER),
     PermissionNeed::rollback(Reduce, REPO_COLLABORATOR, "PUT /repos/{owner}/{repo}/collaborators/{login}", REPO),
     PermissionNeed::read(ORG_MEMBER, "GET /orgs/{org}/memberships/{login}", READ_ORG).or(READ_ORG_BROADER),
     PermissionNeed::read(ORG_MEMBER, "GET /users/{login}", PUBLIC),
