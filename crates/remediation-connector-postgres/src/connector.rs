@@ -536,9 +536,10 @@ fn subject(target: &Target) -> Result<Subject, ConnectorError> {
     };
     let no_grant = || -> Result<(), ConnectorError> {
         match &target.grant {
-            Some(g) => {
-                Err(ConnectorError::permanent(format!("grant type {} takes no grant, got {g:?}", target.grant_type)))
-            }
+            Some(g) => Err(ConnectorError::invalid_target(format!(
+                "grant type {} takes no grant, got {g:?}",
+                target.grant_type
+            ))),
             None => Ok(()),
         }
     };
@@ -546,7 +547,7 @@ fn subject(target: &Target) -> Result<Subject, ConnectorError> {
         target
             .resource
             .as_deref()
-            .ok_or_else(|| ConnectorError::permanent(format!("grant type {} needs a resource", target.grant_type)))
+            .ok_or_else(|| ConnectorError::invalid_target(format!("grant type {} needs a resource", target.grant_type)))
     };
     match target.grant_type.as_str() {
         grant_type::ROLE_MEMBERSHIP => {
@@ -565,7 +566,7 @@ fn subject(target: &Target) -> Result<Subject, ConnectorError> {
         grant_type::LOGIN => {
             no_grant()?;
             if target.resource.is_some() {
-                return Err(ConnectorError::permanent("grant type login takes no resource"));
+                return Err(ConnectorError::invalid_target("grant type login takes no resource"));
             }
             Ok(Subject::Login { role: ident("role", &target.identity)? })
         }
