@@ -103,6 +103,7 @@ async fn each_principal_is_rate_limited_with_retry_after() {
         serde_json::from_slice(&http_body_util::BodyExt::collect(refused.into_body()).await.unwrap().to_bytes())
             .unwrap();
     assert_eq!(error_code(&body), "rate_limited");
+    crate::contract::check(&Method::GET, "/v1/kill-switch", StatusCode::TOO_MANY_REQUESTS, None, &body);
     // Another principal is not slowed down; the first may call again once the window moved.
     assert_eq!(call("admin").await.unwrap().status(), StatusCode::OK);
     clock.advance(time::Duration::seconds(40));
