@@ -40,7 +40,7 @@ fn kill_at(env: &Env, actor: &str, point: &str, args: &[&str]) {
 }
 
 fn state(env: &Env, id: &str) -> String {
-    env.expect("local:bob", &["show", id, "--output", "json"], 0).json()["detail"]["action"]["state"]
+    env.expect("local:bob", &["show", id, "--output", "json"], 0).json()["action"]["state"]
         .as_str()
         .unwrap_or_default()
         .to_owned()

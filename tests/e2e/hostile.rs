@@ -124,7 +124,7 @@ fn sandbox_path(env: &Env) -> PathBuf {
 }
 
 fn state_of(env: &Env, id: &str) -> String {
-    env.expect("local:bob", &["show", id, "--output", "json"], 0).json()["detail"]["action"]["state"]
+    env.expect("local:bob", &["show", id, "--output", "json"], 0).json()["action"]["state"]
         .as_str()
         .unwrap_or_default()
         .to_owned()
@@ -858,8 +858,8 @@ fn hostile_identifiers_flow_through_unchanged() {
         let listed = list.as_array().expect("list").iter().find(|a| a["id"] == id.as_str()).expect("listed");
         assert_eq!(listed["target"]["identity"], c.target().as_str(), "{context}");
         let show = env.expect("local:bob", &["show", id, "--output", "json"], 0).json();
-        assert_eq!(show["detail"]["action"]["target"]["identity"], c.target().as_str(), "{context}");
-        assert_eq!(show["detail"]["action"]["reason"], c.text().as_str(), "{context}");
+        assert_eq!(show["action"]["target"]["identity"], c.target().as_str(), "{context}");
+        assert_eq!(show["action"]["reason"], c.text().as_str(), "{context}");
         let transitions = show["transitions"].as_array().expect("transitions");
         let suggest = &transitions[0];
         assert!(

@@ -211,7 +211,7 @@ fn an_irreversible_action_refuses_a_rollback_and_advertises_none() {
     assert!(!done.stdout.contains("Next: remediate rollback"), "{}", done.stdout);
     assert!(done.stdout.contains("cannot be undone"), "{}", done.stdout);
     let json = env.expect("local:bob", &["show", &id, "--output", "json"], 0).json();
-    assert!(json["detail"]["rollback_expires_at"].is_null(), "{json}");
+    assert!(json["rollback_expires_at"].is_null(), "{json}");
     let show = env.expect("local:bob", &["show", &id], 0);
     assert!(!show.stdout.contains("until"), "no rollback deadline: {}", show.stdout);
     assert!(show.stdout.contains("cannot be undone"), "{}", show.stdout);

@@ -71,7 +71,7 @@ fn approved(env: &Env, user: &str, group: &str) -> String {
 }
 
 fn state(env: &Env, id: &str) -> String {
-    env.expect("local:bob", &["show", id, "--output", "json"], 0).json()["detail"]["action"]["state"]
+    env.expect("local:bob", &["show", id, "--output", "json"], 0).json()["action"]["state"]
         .as_str()
         .unwrap_or_default()
         .to_owned()

@@ -188,12 +188,12 @@ fn the_server_serves_the_api_and_its_worker_executes_approved_actions() {
     let (status, body) = server.call("POST", &format!("/v1/actions/{id}/approve"), Some(&requester), None);
     assert_eq!(status, 403, "a requester does not approve: {body}");
     let (status, body) = server.call("POST", &format!("/v1/actions/{id}/approve"), Some(&approver), None);
-    assert_eq!((status, body["state"].as_str()), (200, Some("approved")), "{body}");
+    assert_eq!((status, body["action"]["state"].as_str()), (200, Some("approved")), "{body}");
     // The worker (interval 1 s) executes it.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (_, view) = server.call("GET", &format!("/v1/actions/{id}"), Some(&requester), None);
-        if view["detail"]["action"]["state"] == "completed" {
+        if view["action"]["state"] == "completed" {
             break;
         }
         assert!(Instant::now() < deadline, "not executed in time: {view}\nlog:\n{}", server.log());
@@ -210,7 +210,7 @@ fn wait_for_state(server: &Server, token: &str, id: &str, state: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (_, view) = server.call("GET", &format!("/v1/actions/{id}"), Some(token), None);
-        if view["detail"]["action"]["state"] == state {
+        if view["action"]["state"] == state {
             return;
         }
         assert!(Instant::now() < deadline, "{id} never reached {state}: {view}\nlog:\n{}", server.log());

@@ -251,7 +251,7 @@ fn an_approver_signs_in_and_approves_in_chromium() {
     assert!(browser.text("#empty").contains("Nothing is waiting"));
 
     let (_, view) = server.call("GET", &format!("/v1/actions/{id}"), Some(&requester), None);
-    assert_eq!(view["detail"]["action"]["state"], "approved", "{view}");
+    assert_eq!(view["action"]["state"], "approved", "{view}");
     let last = &view["transitions"][1];
     assert_eq!((last["actor"].as_str(), last["comment"].as_str()), (Some("bob-svc"), Some("looks right")), "{view}");
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use remediation_api::types::{
-    ActionQuery, ActionView, AuditQuery, ConnectorView, CreateAction, ExecuteBody, KillSwitchBody, KillSwitchView,
-    LimitsView, NoteBody, OutcomeView, Page, PendingQuery, PendingReply, ReasonBody, SettingsPatch, SettingsView,
-    SuggestionView,
+    ActionQuery, ActionReply, ActionView, AuditQuery, ConnectorView, CreateAction, ExecuteBody, KillSwitchBody,
+    KillSwitchView, LimitsView, NoteBody, OutcomeView, Page, PendingQuery, PendingReply, ReasonBody, SettingsPatch,
+    SettingsView, SuggestionView,
 };
 use remediation_audit::{AuditKey, AuditRecord, ChainReport};
 use remediation_config::Config;
@@ -565,7 +565,7 @@ impl Backend {
                 let failed = value["error"]["details"].get("action").filter(|_| status == 502).cloned();
                 let a: Action = match failed {
                     Some(action) => decode(action, &path)?,
-                    None if (200..300).contains(&status) => decode(value, &path)?,
+                    None if (200..300).contains(&status) => decode::<ActionReply>(value, &path)?.action,
                     None => return Err(api_failure(status, &value)),
                 };
                 let view: ActionView = r.get(&id_path(id, "")).await?;

@@ -66,8 +66,8 @@ impl FromRequestParts<ApiState> for Caller {
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(|t| SecretString::from(t.trim().to_owned()))
+            .and_then(bearer_token)
+            .map(|t| SecretString::from(t.to_owned()))
             .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer TOKEN`"))?;
         let hash = remediation_runtime::tokens::hash(&token);
         let Some(actor) = actor_for_hash(state, &hash)? else {
@@ -80,6 +80,15 @@ impl FromRequestParts<ApiState> for Caller {
         }
         Ok(Self(actor))
     }
+}
+
+/// The token of an `Authorization` value: the `Bearer` scheme, whose name is
+/// case-insensitive (RFC 9110, section 11.1), then the token; `None` for another scheme or no
+/// token.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The principal of the token whose SHA-256 is `hash`, with the token's name as its
@@ -96,6 +105,21 @@ pub(crate) fn actor_for_hash(state: &ApiState, hash: &str) -> Result<Option<Acto
         _ => {
             tracing::info!("refused an unknown or revoked token");
             Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_scheme_name_is_case_insensitive() {
+        for value in ["Bearer t0k", "bearer t0k", "BEARER t0k", "bEaReR  t0k "] {
+            assert_eq!(bearer_token(value), Some("t0k"), "{value}");
+        }
+        for value in ["Basic dTpw", "Bearer", "Bearer ", "Bearert0k", "t0k"] {
+            assert_eq!(bearer_token(value), None, "{value}");
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use remediation_core::{EngineError, StoreError, TransitionError};
+use remediation_core::{ConnectorErrorKind, EngineError, StoreError, TransitionError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -21,8 +21,10 @@ pub struct ErrorBody {
 #[serde(deny_unknown_fields)]
 pub struct ErrorDetail {
     /// A stable machine-readable code: `invalid_request`, `unauthenticated`, `forbidden`,
-    /// `not_found`, `conflict`, `payload_too_large`, `unsupported_media_type`,
-    /// `method_not_allowed`, `request_timeout`, `rate_limited`, `provider_failure`, `internal`.
+    /// `not_found`, `conflict`, `invalid_target` (422: the provider cannot act on the target as
+    /// given), `payload_too_large`, `unsupported_media_type`, `uri_too_long`,
+    /// `method_not_allowed`, `request_timeout`, `rate_limited`, `provider_failure` (502: the
+    /// provider failed, never the caller's mistake), `internal`.
     pub code: String,
     /// What went wrong and what to do, in plain words.
     pub message: String,
@@ -164,14 +166,19 @@ impl From<EngineError> for ApiError {
             EngineError::Store(StoreError::StateConflict { actual, .. }) => {
                 Self::new(StatusCode::CONFLICT, "conflict", message).with_details(json!({"current_state": actual}))
             }
-            EngineError::Connector { connector, source, .. } => {
-                if source.kind == remediation_core::ConnectorErrorKind::NotFound {
-                    Self::not_found(message).with_details(json!({"connector": connector}))
-                } else {
-                    Self::new(StatusCode::BAD_GATEWAY, "provider_failure", message)
-                        .with_details(json!({"connector": connector}))
+            EngineError::Connector { connector, source, .. } => match source.kind {
+                // The caller named something the provider does not have, or a target the
+                // provider cannot act on as given: the caller's mistake, never the provider's.
+                ConnectorErrorKind::NotFound => {
+                    Self::not_found(message).with_details(json!({"field": "target", "connector": connector}))
                 }
-            }
+                ConnectorErrorKind::InvalidTarget | ConnectorErrorKind::Unsupported => {
+                    Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_target", message)
+                        .with_details(json!({"field": "target", "connector": connector}))
+                }
+                _ => Self::new(StatusCode::BAD_GATEWAY, "provider_failure", message)
+                    .with_details(json!({"connector": connector})),
+            },
             _ => Self::internal(&e),
         }
     }
@@ -222,6 +229,7 @@ fn code_for(status: StatusCode) -> &'static str {
         StatusCode::REQUEST_TIMEOUT => "request_timeout",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::UNPROCESSABLE_ENTITY => "invalid_request",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
         StatusCode::TOO_MANY_REQUESTS => "rate_limited",
         s if s.is_server_error() => "internal",
         _ => "invalid_request",
@@ -261,4 +269,21 @@ pub(crate) async fn uniform_errors(response: Response) -> Response {
 /// The 404 for a route that does not exist.
 pub(crate) async fn no_route() -> ApiError {
     ApiError::not_found("no such route; see /openapi.json")
+}
+
+/// Middleware: a request whose URI (path and query) is longer than
+/// [`MAX_URI_BYTES`](crate::routes::MAX_URI_BYTES) is answered 414 `uri_too_long` in the error
+/// shape, before any route reads it.
+pub(crate) async fn uri_limit(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let len = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if len > crate::routes::MAX_URI_BYTES {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the URI is {len} bytes; the server reads at most {}", crate::routes::MAX_URI_BYTES),
+        )
+        .with_details(json!({"max_bytes": crate::routes::MAX_URI_BYTES}))
+        .into_response();
+    }
+    next.run(request).await
 }

@@ -31,6 +31,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::handlers::{reply, suggestion_status, suggestion_view};
+use crate::types::FindingReply;
 
 fn is_open(s: State) -> bool {
     matches!(
@@ -44,8 +45,8 @@ fn is_open(s: State) -> bool {
     )
 }
 
-fn existing_view(action: Action, intake: &str) -> serde_json::Value {
-    json!({"action": action, "plan": null, "decision": null, "guidance": null, "intake": intake})
+fn existing_view(action: Action, intake: &str) -> FindingReply {
+    FindingReply { action, intake: intake.to_owned() }
 }
 
 pub(crate) async fn intake(

@@ -16,9 +16,9 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ActionPath, ApiJson, ApiQuery, OptionalJson};
 use crate::types::{
-    ActionQuery, ActionView, AuditQuery, ConnectorQuery, ConnectorView, CreateAction, ExecuteBody, HealthView,
-    KillSwitchBody, KillSwitchView, LimitsView, NoteBody, OutcomeView, Page, PendingQuery, PendingReply, ReasonBody,
-    SettingsPatch, SettingsView, SuggestionView,
+    ActionQuery, ActionReply, ActionView, AuditQuery, ConnectorQuery, ConnectorView, CreateAction, ExecuteBody,
+    HealthView, KillSwitchBody, KillSwitchView, LimitsView, NoteBody, OutcomeView, Page, PendingQuery, PendingReply,
+    ReasonBody, SettingsPatch, SettingsView, SuggestionView,
 };
 use remediation_runtime::access::Outcome;
 
@@ -134,7 +134,7 @@ pub(crate) async fn approve(
     caller: Caller,
     ActionPath(id): ActionPath,
     OptionalJson(body): OptionalJson<NoteBody>,
-) -> Result<Json<Action>, ApiError> {
+) -> Result<Json<ActionReply>, ApiError> {
     // The engine judges roles and separation of duties for approvals, so a refused approval
     // is refused, and audited, exactly as it is locally.
     let actor = caller.require(Role::Viewer)?;
@@ -143,10 +143,10 @@ pub(crate) async fn approve(
         let outcome = run_rollback(&state, id, actor, body.note, true).await?;
         return match outcome {
             RollbackOutcome::Failed { action, error } => Err(rollback_failure(&action, &error)),
-            other => Ok(Json(other.action().clone())),
+            other => Ok(Json(ActionReply { action: other.action().clone() })),
         };
     }
-    Ok(Json(engine.approve(id, actor, body.note).await?))
+    Ok(Json(ActionReply { action: engine.approve(id, actor, body.note).await? }))
 }
 
 pub(crate) async fn reject(
@@ -154,10 +154,10 @@ pub(crate) async fn reject(
     caller: Caller,
     ActionPath(id): ActionPath,
     OptionalJson(body): OptionalJson<NoteBody>,
-) -> Result<Json<Action>, ApiError> {
+) -> Result<Json<ActionReply>, ApiError> {
     let actor = caller.require(Role::Approver)?;
     let engine = state.runtime().active().await?.engine;
-    Ok(Json(engine.reject(id, actor, body.note).await?))
+    Ok(Json(ActionReply { action: engine.reject(id, actor, body.note).await? }))
 }
 
 pub(crate) async fn cancel(
@@ -165,10 +165,10 @@ pub(crate) async fn cancel(
     caller: Caller,
     ActionPath(id): ActionPath,
     OptionalJson(body): OptionalJson<NoteBody>,
-) -> Result<Json<Action>, ApiError> {
+) -> Result<Json<ActionReply>, ApiError> {
     let actor = caller.require(Role::Requester)?;
     let engine = state.runtime().active().await?.engine;
-    Ok(Json(engine.cancel(id, actor, body.note).await?))
+    Ok(Json(ActionReply { action: engine.cancel(id, actor, body.note).await? }))
 }
 
 pub(crate) async fn release(
@@ -176,10 +176,10 @@ pub(crate) async fn release(
     caller: Caller,
     ActionPath(id): ActionPath,
     OptionalJson(body): OptionalJson<NoteBody>,
-) -> Result<Json<Action>, ApiError> {
+) -> Result<Json<ActionReply>, ApiError> {
     let actor = caller.require(Role::Admin)?;
     let engine = state.runtime().active().await?.engine;
-    Ok(Json(engine.release(id, actor, body.note).await?))
+    Ok(Json(ActionReply { action: engine.release(id, actor, body.note).await? }))
 }
 
 /// Turns advisory guidance (`suggested`) into a request for approval; the engine's lifecycle
@@ -189,12 +189,12 @@ pub(crate) async fn promote(
     caller: Caller,
     ActionPath(id): ActionPath,
     OptionalJson(body): OptionalJson<NoteBody>,
-) -> Result<Json<Action>, ApiError> {
+) -> Result<Json<ActionReply>, ApiError> {
     // Promotion is an admin's (the lifecycle table): refuse others before anything about the
     // action is revealed.
     let actor = caller.require(Role::Admin)?;
     let engine = state.runtime().active().await?.engine;
-    Ok(Json(engine.promote(id, actor, body.note).await?))
+    Ok(Json(ActionReply { action: engine.promote(id, actor, body.note).await? }))
 }
 
 /// The response for an execution outcome: 200 done, 202 held or back to approval, 502 when

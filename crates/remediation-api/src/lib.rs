@@ -41,6 +41,7 @@ mod handlers;
 pub mod metrics;
 pub mod openapi;
 mod rate;
+pub mod routes;
 pub mod serve;
 pub mod types;
 mod ui;
@@ -50,7 +51,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::routing::{get, post};
 use remediation_runtime::{ExecutorLock, Runtime};
 
 pub use auth::Caller;
@@ -151,42 +151,20 @@ impl ApiState {
     }
 }
 
-/// The API's routes, with the body limit, request tracing and the uniform error shape, and
-/// the server-rendered approval page (`/`, `/login`, `/logout`, `/ui/...`).
+/// The API's routes ([`routes::ROUTES`]), with the body limit, the URI length limit, request
+/// tracing and the uniform error shape, and the server-rendered approval page (`/`, `/login`,
+/// `/logout`, `/ui/...`).
 pub fn router(state: ApiState) -> Router {
-    use handlers as h;
     let limit = state.inner.options.body_limit_bytes;
-    Router::new()
-        .route("/v1/actions", post(h::create_action).get(h::list_actions))
-        .route("/v1/actions/{id}", get(h::get_action))
-        .route("/v1/actions/{id}/plan", get(h::get_plan))
-        .route("/v1/actions/{id}/approve", post(h::approve))
-        .route("/v1/actions/{id}/reject", post(h::reject))
-        .route("/v1/actions/{id}/execute", post(h::execute))
-        .route("/v1/actions/{id}/rollback", post(h::rollback))
-        .route("/v1/actions/{id}/cancel", post(h::cancel))
-        .route("/v1/actions/{id}/force-execute", post(h::force_execute))
-        .route("/v1/actions/{id}/release", post(h::release))
-        .route("/v1/actions/{id}/promote", post(h::promote))
-        .route("/v1/findings", post(findings::intake))
-        .route("/v1/audit", get(h::audit))
-        .route("/v1/audit/verify", get(h::audit_verify))
-        .route("/v1/settings", get(h::get_settings).patch(h::patch_settings))
-        .route("/v1/limits", get(h::limits))
-        .route("/v1/breaker/reset", post(h::breaker_reset))
-        .route("/v1/kill-switch", post(h::kill_switch).get(h::kill_switch_status))
-        .route("/v1/connectors", get(h::connectors))
-        .route("/v1/pending-changes", get(h::pending_changes))
-        .route("/v1/pending-changes/{id}/confirm", post(h::confirm_change))
-        .route("/v1/pending-changes/{id}/cancel", post(h::cancel_change))
-        .route("/healthz", get(h::healthz))
-        .route("/readyz", get(h::readyz))
-        .route("/metrics", get(h::metrics))
-        .route("/openapi.json", get(h::openapi_json))
-        .fallback(error::no_route)
+    let mut api = Router::new();
+    for route in routes::ROUTES {
+        api = api.route(route.path, route.handler());
+    }
+    api.fallback(error::no_route)
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
         .layer(axum::middleware::map_response(error::uniform_errors))
+        .layer(axum::middleware::from_fn(error::uri_limit))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),

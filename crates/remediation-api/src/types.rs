@@ -20,7 +20,8 @@ pub struct CreateAction {
     pub kind: ActionKind,
     /// To what.
     pub target: Target,
-    /// Why (kept in the audit).
+    /// Why (kept in the audit); not blank.
+    #[schemars(length(min = 1), pattern(r"\S"))]
     pub reason: String,
     /// The control being remediated.
     #[serde(default)]
@@ -80,6 +81,7 @@ pub struct ActionQuery {
     /// Only actions for this control.
     pub control: Option<String>,
     /// Page size (default 50, at most 500).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -94,13 +96,34 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-/// `GET /v1/actions/{id}`: the action, its plan, snapshots and transitions.
+/// `GET /v1/actions/{id}`: the action (`.action`, as in every answer about one action), its
+/// plan, snapshots and transitions, in one flat object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ActionView {
-    /// Everything recorded about the action.
+    /// Everything recorded about the action: `action`, `plan`, `before`, `after`,
+    /// `restored`, `rollback_expires_at`, `last_error`.
+    #[serde(flatten)]
     pub detail: ActionDetail,
     /// Its transitions, oldest first.
     pub transitions: Vec<TransitionRecord>,
+}
+
+/// The answer of approve, reject, cancel, release and promote: the action as it is now, at
+/// `.action` like in every answer about one action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ActionReply {
+    /// The action.
+    pub action: Action,
+}
+
+/// `POST /v1/findings` with 200: an action that already answers the finding, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FindingReply {
+    /// The open action (`existing`), or the completed one that was read again (`fix_holds`,
+    /// `did_not_hold`).
+    pub action: Action,
+    /// `existing`, `fix_holds` or `did_not_hold`.
+    pub intake: String,
 }
 
 /// An optional note for approve, reject, cancel, rollback and release.
@@ -125,7 +148,8 @@ pub struct ExecuteBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
-    /// Why (kept in the audit).
+    /// Why (kept in the audit); not blank.
+    #[schemars(length(min = 1), pattern(r"\S"))]
     pub reason: String,
 }
 
@@ -135,7 +159,8 @@ pub struct ReasonBody {
 pub struct KillSwitchBody {
     /// On: nothing executes and waiting actions are cancelled. Off: nothing resumes by itself.
     pub on: bool,
-    /// Why (kept in the audit).
+    /// Why (kept in the audit); not blank.
+    #[schemars(length(min = 1), pattern(r"\S"))]
     pub reason: String,
 }
 
@@ -207,6 +232,7 @@ pub struct AuditQuery {
     /// Only records with `seq` at or after this.
     pub from_seq: Option<u64>,
     /// Page size (default 100, at most 1000).
+    #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -234,8 +260,10 @@ pub struct SettingsView {
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
     /// The fields to change, e.g. `{"enabled": true}`; `null` removes a map entry.
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub patch: serde_json::Value,
-    /// Why (kept in the audit).
+    /// Why (kept in the audit); not blank.
+    #[schemars(length(min = 1), pattern(r"\S"))]
     pub reason: String,
 }
 

@@ -656,7 +656,7 @@ async fn decide(
                 Decision::Reject => handlers::reject(state, caller, path, body).await,
             };
             match result {
-                Ok(axum::Json(action)) => {
+                Ok(axum::Json(crate::types::ActionReply { action })) => {
                     let verb = match decision {
                         Decision::Approve => "Approved",
                         Decision::Reject => "Rejected",

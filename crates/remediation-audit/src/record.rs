@@ -92,7 +92,7 @@ impl From<SettingsRecord> for AuditBody {
 ///
 /// Serialised as one flat JSON object: `seq`, every field of the [`TransitionRecord`] (or of
 /// the [`SettingsRecord`]), `prev_hash` and `hash`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// 1-based position in the chain.
     pub seq: u64,
@@ -103,6 +103,58 @@ pub struct AuditRecord {
     pub prev_hash: HexDigest,
     /// SHA-256 (lowercase hex) of the canonical JSON of this record without the `hash` key.
     pub hash: HexDigest,
+}
+
+/// The schema of the flat object: for each body, its own fields (unknown ones refused) plus
+/// `seq`, `prev_hash` and `hash`. A derived schema would refer to the bodies, whose
+/// `additionalProperties: false` then forbids the three chain fields, so no record would pass.
+impl JsonSchema for AuditRecord {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AuditRecord".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let chain_fields = [
+            ("seq", "1-based position in the chain.", generator.subschema_for::<u64>()),
+            (
+                "prev_hash",
+                "`hash` of the record before this one; 64 zeros for the first.",
+                generator.subschema_for::<HexDigest>(),
+            ),
+            (
+                "hash",
+                "SHA-256 (lowercase hex) of the canonical JSON of this record without the `hash` key.",
+                generator.subschema_for::<HexDigest>(),
+            ),
+        ];
+        let envelope = |mut body: schemars::Schema, description: &str| {
+            body.insert("description".into(), description.into());
+            for (name, about, schema) in &chain_fields {
+                let mut schema = schema.clone();
+                schema.insert("description".into(), (*about).into());
+                if let Some(props) =
+                    body.ensure_object().entry("properties").or_insert_with(|| serde_json::json!({})).as_object_mut()
+                {
+                    props.insert((*name).to_owned(), schema.to_value());
+                }
+                if let Some(required) =
+                    body.ensure_object().entry("required").or_insert_with(|| serde_json::json!([])).as_array_mut()
+                {
+                    required.push((*name).into());
+                }
+            }
+            body.to_value()
+        };
+        let transition = envelope(TransitionRecord::json_schema(generator), "An action changed state.");
+        let settings = envelope(
+            SettingsRecord::json_schema(generator),
+            "Installation-wide safety state changed, or a refusal was noted.",
+        );
+        schemars::json_schema!({
+            "description": "One transition or installation-wide change as it stands in the audit chain: `seq`, every field of the transition (or of the settings change), `prev_hash` and `hash`, in one flat object.",
+            "anyOf": [transition, settings],
+        })
+    }
 }
 
 /// The hashed part of a record: everything but `hash`.

@@ -31,7 +31,10 @@ impl<'a> Grant<'a> {
     pub(crate) fn of(target: &'a Target) -> Result<Self, ConnectorError> {
         let resource = |what: &str| {
             target.resource.as_deref().filter(|r| !r.trim().is_empty()).ok_or_else(|| {
-                ConnectorError::permanent(format!("a `{}` target needs the {what} as its resource", target.grant_type))
+                ConnectorError::invalid_target(format!(
+                    "a `{}` target needs the {what} as its resource",
+                    target.grant_type
+                ))
             })
         };
         match target.grant_type.as_str() {

@@ -102,12 +102,12 @@ impl GitHubConnector {
 
     fn resource(target: &Target, what: &str) -> Result<String, ConnectorError> {
         target.resource.clone().ok_or_else(|| {
-            ConnectorError::permanent(format!("a {} target needs {what} as its resource", target.grant_type))
+            ConnectorError::invalid_target(format!("a {} target needs {what} as its resource", target.grant_type))
         })
     }
 
     fn malformed(target: &Target, what: &str) -> ConnectorError {
-        ConnectorError::permanent(format!("{target}: the resource must be {what}"))
+        ConnectorError::invalid_target(format!("{target}: the resource must be {what}"))
     }
 
     /// Fails with GitHub's `NotFound` when `login` is no GitHub account.

@@ -184,7 +184,7 @@ impl GoogleConnector {
             GROUP_MEMBERSHIP => {
                 let member = &target.identity;
                 let group = target.resource.as_deref().ok_or_else(|| {
-                    ConnectorError::permanent("a group_membership target needs the group's email as its resource")
+                    ConnectorError::invalid_target("a group_membership target needs the group's email as its resource")
                 })?;
                 let resp = self.send(api::get_member(group, member)).await?;
                 let (state, member_names) = match resp.status {

@@ -242,10 +242,11 @@ impl LdapConnector {
 
     /// Refuses DNs that do not parse or lie outside `base_dn`.
     fn check_scope(&self, dn: &str, what: &str) -> Result<NormalDn, ConnectorError> {
-        let parsed = NormalDn::parse(dn)
-            .ok_or_else(|| ConnectorError::permanent(format!("target {what} {dn:?} is not a distinguished name")))?;
+        let parsed = NormalDn::parse(dn).ok_or_else(|| {
+            ConnectorError::invalid_target(format!("target {what} {dn:?} is not a distinguished name"))
+        })?;
         if !parsed.is_within(&self.base) {
-            return Err(ConnectorError::permanent(format!(
+            return Err(ConnectorError::invalid_target(format!(
                 "target {what} {dn} is outside the connector's base DN {}",
                 self.config.base_dn
             )));

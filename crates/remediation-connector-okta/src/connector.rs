@@ -140,7 +140,7 @@ fn to_snapshot<T: Serialize>(s: &T) -> Snapshot {
 
 fn resource(target: &Target, what: &str) -> Result<String, ConnectorError> {
     target.resource.clone().ok_or_else(|| {
-        ConnectorError::permanent(format!("a {} target needs resource = the {what} id", target.grant_type))
+        ConnectorError::invalid_target(format!("a {} target needs resource = the {what} id", target.grant_type))
     })
 }
 

@@ -532,14 +532,15 @@ fn without_sessions(state: &State) -> State {
 /// Parses a target, checking every name, without any request.
 fn subject(target: &Target) -> Result<Subject, ConnectorError> {
     let ident = |what: &str, name: &str| -> Result<String, ConnectorError> {
-        check_ident(name).map_err(|e| ConnectorError::permanent(format!("{what} {name:?}: {e}")))?;
+        check_ident(name).map_err(|e| ConnectorError::invalid_target(format!("{what} {name:?}: {e}")))?;
         Ok(name.to_owned())
     };
     let no_grant = || -> Result<(), ConnectorError> {
         match &target.grant {
-            Some(g) => {
-                Err(ConnectorError::permanent(format!("grant type {} takes no grant, got {g:?}", target.grant_type)))
-            }
+            Some(g) => Err(ConnectorError::invalid_target(format!(
+                "grant type {} takes no grant, got {g:?}",
+                target.grant_type
+            ))),
             None => Ok(()),
         }
     };
@@ -547,7 +548,7 @@ fn subject(target: &Target) -> Result<Subject, ConnectorError> {
         target
             .resource
             .as_deref()
-            .ok_or_else(|| ConnectorError::permanent(format!("grant type {} needs a resource", target.grant_type)))
+            .ok_or_else(|| ConnectorError::invalid_target(format!("grant type {} needs a resource", target.grant_type)))
     };
     match target.grant_type.as_str() {
         grant_type::ROLE_MEMBERSHIP => {
@@ -560,13 +561,13 @@ fn subject(target: &Target) -> Result<Subject, ConnectorError> {
         grant_type::TABLE_PRIVILEGE => {
             let table = resource()?
                 .parse::<TableName>()
-                .map_err(|e| ConnectorError::permanent(format!("table {:?}: {e}", target.resource)))?;
+                .map_err(|e| ConnectorError::invalid_target(format!("table {:?}: {e}", target.resource)))?;
             Ok(Subject::Table { role: ident("role", &target.identity)?, table })
         }
         grant_type::LOGIN => {
             no_grant()?;
             if target.resource.is_some() {
-                return Err(ConnectorError::permanent("grant type login takes no resource"));
+                return Err(ConnectorError::invalid_target("grant type login takes no resource"));
             }
             Ok(Subject::Login { role: ident("role", &target.identity)? })
         }
@@ -848,8 +849,8 @@ mod tests {
             target("role_membership", "alice", Some("readers"), None),
             Ok(Subject::Membership { member: "alice".into(), role: "readers".into() }),
         );
-        check_subject(target("role_membership", "alice", None, None), Err(Permanent));
-        check_subject(target("role_membership", "alice", Some("r"), Some("x")), Err(Permanent));
+        check_subject(target("role_membership", "alice", None, None), Err(InvalidTarget));
+        check_subject(target("role_membership", "alice", Some("r"), Some("x")), Err(InvalidTarget));
         check_subject(
             target("table_privilege", "alice", Some("public.orders"), Some("SELECT")),
             Ok(Subject::Table {
@@ -857,11 +858,11 @@ mod tests {
                 table: TableName { schema: "public".into(), name: "orders".into() },
             }),
         );
-        check_subject(target("table_privilege", "alice", Some("orders"), None), Err(Permanent));
+        check_subject(target("table_privilege", "alice", Some("orders"), None), Err(InvalidTarget));
         check_subject(target("login", "alice", None, None), Ok(Subject::Login { role: "alice".into() }));
-        check_subject(target("login", "alice", Some("x"), None), Err(Permanent));
-        check_subject(target("login", "", None, None), Err(Permanent));
-        check_subject(target("login", &"a".repeat(64), None, None), Err(Permanent));
+        check_subject(target("login", "alice", Some("x"), None), Err(InvalidTarget));
+        check_subject(target("login", "", None, None), Err(InvalidTarget));
+        check_subject(target("login", &"a".repeat(64), None, None), Err(InvalidTarget));
         check_subject(target("account", "alice", None, None), Err(Unsupported));
     }
 

@@ -32,7 +32,7 @@ impl<'a> Subject<'a> {
     pub(crate) fn of(target: &'a Target) -> Result<Self, ConnectorError> {
         let resource = |what: &str| {
             target.resource.as_deref().ok_or_else(|| {
-                ConnectorError::permanent(format!(
+                ConnectorError::invalid_target(format!(
                     "a `{}` target names the {what} in `resource`, and this one has none",
                     target.grant_type
                 ))

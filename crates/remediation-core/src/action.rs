@@ -39,9 +39,10 @@ impl std::str::FromStr for ActionId {
     }
 }
 
-/// What an action does to its target.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// What an action does to its target. Unknown fields are refused, the unit variants' too
+/// (`{"type": "revoke", "to": "read"}` is an error, not a revoke).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ActionKind {
     /// Remove a grant (group membership, role assignment, app assignment, ...).
     Revoke,
@@ -71,6 +72,32 @@ impl ActionKind {
             Self::ForcePasswordReset => KindName::ForcePasswordReset,
             Self::Notify => KindName::Notify,
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for ActionKind {
+    /// Like the derived deserialiser, but strict for every variant: serde ignores the unknown
+    /// fields of an internally tagged unit variant even under `deny_unknown_fields`, so the
+    /// kinds are read as struct variants and mapped back.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+        enum Strict {
+            Revoke {},
+            Reduce { to: String },
+            Suspend {},
+            RevokeSessions {},
+            ForcePasswordReset {},
+            Notify {},
+        }
+        Ok(match Strict::deserialize(deserializer)? {
+            Strict::Revoke {} => Self::Revoke,
+            Strict::Reduce { to } => Self::Reduce { to },
+            Strict::Suspend {} => Self::Suspend,
+            Strict::RevokeSessions {} => Self::RevokeSessions,
+            Strict::ForcePasswordReset {} => Self::ForcePasswordReset,
+            Strict::Notify {} => Self::Notify,
+        })
     }
 }
 
@@ -282,6 +309,28 @@ pub struct ActionRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_refuse_unknown_fields_and_read_back_what_they_write() {
+        let all = [
+            ActionKind::Revoke,
+            ActionKind::Reduce { to: "read".into() },
+            ActionKind::Suspend,
+            ActionKind::RevokeSessions,
+            ActionKind::ForcePasswordReset,
+            ActionKind::Notify,
+        ];
+        for kind in all {
+            let mut value = serde_json::to_value(&kind).expect("a kind serialises");
+            assert_eq!(serde_json::from_value::<ActionKind>(value.clone()).ok(), Some(kind.clone()));
+            value["extra"] = serde_json::json!(1);
+            let e = serde_json::from_value::<ActionKind>(value).expect_err("an unknown field is refused").to_string();
+            assert!(e.contains("unknown field `extra`"), "{kind}: {e}");
+        }
+        let e = serde_json::from_value::<ActionKind>(serde_json::json!({"type": "revoke", "to": "read"}));
+        assert!(e.is_err(), "a revoke with a level is not a revoke");
+        assert!(serde_json::from_value::<ActionKind>(serde_json::json!({"type": "reduce"})).is_err());
+    }
 
     fn target(identity: &str, resource: Option<&str>) -> Target {
         Target {

@@ -126,6 +126,9 @@ pub enum ConnectorErrorKind {
     Permanent,
     /// The connector does not support this (kind, grant type).
     Unsupported,
+    /// The target is not one the provider can act on as given: a field the grant type needs
+    /// is missing or malformed. The caller's mistake; retrying the same target never helps.
+    InvalidTarget,
 }
 
 impl fmt::Display for ConnectorErrorKind {
@@ -142,6 +145,7 @@ impl fmt::Display for ConnectorErrorKind {
             Self::Transient => f.write_str("transient failure"),
             Self::Permanent => f.write_str("permanent failure"),
             Self::Unsupported => f.write_str("unsupported"),
+            Self::InvalidTarget => f.write_str("invalid target"),
         }
     }
 }
@@ -195,6 +199,12 @@ impl ConnectorError {
     /// A permanent failure.
     pub fn permanent(message: impl Into<String>) -> Self {
         Self::new(ConnectorErrorKind::Permanent, message)
+    }
+
+    /// A target the provider cannot act on as given (a field its grant type needs is missing
+    /// or malformed).
+    pub fn invalid_target(message: impl Into<String>) -> Self {
+        Self::new(ConnectorErrorKind::InvalidTarget, message)
     }
 
     /// A (kind, grant type) the connector does not support.

@@ -16,7 +16,7 @@ async fn a_whole_lifecycle_over_http() {
     let (s, a) = env
         .call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), Some(json!({"note": "ok"})))
         .await;
-    assert_eq!((s, a["state"].as_str()), (StatusCode::OK, Some("approved")), "{a}");
+    assert_eq!((s, a["action"]["state"].as_str()), (StatusCode::OK, Some("approved")), "{a}");
     let (s, dry) = env
         .call(Some("requester"), Method::POST, &format!("/v1/actions/{id}/execute"), Some(json!({"dry_run": true})))
         .await;
@@ -26,8 +26,8 @@ async fn a_whole_lifecycle_over_http() {
     assert!(done["rollback_expires_at"].is_string(), "a reversible change says until when: {done}");
     let (s, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(view["detail"]["action"]["state"], "completed");
-    assert!(view["detail"]["before"].is_object() && view["detail"]["after"].is_object(), "{view}");
+    assert_eq!(view["action"]["state"], "completed");
+    assert!(view["before"].is_object() && view["after"].is_object(), "{view}");
     let events: Vec<&str> =
         view["transitions"].as_array().unwrap().iter().map(|t| t["event"].as_str().unwrap()).collect();
     assert!(events.contains(&"approve") && events.contains(&"begin_execution"), "{events:?}");
@@ -41,12 +41,12 @@ async fn a_whole_lifecycle_over_http() {
     let (s, e) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
     assert_eq!((s, e["error"]["details"]["rule"].as_str()), (StatusCode::FORBIDDEN, Some("separation of duties")));
     let (s, a) = env.call(Some("approver2"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
-    assert_eq!((s, a["state"].as_str()), (StatusCode::OK, Some("rolled_back")), "{a}");
+    assert_eq!((s, a["action"]["state"].as_str()), (StatusCode::OK, Some("rolled_back")), "{a}");
     // The execution's after-state is kept; the restore is shown beside it.
     let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
-    assert_eq!(view["detail"]["after"], done["after"], "{view}");
-    assert_eq!(view["detail"]["restored"], view["detail"]["before"], "{view}");
-    assert_ne!(view["detail"]["after"], view["detail"]["restored"], "{view}");
+    assert_eq!(view["after"], done["after"], "{view}");
+    assert_eq!(view["restored"], view["before"], "{view}");
+    assert_ne!(view["after"], view["restored"], "{view}");
     // Illegal now: 409 naming the current state.
     let (s, e) = env.call(Some("approver2"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
     assert_eq!(s, StatusCode::CONFLICT, "{e}");
@@ -75,8 +75,8 @@ async fn an_irreversible_action_refuses_a_rollback_with_409_and_stays_completed(
         assert_eq!(e["error"]["details"]["rule"], "reversibility", "{e}");
     }
     let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
-    assert_eq!(view["detail"]["action"]["state"], "completed", "{view}");
-    assert!(view["detail"]["rollback_expires_at"].is_null(), "{view}");
+    assert_eq!(view["action"]["state"], "completed", "{view}");
+    assert!(view["rollback_expires_at"].is_null(), "{view}");
     assert_eq!(view["transitions"].as_array().unwrap().len(), 4, "nothing recorded: {view}");
 }
 
@@ -93,7 +93,7 @@ async fn a_rollback_request_is_approved_or_rejected_through_the_api() {
     assert_eq!(s, StatusCode::ACCEPTED);
     // Rejected: the change stays, and the action is completed again.
     let (s, a) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/reject"), None).await;
-    assert_eq!((s, a["state"].as_str()), (StatusCode::OK, Some("completed")), "{a}");
+    assert_eq!((s, a["action"]["state"].as_str()), (StatusCode::OK, Some("completed")), "{a}");
     // Asked again, and approved by another principal through POST rollback.
     let (s, _) = env.call(Some("approver2"), Method::POST, &format!("/v1/actions/{id}/rollback"), None).await;
     assert_eq!(s, StatusCode::ACCEPTED);
@@ -286,7 +286,7 @@ async fn the_worker_executes_approved_actions() {
     let report = remediation_api::worker::tick(&env.state).await.unwrap();
     assert_eq!(report.executed, 1, "{report:?}");
     let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
-    assert_eq!(view["detail"]["action"]["state"], "completed");
+    assert_eq!(view["action"]["state"], "completed");
     let executor = view["transitions"].as_array().unwrap().iter().find(|t| t["event"] == "begin_execution").unwrap();
     assert_eq!(executor["actor"], "system");
     // While another process holds the executor lock, the worker executes nothing.
@@ -392,7 +392,7 @@ async fn the_worker_expires_stale_approvals() {
     clock.advance(time::Duration::days(8));
     assert_eq!(remediation_api::worker::tick(&env.state).await.unwrap().expired, 1);
     let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
-    assert_eq!(view["detail"]["action"]["state"], "expired");
+    assert_eq!(view["action"]["state"], "expired");
 }
 
 #[tokio::test]
@@ -410,7 +410,7 @@ async fn the_worker_closes_rollback_requests_whose_window_ended() {
     clock.advance(time::Duration::seconds(1));
     assert_eq!(remediation_api::worker::tick(&env.state).await.unwrap().expired, 1);
     let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
-    assert_eq!(view["detail"]["action"]["state"], "completed", "the change stays: {view}");
+    assert_eq!(view["action"]["state"], "completed", "the change stays: {view}");
     // Too late now, whoever approves.
     let (s, e) = env.call(Some("admin"), Method::POST, &format!("/v1/actions/{id}/rollback"), None).await;
     assert_eq!((s, e["error"]["details"]["rule"].as_str()), (StatusCode::CONFLICT, Some("rollback window")), "{e}");

@@ -1,6 +1,9 @@
-//! The authorisation matrix: every endpoint x every role, no token and a bad token.
+//! The authorisation matrix: every entry of the route table x every role, no token and a bad
+//! token.
 
 use axum::http::Method;
+use remediation_api::routes::{ROUTES, RequestBody, Route};
+use remediation_core::Role;
 use serde_json::{Value, json};
 
 use crate::support::{Env, error_code};
@@ -19,11 +22,14 @@ use E::{A, F, U};
 const CALLERS: [Option<&str>; 6] =
     [None, Some("bad"), Some("viewer"), Some("requester"), Some("approver"), Some("admin")];
 
-/// Expectations per caller for an endpoint whose least role is `min` (0 viewer .. 3 admin).
-fn by_role(min: usize) -> [E; 6] {
+/// The roles of the callers after the first two (no token, a bad token).
+const ROLES: [Role; 4] = [Role::Viewer, Role::Requester, Role::Approver, Role::Admin];
+
+/// Expectations per caller for an endpoint whose least role is `least`.
+fn by_role(least: Role) -> [E; 6] {
     let mut e = [U, U, F, F, F, F];
-    for (i, slot) in e.iter_mut().enumerate().skip(2) {
-        if i - 2 >= min {
+    for (slot, role) in e.iter_mut().skip(2).zip(ROLES) {
+        if role >= least {
             *slot = A;
         }
     }
@@ -32,63 +38,62 @@ fn by_role(min: usize) -> [E; 6] {
 
 struct Row {
     method: Method,
-    path: &'static str,
+    path: String,
     body: Option<Value>,
     expect: [E; 6],
 }
 
-fn rows() -> Vec<Row> {
-    let public = [A; 6];
-    let r =
-        |method: Method, path: &'static str, body: Option<Value>, expect: [E; 6]| Row { method, path, body, expect };
-    let note = Some(json!({"note": "matrix"}));
-    vec![
-        r(Method::POST, "/v1/actions", Some(crate::support::revoke("engineering")), by_role(1)),
-        r(Method::GET, "/v1/actions", None, by_role(0)),
-        r(Method::GET, "/v1/actions/{id}", None, by_role(0)),
-        r(Method::GET, "/v1/actions/{id}/plan", None, by_role(0)),
-        // The action was requested by `requester`, who never approves it.
-        r(Method::POST, "/v1/actions/{id}/approve", note.clone(), by_role(2)),
-        r(Method::POST, "/v1/actions/{id}/reject", note.clone(), by_role(2)),
-        r(Method::POST, "/v1/actions/{id}/execute", Some(json!({"dry_run": false})), by_role(2)),
-        r(Method::POST, "/v1/actions/{id}/execute", Some(json!({"dry_run": true})), by_role(1)),
-        r(Method::POST, "/v1/actions/{id}/rollback", note.clone(), by_role(2)),
-        // Only the requester (its own action) or an admin cancels.
-        r(Method::POST, "/v1/actions/{id}/cancel", note.clone(), [U, U, F, A, F, A]),
-        r(Method::POST, "/v1/actions/{id}/force-execute", Some(json!({"reason": "matrix"})), by_role(3)),
-        r(Method::POST, "/v1/actions/{id}/release", note.clone(), by_role(3)),
-        // Promotion (advisory to approval) is an admin's; the engine answers 409 for an action
-        // that is not advisory, which is past the role check.
-        r(Method::POST, "/v1/actions/{id}/promote", note, by_role(3)),
-        r(
-            Method::POST,
-            "/v1/findings",
-            Some(json!({"id": "F-1", "source": "scanner", "control_id": "C-1", "severity": "high", "title": "t",
+/// A body for each route that takes one (a note for the optional ones).
+fn body_for(route: &Route) -> Option<Value> {
+    let sample = match route.operation_id {
+        "create_action" => crate::support::revoke("engineering"),
+        "execute_action" => json!({"dry_run": false}),
+        "force_execute_action" | "reset_breaker" => json!({"reason": "matrix"}),
+        "intake_finding" => {
+            json!({"id": "F-1", "source": "scanner", "control_id": "C-1", "severity": "high", "title": "t",
                         "target": {"identity": "bob", "resource": "admins", "grant_type": "group_membership"},
-                        "suggested_kind": {"type": "revoke"}})),
-            by_role(1),
-        ),
-        r(Method::GET, "/v1/audit", None, by_role(0)),
-        r(Method::GET, "/v1/audit/verify", None, by_role(0)),
-        r(Method::GET, "/v1/settings", None, by_role(3)),
-        r(Method::PATCH, "/v1/settings", Some(json!({"patch": {"min_approvals": 1}, "reason": "matrix"})), by_role(3)),
-        r(Method::GET, "/v1/limits", None, by_role(0)),
-        r(Method::POST, "/v1/breaker/reset", Some(json!({"reason": "matrix"})), by_role(3)),
-        r(Method::POST, "/v1/kill-switch", Some(json!({"on": false, "reason": "matrix"})), by_role(3)),
-        r(Method::GET, "/v1/kill-switch", None, by_role(0)),
-        r(Method::GET, "/v1/connectors", None, by_role(0)),
-        // A check makes live provider calls: admins only.
-        r(Method::GET, "/v1/connectors?check=true", None, by_role(3)),
-        r(Method::GET, "/v1/pending-changes", None, by_role(0)),
-        r(Method::GET, "/v1/pending-changes?all=true", None, by_role(0)),
-        // A pending change proposed by `admin2`; `admin` may confirm or cancel it.
-        r(Method::POST, "/v1/pending-changes/{change}/confirm", Some(json!({"note": "matrix"})), by_role(3)),
-        r(Method::POST, "/v1/pending-changes/{change}/cancel", Some(json!({"note": "matrix"})), by_role(3)),
-        r(Method::GET, "/metrics", None, by_role(0)),
-        r(Method::GET, "/healthz", None, public),
-        r(Method::GET, "/readyz", None, public),
-        r(Method::GET, "/openapi.json", None, public),
-    ]
+                        "suggested_kind": {"type": "revoke"}})
+        }
+        "patch_settings" => json!({"patch": {"min_approvals": 1}, "reason": "matrix"}),
+        "set_kill_switch" => json!({"on": false, "reason": "matrix"}),
+        op => match route.request {
+            RequestBody::None => return None,
+            RequestBody::Optional(_) => json!({"note": "matrix"}),
+            RequestBody::Required(_) => panic!("{op} takes a body: give the matrix a sample of it"),
+        },
+    };
+    Some(sample)
+}
+
+/// One row per entry of the route table, by its least role, and the variants whose role
+/// depends on the request.
+fn rows() -> Vec<Row> {
+    let mut rows: Vec<Row> = ROUTES
+        .iter()
+        .map(|route| {
+            let expect = match (route.operation_id, route.role) {
+                // Only the requester (its own action) or an admin cancels.
+                ("cancel_action", _) => [U, U, F, A, F, A],
+                (_, None) => [A; 6],
+                (_, Some(role)) => by_role(role),
+            };
+            Row { method: route.method.method(), path: route.path.to_owned(), body: body_for(route), expect }
+        })
+        .collect();
+    let variant = |method: Method, path: &str, body: Option<Value>, least: Role| {
+        let template = path.split('?').next().unwrap();
+        assert!(
+            ROUTES.iter().any(|r| r.method.method() == method && r.path == template),
+            "{method} {template} is not in the route table"
+        );
+        Row { method, path: path.to_owned(), body, expect: by_role(least) }
+    };
+    // A dry run needs only the requester role.
+    rows.push(variant(Method::POST, "/v1/actions/{id}/execute", Some(json!({"dry_run": true})), Role::Requester));
+    // A check makes live provider calls: admins only.
+    rows.push(variant(Method::GET, "/v1/connectors?check=true", None, Role::Admin));
+    rows.push(variant(Method::GET, "/v1/pending-changes?all=true", None, Role::Viewer));
+    rows
 }
 
 #[tokio::test]
@@ -100,7 +105,9 @@ async fn every_endpoint_by_every_role() {
         let env = Env::new();
         let id = env.suggest("requester", "admins").await;
         let change = env.propose_auto("admin2").await;
-        let path = row.path.replace("{id}", &id).replace("{change}", &change);
+        // A pending change proposed by `admin2`, which `admin` may confirm or cancel.
+        let param = if row.path.starts_with("/v1/pending-changes/") { &change } else { &id };
+        let path = row.path.replace("{id}", param);
         for (who, want) in CALLERS.iter().zip(row.expect) {
             cells += 1;
             let (status, body) = env.call(*who, row.method.clone(), &path, row.body.clone()).await;

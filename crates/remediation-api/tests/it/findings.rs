@@ -124,7 +124,7 @@ async fn a_repeated_finding_never_rolls_back_a_fix_that_holds() {
     assert_eq!((b["intake"].as_str(), b["action"]["id"].as_str()), (Some("fix_holds"), Some(id.as_str())));
     assert!(!alice_is_admin(&env), "the revoke stays in place");
     let (_, a) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
-    assert_eq!(a["detail"]["action"]["state"], "completed", "{a}");
+    assert_eq!(a["action"]["state"], "completed", "{a}");
     assert_eq!(did_not_hold(&env), 0, "nothing came back, so nothing is reported");
     let (_, all) = env.call(Some("viewer"), Method::GET, "/v1/actions", None).await;
     assert_eq!(all["items"].as_array().unwrap().len(), 1, "no fresh action either");
@@ -156,6 +156,6 @@ async fn with_the_setting_on_a_fix_that_did_not_hold_is_redone() {
     assert_eq!(did_not_hold(&env), 1);
     // The old action is not rolled back; the fresh one goes through approval.
     let (_, a) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
-    assert_eq!(a["detail"]["action"]["state"], "completed", "{a}");
+    assert_eq!(a["action"]["state"], "completed", "{a}");
     assert_eq!(b["action"]["state"], "pending_approval", "{b}");
 }

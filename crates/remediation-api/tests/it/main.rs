@@ -4,6 +4,8 @@
 
 mod api;
 mod authz;
+mod conformance;
+mod contract;
 mod findings;
 mod principals;
 mod secrets;

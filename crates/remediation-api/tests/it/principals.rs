@@ -49,12 +49,12 @@ async fn two_tokens_of_one_person_are_one_principal() {
     let id = env.suggest("requester", "engineering").await;
     let approve = format!("/v1/actions/{id}/approve");
     let (status, body) = env.call(Some("approver"), Method::POST, &approve, None).await;
-    assert_eq!((status, body["state"].as_str()), (StatusCode::OK, Some("pending_approval")), "{body}");
+    assert_eq!((status, body["action"]["state"].as_str()), (StatusCode::OK, Some("pending_approval")), "{body}");
     let (status, body) = env.call(Some("approver-second"), Method::POST, &approve, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"]["details"]["rule"], "separation of duties");
     let (status, body) = env.call(Some("approver2"), Method::POST, &approve, None).await;
-    assert_eq!((status, body["state"].as_str()), (StatusCode::OK, Some("approved")), "{body}");
+    assert_eq!((status, body["action"]["state"].as_str()), (StatusCode::OK, Some("approved")), "{body}");
     // The audit names the principal and, beside it, the token used.
     let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
     let approvals: Vec<(&str, &str)> = view["transitions"]
@@ -103,6 +103,7 @@ async fn each_principal_is_rate_limited_with_retry_after() {
         serde_json::from_slice(&http_body_util::BodyExt::collect(refused.into_body()).await.unwrap().to_bytes())
             .unwrap();
     assert_eq!(error_code(&body), "rate_limited");
+    crate::contract::check(&Method::GET, "/v1/kill-switch", StatusCode::TOO_MANY_REQUESTS, None, &body);
     // Another principal is not slowed down; the first may call again once the window moved.
     assert_eq!(call("admin").await.unwrap().status(), StatusCode::OK);
     clock.advance(time::Duration::seconds(40));
@@ -197,5 +198,5 @@ async fn a_refusal_that_persists_is_recorded_once_not_at_every_tick() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(remediation_api::worker::tick(&env.state).await.unwrap().executed, 1);
     let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
-    assert_eq!(view["detail"]["action"]["state"], "completed");
+    assert_eq!(view["action"]["state"], "completed");
 }

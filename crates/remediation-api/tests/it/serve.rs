@@ -22,7 +22,8 @@ async fn start(options: ServeOptions) -> (SocketAddr, Env) {
     (addr, env)
 }
 
-/// Sends `request` on a fresh connection and reads the whole answer: status and JSON body.
+/// Sends `request` on a fresh connection and reads the whole answer: status and JSON body,
+/// checked against the OpenAPI document.
 async fn exchange(addr: SocketAddr, request: &[u8]) -> (u16, Value) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(request).await.unwrap();
@@ -31,7 +32,13 @@ async fn exchange(addr: SocketAddr, request: &[u8]) -> (u16, Value) {
     let text = String::from_utf8_lossy(&answer);
     let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status line: {text}"));
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let body = serde_json::from_str(body).unwrap_or(Value::Null);
+    // Served over TCP too, every answer is held to the committed OpenAPI document.
+    let line = String::from_utf8_lossy(request);
+    let mut words = line.split(' ');
+    let (method, path) = (words.next().unwrap().parse().unwrap(), words.next().unwrap());
+    crate::contract::check(&method, path, axum::http::StatusCode::from_u16(status).unwrap(), None, &body);
+    (status, body)
 }
 
 const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n";

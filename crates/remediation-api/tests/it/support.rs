@@ -143,7 +143,7 @@ impl Env {
         path: &str,
         body: Option<(&str, String)>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(path);
+        let mut req = Request::builder().method(method.clone()).uri(path);
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
@@ -153,9 +153,12 @@ impl Env {
         };
         let res = self.app.clone().oneshot(req).await.unwrap();
         let status = res.status();
+        let media = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
         let value =
             serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        // Every answer is held to the committed OpenAPI document.
+        crate::contract::check(&method, path, status, media.as_deref(), &value);
         (status, value)
     }
 

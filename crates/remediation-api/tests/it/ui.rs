@@ -250,7 +250,7 @@ async fn posts_without_the_right_csrf_token_or_from_another_site_are_403() {
     assert_eq!(b.post("/logout", &[("csrf", "nope")]).await.status, 403);
 
     let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
-    assert_eq!(view["detail"]["action"]["state"], "pending_approval", "nothing was approved");
+    assert_eq!(view["action"]["state"], "pending_approval", "nothing was approved");
     // The same origin (and a `null` one, as sent under no-referrer) passes.
     let res = b
         .send(
@@ -320,7 +320,7 @@ async fn an_approver_approves_through_the_page() {
     assert!(!after.body.contains(&format!("id=\"action-{id}\"")), "no longer waiting");
 
     let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
-    assert_eq!(view["detail"]["action"]["state"], "approved");
+    assert_eq!(view["action"]["state"], "approved");
     let last = view["transitions"].as_array().unwrap().last().unwrap().clone();
     assert_eq!((last["actor"].as_str(), last["comment"].as_str()), (Some("approver"), Some("ok by me")));
 }
@@ -335,7 +335,7 @@ async fn an_approver_rejects_through_the_page() {
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     assert!(b.get().await.body.contains("it is now rejected"));
     let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
-    assert_eq!(view["detail"]["action"]["state"], "rejected");
+    assert_eq!(view["action"]["state"], "rejected");
 }
 
 #[tokio::test]
@@ -354,7 +354,7 @@ async fn the_requester_sees_no_approve_button_on_its_own_action() {
     let after = b.get().await;
     assert!(after.body.contains("approver requested this action and cannot approve it"), "{}", after.body);
     let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{own}"), None).await;
-    assert_eq!(view["detail"]["action"]["state"], "pending_approval");
+    assert_eq!(view["action"]["state"], "pending_approval");
 }
 
 #[tokio::test]
@@ -383,7 +383,7 @@ async fn a_rollback_request_is_decided_on_the_page_by_another_approver() {
     let after = b.get().await;
     assert!(after.body.contains(&format!("Approved action {id}; it is now rolled_back.")), "{}", after.body);
     let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
-    assert_eq!(view["detail"]["action"]["state"], "rolled_back");
+    assert_eq!(view["action"]["state"], "rolled_back");
 }
 
 #[tokio::test]

@@ -71,10 +71,10 @@ fn targets_outside_the_base_dn_are_refused() {
     block_on(async {
         let target = Target { identity: "uid=alice,dc=elsewhere,dc=org".into(), ..account("alice") };
         let e = ldap.snapshot(&target).await.unwrap_err();
-        assert_eq!(e.kind, ConnectorErrorKind::Permanent);
+        assert_eq!(e.kind, ConnectorErrorKind::InvalidTarget);
         assert!(e.message.contains("outside the connector's base DN"), "{}", e.message);
         let target = Target { identity: "not a dn".into(), ..account("alice") };
-        assert_eq!(ldap.snapshot(&target).await.unwrap_err().kind, ConnectorErrorKind::Permanent);
+        assert_eq!(ldap.snapshot(&target).await.unwrap_err().kind, ConnectorErrorKind::InvalidTarget);
     });
 }
 

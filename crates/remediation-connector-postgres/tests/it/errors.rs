@@ -38,8 +38,8 @@ fn unsupported_and_malformed_fail_before_any_request() {
                 table("a", "public.t", None),
                 ConnectorErrorKind::Permanent,
             ),
-            (ActionKind::Revoke, table("a", "no_schema", None), ConnectorErrorKind::Permanent),
-            (ActionKind::Revoke, membership(&"a".repeat(64), "g"), ConnectorErrorKind::Permanent),
+            (ActionKind::Revoke, table("a", "no_schema", None), ConnectorErrorKind::InvalidTarget),
+            (ActionKind::Revoke, membership(&"a".repeat(64), "g"), ConnectorErrorKind::InvalidTarget),
         ] {
             let a = action(kind, target.clone());
             let empty = remediation_core::Snapshot::new(serde_json::json!({}));

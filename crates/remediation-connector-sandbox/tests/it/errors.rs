@@ -82,7 +82,7 @@ fn unknown_users_groups_and_resources_are_not_found() {
 fn a_target_without_its_resource_is_refused() {
     let fx = Fixture::sample();
     let err = block_on(fx.sandbox.snapshot(&target("group_membership", "alice", None))).unwrap_err();
-    assert_eq!(err.kind, ConnectorErrorKind::Permanent, "{err}");
+    assert_eq!(err.kind, ConnectorErrorKind::InvalidTarget, "{err}");
     assert!(err.message.contains("names the group in `resource`"), "{err}");
 }
 

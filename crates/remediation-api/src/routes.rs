@@ -1,0 +1,730 @@
+//! The route table: every endpoint of the JSON API declared once, with its method, path,
+//! least role, operation id, summary, request and response schemas, every status it answers
+//! and its handler. The [`router`](crate::router), the [`openapi`](crate::openapi) document
+//! and the authorisation tests are all derived from [`ROUTES`], so adding an endpoint is one
+//! entry here.
+//!
+//! Statuses every route of a kind can answer are added by [`Route::answers`]: an
+//! authenticated route also answers 401, 403 and 429; a route with a body or a query 400, one
+//! with a body 413 and 415; every route 408 (the request outlasted the server's limit), 414
+//! (the URI is longer than [`MAX_URI_BYTES`]) and 500.
+
+use axum::routing::{MethodRouter, get, patch, post};
+use remediation_core::Role;
+use schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{Value, json};
+
+use crate::ApiState;
+use crate::error::ErrorBody;
+use crate::types as t;
+use crate::{findings, handlers as h};
+
+/// The longest request URI (path and query) the API reads; longer ones are answered 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// The HTTP method of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// `GET`.
+    Get,
+    /// `POST`.
+    Post,
+    /// `PATCH`.
+    Patch,
+}
+
+impl Verb {
+    /// The method in lower case, as OpenAPI spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Post => "post",
+            Self::Patch => "patch",
+        }
+    }
+
+    /// The HTTP method.
+    pub fn method(self) -> axum::http::Method {
+        match self {
+            Self::Get => axum::http::Method::GET,
+            Self::Post => axum::http::Method::POST,
+            Self::Patch => axum::http::Method::PATCH,
+        }
+    }
+}
+
+/// Writes the JSON Schema of one type into the generator's definitions and returns a
+/// reference to it.
+pub type SchemaOf = fn(&mut SchemaGenerator) -> Value;
+
+/// The schema of `T` (a `$ref` when `T` is a named type).
+pub fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Value {
+    g.subschema_for::<T>().to_value()
+}
+
+fn openmetrics(_: &mut SchemaGenerator) -> Value {
+    json!({"type": "string"})
+}
+
+fn any_object(_: &mut SchemaGenerator) -> Value {
+    json!({"type": "object"})
+}
+
+/// What the body of an answer is.
+#[derive(Debug, Clone, Copy)]
+pub enum Body {
+    /// The route's response schema ([`Route::response`]).
+    Response,
+    /// The error shape, [`ErrorBody`].
+    Error,
+    /// Another JSON schema.
+    Json(SchemaOf),
+}
+
+/// One status a route answers, what it means and what its body is.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// What it means for this route.
+    pub meaning: &'static str,
+    /// Its body.
+    pub body: Body,
+}
+
+const fn ok(status: u16, meaning: &'static str) -> Answer {
+    Answer { status, meaning, body: Body::Response }
+}
+
+const fn err(status: u16, meaning: &'static str) -> Answer {
+    Answer { status, meaning, body: Body::Error }
+}
+
+const fn other(status: u16, meaning: &'static str, schema: SchemaOf) -> Answer {
+    Answer { status, meaning, body: Body::Json(schema) }
+}
+
+/// A request body.
+#[derive(Debug, Clone, Copy)]
+pub enum RequestBody {
+    /// None is read.
+    None,
+    /// May be left out (an empty body).
+    Optional(SchemaOf),
+    /// Required.
+    Required(SchemaOf),
+}
+
+/// One endpoint of the API.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// Its method.
+    pub method: Verb,
+    /// Its path, `{id}` for the path parameter.
+    pub path: &'static str,
+    /// The least role that may call it; `None` for an unauthenticated route.
+    pub role: Option<Role>,
+    /// The OpenAPI `operationId`.
+    pub operation_id: &'static str,
+    /// What it does, in one line.
+    pub summary: &'static str,
+    /// Its request body.
+    pub request: RequestBody,
+    /// Its query string, as one object schema.
+    pub query: Option<SchemaOf>,
+    /// The schema of its success body.
+    pub response: SchemaOf,
+    /// The media type of its success body.
+    pub media: &'static str,
+    /// The statuses its handler answers, the success first (see [`Route::answers`] for all).
+    pub own: &'static [Answer],
+    handler: fn() -> MethodRouter<ApiState>,
+}
+
+const JSON: &str = "application/json";
+
+impl Route {
+    /// The axum handler of the route.
+    pub(crate) fn handler(&self) -> MethodRouter<ApiState> {
+        (self.handler)()
+    }
+
+    /// The path parameter's schema, when the path has one.
+    pub fn path_parameter(&self) -> Option<Value> {
+        if !self.path.contains("{id}") {
+            None
+        } else if self.path.starts_with("/v1/actions/") {
+            Some(json!({"type": "string", "format": "uuid"}))
+        } else {
+            Some(json!({"type": "string"}))
+        }
+    }
+
+    /// Every status the route can answer, in ascending order: its own and those that follow
+    /// from its kind (see the module documentation).
+    pub fn answers(&self) -> Vec<Answer> {
+        let mut all: Vec<Answer> = self.own.to_vec();
+        let mut add = |a: Answer| {
+            if !all.iter().any(|b| b.status == a.status) {
+                all.push(a);
+            }
+        };
+        let has_body = !matches!(self.request, RequestBody::None);
+        if has_body || self.query.is_some() || self.path_parameter().is_some() {
+            add(err(400, "invalid request: the body, query or path; `details.field` names the field"));
+        }
+        if self.role.is_some() {
+            add(err(401, "no token, or an unknown, expired or revoked one"));
+            add(err(403, "the role is not enough"));
+            add(err(429, "too many requests from this principal; `Retry-After` says when to retry"));
+        }
+        if has_body {
+            add(err(413, "the body is larger than the server accepts"));
+            add(err(415, "the body is not JSON (`Content-Type: application/json`)"));
+        }
+        add(err(408, "the request outlasted the server's request timeout"));
+        add(err(414, "the URI is longer than the server reads"));
+        add(err(500, "internal error; the cause is in the server log"));
+        all.sort_by_key(|a| a.status);
+        all
+    }
+
+    /// The answer for `status`, if the route documents it.
+    pub fn answer(&self, status: u16) -> Option<Answer> {
+        self.answers().into_iter().find(|a| a.status == status)
+    }
+
+    /// The schema of `body`, written into `g`'s definitions.
+    pub fn body_schema(&self, body: Body, g: &mut SchemaGenerator) -> Value {
+        match body {
+            Body::Response => (self.response)(g),
+            Body::Error => schema::<ErrorBody>(g),
+            Body::Json(s) => s(g),
+        }
+    }
+}
+
+const ACTION_404: Answer = err(404, "no such action");
+const ACTION_409: Answer =
+    err(409, "not allowed in the action's current state (`details.current_state`), or refused by a safety rule");
+const TARGET_404: Answer =
+    err(404, "the provider has no such target (identity or resource); `details.field` is `target`");
+const TARGET_422: Answer = err(
+    422,
+    "`invalid_target`: the provider cannot act on this target as given (a field it needs is missing, or the grant type is not one it has)",
+);
+const PROVIDER_502: Answer =
+    err(502, "`provider_failure`: the provider failed; the action, when there is one, is in `details.action`");
+const SUGGESTION_403: Answer =
+    err(403, "the role is not enough, or remediation is disabled (`details.rule` is `enablement`)");
+const CHANGE_404: Answer = err(404, "no such pending change");
+const CHANGE_409: Answer = err(409, "no longer pending, or what it was based on changed (nothing applied)");
+const PENDING_202: Answer = other(202, "waits for a second admin: the pending change", schema::<t::PendingReply>);
+
+/// Every endpoint of the JSON API. The approval page (`/`, `/login`, `/logout`, `/ui/...`) is
+/// HTML and has routes of its own.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: Verb::Post,
+        path: "/v1/actions",
+        role: Some(Role::Requester),
+        operation_id: "create_action",
+        summary: "Suggest an action",
+        request: RequestBody::Required(schema::<t::CreateAction>),
+        query: None,
+        response: schema::<t::SuggestionView>,
+        media: JSON,
+        own: &[
+            ok(201, "the suggestion: the action, its plan and the gates' verdicts"),
+            ok(202, "a gate dropped the action to manual: an outcome, not an error"),
+            err(400, "invalid request (`details.field`), an unknown connector, or a kind the connector cannot do"),
+            SUGGESTION_403,
+            TARGET_404,
+            err(409, "refused by a safety rule (`details.rule`)"),
+            TARGET_422,
+            PROVIDER_502,
+        ],
+        handler: || post(h::create_action),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/actions",
+        role: Some(Role::Viewer),
+        operation_id: "list_actions",
+        summary: "List actions, oldest first, with filters and cursor pagination",
+        request: RequestBody::None,
+        query: Some(schema::<t::ActionQuery>),
+        response: schema::<t::Page<remediation_core::Action>>,
+        media: JSON,
+        own: &[ok(200, "one page of actions")],
+        handler: || get(h::list_actions),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/actions/{id}",
+        role: Some(Role::Viewer),
+        operation_id: "get_action",
+        summary: "An action with its plan, snapshots and transitions",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<t::ActionView>,
+        media: JSON,
+        own: &[ok(200, "the action (`.action`) and everything recorded about it"), ACTION_404],
+        handler: || get(h::get_action),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/actions/{id}/plan",
+        role: Some(Role::Viewer),
+        operation_id: "get_plan",
+        summary: "An action's plan",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<remediation_core::Plan>,
+        media: JSON,
+        own: &[ok(200, "the plan"), err(404, "no such action, or it has no plan")],
+        handler: || get(h::get_plan),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/actions/{id}/approve",
+        role: Some(Role::Approver),
+        operation_id: "approve_action",
+        summary: "Approve (never by the requester); on a `rollback_requested` action, approve the rollback (never by whoever requested it) and run it",
+        request: RequestBody::Optional(schema::<t::NoteBody>),
+        query: None,
+        response: schema::<t::ActionReply>,
+        media: JSON,
+        own: &[
+            ok(200, "the action"),
+            err(403, "the role is not enough, or separation of duties (`details.rule`)"),
+            ACTION_404,
+            ACTION_409,
+            PROVIDER_502,
+        ],
+        handler: || post(h::approve),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/actions/{id}/reject",
+        role: Some(Role::Approver),
+        operation_id: "reject_action",
+        summary: "Reject",
+        request: RequestBody::Optional(schema::<t::NoteBody>),
+        query: None,
+        response: schema::<t::ActionReply>,
+        media: JSON,
+        own: &[ok(200, "the action"), ACTION_404, ACTION_409],
+        handler: || post(h::reject),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/actions/{id}/execute",
+        role: Some(Role::Approver),
+        operation_id: "execute_action",
+        summary: "Execute; `dry_run` needs only the requester role",
+        request: RequestBody::Optional(schema::<t::ExecuteBody>),
+        query: None,
+        response: schema::<t::OutcomeView>,
+        media: JSON,
+        own: &[
+            ok(200, "completed, or the dry run's plan and verdicts"),
+            ok(
+                202,
+                "held by a limit or the breaker, or back to approval because the plan changed: an outcome, not an error",
+            ),
+            ACTION_404,
+            ACTION_409,
+            PROVIDER_502,
+        ],
+        handler: || post(h::execute),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/actions/{id}/rollback",
+        role: Some(Role::Approver),
+        operation_id: "rollback_action",
+        summary: "Roll back inside the window; on a `rollback_requested` action, approve it",
+        request: RequestBody::Optional(schema::<t::NoteBody>),
+        query: None,
+        response: schema::<t::OutcomeView>,
+        media: JSON,
+        own: &[
+            ok(200, "rolled back"),
+            ok(
+                202,
+                "the rollback waits for a different principal's approval (`rollback_requested`): an outcome, not an error",
+            ),
+            ACTION_404,
+            err(
+                409,
+                "not allowed in the action's current state (`details.current_state`), past the window, or an irreversible change",
+            ),
+            PROVIDER_502,
+        ],
+        handler: || post(h::rollback),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/actions/{id}/cancel",
+        role: Some(Role::Requester),
+        operation_id: "cancel_action",
+        summary: "Cancel (the requester or an admin)",
+        request: RequestBody::Optional(schema::<t::NoteBody>),
+        query: None,
+        response: schema::<t::ActionReply>,
+        media: JSON,
+        own: &[ok(200, "the action"), err(403, "neither the action's requester nor an admin"), ACTION_404, ACTION_409],
+        handler: || post(h::cancel),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/actions/{id}/force-execute",
+        role: Some(Role::Admin),
+        operation_id: "force_execute_action",
+        summary: "Execute a held action anyway, with a reason",
+        request: RequestBody::Required(schema::<t::ReasonBody>),
+        query: None,
+        response: schema::<t::OutcomeView>,
+        media: JSON,
+        own: &[
+            ok(200, "completed"),
+            ok(202, "back to approval because the plan changed: an outcome, not an error"),
+            ACTION_404,
+            ACTION_409,
+            PROVIDER_502,
+        ],
+        handler: || post(h::force_execute),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/actions/{id}/release",
+        role: Some(Role::Admin),
+        operation_id: "release_action",
+        summary: "Release a held action back to approved",
+        request: RequestBody::Optional(schema::<t::NoteBody>),
+        query: None,
+        response: schema::<t::ActionReply>,
+        media: JSON,
+        own: &[ok(200, "the action"), ACTION_404, ACTION_409],
+        handler: || post(h::release),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/actions/{id}/promote",
+        role: Some(Role::Admin),
+        operation_id: "promote_action",
+        summary: "Turn advisory guidance into a request for approval",
+        request: RequestBody::Optional(schema::<t::NoteBody>),
+        query: None,
+        response: schema::<t::ActionReply>,
+        media: JSON,
+        own: &[ok(200, "the action"), ACTION_404, ACTION_409],
+        handler: || post(h::promote),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/findings",
+        role: Some(Role::Requester),
+        operation_id: "intake_finding",
+        summary: "Turn a finding into a suggestion, once per (control, target)",
+        request: RequestBody::Required(schema::<remediation_core::Finding>),
+        query: None,
+        response: schema::<t::SuggestionView>,
+        media: JSON,
+        own: &[
+            other(
+                200,
+                "an action for the same control and target is open (`existing`), or the completed fix was read again (`fix_holds`, `did_not_hold`)",
+                schema::<t::FindingReply>,
+            ),
+            ok(201, "a new action (`created`, `redone`)"),
+            ok(202, "a new action a gate dropped to manual: an outcome, not an error"),
+            err(400, "invalid request (`details.field`), or no configured connector can act on the finding"),
+            SUGGESTION_403,
+            TARGET_404,
+            err(409, "refused by a safety rule (`details.rule`)"),
+            TARGET_422,
+            PROVIDER_502,
+        ],
+        handler: || post(findings::intake),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/audit",
+        role: Some(Role::Viewer),
+        operation_id: "list_audit",
+        summary: "Audit records, by seq, with cursor pagination",
+        request: RequestBody::None,
+        query: Some(schema::<t::AuditQuery>),
+        response: schema::<t::AuditPage>,
+        media: JSON,
+        own: &[ok(200, "one page of audit records")],
+        handler: || get(h::audit),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/audit/verify",
+        role: Some(Role::Viewer),
+        operation_id: "verify_audit",
+        summary: "Verify the audit chain and its checkpoint",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<t::AuditVerifyView>,
+        media: JSON,
+        own: &[ok(200, "the chain's report")],
+        handler: || get(h::audit_verify),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/settings",
+        role: Some(Role::Admin),
+        operation_id: "get_settings",
+        summary: "Policy settings in force and where they come from",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<t::SettingsView>,
+        media: JSON,
+        own: &[ok(200, "the settings")],
+        handler: || get(h::get_settings),
+    },
+    Route {
+        method: Verb::Patch,
+        path: "/v1/settings",
+        role: Some(Role::Admin),
+        operation_id: "patch_settings",
+        summary: "Change policy settings with a JSON merge patch (audited)",
+        request: RequestBody::Required(schema::<t::SettingsPatch>),
+        query: None,
+        response: schema::<t::SettingsView>,
+        media: JSON,
+        own: &[
+            ok(200, "applied: the settings in force"),
+            PENDING_202,
+            err(409, "the settings changed meanwhile, or a change is already waiting"),
+        ],
+        handler: || patch(h::patch_settings),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/limits",
+        role: Some(Role::Viewer),
+        operation_id: "get_limits",
+        summary: "Blast-radius window usage and the breaker",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<t::LimitsView>,
+        media: JSON,
+        own: &[ok(200, "usage and limits")],
+        handler: || get(h::limits),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/breaker/reset",
+        role: Some(Role::Admin),
+        operation_id: "reset_breaker",
+        summary: "Reset the circuit breaker",
+        request: RequestBody::Required(schema::<t::ReasonBody>),
+        query: None,
+        response: schema::<t::LimitsView>,
+        media: JSON,
+        own: &[ok(200, "usage and limits after the reset")],
+        handler: || post(h::breaker_reset),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/kill-switch",
+        role: Some(Role::Admin),
+        operation_id: "set_kill_switch",
+        summary: "Turn the kill switch on (cancels waiting actions) or off",
+        request: RequestBody::Required(schema::<t::KillSwitchBody>),
+        query: None,
+        response: schema::<t::KillSwitchView>,
+        media: JSON,
+        own: &[
+            ok(200, "applied: the switch and the actions it cancelled"),
+            other(202, "turning it off waits for a second admin: the pending change", schema::<t::PendingReply>),
+            err(409, "a change of the switch is already waiting"),
+        ],
+        handler: || post(h::kill_switch),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/kill-switch",
+        role: Some(Role::Viewer),
+        operation_id: "get_kill_switch",
+        summary: "Whether the kill switch is on",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<t::KillSwitchView>,
+        media: JSON,
+        own: &[ok(200, "the switch")],
+        handler: || get(h::kill_switch_status),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/connectors",
+        role: Some(Role::Viewer),
+        operation_id: "list_connectors",
+        summary: "Connectors with capabilities and health (with `check=true`, admins only, live permission checks)",
+        request: RequestBody::None,
+        query: Some(schema::<t::ConnectorQuery>),
+        response: schema::<Vec<t::ConnectorView>>,
+        media: JSON,
+        own: &[ok(200, "the connectors"), err(403, "the role is not enough (`check=true` needs admin)")],
+        handler: || get(h::connectors),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/pending-changes",
+        role: Some(Role::Viewer),
+        operation_id: "list_pending_changes",
+        summary: "Changes waiting for a second admin (all of them with `all=true`)",
+        request: RequestBody::None,
+        query: Some(schema::<t::PendingQuery>),
+        response: schema::<Vec<remediation_store_sqlite::PendingChange>>,
+        media: JSON,
+        own: &[ok(200, "the changes")],
+        handler: || get(h::pending_changes),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/pending-changes/{id}/confirm",
+        role: Some(Role::Admin),
+        operation_id: "confirm_pending_change",
+        summary: "Confirm and apply a pending change (an admin other than its proposer, before it expires)",
+        request: RequestBody::Optional(schema::<t::NoteBody>),
+        query: None,
+        response: schema::<t::PendingReply>,
+        media: JSON,
+        own: &[
+            ok(200, "the change, applied"),
+            err(403, "the role is not enough, or the proposer confirming its own change (`details.rule`)"),
+            CHANGE_404,
+            CHANGE_409,
+        ],
+        handler: || post(h::confirm_change),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/pending-changes/{id}/cancel",
+        role: Some(Role::Admin),
+        operation_id: "cancel_pending_change",
+        summary: "Withdraw a pending change",
+        request: RequestBody::Optional(schema::<t::NoteBody>),
+        query: None,
+        response: schema::<t::PendingReply>,
+        media: JSON,
+        own: &[ok(200, "the change, withdrawn"), CHANGE_404, CHANGE_409],
+        handler: || post(h::cancel_change),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/healthz",
+        role: None,
+        operation_id: "healthz",
+        summary: "Liveness",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<t::HealthView>,
+        media: JSON,
+        own: &[ok(200, "alive")],
+        handler: || get(h::healthz),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/readyz",
+        role: None,
+        operation_id: "readyz",
+        summary: "Readiness",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<t::HealthView>,
+        media: JSON,
+        own: &[ok(200, "ready"), ok(503, "shutting down, or the store is unavailable (`status` says which)")],
+        handler: || get(h::readyz),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/metrics",
+        role: Some(Role::Viewer),
+        operation_id: "metrics",
+        summary: "Prometheus metrics (OpenMetrics text)",
+        request: RequestBody::None,
+        query: None,
+        response: openmetrics,
+        media: "application/openmetrics-text",
+        own: &[ok(200, "the metrics")],
+        handler: || get(h::metrics),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/openapi.json",
+        role: None,
+        operation_id: "openapi",
+        summary: "This document",
+        request: RequestBody::None,
+        query: None,
+        response: any_object,
+        media: JSON,
+        own: &[ok(200, "the OpenAPI document")],
+        handler: || get(h::openapi_json),
+    },
+];
+
+/// The route whose method and path template match `method` and `path` (a concrete path, no
+/// query), if any.
+pub fn find(method: &axum::http::Method, path: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.method.method() == *method && template_matches(r.path, path))
+}
+
+/// True when `path` is an instance of `template` (`{...}` matches one non-empty segment).
+pub fn template_matches(template: &str, path: &str) -> bool {
+    let (mut t, mut p) = (template.split('/'), path.split('/'));
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return true,
+            (Some(ts), Some(ps)) if ts.starts_with('{') && ts.ends_with('}') && !ps.is_empty() => {}
+            (Some(ts), Some(ps)) if ts == ps => {}
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_route_is_declared_once_with_a_unique_operation_id() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(!(a.method == b.method && a.path == b.path), "{} {} declared twice", a.method.as_str(), a.path);
+                assert_ne!(a.operation_id, b.operation_id);
+            }
+        }
+    }
+
+    #[test]
+    fn every_route_documents_its_success_first_and_its_common_errors() {
+        for r in ROUTES {
+            let first = r.own.first().map(|a| a.status);
+            assert!(first.is_some_and(|s| (200..300).contains(&s)), "{} {}", r.method.as_str(), r.path);
+            let statuses: Vec<u16> = r.answers().iter().map(|a| a.status).collect();
+            for s in [408, 414, 500] {
+                assert!(statuses.contains(&s), "{} {} lacks {s}", r.method.as_str(), r.path);
+            }
+            if r.role.is_some() {
+                assert!(statuses.contains(&401) && statuses.contains(&403) && statuses.contains(&429));
+            }
+        }
+    }
+
+    #[test]
+    fn templates_match_one_segment_per_parameter() {
+        assert!(template_matches("/v1/actions/{id}", "/v1/actions/abc"));
+        assert!(!template_matches("/v1/actions/{id}", "/v1/actions/"));
+        assert!(!template_matches("/v1/actions/{id}", "/v1/actions/abc/plan"));
+        assert!(template_matches("/v1/actions", "/v1/actions"));
+    }
+}
