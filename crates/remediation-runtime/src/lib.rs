@@ -36,7 +36,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use remediation_audit::AuditKey;
 use remediation_config::{Config, ConnectorConfig};
-use remediation_core::{Clock, Connector, Engine, EngineParts, EventSink, FailpointHook, NoEvents, SystemClock};
+use remediation_core::{
+    CachedChecks, Clock, Connector, Engine, EngineParts, EventSink, FailpointHook, NoEvents, SystemClock,
+};
 use remediation_gates::{Pipeline, PolicySettings};
 use remediation_limiter::Limits;
 use remediation_store_sqlite::SqliteStore;
@@ -145,7 +147,10 @@ pub struct Active {
 /// The parts an engine is assembled from.
 struct Parts {
     store: Arc<SqliteStore>,
+    /// The connectors as built, for operator checks that must reach the provider now.
     connectors: Vec<Arc<dyn Connector>>,
+    /// The same connectors with their health and permission checks cached, for the engine.
+    checked: Vec<Arc<dyn Connector>>,
     clock: Arc<dyn Clock>,
     limits: Limits,
     seed: PolicySettings,
@@ -167,7 +172,7 @@ impl Parts {
         let policy = Pipeline::standard(settings.clone()).map_err(RuntimeError::Settings)?;
         let mut engine = Engine::new(EngineParts {
             store: self.store.clone(),
-            connectors: self.connectors.clone(),
+            connectors: self.checked.clone(),
             clock: self.clock.clone(),
             policy: Arc::new(policy),
             limits: Arc::new(self.limits.clone()),
@@ -210,10 +215,20 @@ impl Runtime {
             SqliteStore::open_with(dir.join(STORE_FILE), key)
                 .map_err(|source| RuntimeError::StoreOpen { dir: dir.to_owned(), source: Box::new(source) })?,
         );
+        let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let connectors = connectors_from_config(&config.connectors, dir)?;
+        let checked = connectors
+            .iter()
+            .map(|c| {
+                Arc::new(CachedChecks::new(c.clone(), clock.clone(), remediation_core::DEFAULT_CHECK_TTL))
+                    as Arc<dyn Connector>
+            })
+            .collect();
         let parts = Parts {
             store,
-            connectors: connectors_from_config(&config.connectors, dir)?,
-            clock: options.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            connectors,
+            checked,
+            clock,
             limits: config.limits.clone(),
             seed: config.policy.clone(),
             events: events_from_config(config, options.events)?,
@@ -255,7 +270,9 @@ impl Runtime {
         &self.parts.store
     }
 
-    /// The configured connectors.
+    /// The configured connectors, without the engine's cache of health and permission checks:
+    /// what an operator's explicit check (`remediate connectors check`) calls, so it always
+    /// reaches the provider.
     pub fn connectors(&self) -> &[Arc<dyn Connector>] {
         &self.parts.connectors
     }

@@ -4,6 +4,9 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 
+#[cfg(feature = "connector-okta")]
+mod checks;
+
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
