@@ -91,3 +91,11 @@ pub use config::{Credential, DEFAULT_GRAPH_URL, DEFAULT_LOGIN_URL, EntraConfig};
 pub use connector::{EntraConnector, capabilities};
 pub use error::EntraError;
 pub use state::{DEFAULT_APP_ROLE, TENANT_SCOPE, grant_type};
+
+/// The catalog's entry for Microsoft Entra ID: `type = "entra"`, settings [`EntraConfig`].
+pub static FACTORY: remediation_core::factory::Factory<EntraConfig> = remediation_core::factory::Factory::new(
+    "entra",
+    "Microsoft Entra ID",
+    Some(capabilities),
+    |_id, config, _context| Ok(std::sync::Arc::new(EntraConnector::new(&config)?)),
+);

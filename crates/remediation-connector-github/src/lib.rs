@@ -83,3 +83,10 @@ mod state;
 pub use config::{API_VERSION, DEFAULT_API_BASE, GitHubConfig, REQUIRED_SCOPES};
 pub use connector::{GitHubConnector, capabilities};
 pub use error::GitHubError;
+
+/// The catalog's entry for GitHub: `type = "github"`, settings [`GitHubConfig`] beside the
+/// connector's `id`.
+pub static FACTORY: remediation_core::factory::Factory<GitHubConfig> =
+    remediation_core::factory::Factory::named("github", "GitHub", Some(capabilities), |id, config, _context| {
+        Ok(std::sync::Arc::new(GitHubConnector::new(id, &config)?))
+    });

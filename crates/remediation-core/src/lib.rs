@@ -30,6 +30,7 @@ mod engine;
 mod engine_tests;
 mod error;
 mod events;
+pub mod factory;
 mod finding;
 pub mod hash;
 pub mod identifier;
