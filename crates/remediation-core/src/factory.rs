@@ -143,10 +143,10 @@ impl<C> Factory<C> {
 impl<C: DeserializeOwned + JsonSchema> Factory<C> {
     fn parse(&self, settings: &serde_json::Value) -> Result<C, BuildError> {
         let mut settings = settings.clone();
-        if self.named {
-            if let Some(map) = settings.as_object_mut() {
-                map.remove("id");
-            }
+        if self.named
+            && let Some(map) = settings.as_object_mut()
+        {
+            map.remove("id");
         }
         serde_path_to_error::deserialize(&settings).map_err(|e| {
             let key = e
