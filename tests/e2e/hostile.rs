@@ -295,15 +295,14 @@ fn configuration_errors_exit_2_with_file_line_and_key() {
             key: Some("connectors.type"),
             fragment: "unknown variant `vault`",
         },
-        // The key is not asserted here: for an error spanning a table header the loader names
-        // the table above the header (`actors`) instead of `connectors`.
+        // A connector's table is checked by its factory: the unknown key is named on its line.
         ConfigCase {
             name: "unknown key in an array of tables",
             text: Some(
                 b"[actors]\ndefault_role = \"approver\"\n\n[[connectors]]\ntype = \"sandbox\"\nid = \"s\"\npath = \"s.json\"\nextra = 1\n",
             ),
-            line: Some(4),
-            key: None,
+            line: Some(8),
+            key: Some("connectors.extra"),
             fragment: "unknown field `extra`",
         },
         ConfigCase {

@@ -25,7 +25,14 @@ fn generated() -> anyhow::Result<Vec<(&'static str, String)>> {
         Ok(text)
     }
     Ok(vec![
-        ("config.schema.json", schema::<remediation_config::Config>()?),
+        ("config.schema.json", {
+            // The connector settings come from the catalog's factories: the configuration crate
+            // keeps each connector's table opaque.
+            let mut text = serde_json::to_string_pretty(&remediation_runtime::Catalog::builtin().config_schema())
+                .context("cannot serialise the configuration schema")?;
+            text.push('\n');
+            text
+        }),
         ("action.schema.json", schema::<remediation_core::Action>()?),
         ("action-request.schema.json", schema::<remediation_core::ActionRequest>()?),
         ("plan.schema.json", schema::<remediation_core::Plan>()?),

@@ -28,21 +28,13 @@ struct Row {
     capabilities: Option<Vec<Capability>>,
 }
 
+/// One row per connector type of the catalog, in its order.
 fn rows() -> Vec<Row> {
-    let row = |name, config_type, capabilities| Row { name, config_type, capabilities: Some(capabilities) };
-    vec![
-        row("Sandbox", "sandbox", remediation_connector_sandbox::capabilities()),
-        row("Okta", "okta", remediation_connector_okta::capabilities()),
-        row("Microsoft Entra ID", "entra", remediation_connector_entra::capabilities()),
-        row("Google Workspace", "google", remediation_connector_google::capabilities()),
-        row("GitHub", "github", remediation_connector_github::capabilities()),
-        row("SCIM 2.0", "scim", remediation_connector_scim::capabilities()),
-        row("LDAP", "ldap", remediation_connector_ldap::capabilities()),
-        row("PostgreSQL", "postgres", remediation_connector_postgres::capabilities()),
-        row("AWS IAM", "aws_iam", remediation_connector_aws_iam::capabilities()),
-        Row { name: "Webhook", config_type: "webhook", capabilities: None },
-        row("Notifier (Slack, signed webhook)", "notifier", remediation_notify::capabilities()),
-    ]
+    remediation_runtime::Catalog::builtin()
+        .factories()
+        .iter()
+        .map(|f| Row { name: f.title(), config_type: f.type_name(), capabilities: f.capabilities() })
+        .collect()
 }
 
 /// One cell: the grant types supporting `kind`, each marked with its reversibility.

@@ -798,7 +798,7 @@ pub(crate) fn runtime_failure(e: RuntimeError) -> Failure {
         | RuntimeError::DataDirMissing { .. }
         | RuntimeError::Settings(_)
         | RuntimeError::Connector { .. }
-        | RuntimeError::ConnectorCompiledOut { .. }
+        | RuntimeError::UnknownConnectorType { .. }
         | RuntimeError::Events { .. } => 2,
         _ => 1,
     };

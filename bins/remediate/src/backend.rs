@@ -623,7 +623,9 @@ impl Backend {
         match self {
             Self::Local(l) => {
                 let mut all = Vec::new();
-                for c in l.engine.connectors() {
+                // Not the engine's connectors: those answer health and permissions from a
+                // cache, and an operator asking wants the provider's answer now.
+                for c in l.runtime.connectors() {
                     all.push(ConnectorView::of(c.as_ref(), check).await);
                 }
                 Ok(all)

@@ -20,7 +20,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
     remediation_connector_sandbox::write_sample(&sandbox)
         .map_err(|e| Failure::new(1, anyhow::Error::new(e).context("cannot write the sample sandbox")))?;
     let mut config = Config {
-        connectors: vec![ConnectorConfig::Sandbox { id: "sandbox".into(), path: "sandbox.json".into() }],
+        connectors: vec![ConnectorConfig::sandbox("sandbox", "sandbox.json")],
         actors: ActorSettings {
             default_role: Role::Viewer,
             roles: BTreeMap::from([

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use remediation_audit::AuditKey;
 use remediation_core::Role;
+use remediation_core::factory::{BuildError, ConnectorFactory};
 use remediation_gates::PolicySettings;
 use remediation_limiter::Limits;
 use schemars::JsonSchema;
@@ -19,7 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where the store and connector files live; relative paths are relative to this file.
@@ -224,116 +225,73 @@ impl ActorSettings {
     }
 }
 
-/// One configured connector, tagged by `type`. Each provider's settings are documented on its
-/// connector crate's config type; a provider compiled out of this build is an unknown `type`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-#[non_exhaustive]
-pub enum ConnectorConfig {
-    /// The built-in sandbox: a directory kept in a JSON file.
-    Sandbox {
-        /// Connector id used in actions.
-        id: String,
-        /// The directory file; relative paths are relative to the data directory.
-        path: PathBuf,
-    },
-    /// Okta (`remediation-connector-okta`).
-    #[cfg(feature = "okta")]
-    Okta(remediation_connector_okta::OktaConfig),
-    /// Microsoft Entra ID (`remediation-connector-entra`).
-    #[cfg(feature = "entra")]
-    Entra(remediation_connector_entra::EntraConfig),
-    /// A SCIM 2.0 service provider (`remediation-connector-scim`).
-    #[cfg(feature = "scim")]
-    Scim(remediation_connector_scim::ScimConfig),
-    /// Google Workspace (`remediation-connector-google`).
-    #[cfg(feature = "google")]
-    Google(Named<remediation_connector_google::GoogleConfig>),
-    /// GitHub (`remediation-connector-github`).
-    #[cfg(feature = "github")]
-    Github(Named<remediation_connector_github::GitHubConfig>),
-    /// LDAP directories, OpenLDAP or Active Directory (`remediation-connector-ldap`).
-    #[cfg(feature = "ldap")]
-    Ldap(remediation_connector_ldap::LdapConfig),
-    /// PostgreSQL roles (`remediation-connector-postgres`).
-    #[cfg(feature = "postgres")]
-    Postgres(remediation_connector_postgres::PostgresConfig),
-    /// AWS IAM (`remediation-connector-aws-iam`).
-    #[cfg(feature = "aws-iam")]
-    AwsIam(remediation_connector_aws_iam::AwsIamConfig),
-    /// Forwards every action to your own service over a signed HTTP protocol
-    /// (`remediation-connector-webhook`).
-    #[cfg(feature = "webhook")]
-    Webhook(remediation_connector_webhook::WebhookConfig),
-    /// Slack or signed-webhook notifications for `notify` actions (`remediation-notify`).
-    #[cfg(feature = "notify")]
-    Notifier(remediation_notify::NotifierConfig),
-}
-
-/// A provider's settings with the connector id beside them, for connector crates whose config
-/// type does not carry its own id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Named<T> {
+/// One configured connector: its `type`, its `id`, the keys every connector shares, and the
+/// provider's own settings, kept as written. The connector catalog of the binaries knows each
+/// type's settings: [`Config::load_with`] checks them through it, and the catalog builds the
+/// connector from them. A type this build does not include is an unknown `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConnectorConfig {
+    /// The connector type (`sandbox`, `okta`, `aws_iam`, ...).
+    #[serde(rename = "type")]
+    pub type_name: String,
     /// Connector id used in actions.
     pub id: String,
-    /// The provider's settings.
+    /// Seconds the engine reuses a good health and permission check of this connector instead
+    /// of asking the provider again (default 60; 0 asks on every suggestion and execution).
+    /// Failed checks are never reused; `remediate connectors check` always asks.
+    #[serde(default = "default_check_ttl_secs")]
+    pub check_ttl_secs: u64,
+    /// The provider's settings, as documented on its connector crate's config type.
     #[serde(flatten)]
-    pub settings: T,
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub settings: toml::Table,
+}
+
+fn default_check_ttl_secs() -> u64 {
+    60
 }
 
 impl ConnectorConfig {
+    /// A connector of `type_name` named `id` with `settings` (the table's other keys) and the
+    /// default check TTL.
+    pub fn new(type_name: impl Into<String>, id: impl Into<String>, settings: toml::Table) -> Self {
+        Self { type_name: type_name.into(), id: id.into(), check_ttl_secs: default_check_ttl_secs(), settings }
+    }
+
+    /// The built-in sandbox connector `id` on directory file `path` (relative to the data
+    /// directory).
+    pub fn sandbox(id: impl Into<String>, path: impl AsRef<Path>) -> Self {
+        let mut settings = toml::Table::new();
+        settings.insert("path".to_owned(), toml::Value::String(path.as_ref().display().to_string()));
+        Self::new("sandbox", id, settings)
+    }
+
     /// The connector id actions name.
     pub fn id(&self) -> &str {
-        match self {
-            Self::Sandbox { id, .. } => id,
-            #[cfg(feature = "okta")]
-            Self::Okta(c) => &c.id,
-            #[cfg(feature = "entra")]
-            Self::Entra(c) => &c.id,
-            #[cfg(feature = "scim")]
-            Self::Scim(c) => &c.id,
-            #[cfg(feature = "google")]
-            Self::Google(c) => &c.id,
-            #[cfg(feature = "github")]
-            Self::Github(c) => &c.id,
-            #[cfg(feature = "ldap")]
-            Self::Ldap(c) => &c.id,
-            #[cfg(feature = "postgres")]
-            Self::Postgres(c) => &c.id,
-            #[cfg(feature = "aws-iam")]
-            Self::AwsIam(c) => &c.id,
-            #[cfg(feature = "webhook")]
-            Self::Webhook(c) => &c.id,
-            #[cfg(feature = "notify")]
-            Self::Notifier(c) => &c.id,
-        }
+        &self.id
     }
 
     /// The `type` as written in the file.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::Sandbox { .. } => "sandbox",
-            #[cfg(feature = "okta")]
-            Self::Okta(_) => "okta",
-            #[cfg(feature = "entra")]
-            Self::Entra(_) => "entra",
-            #[cfg(feature = "scim")]
-            Self::Scim(_) => "scim",
-            #[cfg(feature = "google")]
-            Self::Google(_) => "google",
-            #[cfg(feature = "github")]
-            Self::Github(_) => "github",
-            #[cfg(feature = "ldap")]
-            Self::Ldap(_) => "ldap",
-            #[cfg(feature = "postgres")]
-            Self::Postgres(_) => "postgres",
-            #[cfg(feature = "aws-iam")]
-            Self::AwsIam(_) => "aws_iam",
-            #[cfg(feature = "webhook")]
-            Self::Webhook(_) => "webhook",
-            #[cfg(feature = "notify")]
-            Self::Notifier(_) => "notifier",
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    /// How long a good health and permission check is reused.
+    pub fn check_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.check_ttl_secs)
+    }
+
+    /// The settings a connector factory reads: the table without `type` and
+    /// `check_ttl_secs`, with `id`.
+    pub fn factory_settings(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        map.insert("id".to_owned(), serde_json::Value::String(self.id.clone()));
+        for (key, value) in &self.settings {
+            // A TOML value always has a JSON form (a datetime becomes its text).
+            let value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+            map.insert(key.clone(), value);
         }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -366,8 +324,15 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Reads and checks `path`.
+    /// Reads and checks `path`, leaving each connector's own settings unchecked (no catalog
+    /// is at hand); [`Config::load_with`] checks them too.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with(path, &[])
+    }
+
+    /// Reads and checks `path`, each connector's settings through the factory of its type in
+    /// `catalog`. With an empty `catalog`, connector settings are not checked.
+    pub fn load_with(path: &Path, catalog: &[&dyn ConnectorFactory]) -> Result<Self, ConfigError> {
         let err = |line, key, message: String| ConfigError { path: path.to_owned(), line, key, message };
         let text = std::fs::read_to_string(path).map_err(|e| {
             let hint = if e.kind() == std::io::ErrorKind::NotFound {
@@ -392,8 +357,78 @@ impl Config {
                 return Err(err(None, Some("connectors".to_owned()), format!("connector id `{id}` is used twice")));
             }
         }
+        if !catalog.is_empty() {
+            for (index, c) in config.connectors.iter().enumerate() {
+                check_connector(&text, index, c, catalog)
+                    .map_err(|(line, key, message)| err(line, Some(key), message))?;
+            }
+        }
         Ok(config)
     }
+}
+
+/// Checks connector `index` (`c`) of the file `text` through its factory in `catalog`; an error
+/// names the line and dotted key at fault.
+fn check_connector(
+    text: &str,
+    index: usize,
+    c: &ConnectorConfig,
+    catalog: &[&dyn ConnectorFactory],
+) -> Result<(), (Option<usize>, String, String)> {
+    let Some(factory) = catalog.iter().find(|f| f.type_name() == c.type_name) else {
+        let known: Vec<&str> = catalog.iter().map(|f| f.type_name()).collect();
+        return Err((
+            key_line(text, index, &["type".to_owned()]),
+            "connectors.type".to_owned(),
+            format!(
+                "unknown variant `{}`, expected one of {} (the connector types of this build; one left out by a \
+                 disabled `connector-*` feature is unknown too)",
+                c.type_name,
+                known.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    };
+    match factory.check(&c.factory_settings()) {
+        Ok(()) => Ok(()),
+        Err(BuildError::Settings { mut key, message }) => {
+            // An unknown key is named in the message; the path may stop at its table.
+            if let Some(unknown) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next())
+                && key.last().map(String::as_str) != Some(unknown)
+            {
+                key.push(unknown.to_owned());
+            }
+            let dotted = std::iter::once("connectors".to_owned()).chain(key.iter().cloned()).collect::<Vec<_>>();
+            Err((key_line(text, index, &key), dotted.join("."), message))
+        }
+        Err(e) => Err((key_line(text, index, &[]), "connectors".to_owned(), e.to_string())),
+    }
+}
+
+/// The 1-based line of `key` (a path of keys and array indices) inside connector `index` of
+/// `text`; the deepest part of the path that the file spells, else the connector's table.
+fn key_line(text: &str, index: usize, key: &[String]) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(text).ok()?;
+    let connectors = doc.get_ref().get("connectors")?;
+    let DeValue::Array(all) = connectors.get_ref() else { return None };
+    let entry = all.get(index)?;
+    let mut span = entry.span();
+    let mut value = entry;
+    for part in key {
+        let next = match value.get_ref() {
+            DeValue::Table(table) => table.iter().find(|(k, _)| k.get_ref().as_ref() == part.as_str()).map(|(k, v)| {
+                span = k.span();
+                v
+            }),
+            DeValue::Array(items) => part.parse::<usize>().ok().and_then(|i| items.get(i)).inspect(|v| span = v.span()),
+            _ => None,
+        };
+        match next {
+            Some(v) => value = v,
+            None => break,
+        }
+    }
+    Some(text.get(..span.start)?.matches('\n').count() + 1)
 }
 
 /// The 1-based line of byte `offset` in `text`, and the dotted key written on that line
@@ -636,9 +671,16 @@ mod tests {
     #[test]
     fn a_header_comment_is_not_part_of_the_key() {
         check_err(
-            "[[connectors]]   # the sandbox\ntype = \"sandbox\"\nid = 1\npath = \"x\"\n",
+            "[[connectors]]   # the sandbox\ntype = \"sandbox\"\npath = \"x\"\n",
             1,
             "connectors",
+            "missing field `id`",
+        );
+        // A key of the table that is wrong is named on its own line.
+        check_err(
+            "[[connectors]]   # the sandbox\ntype = \"sandbox\"\nid = 1\npath = \"x\"\n",
+            3,
+            "connectors.id",
             "expected a string",
         );
     }

@@ -76,3 +76,9 @@ pub use error::AwsIamError;
 pub use grant::{ACCESS_KEY, GROUP_MEMBERSHIP, LOGIN_PROFILE, USER_POLICY};
 pub use provider_error::classify;
 pub use retry::{Sleeper, TokioSleeper};
+
+/// The catalog's entry for AWS IAM: `type = "aws_iam"`, settings [`AwsIamConfig`].
+pub static FACTORY: remediation_core::factory::Factory<AwsIamConfig> =
+    remediation_core::factory::Factory::new("aws_iam", "AWS IAM", Some(capabilities), |_id, config, _context| {
+        Ok(std::sync::Arc::new(AwsIamConnector::from_config(&config)?))
+    });

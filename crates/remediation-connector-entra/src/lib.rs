@@ -93,3 +93,11 @@ pub use connector::{EntraConnector, capabilities};
 pub use error::EntraError;
 pub use permissions::PERMISSION_MAP;
 pub use state::{DEFAULT_APP_ROLE, TENANT_SCOPE, grant_type};
+
+/// The catalog's entry for Microsoft Entra ID: `type = "entra"`, settings [`EntraConfig`].
+pub static FACTORY: remediation_core::factory::Factory<EntraConfig> = remediation_core::factory::Factory::new(
+    "entra",
+    "Microsoft Entra ID",
+    Some(capabilities),
+    |_id, config, _context| Ok(std::sync::Arc::new(EntraConnector::new(&config)?)),
+);

@@ -99,3 +99,10 @@ pub use config::{API_VERSION, DEFAULT_API_BASE, GitHubConfig, REQUIRED_SCOPES};
 pub use connector::{GitHubConnector, capabilities};
 pub use error::GitHubError;
 pub use permissions::PERMISSION_MAP;
+
+/// The catalog's entry for GitHub: `type = "github"`, settings [`GitHubConfig`] beside the
+/// connector's `id`.
+pub static FACTORY: remediation_core::factory::Factory<GitHubConfig> =
+    remediation_core::factory::Factory::named("github", "GitHub", Some(capabilities), |id, config, _context| {
+        Ok(std::sync::Arc::new(GitHubConnector::new(id, &config)?))
+    });

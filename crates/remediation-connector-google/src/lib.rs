@@ -85,3 +85,12 @@ mod state;
 pub use config::{DEFAULT_API_BASE, GoogleConfig, SCOPES};
 pub use connector::{GoogleConnector, PERMISSION_MAP, capabilities};
 pub use error::GoogleError;
+
+/// The catalog's entry for Google Workspace: `type = "google"`, settings [`GoogleConfig`] beside the
+/// connector's `id`.
+pub static FACTORY: remediation_core::factory::Factory<GoogleConfig> = remediation_core::factory::Factory::named(
+    "google",
+    "Google Workspace",
+    Some(capabilities),
+    |id, config, _context| Ok(std::sync::Arc::new(GoogleConnector::new(id, &config)?)),
+);

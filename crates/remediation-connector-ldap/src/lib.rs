@@ -107,3 +107,9 @@ mod session;
 pub use config::{Dialect, LdapConfig};
 pub use connector::{ACCOUNTDISABLE, LOCKED_FOREVER, LdapConnector, PERMISSION_MAP, capabilities, grant_type};
 pub use error::{LdapConnectorError, classify};
+
+/// The catalog's entry for LDAP directories: `type = "ldap"`, settings [`LdapConfig`].
+pub static FACTORY: remediation_core::factory::Factory<LdapConfig> =
+    remediation_core::factory::Factory::new("ldap", "LDAP", Some(capabilities), |_id, config, _context| {
+        Ok(std::sync::Arc::new(LdapConnector::from_config(config)?))
+    });

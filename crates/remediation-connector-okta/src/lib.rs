@@ -76,3 +76,11 @@ pub use connector::{
     ACCOUNT, APP_ASSIGNMENT, GROUP_MEMBERSHIP, OktaConnector, OktaParts, PERMISSION_MAP, capabilities, parse_okta_error,
 };
 pub use error::OktaError;
+
+/// The catalog's entry for Okta: `type = "okta"`, settings [`OktaConfig`]; the connector uses
+/// the engine's clock.
+pub static FACTORY: remediation_core::factory::Factory<OktaConfig> =
+    remediation_core::factory::Factory::new("okta", "Okta", Some(capabilities), |_id, config, context| {
+        let parts = OktaParts { clock: context.clock.clone(), ..OktaParts::default() };
+        Ok(std::sync::Arc::new(OktaConnector::new(&config, parts)?))
+    });

@@ -109,3 +109,9 @@ pub mod grant_type {
     /// Every grant type, in a stable order.
     pub const ALL: [&str; 3] = [ROLE_MEMBERSHIP, TABLE_PRIVILEGE, LOGIN];
 }
+
+/// The catalog's entry for PostgreSQL roles: `type = "postgres"`, settings [`PostgresConfig`].
+pub static FACTORY: remediation_core::factory::Factory<PostgresConfig> =
+    remediation_core::factory::Factory::new("postgres", "PostgreSQL", Some(capabilities), |_id, config, _context| {
+        Ok(std::sync::Arc::new(PostgresConnector::from_config(&config)?))
+    });

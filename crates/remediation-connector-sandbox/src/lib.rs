@@ -152,3 +152,19 @@ pub mod grant_type {
     /// Every grant type, in a stable order.
     pub const ALL: [&str; 5] = [GROUP_MEMBERSHIP, REPO_PERMISSION, APP_ASSIGNMENT, ACCOUNT, NOTIFICATION];
 }
+
+/// The sandbox's settings in `[[connectors]]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// Connector id used in actions.
+    pub id: String,
+    /// The directory file; relative paths are relative to the data directory.
+    pub path: std::path::PathBuf,
+}
+
+/// The catalog's entry for the built-in sandbox: `type = "sandbox"`, settings [`SandboxConfig`].
+pub static FACTORY: remediation_core::factory::Factory<SandboxConfig> =
+    remediation_core::factory::Factory::new("sandbox", "Sandbox", Some(capabilities), |id, config, context| {
+        Ok(std::sync::Arc::new(SandboxConnector::new(id, context.data_dir.join(config.path))))
+    });

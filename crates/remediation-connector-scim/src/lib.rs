@@ -66,3 +66,10 @@ pub use config::ScimConfig;
 pub use connector::{PERMISSION_MAP, ScimConnector, capabilities};
 pub use error::ScimError;
 pub use state::grant_type;
+
+/// The catalog's entry for SCIM 2.0 service providers: `type = "scim"`, settings
+/// [`ScimConfig`].
+pub static FACTORY: remediation_core::factory::Factory<ScimConfig> =
+    remediation_core::factory::Factory::new("scim", "SCIM 2.0", Some(capabilities), |_id, config, _context| {
+        Ok(std::sync::Arc::new(ScimConnector::new(&config)?))
+    });

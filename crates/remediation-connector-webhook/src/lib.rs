@@ -261,3 +261,10 @@ pub use config::{DEFAULT_TIMEOUT_SECS, GrantTypeConfig, WebhookConfig};
 pub use connector::{IDEMPOTENCY_KEY_HEADER, PERMISSION_MAP, ROLLBACK_KEY_SUFFIX, WebhookConnector, WebhookOptions};
 pub use error::WebhookError;
 pub use protocol::{WebhookRequest, WebhookResponse};
+
+/// The catalog's entry for your own service: `type = "webhook"`, settings [`WebhookConfig`]. Its
+/// capabilities are the grant types its settings declare.
+pub static FACTORY: remediation_core::factory::Factory<WebhookConfig> =
+    remediation_core::factory::Factory::new("webhook", "Webhook", None, |_id, config, _context| {
+        Ok(std::sync::Arc::new(WebhookConnector::from_config(&config)?))
+    });

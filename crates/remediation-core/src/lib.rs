@@ -21,6 +21,7 @@
 //! ```
 
 mod action;
+mod cached;
 pub mod clock;
 mod connector;
 pub mod diff;
@@ -29,6 +30,7 @@ mod engine;
 mod engine_tests;
 mod error;
 mod events;
+pub mod factory;
 mod finding;
 pub mod hash;
 pub mod identifier;
@@ -39,6 +41,7 @@ mod snapshot;
 pub mod store;
 
 pub use action::{Action, ActionId, ActionKind, ActionRequest, KindName, Mode, Target};
+pub use cached::{CachedChecks, DEFAULT_CHECK_TTL};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connector::{
     Capability, Connector, ConnectorError, ConnectorErrorKind, Health, Outcome, OutcomeStatus, Reversibility,

@@ -169,3 +169,11 @@ pub use ledger::DeliveredNotification;
 pub use notifier::{NOTIFICATION, Notifier, NotifierOptions, capabilities};
 pub use signature::{DEFAULT_TOLERANCE, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify_signature};
 pub use sinks::{Delivery, FanOut, LogSink, MAX_IN_FLIGHT, WebhookSink};
+
+/// The catalog's entry for notifiers: `type = "notifier"`, settings [`NotifierConfig`].
+pub static FACTORY: remediation_core::factory::Factory<NotifierConfig> = remediation_core::factory::Factory::new(
+    "notifier",
+    "Notifier (Slack, signed webhook)",
+    Some(capabilities),
+    |_id, config, _context| Ok(std::sync::Arc::new(config.build()?)),
+);

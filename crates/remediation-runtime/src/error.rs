@@ -71,15 +71,16 @@ pub enum RuntimeError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A configured connector's type is not compiled into this build.
-    #[error(
-        "connector `{id}` has type {kind}, which this build does not include; rebuild with feature `connector-{kind}`"
-    )]
-    ConnectorCompiledOut {
+    /// A configured connector's type is not in the catalog (unknown, or left out of this
+    /// build by a disabled `connector-*` feature).
+    #[error("connector `{id}` has type {kind}, which this build does not include (it knows {known})")]
+    UnknownConnectorType {
         /// The connector id.
         id: String,
         /// Its `type`.
-        kind: &'static str,
+        kind: String,
+        /// The types this build knows, comma-separated.
+        known: String,
     },
     /// An event sink of `[[events.sinks]]` cannot be built.
     #[error("cannot set up event sink number {index} of [[events.sinks]]")]

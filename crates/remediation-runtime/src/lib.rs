@@ -27,6 +27,7 @@
 //! ```
 
 pub mod access;
+pub mod catalog;
 mod error;
 pub mod files;
 pub mod tokens;
@@ -35,12 +36,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use remediation_audit::AuditKey;
-use remediation_config::{Config, ConnectorConfig};
-use remediation_core::{Clock, Connector, Engine, EngineParts, EventSink, FailpointHook, NoEvents, SystemClock};
+use remediation_config::Config;
+use remediation_core::factory::BuildContext;
+use remediation_core::{
+    CachedChecks, Clock, Connector, Engine, EngineParts, EventSink, FailpointHook, NoEvents, SystemClock,
+};
 use remediation_gates::{Pipeline, PolicySettings};
 use remediation_limiter::Limits;
 use remediation_store_sqlite::SqliteStore;
 
+pub use catalog::Catalog;
 pub use error::RuntimeError;
 
 /// File name of the store inside the data directory.
@@ -75,7 +80,7 @@ impl LoadedConfig {
         let fallback = || data_dir.map_or_else(|| PathBuf::from(DEFAULT_DATA_DIR), Path::to_path_buf);
         match config {
             Some(path) => {
-                let config = Config::load(path).map_err(Box::new)?;
+                let config = Config::load_with(path, Catalog::builtin().factories()).map_err(Box::new)?;
                 let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
                 let dir = data_dir
                     .map(Path::to_path_buf)
@@ -86,7 +91,11 @@ impl LoadedConfig {
             None => {
                 let dir = fallback();
                 let path = dir.join(CONFIG_FILE);
-                Ok(Self { config: Config::load(&path).map_err(Box::new)?, path, dir })
+                Ok(Self {
+                    config: Config::load_with(&path, Catalog::builtin().factories()).map_err(Box::new)?,
+                    path,
+                    dir,
+                })
             }
         }
     }
@@ -129,6 +138,8 @@ pub struct RuntimeOptions {
     pub failpoints: Option<FailpointHook>,
     /// The clock (default: the system clock).
     pub clock: Option<Arc<dyn Clock>>,
+    /// The connector types (default: [`Catalog::builtin`]).
+    pub catalog: Option<Catalog>,
 }
 
 /// The engine in force, with the settings it was built from.
@@ -145,7 +156,10 @@ pub struct Active {
 /// The parts an engine is assembled from.
 struct Parts {
     store: Arc<SqliteStore>,
+    /// The connectors as built, for operator checks that must reach the provider now.
     connectors: Vec<Arc<dyn Connector>>,
+    /// The same connectors with their health and permission checks cached, for the engine.
+    checked: Vec<Arc<dyn Connector>>,
     clock: Arc<dyn Clock>,
     limits: Limits,
     seed: PolicySettings,
@@ -167,7 +181,7 @@ impl Parts {
         let policy = Pipeline::standard(settings.clone()).map_err(RuntimeError::Settings)?;
         let mut engine = Engine::new(EngineParts {
             store: self.store.clone(),
-            connectors: self.connectors.clone(),
+            connectors: self.checked.clone(),
             clock: self.clock.clone(),
             policy: Arc::new(policy),
             limits: Arc::new(self.limits.clone()),
@@ -210,10 +224,22 @@ impl Runtime {
             SqliteStore::open_with(dir.join(STORE_FILE), key)
                 .map_err(|source| RuntimeError::StoreOpen { dir: dir.to_owned(), source: Box::new(source) })?,
         );
+        let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let context = BuildContext { data_dir: dir.to_owned(), clock: clock.clone() };
+        let connectors = options.catalog.unwrap_or_default().build_all(&config.connectors, &context)?;
+        let checked = connectors
+            .iter()
+            .zip(&config.connectors)
+            .map(|(c, config)| {
+                let ttl = time::Duration::try_from(config.check_ttl()).unwrap_or(time::Duration::MAX);
+                Arc::new(CachedChecks::new(c.clone(), clock.clone(), ttl)) as Arc<dyn Connector>
+            })
+            .collect();
         let parts = Parts {
             store,
-            connectors: connectors_from_config(&config.connectors, dir)?,
-            clock: options.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            connectors,
+            checked,
+            clock,
             limits: config.limits.clone(),
             seed: config.policy.clone(),
             events: events_from_config(config, options.events)?,
@@ -255,7 +281,9 @@ impl Runtime {
         &self.parts.store
     }
 
-    /// The configured connectors.
+    /// The configured connectors, without the engine's cache of health and permission checks:
+    /// what an operator's explicit check (`remediate connectors check`) calls, so it always
+    /// reaches the provider.
     pub fn connectors(&self) -> &[Arc<dyn Connector>] {
         &self.parts.connectors
     }
@@ -305,69 +333,6 @@ pub fn events_from_config(
         #[cfg(not(feature = "connector-notify"))]
         _ => sinks.remove(0),
     })
-}
-
-/// Builds the configured connectors. Relative sandbox paths are relative to `dir`. Fails on
-/// the first connector that cannot be built (a missing secret, an unreadable key file), naming
-/// it.
-pub fn connectors_from_config(
-    configs: &[ConnectorConfig],
-    dir: &Path,
-) -> Result<Vec<Arc<dyn Connector>>, RuntimeError> {
-    configs.iter().map(|c| connector(c, dir)).collect()
-}
-
-fn connector(config: &ConnectorConfig, dir: &Path) -> Result<Arc<dyn Connector>, RuntimeError> {
-    #[allow(dead_code, reason = "unused in a build with every connector feature off (only the sandbox)")]
-    fn built<C: Connector + 'static, E: std::error::Error + Send + Sync + 'static>(
-        config: &ConnectorConfig,
-        result: Result<C, E>,
-    ) -> Result<Arc<dyn Connector>, RuntimeError> {
-        match result {
-            Ok(c) => Ok(Arc::new(c)),
-            Err(e) => Err(RuntimeError::Connector {
-                id: config.id().to_owned(),
-                kind: config.type_name(),
-                source: Box::new(e),
-            }),
-        }
-    }
-    match config {
-        ConnectorConfig::Sandbox { id, path } => {
-            Ok(Arc::new(remediation_connector_sandbox::SandboxConnector::new(id.clone(), dir.join(path))))
-        }
-        #[cfg(feature = "connector-okta")]
-        ConnectorConfig::Okta(c) => built(
-            config,
-            remediation_connector_okta::OktaConnector::new(c, remediation_connector_okta::OktaParts::default()),
-        ),
-        #[cfg(feature = "connector-entra")]
-        ConnectorConfig::Entra(c) => built(config, remediation_connector_entra::EntraConnector::new(c)),
-        #[cfg(feature = "connector-scim")]
-        ConnectorConfig::Scim(c) => built(config, remediation_connector_scim::ScimConnector::new(c)),
-        #[cfg(feature = "connector-google")]
-        ConnectorConfig::Google(c) => {
-            built(config, remediation_connector_google::GoogleConnector::new(c.id.clone(), &c.settings))
-        }
-        #[cfg(feature = "connector-github")]
-        ConnectorConfig::Github(c) => {
-            built(config, remediation_connector_github::GitHubConnector::new(c.id.clone(), &c.settings))
-        }
-        #[cfg(feature = "connector-ldap")]
-        ConnectorConfig::Ldap(c) => built(config, remediation_connector_ldap::LdapConnector::from_config(c.clone())),
-        #[cfg(feature = "connector-postgres")]
-        ConnectorConfig::Postgres(c) => {
-            built(config, remediation_connector_postgres::PostgresConnector::from_config(c))
-        }
-        #[cfg(feature = "connector-aws-iam")]
-        ConnectorConfig::AwsIam(c) => built(config, remediation_connector_aws_iam::AwsIamConnector::from_config(c)),
-        #[cfg(feature = "connector-webhook")]
-        ConnectorConfig::Webhook(c) => built(config, remediation_connector_webhook::WebhookConnector::from_config(c)),
-        #[cfg(feature = "connector-notify")]
-        ConnectorConfig::Notifier(c) => built(config, c.build()),
-        #[allow(unreachable_patterns)]
-        other => Err(RuntimeError::ConnectorCompiledOut { id: other.id().to_owned(), kind: other.type_name() }),
-    }
 }
 
 /// The data directory's exclusive executor lock: only its holder writes to providers, so an

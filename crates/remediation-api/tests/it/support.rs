@@ -50,7 +50,7 @@ pub(crate) struct Env {
 pub(crate) fn config(tweak: impl FnOnce(&mut Config)) -> Config {
     let mut config = Config::default();
     config.policy.enabled = true;
-    config.connectors = vec![ConnectorConfig::Sandbox { id: "sandbox".into(), path: "sandbox.json".into() }];
+    config.connectors = vec![ConnectorConfig::sandbox("sandbox", "sandbox.json")];
     tweak(&mut config);
     config
 }

@@ -1,4 +1,3 @@
 //! Integration tests of the configuration loader.
 
 mod fuzz;
-mod readme;

@@ -4,6 +4,11 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 
+mod catalog;
+#[cfg(feature = "connector-okta")]
+mod checks;
+mod readme;
+
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
@@ -20,10 +25,7 @@ fn mode(path: &Path) -> u32 {
 /// A sandbox installation's configuration.
 fn config(dir: &Path) -> Config {
     remediation_connector_sandbox::write_sample(dir.join("sandbox.json")).unwrap();
-    Config {
-        connectors: vec![ConnectorConfig::Sandbox { id: "sandbox".into(), path: "sandbox.json".into() }],
-        ..Config::default()
-    }
+    Config { connectors: vec![ConnectorConfig::sandbox("sandbox", "sandbox.json")], ..Config::default() }
 }
 
 /// Suggests one action, so the store writes its audit chain, WAL and checkpoint.

@@ -1,7 +1,8 @@
-//! Every configuration example in the README parses with this build's loader, so the
-//! documentation of each connector's settings cannot drift from the code.
+//! Every configuration example in the README loads with this build's loader and catalog, so
+//! the documentation of each connector's settings cannot drift from the code.
 
 use remediation_config::Config;
+use remediation_runtime::Catalog;
 
 fn toml_blocks(text: &str) -> Vec<String> {
     let mut blocks = Vec::new();
@@ -23,16 +24,16 @@ fn toml_blocks(text: &str) -> Vec<String> {
 #[test]
 fn every_readme_config_example_loads() {
     let all = cfg!(all(
-        feature = "okta",
-        feature = "entra",
-        feature = "scim",
-        feature = "google",
-        feature = "github",
-        feature = "ldap",
-        feature = "postgres",
-        feature = "aws-iam",
-        feature = "webhook",
-        feature = "notify"
+        feature = "connector-okta",
+        feature = "connector-entra",
+        feature = "connector-scim",
+        feature = "connector-google",
+        feature = "connector-github",
+        feature = "connector-ldap",
+        feature = "connector-postgres",
+        feature = "connector-aws-iam",
+        feature = "connector-webhook",
+        feature = "connector-notify"
     ));
     if !all {
         eprintln!(
@@ -41,6 +42,7 @@ fn every_readme_config_example_loads() {
         return;
     }
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README");
+    let catalog = Catalog::builtin();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut types = std::collections::BTreeSet::new();
     let mut checked = 0;
@@ -50,14 +52,13 @@ fn every_readme_config_example_loads() {
         }
         let path = dir.path().join(format!("example-{i}.toml"));
         std::fs::write(&path, &block).expect("write");
-        let config = Config::load(&path).unwrap_or_else(|e| panic!("README example {i} does not load: {e}\n{block}"));
-        types.extend(config.connectors.iter().map(|c| c.type_name()));
+        let config = Config::load_with(&path, Catalog::builtin().factories())
+            .unwrap_or_else(|e| panic!("README example {i} does not load: {e}\n{block}"));
+        types.extend(config.connectors.iter().map(|c| c.type_name().to_owned()));
         checked += 1;
     }
     assert!(checked >= 9, "only {checked} README examples were found");
-    for t in
-        ["sandbox", "okta", "entra", "scim", "google", "github", "ldap", "postgres", "aws_iam", "webhook", "notifier"]
-    {
+    for t in catalog.factories().iter().map(|f| f.type_name()) {
         assert!(types.contains(t), "the README has no `[[connectors]]` example of type {t}: {types:?}");
     }
 }
