@@ -313,6 +313,7 @@ impl DetailBuilder {
                 restored: None,
                 rollback_expires_at: None,
                 last_error: None,
+                approval_expires_at: None,
             },
         }
     }
