@@ -236,6 +236,42 @@ impl SqliteStore {
         })
     }
 
+    /// Stores `details` as they are, in one transaction, without transitions or audit
+    /// records: a batched path for tests and benchmarks that need many actions (100,000
+    /// single-action transactions would each wait for the disk). Not for production data:
+    /// the audit trail does not know these actions.
+    pub fn seed_actions(&self, details: &[ActionDetail]) -> Result<(), StoreError> {
+        const OP: &str = "cannot seed actions";
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(OP))?;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "INSERT INTO actions (id, tenant, state, connector, requested_by, created_at, updated_at, detail_json, due_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    )
+                    .map_err(sql(OP))?;
+                for detail in details {
+                    let a = &detail.action;
+                    let json = serde_json::to_string(detail).map_err(encode(OP))?;
+                    stmt.execute(params![
+                        a.id.to_string(),
+                        self.tenant,
+                        a.state.as_str(),
+                        a.connector,
+                        a.requested_by,
+                        clamped_nanos(a.created_at),
+                        clamped_nanos(a.updated_at),
+                        json,
+                        detail.due_at().map(clamped_nanos)
+                    ])
+                    .map_err(sql(OP))?;
+                }
+            }
+            tx.commit().map_err(sql(OP))
+        })
+    }
+
     pub(crate) fn with_conn<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,

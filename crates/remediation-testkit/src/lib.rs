@@ -48,6 +48,7 @@ mod harness;
 pub mod policy;
 pub mod real_server;
 pub mod store;
+pub mod store_conformance;
 pub mod tls;
 
 pub use builders::{

@@ -9,6 +9,7 @@
 //! One mutex stands in for the store transaction, so every method is serializable.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
@@ -235,10 +236,10 @@ impl ActionStore for InMemoryStore {
                 None => return Ok(Page { items: Vec::new(), next: None }),
             },
         };
+        let after = start.map_or(Bound::Unbounded, Bound::Excluded);
         let mut items: Vec<Action> = inner
             .order
-            .iter()
-            .filter(|key| start.is_none_or(|s| **key > s))
+            .range((after, Bound::Unbounded))
             .filter_map(|(_, id)| inner.actions.get(id))
             .map(|d| &d.action)
             .filter(|a| filter.matches(a))
@@ -670,6 +671,31 @@ mod tests {
             block_on(store.check_limits(std::slice::from_ref(&s), fixed_time() + Duration::seconds(at_offset_secs)))
                 .expect("check");
         assert_eq!(got.map(|l| l.used), expected_used);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn passes_the_store_conformance_suite() {
+        crate::store_conformance::run(|| async {
+            let store = std::sync::Arc::new(InMemoryStore::new());
+            let seeder = std::sync::Arc::clone(&store);
+            let tamperer = std::sync::Arc::clone(&store);
+            crate::store_conformance::Subject {
+                store,
+                seed: Some(Box::new(move |details| {
+                    for d in details {
+                        seeder.seed(d.clone());
+                    }
+                })),
+                tamper: Some(Box::new(move |seq| {
+                    tamperer.tamper_audit(seq, |r| {
+                        if let Some(t) = r.body.transition_mut() {
+                            t.actor = "local:mallory".to_owned();
+                        }
+                    });
+                })),
+            }
+        })
+        .await;
     }
 
     #[test]
