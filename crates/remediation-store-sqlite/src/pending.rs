@@ -155,76 +155,6 @@ impl SqliteStore {
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
-mod tests {
-    use remediation_core::Role;
-
-    use super::*;
-
-    fn at(secs: i64) -> OffsetDateTime {
-        OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1_700_000_000 + secs)
-    }
-
-    fn change(id: &str, expires: i64) -> PendingChange {
-        PendingChange {
-            id: id.to_owned(),
-            status: PendingStatus::Pending,
-            summary: "turn the kill switch off".to_owned(),
-            change: serde_json::json!({"type": "kill_switch_off"}),
-            reason: "incident over".to_owned(),
-            proposed_by: "alice".to_owned(),
-            proposed_credential: Some("alice-laptop".to_owned()),
-            proposed_at: at(0),
-            expires_at: at(expires),
-            decided_by: None,
-            decided_credential: None,
-            decided_at: None,
-            note: None,
-        }
-    }
-
-    #[test]
-    fn a_pending_change_is_closed_once_and_every_step_is_audited() {
-        let store = SqliteStore::open_in_memory().expect("store");
-        let alice = Actor::new("alice", Role::Admin).with_credential("alice-laptop");
-        let bob = Actor::new("bob", Role::Admin).with_credential("bob-laptop");
-        store.propose_change(&change("c1", 100), &alice).expect("propose");
-        store.propose_change(&change("c2", 10), &alice).expect("propose");
-        assert_eq!(store.pending_changes(Some(PendingStatus::Pending)).unwrap().len(), 2);
-        assert_eq!(store.overdue_changes(at(9)).unwrap().len(), 0);
-        assert_eq!(store.overdue_changes(at(10)).unwrap().iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c2"]);
-        let closed = store.close_change("c1", PendingStatus::Confirmed, &bob, Some("checked".into()), at(5)).unwrap();
-        assert_eq!((closed.status, closed.decided_by.as_deref()), (PendingStatus::Confirmed, Some("bob")));
-        // Closed once: a second confirmation or a cancellation is refused.
-        let again = store.close_change("c1", PendingStatus::Cancelled, &alice, None, at(6)).unwrap_err();
-        assert!(matches!(StoreSqliteError::refusal_of(&again), Some(StoreSqliteError::PendingChangeClosed { .. })));
-        let unknown = store.close_change("nope", PendingStatus::Confirmed, &bob, None, at(6)).unwrap_err();
-        assert!(matches!(StoreSqliteError::refusal_of(&unknown), Some(StoreSqliteError::UnknownPendingChange { .. })));
-        store.close_change("c2", PendingStatus::Expired, &Actor::system(), None, at(11)).expect("expire");
-        assert_eq!(store.pending_change("c1").unwrap().map(|c| c.status), Some(PendingStatus::Confirmed));
-        assert!(store.pending_changes(Some(PendingStatus::Pending)).unwrap().is_empty());
-        let records = store.audit_records(None).unwrap();
-        let steps: Vec<(String, String, Option<String>)> = records
-            .iter()
-            .filter_map(|r| match &r.body {
-                AuditBody::Settings(s) => Some((s.setting_event.clone(), s.actor.clone(), s.credential.clone())),
-                AuditBody::Transition(_) => None,
-            })
-            .collect();
-        assert_eq!(
-            steps,
-            [
-                ("change_proposed".into(), "alice".into(), Some("alice-laptop".into())),
-                ("change_proposed".into(), "alice".into(), Some("alice-laptop".into())),
-                ("change_confirmed".into(), "bob".into(), Some("bob-laptop".into())),
-                ("change_expired".into(), "system".into(), None),
-            ]
-        );
-        assert!(store.verify_audit().expect("verify").is_intact());
-    }
-}
-
 #[async_trait::async_trait]
 impl remediation_core::PrincipalStore for SqliteStore {
     async fn create_principal(
@@ -321,5 +251,75 @@ impl remediation_core::PrincipalStore for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<PendingChange, StoreError> {
         SqliteStore::close_change(self, id, to, actor, note, at)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+mod tests {
+    use remediation_core::Role;
+
+    use super::*;
+
+    fn at(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1_700_000_000 + secs)
+    }
+
+    fn change(id: &str, expires: i64) -> PendingChange {
+        PendingChange {
+            id: id.to_owned(),
+            status: PendingStatus::Pending,
+            summary: "turn the kill switch off".to_owned(),
+            change: serde_json::json!({"type": "kill_switch_off"}),
+            reason: "incident over".to_owned(),
+            proposed_by: "alice".to_owned(),
+            proposed_credential: Some("alice-laptop".to_owned()),
+            proposed_at: at(0),
+            expires_at: at(expires),
+            decided_by: None,
+            decided_credential: None,
+            decided_at: None,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn a_pending_change_is_closed_once_and_every_step_is_audited() {
+        let store = SqliteStore::open_in_memory().expect("store");
+        let alice = Actor::new("alice", Role::Admin).with_credential("alice-laptop");
+        let bob = Actor::new("bob", Role::Admin).with_credential("bob-laptop");
+        store.propose_change(&change("c1", 100), &alice).expect("propose");
+        store.propose_change(&change("c2", 10), &alice).expect("propose");
+        assert_eq!(store.pending_changes(Some(PendingStatus::Pending)).unwrap().len(), 2);
+        assert_eq!(store.overdue_changes(at(9)).unwrap().len(), 0);
+        assert_eq!(store.overdue_changes(at(10)).unwrap().iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c2"]);
+        let closed = store.close_change("c1", PendingStatus::Confirmed, &bob, Some("checked".into()), at(5)).unwrap();
+        assert_eq!((closed.status, closed.decided_by.as_deref()), (PendingStatus::Confirmed, Some("bob")));
+        // Closed once: a second confirmation or a cancellation is refused.
+        let again = store.close_change("c1", PendingStatus::Cancelled, &alice, None, at(6)).unwrap_err();
+        assert!(matches!(StoreSqliteError::refusal_of(&again), Some(StoreSqliteError::PendingChangeClosed { .. })));
+        let unknown = store.close_change("nope", PendingStatus::Confirmed, &bob, None, at(6)).unwrap_err();
+        assert!(matches!(StoreSqliteError::refusal_of(&unknown), Some(StoreSqliteError::UnknownPendingChange { .. })));
+        store.close_change("c2", PendingStatus::Expired, &Actor::system(), None, at(11)).expect("expire");
+        assert_eq!(store.pending_change("c1").unwrap().map(|c| c.status), Some(PendingStatus::Confirmed));
+        assert!(store.pending_changes(Some(PendingStatus::Pending)).unwrap().is_empty());
+        let records = store.audit_records(None).unwrap();
+        let steps: Vec<(String, String, Option<String>)> = records
+            .iter()
+            .filter_map(|r| match &r.body {
+                AuditBody::Settings(s) => Some((s.setting_event.clone(), s.actor.clone(), s.credential.clone())),
+                AuditBody::Transition(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("change_proposed".into(), "alice".into(), Some("alice-laptop".into())),
+                ("change_proposed".into(), "alice".into(), Some("alice-laptop".into())),
+                ("change_confirmed".into(), "bob".into(), Some("bob-laptop".into())),
+                ("change_expired".into(), "system".into(), None),
+            ]
+        );
+        assert!(store.verify_audit().expect("verify").is_intact());
     }
 }
