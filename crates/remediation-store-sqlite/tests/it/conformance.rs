@@ -77,3 +77,49 @@ fn reads_are_index_searches() {
         assert_eq!(plan(&conn, sql), expected, "{sql}");
     }
 }
+
+/// Not a check: prints what one API page costs the store with 100,000 actions, against
+/// reading the whole table as the API did before the store paged
+/// (`cargo test -p remediation-store-sqlite --test it -- --ignored --nocapture measure`).
+#[tokio::test]
+#[ignore = "a measurement, run by hand"]
+async fn measure_one_page_against_the_whole_table() {
+    use remediation_core::{ActionFilter, ActionStore, PageRequest, State};
+    use remediation_testkit::{ActionBuilder, fixed_time};
+
+    let (_dir, _path, store) = crate::support::temp_store();
+    let details: Vec<_> = (0..100_000u64)
+        .map(|n| {
+            let at = fixed_time() + time::Duration::seconds(i64::try_from(n).unwrap_or(0));
+            let state = if n % 3 == 0 { State::Approved } else { State::PendingApproval };
+            let mut d = ActionBuilder::new().seed(n).state(state).at(at).detail().build();
+            d.approval_expires_at = (state == State::PendingApproval).then_some(at + time::Duration::days(7));
+            d
+        })
+        .collect();
+    store.seed_actions(&details).expect("seed");
+    let all = ActionFilter::default();
+    let time = |label: &str, started: std::time::Instant, n: usize| {
+        println!("{label}: {n} actions in {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
+    };
+    let started = std::time::Instant::now();
+    let whole = store.list(&all, &PageRequest::first(200_000)).await.expect("list");
+    time("whole table (the API page before)", started, whole.items.len());
+    let started = std::time::Instant::now();
+    let first = store.list(&all, &PageRequest::first(50)).await.expect("list");
+    time("first page of 50", started, first.items.len());
+    let deep = PageRequest { after: Some(whole.items[90_000].id), limit: 50 };
+    let started = std::time::Instant::now();
+    let page = store.list(&all, &deep).await.expect("list");
+    time("page of 50 after the 90,000th", started, page.items.len());
+    let approved = ActionFilter { state: Some(State::Approved), ..ActionFilter::default() };
+    let started = std::time::Instant::now();
+    let page = store.list(&approved, &PageRequest::first(50)).await.expect("list");
+    time("first page of 50 approved", started, page.items.len());
+    let started = std::time::Instant::now();
+    let due = store.due(fixed_time() + time::Duration::days(1), 10_000).await.expect("due");
+    time("due(now) with nothing due (the expiry sweep of every command)", started, due.len());
+    let started = std::time::Instant::now();
+    let due = store.due(fixed_time() + time::Duration::days(7) + time::Duration::hours(1), 10_000).await.expect("due");
+    time("due(now) an hour after the first deadlines", started, due.len());
+}
