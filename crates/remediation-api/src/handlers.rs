@@ -499,7 +499,7 @@ pub(crate) async fn pending_changes(
     AxState(state): AxState<ApiState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<PendingQuery>,
-) -> Result<Json<Vec<remediation_store_sqlite::PendingChange>>, ApiError> {
+) -> Result<Json<Vec<remediation_core::PendingChange>>, ApiError> {
     caller.require(Role::Viewer)?;
     Ok(Json(state.runtime().pending_changes(q.all).await?))
 }

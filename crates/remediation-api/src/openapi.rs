@@ -239,7 +239,7 @@ pub fn document() -> Value {
             summary: "Changes waiting for a second admin (all of them with ?all=true)",
             role: Some("viewer"),
             request: None,
-            ok: (200, schema::<Vec<remediation_store_sqlite::PendingChange>>(g)),
+            ok: (200, schema::<Vec<remediation_core::PendingChange>>(g)),
             query: Some(schema::<t::PendingQuery>(g)),
         },
         Op {

@@ -435,7 +435,7 @@ async fn sessions_end_after_eight_hours() {
     .unwrap();
     let test = remediation_core::Actor::new("local:test", remediation_core::Role::Admin);
     let viewer = remediation_core::Role::Viewer;
-    let person = remediation_store_sqlite::PrincipalKind::Person;
+    let person = remediation_core::PrincipalKind::Person;
     runtime.store().create_principal("viewer", person, viewer, &test, clock.now()).await.unwrap();
     let token = crate::support::add_token(&runtime, "viewer", "viewer");
     let mut b = Browser::new(router(ApiState::new(Arc::new(runtime), ApiOptions::default())));
