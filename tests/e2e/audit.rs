@@ -3,6 +3,7 @@
 //! connection, an export re-verifies with the independent Python checker, and the key never
 //! appears in any output.
 
+use remediation_audit::AuditRecordExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -239,13 +239,13 @@ fn ts(t: time::OffsetDateTime) -> String {
 
 impl Ctx {
     /// `token create|list|revoke` (local admins only).
-    pub(crate) fn token(&self, command: &TokenCommand) -> Result<u8, Failure> {
+    pub(crate) async fn token(&self, command: &TokenCommand) -> Result<u8, Failure> {
         use secrecy::ExposeSecret as _;
         let runtime = &self.backend.local("token")?.runtime;
         match command {
             TokenCommand::Create { principal, name, expires } => {
                 let lifetime = expires.unwrap_or(remediation_runtime::access::DEFAULT_TOKEN_LIFETIME);
-                let (t, token) = runtime.create_token(&self.actor, principal, name, lifetime)?;
+                let (t, token) = runtime.create_token(&self.actor, principal, name, lifetime).await?;
                 match self.format {
                     Format::Json => outln!(
                         "{}",
@@ -265,7 +265,7 @@ impl Ctx {
                 Ok(0)
             }
             TokenCommand::List => {
-                let tokens = runtime.tokens(&self.actor)?;
+                let tokens = runtime.tokens(&self.actor).await?;
                 match self.format {
                     Format::Json => outln!("{}", output::json(&json!(tokens)))?,
                     Format::Table => {
@@ -290,7 +290,7 @@ impl Ctx {
                 Ok(0)
             }
             TokenCommand::Revoke { name } => {
-                runtime.revoke_token(&self.actor, name)?;
+                runtime.revoke_token(&self.actor, name).await?;
                 outln!("token `{}` revoked", clean(name))?;
                 Ok(0)
             }
@@ -298,17 +298,17 @@ impl Ctx {
     }
 
     /// `principal create|list|set-role|revoke` (local admins only).
-    pub(crate) fn principal(&self, command: &PrincipalCommand) -> Result<u8, Failure> {
+    pub(crate) async fn principal(&self, command: &PrincipalCommand) -> Result<u8, Failure> {
         let runtime = &self.backend.local("principal")?.runtime;
         match command {
             PrincipalCommand::Create { name, role, kind, reason } => {
-                match runtime.create_principal(&self.actor, name, *kind, *role, reason)? {
+                match runtime.create_principal(&self.actor, name, *kind, *role, reason).await? {
                     Change::Applied(p) => self.print_principal("created", &p)?,
                     Change::Pending(c) => self.print_pending(&c)?,
                 }
             }
             PrincipalCommand::List => {
-                let all = runtime.principals(&self.actor)?;
+                let all = runtime.principals(&self.actor).await?;
                 match self.format {
                     Format::Json => outln!("{}", output::json(&json!(all)))?,
                     Format::Table => {
@@ -329,15 +329,17 @@ impl Ctx {
                 }
             }
             PrincipalCommand::SetRole { name, role, reason } => {
-                match runtime.set_role(&self.actor, name, *role, reason)? {
+                match runtime.set_role(&self.actor, name, *role, reason).await? {
                     Change::Applied(p) => self.print_principal("changed", &p)?,
                     Change::Pending(c) => self.print_pending(&c)?,
                 }
             }
-            PrincipalCommand::Revoke { name, reason } => match runtime.revoke_principal(&self.actor, name, reason)? {
-                Change::Applied(()) => outln!("principal `{}` and its tokens revoked", clean(name))?,
-                Change::Pending(c) => self.print_pending(&c)?,
-            },
+            PrincipalCommand::Revoke { name, reason } => {
+                match runtime.revoke_principal(&self.actor, name, reason).await? {
+                    Change::Applied(()) => outln!("principal `{}` and its tokens revoked", clean(name))?,
+                    Change::Pending(c) => self.print_pending(&c)?,
+                }
+            }
         }
         Ok(0)
     }

@@ -9,7 +9,6 @@ use remediation_core::{Action, ActionId, ActionKind, ActionRequest, Actor, Engin
 use crate::admin::{HeldCommand, LimitsCommand};
 use crate::backend::{Backend, Local, Outcome, Remote, Step, TOKEN_ENV, only_local};
 use remediation_audit::AuditKey;
-use remediation_store_sqlite::SqliteStore;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -88,7 +87,7 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Principal { .. } if cli.server.is_some() => Err(only_local("principal")),
         Command::Recover if cli.server.is_some() => Err(only_local("recover")),
         Command::EmergencyAccess { .. } if cli.server.is_some() => Err(only_local("emergency-access")),
-        Command::Init { force } => init(&cli, *force),
+        Command::Init { force } => init(&cli, *force).await,
         Command::Demo => crate::demo::run(cli.output).await,
         _ => {
             let ctx = Ctx::open(&cli).await?;
@@ -101,7 +100,7 @@ fn data_dir(cli: &Cli) -> PathBuf {
     cli.data_dir.clone().unwrap_or_else(|| PathBuf::from("remediation-data"))
 }
 
-fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
+async fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
     let dir = data_dir(cli);
     // Owner-only: the directory holds the store, token hashes and (by default) the audit key.
     remediation_runtime::files::create_data_dir(&dir).map_err(|e| Failure::new(1, e))?;
@@ -131,10 +130,11 @@ fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
         create_audit_key(&key_path)?
     };
     remediation_runtime::files::create_private(&dir.join(STORE_FILE)).map_err(anyhow::Error::new)?;
-    let store = SqliteStore::open_with(dir.join(STORE_FILE), Some(key)).with_context(|| "cannot create the store")?;
+    let store = remediation_store_sqlite::open_store(dir.join(STORE_FILE), Some(key))
+        .with_context(|| "cannot create the store")?;
     // An existing store (init --force) whose records predate the key is adopted here, the
     // one deliberate moment for it, and only if its chain verifies.
-    if let Err(e) = store.adopt_audit_chain() {
+    if let Err(e) = store.adopt_audit_chain().await {
         errln!("warning: {}; run `remediate audit verify`", clean(&format!("{:#}", anyhow::Error::new(e))));
     }
     outln!("Initialised {}", dir.display())?;
@@ -280,8 +280,8 @@ impl Ctx {
             Command::Audit { command: AuditCommand::Export { since, out } } => {
                 self.audit_export(*since, out.as_deref()).await
             }
-            Command::Token { command } => self.token(command),
-            Command::Principal { command } => self.principal(command),
+            Command::Token { command } => self.token(command).await,
+            Command::Principal { command } => self.principal(command).await,
             Command::Pending { command } => self.pending(command).await,
             Command::Init { .. } | Command::Demo => Ok(0),
         }

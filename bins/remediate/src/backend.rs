@@ -16,14 +16,14 @@ use remediation_api::types::{
 use remediation_audit::{AuditKey, AuditRecord, ChainReport};
 use remediation_config::Config;
 use remediation_core::{
-    Action, ActionFilter, ActionId, ActionRequest, Actor, Engine, ExecuteOutcome, Finding, Plan, RollbackOutcome, State,
+    Action, ActionFilter, ActionId, ActionRequest, Actor, Engine, ExecuteOutcome, Finding, Plan, RollbackOutcome,
+    State, Store,
 };
 use remediation_gates::PolicySettings;
 use remediation_limiter::{Limits, Usage};
 use remediation_runtime::access::Outcome as Change;
 use remediation_runtime::{ExecutorLock, Runtime, RuntimeOptions};
 use remediation_store_sqlite::PendingChange;
-use remediation_store_sqlite::SqliteStore;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -52,7 +52,7 @@ pub(crate) struct Local {
     /// The engine.
     pub(crate) engine: Arc<Engine>,
     /// The store (audit verification and export).
-    pub(crate) store: Arc<SqliteStore>,
+    pub(crate) store: Arc<dyn Store>,
     /// The policy settings in force.
     pub(crate) policy: PolicySettings,
     /// Where they come from: `config` (seed) or `store` (changed with `settings set`).
@@ -664,7 +664,7 @@ impl Backend {
     /// Changes waiting for a second admin (every change with `all`).
     pub(crate) async fn pending_changes(&self, all: bool) -> Result<Vec<PendingChange>, Failure> {
         match self {
-            Self::Local(l) => Ok(l.runtime.pending_changes(all)?),
+            Self::Local(l) => Ok(l.runtime.pending_changes(all).await?),
             Self::Remote(r) => {
                 let q = PendingQuery { all };
                 r.call::<(), _>(reqwest::Method::GET, "/v1/pending-changes", Some(&q), None).await
@@ -682,7 +682,7 @@ impl Backend {
     ) -> Result<PendingChange, Failure> {
         match self {
             Self::Local(l) if confirm => Ok(l.runtime.confirm_change(actor, id, note).await?),
-            Self::Local(l) => Ok(l.runtime.cancel_change(actor, id, note)?),
+            Self::Local(l) => Ok(l.runtime.cancel_change(actor, id, note).await?),
             Self::Remote(r) => {
                 let verb = if confirm { "confirm" } else { "cancel" };
                 let id = url_segment(id);
@@ -753,7 +753,7 @@ impl Backend {
     /// Verifies the audit chain.
     pub(crate) async fn audit_verify(&self) -> Result<ChainReport, Failure> {
         match self {
-            Self::Local(l) => Ok(l.store.verify_audit().context("cannot read the audit trail")?),
+            Self::Local(l) => Ok(l.store.verify_audit().await.context("cannot read the audit trail")?),
             Self::Remote(r) => r.get("/v1/audit/verify").await,
         }
     }
@@ -761,7 +761,21 @@ impl Backend {
     /// Audit records (at or after `since`), by `seq`.
     pub(crate) async fn audit_records(&self, since: Option<time::OffsetDateTime>) -> Result<Vec<AuditRecord>, Failure> {
         match self {
-            Self::Local(l) => Ok(l.store.audit_records(since).context("cannot read the audit trail")?),
+            Self::Local(l) => {
+                let filter = remediation_core::AuditFilter { since, ..remediation_core::AuditFilter::default() };
+                let mut all: Vec<AuditRecord> = Vec::new();
+                loop {
+                    let page = l
+                        .store
+                        .audit_page(&filter, all.last().map(|r| r.seq), 1000)
+                        .await
+                        .context("cannot read the audit trail")?;
+                    if page.is_empty() {
+                        return Ok(all);
+                    }
+                    all.extend(page);
+                }
+            }
             Self::Remote(r) => {
                 let mut all = Vec::new();
                 let mut cursor = None;

@@ -127,7 +127,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
     steps.push(serde_json::json!({"step": "rollback", "action": action, "live": restored}));
 
     say("7. Verify the audit trail")?;
-    let report = ctx.store.verify_audit().map_err(|e| Failure::new(1, anyhow::Error::new(e)))?;
+    let report = ctx.store.verify_audit().await.map_err(|e| Failure::new(1, anyhow::Error::new(e)))?;
     if !json {
         outln!(
             "{} records, chain {}; {}",

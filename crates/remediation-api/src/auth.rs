@@ -70,7 +70,7 @@ impl FromRequestParts<ApiState> for Caller {
             .map(|t| SecretString::from(t.to_owned()))
             .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer TOKEN`"))?;
         let hash = remediation_runtime::tokens::hash(&token);
-        let Some(actor) = actor_for_hash(state, &hash)? else {
+        let Some(actor) = actor_for_hash(state, &hash).await? else {
             return Err(unauthenticated("unknown, expired or revoked token"));
         };
         let now = state.runtime().clock().now();
@@ -95,9 +95,9 @@ fn bearer_token(value: &str) -> Option<&str> {
 /// credential; `None` for an unknown, expired or revoked token or a revoked principal (and
 /// for the engine's own `system` role, which no principal may hold). The approval page
 /// authenticates its sessions with this same look-up.
-pub(crate) fn actor_for_hash(state: &ApiState, hash: &str) -> Result<Option<Actor>, ApiError> {
+pub(crate) async fn actor_for_hash(state: &ApiState, hash: &str) -> Result<Option<Actor>, ApiError> {
     let now = state.runtime().clock().now();
-    match state.runtime().store().credential_by_hash(hash, now).map_err(ApiError::from)? {
+    match state.runtime().store().credential_by_hash(hash, now).await.map_err(ApiError::from)? {
         Some(c) if c.role != Role::System => {
             tracing::debug!(actor = %c.principal, token = %c.token, role = %c.role, "authenticated");
             Ok(Some(c.actor()))

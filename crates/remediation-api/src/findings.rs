@@ -80,8 +80,9 @@ pub(crate) async fn intake(
         }
     };
     let _serial = state.inner.intake.lock().await;
+    // The store filters by control, so intake reads only this control's actions.
     let candidates: Vec<Action> = engine
-        .list(&ActionFilter::default())
+        .list(&ActionFilter { control: Some(finding.control_id.clone()), ..ActionFilter::default() })
         .await?
         .into_iter()
         .filter(|a| a.control_id.as_deref() == Some(finding.control_id.as_str()) && a.state != State::DryRun)

@@ -6,7 +6,7 @@ use axum::extract::State as AxState;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use remediation_core::{
-    Action, ActionFilter, ActionId, Actor, ExecuteOutcome, Role, RollbackOutcome, State, Suggestion,
+    Action, ActionFilter, ActionId, Actor, ExecuteOutcome, PageRequest, Role, RollbackOutcome, State, Suggestion,
 };
 use remediation_gates::PolicySettings;
 use serde_json::{Value, json};
@@ -59,8 +59,8 @@ pub(crate) async fn create_action(
     Ok(reply(status, &suggestion_view(s, None)))
 }
 
-/// Applies the filters and the cursor to `actions` (oldest first).
-pub(crate) fn page_actions(actions: Vec<Action>, q: &ActionQuery) -> Result<Page<Action>, ApiError> {
+/// The store's filter and page for an `ActionQuery`; 400 for a bad limit or cursor.
+pub(crate) fn action_page(q: &ActionQuery) -> Result<(ActionFilter, PageRequest), ApiError> {
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > 500 {
         return Err(ApiError::invalid("limit", "limit must be between 1 and 500"));
@@ -69,29 +69,18 @@ pub(crate) fn page_actions(actions: Vec<Action>, q: &ActionQuery) -> Result<Page
         Some(c) => Some(c.parse::<ActionId>().map_err(|_| ApiError::invalid("cursor", "invalid cursor"))?),
         None => None,
     };
-    let mut matching = actions.into_iter().filter(|a| {
-        // The identity as the caller spelled it, or the provider's canonical id of it.
-        q.identity
-            .as_ref()
-            .is_none_or(|i| &a.target.identity == i || a.canonical.as_ref().is_some_and(|c| &c.identity == i))
-            && q.control.as_ref().is_none_or(|c| a.control_id.as_ref() == Some(c))
-    });
-    if let Some(after) = after {
-        // Items strictly after the cursor in list order; an unknown cursor yields nothing.
-        for a in matching.by_ref() {
-            if a.id == after {
-                break;
-            }
-        }
-    }
-    let mut items: Vec<Action> = matching.by_ref().take(limit + 1).collect();
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|a| a.id.to_string())
-    } else {
-        None
+    let filter = ActionFilter {
+        state: q.state,
+        connector: q.connector.clone(),
+        identity: q.identity.clone(),
+        control: q.control.clone(),
     };
-    Ok(Page { items, next_cursor })
+    Ok((filter, PageRequest { after, limit }))
+}
+
+/// The wire page of a store page: the cursor is the last item's id, as before.
+pub(crate) fn wire_page(page: remediation_core::Page<Action>) -> Page<Action> {
+    Page { items: page.items, next_cursor: page.next.map(|id| id.to_string()) }
 }
 
 pub(crate) async fn list_actions(
@@ -101,8 +90,8 @@ pub(crate) async fn list_actions(
 ) -> Result<Json<Page<Action>>, ApiError> {
     caller.require(Role::Viewer)?;
     let engine = state.runtime().active().await?.engine;
-    let actions = engine.list(&ActionFilter { state: q.state, connector: q.connector.clone() }).await?;
-    Ok(Json(page_actions(actions, &q)?))
+    let (filter, page) = action_page(&q)?;
+    Ok(Json(wire_page(engine.list_page(&filter, &page).await?)))
 }
 
 pub(crate) async fn get_action(
@@ -387,19 +376,15 @@ pub(crate) async fn audit(
         Some(a) => Some(a.parse::<ActionId>().map_err(|_| ApiError::invalid("action_id", "not an action id"))?),
         None => None,
     };
-    let store = state.runtime().store().clone();
-    let records =
-        tokio::task::spawn_blocking(move || store.audit_records(None)).await.map_err(|e| ApiError::internal(&e))??;
-    let mut items: Vec<_> = records
-        .into_iter()
-        .filter(|r| q.from_seq.is_none_or(|s| r.seq >= s) && after.is_none_or(|a| r.seq > a))
-        .filter(|r| match (&action_id, &r.body) {
-            (None, _) => true,
-            (Some(id), remediation_audit::AuditBody::Transition(t)) => t.action_id == *id,
-            (Some(_), _) => false,
-        })
-        .take(limit + 1)
-        .collect();
+    // `from_seq` and the cursor both bound the page from below; the store reads by `seq`.
+    let after_seq = match (after, q.from_seq) {
+        (Some(a), Some(f)) => Some(a.max(f.saturating_sub(1))),
+        (Some(a), None) => Some(a),
+        (None, Some(f)) => f.checked_sub(1),
+        (None, None) => None,
+    };
+    let filter = remediation_core::AuditFilter { action: action_id, since: None };
+    let mut items = state.runtime().store().audit_page(&filter, after_seq, limit + 1).await?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|r| r.seq.to_string())
@@ -414,10 +399,7 @@ pub(crate) async fn audit_verify(
     caller: Caller,
 ) -> Result<Json<remediation_audit::ChainReport>, ApiError> {
     caller.require(Role::Viewer)?;
-    let store = state.runtime().store().clone();
-    let report =
-        tokio::task::spawn_blocking(move || store.verify_audit()).await.map_err(|e| ApiError::internal(&e))??;
-    Ok(Json(report))
+    Ok(Json(state.runtime().store().verify_audit().await?))
 }
 
 async fn settings_view(state: &ApiState) -> Result<SettingsView, ApiError> {
@@ -522,9 +504,9 @@ pub(crate) async fn pending_changes(
     AxState(state): AxState<ApiState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<PendingQuery>,
-) -> Result<Json<Vec<remediation_store_sqlite::PendingChange>>, ApiError> {
+) -> Result<Json<Vec<remediation_core::PendingChange>>, ApiError> {
     caller.require(Role::Viewer)?;
-    Ok(Json(state.runtime().pending_changes(q.all)?))
+    Ok(Json(state.runtime().pending_changes(q.all).await?))
 }
 
 /// `POST /v1/pending-changes/{id}/confirm`: an admin other than the proposer applies it.
@@ -547,7 +529,7 @@ pub(crate) async fn cancel_change(
     OptionalJson(body): OptionalJson<NoteBody>,
 ) -> Result<Json<PendingReply>, ApiError> {
     let actor = caller.require(Role::Admin)?;
-    let pending_change = state.runtime().cancel_change(actor, &id, body.note)?;
+    let pending_change = state.runtime().cancel_change(actor, &id, body.note).await?;
     Ok(Json(PendingReply { pending_change }))
 }
 
@@ -584,7 +566,7 @@ pub(crate) async fn readyz(AxState(state): AxState<ApiState>) -> Response {
     if state.is_shutting_down() {
         return reply(StatusCode::SERVICE_UNAVAILABLE, &HealthView { status: "shutting down".to_owned() });
     }
-    match remediation_core::Store::safety_state(state.runtime().store().as_ref()).await {
+    match state.runtime().store().safety_state().await {
         Ok(_) => reply(StatusCode::OK, &HealthView { status: "ok".to_owned() }),
         Err(e) => {
             tracing::error!(error = %crate::error::chain(&e), "store not ready");

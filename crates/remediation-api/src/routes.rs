@@ -582,7 +582,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Changes waiting for a second admin (all of them with `all=true`)",
         request: RequestBody::None,
         query: Some(schema::<t::PendingQuery>),
-        response: schema::<Vec<remediation_store_sqlite::PendingChange>>,
+        response: schema::<Vec<remediation_core::PendingChange>>,
         media: JSON,
         own: &[ok(200, "the changes")],
         handler: || get(h::pending_changes),

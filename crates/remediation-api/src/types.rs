@@ -455,5 +455,5 @@ pub struct PendingQuery {
 #[serde(deny_unknown_fields)]
 pub struct PendingReply {
     /// The change.
-    pub pending_change: remediation_store_sqlite::PendingChange,
+    pub pending_change: remediation_core::PendingChange,
 }

@@ -201,7 +201,7 @@ impl Ui {
 
     /// The signed-in caller, if the session cookie names a live session whose token is still
     /// valid. Expired sessions and sessions of revoked tokens are dropped.
-    fn signed_in(&self, headers: &HeaderMap) -> Result<Option<Signed>, ApiError> {
+    async fn signed_in(&self, headers: &HeaderMap) -> Result<Option<Signed>, ApiError> {
         let Some(sid) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
         let now = self.now();
         let (hash, csrf) = {
@@ -215,7 +215,7 @@ impl Ui {
                 None => return Ok(None),
             }
         };
-        match actor_for_hash(&self.api, &hash)? {
+        match actor_for_hash(&self.api, &hash).await? {
             Some(actor) => {
                 // The page's calls count against the principal's rate, as API calls do.
                 let clock_now = self.api.runtime().clock().now();
@@ -501,7 +501,7 @@ async fn cards(ui: &Ui, actor: &Actor) -> Result<Vec<Card>, ApiError> {
 }
 
 async fn index(AxState(ui): AxState<Ui>, headers: HeaderMap) -> Response {
-    let signed = match ui.signed_in(&headers) {
+    let signed = match ui.signed_in(&headers).await {
         Ok(Some(s)) => s,
         Ok(None) => return login_page(&ui, &headers, StatusCode::OK, None),
         Err(e) => return error_page(&e),
@@ -543,7 +543,7 @@ async fn login(AxState(ui): AxState<Ui>, headers: HeaderMap, form: Result<Form<L
         return login_page(&ui, &headers, StatusCode::UNAUTHORIZED, Some(Flash::error("enter an API token")));
     };
     let hash = remediation_runtime::tokens::hash(&token);
-    let actor = match actor_for_hash(&ui.api, &hash) {
+    let actor = match actor_for_hash(&ui.api, &hash).await {
         Ok(Some(actor)) => actor,
         Ok(None) => {
             return login_page(&ui, &headers, StatusCode::UNAUTHORIZED, Some(Flash::error("unknown or revoked token")));
@@ -573,7 +573,7 @@ struct PostForm {
 }
 
 /// The checks every signed-in form post passes: same origin, a live session, its CSRF token.
-fn check_post(
+async fn check_post(
     ui: &Ui,
     headers: &HeaderMap,
     form: &Result<Form<PostForm>, FormRejection>,
@@ -581,7 +581,7 @@ fn check_post(
     if !same_origin(headers) {
         return Err(Box::new(forbidden("the request came from another site")));
     }
-    let signed = match ui.signed_in(headers) {
+    let signed = match ui.signed_in(headers).await {
         Ok(Some(s)) => s,
         Ok(None) => return Err(Box::new(forbidden("sign in first: the session is missing or expired"))),
         Err(e) => return Err(Box::new(error_page(&e))),
@@ -593,7 +593,7 @@ fn check_post(
 }
 
 async fn logout(AxState(ui): AxState<Ui>, headers: HeaderMap, form: Result<Form<PostForm>, FormRejection>) -> Response {
-    let signed = match check_post(&ui, &headers, &form) {
+    let signed = match check_post(&ui, &headers, &form).await {
         Ok(s) => s,
         Err(r) => return *r,
     };
@@ -637,7 +637,7 @@ async fn decide(
     form: Result<Form<PostForm>, FormRejection>,
     decision: Decision,
 ) -> Response {
-    let signed = match check_post(&ui, &headers, &form) {
+    let signed = match check_post(&ui, &headers, &form).await {
         Ok(s) => s,
         Err(r) => return *r,
     };

@@ -64,7 +64,7 @@ pub async fn tick(state: &ApiState) -> Result<TickReport, ApiError> {
         }
         report.expired += 1;
     }
-    for c in state.runtime().expire_changes()? {
+    for c in state.runtime().expire_changes().await? {
         tracing::info!(pending_change = %c.id, summary = %c.summary, "pending change expired: not confirmed in time");
     }
     if state.is_shutting_down() {

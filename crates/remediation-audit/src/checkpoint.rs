@@ -6,6 +6,7 @@ use std::fmt;
 
 use hmac::{Hmac, Mac};
 use rand::RngCore;
+use remediation_core::CheckpointVerdict;
 use remediation_core::hash::HexDigest;
 use schemars::JsonSchema;
 use secrecy::{ExposeSecret, ExposeSecretMut, SecretSlice, SecretString};
@@ -124,96 +125,32 @@ pub struct Checkpoint {
     pub mac: String,
 }
 
-/// What the checkpoint says about the chain.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "status", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum CheckpointVerdict {
-    /// No key is configured, so no checkpoint is kept or checked: records removed from the end
-    /// and a chain rewritten from the start go unnoticed.
-    #[default]
-    NotConfigured,
-    /// The checkpoint's MAC is valid and it names the chain's last record (or there are no
-    /// records and no checkpoint yet).
-    Matches,
-    /// Records exist but the checkpoint does not: it was deleted, or the store predates
-    /// checkpoints and its chain was never adopted.
-    Missing,
-    /// The checkpoint is genuine but names another last record than the chain has.
-    Mismatch {
-        /// The `seq` of the last record, according to the checkpoint.
-        checkpoint_count: u64,
-        /// The `hash` of the last record, according to the checkpoint.
-        checkpoint_head: HexDigest,
-        /// The `seq` of the chain's actual last record (0 for an empty chain).
-        actual_count: u64,
-        /// The `hash` of the chain's actual last record; `None` for an empty chain.
-        actual_head: Option<HexDigest>,
-    },
-    /// The checkpoint's MAC is not valid under the configured key: the checkpoint was forged
-    /// or edited, or the key is not the one it was sealed with.
-    BadMac,
-}
-
-impl CheckpointVerdict {
-    /// Compares the chain's last record (`last`: its `seq` and `hash`, `None` for an empty
-    /// chain) with the `stored` checkpoint under `key`.
-    ///
-    /// The MAC is checked first: a checkpoint that is not genuine says nothing about the
-    /// chain.
-    pub fn judge(key: Option<&AuditKey>, stored: Option<&Checkpoint>, last: Option<(u64, &str)>) -> Self {
-        let Some(key) = key else {
-            return CheckpointVerdict::NotConfigured;
-        };
-        let Some(stored) = stored else {
-            return if last.is_none() { CheckpointVerdict::Matches } else { CheckpointVerdict::Missing };
-        };
-        if !key.verifies(stored) {
-            return CheckpointVerdict::BadMac;
-        }
-        match last {
-            Some((seq, hash)) if seq == stored.count && hash == stored.head => CheckpointVerdict::Matches,
-            _ => CheckpointVerdict::Mismatch {
-                checkpoint_count: stored.count,
-                checkpoint_head: stored.head.clone(),
-                actual_count: last.map_or(0, |(seq, _)| seq),
-                actual_head: last.map(|(_, hash)| hash.to_owned()),
-            },
-        }
+/// Compares the chain's last record (`last`: its `seq` and `hash`, `None` for an empty
+/// chain) with the `stored` checkpoint under `key`.
+///
+/// The MAC is checked first: a checkpoint that is not genuine says nothing about the
+/// chain.
+pub fn judge_checkpoint(
+    key: Option<&AuditKey>,
+    stored: Option<&Checkpoint>,
+    last: Option<(u64, &str)>,
+) -> CheckpointVerdict {
+    let Some(key) = key else {
+        return CheckpointVerdict::NotConfigured;
+    };
+    let Some(stored) = stored else {
+        return if last.is_none() { CheckpointVerdict::Matches } else { CheckpointVerdict::Missing };
+    };
+    if !key.verifies(stored) {
+        return CheckpointVerdict::BadMac;
     }
-
-    /// True for [`CheckpointVerdict::NotConfigured`] and [`CheckpointVerdict::Matches`]: the
-    /// checkpoint reveals no tampering.
-    pub fn is_ok(&self) -> bool {
-        matches!(self, CheckpointVerdict::NotConfigured | CheckpointVerdict::Matches)
-    }
-}
-
-impl fmt::Display for CheckpointVerdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CheckpointVerdict::NotConfigured => f.write_str("checkpoint: not configured"),
-            CheckpointVerdict::Matches => f.write_str("checkpoint: matches"),
-            CheckpointVerdict::Missing => f.write_str(
-                "checkpoint: missing although the chain has records: the checkpoint was deleted, or this store predates checkpoints and its chain was never adopted",
-            ),
-            CheckpointVerdict::Mismatch { checkpoint_count, checkpoint_head, actual_count, actual_head } => {
-                let actual = actual_head.as_deref().unwrap_or("(no records)");
-                let what = if actual_count < checkpoint_count {
-                    "records were cut off the end of the chain"
-                } else if actual_count == checkpoint_count {
-                    "the chain was rewritten"
-                } else {
-                    "records were added without the key"
-                };
-                write!(
-                    f,
-                    "checkpoint: mismatch: {what}: the checkpoint records {checkpoint_count} records with head {checkpoint_head}, but the chain has {actual_count} with head {actual}"
-                )
-            }
-            CheckpointVerdict::BadMac => f.write_str(
-                "checkpoint: bad MAC: the checkpoint was forged or edited, or the configured key is not the one it was sealed with",
-            ),
-        }
+    match last {
+        Some((seq, hash)) if seq == stored.count && hash == stored.head => CheckpointVerdict::Matches,
+        _ => CheckpointVerdict::Mismatch {
+            checkpoint_count: stored.count,
+            checkpoint_head: stored.head.clone(),
+            actual_count: last.map_or(0, |(seq, _)| seq),
+            actual_head: last.map(|(_, hash)| hash.to_owned()),
+        },
     }
 }

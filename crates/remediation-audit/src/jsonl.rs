@@ -3,7 +3,7 @@
 use std::borrow::Borrow;
 use std::io::{BufRead, Write};
 
-use crate::{AuditError, AuditRecord};
+use crate::{AuditError, AuditRecord, AuditRecordExt as _};
 
 /// Writes `records` to `out`, one canonical JSON object (the whole record, `hash` included)
 /// per line, each line ending in `\n`. Returns how many records were written.
@@ -27,7 +27,7 @@ where
 }
 
 /// Reads a JSONL export written by [`write_jsonl`]. Blank lines are skipped; every other line
-/// must be one record as [`AuditRecord::from_json`] accepts it.
+/// must be one record as [`crate::AuditRecordExt::from_json`] accepts it.
 ///
 /// This only parses: run [`crate::verify_chain`] on the result to check the chain.
 pub fn read_jsonl(input: impl BufRead) -> Result<Vec<AuditRecord>, AuditError> {

@@ -2,7 +2,7 @@
 //! SHA-256 hash chain, verification that finds the first record edited, deleted, inserted or
 //! moved, and the JSONL export.
 //!
-//! Stores append records with [`AuditRecord::seal`] in the same transaction as the state
+//! Stores append records with [`seal`] (the body onto the chain head) in the same transaction as the state
 //! change they describe; `remediate audit verify` and anyone holding an export re-check them
 //! with [`verify_chain`].
 //!
@@ -76,7 +76,7 @@
 //! # Example
 //!
 //! ```
-//! use remediation_audit::{AuditRecord, BreakKind, verify_chain};
+//! use remediation_audit::{AuditRecord, AuditRecordExt, BreakKind, verify_chain};
 //! use remediation_core::{ActionId, State, TransitionRecord};
 //! use time::macros::datetime;
 //!
@@ -123,8 +123,10 @@ mod error;
 mod jsonl;
 mod record;
 
-pub use chain::{Break, BreakKind, ChainReport, ChainVerifier, verify_chain, verify_chain_with_checkpoint};
-pub use checkpoint::{AuditKey, CHECKPOINT_MAC_CONTEXT, Checkpoint, CheckpointVerdict, checkpoint_mac_input};
+pub use chain::{ChainVerifier, verify_chain, verify_chain_with_checkpoint};
+pub use checkpoint::{AuditKey, CHECKPOINT_MAC_CONTEXT, Checkpoint, checkpoint_mac_input, judge_checkpoint};
 pub use error::AuditError;
 pub use jsonl::{read_jsonl, write_jsonl};
-pub use record::{AuditBody, AuditRecord};
+pub use record::{AuditRecordExt, seal};
+/// The record and report types, defined in core so every store trait can name them.
+pub use remediation_core::{AuditBody, AuditRecord, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict};

@@ -14,8 +14,8 @@ use crate::events::{EngineEvent, EventSink, NoEvents};
 use crate::lifecycle::{Event, Role, State, initial_state, transition};
 use crate::policy::{GateContext, LimitPolicy, PolicyDecision, SafetyPolicy, SafetyState, Stage};
 use crate::store::{
-    ActionDetail, ActionFilter, BeginOutcome, DetailUpdate, LimitReached, SettingsRecord, StateChange, Store,
-    TransitionRecord,
+    ActionDetail, ActionFilter, BeginOutcome, DetailUpdate, LimitReached, Page, PageRequest, SettingsRecord,
+    StateChange, Store, TransitionRecord,
 };
 use crate::{Action, ActionId, ActionRequest, Mode, OutcomeStatus, Plan, Reversibility, Snapshot};
 
@@ -314,9 +314,23 @@ impl Engine {
         self.store.get(id).await.map_err(not_found)
     }
 
-    /// Lists actions, oldest first.
+    /// Lists every action passing `filter`, oldest first, reading the store page by page.
     pub async fn list(&self, filter: &ActionFilter) -> Result<Vec<Action>, EngineError> {
-        Ok(self.store.list(filter).await?)
+        let mut all = Vec::new();
+        let mut page = PageRequest::first(LIST_PAGE);
+        loop {
+            let got = self.store.list(filter, &page).await?;
+            all.extend(got.items);
+            match got.next {
+                Some(after) => page.after = Some(after),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// One page of the actions passing `filter`, oldest first, paged by the store.
+    pub async fn list_page(&self, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>, EngineError> {
+        Ok(self.store.list(filter, page).await?)
     }
 
     /// Every transition of one action, oldest first.
@@ -409,6 +423,7 @@ impl Engine {
             pending_acceptance: false,
             rollback_expires_at: None,
             last_error: None,
+            approval_expires_at: (state == State::PendingApproval).then(|| now + self.policy.approval_ttl(&action)),
         };
         self.store.create_action(&detail, &record).await?;
         self.events.emit(&EngineEvent::Transition { record: Box::new(record) }).await;
@@ -480,31 +495,28 @@ impl Engine {
     /// process moved meanwhile is left alone.
     pub async fn expire_stale(&self) -> Result<Vec<Action>, EngineError> {
         let now = self.clock.now();
-        let filter = ActionFilter { state: Some(State::PendingApproval), ..ActionFilter::default() };
         let mut expired = Vec::new();
-        for action in self.store.list(&filter).await? {
-            let ttl = self.policy.approval_ttl(&action);
-            if now - action.created_at <= ttl {
-                continue;
-            }
-            let detail = self.get(action.id).await?;
-            let comment = format!("not approved within {} hours", ttl.whole_hours());
-            match self
-                .step(&detail, Event::Expire, &Actor::system(), Some(comment), DetailUpdate::default(), |_| {})
-                .await
-            {
-                Ok(a) => expired.push(a),
-                Err(EngineError::Store(crate::StoreError::StateConflict { .. })) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let filter = ActionFilter { state: Some(State::RollbackRequested), ..ActionFilter::default() };
-        for action in self.store.list(&filter).await? {
-            let detail = self.get(action.id).await?;
-            if detail.rollback_expires_at.is_none_or(|until| now <= until) {
-                continue;
-            }
-            match self.close_rollback_request(&detail).await {
+        // Only actions whose stored due time has passed, from the store's due-time index.
+        for detail in self.store.due(now, DUE_BATCH).await? {
+            let outcome = match detail.action.state {
+                State::PendingApproval => {
+                    let ttl = self.policy.approval_ttl(&detail.action);
+                    if now - detail.action.created_at <= ttl {
+                        continue;
+                    }
+                    let comment = format!("not approved within {} hours", ttl.whole_hours());
+                    self.step(&detail, Event::Expire, &Actor::system(), Some(comment), DetailUpdate::default(), |_| {})
+                        .await
+                }
+                State::RollbackRequested => {
+                    if detail.rollback_expires_at.is_none_or(|until| now <= until) {
+                        continue;
+                    }
+                    self.close_rollback_request(&detail).await
+                }
+                _ => continue,
+            };
+            match outcome {
                 Ok(a) => expired.push(a),
                 Err(EngineError::Store(crate::StoreError::StateConflict { .. })) => {}
                 Err(e) => return Err(e),
@@ -881,7 +893,7 @@ impl Engine {
     pub async fn recover(&self) -> Result<Vec<Recovery>, EngineError> {
         let mut out = Vec::new();
         for state in [State::Executing, State::RollingBack] {
-            for action in self.store.list(&ActionFilter { state: Some(state), ..ActionFilter::default() }).await? {
+            for action in self.list(&ActionFilter { state: Some(state), ..ActionFilter::default() }).await? {
                 let detail = self.get(action.id).await?;
                 out.push(self.recover_one(detail).await?);
             }
@@ -1433,6 +1445,13 @@ impl Engine {
         let mut record = self.record(action, Some(action.state), to, event.as_str(), actor, self.clock.now());
         record.comment = comment;
         fill(&mut record);
+        let mut update = update;
+        if to == State::PendingApproval
+            && action.state != State::PendingApproval
+            && update.approval_expires_at.is_none()
+        {
+            update.approval_expires_at = Some(record.at + self.policy.approval_ttl(action));
+        }
         let change = StateChange { record, update };
         let action = self.store.apply(&change).await?;
         self.events.emit(&EngineEvent::Transition { record: Box::new(change.record) }).await;
@@ -1454,7 +1473,7 @@ impl Engine {
         if on {
             for state in [State::Suggested, State::PendingApproval, State::Approved, State::Held] {
                 let filter = ActionFilter { state: Some(state), ..ActionFilter::default() };
-                for action in self.store.list(&filter).await? {
+                for action in self.list(&filter).await? {
                     let detail = self.get(action.id).await?;
                     let comment = Some(format!("kill switch: {reason}"));
                     match self.step(&detail, Event::KillSwitch, actor, comment, DetailUpdate::default(), |_| {}).await {
@@ -1630,6 +1649,12 @@ impl Engine {
 
 /// The limit key whose window is the global circuit breaker.
 pub const GLOBAL_LIMIT_KEY: &str = "global";
+
+/// Page size the engine reads listings with.
+const LIST_PAGE: usize = 500;
+
+/// Most due actions one [`Engine::expire_stale`] sweep looks at; the next sweep takes the rest.
+const DUE_BATCH: usize = 10_000;
 
 /// The before-state recorded for `detail`'s execution, else its plan's.
 fn recorded_before(detail: &ActionDetail) -> Option<Snapshot> {

@@ -106,6 +106,7 @@ fn detail(state: State) -> ActionDetail {
         pending_acceptance: false,
         rollback_expires_at: None,
         last_error: None,
+        approval_expires_at: None,
     }
 }
 
@@ -129,6 +130,7 @@ fn revoke_caps() -> Vec<Capability> {
 
 fn policy(mode: Mode, gates: Vec<GateOutcome>, min_approvals: u32) -> MockSafetyPolicy {
     let mut p = MockSafetyPolicy::new();
+    p.expect_approval_ttl().return_const(time::Duration::days(7));
     p.expect_forced_dry_run().return_const(false);
     p.expect_evaluate().returning(move |_| PolicyDecision {
         mode,
@@ -232,6 +234,7 @@ fn check_unsupported(caps: Vec<Capability>, kind: ActionKind, grant_type: &str, 
     };
     let no_policy = || {
         let mut p = MockSafetyPolicy::new();
+        p.expect_approval_ttl().return_const(time::Duration::days(7));
         p.expect_forced_dry_run().return_const(false);
         p.expect_forced_dry_run().return_const(false);
         p.expect_evaluate().times(0);
@@ -391,6 +394,7 @@ fn viewers_cannot_suggest_and_nothing_is_read() {
     store.expect_create_action().times(0);
     let notes = Notes::expect(&mut store, 1);
     let mut p = MockSafetyPolicy::new();
+    p.expect_approval_ttl().return_const(time::Duration::days(7));
     p.expect_forced_dry_run().return_const(false);
     let e = engine(store, c, p, MockLimitPolicy::new());
     let err = block_on(
@@ -432,6 +436,7 @@ fn identifiers_that_could_reshape_a_provider_request_are_refused_before_the_conn
         store.expect_create_action().times(0);
         let notes = Notes::expect(&mut store, 1);
         let mut p = MockSafetyPolicy::new();
+        p.expect_approval_ttl().return_const(time::Duration::days(7));
         p.expect_forced_dry_run().return_const(false);
         p.expect_evaluate().times(0);
         let e = engine(store, untouched_connector(), p, MockLimitPolicy::new());
@@ -453,6 +458,7 @@ fn identifiers_that_could_reshape_a_provider_request_are_refused_before_the_conn
         store.expect_apply().times(0);
         let notes = Notes::expect(&mut store, 1);
         let mut p = MockSafetyPolicy::new();
+        p.expect_approval_ttl().return_const(time::Duration::days(7));
         p.expect_forced_dry_run().return_const(false);
         p.expect_evaluate().times(0);
         let e = engine(store, untouched_connector(), p, MockLimitPolicy::new());
@@ -1003,6 +1009,7 @@ fn execute_under_refusals(
     c.expect_execute().times(0);
     c.expect_verify().times(0);
     let mut p = MockSafetyPolicy::new();
+    p.expect_approval_ttl().return_const(time::Duration::days(7));
     p.expect_forced_dry_run().return_const(false);
     p.expect_evaluate().returning(|_| PolicyDecision {
         mode: Mode::Manual,

@@ -62,8 +62,10 @@ pub use policy::{
 };
 pub use snapshot::{CanonicalTarget, Plan, PlannedChange, Snapshot};
 pub use store::{
-    ActionDetail, ActionFilter, BeginOutcome, DetailUpdate, LimitReached, SettingsRecord, SlotRequest, StateChange,
-    Store, StoreError, TransitionRecord,
+    ActionDetail, ActionFilter, ActionStore, ApiToken, AuditBody, AuditFilter, AuditLog, AuditRecord, BeginOutcome,
+    Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict, Credential, DetailUpdate, LimitReached, LimitStore,
+    Page, PageRequest, PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore, SafetyStore,
+    SettingsRecord, SlotRequest, StateChange, Store, StoreError, TransitionRecord,
 };
 
 /// Mock implementations of the core traits, for tests in this and other crates.

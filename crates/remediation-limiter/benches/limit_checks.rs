@@ -9,11 +9,10 @@ use std::hint::black_box;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use remediation_core::{
-    Action, ActionDetail, ActionId, BeginOutcome, DetailUpdate, LimitPolicy, SlotRequest, State, StateChange, Store,
+    Action, ActionDetail, ActionId, BeginOutcome, DetailUpdate, LimitPolicy, SlotRequest, State, StateChange,
     TransitionRecord,
 };
 use remediation_limiter::{Limits, SlidingLog, Window};
-use remediation_store_sqlite::SqliteStore;
 use remediation_testkit::{ActionBuilder, DetailBuilder, TargetBuilder, action_id, transition};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -99,12 +98,12 @@ fn many_keys(c: &mut Criterion) {
     group.finish();
 }
 
-/// `SqliteStore::check_limits` on a file store holding 10k slots: four indexed counts in one
+/// The SQLite store's `check_limits` (opened with `open_store`) on a file store holding 10k slots: four indexed counts in one
 /// read transaction, all windows with room.
 fn sqlite(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("tokio runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(dir.path().join("remediation.db")).expect("open store");
+    let store = remediation_store_sqlite::open_store(dir.path().join("remediation.db"), None).expect("open store");
     let mut at = start();
     rt.block_on(async {
         for n in 0..EXECUTIONS {

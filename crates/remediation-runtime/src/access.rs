@@ -234,7 +234,7 @@ impl Runtime {
         self.clock().now()
     }
 
-    fn propose(
+    async fn propose(
         &self,
         actor: &Actor,
         proposal: &Proposal,
@@ -258,19 +258,19 @@ impl Runtime {
             decided_at: None,
             note: None,
         };
-        self.store().propose_change(&change, actor)?;
+        self.store().propose_change(&change, actor).await?;
         Ok(change)
     }
 
     /// Every principal (admin).
-    pub fn principals(&self, actor: &Actor) -> Result<Vec<Principal>, AccessError> {
+    pub async fn principals(&self, actor: &Actor) -> Result<Vec<Principal>, AccessError> {
         require_admin(actor, "list principals")?;
-        Ok(self.store().list_principals()?)
+        Ok(self.store().list_principals().await?)
     }
 
     /// Creates principal `name` holding `role` (admin). An admin principal is a change of who
     /// is admin: it waits for a second admin.
-    pub fn create_principal(
+    pub async fn create_principal(
         &self,
         actor: &Actor,
         name: &str,
@@ -284,21 +284,21 @@ impl Runtime {
         if role == Role::System {
             return Err(AccessError::Invalid { field: "role", message: "the system role is never granted".into() });
         }
-        if self.store().principal(name)?.is_some() {
+        if self.store().principal(name).await?.is_some() {
             return Err(AccessError::Conflict(format!("a principal named `{name}` exists")));
         }
         if role == Role::Admin {
             require_reason(reason)?;
             let proposal = Proposal::Role { principal: name.to_owned(), kind: Some(kind), from: None, to: Some(role) };
             let summary = format!("create principal `{name}` ({kind}) as admin");
-            return Ok(Outcome::Pending(Box::new(self.propose(actor, &proposal, summary, reason)?)));
+            return Ok(Outcome::Pending(Box::new(self.propose(actor, &proposal, summary, reason).await?)));
         }
-        Ok(Outcome::Applied(self.store().create_principal(name, kind, role, actor, self.now())?))
+        Ok(Outcome::Applied(self.store().create_principal(name, kind, role, actor, self.now()).await?))
     }
 
     /// Changes the role of principal `name` (admin). Making someone admin, or an admin
     /// something else, waits for a second admin.
-    pub fn set_role(
+    pub async fn set_role(
         &self,
         actor: &Actor,
         name: &str,
@@ -310,7 +310,7 @@ impl Runtime {
         if role == Role::System {
             return Err(AccessError::Invalid { field: "role", message: "the system role is never granted".into() });
         }
-        let p = self.live_principal(name)?;
+        let p = self.live_principal(name).await?;
         let from = p.role.ok_or_else(|| AccessError::NotFound(format!("principal `{name}` holds no role here")))?;
         if from == role {
             return Ok(Outcome::Applied(p));
@@ -318,28 +318,28 @@ impl Runtime {
         if from == Role::Admin || role == Role::Admin {
             let proposal = Proposal::Role { principal: name.to_owned(), kind: None, from: Some(from), to: Some(role) };
             let summary = format!("change principal `{name}` from {from} to {role}");
-            return Ok(Outcome::Pending(Box::new(self.propose(actor, &proposal, summary, reason)?)));
+            return Ok(Outcome::Pending(Box::new(self.propose(actor, &proposal, summary, reason).await?)));
         }
-        Ok(Outcome::Applied(self.store().set_principal_role(name, from, role, actor, reason, self.now())?))
+        Ok(Outcome::Applied(self.store().set_principal_role(name, from, role, actor, reason, self.now()).await?))
     }
 
     /// Revokes principal `name` and all its tokens (admin). Revoking an admin waits for a
     /// second admin (revoke its tokens for an immediate stop).
-    pub fn revoke_principal(&self, actor: &Actor, name: &str, reason: &str) -> Result<Outcome<()>, AccessError> {
+    pub async fn revoke_principal(&self, actor: &Actor, name: &str, reason: &str) -> Result<Outcome<()>, AccessError> {
         require_admin(actor, "revoke principals")?;
         require_reason(reason)?;
-        let p = self.live_principal(name)?;
+        let p = self.live_principal(name).await?;
         if p.role == Some(Role::Admin) {
             let proposal = Proposal::Role { principal: name.to_owned(), kind: None, from: p.role, to: None };
             let summary = format!("revoke admin principal `{name}`");
-            return Ok(Outcome::Pending(Box::new(self.propose(actor, &proposal, summary, reason)?)));
+            return Ok(Outcome::Pending(Box::new(self.propose(actor, &proposal, summary, reason).await?)));
         }
-        self.store().revoke_principal(name, actor, reason, self.now())?;
+        self.store().revoke_principal(name, actor, reason, self.now()).await?;
         Ok(Outcome::Applied(()))
     }
 
-    fn live_principal(&self, name: &str) -> Result<Principal, AccessError> {
-        match self.store().principal(name)? {
+    async fn live_principal(&self, name: &str) -> Result<Principal, AccessError> {
+        match self.store().principal(name).await? {
             Some(p) if p.revoked_at.is_none() => Ok(p),
             Some(_) => Err(AccessError::Conflict(format!("principal `{name}` was revoked"))),
             None => Err(AccessError::NotFound(format!("no principal named `{name}`"))),
@@ -347,14 +347,14 @@ impl Runtime {
     }
 
     /// Every token, never the secret (admin).
-    pub fn tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>, AccessError> {
+    pub async fn tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>, AccessError> {
         require_admin(actor, "list tokens")?;
-        Ok(self.store().list_tokens()?)
+        Ok(self.store().list_tokens().await?)
     }
 
     /// Creates token `name` for principal `principal`, living `lifetime` (admin). Returns the
     /// token, to be shown once; the store keeps only its hash.
-    pub fn create_token(
+    pub async fn create_token(
         &self,
         actor: &Actor,
         principal: &str,
@@ -370,14 +370,17 @@ impl Runtime {
         }
         let token = crate::tokens::generate();
         let now = self.now();
-        let t = self.store().create_token(principal, name, &crate::tokens::hash(&token), now + lifetime, actor, now)?;
+        let t = self
+            .store()
+            .create_token(principal, name, &crate::tokens::hash(&token), now + lifetime, actor, now)
+            .await?;
         Ok((t, token))
     }
 
     /// Revokes token `name` (admin); immediate, whoever it belongs to.
-    pub fn revoke_token(&self, actor: &Actor, name: &str) -> Result<(), AccessError> {
+    pub async fn revoke_token(&self, actor: &Actor, name: &str) -> Result<(), AccessError> {
         require_admin(actor, "revoke tokens")?;
-        if self.store().revoke_token(name, actor, self.now())? {
+        if self.store().revoke_token(name, actor, self.now()).await? {
             Ok(())
         } else {
             Err(AccessError::NotFound(format!("no live token named `{name}`")))
@@ -405,7 +408,7 @@ impl Runtime {
         let previous = active.engine.safety_state().await?.settings.unwrap_or(serde_json::Value::Null);
         let summary = format!("change settings: {}", found.join("; "));
         let proposal = Proposal::Settings { previous, settings: doc, escalations: found };
-        Ok(Outcome::Pending(Box::new(self.propose(actor, &proposal, summary, reason)?)))
+        Ok(Outcome::Pending(Box::new(self.propose(actor, &proposal, summary, reason).await?)))
     }
 
     /// Turns the kill switch on (at once) or off (waits for a second admin while it is on).
@@ -421,22 +424,23 @@ impl Runtime {
         if on || !engine.safety_state().await?.kill_switch {
             return Ok(Outcome::Applied(engine.set_kill_switch(on, actor, reason.to_owned()).await?));
         }
-        let change = self.propose(actor, &Proposal::KillSwitchOff, "turn the kill switch off".to_owned(), reason)?;
+        let change =
+            self.propose(actor, &Proposal::KillSwitchOff, "turn the kill switch off".to_owned(), reason).await?;
         Ok(Outcome::Pending(Box::new(change)))
     }
 
     /// Changes waiting for a second admin (every change with `all`), after expiring overdue ones.
-    pub fn pending_changes(&self, all: bool) -> Result<Vec<PendingChange>, AccessError> {
-        self.expire_changes()?;
+    pub async fn pending_changes(&self, all: bool) -> Result<Vec<PendingChange>, AccessError> {
+        self.expire_changes().await?;
         let status = if all { None } else { Some(PendingStatus::Pending) };
-        Ok(self.store().pending_changes(status)?)
+        Ok(self.store().pending_changes(status).await?)
     }
 
     /// Marks every overdue pending change expired (audited as `system`); returns them.
-    pub fn expire_changes(&self) -> Result<Vec<PendingChange>, AccessError> {
+    pub async fn expire_changes(&self) -> Result<Vec<PendingChange>, AccessError> {
         let mut expired = Vec::new();
-        for c in self.store().overdue_changes(self.now())? {
-            match self.store().close_change(&c.id, PendingStatus::Expired, &Actor::system(), None, self.now()) {
+        for c in self.store().overdue_changes(self.now()).await? {
+            match self.store().close_change(&c.id, PendingStatus::Expired, &Actor::system(), None, self.now()).await {
                 Ok(c) => expired.push(c),
                 // Closed by someone else meanwhile.
                 Err(e)
@@ -451,10 +455,15 @@ impl Runtime {
     }
 
     /// Withdraws a pending change (its proposer or any admin).
-    pub fn cancel_change(&self, actor: &Actor, id: &str, note: Option<String>) -> Result<PendingChange, AccessError> {
+    pub async fn cancel_change(
+        &self,
+        actor: &Actor,
+        id: &str,
+        note: Option<String>,
+    ) -> Result<PendingChange, AccessError> {
         require_admin(actor, "cancel pending changes")?;
-        self.expire_changes()?;
-        Ok(self.store().close_change(id, PendingStatus::Cancelled, actor, note, self.now())?)
+        self.expire_changes().await?;
+        Ok(self.store().close_change(id, PendingStatus::Cancelled, actor, note, self.now()).await?)
     }
 
     /// Confirms and applies a pending change: an admin principal other than its proposer,
@@ -467,10 +476,11 @@ impl Runtime {
         note: Option<String>,
     ) -> Result<PendingChange, AccessError> {
         require_admin(actor, "confirm pending changes")?;
-        self.expire_changes()?;
+        self.expire_changes().await?;
         let change = self
             .store()
-            .pending_change(id)?
+            .pending_change(id)
+            .await?
             .ok_or_else(|| AccessError::NotFound(format!("no pending change with id {id}")))?;
         if change.status != PendingStatus::Pending {
             return Err(AccessError::Conflict(format!("change {id} is {}, no longer pending", change.status)));
@@ -488,11 +498,11 @@ impl Runtime {
             let stale = matches!(e, AccessError::Conflict(_));
             if stale {
                 let note = Some(format!("not applied: {e}"));
-                self.store().close_change(id, PendingStatus::Failed, actor, note, self.now())?;
+                self.store().close_change(id, PendingStatus::Failed, actor, note, self.now()).await?;
             }
             return Err(e);
         }
-        Ok(self.store().close_change(id, PendingStatus::Confirmed, actor, note, self.now())?)
+        Ok(self.store().close_change(id, PendingStatus::Confirmed, actor, note, self.now()).await?)
     }
 
     async fn apply(&self, actor: &Actor, proposal: &Proposal, comment: &str) -> Result<(), AccessError> {
@@ -514,19 +524,21 @@ impl Runtime {
                 engine.set_kill_switch(false, actor, comment.to_owned()).await?;
             }
             Proposal::Role { principal, kind, from: None, to: Some(role) } => {
-                self.store().create_principal(principal, kind.unwrap_or(PrincipalKind::Person), *role, actor, now)?;
+                self.store()
+                    .create_principal(principal, kind.unwrap_or(PrincipalKind::Person), *role, actor, now)
+                    .await?;
             }
             Proposal::Role { principal, from: Some(from), to: Some(role), .. } => {
-                self.store().set_principal_role(principal, *from, *role, actor, comment, now)?;
+                self.store().set_principal_role(principal, *from, *role, actor, comment, now).await?;
             }
             Proposal::Role { principal, from: Some(from), to: None, .. } => {
-                let p = self.live_principal(principal)?;
+                let p = self.live_principal(principal).await?;
                 if p.role != Some(*from) {
                     return Err(AccessError::Conflict(format!(
                         "principal `{principal}` changed since this change was proposed"
                     )));
                 }
-                self.store().revoke_principal(principal, actor, comment, now)?;
+                self.store().revoke_principal(principal, actor, comment, now).await?;
             }
             Proposal::Role { from: None, to: None, .. } => {
                 return Err(AccessError::Conflict("this change does nothing".into()));
@@ -656,7 +668,7 @@ mod tests {
         // Off waits, visible to everyone.
         let c = pending(f.rt.set_kill_switch(&alice(), false, "incident over").await.expect("off"));
         assert!(switch().await, "nothing changed yet");
-        assert_eq!(f.rt.pending_changes(false).expect("list").len(), 1);
+        assert_eq!(f.rt.pending_changes(false).await.expect("list").len(), 1);
         // The proposer, even with another token, cannot confirm; a non-admin cannot either.
         let again = Actor::new("alice", Role::Admin).with_credential("alice-phone");
         assert!(matches!(f.rt.confirm_change(&again, &c.id, None).await, Err(AccessError::SameAdmin { .. })));
@@ -673,11 +685,15 @@ mod tests {
         f.clock.advance(f.rt.confirmation_window());
         assert!(matches!(f.rt.confirm_change(&bob(), &c.id, None).await, Err(AccessError::Conflict(_))));
         assert!(switch().await, "an expired change applies nothing");
-        assert_eq!(f.rt.store().pending_change(&c.id).expect("read").map(|c| c.status), Some(PendingStatus::Expired));
+        assert_eq!(
+            f.rt.store().pending_change(&c.id).await.expect("read").map(|c| c.status),
+            Some(PendingStatus::Expired)
+        );
         // Every step is in the audit, with principal and token.
         let steps: Vec<(String, String, Option<String>)> =
             f.rt.store()
-                .audit_records(None)
+                .audit_page(&remediation_core::AuditFilter::default(), None, 10_000)
+                .await
                 .expect("audit")
                 .iter()
                 .filter_map(|r| match &r.body {
@@ -720,41 +736,46 @@ mod tests {
         assert!(matches!(f.rt.confirm_change(&bob(), &c.id, None).await, Err(AccessError::Conflict(_))));
         let active = f.rt.active().await.expect("active").settings;
         assert_eq!((active.default_mode, active.min_approvals), (Mode::Manual, 2));
-        assert_eq!(f.rt.store().pending_change(&c.id).expect("read").map(|c| c.status), Some(PendingStatus::Failed));
+        assert_eq!(
+            f.rt.store().pending_change(&c.id).await.expect("read").map(|c| c.status),
+            Some(PendingStatus::Failed)
+        );
     }
 
     #[tokio::test]
     async fn changing_who_is_admin_needs_a_second_admin() {
         let f = fixture();
         let c = pending(
-            f.rt.create_principal(&alice(), "mallory", PrincipalKind::Person, Role::Admin, "helps").expect("propose"),
+            f.rt.create_principal(&alice(), "mallory", PrincipalKind::Person, Role::Admin, "helps")
+                .await
+                .expect("propose"),
         );
-        assert_eq!(f.rt.store().principal("mallory").expect("read"), None, "nothing created yet");
+        assert_eq!(f.rt.store().principal("mallory").await.expect("read"), None, "nothing created yet");
         f.rt.confirm_change(&bob(), &c.id, None).await.expect("confirm");
-        assert_eq!(f.rt.store().principal("mallory").expect("read").and_then(|p| p.role), Some(Role::Admin));
+        assert_eq!(f.rt.store().principal("mallory").await.expect("read").and_then(|p| p.role), Some(Role::Admin));
         // Other roles change at once; demoting or revoking an admin waits.
-        let p = f.rt.create_principal(&alice(), "dave", PrincipalKind::Service, Role::Viewer, "").expect("dave");
+        let p = f.rt.create_principal(&alice(), "dave", PrincipalKind::Service, Role::Viewer, "").await.expect("dave");
         assert!(matches!(p, Outcome::Applied(_)));
         assert!(matches!(
-            f.rt.set_role(&alice(), "dave", Role::Approver, "reviews").expect("role"),
+            f.rt.set_role(&alice(), "dave", Role::Approver, "reviews").await.expect("role"),
             Outcome::Applied(_)
         ));
-        pending(f.rt.set_role(&alice(), "mallory", Role::Viewer, "left the team").expect("demote"));
-        pending(f.rt.revoke_principal(&alice(), "mallory", "left the team").expect("revoke"));
-        assert_eq!(f.rt.store().principal("mallory").expect("read").and_then(|p| p.role), Some(Role::Admin));
+        pending(f.rt.set_role(&alice(), "mallory", Role::Viewer, "left the team").await.expect("demote"));
+        pending(f.rt.revoke_principal(&alice(), "mallory", "left the team").await.expect("revoke"));
+        assert_eq!(f.rt.store().principal("mallory").await.expect("read").and_then(|p| p.role), Some(Role::Admin));
         // Only admins manage principals and tokens.
         let approver = Actor::new("local:carol", Role::Approver);
         assert!(matches!(
-            f.rt.create_principal(&approver, "eve", PrincipalKind::Person, Role::Viewer, ""),
+            f.rt.create_principal(&approver, "eve", PrincipalKind::Person, Role::Viewer, "").await,
             Err(AccessError::NotAdmin { .. })
         ));
         assert!(matches!(
-            f.rt.create_token(&approver, "dave", "dave-1", DEFAULT_TOKEN_LIFETIME),
+            f.rt.create_token(&approver, "dave", "dave-1", DEFAULT_TOKEN_LIFETIME).await,
             Err(AccessError::NotAdmin { .. })
         ));
-        let (t, _) = f.rt.create_token(&alice(), "dave", "dave-1", DEFAULT_TOKEN_LIFETIME).expect("token");
+        let (t, _) = f.rt.create_token(&alice(), "dave", "dave-1", DEFAULT_TOKEN_LIFETIME).await.expect("token");
         assert_eq!(t.expires_at - t.created_at, Duration::days(90));
-        assert!(matches!(f.rt.revoke_token(&approver, "dave-1"), Err(AccessError::NotAdmin { .. })));
+        assert!(matches!(f.rt.revoke_token(&approver, "dave-1").await, Err(AccessError::NotAdmin { .. })));
     }
 
     #[test]

@@ -38,12 +38,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use remediation_audit::AuditKey;
 use remediation_config::Config;
 use remediation_core::factory::BuildContext;
+use remediation_core::store::prelude::*;
 use remediation_core::{
     CachedChecks, Clock, Connector, Engine, EngineParts, EventSink, FailpointHook, NoEvents, SystemClock,
 };
 use remediation_gates::{Pipeline, PolicySettings};
 use remediation_limiter::Limits;
-use remediation_store_sqlite::SqliteStore;
 
 pub use catalog::Catalog;
 pub use error::RuntimeError;
@@ -155,7 +155,7 @@ pub struct Active {
 
 /// The parts an engine is assembled from.
 struct Parts {
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     /// The connectors as built, for operator checks that must reach the provider now.
     connectors: Vec<Arc<dyn Connector>>,
     /// The same connectors with their health and permission checks cached, for the engine.
@@ -220,10 +220,8 @@ impl Runtime {
         }
         // Created before SQLite sees it, so it and its -wal and -shm files are owner-only.
         files::create_private(&dir.join(STORE_FILE))?;
-        let store = Arc::new(
-            SqliteStore::open_with(dir.join(STORE_FILE), key)
-                .map_err(|source| RuntimeError::StoreOpen { dir: dir.to_owned(), source: Box::new(source) })?,
-        );
+        let store = remediation_store_sqlite::open_store(dir.join(STORE_FILE), key)
+            .map_err(|source| RuntimeError::StoreOpen { dir: dir.to_owned(), source: Box::new(source) })?;
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let context = BuildContext { data_dir: dir.to_owned(), clock: clock.clone() };
         let connectors = options.catalog.unwrap_or_default().build_all(&config.connectors, &context)?;
@@ -255,8 +253,7 @@ impl Runtime {
     /// The engine in force: rebuilt when the policy settings kept in the store differ from
     /// those the current engine was built with. One cheap store read.
     pub async fn active(&self) -> Result<Active, RuntimeError> {
-        let state =
-            remediation_core::Store::safety_state(self.parts.store.as_ref()).await.map_err(RuntimeError::Store)?;
+        let state = self.parts.store.safety_state().await.map_err(RuntimeError::Store)?;
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         if current.0 != state.settings {
             let active = self.parts.assemble(state.settings.clone())?;
@@ -276,8 +273,8 @@ impl Runtime {
         &self.dir
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<SqliteStore> {
+    /// The store, every concern of it (the embedded SQLite store of the data directory).
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.parts.store
     }
 

@@ -174,6 +174,17 @@ pub enum StoreSqliteError {
         "the audit chain is protected by a checkpoint sealed with a key, but the store was opened without the key; configure it (`audit.hmac_key_file` in remediation.toml, or `SqliteStore::open_with`)"
     )]
     KeyRequired,
+    /// The audit head row and the audit table's last record disagree: records were removed,
+    /// added or rewritten outside the store.
+    #[error(
+        "the audit chain head names record {head} but the chain ends at record {last}, so it is not extended; run `remediate audit verify`, and restore the store from a backup if it was tampered with"
+    )]
+    AuditHeadMismatch {
+        /// The `seq` the head row names (0: none).
+        head: u64,
+        /// The `seq` of the chain's last record (0: none).
+        last: u64,
+    },
     /// [`crate::SqliteStore::adopt_audit_chain`] refused to seal a checkpoint.
     #[error("adoption refused: {reason}")]
     AdoptionRefused {

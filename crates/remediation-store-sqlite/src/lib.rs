@@ -4,9 +4,13 @@
 //! - Every state change is one `IMMEDIATE` transaction: the action's row, its transition and
 //!   its audit record are written together or not at all, and the compare of the current state
 //!   with `record.from` happens under the write lock.
-//! - The audit table is append-only: SQLite triggers abort any `UPDATE` or `DELETE` on it, and
-//!   any `INSERT` that does not extend the chain. Records are sealed with
-//!   [`remediation_audit::AuditRecord::seal`]; [`SqliteStore::verify_audit`] re-checks them.
+//! - The audit log is written in two steps. A state change inserts its entry into
+//!   `audit_pending` without reading the chain head; the sequencer, run at the end of the same
+//!   write transaction, seals the pending entries in order onto the head kept in `audit_head`
+//!   ([`remediation_audit::seal`]), inserts them into `audit`, deletes them from
+//!   `audit_pending` and moves the head. `audit` is insert-only: SQLite triggers abort any
+//!   `UPDATE` or `DELETE` on it, and any `INSERT` that does not extend the chain.
+//!   [`SqliteStore::verify_audit`] re-checks it.
 //! - With an [`AuditKey`] ([`SqliteStore::open_with`]), the chain head is kept in a
 //!   checkpoint outside the chained table, sealed with HMAC-SHA256 under the key and rewritten
 //!   in the same transaction as every append, so a cut-off tail, a chain rewritten with
@@ -19,13 +23,20 @@
 //!   timestamps, so several processes never admit more than a window's limit.
 //! - The schema is migrated on open, versioned by `PRAGMA user_version`.
 //!
-//! # Schema (version 5)
+//! - Listing is keyset-paged on (`created_at`, `id`) with `LIMIT`, on the state index when
+//!   filtered by state; `due_at` (the approval deadline or rollback request window) is indexed
+//!   for [`remediation_core::ActionStore::due`]; slot counts are ranges on (`key`, `at`).
+//!   Statements are prepared once per connection (`prepare_cached`).
+//!
+//! # Schema (version 6)
 //!
 //! | table | columns |
 //! |---|---|
-//! | `actions` | `id` (PK), `tenant` (`'default'`), `state`, `connector`, `requested_by`, `created_at`, `updated_at` (unix ns), `detail_json` (the [`remediation_core::ActionDetail`]) |
+//! | `actions` | `id` (PK), `tenant` (`'default'`), `state`, `connector`, `requested_by`, `created_at`, `updated_at`, `due_at` (version 6; unix ns), `detail_json` (the [`remediation_core::ActionDetail`]); indexed on (`tenant`, `created_at`, `id`), (`tenant`, `state`, `created_at`, `id`), (`tenant`, `due_at`) |
 //! | `transitions` | `seq` (autoincrement), `action_id`, `record_json` (the [`remediation_core::TransitionRecord`]) |
-//! | `audit` | `seq` (PK, the record's `seq`), `action_id`, `at` (unix ns), `record_json` (canonical JSON of the [`remediation_audit::AuditRecord`]), `prev_hash`, `hash` |
+//! | `audit` | `seq` (PK, the record's `seq`), `action_id`, `at` (unix ns), `record_json` (canonical JSON of the [`remediation_audit::AuditRecord`]), `prev_hash`, `hash`, `tenant` (version 6) |
+//! | `audit_pending` (version 6) | `id` (autoincrement), `tenant`, `body_json` (the [`remediation_audit::AuditBody`]): entries not yet sequenced |
+//! | `audit_head` (version 6) | `tenant` (PK), `seq`, `hash`: the chain head |
 //! | `limit_slots` | `key`, `at` (unix ns), `action_id`; indexed on (`key`, `at`) |
 //! | `safety_state` (version 3) | one row (`id` = 1): `state_json` (the [`remediation_core::SafetyState`]) |
 //! | `principals` (version 5) | `name` (PK), `kind` (`person` / `service`), `created_at`, `revoked_at` (unix ns) |
@@ -40,15 +51,14 @@
 //! # Example
 //!
 //! ```
-//! use remediation_core::{ActionFilter, Store};
-//! use remediation_store_sqlite::SqliteStore;
+//! use remediation_core::{ActionFilter, PageRequest};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
 //! let dir = tempfile::tempdir()?;
 //! let key = remediation_audit::AuditKey::generate();
-//! let store = SqliteStore::open_with(dir.path().join("remediation.db"), Some(key))?;
-//! assert!(store.list(&ActionFilter::default()).await?.is_empty());
-//! let report = store.verify_audit()?;
+//! let store = remediation_store_sqlite::open_store(dir.path().join("remediation.db"), Some(key))?;
+//! assert!(store.list(&ActionFilter::default(), &PageRequest::first(50)).await?.items.is_empty());
+//! let report = store.verify_audit().await?;
 //! assert!(report.is_intact());
 //! assert_eq!(report.checkpoint, remediation_audit::CheckpointVerdict::Matches);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -62,8 +72,20 @@ mod principals;
 mod schema;
 mod store;
 
+use std::path::Path;
+use std::sync::Arc;
+
 pub use error::StoreSqliteError;
-pub use pending::{PendingChange, PendingStatus};
-pub use principals::{ApiToken, Credential, Principal, PrincipalKind, check_name};
+pub use principals::check_name;
 pub use remediation_audit::AuditKey;
+use remediation_core::Store;
+/// Moved to core with the store traits; re-exported for existing users.
+pub use remediation_core::{ApiToken, Credential, PendingChange, PendingStatus, Principal, PrincipalKind};
 pub use store::SqliteStore;
+
+/// Opens (creating if needed) the embedded store at `path`, with an optional key sealing the
+/// audit checkpoint, migrated to this build's schema: the way the runtime and the CLI obtain
+/// it, as the `Arc<dyn Store>` everything holds.
+pub fn open_store(path: impl AsRef<Path>, key: Option<AuditKey>) -> Result<Arc<dyn Store>, StoreSqliteError> {
+    Ok(Arc::new(SqliteStore::open_with(path, key)?))
+}

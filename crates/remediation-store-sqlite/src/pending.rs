@@ -2,98 +2,12 @@
 //! failed, each step one audit record in the same transaction as the status change.
 
 use remediation_audit::AuditBody;
-use remediation_core::{Actor, SettingsRecord, StoreError};
+use remediation_core::{Actor, PendingChange, PendingStatus, SettingsRecord, StoreError};
 use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::StoreSqliteError;
 use crate::store::{SqliteStore, append_audit, clamped_nanos, decode, invalid, nanos, sql};
-
-/// Where a pending change stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PendingStatus {
-    /// Waiting for a second admin.
-    Pending,
-    /// Confirmed by a second admin and applied.
-    Confirmed,
-    /// Withdrawn.
-    Cancelled,
-    /// Not confirmed in time.
-    Expired,
-    /// Confirmed, but what it was based on had changed meanwhile; nothing was applied.
-    Failed,
-}
-
-impl PendingStatus {
-    /// The snake_case name stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Confirmed => "confirmed",
-            Self::Cancelled => "cancelled",
-            Self::Expired => "expired",
-            Self::Failed => "failed",
-        }
-    }
-
-    fn event(self) -> &'static str {
-        match self {
-            Self::Pending => "change_proposed",
-            Self::Confirmed => "change_confirmed",
-            Self::Cancelled => "change_cancelled",
-            Self::Expired => "change_expired",
-            Self::Failed => "change_failed",
-        }
-    }
-}
-
-impl std::fmt::Display for PendingStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A change that needs a second admin's confirmation. The store keeps `change` as opaque
-/// JSON; the caller knows its shape and how to apply it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PendingChange {
-    /// Its id (UUIDv7).
-    pub id: String,
-    /// Where it stands.
-    pub status: PendingStatus,
-    /// What it does, in plain words.
-    pub summary: String,
-    /// What it does, for the code that applies it.
-    pub change: serde_json::Value,
-    /// Why the proposer wants it.
-    pub reason: String,
-    /// The admin principal who proposed it.
-    pub proposed_by: String,
-    /// The credential the proposer used, if any.
-    pub proposed_credential: Option<String>,
-    /// When it was proposed.
-    #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
-    pub proposed_at: OffsetDateTime,
-    /// When it expires unless confirmed.
-    #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
-    pub expires_at: OffsetDateTime,
-    /// Who confirmed, cancelled or failed it (`system` for an expiry).
-    pub decided_by: Option<String>,
-    /// The credential the decider used, if any.
-    pub decided_credential: Option<String>,
-    /// When it was decided.
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schemars(with = "Option<String>")]
-    pub decided_at: Option<OffsetDateTime>,
-    /// The decider's note.
-    pub note: Option<String>,
-}
 
 fn record(change: &PendingChange, actor: &Actor, at: OffsetDateTime, previous: serde_json::Value) -> SettingsRecord {
     let comment = match &change.note {
@@ -133,7 +47,7 @@ impl SqliteStore {
             )
             .map_err(sql(op()))?;
             let r = record(change, proposer, change.proposed_at, serde_json::Value::Null);
-            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql(op()))
         })
     }
@@ -234,10 +148,109 @@ impl SqliteStore {
             .map_err(sql(op()))?;
             let previous = serde_json::json!({"pending_change": id, "status": PendingStatus::Pending});
             let r = record(&closed, actor, at, previous);
-            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql(op()))?;
             Ok(closed)
         })
+    }
+}
+
+#[async_trait::async_trait]
+impl remediation_core::PrincipalStore for SqliteStore {
+    async fn create_principal(
+        &self,
+        name: &str,
+        kind: remediation_core::PrincipalKind,
+        role: remediation_core::Role,
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<remediation_core::Principal, StoreError> {
+        SqliteStore::create_principal(self, name, kind, role, actor, at)
+    }
+
+    async fn principal(&self, name: &str) -> Result<Option<remediation_core::Principal>, StoreError> {
+        SqliteStore::principal(self, name)
+    }
+
+    async fn list_principals(&self) -> Result<Vec<remediation_core::Principal>, StoreError> {
+        SqliteStore::list_principals(self)
+    }
+
+    async fn set_principal_role(
+        &self,
+        name: &str,
+        expected: remediation_core::Role,
+        role: remediation_core::Role,
+        actor: &Actor,
+        comment: &str,
+        at: OffsetDateTime,
+    ) -> Result<remediation_core::Principal, StoreError> {
+        SqliteStore::set_principal_role(self, name, expected, role, actor, comment, at)
+    }
+
+    async fn revoke_principal(
+        &self,
+        name: &str,
+        actor: &Actor,
+        comment: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        SqliteStore::revoke_principal(self, name, actor, comment, at)
+    }
+
+    async fn create_token(
+        &self,
+        principal: &str,
+        name: &str,
+        token_hash: &str,
+        expires_at: OffsetDateTime,
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<remediation_core::ApiToken, StoreError> {
+        SqliteStore::create_token(self, principal, name, token_hash, expires_at, actor, at)
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<remediation_core::ApiToken>, StoreError> {
+        SqliteStore::list_tokens(self)
+    }
+
+    async fn revoke_token(&self, name: &str, actor: &Actor, at: OffsetDateTime) -> Result<bool, StoreError> {
+        SqliteStore::revoke_token(self, name, actor, at)
+    }
+
+    async fn credential_by_hash(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<remediation_core::Credential>, StoreError> {
+        SqliteStore::credential_by_hash(self, token_hash, now)
+    }
+
+    async fn propose_change(&self, change: &PendingChange, proposer: &Actor) -> Result<(), StoreError> {
+        SqliteStore::propose_change(self, change, proposer)
+    }
+
+    async fn pending_change(&self, id: &str) -> Result<Option<PendingChange>, StoreError> {
+        SqliteStore::pending_change(self, id)
+    }
+
+    async fn pending_changes(&self, status: Option<PendingStatus>) -> Result<Vec<PendingChange>, StoreError> {
+        SqliteStore::pending_changes(self, status)
+    }
+
+    async fn overdue_changes(&self, now: OffsetDateTime) -> Result<Vec<PendingChange>, StoreError> {
+        SqliteStore::overdue_changes(self, now)
+    }
+
+    async fn close_change(
+        &self,
+        id: &str,
+        to: PendingStatus,
+        actor: &Actor,
+        note: Option<String>,
+        at: OffsetDateTime,
+    ) -> Result<PendingChange, StoreError> {
+        SqliteStore::close_change(self, id, to, actor, note, at)
     }
 }
 

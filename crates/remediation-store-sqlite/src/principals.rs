@@ -2,103 +2,12 @@
 //! kept as SHA-256 hashes, each belonging to one principal and expiring.
 
 use remediation_audit::AuditBody;
-use remediation_core::{Actor, Role, SettingsRecord, StoreError};
+use remediation_core::{Actor, ApiToken, Credential, Principal, PrincipalKind, Role, SettingsRecord, StoreError};
 use rusqlite::{OptionalExtension as _, Transaction, TransactionBehavior, params};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::StoreSqliteError;
 use crate::store::{SqliteStore, append_audit, invalid, nanos, sql};
-
-/// What a principal is. Both authenticate the same way; the kind tells reviewers whether an
-/// approval came from a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PrincipalKind {
-    /// A person.
-    Person,
-    /// A service or script.
-    Service,
-}
-
-impl PrincipalKind {
-    /// The snake_case name stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Person => "person",
-            Self::Service => "service",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        if s == "service" { Self::Service } else { Self::Person }
-    }
-}
-
-impl std::fmt::Display for PrincipalKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A principal as the store knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Principal {
-    /// The name, recorded as the actor of everything the principal does.
-    pub name: String,
-    /// Person or service.
-    pub kind: PrincipalKind,
-    /// The role in this tenant; `None` when it holds none here.
-    pub role: Option<Role>,
-    /// When it was created.
-    #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
-    pub created_at: OffsetDateTime,
-    /// When it was revoked, if it was.
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schemars(with = "Option<String>")]
-    pub revoked_at: Option<OffsetDateTime>,
-}
-
-/// An API token as the store knows it: never the token itself, only its name and owner.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ApiToken {
-    /// The token's name, recorded in the audit beside the principal.
-    pub name: String,
-    /// The principal whose credential it is.
-    pub principal: String,
-    /// When it was created.
-    #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
-    pub created_at: OffsetDateTime,
-    /// When it stops authenticating.
-    #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
-    pub expires_at: OffsetDateTime,
-    /// When it was revoked, if it was.
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schemars(with = "Option<String>")]
-    pub revoked_at: Option<OffsetDateTime>,
-}
-
-/// What a live token authenticates as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credential {
-    /// The token's name.
-    pub token: String,
-    /// Its principal.
-    pub principal: String,
-    /// The principal's role in this tenant.
-    pub role: Role,
-}
-
-impl Credential {
-    /// The actor this credential authenticates: the principal, with the token recorded beside it.
-    pub fn actor(&self) -> Actor {
-        Actor::new(self.principal.clone(), self.role).with_credential(self.token.clone())
-    }
-}
 
 /// Checks a new principal or token name: 1 to 64 characters, lowercase ASCII letters, digits
 /// and `.`, `_`, `-`, `@`, starting with a letter or digit; never `system`. Lowercase only, so
@@ -191,7 +100,7 @@ impl SqliteStore {
             let value = serde_json::json!({"principal": name, "kind": kind, "role": role});
             let r =
                 record("principal_created", actor, at, format!("principal `{name}`"), serde_json::Value::Null, value);
-            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql(op()))?;
             Ok(Principal { name: name.to_owned(), kind, role: Some(role), created_at: at, revoked_at: None })
         })
@@ -269,7 +178,7 @@ impl SqliteStore {
                 serde_json::json!({"principal": name, "role": expected}),
                 serde_json::json!({"principal": name, "role": role}),
             );
-            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql(op()))?;
             Ok(Principal { role: Some(role), ..p })
         })
@@ -312,7 +221,7 @@ impl SqliteStore {
                 serde_json::json!({"principal": name}),
                 value,
             );
-            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql(op()))?;
             Ok(true)
         })
@@ -377,7 +286,7 @@ impl SqliteStore {
                 serde_json::Value::Null,
                 value,
             );
-            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql(op()))?;
             Ok(ApiToken {
                 name: name.to_owned(),
@@ -442,7 +351,7 @@ impl SqliteStore {
                 serde_json::Value::Null,
                 value,
             );
-            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql(op()))?;
             Ok(true)
         })

@@ -163,6 +163,43 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX pending_changes_by_status ON pending_changes (tenant, status, proposed_at);
     "#,
+    // Version 6.
+    //
+    // Indexed queries and an audit log shaped for several writers.
+    //
+    // - `actions.due_at`: when the system must look at the action again (approval deadline,
+    //   rollback request window), indexed, so expiry never scans. Actions waiting today get
+    //   their creation time: due at once, and the engine judges them by their age as before.
+    // - The state index gains `id`, the second half of the keyset (created_at, id).
+    // - `audit_pending`: entries written with their state change without reading the chain
+    //   head; the sequencer moves them into `audit` (assigning seq, prev_hash, hash) and
+    //   deletes them.
+    // - `audit_head`: the chain head (seq, hash) per tenant, so sealing never re-reads the
+    //   previous record's JSON.
+    // - `audit.tenant`: the log each record belongs to.
+    r#"
+    ALTER TABLE actions ADD COLUMN due_at INTEGER;
+    UPDATE actions SET due_at = created_at WHERE state IN ('pending_approval', 'rollback_requested');
+    CREATE INDEX actions_by_due ON actions (tenant, due_at) WHERE due_at IS NOT NULL;
+    DROP INDEX actions_by_state;
+    CREATE INDEX actions_by_state ON actions (tenant, state, created_at, id);
+
+    ALTER TABLE audit ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+
+    CREATE TABLE audit_pending (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant    TEXT NOT NULL,
+        body_json TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_pending_by_tenant ON audit_pending (tenant, id);
+
+    CREATE TABLE audit_head (
+        tenant TEXT PRIMARY KEY NOT NULL,
+        seq    INTEGER NOT NULL,
+        hash   TEXT NOT NULL
+    ) STRICT;
+    INSERT INTO audit_head (tenant, seq, hash) SELECT 'default', seq, hash FROM audit ORDER BY seq DESC LIMIT 1;
+    "#,
 ];
 
 /// The newest schema version this build knows.

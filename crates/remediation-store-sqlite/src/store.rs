@@ -1,5 +1,6 @@
 //! [`SqliteStore`]: opening the database and implementing [`Store`] on it.
 
+use remediation_audit::AuditRecordExt as _;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -7,11 +8,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use remediation_audit::{
-    AuditBody, AuditKey, AuditRecord, BreakKind, ChainReport, ChainVerifier, Checkpoint, CheckpointVerdict,
+    AuditBody, AuditKey, AuditRecord, BreakKind, ChainHead, ChainReport, ChainVerifier, Checkpoint, CheckpointVerdict,
+    judge_checkpoint,
 };
 use remediation_core::{
-    Action, ActionDetail, ActionFilter, ActionId, BeginOutcome, LimitReached, SafetyState, SettingsRecord, SlotRequest,
-    StateChange, Store, StoreError, TransitionRecord,
+    Action, ActionDetail, ActionFilter, ActionId, ActionStore, AuditFilter, AuditLog, BeginOutcome, LimitReached,
+    LimitStore, Page, PageRequest, SafetyState, SafetyStore, SettingsRecord, SlotRequest, StateChange, StoreError,
+    TransitionRecord,
 };
 use remediation_limiter::Window;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
@@ -22,7 +25,7 @@ use crate::error::hint;
 use crate::schema::{migrate, open_error};
 
 /// The tenant every row belongs to until tenancy arrives; queries already filter on it.
-const DEFAULT_TENANT: &str = "default";
+pub(crate) const DEFAULT_TENANT: &str = "default";
 
 /// How long a call waits for another process's write transaction before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -123,19 +126,46 @@ impl SqliteStore {
     }
 
     /// Every audit record, ordered by `seq`; with `since`, only those whose `at` is at or
-    /// after it.
+    /// after it (read page by page).
     ///
     /// Fails when a stored record cannot be parsed; [`Self::verify_audit`] reports that
     /// as a broken chain instead.
     pub fn audit_records(&self, since: Option<OffsetDateTime>) -> Result<Vec<AuditRecord>, StoreError> {
+        let filter = AuditFilter { since, ..AuditFilter::default() };
+        let mut all: Vec<AuditRecord> = Vec::new();
+        loop {
+            let page = self.audit_page_now(&filter, all.last().map(|r| r.seq), 1000)?;
+            if page.is_empty() {
+                return Ok(all);
+            }
+            all.extend(page);
+        }
+    }
+
+    /// One page of sequenced audit records (see [`AuditLog::audit_page`]).
+    fn audit_page_now(
+        &self,
+        filter: &AuditFilter,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
         const OP: &str = "cannot read the audit records";
-        let since = since.map(clamped_nanos);
+        let since = filter.since.map(clamped_nanos);
+        let after = after_seq.map_or(0, |a| i64::try_from(a).unwrap_or(i64::MAX));
+        let action = filter.action.map(|a| a.to_string());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with_conn(|conn| {
             let mut stmt = conn
-                .prepare("SELECT seq, record_json FROM audit WHERE ?1 IS NULL OR at >= ?1 ORDER BY seq")
+                .prepare_cached(
+                    "SELECT seq, record_json FROM audit
+                     WHERE seq > ?1 AND tenant = ?2 AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR action_id = ?4)
+                     ORDER BY seq LIMIT ?5",
+                )
                 .map_err(sql(OP))?;
             let rows = stmt
-                .query_map(params![since], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+                .query_map(params![after, self.tenant, since, action, limit], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                })
                 .map_err(sql(OP))?;
             let mut records = Vec::new();
             for row in rows {
@@ -206,6 +236,42 @@ impl SqliteStore {
         })
     }
 
+    /// Stores `details` as they are, in one transaction, without transitions or audit
+    /// records: a batched path for tests and benchmarks that need many actions (100,000
+    /// single-action transactions would each wait for the disk). Not for production data:
+    /// the audit trail does not know these actions.
+    pub fn seed_actions(&self, details: &[ActionDetail]) -> Result<(), StoreError> {
+        const OP: &str = "cannot seed actions";
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(OP))?;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "INSERT INTO actions (id, tenant, state, connector, requested_by, created_at, updated_at, detail_json, due_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    )
+                    .map_err(sql(OP))?;
+                for detail in details {
+                    let a = &detail.action;
+                    let json = serde_json::to_string(detail).map_err(encode(OP))?;
+                    stmt.execute(params![
+                        a.id.to_string(),
+                        self.tenant,
+                        a.state.as_str(),
+                        a.connector,
+                        a.requested_by,
+                        clamped_nanos(a.created_at),
+                        clamped_nanos(a.updated_at),
+                        json,
+                        detail.due_at().map(clamped_nanos)
+                    ])
+                    .map_err(sql(OP))?;
+                }
+            }
+            tx.commit().map_err(sql(OP))
+        })
+    }
+
     pub(crate) fn with_conn<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
@@ -251,11 +317,9 @@ impl SqliteStore {
                 }
             }
             for slot in slots {
-                tx.execute(
-                    "INSERT INTO limit_slots (key, at, action_id) VALUES (?1, ?2, ?3)",
-                    params![slot.key, at_nanos, id.to_string()],
-                )
-                .map_err(sql(op()))?;
+                tx.prepare_cached("INSERT INTO limit_slots (key, at, action_id) VALUES (?1, ?2, ?3)")
+                    .and_then(|mut stmt| stmt.execute(params![slot.key, at_nanos, id.to_string()]))
+                    .map_err(sql(op()))?;
             }
             let action = write_change(&tx, &self.tenant, self.key.as_ref(), detail, change, &op)?;
             tx.commit().map_err(sql(op()))?;
@@ -265,7 +329,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl ActionStore for SqliteStore {
     async fn create_action(&self, detail: &ActionDetail, record: &TransitionRecord) -> Result<(), StoreError> {
         let action = &detail.action;
         let op = || format!("cannot create action {}", action.id);
@@ -283,13 +347,16 @@ impl Store for SqliteStore {
         }
         let created_at = nanos(action.created_at).map_err(invalid(op()))?;
         let updated_at = nanos(action.updated_at).map_err(invalid(op()))?;
+        let due_at = detail.due_at().map(clamped_nanos);
         let detail_json = serde_json::to_string(detail).map_err(encode(op()))?;
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
-            tx.execute(
-                "INSERT INTO actions (id, tenant, state, connector, requested_by, created_at, updated_at, detail_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
+            tx.prepare_cached(
+                "INSERT INTO actions (id, tenant, state, connector, requested_by, created_at, updated_at, detail_json, due_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
                     action.id.to_string(),
                     self.tenant,
                     action.state.as_str(),
@@ -297,9 +364,10 @@ impl Store for SqliteStore {
                     action.requested_by,
                     created_at,
                     updated_at,
-                    detail_json
-                ],
-            )
+                    detail_json,
+                    due_at
+                ])
+            })
             .map_err(|e| {
                 if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
                     sql(format!("{}: an action with this id already exists", op()))(e)
@@ -308,7 +376,7 @@ impl Store for SqliteStore {
                 }
             })?;
             insert_transition(&tx, record, &op)?;
-            append_audit(&tx, self.key.as_ref(), &AuditBody::Transition(record.clone()), &op)?;
+            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Transition(record.clone()), &op)?;
             tx.commit().map_err(sql(op()))
         })
     }
@@ -317,27 +385,29 @@ impl Store for SqliteStore {
         self.with_conn(|conn| load(conn, &self.tenant, id, &|| format!("cannot read action {id}")))
     }
 
-    async fn list(&self, filter: &ActionFilter) -> Result<Vec<Action>, StoreError> {
-        const OP: &str = "cannot list actions";
+    async fn list(&self, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>, StoreError> {
+        self.list_now(filter, page)
+    }
+
+    async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<ActionDetail>, StoreError> {
+        const OP: &str = "cannot read the actions that are due";
+        let now = clamped_nanos(now);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with_conn(|conn| {
             let mut stmt = conn
-                .prepare(
+                .prepare_cached(
                     "SELECT detail_json FROM actions
-                     WHERE tenant = ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR connector = ?3)
-                     ORDER BY created_at, id",
+                     WHERE tenant = ?1 AND due_at IS NOT NULL AND due_at < ?2
+                     ORDER BY due_at LIMIT ?3",
                 )
                 .map_err(sql(OP))?;
-            let rows = stmt
-                .query_map(params![self.tenant, filter.state.map(|s| s.as_str()), filter.connector], |row| {
-                    row.get::<_, String>(0)
-                })
-                .map_err(sql(OP))?;
-            let mut actions = Vec::new();
+            let rows =
+                stmt.query_map(params![self.tenant, now, limit], |row| row.get::<_, String>(0)).map_err(sql(OP))?;
+            let mut due = Vec::new();
             for row in rows {
-                let detail: ActionDetail = serde_json::from_str(&row.map_err(sql(OP))?).map_err(decode(OP))?;
-                actions.push(detail.action);
+                due.push(serde_json::from_str(&row.map_err(sql(OP))?).map_err(decode(OP))?);
             }
-            Ok(actions)
+            Ok(due)
         })
     }
 
@@ -384,7 +454,10 @@ impl Store for SqliteStore {
     ) -> Result<BeginOutcome, StoreError> {
         self.begin_now(change, slots, enforce)
     }
+}
 
+#[async_trait]
+impl LimitStore for SqliteStore {
     async fn check_limits(
         &self,
         slots: &[SlotRequest],
@@ -404,6 +477,13 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn slots_since(&self, since: OffsetDateTime) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
+        self.slots_since_now(since)
+    }
+}
+
+#[async_trait]
+impl SafetyStore for SqliteStore {
     async fn safety_state(&self) -> Result<SafetyState, StoreError> {
         const OP: &str = "cannot read the safety state";
         self.with_conn(|conn| read_safety(conn, OP))
@@ -428,21 +508,118 @@ impl Store for SqliteStore {
                 params![json],
             )
             .map_err(sql(op()))?;
-            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(record.clone()), &op)?;
+            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(record.clone()), &op)?;
             tx.commit().map_err(sql(op()))
         })
+    }
+}
+
+#[async_trait]
+impl AuditLog for SqliteStore {
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.audit_page_now(filter, after_seq, limit)
+    }
+
+    async fn verify_audit(&self) -> Result<ChainReport, StoreError> {
+        SqliteStore::verify_audit(self)
+    }
+
+    async fn adopt_audit_chain(&self) -> Result<ChainReport, StoreError> {
+        SqliteStore::adopt_audit_chain(self)
     }
 
     async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
         let op = || format!("cannot record {}", record.setting_event);
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
-            append_audit(&tx, self.key.as_ref(), &AuditBody::Settings(record.clone()), &op)?;
+            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(record.clone()), &op)?;
             tx.commit().map_err(sql(op()))
         })
     }
+}
 
-    async fn slots_since(&self, since: OffsetDateTime) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
+impl SqliteStore {
+    /// Keyset paging on (created_at, id): the state filter runs on the state index, every
+    /// other listing on the creation index; both stop after `limit + 1` rows.
+    fn list_now(&self, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>, StoreError> {
+        const OP: &str = "cannot list actions";
+        let limit = i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let state = filter.state.map(|s| s.as_str());
+        self.with_conn(|conn| {
+            let tx = conn.transaction().map_err(sql(OP))?;
+            let (after_at, after_id) = match page.after {
+                None => (i64::MIN, String::new()),
+                Some(after) => {
+                    let at: Option<i64> = tx
+                        .prepare_cached("SELECT created_at FROM actions WHERE id = ?1 AND tenant = ?2")
+                        .and_then(|mut stmt| {
+                            stmt.query_row(params![after.to_string(), self.tenant], |row| row.get(0)).optional()
+                        })
+                        .map_err(sql(OP))?;
+                    match at {
+                        Some(at) => (at, after.to_string()),
+                        // An unknown cursor yields nothing.
+                        None => return Ok(Page { items: Vec::new(), next: None }),
+                    }
+                }
+            };
+            // The filters beyond state read the stored JSON; the keyset and LIMIT bound the rows read.
+            let rest = "AND (?4 IS NULL OR connector = ?4)
+                 AND (?5 IS NULL OR json_extract(detail_json, '$.action.target.identity') = ?5
+                      OR json_extract(detail_json, '$.action.canonical.identity') = ?5)
+                 AND (?6 IS NULL OR json_extract(detail_json, '$.action.control_id') = ?6)
+                 ORDER BY created_at, id LIMIT ?7";
+            let query = if state.is_some() {
+                format!(
+                    "SELECT detail_json FROM actions INDEXED BY actions_by_state
+                     WHERE tenant = ?1 AND state = ?8 AND (created_at, id) > (?2, ?3) {rest}"
+                )
+            } else {
+                format!(
+                    "SELECT detail_json FROM actions INDEXED BY actions_by_created
+                     WHERE tenant = ?1 AND ?8 IS NULL AND (created_at, id) > (?2, ?3) {rest}"
+                )
+            };
+            let mut items = Vec::new();
+            {
+                let mut stmt = tx.prepare_cached(&query).map_err(sql(OP))?;
+                let rows = stmt
+                    .query_map(
+                        params![
+                            self.tenant,
+                            after_at,
+                            after_id,
+                            filter.connector,
+                            filter.identity,
+                            filter.control,
+                            limit,
+                            state
+                        ],
+                        |row| row.get::<_, String>(0),
+                    )
+                    .map_err(sql(OP))?;
+                for row in rows {
+                    let detail: ActionDetail = serde_json::from_str(&row.map_err(sql(OP))?).map_err(decode(OP))?;
+                    items.push(detail.action);
+                }
+            }
+            tx.finish().map_err(sql(OP))?;
+            let next = if items.len() > page.limit {
+                items.truncate(page.limit);
+                items.last().map(|a| a.id)
+            } else {
+                None
+            };
+            Ok(Page { items, next })
+        })
+    }
+
+    fn slots_since_now(&self, since: OffsetDateTime) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
         const OP: &str = "cannot read the limit slots";
         let since = clamped_nanos(since);
         self.with_conn(|conn| {
@@ -548,111 +725,158 @@ fn write_change(
     conn: &Connection,
     tenant: &str,
     key: Option<&AuditKey>,
-    mut detail: ActionDetail,
+    detail: ActionDetail,
     change: &StateChange,
     op: &dyn Fn() -> String,
 ) -> Result<Action, StoreError> {
-    let StateChange { record, update } = change;
-    if let Some(plan) = &update.plan {
-        detail.plan = Some(plan.clone());
-    }
-    if let Some(before) = &update.before {
-        detail.before = Some(before.clone());
-    }
-    if let Some(after) = &update.after {
-        detail.after = Some(after.clone());
-    }
-    if let Some(restored) = &update.restored {
-        detail.restored = Some(restored.clone());
-    }
-    if let Some(pending) = update.pending_acceptance {
-        detail.pending_acceptance = pending;
-    }
-    if let Some(until) = update.rollback_expires_at {
-        detail.rollback_expires_at = Some(until);
-    }
-    if let Some(last_error) = &update.last_error {
-        detail.last_error = last_error.clone();
-    }
-    detail.action.state = record.to;
-    detail.action.updated_at = record.at;
+    let record = &change.record;
+    let detail = change.applied_to(detail);
     let updated_at = nanos(record.at).map_err(invalid(op()))?;
+    let due_at = detail.due_at().map(clamped_nanos);
     let detail_json = serde_json::to_string(&detail).map_err(encode(op()))?;
-    conn.execute(
-        "UPDATE actions SET state = ?1, updated_at = ?2, detail_json = ?3 WHERE id = ?4 AND tenant = ?5",
-        params![record.to.as_str(), updated_at, detail_json, record.action_id.to_string(), tenant],
+    conn.prepare_cached(
+        "UPDATE actions SET state = ?1, updated_at = ?2, detail_json = ?3, due_at = ?6 WHERE id = ?4 AND tenant = ?5",
     )
+    .and_then(|mut stmt| {
+        stmt.execute(params![record.to.as_str(), updated_at, detail_json, record.action_id.to_string(), tenant, due_at])
+    })
     .map_err(sql(op()))?;
     insert_transition(conn, record, op)?;
-    append_audit(conn, key, &AuditBody::Transition(record.clone()), op)?;
+    append_audit(conn, tenant, key, &AuditBody::Transition(record.clone()), op)?;
     Ok(detail.action)
 }
 
 fn insert_transition(conn: &Connection, record: &TransitionRecord, op: &dyn Fn() -> String) -> Result<(), StoreError> {
     let json = serde_json::to_string(record).map_err(encode(op()))?;
-    conn.execute(
-        "INSERT INTO transitions (action_id, record_json) VALUES (?1, ?2)",
-        params![record.action_id.to_string(), json],
-    )
-    .map_err(sql(op()))?;
+    conn.prepare_cached("INSERT INTO transitions (action_id, record_json) VALUES (?1, ?2)")
+        .and_then(|mut stmt| stmt.execute(params![record.action_id.to_string(), json]))
+        .map_err(sql(op()))?;
     Ok(())
 }
 
-/// Seals `body` against the last audit row (read inside the caller's transaction), appends
-/// it and, with a key, seals the checkpoint over it.
-///
-/// With a key the checkpoint must first vouch for the last row (genuine MAC, same `seq` and
-/// `hash`), so a truncated or rewritten chain is never sealed over; without a key there must
-/// be no checkpoint, which this process could not keep up to date.
+/// Writes `body` to the audit log in the caller's transaction: [`enqueue_audit`], then
+/// [`sequence_audit`] at once, so every committed change of this store is sequenced.
 pub(crate) fn append_audit(
     conn: &Connection,
+    tenant: &str,
     key: Option<&AuditKey>,
     body: &AuditBody,
     op: &dyn Fn() -> String,
 ) -> Result<(), StoreError> {
-    let last = conn
-        .query_row("SELECT seq, record_json FROM audit ORDER BY seq DESC LIMIT 1", [], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-        })
-        .optional()
+    enqueue_audit(conn, tenant, body, op)?;
+    sequence_audit(conn, tenant, key, op)
+}
+
+/// Inserts `body` as an unsequenced entry of `tenant`'s log, without reading the chain head,
+/// so writers never contend on it.
+pub(crate) fn enqueue_audit(
+    conn: &Connection,
+    tenant: &str,
+    body: &AuditBody,
+    op: &dyn Fn() -> String,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(body).map_err(encode(op()))?;
+    conn.prepare_cached("INSERT INTO audit_pending (tenant, body_json) VALUES (?1, ?2)")
+        .and_then(|mut stmt| stmt.execute(params![tenant, json]))
         .map_err(sql(op()))?;
-    let prev = match last {
-        None => None,
-        Some((seq, json)) => Some(AuditRecord::from_json(&json).map_err(|source| StoreError::Backend {
-            message: format!(
-                "{}: the last audit record ({seq}) cannot be read, so the chain cannot be extended; run `remediate audit verify`",
-                op()
-            ),
-            source: Box::new(source),
-        })?),
+    Ok(())
+}
+
+/// The sequencer: seals every unsequenced entry of `tenant`'s log, oldest first, onto the
+/// chain head kept in `audit_head` ([`remediation_audit::seal`]), inserts the records into the
+/// insert-only `audit` table, deletes the entries it sequenced, moves the head and, with a
+/// key, seals the checkpoint over the new head. Runs inside the caller's write transaction.
+///
+/// With a key the checkpoint must first vouch for the head (genuine MAC, same `seq` and
+/// `hash`), so a truncated or rewritten chain is never sealed over; without a key there must
+/// be no checkpoint, which this process could not keep up to date. The `audit` table's insert
+/// trigger still refuses any record that does not extend its last row, so a head row that
+/// disagrees with the table stops sequencing too.
+pub(crate) fn sequence_audit(
+    conn: &Connection,
+    tenant: &str,
+    key: Option<&AuditKey>,
+    op: &dyn Fn() -> String,
+) -> Result<(), StoreError> {
+    let mut head: Option<ChainHead> = conn
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE tenant = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![tenant], |row| {
+                Ok(ChainHead { seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0), hash: row.get(1)? })
+            })
+            .optional()
+        })
+        .map_err(sql(op()))?;
+    let pending: Vec<(i64, String)> = {
+        let mut stmt = conn
+            .prepare_cached("SELECT id, body_json FROM audit_pending WHERE tenant = ?1 ORDER BY id")
+            .map_err(sql(op()))?;
+        let rows = stmt.query_map(params![tenant], |row| Ok((row.get(0)?, row.get(1)?))).map_err(sql(op()))?;
+        rows.collect::<Result<_, _>>().map_err(sql(op()))?
     };
+    let Some((last_id, _)) = pending.last().cloned() else {
+        return Ok(());
+    };
+    // The chain's last row, by its columns on the primary key (no JSON is parsed): the
+    // checkpoint must vouch for it, and the head row must name it.
+    let last: Option<ChainHead> = conn
+        .prepare_cached("SELECT seq, hash FROM audit WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![tenant], |row| {
+                Ok(ChainHead { seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0), hash: row.get(1)? })
+            })
+            .optional()
+        })
+        .map_err(sql(op()))?;
     let stored = read_checkpoint(conn).map_err(sql(op()))?;
     match key {
         None if stored.is_some() => return Err(invalid(op())(StoreSqliteError::KeyRequired)),
         None => {}
         Some(key) => {
-            let verdict =
-                CheckpointVerdict::judge(Some(key), stored.as_ref(), prev.as_ref().map(|p| (p.seq, p.hash.as_str())));
+            let verdict = judge_checkpoint(Some(key), stored.as_ref(), last.as_ref().map(|h| (h.seq, h.hash.as_str())));
             if verdict != CheckpointVerdict::Matches {
                 return Err(invalid(op())(StoreSqliteError::CheckpointMismatch { verdict }));
             }
         }
     }
-    let record = AuditRecord::seal(prev.as_ref(), body.clone()).map_err(audit(op()))?;
-    let json = record.to_canonical_json().map_err(audit(op()))?;
-    let seq = i64::try_from(record.seq).map_err(|source| StoreError::Backend {
-        message: format!("{}: the audit chain is full", op()),
-        source: Box::new(source),
-    })?;
-    let at = nanos(body.at()).map_err(invalid(op()))?;
-    let action_id = body.action_id().map(|id| id.to_string()).unwrap_or_default();
-    conn.execute(
-        "INSERT INTO audit (seq, action_id, at, record_json, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![seq, action_id, at, json, record.prev_hash, record.hash],
-    )
-    .map_err(sql(op()))?;
-    if let Some(key) = key {
-        write_checkpoint(conn, &key.seal(record.seq, &record.hash), op)?;
+    if head != last {
+        return Err(invalid(op())(StoreSqliteError::AuditHeadMismatch {
+            head: head.map(|h| h.seq).unwrap_or(0),
+            last: last.map(|h| h.seq).unwrap_or(0),
+        }));
+    }
+    for (_, body_json) in &pending {
+        let body: AuditBody = serde_json::from_str(body_json).map_err(decode(op()))?;
+        let record = remediation_audit::seal(head.as_ref(), body).map_err(audit(op()))?;
+        let json = record.to_canonical_json().map_err(audit(op()))?;
+        let seq = i64::try_from(record.seq).map_err(|source| StoreError::Backend {
+            message: format!("{}: the audit chain is full", op()),
+            source: Box::new(source),
+        })?;
+        let at = nanos(record.body.at()).map_err(invalid(op()))?;
+        let action_id = record.body.action_id().map(|id| id.to_string()).unwrap_or_default();
+        conn.prepare_cached(
+            "INSERT INTO audit (seq, action_id, at, record_json, prev_hash, hash, tenant)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .and_then(|mut stmt| stmt.execute(params![seq, action_id, at, json, record.prev_hash, record.hash, tenant]))
+        .map_err(sql(op()))?;
+        head = Some(ChainHead { seq: record.seq, hash: record.hash });
+    }
+    conn.prepare_cached("DELETE FROM audit_pending WHERE tenant = ?1 AND id <= ?2")
+        .and_then(|mut stmt| stmt.execute(params![tenant, last_id]))
+        .map_err(sql(op()))?;
+    if let Some(head) = &head {
+        let seq = i64::try_from(head.seq).unwrap_or(i64::MAX);
+        conn.prepare_cached(
+            "INSERT INTO audit_head (tenant, seq, hash) VALUES (?1, ?2, ?3)
+             ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .and_then(|mut stmt| stmt.execute(params![tenant, seq, head.hash]))
+        .map_err(sql(op()))?;
+        if let Some(key) = key {
+            write_checkpoint(conn, &key.seal(head.seq, &head.hash), op)?;
+        }
     }
     Ok(())
 }
@@ -717,11 +941,16 @@ fn count_used(conn: &Connection, slot: &SlotRequest, at: OffsetDateTime) -> Resu
     // `None`: the window reaches back before anything the store can hold, so every slot of the
     // key counts. (`Window::start` would overflow for windows longer than the calendar.)
     let start = at.checked_sub(window.length).and_then(|_| i64::try_from(window.start(at).unix_timestamp_nanos()).ok());
-    let used: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM limit_slots WHERE key = ?1 AND (?2 IS NULL OR at > ?2)",
-        params![slot.key, start],
-        |row| row.get(0),
-    )?;
+    // Two statements rather than `?2 IS NULL OR at > ?2`, so each is a range on the
+    // (key, at) index.
+    let used: i64 = match start {
+        Some(start) => conn
+            .prepare_cached("SELECT COUNT(*) FROM limit_slots WHERE key = ?1 AND at > ?2")?
+            .query_row(params![slot.key, start], |row| row.get(0))?,
+        None => conn
+            .prepare_cached("SELECT COUNT(*) FROM limit_slots WHERE key = ?1")?
+            .query_row(params![slot.key], |row| row.get(0))?,
+    };
     Ok(u32::try_from(used).unwrap_or(u32::MAX))
 }
 

@@ -314,6 +314,7 @@ impl DetailBuilder {
                 pending_acceptance: false,
                 rollback_expires_at: None,
                 last_error: None,
+                approval_expires_at: None,
             },
         }
     }

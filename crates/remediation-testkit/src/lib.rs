@@ -53,6 +53,7 @@ pub mod permission_map;
 pub mod policy;
 pub mod real_server;
 pub mod store;
+pub mod store_conformance;
 pub mod tls;
 
 pub use builders::{

@@ -1,23 +1,29 @@
 //! [`InMemoryStore`]: a faithful in-memory [`Store`] for engine tests.
 //!
 //! It keeps the contract a real store keeps, so tests that pass against it say something:
-//! every change is a compare-and-set on the action's state, detail fields merge the way
-//! [`DetailUpdate`] documents, and limit slots are counted with the exact window rule of
-//! `remediation-limiter` (an execution at `at` is admitted when fewer than `limit` slots lie in
-//! `(at - window, at]`). One mutex stands in for the store transaction.
+//! every change is a compare-and-set on the action's state, detail fields merge with
+//! [`DetailUpdate::merge_into`] (the rule every store shares), audit entries are sealed into
+//! a hash chain with [`remediation_audit::seal`], listing is keyset-paged on (creation time,
+//! id), and limit slots are counted with the exact window rule of `remediation-limiter` (an
+//! execution at `at` is admitted when fewer than `limit` slots lie in `(at - window, at]`).
+//! One mutex stands in for the store transaction, so every method is serializable.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use remediation_audit::ChainVerifier;
 use remediation_core::{
-    Action, ActionDetail, ActionFilter, ActionId, BeginOutcome, DetailUpdate, LimitReached, SafetyState,
-    SettingsRecord, SlotRequest, StateChange, Store, StoreError, TransitionRecord,
+    Action, ActionDetail, ActionFilter, ActionId, ActionStore, Actor, ApiToken, AuditBody, AuditFilter, AuditLog,
+    AuditRecord, BeginOutcome, ChainHead, ChainReport, Credential, LimitReached, LimitStore, Page, PageRequest,
+    PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore, Role, SafetyState, SafetyStore,
+    SettingsRecord, SlotRequest, StateChange, StoreError, TransitionRecord,
 };
 use remediation_limiter::Window;
 use time::OffsetDateTime;
 
-/// An in-memory [`Store`]. Cheap to create; share it behind an `Arc`.
+/// An in-memory [`remediation_core::Store`]. Cheap to create; share it behind an `Arc`.
 #[derive(Debug, Default)]
 pub struct InMemoryStore {
     inner: Mutex<Inner>,
@@ -25,17 +31,23 @@ pub struct InMemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Insertion order, so `list` returns oldest first.
-    order: Vec<ActionId>,
+    /// List order: (creation time, id), as every store lists.
+    order: BTreeSet<(OffsetDateTime, ActionId)>,
     actions: HashMap<ActionId, ActionDetail>,
-    /// Every transition of every action, in the order they were written (the audit trail).
+    /// Every transition of every action, in the order they were written.
     transitions: Vec<TransitionRecord>,
+    /// The sealed audit chain.
+    log: Vec<AuditRecord>,
     /// Reserved slots per limit key, in reservation order.
     slots: BTreeMap<String, Vec<OffsetDateTime>>,
     /// Safety switches and facts.
     safety: SafetyState,
     /// Every change to them, in order.
     settings_records: Vec<SettingsRecord>,
+    principals: BTreeMap<String, Principal>,
+    /// Tokens by name, with their hash.
+    tokens: BTreeMap<String, (ApiToken, String)>,
+    pending: Vec<PendingChange>,
 }
 
 /// What the in-memory store reports as a backend failure.
@@ -63,12 +75,13 @@ impl InMemoryStore {
     pub fn seed(&self, detail: ActionDetail) {
         let mut inner = self.lock();
         let id = detail.action.id;
-        if inner.actions.insert(id, detail).is_none() {
-            inner.order.push(id);
+        if let Some(old) = inner.actions.insert(id, detail.clone()) {
+            inner.order.remove(&(old.action.created_at, id));
         }
+        inner.order.insert((detail.action.created_at, id));
     }
 
-    /// The detail of `id`, if it exists (a synchronous [`Store::get`]).
+    /// The detail of `id`, if it exists (a synchronous [`ActionStore::get`]).
     pub fn detail(&self, id: ActionId) -> Option<ActionDetail> {
         self.lock().actions.get(&id).cloned()
     }
@@ -86,6 +99,20 @@ impl InMemoryStore {
     /// Reserves a slot under `key` at `at` directly, as if an execution had taken it.
     pub fn reserve(&self, key: &str, at: OffsetDateTime) {
         self.lock().slots.entry(key.to_owned()).or_default().push(at);
+    }
+
+    /// Every change to the safety state, in order (the settings part of the audit trail).
+    pub fn settings_records(&self) -> Vec<SettingsRecord> {
+        self.lock().settings_records.clone()
+    }
+
+    /// Replaces the audit record with `seq` as it is, without resealing: for tests that check
+    /// verification finds tampering.
+    pub fn tamper_audit(&self, seq: u64, edit: impl FnOnce(&mut AuditRecord)) {
+        let mut inner = self.lock();
+        if let Some(r) = inner.log.iter_mut().find(|r| r.seq == seq) {
+            edit(r);
+        }
     }
 }
 
@@ -120,44 +147,62 @@ impl Inner {
         Ok(())
     }
 
-    /// Applies a checked change: state, timestamps, detail fields, transition.
+    /// Seals `body` onto the chain's head and appends it.
+    fn append(&mut self, body: AuditBody) -> Result<(), StoreError> {
+        let head = self.log.last().map(|r| ChainHead { seq: r.seq, hash: r.hash.clone() });
+        let record = remediation_audit::seal(head.as_ref(), body)
+            .map_err(|e| backend(format!("cannot seal the audit record: {e}")))?;
+        self.log.push(record);
+        Ok(())
+    }
+
+    /// Applies a checked change: state, timestamps, detail fields, transition, audit entry.
     fn write(&mut self, change: &StateChange) -> Result<Action, StoreError> {
         let record = &change.record;
         let id = record.action_id;
-        let detail = self.actions.get_mut(&id).ok_or(StoreError::NotFound(id))?;
-        detail.action.state = record.to;
-        detail.action.updated_at = record.at;
-        let DetailUpdate { plan, before, after, restored, pending_acceptance, rollback_expires_at, last_error } =
-            change.update.clone();
-        if let Some(plan) = plan {
-            detail.plan = Some(plan);
-        }
-        if let Some(before) = before {
-            detail.before = Some(before);
-        }
-        if let Some(after) = after {
-            detail.after = Some(after);
-        }
-        if let Some(restored) = restored {
-            detail.restored = Some(restored);
-        }
-        if let Some(pending) = pending_acceptance {
-            detail.pending_acceptance = pending;
-        }
-        if let Some(until) = rollback_expires_at {
-            detail.rollback_expires_at = Some(until);
-        }
-        if let Some(error) = last_error {
-            detail.last_error = error;
-        }
+        let detail = self.actions.get(&id).cloned().ok_or(StoreError::NotFound(id))?;
+        let detail = change.applied_to(detail);
         let action = detail.action.clone();
+        self.actions.insert(id, detail);
         self.transitions.push(record.clone());
+        self.append(AuditBody::Transition(record.clone()))?;
         Ok(action)
+    }
+
+    fn settings(&mut self, record: SettingsRecord) -> Result<(), StoreError> {
+        self.settings_records.push(record.clone());
+        self.append(AuditBody::Settings(record))
+    }
+
+    /// Appends a principal, token or pending-change record (not a safety-state change).
+    fn noted(&mut self, record: SettingsRecord) -> Result<(), StoreError> {
+        self.append(AuditBody::Settings(record))
+    }
+
+    fn live_principal(&self, name: &str) -> Result<Principal, StoreError> {
+        match self.principals.get(name) {
+            Some(p) if p.revoked_at.is_none() => Ok(p.clone()),
+            Some(_) => Err(backend(format!("principal `{name}` is revoked"))),
+            None => Err(backend(format!("no principal `{name}`"))),
+        }
+    }
+}
+
+/// The audit record of a principal, token or pending change step.
+fn note(event: &str, actor: &Actor, at: OffsetDateTime, comment: String, value: serde_json::Value) -> SettingsRecord {
+    SettingsRecord {
+        setting_event: event.to_owned(),
+        actor: actor.name.clone(),
+        credential: actor.credential.clone(),
+        at,
+        comment: Some(comment),
+        previous: serde_json::Value::Null,
+        value,
     }
 }
 
 #[async_trait]
-impl Store for InMemoryStore {
+impl ActionStore for InMemoryStore {
     async fn create_action(&self, detail: &ActionDetail, record: &TransitionRecord) -> Result<(), StoreError> {
         let id = detail.action.id;
         if record.action_id != id || record.from.is_some() || record.to != detail.action.state {
@@ -170,8 +215,9 @@ impl Store for InMemoryStore {
         if inner.actions.contains_key(&id) {
             return Err(backend(format!("action {id} already exists")));
         }
+        inner.append(AuditBody::Transition(record.clone()))?;
         inner.actions.insert(id, detail.clone());
-        inner.order.push(id);
+        inner.order.insert((detail.action.created_at, id));
         inner.transitions.push(record.clone());
         Ok(())
     }
@@ -180,17 +226,33 @@ impl Store for InMemoryStore {
         self.detail(id).ok_or(StoreError::NotFound(id))
     }
 
-    async fn list(&self, filter: &ActionFilter) -> Result<Vec<Action>, StoreError> {
+    async fn list(&self, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>, StoreError> {
         let inner = self.lock();
-        Ok(inner
+        let start = match page.after {
+            None => None,
+            Some(after) => match inner.actions.get(&after) {
+                Some(d) => Some((d.action.created_at, after)),
+                // An unknown cursor yields nothing.
+                None => return Ok(Page { items: Vec::new(), next: None }),
+            },
+        };
+        let after = start.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut items: Vec<Action> = inner
             .order
-            .iter()
-            .filter_map(|id| inner.actions.get(id))
+            .range((after, Bound::Unbounded))
+            .filter_map(|(_, id)| inner.actions.get(id))
             .map(|d| &d.action)
-            .filter(|a| filter.state.is_none_or(|s| a.state == s))
-            .filter(|a| filter.connector.as_ref().is_none_or(|c| &a.connector == c))
+            .filter(|a| filter.matches(a))
+            .take(page.limit.saturating_add(1))
             .cloned()
-            .collect())
+            .collect();
+        let next = if items.len() > page.limit {
+            items.truncate(page.limit);
+            items.last().map(|a| a.id)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
     }
 
     async fn transitions(&self, id: ActionId) -> Result<Vec<TransitionRecord>, StoreError> {
@@ -225,14 +287,55 @@ impl Store for InMemoryStore {
         Ok(BeginOutcome::Started(inner.write(change)?))
     }
 
-    async fn check_limits(
+    async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<ActionDetail>, StoreError> {
+        let inner = self.lock();
+        let mut due: Vec<(OffsetDateTime, ActionId)> =
+            inner.actions.values().filter_map(|d| d.due_at().filter(|t| *t < now).map(|t| (t, d.action.id))).collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).filter_map(|(_, id)| inner.actions.get(&id).cloned()).collect())
+    }
+}
+
+#[async_trait]
+impl AuditLog for InMemoryStore {
+    async fn audit_page(
         &self,
-        slots: &[SlotRequest],
-        at: OffsetDateTime,
-    ) -> Result<Option<LimitReached>, StoreError> {
-        Ok(self.lock().first_full(slots, at))
+        filter: &AuditFilter,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .log
+            .iter()
+            .filter(|r| after_seq.is_none_or(|a| r.seq > a))
+            .filter(|r| filter.since.is_none_or(|s| r.body.at() >= s))
+            .filter(|r| filter.action.is_none_or(|a| r.body.action_id() == Some(a)))
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
+    async fn verify_audit(&self) -> Result<ChainReport, StoreError> {
+        let inner = self.lock();
+        let mut verifier = ChainVerifier::new();
+        for r in &inner.log {
+            verifier.push(r);
+        }
+        Ok(verifier.finish())
+    }
+
+    async fn adopt_audit_chain(&self) -> Result<ChainReport, StoreError> {
+        Err(StoreError::Unsupported { what: "audit checkpoints" })
+    }
+
+    async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
+        self.lock().settings(record.clone())
+    }
+}
+
+#[async_trait]
+impl SafetyStore for InMemoryStore {
     async fn safety_state(&self) -> Result<SafetyState, StoreError> {
         Ok(self.lock().safety.clone())
     }
@@ -247,14 +350,20 @@ impl Store for InMemoryStore {
         if &inner.safety != expected {
             return Err(StoreError::SafetyConflict);
         }
+        inner.settings(record.clone())?;
         inner.safety = new.clone();
-        inner.settings_records.push(record.clone());
         Ok(())
     }
+}
 
-    async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
-        self.lock().settings_records.push(record.clone());
-        Ok(())
+#[async_trait]
+impl LimitStore for InMemoryStore {
+    async fn check_limits(
+        &self,
+        slots: &[SlotRequest],
+        at: OffsetDateTime,
+    ) -> Result<Option<LimitReached>, StoreError> {
+        Ok(self.lock().first_full(slots, at))
     }
 
     async fn slots_since(&self, since: OffsetDateTime) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
@@ -269,16 +378,214 @@ impl Store for InMemoryStore {
     }
 }
 
-impl InMemoryStore {
-    /// Every change to the safety state, in order (the settings part of the audit trail).
-    pub fn settings_records(&self) -> Vec<SettingsRecord> {
-        self.lock().settings_records.clone()
+#[async_trait]
+impl PrincipalStore for InMemoryStore {
+    async fn create_principal(
+        &self,
+        name: &str,
+        kind: PrincipalKind,
+        role: Role,
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<Principal, StoreError> {
+        let mut inner = self.lock();
+        if role == Role::System {
+            return Err(backend("the system role is never granted".to_owned()));
+        }
+        if inner.principals.contains_key(name) {
+            return Err(backend(format!("principal `{name}` exists")));
+        }
+        let p = Principal { name: name.to_owned(), kind, role: Some(role), created_at: at, revoked_at: None };
+        let value = serde_json::json!({"principal": name, "kind": kind, "role": role});
+        inner.noted(note("principal_created", actor, at, format!("principal `{name}`"), value))?;
+        inner.principals.insert(name.to_owned(), p.clone());
+        Ok(p)
+    }
+
+    async fn principal(&self, name: &str) -> Result<Option<Principal>, StoreError> {
+        Ok(self.lock().principals.get(name).cloned())
+    }
+
+    async fn list_principals(&self) -> Result<Vec<Principal>, StoreError> {
+        Ok(self.lock().principals.values().cloned().collect())
+    }
+
+    async fn set_principal_role(
+        &self,
+        name: &str,
+        expected: Role,
+        role: Role,
+        actor: &Actor,
+        comment: &str,
+        at: OffsetDateTime,
+    ) -> Result<Principal, StoreError> {
+        let mut inner = self.lock();
+        let p = inner.live_principal(name)?;
+        if role == Role::System || p.role != Some(expected) {
+            return Err(backend(format!("the role of `{name}` is not {expected}")));
+        }
+        let value = serde_json::json!({"principal": name, "role": role});
+        inner.noted(note("principal_role_changed", actor, at, comment.to_owned(), value))?;
+        let p = Principal { role: Some(role), ..p };
+        inner.principals.insert(name.to_owned(), p.clone());
+        Ok(p)
+    }
+
+    async fn revoke_principal(
+        &self,
+        name: &str,
+        actor: &Actor,
+        comment: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        if inner.live_principal(name).is_err() {
+            return Ok(false);
+        }
+        inner.noted(note(
+            "principal_revoked",
+            actor,
+            at,
+            comment.to_owned(),
+            serde_json::json!({"principal": name}),
+        ))?;
+        if let Some(p) = inner.principals.get_mut(name) {
+            p.revoked_at = Some(at);
+        }
+        for (t, _) in inner.tokens.values_mut() {
+            if t.principal == name && t.revoked_at.is_none() {
+                t.revoked_at = Some(at);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn create_token(
+        &self,
+        principal: &str,
+        name: &str,
+        token_hash: &str,
+        expires_at: OffsetDateTime,
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<ApiToken, StoreError> {
+        let mut inner = self.lock();
+        inner.live_principal(principal)?;
+        if let Some((t, _)) = inner.tokens.get(name)
+            && (t.principal != principal || (t.revoked_at.is_none() && t.expires_at > at))
+        {
+            return Err(backend(format!("a token `{name}` exists")));
+        }
+        let token = ApiToken {
+            name: name.to_owned(),
+            principal: principal.to_owned(),
+            created_at: at,
+            expires_at,
+            revoked_at: None,
+        };
+        let value = serde_json::json!({"principal": principal, "token": name});
+        inner.noted(note("token_created", actor, at, format!("API token `{name}` of `{principal}`"), value))?;
+        inner.tokens.insert(name.to_owned(), (token.clone(), token_hash.to_owned()));
+        Ok(token)
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        Ok(self.lock().tokens.values().map(|(t, _)| t.clone()).collect())
+    }
+
+    async fn revoke_token(&self, name: &str, actor: &Actor, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let owner = match inner.tokens.get(name) {
+            Some((t, _)) if t.revoked_at.is_none() => t.principal.clone(),
+            _ => return Ok(false),
+        };
+        let value = serde_json::json!({"principal": owner, "token": name});
+        inner.noted(note("token_revoked", actor, at, format!("API token `{name}` of `{owner}`"), value))?;
+        if let Some((t, _)) = inner.tokens.get_mut(name) {
+            t.revoked_at = Some(at);
+        }
+        Ok(true)
+    }
+
+    async fn credential_by_hash(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Credential>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .tokens
+            .values()
+            .find(|(t, h)| h == token_hash && t.revoked_at.is_none() && t.expires_at > now)
+            .and_then(|(t, _)| {
+                let p = inner.principals.get(&t.principal).filter(|p| p.revoked_at.is_none())?;
+                Some(Credential { token: t.name.clone(), principal: p.name.clone(), role: p.role? })
+            }))
+    }
+
+    async fn propose_change(&self, change: &PendingChange, proposer: &Actor) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.pending.iter().any(|c| c.id == change.id) {
+            return Err(backend(format!("pending change {} exists", change.id)));
+        }
+        let value = serde_json::json!({"pending_change": change.id, "status": change.status});
+        inner.noted(note("change_proposed", proposer, change.proposed_at, change.summary.clone(), value))?;
+        inner.pending.push(change.clone());
+        Ok(())
+    }
+
+    async fn pending_change(&self, id: &str) -> Result<Option<PendingChange>, StoreError> {
+        Ok(self.lock().pending.iter().find(|c| c.id == id).cloned())
+    }
+
+    async fn pending_changes(&self, status: Option<PendingStatus>) -> Result<Vec<PendingChange>, StoreError> {
+        let mut all: Vec<PendingChange> =
+            self.lock().pending.iter().filter(|c| status.is_none_or(|s| c.status == s)).cloned().collect();
+        all.sort_by(|a, b| (a.proposed_at, &a.id).cmp(&(b.proposed_at, &b.id)));
+        Ok(all)
+    }
+
+    async fn overdue_changes(&self, now: OffsetDateTime) -> Result<Vec<PendingChange>, StoreError> {
+        let mut all = self.pending_changes(Some(PendingStatus::Pending)).await?;
+        all.retain(|c| c.expires_at <= now);
+        Ok(all)
+    }
+
+    async fn close_change(
+        &self,
+        id: &str,
+        to: PendingStatus,
+        actor: &Actor,
+        note_text: Option<String>,
+        at: OffsetDateTime,
+    ) -> Result<PendingChange, StoreError> {
+        let mut inner = self.lock();
+        let Some(current) = inner.pending.iter().find(|c| c.id == id).cloned() else {
+            return Err(backend(format!("no pending change {id}")));
+        };
+        if current.status != PendingStatus::Pending {
+            return Err(backend(format!("pending change {id} is {}", current.status)));
+        }
+        let closed = PendingChange {
+            status: to,
+            decided_by: Some(actor.name.clone()),
+            decided_credential: actor.credential.clone(),
+            decided_at: Some(at),
+            note: note_text,
+            ..current
+        };
+        let value = serde_json::json!({"pending_change": id, "status": to});
+        inner.noted(note(to.event(), actor, at, closed.summary.clone(), value))?;
+        if let Some(c) = inner.pending.iter_mut().find(|c| c.id == id) {
+            *c = closed.clone();
+        }
+        Ok(closed)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use remediation_core::{State, TransitionRecord};
+    use remediation_core::{DetailUpdate, State, TransitionRecord};
     use time::Duration;
 
     use super::*;
@@ -364,6 +671,31 @@ mod tests {
             block_on(store.check_limits(std::slice::from_ref(&s), fixed_time() + Duration::seconds(at_offset_secs)))
                 .expect("check");
         assert_eq!(got.map(|l| l.used), expected_used);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn passes_the_store_conformance_suite() {
+        crate::store_conformance::run(|| async {
+            let store = std::sync::Arc::new(InMemoryStore::new());
+            let seeder = std::sync::Arc::clone(&store);
+            let tamperer = std::sync::Arc::clone(&store);
+            crate::store_conformance::Subject {
+                store,
+                seed: Some(Box::new(move |details| {
+                    for d in details {
+                        seeder.seed(d.clone());
+                    }
+                })),
+                tamper: Some(Box::new(move |seq| {
+                    tamperer.tamper_audit(seq, |r| {
+                        if let Some(t) = r.body.transition_mut() {
+                            t.actor = "local:mallory".to_owned();
+                        }
+                    });
+                })),
+            }
+        })
+        .await;
     }
 
     #[test]

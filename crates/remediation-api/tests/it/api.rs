@@ -311,7 +311,12 @@ fn sandbox_writes(env: &Env) -> usize {
 }
 
 fn audit_events(env: &Env, event: &str) -> usize {
-    let records = env.state.runtime().store().audit_records(None).unwrap();
+    let records = crate::support::ready(env.state.runtime().store().audit_page(
+        &remediation_core::AuditFilter::default(),
+        None,
+        100_000,
+    ))
+    .unwrap();
     records.iter().filter(|r| r.body.event() == event).count()
 }
 
@@ -477,7 +482,8 @@ async fn every_attempt_refused_by_role_leaves_an_audit_record() {
         assert_eq!(s, StatusCode::FORBIDDEN, "{path} as {who}: {b}");
         assert_eq!(audit_events(&env, event), before + 1, "{path} as {who} is audited as {event}");
     }
-    let records = env.state.runtime().store().audit_records(None).unwrap();
+    let records =
+        env.state.runtime().store().audit_page(&remediation_core::AuditFilter::default(), None, 100_000).await.unwrap();
     let last = records.last().unwrap();
     assert_eq!((last.body.actor(), last.body.event()), ("requester", "rollback_refused"));
 }

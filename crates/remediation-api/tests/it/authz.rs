@@ -145,7 +145,7 @@ async fn revoked_tokens_stop_working() {
     let (status, _) = env.call(Some("viewer"), Method::GET, "/v1/actions", None).await;
     assert_eq!(status, 200);
     let test = remediation_core::Actor::new("local:test", remediation_core::Role::Admin);
-    assert!(env.state.runtime().store().revoke_token("viewer", &test, time::OffsetDateTime::now_utc()).unwrap());
+    assert!(env.state.runtime().store().revoke_token("viewer", &test, time::OffsetDateTime::now_utc()).await.unwrap());
     let (status, body) = env.call(Some("viewer"), Method::GET, "/v1/actions", None).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(error_code(&body), "unauthenticated");

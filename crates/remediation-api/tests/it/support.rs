@@ -9,9 +9,9 @@ use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
 use remediation_api::{ApiOptions, ApiState, router};
 use remediation_config::{Config, ConnectorConfig};
+use remediation_core::PrincipalKind;
 use remediation_core::{EngineEvent, EventSink, Role};
 use remediation_runtime::{Runtime, RuntimeOptions};
-use remediation_store_sqlite::PrincipalKind;
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -106,7 +106,7 @@ impl Env {
         ] {
             let now = runtime.clock().now();
             let test = remediation_core::Actor::new("local:test", Role::Admin);
-            runtime.store().create_principal(name, PrincipalKind::Person, role, &test, now).unwrap();
+            ready(runtime.store().create_principal(name, PrincipalKind::Person, role, &test, now)).unwrap();
             tokens.push((name.to_owned(), add_token(&runtime, name, name)));
         }
         let state = ApiState::new(Arc::new(runtime), ApiOptions { body_limit_bytes: 4096, ..ApiOptions::default() });
@@ -184,7 +184,7 @@ pub(crate) fn add_token(runtime: &Runtime, principal: &str, name: &str) -> Strin
     let now = runtime.clock().now();
     let test = remediation_core::Actor::new("local:test", Role::Admin);
     let hash = remediation_runtime::tokens::hash(&token);
-    runtime.store().create_token(principal, name, &hash, now + time::Duration::days(90), &test, now).unwrap();
+    ready(runtime.store().create_token(principal, name, &hash, now + time::Duration::days(90), &test, now)).unwrap();
     token.expose_secret().to_owned()
 }
 
@@ -203,4 +203,14 @@ pub(crate) fn error_code(body: &Value) -> String {
     let e = &body["error"];
     assert!(e["message"].is_string() && e["details"].is_object(), "not the error shape: {body}");
     e["code"].as_str().unwrap_or_else(|| panic!("not the error shape: {body}")).to_owned()
+}
+
+/// The output of a future that is ready when first polled: the embedded store's methods do
+/// their work synchronously, so setup code that is not async can call them.
+pub(crate) fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => panic!("the store call did not complete at once"),
+    }
 }

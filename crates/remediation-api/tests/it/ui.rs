@@ -413,7 +413,7 @@ async fn revoking_the_token_ends_its_sessions() {
     let mut b = Browser::new(env.app.clone());
     b.sign_in(env.token("viewer")).await;
     let test = remediation_core::Actor::new("local:test", remediation_core::Role::Admin);
-    assert!(env.state.runtime().store().revoke_token("viewer", &test, time::OffsetDateTime::now_utc()).unwrap());
+    assert!(env.state.runtime().store().revoke_token("viewer", &test, time::OffsetDateTime::now_utc()).await.unwrap());
     let page = b.get().await;
     assert!(page.body.contains("action=\"/login\""), "back to the sign-in form: {}", page.body);
 }
@@ -435,8 +435,8 @@ async fn sessions_end_after_eight_hours() {
     .unwrap();
     let test = remediation_core::Actor::new("local:test", remediation_core::Role::Admin);
     let viewer = remediation_core::Role::Viewer;
-    let person = remediation_store_sqlite::PrincipalKind::Person;
-    runtime.store().create_principal("viewer", person, viewer, &test, clock.now()).unwrap();
+    let person = remediation_core::PrincipalKind::Person;
+    runtime.store().create_principal("viewer", person, viewer, &test, clock.now()).await.unwrap();
     let token = crate::support::add_token(&runtime, "viewer", "viewer");
     let mut b = Browser::new(router(ApiState::new(Arc::new(runtime), ApiOptions::default())));
     b.sign_in(&token).await;

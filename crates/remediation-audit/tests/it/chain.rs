@@ -1,6 +1,7 @@
 //! Chain verification: each way of tampering is reported at the first broken link.
 
 use proptest::prelude::*;
+use remediation_audit::AuditRecordExt as _;
 use remediation_audit::{
     AuditKey, AuditRecord, Break, BreakKind, ChainReport, ChainVerifier, Checkpoint, CheckpointVerdict, verify_chain,
     verify_chain_with_checkpoint,

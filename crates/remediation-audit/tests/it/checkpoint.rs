@@ -25,7 +25,10 @@ fn mac_input_and_vector() {
 #[track_caller]
 fn check_rejected(checkpoint: Checkpoint) {
     assert!(!key().verifies(&checkpoint), "{checkpoint:?}");
-    assert_eq!(CheckpointVerdict::judge(Some(&key()), Some(&checkpoint), Some((3, HEAD))), CheckpointVerdict::BadMac);
+    assert_eq!(
+        remediation_audit::judge_checkpoint(Some(&key()), Some(&checkpoint), Some((3, HEAD))),
+        CheckpointVerdict::BadMac
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! runs a longer pass (CI does).
 
 use proptest::prelude::*;
+use remediation_audit::AuditRecordExt as _;
 use remediation_audit::{AuditRecord, BreakKind, read_jsonl, verify_chain, write_jsonl};
 use remediation_core::{ActionId, State, TransitionRecord};
 use time::{OffsetDateTime, UtcOffset};

@@ -1,5 +1,6 @@
 //! JSONL export: round trip, strict parsing, and errors that name the line.
 
+use remediation_audit::AuditRecordExt as _;
 use std::error::Error as _;
 
 use remediation_audit::{AuditError, AuditRecord, read_jsonl, verify_chain, write_jsonl};

@@ -1,6 +1,7 @@
 //! Builders of transition bodies and sealed chains for the tests.
 
 use remediation_audit::AuditRecord;
+use remediation_audit::AuditRecordExt as _;
 use remediation_core::{ActionId, State, TransitionRecord};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};

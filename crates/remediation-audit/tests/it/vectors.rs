@@ -4,6 +4,7 @@
 //! To create the files once (never to update them: they are a contract), run
 //! `REMEDIATION_WRITE_VECTORS=1 cargo test -p remediation-audit --test it vectors`.
 
+use remediation_audit::AuditRecordExt as _;
 use std::path::PathBuf;
 
 use remediation_audit::{AuditRecord, read_jsonl, verify_chain, write_jsonl};

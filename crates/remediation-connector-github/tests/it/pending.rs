@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use remediation_core::{
-    ActionKind, ActionRequest, Connector, Engine, EngineParts, ExecuteOutcome, ManualClock, Mode, Recovery,
-    RollbackOutcome, State, Store, failpoints,
+    ActionKind, ActionRequest, ActionStore, Connector, Engine, EngineParts, ExecuteOutcome, ManualClock, Mode,
+    Recovery, RollbackOutcome, State, failpoints,
 };
 use remediation_testkit::{AllowAll, InMemoryStore, NoLimits, approver, fixed_time, requester};
 use serde_json::json;

@@ -3,8 +3,8 @@
 //! really changes.
 
 use remediation_core::{
-    ActionId, Actor, EngineError, ExecuteOutcome, GateOutcome, Mode, Role, RollbackOutcome, State, Store,
-    TransitionError, TransitionRecord,
+    ActionId, ActionStore, Actor, EngineError, ExecuteOutcome, GateOutcome, Mode, PageRequest, Role, RollbackOutcome,
+    State, TransitionError, TransitionRecord,
 };
 use remediation_testkit::{
     AllowAll, FixedGates, FixedLimits, Harness, Method, NoLimits, RequestBuilder, TargetBuilder, admin, approver,
@@ -424,7 +424,7 @@ async fn refusals_before_any_provider_request() {
     let e = h.engine.suggest(RequestBuilder::new().connector("okta").build(), &requester()).await.expect_err("okta");
     assert!(matches!(e, EngineError::UnknownConnector { .. }) && e.is_not_found(), "{e}");
     assert_eq!(h.connector.provider_calls(), 0);
-    assert!(h.store.list(&Default::default()).await.expect("list").is_empty());
+    assert!(h.store.list(&Default::default(), &PageRequest::first(10)).await.expect("list").items.is_empty());
     assert!(h.store.audit().is_empty());
 }
 

@@ -87,7 +87,7 @@ async fn an_audit_key_outside_the_data_dir_seals_the_store() {
     assert_eq!(from_file.to_hex().expose_secret(), key.to_hex().expose_secret());
     let runtime = Runtime::build(&loaded.config, &loaded.dir, Some(from_file), RuntimeOptions::default()).unwrap();
     suggest(&runtime).await;
-    let report = runtime.store().verify_audit().unwrap();
+    let report = runtime.store().verify_audit().await.unwrap();
     assert_eq!((report.records, report.checkpoint), (1, CheckpointVerdict::Matches));
     assert!(!data.path().join("audit.key").exists(), "no key was written into the data directory");
     drop(runtime);
@@ -95,6 +95,6 @@ async fn an_audit_key_outside_the_data_dir_seals_the_store() {
     // The checkpoint was sealed with that key: under another one it does not verify.
     let other =
         Runtime::build(&loaded.config, &loaded.dir, Some(AuditKey::generate()), RuntimeOptions::default()).unwrap();
-    let report = other.store().verify_audit().unwrap();
+    let report = other.store().verify_audit().await.unwrap();
     assert_ne!(report.checkpoint, CheckpointVerdict::Matches, "{report:?}");
 }

@@ -2,10 +2,12 @@
 //! edited, deleted and reordered records by the chain, a cut-off tail, a rewritten chain and
 //! a forged or deleted checkpoint by the keyed checkpoint.
 
+use remediation_audit::AuditRecordExt as _;
 use std::path::Path;
 
 use remediation_audit::{AuditKey, AuditRecord, BreakKind, Checkpoint, CheckpointVerdict};
-use remediation_core::{State, Store, StoreError};
+use remediation_core::store::prelude::*;
+use remediation_core::{State, StoreError};
 use remediation_store_sqlite::{SqliteStore, StoreSqliteError};
 
 use crate::support::{change, count, create, key, raw, t, temp_keyed_store, temp_store};
@@ -67,12 +69,15 @@ async fn audit_rows_cannot_be_updated_or_deleted() {
     assert_refused(conn.execute("DELETE FROM audit", []), "audit records are append-only");
     // Appending anything that does not extend the chain is refused too.
     assert_refused(
-        conn.execute("INSERT INTO audit SELECT 7, action_id, at, record_json, hash, hash FROM audit WHERE seq = 5", []),
+        conn.execute(
+            "INSERT INTO audit SELECT 7, action_id, at, record_json, hash, hash, tenant FROM audit WHERE seq = 5",
+            [],
+        ),
         "audit records must extend the chain",
     );
     assert_refused(
         conn.execute(
-            "INSERT INTO audit SELECT 6, action_id, at, record_json, prev_hash, hash FROM audit WHERE seq = 5",
+            "INSERT INTO audit SELECT 6, action_id, at, record_json, prev_hash, hash, tenant FROM audit WHERE seq = 5",
             [],
         ),
         "audit records must extend the chain",

@@ -1,7 +1,8 @@
 //! Blast-radius windows: exactly `limit` executions inside any window, nothing written when a
 //! window is full, and the same answers as the limiter's reference sliding log.
 
-use remediation_core::{BeginOutcome, LimitReached, SlotRequest, State, StateChange, Store};
+use remediation_core::store::prelude::*;
+use remediation_core::{BeginOutcome, LimitReached, SlotRequest, State, StateChange};
 use remediation_limiter::{SlidingLog, Window};
 use remediation_store_sqlite::SqliteStore;
 use time::{Duration, OffsetDateTime};

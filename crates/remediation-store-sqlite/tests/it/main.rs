@@ -3,6 +3,7 @@
 
 mod audit;
 mod concurrency;
+mod conformance;
 mod limits;
 mod open;
 mod roundtrip;

@@ -2,7 +2,10 @@
 
 use std::error::Error as _;
 
-use remediation_core::{ActionFilter, BeginOutcome, DetailUpdate, Snapshot, State, StateChange, Store, StoreError};
+use remediation_core::store::prelude::*;
+use remediation_core::{
+    ActionFilter, BeginOutcome, DetailUpdate, PageRequest, Snapshot, State, StateChange, StoreError,
+};
 use remediation_store_sqlite::SqliteStore;
 
 use crate::support::{change, count, create, detail, detail_on, id, record, t, temp_store};
@@ -51,7 +54,7 @@ async fn everything_survives_reopening() {
     assert_eq!(got.last_error, None);
 
     let details = (store.get(id(1)).await.expect("get"), store.get(id(2)).await.expect("get"));
-    let list = store.list(&ActionFilter::default()).await.expect("list");
+    let list = store.list(&ActionFilter::default(), &PageRequest::first(1000)).await.expect("list").items;
     let transitions = store.transitions(id(1)).await.expect("transitions");
     assert_eq!(
         transitions,
@@ -65,7 +68,7 @@ async fn everything_survives_reopening() {
 
     let store = SqliteStore::open(&path).expect("reopen");
     assert_eq!((store.get(id(1)).await.expect("get"), store.get(id(2)).await.expect("get")), details);
-    assert_eq!(store.list(&ActionFilter::default()).await.expect("list"), list);
+    assert_eq!(store.list(&ActionFilter::default(), &PageRequest::first(1000)).await.expect("list").items, list);
     assert_eq!(store.transitions(id(1)).await.expect("transitions"), transitions);
     assert_eq!(store.audit_records(None).expect("audit"), audit);
     let report = store.verify_audit().expect("verify");
@@ -128,9 +131,9 @@ async fn list_orders_by_creation_and_filters() {
         actions.into_iter().map(|a| a.id).collect()
     }
     let list = |state: Option<State>, connector: Option<&str>| {
-        let filter = ActionFilter { state, connector: connector.map(str::to_owned) };
+        let filter = ActionFilter { state, connector: connector.map(str::to_owned), ..ActionFilter::default() };
         let store = &store;
-        async move { ids(store.list(&filter).await.expect("list")) }
+        async move { ids(store.list(&filter, &PageRequest::first(1000)).await.expect("list").items) }
     };
     assert_eq!(list(None, None).await, [id(4), id(2), id(3), id(1)]);
     assert_eq!(list(Some(State::PendingApproval), None).await, [id(3), id(1)]);
@@ -223,7 +226,7 @@ async fn a_requested_rollback_and_the_restored_state_survive_reopening() {
     let request = change(1, State::Completed, State::RollbackRequested, "request_rollback", t(10));
     assert_eq!(store.apply(&request).await.expect("request").state, State::RollbackRequested);
     let filter = ActionFilter { state: Some(State::RollbackRequested), ..ActionFilter::default() };
-    assert_eq!(store.list(&filter).await.expect("list").len(), 1);
+    assert_eq!(store.list(&filter, &PageRequest::first(1000)).await.expect("list").items.len(), 1);
     store.apply(&change(1, State::RollbackRequested, State::RollingBack, "approve", t(20))).await.expect("approve");
     let restored = Snapshot::new(serde_json::json!({"member": true}));
     let done = StateChange {

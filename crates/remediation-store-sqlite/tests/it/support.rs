@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use remediation_audit::AuditKey;
+use remediation_core::store::prelude::*;
 use remediation_core::{
     Action, ActionDetail, ActionId, ActionKind, DetailUpdate, Mode, Plan, PlannedChange, Reversibility, Snapshot,
-    State, StateChange, Store, Target, TransitionRecord,
+    State, StateChange, Target, TransitionRecord,
 };
 use remediation_store_sqlite::SqliteStore;
 use tempfile::TempDir;
@@ -111,6 +112,7 @@ pub(crate) fn detail_on(n: u32, state: State, at: OffsetDateTime, connector: &st
         pending_acceptance: false,
         rollback_expires_at: None,
         last_error: None,
+        approval_expires_at: None,
     }
 }
 

@@ -1,0 +1,106 @@
+//! [`ActionStore`]: actions, their transitions and compare-and-set state changes.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{ActionDetail, BeginOutcome, SlotRequest, StateChange, StoreError, TransitionRecord};
+use crate::{Action, ActionId, State};
+
+/// Which actions to list. Every field narrows the list; the default lists everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionFilter {
+    /// Only actions in this state (answered by an index on (state, created, id)).
+    pub state: Option<State>,
+    /// Only actions on this connector.
+    pub connector: Option<String>,
+    /// Only actions on this identity: as the action's target spells it, or the provider's
+    /// canonical id of it.
+    pub identity: Option<String>,
+    /// Only actions for this control.
+    pub control: Option<String>,
+}
+
+impl ActionFilter {
+    /// Whether `action` passes the filter (the rule every store applies).
+    pub fn matches(&self, action: &Action) -> bool {
+        self.state.is_none_or(|s| action.state == s)
+            && self.connector.as_ref().is_none_or(|c| &action.connector == c)
+            && self.identity.as_ref().is_none_or(|i| {
+                &action.target.identity == i || action.canonical.as_ref().is_some_and(|c| &c.identity == i)
+            })
+            && self.control.as_ref().is_none_or(|c| action.control_id.as_ref() == Some(c))
+    }
+}
+
+/// One page to read: the items strictly after `after` in list order (creation time, then
+/// id), at most `limit` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The last action of the previous page (its id is the cursor); `None` for the first page.
+    /// A cursor naming no action yields an empty page.
+    pub after: Option<ActionId>,
+    /// The most items to return; 0 returns none.
+    pub limit: usize,
+}
+
+impl PageRequest {
+    /// The first page of at most `limit` items.
+    pub fn first(limit: usize) -> Self {
+        Self { after: None, limit }
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items, oldest first.
+    pub items: Vec<T>,
+    /// The cursor of the next page; `None` when this page is the last.
+    pub next: Option<ActionId>,
+}
+
+/// Actions, their transitions and their state changes.
+///
+/// Every write is one serializable transaction that also writes the transition row and the
+/// audit entry of the change (see [`super::AuditLog`]): either all of it is stored or none.
+#[async_trait]
+pub trait ActionStore: Send + Sync {
+    /// Stores a new action with its first transition and audit entry, atomically. Fails when
+    /// an action with the same id exists, when `record.from` is not `None`, or when `record`
+    /// does not describe `detail`'s action and state.
+    async fn create_action(&self, detail: &ActionDetail, record: &TransitionRecord) -> Result<(), StoreError>;
+
+    /// Reads an action with everything recorded about it (one committed snapshot).
+    async fn get(&self, id: ActionId) -> Result<ActionDetail, StoreError>;
+
+    /// One page of the actions passing `filter`, ordered by (creation time, id), done by the
+    /// store: keyset paging on an index, never the whole table. `next` is set when more
+    /// items may follow.
+    async fn list(&self, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>, StoreError>;
+
+    /// Every transition of one action, oldest first.
+    async fn transitions(&self, id: ActionId) -> Result<Vec<TransitionRecord>, StoreError>;
+
+    /// Applies a state change in one serializable step: compare the action's state with
+    /// `change.record.from`, update it (merging [`super::DetailUpdate`]), write the transition
+    /// row and the audit entry. A concurrent `apply` on the same action that loses the race
+    /// sees [`StoreError::StateConflict`] and writes nothing.
+    async fn apply(&self, change: &StateChange) -> Result<Action, StoreError>;
+
+    /// In one serializable step: the compare of [`ActionStore::apply`], then when every window
+    /// in `slots` has room at `change.record.at` (or `enforce` is false) reserves one slot in
+    /// each and applies `change`. Two concurrent calls never both take a window's last slot:
+    /// with limit L, of N > L concurrent calls exactly L start.
+    async fn begin_execution(
+        &self,
+        change: &StateChange,
+        slots: &[SlotRequest],
+        enforce: bool,
+    ) -> Result<BeginOutcome, StoreError>;
+
+    /// Actions whose due time ([`ActionDetail::due_at`]: approval deadline, rollback
+    /// request window) is before `now`, earliest due first, at most `limit`; answered by an
+    /// index on the stored due time. The caller re-checks each one and acts through
+    /// [`ActionStore::apply`], so a stale answer costs a `StateConflict`, never a wrong write.
+    async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<ActionDetail>, StoreError>;
+}

@@ -1,0 +1,437 @@
+//! The durable store of actions, transitions, audit records, principals, safety state and
+//! limit slots, as a set of traits by concern.
+//!
+//! | trait | concern |
+//! |---|---|
+//! | [`ActionStore`] | actions, their transitions, compare-and-set state changes, execution start with slot reservation, keyset-paged listing, due-time queries |
+//! | [`AuditLog`] | the append-only, hash-chained audit log: paged reads, verification, adoption, notes |
+//! | [`PrincipalStore`] | principals, API tokens (hashes only), credential lookup, changes waiting for a second admin |
+//! | [`SafetyStore`] | the installation's safety switches and settings |
+//! | [`LimitStore`] | blast-radius windows: checks without reserving, usage reports |
+//!
+//! [`Store`] is all of them (a blanket impl gives it to every type that implements each), and
+//! `Arc<dyn Store>` is what the engine, the runtime, the API and the CLI hold.
+//!
+//! # Isolation
+//!
+//! Every method that writes is one transaction that is *serializable* with every other write
+//! to the same store, whichever process makes it: two writers never interleave between the
+//! compare and the write of a compare-and-set, and an audit entry is written in the same
+//! transaction as the change it records, or neither is. Reads see one committed snapshot per
+//! call (a page is consistent within itself; successive pages may see later commits, and keyset
+//! paging then neither repeats nor skips a row that existed throughout).
+
+mod action;
+mod audit;
+mod limits;
+mod principals;
+mod safety;
+
+pub use action::{ActionFilter, ActionStore, Page, PageRequest};
+pub use audit::{
+    AuditBody, AuditFilter, AuditLog, AuditRecord, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict,
+};
+pub use limits::LimitStore;
+pub use principals::{ApiToken, Credential, PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore};
+pub use safety::SafetyStore;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::hash::HexDigest;
+use crate::{Action, ActionId, Plan, Snapshot, State};
+
+/// One state change (or an approval short of quorum) as it enters the audit trail.
+///
+/// The audit crate chains these with `prev_hash` and `hash`; this is the body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRecord {
+    /// The action.
+    pub action_id: ActionId,
+    /// State before; `None` when the action is created.
+    pub from: Option<State>,
+    /// State after.
+    pub to: State,
+    /// What happened (`suggest`, `approve`, `begin_execution`, ...).
+    pub event: String,
+    /// Who caused it: the principal (`local:alice`, a server principal) or `system`.
+    pub actor: String,
+    /// The credential the principal used (an API token's name); absent for local actors and
+    /// `system`, and in records written before principals existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    /// Who asked for the action in the first place.
+    pub initiated_by: String,
+    /// Who decided, for approvals, rejections and overrides.
+    pub decided_by: Option<String>,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub at: OffsetDateTime,
+    /// Free text: the reason, the note, the failure.
+    pub comment: Option<String>,
+    /// Connector identifier.
+    pub connector: String,
+    /// Control being remediated.
+    pub control_id: Option<String>,
+    /// Finding being remediated.
+    pub finding_id: Option<String>,
+    /// Hash of the before-state snapshot, once known.
+    pub before_hash: Option<HexDigest>,
+    /// Hash of the after-state snapshot, once known.
+    pub after_hash: Option<HexDigest>,
+    /// Hash of the plan this step acted on.
+    pub plan_hash: Option<HexDigest>,
+    /// Provider request ids of writes made in this step.
+    pub request_ids: Vec<String>,
+    /// Until when the change can be rolled back, once known.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub rollback_expires_at: Option<OffsetDateTime>,
+    /// The state the step changes from, itself and not only its hash, on the records of
+    /// executions and rollbacks, so an auditor reads what changed from the audit alone (for a
+    /// rollback: the executed state it undoes). Absent from records written before it
+    /// existed, and omitted when empty, so their hashes are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_state: Option<Snapshot>,
+    /// The state the step changes to: the state read back after an execution or a rollback
+    /// (when a rollback starts: the before-state it will restore). Absent from earlier records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_state: Option<Snapshot>,
+}
+
+/// An installation-wide change (kill switch, circuit breaker, emergency-access verification,
+/// settings) as it enters the audit trail, in the same chain as the action transitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsRecord {
+    /// What changed (`kill_switch_on`, `breaker_tripped`, `settings_changed`, ...).
+    pub setting_event: String,
+    /// Who changed it: the principal, or `system` for the breaker tripping.
+    pub actor: String,
+    /// The credential the principal used (an API token's name); absent for local actors and
+    /// `system`, and in records written before principals existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub at: OffsetDateTime,
+    /// Why (mandatory for people).
+    pub comment: Option<String>,
+    /// The safety state before the change.
+    pub previous: serde_json::Value,
+    /// The safety state after the change.
+    pub value: serde_json::Value,
+}
+
+/// An action with everything recorded about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ActionDetail {
+    /// The action and its current state.
+    pub action: Action,
+    /// The current plan (from suggestion, replaced by a re-plan that differed).
+    pub plan: Option<Plan>,
+    /// The before-state recorded when execution began.
+    pub before: Option<Snapshot>,
+    /// The after-state read back after execution (kept when the action is rolled back).
+    pub after: Option<Snapshot>,
+    /// The state read back after a rollback restored the before-state.
+    #[serde(default)]
+    pub restored: Option<Snapshot>,
+    /// True when the rollback could only offer the access back as an invitation: the action
+    /// is `rolled_back`, and the person has access again once they accept it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending_acceptance: bool,
+    /// Until when rollback is allowed; absent for an irreversible change.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub rollback_expires_at: Option<OffsetDateTime>,
+    /// Why the last execution or rollback failed.
+    pub last_error: Option<String>,
+    /// Until when the action may wait for approval, set when it enters `pending_approval`;
+    /// absent on actions stored before it existed (they are due at once, and the engine
+    /// judges them by their age, as before).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub approval_expires_at: Option<OffsetDateTime>,
+}
+
+impl ActionDetail {
+    /// When the system must look at this action again without anyone asking: the approval
+    /// deadline of a `pending_approval` action, the rollback window's end of a
+    /// `rollback_requested` one; `None` for every other state. Stores keep it in an indexed
+    /// column, so [`ActionStore::due`] never scans.
+    pub fn due_at(&self) -> Option<OffsetDateTime> {
+        match self.action.state {
+            State::PendingApproval => Some(self.approval_expires_at.unwrap_or(self.action.created_at)),
+            State::RollbackRequested => self.rollback_expires_at,
+            _ => None,
+        }
+    }
+}
+
+/// Fields of an [`ActionDetail`] to overwrite together with a state change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DetailUpdate {
+    /// New plan.
+    pub plan: Option<Plan>,
+    /// Before-state recorded at execution.
+    pub before: Option<Snapshot>,
+    /// After-state read back after execution.
+    pub after: Option<Snapshot>,
+    /// State read back after a rollback.
+    pub restored: Option<Snapshot>,
+    /// Whether that rollback left the access waiting for the person to accept an invitation.
+    pub pending_acceptance: Option<bool>,
+    /// Rollback deadline.
+    pub rollback_expires_at: Option<OffsetDateTime>,
+    /// Approval deadline (when the action goes back to `pending_approval`).
+    pub approval_expires_at: Option<OffsetDateTime>,
+    /// Failure text; `Some(None)` clears it.
+    pub last_error: Option<Option<String>>,
+}
+
+impl DetailUpdate {
+    /// Merges this update into `detail`: each `Some` field replaces the stored one, `None`
+    /// leaves it alone, and `last_error: Some(None)` clears the failure text. Every store calls
+    /// this, so the merge rule lives once.
+    pub fn merge_into(&self, detail: &mut ActionDetail) {
+        if let Some(plan) = &self.plan {
+            detail.plan = Some(plan.clone());
+        }
+        if let Some(before) = &self.before {
+            detail.before = Some(before.clone());
+        }
+        if let Some(after) = &self.after {
+            detail.after = Some(after.clone());
+        }
+        if let Some(restored) = &self.restored {
+            detail.restored = Some(restored.clone());
+        }
+        if let Some(pending) = self.pending_acceptance {
+            detail.pending_acceptance = pending;
+        }
+        if let Some(until) = self.rollback_expires_at {
+            detail.rollback_expires_at = Some(until);
+        }
+        if let Some(approval) = self.approval_expires_at {
+            detail.approval_expires_at = Some(approval);
+        }
+        if let Some(last_error) = &self.last_error {
+            detail.last_error.clone_from(last_error);
+        }
+    }
+}
+
+impl StateChange {
+    /// The action as it stands after this change: `detail` moved to `record.to` at
+    /// `record.at`, with [`DetailUpdate::merge_into`] applied. The compare half of the
+    /// compare-and-set is the store's.
+    pub fn applied_to(&self, mut detail: ActionDetail) -> ActionDetail {
+        self.update.merge_into(&mut detail);
+        detail.action.state = self.record.to;
+        detail.action.updated_at = self.record.at;
+        detail
+    }
+}
+
+/// A state change to apply atomically: compare the action's state with `record.from`, move it
+/// to `record.to`, apply `update`, append the transition and its audit record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateChange {
+    /// The transition as it enters the audit.
+    pub record: TransitionRecord,
+    /// Detail fields to change with it.
+    pub update: DetailUpdate,
+}
+
+/// One blast-radius window an execution must fit into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SlotRequest {
+    /// The limit key (`connector:okta`, `identity:alice`, `global`).
+    pub key: String,
+    /// Most executions allowed inside any window of length `window_secs`.
+    pub limit: u32,
+    /// Window length in seconds.
+    pub window_secs: u64,
+}
+
+/// A window that has no room left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LimitReached {
+    /// The window that is full.
+    pub slot: SlotRequest,
+    /// Executions already inside it.
+    pub used: u32,
+}
+
+/// What [`ActionStore::begin_execution`] did.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant, reason = "returned once per execution; boxing buys nothing")]
+pub enum BeginOutcome {
+    /// Slots were reserved and the action is now `executing`.
+    Started(Action),
+    /// A window is full; nothing was written.
+    LimitReached(LimitReached),
+}
+
+/// Errors from a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No action with this id.
+    #[error("no action with id {0}")]
+    NotFound(ActionId),
+    /// The action's state changed since it was read (another process acted on it).
+    #[error("action {id} is {actual}, not {expected}: another process changed it; read it again")]
+    StateConflict {
+        /// The action.
+        id: ActionId,
+        /// The state the change expected.
+        expected: String,
+        /// The state found.
+        actual: State,
+    },
+    /// The safety state changed since it was read (another process changed a switch).
+    #[error("the safety settings were changed by another process meanwhile; read them again and retry")]
+    SafetyConflict,
+    /// The store does not implement an optional ability.
+    #[error("this store does not support {what}")]
+    Unsupported {
+        /// The ability.
+        what: &'static str,
+    },
+    /// The store could not be read or written.
+    #[error("store failure: {message}")]
+    Backend {
+        /// What failed, in plain words.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Durable storage for the engine and its adapters: every concern of the store at once.
+///
+/// Implement the five traits; the blanket impl makes the type a `Store`. Everything holds an
+/// `Arc<dyn Store>`.
+pub trait Store: ActionStore + AuditLog + PrincipalStore + SafetyStore + LimitStore {}
+
+impl<T: ActionStore + AuditLog + PrincipalStore + SafetyStore + LimitStore + ?Sized> Store for T {}
+
+#[cfg(any(test, feature = "mocks"))]
+mockall::mock! {
+    /// A mock of every store trait at once, for engine tests.
+    pub Store {}
+
+    #[async_trait::async_trait]
+    impl ActionStore for Store {
+        async fn create_action(&self, detail: &ActionDetail, record: &TransitionRecord) -> Result<(), StoreError>;
+        async fn get(&self, id: ActionId) -> Result<ActionDetail, StoreError>;
+        async fn list(&self, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>, StoreError>;
+        async fn transitions(&self, id: ActionId) -> Result<Vec<TransitionRecord>, StoreError>;
+        async fn apply(&self, change: &StateChange) -> Result<Action, StoreError>;
+        async fn begin_execution(
+            &self,
+            change: &StateChange,
+            slots: &[SlotRequest],
+            enforce: bool,
+        ) -> Result<BeginOutcome, StoreError>;
+        async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<ActionDetail>, StoreError>;
+    }
+
+    #[async_trait::async_trait]
+    impl AuditLog for Store {
+        async fn audit_page(
+            &self,
+            filter: &AuditFilter,
+            after_seq: Option<u64>,
+            limit: usize,
+        ) -> Result<Vec<AuditRecord>, StoreError>;
+        async fn verify_audit(&self) -> Result<ChainReport, StoreError>;
+        async fn adopt_audit_chain(&self) -> Result<ChainReport, StoreError>;
+        async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError>;
+    }
+
+    #[async_trait::async_trait]
+    impl PrincipalStore for Store {
+        async fn create_principal(
+            &self,
+            name: &str,
+            kind: PrincipalKind,
+            role: crate::Role,
+            actor: &crate::Actor,
+            at: OffsetDateTime,
+        ) -> Result<Principal, StoreError>;
+        async fn principal(&self, name: &str) -> Result<Option<Principal>, StoreError>;
+        async fn list_principals(&self) -> Result<Vec<Principal>, StoreError>;
+        async fn set_principal_role(
+            &self,
+            name: &str,
+            expected: crate::Role,
+            role: crate::Role,
+            actor: &crate::Actor,
+            comment: &str,
+            at: OffsetDateTime,
+        ) -> Result<Principal, StoreError>;
+        async fn revoke_principal(
+            &self,
+            name: &str,
+            actor: &crate::Actor,
+            comment: &str,
+            at: OffsetDateTime,
+        ) -> Result<bool, StoreError>;
+        async fn create_token(
+            &self,
+            principal: &str,
+            name: &str,
+            token_hash: &str,
+            expires_at: OffsetDateTime,
+            actor: &crate::Actor,
+            at: OffsetDateTime,
+        ) -> Result<ApiToken, StoreError>;
+        async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+        async fn revoke_token(&self, name: &str, actor: &crate::Actor, at: OffsetDateTime) -> Result<bool, StoreError>;
+        async fn credential_by_hash(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<Credential>, StoreError>;
+        async fn propose_change(&self, change: &PendingChange, proposer: &crate::Actor) -> Result<(), StoreError>;
+        async fn pending_change(&self, id: &str) -> Result<Option<PendingChange>, StoreError>;
+        async fn pending_changes(&self, status: Option<PendingStatus>) -> Result<Vec<PendingChange>, StoreError>;
+        async fn overdue_changes(&self, now: OffsetDateTime) -> Result<Vec<PendingChange>, StoreError>;
+        async fn close_change(
+            &self,
+            id: &str,
+            to: PendingStatus,
+            actor: &crate::Actor,
+            note: Option<String>,
+            at: OffsetDateTime,
+        ) -> Result<PendingChange, StoreError>;
+    }
+
+    #[async_trait::async_trait]
+    impl SafetyStore for Store {
+        async fn safety_state(&self) -> Result<crate::SafetyState, StoreError>;
+        async fn update_safety_state(
+            &self,
+            expected: &crate::SafetyState,
+            new: &crate::SafetyState,
+            record: &SettingsRecord,
+        ) -> Result<(), StoreError>;
+    }
+
+    #[async_trait::async_trait]
+    impl LimitStore for Store {
+        async fn check_limits(&self, slots: &[SlotRequest], at: OffsetDateTime)
+        -> Result<Option<LimitReached>, StoreError>;
+        async fn slots_since(&self, since: OffsetDateTime) -> Result<Vec<(String, OffsetDateTime)>, StoreError>;
+    }
+}
+
+/// Every store trait, for `use remediation_core::store::prelude::*;` where methods of several
+/// concerns are called on a concrete store.
+pub mod prelude {
+    pub use super::{ActionStore, AuditLog, LimitStore, PrincipalStore, SafetyStore, Store};
+}

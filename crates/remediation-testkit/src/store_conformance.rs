@@ -1,0 +1,336 @@
+//! The store conformance suite: every [`Store`] must pass it.
+//!
+//! ```ignore
+//! remediation_testkit::store_conformance::run(|| async { Subject::new(Arc::new(MyStore::new())) }).await;
+//! ```
+//!
+//! Each case gets a fresh store from the factory. The cases:
+//!
+//! - [`compare_and_set_race`]: N tasks apply the same transition at once; exactly one wins,
+//!   the others see `StateConflict`.
+//! - [`lifecycle`]: suggest, approve, begin execution with slots, complete, through the store.
+//! - [`audit_chain`]: after many changes the chain verifies, pages cover it once, and a
+//!   tampered record (through the subject's hook) is detected.
+//! - [`limit_admission`]: limit L, N > L concurrent `begin_execution` on one key: exactly L
+//!   start.
+//! - [`paging`]: `PAGING_ACTIONS` actions, listed page by page, with and without a state
+//!   filter: each exactly once, in (created_at, id) order.
+//! - [`due_times`]: `due(now)` returns exactly the actions whose approval deadline or rollback
+//!   request window has passed, earliest first, and forgets them once they move on.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use remediation_core::{
+    ActionDetail, ActionFilter, AuditFilter, BeginOutcome, DetailUpdate, PageRequest, State, StateChange, Store,
+    StoreError,
+};
+use time::{Duration, OffsetDateTime};
+
+use crate::{ActionBuilder, action_id, fixed_time, slot, transition};
+
+/// Actions the paging case stores.
+pub const PAGING_ACTIONS: u64 = 100_000;
+
+/// Concurrent tasks in the race cases.
+const TASKS: u64 = 16;
+
+/// Stores `details` as they are, without transitions or audit records (a batched, test-only
+/// path, so the paging case does not write 100,000 transactions).
+pub type Seeder = Box<dyn Fn(&[ActionDetail]) + Send + Sync>;
+
+/// Edits the stored audit record with the given `seq` behind the store's back.
+pub type Tamper = Box<dyn Fn(u64) + Send + Sync>;
+
+/// One store under test and the hooks a case needs to reach behind it.
+pub struct Subject {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// How to seed many actions at once; `None`: through `create_action`, one by one.
+    pub seed: Option<Seeder>,
+    /// How to tamper with an audit record; `None` skips the tampering check.
+    pub tamper: Option<Tamper>,
+}
+
+impl Subject {
+    /// A subject without hooks.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store, seed: None, tamper: None }
+    }
+}
+
+/// Runs every case, each on a fresh store from `make`, and prints how long each took.
+pub async fn run<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Subject>,
+{
+    let cases: [(&str, Case); 6] = [
+        ("compare_and_set_race", |s| Box::pin(compare_and_set_race(s))),
+        ("lifecycle", |s| Box::pin(lifecycle(s))),
+        ("audit_chain", |s| Box::pin(audit_chain(s))),
+        ("limit_admission", |s| Box::pin(limit_admission(s))),
+        ("paging", |s| Box::pin(paging(s))),
+        ("due_times", |s| Box::pin(due_times(s))),
+    ];
+    for (name, case) in cases {
+        let started = Instant::now();
+        case(make().await).await;
+        println!("store conformance: {name} passed in {:.2} s", started.elapsed().as_secs_f64());
+    }
+}
+
+type Case = fn(Subject) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+fn pending(seed: u64, at: OffsetDateTime) -> ActionDetail {
+    let mut detail = ActionBuilder::new().seed(seed).state(State::PendingApproval).at(at).detail().build();
+    detail.approval_expires_at = Some(at + Duration::days(7));
+    detail
+}
+
+async fn create(store: &dyn Store, detail: &ActionDetail) {
+    let a = &detail.action;
+    store
+        .create_action(detail, &transition(a.id, None, a.state, "suggest", a.created_at))
+        .await
+        .expect("create_action");
+}
+
+fn change(detail: &ActionDetail, from: State, to: State, event: &str, at: OffsetDateTime) -> StateChange {
+    StateChange { record: transition(detail.action.id, Some(from), to, event, at), update: DetailUpdate::default() }
+}
+
+/// N tasks apply the same transition at once: exactly one wins.
+pub async fn compare_and_set_race(subject: Subject) {
+    let store = subject.store;
+    let detail = pending(1, fixed_time());
+    create(store.as_ref(), &detail).await;
+    let c = Arc::new(change(&detail, State::PendingApproval, State::Approved, "approve", fixed_time()));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (store, c) = (Arc::clone(&store), Arc::clone(&c));
+            tokio::spawn(async move { store.apply(&c).await })
+        })
+        .collect();
+    let (mut won, mut conflicts) = (0, 0);
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(a) => {
+                assert_eq!(a.state, State::Approved);
+                won += 1;
+            }
+            Err(StoreError::StateConflict { actual: State::Approved, .. }) => conflicts += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!((won, conflicts), (1, TASKS - 1), "exactly one apply wins");
+    let transitions = store.transitions(detail.action.id).await.expect("transitions");
+    assert_eq!(transitions.len(), 2, "the creation and the one approval");
+}
+
+/// The lifecycle through the store: every step is stored, merged and audited.
+pub async fn lifecycle(subject: Subject) {
+    let store = subject.store;
+    let t0 = fixed_time();
+    let detail = pending(2, t0);
+    create(store.as_ref(), &detail).await;
+    assert_eq!(store.get(detail.action.id).await.expect("get"), detail);
+    store
+        .apply(&change(&detail, State::PendingApproval, State::Approved, "approve", t0 + Duration::minutes(1)))
+        .await
+        .expect("approve");
+    let mut begin = change(&detail, State::Approved, State::Executing, "begin_execution", t0 + Duration::minutes(2));
+    begin.update.before = Some(crate::snap(serde_json::json!({"member": true})));
+    let out = store.begin_execution(&begin, &[slot("global", 5, 3600)], true).await.expect("begin");
+    assert!(matches!(out, BeginOutcome::Started(ref a) if a.state == State::Executing), "{out:?}");
+    let mut done = change(&detail, State::Executing, State::Completed, "complete", t0 + Duration::minutes(3));
+    done.update.after = Some(crate::snap(serde_json::json!({"member": false})));
+    done.update.last_error = Some(None);
+    store.apply(&done).await.expect("complete");
+    let got = store.get(detail.action.id).await.expect("get");
+    assert_eq!(got.action.state, State::Completed);
+    assert_eq!(got.before, Some(crate::snap(serde_json::json!({"member": true}))), "kept from begin");
+    assert_eq!(got.after, Some(crate::snap(serde_json::json!({"member": false}))));
+    assert_eq!(got.due_at(), None, "a completed action is not due");
+    let states: Vec<State> = store.transitions(detail.action.id).await.expect("t").iter().map(|t| t.to).collect();
+    assert_eq!(states, [State::PendingApproval, State::Approved, State::Executing, State::Completed]);
+    let audit =
+        store.audit_page(&AuditFilter { action: Some(detail.action.id), since: None }, None, 100).await.expect("audit");
+    assert_eq!(audit.len(), 4, "one audit record per transition");
+    assert_eq!(store.slots_since(t0).await.expect("slots").len(), 1);
+    // A stale change is refused and writes nothing.
+    let stale = store.apply(&change(&detail, State::Approved, State::Cancelled, "cancel", t0)).await;
+    assert!(matches!(stale, Err(StoreError::StateConflict { actual: State::Completed, .. })), "{stale:?}");
+    assert_eq!(store.transitions(detail.action.id).await.expect("t").len(), 4);
+}
+
+/// After many changes the chain verifies and pages cover it once; a tampered record is found.
+pub async fn audit_chain(subject: Subject) {
+    let store = subject.store;
+    let t0 = fixed_time();
+    for n in 0..50 {
+        let detail = pending(100 + n, t0 + Duration::seconds(i64::try_from(n).unwrap_or(0)));
+        create(store.as_ref(), &detail).await;
+        store
+            .apply(&change(&detail, State::PendingApproval, State::Rejected, "reject", t0 + Duration::hours(1)))
+            .await
+            .expect("reject");
+    }
+    let report = store.verify_audit().await.expect("verify");
+    assert!(report.is_intact(), "{report}");
+    assert_eq!(report.records, 100);
+    let mut seqs = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.audit_page(&AuditFilter::default(), after, 7).await.expect("page");
+        let Some(last) = page.last() else { break };
+        after = Some(last.seq);
+        seqs.extend(page.iter().map(|r| r.seq));
+    }
+    assert_eq!(seqs, (1..=100).collect::<Vec<u64>>(), "every record once, by seq");
+    if let Some(tamper) = subject.tamper {
+        tamper(42);
+        let report = store.verify_audit().await.expect("verify");
+        let broken = report.first_break.clone().expect("the edit is found");
+        assert_eq!(broken.seq, 42, "{report}");
+    }
+}
+
+/// Limit L, N > L concurrent executions on one key: exactly L start.
+pub async fn limit_admission(subject: Subject) {
+    const LIMIT: u32 = 3;
+    let store = subject.store;
+    let at = fixed_time() + Duration::minutes(5);
+    let mut changes = Vec::new();
+    for n in 0..TASKS {
+        let mut detail = pending(1000 + n, fixed_time());
+        detail.action.state = State::Approved;
+        detail.approval_expires_at = None;
+        store
+            .create_action(&detail, &transition(detail.action.id, None, State::Approved, "suggest", fixed_time()))
+            .await
+            .expect("create");
+        changes.push(change(&detail, State::Approved, State::Executing, "begin_execution", at));
+    }
+    let tasks: Vec<_> = changes
+        .into_iter()
+        .map(|c| {
+            let store = Arc::clone(&store);
+            tokio::spawn(
+                async move { store.begin_execution(&c, &[slot("connector:sandbox", LIMIT, 3600)], true).await },
+            )
+        })
+        .collect();
+    let (mut started, mut held) = (0, 0);
+    for t in tasks {
+        match t.await.expect("task").expect("begin") {
+            BeginOutcome::Started(_) => started += 1,
+            BeginOutcome::LimitReached(full) => {
+                assert_eq!(full.used, LIMIT);
+                held += 1;
+            }
+        }
+    }
+    assert_eq!((started, held), (u64::from(LIMIT), TASKS - u64::from(LIMIT)), "exactly the limit starts");
+    assert_eq!(store.slots_since(fixed_time()).await.expect("slots").len(), LIMIT as usize);
+}
+
+/// Every action exactly once, in (created_at, id) order, with and without a state filter.
+pub async fn paging(subject: Subject) {
+    let store = subject.store;
+    let t0 = fixed_time();
+    // Ten actions share each creation instant, so the id breaks ties; every third is approved.
+    let details: Vec<ActionDetail> = (0..PAGING_ACTIONS)
+        .map(|n| {
+            let at = t0 + Duration::seconds(i64::try_from(n / 10).unwrap_or(0));
+            let mut d = pending(n, at);
+            if n % 3 == 0 {
+                d.action.state = State::Approved;
+                d.approval_expires_at = None;
+            }
+            d
+        })
+        .collect();
+    let started = Instant::now();
+    match &subject.seed {
+        Some(seed) => seed(&details),
+        None => {
+            for d in &details {
+                create(store.as_ref(), d).await;
+            }
+        }
+    }
+    println!("store conformance: seeded {PAGING_ACTIONS} actions in {:.2} s", started.elapsed().as_secs_f64());
+    let expect_all: Vec<_> = details.iter().map(|d| d.action.id).collect();
+    let expect_approved: Vec<_> =
+        details.iter().filter(|d| d.action.state == State::Approved).map(|d| d.action.id).collect();
+    for (filter, expected) in [
+        (ActionFilter::default(), expect_all),
+        (ActionFilter { state: Some(State::Approved), ..ActionFilter::default() }, expect_approved),
+    ] {
+        let started = Instant::now();
+        let mut seen = Vec::with_capacity(expected.len());
+        let mut page = PageRequest::first(500);
+        loop {
+            let got = store.list(&filter, &page).await.expect("list");
+            assert!(got.items.len() <= 500);
+            assert!(got.items.iter().all(|a| filter.matches(a)));
+            seen.extend(got.items.iter().map(|a| a.id));
+            match got.next {
+                Some(next) => page.after = Some(next),
+                None => break,
+            }
+        }
+        println!(
+            "store conformance: listed {} actions (state {:?}) in {:.2} s",
+            seen.len(),
+            filter.state,
+            started.elapsed().as_secs_f64()
+        );
+        assert_eq!(seen.len(), expected.len(), "every action once");
+        assert!(seen == expected, "in (created_at, id) order");
+    }
+    // An unknown cursor yields nothing.
+    let unknown = PageRequest { after: Some(action_id(u64::MAX)), limit: 10 };
+    assert!(store.list(&ActionFilter::default(), &unknown).await.expect("list").items.is_empty());
+}
+
+/// `due(now)` returns exactly what is due, earliest first, and forgets what moved on.
+pub async fn due_times(subject: Subject) {
+    let store = subject.store;
+    let t0 = fixed_time();
+    let early = pending(1, t0);
+    let late = pending(2, t0 + Duration::days(1));
+    create(store.as_ref(), &late).await;
+    create(store.as_ref(), &early).await;
+    let mut approved = pending(3, t0);
+    approved.action.state = State::Approved;
+    approved.approval_expires_at = None;
+    create(store.as_ref(), &approved).await;
+    let ids = |v: Vec<ActionDetail>| v.into_iter().map(|d| d.action.id).collect::<Vec<_>>();
+    let deadline = t0 + Duration::days(7);
+    assert!(store.due(deadline, 10).await.expect("due").is_empty(), "the deadline itself is not past");
+    assert_eq!(ids(store.due(deadline + Duration::seconds(1), 10).await.expect("due")), [early.action.id]);
+    assert_eq!(
+        ids(store.due(deadline + Duration::days(2), 10).await.expect("due")),
+        [early.action.id, late.action.id],
+        "earliest due first"
+    );
+    assert_eq!(store.due(deadline + Duration::days(2), 1).await.expect("due").len(), 1, "at most limit");
+    store.apply(&change(&early, State::PendingApproval, State::Approved, "approve", t0)).await.expect("approve");
+    assert_eq!(
+        ids(store.due(deadline + Duration::days(2), 10).await.expect("due")),
+        [late.action.id],
+        "approved: no longer due"
+    );
+    // A requested rollback is due when its window closes.
+    let mut done = pending(4, t0);
+    done.action.state = State::Completed;
+    done.approval_expires_at = None;
+    create(store.as_ref(), &done).await;
+    let mut request = change(&done, State::Completed, State::RollbackRequested, "request_rollback", t0);
+    request.update.rollback_expires_at = Some(t0 + Duration::hours(1));
+    store.apply(&request).await.expect("request rollback");
+    assert_eq!(ids(store.due(t0 + Duration::hours(2), 10).await.expect("due")), [done.action.id]);
+}
