@@ -370,6 +370,39 @@ fn a_finding_becomes_a_suggestion() {
 }
 
 #[test]
+fn the_same_finding_twice_locally_is_one_action() {
+    let env = env();
+    let finding = env.dir().join("finding.json");
+    // No connector: intake picks the one healthy connector that can revoke a group membership.
+    std::fs::write(
+        &finding,
+        r#"{"id": "F-9", "source": "scanner", "control_id": "CIS-1.2", "severity": "high",
+            "title": "alice holds standing admin",
+            "target": {"identity": "alice", "resource": "admins", "grant_type": "group_membership"},
+            "suggested_kind": {"type": "revoke"}}"#,
+    )
+    .expect("write");
+    let path = finding.to_str().expect("utf8");
+    let first = env.expect("local:alice", &["suggest", "--finding", path, "--output", "json"], 0).json();
+    assert_eq!(first["intake"], "created", "{first}");
+    assert_eq!(first["action"]["connector"], "sandbox", "{first}");
+    let again = env.expect("local:alice", &["suggest", "--finding", path, "--output", "json"], 0).json();
+    assert_eq!(again["intake"], "existing", "{again}");
+    assert_eq!(again["action"]["id"], first["action"]["id"], "{again}");
+    let list = env.expect("local:bob", &["list", "--output", "json"], 0).json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    // A grant type no connector supports is refused with exit 2, naming each candidate.
+    std::fs::write(
+        &finding,
+        r#"{"id": "F-10", "source": "scanner", "control_id": "CIS-1.3", "severity": "high", "title": "t",
+            "target": {"identity": "alice", "grant_type": "mainframe_racf"}, "suggested_kind": {"type": "revoke"}}"#,
+    )
+    .expect("write");
+    let refused = env.expect("local:alice", &["suggest", "--finding", path], 2);
+    assert!(refused.stderr.contains("sandbox: no capability"), "{}", refused.stderr);
+}
+
+#[test]
 fn plan_and_dry_run_write_nothing() {
     let env = env();
     let id = approved(&env, "alice", "admins");

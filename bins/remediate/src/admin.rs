@@ -1,18 +1,18 @@
 //! Administration commands: settings, controls, kill switch, circuit breaker, limits, held
 //! actions, plans and emergency-access verification.
 
-use std::path::PathBuf;
-
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use remediation_core::{ActionId, EngineEvent, EventSink, State};
+use remediation_core::{ActionId, State};
 use remediation_gates::{ControlSettings, ControlStatus, PolicySettings};
 use serde_json::{Value, json};
 
 use remediation_runtime::access::Outcome as Change;
 use remediation_store_sqlite::{PendingChange, Principal, PrincipalKind};
 
-use crate::app::{Ctx, Failure};
+use crate::app::Ctx;
+use crate::exit::ExitCode;
+use crate::failure::Failure;
 use crate::output::{self, Format, clean, outln};
 
 /// `settings` subcommands.
@@ -447,10 +447,10 @@ impl Ctx {
     /// policy, stores the change for a second admin.
     async fn save_policy(&self, doc: Value, reason: &str, what: &str) -> Result<(PolicySettings, Change<()>), Failure> {
         let settings: PolicySettings = serde_json::from_value(doc.clone())
-            .map_err(|e| Failure::new(2, anyhow::anyhow!("invalid value for `{what}`: {e}")))?;
-        settings
-            .validate()
-            .map_err(|e| Failure::new(2, anyhow::anyhow!("invalid settings after changing `{what}`: {e}")))?;
+            .map_err(|e| Failure::new(ExitCode::Usage, anyhow::anyhow!("invalid value for `{what}`: {e}")))?;
+        settings.validate().map_err(|e| {
+            Failure::new(ExitCode::Usage, anyhow::anyhow!("invalid settings after changing `{what}`: {e}"))
+        })?;
         let change = self.backend.save_policy(&self.actor, doc, reason).await?;
         Ok((settings, change))
     }
@@ -649,26 +649,26 @@ impl Ctx {
 
     pub(crate) async fn emergency(&self, command: &EmergencyCommand) -> Result<u8, Failure> {
         let local = self.backend.local("emergency-access")?;
-        if let EmergencyCommand::Verify { note } = command {
-            local.engine.verify_emergency_access(&self.actor, note.clone()).await?;
-        }
-        let state = local.engine.safety_state().await?;
-        let max = time::Duration::days(i64::from(local.policy.emergency_access_max_age_days));
-        let fresh = state.emergency_access_verified_at.is_some_and(|at| time::OffsetDateTime::now_utc() - at <= max);
+        let verify = match command {
+            EmergencyCommand::Verify { note } => Some(note.clone()),
+            EmergencyCommand::Status => None,
+        };
+        let state = remediation_service::emergency_access(&local.runtime, &self.actor, verify).await?;
+        let fresh = state.fresh;
         match self.format {
             Format::Json => outln!(
                 "{}",
                 output::json(&json!({
-                    "verified_at": state.emergency_access_verified_at.map(|t| t.to_string()),
-                    "note": state.emergency_access_note,
-                    "max_age_days": local.policy.emergency_access_max_age_days,
+                    "verified_at": state.verified_at.map(|t| t.to_string()),
+                    "note": state.note,
+                    "max_age_days": state.max_age_days,
                     "fresh": fresh,
                 }))
             )?,
-            Format::Table => match state.emergency_access_verified_at {
+            Format::Table => match state.verified_at {
                 Some(at) => outln!(
                     "emergency access verified at {at} ({}); {}",
-                    clean(state.emergency_access_note.as_deref().unwrap_or("")),
+                    clean(state.note.as_deref().unwrap_or("")),
                     if fresh { "recent enough" } else { "STALE: auto actions need approval until verified again" }
                 )?,
                 None => outln!(
@@ -690,11 +690,17 @@ fn set_path(doc: &mut Value, key: &str, value: Value) -> Result<(), Failure> {
     let mut cur = doc;
     let parts: Vec<&str> = key.split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
-        return Err(Failure::new(2, anyhow::anyhow!("`{key}` is not a dotted settings path such as `kinds.revoke`")));
+        return Err(Failure::new(
+            ExitCode::Usage,
+            anyhow::anyhow!("`{key}` is not a dotted settings path such as `kinds.revoke`"),
+        ));
     }
     for (i, part) in parts.iter().enumerate() {
         let Value::Object(map) = cur else {
-            return Err(Failure::new(2, anyhow::anyhow!("`{}` is not a table in the settings", parts[..i].join("."))));
+            return Err(Failure::new(
+                ExitCode::Usage,
+                anyhow::anyhow!("`{}` is not a table in the settings", parts[..i].join(".")),
+            ));
         };
         if i + 1 == parts.len() {
             map.insert((*part).to_owned(), value);
@@ -707,26 +713,4 @@ fn set_path(doc: &mut Value, key: &str, value: Value) -> Result<(), Failure> {
 
 fn lookup(doc: &Value, key: &str) -> String {
     key.split('.').try_fold(doc, |v, k| v.get(k)).map_or_else(|| "(unset)".to_owned(), Value::to_string)
-}
-
-/// Appends every engine event as one JSON line to `<data dir>/events.jsonl`: the admin
-/// notification outbox of the command-line installation. Delivery is best effort.
-#[derive(Debug)]
-pub(crate) struct EventLog {
-    pub(crate) path: PathBuf,
-}
-
-#[async_trait::async_trait]
-impl EventSink for EventLog {
-    async fn emit(&self, event: &EngineEvent) {
-        use std::io::Write as _;
-        let Ok(line) = serde_json::to_string(event) else { return };
-        let file = remediation_runtime::files::private_options().create(true).append(true).open(&self.path);
-        if let Ok(mut f) = file {
-            let _ = writeln!(f, "{line}");
-        }
-        if matches!(event, EngineEvent::Held { .. } | EngineEvent::BreakerTripped { .. }) {
-            output::errln!("admin notification: {}", clean(&line));
-        }
-    }
 }

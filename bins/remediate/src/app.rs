@@ -4,79 +4,22 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use remediation_api::types::{ConnectorView, SuggestionView};
-use remediation_core::{Action, ActionId, ActionKind, ActionRequest, Actor, EngineError, Finding, KindName, Target};
+use remediation_core::{Action, ActionId, ActionKind, ActionRequest, Actor, Finding, KindName, Target};
 
 use crate::admin::{HeldCommand, LimitsCommand};
 use crate::backend::{Backend, Local, Outcome, Remote, Step, TOKEN_ENV, only_local};
-use remediation_audit::AuditKey;
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::SecretString;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
+use crate::exit::ExitCode;
+use crate::failure::{Failure, runtime_failure};
+use crate::keys::create_audit_key;
 use crate::output::{self, Format, clean, errln, out, outln};
 use crate::{AuditCommand, Cli, Command, SuggestArgs};
-use remediation_runtime::{LoadedConfig, RuntimeError};
+use remediation_runtime::LoadedConfig;
 
-pub(crate) use remediation_runtime::{AUDIT_KEY_FILE, CONFIG_FILE, EVENTS_FILE, STORE_FILE};
-
-/// A failed command: the error chain and its exit code.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    code: u8,
-    error: anyhow::Error,
-}
-
-impl Failure {
-    /// A failure with an explicit exit code.
-    pub(crate) fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
-        Self { code, error: error.into() }
-    }
-
-    /// The process exit code.
-    pub(crate) fn code(&self) -> u8 {
-        self.code
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", clean(&format!("{:#}", self.error)))
-    }
-}
-
-impl From<EngineError> for Failure {
-    fn from(e: EngineError) -> Self {
-        let code = if e.is_not_found() {
-            4
-        } else {
-            match &e {
-                EngineError::Refused { .. } | EngineError::Transition(_) | EngineError::Unsupported { .. } => 3,
-                EngineError::Connector { .. } => 5,
-                _ => 1,
-            }
-        };
-        Self::new(code, e)
-    }
-}
-
-impl From<remediation_runtime::access::AccessError> for Failure {
-    fn from(e: remediation_runtime::access::AccessError) -> Self {
-        use remediation_runtime::access::AccessError as A;
-        match e {
-            A::Engine(e) => e.into(),
-            e @ (A::NotAdmin { .. } | A::SameAdmin { .. } | A::Conflict(_)) => Self::new(3, e),
-            e @ A::NotFound(_) => Self::new(4, e),
-            e @ A::Invalid { .. } => Self::new(2, e),
-            e => Self::new(1, e),
-        }
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Self::new(1, e)
-    }
-}
+use remediation_runtime::{AUDIT_KEY_FILE, CONFIG_FILE, STORE_FILE};
 
 /// Runs one command and returns its exit code.
 pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
@@ -103,11 +46,11 @@ fn data_dir(cli: &Cli) -> PathBuf {
 async fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
     let dir = data_dir(cli);
     // Owner-only: the directory holds the store, token hashes and (by default) the audit key.
-    remediation_runtime::files::create_data_dir(&dir).map_err(|e| Failure::new(1, e))?;
+    remediation_runtime::files::create_data_dir(&dir).map_err(|e| Failure::new(ExitCode::Internal, e))?;
     let config_path = cli.config.clone().unwrap_or_else(|| dir.join(CONFIG_FILE));
     if config_path.exists() && !force {
         return Err(Failure::new(
-            3,
+            ExitCode::Refused,
             anyhow::anyhow!("{} already exists; pass --force to overwrite it", config_path.display()),
         ));
     }
@@ -125,7 +68,10 @@ async fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
     let key = if key_path.exists() {
         // Kept, never replaced: the store's checkpoint is sealed with it.
         let settings = remediation_config::AuditSettings { hmac_key_file: Some(AUDIT_KEY_FILE.into()) };
-        settings.load_key(&config_path, &dir).map_err(|e| Failure::new(2, e))?.ok_or_else(|| usage("no audit key"))?
+        settings
+            .load_key(&config_path, &dir)
+            .map_err(|e| Failure::new(ExitCode::Usage, e))?
+            .ok_or_else(|| usage("no audit key"))?
     } else {
         create_audit_key(&key_path)?
     };
@@ -169,25 +115,6 @@ pub(crate) fn local_actor(given: Option<&str>) -> String {
     )
 }
 
-/// Creates a new random audit checkpoint key at `path` (which must not exist), readable and
-/// writable by the owner only, as 64 hex characters and a newline. Never prints the key.
-pub(crate) fn create_audit_key(path: &Path) -> Result<AuditKey, Failure> {
-    use std::io::Write as _;
-    let key = AuditKey::generate();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let write = || -> std::io::Result<()> {
-        let mut file = options.open(path)?;
-        file.write_all(key.to_hex().expose_secret().as_bytes())?;
-        file.write_all(b"\n")?;
-        file.sync_all()
-    };
-    write().with_context(|| format!("cannot create the audit key file {}", path.display()))?;
-    Ok(key)
-}
-
 /// Everything a command needs: who acts, how to print, and where the command runs.
 pub(crate) struct Ctx {
     /// Local data directory or server.
@@ -213,9 +140,9 @@ impl Ctx {
         let actor = Actor::new(actor_name.clone(), loaded.config.actors.role_of(&actor_name));
         // A missing data directory is reported by `build`, which says to run `init`.
         let key = loaded.audit_key().map_err(runtime_failure)?;
-        let local = Local::build(&loaded.config, &loaded.dir, key).await.map_err(|f| {
-            Failure::new(f.code, f.error.context(format!("using configuration {}", loaded.path.display())))
-        })?;
+        let local = Local::build(&loaded.config, &loaded.dir, key)
+            .await
+            .map_err(|f| f.context(format!("using configuration {}", loaded.path.display())))?;
         Ok(Self { backend: Backend::Local(Box::new(local)), actor, format: cli.output })
     }
 
@@ -306,11 +233,12 @@ impl Ctx {
     pub(crate) async fn suggest(&self, args: &SuggestArgs) -> Result<u8, Failure> {
         let finding: Option<Finding> = match &args.finding {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| Failure::new(2, anyhow::anyhow!("cannot read the finding {}: {e}", path.display())))?;
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Failure::new(ExitCode::Usage, anyhow::anyhow!("cannot read the finding {}: {e}", path.display()))
+                })?;
                 Some(serde_json::from_str(&text).map_err(|e| {
                     Failure::new(
-                        2,
+                        ExitCode::Usage,
                         anyhow::anyhow!(
                             "{} is not a valid finding (line {}, column {}): {e}; see schemas/finding.schema.json",
                             path.display(),
@@ -335,16 +263,17 @@ impl Ctx {
                 || args.control.is_some()
                 || args.finding_id.is_some()
                 || args.dry_run;
-            // A server takes a bare finding through its intake, which never opens a second
-            // action for the same control and target.
-            if !overridden && let Some(answer) = self.backend.intake(f).await? {
+            // A bare finding goes through intake, which never opens a second action for the
+            // same control and target and picks the connector when the finding names none.
+            if !overridden {
+                let answer = self.backend.intake(f, &self.actor).await?;
                 return self.print_intake(answer);
             }
         }
         let explicit_target = args.target.is_some() || args.identity.is_some();
         let target = match (&args.target, &finding) {
             (Some(json), _) => serde_json::from_str::<Target>(json).map_err(|e| {
-                Failure::new(2, anyhow::anyhow!("--target is not a valid target ({e}); expected JSON like {{\"identity\":\"alice\",\"resource\":\"admins\",\"grant_type\":\"group_membership\"}}"))
+                Failure::new(ExitCode::Usage, anyhow::anyhow!("--target is not a valid target ({e}); expected JSON like {{\"identity\":\"alice\",\"resource\":\"admins\",\"grant_type\":\"group_membership\"}}"))
             })?,
             (None, Some(f)) if !explicit_target => f.target.clone(),
             (None, _) => Target {
@@ -402,12 +331,14 @@ impl Ctx {
     /// for the same control and target.
     fn print_intake(&self, answer: serde_json::Value) -> Result<u8, Failure> {
         if !answer["plan"].is_null() {
-            let s: SuggestionView = serde_json::from_value(answer)
-                .map_err(|e| Failure::new(1, anyhow::anyhow!("the server's suggestion cannot be read: {e}")))?;
+            let s: SuggestionView = serde_json::from_value(answer).map_err(|e| {
+                Failure::new(ExitCode::Internal, anyhow::anyhow!("the server's suggestion cannot be read: {e}"))
+            })?;
             return self.print_suggestion(&s);
         }
-        let a: Action = serde_json::from_value(answer["action"].clone())
-            .map_err(|e| Failure::new(1, anyhow::anyhow!("the server's answer names no action: {e}")))?;
+        let a: Action = serde_json::from_value(answer["action"].clone()).map_err(|e| {
+            Failure::new(ExitCode::Internal, anyhow::anyhow!("the server's answer names no action: {e}"))
+        })?;
         let intake = answer["intake"].as_str().unwrap_or_default();
         match self.format {
             Format::Json => outln!("{}", output::json(&answer))?,
@@ -589,7 +520,10 @@ impl Ctx {
         let Some(action) = &v.action else {
             // A dry run: the plan and the gates' verdicts; nothing was written.
             let (Some(plan), Some(decision)) = (&v.plan, &v.decision) else {
-                return Err(Failure::new(1, anyhow::anyhow!("the outcome `{}` names no action", clean(&v.outcome))));
+                return Err(Failure::new(
+                    ExitCode::Internal,
+                    anyhow::anyhow!("the outcome `{}` names no action", clean(&v.outcome)),
+                ));
             };
             let value = json!({"outcome": "dry_run", "plan": plan, "decision": decision, "limit": v.limit});
             let text = format!(
@@ -689,7 +623,10 @@ impl Ctx {
                 ),
             ),
             other => {
-                return Err(Failure::new(1, anyhow::anyhow!("unknown outcome `{}` for {}", clean(other), action.id)));
+                return Err(Failure::new(
+                    ExitCode::Internal,
+                    anyhow::anyhow!("unknown outcome `{}` for {}", clean(other), action.id),
+                ));
             }
         };
         self.print_value(code, &value, &text)
@@ -766,7 +703,7 @@ impl Ctx {
                 outln!("{}", report.checkpoint)?;
             }
         }
-        Ok(if ok { 0 } else { 6 })
+        Ok(if ok { ExitCode::Success } else { ExitCode::AuditBroken }.code())
     }
 
     async fn audit_export(&self, since: Option<time::OffsetDateTime>, out: Option<&Path>) -> Result<u8, Failure> {
@@ -791,26 +728,12 @@ impl Ctx {
     }
 }
 
-/// Maps a failure to assemble the engine to its exit code: configuration problems are 2.
-pub(crate) fn runtime_failure(e: RuntimeError) -> Failure {
-    let code = match &e {
-        RuntimeError::Config(_)
-        | RuntimeError::DataDirMissing { .. }
-        | RuntimeError::Settings(_)
-        | RuntimeError::Connector { .. }
-        | RuntimeError::UnknownConnectorType { .. }
-        | RuntimeError::Events { .. } => 2,
-        _ => 1,
-    };
-    Failure::new(code, e)
-}
-
 fn recovery_json(r: &remediation_core::Recovery) -> serde_json::Value {
     json!({"id": r.id, "from": r.from, "to": r.to, "note": r.note})
 }
 
 fn usage(msg: &str) -> Failure {
-    Failure::new(2, anyhow::anyhow!("{msg}"))
+    Failure::new(ExitCode::Usage, anyhow::anyhow!("{msg}"))
 }
 
 fn ts(t: time::OffsetDateTime) -> String {
@@ -819,16 +742,15 @@ fn ts(t: time::OffsetDateTime) -> String {
 
 /// The command to run next for an action in its current state.
 pub(crate) fn next_step(a: &Action) -> String {
-    use remediation_core::State as S;
-    match a.state {
-        S::PendingApproval => format!("another approver runs `remediate approve {}`", a.id),
-        S::Approved => format!("remediate execute {} (add --dry-run to check first)", a.id),
-        S::Suggested => format!("advisory only; an admin may `remediate promote {}`", a.id),
-        S::DryRun => "nothing was written; suggest again without --dry-run to act".to_owned(),
-        S::RollbackRequested => format!(
-            "another approver runs `remediate approve {}` to roll it back, or `remediate reject {}` to keep the change",
-            a.id, a.id
+    use remediation_service::NextStep as N;
+    match remediation_service::next_step(a) {
+        Some(N::Approve(id)) => format!("another approver runs `remediate approve {id}`"),
+        Some(N::Execute(id)) => format!("remediate execute {id} (add --dry-run to check first)"),
+        Some(N::Promote(id)) => format!("advisory only; an admin may `remediate promote {id}`"),
+        Some(N::SuggestAgain) => "nothing was written; suggest again without --dry-run to act".to_owned(),
+        Some(N::DecideRollback(id)) => format!(
+            "another approver runs `remediate approve {id}` to roll it back, or `remediate reject {id}` to keep the change"
         ),
-        _ => String::new(),
+        None => String::new(),
     }
 }

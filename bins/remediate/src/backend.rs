@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use remediation_api::types::FindingReply;
 use remediation_api::types::{
     ActionQuery, ActionReply, ActionView, AuditQuery, ConnectorView, CreateAction, ExecuteBody, KillSwitchBody,
     KillSwitchView, LimitsView, NoteBody, OutcomeView, Page, PendingQuery, PendingReply, ReasonBody, SettingsPatch,
@@ -23,15 +24,18 @@ use remediation_gates::PolicySettings;
 use remediation_limiter::{Limits, Usage};
 use remediation_runtime::access::Outcome as Change;
 use remediation_runtime::{ExecutorLock, Runtime, RuntimeOptions};
+use remediation_service::Intake;
 use remediation_store_sqlite::PendingChange;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::admin::EventLog;
-use crate::app::{EVENTS_FILE, Failure, runtime_failure};
+use crate::events::EventLog;
+use crate::exit::ExitCode;
+use crate::failure::{Failure, runtime_failure};
 use crate::output::{clean, errln};
+use remediation_runtime::EVENTS_FILE;
 
 /// The environment variable holding the bearer token for `--server`.
 pub(crate) const TOKEN_ENV: &str = "REMEDIATION_TOKEN";
@@ -256,7 +260,7 @@ impl std::fmt::Debug for Remote {
 }
 
 fn usage(message: String) -> Failure {
-    Failure::new(2, anyhow::anyhow!(message))
+    Failure::new(ExitCode::Usage, anyhow::anyhow!(message))
 }
 
 impl Remote {
@@ -318,7 +322,10 @@ impl Remote {
 
     fn unreachable(&self, e: reqwest::Error) -> Failure {
         let what = if e.is_timeout() { "no answer in time from" } else { "cannot reach" };
-        Failure::new(1, anyhow::Error::new(e.without_url()).context(format!("{what} the server at {}", self.base)))
+        Failure::new(
+            ExitCode::Internal,
+            anyhow::Error::new(e.without_url()).context(format!("{what} the server at {}", self.base)),
+        )
     }
 
     /// A request whose success body is `T`; errors map to the CLI's exit codes.
@@ -402,7 +409,10 @@ mod erased {
 
 fn decode<T: DeserializeOwned>(value: Value, path: &str) -> Result<T, Failure> {
     serde_json::from_value(value).map_err(|e| {
-        Failure::new(1, anyhow::anyhow!("the server's answer to {path} is not what this client expects: {e}"))
+        Failure::new(
+            ExitCode::Internal,
+            anyhow::anyhow!("the server's answer to {path} is not what this client expects: {e}"),
+        )
     })
 }
 
@@ -415,17 +425,17 @@ pub(crate) fn api_failure(status: u16, body: &Value) -> Failure {
     let message = error["message"].as_str().map_or_else(|| format!("the server answered HTTP {status}"), str::to_owned);
     let exit = match (status, code) {
         (401, _) | (_, "unauthenticated") => {
-            return Failure::new(3, anyhow::anyhow!("{message} (check the token in {TOKEN_ENV})"));
+            return Failure::new(ExitCode::Refused, anyhow::anyhow!("{message} (check the token in {TOKEN_ENV})"));
         }
-        (403, _) | (_, "forbidden") | (409, _) | (_, "conflict") | (429, _) => 3,
-        (404, _) | (_, "not_found") => 4,
-        (502, _) | (_, "provider_failure") => 5,
+        (403, _) | (_, "forbidden") | (409, _) | (_, "conflict") | (429, _) => ExitCode::Refused,
+        (404, _) | (_, "not_found") => ExitCode::NotFound,
+        (502, _) | (_, "provider_failure") => ExitCode::Provider,
         // The engine's refusals that the API reports as invalid requests are safety refusals
         // (3) locally, and an unknown connector is "not found" (4).
-        (400, _) if details.get("rule").is_some() || details["field"] == "kind" => 3,
-        (400, _) if details["field"] == "connector" && details.get("connector").is_some() => 4,
-        (400 | 405 | 413 | 415 | 422, _) => 2,
-        _ => 1,
+        (400, _) if details.get("rule").is_some() || details["field"] == "kind" => ExitCode::Refused,
+        (400, _) if details["field"] == "connector" && details.get("connector").is_some() => ExitCode::NotFound,
+        (400 | 405 | 413 | 415 | 422, _) => ExitCode::Usage,
+        _ => ExitCode::Internal,
     };
     Failure::new(exit, anyhow::anyhow!(message))
 }
@@ -482,12 +492,32 @@ impl Backend {
         }
     }
 
-    /// Posts a finding to the server's intake (`None` locally: the caller suggests instead).
-    /// The answer is a suggestion, or `{"action", "intake"}` for an action already open.
-    pub(crate) async fn intake(&self, finding: &Finding) -> Result<Option<Value>, Failure> {
+    /// Takes in a finding through the one intake use case (locally, or the server's). The
+    /// answer is a suggestion, or `{"action", "intake"}` for an action already open or
+    /// completed.
+    pub(crate) async fn intake(&self, finding: &Finding, actor: &Actor) -> Result<Value, Failure> {
         match self {
-            Self::Local(_) => Ok(None),
-            Self::Remote(r) => Ok(Some(r.post("/v1/findings", finding).await?)),
+            Self::Local(l) => {
+                let outcome = remediation_service::intake(&l.runtime, actor, finding).await?;
+                let intake = outcome.label().to_owned();
+                Ok(match outcome {
+                    Intake::Existing(action) | Intake::FixHolds(action) | Intake::DidNotHold(action) => {
+                        json!(FindingReply { action, intake })
+                    }
+                    Intake::Created(s) | Intake::Redone(s) => {
+                        let guidance = (s.action.state == State::Suggested)
+                            .then(|| remediation_core::guidance(&s.action, Some(&s.plan)));
+                        json!(SuggestionView {
+                            action: s.action,
+                            plan: s.plan,
+                            decision: s.decision,
+                            guidance,
+                            intake: Some(intake),
+                        })
+                    }
+                })
+            }
+            Self::Remote(r) => r.post("/v1/findings", finding).await,
         }
     }
 
@@ -525,9 +555,12 @@ impl Backend {
     /// An action's plan.
     pub(crate) async fn plan(&self, id: ActionId) -> Result<Plan, Failure> {
         match self {
-            Self::Local(l) => {
-                l.engine.get(id).await?.plan.ok_or_else(|| Failure::new(4, anyhow::anyhow!("action {id} has no plan")))
-            }
+            Self::Local(l) => l
+                .engine
+                .get(id)
+                .await?
+                .plan
+                .ok_or_else(|| Failure::new(ExitCode::NotFound, anyhow::anyhow!("action {id} has no plan"))),
             Self::Remote(r) => r.get(&id_path(id, "plan")).await,
         }
     }
@@ -550,11 +583,11 @@ impl Backend {
                         let _lock = l.executor_lock().await?;
                         e.approve_rollback(id, actor, note).await?.action().clone()
                     }
-                    Step::Approve => e.approve(id, actor, note).await?,
-                    Step::Reject => e.reject(id, actor, note).await?,
-                    Step::Cancel => e.cancel(id, actor, note).await?,
-                    Step::Promote => e.promote(id, actor, note).await?,
-                    Step::Release => e.release(id, actor, note).await?,
+                    Step::Approve => remediation_service::approve(&l.runtime, actor, id, note).await?,
+                    Step::Reject => remediation_service::reject(&l.runtime, actor, id, note).await?,
+                    Step::Cancel => remediation_service::cancel(&l.runtime, actor, id, note).await?,
+                    Step::Promote => remediation_service::promote(&l.runtime, actor, id, note).await?,
+                    Step::Release => remediation_service::release(&l.runtime, actor, id, note).await?,
                 };
                 Ok((a, actor.name.clone()))
             }
@@ -733,15 +766,8 @@ impl Backend {
     pub(crate) async fn limits(&self) -> Result<(bool, Vec<Usage>), Failure> {
         match self {
             Self::Local(l) => {
-                let now = time::OffsetDateTime::now_utc();
-                let slots = l
-                    .engine
-                    .store()
-                    .slots_since(now - l.limits.longest_window())
-                    .await
-                    .map_err(|e| Failure::new(1, e))?;
-                let usage = l.limits.usage(&slots, now);
-                Ok((l.engine.safety_state().await?.breaker_tripped, usage))
+                let report = remediation_service::limits(&l.runtime).await?;
+                Ok((report.breaker_tripped, report.usage))
             }
             Self::Remote(r) => {
                 let v: LimitsView = r.get("/v1/limits").await?;

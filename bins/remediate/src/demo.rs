@@ -4,21 +4,25 @@ use std::collections::BTreeMap;
 
 use remediation_core::{ActionKind, ActionRequest, Actor, ExecuteOutcome, Mode, Role, RollbackOutcome, Target};
 
-use crate::app::{AUDIT_KEY_FILE, Failure, STORE_FILE, create_audit_key};
 use crate::backend::Local;
+use crate::exit::ExitCode;
+use crate::failure::Failure;
+use crate::keys::create_audit_key;
 use crate::output::{self, Format, outln};
 use remediation_config::{ActorSettings, Config, ConnectorConfig};
+use remediation_runtime::{AUDIT_KEY_FILE, STORE_FILE};
 
 /// Runs the walk-through and returns the exit code.
 pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
     let dir = tempfile::Builder::new()
         .prefix("remediation-demo-")
         .tempdir()
-        .map_err(|e| Failure::new(1, anyhow::anyhow!("cannot create a temporary directory: {e}")))?
+        .map_err(|e| Failure::new(ExitCode::Internal, anyhow::anyhow!("cannot create a temporary directory: {e}")))?
         .keep();
     let sandbox = dir.join("sandbox.json");
-    remediation_connector_sandbox::write_sample(&sandbox)
-        .map_err(|e| Failure::new(1, anyhow::Error::new(e).context("cannot write the sample sandbox")))?;
+    remediation_connector_sandbox::write_sample(&sandbox).map_err(|e| {
+        Failure::new(ExitCode::Internal, anyhow::Error::new(e).context("cannot write the sample sandbox"))
+    })?;
     let mut config = Config {
         connectors: vec![ConnectorConfig::sandbox("sandbox", "sandbox.json")],
         actors: ActorSettings {
@@ -38,7 +42,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
     let key = create_audit_key(&dir.join(AUDIT_KEY_FILE))?;
     config.audit.hmac_key_file = Some(AUDIT_KEY_FILE.into());
     remediation_runtime::files::write_private(&dir.join("remediation.toml"), toml_of(&config)?.as_bytes())
-        .map_err(|e| Failure::new(1, anyhow::anyhow!("cannot write the demo configuration: {e}")))?;
+        .map_err(|e| Failure::new(ExitCode::Internal, anyhow::anyhow!("cannot write the demo configuration: {e}")))?;
 
     let alice = Actor::new("local:alice", Role::Requester);
     let bob = Actor::new("local:bob", Role::Approver);
@@ -85,7 +89,12 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
     match ctx.engine.approve(id, &alice, None).await {
         Err(e) if !json => outln!("refused as expected: {e}")?,
         Err(_) => {}
-        Ok(_) => return Err(Failure::new(1, anyhow::anyhow!("the requester was allowed to approve their own action"))),
+        Ok(_) => {
+            return Err(Failure::new(
+                ExitCode::Internal,
+                anyhow::anyhow!("the requester was allowed to approve their own action"),
+            ));
+        }
     }
 
     say("3. local:bob approves")?;
@@ -98,7 +107,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
     say("4. local:bob executes (re-validates, re-plans, reserves limits, writes, reads back)")?;
     let outcome = ctx.engine.execute(id, &bob, false).await?;
     let ExecuteOutcome::Completed { action, after } = &outcome else {
-        return Err(Failure::new(5, anyhow::anyhow!("demo execution did not complete: {outcome:?}")));
+        return Err(Failure::new(ExitCode::Provider, anyhow::anyhow!("demo execution did not complete: {outcome:?}")));
     };
     if !json {
         outln!("{} {}; after-state {}", action.id, action.state, after.state)?;
@@ -108,7 +117,10 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
     say("5. local:bob asks to roll it back (giving access back needs a second approver)")?;
     let rb = ctx.engine.rollback(id, &bob, Some("demo".into())).await?;
     let RollbackOutcome::Requested { action } = &rb else {
-        return Err(Failure::new(5, anyhow::anyhow!("demo rollback did not wait for approval: {rb:?}")));
+        return Err(Failure::new(
+            ExitCode::Provider,
+            anyhow::anyhow!("demo rollback did not wait for approval: {rb:?}"),
+        ));
     };
     if !json {
         outln!("{} {}", action.id, action.state)?;
@@ -118,7 +130,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
     say("6. local:carol approves the rollback (inside the 24 h window; live state equals the recorded after-state)")?;
     let rb = ctx.engine.approve_rollback(id, &carol, Some("confirmed false positive".into())).await?;
     let RollbackOutcome::RolledBack { action } = &rb else {
-        return Err(Failure::new(5, anyhow::anyhow!("demo rollback failed: {rb:?}")));
+        return Err(Failure::new(ExitCode::Provider, anyhow::anyhow!("demo rollback failed: {rb:?}")));
     };
     let restored = ctx.engine.get(id).await?.restored.map(|s| s.state);
     if !json {
@@ -127,7 +139,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
     steps.push(serde_json::json!({"step": "rollback", "action": action, "live": restored}));
 
     say("7. Verify the audit trail")?;
-    let report = ctx.store.verify_audit().await.map_err(|e| Failure::new(1, anyhow::Error::new(e)))?;
+    let report = ctx.store.verify_audit().await.map_err(|e| Failure::new(ExitCode::Internal, anyhow::Error::new(e)))?;
     if !json {
         outln!(
             "{} records, chain {}; {}",
@@ -145,10 +157,10 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
         steps.push(serde_json::json!({"step": "audit_verify", "report": report}));
         outln!("{}", output::json(&serde_json::json!({"data_dir": dir, "steps": steps})))?;
     }
-    Ok(if report.is_intact() { 0 } else { 6 })
+    Ok(if report.is_intact() { ExitCode::Success } else { ExitCode::AuditBroken }.code())
 }
 
 fn toml_of(config: &Config) -> Result<String, Failure> {
     toml::to_string_pretty(config)
-        .map_err(|e| Failure::new(1, anyhow::anyhow!("cannot write the demo configuration: {e}")))
+        .map_err(|e| Failure::new(ExitCode::Internal, anyhow::anyhow!("cannot write the demo configuration: {e}")))
 }

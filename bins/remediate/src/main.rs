@@ -7,7 +7,12 @@ mod admin;
 mod app;
 mod backend;
 mod demo;
+mod events;
+mod exit;
+mod failure;
+mod keys;
 mod output;
+mod text;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,21 +22,9 @@ use remediation_core::{ActionId, KindName, State};
 
 use crate::output::{Format, errln};
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success
-  1  internal error (store unreadable, disk full, ...): the message says what failed
-  2  usage or configuration error: fix the command line or the named config key
-  3  refused by a safety rule (gate, role, lifecycle, limit, plan changed, window closed)
-  4  not found (action, connector, or the provider's target)
-  5  provider failure (the connector could not read or write, or the change was not verified)
-  6  audit chain broken (`audit verify` found an edited, deleted or reordered record, a cut-off tail or a rewrite)
-With --server the same codes apply: HTTP 400 is 2, 401/403/409/429 are 3, 404 is 4, 502 is 5,
-and a server that cannot be reached is 1 (the message names the URL).";
-
 /// Turn security findings into safe, auditable, reversible fixes.
 #[derive(Debug, Parser)]
-#[command(name = "remediate", version, about, after_help = EXIT_CODES)]
+#[command(name = "remediate", version, about, after_help = exit::HELP)]
 pub(crate) struct Cli {
     /// Data directory holding remediation.toml, the store and connector files.
     #[arg(long, global = true, env = "REMEDIATION_DATA_DIR")]

@@ -210,6 +210,23 @@ impl From<remediation_runtime::access::AccessError> for ApiError {
     }
 }
 
+/// The API side of the one mapping of use-case errors (table in `remediation_service`).
+impl From<remediation_service::ServiceError> for ApiError {
+    fn from(e: remediation_service::ServiceError) -> Self {
+        use remediation_service::ServiceError as S;
+        let message = chain(&e);
+        match e {
+            S::NoConnector { candidates, .. } => Self::invalid("connector", message)
+                .with_details(json!({"field": "connector", "candidates": candidates})),
+            S::Invalid { field, .. } => Self::invalid(field, message),
+            S::Engine(e) => e.into(),
+            S::Access(e) => e.into(),
+            S::Runtime(e) => e.into(),
+            other => Self::internal(&other),
+        }
+    }
+}
+
 impl From<remediation_runtime::RuntimeError> for ApiError {
     fn from(e: remediation_runtime::RuntimeError) -> Self {
         Self::internal(&e)

@@ -135,7 +135,7 @@ pub(crate) async fn approve(
             other => Ok(Json(ActionReply { action: other.action().clone() })),
         };
     }
-    Ok(Json(ActionReply { action: engine.approve(id, actor, body.note).await? }))
+    Ok(Json(ActionReply { action: remediation_service::approve(state.runtime(), actor, id, body.note).await? }))
 }
 
 pub(crate) async fn reject(
@@ -145,8 +145,7 @@ pub(crate) async fn reject(
     OptionalJson(body): OptionalJson<NoteBody>,
 ) -> Result<Json<ActionReply>, ApiError> {
     let actor = caller.require(Role::Approver)?;
-    let engine = state.runtime().active().await?.engine;
-    Ok(Json(ActionReply { action: engine.reject(id, actor, body.note).await? }))
+    Ok(Json(ActionReply { action: remediation_service::reject(state.runtime(), actor, id, body.note).await? }))
 }
 
 pub(crate) async fn cancel(
@@ -156,8 +155,7 @@ pub(crate) async fn cancel(
     OptionalJson(body): OptionalJson<NoteBody>,
 ) -> Result<Json<ActionReply>, ApiError> {
     let actor = caller.require(Role::Requester)?;
-    let engine = state.runtime().active().await?.engine;
-    Ok(Json(ActionReply { action: engine.cancel(id, actor, body.note).await? }))
+    Ok(Json(ActionReply { action: remediation_service::cancel(state.runtime(), actor, id, body.note).await? }))
 }
 
 pub(crate) async fn release(
@@ -167,8 +165,7 @@ pub(crate) async fn release(
     OptionalJson(body): OptionalJson<NoteBody>,
 ) -> Result<Json<ActionReply>, ApiError> {
     let actor = caller.require(Role::Admin)?;
-    let engine = state.runtime().active().await?.engine;
-    Ok(Json(ActionReply { action: engine.release(id, actor, body.note).await? }))
+    Ok(Json(ActionReply { action: remediation_service::release(state.runtime(), actor, id, body.note).await? }))
 }
 
 /// Turns advisory guidance (`suggested`) into a request for approval; the engine's lifecycle
@@ -182,8 +179,7 @@ pub(crate) async fn promote(
     // Promotion is an admin's (the lifecycle table): refuse others before anything about the
     // action is revealed.
     let actor = caller.require(Role::Admin)?;
-    let engine = state.runtime().active().await?.engine;
-    Ok(Json(ActionReply { action: engine.promote(id, actor, body.note).await? }))
+    Ok(Json(ActionReply { action: remediation_service::promote(state.runtime(), actor, id, body.note).await? }))
 }
 
 /// The response for an execution outcome: 200 done, 202 held or back to approval, 502 when
@@ -465,13 +461,7 @@ pub(crate) async fn patch_settings(
 
 pub(crate) async fn limits(AxState(state): AxState<ApiState>, caller: Caller) -> Result<Json<LimitsView>, ApiError> {
     caller.require(Role::Viewer)?;
-    let engine = state.runtime().active().await?.engine;
-    let limits = state.runtime().limits().clone();
-    let now = state.runtime().clock().now();
-    let slots = engine.store().slots_since(now - limits.longest_window()).await?;
-    let usage = limits.usage(&slots, now);
-    let breaker_tripped = engine.safety_state().await?.breaker_tripped;
-    Ok(Json(LimitsView { breaker_tripped, usage, limits }))
+    Ok(Json(limits_view(remediation_service::limits(state.runtime()).await?)))
 }
 
 pub(crate) async fn breaker_reset(
@@ -480,9 +470,11 @@ pub(crate) async fn breaker_reset(
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> Result<Json<LimitsView>, ApiError> {
     let actor = caller.require(Role::Admin)?;
-    let engine = state.runtime().active().await?.engine;
-    engine.reset_breaker(actor, body.reason).await?;
-    limits(AxState(state), caller).await
+    Ok(Json(limits_view(remediation_service::reset_breaker(state.runtime(), actor, body.reason).await?)))
+}
+
+fn limits_view(r: remediation_service::LimitsReport) -> LimitsView {
+    LimitsView { breaker_tripped: r.breaker_tripped, usage: r.usage, limits: r.limits }
 }
 
 /// `POST /v1/kill-switch`: on at once (200); off waits for a second admin (202 with the

@@ -76,6 +76,13 @@ async fn no_connector_supports_it_is_400() {
         env.call(Some("requester"), Method::POST, "/v1/findings", Some(finding("F-1", None, "mainframe_racf"))).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     assert_eq!(b["error"]["details"]["field"], "connector");
+    // Every configured connector is listed with why it was passed over.
+    assert_eq!(
+        b["error"]["details"]["candidates"],
+        json!([{"connector": "sandbox", "reason": "no_capability"}]),
+        "{b}"
+    );
+    assert!(b["error"]["message"].as_str().unwrap().contains("sandbox: no capability"), "{b}");
 }
 
 async fn complete(env: &Env) -> String {

@@ -1,0 +1,50 @@
+//! The one error type of the use cases (mapping to statuses and exit codes: crate docs).
+
+use remediation_core::EngineError;
+use remediation_runtime::RuntimeError;
+use remediation_runtime::access::AccessError;
+
+use crate::connectors::Candidate;
+
+/// Why a use case did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The request names no connector and no single healthy configured connector can carry
+    /// out the change; every configured connector is listed with why it was passed over.
+    #[error(
+        "no single healthy connector can {kind} a grant of type `{grant_type}`; name one in `connector` ({})",
+        candidates.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    NoConnector {
+        /// The kind asked for.
+        kind: String,
+        /// The target's grant type.
+        grant_type: String,
+        /// Every configured connector and why it was not chosen.
+        candidates: Vec<Candidate>,
+    },
+    /// A field of the request is invalid.
+    #[error("{message}")]
+    Invalid {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The engine refused or failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A principal, token or two-admin use case refused or failed.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// The runtime could not assemble the engine or read its settings.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+impl From<remediation_core::StoreError> for ServiceError {
+    fn from(e: remediation_core::StoreError) -> Self {
+        Self::Engine(e.into())
+    }
+}

@@ -1,0 +1,33 @@
+//! The application layer: each use case of remediation written once, over a
+//! [`remediation_runtime::Runtime`], and called by both adapters — the HTTP handlers of
+//! `remediation-api` and the local backend of the `remediate` CLI — so a command run against
+//! a data directory and the same command sent to a server cannot behave differently.
+//!
+//! A use case takes the acting [`remediation_core::Actor`] and typed inputs and returns a
+//! typed output or a [`ServiceError`]. Domain rules live here or below (engine, gates,
+//! runtime), never in an adapter: an adapter parses, calls and renders.
+//!
+//! # Errors: one mapping for both adapters
+//!
+//! | `ServiceError` variant | HTTP status | CLI exit code |
+//! |---|---|---|
+//! | [`ServiceError::NoConnector`] | 400 `invalid_request` (`details.field = "connector"`, `details.candidates`) | 2 |
+//! | [`ServiceError::Invalid`] | 400 `invalid_request` (`details.field`) | 2 |
+//! | [`ServiceError::Engine`] | as `EngineError`: 404 not found, 400/403/409 refusal, 422 invalid target, 502 provider | 4, 2/3, 3, 5 |
+//! | [`ServiceError::Access`] | as `AccessError`: 403 not admin / same admin, 404, 409, 400 | 3, 4, 3, 2 |
+//! | [`ServiceError::Runtime`] | 500 `internal` | 1 |
+//!
+//! `remediation-api` has the one `From<ServiceError> for ApiError`, the CLI the one
+//! `From<ServiceError> for Failure`; both follow this table.
+
+mod connectors;
+mod error;
+mod intake;
+mod steps;
+mod views;
+
+pub use connectors::{Candidate, PassedOver, select_connector};
+pub use error::ServiceError;
+pub use intake::{Intake, intake};
+pub use steps::{approve, cancel, promote, reject, release};
+pub use views::{EmergencyAccess, LimitsReport, NextStep, emergency_access, limits, next_step, reset_breaker};
