@@ -20,8 +20,7 @@ use remediation_core::{
     Action, ActionFilter, ActionId, ActionRequest, Actor, Engine, ExecuteOutcome, Finding, Plan, RollbackOutcome,
     State, Store,
 };
-use remediation_gates::PolicySettings;
-use remediation_limiter::{Limits, Usage};
+use remediation_limiter::Usage;
 use remediation_runtime::access::Outcome as Change;
 use remediation_runtime::{ExecutorLock, Runtime, RuntimeOptions};
 use remediation_service::Intake;
@@ -57,12 +56,9 @@ pub(crate) struct Local {
     pub(crate) engine: Arc<Engine>,
     /// The store (audit verification and export).
     pub(crate) store: Arc<dyn Store>,
-    /// The policy settings in force.
-    pub(crate) policy: PolicySettings,
-    /// Where they come from: `config` (seed) or `store` (changed with `settings set`).
+    /// Where the settings in force come from: `config` (seed) or `store` (changed with
+    /// `settings set`).
     pub(crate) settings_source: &'static str,
-    /// The blast-radius limits in force.
-    pub(crate) limits: Limits,
     /// The runtime: principals, tokens and changes that wait for a second admin.
     pub(crate) runtime: Arc<Runtime>,
 }
@@ -182,7 +178,6 @@ impl Local {
     /// The configuration file seeds the policy settings; once they have been changed with
     /// `settings set` or `controls set`, the copy in the store is authoritative.
     pub(crate) async fn build(config: &Config, dir: &Path, key: Option<AuditKey>) -> Result<Self, Failure> {
-        let limits = config.limits.clone();
         let mut options = RuntimeOptions {
             events: Some(Arc::new(EventLog { path: dir.join(EVENTS_FILE) })),
             ..RuntimeOptions::default()
@@ -197,9 +192,7 @@ impl Local {
             dir: dir.to_owned(),
             engine: active.engine,
             store,
-            policy: active.settings,
             settings_source: active.source.as_str(),
-            limits,
             runtime,
         })
     }
@@ -670,11 +663,10 @@ impl Backend {
     /// The policy settings in force, where they come from, and the limits.
     pub(crate) async fn settings(&self) -> Result<SettingsView, Failure> {
         match self {
-            Self::Local(l) => Ok(SettingsView {
-                source: l.settings_source.to_owned(),
-                policy: l.policy.clone(),
-                limits: l.limits.clone(),
-            }),
+            Self::Local(l) => {
+                let s = remediation_service::settings(&l.runtime).await?;
+                Ok(SettingsView { source: s.source.to_owned(), policy: s.policy, limits: s.limits })
+            }
             Self::Remote(r) => r.get("/v1/settings").await,
         }
     }
@@ -729,7 +721,7 @@ impl Backend {
     /// Whether the kill switch is on.
     pub(crate) async fn kill_switch(&self) -> Result<bool, Failure> {
         match self {
-            Self::Local(l) => Ok(l.engine.safety_state().await?.kill_switch),
+            Self::Local(l) => Ok(remediation_service::kill_switch(&l.runtime).await?),
             Self::Remote(r) => Ok(r.get::<KillSwitchView>("/v1/kill-switch").await?.on),
         }
     }
@@ -757,7 +749,9 @@ impl Backend {
     /// Resets the circuit breaker.
     pub(crate) async fn reset_breaker(&self, actor: &Actor, reason: String) -> Result<(), Failure> {
         match self {
-            Self::Local(l) => Ok(l.engine.reset_breaker(actor, reason).await?),
+            Self::Local(l) => {
+                remediation_service::reset_breaker(&l.runtime, actor, reason).await.map(|_| ()).map_err(Into::into)
+            }
             Self::Remote(r) => r.post::<_, LimitsView>("/v1/breaker/reset", &ReasonBody { reason }).await.map(|_| ()),
         }
     }
@@ -779,7 +773,9 @@ impl Backend {
     /// Verifies the audit chain.
     pub(crate) async fn audit_verify(&self) -> Result<ChainReport, Failure> {
         match self {
-            Self::Local(l) => Ok(l.store.verify_audit().await.context("cannot read the audit trail")?),
+            Self::Local(l) => remediation_service::audit_verify(&l.runtime)
+                .await
+                .map_err(|e| Failure::from(e).context("cannot read the audit trail".to_owned())),
             Self::Remote(r) => r.get("/v1/audit/verify").await,
         }
     }
@@ -791,11 +787,9 @@ impl Backend {
                 let filter = remediation_core::AuditFilter { since, ..remediation_core::AuditFilter::default() };
                 let mut all: Vec<AuditRecord> = Vec::new();
                 loop {
-                    let page = l
-                        .store
-                        .audit_page(&filter, all.last().map(|r| r.seq), 1000)
+                    let page = remediation_service::audit_page(&l.runtime, &filter, all.last().map(|r| r.seq), 1000)
                         .await
-                        .context("cannot read the audit trail")?;
+                        .map_err(|e| Failure::from(e).context("cannot read the audit trail".to_owned()))?;
                     if page.is_empty() {
                         return Ok(all);
                     }

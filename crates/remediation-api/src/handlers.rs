@@ -380,7 +380,7 @@ pub(crate) async fn audit(
         (None, None) => None,
     };
     let filter = remediation_core::AuditFilter { action: action_id, since: None };
-    let mut items = state.runtime().store().audit_page(&filter, after_seq, limit + 1).await?;
+    let mut items = remediation_service::audit_page(state.runtime(), &filter, after_seq, limit + 1).await?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|r| r.seq.to_string())
@@ -395,16 +395,12 @@ pub(crate) async fn audit_verify(
     caller: Caller,
 ) -> Result<Json<remediation_audit::ChainReport>, ApiError> {
     caller.require(Role::Viewer)?;
-    Ok(Json(state.runtime().store().verify_audit().await?))
+    Ok(Json(remediation_service::audit_verify(state.runtime()).await?))
 }
 
 async fn settings_view(state: &ApiState) -> Result<SettingsView, ApiError> {
-    let active = state.runtime().active().await?;
-    Ok(SettingsView {
-        source: active.source.as_str().to_owned(),
-        policy: active.settings,
-        limits: state.runtime().limits().clone(),
-    })
+    let s = remediation_service::settings(state.runtime()).await?;
+    Ok(SettingsView { source: s.source.to_owned(), policy: s.policy, limits: s.limits })
 }
 
 pub(crate) async fn get_settings(
@@ -531,8 +527,7 @@ pub(crate) async fn kill_switch_status(
     caller: Caller,
 ) -> Result<Json<KillSwitchView>, ApiError> {
     caller.require(Role::Viewer)?;
-    let engine = state.runtime().active().await?.engine;
-    let on = engine.safety_state().await?.kill_switch;
+    let on = remediation_service::kill_switch(state.runtime()).await?;
     Ok(Json(KillSwitchView { on, cancelled: Vec::new() }))
 }
 

@@ -23,11 +23,13 @@
 mod connectors;
 mod error;
 mod intake;
+mod safety;
 mod steps;
 mod views;
 
 pub use connectors::{Candidate, PassedOver, select_connector};
 pub use error::ServiceError;
 pub use intake::{Intake, intake};
+pub use safety::{Settings, audit_page, audit_verify, kill_switch, settings};
 pub use steps::{approve, cancel, promote, reject, release};
 pub use views::{EmergencyAccess, LimitsReport, NextStep, emergency_access, limits, next_step, reset_breaker};
