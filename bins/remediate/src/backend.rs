@@ -188,13 +188,7 @@ impl Local {
         let runtime = Arc::new(Runtime::build(config, dir, key, options).map_err(runtime_failure)?);
         let active = runtime.active().await.map_err(runtime_failure)?;
         let store = runtime.store().clone();
-        Ok(Self {
-            dir: dir.to_owned(),
-            engine: active.engine,
-            store,
-            settings_source: active.source.as_str(),
-            runtime,
-        })
+        Ok(Self { dir: dir.to_owned(), engine: active.engine, store, settings_source: active.source.as_str(), runtime })
     }
 
     /// Takes the data directory's exclusive executor lock (waiting for another process that
