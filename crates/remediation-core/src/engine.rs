@@ -1222,14 +1222,10 @@ impl Engine {
         if event == Event::ForceExecute {
             record.decided_by = Some(actor.name.clone());
         }
-        let change = StateChange {
+        let change = StateChange::new(
             record,
-            update: DetailUpdate {
-                before: Some(plan.before.clone()),
-                last_error: Some(None),
-                ..DetailUpdate::default()
-            },
-        };
+            DetailUpdate { before: Some(plan.before.clone()), last_error: Some(None), ..DetailUpdate::default() },
+        );
         let action = match self.store.begin_execution(&change, slots, enforce).await? {
             BeginOutcome::Started(action) => {
                 self.events.emit(&EngineEvent::Transition { record: Box::new(change.record.clone()) }).await;
@@ -1452,7 +1448,7 @@ impl Engine {
         {
             update.approval_expires_at = Some(record.at + self.policy.approval_ttl(action));
         }
-        let change = StateChange { record, update };
+        let change = StateChange::new(record, update);
         let action = self.store.apply(&change).await?;
         self.events.emit(&EngineEvent::Transition { record: Box::new(change.record) }).await;
         Ok(action)
