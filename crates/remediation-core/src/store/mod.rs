@@ -161,6 +161,13 @@ pub struct ActionDetail {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     #[schemars(with = "Option<String>")]
     pub approval_expires_at: Option<OffsetDateTime>,
+    /// The lease *this process* holds on the action, when it got the detail together with one
+    /// (the begin of an execution or rollback, a takeover): the engine fences every change it
+    /// makes with its epoch. Never stored nor serialized; stores return `None` here, so a
+    /// process that merely reads an action can never fence with someone else's epoch.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub held_lease: Option<Lease>,
 }
 
 impl ActionDetail {

@@ -113,6 +113,7 @@ pub(crate) fn detail_on(n: u32, state: State, at: OffsetDateTime, connector: &st
         rollback_expires_at: None,
         last_error: None,
         approval_expires_at: None,
+        held_lease: None,
     }
 }
 
