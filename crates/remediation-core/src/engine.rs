@@ -227,7 +227,13 @@ pub struct Engine {
     /// The last refusal recorded per (action, actor), so a repeated identical refusal is not
     /// recorded again (see [`Engine::execute`]).
     refusals: std::sync::Mutex<std::collections::HashMap<(ActionId, String), String>>,
+    /// The lease this engine takes on the actions it executes or rolls back; `None`: no
+    /// leases (the caller keeps other processes away).
+    lease: Option<crate::LeaseRequest>,
 }
+
+/// How many expired actions [`Engine::recover`] takes over per store call.
+const RECOVER_BATCH: usize = 32;
 
 /// A function the engine calls at each named failpoint (see [`failpoints`]).
 pub type FailpointHook = Arc<dyn Fn(&'static str) + Send + Sync>;
@@ -284,7 +290,20 @@ impl Engine {
             failpoints: None,
             events: Arc::new(NoEvents),
             refusals: std::sync::Mutex::default(),
+            lease: None,
         }
+    }
+
+    /// Executes and rolls back under leases taken for `request` (holder id, ttl): the move to
+    /// `executing` or `rolling_back` grants one, it is renewed every ttl/3 while the provider
+    /// call is in flight and checked before every provider write, every later change is fenced
+    /// with its epoch, and [`Engine::recover`] takes over only actions whose lease expired. A
+    /// lost lease stops the engine before any further provider write, with
+    /// [`crate::StoreError::LeaseLost`] (or `StaleLease` for a change), leaving the action to
+    /// whoever took it over. Any number of engines on one store may then run at once.
+    pub fn with_leases(mut self, request: crate::LeaseRequest) -> Self {
+        self.lease = Some(request);
+        self
     }
 
     /// Sends the engine's events (transitions, held actions, breaker, switches) to `sink`.
@@ -424,6 +443,7 @@ impl Engine {
             rollback_expires_at: None,
             last_error: None,
             approval_expires_at: (state == State::PendingApproval).then(|| now + self.policy.approval_ttl(&action)),
+            held_lease: None,
         };
         self.store.create_action(&detail, &record).await?;
         self.events.emit(&EngineEvent::Transition { record: Box::new(record) }).await;
@@ -774,7 +794,7 @@ impl Engine {
                 }
             })
             .await?;
-        let detail = ActionDetail { action, ..detail };
+        let detail = self.holding(ActionDetail { action, ..detail }).await?;
         self.failpoint(failpoints::AFTER_BEGIN_ROLLBACK);
         Ok(self.restore(&detail, connector, &before, &live).await?.into())
     }
@@ -888,10 +908,25 @@ impl Engine {
     /// `rolling_back`: equal to the before-state -> `rolled_back`; equal to the recorded
     /// after-state -> restored again; anything else -> `failed`, needs attention.
     ///
-    /// Call it only while no other process can be working on these actions (the CLI holds
-    /// an exclusive executor lock on the data directory while it executes or recovers).
+    /// With leases ([`Engine::with_leases`]) it takes over only actions whose lease expired, so
+    /// it is safe beside live workers. Without, call it only while no other process can be
+    /// working on these actions.
     pub async fn recover(&self) -> Result<Vec<Recovery>, EngineError> {
         let mut out = Vec::new();
+        if let Some(request) = &self.lease {
+            // Only actions whose lease expired, each taken over with a new epoch that fences
+            // out the previous holder; one taken over stays leased to us, so the loop ends.
+            loop {
+                let taken = self.store.take_over_expired(request, RECOVER_BATCH).await?;
+                if taken.is_empty() {
+                    return Ok(out);
+                }
+                for (mut detail, lease) in taken {
+                    detail.held_lease = Some(lease);
+                    out.push(self.recover_one(detail).await?);
+                }
+            }
+        }
         for state in [State::Executing, State::RollingBack] {
             for action in self.list(&ActionFilter { state: Some(state), ..ActionFilter::default() }).await? {
                 let detail = self.get(action.id).await?;
@@ -1014,7 +1049,7 @@ impl Engine {
     ) -> Result<Restored, EngineError> {
         let action = &detail.action;
         let lossy = detail.plan.as_ref().is_some_and(|p| p.reversibility == Reversibility::Lossy);
-        let result = connector.rollback(action, before, live).await;
+        let result = self.leased(detail, connector.rollback(action, before, live)).await?;
         self.failpoint(failpoints::AFTER_ROLLBACK_WRITE);
         let (restored, request_ids) = match result {
             Ok(outcome) if outcome.status == OutcomeStatus::PendingAcceptance => {
@@ -1222,14 +1257,11 @@ impl Engine {
         if event == Event::ForceExecute {
             record.decided_by = Some(actor.name.clone());
         }
-        let change = StateChange {
+        let mut change = StateChange::new(
             record,
-            update: DetailUpdate {
-                before: Some(plan.before.clone()),
-                last_error: Some(None),
-                ..DetailUpdate::default()
-            },
-        };
+            DetailUpdate { before: Some(plan.before.clone()), last_error: Some(None), ..DetailUpdate::default() },
+        );
+        change.lease.clone_from(&self.lease);
         let action = match self.store.begin_execution(&change, slots, enforce).await? {
             BeginOutcome::Started(action) => {
                 self.events.emit(&EngineEvent::Transition { record: Box::new(change.record.clone()) }).await;
@@ -1252,7 +1284,7 @@ impl Engine {
                 return Ok(ExecuteOutcome::Held { action, limit });
             }
         };
-        let detail = ActionDetail { action, before: Some(plan.before.clone()), ..detail.clone() };
+        let detail = self.holding(ActionDetail { action, before: Some(plan.before.clone()), ..detail.clone() }).await?;
         self.failpoint(failpoints::AFTER_BEGIN_EXECUTION);
         self.run_write(&detail, &connector, &plan).await
     }
@@ -1274,7 +1306,7 @@ impl Engine {
         }
         let planned =
             crate::PlannedChange { expected_after: plan.expected_after.clone(), description: plan.description.clone() };
-        let outcome = match connector.execute(action, &plan.before).await {
+        let outcome = match self.leased(detail, connector.execute(action, &plan.before)).await? {
             Ok(outcome) => outcome,
             Err(e) => return self.fail(detail, format!("provider refused the change: {e}"), None, Vec::new()).await,
         };
@@ -1312,7 +1344,7 @@ impl Engine {
             let rolling = self
                 .step(&failed_detail, Event::Rollback, &Actor::system(), comment, DetailUpdate::default(), |_| {})
                 .await?;
-            let rolling_detail = ActionDetail { action: rolling, ..failed_detail };
+            let rolling_detail = self.holding(ActionDetail { action: rolling, ..failed_detail }).await?;
             return Ok(match self.restore(&rolling_detail, connector, &plan.before, &observed).await? {
                 Restored::RolledBack(action) => {
                     ExecuteOutcome::Failed { action, error: format!("{error}; rolled back automatically") }
@@ -1452,10 +1484,61 @@ impl Engine {
         {
             update.approval_expires_at = Some(record.at + self.policy.approval_ttl(action));
         }
-        let change = StateChange { record, update };
+        let mut change = StateChange::new(record, update);
+        change.fence = detail.held_lease.as_ref().map(|l| l.epoch);
+        if matches!(to, State::Executing | State::RollingBack) && to != action.state {
+            change.lease.clone_from(&self.lease);
+        }
         let action = self.store.apply(&change).await?;
         self.events.emit(&EngineEvent::Transition { record: Box::new(change.record) }).await;
         Ok(action)
+    }
+
+    /// `detail` with the lease this engine was just granted on it (after a move to `executing`
+    /// or `rolling_back`); unchanged when the engine takes no leases.
+    async fn holding(&self, mut detail: ActionDetail) -> Result<ActionDetail, EngineError> {
+        if let Some(request) = &self.lease {
+            let lease = self.store.lease(detail.action.id).await?;
+            // Granted in the same transaction as the move, so it is ours; anything else means
+            // another process took it over meanwhile.
+            match lease {
+                Some(l) if l.holder == request.holder => detail.held_lease = Some(l),
+                _ => {
+                    return Err(crate::StoreError::LeaseLost { what: format!("action {}", detail.action.id) }.into());
+                }
+            }
+        }
+        Ok(detail)
+    }
+
+    /// Runs the provider call `call` under the lease held on `detail`: renews it first (no
+    /// write starts on a lost lease), then every ttl/3 while the call is in flight. When a
+    /// renewal fails the call (already sent) is awaited, and `LeaseLost` returned, so the
+    /// engine writes and records nothing further; the action is left to whoever takes it over.
+    async fn leased<T>(
+        &self,
+        detail: &ActionDetail,
+        call: impl std::future::Future<Output = T>,
+    ) -> Result<T, EngineError> {
+        let (Some(request), Some(held)) = (&self.lease, &detail.held_lease) else {
+            return Ok(call.await);
+        };
+        let id = detail.action.id;
+        let mut held = self.store.renew_lease(id, held, request.ttl).await?;
+        let period = (request.ttl / 3).max(std::time::Duration::from_millis(10));
+        tokio::pin!(call);
+        let mut lost = None;
+        loop {
+            tokio::select! {
+                out = &mut call => return lost.map_or(Ok(out), |e: crate::StoreError| Err(e.into())),
+                () = tokio::time::sleep(period), if lost.is_none() => {
+                    match self.store.renew_lease(id, &held, request.ttl).await {
+                        Ok(renewed) => held = renewed,
+                        Err(e) => lost = Some(e),
+                    }
+                }
+            }
+        }
     }
 
     /// The installation's safety switches and facts.

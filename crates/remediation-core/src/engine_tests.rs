@@ -107,6 +107,7 @@ fn detail(state: State) -> ActionDetail {
         rollback_expires_at: None,
         last_error: None,
         approval_expires_at: None,
+        held_lease: None,
     }
 }
 

@@ -171,6 +171,10 @@ pub enum Event {
     ExecutionSucceeded,
     /// The provider refused, or the change was not observed.
     ExecutionFailed,
+    /// The provider throttled the execution before anything was written: back to
+    /// `approved` with a not-before time, limit slots released. Allowed only when nothing
+    /// was written to the provider.
+    Requeue,
     /// A person asks for a rollback that another principal must approve.
     RequestRollback,
     /// Restoring the before-state starts.
@@ -183,7 +187,7 @@ pub enum Event {
 
 impl Event {
     /// Every event, with both values of `quorum_reached`.
-    pub const ALL: [Event; 18] = [
+    pub const ALL: [Event; 19] = [
         Self::Promote,
         Self::Cancel,
         Self::KillSwitch,
@@ -198,6 +202,7 @@ impl Event {
         Self::Release,
         Self::ExecutionSucceeded,
         Self::ExecutionFailed,
+        Self::Requeue,
         Self::RequestRollback,
         Self::Rollback,
         Self::RollbackSucceeded,
@@ -220,6 +225,7 @@ impl Event {
             Self::Release => "release",
             Self::ExecutionSucceeded => "execution_succeeded",
             Self::ExecutionFailed => "execution_failed",
+            Self::Requeue => "requeue",
             Self::RequestRollback => "request_rollback",
             Self::Rollback => "rollback",
             Self::RollbackSucceeded => "rollback_succeeded",
@@ -241,6 +247,7 @@ impl Event {
             | Self::Hold
             | Self::ExecutionSucceeded
             | Self::ExecutionFailed
+            | Self::Requeue
             | Self::RollbackSucceeded
             | Self::RollbackFailed => Required::System,
         }
@@ -319,6 +326,7 @@ pub fn transition(state: State, event: Event, role: Role) -> Result<State, Trans
         (S::Held, E::Release) => S::Approved,
         (S::Executing, E::ExecutionSucceeded) => S::Completed,
         (S::Executing, E::ExecutionFailed) => S::Failed,
+        (S::Executing, E::Requeue) => S::Approved,
         (S::Completed | S::Failed, E::Rollback) => S::RollingBack,
         (S::Completed, E::RequestRollback) => S::RollbackRequested,
         // Approving a requested rollback starts it at once; one approval by another

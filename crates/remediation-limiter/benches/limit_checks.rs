@@ -113,6 +113,8 @@ fn sqlite(c: &mut Criterion) {
             let begin = StateChange {
                 record: record(n, Some(State::Approved), State::Executing, "begin_execution", at),
                 update: DetailUpdate::default(),
+                fence: None,
+                lease: None,
             };
             let outcome = store.begin_execution(&begin, &default_slots(n), true).await.expect("begin");
             assert!(matches!(outcome, BeginOutcome::Started(_)), "execution {n} fits its windows: {outcome:?}");

@@ -140,6 +140,11 @@ pub struct RuntimeOptions {
     pub clock: Option<Arc<dyn Clock>>,
     /// The connector types (default: [`Catalog::builtin`]).
     pub catalog: Option<Catalog>,
+    /// Execute and roll back under leases of this duration (see
+    /// [`remediation_core::Engine::with_leases`]), held by a worker id unique to this runtime;
+    /// recovery then takes over only actions whose lease expired. `None` (the default): no
+    /// leases, and the caller keeps other executors away with the [`ExecutorLock`].
+    pub lease_ttl: Option<std::time::Duration>,
 }
 
 /// The engine in force, with the settings it was built from.
@@ -166,6 +171,7 @@ struct Parts {
     events: Arc<dyn EventSink>,
     failpoints: Option<FailpointHook>,
     confirmation_window: time::Duration,
+    lease: Option<remediation_core::LeaseRequest>,
 }
 
 impl Parts {
@@ -190,6 +196,9 @@ impl Parts {
         if let Some(hook) = &self.failpoints {
             engine = engine.with_failpoints(hook.clone());
         }
+        if let Some(lease) = &self.lease {
+            engine = engine.with_leases(lease.clone());
+        }
         Ok(Active { engine: Arc::new(engine), settings, source })
     }
 }
@@ -200,6 +209,11 @@ pub struct Runtime {
     parts: Parts,
     /// The settings document the active engine was built from (`None`: the seed) and it.
     current: Mutex<(Option<serde_json::Value>, Active)>,
+}
+
+/// A lease holder id unique to this runtime: the process id and the instant it was built.
+fn worker_id() -> String {
+    format!("pid{}@{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos())
 }
 
 impl Runtime {
@@ -242,6 +256,7 @@ impl Runtime {
             seed: config.policy.clone(),
             events: events_from_config(config, options.events)?,
             failpoints: options.failpoints,
+            lease: options.lease_ttl.map(|ttl| remediation_core::LeaseRequest { holder: worker_id(), ttl }),
             confirmation_window: time::Duration::seconds(
                 i64::try_from(config.actors.confirmation_window_secs).unwrap_or(i64::MAX).max(60),
             ),

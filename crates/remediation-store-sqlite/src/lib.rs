@@ -67,6 +67,7 @@
 //! ```
 
 mod error;
+mod lease;
 mod pending;
 mod principals;
 mod schema;

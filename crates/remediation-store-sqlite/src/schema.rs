@@ -200,6 +200,27 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     INSERT INTO audit_head (tenant, seq, hash) SELECT 'default', seq, hash FROM audit ORDER BY seq DESC LIMIT 1;
     "#,
+    // Version 7.
+    //
+    // Leases. On the action row: who holds the action in `executing` or `rolling_back`, until
+    // when (unix nanoseconds by the store's clock), and the epoch that grows with every grant
+    // and fences out a holder that was taken over. An action in those states without a lease
+    // (written before leases existed) counts as expired, so recovery takes it over.
+    // `leases`: named leases of single-leader jobs, on the same design.
+    r#"
+    ALTER TABLE actions ADD COLUMN lease_holder TEXT;
+    ALTER TABLE actions ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE actions ADD COLUMN lease_expires_at INTEGER;
+
+    CREATE TABLE leases (
+        tenant     TEXT NOT NULL DEFAULT 'default',
+        name       TEXT NOT NULL,
+        holder     TEXT,
+        epoch      INTEGER NOT NULL,
+        expires_at INTEGER,
+        PRIMARY KEY (tenant, name)
+    ) STRICT;
+    "#,
 ];
 
 /// The newest schema version this build knows.

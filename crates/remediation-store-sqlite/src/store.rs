@@ -62,6 +62,8 @@ pub struct SqliteStore {
     pub(crate) tenant: String,
     /// Seals the audit checkpoint; `Debug` prints it redacted.
     pub(crate) key: Option<AuditKey>,
+    /// The clock leases are judged by.
+    pub(crate) clock: crate::lease::StoreClock,
 }
 
 impl SqliteStore {
@@ -117,7 +119,13 @@ impl SqliteStore {
             .map_err(|e| open_error(&path, "setting synchronous=FULL", e))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| open_error(&path, "setting foreign_keys=ON", e))?;
         migrate(&mut conn, &path)?;
-        Ok(SqliteStore { conn: Mutex::new(conn), path, tenant: DEFAULT_TENANT.to_owned(), key })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            path,
+            tenant: DEFAULT_TENANT.to_owned(),
+            key,
+            clock: crate::lease::StoreClock::default(),
+        })
     }
 
     /// The database path (`:memory:` for an in-memory store).
@@ -288,7 +296,9 @@ impl SqliteStore {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
             let detail = load_expected(&tx, &self.tenant, &change.record)?;
+            crate::lease::check_fence(&tx, &self.tenant, change)?;
             let action = write_change(&tx, &self.tenant, self.key.as_ref(), detail, change, &op)?;
+            crate::lease::lease_step(&tx, &self.tenant, change, self.clock.now())?;
             tx.commit().map_err(sql(op()))?;
             Ok(action)
         })
@@ -309,6 +319,7 @@ impl SqliteStore {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
             let detail = load_expected(&tx, &self.tenant, &change.record)?;
+            crate::lease::check_fence(&tx, &self.tenant, change)?;
             for slot in slots {
                 let used = count_used(&tx, slot, at).map_err(sql(op()))?;
                 if enforce && !Window::of(slot).admits(used) {
@@ -322,6 +333,7 @@ impl SqliteStore {
                     .map_err(sql(op()))?;
             }
             let action = write_change(&tx, &self.tenant, self.key.as_ref(), detail, change, &op)?;
+            crate::lease::lease_step(&tx, &self.tenant, change, self.clock.now())?;
             tx.commit().map_err(sql(op()))?;
             Ok(BeginOutcome::Started(action))
         })

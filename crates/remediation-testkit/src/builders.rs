@@ -315,6 +315,7 @@ impl DetailBuilder {
                 rollback_expires_at: None,
                 last_error: None,
                 approval_expires_at: None,
+                held_lease: None,
             },
         }
     }

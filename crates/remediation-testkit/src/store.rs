@@ -10,23 +10,51 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use remediation_audit::ChainVerifier;
 use remediation_core::{
-    Action, ActionDetail, ActionFilter, ActionId, ActionStore, Actor, ApiToken, AuditBody, AuditFilter, AuditLog,
-    AuditRecord, BeginOutcome, ChainHead, ChainReport, Credential, LimitReached, LimitStore, Page, PageRequest,
-    PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore, Role, SafetyState, SafetyStore,
-    SettingsRecord, SlotRequest, StateChange, StoreError, TransitionRecord,
+    Action, ActionDetail, ActionFilter, ActionId, ActionLeases, ActionStore, Actor, ApiToken, AuditBody, AuditFilter,
+    AuditLog, AuditRecord, BeginOutcome, ChainHead, ChainReport, Clock, Credential, Lease, LeaseRequest, LeaseStore,
+    LimitReached, LimitStore, Page, PageRequest, PendingChange, PendingStatus, Principal, PrincipalKind,
+    PrincipalStore, Role, SafetyState, SafetyStore, SettingsRecord, SlotRequest, StateChange, StoreError,
+    TransitionRecord,
 };
 use remediation_limiter::Window;
 use time::OffsetDateTime;
 
 /// An in-memory [`remediation_core::Store`]. Cheap to create; share it behind an `Arc`.
+///
+/// Leases are judged by the store's clock: the system clock, or the one given to
+/// [`InMemoryStore::with_clock`].
 #[derive(Debug, Default)]
 pub struct InMemoryStore {
     inner: Mutex<Inner>,
+    clock: StoreClock,
+}
+
+/// The clock leases are judged by.
+#[derive(Clone, Default)]
+struct StoreClock(Option<Arc<dyn Clock>>);
+
+impl StoreClock {
+    fn now(&self) -> OffsetDateTime {
+        self.0.as_ref().map_or_else(OffsetDateTime::now_utc, |c| c.now())
+    }
+}
+
+impl std::fmt::Debug for StoreClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "StoreClock(injected)" } else { "StoreClock(system)" })
+    }
+}
+
+/// The lease state of one action or name: the last epoch granted, and the lease if held.
+#[derive(Debug, Default, Clone)]
+struct LeaseSlot {
+    epoch: u64,
+    held: Option<Lease>,
 }
 
 #[derive(Debug, Default)]
@@ -48,6 +76,10 @@ struct Inner {
     /// Tokens by name, with their hash.
     tokens: BTreeMap<String, (ApiToken, String)>,
     pending: Vec<PendingChange>,
+    /// Leases on actions.
+    action_leases: HashMap<ActionId, LeaseSlot>,
+    /// Named leases of single-leader jobs.
+    named_leases: BTreeMap<String, LeaseSlot>,
 }
 
 /// What the in-memory store reports as a backend failure.
@@ -63,6 +95,11 @@ impl InMemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store that judges leases by `clock`.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self { inner: Mutex::default(), clock: StoreClock(Some(clock)) }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -144,7 +181,26 @@ impl Inner {
                 actual,
             });
         }
+        if let Some(fence) = change.fence {
+            let current = self.action_leases.get(&id).map_or(0, |l| l.epoch);
+            if current != fence {
+                return Err(StoreError::StaleLease { id, fence, current });
+            }
+        }
         Ok(())
+    }
+
+    /// The lease step of a written change: grant the requested lease, or end the current one
+    /// when the action leaves `executing` and `rolling_back`.
+    fn lease_step(&mut self, change: &StateChange, now: OffsetDateTime) {
+        let slot = self.action_leases.entry(change.record.action_id).or_default();
+        if let Some(request) = &change.lease {
+            let lease = Lease::granted(request, slot.epoch, now);
+            slot.epoch = lease.epoch;
+            slot.held = Some(lease);
+        } else if !leased_state(change.record.to) {
+            slot.held = None;
+        }
     }
 
     /// Seals `body` onto the chain's head and appends it.
@@ -266,7 +322,9 @@ impl ActionStore for InMemoryStore {
     async fn apply(&self, change: &StateChange) -> Result<Action, StoreError> {
         let mut inner = self.lock();
         inner.check(change)?;
-        inner.write(change)
+        let action = inner.write(change)?;
+        inner.lease_step(change, self.clock.now());
+        Ok(action)
     }
 
     async fn begin_execution(
@@ -284,7 +342,9 @@ impl ActionStore for InMemoryStore {
         for slot in slots {
             inner.slots.entry(slot.key.clone()).or_default().push(at);
         }
-        Ok(BeginOutcome::Started(inner.write(change)?))
+        let action = inner.write(change)?;
+        inner.lease_step(change, self.clock.now());
+        Ok(BeginOutcome::Started(action))
     }
 
     async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<ActionDetail>, StoreError> {
@@ -293,6 +353,116 @@ impl ActionStore for InMemoryStore {
             inner.actions.values().filter_map(|d| d.due_at().filter(|t| *t < now).map(|t| (t, d.action.id))).collect();
         due.sort();
         Ok(due.into_iter().take(limit).filter_map(|(_, id)| inner.actions.get(&id).cloned()).collect())
+    }
+}
+
+/// The states an action holds a lease in.
+fn leased_state(state: remediation_core::State) -> bool {
+    matches!(state, remediation_core::State::Executing | remediation_core::State::RollingBack)
+}
+
+/// Renews `lease` in `slot` when it is still the held one and live at `now`.
+fn renew_in(
+    slot: Option<&mut LeaseSlot>,
+    lease: &Lease,
+    ttl: std::time::Duration,
+    now: OffsetDateTime,
+) -> Option<Lease> {
+    let held = slot?.held.as_mut()?;
+    if held.holder != lease.holder || held.epoch != lease.epoch || !held.is_live(now) {
+        return None;
+    }
+    held.expires_at = remediation_core::store::expiry(now, ttl);
+    Some(held.clone())
+}
+
+#[async_trait]
+impl ActionLeases for InMemoryStore {
+    async fn lease(&self, id: ActionId) -> Result<Option<Lease>, StoreError> {
+        let inner = self.lock();
+        if !inner.actions.contains_key(&id) {
+            return Err(StoreError::NotFound(id));
+        }
+        Ok(inner.action_leases.get(&id).and_then(|l| l.held.clone()))
+    }
+
+    async fn renew_lease(&self, id: ActionId, lease: &Lease, ttl: std::time::Duration) -> Result<Lease, StoreError> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        renew_in(inner.action_leases.get_mut(&id), lease, ttl, now)
+            .ok_or_else(|| StoreError::LeaseLost { what: format!("action {id}") })
+    }
+
+    async fn take_over_expired(
+        &self,
+        request: &LeaseRequest,
+        limit: usize,
+    ) -> Result<Vec<(ActionDetail, Lease)>, StoreError> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        let mut expired: Vec<(OffsetDateTime, ActionId)> = inner
+            .actions
+            .values()
+            .filter(|d| leased_state(d.action.state))
+            .filter_map(|d| {
+                let held = inner.action_leases.get(&d.action.id).and_then(|l| l.held.as_ref());
+                match held {
+                    Some(l) if l.is_live(now) => None,
+                    Some(l) => Some((l.expires_at, d.action.id)),
+                    None => Some((OffsetDateTime::UNIX_EPOCH, d.action.id)),
+                }
+            })
+            .collect();
+        expired.sort();
+        let mut taken = Vec::new();
+        for (_, id) in expired.into_iter().take(limit) {
+            let slot = inner.action_leases.entry(id).or_default();
+            let lease = Lease::granted(request, slot.epoch, now);
+            slot.epoch = lease.epoch;
+            slot.held = Some(lease.clone());
+            if let Some(detail) = inner.actions.get(&id) {
+                taken.push((detail.clone(), lease));
+            }
+        }
+        Ok(taken)
+    }
+}
+
+#[async_trait]
+impl LeaseStore for InMemoryStore {
+    async fn acquire_lease(&self, name: &str, request: &LeaseRequest) -> Result<Option<Lease>, StoreError> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        let slot = inner.named_leases.entry(name.to_owned()).or_default();
+        if slot.held.as_ref().is_some_and(|l| l.is_live(now) && l.holder != request.holder) {
+            return Ok(None);
+        }
+        let lease = Lease::granted(request, slot.epoch, now);
+        slot.epoch = lease.epoch;
+        slot.held = Some(lease.clone());
+        Ok(Some(lease))
+    }
+
+    async fn renew_named_lease(
+        &self,
+        name: &str,
+        lease: &Lease,
+        ttl: std::time::Duration,
+    ) -> Result<Lease, StoreError> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        renew_in(inner.named_leases.get_mut(name), lease, ttl, now)
+            .ok_or_else(|| StoreError::LeaseLost { what: format!("lease `{name}`") })
+    }
+
+    async fn release_lease(&self, name: &str, lease: &Lease) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if let Some(slot) = inner.named_leases.get_mut(name)
+            && slot.held.as_ref().is_some_and(|l| l.holder == lease.holder && l.epoch == lease.epoch)
+        {
+            slot.held = None;
+        }
+        Ok(())
     }
 }
 
@@ -617,7 +787,7 @@ mod tests {
     }
 
     fn change(action: &Action, from: State, to: State, update: DetailUpdate) -> StateChange {
-        StateChange { record: record(action, Some(from), to), update }
+        StateChange::new(record(action, Some(from), to), update)
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -676,7 +846,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn passes_the_store_conformance_suite() {
         crate::store_conformance::run(|| async {
-            let store = std::sync::Arc::new(InMemoryStore::new());
+            let clock = Arc::new(remediation_core::ManualClock::new(crate::fixed_time()));
+            let store = std::sync::Arc::new(InMemoryStore::with_clock(clock.clone()));
             let seeder = std::sync::Arc::clone(&store);
             let tamperer = std::sync::Arc::clone(&store);
             crate::store_conformance::Subject {
@@ -693,6 +864,7 @@ mod tests {
                         }
                     });
                 })),
+                clock: Some(clock),
             }
         })
         .await;

@@ -17,14 +17,20 @@
 //!   filter: each exactly once, in (created_at, id) order.
 //! - [`due_times`]: `due(now)` returns exactly the actions whose approval deadline or rollback
 //!   request window has passed, earliest first, and forgets them once they move on.
+//! - [`lease_takeover_and_fencing`]: a lease granted with the move to `executing` is renewed
+//!   while live, cannot be renewed once expired by the store's clock, is taken over with the
+//!   next epoch only once expired, and a change fenced with the old epoch is refused.
+//! - [`one_begin_wins`]: N workers begin the same action at once: one starts and holds the
+//!   lease; N workers take over the same expired action at once: one gets it.
+//! - [`named_leases`]: acquire, refuse while held, take over after expiry, release.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use remediation_core::{
-    ActionDetail, ActionFilter, AuditFilter, BeginOutcome, DetailUpdate, PageRequest, State, StateChange, Store,
-    StoreError,
+    ActionDetail, ActionFilter, AuditFilter, BeginOutcome, Clock, DetailUpdate, LeaseRequest, ManualClock, PageRequest,
+    State, StateChange, Store, StoreError,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -51,12 +57,15 @@ pub struct Subject {
     pub seed: Option<Seeder>,
     /// How to tamper with an audit record; `None` skips the tampering check.
     pub tamper: Option<Tamper>,
+    /// The clock the store judges leases by (built into the store by the factory); the lease
+    /// cases need it and fail without it.
+    pub clock: Option<Arc<ManualClock>>,
 }
 
 impl Subject {
     /// A subject without hooks.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, seed: None, tamper: None }
+        Self { store, seed: None, tamper: None, clock: None }
     }
 }
 
@@ -66,13 +75,16 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Subject>,
 {
-    let cases: [(&str, Case); 6] = [
+    let cases: [(&str, Case); 9] = [
         ("compare_and_set_race", |s| Box::pin(compare_and_set_race(s))),
         ("lifecycle", |s| Box::pin(lifecycle(s))),
         ("audit_chain", |s| Box::pin(audit_chain(s))),
         ("limit_admission", |s| Box::pin(limit_admission(s))),
         ("paging", |s| Box::pin(paging(s))),
         ("due_times", |s| Box::pin(due_times(s))),
+        ("lease_takeover_and_fencing", |s| Box::pin(lease_takeover_and_fencing(s))),
+        ("one_begin_wins", |s| Box::pin(one_begin_wins(s))),
+        ("named_leases", |s| Box::pin(named_leases(s))),
     ];
     for (name, case) in cases {
         let started = Instant::now();
@@ -98,7 +110,7 @@ async fn create(store: &dyn Store, detail: &ActionDetail) {
 }
 
 fn change(detail: &ActionDetail, from: State, to: State, event: &str, at: OffsetDateTime) -> StateChange {
-    StateChange { record: transition(detail.action.id, Some(from), to, event, at), update: DetailUpdate::default() }
+    StateChange::new(transition(detail.action.id, Some(from), to, event, at), DetailUpdate::default())
 }
 
 /// N tasks apply the same transition at once: exactly one wins.
@@ -333,4 +345,138 @@ pub async fn due_times(subject: Subject) {
     request.update.rollback_expires_at = Some(t0 + Duration::hours(1));
     store.apply(&request).await.expect("request rollback");
     assert_eq!(ids(store.due(t0 + Duration::hours(2), 10).await.expect("due")), [done.action.id]);
+}
+
+/// The lease ttl of the lease cases.
+const TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn worker(name: &str) -> LeaseRequest {
+    LeaseRequest { holder: name.to_owned(), ttl: TTL }
+}
+
+fn lease_clock(subject: &Subject) -> Arc<ManualClock> {
+    Arc::clone(subject.clock.as_ref().expect("the lease cases need the store's clock in the subject"))
+}
+
+/// Creates an approved action and returns it with the change that begins its execution.
+async fn approved(store: &dyn Store, seed: u64) -> (ActionDetail, StateChange) {
+    let t0 = fixed_time();
+    let detail = pending(seed, t0);
+    create(store, &detail).await;
+    store
+        .apply(&change(&detail, State::PendingApproval, State::Approved, "approve", t0 + Duration::minutes(1)))
+        .await
+        .expect("approve");
+    let begin = change(&detail, State::Approved, State::Executing, "begin_execution", t0 + Duration::minutes(2));
+    (detail, begin)
+}
+
+/// Renewal while live, no renewal after expiry, takeover only after expiry with the next
+/// epoch, and fencing of the old epoch.
+pub async fn lease_takeover_and_fencing(subject: Subject) {
+    let clock = lease_clock(&subject);
+    let store = subject.store;
+    let (detail, mut begin) = approved(store.as_ref(), 11).await;
+    let id = detail.action.id;
+    begin.lease = Some(worker("a"));
+    let out = store.begin_execution(&begin, &[], true).await.expect("begin");
+    assert!(matches!(out, BeginOutcome::Started(_)), "{out:?}");
+    let first = store.lease(id).await.expect("lease").expect("a lease is held after begin");
+    assert_eq!((first.holder.as_str(), first.epoch), ("a", 1));
+    assert_eq!(first.expires_at, clock.now() + TTL, "expiry by the store's clock");
+
+    clock.advance(Duration::seconds(5));
+    assert!(store.take_over_expired(&worker("b"), 10).await.expect("take over").is_empty(), "a live lease is kept");
+    let renewed = store.renew_lease(id, &first, TTL).await.expect("renew while live");
+    assert_eq!((renewed.epoch, renewed.expires_at), (1, clock.now() + TTL));
+
+    clock.advance(Duration::seconds(10));
+    assert!(
+        matches!(store.renew_lease(id, &renewed, TTL).await, Err(StoreError::LeaseLost { .. })),
+        "an expired lease cannot be renewed"
+    );
+    let taken = store.take_over_expired(&worker("b"), 10).await.expect("take over");
+    assert_eq!(taken.len(), 1, "the expired action is taken over");
+    let (taken_detail, second) = &taken[0];
+    assert_eq!((taken_detail.action.id, taken_detail.action.state), (id, State::Executing));
+    assert_eq!((second.holder.as_str(), second.epoch), ("b", 2), "a takeover raises the epoch");
+    assert!(store.take_over_expired(&worker("c"), 10).await.expect("take over").is_empty(), "b holds it now");
+    assert!(matches!(store.renew_lease(id, &renewed, TTL).await, Err(StoreError::LeaseLost { .. })), "a lost it");
+
+    let mut stale = change(&detail, State::Executing, State::Completed, "complete", clock.now());
+    stale.fence = Some(first.epoch);
+    assert!(
+        matches!(store.apply(&stale).await, Err(StoreError::StaleLease { fence: 1, current: 2, .. })),
+        "a change fenced with the old epoch is refused"
+    );
+    assert_eq!(store.get(id).await.expect("get").action.state, State::Executing, "nothing was written");
+    let mut done = stale.clone();
+    done.fence = Some(second.epoch);
+    store.apply(&done).await.expect("the holder's change is applied");
+    assert_eq!(store.lease(id).await.expect("lease"), None, "leaving executing ends the lease");
+    let states = store.transitions(id).await.expect("t").len();
+    assert_eq!(states, 4, "creation, approval, begin, completion: the stale change left no transition");
+}
+
+/// Of N workers beginning the same action one starts and holds the lease; of N workers taking
+/// over the same expired action one gets it.
+pub async fn one_begin_wins(subject: Subject) {
+    let clock = lease_clock(&subject);
+    let store = subject.store;
+    let (detail, begin) = approved(store.as_ref(), 12).await;
+    let id = detail.action.id;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            let mut c = begin.clone();
+            c.lease = Some(worker(&format!("w{n}")));
+            tokio::spawn(async move { (n, store.begin_execution(&c, &[], true).await) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            (n, Ok(BeginOutcome::Started(_))) => winners.push(n),
+            (_, Err(StoreError::StateConflict { .. })) => {}
+            (_, other) => panic!("unexpected outcome: {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one worker begins the action");
+    let lease = store.lease(id).await.expect("lease").expect("held");
+    assert_eq!((lease.holder, lease.epoch), (format!("w{}", winners[0]), 1), "the winner holds the lease");
+
+    clock.advance(Duration::seconds(11));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.take_over_expired(&worker(&format!("r{n}")), 10).await })
+        })
+        .collect();
+    let mut taken = 0;
+    for t in tasks {
+        taken += t.await.expect("task").expect("take over").len();
+    }
+    assert_eq!(taken, 1, "exactly one worker takes over the expired action");
+    assert_eq!(store.lease(id).await.expect("lease").expect("held").epoch, 2);
+}
+
+/// Named leases: one holder at a time, takeover after expiry with the next epoch, release.
+pub async fn named_leases(subject: Subject) {
+    let clock = lease_clock(&subject);
+    let store = subject.store;
+    let a = store.acquire_lease("sequencer", &worker("a")).await.expect("acquire").expect("free");
+    assert_eq!((a.holder.as_str(), a.epoch, a.expires_at), ("a", 1, clock.now() + TTL));
+    assert_eq!(store.acquire_lease("sequencer", &worker("b")).await.expect("acquire"), None, "held by a");
+    assert!(store.acquire_lease("relay", &worker("b")).await.expect("acquire").is_some(), "names are independent");
+    clock.advance(Duration::seconds(5));
+    let a = store.renew_named_lease("sequencer", &a, TTL).await.expect("renew while live");
+    clock.advance(Duration::seconds(10));
+    assert!(matches!(store.renew_named_lease("sequencer", &a, TTL).await, Err(StoreError::LeaseLost { .. })));
+    let b = store.acquire_lease("sequencer", &worker("b")).await.expect("acquire").expect("expired");
+    assert_eq!(b.epoch, 2, "a takeover raises the epoch");
+    store.release_lease("sequencer", &a).await.expect("a stale release does nothing");
+    assert_eq!(store.acquire_lease("sequencer", &worker("c")).await.expect("acquire"), None, "b still holds it");
+    store.release_lease("sequencer", &b).await.expect("release");
+    let c = store.acquire_lease("sequencer", &worker("c")).await.expect("acquire").expect("released");
+    assert_eq!(c.epoch, 3);
 }

@@ -8,6 +8,8 @@
 //! | [`PrincipalStore`] | principals, API tokens (hashes only), credential lookup, changes waiting for a second admin |
 //! | [`SafetyStore`] | the installation's safety switches and settings |
 //! | [`LimitStore`] | blast-radius windows: checks without reserving, usage reports |
+//! | [`ActionLeases`] | leases on executing and rolling-back actions: renewal, takeover of expired ones |
+//! | [`LeaseStore`] | named leases for single-leader jobs |
 //!
 //! [`Store`] is all of them (a blanket impl gives it to every type that implements each), and
 //! `Arc<dyn Store>` is what the engine, the runtime, the API and the CLI hold.
@@ -23,6 +25,7 @@
 
 mod action;
 mod audit;
+mod lease;
 mod limits;
 mod principals;
 mod safety;
@@ -31,6 +34,7 @@ pub use action::{ActionFilter, ActionStore, Page, PageRequest};
 pub use audit::{
     AuditBody, AuditFilter, AuditLog, AuditRecord, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict,
 };
+pub use lease::{ActionLeases, Lease, LeaseRequest, LeaseStore, expiry};
 pub use limits::LimitStore;
 pub use principals::{ApiToken, Credential, PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore};
 pub use safety::SafetyStore;
@@ -157,6 +161,13 @@ pub struct ActionDetail {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     #[schemars(with = "Option<String>")]
     pub approval_expires_at: Option<OffsetDateTime>,
+    /// The lease *this process* holds on the action, when it got the detail together with one
+    /// (the begin of an execution or rollback, a takeover): the engine fences every change it
+    /// makes with its epoch. Never stored nor serialized; stores return `None` here, so a
+    /// process that merely reads an action can never fence with someone else's epoch.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub held_lease: Option<Lease>,
 }
 
 impl ActionDetail {
@@ -246,6 +257,21 @@ pub struct StateChange {
     pub record: TransitionRecord,
     /// Detail fields to change with it.
     pub update: DetailUpdate,
+    /// The lease epoch the writer holds: when set, the change is refused with
+    /// [`StoreError::StaleLease`] (nothing written) unless the action's stored epoch is this
+    /// one. Every change a lease holder makes carries it.
+    pub fence: Option<u64>,
+    /// Grant a lease with this change (the move to `executing` or `rolling_back`): the next
+    /// epoch, expiring `ttl` after the store's clock; read it back with
+    /// [`ActionLeases::lease`]. A change to any other state ends the current lease.
+    pub lease: Option<LeaseRequest>,
+}
+
+impl StateChange {
+    /// A change with no lease step: no fence, no grant.
+    pub fn new(record: TransitionRecord, update: DetailUpdate) -> Self {
+        Self { record, update, fence: None, lease: None }
+    }
 }
 
 /// One blast-radius window an execution must fit into.
@@ -298,6 +324,24 @@ pub enum StoreError {
     /// The safety state changed since it was read (another process changed a switch).
     #[error("the safety settings were changed by another process meanwhile; read them again and retry")]
     SafetyConflict,
+    /// The lease could not be renewed: it expired by the store's clock, or another holder took
+    /// the action over. The holder makes no further provider write.
+    #[error("the lease on {what} was lost (expired or taken over); no further write is made")]
+    LeaseLost {
+        /// The action id or lease name.
+        what: String,
+    },
+    /// A state change named a lease epoch older than the stored one: the action was taken
+    /// over, and nothing was written.
+    #[error("action {id} is held under lease epoch {current}, not {fence}: it was taken over; nothing was written")]
+    StaleLease {
+        /// The action.
+        id: ActionId,
+        /// The epoch the change carried.
+        fence: u64,
+        /// The stored epoch.
+        current: u64,
+    },
     /// The store does not implement an optional ability.
     #[error("this store does not support {what}")]
     Unsupported {
@@ -319,9 +363,15 @@ pub enum StoreError {
 ///
 /// Implement the five traits; the blanket impl makes the type a `Store`. Everything holds an
 /// `Arc<dyn Store>`.
-pub trait Store: ActionStore + AuditLog + PrincipalStore + SafetyStore + LimitStore {}
+pub trait Store:
+    ActionStore + ActionLeases + LeaseStore + AuditLog + PrincipalStore + SafetyStore + LimitStore
+{
+}
 
-impl<T: ActionStore + AuditLog + PrincipalStore + SafetyStore + LimitStore + ?Sized> Store for T {}
+impl<T: ActionStore + ActionLeases + LeaseStore + AuditLog + PrincipalStore + SafetyStore + LimitStore + ?Sized> Store
+    for T
+{
+}
 
 #[cfg(any(test, feature = "mocks"))]
 mockall::mock! {
@@ -342,6 +392,24 @@ mockall::mock! {
             enforce: bool,
         ) -> Result<BeginOutcome, StoreError>;
         async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<ActionDetail>, StoreError>;
+    }
+
+    #[async_trait::async_trait]
+    impl ActionLeases for Store {
+        async fn lease(&self, id: ActionId) -> Result<Option<Lease>, StoreError>;
+        async fn renew_lease(&self, id: ActionId, lease: &Lease, ttl: std::time::Duration) -> Result<Lease, StoreError>;
+        async fn take_over_expired(
+            &self,
+            request: &LeaseRequest,
+            limit: usize,
+        ) -> Result<Vec<(ActionDetail, Lease)>, StoreError>;
+    }
+
+    #[async_trait::async_trait]
+    impl LeaseStore for Store {
+        async fn acquire_lease(&self, name: &str, request: &LeaseRequest) -> Result<Option<Lease>, StoreError>;
+        async fn renew_named_lease(&self, name: &str, lease: &Lease, ttl: std::time::Duration) -> Result<Lease, StoreError>;
+        async fn release_lease(&self, name: &str, lease: &Lease) -> Result<(), StoreError>;
     }
 
     #[async_trait::async_trait]
@@ -433,5 +501,5 @@ mockall::mock! {
 /// Every store trait, for `use remediation_core::store::prelude::*;` where methods of several
 /// concerns are called on a concrete store.
 pub mod prelude {
-    pub use super::{ActionStore, AuditLog, LimitStore, PrincipalStore, SafetyStore, Store};
+    pub use super::{ActionLeases, ActionStore, AuditLog, LeaseStore, LimitStore, PrincipalStore, SafetyStore, Store};
 }

@@ -41,6 +41,7 @@ fn design_table() -> Vec<(State, Event, &'static [Role], State)> {
         (S::Held, E::Release, ADMIN, S::Approved),
         (S::Executing, E::ExecutionSucceeded, SYSTEM, S::Completed),
         (S::Executing, E::ExecutionFailed, SYSTEM, S::Failed),
+        (S::Executing, E::Requeue, SYSTEM, S::Approved),
         (S::Completed, E::Rollback, OPERATOR, S::RollingBack),
         // A person's rollback that needs approval waits; only a person requests one.
         (S::Completed, E::RequestRollback, APPROVER_UP, S::RollbackRequested),
@@ -166,6 +167,7 @@ fn model(state: State, event: Event, role: Role) -> Result<State, Refusal> {
         E::Release if state == S::Held => S::Approved,
         E::ExecutionSucceeded if state == S::Executing => S::Completed,
         E::ExecutionFailed if state == S::Executing => S::Failed,
+        E::Requeue if state == S::Executing => S::Approved,
         E::Rollback if matches!(state, S::Completed | S::Failed) => S::RollingBack,
         E::RollbackSucceeded if state == S::RollingBack => S::RolledBack,
         E::RollbackFailed if state == S::RollingBack => S::Failed,
@@ -182,6 +184,7 @@ fn model(state: State, event: Event, role: Role) -> Result<State, Refusal> {
         | E::Hold
         | E::ExecutionSucceeded
         | E::ExecutionFailed
+        | E::Requeue
         | E::RollbackSucceeded
         | E::RollbackFailed => role == Role::System,
     };

@@ -4,6 +4,7 @@
 
 mod engine;
 mod events;
+mod leases;
 mod lifecycle;
 mod recovery;
 mod rollback;

@@ -98,3 +98,39 @@ async fn an_audit_key_outside_the_data_dir_seals_the_store() {
     let report = other.store().verify_audit().await.unwrap();
     assert_ne!(report.checkpoint, CheckpointVerdict::Matches, "{report:?}");
 }
+
+/// With a lease ttl, the runtime's engine executes under a lease: a worker that died after
+/// moving an action to `executing` leaves it leased, and another runtime on the same data
+/// directory does not take it over while the lease is live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_ttl_makes_the_engine_execute_under_leases() {
+    use remediation_core::{State, failpoints};
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("data");
+    files::create_data_dir(&dir).unwrap();
+    let mut config = config(&dir);
+    config.policy.enabled = true;
+    let leased = |failpoint: bool| RuntimeOptions {
+        lease_ttl: Some(std::time::Duration::from_secs(600)),
+        failpoints: failpoint.then(|| {
+            std::sync::Arc::new(|name: &'static str| {
+                assert_ne!(name, failpoints::AFTER_BEGIN_EXECUTION, "simulated crash");
+            }) as remediation_core::FailpointHook
+        }),
+        ..RuntimeOptions::default()
+    };
+    let dying = Runtime::build(&config, &dir, None, leased(true)).unwrap();
+    let survivor = Runtime::build(&config, &dir, None, leased(false)).unwrap();
+    let engine = dying.active().await.unwrap().engine;
+    let s = engine.suggest(RequestBuilder::new().build(), &requester()).await.unwrap();
+    let id = s.action.id;
+    engine.approve(id, &remediation_testkit::approver("bob"), None).await.unwrap();
+    let died =
+        tokio::spawn(async move { engine.execute(id, &remediation_testkit::approver("bob"), false).await }).await;
+    assert!(died.unwrap_err().is_panic());
+    let lease = survivor.store().lease(id).await.unwrap().expect("the action is leased");
+    assert_eq!(lease.epoch, 1);
+    let recovered = survivor.active().await.unwrap().engine.recover().await.unwrap();
+    assert!(recovered.is_empty(), "a live lease is not taken over: {recovered:?}");
+    assert_eq!(survivor.store().get(id).await.unwrap().action.state, State::Executing);
+}

@@ -16,7 +16,8 @@ async fn passes_the_store_conformance_suite() {
         let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let path = dir.path().join(format!("store-{n}.db"));
         async move {
-            let store = Arc::new(SqliteStore::open_with(&path, Some(key())).expect("open"));
+            let clock = Arc::new(remediation_core::ManualClock::new(remediation_testkit::fixed_time()));
+            let store = Arc::new(SqliteStore::open_with(&path, Some(key())).expect("open").with_clock(clock.clone()));
             let seeder = Arc::clone(&store);
             Subject {
                 store,
@@ -31,6 +32,7 @@ async fn passes_the_store_conformance_suite() {
                         ))
                         .expect("tamper");
                 })),
+                clock: Some(clock),
             }
         }
     })

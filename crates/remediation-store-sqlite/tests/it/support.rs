@@ -113,6 +113,7 @@ pub(crate) fn detail_on(n: u32, state: State, at: OffsetDateTime, connector: &st
         rollback_expires_at: None,
         last_error: None,
         approval_expires_at: None,
+        held_lease: None,
     }
 }
 
@@ -149,7 +150,7 @@ pub(crate) fn record(n: u32, from: Option<State>, to: State, event: &str, at: Of
 
 /// A state change of action `n` with no detail update.
 pub(crate) fn change(n: u32, from: State, to: State, event: &str, at: OffsetDateTime) -> StateChange {
-    StateChange { record: record(n, Some(from), to, event, at), update: DetailUpdate::default() }
+    StateChange::new(record(n, Some(from), to, event, at), DetailUpdate::default())
 }
 
 /// Creates action `n` in `state` at `at`; returns its detail.
