@@ -4,11 +4,13 @@
 //! `README.md`;
 //! `cargo xtask codegen --check` fails when the committed files are stale, and so does this
 //! crate's test. `cargo xtask bench server` benchmarks `remediation-server` (not part of CI;
-//! see [`bench`]). `cargo xtask api-descriptions reduce|check` maintains the reduced provider
+//! see [`bench`]); `cargo xtask bench engine` the embedded engine on SQLite (see
+//! [`engine_bench`]). `cargo xtask api-descriptions reduce|check` maintains the reduced provider
 //! API descriptions in `api-descriptions/` (see [`api_descriptions`]).
 
 mod api_descriptions;
 mod bench;
+mod engine_bench;
 
 use std::path::{Path, PathBuf};
 
@@ -86,9 +88,10 @@ fn main() -> anyhow::Result<()> {
         ["codegen", "--check"] => codegen(true),
         ["api-descriptions", rest @ ..] => api_descriptions::run(rest),
         ["bench", "server"] => bench::server(),
+        ["bench", "engine", rest @ ..] => engine_bench::run(rest),
         ["bench", "throttle", rest @ ..] => throttle::run(rest),
         _ => bail!(
-            "usage: cargo xtask codegen [--check] | api-descriptions check | api-descriptions reduce --provider P --full FILE [--commit SHA] | bench server | bench throttle [--rate N] [--count N]"
+            "usage: cargo xtask codegen [--check] | api-descriptions check | api-descriptions reduce --provider P --full FILE [--commit SHA] | bench server | bench engine [--actions N] [--seconds S] | bench throttle [--rate N] [--count N]"
         ),
     }
 }

@@ -35,13 +35,16 @@ pub enum Fault {
 /// A connector over a directory kept in one JSON file. See the crate documentation for the
 /// file format and what each action does.
 ///
-/// Cheap to clone; holds no open file. Every write locks the file, reads it, changes it and
-/// replaces it atomically.
+/// Cheap to clone (clones share the cache). Every write locks the file, reads it, changes it
+/// and replaces it atomically. The last version read or written is kept in memory with its
+/// file held open, and reused while the file on disk is still that one (see
+/// [`crate::file`]), so each change is read and parsed once.
 #[derive(Clone)]
 pub struct SandboxConnector {
     id: String,
     path: PathBuf,
     clock: Arc<dyn Clock>,
+    cache: Arc<file::Cached>,
 }
 
 impl std::fmt::Debug for SandboxConnector {
@@ -54,7 +57,7 @@ impl SandboxConnector {
     /// A connector named `id` over the file at `path`. Does not touch the file: a missing or
     /// malformed file shows in [`Connector::health`] and as errors from every operation.
     pub fn new(id: impl Into<String>, path: PathBuf) -> Self {
-        Self { id: id.into(), path, clock: Arc::new(SystemClock) }
+        Self { id: id.into(), path, clock: Arc::new(SystemClock), cache: Arc::default() }
     }
 
     /// Like [`new`](Self::new), but first checks that the file exists and parses.
@@ -76,28 +79,28 @@ impl SandboxConnector {
 
     /// Reads the whole directory as it is now, including the write log.
     pub fn directory(&self) -> Result<Directory, SandboxError> {
-        file::load(&self.path)
+        self.cache.load(&self.path)
     }
 
     /// Arms `fault` for the next write by setting its flag in the file.
     pub fn inject(&self, fault: Fault) -> Result<(), SandboxError> {
         let _lock = WriteLock::acquire(&self.path)?;
-        let mut dir = file::load(&self.path)?;
+        let mut dir = self.cache.load(&self.path)?;
         let faults = &mut dir.faults;
         match fault {
             Fault::FailAfterWrite => faults.fail_after_write = true,
             Fault::DriftBeforeExecute => faults.drift_before_execute = true,
             Fault::FailRollback => faults.fail_rollback = true,
         }
-        file::save_locked(&self.path, &dir)
+        self.cache.save_locked(&self.path, &dir)
     }
 
     fn load(&self) -> Result<Directory, ConnectorError> {
-        Ok(file::load(&self.path)?)
+        Ok(self.cache.load(&self.path)?)
     }
 
     fn save(&self, dir: &Directory) -> Result<(), ConnectorError> {
-        Ok(file::save_locked(&self.path, dir)?)
+        Ok(self.cache.save_locked(&self.path, dir)?)
     }
 
     /// The capability for the action, or `Unsupported` naming what is supported.
@@ -199,7 +202,7 @@ impl Connector for SandboxConnector {
     }
 
     async fn health(&self) -> Result<Health, ConnectorError> {
-        Ok(match file::load(&self.path) {
+        Ok(match self.cache.load(&self.path) {
             Ok(dir) => Health {
                 healthy: true,
                 detail: format!(
@@ -222,6 +225,7 @@ impl Connector for SandboxConnector {
     /// Both rights are judged on the file itself: read when it loads, write when the file
     /// (or, before it exists, its directory) is writable.
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
+        // Read from disk: the right to read is what is judged, not the cached content.
         let readable = file::load(&self.path).is_ok();
         let writable = !file::lacks_write_access(&self.path);
         Ok(Permissions::judge(PERMISSION_MAP, |need| match (need.permission, readable, writable) {

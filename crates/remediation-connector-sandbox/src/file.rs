@@ -3,6 +3,12 @@
 //! Readers never lock: every write replaces the file with `rename`, so a reader sees either the
 //! old or the new content, never a torn one. Writers take an exclusive lock on a sibling
 //! `<file>.lock` so that each load-modify-save cycle is serialised, across processes too.
+//!
+//! [`Cached`] keeps the last directory read or written by this process, with the file it came
+//! from held open: since writers only ever replace the file, the same file (same device and
+//! inode, which cannot be reused while it is held open), the same length and modification time
+//! mean the same content, so the file is read and parsed once per change, whichever process
+//! made it.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -15,7 +21,90 @@ use crate::error::SandboxError;
 /// Reads and parses the directory file at `path`.
 pub fn load(path: &Path) -> Result<Directory, SandboxError> {
     let bytes = fs::read(path).map_err(|source| SandboxError::Read { path: path.to_owned(), source })?;
-    serde_json::from_slice(&bytes).map_err(|source| SandboxError::Parse {
+    parse(path, &bytes)
+}
+
+/// The last directory this process read from or wrote to one path, and the file it is in.
+#[derive(Debug, Default)]
+pub(crate) struct Cached {
+    last: std::sync::Mutex<Option<Entry>>,
+    /// Times the file was read and parsed (for tests).
+    reads: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// Held open so its inode is not reused while it identifies the content.
+    _file: File,
+    id: FileId,
+    directory: Directory,
+}
+
+/// What identifies one version of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileId {
+    fn of(meta: &fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let (dev, ino) = {
+            use std::os::unix::fs::MetadataExt as _;
+            (meta.dev(), meta.ino())
+        };
+        #[cfg(not(unix))]
+        let (dev, ino) = (0, 0);
+        FileId { dev, ino, len: meta.len(), modified: meta.modified().ok() }
+    }
+}
+
+impl Cached {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Entry>> {
+        self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The directory at `path`: the cached one when the file is still the one it came from,
+    /// else read, parsed and cached.
+    pub(crate) fn load(&self, path: &Path) -> Result<Directory, SandboxError> {
+        let read_err = |source| SandboxError::Read { path: path.to_owned(), source };
+        let current = FileId::of(&fs::metadata(path).map_err(read_err)?);
+        // Off unix the identity is only length and time, too weak to trust.
+        if cfg!(unix)
+            && let Some(entry) = self.lock().as_ref()
+            && entry.id == current
+        {
+            return Ok(entry.directory.clone());
+        }
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut file = File::open(path).map_err(read_err)?;
+        let id = FileId::of(&file.metadata().map_err(read_err)?);
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut file, &mut bytes).map_err(read_err)?;
+        let directory = parse(path, &bytes)?;
+        *self.lock() = Some(Entry { _file: file, id, directory: directory.clone() });
+        Ok(directory)
+    }
+
+    /// [`save_locked`], then remembers `directory` as the content of the new file.
+    pub(crate) fn save_locked(&self, path: &Path, directory: &Directory) -> Result<(), SandboxError> {
+        let saved = save_locked(path, directory);
+        let entry = saved.as_ref().ok().and_then(|()| {
+            let file = File::open(path).ok()?;
+            let id = FileId::of(&file.metadata().ok()?);
+            Some(Entry { _file: file, id, directory: directory.clone() })
+        });
+        // On failure nothing is trusted: the next load reads the file.
+        *self.lock() = entry;
+        saved
+    }
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<Directory, SandboxError> {
+    serde_json::from_slice(bytes).map_err(|source| SandboxError::Parse {
         path: path.to_owned(),
         line: source.line(),
         column: source.column(),
@@ -151,6 +240,32 @@ mod tests {
         let mut names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         names.sort();
         assert_eq!(names, ["d.json", "d.json.lock"]);
+    }
+
+    #[test]
+    fn the_file_is_read_once_per_change_whoever_made_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.json");
+        write_sample(&path).unwrap();
+        let reads = |c: &Cached| c.reads.load(std::sync::atomic::Ordering::Relaxed);
+        let (ours, other_process) = (Cached::default(), Cached::default());
+        assert_eq!(ours.load(&path).unwrap(), sample());
+        assert_eq!(ours.load(&path).unwrap(), sample());
+        assert_eq!(reads(&ours), 1);
+        // Our own write is remembered, not read back.
+        let mut changed = ours.load(&path).unwrap();
+        changed.faults.fail_rollback = true;
+        ours.save_locked(&path, &changed).unwrap();
+        assert_eq!(ours.load(&path).unwrap(), changed);
+        assert_eq!(reads(&ours), 1);
+        // A change by another process (its own cache) is seen at the next load.
+        // Same length as ours: only the file's identity tells the versions apart.
+        let mut theirs = other_process.load(&path).unwrap();
+        theirs.faults.fail_rollback = false;
+        theirs.faults.fail_after_write = true;
+        other_process.save_locked(&path, &theirs).unwrap();
+        assert_eq!(ours.load(&path).unwrap(), theirs);
+        assert_eq!(reads(&ours), 2);
     }
 
     #[test]

@@ -15,6 +15,18 @@ use time::OffsetDateTime;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreSqliteError {
+    /// The store's writer thread is gone (it panicked, or the store is shutting down), so the
+    /// request was not written.
+    #[error("the store's writer has stopped; nothing was written; restart the process")]
+    WriterStopped,
+    /// The writer thread could not be started.
+    #[error("cannot start the writer thread for {path}")]
+    WriterThread {
+        /// The database path.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
     /// An API token with this name exists and is not revoked.
     #[error("a token named `{name}` exists; revoke it first or choose another name")]
     TokenExists {

@@ -1,12 +1,16 @@
 //! The embedded default [`remediation_core::Store`]: one SQLite database file (bundled
 //! SQLite, WAL mode), shared safely by several processes.
 //!
-//! - Every state change is one `IMMEDIATE` transaction: the action's row, its transition and
-//!   its audit record are written together or not at all, and the compare of the current state
-//!   with `record.from` happens under the write lock.
+//! - State changes are committed by one writer thread in groups: every request queued when a
+//!   group starts shares one `IMMEDIATE` transaction and one fsync, each inside its own
+//!   savepoint, so the action's row, its transition and its audit record are written together
+//!   or not at all, a failing request (a state conflict, a full limit window) rolls back only
+//!   itself, and the compare of the current state with `record.from` happens under the write
+//!   lock. Reads run on a small pool of connections on blocking threads; nothing touches SQLite
+//!   on an async worker thread.
 //! - The audit log is written in two steps. A state change inserts its entry into
-//!   `audit_pending` without reading the chain head; the sequencer, run at the end of the same
-//!   write transaction, seals the pending entries in order onto the head kept in `audit_head`
+//!   `audit_pending` without reading the chain head; the sequencer, run once at the end of the
+//!   group's write transaction, seals the pending entries in order onto the head kept in `audit_head`
 //!   ([`remediation_audit::seal`]), inserts them into `audit`, deletes them from
 //!   `audit_pending` and moves the head. `audit` is insert-only: SQLite triggers abort any
 //!   `UPDATE` or `DELETE` on it, and any `INSERT` that does not extend the chain.
@@ -72,6 +76,7 @@ mod pending;
 mod principals;
 mod schema;
 mod store;
+mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -83,6 +88,7 @@ use remediation_core::Store;
 /// Moved to core with the store traits; re-exported for existing users.
 pub use remediation_core::{ApiToken, Credential, PendingChange, PendingStatus, Principal, PrincipalKind};
 pub use store::SqliteStore;
+pub use writer::WriterStats;
 
 /// Opens (creating if needed) the embedded store at `path`, with an optional key sealing the
 /// audit checkpoint, migrated to this build's schema: the way the runtime and the CLI obtain

@@ -47,7 +47,7 @@ impl SqliteStore {
             )
             .map_err(sql(op()))?;
             let r = record(change, proposer, change.proposed_at, serde_json::Value::Null);
-            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql(op()))
         })
     }
@@ -148,7 +148,7 @@ impl SqliteStore {
             .map_err(sql(op()))?;
             let previous = serde_json::json!({"pending_change": id, "status": PendingStatus::Pending});
             let r = record(&closed, actor, at, previous);
-            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql(op()))?;
             Ok(closed)
         })
@@ -165,15 +165,18 @@ impl remediation_core::PrincipalStore for SqliteStore {
         actor: &Actor,
         at: OffsetDateTime,
     ) -> Result<remediation_core::Principal, StoreError> {
-        SqliteStore::create_principal(self, name, kind, role, actor, at)
+        let name = name.to_owned();
+        let actor = actor.clone();
+        self.blocking(move |s| s.create_principal(&name, kind, role, &actor, at)).await
     }
 
     async fn principal(&self, name: &str) -> Result<Option<remediation_core::Principal>, StoreError> {
-        SqliteStore::principal(self, name)
+        let name = name.to_owned();
+        self.blocking(move |s| s.principal(&name)).await
     }
 
     async fn list_principals(&self) -> Result<Vec<remediation_core::Principal>, StoreError> {
-        SqliteStore::list_principals(self)
+        self.blocking(move |s| s.list_principals()).await
     }
 
     async fn set_principal_role(
@@ -185,7 +188,10 @@ impl remediation_core::PrincipalStore for SqliteStore {
         comment: &str,
         at: OffsetDateTime,
     ) -> Result<remediation_core::Principal, StoreError> {
-        SqliteStore::set_principal_role(self, name, expected, role, actor, comment, at)
+        let name = name.to_owned();
+        let actor = actor.clone();
+        let comment = comment.to_owned();
+        self.blocking(move |s| s.set_principal_role(&name, expected, role, &actor, &comment, at)).await
     }
 
     async fn revoke_principal(
@@ -195,7 +201,10 @@ impl remediation_core::PrincipalStore for SqliteStore {
         comment: &str,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        SqliteStore::revoke_principal(self, name, actor, comment, at)
+        let name = name.to_owned();
+        let actor = actor.clone();
+        let comment = comment.to_owned();
+        self.blocking(move |s| s.revoke_principal(&name, &actor, &comment, at)).await
     }
 
     async fn create_token(
@@ -207,15 +216,21 @@ impl remediation_core::PrincipalStore for SqliteStore {
         actor: &Actor,
         at: OffsetDateTime,
     ) -> Result<remediation_core::ApiToken, StoreError> {
-        SqliteStore::create_token(self, principal, name, token_hash, expires_at, actor, at)
+        let principal = principal.to_owned();
+        let name = name.to_owned();
+        let token_hash = token_hash.to_owned();
+        let actor = actor.clone();
+        self.blocking(move |s| s.create_token(&principal, &name, &token_hash, expires_at, &actor, at)).await
     }
 
     async fn list_tokens(&self) -> Result<Vec<remediation_core::ApiToken>, StoreError> {
-        SqliteStore::list_tokens(self)
+        self.blocking(move |s| s.list_tokens()).await
     }
 
     async fn revoke_token(&self, name: &str, actor: &Actor, at: OffsetDateTime) -> Result<bool, StoreError> {
-        SqliteStore::revoke_token(self, name, actor, at)
+        let name = name.to_owned();
+        let actor = actor.clone();
+        self.blocking(move |s| s.revoke_token(&name, &actor, at)).await
     }
 
     async fn credential_by_hash(
@@ -223,23 +238,27 @@ impl remediation_core::PrincipalStore for SqliteStore {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<remediation_core::Credential>, StoreError> {
-        SqliteStore::credential_by_hash(self, token_hash, now)
+        let token_hash = token_hash.to_owned();
+        self.blocking(move |s| s.credential_by_hash(&token_hash, now)).await
     }
 
     async fn propose_change(&self, change: &PendingChange, proposer: &Actor) -> Result<(), StoreError> {
-        SqliteStore::propose_change(self, change, proposer)
+        let change = change.clone();
+        let proposer = proposer.clone();
+        self.blocking(move |s| s.propose_change(&change, &proposer)).await
     }
 
     async fn pending_change(&self, id: &str) -> Result<Option<PendingChange>, StoreError> {
-        SqliteStore::pending_change(self, id)
+        let id = id.to_owned();
+        self.blocking(move |s| s.pending_change(&id)).await
     }
 
     async fn pending_changes(&self, status: Option<PendingStatus>) -> Result<Vec<PendingChange>, StoreError> {
-        SqliteStore::pending_changes(self, status)
+        self.blocking(move |s| s.pending_changes(status)).await
     }
 
     async fn overdue_changes(&self, now: OffsetDateTime) -> Result<Vec<PendingChange>, StoreError> {
-        SqliteStore::overdue_changes(self, now)
+        self.blocking(move |s| s.overdue_changes(now)).await
     }
 
     async fn close_change(
@@ -250,7 +269,9 @@ impl remediation_core::PrincipalStore for SqliteStore {
         note: Option<String>,
         at: OffsetDateTime,
     ) -> Result<PendingChange, StoreError> {
-        SqliteStore::close_change(self, id, to, actor, note, at)
+        let id = id.to_owned();
+        let actor = actor.clone();
+        self.blocking(move |s| s.close_change(&id, to, &actor, note, at)).await
     }
 }
 

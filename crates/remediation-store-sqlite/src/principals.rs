@@ -100,7 +100,7 @@ impl SqliteStore {
             let value = serde_json::json!({"principal": name, "kind": kind, "role": role});
             let r =
                 record("principal_created", actor, at, format!("principal `{name}`"), serde_json::Value::Null, value);
-            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql(op()))?;
             Ok(Principal { name: name.to_owned(), kind, role: Some(role), created_at: at, revoked_at: None })
         })
@@ -178,7 +178,7 @@ impl SqliteStore {
                 serde_json::json!({"principal": name, "role": expected}),
                 serde_json::json!({"principal": name, "role": role}),
             );
-            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql(op()))?;
             Ok(Principal { role: Some(role), ..p })
         })
@@ -221,7 +221,7 @@ impl SqliteStore {
                 serde_json::json!({"principal": name}),
                 value,
             );
-            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql(op()))?;
             Ok(true)
         })
@@ -286,7 +286,7 @@ impl SqliteStore {
                 serde_json::Value::Null,
                 value,
             );
-            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql(op()))?;
             Ok(ApiToken {
                 name: name.to_owned(),
@@ -351,7 +351,7 @@ impl SqliteStore {
                 serde_json::Value::Null,
                 value,
             );
-            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(r), &op)?;
+            append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql(op()))?;
             Ok(true)
         })

@@ -3,7 +3,7 @@
 use remediation_audit::AuditRecordExt as _;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,12 +23,13 @@ use time::OffsetDateTime;
 use crate::StoreSqliteError;
 use crate::error::hint;
 use crate::schema::{migrate, open_error};
+use crate::writer::{Reply, WriteCtx, Writer, WriterStats, stopped};
 
 /// The tenant every row belongs to until tenancy arrives; queries already filter on it.
 pub(crate) const DEFAULT_TENANT: &str = "default";
 
 /// How long a call waits for another process's write transaction before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 
 /// The embedded default [`Store`]: one SQLite database file in WAL mode.
 ///
@@ -36,10 +37,16 @@ const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 /// transaction (the write lock is taken before anything is read), and a call waits up to
 /// 5 seconds for another process's transaction to finish.
 ///
-/// The [`Store`] methods are `async` but do their work synchronously under a mutex. SQLite is
-/// a local file and each call is a handful of short statements, so blocking the executor
-/// briefly costs less than handing every call to a blocking thread pool, and the mutex
-/// serialises the calls of one handle as SQLite requires of a connection anyway.
+/// No [`Store`] method touches SQLite on an async worker thread. State changes, safety
+/// updates and notes go to one writer thread owning the write connection, which commits every
+/// request queued at the time in one transaction (one fsync), each request in its own
+/// savepoint so one failure rolls back only itself, and runs the audit sequencer once per
+/// group. Reads, and the principal and pending-change calls, run on blocking threads
+/// (`tokio::task::spawn_blocking`) on a small pool of connections (WAL readers see the last
+/// commit). An in-memory store has a single connection, used under a lock on a blocking
+/// thread, one request per transaction.
+///
+/// The handle is cheap to clone; the writer stops when the last clone is dropped.
 ///
 /// # The audit checkpoint
 ///
@@ -55,16 +62,30 @@ const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 /// predates checkpoints (or was kept without a key) is adopted explicitly with
 /// [`SqliteStore::adopt_audit_chain`]. Adopting automatically on open would let anyone who can
 /// delete the checkpoint row have a shortened chain sealed again by the next process.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
-    path: PathBuf,
+    inner: Arc<Inner>,
     pub(crate) tenant: String,
-    /// Seals the audit checkpoint; `Debug` prints it redacted.
-    pub(crate) key: Option<AuditKey>,
     /// The clock leases are judged by.
     pub(crate) clock: crate::lease::StoreClock,
 }
+
+/// What the clones of one store share.
+#[derive(Debug)]
+struct Inner {
+    writer: Writer,
+    /// Idle read connections (none for an in-memory store).
+    readers: Mutex<Vec<Connection>>,
+    path: PathBuf,
+    /// Seals the audit checkpoint; `Debug` prints it redacted.
+    key: Option<Arc<AuditKey>>,
+}
+
+/// Idle read connections kept open.
+const READERS: usize = 4;
+
+/// Statements each connection keeps prepared.
+const STATEMENT_CACHE: usize = 64;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date,
@@ -86,17 +107,22 @@ impl SqliteStore {
             return Err(StoreSqliteError::DirectoryMissing { dir: dir.to_owned(), path });
         }
         let conn = Connection::open(&path).map_err(|e| open_error(&path, "opening the file", e))?;
-        Self::setup(conn, path, key)
+        Self::setup(conn, path, key, false)
     }
 
     /// A private in-memory database, for tests and demos; gone when the store is dropped.
     pub fn open_in_memory() -> Result<SqliteStore, StoreSqliteError> {
         let path = PathBuf::from(":memory:");
         let conn = Connection::open_in_memory().map_err(|e| open_error(&path, "opening the file", e))?;
-        Self::setup(conn, path, None)
+        Self::setup(conn, path, None, true)
     }
 
-    fn setup(mut conn: Connection, path: PathBuf, key: Option<AuditKey>) -> Result<SqliteStore, StoreSqliteError> {
+    fn setup(
+        mut conn: Connection,
+        path: PathBuf,
+        key: Option<AuditKey>,
+        memory: bool,
+    ) -> Result<SqliteStore, StoreSqliteError> {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| open_error(&path, "setting busy_timeout", e))?;
         // The first statement that reads the file: a file that is not a database fails here.
         // Switching a fresh file to WAL needs an exclusive lock, and SQLite may answer BUSY
@@ -119,18 +145,81 @@ impl SqliteStore {
             .map_err(|e| open_error(&path, "setting synchronous=FULL", e))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| open_error(&path, "setting foreign_keys=ON", e))?;
         migrate(&mut conn, &path)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let key = key.map(Arc::new);
+        let ctx = WriteCtx { tenant: DEFAULT_TENANT.to_owned(), key: key.clone() };
+        let writer = if memory {
+            Writer::inline(conn, ctx)
+        } else {
+            Writer::start(conn, ctx).map_err(|e| StoreSqliteError::WriterThread { path: path.clone(), source: e })?
+        };
+        let inner = Inner { writer, readers: Mutex::new(Vec::new()), path, key };
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
-            path,
+            inner: Arc::new(inner),
             tenant: DEFAULT_TENANT.to_owned(),
-            key,
             clock: crate::lease::StoreClock::default(),
         })
     }
 
+    /// A read connection to the file, configured as the writer's.
+    fn open_reader(&self) -> Result<Connection, StoreError> {
+        const OP: &str = "cannot open a read connection";
+        let conn = Connection::open(&self.inner.path).map_err(sql(OP))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(OP))?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(sql(OP))?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql(OP))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(conn)
+    }
+
+    /// The audit key, if the store was opened with one.
+    pub(crate) fn key(&self) -> Option<&AuditKey> {
+        self.inner.key.as_deref()
+    }
+
+    /// The writer's counters since the store was opened: how many transactions it committed,
+    /// how many requests they held, and how long it was busy. For tests and benchmarks.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.inner.writer.stats()
+    }
+
+    /// Runs `work` on the writer (see the type's documentation) and waits for its answer,
+    /// which comes after the transaction holding it committed.
+    async fn write<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnMut(&Connection, &WriteCtx) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let reply: Reply<R> = Box::new(move |result| {
+            // The caller may have stopped waiting; the change is committed either way.
+            let _ = tx.send(result);
+        });
+        if self.inner.writer.is_inline() {
+            let this = self.clone();
+            tokio::task::spawn_blocking(move || this.inner.writer.submit(work, reply)).await.map_err(|_| stopped())?;
+        } else {
+            self.inner.writer.submit(work, reply);
+        }
+        rx.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    /// Runs the synchronous `f` on a blocking thread, with a clone of this handle.
+    pub(crate) async fn blocking<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&SqliteStore) -> Result<R, StoreError> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&this)).await.map_err(|e| StoreError::Backend {
+            message: "a store call stopped before answering".to_owned(),
+            source: Box::new(e),
+        })?
+    }
+
     /// The database path (`:memory:` for an in-memory store).
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
     }
 
     /// Every audit record, ordered by `seq`; with `since`, only those whose `at` is at or
@@ -201,7 +290,7 @@ impl SqliteStore {
         const OP: &str = "cannot read the audit records to verify them";
         self.with_conn(|conn| {
             let tx = conn.transaction().map_err(sql(OP))?;
-            let report = verify_in(&tx, self.key.as_ref(), OP)?;
+            let report = verify_in(&tx, self.key(), OP)?;
             tx.finish().map_err(sql(OP))?;
             Ok(report)
         })
@@ -222,7 +311,7 @@ impl SqliteStore {
             message: OP.to_owned(),
             source: Box::new(StoreSqliteError::AdoptionRefused { reason }),
         };
-        let Some(key) = self.key.as_ref() else {
+        let Some(key) = self.key() else {
             return Err(refused("the store was opened without an audit key".to_owned()));
         };
         self.with_conn(|conn| {
@@ -280,64 +369,122 @@ impl SqliteStore {
         })
     }
 
+    /// Runs `f` on a connection of the read pool (the one connection of an in-memory store),
+    /// on the calling thread: callers on the async runtime go through [`Self::blocking`].
     pub(crate) fn with_conn<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        // A panic while the lock was held left no transaction open (rusqlite rolls back on
-        // drop), so the connection is still usable.
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut conn)
+        // In memory: the one connection, under the writer's lock. A panic while the lock was
+        // held left no transaction open (rusqlite rolls back on drop).
+        let mut f = Some(f);
+        if let Some(result) = self.inner.writer.with_inline(|conn| f.take().map(|f| f(conn))) {
+            return result.unwrap_or_else(|| Err(stopped()));
+        }
+        let Some(f) = f else { return Err(stopped()) };
+        let pooled = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => self.open_reader()?,
+        };
+        let result = f(&mut conn);
+        let mut idle = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < READERS && conn.is_autocommit() {
+            idle.push(conn);
+        }
+        result
     }
+}
 
-    /// `apply` in one IMMEDIATE transaction.
-    fn apply_now(&self, change: &StateChange) -> Result<Action, StoreError> {
-        let op = change_op(change);
-        self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
-            let detail = load_expected(&tx, &self.tenant, &change.record)?;
-            crate::lease::check_fence(&tx, &self.tenant, change)?;
-            let action = write_change(&tx, &self.tenant, self.key.as_ref(), detail, change, &op)?;
-            crate::lease::lease_step(&tx, &self.tenant, change, self.clock.now())?;
-            tx.commit().map_err(sql(op()))?;
-            Ok(action)
-        })
-    }
+/// `apply` inside the writer's transaction.
+///
+/// `now` is the store's clock when the change was submitted: it dates a lease the change grants.
+fn apply_in(
+    conn: &Connection,
+    ctx: &WriteCtx,
+    change: &StateChange,
+    now: OffsetDateTime,
+) -> Result<Action, StoreError> {
+    let op = change_op(change);
+    let detail = load_expected(conn, &ctx.tenant, &change.record)?;
+    crate::lease::check_fence(conn, &ctx.tenant, change)?;
+    let action = write_change(conn, &ctx.tenant, detail, change, &op)?;
+    crate::lease::lease_step(conn, &ctx.tenant, change, now)?;
+    Ok(action)
+}
 
-    /// `begin_execution` in one IMMEDIATE transaction: the counts and the writes see the same
-    /// data, because no other process can write between them.
-    fn begin_now(
-        &self,
-        change: &StateChange,
-        slots: &[SlotRequest],
-        enforce: bool,
-    ) -> Result<BeginOutcome, StoreError> {
-        let op = change_op(change);
-        let id = change.record.action_id;
-        let at = change.record.at;
-        let at_nanos = nanos(at).map_err(invalid(op()))?;
-        self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
-            let detail = load_expected(&tx, &self.tenant, &change.record)?;
-            crate::lease::check_fence(&tx, &self.tenant, change)?;
-            for slot in slots {
-                let used = count_used(&tx, slot, at).map_err(sql(op()))?;
-                if enforce && !Window::of(slot).admits(used) {
-                    // Dropping the transaction rolls it back; nothing was written yet.
-                    return Ok(BeginOutcome::LimitReached(LimitReached { slot: slot.clone(), used }));
-                }
-            }
-            for slot in slots {
-                tx.prepare_cached("INSERT INTO limit_slots (key, at, action_id) VALUES (?1, ?2, ?3)")
-                    .and_then(|mut stmt| stmt.execute(params![slot.key, at_nanos, id.to_string()]))
-                    .map_err(sql(op()))?;
-            }
-            let action = write_change(&tx, &self.tenant, self.key.as_ref(), detail, change, &op)?;
-            crate::lease::lease_step(&tx, &self.tenant, change, self.clock.now())?;
-            tx.commit().map_err(sql(op()))?;
-            Ok(BeginOutcome::Started(action))
-        })
+/// `begin_execution` inside the writer's transaction: the counts and the writes see the same
+/// data, because no other process can write between them.
+fn begin_in(
+    conn: &Connection,
+    ctx: &WriteCtx,
+    change: &StateChange,
+    slots: &[SlotRequest],
+    enforce: bool,
+    now: OffsetDateTime,
+) -> Result<BeginOutcome, StoreError> {
+    let op = change_op(change);
+    let id = change.record.action_id;
+    let at = change.record.at;
+    let at_nanos = nanos(at).map_err(invalid(op()))?;
+    let detail = load_expected(conn, &ctx.tenant, &change.record)?;
+    crate::lease::check_fence(conn, &ctx.tenant, change)?;
+    for slot in slots {
+        let used = count_used(conn, slot, at).map_err(sql(op()))?;
+        if enforce && !Window::of(slot).admits(used) {
+            // Nothing was written yet.
+            return Ok(BeginOutcome::LimitReached(LimitReached { slot: slot.clone(), used }));
+        }
     }
+    for slot in slots {
+        conn.prepare_cached("INSERT INTO limit_slots (key, at, action_id) VALUES (?1, ?2, ?3)")
+            .and_then(|mut stmt| stmt.execute(params![slot.key, at_nanos, id.to_string()]))
+            .map_err(sql(op()))?;
+    }
+    let action = write_change(conn, &ctx.tenant, detail, change, &op)?;
+    crate::lease::lease_step(conn, &ctx.tenant, change, now)?;
+    Ok(BeginOutcome::Started(action))
+}
+
+/// `create_action` inside the writer's transaction.
+fn create_in(
+    conn: &Connection,
+    ctx: &WriteCtx,
+    detail: &ActionDetail,
+    record: &TransitionRecord,
+) -> Result<(), StoreError> {
+    let action = &detail.action;
+    let op = || format!("cannot create action {}", action.id);
+    let created_at = nanos(action.created_at).map_err(invalid(op()))?;
+    let updated_at = nanos(action.updated_at).map_err(invalid(op()))?;
+    let due_at = detail.due_at().map(clamped_nanos);
+    let detail_json = serde_json::to_string(detail).map_err(encode(op()))?;
+    conn.prepare_cached(
+        "INSERT INTO actions (id, tenant, state, connector, requested_by, created_at, updated_at, detail_json, due_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            action.id.to_string(),
+            ctx.tenant,
+            action.state.as_str(),
+            action.connector,
+            action.requested_by,
+            created_at,
+            updated_at,
+            detail_json,
+            due_at
+        ])
+    })
+    .map_err(|e| {
+        if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
+            sql(format!("{}: an action with this id already exists", op()))(e)
+        } else {
+            sql(op())(e)
+        }
+    })?;
+    insert_transition(conn, record, &op)?;
+    enqueue_audit(conn, &ctx.tenant, &AuditBody::Transition(record.clone()), &op)
 }
 
 #[async_trait]
@@ -357,51 +504,128 @@ impl ActionStore for SqliteStore {
         if record.to != action.state {
             return Err(invalid(op())(StoreSqliteError::InitialStateMismatch { state: action.state, to: record.to }));
         }
-        let created_at = nanos(action.created_at).map_err(invalid(op()))?;
-        let updated_at = nanos(action.updated_at).map_err(invalid(op()))?;
-        let due_at = detail.due_at().map(clamped_nanos);
-        let detail_json = serde_json::to_string(detail).map_err(encode(op()))?;
-        self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
-            tx.prepare_cached(
-                "INSERT INTO actions (id, tenant, state, connector, requested_by, created_at, updated_at, detail_json, due_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    action.id.to_string(),
-                    self.tenant,
-                    action.state.as_str(),
-                    action.connector,
-                    action.requested_by,
-                    created_at,
-                    updated_at,
-                    detail_json,
-                    due_at
-                ])
-            })
-            .map_err(|e| {
-                if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
-                    sql(format!("{}: an action with this id already exists", op()))(e)
-                } else {
-                    sql(op())(e)
-                }
-            })?;
-            insert_transition(&tx, record, &op)?;
-            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Transition(record.clone()), &op)?;
-            tx.commit().map_err(sql(op()))
-        })
+        let (detail, record) = (detail.clone(), record.clone());
+        self.write(move |conn, ctx| create_in(conn, ctx, &detail, &record)).await
     }
 
     async fn get(&self, id: ActionId) -> Result<ActionDetail, StoreError> {
-        self.with_conn(|conn| load(conn, &self.tenant, id, &|| format!("cannot read action {id}")))
+        self.blocking(move |s| s.with_conn(|conn| load(conn, &s.tenant, id, &|| format!("cannot read action {id}"))))
+            .await
     }
 
     async fn list(&self, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>, StoreError> {
-        self.list_now(filter, page)
+        let (filter, page) = (filter.clone(), *page);
+        self.blocking(move |s| s.list_now(&filter, &page)).await
     }
 
     async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<ActionDetail>, StoreError> {
+        self.blocking(move |s| s.due_now(now, limit)).await
+    }
+
+    async fn transitions(&self, id: ActionId) -> Result<Vec<TransitionRecord>, StoreError> {
+        self.blocking(move |s| s.transitions_now(id)).await
+    }
+
+    async fn apply(&self, change: &StateChange) -> Result<Action, StoreError> {
+        let change = change.clone();
+        let now = self.clock.now();
+        self.write(move |conn, ctx| apply_in(conn, ctx, &change, now)).await
+    }
+
+    async fn begin_execution(
+        &self,
+        change: &StateChange,
+        slots: &[SlotRequest],
+        enforce: bool,
+    ) -> Result<BeginOutcome, StoreError> {
+        let (change, slots) = (change.clone(), slots.to_vec());
+        let now = self.clock.now();
+        self.write(move |conn, ctx| begin_in(conn, ctx, &change, &slots, enforce, now)).await
+    }
+}
+
+#[async_trait]
+impl LimitStore for SqliteStore {
+    async fn check_limits(
+        &self,
+        slots: &[SlotRequest],
+        at: OffsetDateTime,
+    ) -> Result<Option<LimitReached>, StoreError> {
+        let slots = slots.to_vec();
+        self.blocking(move |s| s.check_limits_now(&slots, at)).await
+    }
+
+    async fn slots_since(&self, since: OffsetDateTime) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
+        self.blocking(move |s| s.slots_since_now(since)).await
+    }
+}
+
+#[async_trait]
+impl SafetyStore for SqliteStore {
+    async fn safety_state(&self) -> Result<SafetyState, StoreError> {
+        const OP: &str = "cannot read the safety state";
+        self.blocking(|s| s.with_conn(|conn| read_safety(conn, OP))).await
+    }
+
+    async fn update_safety_state(
+        &self,
+        expected: &SafetyState,
+        new: &SafetyState,
+        record: &SettingsRecord,
+    ) -> Result<(), StoreError> {
+        let op = || format!("cannot record {}", record.setting_event);
+        let json = serde_json::to_string(new).map_err(encode(op()))?;
+        let (expected, record) = (expected.clone(), record.clone());
+        self.write(move |conn, ctx| {
+            let op = || format!("cannot record {}", record.setting_event);
+            if read_safety(conn, "cannot read the safety state")? != expected {
+                return Err(StoreError::SafetyConflict);
+            }
+            conn.prepare_cached(
+                "INSERT INTO safety_state (id, state_json) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json",
+            )
+            .and_then(|mut stmt| stmt.execute(params![json]))
+            .map_err(sql(op()))?;
+            enqueue_audit(conn, &ctx.tenant, &AuditBody::Settings(record.clone()), &op)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AuditLog for SqliteStore {
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let filter = filter.clone();
+        self.blocking(move |s| s.audit_page_now(&filter, after_seq, limit)).await
+    }
+
+    async fn verify_audit(&self) -> Result<ChainReport, StoreError> {
+        self.blocking(SqliteStore::verify_audit).await
+    }
+
+    async fn adopt_audit_chain(&self) -> Result<ChainReport, StoreError> {
+        self.blocking(SqliteStore::adopt_audit_chain).await
+    }
+
+    async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
+        let record = record.clone();
+        self.write(move |conn, ctx| {
+            let op = || format!("cannot record {}", record.setting_event);
+            enqueue_audit(conn, &ctx.tenant, &AuditBody::Settings(record.clone()), &op)
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// Actions due at `now` (see [`ActionStore::due`]), on the due-time index.
+    fn due_now(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<ActionDetail>, StoreError> {
         const OP: &str = "cannot read the actions that are due";
         let now = clamped_nanos(now);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -423,7 +647,8 @@ impl ActionStore for SqliteStore {
         })
     }
 
-    async fn transitions(&self, id: ActionId) -> Result<Vec<TransitionRecord>, StoreError> {
+    /// The transitions of action `id`, oldest first.
+    fn transitions_now(&self, id: ActionId) -> Result<Vec<TransitionRecord>, StoreError> {
         let op = || format!("cannot read the transitions of action {id}");
         self.with_conn(|conn| {
             // One read transaction, so the existence check and the rows agree.
@@ -442,7 +667,7 @@ impl ActionStore for SqliteStore {
             let mut records = Vec::new();
             {
                 let mut stmt = tx
-                    .prepare("SELECT record_json FROM transitions WHERE action_id = ?1 ORDER BY seq")
+                    .prepare_cached("SELECT record_json FROM transitions WHERE action_id = ?1 ORDER BY seq")
                     .map_err(sql(op()))?;
                 let rows = stmt.query_map(params![id.to_string()], |row| row.get::<_, String>(0)).map_err(sql(op()))?;
                 for row in rows {
@@ -454,27 +679,8 @@ impl ActionStore for SqliteStore {
         })
     }
 
-    async fn apply(&self, change: &StateChange) -> Result<Action, StoreError> {
-        self.apply_now(change)
-    }
-
-    async fn begin_execution(
-        &self,
-        change: &StateChange,
-        slots: &[SlotRequest],
-        enforce: bool,
-    ) -> Result<BeginOutcome, StoreError> {
-        self.begin_now(change, slots, enforce)
-    }
-}
-
-#[async_trait]
-impl LimitStore for SqliteStore {
-    async fn check_limits(
-        &self,
-        slots: &[SlotRequest],
-        at: OffsetDateTime,
-    ) -> Result<Option<LimitReached>, StoreError> {
+    /// The first of `slots` whose window is full at `at`, in one snapshot.
+    fn check_limits_now(&self, slots: &[SlotRequest], at: OffsetDateTime) -> Result<Option<LimitReached>, StoreError> {
         const OP: &str = "cannot check the blast-radius limits";
         self.with_conn(|conn| {
             let tx = conn.transaction().map_err(sql(OP))?;
@@ -486,71 +692,6 @@ impl LimitStore for SqliteStore {
             }
             tx.finish().map_err(sql(OP))?;
             Ok(None)
-        })
-    }
-
-    async fn slots_since(&self, since: OffsetDateTime) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
-        self.slots_since_now(since)
-    }
-}
-
-#[async_trait]
-impl SafetyStore for SqliteStore {
-    async fn safety_state(&self) -> Result<SafetyState, StoreError> {
-        const OP: &str = "cannot read the safety state";
-        self.with_conn(|conn| read_safety(conn, OP))
-    }
-
-    async fn update_safety_state(
-        &self,
-        expected: &SafetyState,
-        new: &SafetyState,
-        record: &SettingsRecord,
-    ) -> Result<(), StoreError> {
-        let op = || format!("cannot record {}", record.setting_event);
-        let json = serde_json::to_string(new).map_err(encode(op()))?;
-        self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
-            if &read_safety(&tx, "cannot read the safety state")? != expected {
-                return Err(StoreError::SafetyConflict);
-            }
-            tx.execute(
-                "INSERT INTO safety_state (id, state_json) VALUES (1, ?1)
-                 ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json",
-                params![json],
-            )
-            .map_err(sql(op()))?;
-            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(record.clone()), &op)?;
-            tx.commit().map_err(sql(op()))
-        })
-    }
-}
-
-#[async_trait]
-impl AuditLog for SqliteStore {
-    async fn audit_page(
-        &self,
-        filter: &AuditFilter,
-        after_seq: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        self.audit_page_now(filter, after_seq, limit)
-    }
-
-    async fn verify_audit(&self) -> Result<ChainReport, StoreError> {
-        SqliteStore::verify_audit(self)
-    }
-
-    async fn adopt_audit_chain(&self) -> Result<ChainReport, StoreError> {
-        SqliteStore::adopt_audit_chain(self)
-    }
-
-    async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
-        let op = || format!("cannot record {}", record.setting_event);
-        self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
-            append_audit(&tx, &self.tenant, self.key.as_ref(), &AuditBody::Settings(record.clone()), &op)?;
-            tx.commit().map_err(sql(op()))
         })
     }
 }
@@ -732,11 +873,10 @@ fn load(conn: &Connection, tenant: &str, id: ActionId, op: &dyn Fn() -> String) 
 }
 
 /// Merges the update into the action, writes it, and appends the transition and its audit
-/// record.
+/// entry (sequenced by the writer at the end of the group).
 fn write_change(
     conn: &Connection,
     tenant: &str,
-    key: Option<&AuditKey>,
     detail: ActionDetail,
     change: &StateChange,
     op: &dyn Fn() -> String,
@@ -754,7 +894,7 @@ fn write_change(
     })
     .map_err(sql(op()))?;
     insert_transition(conn, record, op)?;
-    append_audit(conn, tenant, key, &AuditBody::Transition(record.clone()), op)?;
+    enqueue_audit(conn, tenant, &AuditBody::Transition(record.clone()), op)?;
     Ok(detail.action)
 }
 

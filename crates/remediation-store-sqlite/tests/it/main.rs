@@ -8,3 +8,4 @@ mod limits;
 mod open;
 mod roundtrip;
 mod support;
+mod writer;

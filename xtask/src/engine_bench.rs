@@ -1,0 +1,211 @@
+//! `cargo xtask bench engine`: the embedded engine on a durable SQLite store (a file in a
+//! temporary directory, `synchronous=FULL` as shipped) already holding 100,000 actions, auto
+//! mode, limits on but set high enough never to refuse, and a connector that does nothing
+//! but keep state in memory ([`FakeConnector`]). Each action is suggested and executed
+//! through the engine API, at concurrency 1 and 64 (tasks on a multi-thread runtime). In the
+//! same run it measures the raw SQLite ceiling on the same disk: action-sized row groups
+//! committed one per transaction and 100 per transaction.
+//!
+//! Printed per phase: actions/s, state changes per action (requests the store's writer
+//! answered), the writer's µs per state change, process CPU time per action, and the ratio
+//! to the target (a quarter of the batched ceiling divided by state changes per action).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use remediation_core::Actor;
+use remediation_core::{
+    ActionKind, Engine, EngineParts, ExecuteOutcome, Mode, Role, State, Store, SystemClock, Target,
+};
+use remediation_store_sqlite::SqliteStore;
+use remediation_testkit::{ActionBuilder, AllowAll, FakeConnector, FixedLimits, RequestBuilder, TargetBuilder, slot};
+use serde_json::json;
+
+/// Actions already in the store when the phases start.
+const SEEDED: u64 = 100_000;
+/// Concurrency levels measured.
+const CONCURRENCY: [usize; 2] = [1, 64];
+
+/// Runs the engine benchmark: `[--actions N] [--seconds S]` bound each phase by count and by
+/// time (no new action starts after S seconds).
+pub(crate) fn run(args: &[&str]) -> anyhow::Result<()> {
+    let (mut actions, mut seconds) = (50_000usize, 20u64);
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let value = rest.next().with_context(|| format!("{arg} needs a value"))?;
+        match *arg {
+            "--actions" => actions = value.parse().context("--actions")?,
+            "--seconds" => seconds = value.parse().context("--seconds")?,
+            other => bail!("unknown option {other}; usage: bench engine [--actions N] [--seconds S]"),
+        }
+    }
+    let budget = Duration::from_secs(seconds);
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+
+    eprintln!("raw SQLite ceiling ...");
+    let single = ceiling(&dir.path().join("ceiling-1.db"), 1, 2_000)?;
+    let batched = ceiling(&dir.path().join("ceiling-100.db"), 100, 200)?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut rows = Vec::new();
+    for concurrency in CONCURRENCY {
+        let path = dir.path().join(format!("engine-{concurrency}.db"));
+        eprintln!("engine at concurrency {concurrency}: seeding {SEEDED} actions ...");
+        let result = rt.block_on(phase(&path, concurrency, actions, budget))?;
+        rows.push((concurrency, result));
+    }
+
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    println!("engine benchmark (embedded engine, durable SQLite file, {SEEDED} actions seeded, auto mode,");
+    println!("limits on, no-op connector; {cores} cores)");
+    println!();
+    println!(
+        "raw ceiling: {single:.0} row groups/s one per transaction, {batched:.0} row groups/s 100 per transaction"
+    );
+    println!();
+    println!(
+        "| concurrency | actions | actions/s | state changes/action | state changes/transaction | writer µs/state change | CPU ms/action | target actions/s | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (concurrency, r) in rows {
+        let per_action = r.changes as f64 / r.actions as f64;
+        let target = 0.25 * batched / per_action;
+        let rate = r.actions as f64 / r.elapsed.as_secs_f64();
+        println!(
+            "| {concurrency} | {} | {rate:.0} | {per_action:.2} | {:.1} | {:.0} | {:.2} | {target:.0} | {:.2} |",
+            r.actions,
+            r.changes as f64 / r.commits.max(1) as f64,
+            r.writer_busy.as_secs_f64() * 1e6 / r.changes as f64,
+            r.cpu.as_secs_f64() * 1e3 / r.actions as f64,
+            rate / target,
+        );
+    }
+    Ok(())
+}
+
+/// What one phase measured.
+struct PhaseResult {
+    actions: usize,
+    elapsed: Duration,
+    changes: u64,
+    commits: u64,
+    writer_busy: Duration,
+    cpu: Duration,
+}
+
+/// Suggests and executes up to `actions` actions with `concurrency` tasks on a fresh store
+/// holding [`SEEDED`] actions.
+async fn phase(
+    path: &std::path::Path,
+    concurrency: usize,
+    actions: usize,
+    budget: Duration,
+) -> anyhow::Result<PhaseResult> {
+    let store = SqliteStore::open(path)?;
+    let seeded: Vec<_> =
+        (0..SEEDED).map(|n| ActionBuilder::new().seed(u64::MAX - n).state(State::Completed).detail().build()).collect();
+    store.seed_actions(&seeded)?;
+    let mut connector = FakeConnector::new("sandbox");
+    for i in 0..actions {
+        connector = connector.with_target(target(i), json!({"granted": true}));
+    }
+    let engine = Arc::new(Engine::new(EngineParts {
+        store: Arc::new(store.clone()) as Arc<dyn Store>,
+        connectors: vec![Arc::new(connector)],
+        clock: Arc::new(SystemClock),
+        policy: Arc::new(AllowAll::new(Mode::Auto)),
+        limits: Arc::new(FixedLimits(vec![slot("connector:sandbox", u32::MAX, 3600)])),
+    }));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let before = store.writer_stats();
+    let cpu_before = cpu_time()?;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (engine, next) = (Arc::clone(&engine), Arc::clone(&next));
+            tokio::spawn(async move {
+                let actor = Actor::new("local:bench", Role::Admin);
+                let mut done = 0usize;
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= actions || started.elapsed() >= budget {
+                        return Ok::<_, anyhow::Error>(done);
+                    }
+                    let request = RequestBuilder::new().kind(ActionKind::Revoke).target(target(i)).build();
+                    let suggestion = engine.suggest(request, &actor).await?;
+                    match engine.execute(suggestion.action.id, &actor, false).await? {
+                        ExecuteOutcome::Completed { .. } => done += 1,
+                        other => bail!("action {i} did not complete: {other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for task in tasks {
+        done += task.await??;
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu_time()?.saturating_sub(cpu_before);
+    let after = store.writer_stats();
+    if done == 0 {
+        bail!("no action completed");
+    }
+    Ok(PhaseResult {
+        actions: done,
+        elapsed,
+        changes: after.requests - before.requests,
+        commits: after.commits - before.commits,
+        writer_busy: Duration::from_nanos(after.busy_nanos - before.busy_nanos),
+        cpu,
+    })
+}
+
+/// A distinct target per action, so no two actions share one.
+fn target(i: usize) -> Target {
+    TargetBuilder::new().identity(&format!("user{i}")).build()
+}
+
+/// Row groups per second committed `per_txn` to a transaction, `txns` transactions: each
+/// group is what one state change writes (the action's row, a transition, an audit record).
+fn ceiling(path: &std::path::Path, per_txn: usize, txns: usize) -> anyhow::Result<f64> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(
+        "CREATE TABLE actions (id INTEGER PRIMARY KEY, detail_json TEXT);
+         CREATE TABLE transitions (seq INTEGER PRIMARY KEY, action_id INTEGER, record_json TEXT);
+         CREATE TABLE audit (seq INTEGER PRIMARY KEY, action_id INTEGER, record_json TEXT, hash TEXT);",
+    )?;
+    let (detail, record, audit) = ("d".repeat(2_000), "t".repeat(700), "a".repeat(1_000));
+    let started = Instant::now();
+    let mut n: i64 = 0;
+    for _ in 0..txns {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for _ in 0..per_txn {
+            n += 1;
+            tx.prepare_cached("INSERT OR REPLACE INTO actions (id, detail_json) VALUES (?1, ?2)")?
+                .execute(rusqlite::params![n % 1_000, detail])?;
+            tx.prepare_cached("INSERT INTO transitions (action_id, record_json) VALUES (?1, ?2)")?
+                .execute(rusqlite::params![n, record])?;
+            tx.prepare_cached("INSERT INTO audit (action_id, record_json, hash) VALUES (?1, ?2, ?3)")?
+                .execute(rusqlite::params![n, audit, "h".repeat(64)])?;
+        }
+        tx.commit()?;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The CPU time (user and system, every thread) this process used so far, from
+/// `/proc/self/stat` (clock ticks of 1/100 s, Linux's `USER_HZ`).
+fn cpu_time() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").context("cannot read /proc/self/stat")?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("unexpected /proc/self/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 =
+        fields.get(11..13).context("unexpected /proc/self/stat")?.iter().map(|f| f.parse::<u64>().unwrap_or(0)).sum();
+    Ok(Duration::from_millis(ticks * 10))
+}
