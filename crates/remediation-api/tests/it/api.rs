@@ -311,7 +311,7 @@ fn sandbox_writes(env: &Env) -> usize {
 }
 
 fn audit_events(env: &Env, event: &str) -> usize {
-    let records = crate::support::ready(env.state.runtime().store().audit_page(
+    let records = crate::support::run_store(env.state.runtime().store().audit_page(
         &remediation_core::AuditFilter::default(),
         None,
         100_000,

@@ -106,7 +106,7 @@ impl Env {
         ] {
             let now = runtime.clock().now();
             let test = remediation_core::Actor::new("local:test", Role::Admin);
-            ready(runtime.store().create_principal(name, PrincipalKind::Person, role, &test, now)).unwrap();
+            run_store(runtime.store().create_principal(name, PrincipalKind::Person, role, &test, now)).unwrap();
             tokens.push((name.to_owned(), add_token(&runtime, name, name)));
         }
         let state = ApiState::new(Arc::new(runtime), ApiOptions { body_limit_bytes: 4096, ..ApiOptions::default() });
@@ -184,7 +184,8 @@ pub(crate) fn add_token(runtime: &Runtime, principal: &str, name: &str) -> Strin
     let now = runtime.clock().now();
     let test = remediation_core::Actor::new("local:test", Role::Admin);
     let hash = remediation_runtime::tokens::hash(&token);
-    ready(runtime.store().create_token(principal, name, &hash, now + time::Duration::days(90), &test, now)).unwrap();
+    run_store(runtime.store().create_token(principal, name, &hash, now + time::Duration::days(90), &test, now))
+        .unwrap();
     token.expose_secret().to_owned()
 }
 
@@ -205,12 +206,17 @@ pub(crate) fn error_code(body: &Value) -> String {
     e["code"].as_str().unwrap_or_else(|| panic!("not the error shape: {body}")).to_owned()
 }
 
-/// The output of a future that is ready when first polled: the embedded store's methods do
-/// their work synchronously, so setup code that is not async can call them.
-pub(crate) fn ready<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    match f.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
-        std::task::Poll::Ready(out) => out,
-        std::task::Poll::Pending => panic!("the store call did not complete at once"),
-    }
+/// Runs a store call to completion from setup code that is not async. The embedded store does
+/// its reads on blocking threads and its writes on its writer thread, so the call needs a
+/// runtime of its own: it runs on a scoped thread, which also works inside `#[tokio::test]`.
+pub(crate) fn run_store<F>(f: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime").block_on(f))
+            .join()
+            .expect("the store call panicked")
+    })
 }
