@@ -73,6 +73,52 @@
 //! [`ChainReport::checkpoint`]; [`ChainReport::is_intact`] requires it to match when a key is
 //! configured. The checkpoint is not part of an export: the key never leaves the installation.
 //!
+//! # The verifiable log (contract)
+//!
+//! The HMAC checkpoint needs its secret key to be checked. The records are therefore also the
+//! leaves of a Merkle tree, as in Certificate Transparency (RFC 6962, RFC 9162 §2.1), whose
+//! signed tree heads anyone holding the public keys can check, without any secret:
+//!
+//! - **Entry and leaf.** The entry of a record is its canonical JSON **with** `hash` (the
+//!   bytes of one line of a JSONL export, without the `\n`,
+//!   [`AuditRecordExt::to_canonical_json`]); its leaf hash is `SHA-256(0x00 || entry)`
+//!   ([`merkle::record_leaf_hash`]). The record with `seq` s is leaf s − 1.
+//! - **Nodes and root.** An inner node is `SHA-256(0x01 || left || right)`; the root of n
+//!   leaves is RFC 9162's MTH: SHA-256 of no bytes for n = 0, the leaf hash for n = 1, else the
+//!   node of the roots of the first k leaves and of the rest, k the largest power of two below
+//!   n ([`merkle::root`]).
+//! - **Proofs.** Inclusion proofs (audit paths) and consistency proofs are generated and
+//!   verified exactly as RFC 9162 §2.1.3 and §2.1.4 describe ([`InclusionProof`],
+//!   [`ConsistencyProof`]); a consistency proof from the empty tree is refused, as in
+//!   RFC 6962. Proofs are generated from a [`merkle::LeafHashSource`]: O(n) hashing per proof
+//!   from leaf hashes alone, O(log n) reads for a source that keeps aligned subtree hashes.
+//! - **Signed tree head.** A [`TreeHead`] (`tree_size`, `root_hash`, `timestamp` in UTC,
+//!   `key_id`) is signed with Ed25519 (RFC 8032, pure Ed25519, no prehash) over the UTF-8
+//!   bytes
+//!
+//!   ```text
+//!   remediation-audit-tree-head-v1\n{key_id}\n{tree_size}\n{root_hash}\n{timestamp}
+//!   ```
+//!
+//!   (no trailing newline; [`TreeHead::signed_bytes`]): `tree_size` in decimal, `root_hash` as
+//!   64 lowercase hex, `timestamp` in RFC 3339 exactly as the JSON writes it (UTC, `Z`,
+//!   fractional seconds only when non-zero). The signature is 128 lowercase hex characters.
+//! - **Key id.** The first 8 bytes of SHA-256 of the 32-byte public key, as 16 lowercase hex
+//!   characters ([`key_id`]). A [`PublicKeySet`] publishes every key ever used, so heads
+//!   signed before a rotation still verify; a listed key whose id is not that of its public
+//!   key is refused.
+//! - **Signing.** [`LogSigningKey::sign_next`] signs a new head only after checking that it
+//!   extends the previous one (its consistency proof). The key lives in its own file
+//!   (`remediation-audit-ed25519-signing-key-v1`, then the 32-byte seed in hex), created with
+//!   mode 0600 and refused when other users may read it.
+//!
+//! An auditor keeps the last signed head it saw; later, [`verify_extends`] checks a newer
+//! head and the consistency proof between them. A log cut short, an entry rewritten (even with
+//! its hash chain recomputed) or a fork shown to someone else all fail that check.
+//! `tests/verify_log.py` in the repository verifies heads, inclusion and consistency proofs
+//! with the Python standard library only; `tests/vectors/ct/` holds published Certificate
+//! Transparency vectors this crate passes, `tests/vectors/log/` our own.
+//!
 //! # Example
 //!
 //! ```
@@ -121,12 +167,19 @@ mod chain;
 mod checkpoint;
 mod error;
 mod jsonl;
+pub mod merkle;
 mod record;
+mod tree_head;
 
 pub use chain::{ChainVerifier, verify_chain, verify_chain_with_checkpoint};
 pub use checkpoint::{AuditKey, CHECKPOINT_MAC_CONTEXT, Checkpoint, checkpoint_mac_input, judge_checkpoint};
 pub use error::AuditError;
 pub use jsonl::{read_jsonl, write_jsonl};
+pub use merkle::{ConsistencyProof, InclusionProof, MerkleHash, ProofError, ProveError};
 pub use record::{AuditRecordExt, seal};
 /// The record and report types, defined in core so every store trait can name them.
 pub use remediation_core::{AuditBody, AuditRecord, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict};
+pub use tree_head::{
+    ALGORITHM_ED25519, ExtendsError, LogSigningKey, PublicKeySet, PublishedKey, SIGNING_KEY_FILE_HEADER,
+    SignedTreeHead, TREE_HEAD_CONTEXT, TreeHead, TreeHeadError, key_id, verify_extends,
+};
