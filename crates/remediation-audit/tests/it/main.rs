@@ -4,5 +4,6 @@ mod chain;
 mod checkpoint;
 mod fuzz;
 mod jsonl;
+mod merkle;
 mod support;
 mod vectors;
