@@ -4,6 +4,8 @@ mod chain;
 mod checkpoint;
 mod fuzz;
 mod jsonl;
+mod log_attacks;
 mod merkle;
 mod support;
+mod tree_head;
 mod vectors;
