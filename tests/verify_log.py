@@ -276,7 +276,10 @@ def cmd_inclusion(keys, head, proof, record=None):
     if tree_size != parsed["tree_size"]:
         return f"the proof is for a tree of {tree_size} records, the head for {parsed['tree_size']}", None
     if record is not None:
-        entry = record_entry(load(record))
+        record = load(record)
+        entry = record_entry(record)
+        if record.get("seq") != index + 1:
+            return f"the record has seq {record.get('seq')!r}, but the proof is for leaf {index} (seq {index + 1})", None
         if leaf_hash(entry) != leaf:
             return "the record's leaf hash is not the proof's leaf hash: it is not the record that was logged", None
     problem = inclusion_problem(index, tree_size, leaf, path, parsed["root_hash"])

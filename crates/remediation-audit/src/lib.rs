@@ -1,6 +1,8 @@
 //! The audit trail of the remediation project: every lifecycle transition sealed into a
 //! SHA-256 hash chain, verification that finds the first record edited, deleted, inserted or
-//! moved, and the JSONL export.
+//! moved, the JSONL export, and the verifiable log over the same records (a Merkle tree with
+//! inclusion and consistency proofs and Ed25519-signed tree heads, [`merkle`] and
+//! [`TreeHead`]).
 //!
 //! Stores append records with [`seal`] (the body onto the chain head) in the same transaction as the state
 //! change they describe; `remediate audit verify` and anyone holding an export re-check them

@@ -5,7 +5,6 @@
 //! Everything here is a pure function over leaf hashes. Proofs are generated from a
 //! [`LeafHashSource`]: a slice of leaf hashes is one; a store implements it over its own table.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
 
@@ -166,26 +165,40 @@ pub trait LeafHashSource {
     }
 }
 
-impl LeafHashSource for [MerkleHash] {
-    type Error = Infallible;
+/// A slice of leaf hashes was asked for a leaf it does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("leaf {index} was asked for, but only {len} leaf hashes are held")]
+pub struct LeafOutOfRange {
+    /// The first index asked for that is not held.
+    pub index: u64,
+    /// How many leaf hashes are held.
+    pub len: u64,
+}
 
-    fn leaf_hash(&self, index: u64) -> Result<MerkleHash, Infallible> {
-        Ok(self[index as usize])
+impl LeafHashSource for [MerkleHash] {
+    type Error = LeafOutOfRange;
+
+    fn leaf_hash(&self, index: u64) -> Result<MerkleHash, LeafOutOfRange> {
+        self.subtree_hash(index, index + 1)
     }
 
-    fn subtree_hash(&self, start: u64, end: u64) -> Result<MerkleHash, Infallible> {
-        Ok(root(&self[start as usize..end as usize]))
+    fn subtree_hash(&self, start: u64, end: u64) -> Result<MerkleHash, LeafOutOfRange> {
+        let len = self.len() as u64;
+        match usize::try_from(end).ok().and_then(|end| self.get(start as usize..end)) {
+            Some(leaves) if start < end => Ok(root(leaves)),
+            _ => Err(LeafOutOfRange { index: start.max(len), len }),
+        }
     }
 }
 
 impl LeafHashSource for Vec<MerkleHash> {
-    type Error = Infallible;
+    type Error = LeafOutOfRange;
 
-    fn leaf_hash(&self, index: u64) -> Result<MerkleHash, Infallible> {
+    fn leaf_hash(&self, index: u64) -> Result<MerkleHash, LeafOutOfRange> {
         self.as_slice().leaf_hash(index)
     }
 
-    fn subtree_hash(&self, start: u64, end: u64) -> Result<MerkleHash, Infallible> {
+    fn subtree_hash(&self, start: u64, end: u64) -> Result<MerkleHash, LeafOutOfRange> {
         self.as_slice().subtree_hash(start, end)
     }
 }

@@ -219,9 +219,16 @@ fn the_python_checker_accepts_the_vectors_and_refuses_tampered_copies() {
         write("others.json", &serde_json::to_value(PublicKeySet { keys: vec![stranger.published()] }).expect("json"));
     fails(&[&command("head"), &others, &v("head-7.json")], "not in the key set");
 
-    // The proof of leaf 0 does not prove record 5; a changed path hash proves nothing.
+    // The proof of leaf 0 does not prove record 5, even when it claims to be for leaf 4; a
+    // changed path hash proves nothing.
     fails(
         &[&command("inclusion"), &v("keys.json"), &v("head-7.json"), &v("inclusion-0-in-7.json"), &v("record-5.json")],
+        "but the proof is for leaf 0",
+    );
+    let mut proof = load("inclusion-0-in-7.json");
+    proof["leaf_index"] = 4.into();
+    fails(
+        &[&command("inclusion"), &v("keys.json"), &v("head-7.json"), &write("leaf0.json", &proof), &v("record-5.json")],
         "not the record that was logged",
     );
     let mut proof = load("inclusion-4-in-7.json");

@@ -8,10 +8,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use proptest::prelude::*;
 use remediation_audit::merkle::{
-    self, LeafHashSource, MerkleHash, ProofError, consistency_path, empty_root, inclusion_path, leaf_hash, node_hash,
-    verify_consistency, verify_inclusion,
+    self, LeafHashSource, LeafOutOfRange, MerkleHash, ProofError, consistency_path, empty_root, inclusion_path,
+    leaf_hash, node_hash, verify_consistency, verify_inclusion,
 };
-use remediation_audit::{ConsistencyProof, InclusionProof};
+use remediation_audit::{ConsistencyProof, InclusionProof, ProveError};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
@@ -207,6 +207,10 @@ fn proofs_outside_the_tree_are_not_generated() {
     assert!(inclusion_path(&tree, 4, 4).is_err());
     assert!(consistency_path(&tree, 0, 4).is_err());
     assert!(consistency_path(&tree, 5, 4).is_err());
+    // Beyond the leaves held: an error, not a panic.
+    assert!(matches!(inclusion_path(&tree, 1, 9), Err(ProveError::Source(LeafOutOfRange { len: 4, .. }))));
+    assert!(matches!(consistency_path(&tree, 2, 9), Err(ProveError::Source(_))));
+    assert!(InclusionProof::generate(&tree, 6, 9).is_err());
     assert_eq!(
         verify_consistency(5, 4, &empty_root(), &empty_root(), &[]),
         Err(ProofError::Shrunk { old_size: 5, new_size: 4 })
