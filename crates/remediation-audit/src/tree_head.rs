@@ -176,15 +176,49 @@ impl TreeHead {
 }
 
 /// A tree head and its Ed25519 signature: one JSON object with the head's fields and
-/// `signature`.
+/// `signature`, nothing else (a field the contract does not have is refused: it would not be
+/// signed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(from = "SignedTreeHeadJson", into = "SignedTreeHeadJson")]
 pub struct SignedTreeHead {
     /// What is signed.
-    #[serde(flatten)]
     pub head: TreeHead,
     /// The Ed25519 signature (RFC 8032) of [`TreeHead::signed_bytes`], 128 lowercase hex
     /// characters.
     pub signature: String,
+}
+
+/// The JSON form of [`SignedTreeHead`]: flat, and strict (`serde(flatten)` would let unknown
+/// fields through).
+#[derive(Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename = "SignedTreeHead")]
+struct SignedTreeHeadJson {
+    /// The number of records in the log.
+    tree_size: u64,
+    /// The Merkle tree root of those records.
+    root_hash: MerkleHash,
+    /// When the head was signed, UTC, RFC 3339 (`Z`; fractional seconds only when non-zero).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    timestamp: OffsetDateTime,
+    /// The id of the key that signs it: the first 8 bytes of SHA-256 of its public key, hex.
+    key_id: String,
+    /// The Ed25519 signature of the signed bytes, 128 lowercase hex characters.
+    signature: String,
+}
+
+impl From<SignedTreeHeadJson> for SignedTreeHead {
+    fn from(json: SignedTreeHeadJson) -> Self {
+        let SignedTreeHeadJson { tree_size, root_hash, timestamp, key_id, signature } = json;
+        SignedTreeHead { head: TreeHead { tree_size, root_hash, timestamp, key_id }, signature }
+    }
+}
+
+impl From<SignedTreeHead> for SignedTreeHeadJson {
+    fn from(signed: SignedTreeHead) -> Self {
+        let SignedTreeHead { head: TreeHead { tree_size, root_hash, timestamp, key_id }, signature } = signed;
+        SignedTreeHeadJson { tree_size, root_hash, timestamp, key_id, signature }
+    }
 }
 
 /// One published public key.

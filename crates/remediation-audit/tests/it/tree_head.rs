@@ -210,7 +210,11 @@ fn the_json_of_a_signed_head_is_flat_and_strict() {
     let mut fields: Vec<_> = json.as_object().expect("object").keys().cloned().collect();
     fields.sort();
     assert_eq!(fields, ["key_id", "root_hash", "signature", "timestamp", "tree_size"]);
-    assert_eq!(serde_json::from_value::<SignedTreeHead>(json).expect("parse"), head);
+    assert_eq!(serde_json::from_value::<SignedTreeHead>(json.clone()).expect("parse"), head);
+    // A field the contract does not have is refused, not silently dropped (it is not signed).
+    let mut extra = json;
+    extra["origin"] = "elsewhere".into();
+    assert!(serde_json::from_value::<SignedTreeHead>(extra).is_err());
 }
 
 #[test]
@@ -286,4 +290,22 @@ fn a_malformed_key_file_is_refused_without_quoting_it() {
     }
     let good = format!("remediation-audit-ed25519-signing-key-v1\n{RFC8032_TEST1_SECRET}\n");
     assert!(LogSigningKey::from_file_text(&good, path).is_ok());
+}
+
+#[test]
+fn the_types_that_cross_the_api_describe_their_json() {
+    let schema = serde_json::to_value(schemars::schema_for!(SignedTreeHead)).expect("schema");
+    let mut properties: Vec<_> = schema["properties"].as_object().expect("properties").keys().cloned().collect();
+    properties.sort();
+    assert_eq!(properties, ["key_id", "root_hash", "signature", "timestamp", "tree_size"]);
+    assert_eq!(schema["additionalProperties"], false);
+    let text = schema.to_string();
+    assert!(text.contains("^[0-9a-f]{64}$"), "root_hash is a lowercase hex hash: {text}");
+    for schema in [
+        serde_json::to_value(schemars::schema_for!(remediation_audit::InclusionProof)).expect("schema"),
+        serde_json::to_value(schemars::schema_for!(ConsistencyProof)).expect("schema"),
+        serde_json::to_value(schemars::schema_for!(PublicKeySet)).expect("schema"),
+    ] {
+        assert_eq!(schema["additionalProperties"], false, "{schema}");
+    }
 }
