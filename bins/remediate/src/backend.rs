@@ -192,11 +192,9 @@ impl Local {
     }
 }
 
-/// Says which actions an interrupted worker left behind were settled before this command.
-fn print_recovered(recovered: &[remediation_core::Recovery]) {
-    for r in recovered {
-        errln!("recovered {}: {} -> {}: {}", r.id, r.from, r.to, clean(&r.note));
-    }
+/// Says that an action an interrupted worker left behind was settled before this command.
+fn print_recovered(r: &remediation_core::Recovery) {
+    errln!("recovered {}: {} -> {}: {}", r.id, r.from, r.to, clean(&r.note));
 }
 
 /// The hook behind `REMEDIATION_FAILPOINT=name`: at that failpoint the process announces it on
@@ -561,12 +559,10 @@ impl Backend {
                 let a = match step {
                     // Approving a requested rollback runs it.
                     Step::Approve => {
-                        match remediation_service::approve_or_roll_back(&l.runtime, actor, id, note).await? {
+                        let attempt = remediation_service::approve_or_roll_back(&l.runtime, actor, id, note).await;
+                        match attempt.report(print_recovered)? {
                             remediation_service::Approval::Approved(a) => a,
-                            remediation_service::Approval::RolledBack(r) => {
-                                print_recovered(&r.recovered);
-                                r.outcome.action().clone()
-                            }
+                            remediation_service::Approval::RolledBack(outcome) => outcome.action().clone(),
                         }
                     }
                     Step::Reject => remediation_service::reject(&l.runtime, actor, id, note).await?,
@@ -605,8 +601,8 @@ impl Backend {
     pub(crate) async fn execute(&self, id: ActionId, actor: &Actor, dry_run: bool) -> Result<Outcome, Failure> {
         match self {
             Self::Local(l) => {
-                let done = remediation_service::execute(&l.runtime, actor, id, dry_run).await?;
-                print_recovered(&done.recovered);
+                let done =
+                    remediation_service::execute(&l.runtime, actor, id, dry_run).await.report(print_recovered)?;
                 Ok(Outcome::from_execute(done.outcome, done.rollback_expires_at))
             }
             Self::Remote(r) => r.outcome(&id_path(id, "execute"), &ExecuteBody { dry_run }, false).await,
@@ -617,8 +613,8 @@ impl Backend {
     pub(crate) async fn force_execute(&self, id: ActionId, actor: &Actor, reason: String) -> Result<Outcome, Failure> {
         match self {
             Self::Local(l) => {
-                let done = remediation_service::force_execute(&l.runtime, actor, id, reason).await?;
-                print_recovered(&done.recovered);
+                let done =
+                    remediation_service::force_execute(&l.runtime, actor, id, reason).await.report(print_recovered)?;
                 Ok(Outcome::from_execute(done.outcome, done.rollback_expires_at))
             }
             Self::Remote(r) => r.outcome(&id_path(id, "force-execute"), &ReasonBody { reason }, false).await,
@@ -629,9 +625,9 @@ impl Backend {
     pub(crate) async fn rollback(&self, id: ActionId, actor: &Actor, note: Option<String>) -> Result<Outcome, Failure> {
         match self {
             Self::Local(l) => {
-                let done = remediation_service::rollback(&l.runtime, actor, id, note).await?;
-                print_recovered(&done.recovered);
-                Ok(Outcome::from_rollback(done.outcome))
+                let outcome =
+                    remediation_service::rollback(&l.runtime, actor, id, note).await.report(print_recovered)?;
+                Ok(Outcome::from_rollback(outcome))
             }
             Self::Remote(r) => r.outcome(&id_path(id, "rollback"), &NoteBody { note }, true).await,
         }

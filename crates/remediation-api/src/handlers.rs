@@ -129,17 +129,17 @@ pub(crate) async fn approve(
     let actor = caller.require(Role::Viewer)?.clone();
     let work = state.clone();
     let approval = to_completion(async move {
-        let approval = remediation_service::approve_or_roll_back(work.runtime(), &actor, id, body.note).await?;
-        if let remediation_service::Approval::RolledBack(r) = &approval {
-            log_recovered(&r.recovered);
-            work.metrics().record_rollback(&r.outcome);
+        let attempt = remediation_service::approve_or_roll_back(work.runtime(), &actor, id, body.note).await;
+        let approval = attempt.report(log_recovered)?;
+        if let remediation_service::Approval::RolledBack(outcome) = &approval {
+            work.metrics().record_rollback(outcome);
         }
         Ok(approval)
     })
     .await?;
     match approval {
         remediation_service::Approval::Approved(action) => Ok(Json(ActionReply { action })),
-        remediation_service::Approval::RolledBack(r) => match r.outcome {
+        remediation_service::Approval::RolledBack(outcome) => match outcome {
             RollbackOutcome::Failed { action, error } => Err(rollback_failure(&action, &error)),
             other => Ok(Json(ActionReply { action: other.action().clone() })),
         },
@@ -190,11 +190,9 @@ pub(crate) async fn promote(
     Ok(Json(ActionReply { action: remediation_service::promote(state.runtime(), actor, id, body.note).await? }))
 }
 
-/// Logs the actions an execution or rollback settled first (their worker died).
-fn log_recovered(recovered: &[remediation_core::Recovery]) {
-    for r in recovered {
-        tracing::warn!(action_id = %r.id, from = %r.from, to = %r.to, note = %r.note, "recovered an interrupted action");
-    }
+/// Logs an action an execution or rollback settled first (its worker died).
+fn log_recovered(r: &remediation_core::Recovery) {
+    tracing::warn!(action_id = %r.id, from = %r.from, to = %r.to, note = %r.note, "recovered an interrupted action");
 }
 
 /// The response for an execution outcome: 200 done, 202 held or back to approval, 502 when
@@ -255,10 +253,10 @@ pub(crate) async fn run_execution(
         let runtime = state.runtime();
         let started = std::time::Instant::now();
         let done = match force_reason {
-            Some(reason) => remediation_service::force_execute(runtime, &actor, id, reason).await?,
-            None => remediation_service::execute(runtime, &actor, id, false).await?,
-        };
-        log_recovered(&done.recovered);
+            Some(reason) => remediation_service::force_execute(runtime, &actor, id, reason).await,
+            None => remediation_service::execute(runtime, &actor, id, false).await,
+        }
+        .report(log_recovered)?;
         state.metrics().record_execution(&done.outcome, started.elapsed(), runtime.clock().now());
         Ok(execute_response(done.outcome, done.rollback_expires_at))
     })
@@ -285,7 +283,7 @@ pub(crate) async fn execute(
 ) -> Result<Response, ApiError> {
     if body.dry_run {
         let actor = caller.require(Role::Requester)?;
-        let dry = remediation_service::execute(state.runtime(), actor, id, true).await?;
+        let dry = remediation_service::execute(state.runtime(), actor, id, true).await.result?;
         return Ok(execute_response(dry.outcome, None));
     }
     let about = json!({"action_id": id});
@@ -324,10 +322,9 @@ async fn run_rollback(
 ) -> Result<RollbackOutcome, ApiError> {
     let (state, actor) = (state.clone(), actor.clone());
     to_completion(async move {
-        let done = remediation_service::rollback(state.runtime(), &actor, id, note).await?;
-        log_recovered(&done.recovered);
-        state.metrics().record_rollback(&done.outcome);
-        Ok(done.outcome)
+        let outcome = remediation_service::rollback(state.runtime(), &actor, id, note).await.report(log_recovered)?;
+        state.metrics().record_rollback(&outcome);
+        Ok(outcome)
     })
     .await
 }

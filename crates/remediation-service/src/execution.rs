@@ -6,7 +6,8 @@
 //! number of workers, in any number of processes sharing the store, execute at once and never
 //! execute one action twice. Before it acts, each write first settles the actions whose lease
 //! expired (their worker died) by the crash rule; actions leased to a live worker are left
-//! alone. Adapters print or log what was recovered and record their metrics.
+//! alone. Each returns an [`Attempt`]: what was recovered (to print or log, whether or not the
+//! write itself then succeeded) and the result. Adapters record their own metrics.
 
 use remediation_core::{Action, ActionFilter, ActionId, Actor, ExecuteOutcome, Recovery, RollbackOutcome, State};
 use remediation_runtime::Runtime;
@@ -14,25 +15,48 @@ use time::OffsetDateTime;
 
 use crate::ServiceError;
 
+/// A write use case's result, with the actions an interrupted worker left behind that were
+/// settled before it (reported even when the write is then refused or fails).
+#[derive(Debug)]
+pub struct Attempt<T> {
+    /// Actions whose worker's lease had expired, settled by the crash rule first.
+    pub recovered: Vec<Recovery>,
+    /// What the write itself came to.
+    pub result: Result<T, ServiceError>,
+}
+
+impl<T> Attempt<T> {
+    /// Hands each recovery to `report` (the adapter prints or logs it), then the result.
+    pub fn report(self, report: impl FnMut(&Recovery)) -> Result<T, ServiceError> {
+        self.recovered.iter().for_each(report);
+        self.result
+    }
+
+    /// `work`'s result after `recovery`; a failed recovery is the attempt's error.
+    async fn after(
+        recovery: Result<Vec<Recovery>, ServiceError>,
+        work: impl std::future::Future<Output = Result<T, ServiceError>>,
+    ) -> Self {
+        match recovery {
+            Ok(recovered) => Self { recovered, result: work.await },
+            Err(e) => Self { recovered: Vec::new(), result: Err(e) },
+        }
+    }
+}
+
+/// Settles the actions whose worker's lease expired, before a write.
+async fn recover_expired(runtime: &Runtime) -> Result<Vec<Recovery>, ServiceError> {
+    Ok(runtime.active().await?.engine.recover().await?)
+}
+
 /// What an execution came to.
 #[derive(Debug)]
 pub struct Executed {
-    /// Actions an interrupted worker left behind, settled before this execution.
-    pub recovered: Vec<Recovery>,
     /// The outcome.
     pub outcome: ExecuteOutcome,
     /// The rollback deadline of a completed change (none for any other outcome, or an
     /// irreversible change).
     pub rollback_expires_at: Option<OffsetDateTime>,
-}
-
-/// What a rollback (or the approval of a requested one) came to.
-#[derive(Debug)]
-pub struct RolledBack {
-    /// Actions an interrupted worker left behind, settled before this rollback.
-    pub recovered: Vec<Recovery>,
-    /// The outcome.
-    pub outcome: RollbackOutcome,
 }
 
 /// What an approval did: approved a plan, or approved a requested rollback and ran it.
@@ -41,7 +65,7 @@ pub enum Approval {
     /// The action was approved (it executes later, by a worker or `execute`).
     Approved(Action),
     /// The action was waiting for a rollback approval: the rollback ran.
-    RolledBack(RolledBack),
+    RolledBack(RollbackOutcome),
 }
 
 /// An action in `executing` or `rolling_back` whose lease is held by a live worker: recovery
@@ -97,42 +121,34 @@ pub async fn recover(runtime: &Runtime) -> Result<Recovered, ServiceError> {
 
 /// Executes an approved action (a dry run checks everything and writes nothing, and recovers
 /// nothing first).
-pub async fn execute(runtime: &Runtime, actor: &Actor, id: ActionId, dry_run: bool) -> Result<Executed, ServiceError> {
-    let engine = runtime.active().await?.engine;
+pub async fn execute(runtime: &Runtime, actor: &Actor, id: ActionId, dry_run: bool) -> Attempt<Executed> {
+    let run = async {
+        let outcome = runtime.active().await?.engine.execute(id, actor, dry_run).await?;
+        executed(runtime, outcome).await
+    };
     if dry_run {
-        let outcome = engine.execute(id, actor, true).await?;
-        return Ok(Executed { recovered: Vec::new(), outcome, rollback_expires_at: None });
+        return Attempt { recovered: Vec::new(), result: run.await };
     }
-    let recovered = engine.recover().await?;
-    let outcome = engine.execute(id, actor, false).await?;
-    executed(runtime, recovered, outcome).await
+    Attempt::after(recover_expired(runtime).await, run).await
 }
 
 /// Executes a held action despite its blast-radius limit (admin, with a reason).
-pub async fn force_execute(
-    runtime: &Runtime,
-    actor: &Actor,
-    id: ActionId,
-    reason: String,
-) -> Result<Executed, ServiceError> {
-    let engine = runtime.active().await?.engine;
-    let recovered = engine.recover().await?;
-    let outcome = engine.force_execute(id, actor, reason).await?;
-    executed(runtime, recovered, outcome).await
+pub async fn force_execute(runtime: &Runtime, actor: &Actor, id: ActionId, reason: String) -> Attempt<Executed> {
+    let run = async {
+        let outcome = runtime.active().await?.engine.force_execute(id, actor, reason).await?;
+        executed(runtime, outcome).await
+    };
+    Attempt::after(recover_expired(runtime).await, run).await
 }
 
-async fn executed(
-    runtime: &Runtime,
-    recovered: Vec<Recovery>,
-    outcome: ExecuteOutcome,
-) -> Result<Executed, ServiceError> {
+async fn executed(runtime: &Runtime, outcome: ExecuteOutcome) -> Result<Executed, ServiceError> {
     let rollback_expires_at = match &outcome {
         ExecuteOutcome::Completed { action, .. } => {
             runtime.active().await?.engine.get(action.id).await?.rollback_expires_at
         }
         _ => None,
     };
-    Ok(Executed { recovered, outcome, rollback_expires_at })
+    Ok(Executed { outcome, rollback_expires_at })
 }
 
 /// Rolls back a completed action, or requests the rollback when the policy wants a second
@@ -142,11 +158,9 @@ pub async fn rollback(
     actor: &Actor,
     id: ActionId,
     note: Option<String>,
-) -> Result<RolledBack, ServiceError> {
-    let engine = runtime.active().await?.engine;
-    let recovered = engine.recover().await?;
-    let outcome = engine.rollback(id, actor, note).await?;
-    Ok(RolledBack { recovered, outcome })
+) -> Attempt<RollbackOutcome> {
+    let run = async { Ok(runtime.active().await?.engine.rollback(id, actor, note).await?) };
+    Attempt::after(recover_expired(runtime).await, run).await
 }
 
 /// Approves a requested rollback and runs it (a different principal from the requester).
@@ -155,11 +169,9 @@ pub async fn approve_rollback(
     actor: &Actor,
     id: ActionId,
     note: Option<String>,
-) -> Result<RolledBack, ServiceError> {
-    let engine = runtime.active().await?.engine;
-    let recovered = engine.recover().await?;
-    let outcome = engine.approve_rollback(id, actor, note).await?;
-    Ok(RolledBack { recovered, outcome })
+) -> Attempt<RollbackOutcome> {
+    let run = async { Ok(runtime.active().await?.engine.approve_rollback(id, actor, note).await?) };
+    Attempt::after(recover_expired(runtime).await, run).await
 }
 
 /// Approves what the action waits for: its plan ([`crate::approve`]), or, on a
@@ -169,10 +181,17 @@ pub async fn approve_or_roll_back(
     actor: &Actor,
     id: ActionId,
     note: Option<String>,
-) -> Result<Approval, ServiceError> {
-    let engine = runtime.active().await?.engine;
-    if engine.get(id).await?.action.state == State::RollbackRequested {
-        return Ok(Approval::RolledBack(approve_rollback(runtime, actor, id, note).await?));
+) -> Attempt<Approval> {
+    let state = async { Ok::<_, ServiceError>(runtime.active().await?.engine.get(id).await?.action.state) };
+    match state.await {
+        Ok(State::RollbackRequested) => {
+            let Attempt { recovered, result } = approve_rollback(runtime, actor, id, note).await;
+            Attempt { recovered, result: result.map(Approval::RolledBack) }
+        }
+        Ok(_) => Attempt {
+            recovered: Vec::new(),
+            result: crate::approve(runtime, actor, id, note).await.map(Approval::Approved),
+        },
+        Err(e) => Attempt { recovered: Vec::new(), result: Err(e) },
     }
-    Ok(Approval::Approved(crate::approve(runtime, actor, id, note).await?))
 }

@@ -31,7 +31,7 @@ mod views;
 pub use connectors::{Candidate, PassedOver, select_connector};
 pub use error::ServiceError;
 pub use execution::{
-    Approval, Executed, Recovered, RolledBack, StillLeased, approve_or_roll_back, approve_rollback, execute,
+    Approval, Attempt, Executed, Recovered, StillLeased, approve_or_roll_back, approve_rollback, execute,
     force_execute, recover, rollback,
 };
 pub use intake::{Intake, intake};
