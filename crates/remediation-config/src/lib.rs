@@ -121,6 +121,7 @@ pub struct ExecutionConfig {
     /// Seconds a lease lasts unless renewed (default 30, at least 1). After a crash, the
     /// action waits this long before recovery may take it over; a worker that cannot renew
     /// within it stops before any further provider write.
+    #[schemars(range(min = 1))]
     pub lease_ttl_secs: u64,
 }
 
