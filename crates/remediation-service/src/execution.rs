@@ -195,3 +195,63 @@ pub async fn approve_or_roll_back(
         Err(e) => Attempt { recovered: Vec::new(), result: Err(e) },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use remediation_config::{Config, ConnectorConfig};
+    use remediation_core::{Target, failpoints};
+    use remediation_runtime::RuntimeOptions;
+    use remediation_testkit::{RequestBuilder, approver, requester};
+
+    use super::*;
+
+    /// Two runtimes (workers) on one data directory: the first dies right after it moved its
+    /// action to `executing`; recovery by the second leaves the live lease alone and lists it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn recovery_lists_and_leaves_actions_a_live_worker_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        remediation_connector_sandbox::write_sample(dir.path().join("sandbox.json")).expect("sandbox");
+        let mut config =
+            Config { connectors: vec![ConnectorConfig::sandbox("sandbox", "sandbox.json")], ..Config::default() };
+        config.policy.enabled = true;
+        config.execution.lease_ttl_secs = 600;
+        let dies = Arc::new(|name: &'static str| assert_ne!(name, failpoints::AFTER_BEGIN_EXECUTION, "crash"))
+            as remediation_core::FailpointHook;
+        let options = |failpoints| RuntimeOptions { failpoints, ..RuntimeOptions::default() };
+        let dying = Arc::new(Runtime::build(&config, dir.path(), None, options(Some(dies))).expect("build"));
+        let survivor = Runtime::build(&config, dir.path(), None, options(None)).expect("build");
+        let engine = survivor.active().await.expect("active").engine;
+        let request = |resource: &str| {
+            let target = Target {
+                identity: "alice".into(),
+                resource: Some(resource.into()),
+                grant: None,
+                grant_type: "group_membership".into(),
+            };
+            RequestBuilder::new().target(target).build()
+        };
+        let mut ids = Vec::new();
+        for resource in ["admins", "engineering"] {
+            let s = engine.suggest(request(resource), &requester()).await.expect("suggest");
+            engine.approve(s.action.id, &approver("bob"), None).await.expect("approve");
+            ids.push(s.action.id);
+        }
+        let (first, second) = (ids[0], ids[1]);
+        let worker = dying.clone();
+        let died = tokio::spawn(async move { execute(&worker, &approver("bob"), first, false).await }).await;
+        assert!(died.expect_err("the first worker dies").is_panic());
+
+        let found = recover(&survivor).await.expect("recover");
+        assert!(found.recovered.is_empty(), "{:?}", found.recovered);
+        assert_eq!(found.still_leased.len(), 1, "{:?}", found.still_leased);
+        let leased = &found.still_leased[0];
+        assert_eq!((leased.id, leased.state, &leased.holder), (first, State::Executing, &dying.lease().holder));
+        // The survivor executes another action meanwhile, and recovers nothing first.
+        let done = execute(&survivor, &approver("bob"), second, false).await;
+        assert!(done.recovered.is_empty());
+        assert!(matches!(done.result.expect("execute").outcome, ExecuteOutcome::Completed { .. }));
+        assert_eq!(engine.get(first).await.expect("get").action.state, State::Executing);
+    }
+}
