@@ -23,8 +23,19 @@ struct Parked {
     stderr: BufReader<std::process::ChildStderr>,
 }
 
+impl Drop for Parked {
+    /// A test that failed half-way leaves no process behind, frozen or not.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Starts `remediate ARGS` as `actor` with `REMEDIATION_FAILPOINT=failpoint` and waits until
 /// it reports the failpoint (`name` or `name:resume-on-stdin`).
+#[allow(clippy::zombie_processes, reason = "the caller (or `Parked`'s drop) waits for the child it is handed")]
 fn park_at(env: &Env, actor: &str, failpoint: &str, args: &[&str]) -> Parked {
     let mut child = Command::new(remediate_bin())
         .arg("--data-dir")
