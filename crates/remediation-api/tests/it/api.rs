@@ -298,6 +298,39 @@ async fn the_worker_executes_approved_actions() {
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
 }
 
+/// Another server on the same data directory died right after moving an action to
+/// `executing`: while its lease is live, the worker leaves that action alone (recovers
+/// nothing) and executes the other approved ones beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_leaves_an_action_a_live_worker_holds() {
+    use remediation_core::{ActionId, Actor, FailpointHook, Role, failpoints};
+    let env = Env::new();
+    let held = env.suggest("requester", "admins").await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{held}/approve"), None).await;
+    let dies: FailpointHook =
+        Arc::new(|name: &'static str| assert_ne!(name, failpoints::AFTER_BEGIN_EXECUTION, "simulated crash"));
+    let options = remediation_runtime::RuntimeOptions { failpoints: Some(dies), ..Default::default() };
+    let key = remediation_audit::AuditKey::from_hex(&env.audit_key_hex).unwrap();
+    let other =
+        remediation_runtime::Runtime::build(&crate::support::config(|_| {}), env.dir.path(), Some(key), options)
+            .unwrap();
+    let id: ActionId = held.parse().unwrap();
+    let died = tokio::spawn(async move {
+        let engine = other.active().await.unwrap().engine;
+        engine.execute(id, &Actor::new("local:other", Role::Approver), false).await
+    })
+    .await;
+    assert!(died.unwrap_err().is_panic());
+    let free = env.suggest("requester", "engineering").await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{free}/approve"), None).await;
+    let report = remediation_api::worker::tick(&env.state).await.unwrap();
+    assert_eq!((report.recovered, report.executed), (0, 1), "{report:?}");
+    for (id, expected) in [(held, "executing"), (free, "completed")] {
+        let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
+        assert_eq!(view["action"]["state"], expected, "{view}");
+    }
+}
+
 /// The sandbox writes made so far.
 fn sandbox_writes(env: &Env) -> usize {
     let text = std::fs::read_to_string(env.dir.path().join("sandbox.json")).unwrap();
