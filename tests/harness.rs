@@ -43,6 +43,9 @@ pub fn server_bin() -> PathBuf {
     bin
 }
 
+/// `[execution] lease_ttl_secs` of an enabled test installation ([`Env::enable`]).
+pub const LEASE_TTL_SECS: u64 = 1;
+
 /// What one run of the binary produced.
 #[derive(Debug)]
 pub struct Run {
@@ -148,12 +151,14 @@ impl Env {
 
     /// Enables remediation and names alice requester, bob and dave approvers (dave is the
     /// second approver rollbacks wait for), and `local:admin` and `local:admin2` admins.
+    /// Leases last one second, so that a killed process's action is recovered quickly.
     pub fn enable(&self) {
         self.edit_config(|t| {
-            t.replace("enabled = false", "enabled = true").replace(
+            let t = t.replace("enabled = false", "enabled = true").replace(
                 "[actors.roles]\n",
                 "[actors.roles]\n\"local:alice\" = \"requester\"\n\"local:bob\" = \"approver\"\n\"local:dave\" = \"approver\"\n\"local:admin\" = \"admin\"\n\"local:admin2\" = \"admin\"\n",
-            )
+            );
+            format!("{t}\n[execution]\nlease_ttl_secs = {LEASE_TTL_SECS}\n")
         });
     }
 }

@@ -177,8 +177,19 @@ impl Ctx {
             }
             Command::Recover => {
                 let local = self.backend.local("recover")?;
-                let _lock = local.executor_lock_only()?;
-                let recovered = local.engine.recover().await?;
+                let remediation_service::Recovered { recovered, still_leased } =
+                    remediation_service::recover(&local.runtime).await?;
+                // Left to the live worker holding them: a worker that died is taken over
+                // once its lease lapses.
+                for l in &still_leased {
+                    errln!(
+                        "{} ({}) is leased to worker {} until {}; left to it (run `remediate recover` again after that if it does not settle)",
+                        l.id,
+                        l.state,
+                        clean(&l.holder),
+                        ts(l.expires_at)
+                    );
+                }
                 match self.format {
                     Format::Json => {
                         outln!("{}", output::json(&json!(recovered.iter().map(recovery_json).collect::<Vec<_>>())))?

@@ -22,7 +22,7 @@ use remediation_core::{
 };
 use remediation_limiter::Usage;
 use remediation_runtime::access::Outcome as Change;
-use remediation_runtime::{ExecutorLock, Runtime, RuntimeOptions};
+use remediation_runtime::{Runtime, RuntimeOptions};
 use remediation_service::Intake;
 use remediation_store_sqlite::PendingChange;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -190,44 +190,37 @@ impl Local {
         let store = runtime.store().clone();
         Ok(Self { dir: dir.to_owned(), engine: active.engine, store, settings_source: active.source.as_str(), runtime })
     }
+}
 
-    /// Takes the data directory's exclusive executor lock (waiting for another process that
-    /// holds it), so only one process writes to providers at a time and every action found
-    /// `executing` or `rolling_back` while holding it was left so by an interrupted process.
-    pub(crate) fn executor_lock_only(&self) -> Result<ExecutorLock, Failure> {
-        if let Some(lock) = ExecutorLock::try_acquire(&self.dir).map_err(runtime_failure)? {
-            return Ok(lock);
-        }
-        errln!("waiting for another remediate process to finish executing in {}", self.dir.display());
-        ExecutorLock::acquire(&self.dir).map_err(runtime_failure)
-    }
-
-    /// The rollback deadline of a completed action (none for any other state, or for an
-    /// irreversible change).
-    async fn rollback_deadline(&self, id: ActionId) -> Result<Option<time::OffsetDateTime>, Failure> {
-        let d = self.engine.get(id).await?;
-        Ok(if d.action.state == State::Completed { d.rollback_expires_at } else { None })
-    }
-
-    /// Takes the executor lock, then reconciles actions an interrupted process left behind.
-    async fn executor_lock(&self) -> Result<ExecutorLock, Failure> {
-        let lock = self.executor_lock_only()?;
-        for r in self.engine.recover().await? {
-            errln!("recovered {}: {} -> {}: {}", r.id, r.from, r.to, clean(&r.note));
-        }
-        Ok(lock)
-    }
+/// Says that an action an interrupted worker left behind was settled before this command.
+fn print_recovered(r: &remediation_core::Recovery) {
+    errln!("recovered {}: {} -> {}: {}", r.id, r.from, r.to, clean(&r.note));
 }
 
 /// The hook behind `REMEDIATION_FAILPOINT=name`: at that failpoint the process announces it on
-/// standard error and stops, waiting to be killed (crash tests send SIGKILL).
+/// standard error and stops, waiting to be killed (crash tests send SIGKILL). With
+/// `REMEDIATION_FAILPOINT=name:resume-on-stdin` it waits for a line on standard input instead,
+/// then carries on (tests freeze and resume it meanwhile).
 fn failpoint_hook(point: String) -> remediation_core::FailpointHook {
+    let (point, resume) = match point.split_once(':') {
+        Some((point, "resume-on-stdin")) => (point.to_owned(), true),
+        _ => (point, false),
+    };
     Arc::new(move |name: &'static str| {
-        if name == point {
-            errln!("failpoint {name} reached; waiting to be killed");
-            loop {
-                std::thread::park();
-            }
+        if name != point {
+            return;
+        }
+        if resume {
+            errln!("failpoint {name} reached; waiting for a line on standard input");
+            let mut line = String::new();
+            // End of input or an unreadable stdin resumes too: nothing else would.
+            let _ = std::io::stdin().read_line(&mut line);
+            errln!("failpoint {name} passed");
+            return;
+        }
+        errln!("failpoint {name} reached; waiting to be killed");
+        loop {
+            std::thread::park();
         }
     })
 }
@@ -563,14 +556,15 @@ impl Backend {
     ) -> Result<(Action, String), Failure> {
         match self {
             Self::Local(l) => {
-                let e = &l.engine;
                 let a = match step {
-                    // Approving a requested rollback runs it: under the executor lock.
-                    Step::Approve if e.get(id).await?.action.state == State::RollbackRequested => {
-                        let _lock = l.executor_lock().await?;
-                        e.approve_rollback(id, actor, note).await?.action().clone()
+                    // Approving a requested rollback runs it.
+                    Step::Approve => {
+                        let attempt = remediation_service::approve_or_roll_back(&l.runtime, actor, id, note).await;
+                        match attempt.report(print_recovered)? {
+                            remediation_service::Approval::Approved(a) => a,
+                            remediation_service::Approval::RolledBack(outcome) => outcome.action().clone(),
+                        }
                     }
-                    Step::Approve => remediation_service::approve(&l.runtime, actor, id, note).await?,
                     Step::Reject => remediation_service::reject(&l.runtime, actor, id, note).await?,
                     Step::Cancel => remediation_service::cancel(&l.runtime, actor, id, note).await?,
                     Step::Promote => remediation_service::promote(&l.runtime, actor, id, note).await?,
@@ -607,9 +601,9 @@ impl Backend {
     pub(crate) async fn execute(&self, id: ActionId, actor: &Actor, dry_run: bool) -> Result<Outcome, Failure> {
         match self {
             Self::Local(l) => {
-                let _lock = if dry_run { None } else { Some(l.executor_lock().await?) };
-                let outcome = l.engine.execute(id, actor, dry_run).await?;
-                Ok(Outcome::from_execute(outcome, l.rollback_deadline(id).await?))
+                let done =
+                    remediation_service::execute(&l.runtime, actor, id, dry_run).await.report(print_recovered)?;
+                Ok(Outcome::from_execute(done.outcome, done.rollback_expires_at))
             }
             Self::Remote(r) => r.outcome(&id_path(id, "execute"), &ExecuteBody { dry_run }, false).await,
         }
@@ -619,9 +613,9 @@ impl Backend {
     pub(crate) async fn force_execute(&self, id: ActionId, actor: &Actor, reason: String) -> Result<Outcome, Failure> {
         match self {
             Self::Local(l) => {
-                let _lock = l.executor_lock().await?;
-                let outcome = l.engine.force_execute(id, actor, reason).await?;
-                Ok(Outcome::from_execute(outcome, l.rollback_deadline(id).await?))
+                let done =
+                    remediation_service::force_execute(&l.runtime, actor, id, reason).await.report(print_recovered)?;
+                Ok(Outcome::from_execute(done.outcome, done.rollback_expires_at))
             }
             Self::Remote(r) => r.outcome(&id_path(id, "force-execute"), &ReasonBody { reason }, false).await,
         }
@@ -631,8 +625,9 @@ impl Backend {
     pub(crate) async fn rollback(&self, id: ActionId, actor: &Actor, note: Option<String>) -> Result<Outcome, Failure> {
         match self {
             Self::Local(l) => {
-                let _lock = l.executor_lock().await?;
-                Ok(Outcome::from_rollback(l.engine.rollback(id, actor, note).await?))
+                let outcome =
+                    remediation_service::rollback(&l.runtime, actor, id, note).await.report(print_recovered)?;
+                Ok(Outcome::from_rollback(outcome))
             }
             Self::Remote(r) => r.outcome(&id_path(id, "rollback"), &NoteBody { note }, true).await,
         }

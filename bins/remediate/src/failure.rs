@@ -47,6 +47,10 @@ impl From<EngineError> for Failure {
                     ExitCode::Refused
                 }
                 EngineError::Connector { .. } => ExitCode::Provider,
+                // Another worker took the action over: this one wrote nothing further.
+                EngineError::Store(
+                    remediation_core::StoreError::LeaseLost { .. } | remediation_core::StoreError::StaleLease { .. },
+                ) => ExitCode::Refused,
                 _ => ExitCode::Internal,
             }
         };

@@ -166,6 +166,10 @@ impl From<EngineError> for ApiError {
             EngineError::Store(StoreError::StateConflict { actual, .. }) => {
                 Self::new(StatusCode::CONFLICT, "conflict", message).with_details(json!({"current_state": actual}))
             }
+            // Another worker took the action over: this one wrote nothing further.
+            EngineError::Store(StoreError::LeaseLost { .. } | StoreError::StaleLease { .. }) => {
+                Self::new(StatusCode::CONFLICT, "conflict", message)
+            }
             EngineError::Connector { connector, source, .. } => match source.kind {
                 // The caller named something the provider does not have, or a target the
                 // provider cannot act on as given: the caller's mistake, never the provider's.

@@ -117,7 +117,7 @@ pub(crate) async fn get_plan(
 }
 
 /// Approves an action; on a `rollback_requested` action, approves the rollback and runs it
-/// under the executor lock (200 with the action, 502 when the restore failed).
+/// (200 with the action, 502 when the restore failed).
 pub(crate) async fn approve(
     AxState(state): AxState<ApiState>,
     caller: Caller,
@@ -126,16 +126,24 @@ pub(crate) async fn approve(
 ) -> Result<Json<ActionReply>, ApiError> {
     // The engine judges roles and separation of duties for approvals, so a refused approval
     // is refused, and audited, exactly as it is locally.
-    let actor = caller.require(Role::Viewer)?;
-    let engine = state.runtime().active().await?.engine;
-    if engine.get(id).await?.action.state == State::RollbackRequested {
-        let outcome = run_rollback(&state, id, actor, body.note, true).await?;
-        return match outcome {
+    let actor = caller.require(Role::Viewer)?.clone();
+    let work = state.clone();
+    let approval = to_completion(async move {
+        let attempt = remediation_service::approve_or_roll_back(work.runtime(), &actor, id, body.note).await;
+        let approval = attempt.report(log_recovered)?;
+        if let remediation_service::Approval::RolledBack(outcome) = &approval {
+            work.metrics().record_rollback(outcome);
+        }
+        Ok(approval)
+    })
+    .await?;
+    match approval {
+        remediation_service::Approval::Approved(action) => Ok(Json(ActionReply { action })),
+        remediation_service::Approval::RolledBack(outcome) => match outcome {
             RollbackOutcome::Failed { action, error } => Err(rollback_failure(&action, &error)),
             other => Ok(Json(ActionReply { action: other.action().clone() })),
-        };
+        },
     }
-    Ok(Json(ActionReply { action: remediation_service::approve(state.runtime(), actor, id, body.note).await? }))
 }
 
 pub(crate) async fn reject(
@@ -180,6 +188,11 @@ pub(crate) async fn promote(
     // action is revealed.
     let actor = caller.require(Role::Admin)?;
     Ok(Json(ActionReply { action: remediation_service::promote(state.runtime(), actor, id, body.note).await? }))
+}
+
+/// Logs an action an execution or rollback settled first (its worker died).
+fn log_recovered(r: &remediation_core::Recovery) {
+    tracing::warn!(action_id = %r.id, from = %r.from, to = %r.to, note = %r.note, "recovered an interrupted action");
 }
 
 /// The response for an execution outcome: 200 done, 202 held or back to approval, 502 when
@@ -227,8 +240,8 @@ pub(crate) fn execute_response(outcome: ExecuteOutcome, rollback_expires_at: Opt
     }
 }
 
-/// Runs an execution under the executor lock and records its metrics; returns the response,
-/// with the rollback deadline of a completed change.
+/// Runs an execution (`remediation_service::execute` or `force_execute`) and records its
+/// metrics; returns the response, with the rollback deadline of a completed change.
 pub(crate) async fn run_execution(
     state: &ApiState,
     id: ActionId,
@@ -237,27 +250,23 @@ pub(crate) async fn run_execution(
 ) -> Result<Response, ApiError> {
     let (state, actor) = (state.clone(), actor.clone());
     to_completion(async move {
-        let _lock = state.executor_lock().await?;
-        let engine = state.runtime().active().await?.engine;
+        let runtime = state.runtime();
         let started = std::time::Instant::now();
-        let outcome = match force_reason {
-            Some(reason) => engine.force_execute(id, &actor, reason).await?,
-            None => engine.execute(id, &actor, false).await?,
-        };
-        state.metrics().record_execution(&outcome, started.elapsed(), state.runtime().clock().now());
-        let until = match &outcome {
-            ExecuteOutcome::Completed { .. } => engine.get(id).await?.rollback_expires_at,
-            _ => None,
-        };
-        Ok(execute_response(outcome, until))
+        let done = match force_reason {
+            Some(reason) => remediation_service::force_execute(runtime, &actor, id, reason).await,
+            None => remediation_service::execute(runtime, &actor, id, false).await,
+        }
+        .report(log_recovered)?;
+        state.metrics().record_execution(&done.outcome, started.elapsed(), runtime.clock().now());
+        Ok(execute_response(done.outcome, done.rollback_expires_at))
     })
     .await
 }
 
 /// Runs work that may write to a provider (an execution, a rollback) on a task of its own and
 /// waits for it. A request that is dropped (the client hangs up, or the request timeout answers
-/// 408) then only loses its answer: the work still runs to its recorded end under the executor
-/// lock, instead of stopping between the provider write and the record of it.
+/// 408) then only loses its answer: the work still runs to its recorded end under its lease,
+/// instead of stopping between the provider write and the record of it.
 pub(crate) async fn to_completion<T, F>(work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
@@ -274,8 +283,8 @@ pub(crate) async fn execute(
 ) -> Result<Response, ApiError> {
     if body.dry_run {
         let actor = caller.require(Role::Requester)?;
-        let engine = state.runtime().active().await?.engine;
-        return Ok(execute_response(engine.execute(id, actor, true).await?, None));
+        let dry = remediation_service::execute(state.runtime(), actor, id, true).await.result?;
+        return Ok(execute_response(dry.outcome, None));
     }
     let about = json!({"action_id": id});
     let actor = caller.require_audited(&state, Role::Approver, "execution_refused", about).await?;
@@ -301,27 +310,19 @@ pub(crate) async fn rollback(
 ) -> Result<Response, ApiError> {
     let about = json!({"action_id": id});
     let actor = caller.require_audited(&state, Role::Approver, "rollback_refused", about).await?;
-    Ok(rollback_response(run_rollback(&state, id, actor, body.note, false).await?))
+    Ok(rollback_response(run_rollback(&state, id, actor, body.note).await?))
 }
 
-/// Rolls back `id`, or approves its rollback request when `approving`, under the executor lock
-/// and on a task of its own (see [`to_completion`]).
+/// Rolls back `id` on a task of its own (see [`to_completion`]) and records its metrics.
 async fn run_rollback(
     state: &ApiState,
     id: ActionId,
     actor: &Actor,
     note: Option<String>,
-    approving: bool,
 ) -> Result<RollbackOutcome, ApiError> {
     let (state, actor) = (state.clone(), actor.clone());
     to_completion(async move {
-        let _lock = state.executor_lock().await?;
-        let engine = state.runtime().active().await?.engine;
-        let outcome = if approving {
-            engine.approve_rollback(id, &actor, note).await?
-        } else {
-            engine.rollback(id, &actor, note).await?
-        };
+        let outcome = remediation_service::rollback(state.runtime(), &actor, id, note).await.report(log_recovered)?;
         state.metrics().record_rollback(&outcome);
         Ok(outcome)
     })

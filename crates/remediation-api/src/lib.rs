@@ -51,7 +51,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use remediation_runtime::{ExecutorLock, Runtime};
+use remediation_runtime::Runtime;
 
 pub use auth::Caller;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
@@ -134,20 +134,6 @@ impl ApiState {
     /// True once [`ApiState::begin_shutdown`] was called.
     pub fn is_shutting_down(&self) -> bool {
         self.inner.shutting_down.load(Ordering::SeqCst)
-    }
-
-    /// Takes the data directory's executor lock (waiting for a CLI that holds it), then
-    /// reconciles anything an interrupted process left `executing` or `rolling_back`.
-    pub(crate) async fn executor_lock(&self) -> Result<ExecutorLock, ApiError> {
-        let dir = self.runtime().dir().to_owned();
-        let lock = tokio::task::spawn_blocking(move || ExecutorLock::acquire(&dir))
-            .await
-            .map_err(|e| ApiError::internal(&e))??;
-        let engine = self.runtime().active().await?.engine;
-        for r in engine.recover().await? {
-            tracing::warn!(action_id = %r.id, from = %r.from, to = %r.to, note = %r.note, "recovered an interrupted action");
-        }
-        Ok(lock)
     }
 }
 

@@ -1,6 +1,6 @@
-//! The background worker: each tick expires stale approvals and, holding the data directory's
-//! executor lock (so a CLI and the server never execute at once), reconciles interrupted
-//! actions and executes approved ones, one at a time, until asked to stop.
+//! The background worker: each tick expires stale approvals, reconciles actions whose worker's
+//! lease expired, and executes approved ones, one at a time, each under a lease (so CLIs and
+//! other servers on the same store execute beside it), until asked to stop.
 //!
 //! An approved action whose execution is refused (remediation disabled, the kill switch, a
 //! disabled control, a refusing gate) is audited once by the engine and then left alone: later
@@ -33,8 +33,6 @@ pub struct TickReport {
     pub recovered: usize,
     /// Approved actions executed (whatever their outcome).
     pub executed: usize,
-    /// True when another process held the executor lock, so nothing was executed.
-    pub lock_busy: bool,
     /// Approved actions skipped because they were refused before and nothing changed since.
     pub left_alone: usize,
 }
@@ -70,11 +68,6 @@ pub async fn tick(state: &ApiState) -> Result<TickReport, ApiError> {
     if state.is_shutting_down() {
         return Ok(report);
     }
-    let Some(_lock) = state.runtime().try_executor_lock()? else {
-        tracing::debug!("executor lock busy (a CLI is executing); trying again next tick");
-        report.lock_busy = true;
-        return Ok(report);
-    };
     for r in engine.recover().await? {
         tracing::warn!(action_id = %r.id, from = %r.from, to = %r.to, note = %r.note, "recovered an interrupted action");
         report.recovered += 1;

@@ -45,6 +45,9 @@ pub struct Config {
     /// The HTTP server (`remediation-server`).
     #[serde(default)]
     pub server: ServerSettings,
+    /// How executions are shared between workers and processes on one data directory.
+    #[serde(default)]
+    pub execution: ExecutionConfig,
     /// Where engine events (transitions, held actions, breaker trips, fixes that did not
     /// hold) are sent, besides the data directory's `events.jsonl`.
     #[cfg(feature = "notify")]
@@ -106,6 +109,32 @@ impl Default for ServerSettings {
             max_connections: 512,
             rate_limit: RateLimitSettings::default(),
         }
+    }
+}
+
+/// Execution: every worker (the server's, each `remediate execute`) holds a lease on the
+/// action it executes or rolls back, renewed while the provider call is in flight; another
+/// worker takes the action over only once the lease has expired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutionConfig {
+    /// Seconds a lease lasts unless renewed (default 30, at least 1). After a crash, the
+    /// action waits this long before recovery may take it over; a worker that cannot renew
+    /// within it stops before any further provider write.
+    #[schemars(range(min = 1))]
+    pub lease_ttl_secs: u64,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        Self { lease_ttl_secs: 30 }
+    }
+}
+
+impl ExecutionConfig {
+    /// How long a lease lasts.
+    pub fn lease_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lease_ttl_secs)
     }
 }
 
@@ -350,6 +379,15 @@ impl Config {
             let key = e.key().map_or_else(|| "policy".to_owned(), |k| format!("policy.{k}"));
             err(table_line(&text, &key), Some(key), e.to_string())
         })?;
+        if config.execution.lease_ttl_secs == 0 {
+            let key = "execution.lease_ttl_secs".to_owned();
+            let line = text.lines().position(|l| l.trim_start().starts_with("lease_ttl_secs")).map(|i| i + 1);
+            return Err(err(
+                line.or_else(|| table_line(&text, &key)),
+                Some(key),
+                "must be at least 1 (seconds a lease on an executing action lasts unless renewed)".to_owned(),
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for c in &config.connectors {
             let id = c.id();
@@ -594,6 +632,12 @@ hmac_key_file = "audit.key"
 # max_connections = 512         # keep below `ulimit -n`; more wait in the listen backlog
 # rate_limit = { requests = 600, window_secs = 60 }   # per principal; more get 429
 
+# Execution. Any number of processes (`remediate execute`, servers) may share this data
+# directory: each holds a lease on the action it is executing, renewed while the provider call
+# runs, and recovery takes an action over only once its lease has expired.
+# [execution]
+# lease_ttl_secs = 30           # how long a crashed worker's action waits before recovery (at least 1)
+
 # The built-in sandbox connector: a directory in a JSON file, for trying things safely.
 [[connectors]]
 type = "sandbox"
@@ -796,6 +840,21 @@ mod tests {
             (200, 5, 8)
         );
         check_err("[server]\nheader_timeout = 5\n", 2, "server.header_timeout", "unknown field");
+    }
+
+    #[test]
+    fn execution_lease_ttl_defaults_to_30_and_must_be_positive() {
+        let c: Config = toml::from_str("").expect("empty");
+        assert_eq!(c.execution.lease_ttl(), std::time::Duration::from_secs(30));
+        let c: Config = toml::from_str("[execution]\nlease_ttl_secs = 2\n").expect("set");
+        assert_eq!(c.execution.lease_ttl_secs, 2);
+        check_err(
+            "[policy]\nenabled = false\n\n[execution]\nlease_ttl_secs = 0\n",
+            5,
+            "execution.lease_ttl_secs",
+            "at least 1",
+        );
+        check_err("[execution]\nlease_secs = 3\n", 2, "execution.lease_secs", "unknown field");
     }
 
     #[test]

@@ -51,15 +51,6 @@ pub enum RuntimeError {
     /// The policy settings are invalid.
     #[error("invalid policy settings")]
     Settings(#[source] remediation_gates::SettingsError),
-    /// The executor lock cannot be opened or taken.
-    #[error("cannot lock {}", path.display())]
-    Lock {
-        /// The lock file.
-        path: PathBuf,
-        /// What failed.
-        #[source]
-        source: std::io::Error,
-    },
     /// A configured connector cannot be built.
     #[error("cannot set up connector `{id}` (type {kind})")]
     Connector {

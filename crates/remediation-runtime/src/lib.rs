@@ -56,8 +56,6 @@ pub const EVENTS_FILE: &str = "events.jsonl";
 pub const CONFIG_FILE: &str = "remediation.toml";
 /// File name of the audit checkpoint key that `init` and `demo` create in the data directory.
 pub const AUDIT_KEY_FILE: &str = "audit.key";
-/// File name of the exclusive executor lock inside the data directory.
-pub const EXECUTOR_LOCK_FILE: &str = "executor.lock";
 /// The data directory used when neither `--data-dir` nor the configuration names one.
 pub const DEFAULT_DATA_DIR: &str = "remediation-data";
 
@@ -140,10 +138,11 @@ pub struct RuntimeOptions {
     pub clock: Option<Arc<dyn Clock>>,
     /// The connector types (default: [`Catalog::builtin`]).
     pub catalog: Option<Catalog>,
-    /// Execute and roll back under leases of this duration (see
-    /// [`remediation_core::Engine::with_leases`]), held by a worker id unique to this runtime;
-    /// recovery then takes over only actions whose lease expired. `None` (the default): no
-    /// leases, and the caller keeps other executors away with the [`ExecutorLock`].
+    /// How long the leases last under which the engine executes and rolls back (see
+    /// [`remediation_core::Engine::with_leases`]); they are held by a worker id unique to this
+    /// runtime, and recovery takes over only actions whose lease expired, so any number of
+    /// processes may execute on one data directory. `None` (the default): `[execution]
+    /// lease_ttl_secs` of the configuration.
     pub lease_ttl: Option<std::time::Duration>,
 }
 
@@ -171,7 +170,7 @@ struct Parts {
     events: Arc<dyn EventSink>,
     failpoints: Option<FailpointHook>,
     confirmation_window: time::Duration,
-    lease: Option<remediation_core::LeaseRequest>,
+    lease: remediation_core::LeaseRequest,
 }
 
 impl Parts {
@@ -196,9 +195,7 @@ impl Parts {
         if let Some(hook) = &self.failpoints {
             engine = engine.with_failpoints(hook.clone());
         }
-        if let Some(lease) = &self.lease {
-            engine = engine.with_leases(lease.clone());
-        }
+        engine = engine.with_leases(self.lease.clone());
         Ok(Active { engine: Arc::new(engine), settings, source })
     }
 }
@@ -256,7 +253,10 @@ impl Runtime {
             seed: config.policy.clone(),
             events: events_from_config(config, options.events)?,
             failpoints: options.failpoints,
-            lease: options.lease_ttl.map(|ttl| remediation_core::LeaseRequest { holder: worker_id(), ttl }),
+            lease: remediation_core::LeaseRequest {
+                holder: worker_id(),
+                ttl: options.lease_ttl.unwrap_or_else(|| config.execution.lease_ttl()),
+            },
             confirmation_window: time::Duration::seconds(
                 i64::try_from(config.actors.confirmation_window_secs).unwrap_or(i64::MAX).max(60),
             ),
@@ -316,10 +316,10 @@ impl Runtime {
         &self.parts.clock
     }
 
-    /// The data directory's executor lock, without waiting: `None` while another process (or
-    /// another handle of this one) holds it.
-    pub fn try_executor_lock(&self) -> Result<Option<ExecutorLock>, RuntimeError> {
-        ExecutorLock::try_acquire(&self.dir)
+    /// The lease this runtime's engine takes on the actions it executes or rolls back (its
+    /// worker id and duration).
+    pub fn lease(&self) -> &remediation_core::LeaseRequest {
+        &self.parts.lease
     }
 }
 
@@ -345,46 +345,6 @@ pub fn events_from_config(
         #[cfg(not(feature = "connector-notify"))]
         _ => sinks.remove(0),
     })
-}
-
-/// The data directory's exclusive executor lock: only its holder writes to providers, so an
-/// action found `executing` or `rolling_back` by the holder was left so by a process that
-/// died. Released when dropped.
-#[derive(Debug)]
-pub struct ExecutorLock {
-    _file: std::fs::File,
-}
-
-impl ExecutorLock {
-    fn open(dir: &Path) -> Result<(std::fs::File, PathBuf), RuntimeError> {
-        let path = dir.join(EXECUTOR_LOCK_FILE);
-        let file = files::private_options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| RuntimeError::Lock { path: path.clone(), source })?;
-        Ok((file, path))
-    }
-
-    /// Takes the lock of data directory `dir` without waiting; `None` when it is held (by
-    /// another process, or another handle of this one).
-    pub fn try_acquire(dir: &Path) -> Result<Option<Self>, RuntimeError> {
-        let (file, path) = Self::open(dir)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(Self { _file: file })),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(source)) => Err(RuntimeError::Lock { path, source }),
-        }
-    }
-
-    /// Takes the lock of data directory `dir`, waiting (blocking the thread) while another
-    /// holder has it.
-    pub fn acquire(dir: &Path) -> Result<Self, RuntimeError> {
-        let (file, path) = Self::open(dir)?;
-        file.lock().map_err(|source| RuntimeError::Lock { path, source })?;
-        Ok(Self { _file: file })
-    }
 }
 
 #[cfg(test)]

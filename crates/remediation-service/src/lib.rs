@@ -22,6 +22,7 @@
 
 mod connectors;
 mod error;
+mod execution;
 mod intake;
 mod safety;
 mod steps;
@@ -29,6 +30,10 @@ mod views;
 
 pub use connectors::{Candidate, PassedOver, select_connector};
 pub use error::ServiceError;
+pub use execution::{
+    Approval, Attempt, Executed, Recovered, StillLeased, approve_or_roll_back, approve_rollback, execute,
+    force_execute, recover, rollback,
+};
 pub use intake::{Intake, intake};
 pub use safety::{Settings, audit_page, audit_verify, kill_switch, settings};
 pub use steps::{approve, cancel, promote, reject, release};

@@ -289,18 +289,46 @@ async fn the_worker_executes_approved_actions() {
     assert_eq!(view["action"]["state"], "completed");
     let executor = view["transitions"].as_array().unwrap().iter().find(|t| t["event"] == "begin_execution").unwrap();
     assert_eq!(executor["actor"], "system");
-    // While another process holds the executor lock, the worker executes nothing.
+    // Shutting down: nothing new is claimed.
     let id = env.suggest("requester", "engineering").await;
     env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
-    let lock = remediation_runtime::ExecutorLock::try_acquire(env.dir.path()).unwrap().unwrap();
-    let report = remediation_api::worker::tick(&env.state).await.unwrap();
-    assert!(report.lock_busy && report.executed == 0, "{report:?}");
-    drop(lock);
-    // Shutting down: nothing new is claimed.
     env.state.begin_shutdown();
     assert_eq!(remediation_api::worker::tick(&env.state).await.unwrap().executed, 0);
     let (s, _) = env.call(None, Method::GET, "/readyz", None).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// Another server on the same data directory died right after moving an action to
+/// `executing`: while its lease is live, the worker leaves that action alone (recovers
+/// nothing) and executes the other approved ones beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_leaves_an_action_a_live_worker_holds() {
+    use remediation_core::{ActionId, Actor, FailpointHook, Role, failpoints};
+    let env = Env::new();
+    let held = env.suggest("requester", "admins").await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{held}/approve"), None).await;
+    let dies: FailpointHook =
+        Arc::new(|name: &'static str| assert_ne!(name, failpoints::AFTER_BEGIN_EXECUTION, "simulated crash"));
+    let options = remediation_runtime::RuntimeOptions { failpoints: Some(dies), ..Default::default() };
+    let key = remediation_audit::AuditKey::from_hex(&env.audit_key_hex).unwrap();
+    let other =
+        remediation_runtime::Runtime::build(&crate::support::config(|_| {}), env.dir.path(), Some(key), options)
+            .unwrap();
+    let id: ActionId = held.parse().unwrap();
+    let died = tokio::spawn(async move {
+        let engine = other.active().await.unwrap().engine;
+        engine.execute(id, &Actor::new("local:other", Role::Approver), false).await
+    })
+    .await;
+    assert!(died.unwrap_err().is_panic());
+    let free = env.suggest("requester", "engineering").await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{free}/approve"), None).await;
+    let report = remediation_api::worker::tick(&env.state).await.unwrap();
+    assert_eq!((report.recovered, report.executed), (0, 1), "{report:?}");
+    for (id, expected) in [(held, "executing"), (free, "completed")] {
+        let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
+        assert_eq!(view["action"]["state"], expected, "{view}");
+    }
 }
 
 /// The sandbox writes made so far.

@@ -42,7 +42,6 @@ async fn the_data_dir_is_owner_only_and_so_are_the_files_in_it() {
     assert_eq!(mode(&dir), 0o700);
     let runtime = Runtime::build(&config(&dir), &dir, Some(AuditKey::generate()), RuntimeOptions::default()).unwrap();
     suggest(&runtime).await;
-    let _lock = runtime.try_executor_lock().unwrap().unwrap();
     let mut seen = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -50,7 +49,7 @@ async fn the_data_dir_is_owner_only_and_so_are_the_files_in_it() {
         assert_eq!(mode(&path), 0o600, "{} is not owner-only", path.display());
     }
     seen.sort();
-    for expected in ["executor.lock", "remediation.db", "remediation.db-shm", "remediation.db-wal", "sandbox.json"] {
+    for expected in ["remediation.db", "remediation.db-shm", "remediation.db-wal", "sandbox.json"] {
         assert!(seen.iter().any(|s| s == expected), "{expected} missing from {seen:?}");
     }
 }
@@ -99,19 +98,19 @@ async fn an_audit_key_outside_the_data_dir_seals_the_store() {
     assert_ne!(report.checkpoint, CheckpointVerdict::Matches, "{report:?}");
 }
 
-/// With a lease ttl, the runtime's engine executes under a lease: a worker that died after
-/// moving an action to `executing` leaves it leased, and another runtime on the same data
-/// directory does not take it over while the lease is live.
+/// The runtime's engine always executes under a lease of `[execution] lease_ttl_secs`: a
+/// worker that died after moving an action to `executing` leaves it leased, and another
+/// runtime on the same data directory does not take it over while the lease is live.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lease_ttl_makes_the_engine_execute_under_leases() {
+async fn the_engine_executes_under_leases_of_the_configured_duration() {
     use remediation_core::{State, failpoints};
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("data");
     files::create_data_dir(&dir).unwrap();
     let mut config = config(&dir);
     config.policy.enabled = true;
+    config.execution.lease_ttl_secs = 600;
     let leased = |failpoint: bool| RuntimeOptions {
-        lease_ttl: Some(std::time::Duration::from_secs(600)),
         failpoints: failpoint.then(|| {
             std::sync::Arc::new(|name: &'static str| {
                 assert_ne!(name, failpoints::AFTER_BEGIN_EXECUTION, "simulated crash");
@@ -130,6 +129,8 @@ async fn a_lease_ttl_makes_the_engine_execute_under_leases() {
     assert!(died.unwrap_err().is_panic());
     let lease = survivor.store().lease(id).await.unwrap().expect("the action is leased");
     assert_eq!(lease.epoch, 1);
+    let left = lease.expires_at - time::OffsetDateTime::now_utc();
+    assert!(left > time::Duration::seconds(500), "the configured 600 s, not the default: {left}");
     let recovered = survivor.active().await.unwrap().engine.recover().await.unwrap();
     assert!(recovered.is_empty(), "a live lease is not taken over: {recovered:?}");
     assert_eq!(survivor.store().get(id).await.unwrap().action.state, State::Executing);

@@ -46,7 +46,7 @@ fn plan(conn: &rusqlite::Connection, sql: &str) -> String {
     rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("\n")
 }
 
-/// Listing, due-time queries, slot counts and audit pages are index searches, never scans
+/// Listing, due-time queries, lease takeovers, slot counts and audit pages are index searches, never scans
 /// of the table, so their cost does not grow with the rows they skip.
 #[test]
 fn reads_are_index_searches() {
@@ -65,6 +65,11 @@ fn reads_are_index_searches() {
         (
             "SELECT detail_json FROM actions WHERE tenant = 'default' AND due_at IS NOT NULL AND due_at < 5 ORDER BY due_at LIMIT 10",
             "SEARCH actions USING INDEX actions_by_due (tenant=? AND due_at>? AND due_at<?)",
+        ),
+        // Recovery's takeover of expired leases reads only the actions in flight.
+        (
+            "SELECT id, lease_epoch, detail_json FROM actions WHERE tenant = 'default' AND state IN ('executing', 'rolling_back') AND (lease_expires_at IS NULL OR lease_expires_at <= 5) ORDER BY COALESCE(lease_expires_at, 0), created_at, id LIMIT 50",
+            "SEARCH actions USING INDEX actions_by_state (tenant=? AND state=?)\nUSE TEMP B-TREE FOR ORDER BY",
         ),
         (
             "SELECT COUNT(*) FROM limit_slots WHERE key = 'global' AND at > 5",
