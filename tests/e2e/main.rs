@@ -300,6 +300,24 @@ fn refusals_and_not_found_have_their_exit_codes() {
 }
 
 #[test]
+fn a_suggestion_without_a_connector_goes_to_the_capable_one_or_lists_the_candidates() {
+    let env = Env::new();
+    env.init_enabled();
+    let args = |grant_type| {
+        ["suggest", "--kind", "revoke", "--identity", "alice", "--resource", "admins", "--grant-type", grant_type]
+            .into_iter()
+            .chain(["--reason", "standing admin", "--output", "json"])
+            .collect::<Vec<_>>()
+    };
+    let chosen = env.expect("local:alice", &args("group_membership"), 0).json();
+    assert_eq!(chosen["action"]["connector"], "sandbox", "{chosen}");
+    // No configured connector can do it: usage (2), each candidate named with its reason.
+    let refused = env.expect("local:alice", &args("mainframe_racf"), 2);
+    assert!(refused.stderr.contains("sandbox: no capability"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("no single healthy connector"), "{}", refused.stderr);
+}
+
+#[test]
 fn configuration_errors_name_file_line_and_key() {
     let env = Env::new();
     env.expect("local:alice", &["init"], 0);

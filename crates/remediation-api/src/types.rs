@@ -3,10 +3,11 @@
 
 use remediation_audit::{AuditRecord, ChainReport};
 use remediation_core::{
-    Action, ActionDetail, ActionKind, ActionRequest, Guidance, LimitReached, Plan, PolicyDecision, Role, Snapshot,
-    State, Target, TransitionRecord,
+    Action, ActionDetail, ActionKind, Guidance, LimitReached, Plan, PolicyDecision, Role, Snapshot, State, Target,
+    TransitionRecord,
 };
 use remediation_limiter::{Limits, Usage};
+use remediation_service::SuggestRequest;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -14,8 +15,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAction {
-    /// The connector to act through.
-    pub connector: String,
+    /// The connector to act through. Without it the one healthy configured connector whose
+    /// capabilities cover `kind` and the target's `grant_type` is chosen; none or several is
+    /// 400 `no_connector`, listing every connector and why it was passed over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
     /// What to do.
     pub kind: ActionKind,
     /// To what.
@@ -35,9 +39,9 @@ pub struct CreateAction {
 }
 
 impl CreateAction {
-    /// The core request.
-    pub fn into_request(self) -> ActionRequest {
-        ActionRequest {
+    /// The request of the suggest use case.
+    pub fn into_request(self) -> SuggestRequest {
+        SuggestRequest {
             connector: self.connector,
             kind: self.kind,
             target: self.target,
