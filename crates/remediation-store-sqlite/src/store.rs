@@ -757,16 +757,16 @@ impl SqliteStore {
                  ORDER BY created_at, id LIMIT ?7";
             let query = if state.is_some() {
                 format!(
-                    "SELECT detail_json FROM actions INDEXED BY actions_by_state
+                    "SELECT json_extract(detail_json, '$.action') FROM actions INDEXED BY actions_by_state
                      WHERE tenant = ?1 AND state = ?8 AND (created_at, id) > (?2, ?3) {rest}"
                 )
             } else {
                 format!(
-                    "SELECT detail_json FROM actions INDEXED BY actions_by_created
+                    "SELECT json_extract(detail_json, '$.action') FROM actions INDEXED BY actions_by_created
                      WHERE tenant = ?1 AND ?8 IS NULL AND (created_at, id) > (?2, ?3) {rest}"
                 )
             };
-            let mut items = Vec::new();
+            let mut items: Vec<Action> = Vec::new();
             {
                 let mut stmt = tx.prepare_cached(&query).map_err(sql(OP))?;
                 let rows = stmt
@@ -784,9 +784,9 @@ impl SqliteStore {
                         |row| row.get::<_, String>(0),
                     )
                     .map_err(sql(OP))?;
+                // Only the action is read out of each row's JSON (not its plan and snapshots).
                 for row in rows {
-                    let detail: ActionDetail = serde_json::from_str(&row.map_err(sql(OP))?).map_err(decode(OP))?;
-                    items.push(detail.action);
+                    items.push(serde_json::from_str(&row.map_err(sql(OP))?).map_err(decode(OP))?);
                 }
             }
             tx.finish().map_err(sql(OP))?;
