@@ -159,13 +159,14 @@ pub(crate) fn permissions(p: &remediation_api::types::PermissionsView) -> String
     if let Some(e) = &p.error {
         return format!("cannot check: {e}");
     }
+    let judged = &p.judged;
     let mut parts = Vec::new();
-    if !p.missing.is_empty() {
-        parts.push(format!("missing: {}", p.missing.join(", ")));
+    if !judged.missing.is_empty() {
+        parts.push(format!("missing: {}", judged.missing.join(", ")));
     }
-    if !p.unknown.is_empty() {
-        let why = p.unknown_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
-        parts.push(format!("unknown: {}{why}", p.unknown.join(", ")));
+    if !judged.unknown.is_empty() {
+        let why = judged.unknown_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+        parts.push(format!("unknown: {}{why}", judged.unknown.join(", ")));
     }
     if parts.is_empty() { "ok".to_owned() } else { parts.join("; ") }
 }
@@ -177,10 +178,12 @@ mod tests {
     #[test]
     fn permissions_are_ok_only_when_all_are_known_granted() {
         let view = |missing: &[&str], unknown: &[&str]| remediation_api::types::PermissionsView {
-            granted: vec!["User.Read.All".into()],
-            missing: missing.iter().map(|m| (*m).to_owned()).collect(),
-            unknown: unknown.iter().map(|m| (*m).to_owned()).collect(),
-            unknown_reason: (!unknown.is_empty()).then(|| "opaque token".to_owned()),
+            judged: remediation_core::Permissions {
+                granted: vec!["User.Read.All".into()],
+                missing: missing.iter().map(|m| (*m).to_owned()).collect(),
+                unknown: unknown.iter().map(|m| (*m).to_owned()).collect(),
+                unknown_reason: (!unknown.is_empty()).then(|| "opaque token".to_owned()),
+            },
             calls: Vec::new(),
             error: None,
         };

@@ -303,17 +303,10 @@ pub struct ConnectorView {
 /// granted, missing or unknown (the credentials cannot be inspected; never counted as granted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PermissionsView {
-    /// Needed permissions the credentials are known to hold.
-    #[serde(default)]
-    pub granted: Vec<String>,
-    /// Needed permissions the credentials are known to lack, in the provider's terms.
-    pub missing: Vec<String>,
-    /// Needed permissions the check cannot judge.
-    #[serde(default)]
-    pub unknown: Vec<String>,
-    /// Why the unknown ones cannot be judged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unknown_reason: Option<String>,
+    /// Each needed permission in exactly one of `granted`, `missing` and `unknown` (all empty
+    /// when the check failed), and why the unknown ones cannot be judged.
+    #[serde(flatten)]
+    pub judged: remediation_core::Permissions,
     /// Every provider call the connector makes, the permission it needs and its verdict.
     #[serde(default)]
     pub calls: Vec<PermissionCallView>,
@@ -367,28 +360,16 @@ impl PermissionsView {
                 .collect()
         };
         match checked {
-            Ok(p) => Self {
-                calls: calls(Some(&p)),
-                granted: p.granted,
-                missing: p.missing,
-                unknown: p.unknown,
-                unknown_reason: p.unknown_reason,
-                error: None,
-            },
-            Err(error) => Self {
-                granted: Vec::new(),
-                missing: Vec::new(),
-                unknown: Vec::new(),
-                unknown_reason: None,
-                calls: calls(None),
-                error: Some(error),
-            },
+            Ok(p) => Self { calls: calls(Some(&p)), judged: p, error: None },
+            Err(error) => {
+                Self { judged: remediation_core::Permissions::default(), calls: calls(None), error: Some(error) }
+            }
         }
     }
 
     /// True only when every needed permission is known to be granted.
     pub fn all_granted(&self) -> bool {
-        self.error.is_none() && self.missing.is_empty() && self.unknown.is_empty()
+        self.error.is_none() && self.judged.all_granted()
     }
 }
 
@@ -414,7 +395,7 @@ impl ConnectorView {
     /// True when the connector is healthy and, if checked, lacks no needed permission. A
     /// permission the check cannot judge is shown as unknown but does not make it unready.
     pub fn ready(&self) -> bool {
-        self.healthy && self.permissions.as_ref().is_none_or(|p| p.missing.is_empty() && p.error.is_none())
+        self.healthy && self.permissions.as_ref().is_none_or(|p| p.judged.missing.is_empty() && p.error.is_none())
     }
 }
 
