@@ -11,86 +11,35 @@
 use std::sync::Arc;
 
 use remediation_core::store::prelude::*;
-use remediation_core::{
-    Action, ActionDetail, ActionId, ActionKind, Mode, Plan, PlannedChange, Reversibility, Snapshot, State, Target,
-    TransitionRecord,
-};
+use remediation_core::{ActionDetail, ActionId, State, TransitionRecord};
 use remediation_store_sqlite::SqliteStore;
+use remediation_testkit::builders::{ActionBuilder, DetailBuilder, TargetBuilder, plan_for, snap, transition};
 use time::{Duration, OffsetDateTime};
 
 /// Creations in flight at once, so the writer commits them in groups.
 const IN_FLIGHT: usize = 256;
 
 fn action(n: u32, now: OffsetDateTime) -> Result<(ActionDetail, TransitionRecord), Box<dyn std::error::Error>> {
-    let id = ActionId(uuid::Uuid::now_v7());
-    let state = if n % 10 == 0 { State::PendingApproval } else { State::Completed };
-    let target = Target {
-        identity: format!("user{n}"),
-        resource: Some("admins".to_owned()),
-        grant: None,
-        grant_type: "group_membership".to_owned(),
-    };
-    let plan = Plan::new(
-        "sandbox",
-        &ActionKind::Revoke,
-        &target,
-        Snapshot::new(serde_json::json!({"member": true})),
-        PlannedChange {
-            expected_after: Snapshot::new(serde_json::json!({"member": false})),
-            description: format!("remove user{n} from admins"),
-        },
-        Reversibility::Reversible,
-    )?;
+    let state = if n.is_multiple_of(10) { State::PendingApproval } else { State::Completed };
     let at = now - Duration::seconds(i64::from(n));
+    let action = ActionBuilder::new()
+        .id(ActionId(uuid::Uuid::now_v7()))
+        .target(TargetBuilder::new().identity(&format!("user{n}")).build())
+        .control_id("CIS-1.1")
+        .reason("stale admin access")
+        .state(state)
+        .at(at)
+        .build();
+    let plan =
+        plan_for(&action, snap(serde_json::json!({"member": true})), snap(serde_json::json!({"member": false})))?;
     let record = TransitionRecord {
-        action_id: id,
-        from: None,
-        to: state,
-        event: "suggest".to_owned(),
-        actor: "local:alice".to_owned(),
-        credential: None,
-        initiated_by: "local:alice".to_owned(),
-        decided_by: None,
-        at,
-        comment: None,
-        connector: "sandbox".to_owned(),
-        control_id: Some("CIS-1.1".to_owned()),
-        finding_id: None,
-        before_hash: None,
-        after_hash: None,
         plan_hash: Some(plan.plan_hash.clone()),
-        request_ids: Vec::new(),
-        rollback_expires_at: None,
-        before_state: None,
-        after_state: None,
+        ..transition(action.id, None, state, "suggest", at)
     };
-    let detail = ActionDetail {
-        action: Action {
-            id,
-            kind: ActionKind::Revoke,
-            target,
-            connector: "sandbox".to_owned(),
-            control_id: Some("CIS-1.1".to_owned()),
-            finding_id: None,
-            canonical: None,
-            requested_by: "local:alice".to_owned(),
-            reason: "stale admin access".to_owned(),
-            mode: Mode::Manual,
-            idempotency_key: format!("remediation-{id}"),
-            state,
-            created_at: at,
-            updated_at: at,
-        },
-        plan: Some(plan),
-        before: None,
-        after: None,
-        restored: None,
-        pending_acceptance: false,
-        rollback_expires_at: None,
-        last_error: None,
-        approval_expires_at: (state == State::PendingApproval).then(|| now + Duration::days(30)),
-        held_lease: None,
-    };
+    let mut detail = DetailBuilder::new(action).plan(plan).build();
+    if state == State::PendingApproval {
+        detail.approval_expires_at = Some(now + Duration::days(30));
+    }
     Ok((detail, record))
 }
 
