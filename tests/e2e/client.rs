@@ -194,6 +194,13 @@ fn a_session_against_the_server_prints_and_exits_exactly_as_locally() {
         ("bob", &["show", "ID", "--output", "json"], 0),
         ("bob", &["list"], 0),
         ("bob", &["list", "--state", "completed", "--output", "json"], 0),
+        ("bob", &["list", "--limit", "1", "--output", "json"], 0),
+        // No connector named and none can: refused alike, listing the candidates.
+        (
+            "alice",
+            &["suggest", "--kind", "revoke", "--identity", "alice", "--grant-type", "mainframe_racf", "--reason", "x"],
+            2,
+        ),
         ("bob", &["show", missing], 4),
         ("bob", &["connectors"], 0),
         ("bob", &["connectors", "--output", "json"], 0),
@@ -258,6 +265,10 @@ fn a_session_against_the_server_prints_and_exits_exactly_as_locally() {
         let context = format!("`{}` as {actor}\nlocal: {l:?}\nremote: {r:?}", args.join(" "));
         assert_eq!(l.code, *code, "{context}");
         assert_eq!(r.code, *code, "{context}");
+        if args.contains(&"mainframe_racf") {
+            assert!(l.stderr.contains("sandbox: no capability"), "{context}");
+            assert!(r.stderr.contains("sandbox: no capability"), "{context}");
+        }
         assert_eq!(
             normalise(&without_credentials(&l.stdout), &[&lid]),
             normalise(&without_credentials(&r.stdout), &[&rid]),

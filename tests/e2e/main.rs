@@ -300,6 +300,46 @@ fn refusals_and_not_found_have_their_exit_codes() {
 }
 
 #[test]
+fn a_suggestion_without_a_connector_goes_to_the_capable_one_or_lists_the_candidates() {
+    let env = Env::new();
+    env.init_enabled();
+    let args = |grant_type| {
+        ["suggest", "--kind", "revoke", "--identity", "alice", "--resource", "admins", "--grant-type", grant_type]
+            .into_iter()
+            .chain(["--reason", "standing admin", "--output", "json"])
+            .collect::<Vec<_>>()
+    };
+    let chosen = env.expect("local:alice", &args("group_membership"), 0).json();
+    assert_eq!(chosen["action"]["connector"], "sandbox", "{chosen}");
+    // No configured connector can do it: usage (2), each candidate named with its reason.
+    let refused = env.expect("local:alice", &args("mainframe_racf"), 2);
+    assert!(refused.stderr.contains("sandbox: no capability"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("no single healthy connector"), "{}", refused.stderr);
+}
+
+#[test]
+fn list_pages_through_every_action_and_stops_at_the_limit() {
+    let env = Env::new();
+    env.init_enabled();
+    let mut dry_run = REVOKE_ALICE_ADMINS.to_vec();
+    dry_run.push("--dry-run");
+    let ids: Vec<String> = (0..3)
+        .map(|_| env.expect("local:alice", &dry_run, 0).json()["action"]["id"].as_str().expect("id").to_owned())
+        .collect();
+    let listed = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["list", "--output", "json"];
+        all.extend_from_slice(args);
+        let list = env.expect("local:bob", &all, 0).json();
+        list.as_array().expect("array").iter().map(|a| a["id"].as_str().expect("id").to_owned()).collect()
+    };
+    assert_eq!(listed(&[]), ids, "every action, oldest first");
+    assert_eq!(listed(&["--limit", "2"]), ids[..2], "the oldest two");
+    let table = env.expect("local:bob", &["list", "--limit", "1"], 0);
+    assert_eq!(table.stdout.lines().count(), 2, "a header and one row:\n{}", table.stdout);
+    env.expect("local:bob", &["list", "--limit", "0"], 2);
+}
+
+#[test]
 fn configuration_errors_name_file_line_and_key() {
     let env = Env::new();
     env.expect("local:alice", &["init"], 0);

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use remediation_api::types::{ConnectorView, SuggestionView};
-use remediation_core::{Action, ActionId, ActionKind, ActionRequest, Actor, Finding, KindName, Target};
+use remediation_core::{Action, ActionId, ActionKind, Actor, Finding, KindName, Target};
+use remediation_service::SuggestRequest;
 
 use crate::admin::{HeldCommand, LimitsCommand};
 use crate::backend::{Backend, Local, Outcome, Remote, Step, TOKEN_ENV, only_local};
@@ -156,7 +157,7 @@ impl Ctx {
         }
         match command {
             Command::Suggest(args) => self.suggest(args).await,
-            Command::List { state } => self.list(*state).await,
+            Command::List { state, limit } => self.list(*state, *limit).await,
             Command::Show { id } => self.show(*id).await,
             Command::Approve { id, note } => self.step(Step::Approve, *id, note.clone(), "approved by").await,
             Command::Reject { id, note } => self.step(Step::Reject, *id, note.clone(), "rejected by").await,
@@ -306,14 +307,12 @@ impl Ctx {
             (Some(KindName::ForcePasswordReset), None, _) => ActionKind::ForcePasswordReset,
             (Some(KindName::Notify), None, _) => ActionKind::Notify,
         };
-        let connector = args
-            .connector
-            .clone()
-            .or_else(|| finding.as_ref().and_then(|f| f.connector.clone()))
-            .ok_or_else(|| usage("--connector is required (the finding names none)"))?;
+        // Without a connector (neither given nor named by the finding) the suggest use case
+        // picks the one healthy connector that can do it, or refuses listing every candidate.
+        let connector = args.connector.clone().or_else(|| finding.as_ref().and_then(|f| f.connector.clone()));
         let mut request = match &finding {
-            Some(f) => f.to_request(&connector, args.dry_run),
-            None => ActionRequest {
+            Some(f) => SuggestRequest { connector, ..SuggestRequest::from(f.to_request("", args.dry_run)) },
+            None => SuggestRequest {
                 connector,
                 kind: kind.clone(),
                 target: target.clone(),
@@ -406,30 +405,49 @@ impl Ctx {
         Ok(0)
     }
 
-    async fn list(&self, state: Option<remediation_core::State>) -> Result<u8, Failure> {
-        let actions = self.backend.list(state).await?;
-        match self.format {
-            Format::Json => outln!("{}", output::json(&json!(actions)))?,
-            Format::Table => {
-                let rows: Vec<Vec<String>> = actions
-                    .iter()
-                    .map(|a| {
-                        vec![
-                            a.id.to_string(),
-                            a.state.to_string(),
-                            a.kind.to_string(),
-                            a.target.to_string(),
-                            a.connector.clone(),
-                            a.requested_by.clone(),
-                            ts(a.updated_at),
-                        ]
-                    })
-                    .collect();
-                out!(
-                    "{}",
-                    output::table(&["ID", "STATE", "KIND", "TARGET", "CONNECTOR", "REQUESTED BY", "UPDATED"], &rows)
-                )?;
+    /// `list`: pages through the store (or the server), printing each page as it arrives, so
+    /// memory stays bounded by one page however many actions are stored.
+    async fn list(&self, state: Option<remediation_core::State>, limit: Option<u64>) -> Result<u8, Failure> {
+        const HEADERS: [&str; 7] = ["ID", "STATE", "KIND", "TARGET", "CONNECTOR", "REQUESTED BY", "UPDATED"];
+        let mut left = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        let mut after = None;
+        let mut table = output::StreamedTable::new(&HEADERS);
+        let mut json = output::StreamedJsonArray::default();
+        loop {
+            let (actions, next) = self.backend.list_page(state, after, LIST_PAGE.min(left)).await?;
+            left = left.saturating_sub(actions.len());
+            match self.format {
+                Format::Json => {
+                    for a in &actions {
+                        out!("{}", json.item(&json!(a)))?;
+                    }
+                }
+                Format::Table => {
+                    let rows: Vec<Vec<String>> = actions
+                        .iter()
+                        .map(|a| {
+                            vec![
+                                a.id.to_string(),
+                                a.state.to_string(),
+                                a.kind.to_string(),
+                                a.target.to_string(),
+                                a.connector.clone(),
+                                a.requested_by.clone(),
+                                ts(a.updated_at),
+                            ]
+                        })
+                        .collect();
+                    out!("{}", table.rows(&rows))?;
+                }
             }
+            match next {
+                Some(n) if left > 0 => after = Some(n),
+                _ => break,
+            }
+        }
+        match self.format {
+            Format::Json => outln!("{}", json.end())?,
+            Format::Table => out!("{}", table.end())?,
         }
         Ok(0)
     }
@@ -746,6 +764,9 @@ fn recovery_json(r: &remediation_core::Recovery) -> serde_json::Value {
 fn usage(msg: &str) -> Failure {
     Failure::new(ExitCode::Usage, anyhow::anyhow!("{msg}"))
 }
+
+/// Actions read per page by `list`.
+const LIST_PAGE: usize = 500;
 
 fn ts(t: time::OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())

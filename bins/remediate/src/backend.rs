@@ -17,13 +17,12 @@ use remediation_api::types::{
 use remediation_audit::{AuditKey, AuditRecord, ChainReport};
 use remediation_config::Config;
 use remediation_core::{
-    Action, ActionFilter, ActionId, ActionRequest, Actor, Engine, ExecuteOutcome, Finding, Plan, RollbackOutcome,
-    State, Store,
+    Action, ActionFilter, ActionId, Actor, Engine, ExecuteOutcome, Finding, Plan, RollbackOutcome, State, Store,
 };
 use remediation_limiter::Usage;
 use remediation_runtime::access::Outcome as Change;
 use remediation_runtime::{Runtime, RuntimeOptions};
-use remediation_service::Intake;
+use remediation_service::{Intake, SuggestRequest};
 use remediation_store_sqlite::PendingChange;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
@@ -449,10 +448,10 @@ impl Backend {
     }
 
     /// Suggests an action.
-    pub(crate) async fn suggest(&self, request: ActionRequest, actor: &Actor) -> Result<SuggestionView, Failure> {
+    pub(crate) async fn suggest(&self, request: SuggestRequest, actor: &Actor) -> Result<SuggestionView, Failure> {
         match self {
             Self::Local(l) => {
-                let s = l.engine.suggest(request, actor).await?;
+                let s = remediation_service::suggest(&l.runtime, actor, request).await?;
                 let guidance =
                     (s.action.state == State::Suggested).then(|| remediation_core::guidance(&s.action, Some(&s.plan)));
                 Ok(SuggestionView { action: s.action, plan: s.plan, decision: s.decision, guidance, intake: None })
@@ -498,6 +497,43 @@ impl Backend {
                 })
             }
             Self::Remote(r) => r.post("/v1/findings", finding).await,
+        }
+    }
+
+    /// One page of at most `limit` actions (in one state) after the action `after`, oldest
+    /// first, and the cursor of the next page: the store's keyset page locally, the server's
+    /// page remotely.
+    pub(crate) async fn list_page(
+        &self,
+        state: Option<State>,
+        after: Option<ActionId>,
+        limit: usize,
+    ) -> Result<(Vec<Action>, Option<ActionId>), Failure> {
+        match self {
+            Self::Local(l) => {
+                let filter = ActionFilter { state, ..ActionFilter::default() };
+                let page = l.engine.list_page(&filter, &remediation_core::PageRequest { after, limit }).await?;
+                Ok((page.items, page.next))
+            }
+            Self::Remote(r) => {
+                let q = ActionQuery {
+                    state,
+                    limit: Some(limit),
+                    cursor: after.map(|a| a.to_string()),
+                    ..ActionQuery::default()
+                };
+                let page: Page<Action> = r.call::<(), _>(reqwest::Method::GET, "/v1/actions", Some(&q), None).await?;
+                let next = match page.next_cursor {
+                    Some(c) => Some(c.parse::<ActionId>().map_err(|e| {
+                        Failure::new(
+                            ExitCode::Internal,
+                            anyhow::anyhow!("the server's cursor `{c}` is not an action id: {e}"),
+                        )
+                    })?),
+                    None => None,
+                };
+                Ok((page.items, next))
+            }
         }
     }
 

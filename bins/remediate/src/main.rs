@@ -67,6 +67,10 @@ pub(crate) enum Command {
         /// Only actions in this state (e.g. pending_approval, completed).
         #[arg(long)]
         state: Option<State>,
+        /// Print at most this many actions (the oldest first); all when not given. Actions are
+        /// read and printed a page at a time either way.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
     },
     /// Show one action: plan, snapshots and every transition.
     Show {
@@ -244,8 +248,10 @@ pub(crate) struct SuggestArgs {
     /// finding id and reason; flags given as well override it.
     #[arg(long, value_name = "FILE")]
     pub(crate) finding: Option<PathBuf>,
-    /// Connector id (see `remediate connectors`).
-    #[arg(long, required_unless_present = "finding")]
+    /// Connector id (see `remediate connectors`). Without it (and without one named by the
+    /// finding) the one healthy connector able to do it is chosen; when none or several are,
+    /// the command exits 2 listing each connector and why it was passed over.
+    #[arg(long)]
     pub(crate) connector: Option<String>,
     /// Action kind.
     #[arg(long, value_parser = parse_kind, required_unless_present = "finding")]

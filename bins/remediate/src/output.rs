@@ -60,31 +60,92 @@ pub(crate) use crate::text::clean;
 /// Renders rows under headers with aligned columns. Cells are cleaned and long cells cut to
 /// `max` characters with an ellipsis.
 pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    const MAX: usize = 60;
-    let cut = |s: &str| {
-        let s = clean(s);
-        if s.chars().count() > MAX { format!("{}…", s.chars().take(MAX - 1).collect::<String>()) } else { s }
-    };
-    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| cut(c)).collect()).collect();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
-        let mut parts = Vec::new();
-        for (c, w) in cells.zip(&widths) {
-            parts.push(format!("{c:<w$}"));
-        }
-        let _ = writeln!(out, "{}", parts.join("  ").trim_end());
-    };
-    line(&mut out, &mut headers.iter().copied());
-    for r in &rows {
-        line(&mut out, &mut r.iter().map(String::as_str));
-    }
+    let mut t = StreamedTable::new(headers);
+    let mut out = t.rows(rows);
+    out.push_str(&t.end());
     out
+}
+
+/// A table printed a batch of rows at a time, as [`table`] prints it: the header goes out with
+/// the first batch, columns are as wide as the widest cell seen so far (a later, wider cell
+/// widens the columns from its batch on).
+pub(crate) struct StreamedTable {
+    headers: Vec<String>,
+    widths: Vec<usize>,
+    started: bool,
+}
+
+impl StreamedTable {
+    /// A table with these column headers; nothing printed yet.
+    pub(crate) fn new(headers: &[&str]) -> Self {
+        Self {
+            headers: headers.iter().map(|h| (*h).to_owned()).collect(),
+            widths: headers.iter().map(|h| h.chars().count()).collect(),
+            started: false,
+        }
+    }
+
+    /// The lines of `rows` (preceded by the header line on the first call).
+    pub(crate) fn rows(&mut self, rows: &[Vec<String>]) -> String {
+        const MAX: usize = 60;
+        let cut = |s: &str| {
+            let s = clean(s);
+            if s.chars().count() > MAX { format!("{}…", s.chars().take(MAX - 1).collect::<String>()) } else { s }
+        };
+        let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| cut(c)).collect()).collect();
+        for r in &rows {
+            for (w, c) in self.widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let mut out = String::new();
+        if !self.started {
+            self.started = true;
+            self.line(&mut out, &self.headers);
+        }
+        for r in &rows {
+            self.line(&mut out, r);
+        }
+        out
+    }
+
+    /// What is left to print: the header line when no batch was printed.
+    pub(crate) fn end(&mut self) -> String {
+        self.rows(&[])
+    }
+
+    fn line(&self, out: &mut String, cells: &[String]) {
+        let parts: Vec<String> = cells.iter().zip(&self.widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let _ = writeln!(out, "{}", parts.join("  ").trim_end());
+    }
+}
+
+/// A JSON array printed an item at a time, exactly as [`json`] prints the whole array.
+#[derive(Default)]
+pub(crate) struct StreamedJsonArray {
+    items: usize,
+}
+
+impl StreamedJsonArray {
+    /// The text of the next item, preceded by the opening bracket or the separator.
+    pub(crate) fn item(&mut self, value: &serde_json::Value) -> String {
+        let mut out = String::from(if self.items == 0 { "[\n" } else { ",\n" });
+        self.items += 1;
+        // Pretty JSON puts no raw line break inside a string, so indenting lines is safe.
+        for (i, line) in json(value).lines().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str("  ");
+            out.push_str(line);
+        }
+        out
+    }
+
+    /// The closing text (`[]` when there was no item); print it with a line break.
+    pub(crate) fn end(&self) -> &'static str {
+        if self.items == 0 { "[]" } else { "\n]" }
+    }
 }
 
 /// Prints a JSON value, pretty.
@@ -98,13 +159,14 @@ pub(crate) fn permissions(p: &remediation_api::types::PermissionsView) -> String
     if let Some(e) = &p.error {
         return format!("cannot check: {e}");
     }
+    let judged = &p.judged;
     let mut parts = Vec::new();
-    if !p.missing.is_empty() {
-        parts.push(format!("missing: {}", p.missing.join(", ")));
+    if !judged.missing.is_empty() {
+        parts.push(format!("missing: {}", judged.missing.join(", ")));
     }
-    if !p.unknown.is_empty() {
-        let why = p.unknown_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
-        parts.push(format!("unknown: {}{why}", p.unknown.join(", ")));
+    if !judged.unknown.is_empty() {
+        let why = judged.unknown_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+        parts.push(format!("unknown: {}{why}", judged.unknown.join(", ")));
     }
     if parts.is_empty() { "ok".to_owned() } else { parts.join("; ") }
 }
@@ -116,10 +178,12 @@ mod tests {
     #[test]
     fn permissions_are_ok_only_when_all_are_known_granted() {
         let view = |missing: &[&str], unknown: &[&str]| remediation_api::types::PermissionsView {
-            granted: vec!["User.Read.All".into()],
-            missing: missing.iter().map(|m| (*m).to_owned()).collect(),
-            unknown: unknown.iter().map(|m| (*m).to_owned()).collect(),
-            unknown_reason: (!unknown.is_empty()).then(|| "opaque token".to_owned()),
+            judged: remediation_core::Permissions {
+                granted: vec!["User.Read.All".into()],
+                missing: missing.iter().map(|m| (*m).to_owned()).collect(),
+                unknown: unknown.iter().map(|m| (*m).to_owned()).collect(),
+                unknown_reason: (!unknown.is_empty()).then(|| "opaque token".to_owned()),
+            },
             calls: Vec::new(),
             error: None,
         };
@@ -148,6 +212,32 @@ mod tests {
         ] {
             assert_eq!(clean(input), expected, "{input:?}");
         }
+    }
+
+    #[test]
+    fn a_streamed_json_array_prints_as_the_whole_array() {
+        for n in 0..3 {
+            let values: Vec<serde_json::Value> =
+                (0..n).map(|i| serde_json::json!({"id": i, "target": {"identity": "a\nb"}, "list": [1, 2]})).collect();
+            let mut streamed = StreamedJsonArray::default();
+            let mut text: String = values.iter().map(|v| streamed.item(v)).collect();
+            text.push_str(streamed.end());
+            assert_eq!(text, json(&serde_json::json!(values)), "{n} items");
+        }
+    }
+
+    #[test]
+    fn a_table_printed_in_batches_has_one_header_and_every_row() {
+        let rows: Vec<Vec<String>> = (0..5).map(|i| vec![i.to_string(), "x".repeat(i)]).collect();
+        let mut t = StreamedTable::new(&["N", "XS"]);
+        let mut text = t.rows(&rows[..2]);
+        text.push_str(&t.rows(&rows[2..]));
+        text.push_str(&t.end());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 6, "{text}");
+        assert_eq!(lines[0], "N  XS");
+        assert_eq!(lines[5], "4  xxxx");
+        assert_eq!(StreamedTable::new(&["N"]).end(), "N\n", "an empty table is its header");
     }
 
     #[test]

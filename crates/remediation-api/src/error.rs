@@ -20,7 +20,9 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorDetail {
-    /// A stable machine-readable code: `invalid_request`, `unauthenticated`, `forbidden`,
+    /// A stable machine-readable code: `invalid_request`, `no_connector` (400: the request
+    /// names no connector and no single healthy one fits; `details.candidates` says why each
+    /// was passed over), `unauthenticated`, `forbidden`,
     /// `not_found`, `conflict`, `invalid_target` (422: the provider cannot act on the target as
     /// given), `payload_too_large`, `unsupported_media_type`, `uri_too_long`,
     /// `method_not_allowed`, `request_timeout`, `rate_limited`, `provider_failure` (502: the
@@ -220,7 +222,7 @@ impl From<remediation_service::ServiceError> for ApiError {
         use remediation_service::ServiceError as S;
         let message = chain(&e);
         match e {
-            S::NoConnector { candidates, .. } => Self::invalid("connector", message)
+            S::NoConnector { candidates, .. } => Self::new(StatusCode::BAD_REQUEST, "no_connector", message)
                 .with_details(json!({"field": "connector", "candidates": candidates})),
             S::Invalid { field, .. } => Self::invalid(field, message),
             S::Engine(e) => e.into(),

@@ -53,8 +53,7 @@ pub(crate) async fn create_action(
     if body.reason.trim().is_empty() {
         return Err(ApiError::invalid("reason", "a reason is required; it is kept in the audit"));
     }
-    let engine = state.runtime().active().await?.engine;
-    let s = engine.suggest(body.into_request(), actor).await?;
+    let s = remediation_service::suggest(state.runtime(), actor, body.into_request()).await?;
     let status = suggestion_status(&s);
     Ok(reply(status, &suggestion_view(s, None)))
 }

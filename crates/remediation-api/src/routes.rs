@@ -237,7 +237,10 @@ pub const ROUTES: &[Route] = &[
         own: &[
             ok(201, "the suggestion: the action, its plan and the gates' verdicts"),
             ok(202, "a gate dropped the action to manual: an outcome, not an error"),
-            err(400, "invalid request (`details.field`), an unknown connector, or a kind the connector cannot do"),
+            err(
+                400,
+                "invalid request (`details.field`), an unknown connector, a kind the connector cannot do, or `no_connector`: none named and no single healthy connector fits (`details.candidates`)",
+            ),
             SUGGESTION_403,
             TARGET_404,
             err(409, "refused by a safety rule (`details.rule`)"),
@@ -440,7 +443,10 @@ pub const ROUTES: &[Route] = &[
             ),
             ok(201, "a new action (`created`, `redone`)"),
             ok(202, "a new action a gate dropped to manual: an outcome, not an error"),
-            err(400, "invalid request (`details.field`), or no configured connector can act on the finding"),
+            err(
+                400,
+                "invalid request (`details.field`), or `no_connector`: none named and no single healthy connector fits (`details.candidates`)",
+            ),
             SUGGESTION_403,
             TARGET_404,
             err(409, "refused by a safety rule (`details.rule`)"),

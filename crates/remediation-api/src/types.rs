@@ -3,10 +3,11 @@
 
 use remediation_audit::{AuditRecord, ChainReport};
 use remediation_core::{
-    Action, ActionDetail, ActionKind, ActionRequest, Guidance, LimitReached, Plan, PolicyDecision, Role, Snapshot,
-    State, Target, TransitionRecord,
+    Action, ActionDetail, ActionKind, Guidance, LimitReached, Plan, PolicyDecision, Role, Snapshot, State, Target,
+    TransitionRecord,
 };
 use remediation_limiter::{Limits, Usage};
+use remediation_service::SuggestRequest;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -14,8 +15,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAction {
-    /// The connector to act through.
-    pub connector: String,
+    /// The connector to act through. Without it the one healthy configured connector whose
+    /// capabilities cover `kind` and the target's `grant_type` is chosen; none or several is
+    /// 400 `no_connector`, listing every connector and why it was passed over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
     /// What to do.
     pub kind: ActionKind,
     /// To what.
@@ -35,9 +39,9 @@ pub struct CreateAction {
 }
 
 impl CreateAction {
-    /// The core request.
-    pub fn into_request(self) -> ActionRequest {
-        ActionRequest {
+    /// The request of the suggest use case.
+    pub fn into_request(self) -> SuggestRequest {
+        SuggestRequest {
             connector: self.connector,
             kind: self.kind,
             target: self.target,
@@ -299,17 +303,10 @@ pub struct ConnectorView {
 /// granted, missing or unknown (the credentials cannot be inspected; never counted as granted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PermissionsView {
-    /// Needed permissions the credentials are known to hold.
-    #[serde(default)]
-    pub granted: Vec<String>,
-    /// Needed permissions the credentials are known to lack, in the provider's terms.
-    pub missing: Vec<String>,
-    /// Needed permissions the check cannot judge.
-    #[serde(default)]
-    pub unknown: Vec<String>,
-    /// Why the unknown ones cannot be judged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unknown_reason: Option<String>,
+    /// Each needed permission in exactly one of `granted`, `missing` and `unknown` (all empty
+    /// when the check failed), and why the unknown ones cannot be judged.
+    #[serde(flatten)]
+    pub judged: remediation_core::Permissions,
     /// Every provider call the connector makes, the permission it needs and its verdict.
     #[serde(default)]
     pub calls: Vec<PermissionCallView>,
@@ -363,28 +360,16 @@ impl PermissionsView {
                 .collect()
         };
         match checked {
-            Ok(p) => Self {
-                calls: calls(Some(&p)),
-                granted: p.granted,
-                missing: p.missing,
-                unknown: p.unknown,
-                unknown_reason: p.unknown_reason,
-                error: None,
-            },
-            Err(error) => Self {
-                granted: Vec::new(),
-                missing: Vec::new(),
-                unknown: Vec::new(),
-                unknown_reason: None,
-                calls: calls(None),
-                error: Some(error),
-            },
+            Ok(p) => Self { calls: calls(Some(&p)), judged: p, error: None },
+            Err(error) => {
+                Self { judged: remediation_core::Permissions::default(), calls: calls(None), error: Some(error) }
+            }
         }
     }
 
     /// True only when every needed permission is known to be granted.
     pub fn all_granted(&self) -> bool {
-        self.error.is_none() && self.missing.is_empty() && self.unknown.is_empty()
+        self.error.is_none() && self.judged.all_granted()
     }
 }
 
@@ -410,7 +395,7 @@ impl ConnectorView {
     /// True when the connector is healthy and, if checked, lacks no needed permission. A
     /// permission the check cannot judge is shown as unknown but does not make it unready.
     pub fn ready(&self) -> bool {
-        self.healthy && self.permissions.as_ref().is_none_or(|p| p.missing.is_empty() && p.error.is_none())
+        self.healthy && self.permissions.as_ref().is_none_or(|p| p.judged.missing.is_empty() && p.error.is_none())
     }
 }
 

@@ -11,7 +11,7 @@
 //!
 //! | `ServiceError` variant | HTTP status | CLI exit code |
 //! |---|---|---|
-//! | [`ServiceError::NoConnector`] | 400 `invalid_request` (`details.field = "connector"`, `details.candidates`) | 2 |
+//! | [`ServiceError::NoConnector`] | 400 `no_connector` (`details.field = "connector"`, `details.candidates`) | 2 |
 //! | [`ServiceError::Invalid`] | 400 `invalid_request` (`details.field`) | 2 |
 //! | [`ServiceError::Engine`] | as `EngineError`: 404 not found, 400/403/409 refusal, 422 invalid target, 502 provider | 4, 2/3, 3, 5 |
 //! | [`ServiceError::Access`] | as `AccessError`: 403 not admin / same admin, 404, 409, 400 | 3, 4, 3, 2 |
@@ -26,6 +26,7 @@ mod execution;
 mod intake;
 mod safety;
 mod steps;
+mod suggest;
 mod views;
 
 pub use connectors::{Candidate, PassedOver, select_connector};
@@ -37,4 +38,5 @@ pub use execution::{
 pub use intake::{Intake, intake};
 pub use safety::{Settings, audit_page, audit_verify, kill_switch, settings};
 pub use steps::{approve, cancel, promote, reject, release};
+pub use suggest::{SuggestRequest, suggest};
 pub use views::{EmergencyAccess, LimitsReport, NextStep, emergency_access, limits, next_step, reset_breaker};

@@ -129,54 +129,92 @@ const ACTION_LEASE: &str =
     "SELECT lease_holder, lease_epoch, lease_expires_at FROM actions WHERE id = ?1 AND tenant = ?2";
 const NAMED_LEASE: &str = "SELECT holder, epoch, expires_at FROM leases WHERE name = ?1 AND tenant = ?2";
 
+/// Where a lease is kept: an action's lease columns, or a named lease's row.
+enum Held<'a> {
+    Action(ActionId),
+    Named(&'a str),
+}
+
+impl Held<'_> {
+    /// What the lease is of, for messages.
+    fn what(&self) -> String {
+        match self {
+            Self::Action(id) => format!("action {id}"),
+            Self::Named(name) => format!("lease `{name}`"),
+        }
+    }
+}
+
+/// Extends `lease` to `ttl` after `now`, in one statement, only while it is still the
+/// holder's, of the same epoch, and live; otherwise [`StoreError::LeaseLost`]. The one renewal
+/// of action leases and named leases.
+fn renew(
+    conn: &Connection,
+    tenant: &str,
+    held: &Held<'_>,
+    lease: &Lease,
+    now: OffsetDateTime,
+    ttl: Duration,
+) -> Result<Lease, StoreError> {
+    let (update, key) = match held {
+        Held::Action(id) => (
+            "UPDATE actions SET lease_expires_at = ?1
+             WHERE id = ?2 AND tenant = ?3 AND lease_holder = ?4 AND lease_epoch = ?5 AND lease_expires_at > ?6",
+            id.to_string(),
+        ),
+        Held::Named(name) => (
+            "UPDATE leases SET expires_at = ?1
+             WHERE name = ?2 AND tenant = ?3 AND holder = ?4 AND epoch = ?5 AND expires_at > ?6",
+            (*name).to_owned(),
+        ),
+    };
+    let expires = expiry(now, ttl);
+    let changed = conn
+        .prepare_cached(update)
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                clamped_nanos(expires),
+                key,
+                tenant,
+                lease.holder,
+                from_epoch(lease.epoch),
+                clamped_nanos(now)
+            ])
+        })
+        .map_err(sql(format!("cannot renew the lease of {}", held.what())))?;
+    if changed == 0 {
+        return Err(StoreError::LeaseLost { what: held.what() });
+    }
+    Ok(Lease { expires_at: expires, ..lease.clone() })
+}
+
 #[async_trait]
 impl ActionLeases for SqliteStore {
     async fn lease(&self, id: ActionId) -> Result<Option<Lease>, StoreError> {
-        let op = || format!("cannot read the lease of action {id}");
-        self.with_conn(|conn| {
-            let exists: Option<i64> = conn
-                .query_row(
-                    "SELECT 1 FROM actions WHERE id = ?1 AND tenant = ?2",
-                    params![id.to_string(), self.tenant],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(sql(op()))?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound(id));
-            }
-            read_lease(conn, ACTION_LEASE, &[&id.to_string(), &self.tenant]).map_err(sql(op()))
+        self.blocking(move |s| {
+            let op = || format!("cannot read the lease of action {id}");
+            s.with_conn(|conn| {
+                let exists: Option<i64> = conn
+                    .query_row(
+                        "SELECT 1 FROM actions WHERE id = ?1 AND tenant = ?2",
+                        params![id.to_string(), s.tenant],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(sql(op()))?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound(id));
+                }
+                read_lease(conn, ACTION_LEASE, &[&id.to_string(), &s.tenant]).map_err(sql(op()))
+            })
         })
+        .await
     }
 
     async fn renew_lease(&self, id: ActionId, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
         let now = self.clock.now();
-        let op = || format!("cannot renew the lease of action {id}");
-        self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
-            let expires = expiry(now, ttl);
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE actions SET lease_expires_at = ?1
-                     WHERE id = ?2 AND tenant = ?3 AND lease_holder = ?4 AND lease_epoch = ?5 AND lease_expires_at > ?6",
-                )
-                .and_then(|mut stmt| {
-                    stmt.execute(params![
-                        clamped_nanos(expires),
-                        id.to_string(),
-                        self.tenant,
-                        lease.holder,
-                        from_epoch(lease.epoch),
-                        clamped_nanos(now)
-                    ])
-                })
-                .map_err(sql(op()))?;
-            if changed == 0 {
-                return Err(StoreError::LeaseLost { what: format!("action {id}") });
-            }
-            tx.commit().map_err(sql(op()))?;
-            Ok(Lease { expires_at: expires, ..lease.clone() })
-        })
+        let lease = lease.clone();
+        self.blocking(move |s| s.with_conn(|conn| renew(conn, &s.tenant, &Held::Action(id), &lease, now, ttl))).await
     }
 
     async fn take_over_expired(
@@ -189,45 +227,50 @@ impl ActionLeases for SqliteStore {
         let now_nanos = clamped_nanos(now);
         let expires = expiry(now, request.ttl);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(OP))?;
-            let rows: Vec<(String, i64, String)> = tx
-                .prepare_cached(
-                    "SELECT id, lease_epoch, detail_json FROM actions
+        let request = request.clone();
+        self.blocking(move |s| {
+            s.with_conn(|conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(OP))?;
+                let rows: Vec<(String, i64, String)> = tx
+                    .prepare_cached(
+                        "SELECT id, lease_epoch, detail_json FROM actions
                      WHERE tenant = ?1 AND state IN ('executing', 'rolling_back')
                        AND (lease_expires_at IS NULL OR lease_expires_at <= ?2)
                      ORDER BY COALESCE(lease_expires_at, 0), created_at, id LIMIT ?3",
-                )
-                .and_then(|mut stmt| {
-                    stmt.query_map(params![self.tenant, now_nanos, limit], |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                    })?
-                    .collect()
-                })
-                .map_err(sql(OP))?;
-            let mut taken = Vec::with_capacity(rows.len());
-            for (id, epoch, json) in rows {
-                let lease = Lease { holder: request.holder.clone(), epoch: to_epoch(epoch) + 1, expires_at: expires };
-                tx.prepare_cached(
-                    "UPDATE actions SET lease_holder = ?1, lease_epoch = ?2, lease_expires_at = ?3
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.query_map(params![s.tenant, now_nanos, limit], |row| {
+                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                        })?
+                        .collect()
+                    })
+                    .map_err(sql(OP))?;
+                let mut taken = Vec::with_capacity(rows.len());
+                for (id, epoch, json) in rows {
+                    let lease =
+                        Lease { holder: request.holder.clone(), epoch: to_epoch(epoch) + 1, expires_at: expires };
+                    tx.prepare_cached(
+                        "UPDATE actions SET lease_holder = ?1, lease_epoch = ?2, lease_expires_at = ?3
                      WHERE id = ?4 AND tenant = ?5",
-                )
-                .and_then(|mut stmt| {
-                    stmt.execute(params![
-                        lease.holder,
-                        from_epoch(lease.epoch),
-                        clamped_nanos(expires),
-                        id,
-                        self.tenant
-                    ])
-                })
-                .map_err(sql(OP))?;
-                let detail: ActionDetail = serde_json::from_str(&json).map_err(decode(OP))?;
-                taken.push((detail, lease));
-            }
-            tx.commit().map_err(sql(OP))?;
-            Ok(taken)
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
+                            lease.holder,
+                            from_epoch(lease.epoch),
+                            clamped_nanos(expires),
+                            id,
+                            s.tenant
+                        ])
+                    })
+                    .map_err(sql(OP))?;
+                    let detail: ActionDetail = serde_json::from_str(&json).map_err(decode(OP))?;
+                    taken.push((detail, lease));
+                }
+                tx.commit().map_err(sql(OP))?;
+                Ok(taken)
+            })
         })
+        .await
     }
 }
 
@@ -235,75 +278,61 @@ impl ActionLeases for SqliteStore {
 impl LeaseStore for SqliteStore {
     async fn acquire_lease(&self, name: &str, request: &LeaseRequest) -> Result<Option<Lease>, StoreError> {
         let now = self.clock.now();
-        let op = || format!("cannot acquire lease `{name}`");
-        self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
-            let epoch: Option<i64> = tx
-                .prepare_cached("SELECT epoch FROM leases WHERE name = ?1 AND tenant = ?2")
-                .and_then(|mut stmt| stmt.query_row(params![name, self.tenant], |row| row.get(0)).optional())
-                .map_err(sql(op()))?;
-            let held = read_lease(&tx, NAMED_LEASE, &[&name, &self.tenant]).map_err(sql(op()))?;
-            if held.is_some_and(|l| l.is_live(now) && l.holder != request.holder) {
-                return Ok(None);
-            }
-            let lease = Lease::granted(request, epoch.map_or(0, to_epoch), now);
-            tx.prepare_cached(
-                "INSERT INTO leases (tenant, name, holder, epoch, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
+        let (name, request) = (name.to_owned(), request.clone());
+        self.blocking(move |s| {
+            let op = || format!("cannot acquire lease `{name}`");
+            s.with_conn(|conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+                let epoch: Option<i64> = tx
+                    .prepare_cached("SELECT epoch FROM leases WHERE name = ?1 AND tenant = ?2")
+                    .and_then(|mut stmt| stmt.query_row(params![name, s.tenant], |row| row.get(0)).optional())
+                    .map_err(sql(op()))?;
+                let held = read_lease(&tx, NAMED_LEASE, &[&name, &s.tenant]).map_err(sql(op()))?;
+                if held.is_some_and(|l| l.is_live(now) && l.holder != request.holder) {
+                    return Ok(None);
+                }
+                let lease = Lease::granted(&request, epoch.map_or(0, to_epoch), now);
+                tx.prepare_cached(
+                    "INSERT INTO leases (tenant, name, holder, epoch, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (tenant, name) DO UPDATE SET holder = ?3, epoch = ?4, expires_at = ?5",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    self.tenant,
-                    name,
-                    lease.holder,
-                    from_epoch(lease.epoch),
-                    clamped_nanos(lease.expires_at)
-                ])
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        s.tenant,
+                        name,
+                        lease.holder,
+                        from_epoch(lease.epoch),
+                        clamped_nanos(lease.expires_at)
+                    ])
+                })
+                .map_err(sql(op()))?;
+                tx.commit().map_err(sql(op()))?;
+                Ok(Some(lease))
             })
-            .map_err(sql(op()))?;
-            tx.commit().map_err(sql(op()))?;
-            Ok(Some(lease))
         })
+        .await
     }
 
     async fn renew_named_lease(&self, name: &str, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
         let now = self.clock.now();
-        let op = || format!("cannot renew lease `{name}`");
-        let expires = expiry(now, ttl);
-        self.with_conn(|conn| {
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE leases SET expires_at = ?1
-                     WHERE name = ?2 AND tenant = ?3 AND holder = ?4 AND epoch = ?5 AND expires_at > ?6",
-                )
-                .and_then(|mut stmt| {
-                    stmt.execute(params![
-                        clamped_nanos(expires),
-                        name,
-                        self.tenant,
-                        lease.holder,
-                        from_epoch(lease.epoch),
-                        clamped_nanos(now)
-                    ])
-                })
-                .map_err(sql(op()))?;
-            if changed == 0 {
-                return Err(StoreError::LeaseLost { what: format!("lease `{name}`") });
-            }
-            Ok(Lease { expires_at: expires, ..lease.clone() })
-        })
+        let (name, lease) = (name.to_owned(), lease.clone());
+        self.blocking(move |s| s.with_conn(|conn| renew(conn, &s.tenant, &Held::Named(&name), &lease, now, ttl))).await
     }
 
     async fn release_lease(&self, name: &str, lease: &Lease) -> Result<(), StoreError> {
-        let op = || format!("cannot release lease `{name}`");
-        self.with_conn(|conn| {
-            conn.prepare_cached(
-                "UPDATE leases SET holder = NULL, expires_at = NULL
+        let (name, lease) = (name.to_owned(), lease.clone());
+        self.blocking(move |s| {
+            let op = || format!("cannot release lease `{name}`");
+            s.with_conn(|conn| {
+                conn.prepare_cached(
+                    "UPDATE leases SET holder = NULL, expires_at = NULL
                  WHERE name = ?1 AND tenant = ?2 AND holder = ?3 AND epoch = ?4",
-            )
-            .and_then(|mut stmt| stmt.execute(params![name, self.tenant, lease.holder, from_epoch(lease.epoch)]))
-            .map_err(sql(op()))?;
-            Ok(())
+                )
+                .and_then(|mut stmt| stmt.execute(params![name, s.tenant, lease.holder, from_epoch(lease.epoch)]))
+                .map_err(sql(op()))?;
+                Ok(())
+            })
         })
+        .await
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - State changes are committed by one writer thread in groups: every request queued when a
 //!   group starts shares one `IMMEDIATE` transaction and one fsync, each inside its own
-//!   savepoint, so the action's row, its transition and its audit record are written together
+//!   savepoint, so the action's row and its audit record (which holds the transition, stored
+//!   once) are written together
 //!   or not at all, a failing request (a state conflict, a full limit window) rolls back only
 //!   itself, and the compare of the current state with `record.from` happens under the write
 //!   lock. Reads run on a small pool of connections on blocking threads; nothing touches SQLite
@@ -32,13 +33,13 @@
 //!   for [`remediation_core::ActionStore::due`]; slot counts are ranges on (`key`, `at`).
 //!   Statements are prepared once per connection (`prepare_cached`).
 //!
-//! # Schema (version 6)
+//! # Schema (version 8)
 //!
 //! | table | columns |
 //! |---|---|
 //! | `actions` | `id` (PK), `tenant` (`'default'`), `state`, `connector`, `requested_by`, `created_at`, `updated_at`, `due_at` (version 6; unix ns), `detail_json` (the [`remediation_core::ActionDetail`]); indexed on (`tenant`, `created_at`, `id`), (`tenant`, `state`, `created_at`, `id`), (`tenant`, `due_at`) |
-//! | `transitions` | `seq` (autoincrement), `action_id`, `record_json` (the [`remediation_core::TransitionRecord`]) |
-//! | `audit` | `seq` (PK, the record's `seq`), `action_id`, `at` (unix ns), `record_json` (canonical JSON of the [`remediation_audit::AuditRecord`]), `prev_hash`, `hash`, `tenant` (version 6) |
+//! | `transitions` | `seq` (autoincrement), `action_id`, `record_json` (the [`remediation_core::TransitionRecord`]): since version 8 written no more, holding only rows from before it that have no audit record; an action's transitions are read from `audit` |
+//! | `audit` | `seq` (PK, the record's `seq`), `action_id`, `at` (unix ns), `record_json` (canonical JSON of the [`remediation_audit::AuditRecord`]), `prev_hash`, `hash`, `tenant` (version 6); indexed on (`action_id`, `seq`) (version 8) |
 //! | `audit_pending` (version 6) | `id` (autoincrement), `tenant`, `body_json` (the [`remediation_audit::AuditBody`]): entries not yet sequenced |
 //! | `audit_head` (version 6) | `tenant` (PK), `seq`, `hash`: the chain head |
 //! | `limit_slots` | `key`, `at` (unix ns), `action_id`; indexed on (`key`, `at`) |

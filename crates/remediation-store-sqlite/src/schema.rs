@@ -221,6 +221,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, name)
     ) STRICT;
     "#,
+    // Version 8.
+    //
+    // A transition is stored once, in its audit record (the tamper-evident copy): the
+    // transitions of an action are read from `audit` on (`action_id`, `seq`). The rows of
+    // `transitions` whose audit record exists (same action, event, state reached and time) are
+    // deleted; any other row stays and is still read, so nothing stored before is lost.
+    // `transitions` receives no new rows.
+    r#"
+    CREATE INDEX audit_by_action ON audit (action_id, seq);
+    DELETE FROM transitions WHERE EXISTS (
+        SELECT 1 FROM audit
+        WHERE audit.action_id = transitions.action_id
+          AND json_extract(audit.record_json, '$.event') IS json_extract(transitions.record_json, '$.event')
+          AND json_extract(audit.record_json, '$.to') IS json_extract(transitions.record_json, '$.to')
+          AND json_extract(audit.record_json, '$.at') IS json_extract(transitions.record_json, '$.at'));
+    "#,
 ];
 
 /// The newest schema version this build knows.

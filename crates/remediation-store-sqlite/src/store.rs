@@ -483,7 +483,6 @@ fn create_in(
             sql(op())(e)
         }
     })?;
-    insert_transition(conn, record, &op)?;
     enqueue_audit(conn, &ctx.tenant, &AuditBody::Transition(record.clone()), &op)
 }
 
@@ -664,7 +663,9 @@ impl SqliteStore {
             if exists.is_none() {
                 return Err(StoreError::NotFound(id));
             }
-            let mut records = Vec::new();
+            // Rows kept in `transitions` by the version 8 migration (written before it, with no
+            // audit record to match), then the audit records of the action.
+            let mut records: Vec<TransitionRecord> = Vec::new();
             {
                 let mut stmt = tx
                     .prepare_cached("SELECT record_json FROM transitions WHERE action_id = ?1 ORDER BY seq")
@@ -673,6 +674,33 @@ impl SqliteStore {
                 for row in rows {
                     records.push(serde_json::from_str(&row.map_err(sql(op()))?).map_err(decode(op()))?);
                 }
+            }
+            let legacy = !records.is_empty();
+            {
+                let mut stmt = tx
+                    .prepare_cached("SELECT seq, record_json FROM audit WHERE action_id = ?1 AND tenant = ?2 ORDER BY seq")
+                    .map_err(sql(op()))?;
+                let rows = stmt
+                    .query_map(params![id.to_string(), self.tenant], |row| {
+                        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                    })
+                    .map_err(sql(op()))?;
+                for row in rows {
+                    let (seq, json) = row.map_err(sql(op()))?;
+                    let record = AuditRecord::from_json(&json).map_err(|source| StoreError::Backend {
+                        message: format!(
+                            "{}: audit record {seq} cannot be read: it was edited or corrupted; run `remediate audit verify`",
+                            op()
+                        ),
+                        source: Box::new(source),
+                    })?;
+                    if let AuditBody::Transition(t) = record.body {
+                        records.push(t);
+                    }
+                }
+            }
+            if legacy {
+                records.sort_by_key(|r| r.at);
             }
             tx.finish().map_err(sql(op()))?;
             Ok(records)
@@ -729,16 +757,16 @@ impl SqliteStore {
                  ORDER BY created_at, id LIMIT ?7";
             let query = if state.is_some() {
                 format!(
-                    "SELECT detail_json FROM actions INDEXED BY actions_by_state
+                    "SELECT json_extract(detail_json, '$.action') FROM actions INDEXED BY actions_by_state
                      WHERE tenant = ?1 AND state = ?8 AND (created_at, id) > (?2, ?3) {rest}"
                 )
             } else {
                 format!(
-                    "SELECT detail_json FROM actions INDEXED BY actions_by_created
+                    "SELECT json_extract(detail_json, '$.action') FROM actions INDEXED BY actions_by_created
                      WHERE tenant = ?1 AND ?8 IS NULL AND (created_at, id) > (?2, ?3) {rest}"
                 )
             };
-            let mut items = Vec::new();
+            let mut items: Vec<Action> = Vec::new();
             {
                 let mut stmt = tx.prepare_cached(&query).map_err(sql(OP))?;
                 let rows = stmt
@@ -756,9 +784,9 @@ impl SqliteStore {
                         |row| row.get::<_, String>(0),
                     )
                     .map_err(sql(OP))?;
+                // Only the action is read out of each row's JSON (not its plan and snapshots).
                 for row in rows {
-                    let detail: ActionDetail = serde_json::from_str(&row.map_err(sql(OP))?).map_err(decode(OP))?;
-                    items.push(detail.action);
+                    items.push(serde_json::from_str(&row.map_err(sql(OP))?).map_err(decode(OP))?);
                 }
             }
             tx.finish().map_err(sql(OP))?;
@@ -893,17 +921,9 @@ fn write_change(
         stmt.execute(params![record.to.as_str(), updated_at, detail_json, record.action_id.to_string(), tenant, due_at])
     })
     .map_err(sql(op()))?;
-    insert_transition(conn, record, op)?;
+    // The transition is stored once: in its audit record ([`SqliteStore::transitions`] reads it there).
     enqueue_audit(conn, tenant, &AuditBody::Transition(record.clone()), op)?;
     Ok(detail.action)
-}
-
-fn insert_transition(conn: &Connection, record: &TransitionRecord, op: &dyn Fn() -> String) -> Result<(), StoreError> {
-    let json = serde_json::to_string(record).map_err(encode(op()))?;
-    conn.prepare_cached("INSERT INTO transitions (action_id, record_json) VALUES (?1, ?2)")
-        .and_then(|mut stmt| stmt.execute(params![record.action_id.to_string(), json]))
-        .map_err(sql(op()))?;
-    Ok(())
 }
 
 /// Writes `body` to the audit log in the caller's transaction: [`enqueue_audit`], then

@@ -74,15 +74,49 @@ async fn no_connector_supports_it_is_400() {
     let env = Env::new();
     let (s, b) =
         env.call(Some("requester"), Method::POST, "/v1/findings", Some(finding("F-1", None, "mainframe_racf"))).await;
+    assert_no_connector_fits(s, &b);
+}
+
+/// The refusal when no connector is named and none fits: every configured connector is
+/// listed with why it was passed over.
+#[track_caller]
+fn assert_no_connector_fits(s: StatusCode, b: &Value) {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(crate::support::error_code(b), "no_connector");
     assert_eq!(b["error"]["details"]["field"], "connector");
-    // Every configured connector is listed with why it was passed over.
     assert_eq!(
         b["error"]["details"]["candidates"],
         json!([{"connector": "sandbox", "reason": "no_capability"}]),
         "{b}"
     );
     assert!(b["error"]["message"].as_str().unwrap().contains("sandbox: no capability"), "{b}");
+}
+
+/// A request to revoke alice's grant of `grant_type` on `admins` that names no connector.
+fn without_connector(grant_type: &str) -> Value {
+    let mut body = crate::support::revoke("admins");
+    body.as_object_mut().unwrap().remove("connector");
+    body["target"]["grant_type"] = json!(grant_type);
+    body
+}
+
+#[tokio::test]
+async fn a_suggestion_naming_no_connector_goes_to_the_capable_one() {
+    let env = Env::new();
+    let (s, b) =
+        env.call(Some("requester"), Method::POST, "/v1/actions", Some(without_connector("group_membership"))).await;
+    assert!(s.is_success(), "{b}");
+    assert_eq!(b["action"]["connector"], "sandbox", "chosen by capability: {b}");
+}
+
+#[tokio::test]
+async fn a_suggestion_no_connector_can_carry_out_is_400_listing_the_candidates() {
+    let env = Env::new();
+    let (s, b) =
+        env.call(Some("requester"), Method::POST, "/v1/actions", Some(without_connector("mainframe_racf"))).await;
+    assert_no_connector_fits(s, &b);
+    let (_, all) = env.call(Some("viewer"), Method::GET, "/v1/actions", None).await;
+    assert_eq!(all["items"], json!([]), "nothing is stored when no connector is chosen");
 }
 
 async fn complete(env: &Env) -> String {

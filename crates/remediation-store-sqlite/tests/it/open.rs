@@ -13,12 +13,12 @@ fn a_fresh_file_is_in_wal_mode_at_the_current_schema_version() {
     let conn = raw(&path);
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("pragma");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!((mode.as_str(), version), ("wal", 7));
+    assert_eq!((mode.as_str(), version), ("wal", 8));
     drop(store);
     // Opening again migrates nothing and keeps the version.
     SqliteStore::open(&path).expect("reopen");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
 }
 
 #[tokio::test]
@@ -29,7 +29,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
     // Back to how version 1 left the file.
     raw(&path)
         .execute_batch(
-            "DROP TABLE leases; ALTER TABLE actions DROP COLUMN lease_holder;
+            "DROP INDEX audit_by_action; DROP TABLE leases; ALTER TABLE actions DROP COLUMN lease_holder;
              ALTER TABLE actions DROP COLUMN lease_epoch; ALTER TABLE actions DROP COLUMN lease_expires_at;
              DROP TABLE audit_head; DROP TABLE audit_pending; DROP INDEX actions_by_due;
              ALTER TABLE actions DROP COLUMN due_at; ALTER TABLE audit DROP COLUMN tenant;
@@ -40,7 +40,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
         .expect("downgrade");
     let store = SqliteStore::open_with(&path, Some(crate::support::key())).expect("open");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     let report = store.verify_audit().expect("verify");
     assert_eq!(report.first_break, None);
     // Its records predate checkpoints: reported until adopted.
@@ -48,18 +48,58 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
     assert!(store.adopt_audit_chain().expect("adopt").is_intact());
 }
 
+#[tokio::test]
+async fn a_version_7_store_keeps_each_transition_once_and_loses_none() {
+    use remediation_core::State;
+    use remediation_core::store::prelude::*;
+
+    use crate::support::{change, count, create, id, record, t};
+
+    let (_dir, path, store) = crate::support::temp_store();
+    create(&store, 1, State::PendingApproval, t(10)).await;
+    store.apply(&change(1, State::PendingApproval, State::Approved, "approve", t(20))).await.expect("approve");
+    create(&store, 2, State::PendingApproval, t(30)).await;
+    let expected = store.transitions(id(1)).await.expect("transitions");
+    assert_eq!(count(&path, "transitions"), 0, "new transitions are kept only in the audit");
+    drop(store);
+    // Back to version 7, which wrote every transition twice: in `transitions` and in `audit`.
+    // One more row, older than the rest, has no audit record.
+    let orphan = record(1, None, State::Suggested, "imported", t(0));
+    let orphan_json = serde_json::to_string(&orphan).expect("json");
+    let conn = raw(&path);
+    conn.execute_batch(
+        "DROP INDEX audit_by_action;
+         INSERT INTO transitions (action_id, record_json)
+             SELECT action_id, json_remove(record_json, '$.seq', '$.prev_hash', '$.hash') FROM audit ORDER BY seq;
+         PRAGMA user_version = 7",
+    )
+    .expect("downgrade");
+    conn.execute("INSERT INTO transitions (action_id, record_json) VALUES (?1, ?2)", [id(1).to_string(), orphan_json])
+        .expect("orphan");
+    assert_eq!(count(&path, "transitions"), 4);
+    drop(conn);
+
+    let store = SqliteStore::open(&path).expect("open");
+    assert_eq!(count(&path, "transitions"), 1, "only the row without an audit record is left");
+    let mut all = vec![orphan];
+    all.extend(expected);
+    assert_eq!(store.transitions(id(1)).await.expect("transitions"), all);
+    assert_eq!(store.transitions(id(2)).await.expect("transitions").len(), 1);
+    assert!(store.verify_audit().expect("verify").is_intact());
+}
+
 #[test]
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("r.db");
     drop(SqliteStore::open(&path).expect("open"));
-    raw(&path).pragma_update(None, "user_version", 8).expect("pragma");
+    raw(&path).pragma_update(None, "user_version", 9).expect("pragma");
     let err = SqliteStore::open(&path).expect_err("refused");
-    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 8, supported: 7, .. }), "{err:?}");
+    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 9, supported: 8, .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: database schema version 8 is newer than this build supports (7); upgrade remediate",
+            "{}: database schema version 9 is newer than this build supports (8); upgrade remediate",
             path.display()
         )
     );

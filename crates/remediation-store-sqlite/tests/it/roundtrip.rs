@@ -175,7 +175,6 @@ async fn state_conflict_writes_nothing() {
     let slots = [remediation_core::SlotRequest { key: "global".to_owned(), limit: 10, window_secs: 60 }];
     assert!(matches!(store.begin_execution(&stale, &slots, true).await, Err(StoreError::StateConflict { .. })));
     assert_eq!(count(&path, "audit"), audit_before);
-    assert_eq!(count(&path, "transitions"), 1);
     assert_eq!(count(&path, "limit_slots"), 0);
     assert_eq!(store.get(id(1)).await.expect("get"), created);
 }
@@ -216,7 +215,6 @@ async fn bad_first_records_are_refused_and_write_nothing() {
     );
     assert_eq!(count(&path, "actions"), 1);
     assert_eq!(count(&path, "audit"), 1);
-    assert_eq!(count(&path, "transitions"), 1);
 }
 
 #[tokio::test]
