@@ -107,6 +107,8 @@ fn detail(state: State) -> ActionDetail {
         rollback_expires_at: None,
         last_error: None,
         approval_expires_at: None,
+        not_before: None,
+        attempts: 0,
         held_lease: None,
     }
 }
