@@ -45,6 +45,9 @@ pub struct Config {
     /// The HTTP server (`remediation-server`).
     #[serde(default)]
     pub server: ServerSettings,
+    /// How the server's worker executes approved actions.
+    #[serde(default)]
+    pub execution: ExecutionConfig,
     /// Where engine events (transitions, held actions, breaker trips, fixes that did not
     /// hold) are sent, besides the data directory's `events.jsonl`.
     #[cfg(feature = "notify")]
@@ -106,6 +109,26 @@ impl Default for ServerSettings {
             max_connections: 512,
             rate_limit: RateLimitSettings::default(),
         }
+    }
+}
+
+/// How the worker executes approved actions: how many at once, in all and per connector, and
+/// how long a claimed action's lease lasts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutionConfig {
+    /// Seconds an execution's lease lasts without renewal (default 30).
+    pub lease_ttl_secs: u64,
+    /// Executions in flight at once, over every connector (default 32, at least 1).
+    pub concurrency: u32,
+    /// Optional caps per connector id (`connector_concurrency = { okta = 8 }`): never more
+    /// than this many executions on that connector at once (each at least 1).
+    pub connector_concurrency: std::collections::BTreeMap<String, u32>,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        Self { lease_ttl_secs: 30, concurrency: 32, connector_concurrency: std::collections::BTreeMap::new() }
     }
 }
 
@@ -357,6 +380,22 @@ impl Config {
                 return Err(err(None, Some("connectors".to_owned()), format!("connector id `{id}` is used twice")));
             }
         }
+        let execution =
+            |message: String| err(table_line(&text, "execution.concurrency"), Some("execution".to_owned()), message);
+        if config.execution.concurrency == 0 {
+            return Err(execution("`concurrency` must be at least 1".to_owned()));
+        }
+        for (name, cap) in &config.execution.connector_concurrency {
+            if *cap == 0 {
+                return Err(execution(format!("`connector_concurrency.{name}` must be at least 1")));
+            }
+            if !seen.contains(name) {
+                return Err(execution(format!(
+                    "`connector_concurrency` names `{name}`, which is not a configured connector (configured: {})",
+                    seen.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
         if !catalog.is_empty() {
             for (index, c) in config.connectors.iter().enumerate() {
                 check_connector(&text, index, c, catalog)
@@ -594,6 +633,12 @@ hmac_key_file = "audit.key"
 # max_connections = 512         # keep below `ulimit -n`; more wait in the listen backlog
 # rate_limit = { requests = 600, window_secs = 60 }   # per principal; more get 429
 
+# How the server's worker executes approved actions; the defaults are shown. Work is taken
+# round-robin across connectors, so one connector's backlog never starves another.
+# [execution]
+# concurrency = 32                        # executions in flight at once, over all connectors
+# connector_concurrency = { sandbox = 8 } # optional caps per connector id
+
 # The built-in sandbox connector: a directory in a JSON file, for trying things safely.
 [[connectors]]
 type = "sandbox"
@@ -796,6 +841,27 @@ mod tests {
             (200, 5, 8)
         );
         check_err("[server]\nheader_timeout = 5\n", 2, "server.header_timeout", "unknown field");
+    }
+
+    #[test]
+    fn execution_defaults_and_caps() {
+        let c: Config = toml::from_str("").expect("parse");
+        assert_eq!((c.execution.concurrency, c.execution.lease_ttl_secs), (32, 30));
+        assert!(c.execution.connector_concurrency.is_empty());
+        let sandbox = "[[connectors]]\ntype = \"sandbox\"\nid = \"sandbox\"\npath = \"s.json\"\n";
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("remediation.toml");
+        let text = format!("[execution]\nconcurrency = 4\nconnector_concurrency = {{ sandbox = 2 }}\n{sandbox}");
+        std::fs::write(&path, text).expect("write");
+        let c = Config::load(&path).expect("load");
+        assert_eq!(c.execution.connector_concurrency.get("sandbox"), Some(&2));
+        check_err(&format!("[execution]\nconcurrency = 0\n{sandbox}"), 1, "execution", "at least 1");
+        check_err(
+            &format!("[execution]\nconnector_concurrency = {{ okta = 8 }}\n{sandbox}"),
+            1,
+            "execution",
+            "`okta`, which is not a configured connector (configured: sandbox)",
+        );
     }
 
     #[test]
