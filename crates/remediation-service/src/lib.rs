@@ -26,6 +26,7 @@ mod intake;
 mod safety;
 mod steps;
 mod views;
+pub mod worker;
 
 pub use connectors::{Candidate, PassedOver, select_connector};
 pub use error::ServiceError;
