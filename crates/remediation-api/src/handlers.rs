@@ -182,7 +182,7 @@ pub(crate) async fn promote(
     Ok(Json(ActionReply { action: remediation_service::promote(state.runtime(), actor, id, body.note).await? }))
 }
 
-/// The response for an execution outcome: 200 done, 202 held or back to approval, 502 when
+/// The response for an execution outcome: 200 done, 202 held, requeued or back to approval, 502 when
 /// the provider failed. `rollback_expires_at` is the completed action's rollback deadline
 /// (none for an irreversible change).
 pub(crate) fn execute_response(outcome: ExecuteOutcome, rollback_expires_at: Option<time::OffsetDateTime>) -> Response {
@@ -219,6 +219,10 @@ pub(crate) fn execute_response(outcome: ExecuteOutcome, rollback_expires_at: Opt
                 changes: changes.iter().map(ToString::to_string).collect(),
                 ..empty
             },
+        ),
+        ExecuteOutcome::Requeued { action, not_before } => reply(
+            StatusCode::ACCEPTED,
+            &OutcomeView { outcome: "requeued".into(), action: Some(action), not_before: Some(not_before), ..empty },
         ),
         ExecuteOutcome::DryRun { plan, decision, limit } => reply(
             StatusCode::OK,

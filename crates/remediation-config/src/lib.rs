@@ -120,6 +120,7 @@ pub struct ExecutionConfig {
     /// Seconds an execution's lease lasts without renewal (default 30).
     pub lease_ttl_secs: u64,
     /// Executions in flight at once, over every connector (default 32, at least 1).
+    #[schemars(range(min = 1))]
     pub concurrency: u32,
     /// Optional caps per connector id (`connector_concurrency = { okta = 8 }`): never more
     /// than this many executions on that connector at once (each at least 1).

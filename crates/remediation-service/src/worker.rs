@@ -94,10 +94,10 @@ pub trait WorkerHooks: Send + Sync {
     /// An approved action was executed, with this outcome, taking `took`.
     fn executed(&self, _outcome: &ExecuteOutcome, _took: std::time::Duration, _now: OffsetDateTime) {}
     /// An approved action's execution was refused; it is left alone until something changes.
-    fn refused(&self, _id: ActionId, _error: &EngineError) {}
+    fn refused(&self, _id: ActionId, _error: EngineError) {}
     /// An approved action could not be executed (moved meanwhile, a store or provider error);
     /// the next tick looks again.
-    fn not_executed(&self, _id: ActionId, _error: &EngineError) {}
+    fn not_executed(&self, _id: ActionId, _error: EngineError) {}
 }
 
 /// Hooks that report nothing and never stop.
@@ -254,9 +254,9 @@ impl Worker {
                     safety = safety_text(engine).await?;
                     let updated_at = engine.get(id).await.map(|d| d.action.updated_at)?;
                     refused.insert(id, Refusal { seen: format!("{safety}|{updated_at}"), at: now });
-                    hooks.refused(id, &e);
+                    hooks.refused(id, e);
                 }
-                Err(e) => hooks.not_executed(id, &e),
+                Err(e) => hooks.not_executed(id, e),
             }
         }
         // Forget refusals of actions that are no longer claimable, and stale ones.
