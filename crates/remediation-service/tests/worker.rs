@@ -66,7 +66,7 @@ impl Connector for Observed {
         self.inner.plan(action, before).await
     }
     async fn execute(&self, action: &Action, before: &Snapshot) -> Result<Outcome, ConnectorError> {
-        self.order.lock().unwrap().push(format!("{}:{}", self.id(), action.target.identity));
+        self.order.lock().expect("order").push(format!("{}:{}", self.id(), action.target.identity));
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         match &self.barrier {
@@ -182,7 +182,7 @@ async fn connectors_are_served_in_turn() {
     env.approved("beta", 1).await;
     let report = env.tick(&Worker::new(config(1, &[])), &Hooks).await;
     assert_eq!((report.executed, report.max_in_flight), (101, 1), "{report:?}");
-    let order = env.order.lock().unwrap().clone();
+    let order = env.order.lock().expect("order").clone();
     assert!(order[..2].contains(&"beta:beta0".to_owned()), "beta waited behind alpha's backlog: {:?}", &order[..3]);
 }
 
