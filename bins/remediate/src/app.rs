@@ -651,6 +651,18 @@ impl Ctx {
                     v.changes.iter().map(|c| format!("  {}", clean(c))).collect::<Vec<_>>().join("\n")
                 ),
             ),
+            "requeued" => {
+                let after = v.not_before.map_or_else(|| "later".to_owned(), |t| format!("after {}", ts(t)));
+                (
+                    3,
+                    json!({"outcome": "requeued", "action": action, "not_before": v.not_before.map(ts)}),
+                    format!(
+                        "{} requeued: the provider throttled the change and nothing was written; it is {} again \
+                         and is retried {after} (the server's worker retries it, or run `execute` again)",
+                        action.id, action.state
+                    ),
+                )
+            }
             other => {
                 return Err(Failure::new(
                     ExitCode::Internal,

@@ -139,6 +139,9 @@ impl Outcome {
                     ..Self::empty("plan_changed")
                 }
             }
+            ExecuteOutcome::Requeued { action, not_before } => {
+                OutcomeView { action: Some(action), not_before: Some(not_before), ..Self::empty("requeued") }
+            }
             ExecuteOutcome::DryRun { plan, decision, limit } => {
                 OutcomeView { plan: Some(plan), decision: Some(decision), limit, ..Self::empty("dry_run") }
             }

@@ -73,6 +73,7 @@ fn init_logs(format: LogFormat) {
 async fn run(args: Args) -> anyhow::Result<()> {
     let loaded = LoadedConfig::discover(args.config.as_deref(), args.data_dir.as_deref())?;
     let server = loaded.config.server.clone();
+    let execution = loaded.config.execution.clone();
     init_logs(server.log_format);
     let key = loaded.audit_key()?;
     let runtime = Runtime::build(&loaded.config, &loaded.dir, key, RuntimeOptions::default())
@@ -83,6 +84,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
             body_limit_bytes: server.body_limit_bytes,
             secure_cookies: args.secure_cookies,
             rate_limit: remediation_api::RateLimit::per_secs(server.rate_limit.requests, server.rate_limit.window_secs),
+            execution: remediation_api::WorkerConfig {
+                concurrency: usize::try_from(execution.concurrency).unwrap_or(usize::MAX),
+                connector_concurrency: execution
+                    .connector_concurrency
+                    .iter()
+                    .map(|(name, cap)| (name.clone(), usize::try_from(*cap).unwrap_or(usize::MAX)))
+                    .collect(),
+            },
         },
     );
     let listen = args.listen.unwrap_or(server.listen);

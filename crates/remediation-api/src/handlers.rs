@@ -194,7 +194,7 @@ fn log_recovered(r: &remediation_core::Recovery) {
     tracing::warn!(action_id = %r.id, from = %r.from, to = %r.to, note = %r.note, "recovered an interrupted action");
 }
 
-/// The response for an execution outcome: 200 done, 202 held or back to approval, 502 when
+/// The response for an execution outcome: 200 done, 202 held, requeued or back to approval, 502 when
 /// the provider failed. `rollback_expires_at` is the completed action's rollback deadline
 /// (none for an irreversible change).
 pub(crate) fn execute_response(outcome: ExecuteOutcome, rollback_expires_at: Option<time::OffsetDateTime>) -> Response {
@@ -231,6 +231,10 @@ pub(crate) fn execute_response(outcome: ExecuteOutcome, rollback_expires_at: Opt
                 changes: changes.iter().map(ToString::to_string).collect(),
                 ..empty
             },
+        ),
+        ExecuteOutcome::Requeued { action, not_before } => reply(
+            StatusCode::ACCEPTED,
+            &OutcomeView { outcome: "requeued".into(), action: Some(action), not_before: Some(not_before), ..empty },
         ),
         ExecuteOutcome::DryRun { plan, decision, limit } => reply(
             StatusCode::OK,

@@ -67,13 +67,22 @@ pub struct ApiOptions {
     pub secure_cookies: bool,
     /// Calls each principal may make per window; more are answered 429 with `Retry-After`.
     pub rate_limit: RateLimit,
+    /// How many executions the worker runs at once, in all and per connector.
+    pub execution: remediation_service::worker::WorkerConfig,
 }
 
 impl Default for ApiOptions {
     fn default() -> Self {
-        Self { body_limit_bytes: 256 * 1024, secure_cookies: false, rate_limit: RateLimit::default() }
+        Self {
+            body_limit_bytes: 256 * 1024,
+            secure_cookies: false,
+            rate_limit: RateLimit::default(),
+            execution: remediation_service::worker::WorkerConfig::default(),
+        }
     }
 }
+
+pub use remediation_service::worker::WorkerConfig;
 
 /// What the handlers share: the runtime (engine, store, connectors), metrics and flags.
 #[derive(Clone)]
@@ -90,8 +99,8 @@ struct Inner {
     intake: tokio::sync::Mutex<()>,
     /// Each principal's calls in the current window.
     rate: rate::RateLimiter,
-    /// Approved actions the worker was refused, with what it saw then (see `worker`).
-    refused: std::sync::Mutex<std::collections::HashMap<remediation_core::ActionId, worker::Refusal>>,
+    /// The worker use case, with what it remembers between ticks.
+    worker: remediation_service::worker::Worker,
 }
 
 impl ApiState {
@@ -101,11 +110,11 @@ impl ApiState {
             inner: Arc::new(Inner {
                 runtime,
                 rate: rate::RateLimiter::new(options.rate_limit),
+                worker: remediation_service::worker::Worker::new(options.execution.clone()),
                 options,
                 metrics: metrics::Metrics::new(),
                 shutting_down: AtomicBool::new(false),
                 intake: tokio::sync::Mutex::new(()),
-                refused: std::sync::Mutex::default(),
             }),
         }
     }
@@ -118,6 +127,11 @@ impl ApiState {
     /// The per-principal rate limiter.
     pub(crate) fn rate(&self) -> &rate::RateLimiter {
         &self.inner.rate
+    }
+
+    /// The worker use case this server runs.
+    pub(crate) fn worker(&self) -> &remediation_service::worker::Worker {
+        &self.inner.worker
     }
 
     /// The metrics.

@@ -89,6 +89,7 @@ impl Metrics {
             ExecuteOutcome::Failed { .. } => "failed",
             ExecuteOutcome::Held { .. } | ExecuteOutcome::HeldByBreaker { .. } => "held",
             ExecuteOutcome::PlanChanged { .. } => "plan_changed",
+            ExecuteOutcome::Requeued { .. } => "requeued",
             ExecuteOutcome::DryRun { .. } => return,
         };
         self.executions.get_or_create(&vec![("outcome".to_owned(), label.to_owned())]).inc();

@@ -334,7 +334,7 @@ pub const ROUTES: &[Route] = &[
             ok(200, "completed, or the dry run's plan and verdicts"),
             ok(
                 202,
-                "held by a limit or the breaker, or back to approval because the plan changed: an outcome, not an error",
+                "held by a limit or the breaker, back to approval because the plan changed, or `requeued`: the provider throttled it with nothing written, so it is back in `approved` until `not_before` (limit slots released): an outcome, not an error",
             ),
             ACTION_404,
             ACTION_409,
@@ -392,7 +392,10 @@ pub const ROUTES: &[Route] = &[
         media: JSON,
         own: &[
             ok(200, "completed"),
-            ok(202, "back to approval because the plan changed: an outcome, not an error"),
+            ok(
+                202,
+                "back to approval because the plan changed, or `requeued` (throttled, nothing written): an outcome, not an error",
+            ),
             ACTION_404,
             ACTION_409,
             PROVIDER_502,

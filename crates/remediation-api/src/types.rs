@@ -180,7 +180,9 @@ pub struct KillSwitchView {
 /// What an execution, force-execution or rollback came to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OutcomeView {
-    /// `completed`, `failed`, `held`, `plan_changed`, `dry_run`, `rolled_back`,
+    /// `completed`, `failed`, `held`, `plan_changed`, `requeued` (the provider throttled the
+    /// write, or failed transiently, with nothing written: back in `approved` until
+    /// `not_before`, its limit slots released), `dry_run`, `rolled_back`,
     /// `restored_pending_acceptance` (rolled back, but the provider offered the access back as
     /// an invitation: the person has it again only once they accept) or `rollback_requested`
     /// (the rollback waits for a different principal's approval).
@@ -207,6 +209,10 @@ pub struct OutcomeView {
     pub changes: Vec<String>,
     /// Why it failed.
     pub error: Option<String>,
+    /// For a requeued action: not executed again before this time.
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub not_before: Option<time::OffsetDateTime>,
 }
 
 impl OutcomeView {
@@ -223,6 +229,7 @@ impl OutcomeView {
             decision: None,
             changes: Vec::new(),
             error: None,
+            not_before: None,
         }
     }
 }

@@ -45,7 +45,8 @@ pub struct Config {
     /// The HTTP server (`remediation-server`).
     #[serde(default)]
     pub server: ServerSettings,
-    /// How executions are shared between workers and processes on one data directory.
+    /// How approved actions are executed: leases shared by every worker and process, and
+    /// how many executions the server's worker runs at once.
     #[serde(default)]
     pub execution: ExecutionConfig,
     /// Where engine events (transitions, held actions, breaker trips, fixes that did not
@@ -114,7 +115,8 @@ impl Default for ServerSettings {
 
 /// Execution: every worker (the server's, each `remediate execute`) holds a lease on the
 /// action it executes or rolls back, renewed while the provider call is in flight; another
-/// worker takes the action over only once the lease has expired.
+/// worker takes the action over only once the lease has expired. The server's worker runs up
+/// to `concurrency` executions at once, capped per connector by `connector_concurrency`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExecutionConfig {
@@ -123,11 +125,17 @@ pub struct ExecutionConfig {
     /// within it stops before any further provider write.
     #[schemars(range(min = 1))]
     pub lease_ttl_secs: u64,
+    /// Executions in flight at once, over every connector (default 32, at least 1).
+    #[schemars(range(min = 1))]
+    pub concurrency: u32,
+    /// Optional caps per connector id (`connector_concurrency = { okta = 8 }`): never more
+    /// than this many executions on that connector at once (each at least 1).
+    pub connector_concurrency: std::collections::BTreeMap<String, u32>,
 }
 
 impl Default for ExecutionConfig {
     fn default() -> Self {
-        Self { lease_ttl_secs: 30 }
+        Self { lease_ttl_secs: 30, concurrency: 32, connector_concurrency: std::collections::BTreeMap::new() }
     }
 }
 
@@ -395,6 +403,22 @@ impl Config {
                 return Err(err(None, Some("connectors".to_owned()), format!("connector id `{id}` is used twice")));
             }
         }
+        let execution =
+            |message: String| err(table_line(&text, "execution.concurrency"), Some("execution".to_owned()), message);
+        if config.execution.concurrency == 0 {
+            return Err(execution("`concurrency` must be at least 1".to_owned()));
+        }
+        for (name, cap) in &config.execution.connector_concurrency {
+            if *cap == 0 {
+                return Err(execution(format!("`connector_concurrency.{name}` must be at least 1")));
+            }
+            if !seen.contains(name) {
+                return Err(execution(format!(
+                    "`connector_concurrency` names `{name}`, which is not a configured connector (configured: {})",
+                    seen.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
         if !catalog.is_empty() {
             for (index, c) in config.connectors.iter().enumerate() {
                 check_connector(&text, index, c, catalog)
@@ -634,9 +658,13 @@ hmac_key_file = "audit.key"
 
 # Execution. Any number of processes (`remediate execute`, servers) may share this data
 # directory: each holds a lease on the action it is executing, renewed while the provider call
-# runs, and recovery takes an action over only once its lease has expired.
+# runs, and recovery takes an action over only once its lease has expired. The server's worker
+# takes work round-robin across connectors, so one connector's backlog never starves another.
+# The defaults are shown.
 # [execution]
-# lease_ttl_secs = 30           # how long a crashed worker's action waits before recovery (at least 1)
+# lease_ttl_secs = 30                     # how long a crashed worker's action waits before recovery (at least 1)
+# concurrency = 32                        # executions in flight at once, over all connectors
+# connector_concurrency = { sandbox = 8 } # optional caps per connector id
 
 # The built-in sandbox connector: a directory in a JSON file, for trying things safely.
 [[connectors]]
@@ -855,6 +883,27 @@ mod tests {
             "at least 1",
         );
         check_err("[execution]\nlease_secs = 3\n", 2, "execution.lease_secs", "unknown field");
+    }
+
+    #[test]
+    fn execution_defaults_and_caps() {
+        let c: Config = toml::from_str("").expect("parse");
+        assert_eq!((c.execution.concurrency, c.execution.lease_ttl_secs), (32, 30));
+        assert!(c.execution.connector_concurrency.is_empty());
+        let sandbox = "[[connectors]]\ntype = \"sandbox\"\nid = \"sandbox\"\npath = \"s.json\"\n";
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("remediation.toml");
+        let text = format!("[execution]\nconcurrency = 4\nconnector_concurrency = {{ sandbox = 2 }}\n{sandbox}");
+        std::fs::write(&path, text).expect("write");
+        let c = Config::load(&path).expect("load");
+        assert_eq!(c.execution.connector_concurrency.get("sandbox"), Some(&2));
+        check_err(&format!("[execution]\nconcurrency = 0\n{sandbox}"), 1, "execution", "at least 1");
+        check_err(
+            &format!("[execution]\nconnector_concurrency = {{ okta = 8 }}\n{sandbox}"),
+            1,
+            "execution",
+            "`okta`, which is not a configured connector (configured: sandbox)",
+        );
     }
 
     #[test]

@@ -244,6 +244,12 @@ pub trait Connector: Send + Sync {
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError>;
 
     /// Applies `action`. Returns [`OutcomeStatus::AlreadyInState`] when nothing needed doing.
+    ///
+    /// An error of kind [`ConnectorErrorKind::Throttled`] or [`ConnectorErrorKind::Transient`]
+    /// from this call means the provider applied nothing (the connector retried short
+    /// throttling itself and gave up before writing): the engine then puts the action back in
+    /// `approved` to try again later, after reading the target back to confirm it still shows
+    /// the before-state. A connector that cannot promise this reports another kind.
     async fn execute(&self, action: &Action, before: &Snapshot) -> Result<Outcome, ConnectorError>;
 
     /// Reads the target back and compares it with the planned after-state.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::clock::Clock;
-use crate::connector::{Connector, find_capability};
+use crate::connector::{Connector, ConnectorErrorKind, find_capability};
 use crate::diff::{Change, json_diff};
 use crate::error::EngineError;
 use crate::events::{EngineEvent, EventSink, NoEvents};
@@ -113,6 +113,15 @@ pub enum ExecuteOutcome {
         action: Action,
         /// What differs between the approved plan and the new one.
         changes: Vec<Change>,
+    },
+    /// The provider throttled the write, or failed transiently, and nothing was written: the
+    /// action is back in `approved`, its limit slots released, and is not claimed again
+    /// before `not_before`.
+    Requeued {
+        /// The action, now `approved`.
+        action: Action,
+        /// When it may be executed again.
+        not_before: OffsetDateTime,
     },
     /// A dry run: everything was checked and nothing was written.
     DryRun {
@@ -443,6 +452,8 @@ impl Engine {
             rollback_expires_at: None,
             last_error: None,
             approval_expires_at: (state == State::PendingApproval).then(|| now + self.policy.approval_ttl(&action)),
+            not_before: None,
+            attempts: 0,
             held_lease: None,
         };
         self.store.create_action(&detail, &record).await?;
@@ -976,6 +987,12 @@ impl Engine {
                         (action, "re-executed with the same idempotency key after an interruption".to_owned())
                     }
                     ExecuteOutcome::Failed { action, error } => (action, error),
+                    ExecuteOutcome::Requeued { action, not_before } => {
+                        let note = format!(
+                            "re-executed after an interruption, throttled with nothing written: requeued, not before {not_before}"
+                        );
+                        (action, note)
+                    }
                     other => return Err(refused("recovery", format!("unexpected outcome {other:?}"))),
                 };
                 return Ok(done(action, note));
@@ -1308,7 +1325,12 @@ impl Engine {
             crate::PlannedChange { expected_after: plan.expected_after.clone(), description: plan.description.clone() };
         let outcome = match self.leased(detail, connector.execute(action, &plan.before)).await? {
             Ok(outcome) => outcome,
-            Err(e) => return self.fail(detail, format!("provider refused the change: {e}"), None, Vec::new()).await,
+            Err(e) => {
+                if let Some(wait) = requeue_delay(&e, detail.attempts + 1) {
+                    return self.requeue(detail, connector, plan, &e, wait).await;
+                }
+                return self.fail(detail, format!("provider refused the change: {e}"), None, Vec::new()).await;
+            }
         };
         self.failpoint(failpoints::AFTER_PROVIDER_WRITE);
         let verification = match connector.verify(action, &planned).await {
@@ -1365,6 +1387,65 @@ impl Engine {
         let after = verification.observed;
         let action = self.complete(detail, after.clone(), outcome.request_ids, None).await?;
         Ok(ExecuteOutcome::Completed { action, after })
+    }
+
+    /// After the provider throttled or failed transiently on `execute`: reads the target back
+    /// and, when it still shows the before-state (nothing was written), moves the action back
+    /// to `approved` with a not-before time `wait` from now, releasing its limit slots in the
+    /// same store change. Fails the action instead when the target changed, cannot be read,
+    /// or the attempts reached [`REQUEUE_ATTEMPTS`].
+    async fn requeue(
+        &self,
+        detail: &ActionDetail,
+        connector: &Arc<dyn Connector>,
+        plan: &Plan,
+        error: &crate::ConnectorError,
+        wait: std::time::Duration,
+    ) -> Result<ExecuteOutcome, EngineError> {
+        let attempt = detail.attempts + 1;
+        let what = match error.kind {
+            ConnectorErrorKind::Throttled { .. } => "provider throttled",
+            _ => "provider failed transiently",
+        };
+        if attempt >= REQUEUE_ATTEMPTS {
+            let error = format!(
+                "provider refused the change: {error}; gave up after {attempt} of {REQUEUE_ATTEMPTS} attempts \
+                 ({what} each time, nothing was written)"
+            );
+            return self.fail(detail, error, None, Vec::new()).await;
+        }
+        let live = match connector.snapshot(&detail.action.target).await {
+            Ok(live) => live,
+            Err(read) => {
+                let error = format!(
+                    "provider refused the change: {error}; not requeued: cannot read the target back to confirm \
+                     nothing was written ({read})"
+                );
+                return self.fail(detail, error, None, Vec::new()).await;
+            }
+        };
+        if live != plan.before {
+            let error = format!(
+                "provider refused the change: {error}; not requeued: the target no longer shows the before-state, \
+                 so something may have been written: {}",
+                changes_text(&json_diff(&plan.before.state, &live.state))
+            );
+            return self.fail(detail, error, Some(live), Vec::new()).await;
+        }
+        let not_before = self.clock.now() + wait;
+        let comment = format!(
+            "requeued: {what}, retry after {}s (attempt {attempt} of {REQUEUE_ATTEMPTS}); nothing was written, \
+             limit slots released",
+            wait.as_secs()
+        );
+        let update = DetailUpdate {
+            not_before: Some(Some(not_before)),
+            attempts: Some(attempt),
+            last_error: Some(Some(format!("{what}: {error}"))),
+            ..DetailUpdate::default()
+        };
+        let action = self.step(detail, Event::Requeue, &Actor::system(), Some(comment), update, |_| {}).await?;
+        Ok(ExecuteOutcome::Requeued { action, not_before })
     }
 
     async fn complete(
@@ -1740,6 +1821,32 @@ const LIST_PAGE: usize = 500;
 const DUE_BATCH: usize = 10_000;
 
 /// The before-state recorded for `detail`'s execution, else its plan's.
+/// How many executions of one action may end throttled or transiently failed before the engine
+/// stops requeueing it and fails it: the fifth such attempt fails the action.
+pub const REQUEUE_ATTEMPTS: u32 = 5;
+
+/// The first wait after a transient failure (or a throttle without `retry_after`); it doubles
+/// with each further attempt up to [`REQUEUE_BACKOFF_CAP`].
+pub const REQUEUE_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The longest wait between attempts the engine chooses itself.
+pub const REQUEUE_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How long to wait before `attempt` (1-based) is followed by another, when `error` is one the
+/// engine requeues: the provider's `retry_after`, or exponential backoff (1 s, 2 s, 4 s ...,
+/// capped). `None` for every other error.
+fn requeue_delay(error: &crate::ConnectorError, attempt: u32) -> Option<std::time::Duration> {
+    let backoff = || {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        REQUEUE_BACKOFF.saturating_mul(factor).min(REQUEUE_BACKOFF_CAP)
+    };
+    match error.kind {
+        ConnectorErrorKind::Throttled { retry_after: Some(d) } => Some(d),
+        ConnectorErrorKind::Throttled { retry_after: None } | ConnectorErrorKind::Transient => Some(backoff()),
+        _ => None,
+    }
+}
+
 fn recorded_before(detail: &ActionDetail) -> Option<Snapshot> {
     detail.before.clone().or_else(|| detail.plan.as_ref().map(|p| p.before.clone()))
 }

@@ -107,6 +107,8 @@ fn detail(state: State) -> ActionDetail {
         rollback_expires_at: None,
         last_error: None,
         approval_expires_at: None,
+        not_before: None,
+        attempts: 0,
         held_lease: None,
     }
 }
@@ -680,6 +682,7 @@ fn check_execute(case: ExecCase, want: ExecExpect) {
         ExecuteOutcome::Held { .. } => "held",
         ExecuteOutcome::HeldByBreaker { .. } => "held_by_breaker",
         ExecuteOutcome::PlanChanged { .. } => "plan_changed",
+        ExecuteOutcome::Requeued { .. } => "requeued",
         ExecuteOutcome::DryRun { .. } => "dry_run",
     };
     assert_eq!(kind, want.outcome, "{out:?}");
@@ -713,6 +716,7 @@ fn check_execute(case: ExecCase, want: ExecExpect) {
             assert_eq!(Some(limit), case.full);
         }
         ExecuteOutcome::HeldByBreaker { action } => panic!("no breaker in these cases: {action:?}"),
+        ExecuteOutcome::Requeued { action, .. } => panic!("no throttling in these cases: {action:?}"),
         ExecuteOutcome::PlanChanged { action, changes } => {
             assert!(!changes.is_empty());
             assert_eq!(action.state, if case.dry_run { State::Approved } else { State::PendingApproval });

@@ -48,8 +48,8 @@ pub use connector::{
     Verification, find_capability, refuse_protected, require_capability,
 };
 pub use engine::{
-    Actor, Engine, EngineParts, ExecuteOutcome, FailpointHook, FixCheck, GLOBAL_LIMIT_KEY, Recovery, RollbackOutcome,
-    Suggestion, failpoints,
+    Actor, Engine, EngineParts, ExecuteOutcome, FailpointHook, FixCheck, GLOBAL_LIMIT_KEY, REQUEUE_ATTEMPTS,
+    REQUEUE_BACKOFF, REQUEUE_BACKOFF_CAP, Recovery, RollbackOutcome, Suggestion, failpoints,
 };
 pub use error::EngineError;
 pub use events::{EngineEvent, EventSink, NoEvents};

@@ -28,6 +28,7 @@ mod safety;
 mod steps;
 mod suggest;
 mod views;
+pub mod worker;
 
 pub use connectors::{Candidate, PassedOver, select_connector};
 pub use error::ServiceError;

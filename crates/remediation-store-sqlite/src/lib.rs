@@ -31,18 +31,21 @@
 //! - Listing is keyset-paged on (`created_at`, `id`) with `LIMIT`, on the state index when
 //!   filtered by state; `due_at` (the approval deadline or rollback request window) is indexed
 //!   for [`remediation_core::ActionStore::due`]; slot counts are ranges on (`key`, `at`).
+//!   [`remediation_core::ActionStore::claimable`] walks the state index and skips approved
+//!   rows whose `not_before` has not come. A move from `executing` back to `approved` (a
+//!   requeue) deletes the action's `limit_slots` rows in the same transaction.
 //!   Statements are prepared once per connection (`prepare_cached`).
 //!
-//! # Schema (version 8)
+//! # Schema (version 9)
 //!
 //! | table | columns |
 //! |---|---|
-//! | `actions` | `id` (PK), `tenant` (`'default'`), `state`, `connector`, `requested_by`, `created_at`, `updated_at`, `due_at` (version 6; unix ns), `detail_json` (the [`remediation_core::ActionDetail`]); indexed on (`tenant`, `created_at`, `id`), (`tenant`, `state`, `created_at`, `id`), (`tenant`, `due_at`) |
+//! | `actions` | `id` (PK), `tenant` (`'default'`), `state`, `connector`, `requested_by`, `created_at`, `updated_at`, `due_at` (version 6; unix ns), `not_before` (version 9; unix ns, a requeued action's earliest next claim), `detail_json` (the [`remediation_core::ActionDetail`]); indexed on (`tenant`, `created_at`, `id`), (`tenant`, `state`, `created_at`, `id`), (`tenant`, `due_at`) |
 //! | `transitions` | `seq` (autoincrement), `action_id`, `record_json` (the [`remediation_core::TransitionRecord`]): since version 8 written no more, holding only rows from before it that have no audit record; an action's transitions are read from `audit` |
 //! | `audit` | `seq` (PK, the record's `seq`), `action_id`, `at` (unix ns), `record_json` (canonical JSON of the [`remediation_audit::AuditRecord`]), `prev_hash`, `hash`, `tenant` (version 6); indexed on (`action_id`, `seq`) (version 8) |
 //! | `audit_pending` (version 6) | `id` (autoincrement), `tenant`, `body_json` (the [`remediation_audit::AuditBody`]): entries not yet sequenced |
 //! | `audit_head` (version 6) | `tenant` (PK), `seq`, `hash`: the chain head |
-//! | `limit_slots` | `key`, `at` (unix ns), `action_id`; indexed on (`key`, `at`) |
+//! | `limit_slots` | `key`, `at` (unix ns), `action_id`; indexed on (`key`, `at`), (`action_id`) (version 9) |
 //! | `safety_state` (version 3) | one row (`id` = 1): `state_json` (the [`remediation_core::SafetyState`]) |
 //! | `principals` (version 5) | `name` (PK), `kind` (`person` / `service`), `created_at`, `revoked_at` (unix ns) |
 //! | `principal_roles` (version 5) | (`tenant`, `principal`) (PK), `role` |

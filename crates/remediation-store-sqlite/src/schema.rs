@@ -237,6 +237,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
           AND json_extract(audit.record_json, '$.to') IS json_extract(transitions.record_json, '$.to')
           AND json_extract(audit.record_json, '$.at') IS json_extract(transitions.record_json, '$.at'));
     "#,
+    // Version 9.
+    //
+    // Requeued executions: `actions.not_before` (unix nanoseconds) is when an `approved`
+    // action put back by a requeue may be claimed again; NULL for every other action. The
+    // worker's claim query walks the state index and skips rows whose time has not come.
+    // A requeue deletes the action's limit slots, found by `limit_slots_by_action`.
+    r#"
+    ALTER TABLE actions ADD COLUMN not_before INTEGER;
+    CREATE INDEX limit_slots_by_action ON limit_slots (action_id);
+    "#,
 ];
 
 /// The newest schema version this build knows.

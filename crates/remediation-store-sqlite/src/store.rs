@@ -13,8 +13,8 @@ use remediation_audit::{
 };
 use remediation_core::{
     Action, ActionDetail, ActionFilter, ActionId, ActionStore, AuditFilter, AuditLog, BeginOutcome, LimitReached,
-    LimitStore, Page, PageRequest, SafetyState, SafetyStore, SettingsRecord, SlotRequest, StateChange, StoreError,
-    TransitionRecord,
+    LimitStore, Page, PageRequest, SafetyState, SafetyStore, SettingsRecord, SlotRequest, State, StateChange,
+    StoreError, TransitionRecord,
 };
 use remediation_limiter::Window;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
@@ -344,8 +344,8 @@ impl SqliteStore {
             {
                 let mut stmt = tx
                     .prepare_cached(
-                        "INSERT INTO actions (id, tenant, state, connector, requested_by, created_at, updated_at, detail_json, due_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        "INSERT INTO actions (id, tenant, state, connector, requested_by, created_at, updated_at, detail_json, due_at, not_before)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     )
                     .map_err(sql(OP))?;
                 for detail in details {
@@ -360,7 +360,8 @@ impl SqliteStore {
                         clamped_nanos(a.created_at),
                         clamped_nanos(a.updated_at),
                         json,
-                        detail.due_at().map(clamped_nanos)
+                        detail.due_at().map(clamped_nanos),
+                        detail.not_before.map(clamped_nanos)
                     ])
                     .map_err(sql(OP))?;
                 }
@@ -521,6 +522,15 @@ impl ActionStore for SqliteStore {
         self.blocking(move |s| s.due_now(now, limit)).await
     }
 
+    async fn claimable(
+        &self,
+        now: OffsetDateTime,
+        connector: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<ActionDetail>, StoreError> {
+        self.blocking(move |s| s.claimable_now(now, connector.as_deref(), limit)).await
+    }
+
     async fn transitions(&self, id: ActionId) -> Result<Vec<TransitionRecord>, StoreError> {
         self.blocking(move |s| s.transitions_now(id)).await
     }
@@ -643,6 +653,37 @@ impl SqliteStore {
                 due.push(serde_json::from_str(&row.map_err(sql(OP))?).map_err(decode(OP))?);
             }
             Ok(due)
+        })
+    }
+
+    /// Approved actions claimable at `now` (see [`ActionStore::claimable`]), on the state
+    /// index (`tenant`, `state`, `created_at`, `id`).
+    fn claimable_now(
+        &self,
+        now: OffsetDateTime,
+        connector: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ActionDetail>, StoreError> {
+        const OP: &str = "cannot read the approved actions to execute";
+        let now = clamped_nanos(now);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT detail_json FROM actions INDEXED BY actions_by_state
+                     WHERE tenant = ?1 AND state = 'approved' AND (not_before IS NULL OR not_before <= ?2)
+                       AND (?3 IS NULL OR connector = ?3)
+                     ORDER BY created_at, id LIMIT ?4",
+                )
+                .map_err(sql(OP))?;
+            let rows = stmt
+                .query_map(params![self.tenant, now, connector, limit], |row| row.get::<_, String>(0))
+                .map_err(sql(OP))?;
+            let mut found = Vec::new();
+            for row in rows {
+                found.push(serde_json::from_str(&row.map_err(sql(OP))?).map_err(decode(OP))?);
+            }
+            Ok(found)
         })
     }
 
@@ -913,14 +954,23 @@ fn write_change(
     let detail = change.applied_to(detail);
     let updated_at = nanos(record.at).map_err(invalid(op()))?;
     let due_at = detail.due_at().map(clamped_nanos);
+    let not_before = detail.not_before.map(clamped_nanos);
     let detail_json = serde_json::to_string(&detail).map_err(encode(op()))?;
+    let id = record.action_id.to_string();
     conn.prepare_cached(
-        "UPDATE actions SET state = ?1, updated_at = ?2, detail_json = ?3, due_at = ?6 WHERE id = ?4 AND tenant = ?5",
+        "UPDATE actions SET state = ?1, updated_at = ?2, detail_json = ?3, due_at = ?6, not_before = ?7
+         WHERE id = ?4 AND tenant = ?5",
     )
     .and_then(|mut stmt| {
-        stmt.execute(params![record.to.as_str(), updated_at, detail_json, record.action_id.to_string(), tenant, due_at])
+        stmt.execute(params![record.to.as_str(), updated_at, detail_json, id, tenant, due_at, not_before])
     })
     .map_err(sql(op()))?;
+    if record.from == Some(State::Executing) && record.to == State::Approved {
+        // A requeue: nothing was written, so the action's slots go back to the windows.
+        conn.prepare_cached("DELETE FROM limit_slots WHERE action_id = ?1")
+            .and_then(|mut stmt| stmt.execute(params![id]))
+            .map_err(sql(op()))?;
+    }
     // The transition is stored once: in its audit record ([`SqliteStore::transitions`] reads it there).
     enqueue_audit(conn, tenant, &AuditBody::Transition(record.clone()), op)?;
     Ok(detail.action)

@@ -315,6 +315,8 @@ impl DetailBuilder {
                 rollback_expires_at: None,
                 last_error: None,
                 approval_expires_at: None,
+                not_before: None,
+                attempts: 0,
                 held_lease: None,
             },
         }

@@ -104,6 +104,7 @@ struct Inner {
     faults: BTreeMap<Method, ConnectorError>,
     drop_writes: bool,
     skew_writes: Option<Value>,
+    write_despite_fault: bool,
     calls: BTreeMap<Method, usize>,
     /// Idempotency keys of executions that wrote something, in order.
     applied: Vec<String>,
@@ -124,6 +125,7 @@ impl FakeConnector {
                 faults: BTreeMap::new(),
                 drop_writes: false,
                 skew_writes: None,
+                write_despite_fault: false,
                 calls: BTreeMap::new(),
                 applied: Vec::new(),
                 next_request: 1,
@@ -211,6 +213,12 @@ impl FakeConnector {
     /// that verification must catch); `None` restores faithful writes.
     pub fn skew_writes(&self, state: Option<Value>) {
         self.lock().skew_writes = state;
+    }
+
+    /// When true, an `execute` with an injected fault still applies the change before it
+    /// returns the fault: a provider that wrote although it answered with an error.
+    pub fn write_despite_fault(&self, write: bool) {
+        self.lock().write_despite_fault = write;
     }
 
     /// How many times `method` was called.
@@ -303,7 +311,19 @@ impl Connector for FakeConnector {
     }
 
     async fn execute(&self, action: &Action, _before: &Snapshot) -> Result<Outcome, ConnectorError> {
-        let mut inner = self.enter(Method::Execute)?;
+        let mut inner = match self.enter(Method::Execute) {
+            Ok(inner) => inner,
+            Err(fault) => {
+                let mut inner = self.lock();
+                if inner.write_despite_fault
+                    && let Ok(live) = inner.read(&action.target)
+                {
+                    let after = Snapshot { state: apply_kind(&action.kind, &live.state), ..live };
+                    inner.targets.insert(action.target.clone(), after);
+                }
+                return Err(fault);
+            }
+        };
         inner.capability(action)?;
         let live = inner.read(&action.target)?;
         let after = Snapshot { state: apply_kind(&action.kind, &live.state), ..live.clone() };

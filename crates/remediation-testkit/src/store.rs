@@ -18,7 +18,7 @@ use remediation_core::{
     Action, ActionDetail, ActionFilter, ActionId, ActionLeases, ActionStore, Actor, ApiToken, AuditBody, AuditFilter,
     AuditLog, AuditRecord, BeginOutcome, ChainHead, ChainReport, Clock, Credential, Lease, LeaseRequest, LeaseStore,
     LimitReached, LimitStore, Page, PageRequest, PendingChange, PendingStatus, Principal, PrincipalKind,
-    PrincipalStore, Role, SafetyState, SafetyStore, SettingsRecord, SlotRequest, StateChange, StoreError,
+    PrincipalStore, Role, SafetyState, SafetyStore, SettingsRecord, SlotRequest, State, StateChange, StoreError,
     TransitionRecord,
 };
 use remediation_limiter::Window;
@@ -66,8 +66,9 @@ struct Inner {
     transitions: Vec<TransitionRecord>,
     /// The sealed audit chain.
     log: Vec<AuditRecord>,
-    /// Reserved slots per limit key, in reservation order.
-    slots: BTreeMap<String, Vec<OffsetDateTime>>,
+    /// Reserved slots per limit key, in reservation order, each with the action holding it
+    /// (`None` for one reserved directly by a test).
+    slots: BTreeMap<String, Vec<(OffsetDateTime, Option<ActionId>)>>,
     /// Safety switches and facts.
     safety: SafetyState,
     /// Every change to them, in order.
@@ -130,12 +131,12 @@ impl InMemoryStore {
 
     /// The instants of the slots reserved under `key`, in reservation order.
     pub fn reservations(&self, key: &str) -> Vec<OffsetDateTime> {
-        self.lock().slots.get(key).cloned().unwrap_or_default()
+        self.lock().slots.get(key).map(|v| v.iter().map(|(t, _)| *t).collect()).unwrap_or_default()
     }
 
     /// Reserves a slot under `key` at `at` directly, as if an execution had taken it.
     pub fn reserve(&self, key: &str, at: OffsetDateTime) {
-        self.lock().slots.entry(key.to_owned()).or_default().push(at);
+        self.lock().slots.entry(key.to_owned()).or_default().push((at, None));
     }
 
     /// Every change to the safety state, in order (the settings part of the audit trail).
@@ -157,7 +158,7 @@ impl Inner {
     /// Slots under `slot.key` inside the window ending (inclusively) at `at`.
     fn used(&self, slot: &SlotRequest, at: OffsetDateTime) -> u32 {
         let start = Window::of(slot).start(at);
-        let n = self.slots.get(&slot.key).map_or(0, |v| v.iter().filter(|t| **t > start && **t <= at).count());
+        let n = self.slots.get(&slot.key).map_or(0, |v| v.iter().filter(|(t, _)| *t > start && *t <= at).count());
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
@@ -220,6 +221,12 @@ impl Inner {
         let detail = change.applied_to(detail);
         let action = detail.action.clone();
         self.actions.insert(id, detail);
+        if record.from == Some(State::Executing) && record.to == State::Approved {
+            // A requeue: nothing was written, so the action's slots go back to the windows.
+            for held in self.slots.values_mut() {
+                held.retain(|(_, holder)| *holder != Some(id));
+            }
+        }
         self.transitions.push(record.clone());
         self.append(AuditBody::Transition(record.clone()))?;
         Ok(action)
@@ -340,11 +347,30 @@ impl ActionStore for InMemoryStore {
             return Ok(BeginOutcome::LimitReached(full));
         }
         for slot in slots {
-            inner.slots.entry(slot.key.clone()).or_default().push(at);
+            inner.slots.entry(slot.key.clone()).or_default().push((at, Some(change.record.action_id)));
         }
         let action = inner.write(change)?;
         inner.lease_step(change, self.clock.now());
         Ok(BeginOutcome::Started(action))
+    }
+
+    async fn claimable(
+        &self,
+        now: OffsetDateTime,
+        connector: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<ActionDetail>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .order
+            .iter()
+            .filter_map(|(_, id)| inner.actions.get(id))
+            .filter(|d| d.action.state == State::Approved)
+            .filter(|d| connector.as_ref().is_none_or(|c| &d.action.connector == c))
+            .filter(|d| d.not_before.is_none_or(|t| t <= now))
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<ActionDetail>, StoreError> {
@@ -541,7 +567,7 @@ impl LimitStore for InMemoryStore {
         let mut all: Vec<(String, OffsetDateTime)> = inner
             .slots
             .iter()
-            .flat_map(|(k, ts)| ts.iter().filter(|t| **t >= since).map(move |t| (k.clone(), *t)))
+            .flat_map(|(k, ts)| ts.iter().filter(|(t, _)| *t >= since).map(move |(t, _)| (k.clone(), *t)))
             .collect();
         all.sort_by_key(|(_, t)| *t);
         Ok(all)

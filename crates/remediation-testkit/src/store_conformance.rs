@@ -23,6 +23,9 @@
 //! - [`one_begin_wins`]: N workers begin the same action at once: one starts and holds the
 //!   lease; N workers take over the same expired action at once: one gets it.
 //! - [`named_leases`]: acquire, refuse while held, take over after expiry, release.
+//! - [`requeue_and_claim`]: a move from `executing` back to `approved` releases the action's
+//!   limit slots and keeps its not-before time and attempts; `claimable(now)` lists approved
+//!   actions oldest first, skips those not yet due, filters by connector and honours `limit`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -75,7 +78,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Subject>,
 {
-    let cases: [(&str, Case); 9] = [
+    let cases: [(&str, Case); 10] = [
         ("compare_and_set_race", |s| Box::pin(compare_and_set_race(s))),
         ("lifecycle", |s| Box::pin(lifecycle(s))),
         ("audit_chain", |s| Box::pin(audit_chain(s))),
@@ -85,6 +88,7 @@ where
         ("lease_takeover_and_fencing", |s| Box::pin(lease_takeover_and_fencing(s))),
         ("one_begin_wins", |s| Box::pin(one_begin_wins(s))),
         ("named_leases", |s| Box::pin(named_leases(s))),
+        ("requeue_and_claim", |s| Box::pin(requeue_and_claim(s))),
     ];
     for (name, case) in cases {
         let started = Instant::now();
@@ -479,4 +483,57 @@ pub async fn named_leases(subject: Subject) {
     store.release_lease("sequencer", &b).await.expect("release");
     let c = store.acquire_lease("sequencer", &worker("c")).await.expect("acquire").expect("released");
     assert_eq!(c.epoch, 3);
+}
+
+/// A requeue releases the slots and keeps the not-before time; `claimable` skips what is not
+/// yet due, filters by connector, and lists oldest first up to `limit`.
+pub async fn requeue_and_claim(subject: Subject) {
+    let store = subject.store;
+    let t0 = fixed_time();
+    let ids = |v: Vec<ActionDetail>| v.into_iter().map(|d| d.action.id).collect::<Vec<_>>();
+    let mut made = Vec::new();
+    for (seed, connector) in [(1, "okta"), (2, "okta"), (3, "github")] {
+        let mut detail = ActionBuilder::new()
+            .seed(seed)
+            .connector(connector)
+            .state(State::Approved)
+            .at(t0 + Duration::seconds(i64::try_from(seed).unwrap_or(0)))
+            .detail()
+            .build();
+        detail.approval_expires_at = None;
+        create(store.as_ref(), &detail).await;
+        made.push(detail);
+    }
+    let (first, second, third) = (made[0].action.id, made[1].action.id, made[2].action.id);
+    let mut pending_one = pending(9, t0);
+    pending_one.action.connector = "okta".to_owned();
+    create(store.as_ref(), &pending_one).await;
+    assert_eq!(ids(store.claimable(t0, None, 10).await.expect("claimable")), [first, second, third]);
+    assert_eq!(ids(store.claimable(t0, Some("okta".to_owned()), 10).await.expect("claimable")), [first, second]);
+    assert_eq!(ids(store.claimable(t0, None, 1).await.expect("claimable")), [first], "at most limit");
+
+    let slots = [slot("connector:okta", 1, 3600)];
+    let begin = change(&made[0], State::Approved, State::Executing, "begin_execution", t0);
+    assert!(matches!(store.begin_execution(&begin, &slots, true).await.expect("begin"), BeginOutcome::Started(_)));
+    assert!(store.check_limits(&slots, t0).await.expect("check").is_some(), "the slot is taken");
+    let mut requeue = change(&made[0], State::Executing, State::Approved, "requeue", t0);
+    let not_before = t0 + Duration::seconds(30);
+    requeue.update.not_before = Some(Some(not_before));
+    requeue.update.attempts = Some(1);
+    store.apply(&requeue).await.expect("requeue");
+    assert!(store.check_limits(&slots, t0).await.expect("check").is_none(), "the requeue released the slot");
+    let stored = store.get(first).await.expect("get");
+    assert_eq!((stored.not_before, stored.attempts), (Some(not_before), 1));
+
+    assert_eq!(ids(store.claimable(t0, None, 10).await.expect("claimable")), [second, third], "not before its time");
+    assert_eq!(
+        ids(store.claimable(not_before, None, 10).await.expect("claimable")),
+        [first, second, third],
+        "claimable at its time, in creation order"
+    );
+    // A slot of a completed execution stays taken.
+    let begin = change(&made[1], State::Approved, State::Executing, "begin_execution", t0);
+    assert!(matches!(store.begin_execution(&begin, &slots, true).await.expect("begin"), BeginOutcome::Started(_)));
+    store.apply(&change(&made[1], State::Executing, State::Completed, "execution_succeeded", t0)).await.expect("done");
+    assert!(store.check_limits(&slots, t0).await.expect("check").is_some(), "a completed execution keeps its slot");
 }

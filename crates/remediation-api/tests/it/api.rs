@@ -351,7 +351,14 @@ fn audit_events(env: &Env, event: &str) -> usize {
 #[tokio::test]
 async fn turning_remediation_off_stops_the_worker_batch_before_its_next_write() {
     const N: usize = 20;
-    let env = Env::with(|c| c.limits.per_identity.max = 100);
+    let mut env = Env::with(|c| c.limits.per_identity.max = 100);
+    // One execution at a time, so "the batch's next write" is well defined: with several in
+    // flight, those past their claim are stopped by the engine's own look before the write.
+    let options = remediation_api::ApiOptions {
+        execution: remediation_api::WorkerConfig { concurrency: 1, ..remediation_api::WorkerConfig::default() },
+        ..remediation_api::ApiOptions::default()
+    };
+    env.state = remediation_api::ApiState::new(env.state.runtime().clone(), options);
     // alice is a member of N groups; one approved revoke per membership.
     let path = env.dir.path().join("sandbox.json");
     let mut dir: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

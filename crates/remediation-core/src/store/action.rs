@@ -85,6 +85,10 @@ pub trait ActionStore: Send + Sync {
     /// `change.record.from`, update it (merging [`super::DetailUpdate`]), write the transition
     /// row and the audit entry. A concurrent `apply` on the same action that loses the race
     /// sees [`StoreError::StateConflict`] and writes nothing.
+    ///
+    /// A change from `executing` back to `approved` (a requeue: nothing was written to the
+    /// provider) also releases every limit slot the action holds, in the same step, so the
+    /// windows admit another execution in its place.
     async fn apply(&self, change: &StateChange) -> Result<Action, StoreError>;
 
     /// In one serializable step: the compare of [`ActionStore::apply`], then when every window
@@ -103,4 +107,16 @@ pub trait ActionStore: Send + Sync {
     /// index on the stored due time. The caller re-checks each one and acts through
     /// [`ActionStore::apply`], so a stale answer costs a `StateConflict`, never a wrong write.
     async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<ActionDetail>, StoreError>;
+
+    /// `approved` actions that may be claimed for execution at `now` (no
+    /// [`ActionDetail::not_before`], or one at or before `now`), on `connector` when given,
+    /// oldest first (creation time, then id), at most `limit`; answered by the state index,
+    /// never by listing every action. The caller claims each one through
+    /// [`ActionStore::begin_execution`], so a stale answer costs a `StateConflict`.
+    async fn claimable(
+        &self,
+        now: OffsetDateTime,
+        connector: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<ActionDetail>, StoreError>;
 }

@@ -161,6 +161,16 @@ pub struct ActionDetail {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     #[schemars(with = "Option<String>")]
     pub approval_expires_at: Option<OffsetDateTime>,
+    /// An `approved` action put back by a requeue (the provider throttled it, or failed
+    /// transiently, with nothing written) is not claimed for execution before this time.
+    /// Stores keep it in a column, so [`ActionStore::claimable`] skips it without decoding.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub not_before: Option<OffsetDateTime>,
+    /// How many times an execution of this action was requeued; the engine fails the action
+    /// instead once this reaches its bound.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
     /// The lease *this process* holds on the action, when it got the detail together with one
     /// (the begin of an execution or rollback, a takeover): the engine fences every change it
     /// makes with its epoch. Never stored nor serialized; stores return `None` here, so a
@@ -168,6 +178,11 @@ pub struct ActionDetail {
     #[serde(skip)]
     #[schemars(skip)]
     pub held_lease: Option<Lease>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref, reason = "serde's skip_serializing_if passes a reference")]
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl ActionDetail {
@@ -203,6 +218,10 @@ pub struct DetailUpdate {
     pub approval_expires_at: Option<OffsetDateTime>,
     /// Failure text; `Some(None)` clears it.
     pub last_error: Option<Option<String>>,
+    /// Not-before time of a requeued action; `Some(None)` clears it.
+    pub not_before: Option<Option<OffsetDateTime>>,
+    /// New count of requeued executions.
+    pub attempts: Option<u32>,
 }
 
 impl DetailUpdate {
@@ -233,6 +252,12 @@ impl DetailUpdate {
         }
         if let Some(last_error) = &self.last_error {
             detail.last_error.clone_from(last_error);
+        }
+        if let Some(not_before) = self.not_before {
+            detail.not_before = not_before;
+        }
+        if let Some(attempts) = self.attempts {
+            detail.attempts = attempts;
         }
     }
 }
@@ -392,6 +417,12 @@ mockall::mock! {
             enforce: bool,
         ) -> Result<BeginOutcome, StoreError>;
         async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<ActionDetail>, StoreError>;
+        async fn claimable(
+            &self,
+            now: OffsetDateTime,
+            connector: Option<String>,
+            limit: usize,
+        ) -> Result<Vec<ActionDetail>, StoreError>;
     }
 
     #[async_trait::async_trait]

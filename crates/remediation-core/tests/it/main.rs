@@ -7,4 +7,5 @@ mod events;
 mod leases;
 mod lifecycle;
 mod recovery;
+mod requeue;
 mod rollback;

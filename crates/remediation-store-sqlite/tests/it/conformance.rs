@@ -72,6 +72,17 @@ fn reads_are_index_searches() {
             "SEARCH actions USING INDEX actions_by_state (tenant=? AND state=?)\nUSE TEMP B-TREE FOR ORDER BY",
         ),
         (
+            "SELECT detail_json FROM actions INDEXED BY actions_by_state
+             WHERE tenant = 'default' AND state = 'approved' AND (not_before IS NULL OR not_before <= 5)
+               AND (NULL IS NULL OR connector = NULL)
+             ORDER BY created_at, id LIMIT 10",
+            "SEARCH actions USING INDEX actions_by_state (tenant=? AND state=?)",
+        ),
+        (
+            "DELETE FROM limit_slots WHERE action_id = 'a'",
+            "SEARCH limit_slots USING COVERING INDEX limit_slots_by_action (action_id=?)",
+        ),
+        (
             "SELECT COUNT(*) FROM limit_slots WHERE key = 'global' AND at > 5",
             "SEARCH limit_slots USING COVERING INDEX limit_slots_by_key_at (key=? AND at>?)",
         ),

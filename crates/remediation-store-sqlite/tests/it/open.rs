@@ -13,12 +13,12 @@ fn a_fresh_file_is_in_wal_mode_at_the_current_schema_version() {
     let conn = raw(&path);
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("pragma");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!((mode.as_str(), version), ("wal", 8));
+    assert_eq!((mode.as_str(), version), ("wal", 9));
     drop(store);
     // Opening again migrates nothing and keeps the version.
     SqliteStore::open(&path).expect("reopen");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
 }
 
 #[tokio::test]
@@ -29,7 +29,8 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
     // Back to how version 1 left the file.
     raw(&path)
         .execute_batch(
-            "DROP INDEX audit_by_action; DROP TABLE leases; ALTER TABLE actions DROP COLUMN lease_holder;
+            "DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
+             DROP INDEX audit_by_action; DROP TABLE leases; ALTER TABLE actions DROP COLUMN lease_holder;
              ALTER TABLE actions DROP COLUMN lease_epoch; ALTER TABLE actions DROP COLUMN lease_expires_at;
              DROP TABLE audit_head; DROP TABLE audit_pending; DROP INDEX actions_by_due;
              ALTER TABLE actions DROP COLUMN due_at; ALTER TABLE audit DROP COLUMN tenant;
@@ -40,7 +41,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
         .expect("downgrade");
     let store = SqliteStore::open_with(&path, Some(crate::support::key())).expect("open");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
     let report = store.verify_audit().expect("verify");
     assert_eq!(report.first_break, None);
     // Its records predate checkpoints: reported until adopted.

@@ -113,6 +113,8 @@ pub(crate) fn detail_on(n: u32, state: State, at: OffsetDateTime, connector: &st
         rollback_expires_at: None,
         last_error: None,
         approval_expires_at: None,
+        not_before: None,
+        attempts: 0,
         held_lease: None,
     }
 }
