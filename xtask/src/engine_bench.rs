@@ -265,7 +265,7 @@ fn breakdown(requests: &[remediation_testkit::fakes::RecordedRequest], actions: 
         *counts.entry(format!("{} {}", r.method, shape.join("/"))).or_default() += 1;
     }
     let mut counts: Vec<_> = counts.into_iter().collect();
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     counts.iter().map(|(k, n)| format!("{k} {:.2}", *n as f64 / actions as f64)).collect::<Vec<_>>().join(", ")
 }
 
