@@ -115,7 +115,7 @@ fn the_in_memory_sandbox_passes_the_semantic_suite_and_never_writes_its_file() {
     block_on(conformance::semantic(&subject));
     let memory = subject.memory.as_ref().unwrap();
     assert!(!memory.directory().unwrap().writes.is_empty(), "the suite's writes are in memory");
-    assert_eq!(std::fs::read(&path).unwrap(), original, "the file is never written");
+    assert!(std::fs::read(&path).unwrap() == original, "the file is never written");
 }
 
 #[test]
