@@ -1,8 +1,15 @@
 //! `cargo xtask bench server`: builds `remediation-server` in release, starts it on loopback
 //! with a temporary data directory (sandbox connector, remediation enabled, limits out of
 //! the way), and measures time to ready, idle RSS, `GET /v1/actions/{id}` throughput with
-//! `wrk`, and suggest -> approve -> execute cycles with a small reqwest load loop. Every
-//! request goes to 127.0.0.1 and every loop is bounded in time and count.
+//! `wrk`, suggest -> approve -> execute cycles with a small reqwest load loop, and the
+//! latency of one `GET /v1/actions` page. Every request goes to 127.0.0.1 and every loop is
+//! bounded in time and count.
+//!
+//! It runs three scenarios, each on a fresh data directory and server: the sandbox keeping
+//! its directory in its file (rewritten on every write), the sandbox keeping it in memory
+//! (`storage = "memory"`, so the connector costs next to nothing), and the latter with
+//! 100,000 completed actions stored before the server starts. `POST /v1/actions/{id}/execute`
+//! runs the execution inline: the reply carries its outcome.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -12,17 +19,76 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-/// Users in the sandbox directory: at most this many cycles can run (each revokes one).
-const USERS: usize = 4_000;
-/// Groups the users are spread over (the sandbox file is rewritten on every write).
-const GROUPS: usize = 40;
+/// Actions stored before the server starts in the scenario with a full store.
+const SEEDED: usize = 100_000;
 /// How long each load phase runs.
 const PHASE: Duration = Duration::from_secs(10);
 /// Concurrent connections (wrk) and concurrent cycles (the load loop).
 const CONNECTIONS: usize = 32;
 
-/// Runs the server benchmark and prints its numbers.
-pub(crate) fn server() -> anyhow::Result<()> {
+/// One configuration the server is measured in.
+#[derive(Debug, Clone, Copy)]
+struct Scenario {
+    /// Its name on the command line (`--only`).
+    name: &'static str,
+    /// What it is, in the printed table.
+    title: &'static str,
+    /// The sandbox's `storage`.
+    storage: &'static str,
+    /// Users in the sandbox directory: at most this many cycles can run (each revokes one).
+    users: usize,
+    /// Groups the users are spread over (the file sandbox is rewritten on every write, so it
+    /// gets a small directory).
+    groups: usize,
+    /// Actions stored before the server starts.
+    seeded: usize,
+}
+
+const SCENARIOS: [Scenario; 3] = [
+    Scenario { name: "file", title: "file sandbox, empty store", storage: "file", users: 4_000, groups: 40, seeded: 0 },
+    Scenario {
+        name: "memory",
+        title: "memory sandbox, empty store",
+        storage: "memory",
+        users: 50_000,
+        groups: 500,
+        seeded: 0,
+    },
+    Scenario {
+        name: "seeded",
+        title: "memory sandbox, 100,000 actions stored",
+        storage: "memory",
+        users: 50_000,
+        groups: 500,
+        seeded: SEEDED,
+    },
+];
+
+/// What one scenario measured.
+struct Measured {
+    scenario: Scenario,
+    get: WrkResult,
+    cycle: CycleResult,
+    page: PageLatency,
+}
+
+/// Runs the server benchmark and prints its numbers: `[--only file|memory|seeded]...`
+/// restricts it to some scenarios.
+pub(crate) fn server(args: &[&str]) -> anyhow::Result<()> {
+    let mut only = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match (*arg, rest.next()) {
+            ("--only", Some(name)) => match SCENARIOS.iter().find(|s| s.name == *name) {
+                Some(s) => only.push(*s),
+                None => bail!("--only {name}: expected file, memory or seeded"),
+            },
+            (other, _) => bail!("unknown option {other}; usage: bench server [--only file|memory|seeded]..."),
+        }
+    }
+    if only.is_empty() {
+        only = SCENARIOS.to_vec();
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     ensure_wrk()?;
     eprintln!("building remediation-server and remediate in release ...");
@@ -37,17 +103,57 @@ pub(crate) fn server() -> anyhow::Result<()> {
     }
     let bin_dir = target_dir(&root).join("release");
     let (server_bin, cli_bin) = (bin_dir.join("remediation-server"), bin_dir.join("remediate"));
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let mut all = Vec::new();
+    for scenario in only {
+        all.push(run_scenario(scenario, &server_bin, &cli_bin, cores)?);
+    }
+    summary(&all);
+    Ok(())
+}
 
+/// The closing table: each scenario's figures and their ratios to the targets.
+fn summary(all: &[Measured]) {
+    let empty = all.iter().find(|m| m.scenario.name == "memory");
+    println!();
+    println!(
+        "| scenario | GET /v1/actions/{{id}} reads/s | cycles/s | cycles/s ÷ reads/s | GET /v1/actions page p50 | vs empty store: cycles/s | vs empty store: page p50 |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for m in all {
+        let vs_empty = |f: &dyn Fn(&Measured) -> f64| match empty {
+            Some(e) if m.scenario.seeded > 0 => format!("{:.2}", f(m) / f(e)),
+            _ => "-".to_owned(),
+        };
+        println!(
+            "| {} | {:.0} | {:.1} | 1/{:.0} | {:.2} ms | {} | {} |",
+            m.scenario.title,
+            m.get.rps,
+            m.cycle.per_sec,
+            m.get.rps / m.cycle.per_sec.max(f64::MIN_POSITIVE),
+            m.page.p50.as_secs_f64() * 1e3,
+            vs_empty(&|m| m.cycle.per_sec),
+            vs_empty(&|m| m.page.p50.as_secs_f64()),
+        );
+    }
+}
+
+/// Prepares a data directory for `scenario`, starts the server on it and measures.
+fn run_scenario(scenario: Scenario, server_bin: &Path, cli_bin: &Path, cores: usize) -> anyhow::Result<Measured> {
+    eprintln!("scenario: {} ...", scenario.title);
     let data = tempfile::tempdir().context("cannot create a temporary data directory")?;
-    prepare(&cli_bin, data.path())?;
-    let requester = token(&cli_bin, data.path(), "bench-requester", "requester")?;
-    let approver = token(&cli_bin, data.path(), "bench-approver", "approver")?;
+    prepare(cli_bin, data.path(), scenario)?;
+    if scenario.seeded > 0 {
+        seed(data.path(), scenario.seeded)?;
+    }
+    let requester = token(cli_bin, data.path(), "bench-requester", "requester")?;
+    let approver = token(cli_bin, data.path(), "bench-approver", "approver")?;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr = format!("127.0.0.1:{port}");
     let started = Instant::now();
     let mut server = ServerProcess(
-        Command::new(&server_bin)
+        Command::new(server_bin)
             .args(["--data-dir"])
             .arg(data.path())
             .args(["--listen", &addr])
@@ -72,16 +178,21 @@ pub(crate) fn server() -> anyhow::Result<()> {
 
     // One action to read.
     let client = reqwest::Client::new();
-    let first = rt.block_on(suggest(&client, &base, &requester, 0))?;
+    let first = rt.block_on(suggest(&client, &base, &requester, 0, scenario.groups))?;
     eprintln!("wrk: GET /v1/actions/{{id}} for {}s, 2 threads, {CONNECTIONS} connections ...", PHASE.as_secs());
     let get = run_wrk(&format!("{base}/v1/actions/{first}"), &requester)?;
     eprintln!("load loop: suggest -> approve -> execute for {}s, {CONNECTIONS} concurrent cycles ...", PHASE.as_secs());
-    let cycle = rt.block_on(cycles(&base, &requester, &approver))?;
+    let cycle = rt.block_on(cycles(&base, &requester, &approver, scenario))?;
+    eprintln!("GET /v1/actions: {PAGE_REQUESTS} pages one after the other ...");
+    let page = rt.block_on(page_latency(&client, &base, &requester))?;
     let rss_after = vm_rss_kib(server.0.id())?;
     drop(server);
 
-    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    println!("remediation-server benchmark (release build, loopback, sandbox connector)");
+    println!();
+    println!(
+        "remediation-server benchmark: {} (release build, loopback, sandbox storage = {:?}, {} users in {} groups)",
+        scenario.title, scenario.storage, scenario.users, scenario.groups
+    );
     println!("  cores                       {cores}");
     println!("  time to ready               {:.1} ms (spawn until /readyz answers 200)", ready.as_secs_f64() * 1e3);
     println!("  idle RSS                    {:.1} MiB (VmRSS 1 s after ready)", rss_kib as f64 / 1024.0);
@@ -102,6 +213,12 @@ pub(crate) fn server() -> anyhow::Result<()> {
         cycle.done,
         cycle.errors
     );
+    println!(
+        "  GET /v1/actions (one page)  p50 {:.2} ms p99 {:.2} ms ({PAGE_REQUESTS} requests one after the other, first page of 50, {} actions stored)",
+        page.p50.as_secs_f64() * 1e3,
+        page.p99.as_secs_f64() * 1e3,
+        scenario.seeded + cycle.done + cycle.errors + 1
+    );
     if cycle.per_sec > 0.0 {
         println!(
             "  ratio                       reads are {:.0}x the cycles/s ({:.0}x the cycle requests/s)",
@@ -109,7 +226,55 @@ pub(crate) fn server() -> anyhow::Result<()> {
             get.rps / (cycle.per_sec * 3.0)
         );
     }
+    println!("  POST .../execute            runs the execution inline (the reply carries its outcome)");
+    Ok(Measured { scenario, get, cycle, page })
+}
+
+/// Stores `count` completed actions in the data directory's store before the server opens
+/// it, in batched transactions (no transitions or audit records: see
+/// `SqliteStore::seed_actions`), as history the server's queries must skip over.
+fn seed(dir: &Path, count: usize) -> anyhow::Result<()> {
+    use remediation_core::State;
+    use remediation_testkit::ActionBuilder;
+    eprintln!("storing {count} completed actions ...");
+    let started = Instant::now();
+    let store = remediation_store_sqlite::SqliteStore::open(dir.join(remediation_runtime::STORE_FILE))
+        .context("cannot open the store to seed it")?;
+    const BATCH: usize = 10_000;
+    for start in (0..count).step_by(BATCH) {
+        let details: Vec<_> = (start..(start + BATCH).min(count))
+            .map(|n| ActionBuilder::new().seed(u64::MAX - n as u64).state(State::Completed).detail().build())
+            .collect();
+        store.seed_actions(&details).context("cannot seed actions")?;
+    }
+    eprintln!("stored {count} actions in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Sequential `GET /v1/actions` requests timed.
+const PAGE_REQUESTS: usize = 200;
+
+struct PageLatency {
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Times [`PAGE_REQUESTS`] requests for the first page of `GET /v1/actions`, one at a time.
+async fn page_latency(client: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<PageLatency> {
+    let mut times = Vec::with_capacity(PAGE_REQUESTS);
+    for _ in 0..PAGE_REQUESTS {
+        let t = Instant::now();
+        let r = client.get(format!("{base}/v1/actions")).bearer_auth(token).send().await?;
+        let status = r.status();
+        let v: Value = r.json().await?;
+        if !status.is_success() || v["items"].as_array().is_none_or(Vec::is_empty) {
+            bail!("GET /v1/actions: {status}: {v}");
+        }
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+    Ok(PageLatency { p50: pct(0.50), p99: pct(0.99) })
 }
 
 /// Kills the server when dropped, so an error never leaves it running.
@@ -153,7 +318,7 @@ fn ensure_wrk() -> anyhow::Result<()> {
 }
 
 /// `remediate init`, then a benchmark configuration and a sandbox with many memberships.
-fn prepare(cli: &Path, dir: &Path) -> anyhow::Result<()> {
+fn prepare(cli: &Path, dir: &Path, scenario: Scenario) -> anyhow::Result<()> {
     let out = Command::new(cli).arg("--data-dir").arg(dir).arg("init").output().context("cannot run remediate init")?;
     if !out.status.success() {
         bail!("remediate init failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -188,15 +353,17 @@ type = "sandbox"
 id = "sandbox"
 path = "sandbox.json"
 "#;
+    let config = format!("{config}storage = \"{}\"\n", scenario.storage);
     std::fs::write(dir.join("remediation.toml"), config).context("cannot write the configuration")?;
-    let users: serde_json::Map<String, Value> = (0..USERS).map(|i| (format!("u{i}"), json!({}))).collect();
-    let groups: serde_json::Map<String, Value> = (0..GROUPS)
+    let (users, groups) = (scenario.users, scenario.groups);
+    let users_json: serde_json::Map<String, Value> = (0..users).map(|i| (format!("u{i}"), json!({}))).collect();
+    let groups: serde_json::Map<String, Value> = (0..groups)
         .map(|g| {
-            let members: Vec<String> = (0..USERS).filter(|i| i % GROUPS == g).map(|i| format!("u{i}")).collect();
+            let members: Vec<String> = (0..users).filter(|i| i % groups == g).map(|i| format!("u{i}")).collect();
             (format!("g{g}"), json!({"members": members}))
         })
         .collect();
-    let sandbox = json!({"users": users, "groups": groups});
+    let sandbox = json!({"users": users_json, "groups": groups});
     std::fs::write(dir.join("sandbox.json"), sandbox.to_string()).context("cannot write the sandbox directory")?;
     Ok(())
 }
@@ -248,12 +415,12 @@ fn vm_rss_kib(pid: u32) -> anyhow::Result<u64> {
         .context("no VmRSS line")
 }
 
-/// Suggests revoking user `i` from their group; the action id.
-async fn suggest(client: &reqwest::Client, base: &str, token: &str, i: usize) -> anyhow::Result<String> {
+/// Suggests revoking user `i` from their group (of `groups`); the action id.
+async fn suggest(client: &reqwest::Client, base: &str, token: &str, i: usize, groups: usize) -> anyhow::Result<String> {
     let body = json!({
         "connector": "sandbox",
         "kind": {"type": "revoke"},
-        "target": {"identity": format!("u{i}"), "resource": format!("g{}", i % GROUPS), "grant_type": "group_membership"},
+        "target": {"identity": format!("u{i}"), "resource": format!("g{}", i % groups), "grant_type": "group_membership"},
         "reason": "benchmark",
     });
     let v: Value = post(client, base, "/v1/actions", token, &body).await?;
@@ -310,7 +477,7 @@ struct CycleResult {
 
 /// Runs suggest -> approve -> execute cycles from `CONNECTIONS` tasks for `PHASE` (or until
 /// the sandbox's users run out).
-async fn cycles(base: &str, requester: &str, approver: &str) -> anyhow::Result<CycleResult> {
+async fn cycles(base: &str, requester: &str, approver: &str, scenario: Scenario) -> anyhow::Result<CycleResult> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build()?;
@@ -325,12 +492,12 @@ async fn cycles(base: &str, requester: &str, approver: &str) -> anyhow::Result<C
             let (mut latencies, mut errors) = (Vec::new(), 0usize);
             while Instant::now() < deadline {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= USERS {
+                if i >= scenario.users {
                     break;
                 }
                 let t = Instant::now();
                 let result = async {
-                    let id = suggest(&client, &base, &requester, i).await?;
+                    let id = suggest(&client, &base, &requester, i, scenario.groups).await?;
                     post(&client, &base, &format!("/v1/actions/{id}/approve"), &approver, &json!({})).await?;
                     let done =
                         post(&client, &base, &format!("/v1/actions/{id}/execute"), &approver, &json!({})).await?;

@@ -9,16 +9,27 @@
 //! Printed per phase: actions/s, state changes per action (requests the store's writer
 //! answered), the writer's µs per state change, process CPU time per action, and the ratio
 //! to the target (a quarter of the batched ceiling divided by state changes per action).
+//!
+//! A last phase puts a slow provider behind the engine: the real Okta connector (behind the
+//! health and permission cache the runtime puts around every connector) against the
+//! testkit's fake Okta org answering every request after 50 ms, with 2,000 group
+//! revocations suggested and executed by 32 tasks on an engine holding leases
+//! ([`Engine::with_leases`]), on a fresh durable SQLite file. The bound is concurrency ÷
+//! (provider round trips per action × 50 ms), the round trips counted from the fake's
+//! request log; the target is 0.8 of it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use remediation_core::Actor;
+use remediation_connector_http::SecretSource;
+use remediation_connector_okta::{GROUP_MEMBERSHIP, OktaAuth, OktaConfig, OktaConnector, OktaParts};
 use remediation_core::{
-    ActionKind, Engine, EngineParts, ExecuteOutcome, Mode, Role, State, Store, SystemClock, Target,
+    ActionKind, Actor, CachedChecks, Connector, DEFAULT_CHECK_TTL, Engine, EngineParts, ExecuteOutcome, LeaseRequest,
+    Mode, Role, State, Store, SystemClock, Target,
 };
 use remediation_store_sqlite::SqliteStore;
+use remediation_testkit::fakes::okta::FakeOkta;
 use remediation_testkit::{ActionBuilder, AllowAll, FakeConnector, FixedLimits, RequestBuilder, TargetBuilder, slot};
 use serde_json::json;
 
@@ -26,31 +37,92 @@ use serde_json::json;
 const SEEDED: u64 = 100_000;
 /// Concurrency levels measured.
 const CONCURRENCY: [usize; 2] = [1, 64];
+/// How long the fake provider takes to answer each request.
+const PROVIDER_LATENCY: Duration = Duration::from_millis(50);
+/// Tasks calling the engine in the slow-provider phase.
+const PROVIDER_CONCURRENCY: usize = 32;
 
-/// Runs the engine benchmark: `[--actions N] [--seconds S]` bound each phase by count and by
-/// time (no new action starts after S seconds).
+const USAGE: &str = "usage: bench engine [--actions N] [--seconds S] [--provider-actions N] [--only store|provider]";
+
+/// Runs the engine benchmark: `[--actions N] [--seconds S]` bound each store phase by count
+/// and by time (no new action starts after S seconds); `--provider-actions N` (default 2,000)
+/// is the slow-provider phase's count; `--only store|provider` runs one part.
 pub(crate) fn run(args: &[&str]) -> anyhow::Result<()> {
-    let (mut actions, mut seconds) = (50_000usize, 20u64);
+    let (mut actions, mut seconds, mut provider_actions) = (50_000usize, 20u64, 2_000usize);
+    let (mut store_part, mut provider_part) = (true, true);
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let value = rest.next().with_context(|| format!("{arg} needs a value"))?;
         match *arg {
             "--actions" => actions = value.parse().context("--actions")?,
             "--seconds" => seconds = value.parse().context("--seconds")?,
-            other => bail!("unknown option {other}; usage: bench engine [--actions N] [--seconds S]"),
+            "--provider-actions" => provider_actions = value.parse().context("--provider-actions")?,
+            "--only" => match *value {
+                "store" => provider_part = false,
+                "provider" => store_part = false,
+                other => bail!("--only {other}: expected store or provider; {USAGE}"),
+            },
+            other => bail!("unknown option {other}; {USAGE}"),
         }
+    }
+    if provider_part && provider_actions == 0 {
+        bail!("--provider-actions must be positive");
     }
     let budget = Duration::from_secs(seconds);
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-
-    eprintln!("raw SQLite ceiling ...");
-    let single = ceiling(&dir.path().join("ceiling-1.db"), 1, 2_000)?;
-    let batched = ceiling(&dir.path().join("ceiling-100.db"), 100, 200)?;
-
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if store_part {
+        store_phases(dir.path(), &rt, actions, budget)?;
+    }
+    if provider_part {
+        let path = dir.path().join("provider.db");
+        eprintln!(
+            "engine against a provider answering in {} ms: {provider_actions} actions, {PROVIDER_CONCURRENCY} tasks ...",
+            PROVIDER_LATENCY.as_millis()
+        );
+        let r = rt.block_on(provider_phase(&path, provider_actions))?;
+        let per_action = r.round_trips as f64 / r.actions as f64;
+        let rate = r.actions as f64 / r.elapsed.as_secs_f64();
+        let bound = PROVIDER_CONCURRENCY as f64 / (per_action * PROVIDER_LATENCY.as_secs_f64());
+        if store_part {
+            println!();
+        }
+        println!(
+            "slow provider (real Okta connector, fake Okta answering each request after {} ms, leases on,",
+            PROVIDER_LATENCY.as_millis()
+        );
+        println!("durable SQLite file, auto mode, group revocations)");
+        println!();
+        println!(
+            "| concurrency | actions | wall s | actions/s | round trips/action | bound actions/s | ratio | target |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        println!(
+            "| {PROVIDER_CONCURRENCY} | {} | {:.1} | {rate:.1} | {per_action:.2} | {bound:.1} | {:.2} | 0.80 |",
+            r.actions,
+            r.elapsed.as_secs_f64(),
+            rate / bound
+        );
+        println!();
+        println!("round trips by request: {}", r.breakdown);
+    }
+    Ok(())
+}
+
+/// The store phases: the raw SQLite ceiling, then the engine at each of [`CONCURRENCY`].
+fn store_phases(
+    dir: &std::path::Path,
+    rt: &tokio::runtime::Runtime,
+    actions: usize,
+    budget: Duration,
+) -> anyhow::Result<()> {
+    eprintln!("raw SQLite ceiling ...");
+    let single = ceiling(&dir.join("ceiling-1.db"), 1, 2_000)?;
+    let batched = ceiling(&dir.join("ceiling-100.db"), 100, 200)?;
+
     let mut rows = Vec::new();
     for concurrency in CONCURRENCY {
-        let path = dir.path().join(format!("engine-{concurrency}.db"));
+        let path = dir.join(format!("engine-{concurrency}.db"));
         eprintln!("engine at concurrency {concurrency}: seeding {SEEDED} actions ...");
         let result = rt.block_on(phase(&path, concurrency, actions, budget))?;
         rows.push((concurrency, result));
@@ -82,6 +154,119 @@ pub(crate) fn run(args: &[&str]) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// What the slow-provider phase measured.
+struct ProviderResult {
+    actions: usize,
+    elapsed: Duration,
+    /// Requests the fake answered during the phase.
+    round_trips: u64,
+    /// Requests per action by method and path shape, most frequent first.
+    breakdown: String,
+}
+
+/// Suggests and executes `actions` group revocations from [`PROVIDER_CONCURRENCY`] tasks
+/// through the Okta connector against a fake Okta org answering after [`PROVIDER_LATENCY`].
+async fn provider_phase(path: &std::path::Path, actions: usize) -> anyhow::Result<ProviderResult> {
+    const TOKEN: &str = "bench-api-token";
+    const GROUP: &str = "00gbenchprivileged";
+    const ID: &str = "okta-bench";
+    let fake = FakeOkta::start().await.context("cannot start the fake Okta org")?;
+    let org = fake.org();
+    org.add_api_token(TOKEN);
+    org.add_group(GROUP, "OKTA_GROUP");
+    let users: Vec<String> = (0..actions).map(|i| format!("00ubench{i:06}")).collect();
+    for user in &users {
+        org.add_user(user, "ACTIVE");
+        org.add_member(GROUP, user);
+    }
+    let token_file = tempfile::NamedTempFile::new().context("cannot create the token file")?;
+    std::fs::write(token_file.path(), TOKEN).context("cannot write the token file")?;
+    let config = OktaConfig {
+        allow_insecure_http: false,
+        id: ID.to_owned(),
+        org_url: fake.org_url().to_owned(),
+        auth: OktaAuth::Ssws { token: SecretSource::File(token_file.path().to_owned()) },
+        page_size: 200,
+        max_pages: 50,
+        request_timeout_secs: 30,
+        max_retry_wait_secs: 120,
+        session_log_days: 90,
+        protected: Vec::new(),
+    };
+    let okta: Arc<dyn Connector> =
+        Arc::new(OktaConnector::new(&config, OktaParts::default()).context("cannot build the Okta connector")?);
+    // As the runtime builds every connector: health and permission checks reused for a while.
+    let connector = Arc::new(CachedChecks::new(okta, Arc::new(SystemClock), DEFAULT_CHECK_TTL));
+
+    let store = SqliteStore::open(path)?;
+    let engine = Arc::new(
+        Engine::new(EngineParts {
+            store: Arc::new(store) as Arc<dyn Store>,
+            connectors: vec![connector],
+            clock: Arc::new(SystemClock),
+            policy: Arc::new(AllowAll::new(Mode::Auto)),
+            limits: Arc::new(FixedLimits(vec![slot(&format!("connector:{ID}"), u32::MAX, 3600)])),
+        })
+        .with_leases(LeaseRequest { holder: "bench:engine".to_owned(), ttl: Duration::from_secs(60) }),
+    );
+    fake.faults().set_latency(PROVIDER_LATENCY);
+    let mark = fake.log().count();
+    let users = Arc::new(users);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..PROVIDER_CONCURRENCY {
+        let (engine, next, users) = (Arc::clone(&engine), Arc::clone(&next), Arc::clone(&users));
+        tasks.spawn(async move {
+            let actor = Actor::new("local:bench", Role::Admin);
+            let mut done = 0usize;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(user) = users.get(i) else { return Ok::<_, anyhow::Error>(done) };
+                let target = TargetBuilder::new().identity(user).resource(GROUP).grant_type(GROUP_MEMBERSHIP).build();
+                let request = RequestBuilder::new().connector(ID).kind(ActionKind::Revoke).target(target).build();
+                let suggestion = engine.suggest(request, &actor).await.with_context(|| format!("suggest {user}"))?;
+                match engine.execute(suggestion.action.id, &actor, false).await? {
+                    ExecuteOutcome::Completed { .. } => done += 1,
+                    other => bail!("revoking {user} did not complete: {other:?}"),
+                }
+            }
+        });
+    }
+    let mut done = 0;
+    while let Some(joined) = tasks.join_next().await {
+        done += joined.context("a bench task panicked")??;
+    }
+    let elapsed = started.elapsed();
+    let requests = fake.log().since(mark);
+    let still_members = (0..actions).filter(|i| org.is_member(GROUP, &format!("00ubench{i:06}"))).count();
+    if done != actions || still_members != 0 {
+        bail!("{done} of {actions} revocations completed, {still_members} users still in the group");
+    }
+    Ok(ProviderResult {
+        actions: done,
+        elapsed,
+        round_trips: requests.len() as u64,
+        breakdown: breakdown(&requests, done),
+    })
+}
+
+/// Requests per action grouped by method and path, ids replaced by `{id}`.
+fn breakdown(requests: &[remediation_testkit::fakes::RecordedRequest], actions: usize) -> String {
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for r in requests {
+        let shape: Vec<&str> = r
+            .path
+            .split('/')
+            .map(|part| if part.starts_with("00u") || part.starts_with("00g") { "{id}" } else { part })
+            .collect();
+        *counts.entry(format!("{} {}", r.method, shape.join("/"))).or_default() += 1;
+    }
+    let mut counts: Vec<_> = counts.into_iter().collect();
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    counts.iter().map(|(k, n)| format!("{k} {:.2}", *n as f64 / actions as f64)).collect::<Vec<_>>().join(", ")
 }
 
 /// What one phase measured.

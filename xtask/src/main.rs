@@ -87,11 +87,11 @@ fn main() -> anyhow::Result<()> {
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
         ["api-descriptions", rest @ ..] => api_descriptions::run(rest),
-        ["bench", "server"] => bench::server(),
+        ["bench", "server", rest @ ..] => bench::server(rest),
         ["bench", "engine", rest @ ..] => engine_bench::run(rest),
         ["bench", "throttle", rest @ ..] => throttle::run(rest),
         _ => bail!(
-            "usage: cargo xtask codegen [--check] | api-descriptions check | api-descriptions reduce --provider P --full FILE [--commit SHA] | bench server | bench engine [--actions N] [--seconds S] | bench throttle [--rate N] [--count N]"
+            "usage: cargo xtask codegen [--check] | api-descriptions check | api-descriptions reduce --provider P --full FILE [--commit SHA] | bench server [--only file|memory|seeded]... | bench engine [--actions N] [--seconds S] | bench throttle [--rate N] [--count N]"
         ),
     }
 }

@@ -1,7 +1,7 @@
 //! [`SandboxConnector`]: the [`Connector`] implementation over the directory file.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use remediation_core::{
@@ -39,12 +39,24 @@ pub enum Fault {
 /// and replaces it atomically. The last version read or written is kept in memory with its
 /// file held open, and reused while the file on disk is still that one (see
 /// [`crate::file`]), so each change is read and parsed once.
+///
+/// [`SandboxConnector::in_memory`] instead keeps the directory in this process only, for
+/// trials and benchmarks.
 #[derive(Clone)]
 pub struct SandboxConnector {
     id: String,
     path: PathBuf,
     clock: Arc<dyn Clock>,
-    cache: Arc<file::Cached>,
+    storage: Arc<Storage>,
+}
+
+/// Where the directory lives.
+enum Storage {
+    /// In the file, replaced on every write; the last version read or written is cached.
+    File(file::Cached),
+    /// In this process: read from the file on first use (and until that succeeds), then
+    /// changed in place; the file is never written.
+    Memory(Mutex<Option<Directory>>),
 }
 
 impl std::fmt::Debug for SandboxConnector {
@@ -57,7 +69,17 @@ impl SandboxConnector {
     /// A connector named `id` over the file at `path`. Does not touch the file: a missing or
     /// malformed file shows in [`Connector::health`] and as errors from every operation.
     pub fn new(id: impl Into<String>, path: PathBuf) -> Self {
-        Self { id: id.into(), path, clock: Arc::new(SystemClock), cache: Arc::default() }
+        Self { id: id.into(), path, clock: Arc::new(SystemClock), storage: Arc::new(Storage::File(Default::default())) }
+    }
+
+    /// A connector named `id` whose directory lives in this process's memory: the file at
+    /// `path` is read once, on first use (a missing or malformed file shows in
+    /// [`Connector::health`] and as errors, and is read again on the next call), and never
+    /// written. Writes are lost when the process exits and are not seen by other processes
+    /// (or other connectors over the same file). For trials and benchmarks: reads and
+    /// writes cost no disk I/O, where the file sandbox rewrites the whole file on every write.
+    pub fn in_memory(id: impl Into<String>, path: PathBuf) -> Self {
+        Self { id: id.into(), path, clock: Arc::new(SystemClock), storage: Arc::new(Storage::Memory(Mutex::new(None))) }
     }
 
     /// Like [`new`](Self::new), but first checks that the file exists and parses.
@@ -77,30 +99,59 @@ impl SandboxConnector {
         &self.path
     }
 
+    /// True when the directory lives in memory ([`SandboxConnector::in_memory`]).
+    pub fn is_in_memory(&self) -> bool {
+        matches!(*self.storage, Storage::Memory(_))
+    }
+
     /// Reads the whole directory as it is now, including the write log.
     pub fn directory(&self) -> Result<Directory, SandboxError> {
-        self.cache.load(&self.path)
+        self.read(|dir| Ok(dir.clone()))
     }
 
-    /// Arms `fault` for the next write by setting its flag in the file.
+    /// Arms `fault` for the next write by setting its flag in the directory.
     pub fn inject(&self, fault: Fault) -> Result<(), SandboxError> {
-        let _lock = WriteLock::acquire(&self.path)?;
-        let mut dir = self.cache.load(&self.path)?;
-        let faults = &mut dir.faults;
-        match fault {
-            Fault::FailAfterWrite => faults.fail_after_write = true,
-            Fault::DriftBeforeExecute => faults.drift_before_execute = true,
-            Fault::FailRollback => faults.fail_rollback = true,
+        self.modify(|dir, changed| {
+            let faults = &mut dir.faults;
+            match fault {
+                Fault::FailAfterWrite => faults.fail_after_write = true,
+                Fault::DriftBeforeExecute => faults.drift_before_execute = true,
+                Fault::FailRollback => faults.fail_rollback = true,
+            }
+            *changed = true;
+            Ok::<_, SandboxError>(())
+        })
+    }
+
+    /// Runs `f` on the directory as it is now.
+    fn read<R, E: From<SandboxError>>(&self, f: impl FnOnce(&Directory) -> Result<R, E>) -> Result<R, E> {
+        match &*self.storage {
+            Storage::File(cache) => f(&cache.load(&self.path)?),
+            Storage::Memory(memory) => f(memory_dir(memory, &self.path)?.get_or_insert_default()),
         }
-        self.cache.save_locked(&self.path, &dir)
     }
 
-    fn load(&self) -> Result<Directory, ConnectorError> {
-        Ok(self.cache.load(&self.path)?)
-    }
-
-    fn save(&self, dir: &Directory) -> Result<(), ConnectorError> {
-        Ok(self.cache.save_locked(&self.path, dir)?)
+    /// Runs `f` on the directory under the writer lock; `f` sets its `bool` when it changed
+    /// the directory, which is then saved (also when `f` then fails: a change made before a
+    /// failure is kept, as by a provider that applied it). In memory the change is made in
+    /// place.
+    fn modify<R, E: From<SandboxError>>(
+        &self,
+        f: impl FnOnce(&mut Directory, &mut bool) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let mut changed = false;
+        match &*self.storage {
+            Storage::File(cache) => {
+                let _lock = WriteLock::acquire(&self.path)?;
+                let mut dir = cache.load(&self.path)?;
+                let result = f(&mut dir, &mut changed);
+                if changed {
+                    cache.save_locked(&self.path, &dir)?;
+                }
+                result
+            }
+            Storage::Memory(memory) => f(memory_dir(memory, &self.path)?.get_or_insert_default(), &mut changed),
+        }
     }
 
     /// The capability for the action, or `Unsupported` naming what is supported.
@@ -127,6 +178,19 @@ impl SandboxConnector {
         });
         request_id(dir.writes.len() - 1)
     }
+}
+
+/// The in-memory directory, read from `path` first if it is not yet loaded; the guard holds
+/// `Some` on success.
+fn memory_dir<'a>(
+    memory: &'a Mutex<Option<Directory>>,
+    path: &Path,
+) -> Result<std::sync::MutexGuard<'a, Option<Directory>>, SandboxError> {
+    let mut guard = memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if guard.is_none() {
+        *guard = Some(file::load(path)?);
+    }
+    Ok(guard)
 }
 
 /// `target` with its identity replaced by the user's key in the directory when it names the
@@ -202,18 +266,19 @@ impl Connector for SandboxConnector {
     }
 
     async fn health(&self) -> Result<Health, ConnectorError> {
-        Ok(match self.cache.load(&self.path) {
-            Ok(dir) => Health {
-                healthy: true,
-                detail: format!(
-                    "sandbox directory {}: {} users, {} groups, {} grants, {} writes",
-                    self.path.display(),
-                    dir.users.len(),
-                    dir.groups.len(),
-                    dir.grants.len(),
-                    dir.writes.len()
-                ),
-            },
+        let place = if self.is_in_memory() { " (in memory)" } else { "" };
+        let detail = self.read(|dir| {
+            Ok::<_, SandboxError>(format!(
+                "sandbox directory {}{place}: {} users, {} groups, {} grants, {} writes",
+                self.path.display(),
+                dir.users.len(),
+                dir.groups.len(),
+                dir.grants.len(),
+                dir.writes.len()
+            ))
+        });
+        Ok(match detail {
+            Ok(detail) => Health { healthy: true, detail },
             Err(e) => Health { healthy: false, detail: ConnectorError::from(e).message },
         })
     }
@@ -223,11 +288,15 @@ impl Connector for SandboxConnector {
     }
 
     /// Both rights are judged on the file itself: read when it loads, write when the file
-    /// (or, before it exists, its directory) is writable.
+    /// (or, before it exists, its directory) is writable. In memory: read when the directory
+    /// was (or now is) loaded, and write always, as the file is never written.
     async fn check_permissions(&self) -> Result<Permissions, ConnectorError> {
-        // Read from disk: the right to read is what is judged, not the cached content.
-        let readable = file::load(&self.path).is_ok();
-        let writable = !file::lacks_write_access(&self.path);
+        let (readable, writable) = if self.is_in_memory() {
+            (self.read(|_| Ok::<_, SandboxError>(())).is_ok(), true)
+        } else {
+            // Read from disk: the right to read is what is judged, not the cached content.
+            (file::load(&self.path).is_ok(), !file::lacks_write_access(&self.path))
+        };
         Ok(Permissions::judge(PERMISSION_MAP, |need| match (need.permission, readable, writable) {
             (READ, true, _) | (WRITE, _, true) => Grant::Granted,
             _ => Grant::Missing,
@@ -236,8 +305,7 @@ impl Connector for SandboxConnector {
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
         Subject::of(target)?;
-        let dir = self.load()?;
-        self.snapshot_of(&dir, target)
+        self.read(|dir| self.snapshot_of(dir, target))
     }
 
     /// A suspension reaches every group the account is a member of and every grant
@@ -247,11 +315,12 @@ impl Connector for SandboxConnector {
         if action.kind.name() != KindName::Suspend {
             return Ok(None);
         }
-        let dir = self.load()?;
         let user = action.target.identity.as_str();
-        let groups = dir.groups.values().filter(|g| g.members.iter().any(|m| m == user)).count();
-        let grants = dir.grants.iter().filter(|g| g.identity == user).count();
-        Ok(Some(u32::try_from(groups + grants).unwrap_or(u32::MAX)))
+        self.read(|dir| {
+            let groups = dir.groups.values().filter(|g| g.members.iter().any(|m| m == user)).count();
+            let grants = dir.grants.iter().filter(|g| g.identity == user).count();
+            Ok(Some(u32::try_from(groups + grants).unwrap_or(u32::MAX)))
+        })
     }
 
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
@@ -259,7 +328,7 @@ impl Connector for SandboxConnector {
         Subject::of(&action.target)?;
         // Resolved against the directory, never taken from `before`: a snapshot of another
         // account must not pass for this one.
-        let target = resolve(&self.load()?, &action.target);
+        let target = self.read(|dir| Ok::<_, ConnectorError>(resolve(dir, &action.target)))?;
         let subject = Subject::of(&target)?;
         let before_state = State::parse(subject, &before.state)?;
         let after = state::transform(&action.kind, &before_state, Phase::Plan)?;
@@ -278,38 +347,36 @@ impl Connector for SandboxConnector {
         // with the plan in `verify`, and crash recovery relies on re-execution being a no-op.
         self.capability(action)?;
         Subject::of(&action.target)?;
-        let _lock = WriteLock::acquire(&self.path).map_err(ConnectorError::from)?;
-        let mut dir = self.load()?;
-        if let Some(id) = earlier_write(&dir, action, WriteOp::Execute) {
-            return Ok(already(vec![id]));
-        }
-        let target = resolve(&dir, &action.target);
-        let subject = Subject::of(&target)?;
-        let (mut current, _) = state::read(&dir, subject, &self.path)?;
-        if dir.faults.drift_before_execute {
-            dir.faults.drift_before_execute = false;
-            state::drift(&mut dir, subject, &action.kind);
-            self.save(&dir)?;
-            current = state::read(&dir, subject, &self.path)?.0;
-        }
-        let desired = state::transform(&action.kind, &current, Phase::Execute)?;
-        if desired == current {
-            return Ok(already(Vec::new()));
-        }
-        state::write(&mut dir, subject, &current, &desired, action);
-        let id = self.log_write(&mut dir, action, WriteOp::Execute);
-        let fail = std::mem::take(&mut dir.faults.fail_after_write);
-        self.save(&dir)?;
-        if fail {
-            return Err(ConnectorError::new(ConnectorErrorKind::Transient, "injected fault: failed after write")
-                .with_request_id(id));
-        }
-        Ok(Outcome { status: OutcomeStatus::Applied, request_ids: vec![id] })
+        self.modify(|dir, changed| {
+            if let Some(id) = earlier_write(dir, action, WriteOp::Execute) {
+                return Ok(already(vec![id]));
+            }
+            let target = resolve(dir, &action.target);
+            let subject = Subject::of(&target)?;
+            let (mut current, _) = state::read(dir, subject, &self.path)?;
+            if dir.faults.drift_before_execute {
+                dir.faults.drift_before_execute = false;
+                state::drift(dir, subject, &action.kind);
+                *changed = true;
+                current = state::read(dir, subject, &self.path)?.0;
+            }
+            let desired = state::transform(&action.kind, &current, Phase::Execute)?;
+            if desired == current {
+                return Ok(already(Vec::new()));
+            }
+            state::write(dir, subject, &current, &desired, action);
+            let id = self.log_write(dir, action, WriteOp::Execute);
+            *changed = true;
+            if std::mem::take(&mut dir.faults.fail_after_write) {
+                return Err(ConnectorError::new(ConnectorErrorKind::Transient, "injected fault: failed after write")
+                    .with_request_id(id));
+            }
+            Ok(Outcome { status: OutcomeStatus::Applied, request_ids: vec![id] })
+        })
     }
 
     async fn verify(&self, action: &Action, planned: &PlannedChange) -> Result<Verification, ConnectorError> {
-        let dir = self.load()?;
-        let observed = self.snapshot_of(&dir, &action.target)?;
+        let observed = self.read(|dir| self.snapshot_of(dir, &action.target))?;
         let matches = observed == planned.expected_after;
         Ok(Verification { observed, matches })
     }
@@ -325,27 +392,27 @@ impl Connector for SandboxConnector {
             )));
         }
         Subject::of(&action.target)?;
-        let _lock = WriteLock::acquire(&self.path).map_err(ConnectorError::from)?;
-        let mut dir = self.load()?;
-        let target = resolve(&dir, &action.target);
-        let subject = Subject::of(&target)?;
-        let before_state = State::parse(subject, &before.state)?;
-        if let Some(id) = earlier_write(&dir, action, WriteOp::Rollback) {
-            return Ok(already(vec![id]));
-        }
-        if dir.faults.fail_rollback {
-            dir.faults.fail_rollback = false;
-            self.save(&dir)?;
-            return Err(ConnectorError::permanent("injected fault: rollback failed"));
-        }
-        let (current, _) = state::read(&dir, subject, &self.path)?;
-        let desired = state::restore(&action.kind, &current, &before_state)?;
-        if desired == current {
-            return Ok(already(Vec::new()));
-        }
-        state::write(&mut dir, subject, &current, &desired, action);
-        let id = self.log_write(&mut dir, action, WriteOp::Rollback);
-        self.save(&dir)?;
-        Ok(Outcome { status: OutcomeStatus::Applied, request_ids: vec![id] })
+        self.modify(|dir, changed| {
+            let target = resolve(dir, &action.target);
+            let subject = Subject::of(&target)?;
+            let before_state = State::parse(subject, &before.state)?;
+            if let Some(id) = earlier_write(dir, action, WriteOp::Rollback) {
+                return Ok(already(vec![id]));
+            }
+            if dir.faults.fail_rollback {
+                dir.faults.fail_rollback = false;
+                *changed = true;
+                return Err(ConnectorError::permanent("injected fault: rollback failed"));
+            }
+            let (current, _) = state::read(dir, subject, &self.path)?;
+            let desired = state::restore(&action.kind, &current, &before_state)?;
+            if desired == current {
+                return Ok(already(Vec::new()));
+            }
+            state::write(dir, subject, &current, &desired, action);
+            let id = self.log_write(dir, action, WriteOp::Rollback);
+            *changed = true;
+            Ok(Outcome { status: OutcomeStatus::Applied, request_ids: vec![id] })
+        })
     }
 }

@@ -122,6 +122,12 @@
 //! Writers take an exclusive lock on `<file>.lock` and replace the file atomically (temporary
 //! file in the same folder, `fsync`, rename, `fsync` of the folder). Readers do not lock.
 //! All I/O is synchronous inside the async methods: the file is small.
+//!
+//! With `storage = "memory"` ([`SandboxStorage::Memory`], [`SandboxConnector::in_memory`])
+//! the file is read once and the directory then lives in the process: writes change it in
+//! place under a mutex and never reach the disk. This is for trials and benchmarks (the file
+//! sandbox rewrites its whole file on every write, which bounds any benchmark by itself); its
+//! state is lost at exit and not shared with other processes.
 
 mod connector;
 mod directory;
@@ -161,10 +167,33 @@ pub struct SandboxConfig {
     pub id: String,
     /// The directory file; relative paths are relative to the data directory.
     pub path: std::path::PathBuf,
+    /// Where the directory is kept: `file` (the default) or `memory`.
+    #[serde(default)]
+    pub storage: SandboxStorage,
+}
+
+/// Where a sandbox keeps its directory.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxStorage {
+    /// In the file at `path`, replaced atomically (and flushed to disk) on every write: what
+    /// the CLI demo and every process sharing the data directory see.
+    #[default]
+    File,
+    /// In the memory of the process, starting from the file at `path` (read once, never
+    /// written): for trials and benchmarks. Every write is lost when the process exits and no
+    /// other process (a CLI next to the server) sees it; no disk I/O per write.
+    Memory,
 }
 
 /// The catalog's entry for the built-in sandbox: `type = "sandbox"`, settings [`SandboxConfig`].
 pub static FACTORY: remediation_core::factory::Factory<SandboxConfig> =
     remediation_core::factory::Factory::new("sandbox", "Sandbox", Some(capabilities), |id, config, context| {
-        Ok(std::sync::Arc::new(SandboxConnector::new(id, context.data_dir.join(config.path))))
+        let path = context.data_dir.join(config.path);
+        Ok(std::sync::Arc::new(match config.storage {
+            SandboxStorage::File => SandboxConnector::new(id, path),
+            SandboxStorage::Memory => SandboxConnector::in_memory(id, path),
+        }))
     });

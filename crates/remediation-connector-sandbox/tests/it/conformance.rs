@@ -14,12 +14,17 @@ use crate::{account, app, block_on, membership, repo, target};
 struct Sandbox {
     _dir: TempDir,
     path: PathBuf,
+    /// `Some`: the directory lives in this connector's memory (shared by every call).
+    memory: Option<SandboxConnector>,
 }
 
 #[async_trait]
 impl Subject for Sandbox {
     fn connector(&self) -> Arc<dyn Connector> {
-        Arc::new(SandboxConnector::new("sandbox", self.path.clone()))
+        match &self.memory {
+            Some(memory) => Arc::new(memory.clone()),
+            None => Arc::new(SandboxConnector::new("sandbox", self.path.clone())),
+        }
     }
 
     fn debug_repr(&self) -> String {
@@ -63,10 +68,11 @@ impl Subject for Sandbox {
     }
 
     async fn protected_aliases(&self) -> Vec<AliasCase> {
-        // The sample's protected break-glass account, also known as `emergency-admin`.
-        let mut dir = load(&self.path).unwrap();
-        dir.users.get_mut("breakglass").unwrap().aliases = vec!["emergency-admin".into()];
-        save(&self.path, &dir).unwrap();
+        // The sample's protected break-glass account, also known as `emergency-admin` (in
+        // memory, given by the file before the connector read it).
+        if self.memory.is_none() {
+            add_breakglass_alias(&self.path);
+        }
         vec![
             AliasCase::new("an alias", ActionKind::Suspend, account("breakglass"), account("Emergency-Admin")),
             AliasCase::new(
@@ -83,12 +89,33 @@ impl Subject for Sandbox {
     }
 }
 
+fn add_breakglass_alias(path: &std::path::Path) {
+    let mut dir = load(path).unwrap();
+    dir.users.get_mut("breakglass").unwrap().aliases = vec!["emergency-admin".into()];
+    save(path, &dir).unwrap();
+}
+
 #[test]
 fn sandbox_passes_the_semantic_suite() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sandbox.json");
     write_sample(&path).unwrap();
-    block_on(conformance::semantic(&Sandbox { _dir: dir, path }));
+    block_on(conformance::semantic(&Sandbox { _dir: dir, path, memory: None }));
+}
+
+#[test]
+fn the_in_memory_sandbox_passes_the_semantic_suite_and_never_writes_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sandbox.json");
+    write_sample(&path).unwrap();
+    add_breakglass_alias(&path);
+    let original = std::fs::read(&path).unwrap();
+    let memory = Some(SandboxConnector::in_memory("sandbox", path.clone()));
+    let subject = Sandbox { _dir: dir, path: path.clone(), memory };
+    block_on(conformance::semantic(&subject));
+    let memory = subject.memory.as_ref().unwrap();
+    assert!(!memory.directory().unwrap().writes.is_empty(), "the suite's writes are in memory");
+    assert!(std::fs::read(&path).unwrap() == original, "the file is never written");
 }
 
 #[test]

@@ -12,8 +12,8 @@ mod lifecycle;
 use std::future::Future;
 use std::path::PathBuf;
 
-use remediation_connector_sandbox::{Directory, SandboxConnector, write_sample};
-use remediation_core::{Action, ActionId, ActionKind, Mode, State, Target};
+use remediation_connector_sandbox::{Directory, SandboxConnector, load, write_sample};
+use remediation_core::{Action, ActionId, ActionKind, Connector as _, Mode, State, Target};
 use tempfile::TempDir;
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -105,6 +105,40 @@ fn action(kind: ActionKind, target: Target, idempotency_key: &str) -> Action {
         created_at: AT,
         updated_at: AT,
     }
+}
+
+/// In memory, the file gives the first state only: writes stay in the connector (and its
+/// clones), another connector over the same file starts again from the file, and a file
+/// that appears after a failed first read is read then.
+#[test]
+fn the_in_memory_sandbox_keeps_its_writes_to_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sandbox.json");
+    let memory = SandboxConnector::in_memory("sandbox", path.clone());
+    assert!(memory.is_in_memory());
+    block_on(async {
+        let health = memory.health().await.unwrap();
+        assert!(!health.healthy, "no file yet: {}", health.detail);
+        write_sample(&path).unwrap();
+        let health = memory.health().await.unwrap();
+        assert!(health.healthy && health.detail.contains("(in memory)"), "{}", health.detail);
+        let permissions = memory.check_permissions().await.unwrap();
+        assert!(permissions.all_granted(), "{permissions:?}");
+
+        let target = membership("alice", "engineering");
+        let before = memory.snapshot(&target).await.unwrap();
+        let a = action(ActionKind::Revoke, target.clone(), "memory-key");
+        let planned = memory.plan(&a, &before).await.unwrap();
+        memory.execute(&a, &before).await.unwrap();
+        assert_eq!(memory.clone().snapshot(&target).await.unwrap(), planned.expected_after);
+        assert!(load(&path).unwrap().groups["engineering"].members.contains(&"alice".to_owned()));
+        let other = SandboxConnector::in_memory("sandbox", path.clone());
+        assert_eq!(other.snapshot(&target).await.unwrap(), before, "another connector starts from the file");
+
+        memory.inject(remediation_connector_sandbox::Fault::FailRollback).unwrap();
+        assert!(memory.directory().unwrap().faults.fail_rollback);
+        assert!(!load(&path).unwrap().faults.fail_rollback);
+    });
 }
 
 /// Every capability has its operations in the permission map, and the README lists it.
