@@ -221,7 +221,10 @@ fn wait_for_state(server: &Server, token: &str, id: &str, state: &str) {
 #[test]
 fn sigterm_stops_claiming_finishes_in_flight_and_loses_nothing() {
     let (env, requester, approver) = setup();
-    env.edit_config(|t| t.replace("worker_interval_secs = 1", "worker_interval_secs = 2"));
+    // One execution at a time, so the second action is still unclaimed when the first blocks.
+    env.edit_config(|t| {
+        format!("{}\n[execution]\nconcurrency = 1\n", t.replace("worker_interval_secs = 1", "worker_interval_secs = 2"))
+    });
     let mut server = Server::start(&env);
     let mut ids = Vec::new();
     for group in ["admins", "engineering"] {
