@@ -69,7 +69,8 @@ async fn a_version_7_store_keeps_each_transition_once_and_loses_none() {
     let orphan_json = serde_json::to_string(&orphan).expect("json");
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP INDEX audit_by_action;
+        "DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
+         DROP INDEX audit_by_action;
          INSERT INTO transitions (action_id, record_json)
              SELECT action_id, json_remove(record_json, '$.seq', '$.prev_hash', '$.hash') FROM audit ORDER BY seq;
          PRAGMA user_version = 7",
@@ -94,13 +95,13 @@ fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("r.db");
     drop(SqliteStore::open(&path).expect("open"));
-    raw(&path).pragma_update(None, "user_version", 9).expect("pragma");
+    raw(&path).pragma_update(None, "user_version", 10).expect("pragma");
     let err = SqliteStore::open(&path).expect_err("refused");
-    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 9, supported: 8, .. }), "{err:?}");
+    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 10, supported: 9, .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: database schema version 9 is newer than this build supports (8); upgrade remediate",
+            "{}: database schema version 10 is newer than this build supports (9); upgrade remediate",
             path.display()
         )
     );
