@@ -223,7 +223,12 @@ fn sigterm_stops_claiming_finishes_in_flight_and_loses_nothing() {
     let (env, requester, approver) = setup();
     // One execution at a time, so the second action is still unclaimed when the first blocks.
     env.edit_config(|t| {
-        format!("{}\n[execution]\nconcurrency = 1\n", t.replace("worker_interval_secs = 1", "worker_interval_secs = 2"))
+        let t = t.replace("worker_interval_secs = 1", "worker_interval_secs = 2");
+        if t.contains("\n[execution]\n") {
+            t.replacen("\n[execution]\n", "\n[execution]\nconcurrency = 1\n", 1)
+        } else {
+            format!("{t}\n[execution]\nconcurrency = 1\n")
+        }
     });
     let mut server = Server::start(&env);
     let mut ids = Vec::new();
