@@ -568,9 +568,8 @@ pub(crate) async fn readyz(AxState(state): AxState<ApiState>) -> Response {
 
 pub(crate) async fn metrics(AxState(state): AxState<ApiState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
-    let engine = state.runtime().active().await?.engine;
-    let actions = engine.list(&ActionFilter::default()).await?;
-    let text = state.metrics().render(&actions)?;
+    let counts = state.runtime().store().count_by_state().await?;
+    let text = state.metrics().render(&counts)?;
     Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
 }
 

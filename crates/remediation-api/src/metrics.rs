@@ -11,7 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use remediation_core::{Action, ExecuteOutcome, RollbackOutcome, State};
+use remediation_core::{ExecuteOutcome, RollbackOutcome, State};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
@@ -109,16 +109,14 @@ impl Metrics {
         self.rollbacks.get_or_create(&vec![("outcome".to_owned(), label.to_owned())]).inc();
     }
 
-    /// The text exposition, with the state gauges set from `actions` (every stored action).
-    pub fn render(&self, actions: &[Action]) -> Result<String, ApiError> {
+    /// The text exposition, with the state gauges set from `counts` (the stored actions per
+    /// state, [`remediation_core::ActionStore::count_by_state`]).
+    pub fn render(&self, counts: &std::collections::BTreeMap<State, u64>) -> Result<String, ApiError> {
+        let count = |state: State| i64::try_from(counts.get(&state).copied().unwrap_or(0)).unwrap_or(i64::MAX);
         for state in State::ALL {
-            let n = actions.iter().filter(|a| a.state == state).count();
-            self.actions
-                .get_or_create(&vec![("state".to_owned(), state.to_string())])
-                .set(i64::try_from(n).unwrap_or(i64::MAX));
+            self.actions.get_or_create(&vec![("state".to_owned(), state.to_string())]).set(count(state));
         }
-        let held = actions.iter().filter(|a| a.state == State::Held).count();
-        self.held.set(i64::try_from(held).unwrap_or(i64::MAX));
+        self.held.set(count(State::Held));
         let mut text = String::new();
         let registry = self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         encode(&mut text, &registry).map_err(|e| ApiError::internal(&e))?;

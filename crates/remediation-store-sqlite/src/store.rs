@@ -531,6 +531,10 @@ impl ActionStore for SqliteStore {
         self.blocking(move |s| s.claimable_now(now, connector.as_deref(), limit)).await
     }
 
+    async fn count_by_state(&self) -> Result<std::collections::BTreeMap<State, u64>, StoreError> {
+        self.blocking(SqliteStore::state_counts).await
+    }
+
     async fn transitions(&self, id: ActionId) -> Result<Vec<TransitionRecord>, StoreError> {
         self.blocking(move |s| s.transitions_now(id)).await
     }
@@ -653,6 +657,31 @@ impl SqliteStore {
                 due.push(serde_json::from_str(&row.map_err(sql(OP))?).map_err(decode(OP))?);
             }
             Ok(due)
+        })
+    }
+
+    /// How many actions are in each state (see [`ActionStore::count_by_state`]): a count per
+    /// state on the state index (`tenant`, `state`, ...), no action decoded.
+    fn state_counts(&self) -> Result<std::collections::BTreeMap<State, u64>, StoreError> {
+        const OP: &str = "cannot count the actions by state";
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT state, COUNT(*) FROM actions WHERE tenant = ?1 GROUP BY state")
+                .map_err(sql(OP))?;
+            let rows = stmt
+                .query_map(params![self.tenant], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
+                .map_err(sql(OP))?;
+            let mut counts = std::collections::BTreeMap::new();
+            for row in rows {
+                let (state, n) = row.map_err(sql(OP))?;
+                let state: State =
+                    state.parse().map_err(|e: remediation_core::lifecycle::UnknownState| StoreError::Backend {
+                        message: format!("{OP}: the actions table holds an unknown state"),
+                        source: Box::new(e),
+                    })?;
+                counts.insert(state, u64::try_from(n).unwrap_or(0));
+            }
+            Ok(counts)
         })
     }
 

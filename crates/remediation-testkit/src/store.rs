@@ -373,6 +373,15 @@ impl ActionStore for InMemoryStore {
             .collect())
     }
 
+    async fn count_by_state(&self) -> Result<std::collections::BTreeMap<State, u64>, StoreError> {
+        let inner = self.lock();
+        let mut counts = std::collections::BTreeMap::new();
+        for d in inner.actions.values() {
+            *counts.entry(d.action.state).or_insert(0) += 1;
+        }
+        Ok(counts)
+    }
+
     async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<ActionDetail>, StoreError> {
         let inner = self.lock();
         let mut due: Vec<(OffsetDateTime, ActionId)> =

@@ -26,6 +26,7 @@
 //! - [`requeue_and_claim`]: a move from `executing` back to `approved` releases the action's
 //!   limit slots and keeps its not-before time and attempts; `claimable(now)` lists approved
 //!   actions oldest first, skips those not yet due, filters by connector and honours `limit`.
+//! - [`counts_by_state`]: `count_by_state` counts each action once, in its current state.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -78,7 +79,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Subject>,
 {
-    let cases: [(&str, Case); 10] = [
+    let cases: [(&str, Case); 11] = [
         ("compare_and_set_race", |s| Box::pin(compare_and_set_race(s))),
         ("lifecycle", |s| Box::pin(lifecycle(s))),
         ("audit_chain", |s| Box::pin(audit_chain(s))),
@@ -89,6 +90,7 @@ where
         ("one_begin_wins", |s| Box::pin(one_begin_wins(s))),
         ("named_leases", |s| Box::pin(named_leases(s))),
         ("requeue_and_claim", |s| Box::pin(requeue_and_claim(s))),
+        ("counts_by_state", |s| Box::pin(counts_by_state(s))),
     ];
     for (name, case) in cases {
         let started = Instant::now();
@@ -536,4 +538,31 @@ pub async fn requeue_and_claim(subject: Subject) {
     assert!(matches!(store.begin_execution(&begin, &slots, true).await.expect("begin"), BeginOutcome::Started(_)));
     store.apply(&change(&made[1], State::Executing, State::Completed, "execution_succeeded", t0)).await.expect("done");
     assert!(store.check_limits(&slots, t0).await.expect("check").is_some(), "a completed execution keeps its slot");
+}
+
+/// `count_by_state` counts every action once, in the state it is in now, and leaves out states
+/// without actions.
+pub async fn counts_by_state(subject: Subject) {
+    let store = subject.store;
+    let t0 = fixed_time();
+    assert!(store.count_by_state().await.expect("count").is_empty(), "an empty store counts nothing");
+    let mut made = Vec::new();
+    for seed in 1..=3 {
+        let mut detail = ActionBuilder::new()
+            .seed(seed)
+            .state(State::Approved)
+            .at(t0 + Duration::seconds(i64::try_from(seed).unwrap_or(0)))
+            .detail()
+            .build();
+        detail.approval_expires_at = None;
+        create(store.as_ref(), &detail).await;
+        made.push(detail);
+    }
+    create(store.as_ref(), &pending(9, t0)).await;
+    let begin = change(&made[0], State::Approved, State::Executing, "begin_execution", t0);
+    assert!(matches!(store.begin_execution(&begin, &[], true).await.expect("begin"), BeginOutcome::Started(_)));
+    let counts = store.count_by_state().await.expect("count");
+    let expected: std::collections::BTreeMap<State, u64> =
+        [(State::PendingApproval, 1), (State::Approved, 2), (State::Executing, 1)].into_iter().collect();
+    assert_eq!(counts, expected);
 }

@@ -1,5 +1,7 @@
 //! [`ActionStore`]: actions, their transitions and compare-and-set state changes.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -119,4 +121,9 @@ pub trait ActionStore: Send + Sync {
         connector: Option<String>,
         limit: usize,
     ) -> Result<Vec<ActionDetail>, StoreError>;
+
+    /// How many actions are in each state, from one committed snapshot; states without
+    /// actions are left out. Answered from the state index without decoding any action (what
+    /// `GET /metrics` reports on every scrape, so it must not read the actions themselves).
+    async fn count_by_state(&self) -> Result<BTreeMap<State, u64>, StoreError>;
 }

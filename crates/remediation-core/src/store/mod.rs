@@ -423,6 +423,7 @@ mockall::mock! {
             connector: Option<String>,
             limit: usize,
         ) -> Result<Vec<ActionDetail>, StoreError>;
+        async fn count_by_state(&self) -> Result<std::collections::BTreeMap<State, u64>, StoreError>;
     }
 
     #[async_trait::async_trait]

@@ -86,6 +86,11 @@ fn reads_are_index_searches() {
             "SELECT COUNT(*) FROM limit_slots WHERE key = 'global' AND at > 5",
             "SEARCH limit_slots USING COVERING INDEX limit_slots_by_key_at (key=? AND at>?)",
         ),
+        // The metrics' count per state decodes no action: it reads the state index only.
+        (
+            "SELECT state, COUNT(*) FROM actions WHERE tenant = 'default' GROUP BY state",
+            "SEARCH actions USING COVERING INDEX actions_by_state (tenant=?)",
+        ),
         (
             "SELECT seq, record_json FROM audit WHERE seq > 5 AND tenant = 'default' ORDER BY seq LIMIT 10",
             "SEARCH audit USING INTEGER PRIMARY KEY (rowid>?)",
