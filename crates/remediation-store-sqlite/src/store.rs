@@ -147,7 +147,7 @@ impl SqliteStore {
         migrate(&mut conn, &path)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let key = key.map(Arc::new);
-        let ctx = WriteCtx { tenant: DEFAULT_TENANT.to_owned(), key: key.clone() };
+        let ctx = WriteCtx::new(DEFAULT_TENANT.to_owned(), key.clone());
         let writer = if memory {
             Writer::inline(conn, ctx)
         } else {
@@ -409,7 +409,7 @@ fn apply_in(
     let op = change_op(change);
     let detail = load_expected(conn, &ctx.tenant, &change.record)?;
     crate::lease::check_fence(conn, &ctx.tenant, change)?;
-    let action = write_change(conn, &ctx.tenant, detail, change, &op)?;
+    let action = write_change(conn, ctx, detail, change, &op)?;
     crate::lease::lease_step(conn, &ctx.tenant, change, now)?;
     Ok(action)
 }
@@ -442,7 +442,7 @@ fn begin_in(
             .and_then(|mut stmt| stmt.execute(params![slot.key, at_nanos, id.to_string()]))
             .map_err(sql(op()))?;
     }
-    let action = write_change(conn, &ctx.tenant, detail, change, &op)?;
+    let action = write_change(conn, ctx, detail, change, &op)?;
     crate::lease::lease_step(conn, &ctx.tenant, change, now)?;
     Ok(BeginOutcome::Started(action))
 }
@@ -484,7 +484,8 @@ fn create_in(
             sql(op())(e)
         }
     })?;
-    enqueue_audit(conn, &ctx.tenant, &AuditBody::Transition(record.clone()), &op)
+    ctx.enqueue_audit(AuditBody::Transition(record.clone()));
+    Ok(())
 }
 
 #[async_trait]
@@ -596,7 +597,8 @@ impl SafetyStore for SqliteStore {
             )
             .and_then(|mut stmt| stmt.execute(params![json]))
             .map_err(sql(op()))?;
-            enqueue_audit(conn, &ctx.tenant, &AuditBody::Settings(record.clone()), &op)
+            ctx.enqueue_audit(AuditBody::Settings(record.clone()));
+            Ok(())
         })
         .await
     }
@@ -624,9 +626,9 @@ impl AuditLog for SqliteStore {
 
     async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
         let record = record.clone();
-        self.write(move |conn, ctx| {
-            let op = || format!("cannot record {}", record.setting_event);
-            enqueue_audit(conn, &ctx.tenant, &AuditBody::Settings(record.clone()), &op)
+        self.write(move |_conn, ctx| {
+            ctx.enqueue_audit(AuditBody::Settings(record.clone()));
+            Ok(())
         })
         .await
     }
@@ -945,7 +947,7 @@ fn load(conn: &Connection, tenant: &str, id: ActionId, op: &dyn Fn() -> String) 
 /// entry (sequenced by the writer at the end of the group).
 fn write_change(
     conn: &Connection,
-    tenant: &str,
+    ctx: &WriteCtx,
     detail: ActionDetail,
     change: &StateChange,
     op: &dyn Fn() -> String,
@@ -957,6 +959,7 @@ fn write_change(
     let not_before = detail.not_before.map(clamped_nanos);
     let detail_json = serde_json::to_string(&detail).map_err(encode(op()))?;
     let id = record.action_id.to_string();
+    let tenant = &ctx.tenant;
     conn.prepare_cached(
         "UPDATE actions SET state = ?1, updated_at = ?2, detail_json = ?3, due_at = ?6, not_before = ?7
          WHERE id = ?4 AND tenant = ?5",
@@ -972,12 +975,12 @@ fn write_change(
             .map_err(sql(op()))?;
     }
     // The transition is stored once: in its audit record ([`SqliteStore::transitions`] reads it there).
-    enqueue_audit(conn, tenant, &AuditBody::Transition(record.clone()), op)?;
+    ctx.enqueue_audit(AuditBody::Transition(record.clone()));
     Ok(detail.action)
 }
 
-/// Writes `body` to the audit log in the caller's transaction: [`enqueue_audit`], then
-/// [`sequence_audit`] at once, so every committed change of this store is sequenced.
+/// Writes `body` to the audit log in the caller's transaction: [`sequence_audit`] with it
+/// alone, so every committed change of this store is sequenced.
 pub(crate) fn append_audit(
     conn: &Connection,
     tenant: &str,
@@ -985,29 +988,14 @@ pub(crate) fn append_audit(
     body: &AuditBody,
     op: &dyn Fn() -> String,
 ) -> Result<(), StoreError> {
-    enqueue_audit(conn, tenant, body, op)?;
-    sequence_audit(conn, tenant, key, op)
+    sequence_audit(conn, tenant, key, vec![body.clone()], op)
 }
 
-/// Inserts `body` as an unsequenced entry of `tenant`'s log, without reading the chain head,
-/// so writers never contend on it.
-pub(crate) fn enqueue_audit(
-    conn: &Connection,
-    tenant: &str,
-    body: &AuditBody,
-    op: &dyn Fn() -> String,
-) -> Result<(), StoreError> {
-    let json = serde_json::to_string(body).map_err(encode(op()))?;
-    conn.prepare_cached("INSERT INTO audit_pending (tenant, body_json) VALUES (?1, ?2)")
-        .and_then(|mut stmt| stmt.execute(params![tenant, json]))
-        .map_err(sql(op()))?;
-    Ok(())
-}
-
-/// The sequencer: seals every unsequenced entry of `tenant`'s log, oldest first, onto the
-/// chain head kept in `audit_head` ([`remediation_audit::seal`]), inserts the records into the
-/// insert-only `audit` table, deletes the entries it sequenced, moves the head and, with a
-/// key, seals the checkpoint over the new head. Runs inside the caller's write transaction.
+/// The sequencer: seals every entry an older version left unsequenced in `audit_pending`
+/// (oldest first), then `bodies` in order, onto the chain head kept in `audit_head`
+/// ([`remediation_audit::seal`]), inserts the records into the insert-only `audit` table,
+/// deletes the pending entries it sequenced, moves the head and, with a key, seals the
+/// checkpoint over the new head. Runs inside the caller's write transaction.
 ///
 /// With a key the checkpoint must first vouch for the head (genuine MAC, same `seq` and
 /// `hash`), so a truncated or rewritten chain is never sealed over; without a key there must
@@ -1018,6 +1006,7 @@ pub(crate) fn sequence_audit(
     conn: &Connection,
     tenant: &str,
     key: Option<&AuditKey>,
+    bodies: Vec<AuditBody>,
     op: &dyn Fn() -> String,
 ) -> Result<(), StoreError> {
     let mut head: Option<ChainHead> = conn
@@ -1036,9 +1025,10 @@ pub(crate) fn sequence_audit(
         let rows = stmt.query_map(params![tenant], |row| Ok((row.get(0)?, row.get(1)?))).map_err(sql(op()))?;
         rows.collect::<Result<_, _>>().map_err(sql(op()))?
     };
-    let Some((last_id, _)) = pending.last().cloned() else {
+    let last_pending = pending.last().map(|(id, _)| *id);
+    if last_pending.is_none() && bodies.is_empty() {
         return Ok(());
-    };
+    }
     // The chain's last row, by its columns on the primary key (no JSON is parsed): the
     // checkpoint must vouch for it, and the head row must name it.
     let last: Option<ChainHead> = conn
@@ -1067,8 +1057,11 @@ pub(crate) fn sequence_audit(
             last: last.map(|h| h.seq).unwrap_or(0),
         }));
     }
-    for (_, body_json) in &pending {
-        let body: AuditBody = serde_json::from_str(body_json).map_err(decode(op()))?;
+    let left: Vec<AuditBody> = pending
+        .iter()
+        .map(|(_, body_json)| serde_json::from_str(body_json).map_err(decode(op())))
+        .collect::<Result<_, _>>()?;
+    for body in left.into_iter().chain(bodies) {
         let record = remediation_audit::seal(head.as_ref(), body).map_err(audit(op()))?;
         let json = record.to_canonical_json().map_err(audit(op()))?;
         let seq = i64::try_from(record.seq).map_err(|source| StoreError::Backend {
@@ -1085,9 +1078,11 @@ pub(crate) fn sequence_audit(
         .map_err(sql(op()))?;
         head = Some(ChainHead { seq: record.seq, hash: record.hash });
     }
-    conn.prepare_cached("DELETE FROM audit_pending WHERE tenant = ?1 AND id <= ?2")
-        .and_then(|mut stmt| stmt.execute(params![tenant, last_id]))
-        .map_err(sql(op()))?;
+    if let Some(last_id) = last_pending {
+        conn.prepare_cached("DELETE FROM audit_pending WHERE tenant = ?1 AND id <= ?2")
+            .and_then(|mut stmt| stmt.execute(params![tenant, last_id]))
+            .map_err(sql(op()))?;
+    }
     if let Some(head) = &head {
         let seq = i64::try_from(head.seq).unwrap_or(i64::MAX);
         conn.prepare_cached(
