@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use remediation_audit::{
     AuditBody, AuditKey, AuditRecord, BreakKind, ChainHead, ChainReport, ChainVerifier, Checkpoint, CheckpointVerdict,
-    judge_checkpoint,
+    PreparedBody, judge_checkpoint,
 };
 use remediation_core::{
     Action, ActionDetail, ActionFilter, ActionId, ActionStore, AuditFilter, AuditLog, BeginOutcome, LimitReached,
@@ -404,12 +404,13 @@ fn apply_in(
     conn: &Connection,
     ctx: &WriteCtx,
     change: &StateChange,
+    entry: &PreparedBody,
     now: OffsetDateTime,
 ) -> Result<Action, StoreError> {
     let op = change_op(change);
     let detail = load_expected(conn, &ctx.tenant, &change.record)?;
     crate::lease::check_fence(conn, &ctx.tenant, change)?;
-    let action = write_change(conn, ctx, detail, change, &op)?;
+    let action = write_change(conn, ctx, detail, change, entry, &op)?;
     crate::lease::lease_step(conn, &ctx.tenant, change, now)?;
     Ok(action)
 }
@@ -420,6 +421,7 @@ fn begin_in(
     conn: &Connection,
     ctx: &WriteCtx,
     change: &StateChange,
+    entry: &PreparedBody,
     slots: &[SlotRequest],
     enforce: bool,
     now: OffsetDateTime,
@@ -442,18 +444,13 @@ fn begin_in(
             .and_then(|mut stmt| stmt.execute(params![slot.key, at_nanos, id.to_string()]))
             .map_err(sql(op()))?;
     }
-    let action = write_change(conn, ctx, detail, change, &op)?;
+    let action = write_change(conn, ctx, detail, change, entry, &op)?;
     crate::lease::lease_step(conn, &ctx.tenant, change, now)?;
     Ok(BeginOutcome::Started(action))
 }
 
 /// `create_action` inside the writer's transaction.
-fn create_in(
-    conn: &Connection,
-    ctx: &WriteCtx,
-    detail: &ActionDetail,
-    record: &TransitionRecord,
-) -> Result<(), StoreError> {
+fn create_in(conn: &Connection, ctx: &WriteCtx, detail: &ActionDetail, entry: &PreparedBody) -> Result<(), StoreError> {
     let action = &detail.action;
     let op = || format!("cannot create action {}", action.id);
     let created_at = nanos(action.created_at).map_err(invalid(op()))?;
@@ -484,7 +481,7 @@ fn create_in(
             sql(op())(e)
         }
     })?;
-    ctx.enqueue_audit(AuditBody::Transition(record.clone()));
+    ctx.enqueue_audit(entry.clone());
     Ok(())
 }
 
@@ -505,8 +502,9 @@ impl ActionStore for SqliteStore {
         if record.to != action.state {
             return Err(invalid(op())(StoreSqliteError::InitialStateMismatch { state: action.state, to: record.to }));
         }
-        let (detail, record) = (detail.clone(), record.clone());
-        self.write(move |conn, ctx| create_in(conn, ctx, &detail, &record)).await
+        let entry = prepare(AuditBody::Transition(record.clone()), op)?;
+        let detail = detail.clone();
+        self.write(move |conn, ctx| create_in(conn, ctx, &detail, &entry)).await
     }
 
     async fn get(&self, id: ActionId) -> Result<ActionDetail, StoreError> {
@@ -539,7 +537,8 @@ impl ActionStore for SqliteStore {
     async fn apply(&self, change: &StateChange) -> Result<Action, StoreError> {
         let change = change.clone();
         let now = self.clock.now();
-        self.write(move |conn, ctx| apply_in(conn, ctx, &change, now)).await
+        let entry = prepare(AuditBody::Transition(change.record.clone()), change_op(&change))?;
+        self.write(move |conn, ctx| apply_in(conn, ctx, &change, &entry, now)).await
     }
 
     async fn begin_execution(
@@ -550,7 +549,8 @@ impl ActionStore for SqliteStore {
     ) -> Result<BeginOutcome, StoreError> {
         let (change, slots) = (change.clone(), slots.to_vec());
         let now = self.clock.now();
-        self.write(move |conn, ctx| begin_in(conn, ctx, &change, &slots, enforce, now)).await
+        let entry = prepare(AuditBody::Transition(change.record.clone()), change_op(&change))?;
+        self.write(move |conn, ctx| begin_in(conn, ctx, &change, &entry, &slots, enforce, now)).await
     }
 }
 
@@ -585,6 +585,7 @@ impl SafetyStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let op = || format!("cannot record {}", record.setting_event);
         let json = serde_json::to_string(new).map_err(encode(op()))?;
+        let entry = prepare(AuditBody::Settings(record.clone()), op)?;
         let (expected, record) = (expected.clone(), record.clone());
         self.write(move |conn, ctx| {
             let op = || format!("cannot record {}", record.setting_event);
@@ -597,7 +598,7 @@ impl SafetyStore for SqliteStore {
             )
             .and_then(|mut stmt| stmt.execute(params![json]))
             .map_err(sql(op()))?;
-            ctx.enqueue_audit(AuditBody::Settings(record.clone()));
+            ctx.enqueue_audit(entry.clone());
             Ok(())
         })
         .await
@@ -625,9 +626,9 @@ impl AuditLog for SqliteStore {
     }
 
     async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
-        let record = record.clone();
+        let entry = prepare(AuditBody::Settings(record.clone()), || format!("cannot record {}", record.setting_event))?;
         self.write(move |_conn, ctx| {
-            ctx.enqueue_audit(AuditBody::Settings(record.clone()));
+            ctx.enqueue_audit(entry.clone());
             Ok(())
         })
         .await
@@ -950,6 +951,7 @@ fn write_change(
     ctx: &WriteCtx,
     detail: ActionDetail,
     change: &StateChange,
+    entry: &PreparedBody,
     op: &dyn Fn() -> String,
 ) -> Result<Action, StoreError> {
     let record = &change.record;
@@ -975,7 +977,7 @@ fn write_change(
             .map_err(sql(op()))?;
     }
     // The transition is stored once: in its audit record ([`SqliteStore::transitions`] reads it there).
-    ctx.enqueue_audit(AuditBody::Transition(record.clone()));
+    ctx.enqueue_audit(entry.clone());
     Ok(detail.action)
 }
 
@@ -988,7 +990,12 @@ pub(crate) fn append_audit(
     body: &AuditBody,
     op: &dyn Fn() -> String,
 ) -> Result<(), StoreError> {
-    sequence_audit(conn, tenant, key, vec![body.clone()], op)
+    sequence_audit(conn, tenant, key, vec![prepare(body.clone(), op)?], op)
+}
+
+/// `body` with its canonical members written, ready for the sequencer.
+pub(crate) fn prepare(body: AuditBody, op: impl Fn() -> String) -> Result<PreparedBody, StoreError> {
+    PreparedBody::new(body).map_err(audit(op()))
 }
 
 /// The sequencer: seals every entry an older version left unsequenced in `audit_pending`
@@ -1006,7 +1013,7 @@ pub(crate) fn sequence_audit(
     conn: &Connection,
     tenant: &str,
     key: Option<&AuditKey>,
-    bodies: Vec<AuditBody>,
+    bodies: Vec<PreparedBody>,
     op: &dyn Fn() -> String,
 ) -> Result<(), StoreError> {
     let mut head: Option<ChainHead> = conn
@@ -1057,13 +1064,13 @@ pub(crate) fn sequence_audit(
             last: last.map(|h| h.seq).unwrap_or(0),
         }));
     }
-    let left: Vec<AuditBody> = pending
-        .iter()
-        .map(|(_, body_json)| serde_json::from_str(body_json).map_err(decode(op())))
-        .collect::<Result<_, _>>()?;
+    let mut left = Vec::with_capacity(pending.len());
+    for (_, body_json) in &pending {
+        let body: AuditBody = serde_json::from_str(body_json).map_err(decode(op()))?;
+        left.push(prepare(body, op)?);
+    }
     for body in left.into_iter().chain(bodies) {
-        let record = remediation_audit::seal(head.as_ref(), body).map_err(audit(op()))?;
-        let json = record.to_canonical_json().map_err(audit(op()))?;
+        let (record, json) = remediation_audit::seal_prepared(head.as_ref(), body).map_err(audit(op()))?;
         let seq = i64::try_from(record.seq).map_err(|source| StoreError::Backend {
             message: format!("{}: the audit chain is full", op()),
             source: Box::new(source),

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use remediation_audit::AuditKey;
-use remediation_core::{AuditBody, StoreError};
+use remediation_audit::{AuditKey, PreparedBody};
+use remediation_core::StoreError;
 use rusqlite::{Connection, ErrorCode};
 
 use crate::StoreSqliteError;
@@ -37,7 +37,7 @@ pub(crate) struct WriteCtx {
     /// The audit entries of the open group's kept requests, in order: the writer is the
     /// sequencer, so they stay in memory until it seals them at the end of the group (in the
     /// same transaction), instead of a round trip through `audit_pending`.
-    pub(crate) pending: Mutex<Vec<AuditBody>>,
+    pub(crate) pending: Mutex<Vec<PreparedBody>>,
 }
 
 impl WriteCtx {
@@ -46,12 +46,13 @@ impl WriteCtx {
         WriteCtx { tenant, key, pending: Mutex::new(Vec::new()) }
     }
 
-    /// Queues `body` to be sealed at the end of the group, with the request's other writes.
-    pub(crate) fn enqueue_audit(&self, body: AuditBody) {
+    /// Queues `body` (prepared by the caller, off this thread) to be sealed at the end of the
+    /// group, with the request's other writes.
+    pub(crate) fn enqueue_audit(&self, body: PreparedBody) {
         self.pending().push(body);
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<AuditBody>> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<PreparedBody>> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
