@@ -307,13 +307,14 @@ fn attempt_once(conn: &Connection, ctx: &WriteCtx, group: &mut [Box<dyn Job>]) -
     let result = (|| {
         for job in group.iter_mut() {
             let mark = ctx.pending().len();
-            conn.execute_batch("SAVEPOINT request").map_err(sql(OP))?;
+            exec(conn, "SAVEPOINT request").map_err(sql(OP))?;
             if job.run(conn, ctx) {
-                conn.execute_batch("RELEASE request").map_err(sql(OP))?;
+                exec(conn, "RELEASE request").map_err(sql(OP))?;
             } else {
                 // The request's audit entries go with its other writes.
                 ctx.pending().truncate(mark);
-                conn.execute_batch("ROLLBACK TO request; RELEASE request").map_err(sql(OP))?;
+                exec(conn, "ROLLBACK TO request").map_err(sql(OP))?;
+                exec(conn, "RELEASE request").map_err(sql(OP))?;
             }
         }
         let bodies = std::mem::take(&mut *ctx.pending());
@@ -325,6 +326,12 @@ fn attempt_once(conn: &Connection, ctx: &WriteCtx, group: &mut [Box<dyn Job>]) -
         let _ = conn.execute_batch("ROLLBACK");
     }
     result
+}
+
+/// Runs one statement kept prepared: the savepoint statements run twice per request, and
+/// `execute_batch` would parse them each time.
+fn exec(conn: &Connection, statement: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(statement)?.execute([]).map(|_| ())
 }
 
 /// Whether `e` is SQLite's "database is locked" by another connection.
