@@ -872,8 +872,8 @@ impl SqliteStore {
 /// The stored safety state; the default when none was ever written.
 fn read_safety(conn: &Connection, op: &'static str) -> Result<SafetyState, StoreError> {
     let json: Option<String> = conn
-        .query_row("SELECT state_json FROM safety_state WHERE id = 1", [], |row| row.get(0))
-        .optional()
+        .prepare_cached("SELECT state_json FROM safety_state WHERE id = 1")
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)).optional())
         .map_err(sql(op))?;
     match json {
         None => Ok(SafetyState::default()),
@@ -933,12 +933,8 @@ fn load_expected(conn: &Connection, tenant: &str, record: &TransitionRecord) -> 
 
 fn load(conn: &Connection, tenant: &str, id: ActionId, op: &dyn Fn() -> String) -> Result<ActionDetail, StoreError> {
     let json = conn
-        .query_row(
-            "SELECT detail_json FROM actions WHERE id = ?1 AND tenant = ?2",
-            params![id.to_string(), tenant],
-            |row| row.get::<_, String>(0),
-        )
-        .optional()
+        .prepare_cached("SELECT detail_json FROM actions WHERE id = ?1 AND tenant = ?2")
+        .and_then(|mut stmt| stmt.query_row(params![id.to_string(), tenant], |row| row.get::<_, String>(0)).optional())
         .map_err(sql(op()))?
         .ok_or(StoreError::NotFound(id))?;
     serde_json::from_str(&json).map_err(decode(op()))
@@ -1108,14 +1104,15 @@ pub(crate) fn sequence_audit(
 /// The stored checkpoint, if any. A negative `count` (which this crate never writes) is read
 /// as `u64::MAX`, whose MAC then fails to verify.
 fn read_checkpoint(conn: &Connection) -> Result<Option<Checkpoint>, rusqlite::Error> {
-    conn.query_row("SELECT count, head, mac FROM audit_checkpoint WHERE id = 1", [], |row| {
-        Ok(Checkpoint {
-            count: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(u64::MAX),
-            head: row.get(1)?,
-            mac: row.get(2)?,
+    conn.prepare_cached("SELECT count, head, mac FROM audit_checkpoint WHERE id = 1")?
+        .query_row([], |row| {
+            Ok(Checkpoint {
+                count: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(u64::MAX),
+                head: row.get(1)?,
+                mac: row.get(2)?,
+            })
         })
-    })
-    .optional()
+        .optional()
 }
 
 /// Inserts or replaces the one checkpoint row.
@@ -1124,11 +1121,11 @@ fn write_checkpoint(conn: &Connection, checkpoint: &Checkpoint, op: &dyn Fn() ->
         message: format!("{}: the audit chain is full", op()),
         source: Box::new(source),
     })?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO audit_checkpoint (id, count, head, mac) VALUES (1, ?1, ?2, ?3)
          ON CONFLICT (id) DO UPDATE SET count = excluded.count, head = excluded.head, mac = excluded.mac",
-        params![count, checkpoint.head, checkpoint.mac],
     )
+    .and_then(|mut stmt| stmt.execute(params![count, checkpoint.head, checkpoint.mac]))
     .map_err(sql(op()))?;
     Ok(())
 }
