@@ -178,7 +178,7 @@ pub use checkpoint::{AuditKey, CHECKPOINT_MAC_CONTEXT, Checkpoint, checkpoint_ma
 pub use error::AuditError;
 pub use jsonl::{read_jsonl, write_jsonl};
 pub use merkle::{ConsistencyProof, InclusionProof, MerkleHash, ProofError, ProveError};
-pub use record::{AuditRecordExt, seal};
+pub use record::{AuditRecordExt, PreparedBody, seal, seal_prepared};
 /// The record and report types, defined in core so every store trait can name them.
 pub use remediation_core::{AuditBody, AuditRecord, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict};
 pub use tree_head::{

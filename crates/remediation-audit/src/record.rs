@@ -124,3 +124,75 @@ impl AuditRecordExt for AuditRecord {
         Ok(record)
     }
 }
+
+/// A body whose canonical members were written ahead of sealing, so [`seal_prepared`] only
+/// places `seq`, `prev_hash` and `hash` among them and hashes the text: a store can prepare the
+/// body on the caller's thread and keep the sequencer's own work small.
+#[derive(Debug, Clone)]
+pub struct PreparedBody {
+    body: AuditBody,
+    /// Each top-level member of the body as `(key, "key":canonical value)`.
+    members: Vec<(String, String)>,
+}
+
+impl PreparedBody {
+    /// Writes the canonical form of each of `body`'s members.
+    pub fn new(body: impl Into<AuditBody>) -> Result<PreparedBody, AuditError> {
+        let body = body.into();
+        let canonical = |source| AuditError::Canonical { seq: 0, source };
+        let value = serde_json::to_value(&body).map_err(|source| AuditError::Invalid { source })?;
+        let serde_json::Value::Object(map) = value else {
+            // Every body serialises to an object; anything else cannot be flattened into a record.
+            let source = <serde_json::Error as serde::ser::Error>::custom("the audit body is not a JSON object");
+            return Err(canonical(remediation_core::hash::CanonicalError(source)));
+        };
+        let mut members = Vec::with_capacity(map.len());
+        for (key, value) in map {
+            let text =
+                format!("{}:{}", canonical_json(&key).map_err(canonical)?, canonical_json(&value).map_err(canonical)?);
+            members.push((key, text));
+        }
+        Ok(PreparedBody { body, members })
+    }
+
+    /// The body.
+    pub fn body(&self) -> &AuditBody {
+        &self.body
+    }
+}
+
+/// [`seal`] for a [`PreparedBody`]: the same record and hash, plus its canonical JSON
+/// ([`AuditRecordExt::to_canonical_json`]), written from the prepared members.
+pub fn seal_prepared(head: Option<&ChainHead>, prepared: PreparedBody) -> Result<(AuditRecord, String), AuditError> {
+    let (seq, prev_hash) = match head {
+        None => (1, GENESIS_HASH.to_owned()),
+        Some(h) => (h.seq.checked_add(1).ok_or(AuditError::SeqExhausted { prev_seq: h.seq })?, h.hash.clone()),
+    };
+    let canonical = |source| AuditError::Canonical { seq, source };
+    let PreparedBody { body, members } = prepared;
+    let mut members: Vec<(String, String)> = members;
+    members.push(("seq".to_owned(), format!("\"seq\":{seq}")));
+    members.push(("prev_hash".to_owned(), format!("\"prev_hash\":{}", canonical_json(&prev_hash).map_err(canonical)?)));
+    // RFC 8785 orders members by the UTF-16 code units of their names.
+    let order = |a: &(String, String), b: &(String, String)| a.0.encode_utf16().cmp(b.0.encode_utf16());
+    members.sort_by(order);
+    let hash = sha256_hex(join(&members).as_bytes());
+    members.push(("hash".to_owned(), format!("\"hash\":\"{hash}\"")));
+    members.sort_by(order);
+    let json = join(&members);
+    Ok((AuditRecord { seq, body, prev_hash, hash }, json))
+}
+
+/// `{` the members `,` separated `}`.
+fn join(members: &[(String, String)]) -> String {
+    let mut text = String::with_capacity(members.iter().map(|(_, m)| m.len() + 1).sum::<usize>() + 2);
+    text.push('{');
+    for (i, (_, member)) in members.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(member);
+    }
+    text.push('}');
+    text
+}

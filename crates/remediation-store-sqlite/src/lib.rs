@@ -9,11 +9,11 @@
 //!   itself, and the compare of the current state with `record.from` happens under the write
 //!   lock. Reads run on a small pool of connections on blocking threads; nothing touches SQLite
 //!   on an async worker thread.
-//! - The audit log is written in two steps. A state change inserts its entry into
-//!   `audit_pending` without reading the chain head; the sequencer, run once at the end of the
-//!   group's write transaction, seals the pending entries in order onto the head kept in `audit_head`
-//!   ([`remediation_audit::seal`]), inserts them into `audit`, deletes them from
-//!   `audit_pending` and moves the head. `audit` is insert-only: SQLite triggers abort any
+//! - The audit log is written in two steps. A state change queues its entry with the writer
+//!   (in memory) without reading the chain head; the sequencer, run once at the end of the
+//!   group's write transaction, seals the queued entries in order onto the head kept in
+//!   `audit_head` ([`remediation_audit::seal`]), inserts them into `audit` and moves the head.
+//!   Entries an older version left in `audit_pending` are sealed first and deleted from it. `audit` is insert-only: SQLite triggers abort any
 //!   `UPDATE` or `DELETE` on it, and any `INSERT` that does not extend the chain.
 //!   [`SqliteStore::verify_audit`] re-checks it.
 //! - With an [`AuditKey`] ([`SqliteStore::open_with`]), the chain head is kept in a
@@ -43,7 +43,7 @@
 //! | `actions` | `id` (PK), `tenant` (`'default'`), `state`, `connector`, `requested_by`, `created_at`, `updated_at`, `due_at` (version 6; unix ns), `not_before` (version 9; unix ns, a requeued action's earliest next claim), `detail_json` (the [`remediation_core::ActionDetail`]); indexed on (`tenant`, `created_at`, `id`), (`tenant`, `state`, `created_at`, `id`), (`tenant`, `due_at`) |
 //! | `transitions` | `seq` (autoincrement), `action_id`, `record_json` (the [`remediation_core::TransitionRecord`]): since version 8 written no more, holding only rows from before it that have no audit record; an action's transitions are read from `audit` |
 //! | `audit` | `seq` (PK, the record's `seq`), `action_id`, `at` (unix ns), `record_json` (canonical JSON of the [`remediation_audit::AuditRecord`]), `prev_hash`, `hash`, `tenant` (version 6); indexed on (`action_id`, `seq`) (version 8) |
-//! | `audit_pending` (version 6) | `id` (autoincrement), `tenant`, `body_json` (the [`remediation_audit::AuditBody`]): entries not yet sequenced |
+//! | `audit_pending` (version 6) | `id` (autoincrement), `tenant`, `body_json` (the [`remediation_audit::AuditBody`]): entries not yet sequenced, written only by older versions |
 //! | `audit_head` (version 6) | `tenant` (PK), `seq`, `hash`: the chain head |
 //! | `limit_slots` | `key`, `at` (unix ns), `action_id`; indexed on (`key`, `at`), (`action_id`) (version 9) |
 //! | `safety_state` (version 3) | one row (`id` = 1): `state_json` (the [`remediation_core::SafetyState`]) |

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use remediation_audit::{
     AuditBody, AuditKey, AuditRecord, BreakKind, ChainHead, ChainReport, ChainVerifier, Checkpoint, CheckpointVerdict,
-    judge_checkpoint,
+    PreparedBody, judge_checkpoint,
 };
 use remediation_core::{
     Action, ActionDetail, ActionFilter, ActionId, ActionStore, AuditFilter, AuditLog, BeginOutcome, LimitReached,
@@ -147,7 +147,7 @@ impl SqliteStore {
         migrate(&mut conn, &path)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let key = key.map(Arc::new);
-        let ctx = WriteCtx { tenant: DEFAULT_TENANT.to_owned(), key: key.clone() };
+        let ctx = WriteCtx::new(DEFAULT_TENANT.to_owned(), key.clone());
         let writer = if memory {
             Writer::inline(conn, ctx)
         } else {
@@ -404,12 +404,13 @@ fn apply_in(
     conn: &Connection,
     ctx: &WriteCtx,
     change: &StateChange,
+    entry: &PreparedBody,
     now: OffsetDateTime,
 ) -> Result<Action, StoreError> {
     let op = change_op(change);
     let detail = load_expected(conn, &ctx.tenant, &change.record)?;
     crate::lease::check_fence(conn, &ctx.tenant, change)?;
-    let action = write_change(conn, &ctx.tenant, detail, change, &op)?;
+    let action = write_change(conn, ctx, detail, change, entry, &op)?;
     crate::lease::lease_step(conn, &ctx.tenant, change, now)?;
     Ok(action)
 }
@@ -420,6 +421,7 @@ fn begin_in(
     conn: &Connection,
     ctx: &WriteCtx,
     change: &StateChange,
+    entry: &PreparedBody,
     slots: &[SlotRequest],
     enforce: bool,
     now: OffsetDateTime,
@@ -442,18 +444,13 @@ fn begin_in(
             .and_then(|mut stmt| stmt.execute(params![slot.key, at_nanos, id.to_string()]))
             .map_err(sql(op()))?;
     }
-    let action = write_change(conn, &ctx.tenant, detail, change, &op)?;
+    let action = write_change(conn, ctx, detail, change, entry, &op)?;
     crate::lease::lease_step(conn, &ctx.tenant, change, now)?;
     Ok(BeginOutcome::Started(action))
 }
 
 /// `create_action` inside the writer's transaction.
-fn create_in(
-    conn: &Connection,
-    ctx: &WriteCtx,
-    detail: &ActionDetail,
-    record: &TransitionRecord,
-) -> Result<(), StoreError> {
+fn create_in(conn: &Connection, ctx: &WriteCtx, detail: &ActionDetail, entry: &PreparedBody) -> Result<(), StoreError> {
     let action = &detail.action;
     let op = || format!("cannot create action {}", action.id);
     let created_at = nanos(action.created_at).map_err(invalid(op()))?;
@@ -484,7 +481,8 @@ fn create_in(
             sql(op())(e)
         }
     })?;
-    enqueue_audit(conn, &ctx.tenant, &AuditBody::Transition(record.clone()), &op)
+    ctx.enqueue_audit(entry.clone());
+    Ok(())
 }
 
 #[async_trait]
@@ -504,8 +502,9 @@ impl ActionStore for SqliteStore {
         if record.to != action.state {
             return Err(invalid(op())(StoreSqliteError::InitialStateMismatch { state: action.state, to: record.to }));
         }
-        let (detail, record) = (detail.clone(), record.clone());
-        self.write(move |conn, ctx| create_in(conn, ctx, &detail, &record)).await
+        let entry = prepare(AuditBody::Transition(record.clone()), op)?;
+        let detail = detail.clone();
+        self.write(move |conn, ctx| create_in(conn, ctx, &detail, &entry)).await
     }
 
     async fn get(&self, id: ActionId) -> Result<ActionDetail, StoreError> {
@@ -542,7 +541,8 @@ impl ActionStore for SqliteStore {
     async fn apply(&self, change: &StateChange) -> Result<Action, StoreError> {
         let change = change.clone();
         let now = self.clock.now();
-        self.write(move |conn, ctx| apply_in(conn, ctx, &change, now)).await
+        let entry = prepare(AuditBody::Transition(change.record.clone()), change_op(&change))?;
+        self.write(move |conn, ctx| apply_in(conn, ctx, &change, &entry, now)).await
     }
 
     async fn begin_execution(
@@ -553,7 +553,8 @@ impl ActionStore for SqliteStore {
     ) -> Result<BeginOutcome, StoreError> {
         let (change, slots) = (change.clone(), slots.to_vec());
         let now = self.clock.now();
-        self.write(move |conn, ctx| begin_in(conn, ctx, &change, &slots, enforce, now)).await
+        let entry = prepare(AuditBody::Transition(change.record.clone()), change_op(&change))?;
+        self.write(move |conn, ctx| begin_in(conn, ctx, &change, &entry, &slots, enforce, now)).await
     }
 }
 
@@ -588,6 +589,7 @@ impl SafetyStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let op = || format!("cannot record {}", record.setting_event);
         let json = serde_json::to_string(new).map_err(encode(op()))?;
+        let entry = prepare(AuditBody::Settings(record.clone()), op)?;
         let (expected, record) = (expected.clone(), record.clone());
         self.write(move |conn, ctx| {
             let op = || format!("cannot record {}", record.setting_event);
@@ -600,7 +602,8 @@ impl SafetyStore for SqliteStore {
             )
             .and_then(|mut stmt| stmt.execute(params![json]))
             .map_err(sql(op()))?;
-            enqueue_audit(conn, &ctx.tenant, &AuditBody::Settings(record.clone()), &op)
+            ctx.enqueue_audit(entry.clone());
+            Ok(())
         })
         .await
     }
@@ -627,10 +630,10 @@ impl AuditLog for SqliteStore {
     }
 
     async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
-        let record = record.clone();
-        self.write(move |conn, ctx| {
-            let op = || format!("cannot record {}", record.setting_event);
-            enqueue_audit(conn, &ctx.tenant, &AuditBody::Settings(record.clone()), &op)
+        let entry = prepare(AuditBody::Settings(record.clone()), || format!("cannot record {}", record.setting_event))?;
+        self.write(move |_conn, ctx| {
+            ctx.enqueue_audit(entry.clone());
+            Ok(())
         })
         .await
     }
@@ -898,8 +901,8 @@ impl SqliteStore {
 /// The stored safety state; the default when none was ever written.
 fn read_safety(conn: &Connection, op: &'static str) -> Result<SafetyState, StoreError> {
     let json: Option<String> = conn
-        .query_row("SELECT state_json FROM safety_state WHERE id = 1", [], |row| row.get(0))
-        .optional()
+        .prepare_cached("SELECT state_json FROM safety_state WHERE id = 1")
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)).optional())
         .map_err(sql(op))?;
     match json {
         None => Ok(SafetyState::default()),
@@ -959,12 +962,8 @@ fn load_expected(conn: &Connection, tenant: &str, record: &TransitionRecord) -> 
 
 fn load(conn: &Connection, tenant: &str, id: ActionId, op: &dyn Fn() -> String) -> Result<ActionDetail, StoreError> {
     let json = conn
-        .query_row(
-            "SELECT detail_json FROM actions WHERE id = ?1 AND tenant = ?2",
-            params![id.to_string(), tenant],
-            |row| row.get::<_, String>(0),
-        )
-        .optional()
+        .prepare_cached("SELECT detail_json FROM actions WHERE id = ?1 AND tenant = ?2")
+        .and_then(|mut stmt| stmt.query_row(params![id.to_string(), tenant], |row| row.get::<_, String>(0)).optional())
         .map_err(sql(op()))?
         .ok_or(StoreError::NotFound(id))?;
     serde_json::from_str(&json).map_err(decode(op()))
@@ -974,9 +973,10 @@ fn load(conn: &Connection, tenant: &str, id: ActionId, op: &dyn Fn() -> String) 
 /// entry (sequenced by the writer at the end of the group).
 fn write_change(
     conn: &Connection,
-    tenant: &str,
+    ctx: &WriteCtx,
     detail: ActionDetail,
     change: &StateChange,
+    entry: &PreparedBody,
     op: &dyn Fn() -> String,
 ) -> Result<Action, StoreError> {
     let record = &change.record;
@@ -986,6 +986,7 @@ fn write_change(
     let not_before = detail.not_before.map(clamped_nanos);
     let detail_json = serde_json::to_string(&detail).map_err(encode(op()))?;
     let id = record.action_id.to_string();
+    let tenant = &ctx.tenant;
     conn.prepare_cached(
         "UPDATE actions SET state = ?1, updated_at = ?2, detail_json = ?3, due_at = ?6, not_before = ?7
          WHERE id = ?4 AND tenant = ?5",
@@ -1001,12 +1002,12 @@ fn write_change(
             .map_err(sql(op()))?;
     }
     // The transition is stored once: in its audit record ([`SqliteStore::transitions`] reads it there).
-    enqueue_audit(conn, tenant, &AuditBody::Transition(record.clone()), op)?;
+    ctx.enqueue_audit(entry.clone());
     Ok(detail.action)
 }
 
-/// Writes `body` to the audit log in the caller's transaction: [`enqueue_audit`], then
-/// [`sequence_audit`] at once, so every committed change of this store is sequenced.
+/// Writes `body` to the audit log in the caller's transaction: [`sequence_audit`] with it
+/// alone, so every committed change of this store is sequenced.
 pub(crate) fn append_audit(
     conn: &Connection,
     tenant: &str,
@@ -1014,29 +1015,19 @@ pub(crate) fn append_audit(
     body: &AuditBody,
     op: &dyn Fn() -> String,
 ) -> Result<(), StoreError> {
-    enqueue_audit(conn, tenant, body, op)?;
-    sequence_audit(conn, tenant, key, op)
+    sequence_audit(conn, tenant, key, vec![prepare(body.clone(), op)?], op)
 }
 
-/// Inserts `body` as an unsequenced entry of `tenant`'s log, without reading the chain head,
-/// so writers never contend on it.
-pub(crate) fn enqueue_audit(
-    conn: &Connection,
-    tenant: &str,
-    body: &AuditBody,
-    op: &dyn Fn() -> String,
-) -> Result<(), StoreError> {
-    let json = serde_json::to_string(body).map_err(encode(op()))?;
-    conn.prepare_cached("INSERT INTO audit_pending (tenant, body_json) VALUES (?1, ?2)")
-        .and_then(|mut stmt| stmt.execute(params![tenant, json]))
-        .map_err(sql(op()))?;
-    Ok(())
+/// `body` with its canonical members written, ready for the sequencer.
+pub(crate) fn prepare(body: AuditBody, op: impl Fn() -> String) -> Result<PreparedBody, StoreError> {
+    PreparedBody::new(body).map_err(audit(op()))
 }
 
-/// The sequencer: seals every unsequenced entry of `tenant`'s log, oldest first, onto the
-/// chain head kept in `audit_head` ([`remediation_audit::seal`]), inserts the records into the
-/// insert-only `audit` table, deletes the entries it sequenced, moves the head and, with a
-/// key, seals the checkpoint over the new head. Runs inside the caller's write transaction.
+/// The sequencer: seals every entry an older version left unsequenced in `audit_pending`
+/// (oldest first), then `bodies` in order, onto the chain head kept in `audit_head`
+/// ([`remediation_audit::seal`]), inserts the records into the insert-only `audit` table,
+/// deletes the pending entries it sequenced, moves the head and, with a key, seals the
+/// checkpoint over the new head. Runs inside the caller's write transaction.
 ///
 /// With a key the checkpoint must first vouch for the head (genuine MAC, same `seq` and
 /// `hash`), so a truncated or rewritten chain is never sealed over; without a key there must
@@ -1047,6 +1038,7 @@ pub(crate) fn sequence_audit(
     conn: &Connection,
     tenant: &str,
     key: Option<&AuditKey>,
+    bodies: Vec<PreparedBody>,
     op: &dyn Fn() -> String,
 ) -> Result<(), StoreError> {
     let mut head: Option<ChainHead> = conn
@@ -1065,9 +1057,10 @@ pub(crate) fn sequence_audit(
         let rows = stmt.query_map(params![tenant], |row| Ok((row.get(0)?, row.get(1)?))).map_err(sql(op()))?;
         rows.collect::<Result<_, _>>().map_err(sql(op()))?
     };
-    let Some((last_id, _)) = pending.last().cloned() else {
+    let last_pending = pending.last().map(|(id, _)| *id);
+    if last_pending.is_none() && bodies.is_empty() {
         return Ok(());
-    };
+    }
     // The chain's last row, by its columns on the primary key (no JSON is parsed): the
     // checkpoint must vouch for it, and the head row must name it.
     let last: Option<ChainHead> = conn
@@ -1096,10 +1089,13 @@ pub(crate) fn sequence_audit(
             last: last.map(|h| h.seq).unwrap_or(0),
         }));
     }
+    let mut left = Vec::with_capacity(pending.len());
     for (_, body_json) in &pending {
         let body: AuditBody = serde_json::from_str(body_json).map_err(decode(op()))?;
-        let record = remediation_audit::seal(head.as_ref(), body).map_err(audit(op()))?;
-        let json = record.to_canonical_json().map_err(audit(op()))?;
+        left.push(prepare(body, op)?);
+    }
+    for body in left.into_iter().chain(bodies) {
+        let (record, json) = remediation_audit::seal_prepared(head.as_ref(), body).map_err(audit(op()))?;
         let seq = i64::try_from(record.seq).map_err(|source| StoreError::Backend {
             message: format!("{}: the audit chain is full", op()),
             source: Box::new(source),
@@ -1114,9 +1110,11 @@ pub(crate) fn sequence_audit(
         .map_err(sql(op()))?;
         head = Some(ChainHead { seq: record.seq, hash: record.hash });
     }
-    conn.prepare_cached("DELETE FROM audit_pending WHERE tenant = ?1 AND id <= ?2")
-        .and_then(|mut stmt| stmt.execute(params![tenant, last_id]))
-        .map_err(sql(op()))?;
+    if let Some(last_id) = last_pending {
+        conn.prepare_cached("DELETE FROM audit_pending WHERE tenant = ?1 AND id <= ?2")
+            .and_then(|mut stmt| stmt.execute(params![tenant, last_id]))
+            .map_err(sql(op()))?;
+    }
     if let Some(head) = &head {
         let seq = i64::try_from(head.seq).unwrap_or(i64::MAX);
         conn.prepare_cached(
@@ -1135,14 +1133,15 @@ pub(crate) fn sequence_audit(
 /// The stored checkpoint, if any. A negative `count` (which this crate never writes) is read
 /// as `u64::MAX`, whose MAC then fails to verify.
 fn read_checkpoint(conn: &Connection) -> Result<Option<Checkpoint>, rusqlite::Error> {
-    conn.query_row("SELECT count, head, mac FROM audit_checkpoint WHERE id = 1", [], |row| {
-        Ok(Checkpoint {
-            count: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(u64::MAX),
-            head: row.get(1)?,
-            mac: row.get(2)?,
+    conn.prepare_cached("SELECT count, head, mac FROM audit_checkpoint WHERE id = 1")?
+        .query_row([], |row| {
+            Ok(Checkpoint {
+                count: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(u64::MAX),
+                head: row.get(1)?,
+                mac: row.get(2)?,
+            })
         })
-    })
-    .optional()
+        .optional()
 }
 
 /// Inserts or replaces the one checkpoint row.
@@ -1151,11 +1150,11 @@ fn write_checkpoint(conn: &Connection, checkpoint: &Checkpoint, op: &dyn Fn() ->
         message: format!("{}: the audit chain is full", op()),
         source: Box::new(source),
     })?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO audit_checkpoint (id, count, head, mac) VALUES (1, ?1, ?2, ?3)
          ON CONFLICT (id) DO UPDATE SET count = excluded.count, head = excluded.head, mac = excluded.mac",
-        params![count, checkpoint.head, checkpoint.mac],
     )
+    .and_then(|mut stmt| stmt.execute(params![count, checkpoint.head, checkpoint.mac]))
     .map_err(sql(op()))?;
     Ok(())
 }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use remediation_audit::AuditKey;
+use remediation_audit::{AuditKey, PreparedBody};
 use remediation_core::StoreError;
 use rusqlite::{Connection, ErrorCode};
 
@@ -34,9 +34,28 @@ pub(crate) struct WriteCtx {
     pub(crate) tenant: String,
     /// Seals the audit checkpoint.
     pub(crate) key: Option<Arc<AuditKey>>,
+    /// The audit entries of the open group's kept requests, in order: the writer is the
+    /// sequencer, so they stay in memory until it seals them at the end of the group (in the
+    /// same transaction), instead of a round trip through `audit_pending`.
+    pub(crate) pending: Mutex<Vec<PreparedBody>>,
 }
 
 impl WriteCtx {
+    /// A context for `tenant`'s rows, sealing the checkpoint with `key`.
+    pub(crate) fn new(tenant: String, key: Option<Arc<AuditKey>>) -> WriteCtx {
+        WriteCtx { tenant, key, pending: Mutex::new(Vec::new()) }
+    }
+
+    /// Queues `body` (prepared by the caller, off this thread) to be sealed at the end of the
+    /// group, with the request's other writes.
+    pub(crate) fn enqueue_audit(&self, body: PreparedBody) {
+        self.pending().push(body);
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<PreparedBody>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The audit key, if any.
     pub(crate) fn key(&self) -> Option<&AuditKey> {
         self.key.as_deref()
@@ -283,17 +302,23 @@ fn attempt(conn: &Connection, ctx: &WriteCtx, group: &mut [Box<dyn Job>]) -> Res
 
 fn attempt_once(conn: &Connection, ctx: &WriteCtx, group: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
     const OP: &str = "cannot commit the queued changes";
+    ctx.pending().clear();
     conn.execute_batch("BEGIN IMMEDIATE").map_err(sql(OP))?;
     let result = (|| {
         for job in group.iter_mut() {
-            conn.execute_batch("SAVEPOINT request").map_err(sql(OP))?;
+            let mark = ctx.pending().len();
+            exec(conn, "SAVEPOINT request").map_err(sql(OP))?;
             if job.run(conn, ctx) {
-                conn.execute_batch("RELEASE request").map_err(sql(OP))?;
+                exec(conn, "RELEASE request").map_err(sql(OP))?;
             } else {
-                conn.execute_batch("ROLLBACK TO request; RELEASE request").map_err(sql(OP))?;
+                // The request's audit entries go with its other writes.
+                ctx.pending().truncate(mark);
+                exec(conn, "ROLLBACK TO request").map_err(sql(OP))?;
+                exec(conn, "RELEASE request").map_err(sql(OP))?;
             }
         }
-        sequence_audit(conn, &ctx.tenant, ctx.key(), &|| OP.to_owned())?;
+        let bodies = std::mem::take(&mut *ctx.pending());
+        sequence_audit(conn, &ctx.tenant, ctx.key(), bodies, &|| OP.to_owned())?;
         conn.execute_batch("COMMIT").map_err(sql(OP))
     })();
     if result.is_err() && !conn.is_autocommit() {
@@ -301,6 +326,12 @@ fn attempt_once(conn: &Connection, ctx: &WriteCtx, group: &mut [Box<dyn Job>]) -
         let _ = conn.execute_batch("ROLLBACK");
     }
     result
+}
+
+/// Runs one statement kept prepared: the savepoint statements run twice per request, and
+/// `execute_batch` would parse them each time.
+fn exec(conn: &Connection, statement: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(statement)?.execute([]).map(|_| ())
 }
 
 /// Whether `e` is SQLite's "database is locked" by another connection.

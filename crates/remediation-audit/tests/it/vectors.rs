@@ -130,3 +130,26 @@ fn records_carrying_states_verify_and_leave_the_vectors_unchanged() {
     assert!(!vector_jsonl().contains("_state"));
     assert_eq!(sha256_hex(FIRST_BODY.as_bytes()), FIRST_HASH);
 }
+
+#[test]
+fn sealing_a_prepared_body_reproduces_the_vectors() {
+    let committed = std::fs::read_to_string(vectors_dir().join("chain.jsonl")).expect("chain.jsonl");
+    let mut head = None;
+    let mut lines = committed.lines();
+    for expected in vector_chain() {
+        let prepared = remediation_audit::PreparedBody::new(expected.body.clone()).expect("prepare");
+        let (record, json) = remediation_audit::seal_prepared(head.as_ref(), prepared).expect("seal");
+        assert_eq!(record, expected);
+        assert_eq!(json, expected.to_canonical_json().expect("canonical"));
+        assert_eq!(Some(json.as_str()), lines.next());
+        head = Some(record.head());
+    }
+    // A body with nested objects, arrays and escapes: the same bytes as the ordinary path.
+    let mut done = vector_chain()[2].body.transition().expect("a transition").clone();
+    done.before_state = Some(remediation_core::Snapshot::new(serde_json::json!({"z": [1, 2.5], "a": "\u{e9}\n"})));
+    let expected = AuditRecord::seal(vector_chain().last(), done.clone()).expect("seal");
+    let prepared = remediation_audit::PreparedBody::new(done).expect("prepare");
+    let (record, json) = remediation_audit::seal_prepared(head.as_ref(), prepared).expect("seal");
+    assert_eq!(record, expected);
+    assert_eq!(json, expected.to_canonical_json().expect("canonical"));
+}
