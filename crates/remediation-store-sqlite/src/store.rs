@@ -74,15 +74,31 @@ pub struct SqliteStore {
 #[derive(Debug)]
 struct Inner {
     writer: Writer,
-    /// Idle read connections (none for an in-memory store).
-    readers: Mutex<Vec<Connection>>,
+    /// The read connections (none for an in-memory store): at most [`READERS`] open, idle
+    /// ones kept with their prepared statements; a read finding none idle and the pool full
+    /// waits on `reader_freed` instead of opening one more.
+    readers: Mutex<Readers>,
+    /// Signalled whenever a read connection goes back to the pool (or is closed).
+    reader_freed: std::sync::Condvar,
     path: PathBuf,
     /// Seals the audit checkpoint; `Debug` prints it redacted.
     key: Option<Arc<AuditKey>>,
 }
 
-/// Idle read connections kept open.
+/// Read connections open at most: reads beyond them wait for one to be free, since opening a
+/// connection (file, pragmas, an empty statement cache) costs several reads.
 const READERS: usize = 4;
+
+/// The read pool's state.
+#[derive(Debug, Default)]
+struct Readers {
+    /// Connections open and not in use.
+    idle: Vec<Connection>,
+    /// Connections open, in use or idle.
+    open: usize,
+    /// Connections opened since the store was opened.
+    opened: usize,
+}
 
 /// Statements each connection keeps prepared.
 const STATEMENT_CACHE: usize = 64;
@@ -153,7 +169,13 @@ impl SqliteStore {
         } else {
             Writer::start(conn, ctx).map_err(|e| StoreSqliteError::WriterThread { path: path.clone(), source: e })?
         };
-        let inner = Inner { writer, readers: Mutex::new(Vec::new()), path, key };
+        let inner = Inner {
+            writer,
+            readers: Mutex::new(Readers::default()),
+            reader_freed: std::sync::Condvar::new(),
+            path,
+            key,
+        };
         Ok(SqliteStore {
             inner: Arc::new(inner),
             tenant: DEFAULT_TENANT.to_owned(),
@@ -175,6 +197,12 @@ impl SqliteStore {
     /// The audit key, if the store was opened with one.
     pub(crate) fn key(&self) -> Option<&AuditKey> {
         self.inner.key.as_deref()
+    }
+
+    /// How many read connections the store has opened since it was opened (never more than
+    /// four at once; reused while they stay open). For tests and benchmarks.
+    pub fn read_connections_opened(&self) -> usize {
+        self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).opened
     }
 
     /// The writer's counters since the store was opened: how many transactions it committed,
@@ -383,17 +411,41 @@ impl SqliteStore {
             return result.unwrap_or_else(|| Err(stopped()));
         }
         let Some(f) = f else { return Err(stopped()) };
-        let pooled = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        let mut conn = match pooled {
-            Some(conn) => conn,
-            None => self.open_reader()?,
-        };
+        let mut conn = self.take_reader()?;
         let result = f(&mut conn);
-        let mut idle = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < READERS && conn.is_autocommit() {
-            idle.push(conn);
+        let mut pool = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if conn.is_autocommit() {
+            pool.idle.push(conn);
+        } else {
+            // Left inside a transaction: closed (rolled back), not reused.
+            pool.open = pool.open.saturating_sub(1);
         }
+        drop(pool);
+        self.inner.reader_freed.notify_one();
         result
+    }
+
+    /// An idle read connection, else a new one while fewer than [`READERS`] are open, else
+    /// the next one given back (waiting on the calling, blocking, thread).
+    fn take_reader(&self) -> Result<Connection, StoreError> {
+        let mut pool = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(conn) = pool.idle.pop() {
+                return Ok(conn);
+            }
+            if pool.open < READERS {
+                pool.open += 1;
+                pool.opened += 1;
+                drop(pool);
+                return self.open_reader().inspect_err(|_| {
+                    let mut pool = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
+                    pool.open = pool.open.saturating_sub(1);
+                    drop(pool);
+                    self.inner.reader_freed.notify_one();
+                });
+            }
+            pool = self.inner.reader_freed.wait(pool).unwrap_or_else(PoisonError::into_inner);
+        }
     }
 }
 

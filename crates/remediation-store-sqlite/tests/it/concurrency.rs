@@ -97,3 +97,26 @@ fn four_handles_can_create_the_same_fresh_file_at_once() {
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.records, u64::from(THREADS));
 }
+
+/// Many reads at once share the pool's few connections: they wait for one to be free rather
+/// than opening (and closing) a connection each, which cost more than the read itself.
+#[test]
+fn many_reads_at_once_share_at_most_four_connections() {
+    let (_dir, _path, store) = crate::support::temp_store();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("runtime");
+    rt.block_on(create(&store, 1, State::Approved, t(0)));
+    let id = crate::support::id(1);
+    rt.block_on(async {
+        let reads: Vec<_> = (0..256)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.get(id).await.map(|d| d.action.id) })
+            })
+            .collect();
+        for read in reads {
+            assert_eq!(read.await.expect("join").expect("read"), id);
+        }
+    });
+    let opened = store.read_connections_opened();
+    assert!((1..=4).contains(&opened), "{opened} read connections were opened for 256 reads");
+}
