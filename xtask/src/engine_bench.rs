@@ -22,14 +22,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use remediation_connector_http::SecretSource;
-use remediation_connector_okta::{GROUP_MEMBERSHIP, OktaAuth, OktaConfig, OktaConnector, OktaParts};
+use remediation_connector_okta::GROUP_MEMBERSHIP;
 use remediation_core::{
     ActionKind, Actor, CachedChecks, Connector, DEFAULT_CHECK_TTL, Engine, EngineParts, ExecuteOutcome, LeaseRequest,
     Mode, Role, State, Store, SystemClock, Target,
 };
 use remediation_store_sqlite::SqliteStore;
-use remediation_testkit::fakes::okta::FakeOkta;
 use remediation_testkit::{ActionBuilder, AllowAll, FakeConnector, FixedLimits, RequestBuilder, TargetBuilder, slot};
 use serde_json::json;
 
@@ -169,34 +167,10 @@ struct ProviderResult {
 /// Suggests and executes `actions` group revocations from [`PROVIDER_CONCURRENCY`] tasks
 /// through the Okta connector against a fake Okta org answering after [`PROVIDER_LATENCY`].
 async fn provider_phase(path: &std::path::Path, actions: usize) -> anyhow::Result<ProviderResult> {
-    const TOKEN: &str = "bench-api-token";
-    const GROUP: &str = "00gbenchprivileged";
-    const ID: &str = "okta-bench";
-    let fake = FakeOkta::start().await.context("cannot start the fake Okta org")?;
+    use crate::throttle::{BENCH_GROUP as GROUP, BENCH_OKTA_ID as ID, BenchOrg, bench_org};
+    let BenchOrg { fake, users, connector: okta, _token_file } = bench_org(actions).await?;
     let org = fake.org();
-    org.add_api_token(TOKEN);
-    org.add_group(GROUP, "OKTA_GROUP");
-    let users: Vec<String> = (0..actions).map(|i| format!("00ubench{i:06}")).collect();
-    for user in &users {
-        org.add_user(user, "ACTIVE");
-        org.add_member(GROUP, user);
-    }
-    let token_file = tempfile::NamedTempFile::new().context("cannot create the token file")?;
-    std::fs::write(token_file.path(), TOKEN).context("cannot write the token file")?;
-    let config = OktaConfig {
-        allow_insecure_http: false,
-        id: ID.to_owned(),
-        org_url: fake.org_url().to_owned(),
-        auth: OktaAuth::Ssws { token: SecretSource::File(token_file.path().to_owned()) },
-        page_size: 200,
-        max_pages: 50,
-        request_timeout_secs: 30,
-        max_retry_wait_secs: 120,
-        session_log_days: 90,
-        protected: Vec::new(),
-    };
-    let okta: Arc<dyn Connector> =
-        Arc::new(OktaConnector::new(&config, OktaParts::default()).context("cannot build the Okta connector")?);
+    let okta: Arc<dyn Connector> = Arc::new(okta);
     // As the runtime builds every connector: health and permission checks reused for a while.
     let connector = Arc::new(CachedChecks::new(okta, Arc::new(SystemClock), DEFAULT_CHECK_TTL));
 

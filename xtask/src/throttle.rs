@@ -83,24 +83,41 @@ async fn revoke(connector: &OktaConnector, action: &Action) -> Ending {
     }
 }
 
-async fn bench(o: Options) -> anyhow::Result<()> {
+/// The group every bench user is a member of.
+pub(crate) const BENCH_GROUP: &str = "00gbenchprivileged";
+/// The id of the benches' Okta connector.
+pub(crate) const BENCH_OKTA_ID: &str = "okta-bench";
+
+/// A fake Okta org holding `count` active users (`00ubench000000` ...) in [`BENCH_GROUP`], and
+/// the real Okta connector configured for it (API token in a temporary file kept alive here).
+pub(crate) struct BenchOrg {
+    /// The fake org.
+    pub(crate) fake: FakeOkta,
+    /// Its users, in order.
+    pub(crate) users: Vec<String>,
+    /// The connector (id [`BENCH_OKTA_ID`]).
+    pub(crate) connector: OktaConnector,
+    /// The API token's file: bind it for as long as the connector runs.
+    pub(crate) _token_file: tempfile::NamedTempFile,
+}
+
+/// Starts the fake org of [`BenchOrg`] with `count` users and builds its connector.
+pub(crate) async fn bench_org(count: usize) -> anyhow::Result<BenchOrg> {
     const TOKEN: &str = "bench-api-token";
-    const GROUP: &str = "00gbenchprivileged";
     let fake = FakeOkta::start().await.context("cannot start the fake Okta org")?;
     let org = fake.org();
     org.add_api_token(TOKEN);
-    org.add_group(GROUP, "OKTA_GROUP");
-    let users: Vec<String> = (0..o.count).map(|i| format!("00ubench{i:06}")).collect();
+    org.add_group(BENCH_GROUP, "OKTA_GROUP");
+    let users: Vec<String> = (0..count).map(|i| format!("00ubench{i:06}")).collect();
     for user in &users {
         org.add_user(user, "ACTIVE");
-        org.add_member(GROUP, user);
+        org.add_member(BENCH_GROUP, user);
     }
-
     let token_file = tempfile::NamedTempFile::new().context("cannot create the token file")?;
     std::fs::write(token_file.path(), TOKEN).context("cannot write the token file")?;
     let config = OktaConfig {
         allow_insecure_http: false,
-        id: "okta-bench".to_owned(),
+        id: BENCH_OKTA_ID.to_owned(),
         org_url: fake.org_url().to_owned(),
         auth: OktaAuth::Ssws { token: SecretSource::File(token_file.path().to_owned()) },
         page_size: 200,
@@ -110,7 +127,15 @@ async fn bench(o: Options) -> anyhow::Result<()> {
         session_log_days: 90,
         protected: Vec::new(),
     };
-    let connector = Arc::new(OktaConnector::new(&config, OktaParts::default()).context("cannot build the connector")?);
+    let connector = OktaConnector::new(&config, OktaParts::default()).context("cannot build the Okta connector")?;
+    Ok(BenchOrg { fake, users, connector, _token_file: token_file })
+}
+
+async fn bench(o: Options) -> anyhow::Result<()> {
+    const GROUP: &str = BENCH_GROUP;
+    let BenchOrg { fake, users, connector, _token_file } = bench_org(o.count).await?;
+    let org = fake.org();
+    let connector = Arc::new(connector);
     let actions: Arc<Vec<Action>> = Arc::new(
         users
             .iter()
@@ -126,7 +151,7 @@ async fn bench(o: Options) -> anyhow::Result<()> {
                     .seed(i as u64 + 1)
                     .kind(ActionKind::Revoke)
                     .target(target)
-                    .connector(&config.id)
+                    .connector(BENCH_OKTA_ID)
                     .build()
             })
             .collect(),
