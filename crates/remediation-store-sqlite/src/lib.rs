@@ -30,13 +30,13 @@
 //!
 //! - Listing is keyset-paged on (`created_at`, `id`) with `LIMIT`, on the state index when
 //!   filtered by state; `due_at` (the approval deadline or rollback request window) is indexed
-//!   for [`remediation_core::ActionStore::due`]; slot counts are ranges on (`key`, `at`).
+//!   for [`remediation_core::ActionStore::due`]; a window's slot count is the key's total less the rows before the window's start, which a per-key cursor counts incrementally, so admission costs the same however many slots are stored.
 //!   [`remediation_core::ActionStore::claimable`] walks the state index and skips approved
 //!   rows whose `not_before` has not come. A move from `executing` back to `approved` (a
 //!   requeue) deletes the action's `limit_slots` rows in the same transaction.
 //!   Statements are prepared once per connection (`prepare_cached`).
 //!
-//! # Schema (version 9)
+//! # Schema (version 10)
 //!
 //! | table | columns |
 //! |---|---|
@@ -46,6 +46,8 @@
 //! | `audit_pending` (version 6) | `id` (autoincrement), `tenant`, `body_json` (the [`remediation_audit::AuditBody`]): entries not yet sequenced, written only by older versions |
 //! | `audit_head` (version 6) | `tenant` (PK), `seq`, `hash`: the chain head |
 //! | `limit_slots` | `key`, `at` (unix ns), `action_id`; indexed on (`key`, `at`), (`action_id`) (version 9) |
+//! | `limit_totals` (version 10) | `key` (PK), `total`: the key's slot rows, kept by triggers on `limit_slots` |
+//! | `limit_cursors` (version 10) | (`key`, `window_ns`) (PK), `cursor` (unix ns), `aged`: the key's slot rows at or before `cursor`, kept by the same triggers; a window's usage is `total - aged` once the cursor is moved to its start |
 //! | `safety_state` (version 3) | one row (`id` = 1): `state_json` (the [`remediation_core::SafetyState`]) |
 //! | `principals` (version 5) | `name` (PK), `kind` (`person` / `service`), `created_at`, `revoked_at` (unix ns) |
 //! | `principal_roles` (version 5) | (`tenant`, `principal`) (PK), `role` |

@@ -247,6 +247,40 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE actions ADD COLUMN not_before INTEGER;
     CREATE INDEX limit_slots_by_action ON limit_slots (action_id);
     "#,
+    // Version 10.
+    //
+    // Limit admission at a cost that does not grow with the slots recorded. A window's usage
+    // is `total - aged`: `limit_totals` counts every slot row of a key, and `limit_cursors`
+    // keeps, per key and window length, how many of its rows lie at or before a cursor time
+    // (the start of the window last checked). A check moves the cursor to its window's start,
+    // counting only the rows between the old and the new cursor, which each row crosses once
+    // per window length. Triggers keep both tables exact on every insert and delete of a slot
+    // row, whoever makes it; the totals start from the rows already stored.
+    r#"
+    CREATE TABLE limit_totals (
+        key   TEXT PRIMARY KEY NOT NULL,
+        total INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE limit_cursors (
+        key       TEXT NOT NULL,
+        window_ns INTEGER NOT NULL,
+        cursor    INTEGER NOT NULL,
+        aged      INTEGER NOT NULL,
+        PRIMARY KEY (key, window_ns)
+    ) STRICT;
+    INSERT INTO limit_totals (key, total) SELECT key, COUNT(*) FROM limit_slots GROUP BY key;
+    CREATE TRIGGER limit_slots_counted AFTER INSERT ON limit_slots
+    BEGIN
+        INSERT INTO limit_totals (key, total) VALUES (NEW.key, 1)
+            ON CONFLICT (key) DO UPDATE SET total = total + 1;
+        UPDATE limit_cursors SET aged = aged + 1 WHERE key = NEW.key AND cursor >= NEW.at;
+    END;
+    CREATE TRIGGER limit_slots_uncounted AFTER DELETE ON limit_slots
+    BEGIN
+        UPDATE limit_totals SET total = total - 1 WHERE key = OLD.key;
+        UPDATE limit_cursors SET aged = aged - 1 WHERE key = OLD.key AND cursor >= OLD.at;
+    END;
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -485,7 +485,7 @@ fn begin_in(
     let detail = load_expected(conn, &ctx.tenant, &change.record)?;
     crate::lease::check_fence(conn, &ctx.tenant, change)?;
     for slot in slots {
-        let used = count_used(conn, slot, at).map_err(sql(op()))?;
+        let used = count_used(conn, slot, at, true).map_err(sql(op()))?;
         if enforce && !Window::of(slot).admits(used) {
             // Nothing was written yet.
             return Ok(BeginOutcome::LimitReached(LimitReached { slot: slot.clone(), used }));
@@ -838,7 +838,7 @@ impl SqliteStore {
         self.with_conn(|conn| {
             let tx = conn.transaction().map_err(sql(OP))?;
             for slot in slots {
-                let used = count_used(&tx, slot, at).map_err(sql(OP))?;
+                let used = count_used(&tx, slot, at, false).map_err(sql(OP))?;
                 if !Window::of(slot).admits(used) {
                     return Ok(Some(LimitReached { slot: slot.clone(), used }));
                 }
@@ -1237,23 +1237,49 @@ fn verify_in(conn: &Connection, key: Option<&AuditKey>, op: &'static str) -> Res
 }
 
 /// Slots recorded for `slot.key` after the start of the window ending at `at`
-/// ([`Window::start`], exclusive).
-fn count_used(conn: &Connection, slot: &SlotRequest, at: OffsetDateTime) -> Result<u32, rusqlite::Error> {
+/// ([`Window::start`], exclusive): the key's total less the rows at or before the start, which
+/// the key's cursor for this window length counts (schema version 10). The cursor moves from
+/// where the last check left it to this window's start, counting only the rows in between,
+/// so a check costs the same however many slots the key holds. With `keep`, the moved cursor
+/// is stored (inside a write transaction); a read-only check leaves it where it was.
+fn count_used(conn: &Connection, slot: &SlotRequest, at: OffsetDateTime, keep: bool) -> Result<u32, rusqlite::Error> {
     let window = Window::of(slot);
+    let total: i64 = conn
+        .prepare_cached("SELECT total FROM limit_totals WHERE key = ?1")?
+        .query_row(params![slot.key], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0);
     // `None`: the window reaches back before anything the store can hold, so every slot of the
     // key counts. (`Window::start` would overflow for windows longer than the calendar.)
     let start = at.checked_sub(window.length).and_then(|_| i64::try_from(window.start(at).unix_timestamp_nanos()).ok());
-    // Two statements rather than `?2 IS NULL OR at > ?2`, so each is a range on the
-    // (key, at) index.
-    let used: i64 = match start {
-        Some(start) => conn
-            .prepare_cached("SELECT COUNT(*) FROM limit_slots WHERE key = ?1 AND at > ?2")?
-            .query_row(params![slot.key, start], |row| row.get(0))?,
-        None => conn
-            .prepare_cached("SELECT COUNT(*) FROM limit_slots WHERE key = ?1")?
-            .query_row(params![slot.key], |row| row.get(0))?,
+    let Some(start) = start else {
+        return Ok(u32::try_from(total).unwrap_or(u32::MAX));
     };
-    Ok(u32::try_from(used).unwrap_or(u32::MAX))
+    let window_ns = i64::try_from(window.length.whole_nanoseconds()).unwrap_or(i64::MAX);
+    let cursor: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT cursor, aged FROM limit_cursors WHERE key = ?1 AND window_ns = ?2")?
+        .query_row(params![slot.key, window_ns], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let between = |low: i64, high: i64| -> Result<i64, rusqlite::Error> {
+        conn.prepare_cached("SELECT COUNT(*) FROM limit_slots WHERE key = ?1 AND at > ?2 AND at <= ?3")?
+            .query_row(params![slot.key, low, high], |row| row.get(0))
+    };
+    let aged = match cursor {
+        // The first check of this key and window length counts the rows before its start once.
+        None => conn
+            .prepare_cached("SELECT COUNT(*) FROM limit_slots WHERE key = ?1 AND at <= ?2")?
+            .query_row(params![slot.key, start], |row| row.get(0))?,
+        Some((cursor, aged)) if start >= cursor => aged + between(cursor, start)?,
+        Some((cursor, aged)) => aged - between(start, cursor)?,
+    };
+    if keep && cursor.map(|(c, _)| c) != Some(start) {
+        conn.prepare_cached(
+            "INSERT INTO limit_cursors (key, window_ns, cursor, aged) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (key, window_ns) DO UPDATE SET cursor = excluded.cursor, aged = excluded.aged",
+        )?
+        .execute(params![slot.key, window_ns, start, aged])?;
+    }
+    Ok(u32::try_from((total - aged).max(0)).unwrap_or(u32::MAX))
 }
 
 /// `at` as integer nanoseconds since 1970, as the store keeps timestamps it compares.
@@ -1308,4 +1334,148 @@ pub(crate) fn invalid(operation: impl fmt::Display) -> impl FnOnce(StoreSqliteEr
 
 fn audit(operation: impl fmt::Display) -> impl FnOnce(remediation_audit::AuditError) -> StoreError {
     move |source| StoreError::Backend { message: operation.to_string(), source: Box::new(source) }
+}
+
+#[cfg(test)]
+mod limit_count_tests {
+    use super::*;
+
+    /// A fresh in-memory database at the current schema.
+    fn db() -> Connection {
+        let conn = Connection::open_in_memory().expect("open");
+        for migration in crate::schema::MIGRATIONS {
+            conn.execute_batch(migration).expect("migrate");
+        }
+        // The slots here name no stored action.
+        conn.execute_batch("PRAGMA foreign_keys = OFF").expect("pragma");
+        conn
+    }
+
+    fn insert(conn: &Connection, key: &str, at: i64) {
+        conn.execute(
+            "INSERT INTO limit_slots (key, at, action_id) VALUES (?1, ?2, ?3)",
+            params![key, at, format!("a{at}")],
+        )
+        .expect("insert");
+    }
+
+    fn at_secs(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs).expect("time")
+    }
+
+    fn naive(conn: &Connection, key: &str, at: OffsetDateTime, window_secs: i64) -> u32 {
+        let start = nanos(at - time::Duration::seconds(window_secs)).expect("nanos");
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM limit_slots WHERE key = ?1 AND at > ?2", params![key, start], |r| r.get(0))
+            .expect("count");
+        u32::try_from(n).expect("count")
+    }
+
+    /// Inserts, deletes and checks at times that go forwards and (like clocks of several
+    /// processes) sometimes backwards, on two keys and two window lengths: the counted usage
+    /// is always the naive count of the rows inside the window.
+    #[test]
+    fn the_counters_agree_with_counting_the_rows() {
+        let conn = db();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        let mut now: i64 = 0;
+        for step in 0..4_000 {
+            now += i64::try_from(next(5)).expect("small") - 1;
+            let key = if next(3) == 0 { "connector:b" } else { "connector:a" };
+            match next(10) {
+                0..=4 => {
+                    insert(&conn, key, nanos(at_secs(now - i64::try_from(next(3)).expect("small"))).expect("nanos"))
+                }
+                5 => {
+                    conn.execute(
+                        "DELETE FROM limit_slots WHERE rowid = (SELECT rowid FROM limit_slots WHERE key = ?1 ORDER BY random() LIMIT 1)",
+                        params![key],
+                    )
+                    .expect("delete");
+                }
+                _ => {
+                    let window = if next(2) == 0 { 30 } else { 200 };
+                    let slot = remediation_testkit::slot(key, 1_000_000, u64::try_from(window).expect("positive"));
+                    let keep = next(4) != 0;
+                    let used = count_used(&conn, &slot, at_secs(now), keep).expect("count");
+                    assert_eq!(
+                        used,
+                        naive(&conn, key, at_secs(now), window),
+                        "step {step}, key {key}, window {window}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// SQLite virtual-machine instructions one admission check runs, once the key's cursor
+    /// has caught up.
+    fn instructions_per_check(rows: i64) -> u64 {
+        let mut conn = db();
+        let slot = remediation_testkit::slot("connector:a", u32::MAX, 3_600);
+        let tx = conn.unchecked_transaction().expect("tx");
+        for i in 0..rows {
+            insert(&tx, "connector:a", nanos(at_secs(0)).expect("nanos") + i);
+        }
+        tx.commit().expect("commit");
+        // The first check of a key and window counts the rows before the window once.
+        count_used(&conn, &slot, at_secs(10), true).expect("count");
+        let steps = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = std::sync::Arc::clone(&steps);
+        conn.progress_handler(
+            1,
+            Some(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                false
+            }),
+        );
+        insert(&conn, "connector:a", nanos(at_secs(11)).expect("nanos"));
+        let used = count_used(&conn, &slot, at_secs(12), true).expect("count");
+        conn.progress_handler(1, None::<fn() -> bool>);
+        assert_eq!(i64::from(used), rows + 1);
+        steps.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Admission must cost the same however many slots a key holds inside its window (a long
+    /// campaign leaves tens of thousands): counting them row by row, as a plain `COUNT(*)`
+    /// over the window does, fails this.
+    #[test]
+    fn a_check_costs_the_same_with_a_thousand_or_fifty_thousand_slots() {
+        let small = instructions_per_check(1_000);
+        let large = instructions_per_check(50_000);
+        assert!(large <= small + small / 2, "{small} instructions with 1,000 slots, {large} with 50,000");
+    }
+}
+
+#[cfg(test)]
+mod limit_count_migration_tests {
+    use super::*;
+
+    /// Slots stored before version 10 are counted by its totals from the start.
+    #[test]
+    fn the_migration_counts_the_slots_already_stored() {
+        let conn = Connection::open_in_memory().expect("open");
+        let (before, last) = crate::schema::MIGRATIONS.split_at(9);
+        for migration in before {
+            conn.execute_batch(migration).expect("migrate");
+        }
+        conn.execute_batch("PRAGMA foreign_keys = OFF").expect("pragma");
+        let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("time");
+        for i in 0..25_i64 {
+            conn.execute(
+                "INSERT INTO limit_slots (key, at, action_id) VALUES ('connector:a', ?1, 'a')",
+                params![nanos(at).expect("nanos") + i * 1_000_000_000],
+            )
+            .expect("insert");
+        }
+        conn.execute_batch(last[0]).expect("migrate to 10");
+        let slot = remediation_testkit::slot("connector:a", 100, 10);
+        // Window (at + 14 s, at + 24 s]: the slots at 15..=24 s.
+        let used = count_used(&conn, &slot, at + time::Duration::seconds(24), true).expect("count");
+        assert_eq!(used, 10);
+    }
 }

@@ -13,12 +13,12 @@ fn a_fresh_file_is_in_wal_mode_at_the_current_schema_version() {
     let conn = raw(&path);
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("pragma");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!((mode.as_str(), version), ("wal", 9));
+    assert_eq!((mode.as_str(), version), ("wal", 10));
     drop(store);
     // Opening again migrates nothing and keeps the version.
     SqliteStore::open(&path).expect("reopen");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 9);
+    assert_eq!(version, 10);
 }
 
 #[tokio::test]
@@ -29,7 +29,8 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
     // Back to how version 1 left the file.
     raw(&path)
         .execute_batch(
-            "DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
+            "DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted; DROP TABLE limit_cursors; DROP TABLE limit_totals;
+             DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
              DROP INDEX audit_by_action; DROP TABLE leases; ALTER TABLE actions DROP COLUMN lease_holder;
              ALTER TABLE actions DROP COLUMN lease_epoch; ALTER TABLE actions DROP COLUMN lease_expires_at;
              DROP TABLE audit_head; DROP TABLE audit_pending; DROP INDEX actions_by_due;
@@ -41,7 +42,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
         .expect("downgrade");
     let store = SqliteStore::open_with(&path, Some(crate::support::key())).expect("open");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 9);
+    assert_eq!(version, 10);
     let report = store.verify_audit().expect("verify");
     assert_eq!(report.first_break, None);
     // Its records predate checkpoints: reported until adopted.
@@ -69,7 +70,9 @@ async fn a_version_7_store_keeps_each_transition_once_and_loses_none() {
     let orphan_json = serde_json::to_string(&orphan).expect("json");
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
+        "DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted;
+         DROP TABLE limit_cursors; DROP TABLE limit_totals;
+         DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
          DROP INDEX audit_by_action;
          INSERT INTO transitions (action_id, record_json)
              SELECT action_id, json_remove(record_json, '$.seq', '$.prev_hash', '$.hash') FROM audit ORDER BY seq;
@@ -95,13 +98,13 @@ fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("r.db");
     drop(SqliteStore::open(&path).expect("open"));
-    raw(&path).pragma_update(None, "user_version", 10).expect("pragma");
+    raw(&path).pragma_update(None, "user_version", 11).expect("pragma");
     let err = SqliteStore::open(&path).expect_err("refused");
-    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 10, supported: 9, .. }), "{err:?}");
+    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 11, supported: 10, .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: database schema version 10 is newer than this build supports (9); upgrade remediate",
+            "{}: database schema version 11 is newer than this build supports (10); upgrade remediate",
             path.display()
         )
     );
