@@ -1432,10 +1432,11 @@ mod limit_count_tests {
                 counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 false
             }),
-        );
+        )
+        .expect("progress handler");
         insert(&conn, "connector:a", nanos(at_secs(11)).expect("nanos"));
         let used = count_used(&conn, &slot, at_secs(12), true).expect("count");
-        conn.progress_handler(1, None::<fn() -> bool>);
+        conn.progress_handler(1, None::<fn() -> bool>).expect("progress handler");
         assert_eq!(i64::from(used), rows + 1);
         steps.load(std::sync::atomic::Ordering::Relaxed)
     }
