@@ -81,6 +81,12 @@ fn codegen(check: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// mimalloc rather than the system allocator: the engine allocates and frees many small JSON
+/// values per state change from several threads, where glibc's allocator spent a fifth of the
+/// worker threads' time consolidating its free lists (`cargo xtask bench engine`, README).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {

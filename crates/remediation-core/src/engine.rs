@@ -221,6 +221,10 @@ struct Prepared {
     connector: Arc<dyn Connector>,
     plan: Plan,
     decision: PolicyDecision,
+    /// The safety state the gates judged, read after the last provider call of the
+    /// preparation: the breaker check and the refusal check before the claim use it too, as
+    /// nothing but local work separates them from this read.
+    safety: SafetyState,
 }
 
 /// The remediation engine. Cheap to share behind an `Arc`; holds no state of its own beyond
@@ -674,7 +678,7 @@ impl Engine {
             let limit = self.store.check_limits(&slots, self.clock.now()).await?;
             return Ok(ExecuteOutcome::DryRun { plan: prepared.plan, decision: prepared.decision, limit });
         }
-        if self.store.safety_state().await?.breaker_tripped {
+        if prepared.safety.breaker_tripped {
             let reason = "the circuit breaker is tripped: all execution pauses until an admin runs `breaker reset`; \
                           an admin may also force-execute this action"
                 .to_owned();
@@ -1241,7 +1245,7 @@ impl Engine {
             state: &state,
         };
         let decision = self.policy.evaluate(&ctx);
-        Ok(Prepared { connector: Arc::clone(connector), plan, decision })
+        Ok(Prepared { connector: Arc::clone(connector), plan, decision, safety: state })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1255,14 +1259,13 @@ impl Engine {
         slots: &[crate::SlotRequest],
         enforce: bool,
     ) -> Result<ExecuteOutcome, EngineError> {
-        let Prepared { connector, plan, decision: _ } = prepared;
+        let Prepared { connector, plan, decision: _, safety } = prepared;
         let action = &detail.action;
         let to = transition(action.state, event, actor.role)?;
-        // The gates ran on settings read when this engine was built; a change of the switches
-        // or settings made since (by another request or process) is read here, so it stops
-        // this action before it is claimed for execution.
-        let state = self.store.safety_state().await?;
-        if let Some(why) = self.policy.write_refusal(action, &state) {
+        // The switches and settings as read after the preparation's last provider call (a
+        // change made since the engine was built, by another request or process, stops this
+        // action before it is claimed); `run_write` reads them once more after the claim.
+        if let Some(why) = self.policy.write_refusal(action, &safety) {
             return Err(refused("enablement", why));
         }
         let now = self.clock.now();

@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
 use crate::SqliteStore;
-use crate::store::{clamped_nanos, decode, sql};
+use crate::store::{clamped_nanos, decode, sql, sql_with};
 
 /// The clock leases are judged by: the one given to [`SqliteStore::with_clock`], else the
 /// system clock.
@@ -71,7 +71,7 @@ pub(crate) fn check_fence(conn: &Connection, tenant: &str, change: &StateChange)
     let current: i64 = conn
         .prepare_cached("SELECT lease_epoch FROM actions WHERE id = ?1 AND tenant = ?2")
         .and_then(|mut stmt| stmt.query_row(params![id.to_string(), tenant], |row| row.get(0)))
-        .map_err(sql(format!("cannot read the lease of action {id}")))?;
+        .map_err(sql_with(&|| format!("cannot read the lease of action {id}")))?;
     let current = to_epoch(current);
     if current != fence {
         return Err(StoreError::StaleLease { id, fence, current });
@@ -97,13 +97,13 @@ pub(crate) fn lease_step(
              WHERE id = ?3 AND tenant = ?4",
         )
         .and_then(|mut stmt| stmt.execute(params![request.holder, expires, id.to_string(), tenant]))
-        .map_err(sql(op()))?;
+        .map_err(sql_with(&op))?;
     } else if !leased(change.record.to) {
         conn.prepare_cached(
             "UPDATE actions SET lease_holder = NULL, lease_expires_at = NULL WHERE id = ?1 AND tenant = ?2",
         )
         .and_then(|mut stmt| stmt.execute(params![id.to_string(), tenant]))
-        .map_err(sql(op()))?;
+        .map_err(sql_with(&op))?;
     }
     Ok(())
 }
@@ -181,7 +181,7 @@ fn renew(
                 clamped_nanos(now)
             ])
         })
-        .map_err(sql(format!("cannot renew the lease of {}", held.what())))?;
+        .map_err(sql_with(&|| format!("cannot renew the lease of {}", held.what())))?;
     if changed == 0 {
         return Err(StoreError::LeaseLost { what: held.what() });
     }
@@ -201,11 +201,11 @@ impl ActionLeases for SqliteStore {
                         |r| r.get(0),
                     )
                     .optional()
-                    .map_err(sql(op()))?;
+                    .map_err(sql_with(&op))?;
                 if exists.is_none() {
                     return Err(StoreError::NotFound(id));
                 }
-                read_lease(conn, ACTION_LEASE, &[&id.to_string(), &s.tenant]).map_err(sql(op()))
+                read_lease(conn, ACTION_LEASE, &[&id.to_string(), &s.tenant]).map_err(sql_with(&op))
             })
         })
         .await
@@ -282,12 +282,12 @@ impl LeaseStore for SqliteStore {
         self.blocking(move |s| {
             let op = || format!("cannot acquire lease `{name}`");
             s.with_conn(|conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_with(&op))?;
                 let epoch: Option<i64> = tx
                     .prepare_cached("SELECT epoch FROM leases WHERE name = ?1 AND tenant = ?2")
                     .and_then(|mut stmt| stmt.query_row(params![name, s.tenant], |row| row.get(0)).optional())
-                    .map_err(sql(op()))?;
-                let held = read_lease(&tx, NAMED_LEASE, &[&name, &s.tenant]).map_err(sql(op()))?;
+                    .map_err(sql_with(&op))?;
+                let held = read_lease(&tx, NAMED_LEASE, &[&name, &s.tenant]).map_err(sql_with(&op))?;
                 if held.is_some_and(|l| l.is_live(now) && l.holder != request.holder) {
                     return Ok(None);
                 }
@@ -305,8 +305,8 @@ impl LeaseStore for SqliteStore {
                         clamped_nanos(lease.expires_at)
                     ])
                 })
-                .map_err(sql(op()))?;
-                tx.commit().map_err(sql(op()))?;
+                .map_err(sql_with(&op))?;
+                tx.commit().map_err(sql_with(&op))?;
                 Ok(Some(lease))
             })
         })
@@ -329,7 +329,7 @@ impl LeaseStore for SqliteStore {
                  WHERE name = ?1 AND tenant = ?2 AND holder = ?3 AND epoch = ?4",
                 )
                 .and_then(|mut stmt| stmt.execute(params![name, s.tenant, lease.holder, from_epoch(lease.epoch)]))
-                .map_err(sql(op()))?;
+                .map_err(sql_with(&op))?;
                 Ok(())
             })
         })

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 use time::OffsetDateTime;
 
 use crate::StoreSqliteError;
-use crate::store::{SqliteStore, append_audit, clamped_nanos, decode, invalid, nanos, sql};
+use crate::store::{SqliteStore, append_audit, clamped_nanos, decode, decode_with, invalid_with, nanos, sql, sql_with};
 
 fn record(change: &PendingChange, actor: &Actor, at: OffsetDateTime, previous: serde_json::Value) -> SettingsRecord {
     let comment = match &change.note {
@@ -35,20 +35,20 @@ impl SqliteStore {
     /// the same transaction.
     pub fn propose_change(&self, change: &PendingChange, proposer: &Actor) -> Result<(), StoreError> {
         let op = || format!("cannot record the proposed change {}", change.id);
-        let proposed = nanos(change.proposed_at).map_err(invalid(op()))?;
-        let expires = nanos(change.expires_at).map_err(invalid(op()))?;
-        let json = serde_json::to_string(change).map_err(decode(op()))?;
+        let proposed = nanos(change.proposed_at).map_err(invalid_with(&op))?;
+        let expires = nanos(change.expires_at).map_err(invalid_with(&op))?;
+        let json = serde_json::to_string(change).map_err(decode_with(&op))?;
         self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_with(&op))?;
             tx.execute(
                 "INSERT INTO pending_changes (id, tenant, status, proposed_at, expires_at, change_json)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![change.id, self.tenant, change.status.as_str(), proposed, expires, json],
             )
-            .map_err(sql(op()))?;
+            .map_err(sql_with(&op))?;
             let r = record(change, proposer, change.proposed_at, serde_json::Value::Null);
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
-            tx.commit().map_err(sql(op()))
+            tx.commit().map_err(sql_with(&op))
         })
     }
 
@@ -113,7 +113,7 @@ impl SqliteStore {
     ) -> Result<PendingChange, StoreError> {
         let op = || format!("cannot record that change {id} is {to}");
         self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_with(&op))?;
             let json: Option<String> = tx
                 .query_row(
                     "SELECT change_json FROM pending_changes WHERE tenant = ?1 AND id = ?2",
@@ -121,13 +121,13 @@ impl SqliteStore {
                     |row| row.get(0),
                 )
                 .optional()
-                .map_err(sql(op()))?;
+                .map_err(sql_with(&op))?;
             let Some(json) = json else {
-                return Err(invalid(op())(StoreSqliteError::UnknownPendingChange { id: id.chars().take(80).collect() }));
+                return Err(invalid_with(&op)(StoreSqliteError::UnknownPendingChange { id: id.chars().take(80).collect() }));
             };
-            let current: PendingChange = serde_json::from_str(&json).map_err(decode(op()))?;
+            let current: PendingChange = serde_json::from_str(&json).map_err(decode_with(&op))?;
             if current.status != PendingStatus::Pending {
-                return Err(invalid(op())(StoreSqliteError::PendingChangeClosed {
+                return Err(invalid_with(&op)(StoreSqliteError::PendingChangeClosed {
                     id: id.to_owned(),
                     status: current.status.to_string(),
                 }));
@@ -140,16 +140,16 @@ impl SqliteStore {
                 note,
                 ..current
             };
-            let json = serde_json::to_string(&closed).map_err(decode(op()))?;
+            let json = serde_json::to_string(&closed).map_err(decode_with(&op))?;
             tx.execute(
                 "UPDATE pending_changes SET status = ?3, change_json = ?4 WHERE tenant = ?1 AND id = ?2 AND status = 'pending'",
                 params![self.tenant, id, to.as_str(), json],
             )
-            .map_err(sql(op()))?;
+            .map_err(sql_with(&op))?;
             let previous = serde_json::json!({"pending_change": id, "status": PendingStatus::Pending});
             let r = record(&closed, actor, at, previous);
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
-            tx.commit().map_err(sql(op()))?;
+            tx.commit().map_err(sql_with(&op))?;
             Ok(closed)
         })
     }

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension as _, Transaction, TransactionBehavior, params}
 use time::OffsetDateTime;
 
 use crate::StoreSqliteError;
-use crate::store::{SqliteStore, append_audit, invalid, nanos, sql};
+use crate::store::{SqliteStore, append_audit, invalid, invalid_with, nanos, sql, sql_with};
 
 /// Checks a new principal or token name: 1 to 64 characters, lowercase ASCII letters, digits
 /// and `.`, `_`, `-`, `@`, starting with a letter or digit; never `system`. Lowercase only, so
@@ -71,37 +71,37 @@ impl SqliteStore {
         at: OffsetDateTime,
     ) -> Result<Principal, StoreError> {
         let op = || format!("cannot create the principal `{name}`");
-        check_name(name).map_err(invalid(op()))?;
+        check_name(name).map_err(invalid_with(&op))?;
         if role == Role::System {
-            return Err(invalid(op())(StoreSqliteError::InvalidName {
+            return Err(invalid_with(&op)(StoreSqliteError::InvalidName {
                 name: name.to_owned(),
                 why: "the system role is never granted",
             }));
         }
-        let at_nanos = nanos(at).map_err(invalid(op()))?;
+        let at_nanos = nanos(at).map_err(invalid_with(&op))?;
         self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_with(&op))?;
             let exists: bool = tx
                 .query_row("SELECT COUNT(*) > 0 FROM principals WHERE name = ?1", params![name], |r| r.get(0))
-                .map_err(sql(op()))?;
+                .map_err(sql_with(&op))?;
             if exists {
-                return Err(invalid(op())(StoreSqliteError::PrincipalExists { name: name.to_owned() }));
+                return Err(invalid_with(&op)(StoreSqliteError::PrincipalExists { name: name.to_owned() }));
             }
             tx.execute(
                 "INSERT INTO principals (name, kind, created_at) VALUES (?1, ?2, ?3)",
                 params![name, kind.as_str(), at_nanos],
             )
-            .map_err(sql(op()))?;
+            .map_err(sql_with(&op))?;
             tx.execute(
                 "INSERT INTO principal_roles (tenant, principal, role) VALUES (?1, ?2, ?3)",
                 params![self.tenant, name, role.to_string()],
             )
-            .map_err(sql(op()))?;
+            .map_err(sql_with(&op))?;
             let value = serde_json::json!({"principal": name, "kind": kind, "role": role});
             let r =
                 record("principal_created", actor, at, format!("principal `{name}`"), serde_json::Value::Null, value);
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
-            tx.commit().map_err(sql(op()))?;
+            tx.commit().map_err(sql_with(&op))?;
             Ok(Principal { name: name.to_owned(), kind, role: Some(role), created_at: at, revoked_at: None })
         })
     }
@@ -149,17 +149,17 @@ impl SqliteStore {
     ) -> Result<Principal, StoreError> {
         let op = || format!("cannot change the role of principal `{name}`");
         if role == Role::System {
-            return Err(invalid(op())(StoreSqliteError::InvalidName {
+            return Err(invalid_with(&op)(StoreSqliteError::InvalidName {
                 name: name.to_owned(),
                 why: "the system role is never granted",
             }));
         }
         self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_with(&op))?;
             let p = live_principal(&tx, &self.tenant, name, &op())?;
             if p.role != Some(expected) {
                 let found = p.role.map_or_else(|| "without a role".to_owned(), |r| r.to_string());
-                return Err(invalid(op())(StoreSqliteError::RoleChanged {
+                return Err(invalid_with(&op)(StoreSqliteError::RoleChanged {
                     name: name.to_owned(),
                     expected: expected.to_string(),
                     found,
@@ -169,7 +169,7 @@ impl SqliteStore {
                 "UPDATE principal_roles SET role = ?3 WHERE tenant = ?1 AND principal = ?2",
                 params![self.tenant, name, role.to_string()],
             )
-            .map_err(sql(op()))?;
+            .map_err(sql_with(&op))?;
             let r = record(
                 "principal_role_changed",
                 actor,
@@ -179,7 +179,7 @@ impl SqliteStore {
                 serde_json::json!({"principal": name, "role": role}),
             );
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
-            tx.commit().map_err(sql(op()))?;
+            tx.commit().map_err(sql_with(&op))?;
             Ok(Principal { role: Some(role), ..p })
         })
     }
@@ -194,15 +194,15 @@ impl SqliteStore {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let op = || format!("cannot revoke the principal `{name}`");
-        let at_nanos = nanos(at).map_err(invalid(op()))?;
+        let at_nanos = nanos(at).map_err(invalid_with(&op))?;
         self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_with(&op))?;
             let n = tx
                 .execute(
                     "UPDATE principals SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
                     params![name, at_nanos],
                 )
-                .map_err(sql(op()))?;
+                .map_err(sql_with(&op))?;
             if n == 0 {
                 return Ok(false);
             }
@@ -211,7 +211,7 @@ impl SqliteStore {
                     "UPDATE credentials SET revoked_at = ?2 WHERE principal = ?1 AND revoked_at IS NULL",
                     params![name, at_nanos],
                 )
-                .map_err(sql(op()))?;
+                .map_err(sql_with(&op))?;
             let value = serde_json::json!({"principal": name, "revoked_tokens": tokens});
             let r = record(
                 "principal_revoked",
@@ -222,7 +222,7 @@ impl SqliteStore {
                 value,
             );
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
-            tx.commit().map_err(sql(op()))?;
+            tx.commit().map_err(sql_with(&op))?;
             Ok(true)
         })
     }
@@ -243,11 +243,11 @@ impl SqliteStore {
         at: OffsetDateTime,
     ) -> Result<ApiToken, StoreError> {
         let op = || format!("cannot create the token `{name}`");
-        check_name(name).map_err(invalid(op()))?;
-        let at_nanos = nanos(at).map_err(invalid(op()))?;
-        let expires_nanos = nanos(expires_at).map_err(invalid(op()))?;
+        check_name(name).map_err(invalid_with(&op))?;
+        let at_nanos = nanos(at).map_err(invalid_with(&op))?;
+        let expires_nanos = nanos(expires_at).map_err(invalid_with(&op))?;
         self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_with(&op))?;
             live_principal(&tx, &self.tenant, principal, &op())?;
             let existing: Option<(String, i64, Option<i64>)> = tx
                 .query_row(
@@ -256,26 +256,26 @@ impl SqliteStore {
                     |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                 )
                 .optional()
-                .map_err(sql(op()))?;
+                .map_err(sql_with(&op))?;
             if let Some((owner, expires, revoked)) = existing {
                 if owner != principal {
-                    return Err(invalid(op())(StoreSqliteError::TokenNameTaken {
+                    return Err(invalid_with(&op)(StoreSqliteError::TokenNameTaken {
                         name: name.to_owned(),
                         principal: owner,
                     }));
                 }
                 if revoked.is_none() && expires > at_nanos {
-                    return Err(invalid(op())(StoreSqliteError::TokenExists { name: name.to_owned() }));
+                    return Err(invalid_with(&op)(StoreSqliteError::TokenExists { name: name.to_owned() }));
                 }
                 tx.execute("DELETE FROM credentials WHERE tenant = ?1 AND name = ?2", params![self.tenant, name])
-                    .map_err(sql(op()))?;
+                    .map_err(sql_with(&op))?;
             }
             tx.execute(
                 "INSERT INTO credentials (tenant, name, principal, token_hash, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![self.tenant, name, principal, token_hash, at_nanos, expires_nanos],
             )
-            .map_err(sql(op()))?;
+            .map_err(sql_with(&op))?;
             let expires_text = expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
             let value = serde_json::json!({"principal": principal, "token": name, "expires_at": expires_text});
             let r = record(
@@ -287,7 +287,7 @@ impl SqliteStore {
                 value,
             );
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
-            tx.commit().map_err(sql(op()))?;
+            tx.commit().map_err(sql_with(&op))?;
             Ok(ApiToken {
                 name: name.to_owned(),
                 principal: principal.to_owned(),
@@ -327,9 +327,9 @@ impl SqliteStore {
     /// transaction; `false` (and nothing written) when there is none.
     pub fn revoke_token(&self, name: &str, actor: &Actor, at: OffsetDateTime) -> Result<bool, StoreError> {
         let op = || format!("cannot revoke the token `{name}`");
-        let at_nanos = nanos(at).map_err(invalid(op()))?;
+        let at_nanos = nanos(at).map_err(invalid_with(&op))?;
         self.with_conn(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(op()))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_with(&op))?;
             let owner: Option<String> = tx
                 .query_row(
                     "UPDATE credentials SET revoked_at = ?3 WHERE tenant = ?1 AND name = ?2 AND revoked_at IS NULL
@@ -338,7 +338,7 @@ impl SqliteStore {
                     |row| row.get(0),
                 )
                 .optional()
-                .map_err(sql(op()))?;
+                .map_err(sql_with(&op))?;
             let Some(owner) = owner else {
                 return Ok(false);
             };
@@ -352,7 +352,7 @@ impl SqliteStore {
                 value,
             );
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
-            tx.commit().map_err(sql(op()))?;
+            tx.commit().map_err(sql_with(&op))?;
             Ok(true)
         })
     }

@@ -481,11 +481,11 @@ fn begin_in(
     let op = change_op(change);
     let id = change.record.action_id;
     let at = change.record.at;
-    let at_nanos = nanos(at).map_err(invalid(op()))?;
+    let at_nanos = nanos(at).map_err(invalid_with(&op))?;
     let detail = load_expected(conn, &ctx.tenant, &change.record)?;
     crate::lease::check_fence(conn, &ctx.tenant, change)?;
     for slot in slots {
-        let used = count_used(conn, slot, at, true).map_err(sql(op()))?;
+        let used = count_used(conn, slot, at, true).map_err(sql_with(&op))?;
         if enforce && !Window::of(slot).admits(used) {
             // Nothing was written yet.
             return Ok(BeginOutcome::LimitReached(LimitReached { slot: slot.clone(), used }));
@@ -494,7 +494,7 @@ fn begin_in(
     for slot in slots {
         conn.prepare_cached("INSERT INTO limit_slots (key, at, action_id) VALUES (?1, ?2, ?3)")
             .and_then(|mut stmt| stmt.execute(params![slot.key, at_nanos, id.to_string()]))
-            .map_err(sql(op()))?;
+            .map_err(sql_with(&op))?;
     }
     let action = write_change(conn, ctx, detail, change, entry, &op)?;
     crate::lease::lease_step(conn, &ctx.tenant, change, now)?;
@@ -505,10 +505,10 @@ fn begin_in(
 fn create_in(conn: &Connection, ctx: &WriteCtx, detail: &ActionDetail, entry: &PreparedBody) -> Result<(), StoreError> {
     let action = &detail.action;
     let op = || format!("cannot create action {}", action.id);
-    let created_at = nanos(action.created_at).map_err(invalid(op()))?;
-    let updated_at = nanos(action.updated_at).map_err(invalid(op()))?;
+    let created_at = nanos(action.created_at).map_err(invalid_with(&op))?;
+    let updated_at = nanos(action.updated_at).map_err(invalid_with(&op))?;
     let due_at = detail.due_at().map(clamped_nanos);
-    let detail_json = serde_json::to_string(detail).map_err(encode(op()))?;
+    let detail_json = serde_json::to_string(detail).map_err(encode_with(&op))?;
     conn.prepare_cached(
         "INSERT INTO actions (id, tenant, state, connector, requested_by, created_at, updated_at, detail_json, due_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -530,7 +530,7 @@ fn create_in(conn: &Connection, ctx: &WriteCtx, detail: &ActionDetail, entry: &P
         if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
             sql(format!("{}: an action with this id already exists", op()))(e)
         } else {
-            sql(op())(e)
+            sql_with(&op)(e)
         }
     })?;
     ctx.enqueue_audit(entry.clone());
@@ -543,16 +543,19 @@ impl ActionStore for SqliteStore {
         let action = &detail.action;
         let op = || format!("cannot create action {}", action.id);
         if let Some(from) = record.from {
-            return Err(invalid(op())(StoreSqliteError::NotAFirstTransition { from }));
+            return Err(invalid_with(&op)(StoreSqliteError::NotAFirstTransition { from }));
         }
         if record.action_id != action.id {
-            return Err(invalid(op())(StoreSqliteError::ActionMismatch {
+            return Err(invalid_with(&op)(StoreSqliteError::ActionMismatch {
                 action: action.id,
                 record: record.action_id,
             }));
         }
         if record.to != action.state {
-            return Err(invalid(op())(StoreSqliteError::InitialStateMismatch { state: action.state, to: record.to }));
+            return Err(invalid_with(&op)(StoreSqliteError::InitialStateMismatch {
+                state: action.state,
+                to: record.to,
+            }));
         }
         let entry = prepare(AuditBody::Transition(record.clone()), op)?;
         let detail = detail.clone();
@@ -640,7 +643,7 @@ impl SafetyStore for SqliteStore {
         record: &SettingsRecord,
     ) -> Result<(), StoreError> {
         let op = || format!("cannot record {}", record.setting_event);
-        let json = serde_json::to_string(new).map_err(encode(op()))?;
+        let json = serde_json::to_string(new).map_err(encode_with(&op))?;
         let entry = prepare(AuditBody::Settings(record.clone()), op)?;
         let (expected, record) = (expected.clone(), record.clone());
         self.write(move |conn, ctx| {
@@ -653,7 +656,7 @@ impl SafetyStore for SqliteStore {
                  ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json",
             )
             .and_then(|mut stmt| stmt.execute(params![json]))
-            .map_err(sql(op()))?;
+            .map_err(sql_with(&op))?;
             ctx.enqueue_audit(entry.clone());
             Ok(())
         })
@@ -776,7 +779,7 @@ impl SqliteStore {
         let op = || format!("cannot read the transitions of action {id}");
         self.with_conn(|conn| {
             // One read transaction, so the existence check and the rows agree.
-            let tx = conn.transaction().map_err(sql(op()))?;
+            let tx = conn.transaction().map_err(sql_with(&op))?;
             let exists = tx
                 .query_row(
                     "SELECT 1 FROM actions WHERE id = ?1 AND tenant = ?2",
@@ -784,7 +787,7 @@ impl SqliteStore {
                     |_| Ok(()),
                 )
                 .optional()
-                .map_err(sql(op()))?;
+                .map_err(sql_with(&op))?;
             if exists.is_none() {
                 return Err(StoreError::NotFound(id));
             }
@@ -794,24 +797,24 @@ impl SqliteStore {
             {
                 let mut stmt = tx
                     .prepare_cached("SELECT record_json FROM transitions WHERE action_id = ?1 ORDER BY seq")
-                    .map_err(sql(op()))?;
-                let rows = stmt.query_map(params![id.to_string()], |row| row.get::<_, String>(0)).map_err(sql(op()))?;
+                    .map_err(sql_with(&op))?;
+                let rows = stmt.query_map(params![id.to_string()], |row| row.get::<_, String>(0)).map_err(sql_with(&op))?;
                 for row in rows {
-                    records.push(serde_json::from_str(&row.map_err(sql(op()))?).map_err(decode(op()))?);
+                    records.push(serde_json::from_str(&row.map_err(sql_with(&op))?).map_err(decode_with(&op))?);
                 }
             }
             let legacy = !records.is_empty();
             {
                 let mut stmt = tx
                     .prepare_cached("SELECT seq, record_json FROM audit WHERE action_id = ?1 AND tenant = ?2 ORDER BY seq")
-                    .map_err(sql(op()))?;
+                    .map_err(sql_with(&op))?;
                 let rows = stmt
                     .query_map(params![id.to_string(), self.tenant], |row| {
                         Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
                     })
-                    .map_err(sql(op()))?;
+                    .map_err(sql_with(&op))?;
                 for row in rows {
-                    let (seq, json) = row.map_err(sql(op()))?;
+                    let (seq, json) = row.map_err(sql_with(&op))?;
                     let record = AuditRecord::from_json(&json).map_err(|source| StoreError::Backend {
                         message: format!(
                             "{}: audit record {seq} cannot be read: it was edited or corrupted; run `remediate audit verify`",
@@ -827,7 +830,7 @@ impl SqliteStore {
             if legacy {
                 records.sort_by_key(|r| r.at);
             }
-            tx.finish().map_err(sql(op()))?;
+            tx.finish().map_err(sql_with(&op))?;
             Ok(records)
         })
     }
@@ -1016,9 +1019,9 @@ fn load(conn: &Connection, tenant: &str, id: ActionId, op: &dyn Fn() -> String) 
     let json = conn
         .prepare_cached("SELECT detail_json FROM actions WHERE id = ?1 AND tenant = ?2")
         .and_then(|mut stmt| stmt.query_row(params![id.to_string(), tenant], |row| row.get::<_, String>(0)).optional())
-        .map_err(sql(op()))?
+        .map_err(sql_with(&op))?
         .ok_or(StoreError::NotFound(id))?;
-    serde_json::from_str(&json).map_err(decode(op()))
+    serde_json::from_str(&json).map_err(decode_with(&op))
 }
 
 /// Merges the update into the action, writes it, and appends the transition and its audit
@@ -1033,10 +1036,10 @@ fn write_change(
 ) -> Result<Action, StoreError> {
     let record = &change.record;
     let detail = change.applied_to(detail);
-    let updated_at = nanos(record.at).map_err(invalid(op()))?;
+    let updated_at = nanos(record.at).map_err(invalid_with(&op))?;
     let due_at = detail.due_at().map(clamped_nanos);
     let not_before = detail.not_before.map(clamped_nanos);
-    let detail_json = serde_json::to_string(&detail).map_err(encode(op()))?;
+    let detail_json = serde_json::to_string(&detail).map_err(encode_with(&op))?;
     let id = record.action_id.to_string();
     let tenant = &ctx.tenant;
     conn.prepare_cached(
@@ -1046,12 +1049,12 @@ fn write_change(
     .and_then(|mut stmt| {
         stmt.execute(params![record.to.as_str(), updated_at, detail_json, id, tenant, due_at, not_before])
     })
-    .map_err(sql(op()))?;
+    .map_err(sql_with(&op))?;
     if record.from == Some(State::Executing) && record.to == State::Approved {
         // A requeue: nothing was written, so the action's slots go back to the windows.
         conn.prepare_cached("DELETE FROM limit_slots WHERE action_id = ?1")
             .and_then(|mut stmt| stmt.execute(params![id]))
-            .map_err(sql(op()))?;
+            .map_err(sql_with(&op))?;
     }
     // The transition is stored once: in its audit record ([`SqliteStore::transitions`] reads it there).
     ctx.enqueue_audit(entry.clone());
@@ -1072,7 +1075,7 @@ pub(crate) fn append_audit(
 
 /// `body` with its canonical members written, ready for the sequencer.
 pub(crate) fn prepare(body: AuditBody, op: impl Fn() -> String) -> Result<PreparedBody, StoreError> {
-    PreparedBody::new(body).map_err(audit(op()))
+    PreparedBody::new(body).map_err(audit_with(&op))
 }
 
 /// The sequencer: seals every entry an older version left unsequenced in `audit_pending`
@@ -1101,13 +1104,13 @@ pub(crate) fn sequence_audit(
             })
             .optional()
         })
-        .map_err(sql(op()))?;
+        .map_err(sql_with(&op))?;
     let pending: Vec<(i64, String)> = {
         let mut stmt = conn
             .prepare_cached("SELECT id, body_json FROM audit_pending WHERE tenant = ?1 ORDER BY id")
-            .map_err(sql(op()))?;
-        let rows = stmt.query_map(params![tenant], |row| Ok((row.get(0)?, row.get(1)?))).map_err(sql(op()))?;
-        rows.collect::<Result<_, _>>().map_err(sql(op()))?
+            .map_err(sql_with(&op))?;
+        let rows = stmt.query_map(params![tenant], |row| Ok((row.get(0)?, row.get(1)?))).map_err(sql_with(&op))?;
+        rows.collect::<Result<_, _>>().map_err(sql_with(&op))?
     };
     let last_pending = pending.last().map(|(id, _)| *id);
     if last_pending.is_none() && bodies.is_empty() {
@@ -1123,49 +1126,49 @@ pub(crate) fn sequence_audit(
             })
             .optional()
         })
-        .map_err(sql(op()))?;
-    let stored = read_checkpoint(conn).map_err(sql(op()))?;
+        .map_err(sql_with(&op))?;
+    let stored = read_checkpoint(conn).map_err(sql_with(&op))?;
     match key {
-        None if stored.is_some() => return Err(invalid(op())(StoreSqliteError::KeyRequired)),
+        None if stored.is_some() => return Err(invalid_with(&op)(StoreSqliteError::KeyRequired)),
         None => {}
         Some(key) => {
             let verdict = judge_checkpoint(Some(key), stored.as_ref(), last.as_ref().map(|h| (h.seq, h.hash.as_str())));
             if verdict != CheckpointVerdict::Matches {
-                return Err(invalid(op())(StoreSqliteError::CheckpointMismatch { verdict }));
+                return Err(invalid_with(&op)(StoreSqliteError::CheckpointMismatch { verdict }));
             }
         }
     }
     if head != last {
-        return Err(invalid(op())(StoreSqliteError::AuditHeadMismatch {
+        return Err(invalid_with(&op)(StoreSqliteError::AuditHeadMismatch {
             head: head.map(|h| h.seq).unwrap_or(0),
             last: last.map(|h| h.seq).unwrap_or(0),
         }));
     }
     let mut left = Vec::with_capacity(pending.len());
     for (_, body_json) in &pending {
-        let body: AuditBody = serde_json::from_str(body_json).map_err(decode(op()))?;
+        let body: AuditBody = serde_json::from_str(body_json).map_err(decode_with(&op))?;
         left.push(prepare(body, op)?);
     }
     for body in left.into_iter().chain(bodies) {
-        let (record, json) = remediation_audit::seal_prepared(head.as_ref(), body).map_err(audit(op()))?;
+        let (record, json) = remediation_audit::seal_prepared(head.as_ref(), body).map_err(audit_with(&op))?;
         let seq = i64::try_from(record.seq).map_err(|source| StoreError::Backend {
             message: format!("{}: the audit chain is full", op()),
             source: Box::new(source),
         })?;
-        let at = nanos(record.body.at()).map_err(invalid(op()))?;
+        let at = nanos(record.body.at()).map_err(invalid_with(&op))?;
         let action_id = record.body.action_id().map(|id| id.to_string()).unwrap_or_default();
         conn.prepare_cached(
             "INSERT INTO audit (seq, action_id, at, record_json, prev_hash, hash, tenant)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .and_then(|mut stmt| stmt.execute(params![seq, action_id, at, json, record.prev_hash, record.hash, tenant]))
-        .map_err(sql(op()))?;
+        .map_err(sql_with(&op))?;
         head = Some(ChainHead { seq: record.seq, hash: record.hash });
     }
     if let Some(last_id) = last_pending {
         conn.prepare_cached("DELETE FROM audit_pending WHERE tenant = ?1 AND id <= ?2")
             .and_then(|mut stmt| stmt.execute(params![tenant, last_id]))
-            .map_err(sql(op()))?;
+            .map_err(sql_with(&op))?;
     }
     if let Some(head) = &head {
         let seq = i64::try_from(head.seq).unwrap_or(i64::MAX);
@@ -1174,7 +1177,7 @@ pub(crate) fn sequence_audit(
              ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
         )
         .and_then(|mut stmt| stmt.execute(params![tenant, seq, head.hash]))
-        .map_err(sql(op()))?;
+        .map_err(sql_with(&op))?;
         if let Some(key) = key {
             write_checkpoint(conn, &key.seal(head.seq, &head.hash), op)?;
         }
@@ -1207,7 +1210,7 @@ fn write_checkpoint(conn: &Connection, checkpoint: &Checkpoint, op: &dyn Fn() ->
          ON CONFLICT (id) DO UPDATE SET count = excluded.count, head = excluded.head, mac = excluded.mac",
     )
     .and_then(|mut stmt| stmt.execute(params![count, checkpoint.head, checkpoint.mac]))
-    .map_err(sql(op()))?;
+    .map_err(sql_with(&op))?;
     Ok(())
 }
 
@@ -1303,6 +1306,32 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// [`sql`] with the operation described only when the call fails: `op` formats nothing on the
+/// way of a successful statement (the writer runs several per state change).
+pub(crate) fn sql_with<F: Fn() -> String + ?Sized>(op: &F) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+    move |source| sql(op())(source)
+}
+
+/// [`decode`], formatting the operation only on failure.
+pub(crate) fn decode_with<F: Fn() -> String + ?Sized>(op: &F) -> impl FnOnce(serde_json::Error) -> StoreError + '_ {
+    move |source| decode(op())(source)
+}
+
+/// [`encode`], formatting the operation only on failure.
+fn encode_with<F: Fn() -> String + ?Sized>(op: &F) -> impl FnOnce(serde_json::Error) -> StoreError + '_ {
+    move |source| encode(op())(source)
+}
+
+/// [`invalid`], formatting the operation only on failure.
+pub(crate) fn invalid_with<F: Fn() -> String + ?Sized>(op: &F) -> impl FnOnce(StoreSqliteError) -> StoreError + '_ {
+    move |source| invalid(op())(source)
+}
+
+/// [`audit`], formatting the operation only on failure.
+fn audit_with<F: Fn() -> String + ?Sized>(op: &F) -> impl FnOnce(remediation_audit::AuditError) -> StoreError + '_ {
+    move |source| audit(op())(source)
 }
 
 pub(crate) fn sql(operation: impl fmt::Display) -> impl FnOnce(rusqlite::Error) -> StoreError {
