@@ -409,15 +409,28 @@ impl StoreSettings {
         }
         let mut target = match &self.url {
             Some(url) => {
-                if let Some(key) = ["host", "port", "database", "user", "sslmode"]
+                if let Some(key) = ["host", "port", "database", "user"]
                     .into_iter()
                     .find(|k| pg_fields.iter().any(|(name, set)| name == k && *set))
                 {
-                    return Err(refuse(key, format!("`{key}` is already given by the `url`; give it in one place")));
+                    return Err(refuse(
+                        key,
+                        format!(
+                            "`{key}` belongs inside the `url` when the store is given as one (`postgres://USER@HOST:PORT/DATABASE?sslmode=…`)"
+                        ),
+                    ));
                 }
                 let StoreTarget::Postgres(mut pg) = parse_url(url, "url")? else {
                     return Err(refuse("url", "expected a postgres:// url"));
                 };
+                if let Some(mode) = self.sslmode {
+                    let in_url = url::Url::parse(url).is_ok_and(|u| u.query_pairs().any(|(k, _)| k == "sslmode"));
+                    if in_url {
+                        return Err(refuse("sslmode", "the url already sets `sslmode`; give it in one place"));
+                    }
+                    let roots = pg.root_certificates().map(Path::to_path_buf);
+                    pg.tls = tls_for(&pg.host, mode, roots, "sslmode")?;
+                }
                 if let Some(roots) = &self.root_certificates {
                     if pg.root_certificates().is_some() {
                         return Err(refuse(

@@ -141,8 +141,23 @@ fn urls_are_refused_with_their_line() {
     refused(&url("postgres://u@db/"), 5, "store.url", "names no database");
     refused(&url("mysql://u@db/d"), 5, "store.url", "unknown store scheme");
     refused(&url("sqlite:"), 5, "store.url", "needs a file");
-    refused(&format!("{}host = \"db\"\n", url("postgres://u@db/d")), 6, "store.host", "already given by the `url`");
+    refused(&format!("{}host = \"db\"\n", url("postgres://u@db/d")), 6, "store.host", "belongs inside the `url`");
     refused(&format!("{}type = \"sqlite\"\n", url("postgres://u@db/d")), 6, "store.type", "contradicts");
+    refused(
+        &format!("{}sslmode = \"verify-full\"\n", url("postgres://u@db/d?sslmode=verify-full")),
+        6,
+        "store.sslmode",
+        "one place",
+    );
+    refused(&format!("{}sslmode = \"require\"\n", url("postgres://u@db/d")), 6, "store.sslmode", "does not verify");
+    refused(
+        &format!("{}sslmode = \"disable\"\n", url("postgres://u@db.example.com/d")),
+        6,
+        "store.sslmode",
+        "on this host",
+    );
+    let local = pg(&format!("{}sslmode = \"disable\"\n", url("postgres://u@localhost/d")));
+    assert_eq!(local.tls, PostgresTls::Disable);
     refused(
         &format!("{}root_certificates = \"b.pem\"\n", url("postgres://u@db/d?sslrootcert=a.pem")),
         6,
@@ -181,5 +196,31 @@ fn the_annotated_example_documents_every_store_key() {
     let example = remediation_config::initial_config("local:alice");
     for key in ["url", "password_env", "sslmode", "root_certificates", "pool_size", "migrate_user"] {
         assert!(example.contains(&format!("# {key} = ")), "{key} is not in the example");
+    }
+    // Uncommented, the example's [store] table is a valid store.
+    let table: String = example
+        .lines()
+        .skip_while(|l| *l != "# [store]")
+        .take_while(|l| l.starts_with("# "))
+        .map(|l| format!("{}\n", &l[2..]))
+        .collect();
+    let pg = pg(&table);
+    assert_eq!(pg.tls, PostgresTls::VerifyFull { root_certificates: Some("/etc/remediation/db-ca.pem".into()) });
+}
+
+#[test]
+fn the_readme_store_examples_load() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README");
+    let blocks: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .filter(|b| b.contains("[store]"))
+        .collect();
+    assert!(!blocks.is_empty(), "the README shows a [store] example");
+    for block in blocks {
+        let pg = pg(block);
+        assert_eq!(pg.tls, PostgresTls::VerifyFull { root_certificates: Some("/etc/remediation/db-ca.pem".into()) });
+        assert!(pg.for_migrations().user != pg.user, "the example separates the owner from the runtime role");
     }
 }
