@@ -75,6 +75,18 @@ pub enum RuntimeError {
         /// The store's URL, without any password.
         url: String,
     },
+    /// The store's schema is newer than this build knows.
+    #[error(
+        "{store}: database schema version {found} is newer than this build supports ({supported}); upgrade this binary"
+    )]
+    SchemaTooNew {
+        /// The store, without any password.
+        store: String,
+        /// The version found.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
     /// A store task stopped before answering.
     #[error("a store task stopped before answering: {message}")]
     StoreTask {

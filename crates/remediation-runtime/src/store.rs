@@ -129,6 +129,17 @@ pub async fn migrate(target: &StoreTarget, data_dir: &Path) -> Result<MigrationR
     }
 }
 
+/// Refuses a store whose schema (`found`) is newer than this build's (`supported`): an older
+/// binary must not write to a schema it does not know. Both versions are named.
+pub fn refuse_newer_schema(store: &str, found: Option<u32>, supported: u32) -> Result<(), RuntimeError> {
+    match found {
+        Some(found) if found > supported => {
+            Err(RuntimeError::SchemaTooNew { store: store.to_owned(), found, supported })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A PostgreSQL store's connection settings, resolved: the URL without a password, the
 /// password read from its variable or file, the root certificates' path.
 pub struct PostgresParts {
@@ -191,7 +202,7 @@ fn describe(source: &PasswordSource) -> String {
 /// if let Some(p) = parts.password { config = config.with_password(p); }
 /// if let Some(roots) = parts.root_certificates { config = config.with_root_certificates(roots); }
 /// // migrate: remediation_store_postgres::schema_version(&config) (from), ::migrate(&config, ..) (to = SCHEMA_VERSION)
-/// // connect: refuse schema_version(&config) > Some(SCHEMA_VERSION) with RuntimeError::SchemaTooNew,
+/// // connect: refuse_newer_schema(&parts.url, schema_version(&config).await?, SCHEMA_VERSION)?,
 /// //          then remediation_store_postgres::connect(&config, key)
 /// ```
 ///
@@ -291,6 +302,15 @@ mod tests {
             let shown = e.to_string();
             assert!(shown.contains("PostgreSQL") && shown.contains("postgres://app@127.0.0.1:5432/rem"), "{shown}");
         }
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_naming_both_versions() {
+        assert!(refuse_newer_schema("postgres://a@b:5432/c", Some(9), 9).is_ok());
+        assert!(refuse_newer_schema("postgres://a@b:5432/c", None, 9).is_ok());
+        let e = refuse_newer_schema("postgres://a@b:5432/c", Some(10), 9).expect_err("newer");
+        let shown = e.to_string();
+        assert!(shown.contains("postgres://a@b:5432/c") && shown.contains("10") && shown.contains("(9)"), "{shown}");
     }
 
     #[tokio::test]

@@ -463,3 +463,13 @@ pub async fn round_trip(from: &dyn TransferStore, to: &dyn TransferStore, action
     let again = copy_installation(from, to, 7, &mut |_| {}).await;
     assert!(matches!(again, Err(remediation_core::store::transfer::CopyError::TargetNotEmpty { .. })), "{again:?}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_in_memory_store_round_trips() {
+        round_trip(&InMemoryStore::new(), &InMemoryStore::new(), 10).await;
+    }
+}

@@ -159,3 +159,54 @@ async fn ten_thousand_actions_copy_page_by_page() {
         .expect("list");
     assert!(listed.items.len() as u64 >= N);
 }
+
+#[tokio::test]
+async fn legacy_transitions_and_unsequenced_entries_are_carried_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (dir.path().join("from.db"), dir.path().join("to.db"));
+    let from = keyed(dir.path(), "from.db");
+    let hash = populate(from.as_ref(), 3).await;
+    let first = from.list(&ActionFilter::default(), &PageRequest::first(1)).await.expect("list").items[0].id;
+    // A transition written before audit records held them (schema < 8), and an entry an older
+    // version left unsequenced.
+    let legacy = remediation_testkit::transition(
+        first,
+        None,
+        remediation_core::State::Suggested,
+        "import",
+        remediation_testkit::fixed_time(),
+    );
+    let note = remediation_core::AuditBody::Settings(remediation_core::SettingsRecord {
+        setting_event: "left_by_an_older_version".to_owned(),
+        actor: "system".to_owned(),
+        credential: None,
+        at: remediation_testkit::fixed_time(),
+        comment: None,
+        previous: serde_json::Value::Null,
+        value: serde_json::Value::Null,
+    });
+    let conn = raw(&a);
+    conn.execute(
+        "INSERT INTO transitions (action_id, record_json) VALUES (?1, ?2)",
+        rusqlite::params![first.to_string(), serde_json::to_string(&legacy).expect("json")],
+    )
+    .expect("legacy row");
+    conn.execute(
+        "INSERT INTO audit_pending (tenant, body_json) VALUES ('default', ?1)",
+        rusqlite::params![serde_json::to_string(&note).expect("json")],
+    )
+    .expect("pending row");
+    drop(conn);
+    let to = keyed(dir.path(), "to.db");
+    let report = copy_installation(from.as_ref(), to.as_ref(), 2, &mut |_| {}).await.expect("copy");
+    assert_eq!(report.copied[&Section::PendingAudit], 1);
+    assert_same(from.as_ref(), to.as_ref(), &hash, true).await;
+    assert!(to.transitions(first).await.expect("t").iter().any(|t| t.event == "import"), "the legacy row is read");
+    // The next write on the copy seals the carried entry first, then its own.
+    let records = to.verify_audit().await.expect("verify").records;
+    populate_more(to.as_ref()).await;
+    let after = to.verify_audit().await.expect("verify");
+    assert!(after.is_intact(), "{after}");
+    assert_eq!(after.records, records + 2);
+    assert_eq!(crate::support::count(&b, "audit_pending"), 0);
+}
