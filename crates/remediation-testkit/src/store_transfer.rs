@@ -467,9 +467,71 @@ pub async fn round_trip(from: &dyn TransferStore, to: &dyn TransferStore, action
 #[cfg(test)]
 mod tests {
     use super::*;
+    use remediation_core::AuditLog as _;
 
     #[tokio::test]
     async fn the_in_memory_store_round_trips() {
         round_trip(&InMemoryStore::new(), &InMemoryStore::new(), 10).await;
+    }
+
+    /// A source that a writer extends while the copy reads it (once its last section was read).
+    struct Busy(InMemoryStore);
+
+    #[async_trait]
+    impl remediation_core::AuditLog for Busy {
+        async fn audit_page(
+            &self,
+            filter: &AuditFilter,
+            after_seq: Option<u64>,
+            limit: usize,
+        ) -> Result<Vec<AuditRecord>, StoreError> {
+            self.0.audit_page(filter, after_seq, limit).await
+        }
+        async fn verify_audit(&self) -> Result<remediation_core::ChainReport, StoreError> {
+            self.0.verify_audit().await
+        }
+        async fn adopt_audit_chain(&self) -> Result<remediation_core::ChainReport, StoreError> {
+            self.0.adopt_audit_chain().await
+        }
+        async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
+            self.0.append_note(record).await
+        }
+    }
+
+    #[async_trait]
+    impl InstallationExport for Busy {
+        async fn export_counts(&self) -> Result<BTreeMap<Section, u64>, StoreError> {
+            self.0.export_counts().await
+        }
+        async fn export_page(
+            &self,
+            section: Section,
+            after: Option<String>,
+            limit: usize,
+        ) -> Result<ExportPage, StoreError> {
+            let page = self.0.export_page(section, after, limit).await?;
+            if section == Section::Checkpoint {
+                let note = SettingsRecord {
+                    setting_event: "written_during_the_copy".to_owned(),
+                    actor: "system".to_owned(),
+                    credential: None,
+                    at: fixed_time(),
+                    comment: None,
+                    previous: serde_json::Value::Null,
+                    value: serde_json::Value::Null,
+                };
+                self.0.append_note(&note).await?;
+            }
+            Ok(page)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_source_written_to_during_the_copy_fails_it() {
+        let busy = Busy(InMemoryStore::new());
+        populate(&busy.0, 3).await;
+        let err = copy_installation(&busy, &InMemoryStore::new(), 5, &mut |_| {}).await.expect_err("changed");
+        assert!(matches!(err, remediation_core::store::transfer::CopyError::SourceChanged { .. }), "{err}");
+        assert!(err.to_string().contains("stop every server"), "{err}");
     }
 }

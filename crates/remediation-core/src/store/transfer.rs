@@ -468,12 +468,14 @@ pub async fn copy_installation(
             ),
         });
     }
-    let source_now = from
-        .verify_audit()
+    // The log's end, by seq (one record, not the whole log again): the same last record.
+    let tail = from
+        .audit_page(&super::AuditFilter::default(), source_audit.records.checked_sub(1), 2)
         .await
-        .map_err(|source| CopyError::Check { step: "verify the source's audit log", source })?;
-    if source_now.head != source_audit.head || source_now.records != source_audit.records {
-        return Err(CopyError::SourceChanged { what: "its audit log grew".to_owned() });
+        .map_err(|source| CopyError::Check { step: "read the end of the source's audit log", source })?;
+    let tail_head = tail.last().map(|r| r.hash.clone());
+    if tail.len() > 1 || tail_head != source_audit.head {
+        return Err(CopyError::SourceChanged { what: "its audit log changed".to_owned() });
     }
     let target_audit =
         to.verify_audit().await.map_err(|source| CopyError::Check { step: "verify the target's audit log", source })?;
