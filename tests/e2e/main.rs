@@ -10,6 +10,7 @@ mod crash;
 mod hostile;
 mod safety;
 mod server;
+mod store;
 mod ui;
 
 use remediation_e2e::Env;

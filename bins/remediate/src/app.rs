@@ -31,7 +31,11 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Principal { .. } if cli.server.is_some() => Err(only_local("principal")),
         Command::Recover if cli.server.is_some() => Err(only_local("recover")),
         Command::EmergencyAccess { .. } if cli.server.is_some() => Err(only_local("emergency-access")),
+        Command::Migrate if cli.server.is_some() => Err(only_local("migrate")),
+        Command::Store { .. } if cli.server.is_some() => Err(only_local("store")),
         Command::Init { force } => init(&cli, *force).await,
+        Command::Migrate => crate::storecmd::migrate(&cli).await,
+        Command::Store { command } => crate::storecmd::run(&cli, command).await,
         Command::Demo => crate::demo::run(cli.output).await,
         _ => {
             let ctx = Ctx::open(&cli).await?;
@@ -222,7 +226,7 @@ impl Ctx {
             Command::Token { command } => self.token(command).await,
             Command::Principal { command } => self.principal(command).await,
             Command::Pending { command } => self.pending(command).await,
-            Command::Init { .. } | Command::Demo => Ok(0),
+            Command::Init { .. } | Command::Demo | Command::Migrate | Command::Store { .. } => Ok(0),
         }
     }
 

@@ -187,7 +187,17 @@ impl Local {
         if let Ok(point) = std::env::var("REMEDIATION_FAILPOINT") {
             options.failpoints = Some(failpoint_hook(point));
         }
-        let runtime = Arc::new(Runtime::build(config, dir, key, options).map_err(runtime_failure)?);
+        if !dir.is_dir() {
+            return Err(runtime_failure(remediation_runtime::RuntimeError::DataDirMissing { dir: dir.to_owned() }));
+        }
+        // The store `[store]` names; the CLI never migrates a shared store by itself (SQLite
+        // is migrated whenever it is opened).
+        let target = remediation_runtime::store::target(config).map_err(runtime_failure)?;
+        let opened =
+            remediation_runtime::store::open(&target, dir, key, Default::default()).await.map_err(runtime_failure)?;
+        options.store = Some(opened);
+        // The key went with the store, which keeps the checkpoint.
+        let runtime = Arc::new(Runtime::build(config, dir, None, options).map_err(runtime_failure)?);
         let active = runtime.active().await.map_err(runtime_failure)?;
         let store = runtime.store().clone();
         Ok(Self { dir: dir.to_owned(), engine: active.engine, store, settings_source: active.source.as_str(), runtime })

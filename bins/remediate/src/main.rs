@@ -12,6 +12,7 @@ mod exit;
 mod failure;
 mod keys;
 mod output;
+mod storecmd;
 mod text;
 
 use std::path::PathBuf;
@@ -223,6 +224,44 @@ pub(crate) enum Command {
     },
     /// Run a complete walk-through in a fresh temporary directory (remediation enabled there).
     Demo,
+    /// Create or upgrade the store's schema to this version's (PostgreSQL: as `[store]
+    /// migrate_user`). Servers on a shared store never migrate it unless started with
+    /// `--migrate`; the SQLite file is migrated whenever it is opened.
+    Migrate,
+    /// The store itself: copy an installation to another store.
+    Store {
+        /// What to do.
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+/// `remediate store ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum StoreCommand {
+    /// Copy everything (actions with their transitions, leases and due times, principals and
+    /// token hashes, pending changes, safety state, limit slots, the audit log byte for byte
+    /// with its checkpoint) from one store into a new, empty one. Stop every server and CLI
+    /// run on the source first. The source's audit log must verify; afterwards the target's
+    /// is verified to hold the same records and head. Progress goes to standard error.
+    Copy {
+        /// The store to copy: `sqlite:PATH` or `postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full`.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The new store (created when missing; it must be empty): `sqlite:PATH` or a
+        /// `postgres://` URL. Default: the store `[store]` configures.
+        #[arg(long, value_name = "URL")]
+        to: Option<String>,
+        /// The environment variable holding the password of a `postgres://` --from.
+        #[arg(long, value_name = "VAR")]
+        from_password_env: Option<String>,
+        /// The environment variable holding the password of a `postgres://` --to.
+        #[arg(long, value_name = "VAR")]
+        to_password_env: Option<String>,
+        /// Items read and written per transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+        page_size: usize,
+    },
 }
 
 /// Audit subcommands.

@@ -32,6 +32,11 @@ struct Args {
     /// TLS (a proxy sending `X-Forwarded-Proto: https` gets it anyway).
     #[arg(long, env = "REMEDIATION_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// Apply pending store migrations before serving (PostgreSQL, as `[store] migrate_user`).
+    /// Without it a shared store is never migrated by a server: run `remediate migrate`. The
+    /// SQLite store is migrated whenever it is opened (one file, on one host).
+    #[arg(long)]
+    migrate: bool,
 }
 
 /// mimalloc rather than the system allocator: the engine allocates and frees many small JSON
@@ -82,7 +87,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let execution = loaded.config.execution.clone();
     init_logs(server.log_format);
     let key = loaded.audit_key()?;
-    let runtime = Runtime::build(&loaded.config, &loaded.dir, key, RuntimeOptions::default())
+    if !loaded.dir.is_dir() {
+        return Err(remediation_runtime::RuntimeError::DataDirMissing { dir: loaded.dir.clone() })
+            .with_context(|| format!("using configuration {}", loaded.path.display()));
+    }
+    let target = remediation_runtime::store::target(&loaded.config)?;
+    let store = remediation_runtime::store::open(
+        &target,
+        &loaded.dir,
+        key,
+        remediation_runtime::store::OpenOptions { migrate: args.migrate },
+    )
+    .await
+    .with_context(|| format!("using configuration {}", loaded.path.display()))?;
+    let options = RuntimeOptions { store: Some(store), ..RuntimeOptions::default() };
+    let runtime = Runtime::build(&loaded.config, &loaded.dir, None, options)
         .with_context(|| format!("using configuration {}", loaded.path.display()))?;
     let state = ApiState::new(
         Arc::new(runtime),

@@ -7,6 +7,8 @@
 //! # Ok::<(), toml::de::Error>(())
 //! ```
 
+mod store;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,10 @@ use remediation_limiter::Limits;
 use schemars::JsonSchema;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+pub use store::{
+    DEFAULT_POOL_SIZE, DEFAULT_POSTGRES_PORT, DEFAULT_SQLITE_FILE, PasswordError, PasswordSource, PostgresTarget,
+    PostgresTls, SslMode, StoreKind, StoreSettings, StoreSettingsError, StoreTarget,
+};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -49,6 +55,10 @@ pub struct Config {
     /// how many executions the server's worker runs at once.
     #[serde(default)]
     pub execution: ExecutionConfig,
+    /// Where the store lives: absent, the SQLite file `remediation.db` in the data
+    /// directory; a PostgreSQL database for several servers.
+    #[serde(default, skip_serializing_if = "StoreSettings::is_default")]
+    pub store: StoreSettings,
     /// Where engine events (transitions, held actions, breaker trips, fixes that did not
     /// hold) are sent, besides the data directory's `events.jsonl`.
     #[cfg(feature = "notify")]
@@ -396,6 +406,7 @@ impl Config {
                 "must be at least 1 (seconds a lease on an executing action lasts unless renewed)".to_owned(),
             ));
         }
+        config.store.target().map_err(|e| err(store_key_line(&text, &e.key), Some(e.key.clone()), e.message))?;
         let mut seen = std::collections::BTreeSet::new();
         for c in &config.connectors {
             let id = c.id();
@@ -560,6 +571,28 @@ fn table_line(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// The 1-based line of `key` (`store.sslmode`) inside the `[store]` table of `text`, else of
+/// the table's header.
+fn store_key_line(text: &str, key: &str) -> Option<usize> {
+    let name = key.strip_prefix("store.").unwrap_or(key);
+    let mut in_store = false;
+    let mut header = None;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split_once('#').map_or(line, |(l, _)| l).trim();
+        if line.starts_with('[') {
+            in_store = line == "[store]";
+            if in_store {
+                header = Some(i + 1);
+            }
+            continue;
+        }
+        if in_store && line.split_once('=').is_some_and(|(k, _)| k.trim().trim_matches('"') == name) {
+            return Some(i + 1);
+        }
+    }
+    header
+}
+
 /// The commented configuration `init` writes, making `admin` (the local actor who runs it,
 /// `local:$USER`) the admin and every other local actor a requester.
 pub fn initial_config(admin: &str) -> String {
@@ -665,6 +698,19 @@ hmac_key_file = "audit.key"
 # lease_ttl_secs = 30                     # how long a crashed worker's action waits before recovery (at least 1)
 # concurrency = 32                        # executions in flight at once, over all connectors
 # connector_concurrency = { sandbox = 8 } # optional caps per connector id
+
+# The store. Without this table it is the SQLite file remediation.db in the data directory,
+# which any number of processes on this host may share. Several servers on several hosts share
+# a PostgreSQL database instead (see "Running several servers" in the README); create its
+# schema with `remediate migrate`, move an installation with `remediate store copy`.
+# [store]
+# url = "postgres://remediation_app@db.example.com:5432/remediation"  # never a password here
+# password_env = "REMEDIATION_DB_PASSWORD"   # or password_file = "/run/secrets/remediation-db"
+# sslmode = "verify-full"                    # the default; "disable" only for a server on this host
+# root_certificates = "/etc/remediation/db-ca.pem"   # default: the system's trust store
+# pool_size = 16                             # connections per process
+# migrate_user = "remediation_owner"         # the schema's owner, used by `remediate migrate` only
+# migrate_password_env = "REMEDIATION_DB_OWNER_PASSWORD"
 
 # The built-in sandbox connector: a directory in a JSON file, for trying things safely.
 [[connectors]]

@@ -42,6 +42,57 @@ pub enum RuntimeError {
         #[source]
         source: Box<remediation_store_sqlite::StoreSqliteError>,
     },
+    /// `[store]` cannot be used (the loader reports it with its line; this is for callers
+    /// that build a [`remediation_config::Config`] themselves).
+    #[error("invalid configuration key `{key}`: {message}")]
+    StoreSettings {
+        /// The dotted key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The password of a PostgreSQL store cannot be read.
+    #[error("cannot read the store's password from the {source_name}")]
+    StorePassword {
+        /// Where it was to come from (`environment variable X`, `file Y`).
+        source_name: String,
+        /// What failed.
+        #[source]
+        source: remediation_config::PasswordError,
+    },
+    /// The configuration names a PostgreSQL store and this build does not include one.
+    #[error(
+        "the configuration names a PostgreSQL store ({url}), but this build of remediation does not include PostgreSQL support; use a build with it, or the SQLite store (remove [store])"
+    )]
+    PostgresNotBuilt {
+        /// The store's URL, without any password.
+        url: String,
+    },
+    /// [`crate::Runtime::build`] was not given the store the configuration names (a
+    /// PostgreSQL store is opened asynchronously, with [`crate::store::open`], first).
+    #[error("the store {url} must be opened with remediation_runtime::store::open and passed in RuntimeOptions::store")]
+    StoreNotOpened {
+        /// The store's URL, without any password.
+        url: String,
+    },
+    /// The store's schema is newer than this build knows.
+    #[error(
+        "{store}: database schema version {found} is newer than this build supports ({supported}); upgrade this binary"
+    )]
+    SchemaTooNew {
+        /// The store, without any password.
+        store: String,
+        /// The version found.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
+    /// A store task stopped before answering.
+    #[error("a store task stopped before answering: {message}")]
+    StoreTask {
+        /// What happened to it.
+        message: String,
+    },
     /// The store failed while reading the settings.
     #[error("cannot read the safety settings from the store")]
     Store(#[source] remediation_core::StoreError),

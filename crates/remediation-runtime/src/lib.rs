@@ -30,6 +30,7 @@ pub mod access;
 pub mod catalog;
 mod error;
 pub mod files;
+pub mod store;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -144,6 +145,10 @@ pub struct RuntimeOptions {
     /// processes may execute on one data directory. `None` (the default): `[execution]
     /// lease_ttl_secs` of the configuration.
     pub lease_ttl: Option<std::time::Duration>,
+    /// The store, opened already with [`store::open`] (as the binaries do, so a PostgreSQL
+    /// store can be connected asynchronously). `None`: the SQLite store `[store]` names (by
+    /// default `remediation.db` in the data directory), opened here.
+    pub store: Option<Arc<dyn Store>>,
 }
 
 /// The engine in force, with the settings it was built from.
@@ -215,7 +220,7 @@ fn worker_id() -> String {
 
 impl Runtime {
     /// Builds the engine for `config` on the data directory `dir`; `key` seals the audit
-    /// checkpoint.
+    /// checkpoint of the store opened here (unused when [`RuntimeOptions::store`] brings one).
     ///
     /// The configuration seeds the policy settings; once they have been changed, the copy in
     /// the store is authoritative (see [`Runtime::active`]). Call [`Runtime::active`] for the
@@ -229,10 +234,19 @@ impl Runtime {
         if !dir.is_dir() {
             return Err(RuntimeError::DataDirMissing { dir: dir.to_owned() });
         }
-        // Created before SQLite sees it, so it and its -wal and -shm files are owner-only.
-        files::create_private(&dir.join(STORE_FILE))?;
-        let store = remediation_store_sqlite::open_store(dir.join(STORE_FILE), key)
-            .map_err(|source| RuntimeError::StoreOpen { dir: dir.to_owned(), source: Box::new(source) })?;
+        let store = match options.store {
+            Some(store) => store,
+            None => match store::target(config)? {
+                // Created before SQLite sees it, so it and its -wal and -shm files are owner-only.
+                remediation_config::StoreTarget::Sqlite { path } => {
+                    let store: Arc<dyn Store> = store::open_sqlite(dir, &path, key)?;
+                    store
+                }
+                remediation_config::StoreTarget::Postgres(pg) => {
+                    return Err(RuntimeError::StoreNotOpened { url: pg.url() });
+                }
+            },
+        };
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let context = BuildContext { data_dir: dir.to_owned(), clock: clock.clone() };
         let connectors = options.catalog.unwrap_or_default().build_all(&config.connectors, &context)?;

@@ -82,6 +82,7 @@ mod pending;
 mod principals;
 mod schema;
 mod store;
+mod transfer;
 mod writer;
 
 use std::path::Path;
@@ -101,4 +102,41 @@ pub use writer::WriterStats;
 /// it, as the `Arc<dyn Store>` everything holds.
 pub fn open_store(path: impl AsRef<Path>, key: Option<AuditKey>) -> Result<Arc<dyn Store>, StoreSqliteError> {
     Ok(Arc::new(SqliteStore::open_with(path, key)?))
+}
+
+/// [`open_store`] for `remediate store copy`: the same store, with its export and import
+/// ([`remediation_core::store::transfer`]).
+pub fn open_transfer_store(
+    path: impl AsRef<Path>,
+    key: Option<AuditKey>,
+) -> Result<Arc<dyn remediation_core::store::transfer::TransferStore>, StoreSqliteError> {
+    Ok(Arc::new(SqliteStore::open_with(path, key)?))
+}
+
+/// The schema version this build migrates to (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: u32 = 9;
+
+/// The schema version of the database at `path`, without opening it as a store (nothing is
+/// created or migrated): `None` when the file does not exist or holds no schema yet.
+pub fn schema_version(path: impl AsRef<Path>) -> Result<Option<u32>, StoreSqliteError> {
+    schema::read_version(path.as_ref())
+}
+
+/// What [`migrate`] did: the schema version before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// The version found (`None`: a new database).
+    pub from: Option<u32>,
+    /// The version now, [`SCHEMA_VERSION`].
+    pub to: u32,
+}
+
+/// Creates or migrates the database at `path` to [`SCHEMA_VERSION`] (each migration in its own
+/// transaction, applied once even when several processes migrate at once). Refuses a schema
+/// newer than this build knows, naming both versions.
+pub fn migrate(path: impl AsRef<Path>) -> Result<MigrationReport, StoreSqliteError> {
+    let path = path.as_ref();
+    let from = schema_version(path)?;
+    drop(SqliteStore::open(path)?);
+    Ok(MigrationReport { from, to: SCHEMA_VERSION })
 }

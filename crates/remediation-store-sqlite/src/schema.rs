@@ -288,6 +288,24 @@ pub(crate) fn supported_version() -> i64 {
     i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
 }
 
+/// The `user_version` of the file at `path` opened read-only; `None` when there is no file or
+/// no schema yet. A newer schema than this build knows is returned as it is, not refused.
+pub(crate) fn read_version(path: &Path) -> Result<Option<u32>, StoreSqliteError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| open_error(path, "opening the file read-only", e))?;
+    conn.busy_timeout(crate::store::BUSY_TIMEOUT).map_err(|e| open_error(path, "setting busy_timeout", e))?;
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| open_error(path, "reading the schema version", e))?;
+    // Reading the version does not read the file's header pages; this does.
+    conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0))
+        .map_err(|e| open_error(path, "reading the schema", e))?;
+    Ok(u32::try_from(found).ok().filter(|v| *v > 0))
+}
+
 /// Brings the schema up to [`supported_version`], one migration per IMMEDIATE transaction, so
 /// several processes opening the same file at once apply each migration exactly once.
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreSqliteError> {
@@ -334,5 +352,13 @@ pub(crate) fn open_error(path: &Path, step: &'static str, source: rusqlite::Erro
             StoreSqliteError::NotADatabase { path: path.to_owned(), source }
         }
         _ => StoreSqliteError::Open { path: path.to_owned(), step, hint: hint(&source), source },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_published_schema_version_is_the_number_of_migrations() {
+        assert_eq!(i64::from(crate::SCHEMA_VERSION), super::supported_version());
     }
 }

@@ -54,6 +54,7 @@ pub mod policy;
 pub mod real_server;
 pub mod store;
 pub mod store_conformance;
+pub mod store_transfer;
 pub mod tls;
 
 pub use builders::{

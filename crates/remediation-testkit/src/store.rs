@@ -52,35 +52,35 @@ impl std::fmt::Debug for StoreClock {
 
 /// The lease state of one action or name: the last epoch granted, and the lease if held.
 #[derive(Debug, Default, Clone)]
-struct LeaseSlot {
-    epoch: u64,
-    held: Option<Lease>,
+pub(crate) struct LeaseSlot {
+    pub(crate) epoch: u64,
+    pub(crate) held: Option<Lease>,
 }
 
 #[derive(Debug, Default)]
-struct Inner {
+pub(crate) struct Inner {
     /// List order: (creation time, id), as every store lists.
-    order: BTreeSet<(OffsetDateTime, ActionId)>,
-    actions: HashMap<ActionId, ActionDetail>,
+    pub(crate) order: BTreeSet<(OffsetDateTime, ActionId)>,
+    pub(crate) actions: HashMap<ActionId, ActionDetail>,
     /// Every transition of every action, in the order they were written.
-    transitions: Vec<TransitionRecord>,
+    pub(crate) transitions: Vec<TransitionRecord>,
     /// The sealed audit chain.
-    log: Vec<AuditRecord>,
+    pub(crate) log: Vec<AuditRecord>,
     /// Reserved slots per limit key, in reservation order, each with the action holding it
     /// (`None` for one reserved directly by a test).
-    slots: BTreeMap<String, Vec<(OffsetDateTime, Option<ActionId>)>>,
+    pub(crate) slots: BTreeMap<String, Vec<(OffsetDateTime, Option<ActionId>)>>,
     /// Safety switches and facts.
-    safety: SafetyState,
+    pub(crate) safety: SafetyState,
     /// Every change to them, in order.
-    settings_records: Vec<SettingsRecord>,
-    principals: BTreeMap<String, Principal>,
+    pub(crate) settings_records: Vec<SettingsRecord>,
+    pub(crate) principals: BTreeMap<String, Principal>,
     /// Tokens by name, with their hash.
-    tokens: BTreeMap<String, (ApiToken, String)>,
-    pending: Vec<PendingChange>,
+    pub(crate) tokens: BTreeMap<String, (ApiToken, String)>,
+    pub(crate) pending: Vec<PendingChange>,
     /// Leases on actions.
-    action_leases: HashMap<ActionId, LeaseSlot>,
+    pub(crate) action_leases: HashMap<ActionId, LeaseSlot>,
     /// Named leases of single-leader jobs.
-    named_leases: BTreeMap<String, LeaseSlot>,
+    pub(crate) named_leases: BTreeMap<String, LeaseSlot>,
 }
 
 /// What the in-memory store reports as a backend failure.
@@ -88,7 +88,7 @@ struct Inner {
 #[error("{0}")]
 struct InMemoryError(String);
 
-fn backend(message: String) -> StoreError {
+pub(crate) fn backend(message: String) -> StoreError {
     StoreError::Backend { message: message.clone(), source: Box::new(InMemoryError(message)) }
 }
 
@@ -103,7 +103,7 @@ impl InMemoryStore {
         Self { inner: Mutex::default(), clock: StoreClock(Some(clock)) }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -1,3 +1,4 @@
 //! Integration tests of the configuration loader.
 
 mod fuzz;
+mod store;

@@ -11,6 +11,10 @@
 //! | [`ActionLeases`] | leases on executing and rolling-back actions: renewal, takeover of expired ones |
 //! | [`LeaseStore`] | named leases for single-leader jobs |
 //!
+//! Moving an installation between stores is a separate, optional contract:
+//! [`transfer::InstallationExport`] and [`transfer::InstallationImport`], driven by
+//! [`transfer::copy_installation`].
+//!
 //! [`Store`] is all of them (a blanket impl gives it to every type that implements each), and
 //! `Arc<dyn Store>` is what the engine, the runtime, the API and the CLI hold.
 //!
@@ -29,6 +33,7 @@ mod lease;
 mod limits;
 mod principals;
 mod safety;
+pub mod transfer;
 
 pub use action::{ActionFilter, ActionStore, Page, PageRequest};
 pub use audit::{

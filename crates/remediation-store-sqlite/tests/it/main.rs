@@ -8,4 +8,5 @@ mod limits;
 mod open;
 mod roundtrip;
 mod support;
+mod transfer;
 mod writer;
