@@ -114,7 +114,7 @@ pub fn open_transfer_store(
 }
 
 /// The schema version this build migrates to (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// The schema version of the database at `path`, without opening it as a store (nothing is
 /// created or migrated): `None` when the file does not exist or holds no schema yet.
