@@ -232,13 +232,13 @@ fn run_scenario(scenario: Scenario, server_bin: &Path, cli_bin: &Path, cores: us
 
 /// Stores `count` completed actions in the data directory's store before the server opens
 /// it, in batched transactions (no transitions or audit records: see
-/// `SqliteStore::seed_actions`), as history the server's queries must skip over.
+/// `remediation_store_sqlite::Instrumented::seed_actions`), as history the server's queries must skip over.
 fn seed(dir: &Path, count: usize) -> anyhow::Result<()> {
     use remediation_core::State;
     use remediation_testkit::ActionBuilder;
     eprintln!("storing {count} completed actions ...");
     let started = Instant::now();
-    let store = remediation_store_sqlite::SqliteStore::open(dir.join(remediation_runtime::STORE_FILE))
+    let store = remediation_store_sqlite::Instrumented::open(dir.join(remediation_runtime::STORE_FILE))
         .context("cannot open the store to seed it")?;
     const BATCH: usize = 10_000;
     for start in (0..count).step_by(BATCH) {

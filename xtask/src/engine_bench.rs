@@ -27,7 +27,7 @@ use remediation_core::{
     ActionKind, Actor, CachedChecks, Connector, DEFAULT_CHECK_TTL, Engine, EngineParts, ExecuteOutcome, LeaseRequest,
     Mode, Role, State, Store, SystemClock, Target,
 };
-use remediation_store_sqlite::SqliteStore;
+use remediation_store_sqlite::Instrumented;
 use remediation_testkit::{ActionBuilder, AllowAll, FakeConnector, FixedLimits, RequestBuilder, TargetBuilder, slot};
 use serde_json::json;
 
@@ -174,10 +174,10 @@ async fn provider_phase(path: &std::path::Path, actions: usize) -> anyhow::Resul
     // As the runtime builds every connector: health and permission checks reused for a while.
     let connector = Arc::new(CachedChecks::new(okta, Arc::new(SystemClock), DEFAULT_CHECK_TTL));
 
-    let store = SqliteStore::open(path)?;
+    let store = Instrumented::open(path)?;
     let engine = Arc::new(
         Engine::new(EngineParts {
-            store: Arc::new(store) as Arc<dyn Store>,
+            store: store.store(),
             connectors: vec![connector],
             clock: Arc::new(SystemClock),
             policy: Arc::new(AllowAll::new(Mode::Auto)),
@@ -261,7 +261,7 @@ async fn phase(
     actions: usize,
     budget: Duration,
 ) -> anyhow::Result<PhaseResult> {
-    let store = SqliteStore::open(path)?;
+    let store = Instrumented::open(path)?;
     let seeded: Vec<_> =
         (0..SEEDED).map(|n| ActionBuilder::new().seed(u64::MAX - n).state(State::Completed).detail().build()).collect();
     store.seed_actions(&seeded)?;
@@ -270,7 +270,7 @@ async fn phase(
         connector = connector.with_target(target(i), json!({"granted": true}));
     }
     let engine = Arc::new(Engine::new(EngineParts {
-        store: Arc::new(store.clone()) as Arc<dyn Store>,
+        store: store.store(),
         connectors: vec![Arc::new(connector)],
         clock: Arc::new(SystemClock),
         policy: Arc::new(AllowAll::new(Mode::Auto)),

@@ -140,3 +140,40 @@ pub fn migrate(path: impl AsRef<Path>) -> Result<MigrationReport, StoreSqliteErr
     drop(SqliteStore::open(path)?);
     Ok(MigrationReport { from, to: SCHEMA_VERSION })
 }
+
+/// The embedded store opened for a benchmark or a test that looks behind the [`Store`]
+/// trait: the store as everyone holds it, plus its writer's counters and the batched seeding
+/// path. Production code opens the store with [`open_store`].
+#[derive(Clone)]
+pub struct Instrumented {
+    inner: SqliteStore,
+}
+
+impl std::fmt::Debug for Instrumented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instrumented").field("path", &self.inner.path()).finish_non_exhaustive()
+    }
+}
+
+impl Instrumented {
+    /// Opens (creating if needed) the store at `path`, without an audit key.
+    pub fn open(path: impl AsRef<Path>) -> Result<Instrumented, StoreSqliteError> {
+        Ok(Instrumented { inner: SqliteStore::open(path)? })
+    }
+
+    /// The store, as the engine holds it.
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::new(self.inner.clone())
+    }
+
+    /// The writer's counters so far: commits, requests answered, time busy.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.inner.writer_stats()
+    }
+
+    /// Stores `details` as they are, in one transaction, without transitions or audit records
+    /// (see `SqliteStore::seed_actions`): history for benchmarks to skip over.
+    pub fn seed_actions(&self, details: &[remediation_core::ActionDetail]) -> Result<(), remediation_core::StoreError> {
+        self.inner.seed_actions(details)
+    }
+}
