@@ -25,7 +25,7 @@ use anyhow::{Context, bail};
 use remediation_connector_okta::GROUP_MEMBERSHIP;
 use remediation_core::{
     ActionKind, Actor, CachedChecks, Connector, DEFAULT_CHECK_TTL, Engine, EngineParts, ExecuteOutcome, LeaseRequest,
-    Mode, Role, State, Store, SystemClock, Target,
+    Mode, Role, State, SystemClock, Target,
 };
 use remediation_store_sqlite::Instrumented;
 use remediation_testkit::{ActionBuilder, AllowAll, FakeConnector, FixedLimits, RequestBuilder, TargetBuilder, slot};
