@@ -12,9 +12,9 @@ use remediation_audit::{
     PreparedBody, judge_checkpoint,
 };
 use remediation_core::{
-    Action, ActionDetail, ActionFilter, ActionId, ActionStore, AuditFilter, AuditLog, BeginOutcome, LimitReached,
-    LimitStore, Page, PageRequest, SafetyState, SafetyStore, SettingsRecord, SlotRequest, State, StateChange,
-    StoreError, TransitionRecord,
+    Action, ActionDetail, ActionFilter, ActionId, ActionStore, AuditFilter, AuditLog, BeginOutcome, LeafHash,
+    LimitReached, LimitStore, Page, PageRequest, SafetyState, SafetyStore, SettingsRecord, SlotRequest, State,
+    StateChange, StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
 };
 use remediation_limiter::Window;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
@@ -689,6 +689,36 @@ impl AuditLog for SqliteStore {
         })
         .await
     }
+
+    async fn audit_size(&self) -> Result<u64, StoreError> {
+        self.blocking(SqliteStore::audit_size_now).await
+    }
+
+    async fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<LeafHash>, StoreError> {
+        self.blocking(move |s| s.leaf_hashes_now(start, end)).await
+    }
+
+    async fn store_tree_head(&self, head: &StoredTreeHead, previous_size: Option<u64>) -> Result<(), StoreError> {
+        let head = head.clone();
+        self.write(move |conn, ctx| crate::log::store_tree_head_in(conn, &ctx.tenant, &head, previous_size)).await
+    }
+
+    async fn latest_tree_head(&self) -> Result<Option<StoredTreeHead>, StoreError> {
+        self.blocking(SqliteStore::latest_tree_head_now).await
+    }
+
+    async fn tree_head_at(&self, tree_size: u64) -> Result<Option<StoredTreeHead>, StoreError> {
+        self.blocking(move |s| s.tree_head_at_now(tree_size)).await
+    }
+
+    async fn publish_key(&self, key: &StoredPublicKey) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.write(move |conn, ctx| crate::log::publish_key_in(conn, &ctx.tenant, &key)).await
+    }
+
+    async fn published_keys(&self) -> Result<Vec<StoredPublicKey>, StoreError> {
+        self.blocking(SqliteStore::published_keys_now).await
+    }
 }
 
 impl SqliteStore {
@@ -1160,6 +1190,7 @@ pub(crate) fn sequence_audit(
         )
         .and_then(|mut stmt| stmt.execute(params![seq, action_id, at, json, record.prev_hash, record.hash, tenant]))
         .map_err(sql(op()))?;
+        crate::log::insert_leaf(conn, tenant, seq, &json).map_err(sql(op()))?;
         head = Some(ChainHead { seq: record.seq, hash: record.hash });
     }
     if let Some(last_id) = last_pending {
