@@ -188,11 +188,52 @@ pub struct AuditSettings {
     /// edited, deleted and reordered records, but not records cut off its end or a rewritten
     /// chain. Never put the key itself in this file.
     pub hmac_key_file: Option<PathBuf>,
+    /// File holding the Ed25519 key that signs tree heads of the verifiable audit log
+    /// (`remediation-audit-ed25519-signing-key-v1` and the 32-byte seed in hex), readable only by
+    /// the owner: a file other users may read or write is refused. Relative paths are relative
+    /// to the data directory. `remediate init` creates `audit-signing.key` and names it here;
+    /// `remediate audit rotate-key` replaces it with a new key and keeps the old public key
+    /// published. Signed tree heads let anyone holding the public keys (`remediate audit key`)
+    /// check inclusion and consistency proofs without any secret, so a truncated, rewritten or
+    /// forked log is detected by auditors. Without it no tree head is signed.
+    #[serde(default)]
+    pub signing_key: Option<PathBuf>,
 }
 
 impl AuditSettings {
     /// The dotted configuration key of [`AuditSettings::hmac_key_file`], as errors name it.
     pub const KEY_FILE_KEY: &'static str = "audit.hmac_key_file";
+
+    /// The dotted configuration key of [`AuditSettings::signing_key`], as errors name it.
+    pub const SIGNING_KEY_KEY: &'static str = "audit.signing_key";
+
+    /// The path of the signing key file named by `signing_key`, relative to `data_dir`.
+    pub fn signing_key_path(&self, data_dir: &Path) -> Option<PathBuf> {
+        self.signing_key.as_ref().map(|file| data_dir.join(file))
+    }
+
+    /// Reads the tree head signing key named by `signing_key` (relative to `data_dir`);
+    /// `None` when no file is configured. A file that is missing, readable or writable by
+    /// other users, or not a key file is a configuration error naming the file and
+    /// `audit.signing_key`; no error quotes the key.
+    pub fn load_signing_key(
+        &self,
+        config_path: &Path,
+        data_dir: &Path,
+    ) -> Result<Option<remediation_audit::LogSigningKey>, ConfigError> {
+        let Some(path) = self.signing_key_path(data_dir) else {
+            return Ok(None);
+        };
+        remediation_audit::LogSigningKey::read_file(&path).map(Some).map_err(|e| ConfigError {
+            path: config_path.to_owned(),
+            line: None,
+            key: Some(Self::SIGNING_KEY_KEY.to_owned()),
+            message: format!(
+                "{}; restore the signing key file from your backup, or name the right file (tree heads cannot be signed without it)",
+                error_text(&e)
+            ),
+        })
+    }
 
     /// Reads the checkpoint key named by `hmac_key_file` (relative to `data_dir`); `None`
     /// when no file is configured. `config_path` is the configuration file, for errors.
@@ -639,8 +680,14 @@ confirmation_window_secs = 86400
 # without it the checkpoint cannot be checked. Better still, move it out of the data directory
 # to where the store's writers cannot read it, and name it here by its absolute path
 # (hmac_key_file = "/etc/remediation/audit.key"). Never paste the key itself into this file.
+#
+# The signing key of the verifiable log: an Ed25519 key (mode 0600) that signs tree heads, so
+# auditors holding the public keys (`remediate audit key`) can check inclusion and
+# consistency proofs without any secret. `remediate audit rotate-key` replaces it; old public
+# keys stay published. Back it up; move it out of the data directory like the checkpoint key.
 [audit]
 hmac_key_file = "audit.key"
+signing_key = "audit-signing.key"
 
 # The HTTP server (`remediation-server`); the defaults are shown. Its callers are principals
 # (`remediate principal create NAME --role ROLE`) using tokens made with
@@ -672,6 +719,18 @@ type = "sandbox"
 id = "sandbox"
 path = "sandbox.json"
 "#;
+
+/// `e` and its sources, joined by `: `.
+fn error_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
 
 #[cfg(test)]
 mod tests {
@@ -792,6 +851,7 @@ mod tests {
     fn initial_config_names_the_audit_key_file() {
         let c: Config = toml::from_str(&initial_config("local:alice")).expect("parse");
         assert_eq!(c.audit.hmac_key_file.as_deref(), Some(Path::new("audit.key")));
+        assert_eq!(c.audit.signing_key.as_deref(), Some(Path::new("audit-signing.key")));
         check_err("[audit]\nhmac_key = \"abc\"\n", 2, "audit.hmac_key", "unknown field");
     }
 
@@ -801,7 +861,7 @@ mod tests {
         if let Some(content) = content {
             std::fs::write(dir.path().join("audit.key"), content).expect("write");
         }
-        let settings = AuditSettings { hmac_key_file: Some("audit.key".into()) };
+        let settings = AuditSettings { hmac_key_file: Some("audit.key".into()), signing_key: None };
         let config = dir.path().join("remediation.toml");
         let e = settings.load_key(&config, dir.path()).expect_err("must fail");
         let text = e.to_string();
@@ -823,18 +883,44 @@ mod tests {
         check_key(Some(&"ab".repeat(33)), "expected 64 hex characters");
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_signing_key_readable_by_others_is_refused_and_errors_never_quote_it() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = remediation_audit::LogSigningKey::generate();
+        let path = dir.path().join("audit-signing.key");
+        key.write_new_file(&path).expect("write");
+        let settings = AuditSettings { hmac_key_file: None, signing_key: Some("audit-signing.key".into()) };
+        let config = dir.path().join("remediation.toml");
+        let loaded = settings.load_signing_key(&config, dir.path()).expect("load").expect("a key");
+        assert_eq!(loaded.key_id(), key.key_id());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let e = settings.load_signing_key(&config, dir.path()).expect_err("group-readable");
+        assert_eq!(e.key.as_deref(), Some("audit.signing_key"));
+        assert!(e.message.contains("chmod 600"), "{}", e.message);
+        let seed = key.to_file_text();
+        let seed = seed.lines().nth(1).expect("seed line");
+        assert!(!format!("{e} {e:?}").contains(seed));
+        std::fs::remove_file(&path).expect("remove");
+        let e = settings.load_signing_key(&config, dir.path()).expect_err("missing");
+        assert!(e.message.contains("audit-signing.key"), "{}", e.message);
+        let none = AuditSettings::default().load_signing_key(&config, dir.path()).expect("none configured");
+        assert!(none.is_none());
+    }
+
     #[test]
     fn audit_key_loads_relative_to_the_data_dir() {
         let dir = tempfile::tempdir().expect("tempdir");
         let hex = "0f".repeat(32);
         std::fs::write(dir.path().join("audit.key"), format!("{hex}\n")).expect("write");
         let config = dir.path().join("remediation.toml");
-        let settings = AuditSettings { hmac_key_file: Some("audit.key".into()) };
+        let settings = AuditSettings { hmac_key_file: Some("audit.key".into()), signing_key: None };
         let key = settings.load_key(&config, dir.path()).expect("load").expect("configured");
         assert_eq!(key.to_hex().expose_secret(), hex);
         assert_eq!(
             format!("{settings:?} {key:?}"),
-            "AuditSettings { hmac_key_file: Some(\"audit.key\") } AuditKey(<redacted>)"
+            "AuditSettings { hmac_key_file: Some(\"audit.key\"), signing_key: None } AuditKey(<redacted>)"
         );
         assert!(AuditSettings::default().load_key(&config, dir.path()).expect("none").is_none());
     }
@@ -848,7 +934,7 @@ mod tests {
         std::fs::write(&path, format!("{hex}\n")).expect("write");
         // A key of the same name in the data directory must not be the one read.
         std::fs::write(data.path().join("audit.key"), "5a".repeat(32)).expect("write");
-        let settings = AuditSettings { hmac_key_file: Some(path) };
+        let settings = AuditSettings { hmac_key_file: Some(path), signing_key: None };
         let key = settings.load_key(&data.path().join("remediation.toml"), data.path()).expect("load").expect("set");
         assert_eq!(key.to_hex().expose_secret(), hex);
     }
