@@ -526,3 +526,65 @@ fn a_forked_log_fails_the_consistency_check_against_the_other_branch() {
     let from_branch = keep(auditor.path(), "branch.json", &from_branch);
     check(&python, "consistency-bundle", &[&keys, &shown, &from_branch], false);
 }
+
+#[test]
+fn the_server_signs_as_the_log_grows_and_the_cli_proves_through_it() {
+    let (env, requester, approver) = crate::server::setup();
+    let server = crate::server::Server::start(&env);
+    let url = format!("http://{}", server.addr);
+    let auditor = tempfile::tempdir().expect("auditor dir");
+    let body = serde_json::json!({"connector": "sandbox", "kind": {"type": "revoke"}, "reason": "standing access",
+        "target": {"identity": "alice", "resource": "admins", "grant_type": "group_membership"}});
+    let (status, created) = server.call("POST", "/v1/actions", Some(&requester), Some(&body));
+    assert_eq!(status, 201, "{created}");
+    let id = created["action"]["id"].as_str().expect("id").to_owned();
+    let (status, _) = server.call("POST", &format!("/v1/actions/{id}/approve"), Some(&approver), None);
+    assert_eq!(status, 200);
+    // The server signs within a second or so of the log growing (and its worker runs the
+    // approved action meanwhile): wait for a head covering both records.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let head = loop {
+        let (status, head) = server.call("GET", "/v1/audit/tree-head", Some(&approver), None);
+        let (_, records) = server.call("GET", "/v1/audit", Some(&approver), None);
+        let logged = records["items"].as_array().map_or(0, Vec::len) as u64;
+        if status == 200 && head["tree_size"].as_u64() == Some(logged) && logged >= 2 {
+            break head;
+        }
+        assert!(std::time::Instant::now() < deadline, "no head covering the log was signed: {head}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let remote = |args: &[&str]| {
+        let run = crate::client::run_remote(&url, Some(&approver), args);
+        assert_eq!(run.code, 0, "remediate --server {args:?}\n{}{}", run.stdout, run.stderr);
+        run.json()
+    };
+    assert_eq!(remote(&["audit", "tree-head", "--output", "json"]), head);
+    let keys = remote(&["audit", "key", "--output", "json"]);
+    let prove = remote(&["audit", "prove", &id, "--tree-size", &head["tree_size"].to_string(), "--output", "json"]);
+    assert_eq!(prove["tree_head"], head);
+    let only_local = crate::client::run_remote(&url, Some(&approver), &["audit", "rotate-key"]);
+    assert_eq!(only_local.code, 2, "{}", only_local.stderr);
+    // The log grows again; the next head extends the one held.
+    let engineering = serde_json::json!({"connector": "sandbox", "kind": {"type": "revoke"}, "reason": "standing access",
+        "target": {"identity": "alice", "resource": "engineering", "grant_type": "group_membership"}});
+    let (status, again) = server.call("POST", "/v1/actions", Some(&requester), Some(&engineering));
+    assert_eq!(status, 201, "{again}");
+    let held = head["tree_size"].as_u64().expect("size");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.call("GET", "/v1/audit/tree-head", Some(&approver), None).1["tree_size"].as_u64() <= Some(held) {
+        assert!(std::time::Instant::now() < deadline, "no newer head was signed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let consistency = remote(&["audit", "consistency", &held.to_string(), "--output", "json"]);
+    assert!(extends(&keys, &head, &consistency));
+    let Some(python) = python() else {
+        return;
+    };
+    let keys = keep(auditor.path(), "keys.json", &keys);
+    let head_path = keep(auditor.path(), "head.json", &head);
+    check(&python, "head", &[&keys, &head_path], true);
+    let prove = keep(auditor.path(), "prove.json", &prove);
+    check(&python, "inclusion-bundle", &[&keys, &prove, &head_path], true);
+    let consistency = keep(auditor.path(), "consistency.json", &consistency);
+    check(&python, "consistency-bundle", &[&keys, &head_path, &consistency], true);
+}
