@@ -588,3 +588,25 @@ fn the_server_signs_as_the_log_grows_and_the_cli_proves_through_it() {
     let consistency = keep(auditor.path(), "consistency.json", &consistency);
     check(&python, "consistency-bundle", &[&keys, &head_path, &consistency], true);
 }
+
+#[test]
+fn archive_refuses_what_retention_keeps_and_deletes_nothing_without_an_archive() {
+    let env = installation(true);
+    lifecycle(&env);
+    let out = env.dir().join("archive.json");
+    let out_arg = out.display().to_string();
+    // Recorded today: inside the seven years kept by default.
+    let kept =
+        env.expect("local:e2e-runner", &["audit", "archive", "--before", "2100-01-01T00:00:00Z", "--out", &out_arg], 2);
+    assert!(kept.stderr.contains("kept 2557 days"), "{}", kept.stderr);
+    // Nothing that old exists.
+    env.expect("local:e2e-runner", &["audit", "archive", "--before", "2001-01-01T00:00:00Z", "--out", &out_arg], 4);
+    // Only admins archive.
+    env.expect("local:bob", &["audit", "archive", "--before", "2001-01-01T00:00:00Z", "--out", &out_arg], 3);
+    assert!(!out.exists(), "no file was written");
+    assert_eq!(json_of(&env, &["audit", "verify"])["records"], 6, "nothing was removed");
+    // A retention below a year is a configuration error.
+    env.edit_config(|t| t.replace("# retention_days = 2557", "retention_days = 30"));
+    let short = env.expect("local:bob", &["list"], 2);
+    assert!(short.stderr.contains("audit.retention_days"), "{}", short.stderr);
+}

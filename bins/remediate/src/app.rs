@@ -70,8 +70,10 @@ async fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
     let key_path = dir.join(AUDIT_KEY_FILE);
     let key = if key_path.exists() {
         // Kept, never replaced: the store's checkpoint is sealed with it.
-        let settings =
-            remediation_config::AuditSettings { hmac_key_file: Some(AUDIT_KEY_FILE.into()), signing_key: None };
+        let settings = remediation_config::AuditSettings {
+            hmac_key_file: Some(AUDIT_KEY_FILE.into()),
+            ..remediation_config::AuditSettings::default()
+        };
         settings
             .load_key(&config_path, &dir)
             .map_err(|e| Failure::new(ExitCode::Usage, e))?
@@ -238,6 +240,7 @@ impl Ctx {
             Command::Audit { command: AuditCommand::Key } => self.audit_key().await,
             Command::Audit { command: AuditCommand::RotateKey } => self.audit_rotate_key().await,
             Command::Audit { command: AuditCommand::TreeHead } => self.audit_tree_head().await,
+            Command::Audit { command: AuditCommand::Archive { before, out } } => self.audit_archive(*before, out).await,
             Command::Audit { command: AuditCommand::Prove { id, tree_size } } => {
                 self.audit_prove(*id, *tree_size).await
             }
@@ -826,6 +829,29 @@ impl Ctx {
                     outln!("signed tree head of {} records with the new key", head.head.tree_size)?;
                 }
             }
+        }
+        Ok(0)
+    }
+
+    /// `audit archive`: older records to a verified archive file, then out of the store.
+    async fn audit_archive(&self, before: time::OffsetDateTime, out: &Path) -> Result<u8, Failure> {
+        let local = self.backend.local("audit archive")?;
+        let retention = time::Duration::days(i64::from(local.retention_days));
+        let done = remediation_service::archive_audit(&local.runtime, &self.actor, before, retention, out).await?;
+        match self.format {
+            Format::Json => outln!(
+                "{}",
+                output::json(&json!({
+                    "file": done.file, "records": done.records, "through_seq": done.through_seq, "tree_size": done.tree_size
+                }))
+            )?,
+            Format::Table => outln!(
+                "archived {} records (through seq {}) to {}, proved against the signed tree head of {} records; their leaf hashes stay in the log",
+                done.records,
+                done.through_seq,
+                done.file.display(),
+                done.tree_size
+            )?,
         }
         Ok(0)
     }

@@ -65,6 +65,8 @@ pub(crate) struct Local {
     pub(crate) runtime: Arc<Runtime>,
     /// Where the tree head signing key lives (`[audit] signing_key`), if one is configured.
     pub(crate) signing_key_path: Option<PathBuf>,
+    /// How long audit records are kept before they may be archived (`[audit] retention_days`).
+    pub(crate) retention_days: u32,
 }
 
 impl std::fmt::Debug for Local {
@@ -211,6 +213,7 @@ impl Local {
             settings_source: active.source.as_str(),
             runtime,
             signing_key_path: config.audit.signing_key_path(dir),
+            retention_days: config.audit.retention_days,
         })
     }
 }

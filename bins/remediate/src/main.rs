@@ -248,6 +248,18 @@ pub(crate) enum AuditCommand {
     RotateKey,
     /// Print the latest signed tree head: the log's size and Merkle root, signed with Ed25519.
     TreeHead,
+    /// Move audit records older than DATE (at least `[audit] retention_days` ago) to a
+    /// verifiable archive file: the records with inclusion proofs against a signed tree head
+    /// (check it with `tests/verify_log.py inclusion-bundle`). The file is written and verified
+    /// before anything is removed; leaf hashes stay, so later proofs still verify (admin, local).
+    Archive {
+        /// Archive the records recorded before this instant (RFC 3339, e.g. 2019-01-01T00:00:00Z).
+        #[arg(long, value_parser = parse_time)]
+        before: time::OffsetDateTime,
+        /// The archive file to create (it must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print inclusion proofs of every audit record of an action, against the latest signed
     /// tree head (or the tree of --tree-size records).
     Prove {

@@ -177,7 +177,7 @@ pub enum LogFormat {
 /// The audit trail's checkpoint: the chain head kept beside the chain, sealed with a secret
 /// HMAC key, so that records cut off the end of the chain and a chain rewritten from the start
 /// are detected by `remediate audit verify`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSettings {
     /// File holding the checkpoint key: 64 hex characters (32 random bytes), readable only by
@@ -198,11 +198,32 @@ pub struct AuditSettings {
     /// forked log is detected by auditors. Without it no tree head is signed.
     #[serde(default)]
     pub signing_key: Option<PathBuf>,
+    /// How many days audit records are kept before `remediate audit archive` may move them to
+    /// an archive file (default 2557, seven years; never below 365). Nothing is ever deleted
+    /// without a written, verified archive.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self { hmac_key_file: None, signing_key: None, retention_days: default_retention_days() }
+    }
+}
+
+/// Seven years of days (with two leap days).
+fn default_retention_days() -> u32 {
+    AuditSettings::DEFAULT_RETENTION_DAYS
 }
 
 impl AuditSettings {
     /// The dotted configuration key of [`AuditSettings::hmac_key_file`], as errors name it.
     pub const KEY_FILE_KEY: &'static str = "audit.hmac_key_file";
+
+    /// The default of [`AuditSettings::retention_days`]: seven years.
+    pub const DEFAULT_RETENTION_DAYS: u32 = 7 * 365 + 2;
+    /// The least [`AuditSettings::retention_days`] accepted: one year.
+    pub const MIN_RETENTION_DAYS: u32 = 365;
 
     /// The dotted configuration key of [`AuditSettings::signing_key`], as errors name it.
     pub const SIGNING_KEY_KEY: &'static str = "audit.signing_key";
@@ -428,6 +449,18 @@ impl Config {
             let key = e.key().map_or_else(|| "policy".to_owned(), |k| format!("policy.{k}"));
             err(table_line(&text, &key), Some(key), e.to_string())
         })?;
+        if config.audit.retention_days < AuditSettings::MIN_RETENTION_DAYS {
+            let key = "audit.retention_days".to_owned();
+            let line = text.lines().position(|l| l.trim_start().starts_with("retention_days")).map(|i| i + 1);
+            return Err(err(
+                line.or_else(|| table_line(&text, &key)),
+                Some(key),
+                format!(
+                    "must be at least {} (one year): audit records are kept at least that long",
+                    AuditSettings::MIN_RETENTION_DAYS
+                ),
+            ));
+        }
         if config.execution.lease_ttl_secs == 0 {
             let key = "execution.lease_ttl_secs".to_owned();
             let line = text.lines().position(|l| l.trim_start().starts_with("lease_ttl_secs")).map(|i| i + 1);
@@ -685,9 +718,12 @@ confirmation_window_secs = 86400
 # auditors holding the public keys (`remediate audit key`) can check inclusion and
 # consistency proofs without any secret. `remediate audit rotate-key` replaces it; old public
 # keys stay published. Back it up; move it out of the data directory like the checkpoint key.
+# Audit records are kept `retention_days` (default 2557, seven years; never below 365) before
+# `remediate audit archive --before DATE --out FILE` may move older ones to a verifiable archive.
 [audit]
 hmac_key_file = "audit.key"
 signing_key = "audit-signing.key"
+# retention_days = 2557
 
 # The HTTP server (`remediation-server`); the defaults are shown. Its callers are principals
 # (`remediate principal create NAME --role ROLE`) using tokens made with
@@ -852,6 +888,8 @@ mod tests {
         let c: Config = toml::from_str(&initial_config("local:alice")).expect("parse");
         assert_eq!(c.audit.hmac_key_file.as_deref(), Some(Path::new("audit.key")));
         assert_eq!(c.audit.signing_key.as_deref(), Some(Path::new("audit-signing.key")));
+        assert_eq!(c.audit.retention_days, 2557, "seven years by default");
+        check_err("[audit]\nretention_days = 364\n", 2, "audit.retention_days", "at least 365");
         check_err("[audit]\nhmac_key = \"abc\"\n", 2, "audit.hmac_key", "unknown field");
     }
 
@@ -861,7 +899,7 @@ mod tests {
         if let Some(content) = content {
             std::fs::write(dir.path().join("audit.key"), content).expect("write");
         }
-        let settings = AuditSettings { hmac_key_file: Some("audit.key".into()), signing_key: None };
+        let settings = AuditSettings { hmac_key_file: Some("audit.key".into()), ..AuditSettings::default() };
         let config = dir.path().join("remediation.toml");
         let e = settings.load_key(&config, dir.path()).expect_err("must fail");
         let text = e.to_string();
@@ -891,7 +929,7 @@ mod tests {
         let key = remediation_audit::LogSigningKey::generate();
         let path = dir.path().join("audit-signing.key");
         key.write_new_file(&path).expect("write");
-        let settings = AuditSettings { hmac_key_file: None, signing_key: Some("audit-signing.key".into()) };
+        let settings = AuditSettings { signing_key: Some("audit-signing.key".into()), ..AuditSettings::default() };
         let config = dir.path().join("remediation.toml");
         let loaded = settings.load_signing_key(&config, dir.path()).expect("load").expect("a key");
         assert_eq!(loaded.key_id(), key.key_id());
@@ -915,12 +953,12 @@ mod tests {
         let hex = "0f".repeat(32);
         std::fs::write(dir.path().join("audit.key"), format!("{hex}\n")).expect("write");
         let config = dir.path().join("remediation.toml");
-        let settings = AuditSettings { hmac_key_file: Some("audit.key".into()), signing_key: None };
+        let settings = AuditSettings { hmac_key_file: Some("audit.key".into()), ..AuditSettings::default() };
         let key = settings.load_key(&config, dir.path()).expect("load").expect("configured");
         assert_eq!(key.to_hex().expose_secret(), hex);
         assert_eq!(
             format!("{settings:?} {key:?}"),
-            "AuditSettings { hmac_key_file: Some(\"audit.key\"), signing_key: None } AuditKey(<redacted>)"
+            "AuditSettings { hmac_key_file: Some(\"audit.key\"), signing_key: None, retention_days: 2557 } AuditKey(<redacted>)"
         );
         assert!(AuditSettings::default().load_key(&config, dir.path()).expect("none").is_none());
     }
@@ -934,7 +972,7 @@ mod tests {
         std::fs::write(&path, format!("{hex}\n")).expect("write");
         // A key of the same name in the data directory must not be the one read.
         std::fs::write(data.path().join("audit.key"), "5a".repeat(32)).expect("write");
-        let settings = AuditSettings { hmac_key_file: Some(path), signing_key: None };
+        let settings = AuditSettings { hmac_key_file: Some(path), ..AuditSettings::default() };
         let key = settings.load_key(&data.path().join("remediation.toml"), data.path()).expect("load").expect("set");
         assert_eq!(key.to_hex().expose_secret(), hex);
     }

@@ -49,6 +49,16 @@ pub enum ServiceError {
         #[source]
         source: Option<remediation_audit::TreeHeadError>,
     },
+    /// An audit archive could not be written or did not verify after writing: nothing was
+    /// removed from the store.
+    #[error("{message}")]
+    Archive {
+        /// What failed.
+        message: String,
+        /// The I/O error, when there was one.
+        #[source]
+        source: Option<std::io::Error>,
+    },
     /// The tree head signing key file could not be written or replaced.
     #[error("cannot rotate the signing key")]
     KeyFile(#[source] remediation_audit::TreeHeadError),

@@ -18,7 +18,7 @@
 //! | [`ServiceError::Runtime`] | 500 `internal` | 1 |
 //! | [`ServiceError::NotFound`] | 404 `not_found` | 4 |
 //! | [`ServiceError::LogIntegrity`] | 409 `conflict` (`details.rule = "audit_log"`) | 6 |
-//! | [`ServiceError::KeyFile`] | 500 `internal` | 1 |
+//! | [`ServiceError::KeyFile`], [`ServiceError::Archive`] | 500 `internal` | 1 |
 //!
 //! `remediation-api` has the one `From<ServiceError> for ApiError`, the CLI the one
 //! `From<ServiceError> for Failure`; both follow this table.
@@ -42,8 +42,8 @@ pub use execution::{
 };
 pub use intake::{Intake, intake};
 pub use log::{
-    ProofTarget, Rotated, prove_consistency, prove_inclusion, published_keys, rotate_signing_key, sign_tree_head,
-    tree_head, verify_tree_head,
+    Archived, ProofTarget, Rotated, archive_audit, prove_consistency, prove_inclusion, published_keys,
+    rotate_signing_key, sign_tree_head, tree_head, verify_tree_head,
 };
 pub use safety::{Settings, audit_page, audit_verify, kill_switch, settings};
 pub use steps::{approve, cancel, promote, reject, release};

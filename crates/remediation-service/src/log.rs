@@ -353,3 +353,272 @@ pub async fn verify_tree_head(runtime: &Runtime) -> Result<TreeHeadVerdict, Serv
     }
     Ok(TreeHeadVerdict::Matches { tree_size, key_id: head.head.key_id })
 }
+
+/// What an archive run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archived {
+    /// The archive file written.
+    pub file: std::path::PathBuf,
+    /// How many records it holds (and were removed from the store).
+    pub records: u64,
+    /// The last archived record's `seq`.
+    pub through_seq: u64,
+    /// The size of the signed tree head its proofs are for.
+    pub tree_size: u64,
+}
+
+/// Moves the audit records older than `before` out of the store into a verifiable archive
+/// file at `out`: the records with their inclusion proofs against a signed tree head (an
+/// [`InclusionBundle`], which `tests/verify_log.py inclusion-bundle` checks). The file is
+/// written (new, 0600), fsynced and read back and verified before the store removes the
+/// records, in one transaction with the archive's registration ([`remediation_core::AuditLog::archive_audit`]);
+/// their leaf hashes stay, so every later proof still verifies. The archive is an audit record
+/// (`audit_archived`) itself.
+///
+/// Only an admin archives; `before` must be at least `retention` ago (`[audit]
+/// retention_days`); the archived records are the oldest ones stored, up to the first one at or
+/// after `before`, never the newest record, and all covered by a signed head (a signing key is
+/// needed).
+pub async fn archive_audit(
+    runtime: &Runtime,
+    actor: &Actor,
+    before: time::OffsetDateTime,
+    retention: time::Duration,
+    out: &Path,
+) -> Result<Archived, ServiceError> {
+    if actor.role != Role::Admin {
+        return Err(AccessError::NotAdmin {
+            actor: actor.name.clone(),
+            role: actor.role,
+            what: "archive audit records".to_owned(),
+        }
+        .into());
+    }
+    let now = runtime.clock().now();
+    if before > now - retention {
+        return Err(ServiceError::Invalid {
+            field: "before",
+            message: format!(
+                "audit records are kept {} days (`[audit] retention_days`): --before must be on or before {}",
+                retention.whole_days(),
+                (now - retention).date()
+            ),
+        });
+    }
+    if out.exists() {
+        return Err(ServiceError::Archive {
+            message: format!("{} exists: an archive is never overwritten; name a new file", out.display()),
+            source: None,
+        });
+    }
+    if runtime.signing_key().is_none() {
+        return Err(ServiceError::Invalid {
+            field: "before",
+            message: "archiving needs a signing key (`[audit] signing_key`): an archive proves its records against a signed tree head".to_owned(),
+        });
+    }
+    sign_tree_head(runtime, None).await?;
+    let head = tree_head(runtime).await?;
+    let size = head.head.tree_size;
+    let store = runtime.store();
+    let mut records = Vec::new();
+    let mut after = None;
+    let newest = 'scan: loop {
+        let page = store.audit_page(&AuditFilter::default(), after, 1000).await?;
+        let Some(last) = page.last() else { break 'scan None };
+        after = Some(last.seq);
+        for record in page {
+            if record.body.at() >= before || record.seq > size {
+                break 'scan Some(record.seq);
+            }
+            records.push(record);
+        }
+    };
+    // The newest record stays: the chain goes on from it.
+    if newest.is_none() {
+        records.pop();
+    }
+    let Some(last) = records.last().cloned() else {
+        return Err(ServiceError::NotFound { what: format!("no audit record older than {before} can be archived") });
+    };
+    let leaves = leaves(runtime, size).await?;
+    let mut proofs = Vec::with_capacity(records.len());
+    for record in records {
+        let proof =
+            InclusionProof::generate(&leaves, record.seq - 1, size).map_err(|e| ServiceError::LogIntegrity {
+                message: format!("cannot prove the inclusion of record {}: {e}", record.seq),
+                source: None,
+            })?;
+        proofs.push(RecordProof { record, proof });
+    }
+    let count = proofs.len() as u64;
+    let bundle = InclusionBundle { tree_size: size, tree_head: Some(head.clone()), proofs };
+    let keys = published_keys(runtime).await?;
+    let file_sha256 = write_archive(out, &bundle, &keys)?;
+    let archive = remediation_core::AuditArchive {
+        through_seq: last.seq,
+        last_hash: last.hash.clone(),
+        tree_size: size,
+        root_hash: head.head.root_hash.to_hex(),
+        file_sha256: file_sha256.clone(),
+        archived_at: now,
+    };
+    let removed = store.archive_audit(&archive).await?;
+    store
+        .append_note(&SettingsRecord {
+            setting_event: "audit_archived".to_owned(),
+            actor: actor.name.clone(),
+            credential: actor.credential.clone(),
+            at: now,
+            comment: Some(format!("records 1 to {} moved to an archive file", last.seq)),
+            previous: serde_json::Value::Null,
+            value: serde_json::json!({"through_seq": last.seq, "records": removed, "tree_size": size, "file_sha256": file_sha256}),
+        })
+        .await?;
+    Ok(Archived { file: out.to_owned(), records: count, through_seq: last.seq, tree_size: size })
+}
+
+/// Writes `bundle` to a new file at `out` (0600), fsyncs it and its directory, reads it back and
+/// verifies every proof against the signed head under `keys`; the file's SHA-256.
+fn write_archive(out: &Path, bundle: &InclusionBundle, keys: &PublicKeySet) -> Result<String, ServiceError> {
+    use std::io::Write as _;
+    let io = |action: &'static str, source: std::io::Error| ServiceError::Archive {
+        message: format!("cannot {action} the archive file {}", out.display()),
+        source: Some(source),
+    };
+    let text = serde_json::to_vec_pretty(bundle)
+        .map_err(|e| ServiceError::Archive { message: format!("cannot write the archive: {e}"), source: None })?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(out).map_err(|e| io("create", e))?;
+    file.write_all(&text).map_err(|e| io("write", e))?;
+    file.sync_all().map_err(|e| io("write", e))?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io("write", e))?;
+    }
+    let written = std::fs::read(out).map_err(|e| io("read back", e))?;
+    let bad = |why: String| ServiceError::Archive {
+        message: format!(
+            "the archive file {} does not verify after writing ({why}); nothing was removed",
+            out.display()
+        ),
+        source: None,
+    };
+    let read: InclusionBundle = serde_json::from_slice(&written).map_err(|e| bad(e.to_string()))?;
+    let head = read.tree_head.as_ref().ok_or_else(|| bad("no tree head".to_owned()))?;
+    keys.verify(head).map_err(|e| bad(e.to_string()))?;
+    if read != *bundle {
+        return Err(bad("it reads back differently".to_owned()));
+    }
+    for p in &read.proofs {
+        let leaf = merkle::record_leaf_hash(&p.record).map_err(|e| bad(e.to_string()))?;
+        if leaf != p.proof.leaf_hash || p.proof.leaf_index + 1 != p.record.seq {
+            return Err(bad(format!("record {} is not its proof's leaf", p.record.seq)));
+        }
+        p.proof.verify(&head.head.root_hash).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(remediation_core::hash::sha256_hex(&written))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use remediation_config::{Config, ConnectorConfig};
+    use remediation_core::{Clock as _, ManualClock, Target};
+    use remediation_runtime::RuntimeOptions;
+    use remediation_testkit::{RequestBuilder, admin, approver, requester};
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn runtime(dir: &Path, clock: Arc<ManualClock>) -> Runtime {
+        remediation_connector_sandbox::write_sample(dir.join("sandbox.json")).expect("sandbox");
+        let mut config =
+            Config { connectors: vec![ConnectorConfig::sandbox("sandbox", "sandbox.json")], ..Config::default() };
+        config.policy.enabled = true;
+        let options = RuntimeOptions {
+            clock: Some(clock),
+            signing_key: Some(Arc::new(LogSigningKey::from_seed(&[3; 32]))),
+            ..RuntimeOptions::default()
+        };
+        Runtime::build(&config, dir, None, options).expect("build")
+    }
+
+    /// Suggests and rejects an action on `resource`: two records.
+    async fn suggest_and_reject(runtime: &Runtime, resource: &str) {
+        let engine = runtime.active().await.expect("active").engine;
+        let target = Target {
+            identity: "alice".into(),
+            resource: Some(resource.into()),
+            grant: None,
+            grant_type: "group_membership".into(),
+        };
+        let s = engine.suggest(RequestBuilder::new().target(target).build(), &requester()).await.expect("suggest");
+        engine.reject(s.action.id, &approver("bob"), Some("no".into())).await.expect("reject");
+    }
+
+    #[tokio::test]
+    async fn archiving_moves_old_records_to_a_verified_file_and_keeps_every_proof() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock::new(datetime!(2019-01-01 00:00 UTC)));
+        let runtime = runtime(dir.path(), clock.clone());
+        suggest_and_reject(&runtime, "admins").await;
+        suggest_and_reject(&runtime, "engineering").await;
+        let old = sign_tree_head(&runtime, None).await.expect("sign").expect("a head");
+        assert_eq!(old.head.tree_size, 4);
+        clock.advance(time::Duration::days(8 * 365));
+        suggest_and_reject(&runtime, "admins").await;
+        let seven_years = time::Duration::days(2557);
+        let out = dir.path().join("archive.json");
+        let before = datetime!(2019-01-02 00:00 UTC);
+
+        // Refusals first: nothing is written or removed.
+        let not_admin = archive_audit(&runtime, &approver("bob"), before, seven_years, &out).await;
+        assert!(matches!(not_admin, Err(ServiceError::Access(_))), "{not_admin:?}");
+        let too_recent = archive_audit(&runtime, &admin(), clock.now(), seven_years, &out).await;
+        assert!(matches!(too_recent, Err(ServiceError::Invalid { field: "before", .. })), "{too_recent:?}");
+        assert!(!out.exists());
+
+        let done = archive_audit(&runtime, &admin(), before, seven_years, &out).await.expect("archive");
+        assert_eq!((done.records, done.through_seq), (4, 4), "the four records of 2019");
+        // The file: the records with their proofs against a signed head, verifiable alone.
+        let bundle: InclusionBundle = serde_json::from_slice(&std::fs::read(&out).expect("file")).expect("bundle");
+        let head = bundle.tree_head.clone().expect("a signed head");
+        published_keys(&runtime).await.expect("keys").verify(&head).expect("the head verifies");
+        assert_eq!(bundle.proofs.iter().map(|p| p.record.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        for p in &bundle.proofs {
+            assert_eq!(merkle::record_leaf_hash(&p.record).expect("leaf"), p.proof.leaf_hash);
+            p.proof.verify(&head.head.root_hash).expect("inclusion");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&out).expect("meta").permissions().mode() & 0o777, 0o600);
+        }
+        // The store: the records are gone, their leaves are not; everything still verifies.
+        let store = runtime.store();
+        let left = store.audit_page(&AuditFilter::default(), None, 100).await.expect("page");
+        assert_eq!(left.first().map(|r| r.seq), Some(5));
+        assert!(left.iter().any(|r| r.body.event() == "audit_archived"), "the archive is in the log");
+        let verification = crate::audit_verify(&runtime).await.expect("verify");
+        assert!(verification.chain.first_break.is_none(), "{}", verification.chain);
+        sign_tree_head(&runtime, None).await.expect("sign");
+        assert!(matches!(verify_tree_head(&runtime).await.expect("verify"), TreeHeadVerdict::Matches { .. }));
+        let consistency = prove_consistency(&runtime, old.head.tree_size, None).await.expect("consistency");
+        let keys = published_keys(&runtime).await.expect("keys");
+        remediation_audit::verify_extends(&keys, &old, &consistency.tree_head, &consistency.proof.path)
+            .expect("the log after archiving extends the head before it");
+        // An old record's proof now comes from its archive; newer ones still from the log.
+        let gone = prove_inclusion(&runtime, ProofTarget::Seq(2), None).await;
+        assert!(matches!(gone, Err(ServiceError::NotFound { .. })), "{gone:?}");
+        prove_inclusion(&runtime, ProofTarget::Seq(5), None).await.expect("a kept record");
+        // Nothing older is left, and an existing file is never overwritten.
+        let again = archive_audit(&runtime, &admin(), before, seven_years, &dir.path().join("again.json")).await;
+        assert!(matches!(again, Err(ServiceError::NotFound { .. })), "{again:?}");
+        let taken = archive_audit(&runtime, &admin(), clock.now() - seven_years, seven_years, &out).await;
+        assert!(matches!(taken, Err(ServiceError::Archive { .. })), "{taken:?}");
+    }
+}

@@ -36,7 +36,7 @@
 //!   requeue) deletes the action's `limit_slots` rows in the same transaction.
 //!   Statements are prepared once per connection (`prepare_cached`).
 //!
-//! # Schema (version 10)
+//! # Schema (version 11)
 //!
 //! | table | columns |
 //! |---|---|
@@ -54,6 +54,7 @@
 //! | `audit_leaves` (version 10) | (`tenant`, `leaf_index`) (PK), `hash` (32 bytes): the leaf hash of the record with `seq` = `leaf_index` + 1, written by the sequencer with the record and kept when it is archived; insert-only, each leaf following the last |
 //! | `audit_tree_heads` (version 10) | `id` (autoincrement), `tenant`, `tree_size`, `root_hash`, `timestamp` (RFC 3339), `key_id`, `signature`: signed tree heads, insert-only, never smaller than the last |
 //! | `audit_keys` (version 10) | (`tenant`, `key_id`) (PK), `algorithm`, `public_key`, `published_at` (unix ns): every key that signed a head, insert-only |
+//! | `audit_archives` (version 11) | `id` (autoincrement), `tenant`, `through_seq`, `last_hash`, `tree_size`, `root_hash`, `file_sha256`, `archived_at` (unix ns): each written and verified archive of the oldest records, insert-only; `audit`'s delete trigger lets exactly the records up to the largest `through_seq` be removed |
 //! | `audit_checkpoint` (version 2) | one row (`id` = 1): `count` (the last record's `seq`), `head` (its `hash`), `mac` (hex HMAC-SHA256 of `remediation-audit-checkpoint-v1\n{count}\n{head}`) |
 //!
 //! The JSON columns are authoritative; the other columns duplicate what filters, indexes and

@@ -3,7 +3,7 @@
 
 use remediation_audit::AuditRecordExt as _;
 use remediation_audit::merkle::{leaf_hash, record_leaf_hash};
-use remediation_core::{AuditRecord, LeafHash, StoreError, StoredPublicKey, StoredTreeHead};
+use remediation_core::{AuditArchive, AuditRecord, LeafHash, StoreError, StoredPublicKey, StoredTreeHead};
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -246,4 +246,62 @@ pub(crate) fn publish_key_in(conn: &Connection, tenant: &str, key: &StoredPublic
             .map(|_| ())
             .map_err(sql(OP)),
     }
+}
+
+/// The last archived record of `tenant` (its `seq` and `hash`), if any archive was registered.
+pub(crate) fn archived_in(conn: &Connection, tenant: &str) -> rusqlite::Result<Option<(u64, String)>> {
+    conn.prepare_cached(
+        "SELECT through_seq, last_hash FROM audit_archives WHERE tenant = ?1 ORDER BY through_seq DESC LIMIT 1",
+    )?
+    .query_row(params![tenant], |row| Ok((u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0), row.get(1)?)))
+    .optional()
+}
+
+/// Registers `archive` and removes the records it holds, in the writer's transaction (see
+/// [`remediation_core::AuditLog::archive_audit`]).
+pub(crate) fn archive_in(conn: &Connection, tenant: &str, archive: &AuditArchive) -> Result<u64, StoreError> {
+    const OP: &str = "cannot archive audit records";
+    let through = i64::try_from(archive.through_seq).unwrap_or(i64::MAX);
+    let stored: Option<String> = conn
+        .prepare_cached("SELECT hash FROM audit WHERE tenant = ?1 AND seq = ?2")
+        .and_then(|mut stmt| stmt.query_row(params![tenant, through], |row| row.get(0)).optional())
+        .map_err(sql(OP))?;
+    if stored.as_deref() != Some(archive.last_hash.as_str()) {
+        return Err(conflict(format!(
+            "record {} is not stored with the archive's last hash: the log changed since the archive was written",
+            archive.through_seq
+        )));
+    }
+    let newest: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM audit WHERE tenant = ?1")
+        .and_then(|mut stmt| stmt.query_row(params![tenant], |row| row.get(0)))
+        .map_err(sql(OP))?;
+    if through >= newest {
+        return Err(conflict("the newest audit record is never archived".to_owned()));
+    }
+    let covered = latest_in(conn, tenant)?.is_some_and(|h| h.tree_size >= archive.through_seq);
+    if !covered {
+        return Err(conflict(format!("no stored signed tree head covers record {}", archive.through_seq)));
+    }
+    conn.prepare_cached(
+        "INSERT INTO audit_archives (tenant, through_seq, last_hash, tree_size, root_hash, file_sha256, archived_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            tenant,
+            through,
+            archive.last_hash,
+            i64::try_from(archive.tree_size).unwrap_or(i64::MAX),
+            archive.root_hash,
+            archive.file_sha256,
+            clamped_nanos(archive.archived_at)
+        ])
+    })
+    .map_err(sql(OP))?;
+    let removed = conn
+        .prepare_cached("DELETE FROM audit WHERE tenant = ?1 AND seq <= ?2")
+        .and_then(|mut stmt| stmt.execute(params![tenant, through]))
+        .map_err(sql(OP))?;
+    Ok(removed as u64)
 }

@@ -322,6 +322,37 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         SELECT RAISE(ABORT, 'published keys are never removed');
     END;
     "#,
+    // Version 11.
+    //
+    // Retention: `audit_archives` registers each archive of the oldest records (written,
+    // fsynced and verified before), insert-only. The audit table's delete trigger now lets
+    // exactly the records an archive registers be removed, and nothing else; leaf hashes stay.
+    r#"
+    CREATE TABLE audit_archives (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant      TEXT NOT NULL,
+        through_seq INTEGER NOT NULL,
+        last_hash   TEXT NOT NULL,
+        tree_size   INTEGER NOT NULL,
+        root_hash   TEXT NOT NULL,
+        file_sha256 TEXT NOT NULL,
+        archived_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TRIGGER audit_archives_no_update BEFORE UPDATE ON audit_archives
+    BEGIN
+        SELECT RAISE(ABORT, 'audit archives are never changed');
+    END;
+    CREATE TRIGGER audit_archives_no_delete BEFORE DELETE ON audit_archives
+    BEGIN
+        SELECT RAISE(ABORT, 'audit archives are never removed');
+    END;
+    DROP TRIGGER audit_no_delete;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    WHEN OLD.seq > COALESCE((SELECT MAX(through_seq) FROM audit_archives WHERE tenant = OLD.tenant), 0)
+    BEGIN
+        SELECT RAISE(ABORT, 'audit records are append-only: only records in a registered archive are removed');
+    END;
+    "#,
 ];
 
 /// The version whose migration also computes the leaf hashes of the records already stored.

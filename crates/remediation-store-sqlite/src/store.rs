@@ -12,9 +12,9 @@ use remediation_audit::{
     PreparedBody, judge_checkpoint,
 };
 use remediation_core::{
-    Action, ActionDetail, ActionFilter, ActionId, ActionStore, AuditFilter, AuditLog, BeginOutcome, LeafHash,
-    LimitReached, LimitStore, Page, PageRequest, SafetyState, SafetyStore, SettingsRecord, SlotRequest, State,
-    StateChange, StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
+    Action, ActionDetail, ActionFilter, ActionId, ActionStore, AuditArchive, AuditFilter, AuditLog, BeginOutcome,
+    LeafHash, LimitReached, LimitStore, Page, PageRequest, SafetyState, SafetyStore, SettingsRecord, SlotRequest,
+    State, StateChange, StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
 };
 use remediation_limiter::Window;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
@@ -719,6 +719,11 @@ impl AuditLog for SqliteStore {
     async fn published_keys(&self) -> Result<Vec<StoredPublicKey>, StoreError> {
         self.blocking(SqliteStore::published_keys_now).await
     }
+
+    async fn archive_audit(&self, archive: &AuditArchive) -> Result<u64, StoreError> {
+        let archive = archive.clone();
+        self.write(move |conn, ctx| crate::log::archive_in(conn, &ctx.tenant, &archive)).await
+    }
 }
 
 impl SqliteStore {
@@ -1244,7 +1249,11 @@ fn write_checkpoint(conn: &Connection, checkpoint: &Checkpoint, op: &dyn Fn() ->
 
 /// Verifies every audit row and the checkpoint, inside the caller's transaction.
 fn verify_in(conn: &Connection, key: Option<&AuditKey>, op: &'static str) -> Result<ChainReport, StoreError> {
-    let mut verifier = ChainVerifier::new();
+    // After an archive, the chain resumes from its last record.
+    let mut verifier = match crate::log::archived_in(conn, DEFAULT_TENANT).map_err(sql(op))? {
+        Some((seq, hash)) => ChainVerifier::resuming(seq, hash),
+        None => ChainVerifier::new(),
+    };
     let mut stmt = conn
         .prepare("SELECT seq, action_id, at, record_json, prev_hash, hash FROM audit ORDER BY seq")
         .map_err(sql(op))?;

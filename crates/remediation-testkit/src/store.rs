@@ -15,11 +15,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use remediation_audit::ChainVerifier;
 use remediation_core::{
-    Action, ActionDetail, ActionFilter, ActionId, ActionLeases, ActionStore, Actor, ApiToken, AuditBody, AuditFilter,
-    AuditLog, AuditRecord, BeginOutcome, ChainHead, ChainReport, Clock, Credential, LeafHash, Lease, LeaseRequest,
-    LeaseStore, LimitReached, LimitStore, Page, PageRequest, PendingChange, PendingStatus, Principal, PrincipalKind,
-    PrincipalStore, Role, SafetyState, SafetyStore, SettingsRecord, SlotRequest, State, StateChange, StoreError,
-    StoredPublicKey, StoredTreeHead, TransitionRecord,
+    Action, ActionDetail, ActionFilter, ActionId, ActionLeases, ActionStore, Actor, ApiToken, AuditArchive, AuditBody,
+    AuditFilter, AuditLog, AuditRecord, BeginOutcome, ChainHead, ChainReport, Clock, Credential, LeafHash, Lease,
+    LeaseRequest, LeaseStore, LimitReached, LimitStore, Page, PageRequest, PendingChange, PendingStatus, Principal,
+    PrincipalKind, PrincipalStore, Role, SafetyState, SafetyStore, SettingsRecord, SlotRequest, State, StateChange,
+    StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
 };
 use remediation_limiter::Window;
 use time::OffsetDateTime;
@@ -72,6 +72,8 @@ struct Inner {
     heads: Vec<StoredTreeHead>,
     /// Published keys, in the order published.
     keys: Vec<StoredPublicKey>,
+    /// The last archived record (`seq`, `hash`): the chain resumes after it.
+    archived: Option<(u64, String)>,
     /// Reserved slots per limit key, in reservation order, each with the action holding it
     /// (`None` for one reserved directly by a test).
     slots: BTreeMap<String, Vec<(OffsetDateTime, Option<ActionId>)>>,
@@ -532,7 +534,10 @@ impl AuditLog for InMemoryStore {
 
     async fn verify_audit(&self) -> Result<ChainReport, StoreError> {
         let inner = self.lock();
-        let mut verifier = ChainVerifier::new();
+        let mut verifier = match &inner.archived {
+            Some((seq, hash)) => ChainVerifier::resuming(*seq, hash.clone()),
+            None => ChainVerifier::new(),
+        };
         for r in &inner.log {
             verifier.push(r);
         }
@@ -608,6 +613,25 @@ impl AuditLog for InMemoryStore {
 
     async fn published_keys(&self) -> Result<Vec<StoredPublicKey>, StoreError> {
         Ok(self.lock().keys.clone())
+    }
+
+    async fn archive_audit(&self, archive: &AuditArchive) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let conflict = |message: String| StoreError::AuditLogConflict { message };
+        let stored = inner.log.iter().find(|r| r.seq == archive.through_seq).map(|r| r.hash.clone());
+        if stored.as_deref() != Some(archive.last_hash.as_str()) {
+            return Err(conflict(format!("record {} is not stored with the archive's last hash", archive.through_seq)));
+        }
+        if inner.log.last().is_none_or(|r| r.seq <= archive.through_seq) {
+            return Err(conflict("the newest audit record is never archived".to_owned()));
+        }
+        if !inner.heads.iter().any(|h| h.tree_size >= archive.through_seq) {
+            return Err(conflict(format!("no stored signed tree head covers record {}", archive.through_seq)));
+        }
+        let before = inner.log.len();
+        inner.log.retain(|r| r.seq > archive.through_seq);
+        inner.archived = Some((archive.through_seq, archive.last_hash.clone()));
+        Ok((before - inner.log.len()) as u64)
     }
 }
 

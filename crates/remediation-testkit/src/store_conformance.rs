@@ -30,15 +30,17 @@
 //! - [`verifiable_log`]: every sequenced record has its leaf hash (`SHA-256(0x00 || record
 //!   JSON)`), read by range; the tree head store accepts only a head that follows the latest
 //!   (compare-and-set on its size, never shrinking, never beyond the log), one of N concurrent
-//!   signers wins, and published keys are kept for good, one public key per id.
+//!   signers wins, and published keys are kept for good, one public key per id; archiving
+//!   removes only records a head covers (never the newest), keeps every leaf, and the chain
+//!   verifies from the archive on.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use remediation_core::{
-    ActionDetail, ActionFilter, AuditFilter, BeginOutcome, Clock, DetailUpdate, LeafHash, LeaseRequest, ManualClock,
-    PageRequest, State, StateChange, Store, StoreError, StoredPublicKey, StoredTreeHead,
+    ActionDetail, ActionFilter, AuditArchive, AuditFilter, BeginOutcome, Clock, DetailUpdate, LeafHash, LeaseRequest,
+    ManualClock, PageRequest, State, StateChange, Store, StoreError, StoredPublicKey, StoredTreeHead,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -664,4 +666,35 @@ pub async fn verifiable_log(subject: Subject) {
     let refused = store.publish_key(&impostor).await;
     assert!(matches!(refused, Err(StoreError::AuditLogConflict { .. })), "{refused:?}");
     assert_eq!(store.published_keys().await.expect("keys"), vec![key(1), key(2)]);
+
+    // Archiving the oldest records: only those a head covers, never the newest, only with the
+    // hash the archive holds; the leaves stay and the chain verifies from the archive on.
+    let archive = |through: u64, last_hash: &str| AuditArchive {
+        through_seq: through,
+        last_hash: last_hash.to_owned(),
+        tree_size: size,
+        root_hash: fresh_root(&leaves),
+        file_sha256: "0".repeat(64),
+        archived_at: t0,
+    };
+    let wrong = store.archive_audit(&archive(10, &records[10].hash)).await;
+    assert!(matches!(wrong, Err(StoreError::AuditLogConflict { .. })), "{wrong:?}");
+    let newest = store.archive_audit(&archive(size, &records[19].hash)).await;
+    assert!(matches!(newest, Err(StoreError::AuditLogConflict { .. })), "{newest:?}");
+    assert_eq!(store.audit_page(&AuditFilter::default(), None, 100).await.expect("records").len(), 20);
+    assert_eq!(store.archive_audit(&archive(10, &records[9].hash)).await.expect("archived"), 10);
+    let left = store.audit_page(&AuditFilter::default(), None, 100).await.expect("records");
+    assert_eq!(left.first().map(|r| r.seq), Some(11), "records 1 to 10 are gone");
+    assert_eq!(store.leaf_hashes(0, size).await.expect("leaves"), leaves, "every leaf stays");
+    let report = store.verify_audit().await.expect("verify");
+    assert!(report.first_break.is_none(), "the chain resumes after the archive: {report}");
+    let detail = pending(399, t0);
+    create(store.as_ref(), &detail).await;
+    assert_eq!(store.audit_size().await.expect("size"), size + 1);
+    assert!(store.verify_audit().await.expect("verify").first_break.is_none());
+}
+
+fn fresh_root(leaves: &[LeafHash]) -> String {
+    use remediation_audit::merkle::{MerkleHash, root};
+    root(&leaves.iter().map(|l| MerkleHash(*l)).collect::<Vec<_>>()).to_hex()
 }

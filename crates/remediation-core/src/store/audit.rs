@@ -107,6 +107,34 @@ pub trait AuditLog: Send + Sync {
 
     /// Every published key, in the order they were first published.
     async fn published_keys(&self) -> Result<Vec<StoredPublicKey>, StoreError>;
+
+    /// Removes the records with `seq` up to `archive.through_seq`, once they are in a written,
+    /// verified archive file, in one transaction with the archive's registration: only when
+    /// the record `through_seq` is stored with hash `archive.last_hash`, a stored signed head
+    /// covers it (`tree_size` ≥ `through_seq`), and a newer record stays (the newest record is
+    /// never archived); else [`StoreError::AuditLogConflict`] and nothing is removed. Leaf
+    /// hashes stay, so every later proof still verifies; chain verification resumes after the
+    /// archived prefix. Returns how many records were removed.
+    async fn archive_audit(&self, archive: &AuditArchive) -> Result<u64, StoreError>;
+}
+
+/// A written and verified archive of the oldest audit records, as the store registers it when
+/// it removes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditArchive {
+    /// The last archived record's `seq`: records 1 to it are in archives.
+    pub through_seq: u64,
+    /// That record's `hash`: the next record's `prev_hash`.
+    pub last_hash: HexDigest,
+    /// The size of the signed tree head the archive's proofs are for.
+    pub tree_size: u64,
+    /// That head's root hash.
+    pub root_hash: HexDigest,
+    /// SHA-256 of the archive file as written.
+    pub file_sha256: HexDigest,
+    /// When it was archived.
+    #[serde(with = "time::serde::rfc3339")]
+    pub archived_at: OffsetDateTime,
 }
 
 /// A leaf hash of the verifiable log: 32 bytes of SHA-256.

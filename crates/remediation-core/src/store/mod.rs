@@ -32,8 +32,8 @@ mod safety;
 
 pub use action::{ActionFilter, ActionStore, Page, PageRequest};
 pub use audit::{
-    AuditBody, AuditFilter, AuditLog, AuditRecord, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict,
-    LeafHash, StoredPublicKey, StoredTreeHead,
+    AuditArchive, AuditBody, AuditFilter, AuditLog, AuditRecord, Break, BreakKind, ChainHead, ChainReport,
+    CheckpointVerdict, LeafHash, StoredPublicKey, StoredTreeHead,
 };
 pub use lease::{ActionLeases, Lease, LeaseRequest, LeaseStore, expiry};
 pub use limits::LimitStore;
@@ -471,6 +471,7 @@ mockall::mock! {
         async fn tree_head_at(&self, tree_size: u64) -> Result<Option<StoredTreeHead>, StoreError>;
         async fn publish_key(&self, key: &StoredPublicKey) -> Result<(), StoreError>;
         async fn published_keys(&self) -> Result<Vec<StoredPublicKey>, StoreError>;
+        async fn archive_audit(&self, archive: &AuditArchive) -> Result<u64, StoreError>;
     }
 
     #[async_trait::async_trait]

@@ -13,12 +13,12 @@ fn a_fresh_file_is_in_wal_mode_at_the_current_schema_version() {
     let conn = raw(&path);
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("pragma");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!((mode.as_str(), version), ("wal", 10));
+    assert_eq!((mode.as_str(), version), ("wal", 11));
     drop(store);
     // Opening again migrates nothing and keeps the version.
     SqliteStore::open(&path).expect("reopen");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 10);
+    assert_eq!(version, 11);
 }
 
 #[tokio::test]
@@ -29,7 +29,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
     // Back to how version 1 left the file.
     raw(&path)
         .execute_batch(
-            "DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
+            "DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
              DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
              DROP INDEX audit_by_action; DROP TABLE leases; ALTER TABLE actions DROP COLUMN lease_holder;
              ALTER TABLE actions DROP COLUMN lease_epoch; ALTER TABLE actions DROP COLUMN lease_expires_at;
@@ -42,7 +42,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
         .expect("downgrade");
     let store = SqliteStore::open_with(&path, Some(crate::support::key())).expect("open");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 10);
+    assert_eq!(version, 11);
     let report = store.verify_audit().expect("verify");
     assert_eq!(report.first_break, None);
     // Its records predate checkpoints: reported until adopted.
@@ -70,7 +70,7 @@ async fn a_version_7_store_keeps_each_transition_once_and_loses_none() {
     let orphan_json = serde_json::to_string(&orphan).expect("json");
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
+        "DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
          DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
          DROP INDEX audit_by_action;
          INSERT INTO transitions (action_id, record_json)
@@ -107,7 +107,7 @@ async fn a_version_9_store_gets_the_leaf_hash_of_every_record_it_holds() {
     drop(store);
     raw(&path)
         .execute_batch(
-            "DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys; PRAGMA user_version = 9",
+            "DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys; PRAGMA user_version = 9",
         )
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("open");
@@ -156,17 +156,47 @@ fn the_log_tables_are_insert_only() {
 }
 
 #[test]
+fn only_records_a_registered_archive_holds_can_be_removed() {
+    let (_dir, path, store) = crate::support::temp_store();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    for n in 1..=3 {
+        rt.block_on(crate::support::create(&store, n, remediation_core::State::PendingApproval, crate::support::t(0)));
+    }
+    drop(store);
+    let conn = raw(&path);
+    let refused = conn.execute_batch("DELETE FROM audit WHERE seq = 1").expect_err("no archive yet");
+    assert!(refused.to_string().contains("only records in a registered archive"), "{refused}");
+    conn.execute_batch(
+        "INSERT INTO audit_archives (tenant, through_seq, last_hash, tree_size, root_hash, file_sha256, archived_at)
+         VALUES ('default', 1, 'h', 3, 'r', 'f', 0)",
+    )
+    .expect("register");
+    conn.execute_batch("DELETE FROM audit WHERE seq = 1").expect("an archived record may go");
+    for statement in
+        ["DELETE FROM audit WHERE seq = 2", "UPDATE audit_archives SET through_seq = 3", "DELETE FROM audit_archives"]
+    {
+        let e = conn.execute_batch(statement).expect_err(statement);
+        assert!(
+            e.to_string().contains("only records in a registered archive") || e.to_string().contains("never"),
+            "{e}"
+        );
+    }
+    assert_eq!(crate::support::count(&path, "audit"), 2);
+    assert_eq!(crate::support::count(&path, "audit_leaves"), 3, "the leaves stay");
+}
+
+#[test]
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("r.db");
     drop(SqliteStore::open(&path).expect("open"));
-    raw(&path).pragma_update(None, "user_version", 11).expect("pragma");
+    raw(&path).pragma_update(None, "user_version", 12).expect("pragma");
     let err = SqliteStore::open(&path).expect_err("refused");
-    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 11, supported: 10, .. }), "{err:?}");
+    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 12, supported: 11, .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: database schema version 11 is newer than this build supports (10); upgrade remediate",
+            "{}: database schema version 12 is newer than this build supports (11); upgrade remediate",
             path.display()
         )
     );
