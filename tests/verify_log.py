@@ -16,6 +16,14 @@ Usage (every file is JSON as remediate writes it; KEYS is the published key set)
                                                         RECORD (one exported record), that leaf
                                                         is this record
   verify_log.py consistency KEYS OLD NEW PROOF          the log at NEW extends the one at OLD
+  verify_log.py inclusion-bundle KEYS BUNDLE [HEAD]    every record of BUNDLE (the JSON of
+                                                        `remediate audit prove ID`) is in the
+                                                        tree of HEAD (a head you hold), or of
+                                                        the bundle's own signed head
+  verify_log.py consistency-bundle KEYS OLD BUNDLE      the log at BUNDLE's signed head (the
+                                                        JSON of `remediate audit consistency
+                                                        N`) extends the one at OLD, a head you
+                                                        hold
   verify_log.py ct-vectors DIR                          runs Certificate Transparency vectors
                                                         (transparency-dev/merkle testdata format)
   verify_log.py selftest                                RFC 8032 Ed25519 test vectors
@@ -264,26 +272,7 @@ def cmd_head(keys, head):
 
 
 def cmd_inclusion(keys, head, proof, record=None):
-    problem, parsed = head_problem(load(keys), load(head))
-    if problem:
-        return problem, None
-    index, tree_size, leaf, path = fields(load(proof), ["leaf_index", "tree_size", "leaf_hash", "path"], "the proof")
-    index, tree_size = size(index, "leaf_index"), size(tree_size, "tree_size")
-    leaf = hexbytes(leaf, 32, "leaf_hash")
-    if not isinstance(path, list):
-        raise Bad("the proof's path must be an array")
-    path = [hexbytes(p, 32, "a path hash") for p in path]
-    if tree_size != parsed["tree_size"]:
-        return f"the proof is for a tree of {tree_size} records, the head for {parsed['tree_size']}", None
-    if record is not None:
-        record = load(record)
-        entry = record_entry(record)
-        if record.get("seq") != index + 1:
-            return f"the record has seq {record.get('seq')!r}, but the proof is for leaf {index} (seq {index + 1})", None
-        if leaf_hash(entry) != leaf:
-            return "the record's leaf hash is not the proof's leaf hash: it is not the record that was logged", None
-    problem = inclusion_problem(index, tree_size, leaf, path, parsed["root_hash"])
-    return problem, f"record {index + 1} is in the log of {tree_size} records"
+    return inclusion_in(load(keys), load(head), load(proof), load(record) if record is not None else None)
 
 
 def cmd_consistency(keys, old, new, proof):
@@ -310,6 +299,66 @@ def cmd_consistency(keys, old, new, proof):
             return "the new head is of an empty tree but its root is not the empty root", None
         return None, ok
     return consistency_problem(old_size, new_size, old_head["root_hash"], new_head["root_hash"], path), ok
+
+
+def inclusion_in(keys_obj, head_obj, proof_obj, record):
+    """cmd_inclusion on parsed JSON: (problem or None, message)."""
+    problem, parsed = head_problem(keys_obj, head_obj)
+    if problem:
+        return problem, None
+    index, tree_size, leaf, path = fields(proof_obj, ["leaf_index", "tree_size", "leaf_hash", "path"], "the proof")
+    index, tree_size = size(index, "leaf_index"), size(tree_size, "tree_size")
+    leaf = hexbytes(leaf, 32, "leaf_hash")
+    if not isinstance(path, list):
+        raise Bad("the proof's path must be an array")
+    path = [hexbytes(p, 32, "a path hash") for p in path]
+    if tree_size != parsed["tree_size"]:
+        return f"the proof is for a tree of {tree_size} records, the head for {parsed['tree_size']}", None
+    if record is not None:
+        entry = record_entry(record)
+        if record.get("seq") != index + 1:
+            return f"the record has seq {record.get('seq')!r}, but the proof is for leaf {index} (seq {index + 1})", None
+        if leaf_hash(entry) != leaf:
+            return f"record {index + 1}'s leaf hash is not the proof's leaf hash: it is not the record that was logged", None
+    problem = inclusion_problem(index, tree_size, leaf, path, parsed["root_hash"])
+    return problem, f"record {index + 1} is in the log of {tree_size} records"
+
+
+def cmd_inclusion_bundle(keys, bundle, head=None):
+    keys, bundle = load(keys), load(bundle)
+    tree_size, tree_head, proofs = fields(bundle, ["tree_size", "tree_head", "proofs"], "the bundle")
+    head_obj = load(head) if head is not None else tree_head
+    if head_obj is None:
+        return f"the bundle has no signed head of {tree_size} records; give the head you hold", None
+    if not isinstance(proofs, list) or not proofs:
+        return "the bundle holds no proof", None
+    for item in proofs:
+        record, proof = fields(item, ["record", "proof"], "a bundled proof")
+        problem, _ = inclusion_in(keys, head_obj, proof, record)
+        if problem:
+            return problem, None
+    return None, f"{len(proofs)} records are in the log of {tree_size} records"
+
+
+def cmd_consistency_bundle(keys, old, bundle):
+    keys, bundle = load(keys), load(bundle)
+    _, new_head, proof = fields(bundle, ["old_head", "tree_head", "proof"], "the bundle")
+    old_obj = load(old)
+    problem, old_head = head_problem(keys, old_obj, "old tree head")
+    if problem:
+        return problem, None
+    problem, parsed_new = head_problem(keys, new_head, "new tree head")
+    if problem:
+        return problem, None
+    old_size, new_size, path = fields(proof, ["old_size", "new_size", "path"], "the proof")
+    if not isinstance(path, list):
+        raise Bad("the proof's path must be an array")
+    path = [hexbytes(p, 32, "a path hash") for p in path]
+    if (size(old_size, "old_size"), size(new_size, "new_size")) != (old_head["tree_size"], parsed_new["tree_size"]):
+        return "the proof's sizes are not the sizes of the two heads", None
+    return consistency_problem(old_size, new_size, old_head["root_hash"], parsed_new["root_hash"], path), (
+        f"the log of {new_size} records extends the one of {old_size}"
+    )
 
 
 def cmd_ct_vectors(directory):
@@ -381,6 +430,8 @@ COMMANDS = {
     "head": (cmd_head, (2, 2)),
     "inclusion": (cmd_inclusion, (3, 4)),
     "consistency": (cmd_consistency, (4, 4)),
+    "inclusion-bundle": (cmd_inclusion_bundle, (2, 3)),
+    "consistency-bundle": (cmd_consistency_bundle, (3, 3)),
     "ct-vectors": (cmd_ct_vectors, (1, 1)),
     "selftest": (cmd_selftest, (0, 0)),
 }

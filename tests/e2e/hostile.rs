@@ -401,9 +401,11 @@ impl ReadOnlyBits {
         use std::os::unix::fs::PermissionsExt as _;
         for entry in fs::read_dir(dir).expect("read dir") {
             let path = entry.expect("entry").path();
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).expect("chmod 0444");
+            // Owner-only, as the CLI keeps the data directory: a key file others may read is
+            // refused for that reason alone.
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o400)).expect("chmod 0400");
         }
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o555)).expect("chmod 0555");
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o500)).expect("chmod 0500");
         Self { dir: dir.to_owned() }
     }
 }
@@ -411,9 +413,9 @@ impl ReadOnlyBits {
 impl Drop for ReadOnlyBits {
     fn drop(&mut self) {
         use std::os::unix::fs::PermissionsExt as _;
-        let _ = fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o755));
+        let _ = fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700));
         for entry in fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            let _ = fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o644));
+            let _ = fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o600));
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Project automation. `cargo xtask codegen` writes the JSON Schemas of the types that cross
-//! a boundary (configuration, actions, plans, audit records, the webhook protocol) and the
+//! a boundary (configuration, actions, plans, audit records, tree heads and proofs, the webhook protocol) and the
 //! API's OpenAPI document into `schemas/`, and the connector capability matrix into
 //! `README.md`;
 //! `cargo xtask codegen --check` fails when the committed files are stale, and so does this
@@ -39,6 +39,11 @@ fn generated() -> anyhow::Result<Vec<(&'static str, String)>> {
         ("action-request.schema.json", schema::<remediation_core::ActionRequest>()?),
         ("plan.schema.json", schema::<remediation_core::Plan>()?),
         ("audit-record.schema.json", schema::<remediation_audit::AuditRecord>()?),
+        ("audit-tree-head.schema.json", schema::<remediation_audit::SignedTreeHead>()?),
+        ("audit-keys.schema.json", schema::<remediation_audit::PublicKeySet>()?),
+        ("audit-inclusion.schema.json", schema::<remediation_audit::InclusionBundle>()?),
+        ("audit-consistency.schema.json", schema::<remediation_audit::ConsistencyBundle>()?),
+        ("audit-verify.schema.json", schema::<remediation_audit::AuditVerification>()?),
         ("openapi.json", {
             let mut text = serde_json::to_string_pretty(&remediation_api::openapi::document())
                 .context("cannot serialise the OpenAPI document")?;

@@ -20,7 +20,7 @@ use crate::output::{self, Format, clean, errln, out, outln};
 use crate::{AuditCommand, Cli, Command, SuggestArgs};
 use remediation_runtime::LoadedConfig;
 
-use remediation_runtime::{AUDIT_KEY_FILE, CONFIG_FILE, STORE_FILE};
+use remediation_runtime::{AUDIT_KEY_FILE, CONFIG_FILE, SIGNING_KEY_FILE, STORE_FILE};
 
 /// Runs one command and returns its exit code.
 pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
@@ -39,7 +39,9 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Demo => crate::demo::run(cli.output).await,
         _ => {
             let ctx = Ctx::open(&cli).await?;
-            ctx.dispatch(&cli.command).await
+            let result = ctx.dispatch(&cli.command).await;
+            ctx.sign_tree_head().await;
+            result
         }
     }
 }
@@ -72,7 +74,10 @@ async fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
     let key_path = dir.join(AUDIT_KEY_FILE);
     let key = if key_path.exists() {
         // Kept, never replaced: the store's checkpoint is sealed with it.
-        let settings = remediation_config::AuditSettings { hmac_key_file: Some(AUDIT_KEY_FILE.into()) };
+        let settings = remediation_config::AuditSettings {
+            hmac_key_file: Some(AUDIT_KEY_FILE.into()),
+            ..remediation_config::AuditSettings::default()
+        };
         settings
             .load_key(&config_path, &dir)
             .map_err(|e| Failure::new(ExitCode::Usage, e))?
@@ -80,6 +85,14 @@ async fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
     } else {
         create_audit_key(&key_path)?
     };
+    let signing_path = dir.join(SIGNING_KEY_FILE);
+    if !signing_path.exists() {
+        // Kept when it exists, as the checkpoint key is: heads signed with it must stay
+        // verifiable, and `audit rotate-key` is how a key is replaced.
+        remediation_audit::LogSigningKey::generate()
+            .write_new_file(&signing_path)
+            .with_context(|| format!("cannot create the signing key file {}", signing_path.display()))?;
+    }
     remediation_runtime::files::create_private(&dir.join(STORE_FILE)).map_err(anyhow::Error::new)?;
     let store = remediation_store_sqlite::open_store(dir.join(STORE_FILE), Some(key))
         .with_context(|| "cannot create the store")?;
@@ -96,6 +109,10 @@ async fn init(cli: &Cli, force: bool) -> Result<u8, Failure> {
     outln!("  sandbox: {}", sandbox.display())?;
     outln!("  store:   {}", dir.join(STORE_FILE).display())?;
     outln!("  audit key: {}  (private, mode 0600: back it up with the store)", key_path.display())?;
+    outln!(
+        "  signing key: {}  (private, mode 0600: signs tree heads; `remediate audit key` prints the public key)",
+        signing_path.display()
+    )?;
     outln!(
         "  actors:  {} is admin; every other local actor is a requester until [actors] says otherwise",
         clean(&local_actor(None))
@@ -145,7 +162,8 @@ impl Ctx {
         let actor = Actor::new(actor_name.clone(), loaded.config.actors.role_of(&actor_name));
         // A missing data directory is reported by `build`, which says to run `init`.
         let key = loaded.audit_key().map_err(runtime_failure)?;
-        let local = Local::build(&loaded.config, &loaded.dir, key)
+        let signing = loaded.signing_key().map_err(runtime_failure)?;
+        let local = Local::build(&loaded.config, &loaded.dir, key, signing)
             .await
             .map_err(|f| f.context(format!("using configuration {}", loaded.path.display())))?;
         Ok(Self { backend: Backend::Local(Box::new(local)), actor, format: cli.output })
@@ -222,6 +240,16 @@ impl Ctx {
             Command::Audit { command: AuditCommand::Verify } => self.audit_verify().await,
             Command::Audit { command: AuditCommand::Export { since, out } } => {
                 self.audit_export(*since, out.as_deref()).await
+            }
+            Command::Audit { command: AuditCommand::Key } => self.audit_key().await,
+            Command::Audit { command: AuditCommand::RotateKey } => self.audit_rotate_key().await,
+            Command::Audit { command: AuditCommand::TreeHead } => self.audit_tree_head().await,
+            Command::Audit { command: AuditCommand::Archive { before, out } } => self.audit_archive(*before, out).await,
+            Command::Audit { command: AuditCommand::Prove { id, tree_size } } => {
+                self.audit_prove(*id, *tree_size).await
+            }
+            Command::Audit { command: AuditCommand::Consistency { old_size, new_size } } => {
+                self.audit_consistency(*old_size, *new_size).await
             }
             Command::Token { command } => self.token(command).await,
             Command::Principal { command } => self.principal(command).await,
@@ -731,10 +759,11 @@ impl Ctx {
     /// `audit verify`: exit 0 when intact, 6 when a link is broken or the checkpoint does not
     /// match the chain (a cut-off tail, a rewritten chain, a forged or deleted checkpoint).
     pub(crate) async fn audit_verify(&self) -> Result<u8, Failure> {
-        let report = self.backend.audit_verify().await?;
-        let ok = report.is_intact();
+        let verification = self.backend.audit_verify().await?;
+        let ok = verification.is_intact();
+        let report = &verification.chain;
         match self.format {
-            Format::Json => outln!("{}", output::json(&json!(report)))?,
+            Format::Json => outln!("{}", output::json(&json!(verification)))?,
             Format::Table => {
                 match &report.first_break {
                     None if ok => outln!(
@@ -746,9 +775,159 @@ impl Ctx {
                     Some(b) => outln!("AUDIT CHAIN BROKEN after checking {} records: {b}", report.records)?,
                 }
                 outln!("{}", report.checkpoint)?;
+                outln!("{}", verification.tree_head)?;
             }
         }
         Ok(if ok { ExitCode::Success } else { ExitCode::AuditBroken }.code())
+    }
+
+    /// Signs a tree head over the local log when it grew during the command (see
+    /// `remediation_service::sign_tree_head`): what a command wrote is covered by a signed head
+    /// before the process exits. A log that does not extend the latest signed head is not
+    /// signed over, and said so on standard error.
+    async fn sign_tree_head(&self) {
+        if let Backend::Local(local) = &self.backend
+            && let Err(e) = remediation_service::sign_tree_head(&local.runtime, None).await
+        {
+            errln!("warning: no tree head signed: {}", clean(&format!("{:#}", anyhow::Error::new(e))));
+        }
+    }
+
+    /// `audit key`: the published public keys.
+    async fn audit_key(&self) -> Result<u8, Failure> {
+        let keys = self.backend.audit_keys().await?;
+        match self.format {
+            Format::Json => outln!("{}", output::json(&json!(keys)))?,
+            Format::Table if keys.keys.is_empty() => {
+                outln!("no key published yet: a key is published with the first signed tree head")?
+            }
+            Format::Table => {
+                let rows: Vec<Vec<String>> = keys
+                    .keys
+                    .iter()
+                    .map(|k| vec![k.key_id.clone(), k.algorithm.clone(), k.public_key.clone()])
+                    .collect();
+                out!("{}", output::table(&["KEY ID", "ALGORITHM", "PUBLIC KEY"], &rows))?;
+            }
+        }
+        Ok(0)
+    }
+
+    /// `audit rotate-key`: a new signing key; the old public key stays published.
+    async fn audit_rotate_key(&self) -> Result<u8, Failure> {
+        let local = self.backend.local("audit rotate-key")?;
+        let path = local.signing_key_path.clone().ok_or_else(|| {
+            usage("no signing key is configured: name one with `signing_key` under [audit] in remediation.toml (`remediate init` does)")
+        })?;
+        let rotated = remediation_service::rotate_signing_key(&local.runtime, &self.actor, &path).await?;
+        match self.format {
+            Format::Json => {
+                outln!("{}", output::json(&json!({"old": rotated.old, "new": rotated.new, "tree_head": rotated.head})))?
+            }
+            Format::Table => {
+                if let Some(old) = &rotated.old {
+                    outln!("retired key {} (still published: heads it signed keep verifying)", old.key_id)?;
+                }
+                outln!("new signing key {} written to {} (mode 0600)", rotated.new.key_id, path.display())?;
+                if let Some(head) = &rotated.head {
+                    outln!("signed tree head of {} records with the new key", head.head.tree_size)?;
+                }
+            }
+        }
+        Ok(0)
+    }
+
+    /// `audit archive`: older records to a verified archive file, then out of the store.
+    async fn audit_archive(&self, before: time::OffsetDateTime, out: &Path) -> Result<u8, Failure> {
+        let local = self.backend.local("audit archive")?;
+        let retention = time::Duration::days(i64::from(local.retention_days));
+        let done = remediation_service::archive_audit(&local.runtime, &self.actor, before, retention, out).await?;
+        match self.format {
+            Format::Json => outln!(
+                "{}",
+                output::json(&json!({
+                    "file": done.file, "records": done.records, "through_seq": done.through_seq, "tree_size": done.tree_size
+                }))
+            )?,
+            Format::Table => outln!(
+                "archived {} records (through seq {}) to {}, proved against the signed tree head of {} records; their leaf hashes stay in the log",
+                done.records,
+                done.through_seq,
+                done.file.display(),
+                done.tree_size
+            )?,
+        }
+        Ok(0)
+    }
+
+    /// `audit tree-head`: the latest signed tree head.
+    async fn audit_tree_head(&self) -> Result<u8, Failure> {
+        let head = self.backend.audit_tree_head().await?;
+        match self.format {
+            Format::Json => outln!("{}", output::json(&json!(head)))?,
+            Format::Table => {
+                outln!("tree size: {}", head.head.tree_size)?;
+                outln!("root hash: {}", head.head.root_hash)?;
+                outln!("timestamp: {}", ts(head.head.timestamp))?;
+                outln!("key id:    {}", head.head.key_id)?;
+                outln!("signature: {}", head.signature)?;
+            }
+        }
+        Ok(0)
+    }
+
+    /// `audit prove ID`: inclusion proofs of the action's records.
+    async fn audit_prove(&self, id: ActionId, tree_size: Option<u64>) -> Result<u8, Failure> {
+        let bundle = self.backend.audit_prove(id, tree_size).await?;
+        match self.format {
+            Format::Json => outln!("{}", output::json(&json!(bundle)))?,
+            Format::Table => {
+                match &bundle.tree_head {
+                    Some(h) => outln!(
+                        "tree head: {} records, root {}, key {}",
+                        h.head.tree_size,
+                        h.head.root_hash,
+                        h.head.key_id
+                    )?,
+                    None => outln!("tree of {} records (no signed head of that size is stored)", bundle.tree_size)?,
+                }
+                let rows: Vec<Vec<String>> = bundle
+                    .proofs
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            p.record.seq.to_string(),
+                            p.record.body.event().to_owned(),
+                            p.proof.leaf_hash.to_hex(),
+                            p.proof.path.len().to_string(),
+                        ]
+                    })
+                    .collect();
+                out!("{}", output::table(&["SEQ", "EVENT", "LEAF HASH", "PATH HASHES"], &rows))?;
+                outln!(
+                    "check with: remediate audit prove {id} --output json, then tests/verify_log.py inclusion-bundle"
+                )?;
+            }
+        }
+        Ok(0)
+    }
+
+    /// `audit consistency OLD_SIZE`: the proof that today's log extends the old one.
+    async fn audit_consistency(&self, old_size: u64, new_size: Option<u64>) -> Result<u8, Failure> {
+        let bundle = self.backend.audit_consistency(old_size, new_size).await?;
+        match self.format {
+            Format::Json => outln!("{}", output::json(&json!(bundle)))?,
+            Format::Table => {
+                let head = &bundle.tree_head.head;
+                outln!("tree head: {} records, root {}, key {}", head.tree_size, head.root_hash, head.key_id)?;
+                outln!("consistency proof from {} records: {} hashes", old_size, bundle.proof.path.len())?;
+                for h in &bundle.proof.path {
+                    outln!("  {h}")?;
+                }
+                outln!("check it against the head you hold with tests/verify_log.py consistency-bundle")?;
+            }
+        }
+        Ok(0)
     }
 
     async fn audit_export(&self, since: Option<time::OffsetDateTime>, out: Option<&Path>) -> Result<u8, Failure> {

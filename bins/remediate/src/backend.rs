@@ -10,11 +10,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use remediation_api::types::FindingReply;
 use remediation_api::types::{
-    ActionQuery, ActionReply, ActionView, AuditQuery, ConnectorView, CreateAction, ExecuteBody, KillSwitchBody,
-    KillSwitchView, LimitsView, NoteBody, OutcomeView, Page, PendingQuery, PendingReply, ReasonBody, SettingsPatch,
-    SettingsView, SuggestionView,
+    ActionQuery, ActionReply, ActionView, AuditQuery, ConnectorView, ConsistencyQuery, CreateAction, ExecuteBody,
+    InclusionQuery, KillSwitchBody, KillSwitchView, LimitsView, NoteBody, OutcomeView, Page, PendingQuery,
+    PendingReply, ReasonBody, SettingsPatch, SettingsView, SuggestionView,
 };
-use remediation_audit::{AuditKey, AuditRecord, ChainReport};
+use remediation_audit::{
+    AuditKey, AuditRecord, AuditVerification, ConsistencyBundle, InclusionBundle, LogSigningKey, PublicKeySet,
+    SignedTreeHead,
+};
 use remediation_config::Config;
 use remediation_core::{
     Action, ActionFilter, ActionId, Actor, Engine, ExecuteOutcome, Finding, Plan, RollbackOutcome, State, Store,
@@ -60,6 +63,10 @@ pub(crate) struct Local {
     pub(crate) settings_source: &'static str,
     /// The runtime: principals, tokens and changes that wait for a second admin.
     pub(crate) runtime: Arc<Runtime>,
+    /// Where the tree head signing key lives (`[audit] signing_key`), if one is configured.
+    pub(crate) signing_key_path: Option<PathBuf>,
+    /// How long audit records are kept before they may be archived (`[audit] retention_days`).
+    pub(crate) retention_days: u32,
 }
 
 impl std::fmt::Debug for Local {
@@ -179,9 +186,18 @@ impl Local {
     ///
     /// The configuration file seeds the policy settings; once they have been changed with
     /// `settings set` or `controls set`, the copy in the store is authoritative.
-    pub(crate) async fn build(config: &Config, dir: &Path, key: Option<AuditKey>) -> Result<Self, Failure> {
+    ///
+    /// `signing` is the tree head signing key read from `signing_key_path` (`[audit]
+    /// signing_key`), if one is configured.
+    pub(crate) async fn build(
+        config: &Config,
+        dir: &Path,
+        key: Option<AuditKey>,
+        signing: Option<LogSigningKey>,
+    ) -> Result<Self, Failure> {
         let mut options = RuntimeOptions {
             events: Some(Arc::new(EventLog { path: dir.join(EVENTS_FILE) })),
+            signing_key: signing.map(Arc::new),
             ..RuntimeOptions::default()
         };
         if let Ok(point) = std::env::var("REMEDIATION_FAILPOINT") {
@@ -200,7 +216,15 @@ impl Local {
         let runtime = Arc::new(Runtime::build(config, dir, None, options).map_err(runtime_failure)?);
         let active = runtime.active().await.map_err(runtime_failure)?;
         let store = runtime.store().clone();
-        Ok(Self { dir: dir.to_owned(), engine: active.engine, store, settings_source: active.source.as_str(), runtime })
+        Ok(Self {
+            dir: dir.to_owned(),
+            engine: active.engine,
+            store,
+            settings_source: active.source.as_str(),
+            runtime,
+            signing_key_path: config.audit.signing_key_path(dir),
+            retention_days: config.audit.retention_days,
+        })
     }
 }
 
@@ -419,6 +443,7 @@ pub(crate) fn api_failure(status: u16, body: &Value) -> Failure {
         (401, _) | (_, "unauthenticated") => {
             return Failure::new(ExitCode::Refused, anyhow::anyhow!("{message} (check the token in {TOKEN_ENV})"));
         }
+        (409, _) if details["rule"] == "audit_log" => ExitCode::AuditBroken,
         (403, _) | (_, "forbidden") | (409, _) | (_, "conflict") | (429, _) => ExitCode::Refused,
         (404, _) | (_, "not_found") => ExitCode::NotFound,
         (502, _) | (_, "provider_failure") => ExitCode::Provider,
@@ -809,12 +834,59 @@ impl Backend {
     }
 
     /// Verifies the audit chain.
-    pub(crate) async fn audit_verify(&self) -> Result<ChainReport, Failure> {
+    pub(crate) async fn audit_verify(&self) -> Result<AuditVerification, Failure> {
         match self {
             Self::Local(l) => remediation_service::audit_verify(&l.runtime)
                 .await
                 .map_err(|e| Failure::from(e).context("cannot read the audit trail".to_owned())),
             Self::Remote(r) => r.get("/v1/audit/verify").await,
+        }
+    }
+
+    /// The published public keys of the verifiable log.
+    pub(crate) async fn audit_keys(&self) -> Result<PublicKeySet, Failure> {
+        match self {
+            Self::Local(l) => Ok(remediation_service::published_keys(&l.runtime).await?),
+            Self::Remote(r) => r.get("/v1/audit/keys").await,
+        }
+    }
+
+    /// The latest signed tree head.
+    pub(crate) async fn audit_tree_head(&self) -> Result<SignedTreeHead, Failure> {
+        match self {
+            Self::Local(l) => Ok(remediation_service::tree_head(&l.runtime).await?),
+            Self::Remote(r) => r.get("/v1/audit/tree-head").await,
+        }
+    }
+
+    /// Inclusion proofs of every record of action `id`.
+    pub(crate) async fn audit_prove(&self, id: ActionId, tree_size: Option<u64>) -> Result<InclusionBundle, Failure> {
+        match self {
+            Self::Local(l) => Ok(remediation_service::prove_inclusion(
+                &l.runtime,
+                remediation_service::ProofTarget::Action(id),
+                tree_size,
+            )
+            .await?),
+            Self::Remote(r) => {
+                let q = InclusionQuery { action_id: Some(id.to_string()), seq: None, tree_size };
+                r.call::<(), _>(reqwest::Method::GET, "/v1/audit/proof/inclusion", Some(&q), None).await
+            }
+        }
+    }
+
+    /// The consistency proof from `old_size` to `new_size` (default: the latest head).
+    pub(crate) async fn audit_consistency(
+        &self,
+        old_size: u64,
+        new_size: Option<u64>,
+    ) -> Result<ConsistencyBundle, Failure> {
+        match self {
+            Self::Local(l) => Ok(remediation_service::prove_consistency(&l.runtime, old_size, new_size).await?),
+            Self::Remote(r) => {
+                let q = ConsistencyQuery { old_size, new_size };
+                r.call::<(), _>(reqwest::Method::GET, "/v1/audit/proof/consistency", Some(&q), None).await
+            }
         }
     }
 
@@ -917,6 +989,7 @@ mod tests {
             (403, "forbidden", json!({"rule": "roles"}), 3),
             (404, "not_found", json!({}), 4),
             (409, "conflict", json!({"current_state": "completed"}), 3),
+            (409, "conflict", json!({"rule": "audit_log"}), 6),
             (413, "payload_too_large", json!({}), 2),
             (429, "rate_limited", json!({"retry_after_secs": 5}), 3),
             (500, "internal", json!({}), 1),

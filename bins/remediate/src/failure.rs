@@ -80,6 +80,8 @@ impl From<remediation_service::ServiceError> for Failure {
             S::Engine(e) => e.into(),
             S::Access(e) => e.into(),
             S::Runtime(e) => runtime_failure(e),
+            e @ S::NotFound { .. } => Self::new(ExitCode::NotFound, e),
+            e @ S::LogIntegrity { .. } => Self::new(ExitCode::AuditBroken, e),
             e => Self::new(ExitCode::Internal, e),
         }
     }

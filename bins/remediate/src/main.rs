@@ -278,6 +278,47 @@ pub(crate) enum AuditCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Print the public keys that verify signed tree heads, current and retired (`--output
+    /// json`: the key set `tests/verify_log.py` reads).
+    Key,
+    /// Replace the tree head signing key (`[audit] signing_key`) with a new one (local only):
+    /// the old public key stays published, so heads it signed still verify; new heads name
+    /// the new key id.
+    RotateKey,
+    /// Print the latest signed tree head: the log's size and Merkle root, signed with Ed25519.
+    TreeHead,
+    /// Move audit records older than DATE (at least `[audit] retention_days` ago) to a
+    /// verifiable archive file: the records with inclusion proofs against a signed tree head
+    /// (check it with `tests/verify_log.py inclusion-bundle`). The file is written and verified
+    /// before anything is removed; leaf hashes stay, so later proofs still verify (admin, local).
+    Archive {
+        /// Archive the records recorded before this instant (RFC 3339, e.g. 2019-01-01T00:00:00Z).
+        #[arg(long, value_parser = parse_time)]
+        before: time::OffsetDateTime,
+        /// The archive file to create (it must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print inclusion proofs of every audit record of an action, against the latest signed
+    /// tree head (or the tree of --tree-size records).
+    Prove {
+        /// Action id.
+        id: ActionId,
+        /// Prove inclusion in the tree of this many records (a head you hold) instead of the
+        /// latest signed head.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        tree_size: Option<u64>,
+    },
+    /// Prove that the log at the latest signed tree head (or --new-size) extends the log of
+    /// OLD_SIZE records, the size of a tree head you hold.
+    Consistency {
+        /// The size of the tree head you hold.
+        #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+        old_size: u64,
+        /// Prove against the signed head of this size instead of the latest.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        new_size: Option<u64>,
+    },
 }
 
 /// Arguments of `suggest`.

@@ -100,7 +100,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     )
     .await
     .with_context(|| format!("using configuration {}", loaded.path.display()))?;
-    let options = RuntimeOptions { store: Some(store), ..RuntimeOptions::default() };
+    let options = RuntimeOptions {
+        store: Some(store),
+        signing_key: loaded.signing_key()?.map(Arc::new),
+        ..RuntimeOptions::default()
+    };
     let runtime = Runtime::build(&loaded.config, &loaded.dir, None, options)
         .with_context(|| format!("using configuration {}", loaded.path.display()))?;
     let state = ApiState::new(
@@ -139,6 +143,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         })
         .context("cannot start the worker thread")?;
     let worker = tokio::task::spawn_blocking(move || worker.join());
+    // Tree heads of the audit log, signed at most once a second as the log grows.
+    let signer = tokio::spawn(remediation_api::worker::sign_loop(state.clone(), stop_rx.clone()));
 
     let app = remediation_api::router(state.clone());
     let limits = ServeOptions {
@@ -162,6 +168,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let finished = tokio::time::timeout(grace, async {
         let _ = worker.await;
         let _ = http.await;
+        let _ = signer.await;
+        remediation_api::worker::sign_final(&state).await;
     })
     .await;
     match finished {

@@ -228,6 +228,10 @@ impl From<remediation_service::ServiceError> for ApiError {
             S::Engine(e) => e.into(),
             S::Access(e) => e.into(),
             S::Runtime(e) => e.into(),
+            S::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+            S::LogIntegrity { .. } => {
+                Self::new(StatusCode::CONFLICT, "conflict", message).with_details(json!({"rule": "audit_log"}))
+            }
             other => Self::internal(&other),
         }
     }

@@ -397,9 +397,52 @@ pub(crate) async fn audit(
 pub(crate) async fn audit_verify(
     AxState(state): AxState<ApiState>,
     caller: Caller,
-) -> Result<Json<remediation_audit::ChainReport>, ApiError> {
+) -> Result<Json<remediation_audit::AuditVerification>, ApiError> {
     caller.require(Role::Viewer)?;
     Ok(Json(remediation_service::audit_verify(state.runtime()).await?))
+}
+
+pub(crate) async fn audit_tree_head(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+) -> Result<Json<crate::types::TreeHeadView>, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(remediation_service::tree_head(state.runtime()).await?))
+}
+
+pub(crate) async fn audit_keys(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+) -> Result<Json<crate::types::PublicKeysView>, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(remediation_service::published_keys(state.runtime()).await?))
+}
+
+pub(crate) async fn audit_inclusion(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<crate::types::InclusionQuery>,
+) -> Result<Json<crate::types::InclusionView>, ApiError> {
+    use remediation_service::ProofTarget;
+    caller.require(Role::Viewer)?;
+    let target = match (&q.action_id, q.seq) {
+        (Some(a), None) => {
+            ProofTarget::Action(a.parse::<ActionId>().map_err(|_| ApiError::invalid("action_id", "not an action id"))?)
+        }
+        (None, Some(seq)) if seq > 0 => ProofTarget::Seq(seq),
+        (None, Some(_)) => return Err(ApiError::invalid("seq", "seq starts at 1")),
+        _ => return Err(ApiError::invalid("action_id", "give exactly one of action_id and seq")),
+    };
+    Ok(Json(remediation_service::prove_inclusion(state.runtime(), target, q.tree_size).await?))
+}
+
+pub(crate) async fn audit_consistency(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<crate::types::ConsistencyQuery>,
+) -> Result<Json<crate::types::ConsistencyView>, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(remediation_service::prove_consistency(state.runtime(), q.old_size, q.new_size).await?))
 }
 
 async fn settings_view(state: &ApiState) -> Result<SettingsView, ApiError> {

@@ -1,7 +1,7 @@
 //! The JSON types of the API (request bodies, query strings, responses). Only this crate
 //! knows the wire format; handlers convert to and from core types explicitly.
 
-use remediation_audit::{AuditRecord, ChainReport};
+use remediation_audit::AuditRecord;
 use remediation_core::{
     Action, ActionDetail, ActionKind, Guidance, LimitReached, Plan, PolicyDecision, Role, Snapshot, State, Target,
     TransitionRecord,
@@ -252,8 +252,49 @@ pub struct AuditQuery {
 /// `GET /v1/audit` items.
 pub type AuditPage = Page<AuditRecord>;
 
-/// `GET /v1/audit/verify` response.
-pub type AuditVerifyView = ChainReport;
+/// `GET /v1/audit/verify` response: the chain and its checkpoint (flat, as before) and
+/// `tree_head`, the latest signed tree head against the log.
+pub type AuditVerifyView = remediation_audit::AuditVerification;
+
+/// `GET /v1/audit/tree-head` response: the latest signed tree head.
+pub type TreeHeadView = remediation_audit::SignedTreeHead;
+
+/// `GET /v1/audit/keys` response: every public key that signed a tree head, oldest first.
+pub type PublicKeysView = remediation_audit::PublicKeySet;
+
+/// `GET /v1/audit/proof/inclusion` query: one of `action_id` and `seq`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionQuery {
+    /// Prove every record of this action.
+    pub action_id: Option<String>,
+    /// Prove the record with this `seq`.
+    #[schemars(range(min = 1))]
+    pub seq: Option<u64>,
+    /// The size of the tree to prove inclusion in (a head the auditor holds); default: the
+    /// latest signed head's.
+    #[schemars(range(min = 1))]
+    pub tree_size: Option<u64>,
+}
+
+/// `GET /v1/audit/proof/inclusion` response: each record with its proof, and the signed head
+/// of that size when the log holds one.
+pub type InclusionView = remediation_audit::InclusionBundle;
+
+/// `GET /v1/audit/proof/consistency` query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    /// The size of the tree head the auditor holds.
+    #[schemars(range(min = 1))]
+    pub old_size: u64,
+    /// Prove against the signed head of this size; default: the latest.
+    #[schemars(range(min = 1))]
+    pub new_size: Option<u64>,
+}
+
+/// `GET /v1/audit/proof/consistency` response.
+pub type ConsistencyView = remediation_audit::ConsistencyBundle;
 
 /// `GET /v1/settings` response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -95,3 +95,47 @@ pub async fn run(state: ApiState, interval: std::time::Duration, stop: tokio::sy
     }
     tracing::info!("worker stopped");
 }
+
+/// How often the server signs a tree head of the audit log at most.
+pub const SIGN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Signs a tree head over the audit log when it grew, at most once per [`SIGN_INTERVAL`] by
+/// the runtime's clock (see [`remediation_service::sign_tree_head`]); a log that does not
+/// extend the latest signed head is logged as an error and not signed over.
+pub async fn sign(state: &ApiState) {
+    let min = time::Duration::try_from(SIGN_INTERVAL).unwrap_or(time::Duration::SECOND);
+    match remediation_service::sign_tree_head(state.runtime(), Some(min)).await {
+        Ok(Some(head)) => {
+            tracing::debug!(tree_size = head.head.tree_size, key_id = %head.head.key_id, "signed a tree head");
+        }
+        Ok(None) => {}
+        Err(e) => {
+            let e = ApiError::from(e);
+            tracing::error!(code = e.code, error = %e.message, "cannot sign a tree head of the audit log");
+        }
+    }
+}
+
+/// Signs tree heads (see [`sign`]) every [`SIGN_INTERVAL`] until `stop` resolves. Call
+/// [`sign_final`] once the worker has stopped, so the last records are covered too.
+pub async fn sign_loop(state: ApiState, stop: tokio::sync::watch::Receiver<bool>) {
+    let mut stop = stop;
+    if state.runtime().signing_key().is_none() {
+        return;
+    }
+    while !*stop.borrow() {
+        sign(&state).await;
+        tokio::select! {
+            _ = tokio::time::sleep(SIGN_INTERVAL) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Signs a tree head over the log as it stands, whatever the debounce says: at shutdown.
+pub async fn sign_final(state: &ApiState) {
+    if let Err(e) = remediation_service::sign_tree_head(state.runtime(), None).await {
+        let e = ApiError::from(e);
+        tracing::error!(code = e.code, error = %e.message, "cannot sign the final tree head of the audit log");
+    }
+}

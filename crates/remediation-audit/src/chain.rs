@@ -22,6 +22,12 @@ impl ChainVerifier {
         Self::default()
     }
 
+    /// A verifier that resumes after an archived prefix: the next record must have `seq` =
+    /// `seq` + 1 and `prev_hash` = `hash`, the last archived record's.
+    pub fn resuming(seq: u64, hash: HexDigest) -> Self {
+        Self { records: 0, last: Some((seq, hash)), first_break: None }
+    }
+
     /// Checks the next record: its `seq` first, then its `prev_hash` link, then its own hash.
     /// Once a break is found, later records are only counted.
     pub fn push(&mut self, record: &AuditRecord) {

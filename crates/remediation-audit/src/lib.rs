@@ -165,6 +165,7 @@
 //! # Ok::<(), remediation_audit::AuditError>(())
 //! ```
 
+mod bundle;
 mod chain;
 mod checkpoint;
 mod error;
@@ -173,6 +174,7 @@ pub mod merkle;
 mod record;
 mod tree_head;
 
+pub use bundle::{AuditVerification, ConsistencyBundle, InclusionBundle, RecordProof, TreeHeadVerdict};
 pub use chain::{ChainVerifier, verify_chain, verify_chain_with_checkpoint};
 pub use checkpoint::{AuditKey, CHECKPOINT_MAC_CONTEXT, Checkpoint, checkpoint_mac_input, judge_checkpoint};
 pub use error::AuditError;

@@ -494,3 +494,42 @@ pub enum ExtendsError {
     #[error("the log does not extend the old tree head")]
     Inconsistent(#[source] ProofError),
 }
+
+impl From<SignedTreeHead> for remediation_core::StoredTreeHead {
+    fn from(signed: SignedTreeHead) -> Self {
+        let SignedTreeHead { head: TreeHead { tree_size, root_hash, timestamp, key_id }, signature } = signed;
+        remediation_core::StoredTreeHead { tree_size, root_hash: root_hash.to_hex(), timestamp, key_id, signature }
+    }
+}
+
+impl TryFrom<remediation_core::StoredTreeHead> for SignedTreeHead {
+    type Error = TreeHeadError;
+
+    /// The head as a store kept it; a root hash that is not 64 lowercase hex characters is
+    /// refused. The signature is not checked here: [`PublicKeySet::verify`] does that.
+    fn try_from(stored: remediation_core::StoredTreeHead) -> Result<Self, TreeHeadError> {
+        let remediation_core::StoredTreeHead { tree_size, root_hash, timestamp, key_id, signature } = stored;
+        let root_hash = root_hash
+            .parse()
+            .map_err(|_| TreeHeadError::Malformed { what: "root hash", expected: "64 lowercase hex characters" })?;
+        Ok(SignedTreeHead { head: TreeHead { tree_size, root_hash, timestamp, key_id }, signature })
+    }
+}
+
+impl PublishedKey {
+    /// The key as a store publishes it, first published at `published_at`.
+    pub fn to_stored(&self, published_at: OffsetDateTime) -> remediation_core::StoredPublicKey {
+        remediation_core::StoredPublicKey {
+            key_id: self.key_id.clone(),
+            algorithm: self.algorithm.clone(),
+            public_key: self.public_key.clone(),
+            published_at,
+        }
+    }
+}
+
+impl From<remediation_core::StoredPublicKey> for PublishedKey {
+    fn from(stored: remediation_core::StoredPublicKey) -> Self {
+        PublishedKey { key_id: stored.key_id, algorithm: stored.algorithm, public_key: stored.public_key }
+    }
+}

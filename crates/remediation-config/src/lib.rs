@@ -187,7 +187,7 @@ pub enum LogFormat {
 /// The audit trail's checkpoint: the chain head kept beside the chain, sealed with a secret
 /// HMAC key, so that records cut off the end of the chain and a chain rewritten from the start
 /// are detected by `remediate audit verify`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSettings {
     /// File holding the checkpoint key: 64 hex characters (32 random bytes), readable only by
@@ -198,11 +198,73 @@ pub struct AuditSettings {
     /// edited, deleted and reordered records, but not records cut off its end or a rewritten
     /// chain. Never put the key itself in this file.
     pub hmac_key_file: Option<PathBuf>,
+    /// File holding the Ed25519 key that signs tree heads of the verifiable audit log
+    /// (`remediation-audit-ed25519-signing-key-v1` and the 32-byte seed in hex), readable only by
+    /// the owner: a file other users may read or write is refused. Relative paths are relative
+    /// to the data directory. `remediate init` creates `audit-signing.key` and names it here;
+    /// `remediate audit rotate-key` replaces it with a new key and keeps the old public key
+    /// published. Signed tree heads let anyone holding the public keys (`remediate audit key`)
+    /// check inclusion and consistency proofs without any secret, so a truncated, rewritten or
+    /// forked log is detected by auditors. Without it no tree head is signed.
+    #[serde(default)]
+    pub signing_key: Option<PathBuf>,
+    /// How many days audit records are kept before `remediate audit archive` may move them to
+    /// an archive file (default 2557, seven years; never below 365). Nothing is ever deleted
+    /// without a written, verified archive.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self { hmac_key_file: None, signing_key: None, retention_days: default_retention_days() }
+    }
+}
+
+/// Seven years of days (with two leap days).
+fn default_retention_days() -> u32 {
+    AuditSettings::DEFAULT_RETENTION_DAYS
 }
 
 impl AuditSettings {
     /// The dotted configuration key of [`AuditSettings::hmac_key_file`], as errors name it.
     pub const KEY_FILE_KEY: &'static str = "audit.hmac_key_file";
+
+    /// The default of [`AuditSettings::retention_days`]: seven years.
+    pub const DEFAULT_RETENTION_DAYS: u32 = 7 * 365 + 2;
+    /// The least [`AuditSettings::retention_days`] accepted: one year.
+    pub const MIN_RETENTION_DAYS: u32 = 365;
+
+    /// The dotted configuration key of [`AuditSettings::signing_key`], as errors name it.
+    pub const SIGNING_KEY_KEY: &'static str = "audit.signing_key";
+
+    /// The path of the signing key file named by `signing_key`, relative to `data_dir`.
+    pub fn signing_key_path(&self, data_dir: &Path) -> Option<PathBuf> {
+        self.signing_key.as_ref().map(|file| data_dir.join(file))
+    }
+
+    /// Reads the tree head signing key named by `signing_key` (relative to `data_dir`);
+    /// `None` when no file is configured. A file that is missing, readable or writable by
+    /// other users, or not a key file is a configuration error naming the file and
+    /// `audit.signing_key`; no error quotes the key.
+    pub fn load_signing_key(
+        &self,
+        config_path: &Path,
+        data_dir: &Path,
+    ) -> Result<Option<remediation_audit::LogSigningKey>, ConfigError> {
+        let Some(path) = self.signing_key_path(data_dir) else {
+            return Ok(None);
+        };
+        remediation_audit::LogSigningKey::read_file(&path).map(Some).map_err(|e| ConfigError {
+            path: config_path.to_owned(),
+            line: None,
+            key: Some(Self::SIGNING_KEY_KEY.to_owned()),
+            message: format!(
+                "{}; restore the signing key file from your backup, or name the right file (tree heads cannot be signed without it)",
+                error_text(&e)
+            ),
+        })
+    }
 
     /// Reads the checkpoint key named by `hmac_key_file` (relative to `data_dir`); `None`
     /// when no file is configured. `config_path` is the configuration file, for errors.
@@ -397,6 +459,18 @@ impl Config {
             let key = e.key().map_or_else(|| "policy".to_owned(), |k| format!("policy.{k}"));
             err(table_line(&text, &key), Some(key), e.to_string())
         })?;
+        if config.audit.retention_days < AuditSettings::MIN_RETENTION_DAYS {
+            let key = "audit.retention_days".to_owned();
+            let line = text.lines().position(|l| l.trim_start().starts_with("retention_days")).map(|i| i + 1);
+            return Err(err(
+                line.or_else(|| table_line(&text, &key)),
+                Some(key),
+                format!(
+                    "must be at least {} (one year): audit records are kept at least that long",
+                    AuditSettings::MIN_RETENTION_DAYS
+                ),
+            ));
+        }
         if config.execution.lease_ttl_secs == 0 {
             let key = "execution.lease_ttl_secs".to_owned();
             let line = text.lines().position(|l| l.trim_start().starts_with("lease_ttl_secs")).map(|i| i + 1);
@@ -672,8 +746,17 @@ confirmation_window_secs = 86400
 # without it the checkpoint cannot be checked. Better still, move it out of the data directory
 # to where the store's writers cannot read it, and name it here by its absolute path
 # (hmac_key_file = "/etc/remediation/audit.key"). Never paste the key itself into this file.
+#
+# The signing key of the verifiable log: an Ed25519 key (mode 0600) that signs tree heads, so
+# auditors holding the public keys (`remediate audit key`) can check inclusion and
+# consistency proofs without any secret. `remediate audit rotate-key` replaces it; old public
+# keys stay published. Back it up; move it out of the data directory like the checkpoint key.
+# Audit records are kept `retention_days` (default 2557, seven years; never below 365) before
+# `remediate audit archive --before DATE --out FILE` may move older ones to a verifiable archive.
 [audit]
 hmac_key_file = "audit.key"
+signing_key = "audit-signing.key"
+# retention_days = 2557
 
 # The HTTP server (`remediation-server`); the defaults are shown. Its callers are principals
 # (`remediate principal create NAME --role ROLE`) using tokens made with
@@ -718,6 +801,18 @@ type = "sandbox"
 id = "sandbox"
 path = "sandbox.json"
 "#;
+
+/// `e` and its sources, joined by `: `.
+fn error_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
 
 #[cfg(test)]
 mod tests {
@@ -838,6 +933,9 @@ mod tests {
     fn initial_config_names_the_audit_key_file() {
         let c: Config = toml::from_str(&initial_config("local:alice")).expect("parse");
         assert_eq!(c.audit.hmac_key_file.as_deref(), Some(Path::new("audit.key")));
+        assert_eq!(c.audit.signing_key.as_deref(), Some(Path::new("audit-signing.key")));
+        assert_eq!(c.audit.retention_days, 2557, "seven years by default");
+        check_err("[audit]\nretention_days = 364\n", 2, "audit.retention_days", "at least 365");
         check_err("[audit]\nhmac_key = \"abc\"\n", 2, "audit.hmac_key", "unknown field");
     }
 
@@ -847,7 +945,7 @@ mod tests {
         if let Some(content) = content {
             std::fs::write(dir.path().join("audit.key"), content).expect("write");
         }
-        let settings = AuditSettings { hmac_key_file: Some("audit.key".into()) };
+        let settings = AuditSettings { hmac_key_file: Some("audit.key".into()), ..AuditSettings::default() };
         let config = dir.path().join("remediation.toml");
         let e = settings.load_key(&config, dir.path()).expect_err("must fail");
         let text = e.to_string();
@@ -869,18 +967,44 @@ mod tests {
         check_key(Some(&"ab".repeat(33)), "expected 64 hex characters");
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_signing_key_readable_by_others_is_refused_and_errors_never_quote_it() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = remediation_audit::LogSigningKey::generate();
+        let path = dir.path().join("audit-signing.key");
+        key.write_new_file(&path).expect("write");
+        let settings = AuditSettings { signing_key: Some("audit-signing.key".into()), ..AuditSettings::default() };
+        let config = dir.path().join("remediation.toml");
+        let loaded = settings.load_signing_key(&config, dir.path()).expect("load").expect("a key");
+        assert_eq!(loaded.key_id(), key.key_id());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let e = settings.load_signing_key(&config, dir.path()).expect_err("group-readable");
+        assert_eq!(e.key.as_deref(), Some("audit.signing_key"));
+        assert!(e.message.contains("chmod 600"), "{}", e.message);
+        let seed = key.to_file_text();
+        let seed = seed.lines().nth(1).expect("seed line");
+        assert!(!format!("{e} {e:?}").contains(seed));
+        std::fs::remove_file(&path).expect("remove");
+        let e = settings.load_signing_key(&config, dir.path()).expect_err("missing");
+        assert!(e.message.contains("audit-signing.key"), "{}", e.message);
+        let none = AuditSettings::default().load_signing_key(&config, dir.path()).expect("none configured");
+        assert!(none.is_none());
+    }
+
     #[test]
     fn audit_key_loads_relative_to_the_data_dir() {
         let dir = tempfile::tempdir().expect("tempdir");
         let hex = "0f".repeat(32);
         std::fs::write(dir.path().join("audit.key"), format!("{hex}\n")).expect("write");
         let config = dir.path().join("remediation.toml");
-        let settings = AuditSettings { hmac_key_file: Some("audit.key".into()) };
+        let settings = AuditSettings { hmac_key_file: Some("audit.key".into()), ..AuditSettings::default() };
         let key = settings.load_key(&config, dir.path()).expect("load").expect("configured");
         assert_eq!(key.to_hex().expose_secret(), hex);
         assert_eq!(
             format!("{settings:?} {key:?}"),
-            "AuditSettings { hmac_key_file: Some(\"audit.key\") } AuditKey(<redacted>)"
+            "AuditSettings { hmac_key_file: Some(\"audit.key\"), signing_key: None, retention_days: 2557 } AuditKey(<redacted>)"
         );
         assert!(AuditSettings::default().load_key(&config, dir.path()).expect("none").is_none());
     }
@@ -894,7 +1018,7 @@ mod tests {
         std::fs::write(&path, format!("{hex}\n")).expect("write");
         // A key of the same name in the data directory must not be the one read.
         std::fs::write(data.path().join("audit.key"), "5a".repeat(32)).expect("write");
-        let settings = AuditSettings { hmac_key_file: Some(path) };
+        let settings = AuditSettings { hmac_key_file: Some(path), ..AuditSettings::default() };
         let key = settings.load_key(&data.path().join("remediation.toml"), data.path()).expect("load").expect("set");
         assert_eq!(key.to_hex().expose_secret(), hex);
     }

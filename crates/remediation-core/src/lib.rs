@@ -62,11 +62,11 @@ pub use policy::{
 };
 pub use snapshot::{CanonicalTarget, Plan, PlannedChange, Snapshot};
 pub use store::{
-    ActionDetail, ActionFilter, ActionLeases, ActionStore, ApiToken, AuditBody, AuditFilter, AuditLog, AuditRecord,
-    BeginOutcome, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict, Credential, DetailUpdate, Lease,
-    LeaseRequest, LeaseStore, LimitReached, LimitStore, Page, PageRequest, PendingChange, PendingStatus, Principal,
-    PrincipalKind, PrincipalStore, SafetyStore, SettingsRecord, SlotRequest, StateChange, Store, StoreError,
-    TransitionRecord,
+    ActionDetail, ActionFilter, ActionLeases, ActionStore, ApiToken, AuditArchive, AuditBody, AuditFilter, AuditLog,
+    AuditRecord, BeginOutcome, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict, Credential, DetailUpdate,
+    LeafHash, Lease, LeaseRequest, LeaseStore, LimitReached, LimitStore, Page, PageRequest, PendingChange,
+    PendingStatus, Principal, PrincipalKind, PrincipalStore, SafetyStore, SettingsRecord, SlotRequest, StateChange,
+    Store, StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
 };
 
 /// Mock implementations of the core traits, for tests in this and other crates.

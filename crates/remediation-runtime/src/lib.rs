@@ -57,6 +57,8 @@ pub const EVENTS_FILE: &str = "events.jsonl";
 pub const CONFIG_FILE: &str = "remediation.toml";
 /// File name of the audit checkpoint key that `init` and `demo` create in the data directory.
 pub const AUDIT_KEY_FILE: &str = "audit.key";
+/// File name of the tree head signing key that `init` creates in the data directory.
+pub const SIGNING_KEY_FILE: &str = "audit-signing.key";
 /// The data directory used when neither `--data-dir` nor the configuration names one.
 pub const DEFAULT_DATA_DIR: &str = "remediation-data";
 
@@ -109,6 +111,17 @@ impl LoadedConfig {
     }
 }
 
+impl LoadedConfig {
+    /// The tree head signing key named by the configuration (`[audit] signing_key`), if any.
+    /// A missing data directory yields `None`, so that [`Runtime::build`] reports it.
+    pub fn signing_key(&self) -> Result<Option<remediation_audit::LogSigningKey>, RuntimeError> {
+        if !self.dir.is_dir() {
+            return Ok(None);
+        }
+        Ok(self.config.audit.load_signing_key(&self.path, &self.dir).map_err(Box::new)?)
+    }
+}
+
 /// Where the policy settings in force come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettingsSource {
@@ -149,6 +162,9 @@ pub struct RuntimeOptions {
     /// store can be connected asynchronously). `None`: the SQLite store `[store]` names (by
     /// default `remediation.db` in the data directory), opened here.
     pub store: Option<Arc<dyn Store>>,
+    /// The key that signs tree heads of the verifiable audit log (`[audit] signing_key`);
+    /// `None`: no head is signed.
+    pub signing_key: Option<Arc<remediation_audit::LogSigningKey>>,
 }
 
 /// The engine in force, with the settings it was built from.
@@ -209,6 +225,8 @@ impl Parts {
 pub struct Runtime {
     dir: PathBuf,
     parts: Parts,
+    /// The tree head signing key, replaced in place by a key rotation.
+    signer: Mutex<Option<Arc<remediation_audit::LogSigningKey>>>,
     /// The settings document the active engine was built from (`None`: the seed) and it.
     current: Mutex<(Option<serde_json::Value>, Active)>,
 }
@@ -276,7 +294,12 @@ impl Runtime {
             ),
         };
         let active = parts.assemble(None)?;
-        Ok(Self { dir: dir.to_owned(), parts, current: Mutex::new((None, active)) })
+        Ok(Self {
+            dir: dir.to_owned(),
+            parts,
+            signer: Mutex::new(options.signing_key),
+            current: Mutex::new((None, active)),
+        })
     }
 
     /// The engine in force: rebuilt when the policy settings kept in the store differ from
@@ -328,6 +351,16 @@ impl Runtime {
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.parts.clock
+    }
+
+    /// The key that signs tree heads of the audit log, if one is configured.
+    pub fn signing_key(&self) -> Option<Arc<remediation_audit::LogSigningKey>> {
+        self.signer.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Replaces the tree head signing key (after a rotation wrote the new key file).
+    pub fn set_signing_key(&self, key: Arc<remediation_audit::LogSigningKey>) {
+        *self.signer.lock().unwrap_or_else(PoisonError::into_inner) = Some(key);
     }
 
     /// The lease this runtime's engine takes on the actions it executes or rolls back (its

@@ -32,6 +32,36 @@ pub enum ServiceError {
         /// What is wrong with it.
         message: String,
     },
+    /// What was asked for does not exist (no signed tree head yet, no record of that action in
+    /// the log, no head of that size).
+    #[error("{what}")]
+    NotFound {
+        /// What is missing, in plain words.
+        what: String,
+    },
+    /// The verifiable audit log does not extend what was signed before (truncated, rewritten
+    /// or forked), or a stored head cannot be read: nothing is signed over it.
+    #[error("{message}")]
+    LogIntegrity {
+        /// What is wrong and what to do.
+        message: String,
+        /// The refusal of the signer, when it refused.
+        #[source]
+        source: Option<remediation_audit::TreeHeadError>,
+    },
+    /// An audit archive could not be written or did not verify after writing: nothing was
+    /// removed from the store.
+    #[error("{message}")]
+    Archive {
+        /// What failed.
+        message: String,
+        /// The I/O error, when there was one.
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// The tree head signing key file could not be written or replaced.
+    #[error("cannot rotate the signing key")]
+    KeyFile(#[source] remediation_audit::TreeHeadError),
     /// The engine refused or failed.
     #[error(transparent)]
     Engine(#[from] EngineError),

@@ -16,6 +16,9 @@
 //! | [`ServiceError::Engine`] | as `EngineError`: 404 not found, 400/403/409 refusal, 422 invalid target, 502 provider | 4, 2/3, 3, 5 |
 //! | [`ServiceError::Access`] | as `AccessError`: 403 not admin / same admin, 404, 409, 400 | 3, 4, 3, 2 |
 //! | [`ServiceError::Runtime`] | 500 `internal` | 1 |
+//! | [`ServiceError::NotFound`] | 404 `not_found` | 4 |
+//! | [`ServiceError::LogIntegrity`] | 409 `conflict` (`details.rule = "audit_log"`) | 6 |
+//! | [`ServiceError::KeyFile`], [`ServiceError::Archive`] | 500 `internal` | 1 |
 //!
 //! `remediation-api` has the one `From<ServiceError> for ApiError`, the CLI the one
 //! `From<ServiceError> for Failure`; both follow this table.
@@ -24,6 +27,7 @@ mod connectors;
 mod error;
 mod execution;
 mod intake;
+mod log;
 mod safety;
 mod steps;
 mod suggest;
@@ -37,6 +41,10 @@ pub use execution::{
     force_execute, recover, rollback,
 };
 pub use intake::{Intake, intake};
+pub use log::{
+    Archived, ProofTarget, Rotated, archive_audit, prove_consistency, prove_inclusion, published_keys,
+    rotate_signing_key, sign_tree_head, tree_head, verify_tree_head,
+};
 pub use safety::{Settings, audit_page, audit_verify, kill_switch, settings};
 pub use steps::{approve, cancel, promote, reject, release};
 pub use suggest::{SuggestRequest, suggest};

@@ -1,6 +1,7 @@
 //! Installation-wide reads shared by the adapters: the policy settings in force, the kill
 //! switch, and the audit trail (pages and chain verification).
 
+use remediation_audit::AuditVerification;
 use remediation_core::{AuditFilter, AuditRecord, ChainReport};
 use remediation_gates::PolicySettings;
 use remediation_limiter::Limits;
@@ -31,9 +32,12 @@ pub async fn kill_switch(runtime: &Runtime) -> Result<bool, ServiceError> {
     Ok(runtime.active().await?.engine.safety_state().await?.kill_switch)
 }
 
-/// Verifies the whole audit chain (a tampered chain is a report, not an error).
-pub async fn audit_verify(runtime: &Runtime) -> Result<ChainReport, ServiceError> {
-    Ok(runtime.store().verify_audit().await?)
+/// Verifies the whole audit chain and its checkpoint, and the log against its latest signed
+/// tree head ([`crate::log::verify_tree_head`]); tampering is a report, not an error.
+pub async fn audit_verify(runtime: &Runtime) -> Result<AuditVerification, ServiceError> {
+    let chain: ChainReport = runtime.store().verify_audit().await?;
+    let tree_head = crate::log::verify_tree_head(runtime).await?;
+    Ok(AuditVerification { chain, tree_head })
 }
 
 /// One page of audit records passing `filter` after `after_seq`, by `seq`.

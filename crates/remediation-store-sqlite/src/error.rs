@@ -203,6 +203,13 @@ pub enum StoreSqliteError {
         /// Why, in plain words.
         reason: String,
     },
+    /// A row of the verifiable log (a leaf hash, a tree head, a published key) cannot be read
+    /// back as written.
+    #[error("{what} cannot be read; run `remediate audit verify`")]
+    Unreadable {
+        /// Which row.
+        what: String,
+    },
     /// A timestamp cannot be stored as integer nanoseconds since 1970.
     #[error("timestamp {at} is outside the range the store can hold (years 1678 to 2261)")]
     TimestampOutOfRange {

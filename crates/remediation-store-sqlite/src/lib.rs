@@ -36,7 +36,7 @@
 //!   requeue) deletes the action's `limit_slots` rows in the same transaction.
 //!   Statements are prepared once per connection (`prepare_cached`).
 //!
-//! # Schema (version 10)
+//! # Schema (version 12)
 //!
 //! | table | columns |
 //! |---|---|
@@ -53,6 +53,10 @@
 //! | `principal_roles` (version 5) | (`tenant`, `principal`) (PK), `role` |
 //! | `credentials` (version 5; `api_tokens` before) | (`tenant`, `name`) (PK), `principal`, `token_hash` (hex SHA-256, unique), `created_at`, `expires_at`, `revoked_at` (unix ns) |
 //! | `pending_changes` (version 5) | `id` (PK), `tenant`, `status`, `proposed_at`, `expires_at` (unix ns), `change_json` (the [`PendingChange`]) |
+//! | `audit_leaves` (version 11) | (`tenant`, `leaf_index`) (PK), `hash` (32 bytes): the leaf hash of the record with `seq` = `leaf_index` + 1, written by the sequencer with the record and kept when it is archived; insert-only, each leaf following the last |
+//! | `audit_tree_heads` (version 11) | `id` (autoincrement), `tenant`, `tree_size`, `root_hash`, `timestamp` (RFC 3339), `key_id`, `signature`: signed tree heads, insert-only, never smaller than the last |
+//! | `audit_keys` (version 11) | (`tenant`, `key_id`) (PK), `algorithm`, `public_key`, `published_at` (unix ns): every key that signed a head, insert-only |
+//! | `audit_archives` (version 12) | `id` (autoincrement), `tenant`, `through_seq`, `last_hash`, `tree_size`, `root_hash`, `file_sha256`, `archived_at` (unix ns): each written and verified archive of the oldest records, insert-only; `audit`'s delete trigger lets exactly the records up to the largest `through_seq` be removed |
 //! | `audit_checkpoint` (version 2) | one row (`id` = 1): `count` (the last record's `seq`), `head` (its `hash`), `mac` (hex HMAC-SHA256 of `remediation-audit-checkpoint-v1\n{count}\n{head}`) |
 //!
 //! The JSON columns are authoritative; the other columns duplicate what filters, indexes and
@@ -78,6 +82,7 @@
 
 mod error;
 mod lease;
+mod log;
 mod pending;
 mod principals;
 mod schema;
@@ -114,7 +119,7 @@ pub fn open_transfer_store(
 }
 
 /// The schema version this build migrates to (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 12;
 
 /// The schema version of the database at `path`, without opening it as a store (nothing is
 /// created or migrated): `None` when the file does not exist or holds no schema yet.

@@ -281,7 +281,116 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UPDATE limit_cursors SET aged = aged - 1 WHERE key = OLD.key AND cursor >= OLD.at;
     END;
     "#,
+    // Version 11.
+    //
+    // The verifiable log (RFC 9162 Merkle tree over the sequenced records).
+    //
+    // - `audit_leaves`: the leaf hash of every sequenced record (`SHA-256(0x00 || record
+    //   JSON)`), written by the sequencer in the same transaction as the record, leaf i for
+    //   `seq` i + 1. Kept when a record is archived, so later proofs still verify. Filled for
+    //   the records already stored by `backfill_leaves` in this migration's transaction.
+    // - `audit_tree_heads`: signed tree heads, in the order stored; never smaller than the
+    //   last one.
+    // - `audit_keys`: the public keys that verify them, current and retired.
+    //
+    // All three are insert-only (triggers), as `audit` is.
+    r#"
+    CREATE TABLE audit_leaves (
+        tenant     TEXT NOT NULL,
+        leaf_index INTEGER NOT NULL,
+        hash       BLOB NOT NULL CHECK (length(hash) = 32),
+        PRIMARY KEY (tenant, leaf_index)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TRIGGER audit_leaves_no_update BEFORE UPDATE ON audit_leaves
+    BEGIN
+        SELECT RAISE(ABORT, 'audit leaf hashes are append-only');
+    END;
+    CREATE TRIGGER audit_leaves_no_delete BEFORE DELETE ON audit_leaves
+    BEGIN
+        SELECT RAISE(ABORT, 'audit leaf hashes are append-only');
+    END;
+    CREATE TRIGGER audit_leaves_extend BEFORE INSERT ON audit_leaves
+    WHEN NEW.leaf_index IS NOT COALESCE((SELECT MAX(leaf_index) FROM audit_leaves WHERE tenant = NEW.tenant), -1) + 1
+    BEGIN
+        SELECT RAISE(ABORT, 'audit leaf hashes must extend the log: leaf_index must follow the last one');
+    END;
+
+    CREATE TABLE audit_tree_heads (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant    TEXT NOT NULL,
+        tree_size INTEGER NOT NULL,
+        root_hash TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        key_id    TEXT NOT NULL,
+        signature TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_tree_heads_by_size ON audit_tree_heads (tenant, tree_size, id);
+    CREATE TRIGGER audit_tree_heads_no_update BEFORE UPDATE ON audit_tree_heads
+    BEGIN
+        SELECT RAISE(ABORT, 'signed tree heads are append-only');
+    END;
+    CREATE TRIGGER audit_tree_heads_no_delete BEFORE DELETE ON audit_tree_heads
+    BEGIN
+        SELECT RAISE(ABORT, 'signed tree heads are append-only');
+    END;
+    CREATE TRIGGER audit_tree_heads_grow BEFORE INSERT ON audit_tree_heads
+    WHEN NEW.tree_size < COALESCE((SELECT MAX(tree_size) FROM audit_tree_heads WHERE tenant = NEW.tenant), 0)
+    BEGIN
+        SELECT RAISE(ABORT, 'a signed tree head never shrinks the log');
+    END;
+
+    CREATE TABLE audit_keys (
+        tenant       TEXT NOT NULL,
+        key_id       TEXT NOT NULL,
+        algorithm    TEXT NOT NULL,
+        public_key   TEXT NOT NULL,
+        published_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant, key_id)
+    ) STRICT;
+    CREATE TRIGGER audit_keys_no_update BEFORE UPDATE ON audit_keys
+    BEGIN
+        SELECT RAISE(ABORT, 'published keys are never changed');
+    END;
+    CREATE TRIGGER audit_keys_no_delete BEFORE DELETE ON audit_keys
+    BEGIN
+        SELECT RAISE(ABORT, 'published keys are never removed');
+    END;
+    "#,
+    // Version 12.
+    //
+    // Retention: `audit_archives` registers each archive of the oldest records (written,
+    // fsynced and verified before), insert-only. The audit table's delete trigger now lets
+    // exactly the records an archive registers be removed, and nothing else; leaf hashes stay.
+    r#"
+    CREATE TABLE audit_archives (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant      TEXT NOT NULL,
+        through_seq INTEGER NOT NULL,
+        last_hash   TEXT NOT NULL,
+        tree_size   INTEGER NOT NULL,
+        root_hash   TEXT NOT NULL,
+        file_sha256 TEXT NOT NULL,
+        archived_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TRIGGER audit_archives_no_update BEFORE UPDATE ON audit_archives
+    BEGIN
+        SELECT RAISE(ABORT, 'audit archives are never changed');
+    END;
+    CREATE TRIGGER audit_archives_no_delete BEFORE DELETE ON audit_archives
+    BEGIN
+        SELECT RAISE(ABORT, 'audit archives are never removed');
+    END;
+    DROP TRIGGER audit_no_delete;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    WHEN OLD.seq > COALESCE((SELECT MAX(through_seq) FROM audit_archives WHERE tenant = OLD.tenant), 0)
+    BEGIN
+        SELECT RAISE(ABORT, 'audit records are append-only: only records in a registered archive are removed');
+    END;
+    "#,
 ];
+
+/// The version whose migration also computes the leaf hashes of the records already stored.
+const LEAVES_VERSION: i64 = 11;
 
 /// The newest schema version this build knows.
 pub(crate) fn supported_version() -> i64 {
@@ -330,6 +439,9 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreSql
             continue;
         }
         tx.execute_batch(sql).map_err(migrate_error)?;
+        if version == LEAVES_VERSION {
+            crate::log::backfill_leaves(&tx).map_err(migrate_error)?;
+        }
         tx.pragma_update(None, "user_version", version).map_err(migrate_error)?;
         tx.commit().map_err(migrate_error)?;
     }

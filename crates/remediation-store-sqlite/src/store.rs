@@ -12,9 +12,9 @@ use remediation_audit::{
     PreparedBody, judge_checkpoint,
 };
 use remediation_core::{
-    Action, ActionDetail, ActionFilter, ActionId, ActionStore, AuditFilter, AuditLog, BeginOutcome, LimitReached,
-    LimitStore, Page, PageRequest, SafetyState, SafetyStore, SettingsRecord, SlotRequest, State, StateChange,
-    StoreError, TransitionRecord,
+    Action, ActionDetail, ActionFilter, ActionId, ActionStore, AuditArchive, AuditFilter, AuditLog, BeginOutcome,
+    LeafHash, LimitReached, LimitStore, Page, PageRequest, SafetyState, SafetyStore, SettingsRecord, SlotRequest,
+    State, StateChange, StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
 };
 use remediation_limiter::Window;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
@@ -692,6 +692,41 @@ impl AuditLog for SqliteStore {
         })
         .await
     }
+
+    async fn audit_size(&self) -> Result<u64, StoreError> {
+        self.blocking(SqliteStore::audit_size_now).await
+    }
+
+    async fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<LeafHash>, StoreError> {
+        self.blocking(move |s| s.leaf_hashes_now(start, end)).await
+    }
+
+    async fn store_tree_head(&self, head: &StoredTreeHead, previous_size: Option<u64>) -> Result<(), StoreError> {
+        let head = head.clone();
+        self.write(move |conn, ctx| crate::log::store_tree_head_in(conn, &ctx.tenant, &head, previous_size)).await
+    }
+
+    async fn latest_tree_head(&self) -> Result<Option<StoredTreeHead>, StoreError> {
+        self.blocking(SqliteStore::latest_tree_head_now).await
+    }
+
+    async fn tree_head_at(&self, tree_size: u64) -> Result<Option<StoredTreeHead>, StoreError> {
+        self.blocking(move |s| s.tree_head_at_now(tree_size)).await
+    }
+
+    async fn publish_key(&self, key: &StoredPublicKey) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.write(move |conn, ctx| crate::log::publish_key_in(conn, &ctx.tenant, &key)).await
+    }
+
+    async fn published_keys(&self) -> Result<Vec<StoredPublicKey>, StoreError> {
+        self.blocking(SqliteStore::published_keys_now).await
+    }
+
+    async fn archive_audit(&self, archive: &AuditArchive) -> Result<u64, StoreError> {
+        let archive = archive.clone();
+        self.write(move |conn, ctx| crate::log::archive_in(conn, &ctx.tenant, &archive)).await
+    }
 }
 
 impl SqliteStore {
@@ -1163,6 +1198,7 @@ pub(crate) fn sequence_audit(
         )
         .and_then(|mut stmt| stmt.execute(params![seq, action_id, at, json, record.prev_hash, record.hash, tenant]))
         .map_err(sql_with(&op))?;
+        crate::log::insert_leaf(conn, tenant, seq, &json).map_err(sql_with(&op))?;
         head = Some(ChainHead { seq: record.seq, hash: record.hash });
     }
     if let Some(last_id) = last_pending {
@@ -1216,7 +1252,11 @@ fn write_checkpoint(conn: &Connection, checkpoint: &Checkpoint, op: &dyn Fn() ->
 
 /// Verifies every audit row and the checkpoint, inside the caller's transaction.
 fn verify_in(conn: &Connection, key: Option<&AuditKey>, op: &'static str) -> Result<ChainReport, StoreError> {
-    let mut verifier = ChainVerifier::new();
+    // After an archive, the chain resumes from its last record.
+    let mut verifier = match crate::log::archived_in(conn, DEFAULT_TENANT).map_err(sql(op))? {
+        Some((seq, hash)) => ChainVerifier::resuming(seq, hash),
+        None => ChainVerifier::new(),
+    };
     let mut stmt = conn
         .prepare("SELECT seq, action_id, at, record_json, prev_hash, hash FROM audit ORDER BY seq")
         .map_err(sql(op))?;

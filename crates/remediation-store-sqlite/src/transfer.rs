@@ -498,6 +498,9 @@ impl SqliteStore {
                             ],
                         )
                         .map_err(sql(op))?;
+                        // The record's leaf in the verifiable log, as the sequencer writes it.
+                        crate::log::insert_leaf(&tx, &r.tenant, i64::try_from(r.seq).unwrap_or(i64::MAX), &r.json)
+                            .map_err(sql(op))?;
                     }
                 }
                 SectionItems::PendingAudit(found) => {

@@ -15,11 +15,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use remediation_audit::ChainVerifier;
 use remediation_core::{
-    Action, ActionDetail, ActionFilter, ActionId, ActionLeases, ActionStore, Actor, ApiToken, AuditBody, AuditFilter,
-    AuditLog, AuditRecord, BeginOutcome, ChainHead, ChainReport, Clock, Credential, Lease, LeaseRequest, LeaseStore,
-    LimitReached, LimitStore, Page, PageRequest, PendingChange, PendingStatus, Principal, PrincipalKind,
-    PrincipalStore, Role, SafetyState, SafetyStore, SettingsRecord, SlotRequest, State, StateChange, StoreError,
-    TransitionRecord,
+    Action, ActionDetail, ActionFilter, ActionId, ActionLeases, ActionStore, Actor, ApiToken, AuditArchive, AuditBody,
+    AuditFilter, AuditLog, AuditRecord, BeginOutcome, ChainHead, ChainReport, Clock, Credential, LeafHash, Lease,
+    LeaseRequest, LeaseStore, LimitReached, LimitStore, Page, PageRequest, PendingChange, PendingStatus, Principal,
+    PrincipalKind, PrincipalStore, Role, SafetyState, SafetyStore, SettingsRecord, SlotRequest, State, StateChange,
+    StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
 };
 use remediation_limiter::Window;
 use time::OffsetDateTime;
@@ -66,6 +66,14 @@ pub(crate) struct Inner {
     pub(crate) transitions: Vec<TransitionRecord>,
     /// The sealed audit chain.
     pub(crate) log: Vec<AuditRecord>,
+    /// The leaf hash of each record of `log`, computed when it was sealed.
+    leaves: Vec<LeafHash>,
+    /// Signed tree heads, in the order stored.
+    heads: Vec<StoredTreeHead>,
+    /// Published keys, in the order published.
+    keys: Vec<StoredPublicKey>,
+    /// The last archived record (`seq`, `hash`): the chain resumes after it.
+    archived: Option<(u64, String)>,
     /// Reserved slots per limit key, in reservation order, each with the action holding it
     /// (`None` for one reserved directly by a test).
     pub(crate) slots: BTreeMap<String, Vec<(OffsetDateTime, Option<ActionId>)>>,
@@ -209,6 +217,9 @@ impl Inner {
         let head = self.log.last().map(|r| ChainHead { seq: r.seq, hash: r.hash.clone() });
         let record = remediation_audit::seal(head.as_ref(), body)
             .map_err(|e| backend(format!("cannot seal the audit record: {e}")))?;
+        let leaf = remediation_audit::merkle::record_leaf_hash(&record)
+            .map_err(|e| backend(format!("cannot hash the audit record into the log: {e}")))?;
+        self.leaves.push(leaf.0);
         self.log.push(record);
         Ok(())
     }
@@ -523,7 +534,10 @@ impl AuditLog for InMemoryStore {
 
     async fn verify_audit(&self) -> Result<ChainReport, StoreError> {
         let inner = self.lock();
-        let mut verifier = ChainVerifier::new();
+        let mut verifier = match &inner.archived {
+            Some((seq, hash)) => ChainVerifier::resuming(*seq, hash.clone()),
+            None => ChainVerifier::new(),
+        };
         for r in &inner.log {
             verifier.push(r);
         }
@@ -536,6 +550,88 @@ impl AuditLog for InMemoryStore {
 
     async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
         self.lock().settings(record.clone())
+    }
+
+    async fn audit_size(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().leaves.len() as u64)
+    }
+
+    async fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<LeafHash>, StoreError> {
+        let inner = self.lock();
+        let size = inner.leaves.len() as u64;
+        match (usize::try_from(start), usize::try_from(end)) {
+            (Ok(s), Ok(e)) if start <= end && end <= size => Ok(inner.leaves[s..e].to_vec()),
+            _ => Err(StoreError::AuditLogConflict {
+                message: format!("leaves {start}..{end} were asked for, but the log has {size} leaves"),
+            }),
+        }
+    }
+
+    async fn store_tree_head(&self, head: &StoredTreeHead, previous_size: Option<u64>) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let latest = inner.heads.iter().map(|h| h.tree_size).max();
+        if latest != previous_size {
+            return Err(StoreError::AuditLogConflict {
+                message: format!(
+                    "the latest stored head is of {latest:?} records, not {previous_size:?}: another signer stored one meanwhile"
+                ),
+            });
+        }
+        if latest.is_some_and(|l| head.tree_size < l) || head.tree_size > inner.leaves.len() as u64 {
+            return Err(StoreError::AuditLogConflict {
+                message: format!("a tree head of {} records does not fit the log", head.tree_size),
+            });
+        }
+        inner.heads.push(head.clone());
+        Ok(())
+    }
+
+    async fn latest_tree_head(&self) -> Result<Option<StoredTreeHead>, StoreError> {
+        // The largest, and of those the last stored.
+        let inner = self.lock();
+        let max = inner.heads.iter().map(|h| h.tree_size).max();
+        Ok(inner.heads.iter().rev().find(|h| Some(h.tree_size) == max).cloned())
+    }
+
+    async fn tree_head_at(&self, tree_size: u64) -> Result<Option<StoredTreeHead>, StoreError> {
+        Ok(self.lock().heads.iter().rev().find(|h| h.tree_size == tree_size).cloned())
+    }
+
+    async fn publish_key(&self, key: &StoredPublicKey) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        match inner.keys.iter().find(|k| k.key_id == key.key_id) {
+            Some(k) if k.public_key == key.public_key => Ok(()),
+            Some(_) => Err(StoreError::AuditLogConflict {
+                message: format!("another public key is already published under the id {}", key.key_id),
+            }),
+            None => {
+                inner.keys.push(key.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn published_keys(&self) -> Result<Vec<StoredPublicKey>, StoreError> {
+        Ok(self.lock().keys.clone())
+    }
+
+    async fn archive_audit(&self, archive: &AuditArchive) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let conflict = |message: String| StoreError::AuditLogConflict { message };
+        let stored = inner.log.iter().find(|r| r.seq == archive.through_seq).map(|r| r.hash.clone());
+        if stored.as_deref() != Some(archive.last_hash.as_str()) {
+            return Err(conflict(format!("record {} is not stored with the archive's last hash", archive.through_seq)));
+        }
+        if inner.log.last().is_none_or(|r| r.seq <= archive.through_seq) {
+            return Err(conflict("the newest audit record is never archived".to_owned()));
+        }
+        if !inner.heads.iter().any(|h| h.tree_size >= archive.through_seq) {
+            return Err(conflict(format!("no stored signed tree head covers record {}", archive.through_seq)));
+        }
+        let before = inner.log.len();
+        inner.log.retain(|r| r.seq > archive.through_seq);
+        inner.archived = Some((archive.through_seq, archive.last_hash.clone()));
+        Ok((before - inner.log.len()) as u64)
     }
 }
 

@@ -27,14 +27,20 @@
 //!   limit slots and keeps its not-before time and attempts; `claimable(now)` lists approved
 //!   actions oldest first, skips those not yet due, filters by connector and honours `limit`.
 //! - [`counts_by_state`]: `count_by_state` counts each action once, in its current state.
+//! - [`verifiable_log`]: every sequenced record has its leaf hash (`SHA-256(0x00 || record
+//!   JSON)`), read by range; the tree head store accepts only a head that follows the latest
+//!   (compare-and-set on its size, never shrinking, never beyond the log), one of N concurrent
+//!   signers wins, and published keys are kept for good, one public key per id; archiving
+//!   removes only records a head covers (never the newest), keeps every leaf, and the chain
+//!   verifies from the archive on.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use remediation_core::{
-    ActionDetail, ActionFilter, AuditFilter, BeginOutcome, Clock, DetailUpdate, LeaseRequest, ManualClock, PageRequest,
-    State, StateChange, Store, StoreError,
+    ActionDetail, ActionFilter, AuditArchive, AuditFilter, BeginOutcome, Clock, DetailUpdate, LeafHash, LeaseRequest,
+    ManualClock, PageRequest, State, StateChange, Store, StoreError, StoredPublicKey, StoredTreeHead,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -79,7 +85,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Subject>,
 {
-    let cases: [(&str, Case); 11] = [
+    let cases: [(&str, Case); 12] = [
         ("compare_and_set_race", |s| Box::pin(compare_and_set_race(s))),
         ("lifecycle", |s| Box::pin(lifecycle(s))),
         ("audit_chain", |s| Box::pin(audit_chain(s))),
@@ -91,6 +97,7 @@ where
         ("named_leases", |s| Box::pin(named_leases(s))),
         ("requeue_and_claim", |s| Box::pin(requeue_and_claim(s))),
         ("counts_by_state", |s| Box::pin(counts_by_state(s))),
+        ("verifiable_log", |s| Box::pin(verifiable_log(s))),
     ];
     for (name, case) in cases {
         let started = Instant::now();
@@ -565,4 +572,129 @@ pub async fn counts_by_state(subject: Subject) {
     let expected: std::collections::BTreeMap<State, u64> =
         [(State::PendingApproval, 1), (State::Approved, 2), (State::Executing, 1)].into_iter().collect();
     assert_eq!(counts, expected);
+}
+
+/// A tree head of `tree_size` leaves over `leaves`, signed with a fixed test key.
+fn signed_head(leaves: &[LeafHash], tree_size: u64, at: OffsetDateTime) -> StoredTreeHead {
+    use remediation_audit::merkle::{MerkleHash, root};
+    let hashes: Vec<MerkleHash> =
+        leaves.iter().take(usize::try_from(tree_size).unwrap_or(usize::MAX)).map(|l| MerkleHash(*l)).collect();
+    let key = remediation_audit::LogSigningKey::from_seed(&[7; 32]);
+    let signed = key.sign_next(None, tree_size, root(&hashes), &[], at).expect("sign");
+    signed.into()
+}
+
+/// Leaf hashes, tree heads and published keys of the verifiable log.
+pub async fn verifiable_log(subject: Subject) {
+    use remediation_audit::merkle::record_leaf_hash;
+    let store = subject.store;
+    let t0 = fixed_time();
+    assert_eq!(store.audit_size().await.expect("size"), 0);
+    assert!(store.leaf_hashes(0, 0).await.expect("no leaves").is_empty());
+    assert!(store.latest_tree_head().await.expect("latest").is_none());
+    for n in 0..10 {
+        let detail = pending(300 + n, t0 + Duration::seconds(i64::try_from(n).unwrap_or(0)));
+        create(store.as_ref(), &detail).await;
+        store
+            .apply(&change(&detail, State::PendingApproval, State::Rejected, "reject", t0 + Duration::hours(1)))
+            .await
+            .expect("reject");
+    }
+    let size = store.audit_size().await.expect("size");
+    assert_eq!(size, 20, "one leaf per sequenced record");
+    let records = store.audit_page(&AuditFilter::default(), None, 100).await.expect("records");
+    let leaves = store.leaf_hashes(0, size).await.expect("leaves");
+    let expected: Vec<LeafHash> = records.iter().map(|r| record_leaf_hash(r).expect("leaf").0).collect();
+    assert_eq!(leaves, expected, "leaf i is SHA-256(0x00 || canonical JSON of the record with seq i + 1)");
+    assert_eq!(store.leaf_hashes(5, 8).await.expect("a range"), expected[5..8].to_vec());
+    assert!(store.leaf_hashes(0, size + 1).await.is_err(), "beyond the log");
+
+    // Heads: compare-and-set on the latest size, never shrinking, never beyond the log.
+    let first = signed_head(&leaves, 5, t0);
+    store.store_tree_head(&first, None).await.expect("the first head");
+    let again = store.store_tree_head(&signed_head(&leaves, 6, t0), None).await;
+    assert!(matches!(again, Err(StoreError::AuditLogConflict { .. })), "{again:?}");
+    let shrink = store.store_tree_head(&signed_head(&leaves, 3, t0), Some(5)).await;
+    assert!(matches!(shrink, Err(StoreError::AuditLogConflict { .. })), "{shrink:?}");
+    let beyond = StoredTreeHead { tree_size: size + 1, ..signed_head(&leaves, size, t0) };
+    let beyond = store.store_tree_head(&beyond, Some(5)).await;
+    assert!(matches!(beyond, Err(StoreError::AuditLogConflict { .. })), "{beyond:?}");
+    assert_eq!(store.latest_tree_head().await.expect("latest"), Some(first.clone()), "refused heads left no trace");
+
+    // N signers race from the same previous head: exactly one head is stored.
+    let mut tasks = Vec::new();
+    for n in 0..TASKS {
+        let store = store.clone();
+        let head = signed_head(&leaves, 10 + n % 10, t0 + Duration::seconds(1));
+        tasks.push(tokio::spawn(async move { store.store_tree_head(&head, Some(5)).await }));
+    }
+    let mut won = Vec::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(()) => won.push(()),
+            Err(StoreError::AuditLogConflict { .. }) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "one signer stores its head; the others see a conflict");
+    let latest = store.latest_tree_head().await.expect("latest").expect("a head");
+    let last = signed_head(&leaves, size, t0 + Duration::seconds(2));
+    store.store_tree_head(&last, Some(latest.tree_size)).await.expect("the next head");
+    assert_eq!(store.latest_tree_head().await.expect("latest"), Some(last.clone()));
+    assert_eq!(store.tree_head_at(5).await.expect("at 5"), Some(first));
+    assert_eq!(store.tree_head_at(size).await.expect("at size"), Some(last.clone()));
+    assert_eq!(store.tree_head_at(4).await.expect("at 4"), None);
+    // An unchanged log may get a fresh head of the same size.
+    let fresh = signed_head(&leaves, size, t0 + Duration::seconds(3));
+    store.store_tree_head(&fresh, Some(size)).await.expect("same size");
+    assert_eq!(store.latest_tree_head().await.expect("latest"), Some(fresh));
+
+    // Keys: published for good, in order, one public key per id.
+    let key = |n: u8| {
+        let published = remediation_audit::LogSigningKey::from_seed(&[n; 32]).published();
+        StoredPublicKey {
+            key_id: published.key_id,
+            algorithm: published.algorithm,
+            public_key: published.public_key,
+            published_at: t0 + Duration::seconds(i64::from(n)),
+        }
+    };
+    store.publish_key(&key(1)).await.expect("publish");
+    store.publish_key(&key(2)).await.expect("publish a second");
+    store.publish_key(&key(1)).await.expect("publishing again changes nothing");
+    let impostor = StoredPublicKey { public_key: key(3).public_key, ..key(1) };
+    let refused = store.publish_key(&impostor).await;
+    assert!(matches!(refused, Err(StoreError::AuditLogConflict { .. })), "{refused:?}");
+    assert_eq!(store.published_keys().await.expect("keys"), vec![key(1), key(2)]);
+
+    // Archiving the oldest records: only those a head covers, never the newest, only with the
+    // hash the archive holds; the leaves stay and the chain verifies from the archive on.
+    let archive = |through: u64, last_hash: &str| AuditArchive {
+        through_seq: through,
+        last_hash: last_hash.to_owned(),
+        tree_size: size,
+        root_hash: fresh_root(&leaves),
+        file_sha256: "0".repeat(64),
+        archived_at: t0,
+    };
+    let wrong = store.archive_audit(&archive(10, &records[10].hash)).await;
+    assert!(matches!(wrong, Err(StoreError::AuditLogConflict { .. })), "{wrong:?}");
+    let newest = store.archive_audit(&archive(size, &records[19].hash)).await;
+    assert!(matches!(newest, Err(StoreError::AuditLogConflict { .. })), "{newest:?}");
+    assert_eq!(store.audit_page(&AuditFilter::default(), None, 100).await.expect("records").len(), 20);
+    assert_eq!(store.archive_audit(&archive(10, &records[9].hash)).await.expect("archived"), 10);
+    let left = store.audit_page(&AuditFilter::default(), None, 100).await.expect("records");
+    assert_eq!(left.first().map(|r| r.seq), Some(11), "records 1 to 10 are gone");
+    assert_eq!(store.leaf_hashes(0, size).await.expect("leaves"), leaves, "every leaf stays");
+    let report = store.verify_audit().await.expect("verify");
+    assert!(report.first_break.is_none(), "the chain resumes after the archive: {report}");
+    let detail = pending(399, t0);
+    create(store.as_ref(), &detail).await;
+    assert_eq!(store.audit_size().await.expect("size"), size + 1);
+    assert!(store.verify_audit().await.expect("verify").first_break.is_none());
+}
+
+fn fresh_root(leaves: &[LeafHash]) -> String {
+    use remediation_audit::merkle::{MerkleHash, root};
+    root(&leaves.iter().map(|l| MerkleHash(*l)).collect::<Vec<_>>()).to_hex()
 }

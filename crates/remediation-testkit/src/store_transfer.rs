@@ -496,6 +496,34 @@ mod tests {
         async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
             self.0.append_note(record).await
         }
+        async fn audit_size(&self) -> Result<u64, StoreError> {
+            self.0.audit_size().await
+        }
+        async fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<remediation_core::LeafHash>, StoreError> {
+            self.0.leaf_hashes(start, end).await
+        }
+        async fn store_tree_head(
+            &self,
+            head: &remediation_core::StoredTreeHead,
+            previous_size: Option<u64>,
+        ) -> Result<(), StoreError> {
+            self.0.store_tree_head(head, previous_size).await
+        }
+        async fn latest_tree_head(&self) -> Result<Option<remediation_core::StoredTreeHead>, StoreError> {
+            self.0.latest_tree_head().await
+        }
+        async fn tree_head_at(&self, tree_size: u64) -> Result<Option<remediation_core::StoredTreeHead>, StoreError> {
+            self.0.tree_head_at(tree_size).await
+        }
+        async fn publish_key(&self, key: &remediation_core::StoredPublicKey) -> Result<(), StoreError> {
+            self.0.publish_key(key).await
+        }
+        async fn published_keys(&self) -> Result<Vec<remediation_core::StoredPublicKey>, StoreError> {
+            self.0.published_keys().await
+        }
+        async fn archive_audit(&self, archive: &remediation_core::AuditArchive) -> Result<u64, StoreError> {
+            self.0.archive_audit(archive).await
+        }
     }
 
     #[async_trait]

@@ -551,3 +551,96 @@ async fn metrics_connectors_and_openapi() {
     assert!(doc["components"]["schemas"]["CreateAction"].is_object(), "{}", doc["components"]["schemas"]);
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 }
+
+#[tokio::test]
+async fn the_verifiable_log_over_http() {
+    let clock = Arc::new(remediation_core::ManualClock::new(time::OffsetDateTime::now_utc()));
+    let env = Env::with_clock(clock.clone());
+    // Nothing signed yet: 404, and the key set is empty.
+    let (s, e) = env.call(Some("viewer"), Method::GET, "/v1/audit/tree-head", None).await;
+    assert_eq!((s, error_code(&e).as_str()), (StatusCode::NOT_FOUND, "not_found"), "{e}");
+    let (s, keys) = env.call(Some("viewer"), Method::GET, "/v1/audit/keys", None).await;
+    assert_eq!((s, keys["keys"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{keys}");
+
+    let id = env.suggest("requester", "admins").await;
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+    remediation_api::worker::sign(&env.state).await;
+    let (s, head) = env.call(Some("viewer"), Method::GET, "/v1/audit/tree-head", None).await;
+    assert_eq!(s, StatusCode::OK, "{head}");
+    let size = head["tree_size"].as_u64().expect("size");
+    assert!(size >= 2, "{head}");
+    let (_, keys) = env.call(Some("viewer"), Method::GET, "/v1/audit/keys", None).await;
+    assert_eq!(keys["keys"][0]["key_id"], head["key_id"]);
+
+    // Debounced: the log grows, but within a second of the last head nothing is signed …
+    env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/execute"), None).await;
+    remediation_api::worker::sign(&env.state).await;
+    let (_, same) = env.call(Some("viewer"), Method::GET, "/v1/audit/tree-head", None).await;
+    assert_eq!(same, head);
+    // … and a second later it is.
+    clock.advance(time::Duration::seconds(1));
+    remediation_api::worker::sign(&env.state).await;
+    let (_, newer) = env.call(Some("viewer"), Method::GET, "/v1/audit/tree-head", None).await;
+    let new_size = newer["tree_size"].as_u64().expect("size");
+    assert!(new_size > size, "{newer}");
+
+    // Inclusion by action and by seq, each verifying against the signed head.
+    let keys: remediation_audit::PublicKeySet = serde_json::from_value(keys).expect("keys");
+    let signed: remediation_audit::SignedTreeHead = serde_json::from_value(newer.clone()).expect("head");
+    keys.verify(&signed).expect("the head verifies");
+    let (s, bundle) =
+        env.call(Some("viewer"), Method::GET, &format!("/v1/audit/proof/inclusion?action_id={id}"), None).await;
+    assert_eq!(s, StatusCode::OK, "{bundle}");
+    let bundle: remediation_audit::InclusionBundle = serde_json::from_value(bundle).expect("bundle");
+    assert_eq!(bundle.tree_head.as_ref(), Some(&signed));
+    assert!(bundle.proofs.len() >= 3);
+    for p in &bundle.proofs {
+        assert_eq!(remediation_audit::merkle::record_leaf_hash(&p.record).expect("leaf"), p.proof.leaf_hash);
+        p.proof.verify(&signed.head.root_hash).expect("inclusion verifies");
+    }
+    let (s, one) =
+        env.call(Some("viewer"), Method::GET, &format!("/v1/audit/proof/inclusion?seq=1&tree_size={size}"), None).await;
+    assert_eq!(s, StatusCode::OK, "{one}");
+    assert_eq!((one["tree_size"].as_u64(), one["proofs"].as_array().map(Vec::len)), (Some(size), Some(1)));
+    assert_eq!(one["tree_head"], head, "the head of that size is returned with it");
+
+    // Consistency from the first head to the latest.
+    let (s, c) =
+        env.call(Some("viewer"), Method::GET, &format!("/v1/audit/proof/consistency?old_size={size}"), None).await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    let c: remediation_audit::ConsistencyBundle = serde_json::from_value(c).expect("bundle");
+    let old: remediation_audit::SignedTreeHead = serde_json::from_value(head).expect("head");
+    assert_eq!(c.old_head.as_ref(), Some(&old));
+    remediation_audit::verify_extends(&keys, &old, &c.tree_head, &c.proof.path).expect("extends");
+
+    // Refusals.
+    for (path, status, field) in [
+        ("/v1/audit/proof/inclusion", StatusCode::BAD_REQUEST, "action_id"),
+        (&*format!("/v1/audit/proof/inclusion?action_id={id}&seq=1"), StatusCode::BAD_REQUEST, "action_id"),
+        ("/v1/audit/proof/inclusion?seq=0", StatusCode::BAD_REQUEST, "seq"),
+        (&*format!("/v1/audit/proof/inclusion?seq=1&tree_size={}", new_size + 1), StatusCode::BAD_REQUEST, "tree_size"),
+        ("/v1/audit/proof/consistency?old_size=0", StatusCode::BAD_REQUEST, "old_size"),
+    ] {
+        let (s, e) = env.call(Some("viewer"), Method::GET, path, None).await;
+        assert_eq!((s, e["error"]["details"]["field"].as_str()), (status, Some(field)), "{path}: {e}");
+    }
+    let (s, e) = env
+        .call(Some("viewer"), Method::GET, &format!("/v1/audit/proof/consistency?old_size={}", new_size + 1), None)
+        .await;
+    assert_eq!((s, e["error"]["details"]["rule"].as_str()), (StatusCode::CONFLICT, Some("audit_log")), "{e}");
+    let (s, e) =
+        env.call(Some("viewer"), Method::GET, "/v1/audit/proof/consistency?old_size=1&new_size=999", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
+    let (s, e) = env
+        .call(
+            Some("viewer"),
+            Method::GET,
+            "/v1/audit/proof/inclusion?action_id=01900000-0000-7000-8000-0000000000ff",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
+    let (s, v) = env.call(Some("viewer"), Method::GET, "/v1/audit/verify", None).await;
+    assert_eq!((s, v["tree_head"]["status"].as_str()), (StatusCode::OK, Some("matches")), "{v}");
+    assert_eq!(v["checkpoint"]["status"], "matches", "the chain's report stays flat: {v}");
+}

@@ -89,6 +89,7 @@ impl Env {
         let options = RuntimeOptions {
             events: Some(events.clone()),
             clock: clock.map(|c| c as Arc<dyn remediation_core::Clock>),
+            signing_key: Some(Arc::new(remediation_audit::LogSigningKey::from_seed(&[9; 32]))),
             ..RuntimeOptions::default()
         };
         let key = remediation_audit::AuditKey::generate();

@@ -68,6 +68,107 @@ pub trait AuditLog: Send + Sync {
 
     /// Appends a record that changes no state (a refused execution) to the log, atomically.
     async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError>;
+
+    /// The size of the verifiable log: how many records have been sequenced (the last `seq`;
+    /// 0 when none). One committed snapshot.
+    async fn audit_size(&self) -> Result<u64, StoreError>;
+
+    /// The leaf hashes of leaves `start..end` (0-based, `end` exclusive; leaf i is the record
+    /// with `seq` i + 1), in order, from one committed snapshot.
+    ///
+    /// The sequencer computes a record's leaf hash (`SHA-256(0x00 || canonical JSON of the
+    /// record)`, see `remediation_audit::merkle`) when it seals the record, and stores it in
+    /// the same transaction; it is kept for good, also once the record itself is archived, so
+    /// later proofs still verify. Fails when `end` exceeds [`AuditLog::audit_size`] or a leaf
+    /// is missing.
+    async fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<LeafHash>, StoreError>;
+
+    /// Appends a signed tree head, atomically: only when the latest stored head still has the
+    /// size `previous_size` (`None`: no head is stored yet), the new head is not smaller than
+    /// it, and not larger than [`AuditLog::audit_size`]; else
+    /// [`StoreError::AuditLogConflict`] and nothing is stored.
+    ///
+    /// The caller has checked the signature and that the head extends the previous one (its
+    /// consistency proof, `remediation_audit::LogSigningKey::sign_next`); the store keeps heads
+    /// insert-only, so a head once stored is never changed or removed.
+    async fn store_tree_head(&self, head: &StoredTreeHead, previous_size: Option<u64>) -> Result<(), StoreError>;
+
+    /// The latest stored tree head (the largest, last stored), if any.
+    async fn latest_tree_head(&self) -> Result<Option<StoredTreeHead>, StoreError>;
+
+    /// The last stored tree head of exactly `tree_size` records, if any.
+    async fn tree_head_at(&self, tree_size: u64) -> Result<Option<StoredTreeHead>, StoreError>;
+
+    /// Publishes a public key, atomically and for good: a key already published under the
+    /// same id is left as it is; another public key under that id is refused
+    /// ([`StoreError::AuditLogConflict`]). Published keys are never removed, so heads signed
+    /// before a key rotation still verify.
+    async fn publish_key(&self, key: &StoredPublicKey) -> Result<(), StoreError>;
+
+    /// Every published key, in the order they were first published.
+    async fn published_keys(&self) -> Result<Vec<StoredPublicKey>, StoreError>;
+
+    /// Removes the records with `seq` up to `archive.through_seq`, once they are in a written,
+    /// verified archive file, in one transaction with the archive's registration: only when
+    /// the record `through_seq` is stored with hash `archive.last_hash`, a stored signed head
+    /// covers it (`tree_size` ≥ `through_seq`), and a newer record stays (the newest record is
+    /// never archived); else [`StoreError::AuditLogConflict`] and nothing is removed. Leaf
+    /// hashes stay, so every later proof still verifies; chain verification resumes after the
+    /// archived prefix. Returns how many records were removed.
+    async fn archive_audit(&self, archive: &AuditArchive) -> Result<u64, StoreError>;
+}
+
+/// A written and verified archive of the oldest audit records, as the store registers it when
+/// it removes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditArchive {
+    /// The last archived record's `seq`: records 1 to it are in archives.
+    pub through_seq: u64,
+    /// That record's `hash`: the next record's `prev_hash`.
+    pub last_hash: HexDigest,
+    /// The size of the signed tree head the archive's proofs are for.
+    pub tree_size: u64,
+    /// That head's root hash.
+    pub root_hash: HexDigest,
+    /// SHA-256 of the archive file as written.
+    pub file_sha256: HexDigest,
+    /// When it was archived.
+    #[serde(with = "time::serde::rfc3339")]
+    pub archived_at: OffsetDateTime,
+}
+
+/// A leaf hash of the verifiable log: 32 bytes of SHA-256.
+pub type LeafHash = [u8; 32];
+
+/// A signed tree head as a store keeps it: plain data. Signing and verifying live in
+/// `remediation-audit` (`SignedTreeHead`), which converts to and from this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTreeHead {
+    /// How many records the tree holds.
+    pub tree_size: u64,
+    /// The Merkle tree root, 64 lowercase hex characters.
+    pub root_hash: HexDigest,
+    /// When it was signed (UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub timestamp: OffsetDateTime,
+    /// The id of the key that signed it.
+    pub key_id: String,
+    /// The Ed25519 signature, 128 lowercase hex characters.
+    pub signature: String,
+}
+
+/// A public key that verifies tree heads, as a store publishes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPublicKey {
+    /// The key id (first 8 bytes of SHA-256 of the public key, hex).
+    pub key_id: String,
+    /// The signature algorithm (`ed25519`).
+    pub algorithm: String,
+    /// The public key, lowercase hex.
+    pub public_key: String,
+    /// When it was first published.
+    #[serde(with = "time::serde::rfc3339")]
+    pub published_at: OffsetDateTime,
 }
 
 /// What one audit record says: an action's transition, or an installation-wide change (kill

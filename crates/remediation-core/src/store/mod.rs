@@ -37,7 +37,8 @@ pub mod transfer;
 
 pub use action::{ActionFilter, ActionStore, Page, PageRequest};
 pub use audit::{
-    AuditBody, AuditFilter, AuditLog, AuditRecord, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict,
+    AuditArchive, AuditBody, AuditFilter, AuditLog, AuditRecord, Break, BreakKind, ChainHead, ChainReport,
+    CheckpointVerdict, LeafHash, StoredPublicKey, StoredTreeHead,
 };
 pub use lease::{ActionLeases, Lease, LeaseRequest, LeaseStore, expiry};
 pub use limits::LimitStore;
@@ -372,6 +373,14 @@ pub enum StoreError {
         /// The stored epoch.
         current: u64,
     },
+    /// A tree head or public key of the verifiable log was not stored: another signer stored
+    /// a head meanwhile, the head would shrink the log or exceed it, or a key id is taken by
+    /// another key. Nothing was written.
+    #[error("the audit log refused it: {message}")]
+    AuditLogConflict {
+        /// What was refused and why, in plain words.
+        message: String,
+    },
     /// The store does not implement an optional ability.
     #[error("this store does not support {what}")]
     Unsupported {
@@ -460,6 +469,14 @@ mockall::mock! {
         async fn verify_audit(&self) -> Result<ChainReport, StoreError>;
         async fn adopt_audit_chain(&self) -> Result<ChainReport, StoreError>;
         async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError>;
+        async fn audit_size(&self) -> Result<u64, StoreError>;
+        async fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<LeafHash>, StoreError>;
+        async fn store_tree_head(&self, head: &StoredTreeHead, previous_size: Option<u64>) -> Result<(), StoreError>;
+        async fn latest_tree_head(&self) -> Result<Option<StoredTreeHead>, StoreError>;
+        async fn tree_head_at(&self, tree_size: u64) -> Result<Option<StoredTreeHead>, StoreError>;
+        async fn publish_key(&self, key: &StoredPublicKey) -> Result<(), StoreError>;
+        async fn published_keys(&self) -> Result<Vec<StoredPublicKey>, StoreError>;
+        async fn archive_audit(&self, archive: &AuditArchive) -> Result<u64, StoreError>;
     }
 
     #[async_trait::async_trait]

@@ -13,12 +13,12 @@ fn a_fresh_file_is_in_wal_mode_at_the_current_schema_version() {
     let conn = raw(&path);
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("pragma");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!((mode.as_str(), version), ("wal", 10));
+    assert_eq!((mode.as_str(), version), ("wal", 12));
     drop(store);
     // Opening again migrates nothing and keeps the version.
     SqliteStore::open(&path).expect("reopen");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 10);
+    assert_eq!(version, 12);
 }
 
 #[tokio::test]
@@ -29,7 +29,8 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
     // Back to how version 1 left the file.
     raw(&path)
         .execute_batch(
-            "DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted; DROP TABLE limit_cursors; DROP TABLE limit_totals;
+            "DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
+             DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted; DROP TABLE limit_cursors; DROP TABLE limit_totals;
              DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
              DROP INDEX audit_by_action; DROP TABLE leases; ALTER TABLE actions DROP COLUMN lease_holder;
              ALTER TABLE actions DROP COLUMN lease_epoch; ALTER TABLE actions DROP COLUMN lease_expires_at;
@@ -42,7 +43,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
         .expect("downgrade");
     let store = SqliteStore::open_with(&path, Some(crate::support::key())).expect("open");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 10);
+    assert_eq!(version, 12);
     let report = store.verify_audit().expect("verify");
     assert_eq!(report.first_break, None);
     // Its records predate checkpoints: reported until adopted.
@@ -70,7 +71,8 @@ async fn a_version_7_store_keeps_each_transition_once_and_loses_none() {
     let orphan_json = serde_json::to_string(&orphan).expect("json");
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted;
+        "DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
+         DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted;
          DROP TABLE limit_cursors; DROP TABLE limit_totals;
          DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
          DROP INDEX audit_by_action;
@@ -93,18 +95,111 @@ async fn a_version_7_store_keeps_each_transition_once_and_loses_none() {
     assert!(store.verify_audit().expect("verify").is_intact());
 }
 
+#[tokio::test]
+async fn a_version_9_store_gets_the_leaf_hash_of_every_record_it_holds() {
+    use remediation_audit::merkle::record_leaf_hash;
+    use remediation_core::State;
+    use remediation_core::store::prelude::*;
+
+    use crate::support::{change, create, t};
+
+    let (_dir, path, store) = crate::support::temp_store();
+    create(&store, 1, State::PendingApproval, t(10)).await;
+    store.apply(&change(1, State::PendingApproval, State::Approved, "approve", t(20))).await.expect("approve");
+    create(&store, 2, State::PendingApproval, t(30)).await;
+    drop(store);
+    raw(&path)
+        .execute_batch(
+            "DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys; DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted; DROP TABLE limit_cursors; DROP TABLE limit_totals; PRAGMA user_version = 9",
+        )
+        .expect("downgrade");
+    let store = SqliteStore::open(&path).expect("open");
+    let records = store.audit_records(None).expect("records");
+    assert_eq!(store.audit_size().await.expect("size"), 3);
+    let leaves = store.leaf_hashes(0, 3).await.expect("leaves");
+    let expected: Vec<[u8; 32]> = records.iter().map(|r| record_leaf_hash(r).expect("leaf").0).collect();
+    assert_eq!(leaves, expected, "the migration computed the leaf hash of each stored record");
+    // And the sequencer goes on from there.
+    create(&store, 3, State::PendingApproval, t(40)).await;
+    let records = store.audit_records(None).expect("records");
+    assert_eq!(store.leaf_hashes(3, 4).await.expect("leaf"), vec![record_leaf_hash(&records[3]).expect("leaf").0]);
+}
+
+#[test]
+fn the_log_tables_are_insert_only() {
+    let (_dir, path, store) = crate::support::temp_store();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(crate::support::create(&store, 1, remediation_core::State::PendingApproval, crate::support::t(0)));
+    drop(store);
+    let conn = raw(&path);
+    conn.execute_batch(
+        "INSERT INTO audit_tree_heads (tenant, tree_size, root_hash, timestamp, key_id, signature)
+             VALUES ('default', 1, 'r', '2026-01-01T00:00:00Z', 'k', 's');
+         INSERT INTO audit_keys (tenant, key_id, algorithm, public_key, published_at) VALUES ('default', 'k', 'ed25519', 'p', 0);",
+    )
+    .expect("inserts are allowed");
+    for statement in [
+        "UPDATE audit_leaves SET hash = zeroblob(32)",
+        "DELETE FROM audit_leaves",
+        "INSERT INTO audit_leaves (tenant, leaf_index, hash) VALUES ('default', 5, zeroblob(32))",
+        "UPDATE audit_tree_heads SET tree_size = 0",
+        "DELETE FROM audit_tree_heads",
+        "INSERT INTO audit_tree_heads (tenant, tree_size, root_hash, timestamp, key_id, signature)
+             VALUES ('default', 0, 'r', '2026-01-01T00:00:00Z', 'k', 's')",
+        "UPDATE audit_keys SET public_key = 'q'",
+        "DELETE FROM audit_keys",
+    ] {
+        let e = conn.execute_batch(statement).expect_err(statement);
+        let text = e.to_string();
+        assert!(
+            ["append-only", "never", "must extend the log"].iter().any(|w| text.contains(w)),
+            "{statement}: {text}"
+        );
+    }
+}
+
+#[test]
+fn only_records_a_registered_archive_holds_can_be_removed() {
+    let (_dir, path, store) = crate::support::temp_store();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    for n in 1..=3 {
+        rt.block_on(crate::support::create(&store, n, remediation_core::State::PendingApproval, crate::support::t(0)));
+    }
+    drop(store);
+    let conn = raw(&path);
+    let refused = conn.execute_batch("DELETE FROM audit WHERE seq = 1").expect_err("no archive yet");
+    assert!(refused.to_string().contains("only records in a registered archive"), "{refused}");
+    conn.execute_batch(
+        "INSERT INTO audit_archives (tenant, through_seq, last_hash, tree_size, root_hash, file_sha256, archived_at)
+         VALUES ('default', 1, 'h', 3, 'r', 'f', 0)",
+    )
+    .expect("register");
+    conn.execute_batch("DELETE FROM audit WHERE seq = 1").expect("an archived record may go");
+    for statement in
+        ["DELETE FROM audit WHERE seq = 2", "UPDATE audit_archives SET through_seq = 3", "DELETE FROM audit_archives"]
+    {
+        let e = conn.execute_batch(statement).expect_err(statement);
+        assert!(
+            e.to_string().contains("only records in a registered archive") || e.to_string().contains("never"),
+            "{e}"
+        );
+    }
+    assert_eq!(crate::support::count(&path, "audit"), 2);
+    assert_eq!(crate::support::count(&path, "audit_leaves"), 3, "the leaves stay");
+}
+
 #[test]
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("r.db");
     drop(SqliteStore::open(&path).expect("open"));
-    raw(&path).pragma_update(None, "user_version", 11).expect("pragma");
+    raw(&path).pragma_update(None, "user_version", 13).expect("pragma");
     let err = SqliteStore::open(&path).expect_err("refused");
-    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 11, supported: 10, .. }), "{err:?}");
+    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 13, supported: 12, .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: database schema version 11 is newer than this build supports (10); upgrade remediate",
+            "{}: database schema version 13 is newer than this build supports (12); upgrade remediate",
             path.display()
         )
     );
