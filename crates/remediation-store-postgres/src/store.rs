@@ -441,6 +441,12 @@ async fn count_used(
     Ok(u32::try_from(used).unwrap_or(u32::MAX))
 }
 
+/// Appends `clause` to `sql`, its `?` naming `value` as the next parameter.
+fn bind<'a>(sql: &mut String, params: &mut Vec<&'a (dyn ToSql + Sync)>, clause: &str, value: &'a (dyn ToSql + Sync)) {
+    params.push(value);
+    sql.push_str(&clause.replace('?', &format!("${}", params.len())));
+}
+
 /// Only the action out of a stored detail (its plan and snapshots are skipped unparsed).
 #[derive(serde::Deserialize)]
 struct OnlyAction {
@@ -541,53 +547,30 @@ impl ActionStore for PostgresStore {
                 }
             }
         };
-        // The state filter is an equality on the state index; without it the creation index
-        // serves the keyset. The other filters are columns checked on the rows the keyset reads.
-        let rest = "AND ($4::text IS NULL OR connector = $4)
-             AND ($5::text IS NULL OR identity = $5 OR canonical_identity = $5)
-             AND ($6::text IS NULL OR control_id = $6)
-             ORDER BY created_at, id LIMIT $7";
+        // Only the filters given enter the statement (one prepared statement per combination
+        // and connection): with `$n IS NULL OR ...` terms the planner's generic plan misjudges
+        // how many rows match and sorts every row after the cursor instead of walking the
+        // index. The state filter is an equality on the state index; without it the creation
+        // index serves the keyset; the other filters are checked on the rows the keyset reads.
         let state = filter.state.map(|s| s.as_str());
-        let rows = match state {
-            Some(state) => {
-                let stmt = client
-                    .prepare_cached(&format!(
-                        "SELECT detail_json FROM actions
-                         WHERE tenant = $1 AND state = $8 AND (created_at, id) > ($2, $3) {rest}"
-                    ))
-                    .await
-                    .map_err(pg(OP))?;
-                let params: [&(dyn ToSql + Sync); 8] = [
-                    &self.tenant(),
-                    &after_at,
-                    &after_id,
-                    &filter.connector,
-                    &filter.identity,
-                    &filter.control,
-                    &limit,
-                    &state,
-                ];
-                client.query(&stmt, &params).await.map_err(pg(OP))?
-            }
-            None => {
-                let stmt = client
-                    .prepare_cached(&format!(
-                        "SELECT detail_json FROM actions WHERE tenant = $1 AND (created_at, id) > ($2, $3) {rest}"
-                    ))
-                    .await
-                    .map_err(pg(OP))?;
-                let params: [&(dyn ToSql + Sync); 7] = [
-                    &self.tenant(),
-                    &after_at,
-                    &after_id,
-                    &filter.connector,
-                    &filter.identity,
-                    &filter.control,
-                    &limit,
-                ];
-                client.query(&stmt, &params).await.map_err(pg(OP))?
-            }
-        };
+        let tenant = self.tenant();
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant, &after_at, &after_id];
+        let mut sql = String::from("SELECT detail_json FROM actions WHERE tenant = $1 AND (created_at, id) > ($2, $3)");
+        if let Some(state) = &state {
+            bind(&mut sql, &mut params, " AND state = ?", state);
+        }
+        if let Some(connector) = &filter.connector {
+            bind(&mut sql, &mut params, " AND connector = ?", connector);
+        }
+        if let Some(identity) = &filter.identity {
+            bind(&mut sql, &mut params, " AND (identity = ? OR canonical_identity = ?)", identity);
+        }
+        if let Some(control) = &filter.control {
+            bind(&mut sql, &mut params, " AND control_id = ?", control);
+        }
+        bind(&mut sql, &mut params, " ORDER BY created_at, id LIMIT ?", &limit);
+        let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;
+        let rows = client.query(&stmt, &params).await.map_err(pg(OP))?;
         let mut items: Vec<Action> = rows
             .iter()
             .map(|row| serde_json::from_str::<OnlyAction>(row.get::<_, &str>(0)).map(|o| o.action).map_err(decode(OP)))
@@ -738,17 +721,19 @@ impl ActionStore for PostgresStore {
         let client = self.client().await?;
         // SKIP LOCKED: rows another replica is claiming at this moment (its begin_execution
         // holds them) are left out rather than waited for.
-        let stmt = client
-            .prepare_cached(
-                "SELECT detail_json FROM actions
-                 WHERE tenant = $1 AND state = 'approved' AND (not_before IS NULL OR not_before <= $2)
-                   AND ($3::text IS NULL OR connector = $3)
-                 ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED",
-            )
-            .await
-            .map_err(pg(OP))?;
-        let rows =
-            client.query(&stmt, &[&self.tenant(), &clamped_nanos(now), &connector, &limit]).await.map_err(pg(OP))?;
+        let tenant = self.tenant();
+        let now = clamped_nanos(now);
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant, &now];
+        let mut sql = String::from(
+            "SELECT detail_json FROM actions
+             WHERE tenant = $1 AND state = 'approved' AND (not_before IS NULL OR not_before <= $2)",
+        );
+        if let Some(connector) = &connector {
+            bind(&mut sql, &mut params, " AND connector = ?", connector);
+        }
+        bind(&mut sql, &mut params, " ORDER BY created_at, id LIMIT ? FOR UPDATE SKIP LOCKED", &limit);
+        let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;
+        let rows = client.query(&stmt, &params).await.map_err(pg(OP))?;
         details(&rows, OP)
     }
 
@@ -883,31 +868,21 @@ impl AuditLog for PostgresStore {
         let after = after_seq.map_or(0, |a| i64::try_from(a).unwrap_or(i64::MAX));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.client().await?;
-        let rows = match filter.action {
-            Some(action) => {
-                let stmt = client
-                    .prepare_cached(
-                        "SELECT seq, record_json FROM audit
-                         WHERE action_id = $1 AND tenant = $2 AND seq > $3 AND ($4::bigint IS NULL OR at >= $4)
-                         ORDER BY seq LIMIT $5",
-                    )
-                    .await
-                    .map_err(pg(OP))?;
-                client.query(&stmt, &[&action.to_string(), &self.tenant(), &after, &since, &limit]).await
-            }
-            None => {
-                let stmt = client
-                    .prepare_cached(
-                        "SELECT seq, record_json FROM audit
-                         WHERE tenant = $1 AND seq > $2 AND ($3::bigint IS NULL OR at >= $3)
-                         ORDER BY seq LIMIT $4",
-                    )
-                    .await
-                    .map_err(pg(OP))?;
-                client.query(&stmt, &[&self.tenant(), &after, &since, &limit]).await
-            }
+        // Only the filters given enter the statement, so each plan walks an index in `seq`
+        // order: (`tenant`, `seq`), or (`action_id`, `seq`) for one action's records.
+        let action = filter.action.map(|a| a.to_string());
+        let tenant = self.tenant();
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant, &after];
+        let mut sql = String::from("SELECT seq, record_json FROM audit WHERE tenant = $1 AND seq > $2");
+        if let Some(action) = &action {
+            bind(&mut sql, &mut params, " AND action_id = ?", action);
         }
-        .map_err(pg(OP))?;
+        if let Some(since) = &since {
+            bind(&mut sql, &mut params, " AND at >= ?", since);
+        }
+        bind(&mut sql, &mut params, " ORDER BY seq LIMIT ?", &limit);
+        let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;
+        let rows = client.query(&stmt, &params).await.map_err(pg(OP))?;
         rows.iter()
             .map(|row| {
                 let seq: i64 = row.get(0);

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly on the first surprise")]
 
+mod actions;
 mod audit;
 mod config;
 mod conformance;
