@@ -14,6 +14,7 @@ use deadpool_postgres::{GenericClient, Transaction};
 use remediation_audit::{
     AuditBody, AuditKey, ChainHead, Checkpoint, CheckpointVerdict, PreparedBody, judge_checkpoint,
 };
+use remediation_core::store::expiry;
 use remediation_core::{Lease, LeaseRequest, LeaseStore, StoreError};
 
 use crate::StorePostgresError;
@@ -88,42 +89,55 @@ impl PostgresStore {
     /// left. Returns 0 without sealing anything when another process holds the lease.
     pub async fn sequence_pending(&self) -> Result<u64, StoreError> {
         let mut held = self.inner.sequencer.lock().await;
+        // An idle pass reads one index entry and writes nothing (no lease renewal either: an
+        // idle leader may lose the lease, and whoever has work takes it).
+        if !self.has_pending().await? {
+            return Ok(0);
+        }
         let request = LeaseRequest { holder: self.inner.holder.clone(), ttl: self.inner.config.sequencer_ttl };
-        let renewed = match held.as_ref() {
-            Some(lease) => match self.renew_named_lease(SEQUENCER_LEASE, lease, request.ttl).await {
-                Ok(lease) => Some(lease),
-                Err(StoreError::LeaseLost { .. }) => None,
-                Err(e) => return Err(e),
-            },
-            None => None,
-        };
-        let lease = match renewed {
-            Some(lease) => lease,
-            None => match self.acquire_lease(SEQUENCER_LEASE, &request).await? {
+        let mut lease = match held.take() {
+            Some(lease) if lease.is_live(self.now()) => lease,
+            _ => match self.acquire_lease(SEQUENCER_LEASE, &request).await? {
                 Some(lease) => lease,
-                None => {
-                    *held = None;
-                    return Ok(0);
-                }
+                None => return Ok(0),
             },
         };
-        *held = Some(lease.clone());
         let mut total = 0;
         loop {
-            let sealed = match self.sequence_batch(&lease).await {
-                Ok(n) => n,
-                Err(e) => {
-                    if matches!(e, StoreError::LeaseLost { .. }) {
-                        *held = None;
+            // Each batch renews the lease in its own transaction, so a busy leader keeps it
+            // with no extra commit.
+            let (sealed, renewed) = match self.batch(&lease).await {
+                Ok(done) => done,
+                Err(StoreError::LeaseLost { .. }) if total == 0 => {
+                    // Lost since the last pass: take it again if it is free, else leave it.
+                    match self.acquire_lease(SEQUENCER_LEASE, &request).await? {
+                        Some(again) => {
+                            lease = again;
+                            continue;
+                        }
+                        None => return Ok(0),
                     }
-                    return Err(e);
                 }
+                Err(e) => return Err(e),
             };
+            lease = renewed;
             total += sealed;
             if sealed < BATCH.unsigned_abs() {
+                *held = Some(lease);
                 return Ok(total);
             }
         }
+    }
+
+    /// Whether any entry waits to be sequenced.
+    async fn has_pending(&self) -> Result<bool, StoreError> {
+        const OP: &str = "cannot look for unsequenced audit entries";
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM audit_pending WHERE tenant = $1)")
+            .await
+            .map_err(pg(OP))?;
+        Ok(client.query_one(&stmt, &[&self.tenant()]).await.map_err(pg(OP))?.get(0))
     }
 
     /// Seals up to one batch of pending entries as the holder of `lease`, in one transaction
@@ -131,9 +145,16 @@ impl PostgresStore {
     /// lease and live by the store's clock: otherwise [`StoreError::LeaseLost`] and nothing is
     /// written. Returns how many entries it sealed.
     pub async fn sequence_batch(&self, lease: &Lease) -> Result<u64, StoreError> {
+        self.batch(lease).await.map(|(sealed, _)| sealed)
+    }
+
+    /// [`Self::sequence_batch`], extending the lease by its ttl in the same transaction;
+    /// returns the extended lease too.
+    async fn batch(&self, lease: &Lease) -> Result<(u64, Lease), StoreError> {
         const OP: &str = "cannot sequence the audit log";
         let tenant = self.tenant();
-        let now = clamped_nanos(self.now());
+        let at = self.now();
+        let now = clamped_nanos(at);
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(OP))?;
         let stmt = tx
@@ -149,6 +170,7 @@ impl PostgresStore {
         if !holds {
             return Err(StoreError::LeaseLost { what: format!("lease `{SEQUENCER_LEASE}`") });
         }
+        let renewed = Lease { expires_at: expiry(at, self.inner.config.sequencer_ttl), ..lease.clone() };
         lock_chain(&tx, tenant, OP).await?;
         let stmt = tx
             .prepare_cached("SELECT id, body_json FROM audit_pending WHERE tenant = $1 ORDER BY id LIMIT $2")
@@ -157,7 +179,7 @@ impl PostgresStore {
         let pending = tx.query(&stmt, &[&tenant, &BATCH]).await.map_err(pg(OP))?;
         if pending.is_empty() {
             tx.rollback().await.map_err(pg(OP))?;
-            return Ok(0);
+            return Ok((0, lease.clone()));
         }
         let mut head = read_head(&tx, "SELECT seq, hash FROM audit_head WHERE tenant = $1", tenant, OP).await?;
         let last =
@@ -217,8 +239,13 @@ impl PostgresStore {
                 write_checkpoint(&tx, tenant, &key.seal(head.seq, &head.hash), OP).await?;
             }
         }
+        let stmt = tx
+            .prepare_cached("UPDATE leases SET expires_at = $3 WHERE tenant = $1 AND name = $2")
+            .await
+            .map_err(pg(OP))?;
+        tx.execute(&stmt, &[&tenant, &SEQUENCER_LEASE, &clamped_nanos(renewed.expires_at)]).await.map_err(pg(OP))?;
         self.commit(tx, OP).await?;
-        Ok(u64::try_from(pending.len()).unwrap_or(0))
+        Ok((u64::try_from(pending.len()).unwrap_or(0), renewed))
     }
 
     /// With a key the checkpoint must vouch for the chain's last record, so tampering is never

@@ -163,3 +163,62 @@ async fn two_would_be_sequencers_never_both_seal() {
     drop((a, b));
     db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_background_sequencer_seals_what_writers_leave_and_an_action_costs_four_commits() {
+    use remediation_core::{BeginOutcome, DetailUpdate, StateChange};
+    let Some(db) = TestDb::create("the_background_sequencer_seals").await else { return };
+    let (schema, app) = db.migrated().await;
+    // One replica writes, another (with the background sequencer on) seals.
+    let store = PostgresStore::connect(&app, None).await.expect("connect the writer");
+    let config = PostgresConfig::from_url(&db.conn(&db.app, &schema))
+        .expect("config")
+        .with_sequencer_interval(Some(Duration::from_millis(20)));
+    let sequencer = PostgresStore::connect(&config, None).await.expect("connect the sequencer");
+    const ACTIONS: u64 = 100;
+    let tasks: Vec<_> = (0..ACTIONS)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let t0 = fixed_time();
+                let detail = ActionBuilder::new().seed(n + 1).state(State::PendingApproval).at(t0).detail().build();
+                let id = detail.action.id;
+                store.create_action(&detail, &transition(id, None, State::PendingApproval, "suggest", t0)).await?;
+                let step = |from, to, event| {
+                    StateChange::new(transition(id, Some(from), to, event, t0), DetailUpdate::default())
+                };
+                store.apply(&step(State::PendingApproval, State::Approved, "approve")).await?;
+                let mut begin = step(State::Approved, State::Executing, "begin_execution");
+                begin.lease = Some(LeaseRequest { holder: "w".into(), ttl: Duration::from_secs(60) });
+                let out =
+                    store.begin_execution(&begin, &[remediation_testkit::slot("global", 1000, 3600)], true).await?;
+                assert!(matches!(out, BeginOutcome::Started(_)));
+                let mut done = step(State::Executing, State::Completed, "execution_succeeded");
+                done.fence = Some(1);
+                store.apply(&done).await.map(|_| ())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task").expect("lifecycle");
+    }
+    let writes = store.commits();
+    // The background task seals what the writers left, without any call from here.
+    let mut polls = 0;
+    while sequencer.unsequenced().await.expect("unsequenced") > 0 {
+        polls += 1;
+        assert!(polls < 2_000, "the background sequencer never caught up");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let report = store.verify_audit().await.expect("verify");
+    assert!(report.is_intact() && report.records == 4 * ACTIONS, "{report}");
+    assert_eq!(writes, 4 * ACTIONS, "one commit per state change, the audit entry in it");
+    let sealing = sequencer.commits();
+    println!(
+        "PostgreSQL commits per action (suggest, approve, begin, complete): {:.2} for the changes, {:.2} with the background sequencer's ({sealing} commits)",
+        writes as f64 / ACTIONS as f64,
+        (writes + sealing) as f64 / ACTIONS as f64
+    );
+    drop((store, sequencer));
+    db.drop().await;
+}
