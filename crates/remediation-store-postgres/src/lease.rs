@@ -19,6 +19,25 @@ fn from_epoch(epoch: u64) -> i64 {
     i64::try_from(epoch).unwrap_or(i64::MAX)
 }
 
+/// Gives the named lease up when `lease` is still the stored one; does nothing otherwise.
+pub(crate) async fn release(
+    client: &deadpool_postgres::Object,
+    tenant: &str,
+    name: &str,
+    lease: &Lease,
+) -> Result<(), StoreError> {
+    let op = format!("cannot release lease `{name}`");
+    let stmt = client
+        .prepare_cached(
+            "UPDATE leases SET holder = NULL, expires_at = NULL
+             WHERE name = $1 AND tenant = $2 AND holder = $3 AND epoch = $4",
+        )
+        .await
+        .map_err(pg(&op))?;
+    client.execute(&stmt, &[&name, &tenant, &lease.holder, &from_epoch(lease.epoch)]).await.map_err(pg(&op))?;
+    Ok(())
+}
+
 #[async_trait]
 impl ActionLeases for PostgresStore {
     async fn lease(&self, id: ActionId) -> Result<Option<Lease>, StoreError> {
@@ -181,19 +200,7 @@ impl LeaseStore for PostgresStore {
     }
 
     async fn release_lease(&self, name: &str, lease: &Lease) -> Result<(), StoreError> {
-        let op = format!("cannot release lease `{name}`");
         let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "UPDATE leases SET holder = NULL, expires_at = NULL
-                 WHERE name = $1 AND tenant = $2 AND holder = $3 AND epoch = $4",
-            )
-            .await
-            .map_err(pg(&op))?;
-        client
-            .execute(&stmt, &[&name, &self.tenant(), &lease.holder, &from_epoch(lease.epoch)])
-            .await
-            .map_err(pg(&op))?;
-        Ok(())
+        release(&client, self.tenant(), name, lease).await
     }
 }

@@ -118,7 +118,12 @@ impl PostgresStore {
                         None => return Ok(0),
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e @ StoreError::LeaseLost { .. }) => return Err(e),
+                Err(e) => {
+                    // Still the leader (the refusal is about the log, not the lease).
+                    *held = Some(lease);
+                    return Err(e);
+                }
             };
             lease = renewed;
             total += sealed;
@@ -127,6 +132,17 @@ impl PostgresStore {
                 return Ok(total);
             }
         }
+    }
+
+    /// Gives the sequencer lease up if this process holds it (a graceful shutdown), so another
+    /// replica takes over at its next pass instead of after the lease expires. Dropping the
+    /// last handle does the same, on a best-effort task.
+    pub async fn release_sequencer(&self) -> Result<(), StoreError> {
+        let mut held = self.inner.sequencer.lock().await;
+        if let Some(lease) = held.take() {
+            self.release_lease(SEQUENCER_LEASE, &lease).await?;
+        }
+        Ok(())
     }
 
     /// Whether any entry waits to be sequenced.

@@ -65,6 +65,16 @@ impl Drop for Inner {
         if let Some(handle) = handle {
             handle.abort();
         }
+        // Give the sequencer lease up, so another replica takes over now rather than at its
+        // expiry; best effort (a process that exits or dies leaves it to expire).
+        if let (Some(lease), Ok(runtime)) = (self.sequencer.get_mut().take(), tokio::runtime::Handle::try_current()) {
+            let (pool, tenant) = (self.pool.clone(), self.tenant.clone());
+            runtime.spawn(async move {
+                if let Ok(client) = pool.get().await {
+                    let _ = crate::lease::release(&client, &tenant, crate::SEQUENCER_LEASE, &lease).await;
+                }
+            });
+        }
     }
 }
 

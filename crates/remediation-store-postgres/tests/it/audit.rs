@@ -222,3 +222,68 @@ async fn the_background_sequencer_seals_what_writers_leave_and_an_action_costs_f
     drop((store, sequencer));
     db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_key_the_checkpoint_follows_the_sequencer_and_a_cut_tail_stops_it() {
+    use remediation_audit::{AuditKey, CheckpointVerdict};
+    use remediation_store_postgres::StorePostgresError;
+    let Some(db) = TestDb::create("with_a_key_the_checkpoint_follows_the_sequencer").await else { return };
+    let (schema, app) = db.migrated().await;
+    let hex = "11".repeat(32);
+    let key = || AuditKey::from_hex(&hex).expect("key");
+    let store = PostgresStore::connect(&app, Some(key())).await.expect("connect");
+    write(&store, 1, 5).await;
+    assert_eq!(store.sequence_pending().await.expect("sequence"), 5);
+    let report = store.verify_audit().await.expect("verify");
+    assert_eq!(report.checkpoint, CheckpointVerdict::Matches, "{report}");
+
+    // Someone with the server's keys cuts the last record and moves the head back.
+    let su = db.superuser(&schema).await;
+    su.batch_execute(
+        "SET session_replication_role = replica;
+         DELETE FROM audit WHERE seq = 5;
+         UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit WHERE seq = 4);",
+    )
+    .await
+    .expect("cut the tail");
+    let report = store.verify_audit().await.expect("verify");
+    assert!(
+        matches!(report.checkpoint, CheckpointVerdict::Mismatch { checkpoint_count: 5, actual_count: 4, .. }),
+        "{report}"
+    );
+    // The sequencer never seals over it.
+    write(&store, 10, 1).await;
+    let e = store.sequence_pending().await.unwrap_err();
+    assert!(matches!(StorePostgresError::refusal_of(&e), Some(StorePostgresError::CheckpointMismatch { .. })), "{e:?}");
+    assert_eq!(store.unsequenced().await.expect("left"), 1, "nothing was sealed");
+    // A replica without the key cannot keep the checkpoint, so it does not sequence either.
+    store.release_sequencer().await.expect("release");
+    let keyless = PostgresStore::connect(&app, None).await.expect("connect");
+    let e = keyless.sequence_pending().await.unwrap_err();
+    assert!(matches!(StorePostgresError::refusal_of(&e), Some(StorePostgresError::KeyRequired)), "{e:?}");
+    drop((store, keyless));
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_kept_without_a_key_is_adopted_only_when_it_verifies() {
+    use remediation_audit::{AuditKey, CheckpointVerdict};
+    let Some(db) = TestDb::create("a_chain_kept_without_a_key_is_adopted").await else { return };
+    let (_schema, app) = db.migrated().await;
+    let keyless = PostgresStore::connect(&app, None).await.expect("connect");
+    write(&keyless, 1, 3).await;
+    keyless.sequence_pending().await.expect("sequence");
+    assert!(keyless.adopt_audit_chain().await.is_err(), "no key, no adoption");
+    keyless.release_sequencer().await.expect("release");
+    drop(keyless);
+    let keyed = PostgresStore::connect(&app, Some(AuditKey::generate())).await.expect("connect");
+    assert_eq!(keyed.verify_audit().await.expect("verify").checkpoint, CheckpointVerdict::Missing);
+    let adopted = keyed.adopt_audit_chain().await.expect("adopt");
+    assert_eq!((adopted.records, adopted.checkpoint.clone()), (3, CheckpointVerdict::Matches));
+    write(&keyed, 10, 2).await;
+    assert_eq!(keyed.sequence_pending().await.expect("sequence"), 2);
+    let report = keyed.verify_audit().await.expect("verify");
+    assert!(report.is_intact() && report.records == 5, "{report}");
+    drop(keyed);
+    db.drop().await;
+}
