@@ -25,8 +25,8 @@ pub const DEFAULT_SEQUENCER_TTL: Duration = Duration::from_secs(10);
 /// (`postgres://user@host:port/db?sslmode=require`, or `key=value` pairs), with the password,
 /// the TLS trust anchors and the pool size given separately.
 ///
-/// TLS follows the URL's `sslmode`: `disable` never uses it; `prefer` (the default) and
-/// `require` verify the server's certificate and name against the configured root
+/// TLS follows the URL's `sslmode`: `disable` never uses it; `prefer` (the default), `require`,
+/// `verify-ca` and `verify-full` verify the server's certificate and name against the configured root
 /// certificates, else the system trust store, and an unverifiable server is an error, never a
 /// silent fall-back. `Debug` never shows the password.
 #[derive(Clone)]
@@ -58,7 +58,10 @@ impl PostgresConfig {
     /// Parses `url`: a `postgres://user@host:port/db?sslmode=...` URL or `key=value` pairs. A
     /// URL carrying a password is refused: give it with [`PostgresConfig::with_password`].
     pub fn from_url(url: &str) -> Result<Self, StorePostgresError> {
-        let pg = tokio_postgres::Config::from_str(url).map_err(|e| StorePostgresError::InvalidUrl {
+        // libpq's `verify-ca` and `verify-full` ask for what every TLS connection of this store
+        // does anyway (the chain and the host name are checked), so they mean `require` here.
+        let url = url.replace("sslmode=verify-full", "sslmode=require").replace("sslmode=verify-ca", "sslmode=require");
+        let pg = tokio_postgres::Config::from_str(&url).map_err(|e| StorePostgresError::InvalidUrl {
             // tokio-postgres names the bad key or value, never the password.
             reason: e.to_string(),
         })?;

@@ -40,6 +40,22 @@ fn the_password_never_shows_in_debug_nor_in_errors() {
 }
 
 #[test]
+fn urls_name_the_target_and_libpq_verify_modes_mean_verified_tls() {
+    for (url, target, tls) in [
+        ("postgres://app@db.internal:6432/remediation?sslmode=verify-full", "db.internal:6432/remediation", true),
+        ("postgres://app@db.internal/remediation?sslmode=verify-ca", "db.internal:5432/remediation", true),
+        ("postgres://app@db.internal/remediation", "db.internal:5432/remediation", true),
+        ("host=127.0.0.1 port=5433 user=app dbname=r sslmode=disable", "127.0.0.1:5433/r", false),
+    ] {
+        let config = PostgresConfig::from_url(url).expect(url);
+        assert_eq!((config.target(), config.uses_tls()), (target.to_owned(), tls), "{url}");
+    }
+    for bad in ["postgres://app@db/r?sslmode=sometimes", "not a url at all=", "postgres://"] {
+        assert!(PostgresConfig::from_url(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn the_password_comes_from_an_env_var_or_a_file() {
     use secrecy::ExposeSecret as _;
     let dir = std::env::temp_dir().join(format!("remediation-pgstore-{}", std::process::id()));
