@@ -42,7 +42,7 @@
 //! | `audit` | (`tenant`, `seq`) key, `action_id`, `at`, `record_json` (canonical JSON), `prev_hash`, `hash`; indexed on (`action_id`, `seq`) |
 //! | `audit_pending` | `id` (identity), `tenant`, `action_id`, `body_json` |
 //! | `audit_head`, `audit_checkpoint` | per tenant: the chain head; its HMAC-sealed checkpoint |
-//! | `limit_slots` | `key`, `at`, `action_id`; indexed on (`key`, `at`), (`action_id`), (`at`) |
+//! | `limit_slots` | `key`, `at`, `action_id`; indexed on (`key`, `at`), (`action_id`) (no index on `at` alone: a generic plan would count a key's window on it) |
 //! | `safety_state` | per tenant: `state_json` |
 //! | `principals`, `principal_roles`, `credentials`, `pending_changes` | as in the embedded store |
 //! | `leases` | named leases of single-leader jobs |

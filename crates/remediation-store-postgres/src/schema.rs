@@ -117,7 +117,6 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[(
     );
     CREATE INDEX limit_slots_by_key_at ON limit_slots (key, at);
     CREATE INDEX limit_slots_by_action ON limit_slots (action_id);
-    CREATE INDEX limit_slots_by_at ON limit_slots (at);
 
     CREATE TABLE safety_state (
         tenant     TEXT PRIMARY KEY,

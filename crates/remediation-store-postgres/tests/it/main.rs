@@ -8,4 +8,5 @@ mod audit;
 mod config;
 mod conformance;
 mod limits;
+mod plans;
 mod support;
