@@ -15,6 +15,9 @@ use crate::StorePostgresError;
 /// Connections the pool keeps at most, by default.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
+/// How long opening a connection may take, unless the URL says (`connect_timeout`).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How often the background sequencer looks for unsequenced audit entries, by default.
 pub const DEFAULT_SEQUENCER_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -70,6 +73,14 @@ impl PostgresConfig {
         }
         if pg.get_hosts().is_empty() {
             return Err(StorePostgresError::InvalidUrl { reason: "it names no host".to_owned() });
+        }
+        let mut pg = pg;
+        // A server that does not answer fails the call instead of hanging it.
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
+        if pg.get_application_name().is_none() {
+            pg.application_name("remediation");
         }
         Ok(Self {
             pg,

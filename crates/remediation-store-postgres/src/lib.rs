@@ -77,7 +77,8 @@ mod store;
 use std::sync::Arc;
 
 pub use config::{
-    DEFAULT_POOL_SIZE, DEFAULT_SEQUENCER_INTERVAL, DEFAULT_SEQUENCER_TTL, MigrateOptions, PostgresConfig,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_SEQUENCER_INTERVAL, DEFAULT_SEQUENCER_TTL, MigrateOptions,
+    PostgresConfig,
 };
 pub use error::StorePostgresError;
 use remediation_audit::AuditKey;

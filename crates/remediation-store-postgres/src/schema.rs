@@ -196,7 +196,7 @@ pub const SCHEMA_VERSION: u32 = {
 /// each migration once.
 const MIGRATION_LOCK: (i32, i32) = (0x7265_6d00, 1);
 
-/// What [`migrate`] did.
+/// What [`crate::migrate`] or [`crate::migrate_with`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationReport {
     /// The schema version found (`None`: a database without this store's schema).
