@@ -99,6 +99,40 @@ async fn tls_verifies_the_server_and_a_bad_ca_file_is_named() {
     assert!(matches!(e, StorePostgresError::Tls { .. }) && chain(&e).contains("/nonexistent/ca.pem"), "{e}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_store_trusts_the_configured_ca_only() {
+    use remediation_testkit::private_pg::PrivatePg;
+    use remediation_testkit::tls::TestPki;
+    let pki = TestPki::generate("database").expect("pki");
+    let Some(server) = PrivatePg::start(&pki, PASSWORD) else { return };
+    let url = format!("postgres://postgres@localhost:{}/postgres?sslmode=require", server.port());
+    let config = PostgresConfig::from_url(&url)
+        .expect("url")
+        .with_password(SecretString::from(PASSWORD))
+        .with_root_certificates(server.ca())
+        .with_sequencer_interval(None);
+    // The server accepts TLS only: migrating and connecting prove the handshake verified.
+    migrate_with(&config, &MigrateOptions::default()).await.expect("migrate over TLS");
+    let store = connect(&config, None).await.expect("connect over TLS");
+    assert!(store.count_by_state().await.expect("read").is_empty());
+    // Another CA, or the system trust store, which knows neither: refused, never downgraded.
+    let wrong = TestPki::generate("unrelated").expect("pki");
+    let dir = std::env::temp_dir().join(format!("remediation-pgstore-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let wrong_ca = wrong.write(&dir).expect("write").ca;
+    let prefer = format!("postgres://postgres@localhost:{}/postgres", server.port());
+    for config in [
+        config.clone().with_root_certificates(wrong_ca),
+        PostgresConfig::from_url(&prefer).expect("url").with_password(SecretString::from(PASSWORD)),
+    ] {
+        let e = schema_version(&config).await.unwrap_err();
+        let text = chain(&e);
+        assert!(text.to_lowercase().contains("issuer") || text.contains("certificate"), "{text}");
+        assert!(!text.contains(PASSWORD), "{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn connect_refuses_a_missing_or_newer_schema_and_names_both_versions() {
     let Some(db) = TestDb::create("connect_refuses_a_missing_or_newer_schema").await else { return };
