@@ -671,6 +671,9 @@ impl ActionStore for PostgresStore {
         let tx = client.transaction().await.map_err(pg(&op))?;
         let locked = lock_expected(&tx, self.tenant(), &change.record).await?;
         check_fence(&locked, change)?;
+        // The action's own writes first: a full window rolls them back, and the limit keys'
+        // locks below are then held only for the counts, the slot inserts and the commit.
+        let action = write_change(&tx, self.tenant(), locked, change, now).await?;
         // One lock per limit key, in key order (after the action's row lock, as every caller
         // takes them), held to the end of the transaction: the counts below see every slot
         // committed by a start that held the key before, and no start counts concurrently.
@@ -685,7 +688,7 @@ impl ActionStore for PostgresStore {
         for slot in slots {
             let used = count_used(&tx, slot, at, &op).await?;
             if enforce && !Window::of(slot).admits(used) {
-                // Nothing was written.
+                // Nothing is kept.
                 tx.rollback().await.map_err(pg(&op))?;
                 return Ok(BeginOutcome::LimitReached(LimitReached { slot: slot.clone(), used }));
             }
@@ -700,7 +703,6 @@ impl ActionStore for PostgresStore {
                 .map_err(pg(&op))?;
             tx.execute(&stmt, &[&keys, &at_nanos, &id]).await.map_err(pg(&op))?;
         }
-        let action = write_change(&tx, self.tenant(), locked, change, now).await?;
         self.commit(tx, &op).await?;
         Ok(BeginOutcome::Started(action))
     }
