@@ -31,6 +31,9 @@
 //!   pending ones. `audit` is insert-only: triggers refuse UPDATE, DELETE and TRUNCATE (for
 //!   the owner too) and any INSERT that does not extend the chain, and the runtime role holds
 //!   no UPDATE or DELETE privilege on it.
+//! - The sequencing lag (how long an entry waits between its write and its sealing, by the
+//!   server's clock) is kept per sealed entry ([`PostgresStore::take_sequencing_lags`]) and
+//!   for the oldest waiting one ([`PostgresStore::sequencing_lag`]).
 //! - No store call blocks an async thread: every statement goes through tokio-postgres.
 //!
 //! # Schema (version 1)
@@ -40,7 +43,7 @@
 //! | `schema_migrations` | `version`, `description`, `applied_at` |
 //! | `actions` | `id`, `tenant`, `state`, `connector`, `requested_by`, `identity`, `canonical_identity`, `control_id`, `created_at`, `updated_at`, `due_at`, `not_before`, lease (`lease_holder`, `lease_epoch`, `lease_expires_at`), `detail_json`; indexed on (`tenant`, `created_at`, `id`), (`tenant`, `state`, `created_at`, `id`), (`tenant`, `due_at`), leased rows by expiry |
 //! | `audit` | (`tenant`, `seq`) key, `action_id`, `at`, `record_json` (canonical JSON), `prev_hash`, `hash`; indexed on (`action_id`, `seq`) |
-//! | `audit_pending` | `id` (identity), `tenant`, `action_id`, `body_json` |
+//! | `audit_pending` | `id` (identity), `tenant`, `action_id`, `body_json`, `written_at` (server clock, for the sequencing lag) |
 //! | `audit_head`, `audit_checkpoint` | per tenant: the chain head; its HMAC-sealed checkpoint |
 //! | `limit_slots` | `key`, `at`, `action_id`; indexed on (`key`, `at`), (`action_id`) (no index on `at` alone: a generic plan would count a key's window on it) |
 //! | `safety_state` | per tenant: `state_json` |

@@ -87,12 +87,14 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[(
     CREATE TRIGGER audit_extends_chain BEFORE INSERT ON audit
         FOR EACH ROW EXECUTE FUNCTION audit_extends_chain();
 
-    -- Entries written with their change, not yet sequenced.
+    -- Entries written with their change, not yet sequenced; `written_at` (unix nanoseconds by
+    -- the server's clock) measures the sequencing lag.
     CREATE TABLE audit_pending (
-        id        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        tenant    TEXT NOT NULL,
-        action_id TEXT NOT NULL,
-        body_json TEXT NOT NULL
+        id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        tenant     TEXT NOT NULL,
+        action_id  TEXT NOT NULL,
+        body_json  TEXT NOT NULL,
+        written_at BIGINT NOT NULL DEFAULT (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint
     );
     CREATE INDEX audit_pending_by_tenant ON audit_pending (tenant, id);
     CREATE INDEX audit_pending_by_action ON audit_pending (action_id, id);

@@ -189,7 +189,10 @@ impl PostgresStore {
         let renewed = Lease { expires_at: expiry(at, self.inner.config.sequencer_ttl), ..lease.clone() };
         lock_chain(&tx, tenant, OP).await?;
         let stmt = tx
-            .prepare_cached("SELECT id, body_json FROM audit_pending WHERE tenant = $1 ORDER BY id LIMIT $2")
+            .prepare_cached(
+                "SELECT id, body_json, (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint - written_at
+                 FROM audit_pending WHERE tenant = $1 ORDER BY id LIMIT $2",
+            )
             .await
             .map_err(pg(OP))?;
         let pending = tx.query(&stmt, &[&tenant, &BATCH]).await.map_err(pg(OP))?;
@@ -261,6 +264,10 @@ impl PostgresStore {
             .map_err(pg(OP))?;
         tx.execute(&stmt, &[&tenant, &SEQUENCER_LEASE, &clamped_nanos(renewed.expires_at)]).await.map_err(pg(OP))?;
         self.commit(tx, OP).await?;
+        let mut lags = self.inner.lags.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let room = crate::store::LAG_SAMPLES.saturating_sub(lags.len());
+        lags.extend(pending.iter().take(room).map(|row| u64::try_from(row.get::<_, i64>(2)).unwrap_or(0)));
+        drop(lags);
         Ok((u64::try_from(pending.len()).unwrap_or(0), renewed))
     }
 

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, Transaction};
@@ -57,7 +58,13 @@ pub(crate) struct Inner {
     pub(crate) background: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Transactions committed (and single-statement writes), for benchmarks.
     pub(crate) commits: AtomicU64,
+    /// How long each entry this process sealed had waited (nanoseconds, the server's clock),
+    /// until taken by [`PostgresStore::take_sequencing_lags`]; at most [`LAG_SAMPLES`].
+    pub(crate) lags: std::sync::Mutex<Vec<u64>>,
 }
+
+/// Sequencing lags kept at most until they are taken.
+pub(crate) const LAG_SAMPLES: usize = 1_000_000;
 
 impl Drop for Inner {
     fn drop(&mut self) {
@@ -125,6 +132,7 @@ impl PostgresStore {
                 sequencer: tokio::sync::Mutex::new(None),
                 background: std::sync::Mutex::new(None),
                 commits: AtomicU64::new(0),
+                lags: std::sync::Mutex::new(Vec::new()),
             }),
         };
         if let Some(interval) = config.sequencer_interval {
@@ -137,6 +145,30 @@ impl PostgresStore {
     /// benchmarks: commits per action).
     pub fn commits(&self) -> u64 {
         self.inner.commits.load(Ordering::Relaxed)
+    }
+
+    /// How long each entry this process's sequencer sealed since the last call had waited
+    /// between its write and its sealing (by the server's clock), in sealing order; for the
+    /// sequencing-lag metric and benchmarks.
+    pub fn take_sequencing_lags(&self) -> Vec<Duration> {
+        let mut lags = self.inner.lags.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::take(&mut *lags).into_iter().map(Duration::from_nanos).collect()
+    }
+
+    /// How long the oldest entry not yet sequenced has waited (by the server's clock); `None`
+    /// when nothing waits. One read on the pending index.
+    pub async fn sequencing_lag(&self) -> Result<Option<Duration>, StoreError> {
+        const OP: &str = "cannot read the sequencing lag";
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint - written_at FROM audit_pending
+                 WHERE tenant = $1 ORDER BY id LIMIT 1",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let row = client.query_opt(&stmt, &[&self.tenant()]).await.map_err(pg(OP))?;
+        Ok(row.map(|row| Duration::from_nanos(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))))
     }
 
     /// This store's name as a lease holder (its sequencer's).

@@ -212,6 +212,16 @@ async fn the_background_sequencer_seals_what_writers_leave_and_an_action_costs_f
     }
     let report = store.verify_audit().await.expect("verify");
     assert!(report.is_intact() && report.records == 4 * ACTIONS, "{report}");
+    assert_eq!(sequencer.sequencing_lag().await.expect("lag"), None, "nothing waits");
+    let mut lags = sequencer.take_sequencing_lags();
+    assert_eq!(lags.len(), usize::try_from(4 * ACTIONS).unwrap(), "one lag per sealed entry");
+    assert!(store.take_sequencing_lags().is_empty(), "the writer sealed nothing");
+    lags.sort();
+    println!(
+        "sequencing lag with a 20 ms interval: p50 {:?}, p99 {:?}",
+        lags[lags.len() / 2],
+        lags[lags.len() * 99 / 100]
+    );
     assert_eq!(writes, 4 * ACTIONS, "one commit per state change, the audit entry in it");
     let sealing = sequencer.commits();
     println!(
