@@ -204,7 +204,7 @@ impl PostgresStore {
         let last =
             read_head(&tx, "SELECT seq, hash FROM audit WHERE tenant = $1 ORDER BY seq DESC LIMIT 1", tenant, OP)
                 .await?;
-        self.check_extendable(&tx, head.as_ref(), last.as_ref(), OP).await?;
+        self.check_extendable(&tx, last.as_ref(), OP).await?;
         if head != last {
             return Err(invalid(OP)(StorePostgresError::AuditHeadMismatch {
                 head: head.map(|h| h.seq).unwrap_or(0),
@@ -276,7 +276,6 @@ impl PostgresStore {
     async fn check_extendable(
         &self,
         tx: &Transaction<'_>,
-        _head: Option<&ChainHead>,
         last: Option<&ChainHead>,
         op: &str,
     ) -> Result<(), StoreError> {
