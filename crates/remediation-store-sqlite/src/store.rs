@@ -692,6 +692,15 @@ impl AuditLog for SqliteStore {
         })
         .await
     }
+
+    /// The writer sequences every group in its own transaction: nothing is left pending.
+    async fn sequence_pending(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    async fn unsequenced(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
 
 impl SqliteStore {

@@ -537,6 +537,15 @@ impl AuditLog for InMemoryStore {
     async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
         self.lock().settings(record.clone())
     }
+
+    /// Every change is sealed as it is written: nothing is ever pending.
+    async fn sequence_pending(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    async fn unsequenced(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
 
 #[async_trait]

@@ -9,8 +9,9 @@
 //! - [`compare_and_set_race`]: N tasks apply the same transition at once; exactly one wins,
 //!   the others see `StateConflict`.
 //! - [`lifecycle`]: suggest, approve, begin execution with slots, complete, through the store.
-//! - [`audit_chain`]: after many changes the chain verifies, pages cover it once, and a
-//!   tampered record (through the subject's hook) is detected.
+//! - [`audit_chain`]: after many changes and one sequencer pass nothing is unsequenced, the
+//!   chain verifies, pages cover it once, and a tampered record (through the subject's hook)
+//!   is detected.
 //! - [`limit_admission`]: limit L, N > L concurrent `begin_execution` on one key: exactly L
 //!   start.
 //! - [`paging`]: `PAGING_ACTIONS` actions, listed page by page, with and without a state
@@ -119,6 +120,13 @@ fn change(detail: &ActionDetail, from: State, to: State, event: &str, at: Offset
     StateChange::new(transition(detail.action.id, Some(from), to, event, at), DetailUpdate::default())
 }
 
+/// Runs the store's sequencer once (a store with several writers seals audit entries in
+/// batches, and reads see only sealed ones): afterwards nothing is left unsequenced.
+async fn sequence_all(store: &dyn Store) {
+    store.sequence_pending().await.expect("sequence the pending audit entries");
+    assert_eq!(store.unsequenced().await.expect("unsequenced"), 0, "one pass seals every entry written before it");
+}
+
 /// N tasks apply the same transition at once: exactly one wins.
 pub async fn compare_and_set_race(subject: Subject) {
     let store = subject.store;
@@ -173,6 +181,7 @@ pub async fn lifecycle(subject: Subject) {
     assert_eq!(got.due_at(), None, "a completed action is not due");
     let states: Vec<State> = store.transitions(detail.action.id).await.expect("t").iter().map(|t| t.to).collect();
     assert_eq!(states, [State::PendingApproval, State::Approved, State::Executing, State::Completed]);
+    sequence_all(store.as_ref()).await;
     let audit =
         store.audit_page(&AuditFilter { action: Some(detail.action.id), since: None }, None, 100).await.expect("audit");
     assert_eq!(audit.len(), 4, "one audit record per transition");
@@ -195,6 +204,7 @@ pub async fn audit_chain(subject: Subject) {
             .await
             .expect("reject");
     }
+    sequence_all(store.as_ref()).await;
     let report = store.verify_audit().await.expect("verify");
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.records, 100);

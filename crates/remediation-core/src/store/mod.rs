@@ -41,7 +41,9 @@ pub use audit::{
 };
 pub use lease::{ActionLeases, Lease, LeaseRequest, LeaseStore, expiry};
 pub use limits::LimitStore;
-pub use principals::{ApiToken, Credential, PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore};
+pub use principals::{
+    ApiToken, Credential, PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore, check_principal_name,
+};
 pub use safety::SafetyStore;
 
 use schemars::JsonSchema;
@@ -460,6 +462,8 @@ mockall::mock! {
         async fn verify_audit(&self) -> Result<ChainReport, StoreError>;
         async fn adopt_audit_chain(&self) -> Result<ChainReport, StoreError>;
         async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError>;
+        async fn sequence_pending(&self) -> Result<u64, StoreError>;
+        async fn unsequenced(&self) -> Result<u64, StoreError>;
     }
 
     #[async_trait::async_trait]
