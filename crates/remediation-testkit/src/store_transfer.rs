@@ -496,6 +496,12 @@ mod tests {
         async fn append_note(&self, record: &SettingsRecord) -> Result<(), StoreError> {
             self.0.append_note(record).await
         }
+        async fn sequence_pending(&self) -> Result<u64, StoreError> {
+            self.0.sequence_pending().await
+        }
+        async fn unsequenced(&self) -> Result<u64, StoreError> {
+            self.0.unsequenced().await
+        }
     }
 
     #[async_trait]
