@@ -6,9 +6,9 @@
 //!
 //! # PostgreSQL
 //!
-//! The PostgreSQL store lives in its own crate, `remediation-store-postgres`. Until it is part
-//! of the build, every entry point below answers [`RuntimeError::PostgresNotBuilt`] for a
-//! `postgres://` store; [`postgres`] is the one module to change when it is plugged in.
+//! The PostgreSQL store lives in its own crate, `remediation-store-postgres`, built in with the
+//! `postgres` feature (on by default in both binaries). Without it, every entry point below
+//! answers [`RuntimeError::PostgresNotBuilt`] for a `postgres://` store.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -98,7 +98,7 @@ pub async fn open_transfer(
             let config = postgres::Connection::new(pg, data_dir)?;
             if options.migrate {
                 let owner = postgres::Connection::new(&pg.for_migrations(), data_dir)?;
-                postgres::migrate(&owner).await?;
+                postgres::migrate(&owner, runtime_role(pg)).await?;
             }
             postgres::connect(&config, key).await
         }
@@ -123,9 +123,18 @@ pub async fn migrate(target: &StoreTarget, data_dir: &Path) -> Result<MigrationR
         }
         StoreTarget::Postgres(pg) => {
             let owner = postgres::Connection::new(&pg.for_migrations(), data_dir)?;
-            let (from, to) = postgres::migrate(&owner).await?;
+            let (from, to) = postgres::migrate(&owner, runtime_role(pg)).await?;
             Ok(MigrationReport { store, from, to })
         }
+    }
+}
+
+/// The role `remediate migrate` grants the application's privileges to: the `[store]` user,
+/// when migrations run as another role (`migrate_user`).
+fn runtime_role(pg: &PostgresTarget) -> Option<&str> {
+    match &pg.migrate_as {
+        Some((owner, _)) if *owner != pg.user => Some(pg.user.as_str()),
+        _ => None,
     }
 }
 
@@ -193,21 +202,9 @@ fn describe(source: &PasswordSource) -> String {
     }
 }
 
-/// The seam where `remediation-store-postgres` is plugged in. With the crate in the build,
-/// `Connection` wraps its `PostgresConfig`, built from [`PostgresParts`]:
-///
-/// ```text
-/// let mut config = remediation_store_postgres::PostgresConfig::from_url(&parts.url)?
-///     .with_pool_size(parts.pool_size);
-/// if let Some(p) = parts.password { config = config.with_password(p); }
-/// if let Some(roots) = parts.root_certificates { config = config.with_root_certificates(roots); }
-/// // migrate: remediation_store_postgres::schema_version(&config) (from), ::migrate(&config, ..) (to = SCHEMA_VERSION)
-/// // connect: refuse_newer_schema(&parts.url, schema_version(&config).await?, SCHEMA_VERSION)?,
-/// //          then remediation_store_postgres::connect(&config, key)
-/// ```
-///
-/// The store must also implement `InstallationExport` and `InstallationImport` (so it is a
-/// `TransferStore`) for `remediate store copy`.
+/// The PostgreSQL store of `remediation-store-postgres` (the `postgres` feature): its
+/// `PostgresConfig` built from [`PostgresParts`]. Without the feature every call answers
+/// [`RuntimeError::PostgresNotBuilt`].
 mod postgres {
     use std::path::Path;
     use std::sync::Arc;
@@ -229,17 +226,69 @@ mod postgres {
             Ok(Self { parts: PostgresParts::resolve(target, data_dir)? })
         }
 
+        #[cfg(feature = "postgres")]
+        fn failed(&self, source: remediation_store_postgres::StorePostgresError) -> RuntimeError {
+            RuntimeError::Postgres { url: self.parts.url.clone(), source: Box::new(source) }
+        }
+
+        #[cfg(feature = "postgres")]
+        fn config(&self) -> Result<remediation_store_postgres::PostgresConfig, RuntimeError> {
+            let parts = &self.parts;
+            let mut config = remediation_store_postgres::PostgresConfig::from_url(&parts.url)
+                .map_err(|e| self.failed(e))?
+                .with_pool_size(parts.pool_size);
+            if let Some(p) = &parts.password {
+                config = config.with_password(p.clone());
+            }
+            if let Some(roots) = &parts.root_certificates {
+                config = config.with_root_certificates(roots.clone());
+            }
+            Ok(config)
+        }
+
+        #[cfg(not(feature = "postgres"))]
         fn not_built(&self) -> RuntimeError {
             RuntimeError::PostgresNotBuilt { url: self.parts.url.clone() }
         }
     }
 
-    /// Applies migrations; the versions before and after.
-    pub(super) async fn migrate(owner: &Connection) -> Result<(Option<u32>, u32), RuntimeError> {
+    /// Applies migrations as `owner`, granting `runtime_role` (when it is another role) what
+    /// the application needs; the versions before and after.
+    #[cfg(feature = "postgres")]
+    pub(super) async fn migrate(
+        owner: &Connection,
+        runtime_role: Option<&str>,
+    ) -> Result<(Option<u32>, u32), RuntimeError> {
+        let options = remediation_store_postgres::MigrateOptions { runtime_role: runtime_role.map(str::to_owned) };
+        let report =
+            remediation_store_postgres::migrate_with(&owner.config()?, &options).await.map_err(|e| owner.failed(e))?;
+        Ok((report.from, report.to))
+    }
+
+    /// Connects without migrating: a schema that is missing, older or newer than this build's
+    /// is refused, naming both versions.
+    #[cfg(feature = "postgres")]
+    pub(super) async fn connect(
+        config: &Connection,
+        key: Option<AuditKey>,
+    ) -> Result<Arc<dyn TransferStore>, RuntimeError> {
+        let store = remediation_store_postgres::PostgresStore::connect(&config.config()?, key)
+            .await
+            .map_err(|e| config.failed(e))?;
+        Ok(Arc::new(store))
+    }
+
+    /// Applies migrations; without PostgreSQL in the build, refused.
+    #[cfg(not(feature = "postgres"))]
+    pub(super) async fn migrate(
+        owner: &Connection,
+        _runtime_role: Option<&str>,
+    ) -> Result<(Option<u32>, u32), RuntimeError> {
         Err(owner.not_built())
     }
 
-    /// Connects without migrating, refusing a schema newer than this build knows.
+    /// Connects; without PostgreSQL in the build, refused.
+    #[cfg(not(feature = "postgres"))]
     pub(super) async fn connect(
         config: &Connection,
         _key: Option<AuditKey>,
@@ -291,8 +340,9 @@ mod tests {
         assert!(shown.contains("REMEDIATION_TEST_NO_SUCH_VAR"), "{shown}");
     }
 
+    #[cfg(not(feature = "postgres"))]
     #[tokio::test]
-    async fn a_postgres_store_is_refused_clearly_until_the_crate_is_built_in() {
+    async fn a_postgres_store_is_refused_clearly_without_the_feature() {
         let dir = tempfile::tempdir().expect("tempdir");
         let target = StoreTarget::Postgres(pg("[store]\nurl = \"postgres://app@127.0.0.1/rem?sslmode=disable\"\n"));
         for e in [

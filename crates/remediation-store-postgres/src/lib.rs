@@ -76,6 +76,7 @@ mod principals;
 mod schema;
 mod sequencer;
 mod store;
+mod transfer;
 
 use std::sync::Arc;
 

@@ -10,3 +10,4 @@ mod conformance;
 mod limits;
 mod plans;
 mod support;
+mod transfer;
