@@ -85,9 +85,14 @@ pub(crate) async fn run(cli: &Cli, command: &StoreCommand) -> Result<u8, Failure
     let from_store = store::open_transfer(&source, &loaded.dir, key, OpenOptions::default())
         .await
         .map_err(|e| runtime_failure(e).context(format!("opening --from {source_name}")))?;
-    let to_store = store::open_transfer(&target, &loaded.dir, key_again, OpenOptions { migrate: true })
-        .await
-        .map_err(|e| runtime_failure(e).context(format!("opening the target {target_name}")))?;
+    let to_store = store::open_transfer(
+        &target,
+        &loaded.dir,
+        key_again,
+        OpenOptions { migrate: true, background_sequencer: false },
+    )
+    .await
+    .map_err(|e| runtime_failure(e).context(format!("opening the target {target_name}")))?;
     errln!("copying {source_name} to {target_name}");
     let mut last = None;
     let mut progress = |p: CopyProgress| {

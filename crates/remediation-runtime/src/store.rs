@@ -32,6 +32,10 @@ pub struct OpenOptions {
     /// Apply pending migrations first (PostgreSQL: as the `migrate_user`). SQLite always
     /// migrates when opened.
     pub migrate: bool,
+    /// PostgreSQL: run the audit sequencer in the background (a server does; a CLI command
+    /// seals what is pending when it ends, and the target of a copy must not seal anything
+    /// before the copy completes). SQLite sequences in every commit.
+    pub background_sequencer: bool,
 }
 
 /// What `remediate migrate` did.
@@ -100,7 +104,7 @@ pub async fn open_transfer(
                 let owner = postgres::Connection::new(&pg.for_migrations(), data_dir)?;
                 postgres::migrate(&owner, runtime_role(pg)).await?;
             }
-            postgres::connect(&config, key).await
+            postgres::connect(&config, key, options.background_sequencer).await
         }
     }
 }
@@ -271,10 +275,14 @@ mod postgres {
     pub(super) async fn connect(
         config: &Connection,
         key: Option<AuditKey>,
+        background_sequencer: bool,
     ) -> Result<Arc<dyn TransferStore>, RuntimeError> {
-        let store = remediation_store_postgres::PostgresStore::connect(&config.config()?, key)
-            .await
-            .map_err(|e| config.failed(e))?;
+        let mut pg = config.config()?;
+        if !background_sequencer {
+            // A short-lived process seals at the end of each command and gives the lease up.
+            pg = pg.with_sequencer_interval(None).with_sequencer_release_after_pass(true);
+        }
+        let store = remediation_store_postgres::PostgresStore::connect(&pg, key).await.map_err(|e| config.failed(e))?;
         Ok(Arc::new(store))
     }
 
@@ -292,6 +300,7 @@ mod postgres {
     pub(super) async fn connect(
         config: &Connection,
         _key: Option<AuditKey>,
+        _background_sequencer: bool,
     ) -> Result<Arc<dyn TransferStore>, RuntimeError> {
         Err(config.not_built())
     }

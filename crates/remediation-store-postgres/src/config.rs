@@ -40,6 +40,7 @@ pub struct PostgresConfig {
     pub(crate) pool_size: usize,
     pub(crate) sequencer_interval: Option<Duration>,
     pub(crate) sequencer_ttl: Duration,
+    pub(crate) release_sequencer_after_pass: bool,
     pub(crate) clock: Option<Arc<dyn Clock>>,
 }
 
@@ -89,6 +90,7 @@ impl PostgresConfig {
             pool_size: DEFAULT_POOL_SIZE,
             sequencer_interval: Some(DEFAULT_SEQUENCER_INTERVAL),
             sequencer_ttl: DEFAULT_SEQUENCER_TTL,
+            release_sequencer_after_pass: false,
             clock: None,
         })
     }
@@ -120,6 +122,16 @@ impl PostgresConfig {
     #[must_use]
     pub fn with_sequencer_interval(mut self, interval: Option<Duration>) -> Self {
         self.sequencer_interval = interval;
+        self
+    }
+
+    /// Gives the sequencer lease up at the end of every [`crate::PostgresStore::sequence_pending`]
+    /// pass that took it: for a short-lived process (a CLI command seals what it wrote, then
+    /// exits), so the next command or a server takes the lease at once rather than when it
+    /// expires. A server keeps the lease between passes (the default).
+    #[must_use]
+    pub fn with_sequencer_release_after_pass(mut self, release: bool) -> Self {
+        self.release_sequencer_after_pass = release;
         self
     }
 

@@ -128,7 +128,11 @@ impl PostgresStore {
             lease = renewed;
             total += sealed;
             if sealed < BATCH.unsigned_abs() {
-                *held = Some(lease);
+                if self.inner.config.release_sequencer_after_pass {
+                    self.release_lease(SEQUENCER_LEASE, &lease).await?;
+                } else {
+                    *held = Some(lease);
+                }
                 return Ok(total);
             }
         }

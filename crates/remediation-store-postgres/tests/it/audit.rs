@@ -297,3 +297,27 @@ async fn a_chain_kept_without_a_key_is_adopted_only_when_it_verifies() {
     drop(keyed);
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_short_lived_sequencer_gives_the_lease_up_after_its_pass() {
+    let Some(db) = TestDb::create("a_short_lived_sequencer_gives_the_lease_up_after_its_pass").await else {
+        return;
+    };
+    let (_, app) = db.migrated().await;
+    let request = LeaseRequest { holder: "server".to_owned(), ttl: Duration::from_secs(60) };
+    // A server's store keeps the lease between passes: nobody else takes it meanwhile.
+    let server = PostgresStore::connect(&app, None).await.expect("connect");
+    write(&server, 1, 2).await;
+    assert_eq!(server.sequence_pending().await.expect("pass"), 2);
+    let other = PostgresStore::connect(&app, None).await.expect("connect");
+    assert!(other.acquire_lease(SEQUENCER_LEASE, &request).await.expect("acquire").is_none(), "kept");
+    server.release_sequencer().await.expect("release");
+    // A command's store seals what it wrote and leaves the lease free for the next process.
+    let command =
+        PostgresStore::connect(&app.clone().with_sequencer_release_after_pass(true), None).await.expect("connect");
+    write(&command, 3, 2).await;
+    assert_eq!(command.sequence_pending().await.expect("pass"), 2);
+    assert_eq!(command.unsequenced().await.expect("unsequenced"), 0);
+    assert!(other.acquire_lease(SEQUENCER_LEASE, &request).await.expect("acquire").is_some(), "given up");
+    db.drop().await;
+}
