@@ -8,6 +8,7 @@ mod concurrency;
 mod connectors;
 mod crash;
 mod hostile;
+mod postgres;
 mod safety;
 mod server;
 mod store;
