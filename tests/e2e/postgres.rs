@@ -88,16 +88,21 @@ impl Db {
 
 impl Drop for Db {
     fn drop(&mut self) {
+        // One statement per call: DROP DATABASE cannot run inside the implicit transaction of
+        // a multi-statement query. Best effort: a failed drop must not hide the test's result.
         let name = self.name.clone();
         let conn = self.admin.clone();
         let _ = self.runtime.block_on(async move {
             let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
             tokio::spawn(connection);
-            client
-                .batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE); DROP ROLE IF EXISTS {name}_owner; DROP ROLE IF EXISTS {name}_app;"
-                ))
-                .await
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                format!("DROP ROLE IF EXISTS {name}_owner"),
+                format!("DROP ROLE IF EXISTS {name}_app"),
+            ] {
+                client.batch_execute(&sql).await?;
+            }
+            Ok::<_, tokio_postgres::Error>(())
         });
     }
 }
