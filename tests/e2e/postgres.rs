@@ -193,4 +193,22 @@ fn a_server_on_postgres_serves_suggest_approve_execute_and_seals_the_trail() {
     let trail = db.run(true, &[&format!("SELECT COUNT(*) FROM audit WHERE action_id = '{id}'")])[0];
     assert!(trail >= 4, "suggest, approve, begin and complete are sealed: {trail}");
     drop(server);
+
+    // A schema newer than the build's is refused by the server, even with --migrate, and by
+    // the CLI, naming both versions.
+    db.run(true, &["INSERT INTO schema_migrations (version, description) VALUES (99, 'from a newer release')"]);
+    let out = Command::new(server_bin())
+        .arg("--data-dir")
+        .arg(env.dir())
+        .args(["--listen", "127.0.0.1:0", "--migrate"])
+        .env_remove("REMEDIATION_CONFIG")
+        .env_remove("REMEDIATION_DATA_DIR")
+        .output()
+        .expect("run the server");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("99") && stderr.contains("newer"), "{stderr}");
+    let run = env.run_as("local:bob", &["list"]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("schema version 99, newer than this build supports (1)"), "{}", run.stderr);
 }
