@@ -124,6 +124,7 @@ fn store_copy_moves_a_sqlite_installation_into_postgres() {
     assert!(refused.stderr.contains("remediate migrate"), "{}", refused.stderr);
     let migrated = env.expect("local:admin", &["migrate"], 0);
     assert!(migrated.stdout.contains(&db.name), "{}", migrated.stdout);
+    assert!(migrated.stdout.contains(&format!("granted the runtime role {}_app", db.name)), "{}", migrated.stdout);
     std::fs::rename(env.dir().join("remediation.db"), env.dir().join("moved-away.db")).expect("move");
     let after = (json(&env, &["list"]), json(&env, &["show", &id]), json(&env, &["audit", "verify"]));
     assert_eq!(before, after, "list, show and audit verify read the same on PostgreSQL");
@@ -157,6 +158,7 @@ fn a_server_on_postgres_serves_suggest_approve_execute_and_seals_the_trail() {
 
     let migrated = env.expect("local:admin", &["--output", "json", "migrate"], 0).json();
     assert_eq!(migrated["from"], serde_json::Value::Null, "{migrated}");
+    assert_eq!(migrated["granted"], format!("{}_app", db.name), "{migrated}");
     let requester = token(&env, "alice-svc", "requester");
     let approver = token(&env, "bob-svc", "approver");
     let server = Server::start(&env);

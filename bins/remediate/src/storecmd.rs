@@ -31,12 +31,13 @@ pub(crate) async fn migrate(cli: &Cli) -> Result<u8, Failure> {
     match cli.output {
         Format::Json => outln!("{}", output::json(&json!(report)))?,
         Format::Table => match report.from {
-            Some(from) if from == report.to => {
-                outln!("{}: schema {} is current; nothing to do", report.store, report.to)?
-            }
+            Some(from) if from == report.to => outln!("{}: schema {} is current", report.store, report.to)?,
             Some(from) => outln!("{}: schema {from} -> {}", report.store, report.to)?,
             None => outln!("{}: created at schema {}", report.store, report.to)?,
         },
+    }
+    if let (Format::Table, Some(role)) = (cli.output, &report.granted) {
+        outln!("granted the runtime role {role} its privileges")?;
     }
     Ok(0)
 }

@@ -47,6 +47,9 @@ pub struct MigrationReport {
     pub from: Option<u32>,
     /// The schema version now.
     pub to: u32,
+    /// PostgreSQL: the runtime role (the `[store]` user) granted its privileges, when
+    /// migrations ran as another role.
+    pub granted: Option<String>,
 }
 
 /// The SQLite file of `path` (relative to `data_dir`).
@@ -121,14 +124,15 @@ pub async fn migrate(target: &StoreTarget, data_dir: &Path) -> Result<MigrationR
                 crate::files::create_private(&file)?;
                 let report = remediation_store_sqlite::migrate(&file)
                     .map_err(|source| RuntimeError::StoreOpen { dir, source: Box::new(source) })?;
-                Ok(MigrationReport { store, from: report.from, to: report.to })
+                Ok(MigrationReport { store, from: report.from, to: report.to, granted: None })
             })
             .await
         }
         StoreTarget::Postgres(pg) => {
             let owner = postgres::Connection::new(&pg.for_migrations(), data_dir)?;
-            let (from, to) = postgres::migrate(&owner, runtime_role(pg)).await?;
-            Ok(MigrationReport { store, from, to })
+            let role = runtime_role(pg);
+            let (from, to) = postgres::migrate(&owner, role).await?;
+            Ok(MigrationReport { store, from, to, granted: role.map(str::to_owned) })
         }
     }
 }
