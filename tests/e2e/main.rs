@@ -9,6 +9,7 @@ mod connectors;
 mod crash;
 mod hostile;
 mod log;
+mod postgres;
 mod safety;
 mod server;
 mod store;

@@ -40,6 +40,7 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
         _ => {
             let ctx = Ctx::open(&cli).await?;
             let result = ctx.dispatch(&cli.command).await;
+            ctx.sequence_pending().await;
             ctx.sign_tree_head().await;
             result
         }
@@ -169,6 +170,20 @@ impl Ctx {
         Ok(Self { backend: Backend::Local(Box::new(local)), actor, format: cli.output })
     }
 
+    /// Seals the audit entries left unsequenced (a shared store's commands write entries for
+    /// a sequencer; when no server runs, the CLI is it). Another process holding the
+    /// sequencer lease seals them instead; a failure leaves them for the next command.
+    async fn sequence_pending(&self) {
+        let Backend::Local(local) = &self.backend else {
+            return;
+        };
+        if let Err(e) = local.store.sequence_pending().await {
+            errln!(
+                "warning: the audit entries of this command are not sequenced yet ({e}); the next command or a server seals them"
+            );
+        }
+    }
+
     async fn dispatch(&self, command: &Command) -> Result<u8, Failure> {
         for a in self.backend.expire_stale().await? {
             if a.state == remediation_core::State::Completed {
@@ -237,7 +252,11 @@ impl Ctx {
             Command::Limits { command: LimitsCommand::Status } => self.limits_status().await,
             Command::Held { command: HeldCommand::List } => self.held_list().await,
             Command::EmergencyAccess { command } => self.emergency(command).await,
-            Command::Audit { command: AuditCommand::Verify } => self.audit_verify().await,
+            Command::Audit { command: AuditCommand::Verify } => {
+                // What this or an earlier command left pending is sealed before it is verified.
+                self.sequence_pending().await;
+                self.audit_verify().await
+            }
             Command::Audit { command: AuditCommand::Export { since, out } } => {
                 self.audit_export(*since, out.as_deref()).await
             }

@@ -31,12 +31,13 @@ pub(crate) async fn migrate(cli: &Cli) -> Result<u8, Failure> {
     match cli.output {
         Format::Json => outln!("{}", output::json(&json!(report)))?,
         Format::Table => match report.from {
-            Some(from) if from == report.to => {
-                outln!("{}: schema {} is current; nothing to do", report.store, report.to)?
-            }
+            Some(from) if from == report.to => outln!("{}: schema {} is current", report.store, report.to)?,
             Some(from) => outln!("{}: schema {from} -> {}", report.store, report.to)?,
             None => outln!("{}: created at schema {}", report.store, report.to)?,
         },
+    }
+    if let (Format::Table, Some(role)) = (cli.output, &report.granted) {
+        outln!("granted the runtime role {role} its privileges")?;
     }
     Ok(0)
 }
@@ -85,9 +86,14 @@ pub(crate) async fn run(cli: &Cli, command: &StoreCommand) -> Result<u8, Failure
     let from_store = store::open_transfer(&source, &loaded.dir, key, OpenOptions::default())
         .await
         .map_err(|e| runtime_failure(e).context(format!("opening --from {source_name}")))?;
-    let to_store = store::open_transfer(&target, &loaded.dir, key_again, OpenOptions { migrate: true })
-        .await
-        .map_err(|e| runtime_failure(e).context(format!("opening the target {target_name}")))?;
+    let to_store = store::open_transfer(
+        &target,
+        &loaded.dir,
+        key_again,
+        OpenOptions { migrate: true, background_sequencer: false },
+    )
+    .await
+    .map_err(|e| runtime_failure(e).context(format!("opening the target {target_name}")))?;
     errln!("copying {source_name} to {target_name}");
     let mut last = None;
     let mut progress = |p: CopyProgress| {

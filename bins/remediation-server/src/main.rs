@@ -96,7 +96,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         &target,
         &loaded.dir,
         key,
-        remediation_runtime::store::OpenOptions { migrate: args.migrate },
+        remediation_runtime::store::OpenOptions { migrate: args.migrate, background_sequencer: true },
     )
     .await
     .with_context(|| format!("using configuration {}", loaded.path.display()))?;

@@ -74,24 +74,65 @@ pub enum AccessError {
     Runtime(#[from] Box<crate::RuntimeError>),
 }
 
-impl From<StoreError> for AccessError {
-    fn from(e: StoreError) -> Self {
-        let Some(refusal) = StoreSqliteError::refusal_of(&e) else {
-            return Self::Store(e);
-        };
-        let text = refusal.to_string();
-        match refusal {
+/// What a store's refusal means to a caller, whichever store made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// An unknown principal or pending change.
+    NotFound,
+    /// A name that breaks the naming rule.
+    InvalidName,
+    /// A pending change that is no longer pending.
+    ChangeClosed,
+    /// Anything else that conflicts with the stored state (a name taken, a revoked principal,
+    /// a role changed meanwhile).
+    Conflict,
+}
+
+/// The refusal a store attached to `e`, with its text; `None` for a failure of the store
+/// itself. Both stores refuse the same requests with the same variants.
+fn refusal_of(e: &StoreError) -> Option<(Refusal, String)> {
+    if let Some(r) = StoreSqliteError::refusal_of(e) {
+        let kind = match r {
             StoreSqliteError::UnknownPrincipal { .. } | StoreSqliteError::UnknownPendingChange { .. } => {
-                Self::NotFound(text)
+                Refusal::NotFound
             }
-            StoreSqliteError::InvalidName { .. } => Self::Invalid { field: "name", message: text },
+            StoreSqliteError::InvalidName { .. } => Refusal::InvalidName,
+            StoreSqliteError::PendingChangeClosed { .. } => Refusal::ChangeClosed,
             StoreSqliteError::TokenExists { .. }
             | StoreSqliteError::TokenNameTaken { .. }
             | StoreSqliteError::PrincipalExists { .. }
             | StoreSqliteError::PrincipalRevoked { .. }
-            | StoreSqliteError::RoleChanged { .. }
-            | StoreSqliteError::PendingChangeClosed { .. } => Self::Conflict(text),
-            _ => Self::Store(e),
+            | StoreSqliteError::RoleChanged { .. } => Refusal::Conflict,
+            _ => return None,
+        };
+        return Some((kind, r.to_string()));
+    }
+    #[cfg(feature = "postgres")]
+    if let Some(r) = remediation_store_postgres::StorePostgresError::refusal_of(e) {
+        use remediation_store_postgres::StorePostgresError as Pg;
+        let kind = match r {
+            Pg::UnknownPrincipal { .. } | Pg::UnknownPendingChange { .. } => Refusal::NotFound,
+            Pg::InvalidName { .. } => Refusal::InvalidName,
+            Pg::PendingChangeClosed { .. } => Refusal::ChangeClosed,
+            Pg::TokenExists { .. }
+            | Pg::TokenNameTaken { .. }
+            | Pg::PrincipalExists { .. }
+            | Pg::PrincipalRevoked { .. }
+            | Pg::RoleChanged { .. } => Refusal::Conflict,
+            _ => return None,
+        };
+        return Some((kind, r.to_string()));
+    }
+    None
+}
+
+impl From<StoreError> for AccessError {
+    fn from(e: StoreError) -> Self {
+        match refusal_of(&e) {
+            None => Self::Store(e),
+            Some((Refusal::NotFound, text)) => Self::NotFound(text),
+            Some((Refusal::InvalidName, text)) => Self::Invalid { field: "name", message: text },
+            Some((Refusal::ChangeClosed | Refusal::Conflict, text)) => Self::Conflict(text),
         }
     }
 }
@@ -443,11 +484,7 @@ impl Runtime {
             match self.store().close_change(&c.id, PendingStatus::Expired, &Actor::system(), None, self.now()).await {
                 Ok(c) => expired.push(c),
                 // Closed by someone else meanwhile.
-                Err(e)
-                    if matches!(
-                        StoreSqliteError::refusal_of(&e),
-                        Some(StoreSqliteError::PendingChangeClosed { .. })
-                    ) => {}
+                Err(e) if matches!(refusal_of(&e), Some((Refusal::ChangeClosed, _))) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -563,6 +600,42 @@ mod tests {
         let mut new = old.clone();
         change(&mut new);
         assert_eq!(escalations(&old, &new), expected);
+    }
+
+    fn refused(source: impl std::error::Error + Send + Sync + 'static) -> AccessError {
+        AccessError::from(StoreError::Backend { message: "refused".into(), source: Box::new(source) })
+    }
+
+    #[test]
+    fn each_store_refusal_maps_to_the_same_answer() {
+        use StoreSqliteError as Sq;
+        let kind = |e: AccessError| match e {
+            AccessError::NotFound(text) => ("not_found", text),
+            AccessError::Invalid { message, .. } => ("invalid", message),
+            AccessError::Conflict(text) => ("conflict", text),
+            AccessError::Store(e) => ("store", e.to_string()),
+            other => ("other", other.to_string()),
+        };
+        let (k, text) = kind(refused(Sq::UnknownPrincipal { name: "eve".into() }));
+        assert_eq!(k, "not_found");
+        assert!(text.contains("eve"), "{text}");
+        assert_eq!(kind(refused(Sq::PrincipalExists { name: "eve".into() })).0, "conflict");
+        assert_eq!(kind(refused(std::io::Error::other("disk"))).0, "store");
+        #[cfg(feature = "postgres")]
+        {
+            use remediation_store_postgres::StorePostgresError as Pg;
+            let (k, text) = kind(refused(Pg::UnknownPrincipal { name: "eve".into() }));
+            assert_eq!(k, "not_found");
+            assert!(text.contains("eve"), "{text}");
+            assert_eq!(kind(refused(Pg::UnknownPendingChange { id: "c1".into() })).0, "not_found");
+            assert_eq!(kind(refused(Pg::InvalidName { name: "x y".into(), why: "spaces" })).0, "invalid");
+            assert_eq!(kind(refused(Pg::TokenNameTaken { name: "t".into(), principal: "p".into() })).0, "conflict");
+            assert_eq!(kind(refused(Pg::PrincipalRevoked { name: "p".into() })).0, "conflict");
+            assert_eq!(
+                kind(refused(Pg::PendingChangeClosed { id: "c1".into(), status: "expired".into() })).0,
+                "conflict"
+            );
+        }
     }
 
     #[test]

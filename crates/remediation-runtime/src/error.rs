@@ -68,6 +68,16 @@ pub enum RuntimeError {
         /// The store's URL, without any password.
         url: String,
     },
+    /// The PostgreSQL store could not be migrated or connected (the reason says which, and
+    /// what to do).
+    #[error("PostgreSQL store {url}")]
+    Postgres {
+        /// The store's URL, without any password.
+        url: String,
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// [`crate::Runtime::build`] was not given the store the configuration names (a
     /// PostgreSQL store is opened asynchronously, with [`crate::store::open`], first).
     #[error("the store {url} must be opened with remediation_runtime::store::open and passed in RuntimeOptions::store")]

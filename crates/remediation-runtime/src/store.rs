@@ -6,9 +6,9 @@
 //!
 //! # PostgreSQL
 //!
-//! The PostgreSQL store lives in its own crate, `remediation-store-postgres`. Until it is part
-//! of the build, every entry point below answers [`RuntimeError::PostgresNotBuilt`] for a
-//! `postgres://` store; [`postgres`] is the one module to change when it is plugged in.
+//! The PostgreSQL store lives in its own crate, `remediation-store-postgres`, built in with the
+//! `postgres` feature (on by default in both binaries). Without it, every entry point below
+//! answers [`RuntimeError::PostgresNotBuilt`] for a `postgres://` store.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +32,10 @@ pub struct OpenOptions {
     /// Apply pending migrations first (PostgreSQL: as the `migrate_user`). SQLite always
     /// migrates when opened.
     pub migrate: bool,
+    /// PostgreSQL: run the audit sequencer in the background (a server does; a CLI command
+    /// seals what is pending when it ends, and the target of a copy must not seal anything
+    /// before the copy completes). SQLite sequences in every commit.
+    pub background_sequencer: bool,
 }
 
 /// What `remediate migrate` did.
@@ -43,6 +47,9 @@ pub struct MigrationReport {
     pub from: Option<u32>,
     /// The schema version now.
     pub to: u32,
+    /// PostgreSQL: the runtime role (the `[store]` user) granted its privileges, when
+    /// migrations ran as another role.
+    pub granted: Option<String>,
 }
 
 /// The SQLite file of `path` (relative to `data_dir`).
@@ -98,9 +105,9 @@ pub async fn open_transfer(
             let config = postgres::Connection::new(pg, data_dir)?;
             if options.migrate {
                 let owner = postgres::Connection::new(&pg.for_migrations(), data_dir)?;
-                postgres::migrate(&owner).await?;
+                postgres::migrate(&owner, runtime_role(pg)).await?;
             }
-            postgres::connect(&config, key).await
+            postgres::connect(&config, key, options.background_sequencer).await
         }
     }
 }
@@ -117,15 +124,25 @@ pub async fn migrate(target: &StoreTarget, data_dir: &Path) -> Result<MigrationR
                 crate::files::create_private(&file)?;
                 let report = remediation_store_sqlite::migrate(&file)
                     .map_err(|source| RuntimeError::StoreOpen { dir, source: Box::new(source) })?;
-                Ok(MigrationReport { store, from: report.from, to: report.to })
+                Ok(MigrationReport { store, from: report.from, to: report.to, granted: None })
             })
             .await
         }
         StoreTarget::Postgres(pg) => {
             let owner = postgres::Connection::new(&pg.for_migrations(), data_dir)?;
-            let (from, to) = postgres::migrate(&owner).await?;
-            Ok(MigrationReport { store, from, to })
+            let role = runtime_role(pg);
+            let (from, to) = postgres::migrate(&owner, role).await?;
+            Ok(MigrationReport { store, from, to, granted: role.map(str::to_owned) })
         }
+    }
+}
+
+/// The role `remediate migrate` grants the application's privileges to: the `[store]` user,
+/// when migrations run as another role (`migrate_user`).
+fn runtime_role(pg: &PostgresTarget) -> Option<&str> {
+    match &pg.migrate_as {
+        Some((owner, _)) if *owner != pg.user => Some(pg.user.as_str()),
+        _ => None,
     }
 }
 
@@ -193,21 +210,9 @@ fn describe(source: &PasswordSource) -> String {
     }
 }
 
-/// The seam where `remediation-store-postgres` is plugged in. With the crate in the build,
-/// `Connection` wraps its `PostgresConfig`, built from [`PostgresParts`]:
-///
-/// ```text
-/// let mut config = remediation_store_postgres::PostgresConfig::from_url(&parts.url)?
-///     .with_pool_size(parts.pool_size);
-/// if let Some(p) = parts.password { config = config.with_password(p); }
-/// if let Some(roots) = parts.root_certificates { config = config.with_root_certificates(roots); }
-/// // migrate: remediation_store_postgres::schema_version(&config) (from), ::migrate(&config, ..) (to = SCHEMA_VERSION)
-/// // connect: refuse_newer_schema(&parts.url, schema_version(&config).await?, SCHEMA_VERSION)?,
-/// //          then remediation_store_postgres::connect(&config, key)
-/// ```
-///
-/// The store must also implement `InstallationExport` and `InstallationImport` (so it is a
-/// `TransferStore`) for `remediate store copy`.
+/// The PostgreSQL store of `remediation-store-postgres` (the `postgres` feature): its
+/// `PostgresConfig` built from [`PostgresParts`]. Without the feature every call answers
+/// [`RuntimeError::PostgresNotBuilt`].
 mod postgres {
     use std::path::Path;
     use std::sync::Arc;
@@ -229,20 +234,77 @@ mod postgres {
             Ok(Self { parts: PostgresParts::resolve(target, data_dir)? })
         }
 
+        #[cfg(feature = "postgres")]
+        fn failed(&self, source: remediation_store_postgres::StorePostgresError) -> RuntimeError {
+            RuntimeError::Postgres { url: self.parts.url.clone(), source: Box::new(source) }
+        }
+
+        #[cfg(feature = "postgres")]
+        fn config(&self) -> Result<remediation_store_postgres::PostgresConfig, RuntimeError> {
+            let parts = &self.parts;
+            let mut config = remediation_store_postgres::PostgresConfig::from_url(&parts.url)
+                .map_err(|e| self.failed(e))?
+                .with_pool_size(parts.pool_size);
+            if let Some(p) = &parts.password {
+                config = config.with_password(p.clone());
+            }
+            if let Some(roots) = &parts.root_certificates {
+                config = config.with_root_certificates(roots.clone());
+            }
+            Ok(config)
+        }
+
+        #[cfg(not(feature = "postgres"))]
         fn not_built(&self) -> RuntimeError {
             RuntimeError::PostgresNotBuilt { url: self.parts.url.clone() }
         }
     }
 
-    /// Applies migrations; the versions before and after.
-    pub(super) async fn migrate(owner: &Connection) -> Result<(Option<u32>, u32), RuntimeError> {
+    /// Applies migrations as `owner`, granting `runtime_role` (when it is another role) what
+    /// the application needs; the versions before and after.
+    #[cfg(feature = "postgres")]
+    pub(super) async fn migrate(
+        owner: &Connection,
+        runtime_role: Option<&str>,
+    ) -> Result<(Option<u32>, u32), RuntimeError> {
+        let options = remediation_store_postgres::MigrateOptions { runtime_role: runtime_role.map(str::to_owned) };
+        let report =
+            remediation_store_postgres::migrate_with(&owner.config()?, &options).await.map_err(|e| owner.failed(e))?;
+        Ok((report.from, report.to))
+    }
+
+    /// Connects without migrating: a schema that is missing, older or newer than this build's
+    /// is refused, naming both versions.
+    #[cfg(feature = "postgres")]
+    pub(super) async fn connect(
+        config: &Connection,
+        key: Option<AuditKey>,
+        background_sequencer: bool,
+    ) -> Result<Arc<dyn TransferStore>, RuntimeError> {
+        let mut pg = config.config()?;
+        if !background_sequencer {
+            // A short-lived process seals at the end of each command and gives the lease up.
+            pg = pg.with_sequencer_interval(None).with_sequencer_release_after_pass(true);
+        }
+        let store = remediation_store_postgres::PostgresStore::connect(&pg, key).await.map_err(|e| config.failed(e))?;
+        Ok(Arc::new(store))
+    }
+
+    /// Applies migrations; without PostgreSQL in the build, refused.
+    #[cfg(not(feature = "postgres"))]
+    pub(super) async fn migrate(
+        owner: &Connection,
+        _runtime_role: Option<&str>,
+    ) -> Result<(Option<u32>, u32), RuntimeError> {
         Err(owner.not_built())
     }
 
-    /// Connects without migrating, refusing a schema newer than this build knows.
+    /// Connects; without PostgreSQL in the build, refused.
+    #[cfg(not(feature = "postgres"))]
     pub(super) async fn connect(
         config: &Connection,
         _key: Option<AuditKey>,
+        _background_sequencer: bool,
     ) -> Result<Arc<dyn TransferStore>, RuntimeError> {
         Err(config.not_built())
     }
@@ -291,8 +353,9 @@ mod tests {
         assert!(shown.contains("REMEDIATION_TEST_NO_SUCH_VAR"), "{shown}");
     }
 
+    #[cfg(not(feature = "postgres"))]
     #[tokio::test]
-    async fn a_postgres_store_is_refused_clearly_until_the_crate_is_built_in() {
+    async fn a_postgres_store_is_refused_clearly_without_the_feature() {
         let dir = tempfile::tempdir().expect("tempdir");
         let target = StoreTarget::Postgres(pg("[store]\nurl = \"postgres://app@127.0.0.1/rem?sslmode=disable\"\n"));
         for e in [

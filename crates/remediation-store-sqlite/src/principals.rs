@@ -14,20 +14,8 @@ use crate::store::{SqliteStore, append_audit, invalid, invalid_with, nanos, sql,
 /// `Alice` and `alice` cannot be two principals; no `:`, so no server principal can take a
 /// local actor's name (`local:alice`).
 pub fn check_name(name: &str) -> Result<(), StoreSqliteError> {
-    let bad = |why| Err(StoreSqliteError::InvalidName { name: name.chars().take(80).collect(), why });
-    if name.is_empty() || name.len() > 64 {
-        return bad("a name has 1 to 64 characters");
-    }
-    if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
-        return bad("a name starts with a lowercase letter or a digit");
-    }
-    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '@')) {
-        return bad("a name holds only lowercase letters, digits, `.`, `_`, `-` and `@`");
-    }
-    if name == "system" {
-        return bad("`system` is the engine's own name");
-    }
-    Ok(())
+    remediation_core::store::check_principal_name(name)
+        .map_err(|why| StoreSqliteError::InvalidName { name: name.chars().take(80).collect(), why })
 }
 
 /// The audit record of a principal or token change; never a token or its hash.

@@ -17,6 +17,7 @@
 //! - [`real_server`], the one rule for tests that need a real server (skip locally, fail
 //!   under CI);
 //! - [`tls`], a private certificate authority and server certificate for TLS tests;
+//! - [`private_pg`], a private TLS-only PostgreSQL server with such a certificate;
 //! - the core's mockall mocks, re-exported as [`mocks`], and [`mockall`] itself.
 //!
 //! # Example
@@ -51,6 +52,7 @@ pub mod golden;
 mod harness;
 pub mod permission_map;
 pub mod policy;
+pub mod private_pg;
 pub mod real_server;
 pub mod store;
 pub mod store_conformance;

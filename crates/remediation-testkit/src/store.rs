@@ -633,6 +633,15 @@ impl AuditLog for InMemoryStore {
         inner.archived = Some((archive.through_seq, archive.last_hash.clone()));
         Ok((before - inner.log.len()) as u64)
     }
+
+    /// Every change is sealed as it is written: nothing is ever pending.
+    async fn sequence_pending(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    async fn unsequenced(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
 
 #[async_trait]

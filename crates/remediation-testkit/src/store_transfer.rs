@@ -524,6 +524,12 @@ mod tests {
         async fn archive_audit(&self, archive: &remediation_core::AuditArchive) -> Result<u64, StoreError> {
             self.0.archive_audit(archive).await
         }
+        async fn sequence_pending(&self) -> Result<u64, StoreError> {
+            self.0.sequence_pending().await
+        }
+        async fn unsequenced(&self) -> Result<u64, StoreError> {
+            self.0.unsequenced().await
+        }
     }
 
     #[async_trait]

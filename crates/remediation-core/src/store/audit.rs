@@ -116,6 +116,18 @@ pub trait AuditLog: Send + Sync {
     /// hashes stay, so every later proof still verifies; chain verification resumes after the
     /// archived prefix. Returns how many records were removed.
     async fn archive_audit(&self, archive: &AuditArchive) -> Result<u64, StoreError>;
+
+    /// Runs the sequencer once: seals every entry written but not yet sequenced, in batches,
+    /// and returns how many it sealed. A store with several writers sequences under a
+    /// single-leader lease: when another process holds it, this seals nothing and returns 0
+    /// (that leader seals the entries). Stores that sequence in the writing transaction have
+    /// nothing pending and return 0. Called at the end of a command when no server runs.
+    async fn sequence_pending(&self) -> Result<u64, StoreError>;
+
+    /// How many written entries are not sequenced yet (and so not yet visible to
+    /// [`AuditLog::audit_page`] and [`AuditLog::verify_audit`]); 0 for stores that sequence in
+    /// the writing transaction.
+    async fn unsequenced(&self) -> Result<u64, StoreError>;
 }
 
 /// A written and verified archive of the oldest audit records, as the store registers it when

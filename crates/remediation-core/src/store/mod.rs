@@ -42,7 +42,9 @@ pub use audit::{
 };
 pub use lease::{ActionLeases, Lease, LeaseRequest, LeaseStore, expiry};
 pub use limits::LimitStore;
-pub use principals::{ApiToken, Credential, PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore};
+pub use principals::{
+    ApiToken, Credential, PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore, check_principal_name,
+};
 pub use safety::SafetyStore;
 
 use schemars::JsonSchema;
@@ -477,6 +479,8 @@ mockall::mock! {
         async fn publish_key(&self, key: &StoredPublicKey) -> Result<(), StoreError>;
         async fn published_keys(&self) -> Result<Vec<StoredPublicKey>, StoreError>;
         async fn archive_audit(&self, archive: &AuditArchive) -> Result<u64, StoreError>;
+        async fn sequence_pending(&self) -> Result<u64, StoreError>;
+        async fn unsequenced(&self) -> Result<u64, StoreError>;
     }
 
     #[async_trait::async_trait]

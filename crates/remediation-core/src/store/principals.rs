@@ -9,6 +9,26 @@ use time::OffsetDateTime;
 use super::StoreError;
 use crate::{Actor, Role};
 
+/// Checks a new principal or token name: 1 to 64 characters, lowercase ASCII letters, digits
+/// and `.`, `_`, `-`, `@`, starting with a letter or digit; never `system`. Lowercase only, so
+/// `Alice` and `alice` cannot be two principals; no `:`, so no server principal can take a
+/// local actor's name (`local:alice`). The rule every store applies; `Err` says what is wrong.
+pub fn check_principal_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 64 {
+        return Err("a name has 1 to 64 characters");
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        return Err("a name starts with a lowercase letter or a digit");
+    }
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '@')) {
+        return Err("a name holds only lowercase letters, digits, `.`, `_`, `-` and `@`");
+    }
+    if name == "system" {
+        return Err("`system` is the engine's own name");
+    }
+    Ok(())
+}
+
 /// What a principal is. Both authenticate the same way; the kind tells reviewers whether an
 /// approval came from a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
