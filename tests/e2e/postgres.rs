@@ -212,5 +212,5 @@ fn a_server_on_postgres_serves_suggest_approve_execute_and_seals_the_trail() {
     assert!(stderr.contains("99") && stderr.contains("newer"), "{stderr}");
     let run = env.run_as("local:bob", &["list"]);
     assert_ne!(run.code, 0);
-    assert!(run.stderr.contains("schema version 99, newer than this build supports (1)"), "{}", run.stderr);
+    assert!(run.stderr.contains("schema version 99, newer than this build supports ("), "{}", run.stderr);
 }

@@ -47,6 +47,26 @@ async fn audit_rows_cannot_be_updated_or_deleted_by_the_runtime_role_nor_the_own
         .await
         .expect_err("a gap");
     assert!(format!("{:?}", e.as_db_error()).contains("extend the chain"), "{e:?}");
+    // The verifiable log's leaves, heads and keys are as insert-only as the records.
+    for table in ["audit_leaves", "audit_tree_heads", "audit_keys"] {
+        for sql in
+            [format!("UPDATE {table} SET tenant = 'x'"), format!("DELETE FROM {table}"), format!("TRUNCATE {table}")]
+        {
+            let e = app.batch_execute(&sql).await.expect_err(&sql);
+            assert_eq!(e.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{sql}: {e:?}");
+        }
+    }
+    // A leaf row exists for each sealed record, so the owner's change reaches a trigger.
+    for sql in ["UPDATE audit_leaves SET tenant = 'x'", "DELETE FROM audit_leaves", "TRUNCATE audit_leaves"] {
+        let e = owner.batch_execute(sql).await.expect_err(sql);
+        let text = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
+        assert!(text.contains("append-only"), "{sql}: {e:?}");
+    }
+    let e = owner
+        .batch_execute("INSERT INTO audit_leaves (tenant, leaf_index, hash) VALUES ('default', 9, sha256(''::bytea))")
+        .await
+        .expect_err("a leaf gap");
+    assert!(format!("{:?}", e.as_db_error()).contains("extend the log"), "{e:?}");
     // The runtime role owns nothing.
     let owned: i64 = app
         .query_one(
