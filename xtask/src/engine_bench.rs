@@ -128,7 +128,7 @@ fn store_phases(
 
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     println!("engine benchmark (embedded engine, durable SQLite file, {SEEDED} actions seeded, auto mode,");
-    println!("limits on, no-op connector; {cores} cores)");
+    println!("limits on, no-op connector; {cores} cores; global allocator: mimalloc, as xtask sets it)");
     println!();
     println!(
         "raw ceiling: {single:.0} row groups/s one per transaction, {batched:.0} row groups/s 100 per transaction"

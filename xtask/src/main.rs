@@ -86,9 +86,10 @@ fn codegen(check: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// mimalloc rather than the system allocator: the engine allocates and frees many small JSON
-/// values per state change from several threads, where glibc's allocator spent a fifth of the
-/// worker threads' time consolidating its free lists (`cargo xtask bench engine`, README).
+/// mimalloc rather than the system allocator, as an embedding service may choose: the engine
+/// allocates and frees many small JSON values per state change from several threads, where
+/// glibc's allocator spent a fifth of the worker threads' time consolidating its free lists.
+/// The engine benchmark prints which allocator it ran with (README gives both figures).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

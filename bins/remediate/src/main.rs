@@ -379,12 +379,6 @@ fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
         .map_err(|e| format!("`{s}` is not an RFC 3339 instant such as 2026-01-01T00:00:00Z ({e})"))
 }
 
-/// mimalloc rather than the system allocator: the engine allocates and frees many small JSON
-/// values per state change from several threads, where glibc's allocator spent a fifth of the
-/// worker threads' time consolidating its free lists (`cargo xtask bench engine`, README).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

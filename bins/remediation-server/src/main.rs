@@ -39,12 +39,6 @@ struct Args {
     migrate: bool,
 }
 
-/// mimalloc rather than the system allocator: the engine allocates and frees many small JSON
-/// values per state change from several threads, where glibc's allocator spent a fifth of the
-/// worker threads' time consolidating its free lists (`cargo xtask bench engine`, README).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     // Connectors may block a thread (the sandbox waits on a file lock); enough threads keep
