@@ -18,26 +18,6 @@ fn check_name(name: &str) -> Result<(), StorePostgresError> {
         .map_err(|why| StorePostgresError::InvalidName { name: name.chars().take(80).collect(), why })
 }
 
-/// The audit record of a principal or token change; never a token or its hash.
-fn record(
-    event: &str,
-    actor: &Actor,
-    at: OffsetDateTime,
-    comment: String,
-    previous: serde_json::Value,
-    value: serde_json::Value,
-) -> SettingsRecord {
-    SettingsRecord {
-        setting_event: event.to_owned(),
-        actor: actor.name.clone(),
-        credential: actor.credential.clone(),
-        at,
-        comment: Some(comment),
-        previous,
-        value,
-    }
-}
-
 fn role_of(s: &str, op: &str) -> Result<Role, StoreError> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(decode(op))
 }
@@ -147,7 +127,14 @@ impl PrincipalStore for PostgresStore {
         .await
         .map_err(pg(&op))?;
         let value = serde_json::json!({"principal": name, "kind": kind, "role": role});
-        let r = record("principal_created", actor, at, format!("principal `{name}`"), serde_json::Value::Null, value);
+        let r = SettingsRecord::by_actor(
+            "principal_created",
+            actor,
+            at,
+            format!("principal `{name}`"),
+            serde_json::Value::Null,
+            value,
+        );
         insert_pending(&tx, self.tenant(), &AuditBody::Settings(r), &op).await?;
         self.commit(tx, &op).await?;
         Ok(Principal { name: name.to_owned(), kind, role: Some(role), created_at: at, revoked_at: None })
@@ -205,7 +192,7 @@ impl PrincipalStore for PostgresStore {
         )
         .await
         .map_err(pg(&op))?;
-        let r = record(
+        let r = SettingsRecord::by_actor(
             "principal_role_changed",
             actor,
             at,
@@ -247,8 +234,14 @@ impl PrincipalStore for PostgresStore {
             .await
             .map_err(pg(&op))?;
         let value = serde_json::json!({"principal": name, "revoked_tokens": tokens});
-        let r =
-            record("principal_revoked", actor, at, comment.to_owned(), serde_json::json!({"principal": name}), value);
+        let r = SettingsRecord::by_actor(
+            "principal_revoked",
+            actor,
+            at,
+            comment.to_owned(),
+            serde_json::json!({"principal": name}),
+            value,
+        );
         insert_pending(&tx, self.tenant(), &AuditBody::Settings(r), &op).await?;
         self.commit(tx, &op).await?;
         Ok(true)
@@ -303,7 +296,7 @@ impl PrincipalStore for PostgresStore {
         .map_err(pg(&op))?;
         let expires_text = expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
         let value = serde_json::json!({"principal": principal, "token": name, "expires_at": expires_text});
-        let r = record(
+        let r = SettingsRecord::by_actor(
             "token_created",
             actor,
             at,
@@ -362,7 +355,7 @@ impl PrincipalStore for PostgresStore {
             return Ok(false);
         };
         let value = serde_json::json!({"principal": owner, "token": name});
-        let r = record(
+        let r = SettingsRecord::by_actor(
             "token_revoked",
             actor,
             at,

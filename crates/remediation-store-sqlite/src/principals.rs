@@ -18,26 +18,6 @@ pub fn check_name(name: &str) -> Result<(), StoreSqliteError> {
         .map_err(|why| StoreSqliteError::InvalidName { name: name.chars().take(80).collect(), why })
 }
 
-/// The audit record of a principal or token change; never a token or its hash.
-fn record(
-    event: &str,
-    actor: &Actor,
-    at: OffsetDateTime,
-    comment: String,
-    previous: serde_json::Value,
-    value: serde_json::Value,
-) -> SettingsRecord {
-    SettingsRecord {
-        setting_event: event.to_owned(),
-        actor: actor.name.clone(),
-        credential: actor.credential.clone(),
-        at,
-        comment: Some(comment),
-        previous,
-        value,
-    }
-}
-
 fn time_of(n: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
@@ -86,8 +66,14 @@ impl SqliteStore {
             )
             .map_err(sql_with(&op))?;
             let value = serde_json::json!({"principal": name, "kind": kind, "role": role});
-            let r =
-                record("principal_created", actor, at, format!("principal `{name}`"), serde_json::Value::Null, value);
+            let r = SettingsRecord::by_actor(
+                "principal_created",
+                actor,
+                at,
+                format!("principal `{name}`"),
+                serde_json::Value::Null,
+                value,
+            );
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql_with(&op))?;
             Ok(Principal { name: name.to_owned(), kind, role: Some(role), created_at: at, revoked_at: None })
@@ -158,7 +144,7 @@ impl SqliteStore {
                 params![self.tenant, name, role.to_string()],
             )
             .map_err(sql_with(&op))?;
-            let r = record(
+            let r = SettingsRecord::by_actor(
                 "principal_role_changed",
                 actor,
                 at,
@@ -201,7 +187,7 @@ impl SqliteStore {
                 )
                 .map_err(sql_with(&op))?;
             let value = serde_json::json!({"principal": name, "revoked_tokens": tokens});
-            let r = record(
+            let r = SettingsRecord::by_actor(
                 "principal_revoked",
                 actor,
                 at,
@@ -266,7 +252,7 @@ impl SqliteStore {
             .map_err(sql_with(&op))?;
             let expires_text = expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
             let value = serde_json::json!({"principal": principal, "token": name, "expires_at": expires_text});
-            let r = record(
+            let r = SettingsRecord::by_actor(
                 "token_created",
                 actor,
                 at,
@@ -331,7 +317,7 @@ impl SqliteStore {
                 return Ok(false);
             };
             let value = serde_json::json!({"principal": owner, "token": name});
-            let r = record(
+            let r = SettingsRecord::by_actor(
                 "token_revoked",
                 actor,
                 at,

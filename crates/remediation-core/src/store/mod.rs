@@ -139,6 +139,30 @@ pub struct SettingsRecord {
     pub value: serde_json::Value,
 }
 
+impl SettingsRecord {
+    /// The record of a change `actor` made (its name and the credential it used), with a
+    /// reason: what the stores write for principal and token changes. Never holds a token or
+    /// its hash; the caller puts only what may be audited into `previous` and `value`.
+    pub fn by_actor(
+        event: &str,
+        actor: &crate::Actor,
+        at: OffsetDateTime,
+        comment: String,
+        previous: serde_json::Value,
+        value: serde_json::Value,
+    ) -> Self {
+        Self {
+            setting_event: event.to_owned(),
+            actor: actor.name.clone(),
+            credential: actor.credential.clone(),
+            at,
+            comment: Some(comment),
+            previous,
+            value,
+        }
+    }
+}
+
 /// An action with everything recorded about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ActionDetail {
