@@ -63,32 +63,6 @@ async fn live_principal(
     }
 }
 
-fn change_record(
-    change: &PendingChange,
-    actor: &Actor,
-    at: OffsetDateTime,
-    previous: serde_json::Value,
-) -> SettingsRecord {
-    let comment = match &change.note {
-        Some(note) if change.status != PendingStatus::Pending => format!("{}: {note}", change.summary),
-        _ => format!("{}: {}", change.summary, change.reason),
-    };
-    SettingsRecord {
-        setting_event: change.status.event().to_owned(),
-        actor: actor.name.clone(),
-        credential: actor.credential.clone(),
-        at,
-        comment: Some(comment),
-        previous,
-        value: serde_json::json!({
-            "pending_change": change.id,
-            "status": change.status,
-            "proposed_by": change.proposed_by,
-            "change": change.change,
-        }),
-    }
-}
-
 #[async_trait]
 impl PrincipalStore for PostgresStore {
     async fn create_principal(
@@ -408,7 +382,7 @@ impl PrincipalStore for PostgresStore {
         if inserted == 0 {
             return Err(invalid(&op)(StorePostgresError::PendingChangeExists { id: change.id.clone() }));
         }
-        let r = change_record(change, proposer, change.proposed_at, serde_json::Value::Null);
+        let r = change.audit_record(proposer, change.proposed_at, serde_json::Value::Null);
         insert_pending(&tx, self.tenant(), &AuditBody::Settings(r), &op).await?;
         self.commit(tx, &op).await
     }
@@ -495,7 +469,7 @@ impl PrincipalStore for PostgresStore {
         .await
         .map_err(pg(&op))?;
         let previous = serde_json::json!({"pending_change": id, "status": PendingStatus::Pending});
-        let r = change_record(&closed, actor, at, previous);
+        let r = closed.audit_record(actor, at, previous);
         insert_pending(&tx, self.tenant(), &AuditBody::Settings(r), &op).await?;
         self.commit(tx, &op).await?;
         Ok(closed)

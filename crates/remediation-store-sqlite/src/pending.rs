@@ -2,33 +2,12 @@
 //! failed, each step one audit record in the same transaction as the status change.
 
 use remediation_audit::AuditBody;
-use remediation_core::{Actor, PendingChange, PendingStatus, SettingsRecord, StoreError};
+use remediation_core::{Actor, PendingChange, PendingStatus, StoreError};
 use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 use time::OffsetDateTime;
 
 use crate::StoreSqliteError;
 use crate::store::{SqliteStore, append_audit, clamped_nanos, decode, decode_with, invalid_with, nanos, sql, sql_with};
-
-fn record(change: &PendingChange, actor: &Actor, at: OffsetDateTime, previous: serde_json::Value) -> SettingsRecord {
-    let comment = match &change.note {
-        Some(note) if change.status != PendingStatus::Pending => format!("{}: {note}", change.summary),
-        _ => format!("{}: {}", change.summary, change.reason),
-    };
-    SettingsRecord {
-        setting_event: change.status.event().to_owned(),
-        actor: actor.name.clone(),
-        credential: actor.credential.clone(),
-        at,
-        comment: Some(comment),
-        previous,
-        value: serde_json::json!({
-            "pending_change": change.id,
-            "status": change.status,
-            "proposed_by": change.proposed_by,
-            "change": change.change,
-        }),
-    }
-}
 
 impl SqliteStore {
     /// Stores `change` (status `pending`) and audits it (`change_proposed` by its proposer) in
@@ -46,7 +25,7 @@ impl SqliteStore {
                 params![change.id, self.tenant, change.status.as_str(), proposed, expires, json],
             )
             .map_err(sql_with(&op))?;
-            let r = record(change, proposer, change.proposed_at, serde_json::Value::Null);
+            let r = change.audit_record(proposer, change.proposed_at, serde_json::Value::Null);
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql_with(&op))
         })
@@ -147,7 +126,7 @@ impl SqliteStore {
             )
             .map_err(sql_with(&op))?;
             let previous = serde_json::json!({"pending_change": id, "status": PendingStatus::Pending});
-            let r = record(&closed, actor, at, previous);
+            let r = closed.audit_record(actor, at, previous);
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql_with(&op))?;
             Ok(closed)

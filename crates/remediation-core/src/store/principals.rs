@@ -204,6 +204,35 @@ pub struct PendingChange {
     pub note: Option<String>,
 }
 
+impl PendingChange {
+    /// The audit record of this change reaching its current status, made by `actor`: the
+    /// summary with the reason (or, once closed, the note), and the change itself.
+    pub fn audit_record(
+        &self,
+        actor: &Actor,
+        at: OffsetDateTime,
+        previous: serde_json::Value,
+    ) -> super::SettingsRecord {
+        let comment = match &self.note {
+            Some(note) if self.status != PendingStatus::Pending => format!("{}: {note}", self.summary),
+            _ => format!("{}: {}", self.summary, self.reason),
+        };
+        super::SettingsRecord::by_actor(
+            self.status.event(),
+            actor,
+            at,
+            comment,
+            previous,
+            serde_json::json!({
+                "pending_change": self.id,
+                "status": self.status,
+                "proposed_by": self.proposed_by,
+                "change": self.change,
+            }),
+        )
+    }
+}
+
 /// Principals (people and services) with a role per tenant, their API tokens (kept as
 /// SHA-256 hashes only), and changes waiting for a second admin.
 ///
