@@ -172,6 +172,7 @@ mod error;
 mod jsonl;
 pub mod merkle;
 mod record;
+mod subtree;
 mod tree_head;
 
 pub use bundle::{AuditVerification, ConsistencyBundle, InclusionBundle, RecordProof, TreeHeadVerdict};
@@ -183,6 +184,7 @@ pub use merkle::{ConsistencyProof, InclusionProof, MerkleHash, ProofError, Prove
 pub use record::{AuditRecordExt, PreparedBody, seal, seal_prepared};
 /// The record and report types, defined in core so every store trait can name them.
 pub use remediation_core::{AuditBody, AuditRecord, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict};
+pub use subtree::{BLOCK_LEAVES, CachedLeaves, SubtreeCache};
 pub use tree_head::{
     ALGORITHM_ED25519, ExtendsError, LogSigningKey, PublicKeySet, PublishedKey, SIGNING_KEY_FILE_HEADER,
     SignedTreeHead, TREE_HEAD_CONTEXT, TreeHead, TreeHeadError, key_id, verify_extends,

@@ -134,7 +134,7 @@ pub fn root(leaves: &[MerkleHash]) -> MerkleHash {
 }
 
 /// The largest power of two smaller than `n` (`n` ≥ 2): where MTH splits a tree of `n` leaves.
-fn split(n: u64) -> u64 {
+pub(crate) fn split(n: u64) -> u64 {
     debug_assert!(n >= 2);
     1 << (63 - (n - 1).leading_zeros())
 }

@@ -227,6 +227,10 @@ pub struct Runtime {
     parts: Parts,
     /// The tree head signing key, replaced in place by a key rotation.
     signer: Mutex<Option<Arc<remediation_audit::LogSigningKey>>>,
+    /// The hashes of the audit log's complete aligned subtrees, read once and extended as
+    /// the log grows, so signing a head and proving a record cost O(log n), not a read of
+    /// every leaf.
+    subtrees: tokio::sync::Mutex<remediation_audit::SubtreeCache>,
     /// The settings document the active engine was built from (`None`: the seed) and it.
     current: Mutex<(Option<serde_json::Value>, Active)>,
 }
@@ -298,6 +302,7 @@ impl Runtime {
             dir: dir.to_owned(),
             parts,
             signer: Mutex::new(options.signing_key),
+            subtrees: tokio::sync::Mutex::new(remediation_audit::SubtreeCache::new()),
             current: Mutex::new((None, active)),
         })
     }
@@ -356,6 +361,12 @@ impl Runtime {
     /// The key that signs tree heads of the audit log, if one is configured.
     pub fn signing_key(&self) -> Option<Arc<remediation_audit::LogSigningKey>> {
         self.signer.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The audit log's subtree cache (see [`remediation_audit::SubtreeCache`]); its owner
+    /// extends it from the store and clears it when the log is found shorter than it.
+    pub fn subtree_cache(&self) -> &tokio::sync::Mutex<remediation_audit::SubtreeCache> {
+        &self.subtrees
     }
 
     /// Replaces the tree head signing key (after a rotation wrote the new key file).

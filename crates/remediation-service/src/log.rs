@@ -13,10 +13,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use remediation_audit::merkle::{self, MerkleHash};
+use remediation_audit::merkle::{self, LeafHashSource as _, MerkleHash};
 use remediation_audit::{
-    ConsistencyBundle, ConsistencyProof, InclusionBundle, InclusionProof, LogSigningKey, PublicKeySet, PublishedKey,
-    RecordProof, SignedTreeHead, TreeHeadError, TreeHeadVerdict,
+    CachedLeaves, ConsistencyBundle, ConsistencyProof, InclusionBundle, InclusionProof, LogSigningKey, PublicKeySet,
+    PublishedKey, RecordProof, SignedTreeHead, TreeHeadError, TreeHeadVerdict,
 };
 use remediation_core::{ActionId, Actor, AuditFilter, Role, SettingsRecord, StoreError};
 use remediation_runtime::Runtime;
@@ -36,6 +36,55 @@ pub enum ProofTarget {
 /// The leaf hashes of the first `size` leaves.
 async fn leaves(runtime: &Runtime, size: u64) -> Result<Vec<MerkleHash>, ServiceError> {
     Ok(runtime.store().leaf_hashes(0, size).await?.into_iter().map(MerkleHash).collect())
+}
+
+/// Reads leaves `start..end`, all of them or an error.
+async fn leaf_range(runtime: &Runtime, start: u64, end: u64) -> Result<Vec<MerkleHash>, ServiceError> {
+    let read: Vec<MerkleHash> = runtime.store().leaf_hashes(start, end).await?.into_iter().map(MerkleHash).collect();
+    if read.len() as u64 != end - start {
+        return Err(ServiceError::LogIntegrity {
+            message: format!(
+                "the store holds {} of the leaf hashes {start}..{end} of its audit log: leaves are missing",
+                read.len()
+            ),
+            source: None,
+        });
+    }
+    Ok(read)
+}
+
+/// Leaves read into the subtree cache per store call while it catches up.
+const CATCH_UP: u64 = 64 * remediation_audit::BLOCK_LEAVES;
+
+/// Runs `f` on a leaf-hash source for proofs in the tree of `size` leaves about `points`
+/// (leaf indexes, or the older size of a consistency proof): the runtime's subtree cache,
+/// extended to the log's complete blocks first, plus the few leaves the proofs need beyond it.
+/// O(log n) hashing and at most a few blocks read, once the cache has caught up.
+async fn with_tree<R>(
+    runtime: &Runtime,
+    size: u64,
+    points: &[u64],
+    f: impl FnOnce(&CachedLeaves<'_>) -> R,
+) -> Result<R, ServiceError> {
+    let mut cache = runtime.subtree_cache().lock().await;
+    let log_size = runtime.store().audit_size().await?;
+    if cache.covered() > log_size {
+        // The log is shorter than what was read before: start again from what it holds now
+        // (the heads it no longer extends are then refused by the callers' checks).
+        cache.clear();
+    }
+    let complete = size.min(log_size) / cache.block() * cache.block();
+    while cache.covered() < complete {
+        let start = cache.covered();
+        let end = (start + CATCH_UP).min(complete);
+        let read = leaf_range(runtime, start, end).await?;
+        cache.extend(&read);
+    }
+    let mut windows = Vec::new();
+    for (start, end) in cache.windows_for(size, points) {
+        windows.push((start, leaf_range(runtime, start, end).await?));
+    }
+    Ok(f(&CachedLeaves::new(&cache, windows)))
 }
 
 fn stored_head(stored: remediation_core::StoredTreeHead) -> Result<SignedTreeHead, ServiceError> {
@@ -80,17 +129,23 @@ async fn sign_with(
         }
     }
     let previous = latest.clone().map(stored_head).transpose()?;
-    let leaves = leaves(runtime, size).await?;
-    let root = merkle::root(&leaves);
     let previous_size = previous.as_ref().map_or(0, |p| p.head.tree_size);
-    let proof = if previous_size > 0 && previous_size < size {
-        merkle::consistency_path(&leaves, previous_size, size).map_err(|e| ServiceError::LogIntegrity {
-            message: format!("cannot prove the log extends the latest signed head: {e}"),
-            source: None,
-        })?
-    } else {
-        Vec::new()
+    let (root, proof) = with_tree(runtime, size, &[previous_size], |tree| {
+        let root = if size == 0 { Ok(merkle::empty_root()) } else { tree.subtree_hash(0, size) };
+        let proof = if previous_size > 0 && previous_size < size {
+            merkle::consistency_path(tree, previous_size, size).map_err(|e| e.to_string())
+        } else {
+            Ok(Vec::new())
+        };
+        (root, proof)
+    })
+    .await?;
+    let integrity = |e: String| ServiceError::LogIntegrity {
+        message: format!("cannot prove the log extends the latest signed head: {e}"),
+        source: None,
     };
+    let root = root.map_err(|e| integrity(e.to_string()))?;
+    let proof = proof.map_err(integrity)?;
     let signed = key.sign_next(previous.as_ref(), size, root, &proof, now).map_err(|source| {
         ServiceError::LogIntegrity {
             message: format!(
@@ -185,14 +240,17 @@ pub async fn prove_inclusion(
         };
         return Err(ServiceError::NotFound { what });
     }
-    let leaves = leaves(runtime, size).await?;
+    let points: Vec<u64> = records.iter().map(|r| r.seq - 1).collect();
+    let generated = with_tree(runtime, size, &points, |tree| {
+        points.iter().map(|index| InclusionProof::generate(tree, *index, size)).collect::<Vec<_>>()
+    })
+    .await?;
     let mut proofs = Vec::with_capacity(records.len());
-    for record in records {
-        let proof =
-            InclusionProof::generate(&leaves, record.seq - 1, size).map_err(|e| ServiceError::LogIntegrity {
-                message: format!("cannot prove the inclusion of record {}: {e}", record.seq),
-                source: None,
-            })?;
+    for (record, proof) in records.into_iter().zip(generated) {
+        let proof = proof.map_err(|e| ServiceError::LogIntegrity {
+            message: format!("cannot prove the inclusion of record {}: {e}", record.seq),
+            source: None,
+        })?;
         proofs.push(RecordProof { record, proof });
     }
     Ok(InclusionBundle { tree_size: size, tree_head: head, proofs })
@@ -230,9 +288,10 @@ pub async fn prove_consistency(
             source: None,
         });
     }
-    let leaves = leaves(runtime, size).await?;
-    let proof = ConsistencyProof::generate(&leaves, old_size, size)
-        .map_err(|e| ServiceError::LogIntegrity { message: format!("cannot prove consistency: {e}"), source: None })?;
+    let proof =
+        with_tree(runtime, size, &[old_size], |tree| ConsistencyProof::generate(tree, old_size, size)).await?.map_err(
+            |e| ServiceError::LogIntegrity { message: format!("cannot prove consistency: {e}"), source: None },
+        )?;
     let old_head = store.tree_head_at(old_size).await?.map(stored_head).transpose()?;
     Ok(ConsistencyBundle { old_head, tree_head: new, proof })
 }
