@@ -472,7 +472,8 @@ fn replica(dir: &std::path::Path, audit_key_hex: &str, store: Option<Arc<dyn rem
         signing_key: Some(Arc::new(remediation_audit::LogSigningKey::from_seed(&[9; 32]))),
         ..remediation_runtime::RuntimeOptions::default()
     };
-    let runtime = remediation_runtime::Runtime::build(&crate::support::config(|_| {}), dir, Some(key), options).unwrap();
+    let runtime =
+        remediation_runtime::Runtime::build(&crate::support::config(|_| {}), dir, Some(key), options).unwrap();
     router(ApiState::new(Arc::new(runtime), ApiOptions { body_limit_bytes: 4096, ..ApiOptions::default() }))
 }
 

@@ -8,7 +8,8 @@ use remediation_testkit::fixed_time;
 
 use crate::support::{TestDb, raw};
 
-const RAW_ID: &str = "4f1c0ffee0ddba11c0ffee0ddba11c0ffee0ddba11c0ffee0ddba11c0ffee0d";
+/// As the page makes them: 256 random bits, hex.
+const RAW_ID: &str = "4f1c0ffee0ddba11c0ffee0ddba11c0ffee0ddba11c0ffee0ddba11c0ffee0d5";
 
 fn session() -> UiSession {
     UiSession {

@@ -7,7 +7,8 @@ use remediation_store_sqlite::SqliteStore;
 
 use crate::support::{raw, t, temp_store};
 
-const RAW_ID: &str = "4f1c0ffee0ddba11c0ffee0ddba11c0ffee0ddba11c0ffee0ddba11c0ffee0d";
+/// As the page makes them: 256 random bits, hex.
+const RAW_ID: &str = "4f1c0ffee0ddba11c0ffee0ddba11c0ffee0ddba11c0ffee0ddba11c0ffee0d5";
 
 fn session() -> UiSession {
     UiSession {
@@ -27,7 +28,7 @@ fn stored_values(path: &std::path::Path) -> Vec<String> {
     let rows = stmt
         .query_map([], |r| Ok((0..6).map(|i| r.get::<_, String>(i)).collect::<Result<Vec<_>, _>>()))
         .expect("query");
-    rows.map(|r| r.expect("row").expect("values")).flatten().collect()
+    rows.flat_map(|r| r.expect("row").expect("values")).collect()
 }
 
 #[tokio::test]
