@@ -29,8 +29,9 @@
 //! until a second admin confirms. Held actions and plans that dropped to manual are `202`
 //! outcomes, never errors. Each principal's calls are rate-limited (`429` with `Retry-After`).
 //!
-//! The router also serves the approval page at `/` (HTML, signed in with an API token, in-memory
-//! sessions that end with the process; see the README's "Approval page"). Set
+//! The router also serves the approval page at `/` (HTML, signed in with an API token, sessions
+//! kept in the store, so every replica sharing it serves every signed-in browser and sessions
+//! survive a restart; see the README's "Approval page"). Set
 //! [`ApiOptions::secure_cookies`] when it is served over TLS.
 
 mod auth;

@@ -6,9 +6,12 @@
 //!   with the API's own hashed look-up and starts a session; `POST /logout` ends it.
 //! - Sessions are an opaque random id in a cookie (`HttpOnly`, `SameSite=Strict`, `Path=/`,
 //!   `Secure` with [`crate::ApiOptions::secure_cookies`] or `X-Forwarded-Proto: https`),
-//!   mapped in memory to the token's hash; the token itself never leaves the login form.
-//!   Every request re-checks the token, so revoking it ends its sessions. Sessions last
-//!   [`SESSION_TTL`] and do not survive a restart.
+//!   kept in the store ([`remediation_core::SessionStore`]) under the SHA-256 of the id, with
+//!   the token's hash; neither the id nor the token is stored, and the token never leaves the
+//!   login form. Every replica sharing the store knows every session, so a browser signed in
+//!   through one may post to another, and sessions survive a restart. Every request re-checks
+//!   the token, so revoking it ends its sessions. Sessions last [`SESSION_TTL`]; each sign-in
+//!   prunes the expired ones and keeps at most [`MAX_SESSIONS`].
 //! - Every form carries the session's CSRF token (compared in constant time); the sign-in
 //!   form a double-submit one. A POST with a missing or wrong token, a foreign `Origin` or
 //!   `Referer`, or `Sec-Fetch-Site: cross-site` is refused with 403.
@@ -16,8 +19,7 @@
 //!   engine's rules are the same; the result comes back as a flash after a 303 to `/`.
 //! - Templates (`ui/*.html`, askama) escape every value they print.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
@@ -27,7 +29,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rand::RngCore as _;
-use remediation_core::{ActionId, Actor, Risk, Role, State, TransitionRecord};
+use remediation_core::store::{SessionIdHash, UiSession};
+use remediation_core::{ActionId, Actor, Risk, Role, State, Store, TransitionRecord};
 use secrecy::SecretString;
 use serde::Deserialize;
 use subtle::ConstantTimeEq as _;
@@ -46,7 +49,7 @@ const SESSION_COOKIE: &str = "remediation_session";
 const LOGIN_COOKIE: &str = "remediation_login";
 /// How long a session lasts from sign-in.
 const SESSION_TTL: Duration = Duration::hours(8);
-/// At most this many live sessions; the oldest is dropped beyond it.
+/// At most this many live sessions; those that expire first are dropped beyond it.
 const MAX_SESSIONS: usize = 10_000;
 /// Largest form accepted.
 const FORM_LIMIT: usize = 16 * 1024;
@@ -56,22 +59,10 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-ac
 /// The page's stylesheet.
 const STYLE: &str = include_str!("../ui/style.css");
 
-/// What the page's handlers share.
+/// What the page's handlers share: the API's state, whose runtime's store keeps the sessions.
 #[derive(Clone)]
 struct Ui {
     api: ApiState,
-    sessions: Arc<Mutex<HashMap<String, Session>>>,
-}
-
-/// One signed-in browser.
-struct Session {
-    /// The SHA-256 of the token signed in with (never the token).
-    token_hash: String,
-    /// Compared with every form's `csrf` field.
-    csrf: String,
-    expires_at: OffsetDateTime,
-    /// Shown once on the next page.
-    flash: Option<Flash>,
 }
 
 /// A one-time message after a form post.
@@ -96,16 +87,29 @@ impl Flash {
     }
 }
 
+impl From<Flash> for remediation_core::store::Flash {
+    fn from(f: Flash) -> Self {
+        Self { ok: f.ok, text: f.text }
+    }
+}
+
+impl From<remediation_core::store::Flash> for Flash {
+    fn from(f: remediation_core::store::Flash) -> Self {
+        Self { ok: f.ok, text: f.text }
+    }
+}
+
 /// A signed-in caller.
 struct Signed {
-    sid: String,
+    /// The hash of the session's id, as the store keys it.
+    sid: SessionIdHash,
     actor: Actor,
     csrf: String,
 }
 
 /// The page's routes, with their own body limit and security headers.
 pub(crate) fn router(api: ApiState) -> Router {
-    let ui = Ui { api, sessions: Arc::new(Mutex::new(HashMap::new())) };
+    let ui = Ui { api };
     Router::new()
         .route("/", get(index))
         .route("/login", post(login))
@@ -195,69 +199,53 @@ impl Ui {
         HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The store the sessions live in, shared by every replica.
+    fn store(&self) -> &Arc<dyn Store> {
+        self.api.runtime().store()
     }
 
     /// The signed-in caller, if the session cookie names a live session whose token is still
-    /// valid. Expired sessions and sessions of revoked tokens are dropped.
+    /// valid. Sessions of revoked tokens are deleted; expired ones are never returned and are
+    /// pruned at the next sign-in.
     async fn signed_in(&self, headers: &HeaderMap) -> Result<Option<Signed>, ApiError> {
-        let Some(sid) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
-        let now = self.now();
-        let (hash, csrf) = {
-            let mut sessions = self.lock();
-            match sessions.get(sid) {
-                Some(s) if s.expires_at > now => (s.token_hash.clone(), s.csrf.clone()),
-                Some(_) => {
-                    sessions.remove(sid);
-                    return Ok(None);
-                }
-                None => return Ok(None),
-            }
-        };
-        match actor_for_hash(&self.api, &hash).await? {
+        let Some(cookie_id) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
+        let sid = SessionIdHash::of(cookie_id);
+        let Some(session) = self.store().session(&sid, self.now()).await? else { return Ok(None) };
+        match actor_for_hash(&self.api, &session.token_hash).await? {
             Some(actor) => {
                 // The page's calls count against the principal's rate, as API calls do.
                 let clock_now = self.api.runtime().clock().now();
                 if let Err(retry_after) = self.api.rate().admit(&actor.name, clock_now) {
                     return Err(ApiError::rate_limited(&actor.name, retry_after));
                 }
-                Ok(Some(Signed { sid: sid.to_owned(), actor, csrf }))
+                Ok(Some(Signed { sid, actor, csrf: session.csrf }))
             }
             None => {
-                self.lock().remove(sid);
+                self.store().delete_session(&sid).await?;
                 Ok(None)
             }
         }
     }
 
-    /// Starts a session for `token_hash`; returns its id.
-    fn start(&self, token_hash: String, flash: Flash) -> String {
+    /// Starts a session for `token_hash`, after pruning the expired ones and making room under
+    /// [`MAX_SESSIONS`]; returns its id (the store keeps only its hash).
+    async fn start(&self, token_hash: String, flash: Flash) -> Result<String, ApiError> {
         let now = self.now();
         let sid = random_id();
-        let mut sessions = self.lock();
-        sessions.retain(|_, s| s.expires_at > now);
-        while sessions.len() >= MAX_SESSIONS {
-            let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.expires_at).map(|(k, _)| k.clone()) else {
-                break;
-            };
-            sessions.remove(&oldest);
-        }
-        sessions.insert(
-            sid.clone(),
-            Session { token_hash, csrf: random_id(), expires_at: now + SESSION_TTL, flash: Some(flash) },
-        );
-        sid
+        self.store().prune_sessions(now, MAX_SESSIONS - 1).await?;
+        let session =
+            UiSession { token_hash, csrf: random_id(), expires_at: now + SESSION_TTL, flash: Some(flash.into()) };
+        self.store().create_session(&SessionIdHash::of(&sid), &session).await?;
+        Ok(sid)
     }
 
-    fn set_flash(&self, sid: &str, flash: Flash) {
-        if let Some(s) = self.lock().get_mut(sid) {
-            s.flash = Some(flash);
-        }
+    async fn set_flash(&self, sid: &SessionIdHash, flash: Flash) -> Result<(), ApiError> {
+        self.store().set_flash(sid, &flash.into()).await?;
+        Ok(())
     }
 
-    fn take_flash(&self, sid: &str) -> Option<Flash> {
-        self.lock().get_mut(sid).and_then(|s| s.flash.take())
+    async fn take_flash(&self, sid: &SessionIdHash) -> Result<Option<Flash>, ApiError> {
+        Ok(self.store().take_flash(sid).await?.map(Flash::from))
     }
 }
 
@@ -506,7 +494,10 @@ async fn index(AxState(ui): AxState<Ui>, headers: HeaderMap) -> Response {
         Ok(None) => return login_page(&ui, &headers, StatusCode::OK, None),
         Err(e) => return error_page(&e),
     };
-    let flash = ui.take_flash(&signed.sid);
+    let flash = match ui.take_flash(&signed.sid).await {
+        Ok(flash) => flash,
+        Err(e) => return error_page(&e),
+    };
     match cards(&ui, &signed.actor).await {
         Ok(cards) => html(
             StatusCode::OK,
@@ -551,11 +542,16 @@ async fn login(AxState(ui): AxState<Ui>, headers: HeaderMap, form: Result<Form<L
         Err(e) => return error_page(&e),
     };
     // A new id at every sign-in, so a session id planted before it is worthless.
-    if let Some(old) = cookie(&headers, SESSION_COOKIE) {
-        ui.lock().remove(old);
+    if let Some(old) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = ui.store().delete_session(&SessionIdHash::of(old)).await
+    {
+        return error_page(&e.into());
     }
+    let sid = match ui.start(hash, Flash::ok(format!("Signed in as {} ({}).", actor.name, actor.role))).await {
+        Ok(sid) => sid,
+        Err(e) => return error_page(&e),
+    };
     tracing::info!(actor = %actor.name, role = %actor.role, "signed in to the approval page");
-    let sid = ui.start(hash, Flash::ok(format!("Signed in as {} ({}).", actor.name, actor.role)));
     let mut response = see_other_home();
     let h = response.headers_mut();
     h.append(header::SET_COOKIE, ui.set_cookie(&headers, SESSION_COOKIE, Some(&sid), SESSION_TTL));
@@ -597,7 +593,9 @@ async fn logout(AxState(ui): AxState<Ui>, headers: HeaderMap, form: Result<Form<
         Ok(s) => s,
         Err(r) => return *r,
     };
-    ui.lock().remove(&signed.sid);
+    if let Err(e) = ui.store().delete_session(&signed.sid).await {
+        return error_page(&e.into());
+    }
     let mut response = see_other_home();
     response.headers_mut().append(header::SET_COOKIE, ui.set_cookie(&headers, SESSION_COOKIE, None, Duration::ZERO));
     response
@@ -667,8 +665,10 @@ async fn decide(
             }
         }
     };
-    ui.set_flash(&signed.sid, flash);
-    see_other_home()
+    match ui.set_flash(&signed.sid, flash).await {
+        Ok(()) => see_other_home(),
+        Err(e) => error_page(&e),
+    }
 }
 
 #[cfg(test)]

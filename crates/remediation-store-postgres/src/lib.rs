@@ -36,7 +36,7 @@
 //!   for the oldest waiting one ([`PostgresStore::sequencing_lag`]).
 //! - No store call blocks an async thread: every statement goes through tokio-postgres.
 //!
-//! # Schema (version 1)
+//! # Schema (version 3)
 //!
 //! | table | what |
 //! |---|---|
@@ -49,6 +49,8 @@
 //! | `safety_state` | per tenant: `state_json` |
 //! | `principals`, `principal_roles`, `credentials`, `pending_changes` | as in the embedded store |
 //! | `leases` | named leases of single-leader jobs |
+//! | `audit_leaves`, `audit_tree_heads`, `audit_keys` (version 2) | the verifiable log, insert-only as `audit` is |
+//! | `ui_sessions` (version 3) | (`tenant`, `id_hash`) key (hex SHA-256 of the session id, never the id), `token_hash`, `csrf`, `expires_at`, `flash_json`: the approval page's sessions, shared by every replica; indexed on (`tenant`, `expires_at`); the runtime role may change them |
 //!
 //! # Example
 //!
@@ -76,6 +78,7 @@ mod log;
 mod principals;
 mod schema;
 mod sequencer;
+mod sessions;
 mod store;
 mod transfer;
 

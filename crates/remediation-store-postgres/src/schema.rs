@@ -235,6 +235,24 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         FOR EACH STATEMENT EXECUTE FUNCTION log_refuse_change();
     "#,
     ),
+    (
+        "the approval page's sessions",
+        r#"
+    -- Expand only: a new table the previous release never reads. Keyed by the SHA-256 of the
+    -- session id (never the id), so whoever reads the table cannot ride a session; the token
+    -- signed in with is kept as its hash. Not audit rows: the runtime role changes them.
+    CREATE TABLE ui_sessions (
+        tenant     TEXT NOT NULL DEFAULT 'default',
+        id_hash    TEXT NOT NULL CHECK (length(id_hash) = 64),
+        token_hash TEXT NOT NULL,
+        csrf       TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        flash_json TEXT,
+        PRIMARY KEY (tenant, id_hash)
+    );
+    CREATE INDEX ui_sessions_by_expiry ON ui_sessions (tenant, expires_at);
+    "#,
+    ),
 ];
 
 /// Tables the runtime role may change (SELECT, INSERT, UPDATE, DELETE).
@@ -250,6 +268,7 @@ const MUTABLE_TABLES: &[&str] = &[
     "credentials",
     "pending_changes",
     "leases",
+    "ui_sessions",
 ];
 
 /// Tables the runtime role may only read and append to.

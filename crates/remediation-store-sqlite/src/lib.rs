@@ -36,7 +36,7 @@
 //!   requeue) deletes the action's `limit_slots` rows in the same transaction.
 //!   Statements are prepared once per connection (`prepare_cached`).
 //!
-//! # Schema (version 12)
+//! # Schema (version 13)
 //!
 //! | table | columns |
 //! |---|---|
@@ -57,6 +57,7 @@
 //! | `audit_tree_heads` (version 11) | `id` (autoincrement), `tenant`, `tree_size`, `root_hash`, `timestamp` (RFC 3339), `key_id`, `signature`: signed tree heads, insert-only, never smaller than the last |
 //! | `audit_keys` (version 11) | (`tenant`, `key_id`) (PK), `algorithm`, `public_key`, `published_at` (unix ns): every key that signed a head, insert-only |
 //! | `audit_archives` (version 12) | `id` (autoincrement), `tenant`, `through_seq`, `last_hash`, `tree_size`, `root_hash`, `file_sha256`, `archived_at` (unix ns): each written and verified archive of the oldest records, insert-only; `audit`'s delete trigger lets exactly the records up to the largest `through_seq` be removed |
+//! | `ui_sessions` (version 13) | (`tenant`, `id_hash`) (PK; hex SHA-256 of the session id, never the id), `token_hash`, `csrf`, `expires_at` (unix ns), `flash_json`: the approval page's sessions; indexed on (`tenant`, `expires_at`) |
 //! | `audit_checkpoint` (version 2) | one row (`id` = 1): `count` (the last record's `seq`), `head` (its `hash`), `mac` (hex HMAC-SHA256 of `remediation-audit-checkpoint-v1\n{count}\n{head}`) |
 //!
 //! The JSON columns are authoritative; the other columns duplicate what filters, indexes and
@@ -86,6 +87,7 @@ mod log;
 mod pending;
 mod principals;
 mod schema;
+mod sessions;
 mod store;
 mod transfer;
 mod writer;
@@ -119,7 +121,7 @@ pub fn open_transfer_store(
 }
 
 /// The schema version this build migrates to (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 12;
+pub const SCHEMA_VERSION: u32 = 13;
 
 /// The schema version of the database at `path`, without opening it as a store (nothing is
 /// created or migrated): `None` when the file does not exist or holds no schema yet.

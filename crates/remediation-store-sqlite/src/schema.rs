@@ -387,6 +387,23 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         SELECT RAISE(ABORT, 'audit records are append-only: only records in a registered archive are removed');
     END;
     "#,
+    // Version 13.
+    //
+    // The approval page's sessions, so every process sharing the file knows them: keyed by the
+    // SHA-256 of the session id (never the id), with the hash of the token signed in with,
+    // the CSRF token, the expiry (unix ns, indexed for pruning) and the one-time flash (JSON).
+    r#"
+    CREATE TABLE ui_sessions (
+        tenant     TEXT NOT NULL DEFAULT 'default',
+        id_hash    TEXT NOT NULL CHECK (length(id_hash) = 64),
+        token_hash TEXT NOT NULL,
+        csrf       TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        flash_json TEXT,
+        PRIMARY KEY (tenant, id_hash)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX ui_sessions_by_expiry ON ui_sessions (tenant, expires_at);
+    "#,
 ];
 
 /// The version whose migration also computes the leaf hashes of the records already stored.

@@ -213,7 +213,7 @@ impl SqliteStore {
 
     /// Runs `work` on the writer (see the type's documentation) and waits for its answer,
     /// which comes after the transaction holding it committed.
-    async fn write<R, F>(&self, work: F) -> Result<R, StoreError>
+    pub(crate) async fn write<R, F>(&self, work: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnMut(&Connection, &WriteCtx) -> Result<R, StoreError> + Send + 'static,
@@ -1394,7 +1394,7 @@ pub(crate) fn decode(operation: impl fmt::Display) -> impl FnOnce(serde_json::Er
     }
 }
 
-fn encode(operation: impl fmt::Display) -> impl FnOnce(serde_json::Error) -> StoreError {
+pub(crate) fn encode(operation: impl fmt::Display) -> impl FnOnce(serde_json::Error) -> StoreError {
     move |source| StoreError::Backend {
         message: format!("{operation}: cannot write it as JSON"),
         source: Box::new(source),

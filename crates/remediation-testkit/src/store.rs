@@ -14,12 +14,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use remediation_audit::ChainVerifier;
+use remediation_core::store::{Flash, SessionIdHash, UiSession};
 use remediation_core::{
     Action, ActionDetail, ActionFilter, ActionId, ActionLeases, ActionStore, Actor, ApiToken, AuditArchive, AuditBody,
     AuditFilter, AuditLog, AuditRecord, BeginOutcome, ChainHead, ChainReport, Clock, Credential, LeafHash, Lease,
     LeaseRequest, LeaseStore, LimitReached, LimitStore, Page, PageRequest, PendingChange, PendingStatus, Principal,
-    PrincipalKind, PrincipalStore, Role, SafetyState, SafetyStore, SettingsRecord, SlotRequest, State, StateChange,
-    StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
+    PrincipalKind, PrincipalStore, Role, SafetyState, SafetyStore, SessionStore, SettingsRecord, SlotRequest, State,
+    StateChange, StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
 };
 use remediation_limiter::Window;
 use time::OffsetDateTime;
@@ -89,6 +90,8 @@ pub(crate) struct Inner {
     pub(crate) action_leases: HashMap<ActionId, LeaseSlot>,
     /// Named leases of single-leader jobs.
     pub(crate) named_leases: BTreeMap<String, LeaseSlot>,
+    /// The approval page's sessions, by the hash of their id.
+    pub(crate) sessions: HashMap<SessionIdHash, UiSession>,
 }
 
 /// What the in-memory store reports as a backend failure.
@@ -685,6 +688,47 @@ impl LimitStore for InMemoryStore {
             .collect();
         all.sort_by_key(|(_, t)| *t);
         Ok(all)
+    }
+}
+
+#[async_trait]
+impl SessionStore for InMemoryStore {
+    async fn create_session(&self, id: &SessionIdHash, session: &UiSession) -> Result<(), StoreError> {
+        self.lock().sessions.insert(id.clone(), session.clone());
+        Ok(())
+    }
+
+    async fn session(&self, id: &SessionIdHash, now: OffsetDateTime) -> Result<Option<UiSession>, StoreError> {
+        Ok(self.lock().sessions.get(id).filter(|s| now < s.expires_at).cloned())
+    }
+
+    async fn set_flash(&self, id: &SessionIdHash, flash: &Flash) -> Result<bool, StoreError> {
+        Ok(self.lock().sessions.get_mut(id).map(|s| s.flash = Some(flash.clone())).is_some())
+    }
+
+    async fn take_flash(&self, id: &SessionIdHash) -> Result<Option<Flash>, StoreError> {
+        Ok(self.lock().sessions.get_mut(id).and_then(|s| s.flash.take()))
+    }
+
+    async fn delete_session(&self, id: &SessionIdHash) -> Result<bool, StoreError> {
+        Ok(self.lock().sessions.remove(id).is_some())
+    }
+
+    async fn prune_sessions(&self, now: OffsetDateTime, keep: usize) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.sessions.len();
+        inner.sessions.retain(|_, s| now < s.expires_at);
+        if inner.sessions.len() > keep {
+            // The ones that expire first go, as the other stores order them (ties by id hash).
+            let mut by_expiry: Vec<(OffsetDateTime, SessionIdHash)> =
+                inner.sessions.iter().map(|(k, s)| (s.expires_at, k.clone())).collect();
+            by_expiry.sort();
+            let excess = inner.sessions.len() - keep;
+            for (_, id) in by_expiry.into_iter().take(excess) {
+                inner.sessions.remove(&id);
+            }
+        }
+        Ok(u64::try_from(before - inner.sessions.len()).unwrap_or(u64::MAX))
     }
 }
 

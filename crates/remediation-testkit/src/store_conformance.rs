@@ -34,11 +34,16 @@
 //!   signers wins, and published keys are kept for good, one public key per id; archiving
 //!   removes only records a head covers (never the newest), keeps every leaf, and the chain
 //!   verifies from the archive on.
+//! - [`ui_sessions`]: a session is found by the hash of its id while live and not at or after
+//!   its expiry, never by the stored hash presented as an id; its flash is taken once (of N
+//!   concurrent takers, one gets it); deleting ends it; pruning drops the expired ones and then
+//!   those that expire first beyond the number kept.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
+use remediation_core::store::{Flash, SessionIdHash, UiSession};
 use remediation_core::{
     ActionDetail, ActionFilter, AuditArchive, AuditFilter, BeginOutcome, Clock, DetailUpdate, LeafHash, LeaseRequest,
     ManualClock, PageRequest, State, StateChange, Store, StoreError, StoredPublicKey, StoredTreeHead,
@@ -86,7 +91,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Subject>,
 {
-    let cases: [(&str, Case); 12] = [
+    let cases: [(&str, Case); 13] = [
         ("compare_and_set_race", |s| Box::pin(compare_and_set_race(s))),
         ("lifecycle", |s| Box::pin(lifecycle(s))),
         ("audit_chain", |s| Box::pin(audit_chain(s))),
@@ -99,6 +104,7 @@ where
         ("requeue_and_claim", |s| Box::pin(requeue_and_claim(s))),
         ("counts_by_state", |s| Box::pin(counts_by_state(s))),
         ("verifiable_log", |s| Box::pin(verifiable_log(s))),
+        ("ui_sessions", |s| Box::pin(ui_sessions(s))),
     ];
     for (name, case) in cases {
         let started = Instant::now();
@@ -709,6 +715,82 @@ pub async fn verifiable_log(subject: Subject) {
     sequence_all(store.as_ref()).await;
     assert_eq!(store.audit_size().await.expect("size"), size + 1);
     assert!(store.verify_audit().await.expect("verify").first_break.is_none());
+}
+
+/// The session of `token` expiring at `expires_at`, with an optional flash.
+fn ui_session(token: &str, expires_at: OffsetDateTime, flash: Option<&str>) -> UiSession {
+    UiSession {
+        token_hash: remediation_core::hash::sha256_hex(token.as_bytes()),
+        csrf: format!("csrf-of-{token}"),
+        expires_at,
+        flash: flash.map(|text| Flash { ok: true, text: text.to_owned() }),
+    }
+}
+
+/// The approval page's sessions: found by the hash of their id while live, flash taken once,
+/// deleted, pruned by expiry and then by number.
+pub async fn ui_sessions(subject: Subject) {
+    let store = subject.store;
+    let t0 = fixed_time();
+    let (a, b) = (SessionIdHash::of("raw-session-id-a"), SessionIdHash::of("raw-session-id-b"));
+    let session_a = ui_session("token-a", t0 + Duration::hours(8), Some("Signed in as alice"));
+    store.create_session(&a, &session_a).await.expect("create a");
+    store.create_session(&b, &ui_session("token-b", t0 + Duration::hours(1), None)).await.expect("create b");
+
+    assert_eq!(store.session(&a, t0).await.expect("get"), Some(session_a.clone()), "found by the id's hash");
+    assert_eq!(
+        store.session(&SessionIdHash::of(a.as_str()), t0).await.expect("get"),
+        None,
+        "the stored hash presented as a session id finds nothing"
+    );
+    assert_eq!(store.session(&SessionIdHash::of("unknown"), t0).await.expect("get"), None);
+    let almost = t0 + Duration::hours(1) - Duration::nanoseconds(1);
+    assert!(store.session(&b, almost).await.expect("get").is_some(), "live until its expiry");
+    assert_eq!(store.session(&b, t0 + Duration::hours(1)).await.expect("get"), None, "expired at its expiry");
+
+    // The flash is shown once.
+    let flash = session_a.flash.clone();
+    assert_eq!(store.take_flash(&a).await.expect("take"), flash);
+    assert_eq!(store.take_flash(&a).await.expect("take"), None, "taken once");
+    assert_eq!(store.session(&a, t0).await.expect("get").and_then(|s| s.flash), None);
+    let approved = Flash { ok: true, text: "Approved".to_owned() };
+    assert!(store.set_flash(&a, &approved).await.expect("set"));
+    assert_eq!(store.session(&a, t0).await.expect("get").and_then(|s| s.flash), Some(approved.clone()));
+    let unknown = SessionIdHash::of("unknown");
+    assert!(!store.set_flash(&unknown, &approved).await.expect("set"), "no such session");
+    assert_eq!(store.take_flash(&unknown).await.expect("take"), None);
+    let mut takers = Vec::new();
+    for _ in 0..TASKS {
+        let (store, a) = (Arc::clone(&store), a.clone());
+        takers.push(tokio::spawn(async move { store.take_flash(&a).await.expect("take") }));
+    }
+    let mut got = Vec::new();
+    for t in takers {
+        got.extend(t.await.expect("task"));
+    }
+    assert_eq!(got, vec![approved], "of {TASKS} concurrent takers exactly one gets the flash");
+
+    // A second create under the same hash replaces the session.
+    let replaced = ui_session("token-a2", t0 + Duration::hours(8), None);
+    store.create_session(&a, &replaced).await.expect("create again");
+    assert_eq!(store.session(&a, t0).await.expect("get"), Some(replaced));
+
+    assert!(store.delete_session(&a).await.expect("delete"));
+    assert!(!store.delete_session(&a).await.expect("delete"), "already gone");
+    assert_eq!(store.session(&a, t0).await.expect("get"), None, "deleted");
+
+    // Pruning: b and e1 have expired by `now`; of e2..e5 the 3 kept are those expiring last.
+    let e: Vec<SessionIdHash> = (1..=5).map(|i| SessionIdHash::of(&format!("raw-session-id-e{i}"))).collect();
+    for (hours, id) in (1i64..).zip(&e) {
+        store.create_session(id, &ui_session("token-e", t0 + Duration::hours(hours), None)).await.expect("create");
+    }
+    let now = t0 + Duration::minutes(90);
+    assert_eq!(store.prune_sessions(now, 3).await.expect("prune"), 3, "b, e1 (expired) and e2 (oldest beyond 3)");
+    for (id, kept) in [(&b, false), (&e[0], false), (&e[1], false), (&e[2], true), (&e[3], true), (&e[4], true)] {
+        assert_eq!(store.session(id, t0).await.expect("get").is_some(), kept, "{id}");
+    }
+    assert_eq!(store.prune_sessions(now, 3).await.expect("prune"), 0, "nothing more to prune");
+    assert_eq!(store.prune_sessions(now, 0).await.expect("prune"), 3, "keep 0 drops every session");
 }
 
 fn fresh_root(leaves: &[LeafHash]) -> String {

@@ -462,3 +462,65 @@ async fn the_page_counts_against_the_principals_rate() {
     clock.advance(time::Duration::seconds(60));
     assert_eq!(b.get().await.status, StatusCode::OK);
 }
+
+/// Another server of the installation in `dir`: its own runtime (engine, rate limiter,
+/// nothing in memory shared) over `store`, or over the SQLite file in `dir` when `None`.
+fn replica(dir: &std::path::Path, audit_key_hex: &str, store: Option<Arc<dyn remediation_core::Store>>) -> Router {
+    let key = remediation_audit::AuditKey::from_hex(audit_key_hex).unwrap();
+    let options = remediation_runtime::RuntimeOptions {
+        store,
+        signing_key: Some(Arc::new(remediation_audit::LogSigningKey::from_seed(&[9; 32]))),
+        ..remediation_runtime::RuntimeOptions::default()
+    };
+    let runtime =
+        remediation_runtime::Runtime::build(&crate::support::config(|_| {}), dir, Some(key), options).unwrap();
+    router(ApiState::new(Arc::new(runtime), ApiOptions { body_limit_bytes: 4096, ..ApiOptions::default() }))
+}
+
+#[tokio::test]
+async fn a_session_started_on_one_replica_works_on_another_sharing_the_store() {
+    let env = Env::new();
+    let id = env.suggest("requester", "admins").await;
+    let approve = format!("/ui/actions/{id}/approve");
+    let other = replica(env.dir.path(), &env.audit_key_hex, Some(Arc::clone(env.state.runtime().store())));
+    // Signed in through replica A; the same browser's next requests land on B.
+    let mut a = Browser::new(env.app.clone());
+    a.sign_in(env.token("approver")).await;
+    let mut b = Browser::new(other);
+    b.cookies = a.cookies.clone();
+    let page = b.get().await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(&approve), "B knows the session: {}", page.body);
+    let res = b.post(&approve, &[("csrf", &page.csrf()), ("note", "from B")]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let (_, view) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
+    assert_eq!(view["action"]["state"], "approved");
+    // The flash B set is shown once, by whichever replica renders next.
+    let shown = format!("Approved action {id}; it is now approved.");
+    assert!(a.get().await.body.contains(&shown), "A shows B's flash");
+    assert!(!b.get().await.body.contains(&shown), "and only once");
+
+    // Signing out on B ends the session on A too.
+    let csrf = b.get().await.csrf();
+    assert_eq!(b.post("/logout", &[("csrf", &csrf)]).await.status, StatusCode::SEE_OTHER);
+    assert!(a.get().await.body.contains("action=\"/login\""), "A refuses the cookie");
+    let other_id = env.suggest("requester", "engineering").await;
+    let refused = a.post(&format!("/ui/actions/{other_id}/approve"), &[("csrf", &csrf)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+}
+
+#[tokio::test]
+async fn a_session_survives_a_restart() {
+    let env = Env::new();
+    let mut b = Browser::new(env.app.clone());
+    b.sign_in(env.token("approver")).await;
+    let csrf = b.get().await.csrf();
+    // A new server process over the same SQLite file: nothing in memory is kept.
+    let Env { dir, state, app, audit_key_hex, .. } = env;
+    drop((state, app));
+    b.app = replica(dir.path(), &audit_key_hex, None);
+    let page = b.get().await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("action=\"/login\""), "still signed in after the restart: {}", page.body);
+    assert_eq!(page.csrf(), csrf, "the same session");
+}

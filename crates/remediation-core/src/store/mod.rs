@@ -10,6 +10,7 @@
 //! | [`LimitStore`] | blast-radius windows: checks without reserving, usage reports |
 //! | [`ActionLeases`] | leases on executing and rolling-back actions: renewal, takeover of expired ones |
 //! | [`LeaseStore`] | named leases for single-leader jobs |
+//! | [`SessionStore`] | the approval page's sessions (by the hash of their id), shared by every replica |
 //!
 //! Moving an installation between stores is a separate, optional contract:
 //! [`transfer::InstallationExport`] and [`transfer::InstallationImport`], driven by
@@ -33,6 +34,7 @@ mod lease;
 mod limits;
 mod principals;
 mod safety;
+mod sessions;
 pub mod transfer;
 
 pub use action::{ActionFilter, ActionStore, Page, PageRequest};
@@ -46,6 +48,7 @@ pub use principals::{
     ApiToken, Credential, PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore, check_principal_name,
 };
 pub use safety::SafetyStore;
+pub use sessions::{Flash, SessionIdHash, SessionStore, UiSession};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -426,15 +429,24 @@ pub enum StoreError {
 
 /// Durable storage for the engine and its adapters: every concern of the store at once.
 ///
-/// Implement the five traits; the blanket impl makes the type a `Store`. Everything holds an
+/// Implement each of them; the blanket impl makes the type a `Store`. Everything holds an
 /// `Arc<dyn Store>`.
 pub trait Store:
-    ActionStore + ActionLeases + LeaseStore + AuditLog + PrincipalStore + SafetyStore + LimitStore
+    ActionStore + ActionLeases + LeaseStore + AuditLog + PrincipalStore + SafetyStore + LimitStore + SessionStore
 {
 }
 
-impl<T: ActionStore + ActionLeases + LeaseStore + AuditLog + PrincipalStore + SafetyStore + LimitStore + ?Sized> Store
-    for T
+impl<
+    T: ActionStore
+        + ActionLeases
+        + LeaseStore
+        + AuditLog
+        + PrincipalStore
+        + SafetyStore
+        + LimitStore
+        + SessionStore
+        + ?Sized,
+> Store for T
 {
 }
 
@@ -578,10 +590,22 @@ mockall::mock! {
         -> Result<Option<LimitReached>, StoreError>;
         async fn slots_since(&self, since: OffsetDateTime) -> Result<Vec<(String, OffsetDateTime)>, StoreError>;
     }
+
+    #[async_trait::async_trait]
+    impl SessionStore for Store {
+        async fn create_session(&self, id: &SessionIdHash, session: &UiSession) -> Result<(), StoreError>;
+        async fn session(&self, id: &SessionIdHash, now: OffsetDateTime) -> Result<Option<UiSession>, StoreError>;
+        async fn set_flash(&self, id: &SessionIdHash, flash: &Flash) -> Result<bool, StoreError>;
+        async fn take_flash(&self, id: &SessionIdHash) -> Result<Option<Flash>, StoreError>;
+        async fn delete_session(&self, id: &SessionIdHash) -> Result<bool, StoreError>;
+        async fn prune_sessions(&self, now: OffsetDateTime, keep: usize) -> Result<u64, StoreError>;
+    }
 }
 
 /// Every store trait, for `use remediation_core::store::prelude::*;` where methods of several
 /// concerns are called on a concrete store.
 pub mod prelude {
-    pub use super::{ActionLeases, ActionStore, AuditLog, LeaseStore, LimitStore, PrincipalStore, SafetyStore, Store};
+    pub use super::{
+        ActionLeases, ActionStore, AuditLog, LeaseStore, LimitStore, PrincipalStore, SafetyStore, SessionStore, Store,
+    };
 }

@@ -9,5 +9,6 @@ mod config;
 mod conformance;
 mod limits;
 mod plans;
+mod sessions;
 mod support;
 mod transfer;

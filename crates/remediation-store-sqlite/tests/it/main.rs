@@ -7,6 +7,7 @@ mod conformance;
 mod limits;
 mod open;
 mod roundtrip;
+mod sessions;
 mod support;
 mod transfer;
 mod writer;
