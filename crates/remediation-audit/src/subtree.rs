@@ -77,7 +77,7 @@ impl SubtreeCache {
             }
             let level = &mut self.levels[k];
             level.push(hash);
-            if level.len() % 2 != 0 {
+            if !level.len().is_multiple_of(2) {
                 return;
             }
             hash = node_hash(&level[level.len() - 2], &level[level.len() - 1]);
@@ -88,7 +88,7 @@ impl SubtreeCache {
     /// The root of leaves `start..end` when it is a cached aligned subtree.
     pub fn get(&self, start: u64, end: u64) -> Option<MerkleHash> {
         let len = end.checked_sub(start)?;
-        if len < self.block || !len.is_power_of_two() || start % len != 0 || end > self.covered() {
+        if len < self.block || !len.is_power_of_two() || !start.is_multiple_of(len) || end > self.covered() {
             return None;
         }
         let k = (len / self.block).trailing_zeros() as usize;
