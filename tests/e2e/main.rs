@@ -10,6 +10,7 @@ mod crash;
 mod hostile;
 mod log;
 mod postgres;
+mod replicas;
 mod safety;
 mod server;
 mod store;

@@ -19,7 +19,7 @@ use crate::store::{installation, json};
 const VAR: &str = "REMEDIATION_TEST_PG";
 
 /// A fresh database owned by a fresh owner role, with a runtime role that owns nothing.
-struct Db {
+pub(crate) struct Db {
     /// The superuser connection string (key=value form).
     admin: String,
     name: String,
@@ -29,7 +29,7 @@ struct Db {
 }
 
 impl Db {
-    fn create(test: &str) -> Option<Db> {
+    pub(crate) fn create(test: &str) -> Option<Db> {
         let admin = remediation_testkit::real_server::require(test, VAR, "run .ci/setup-postgres.sh")?;
         let field = |key: &str, default: &str| {
             admin.split_whitespace().find_map(|kv| kv.strip_prefix(&format!("{key}="))).unwrap_or(default).to_owned()
@@ -48,7 +48,7 @@ impl Db {
     }
 
     /// Runs `statements` as the superuser, in this database when `here`, else in the admin's.
-    fn run(&self, here: bool, statements: &[&str]) -> Vec<i64> {
+    pub(crate) fn run(&self, here: bool, statements: &[&str]) -> Vec<i64> {
         let conn = if here { format!("{} dbname={}", self.admin, self.name) } else { self.admin.clone() };
         self.runtime.block_on(async {
             let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.expect("connect");
@@ -67,17 +67,30 @@ impl Db {
         })
     }
 
+    /// The rows of `query` (two text columns) in this database, as the superuser.
+    pub(crate) fn pairs(&self, query: &str) -> Vec<(String, String)> {
+        let conn = format!("{} dbname={}", self.admin, self.name);
+        self.runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.expect("connect");
+            let driver = tokio::spawn(connection);
+            let rows = client.query(query, &[]).await.expect(query);
+            drop(client);
+            let _ = driver.await;
+            rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))).collect()
+        })
+    }
+
     fn superuser(&self, statements: &[&str]) {
         self.run(false, statements);
     }
 
     /// A URL of this database as `role` (`owner` or `app`).
-    fn url(&self, role: &str) -> String {
+    pub(crate) fn url(&self, role: &str) -> String {
         format!("postgres://{}_{role}@{}:{}/{}?sslmode=disable", self.name, self.host, self.port, self.name)
     }
 
     /// The `[store]` table: the runtime role, migrations as the owner.
-    fn store_table(&self) -> String {
+    pub(crate) fn store_table(&self) -> String {
         format!(
             "\n[store]\nurl = \"{}\"\nmigrate_user = \"{}_owner\"\n",
             self.url("app").replace("?sslmode=disable", ""),

@@ -53,24 +53,7 @@ impl Server {
 
     /// One HTTP/1.1 request; returns the status and the body as JSON (or a string).
     pub(crate) fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
-        let mut stream = TcpStream::connect(&self.addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
-        if let Some(t) = token {
-            req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-        }
-        if !body.is_empty() {
-            req.push_str("Content-Type: application/json\r\n");
-        }
-        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        stream.write_all(req.as_bytes()).expect("send");
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).expect("read");
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let value = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()));
-        (status, value)
+        request(&self.addr, method, path, token, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
     fn sigterm(&self) {
@@ -104,6 +87,37 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One HTTP/1.1 request to `addr`; the status and the body as JSON (or a string), or the I/O
+/// error of a server that is not there or died before answering.
+pub(crate) fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> std::io::Result<(u16, Value)> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(req.as_bytes())?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw)?;
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let Some(status) = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()) else {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no HTTP answer"));
+    };
+    let value = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()));
+    Ok((status, value))
 }
 
 /// Creates principal `name` holding `role` (an admin confirmed by a second local admin) and a
