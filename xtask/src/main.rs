@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 mod matrix;
+mod replicas_bench;
 mod throttle;
 
 /// Every generated file: name and content.
@@ -102,8 +103,9 @@ fn main() -> anyhow::Result<()> {
         ["bench", "server", rest @ ..] => bench::server(rest),
         ["bench", "engine", rest @ ..] => engine_bench::run(rest),
         ["bench", "throttle", rest @ ..] => throttle::run(rest),
+        ["bench", "replicas", rest @ ..] => replicas_bench::run(rest),
         _ => bail!(
-            "usage: cargo xtask codegen [--check] | api-descriptions check | api-descriptions reduce --provider P --full FILE [--commit SHA] | bench server [--only file|memory|seeded]... | bench engine [--actions N] [--seconds S] | bench throttle [--rate N] [--count N]"
+            "usage: cargo xtask codegen [--check] | api-descriptions check | api-descriptions reduce --provider P --full FILE [--commit SHA] | bench server [--only file|memory|seeded]... | bench engine [--actions N] [--seconds S] | bench throttle [--rate N] [--count N] | bench replicas [--actions N] [--limit N]"
         ),
     }
 }
