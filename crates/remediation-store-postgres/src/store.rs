@@ -933,10 +933,8 @@ impl AuditLog for PostgresStore {
         self.log_keys().await
     }
 
-    /// Archiving is not built for this store yet: its audit rows are removed by nobody, the
-    /// owner included (triggers), and the archive path has not been given a narrower door.
-    async fn archive_audit(&self, _archive: &remediation_core::AuditArchive) -> Result<u64, StoreError> {
-        Err(StoreError::Unsupported { what: "archiving audit records (retention runs on the embedded store for now)" })
+    async fn archive_audit(&self, archive: &remediation_core::AuditArchive) -> Result<u64, StoreError> {
+        self.log_archive(archive).await
     }
 
     async fn audit_page(
@@ -1050,7 +1048,11 @@ async fn verify_in(
     key: Option<&AuditKey>,
     op: &str,
 ) -> Result<ChainReport, StoreError> {
-    let mut verifier = ChainVerifier::new();
+    // After an archive, the chain resumes from its last record.
+    let mut verifier = match crate::log::archived_in(tx, tenant, op).await? {
+        Some((seq, hash)) => ChainVerifier::resuming(seq, hash),
+        None => ChainVerifier::new(),
+    };
     let stmt = tx
         .prepare_cached(
             "SELECT seq, action_id, at, record_json, prev_hash, hash FROM audit
