@@ -31,12 +31,21 @@
 //!   pending ones. `audit` is insert-only: triggers refuse UPDATE, DELETE and TRUNCATE (for
 //!   the owner too) and any INSERT that does not extend the chain, and the runtime role holds
 //!   no UPDATE or DELETE privilege on it.
+//! - **Retention** ([`remediation_core::AuditLog::archive_audit`], schema version 4): the
+//!   delete trigger lets a record go only when a registered archive (`audit_archives`,
+//!   insert-only, read-only for the runtime role) holds it. The runtime role removes records
+//!   only through `audit_archive(...)`, a `SECURITY DEFINER` function of the owner with a
+//!   fixed search path, which checks the archive against the log under the chain lock (the
+//!   last archived record stored with the archive's last hash, a newer record staying, a
+//!   stored signed head covering it; else SQLSTATE `RMA01`, a
+//!   [`remediation_core::StoreError::AuditLogConflict`]), registers it and removes exactly
+//!   those records. Leaf hashes stay; verification resumes after the archive.
 //! - The sequencing lag (how long an entry waits between its write and its sealing, by the
 //!   server's clock) is kept per sealed entry ([`PostgresStore::take_sequencing_lags`]) and
 //!   for the oldest waiting one ([`PostgresStore::sequencing_lag`]).
 //! - No store call blocks an async thread: every statement goes through tokio-postgres.
 //!
-//! # Schema (version 1)
+//! # Schema
 //!
 //! | table | what |
 //! |---|---|
@@ -49,6 +58,9 @@
 //! | `safety_state` | per tenant: `state_json` |
 //! | `principals`, `principal_roles`, `credentials`, `pending_changes` | as in the embedded store |
 //! | `leases` | named leases of single-leader jobs |
+//! | `audit_leaves`, `audit_tree_heads`, `audit_keys` (version 2) | the verifiable log: leaf hashes, signed tree heads, published keys; insert-only |
+//! | (version 3) | reserved |
+//! | `audit_archives` (version 4) | `id`, `tenant`, `through_seq`, `last_hash`, `tree_size`, `root_hash`, `file_sha256`, `archived_at`: each archive of the oldest records, insert-only; with the function `audit_archive` |
 //!
 //! # Example
 //!
