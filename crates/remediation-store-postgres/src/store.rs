@@ -1039,6 +1039,27 @@ impl AuditLog for PostgresStore {
         let n: i64 = client.query_one(&stmt, &[&self.tenant()]).await.map_err(pg(OP))?.get(0);
         Ok(u64::try_from(n).unwrap_or(0))
     }
+
+    async fn sequencing_backlog(&self) -> Result<remediation_core::SequencingBacklog, StoreError> {
+        const OP: &str = "cannot read the sequencing backlog";
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT count(*), (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint - min(written_at)
+                 FROM audit_pending WHERE tenant = $1",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let row = client.query_one(&stmt, &[&self.tenant()]).await.map_err(pg(OP))?;
+        Ok(remediation_core::SequencingBacklog {
+            entries: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+            oldest_age: row.get::<_, Option<i64>>(1).map(|n| Duration::from_nanos(u64::try_from(n).unwrap_or(0))),
+        })
+    }
+
+    fn take_sequencing_lags(&self) -> Vec<Duration> {
+        PostgresStore::take_sequencing_lags(self)
+    }
 }
 
 /// Verifies every audit row of `tenant` and the checkpoint, inside the caller's transaction.

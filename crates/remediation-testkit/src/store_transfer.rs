@@ -524,6 +524,12 @@ mod tests {
         async fn archive_audit(&self, archive: &remediation_core::AuditArchive) -> Result<u64, StoreError> {
             self.0.archive_audit(archive).await
         }
+        async fn sequencing_backlog(&self) -> Result<remediation_core::SequencingBacklog, StoreError> {
+            self.0.sequencing_backlog().await
+        }
+        fn take_sequencing_lags(&self) -> Vec<std::time::Duration> {
+            self.0.take_sequencing_lags()
+        }
         async fn sequence_pending(&self) -> Result<u64, StoreError> {
             self.0.sequence_pending().await
         }
