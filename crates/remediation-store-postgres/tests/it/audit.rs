@@ -460,3 +460,22 @@ async fn archiving_goes_through_the_owners_function_only_and_checks_the_archive_
     drop(store);
     db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sequencing_backlog_and_each_sealed_entrys_wait_are_read_through_the_audit_log() {
+    use remediation_core::SequencingBacklog;
+    let Some(db) = TestDb::create("the_sequencing_backlog_and_each_sealed_entrys_wait").await else { return };
+    let (_schema, store, _clock) = db.store().await;
+    let log: &dyn AuditLog = &store;
+    assert_eq!(log.sequencing_backlog().await.expect("backlog"), SequencingBacklog { entries: 0, oldest_age: None });
+    write(&store, 1, 3).await;
+    let backlog = log.sequencing_backlog().await.expect("backlog");
+    assert_eq!(backlog.entries, 3);
+    assert!(backlog.oldest_age.is_some(), "{backlog:?}");
+    assert_eq!(store.sequence_pending().await.expect("sequence"), 3);
+    assert_eq!(log.take_sequencing_lags().len(), 3, "one wait per sealed entry");
+    assert!(log.take_sequencing_lags().is_empty(), "each wait is taken once");
+    assert_eq!(log.sequencing_backlog().await.expect("backlog"), SequencingBacklog::default());
+    drop(store);
+    db.drop().await;
+}
