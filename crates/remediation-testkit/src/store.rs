@@ -36,10 +36,10 @@ pub struct InMemoryStore {
 
 /// The clock leases are judged by.
 #[derive(Clone, Default)]
-struct StoreClock(Option<Arc<dyn Clock>>);
+pub(crate) struct StoreClock(Option<Arc<dyn Clock>>);
 
 impl StoreClock {
-    fn now(&self) -> OffsetDateTime {
+    pub(crate) fn now(&self) -> OffsetDateTime {
         self.0.as_ref().map_or_else(OffsetDateTime::now_utc, |c| c.now())
     }
 }
@@ -67,7 +67,7 @@ pub(crate) struct Inner {
     /// The sealed audit chain.
     pub(crate) log: Vec<AuditRecord>,
     /// The leaf hash of each record of `log`, computed when it was sealed.
-    leaves: Vec<LeafHash>,
+    pub(crate) leaves: Vec<LeafHash>,
     /// Signed tree heads, in the order stored.
     heads: Vec<StoredTreeHead>,
     /// Published keys, in the order published.
@@ -93,11 +93,11 @@ pub(crate) struct Inner {
     /// [`AuditLog::sequence_pending`], as between the passes of a background sequencer.
     hold: bool,
     /// Entries written but not sequenced, with when they were written.
-    unsealed: Vec<(AuditBody, OffsetDateTime)>,
+    pub(crate) unsealed: Vec<(AuditBody, OffsetDateTime)>,
     /// How long each entry sealed by `sequence_pending` had waited, until taken.
     lags: Vec<std::time::Duration>,
     /// The store's clock, by which waits are measured.
-    clock: StoreClock,
+    pub(crate) clock: StoreClock,
 }
 
 /// What the in-memory store reports as a backend failure.
