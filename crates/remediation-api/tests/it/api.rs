@@ -703,7 +703,7 @@ async fn entries_not_yet_sequenced_are_reported_by_verify_and_measured_by_metric
             "remediation_audit_unsequenced_entries 0",
             "remediation_audit_oldest_unsequenced_seconds 0.0",
             &format!("remediation_audit_sequencing_lag_seconds_count {waiting}"),
-            &format!("remediation_audit_sequencing_lag_seconds_bucket{{le=\"1.0\"}} 0"),
+            "remediation_audit_sequencing_lag_seconds_bucket{le=\"1.0\"} 0",
             &format!("remediation_audit_sequencing_lag_seconds_bucket{{le=\"2.0\"}} {}", waiting - early),
             &format!("remediation_audit_sequencing_lag_seconds_bucket{{le=\"5.0\"}} {waiting}"),
         ],
