@@ -5,8 +5,9 @@
 //!
 //! - **Migrations** run only through [`migrate`], as the role that owns the schema, which also
 //!   grants the application's runtime role exactly what it needs ([`MigrateOptions`]): SELECT,
-//!   INSERT, UPDATE and DELETE on the mutable tables, SELECT and INSERT on `audit`, and nothing
-//!   owned. [`connect`] never migrates: it refuses a database whose schema is missing, older
+//!   INSERT, UPDATE and DELETE on the mutable tables, SELECT and INSERT on `audit` and the
+//!   verifiable log's tables, SELECT on `audit_archives`, EXECUTE on the archive function
+//!   `audit_archive`, and nothing owned. [`connect`] never migrates: it refuses a database whose schema is missing, older
 //!   or newer than [`SCHEMA_VERSION`], naming both versions.
 //! - **State changes** are one transaction each: the action's row is locked (`FOR UPDATE`), its
 //!   state compared with `record.from` and its lease epoch with the change's fence, then the
