@@ -795,6 +795,9 @@ impl Ctx {
                 }
                 outln!("{}", report.checkpoint)?;
                 outln!("{}", verification.tree_head)?;
+                if let Some(note) = verification.unsequenced_note() {
+                    outln!("{note}")?;
+                }
             }
         }
         Ok(if ok { ExitCode::Success } else { ExitCode::AuditBroken }.code())

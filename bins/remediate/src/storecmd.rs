@@ -109,7 +109,7 @@ pub(crate) async fn run(cli: &Cli, command: &StoreCommand) -> Result<u8, Failure
         Err(e) => {
             let code = match &e {
                 CopyError::SourceTampered { .. } => ExitCode::AuditBroken,
-                CopyError::TargetNotEmpty { .. } => ExitCode::Refused,
+                CopyError::TargetNotEmpty { .. } | CopyError::ArchivedRecords { .. } => ExitCode::Refused,
                 _ => ExitCode::Internal,
             };
             return Err(Failure::new(code, e).context(format!("copying {source_name} to {target_name}")));

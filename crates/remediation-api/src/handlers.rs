@@ -611,7 +611,10 @@ pub(crate) async fn readyz(AxState(state): AxState<ApiState>) -> Response {
 
 pub(crate) async fn metrics(AxState(state): AxState<ApiState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
-    let counts = state.runtime().store().count_by_state().await?;
+    let store = state.runtime().store();
+    let counts = store.count_by_state().await?;
+    let backlog = store.sequencing_backlog().await?;
+    state.metrics().record_sequencing(&backlog, &store.take_sequencing_lags());
     let text = state.metrics().render(&counts)?;
     Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
 }

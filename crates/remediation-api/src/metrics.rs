@@ -1,8 +1,11 @@
 //! Prometheus metrics (OpenMetrics text, `prometheus-client`): actions by state and held
 //! actions (counted from the store at each scrape), and, for executions this process ran,
-//! latency, outcomes, rollbacks and time to remediation (creation to completion).
+//! latency, outcomes, rollbacks and time to remediation (creation to completion); the audit
+//! log's sequencing backlog (read from the store at each scrape) and the wait of each entry
+//! this process's sequencer sealed.
 
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
@@ -11,7 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use remediation_core::{ExecuteOutcome, RollbackOutcome, State};
+use remediation_core::{ExecuteOutcome, RollbackOutcome, SequencingBacklog, State};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
@@ -27,7 +30,13 @@ pub struct Metrics {
     execution_seconds: Histogram,
     rollbacks: Family<Labels, Counter>,
     time_to_remediation_seconds: Histogram,
+    audit_unsequenced: Gauge,
+    audit_oldest_unsequenced_seconds: Gauge<f64, AtomicU64>,
+    audit_sequencing_lag_seconds: Histogram,
 }
+
+/// The buckets of the sequencing lag, in seconds: 1 ms to 10 s in 1-2-5 steps.
+const SEQUENCING_LAG_BUCKETS: [f64; 13] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0];
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -66,6 +75,24 @@ impl Metrics {
             "Time from suggestion to completed remediation",
             time_to_remediation_seconds.clone(),
         );
+        let audit_unsequenced = Gauge::default();
+        let audit_oldest_unsequenced_seconds = Gauge::<f64, AtomicU64>::default();
+        let audit_sequencing_lag_seconds = Histogram::new(SEQUENCING_LAG_BUCKETS);
+        registry.register(
+            "audit_unsequenced_entries",
+            "Audit entries written but not yet sequenced, counted in the store",
+            audit_unsequenced.clone(),
+        );
+        registry.register(
+            "audit_oldest_unsequenced_seconds",
+            "How long the oldest audit entry not yet sequenced has waited (0 when none waits)",
+            audit_oldest_unsequenced_seconds.clone(),
+        );
+        registry.register(
+            "audit_sequencing_lag_seconds",
+            "Wait between the write and the sealing of each audit entry this process's sequencer sealed",
+            audit_sequencing_lag_seconds.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             actions,
@@ -74,6 +101,19 @@ impl Metrics {
             execution_seconds,
             rollbacks,
             time_to_remediation_seconds,
+            audit_unsequenced,
+            audit_oldest_unsequenced_seconds,
+            audit_sequencing_lag_seconds,
+        }
+    }
+
+    /// Sets the sequencing gauges from `backlog` ([`remediation_core::AuditLog::sequencing_backlog`])
+    /// and observes each of `lags` ([`remediation_core::AuditLog::take_sequencing_lags`]).
+    pub fn record_sequencing(&self, backlog: &SequencingBacklog, lags: &[Duration]) {
+        self.audit_unsequenced.set(i64::try_from(backlog.entries).unwrap_or(i64::MAX));
+        self.audit_oldest_unsequenced_seconds.set(backlog.oldest_age.map_or(0.0, |age| age.as_secs_f64()));
+        for lag in lags {
+            self.audit_sequencing_lag_seconds.observe(lag.as_secs_f64());
         }
     }
 

@@ -136,11 +136,27 @@ pub struct AuditVerification {
     /// The latest signed tree head against the log.
     #[serde(default)]
     pub tree_head: TreeHeadVerdict,
+    /// Entries written but not yet sequenced when the log was checked: the sequencer seals
+    /// them within seconds, and this check does not cover them. They do not make it fail.
+    #[serde(default)]
+    pub unsequenced: u64,
 }
 
 impl AuditVerification {
-    /// True when the chain is intact and the tree head reveals no tampering.
+    /// True when the chain is intact and the tree head reveals no tampering (entries not yet
+    /// sequenced do not count against it).
     pub fn is_intact(&self) -> bool {
         self.chain.is_intact() && self.tree_head.is_ok()
+    }
+
+    /// What to say about the entries not yet sequenced; `None` when none wait.
+    pub fn unsequenced_note(&self) -> Option<String> {
+        match self.unsequenced {
+            0 => None,
+            1 => Some("1 entry written but not yet sequenced (the sequencer seals it within seconds; it is not covered by this check)".to_owned()),
+            n => Some(format!(
+                "{n} entries written but not yet sequenced (the sequencer seals them within seconds; they are not covered by this check)"
+            )),
+        }
     }
 }

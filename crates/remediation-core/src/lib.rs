@@ -65,8 +65,8 @@ pub use store::{
     ActionDetail, ActionFilter, ActionLeases, ActionStore, ApiToken, AuditArchive, AuditBody, AuditFilter, AuditLog,
     AuditRecord, BeginOutcome, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict, Credential, DetailUpdate,
     LeafHash, Lease, LeaseRequest, LeaseStore, LimitReached, LimitStore, Page, PageRequest, PendingChange,
-    PendingStatus, Principal, PrincipalKind, PrincipalStore, SafetyStore, SessionStore, SettingsRecord, SlotRequest,
-    StateChange, Store, StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
+    PendingStatus, Principal, PrincipalKind, PrincipalStore, SafetyStore, SequencingBacklog, SessionStore,
+    SettingsRecord, SlotRequest, StateChange, Store, StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
 };
 
 /// Mock implementations of the core traits, for tests in this and other crates.

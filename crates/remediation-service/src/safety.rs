@@ -33,11 +33,13 @@ pub async fn kill_switch(runtime: &Runtime) -> Result<bool, ServiceError> {
 }
 
 /// Verifies the whole audit chain and its checkpoint, and the log against its latest signed
-/// tree head ([`crate::log::verify_tree_head`]); tampering is a report, not an error.
+/// tree head ([`crate::log::verify_tree_head`]); tampering is a report, not an error. Also
+/// counts the entries written but not yet sequenced, which the check cannot cover yet.
 pub async fn audit_verify(runtime: &Runtime) -> Result<AuditVerification, ServiceError> {
     let chain: ChainReport = runtime.store().verify_audit().await?;
     let tree_head = crate::log::verify_tree_head(runtime).await?;
-    Ok(AuditVerification { chain, tree_head })
+    let unsequenced = runtime.store().unsequenced().await?;
+    Ok(AuditVerification { chain, tree_head, unsequenced })
 }
 
 /// One page of audit records passing `filter` after `after_seq`, by `seq`.

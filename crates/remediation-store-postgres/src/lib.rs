@@ -5,8 +5,9 @@
 //!
 //! - **Migrations** run only through [`migrate`], as the role that owns the schema, which also
 //!   grants the application's runtime role exactly what it needs ([`MigrateOptions`]): SELECT,
-//!   INSERT, UPDATE and DELETE on the mutable tables, SELECT and INSERT on `audit`, and nothing
-//!   owned. [`connect`] never migrates: it refuses a database whose schema is missing, older
+//!   INSERT, UPDATE and DELETE on the mutable tables, SELECT and INSERT on `audit` and the
+//!   verifiable log's tables, SELECT on `audit_archives`, EXECUTE on the archive function
+//!   `audit_archive`, and nothing owned. [`connect`] never migrates: it refuses a database whose schema is missing, older
 //!   or newer than [`SCHEMA_VERSION`], naming both versions.
 //! - **State changes** are one transaction each: the action's row is locked (`FOR UPDATE`), its
 //!   state compared with `record.from` and its lease epoch with the change's fence, then the
@@ -31,12 +32,21 @@
 //!   pending ones. `audit` is insert-only: triggers refuse UPDATE, DELETE and TRUNCATE (for
 //!   the owner too) and any INSERT that does not extend the chain, and the runtime role holds
 //!   no UPDATE or DELETE privilege on it.
+//! - **Retention** ([`remediation_core::AuditLog::archive_audit`], schema version 4): the
+//!   delete trigger lets a record go only when a registered archive (`audit_archives`,
+//!   insert-only, read-only for the runtime role) holds it. The runtime role removes records
+//!   only through `audit_archive(...)`, a `SECURITY DEFINER` function of the owner with a
+//!   fixed search path, which checks the archive against the log under the chain lock (the
+//!   last archived record stored with the archive's last hash, a newer record staying, a
+//!   stored signed head covering it; else SQLSTATE `RMA01`, a
+//!   [`remediation_core::StoreError::AuditLogConflict`]), registers it and removes exactly
+//!   those records. Leaf hashes stay; verification resumes after the archive.
 //! - The sequencing lag (how long an entry waits between its write and its sealing, by the
 //!   server's clock) is kept per sealed entry ([`PostgresStore::take_sequencing_lags`]) and
 //!   for the oldest waiting one ([`PostgresStore::sequencing_lag`]).
 //! - No store call blocks an async thread: every statement goes through tokio-postgres.
 //!
-//! # Schema (version 3)
+//! # Schema (version 4)
 //!
 //! | table | what |
 //! |---|---|
@@ -49,8 +59,9 @@
 //! | `safety_state` | per tenant: `state_json` |
 //! | `principals`, `principal_roles`, `credentials`, `pending_changes` | as in the embedded store |
 //! | `leases` | named leases of single-leader jobs |
-//! | `audit_leaves`, `audit_tree_heads`, `audit_keys` (version 2) | the verifiable log, insert-only as `audit` is |
+//! | `audit_leaves`, `audit_tree_heads`, `audit_keys` (version 2) | the verifiable log: leaf hashes, signed tree heads, published keys; insert-only as `audit` is |
 //! | `ui_sessions` (version 3) | (`tenant`, `id_hash`) key (hex SHA-256 of the session id, never the id), `token_hash`, `csrf`, `expires_at`, `flash_json`: the approval page's sessions, shared by every replica; indexed on (`tenant`, `expires_at`); the runtime role may change them |
+//! | `audit_archives` (version 4) | `id`, `tenant`, `through_seq`, `last_hash`, `tree_size`, `root_hash`, `file_sha256`, `archived_at`: each archive of the oldest records, insert-only; with the function `audit_archive` |
 //!
 //! # Example
 //!

@@ -1,7 +1,9 @@
 //! The verifiable log's part of [`remediation_core::AuditLog`]: leaf hashes (written by the
-//! sequencer with each record), signed tree heads and published keys, all insert-only.
+//! sequencer with each record), signed tree heads and published keys, all insert-only; and
+//! the archives of the oldest records (retention).
 
-use remediation_core::{LeafHash, StoreError, StoredPublicKey, StoredTreeHead};
+use deadpool_postgres::GenericClient;
+use remediation_core::{AuditArchive, LeafHash, StoreError, StoredPublicKey, StoredTreeHead};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -9,6 +11,10 @@ use crate::store::{PostgresStore, clamped_nanos, from_nanos, pg};
 
 /// The advisory lock class under which tree heads of one tenant are stored one at a time.
 const TREE_HEAD_LOCK: i32 = 0x7265_6d01;
+
+/// The SQLSTATE with which the archive function (`audit_archive`, schema version 4) refuses an
+/// archive that does not fit the log.
+const ARCHIVE_REFUSED: &str = "RMA01";
 
 fn conflict(message: String) -> StoreError {
     StoreError::AuditLogConflict { message }
@@ -198,4 +204,49 @@ impl PostgresStore {
             })
             .collect())
     }
+
+    /// Registers `archive` and removes the records it holds, through the owner's
+    /// `audit_archive` function (the runtime role holds no DELETE on `audit`), which checks
+    /// the archive against the log under the chain lock (see
+    /// [`remediation_core::AuditLog::archive_audit`]).
+    pub(crate) async fn log_archive(&self, archive: &AuditArchive) -> Result<u64, StoreError> {
+        const OP: &str = "cannot archive audit records";
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT audit_archive($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &self.tenant(),
+                    &to_i64(archive.through_seq),
+                    &archive.last_hash,
+                    &to_i64(archive.tree_size),
+                    &archive.root_hash,
+                    &archive.file_sha256,
+                    &clamped_nanos(archive.archived_at),
+                ],
+            )
+            .await
+            .map_err(|e| match e.as_db_error() {
+                Some(db) if db.code().code() == ARCHIVE_REFUSED => conflict(db.message().to_owned()),
+                _ => pg(OP)(e),
+            })?;
+        self.count_commit();
+        Ok(size_of(row.get(0)))
+    }
+}
+
+/// The last archived record of `tenant` (its `seq` and `hash`), if any archive was registered.
+pub(crate) async fn archived_in(
+    client: &impl GenericClient,
+    tenant: &str,
+    op: &str,
+) -> Result<Option<(u64, String)>, StoreError> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT through_seq, last_hash FROM audit_archives WHERE tenant = $1 ORDER BY through_seq DESC LIMIT 1",
+        )
+        .await
+        .map_err(pg(op))?;
+    let row = client.query_opt(&stmt, &[&tenant]).await.map_err(pg(op))?;
+    Ok(row.map(|row| (size_of(row.get(0)), row.get(1))))
 }

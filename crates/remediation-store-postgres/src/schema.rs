@@ -253,6 +253,92 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     CREATE INDEX ui_sessions_by_expiry ON ui_sessions (tenant, expires_at);
     "#,
     ),
+    // Version 4.
+    (
+        "retention: audit archives, and the one door through which archived records go",
+        r#"
+    -- Each written and verified archive of the oldest records, insert-only.
+    CREATE TABLE audit_archives (
+        id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        tenant      TEXT NOT NULL,
+        through_seq BIGINT NOT NULL,
+        last_hash   TEXT NOT NULL,
+        tree_size   BIGINT NOT NULL,
+        root_hash   TEXT NOT NULL,
+        file_sha256 TEXT NOT NULL,
+        archived_at BIGINT NOT NULL
+    );
+    CREATE INDEX audit_archives_by_seq ON audit_archives (tenant, through_seq);
+    CREATE TRIGGER audit_archives_no_update BEFORE UPDATE OR DELETE ON audit_archives
+        FOR EACH ROW EXECUTE FUNCTION log_refuse_change();
+    CREATE TRIGGER audit_archives_no_truncate BEFORE TRUNCATE ON audit_archives
+        FOR EACH STATEMENT EXECUTE FUNCTION log_refuse_change();
+
+    -- A record goes only when a registered archive holds it (its `through_seq` covers it);
+    -- updates and truncation stay refused for everyone.
+    CREATE FUNCTION audit_delete_archived_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF OLD.seq > COALESCE((SELECT max(through_seq) FROM audit_archives WHERE tenant = OLD.tenant), 0) THEN
+            RAISE EXCEPTION 'audit records are append-only: only records in a registered archive are removed';
+        END IF;
+        RETURN OLD;
+    END;
+    $$;
+    DROP TRIGGER audit_no_delete ON audit;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        FOR EACH ROW EXECUTE FUNCTION audit_delete_archived_only();
+
+    -- The runtime role holds no DELETE on `audit` and cannot register archives itself; this
+    -- function, run with its owner's rights, is its only way to remove records: it checks the
+    -- archive against the log (the last archived record stored with the archive's last hash,
+    -- a newer record staying, a stored signed head covering it), registers it and removes the
+    -- records it holds, under the chain lock the sequencer takes. Refusals carry SQLSTATE
+    -- RMA01. The search path is fixed to this schema (then pg_temp), so a caller's objects
+    -- are never resolved with the owner's rights.
+    DO $migration$
+    BEGIN
+        EXECUTE format($create$
+            CREATE FUNCTION audit_archive(
+                p_tenant TEXT, p_through_seq BIGINT, p_last_hash TEXT, p_tree_size BIGINT,
+                p_root_hash TEXT, p_file_sha256 TEXT, p_archived_at BIGINT
+            ) RETURNS BIGINT LANGUAGE plpgsql SECURITY DEFINER SET search_path = %I, pg_temp AS $body$
+            DECLARE
+                stored_hash TEXT;
+                newest      BIGINT;
+                covered     BIGINT;
+                removed     BIGINT;
+            BEGIN
+                PERFORM pg_advisory_xact_lock(hashtextextended('remediation-audit-chain:' || p_tenant, 0));
+                SELECT hash INTO stored_hash FROM audit WHERE tenant = p_tenant AND seq = p_through_seq;
+                IF stored_hash IS DISTINCT FROM p_last_hash THEN
+                    RAISE EXCEPTION USING ERRCODE = 'RMA01', MESSAGE = format(
+                        'record %%s is not stored with the archive''s last hash: the log changed since the archive was written',
+                        p_through_seq);
+                END IF;
+                SELECT COALESCE(max(seq), 0) INTO newest FROM audit WHERE tenant = p_tenant;
+                IF p_through_seq >= newest THEN
+                    RAISE EXCEPTION USING ERRCODE = 'RMA01', MESSAGE = 'the newest audit record is never archived';
+                END IF;
+                SELECT max(tree_size) INTO covered FROM audit_tree_heads WHERE tenant = p_tenant;
+                IF covered IS NULL OR covered < p_through_seq THEN
+                    RAISE EXCEPTION USING ERRCODE = 'RMA01', MESSAGE = format(
+                        'no stored signed tree head covers record %%s', p_through_seq);
+                END IF;
+                INSERT INTO audit_archives
+                    (tenant, through_seq, last_hash, tree_size, root_hash, file_sha256, archived_at)
+                    VALUES (p_tenant, p_through_seq, p_last_hash, p_tree_size, p_root_hash, p_file_sha256,
+                            p_archived_at);
+                DELETE FROM audit WHERE tenant = p_tenant AND seq <= p_through_seq;
+                GET DIAGNOSTICS removed = ROW_COUNT;
+                RETURN removed;
+            END;
+            $body$
+        $create$, current_schema());
+    END;
+    $migration$;
+    REVOKE ALL ON FUNCTION audit_archive(TEXT, BIGINT, TEXT, BIGINT, TEXT, TEXT, BIGINT) FROM PUBLIC;
+    "#,
+    ),
 ];
 
 /// Tables the runtime role may change (SELECT, INSERT, UPDATE, DELETE).
@@ -273,6 +359,13 @@ const MUTABLE_TABLES: &[&str] = &[
 
 /// Tables the runtime role may only read and append to.
 const INSERT_ONLY_TABLES: &[&str] = &["audit", "audit_leaves", "audit_tree_heads", "audit_keys"];
+
+/// Tables the runtime role may only read: archives are registered through
+/// [`ARCHIVE_FUNCTION`] alone.
+const READ_ONLY_TABLES: &[&str] = &["audit_archives"];
+
+/// The owner's function through which the runtime role archives records (schema version 4).
+const ARCHIVE_FUNCTION: &str = "audit_archive(TEXT, BIGINT, TEXT, BIGINT, TEXT, TEXT, BIGINT)";
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: u32 = {
@@ -378,9 +471,10 @@ pub(crate) async fn migrate(
         applied.push(version);
     }
     // Nobody but the owner changes or removes audit records, and the triggers stop the owner too.
-    for table in INSERT_ONLY_TABLES {
+    for table in INSERT_ONLY_TABLES.iter().chain(READ_ONLY_TABLES) {
         tx.batch_execute(&format!("REVOKE ALL ON {table} FROM PUBLIC")).await.map_err(failed(0))?;
     }
+    tx.batch_execute(&format!("REVOKE ALL ON FUNCTION {ARCHIVE_FUNCTION} FROM PUBLIC")).await.map_err(failed(0))?;
     if let Some(role) = &options.runtime_role {
         // The name was checked above: lowercase letters, digits and `_` only.
         let schema: String = tx.query_one("SELECT current_schema()", &[]).await.map_err(failed(0))?.get(0);
@@ -394,6 +488,11 @@ pub(crate) async fn migrate(
             grants.push_str(&format!("REVOKE ALL ON {table} FROM {role};\n"));
             grants.push_str(&format!("GRANT SELECT, INSERT ON {table} TO {role};\n"));
         }
+        for table in READ_ONLY_TABLES {
+            grants.push_str(&format!("REVOKE ALL ON {table} FROM {role};\n"));
+            grants.push_str(&format!("GRANT SELECT ON {table} TO {role};\n"));
+        }
+        grants.push_str(&format!("GRANT EXECUTE ON FUNCTION {ARCHIVE_FUNCTION} TO {role};\n"));
         tx.batch_execute(&grants).await.map_err(failed(0))?;
     }
     tx.commit().await.map_err(failed(0))?;

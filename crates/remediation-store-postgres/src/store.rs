@@ -933,10 +933,8 @@ impl AuditLog for PostgresStore {
         self.log_keys().await
     }
 
-    /// Archiving is not built for this store yet: its audit rows are removed by nobody, the
-    /// owner included (triggers), and the archive path has not been given a narrower door.
-    async fn archive_audit(&self, _archive: &remediation_core::AuditArchive) -> Result<u64, StoreError> {
-        Err(StoreError::Unsupported { what: "archiving audit records (retention runs on the embedded store for now)" })
+    async fn archive_audit(&self, archive: &remediation_core::AuditArchive) -> Result<u64, StoreError> {
+        self.log_archive(archive).await
     }
 
     async fn audit_page(
@@ -1041,6 +1039,27 @@ impl AuditLog for PostgresStore {
         let n: i64 = client.query_one(&stmt, &[&self.tenant()]).await.map_err(pg(OP))?.get(0);
         Ok(u64::try_from(n).unwrap_or(0))
     }
+
+    async fn sequencing_backlog(&self) -> Result<remediation_core::SequencingBacklog, StoreError> {
+        const OP: &str = "cannot read the sequencing backlog";
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT count(*), (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint - min(written_at)
+                 FROM audit_pending WHERE tenant = $1",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let row = client.query_one(&stmt, &[&self.tenant()]).await.map_err(pg(OP))?;
+        Ok(remediation_core::SequencingBacklog {
+            entries: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+            oldest_age: row.get::<_, Option<i64>>(1).map(|n| Duration::from_nanos(u64::try_from(n).unwrap_or(0))),
+        })
+    }
+
+    fn take_sequencing_lags(&self) -> Vec<Duration> {
+        PostgresStore::take_sequencing_lags(self)
+    }
 }
 
 /// Verifies every audit row of `tenant` and the checkpoint, inside the caller's transaction.
@@ -1050,7 +1069,11 @@ async fn verify_in(
     key: Option<&AuditKey>,
     op: &str,
 ) -> Result<ChainReport, StoreError> {
-    let mut verifier = ChainVerifier::new();
+    // After an archive, the chain resumes from its last record.
+    let mut verifier = match crate::log::archived_in(tx, tenant, op).await? {
+        Some((seq, hash)) => ChainVerifier::resuming(seq, hash),
+        None => ChainVerifier::new(),
+    };
     let stmt = tx
         .prepare_cached(
             "SELECT seq, action_id, at, record_json, prev_hash, hash FROM audit

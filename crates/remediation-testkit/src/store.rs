@@ -19,8 +19,8 @@ use remediation_core::{
     Action, ActionDetail, ActionFilter, ActionId, ActionLeases, ActionStore, Actor, ApiToken, AuditArchive, AuditBody,
     AuditFilter, AuditLog, AuditRecord, BeginOutcome, ChainHead, ChainReport, Clock, Credential, LeafHash, Lease,
     LeaseRequest, LeaseStore, LimitReached, LimitStore, Page, PageRequest, PendingChange, PendingStatus, Principal,
-    PrincipalKind, PrincipalStore, Role, SafetyState, SafetyStore, SessionStore, SettingsRecord, SlotRequest, State,
-    StateChange, StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
+    PrincipalKind, PrincipalStore, Role, SafetyState, SafetyStore, SequencingBacklog, SessionStore, SettingsRecord,
+    SlotRequest, State, StateChange, StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
 };
 use remediation_limiter::Window;
 use time::OffsetDateTime;
@@ -37,10 +37,10 @@ pub struct InMemoryStore {
 
 /// The clock leases are judged by.
 #[derive(Clone, Default)]
-struct StoreClock(Option<Arc<dyn Clock>>);
+pub(crate) struct StoreClock(Option<Arc<dyn Clock>>);
 
 impl StoreClock {
-    fn now(&self) -> OffsetDateTime {
+    pub(crate) fn now(&self) -> OffsetDateTime {
         self.0.as_ref().map_or_else(OffsetDateTime::now_utc, |c| c.now())
     }
 }
@@ -68,7 +68,7 @@ pub(crate) struct Inner {
     /// The sealed audit chain.
     pub(crate) log: Vec<AuditRecord>,
     /// The leaf hash of each record of `log`, computed when it was sealed.
-    leaves: Vec<LeafHash>,
+    pub(crate) leaves: Vec<LeafHash>,
     /// Signed tree heads, in the order stored.
     heads: Vec<StoredTreeHead>,
     /// Published keys, in the order published.
@@ -92,6 +92,15 @@ pub(crate) struct Inner {
     pub(crate) named_leases: BTreeMap<String, LeaseSlot>,
     /// The approval page's sessions, by the hash of their id.
     pub(crate) sessions: HashMap<SessionIdHash, UiSession>,
+    /// While set ([`InMemoryStore::hold_sequencing`]), entries wait in `unsealed` until
+    /// [`AuditLog::sequence_pending`], as between the passes of a background sequencer.
+    hold: bool,
+    /// Entries written but not sequenced, with when they were written.
+    pub(crate) unsealed: Vec<(AuditBody, OffsetDateTime)>,
+    /// How long each entry sealed by `sequence_pending` had waited, until taken.
+    lags: Vec<std::time::Duration>,
+    /// The store's clock, by which waits are measured.
+    pub(crate) clock: StoreClock,
 }
 
 /// What the in-memory store reports as a backend failure.
@@ -111,7 +120,16 @@ impl InMemoryStore {
 
     /// An empty store that judges leases by `clock`.
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        Self { inner: Mutex::default(), clock: StoreClock(Some(clock)) }
+        let clock = StoreClock(Some(clock));
+        Self { inner: Mutex::new(Inner { clock: clock.clone(), ..Inner::default() }), clock }
+    }
+
+    /// From now on (`true`), audit entries are written but not sequenced until
+    /// [`AuditLog::sequence_pending`] seals them, as in a store whose sequencer runs in the
+    /// background; reads see sequenced records only. `false` seals as it writes again (what
+    /// waits still waits for `sequence_pending`).
+    pub fn hold_sequencing(&self, hold: bool) {
+        self.lock().hold = hold;
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -215,8 +233,19 @@ impl Inner {
         }
     }
 
-    /// Seals `body` onto the chain's head and appends it.
+    /// Seals `body` onto the chain's head and appends it; while sequencing is held, leaves it
+    /// waiting instead.
     fn append(&mut self, body: AuditBody) -> Result<(), StoreError> {
+        if self.hold || !self.unsealed.is_empty() {
+            let now = self.clock.now();
+            self.unsealed.push((body, now));
+            return Ok(());
+        }
+        self.seal(body)
+    }
+
+    /// Seals `body` onto the chain's head and appends it.
+    fn seal(&mut self, body: AuditBody) -> Result<(), StoreError> {
         let head = self.log.last().map(|r| ChainHead { seq: r.seq, hash: r.hash.clone() });
         let record = remediation_audit::seal(head.as_ref(), body)
             .map_err(|e| backend(format!("cannot seal the audit record: {e}")))?;
@@ -637,13 +666,35 @@ impl AuditLog for InMemoryStore {
         Ok((before - inner.log.len()) as u64)
     }
 
-    /// Every change is sealed as it is written: nothing is ever pending.
+    /// Every change is sealed as it is written, unless sequencing is held
+    /// ([`InMemoryStore::hold_sequencing`]): then this seals what waits.
     async fn sequence_pending(&self) -> Result<u64, StoreError> {
-        Ok(0)
+        let mut inner = self.lock();
+        let now = inner.clock.now();
+        let waiting = std::mem::take(&mut inner.unsealed);
+        let n = waiting.len() as u64;
+        for (body, written) in waiting {
+            inner.seal(body)?;
+            inner.lags.push((now - written).try_into().unwrap_or_default());
+        }
+        Ok(n)
     }
 
     async fn unsequenced(&self) -> Result<u64, StoreError> {
-        Ok(0)
+        Ok(self.lock().unsealed.len() as u64)
+    }
+
+    async fn sequencing_backlog(&self) -> Result<SequencingBacklog, StoreError> {
+        let inner = self.lock();
+        let now = inner.clock.now();
+        Ok(SequencingBacklog {
+            entries: inner.unsealed.len() as u64,
+            oldest_age: inner.unsealed.first().map(|(_, written)| (now - *written).try_into().unwrap_or_default()),
+        })
+    }
+
+    fn take_sequencing_lags(&self) -> Vec<std::time::Duration> {
+        std::mem::take(&mut self.lock().lags)
     }
 }
 

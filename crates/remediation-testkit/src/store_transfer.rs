@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use remediation_audit::AuditRecordExt as _;
 use remediation_core::store::transfer::{
-    ExportPage, ExportedAction, ExportedAuditRecord, ExportedCredential, ExportedNamedLease, ExportedPendingChange,
-    ExportedPrincipal, ExportedSlot, InstallationExport, InstallationImport, LeaseColumns, Section, SectionItems,
-    TransferStore, copy_installation,
+    ExportPage, ExportedAction, ExportedAuditRecord, ExportedCredential, ExportedNamedLease, ExportedPendingAudit,
+    ExportedPendingChange, ExportedPrincipal, ExportedSlot, InstallationExport, InstallationImport, LeaseColumns,
+    Section, SectionItems, TransferStore, copy_installation,
 };
 use remediation_core::{
     Action, ActionFilter, Actor, ApiToken, AuditBody, AuditFilter, AuditRecord, BeginOutcome, DetailUpdate, Lease,
@@ -66,7 +66,7 @@ impl InstallationExport for InMemoryStore {
             (Section::LimitSlots, n(inner.slots.values().map(Vec::len).sum())),
             (Section::NamedLeases, n(inner.named_leases.len())),
             (Section::Audit, n(inner.log.len())),
-            (Section::PendingAudit, 0),
+            (Section::PendingAudit, n(inner.unsealed.len())),
             (Section::Checkpoint, 0),
         ]))
     }
@@ -180,7 +180,15 @@ impl InstallationExport for InMemoryStore {
                 }
                 (SectionItems::Audit(v), next)
             }
-            Section::PendingAudit => (SectionItems::PendingAudit(Vec::new()), None),
+            Section::PendingAudit => {
+                let all = inner
+                    .unsealed
+                    .iter()
+                    .map(|(body, _)| ExportedPendingAudit { tenant: TENANT.to_owned(), body: body.clone() })
+                    .collect();
+                let (v, next) = slice(all, start, limit);
+                (SectionItems::PendingAudit(v), next)
+            }
             Section::Checkpoint => (SectionItems::Checkpoint(None), None),
         };
         Ok(ExportPage { items, next })
@@ -268,19 +276,23 @@ impl InstallationImport for InMemoryStore {
                     if let AuditBody::Transition(t) = &record.body {
                         inner.transitions.push(t.clone());
                     }
+                    // The record's leaf in the verifiable log, as sealing computes it.
+                    inner.leaves.push(remediation_audit::merkle::leaf_hash(r.json.as_bytes()).0);
                     inner.log.push(record);
                 }
             }
-            SectionItems::PendingAudit(v) if v.is_empty() => {}
-            SectionItems::Checkpoint(None) => {}
-            other => {
-                return Err(StoreError::Unsupported {
-                    what: match other.section() {
-                        Section::PendingAudit => "unsequenced audit entries",
-                        _ => "audit checkpoints",
-                    },
-                });
+            SectionItems::PendingAudit(v) => {
+                let now = inner.clock.now();
+                for e in v {
+                    if let AuditBody::Transition(t) = &e.body {
+                        inner.transitions.push(t.clone());
+                    }
+                    inner.unsealed.push((e.body.clone(), now));
+                }
             }
+            SectionItems::Checkpoint(None) => {}
+            SectionItems::Checkpoint(Some(_)) => return Err(StoreError::Unsupported { what: "audit checkpoints" }),
+            other => return Err(backend(format!("cannot import {}", other.section()))),
         }
         Ok(())
     }
@@ -454,14 +466,96 @@ pub async fn assert_same(from: &dyn Store, to: &dyn Store, token_hash: &str, dee
 /// copy into the now occupied `to` is refused.
 pub async fn round_trip(from: &dyn TransferStore, to: &dyn TransferStore, actions: u64) {
     let hash = populate(from, actions).await;
+    let old_head = sign_log(from).await;
     let mut pages = 0u64;
     let report = copy_installation(from, to, 7, &mut |_| pages += 1).await.expect("copy");
     assert!(pages > 1, "the copy went page by page");
     assert_eq!(report.copied.get(&Section::Actions).copied(), Some(actions));
     assert_eq!(report.source_audit.head, report.target_audit.head);
     assert_same(from, to, &hash, true).await;
+    assert_same_log(from, to, &old_head).await;
     let again = copy_installation(from, to, 7, &mut |_| {}).await;
     assert!(matches!(again, Err(remediation_core::store::transfer::CopyError::TargetNotEmpty { .. })), "{again:?}");
+}
+
+/// Signs `store`'s sequenced log as a log with one key rotation: key 1 signs a head over the
+/// first half, key 2 (published beside it) the whole log, extending it. Returns the first head.
+pub async fn sign_log(store: &dyn Store) -> remediation_audit::SignedTreeHead {
+    use remediation_audit::LogSigningKey;
+    use remediation_audit::merkle::{ConsistencyProof, MerkleHash, root};
+    let size = store.audit_size().await.expect("size");
+    assert!(size >= 2, "a log to sign");
+    let leaves: Vec<MerkleHash> =
+        store.leaf_hashes(0, size).await.expect("leaves").into_iter().map(MerkleHash).collect();
+    let (one, two) = (LogSigningKey::from_seed(&[41; 32]), LogSigningKey::from_seed(&[42; 32]));
+    let t0 = fixed_time();
+    store.publish_key(&one.published().to_stored(t0)).await.expect("publish");
+    let half = size / 2;
+    let first =
+        one.sign_next(None, half, root(&leaves[..usize::try_from(half).expect("half")]), &[], t0).expect("sign");
+    store.store_tree_head(&first.clone().into(), None).await.expect("store the head");
+    store.publish_key(&two.published().to_stored(t0 + Duration::seconds(1))).await.expect("publish");
+    let proof = ConsistencyProof::generate(&leaves, half, size).expect("consistency").path;
+    let second = two.sign_next(Some(&first), size, root(&leaves), &proof, t0 + Duration::seconds(1)).expect("sign");
+    store.store_tree_head(&second.into(), Some(half)).await.expect("store the head");
+    first
+}
+
+/// The target of a copy answers for the verifiable log as the source does: the same keys, the
+/// same latest head, whose root the target's leaves give; and `old_head`, signed before a key
+/// rotation, verifies under the target's keys.
+pub async fn assert_same_log(from: &dyn Store, to: &dyn Store, old_head: &remediation_audit::SignedTreeHead) {
+    use remediation_audit::merkle::{MerkleHash, root};
+    use remediation_audit::{PublicKeySet, SignedTreeHead};
+    let keys = to.published_keys().await.expect("keys");
+    assert_eq!(from.published_keys().await.expect("keys"), keys, "every published key");
+    let latest = to.latest_tree_head().await.expect("latest").expect("the latest head was copied");
+    assert_eq!(from.latest_tree_head().await.expect("latest"), Some(latest.clone()), "the same latest head");
+    let mut set = PublicKeySet::default();
+    for key in keys {
+        set.publish(key.into());
+    }
+    let latest = SignedTreeHead::try_from(latest).expect("a head");
+    set.verify(&latest).expect("the latest head verifies on the target");
+    set.verify(old_head).expect("a head signed before the rotation still verifies");
+    let leaves: Vec<MerkleHash> =
+        to.leaf_hashes(0, latest.head.tree_size).await.expect("leaves").into_iter().map(MerkleHash).collect();
+    assert_eq!(root(&leaves), latest.head.root_hash, "the target's leaves give the head's root");
+}
+
+/// A source whose oldest records were archived is refused before anything is written, with
+/// the error naming the archive.
+pub async fn archived_source_is_refused(from: &dyn TransferStore, to: &dyn TransferStore) {
+    use remediation_core::store::transfer::CopyError;
+    for seed in 0..4 {
+        let detail =
+            ActionBuilder::new().seed(700 + seed).state(State::PendingApproval).at(fixed_time()).detail().build();
+        let a = &detail.action;
+        from.create_action(&detail, &transition(a.id, None, a.state, "suggest", a.created_at)).await.expect("create");
+    }
+    from.sequence_pending().await.expect("sequence");
+    sign_log(from).await;
+    let records = all_records(from).await;
+    let last = &records[1];
+    let head = from.latest_tree_head().await.expect("latest").expect("a head");
+    let archive = remediation_core::AuditArchive {
+        through_seq: last.seq,
+        last_hash: last.hash.clone(),
+        tree_size: head.tree_size,
+        root_hash: head.root_hash,
+        file_sha256: "0".repeat(64),
+        archived_at: fixed_time(),
+    };
+    assert_eq!(from.archive_audit(&archive).await.expect("archive"), 2);
+    let refused = copy_installation(from, to, 7, &mut |_| {}).await;
+    match &refused {
+        Err(e @ CopyError::ArchivedRecords { through_seq: 2 }) => {
+            assert!(e.to_string().contains("records 1 to 2 were moved to archive files"), "{e}");
+        }
+        other => panic!("expected ArchivedRecords, got {other:?}"),
+    }
+    assert_eq!(to.occupied().await.expect("occupied"), None, "nothing was written");
+    assert!(to.published_keys().await.expect("keys").is_empty(), "not even a key");
 }
 
 #[cfg(test)]
@@ -472,6 +566,39 @@ mod tests {
     #[tokio::test]
     async fn the_in_memory_store_round_trips() {
         round_trip(&InMemoryStore::new(), &InMemoryStore::new(), 10).await;
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_store_with_archived_records_is_refused() {
+        archived_source_is_refused(&InMemoryStore::new(), &InMemoryStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn entries_waiting_for_the_sequencer_are_copied_and_sealed_on_the_target() {
+        let (from, to) = (InMemoryStore::new(), InMemoryStore::new());
+        populate(&from, 3).await;
+        from.hold_sequencing(true);
+        populate_more_of(&from).await;
+        let waiting = from.unsequenced().await.expect("unsequenced");
+        assert!(waiting > 0);
+        copy_installation(&from, &to, 7, &mut |_| {}).await.expect("copy");
+        assert_eq!(to.unsequenced().await.expect("unsequenced"), waiting);
+        assert_eq!(to.sequence_pending().await.expect("sequence"), waiting);
+        assert!(to.verify_audit().await.expect("verify").is_intact());
+    }
+
+    /// One more audited note.
+    async fn populate_more_of(store: &InMemoryStore) {
+        let note = SettingsRecord {
+            setting_event: "written_while_held".to_owned(),
+            actor: "local:admin".to_owned(),
+            credential: None,
+            at: fixed_time(),
+            comment: None,
+            previous: serde_json::Value::Null,
+            value: serde_json::Value::Null,
+        };
+        store.append_note(&note).await.expect("note");
     }
 
     /// A source that a writer extends while the copy reads it (once its last section was read).
@@ -523,6 +650,12 @@ mod tests {
         }
         async fn archive_audit(&self, archive: &remediation_core::AuditArchive) -> Result<u64, StoreError> {
             self.0.archive_audit(archive).await
+        }
+        async fn sequencing_backlog(&self) -> Result<remediation_core::SequencingBacklog, StoreError> {
+            self.0.sequencing_backlog().await
+        }
+        fn take_sequencing_lags(&self) -> Vec<std::time::Duration> {
+            self.0.take_sequencing_lags()
         }
         async fn sequence_pending(&self) -> Result<u64, StoreError> {
             self.0.sequence_pending().await

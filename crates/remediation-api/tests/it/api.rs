@@ -644,3 +644,71 @@ async fn the_verifiable_log_over_http() {
     assert_eq!((s, v["tree_head"]["status"].as_str()), (StatusCode::OK, Some("matches")), "{v}");
     assert_eq!(v["checkpoint"]["status"], "matches", "the chain's report stays flat: {v}");
 }
+
+#[tokio::test]
+async fn entries_not_yet_sequenced_are_reported_by_verify_and_measured_by_metrics() {
+    use remediation_core::AuditLog as _;
+    let clock = Arc::new(remediation_core::ManualClock::new(time::OffsetDateTime::now_utc()));
+    let store = Arc::new(remediation_testkit::InMemoryStore::with_clock(clock.clone()));
+    let env = Env::with_store(store.clone(), clock.clone());
+    let scrape = || async {
+        let (s, text) = env.call(Some("viewer"), Method::GET, "/metrics", None).await;
+        assert_eq!(s, StatusCode::OK);
+        text.as_str().unwrap().to_owned()
+    };
+    let check = |text: &str, needles: &[&str]| {
+        for needle in needles {
+            assert!(text.lines().any(|l| l == *needle), "{needle} missing from:\n{text}");
+        }
+    };
+    // Nothing waits.
+    let (s, v) = env.call(Some("viewer"), Method::GET, "/v1/audit/verify", None).await;
+    assert_eq!((s, &v["unsequenced"]), (StatusCode::OK, &json!(0)), "{v}");
+    check(
+        &scrape().await,
+        &[
+            "remediation_audit_unsequenced_entries 0",
+            "remediation_audit_oldest_unsequenced_seconds 0.0",
+            "remediation_audit_sequencing_lag_seconds_count 0",
+        ],
+    );
+
+    // Entries written while the sequencer has not run: counted, not failed.
+    store.hold_sequencing(true);
+    env.suggest("requester", "admins").await;
+    let early = store.unsequenced().await.unwrap();
+    assert!(early > 0);
+    clock.advance(time::Duration::seconds(3));
+    env.suggest("requester", "engineering").await;
+    let waiting = store.unsequenced().await.unwrap();
+    clock.advance(time::Duration::milliseconds(1500));
+    let (s, v) = env.call(Some("viewer"), Method::GET, "/v1/audit/verify", None).await;
+    assert_eq!((s, &v["unsequenced"]), (StatusCode::OK, &json!(waiting)), "{v}");
+    assert!(v["first_break"].is_null(), "waiting entries break nothing: {v}");
+    check(
+        &scrape().await,
+        &[
+            &format!("remediation_audit_unsequenced_entries {waiting}"),
+            "remediation_audit_oldest_unsequenced_seconds 4.5",
+            "remediation_audit_sequencing_lag_seconds_count 0",
+        ],
+    );
+
+    // The sequencer seals them: each entry's wait goes into the histogram once.
+    assert_eq!(store.sequence_pending().await.unwrap(), waiting);
+    let text = scrape().await;
+    check(
+        &text,
+        &[
+            "remediation_audit_unsequenced_entries 0",
+            "remediation_audit_oldest_unsequenced_seconds 0.0",
+            &format!("remediation_audit_sequencing_lag_seconds_count {waiting}"),
+            "remediation_audit_sequencing_lag_seconds_bucket{le=\"1.0\"} 0",
+            &format!("remediation_audit_sequencing_lag_seconds_bucket{{le=\"2.0\"}} {}", waiting - early),
+            &format!("remediation_audit_sequencing_lag_seconds_bucket{{le=\"5.0\"}} {waiting}"),
+        ],
+    );
+    check(&scrape().await, &[&format!("remediation_audit_sequencing_lag_seconds_count {waiting}")]);
+    let (_, v) = env.call(Some("viewer"), Method::GET, "/v1/audit/verify", None).await;
+    assert_eq!(v["unsequenced"], 0, "{v}");
+}

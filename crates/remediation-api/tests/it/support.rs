@@ -61,12 +61,20 @@ impl Env {
     }
 
     pub(crate) fn with(tweak: impl FnOnce(&mut Config)) -> Self {
-        Self::build(tweak, None)
+        Self::build(tweak, None, None)
     }
 
     /// An installation whose engine reads time from `clock`.
     pub(crate) fn with_clock(clock: Arc<remediation_core::ManualClock>) -> Self {
-        Self::build(|_| {}, Some(clock))
+        Self::build(|_| {}, Some(clock), None)
+    }
+
+    /// An installation on `store`, whose engine reads time from `clock`.
+    pub(crate) fn with_store(
+        store: Arc<dyn remediation_core::Store>,
+        clock: Arc<remediation_core::ManualClock>,
+    ) -> Self {
+        Self::build(|_| {}, Some(clock), Some(store))
     }
 
     /// An installation configured by `tweak`, on `clock`, with `options` for the API.
@@ -75,13 +83,17 @@ impl Env {
         clock: Arc<remediation_core::ManualClock>,
         options: ApiOptions,
     ) -> Self {
-        let mut env = Self::build(tweak, Some(clock));
+        let mut env = Self::build(tweak, Some(clock), None);
         env.state = ApiState::new(env.state.runtime().clone(), options);
         env.app = router(env.state.clone());
         env
     }
 
-    fn build(tweak: impl FnOnce(&mut Config), clock: Option<Arc<remediation_core::ManualClock>>) -> Self {
+    fn build(
+        tweak: impl FnOnce(&mut Config),
+        clock: Option<Arc<remediation_core::ManualClock>>,
+        store: Option<Arc<dyn remediation_core::Store>>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         remediation_connector_sandbox::write_sample(dir.path().join("sandbox.json")).unwrap();
         let config = config(tweak);
@@ -90,6 +102,7 @@ impl Env {
             events: Some(events.clone()),
             clock: clock.map(|c| c as Arc<dyn remediation_core::Clock>),
             signing_key: Some(Arc::new(remediation_audit::LogSigningKey::from_seed(&[9; 32]))),
+            store,
             ..RuntimeOptions::default()
         };
         let key = remediation_audit::AuditKey::generate();

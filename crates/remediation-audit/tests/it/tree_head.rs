@@ -309,3 +309,29 @@ fn the_types_that_cross_the_api_describe_their_json() {
         assert_eq!(schema["additionalProperties"], false, "{schema}");
     }
 }
+
+#[test]
+fn entries_not_yet_sequenced_are_named_but_do_not_fail_verification() {
+    use remediation_audit::{AuditVerification, TreeHeadVerdict};
+    let verification = |unsequenced| AuditVerification {
+        chain: remediation_audit::verify_chain(Vec::new()),
+        tree_head: TreeHeadVerdict::default(),
+        unsequenced,
+    };
+    assert_eq!(verification(0).unsequenced_note(), None);
+    assert_eq!(
+        verification(3).unsequenced_note().as_deref(),
+        Some(
+            "3 entries written but not yet sequenced (the sequencer seals them within seconds; they are not covered by this check)"
+        )
+    );
+    assert!(verification(1).unsequenced_note().is_some_and(|n| n.starts_with("1 entry written")));
+    assert_eq!(verification(3).is_intact(), verification(0).is_intact(), "waiting entries do not fail it");
+    let json = serde_json::to_value(verification(3)).expect("json");
+    assert_eq!(json["unsequenced"], 3);
+    let old: AuditVerification = serde_json::from_value(serde_json::json!({
+        "records": 0, "head": null, "first_break": null, "checkpoint": {"status": "not_configured"}
+    }))
+    .expect("a report without the field");
+    assert_eq!(old.unsequenced, 0);
+}

@@ -128,6 +128,31 @@ pub trait AuditLog: Send + Sync {
     /// [`AuditLog::audit_page`] and [`AuditLog::verify_audit`]); 0 for stores that sequence in
     /// the writing transaction.
     async fn unsequenced(&self) -> Result<u64, StoreError>;
+
+    /// How far sequencing is behind: how many written entries wait and how long the oldest
+    /// has waited (for the sequencing-lag metrics). The default counts
+    /// [`AuditLog::unsequenced`] and cannot tell an age, which suits stores that sequence in
+    /// the writing transaction (nothing waits).
+    async fn sequencing_backlog(&self) -> Result<SequencingBacklog, StoreError> {
+        Ok(SequencingBacklog { entries: self.unsequenced().await?, oldest_age: None })
+    }
+
+    /// How long each entry this process's sequencer sealed since the last call had waited
+    /// between its write and its sealing, in sealing order, and forgets them (for the
+    /// sequencing-lag histogram). Empty by default: a store that sequences in the writing
+    /// transaction makes no entry wait.
+    fn take_sequencing_lags(&self) -> Vec<std::time::Duration> {
+        Vec::new()
+    }
+}
+
+/// How far sequencing is behind ([`AuditLog::sequencing_backlog`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SequencingBacklog {
+    /// How many written entries are not sequenced yet.
+    pub entries: u64,
+    /// How long the oldest of them has waited; `None` when none waits or the store cannot tell.
+    pub oldest_age: Option<std::time::Duration>,
 }
 
 /// A written and verified archive of the oldest audit records, as the store registers it when

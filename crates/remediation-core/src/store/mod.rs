@@ -40,7 +40,7 @@ pub mod transfer;
 pub use action::{ActionFilter, ActionStore, Page, PageRequest};
 pub use audit::{
     AuditArchive, AuditBody, AuditFilter, AuditLog, AuditRecord, Break, BreakKind, ChainHead, ChainReport,
-    CheckpointVerdict, LeafHash, StoredPublicKey, StoredTreeHead,
+    CheckpointVerdict, LeafHash, SequencingBacklog, StoredPublicKey, StoredTreeHead,
 };
 pub use lease::{ActionLeases, Lease, LeaseRequest, LeaseStore, expiry};
 pub use limits::LimitStore;
@@ -517,6 +517,8 @@ mockall::mock! {
         async fn archive_audit(&self, archive: &AuditArchive) -> Result<u64, StoreError>;
         async fn sequence_pending(&self) -> Result<u64, StoreError>;
         async fn unsequenced(&self) -> Result<u64, StoreError>;
+        async fn sequencing_backlog(&self) -> Result<SequencingBacklog, StoreError>;
+        fn take_sequencing_lags(&self) -> Vec<std::time::Duration>;
     }
 
     #[async_trait::async_trait]

@@ -10,7 +10,12 @@
 //! Audit records travel as the exact text the source stores (its canonical JSON), with their
 //! `seq`, `prev_hash` and `hash`: the target holds the same bytes, so the chain, every
 //! inclusion proof and the HMAC checkpoint (carried over as it is) still verify. Nothing is
-//! resealed: a copy never vouches for anything the source did not.
+//! resealed: a copy never vouches for anything the source did not. The verifiable log's state
+//! travels too: every published key, and the latest signed tree head (the copied records
+//! give the same leaves, so its root holds), so the target answers for the log as the source did and heads signed
+//! before the copy still verify under the published keys. An installation whose oldest
+//! records were archived is refused before anything is written
+//! ([`CopyError::ArchivedRecords`]).
 
 use std::collections::BTreeMap;
 
@@ -363,6 +368,16 @@ pub enum CopyError {
         /// The first section found occupied.
         section: Section,
     },
+    /// The source's oldest audit records were moved to archives: a copy of what is left
+    /// would lack their leaf hashes and the archive registrations, so signed heads and proofs
+    /// would stop verifying on the target.
+    #[error(
+        "the source's audit records 1 to {through_seq} were moved to archive files (`remediate audit archive`), and a copy cannot carry the leaf hashes and archive registrations they leave behind; nothing was written: keep using the source, or move it with the database's own backup tools (a SQLite backup, pg_dump of the schema)"
+    )]
+    ArchivedRecords {
+        /// The last archived record's `seq`.
+        through_seq: u64,
+    },
     /// The source changed while it was copied.
     #[error(
         "the source changed during the copy ({what}); stop every server and CLI run on it, delete the target and copy again"
@@ -402,10 +417,12 @@ pub enum CopyError {
 /// Copies every section of `from` into the empty store `to`, `page_size` items per page,
 /// calling `progress` after every page.
 ///
-/// Refuses a source whose audit log does not verify (with the key it was opened with) and a
-/// target that is not empty. Afterwards the target's audit log must verify with the same
-/// number of records and the same head, and the source must still hold what it held at the
-/// start; otherwise the copy fails and the target must be discarded.
+/// Refuses a source whose audit log does not verify (with the key it was opened with) or
+/// whose oldest records were archived, and a target that is not empty. After the sections,
+/// publishes every key of the source on the target and stores the source's latest signed
+/// tree head there. Afterwards the target's audit log must verify with the same number of
+/// records and the same head, and the source must still hold what it held at the start;
+/// otherwise the copy fails and the target must be discarded.
 pub async fn copy_installation(
     from: &dyn InstallationExport,
     to: &dyn InstallationImport,
@@ -418,6 +435,14 @@ pub async fn copy_installation(
         .map_err(|source| CopyError::Check { step: "verify the source's audit log", source })?;
     if !source_audit.is_intact() {
         return Err(CopyError::SourceTampered { report: source_audit });
+    }
+    // Records 1 to n - 1 are gone when the oldest record left has seq n: they are archived.
+    let first = from
+        .audit_page(&super::AuditFilter::default(), None, 1)
+        .await
+        .map_err(|source| CopyError::Check { step: "read the start of the source's audit log", source })?;
+    if let Some(through_seq) = first.first().map(|r| r.seq.saturating_sub(1)).filter(|&n| n > 0) {
+        return Err(CopyError::ArchivedRecords { through_seq });
     }
     if let Some(section) =
         to.occupied().await.map_err(|source| CopyError::Check { step: "check that the target is empty", source })?
@@ -476,6 +501,26 @@ pub async fn copy_installation(
     let tail_head = tail.last().map(|r| r.hash.clone());
     if tail.len() > 1 || tail_head != source_audit.head {
         return Err(CopyError::SourceChanged { what: "its audit log changed".to_owned() });
+    }
+    // The verifiable log: every key (so heads signed before a rotation still verify), then
+    // the latest head, which the copied leaves must reproduce.
+    let keys = from
+        .published_keys()
+        .await
+        .map_err(|source| CopyError::Check { step: "read the source's published keys", source })?;
+    for key in &keys {
+        to.publish_key(key)
+            .await
+            .map_err(|source| CopyError::Check { step: "publish the source's keys on the target", source })?;
+    }
+    let head = from
+        .latest_tree_head()
+        .await
+        .map_err(|source| CopyError::Check { step: "read the source's latest signed tree head", source })?;
+    if let Some(head) = &head {
+        to.store_tree_head(head, None)
+            .await
+            .map_err(|source| CopyError::Check { step: "store the source's latest signed tree head", source })?;
     }
     let target_audit =
         to.verify_audit().await.map_err(|source| CopyError::Check { step: "verify the target's audit log", source })?;

@@ -341,3 +341,141 @@ async fn a_short_lived_sequencer_gives_the_lease_up_after_its_pass() {
     assert!(other.acquire_lease(SEQUENCER_LEASE, &request).await.expect("acquire").is_some(), "given up");
     db.drop().await;
 }
+
+/// Signs a head of the first `size` stored leaves with `key`, extending `previous`, and stores it.
+async fn sign_head(
+    store: &PostgresStore,
+    key: &remediation_audit::LogSigningKey,
+    previous: Option<&remediation_audit::SignedTreeHead>,
+    size: u64,
+) -> remediation_audit::SignedTreeHead {
+    use remediation_audit::merkle::{ConsistencyProof, MerkleHash, root};
+    let leaves: Vec<MerkleHash> =
+        store.leaf_hashes(0, size).await.expect("leaves").into_iter().map(MerkleHash).collect();
+    let proof = match previous {
+        Some(p) => ConsistencyProof::generate(&leaves, p.head.tree_size, size).expect("consistency").path,
+        None => Vec::new(),
+    };
+    let head = key.sign_next(previous, size, root(&leaves), &proof, fixed_time()).expect("sign");
+    store.store_tree_head(&head.clone().into(), previous.map(|p| p.head.tree_size)).await.expect("store the head");
+    head
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archiving_goes_through_the_owners_function_only_and_checks_the_archive_against_the_log() {
+    use remediation_audit::{AuditKey, CheckpointVerdict, LogSigningKey};
+    use remediation_core::{AuditArchive, AuditFilter};
+    let Some(db) = TestDb::create("archiving_goes_through_the_owners_function_only").await else { return };
+    let (schema, app) = db.migrated().await;
+    let store =
+        PostgresStore::connect(&app, Some(AuditKey::from_hex(&"22".repeat(32)).expect("key"))).await.expect("connect");
+    write(&store, 1, 5).await;
+    assert_eq!(store.sequence_pending().await.expect("sequence"), 5);
+    let signer = LogSigningKey::from_seed(&[5; 32]);
+    let old = sign_head(&store, &signer, None, 3).await;
+    let records = store.audit_records().await.expect("records");
+    let leaves = store.leaf_hashes(0, 5).await.expect("leaves");
+
+    // The runtime role can neither delete records nor register an archive itself.
+    let runtime = raw(&db.conn(&db.app, &schema)).await;
+    for sql in [
+        "DELETE FROM audit WHERE seq = 1",
+        "INSERT INTO audit_archives (tenant, through_seq, last_hash, tree_size, root_hash, file_sha256, archived_at)
+         VALUES ('default', 4, 'x', 5, 'x', 'x', 0)",
+    ] {
+        let e = runtime.batch_execute(sql).await.expect_err(sql);
+        assert_eq!(e.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{sql}: {e:?}");
+    }
+    // Its one door checks the archive against the log, and a refusal removes nothing.
+    let call = "SELECT audit_archive('default', $1, $2, 3, 'root', 'file', 0)";
+    let refusals: [(i64, &str, &str); 3] = [
+        (2, "0000", "is not stored with the archive's last hash"),
+        (4, records[3].hash.as_str(), "no stored signed tree head covers record 4"),
+        (5, records[4].hash.as_str(), "the newest audit record is never archived"),
+    ];
+    for (through, hash, why) in refusals {
+        let e = runtime.query_one(call, &[&through, &hash]).await.expect_err(why);
+        let db_error = e.as_db_error().expect("a server error");
+        assert_eq!(db_error.code().code(), "RMA01", "{e:?}");
+        assert!(db_error.message().contains(why), "{why}: {e:?}");
+    }
+    let owner = raw(&db.conn(&db.owner, &schema)).await;
+    let count = |table: &'static str| {
+        let owner = &owner;
+        async move { owner.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.expect("count").get::<_, i64>(0) }
+    };
+    assert_eq!((count("audit").await, count("audit_archives").await), (5, 0), "the refusals removed nothing");
+    // Nobody else may call it.
+    let public: bool = owner
+        .query_one(
+            "SELECT has_function_privilege('public', 'audit_archive(TEXT, BIGINT, TEXT, BIGINT, TEXT, TEXT, BIGINT)', 'EXECUTE')",
+            &[],
+        )
+        .await
+        .expect("privilege")
+        .get(0);
+    assert!(!public, "PUBLIC may not execute the archive function");
+
+    // Through the store: refusals are conflicts, then records 1 and 2 go.
+    let archive = |through: usize| AuditArchive {
+        through_seq: through as u64,
+        last_hash: records[through - 1].hash.clone(),
+        tree_size: 3,
+        root_hash: old.head.root_hash.to_hex(),
+        file_sha256: "0".repeat(64),
+        archived_at: fixed_time(),
+    };
+    let wrong = store.archive_audit(&AuditArchive { last_hash: records[0].hash.clone(), ..archive(2) }).await;
+    assert!(
+        matches!(&wrong, Err(StoreError::AuditLogConflict { message }) if message.contains("last hash")),
+        "{wrong:?}"
+    );
+    let uncovered = store.archive_audit(&archive(4)).await;
+    assert!(matches!(uncovered, Err(StoreError::AuditLogConflict { .. })), "{uncovered:?}");
+    assert_eq!(store.archive_audit(&archive(2)).await.expect("archive"), 2);
+    assert_eq!((count("audit").await, count("audit_archives").await), (3, 1));
+    let page = store.audit_page(&AuditFilter::default(), None, 2).await.expect("page");
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4], "reads start after the archive");
+    assert_eq!(store.leaf_hashes(0, 5).await.expect("leaves"), leaves, "every leaf stays");
+    let report = store.verify_audit().await.expect("verify");
+    assert!(report.is_intact() && report.records == 3, "{report}");
+    assert_eq!(report.checkpoint, CheckpointVerdict::Matches);
+    // Archived or not, the owner removes no other record and no archive.
+    for sql in
+        ["DELETE FROM audit WHERE seq = 3", "DELETE FROM audit_archives", "UPDATE audit_archives SET through_seq = 9"]
+    {
+        let e = owner.batch_execute(sql).await.expect_err(sql);
+        let text = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
+        assert!(text.contains("append-only"), "{sql}: {e:?}");
+    }
+
+    // The log goes on: what `remediate audit archive` does next (its note, the next head
+    // extending the old one) still verifies.
+    write(&store, 10, 1).await;
+    assert_eq!(store.sequence_pending().await.expect("sequence"), 1);
+    let new = sign_head(&store, &signer, Some(&old), 6).await;
+    assert_eq!(store.latest_tree_head().await.expect("latest"), Some(new.into()));
+    let report = store.verify_audit().await.expect("verify");
+    assert!(report.is_intact() && report.records == 4, "{report}");
+    drop(store);
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sequencing_backlog_and_each_sealed_entrys_wait_are_read_through_the_audit_log() {
+    use remediation_core::SequencingBacklog;
+    let Some(db) = TestDb::create("the_sequencing_backlog_and_each_sealed_entrys_wait").await else { return };
+    let (_schema, store, _clock) = db.store().await;
+    let log: &dyn AuditLog = &store;
+    assert_eq!(log.sequencing_backlog().await.expect("backlog"), SequencingBacklog { entries: 0, oldest_age: None });
+    write(&store, 1, 3).await;
+    let backlog = log.sequencing_backlog().await.expect("backlog");
+    assert_eq!(backlog.entries, 3);
+    assert!(backlog.oldest_age.is_some(), "{backlog:?}");
+    assert_eq!(store.sequence_pending().await.expect("sequence"), 3);
+    assert_eq!(log.take_sequencing_lags().len(), 3, "one wait per sealed entry");
+    assert!(log.take_sequencing_lags().is_empty(), "each wait is taken once");
+    assert_eq!(log.sequencing_backlog().await.expect("backlog"), SequencingBacklog::default());
+    drop(store);
+    db.drop().await;
+}

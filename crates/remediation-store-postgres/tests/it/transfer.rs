@@ -4,7 +4,7 @@
 use remediation_core::AuditLog as _;
 use remediation_core::store::transfer::copy_installation;
 use remediation_testkit::InMemoryStore;
-use remediation_testkit::store_transfer::{assert_same, populate, round_trip};
+use remediation_testkit::store_transfer::{archived_source_is_refused, assert_same, populate, round_trip};
 
 use crate::support::TestDb;
 
@@ -42,6 +42,18 @@ async fn an_installation_round_trips_into_and_out_of_postgres() {
     let after = to.verify_audit().await.expect("verify");
     assert!(after.is_intact(), "{after}");
     assert_eq!(after.records, sealed + waiting);
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_source_with_archived_records_is_refused_before_anything_is_written() {
+    let Some(db) = TestDb::create("a_postgres_source_with_archived_records_is_refused").await else {
+        return;
+    };
+    let (_, from, _) = db.store().await;
+    let (_, to, _) = db.store().await;
+    archived_source_is_refused(&from, &to).await;
+    drop((from, to));
     db.drop().await;
 }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 use remediation_core::store::transfer::{CopyError, Section, TransferStore, copy_installation};
 use remediation_core::{ActionFilter, CheckpointVerdict, PageRequest, Store};
 use remediation_store_sqlite::{SqliteStore, open_transfer_store};
-use remediation_testkit::store_transfer::{assert_same, populate, round_trip};
+use remediation_testkit::store_transfer::{archived_source_is_refused, assert_same, populate, round_trip};
 use remediation_testkit::{ActionBuilder, InMemoryStore};
 
 use crate::support::{key, raw};
@@ -73,6 +73,13 @@ async fn the_contract_is_store_agnostic_memory_to_sqlite_and_back() {
     let hash = populate(sqlite2.as_ref(), 9).await;
     copy_installation(sqlite2.as_ref(), &back, 4, &mut |_| {}).await.expect("sqlite to memory");
     assert_same(sqlite2.as_ref(), &back, &hash, true).await;
+}
+
+#[tokio::test]
+async fn a_source_with_archived_records_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (from, to) = (keyed(dir.path(), "from.db"), keyed(dir.path(), "to.db"));
+    archived_source_is_refused(from.as_ref(), to.as_ref()).await;
 }
 
 #[tokio::test]
