@@ -207,6 +207,13 @@ fn a_server_on_postgres_serves_suggest_approve_execute_and_seals_the_trail() {
     assert_eq!(verify["records"].as_i64(), Some(sealed), "{verify}");
     let trail = db.run(true, &[&format!("SELECT COUNT(*) FROM audit WHERE action_id = '{id}'")])[0];
     assert!(trail >= 4, "suggest, approve, begin and complete are sealed: {trail}");
+    // A graceful stop hands the sequencer lease on: no replica would wait for it to expire.
+    let leader = "SELECT COUNT(*) FROM leases WHERE name = 'audit-sequencer' AND holder IS NOT NULL";
+    assert_eq!(db.run(true, &[leader])[0], 1, "the server led the sequencing");
+    let mut server = server;
+    server.sigterm();
+    assert_eq!(server.wait_exit().0, Some(0), "{}", server.log());
+    assert_eq!(db.run(true, &[leader])[0], 0, "the lease was given up at shutdown\n{}", server.log());
     drop(server);
 
     // A schema newer than the build's is refused by the server, even with --migrate, and by

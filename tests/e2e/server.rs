@@ -56,14 +56,14 @@ impl Server {
         request(&self.addr, method, path, token, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
-    fn sigterm(&self) {
+    pub(crate) fn sigterm(&self) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
         assert!(sent.success());
     }
 
     /// Waits for the process to exit; its exit code and how long it took.
-    fn wait_exit(&mut self) -> (Option<i32>, Duration) {
+    pub(crate) fn wait_exit(&mut self) -> (Option<i32>, Duration) {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {

@@ -20,6 +20,8 @@
 //!   during the execution phase (p50 and p99 of the samples).
 //! - **Commits per action**: PostgreSQL's `xact_commit` of the database over the execution
 //!   phase (the bench's own sampling transactions subtracted) ÷ admitted actions.
+//!
+//! `BENCH_TRACE=1` prints the sampled lag and the actions left every half second.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -315,6 +317,7 @@ fn cli(bins: &Bins, dir: &Path, args: &[&str]) -> anyhow::Result<String> {
         .arg(dir)
         .args(["--actor", "local:bench"])
         .args(args)
+        .env("BENCH_OKTA_TOKEN", API_TOKEN)
         .output()
         .with_context(|| format!("cannot run remediate {args:?}"))?;
     if !out.status.success() {
@@ -411,13 +414,17 @@ async fn measure(bins: &Bins, db: &Database, options: Options, layout: Layout) -
     let replicas = Replicas::start(bins, dir, layout.replicas).await?;
     let bases: Vec<String> = replicas.0.iter().map(|(_, b)| b.clone()).collect();
     let errors = intake(&bases, &requester, &approver, options.actions).await?;
+    // The intake's audit entries sealed before the phase that is measured.
+    let probe = db.connect(true).await?;
+    while probe.query_one("SELECT COUNT(*) FROM audit_pending", &[]).await?.get::<_, i64>(0) > 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     replicas.stop()?;
 
     // Execution: the workers on, measured from the store and the fake.
     std::fs::write(dir.join("remediation.toml"), config(db, fake.org_url(), options, layout, true)?)?;
     fake.faults().set_latency(LATENCY);
     let mark = fake.log().count();
-    let probe = db.connect(true).await?;
     let commits_before = xact_commit(&probe, &db.name).await?;
     let mut own = 1u64;
     eprintln!("  executing ...");
@@ -435,6 +442,9 @@ async fn measure(bins: &Bins, db: &Database, options: Options, layout: Layout) -
         own += 1;
         let (moving, lag): (i64, Option<i64>) = (row.get(0), row.get(1));
         lags.push(Duration::from_nanos(u64::try_from(lag.unwrap_or(0)).unwrap_or(0)));
+        if std::env::var_os("BENCH_TRACE").is_some() && lags.len() % 10 == 0 {
+            eprintln!("  t={:.1}s moving={moving} lag={:?}", started.elapsed().as_secs_f64(), lags.last());
+        }
         if moving == 0 {
             break;
         }

@@ -163,7 +163,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let _ = worker.await;
         let _ = http.await;
         let _ = signer.await;
+        // Seal what this replica wrote, sign over it, then hand the sequencer lease on, so
+        // another replica sequences at once rather than when the lease would have expired.
+        let store = state.runtime().store();
+        if let Err(e) = store.sequence_pending().await {
+            tracing::warn!(error = %e, "the last audit sequencer pass failed; another replica or command seals the entries");
+        }
         remediation_api::worker::sign_final(&state).await;
+        if let Err(e) = store.stop_sequencing().await {
+            tracing::warn!(error = %e, "cannot give the audit sequencer lease up; another replica takes it when it expires");
+        }
     })
     .await;
     match finished {

@@ -319,6 +319,11 @@ impl Engine {
         self
     }
 
+    /// The leases this engine executes under ([`Engine::with_leases`]), if any.
+    pub fn lease_request(&self) -> Option<&crate::LeaseRequest> {
+        self.lease.as_ref()
+    }
+
     /// Sends the engine's events (transitions, held actions, breaker, switches) to `sink`.
     pub fn with_events(mut self, sink: Arc<dyn EventSink>) -> Self {
         self.events = sink;

@@ -5,9 +5,11 @@
 //! another — until asked to stop. The HTTP server runs it; its adapter only logs and counts
 //! through [`WorkerHooks`].
 //!
-//! Approved actions are read with [`remediation_core::ActionStore::claimable`], per connector,
-//! so one a requeue put off (the provider throttled it) is not claimed before its not-before
-//! time, and nothing lists every approved action.
+//! Approved actions are read with [`remediation_core::ActionStore::reserve_claimable`] (or
+//! `claimable` for an engine without leases), per connector, so one a requeue put off (the
+//! provider throttled it) is not claimed before its not-before time, nothing lists every
+//! approved action, and on a shared store each replica's worker reserves the actions it reads
+//! for a lease's length, so replicas take different actions instead of racing for the same.
 //!
 //! An approved action whose execution is refused (remediation disabled, the kill switch, a
 //! disabled control, a refusing gate) is audited once by the engine and then left alone: later
@@ -324,7 +326,16 @@ async fn refill(
     seen: &mut HashSet<ActionId>,
 ) -> Result<(), ServiceError> {
     let limit = lane.read + PAGE;
-    let found = engine.store().claimable(clock.now(), Some(lane.name.clone()), limit).await?;
+    let now = clock.now();
+    let found = match engine.lease_request() {
+        // Reserved for this worker for one lease's length: other replicas' workers pass these
+        // by and take the next ones, instead of re-checking the same actions at the provider.
+        Some(lease) => {
+            let until = now + lease.ttl;
+            engine.store().reserve_claimable(now, Some(lane.name.clone()), limit, &lease.holder, until).await?
+        }
+        None => engine.store().claimable(now, Some(lane.name.clone()), limit).await?,
+    };
     let full = found.len() == limit;
     let fresh: Vec<ActionDetail> = found.into_iter().filter(|d| seen.insert(d.action.id)).collect();
     lane.read += fresh.len();

@@ -46,12 +46,12 @@
 //!   for the oldest waiting one ([`PostgresStore::sequencing_lag`]).
 //! - No store call blocks an async thread: every statement goes through tokio-postgres.
 //!
-//! # Schema (version 4)
+//! # Schema (version 5)
 //!
 //! | table | what |
 //! |---|---|
 //! | `schema_migrations` | `version`, `description`, `applied_at` |
-//! | `actions` | `id`, `tenant`, `state`, `connector`, `requested_by`, `identity`, `canonical_identity`, `control_id`, `created_at`, `updated_at`, `due_at`, `not_before`, lease (`lease_holder`, `lease_epoch`, `lease_expires_at`), `detail_json`; indexed on (`tenant`, `created_at`, `id`), (`tenant`, `state`, `created_at`, `id`), (`tenant`, `due_at`), leased rows by expiry |
+//! | `actions` | `id`, `tenant`, `state`, `connector`, `requested_by`, `identity`, `canonical_identity`, `control_id`, `created_at`, `updated_at`, `due_at`, `not_before`, lease (`lease_holder`, `lease_epoch`, `lease_expires_at`), a worker's reservation (`claimed_by`, `claimed_until`, version 5), `detail_json`; indexed on (`tenant`, `created_at`, `id`), (`tenant`, `state`, `created_at`, `id`), (`tenant`, `due_at`), leased rows by expiry |
 //! | `audit` | (`tenant`, `seq`) key, `action_id`, `at`, `record_json` (canonical JSON), `prev_hash`, `hash`; indexed on (`action_id`, `seq`) |
 //! | `audit_pending` | `id` (identity), `tenant`, `action_id`, `body_json`, `written_at` (server clock, for the sequencing lag) |
 //! | `audit_head`, `audit_checkpoint` | per tenant: the chain head; its HMAC-sealed checkpoint |

@@ -339,6 +339,17 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     REVOKE ALL ON FUNCTION audit_archive(TEXT, BIGINT, TEXT, BIGINT, TEXT, TEXT, BIGINT) FROM PUBLIC;
     "#,
     ),
+    // Version 5.
+    (
+        "reservations of approved actions, so replicas' workers take different actions",
+        r#"
+    -- Expand only: two nullable columns the previous release neither reads nor writes. A
+    -- worker reserving approved actions to execute marks them with its holder id and an
+    -- expiry; other workers pass them by until then. Advice, not a lock: the move to
+    -- `executing` ignores them, and an expired reservation is anyone's.
+    ALTER TABLE actions ADD COLUMN claimed_by TEXT, ADD COLUMN claimed_until BIGINT;
+    "#,
+    ),
 ];
 
 /// Tables the runtime role may change (SELECT, INSERT, UPDATE, DELETE).

@@ -781,6 +781,44 @@ impl ActionStore for PostgresStore {
         details(&rows, OP)
     }
 
+    /// One statement: the oldest claimable rows not reserved by another holder (or whose
+    /// reservation expired), picked `FOR UPDATE SKIP LOCKED` so two replicas reserving at once
+    /// never pick the same row nor wait on each other, and marked `claimed_by`/`claimed_until`.
+    async fn reserve_claimable(
+        &self,
+        now: OffsetDateTime,
+        connector: Option<String>,
+        limit: usize,
+        holder: &str,
+        until: OffsetDateTime,
+    ) -> Result<Vec<ActionDetail>, StoreError> {
+        const OP: &str = "cannot reserve the approved actions to execute";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let tenant = self.tenant();
+        let (now, until) = (clamped_nanos(now), clamped_nanos(until));
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant, &now, &holder, &until];
+        let mut sql = String::from(
+            "WITH picked AS (
+                 SELECT id FROM actions
+                 WHERE tenant = $1 AND state = 'approved' AND (not_before IS NULL OR not_before <= $2)
+                   AND (claimed_until IS NULL OR claimed_until <= $2 OR claimed_by = $3)",
+        );
+        if let Some(connector) = &connector {
+            bind(&mut sql, &mut params, " AND connector = ?", connector);
+        }
+        bind(&mut sql, &mut params, " ORDER BY created_at, id LIMIT ? FOR UPDATE SKIP LOCKED)", &limit);
+        sql.push_str(
+            " UPDATE actions a SET claimed_by = $3, claimed_until = $4 FROM picked WHERE a.id = picked.id
+              RETURNING a.detail_json, a.created_at, a.id",
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;
+        let mut rows = client.query(&stmt, &params).await.map_err(pg(OP))?;
+        // RETURNING keeps no order: oldest first, as `claimable`.
+        rows.sort_by(|a, b| (a.get::<_, i64>(1), a.get::<_, &str>(2)).cmp(&(b.get::<_, i64>(1), b.get::<_, &str>(2))));
+        details(&rows, OP)
+    }
+
     async fn count_by_state(&self) -> Result<BTreeMap<State, u64>, StoreError> {
         const OP: &str = "cannot count the actions by state";
         let client = self.client().await?;
@@ -1029,6 +1067,14 @@ impl AuditLog for PostgresStore {
 
     async fn sequence_pending(&self) -> Result<u64, StoreError> {
         PostgresStore::sequence_pending(self).await
+    }
+
+    async fn stop_sequencing(&self) -> Result<(), StoreError> {
+        let handle = self.inner.background.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(handle) = handle {
+            handle.abort();
+        }
+        self.release_sequencer().await
     }
 
     async fn unsequenced(&self) -> Result<u64, StoreError> {

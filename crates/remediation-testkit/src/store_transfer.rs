@@ -663,6 +663,9 @@ mod tests {
         async fn unsequenced(&self) -> Result<u64, StoreError> {
             self.0.unsequenced().await
         }
+        async fn stop_sequencing(&self) -> Result<(), StoreError> {
+            self.0.stop_sequencing().await
+        }
     }
 
     #[async_trait]

@@ -122,6 +122,25 @@ pub trait ActionStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<ActionDetail>, StoreError>;
 
+    /// [`ActionStore::claimable`] for a worker among several sharing the store: also reserves
+    /// what it returns for `holder` until `until`, and skips the actions another holder's
+    /// unexpired reservation covers, so replicas do not all re-check the same actions at the
+    /// provider only for all but one to lose the claim. A reservation is advice to other
+    /// workers, never a lock: [`ActionStore::begin_execution`] still decides, and an expired
+    /// reservation (its worker died) is taken by the next reader. The default, for stores whose
+    /// writers share one host, reserves nothing and answers [`ActionStore::claimable`].
+    async fn reserve_claimable(
+        &self,
+        now: OffsetDateTime,
+        connector: Option<String>,
+        limit: usize,
+        holder: &str,
+        until: OffsetDateTime,
+    ) -> Result<Vec<ActionDetail>, StoreError> {
+        let _ = (holder, until);
+        self.claimable(now, connector, limit).await
+    }
+
     /// How many actions are in each state, from one committed snapshot; states without
     /// actions are left out. Answered from the state index without decoding any action (what
     /// `GET /metrics` reports on every scrape, so it must not read the actions themselves).

@@ -124,6 +124,14 @@ pub trait AuditLog: Send + Sync {
     /// nothing pending and return 0. Called at the end of a command when no server runs.
     async fn sequence_pending(&self) -> Result<u64, StoreError>;
 
+    /// Stops this process's background sequencer, if it runs one, and gives up the
+    /// sequencing lease it holds, so another replica takes over at its next pass instead of
+    /// when the lease expires (a graceful shutdown: call it last). The default, for stores
+    /// that sequence in the writing transaction, does nothing.
+    async fn stop_sequencing(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// How many written entries are not sequenced yet (and so not yet visible to
     /// [`AuditLog::audit_page`] and [`AuditLog::verify_audit`]); 0 for stores that sequence in
     /// the writing transaction.
