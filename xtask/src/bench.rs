@@ -89,20 +89,8 @@ pub(crate) fn server(args: &[&str]) -> anyhow::Result<()> {
     if only.is_empty() {
         only = SCENARIOS.to_vec();
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     ensure_wrk()?;
-    eprintln!("building remediation-server and remediate in release ...");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(&root)
-        .args(["build", "--release", "-p", "remediation-server", "-p", "remediate"])
-        .status()
-        .context("cannot run cargo build")?;
-    if !status.success() {
-        bail!("cargo build --release failed");
-    }
-    let bin_dir = target_dir(&root).join("release");
-    let (server_bin, cli_bin) = (bin_dir.join("remediation-server"), bin_dir.join("remediate"));
+    let (server_bin, cli_bin) = release_binaries()?;
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let mut all = Vec::new();
     for scenario in only {
@@ -289,6 +277,23 @@ impl Drop for ServerProcess {
 
 fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
+/// Builds `remediation-server` and `remediate` in release, saying so; their paths.
+pub(crate) fn release_binaries() -> anyhow::Result<(PathBuf, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    eprintln!("building remediation-server and remediate in release ...");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(&root)
+        .args(["build", "--release", "-p", "remediation-server", "-p", "remediate"])
+        .status()
+        .context("cannot run cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release failed");
+    }
+    let bin_dir = target_dir(&root).join("release");
+    Ok((bin_dir.join("remediation-server"), bin_dir.join("remediate")))
 }
 
 /// Installs Debian's `wrk` when it is missing, saying so.

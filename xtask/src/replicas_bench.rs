@@ -101,19 +101,8 @@ impl Measured {
 /// Runs the bench and prints its figures.
 pub(crate) fn run(args: &[&str]) -> anyhow::Result<()> {
     let options = parse(args)?;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    eprintln!("building remediation-server and remediate in release ...");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(&root)
-        .args(["build", "--release", "-p", "remediation-server", "-p", "remediate"])
-        .status()
-        .context("cannot run cargo build")?;
-    if !status.success() {
-        bail!("cargo build --release failed");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let bins = Bins { server: target.join("release/remediation-server"), cli: target.join("release/remediate") };
+    let (server, cli) = crate::bench::release_binaries()?;
+    let bins = Bins { server, cli };
     let admin = std::env::var("REMEDIATION_BENCH_PG")
         .or_else(|_| std::env::var("REMEDIATION_TEST_PG"))
         .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned());
