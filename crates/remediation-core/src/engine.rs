@@ -929,7 +929,9 @@ impl Engine {
     /// after-state -> restored again; anything else -> `failed`, needs attention.
     ///
     /// With leases ([`Engine::with_leases`]) it takes over only actions whose lease expired, so
-    /// it is safe beside live workers. Without, call it only while no other process can be
+    /// it is safe beside live workers; an action whose lease runs out while it is being
+    /// reconciled, and which another worker takes over, is left to that worker (reported
+    /// unchanged, with a note) and the pass goes on with the rest. Without, call it only while no other process can be
     /// working on these actions.
     pub async fn recover(&self) -> Result<Vec<Recovery>, EngineError> {
         let mut out = Vec::new();
@@ -943,7 +945,24 @@ impl Engine {
                 }
                 for (mut detail, lease) in taken {
                     detail.held_lease = Some(lease);
-                    out.push(self.recover_one(detail).await?);
+                    let (id, from) = (detail.action.id, detail.action.state);
+                    match self.recover_one(detail).await {
+                        Ok(recovery) => out.push(recovery),
+                        // Our lease ran out while reconciling and another worker took the
+                        // action over (the next epoch): it is theirs now, and the other
+                        // actions of this batch are still ours to settle.
+                        Err(EngineError::Store(
+                            crate::StoreError::LeaseLost { .. } | crate::StoreError::StaleLease { .. },
+                        )) => {
+                            out.push(Recovery {
+                                id,
+                                from,
+                                to: from,
+                                note: "left to the worker that took it over while it was being reconciled".to_owned(),
+                            });
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
             }
         }

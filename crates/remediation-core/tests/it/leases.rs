@@ -112,3 +112,73 @@ async fn a_worker_resumed_after_a_takeover_writes_nothing() {
     assert_eq!(w.store.audit().len(), transitions, "no state change");
     assert_eq!(w.store.detail(id).expect("stored").action.state, State::Completed);
 }
+
+/// A recovering worker whose lease on the action it is reconciling runs out, and another
+/// worker takes that action over, leaves it to the other and still answers for the rest of
+/// its batch, instead of failing the whole pass (a server's worker tick). Each change is
+/// applied once, and the two workers between them settle everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_that_loses_an_action_to_another_worker_goes_on_with_the_rest() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let second = remediation_testkit::TargetBuilder::new().identity("bob").build();
+    let mut w = World::new();
+    w.connector = Arc::new(
+        FakeConnector::new("sandbox")
+            .with_target(default_target(), json!({"granted": true}))
+            .with_target(second.clone(), json!({"granted": true})),
+    );
+    let setup = w.engine("setup");
+    let mut ids = Vec::new();
+    for target in [default_target(), second] {
+        let s = setup.suggest(RequestBuilder::new().target(target).build(), &requester()).await.expect("suggest");
+        setup.approve(s.action.id, &approver("bob"), None).await.expect("approve");
+        ids.push(s.action.id);
+    }
+    // Worker a dies after taking each action, before its provider write.
+    for id in &ids {
+        let crashing = Arc::new(w.engine("a").with_failpoints(Arc::new(|name| {
+            if name == failpoints::AFTER_BEGIN_EXECUTION {
+                panic!("simulated crash at {name}");
+            }
+        })));
+        let id = *id;
+        let died = tokio::spawn(async move { crashing.execute(id, &approver("bob"), false).await.map(|_| ()) }).await;
+        assert!(died.expect_err("the worker died").is_panic());
+    }
+    w.clock.advance(time::Duration::seconds(31));
+
+    // Worker b takes both over; right after its first provider write it stalls past its
+    // lease, and worker c takes that action over meanwhile.
+    let (store, clock, fired) = (Arc::clone(&w.store), Arc::clone(&w.clock), Arc::new(AtomicBool::new(false)));
+    let b = w.engine("b").with_failpoints(Arc::new(move |name| {
+        if name == failpoints::AFTER_PROVIDER_WRITE && !fired.swap(true, Ordering::SeqCst) {
+            clock.advance(time::Duration::seconds(31));
+            let request = LeaseRequest { holder: "c".to_owned(), ttl: TTL };
+            let taken = tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(remediation_core::ActionLeases::take_over_expired(
+                    store.as_ref(),
+                    &request,
+                    1,
+                ))
+            })
+            .expect("c takes one over");
+            assert_eq!(taken.len(), 1);
+        }
+    }));
+    let recovered = b.recover().await.expect("the pass goes on past the action it lost");
+    // The other action's lease ran out too, unclaimed: b takes it over again and settles it.
+    assert!(recovered.iter().any(|r| r.to == State::Completed), "{recovered:?}");
+    assert!(
+        recovered.iter().any(|r| r.to == State::Executing && r.note.contains("took it over")),
+        "the lost one is reported as left to the other worker: {recovered:?}"
+    );
+
+    // Worker c settles what it holds once its own lease runs out (it stalled too).
+    w.clock.advance(time::Duration::seconds(31));
+    let c = w.engine("c");
+    c.recover().await.expect("recover");
+    for id in &ids {
+        assert_eq!(w.store.detail(*id).expect("stored").action.state, State::Completed, "{recovered:?}");
+    }
+    assert_eq!(w.connector.applied_keys().len(), 2, "each change applied once");
+}
