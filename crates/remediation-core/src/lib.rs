@@ -52,7 +52,9 @@ pub use engine::{
     REQUEUE_BACKOFF, REQUEUE_BACKOFF_CAP, Recovery, RollbackOutcome, Suggestion, failpoints,
 };
 pub use error::EngineError;
-pub use events::{EngineEvent, EventSink, NoEvents};
+pub use events::{
+    CLOUDEVENTS_SPEC_VERSION, CloudEvent, DEFAULT_EVENT_SOURCE, EVENT_TYPE_PREFIX, EngineEvent, EventSink, NoEvents,
+};
 pub use finding::{Finding, Guidance, Severity, guidance};
 pub use identifier::IdentifierError;
 pub use lifecycle::{Event, Role, State, TransitionError, initial_state, transition};

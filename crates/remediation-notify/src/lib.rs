@@ -5,7 +5,7 @@
 //! - [`LogSink`]: one structured `tracing` event per engine event (target
 //!   `remediation::events`; fields `type`, `action_id`, `from`, `to`, `event`, `actor`). No
 //!   free text, so no secret and nothing a user typed.
-//! - [`WebhookSink`]: POSTs each event's JSON to a URL, signed (below), retrying transient
+//! - [`WebhookSink`]: POSTs each event, in a CloudEvents 1.0 envelope, to a URL, signed (below), retrying transient
 //!   failures; it never fails the engine: a delivery that does not succeed is logged and
 //!   dropped. The audit trail, not the event stream, is the record.
 //! - [`FanOut`]: one event to several sinks.
@@ -69,7 +69,7 @@
 //! | `X-Remediation-Timestamp` | Unix time of signing, in whole seconds, decimal (`1700000000`) |
 //! | `X-Remediation-Signature` | `sha256=` + lowercase hex of HMAC-SHA256(key = the secret's UTF-8 bytes, message = `<timestamp>` `.` `<body>`) |
 //! | `X-Remediation-Event-Id` | sink: a UUIDv7 per event; notifier: the action's idempotency key. The same for every retry of one delivery, so receivers can drop duplicates |
-//! | `Content-Type` | `application/json` |
+//! | `Content-Type` | `application/cloudevents+json` (the body is a [`remediation_core::CloudEvent`], JSON Schema `schemas/cloudevent.schema.json`) |
 //!
 //! `<timestamp>` is the header's value exactly as sent and `<body>` the raw request bytes
 //! (do not re-serialise parsed JSON before checking). Each retry is signed afresh. A receiver
@@ -168,7 +168,7 @@ pub use http::RetryPolicy;
 pub use ledger::DeliveredNotification;
 pub use notifier::{NOTIFICATION, Notifier, NotifierOptions, capabilities};
 pub use signature::{DEFAULT_TOLERANCE, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify_signature};
-pub use sinks::{Delivery, FanOut, LogSink, MAX_IN_FLIGHT, WebhookSink};
+pub use sinks::{CLOUDEVENTS_CONTENT_TYPE, Delivery, FanOut, LogSink, MAX_IN_FLIGHT, WebhookSink};
 
 /// The catalog's entry for notifiers: `type = "notifier"`, settings [`NotifierConfig`].
 pub static FACTORY: remediation_core::factory::Factory<NotifierConfig> = remediation_core::factory::Factory::new(

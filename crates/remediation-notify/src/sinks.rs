@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use remediation_core::{Clock, EngineEvent, EventSink, SystemClock};
+use remediation_core::{Clock, CloudEvent, DEFAULT_EVENT_SOURCE, EngineEvent, EventSink, SystemClock};
 use reqwest::Url;
 use secrecy::SecretString;
 use tokio::sync::Semaphore;
@@ -16,7 +16,8 @@ use crate::http::{self, RetryPolicy};
 use crate::signature::{EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 
 /// Writes one structured `tracing` event per engine event, with target `remediation::events`
-/// and the fields `type`, `action_id`, `from`, `to`, `event` and `actor` (those that apply).
+/// and the fields `type`, `ce_type` (the CloudEvents `type` the webhook sink's envelope names),
+/// `action_id`, `from`, `to`, `event` and `actor` (those that apply).
 /// Free text (comments, reasons) is left out, so nothing a user typed, and no secret, reaches
 /// the log through it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,6 +30,7 @@ impl EventSink for LogSink {
             EngineEvent::Transition { record } => tracing::info!(
                 target: "remediation::events",
                 r#type = "transition",
+                ce_type = %event.cloudevents_type(),
                 action_id = %record.action_id,
                 from = %record.from.map_or_else(|| "new".to_owned(), |s| s.to_string()),
                 to = %record.to,
@@ -39,6 +41,7 @@ impl EventSink for LogSink {
             EngineEvent::Held { action_id, limit, .. } => tracing::warn!(
                 target: "remediation::events",
                 r#type = "held",
+                ce_type = %event.cloudevents_type(),
                 action_id = %action_id,
                 to = "held",
                 limit = limit.as_ref().map(|l| l.slot.key.as_str()).unwrap_or("breaker"),
@@ -47,20 +50,32 @@ impl EventSink for LogSink {
             EngineEvent::BreakerTripped { action_id } => tracing::warn!(
                 target: "remediation::events",
                 r#type = "breaker_tripped",
+                ce_type = %event.cloudevents_type(),
                 action_id = %action_id,
                 "the circuit breaker tripped: execution is paused until an admin resets it"
             ),
             EngineEvent::SafetyChanged { setting_event, actor } => tracing::info!(
                 target: "remediation::events",
                 r#type = "safety_changed",
+                ce_type = %event.cloudevents_type(),
                 event = %setting_event,
                 actor = %actor,
                 "safety setting changed: {setting_event}"
             ),
-            _ => tracing::info!(target: "remediation::events", r#type = "other", "engine event"),
+            _ => tracing::info!(
+                target: "remediation::events",
+                r#type = "other",
+                ce_type = %event.cloudevents_type(),
+                action_id = %event.action_id().map(|id| id.to_string()).unwrap_or_default(),
+                "engine event"
+            ),
         }
     }
 }
+
+/// The media type of a [`WebhookSink`]'s body: one CloudEvents 1.0 envelope
+/// ([`CloudEvent`]) in JSON structured mode.
+pub const CLOUDEVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
 
 /// Deliveries a [`WebhookSink`] keeps in flight at once; events beyond are dropped (and
 /// logged) rather than queued without bound while a receiver is down.
@@ -97,7 +112,9 @@ pub enum Delivery {
     },
 }
 
-/// POSTs each event's JSON to a URL, signed (see the crate docs for the scheme).
+/// POSTs each event to a URL as a CloudEvents 1.0 envelope ([`CloudEvent`], content type
+/// [`CLOUDEVENTS_CONTENT_TYPE`]; `id` is the `X-Remediation-Event-Id` header's, the same on
+/// every retry), signed (see the crate docs for the scheme).
 ///
 /// [`emit`](EventSink::emit) returns at once: delivery, with its retries, runs on a background
 /// task, at most [`MAX_IN_FLIGHT`] at a time, and a failure is logged and dropped, never
@@ -116,6 +133,8 @@ struct Inner {
     retry: RetryPolicy,
     clock: Arc<dyn Clock>,
     in_flight: Arc<Semaphore>,
+    /// The envelopes' `source`.
+    source: String,
 }
 
 impl std::fmt::Debug for WebhookSink {
@@ -139,6 +158,7 @@ impl WebhookSink {
                 retry: RetryPolicy::default(),
                 clock: Arc::new(SystemClock),
                 in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize)),
+                source: DEFAULT_EVENT_SOURCE.to_owned(),
             }),
         })
     }
@@ -151,6 +171,12 @@ impl WebhookSink {
     /// Uses `clock` for signing timestamps and event ids.
     pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
         self.map(|inner| Inner { clock, ..inner })
+    }
+
+    /// Names `source` as the envelopes' `source` instead of [`DEFAULT_EVENT_SOURCE`].
+    pub fn with_source(self, source: impl Into<String>) -> Self {
+        let source = source.into();
+        self.map(|inner| Inner { source, ..inner })
     }
 
     fn map(self, f: impl FnOnce(Inner) -> Inner) -> Self {
@@ -175,7 +201,8 @@ impl Inner {
     async fn deliver(&self, event: &EngineEvent) -> Delivery {
         let now = self.clock.now();
         let event_id = event_id(now);
-        let body = match serde_json::to_vec(event) {
+        let envelope = CloudEvent::new(event, event_id.clone(), self.source.as_str(), now);
+        let body = match serde_json::to_vec(&envelope) {
             Ok(body) => body,
             Err(e) => {
                 return Delivery::Unreachable {
@@ -190,7 +217,7 @@ impl Inner {
             let timestamp = self.clock.now().unix_timestamp();
             self.client
                 .post(self.url.clone())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::CONTENT_TYPE, CLOUDEVENTS_CONTENT_TYPE)
                 .header(TIMESTAMP_HEADER, timestamp.to_string())
                 .header(SIGNATURE_HEADER, sign(&self.secret, timestamp, &body))
                 .header(EVENT_ID_HEADER, event_id.as_str())

@@ -2,6 +2,7 @@
 //! table (`lifecycle`), the engine against the testkit's stateful fakes (`engine`), crash
 //! recovery (`recovery`) and rollbacks with their approval (`rollback`).
 
+mod cloudevents;
 mod engine;
 mod events;
 mod leases;

@@ -177,9 +177,10 @@ async fn engine_events_reach_a_fan_out_of_log_and_signed_webhook() {
             DEFAULT_TOLERANCE,
         )
         .expect("signed");
-        let EngineEvent::Transition { record } = serde_json::from_slice(&req.body).expect("event") else {
-            panic!("not a transition")
-        };
+        let envelope: remediation_core::CloudEvent = serde_json::from_slice(&req.body).expect("cloudevent");
+        let EngineEvent::Transition { record } = envelope.data else { panic!("not a transition") };
+        assert_eq!(envelope.event_type, format!("dev.remediation.action.{}", record.to));
+        assert_eq!(envelope.subject, Some(id.to_string()));
         assert_eq!(record.action_id, id);
         states.push(record.to);
     }

@@ -52,11 +52,18 @@ async fn webhook_posts_the_event_json_signed() {
 
     let requests = server.received_requests().await.expect("recorded");
     let req = &requests[0];
-    let parsed: EngineEvent = serde_json::from_slice(&req.body).expect("event json");
-    assert_eq!(parsed, event());
+    // A CloudEvents 1.0 envelope around the event, its id the header's.
+    let envelope: remediation_core::CloudEvent = serde_json::from_slice(&req.body).expect("cloudevent json");
+    assert_eq!(envelope.data, event());
     let json: serde_json::Value = serde_json::from_slice(&req.body).expect("json");
-    assert_eq!(json["type"], "transition");
-    assert_eq!(header(req, "content-type"), "application/json");
+    assert_eq!(json["specversion"], "1.0");
+    assert_eq!(json["type"], "dev.remediation.action.executing");
+    assert_eq!(json["source"], "/remediation/default");
+    assert_eq!(json["subject"], action_id(7).to_string());
+    assert_eq!(json["datacontenttype"], "application/json");
+    assert_eq!(json["data"]["type"], "transition");
+    assert_eq!(json["id"], header(req, EVENT_ID_HEADER));
+    assert_eq!(header(req, "content-type"), "application/cloudevents+json");
 
     let ts = header(req, TIMESTAMP_HEADER);
     assert_eq!(ts, fixed_time().unix_timestamp().to_string());
