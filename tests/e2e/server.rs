@@ -363,8 +363,11 @@ fn configured_event_sinks_get_every_transition_signed_and_logged() {
                         remediation_notify::DEFAULT_TOLERANCE,
                     )
                     .unwrap_or_else(|e| panic!("a delivery does not verify: {e}"));
+                    // A CloudEvents envelope: its type names the state the event's data moved to.
                     let event: Value = serde_json::from_slice(&r.body).expect("event JSON");
-                    event["record"]["to"].as_str().unwrap_or_default().to_owned()
+                    let to = event["data"]["record"]["to"].as_str().unwrap_or_default().to_owned();
+                    assert_eq!(event["type"], format!("dev.remediation.action.{to}"), "{event}");
+                    to
                 })
                 .collect()
         };

@@ -232,6 +232,28 @@ mod tests {
         }
     }
 
+    /// A cache that has run ahead of the tree asked about (a proof for an older head, after
+    /// the log grew) gives the same proofs.
+    #[test]
+    fn a_cache_ahead_of_the_tree_gives_the_same_proofs() {
+        let all = leaves(70);
+        let mut cache = SubtreeCache::with_block(4);
+        cache.extend(&all);
+        assert_eq!(cache.covered(), 68);
+        for size in 1..=70u64 {
+            let whole = &all[..size as usize];
+            assert_eq!(source(&cache, &all, size, &[]).subtree_hash(0, size), Ok(root(whole)), "root of {size}");
+            for index in 0..size {
+                let src = source(&cache, &all, size, &[index]);
+                assert_eq!(inclusion_path(&src, index, size).ok(), inclusion_path(whole, index, size).ok());
+            }
+            for old in 1..=size {
+                let src = source(&cache, &all, size, &[old]);
+                assert_eq!(consistency_path(&src, old, size).ok(), consistency_path(whole, old, size).ok());
+            }
+        }
+    }
+
     /// Without the windows a proof needs, the source says which leaf it lacks instead of
     /// answering wrongly.
     #[test]
