@@ -100,15 +100,7 @@ impl PrincipalStore for PostgresStore {
         )
         .await
         .map_err(pg(&op))?;
-        let value = serde_json::json!({"principal": name, "kind": kind, "role": role});
-        let r = SettingsRecord::by_actor(
-            "principal_created",
-            actor,
-            at,
-            format!("principal `{name}`"),
-            serde_json::Value::Null,
-            value,
-        );
+        let r = SettingsRecord::principal_created(actor, at, name, kind, role);
         insert_pending(&tx, self.tenant(), &AuditBody::Settings(r), &op).await?;
         self.commit(tx, &op).await?;
         Ok(Principal { name: name.to_owned(), kind, role: Some(role), created_at: at, revoked_at: None })
@@ -166,14 +158,7 @@ impl PrincipalStore for PostgresStore {
         )
         .await
         .map_err(pg(&op))?;
-        let r = SettingsRecord::by_actor(
-            "principal_role_changed",
-            actor,
-            at,
-            comment.to_owned(),
-            serde_json::json!({"principal": name, "role": expected}),
-            serde_json::json!({"principal": name, "role": role}),
-        );
+        let r = SettingsRecord::principal_role_changed(actor, at, name, expected, role, comment);
         insert_pending(&tx, self.tenant(), &AuditBody::Settings(r), &op).await?;
         self.commit(tx, &op).await?;
         Ok(Principal { role: Some(role), ..p })
@@ -207,15 +192,7 @@ impl PrincipalStore for PostgresStore {
             )
             .await
             .map_err(pg(&op))?;
-        let value = serde_json::json!({"principal": name, "revoked_tokens": tokens});
-        let r = SettingsRecord::by_actor(
-            "principal_revoked",
-            actor,
-            at,
-            comment.to_owned(),
-            serde_json::json!({"principal": name}),
-            value,
-        );
+        let r = SettingsRecord::principal_revoked(actor, at, name, tokens, comment);
         insert_pending(&tx, self.tenant(), &AuditBody::Settings(r), &op).await?;
         self.commit(tx, &op).await?;
         Ok(true)
@@ -268,16 +245,7 @@ impl PrincipalStore for PostgresStore {
         )
         .await
         .map_err(pg(&op))?;
-        let expires_text = expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-        let value = serde_json::json!({"principal": principal, "token": name, "expires_at": expires_text});
-        let r = SettingsRecord::by_actor(
-            "token_created",
-            actor,
-            at,
-            format!("API token `{name}` of `{principal}`"),
-            serde_json::Value::Null,
-            value,
-        );
+        let r = SettingsRecord::token_created(actor, at, principal, name, expires_at);
         insert_pending(&tx, self.tenant(), &AuditBody::Settings(r), &op).await?;
         self.commit(tx, &op).await?;
         Ok(ApiToken {
@@ -328,15 +296,7 @@ impl PrincipalStore for PostgresStore {
         let Some(owner) = owner.map(|row| row.get::<_, String>(0)) else {
             return Ok(false);
         };
-        let value = serde_json::json!({"principal": owner, "token": name});
-        let r = SettingsRecord::by_actor(
-            "token_revoked",
-            actor,
-            at,
-            format!("API token `{name}` of `{owner}`"),
-            serde_json::Value::Null,
-            value,
-        );
+        let r = SettingsRecord::token_revoked(actor, at, &owner, name);
         insert_pending(&tx, self.tenant(), &AuditBody::Settings(r), &op).await?;
         self.commit(tx, &op).await?;
         Ok(true)

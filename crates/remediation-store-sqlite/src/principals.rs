@@ -65,15 +65,7 @@ impl SqliteStore {
                 params![self.tenant, name, role.to_string()],
             )
             .map_err(sql_with(&op))?;
-            let value = serde_json::json!({"principal": name, "kind": kind, "role": role});
-            let r = SettingsRecord::by_actor(
-                "principal_created",
-                actor,
-                at,
-                format!("principal `{name}`"),
-                serde_json::Value::Null,
-                value,
-            );
+            let r = SettingsRecord::principal_created(actor, at, name, kind, role);
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql_with(&op))?;
             Ok(Principal { name: name.to_owned(), kind, role: Some(role), created_at: at, revoked_at: None })
@@ -144,14 +136,7 @@ impl SqliteStore {
                 params![self.tenant, name, role.to_string()],
             )
             .map_err(sql_with(&op))?;
-            let r = SettingsRecord::by_actor(
-                "principal_role_changed",
-                actor,
-                at,
-                comment.to_owned(),
-                serde_json::json!({"principal": name, "role": expected}),
-                serde_json::json!({"principal": name, "role": role}),
-            );
+            let r = SettingsRecord::principal_role_changed(actor, at, name, expected, role, comment);
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql_with(&op))?;
             Ok(Principal { role: Some(role), ..p })
@@ -186,15 +171,8 @@ impl SqliteStore {
                     params![name, at_nanos],
                 )
                 .map_err(sql_with(&op))?;
-            let value = serde_json::json!({"principal": name, "revoked_tokens": tokens});
-            let r = SettingsRecord::by_actor(
-                "principal_revoked",
-                actor,
-                at,
-                comment.to_owned(),
-                serde_json::json!({"principal": name}),
-                value,
-            );
+            let r =
+                SettingsRecord::principal_revoked(actor, at, name, u64::try_from(tokens).unwrap_or(u64::MAX), comment);
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql_with(&op))?;
             Ok(true)
@@ -250,16 +228,7 @@ impl SqliteStore {
                 params![self.tenant, name, principal, token_hash, at_nanos, expires_nanos],
             )
             .map_err(sql_with(&op))?;
-            let expires_text = expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-            let value = serde_json::json!({"principal": principal, "token": name, "expires_at": expires_text});
-            let r = SettingsRecord::by_actor(
-                "token_created",
-                actor,
-                at,
-                format!("API token `{name}` of `{principal}`"),
-                serde_json::Value::Null,
-                value,
-            );
+            let r = SettingsRecord::token_created(actor, at, principal, name, expires_at);
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql_with(&op))?;
             Ok(ApiToken {
@@ -316,15 +285,7 @@ impl SqliteStore {
             let Some(owner) = owner else {
                 return Ok(false);
             };
-            let value = serde_json::json!({"principal": owner, "token": name});
-            let r = SettingsRecord::by_actor(
-                "token_revoked",
-                actor,
-                at,
-                format!("API token `{name}` of `{owner}`"),
-                serde_json::Value::Null,
-                value,
-            );
+            let r = SettingsRecord::token_revoked(actor, at, &owner, name);
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql_with(&op))?;
             Ok(true)

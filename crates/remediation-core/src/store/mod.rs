@@ -164,6 +164,77 @@ impl SettingsRecord {
             value,
         }
     }
+
+    /// `actor` created principal `name` of `kind` holding `role`.
+    pub fn principal_created(
+        actor: &crate::Actor,
+        at: OffsetDateTime,
+        name: &str,
+        kind: PrincipalKind,
+        role: crate::Role,
+    ) -> Self {
+        let value = serde_json::json!({"principal": name, "kind": kind, "role": role});
+        Self::by_actor("principal_created", actor, at, format!("principal `{name}`"), serde_json::Value::Null, value)
+    }
+
+    /// `actor` changed principal `name`'s role from `from` to `to`, saying why.
+    pub fn principal_role_changed(
+        actor: &crate::Actor,
+        at: OffsetDateTime,
+        name: &str,
+        from: crate::Role,
+        to: crate::Role,
+        comment: &str,
+    ) -> Self {
+        Self::by_actor(
+            "principal_role_changed",
+            actor,
+            at,
+            comment.to_owned(),
+            serde_json::json!({"principal": name, "role": from}),
+            serde_json::json!({"principal": name, "role": to}),
+        )
+    }
+
+    /// `actor` revoked principal `name` and with it `revoked_tokens` live tokens, saying why.
+    pub fn principal_revoked(
+        actor: &crate::Actor,
+        at: OffsetDateTime,
+        name: &str,
+        revoked_tokens: u64,
+        comment: &str,
+    ) -> Self {
+        Self::by_actor(
+            "principal_revoked",
+            actor,
+            at,
+            comment.to_owned(),
+            serde_json::json!({"principal": name}),
+            serde_json::json!({"principal": name, "revoked_tokens": revoked_tokens}),
+        )
+    }
+
+    /// `actor` created the API token `name` of `principal`, valid until `expires_at` (never
+    /// the token or its hash).
+    pub fn token_created(
+        actor: &crate::Actor,
+        at: OffsetDateTime,
+        principal: &str,
+        name: &str,
+        expires_at: OffsetDateTime,
+    ) -> Self {
+        let expires = expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let value = serde_json::json!({"principal": principal, "token": name, "expires_at": expires});
+        let comment = format!("API token `{name}` of `{principal}`");
+        Self::by_actor("token_created", actor, at, comment, serde_json::Value::Null, value)
+    }
+
+    /// `actor` revoked the API token `name` of `owner`.
+    pub fn token_revoked(actor: &crate::Actor, at: OffsetDateTime, owner: &str, name: &str) -> Self {
+        let value = serde_json::json!({"principal": owner, "token": name});
+        let comment = format!("API token `{name}` of `{owner}`");
+        Self::by_actor("token_revoked", actor, at, comment, serde_json::Value::Null, value)
+    }
 }
 
 /// An action with everything recorded about it.

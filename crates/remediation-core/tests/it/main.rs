@@ -7,6 +7,7 @@ mod engine;
 mod events;
 mod leases;
 mod lifecycle;
+mod records;
 mod recovery;
 mod requeue;
 mod rollback;
