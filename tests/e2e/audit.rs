@@ -4,7 +4,7 @@
 //! appears in any output.
 
 use remediation_audit::AuditRecordExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use remediation_audit::AuditRecord;
@@ -199,25 +199,6 @@ fn a_complete_rewrite_with_recomputed_hashes_is_detected() {
     assert_eq!(verify_json(&env, 6)["checkpoint"]["status"], "missing");
 }
 
-/// The Python interpreter `REMEDIATION_TEST_PYTHON` names, else `python3` if it is on PATH;
-/// `None` (after printing why) when neither; a failure under `CI=true`.
-fn python() -> Option<PathBuf> {
-    const VAR: &str = "REMEDIATION_TEST_PYTHON";
-    let named = std::env::var(VAR).ok().filter(|v| !v.trim().is_empty());
-    let on_path = || {
-        let found = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
-        found.then(|| "python3".to_owned())
-    };
-    let found = named.or_else(on_path);
-    remediation_testkit::real_server::require_value(
-        "the independent check",
-        VAR,
-        found.as_deref(),
-        "a Python 3 interpreter; `.ci/setup-python.sh` prints the line",
-    )
-    .map(PathBuf::from)
-}
-
 fn checker(python: &Path, export: &Path) -> Run {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("verify_audit.py");
     let out = Command::new(python).arg(script).arg(export).output().expect("run verify_audit.py");
@@ -238,7 +219,7 @@ fn an_export_re_verifies_independently_and_never_holds_the_key() {
     let file = env.dir().join("export.jsonl");
     std::fs::write(&file, &export.stdout).expect("write the export");
 
-    let Some(python) = python() else {
+    let Some(python) = crate::python("the independent check") else {
         return;
     };
     let ok = checker(&python, &file);

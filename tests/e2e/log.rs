@@ -64,24 +64,6 @@ fn head_of(env: &Env) -> Value {
     json_of(env, &["audit", "tree-head"])
 }
 
-/// The Python interpreter, or `None` after saying why (a failure under `CI=true`).
-fn python() -> Option<PathBuf> {
-    const VAR: &str = "REMEDIATION_TEST_PYTHON";
-    let named = std::env::var(VAR).ok().filter(|v| !v.trim().is_empty());
-    let on_path = || {
-        let found = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
-        found.then(|| "python3".to_owned())
-    };
-    let found = named.or_else(on_path);
-    remediation_testkit::real_server::require_value(
-        "the independent log verifier",
-        VAR,
-        found.as_deref(),
-        "a Python 3 interpreter; `.ci/setup-python.sh` prints the line",
-    )
-    .map(PathBuf::from)
-}
-
 /// Runs `tests/verify_log.py` with `args`.
 fn verifier(python: &Path, args: &[&Path]) -> Run {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("verify_log.py");
@@ -202,7 +184,7 @@ fn proofs_from_the_binary_verify_independently() {
     env.expect("local:bob", &["audit", "prove", &first, "--tree-size", "13"], 2);
     env.expect("local:bob", &["audit", "prove", "01900000-0000-7000-8000-0000000000ff"], 4);
 
-    let Some(python) = python() else {
+    let Some(python) = crate::python("the independent log verifier") else {
         return;
     };
     check(&python, "selftest", &[], true);
@@ -258,7 +240,7 @@ fn a_rotated_key_names_new_heads_and_old_heads_still_verify() {
     assert!(export.contains("\"setting_event\":\"audit_key_rotated\""), "{export}");
     assert_eq!(json_of(&env, &["audit", "verify"])["tree_head"]["status"], "matches");
 
-    let Some(python) = python() else {
+    let Some(python) = crate::python("the independent log verifier") else {
         return;
     };
     let keys = keep(auditor.path(), "keys.json", &keys_json);
@@ -343,7 +325,7 @@ fn a_truncated_log_fails_the_auditors_consistency_check() {
 
     let bundle = json_of(&env, &["audit", "consistency", "12"]);
     assert!(!extends(&keys, &held, &bundle), "the log does not extend the head the auditor holds");
-    let Some(python) = python() else {
+    let Some(python) = crate::python("the independent log verifier") else {
         return;
     };
     let keys = keep(auditor.path(), "keys.json", &keys);
@@ -421,7 +403,7 @@ fn a_rewrite_with_a_recomputed_chain_fails_the_auditors_proofs() {
     // The rewritten record's inclusion proof in the tree of 12, against the head the auditor
     // holds.
     let prove = json_of(&env, &["audit", "prove", &first, "--tree-size", "12"]);
-    let Some(python) = python() else {
+    let Some(python) = crate::python("the independent log verifier") else {
         return;
     };
     let keys = keep(auditor.path(), "keys.json", &keys);
@@ -470,7 +452,7 @@ fn a_record_rewritten_under_its_leaf_fails_its_inclusion_proof() {
     assert_eq!(verify["tree_head"]["status"], "leaf_mismatch", "{verify}");
     assert_eq!(verify["tree_head"]["seq"], 2, "the approval is the second record: {verify}");
     let prove = json_of(&env, &["audit", "prove", &id]);
-    let Some(python) = python() else {
+    let Some(python) = crate::python("the independent log verifier") else {
         return;
     };
     let keys = keep(auditor.path(), "keys.json", &keys);
@@ -518,7 +500,7 @@ fn a_forked_log_fails_the_consistency_check_against_the_other_branch() {
     // Both extend what they had in common.
     assert!(extends(&keys, &common, &json_of(&branch, &["audit", "consistency", "6"])));
     assert!(extends(&keys, &common, &json_of(&env, &["audit", "consistency", "6"])));
-    let Some(python) = python() else {
+    let Some(python) = crate::python("the independent log verifier") else {
         return;
     };
     let keys = keep(auditor.path(), "keys.json", &keys);
@@ -577,7 +559,7 @@ fn the_server_signs_as_the_log_grows_and_the_cli_proves_through_it() {
     }
     let consistency = remote(&["audit", "consistency", &held.to_string(), "--output", "json"]);
     assert!(extends(&keys, &head, &consistency));
-    let Some(python) = python() else {
+    let Some(python) = crate::python("the independent log verifier") else {
         return;
     };
     let keys = keep(auditor.path(), "keys.json", &keys);

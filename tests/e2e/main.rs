@@ -370,3 +370,23 @@ fn demo_runs_end_to_end() {
     let data_dir = v["data_dir"].as_str().expect("data dir");
     let _ = std::fs::remove_dir_all(data_dir);
 }
+
+/// The Python interpreter `REMEDIATION_TEST_PYTHON` names, else `python3` if it is on PATH,
+/// for the independent checker `what`; `None` (after printing why) when neither, a failure
+/// under `CI=true`.
+fn python(what: &str) -> Option<std::path::PathBuf> {
+    const VAR: &str = "REMEDIATION_TEST_PYTHON";
+    let named = std::env::var(VAR).ok().filter(|v| !v.trim().is_empty());
+    let on_path = || {
+        let found = std::process::Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+        found.then(|| "python3".to_owned())
+    };
+    let found = named.or_else(on_path);
+    remediation_testkit::real_server::require_value(
+        what,
+        VAR,
+        found.as_deref(),
+        "a Python 3 interpreter; `.ci/setup-python.sh` prints the line",
+    )
+    .map(std::path::PathBuf::from)
+}
