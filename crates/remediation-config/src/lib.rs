@@ -261,7 +261,7 @@ impl AuditSettings {
             key: Some(Self::SIGNING_KEY_KEY.to_owned()),
             message: format!(
                 "{}; restore the signing key file from your backup, or name the right file (tree heads cannot be signed without it)",
-                error_text(&e)
+                remediation_core::error_chain(&e)
             ),
         })
     }
@@ -801,18 +801,6 @@ type = "sandbox"
 id = "sandbox"
 path = "sandbox.json"
 "#;
-
-/// `e` and its sources, joined by `: `.
-fn error_text(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
 
 #[cfg(test)]
 mod tests {

@@ -75,3 +75,17 @@ impl EngineError {
         }
     }
 }
+
+/// `e`'s message followed by each of its sources, joined by `: `: for reports that are data
+/// rather than errors (a verification report, a configuration check), where the chain must be
+/// kept as one line of text.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -51,7 +51,7 @@ pub use engine::{
     Actor, Engine, EngineParts, ExecuteOutcome, FailpointHook, FixCheck, GLOBAL_LIMIT_KEY, REQUEUE_ATTEMPTS,
     REQUEUE_BACKOFF, REQUEUE_BACKOFF_CAP, Recovery, RollbackOutcome, Suggestion, failpoints,
 };
-pub use error::EngineError;
+pub use error::{EngineError, error_chain};
 pub use events::{
     CLOUDEVENTS_SPEC_VERSION, CloudEvent, DEFAULT_EVENT_SOURCE, EVENT_TYPE_PREFIX, EngineEvent, EventSink, NoEvents,
 };

@@ -1153,7 +1153,7 @@ fn verify_row(row: &tokio_postgres::Row, verifier: &mut ChainVerifier) {
     let record = match AuditRecord::from_json(row.get::<_, &str>(3)) {
         Ok(record) => record,
         Err(e) => {
-            let reason = format!("its JSON is not a valid audit record ({})", error_chain(&e));
+            let reason = format!("its JSON is not a valid audit record ({})", remediation_core::error_chain(&e));
             verifier.push_unreadable(seq, hash, reason);
             return;
         }
@@ -1185,18 +1185,6 @@ pub(crate) fn clamped_nanos(at: OffsetDateTime) -> i64 {
 /// The instant `nanos` after 1970.
 pub(crate) fn from_nanos(nanos: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-/// `e`'s message followed by its sources, for reports that are data rather than errors.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 pub(crate) fn pg(operation: impl fmt::Display) -> impl FnOnce(tokio_postgres::Error) -> StoreError {

@@ -1026,7 +1026,7 @@ impl AuditRow {
         let record = match AuditRecord::from_json(&self.record_json) {
             Ok(record) => record,
             Err(e) => {
-                let reason = format!("its JSON is not a valid audit record ({})", error_chain(&e));
+                let reason = format!("its JSON is not a valid audit record ({})", remediation_core::error_chain(&e));
                 verifier.push_unreadable(seq, self.hash, reason);
                 return;
             }
@@ -1343,18 +1343,6 @@ pub(crate) fn nanos(at: OffsetDateTime) -> Result<i64, StoreSqliteError> {
 pub(crate) fn clamped_nanos(at: OffsetDateTime) -> i64 {
     let n = at.unix_timestamp_nanos();
     i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
-}
-
-/// `e`'s message followed by its sources, for reports that are data rather than errors.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// [`sql`] with the operation described only when the call fails: `op` formats nothing on the
