@@ -172,6 +172,7 @@ mod error;
 mod jsonl;
 pub mod merkle;
 mod record;
+mod sink;
 mod subtree;
 mod tree_head;
 
@@ -184,6 +185,7 @@ pub use merkle::{ConsistencyProof, InclusionProof, MerkleHash, ProofError, Prove
 pub use record::{AuditRecordExt, PreparedBody, seal, seal_prepared};
 /// The record and report types, defined in core so every store trait can name them.
 pub use remediation_core::{AuditBody, AuditRecord, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict};
+pub use sink::AuditSink;
 pub use subtree::{BLOCK_LEAVES, CachedLeaves, SubtreeCache};
 pub use tree_head::{
     ALGORITHM_ED25519, ExtendsError, LogSigningKey, PublicKeySet, PublishedKey, SIGNING_KEY_FILE_HEADER,

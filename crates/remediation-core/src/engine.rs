@@ -10,7 +10,6 @@ use crate::clock::Clock;
 use crate::connector::{Connector, ConnectorErrorKind, find_capability};
 use crate::diff::{Change, json_diff};
 use crate::error::EngineError;
-use crate::events::{EngineEvent, EventSink, NoEvents};
 use crate::lifecycle::{Event, Role, State, initial_state, transition};
 use crate::policy::{GateContext, LimitPolicy, PolicyDecision, SafetyPolicy, SafetyState, Stage};
 use crate::store::{
@@ -236,7 +235,6 @@ pub struct Engine {
     policy: Arc<dyn SafetyPolicy>,
     limits: Arc<dyn LimitPolicy>,
     failpoints: Option<FailpointHook>,
-    events: Arc<dyn EventSink>,
     /// The last refusal recorded per (action, actor), so a repeated identical refusal is not
     /// recorded again (see [`Engine::execute`]).
     refusals: std::sync::Mutex<std::collections::HashMap<(ActionId, String), String>>,
@@ -301,7 +299,6 @@ impl Engine {
             policy: parts.policy,
             limits: parts.limits,
             failpoints: None,
-            events: Arc::new(NoEvents),
             refusals: std::sync::Mutex::default(),
             lease: None,
         }
@@ -322,12 +319,6 @@ impl Engine {
     /// The leases this engine executes under ([`Engine::with_leases`]), if any.
     pub fn lease_request(&self) -> Option<&crate::LeaseRequest> {
         self.lease.as_ref()
-    }
-
-    /// Sends the engine's events (transitions, held actions, breaker, switches) to `sink`.
-    pub fn with_events(mut self, sink: Arc<dyn EventSink>) -> Self {
-        self.events = sink;
-        self
     }
 
     /// Installs a hook called at each of the engine's [`failpoints`].
@@ -466,7 +457,6 @@ impl Engine {
             held_lease: None,
         };
         self.store.create_action(&detail, &record).await?;
-        self.events.emit(&EngineEvent::Transition { record: Box::new(record) }).await;
         Ok(Suggestion { action, plan: prepared.plan, decision: prepared.decision })
     }
 
@@ -563,6 +553,35 @@ impl Engine {
             }
         }
         Ok(expired)
+    }
+
+    /// Records in the audit log (and so as a `did_not_hold` event) that a finding about
+    /// `control_id` and `target` arrived again although action `id` completed and its change is
+    /// undone ([`FixCheck::Undone`]). Refused unless `id` is completed.
+    pub async fn record_did_not_hold(
+        &self,
+        id: ActionId,
+        control_id: &str,
+        target: &crate::Target,
+        actor: &Actor,
+    ) -> Result<(), EngineError> {
+        let detail = self.get(id).await?;
+        if detail.action.state != State::Completed {
+            return Err(refused("recheck", format!("action {id} is {}, not completed", detail.action.state)));
+        }
+        let target = serde_json::to_value(target).map_err(crate::hash::CanonicalError)?;
+        let record = SettingsRecord {
+            setting_event: crate::events::DID_NOT_HOLD_EVENT.to_owned(),
+            actor: actor.name.clone(),
+            credential: actor.credential.clone(),
+            at: self.clock.now(),
+            comment: Some(format!("a finding about {control_id} arrived again: the change of action {id} was undone")),
+            previous: serde_json::Value::Null,
+            value: serde_json::json!({ "control_id": control_id, "target": target }),
+            action_id: Some(id),
+        };
+        self.store.append_note(&record).await?;
+        Ok(())
     }
 
     /// Whether the change of completed action `id` still holds, read from the provider now:
@@ -690,7 +709,6 @@ impl Engine {
             let action = self
                 .step(&detail, Event::Hold, &Actor::system(), Some(reason.clone()), DetailUpdate::default(), |_| {})
                 .await?;
-            self.events.emit(&EngineEvent::Held { action_id: action.id, limit: None, reason }).await;
             return Ok(ExecuteOutcome::HeldByBreaker { action });
         }
         self.begin_and_run(&detail, prepared, Event::BeginExecution, actor, None, &slots, true).await
@@ -1307,24 +1325,20 @@ impl Engine {
         );
         change.lease.clone_from(&self.lease);
         let action = match self.store.begin_execution(&change, slots, enforce).await? {
-            BeginOutcome::Started(action) => {
-                self.events.emit(&EngineEvent::Transition { record: Box::new(change.record.clone()) }).await;
-                action
-            }
+            BeginOutcome::Started(action) => action,
             BeginOutcome::LimitReached(limit) => {
                 let comment = format!(
                     "blast-radius limit `{}` reached: {} of {} in {}s; an admin may force-execute or release it",
                     limit.slot.key, limit.used, limit.slot.limit, limit.slot.window_secs
                 );
                 let action = self
-                    .step(detail, Event::Hold, &Actor::system(), Some(comment.clone()), DetailUpdate::default(), |_| {})
+                    .step(detail, Event::Hold, &Actor::system(), Some(comment), DetailUpdate::default(), |r| {
+                        r.limit = Some(limit.clone());
+                    })
                     .await?;
                 if limit.slot.key == GLOBAL_LIMIT_KEY {
                     self.trip_breaker(action.id).await?;
                 }
-                self.events
-                    .emit(&EngineEvent::Held { action_id: action.id, limit: Some(limit.clone()), reason: comment })
-                    .await;
                 return Ok(ExecuteOutcome::Held { action, limit });
             }
         };
@@ -1567,6 +1581,7 @@ impl Engine {
             rollback_expires_at: None,
             before_state: None,
             after_state: None,
+            limit: None,
         }
     }
 
@@ -1597,9 +1612,7 @@ impl Engine {
         if matches!(to, State::Executing | State::RollingBack) && to != action.state {
             change.lease.clone_from(&self.lease);
         }
-        let action = self.store.apply(&change).await?;
-        self.events.emit(&EngineEvent::Transition { record: Box::new(change.record) }).await;
-        Ok(action)
+        Ok(self.store.apply(&change).await?)
     }
 
     /// `detail` with the lease this engine was just granted on it (after a move to `executing`
@@ -1724,6 +1737,7 @@ impl Engine {
             comment: Some(error.to_string()),
             previous,
             value,
+            action_id: None,
         };
         match self.store.append_note(&record).await {
             Ok(()) | Err(crate::StoreError::Unsupported { .. }) => Ok(()),
@@ -1784,12 +1798,11 @@ impl Engine {
     async fn trip_breaker(&self, action_id: ActionId) -> Result<(), EngineError> {
         let reason = format!("global limit reached by action {action_id}");
         let system = Actor::system();
-        match self.change_safety_as(&system, "breaker_tripped", reason, |s| s.breaker_tripped = true).await {
-            Ok(()) | Err(EngineError::Store(crate::StoreError::SafetyConflict)) => {}
-            Err(e) => return Err(e),
+        match self.change_safety_as(&system, "breaker_tripped", reason, Some(action_id), |s| s.breaker_tripped = true).await
+        {
+            Ok(()) | Err(EngineError::Store(crate::StoreError::SafetyConflict)) => Ok(()),
+            Err(e) => Err(e),
         }
-        self.events.emit(&EngineEvent::BreakerTripped { action_id }).await;
-        Ok(())
     }
 
     async fn change_safety(
@@ -1808,7 +1821,7 @@ impl Engine {
         if reason.trim().is_empty() {
             return Err(refused("audit", "a reason is required; it is kept in the audit"));
         }
-        self.change_safety_as(actor, event, reason, change).await
+        self.change_safety_as(actor, event, reason, None, change).await
     }
 
     async fn change_safety_as(
@@ -1816,6 +1829,7 @@ impl Engine {
         actor: &Actor,
         event: &str,
         reason: String,
+        action_id: Option<ActionId>,
         change: impl FnOnce(&mut SafetyState),
     ) -> Result<(), EngineError> {
         let previous = self.store.safety_state().await?;
@@ -1829,11 +1843,9 @@ impl Engine {
             comment: Some(reason),
             previous: serde_json::to_value(&previous).map_err(crate::hash::CanonicalError)?,
             value: serde_json::to_value(&new).map_err(crate::hash::CanonicalError)?,
+            action_id,
         };
         self.store.update_safety_state(&previous, &new, &record).await?;
-        self.events
-            .emit(&EngineEvent::SafetyChanged { setting_event: event.to_owned(), actor: actor.name.clone() })
-            .await;
         Ok(())
     }
 }

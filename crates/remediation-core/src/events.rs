@@ -1,12 +1,25 @@
-//! Events the engine emits for notification: every transition, held actions (an admin must
-//! look), the circuit breaker and the kill switch. Delivery is best effort and happens after
-//! the store has committed; the audit trail, not the event stream, is the record.
+//! Events: what the engine tells people and systems about. Every event is an audit record
+//! (each transition, a held action, the circuit breaker, a switch or setting, a refusal, a fix
+//! that did not hold) seen through [`EngineEvent::from_audit`]: the audit log, written in the
+//! same transaction as every change, is the outbox, and a relay delivers it to each
+//! [`EventSink`] in `seq` order, at least once, from a high-water mark per sink
+//! ([`crate::DeliveryStore`]). So an event is never lost between a commit and its delivery, and
+//! a sink that is down only builds a backlog.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{ActionId, LimitReached, Target, TransitionRecord};
+use crate::{ActionId, AuditBody, AuditRecord, LimitReached, State, Target, TransitionRecord};
+
+/// The `setting_event` of the audit note written when a finding shows that a completed
+/// action's fix did not hold.
+pub const DID_NOT_HOLD_EVENT: &str = "remediation_did_not_hold";
+
+/// The tenant of an installation that has one.
+pub const DEFAULT_TENANT: &str = "default";
 
 /// Something worth telling people or systems about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -29,8 +42,9 @@ pub enum EngineEvent {
     },
     /// The global limit was reached: all execution pauses until an admin resets the breaker.
     BreakerTripped {
-        /// The action whose execution tripped it.
-        action_id: ActionId,
+        /// The action whose execution tripped it (absent from records written before it was
+        /// kept).
+        action_id: Option<ActionId>,
     },
     /// A finding arrived again for a (control, target) whose action had completed: the fix
     /// did not hold (someone or something undid it).
@@ -42,12 +56,24 @@ pub enum EngineEvent {
         /// What the finding is about.
         target: Target,
     },
-    /// A safety switch or setting changed.
+    /// A safety switch or setting, a principal or a token changed.
     SafetyChanged {
-        /// What changed (`kill_switch_on`, `breaker_reset`, ...).
+        /// What changed (`kill_switch_on`, `breaker_reset`, `settings_changed`, ...).
         setting_event: String,
         /// Who changed it.
         actor: String,
+    },
+    /// The engine refused an attempt (an approval by the requester, an execution while the
+    /// kill switch is on, ...); the attempt is audited all the same.
+    Refused {
+        /// What was refused (`approval_refused`, `execution_refused`, ...).
+        setting_event: String,
+        /// Who tried.
+        actor: String,
+        /// The action, when the attempt was about one.
+        action_id: Option<ActionId>,
+        /// Why it was refused.
+        reason: Option<String>,
     },
 }
 
@@ -61,9 +87,45 @@ pub const DEFAULT_EVENT_SOURCE: &str = "/remediation/default";
 pub const EVENT_TYPE_PREFIX: &str = "dev.remediation";
 
 impl EngineEvent {
+    /// The event an audit record reports; every record reports one:
+    ///
+    /// | record | event |
+    /// |---|---|
+    /// | a transition to `held` | [`EngineEvent::Held`] (with the full window, when a limit held it) |
+    /// | any other transition | [`EngineEvent::Transition`] |
+    /// | `breaker_tripped` | [`EngineEvent::BreakerTripped`] |
+    /// | [`DID_NOT_HOLD_EVENT`] | [`EngineEvent::RemediationDidNotHold`] |
+    /// | `*_refused` | [`EngineEvent::Refused`] |
+    /// | any other installation-wide change | [`EngineEvent::SafetyChanged`] |
+    pub fn from_audit(body: &AuditBody) -> Self {
+        match body {
+            AuditBody::Transition(t) if t.to == State::Held => EngineEvent::Held {
+                action_id: t.action_id,
+                limit: t.limit.clone(),
+                reason: t.comment.clone().unwrap_or_default(),
+            },
+            AuditBody::Transition(t) => EngineEvent::Transition { record: Box::new(t.clone()) },
+            AuditBody::Settings(s) => match s.setting_event.as_str() {
+                DID_NOT_HOLD_EVENT => did_not_hold(s).unwrap_or_else(|| safety_changed(s)),
+                "breaker_tripped" => EngineEvent::BreakerTripped { action_id: s.action_id },
+                e if e.ends_with("_refused") => EngineEvent::Refused {
+                    setting_event: s.setting_event.clone(),
+                    actor: s.actor.clone(),
+                    // Refusal notes name their action in `value` (`{"action_id", "state"}`).
+                    action_id: s
+                        .action_id
+                        .or_else(|| s.value.get("action_id").and_then(|v| serde_json::from_value(v.clone()).ok())),
+                    reason: s.comment.clone(),
+                },
+                _ => safety_changed(s),
+            },
+        }
+    }
+
     /// The CloudEvents `type`: `dev.remediation.action.<state>` for a transition (the state it
     /// moved to, as `dev.remediation.action.completed`), `dev.remediation.action.held`,
-    /// `dev.remediation.breaker.tripped`, `dev.remediation.action.did_not_hold` and
+    /// `dev.remediation.breaker.tripped`, `dev.remediation.action.did_not_hold`,
+    /// `dev.remediation.<what>.refused` (`approval`, `execution`, ...) and
     /// `dev.remediation.safety.changed`.
     pub fn cloudevents_type(&self) -> String {
         match self {
@@ -72,6 +134,10 @@ impl EngineEvent {
             EngineEvent::BreakerTripped { .. } => format!("{EVENT_TYPE_PREFIX}.breaker.tripped"),
             EngineEvent::RemediationDidNotHold { .. } => format!("{EVENT_TYPE_PREFIX}.action.did_not_hold"),
             EngineEvent::SafetyChanged { .. } => format!("{EVENT_TYPE_PREFIX}.safety.changed"),
+            EngineEvent::Refused { setting_event, .. } => {
+                let what = setting_event.strip_suffix("_refused").unwrap_or(setting_event);
+                format!("{EVENT_TYPE_PREFIX}.{what}.refused")
+            }
         }
     }
 
@@ -79,12 +145,25 @@ impl EngineEvent {
     pub fn action_id(&self) -> Option<ActionId> {
         match self {
             EngineEvent::Transition { record } => Some(record.action_id),
-            EngineEvent::Held { action_id, .. }
-            | EngineEvent::BreakerTripped { action_id }
-            | EngineEvent::RemediationDidNotHold { action_id, .. } => Some(*action_id),
+            EngineEvent::Held { action_id, .. } | EngineEvent::RemediationDidNotHold { action_id, .. } => {
+                Some(*action_id)
+            }
+            EngineEvent::BreakerTripped { action_id } | EngineEvent::Refused { action_id, .. } => *action_id,
             EngineEvent::SafetyChanged { .. } => None,
         }
     }
+}
+
+fn safety_changed(s: &crate::SettingsRecord) -> EngineEvent {
+    EngineEvent::SafetyChanged { setting_event: s.setting_event.clone(), actor: s.actor.clone() }
+}
+
+/// The did-not-hold note's event: its `value` is `{"control_id", "target"}` and it names the
+/// action.
+fn did_not_hold(s: &crate::SettingsRecord) -> Option<EngineEvent> {
+    let control_id = s.value.get("control_id")?.as_str()?.to_owned();
+    let target = serde_json::from_value(s.value.get("target")?.clone()).ok()?;
+    Some(EngineEvent::RemediationDidNotHold { action_id: s.action_id?, control_id, target })
 }
 
 /// An engine event in a CloudEvents 1.0 envelope, JSON structured mode
@@ -111,49 +190,98 @@ pub struct CloudEvent {
     pub time: time::OffsetDateTime,
     /// The media type of `data`: always `application/json`.
     pub datacontenttype: String,
+    /// The `seq` of the audit record the event reports (a CloudEvents extension attribute).
+    /// Every audit record is an event, so one source's events carry consecutive `auditseq`s
+    /// in order; a gap means the sink parked the events in between (`remediate events
+    /// status` lists them), never that one was lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auditseq: Option<u64>,
     /// The event itself, tagged by its own `type` (`transition`, `held`, ...).
     pub data: EngineEvent,
 }
 
 impl CloudEvent {
-    /// `event` in an envelope with `id` and `source`; `time` is the transition's own time for
-    /// a transition, else `now`.
-    pub fn new(
-        event: &EngineEvent,
-        id: impl Into<String>,
-        source: impl Into<String>,
-        now: time::OffsetDateTime,
-    ) -> Self {
-        let time = match event {
-            EngineEvent::Transition { record } => record.at,
-            _ => now,
-        };
+    /// The event `record` reports ([`EngineEvent::from_audit`]) in an envelope from `source`:
+    /// `id` is the record's `hash` (unique, and the same however often the record is
+    /// delivered), `time` the record's own, and `auditseq` its `seq`, so a receiver sees the
+    /// order and any gap.
+    pub fn from_record(record: &AuditRecord, source: &str) -> Self {
+        let event = EngineEvent::from_audit(&record.body);
         Self {
             specversion: CLOUDEVENTS_SPEC_VERSION.to_owned(),
-            id: id.into(),
-            source: source.into(),
+            id: record.hash.to_string(),
+            source: source.to_owned(),
             event_type: event.cloudevents_type(),
             subject: event.action_id().map(|id| id.to_string()),
-            time,
+            time: record.body.at(),
             datacontenttype: "application/json".to_owned(),
-            data: event.clone(),
+            auditseq: Some(record.seq),
+            data: event,
         }
+    }
+
+    /// The `source` of `tenant`'s events: `/remediation/<tenant>`.
+    pub fn source_of(tenant: &str) -> String {
+        format!("/remediation/{tenant}")
     }
 }
 
-/// Where events go. Implementations must not fail the engine: they log and drop on error.
+/// Why a sink did not take an event or record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeliveryError {
+    /// It may succeed later (connection error, timeout, 5xx, 408, 429, no acknowledgement):
+    /// the relay retries with backoff, without limit in time, and the mark waits.
+    #[error("{reason}")]
+    Transient {
+        /// What went wrong, in plain words; never a secret.
+        reason: String,
+        /// How long the receiver asked to be left alone, when it said.
+        retry_after: Option<Duration>,
+    },
+    /// It will never succeed as it stands (a 4xx other than 408 and 429, an event the
+    /// receiver cannot parse): the relay parks it for this sink, with the reason, and goes on.
+    #[error("{reason}")]
+    Permanent {
+        /// What the receiver said, in plain words; never a secret.
+        reason: String,
+    },
+}
+
+impl DeliveryError {
+    /// A transient failure without a `Retry-After`.
+    pub fn transient(reason: impl Into<String>) -> Self {
+        Self::Transient { reason: reason.into(), retry_after: None }
+    }
+
+    /// A permanent refusal.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Self::Permanent { reason: reason.into() }
+    }
+}
+
+/// A batch that was not delivered whole: the first `delivered` items were (acknowledged), the
+/// next one failed with `error`, and those after it were not tried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{delivered} delivered, then: {error}")]
+pub struct Undelivered {
+    /// How many items, from the start of the batch, were delivered.
+    pub delivered: usize,
+    /// Why the next one was not.
+    pub error: DeliveryError,
+}
+
+/// Where events go: a structured log, a signed webhook, a JetStream stream, an embedder's own.
+///
+/// The relay hands a sink the events of consecutive audit records, in `seq` order (so in order
+/// per action), and moves the sink's mark past those it acknowledged; an event can be handed
+/// over more than once (after a crash between the acknowledgement and the mark), always with
+/// the same `id`. A sink returns only once each event it reports delivered is durable at the
+/// receiver.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait EventSink: Send + Sync {
-    /// Delivers one event.
-    async fn emit(&self, event: &EngineEvent);
-}
-
-/// A sink that drops everything.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoEvents;
-
-#[async_trait]
-impl EventSink for NoEvents {
-    async fn emit(&self, _event: &EngineEvent) {}
+    /// Delivers `events` in order: `Ok` when every one was acknowledged, else how many were and
+    /// why the next one was not.
+    async fn deliver(&self, events: &[CloudEvent]) -> Result<(), Undelivered>;
 }

@@ -18,7 +18,7 @@
 //!
 //! Without a `connector`, [`crate::select_connector`] chooses one.
 
-use remediation_core::{Action, ActionFilter, Actor, EngineEvent, Finding, FixCheck, State, Suggestion};
+use remediation_core::{Action, ActionFilter, Actor, Finding, FixCheck, State, Suggestion};
 use remediation_runtime::Runtime;
 
 use crate::{ServiceError, select_connector};
@@ -108,14 +108,7 @@ pub async fn intake(runtime: &Runtime, actor: &Actor, finding: &Finding) -> Resu
             FixCheck::Holds => return Ok(Intake::FixHolds(last)),
             FixCheck::Undone { live } => live,
         };
-        runtime
-            .events()
-            .emit(&EngineEvent::RemediationDidNotHold {
-                action_id: last.id,
-                control_id: finding.control_id.clone(),
-                target: finding.target.clone(),
-            })
-            .await;
+        engine.record_did_not_hold(last.id, &finding.control_id, &finding.target, actor).await?;
         tracing::warn!(action_id = %last.id, control_id = %finding.control_id, live = %live.state, "remediation did not hold");
         if !active.settings.redo_fixes_that_did_not_hold {
             return Ok(Intake::DidNotHold(last));

@@ -11,6 +11,7 @@
 //! | [`ActionLeases`] | leases on executing and rolling-back actions: renewal, takeover of expired ones |
 //! | [`LeaseStore`] | named leases for single-leader jobs |
 //! | [`SessionStore`] | the approval page's sessions (by the hash of their id), shared by every replica |
+//! | [`DeliveryStore`] | each event and audit sink's high-water mark in the audit log (the outbox), and the records a sink refused |
 //!
 //! Moving an installation between stores is a separate, optional contract:
 //! [`transfer::InstallationExport`] and [`transfer::InstallationImport`], driven by
@@ -30,6 +31,7 @@
 
 mod action;
 mod audit;
+mod delivery;
 mod lease;
 mod limits;
 mod principals;
@@ -42,6 +44,7 @@ pub use audit::{
     AuditArchive, AuditBody, AuditFilter, AuditLog, AuditRecord, Break, BreakKind, ChainHead, ChainReport,
     CheckpointVerdict, LeafHash, SequencingBacklog, StoredPublicKey, StoredTreeHead,
 };
+pub use delivery::{DeliveryStore, Fence, MarkAdvance, ParkedRecord, ReplayOutcome, Settlement, SinkMark};
 pub use lease::{ActionLeases, Lease, LeaseRequest, LeaseStore, expiry};
 pub use limits::LimitStore;
 pub use principals::{
@@ -115,6 +118,10 @@ pub struct TransitionRecord {
     /// (when a rollback starts: the before-state it will restore). Absent from earlier records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_state: Option<Snapshot>,
+    /// The blast-radius window that was full, on the record of an action a limit held (so the
+    /// `held` event carries it). Absent from every other record, and from earlier ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitReached>,
 }
 
 /// An installation-wide change (kill switch, circuit breaker, emergency-access verification,
@@ -140,6 +147,10 @@ pub struct SettingsRecord {
     pub previous: serde_json::Value,
     /// The safety state after the change.
     pub value: serde_json::Value,
+    /// The action that caused it, when one did (the execution that tripped the breaker, the
+    /// completed action whose fix did not hold). Absent otherwise, and from earlier records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_id: Option<ActionId>,
 }
 
 impl SettingsRecord {
@@ -162,6 +173,7 @@ impl SettingsRecord {
             comment: Some(comment),
             previous,
             value,
+            action_id: None,
         }
     }
 
@@ -481,6 +493,17 @@ pub enum StoreError {
         /// What was refused and why, in plain words.
         message: String,
     },
+    /// A sink's delivery mark moved since the relay read it (another relay delivered
+    /// meanwhile); nothing was written.
+    #[error("the delivery mark of sink `{sink}` is {found}, not {expected}: another relay moved it; read it again")]
+    DeliveryConflict {
+        /// The sink.
+        sink: String,
+        /// The mark the move expected.
+        expected: u64,
+        /// The mark found.
+        found: u64,
+    },
     /// The store does not implement an optional ability.
     #[error("this store does not support {what}")]
     Unsupported {
@@ -503,7 +526,15 @@ pub enum StoreError {
 /// Implement each of them; the blanket impl makes the type a `Store`. Everything holds an
 /// `Arc<dyn Store>`.
 pub trait Store:
-    ActionStore + ActionLeases + LeaseStore + AuditLog + PrincipalStore + SafetyStore + LimitStore + SessionStore
+    ActionStore
+    + ActionLeases
+    + LeaseStore
+    + AuditLog
+    + PrincipalStore
+    + SafetyStore
+    + LimitStore
+    + SessionStore
+    + DeliveryStore
 {
 }
 
@@ -516,6 +547,7 @@ impl<
         + SafetyStore
         + LimitStore
         + SessionStore
+        + DeliveryStore
         + ?Sized,
 > Store for T
 {
@@ -673,12 +705,23 @@ mockall::mock! {
         async fn delete_session(&self, id: &SessionIdHash) -> Result<bool, StoreError>;
         async fn prune_sessions(&self, now: OffsetDateTime, keep: usize) -> Result<u64, StoreError>;
     }
+
+    #[async_trait::async_trait]
+    impl DeliveryStore for Store {
+        async fn register_sink(&self, sink: &str, start: u64, at: OffsetDateTime) -> Result<u64, StoreError>;
+        async fn sink_marks(&self) -> Result<Vec<SinkMark>, StoreError>;
+        async fn advance_sink(&self, advance: &MarkAdvance) -> Result<(), StoreError>;
+        async fn parked(&self, sink: Option<String>) -> Result<Vec<ParkedRecord>, StoreError>;
+        async fn request_replay(&self, sink: &str, seqs: Option<Vec<u64>>) -> Result<u64, StoreError>;
+        async fn settle_parked(&self, settlement: &Settlement) -> Result<(), StoreError>;
+    }
 }
 
 /// Every store trait, for `use remediation_core::store::prelude::*;` where methods of several
 /// concerns are called on a concrete store.
 pub mod prelude {
     pub use super::{
-        ActionLeases, ActionStore, AuditLog, LeaseStore, LimitStore, PrincipalStore, SafetyStore, SessionStore, Store,
+        ActionLeases, ActionStore, AuditLog, DeliveryStore, LeaseStore, LimitStore, PrincipalStore, SafetyStore,
+        SessionStore, Store,
     };
 }
