@@ -168,7 +168,7 @@ pub use http::RetryPolicy;
 pub use ledger::DeliveredNotification;
 pub use notifier::{NOTIFICATION, Notifier, NotifierOptions, capabilities};
 pub use signature::{DEFAULT_TOLERANCE, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify_signature};
-pub use sinks::{CLOUDEVENTS_CONTENT_TYPE, Delivery, FanOut, LogSink, MAX_IN_FLIGHT, WebhookSink};
+pub use sinks::{AUDIT_CONTENT_TYPE, CLOUDEVENTS_CONTENT_TYPE, LogSink, WebhookAuditSink, WebhookSink};
 
 /// The catalog's entry for notifiers: `type = "notifier"`, settings [`NotifierConfig`].
 pub static FACTORY: remediation_core::factory::Factory<NotifierConfig> = remediation_core::factory::Factory::new(

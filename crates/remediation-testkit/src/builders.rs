@@ -66,6 +66,7 @@ pub fn transition(id: ActionId, from: Option<State>, to: State, event: &str, at:
         rollback_expires_at: None,
         before_state: None,
         after_state: None,
+        limit: None,
     }
 }
 

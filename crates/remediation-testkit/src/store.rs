@@ -22,6 +22,7 @@ use remediation_core::{
     PrincipalKind, PrincipalStore, Role, SafetyState, SafetyStore, SequencingBacklog, SessionStore, SettingsRecord,
     SlotRequest, State, StateChange, StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
 };
+use remediation_core::{DeliveryStore, Fence, MarkAdvance, ParkedRecord, ReplayOutcome, Settlement, SinkMark};
 use remediation_limiter::Window;
 use time::OffsetDateTime;
 
@@ -101,6 +102,10 @@ pub(crate) struct Inner {
     lags: Vec<std::time::Duration>,
     /// The store's clock, by which waits are measured.
     pub(crate) clock: StoreClock,
+    /// Each sink's delivery mark, by name.
+    pub(crate) marks: BTreeMap<String, SinkMark>,
+    /// Records sinks refused, by (sink, seq).
+    pub(crate) parked: BTreeMap<(String, u64), ParkedRecord>,
 }
 
 /// What the in-memory store reports as a backend failure.
@@ -304,6 +309,7 @@ fn note(event: &str, actor: &Actor, at: OffsetDateTime, comment: String, value: 
         comment: Some(comment),
         previous: serde_json::Value::Null,
         value,
+        action_id: None,
     }
 }
 
@@ -539,6 +545,107 @@ impl LeaseStore for InMemoryStore {
             && slot.held.as_ref().is_some_and(|l| l.holder == lease.holder && l.epoch == lease.epoch)
         {
             slot.held = None;
+        }
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// Refuses a write fenced by a named lease that is no longer the stored, live one.
+    fn check_fence(&self, fence: Option<&Fence>, now: OffsetDateTime) -> Result<(), StoreError> {
+        let Some(fence) = fence else { return Ok(()) };
+        let held = self.named_leases.get(&fence.name).and_then(|slot| slot.held.as_ref());
+        match held {
+            Some(l) if l.holder == fence.holder && l.epoch == fence.epoch && l.is_live(now) => Ok(()),
+            _ => Err(StoreError::LeaseLost { what: format!("lease `{}`", fence.name) }),
+        }
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for InMemoryStore {
+    async fn register_sink(&self, sink: &str, start: u64, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let mark = inner.marks.entry(sink.to_owned()).or_insert_with(|| SinkMark {
+            sink: sink.to_owned(),
+            delivered_through: start,
+            updated_at: at,
+        });
+        Ok(mark.delivered_through)
+    }
+
+    async fn sink_marks(&self) -> Result<Vec<SinkMark>, StoreError> {
+        Ok(self.lock().marks.values().cloned().collect())
+    }
+
+    async fn advance_sink(&self, advance: &MarkAdvance) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        inner.check_fence(advance.fence.as_ref(), now)?;
+        let found = inner.marks.get(&advance.sink).map(|m| m.delivered_through);
+        if found != Some(advance.from) {
+            return Err(StoreError::DeliveryConflict {
+                sink: advance.sink.clone(),
+                expected: advance.from,
+                found: found.unwrap_or(0),
+            });
+        }
+        if advance.to <= advance.from || advance.parked.iter().any(|(seq, _)| *seq <= advance.from || *seq > advance.to) {
+            return Err(backend(format!(
+                "sink `{}`: a mark moves forward from {} and parks only records it passes",
+                advance.sink, advance.from
+            )));
+        }
+        for (seq, reason) in &advance.parked {
+            let record = ParkedRecord {
+                sink: advance.sink.clone(),
+                seq: *seq,
+                reason: reason.clone(),
+                parked_at: advance.at,
+                replay: false,
+            };
+            inner.parked.insert((advance.sink.clone(), *seq), record);
+        }
+        inner.marks.insert(
+            advance.sink.clone(),
+            SinkMark { sink: advance.sink.clone(), delivered_through: advance.to, updated_at: advance.at },
+        );
+        Ok(())
+    }
+
+    async fn parked(&self, sink: Option<String>) -> Result<Vec<ParkedRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner.parked.values().filter(|p| sink.as_ref().is_none_or(|s| &p.sink == s)).cloned().collect())
+    }
+
+    async fn request_replay(&self, sink: &str, seqs: Option<Vec<u64>>) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let mut marked = 0;
+        for parked in inner.parked.values_mut().filter(|p| p.sink == sink) {
+            if seqs.as_ref().is_none_or(|seqs| seqs.contains(&parked.seq)) {
+                parked.replay = true;
+                marked += 1;
+            }
+        }
+        Ok(marked)
+    }
+
+    async fn settle_parked(&self, settlement: &Settlement) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        inner.check_fence(settlement.fence.as_ref(), now)?;
+        let key = (settlement.sink.clone(), settlement.seq);
+        match &settlement.outcome {
+            ReplayOutcome::Delivered => {
+                inner.parked.remove(&key);
+            }
+            ReplayOutcome::RefusedAgain(reason) => {
+                if let Some(parked) = inner.parked.get_mut(&key) {
+                    parked.reason.clone_from(reason);
+                    parked.parked_at = settlement.at;
+                    parked.replay = false;
+                }
+            }
         }
         Ok(())
     }

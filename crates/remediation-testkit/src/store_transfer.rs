@@ -342,6 +342,7 @@ pub async fn populate(store: &dyn Store, actions: u64) -> String {
         comment: Some("global limit".to_owned()),
         previous: serde_json::to_value(&before).expect("json"),
         value: serde_json::to_value(&after).expect("json"),
+        action_id: None,
     };
     store.update_safety_state(&before, &after, &record).await.expect("safety");
     let lease = LeaseRequest { holder: "worker-1".to_owned(), ttl: std::time::Duration::from_secs(3600) };
@@ -391,6 +392,7 @@ pub async fn populate(store: &dyn Store, actions: u64) -> String {
         comment: Some("kill switch".to_owned()),
         previous: serde_json::Value::Null,
         value: serde_json::Value::Null,
+        action_id: None,
     };
     store.append_note(&note).await.expect("note");
     live
