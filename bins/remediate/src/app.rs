@@ -42,6 +42,9 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
             let result = ctx.dispatch(&cli.command).await;
             ctx.sequence_pending().await;
             ctx.sign_tree_head().await;
+            if !matches!(cli.command, Command::Events { .. }) {
+                ctx.flush_events().await;
+            }
             result
         }
     }
@@ -251,6 +254,7 @@ impl Ctx {
             Command::Breaker { command } => self.breaker(command).await,
             Command::Limits { command: LimitsCommand::Status } => self.limits_status().await,
             Command::Held { command: HeldCommand::List } => self.held_list().await,
+            Command::Events { command } => self.events(command).await,
             Command::EmergencyAccess { command } => self.emergency(command).await,
             Command::Audit { command: AuditCommand::Verify } => {
                 // What this or an earlier command left pending is sealed before it is verified.

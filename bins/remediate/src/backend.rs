@@ -37,6 +37,7 @@ use crate::exit::ExitCode;
 use crate::failure::{Failure, runtime_failure};
 use crate::output::{clean, errln};
 use remediation_runtime::EVENTS_FILE;
+use remediation_runtime::relay::{RelayError, RelaySink};
 
 /// The environment variable holding the bearer token for `--server`.
 pub(crate) const TOKEN_ENV: &str = "REMEDIATION_TOKEN";
@@ -196,7 +197,11 @@ impl Local {
         signing: Option<LogSigningKey>,
     ) -> Result<Self, Failure> {
         let mut options = RuntimeOptions {
-            events: Some(Arc::new(EventLog { path: dir.join(EVENTS_FILE) })),
+            sinks: vec![RelaySink::events(
+                "events-jsonl",
+                Arc::new(EventLog::new(dir.join(EVENTS_FILE))),
+                remediation_core::DeliverFrom::Now,
+            )],
             signing_key: signing.map(Arc::new),
             ..RuntimeOptions::default()
         };
@@ -214,6 +219,12 @@ impl Local {
         options.store = Some(opened);
         // The key went with the store, which keeps the checkpoint.
         let runtime = Arc::new(Runtime::build(config, dir, None, options).map_err(runtime_failure)?);
+        // Before this command writes, so the events it causes are not skipped by a sink seen
+        // for the first time.
+        match runtime.relay().register().await {
+            Ok(()) | Err(RelayError::Store(remediation_core::StoreError::Unsupported { .. })) => {}
+            Err(e) => errln!("warning: cannot register the event sinks: {}", remediation_core::error_chain(&e)),
+        }
         let active = runtime.active().await.map_err(runtime_failure)?;
         let store = runtime.store().clone();
         Ok(Self {
@@ -829,6 +840,32 @@ impl Backend {
             Self::Remote(r) => {
                 let v: LimitsView = r.get("/v1/limits").await?;
                 Ok((v.breaker_tripped, v.usage))
+            }
+        }
+    }
+
+    /// How each event and audit sink stands.
+    pub(crate) async fn events_status(&self) -> Result<remediation_runtime::relay::EventsStatus, Failure> {
+        match self {
+            Self::Local(l) => Ok(remediation_service::events(&l.runtime).await?),
+            Self::Remote(r) => r.get("/v1/events").await,
+        }
+    }
+
+    /// Asks for a sink's parked records to be delivered again.
+    pub(crate) async fn replay_parked(
+        &self,
+        sink: &str,
+        seqs: Option<Vec<u64>>,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<u64, Failure> {
+        match self {
+            Self::Local(l) => Ok(remediation_service::replay_parked(&l.runtime, actor, sink, seqs, reason).await?),
+            Self::Remote(r) => {
+                let answer: serde_json::Value =
+                    r.post("/v1/events/replay", &json!({"sink": sink, "seqs": seqs, "reason": reason})).await?;
+                Ok(answer.get("replay").and_then(serde_json::Value::as_u64).unwrap_or(0))
             }
         }
     }

@@ -1,29 +1,44 @@
-//! The command-line installation's event sink. A leaf over `output`.
+//! The command-line installation's own event sink, `events.jsonl` in the data directory. A
+//! leaf over `output`.
 
 use std::path::PathBuf;
 
-use remediation_core::{EngineEvent, EventSink};
+use remediation_audit::JsonlFileSink;
+use remediation_core::{CloudEvent, EngineEvent, EventSink, Undelivered};
 
 use crate::output::{self, clean};
 
-/// Appends every engine event as one JSON line to `<data dir>/events.jsonl`: the admin
-/// notification outbox of the command-line installation. Delivery is best effort.
+/// Appends every event, as a CloudEvents envelope, to `<data dir>/events.jsonl` (rotated at
+/// 64 MiB, three files kept), and says on standard error when one needs an admin (a held
+/// action, the breaker). Delivered by the relay at the end of each command, like every sink.
 #[derive(Debug)]
 pub(crate) struct EventLog {
-    pub(crate) path: PathBuf,
+    file: JsonlFileSink,
+}
+
+impl EventLog {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Self { file: JsonlFileSink::new(path, 64 * 1024 * 1024, 3) }
+    }
 }
 
 #[async_trait::async_trait]
 impl EventSink for EventLog {
-    async fn emit(&self, event: &EngineEvent) {
-        use std::io::Write as _;
-        let Ok(line) = serde_json::to_string(event) else { return };
-        let file = remediation_runtime::files::private_options().create(true).append(true).open(&self.path);
-        if let Ok(mut f) = file {
-            let _ = writeln!(f, "{line}");
+    async fn deliver(&self, events: &[CloudEvent]) -> Result<(), Undelivered> {
+        EventSink::deliver(&self.file, events).await?;
+        for event in events {
+            match &event.data {
+                EngineEvent::Held { action_id, reason, .. } => {
+                    output::errln!("admin notification: action {action_id} is held: {}", clean(reason));
+                }
+                EngineEvent::BreakerTripped { .. } => {
+                    output::errln!(
+                        "admin notification: the circuit breaker tripped: execution is paused until an admin runs `remediate breaker reset`"
+                    );
+                }
+                _ => {}
+            }
         }
-        if matches!(event, EngineEvent::Held { .. } | EngineEvent::BreakerTripped { .. }) {
-            output::errln!("admin notification: {}", clean(&line));
-        }
+        Ok(())
     }
 }

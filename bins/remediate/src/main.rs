@@ -8,6 +8,7 @@ mod app;
 mod backend;
 mod demo;
 mod events;
+mod eventscmd;
 mod exit;
 mod failure;
 mod keys;
@@ -181,6 +182,13 @@ pub(crate) enum Command {
         /// What to do.
         #[command(subcommand)]
         command: admin::HeldCommand,
+    },
+    /// Event and audit delivery: each sink's backlog, delivering now, replaying what a sink
+    /// refused.
+    Events {
+        /// What to do.
+        #[command(subcommand)]
+        command: eventscmd::EventsCommand,
     },
     /// Break-glass (emergency) access verification.
     EmergencyAccess {

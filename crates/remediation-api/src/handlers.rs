@@ -15,6 +15,7 @@ use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ActionPath, ApiJson, ApiQuery, OptionalJson};
+use crate::types as t;
 use crate::types::{
     ActionQuery, ActionReply, ActionView, AuditQuery, ConnectorQuery, ConnectorView, CreateAction, ExecuteBody,
     HealthView, KillSwitchBody, KillSwitchView, LimitsView, NoteBody, OutcomeView, Page, PendingQuery, PendingReply,
@@ -505,6 +506,25 @@ pub(crate) async fn patch_settings(
 pub(crate) async fn limits(AxState(state): AxState<ApiState>, caller: Caller) -> Result<Json<LimitsView>, ApiError> {
     caller.require(Role::Viewer)?;
     Ok(Json(limits_view(remediation_service::limits(state.runtime()).await?)))
+}
+
+pub(crate) async fn events_status(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+) -> Result<Json<t::EventsStatus>, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(remediation_service::events(state.runtime()).await?))
+}
+
+pub(crate) async fn replay_events(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<t::ReplayBody>,
+) -> Result<Json<t::ReplayView>, ApiError> {
+    let actor = caller.require(Role::Admin)?;
+    let replay =
+        remediation_service::replay_parked(state.runtime(), actor, &body.sink, body.seqs, &body.reason).await?;
+    Ok(Json(t::ReplayView { sink: body.sink, replay }))
 }
 
 pub(crate) async fn breaker_reset(

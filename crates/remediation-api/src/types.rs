@@ -157,6 +157,32 @@ pub struct ReasonBody {
     pub reason: String,
 }
 
+/// `POST /v1/events/replay` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayBody {
+    /// The sink, as `GET /v1/events` names it (`events/siem`, `audit/file`).
+    #[schemars(length(min = 1))]
+    pub sink: String,
+    /// Only these parked records (by audit `seq`); all of the sink's when absent.
+    #[serde(default)]
+    pub seqs: Option<Vec<u64>>,
+    /// Why (kept in the audit); not blank.
+    #[schemars(length(min = 1), pattern(r"\S"))]
+    pub reason: String,
+}
+
+/// `POST /v1/events/replay` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReplayView {
+    /// The sink.
+    pub sink: String,
+    /// How many of its parked records will be delivered again, before new ones.
+    pub replay: u64,
+}
+
+pub use remediation_runtime::relay::EventsStatus;
+
 /// `POST /v1/kill-switch` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -169,6 +169,7 @@ mod bundle;
 mod chain;
 mod checkpoint;
 mod error;
+mod file_sink;
 mod jsonl;
 pub mod merkle;
 mod record;
@@ -180,6 +181,7 @@ pub use bundle::{AuditVerification, ConsistencyBundle, InclusionBundle, RecordPr
 pub use chain::{ChainVerifier, verify_chain, verify_chain_with_checkpoint};
 pub use checkpoint::{AuditKey, CHECKPOINT_MAC_CONTEXT, Checkpoint, checkpoint_mac_input, judge_checkpoint};
 pub use error::AuditError;
+pub use file_sink::JsonlFileSink;
 pub use jsonl::{read_jsonl, write_jsonl};
 pub use merkle::{ConsistencyProof, InclusionProof, MerkleHash, ProofError, ProveError};
 pub use record::{AuditRecordExt, PreparedBody, seal, seal_prepared};

@@ -66,13 +66,37 @@ pub struct Config {
     pub events: EventSettings,
 }
 
-/// Event delivery: a list of sinks, each a structured log or a signed webhook.
+/// Event delivery: where events and the audit trail go, each sink from its own high-water mark
+/// in the audit log (the outbox), at least once and in order.
 #[cfg(feature = "notify")]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventSettings {
-    /// The sinks, in `[[events.sinks]]` tables tagged by `type` (`log` or `webhook`).
+    /// The event sinks, in `[[events.sinks]]` tables tagged by `type` (`log`, `webhook`).
     pub sinks: Vec<remediation_notify::EventSinkConfig>,
+    /// The audit sinks, in `[[events.audit_sinks]]` tables tagged by `type` (`file`,
+    /// `webhook`): the audit records themselves, in `seq` order.
+    pub audit_sinks: Vec<remediation_notify::AuditSinkConfig>,
+    /// How the relay paces itself.
+    pub relay: RelaySettings,
+}
+
+/// How the relay that delivers events paces itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelaySettings {
+    /// Most records handed to a sink at once (default 256, 1 to 10000).
+    pub batch: usize,
+    /// Milliseconds a caught-up sink waits before looking for new records (default 20).
+    pub poll_interval_ms: u64,
+    /// Longest wait between two attempts at a failing sink, in seconds (default 30).
+    pub max_backoff_secs: u64,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self { batch: 256, poll_interval_ms: 20, max_backoff_secs: 30 }
+    }
 }
 
 /// The HTTP server: where it listens, how often its worker runs, how large a body may be, and

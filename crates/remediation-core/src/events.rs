@@ -226,6 +226,18 @@ impl CloudEvent {
     }
 }
 
+/// Where a sink's mark starts when the sink is first seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliverFrom {
+    /// After the last record sequenced when the sink is registered: only what happens from
+    /// then on (the default for event sinks).
+    #[default]
+    Now,
+    /// From the first record still in the log (the default for audit sinks: the whole trail).
+    Beginning,
+}
+
 /// Why a sink did not take an event or record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -53,7 +53,7 @@ pub use engine::{
 };
 pub use error::{EngineError, error_chain};
 pub use events::{
-    CLOUDEVENTS_SPEC_VERSION, CloudEvent, DEFAULT_EVENT_SOURCE, DEFAULT_TENANT, DID_NOT_HOLD_EVENT, DeliveryError,
+    CLOUDEVENTS_SPEC_VERSION, CloudEvent, DEFAULT_EVENT_SOURCE, DEFAULT_TENANT, DID_NOT_HOLD_EVENT, DeliverFrom, DeliveryError,
     EVENT_TYPE_PREFIX, EngineEvent, EventSink, Undelivered,
 };
 pub use finding::{Finding, Guidance, Severity, guidance};

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use remediation_core::EventSink;
+use remediation_audit::{AuditSink, JsonlFileSink};
+use remediation_core::{DeliverFrom, EventSink};
 use reqwest::Url;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,7 @@ use crate::error::NotifyError;
 use crate::http::RetryPolicy;
 use crate::notifier::{Notifier, NotifierOptions, check_url};
 use crate::secret::{self, EnvLookup};
-use crate::sinks::{LogSink, WebhookSink};
+use crate::sinks::{LogSink, WebhookAuditSink, WebhookSink};
 
 fn default_timeout_secs() -> u64 {
     10
@@ -34,16 +35,28 @@ pub enum EventSinkConfig {
     Webhook(WebhookSinkConfig),
 }
 
-/// The log sink; it has no settings yet (a struct, so that unknown fields are refused).
+/// The log sink.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LogSinkConfig {}
+pub struct LogSinkConfig {
+    /// The sink's name, the key of its delivery mark (default `log`).
+    #[serde(default)]
+    pub name: Option<String>,
+}
 
-/// A signed event webhook. Exactly one of `secret_env` and `secret_file` names the signing
-/// secret.
+/// A signed webhook (of events, or of the audit trail). Exactly one of `secret_env` and
+/// `secret_file` names the signing secret.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSinkConfig {
+    /// The sink's name, the key of its delivery mark (default `webhook`; two webhooks need
+    /// names). Renaming a sink starts it afresh.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Where its delivery starts when it is first configured: `now` (default for events) or
+    /// `beginning` (default for the audit trail: every record still in the log).
+    #[serde(default)]
+    pub deliver_from: Option<DeliverFrom>,
     /// Where to POST (`http` or `https`).
     pub url: String,
     /// Environment variable holding the signing secret.
@@ -60,7 +73,61 @@ pub struct WebhookSinkConfig {
     pub max_attempts: u32,
 }
 
+/// One place the audit trail goes, record by record as it is sequenced.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuditSinkConfig {
+    /// A JSON Lines file rotating by size, for log shippers.
+    File(FileSinkConfig),
+    /// A signed HTTP POST of each batch of records (a JSON array).
+    Webhook(WebhookSinkConfig),
+}
+
+/// A JSON Lines file that rotates by size ([`JsonlFileSink`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileSinkConfig {
+    /// The sink's name, the key of its delivery mark (default `file`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Where its delivery starts when it is first configured (default `beginning`).
+    #[serde(default)]
+    pub deliver_from: Option<DeliverFrom>,
+    /// The file (relative paths are relative to the data directory).
+    pub path: PathBuf,
+    /// Size at which it is rotated to `<path>.1`, in bytes (default 100 MiB).
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+    /// Rotated files kept (default 10).
+    #[serde(default = "default_keep")]
+    pub keep: u32,
+}
+
+fn default_max_bytes() -> u64 {
+    100 * 1024 * 1024
+}
+
+fn default_keep() -> u32 {
+    10
+}
+
 impl EventSinkConfig {
+    /// The sink's name: the configured one, else its type (`log`, `webhook`).
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Log(c) => c.name.as_deref().unwrap_or("log"),
+            Self::Webhook(c) => c.name.as_deref().unwrap_or("webhook"),
+        }
+    }
+
+    /// Where its delivery starts when it is first configured (default `now`).
+    pub fn deliver_from(&self) -> DeliverFrom {
+        match self {
+            Self::Log(_) => DeliverFrom::Now,
+            Self::Webhook(c) => c.deliver_from.unwrap_or(DeliverFrom::Now),
+        }
+    }
+
     /// Builds the sink, reading its secret from the process environment or its file.
     pub fn build(&self) -> Result<Arc<dyn EventSink>, NotifyError> {
         self.build_with_env(&secret::process_env)
@@ -75,10 +142,56 @@ impl EventSinkConfig {
     }
 }
 
+impl AuditSinkConfig {
+    /// The sink's name: the configured one, else its type (`file`, `webhook`).
+    pub fn name(&self) -> &str {
+        match self {
+            Self::File(c) => c.name.as_deref().unwrap_or("file"),
+            Self::Webhook(c) => c.name.as_deref().unwrap_or("webhook"),
+        }
+    }
+
+    /// Where its delivery starts when it is first configured (default `beginning`).
+    pub fn deliver_from(&self) -> DeliverFrom {
+        match self {
+            Self::File(c) => c.deliver_from,
+            Self::Webhook(c) => c.deliver_from,
+        }
+        .unwrap_or(DeliverFrom::Beginning)
+    }
+
+    /// Builds the sink, reading its secret from the process environment or its file; a
+    /// relative file path is taken from `data_dir`.
+    pub fn build(&self, data_dir: &std::path::Path) -> Result<Arc<dyn AuditSink>, NotifyError> {
+        self.build_with_env(data_dir, &secret::process_env)
+    }
+
+    /// Like [`build`](Self::build), with `env` standing in for the process environment.
+    pub fn build_with_env(
+        &self,
+        data_dir: &std::path::Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Arc<dyn AuditSink>, NotifyError> {
+        Ok(match self {
+            Self::File(c) => {
+                if c.max_bytes < 4096 {
+                    return Err(NotifyError::InvalidSetting {
+                        context: format!("audit file sink `{}`", self.name()),
+                        field: "max_bytes",
+                        why: format!("is {}; it must be at least 4096", c.max_bytes),
+                    });
+                }
+                Arc::new(JsonlFileSink::new(data_dir.join(&c.path), c.max_bytes, c.keep))
+            }
+            Self::Webhook(c) => Arc::new(WebhookAuditSink::new(c.build_with_env(env)?)),
+        })
+    }
+}
+
 impl WebhookSinkConfig {
     /// Builds the sink, reading its secret with `env` or from its file.
     pub fn build_with_env(&self, env: EnvLookup<'_>) -> Result<WebhookSink, NotifyError> {
-        let context = "webhook event sink";
+        let context = "webhook sink";
         check_url(context, "`url`", &self.url)?;
         let url = Url::parse(&self.url).map_err(|e| NotifyError::InvalidUrl {
             context: context.to_owned(),

@@ -162,7 +162,9 @@ mod secret;
 mod signature;
 mod sinks;
 
-pub use config::{EventSinkConfig, LogSinkConfig, NotifierConfig, NotifierKind, WebhookSinkConfig};
+pub use config::{
+    AuditSinkConfig, EventSinkConfig, FileSinkConfig, LogSinkConfig, NotifierConfig, NotifierKind, WebhookSinkConfig,
+};
 pub use error::{NotifyError, SignatureError};
 pub use http::RetryPolicy;
 pub use ledger::DeliveredNotification;

@@ -134,13 +134,23 @@ pub enum RuntimeError {
         /// The types this build knows, comma-separated.
         known: String,
     },
-    /// An event sink of `[[events.sinks]]` cannot be built.
-    #[error("cannot set up event sink number {index} of [[events.sinks]]")]
+    /// A sink of `[[events.sinks]]` or `[[events.audit_sinks]]` cannot be built.
+    #[error("cannot set up sink number {index} of [[{list}]]")]
     Events {
+        /// `events.sinks` or `events.audit_sinks`.
+        list: &'static str,
         /// 1-based position in the list.
         index: usize,
         /// What failed.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Two sinks share a name, or a name is not plain.
+    #[error("event sink `{name}`: {why}")]
+    SinkName {
+        /// The sink's full name (`events/<name>`, `audit/<name>`).
+        name: String,
+        /// What is wrong.
+        why: String,
     },
 }

@@ -30,6 +30,7 @@ pub mod access;
 pub mod catalog;
 mod error;
 pub mod files;
+pub mod relay;
 pub mod store;
 pub mod tokens;
 
@@ -41,7 +42,7 @@ use remediation_config::Config;
 use remediation_core::factory::BuildContext;
 use remediation_core::store::prelude::*;
 use remediation_core::{
-    CachedChecks, Clock, Connector, Engine, EngineParts, EventSink, FailpointHook, NoEvents, SystemClock,
+    CachedChecks, Clock, Connector, Engine, EngineParts, FailpointHook, SystemClock,
 };
 use remediation_gates::{Pipeline, PolicySettings};
 use remediation_limiter::Limits;
@@ -144,8 +145,11 @@ impl SettingsSource {
 /// Optional parts of a [`Runtime`].
 #[derive(Clone, Default)]
 pub struct RuntimeOptions {
-    /// Where engine events go (default: nowhere).
-    pub events: Option<Arc<dyn EventSink>>,
+    /// Event and audit sinks of the caller's own, delivered to by the relay besides those of
+    /// `[events]` (such as the command line's `events.jsonl`).
+    pub sinks: Vec<relay::RelaySink>,
+    /// How the relay paces itself; `None`: `[events.relay]` of the configuration.
+    pub relay: Option<relay::RelayOptions>,
     /// A hook called at the engine's named failpoints (crash tests).
     pub failpoints: Option<FailpointHook>,
     /// The clock (default: the system clock).
@@ -188,7 +192,6 @@ struct Parts {
     clock: Arc<dyn Clock>,
     limits: Limits,
     seed: PolicySettings,
-    events: Arc<dyn EventSink>,
     failpoints: Option<FailpointHook>,
     confirmation_window: time::Duration,
     lease: remediation_core::LeaseRequest,
@@ -211,8 +214,7 @@ impl Parts {
             clock: self.clock.clone(),
             policy: Arc::new(policy),
             limits: Arc::new(self.limits.clone()),
-        })
-        .with_events(self.events.clone());
+        });
         if let Some(hook) = &self.failpoints {
             engine = engine.with_failpoints(hook.clone());
         }
@@ -233,6 +235,8 @@ pub struct Runtime {
     subtrees: tokio::sync::Mutex<remediation_audit::SubtreeCache>,
     /// The settings document the active engine was built from (`None`: the seed) and it.
     current: Mutex<(Option<serde_json::Value>, Active)>,
+    /// Delivers the audit log to every event and audit sink.
+    relay: Arc<relay::Relay>,
 }
 
 /// A lease holder id unique to this runtime: the process id and the instant it was built.
@@ -287,7 +291,6 @@ impl Runtime {
             clock,
             limits: config.limits.clone(),
             seed: config.policy.clone(),
-            events: events_from_config(config, options.events)?,
             failpoints: options.failpoints,
             lease: remediation_core::LeaseRequest {
                 holder: worker_id(),
@@ -298,7 +301,14 @@ impl Runtime {
             ),
         };
         let active = parts.assemble(None)?;
+        let mut sinks = options.sinks;
+        sinks.extend(sinks_from_config(config, dir)?);
+        check_sink_names(&sinks)?;
+        let relay_options = options.relay.unwrap_or_else(|| relay_options(config));
+        let relay = relay::Relay::new(parts.store.clone(), sinks, parts.clock.clone(), parts.lease.holder.clone())
+            .with_options(relay_options);
         Ok(Self {
+            relay: Arc::new(relay),
             dir: dir.to_owned(),
             parts,
             signer: Mutex::new(options.signing_key),
@@ -347,10 +357,10 @@ impl Runtime {
         &self.parts.limits
     }
 
-    /// The event sink the engine emits to; callers emit their own events (such as
-    /// `RemediationDidNotHold`) to the same place.
-    pub fn events(&self) -> &Arc<dyn EventSink> {
-        &self.parts.events
+    /// The relay that delivers the audit log to every event and audit sink: the server runs
+    /// it ([`relay::Relay::run`]); the command line flushes it at the end of each command.
+    pub fn relay(&self) -> &Arc<relay::Relay> {
+        &self.relay
     }
 
     /// The clock.
@@ -381,28 +391,69 @@ impl Runtime {
     }
 }
 
-/// The engine's event sink: `base` (the caller's own, such as the CLI's `events.jsonl`) plus
-/// every `[[events.sinks]]` of `config`, fanned out.
-#[allow(unused_mut)]
-pub fn events_from_config(
-    config: &Config,
-    base: Option<Arc<dyn EventSink>>,
-) -> Result<Arc<dyn EventSink>, RuntimeError> {
-    let mut sinks: Vec<Arc<dyn EventSink>> = base.into_iter().collect();
+/// The relay sinks `[events]` of `config` names: `events/<name>` for each of `sinks`,
+/// `audit/<name>` for each of `audit_sinks` (relative file paths from `dir`).
+#[allow(unused_variables)]
+pub fn sinks_from_config(config: &Config, dir: &Path) -> Result<Vec<relay::RelaySink>, RuntimeError> {
+    #[allow(unused_mut)]
+    let mut sinks = Vec::new();
     #[cfg(feature = "connector-notify")]
-    for (i, sink) in config.events.sinks.iter().enumerate() {
-        sinks.push(sink.build().map_err(|e| RuntimeError::Events { index: i + 1, source: Box::new(e) })?);
+    {
+        for (i, sink) in config.events.sinks.iter().enumerate() {
+            let built = sink.build().map_err(|e| RuntimeError::Events {
+                list: "events.sinks",
+                index: i + 1,
+                source: Box::new(e),
+            })?;
+            sinks.push(relay::RelaySink::events(sink.name(), built, sink.deliver_from()));
+        }
+        for (i, sink) in config.events.audit_sinks.iter().enumerate() {
+            let built = sink.build(dir).map_err(|e| RuntimeError::Events {
+                list: "events.audit_sinks",
+                index: i + 1,
+                source: Box::new(e),
+            })?;
+            sinks.push(relay::RelaySink::audit(sink.name(), built, sink.deliver_from()));
+        }
     }
-    #[cfg(not(feature = "connector-notify"))]
-    let _ = config;
-    Ok(match sinks.len() {
-        0 => Arc::new(NoEvents),
-        1 => sinks.remove(0),
-        #[cfg(feature = "connector-notify")]
-        _ => Arc::new(remediation_notify::FanOut::new(sinks)),
-        #[cfg(not(feature = "connector-notify"))]
-        _ => sinks.remove(0),
-    })
+    Ok(sinks)
+}
+
+/// Refuses two sinks of one name (their marks would be one), and names that are not plain.
+fn check_sink_names(sinks: &[relay::RelaySink]) -> Result<(), RuntimeError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for sink in sinks {
+        let plain = sink.name.split_once('/').is_some_and(|(_, n)| {
+            !n.is_empty() && n.len() <= 64 && n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        });
+        if !plain {
+            return Err(RuntimeError::SinkName {
+                name: sink.name.clone(),
+                why: "a sink name is 1 to 64 letters, digits, `-`, `_` or `.`".to_owned(),
+            });
+        }
+        if !seen.insert(sink.name.clone()) {
+            return Err(RuntimeError::SinkName {
+                name: sink.name.clone(),
+                why: "two sinks have this name; give each its own `name`".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[allow(unused_variables)]
+fn relay_options(config: &Config) -> relay::RelayOptions {
+    #[allow(unused_mut)]
+    let mut options = relay::RelayOptions::default();
+    #[cfg(feature = "connector-notify")]
+    {
+        let r = &config.events.relay;
+        options.batch = r.batch.clamp(1, 10_000);
+        options.poll = std::time::Duration::from_millis(r.poll_interval_ms.clamp(1, 60_000));
+        options.backoff_max = std::time::Duration::from_secs(r.max_backoff_secs.clamp(1, 3_600));
+    }
+    options
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@
 
 mod connectors;
 mod error;
+mod events;
 mod execution;
 mod intake;
 mod log;
@@ -36,6 +37,7 @@ pub mod worker;
 
 pub use connectors::{Candidate, PassedOver, select_connector};
 pub use error::ServiceError;
+pub use events::{events, replay_parked};
 pub use execution::{
     Approval, Attempt, Executed, Recovered, StillLeased, approve_or_roll_back, approve_rollback, execute,
     force_execute, recover, rollback,

@@ -342,6 +342,7 @@ pub async fn rotate_signing_key(runtime: &Runtime, actor: &Actor, path: &Path) -
             comment: Some("the tree head signing key was replaced; the old public key stays published".to_owned()),
             previous: serde_json::json!({"key_id": old.as_ref().map(|k| k.key_id().to_owned())}),
             value: serde_json::json!({"key_id": published.key_id}),
+            action_id: None,
         };
         runtime.store().append_note(&record).await?;
         runtime.store().publish_key(&published.to_stored(now)).await?;
@@ -532,6 +533,7 @@ pub async fn archive_audit(
             comment: Some(format!("records 1 to {} moved to an archive file", last.seq)),
             previous: serde_json::Value::Null,
             value: serde_json::json!({"through_seq": last.seq, "records": removed, "tree_size": size, "file_sha256": file_sha256}),
+            action_id: None,
         })
         .await?;
     Ok(Archived { file: out.to_owned(), records: count, through_seq: last.seq, tree_size: size })

@@ -82,6 +82,7 @@
 //! # }
 //! ```
 
+mod delivery_tmp;
 mod config;
 mod error;
 mod lease;
