@@ -185,6 +185,14 @@ fn jwt(issuer: &nkeys::KeyPair, subject: &str, name: &str, nats: serde_json::Val
 fn write_operator_setup(dir: &Path) -> PathBuf {
     let operator = nkeys::KeyPair::new_operator();
     let account = nkeys::KeyPair::new_account();
+    // JetStream needs a system account in operator mode.
+    let system = nkeys::KeyPair::new_account();
+    let system_jwt = jwt(
+        &operator,
+        &system.public_key(),
+        "SYS",
+        serde_json::json!({"limits": {"subs": -1, "data": -1, "payload": -1, "conn": -1}, "type": "account", "version": 2}),
+    );
     let user = nkeys::KeyPair::new_user();
     let operator_jwt =
         jwt(&operator, &operator.public_key(), "test-operator", serde_json::json!({"type": "operator", "version": 2}));
@@ -212,8 +220,11 @@ fn write_operator_setup(dir: &Path) -> PathBuf {
     std::fs::write(
         &config,
         format!(
-            "operator: {operator_jwt}\nresolver: MEMORY\nresolver_preload: {{\n  {}: {account_jwt}\n}}\n",
-            account.public_key()
+            "operator: {operator_jwt}\nsystem_account: {}\nresolver: MEMORY\n\
+             resolver_preload: {{\n  {}: {account_jwt}\n  {}: {system_jwt}\n}}\n",
+            system.public_key(),
+            account.public_key(),
+            system.public_key()
         ),
     )
     .unwrap();
