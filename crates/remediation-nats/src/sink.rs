@@ -196,6 +196,16 @@ impl Publisher {
 /// delivered once JetStream acknowledged it.
 ///
 /// Built by [`JetStreamSinkConfig::build_events`](crate::JetStreamSinkConfig::build_events).
+///
+/// A batch is published pipelined, then each acknowledgement is awaited in order; the first
+/// failure ends it with `Undelivered { delivered }` counting the events acknowledged before it.
+/// Only what is wrong with that one event is
+/// [`Permanent`](remediation_core::DeliveryError::Permanent) (larger than the server's
+/// `max_payload` or the stream's message size limit, or a type that makes no valid subject).
+/// Everything else is [`Transient`](remediation_core::DeliveryError::Transient), so the relay
+/// waits rather than parking every event: no connection, refused credentials, a TLS failure, no
+/// acknowledgement in time, no stream for the subject (it is created again at the next
+/// delivery), a stream configured otherwise, or any other refusal by the stream.
 #[derive(Debug)]
 pub struct JetStreamEventSink {
     publisher: Publisher,
@@ -248,6 +258,7 @@ impl EventSink for JetStreamEventSink {
 /// record delivered once JetStream acknowledged it.
 ///
 /// Built by [`JetStreamSinkConfig::build_audit`](crate::JetStreamSinkConfig::build_audit).
+/// Batches, acknowledgements and errors as for [`JetStreamEventSink`].
 #[derive(Debug)]
 pub struct JetStreamAuditSink {
     publisher: Publisher,

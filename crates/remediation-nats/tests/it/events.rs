@@ -120,3 +120,27 @@ async fn an_event_larger_than_the_server_takes_is_permanent_after_those_before_i
     assert_eq!(stream_messages(&js(&url).await, &stream).await.len(), 1);
     delete_streams(&url, &[stream]).await;
 }
+
+#[tokio::test]
+async fn a_stream_deleted_under_the_sink_is_transient_then_created_again() {
+    let Some(url) = shared_nats() else { return };
+    let id = unique();
+    let config = events_config(&url, &id);
+    let stream = config.stream.clone().unwrap();
+    let sink = config.build_events().unwrap();
+    let events = events(&config.tenant, 4);
+    sink.deliver(&events[..2]).await.unwrap();
+    delete_streams(&url, std::slice::from_ref(&stream)).await;
+
+    let err = sink.deliver(&events[2..]).await.expect_err("no stream takes the subject");
+    assert_eq!(err.delivered, 0);
+    assert!(
+        matches!(&err.error, DeliveryError::Transient { reason, .. } if reason.contains("no stream takes")),
+        "{err:?}"
+    );
+    // The relay retries: the stream is created again and the events land.
+    sink.deliver(&events[2..]).await.unwrap();
+    let stored = stream_messages(&js(&url).await, &stream).await;
+    assert_eq!(stored.len(), 2);
+    delete_streams(&url, &[stream]).await;
+}
