@@ -282,7 +282,8 @@ impl FindingsConsumer {
     pub async fn run(&self, handler: &dyn FindingHandler, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_secs(1);
         loop {
-            if *shutdown.borrow() {
+            // `has_changed` fails once the sender is gone: nobody can ask for more, so stop.
+            if *shutdown.borrow() || shutdown.has_changed().is_err() {
                 return;
             }
             let result = {

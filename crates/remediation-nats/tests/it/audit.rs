@@ -4,13 +4,12 @@
 use remediation_audit::{AuditSink as _, verify_chain};
 use remediation_core::AuditRecord;
 use remediation_nats::JetStreamSinkConfig;
-use remediation_nats::testing::shared_nats;
 
 use crate::{chain, delete_streams, header, js, stream_messages, unique};
 
 #[tokio::test]
 async fn records_land_in_order_exactly_once_after_redeliveries() {
-    let Some(url) = shared_nats() else { return };
+    let Some(url) = crate::shared().await else { return };
     let id = unique();
     let tenant = format!("t{id}");
     let mut config = JetStreamSinkConfig::new(&url);

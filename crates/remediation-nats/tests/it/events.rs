@@ -2,14 +2,13 @@
 //! creation and a stream that exists with another configuration.
 
 use remediation_core::{CloudEvent, DeliveryError, EventSink as _};
-use remediation_nats::testing::shared_nats;
 use remediation_nats::{NatsError, Retention};
 
 use crate::{delete_streams, events, events_config, header, js, stream_messages, unique};
 
 #[tokio::test]
 async fn events_land_on_the_tenant_subject_with_their_id_and_are_stored_once() {
-    let Some(url) = shared_nats() else { return };
+    let Some(url) = crate::shared().await else { return };
     let id = unique();
     let config = events_config(&url, &id);
     let stream = config.stream.clone().unwrap();
@@ -38,7 +37,7 @@ async fn events_land_on_the_tenant_subject_with_their_id_and_are_stored_once() {
 
 #[tokio::test]
 async fn the_stream_is_created_with_the_configured_retention_and_window() {
-    let Some(url) = shared_nats() else { return };
+    let Some(url) = crate::shared().await else { return };
     let id = unique();
     let mut config = events_config(&url, &id);
     config.retention = Retention::Interest;
@@ -60,7 +59,7 @@ async fn the_stream_is_created_with_the_configured_retention_and_window() {
 
 #[tokio::test]
 async fn a_stream_that_exists_with_another_configuration_is_reported_not_changed() {
-    let Some(url) = shared_nats() else { return };
+    let Some(url) = crate::shared().await else { return };
     let id = unique();
     let mut config = events_config(&url, &id);
     config.duplicate_window_secs = 700;
@@ -100,7 +99,7 @@ async fn a_stream_that_exists_with_another_configuration_is_reported_not_changed
 
 #[tokio::test]
 async fn an_event_larger_than_the_server_takes_is_permanent_after_those_before_it() {
-    let Some(url) = shared_nats() else { return };
+    let Some(url) = crate::shared().await else { return };
     let id = unique();
     let config = events_config(&url, &id);
     let stream = config.stream.clone().unwrap();
@@ -123,7 +122,7 @@ async fn an_event_larger_than_the_server_takes_is_permanent_after_those_before_i
 
 #[tokio::test]
 async fn a_stream_deleted_under_the_sink_is_transient_then_created_again() {
-    let Some(url) = shared_nats() else { return };
+    let Some(url) = crate::shared().await else { return };
     let id = unique();
     let config = events_config(&url, &id);
     let stream = config.stream.clone().unwrap();

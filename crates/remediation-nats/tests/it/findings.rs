@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use async_trait::async_trait;
 use remediation_core::Finding;
-use remediation_nats::testing::shared_nats;
 use remediation_nats::{FindingHandler, FindingsConsumer, FindingsConsumerConfig, HandleError, PollReport};
 
 use crate::{delete_streams, header, js, stream_messages, unique};
@@ -121,7 +120,7 @@ fn finding(id: &str, control: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_finding_is_acknowledged_only_after_the_handler_took_it() {
-    let Some(url) = shared_nats() else { return };
+    let Some(url) = crate::shared().await else { return };
     let setup = Setup::new(url).await;
     let handler = Scripted::default().answer("F-2", vec![Err(HandleError::Transient("store is down".into()))]);
     // The same finding twice (the handler's intake deduplicates; the consumer hands both over),
@@ -142,7 +141,7 @@ async fn a_finding_is_acknowledged_only_after_the_handler_took_it() {
 
 #[tokio::test]
 async fn what_cannot_be_taken_reaches_the_dead_letter_stream_with_the_reason_then_is_acknowledged() {
-    let Some(url) = shared_nats() else { return };
+    let Some(url) = crate::shared().await else { return };
     let setup = Setup::new(url).await;
     let handler = Scripted::default()
         .answer("F-refused", vec![Err(HandleError::Refused("unknown control `NOPE-1`".into()))])
@@ -176,7 +175,7 @@ async fn what_cannot_be_taken_reaches_the_dead_letter_stream_with_the_reason_the
 
 #[tokio::test]
 async fn run_takes_findings_until_shutdown() {
-    let Some(url) = shared_nats() else { return };
+    let Some(url) = crate::shared().await else { return };
     let setup = Setup::new(url).await;
     let handler = std::sync::Arc::new(Scripted::default());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
@@ -193,6 +192,56 @@ async fn run_takes_findings_until_shutdown() {
     }
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), task).await.expect("run stops on shutdown").unwrap();
+    // A dropped sender stops it too.
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    drop(stop);
+    tokio::time::timeout(Duration::from_secs(5), consumer.run(handler.as_ref(), shutdown))
+        .await
+        .expect("run stops when the sender is gone");
     setup.assert_all_acknowledged().await;
     setup.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_reconnects_after_the_server_comes_back() {
+    use remediation_nats::testing::{PrivateNats, PrivateNatsOptions};
+    let Some(mut server) = PrivateNats::start(PrivateNatsOptions::default()) else { return };
+    let mut config = FindingsConsumerConfig::new(server.url());
+    config.retry_delay_secs = 0;
+    let consumer = std::sync::Arc::new(config.build().unwrap());
+    let handler = std::sync::Arc::new(Scripted::default());
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let task = {
+        let (consumer, handler) = (consumer.clone(), handler.clone());
+        tokio::spawn(async move { consumer.run(handler.as_ref(), shutdown).await })
+    };
+    let js = js(&server.url()).await;
+    let wait_for = |id: &'static str| {
+        let handler = handler.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while handler.calls(id) == 0 {
+                assert!(Instant::now() < deadline, "{id} not handled within 15 s");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let subject = "remediation.findings.scanner";
+    // The consumer creates the stream when it first connects.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while js.get_stream(config.stream.as_str()).await.is_err() {
+        assert!(Instant::now() < deadline, "the findings stream was not created");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    js.publish(subject, finding("F-before", "CIS-1").into()).await.unwrap().await.unwrap();
+    wait_for("F-before").await;
+
+    tokio::task::block_in_place(|| server.stop());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::task::block_in_place(|| server.restart());
+    let js = crate::js(&server.url()).await;
+    js.publish(subject, finding("F-after", "CIS-1").into()).await.unwrap().await.unwrap();
+    wait_for("F-after").await;
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task).await.expect("run stops on shutdown").unwrap();
 }

@@ -95,3 +95,19 @@ pub(crate) async fn delete_streams(url: &str, names: &[String]) {
         let _ = js.delete_stream(name).await;
     }
 }
+
+/// The shared server's URL (or `None`, skipping), with the anchor stream in place.
+///
+/// nats-server 2.9 removes an account's stream folder when its last stream is deleted, and a
+/// stream created at that moment fails ("could not create storage directory"). Tests create and
+/// delete streams side by side, so one stream that is never deleted keeps the folder.
+pub(crate) async fn shared() -> Option<String> {
+    let url = remediation_nats::testing::shared_nats()?;
+    let config = jetstream::stream::Config {
+        name: "REMEDIATION_TEST_ANCHOR".to_owned(),
+        subjects: vec!["remediation.test.anchor".to_owned()],
+        ..Default::default()
+    };
+    js(&url).await.get_or_create_stream(config).await.unwrap();
+    Some(url)
+}

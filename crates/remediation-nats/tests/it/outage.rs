@@ -2,8 +2,8 @@
 //! counts only what was acknowledged, and after the restart the stream holds every event once,
 //! in order.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
@@ -38,40 +38,41 @@ async fn relay(sink: Arc<JetStreamEventSink>, events: Vec<CloudEvent>, mark: Arc
 }
 
 async fn outage(kill: bool) {
-    let Some(mut server) = PrivateNats::start(PrivateNatsOptions::default()) else { return };
+    let Some(server) = PrivateNats::start(PrivateNatsOptions::default()) else { return };
     let url = server.url();
+    let server = Arc::new(Mutex::new(server));
     let config = events_config(&url, &unique());
     let stream = config.stream.clone().unwrap();
     let sink = Arc::new(config.build_events().unwrap());
     sink.ensure_stream().await.unwrap();
     let events = events(&config.tenant, 3000);
 
-    // A plain subscriber counts what reaches the server, to stop it in the middle of the batch.
-    let seen = Arc::new(AtomicUsize::new(0));
-    let mut subscription = async_nats::connect(&url)
-        .await
-        .unwrap()
-        .subscribe(format!("remediation.events.{}.>", config.tenant))
-        .await
-        .unwrap();
-    let counter = seen.clone();
-    tokio::spawn(async move {
-        while subscription.next().await.is_some() {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }
-    });
+    // A plain subscriber sees each event as the server takes it, and stops (or kills) the
+    // server right after the 300th: in the middle of the batch.
+    let watcher = async_nats::connect(&url).await.unwrap();
+    let mut subscription = watcher.subscribe(format!("remediation.events.{}.>", config.tenant)).await.unwrap();
+    watcher.flush().await.unwrap(); // subscribed before the first event is published
+    let stopper = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let mut seen = 0;
+            while subscription.next().await.is_some() {
+                seen += 1;
+                if seen == 300 {
+                    let mut server = server.lock().unwrap();
+                    tokio::task::block_in_place(|| if kill { server.kill() } else { server.stop() });
+                    return;
+                }
+            }
+        })
+    };
 
     let mark = Arc::new(AtomicUsize::new(0));
     let task = tokio::spawn(relay(sink.clone(), events.clone(), mark.clone()));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while seen.load(Ordering::SeqCst) < 1000 {
-        assert!(Instant::now() < deadline && !task.is_finished(), "the load did not get going");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    tokio::task::block_in_place(|| if kill { server.kill() } else { server.stop() });
+    tokio::time::timeout(Duration::from_secs(10), stopper).await.expect("the server was stopped").unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let during_outage = mark.load(Ordering::SeqCst);
-    tokio::task::block_in_place(|| server.restart());
+    tokio::task::block_in_place(|| server.lock().unwrap().restart());
     let failures = task.await.unwrap();
 
     let (from, delivered, error) = failures.first().expect("the outage was seen").clone();
