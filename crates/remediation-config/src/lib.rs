@@ -64,6 +64,43 @@ pub struct Config {
     #[cfg(feature = "notify")]
     #[serde(default)]
     pub events: EventSettings,
+    /// Findings taken in other than by `POST /v1/findings`: from a JetStream durable consumer.
+    #[cfg(feature = "nats")]
+    #[serde(default, skip_serializing_if = "FindingsSettings::is_default")]
+    pub findings: FindingsSettings,
+}
+
+/// Where the server takes findings in besides its API.
+#[cfg(feature = "nats")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FindingsSettings {
+    /// A JetStream durable consumer on `remediation.findings.>`: each message one finding
+    /// (the JSON `POST /v1/findings` takes), acknowledged once its suggestion (or the
+    /// deduplication decision) is committed; malformed or refused findings go to the
+    /// dead-letter subject with the reason.
+    pub nats: Option<NatsFindings>,
+}
+
+#[cfg(feature = "nats")]
+impl FindingsSettings {
+    fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// The NATS findings consumer and the principal it acts as.
+#[cfg(feature = "nats")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NatsFindings {
+    /// The service principal suggestions are made as (it must hold the `requester` role or
+    /// higher; `remediate principal create … --kind service`). Revoking it stops the intake:
+    /// messages wait, then reach the dead-letter subject.
+    pub principal: String,
+    /// The consumer.
+    #[serde(flatten)]
+    pub consumer: remediation_nats::FindingsConsumerConfig,
 }
 
 /// Event delivery: where events and the audit trail go, each sink from its own high-water mark

@@ -52,6 +52,14 @@ fn default_replicas() -> usize {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JetStreamSinkConfig {
+    /// The sink's name, the key of its delivery mark (default `nats`; two NATS sinks of one
+    /// list need names). Renaming a sink starts it afresh.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Where its delivery starts when it is first configured: `now` (default for events) or
+    /// `beginning` (default for the audit trail).
+    #[serde(default)]
+    pub deliver_from: Option<remediation_core::DeliverFrom>,
     /// The server and how to log in.
     pub connection: NatsConnectionConfig,
     /// The stream, created if missing: `REMEDIATION_EVENTS` for the event sink,
@@ -92,6 +100,8 @@ impl JetStreamSinkConfig {
     /// A sink of `tenant` to `url`, with every other setting at its default.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
+            name: None,
+            deliver_from: None,
             connection: NatsConnectionConfig::new(url),
             stream: None,
             subjects: None,

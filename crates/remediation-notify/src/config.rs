@@ -33,6 +33,10 @@ pub enum EventSinkConfig {
     Log(LogSinkConfig),
     /// A signed HTTP POST of each event's JSON.
     Webhook(WebhookSinkConfig),
+    /// A JetStream stream: each event on `remediation.events.<tenant>.<type>`, exactly once
+    /// within the stream's duplicate window.
+    #[cfg(feature = "nats")]
+    Nats(remediation_nats::JetStreamSinkConfig),
 }
 
 /// The log sink.
@@ -81,6 +85,10 @@ pub enum AuditSinkConfig {
     File(FileSinkConfig),
     /// A signed HTTP POST of each batch of records (a JSON array).
     Webhook(WebhookSinkConfig),
+    /// A JetStream stream: each record on `remediation.audit.<tenant>`, exactly once within
+    /// the stream's duplicate window.
+    #[cfg(feature = "nats")]
+    Nats(remediation_nats::JetStreamSinkConfig),
 }
 
 /// A JSON Lines file that rotates by size ([`JsonlFileSink`]).
@@ -117,6 +125,8 @@ impl EventSinkConfig {
         match self {
             Self::Log(c) => c.name.as_deref().unwrap_or("log"),
             Self::Webhook(c) => c.name.as_deref().unwrap_or("webhook"),
+            #[cfg(feature = "nats")]
+            Self::Nats(c) => c.name.as_deref().unwrap_or("nats"),
         }
     }
 
@@ -125,6 +135,8 @@ impl EventSinkConfig {
         match self {
             Self::Log(_) => DeliverFrom::Now,
             Self::Webhook(c) => c.deliver_from.unwrap_or(DeliverFrom::Now),
+            #[cfg(feature = "nats")]
+            Self::Nats(c) => c.deliver_from.unwrap_or(DeliverFrom::Now),
         }
     }
 
@@ -138,6 +150,8 @@ impl EventSinkConfig {
         Ok(match self {
             Self::Log(_) => Arc::new(LogSink),
             Self::Webhook(c) => Arc::new(c.build_with_env(env)?),
+            #[cfg(feature = "nats")]
+            Self::Nats(c) => Arc::new(c.build_events_with_env(env).map_err(|e| NotifyError::Nats(Box::new(e)))?),
         })
     }
 }
@@ -148,6 +162,8 @@ impl AuditSinkConfig {
         match self {
             Self::File(c) => c.name.as_deref().unwrap_or("file"),
             Self::Webhook(c) => c.name.as_deref().unwrap_or("webhook"),
+            #[cfg(feature = "nats")]
+            Self::Nats(c) => c.name.as_deref().unwrap_or("nats"),
         }
     }
 
@@ -156,6 +172,8 @@ impl AuditSinkConfig {
         match self {
             Self::File(c) => c.deliver_from,
             Self::Webhook(c) => c.deliver_from,
+            #[cfg(feature = "nats")]
+            Self::Nats(c) => c.deliver_from,
         }
         .unwrap_or(DeliverFrom::Beginning)
     }
@@ -184,6 +202,8 @@ impl AuditSinkConfig {
                 Arc::new(JsonlFileSink::new(data_dir.join(&c.path), c.max_bytes, c.keep))
             }
             Self::Webhook(c) => Arc::new(WebhookAuditSink::new(c.build_with_env(env)?)),
+            #[cfg(feature = "nats")]
+            Self::Nats(c) => Arc::new(c.build_audit_with_env(env).map_err(|e| NotifyError::Nats(Box::new(e)))?),
         })
     }
 }

@@ -9,6 +9,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NotifyError {
+    /// A JetStream sink cannot be set up (its connection settings or secrets).
+    #[cfg(feature = "nats")]
+    #[error("JetStream sink")]
+    Nats(#[source] Box<remediation_nats::NatsError>),
     /// The environment variable that should hold a secret is not set, or is not UTF-8.
     #[error("environment variable `{var}` (named by `{field}`) is not set")]
     MissingEnv {

@@ -82,7 +82,6 @@
 //! # }
 //! ```
 
-mod delivery_tmp;
 mod config;
 mod error;
 mod lease;

@@ -81,7 +81,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod delivery_tmp;
 mod error;
 mod lease;
 mod log;
