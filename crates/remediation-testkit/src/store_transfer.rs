@@ -599,6 +599,7 @@ mod tests {
             comment: None,
             previous: serde_json::Value::Null,
             value: serde_json::Value::Null,
+            action_id: None,
         };
         store.append_note(&note).await.expect("note");
     }
@@ -691,6 +692,7 @@ mod tests {
                     comment: None,
                     previous: serde_json::Value::Null,
                     value: serde_json::Value::Null,
+                    action_id: None,
                 };
                 self.0.append_note(&note).await?;
             }
