@@ -259,6 +259,19 @@ pub enum StorePostgresError {
         /// The timestamp.
         at: OffsetDateTime,
     },
+    /// A delivery mark move that does not go forward from `from` to `to`, parks a record it
+    /// does not pass, or names a `seq` beyond what the store can hold (2^63 - 1).
+    #[error(
+        "sink `{sink}`: a delivery mark moves forward (from {from} to {to}, at most 2^63 - 1) and parks only the records it passes"
+    )]
+    MarkNotForward {
+        /// The sink.
+        sink: String,
+        /// The mark the move started from.
+        from: u64,
+        /// The mark it asked for.
+        to: u64,
+    },
 }
 
 impl StorePostgresError {

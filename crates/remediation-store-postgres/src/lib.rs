@@ -46,7 +46,7 @@
 //!   for the oldest waiting one ([`PostgresStore::sequencing_lag`]).
 //! - No store call blocks an async thread: every statement goes through tokio-postgres.
 //!
-//! # Schema (version 5)
+//! # Schema (version 6)
 //!
 //! | table | what |
 //! |---|---|
@@ -62,6 +62,8 @@
 //! | `audit_leaves`, `audit_tree_heads`, `audit_keys` (version 2) | the verifiable log: leaf hashes, signed tree heads, published keys; insert-only as `audit` is |
 //! | `ui_sessions` (version 3) | (`tenant`, `id_hash`) key (hex SHA-256 of the session id, never the id), `token_hash`, `csrf`, `expires_at`, `flash_json`: the approval page's sessions, shared by every replica; indexed on (`tenant`, `expires_at`); the runtime role may change them |
 //! | `audit_archives` (version 4) | `id`, `tenant`, `through_seq`, `last_hash`, `tree_size`, `root_hash`, `file_sha256`, `archived_at`: each archive of the oldest records, insert-only; with the function `audit_archive` |
+//! | `delivery_marks` (version 6) | (`tenant`, `sink`) key, `delivered_through` (the last `seq` the sink acknowledged or parked), `updated_at`: each event and audit sink's position in the audit log, the outbox; moved by compare-and-set, fenced by the relay's named lease; the runtime role may change them |
+//! | `delivery_parked` (version 6) | (`tenant`, `sink`, `seq`) key (the sink references `delivery_marks`), `reason`, `parked_at`, `replay`: the records a sink refused for good, until replayed; the runtime role may change them |
 //!
 //! # Example
 //!
@@ -83,6 +85,7 @@
 //! ```
 
 mod config;
+mod delivery;
 mod error;
 mod lease;
 mod log;

@@ -350,6 +350,34 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ALTER TABLE actions ADD COLUMN claimed_by TEXT, ADD COLUMN claimed_until BIGINT;
     "#,
     ),
+    // Version 6.
+    (
+        "the audit log as the event outbox: each sink's delivery mark and its parked records",
+        r#"
+    -- Expand only: two new tables the previous release never reads. A relay delivers the
+    -- sequenced audit log to each sink from its mark (the last `seq` the sink acknowledged or
+    -- parked); the records a sink refused for good stay parked, with the reason, until an
+    -- operator asks for them again. Not audit rows: the runtime role changes them. A parked
+    -- record belongs to a registered sink.
+    CREATE TABLE delivery_marks (
+        tenant            TEXT NOT NULL DEFAULT 'default',
+        sink              TEXT NOT NULL,
+        delivered_through BIGINT NOT NULL CHECK (delivered_through >= 0),
+        updated_at        BIGINT NOT NULL,
+        PRIMARY KEY (tenant, sink)
+    );
+    CREATE TABLE delivery_parked (
+        tenant    TEXT NOT NULL DEFAULT 'default',
+        sink      TEXT NOT NULL,
+        seq       BIGINT NOT NULL CHECK (seq > 0),
+        reason    TEXT NOT NULL,
+        parked_at BIGINT NOT NULL,
+        replay    BOOLEAN NOT NULL DEFAULT false,
+        PRIMARY KEY (tenant, sink, seq),
+        FOREIGN KEY (tenant, sink) REFERENCES delivery_marks (tenant, sink)
+    );
+    "#,
+    ),
 ];
 
 /// Tables the runtime role may change (SELECT, INSERT, UPDATE, DELETE).
@@ -366,6 +394,8 @@ const MUTABLE_TABLES: &[&str] = &[
     "pending_changes",
     "leases",
     "ui_sessions",
+    "delivery_marks",
+    "delivery_parked",
 ];
 
 /// Tables the runtime role may only read and append to.

@@ -13,10 +13,12 @@ use async_trait::async_trait;
 use remediation_audit::{AuditBody, AuditRecord, AuditRecordExt as _};
 use remediation_core::store::transfer::{
     ExportPage, ExportedAction, ExportedAuditRecord, ExportedCheckpoint, ExportedCredential, ExportedNamedLease,
-    ExportedPendingAudit, ExportedPendingChange, ExportedPrincipal, ExportedSlot, InstallationExport,
-    InstallationImport, LeaseColumns, Section, SectionItems,
+    ExportedParkedRecord, ExportedPendingAudit, ExportedPendingChange, ExportedPrincipal, ExportedSinkMark,
+    ExportedSlot, InstallationExport, InstallationImport, LeaseColumns, Section, SectionItems,
 };
-use remediation_core::{ActionDetail, ActionId, PendingChange, PrincipalKind, SafetyState, StoreError};
+use remediation_core::{
+    ActionDetail, ActionId, ParkedRecord, PendingChange, PrincipalKind, SafetyState, SinkMark, StoreError,
+};
 use serde_json::{Value, json};
 
 use crate::store::{PostgresStore, clamped_nanos, decode, encode, from_nanos, pg};
@@ -33,6 +35,8 @@ fn tables(section: Section) -> &'static [&'static str] {
         Section::NamedLeases => &["leases"],
         Section::Audit => &["audit", "audit_head"],
         Section::PendingAudit => &["audit_pending"],
+        Section::DeliveryMarks => &["delivery_marks"],
+        Section::ParkedRecords => &["delivery_parked"],
         Section::Checkpoint => &["audit_checkpoint"],
     }
 }
@@ -281,6 +285,58 @@ impl PostgresStore {
                 let next = next_of(rows.len(), limit, rows.last().map(|r| json!([r.get::<_, i64>(0)])));
                 (SectionItems::PendingAudit(found), next)
             }
+            Section::DeliveryMarks => {
+                let rows = tx
+                    .query(
+                        "SELECT tenant, sink, delivered_through, updated_at FROM delivery_marks
+                         WHERE ($1 = false OR (tenant, sink) > ($2, $3)) ORDER BY tenant, sink LIMIT $4",
+                        &[&started, &text(&key, 0), &text(&key, 1), &lim],
+                    )
+                    .await
+                    .map_err(pg(op))?;
+                let found: Vec<ExportedSinkMark> = rows
+                    .iter()
+                    .map(|r| ExportedSinkMark {
+                        tenant: r.get(0),
+                        mark: SinkMark {
+                            sink: r.get(1),
+                            delivered_through: epoch_of(r.get(2)),
+                            updated_at: from_nanos(r.get(3)),
+                        },
+                    })
+                    .collect();
+                let next = next_of(found.len(), limit, found.last().map(|m| json!([m.tenant, m.mark.sink])));
+                (SectionItems::DeliveryMarks(found), next)
+            }
+            Section::ParkedRecords => {
+                let rows = tx
+                    .query(
+                        "SELECT tenant, sink, seq, reason, parked_at, replay FROM delivery_parked
+                         WHERE ($1 = false OR (tenant, sink, seq) > ($2, $3, $4)) ORDER BY tenant, sink, seq LIMIT $5",
+                        &[&started, &text(&key, 0), &text(&key, 1), &int(&key, 2), &lim],
+                    )
+                    .await
+                    .map_err(pg(op))?;
+                let found: Vec<ExportedParkedRecord> = rows
+                    .iter()
+                    .map(|r| ExportedParkedRecord {
+                        tenant: r.get(0),
+                        record: ParkedRecord {
+                            sink: r.get(1),
+                            seq: epoch_of(r.get(2)),
+                            reason: r.get(3),
+                            parked_at: from_nanos(r.get(4)),
+                            replay: r.get(5),
+                        },
+                    })
+                    .collect();
+                let next = next_of(
+                    found.len(),
+                    limit,
+                    found.last().map(|p| json!([p.tenant, p.record.sink, epoch_to(p.record.seq)])),
+                );
+                (SectionItems::ParkedRecords(found), next)
+            }
             Section::Checkpoint => {
                 let row = tx
                     .query_opt("SELECT count, head, mac FROM audit_checkpoint WHERE tenant = $1", &[&tenant])
@@ -484,6 +540,28 @@ impl PostgresStore {
                     tx.execute(
                         "INSERT INTO audit_pending (tenant, action_id, body_json) VALUES ($1, $2, $3)",
                         &[&p.tenant, &action_id, &json],
+                    )
+                    .await
+                    .map_err(pg(op))?;
+                }
+            }
+            SectionItems::DeliveryMarks(found) => {
+                for m in found {
+                    tx.execute(
+                        "INSERT INTO delivery_marks (tenant, sink, delivered_through, updated_at) VALUES ($1, $2, $3, $4)",
+                        &[&m.tenant, &m.mark.sink, &epoch_to(m.mark.delivered_through), &clamped_nanos(m.mark.updated_at)],
+                    )
+                    .await
+                    .map_err(pg(op))?;
+                }
+            }
+            SectionItems::ParkedRecords(found) => {
+                for p in found {
+                    let r = &p.record;
+                    tx.execute(
+                        "INSERT INTO delivery_parked (tenant, sink, seq, reason, parked_at, replay)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        &[&p.tenant, &r.sink, &epoch_to(r.seq), &r.reason, &clamped_nanos(r.parked_at), &r.replay],
                     )
                     .await
                     .map_err(pg(op))?;

@@ -36,7 +36,7 @@
 //!   requeue) deletes the action's `limit_slots` rows in the same transaction.
 //!   Statements are prepared once per connection (`prepare_cached`).
 //!
-//! # Schema (version 13)
+//! # Schema (version 14)
 //!
 //! | table | columns |
 //! |---|---|
@@ -58,6 +58,8 @@
 //! | `audit_keys` (version 11) | (`tenant`, `key_id`) (PK), `algorithm`, `public_key`, `published_at` (unix ns): every key that signed a head, insert-only |
 //! | `audit_archives` (version 12) | `id` (autoincrement), `tenant`, `through_seq`, `last_hash`, `tree_size`, `root_hash`, `file_sha256`, `archived_at` (unix ns): each written and verified archive of the oldest records, insert-only; `audit`'s delete trigger lets exactly the records up to the largest `through_seq` be removed |
 //! | `ui_sessions` (version 13) | (`tenant`, `id_hash`) (PK; hex SHA-256 of the session id, never the id), `token_hash`, `csrf`, `expires_at` (unix ns), `flash_json`: the approval page's sessions; indexed on (`tenant`, `expires_at`) |
+//! | `delivery_marks` (version 14) | (`tenant`, `sink`) (PK), `delivered_through` (the last `seq` the sink acknowledged or parked), `updated_at` (unix ns): each event and audit sink's position in the audit log, the outbox |
+//! | `delivery_parked` (version 14) | (`tenant`, `sink`, `seq`) (PK; the sink references `delivery_marks`), `reason`, `parked_at` (unix ns), `replay` (0 / 1): the records a sink refused for good, until replayed |
 //! | `audit_checkpoint` (version 2) | one row (`id` = 1): `count` (the last record's `seq`), `head` (its `hash`), `mac` (hex HMAC-SHA256 of `remediation-audit-checkpoint-v1\n{count}\n{head}`) |
 //!
 //! The JSON columns are authoritative; the other columns duplicate what filters, indexes and
@@ -81,6 +83,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod delivery;
 mod error;
 mod lease;
 mod log;
@@ -121,7 +124,7 @@ pub fn open_transfer_store(
 }
 
 /// The schema version this build migrates to (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 13;
+pub const SCHEMA_VERSION: u32 = 14;
 
 /// The schema version of the database at `path`, without opening it as a store (nothing is
 /// created or migrated): `None` when the file does not exist or holds no schema yet.

@@ -404,6 +404,31 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX ui_sessions_by_expiry ON ui_sessions (tenant, expires_at);
     "#,
+    // Version 14.
+    //
+    // The audit log as the event outbox: each sink's high-water mark (the last `seq` it
+    // acknowledged or parked) and the records a sink refused for good, with the reason and
+    // whether an operator asked for them again. Times are unix ns. A parked record belongs to
+    // a registered sink. Rowid tables, so `store copy` pages them by rowid as it pages the others.
+    r#"
+    CREATE TABLE delivery_marks (
+        tenant            TEXT NOT NULL DEFAULT 'default',
+        sink              TEXT NOT NULL,
+        delivered_through INTEGER NOT NULL CHECK (delivered_through >= 0),
+        updated_at        INTEGER NOT NULL,
+        PRIMARY KEY (tenant, sink)
+    ) STRICT;
+    CREATE TABLE delivery_parked (
+        tenant    TEXT NOT NULL DEFAULT 'default',
+        sink      TEXT NOT NULL,
+        seq       INTEGER NOT NULL CHECK (seq > 0),
+        reason    TEXT NOT NULL,
+        parked_at INTEGER NOT NULL,
+        replay    INTEGER NOT NULL DEFAULT 0 CHECK (replay IN (0, 1)),
+        PRIMARY KEY (tenant, sink, seq),
+        FOREIGN KEY (tenant, sink) REFERENCES delivery_marks (tenant, sink)
+    ) STRICT;
+    "#,
 ];
 
 /// The version whose migration also computes the leaf hashes of the records already stored.

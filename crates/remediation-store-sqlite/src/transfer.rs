@@ -9,11 +9,12 @@ use async_trait::async_trait;
 use remediation_audit::{AuditBody, AuditRecord, AuditRecordExt as _};
 use remediation_core::store::transfer::{
     ExportPage, ExportedAction, ExportedAuditRecord, ExportedCheckpoint, ExportedCredential, ExportedNamedLease,
-    ExportedPendingAudit, ExportedPendingChange, ExportedPrincipal, ExportedSlot, InstallationExport,
-    InstallationImport, LeaseColumns, Section, SectionItems,
+    ExportedParkedRecord, ExportedPendingAudit, ExportedPendingChange, ExportedPrincipal, ExportedSinkMark,
+    ExportedSlot, InstallationExport, InstallationImport, LeaseColumns, Section, SectionItems,
 };
 use remediation_core::{
-    ActionDetail, ActionId, PendingChange, PrincipalKind, Role, SafetyState, StoreError, TransitionRecord,
+    ActionDetail, ActionId, ParkedRecord, PendingChange, PrincipalKind, Role, SafetyState, SinkMark, StoreError,
+    TransitionRecord,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
@@ -33,6 +34,8 @@ fn tables(section: Section) -> &'static [&'static str] {
         Section::NamedLeases => &["leases"],
         Section::Audit => &["audit", "audit_head"],
         Section::PendingAudit => &["audit_pending"],
+        Section::DeliveryMarks => &["delivery_marks"],
+        Section::ParkedRecords => &["delivery_parked"],
         Section::Checkpoint => &["audit_checkpoint"],
     }
 }
@@ -321,6 +324,50 @@ impl SqliteStore {
                     )?;
                     (SectionItems::PendingAudit(found), next)
                 }
+                Section::DeliveryMarks => {
+                    let (found, next) = page(
+                        &tx,
+                        "SELECT rowid, tenant, sink, delivered_through, updated_at FROM delivery_marks
+                         WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+                        after,
+                        limit,
+                        op,
+                        |r| {
+                            Ok(ExportedSinkMark {
+                                tenant: r.get(1).map_err(sql(op))?,
+                                mark: SinkMark {
+                                    sink: r.get(2).map_err(sql(op))?,
+                                    delivered_through: epoch_of(r.get(3).map_err(sql(op))?),
+                                    updated_at: time_of(r.get(4).map_err(sql(op))?, op)?,
+                                },
+                            })
+                        },
+                    )?;
+                    (SectionItems::DeliveryMarks(found), next)
+                }
+                Section::ParkedRecords => {
+                    let (found, next) = page(
+                        &tx,
+                        "SELECT rowid, tenant, sink, seq, reason, parked_at, replay FROM delivery_parked
+                         WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+                        after,
+                        limit,
+                        op,
+                        |r| {
+                            Ok(ExportedParkedRecord {
+                                tenant: r.get(1).map_err(sql(op))?,
+                                record: ParkedRecord {
+                                    sink: r.get(2).map_err(sql(op))?,
+                                    seq: epoch_of(r.get(3).map_err(sql(op))?),
+                                    reason: r.get(4).map_err(sql(op))?,
+                                    parked_at: time_of(r.get(5).map_err(sql(op))?, op)?,
+                                    replay: r.get(6).map_err(sql(op))?,
+                                },
+                            })
+                        },
+                    )?;
+                    (SectionItems::ParkedRecords(found), next)
+                }
                 Section::Checkpoint => {
                     let checkpoint = tx
                         .query_row("SELECT count, head, mac FROM audit_checkpoint WHERE id = 1", [], |r| {
@@ -508,6 +555,38 @@ impl SqliteStore {
                         let json = serde_json::to_string(&p.body).map_err(decode(op))?;
                         tx.execute("INSERT INTO audit_pending (tenant, body_json) VALUES (?1, ?2)", params![p.tenant, json])
                             .map_err(sql(op))?;
+                    }
+                }
+                SectionItems::DeliveryMarks(found) => {
+                    for m in found {
+                        tx.execute(
+                            "INSERT INTO delivery_marks (tenant, sink, delivered_through, updated_at) VALUES (?1, ?2, ?3, ?4)",
+                            params![
+                                m.tenant,
+                                m.mark.sink,
+                                i64::try_from(m.mark.delivered_through).unwrap_or(i64::MAX),
+                                clamped_nanos(m.mark.updated_at)
+                            ],
+                        )
+                        .map_err(sql(op))?;
+                    }
+                }
+                SectionItems::ParkedRecords(found) => {
+                    for p in found {
+                        let r = &p.record;
+                        tx.execute(
+                            "INSERT INTO delivery_parked (tenant, sink, seq, reason, parked_at, replay)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            params![
+                                p.tenant,
+                                r.sink,
+                                i64::try_from(r.seq).unwrap_or(i64::MAX),
+                                r.reason,
+                                clamped_nanos(r.parked_at),
+                                r.replay
+                            ],
+                        )
+                        .map_err(sql(op))?;
                     }
                 }
                 SectionItems::Checkpoint(checkpoint) => {

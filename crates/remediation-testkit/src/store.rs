@@ -590,7 +590,8 @@ impl DeliveryStore for InMemoryStore {
                 found: found.unwrap_or(0),
             });
         }
-        if advance.to <= advance.from || advance.parked.iter().any(|(seq, _)| *seq <= advance.from || *seq > advance.to) {
+        if advance.to <= advance.from || advance.parked.iter().any(|(seq, _)| *seq <= advance.from || *seq > advance.to)
+        {
             return Err(backend(format!(
                 "sink `{}`: a mark moves forward from {} and parks only records it passes",
                 advance.sink, advance.from
@@ -1125,6 +1126,7 @@ mod tests {
             rollback_expires_at: None,
             before_state: None,
             after_state: None,
+            limit: None,
         }
     }
 

@@ -38,6 +38,19 @@
 //!   its expiry, never by the stored hash presented as an id; its flash is taken once (of N
 //!   concurrent takers, one gets it); deleting ends it; pruning drops the expired ones and then
 //!   those that expire first beyond the number kept.
+//! - [`delivery_marks`]: registering a sink returns its stored mark (one mark for N concurrent
+//!   registrations with different starts); a mark moves only from the stored value (else
+//!   `DeliveryConflict` with the mark found) and only forward, parking several records in the
+//!   same step; parked records are listed by sink and `seq`, of one sink or of all.
+//! - [`delivery_fencing`]: a move or settlement fenced by a named lease happens only while
+//!   that lease is the stored one and live by the store's clock; released, re-granted,
+//!   expired, or taken over by another holder: `LeaseLost`, and no mark or parked record
+//!   changes.
+//! - [`parked_replay`]: replay requests for some seqs or all, counted; a delivered replay
+//!   removes the parked record, a refused one replaces its reason and clears the request;
+//!   settling what is not parked does nothing.
+//! - [`outbox_record_fields`]: a transition with `limit` and a note with `action_id` come back
+//!   from `audit_page` as written, and the chain verifies.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -51,6 +64,10 @@ use remediation_core::{
 use time::{Duration, OffsetDateTime};
 
 use crate::{ActionBuilder, action_id, fixed_time, slot, transition};
+
+mod delivery;
+
+pub use delivery::{delivery_fencing, delivery_marks, outbox_record_fields, parked_replay};
 
 /// Actions the paging case stores.
 pub const PAGING_ACTIONS: u64 = 100_000;
@@ -91,7 +108,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Subject>,
 {
-    let cases: [(&str, Case); 13] = [
+    let cases: [(&str, Case); 17] = [
         ("compare_and_set_race", |s| Box::pin(compare_and_set_race(s))),
         ("lifecycle", |s| Box::pin(lifecycle(s))),
         ("audit_chain", |s| Box::pin(audit_chain(s))),
@@ -105,6 +122,10 @@ where
         ("counts_by_state", |s| Box::pin(counts_by_state(s))),
         ("verifiable_log", |s| Box::pin(verifiable_log(s))),
         ("ui_sessions", |s| Box::pin(ui_sessions(s))),
+        ("delivery_marks", |s| Box::pin(delivery_marks(s))),
+        ("delivery_fencing", |s| Box::pin(delivery_fencing(s))),
+        ("parked_replay", |s| Box::pin(parked_replay(s))),
+        ("outbox_record_fields", |s| Box::pin(outbox_record_fields(s))),
     ];
     for (name, case) in cases {
         let started = Instant::now();

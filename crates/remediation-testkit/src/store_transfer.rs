@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use remediation_audit::AuditRecordExt as _;
 use remediation_core::store::transfer::{
-    ExportPage, ExportedAction, ExportedAuditRecord, ExportedCredential, ExportedNamedLease, ExportedPendingAudit,
-    ExportedPendingChange, ExportedPrincipal, ExportedSlot, InstallationExport, InstallationImport, LeaseColumns,
-    Section, SectionItems, TransferStore, copy_installation,
+    ExportPage, ExportedAction, ExportedAuditRecord, ExportedCredential, ExportedNamedLease, ExportedParkedRecord,
+    ExportedPendingAudit, ExportedPendingChange, ExportedPrincipal, ExportedSinkMark, ExportedSlot, InstallationExport,
+    InstallationImport, LeaseColumns, Section, SectionItems, TransferStore, copy_installation,
 };
 use remediation_core::{
     Action, ActionFilter, Actor, ApiToken, AuditBody, AuditFilter, AuditRecord, BeginOutcome, DetailUpdate, Lease,
-    LeaseRequest, PageRequest, PendingChange, PendingStatus, Principal, PrincipalKind, Role, SafetyState,
+    LeaseRequest, MarkAdvance, PageRequest, PendingChange, PendingStatus, Principal, PrincipalKind, Role, SafetyState,
     SettingsRecord, State, StateChange, Store, StoreError,
 };
 use time::{Duration, OffsetDateTime};
@@ -67,6 +67,8 @@ impl InstallationExport for InMemoryStore {
             (Section::NamedLeases, n(inner.named_leases.len())),
             (Section::Audit, n(inner.log.len())),
             (Section::PendingAudit, n(inner.unsealed.len())),
+            (Section::DeliveryMarks, n(inner.marks.len())),
+            (Section::ParkedRecords, n(inner.parked.len())),
             (Section::Checkpoint, 0),
         ]))
     }
@@ -189,6 +191,24 @@ impl InstallationExport for InMemoryStore {
                 let (v, next) = slice(all, start, limit);
                 (SectionItems::PendingAudit(v), next)
             }
+            Section::DeliveryMarks => {
+                let all = inner
+                    .marks
+                    .values()
+                    .map(|mark| ExportedSinkMark { tenant: TENANT.to_owned(), mark: mark.clone() })
+                    .collect();
+                let (v, next) = slice(all, start, limit);
+                (SectionItems::DeliveryMarks(v), next)
+            }
+            Section::ParkedRecords => {
+                let all = inner
+                    .parked
+                    .values()
+                    .map(|record| ExportedParkedRecord { tenant: TENANT.to_owned(), record: record.clone() })
+                    .collect();
+                let (v, next) = slice(all, start, limit);
+                (SectionItems::ParkedRecords(v), next)
+            }
             Section::Checkpoint => (SectionItems::Checkpoint(None), None),
         };
         Ok(ExportPage { items, next })
@@ -208,6 +228,8 @@ impl InstallationImport for InMemoryStore {
             (Section::LimitSlots, inner.slots.values().any(|v| !v.is_empty())),
             (Section::NamedLeases, !inner.named_leases.is_empty()),
             (Section::Audit, !inner.log.is_empty()),
+            (Section::DeliveryMarks, !inner.marks.is_empty()),
+            (Section::ParkedRecords, !inner.parked.is_empty()),
         ];
         Ok(occupied.into_iter().find(|(_, o)| *o).map(|(s, _)| s))
     }
@@ -290,6 +312,22 @@ impl InstallationImport for InMemoryStore {
                     inner.unsealed.push((e.body.clone(), now));
                 }
             }
+            SectionItems::DeliveryMarks(v) => {
+                for m in v {
+                    inner.marks.insert(m.mark.sink.clone(), m.mark.clone());
+                }
+            }
+            SectionItems::ParkedRecords(v) => {
+                for p in v {
+                    if !inner.marks.contains_key(&p.record.sink) {
+                        return Err(backend(format!(
+                            "a parked record names sink `{}`, which has no mark",
+                            p.record.sink
+                        )));
+                    }
+                    inner.parked.insert((p.record.sink.clone(), p.record.seq), p.record.clone());
+                }
+            }
             SectionItems::Checkpoint(None) => {}
             SectionItems::Checkpoint(Some(_)) => return Err(StoreError::Unsupported { what: "audit checkpoints" }),
             other => return Err(backend(format!("cannot import {}", other.section()))),
@@ -305,7 +343,8 @@ impl InstallationImport for InMemoryStore {
 /// Fills `store` through its ordinary methods with one of everything a copy must carry:
 /// principals (one revoked) with token credentials, a pending change, a changed safety state,
 /// `actions` actions spread over pending, approved, executing under a lease with a limit slot,
-/// and completed, a named lease and a note. Returns the hash of a live token.
+/// and completed, a named lease, a note, and two sinks' delivery marks with parked records (one
+/// asked for again). Returns the hash of a live token.
 pub async fn populate(store: &dyn Store, actions: u64) -> String {
     let t0 = fixed_time();
     let admin = Actor::new("local:root", Role::Admin);
@@ -395,6 +434,15 @@ pub async fn populate(store: &dyn Store, actions: u64) -> String {
         action_id: None,
     };
     store.append_note(&note).await.expect("note");
+    // Two sinks part way through the log, one with parked records (one asked for again).
+    let at = t0 + Duration::minutes(6);
+    store.register_sink("audit/file", 0, at).await.expect("register");
+    store.register_sink("events/siem", 0, at).await.expect("register");
+    // More parked records than a page of the copy holds.
+    let refused = (2..=10).map(|seq| (seq, format!("HTTP 400: record {seq} has an unknown field"))).collect();
+    let advance = MarkAdvance { sink: "events/siem".to_owned(), from: 0, to: 12, parked: refused, at, fence: None };
+    store.advance_sink(&advance).await.expect("advance");
+    assert_eq!(store.request_replay("events/siem", Some(vec![3])).await.expect("replay"), 1);
     live
 }
 
@@ -426,8 +474,8 @@ async fn all_records(store: &dyn Store) -> Vec<AuditRecord> {
 
 /// Asserts that `to` reads exactly as `from` through every store method: actions (detail,
 /// transitions, lease), principals, tokens and the credential behind `token_hash`, pending
-/// changes, safety state, limit slots, the named lease and the audit log (every record equal,
-/// and the same verification). `deep` also compares every action's detail one by one.
+/// changes, safety state, limit slots, the named lease, delivery marks and parked records, and
+/// the audit log (every record equal, and the same verification). `deep` also compares every action's detail one by one.
 pub async fn assert_same(from: &dyn Store, to: &dyn Store, token_hash: &str, deep: bool) {
     let actions = all_actions(from).await;
     assert_eq!(actions, all_actions(to).await, "the same actions, in the same order");
@@ -457,6 +505,8 @@ pub async fn assert_same(from: &dyn Store, to: &dyn Store, token_hash: &str, dee
         None,
         "the named lease is still held"
     );
+    assert_eq!(from.sink_marks().await.expect("marks"), to.sink_marks().await.expect("marks"), "the same marks");
+    assert_eq!(from.parked(None).await.expect("parked"), to.parked(None).await.expect("parked"), "the same parked");
     assert_eq!(all_records(from).await, all_records(to).await, "the same audit records");
     let (a, b) = (from.verify_audit().await.expect("verify"), to.verify_audit().await.expect("verify"));
     assert!(b.is_intact(), "{b}");
@@ -473,6 +523,8 @@ pub async fn round_trip(from: &dyn TransferStore, to: &dyn TransferStore, action
     let report = copy_installation(from, to, 7, &mut |_| pages += 1).await.expect("copy");
     assert!(pages > 1, "the copy went page by page");
     assert_eq!(report.copied.get(&Section::Actions).copied(), Some(actions));
+    assert_eq!(report.copied.get(&Section::DeliveryMarks).copied(), Some(2));
+    assert_eq!(report.copied.get(&Section::ParkedRecords).copied(), Some(9));
     assert_eq!(report.source_audit.head, report.target_audit.head);
     assert_same(from, to, &hash, true).await;
     assert_same_log(from, to, &old_head).await;
@@ -599,6 +651,7 @@ mod tests {
             comment: None,
             previous: serde_json::Value::Null,
             value: serde_json::Value::Null,
+            action_id: None,
         };
         store.append_note(&note).await.expect("note");
     }
@@ -691,6 +744,7 @@ mod tests {
                     comment: None,
                     previous: serde_json::Value::Null,
                     value: serde_json::Value::Null,
+                    action_id: None,
                 };
                 self.0.append_note(&note).await?;
             }

@@ -5,7 +5,7 @@
 //! into implements [`InstallationImport`]. Both work a [`Section`] at a time, in pages with an
 //! opaque cursor, so an installation of any size is copied in bounded memory. Sections are
 //! copied in [`Section::ALL`] order, which respects every reference between them (credentials
-//! name principals, slots name actions).
+//! name principals, slots name actions, parked records name their sink's mark).
 //!
 //! Audit records travel as the exact text the source stores (its canonical JSON), with their
 //! `seq`, `prev_hash` and `hash`: the target holds the same bytes, so the chain, every
@@ -13,7 +13,9 @@
 //! resealed: a copy never vouches for anything the source did not. The verifiable log's state
 //! travels too: every published key, and the latest signed tree head (the copied records
 //! give the same leaves, so its root holds), so the target answers for the log as the source did and heads signed
-//! before the copy still verify under the published keys. An installation whose oldest
+//! before the copy still verify under the published keys. Each sink's delivery mark and its
+//! parked records travel as well: they name `seq`s the copy keeps, so the sinks resume on the
+//! target where they stood. An installation whose oldest
 //! records were archived is refused before anything is written
 //! ([`CopyError::ArchivedRecords`]).
 
@@ -23,7 +25,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{
-    ActionDetail, AuditBody, AuditLog, ChainReport, PendingChange, PrincipalKind, StoreError, TransitionRecord,
+    ActionDetail, AuditBody, AuditLog, ChainReport, ParkedRecord, PendingChange, PrincipalKind, SinkMark, StoreError,
+    TransitionRecord,
 };
 use crate::hash::HexDigest;
 use crate::{ActionId, Role, SafetyState};
@@ -49,13 +52,19 @@ pub enum Section {
     Audit,
     /// Audit entries written but not yet sequenced.
     PendingAudit,
+    /// Each event and audit sink's delivery mark: the records keep their `seq`s, so every
+    /// sink resumes where it stood instead of receiving the whole log again.
+    DeliveryMarks,
+    /// Records sinks refused for good, with their reason and replay request (after the marks
+    /// they belong to).
+    ParkedRecords,
     /// The HMAC checkpoint of the chain head, as sealed by the source.
     Checkpoint,
 }
 
 impl Section {
     /// Every section, in the order a copy writes them.
-    pub const ALL: [Section; 10] = [
+    pub const ALL: [Section; 12] = [
         Section::Principals,
         Section::Credentials,
         Section::PendingChanges,
@@ -65,6 +74,8 @@ impl Section {
         Section::NamedLeases,
         Section::Audit,
         Section::PendingAudit,
+        Section::DeliveryMarks,
+        Section::ParkedRecords,
         Section::Checkpoint,
     ];
 
@@ -80,6 +91,8 @@ impl Section {
             Section::NamedLeases => "named_leases",
             Section::Audit => "audit",
             Section::PendingAudit => "pending_audit",
+            Section::DeliveryMarks => "delivery_marks",
+            Section::ParkedRecords => "parked_records",
             Section::Checkpoint => "checkpoint",
         }
     }
@@ -202,6 +215,24 @@ pub struct ExportedPendingAudit {
     pub body: AuditBody,
 }
 
+/// A sink's delivery mark, with its tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedSinkMark {
+    /// The tenant.
+    pub tenant: String,
+    /// The mark.
+    pub mark: SinkMark,
+}
+
+/// A record a sink refused for good, with its tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedParkedRecord {
+    /// The tenant.
+    pub tenant: String,
+    /// The parked record.
+    pub record: ParkedRecord,
+}
+
 /// The HMAC-sealed chain head, as the source keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportedCheckpoint {
@@ -235,6 +266,10 @@ pub enum SectionItems {
     Audit(Vec<ExportedAuditRecord>),
     /// Unsequenced audit entries, oldest first.
     PendingAudit(Vec<ExportedPendingAudit>),
+    /// Delivery marks.
+    DeliveryMarks(Vec<ExportedSinkMark>),
+    /// Parked records.
+    ParkedRecords(Vec<ExportedParkedRecord>),
     /// The checkpoint, when one is kept.
     Checkpoint(Option<ExportedCheckpoint>),
 }
@@ -252,6 +287,8 @@ impl SectionItems {
             Self::NamedLeases(_) => Section::NamedLeases,
             Self::Audit(_) => Section::Audit,
             Self::PendingAudit(_) => Section::PendingAudit,
+            Self::DeliveryMarks(_) => Section::DeliveryMarks,
+            Self::ParkedRecords(_) => Section::ParkedRecords,
             Self::Checkpoint(_) => Section::Checkpoint,
         }
     }
@@ -268,6 +305,8 @@ impl SectionItems {
             Self::NamedLeases(v) => v.len(),
             Self::Audit(v) => v.len(),
             Self::PendingAudit(v) => v.len(),
+            Self::DeliveryMarks(v) => v.len(),
+            Self::ParkedRecords(v) => v.len(),
             Self::Checkpoint(v) => usize::from(v.is_some()),
         }
     }

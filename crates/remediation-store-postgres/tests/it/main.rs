@@ -7,6 +7,7 @@ mod actions;
 mod audit;
 mod config;
 mod conformance;
+mod delivery;
 mod limits;
 mod plans;
 mod sessions;

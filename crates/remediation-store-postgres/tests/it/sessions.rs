@@ -46,11 +46,12 @@ async fn a_version_2_schema_gains_the_sessions_table_and_its_grants() {
     let Some(db) = TestDb::create("a_version_2_schema_gains_the_sessions_table").await else { return };
     let (schema, _app) = db.migrated().await;
     let owner_conn = db.conn(&db.owner, &schema);
-    // Back to how version 2 left the schema (version 4's archives undone too).
+    // Back to how version 2 left the schema (versions 4 to 6 undone too).
     raw(&owner_conn)
         .await
         .batch_execute(
-            "DROP FUNCTION audit_archive; DROP TRIGGER audit_no_delete ON audit;
+            "DROP TABLE delivery_parked; DROP TABLE delivery_marks;
+             DROP FUNCTION audit_archive; DROP TRIGGER audit_no_delete ON audit;
              CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
              DROP FUNCTION audit_delete_archived_only; DROP TABLE audit_archives;
              DROP TABLE ui_sessions;
@@ -60,7 +61,7 @@ async fn a_version_2_schema_gains_the_sessions_table_and_its_grants() {
         .expect("downgrade");
     let owner = PostgresConfig::from_url(&owner_conn).expect("owner config");
     let report = migrate_with(&owner, &MigrateOptions { runtime_role: Some(db.app.clone()) }).await.expect("migrate");
-    assert_eq!((report.from, report.applied.as_slice()), (Some(2), &[3, 4, 5][..]));
+    assert_eq!((report.from, report.applied.as_slice()), (Some(2), &[3, 4, 5, 6][..]));
     let app = PostgresConfig::from_url(&db.conn(&db.app, &schema)).expect("app config").with_sequencer_interval(None);
     let store = PostgresStore::connect(&app, None).await.expect("connect");
     let id = SessionIdHash::of(RAW_ID);

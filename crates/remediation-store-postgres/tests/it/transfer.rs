@@ -67,6 +67,7 @@ async fn populate_more(store: &remediation_store_postgres::PostgresStore) {
         comment: None,
         previous: serde_json::Value::Null,
         value: serde_json::Value::Null,
+        action_id: None,
     };
     store.append_note(&note).await.expect("note");
 }

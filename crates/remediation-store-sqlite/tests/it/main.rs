@@ -4,6 +4,7 @@
 mod audit;
 mod concurrency;
 mod conformance;
+mod delivery;
 mod limits;
 mod open;
 mod roundtrip;

@@ -147,6 +147,7 @@ pub(crate) fn record(n: u32, from: Option<State>, to: State, event: &str, at: Of
         rollback_expires_at: None,
         before_state: None,
         after_state: None,
+        limit: None,
     }
 }
 

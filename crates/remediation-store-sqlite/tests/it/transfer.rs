@@ -191,6 +191,7 @@ async fn legacy_transitions_and_unsequenced_entries_are_carried_too() {
         comment: None,
         previous: serde_json::Value::Null,
         value: serde_json::Value::Null,
+        action_id: None,
     });
     let conn = raw(&a);
     conn.execute(
