@@ -139,6 +139,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let worker = tokio::task::spawn_blocking(move || worker.join());
     // Tree heads of the audit log, signed at most once a second as the log grows.
     let signer = tokio::spawn(remediation_api::worker::sign_loop(state.clone(), stop_rx.clone()));
+    // The audit log to every event and audit sink; one replica at a time holds the relay lease.
+    let relay = tokio::spawn(state.runtime().relay().clone().run(stop_rx.clone()));
+    let findings = start_findings(&loaded.config, &state, stop_rx.clone())?;
 
     let app = remediation_api::router(state.clone());
     let limits = ServeOptions {
@@ -163,6 +166,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let _ = worker.await;
         let _ = http.await;
         let _ = signer.await;
+        let _ = relay.await;
+        if let Some(findings) = findings {
+            let _ = findings.await;
+        }
         // Seal what this replica wrote, sign over it, then hand the sequencer lease on, so
         // another replica sequences at once rather than when the lease would have expired.
         let store = state.runtime().store();
@@ -180,6 +187,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Err(_) => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; exiting with work in flight"),
     }
     Ok(())
+}
+
+/// Starts the JetStream findings consumer of `[findings.nats]`, if configured.
+#[cfg(feature = "nats")]
+fn start_findings(
+    config: &remediation_config::Config,
+    state: &remediation_api::ApiState,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(nats) = &config.findings.nats else { return Ok(None) };
+    let consumer = nats.consumer.build().context("cannot set up [findings.nats]")?;
+    let handler = remediation_api::nats::NatsIntake::new(state.clone(), nats.principal.clone());
+    tracing::info!(durable = consumer.durable(), stream = consumer.stream(), principal = %nats.principal, "taking findings in over NATS");
+    Ok(Some(tokio::spawn(async move { consumer.run(&handler, stop).await })))
+}
+
+#[cfg(not(feature = "nats"))]
+fn start_findings(
+    _config: &remediation_config::Config,
+    _state: &remediation_api::ApiState,
+    _stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    Ok(None)
 }
 
 async fn shutdown_signal() {

@@ -635,6 +635,8 @@ pub(crate) async fn metrics(AxState(state): AxState<ApiState>, caller: Caller) -
     let counts = store.count_by_state().await?;
     let backlog = store.sequencing_backlog().await?;
     state.metrics().record_sequencing(&backlog, &store.take_sequencing_lags());
+    let events = remediation_service::events(state.runtime()).await?;
+    state.metrics().record_events(&events, &state.runtime().relay().take_counters());
     let text = state.metrics().render(&counts)?;
     Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
 }

@@ -40,6 +40,8 @@ mod extract;
 mod findings;
 mod handlers;
 pub mod metrics;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod openapi;
 mod rate;
 pub mod routes;

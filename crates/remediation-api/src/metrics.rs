@@ -33,6 +33,11 @@ pub struct Metrics {
     audit_unsequenced: Gauge,
     audit_oldest_unsequenced_seconds: Gauge<f64, AtomicU64>,
     audit_sequencing_lag_seconds: Histogram,
+    events_backlog: Family<Labels, Gauge>,
+    events_oldest_undelivered_seconds: Family<Labels, Gauge<f64, AtomicU64>>,
+    events_parked: Family<Labels, Gauge>,
+    events_delivered: Family<Labels, Gauge>,
+    events_delivery_delay_seconds: Histogram,
 }
 
 /// The buckets of the sequencing lag, in seconds: 1 ms to 10 s in 1-2-5 steps.
@@ -93,7 +98,42 @@ impl Metrics {
             "Wait between the write and the sealing of each audit entry this process's sequencer sealed",
             audit_sequencing_lag_seconds.clone(),
         );
+        let events_backlog = Family::<Labels, Gauge>::default();
+        registry.register(
+            "events_backlog",
+            "Audit records (each an event) not yet delivered to a sink, by sink; a sink that is down accumulates them",
+            events_backlog.clone(),
+        );
+        let events_oldest_undelivered_seconds = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "events_oldest_undelivered_seconds",
+            "Age of the oldest record a sink has not received yet, by sink (0 when caught up)",
+            events_oldest_undelivered_seconds.clone(),
+        );
+        let events_parked = Family::<Labels, Gauge>::default();
+        registry.register(
+            "events_parked",
+            "Records a sink refused for good and parked, by sink (`remediate events status`)",
+            events_parked.clone(),
+        );
+        let events_delivered = Family::<Labels, Gauge>::default();
+        registry.register(
+            "events_delivered",
+            "Records this process's relay delivered to each sink since it started",
+            events_delivered.clone(),
+        );
+        let events_delivery_delay_seconds = Histogram::new(SEQUENCING_LAG_BUCKETS);
+        registry.register(
+            "events_delivery_delay_seconds",
+            "Time from a record's commit to its acknowledgement by a sink, for records this process's relay delivered",
+            events_delivery_delay_seconds.clone(),
+        );
         Self {
+            events_backlog,
+            events_oldest_undelivered_seconds,
+            events_parked,
+            events_delivered,
+            events_delivery_delay_seconds,
             registry: Mutex::new(registry),
             actions,
             held,
@@ -114,6 +154,29 @@ impl Metrics {
         self.audit_oldest_unsequenced_seconds.set(backlog.oldest_age.map_or(0.0, |age| age.as_secs_f64()));
         for lag in lags {
             self.audit_sequencing_lag_seconds.observe(lag.as_secs_f64());
+        }
+    }
+
+    /// Sets the event gauges from `status` (every sink's standing, read from the store) and
+    /// `counters` (this process's relay, [`remediation_runtime::relay::Relay::take_counters`]).
+    pub fn record_events(
+        &self,
+        status: &remediation_runtime::relay::EventsStatus,
+        counters: &std::collections::BTreeMap<String, remediation_runtime::relay::SinkCounters>,
+    ) {
+        for sink in &status.sinks {
+            let labels = vec![("sink".to_owned(), sink.sink.clone())];
+            self.events_backlog.get_or_create(&labels).set(i64::try_from(sink.backlog).unwrap_or(i64::MAX));
+            let age = sink.oldest_undelivered_age_secs.unwrap_or(0);
+            self.events_oldest_undelivered_seconds.get_or_create(&labels).set(age as f64);
+            self.events_parked.get_or_create(&labels).set(i64::try_from(sink.parked).unwrap_or(i64::MAX));
+        }
+        for (sink, c) in counters {
+            let labels = vec![("sink".to_owned(), sink.clone())];
+            self.events_delivered.get_or_create(&labels).set(i64::try_from(c.delivered).unwrap_or(i64::MAX));
+            for delay in &c.delays {
+                self.events_delivery_delay_seconds.observe(delay.max(0.0));
+            }
         }
     }
 

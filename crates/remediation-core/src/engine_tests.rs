@@ -497,6 +497,7 @@ fn history_record(event: &str, decided_by: Option<&str>) -> TransitionRecord {
         rollback_expires_at: None,
         before_state: None,
         after_state: None,
+        limit: None,
     }
 }
 

@@ -30,6 +30,9 @@ use time::OffsetDateTime;
 /// The named lease the delivering relay holds.
 pub const RELAY_LEASE: &str = "event-relay";
 
+/// Most delivery delays kept between two [`Relay::take_counters`] per sink.
+const MAX_KEPT_DELAYS: usize = 100_000;
+
 /// The `setting_event` of the audit note written when a sink refuses a record for good.
 pub const EVENT_PARKED: &str = "event_parked";
 
@@ -483,7 +486,9 @@ impl Relay {
                 if transient.is_none() {
                     c.failing = None;
                 }
-                c.delays.extend(records.iter().take(delivered).map(|r| (now - r.body.at()).as_seconds_f64()));
+                // Bounded, for a process whose metrics are never scraped.
+                let room = MAX_KEPT_DELAYS.saturating_sub(c.delays.len());
+                c.delays.extend(records.iter().take(delivered.min(room)).map(|r| (now - r.body.at()).as_seconds_f64()));
             });
         }
         if let Some((seq, reason)) = parked_note {

@@ -4,7 +4,7 @@
 use axum::http::{Method, StatusCode};
 use std::sync::Arc;
 
-use remediation_core::EngineEvent;
+use remediation_core::failpoints;
 use serde_json::json;
 
 use crate::support::{Env, error_code, revoke};
@@ -351,7 +351,28 @@ fn audit_events(env: &Env, event: &str) -> usize {
 #[tokio::test]
 async fn turning_remediation_off_stops_the_worker_batch_before_its_next_write() {
     const N: usize = 20;
-    let mut env = Env::with(|c| c.limits.per_identity.max = 100);
+    // An admin turns remediation off while the worker's batch is under way: right after the
+    // batch's first write completes (from another thread, as another request would).
+    let runtime_slot: Arc<std::sync::OnceLock<Arc<remediation_runtime::Runtime>>> = Arc::default();
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hook: remediation_core::FailpointHook = {
+        let (slot, armed) = (runtime_slot.clone(), armed.clone());
+        Arc::new(move |name: &'static str| {
+            if name != failpoints::AFTER_PROVIDER_WRITE || !armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            let runtime = slot.get().expect("the runtime").clone();
+            crate::support::run_store(async move {
+                let active = runtime.active().await.unwrap();
+                let mut doc = serde_json::to_value(&active.settings).unwrap();
+                doc["enabled"] = json!(false);
+                let admin = remediation_core::Actor::new("admin", remediation_core::Role::Admin);
+                active.engine.update_settings(&admin, doc, "incident: stop everything".into()).await.unwrap();
+            });
+        })
+    };
+    let mut env = Env::with_failpoints(|c| c.limits.per_identity.max = 100, hook);
+    let _ = runtime_slot.set(env.state.runtime().clone());
     // One execution at a time, so "the batch's next write" is well defined: with several in
     // flight, those past their claim are stopped by the engine's own look before the write.
     let options = remediation_api::ApiOptions {
@@ -375,32 +396,12 @@ async fn turning_remediation_off_stops_the_worker_batch_before_its_next_write() 
         env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
         ids.push(id);
     }
-    // An admin turns remediation off while the worker's batch is under way: right after the
-    // batch's first write completes.
-    let runtime = env.state.runtime().clone();
-    *env.events.1.lock().unwrap() = Some(Arc::new(move |event| {
-        let runtime = runtime.clone();
-        Box::pin(async move {
-            let EngineEvent::Transition { record } = event else { return };
-            if record.event != "execution_succeeded" {
-                return;
-            }
-            let active = runtime.active().await.unwrap();
-            let mut doc = serde_json::to_value(&active.settings).unwrap();
-            if doc["enabled"] == json!(false) {
-                return;
-            }
-            doc["enabled"] = json!(false);
-            let admin = remediation_core::Actor::new("admin", remediation_core::Role::Admin);
-            active.engine.update_settings(&admin, doc, "incident: stop everything".into()).await.unwrap();
-        })
-    }));
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
     let before = sandbox_writes(&env);
     let report = remediation_api::worker::tick(&env.state).await.unwrap();
     assert_eq!(report.executed, 1, "{report:?}");
     assert_eq!(sandbox_writes(&env) - before, 1, "no write after the change");
     assert_eq!(audit_events(&env, "execution_refused"), N - 1, "each refused action is audited");
-    *env.events.1.lock().unwrap() = None;
     // Later ticks leave the refused actions alone and audit nothing more.
     for _ in 0..5 {
         let report = remediation_api::worker::tick(&env.state).await.unwrap();

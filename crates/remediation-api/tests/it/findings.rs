@@ -135,8 +135,8 @@ async fn complete(env: &Env) -> String {
     id
 }
 
-fn did_not_hold(env: &Env) -> usize {
-    env.events.0.lock().unwrap().iter().filter(|e| matches!(e, EngineEvent::RemediationDidNotHold { .. })).count()
+async fn did_not_hold(env: &Env) -> usize {
+    env.recorded().await.iter().filter(|e| matches!(e, EngineEvent::RemediationDidNotHold { .. })).count()
 }
 
 /// Someone puts alice back into admins: the fix did not hold.
@@ -166,7 +166,7 @@ async fn a_repeated_finding_never_rolls_back_a_fix_that_holds() {
     assert!(!alice_is_admin(&env), "the revoke stays in place");
     let (_, a) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
     assert_eq!(a["action"]["state"], "completed", "{a}");
-    assert_eq!(did_not_hold(&env), 0, "nothing came back, so nothing is reported");
+    assert_eq!(did_not_hold(&env).await, 0, "nothing came back, so nothing is reported");
     let (_, all) = env.call(Some("viewer"), Method::GET, "/v1/actions", None).await;
     assert_eq!(all["items"].as_array().unwrap().len(), 1, "no fresh action either");
 }
@@ -180,7 +180,7 @@ async fn a_fix_that_did_not_hold_is_reported_and_left_to_people_by_default() {
         env.call(Some("requester"), Method::POST, "/v1/findings", Some(finding("F-2", None, "group_membership"))).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!((b["intake"].as_str(), b["action"]["id"].as_str()), (Some("did_not_hold"), Some(id.as_str())));
-    assert_eq!(did_not_hold(&env), 1);
+    assert_eq!(did_not_hold(&env).await, 1);
 }
 
 #[tokio::test]
@@ -194,7 +194,7 @@ async fn with_the_setting_on_a_fix_that_did_not_hold_is_redone() {
     assert_eq!(b["intake"], "redone");
     assert_ne!(b["action"]["id"].as_str(), Some(id.as_str()));
     assert!(b["action"]["reason"].as_str().unwrap().contains(&id), "{b}");
-    assert_eq!(did_not_hold(&env), 1);
+    assert_eq!(did_not_hold(&env).await, 1);
     // The old action is not rolled back; the fresh one goes through approval.
     let (_, a) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
     assert_eq!(a["action"]["state"], "completed", "{a}");

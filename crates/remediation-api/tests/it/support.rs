@@ -10,28 +10,21 @@ use http_body_util::BodyExt as _;
 use remediation_api::{ApiOptions, ApiState, router};
 use remediation_config::{Config, ConnectorConfig};
 use remediation_core::PrincipalKind;
-use remediation_core::{EngineEvent, EventSink, Role};
+use remediation_core::{CloudEvent, DeliverFrom, EngineEvent, EventSink, Role, Undelivered};
 use remediation_runtime::{Runtime, RuntimeOptions};
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-/// Something a test does when an event is emitted (as another request would, meanwhile).
-pub(crate) type Hook =
-    Arc<dyn Fn(EngineEvent) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
-
-/// Records every event, and runs the test's hook on each.
+/// Records every event the relay delivers to it.
 #[derive(Default)]
-pub(crate) struct Recorder(pub(crate) Mutex<Vec<EngineEvent>>, pub(crate) Mutex<Option<Hook>>);
+pub(crate) struct Recorder(pub(crate) Mutex<Vec<EngineEvent>>);
 
 #[async_trait::async_trait]
 impl EventSink for Recorder {
-    async fn emit(&self, event: &EngineEvent) {
-        self.0.lock().unwrap().push(event.clone());
-        let hook = self.1.lock().unwrap().clone();
-        if let Some(hook) = hook {
-            hook(event.clone()).await;
-        }
+    async fn deliver(&self, events: &[CloudEvent]) -> Result<(), Undelivered> {
+        self.0.lock().unwrap().extend(events.iter().map(|e| e.data.clone()));
+        Ok(())
     }
 }
 
@@ -89,17 +82,42 @@ impl Env {
         env
     }
 
+    /// An installation whose engine calls `hook` at each failpoint.
+    pub(crate) fn with_failpoints(tweak: impl FnOnce(&mut Config), hook: remediation_core::FailpointHook) -> Self {
+        Self::build_with(tweak, None, None, Some(hook))
+    }
+
+    /// Every event delivered so far: the relay delivers what waits first.
+    pub(crate) async fn recorded(&self) -> Vec<EngineEvent> {
+        self.state.runtime().relay().flush(std::time::Duration::from_secs(10)).await.unwrap();
+        self.events.0.lock().unwrap().clone()
+    }
+
     fn build(
         tweak: impl FnOnce(&mut Config),
         clock: Option<Arc<remediation_core::ManualClock>>,
         store: Option<Arc<dyn remediation_core::Store>>,
+    ) -> Self {
+        Self::build_with(tweak, clock, store, None)
+    }
+
+    fn build_with(
+        tweak: impl FnOnce(&mut Config),
+        clock: Option<Arc<remediation_core::ManualClock>>,
+        store: Option<Arc<dyn remediation_core::Store>>,
+        failpoints: Option<remediation_core::FailpointHook>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         remediation_connector_sandbox::write_sample(dir.path().join("sandbox.json")).unwrap();
         let config = config(tweak);
         let events = Arc::new(Recorder::default());
         let options = RuntimeOptions {
-            events: Some(events.clone()),
+            sinks: vec![remediation_runtime::relay::RelaySink::events(
+                "recorder",
+                events.clone(),
+                DeliverFrom::Beginning,
+            )],
+            failpoints,
             clock: clock.map(|c| c as Arc<dyn remediation_core::Clock>),
             signing_key: Some(Arc::new(remediation_audit::LogSigningKey::from_seed(&[9; 32]))),
             store,

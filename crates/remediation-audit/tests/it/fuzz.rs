@@ -80,6 +80,7 @@ prop_compose! {
             rollback_expires_at,
             before_state: None,
             after_state: None,
+            limit: None,
         }
     }
 }

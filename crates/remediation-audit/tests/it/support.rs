@@ -34,6 +34,7 @@ pub(crate) fn body(minutes: i64) -> TransitionRecord {
         rollback_expires_at: None,
         before_state: None,
         after_state: None,
+        limit: None,
     }
 }
 

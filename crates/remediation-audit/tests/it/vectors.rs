@@ -46,6 +46,7 @@ fn vector_chain() -> Vec<AuditRecord> {
         rollback_expires_at: None,
         before_state: None,
         after_state: None,
+        limit: None,
     };
     let approve = TransitionRecord {
         from: Some(State::PendingApproval),

@@ -1,46 +1,46 @@
 //! Every engine event in its CloudEvents 1.0 envelope: its `type`, its `subject` when it is
-//! about an action, and a transition's own time.
+//! about an action, the record's own time, its hash as `id` and its `seq` as `auditseq`.
 
-use remediation_core::{CloudEvent, DEFAULT_EVENT_SOURCE, EngineEvent, State, Target};
+use remediation_core::{AuditRecord, CloudEvent, DEFAULT_EVENT_SOURCE, EngineEvent, SettingsRecord, State};
 use remediation_testkit::{action_id, fixed_time, transition};
 
 #[test]
-fn each_event_has_its_cloudevents_type_and_subject() {
+fn each_event_has_its_cloudevents_type_subject_time_and_id() {
     let at = fixed_time();
-    let now = at + time::Duration::hours(1);
     let id = action_id(7);
-    let record = transition(id, Some(State::Executing), State::Completed, "complete", at);
-    let target = Target { identity: "alice".into(), resource: None, grant: None, grant_type: "g".into() };
-    let cases = [
-        (EngineEvent::Transition { record: Box::new(record) }, "dev.remediation.action.completed", true, at),
-        (
-            EngineEvent::Held { action_id: id, limit: None, reason: "r".into() },
-            "dev.remediation.action.held",
-            true,
-            now,
-        ),
-        (EngineEvent::BreakerTripped { action_id: id }, "dev.remediation.breaker.tripped", true, now),
-        (
-            EngineEvent::RemediationDidNotHold { action_id: id, control_id: "c".into(), target },
-            "dev.remediation.action.did_not_hold",
-            true,
-            now,
-        ),
-        (
-            EngineEvent::SafetyChanged { setting_event: "kill_switch_on".into(), actor: "a".into() },
-            "dev.remediation.safety.changed",
-            false,
-            now,
-        ),
+    let note = |event: &str, action: Option<remediation_core::ActionId>| SettingsRecord {
+        setting_event: event.to_owned(),
+        actor: "admin".to_owned(),
+        credential: None,
+        at: at + time::Duration::minutes(5),
+        comment: Some("c".to_owned()),
+        previous: serde_json::Value::Null,
+        value: serde_json::json!({}),
+        action_id: action,
+    };
+    let cases: Vec<(remediation_core::AuditBody, &str, bool)> = vec![
+        (transition(id, Some(State::Executing), State::Completed, "complete", at).into(), "dev.remediation.action.completed", true),
+        (transition(id, Some(State::Approved), State::Held, "hold", at).into(), "dev.remediation.action.held", true),
+        (note("breaker_tripped", Some(id)).into(), "dev.remediation.breaker.tripped", true),
+        (note("breaker_tripped", None).into(), "dev.remediation.breaker.tripped", false),
+        (note("kill_switch_on", None).into(), "dev.remediation.safety.changed", false),
+        (note("rollback_refused", Some(id)).into(), "dev.remediation.rollback.refused", true),
     ];
-    for (event, kind, about_action, time) in cases {
-        let envelope = CloudEvent::new(&event, "e-1", DEFAULT_EVENT_SOURCE, now);
+    for (seq, (body, kind, about_action)) in (1u64..).zip(cases) {
+        let time = body.at();
+        // The envelope takes the record as sealed; the hashes here only need to differ.
+        let record = AuditRecord { seq, body, prev_hash: "0".repeat(64), hash: format!("{seq:064x}") };
+        let envelope = CloudEvent::from_record(&record, DEFAULT_EVENT_SOURCE);
         assert_eq!(envelope.event_type, kind);
         assert_eq!(envelope.subject, about_action.then(|| id.to_string()), "{kind}");
         assert_eq!(envelope.time, time, "{kind}");
+        assert_eq!(envelope.id, record.hash.to_string(), "{kind}");
+        assert_eq!(envelope.auditseq, Some(record.seq), "{kind}");
+        assert_eq!(envelope.data, EngineEvent::from_audit(&record.body));
         let json = serde_json::to_value(&envelope).expect("json");
         assert_eq!(json["specversion"], "1.0");
         assert_eq!(json["type"], kind);
+        assert_eq!(json["source"], DEFAULT_EVENT_SOURCE);
         assert_eq!(serde_json::from_value::<CloudEvent>(json).expect("round trip"), envelope);
     }
 }

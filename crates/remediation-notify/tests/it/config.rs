@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use remediation_notify::{EventSinkConfig, LogSinkConfig, NotifierConfig, NotifierKind, NotifyError};
+use remediation_notify::{AuditSinkConfig, EventSinkConfig, LogSinkConfig, NotifierConfig, NotifierKind, NotifyError};
 
 fn env(var: &str) -> Option<String> {
     match var {
@@ -32,7 +32,7 @@ fn build_err(config: &NotifierConfig) -> String {
 
 #[test]
 fn event_sink_configs_parse_and_refuse_unknown_fields() {
-    assert_eq!(sink(r#"type = "log""#).expect("log"), EventSinkConfig::Log(LogSinkConfig {}));
+    assert_eq!(sink(r#"type = "log""#).expect("log"), EventSinkConfig::Log(LogSinkConfig { name: None }));
     let EventSinkConfig::Webhook(w) =
         sink("type = \"webhook\"\nurl = \"https://x.example/e\"\nsecret_env = \"EVENTS_SECRET\"").expect("webhook")
     else {
@@ -42,6 +42,26 @@ fn event_sink_configs_parse_and_refuse_unknown_fields() {
     assert!(sink("type = \"webhook\"\nurl = \"https://x\"\nsecret_env = \"A\"\nsecrte_file = \"b\"").is_err());
     assert!(sink("type = \"log\"\nurl = \"https://x\"").is_err());
     assert!(sink("type = \"syslog\"").is_err());
+    // Names key the delivery marks; the defaults are the types.
+    assert_eq!(sink(r#"type = "log""#).expect("log").name(), "log");
+    let named = sink("type = \"webhook\"\nname = \"siem\"\ndeliver_from = \"beginning\"\nurl = \"https://x.example/e\"\nsecret_env = \"A\"")
+        .expect("named");
+    assert_eq!((named.name(), named.deliver_from()), ("siem", remediation_core::DeliverFrom::Beginning));
+    assert_eq!(w.name, None);
+}
+
+#[test]
+fn audit_sink_configs_parse_with_their_defaults() {
+    let file: AuditSinkConfig = toml::from_str("type = \"file\"\npath = \"audit/trail.jsonl\"").expect("file");
+    assert_eq!((file.name(), file.deliver_from()), ("file", remediation_core::DeliverFrom::Beginning));
+    let AuditSinkConfig::File(f) = &file else { panic!("not a file") };
+    assert_eq!((f.max_bytes, f.keep), (100 * 1024 * 1024, 10));
+    let dir = tempfile::tempdir().expect("dir");
+    assert!(file.build_with_env(dir.path(), &env).is_ok());
+    let tiny: AuditSinkConfig = toml::from_str("type = \"file\"\npath = \"a\"\nmax_bytes = 10").expect("parse");
+    assert!(tiny.build_with_env(dir.path(), &env).err().expect("refused").to_string().contains("max_bytes"));
+    assert!(toml::from_str::<AuditSinkConfig>("type = \"file\"").is_err(), "a file needs a path");
+    assert!(toml::from_str::<AuditSinkConfig>("type = \"log\"").is_err(), "the log is not an audit sink");
 }
 
 #[test]
@@ -49,7 +69,7 @@ fn event_sinks_build_and_errors_name_the_missing_source() {
     let ok = sink("type = \"webhook\"\nurl = \"https://x.example/e\"\nsecret_env = \"EVENTS_SECRET\"").expect("parse");
     let built = ok.build_with_env(&env).expect("build");
     drop(built);
-    assert!(EventSinkConfig::Log(LogSinkConfig {}).build_with_env(&env).is_ok());
+    assert!(EventSinkConfig::Log(LogSinkConfig { name: None }).build_with_env(&env).is_ok());
 
     let missing = sink("type = \"webhook\"\nurl = \"https://x.example/e\"\nsecret_env = \"NOPE\"").expect("parse");
     let e = missing.build_with_env(&env).err().expect("error").to_string();

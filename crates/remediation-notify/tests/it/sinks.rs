@@ -1,14 +1,12 @@
-//! The log sink, the signed webhook sink and the fan-out.
+//! The log sink, the signed webhook sink and the audit webhook sink.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use remediation_core::{EngineEvent, EventSink, State};
+use remediation_audit::AuditSink;
+use remediation_core::{AuditRecord, CloudEvent, DeliveryError, EngineEvent, EventSink, State, Undelivered};
 use remediation_notify::{
-    DEFAULT_TOLERANCE, Delivery, EVENT_ID_HEADER, FanOut, LogSink, RetryPolicy, SIGNATURE_HEADER, SignatureError,
-    TIMESTAMP_HEADER, WebhookSink, verify_signature,
+    DEFAULT_TOLERANCE, EVENT_ID_HEADER, LogSink, RetryPolicy, SIGNATURE_HEADER, SignatureError, TIMESTAMP_HEADER,
+    WebhookAuditSink, WebhookSink, verify_signature,
 };
 use remediation_testkit::{action_id, fixed_time, transition};
 use secrecy::SecretString;
@@ -19,10 +17,24 @@ use crate::{Logs, clock, closed_port};
 
 const SECRET: &str = "whsec-SINK-SECRET-4242";
 
-fn event() -> EngineEvent {
-    let mut record = transition(action_id(7), Some(State::Approved), State::Executing, "begin_execution", fixed_time());
-    record.actor = "local:bob".to_owned();
-    EngineEvent::Transition { record: Box::new(record) }
+/// Audit records 1..=n, sealed into a chain.
+fn records(n: u64) -> Vec<AuditRecord> {
+    let mut out: Vec<AuditRecord> = Vec::new();
+    for _ in 0..n {
+        let mut t = transition(action_id(7), Some(State::Approved), State::Executing, "begin_execution", fixed_time());
+        t.actor = "local:bob".to_owned();
+        let head = out.last().map(|r| remediation_core::ChainHead { seq: r.seq, hash: r.hash.clone() });
+        out.push(remediation_audit::seal(head.as_ref(), t).expect("seal"));
+    }
+    out
+}
+
+fn envelope(record: &AuditRecord) -> CloudEvent {
+    CloudEvent::from_record(record, "/remediation/default")
+}
+
+fn event() -> CloudEvent {
+    envelope(&records(1)[0])
 }
 
 fn sink(server_uri: &str, attempts: u32) -> WebhookSink {
@@ -47,14 +59,15 @@ async fn webhook_posts_the_event_json_signed() {
         .mount(&server)
         .await;
 
-    let delivery = sink(&server.uri(), 3).deliver(&event()).await;
-    assert!(matches!(delivery, Delivery::Delivered { attempts: 1, .. }), "{delivery:?}");
+    sink(&server.uri(), 3).deliver(&[event()]).await.expect("delivered");
 
     let requests = server.received_requests().await.expect("recorded");
     let req = &requests[0];
-    // A CloudEvents 1.0 envelope around the event, its id the header's.
+    // A CloudEvents 1.0 envelope around the event, its id the header's and the record's hash.
     let envelope: remediation_core::CloudEvent = serde_json::from_slice(&req.body).expect("cloudevent json");
-    assert_eq!(envelope.data, event());
+    assert_eq!(envelope, event());
+    assert_eq!(envelope.id, records(1)[0].hash.to_string());
+    assert_eq!(envelope.auditseq, Some(1));
     let json: serde_json::Value = serde_json::from_slice(&req.body).expect("json");
     assert_eq!(json["specversion"], "1.0");
     assert_eq!(json["type"], "dev.remediation.action.executing");
@@ -69,8 +82,6 @@ async fn webhook_posts_the_event_json_signed() {
     assert_eq!(ts, fixed_time().unix_timestamp().to_string());
     let sig = header(req, SIGNATURE_HEADER);
     assert!(sig.starts_with("sha256=") && sig.len() == 71, "{sig}");
-    let id = header(req, EVENT_ID_HEADER);
-    assert_eq!(uuid::Uuid::parse_str(&id).expect("uuid").get_version_num(), 7);
 
     let secret = SecretString::from(SECRET);
     let now = fixed_time() + time::Duration::seconds(30);
@@ -102,8 +113,7 @@ async fn webhook_retries_a_500_then_succeeds_with_the_same_event_id() {
         .await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).expect(1).mount(&server).await;
 
-    let delivery = sink(&server.uri(), 3).deliver(&event()).await;
-    assert!(matches!(delivery, Delivery::Delivered { attempts: 2, .. }), "{delivery:?}");
+    sink(&server.uri(), 3).deliver(&[event()]).await.expect("delivered");
     let requests = server.received_requests().await.expect("recorded");
     assert_eq!(requests.len(), 2);
     assert_eq!(header(&requests[0], EVENT_ID_HEADER), header(&requests[1], EVENT_ID_HEADER));
@@ -120,60 +130,100 @@ async fn webhook_retries_429_honouring_retry_after_within_the_cap() {
         .await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
     // Retry-After (1 s) is capped by the policy's max backoff (zero here), so no wait.
-    let delivery = sink(&server.uri(), 2).deliver(&event()).await;
-    assert!(matches!(delivery, Delivery::Delivered { attempts: 2, .. }), "{delivery:?}");
+    sink(&server.uri(), 2).deliver(&[event()]).await.expect("delivered");
+    assert_eq!(server.received_requests().await.expect("recorded").len(), 2);
 }
 
 #[tokio::test]
-async fn webhook_does_not_retry_a_4xx() {
+async fn webhook_reports_a_4xx_as_permanent_after_the_events_before_it() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(400)).expect(1).mount(&server).await;
-    let delivery = sink(&server.uri(), 3).deliver(&event()).await;
-    assert!(matches!(delivery, Delivery::Refused { status: 400, attempts: 1, .. }), "{delivery:?}");
+    // The second event of the batch is refused: the first counts as delivered.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(400).set_body_string("bad schema")).mount(&server).await;
+    let batch: Vec<CloudEvent> = records(3).iter().map(envelope).collect();
+    let err = sink(&server.uri(), 3).deliver(&batch).await.expect_err("refused");
+    assert_eq!(err.delivered, 1);
+    let DeliveryError::Permanent { reason } = &err.error else { panic!("{err:?}") };
+    assert!(reason.contains("HTTP 400") && reason.contains("bad schema"), "{reason}");
+    // Not retried, and the third was not tried.
+    assert_eq!(server.received_requests().await.expect("recorded").len(), 2);
 }
 
 #[tokio::test]
-async fn emit_never_fails_and_logs_the_drop_without_the_secret() {
-    let (logs, _guard) = Logs::capture();
+async fn webhook_reports_408_429_5xx_and_no_answer_as_transient_without_the_secret() {
+    for status in [408u16, 429, 500, 503] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST")).respond_with(ResponseTemplate::new(status)).mount(&server).await;
+        let err = sink(&server.uri(), 2).deliver(&[event()]).await.expect_err("failed");
+        assert_eq!(err.delivered, 0);
+        assert!(matches!(err.error, DeliveryError::Transient { .. }), "{status}: {err:?}");
+    }
+    let url = format!("http://127.0.0.1:{}/events", closed_port()).parse().expect("url");
+    let unreachable = WebhookSink::new(url, SecretString::from(SECRET), Duration::from_secs(2))
+        .expect("sink")
+        .with_retry(RetryPolicy::immediate(2));
+    let err = unreachable.deliver(&[event()]).await.expect_err("unreachable");
+    let DeliveryError::Transient { reason, .. } = &err.error else { panic!("{err:?}") };
+    assert!(reason.contains("could not connect"), "{reason}");
+    assert!(!format!("{unreachable:?} {err:?} {err}").contains(SECRET));
+}
+
+#[tokio::test]
+async fn audit_webhook_posts_batches_and_isolates_the_record_it_refuses() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(503)).expect(3).mount(&server).await;
-    let sink = sink(&server.uri(), 3);
-    sink.emit(&event()).await;
-    sink.flush().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    let audit = WebhookAuditSink::new(sink(&server.uri(), 1));
+    let chain = records(4);
+    audit.deliver(&chain).await.expect("delivered");
+    let requests = server.received_requests().await.expect("recorded");
+    assert_eq!(requests.len(), 1, "one request per batch");
+    let got: Vec<AuditRecord> = serde_json::from_slice(&requests[0].body).expect("json array of records");
+    assert_eq!(got, chain);
+    assert_eq!(header(&requests[0], EVENT_ID_HEADER), "audit-1-4");
+    assert!(remediation_audit::verify_chain(got.clone()).first_break.is_none(), "the receiver can verify what it got");
 
-    let unreachable = {
-        let url = format!("http://127.0.0.1:{}/events", closed_port()).parse().expect("url");
-        WebhookSink::new(url, SecretString::from(SECRET), Duration::from_secs(2))
-            .expect("sink")
-            .with_retry(RetryPolicy::immediate(2))
-    };
-    let delivery = unreachable.deliver(&event()).await;
-    let Delivery::Unreachable { error, attempts: 2, .. } = &delivery else { panic!("{delivery:?}") };
-    assert!(error.contains("could not connect"), "{error}");
-    unreachable.emit(&event()).await;
-    unreachable.flush().await;
-
-    let text = logs.text();
-    assert!(text.contains("event webhook refused the event; dropped"), "{text}");
-    assert!(text.contains("status=503"), "{text}");
-    assert!(text.contains("event webhook unreachable; event dropped"), "{text}");
-    assert!(!text.contains(SECRET), "{text}");
-    assert!(!format!("{sink:?} {unreachable:?} {delivery:?}").contains(SECRET));
+    // A receiver that refuses record 3 for good: records 1 and 2 go through one by one.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::header(EVENT_ID_HEADER, "audit-3-3"))
+        .respond_with(ResponseTemplate::new(422))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::header(EVENT_ID_HEADER, "audit-1-4"))
+        .respond_with(ResponseTemplate::new(422))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    let audit = WebhookAuditSink::new(sink(&server.uri(), 1));
+    let err: Undelivered = audit.deliver(&chain).await.expect_err("record 3 refused");
+    assert_eq!(err.delivered, 2);
+    assert!(matches!(err.error, DeliveryError::Permanent { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn log_sink_writes_structured_fields_only() {
     let (logs, _guard) = Logs::capture();
-    let mut e = event();
-    if let EngineEvent::Transition { record } = &mut e {
-        record.comment = Some("token=hunter2".to_owned());
-    }
-    LogSink.emit(&e).await;
-    LogSink.emit(&EngineEvent::BreakerTripped { action_id: action_id(7) }).await;
-    LogSink.emit(&EngineEvent::Held { action_id: action_id(8), limit: None, reason: "secret reason".to_owned() }).await;
+    let mut t = transition(action_id(7), Some(State::Approved), State::Executing, "begin_execution", fixed_time());
+    t.actor = "local:bob".to_owned();
+    t.comment = Some("token=hunter2".to_owned());
+    let wrap = |data: EngineEvent| CloudEvent { data, ..event() };
     LogSink
-        .emit(&EngineEvent::SafetyChanged { setting_event: "kill_switch_on".to_owned(), actor: "admin".to_owned() })
-        .await;
+        .deliver(&[
+            wrap(EngineEvent::Transition { record: Box::new(t) }),
+            wrap(EngineEvent::BreakerTripped { action_id: Some(action_id(7)) }),
+            wrap(EngineEvent::Held { action_id: action_id(8), limit: None, reason: "secret reason".to_owned() }),
+            wrap(EngineEvent::SafetyChanged { setting_event: "kill_switch_on".to_owned(), actor: "admin".to_owned() }),
+        ])
+        .await
+        .expect("never fails");
 
     let text = logs.text();
     let id = action_id(7).to_string();
@@ -185,28 +235,7 @@ async fn log_sink_writes_structured_fields_only() {
     assert!(text.contains("type=\"breaker_tripped\""), "{text}");
     assert!(text.contains("type=\"held\""), "{text}");
     assert!(text.contains("event=kill_switch_on"), "{text}");
+    assert!(text.contains(&format!("id={}", event().id)), "{text}");
     assert!(text.contains("remediation::events"), "{text}");
     assert!(!text.contains("hunter2") && !text.contains("secret reason"), "{text}");
-}
-
-struct Counting(AtomicUsize);
-
-#[async_trait]
-impl EventSink for Counting {
-    async fn emit(&self, _event: &EngineEvent) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[tokio::test]
-async fn fan_out_reaches_every_sink() {
-    let a = Arc::new(Counting(AtomicUsize::new(0)));
-    let b = Arc::new(Counting(AtomicUsize::new(0)));
-    let mut fan = FanOut::new(vec![a.clone(), b.clone()]);
-    fan.push(Arc::new(LogSink));
-    assert_eq!(fan.len(), 3);
-    fan.emit(&event()).await;
-    fan.emit(&event()).await;
-    assert_eq!(a.0.load(Ordering::SeqCst), 2);
-    assert_eq!(b.0.load(Ordering::SeqCst), 2);
 }
