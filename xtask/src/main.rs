@@ -40,6 +40,7 @@ fn generated() -> anyhow::Result<Vec<(&'static str, String)>> {
         ("action-request.schema.json", schema::<remediation_core::ActionRequest>()?),
         ("plan.schema.json", schema::<remediation_core::Plan>()?),
         ("cloudevent.schema.json", schema::<remediation_core::CloudEvent>()?),
+        ("events-status.schema.json", schema::<remediation_runtime::relay::EventsStatus>()?),
         ("audit-record.schema.json", schema::<remediation_audit::AuditRecord>()?),
         ("audit-tree-head.schema.json", schema::<remediation_audit::SignedTreeHead>()?),
         ("audit-keys.schema.json", schema::<remediation_audit::PublicKeySet>()?),

@@ -56,6 +56,7 @@ fn body_for(route: &Route) -> Option<Value> {
         }
         "patch_settings" => json!({"patch": {"min_approvals": 1}, "reason": "matrix"}),
         "set_kill_switch" => json!({"on": false, "reason": "matrix"}),
+        "replay_parked_events" => json!({"sink": "events/none", "reason": "matrix"}),
         op => match route.request {
             RequestBody::None => return None,
             RequestBody::Optional(_) => json!({"note": "matrix"}),
