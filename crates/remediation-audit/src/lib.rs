@@ -149,6 +149,7 @@
 //!     rollback_expires_at: None,
 //!     before_state: None,
 //!     after_state: None,
+//!     limit: None,
 //! };
 //! let first = AuditRecord::seal(None, body(None, State::PendingApproval, "suggest"))?;
 //! let second = AuditRecord::seal(Some(&first), body(Some(State::PendingApproval), State::Cancelled, "cancel"))?;

@@ -305,8 +305,11 @@ impl Runtime {
         sinks.extend(sinks_from_config(config, dir)?);
         check_sink_names(&sinks)?;
         let relay_options = options.relay.unwrap_or_else(|| relay_options(config));
-        let relay = relay::Relay::new(parts.store.clone(), sinks, parts.clock.clone(), parts.lease.holder.clone())
+        let mut relay = relay::Relay::new(parts.store.clone(), sinks, parts.clock.clone(), parts.lease.holder.clone())
             .with_options(relay_options);
+        if let Some(hook) = &parts.failpoints {
+            relay = relay.with_failpoints(hook.clone());
+        }
         Ok(Self {
             relay: Arc::new(relay),
             dir: dir.to_owned(),

@@ -30,6 +30,10 @@ use time::OffsetDateTime;
 /// The named lease the delivering relay holds.
 pub const RELAY_LEASE: &str = "event-relay";
 
+/// The failpoint between a sink's acknowledgement of a batch and the move of its mark (crash
+/// tests: a crash there hands the same records over again, and the receiver deduplicates).
+pub const AFTER_DELIVERY: &str = "relay_after_delivery";
+
 /// Most delivery delays kept between two [`Relay::take_counters`] per sink.
 const MAX_KEPT_DELAYS: usize = 100_000;
 
@@ -157,6 +161,7 @@ pub struct Relay {
     counters: Mutex<BTreeMap<String, SinkCounters>>,
     /// Each sink's mark as this relay last read or moved it (read again after a conflict).
     marks: Mutex<BTreeMap<String, u64>>,
+    failpoints: Option<remediation_core::FailpointHook>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -203,12 +208,19 @@ impl Relay {
             options: RelayOptions::default(),
             counters: Mutex::new(BTreeMap::new()),
             marks: Mutex::new(BTreeMap::new()),
+            failpoints: None,
         }
     }
 
     /// Paces it by `options`.
     pub fn with_options(mut self, options: RelayOptions) -> Self {
         self.options = options;
+        self
+    }
+
+    /// Calls `hook` at [`AFTER_DELIVERY`].
+    pub fn with_failpoints(mut self, hook: remediation_core::FailpointHook) -> Self {
+        self.failpoints = Some(hook);
         self
     }
 
@@ -451,6 +463,9 @@ impl Relay {
             Ok(()) => (records.len(), None),
             Err(Undelivered { delivered, error }) => (delivered.min(records.len()), Some(error)),
         };
+        if let Some(hook) = self.failpoints.as_ref().filter(|_| delivered > 0) {
+            hook(AFTER_DELIVERY);
+        }
         let mut advance =
             MarkAdvance { sink: sink.name.clone(), from: mark, to: mark, parked: Vec::new(), at: now, fence: fence.cloned() };
         if let Some(last) = delivered.checked_sub(1).and_then(|i| records.get(i)) {

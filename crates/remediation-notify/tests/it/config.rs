@@ -82,7 +82,7 @@ fn event_sinks_build_and_errors_name_the_missing_source() {
 
     let neither = sink("type = \"webhook\"\nurl = \"https://x.example/e\"").expect("parse");
     let e = neither.build_with_env(&env).err().expect("error").to_string();
-    assert_eq!(e, "webhook event sink: set exactly one of `secret_env`, `secret_file`");
+    assert_eq!(e, "webhook sink: set exactly one of `secret_env`, `secret_file`");
 
     let bad_url =
         sink("type = \"webhook\"\nurl = \"ftp://x.example/e\"\nsecret_env = \"EVENTS_SECRET\"").expect("parse");

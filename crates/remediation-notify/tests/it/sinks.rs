@@ -235,7 +235,7 @@ async fn log_sink_writes_structured_fields_only() {
     assert!(text.contains("type=\"breaker_tripped\""), "{text}");
     assert!(text.contains("type=\"held\""), "{text}");
     assert!(text.contains("event=kill_switch_on"), "{text}");
-    assert!(text.contains(&format!("id={}", event().id)), "{text}");
+    assert!(text.contains(&format!("id=\"{}\"", event().id)), "{text}");
     assert!(text.contains("remediation::events"), "{text}");
     assert!(!text.contains("hunter2") && !text.contains("secret reason"), "{text}");
 }

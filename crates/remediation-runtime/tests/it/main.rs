@@ -8,6 +8,7 @@ mod catalog;
 #[cfg(feature = "connector-okta")]
 mod checks;
 mod readme;
+mod relay;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
