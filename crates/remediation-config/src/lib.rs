@@ -128,11 +128,14 @@ pub struct RelaySettings {
     pub poll_interval_ms: u64,
     /// Longest wait between two attempts at a failing sink, in seconds (default 30).
     pub max_backoff_secs: u64,
+    /// How long the relay lease of the replica that delivers lasts unless renewed, in seconds
+    /// (default 15): the longest a replica's death stops delivery before another takes over.
+    pub lease_ttl_secs: u64,
 }
 
 impl Default for RelaySettings {
     fn default() -> Self {
-        Self { batch: 256, poll_interval_ms: 20, max_backoff_secs: 30 }
+        Self { batch: 256, poll_interval_ms: 20, max_backoff_secs: 30, lease_ttl_secs: 15 }
     }
 }
 
