@@ -3,6 +3,7 @@
 
 mod chain;
 mod checkpoint;
+mod file_sink;
 mod fuzz;
 mod jsonl;
 mod log_attacks;
