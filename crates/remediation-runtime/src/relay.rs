@@ -295,31 +295,44 @@ impl Relay {
         };
         let fence = self.fence(&lease);
         let started = std::time::Instant::now();
-        let mut report = Vec::new();
+        let mut moved = vec![0u64; self.sinks.len()];
+        let mut failing: Vec<Option<String>> = vec![None; self.sinks.len()];
         let mut outcome = Ok(());
-        for sink in &self.sinks {
-            let mut moved = 0u64;
-            let mut failing = None;
-            while started.elapsed() < budget {
-                match self.pass(sink, Some(&fence)).await {
-                    Ok(Pass::Idle) => break,
-                    Ok(Pass::Moved(n)) => moved += n as u64,
-                    Ok(Pass::Failed { moved: n, reason, .. }) => {
-                        moved += n as u64;
-                        failing = Some(reason);
-                        break;
-                    }
-                    Err(e) => {
-                        outcome = Err(e);
-                        break;
+        // Rounds over every sink until a round moves nothing: parking a record writes an
+        // admin event, which the sinks passed earlier in the round have not seen yet.
+        'rounds: loop {
+            let mut round = 0u64;
+            for (i, sink) in self.sinks.iter().enumerate() {
+                if failing[i].is_some() {
+                    continue;
+                }
+                while started.elapsed() < budget {
+                    match self.pass(sink, Some(&fence)).await {
+                        Ok(Pass::Idle) => break,
+                        Ok(Pass::Moved(n)) => {
+                            moved[i] += n as u64;
+                            round += n as u64;
+                        }
+                        Ok(Pass::Failed { moved: n, reason, .. }) => {
+                            moved[i] += n as u64;
+                            failing[i] = Some(reason);
+                            break;
+                        }
+                        Err(e) => {
+                            outcome = Err(e);
+                            break 'rounds;
+                        }
                     }
                 }
             }
-            let backlog = self.backlog_of(&sink.name).await.unwrap_or(0);
-            report.push(FlushedSink { sink: sink.name.clone(), moved, backlog, failing });
-            if outcome.is_err() {
+            if round == 0 || started.elapsed() >= budget {
                 break;
             }
+        }
+        let mut report = Vec::new();
+        for (i, sink) in self.sinks.iter().enumerate() {
+            let backlog = self.backlog_of(&sink.name).await.unwrap_or(0);
+            report.push(FlushedSink { sink: sink.name.clone(), moved: moved[i], backlog, failing: failing[i].take() });
         }
         let _ = self.store.release_lease(RELAY_LEASE, &lease).await;
         outcome.map(|()| report)
