@@ -58,7 +58,11 @@ impl Ctx {
                     Format::Table => outln!(
                         "{marked} parked record(s) of {} will be delivered again, before new ones{}",
                         clean(sink),
-                        if matches!(self.backend, Backend::Local(_)) { "; `remediate events flush` delivers now" } else { "" }
+                        if matches!(self.backend, Backend::Local(_)) {
+                            "; `remediate events flush` delivers now"
+                        } else {
+                            ""
+                        }
                     )?,
                 }
                 Ok(ExitCode::Success.code())
@@ -71,7 +75,9 @@ impl Ctx {
             Format::Json => outln!("{}", output::json(&json!(status)))?,
             Format::Table => {
                 if status.sinks.is_empty() {
-                    outln!("no event or audit sink is configured: add [[events.sinks]] or [[events.audit_sinks]] to remediation.toml")?;
+                    outln!(
+                        "no event or audit sink is configured: add [[events.sinks]] or [[events.audit_sinks]] to remediation.toml"
+                    )?;
                     return Ok(());
                 }
                 let rows: Vec<Vec<String>> = status
@@ -90,11 +96,16 @@ impl Ctx {
                     .collect();
                 output::out!(
                     "{}",
-                    output::table(&["SINK", "CONFIGURED", "DELIVERED THROUGH", "BACKLOG", "OLDEST WAITING", "PARKED"], &rows)
+                    output::table(
+                        &["SINK", "CONFIGURED", "DELIVERED THROUGH", "BACKLOG", "OLDEST WAITING", "PARKED"],
+                        &rows
+                    )
                 )?;
                 outln!("audit log: {} records, {} not sequenced yet", status.log_size, status.unsequenced)?;
                 if !status.parked.is_empty() {
-                    outln!("parked (refused for good; `remediate events replay --sink S` once the receiver is fixed):")?;
+                    outln!(
+                        "parked (refused for good; `remediate events replay --sink S` once the receiver is fixed):"
+                    )?;
                     let rows: Vec<Vec<String>> = status
                         .parked
                         .iter()
@@ -144,7 +155,10 @@ impl Ctx {
                 outln!("a server delivers events for this store; `remediate events status` shows how far it is")?;
                 Ok(ExitCode::Success.code())
             }
-            Err(e) => Err(Failure::new(ExitCode::Internal, anyhow::anyhow!("cannot deliver events: {}", remediation_core::error_chain(&e)))),
+            Err(e) => Err(Failure::new(
+                ExitCode::Internal,
+                anyhow::anyhow!("cannot deliver events: {}", remediation_core::error_chain(&e)),
+            )),
         }
     }
 
@@ -167,7 +181,8 @@ impl Ctx {
                     );
                 }
             }
-            Err(RelayError::Busy { .. }) | Err(RelayError::Store(remediation_core::StoreError::Unsupported { .. })) => {}
+            Err(RelayError::Busy { .. }) | Err(RelayError::Store(remediation_core::StoreError::Unsupported { .. })) => {
+            }
             Err(e) => output::errln!("warning: events not delivered yet: {}", remediation_core::error_chain(&e)),
         }
     }

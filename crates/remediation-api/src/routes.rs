@@ -617,7 +617,10 @@ pub const ROUTES: &[Route] = &[
         query: None,
         response: schema::<t::ReplayView>,
         media: JSON,
-        own: &[ok(200, "how many parked records will be delivered again"), err(404, "the sink has no such parked record")],
+        own: &[
+            ok(200, "how many parked records will be delivered again"),
+            err(404, "the sink has no such parked record"),
+        ],
         handler: || post(h::replay_events),
     },
     Route {

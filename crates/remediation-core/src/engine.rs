@@ -1798,7 +1798,9 @@ impl Engine {
     async fn trip_breaker(&self, action_id: ActionId) -> Result<(), EngineError> {
         let reason = format!("global limit reached by action {action_id}");
         let system = Actor::system();
-        match self.change_safety_as(&system, "breaker_tripped", reason, Some(action_id), |s| s.breaker_tripped = true).await
+        match self
+            .change_safety_as(&system, "breaker_tripped", reason, Some(action_id), |s| s.breaker_tripped = true)
+            .await
         {
             Ok(()) | Err(EngineError::Store(crate::StoreError::SafetyConflict)) => Ok(()),
             Err(e) => Err(e),

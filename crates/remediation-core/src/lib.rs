@@ -53,8 +53,8 @@ pub use engine::{
 };
 pub use error::{EngineError, error_chain};
 pub use events::{
-    CLOUDEVENTS_SPEC_VERSION, CloudEvent, DEFAULT_EVENT_SOURCE, DEFAULT_TENANT, DID_NOT_HOLD_EVENT, DeliverFrom, DeliveryError,
-    EVENT_TYPE_PREFIX, EngineEvent, EventSink, Undelivered,
+    CLOUDEVENTS_SPEC_VERSION, CloudEvent, DEFAULT_EVENT_SOURCE, DEFAULT_TENANT, DID_NOT_HOLD_EVENT, DeliverFrom,
+    DeliveryError, EVENT_TYPE_PREFIX, EngineEvent, EventSink, Undelivered,
 };
 pub use finding::{Finding, Guidance, Severity, guidance};
 pub use identifier::IdentifierError;
@@ -68,9 +68,9 @@ pub use store::{
     ActionDetail, ActionFilter, ActionLeases, ActionStore, ApiToken, AuditArchive, AuditBody, AuditFilter, AuditLog,
     AuditRecord, BeginOutcome, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict, Credential, DeliveryStore,
     DetailUpdate, Fence, LeafHash, Lease, LeaseRequest, LeaseStore, LimitReached, LimitStore, MarkAdvance, Page,
-    PageRequest, ParkedRecord, PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore, ReplayOutcome, Settlement,
-    SafetyStore, SequencingBacklog, SessionStore, SettingsRecord, SinkMark, SlotRequest, StateChange, Store,
-    StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
+    PageRequest, ParkedRecord, PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore, ReplayOutcome,
+    SafetyStore, SequencingBacklog, SessionStore, SettingsRecord, Settlement, SinkMark, SlotRequest, StateChange,
+    Store, StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
 };
 
 /// Mock implementations of the core traits, for tests in this and other crates.

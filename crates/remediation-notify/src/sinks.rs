@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use remediation_audit::AuditSink;
-use remediation_core::{AuditRecord, Clock, CloudEvent, DeliveryError, EngineEvent, EventSink, SystemClock, Undelivered};
+use remediation_core::{
+    AuditRecord, Clock, CloudEvent, DeliveryError, EngineEvent, EventSink, SystemClock, Undelivered,
+};
 use reqwest::Url;
 use secrecy::SecretString;
 
@@ -202,7 +204,9 @@ impl EventSink for WebhookSink {
                 delivered,
                 error: DeliveryError::permanent(format!("cannot serialise the event: {e}")),
             })?;
-            self.post(&event.id, CLOUDEVENTS_CONTENT_TYPE, body).await.map_err(|error| Undelivered { delivered, error })?;
+            self.post(&event.id, CLOUDEVENTS_CONTENT_TYPE, body)
+                .await
+                .map_err(|error| Undelivered { delivered, error })?;
         }
         Ok(())
     }

@@ -41,9 +41,7 @@ use remediation_audit::AuditKey;
 use remediation_config::Config;
 use remediation_core::factory::BuildContext;
 use remediation_core::store::prelude::*;
-use remediation_core::{
-    CachedChecks, Clock, Connector, Engine, EngineParts, FailpointHook, SystemClock,
-};
+use remediation_core::{CachedChecks, Clock, Connector, Engine, EngineParts, FailpointHook, SystemClock};
 use remediation_gates::{Pipeline, PolicySettings};
 use remediation_limiter::Limits;
 

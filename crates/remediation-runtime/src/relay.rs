@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use remediation_audit::AuditSink;
 use remediation_core::{
-    Actor, AuditFilter, AuditRecord, Clock, CloudEvent, DEFAULT_TENANT, DeliverFrom, DeliveryError, EventSink, Fence, Lease,
-    LeaseRequest, MarkAdvance, ParkedRecord, ReplayOutcome, SettingsRecord, Settlement, Store, StoreError,
+    Actor, AuditFilter, AuditRecord, Clock, CloudEvent, DEFAULT_TENANT, DeliverFrom, DeliveryError, EventSink, Fence,
+    Lease, LeaseRequest, MarkAdvance, ParkedRecord, ReplayOutcome, SettingsRecord, Settlement, Store, StoreError,
     Undelivered,
 };
 use time::OffsetDateTime;
@@ -340,7 +340,8 @@ impl Relay {
 
     async fn backlog_of(&self, sink: &str) -> Result<u64, StoreError> {
         let size = self.store.audit_size().await?;
-        let mark = self.store.sink_marks().await?.into_iter().find(|m| m.sink == sink).map_or(0, |m| m.delivered_through);
+        let mark =
+            self.store.sink_marks().await?.into_iter().find(|m| m.sink == sink).map_or(0, |m| m.delivered_through);
         Ok(size.saturating_sub(mark))
     }
 
@@ -479,8 +480,14 @@ impl Relay {
         if let Some(hook) = self.failpoints.as_ref().filter(|_| delivered > 0) {
             hook(AFTER_DELIVERY);
         }
-        let mut advance =
-            MarkAdvance { sink: sink.name.clone(), from: mark, to: mark, parked: Vec::new(), at: now, fence: fence.cloned() };
+        let mut advance = MarkAdvance {
+            sink: sink.name.clone(),
+            from: mark,
+            to: mark,
+            parked: Vec::new(),
+            at: now,
+            fence: fence.cloned(),
+        };
         if let Some(last) = delivered.checked_sub(1).and_then(|i| records.get(i)) {
             advance.to = last.seq;
         }
@@ -539,7 +546,8 @@ impl Relay {
         match &sink.target {
             SinkTarget::Audit(audit) => audit.deliver(records).await,
             SinkTarget::Events(events) => {
-                let envelopes: Vec<CloudEvent> = records.iter().map(|r| CloudEvent::from_record(r, &self.source)).collect();
+                let envelopes: Vec<CloudEvent> =
+                    records.iter().map(|r| CloudEvent::from_record(r, &self.source)).collect();
                 events.deliver(&envelopes).await
             }
         }
@@ -552,13 +560,14 @@ impl Relay {
         parked: &ParkedRecord,
         fence: Option<&Fence>,
     ) -> Result<Result<(), String>, RelayError> {
-        let records =
-            self.store.audit_page(&AuditFilter::default(), Some(parked.seq.saturating_sub(1)), 1).await?;
+        let records = self.store.audit_page(&AuditFilter::default(), Some(parked.seq.saturating_sub(1)), 1).await?;
         let outcome = match records.first().filter(|r| r.seq == parked.seq) {
             None => ReplayOutcome::RefusedAgain(format!("record {} is no longer in the log (archived)", parked.seq)),
             Some(record) => match self.hand_over(sink, std::slice::from_ref(record)).await {
                 Ok(()) => ReplayOutcome::Delivered,
-                Err(Undelivered { error: DeliveryError::Permanent { reason }, .. }) => ReplayOutcome::RefusedAgain(reason),
+                Err(Undelivered { error: DeliveryError::Permanent { reason }, .. }) => {
+                    ReplayOutcome::RefusedAgain(reason)
+                }
                 Err(Undelivered { error, .. }) => return Ok(Err(error.to_string())),
             },
         };

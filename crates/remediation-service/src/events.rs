@@ -30,7 +30,10 @@ pub async fn replay_parked(
         .into());
     }
     if reason.trim().is_empty() {
-        return Err(ServiceError::Invalid { field: "reason", message: "a reason is required; it is kept in the audit".to_owned() });
+        return Err(ServiceError::Invalid {
+            field: "reason",
+            message: "a reason is required; it is kept in the audit".to_owned(),
+        });
     }
     let store = runtime.store();
     let parked = store.parked(Some(sink.to_owned())).await?;

@@ -501,6 +501,21 @@ pub async fn archive_audit(
     let Some(last) = records.last().cloned() else {
         return Err(ServiceError::NotFound { what: format!("no audit record older than {before} can be archived") });
     };
+    // A configured sink that has not received a record yet keeps it in the log: archiving it
+    // would lose it for that sink.
+    let marks = store.sink_marks().await?;
+    for sink in runtime.relay().sinks() {
+        let mark = marks.iter().find(|m| m.sink == sink.name).map_or(0, |m| m.delivered_through);
+        if mark < last.seq {
+            return Err(ServiceError::Invalid {
+                field: "before",
+                message: format!(
+                    "sink `{}` has received the audit log only through record {mark}, and archiving would remove records up to {}: deliver first (`remediate events flush`, `remediate events status`), or remove the sink from the configuration",
+                    sink.name, last.seq
+                ),
+            });
+        }
+    }
     let leaves = leaves(runtime, size).await?;
     let mut proofs = Vec::with_capacity(records.len());
     for record in records {
@@ -596,6 +611,10 @@ mod tests {
     use super::*;
 
     fn runtime(dir: &Path, clock: Arc<ManualClock>) -> Runtime {
+        runtime_with(dir, clock, Vec::new())
+    }
+
+    fn runtime_with(dir: &Path, clock: Arc<ManualClock>, sinks: Vec<remediation_runtime::relay::RelaySink>) -> Runtime {
         remediation_connector_sandbox::write_sample(dir.join("sandbox.json")).expect("sandbox");
         let mut config =
             Config { connectors: vec![ConnectorConfig::sandbox("sandbox", "sandbox.json")], ..Config::default() };
@@ -603,9 +622,33 @@ mod tests {
         let options = RuntimeOptions {
             clock: Some(clock),
             signing_key: Some(Arc::new(LogSigningKey::from_seed(&[3; 32]))),
+            sinks,
             ..RuntimeOptions::default()
         };
         Runtime::build(&config, dir, None, options).expect("build")
+    }
+
+    #[tokio::test]
+    async fn archiving_waits_until_every_configured_sink_has_the_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock::new(datetime!(2019-01-01 00:00 UTC)));
+        let file = Arc::new(remediation_audit::JsonlFileSink::new(dir.path().join("trail.jsonl"), 1 << 20, 1));
+        let sink = remediation_runtime::relay::RelaySink::audit("file", file, remediation_core::DeliverFrom::Beginning);
+        let runtime = runtime_with(dir.path(), clock.clone(), vec![sink]);
+        runtime.relay().register().await.expect("register");
+        suggest_and_reject(&runtime, "admins").await;
+        clock.advance(time::Duration::days(8 * 365));
+        suggest_and_reject(&runtime, "admins").await;
+        let (seven_years, before) = (time::Duration::days(2557), datetime!(2019-01-02 00:00 UTC));
+        let out = dir.path().join("archive.json");
+
+        let refused = archive_audit(&runtime, &admin(), before, seven_years, &out).await;
+        let Err(ServiceError::Invalid { message, .. }) = &refused else { panic!("{refused:?}") };
+        assert!(message.contains("sink `audit/file` has received the audit log only through record 0"), "{message}");
+        assert!(!out.exists());
+        runtime.relay().flush(std::time::Duration::from_secs(10)).await.expect("flush");
+        let done = archive_audit(&runtime, &admin(), before, seven_years, &out).await.expect("archived");
+        assert_eq!(done.through_seq, 2);
     }
 
     /// Suggests and rejects an action on `resource`: two records.

@@ -21,7 +21,8 @@ fn records_rotate_by_size_and_none_is_lost_within_what_is_kept() {
     for batch in records.chunks(7) {
         block_on(AuditSink::deliver(&sink, batch)).expect("written");
     }
-    let mut files: Vec<std::path::PathBuf> = (1..=3).rev().map(|n| dir.path().join(format!("trail.jsonl.{n}"))).collect();
+    let mut files: Vec<std::path::PathBuf> =
+        (1..=3).rev().map(|n| dir.path().join(format!("trail.jsonl.{n}"))).collect();
     files.push(path.clone());
     assert!(!dir.path().join("trail.jsonl.4").exists(), "only `keep` rotated files");
     let mut kept = Vec::new();

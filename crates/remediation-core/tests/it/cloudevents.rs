@@ -19,7 +19,11 @@ fn each_event_has_its_cloudevents_type_subject_time_and_id() {
         action_id: action,
     };
     let cases: Vec<(remediation_core::AuditBody, &str, bool)> = vec![
-        (transition(id, Some(State::Executing), State::Completed, "complete", at).into(), "dev.remediation.action.completed", true),
+        (
+            transition(id, Some(State::Executing), State::Completed, "complete", at).into(),
+            "dev.remediation.action.completed",
+            true,
+        ),
         (transition(id, Some(State::Approved), State::Held, "hold", at).into(), "dev.remediation.action.held", true),
         (note("breaker_tripped", Some(id)).into(), "dev.remediation.breaker.tripped", true),
         (note("breaker_tripped", None).into(), "dev.remediation.breaker.tripped", false),

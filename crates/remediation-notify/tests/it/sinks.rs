@@ -144,7 +144,10 @@ async fn webhook_reports_a_4xx_as_permanent_after_the_events_before_it() {
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(400).set_body_string("bad schema")).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_string("bad schema"))
+        .mount(&server)
+        .await;
     let batch: Vec<CloudEvent> = records(3).iter().map(envelope).collect();
     let err = sink(&server.uri(), 3).deliver(&batch).await.expect_err("refused");
     assert_eq!(err.delivered, 1);

@@ -173,7 +173,8 @@ async fn a_partial_delivery_moves_the_mark_past_exactly_what_was_acknowledged() 
     let clock = clock();
     let store = Arc::new(InMemoryStore::with_clock(clock.clone()));
     let half = Arc::new(Half(Receiver::default()));
-    let relay = relay(store.clone(), clock.clone(), vec![RelaySink::events("half", half.clone(), DeliverFrom::Now)], "a");
+    let relay =
+        relay(store.clone(), clock.clone(), vec![RelaySink::events("half", half.clone(), DeliverFrom::Now)], "a");
     relay.register().await.unwrap();
     note(store.as_ref(), &clock, 7).await;
     relay.flush(BUDGET).await.unwrap();
@@ -228,7 +229,8 @@ async fn a_sink_that_refuses_everything_parks_without_an_endless_chain_of_admin_
     let store = Arc::new(InMemoryStore::with_clock(clock.clone()));
     let wall = Arc::new(Receiver::default());
     *wall.refuse.lock().unwrap() = (1..=100).collect();
-    let relay = relay(store.clone(), clock.clone(), vec![RelaySink::events("wall", wall.clone(), DeliverFrom::Now)], "a");
+    let relay =
+        relay(store.clone(), clock.clone(), vec![RelaySink::events("wall", wall.clone(), DeliverFrom::Now)], "a");
     relay.register().await.unwrap();
     note(store.as_ref(), &clock, 2).await;
     for _ in 0..5 {
@@ -244,7 +246,8 @@ async fn flush_defers_to_the_relay_lease_holder_and_a_replaced_holder_cannot_mov
     let clock = clock();
     let store = Arc::new(InMemoryStore::with_clock(clock.clone()));
     let sink = Arc::new(Receiver::default());
-    let relay_a = relay(store.clone(), clock.clone(), vec![RelaySink::events("s", sink.clone(), DeliverFrom::Now)], "a");
+    let relay_a =
+        relay(store.clone(), clock.clone(), vec![RelaySink::events("s", sink.clone(), DeliverFrom::Now)], "a");
     relay_a.register().await.unwrap();
     note(store.as_ref(), &clock, 3).await;
     // A server holds the lease: a command's flush delivers nothing and says so.
@@ -276,11 +279,17 @@ async fn two_running_relays_deliver_each_record_once() {
     let store = Arc::new(InMemoryStore::new());
     let clock: Arc<dyn Clock> = Arc::new(remediation_core::SystemClock);
     let sink = Arc::new(Receiver::default());
-    let options = RelayOptions { poll: Duration::from_millis(5), lease_ttl: Duration::from_secs(5), ..RelayOptions::default() };
+    let options =
+        RelayOptions { poll: Duration::from_millis(5), lease_ttl: Duration::from_secs(5), ..RelayOptions::default() };
     let make = |holder: &str| {
         Arc::new(
-            Relay::new(store.clone(), vec![RelaySink::events("s", sink.clone(), DeliverFrom::Beginning)], clock.clone(), holder.to_owned())
-                .with_options(options.clone()),
+            Relay::new(
+                store.clone(),
+                vec![RelaySink::events("s", sink.clone(), DeliverFrom::Beginning)],
+                clock.clone(),
+                holder.to_owned(),
+            )
+            .with_options(options.clone()),
         )
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
