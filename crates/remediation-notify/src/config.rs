@@ -36,7 +36,7 @@ pub enum EventSinkConfig {
     /// A JetStream stream: each event on `remediation.events.<tenant>.<type>`, exactly once
     /// within the stream's duplicate window.
     #[cfg(feature = "nats")]
-    Nats(remediation_nats::JetStreamSinkConfig),
+    Nats(Box<remediation_nats::JetStreamSinkConfig>),
 }
 
 /// The log sink.
@@ -88,7 +88,7 @@ pub enum AuditSinkConfig {
     /// A JetStream stream: each record on `remediation.audit.<tenant>`, exactly once within
     /// the stream's duplicate window.
     #[cfg(feature = "nats")]
-    Nats(remediation_nats::JetStreamSinkConfig),
+    Nats(Box<remediation_nats::JetStreamSinkConfig>),
 }
 
 /// A JSON Lines file that rotates by size ([`JsonlFileSink`]).

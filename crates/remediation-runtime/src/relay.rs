@@ -499,7 +499,7 @@ impl Relay {
                 if let Some(refused) = records.get(delivered) {
                     advance.to = refused.seq;
                     advance.parked.push((refused.seq, reason.clone()));
-                    parked_note = (refused.body.event() != EVENT_PARKED).then(|| (refused.seq, reason));
+                    parked_note = (refused.body.event() != EVENT_PARKED).then_some((refused.seq, reason));
                 }
             }
             Some(DeliveryError::Transient { reason, retry_after }) => transient = Some((reason, retry_after)),

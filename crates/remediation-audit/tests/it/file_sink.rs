@@ -35,7 +35,7 @@ fn records_rotate_by_size_and_none_is_lost_within_what_is_kept() {
     let first = kept[0].seq;
     assert!(first > 1, "rotation dropped the oldest files");
     assert_eq!(kept.iter().map(|r| r.seq).collect::<Vec<_>>(), (first..=60).collect::<Vec<_>>());
-    assert!(remediation_audit::verify_chain(kept.clone()).first_break.map_or(true, |b| b.position == 1));
+    assert!(remediation_audit::verify_chain(kept.clone()).first_break.is_none_or(|b| b.position == 1));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
