@@ -1,18 +1,22 @@
 //! Event delivery from the audit log (the outbox) through the real binaries: exactly once into
-//! JetStream across a crash between a sink's acknowledgement and the move of its mark.
+//! JetStream across a crash between a sink's acknowledgement and the move of its mark; a
+//! private nats-server stopped and restarted while a server works, losing nothing and keeping
+//! each action's order.
 //!
 //! NATS tests start private `nats-server`s (skipped with a printed reason without one, failing
 //! under `CI=true`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use remediation_e2e::Env;
 use remediation_nats::testing::{PrivateNats, PrivateNatsOptions};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::crash::park_at;
+use crate::server::{Server, token};
 
 /// The event stream a NATS sink creates by default.
 const EVENTS_STREAM: &str = "REMEDIATION_EVENTS";
@@ -56,6 +60,8 @@ struct Published {
     msg_id: String,
     id: String,
     auditseq: u64,
+    /// The action (the CloudEvent's `subject`), when it is about one.
+    action: Option<String>,
 }
 
 fn published(message: &jetstream::message::StreamMessage) -> Published {
@@ -65,6 +71,7 @@ fn published(message: &jetstream::message::StreamMessage) -> Published {
         msg_id,
         id: event["id"].as_str().unwrap_or_else(|| panic!("no id: {event}")).to_owned(),
         auditseq: event["auditseq"].as_u64().unwrap_or_else(|| panic!("no auditseq: {event}")),
+        action: event["subject"].as_str().map(str::to_owned),
     }
 }
 
@@ -111,6 +118,59 @@ fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>
 /// A private nats-server, or `None` after printing why the test skips (a failure under CI).
 fn nats() -> Option<PrivateNats> {
     PrivateNats::start(PrivateNatsOptions::default())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Actions through a server
+
+/// The value of gauge `line_start` (name and labels) in an OpenMetrics text.
+fn gauge(metrics: &str, line_start: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(line_start)?.split_whitespace().next()?.parse().ok())
+}
+
+fn user(i: usize) -> String {
+    format!("u{i:03}")
+}
+
+fn group(i: usize) -> String {
+    format!("g{:02}", i % 20)
+}
+
+/// A sandbox of `n` users, each in one of 20 groups, and limits that let every one of their
+/// revocations run.
+fn many_users(env: &Env, n: usize) {
+    let users: serde_json::Map<String, Value> = (0..n).map(|i| (user(i), json!({}))).collect();
+    let groups: serde_json::Map<String, Value> = (0..20)
+        .map(|g| (group(g), json!({"members": (0..n).filter(|i| i % 20 == g).map(user).collect::<Vec<_>>()})))
+        .collect();
+    env.write_sandbox(&json!({"users": users, "groups": groups}));
+    env.edit_config(|t| {
+        t.replace("per_connector = { max = 50,", "per_connector = { max = 100000,")
+            .replace("per_resource = { max = 10,", "per_resource = { max = 100000,")
+            .replace("global = { max = 200,", "global = { max = 100000,")
+    });
+}
+
+fn revoke(i: usize) -> Value {
+    json!({"connector": "sandbox", "kind": {"type": "revoke"}, "reason": "standing access",
+           "target": {"identity": user(i), "resource": group(i), "grant_type": "group_membership"}})
+}
+
+/// Suggests revoking user `i`'s membership through `server` and approves it; the action id.
+fn suggest_and_approve(server: &Server, i: usize, requester: &str, approver: &str) -> String {
+    let (status, created) = server.call("POST", "/v1/actions", Some(requester), Some(&revoke(i)));
+    assert_eq!(status, 201, "suggesting {}: {created}", user(i));
+    let id = created["action"]["id"].as_str().expect("id").to_owned();
+    let (status, body) = server.call("POST", &format!("/v1/actions/{id}/approve"), Some(approver), None);
+    assert_eq!(status, 200, "approving {id}: {body}");
+    id
+}
+
+/// Completed actions, as `GET /v1/actions?state=completed` counts them (at most 500).
+fn completed(server: &Server, token: &str) -> usize {
+    let (status, page) = server.call("GET", "/v1/actions?state=completed&limit=500", Some(token), None);
+    assert_eq!(status, 200, "{page}");
+    page["items"].as_array().map_or(0, Vec::len)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,4 +239,126 @@ fn a_crash_between_jetstreams_ack_and_the_mark_stores_each_event_once() {
     assert_eq!(backlog(&status, "events/js"), 0, "{status}");
     assert_eq!(sink_of(&status, "events/js")["parked"], 0, "{status}");
     eprintln!("exactly once across a crash: {} records, in {:?}", log.len(), started.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. A private nats-server stopped and restarted under load
+
+/// Actions suggested, approved and executed in the outage test.
+const OUTAGE_ACTIONS: usize = 120;
+
+#[test]
+fn a_nats_outage_under_load_delays_events_and_loses_none() {
+    let started = Instant::now();
+    let Some(mut nats) = nats() else { return };
+    let env = Env::new();
+    env.init_enabled();
+    many_users(&env, OUTAGE_ACTIONS);
+    env.edit_config(|t| {
+        format!("{t}\n[server]\nworker_interval_secs = 1\nrate_limit = {{ requests = 1000000, window_secs = 1 }}\n")
+    });
+    let requester = token(&env, "alice-svc", "requester");
+    let approver = token(&env, "bob-svc", "approver");
+    env.edit_config(|t| {
+        format!(
+            "{t}\n[[events.sinks]]\ntype = \"nats\"\nname = \"js\"\ndeliver_from = \"beginning\"\n\
+             connection = {{ url = \"{}\", connect_timeout_secs = 2, request_timeout_secs = 2 }}\n\n\
+             [events.relay]\nmax_backoff_secs = 1\n",
+            nats.url()
+        )
+    });
+    let server = Server::start(&env);
+    let status_of = || {
+        let (status, body) = server.call("GET", "/v1/events", Some(&requester), None);
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+
+    let done = AtomicUsize::new(0);
+    let (outage, backlogs) = std::thread::scope(|s| {
+        // Paced, so that the load runs before, through and after the outage.
+        let load = s.spawn(|| {
+            for i in 0..OUTAGE_ACTIONS {
+                suggest_and_approve(&server, i, &requester, &approver);
+                done.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        });
+        let until = |n: usize| {
+            wait_for(
+                Duration::from_secs(60),
+                &format!("{n} actions suggested"),
+                || (done.load(Ordering::SeqCst) >= n || load.is_finished()).then_some(()),
+                || server.log(),
+            );
+        };
+        until(30);
+        let delivered_before = sink_of(&status_of(), "events/js")["delivered_through"].as_u64().unwrap_or(0);
+        assert!(delivered_before > 0, "events flowed before the outage: {}", status_of());
+        let stopped_at = Instant::now();
+        nats.stop();
+        until(done.load(Ordering::SeqCst) + 10);
+        let first = backlog(&status_of(), "events/js");
+        // Down long enough for several attempts, backing off to the 1 s cap.
+        until(done.load(Ordering::SeqCst) + 20);
+        while stopped_at.elapsed() < Duration::from_millis(2500) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let second = backlog(&status_of(), "events/js");
+        let (status, metrics) = server.call("GET", "/metrics", Some(&requester), None);
+        assert_eq!(status, 200, "{metrics}");
+        let metrics = metrics.as_str().unwrap_or_default().to_owned();
+        let gauged = gauge(&metrics, "remediation_events_backlog{sink=\"events/js\"}");
+        let at_restart = done.load(Ordering::SeqCst);
+        nats.restart();
+        let outage = stopped_at.elapsed();
+        load.join().expect("load");
+        assert!(at_restart < OUTAGE_ACTIONS, "the load goes on after the restart ({at_restart} done at the restart)");
+        assert!(first > 0 && second > first, "the backlog grows while NATS is down: {first}, then {second}");
+        assert!(gauged.is_some_and(|g| g > 0.0), "the backlog gauge: {gauged:?}\n{metrics}");
+        (outage, (first, second, gauged))
+    });
+    eprintln!("NATS down for {outage:?}; backlog {} then {}, gauge {:?}", backlogs.0, backlogs.1, backlogs.2);
+
+    // Everything executes, and the stream catches up once NATS is back.
+    let recovered = Instant::now();
+    wait_for(
+        Duration::from_secs(60),
+        "every action completed",
+        || (completed(&server, &requester) == OUTAGE_ACTIONS).then_some(()),
+        || server.log(),
+    );
+    wait_for(
+        Duration::from_secs(30),
+        "backlog 0",
+        || {
+            let status = status_of();
+            (backlog(&status, "events/js") == 0 && status["unsequenced"] == 0).then_some(())
+        },
+        || format!("{}\n{}", status_of(), server.log()),
+    );
+    eprintln!("caught up {:?} after the restart", recovered.elapsed());
+    assert!(server.log().contains("sink unavailable; its events wait"), "the relay met the outage:\n{}", server.log());
+
+    let log = audit_log(&env);
+    let events: Vec<Published> = stream_messages(&nats.url(), EVENTS_STREAM).iter().map(published).collect();
+    assert_eq!(events.len(), log.len(), "one message per audit record, none lost or doubled");
+    let ids: BTreeSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    let hashes: BTreeSet<&str> = log.iter().map(|(_, h)| h.as_str()).collect();
+    assert_eq!(ids, hashes, "the stream holds exactly the audit log's records");
+    assert!(events.iter().all(|e| e.msg_id == e.id), "Nats-Msg-Id is the event id");
+    let mut last: HashMap<&str, u64> = HashMap::new();
+    for e in &events {
+        if let Some(action) = e.action.as_deref() {
+            let before = last.insert(action, e.auditseq);
+            assert!(before.is_none_or(|b| b < e.auditseq), "action {action}: {before:?} then {}", e.auditseq);
+        }
+    }
+    let in_order = events.windows(2).all(|w| w[0].auditseq < w[1].auditseq);
+    eprintln!(
+        "{} events of {} actions in the stream (in the log's order overall: {in_order}); {:?} in all",
+        events.len(),
+        last.len(),
+        started.elapsed()
+    );
 }
