@@ -1,7 +1,7 @@
 //! Event delivery from the audit log (the outbox) through the real binaries: exactly once into
 //! JetStream across a crash between a sink's acknowledgement and the move of its mark; a
 //! private nats-server stopped and restarted while a server works, losing nothing and keeping
-//! each action's order.
+//! each action's order; findings taken in over NATS once, malformed ones dead-lettered.
 //!
 //! NATS tests start private `nats-server`s (skipped with a printed reason without one, failing
 //! under `CI=true`).
@@ -361,4 +361,116 @@ fn a_nats_outage_under_load_delays_events_and_loses_none() {
         last.len(),
         started.elapsed()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Findings in over NATS
+
+fn finding(id: &str, control: &str, identity: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": id, "source": "scanner", "control_id": control, "severity": "high",
+        "title": "standing admin access", "connector": "sandbox",
+        "target": {"identity": identity, "resource": "admins", "grant_type": "group_membership"},
+        "suggested_kind": {"type": "revoke"},
+    }))
+    .expect("JSON")
+}
+
+#[test]
+fn findings_over_nats_are_taken_once_and_malformed_ones_dead_lettered() {
+    let started = Instant::now();
+    let Some(nats) = nats() else { return };
+    let env = Env::new();
+    env.init_enabled();
+    env.edit_config(|t| format!("{t}\n[server]\nworker_interval_secs = 1\n"));
+    env.expect(
+        "local:admin",
+        &["principal", "create", "scanner-svc", "--role", "requester", "--kind", "service", "--reason", "e2e"],
+        0,
+    );
+    let viewer = token(&env, "viewer-svc", "viewer");
+    env.edit_config(|t| {
+        format!(
+            "{t}\n[findings.nats]\nprincipal = \"scanner-svc\"\nconnection = {{ url = \"{}\" }}\nretry_delay_secs = 0\n",
+            nats.url()
+        )
+    });
+    let server = Server::start(&env);
+    let actions = || {
+        let (status, page) = server.call("GET", "/v1/actions?limit=500", Some(&viewer), None);
+        assert_eq!(status, 200, "{page}");
+        page["items"].as_array().cloned().unwrap_or_default()
+    };
+    let url = nats.url();
+    let rt = runtime();
+    let js = rt.block_on(js(&url));
+    // The consumer creates its streams when it starts.
+    wait_for(
+        Duration::from_secs(20),
+        "the findings stream",
+        || rt.block_on(js.get_stream("REMEDIATION_FINDINGS")).ok().map(|_| ()),
+        || server.log(),
+    );
+    let publish = |payload: Vec<u8>| {
+        rt.block_on(async {
+            let ack = js.publish("remediation.findings.scanner", payload.into()).await.expect("publish");
+            ack.await.expect("the findings stream acknowledges");
+        });
+    };
+    // Every message handled and acknowledged.
+    let drained = || {
+        rt.block_on(async {
+            let mut consumer: jetstream::consumer::PullConsumer =
+                js.get_stream("REMEDIATION_FINDINGS").await.ok()?.get_consumer("remediation-findings").await.ok()?;
+            let info = consumer.info().await.ok()?;
+            (info.num_pending == 0 && info.num_ack_pending == 0 && info.delivered.stream_sequence > 0)
+                .then_some(info.delivered.stream_sequence)
+        })
+    };
+
+    publish(finding("F-1", "least-privilege", "alice"));
+    publish(finding("F-1", "least-privilege", "alice"));
+    wait_for(Duration::from_secs(20), "both findings handled", || drained().filter(|s| *s >= 2), || server.log());
+    let list = actions();
+    assert_eq!(list.len(), 1, "the same finding twice is one action: {list:?}");
+    assert_eq!(list[0]["finding_id"], "F-1", "{list:?}");
+    assert_eq!(list[0]["control_id"], "least-privilege", "{list:?}");
+    assert_eq!(list[0]["state"], "pending_approval", "{list:?}");
+    assert_eq!(list[0]["requested_by"], "scanner-svc", "suggested as the service principal: {list:?}");
+    let log = server.log();
+    let taken: Vec<&str> = log.lines().filter(|l| l.contains("finding taken in over NATS")).collect();
+    assert_eq!(taken.len(), 2, "{log}");
+    assert!(taken[0].contains("created") && taken[1].contains("existing"), "{taken:?}");
+
+    publish(b"{\"id\": \"F-2\", not JSON".to_vec());
+    let letters = wait_for(
+        Duration::from_secs(20),
+        "a dead letter",
+        || {
+            let letters = stream_messages(&url, "REMEDIATION_DEADLETTER");
+            (!letters.is_empty()).then_some(letters)
+        },
+        || server.log(),
+    );
+    assert_eq!(letters.len(), 1);
+    let reason = header(&letters[0], "Remediation-Dead-Letter-Reason").unwrap_or_default();
+    assert!(!reason.is_empty(), "the dead letter says why: {:?}", letters[0].headers);
+    assert_eq!(letters[0].payload.as_ref(), b"{\"id\": \"F-2\", not JSON", "the message as published");
+    eprintln!("dead letter reason: {reason}");
+
+    // The consumer goes on.
+    publish(finding("F-3", "least-privilege", "bob"));
+    let list = wait_for(
+        Duration::from_secs(20),
+        "the next finding taken",
+        || {
+            let list = actions();
+            (list.len() == 2).then_some(list)
+        },
+        || server.log(),
+    );
+    assert_eq!(list[1]["finding_id"], "F-3", "{list:?}");
+    assert!(drained().is_some(), "nothing left unacknowledged");
+    assert_eq!(stream_messages(&url, "REMEDIATION_DEADLETTER").len(), 1, "no other dead letter");
+    eprintln!("findings over NATS in {:?}", started.elapsed());
 }
