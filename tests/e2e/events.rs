@@ -1,13 +1,16 @@
 //! Event delivery from the audit log (the outbox) through the real binaries: exactly once into
 //! JetStream across a crash between a sink's acknowledgement and the move of its mark; a
 //! private nats-server stopped and restarted while a server works, losing nothing and keeping
-//! each action's order; findings taken in over NATS once, malformed ones dead-lettered.
+//! each action's order; findings taken in over NATS once, malformed ones dead-lettered; a
+//! webhook that refuses an event parks it until it is replayed.
 //!
 //! NATS tests start private `nats-server`s (skipped with a printed reason without one, failing
 //! under `CI=true`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
@@ -171,6 +174,98 @@ fn completed(server: &Server, token: &str) -> usize {
     let (status, page) = server.call("GET", "/v1/actions?state=completed&limit=500", Some(token), None);
     assert_eq!(status, 200, "{page}");
     page["items"].as_array().map_or(0, Vec::len)
+}
+
+// ---------------------------------------------------------------------------------------------
+// A webhook receiver of the test's own
+
+/// One request a [`Hook`] got, and what it answered.
+#[derive(Debug, Clone)]
+struct Delivery {
+    /// `X-Remediation-Event-Id`.
+    id: String,
+    /// The status it answered.
+    status: u16,
+}
+
+/// A minimal HTTP/1.1 receiver on a free loopback port answering what `answer` says (status,
+/// body), keeping each request's event id and the status it answered.
+struct Hook {
+    addr: String,
+    got: Arc<Mutex<Vec<Delivery>>>,
+    answer: Arc<Mutex<(u16, String)>>,
+}
+
+impl Hook {
+    fn start(status: u16, body: &str) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let answer = Arc::new(Mutex::new((status, body.to_owned())));
+        let (keep, answers) = (got.clone(), answer.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let Ok(clone) = stream.try_clone() else { continue };
+                let mut reader = BufReader::new(clone);
+                let mut headers = Vec::new();
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    continue;
+                }
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = line.trim_end().split_once(':') {
+                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+                    }
+                }
+                let field = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+                let len = field("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let mut body = vec![0; len];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let (status, text) = answers.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                if stream.write_all(reply.as_bytes()).is_ok() {
+                    let id = field("x-remediation-event-id").unwrap_or_default();
+                    keep.lock().unwrap_or_else(PoisonError::into_inner).push(Delivery { id, status });
+                }
+            }
+        });
+        Self { addr, got, answer }
+    }
+
+    fn answer(&self, status: u16, body: &str) {
+        *self.answer.lock().unwrap_or_else(PoisonError::into_inner) = (status, body.to_owned());
+    }
+
+    fn deliveries(&self) -> Vec<Delivery> {
+        self.got.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The event ids it took (answered 2xx), with how many times each.
+    fn taken(&self) -> BTreeMap<String, usize> {
+        let mut taken = BTreeMap::new();
+        for d in self.deliveries().into_iter().filter(|d| (200..300).contains(&d.status)) {
+            *taken.entry(d.id).or_default() += 1;
+        }
+        taken
+    }
+}
+
+/// A secret file for a webhook sink; its path.
+fn webhook_secret(env: &Env) -> String {
+    let path = env.dir().join("events.secret");
+    std::fs::write(&path, "events-signing-secret-for-the-e2e-test").expect("secret");
+    path.display().to_string()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -473,4 +568,58 @@ fn findings_over_nats_are_taken_once_and_malformed_ones_dead_lettered() {
     assert!(drained().is_some(), "nothing left unacknowledged");
     assert_eq!(stream_messages(&url, "REMEDIATION_DEADLETTER").len(), 1, "no other dead letter");
     eprintln!("findings over NATS in {:?}", started.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. A webhook answering 400 parks the event until it is replayed
+
+#[test]
+fn a_webhook_answering_400_parks_the_event_until_replayed() {
+    let started = Instant::now();
+    let hook = Hook::start(400, "schema mismatch: unknown field `auditseq`");
+    let env = Env::new();
+    env.init_enabled();
+    let secret = webhook_secret(&env);
+    env.edit_config(|t| {
+        format!(
+            "{t}\n[[events.sinks]]\ntype = \"webhook\"\nurl = \"http://{}/events\"\nsecret_file = {secret:?}\n",
+            hook.addr
+        )
+    });
+    env.expect("local:alice", crate::REVOKE_ALICE_ADMINS, 0);
+
+    let status = env.expect("local:admin", &["events", "status", "--output", "json"], 0).json();
+    let parked: Vec<&Value> =
+        status["parked"].as_array().expect("parked").iter().filter(|p| p["sink"] == "events/webhook").collect();
+    // The suggestion's record, and the `event_parked` note about it (which the sink refuses
+    // too; no note is written about a note).
+    assert_eq!(parked.len(), 2, "{status}");
+    for p in &parked {
+        let reason = p["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("400") && reason.contains("schema mismatch"), "{p}");
+    }
+    assert_eq!(backlog(&status, "events/webhook"), 0, "parked records do not wait: {status}");
+    let export = env.expect("local:admin", &["audit", "export"], 0).stdout;
+    let notes: Vec<Value> = export
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSONL"))
+        .filter(|r| r["setting_event"] == "event_parked")
+        .collect();
+    assert_eq!(notes.len(), 1, "{export}");
+    assert_eq!(notes[0]["value"]["sink"], "events/webhook", "{}", notes[0]);
+    let refused: BTreeSet<String> = hook.deliveries().into_iter().filter(|d| d.status == 400).map(|d| d.id).collect();
+    assert_eq!(refused.len(), 2, "{:?}", hook.deliveries());
+
+    hook.answer(204, "");
+    env.expect("local:admin", &["events", "replay", "--sink", "events/webhook", "--reason", "fixed"], 0);
+    env.expect("local:admin", &["events", "flush"], 0);
+    let taken = hook.taken();
+    for id in &refused {
+        assert_eq!(taken.get(id), Some(&1), "the refused event {id} delivered again, once: {taken:?}");
+    }
+    let status = env.expect("local:admin", &["events", "status", "--output", "json"], 0).json();
+    assert_eq!(status["parked"], json!([]), "{status}");
+    assert_eq!(sink_of(&status, "events/webhook")["parked"], 0, "{status}");
+    assert_eq!(backlog(&status, "events/webhook"), 0, "{status}");
+    eprintln!("parked and replayed in {:?}", started.elapsed());
 }
