@@ -2,10 +2,11 @@
 //! JetStream across a crash between a sink's acknowledgement and the move of its mark; a
 //! private nats-server stopped and restarted while a server works, losing nothing and keeping
 //! each action's order; findings taken in over NATS once, malformed ones dead-lettered; a
-//! webhook that refuses an event parks it until it is replayed.
+//! webhook that refuses an event parks it until it is replayed; and two replicas on one
+//! PostgreSQL database of which one relay delivers, the survivor taking over after a SIGKILL.
 //!
 //! NATS tests start private `nats-server`s (skipped with a printed reason without one, failing
-//! under `CI=true`).
+//! under `CI=true`); the replica test needs `REMEDIATION_TEST_PG` likewise.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -19,6 +20,7 @@ use remediation_nats::testing::{PrivateNats, PrivateNatsOptions};
 use serde_json::{Value, json};
 
 use crate::crash::park_at;
+use crate::postgres::Db;
 use crate::server::{Server, token};
 
 /// The event stream a NATS sink creates by default.
@@ -622,4 +624,109 @@ fn a_webhook_answering_400_parks_the_event_until_replayed() {
     assert_eq!(sink_of(&status, "events/webhook")["parked"], 0, "{status}");
     assert_eq!(backlog(&status, "events/webhook"), 0, "{status}");
     eprintln!("parked and replayed in {:?}", started.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Two replicas, one relay
+
+#[test]
+fn two_replicas_deliver_through_one_relay_and_the_survivor_takes_over() {
+    let started = Instant::now();
+    let Some(db) = Db::create("two_replicas_deliver_through_one_relay_and_the_survivor_takes_over") else { return };
+    let hook = Hook::start(200, "");
+    let env = Env::new();
+    env.init_enabled();
+    many_users(&env, 20);
+    env.edit_config(|t| {
+        format!(
+            "{t}\n[server]\nworker_interval_secs = 1\nrate_limit = {{ requests = 1000000, window_secs = 1 }}\n{}",
+            db.store_table()
+        )
+    });
+    env.expect("local:admin", &["migrate"], 0);
+    let requester = token(&env, "alice-svc", "requester");
+    let approver = token(&env, "bob-svc", "approver");
+    let secret = webhook_secret(&env);
+    env.edit_config(|t| {
+        format!(
+            "{t}\n[[events.sinks]]\ntype = \"webhook\"\nurl = \"http://{}/events\"\nsecret_file = {secret:?}\ndeliver_from = \"beginning\"\n\n[events.relay]\nlease_ttl_secs = 2\n",
+            hook.addr
+        )
+    });
+    let mut replicas = [Server::start(&env), Server::start(&env)];
+    // Records sealed so far, by hash.
+    let sealed = || -> BTreeSet<String> {
+        db.pairs("SELECT seq::text, hash FROM audit ORDER BY seq").into_iter().map(|(_, h)| h).collect()
+    };
+    let pending = || db.run(true, &["SELECT COUNT(*) FROM audit_pending"])[0];
+    let logs = |replicas: &[Server]| replicas.iter().map(|s| s.log()).collect::<Vec<_>>().join("\n---\n");
+
+    for i in 0..10 {
+        let (status, created) = replicas[0].call("POST", "/v1/actions", Some(&requester), Some(&revoke(i)));
+        assert_eq!(status, 201, "{created}");
+        let id = created["action"]["id"].as_str().expect("id").to_owned();
+        let (status, body) = replicas[1].call("POST", &format!("/v1/actions/{id}/approve"), Some(&approver), None);
+        assert_eq!(status, 200, "{body}");
+    }
+    wait_for(
+        Duration::from_secs(60),
+        "10 actions completed and every record delivered",
+        || {
+            let done = completed(&replicas[0], &requester) == 10 && pending() == 0;
+            let all = sealed();
+            (done && hook.taken().keys().cloned().collect::<BTreeSet<_>>() == all).then_some(())
+        },
+        || format!("{:?}\n{}", hook.taken().len(), logs(&replicas)),
+    );
+    let taken = hook.taken();
+    let twice: Vec<(&String, &usize)> = taken.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "one relay delivers: no event twice: {twice:?}");
+    assert_eq!(taken.len(), sealed().len(), "one delivery per audit record");
+    eprintln!("{} records delivered once each by one of two replicas after {:?}", taken.len(), started.elapsed());
+
+    // SIGKILL the replica holding the relay lease; the survivor delivers what follows.
+    let holder = db
+        .pairs("SELECT name, holder FROM leases WHERE name = 'event-relay' AND holder IS NOT NULL")
+        .into_iter()
+        .next()
+        .map(|(_, h)| h)
+        .unwrap_or_else(|| panic!("nobody holds the relay lease\n{}", logs(&replicas)));
+    let victim = replicas
+        .iter()
+        .position(|s| holder.starts_with(&format!("pid{}@", s.child.id())))
+        .unwrap_or_else(|| panic!("the lease holder {holder} is neither replica"));
+    // When it also seals the audit log (the store's holder is `host:pid:uuid`), the survivor's
+    // records wait for that lease (10 s) too.
+    let sequencer = db
+        .pairs("SELECT name, holder FROM leases WHERE name = 'audit-sequencer' AND holder IS NOT NULL")
+        .into_iter()
+        .any(|(_, h)| h.contains(&format!(":{}:", replicas[victim].child.id())));
+    replicas[victim].child.kill().expect("SIGKILL");
+    replicas[victim].child.wait().expect("wait");
+    let killed = Instant::now();
+    let survivor = &replicas[1 - victim];
+    for i in 10..15 {
+        suggest_and_approve(survivor, i, &requester, &approver);
+    }
+    let after = wait_for(
+        Duration::from_secs(40),
+        "the survivor delivers every record",
+        || {
+            let all = sealed();
+            let taken = hook.taken();
+            (completed(survivor, &requester) == 15 && pending() == 0 && all.iter().all(|h| taken.contains_key(h)))
+                .then_some(killed.elapsed())
+        },
+        || format!("{} of {} taken\n{}", hook.taken().len(), sealed().len(), survivor.log()),
+    );
+    let taken = hook.taken();
+    let all = sealed();
+    assert!(all.iter().all(|h| taken.contains_key(h)), "none missing");
+    assert_eq!(taken.keys().cloned().collect::<BTreeSet<_>>(), all, "nothing but the log's records");
+    eprintln!(
+        "replica {victim} (the relay{}) killed; the survivor delivered all {} records {after:?} later; {:?} in all",
+        if sequencer { " and the audit sequencer" } else { "" },
+        all.len(),
+        started.elapsed()
+    );
 }
