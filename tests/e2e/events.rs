@@ -341,7 +341,9 @@ fn a_crash_between_jetstreams_ack_and_the_mark_stores_each_event_once() {
 // ---------------------------------------------------------------------------------------------
 // 2. A private nats-server stopped and restarted under load
 
-/// Actions suggested, approved and executed in the outage test.
+/// Users of the outage test's sandbox: the most actions it may suggest.
+const OUTAGE_USERS: usize = 300;
+/// The fewest actions the outage test suggests; it goes on until 20 after NATS is back.
 const OUTAGE_ACTIONS: usize = 120;
 
 #[test]
@@ -350,7 +352,7 @@ fn a_nats_outage_under_load_delays_events_and_loses_none() {
     let Some(mut nats) = nats() else { return };
     let env = Env::new();
     env.init_enabled();
-    many_users(&env, OUTAGE_ACTIONS);
+    many_users(&env, OUTAGE_USERS);
     env.edit_config(|t| {
         format!("{t}\n[server]\nworker_interval_secs = 1\nrate_limit = {{ requests = 1000000, window_secs = 1 }}\n")
     });
@@ -372,14 +374,23 @@ fn a_nats_outage_under_load_delays_events_and_loses_none() {
     };
 
     let done = AtomicUsize::new(0);
-    let (outage, backlogs) = std::thread::scope(|s| {
+    let restarted: Mutex<Option<usize>> = Mutex::new(None);
+    let (actions, outage, backlogs) = std::thread::scope(|s| {
         // Paced, so that the load runs before, through and after the outage.
         let load = s.spawn(|| {
-            for i in 0..OUTAGE_ACTIONS {
+            for i in 0..OUTAGE_USERS {
+                if restarted
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .is_some_and(|at| i >= (at + 20).max(OUTAGE_ACTIONS))
+                {
+                    return i;
+                }
                 suggest_and_approve(&server, i, &requester, &approver);
                 done.fetch_add(1, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(25));
             }
+            OUTAGE_USERS
         });
         let until = |n: usize| {
             wait_for(
@@ -406,23 +417,27 @@ fn a_nats_outage_under_load_delays_events_and_loses_none() {
         assert_eq!(status, 200, "{metrics}");
         let metrics = metrics.as_str().unwrap_or_default().to_owned();
         let gauged = gauge(&metrics, "remediation_events_backlog{sink=\"events/js\"}");
-        let at_restart = done.load(Ordering::SeqCst);
         nats.restart();
+        let at_restart = done.load(Ordering::SeqCst);
+        *restarted.lock().unwrap_or_else(PoisonError::into_inner) = Some(at_restart);
         let outage = stopped_at.elapsed();
-        load.join().expect("load");
-        assert!(at_restart < OUTAGE_ACTIONS, "the load goes on after the restart ({at_restart} done at the restart)");
+        let actions = load.join().expect("load");
+        assert!(at_restart + 20 <= actions, "the load goes on after the restart: {at_restart}, then {actions}");
         assert!(first > 0 && second > first, "the backlog grows while NATS is down: {first}, then {second}");
         assert!(gauged.is_some_and(|g| g > 0.0), "the backlog gauge: {gauged:?}\n{metrics}");
-        (outage, (first, second, gauged))
+        (actions, outage, (at_restart, first, second, gauged))
     });
-    eprintln!("NATS down for {outage:?}; backlog {} then {}, gauge {:?}", backlogs.0, backlogs.1, backlogs.2);
+    eprintln!(
+        "{actions} actions; NATS down for {outage:?} (restarted after {} actions); backlog {} then {}, gauge {:?}",
+        backlogs.0, backlogs.1, backlogs.2, backlogs.3
+    );
 
     // Everything executes, and the stream catches up once NATS is back.
     let recovered = Instant::now();
     wait_for(
         Duration::from_secs(60),
         "every action completed",
-        || (completed(&server, &requester) == OUTAGE_ACTIONS).then_some(()),
+        || (completed(&server, &requester) == actions).then_some(()),
         || server.log(),
     );
     wait_for(
