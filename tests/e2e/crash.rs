@@ -18,8 +18,8 @@ const SETTLE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A `remediate ARGS` process run as `actor` with `REMEDIATION_FAILPOINT=failpoint`, stopped at
 /// that failpoint (its standard input and the rest of its standard error are kept).
-struct Parked {
-    child: Child,
+pub(crate) struct Parked {
+    pub(crate) child: Child,
     stderr: BufReader<std::process::ChildStderr>,
 }
 
@@ -36,7 +36,7 @@ impl Drop for Parked {
 /// Starts `remediate ARGS` as `actor` with `REMEDIATION_FAILPOINT=failpoint` and waits until
 /// it reports the failpoint (`name` or `name:resume-on-stdin`).
 #[allow(clippy::zombie_processes, reason = "the caller (or `Parked`'s drop) waits for the child it is handed")]
-fn park_at(env: &Env, actor: &str, failpoint: &str, args: &[&str]) -> Parked {
+pub(crate) fn park_at(env: &Env, actor: &str, failpoint: &str, args: &[&str]) -> Parked {
     let mut child = Command::new(remediate_bin())
         .arg("--data-dir")
         .arg(env.dir())

@@ -7,6 +7,7 @@ mod client;
 mod concurrency;
 mod connectors;
 mod crash;
+mod events;
 mod hostile;
 mod log;
 mod postgres;
