@@ -152,7 +152,9 @@ impl Ctx {
                 Ok(if waiting { ExitCode::Provider.code() } else { ExitCode::Success.code() })
             }
             Err(RelayError::Busy { .. }) => {
-                outln!("a server delivers events for this store; `remediate events status` shows how far it is")?;
+                outln!(
+                    "another process (a server, or a command killed or still running) holds the delivery lease for this store; it lapses after `[events.relay] lease_ttl_secs` if that process is gone; `remediate events status` shows each sink's backlog"
+                )?;
                 Ok(ExitCode::Success.code())
             }
             Err(e) => Err(Failure::new(

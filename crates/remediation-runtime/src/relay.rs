@@ -127,8 +127,8 @@ pub enum RelayError {
     /// The store could not be read or written.
     #[error("the relay cannot use the store")]
     Store(#[from] StoreError),
-    /// Another process holds the relay's lease (a server delivers).
-    #[error("another process ({holder}) delivers events; it holds the relay lease")]
+    /// Another process holds the relay's lease (a server, or another command, delivers).
+    #[error("{holder} is delivering events for this store (it holds the relay lease)")]
     Busy {
         /// Who holds it, when known.
         holder: String,
@@ -282,19 +282,23 @@ impl Relay {
 
     /// Delivers what waits, sink by sink, until each is caught up, fails transiently, or
     /// `budget` runs out; for the command line, which has no background relay. Takes the
-    /// relay lease for the time it works and gives it up; when another process holds it (a
-    /// server relays), it delivers nothing and says so ([`RelayError::Busy`]).
+    /// relay lease for the time it works (renewing it, so a command killed meanwhile holds
+    /// delivery up for at most the lease's duration) and gives it up; when another process
+    /// holds it (a server, or another command), it delivers nothing and says so
+    /// ([`RelayError::Busy`]).
     pub async fn flush(&self, budget: Duration) -> Result<Vec<FlushedSink>, RelayError> {
         if self.sinks.is_empty() {
             return Ok(Vec::new());
         }
-        let ttl = budget.saturating_add(self.options.lease_ttl);
-        let request = LeaseRequest { holder: self.holder.clone(), ttl };
-        let Some(lease) = self.store.acquire_lease(RELAY_LEASE, &request).await? else {
-            return Err(RelayError::Busy { holder: "a server".to_owned() });
+        // The lease lasts `lease_ttl` and is renewed as the flush goes on, so a command killed
+        // mid-flush holds delivery up for at most `lease_ttl`.
+        let ttl = self.options.lease_ttl;
+        let Some(mut lease) = self.store.acquire_lease(RELAY_LEASE, &self.lease_request()).await? else {
+            return Err(RelayError::Busy { holder: "another process".to_owned() });
         };
         let fence = self.fence(&lease);
         let started = std::time::Instant::now();
+        let mut renewed = started;
         let mut moved = vec![0u64; self.sinks.len()];
         let mut failing: Vec<Option<String>> = vec![None; self.sinks.len()];
         let mut outcome = Ok(());
@@ -307,6 +311,18 @@ impl Relay {
                     continue;
                 }
                 while started.elapsed() < budget {
+                    if renewed.elapsed() >= ttl / 3 {
+                        match self.store.renew_named_lease(RELAY_LEASE, &lease, ttl).await {
+                            Ok(next) => {
+                                lease = next;
+                                renewed = std::time::Instant::now();
+                            }
+                            Err(e) => {
+                                outcome = Err(e.into());
+                                break 'rounds;
+                            }
+                        }
+                    }
                     match self.pass(sink, Some(&fence)).await {
                         Ok(Pass::Idle) => break,
                         Ok(Pass::Moved(n)) => {
