@@ -46,6 +46,10 @@ pub struct LogSinkConfig {
     /// The sink's name, the key of its delivery mark (default `log`).
     #[serde(default)]
     pub name: Option<String>,
+    /// Also write the whole CloudEvents envelope, `data` and its free text (comments, reasons)
+    /// included, as the field `cloudevent` (default false: structured fields only).
+    #[serde(default)]
+    pub envelope: bool,
 }
 
 /// A signed webhook (of events, or of the audit trail). Exactly one of `secret_env` and
@@ -148,7 +152,8 @@ impl EventSinkConfig {
     /// Like [`build`](Self::build), with `env` standing in for the process environment.
     pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Arc<dyn EventSink>, NotifyError> {
         Ok(match self {
-            Self::Log(_) => Arc::new(LogSink),
+            Self::Log(c) if c.envelope => Arc::new(LogSink::new().with_envelope()),
+            Self::Log(_) => Arc::new(LogSink::new()),
             Self::Webhook(c) => Arc::new(c.build_with_env(env)?),
             #[cfg(feature = "nats")]
             Self::Nats(c) => Arc::new(c.build_events_with_env(env).map_err(|e| NotifyError::Nats(Box::new(e)))?),

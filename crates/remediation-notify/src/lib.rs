@@ -1,14 +1,16 @@
 //! Telling people and systems what the remediation engine does: event sinks for
-//! [`EngineEvent`](remediation_core::EngineEvent)s, and [`Notifier`], the connector that makes
-//! the `notify` action kind deliver a message.
+//! [`CloudEvent`](remediation_core::CloudEvent)s and audit sinks for the audit trail, which the
+//! runtime's relay feeds from the audit log (the outbox), and [`Notifier`], the connector that
+//! makes the `notify` action kind deliver a message.
 //!
 //! - [`LogSink`]: one structured `tracing` event per engine event (target
-//!   `remediation::events`; fields `type`, `action_id`, `from`, `to`, `event`, `actor`). No
-//!   free text, so no secret and nothing a user typed.
-//! - [`WebhookSink`]: POSTs each event, in a CloudEvents 1.0 envelope, to a URL, signed (below), retrying transient
-//!   failures; it never fails the engine: a delivery that does not succeed is logged and
-//!   dropped. The audit trail, not the event stream, is the record.
-//! - [`FanOut`]: one event to several sinks.
+//!   `remediation::events`): the envelope's attributes and the event's structured fields, no
+//!   free text unless asked for.
+//! - [`WebhookSink`]: POSTs each event, in a CloudEvents 1.0 envelope, to a URL, signed (below),
+//!   retrying transient failures a few times inside the call; what still fails is reported to
+//!   the relay as transient (it tries again later, without limit in time) or permanent (the
+//!   relay parks the event). Nothing is dropped.
+//! - [`WebhookAuditSink`]: POSTs batches of audit records, signed the same way.
 //! - [`Notifier`]: a [`Connector`](remediation_core::Connector) for `notify` actions, posting to
 //!   a Slack incoming webhook or to a signed generic webhook, once per idempotency key.
 //!
@@ -68,7 +70,7 @@
 //! |---|---|
 //! | `X-Remediation-Timestamp` | Unix time of signing, in whole seconds, decimal (`1700000000`) |
 //! | `X-Remediation-Signature` | `sha256=` + lowercase hex of HMAC-SHA256(key = the secret's UTF-8 bytes, message = `<timestamp>` `.` `<body>`) |
-//! | `X-Remediation-Event-Id` | sink: a UUIDv7 per event; notifier: the action's idempotency key. The same for every retry of one delivery, so receivers can drop duplicates |
+//! | `X-Remediation-Event-Id` | event sink: the event id (the audit record's hash); audit sink: `audit-<first seq>-<last seq>`; notifier: the action's idempotency key. The same for every retry of one delivery, so receivers can drop duplicates |
 //! | `Content-Type` | `application/cloudevents+json` (the body is a [`remediation_core::CloudEvent`], JSON Schema `schemas/cloudevent.schema.json`) |
 //!
 //! `<timestamp>` is the header's value exactly as sent and `<body>` the raw request bytes
@@ -114,8 +116,9 @@
 //! 0.5 s, then 1 s, ... (at most 10 s); the event sink also retries a 429, honouring a
 //! `Retry-After` in seconds up to 10 s. Redirects are not followed. A timed-out request may
 //! have arrived: delivery is at least once, and the event id lets receivers deduplicate.
-//! [`WebhookSink`] delivers on background tasks (at most [`MAX_IN_FLIGHT`] at once; beyond
-//! that, events are dropped with a warning), so a slow receiver never slows the engine.
+//! The sinks run on the relay, never on the engine's path: a slow or absent receiver delays
+//! its own events only. After the attempts, a 408, 429, 5xx or no answer is reported as
+//! transient, any other 4xx as permanent (the relay parks the event with the receiver's answer).
 //!
 //! # The notifier connector
 //!

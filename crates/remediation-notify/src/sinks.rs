@@ -16,15 +16,45 @@ use crate::error::NotifyError;
 use crate::http::{self, RetryPolicy};
 use crate::signature::{EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 
-/// Writes one structured `tracing` event per engine event, with target `remediation::events`
-/// and the fields `type`, `ce_type` (the CloudEvents `type`), `id` (the event id), `action_id`,
-/// `from`, `to`, `event` and `actor` (those that apply). Free text (comments, reasons) is left
-/// out, so nothing a user typed, and no secret, reaches the log through it. It never fails.
+/// Writes one structured `tracing` event per engine event, with target `remediation::events`:
+/// the envelope's attributes (`id`, `ce_source`, `ce_type`, `ce_subject`, `ce_time`,
+/// `ce_auditseq`), and of its `data` the fields `type`, `action_id`, `from`, `to`, `event` and
+/// `actor` (those that apply). Free text (comments, reasons) is left out by default, so nothing
+/// a user typed reaches the log through it; [`LogSink::with_envelope`] adds the whole envelope
+/// as JSON (`cloudevent`), `data` included, for log pipelines that parse it. It never fails.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct LogSink;
+pub struct LogSink {
+    envelope: bool,
+}
 
 impl LogSink {
-    fn log(envelope: &CloudEvent) {
+    /// A log sink writing structured fields only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also writes the whole CloudEvents envelope, `data` and its free text included, as the
+    /// field `cloudevent`.
+    pub fn with_envelope(self) -> Self {
+        Self { envelope: true }
+    }
+
+    fn log(&self, envelope: &CloudEvent) {
+        let whole = if self.envelope { serde_json::to_string(envelope).unwrap_or_default() } else { String::new() };
+        let span = tracing::info_span!(
+            target: "remediation::events",
+            "event",
+            ce_source = %envelope.source,
+            ce_subject = envelope.subject.as_deref().unwrap_or_default(),
+            ce_time = %envelope.time,
+            ce_auditseq = envelope.auditseq.unwrap_or_default(),
+            cloudevent = whole.as_str(),
+        );
+        let _entered = span.enter();
+        Self::fields(envelope);
+    }
+
+    fn fields(envelope: &CloudEvent) {
         let id = envelope.id.as_str();
         let ce_type = envelope.event_type.as_str();
         match &envelope.data {
@@ -86,7 +116,7 @@ impl LogSink {
 #[async_trait]
 impl EventSink for LogSink {
     async fn deliver(&self, events: &[CloudEvent]) -> Result<(), Undelivered> {
-        events.iter().for_each(Self::log);
+        events.iter().for_each(|e| self.log(e));
         Ok(())
     }
 }

@@ -32,7 +32,10 @@ fn build_err(config: &NotifierConfig) -> String {
 
 #[test]
 fn event_sink_configs_parse_and_refuse_unknown_fields() {
-    assert_eq!(sink(r#"type = "log""#).expect("log"), EventSinkConfig::Log(LogSinkConfig { name: None }));
+    assert_eq!(
+        sink(r#"type = "log""#).expect("log"),
+        EventSinkConfig::Log(LogSinkConfig { name: None, envelope: false })
+    );
     let EventSinkConfig::Webhook(w) =
         sink("type = \"webhook\"\nurl = \"https://x.example/e\"\nsecret_env = \"EVENTS_SECRET\"").expect("webhook")
     else {
@@ -69,7 +72,7 @@ fn event_sinks_build_and_errors_name_the_missing_source() {
     let ok = sink("type = \"webhook\"\nurl = \"https://x.example/e\"\nsecret_env = \"EVENTS_SECRET\"").expect("parse");
     let built = ok.build_with_env(&env).expect("build");
     drop(built);
-    assert!(EventSinkConfig::Log(LogSinkConfig { name: None }).build_with_env(&env).is_ok());
+    assert!(EventSinkConfig::Log(LogSinkConfig { name: None, envelope: false }).build_with_env(&env).is_ok());
 
     let missing = sink("type = \"webhook\"\nurl = \"https://x.example/e\"\nsecret_env = \"NOPE\"").expect("parse");
     let e = missing.build_with_env(&env).err().expect("error").to_string();

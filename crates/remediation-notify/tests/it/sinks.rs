@@ -218,7 +218,7 @@ async fn log_sink_writes_structured_fields_only() {
     t.actor = "local:bob".to_owned();
     t.comment = Some("token=hunter2".to_owned());
     let wrap = |data: EngineEvent| CloudEvent { data, ..event() };
-    LogSink
+    LogSink::new()
         .deliver(&[
             wrap(EngineEvent::Transition { record: Box::new(t) }),
             wrap(EngineEvent::BreakerTripped { action_id: Some(action_id(7)) }),
@@ -240,5 +240,17 @@ async fn log_sink_writes_structured_fields_only() {
     assert!(text.contains("event=kill_switch_on"), "{text}");
     assert!(text.contains(&format!("id=\"{}\"", event().id)), "{text}");
     assert!(text.contains("remediation::events"), "{text}");
+    assert!(text.contains("ce_source=/remediation/default") && text.contains("ce_auditseq=1"), "{text}");
     assert!(!text.contains("hunter2") && !text.contains("secret reason"), "{text}");
+}
+
+#[tokio::test]
+async fn log_sink_with_the_envelope_writes_the_same_cloudevent_as_the_webhook() {
+    let (logs, _guard) = Logs::capture();
+    LogSink::new().with_envelope().deliver(&[event()]).await.expect("never fails");
+    let text = logs.text();
+    let json = serde_json::to_string(&event()).expect("json");
+    // The field's value is the envelope's JSON, escaped by the formatter.
+    assert!(text.contains("cloudevent="), "{text}");
+    assert!(text.contains(&json.replace('"', "\\\"")) || text.contains(&json), "{text}");
 }
