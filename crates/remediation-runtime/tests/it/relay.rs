@@ -121,15 +121,18 @@ async fn a_sink_that_is_down_builds_a_backlog_and_catches_up_with_no_gap() {
     let clock = clock();
     let store = Arc::new(InMemoryStore::with_clock(clock.clone()));
     let (down, up) = (Arc::new(Receiver::default()), Arc::new(Receiver::default()));
+    let trail = Arc::new(Receiver::default());
     let sinks = vec![
         RelaySink::events("down", down.clone(), DeliverFrom::Now),
         RelaySink::events("up", up.clone(), DeliverFrom::Now),
+        RelaySink::audit("trail", trail.clone(), DeliverFrom::Now),
     ];
     let relay = relay(store.clone(), clock.clone(), sinks, "a");
     relay.register().await.unwrap();
     note(store.as_ref(), &clock, 5).await;
     relay.flush(BUDGET).await.unwrap();
     down.down.store(true, Ordering::SeqCst);
+    trail.down.store(true, Ordering::SeqCst);
     let written_at = clock.now();
     note(store.as_ref(), &clock, 30).await;
     clock.advance(time::Duration::minutes(10));
@@ -139,7 +142,7 @@ async fn a_sink_that_is_down_builds_a_backlog_and_catches_up_with_no_gap() {
     assert_eq!(down_report.backlog, 30);
     assert!(down_report.failing.as_deref().unwrap().contains("connection refused"), "{report:?}");
     assert_eq!(up.got().len(), 35, "one sink's outage does not hold up another");
-    let names = vec!["events/down".to_owned(), "events/up".to_owned()];
+    let names = vec!["events/down".to_owned(), "events/up".to_owned(), "audit/trail".to_owned()];
     let status = events_status(store.as_ref(), &names, clock.now()).await.unwrap();
     let sink = status.sinks.iter().find(|s| s.sink == "events/down").unwrap();
     assert_eq!((sink.backlog, sink.delivered_through), (30, 5));
@@ -148,9 +151,13 @@ async fn a_sink_that_is_down_builds_a_backlog_and_catches_up_with_no_gap() {
     // More comes while it is down: nothing is dropped.
     note(store.as_ref(), &clock, 10).await;
     relay.flush(BUDGET).await.unwrap();
+    let trail_status = events_status(store.as_ref(), &["audit/trail".to_owned()], clock.now()).await.unwrap();
+    assert_eq!(trail_status.sinks.iter().find(|s| s.sink == "audit/trail").unwrap().backlog, 40);
     down.down.store(false, Ordering::SeqCst);
+    trail.down.store(false, Ordering::SeqCst);
     relay.flush(BUDGET).await.unwrap();
     assert_eq!(down.got(), (1..=45).collect::<Vec<_>>(), "in order, no gap, no loss");
+    assert_eq!(trail.got(), (1..=45).collect::<Vec<_>>(), "the audit sink too: by seq, no gap, no loss");
     let status = events_status(store.as_ref(), &names, clock.now()).await.unwrap();
     assert!(status.sinks.iter().all(|s| s.backlog == 0 && s.oldest_undelivered.is_none()), "{status:?}");
 }
