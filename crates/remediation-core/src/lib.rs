@@ -37,6 +37,7 @@ pub mod identifier;
 pub mod lifecycle;
 mod permission;
 pub mod policy;
+pub mod secret_source;
 mod snapshot;
 pub mod store;
 

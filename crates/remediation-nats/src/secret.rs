@@ -3,53 +3,29 @@
 
 use std::path::Path;
 
+pub(crate) use remediation_core::secret_source::{EnvLookup, process_env};
+use remediation_core::secret_source::{SecretSourceError, read_secret};
 use secrecy::SecretString;
 
 use crate::error::NatsError;
 
-/// Looks up an environment variable; injectable so that tests need not change the process
-/// environment.
-pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// The process environment.
-pub(crate) fn process_env(var: &str) -> Option<String> {
-    std::env::var(var).ok()
-}
-
-/// Reads the secret from exactly one of `env` and `file`. `None` when neither is set; the
-/// caller decides whether that is an error. Surrounding whitespace (a file's final newline) is
-/// not part of the secret.
+/// Reads the secret from exactly one of `env` and `file` (see
+/// [`remediation_core::secret_source::read_secret`]); `None` when neither is set.
 pub(crate) fn read(
     context: &'static str,
     env_field: (&'static str, Option<&str>),
     file_field: (&'static str, Option<&Path>),
     lookup: EnvLookup<'_>,
 ) -> Result<Option<SecretString>, NatsError> {
-    let (value, field, origin) = match (env_field.1, file_field.1) {
-        (Some(var), None) => {
-            let value = lookup(var).ok_or_else(|| NatsError::MissingEnv { field: env_field.0, var: var.to_owned() })?;
-            (value, env_field.0, format!("environment variable `{var}`"))
-        }
-        (None, Some(path)) => {
-            let value = std::fs::read_to_string(path).map_err(|source| NatsError::ReadFile {
-                field: file_field.0,
-                path: path.to_owned(),
-                source,
-            })?;
-            (value, file_field.0, format!("file {}", path.display()))
-        }
-        (None, None) => return Ok(None),
-        (Some(_), Some(_)) => {
-            return Err(NatsError::InvalidSetting {
-                context,
-                field: env_field.0,
-                why: format!("and `{}` are both set; set one", file_field.0),
-            });
-        }
-    };
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err(NatsError::EmptySecret { field, origin });
-    }
-    Ok(Some(SecretString::from(trimmed.to_owned())))
+    read_secret(env_field, file_field, lookup).map_err(|e| match e {
+        SecretSourceError::MissingEnv { field, var } => NatsError::MissingEnv { field, var },
+        SecretSourceError::ReadFile { field, path, source } => NatsError::ReadFile { field, path, source },
+        SecretSourceError::Empty { field, origin } => NatsError::EmptySecret { field, origin },
+        SecretSourceError::Both { file_field, .. } => NatsError::InvalidSetting {
+            context,
+            field: env_field.0,
+            why: format!("and `{file_field}` are both set; set one"),
+        },
+        other => NatsError::InvalidSetting { context, field: env_field.0, why: other.to_string() },
+    })
 }

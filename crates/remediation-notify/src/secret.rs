@@ -3,18 +3,11 @@
 
 use std::path::Path;
 
+pub(crate) use remediation_core::secret_source::{EnvLookup, process_env};
+use remediation_core::secret_source::{SecretSourceError, read_secret};
 use secrecy::SecretString;
 
 use crate::error::NotifyError;
-
-/// Looks up an environment variable; injectable so that tests need not change the process
-/// environment.
-pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// The process environment.
-pub(crate) fn process_env(var: &str) -> Option<String> {
-    std::env::var(var).ok()
-}
 
 /// Reads the secret from exactly one of `env` and `file`. `None` when neither is set; the
 /// caller decides whether that is an error. Surrounding whitespace (a file's final newline) is
@@ -25,33 +18,17 @@ pub(crate) fn read(
     file_field: (&'static str, Option<&Path>),
     lookup: EnvLookup<'_>,
 ) -> Result<Option<SecretString>, NotifyError> {
-    let (value, field, origin) = match (env_field.1, file_field.1) {
-        (Some(var), None) => {
-            let value =
-                lookup(var).ok_or_else(|| NotifyError::MissingEnv { field: env_field.0, var: var.to_owned() })?;
-            (value, env_field.0, format!("environment variable `{var}`"))
+    read_secret(env_field, file_field, lookup).map_err(|e| match e {
+        SecretSourceError::MissingEnv { field, var } => NotifyError::MissingEnv { field, var },
+        SecretSourceError::ReadFile { field, path, source } => NotifyError::ReadSecretFile { field, path, source },
+        SecretSourceError::Empty { field, origin } => NotifyError::EmptySecret { field, origin },
+        SecretSourceError::Both { env_field, file_field } => {
+            NotifyError::ExactlyOne { context: context.to_owned(), options: both(env_field, file_field) }
         }
-        (None, Some(path)) => {
-            let value = std::fs::read_to_string(path).map_err(|source| NotifyError::ReadSecretFile {
-                field: file_field.0,
-                path: path.to_owned(),
-                source,
-            })?;
-            (value, file_field.0, format!("file {}", path.display()))
+        other => {
+            NotifyError::InvalidSetting { context: context.to_owned(), field: env_field.0, why: other.to_string() }
         }
-        (None, None) => return Ok(None),
-        (Some(_), Some(_)) => {
-            return Err(NotifyError::ExactlyOne {
-                context: context.to_owned(),
-                options: both(env_field.0, file_field.0),
-            });
-        }
-    };
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err(NotifyError::EmptySecret { field, origin });
-    }
-    Ok(Some(SecretString::from(trimmed.to_owned())))
+    })
 }
 
 /// The two field names for an "exactly one of" message.
