@@ -34,6 +34,9 @@ pub const RELAY_LEASE: &str = "event-relay";
 /// tests: a crash there hands the same records over again, and the receiver deduplicates).
 pub const AFTER_DELIVERY: &str = "relay_after_delivery";
 
+/// How often a running relay looks for replay requests (a flush looks at once).
+const REPLAY_LOOK_EVERY: Duration = Duration::from_secs(1);
+
 /// Most delivery delays kept between two [`Relay::take_counters`] per sink.
 const MAX_KEPT_DELAYS: usize = 100_000;
 
@@ -162,6 +165,8 @@ pub struct Relay {
     /// Each sink's mark as this relay last read or moved it (read again after a conflict).
     marks: Mutex<BTreeMap<String, u64>>,
     failpoints: Option<remediation_core::FailpointHook>,
+    /// When each sink's parked records were last looked at for replay requests.
+    replays_looked: Mutex<BTreeMap<String, std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -209,6 +214,7 @@ impl Relay {
             counters: Mutex::new(BTreeMap::new()),
             marks: Mutex::new(BTreeMap::new()),
             failpoints: None,
+            replays_looked: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -323,7 +329,7 @@ impl Relay {
                             }
                         }
                     }
-                    match self.pass(sink, Some(&fence)).await {
+                    match self.pass(sink, Some(&fence), true).await {
                         Ok(Pass::Idle) => break,
                         Ok(Pass::Moved(n)) => {
                             moved[i] += n as u64;
@@ -434,7 +440,7 @@ impl Relay {
         let Some(sink) = self.sinks.get(index) else { return };
         let mut failures = 0u32;
         while !*halt.borrow() {
-            let wait = match self.pass(sink, Some(&fence)).await {
+            let wait = match self.pass(sink, Some(&fence), false).await {
                 Ok(Pass::Moved(_)) => {
                     failures = 0;
                     continue;
@@ -470,10 +476,20 @@ impl Relay {
         f(counters.entry(sink.to_owned()).or_default());
     }
 
-    /// One pass over one sink: replays first, then the next batch after its mark.
-    async fn pass(&self, sink: &RelaySink, fence: Option<&Fence>) -> Result<Pass, RelayError> {
+    /// One pass over one sink: replays first (looked for at most once a second unless
+    /// `replays_now`), then the next batch after its mark.
+    async fn pass(&self, sink: &RelaySink, fence: Option<&Fence>, replays_now: bool) -> Result<Pass, RelayError> {
         let mut moved = 0;
-        for parked in self.store.parked(Some(sink.name.clone())).await?.into_iter().filter(|p| p.replay) {
+        let look = {
+            let mut looked = self.replays_looked.lock().unwrap_or_else(PoisonError::into_inner);
+            let due = replays_now || looked.get(&sink.name).is_none_or(|at| at.elapsed() >= REPLAY_LOOK_EVERY);
+            if due {
+                looked.insert(sink.name.clone(), std::time::Instant::now());
+            }
+            due
+        };
+        let replays = if look { self.store.parked(Some(sink.name.clone())).await? } else { Vec::new() };
+        for parked in replays.into_iter().filter(|p| p.replay) {
             match self.replay(sink, &parked, fence).await? {
                 Ok(()) => moved += 1,
                 Err(reason) => return Ok(Pass::Failed { moved, reason, retry_after: None }),
