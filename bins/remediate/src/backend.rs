@@ -197,11 +197,15 @@ impl Local {
         signing: Option<LogSigningKey>,
     ) -> Result<Self, Failure> {
         let mut options = RuntimeOptions {
-            sinks: vec![RelaySink::events(
-                "events-jsonl",
-                Arc::new(EventLog::new(dir.join(EVENTS_FILE))),
-                remediation_core::DeliverFrom::Now,
-            )],
+            // No server delivers to this file: archiving does not wait for it.
+            sinks: vec![
+                RelaySink::events(
+                    "events-jsonl",
+                    Arc::new(EventLog::new(dir.join(EVENTS_FILE))),
+                    remediation_core::DeliverFrom::Now,
+                )
+                .archive_does_not_wait(),
+            ],
             signing_key: signing.map(Arc::new),
             ..RuntimeOptions::default()
         };

@@ -62,6 +62,9 @@ pub struct RelaySink {
     pub target: SinkTarget,
     /// Where its mark starts when it is first seen.
     pub from: DeliverFrom,
+    /// Whether archiving the audit log waits until this sink has received the records it
+    /// would remove (true for every configured sink; see [`RelaySink::archive_does_not_wait`]).
+    pub holds_archive: bool,
 }
 
 impl std::fmt::Debug for RelaySink {
@@ -77,12 +80,19 @@ impl std::fmt::Debug for RelaySink {
 impl RelaySink {
     /// An event sink named `events/<name>`.
     pub fn events(name: &str, sink: Arc<dyn EventSink>, from: DeliverFrom) -> Self {
-        Self { name: format!("events/{name}"), target: SinkTarget::Events(sink), from }
+        Self { name: format!("events/{name}"), target: SinkTarget::Events(sink), from, holds_archive: true }
     }
 
     /// An audit sink named `audit/<name>`.
     pub fn audit(name: &str, sink: Arc<dyn AuditSink>, from: DeliverFrom) -> Self {
-        Self { name: format!("audit/{name}"), target: SinkTarget::Audit(sink), from }
+        Self { name: format!("audit/{name}"), target: SinkTarget::Audit(sink), from, holds_archive: true }
+    }
+
+    /// Archiving does not wait for this sink: for a convenience copy that may lag for long
+    /// (the command line's own `events.jsonl`, which no server delivers to).
+    pub fn archive_does_not_wait(mut self) -> Self {
+        self.holds_archive = false;
+        self
     }
 }
 
