@@ -122,9 +122,10 @@ pub struct EventSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RelaySettings {
-    /// Most records handed to a sink at once (default 256, 1 to 10000).
+    /// Most records handed to a sink at once (default 1024, 1 to 10000).
     pub batch: usize,
-    /// Milliseconds a caught-up sink waits before looking for new records (default 20).
+    /// Milliseconds a caught-up sink waits before looking for new records (default 5; each look
+    /// is one indexed read of the log).
     pub poll_interval_ms: u64,
     /// Longest wait between two attempts at a failing sink, in seconds (default 30).
     pub max_backoff_secs: u64,
@@ -135,7 +136,7 @@ pub struct RelaySettings {
 
 impl Default for RelaySettings {
     fn default() -> Self {
-        Self { batch: 256, poll_interval_ms: 20, max_backoff_secs: 30, lease_ttl_secs: 15 }
+        Self { batch: 1024, poll_interval_ms: 5, max_backoff_secs: 30, lease_ttl_secs: 15 }
     }
 }
 

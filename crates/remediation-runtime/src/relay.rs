@@ -99,9 +99,9 @@ impl RelaySink {
 /// How the relay paces itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayOptions {
-    /// Most records handed to a sink at once (default 256).
+    /// Most records handed to a sink at once (default 1024).
     pub batch: usize,
-    /// How long a caught-up sink waits before looking for new records (default 20 ms).
+    /// How long a caught-up sink waits before looking for new records (default 5 ms).
     pub poll: Duration,
     /// The first wait after a transient failure, doubled after each further one (default
     /// 500 ms).
@@ -116,8 +116,8 @@ pub struct RelayOptions {
 impl Default for RelayOptions {
     fn default() -> Self {
         Self {
-            batch: 256,
-            poll: Duration::from_millis(20),
+            batch: 1024,
+            poll: Duration::from_millis(5),
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             lease_ttl: Duration::from_secs(15),
