@@ -32,7 +32,7 @@ use remediation_testkit::{ActionBuilder, AllowAll, FakeConnector, FixedLimits, R
 use serde_json::json;
 
 /// Actions already in the store when the phases start.
-const SEEDED: u64 = 100_000;
+pub(crate) const SEEDED: u64 = 100_000;
 /// Concurrency levels measured.
 const CONCURRENCY: [usize; 2] = [1, 64];
 /// How long the fake provider takes to answer each request.
@@ -261,6 +261,26 @@ async fn phase(
     actions: usize,
     budget: Duration,
 ) -> anyhow::Result<PhaseResult> {
+    let (store, engine) = seeded_engine(path, actions)?;
+    let before = store.writer_stats();
+    let cpu_before = cpu_time()?;
+    let (done, elapsed) = closed_loop(&engine, concurrency, actions, budget).await?;
+    let cpu = cpu_time()?.saturating_sub(cpu_before);
+    let after = store.writer_stats();
+    Ok(PhaseResult {
+        actions: done,
+        elapsed,
+        changes: after.requests - before.requests,
+        commits: after.commits - before.commits,
+        writer_busy: Duration::from_nanos(after.busy_nanos - before.busy_nanos),
+        cpu,
+    })
+}
+
+/// The store phases' setup: a fresh durable SQLite store at `path` holding [`SEEDED`]
+/// completed actions, and an engine on it in auto mode, with a limit window that never
+/// refuses and a [`FakeConnector`] holding the targets of actions `0..actions` ([`target`]).
+pub(crate) fn seeded_engine(path: &std::path::Path, actions: usize) -> anyhow::Result<(Instrumented, Arc<Engine>)> {
     let store = Instrumented::open(path)?;
     let seeded: Vec<_> =
         (0..SEEDED).map(|n| ActionBuilder::new().seed(u64::MAX - n).state(State::Completed).detail().build()).collect();
@@ -276,13 +296,34 @@ async fn phase(
         policy: Arc::new(AllowAll::new(Mode::Auto)),
         limits: Arc::new(FixedLimits(vec![slot("connector:sandbox", u32::MAX, 3600)])),
     }));
+    Ok((store, engine))
+}
+
+/// Suggests and executes action `i` (a revocation of [`target`] `i`) through the engine API
+/// as `actor`; fails unless it completes.
+pub(crate) async fn suggest_and_execute(engine: &Engine, actor: &Actor, i: usize) -> anyhow::Result<()> {
+    let request = RequestBuilder::new().kind(ActionKind::Revoke).target(target(i)).build();
+    let suggestion = engine.suggest(request, actor).await?;
+    match engine.execute(suggestion.action.id, actor, false).await? {
+        ExecuteOutcome::Completed { .. } => Ok(()),
+        other => bail!("action {i} did not complete: {other:?}"),
+    }
+}
+
+/// The closed loop of the store phases: `concurrency` tasks each suggest and execute the next
+/// action as soon as their last one completed, up to `actions` actions or until `budget` has
+/// passed (no new action starts after it). Returns the actions completed and the wall time.
+pub(crate) async fn closed_loop(
+    engine: &Arc<Engine>,
+    concurrency: usize,
+    actions: usize,
+    budget: Duration,
+) -> anyhow::Result<(usize, Duration)> {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let before = store.writer_stats();
-    let cpu_before = cpu_time()?;
     let started = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (engine, next) = (Arc::clone(&engine), Arc::clone(&next));
+            let (engine, next) = (Arc::clone(engine), Arc::clone(&next));
             tokio::spawn(async move {
                 let actor = Actor::new("local:bench", Role::Admin);
                 let mut done = 0usize;
@@ -291,12 +332,8 @@ async fn phase(
                     if i >= actions || started.elapsed() >= budget {
                         return Ok::<_, anyhow::Error>(done);
                     }
-                    let request = RequestBuilder::new().kind(ActionKind::Revoke).target(target(i)).build();
-                    let suggestion = engine.suggest(request, &actor).await?;
-                    match engine.execute(suggestion.action.id, &actor, false).await? {
-                        ExecuteOutcome::Completed { .. } => done += 1,
-                        other => bail!("action {i} did not complete: {other:?}"),
-                    }
+                    suggest_and_execute(&engine, &actor, i).await?;
+                    done += 1;
                 }
             })
         })
@@ -306,19 +343,10 @@ async fn phase(
         done += task.await??;
     }
     let elapsed = started.elapsed();
-    let cpu = cpu_time()?.saturating_sub(cpu_before);
-    let after = store.writer_stats();
     if done == 0 {
         bail!("no action completed");
     }
-    Ok(PhaseResult {
-        actions: done,
-        elapsed,
-        changes: after.requests - before.requests,
-        commits: after.commits - before.commits,
-        writer_busy: Duration::from_nanos(after.busy_nanos - before.busy_nanos),
-        cpu,
-    })
+    Ok((done, elapsed))
 }
 
 /// A distinct target per action, so no two actions share one.
@@ -358,7 +386,7 @@ fn ceiling(path: &std::path::Path, per_txn: usize, txns: usize) -> anyhow::Resul
 
 /// The CPU time (user and system, every thread) this process used so far, from
 /// `/proc/self/stat` (clock ticks of 1/100 s, Linux's `USER_HZ`).
-fn cpu_time() -> anyhow::Result<Duration> {
+pub(crate) fn cpu_time() -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").context("cannot read /proc/self/stat")?;
     // The fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).context("unexpected /proc/self/stat")?;

@@ -5,12 +5,14 @@
 //! `cargo xtask codegen --check` fails when the committed files are stale, and so does this
 //! crate's test. `cargo xtask bench server` benchmarks `remediation-server` (not part of CI;
 //! see [`bench`]); `cargo xtask bench engine` the embedded engine on SQLite (see
-//! [`engine_bench`]). `cargo xtask api-descriptions reduce|check` maintains the reduced provider
+//! [`engine_bench`]); `cargo xtask bench events` event delivery by the relay to JetStream (see
+//! [`events_bench`]). `cargo xtask api-descriptions reduce|check` maintains the reduced provider
 //! API descriptions in `api-descriptions/` (see [`api_descriptions`]).
 
 mod api_descriptions;
 mod bench;
 mod engine_bench;
+mod events_bench;
 
 use std::path::{Path, PathBuf};
 
@@ -106,8 +108,9 @@ fn main() -> anyhow::Result<()> {
         ["bench", "engine", rest @ ..] => engine_bench::run(rest),
         ["bench", "throttle", rest @ ..] => throttle::run(rest),
         ["bench", "replicas", rest @ ..] => replicas_bench::run(rest),
+        ["bench", "events", rest @ ..] => events_bench::run(rest),
         _ => bail!(
-            "usage: cargo xtask codegen [--check] | api-descriptions check | api-descriptions reduce --provider P --full FILE [--commit SHA] | bench server [--only file|memory|seeded]... | bench engine [--actions N] [--seconds S] | bench throttle [--rate N] [--count N] | bench replicas [--actions N] [--limit N]"
+            "usage: cargo xtask codegen [--check] | api-descriptions check | api-descriptions reduce --provider P --full FILE [--commit SHA] | bench server [--only file|memory|seeded]... | bench engine [--actions N] [--seconds S] | bench throttle [--rate N] [--count N] | bench replicas [--actions N] [--limit N] | bench events [--actions N] [--seconds S] [--rounds N] [--rate R] [--poll MS] [--batch N] [--only cost|delay]"
         ),
     }
 }
