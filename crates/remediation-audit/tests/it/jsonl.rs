@@ -110,3 +110,34 @@ fn from_json_is_the_inverse_of_to_canonical_json() {
         assert_eq!(AuditRecord::from_json(&record.to_canonical_json().expect("json")).expect("parse"), record);
     }
 }
+
+/// `from_json` takes a record that writes back byte for byte without comparing it field by
+/// field; that holds only while serde_json's value of a record is written in the canonical
+/// form (sorted keys, as without serde_json's `preserve_order`). Every committed record does.
+#[test]
+fn a_stored_record_is_its_json_value_as_serde_json_writes_it() {
+    let text = [include_str!("../vectors/chain.jsonl"), include_str!("../vectors/log/records.jsonl")].concat();
+    let mut checked = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let record = remediation_core::AuditRecord::from_json(line).expect("valid");
+        let value = serde_json::to_value(&record).expect("valid");
+        assert_eq!(serde_json::to_string(&value).expect("valid"), record.to_canonical_json().expect("valid"));
+        assert_eq!(record.to_canonical_json().expect("valid"), line, "the vectors are canonical");
+        checked += 1;
+    }
+    assert!(checked >= 8, "{checked} records checked");
+}
+
+/// The same record with whitespace or another key order is read the slow way, to the same
+/// record; with a field added it is refused.
+#[test]
+fn a_record_that_is_not_canonical_text_is_still_read_strictly() {
+    let line = include_str!("../vectors/chain.jsonl").lines().next().expect("valid");
+    let record = remediation_core::AuditRecord::from_json(line).expect("valid");
+    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(line).expect("valid")).expect("valid");
+    assert_eq!(remediation_core::AuditRecord::from_json(&pretty).expect("valid"), record);
+    let mut extra: serde_json::Value = serde_json::from_str(line).expect("valid");
+    extra["zzz_extra"] = serde_json::json!("x");
+    let err = remediation_core::AuditRecord::from_json(&serde_json::to_string(&extra).expect("valid")).expect_err("refused");
+    assert!(err.to_string().contains("zzz_extra"), "{err}");
+}
