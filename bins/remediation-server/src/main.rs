@@ -140,7 +140,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Tree heads of the audit log, signed at most once a second as the log grows.
     let signer = tokio::spawn(remediation_api::worker::sign_loop(state.clone(), stop_rx.clone()));
     // The audit log to every event and audit sink; one replica at a time holds the relay lease.
-    let relay = tokio::spawn(state.runtime().relay().clone().run(stop_rx.clone()));
+    // On a thread of its own, below the engine's priority: delivery is background work.
+    let relay = state.runtime().relay().clone().spawn(stop_rx.clone()).context("cannot start the event relay")?;
     let findings = start_findings(&loaded.config, &state, stop_rx.clone())?;
 
     let app = remediation_api::router(state.clone());
@@ -166,7 +167,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let _ = worker.await;
         let _ = http.await;
         let _ = signer.await;
-        let _ = relay.await;
+        relay.join().await;
         if let Some(findings) = findings {
             let _ = findings.await;
         }

@@ -132,11 +132,17 @@ pub struct RelaySettings {
     /// How long the relay lease of the replica that delivers lasts unless renewed, in seconds
     /// (default 15): the longest a replica's death stops delivery before another takes over.
     pub lease_ttl_secs: u64,
+    /// How many steps below the server's priority the relay's thread runs (a Linux `nice`
+    /// increment, 0 to 19; default 10): delivery is background work, so a busy engine keeps
+    /// its CPU for its commits and the relay delivers with what is left (under a load the
+    /// machine cannot carry, the backlog grows, then drains). 0 runs the relay alongside the
+    /// engine.
+    pub nice: u8,
 }
 
 impl Default for RelaySettings {
     fn default() -> Self {
-        Self { batch: 1024, poll_interval_ms: 5, max_backoff_secs: 30, lease_ttl_secs: 15 }
+        Self { batch: 1024, poll_interval_ms: 5, max_backoff_secs: 30, lease_ttl_secs: 15, nice: 10 }
     }
 }
 

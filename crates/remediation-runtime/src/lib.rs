@@ -454,6 +454,7 @@ fn relay_options(config: &Config) -> relay::RelayOptions {
         options.poll = std::time::Duration::from_millis(r.poll_interval_ms.clamp(1, 60_000));
         options.backoff_max = std::time::Duration::from_secs(r.max_backoff_secs.clamp(1, 3_600));
         options.lease_ttl = std::time::Duration::from_secs(r.lease_ttl_secs.clamp(1, 3_600));
+        options.nice = r.nice.min(19);
     }
     options
 }

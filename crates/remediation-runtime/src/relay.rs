@@ -12,8 +12,10 @@
 //!
 //! One relay delivers at a time per store: it holds the named lease [`RELAY_LEASE`], and every
 //! mark it moves is fenced by that lease, so a relay that was paused past its lease and replaced
-//! cannot move a mark its successor moved. The server runs [`Relay::run`]; the command line
-//! calls [`Relay::flush`] at the end of each command (and `remediate events flush`).
+//! cannot move a mark its successor moved. The server runs [`Relay::spawn`] ([`Relay::run`] on a
+//! thread of its own, at a lower priority than the engine: delivery is background work, and a
+//! busy engine's commits come first); the command line calls [`Relay::flush`] at the end of each
+//! command (and `remediate events flush`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -111,6 +113,13 @@ pub struct RelayOptions {
     pub backoff_max: Duration,
     /// How long the relay's lease lasts unless renewed (default 15 s; renewed every third).
     pub lease_ttl: Duration,
+    /// How many steps below the process's own priority [`Relay::spawn`] runs the relay's
+    /// thread (a `nice` increment, 0 to 19; default 10; Linux only, elsewhere the thread keeps
+    /// the process's priority). A busy engine then keeps its CPU for its commits, and the relay
+    /// delivers with what is left: under a load the machine cannot carry, the backlog grows
+    /// and drains when the load drops, instead of the engine slowing down. 0 runs the relay
+    /// alongside the engine.
+    pub nice: u8,
 }
 
 impl Default for RelayOptions {
@@ -121,6 +130,7 @@ impl Default for RelayOptions {
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             lease_ttl: Duration::from_secs(15),
+            nice: 10,
         }
     }
 }
@@ -146,6 +156,45 @@ pub enum RelayError {
         /// Who holds it, when known.
         holder: String,
     },
+    /// The relay's thread or its runtime could not be started.
+    #[error("cannot start the relay's thread")]
+    Thread(#[source] std::io::Error),
+}
+
+/// The thread [`Relay::spawn`] started; it ends once the stop signal is sent and the relay has
+/// given its lease up.
+#[derive(Debug)]
+pub struct RelayThread {
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RelayThread {
+    /// Waits for the thread to end (send the stop signal first), without blocking the caller's
+    /// runtime.
+    pub async fn join(self) {
+        let thread = self.thread;
+        let ended = tokio::task::spawn_blocking(move || thread.join()).await;
+        if !matches!(ended, Ok(Ok(()))) {
+            tracing::error!(target: "remediation::events", "the relay's thread ended with a panic");
+        }
+    }
+}
+
+/// Lowers the calling thread's priority by `steps` (Linux `nice`, capped at 19); threads it
+/// starts afterwards (the runtime's blocking pool) inherit it.
+fn lower_this_thread(steps: u8) {
+    if steps == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        let lowered = rustix::process::getpriority_process(Some(tid))
+            .and_then(|now| rustix::process::setpriority_process(Some(tid), (now + i32::from(steps)).min(19)));
+        if let Err(e) = lowered {
+            tracing::warn!(target: "remediation::events", error = %e, "cannot lower the relay thread's priority; it runs alongside the engine");
+        }
+    }
 }
 
 /// What one sink's delivery did since the relay started, for `/metrics` and benchmarks.
@@ -375,6 +424,27 @@ impl Relay {
         let mark =
             self.store.sink_marks().await?.into_iter().find(|m| m.sink == sink).map_or(0, |m| m.delivered_through);
         Ok(size.saturating_sub(mark))
+    }
+
+    /// Runs [`Self::run`] on a thread of its own (`event-relay`), with a single-threaded
+    /// runtime of its own, [`RelayOptions::nice`] steps below the process's priority. Sinks
+    /// connect from that thread at their first delivery, so their clients' work runs there too.
+    /// Send `true` on `stop` and [`RelayThread::join`] it to stop.
+    pub fn spawn(self: Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) -> Result<RelayThread, RelayError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("event-relay-blocking")
+            .build()
+            .map_err(RelayError::Thread)?;
+        let steps = self.options.nice;
+        let thread = std::thread::Builder::new()
+            .name("event-relay".to_owned())
+            .spawn(move || {
+                lower_this_thread(steps);
+                runtime.block_on(self.run(stop));
+            })
+            .map_err(RelayError::Thread)?;
+        Ok(RelayThread { thread })
     }
 
     /// Runs until `stop` turns true: takes the relay lease when nobody holds it, delivers to

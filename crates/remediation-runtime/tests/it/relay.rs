@@ -322,3 +322,72 @@ async fn two_running_relays_deliver_each_record_once() {
     let next = LeaseRequest { holder: "c".to_owned(), ttl: Duration::from_secs(1) };
     assert!(store.acquire_lease(RELAY_LEASE, &next).await.unwrap().is_some());
 }
+
+/// The calling thread's `nice` value and name.
+#[cfg(target_os = "linux")]
+fn this_thread() -> (i32, Option<String>) {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    // Fields after the command name (in parentheses) start with the state, field 3; `nice` is 19.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let nice = rest.split(' ').nth(16).unwrap().parse().unwrap();
+    (nice, std::thread::current().name().map(str::to_owned))
+}
+
+/// A sink that notes which thread, at which priority, each delivery ran on.
+#[cfg(target_os = "linux")]
+#[derive(Default)]
+struct WhereDelivered {
+    seen: Mutex<Vec<(i32, Option<String>)>>,
+    got: AtomicUsize,
+}
+
+#[cfg(target_os = "linux")]
+#[async_trait::async_trait]
+impl EventSink for WhereDelivered {
+    async fn deliver(&self, events: &[CloudEvent]) -> Result<(), Undelivered> {
+        self.seen.lock().unwrap().push(this_thread());
+        self.got.fetch_add(events.len(), Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_spawned_relay_delivers_from_a_thread_of_its_own_below_the_process_priority() {
+    let (base, _) = this_thread();
+    for nice in [10u8, 0] {
+        let store = Arc::new(InMemoryStore::new());
+        let sink = Arc::new(WhereDelivered::default());
+        let relay = Arc::new(
+            Relay::new(
+                store.clone(),
+                vec![RelaySink::events("s", sink.clone(), DeliverFrom::Beginning)],
+                Arc::new(remediation_core::SystemClock),
+                "spawned".to_owned(),
+            )
+            .with_options(RelayOptions { poll: Duration::from_millis(5), nice, ..RelayOptions::default() }),
+        );
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let thread = relay.spawn(stop_rx).unwrap();
+        note(store.as_ref(), &ManualClock::new(remediation_testkit::fixed_time()), 20).await;
+        for _ in 0..2_000 {
+            if sink.got.load(Ordering::SeqCst) >= 20 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let _ = stop_tx.send(true);
+        thread.join().await;
+        assert_eq!(sink.got.load(Ordering::SeqCst), 20, "every record delivered");
+        let expected = (base + i32::from(nice)).min(19);
+        let seen = sink.seen.lock().unwrap().clone();
+        assert!(!seen.is_empty());
+        for (at, name) in seen {
+            assert_eq!(name.as_deref(), Some("event-relay"), "delivered from the relay's own thread");
+            assert_eq!(at, expected, "nice {nice}: the relay's thread runs {nice} steps below the process ({base})");
+        }
+        // It gave the lease up on the way out.
+        let next = LeaseRequest { holder: "next".to_owned(), ttl: Duration::from_secs(1) };
+        assert!(store.acquire_lease(RELAY_LEASE, &next).await.unwrap().is_some());
+    }
+}
