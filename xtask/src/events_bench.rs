@@ -59,6 +59,8 @@ const TICK: Duration = Duration::from_millis(5);
 const IN_FLIGHT_CAP: usize = 1_024;
 /// The relay-cost target: actions/s with the relay over actions/s without.
 const COST_TARGET: f64 = 0.8;
+/// How many steps below this process the second broker of the cost phase runs.
+const BROKER_NICE: u8 = 10;
 /// The delay target (p99, commit to acknowledgement).
 const DELAY_TARGET: Duration = Duration::from_millis(200);
 /// The batch size tried when the default misses the delay target.
@@ -133,28 +135,36 @@ fn parse(args: &[&str]) -> anyhow::Result<Options> {
 pub(crate) fn run(args: &[&str]) -> anyhow::Result<()> {
     let o = parse(args)?;
     let nats = Nats::start()?;
+    // The same broker BROKER_NICE steps below this process, as a broker on a host of its own
+    // takes no CPU from the engine (only with a `nats-server` program to start).
+    let background = if o.cost { Nats::start_private(BROKER_NICE) } else { None };
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let outcome = rt.block_on(bench(&o, &nats, dir.path()));
+    let outcome = rt.block_on(bench(&o, &nats, background.as_ref(), dir.path()));
     rt.block_on(nats.clean_up());
     outcome
 }
 
-async fn bench(o: &Options, nats: &Nats, dir: &std::path::Path) -> anyhow::Result<()> {
+async fn bench(o: &Options, nats: &Nats, background: Option<&Nats>, dir: &std::path::Path) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let budget = Duration::from_secs(o.seconds);
     let mut cost = None;
     if o.cost {
-        let mut runs: [Vec<CostResult>; 3] = Default::default();
+        let mut runs: [Vec<CostResult>; 4] = Default::default();
         for round in 0..o.rounds {
             // The order alternates, so a machine growing busier or quieter weighs on each alike.
-            let order = if round % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
+            let order = if round % 2 == 0 { [0, 1, 2, 3] } else { [3, 2, 1, 0] };
             for variant in order {
                 let phase = format!("cost{round}");
-                let (to, what) = match variant {
-                    0 => (None, "without sinks"),
-                    1 => (Some(To::Null), "with the relay delivering to a sink that acknowledges at once"),
-                    _ => (Some(To::JetStream(nats, &phase)), "with the relay delivering to JetStream"),
+                let (to, what) = match (variant, background) {
+                    (0, _) => (None, "without sinks"),
+                    (1, _) => (Some(To::Null), "with the relay delivering to a sink that acknowledges at once"),
+                    (2, _) => (Some(To::JetStream(nats, &phase)), "with the relay delivering to JetStream"),
+                    (_, Some(background)) => (
+                        Some(To::JetStream(background, &phase)),
+                        "with the relay delivering to JetStream, the broker below this process's priority",
+                    ),
+                    (_, None) => continue,
                 };
                 eprintln!("relay cost, round {} of {}: closed loop {what} ...", round + 1, o.rounds);
                 let path = dir.join(format!("cost-{variant}-{round}.db"));
@@ -164,12 +174,13 @@ async fn bench(o: &Options, nats: &Nats, dir: &std::path::Path) -> anyhow::Resul
         }
         let per_round: Vec<f64> =
             runs[2].iter().zip(&runs[0]).map(|(with, without)| with.rate() / without.rate()).collect();
-        let [without, null, with] = runs.map(CostResult::merge);
+        let [without, null, with, apart] = runs.map(|r| (!r.is_empty()).then(|| CostResult::merge(r)));
+        let (Some(without), Some(null), Some(with)) = (without, null, with) else { bail!("no cost phase ran") };
         let actions = o.actions.min(DRAIN_ACTIONS);
         eprintln!("relay cost: {actions} actions with the relay stopped, then the relay alone ...");
         let alone = drain_phase(&dir.join("drain.db"), nats, actions, &o.relay).await?;
         remove_store(&dir.join("drain.db"));
-        cost = Some((without, null, with, alone, per_round));
+        cost = Some((without, null, with, apart, alone, per_round));
     }
     let mut delays = Vec::new();
     if o.delay {
@@ -179,7 +190,7 @@ async fn bench(o: &Options, nats: &Nats, dir: &std::path::Path) -> anyhow::Resul
         delays.push(first);
         if !kept_up {
             // The highest rate sustained: the closed loop's with the relay, when measured.
-            let sustained = cost.as_ref().map_or(f64::from(o.rate) / 2.0, |(_, _, with, _, _)| with.rate());
+            let sustained = cost.as_ref().map_or(f64::from(o.rate) / 2.0, |(_, _, with, _, _, _)| with.rate());
             let rate = ((sustained * 0.9 / 100.0).floor() * 100.0).max(100.0) as u32;
             if rate < o.rate {
                 eprintln!("delay: the engine did not keep up; open loop at {rate}/s ...");
@@ -214,7 +225,7 @@ async fn bench(o: &Options, nats: &Nats, dir: &std::path::Path) -> anyhow::Resul
     println!("events benchmark (embedded engine, durable SQLite file, {SEEDED} actions seeded, auto mode,");
     println!("no-op connector; relay to a JetStream event sink on {}; {cores} cores;", nats.describe());
     println!("global allocator: mimalloc, as xtask sets it)");
-    if let Some((without, null, with, alone, per_round)) = &cost {
+    if let Some((without, null, with, apart, alone, per_round)) = &cost {
         println!();
         println!(
             "relay cost: closed loop, concurrency {CONCURRENCY}, up to {} actions or {} s per phase, {} rounds (each variant on a fresh store every round; figures over the rounds)",
@@ -225,7 +236,14 @@ async fn bench(o: &Options, nats: &Nats, dir: &std::path::Path) -> anyhow::Resul
             "| relay | actions | actions/s | state changes/action | state changes/transaction | writer µs/state change | CPU ms/action | nats-server CPU ms/action | events delivered | events/s | events/action | backlog at end | drain ms | delay p50 | delay p99 |"
         );
         println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-        for (name, r) in [("none", without), ("null sink (acknowledges at once)", null), ("JetStream", with)] {
+        let broker_apart = format!("JetStream, the broker {BROKER_NICE} steps below this process");
+        let rows = [
+            ("none", Some(without)),
+            ("null sink (acknowledges at once)", Some(null)),
+            ("JetStream", Some(with)),
+            (broker_apart.as_str(), apart.as_ref()),
+        ];
+        for (name, r) in rows.into_iter().filter_map(|(name, r)| Some((name, r?))) {
             let per_action = r.changes as f64 / r.actions as f64;
             let d = r.delivery.as_ref();
             println!(
@@ -255,6 +273,18 @@ async fn bench(o: &Options, nats: &Nats, dir: &std::path::Path) -> anyhow::Resul
             verdict(ratio >= COST_TARGET)
         );
         println!("per round: {}", per_round.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", "));
+        let null_ratio = null.rate() / without.rate();
+        println!(
+            "the relay's own share (null sink ÷ without): {null_ratio:.2}: {}",
+            verdict(null_ratio >= COST_TARGET)
+        );
+        if let Some(apart) = apart {
+            let apart_ratio = apart.rate() / without.rate();
+            println!(
+                "with the broker {BROKER_NICE} steps below this process (JetStream ÷ without): {apart_ratio:.2}: {}",
+                verdict(apart_ratio >= COST_TARGET)
+            );
+        }
         let events = alone.backlog_at_end as f64;
         let per_event = |cpu: Duration| cpu.as_secs_f64() * 1e6 / events;
         let per_action = events / DRAIN_ACTIONS.min(o.actions) as f64;
@@ -386,6 +416,13 @@ struct Nats {
 }
 
 impl Nats {
+    /// A private server `nice` steps below this process, when there is a `nats-server` program.
+    fn start_private(nice: u8) -> Option<Self> {
+        let id = format!("{:x}b", std::process::id());
+        let server = PrivateNats::start(PrivateNatsOptions { nice, ..PrivateNatsOptions::default() })?;
+        Some(Self { url: server.url(), private: Some(server), id, streams: Mutex::new(Vec::new()) })
+    }
+
     fn start() -> anyhow::Result<Self> {
         let id = format!("{:x}", std::process::id());
         if let Some(server) = PrivateNats::start(PrivateNatsOptions::default()) {
@@ -417,7 +454,9 @@ impl Nats {
         let sink = config.build_events().context("cannot build the JetStream event sink")?;
         sink.ensure_stream().await.with_context(|| format!("cannot create stream {stream} on {}", self.url))?;
         self.streams.lock().unwrap_or_else(PoisonError::into_inner).push(stream);
-        Ok(sink)
+        // A sink of its own for the relay, which connects from the relay's thread at its first
+        // delivery, as a server's sinks do.
+        config.build_events().context("cannot build the JetStream event sink")
     }
 
     /// Messages stored in `stream`.
@@ -563,7 +602,7 @@ struct Delivering<'a> {
 /// The relay's task and the collector of its delays.
 struct Running {
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    task: remediation_runtime::relay::RelayThread,
     /// The delays taken from the relay so far (it keeps a bounded number between two takes).
     collector: tokio::task::JoinHandle<Vec<f64>>,
 }
@@ -633,15 +672,15 @@ impl<'a> Delivering<'a> {
         relay.register().await.context("cannot register the sink's mark")?;
         let mut delivering = Self { store, relay, sink, stream, running: None };
         if run {
-            delivering.run();
+            delivering.run()?;
         }
         Ok(delivering)
     }
 
-    /// Starts the relay on a task, as the server does.
-    fn run(&mut self) {
+    /// Starts the relay on a thread of its own, as the server does.
+    fn run(&mut self) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(Arc::clone(&self.relay).run(stopped.clone()));
+        let task = Arc::clone(&self.relay).spawn(stopped.clone()).context("cannot start the relay's thread")?;
         let collector = tokio::spawn({
             let (relay, mut stopped) = (Arc::clone(&self.relay), stopped);
             async move {
@@ -657,6 +696,7 @@ impl<'a> Delivering<'a> {
             }
         });
         self.running = Some(Running { stop, task, collector });
+        Ok(())
     }
 
     /// Records after the sink's mark: two reads (what `events_status` reports, without its
@@ -677,7 +717,7 @@ impl<'a> Delivering<'a> {
         let (cpu_before, nats_before) = (cpu_time()?, nats.and_then(Nats::cpu));
         let started = Instant::now();
         if self.running.is_none() {
-            self.run();
+            self.run()?;
         }
         while self.backlog().await? > 0 {
             if started.elapsed() > DRAIN_LIMIT {
@@ -691,7 +731,7 @@ impl<'a> Delivering<'a> {
             nats.and_then(Nats::cpu).zip(nats_before).map(|(after, before)| after.saturating_sub(before));
         let Some(running) = self.running.take() else { bail!("the relay is not running") };
         let _ = running.stop.send(true);
-        running.task.await.context("the relay panicked")?;
+        running.task.join().await;
         let mut delays = running.collector.await.context("the delay collector panicked")?;
         let counters = self.relay.take_counters();
         let Some(c) = counters.get(&format!("events/{SINK}")) else { bail!("the relay delivered nothing") };

@@ -117,6 +117,10 @@ pub struct PrivateNatsOptions {
     /// Whether the server requires TLS, with a certificate for `localhost` and `127.0.0.1`
     /// signed by a CA made for this server ([`PrivateNats::ca_file`]).
     pub tls: bool,
+    /// How many steps below this process's priority the server runs (`nice -n`; 0 = the same):
+    /// a benchmark's broker that should not take the CPU from the process it measures, as a
+    /// broker on a host of its own would not.
+    pub nice: u8,
 }
 
 /// A CA and a server certificate it signed (for `localhost` and `127.0.0.1`), in PEM. Each
@@ -156,6 +160,7 @@ pub struct PrivateNats {
     port: u16,
     args: Vec<String>,
     tls: bool,
+    nice: u8,
     child: Option<Child>,
 }
 
@@ -290,13 +295,21 @@ impl PrivateNats {
                 dir.path().join("server.key").display().to_string(),
             ]);
         }
-        let mut server = Self { dir, bin, port, args, tls: options.tls, child: None };
+        let mut server = Self { dir, bin, port, args, tls: options.tls, nice: options.nice, child: None };
         server.spawn();
         Some(server)
     }
 
     fn spawn(&mut self) {
-        let child = Command::new(&self.bin)
+        // `nice` execs the server, so the child's id stays the server's.
+        let mut command = if self.nice > 0 {
+            let mut nice = Command::new("nice");
+            nice.args(["-n", &self.nice.to_string()]).arg(&self.bin);
+            nice
+        } else {
+            Command::new(&self.bin)
+        };
+        let child = command
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
