@@ -134,10 +134,12 @@ fn a_stored_record_is_its_json_value_as_serde_json_writes_it() {
 fn a_record_that_is_not_canonical_text_is_still_read_strictly() {
     let line = include_str!("../vectors/chain.jsonl").lines().next().expect("valid");
     let record = remediation_core::AuditRecord::from_json(line).expect("valid");
-    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(line).expect("valid")).expect("valid");
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(line).expect("valid")).expect("valid");
     assert_eq!(remediation_core::AuditRecord::from_json(&pretty).expect("valid"), record);
     let mut extra: serde_json::Value = serde_json::from_str(line).expect("valid");
     extra["zzz_extra"] = serde_json::json!("x");
-    let err = remediation_core::AuditRecord::from_json(&serde_json::to_string(&extra).expect("valid")).expect_err("refused");
+    let err =
+        remediation_core::AuditRecord::from_json(&serde_json::to_string(&extra).expect("valid")).expect_err("refused");
     assert!(err.to_string().contains("zzz_extra"), "{err}");
 }
