@@ -1,10 +1,11 @@
 //! The connector's configuration and the credentials it resolves from the environment.
 
-use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+pub use remediation_connector_aws::AwsCredentials;
+use remediation_connector_aws::CredentialSource;
 use schemars::JsonSchema;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AwsIamError;
@@ -125,76 +126,52 @@ impl AwsIamConfig {
     }
 }
 
-/// AWS credentials: an access key id, its secret and an optional session token. The secret
-/// and the token never appear in `Debug` output.
-#[derive(Clone)]
-pub struct AwsCredentials {
-    /// The access key id (not a secret: it appears in every signed request).
-    pub access_key_id: String,
-    /// The secret access key.
-    pub secret_access_key: SecretString,
-    /// The session token of temporary credentials.
-    pub session_token: Option<SecretString>,
-}
+impl CredentialSource for AwsIamConfig {
+    fn connector_id(&self) -> &str {
+        &self.id
+    }
 
-impl fmt::Debug for AwsCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AwsCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"[redacted]")
-            .field("session_token", &self.session_token.as_ref().map(|_| "[redacted]"))
-            .finish()
+    fn access_key_id_env(&self) -> &str {
+        &self.access_key_id_env
+    }
+
+    fn secret_access_key_env(&self) -> Option<&str> {
+        self.secret_access_key_env.as_deref()
+    }
+
+    fn secret_access_key_file(&self) -> Option<&Path> {
+        self.secret_access_key_file.as_deref()
+    }
+
+    fn session_token_env(&self) -> Option<&str> {
+        self.session_token_env.as_deref()
     }
 }
 
-impl AwsCredentials {
-    /// Credentials from an access key id and secret.
-    pub fn new(access_key_id: impl Into<String>, secret_access_key: SecretString) -> Self {
-        Self { access_key_id: access_key_id.into(), secret_access_key, session_token: None }
-    }
-
-    /// Adds a session token.
-    pub fn with_session_token(mut self, token: SecretString) -> Self {
-        self.session_token = Some(token);
-        self
-    }
-
+/// Credentials for the IAM connector: [`AwsCredentials`] (shared with the cloud-posture
+/// connector) read as an [`AwsIamConfig`] names them.
+pub trait IamCredentials: Sized {
     /// Reads the credentials named by `config` from the process environment (and the secret
     /// file, when configured).
-    pub fn from_env(config: &AwsIamConfig) -> Result<Self, AwsIamError> {
-        Self::resolve(config, |name| std::env::var(name).ok())
-    }
+    fn from_env(config: &AwsIamConfig) -> Result<Self, AwsIamError>;
 
     /// Reads the credentials named by `config`, looking variables up with `lookup`.
-    pub fn resolve(config: &AwsIamConfig, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, AwsIamError> {
-        let env = |key: &'static str, name: &str| {
-            lookup(name).filter(|v| !v.is_empty()).ok_or_else(|| AwsIamError::MissingEnv {
-                connector: config.id.clone(),
-                key,
-                name: name.to_owned(),
-            })
-        };
-        let access_key_id = env("access_key_id_env", &config.access_key_id_env)?;
-        let secret = match (&config.secret_access_key_env, &config.secret_access_key_file) {
-            (Some(name), None) => SecretString::from(env("secret_access_key_env", name)?),
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(path).map_err(|source| AwsIamError::SecretFile {
-                    connector: config.id.clone(),
-                    path: path.clone(),
-                    source,
-                })?;
-                SecretString::from(text.trim().to_owned())
-            }
-            _ => return Err(AwsIamError::SecretSource { connector: config.id.clone() }),
-        };
-        let token = match &config.session_token_env {
-            Some(name) => Some(SecretString::from(env("session_token_env", name)?)),
-            None => None,
-        };
-        Ok(Self { access_key_id, secret_access_key: secret, session_token: token })
+    fn resolve(config: &AwsIamConfig, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, AwsIamError>;
+
+    /// The SDK's form of the credentials.
+    fn to_sdk(&self) -> aws_sdk_iam::config::Credentials;
+}
+
+impl IamCredentials for AwsCredentials {
+    fn from_env(config: &AwsIamConfig) -> Result<Self, AwsIamError> {
+        Ok(AwsCredentials::from_env(config)?)
     }
 
-    pub(crate) fn to_sdk(&self) -> aws_sdk_iam::config::Credentials {
+    fn resolve(config: &AwsIamConfig, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, AwsIamError> {
+        Ok(AwsCredentials::resolve_source(config, lookup)?)
+    }
+
+    fn to_sdk(&self) -> aws_sdk_iam::config::Credentials {
         aws_sdk_iam::config::Credentials::new(
             self.access_key_id.clone(),
             self.secret_access_key.expose_secret().to_owned(),

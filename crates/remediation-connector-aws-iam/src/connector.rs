@@ -23,7 +23,7 @@ use remediation_core::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{AwsCredentials, AwsIamConfig};
+use crate::config::{AwsCredentials, AwsIamConfig, IamCredentials};
 use crate::error::AwsIamError;
 use crate::grant::{ACCESS_KEY, GROUP_MEMBERSHIP, Grant, GrantState, LOGIN_PROFILE, USER_POLICY};
 use crate::provider_error::from_sdk;

@@ -45,3 +45,16 @@ pub enum AwsIamError {
         reason: String,
     },
 }
+
+impl From<remediation_connector_aws::CredentialsError> for AwsIamError {
+    fn from(e: remediation_connector_aws::CredentialsError) -> Self {
+        use remediation_connector_aws::CredentialsError as C;
+        match e {
+            C::MissingEnv { connector, key, name } => Self::MissingEnv { connector, key, name },
+            C::SecretFile { connector, path, source } => Self::SecretFile { connector, path, source },
+            C::SecretSource { connector } => Self::SecretSource { connector },
+            // A variant added later keeps its message.
+            other => Self::Invalid { connector: String::new(), key: "credentials", reason: other.to_string() },
+        }
+    }
+}

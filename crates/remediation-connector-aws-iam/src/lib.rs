@@ -70,7 +70,7 @@ mod provider_error;
 mod quiet;
 mod retry;
 
-pub use config::{AwsCredentials, AwsIamConfig};
+pub use config::{AwsCredentials, AwsIamConfig, IamCredentials};
 pub use connector::{AwsIamConnector, PERMISSION_MAP, PROTECTED_TAG, REQUIRED_ACTIONS, capabilities};
 pub use error::AwsIamError;
 pub use grant::{ACCESS_KEY, GROUP_MEMBERSHIP, LOGIN_PROFILE, USER_POLICY};

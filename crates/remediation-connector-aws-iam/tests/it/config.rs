@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 
-use remediation_connector_aws_iam::{AwsCredentials, AwsIamConfig, AwsIamConnector, AwsIamError};
+use remediation_connector_aws_iam::{AwsCredentials, AwsIamConfig, AwsIamConnector, AwsIamError, IamCredentials};
 use remediation_core::Connector;
 use secrecy::{ExposeSecret, SecretString};
 
