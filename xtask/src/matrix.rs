@@ -11,13 +11,14 @@ const START: &str = "<!-- capability-matrix:start -->";
 const END: &str = "<!-- capability-matrix:end -->";
 
 /// The matrix's columns, in order.
-const COLUMNS: [(KindName, &str); 6] = [
+const COLUMNS: [(KindName, &str); 7] = [
     (KindName::Revoke, "Revoke"),
     (KindName::Reduce, "Reduce"),
     (KindName::Suspend, "Suspend"),
     (KindName::RevokeSessions, "Revoke sessions"),
     (KindName::ForcePasswordReset, "Force password reset"),
     (KindName::Notify, "Notify"),
+    (KindName::Enforce, "Enforce"),
 ];
 
 /// One connector: its name, its `type` in the configuration, and its capabilities

@@ -34,6 +34,7 @@ pub const PERMISSION_MAP: &[PermissionNeed] = &[
     PermissionNeed::execute(KindName::Enforce, S3_BUCKET, "PutBucketEncryption", "s3:PutEncryptionConfiguration"),
     PermissionNeed::execute(KindName::Enforce, S3_BUCKET, "PutPublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
     PermissionNeed::rollback(KindName::Enforce, S3_BUCKET, "PutBucketEncryption", "s3:PutEncryptionConfiguration"),
+    PermissionNeed::rollback(KindName::Enforce, S3_BUCKET, "DeleteBucketEncryption", "s3:PutEncryptionConfiguration"),
     PermissionNeed::rollback(KindName::Enforce, S3_BUCKET, "PutPublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
     PermissionNeed::rollback(KindName::Enforce, S3_BUCKET, "DeletePublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
     PermissionNeed::read(SECURITY_GROUP_INGRESS, "DescribeSecurityGroups", "ec2:DescribeSecurityGroups"),

@@ -24,6 +24,8 @@
 //! drift is judged without it); a DB instance's `backup_retention_days`. Canonical ids: the
 //! bucket name, the group id (with the permission), the DB instance's `DbiResourceId`.
 //! `protected_resources` are matched against every name the snapshot resolves.
+//! Not yet kept: an encryption rule's `BlockedEncryptionTypes` (added to S3 in 2025), which a
+//! rollback therefore does not restore.
 //!
 //! Every write is read back before `execute` or `rollback` answers, and `verify` reads again.
 //! A rollback refuses (conflict) when the target no longer shows the after-state. `reach`

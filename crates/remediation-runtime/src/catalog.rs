@@ -34,6 +34,8 @@ pub const BUILTIN: &[&dyn ConnectorFactory] = &[
     &remediation_connector_postgres::FACTORY,
     #[cfg(feature = "connector-aws-iam")]
     &remediation_connector_aws_iam::FACTORY,
+    #[cfg(feature = "connector-aws")]
+    &remediation_connector_aws::FACTORY,
     #[cfg(feature = "connector-webhook")]
     &remediation_connector_webhook::FACTORY,
     #[cfg(feature = "connector-notify")]

@@ -10,6 +10,7 @@ mod config;
 mod conformance;
 mod hostile;
 mod moto;
+mod policy;
 mod scenarios;
 
 use std::future::Future;

@@ -193,3 +193,63 @@ fn missing_targets_are_not_found() {
         }
     });
 }
+
+/// Through the engine: a security group reopened by someone else after the revocation makes
+/// the engine refuse the rollback as drift, and the live state stays as that person left it.
+#[test]
+fn the_engine_refuses_a_drifted_rollback() {
+    use std::sync::Arc;
+
+    use remediation_core::{Actor, Engine, EngineError, EngineParts, ExecuteOutcome, ManualClock, Mode, Role};
+    use remediation_testkit::{AllowAll, InMemoryStore, NoLimits, RequestBuilder, fixed_time};
+
+    let Some((c, seed)) = setup("the_engine_refuses_a_drifted_rollback") else { return };
+    block_on(async {
+        let group = seed.security_group().await;
+        let connector: Arc<dyn Connector> = Arc::new(c.clone());
+        let engine = Engine::new(EngineParts {
+            store: Arc::new(InMemoryStore::new()),
+            connectors: vec![connector],
+            clock: Arc::new(ManualClock::new(fixed_time())),
+            policy: Arc::new(AllowAll::new(Mode::Manual)),
+            limits: Arc::new(NoLimits),
+        });
+        let requester = Actor::new("requester", Role::Requester);
+        let approver = Actor::new("approver", Role::Approver);
+        let target = Target {
+            identity: group.clone(),
+            resource: None,
+            grant: Some("tcp:22-22".into()),
+            grant_type: SECURITY_GROUP_INGRESS.into(),
+        };
+        let request = RequestBuilder::new()
+            .connector("aws")
+            .kind(ActionKind::Revoke)
+            .target(target.clone())
+            .reason("finding: world-open ssh")
+            .build();
+        let s = engine.suggest(request, &requester).await.unwrap();
+        engine.approve(s.action.id, &approver, None).await.unwrap();
+        let out = engine.execute(s.action.id, &approver, false).await.unwrap();
+        assert!(matches!(out, ExecuteOutcome::Completed { .. }), "{out:?}");
+        seed.query(
+            "ec2",
+            &[
+                ("Action", "AuthorizeSecurityGroupIngress"),
+                ("GroupId", group.as_str()),
+                ("IpPermissions.1.IpProtocol", "tcp"),
+                ("IpPermissions.1.FromPort", "22"),
+                ("IpPermissions.1.ToPort", "22"),
+                ("IpPermissions.1.Ipv6Ranges.1.CidrIpv6", "::/0"),
+                ("IpPermissions.1.Ipv6Ranges.1.Description", "reopened by someone else"),
+            ],
+        )
+        .await;
+        let drifted = c.snapshot(&target).await.unwrap();
+        match engine.rollback(s.action.id, &approver, None).await {
+            Err(EngineError::Refused { rule, .. }) => assert_eq!(rule, "drift"),
+            other => panic!("expected a drift refusal, got {other:?}"),
+        }
+        assert_eq!(c.snapshot(&target).await.unwrap(), drifted);
+    });
+}

@@ -32,6 +32,7 @@ fn every_readme_config_example_loads() {
         feature = "connector-ldap",
         feature = "connector-postgres",
         feature = "connector-aws-iam",
+        feature = "connector-aws",
         feature = "connector-webhook",
         feature = "connector-notify"
     ));
