@@ -8,6 +8,7 @@
 
 mod config;
 mod conformance;
+mod errors;
 mod hostile;
 mod moto;
 mod policy;
