@@ -205,4 +205,25 @@ impl Seed {
         )
         .await;
     }
+
+    /// A CloudFront distribution whose origin is the bucket's REST endpoint; its id.
+    pub(crate) async fn distribution(&self, bucket: &str) -> String {
+        let xml = format!(
+            r#"<DistributionConfig xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"><CallerReference>{caller}</CallerReference><Origins><Quantity>1</Quantity><Items><Origin><Id>bucket</Id><DomainName>{bucket}.s3.amazonaws.com</DomainName><S3OriginConfig><OriginAccessIdentity></OriginAccessIdentity></S3OriginConfig></Origin></Items></Origins><DefaultCacheBehavior><TargetOriginId>bucket</TargetOriginId><ViewerProtocolPolicy>redirect-to-https</ViewerProtocolPolicy><MinTTL>0</MinTTL></DefaultCacheBehavior><Comment>posture test</Comment><Enabled>true</Enabled></DistributionConfig>"#,
+            caller = fresh("caller"),
+        );
+        let r = self
+            .http
+            .post(format!("{}/2020-05-31/distribution", self.url))
+            .header("authorization", auth("cloudfront"))
+            .header("content-type", "application/xml")
+            .body(xml)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert!(status.is_success(), "CreateDistribution: {status} {text}");
+        between(&text, "Id").unwrap()
+    }
 }

@@ -72,8 +72,10 @@ fn s3_default_encryption_round_trip_and_drift() {
         let bucket = fresh("posture-enc");
         seed.bucket(&bucket).await;
         seed.website(&bucket).await;
+        let distribution = seed.distribution(&bucket).await;
         let a = action(enforce("s3_default_encryption", "default"), S3_BUCKET, &bucket, None);
-        let (before, after, plan) = round_trip(&c, &a, 1).await;
+        let (before, after, plan) = round_trip(&c, &a, 2).await;
+        assert!(plan.contains(&distribution), "the plan names the distribution: {plan}");
         assert_eq!(
             before.state["default_encryption"],
             json!([{"sse_algorithm": "AES256", "kms_master_key_id": null, "bucket_key_enabled": false}])
