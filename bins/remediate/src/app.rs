@@ -350,7 +350,14 @@ impl Ctx {
                 grant_type: args.grant_type.clone().ok_or_else(|| usage("--grant-type is required with --identity"))?,
             },
         };
+        if args.setting.is_some() && args.kind != Some(KindName::Enforce) {
+            return Err(usage("--setting and --value are only used with --kind enforce"));
+        }
         let kind = match (args.kind, &args.to, &finding) {
+            (Some(KindName::Enforce), None, _) => match (&args.setting, &args.value) {
+                (Some(setting), Some(value)) => ActionKind::Enforce { setting: setting.clone(), value: value.clone() },
+                _ => return Err(usage("--kind enforce needs --setting NAME and --value VALUE")),
+            },
             (None, None, Some(f)) => f.suggested_kind.clone(),
             (None, _, _) => return Err(usage("--kind is required (or a --finding that suggests one)")),
             (Some(KindName::Reduce), Some(to), _) => ActionKind::Reduce { to: to.clone() },

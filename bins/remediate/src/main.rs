@@ -347,6 +347,14 @@ pub(crate) struct SuggestArgs {
     /// Level to reduce to (with --kind reduce).
     #[arg(long)]
     pub(crate) to: Option<String>,
+    /// The setting to enforce (with --kind enforce), in the connector's vocabulary
+    /// (`s3_default_encryption`, `s3_public_access_block`, `rds_backup_retention_days`).
+    #[arg(long, requires = "value")]
+    pub(crate) setting: Option<String>,
+    /// The compliant value of --setting (with --kind enforce); `default` takes the value the
+    /// connector's configuration names for it.
+    #[arg(long, requires = "setting")]
+    pub(crate) value: Option<String>,
     /// Target as JSON: {"identity": "...", "resource": "...", "grant": "...", "grant_type": "..."}.
     #[arg(long, conflicts_with_all = ["identity", "resource", "grant", "grant_type"])]
     pub(crate) target: Option<String>,

@@ -59,9 +59,41 @@ pub enum ActionKind {
     ForcePasswordReset,
     /// Tell someone; changes nothing in the provider.
     Notify,
+    /// Set one setting of a resource to a compliant value (a bucket's default encryption, a
+    /// database's backup retention). The before-state keeps the whole previous configuration,
+    /// and a rollback restores it exactly.
+    Enforce {
+        /// The setting, in the connector's vocabulary (`s3_default_encryption`, ...).
+        setting: String,
+        /// The compliant value, in the connector's vocabulary; `default` asks for the value
+        /// the connector's configuration names for this setting (the plan shows which).
+        value: String,
+    },
 }
 
 impl ActionKind {
+    /// Why this kind's parameters cannot be right, before any connector sees them: an
+    /// `enforce` whose setting is not a snake_case name, or whose value is empty, longer than
+    /// 2,048 characters or holds a control character.
+    pub fn invalid(&self) -> Option<String> {
+        let Self::Enforce { setting, value } = self else { return None };
+        let name_ok = !setting.is_empty()
+            && setting.len() <= 64
+            && setting.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !name_ok {
+            return Some(format!(
+                "`{}` is not a setting name (lowercase letters, digits and `_`)",
+                setting.escape_debug()
+            ));
+        }
+        if value.is_empty() || value.chars().count() > 2_048 || value.chars().any(char::is_control) {
+            return Some(format!(
+                "the value of `{setting}` must be 1 to 2,048 characters without control characters; `default` takes the connector's"
+            ));
+        }
+        None
+    }
+
     /// The kind's name without parameters, as used in settings, limits and capabilities.
     pub fn name(&self) -> KindName {
         match self {
@@ -71,6 +103,7 @@ impl ActionKind {
             Self::RevokeSessions => KindName::RevokeSessions,
             Self::ForcePasswordReset => KindName::ForcePasswordReset,
             Self::Notify => KindName::Notify,
+            Self::Enforce { .. } => KindName::Enforce,
         }
     }
 }
@@ -89,6 +122,7 @@ impl<'de> Deserialize<'de> for ActionKind {
             RevokeSessions {},
             ForcePasswordReset {},
             Notify {},
+            Enforce { setting: String, value: String },
         }
         Ok(match Strict::deserialize(deserializer)? {
             Strict::Revoke {} => Self::Revoke,
@@ -97,6 +131,7 @@ impl<'de> Deserialize<'de> for ActionKind {
             Strict::RevokeSessions {} => Self::RevokeSessions,
             Strict::ForcePasswordReset {} => Self::ForcePasswordReset,
             Strict::Notify {} => Self::Notify,
+            Strict::Enforce { setting, value } => Self::Enforce { setting, value },
         })
     }
 }
@@ -105,6 +140,7 @@ impl fmt::Display for ActionKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Reduce { to } => write!(f, "reduce(to={to})"),
+            Self::Enforce { setting, value } => write!(f, "enforce({setting}={value})"),
             other => f.write_str(other.name().as_str()),
         }
     }
@@ -126,12 +162,21 @@ pub enum KindName {
     ForcePasswordReset,
     /// [`ActionKind::Notify`].
     Notify,
+    /// [`ActionKind::Enforce`].
+    Enforce,
 }
 
 impl KindName {
     /// Every kind, in a stable order.
-    pub const ALL: [KindName; 6] =
-        [Self::Revoke, Self::Reduce, Self::Suspend, Self::RevokeSessions, Self::ForcePasswordReset, Self::Notify];
+    pub const ALL: [KindName; 7] = [
+        Self::Revoke,
+        Self::Reduce,
+        Self::Suspend,
+        Self::RevokeSessions,
+        Self::ForcePasswordReset,
+        Self::Notify,
+        Self::Enforce,
+    ];
 
     /// The snake_case name used in config files and on the command line.
     pub fn as_str(self) -> &'static str {
@@ -142,6 +187,7 @@ impl KindName {
             Self::RevokeSessions => "revoke_sessions",
             Self::ForcePasswordReset => "force_password_reset",
             Self::Notify => "notify",
+            Self::Enforce => "enforce",
         }
     }
 }
@@ -319,6 +365,7 @@ mod tests {
             ActionKind::RevokeSessions,
             ActionKind::ForcePasswordReset,
             ActionKind::Notify,
+            ActionKind::Enforce { setting: "s3_public_access_block".into(), value: "all".into() },
         ];
         for kind in all {
             let mut value = serde_json::to_value(&kind).expect("a kind serialises");
@@ -330,6 +377,19 @@ mod tests {
         let e = serde_json::from_value::<ActionKind>(serde_json::json!({"type": "revoke", "to": "read"}));
         assert!(e.is_err(), "a revoke with a level is not a revoke");
         assert!(serde_json::from_value::<ActionKind>(serde_json::json!({"type": "reduce"})).is_err());
+        assert!(
+            serde_json::from_value::<ActionKind>(serde_json::json!({"type": "enforce", "setting": "x"})).is_err(),
+            "an enforce names its value"
+        );
+        let kind = ActionKind::Enforce { setting: "rds_backup_retention_days".into(), value: "7".into() };
+        assert_eq!(kind.to_string(), "enforce(rds_backup_retention_days=7)");
+        assert_eq!(kind.name().as_str(), "enforce");
+        assert_eq!(kind.invalid(), None);
+        for (setting, value) in [("", "x"), ("S3", "x"), ("a/b", "x"), ("a", ""), ("a", "x\ny")] {
+            let kind = ActionKind::Enforce { setting: setting.into(), value: value.into() };
+            assert!(kind.invalid().is_some(), "{setting:?}={value:?} is refused");
+        }
+        assert_eq!(ActionKind::Revoke.invalid(), None);
     }
 
     fn target(identity: &str, resource: Option<&str>) -> Target {

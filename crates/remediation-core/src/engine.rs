@@ -398,6 +398,9 @@ impl Engine {
                 format!("{} is a {}; suggesting needs the requester role or higher", actor.name, actor.role),
             ));
         }
+        if let Some(reason) = request.kind.invalid() {
+            return Err(refused("kind", reason));
+        }
         let connector = self.connector(&request.connector)?;
         let now = self.clock.now();
         let id = ActionId::new_at(now);

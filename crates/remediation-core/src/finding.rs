@@ -104,6 +104,9 @@ pub fn guidance(action: &Action, plan: Option<&Plan>) -> Guidance {
             "A password that may be known to someone else lets them sign in as this identity.".to_owned()
         }
         ActionKind::Notify => "The people responsible should know about this finding.".to_owned(),
+        ActionKind::Enforce { setting, .. } => {
+            format!("A resource whose `{setting}` is not at its compliant value stays exposed until it is.")
+        }
     };
     let change = plan.map_or_else(|| format!("{} {}", action.kind, t), |p| p.description.clone());
     Guidance {

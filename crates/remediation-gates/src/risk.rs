@@ -4,8 +4,9 @@ use remediation_core::{Action, Capability, KindName, Plan, Reversibility, Risk};
 
 /// The blast-radius score of an action of `kind` whose undo is `reversibility`, before its
 /// reach is known: reversibility (reversible 0, lossy 2, irreversible 3) plus the kind's reach
-/// (notify 0; revoke, reduce, revoke sessions and force password reset 1, since each touches
-/// one grant or one credential; suspend 2, since it takes away every access of the account).
+/// (notify 0; revoke, reduce, revoke sessions, force password reset and enforce 1, since each
+/// touches one grant, one credential or one setting of one resource, whose dependants the
+/// connector counts as its reach; suspend 2, since it takes away every access of the account).
 ///
 /// | example | score | risk |
 /// |---|---|---|
@@ -21,7 +22,11 @@ pub fn blast_radius(kind: KindName, reversibility: Reversibility) -> u8 {
     };
     let reach = match kind {
         KindName::Notify => 0,
-        KindName::Revoke | KindName::Reduce | KindName::RevokeSessions | KindName::ForcePasswordReset => 1,
+        KindName::Revoke
+        | KindName::Reduce
+        | KindName::RevokeSessions
+        | KindName::ForcePasswordReset
+        | KindName::Enforce => 1,
         KindName::Suspend => 2,
     };
     undo + reach

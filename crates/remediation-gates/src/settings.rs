@@ -310,13 +310,22 @@ impl PolicySettings {
         self.kinds.get(&kind).and_then(|k| k.rollback_requires_approval).unwrap_or(kind != KindName::Notify)
     }
 
-    /// Rollback window of `action`.
+    /// Rollback window of `action`: the kind's setting, else the kind's own default
+    /// ([`Self::ENFORCE_ROLLBACK_WINDOW_SECS`] for `enforce`), else `rollback_window_secs`.
     pub fn rollback_window_for(&self, action: &Action) -> time::Duration {
+        let kind = action.kind.name();
+        let kind_default = (kind == KindName::Enforce).then_some(Self::ENFORCE_ROLLBACK_WINDOW_SECS);
         let secs = self
             .kinds
-            .get(&action.kind.name())
+            .get(&kind)
             .and_then(|k| k.rollback_window_secs)
+            .or(kind_default)
             .unwrap_or(self.rollback_window_secs);
         time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
     }
+
+    /// The rollback window of `enforce` unless `[policy.kinds.enforce] rollback_window_secs`
+    /// says otherwise (30 minutes): a configuration change that breaks something shows
+    /// within minutes, and restoring an insecure setting long after is itself a risk.
+    pub const ENFORCE_ROLLBACK_WINDOW_SECS: u64 = 1_800;
 }

@@ -231,6 +231,22 @@ fn defaults_are_safe() {
 }
 
 #[test]
+fn enforce_defaults_to_a_half_hour_rollback_window_and_its_setting_wins() {
+    let enforce =
+        action(ActionKind::Enforce { setting: "s3_default_encryption".into(), value: "default".into() }, None);
+    let revoke = action(ActionKind::Revoke, None);
+    let s = PolicySettings::default();
+    assert_eq!(s.rollback_window_for(&enforce), time::Duration::minutes(30));
+    assert_eq!(s.rollback_window_for(&revoke), time::Duration::hours(24));
+    let mut s = PolicySettings { rollback_window_secs: 7_200, ..PolicySettings::default() };
+    assert_eq!(s.rollback_window_for(&enforce), time::Duration::minutes(30), "the kind's default beats the global one");
+    s.kinds.insert(KindName::Enforce, KindSettings { rollback_window_secs: Some(600), ..KindSettings::default() });
+    assert_eq!(s.rollback_window_for(&enforce), time::Duration::minutes(10));
+    assert_eq!(s.rollback_window_for(&revoke), time::Duration::hours(2));
+    assert!(s.rollback_requires_approval_for(&enforce), "restoring an insecure setting needs a second person");
+}
+
+#[test]
 fn settings_parse_from_toml_and_reject_unknown_keys() {
     let s: PolicySettings =
         toml::from_str("enabled = true\ndefault_mode = \"auto\"\n[kinds.suspend]\nmode = \"manual\"\nreason = \"r\"\n")

@@ -52,6 +52,7 @@ impl Method {
 /// | revoke_sessions | `"sessions": 0` |
 /// | force_password_reset | `"password_reset_required": true` |
 /// | notify | nothing |
+/// | enforce | `<setting>: <value>` |
 ///
 /// A state that is not a JSON object is replaced by an object holding only that field.
 pub fn apply_kind(kind: &ActionKind, state: &Value) -> Value {
@@ -62,6 +63,7 @@ pub fn apply_kind(kind: &ActionKind, state: &Value) -> Value {
         ActionKind::RevokeSessions => ("sessions", json!(0)),
         ActionKind::ForcePasswordReset => ("password_reset_required", json!(true)),
         ActionKind::Notify => return state.clone(),
+        ActionKind::Enforce { setting, value } => (setting.as_str(), json!(value)),
     };
     let mut out = match state {
         Value::Object(map) => map.clone(),

@@ -636,7 +636,9 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
     }
 }
 
-/// Kinds by name, for subjects that build cases from capabilities.
+/// Kinds by name, for subjects that build cases from capabilities. `enforce` asks for the
+/// setting `enforced` at `compliant`: a subject whose connector enforces real settings builds
+/// its enforce cases itself.
 pub fn kind_for(name: KindName) -> ActionKind {
     match name {
         KindName::Revoke => ActionKind::Revoke,
@@ -645,5 +647,6 @@ pub fn kind_for(name: KindName) -> ActionKind {
         KindName::RevokeSessions => ActionKind::RevokeSessions,
         KindName::ForcePasswordReset => ActionKind::ForcePasswordReset,
         KindName::Notify => ActionKind::Notify,
+        KindName::Enforce => ActionKind::Enforce { setting: "enforced".to_owned(), value: "compliant".to_owned() },
     }
 }
