@@ -541,3 +541,32 @@ fn a_control_set_to_auto_for_notifications_cannot_carry_a_suspension() {
     );
     assert_eq!(n["decision"]["mode"], "auto", "{n}");
 }
+
+#[test]
+fn an_enforce_needs_a_well_formed_setting_and_value_and_a_connector_that_can() {
+    let env = env();
+    let base = ["suggest", "--connector", "sandbox", "--identity", "bucket-1", "--grant-type", "s3_bucket"];
+    fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        [base, extra, &["--reason", "r"]].concat()
+    }
+    // The command line's own checks: enforce needs both, and they belong to enforce only.
+    let run = env.expect("local:alice", &with(&base, &["--kind", "enforce", "--setting", "s3_public_access_block"]), 2);
+    assert!(run.stderr.contains("--value"), "{}", run.stderr);
+    let run = env.expect(
+        "local:alice",
+        &with(&base, &["--kind", "revoke", "--setting", "s3_public_access_block", "--value", "all"]),
+        2,
+    );
+    assert!(run.stderr.contains("--kind enforce"), "{}", run.stderr);
+    // The engine's: a setting that is not a name is refused before the connector sees it.
+    let run =
+        env.expect("local:alice", &with(&base, &["--kind", "enforce", "--setting", "../acl", "--value", "all"]), 3);
+    assert!(run.stderr.contains("not a setting name"), "{}", run.stderr);
+    // The sandbox enforces nothing: refused as unsupported, naming what it supports.
+    let run = env.expect(
+        "local:alice",
+        &with(&base, &["--kind", "enforce", "--setting", "s3_public_access_block", "--value", "all"]),
+        3,
+    );
+    assert!(run.stderr.contains("cannot enforce"), "{}", run.stderr);
+}
