@@ -570,3 +570,41 @@ fn an_enforce_needs_a_well_formed_setting_and_value_and_a_connector_that_can() {
     );
     assert!(run.stderr.contains("cannot enforce"), "{}", run.stderr);
 }
+
+#[test]
+fn an_enforce_runs_its_lifecycle_on_the_sandbox_and_a_drifted_setting_is_not_rolled_back() {
+    let env = env();
+    let enforce = |setting: &str| {
+        let args = ["--kind", "enforce", "--setting", setting, "--value", "default", "--identity", "reports"];
+        let s = suggest(&env, &[&args[..], &["--grant-type", "resource_setting", "--reason", "r"]].concat());
+        s["action"]["id"].as_str().expect("id").to_owned()
+    };
+    let setting = |env: &Env, name: &str| env.sandbox()["resources"]["reports"]["settings"][name].clone();
+    let id = enforce("default_encryption");
+    let shown = env.expect("local:bob", &["show", &id, "--output", "json"], 0).json();
+    let plan = shown["plan"].to_string();
+    assert!(plan.contains("from `none` to `kms:alias/reports`"), "the plan names the configured value: {shown}");
+    assert_eq!(shown["plan"]["reach"], 1, "the site the bucket serves: {shown}");
+    env.expect("local:bob", &["approve", &id], 0);
+    env.expect("local:bob", &["execute", &id], 0);
+    assert_eq!(state(&env, &id), "completed");
+    assert_eq!(setting(&env, "default_encryption"), "kms:alias/reports");
+    // Restoring an insecure setting waits for a second person, then restores it exactly.
+    env.expect("local:bob", &["rollback", &id], 3);
+    assert_eq!(setting(&env, "default_encryption"), "kms:alias/reports");
+    env.expect(ROOT, &["approve", &id], 0);
+    assert_eq!(state(&env, &id), "rolled_back");
+    assert_eq!(setting(&env, "default_encryption"), "none");
+
+    // Someone changes the setting by hand after the fix: the rollback refuses.
+    let id = enforce("public_access_block");
+    env.expect("local:bob", &["approve", &id], 0);
+    env.expect("local:bob", &["execute", &id], 0);
+    let mut dir = env.sandbox();
+    dir["resources"]["reports"]["settings"]["public_access_block"] = "partial".into();
+    env.write_sandbox(&dir);
+    let run = env.expect("local:bob", &["rollback", &id], 3);
+    assert!(run.stderr.contains("changed since execution"), "{}", run.stderr);
+    assert_eq!(setting(&env, "public_access_block"), "partial");
+    assert_eq!(state(&env, &id), "completed");
+}
