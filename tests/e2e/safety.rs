@@ -541,3 +541,70 @@ fn a_control_set_to_auto_for_notifications_cannot_carry_a_suspension() {
     );
     assert_eq!(n["decision"]["mode"], "auto", "{n}");
 }
+
+#[test]
+fn an_enforce_needs_a_well_formed_setting_and_value_and_a_connector_that_can() {
+    let env = env();
+    let base = ["suggest", "--connector", "sandbox", "--identity", "bucket-1", "--grant-type", "s3_bucket"];
+    fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        [base, extra, &["--reason", "r"]].concat()
+    }
+    // The command line's own checks: enforce needs both, and they belong to enforce only.
+    let run = env.expect("local:alice", &with(&base, &["--kind", "enforce", "--setting", "s3_public_access_block"]), 2);
+    assert!(run.stderr.contains("--value"), "{}", run.stderr);
+    let run = env.expect(
+        "local:alice",
+        &with(&base, &["--kind", "revoke", "--setting", "s3_public_access_block", "--value", "all"]),
+        2,
+    );
+    assert!(run.stderr.contains("--kind enforce"), "{}", run.stderr);
+    // The engine's: a setting that is not a name is refused before the connector sees it.
+    let run =
+        env.expect("local:alice", &with(&base, &["--kind", "enforce", "--setting", "../acl", "--value", "all"]), 3);
+    assert!(run.stderr.contains("not a setting name"), "{}", run.stderr);
+    // The sandbox enforces nothing: refused as unsupported, naming what it supports.
+    let run = env.expect(
+        "local:alice",
+        &with(&base, &["--kind", "enforce", "--setting", "s3_public_access_block", "--value", "all"]),
+        3,
+    );
+    assert!(run.stderr.contains("cannot enforce"), "{}", run.stderr);
+}
+
+#[test]
+fn an_enforce_runs_its_lifecycle_on_the_sandbox_and_a_drifted_setting_is_not_rolled_back() {
+    let env = env();
+    let enforce = |setting: &str| {
+        let args = ["--kind", "enforce", "--setting", setting, "--value", "default", "--identity", "reports"];
+        let s = suggest(&env, &[&args[..], &["--grant-type", "resource_setting", "--reason", "r"]].concat());
+        s["action"]["id"].as_str().expect("id").to_owned()
+    };
+    let setting = |env: &Env, name: &str| env.sandbox()["resources"]["reports"]["settings"][name].clone();
+    let id = enforce("default_encryption");
+    let shown = env.expect("local:bob", &["show", &id, "--output", "json"], 0).json();
+    let plan = shown["plan"].to_string();
+    assert!(plan.contains("from `none` to `kms:alias/reports`"), "the plan names the configured value: {shown}");
+    assert_eq!(shown["plan"]["reach"], 1, "the site the bucket serves: {shown}");
+    env.expect("local:bob", &["approve", &id], 0);
+    env.expect("local:bob", &["execute", &id], 0);
+    assert_eq!(state(&env, &id), "completed");
+    assert_eq!(setting(&env, "default_encryption"), "kms:alias/reports");
+    // Restoring an insecure setting waits for a second person, then restores it exactly.
+    env.expect("local:bob", &["rollback", &id], 3);
+    assert_eq!(setting(&env, "default_encryption"), "kms:alias/reports");
+    env.expect(ROOT, &["approve", &id], 0);
+    assert_eq!(state(&env, &id), "rolled_back");
+    assert_eq!(setting(&env, "default_encryption"), "none");
+
+    // Someone changes the setting by hand after the fix: the rollback refuses.
+    let id = enforce("public_access_block");
+    env.expect("local:bob", &["approve", &id], 0);
+    env.expect("local:bob", &["execute", &id], 0);
+    let mut dir = env.sandbox();
+    dir["resources"]["reports"]["settings"]["public_access_block"] = "partial".into();
+    env.write_sandbox(&dir);
+    let run = env.expect("local:bob", &["rollback", &id], 3);
+    assert!(run.stderr.contains("changed since execution"), "{}", run.stderr);
+    assert_eq!(setting(&env, "public_access_block"), "partial");
+    assert_eq!(state(&env, &id), "completed");
+}

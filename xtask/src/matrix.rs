@@ -10,16 +10,19 @@ use remediation_core::{Capability, KindName, Reversibility};
 const START: &str = "<!-- capability-matrix:start -->";
 const END: &str = "<!-- capability-matrix:end -->";
 
-/// The matrix's columns, in order.
-const COLUMNS: [(KindName, &str); 7] = [
-    (KindName::Revoke, "Revoke"),
-    (KindName::Reduce, "Reduce"),
-    (KindName::Suspend, "Suspend"),
-    (KindName::RevokeSessions, "Revoke sessions"),
-    (KindName::ForcePasswordReset, "Force password reset"),
-    (KindName::Notify, "Notify"),
-    (KindName::Enforce, "Enforce"),
-];
+/// The matrix's column heading of `kind`; the columns are every kind, in [`KindName::ALL`]'s
+/// order, so a new kind cannot be left out of the table.
+fn heading(kind: KindName) -> &'static str {
+    match kind {
+        KindName::Revoke => "Revoke",
+        KindName::Reduce => "Reduce",
+        KindName::Suspend => "Suspend",
+        KindName::RevokeSessions => "Revoke sessions",
+        KindName::ForcePasswordReset => "Force password reset",
+        KindName::Notify => "Notify",
+        KindName::Enforce => "Enforce",
+    }
+}
 
 /// One connector: its name, its `type` in the configuration, and its capabilities
 /// (`None` when they come from its configuration).
@@ -59,15 +62,15 @@ fn cell(capabilities: &[Capability], kind: KindName) -> String {
 pub(crate) fn table() -> String {
     let mut out = String::new();
     out.push_str("| Connector (`type`) |");
-    for (_, title) in COLUMNS {
+    for title in KindName::ALL.map(heading) {
         out.push_str(&format!(" {title} |"));
     }
     out.push_str("\n|---|");
-    out.push_str(&"---|".repeat(COLUMNS.len()));
+    out.push_str(&"---|".repeat(KindName::ALL.len()));
     out.push('\n');
     for row in rows() {
         out.push_str(&format!("| {} (`{}`) |", row.name, row.config_type));
-        for (kind, _) in COLUMNS {
+        for kind in KindName::ALL {
             let text = match &row.capabilities {
                 Some(caps) => cell(caps, kind),
                 None => "as configured".to_owned(),

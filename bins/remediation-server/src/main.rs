@@ -140,7 +140,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Tree heads of the audit log, signed at most once a second as the log grows.
     let signer = tokio::spawn(remediation_api::worker::sign_loop(state.clone(), stop_rx.clone()));
     // The audit log to every event and audit sink; one replica at a time holds the relay lease.
-    // On a thread of its own, below the engine's priority: delivery is background work.
+    // On a thread of its own, below the engine's priority: delivery is background work. The
+    // sinks' marks are registered first, so a sink delivering from `now` gets everything from
+    // the moment the server serves, not from when that thread got going.
+    if let Err(e) = state.runtime().relay().register().await {
+        tracing::warn!(error = %format!("{:#}", anyhow::Error::from(e)), "cannot register the event sinks yet; the relay tries again");
+    }
     let relay = state.runtime().relay().clone().spawn(stop_rx.clone()).context("cannot start the event relay")?;
     let findings = start_findings(&loaded.config, &state, stop_rx.clone())?;
 

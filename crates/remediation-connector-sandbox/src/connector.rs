@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use remediation_core::{
-    Action, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Grant, Health, KindName,
-    Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, Step, SystemClock,
-    Target, Verification, require_capability,
+    Action, ActionKind, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Grant,
+    Health, KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot,
+    Step, SystemClock, Target, Verification, require_capability,
 };
 
 use crate::directory::{Directory, WriteEntry, WriteOp};
@@ -238,6 +238,7 @@ pub fn capabilities() -> Vec<Capability> {
         capability(KindName::ForcePasswordReset, ACCOUNT, Irreversible, true),
         // A notification is sent, not stored in the provider: nothing to read back.
         capability(KindName::Notify, NOTIFICATION, Irreversible, false),
+        capability(KindName::Enforce, RESOURCE_SETTING, Reversible, true),
     ]
 }
 
@@ -251,6 +252,7 @@ pub const PERMISSION_MAP: &[PermissionNeed] = &[
     PermissionNeed::read(grant_type::REPO_PERMISSION, "read {path}", READ),
     PermissionNeed::read(grant_type::APP_ASSIGNMENT, "read {path}", READ),
     PermissionNeed::read(grant_type::ACCOUNT, "read {path}", READ),
+    PermissionNeed::read(grant_type::RESOURCE_SETTING, "read {path}", READ),
     PermissionNeed::any(Step::Execute, "write {path}", WRITE),
     PermissionNeed::any(Step::Rollback, "write {path}", WRITE),
 ];
@@ -309,9 +311,16 @@ impl Connector for SandboxConnector {
     }
 
     /// A suspension reaches every group the account is a member of and every grant
-    /// (repository permission, application assignment) it holds. Other changes touch the
-    /// one grant they name, so they are not counted.
+    /// (repository permission, application assignment) it holds; an `enforce` reaches what
+    /// depends on the resource (its `dependants`). Other changes touch the one grant they
+    /// name, so they are not counted.
     async fn reach(&self, action: &Action, _before: &Snapshot) -> Result<Option<u32>, ConnectorError> {
+        if action.kind.name() == KindName::Enforce {
+            let name = action.target.identity.as_str();
+            return self.read(|dir| {
+                Ok(dir.resources.get(name).map(|r| u32::try_from(r.dependants.len()).unwrap_or(u32::MAX)))
+            });
+        }
         if action.kind.name() != KindName::Suspend {
             return Ok(None);
         }
@@ -328,12 +337,13 @@ impl Connector for SandboxConnector {
         Subject::of(&action.target)?;
         // Resolved against the directory, never taken from `before`: a snapshot of another
         // account must not pass for this one.
-        let target = self.read(|dir| Ok::<_, ConnectorError>(resolve(dir, &action.target)))?;
+        let (target, kind) =
+            self.read(|dir| Ok::<_, ConnectorError>((resolve(dir, &action.target), with_value(dir, &action.kind)?)))?;
         let subject = Subject::of(&target)?;
         let before_state = State::parse(subject, &before.state)?;
-        let after = state::transform(&action.kind, &before_state, Phase::Plan)?;
+        let after = state::transform(&kind, &before_state, Phase::Plan)?;
         Ok(PlannedChange {
-            description: state::describe(&action.kind, &before_state, &after),
+            description: state::describe(&kind, &before_state, &after),
             expected_after: Snapshot {
                 canonical: before.canonical.clone(),
                 protected: before.protected,
@@ -360,7 +370,7 @@ impl Connector for SandboxConnector {
                 *changed = true;
                 current = state::read(dir, subject, &self.path)?.0;
             }
-            let desired = state::transform(&action.kind, &current, Phase::Execute)?;
+            let desired = state::transform(&with_value(dir, &action.kind)?, &current, Phase::Execute)?;
             if desired == current {
                 return Ok(already(Vec::new()));
             }
@@ -414,5 +424,19 @@ impl Connector for SandboxConnector {
             *changed = true;
             Ok(Outcome { status: OutcomeStatus::Applied, request_ids: vec![id] })
         })
+    }
+}
+
+/// `kind` with an `enforce` value of `default` replaced by the directory's compliant value for
+/// the setting (`setting_defaults`), which the plan then shows.
+fn with_value(dir: &Directory, kind: &ActionKind) -> Result<ActionKind, ConnectorError> {
+    match kind {
+        ActionKind::Enforce { setting, value } if value == "default" => match dir.setting_defaults.get(setting) {
+            Some(value) => Ok(ActionKind::Enforce { setting: setting.clone(), value: value.clone() }),
+            None => Err(ConnectorError::permanent(format!(
+                "the sandbox directory names no compliant value of `{setting}` (`setting_defaults`); give one with --value"
+            ))),
+        },
+        other => Ok(other.clone()),
     }
 }

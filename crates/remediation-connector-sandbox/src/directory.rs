@@ -34,6 +34,28 @@ pub struct Directory {
     /// One-shot faults the next write will suffer (for tests and demos).
     #[serde(default)]
     pub faults: Faults,
+    /// Resources whose settings `enforce` sets, by name (the `identity` of a
+    /// `resource_setting` target).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: BTreeMap<String, Resource>,
+    /// The compliant value of each setting: what `enforce` sets when its value is `default`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub setting_defaults: BTreeMap<String, String>,
+}
+
+/// A resource with settings (a bucket, a database) that `enforce` acts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    /// Its settings, by name.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// What depends on it (a website it serves, a replica): an `enforce` reaches each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependants: Vec<String>,
+    /// A protected resource: every target naming it is reported as protected.
+    #[serde(default)]
+    pub protected: bool,
 }
 
 /// A user account.
@@ -237,8 +259,9 @@ impl FromStr for RepoLevel {
 }
 
 /// A small directory to try things on: four users (one of them the protected `breakglass`
-/// account), the groups `admins` and `engineering`, repository permissions and an application
-/// assignment with a profile.
+/// account), the groups `admins` and `engineering`, repository permissions, an application
+/// assignment with a profile, and the bucket `reports` (unencrypted, public, serving the site
+/// `reports-site`) with the compliant values of its two settings.
 pub fn sample() -> Directory {
     fn user(name: &str, sessions: &[&str], protected: bool) -> User {
         User {
@@ -288,6 +311,21 @@ pub fn sample() -> Directory {
         notifications: Vec::new(),
         writes: Vec::new(),
         faults: Faults::default(),
+        resources: BTreeMap::from([(
+            "reports".to_owned(),
+            Resource {
+                settings: BTreeMap::from([
+                    ("default_encryption".to_owned(), "none".to_owned()),
+                    ("public_access_block".to_owned(), "off".to_owned()),
+                ]),
+                dependants: vec!["reports-site".to_owned()],
+                protected: false,
+            },
+        )]),
+        setting_defaults: BTreeMap::from([
+            ("default_encryption".to_owned(), "kms:alias/reports".to_owned()),
+            ("public_access_block".to_owned(), "all".to_owned()),
+        ]),
     }
 }
 

@@ -137,8 +137,8 @@ mod state;
 
 pub use connector::{Fault, PERMISSION_MAP, SandboxConnector, capabilities};
 pub use directory::{
-    Directory, Faults, Grant, GrantType, Group, Notification, RepoLevel, UnknownLevel, User, UserStatus, WriteEntry,
-    WriteOp, sample,
+    Directory, Faults, Grant, GrantType, Group, Notification, RepoLevel, Resource, UnknownLevel, User, UserStatus,
+    WriteEntry, WriteOp, sample,
 };
 pub use error::SandboxError;
 pub use file::{load, save, write_sample};
@@ -155,8 +155,11 @@ pub mod grant_type {
     pub const ACCOUNT: &str = "account";
     /// Notifications sent to a user (the `notify` kind).
     pub const NOTIFICATION: &str = "notification";
+    /// The settings of a resource in `resources` (the kind `enforce`).
+    pub const RESOURCE_SETTING: &str = "resource_setting";
     /// Every grant type, in a stable order.
-    pub const ALL: [&str; 5] = [GROUP_MEMBERSHIP, REPO_PERMISSION, APP_ASSIGNMENT, ACCOUNT, NOTIFICATION];
+    pub const ALL: [&str; 6] =
+        [GROUP_MEMBERSHIP, REPO_PERMISSION, APP_ASSIGNMENT, ACCOUNT, NOTIFICATION, RESOURCE_SETTING];
 }
 
 /// The sandbox's settings in `[[connectors]]`.

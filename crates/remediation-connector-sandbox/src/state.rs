@@ -5,6 +5,7 @@
 //! before-snapshot, `execute` applies it to the live state and [`write`]s the result, and
 //! `rollback` writes [`restore`] of the before-snapshot. So what is planned is what is done.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use remediation_core::{Action, ActionKind, ConnectorError, Target};
@@ -24,6 +25,8 @@ pub(crate) enum Subject<'a> {
     /// `user`'s account; with `notifications`, the notifications sent to them (the `notification`
     /// grant type), kept out of the plain account state so a notification is never drift.
     Account { user: &'a str, notifications: bool },
+    /// The settings of the resource `name` (the `resource_setting` grant type).
+    Resource { name: &'a str },
 }
 
 impl<'a> Subject<'a> {
@@ -49,6 +52,7 @@ impl<'a> Subject<'a> {
             }
             grant_type::ACCOUNT => Ok(Self::Account { user: identity, notifications: false }),
             grant_type::NOTIFICATION => Ok(Self::Account { user: identity, notifications: true }),
+            grant_type::RESOURCE_SETTING => Ok(Self::Resource { name: identity }),
             other => Err(ConnectorError::unsupported(format!(
                 "the sandbox has no grant type `{other}` (grant types: {})",
                 grant_type::ALL.join(", ")
@@ -56,10 +60,12 @@ impl<'a> Subject<'a> {
         }
     }
 
-    fn user(&self) -> &'a str {
+    /// The user the subject belongs to; `None` for a resource.
+    fn user(&self) -> Option<&'a str> {
         match *self {
-            Self::Membership { user, .. } | Self::Account { user, .. } => user,
-            Self::Grant { identity, .. } => identity,
+            Self::Membership { user, .. } | Self::Account { user, .. } => Some(user),
+            Self::Grant { identity, .. } => Some(identity),
+            Self::Resource { .. } => None,
         }
     }
 }
@@ -109,6 +115,15 @@ pub(crate) struct AccountState {
     notifications: Option<usize>,
 }
 
+/// Normalised state of a resource: all its settings, so a rollback of an `enforce` restores the
+/// exact previous configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResourceState {
+    resource: String,
+    settings: BTreeMap<String, String>,
+}
+
 /// The normalised state of one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum State {
@@ -116,6 +131,7 @@ pub(crate) enum State {
     Repo(RepoState),
     App(AppState),
     Account(AccountState),
+    Resource(ResourceState),
 }
 
 impl State {
@@ -126,6 +142,7 @@ impl State {
             Self::Repo(s) => serde_json::to_value(s),
             Self::App(s) => serde_json::to_value(s),
             Self::Account(s) => serde_json::to_value(s),
+            Self::Resource(s) => serde_json::to_value(s),
         };
         // These are plain structs of strings, booleans and maps with string keys, which
         // always serialise.
@@ -163,6 +180,11 @@ impl State {
                 let same = s.user == user;
                 (Self::Account(s), same)
             }
+            Subject::Resource { name } => {
+                let s: ResourceState = typed(value)?;
+                let same = s.resource == name;
+                (Self::Resource(s), same)
+            }
         };
         if same {
             Ok(state)
@@ -175,7 +197,17 @@ impl State {
 /// Reads the state of `subject`, and whether it is protected. Unknown users, groups and
 /// resources are `NotFound`; a missing membership or grant is a state, not an error.
 pub(crate) fn read(dir: &Directory, subject: Subject<'_>, path: &Path) -> Result<(State, bool), ConnectorError> {
-    let name = subject.user();
+    let Some(name) = subject.user() else {
+        let Subject::Resource { name } = subject else { unreachable_subject()? };
+        let Some(resource) = dir.resources.get(name) else {
+            return Err(ConnectorError::not_found(format!(
+                "no resource `{name}` in sandbox directory {}",
+                path.display()
+            )));
+        };
+        let state = ResourceState { resource: name.to_owned(), settings: resource.settings.clone() };
+        return Ok((State::Resource(state), resource.protected));
+    };
     let Some(user) = dir.users.get(name) else {
         return Err(ConnectorError::not_found(format!("no user `{name}` in sandbox directory {}", path.display())));
     };
@@ -232,7 +264,14 @@ pub(crate) fn read(dir: &Directory, subject: Subject<'_>, path: &Path) -> Result
             };
             Ok((State::Account(state), user.protected))
         }
+        Subject::Resource { .. } => unreachable_subject(),
     }
+}
+
+/// A subject whose user was asked for and that has none: only [`Subject::Resource`], which
+/// [`read`] handles first.
+fn unreachable_subject<T>() -> Result<T, ConnectorError> {
+    Err(ConnectorError::permanent("a resource has no user"))
 }
 
 /// A repository or application exists when a grant names it, or when this connector's write
@@ -296,6 +335,10 @@ pub(crate) fn transform(kind: &ActionKind, state: &State, phase: Phase) -> Resul
         (ActionKind::RevokeSessions, State::Account(s)) => s.sessions.clear(),
         (ActionKind::ForcePasswordReset, State::Account(s)) => s.password_must_change = true,
         (ActionKind::Notify, State::Account(s)) => s.notifications = Some(s.notifications.unwrap_or(0) + 1),
+        // The value is resolved (`default` replaced by the directory's) before this rule runs.
+        (ActionKind::Enforce { setting, value }, State::Resource(s)) => {
+            s.settings.insert(setting.clone(), value.clone());
+        }
         (kind, _) => {
             return Err(ConnectorError::unsupported(format!("the sandbox cannot {kind} this kind of target")));
         }
@@ -328,6 +371,16 @@ pub(crate) fn restore(kind: &ActionKind, current: &State, before: &State) -> Res
             }
         }
         (ActionKind::Suspend, State::Account(s), State::Account(b)) => s.status = b.status,
+        (ActionKind::Enforce { setting, .. }, State::Resource(s), State::Resource(b)) => {
+            match b.settings.get(setting) {
+                Some(previous) => {
+                    s.settings.insert(setting.clone(), previous.clone());
+                }
+                None => {
+                    s.settings.remove(setting);
+                }
+            }
+        }
         (kind, _, _) => {
             return Err(ConnectorError::unsupported(format!(
                 "a sandbox `{kind}` of this kind of target cannot be undone"
@@ -399,6 +452,11 @@ pub(crate) fn write(dir: &mut Directory, subject: Subject<'_>, current: &State, 
                 });
             }
         }
+        (Subject::Resource { name }, State::Resource(d)) => {
+            if let Some(r) = dir.resources.get_mut(name) {
+                r.settings.clone_from(&d.settings);
+            }
+        }
         // `read` and `parse` only build the state that matches the subject.
         _ => {}
     }
@@ -408,6 +466,8 @@ pub(crate) fn write(dir: &mut Directory, subject: Subject<'_>, current: &State, 
 pub(crate) const DRIFT_USER: &str = "drift-user";
 /// The session that drift opens on accounts.
 pub(crate) const DRIFT_SESSION: &str = "drift-session";
+/// The setting that drift adds to resources.
+pub(crate) const DRIFT_SETTING: &str = "drift_setting";
 
 /// Changes `subject` in a way unrelated to `kind`, as someone else might between plan and
 /// execute: a new member of the group, a new grant on the resource for `drift-user`, or a new
@@ -435,6 +495,11 @@ pub(crate) fn drift(dir: &mut Directory, subject: Subject<'_>, kind: &ActionKind
                     level: level.to_owned(),
                     profile: None,
                 });
+            }
+        }
+        Subject::Resource { name } => {
+            if let Some(r) = dir.resources.get_mut(name) {
+                r.settings.insert(DRIFT_SETTING.to_owned(), "drifted".to_owned());
             }
         }
         Subject::Account { user, .. } => {
@@ -497,6 +562,19 @@ pub(crate) fn describe(kind: &ActionKind, before: &State, after: &State) -> Stri
             format!("Require {} to choose a new password at next sign-in; this cannot be undone.", s.user)
         }
         (_, State::Account(s)) => format!("Send {} a notification.", s.user),
+        (ActionKind::Enforce { setting, value }, State::Resource(s)) if unchanged => {
+            format!("`{setting}` of {} is already `{value}`, so nothing will change.", s.resource)
+        }
+        (ActionKind::Enforce { setting, value }, State::Resource(s)) => match s.settings.get(setting) {
+            Some(previous) => format!(
+                "Set `{setting}` of {} from `{previous}` to `{value}`; a rollback sets `{previous}` again.",
+                s.resource
+            ),
+            None => {
+                format!("Set `{setting}` of {}, unset until now, to `{value}`; a rollback unsets it again.", s.resource)
+            }
+        },
+        (_, State::Resource(s)) => format!("Change {}.", s.resource),
     }
 }
 

@@ -103,9 +103,10 @@ impl PostgresStore {
         let target = config.target();
         let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
         let pg = config.connection_config();
+        let home = tokio::runtime::Handle::current();
         let manager = match tls(config)? {
-            Some(tls) => Manager::from_config(pg, tls, manager_config),
-            None => Manager::from_config(pg, tokio_postgres::NoTls, manager_config),
+            Some(tls) => Manager::from_connect(pg, HomeConnect { home, tls }, manager_config),
+            None => Manager::from_connect(pg, HomeConnect { home, tls: tokio_postgres::NoTls }, manager_config),
         };
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
@@ -1216,4 +1217,55 @@ pub(crate) fn audit(operation: impl fmt::Display) -> impl FnOnce(remediation_aud
 fn change_op(change: &StateChange) -> impl Fn() -> String {
     let (id, to) = (change.record.action_id, change.record.to);
     move || format!("cannot record the transition of action {id} to {to}")
+}
+
+/// Opens each pooled connection on the runtime the store was opened on, and drives it there.
+///
+/// A connection's socket and its driving task belong to the runtime that opened it. The
+/// server uses the store from more than one runtime (its worker and its event relay run
+/// their own, the relay below the server's priority), and the pool hands any connection to
+/// any caller: without this, a connection the relay opened would be driven at the relay's
+/// priority when the engine borrows it, and would die with the relay's runtime.
+struct HomeConnect<T> {
+    home: tokio::runtime::Handle,
+    tls: T,
+}
+
+impl<T> deadpool_postgres::Connect for HomeConnect<T>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
+{
+    fn connect(
+        &self,
+        pg_config: &tokio_postgres::Config,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>,
+                > + Send
+                + '_,
+        >,
+    > {
+        let (config, tls) = (pg_config.clone(), self.tls.clone());
+        let open = move || async move {
+            let (client, connection) = config.connect(tls).await?;
+            let driver = tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!(target: "remediation::store", error = %e, "a pooled PostgreSQL connection ended");
+                }
+            });
+            Ok((client, driver))
+        };
+        let (home, fallback) = (self.home.clone(), open.clone());
+        Box::pin(async move {
+            match home.spawn(open()).await {
+                Ok(opened) => opened,
+                // The store's runtime is shutting down: open it here rather than fail.
+                Err(_) => fallback().await,
+            }
+        })
+    }
 }

@@ -49,6 +49,11 @@ impl Subject for Sandbox {
             Case::new("revoke sessions", ActionKind::RevokeSessions, account("alice")),
             Case::new("force password reset", ActionKind::ForcePasswordReset, account("bob")),
             Case::new("notify", ActionKind::Notify, target("notification", "bob", None)),
+            Case::new(
+                "enforce a resource setting",
+                ActionKind::Enforce { setting: "public_access_block".into(), value: "default".into() },
+                target("resource_setting", "reports", None),
+            ),
         ]
     }
 

@@ -9,7 +9,7 @@ use remediation_core::{
 };
 use serde_json::{Value, json};
 
-use crate::{AT, Fixture, account, action, app, block_on, membership, notification, reduce, repo};
+use crate::{AT, Fixture, account, action, app, block_on, enforce, membership, notification, reduce, repo, resource};
 
 /// What a rollback is expected to do.
 #[derive(Debug)]
@@ -151,6 +151,41 @@ fn every_capability_round_trips() {
                "notifications": 1}),
         Undo::Refused,
     );
+    // `default`: the directory's compliant value, which the plan names.
+    check(
+        enforce("default_encryption", "default"),
+        resource("reports"),
+        json!({"resource": "reports", "settings": {"default_encryption": "kms:alias/reports", "public_access_block": "off"}}),
+        Undo::Exact,
+    );
+    // A setting the resource did not have: the rollback unsets it again.
+    check(
+        enforce("versioning", "enabled"),
+        resource("reports"),
+        json!({"resource": "reports", "settings": {"default_encryption": "none", "public_access_block": "off",
+               "versioning": "enabled"}}),
+        Undo::Exact,
+    );
+}
+
+#[test]
+fn an_enforce_plan_names_the_value_and_a_missing_default_is_refused() {
+    let fx = Fixture::sample();
+    let act = action(enforce("public_access_block", "default"), resource("reports"), "key-e");
+    let (planned, missing, unknown) = block_on(async {
+        let before = fx.sandbox.snapshot(&act.target).await.unwrap();
+        let planned = fx.sandbox.plan(&act, &before).await.unwrap();
+        let no_default = action(enforce("versioning", "default"), resource("reports"), "key-f");
+        let missing = fx.sandbox.plan(&no_default, &before).await.unwrap_err();
+        let unknown = fx.sandbox.snapshot(&resource("no-such-bucket")).await.unwrap_err();
+        (planned, missing, unknown)
+    });
+    assert_eq!(
+        planned.description,
+        "Set `public_access_block` of reports from `off` to `all`; a rollback sets `off` again."
+    );
+    assert!(missing.message.contains("setting_defaults"), "{}", missing.message);
+    assert_eq!(unknown.kind, ConnectorErrorKind::NotFound);
 }
 
 #[test]
@@ -173,6 +208,7 @@ fn capabilities_are_exactly_the_documented_table() {
         (RevokeSessions, "account", Irreversible, true),
         (ForcePasswordReset, "account", Irreversible, true),
         (Notify, "notification", Irreversible, false),
+        (Enforce, "resource_setting", Reversible, true),
     ]
     .map(|(k, g, r, o)| (k, g.to_owned(), r, o));
     assert_eq!(caps, expected);
@@ -363,4 +399,6 @@ fn a_suspension_reaches_every_group_and_grant_of_the_account() {
     // A revoke touches the one grant it names.
     assert_eq!(reach(ActionKind::Revoke, membership("alice", "admins")), None);
     assert_eq!(reach(ActionKind::RevokeSessions, account("alice")), None);
+    // An enforce reaches what depends on the resource: the site `reports` serves.
+    assert_eq!(reach(enforce("default_encryption", "default"), resource("reports")), Some(1));
 }

@@ -83,6 +83,15 @@ fn notification(user: &str) -> Target {
     target("notification", user, None)
 }
 
+/// The settings of the resource `name`.
+fn resource(name: &str) -> Target {
+    target("resource_setting", name, None)
+}
+
+fn enforce(setting: &str, value: &str) -> ActionKind {
+    ActionKind::Enforce { setting: setting.into(), value: value.into() }
+}
+
 fn reduce(to: &str) -> ActionKind {
     ActionKind::Reduce { to: to.into() }
 }

@@ -10,6 +10,7 @@ mod conformance;
 mod delivery;
 mod limits;
 mod plans;
+mod runtimes;
 mod sessions;
 mod support;
 mod transfer;
