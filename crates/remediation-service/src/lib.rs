@@ -30,6 +30,7 @@ mod execution;
 mod intake;
 mod log;
 mod safety;
+pub mod scanner;
 mod steps;
 mod suggest;
 mod views;
