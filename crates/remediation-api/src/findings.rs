@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use remediation_core::{Finding, Role};
 use remediation_service::Intake;
-use remediation_service::scanner::{DocumentFormat, ReadOptions, read_findings_value};
+use remediation_service::scanner::{DocumentFormat, ReadOptions, is_document, read_findings_value};
 use serde_json::{Value, json};
 
 use crate::ApiState;
@@ -23,9 +23,6 @@ use crate::error::{ApiError, chain};
 use crate::extract::{ApiJson, ApiQuery, from_value};
 use crate::handlers::{reply, suggestion_status, suggestion_view};
 use crate::types::{FindingReply, FindingsQuery, FindingsReply};
-
-/// Keys only a scanner's document has at its top level (OCSF, ASFF, ASFF's wrapper).
-const DOCUMENT_KEYS: [&str; 3] = ["class_uid", "SchemaVersion", "Findings"];
 
 pub(crate) async fn intake(
     AxState(state): AxState<ApiState>,
@@ -45,12 +42,7 @@ pub(crate) async fn intake(
             )
         })?),
     };
-    let document = match &body {
-        Value::Array(_) => true,
-        Value::Object(map) => DOCUMENT_KEYS.iter().any(|k| map.contains_key(*k)),
-        _ => false,
-    };
-    if !document && declared.is_none_or(|d| d == DocumentFormat::Finding) {
+    if !is_document(&body) && declared.is_none_or(|d| d == DocumentFormat::Finding) {
         let mut finding: Finding = from_value(body)?;
         if let Some(c) = query.connector {
             finding.connector = Some(c);

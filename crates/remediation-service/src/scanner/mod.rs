@@ -190,6 +190,20 @@ pub struct ScannerDocument {
     pub entries: Vec<ScannerEntry>,
 }
 
+/// Keys only a scanner's document has at its top level (OCSF, ASFF, ASFF's wrapper).
+const DOCUMENT_KEYS: [&str; 3] = ["class_uid", "SchemaVersion", "Findings"];
+
+/// Whether `value` is a document for [`read_findings_value`] rather than one finding in this
+/// project's own format: an array, or an object with a key only scanners' documents have.
+/// Anything else stays on the one-finding path, whose errors name the offending field.
+pub fn is_document(value: &Value) -> bool {
+    match value {
+        Value::Array(_) => true,
+        Value::Object(map) => DOCUMENT_KEYS.iter().any(|k| map.contains_key(*k)),
+        _ => false,
+    }
+}
+
 /// Whether `text` is one finding in this project's own format (an object with
 /// `suggested_kind`), which callers keep on its own path and answer as before.
 pub fn is_own_finding(text: &str) -> bool {
@@ -208,6 +222,16 @@ pub fn read_findings(
     }
     let value: Value =
         serde_json::from_str(text).map_err(|e| ReadError::NotJson { line: e.line(), column: e.column(), source: e })?;
+    read_findings_value(value, declared, options)
+}
+
+/// As [`read_findings`], for a document already parsed (a request body); the caller limits
+/// its size.
+pub fn read_findings_value(
+    value: Value,
+    declared: Option<DocumentFormat>,
+    options: &ReadOptions,
+) -> Result<ScannerDocument, ReadError> {
     let (items, wrapped) = match value {
         Value::Array(items) => (items, false),
         Value::Object(mut map) if map.contains_key("Findings") => match map.remove("Findings") {
