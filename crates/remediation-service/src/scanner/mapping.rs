@@ -188,7 +188,7 @@ pub const RULES: &[Rule] = &[
         check: "S3.4",
         title: "S3 buckets should have server-side encryption enabled",
         remedy: Remedy::Enforce { setting: "s3_default_encryption", value: "default", on: ResourceKind::S3Bucket },
-        note: "absent from the current control reference, which lists active controls only (retired; S3 encrypts new objects with SSE-S3 by default since January 2023); read from older findings",
+        note: "believed retired (S3 encrypts new objects with SSE-S3 by default since January 2023); not confirmed against the current control reference, which lists active controls only; read from older findings",
     },
     Rule {
         scanner: Scanner::SecurityHub,
