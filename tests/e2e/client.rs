@@ -455,3 +455,21 @@ fn wrong_or_missing_tokens_and_a_server_that_is_down_say_so() {
         assert!(run.stderr.contains("works only on a local data directory"), "{args:?}: {}", run.stderr);
     }
 }
+
+#[test]
+fn a_scanners_document_gets_the_same_answer_from_the_server_as_locally() {
+    let local = local_env();
+    let remote = Remote::start();
+    let path = format!("{}/fixtures/findings/prowler-ocsf.json", env!("CARGO_MANIFEST_DIR"));
+    let args = ["suggest", "--finding", path.as_str(), "--output", "json"];
+    let l = local.run_as("alice", &args);
+    let r = remote.run("alice", &args);
+    // No connector `aws` in either: the mapped findings are refused one by one (exit 3).
+    assert_eq!((l.code, r.code), (3, 3), "local:\n{l:?}\nremote:\n{r:?}");
+    assert_eq!(l.json(), r.json());
+    assert_eq!(l.json()["entries"][4]["intake"], "unsupported");
+    let args = ["suggest", "--finding", path.as_str(), "--finding-format", "asff"];
+    let (l, r) = (local.run_as("alice", &args), remote.run("alice", &args));
+    assert_eq!((l.code, r.code), (2, 2), "local:\n{l:?}\nremote:\n{r:?}");
+    assert!(r.stderr.contains("declared asff but is prowler-ocsf"), "{}", r.stderr);
+}

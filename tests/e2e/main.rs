@@ -8,6 +8,7 @@ mod concurrency;
 mod connectors;
 mod crash;
 mod events;
+mod findings;
 mod hostile;
 mod log;
 mod postgres;

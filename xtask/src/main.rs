@@ -55,6 +55,7 @@ fn generated() -> anyhow::Result<Vec<(&'static str, String)>> {
             text.push('\n');
             text
         }),
+        ("findings-reply.schema.json", schema::<remediation_api::types::FindingsReply>()?),
         ("webhook-request.schema.json", schema::<remediation_connector_webhook::WebhookRequest>()?),
         ("webhook-response.schema.json", schema::<remediation_connector_webhook::WebhookResponse>()?),
     ])

@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use remediation_api::types::{ConnectorView, SuggestionView};
+use remediation_api::types::{ConnectorView, FindingsReply, SuggestionView};
 use remediation_core::{Action, ActionId, ActionKind, Actor, Finding, KindName, Target};
 use remediation_service::SuggestRequest;
+use remediation_service::scanner::{self, DocumentFormat};
 
 use crate::admin::{HeldCommand, LimitsCommand};
 use crate::backend::{Backend, Local, Outcome, Remote, Step, TOKEN_ENV, only_local};
@@ -303,6 +304,13 @@ impl Ctx {
                 let text = std::fs::read_to_string(path).map_err(|e| {
                     Failure::new(ExitCode::Usage, anyhow::anyhow!("cannot read the finding {}: {e}", path.display()))
                 })?;
+                let value = serde_json::from_str::<serde_json::Value>(&text).ok();
+                let declared = args.finding_format;
+                if let Some(value) = value
+                    && (scanner::is_document(&value) || declared.is_some_and(|d| d != DocumentFormat::Finding))
+                {
+                    return self.suggest_document(args, value).await;
+                }
                 Some(serde_json::from_str(&text).map_err(|e| {
                     Failure::new(
                         ExitCode::Usage,
@@ -397,6 +405,83 @@ impl Ctx {
         }
         let s = self.backend.suggest(request, &self.actor).await?;
         self.print_suggestion(&s)
+    }
+
+    /// `suggest --finding DOCUMENT`: every entry of a scanner's document, through intake (or
+    /// planned as a dry run), one line per entry.
+    async fn suggest_document(&self, args: &SuggestArgs, document: serde_json::Value) -> Result<u8, Failure> {
+        let overridden = args.kind.is_some()
+            || args.to.is_some()
+            || args.setting.is_some()
+            || args.target.is_some()
+            || args.identity.is_some()
+            || args.resource.is_some()
+            || args.grant.is_some()
+            || args.grant_type.is_some()
+            || args.reason.is_some()
+            || args.control.is_some()
+            || args.finding_id.is_some();
+        if overridden {
+            return Err(usage(
+                "a scanner's document supplies each finding's kind, target, control and reason; only --connector, --dry-run and --finding-format combine with it",
+            ));
+        }
+        let reply = if args.dry_run {
+            self.plan_document(args, document).await?
+        } else {
+            self.backend.intake_document(document, args.finding_format, args.connector.clone(), &self.actor).await?
+        };
+        match self.format {
+            Format::Json => outln!("{}", output::json(&json!(reply)))?,
+            Format::Table => {
+                for e in &reply.entries {
+                    let what = match (&e.action, &e.reason) {
+                        (Some(a), _) => format!("{} {}", a.id, a.state),
+                        (None, Some(reason)) => clean(reason),
+                        (None, None) => String::new(),
+                    };
+                    outln!("#{} {} {}: {what}", e.index, e.control_id.as_deref().unwrap_or("-"), e.intake)?;
+                }
+            }
+        }
+        let broken = reply.entries.iter().any(|e| e.intake == "failed" || e.intake == "invalid");
+        Ok(if broken { ExitCode::Refused.code() } else { 0 })
+    }
+
+    /// `--dry-run` with a document: each finding planned as a dry run (nothing written), the
+    /// rest reported as read.
+    async fn plan_document(&self, args: &SuggestArgs, document: serde_json::Value) -> Result<FindingsReply, Failure> {
+        use remediation_api::types::FindingEntryReply;
+        use scanner::EntryOutcome;
+        let doc = scanner::read_findings_value(document, args.finding_format, &scanner::ReadOptions::default())
+            .map_err(|e| Failure::new(ExitCode::Usage, anyhow::Error::new(e).context("not a findings document")))?;
+        let mut entries = Vec::with_capacity(doc.entries.len());
+        for e in doc.entries {
+            let (intake, reason, action) = match e.outcome {
+                EntryOutcome::Finding(f) => {
+                    let connector = args.connector.clone().or_else(|| f.connector.clone());
+                    let request = SuggestRequest { connector, ..SuggestRequest::from(f.to_request("", true)) };
+                    match self.backend.suggest(request, &self.actor).await {
+                        Ok(s) => ("dry_run", None, Some(s.action)),
+                        Err(failure) => ("failed", Some(failure.to_string()), None),
+                    }
+                }
+                EntryOutcome::NothingToDo { reason } => ("nothing_to_do", Some(reason), None),
+                EntryOutcome::Unsupported { reason } => ("unsupported", Some(reason), None),
+                EntryOutcome::Invalid { reason } => ("invalid", Some(reason), None),
+                other => ("invalid", Some(format!("not read ({})", other.label())), None),
+            };
+            entries.push(FindingEntryReply {
+                index: e.index,
+                finding_id: e.finding_id,
+                control_id: e.control_id,
+                intake: intake.to_owned(),
+                reason,
+                error_code: None,
+                action,
+            });
+        }
+        Ok(FindingsReply { format: doc.format.map(|f| f.as_str().to_owned()), entries })
     }
 
     /// Prints the server's answer to a finding: a new suggestion, or the action already open

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use remediation_api::types::FindingReply;
 use remediation_api::types::{
     ActionQuery, ActionReply, ActionView, AuditQuery, ConnectorView, ConsistencyQuery, CreateAction, ExecuteBody,
     InclusionQuery, KillSwitchBody, KillSwitchView, LimitsView, NoteBody, OutcomeView, Page, PendingQuery,
     PendingReply, ReasonBody, SettingsPatch, SettingsView, SuggestionView,
 };
+use remediation_api::types::{FindingReply, FindingsQuery, FindingsReply};
 use remediation_audit::{
     AuditKey, AuditRecord, AuditVerification, ConsistencyBundle, InclusionBundle, LogSigningKey, PublicKeySet,
     SignedTreeHead,
@@ -25,6 +25,7 @@ use remediation_core::{
 use remediation_limiter::Usage;
 use remediation_runtime::access::Outcome as Change;
 use remediation_runtime::{Runtime, RuntimeOptions};
+use remediation_service::scanner::{DocumentFormat, ReadOptions, read_findings_value};
 use remediation_service::{Intake, SuggestRequest};
 use remediation_store_sqlite::PendingChange;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -550,6 +551,31 @@ impl Backend {
                 })
             }
             Self::Remote(r) => r.post("/v1/findings", finding).await,
+        }
+    }
+
+    /// Takes in every entry of a scanner's document through the one intake use case (locally,
+    /// or the server's `POST /v1/findings`), each entry answering for itself.
+    pub(crate) async fn intake_document(
+        &self,
+        document: Value,
+        declared: Option<DocumentFormat>,
+        connector: Option<String>,
+        actor: &Actor,
+    ) -> Result<FindingsReply, Failure> {
+        match self {
+            Self::Local(l) => {
+                let doc = read_findings_value(document, declared, &ReadOptions::default()).map_err(|e| {
+                    Failure::new(ExitCode::Usage, anyhow::Error::new(e).context("not a findings document"))
+                })?;
+                let format = doc.format;
+                let entries = remediation_service::intake_document(&l.runtime, actor, doc, connector.as_deref()).await;
+                Ok(FindingsReply::new(format, entries))
+            }
+            Self::Remote(r) => {
+                let query = FindingsQuery { format: declared.map(|f| f.as_str().to_owned()), connector };
+                r.call(reqwest::Method::POST, "/v1/findings", Some(&query), Some(&document)).await
+            }
         }
     }
 

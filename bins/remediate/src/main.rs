@@ -333,9 +333,18 @@ pub(crate) enum AuditCommand {
 #[derive(Debug, Args)]
 pub(crate) struct SuggestArgs {
     /// A finding as JSON (see schemas/finding.schema.json): supplies the target, kind, control,
-    /// finding id and reason; flags given as well override it.
+    /// finding id and reason; flags given as well override it. Or a scanner's document
+    /// (Prowler json-ocsf, Security Hub ASFF, OCSF, an array of findings): each failing check
+    /// goes through intake and each entry is reported (created, existing, unsupported,
+    /// nothing_to_do, invalid, failed, ...; with --dry-run, dry_run: planned and not stored as
+    /// an action to carry out); only --connector, --dry-run and --finding-format combine with
+    /// it, and the command exits 3 when an entry failed or was invalid.
     #[arg(long, value_name = "FILE")]
     pub(crate) finding: Option<PathBuf>,
+    /// The format of the --finding document (`finding`, `prowler-ocsf`, `asff`, `ocsf`); it is
+    /// detected when left out, and a document of another format is refused.
+    #[arg(long, value_parser = parse_document_format, requires = "finding")]
+    pub(crate) finding_format: Option<remediation_service::scanner::DocumentFormat>,
     /// Connector id (see `remediate connectors`). Without it (and without one named by the
     /// finding) the one healthy connector able to do it is chosen; when none or several are,
     /// the command exits 2 listing each connector and why it was passed over.
@@ -387,6 +396,13 @@ pub(crate) struct SuggestArgs {
 fn parse_kind(s: &str) -> Result<KindName, String> {
     KindName::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
         format!("unknown kind `{s}`; expected one of {}", KindName::ALL.map(KindName::as_str).join(", "))
+    })
+}
+
+fn parse_document_format(s: &str) -> Result<remediation_service::scanner::DocumentFormat, String> {
+    use remediation_service::scanner::DocumentFormat;
+    DocumentFormat::from_name(s).ok_or_else(|| {
+        format!("unknown format `{s}`; expected one of {}", DocumentFormat::ALL.map(DocumentFormat::as_str).join(", "))
     })
 }
 

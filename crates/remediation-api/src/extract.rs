@@ -56,6 +56,16 @@ async fn read<T: DeserializeOwned, S: Send + Sync>(
     Ok(Some(value))
 }
 
+/// `T` from a JSON value already read, with the same errors as [`ApiJson`] (the offending
+/// field named).
+pub(crate) fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path.is_empty() || path == "." { field_of(e.inner()) } else { path };
+        ApiError::invalid(&field, format!("invalid request body at `{field}`: {}", e.inner()))
+    })
+}
+
 /// For errors at the top level, the field serde names (`missing field `reason``).
 fn field_of(e: &serde_json::Error) -> String {
     let text = e.to_string();

@@ -130,6 +130,122 @@ pub struct FindingReply {
     pub intake: String,
 }
 
+/// `POST /v1/findings` body: one finding in this project's format, or a scanner's document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FindingsBody {
+    /// One finding in this project's format, answered as a suggestion or a [`FindingReply`].
+    Finding(Box<remediation_core::Finding>),
+    /// A scanner's document, answered 200 with a [`FindingsReply`]: Prowler `json-ocsf` (an
+    /// array of OCSF Detection Findings), AWS Security Hub ASFF (`{"Findings": [...]}`, an array
+    /// or one finding), OCSF 1.x Detection or Security Findings, or an array of this project's
+    /// findings. README "Cloud posture → Findings from scanners" has the formats and the
+    /// mapping of checks to actions.
+    Document(serde_json::Value),
+}
+
+/// `POST /v1/findings` query (both optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingsQuery {
+    /// The document's format, checked against what it is: `finding`, `prowler-ocsf`, `asff`
+    /// or `ocsf`.
+    pub format: Option<String>,
+    /// Act through this connector instead of the one the entries name (`aws` for scanner
+    /// findings).
+    pub connector: Option<String>,
+}
+
+/// `POST /v1/findings` with 200: an action that already answers one finding, or what became of
+/// each entry of a scanner's document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FindingIntakeReply {
+    /// What became of each entry of a document.
+    Document(FindingsReply),
+    /// One finding in this project's format.
+    One(Box<FindingReply>),
+}
+
+/// What became of each entry of a scanner's document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingsReply {
+    /// The format read: `finding`, `prowler-ocsf`, `asff` or `ocsf` (absent for an empty array).
+    pub format: Option<String>,
+    /// One per entry, in the document's order.
+    pub entries: Vec<FindingEntryReply>,
+}
+
+/// One entry of a scanner's document after intake.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingEntryReply {
+    /// Its position in the document, from 0.
+    pub index: usize,
+    /// The scanner's finding id, when the entry has one.
+    pub finding_id: Option<String>,
+    /// The check or control id, when the entry has one.
+    pub control_id: Option<String>,
+    /// `created` or `redone` (a new action), `existing`, `fix_holds` or `did_not_hold` (as for
+    /// one finding), `unsupported` (a failing check the mapping does not turn into an action),
+    /// `nothing_to_do` (a pass, a manual check, a suppressed finding), `invalid` (a missing
+    /// field, or a resource that cannot be named exactly) or `failed` (intake refused it).
+    pub intake: String,
+    /// Why, for `unsupported`, `nothing_to_do`, `invalid` and `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For `failed`: the error code the same finding posted alone gets (`no_connector`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// The new action, or the one that already answers the finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+}
+
+impl FindingsReply {
+    /// The reply for the entries of a document of `format`, taken in.
+    pub fn new(
+        format: Option<remediation_service::scanner::DocumentFormat>,
+        entries: Vec<remediation_service::DocumentEntry>,
+    ) -> Self {
+        use remediation_service::scanner::EntryOutcome;
+        use remediation_service::{EntryIntake, Intake};
+        let entries = entries
+            .into_iter()
+            .map(|e| {
+                let intake = e.result.label().to_owned();
+                let (reason, error_code, action) = match e.result {
+                    EntryIntake::Taken(taken) => match *taken {
+                        Intake::Created(s) | Intake::Redone(s) => (None, None, Some(s.action)),
+                        Intake::Existing(a) | Intake::FixHolds(a) | Intake::DidNotHold(a) => (None, None, Some(a)),
+                    },
+                    EntryIntake::Failed(err) => {
+                        let api = crate::ApiError::from(err);
+                        (Some(api.message), Some(api.code.to_owned()), None)
+                    }
+                    EntryIntake::NotTaken(
+                        EntryOutcome::NothingToDo { reason }
+                        | EntryOutcome::Unsupported { reason }
+                        | EntryOutcome::Invalid { reason },
+                    ) => (Some(reason), None, None),
+                    other => (Some(format!("not taken in ({})", other.label())), None, None),
+                };
+                FindingEntryReply {
+                    index: e.index,
+                    finding_id: e.finding_id,
+                    control_id: e.control_id,
+                    intake,
+                    reason,
+                    error_code,
+                    action,
+                }
+            })
+            .collect();
+        Self { format: format.map(|f| f.as_str().to_owned()), entries }
+    }
+}
+
 /// An optional note for approve, reject, cancel, rollback and release.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -30,6 +30,7 @@ mod execution;
 mod intake;
 mod log;
 mod safety;
+pub mod scanner;
 mod steps;
 mod suggest;
 mod views;
@@ -42,7 +43,7 @@ pub use execution::{
     Approval, Attempt, Executed, Recovered, StillLeased, approve_or_roll_back, approve_rollback, execute,
     force_execute, recover, rollback,
 };
-pub use intake::{Intake, intake};
+pub use intake::{DocumentEntry, EntryIntake, Intake, intake, intake_document};
 pub use log::{
     Archived, ProofTarget, Rotated, archive_audit, prove_consistency, prove_inclusion, published_keys,
     rotate_signing_key, sign_tree_head, tree_head, verify_tree_head,

@@ -5,6 +5,8 @@ use axum::http::{Method, StatusCode};
 use remediation_core::EngineEvent;
 use serde_json::{Value, json};
 
+use std::sync::Arc;
+
 use crate::support::Env;
 
 fn finding(id: &str, connector: Option<&str>, grant_type: &str) -> Value {
@@ -199,4 +201,94 @@ async fn with_the_setting_on_a_fix_that_did_not_hold_is_redone() {
     let (_, a) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{id}"), None).await;
     assert_eq!(a["action"]["state"], "completed", "{a}");
     assert_eq!(b["action"]["state"], "pending_approval", "{b}");
+}
+
+/// An installation taking request bodies of up to 1 MiB, for scanners' documents.
+fn env_for_documents() -> Env {
+    let clock = Arc::new(remediation_core::ManualClock::new(time::OffsetDateTime::now_utc()));
+    Env::with_options(
+        |_| {},
+        clock,
+        remediation_api::ApiOptions { body_limit_bytes: 1 << 20, ..remediation_api::ApiOptions::default() },
+    )
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/../../tests/fixtures/findings/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_prowler_document_is_answered_entry_by_entry() {
+    let env = env_for_documents();
+    // This installation has no `aws` connector: the mapped findings reach intake, which refuses
+    // each of them alone, and the rest are reported without reaching it.
+    let (s, body) = env.call(Some("requester"), Method::POST, "/v1/findings", Some(fixture("prowler-ocsf.json"))).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["format"], "prowler-ocsf");
+    let entries = body["entries"].as_array().unwrap();
+    let labels: Vec<&str> = entries.iter().map(|e| e["intake"].as_str().unwrap()).collect();
+    assert_eq!(
+        labels,
+        ["failed", "failed", "failed", "failed", "unsupported", "nothing_to_do", "unsupported", "nothing_to_do"]
+    );
+    assert_eq!(entries[0]["control_id"], "s3_bucket_default_encryption");
+    assert!(entries[0]["reason"].as_str().unwrap().contains("aws"), "{}", entries[0]);
+    assert!(entries[0]["error_code"].is_string(), "{}", entries[0]);
+    assert_eq!(entries[4]["control_id"], "iam_rotate_access_key_90_days");
+    assert!(entries[4]["reason"].as_str().unwrap().contains("the rotate kind is not available yet"));
+    // Through a connector that cannot enforce on buckets: still refused one by one.
+    let (s, body) = env
+        .call(Some("requester"), Method::POST, "/v1/findings?connector=sandbox", Some(fixture("prowler-ocsf.json")))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["entries"][2]["intake"], "failed", "{body}");
+    let (_, all) = env.call(Some("viewer"), Method::GET, "/v1/actions", None).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn documents_that_are_not_findings_are_refused_with_the_reason() {
+    let env = env_for_documents();
+    let post = |path: &'static str, body: Value| {
+        let env = &env;
+        async move { env.call(Some("requester"), Method::POST, path, Some(body)).await }
+    };
+    let (s, body) = post("/v1/findings", json!({"Findings": [{"class_uid": 2004}]})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["details"]["field"], "body");
+    assert!(body["error"]["message"].as_str().unwrap().contains("holds ASFF findings"), "{body}");
+    let (s, body) = post("/v1/findings?format=asff", fixture("prowler-ocsf.json")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("declared asff but is prowler-ocsf"), "{body}");
+    let (s, body) = post("/v1/findings?format=csv", fixture("prowler-ocsf.json")).await;
+    assert_eq!((s, body["error"]["details"]["field"].clone()), (StatusCode::BAD_REQUEST, json!("format")), "{body}");
+    // One finding in the project's format keeps its errors: the field is named.
+    let mut bad = finding("F-1", None, "group_membership");
+    bad.as_object_mut().unwrap().remove("control_id");
+    let (s, body) = post("/v1/findings", bad).await;
+    assert_eq!(
+        (s, body["error"]["details"]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("control_id")),
+        "{body}"
+    );
+    // An array of the project's findings is a document: each is taken in.
+    let (s, body) = post("/v1/findings", json!([finding("F-1", None, "group_membership")])).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!((body["format"].clone(), body["entries"][0]["intake"].clone()), (json!("finding"), json!("created")));
+    assert_eq!(body["entries"][0]["action"]["connector"], "sandbox");
+}
+
+#[tokio::test]
+async fn an_asff_document_reports_unsupported_controls_by_id() {
+    let env = env_for_documents();
+    let (s, body) =
+        env.call(Some("requester"), Method::POST, "/v1/findings", Some(fixture("securityhub-asff.json"))).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["format"], "asff");
+    let e = &body["entries"];
+    assert_eq!((e[3]["control_id"].clone(), e[3]["intake"].clone()), (json!("IAM.3"), json!("unsupported")));
+    assert_eq!((e[4]["control_id"].clone(), e[4]["intake"].clone()), (json!("EC2.19"), json!("unsupported")));
+    assert_eq!((e[5]["control_id"].clone(), e[5]["intake"].clone()), (json!("S3.17"), json!("nothing_to_do")));
+    assert_eq!(e[7]["intake"], "unsupported");
 }
