@@ -69,3 +69,97 @@ fn documents_are_refused_as_usage_errors_with_the_reason() {
     assert!(run.stdout.contains("#4 EC2.19 unsupported"), "{}", run.stdout);
     assert!(run.stdout.contains("#5 S3.17 nothing_to_do"), "{}", run.stdout);
 }
+
+/// One request to moto at `addr` (`host:port`), routed to `service` by the credential scope of
+/// an `Authorization` header (moto accepts any credentials); the status and the body.
+fn moto(addr: &str, method: &str, path: &str, service: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to moto {addr}: {e}"));
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=AKIAE2E/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
+    );
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, body.to_owned())
+}
+
+/// A Prowler finding about a real bucket (on moto) becomes an action through intake; approved
+/// and executed, it blocks public access on the bucket; its rollback waits for a second person,
+/// then removes the configuration the bucket did not have; the same scan again is deduplicated.
+#[test]
+fn a_prowler_finding_blocks_public_access_on_a_moto_bucket_and_rolls_back() {
+    let test = "a_prowler_finding_blocks_public_access_on_a_moto_bucket_and_rolls_back";
+    let Some(url) = remediation_testkit::real_server::require(test, "REMEDIATION_TEST_MOTO", "run .ci/setup-moto.sh")
+    else {
+        return;
+    };
+    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let bucket = format!("e2e-posture-{:x}", nanos & 0xffff_ffff_ffff);
+    assert_eq!(moto(&addr, "PUT", &format!("/{bucket}"), "s3").0, 200, "create bucket {bucket}");
+    let block = || moto(&addr, "GET", &format!("/{bucket}?publicAccessBlock"), "s3");
+    assert_eq!(block().0, 404, "no public access block yet: {}", block().1);
+
+    // The fixture's public-access-block finding, about this bucket.
+    let text = std::fs::read_to_string(fixture("prowler-ocsf.json")).unwrap();
+    let entries: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut entry = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["metadata"]["event_code"] == "s3_bucket_level_public_access_block")
+        .unwrap()
+        .clone();
+    entry["resources"][0]["uid"] = format!("arn:aws:s3:::{bucket}").into();
+    entry["resources"][0]["name"] = bucket.clone().into();
+    entry["finding_info"]["uid"] = format!("prowler-aws-s3_bucket_level_public_access_block-{bucket}").into();
+    let doc = std::env::temp_dir().join(format!("{bucket}.ocsf.json"));
+    std::fs::write(&doc, serde_json::Value::Array(vec![entry]).to_string()).unwrap();
+
+    let env = Env::new();
+    env.init_enabled();
+    let secret = env.dir().join("aws-secret");
+    std::fs::write(&secret, "moto-accepts-any-secret").unwrap();
+    env.edit_config(|t| {
+        let t = t.replace("[actors.roles]\n", "[actors.roles]\n\"local:root\" = \"admin\"\n");
+        // The harness runs remediate with USER set: moto takes any access key id.
+        format!(
+            "{t}\n[[connectors]]\ntype = \"aws\"\nid = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = {url:?}\naccess_key_id_env = \"USER\"\nsecret_access_key_file = {:?}\n",
+            secret.display().to_string()
+        )
+    });
+    let doc = doc.display().to_string();
+    let reply = env.expect("local:alice", &["suggest", "--finding", &doc, "--output", "json"], 0).json();
+    assert_eq!(labels(&reply), ["created"], "{reply}");
+    let id = reply["entries"][0]["action"]["id"].as_str().unwrap_or_else(|| panic!("an action: {reply}")).to_owned();
+    let shown = env.expect("local:bob", &["show", &id, "--output", "json"], 0).json();
+    assert_eq!(shown["action"]["kind"]["setting"], "s3_public_access_block", "{shown}");
+    assert_eq!(shown["action"]["target"]["identity"], bucket.as_str(), "{shown}");
+
+    env.expect("local:bob", &["approve", &id], 0);
+    env.expect("local:bob", &["execute", &id], 0);
+    let (status, body) = block();
+    assert_eq!(status, 200, "{body}");
+    for flag in ["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"] {
+        assert!(body.contains(&format!("<{flag}>true</{flag}>")), "{flag} on: {body}");
+    }
+    // The same scan again: the open action is the answer.
+    let again = env.expect("local:alice", &["suggest", "--finding", &doc, "--output", "json"], 0).json();
+    assert_ne!(labels(&again), ["created"], "{again}");
+
+    // Undoing a fix waits for a second person, then restores "none configured".
+    env.expect("local:bob", &["rollback", &id], 3);
+    assert_eq!(block().0, 200);
+    env.expect("local:root", &["approve", &id], 0);
+    let state = env.expect("local:bob", &["show", &id, "--output", "json"], 0).json()["action"]["state"].clone();
+    assert_eq!(state, "rolled_back");
+    assert_eq!(block().0, 404, "the bucket has no public access block again: {}", block().1);
+    let _ = std::fs::remove_file(&doc);
+}
