@@ -75,16 +75,16 @@ fn documents_are_refused_as_usage_errors_with_the_reason() {
 fn moto(addr: &str, method: &str, path: &str, service: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to moto {addr}: {e}"));
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("moto test setup");
     let auth = format!(
         "AWS4-HMAC-SHA256 Credential=AKIAE2E/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
     );
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
     );
-    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(request.as_bytes()).expect("moto test setup");
     let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
+    stream.read_to_string(&mut raw).expect("moto test setup");
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, body.to_owned())
@@ -101,32 +101,32 @@ fn a_prowler_finding_blocks_public_access_on_a_moto_bucket_and_rolls_back() {
         return;
     };
     let addr = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("moto test setup").as_nanos();
     let bucket = format!("e2e-posture-{:x}", nanos & 0xffff_ffff_ffff);
     assert_eq!(moto(&addr, "PUT", &format!("/{bucket}"), "s3").0, 200, "create bucket {bucket}");
     let block = || moto(&addr, "GET", &format!("/{bucket}?publicAccessBlock"), "s3");
     assert_eq!(block().0, 404, "no public access block yet: {}", block().1);
 
     // The fixture's public-access-block finding, about this bucket.
-    let text = std::fs::read_to_string(fixture("prowler-ocsf.json")).unwrap();
-    let entries: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let text = std::fs::read_to_string(fixture("prowler-ocsf.json")).expect("moto test setup");
+    let entries: serde_json::Value = serde_json::from_str(&text).expect("moto test setup");
     let mut entry = entries
         .as_array()
-        .unwrap()
+        .expect("moto test setup")
         .iter()
         .find(|e| e["metadata"]["event_code"] == "s3_bucket_level_public_access_block")
-        .unwrap()
+        .expect("moto test setup")
         .clone();
     entry["resources"][0]["uid"] = format!("arn:aws:s3:::{bucket}").into();
     entry["resources"][0]["name"] = bucket.clone().into();
     entry["finding_info"]["uid"] = format!("prowler-aws-s3_bucket_level_public_access_block-{bucket}").into();
     let doc = std::env::temp_dir().join(format!("{bucket}.ocsf.json"));
-    std::fs::write(&doc, serde_json::Value::Array(vec![entry]).to_string()).unwrap();
+    std::fs::write(&doc, serde_json::Value::Array(vec![entry]).to_string()).expect("moto test setup");
 
     let env = Env::new();
     env.init_enabled();
     let secret = env.dir().join("aws-secret");
-    std::fs::write(&secret, "moto-accepts-any-secret").unwrap();
+    std::fs::write(&secret, "moto-accepts-any-secret").expect("moto test setup");
     env.edit_config(|t| {
         let t = t.replace("[actors.roles]\n", "[actors.roles]\n\"local:root\" = \"admin\"\n");
         // The harness runs remediate with USER set: moto takes any access key id.
