@@ -41,6 +41,7 @@ fn generated() -> anyhow::Result<Vec<(&'static str, String)>> {
         ("action.schema.json", schema::<remediation_core::Action>()?),
         ("action-request.schema.json", schema::<remediation_core::ActionRequest>()?),
         ("plan.schema.json", schema::<remediation_core::Plan>()?),
+        ("finding.schema.json", schema::<remediation_core::Finding>()?),
         ("cloudevent.schema.json", schema::<remediation_core::CloudEvent>()?),
         ("events-status.schema.json", schema::<remediation_runtime::relay::EventsStatus>()?),
         ("audit-record.schema.json", schema::<remediation_audit::AuditRecord>()?),
