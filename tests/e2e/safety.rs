@@ -364,6 +364,10 @@ fn a_finding_becomes_a_suggestion() {
     assert_eq!(s["action"]["finding_id"], "F-9");
     assert_eq!(s["action"]["control_id"], "CIS-1.2");
     assert_eq!(s["action"]["state"], "pending_approval");
+    // Flags that say what to do are never silently dropped: `--setting` on a revoke is refused.
+    let path = finding.to_str().expect("utf8");
+    let run = env.expect("local:alice", &["suggest", "--finding", path, "--setting", "x", "--value", "y"], 2);
+    assert!(run.stderr.contains("--kind enforce"), "{}", run.stderr);
     std::fs::write(&finding, "{\"id\": 1}").expect("write");
     let bad = env.expect("local:alice", &["suggest", "--finding", finding.to_str().expect("utf8")], 2);
     assert!(bad.stderr.contains("finding"), "{}", bad.stderr);

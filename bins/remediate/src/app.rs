@@ -326,18 +326,7 @@ impl Ctx {
             None => None,
         };
         if let Some(f) = &finding {
-            let overridden = args.connector.is_some()
-                || args.kind.is_some()
-                || args.to.is_some()
-                || args.target.is_some()
-                || args.identity.is_some()
-                || args.resource.is_some()
-                || args.grant.is_some()
-                || args.grant_type.is_some()
-                || args.reason.is_some()
-                || args.control.is_some()
-                || args.finding_id.is_some()
-                || args.dry_run;
+            let overridden = args.connector.is_some() || args.says_what_to_do() || args.dry_run;
             // A bare finding goes through intake, which never opens a second action for the
             // same control and target and picks the connector when the finding names none.
             if !overridden {
@@ -410,18 +399,7 @@ impl Ctx {
     /// `suggest --finding DOCUMENT`: every entry of a scanner's document, through intake (or
     /// planned as a dry run), one line per entry.
     async fn suggest_document(&self, args: &SuggestArgs, document: serde_json::Value) -> Result<u8, Failure> {
-        let overridden = args.kind.is_some()
-            || args.to.is_some()
-            || args.setting.is_some()
-            || args.target.is_some()
-            || args.identity.is_some()
-            || args.resource.is_some()
-            || args.grant.is_some()
-            || args.grant_type.is_some()
-            || args.reason.is_some()
-            || args.control.is_some()
-            || args.finding_id.is_some();
-        if overridden {
+        if args.says_what_to_do() {
             return Err(usage(
                 "a scanner's document supplies each finding's kind, target, control and reason; only --connector, --dry-run and --finding-format combine with it",
             ));
@@ -1097,5 +1075,25 @@ pub(crate) fn next_step(a: &Action) -> String {
             "another approver runs `remediate approve {id}` to roll it back, or `remediate reject {id}` to keep the change"
         ),
         None => String::new(),
+    }
+}
+
+impl SuggestArgs {
+    /// Whether any flag says what the action is (its kind and parameters, target, reason,
+    /// control or finding id), beyond what a `--finding` supplies: a single finding then
+    /// takes them as overrides, and a scanner's document refuses them.
+    fn says_what_to_do(&self) -> bool {
+        self.kind.is_some()
+            || self.to.is_some()
+            || self.setting.is_some()
+            || self.value.is_some()
+            || self.target.is_some()
+            || self.identity.is_some()
+            || self.resource.is_some()
+            || self.grant.is_some()
+            || self.grant_type.is_some()
+            || self.reason.is_some()
+            || self.control.is_some()
+            || self.finding_id.is_some()
     }
 }
