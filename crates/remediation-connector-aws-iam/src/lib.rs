@@ -75,6 +75,7 @@ pub use connector::{AwsIamConnector, PERMISSION_MAP, PROTECTED_TAG, REQUIRED_ACT
 pub use error::AwsIamError;
 pub use grant::{ACCESS_KEY, GROUP_MEMBERSHIP, LOGIN_PROFILE, USER_POLICY};
 pub use provider_error::classify;
+pub use remediation_connector_aws::CredentialsError;
 pub use retry::{Sleeper, TokioSleeper};
 
 /// The catalog's entry for AWS IAM: `type = "aws_iam"`, settings [`AwsIamConfig`].

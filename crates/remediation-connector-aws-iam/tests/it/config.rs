@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 
-use remediation_connector_aws_iam::{AwsCredentials, AwsIamConfig, AwsIamConnector, AwsIamError, IamCredentials};
+use remediation_connector_aws_iam::{
+    AwsCredentials, AwsIamConfig, AwsIamConnector, AwsIamError, CredentialsError, IamCredentials,
+};
 use remediation_core::Connector;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -85,14 +87,17 @@ fn the_secret_can_come_from_a_file() {
 #[test]
 fn resolution_errors_name_the_variable_never_a_value() {
     let missing = AwsCredentials::resolve(&base(), env(&[("AK", "AKIAX"), ("SK", SECRET)])).unwrap_err();
-    assert!(matches!(&missing, AwsIamError::MissingEnv { name, .. } if name == "TOKEN"), "{missing:?}");
+    assert!(
+        matches!(&missing, AwsIamError::Credentials(CredentialsError::MissingEnv { name, .. }) if name == "TOKEN"),
+        "{missing:?}"
+    );
     let text = format!("{missing} {missing:?}");
     assert!(!text.contains(SECRET), "{text}");
 
     let mut both = base();
     both.secret_access_key_file = Some("/nonexistent".into());
     let err = AwsCredentials::resolve(&both, env(&[("AK", "AKIAX"), ("SK", SECRET), ("TOKEN", TOKEN)])).unwrap_err();
-    assert!(matches!(err, AwsIamError::SecretSource { .. }), "{err:?}");
+    assert!(matches!(err, AwsIamError::Credentials(CredentialsError::SecretSource { .. })), "{err:?}");
 
     let mut unreadable = base();
     unreadable.secret_access_key_env = None;
