@@ -10,15 +10,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NatsError {
-    /// The environment variable that should hold a secret is not set, or is not UTF-8.
-    #[error("environment variable `{var}` (named by `{field}`) is not set")]
-    MissingEnv {
-        /// The config field that names the variable (`token_env`, `password_env`).
-        field: &'static str,
-        /// The variable.
-        var: String,
-    },
-    /// A file named by the config (a secret, a `.creds` file, a CA) could not be read.
+    /// A secret (a token, a password) could not be read from the variable or file the config
+    /// names: the shared secret source's own error.
+    #[error(transparent)]
+    Secret(#[from] remediation_core::secret_source::SecretSourceError),
+    /// A file named by the config (a `.creds` file, a CA) could not be read.
     #[error("cannot read the file {path} (named by `{field}`)")]
     ReadFile {
         /// The config field that names the file.
@@ -28,14 +24,6 @@ pub enum NatsError {
         /// The I/O error.
         #[source]
         source: std::io::Error,
-    },
-    /// A secret source holds nothing but whitespace.
-    #[error("{origin} (named by `{field}`) is empty")]
-    EmptySecret {
-        /// The config field that names the source.
-        field: &'static str,
-        /// The source, e.g. "environment variable `X`" or "file /run/secrets/x".
-        origin: String,
     },
     /// A `.creds` file is not a NATS user credentials file (a user JWT and a user seed).
     #[error("the credentials file {path} (named by `creds_file`) is not a NATS .creds file: {why}")]

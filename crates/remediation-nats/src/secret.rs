@@ -18,14 +18,11 @@ pub(crate) fn read(
     lookup: EnvLookup<'_>,
 ) -> Result<Option<SecretString>, NatsError> {
     read_secret(env_field, file_field, lookup).map_err(|e| match e {
-        SecretSourceError::MissingEnv { field, var } => NatsError::MissingEnv { field, var },
-        SecretSourceError::ReadFile { field, path, source } => NatsError::ReadFile { field, path, source },
-        SecretSourceError::Empty { field, origin } => NatsError::EmptySecret { field, origin },
         SecretSourceError::Both { file_field, .. } => NatsError::InvalidSetting {
             context,
             field: env_field.0,
             why: format!("and `{file_field}` are both set; set one"),
         },
-        other => NatsError::InvalidSetting { context, field: env_field.0, why: other.to_string() },
+        other => NatsError::Secret(other),
     })
 }
