@@ -21,6 +21,7 @@ fn heading(kind: KindName) -> &'static str {
         KindName::ForcePasswordReset => "Force password reset",
         KindName::Notify => "Notify",
         KindName::Enforce => "Enforce",
+        KindName::Rotate => "Rotate",
     }
 }
 

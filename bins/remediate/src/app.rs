@@ -365,6 +365,7 @@ impl Ctx {
             (Some(KindName::RevokeSessions), None, _) => ActionKind::RevokeSessions,
             (Some(KindName::ForcePasswordReset), None, _) => ActionKind::ForcePasswordReset,
             (Some(KindName::Notify), None, _) => ActionKind::Notify,
+            (Some(KindName::Rotate), None, _) => ActionKind::Rotate,
         };
         // Without a connector (neither given nor named by the finding) the suggest use case
         // picks the one healthy connector that can do it, or refuses listing every candidate.

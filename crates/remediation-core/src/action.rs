@@ -24,6 +24,22 @@ impl ActionId {
         let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, subsec);
         Self(Uuid::new_v7(ts))
     }
+
+    /// The id of the action that follows this one ([`crate::Connector::follow_up`]): a UUIDv7
+    /// with this id's timestamp and the rest derived from this id, so the follow-up of an
+    /// action is one id, and scheduling it twice (a recovery after a crash) finds it.
+    pub fn follow_up(self) -> Self {
+        use sha2::{Digest, Sha256};
+        let mine = self.0.as_bytes();
+        let digest = Sha256::new().chain_update(b"remediation follow-up\0").chain_update(mine).finalize();
+        let mut bytes = [0u8; 16];
+        // The 48-bit timestamp stays; version 7 and the RFC 9562 variant are set again.
+        bytes[..6].copy_from_slice(&mine[..6]);
+        bytes[6..].copy_from_slice(&digest[..10]);
+        bytes[6] = 0x70 | (bytes[6] & 0x0f);
+        bytes[8] = 0x80 | (bytes[8] & 0x3f);
+        Self(Uuid::from_bytes(bytes))
+    }
 }
 
 impl fmt::Display for ActionId {
@@ -69,6 +85,10 @@ pub enum ActionKind {
         /// the connector's configuration names for this setting (the plan shows which).
         value: String,
     },
+    /// Replace a credential: create a new one, hand it over, deactivate the old one, and
+    /// delete the old one by a follow-up action once the rollback window has closed. A
+    /// rollback reactivates the old credential while it still exists and retires the new one.
+    Rotate,
 }
 
 impl ActionKind {
@@ -104,6 +124,7 @@ impl ActionKind {
             Self::ForcePasswordReset => KindName::ForcePasswordReset,
             Self::Notify => KindName::Notify,
             Self::Enforce { .. } => KindName::Enforce,
+            Self::Rotate => KindName::Rotate,
         }
     }
 }
@@ -123,6 +144,7 @@ impl<'de> Deserialize<'de> for ActionKind {
             ForcePasswordReset {},
             Notify {},
             Enforce { setting: String, value: String },
+            Rotate {},
         }
         Ok(match Strict::deserialize(deserializer)? {
             Strict::Revoke {} => Self::Revoke,
@@ -132,6 +154,7 @@ impl<'de> Deserialize<'de> for ActionKind {
             Strict::ForcePasswordReset {} => Self::ForcePasswordReset,
             Strict::Notify {} => Self::Notify,
             Strict::Enforce { setting, value } => Self::Enforce { setting, value },
+            Strict::Rotate {} => Self::Rotate,
         })
     }
 }
@@ -164,11 +187,13 @@ pub enum KindName {
     Notify,
     /// [`ActionKind::Enforce`].
     Enforce,
+    /// [`ActionKind::Rotate`].
+    Rotate,
 }
 
 impl KindName {
     /// Every kind, in a stable order.
-    pub const ALL: [KindName; 7] = [
+    pub const ALL: [KindName; 8] = [
         Self::Revoke,
         Self::Reduce,
         Self::Suspend,
@@ -176,6 +201,7 @@ impl KindName {
         Self::ForcePasswordReset,
         Self::Notify,
         Self::Enforce,
+        Self::Rotate,
     ];
 
     /// The snake_case name used in config files and on the command line.
@@ -188,6 +214,7 @@ impl KindName {
             Self::ForcePasswordReset => "force_password_reset",
             Self::Notify => "notify",
             Self::Enforce => "enforce",
+            Self::Rotate => "rotate",
         }
     }
 }
@@ -357,6 +384,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_follow_up_id_is_one_uuidv7_per_action_beside_it_in_time() {
+        let at = time::macros::datetime!(2026-12-07 08:00 UTC);
+        let a = ActionId::new_at(at);
+        let b = ActionId::new_at(at);
+        let f = a.follow_up();
+        assert_eq!(f, a.follow_up(), "derived, not drawn");
+        assert_ne!(f, b.follow_up());
+        assert_ne!(f, a);
+        assert_eq!(f.0.get_version_num(), 7);
+        assert_eq!(f.0.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(f.0.get_timestamp(), a.0.get_timestamp(), "sorts with the action it follows");
+        assert_ne!(f.follow_up(), f);
+    }
+
+    #[test]
     fn kinds_refuse_unknown_fields_and_read_back_what_they_write() {
         let all = [
             ActionKind::Revoke,
@@ -366,7 +408,9 @@ mod tests {
             ActionKind::ForcePasswordReset,
             ActionKind::Notify,
             ActionKind::Enforce { setting: "s3_public_access_block".into(), value: "all".into() },
+            ActionKind::Rotate,
         ];
+        assert_eq!(all.len(), KindName::ALL.len(), "every kind is checked");
         for kind in all {
             let mut value = serde_json::to_value(&kind).expect("a kind serialises");
             assert_eq!(serde_json::from_value::<ActionKind>(value.clone()).ok(), Some(kind.clone()));

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{Action, KindName, PermissionNeed, Permissions, PlannedChange, Snapshot, Target};
+use crate::{Action, ActionKind, KindName, PermissionNeed, Permissions, PlannedChange, Snapshot, Target};
 
 /// How well a change can be undone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -268,6 +268,32 @@ pub trait Connector: Send + Sync {
         None
     }
 
+    /// The action that must follow `action` once its rollback window has closed, given the
+    /// state it left (`after`): for a credential rotation, the deletion of the old credential.
+    /// The engine schedules it when `action` completes, not claimable before the window's end,
+    /// and cancels it when `action` is rolled back first. `None` (the default): nothing follows.
+    fn follow_up(&self, action: &Action, after: &Snapshot) -> Option<FollowUp> {
+        let _ = (action, after);
+        None
+    }
+
+    /// Settles a target that an interrupted `execute` of `action` left half-changed: `live`
+    /// matches neither `before` nor the planned after-state. A connector whose change takes
+    /// several writes (create a credential, store it, deactivate the old one) knows which of
+    /// them it made, and brings the target back to `before` or forward to the after-state: a
+    /// credential created but never stored is deleted, so no key nobody holds is left behind.
+    /// The engine reads the target again and decides as usual. `None` (the default): the
+    /// connector cannot tell, and the action fails as needing attention.
+    async fn settle_interrupted(
+        &self,
+        action: &Action,
+        before: &Snapshot,
+        live: &Snapshot,
+    ) -> Result<Option<Settled>, ConnectorError> {
+        let _ = (action, before, live);
+        Ok(None)
+    }
+
     /// How many grants, groups, applications or dependants `action` reaches, given the
     /// target's state `before` (for a suspension, every group and application the account
     /// holds). The blast-radius score counts it. `None` (the default): not counted.
@@ -275,6 +301,26 @@ pub trait Connector: Send + Sync {
         let _ = (action, before);
         Ok(None)
     }
+}
+
+/// An action a connector asks for after another completed ([`Connector::follow_up`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUp {
+    /// What the follow-up does.
+    pub kind: ActionKind,
+    /// What it does it to, in terms that cannot drift (a key id, not a selector).
+    pub target: Target,
+    /// Why, for approvers and the audit.
+    pub reason: String,
+}
+
+/// What [`Connector::settle_interrupted`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    /// What was undone or finished, in plain words (kept in the audit).
+    pub note: String,
+    /// Provider request identifiers of the writes it took.
+    pub request_ids: Vec<String>,
 }
 
 /// Finds the capability for `(kind, target.grant_type)`, if the connector declares it.

@@ -246,6 +246,14 @@ pub struct Engine {
 /// How many expired actions [`Engine::recover`] takes over per store call.
 const RECOVER_BATCH: usize = 32;
 
+/// `note` after what a connector did to settle a half-made change, when it did something.
+fn with(settled: &Option<String>, note: &str) -> String {
+    match settled {
+        Some(s) => format!("{s}; {note}"),
+        None => note.to_owned(),
+    }
+}
+
 /// A function the engine calls at each named failpoint (see [`failpoints`]).
 pub type FailpointHook = Arc<dyn Fn(&'static str) + Send + Sync>;
 
@@ -458,6 +466,7 @@ impl Engine {
             not_before: None,
             attempts: 0,
             held_lease: None,
+            follows: None,
         };
         self.store.create_action(&detail, &record).await?;
         Ok(Suggestion { action, plan: prepared.plan, decision: prepared.decision })
@@ -675,6 +684,9 @@ impl Engine {
             }
         } else {
             transition(action.state, Event::BeginExecution, actor.role)?;
+        }
+        if !dry_run {
+            self.check_follow_up(&detail).await?;
         }
         let connector = self.connector(&action.connector)?;
         let prepared = self.prepare(&connector, action, Stage::Execute, dry_run).await?;
@@ -1024,50 +1036,7 @@ impl Engine {
             return Ok(done(action, error));
         };
         if from == State::Executing {
-            if live == plan.expected_after {
-                let note = "recovered after an interruption: the provider shows the expected after-state".to_owned();
-                let action = self.complete(&detail, live, Vec::new(), Some(note.clone())).await?;
-                return Ok(done(action, note));
-            }
-            if live == before {
-                let outcome = self.run_write(&detail, &connector, &plan).await?;
-                let (action, note) = match outcome {
-                    ExecuteOutcome::Completed { action, .. } => {
-                        (action, "re-executed with the same idempotency key after an interruption".to_owned())
-                    }
-                    ExecuteOutcome::Failed { action, error } => (action, error),
-                    ExecuteOutcome::Requeued { action, not_before } => {
-                        let note = format!(
-                            "re-executed after an interruption, throttled with nothing written: requeued, not before {not_before}"
-                        );
-                        (action, note)
-                    }
-                    other => return Err(refused("recovery", format!("unexpected outcome {other:?}"))),
-                };
-                return Ok(done(action, note));
-            }
-            // A provider may stamp a value no plan can know (the time sessions were revoked):
-            // the connector's own verification judges whether the change took effect.
-            let planned = crate::PlannedChange {
-                expected_after: plan.expected_after.clone(),
-                description: plan.description.clone(),
-            };
-            if let Ok(v) = connector.verify(&detail.action, &planned).await
-                && v.matches
-            {
-                let note = "recovered after an interruption: the connector verified the change".to_owned();
-                let action = self.complete(&detail, v.observed, Vec::new(), Some(note.clone())).await?;
-                return Ok(done(action, note));
-            }
-            let error = format!(
-                "interrupted, and the provider state matches neither the before-state nor the expected after-state; needs attention: {}",
-                changes_text(&json_diff(&plan.expected_after.state, &live.state))
-            );
-            let ExecuteOutcome::Failed { action, error } = self.fail(&detail, error, Some(live), Vec::new()).await?
-            else {
-                return Err(refused("recovery", "unexpected outcome"));
-            };
-            return Ok(done(action, error));
+            return self.recover_execution(detail, &connector, before, plan, live).await;
         }
         if live == before {
             let note = "recovered after an interruption: the provider shows the before-state".to_owned();
@@ -1103,6 +1072,127 @@ impl Engine {
         );
         let action = self.rollback_failed(&detail, error.clone(), Vec::new()).await?;
         Ok(done(action, error))
+    }
+
+    /// The crash rule for an interrupted execution: the expected after-state -> `completed`;
+    /// the before-state -> executed again with the same idempotency key; anything the
+    /// connector verifies as the change -> `completed`. Anything else is handed once to
+    /// [`Connector::settle_interrupted`], which may take back (or finish) the writes of a
+    /// change that takes several, and the live state is judged again; what is still neither
+    /// fails, needing attention.
+    async fn recover_execution(
+        &self,
+        detail: ActionDetail,
+        connector: &Arc<dyn Connector>,
+        before: Snapshot,
+        plan: Plan,
+        mut live: Snapshot,
+    ) -> Result<Recovery, EngineError> {
+        let (id, from) = (detail.action.id, detail.action.state);
+        let mut settled: Option<String> = None;
+        let done = |action: Action, note: String, settled: &Option<String>| {
+            let note = match settled {
+                Some(s) => format!("{s}; {note}"),
+                None => note,
+            };
+            Recovery { id, from, to: action.state, note }
+        };
+        loop {
+            if live == plan.expected_after {
+                let note = "recovered after an interruption: the provider shows the expected after-state".to_owned();
+                let action = self.complete(&detail, live, Vec::new(), Some(with(&settled, &note))).await?;
+                return Ok(done(action, note, &settled));
+            }
+            if live == before {
+                let outcome = self.run_write(&detail, connector, &plan).await?;
+                let (action, note) = match outcome {
+                    ExecuteOutcome::Completed { action, .. } => {
+                        (action, "re-executed with the same idempotency key after an interruption".to_owned())
+                    }
+                    ExecuteOutcome::Failed { action, error } => (action, error),
+                    ExecuteOutcome::Requeued { action, not_before } => {
+                        let note = format!(
+                            "re-executed after an interruption, throttled with nothing written: requeued, not before {not_before}"
+                        );
+                        (action, note)
+                    }
+                    other => return Err(refused("recovery", format!("unexpected outcome {other:?}"))),
+                };
+                return Ok(done(action, note, &settled));
+            }
+            // A provider may stamp a value no plan can know (the time sessions were revoked,
+            // the id of a new credential): the connector's own verification judges whether the
+            // change took effect.
+            let planned = crate::PlannedChange {
+                expected_after: plan.expected_after.clone(),
+                description: plan.description.clone(),
+            };
+            if let Ok(v) = connector.verify(&detail.action, &planned).await
+                && v.matches
+            {
+                let note = "recovered after an interruption: the connector verified the change".to_owned();
+                let action = self.complete(&detail, v.observed, Vec::new(), Some(with(&settled, &note))).await?;
+                return Ok(done(action, note, &settled));
+            }
+            if settled.is_some() {
+                break;
+            }
+            match connector.settle_interrupted(&detail.action, &before, &live).await {
+                Ok(Some(s)) => {
+                    let ids = if s.request_ids.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (request ids {})", s.request_ids.join(", "))
+                    };
+                    settled = Some(format!("settled a half-made change: {}{ids}", s.note));
+                    // The settling writes are provider writes: the trail keeps them even when
+                    // the re-execution that follows records only its own.
+                    let record = SettingsRecord {
+                        setting_event: "interrupted_change_settled".to_owned(),
+                        actor: Actor::system().name,
+                        credential: None,
+                        at: self.clock.now(),
+                        comment: settled.clone(),
+                        previous: serde_json::json!({"action_id": id, "state": from}),
+                        value: serde_json::json!({"action_id": id, "request_ids": s.request_ids}),
+                        action_id: Some(id),
+                    };
+                    match self.store.append_note(&record).await {
+                        Ok(()) | Err(crate::StoreError::Unsupported { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    live = match connector.snapshot(&detail.action.target).await {
+                        Ok(now) => now,
+                        Err(e) => {
+                            let error = format!(
+                                "interrupted; {}; then the target could not be read again ({e}); needs attention",
+                                settled.as_deref().unwrap_or_default()
+                            );
+                            let ExecuteOutcome::Failed { action, error } =
+                                self.fail(&detail, error, None, Vec::new()).await?
+                            else {
+                                return Err(refused("recovery", "unexpected outcome"));
+                            };
+                            return Ok(Recovery { id, from, to: action.state, note: error });
+                        }
+                    };
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    settled = Some(format!("the connector could not settle the half-made change ({e})"));
+                    break;
+                }
+            }
+        }
+        let error = format!(
+            "interrupted, and the provider state matches neither the before-state nor the expected after-state; needs attention: {}",
+            changes_text(&json_diff(&plan.expected_after.state, &live.state))
+        );
+        let error = with(&settled, &error);
+        let ExecuteOutcome::Failed { action, error } = self.fail(&detail, error, Some(live), Vec::new()).await? else {
+            return Err(refused("recovery", "unexpected outcome"));
+        };
+        Ok(Recovery { id, from, to: action.state, note: error })
     }
 
     /// Asks the connector to restore `before`, reads the target back, and records the result.
@@ -1184,15 +1274,21 @@ impl Engine {
         let after_state = after.clone();
         // The execution's after-state stays as it was; the restore is recorded beside it.
         let update = DetailUpdate { restored: Some(after), last_error: Some(None), ..DetailUpdate::default() };
-        self.step(detail, Event::RollbackSucceeded, &Actor::system(), note, update, |r| {
-            r.after_hash = Some(after_hash);
-            r.request_ids = request_ids;
-            // A rollback changes the executed after-state back: that is its before, and the
-            // state read back now is its after.
-            r.before_state = before_state;
-            r.after_state = Some(after_state);
-        })
-        .await
+        let action = self
+            .step(detail, Event::RollbackSucceeded, &Actor::system(), note, update, |r| {
+                r.after_hash = Some(after_hash);
+                r.request_ids = request_ids;
+                // A rollback changes the executed after-state back: that is its before, and the
+                // state read back now is its after.
+                r.before_state = before_state;
+                r.after_state = Some(after_state);
+            })
+            .await?;
+        // What was to follow the change no longer may (it would delete the credential the
+        // rollback just reactivated). The rollback stands whether or not this store call
+        // succeeds: the follow-up's own execution checks again, and cancels it then.
+        let _ = self.cancel_follow_up_of(action.id).await;
+        Ok(action)
     }
 
     /// Records a rollback that could only offer the access back as an invitation: the action
@@ -1502,6 +1598,14 @@ impl Engine {
         let after_hash = after.hash()?;
         // An irreversible change has no rollback window: nothing may advertise one.
         let until = (!is_irreversible(detail)).then(|| self.clock.now() + self.policy.rollback_window(&detail.action));
+        // Scheduled before the completion is recorded: a crash in between leaves the action
+        // `executing`, and its recovery finds the follow-up by its derived id instead of
+        // losing it.
+        let scheduled = self.schedule_follow_up(detail, &after, until.unwrap_or_else(|| self.clock.now())).await?;
+        let note = match (note, scheduled) {
+            (Some(n), Some(s)) => Some(format!("{n}; {s}")),
+            (n, s) => n.or(s),
+        };
         let before_state = recorded_before(detail);
         let after_state = after.clone();
         let update = DetailUpdate { after: Some(after), rollback_expires_at: until, ..DetailUpdate::default() };
@@ -1513,6 +1617,164 @@ impl Engine {
             r.after_state = Some(after_state);
         })
         .await
+    }
+
+    /// Creates the action the connector asks to follow `detail`'s ([`Connector::follow_up`]),
+    /// claimable from `not_before` (the end of the rollback window); a sentence for the
+    /// completion's audit record saying what was scheduled, or why nothing could be.
+    ///
+    /// The follow-up is planned and gated like any suggestion. Its state: `approved` when its
+    /// mode is auto, or manual and a person approved the action it follows (whose plan named
+    /// it); `pending_approval` when a gate asks for approval or nobody approved that action;
+    /// `suggested` in advisory mode. A second call for the same action finds the first one's.
+    async fn schedule_follow_up(
+        &self,
+        detail: &ActionDetail,
+        after: &Snapshot,
+        not_before: OffsetDateTime,
+    ) -> Result<Option<String>, EngineError> {
+        let parent = &detail.action;
+        let connector = self.connector(&parent.connector)?;
+        let Some(follow) = connector.follow_up(parent, after) else { return Ok(None) };
+        let id = parent.id.follow_up();
+        match self.store.get(id).await {
+            Ok(existing) => {
+                return Ok(Some(format!("follow-up {id} already scheduled ({})", existing.action.state)));
+            }
+            Err(crate::StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let now = self.clock.now();
+        let action = Action {
+            id,
+            kind: follow.kind,
+            target: follow.target,
+            connector: parent.connector.clone(),
+            control_id: parent.control_id.clone(),
+            finding_id: parent.finding_id.clone(),
+            canonical: None,
+            requested_by: Actor::system().name,
+            reason: follow.reason,
+            mode: Mode::Manual,
+            idempotency_key: format!("remediation-{id}"),
+            state: State::PendingApproval,
+            created_at: now,
+            updated_at: now,
+        };
+        let what = format!("{} {}", action.kind, action.target);
+        let prepared = match self.prepare(&connector, &action, Stage::Suggest, false).await {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                let e = crate::error_chain(&e);
+                return Ok(Some(format!("the follow-up ({what}) could not be planned and is not scheduled: {e}")));
+            }
+        };
+        if let Some(gate) = prepared.decision.refusal() {
+            return Ok(Some(format!(
+                "the follow-up ({what}) is refused by gate {} and not scheduled: {}",
+                gate.gate, gate.reason
+            )));
+        }
+        let mode = prepared.decision.effective_mode();
+        let asks_approval = prepared.decision.approvals_required().next().is_some();
+        let approved_by_person = !self.current_approvers(parent.id).await?.is_empty();
+        let state = match mode {
+            Mode::Advisory => State::Suggested,
+            _ if asks_approval => State::PendingApproval,
+            Mode::Auto => State::Approved,
+            Mode::Manual if approved_by_person => State::Approved,
+            Mode::Manual => State::PendingApproval,
+        };
+        let canonical = prepared.plan.before.canonical.clone();
+        let action = Action { mode, state, canonical, ..action };
+        let mut comment = format!(
+            "follows {}: {}; not before {not_before} (the end of its rollback window)",
+            parent.id, action.reason
+        );
+        if state == State::Approved {
+            comment.push_str(&format!("; approved with the plan of {}", parent.id));
+        }
+        for gate in prepared.decision.approvals_required() {
+            comment.push_str(&format!("; gate {} requires approval: {}", gate.gate, gate.reason));
+        }
+        let mut record = self.record(&action, None, state, "suggest", &Actor::system(), now);
+        record.comment = Some(comment);
+        record.plan_hash = Some(prepared.plan.plan_hash.clone());
+        record.before_hash = Some(prepared.plan.before.hash()?);
+        if state == State::Approved {
+            record.decided_by = Some(Actor::system().name);
+        }
+        let created = ActionDetail {
+            action: action.clone(),
+            plan: Some(prepared.plan),
+            before: None,
+            after: None,
+            restored: None,
+            pending_acceptance: false,
+            rollback_expires_at: None,
+            last_error: None,
+            approval_expires_at: (state == State::PendingApproval)
+                .then(|| not_before + self.policy.approval_ttl(&action)),
+            not_before: Some(not_before),
+            attempts: 0,
+            follows: Some(parent.id),
+            held_lease: None,
+        };
+        self.store.create_action(&created, &record).await?;
+        Ok(Some(format!("follow-up {id} scheduled ({state}): {what}, not before {not_before}")))
+    }
+
+    /// A follow-up ([`ActionDetail::follows`]) runs only once its time has come and while the
+    /// action it follows still stands: before its time it is refused; once that action is no
+    /// longer `completed` (rolled back, say) it is cancelled, and the refusal says why.
+    async fn check_follow_up(&self, detail: &ActionDetail) -> Result<(), EngineError> {
+        let Some(parent) = detail.follows else { return Ok(()) };
+        let parent = self.get(parent).await?;
+        if parent.action.state != State::Completed {
+            let why = format!(
+                "the action it follows ({}) is {}, not completed; cancelled",
+                parent.action.id, parent.action.state
+            );
+            self.cancel_follow_up(detail, &why).await?;
+            return Err(refused("follow-up", why));
+        }
+        if let Some(at) = detail.not_before
+            && at > self.clock.now()
+        {
+            return Err(refused(
+                "schedule",
+                format!(
+                    "this action follows {} and runs once its rollback window has closed, not before {at}",
+                    parent.action.id
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn cancel_follow_up(&self, detail: &ActionDetail, why: &str) -> Result<(), EngineError> {
+        if !matches!(detail.action.state, State::Suggested | State::PendingApproval | State::Approved | State::Held) {
+            return Ok(());
+        }
+        let result = self
+            .step(detail, Event::Cancel, &Actor::system(), Some(why.to_owned()), DetailUpdate::default(), |_| {})
+            .await;
+        match result {
+            // Someone moved it meanwhile: whatever they did decides.
+            Ok(_) | Err(EngineError::Store(crate::StoreError::StateConflict { .. })) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Cancels the follow-up of `id`, if it has one that has not started: the action it
+    /// followed was rolled back.
+    async fn cancel_follow_up_of(&self, id: ActionId) -> Result<(), EngineError> {
+        let detail = match self.store.get(id.follow_up()).await {
+            Ok(d) if d.follows == Some(id) => d,
+            Ok(_) | Err(crate::StoreError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        self.cancel_follow_up(&detail, &format!("the action it follows ({id}) was rolled back")).await
     }
 
     async fn fail(

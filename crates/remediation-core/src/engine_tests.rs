@@ -110,6 +110,7 @@ fn detail(state: State) -> ActionDetail {
         not_before: None,
         attempts: 0,
         held_lease: None,
+        follows: None,
     }
 }
 
@@ -671,6 +672,7 @@ fn check_execute(case: ExecCase, want: ExecExpect) {
     c.expect_execute().times(want.execute).returning(move |_, _| execute.clone());
     let verify = case.verify.clone();
     c.expect_verify().times(want.verify).returning(move |_, _| verify.clone());
+    c.expect_follow_up().returning(|_, _| None);
     c.expect_rollback().times(0);
     store.expect_append_note().times(0);
     let e = engine(store, c, policy(Mode::Manual, pass(), 1), limits(slots));

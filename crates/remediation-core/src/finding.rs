@@ -107,6 +107,10 @@ pub fn guidance(action: &Action, plan: Option<&Plan>) -> Guidance {
         ActionKind::Enforce { setting, .. } => {
             format!("A resource whose `{setting}` is not at its compliant value stays exposed until it is.")
         }
+        ActionKind::Rotate => {
+            "A long-lived credential has had time to leak through logs, laptops and old scripts; a new one does not."
+                .to_owned()
+        }
     };
     let change = plan.map_or_else(|| format!("{} {}", action.kind, t), |p| p.description.clone());
     Guidance {

@@ -45,8 +45,8 @@ pub use action::{Action, ActionId, ActionKind, ActionRequest, KindName, Mode, Ta
 pub use cached::{CachedChecks, DEFAULT_CHECK_TTL};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connector::{
-    Capability, Connector, ConnectorError, ConnectorErrorKind, Health, Outcome, OutcomeStatus, Reversibility,
-    Verification, find_capability, refuse_protected, require_capability,
+    Capability, Connector, ConnectorError, ConnectorErrorKind, FollowUp, Health, Outcome, OutcomeStatus, Reversibility,
+    Settled, Verification, find_capability, refuse_protected, require_capability,
 };
 pub use engine::{
     Actor, Engine, EngineParts, ExecuteOutcome, FailpointHook, FixCheck, GLOBAL_LIMIT_KEY, REQUEUE_ATTEMPTS,

@@ -236,7 +236,8 @@ impl Event {
     /// The least role allowed to cause this event.
     fn required(self) -> Required {
         match self {
-            Self::Cancel => Required::AtLeast(Role::Requester),
+            // The system cancels a follow-up whose action was rolled back.
+            Self::Cancel => Required::AtLeastOrSystem(Role::Requester),
             // Only a person requests a rollback; the system rolls back without asking.
             Self::Approve { .. } | Self::Reject | Self::RequestRollback => Required::AtLeast(Role::Approver),
             // The system rolls back on its own when a low-risk change is not verified.
@@ -262,6 +263,7 @@ impl fmt::Display for Event {
 
 enum Required {
     AtLeast(Role),
+    AtLeastOrSystem(Role),
     OperatorOrSystem,
     System,
 }
@@ -270,6 +272,7 @@ impl Required {
     fn allows(&self, role: Role) -> bool {
         match self {
             Self::AtLeast(min) => role != Role::System && role >= *min,
+            Self::AtLeastOrSystem(min) => role >= *min,
             Self::OperatorOrSystem => role >= Role::Approver,
             Self::System => role == Role::System,
         }

@@ -26,7 +26,8 @@ pub fn blast_radius(kind: KindName, reversibility: Reversibility) -> u8 {
         | KindName::Reduce
         | KindName::RevokeSessions
         | KindName::ForcePasswordReset
-        | KindName::Enforce => 1,
+        | KindName::Enforce
+        | KindName::Rotate => 1,
         KindName::Suspend => 2,
     };
     undo + reach

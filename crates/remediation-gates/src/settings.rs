@@ -311,10 +311,15 @@ impl PolicySettings {
     }
 
     /// Rollback window of `action`: the kind's setting, else the kind's own default
-    /// ([`Self::ENFORCE_ROLLBACK_WINDOW_SECS`] for `enforce`), else `rollback_window_secs`.
+    /// ([`Self::ENFORCE_ROLLBACK_WINDOW_SECS`] for `enforce`, [`Self::ROTATE_ROLLBACK_WINDOW_SECS`]
+    /// for `rotate`), else `rollback_window_secs`.
     pub fn rollback_window_for(&self, action: &Action) -> time::Duration {
         let kind = action.kind.name();
-        let kind_default = (kind == KindName::Enforce).then_some(Self::ENFORCE_ROLLBACK_WINDOW_SECS);
+        let kind_default = match kind {
+            KindName::Enforce => Some(Self::ENFORCE_ROLLBACK_WINDOW_SECS),
+            KindName::Rotate => Some(Self::ROTATE_ROLLBACK_WINDOW_SECS),
+            _ => None,
+        };
         let secs = self
             .kinds
             .get(&kind)
@@ -328,4 +333,10 @@ impl PolicySettings {
     /// says otherwise (30 minutes): a configuration change that breaks something shows
     /// within minutes, and restoring an insecure setting long after is itself a risk.
     pub const ENFORCE_ROLLBACK_WINDOW_SECS: u64 = 1_800;
+
+    /// The rollback window of `rotate` unless `[policy.kinds.rotate] rollback_window_secs`
+    /// says otherwise (7 days). It is also the grace period of the old credential: it stays,
+    /// inactive, until the window closes, and the follow-up action deletes it then. A week
+    /// lets every consumer of the credential show whether it picked up the new one.
+    pub const ROTATE_ROLLBACK_WINDOW_SECS: u64 = 7 * 24 * 3_600;
 }

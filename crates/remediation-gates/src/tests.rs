@@ -247,6 +247,17 @@ fn enforce_defaults_to_a_half_hour_rollback_window_and_its_setting_wins() {
 }
 
 #[test]
+fn rotate_keeps_the_old_credential_for_a_week_unless_its_setting_says_otherwise() {
+    let rotate = action(ActionKind::Rotate, None);
+    let mut s = PolicySettings::default();
+    assert_eq!(s.rollback_window_for(&rotate), time::Duration::days(7));
+    s.kinds.insert(KindName::Rotate, KindSettings { rollback_window_secs: Some(3_600), ..KindSettings::default() });
+    assert_eq!(s.rollback_window_for(&rotate), time::Duration::hours(1));
+    assert!(s.rollback_requires_approval_for(&rotate), "reactivating a retired credential needs a second person");
+    assert_eq!(crate::risk::blast_radius(KindName::Rotate, remediation_core::Reversibility::Reversible), 1);
+}
+
+#[test]
 fn settings_parse_from_toml_and_reject_unknown_keys() {
     let s: PolicySettings =
         toml::from_str("enabled = true\ndefault_mode = \"auto\"\n[kinds.suspend]\nmode = \"manual\"\nreason = \"r\"\n")

@@ -319,6 +319,7 @@ impl DetailBuilder {
                 not_before: None,
                 attempts: 0,
                 held_lease: None,
+                follows: None,
             },
         }
     }

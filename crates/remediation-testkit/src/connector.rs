@@ -9,8 +9,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use remediation_core::{
-    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, Health, KindName, Outcome,
-    OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
+    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, FollowUp, Health, KindName, Outcome,
+    OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Settled, Snapshot, Target, Verification,
     find_capability,
 };
 use serde_json::{Value, json};
@@ -53,6 +53,7 @@ impl Method {
 /// | force_password_reset | `"password_reset_required": true` |
 /// | notify | nothing |
 /// | enforce | `<setting>: <value>` |
+/// | rotate | `"rotated": true` |
 ///
 /// A state that is not a JSON object is replaced by an object holding only that field.
 pub fn apply_kind(kind: &ActionKind, state: &Value) -> Value {
@@ -64,6 +65,7 @@ pub fn apply_kind(kind: &ActionKind, state: &Value) -> Value {
         ActionKind::ForcePasswordReset => ("password_reset_required", json!(true)),
         ActionKind::Notify => return state.clone(),
         ActionKind::Enforce { setting, value } => (setting.as_str(), json!(value)),
+        ActionKind::Rotate => ("rotated", json!(true)),
     };
     let mut out = match state {
         Value::Object(map) => map.clone(),
@@ -111,6 +113,11 @@ struct Inner {
     /// Idempotency keys of executions that wrote something, in order.
     applied: Vec<String>,
     next_request: u64,
+    /// What [`Connector::follow_up`] answers for a `rotate`.
+    follow_up: Option<FollowUp>,
+    /// `(half, settled)`: [`Connector::settle_interrupted`] moves a target showing `half` to
+    /// `settled`.
+    settle: Option<(Value, Value)>,
 }
 
 impl FakeConnector {
@@ -131,6 +138,8 @@ impl FakeConnector {
                 calls: BTreeMap::new(),
                 applied: Vec::new(),
                 next_request: 1,
+                follow_up: None,
+                settle: None,
             }),
         }
     }
@@ -149,6 +158,17 @@ impl FakeConnector {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes every completed `rotate` ask for `follow_up` ([`Connector::follow_up`]).
+    pub fn set_follow_up(&self, follow_up: Option<FollowUp>) {
+        self.lock().follow_up = follow_up;
+    }
+
+    /// Makes [`Connector::settle_interrupted`] move a target whose state is `half` (what an
+    /// interrupted multi-write change left) to `settled`.
+    pub fn set_settle(&self, half: Value, settled: Value) {
+        self.lock().settle = Some((half, settled));
     }
 
     /// Sets the live state of `target`, keeping its protected flag (changes made "by someone
@@ -350,6 +370,27 @@ impl Connector for FakeConnector {
         let observed = inner.read(&action.target)?;
         let matches = observed == planned.expected_after;
         Ok(Verification { observed, matches })
+    }
+
+    fn follow_up(&self, action: &Action, _after: &Snapshot) -> Option<FollowUp> {
+        (action.kind == ActionKind::Rotate).then(|| self.lock().follow_up.clone()).flatten()
+    }
+
+    async fn settle_interrupted(
+        &self,
+        action: &Action,
+        _before: &Snapshot,
+        live: &Snapshot,
+    ) -> Result<Option<Settled>, ConnectorError> {
+        let mut inner = self.lock();
+        let Some((half, settled)) = inner.settle.clone() else { return Ok(None) };
+        if live.state != half {
+            return Ok(None);
+        }
+        let now = Snapshot { state: settled, ..live.clone() };
+        inner.targets.insert(action.target.clone(), now);
+        let request_id = inner.request_id();
+        Ok(Some(Settled { note: "the fake took back a half-made write".to_owned(), request_ids: vec![request_id] }))
     }
 
     async fn rollback(&self, action: &Action, before: &Snapshot, _after: &Snapshot) -> Result<Outcome, ConnectorError> {

@@ -289,6 +289,11 @@ pub struct ActionDetail {
     /// instead once this reaches its bound.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempts: u32,
+    /// The action this one follows ([`crate::Connector::follow_up`]: the deletion of a rotated
+    /// credential follows its rotation). It is not executed before its `not_before` (the end
+    /// of that action's rollback window), and only while that action is still `completed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows: Option<crate::ActionId>,
     /// The lease *this process* holds on the action, when it got the detail together with one
     /// (the begin of an execution or rollback, a takeover): the engine fences every change it
     /// makes with its epoch. Never stored nor serialized; stores return `None` here, so a

@@ -9,7 +9,8 @@ const ROLES: [Role; 5] = [Role::Viewer, Role::Requester, Role::Approver, Role::A
 
 // Who may cause each event, as `lifecycle.rs` implements it: roles are ordered
 // viewer < requester < approver < admin; `system` only holds what is marked system.
-const REQUESTER_UP: &[Role] = &[Role::Requester, Role::Approver, Role::Admin];
+/// Cancel: a person from requester up, or the system (a follow-up whose action was rolled back).
+const CANCELLERS: &[Role] = &[Role::Requester, Role::Approver, Role::Admin, Role::System];
 const APPROVER_UP: &[Role] = &[Role::Approver, Role::Admin];
 const OPERATOR: &[Role] = &[Role::Approver, Role::Admin, Role::System];
 const ADMIN: &[Role] = &[Role::Admin];
@@ -21,10 +22,10 @@ fn design_table() -> Vec<(State, Event, &'static [Role], State)> {
     use State as S;
     vec![
         (S::Suggested, E::Promote, ADMIN, S::PendingApproval),
-        (S::Suggested, E::Cancel, REQUESTER_UP, S::Cancelled),
-        (S::PendingApproval, E::Cancel, REQUESTER_UP, S::Cancelled),
-        (S::Approved, E::Cancel, REQUESTER_UP, S::Cancelled),
-        (S::Held, E::Cancel, REQUESTER_UP, S::Cancelled),
+        (S::Suggested, E::Cancel, CANCELLERS, S::Cancelled),
+        (S::PendingApproval, E::Cancel, CANCELLERS, S::Cancelled),
+        (S::Approved, E::Cancel, CANCELLERS, S::Cancelled),
+        (S::Held, E::Cancel, CANCELLERS, S::Cancelled),
         (S::Suggested, E::KillSwitch, ADMIN, S::Cancelled),
         (S::PendingApproval, E::KillSwitch, ADMIN, S::Cancelled),
         (S::Approved, E::KillSwitch, ADMIN, S::Cancelled),
@@ -175,7 +176,7 @@ fn model(state: State, event: Event, role: Role) -> Result<State, Refusal> {
     };
     let human = |least: Role| role != Role::System && role >= least;
     let allowed = match event {
-        E::Cancel => human(Role::Requester),
+        E::Cancel => role == Role::System || human(Role::Requester),
         E::Approve { .. } | E::Reject | E::RequestRollback => human(Role::Approver),
         E::Promote | E::KillSwitch | E::ForceExecute | E::Release => human(Role::Admin),
         E::BeginExecution | E::Rollback => role == Role::System || human(Role::Approver),

@@ -5,6 +5,7 @@
 mod cloudevents;
 mod engine;
 mod events;
+mod follow_up;
 mod leases;
 mod lifecycle;
 mod records;

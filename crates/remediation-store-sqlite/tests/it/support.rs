@@ -116,6 +116,7 @@ pub(crate) fn detail_on(n: u32, state: State, at: OffsetDateTime, connector: &st
         not_before: None,
         attempts: 0,
         held_lease: None,
+        follows: None,
     }
 }
 

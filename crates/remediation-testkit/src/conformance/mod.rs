@@ -648,5 +648,6 @@ pub fn kind_for(name: KindName) -> ActionKind {
         KindName::ForcePasswordReset => ActionKind::ForcePasswordReset,
         KindName::Notify => ActionKind::Notify,
         KindName::Enforce => ActionKind::Enforce { setting: "enforced".to_owned(), value: "compliant".to_owned() },
+        KindName::Rotate => ActionKind::Rotate,
     }
 }
