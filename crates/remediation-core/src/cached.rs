@@ -130,6 +130,19 @@ impl Connector for CachedChecks {
     async fn reach(&self, action: &Action, before: &Snapshot) -> Result<Option<u32>, ConnectorError> {
         self.inner.reach(action, before).await
     }
+
+    fn follow_up(&self, action: &Action, after: &Snapshot) -> Option<crate::FollowUp> {
+        self.inner.follow_up(action, after)
+    }
+
+    async fn settle_interrupted(
+        &self,
+        action: &Action,
+        before: &Snapshot,
+        live: &Snapshot,
+    ) -> Result<Option<crate::Settled>, ConnectorError> {
+        self.inner.settle_interrupted(action, before, live).await
+    }
 }
 
 #[cfg(test)]
@@ -249,6 +262,21 @@ mod tests {
         inner.expect_pending_acceptance_state().returning(move |_, _, _| Some(answer.clone()));
         inner.expect_permission_map().return_const(MAP);
         inner.expect_reach().returning(|_, _| Ok(Some(7)));
+        let follow = crate::FollowUp {
+            kind: crate::ActionKind::Revoke,
+            target: Target {
+                identity: "mona".to_owned(),
+                resource: None,
+                grant: Some("AKIAOLD".to_owned()),
+                grant_type: "access_key".to_owned(),
+            },
+            reason: "delete the old key".to_owned(),
+        };
+        let answer = follow.clone();
+        inner.expect_follow_up().returning(move |_, _| Some(answer.clone()));
+        inner.expect_settle_interrupted().returning(|_, _, _| {
+            Ok(Some(crate::Settled { note: "deleted the orphan".to_owned(), request_ids: Vec::new() }))
+        });
         let clock = Arc::new(ManualClock::new(datetime!(2026-01-01 0:00 UTC)));
         let cached = CachedChecks::new(Arc::new(inner), clock, Duration::seconds(60));
         let id = crate::ActionId(uuid::Uuid::from_u128(1));
@@ -277,5 +305,8 @@ mod tests {
         assert_eq!(cached.pending_acceptance_state(&action, &before, &before), Some(pending));
         assert_eq!(cached.permission_map().len(), 1);
         assert_eq!(cached.reach(&action, &before).await.ok().flatten(), Some(7));
+        assert_eq!(cached.follow_up(&action, &before), Some(follow));
+        let settled = cached.settle_interrupted(&action, &before, &before).await.ok().flatten();
+        assert_eq!(settled.map(|s| s.note).as_deref(), Some("deleted the orphan"));
     }
 }

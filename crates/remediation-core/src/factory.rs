@@ -26,6 +26,10 @@ pub struct BuildContext {
     pub data_dir: PathBuf,
     /// The clock the engine uses (token expiry, log windows).
     pub clock: Arc<dyn Clock>,
+    /// The hook crash tests install at named failpoints ([`crate::FailpointHook`]); a
+    /// connector whose change takes several writes calls it between them, with names of
+    /// its own (`aws_rotate_after_create_access_key`).
+    pub failpoints: Option<crate::FailpointHook>,
 }
 
 impl std::fmt::Debug for BuildContext {
@@ -262,7 +266,8 @@ mod tests {
 
     #[test]
     fn a_build_failure_keeps_its_cause() {
-        let context = BuildContext { data_dir: PathBuf::from("."), clock: Arc::new(crate::SystemClock) };
+        let context =
+            BuildContext { data_dir: PathBuf::from("."), clock: Arc::new(crate::SystemClock), failpoints: None };
         let settings = serde_json::json!({"id": "s", "auth": {"token": "t"}});
         let Err(e) = SAMPLE.build("s", &settings, &context) else { panic!("built") };
         assert!(matches!(e, BuildError::Failed(_)) && e.to_string() == "not built", "{e}");

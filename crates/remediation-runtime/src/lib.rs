@@ -272,7 +272,8 @@ impl Runtime {
             },
         };
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let context = BuildContext { data_dir: dir.to_owned(), clock: clock.clone() };
+        let context =
+            BuildContext { data_dir: dir.to_owned(), clock: clock.clone(), failpoints: options.failpoints.clone() };
         let connectors = options.catalog.unwrap_or_default().build_all(&config.connectors, &context)?;
         let checked = connectors
             .iter()
