@@ -549,3 +549,71 @@ fn an_ssh_rule_reopened_by_hand_is_not_touched_by_a_rollback() {
     assert!(refused.stderr.contains("refused by drift: the target changed since execution"), "{}", refused.stderr);
     assert_eq!(ssh_ranges(&m, &group), by_hand);
 }
+
+/// Drift before execution on a security group: after the approval, someone also opened tcp/22
+/// to `::/0`; the execution revokes nothing and voids the approval. Approved again, the
+/// execution revokes both world-open ranges (IPv4 and IPv6) and the rollback (two persons)
+/// authorises both again, each with its description.
+#[test]
+fn an_ssh_range_opened_after_approval_voids_it_and_both_ranges_round_trip() {
+    let Some(m) = Moto::require("an_ssh_range_opened_after_approval_voids_it_and_both_ranges_round_trip") else {
+        return;
+    };
+    let group = open_security_group(&m);
+    let env = aws_env(&m.url, "");
+    let arn = format!("arn:aws:ec2:us-east-1:123456789012:security-group/{group}");
+    let doc = prowler_entry("ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22", &arn, &group);
+    let doc = write_doc(&env, "prowler.ocsf.json", &doc);
+    let (id, _) = suggest_one(&env, &doc);
+    env.expect("local:bob", &["approve", &id], 0);
+
+    ec2(
+        &m.addr,
+        "AuthorizeSecurityGroupIngress",
+        &format!(
+            "GroupId={group}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=22&IpPermissions.1.ToPort=22\
+             &IpPermissions.1.Ipv6Ranges.1.CidrIpv6=%3A%3A%2F0&IpPermissions.1.Ipv6Ranges.1.Description=v6+by+hand"
+        ),
+    );
+    let before = ranges(&[("0.0.0.0/0", "ssh from anywhere"), ("10.0.0.0/8", "office"), ("::/0", "v6 by hand")]);
+    assert_eq!(ssh_ranges(&m, &group), before);
+    let reply = env.expect("local:bob", &["execute", &id, "--output", "json"], 3).json();
+    assert_eq!(reply["outcome"], "plan_changed", "{reply}");
+    assert!(reply["changes"].to_string().contains("v6 by hand"), "the change is named: {reply}");
+    assert_eq!(ssh_ranges(&m, &group), before, "nothing revoked");
+    assert_eq!(state(&env, &id), "pending_approval", "the approval is void");
+
+    approve_and_execute(&env, &id);
+    let after = ranges(&[("10.0.0.0/8", "office")]);
+    assert_eq!(ssh_ranges(&m, &group), after, "neither world-open range is left");
+    two_person_rollback(&env, &id, || assert_eq!(ssh_ranges(&m, &group), after));
+    assert_eq!(ssh_ranges(&m, &group), before, "both ranges are back with their descriptions");
+}
+
+/// Drift after execution on a DB instance: someone set the retention to 3 days by hand; the
+/// rollback to 0 (which would delete the backups taken meanwhile on real RDS) is refused when
+/// asked for, names the change, and the instance keeps 3 days.
+#[test]
+fn a_retention_changed_by_hand_is_not_rolled_back_to_zero() {
+    let Some(m) = Moto::require("a_retention_changed_by_hand_is_not_rolled_back_to_zero") else {
+        return;
+    };
+    let db = db_without_backups(&m);
+    let env = aws_env(&m.url, "");
+    let doc = prowler_entry("rds_instance_backup_enabled", &format!("arn:aws:rds:us-east-1:123456789012:db:{db}"), &db);
+    let doc = write_doc(&env, "prowler.ocsf.json", &doc);
+    let (id, _) = suggest_one(&env, &doc);
+    approve_and_execute(&env, &id);
+    assert_eq!(retention(&m, &db).as_deref(), Some("7"), "the built-in default");
+
+    rds(
+        &m.addr,
+        "ModifyDBInstance",
+        &format!("DBInstanceIdentifier={db}&BackupRetentionPeriod=3&ApplyImmediately=true"),
+    );
+    let refused = env.expect("local:bob", &["rollback", &id], 3);
+    assert!(refused.stderr.contains("refused by drift: the target changed since execution"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("/backup_retention_days: 7 -> 3"), "the change is named: {}", refused.stderr);
+    assert_eq!(retention(&m, &db).as_deref(), Some("3"), "the retention set by hand stays");
+    assert_eq!(state(&env, &id), "completed", "nothing ran");
+}
