@@ -3,14 +3,7 @@
 
 use remediation_e2e::Env;
 
-fn fixture(name: &str) -> String {
-    format!("{}/fixtures/findings/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn labels(reply: &serde_json::Value) -> Vec<String> {
-    let entries = reply["entries"].as_array().unwrap_or_else(|| panic!("no entries: {reply}"));
-    entries.iter().map(|e| e["intake"].as_str().unwrap_or("?").to_owned()).collect()
-}
+use crate::posture::{aws_env, fixture, labels, moto};
 
 #[test]
 fn a_prowler_document_is_reported_entry_by_entry() {
@@ -70,26 +63,6 @@ fn documents_are_refused_as_usage_errors_with_the_reason() {
     assert!(run.stdout.contains("#5 S3.17 nothing_to_do"), "{}", run.stdout);
 }
 
-/// One request to moto at `addr` (`host:port`), routed to `service` by the credential scope of
-/// an `Authorization` header (moto accepts any credentials); the status and the body.
-fn moto(addr: &str, method: &str, path: &str, service: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to moto {addr}: {e}"));
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("moto test setup");
-    let auth = format!(
-        "AWS4-HMAC-SHA256 Credential=AKIAE2E/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
-    );
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).expect("moto test setup");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("moto test setup");
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, body.to_owned())
-}
-
 /// A Prowler finding about a real bucket (on moto) becomes an action through intake; approved
 /// and executed, it blocks public access on the bucket; its rollback waits for a second person,
 /// then removes the configuration the bucket did not have; the same scan again is deduplicated.
@@ -123,18 +96,7 @@ fn a_prowler_finding_blocks_public_access_on_a_moto_bucket_and_rolls_back() {
     let doc = std::env::temp_dir().join(format!("{bucket}.ocsf.json"));
     std::fs::write(&doc, serde_json::Value::Array(vec![entry]).to_string()).expect("moto test setup");
 
-    let env = Env::new();
-    env.init_enabled();
-    let secret = env.dir().join("aws-secret");
-    std::fs::write(&secret, "moto-accepts-any-secret").expect("moto test setup");
-    env.edit_config(|t| {
-        let t = t.replace("[actors.roles]\n", "[actors.roles]\n\"local:root\" = \"admin\"\n");
-        // The harness runs remediate with USER set: moto takes any access key id.
-        format!(
-            "{t}\n[[connectors]]\ntype = \"aws\"\nid = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = {url:?}\naccess_key_id_env = \"USER\"\nsecret_access_key_file = {:?}\n",
-            secret.display().to_string()
-        )
-    });
+    let env = aws_env(&url, "");
     let doc = doc.display().to_string();
     let reply = env.expect("local:alice", &["suggest", "--finding", &doc, "--output", "json"], 0).json();
     assert_eq!(labels(&reply), ["created"], "{reply}");

@@ -12,6 +12,7 @@ mod findings;
 mod hostile;
 mod log;
 mod postgres;
+mod posture;
 mod replicas;
 mod safety;
 mod server;
