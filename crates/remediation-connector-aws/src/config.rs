@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::credentials::CredentialSource;
 use crate::error::AwsError;
-use crate::target::{valid_kms_key, valid_retention};
+use crate::target::{valid_kms_key, valid_retention, valid_secret_name};
 
 /// Configuration of one AWS cloud-posture connector (`type = "aws"`). Holds no secret itself:
 /// it names the environment variables (or the file) the credentials are read from.
@@ -44,9 +44,25 @@ pub struct AwsConfig {
     /// sets.
     #[serde(default = "default_retention")]
     pub rds_backup_retention_days: u32,
+    /// Where `rotate` hands a user's new access key over: the Secrets Manager secret of this
+    /// name, `{user}` replaced by the IAM user name (created when missing; a new version
+    /// otherwise, the previous one kept as `AWSPREVIOUS`). Its value is JSON
+    /// `{"AccessKeyId": ..., "SecretAccessKey": ...}`.
+    #[serde(default = "default_rotation_secret_name")]
+    pub rotation_secret_name: String,
+    /// The KMS key a secret created by `rotate` is encrypted with; Secrets Manager's own key
+    /// (`aws/secretsmanager`) when unset.
+    #[serde(default)]
+    pub rotation_secret_kms_key_id: Option<String>,
+    /// How many times `rotate` asks STS who the new key is before giving up (a new key
+    /// takes a few seconds to work everywhere); the delay between asks doubles from
+    /// `backoff_ms`.
+    #[serde(default = "default_rotation_check_attempts")]
+    pub rotation_check_attempts: u32,
     /// Resources no action may touch: bucket names, security group ids (`sg-...`), DB
-    /// instance identifiers, `DbiResourceId`s or ARNs. Compared with the canonical id each
-    /// snapshot resolves, so another name for a listed resource is protected too.
+    /// instance identifiers, `DbiResourceId`s, IAM user names, user ids or ARNs. Compared with
+    /// the canonical id each snapshot resolves, so another name for a listed resource is
+    /// protected too.
     #[serde(default)]
     pub protected_resources: Vec<String>,
     /// Attempts per request for throttling and transient failures (1 = no retry).
@@ -66,6 +82,14 @@ fn default_id() -> String {
 
 fn default_retention() -> u32 {
     7
+}
+
+fn default_rotation_secret_name() -> String {
+    "remediation/iam/{user}".to_owned()
+}
+
+fn default_rotation_check_attempts() -> u32 {
+    8
 }
 
 fn default_max_attempts() -> u32 {
@@ -98,6 +122,9 @@ impl AwsConfig {
             session_token_env: None,
             s3_kms_key_id: None,
             rds_backup_retention_days: default_retention(),
+            rotation_secret_name: default_rotation_secret_name(),
+            rotation_secret_kms_key_id: None,
+            rotation_check_attempts: default_rotation_check_attempts(),
             protected_resources: Vec::new(),
             max_attempts: default_max_attempts(),
             backoff_ms: default_backoff_ms(),
@@ -133,6 +160,24 @@ impl AwsConfig {
         }
         if !valid_retention(self.rds_backup_retention_days) {
             return Err(invalid("rds_backup_retention_days", "must be 1 to 35"));
+        }
+        let sample = self.rotation_secret_name.replace("{user}", "user");
+        if !self.rotation_secret_name.contains("{user}") || !valid_secret_name(&sample) {
+            return Err(invalid(
+                "rotation_secret_name",
+                "must name `{user}` and otherwise hold only letters, digits and /_+=.@- (at most 512 characters)",
+            ));
+        }
+        if let Some(key) = &self.rotation_secret_kms_key_id
+            && !valid_kms_key(key)
+        {
+            return Err(invalid(
+                "rotation_secret_kms_key_id",
+                "must be a KMS key id, key ARN, alias name or alias ARN",
+            ));
+        }
+        if self.rotation_check_attempts == 0 {
+            return Err(invalid("rotation_check_attempts", "must be at least 1"));
         }
         if self.max_attempts == 0 {
             return Err(invalid("max_attempts", "must be at least 1"));

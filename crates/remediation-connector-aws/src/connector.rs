@@ -1,4 +1,5 @@
-//! [`AwsConnector`]: the [`Connector`] implementation over S3, EC2 and RDS.
+//! [`AwsConnector`]: the [`Connector`] implementation over S3, EC2, RDS, IAM, STS and
+//! Secrets Manager.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -8,9 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use remediation_connector_http::{Sleeper, TokioSleeper};
 use remediation_core::{
-    Action, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health, KindName,
-    Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, SystemClock, Target,
-    Verification, refuse_protected, require_capability,
+    Action, ActionKind, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind,
+    FailpointHook, FollowUp, Health, KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange,
+    Reversibility, Settled, Snapshot, SystemClock, Target, Verification, refuse_protected, require_capability,
 };
 use serde_json::{Value, json};
 
@@ -19,8 +20,8 @@ use crate::credentials::AwsCredentials;
 use crate::error::AwsError;
 use crate::services::{self, DbInstance, Endpoints, WorldOpen};
 use crate::target::{
-    DB_INSTANCE, Defaults, Enforcement, Permission, S3_BUCKET, SECURITY_GROUP_INGRESS, bucket_of, db_instance_of,
-    security_group_of,
+    DB_INSTANCE, Defaults, Enforcement, IAM_ACCESS_KEY, Permission, S3_BUCKET, SECURITY_GROUP_INGRESS, access_key_of,
+    bucket_of, db_instance_of, iam_user_of, security_group_of,
 };
 use crate::transport::Transport;
 
@@ -54,6 +55,26 @@ pub const PERMISSION_MAP: &[PermissionNeed] = &[
     PermissionNeed::read(DB_INSTANCE, "DescribeDBInstances", "rds:DescribeDBInstances"),
     PermissionNeed::execute(KindName::Enforce, DB_INSTANCE, "ModifyDBInstance", "rds:ModifyDBInstance"),
     PermissionNeed::rollback(KindName::Enforce, DB_INSTANCE, "ModifyDBInstance", "rds:ModifyDBInstance"),
+    PermissionNeed::read(IAM_ACCESS_KEY, "GetUser", "iam:GetUser"),
+    PermissionNeed::read(IAM_ACCESS_KEY, "ListAccessKeys", "iam:ListAccessKeys"),
+    PermissionNeed::read(IAM_ACCESS_KEY, "DescribeSecret", "secretsmanager:DescribeSecret"),
+    PermissionNeed::read(IAM_ACCESS_KEY, "GetSecretValue", "secretsmanager:GetSecretValue"),
+    PermissionNeed::execute(KindName::Rotate, IAM_ACCESS_KEY, "CreateAccessKey", "iam:CreateAccessKey"),
+    PermissionNeed::execute(KindName::Rotate, IAM_ACCESS_KEY, "CreateSecret", "secretsmanager:CreateSecret"),
+    PermissionNeed::execute(KindName::Rotate, IAM_ACCESS_KEY, "PutSecretValue", "secretsmanager:PutSecretValue"),
+    PermissionNeed::execute(KindName::Rotate, IAM_ACCESS_KEY, "GetCallerIdentity", "sts:GetCallerIdentity"),
+    PermissionNeed::execute(KindName::Rotate, IAM_ACCESS_KEY, "UpdateAccessKey", "iam:UpdateAccessKey"),
+    PermissionNeed::execute(KindName::Rotate, IAM_ACCESS_KEY, "DeleteAccessKey", "iam:DeleteAccessKey"),
+    PermissionNeed::rollback(KindName::Rotate, IAM_ACCESS_KEY, "UpdateAccessKey", "iam:UpdateAccessKey"),
+    PermissionNeed::rollback(
+        KindName::Rotate,
+        IAM_ACCESS_KEY,
+        "UpdateSecretVersionStage",
+        "secretsmanager:UpdateSecretVersionStage",
+    ),
+    PermissionNeed::rollback(KindName::Rotate, IAM_ACCESS_KEY, "DeleteSecret", "secretsmanager:DeleteSecret"),
+    PermissionNeed::rollback(KindName::Rotate, IAM_ACCESS_KEY, "DeleteAccessKey", "iam:DeleteAccessKey"),
+    PermissionNeed::execute(KindName::Revoke, IAM_ACCESS_KEY, "DeleteAccessKey", "iam:DeleteAccessKey"),
 ];
 
 /// Every (kind, grant type) the connector supports.
@@ -65,7 +86,19 @@ pub fn capabilities() -> Vec<Capability> {
         Capability::new(KindName::Revoke, SECURITY_GROUP_INGRESS, Reversibility::Reversible),
         // A rollback to 0 days deletes the automated backups taken meanwhile, on real RDS.
         Capability::new(KindName::Enforce, DB_INSTANCE, Reversibility::Lossy),
+        // Undone while the old key exists: until the rollback window closes.
+        Capability::new(KindName::Rotate, IAM_ACCESS_KEY, Reversibility::Reversible),
+        // Deletes an inactive key: the follow-up of a rotation.
+        Capability::new(KindName::Revoke, IAM_ACCESS_KEY, Reversibility::Irreversible),
     ]
+}
+
+/// How `rotate` hands a new key over and proves it.
+#[derive(Debug, Clone)]
+pub(crate) struct Rotation {
+    pub(crate) secret_name: String,
+    pub(crate) kms_key_id: Option<String>,
+    pub(crate) check_attempts: u32,
 }
 
 /// A cloud-posture connector for one AWS account and region. See the crate documentation.
@@ -73,11 +106,13 @@ pub fn capabilities() -> Vec<Capability> {
 /// Cheap to clone. The credentials never appear in `Debug`.
 #[derive(Clone)]
 pub struct AwsConnector {
-    id: String,
-    endpoints: Endpoints,
-    transport: Transport,
+    pub(crate) id: String,
+    pub(crate) endpoints: Endpoints,
+    pub(crate) transport: Transport,
     defaults: Defaults,
+    pub(crate) rotation: Rotation,
     protected: BTreeSet<String>,
+    failpoints: Option<FailpointHook>,
 }
 
 impl fmt::Debug for AwsConnector {
@@ -97,6 +132,7 @@ enum Subject<'a> {
     Bucket(&'a str),
     Ingress { group: &'a str, permission: Permission },
     Db { id: String, arn: Option<&'a str> },
+    AccessKey { user: &'a str, arn: Option<&'a str>, key: Option<&'a str> },
 }
 
 impl<'a> Subject<'a> {
@@ -111,6 +147,11 @@ impl<'a> Subject<'a> {
                 let (id, arn) = db_instance_of(&target.identity)?;
                 Ok(Self::Db { id, arn })
             }
+            IAM_ACCESS_KEY => Ok(Self::AccessKey {
+                user: iam_user_of(&target.identity)?,
+                arn: target.identity.starts_with("arn:").then_some(target.identity.as_str()),
+                key: target.grant.as_deref().map(access_key_of).transpose()?,
+            }),
             other => Err(ConnectorError::unsupported(format!("AWS has no grant type `{}`", other.escape_debug()))),
         }
     }
@@ -152,6 +193,9 @@ impl AwsConnector {
             if let Ok(bucket) = bucket_of(p) {
                 protected.insert(bucket.to_owned());
             }
+            if let Ok(user) = iam_user_of(p) {
+                protected.insert(user.to_ascii_lowercase());
+            }
         }
         Ok(Self {
             id: config.id.clone(),
@@ -169,8 +213,27 @@ impl AwsConnector {
                 s3_kms_key_id: config.s3_kms_key_id.clone(),
                 rds_backup_retention_days: config.rds_backup_retention_days,
             },
+            rotation: Rotation {
+                secret_name: config.rotation_secret_name.clone(),
+                kms_key_id: config.rotation_secret_kms_key_id.clone(),
+                check_attempts: config.rotation_check_attempts,
+            },
             protected,
+            failpoints: None,
         })
+    }
+
+    /// Calls `hook` at the connector's failpoints ([`crate::AFTER_CREATE_ACCESS_KEY`]), as
+    /// crash tests do.
+    pub fn with_failpoints(mut self, hook: Option<FailpointHook>) -> Self {
+        self.failpoints = hook;
+        self
+    }
+
+    pub(crate) fn failpoint(&self, name: &'static str) {
+        if let Some(hook) = &self.failpoints {
+            hook(name);
+        }
     }
 
     /// Uses `sleeper` for the delays between retries (the tokio timer by default).
@@ -185,7 +248,7 @@ impl AwsConnector {
         self
     }
 
-    fn is_protected(&self, names: &[&str]) -> bool {
+    pub(crate) fn is_protected(&self, names: &[&str]) -> bool {
         names.iter().any(|n| self.protected.contains(&n.to_ascii_lowercase()))
     }
 
@@ -200,7 +263,7 @@ impl AwsConnector {
         Ok(enforcement)
     }
 
-    async fn read(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
+    pub(crate) async fn read(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
         let t = &self.transport;
         let e = &self.endpoints;
         match Subject::of(target)? {
@@ -234,6 +297,7 @@ impl AwsConnector {
                 let canonical = if db.resource_id.is_empty() { db.arn.clone() } else { db.resource_id.clone() };
                 Ok(Snapshot { protected, canonical: Some(CanonicalTarget::identity(canonical)), state: db_value(&db) })
             }
+            Subject::AccessKey { user, arn, key } => self.read_access_key(user, arn, key).await,
         }
     }
 
@@ -379,6 +443,8 @@ impl AwsConnector {
                 };
                 Ok((n, format!("{n} read replica(s){names} depend on DB instance {id}.")))
             }
+            // IAM does not say which workloads hold a key; it reaches what its user may do.
+            Subject::AccessKey { .. } => Ok((1, String::new())),
         }
     }
 }
@@ -443,6 +509,9 @@ impl Connector for AwsConnector {
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
         let enforcement = self.check(action)?;
         let target = &action.target;
+        if let Subject::AccessKey { .. } = Subject::of(target)? {
+            return self.plan_access_key(action, before);
+        }
         let (_, dependants) = self.dependants(target).await?;
         let description = match (Subject::of(target)?, &enforcement) {
             (Subject::Bucket(b), Some(Enforcement::S3Encryption { kms_key })) => format!(
@@ -482,6 +551,9 @@ impl Connector for AwsConnector {
         let enforcement = self.check(action)?;
         let live = self.read(&action.target).await?;
         refuse_protected(&action.target, &live)?;
+        if let Subject::AccessKey { .. } = Subject::of(&action.target)? {
+            return self.execute_access_key(action, live).await;
+        }
         let desired = Self::after_state(&live.state, enforcement.as_ref());
         self.converge(&action.target, enforcement.as_ref(), desired, None, true).await
     }
@@ -489,12 +561,22 @@ impl Connector for AwsConnector {
     async fn verify(&self, action: &Action, planned: &PlannedChange) -> Result<Verification, ConnectorError> {
         self.check(action)?;
         let observed = self.read(&action.target).await?;
-        let matches = observed == planned.expected_after;
+        let matches = if action.kind == ActionKind::Rotate {
+            // The plan cannot know the new key's id nor the secret's new version.
+            observed.protected == planned.expected_after.protected
+                && observed.canonical == planned.expected_after.canonical
+                && crate::access_key::rotation_matches(&planned.expected_after.state, &observed.state)
+        } else {
+            observed == planned.expected_after
+        };
         Ok(Verification { observed, matches })
     }
 
     async fn rollback(&self, action: &Action, before: &Snapshot, after: &Snapshot) -> Result<Outcome, ConnectorError> {
         let enforcement = self.check(action)?;
+        if let Subject::AccessKey { .. } = Subject::of(&action.target)? {
+            return self.rollback_access_key(action, before, after).await;
+        }
         // Only the part the action changed goes back; the rest must still be as the action left it.
         let mut desired = after.state.clone();
         let key = match enforcement {
@@ -510,6 +592,20 @@ impl Connector for AwsConnector {
             map.insert(key.to_owned(), previous);
         }
         self.converge(&action.target, enforcement.as_ref(), desired, Some(&after.state), false).await
+    }
+
+    fn follow_up(&self, action: &Action, after: &Snapshot) -> Option<FollowUp> {
+        Self::access_key_follow_up(action, after)
+    }
+
+    async fn settle_interrupted(
+        &self,
+        action: &Action,
+        before: &Snapshot,
+        live: &Snapshot,
+    ) -> Result<Option<Settled>, ConnectorError> {
+        self.check(action)?;
+        self.settle_access_key(action, before, live).await
     }
 
     async fn reach(&self, action: &Action, _before: &Snapshot) -> Result<Option<u32>, ConnectorError> {

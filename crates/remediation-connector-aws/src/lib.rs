@@ -73,27 +73,30 @@
 //! assert!(!format!("{connector:?}").contains("example-secret"));
 //! ```
 
+mod access_key;
 mod config;
 mod connector;
 mod credentials;
 mod error;
+mod iam;
 mod services;
 mod target;
 mod transport;
 mod xml;
 
+pub use access_key::AFTER_CREATE_ACCESS_KEY;
 pub use config::AwsConfig;
 pub use connector::{AwsConnector, PERMISSION_MAP, capabilities};
 pub use credentials::{AwsCredentials, CredentialSource, CredentialsError};
 pub use error::AwsError;
 pub use target::{
-    DB_INSTANCE, RDS_BACKUP_RETENTION_DAYS, S3_BUCKET, S3_DEFAULT_ENCRYPTION, S3_PUBLIC_ACCESS_BLOCK,
+    DB_INSTANCE, IAM_ACCESS_KEY, RDS_BACKUP_RETENTION_DAYS, S3_BUCKET, S3_DEFAULT_ENCRYPTION, S3_PUBLIC_ACCESS_BLOCK,
     SECURITY_GROUP_INGRESS,
 };
 pub use transport::classify;
 
 /// The catalog's entry for AWS cloud posture: `type = "aws"`, settings [`AwsConfig`].
 pub static FACTORY: remediation_core::factory::Factory<AwsConfig> =
-    remediation_core::factory::Factory::new("aws", "AWS cloud posture", Some(capabilities), |_id, config, _context| {
-        Ok(std::sync::Arc::new(AwsConnector::from_config(&config)?))
+    remediation_core::factory::Factory::new("aws", "AWS cloud posture", Some(capabilities), |_id, config, context| {
+        Ok(std::sync::Arc::new(AwsConnector::from_config(&config)?.with_failpoints(context.failpoints.clone())))
     });

@@ -14,10 +14,14 @@ use crate::xml::{Element, escape};
 const EC2_VERSION: &str = "2016-11-15";
 /// RDS's Query API version (botocore `rds/2014-10-31`).
 const RDS_VERSION: &str = "2014-10-31";
+/// IAM's Query API version (botocore `iam/2010-05-08`).
+const IAM_VERSION: &str = "2010-05-08";
+/// STS's Query API version (botocore `sts/2011-06-15`).
+const STS_VERSION: &str = "2011-06-15";
 /// The S3 XML namespace.
 const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 /// Pages read at most from one listing before refusing to decide on a partial answer.
-const MAX_PAGES: u32 = 100;
+pub(crate) const MAX_PAGES: u32 = 100;
 
 /// Where requests go: AWS's regional endpoints, or one custom endpoint for every service.
 #[derive(Debug, Clone)]
@@ -63,11 +67,22 @@ impl Endpoints {
         Ok(url)
     }
 
-    fn query(&self, service: Service) -> Result<url::Url, ConnectorError> {
+    /// The endpoint of a Query API or JSON service: the custom one, or AWS's (regional, but
+    /// IAM's global endpoint in the `aws` partition).
+    pub(crate) fn query(&self, service: Service) -> Result<url::Url, ConnectorError> {
         match &self.custom {
             Some(base) => Ok(base.clone()),
             None => {
-                let host = if service == Service::Ec2 { "ec2" } else { "rds" };
+                let host = match service {
+                    Service::Iam => return url::Url::parse("https://iam.amazonaws.com/").map_err(bad_url),
+                    Service::Ec2 => "ec2",
+                    Service::Rds => "rds",
+                    Service::Sts => "sts",
+                    Service::SecretsManager => "secretsmanager",
+                    Service::S3 | Service::CloudFront => {
+                        return Err(ConnectorError::permanent("S3 and CloudFront are not Query API services"));
+                    }
+                };
                 url::Url::parse(&format!("https://{host}.{}.amazonaws.com/", self.region)).map_err(bad_url)
             }
         }
@@ -114,13 +129,18 @@ fn s3_delete(op: &'static str, url: url::Url) -> AwsRequest {
     AwsRequest { op, service: Service::S3, method: reqwest::Method::DELETE, url, headers: Vec::new(), body: Vec::new() }
 }
 
-fn query_request(
+pub(crate) fn query_request(
     e: &Endpoints,
     service: Service,
     op: &'static str,
     params: &[(String, String)],
 ) -> Result<AwsRequest, ConnectorError> {
-    let version = if service == Service::Ec2 { EC2_VERSION } else { RDS_VERSION };
+    let version = match service {
+        Service::Ec2 => EC2_VERSION,
+        Service::Iam => IAM_VERSION,
+        Service::Sts => STS_VERSION,
+        _ => RDS_VERSION,
+    };
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     form.append_pair("Action", op).append_pair("Version", version);
     for (k, v) in params {
@@ -136,7 +156,7 @@ fn query_request(
     })
 }
 
-fn p(k: impl Into<String>, v: impl Into<String>) -> (String, String) {
+pub(crate) fn p(k: impl Into<String>, v: impl Into<String>) -> (String, String) {
     (k.into(), v.into())
 }
 

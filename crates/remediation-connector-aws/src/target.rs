@@ -10,6 +10,8 @@ pub const S3_BUCKET: &str = "s3_bucket";
 pub const SECURITY_GROUP_INGRESS: &str = "security_group_ingress";
 /// The grant type of an RDS DB instance's settings.
 pub const DB_INSTANCE: &str = "db_instance";
+/// The grant type of an IAM user's access key (`rotate`; `revoke` deletes an inactive one).
+pub const IAM_ACCESS_KEY: &str = "iam_access_key";
 
 /// Setting: a bucket's default encryption, SSE-KMS with the given key.
 pub const S3_DEFAULT_ENCRYPTION: &str = "s3_default_encryption";
@@ -116,6 +118,79 @@ pub(crate) fn db_instance_of(identity: &str) -> Result<(String, Option<&str>), C
         return Err(invalid());
     }
     Ok((id.to_ascii_lowercase(), arn))
+}
+
+/// The IAM user a target's identity names: its name (1 to 64 of letters, digits and
+/// `+=,.@_-`), or its ARN `arn:<partition>:iam::<account>:user/<path/><name>`.
+pub(crate) fn iam_user_of(identity: &str) -> Result<&str, ConnectorError> {
+    let invalid =
+        || ConnectorError::invalid_target(format!("`{}` is not an IAM user name or user ARN", identity.escape_debug()));
+    let name = match identity.strip_prefix("arn:") {
+        Some(rest) => {
+            let (partition, rest) = rest.split_once(":iam::").ok_or_else(invalid)?;
+            let (account, path) = rest.split_once(":user/").ok_or_else(invalid)?;
+            if !valid_partition(partition) || account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid());
+            }
+            // The path is `/` or `/seg/.../`; the name is what follows its last `/`.
+            let name = path.rsplit('/').next().unwrap_or_default();
+            let prefix = &path[..path.len() - name.len()];
+            if !prefix.split('/').filter(|s| !s.is_empty()).all(valid_path_segment) {
+                return Err(invalid());
+            }
+            name
+        }
+        None => identity,
+    };
+    if valid_iam_user(name) { Ok(name) } else { Err(invalid()) }
+}
+
+pub(crate) fn valid_iam_user(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'=' | b',' | b'.' | b'@' | b'_' | b'-'))
+}
+
+fn valid_path_segment(seg: &str) -> bool {
+    seg.len() <= 512 && seg.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// An access key id as IAM issues them: 16 to 128 uppercase letters and digits.
+pub(crate) fn access_key_of(grant: &str) -> Result<&str, ConnectorError> {
+    let ok = (16..=128).contains(&grant.len()) && grant.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if ok {
+        Ok(grant)
+    } else {
+        Err(ConnectorError::invalid_target(format!(
+            "the grant `{}` is not an access key id (16 to 128 uppercase letters and digits)",
+            grant.escape_debug()
+        )))
+    }
+}
+
+/// The Secrets Manager name `template` gives `user`'s key: `{user}` replaced by the name.
+/// Secrets Manager names hold letters, digits and `/_+=.@-` only, so a user whose name has a
+/// comma cannot have one.
+pub(crate) fn secret_name(template: &str, user: &str) -> Result<String, ConnectorError> {
+    let name = template.replace("{user}", user);
+    if valid_secret_name(&name) {
+        Ok(name)
+    } else {
+        Err(ConnectorError::invalid_target(format!(
+            "`{}` is not a Secrets Manager name (letters, digits and /_+=.@-), so {user}'s new key has nowhere to go; \
+             rotate it by hand or rename the user",
+            name.escape_debug()
+        )))
+    }
+}
+
+/// Whether `name` is a Secrets Manager secret name: 1 to 512 letters, digits and `/_+=.@-`.
+pub(crate) fn valid_secret_name(name: &str) -> bool {
+    (1..=512).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'+' | b'=' | b'.' | b'@' | b'-'))
 }
 
 /// An IP protocol an ingress grant names.
@@ -292,6 +367,34 @@ mod tests {
     #[track_caller]
     fn check_bucket(name: &str, ok: bool) {
         assert_eq!(valid_bucket(name), ok, "{name:?}");
+    }
+
+    #[test]
+    fn iam_users_keys_and_secret_names() {
+        assert_eq!(iam_user_of("alice").ok(), Some("alice"));
+        assert_eq!(iam_user_of("svc+ci=1,x.y@z_-").ok(), Some("svc+ci=1,x.y@z_-"));
+        assert_eq!(iam_user_of("arn:aws:iam::123456789012:user/alice").ok(), Some("alice"));
+        assert_eq!(iam_user_of("arn:aws:iam::123456789012:user/team/ci/deployer").ok(), Some("deployer"));
+        for bad in [
+            "",
+            "al ice",
+            "alice/../root",
+            "a?b",
+            &"a".repeat(65),
+            "arn:aws:iam::123456789012:role/alice",
+            "arn:aws:iam::12345:user/alice",
+            "arn:evil:iam::123456789012:user/alice",
+            "arn:aws:iam::123456789012:user/",
+            "alice\n",
+        ] {
+            assert!(iam_user_of(bad).is_err(), "{bad:?}");
+        }
+        assert!(access_key_of("AKIAIOSFODNN7EXAMPLE").is_ok());
+        for bad in ["AKIA", "akiaiosfodnn7example", "AKIAIOSFODNN7EXAMPL&", "AKIAIOSFODNN7EXAMPLE/../"] {
+            assert!(access_key_of(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(secret_name("remediation/iam/{user}", "alice").ok().as_deref(), Some("remediation/iam/alice"));
+        assert!(secret_name("remediation/iam/{user}", "a,b").is_err(), "a comma has no place in a secret name");
     }
 
     #[test]

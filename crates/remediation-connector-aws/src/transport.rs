@@ -1,4 +1,4 @@
-//! Signed requests to S3, EC2, RDS and CloudFront: SigV4 (`aws-sigv4`) over reqwest, bounded
+//! Signed requests to S3, EC2, RDS, CloudFront, IAM, STS and Secrets Manager: SigV4 (`aws-sigv4`) over reqwest, bounded
 //! retries of throttling and transient failures with an injectable sleeper, the signing time
 //! from the injectable clock, and AWS's XML errors mapped onto [`ConnectorErrorKind`] with
 //! the provider's code, message and request id.
@@ -25,6 +25,9 @@ pub(crate) enum Service {
     Ec2,
     Rds,
     CloudFront,
+    Iam,
+    Sts,
+    SecretsManager,
 }
 
 impl Service {
@@ -35,12 +38,21 @@ impl Service {
             Self::Ec2 => "ec2",
             Self::Rds => "rds",
             Self::CloudFront => "cloudfront",
+            Self::Iam => "iam",
+            Self::Sts => "sts",
+            Self::SecretsManager => "secretsmanager",
         }
+    }
+
+    /// Whether the service is global, signed for `us-east-1` whatever the region.
+    fn global(self) -> bool {
+        matches!(self, Self::CloudFront | Self::Iam)
     }
 }
 
-/// One request, built from validated parts only.
-#[derive(Debug, Clone)]
+/// One request, built from validated parts only. Its `Debug` leaves the body out: a
+/// Secrets Manager request carries a credential.
+#[derive(Clone)]
 pub(crate) struct AwsRequest {
     pub(crate) op: &'static str,
     pub(crate) service: Service,
@@ -50,11 +62,33 @@ pub(crate) struct AwsRequest {
     pub(crate) body: Vec<u8>,
 }
 
-/// A successful answer.
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for AwsRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsRequest")
+            .field("op", &self.op)
+            .field("service", &self.service)
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .field("body", &format_args!("[{} bytes]", self.body.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful answer. Its `Debug` leaves the body out: `CreateAccessKey` answers with a
+/// secret.
+#[derive(Clone)]
 pub(crate) struct AwsResponse {
     pub(crate) body: Vec<u8>,
     pub(crate) request_id: Option<String>,
+}
+
+impl std::fmt::Debug for AwsResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsResponse")
+            .field("body", &format_args!("[{} bytes]", self.body.len()))
+            .field("request_id", &self.request_id)
+            .finish()
+    }
 }
 
 impl AwsResponse {
@@ -95,9 +129,19 @@ impl Transport {
     /// As [`Transport::send`], keeping AWS's error code for callers that take some codes as
     /// answers (`NoSuchWebsiteConfiguration`: no website).
     pub(crate) async fn send_or(&self, req: &AwsRequest) -> Result<AwsResponse, AwsFailure> {
+        self.send_signed_by(req, &self.credentials).await
+    }
+
+    /// As [`Transport::send_or`], signed with `credentials` instead of the connector's own (a
+    /// new access key proving that it works).
+    pub(crate) async fn send_signed_by(
+        &self,
+        req: &AwsRequest,
+        credentials: &AwsCredentials,
+    ) -> Result<AwsResponse, AwsFailure> {
         let mut attempt = 1;
         loop {
-            match self.attempt(req).await {
+            match self.attempt(req, credentials).await {
                 Ok(r) => return Ok(r),
                 Err(f) => {
                     let retryable =
@@ -118,12 +162,16 @@ impl Transport {
     }
 
     /// The SigV4 headers for `req`, signed at the clock's time.
-    fn signature(&self, req: &AwsRequest) -> Result<Vec<(String, String)>, ConnectorError> {
+    fn signature(
+        &self,
+        req: &AwsRequest,
+        credentials: &AwsCredentials,
+    ) -> Result<Vec<(String, String)>, ConnectorError> {
         let failed = |what: &str| ConnectorError::permanent(format!("{}: cannot sign the request: {what}", req.op));
         let creds = aws_credential_types::Credentials::new(
-            self.credentials.access_key_id.clone(),
-            self.credentials.secret_access_key.expose_secret().to_owned(),
-            self.credentials.session_token.as_ref().map(|t| t.expose_secret().to_owned()),
+            credentials.access_key_id.clone(),
+            credentials.secret_access_key.expose_secret().to_owned(),
+            credentials.session_token.as_ref().map(|t| t.expose_secret().to_owned()),
             None,
             "remediation-config",
         );
@@ -135,7 +183,7 @@ impl Transport {
             settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
             settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         }
-        let region = if req.service == Service::CloudFront { "us-east-1" } else { self.region.as_str() };
+        let region = if req.service.global() { "us-east-1" } else { self.region.as_str() };
         let now: SystemTime = self.clock.now().into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -163,13 +211,13 @@ impl Transport {
         Ok(headers.into_iter().map(|h| (h.name().to_owned(), h.value().to_owned())).collect())
     }
 
-    async fn attempt(&self, req: &AwsRequest) -> Result<AwsResponse, AwsFailure> {
+    async fn attempt(&self, req: &AwsRequest, credentials: &AwsCredentials) -> Result<AwsResponse, AwsFailure> {
         let plain = |error: ConnectorError| AwsFailure { error, code: None };
         let mut builder = self.http.request(req.method.clone(), req.url.clone());
         for (k, v) in &req.headers {
             builder = builder.header(*k, v);
         }
-        for (k, v) in self.signature(req).map_err(plain)? {
+        for (k, v) in self.signature(req, credentials).map_err(plain)? {
             builder = builder.header(k, v);
         }
         let response = builder.body(req.body.clone()).send().await.map_err(|e| {
@@ -195,8 +243,18 @@ impl Transport {
         if status.is_success() {
             return Ok(AwsResponse { body, request_id });
         }
-        let code = xml.as_ref().and_then(|x| x.find("Code")).map(|c| c.text.trim().to_owned());
-        let message = xml.as_ref().and_then(|x| x.find("Message")).map(|m| m.text.trim().to_owned());
+        // The JSON protocols (Secrets Manager) answer `{"__type": "...#Code", "message": "..."}`.
+        let json: Option<serde_json::Value> = if xml.is_none() { serde_json::from_slice(&body).ok() } else { None };
+        let json_code = json.as_ref().and_then(|j| j["__type"].as_str()).map(|t| {
+            let code = t.rsplit_once('#').map_or(t, |(_, c)| c);
+            code.split(':').next().unwrap_or(code).trim().to_owned()
+        });
+        let json_message = json
+            .as_ref()
+            .and_then(|j| j["message"].as_str().or_else(|| j["Message"].as_str()))
+            .map(|m| m.trim().to_owned());
+        let code = xml.as_ref().and_then(|x| x.find("Code")).map(|c| c.text.trim().to_owned()).or(json_code);
+        let message = xml.as_ref().and_then(|x| x.find("Message")).map(|m| m.text.trim().to_owned()).or(json_message);
         let kind = classify(status.as_u16(), code.as_deref(), retry_after);
         let text = match (&code, &message) {
             (Some(c), Some(m)) if !m.is_empty() => format!("{}: {c}: {m}", req.op),
@@ -259,7 +317,9 @@ pub fn classify(status: u16, code: Option<&str>, retry_after: Option<Duration>) 
         "IncompleteSignature",
         "MissingAuthenticationToken",
     ];
-    const NOT_FOUND: [&str; 7] = [
+    const NOT_FOUND: [&str; 9] = [
+        "NoSuchEntity",
+        "ResourceNotFoundException",
         "NoSuchBucket",
         "InvalidGroup.NotFound",
         "InvalidGroupId.Malformed",
@@ -268,8 +328,18 @@ pub fn classify(status: u16, code: Option<&str>, retry_after: Option<Duration>) 
         "NoSuchDistribution",
         "InvalidPermission.NotFound",
     ];
-    const CONFLICT: [&str; 4] =
-        ["InvalidDBInstanceState", "InvalidDBInstanceStateFault", "OperationAborted", "InvalidPermission.Duplicate"];
+    const CONFLICT: [&str; 8] = [
+        "InvalidDBInstanceState",
+        "InvalidDBInstanceStateFault",
+        "OperationAborted",
+        "InvalidPermission.Duplicate",
+        // IAM: the user already has two access keys.
+        "LimitExceeded",
+        "EntityTemporarilyUnmodifiable",
+        // Secrets Manager: a secret of that name exists, or is scheduled for deletion.
+        "ResourceExistsException",
+        "InvalidRequestException",
+    ];
     match code {
         Some(c) if THROTTLING.contains(&c) => ConnectorErrorKind::Throttled { retry_after },
         Some(c) if FORBIDDEN.contains(&c) => ConnectorErrorKind::Forbidden,
@@ -320,5 +390,10 @@ mod tests {
         check(502, None, Transient);
         check(400, Some("InvalidParameterValue"), Permanent);
         check(404, None, NotFound);
+        check(404, Some("NoSuchEntity"), NotFound);
+        check(400, Some("ResourceNotFoundException"), NotFound);
+        check(409, Some("LimitExceeded"), Conflict);
+        check(400, Some("InvalidRequestException"), Conflict);
+        check(403, Some("InvalidClientTokenId"), Unauthenticated);
     }
 }

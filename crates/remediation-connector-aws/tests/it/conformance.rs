@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use remediation_connector_aws::{AwsCredentials, DB_INSTANCE, S3_BUCKET, SECURITY_GROUP_INGRESS};
+use remediation_connector_aws::{AwsCredentials, DB_INSTANCE, IAM_ACCESS_KEY, S3_BUCKET, SECURITY_GROUP_INGRESS};
 use remediation_core::{ActionKind, Connector, Target};
 use remediation_testkit::conformance::{self, AliasCase, Case, Subject};
 use secrecy::ExposeSecret;
@@ -17,9 +17,10 @@ struct Moto {
     url: String,
     seed: Seed,
     credentials: AwsCredentials,
-    /// A bucket and a DB instance the connector protects.
+    /// A bucket, a DB instance and an IAM user the connector protects.
     protected_bucket: String,
     protected_db: String,
+    protected_user: String,
 }
 
 fn target(grant_type: &str, identity: &str, grant: Option<&str>) -> Target {
@@ -33,7 +34,11 @@ fn enforce(setting: &str, value: &str) -> ActionKind {
 #[async_trait]
 impl Subject for Moto {
     fn connector(&self) -> Arc<dyn Connector> {
-        Arc::new(moto::connector(&self.url, self.credentials.clone(), &[&self.protected_bucket, &self.protected_db]))
+        Arc::new(moto::connector(
+            &self.url,
+            self.credentials.clone(),
+            &[&self.protected_bucket, &self.protected_db, &self.protected_user],
+        ))
     }
 
     fn debug_repr(&self) -> String {
@@ -53,7 +58,16 @@ impl Subject for Moto {
         self.seed.bucket(&blocked).await;
         let group = self.seed.security_group().await;
         let db = self.seed.db(1).await;
+        let rotated = fresh("conformance-rotate");
+        let (_, key) = self.seed.iam_user_with_key(&rotated).await;
+        let retired = fresh("conformance-delete");
+        let (_, old) = self.seed.iam_user_with_key(&retired).await;
+        let inactive =
+            [("Action", "UpdateAccessKey"), ("UserName", &retired), ("AccessKeyId", &old), ("Status", "Inactive")];
+        self.seed.query("iam", &inactive).await;
         vec![
+            Case::new("access key rotation", ActionKind::Rotate, target(IAM_ACCESS_KEY, &rotated, Some(&key))),
+            Case::new("inactive access key deletion", ActionKind::Revoke, target(IAM_ACCESS_KEY, &retired, Some(&old))),
             Case::new(
                 "s3 default encryption",
                 enforce("s3_default_encryption", "default"),
@@ -77,6 +91,7 @@ impl Subject for Moto {
         match grant_type {
             S3_BUCKET => target(S3_BUCKET, &fresh("no-such-bucket"), None),
             SECURITY_GROUP_INGRESS => target(SECURITY_GROUP_INGRESS, "sg-0000000000000dead", Some("tcp:22-22")),
+            IAM_ACCESS_KEY => target(IAM_ACCESS_KEY, &fresh("no-such-user"), Some("AKIA0000000000000000")),
             _ => target(grant_type, &fresh("no-such-db"), None),
         }
     }
@@ -108,6 +123,12 @@ impl Subject for Moto {
                 target(DB_INSTANCE, &self.protected_db, None),
                 target(DB_INSTANCE, &db_arn, None),
             ),
+            AliasCase::new(
+                "the IAM user's ARN",
+                ActionKind::Rotate,
+                target(IAM_ACCESS_KEY, &self.protected_user, None),
+                target(IAM_ACCESS_KEY, &format!("arn:aws:iam::123456789012:user/{}", self.protected_user), None),
+            ),
         ]
     }
 
@@ -127,10 +148,13 @@ fn aws_passes_the_semantic_suite_against_moto() {
     };
     let seed = Seed::new(&url);
     let protected_bucket = fresh("posture-protected");
+    let protected_user = fresh("conformance-protected");
     let protected_db = block_on(async {
         seed.bucket(&protected_bucket).await;
+        seed.iam_user_with_key(&protected_user).await;
         seed.db(1).await
     });
-    let subject = Moto { url, seed, credentials: moto::dummy_credentials(), protected_bucket, protected_db };
+    let subject =
+        Moto { url, seed, credentials: moto::dummy_credentials(), protected_bucket, protected_db, protected_user };
     block_on(conformance::semantic(&subject));
 }

@@ -112,5 +112,15 @@ fn hostile_targets_are_refused_before_any_request() {
     check(&c, enforce("s3_public_access_block", "all"), target("db_instance", "prod", None), unsupported.clone());
     check(&c, ActionKind::Revoke, target("s3_bucket", "my-bucket", None), unsupported.clone());
     check(&c, ActionKind::Suspend, target("db_instance", "prod", None), unsupported);
+    // An access key's user and key id: no path, query, parameter or other account's ARN.
+    for user in ["alice/../root", "alice?Action=DeleteUser", "alice&UserName=root", "arn:aws:iam::1234:user/alice", ""]
+    {
+        check(&c, ActionKind::Rotate, target("iam_access_key", user, None), invalid.clone());
+    }
+    for key in ["AKIA&Action=DeleteUser", "akiaiosfodnn7example", "AKIA", "AKIAIOSFODNN7EXAMPLE/.."] {
+        check(&c, ActionKind::Rotate, target("iam_access_key", "alice", Some(key)), invalid.clone());
+        check(&c, ActionKind::Revoke, target("iam_access_key", "alice", Some(key)), invalid.clone());
+    }
+    check(&c, ActionKind::Suspend, target("iam_access_key", "alice", None), ConnectorErrorKind::Unsupported);
     assert_eq!(count.load(Ordering::SeqCst), 0, "a refused target made a request");
 }

@@ -12,6 +12,7 @@ mod errors;
 mod hostile;
 mod moto;
 mod policy;
+mod rotation;
 mod scenarios;
 
 use std::future::Future;

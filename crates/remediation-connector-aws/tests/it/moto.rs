@@ -88,6 +88,8 @@ impl Seed {
     pub(crate) async fn query(&self, service: &str, params: &[(&str, &str)]) -> String {
         let version = match service {
             "ec2" => "2016-11-15",
+            "iam" => "2010-05-08",
+            "sts" => "2011-06-15",
             _ => "2014-10-31",
         };
         let body = {
@@ -111,6 +113,40 @@ impl Seed {
         let text = r.text().await.unwrap();
         assert!(status.is_success(), "{service} {params:?}: {status} {text}");
         text
+    }
+
+    /// A Secrets Manager call; the JSON answer; panics on failure.
+    pub(crate) async fn secrets(&self, op: &str, body: serde_json::Value) -> serde_json::Value {
+        let r = self
+            .http
+            .post(&self.url)
+            .header("authorization", auth("secretsmanager"))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", format!("secretsmanager.{op}"))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert!(status.is_success(), "secretsmanager {op}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// A new IAM user with one access key: the user's ARN and the key's id.
+    pub(crate) async fn iam_user_with_key(&self, name: &str) -> (String, String) {
+        let user = self.query("iam", &[("Action", "CreateUser"), ("UserName", name)]).await;
+        let key = self.query("iam", &[("Action", "CreateAccessKey"), ("UserName", name)]).await;
+        (between(&user, "Arn").unwrap(), between(&key, "AccessKeyId").unwrap())
+    }
+
+    /// The `(id, status)` of each of `user`'s access keys.
+    pub(crate) async fn keys(&self, user: &str) -> Vec<(String, String)> {
+        let xml = self.query("iam", &[("Action", "ListAccessKeys"), ("UserName", user)]).await;
+        xml.split("<member>")
+            .skip(1)
+            .map(|m| (between(m, "AccessKeyId").unwrap(), between(m, "Status").unwrap()))
+            .collect()
     }
 
     /// A bucket with SSE-S3 default encryption and two of four public access block flags.

@@ -295,9 +295,11 @@ async fn round_trip(
         }
     };
     // An irreversible change may stamp a value no plan can know (the time sessions were
-    // revoked); for those the connector's own `verify` judges the after-state, and the
-    // capability must be observable for it to do so.
-    let stamped = cap.reversibility == Reversibility::Irreversible && cap.observable;
+    // revoked), and a rotation creates a credential whose id no plan can know; for those the
+    // connector's own `verify` judges the after-state, and the capability must be observable
+    // for it to do so.
+    let stamped = cap.observable
+        && (cap.reversibility == Reversibility::Irreversible || action.kind == remediation_core::ActionKind::Rotate);
     if !stamped {
         report.check(after == planned.expected_after, || {
             format!(
