@@ -1,6 +1,6 @@
 //! A cloud-posture connector for AWS: sets an S3 bucket's default encryption (SSE-KMS) and
-//! public access block, revokes world-open security group ingress, and sets an RDS DB
-//! instance's backup retention; and undoes each.
+//! public access block, revokes world-open security group ingress, sets an RDS DB instance's
+//! backup retention, and rotates an IAM user's access key; and undoes each.
 //!
 //! # Capabilities
 //!
@@ -10,6 +10,8 @@
 //! | `enforce` | `s3_bucket` | `s3_public_access_block` = `all` | `PutPublicAccessBlock` (all four flags) | `PutPublicAccessBlock` with the previous flags, or `DeletePublicAccessBlock` | reversible |
 //! | `revoke` | `security_group_ingress` | `tcp:22-22` (`<tcp\|udp>:<from>-<to>`) | `RevokeSecurityGroupIngress` of `0.0.0.0/0` and `::/0` | `AuthorizeSecurityGroupIngress`, descriptions included | reversible |
 //! | `enforce` | `db_instance` | `rds_backup_retention_days` = 1..35 or `default` | `ModifyDBInstance` `BackupRetentionPeriod`, `ApplyImmediately` | the same with the previous period | lossy |
+//! | `rotate` | `iam_access_key` | the key id, or none for the user's oldest key | `CreateAccessKey`, the key stored in Secrets Manager, proved with `sts:GetCallerIdentity`, `UpdateAccessKey` `Inactive` on the old key | the old key `Active`, the secret back at its previous version, the new key deleted | reversible while the old key exists |
+//! | `revoke` | `iam_access_key` | the key id | `DeleteAccessKey` of an inactive key (the rotation's follow-up, see [`remediation_core::Connector::follow_up`]) | none | irreversible |
 //!
 //! Targets: `{identity: <bucket name or ARN>, grant_type: "s3_bucket"}`, `{identity: <sg-id>,
 //! grant: "tcp:22-22", grant_type: "security_group_ingress"}`, `{identity: <DB instance

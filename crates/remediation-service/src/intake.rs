@@ -224,6 +224,9 @@ mod tests {
         }
     }
 
+    const DB_ARN: &str = "arn:aws:rds:eu-west-1:123456789012:db:orders-prod";
+    const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
+
     static FAKE_AWS: Factory<FakeAwsConfig> = Factory::named("fake_aws", "Fake AWS", None, |id, _config, _context| {
         let cap = Capability::new;
         Ok(Arc::new(
@@ -232,12 +235,14 @@ mod tests {
                     cap(KindName::Enforce, "s3_bucket", Reversibility::Reversible),
                     cap(KindName::Enforce, "db_instance", Reversibility::Reversible),
                     cap(KindName::Revoke, "security_group_ingress", Reversibility::Reversible),
+                    cap(KindName::Rotate, "iam_access_key", Reversibility::Reversible),
                 ])
                 .with_target(
                     target("amzn-s3-demo-bucket", None, "s3_bucket"),
                     json!({"s3_default_encryption": "none", "s3_public_access_block": "none"}),
                 )
-                .with_target(target("orders-prod", None, "db_instance"), json!({"rds_backup_retention_days": "0"}))
+                .with_target(target(DB_ARN, None, "db_instance"), json!({"rds_backup_retention_days": "0"}))
+                .with_target(target(ALICE, None, "iam_access_key"), json!({"key": "AKIAOLD", "status": "Active"}))
                 .with_target(
                     target("sg-0123456789abcdef0", Some("tcp:22-22"), "security_group_ingress"),
                     json!({"granted": true}),
@@ -319,11 +324,11 @@ mod tests {
                 some(
                     "rds_instance_backup_enabled",
                     enforce("rds_backup_retention_days", "default"),
-                    "orders-prod".to_owned(),
+                    DB_ARN.to_owned(),
                     None,
                 ),
             ),
-            ("unsupported".to_owned(), None),
+            ("created".to_owned(), some("iam_rotate_access_key_90_days", ActionKind::Rotate, ALICE.to_owned(), None)),
             ("nothing_to_do".to_owned(), None),
             ("unsupported".to_owned(), None),
             ("nothing_to_do".to_owned(), None),
@@ -331,21 +336,19 @@ mod tests {
         assert_eq!(take(&runtime, prowler).await, expected_prowler);
         // The same scan again opens nothing new.
         let again: Vec<String> = take(&runtime, prowler).await.into_iter().map(|(l, _)| l).collect();
-        assert_eq!(&again[..4], ["existing"; 4]);
+        assert_eq!(&again[..5], ["existing"; 5]);
 
         let asff = include_str!("../../../tests/fixtures/findings/securityhub-asff.json");
         let got = take(&runtime, asff).await;
         let labels: Vec<&str> = got.iter().map(|(l, _)| l.as_str()).collect();
         assert_eq!(
             labels,
-            ["created", "created", "created", "unsupported", "unsupported", "nothing_to_do", "created", "unsupported"]
+            ["created", "created", "created", "created", "unsupported", "nothing_to_do", "created", "unsupported"]
         );
+        assert_eq!(got[3].1, some("IAM.3", ActionKind::Rotate, ALICE.to_owned(), None));
         assert_eq!(got[0].1, some("S3.8", enforce("s3_public_access_block", "all"), bucket(), None));
         assert_eq!(got[1].1, some("EC2.13", ActionKind::Revoke, "sg-0123456789abcdef0".to_owned(), Some("tcp:22-22")));
-        assert_eq!(
-            got[2].1,
-            some("RDS.11", enforce("rds_backup_retention_days", "default"), "orders-prod".to_owned(), None)
-        );
+        assert_eq!(got[2].1, some("RDS.11", enforce("rds_backup_retention_days", "default"), DB_ARN.to_owned(), None));
         assert_eq!(got[6].1, some("S3.4", enforce("s3_default_encryption", "default"), bucket(), None));
 
         let ocsf = include_str!("../../../tests/fixtures/findings/ocsf-detection.json");
@@ -363,7 +366,7 @@ mod tests {
         let labels: Vec<&str> = entries.iter().map(|e| e.result.label()).collect();
         assert_eq!(
             labels,
-            ["failed", "failed", "failed", "failed", "unsupported", "nothing_to_do", "unsupported", "nothing_to_do"]
+            ["failed", "failed", "failed", "failed", "failed", "nothing_to_do", "unsupported", "nothing_to_do"]
         );
         let EntryIntake::Failed(e) = &entries[0].result else { panic!() };
         assert!(remediation_core::error_chain(e).contains("nowhere"), "{e}");

@@ -156,7 +156,9 @@ pub fn security_group(text: &str) -> Result<String, ArnError> {
     Ok(id.to_owned())
 }
 
-/// The DB instance identifier of an RDS DB instance ARN (`arn:aws:rds:REGION:ACCOUNT:db:NAME`).
+/// An RDS DB instance ARN (`arn:aws:rds:REGION:ACCOUNT:db:NAME`), checked and kept whole:
+/// an identifier is unique only within a region and an account, so the connector must see
+/// both to refuse a finding about another region's or account's namesake.
 pub fn db_instance(text: &str) -> Result<String, ArnError> {
     const WHAT: &str = "an RDS DB instance ARN";
     let arn = parse(text).map_err(|e| ArnError { expected: WHAT, ..e })?;
@@ -188,7 +190,37 @@ pub fn db_instance(text: &str) -> Result<String, ArnError> {
             ),
         ));
     }
-    Ok(name.to_owned())
+    Ok(text.to_owned())
+}
+
+/// An IAM user ARN (`arn:aws:iam::ACCOUNT:user/PATH/NAME`), checked and kept whole: a user
+/// name is unique only within an account, so the connector compares the whole ARN with the
+/// user it finds and refuses another account's namesake.
+pub fn iam_user(text: &str) -> Result<String, ArnError> {
+    const WHAT: &str = "an IAM user ARN";
+    let arn = parse(text).map_err(|e| ArnError { expected: WHAT, ..e })?;
+    if arn.service != "iam" {
+        return Err(err(text, WHAT, format!("its service is `{}`, not `iam`", arn.service)));
+    }
+    if !arn.region.is_empty() || arn.account.is_empty() {
+        return Err(err(text, WHAT, "an IAM user ARN has no region and names an account"));
+    }
+    let Some(path) = arn.resource.strip_prefix("user/") else {
+        return Err(err(
+            text,
+            WHAT,
+            format!("the resource `{}` is not `user/NAME` (a role is not a user)", arn.resource),
+        ));
+    };
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'=' | b',' | b'.' | b'@' | b'_' | b'-'));
+    if !valid {
+        return Err(err(text, WHAT, format!("`{name}` is not an IAM user name (1 to 64 letters, digits and +=,.@_-)")));
+    }
+    Ok(text.to_owned())
 }
 
 #[cfg(test)]
@@ -248,11 +280,31 @@ mod tests {
 
     #[test]
     fn db_instances() {
-        check(db_instance("arn:aws:rds:us-east-1:123456789012:db:orders-prod"), Ok("orders-prod".to_owned()));
+        // Kept whole: the region and account tell namesakes apart.
+        check(
+            db_instance("arn:aws:rds:us-east-1:123456789012:db:orders-prod"),
+            Ok("arn:aws:rds:us-east-1:123456789012:db:orders-prod".to_owned()),
+        );
         check(db_instance("arn:aws:rds:us-east-1:123456789012:cluster:orders"), Err("not `db:NAME`"));
         check(db_instance("arn:aws:rds:us-east-1:123456789012:db:1orders"), Err("not a DB instance identifier"));
         check(db_instance("arn:aws:rds:us-east-1:123456789012:db:a--b"), Err("not a DB instance identifier"));
         check(db_instance("arn:aws:rds:us-east-1::db:orders"), Err("region and an account"));
         check(db_instance("arn:aws:s3:::orders"), Err("not `rds`"));
+    }
+
+    #[test]
+    fn iam_users() {
+        let alice = "arn:aws:iam::123456789012:user/alice";
+        check(iam_user(alice), Ok(alice.to_owned()));
+        check(
+            iam_user("arn:aws:iam::123456789012:user/team/ci/deployer"),
+            Ok("arn:aws:iam::123456789012:user/team/ci/deployer".to_owned()),
+        );
+        check(iam_user("arn:aws:iam::123456789012:role/alice"), Err("a role is not a user"));
+        check(iam_user("arn:aws:iam:us-east-1:123456789012:user/alice"), Err("no region"));
+        check(iam_user("arn:aws:iam:::user/alice"), Err("names an account"));
+        check(iam_user("arn:aws:iam::123456789012:user/team/../alice"), Err("`..`"));
+        check(iam_user("arn:aws:iam::123456789012:user/al?ce"), Err("not an IAM user name"));
+        check(iam_user("arn:aws:sts::123456789012:assumed-role/x/alice"), Err("not `iam`"));
     }
 }

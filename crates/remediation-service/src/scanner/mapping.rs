@@ -38,8 +38,12 @@ pub enum ResourceKind {
     S3Bucket,
     /// An EC2 security group: `arn:PARTITION:ec2:REGION:ACCOUNT:security-group/sg-...`.
     SecurityGroup,
-    /// An RDS DB instance: `arn:PARTITION:rds:REGION:ACCOUNT:db:NAME`.
+    /// An RDS DB instance: `arn:PARTITION:rds:REGION:ACCOUNT:db:NAME`, target identity the
+    /// whole ARN (the connector refuses another region's or account's namesake).
     DbInstance,
+    /// An IAM user's access key: `arn:PARTITION:iam::ACCOUNT:user/NAME`, target identity the
+    /// whole ARN, no grant (the user's oldest key).
+    IamUser,
 }
 
 impl ResourceKind {
@@ -49,6 +53,7 @@ impl ResourceKind {
             Self::S3Bucket => "s3_bucket",
             Self::SecurityGroup => "security_group_ingress",
             Self::DbInstance => "db_instance",
+            Self::IamUser => "iam_access_key",
         }
     }
 
@@ -58,6 +63,7 @@ impl ResourceKind {
             Self::S3Bucket => "AwsS3Bucket",
             Self::SecurityGroup => "AwsEc2SecurityGroup",
             Self::DbInstance => "AwsRdsDbInstance",
+            Self::IamUser => "AwsIamUser",
         }
     }
 
@@ -67,6 +73,7 @@ impl ResourceKind {
             Self::S3Bucket => super::arn::s3_bucket(arn),
             Self::SecurityGroup => super::arn::security_group(arn),
             Self::DbInstance => super::arn::db_instance(arn),
+            Self::IamUser => super::arn::iam_user(arn),
         }
     }
 }
@@ -91,6 +98,11 @@ pub enum Remedy {
         /// The resource it is removed from.
         on: ResourceKind,
     },
+    /// Replace the credential of the resource (an IAM user's oldest access key).
+    Rotate {
+        /// The resource whose credential is rotated.
+        on: ResourceKind,
+    },
     /// Listed so that the reason is given, but not turned into an action.
     Unsupported {
         /// Why.
@@ -106,6 +118,7 @@ impl Remedy {
                 (ActionKind::Enforce { setting: setting.to_owned(), value: value.to_owned() }, on, None)
             }
             Self::Revoke { grant, on } => (ActionKind::Revoke, on, Some(grant.to_owned())),
+            Self::Rotate { on } => (ActionKind::Rotate, on, None),
             Self::Unsupported { .. } => return None,
         };
         Some(
@@ -130,8 +143,6 @@ pub struct Rule {
     /// What an operator should know (status of the check, what `default` must mean).
     pub note: &'static str,
 }
-
-const ROTATE: &str = "the rotate kind is not available yet";
 
 /// The table. Sources: Prowler 5.x check metadata
 /// (`prowler/providers/aws/services/*/*/*.metadata.json`, `CheckID`, `ResourceType`) and the
@@ -180,8 +191,8 @@ pub const RULES: &[Rule] = &[
         scanner: Scanner::Prowler,
         check: "iam_rotate_access_key_90_days",
         title: "IAM user does not have active access keys older than 90 days",
-        remedy: Remedy::Unsupported { reason: ROTATE },
-        note: "",
+        remedy: Remedy::Rotate { on: ResourceKind::IamUser },
+        note: "the finding names the user, not the key: the action rotates the user's oldest key, and the plan names it",
     },
     Rule {
         scanner: Scanner::SecurityHub,
@@ -235,8 +246,8 @@ pub const RULES: &[Rule] = &[
         scanner: Scanner::SecurityHub,
         check: "IAM.3",
         title: "IAM users' access keys should be rotated every 90 days or less",
-        remedy: Remedy::Unsupported { reason: ROTATE },
-        note: "",
+        remedy: Remedy::Rotate { on: ResourceKind::IamUser },
+        note: "the finding names the user, not the key: the action rotates the user's oldest key, and the plan names it",
     },
 ];
 
@@ -259,6 +270,10 @@ pub fn markdown_table() -> String {
             Remedy::Revoke { grant, on } => (
                 "revoke".to_owned(),
                 format!("identity from `{}` ARN, grant `{grant}`, grant_type `{}`", on.aws_type(), on.grant_type()),
+            ),
+            Remedy::Rotate { on } => (
+                "rotate".to_owned(),
+                format!("identity from `{}` ARN, grant_type `{}`", on.aws_type(), on.grant_type()),
             ),
             Remedy::Unsupported { reason } => (format!("unsupported: {reason}"), String::new()),
         };

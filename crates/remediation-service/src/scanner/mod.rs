@@ -372,7 +372,9 @@ impl Failing<'_> {
             };
         };
         let on = match rule.remedy {
-            mapping::Remedy::Enforce { on, .. } | mapping::Remedy::Revoke { on, .. } => on,
+            mapping::Remedy::Enforce { on, .. }
+            | mapping::Remedy::Revoke { on, .. }
+            | mapping::Remedy::Rotate { on } => on,
             mapping::Remedy::Unsupported { reason } => {
                 return EntryOutcome::Unsupported { reason: format!("`{}`: {reason}", self.check) };
             }

@@ -40,7 +40,11 @@ fn sg() -> Target {
 }
 
 fn db() -> Target {
-    target("orders-prod", None, "db_instance")
+    target("arn:aws:rds:eu-west-1:123456789012:db:orders-prod", None, "db_instance")
+}
+
+fn alices_key() -> Target {
+    target("arn:aws:iam::123456789012:user/alice", None, "iam_access_key")
 }
 
 #[track_caller]
@@ -113,7 +117,7 @@ fn prowler_ocsf_fixture() {
                 db(),
                 Severity::Medium,
             ),
-            Want::Not("unsupported", &["iam_rotate_access_key_90_days", "the rotate kind is not available yet"]),
+            Want::Fix("iam_rotate_access_key_90_days", ActionKind::Rotate, alices_key(), Severity::Medium),
             Want::Not("nothing_to_do", &["s3_bucket_kms_encryption", "PASS"]),
             Want::Not("unsupported", &["accessanalyzer_enabled", "not in the mapping table"]),
             Want::Not("nothing_to_do", &["account_security_contact_information_is_registered", "MANUAL"]),
@@ -142,7 +146,7 @@ fn securityhub_asff_fixture() {
             Want::Fix("S3.8", enforce("s3_public_access_block", "all"), bucket(), Severity::High),
             Want::Fix("EC2.13", ActionKind::Revoke, sg(), Severity::High),
             Want::Fix("RDS.11", enforce("rds_backup_retention_days", "default"), db(), Severity::Medium),
-            Want::Not("unsupported", &["IAM.3", "the rotate kind is not available yet"]),
+            Want::Fix("IAM.3", ActionKind::Rotate, alices_key(), Severity::Medium),
             Want::Not("unsupported", &["EC2.19", "not guessed"]),
             Want::Not("nothing_to_do", &["S3.17", "PASSED"]),
             Want::Fix("S3.4", enforce("s3_default_encryption", "default"), bucket(), Severity::Medium),
