@@ -43,6 +43,8 @@ pub(crate) fn park_at(env: &Env, actor: &str, failpoint: &str, args: &[&str]) ->
         .args(["--actor", actor])
         .args(args)
         .env("REMEDIATION_FAILPOINT", failpoint)
+        // As `Env::run_as` sets it: a configuration may name it (moto takes any key id).
+        .env("USER", "e2e-runner")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -66,7 +68,7 @@ pub(crate) fn park_at(env: &Env, actor: &str, failpoint: &str, args: &[&str]) ->
 
 /// Runs `remediate ARGS` as `actor` with `REMEDIATION_FAILPOINT=point`, waits until it reports
 /// the failpoint, then kills it with SIGKILL.
-fn kill_at(env: &Env, actor: &str, point: &str, args: &[&str]) {
+pub(crate) fn kill_at(env: &Env, actor: &str, point: &str, args: &[&str]) {
     let mut parked = park_at(env, actor, point, args);
     // Child::kill sends SIGKILL on Unix: no destructor, no flush, no cleanup runs.
     parked.child.kill().expect("SIGKILL");

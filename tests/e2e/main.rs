@@ -14,6 +14,7 @@ mod log;
 mod postgres;
 mod posture;
 mod replicas;
+mod rotation;
 mod safety;
 mod server;
 mod store;

@@ -65,7 +65,7 @@ fn moto_put_xml(addr: &str, path: &str, xml: &str) {
 
 /// A Query API call (EC2, RDS): `POST /` with the form `params` (already URL-encoded),
 /// `Action` and `Version` first; asserted to succeed, the answer's body.
-fn moto_query(addr: &str, service: &str, version: &str, action: &str, params: &str) -> String {
+pub(crate) fn moto_query(addr: &str, service: &str, version: &str, action: &str, params: &str) -> String {
     let form = format!("Action={action}&Version={version}&{params}");
     let headers = [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")];
     let (status, body) = moto_request(addr, "POST", "/", service, &headers, &form);
@@ -97,7 +97,7 @@ fn kms_key(addr: &str) -> String {
 }
 
 /// The text of the first `<tag>` in `xml`.
-fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+pub(crate) fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let open = format!("<{tag}>");
     let start = xml.find(&open)? + open.len();
     let end = xml[start..].find(&format!("</{tag}>"))? + start;
@@ -149,7 +149,7 @@ pub(crate) fn aws_env(url: &str, extra: &str) -> Env {
 }
 
 /// The Prowler fixture's entry for `check`, rewritten to name the resource `arn` (`name`).
-fn prowler_entry(check: &str, arn: &str, name: &str) -> Value {
+pub(crate) fn prowler_entry(check: &str, arn: &str, name: &str) -> Value {
     let text = std::fs::read_to_string(fixture("prowler-ocsf.json")).expect("moto test setup");
     let entries: Value = serde_json::from_str(&text).expect("moto test setup");
     let mut entry = entries
@@ -169,7 +169,7 @@ fn prowler_entry(check: &str, arn: &str, name: &str) -> Value {
 
 /// The Security Hub fixture's finding whose `Id` contains `control` (`/S3.8/`), rewritten to
 /// name the resource `arn`, as a `GetFindings` answer.
-fn asff_finding(control: &str, arn: &str, name: &str) -> Value {
+pub(crate) fn asff_finding(control: &str, arn: &str, name: &str) -> Value {
     let text = std::fs::read_to_string(fixture("securityhub-asff.json")).expect("moto test setup");
     let doc: Value = serde_json::from_str(&text).expect("moto test setup");
     let mut finding = doc["Findings"]
@@ -189,14 +189,14 @@ fn asff_finding(control: &str, arn: &str, name: &str) -> Value {
 }
 
 /// Writes `doc` beside the installation's data; its path.
-fn write_doc(env: &Env, name: &str, doc: &Value) -> String {
+pub(crate) fn write_doc(env: &Env, name: &str, doc: &Value) -> String {
     let path = env.dir().join(name);
     std::fs::write(&path, doc.to_string()).expect("moto test setup");
     path.display().to_string()
 }
 
 /// `suggest --finding doc` as alice: exactly one action created; its id and `show` as JSON.
-fn suggest_one(env: &Env, doc: &str) -> (String, Value) {
+pub(crate) fn suggest_one(env: &Env, doc: &str) -> (String, Value) {
     let reply = env.expect("local:alice", &["suggest", "--finding", doc, "--output", "json"], 0).json();
     assert_eq!(labels(&reply), ["created"], "{reply}");
     let id = reply["entries"][0]["action"]["id"].as_str().unwrap_or_else(|| panic!("an action: {reply}")).to_owned();
@@ -204,12 +204,12 @@ fn suggest_one(env: &Env, doc: &str) -> (String, Value) {
     (id, shown)
 }
 
-fn state(env: &Env, id: &str) -> Value {
+pub(crate) fn state(env: &Env, id: &str) -> Value {
     env.expect("local:bob", &["show", id, "--output", "json"], 0).json()["action"]["state"].clone()
 }
 
 /// Approves (bob) and executes (bob) `id`: completed.
-fn approve_and_execute(env: &Env, id: &str) {
+pub(crate) fn approve_and_execute(env: &Env, id: &str) {
     env.expect("local:bob", &["approve", id], 0);
     let done = env.expect("local:bob", &["execute", id, "--output", "json"], 0).json();
     assert_eq!(done["outcome"], "completed", "{done}");
@@ -217,7 +217,7 @@ fn approve_and_execute(env: &Env, id: &str) {
 
 /// Rolls `id` back the way a person must: bob asks (nothing happens yet, exit 3), `local:root`
 /// approves and the rollback runs.
-fn two_person_rollback(env: &Env, id: &str, unchanged: impl Fn()) {
+pub(crate) fn two_person_rollback(env: &Env, id: &str, unchanged: impl Fn()) {
     let asked = env.expect("local:bob", &["rollback", id, "--output", "json"], 3).json();
     assert_eq!(asked["outcome"], "rollback_requested", "{asked}");
     unchanged();
@@ -446,7 +446,8 @@ fn rds_backup_findings_set_the_configured_retention_and_roll_back_to_zero() {
         let doc = write_doc(&env, &format!("{scanner}.json"), &doc);
         let (id, shown) = suggest_one(&env, &doc);
         assert_eq!(shown["action"]["kind"]["setting"], "rds_backup_retention_days", "{scanner}: {shown}");
-        assert_eq!(shown["action"]["target"]["identity"], db.as_str(), "{scanner}: {shown}");
+        // The whole ARN: an identifier is unique only within a region and an account.
+        assert_eq!(shown["action"]["target"]["identity"], arn.as_str(), "{scanner}: {shown}");
         assert_eq!(shown["plan"]["reversibility"], "lossy", "{scanner}: {shown}");
         let description = shown["plan"]["description"].as_str().unwrap_or_default();
         assert!(description.contains("Lossy") && description.contains("to 9 day(s)"), "{scanner}: {shown}");
@@ -456,6 +457,29 @@ fn rds_backup_findings_set_the_configured_retention_and_roll_back_to_zero() {
         two_person_rollback(&env, &id, || assert_eq!(retention(&m, &db).as_deref(), Some("9")));
         assert_eq!(retention(&m, &db).as_deref(), Some("0"), "{scanner}: no automated backups again");
     }
+}
+
+/// A finding about a DB instance of the same name in another region, or another account, is
+/// not about this one: intake fails it as not found, and nothing is planned or changed.
+#[test]
+fn a_finding_about_another_regions_namesake_changes_nothing() {
+    let Some(m) = Moto::require("a_finding_about_another_regions_namesake_changes_nothing") else {
+        return;
+    };
+    let env = aws_env(&m.url, "");
+    let db = db_without_backups(&m);
+    for arn in
+        [format!("arn:aws:rds:eu-west-1:123456789012:db:{db}"), format!("arn:aws:rds:us-east-1:999999999999:db:{db}")]
+    {
+        let doc = write_doc(&env, "namesake.json", &prowler_entry("rds_instance_backup_enabled", &arn, &db));
+        let reply = env.expect("local:alice", &["suggest", "--finding", &doc, "--output", "json"], 3).json();
+        assert_eq!(labels(&reply), ["failed"], "{arn}: {reply}");
+        let reason = reply["entries"][0]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("no DB instance has the ARN"), "{arn}: {reply}");
+    }
+    assert_eq!(retention(&m, &db).as_deref(), Some("0"));
+    let list = env.expect("local:bob", &["list", "--output", "json"], 0).json();
+    assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
 }
 
 /// Drift on an S3 bucket, from the older standard-specific Security Hub S3.4 finding. Before
