@@ -122,6 +122,8 @@ fn a_prowler_key_age_finding_rotates_the_key_and_schedules_the_old_ones_deletion
     assert_eq!(follow["action"]["state"], "pending_approval", "{follow}");
     let rollback_ends = shown_rollback_end(&env, &id);
     assert_eq!(follow["not_before"], rollback_ends, "{follow}");
+    let table = env.expect("local:bob", &["show", &follow_id], 0).stdout;
+    assert!(table.contains(&format!("follows    {id}; runs once its rollback window has closed")), "{table}");
     env.expect("local:root", &["approve", &follow_id], 0);
     let early = env.expect("local:root", &["execute", &follow_id], 3);
     assert!(early.stderr.contains("not before"), "{}", early.stderr);
@@ -197,4 +199,26 @@ fn a_rotation_killed_after_create_access_key_leaves_no_orphan() {
     assert!(verify["first_break"].is_null(), "{verify}");
     let trail = env.expect("local:bob", &["audit", "export"], 0).stdout;
     assert!(trail.contains("interrupted_change_settled"), "the settling writes are in the trail");
+}
+
+/// After a rotation, someone puts the old key back in use by hand: undoing the rotation now
+/// would delete the key the secret hands out while the old one stays active, so the rollback
+/// is refused, names the change, and both keys stay as they are.
+#[test]
+fn a_rotation_changed_by_hand_is_not_rolled_back() {
+    let Some(m) = Moto::require("a_rotation_changed_by_hand_is_not_rolled_back") else {
+        return;
+    };
+    let env = aws_env(&m.url, "");
+    let (user, arn, old) = user_with_key(&m);
+    let doc = write_doc(&env, "prowler.json", &prowler_entry("iam_rotate_access_key_90_days", &arn, &user));
+    let (id, _) = suggest_one(&env, &doc);
+    env.expect("local:bob", &["approve", &id], 0);
+    env.expect("local:bob", &["execute", &id], 0);
+    iam(&m.addr, "UpdateAccessKey", &format!("UserName={user}&AccessKeyId={old}&Status=Active"));
+    let by_hand = keys(&m, &user);
+    let refused = env.expect("local:bob", &["rollback", &id], 3);
+    assert!(refused.stderr.contains("drift") && refused.stderr.contains("/status"), "{}", refused.stderr);
+    assert_eq!(keys(&m, &user), by_hand, "a refused rollback changed the keys");
+    assert_eq!(state(&env, &id), "completed");
 }

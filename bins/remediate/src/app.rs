@@ -624,6 +624,10 @@ impl Ctx {
                 {
                     outln!("rollback   until {}", ts(until))?;
                 }
+                if let Some(parent) = d.follows {
+                    let when = d.not_before.map(ts).unwrap_or_default();
+                    outln!("follows    {parent}; runs once its rollback window has closed, not before {when}")?;
+                }
                 if let Some(e) = &d.last_error {
                     outln!("error      {}", clean(e))?;
                 }

@@ -148,6 +148,12 @@ impl AwsConnector {
         let status = text(s, &["status"]).unwrap_or("deleted");
         let secret = text(s, &["secret", "name"]).ok_or_else(|| invalid_state("secret name"))?;
         let conflict = |m: String| ConnectorError::new(ConnectorErrorKind::Conflict, m);
+        if key == self.transport.credentials.access_key_id {
+            return Err(conflict(format!(
+                "access key {key} of {user} is the one this connector signs with: changing it would cut the \
+                 connector off half-way; rotate it by hand, or give the connector other credentials"
+            )));
+        }
         let (after, description) = match action.kind {
             ActionKind::Rotate => {
                 if status != "Active" {

@@ -1730,6 +1730,17 @@ impl Engine {
     async fn check_follow_up(&self, detail: &ActionDetail) -> Result<(), EngineError> {
         let Some(parent) = detail.follows else { return Ok(()) };
         let parent = self.get(parent).await?;
+        if matches!(parent.action.state, State::RollbackRequested | State::RollingBack) {
+            // The rollback may be refused or expire, and the action stand again: wait.
+            return Err(refused(
+                "follow-up",
+                format!(
+                    "the action it follows ({}) has a rollback {}; this waits until that is decided",
+                    parent.action.id,
+                    if parent.action.state == State::RollingBack { "under way" } else { "requested" }
+                ),
+            ));
+        }
         if parent.action.state != State::Completed {
             let why = format!(
                 "the action it follows ({}) is {}, not completed; cancelled",

@@ -188,6 +188,30 @@ fn a_full_key_slot_and_drift_are_refused() {
 }
 
 #[test]
+fn the_key_the_connector_signs_with_is_never_rotated_nor_deleted() {
+    let Some(url) = moto::url("the_key_the_connector_signs_with_is_never_rotated_nor_deleted") else { return };
+    let seed = Seed::new(&url);
+    block_on(async {
+        let user = fresh("rotate-self");
+        let (_, own) = seed.iam_user_with_key(&user).await;
+        let credentials = remediation_connector_aws::AwsCredentials::new(
+            own.clone(),
+            secrecy::SecretString::from("moto-takes-any-secret".to_owned()),
+        );
+        let c = moto::connector(&url, credentials, &[]);
+        for kind in [ActionKind::Rotate, ActionKind::Revoke] {
+            let a = key_action(kind, &user, Some(&own));
+            let before = c.snapshot(&a.target).await.unwrap();
+            let err = c.plan(&a, &before).await.unwrap_err();
+            assert_eq!(err.kind, ConnectorErrorKind::Conflict);
+            assert!(err.message.contains("the one this connector signs with"), "{err}");
+            assert!(c.execute(&a, &before).await.is_err());
+        }
+        assert_eq!(seed.keys(&user).await, [(own, "Active".into())], "nothing changed");
+    });
+}
+
+#[test]
 fn a_user_named_by_another_accounts_arn_is_not_this_accounts_namesake() {
     let Some((c, seed)) = setup("a_user_named_by_another_accounts_arn_is_not_this_accounts_namesake") else {
         return;

@@ -116,6 +116,24 @@ async fn a_follow_up_whose_action_no_longer_stands_is_cancelled_when_it_comes_du
 }
 
 #[tokio::test]
+async fn a_follow_up_waits_while_a_rollback_of_its_action_is_pending() {
+    let h = harness(Mode::Manual);
+    let id = rotated(&h).await;
+    let mut parent = h.store.detail(id).expect("rotation");
+    parent.action.state = State::RollbackRequested;
+    h.store.seed(parent.clone());
+    h.clock.advance(Duration::days(7));
+    let e = h.engine.execute(id.follow_up(), &remediation_core::Actor::system(), false).await.expect_err("waits");
+    assert_eq!(refused_by(&e), "follow-up");
+    assert_eq!(h.store.detail(id.follow_up()).expect("follow-up").action.state, State::Approved, "not cancelled");
+    // The request expired: the rotation stands, and the deletion goes ahead.
+    parent.action.state = State::Completed;
+    h.store.seed(parent);
+    let out = h.engine.execute(id.follow_up(), &remediation_core::Actor::system(), false).await.expect("execute");
+    assert!(matches!(out, ExecuteOutcome::Completed { .. }), "{out:?}");
+}
+
+#[tokio::test]
 async fn without_a_persons_approval_the_follow_up_waits_for_one() {
     // Auto mode approved the rotation by itself; manual mode for the deletion is not covered
     // by anybody's decision, and advisory mode only suggests it.
