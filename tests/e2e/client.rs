@@ -467,7 +467,8 @@ fn a_scanners_document_gets_the_same_answer_from_the_server_as_locally() {
     // No connector `aws` in either: the mapped findings are refused one by one (exit 3).
     assert_eq!((l.code, r.code), (3, 3), "local:\n{l:?}\nremote:\n{r:?}");
     assert_eq!(l.json(), r.json());
-    assert_eq!(l.json()["entries"][4]["intake"], "unsupported");
+    assert_eq!(l.json()["entries"][4]["intake"], "failed");
+    assert_eq!(l.json()["entries"][6]["intake"], "unsupported");
     let args = ["suggest", "--finding", path.as_str(), "--finding-format", "asff"];
     let (l, r) = (local.run_as("alice", &args), remote.run("alice", &args));
     assert_eq!((l.code, r.code), (2, 2), "local:\n{l:?}\nremote:\n{r:?}");
