@@ -45,7 +45,18 @@ fn normalise(text: &str, ids: &[&str]) -> String {
             let masked = ["tree head: matches (", "\"key_id\": ", "\"tree_size\": "]
                 .iter()
                 .find_map(|field| line.split_once(field).map(|(before, _)| format!("{before}{field}<MASKED>")));
-            masked.unwrap_or_else(|| line.to_owned())
+            let line = masked.unwrap_or_else(|| line.to_owned());
+            // `list`'s last column, the age (`42s`, `5m`), differs by when each side ran.
+            match line.rsplit_once(' ') {
+                Some((rest, age))
+                    if age
+                        .strip_suffix(['s', 'm', 'h', 'd'])
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) =>
+                {
+                    format!("{rest} <AGE>")
+                }
+                _ => line,
+            }
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -144,7 +155,7 @@ fn local_env() -> Env {
     env
 }
 
-struct Remote {
+pub(crate) struct Remote {
     env: Env,
     server: Server,
     url: String,
@@ -152,7 +163,7 @@ struct Remote {
 }
 
 impl Remote {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let env = env_with_admin();
         let tokens = vec![
             ("alice", token(&env, "alice", "requester")),
@@ -170,7 +181,7 @@ impl Remote {
         self.tokens.iter().find(|(a, _)| *a == actor).map(|(_, t)| t.as_str()).expect("a token for the actor")
     }
 
-    fn run(&self, actor: &str, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, actor: &str, args: &[&str]) -> Run {
         run_remote(&self.url, Some(self.token(actor)), args)
     }
 }

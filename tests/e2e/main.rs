@@ -3,6 +3,7 @@
 //! the exit codes a script would see.
 
 mod audit;
+mod cli;
 mod client;
 mod concurrency;
 mod connectors;

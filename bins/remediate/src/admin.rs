@@ -47,13 +47,13 @@ pub(crate) enum ControlsCommand {
 pub(crate) struct ControlSetArgs {
     /// Control id.
     pub(crate) id: String,
-    /// Mode for the control's actions: advisory, manual or auto. It applies as set only to
+    /// Mode for the control's actions. It applies as set only to
     /// the kinds, grant types and connectors named (required with --mode); to other actions
     /// tagged with the control it can only lower the mode.
-    #[arg(long, value_parser = parse_word::<remediation_core::Mode>)]
+    #[arg(long, value_parser = crate::one_of(["advisory", "manual", "auto"], parse_word::<remediation_core::Mode>))]
     pub(crate) mode: Option<remediation_core::Mode>,
     /// Action kinds the mode applies to (comma-separated).
-    #[arg(long, value_delimiter = ',', value_parser = parse_word::<remediation_core::KindName>)]
+    #[arg(long, value_delimiter = ',', value_parser = crate::one_of(remediation_core::KindName::ALL.map(remediation_core::KindName::as_str), parse_word::<remediation_core::KindName>))]
     pub(crate) kinds: Option<Vec<remediation_core::KindName>>,
     /// Grant types the mode applies to (comma-separated).
     #[arg(long, value_delimiter = ',')]
@@ -70,8 +70,8 @@ pub(crate) struct ControlSetArgs {
     /// Enable a disabled control.
     #[arg(long)]
     pub(crate) enable: bool,
-    /// Record whether the control currently passes: unknown, passing or failing.
-    #[arg(long, value_parser = parse_word::<ControlStatus>)]
+    /// Record whether the control currently passes.
+    #[arg(long, value_parser = crate::one_of(["unknown", "passing", "failing"], parse_word::<ControlStatus>))]
     pub(crate) status: Option<ControlStatus>,
     /// Controls that must pass first (comma-separated; empty to clear).
     #[arg(long, value_delimiter = ',')]
@@ -172,11 +172,11 @@ pub(crate) enum PrincipalCommand {
     Create {
         /// Its name (lowercase letters, digits, `.`, `_`, `-`, `@`), recorded as the actor.
         name: String,
-        /// viewer, requester, approver or admin.
-        #[arg(long, value_parser = parse_word::<remediation_core::Role>)]
+        /// Its role.
+        #[arg(long, value_parser = crate::one_of(ROLES, parse_word::<remediation_core::Role>))]
         role: remediation_core::Role,
-        /// person (default) or service.
-        #[arg(long, value_parser = parse_word::<PrincipalKind>, default_value = "person")]
+        /// Whether it is a person or a service.
+        #[arg(long, value_parser = crate::one_of(["person", "service"], parse_word::<PrincipalKind>), default_value = "person")]
         kind: PrincipalKind,
         /// Why (kept in the audit; required for an admin).
         #[arg(long, default_value = "")]
@@ -189,7 +189,7 @@ pub(crate) enum PrincipalCommand {
         /// The principal.
         name: String,
         /// The new role.
-        #[arg(value_parser = parse_word::<remediation_core::Role>)]
+        #[arg(value_parser = crate::one_of(ROLES, parse_word::<remediation_core::Role>))]
         role: remediation_core::Role,
         /// Why (kept in the audit).
         #[arg(long)]
@@ -679,6 +679,9 @@ impl Ctx {
         Ok(0)
     }
 }
+
+/// The roles a principal may hold (the engine's own `system` is not one).
+const ROLES: [&str; 4] = ["viewer", "requester", "approver", "admin"];
 
 /// Parses a snake_case word into a serde enum (`auto`, `passing`, ...).
 fn parse_word<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {

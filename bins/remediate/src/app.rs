@@ -38,6 +38,8 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Migrate => crate::storecmd::migrate(&cli).await,
         Command::Store { command } => crate::storecmd::run(&cli, command).await,
         Command::Demo => crate::demo::run(cli.output).await,
+        Command::Completions { shell } => completions(*shell),
+        Command::Man => man(),
         _ => {
             let ctx = Ctx::open(&cli).await?;
             let result = ctx.dispatch(&cli.command).await;
@@ -49,6 +51,22 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
             result
         }
     }
+}
+
+/// `completions SHELL`: the completion script, generated from the command line definition.
+fn completions(shell: clap_complete::Shell) -> Result<u8, Failure> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut crate::examples::command(), "remediate", &mut script);
+    out!("{}", String::from_utf8_lossy(&script))?;
+    Ok(0)
+}
+
+/// `man`: the manual page in roff.
+fn man() -> Result<u8, Failure> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(crate::examples::command()).render(&mut page).context("cannot render the manual page")?;
+    out!("{}", String::from_utf8_lossy(&page))?;
+    Ok(0)
 }
 
 fn data_dir(cli: &Cli) -> PathBuf {
@@ -206,15 +224,27 @@ impl Ctx {
             Command::Promote { id } => self.step(Step::Promote, *id, None, "promoted by").await,
             Command::Release { id } => self.step(Step::Release, *id, None, "released by").await,
             Command::Execute { id, dry_run } => {
-                let outcome = self.backend.execute(*id, &self.actor, *dry_run).await?;
+                let outcome = self
+                    .backend
+                    .execute(*id, &self.actor, *dry_run)
+                    .await
+                    .map_err(|f| f.about_action(*id, "execute"))?;
                 self.print_outcome(&outcome)
             }
             Command::ForceExecute { id, reason } => {
-                let outcome = self.backend.force_execute(*id, &self.actor, reason.clone()).await?;
+                let outcome = self
+                    .backend
+                    .force_execute(*id, &self.actor, reason.clone())
+                    .await
+                    .map_err(|f| f.about_action(*id, "force-execute"))?;
                 self.print_outcome(&outcome)
             }
             Command::Rollback { id, note } => {
-                let outcome = self.backend.rollback(*id, &self.actor, note.clone()).await?;
+                let outcome = self
+                    .backend
+                    .rollback(*id, &self.actor, note.clone())
+                    .await
+                    .map_err(|f| f.about_action(*id, "roll back"))?;
                 self.print_outcome(&outcome)
             }
             Command::Recover => {
@@ -278,13 +308,25 @@ impl Ctx {
             Command::Token { command } => self.token(command).await,
             Command::Principal { command } => self.principal(command).await,
             Command::Pending { command } => self.pending(command).await,
-            Command::Init { .. } | Command::Demo | Command::Migrate | Command::Store { .. } => Ok(0),
+            Command::Init { .. }
+            | Command::Demo
+            | Command::Migrate
+            | Command::Store { .. }
+            | Command::Completions { .. }
+            | Command::Man => Ok(0),
         }
     }
 
     /// Approve, reject, cancel, promote or release, and say who did it.
     async fn step(&self, step: Step, id: ActionId, note: Option<String>, verb: &str) -> Result<u8, Failure> {
-        let (a, who) = self.backend.step(step, id, &self.actor, note).await?;
+        let command = match step {
+            Step::Approve => "approve",
+            Step::Reject => "reject",
+            Step::Cancel => "cancel",
+            Step::Promote => "promote",
+            Step::Release => "release",
+        };
+        let (a, who) = self.backend.step(step, id, &self.actor, note).await.map_err(|f| f.about_action(id, command))?;
         let next = match step {
             Step::Reject | Step::Cancel => String::new(),
             // Approving a requested rollback ran it; a failed restore needs attention.
@@ -534,35 +576,45 @@ impl Ctx {
     /// `list`: pages through the store (or the server), printing each page as it arrives, so
     /// memory stays bounded by one page however many actions are stored.
     async fn list(&self, state: Option<remediation_core::State>, limit: Option<u64>) -> Result<u8, Failure> {
-        const HEADERS: [&str; 7] = ["ID", "STATE", "KIND", "TARGET", "CONNECTOR", "REQUESTED BY", "UPDATED"];
+        const HEADERS: [&str; 8] = ["ID", "STATE", "RISK", "KIND", "TARGET", "CONNECTOR", "REQUESTED BY", "AGE"];
+        /// Ids, states, risks and ages stay whole; the free text is what narrows to fit.
+        const KEEP: [bool; 8] = [true, true, true, false, false, false, false, true];
         let mut left = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
         let mut after = None;
-        let mut table = output::StreamedTable::new(&HEADERS);
+        let terminal = output::Terminal::of_stdout();
+        let mut table = output::StreamedTable::with_layout(
+            &HEADERS,
+            terminal.layout(&KEEP),
+            terminal.colour.then_some(list_painter as output::Painter),
+        );
         let mut json = output::StreamedJsonArray::default();
+        let mut listed = 0_usize;
+        let now = time::OffsetDateTime::now_utc();
         loop {
             let (actions, next) = self.backend.list_page(state, after, LIST_PAGE.min(left)).await?;
             left = left.saturating_sub(actions.len());
+            listed += actions.len();
             match self.format {
                 Format::Json => {
                     for a in &actions {
                         out!("{}", json.item(&json!(a)))?;
                     }
                 }
+                Format::Table if actions.is_empty() => {}
                 Format::Table => {
-                    let rows: Vec<Vec<String>> = actions
-                        .iter()
-                        .map(|a| {
-                            vec![
-                                a.id.to_string(),
-                                a.state.to_string(),
-                                a.kind.to_string(),
-                                a.target.to_string(),
-                                a.connector.clone(),
-                                a.requested_by.clone(),
-                                ts(a.updated_at),
-                            ]
-                        })
-                        .collect();
+                    let mut rows: Vec<Vec<String>> = Vec::with_capacity(actions.len());
+                    for a in &actions {
+                        rows.push(vec![
+                            a.id.to_string(),
+                            a.state.to_string(),
+                            self.risk(a).await?,
+                            a.kind.to_string(),
+                            a.target.to_string(),
+                            a.connector.clone(),
+                            a.requested_by.clone(),
+                            crate::when::age(a.created_at, now),
+                        ]);
+                    }
                     out!("{}", table.rows(&rows))?;
                 }
             }
@@ -573,9 +625,24 @@ impl Ctx {
         }
         match self.format {
             Format::Json => outln!("{}", json.end())?,
+            Format::Table if listed == 0 => outln!("No actions found.")?,
             Format::Table => out!("{}", table.end())?,
         }
         Ok(0)
+    }
+
+    /// The risk of an action's current plan as the risk gate judges it (level and blast-radius
+    /// score: the kind, how well the plan can be undone, and how far it reaches); `-` for an
+    /// action without a plan.
+    async fn risk(&self, a: &Action) -> Result<String, Failure> {
+        let plan = match self.backend.plan(a.id).await {
+            Ok(plan) => plan,
+            Err(f) if f.code() == ExitCode::NotFound.code() => return Ok("-".to_owned()),
+            Err(f) => return Err(f),
+        };
+        let score = remediation_gates::blast_radius_reaching(a.kind.name(), plan.reversibility, plan.reach);
+        let risk = remediation_core::Risk::from_score(score);
+        Ok(format!("{} ({})", risk.level, risk.score))
     }
 
     async fn show(&self, id: ActionId) -> Result<u8, Failure> {
@@ -1059,6 +1126,15 @@ fn recovery_json(r: &remediation_core::Recovery) -> serde_json::Value {
 
 fn usage(msg: &str) -> Failure {
     Failure::new(ExitCode::Usage, anyhow::anyhow!("{msg}"))
+}
+
+/// The colours of `list`: its state and risk columns.
+fn list_painter(column: usize, cell: &str) -> anstyle::Style {
+    match column {
+        1 => output::state_style(cell),
+        2 => output::risk_style(cell),
+        _ => anstyle::Style::new(),
+    }
 }
 
 /// Actions read per page by `list`.

@@ -470,7 +470,13 @@ pub(crate) fn api_failure(status: u16, body: &Value) -> Failure {
         (400 | 405 | 413 | 415 | 422, _) => ExitCode::Usage,
         _ => ExitCode::Internal,
     };
-    Failure::new(exit, anyhow::anyhow!(message))
+    // A refusal because of the action's state (not the caller's role) names it, so the
+    // command can say what to do next as the local one does.
+    let state = match details.get("role") {
+        None => details["current_state"].as_str().and_then(|s| s.parse::<State>().ok()),
+        Some(_) => None,
+    };
+    Failure::new(exit, anyhow::anyhow!(message)).in_state(state)
 }
 
 /// `s` percent-encoded as one path segment, so an id typed by a person cannot change the path.

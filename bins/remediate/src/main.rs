@@ -9,17 +9,20 @@ mod backend;
 mod demo;
 mod events;
 mod eventscmd;
+mod examples;
 mod exit;
 mod failure;
 mod keys;
 mod output;
 mod storecmd;
 mod text;
+mod when;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
+use clap::{Args, FromArgMatches as _, Parser, Subcommand};
 use remediation_core::{ActionId, KindName, State};
 
 use crate::output::{Format, errln};
@@ -45,7 +48,8 @@ pub(crate) struct Cli {
     /// REMEDIATION_TOKEN (never on the command line).
     #[arg(long, global = true, env = "REMEDIATION_SERVER", value_name = "URL")]
     pub(crate) server: Option<String>,
-    /// Output format.
+    /// Output format. Tables are coloured on a terminal unless NO_COLOR is set to a non-empty
+    /// value, and never when standard output is not a terminal.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub(crate) output: Format,
     /// What to do.
@@ -64,10 +68,13 @@ pub(crate) enum Command {
     },
     /// Suggest an action: validate, run the gates, plan, and store it for approval.
     Suggest(Box<SuggestArgs>),
-    /// List actions.
+    /// List actions: id, state, risk (level and blast-radius score of the plan), kind, target,
+    /// connector, requester and age (since suggested). On a terminal the table fits its width
+    /// (long free text cut with `…`, ids and states whole); piped, nothing is cut. `--output
+    /// json` prints the actions with RFC 3339 timestamps.
     List {
-        /// Only actions in this state (e.g. pending_approval, completed).
-        #[arg(long)]
+        /// Only actions in this state.
+        #[arg(long, value_parser = one_of(State::ALL.map(State::as_str), |s| s.parse::<State>().map_err(|e| e.to_string())))]
         state: Option<State>,
         /// Print at most this many actions (the oldest first); all when not given. Actions are
         /// read and printed a page at a time either way.
@@ -242,6 +249,14 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// Print a shell completion script to standard output.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff, section 1) to standard output.
+    Man,
 }
 
 /// `remediate store ...`.
@@ -279,8 +294,9 @@ pub(crate) enum AuditCommand {
     Verify,
     /// Export audit records as JSON Lines (one canonical record per line).
     Export {
-        /// Only records at or after this instant (RFC 3339, e.g. 2026-01-01T00:00:00Z).
-        #[arg(long, value_parser = parse_time)]
+        /// Only records at or after this instant: a date (2026-12-01, midnight UTC), an RFC 3339
+        /// timestamp (2026-12-01T08:00:00Z) or an age (30m, 12h, 7d, 2w ago).
+        #[arg(long, value_parser = when::parse_instant_now, value_name = "WHEN")]
         since: Option<time::OffsetDateTime>,
         /// Write to this file instead of standard output.
         #[arg(long)]
@@ -300,8 +316,9 @@ pub(crate) enum AuditCommand {
     /// (check it with `tests/verify_log.py inclusion-bundle`). The file is written and verified
     /// before anything is removed; leaf hashes stay, so later proofs still verify (admin, local).
     Archive {
-        /// Archive the records recorded before this instant (RFC 3339, e.g. 2019-01-01T00:00:00Z).
-        #[arg(long, value_parser = parse_time)]
+        /// Archive the records recorded before this instant: a date (2019-01-01, midnight UTC),
+        /// an RFC 3339 timestamp (2019-01-01T00:00:00Z) or an age (400d ago).
+        #[arg(long, value_parser = when::parse_instant_now, value_name = "WHEN")]
         before: time::OffsetDateTime,
         /// The archive file to create (it must not exist).
         #[arg(long)]
@@ -341,9 +358,13 @@ pub(crate) struct SuggestArgs {
     /// it, and the command exits 3 when an entry failed or was invalid.
     #[arg(long, value_name = "FILE")]
     pub(crate) finding: Option<PathBuf>,
-    /// The format of the --finding document (`finding`, `prowler-ocsf`, `asff`, `ocsf`); it is
-    /// detected when left out, and a document of another format is refused.
-    #[arg(long, value_parser = parse_document_format, requires = "finding")]
+    /// The format of the --finding document; it is detected when left out, and a document of
+    /// another format is refused.
+    #[arg(
+        long,
+        value_parser = one_of(remediation_service::scanner::DocumentFormat::ALL.map(remediation_service::scanner::DocumentFormat::as_str), parse_document_format),
+        requires = "finding"
+    )]
     pub(crate) finding_format: Option<remediation_service::scanner::DocumentFormat>,
     /// Connector id (see `remediate connectors`). Without it (and without one named by the
     /// finding) the one healthy connector able to do it is chosen; when none or several are,
@@ -351,7 +372,7 @@ pub(crate) struct SuggestArgs {
     #[arg(long)]
     pub(crate) connector: Option<String>,
     /// Action kind.
-    #[arg(long, value_parser = parse_kind, required_unless_present = "finding")]
+    #[arg(long, value_parser = one_of(KindName::ALL.map(KindName::as_str), parse_kind), required_unless_present = "finding")]
     pub(crate) kind: Option<KindName>,
     /// Level to reduce to (with --kind reduce).
     #[arg(long)]
@@ -406,13 +427,20 @@ fn parse_document_format(s: &str) -> Result<remediation_service::scanner::Docume
     })
 }
 
-fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("`{s}` is not an RFC 3339 instant such as 2026-01-01T00:00:00Z ({e})"))
+/// A value parser that accepts only `names`, which `--help` and the shell completions list,
+/// and reads the accepted word with `parse`.
+pub(crate) fn one_of<T: Clone + Send + Sync + 'static>(
+    names: impl IntoIterator<Item = &'static str>,
+    parse: fn(&str) -> Result<T, String>,
+) -> impl clap::builder::TypedValueParser<Value = T> {
+    PossibleValuesParser::new(names).try_map(move |s: String| parse(&s))
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&examples::command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -83,6 +83,45 @@ impl State {
         }
     }
 
+    /// Where the action stands, in plain words ("waiting for approval").
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Suggested => "advice only (not a request to act)",
+            Self::PendingApproval => "waiting for approval",
+            Self::Approved => "approved and not yet executed",
+            Self::Held => "held by a blast-radius limit or the circuit breaker",
+            Self::Executing => "being executed",
+            Self::Completed => "completed: the change is in place",
+            Self::RollbackRequested => "waiting for its rollback to be approved",
+            Self::Failed => "failed",
+            Self::RollingBack => "being rolled back",
+            Self::RolledBack => "rolled back and finished",
+            Self::Rejected => "rejected and finished",
+            Self::Cancelled => "cancelled and finished",
+            Self::Expired => "expired (not approved in time) and finished",
+            Self::DryRun => "a dry run, which never executes",
+        }
+    }
+
+    /// What can be done with an action in this state, in plain words and without naming any
+    /// client's commands (the CLI and the API say it in their own terms).
+    pub fn what_next(self) -> &'static str {
+        match self {
+            Self::Suggested => "an admin must promote it to a request for approval first",
+            Self::PendingApproval => "it must be approved first",
+            Self::Approved => "execute it, or cancel it",
+            Self::Held => "an admin must release it, or force-execute it with a reason",
+            Self::Executing | Self::RollingBack => {
+                "wait for it to finish; if the process running it died, recover reconciles it"
+            }
+            Self::Completed => "roll it back to undo the change",
+            Self::RollbackRequested => "a different approver must approve or reject the rollback first",
+            Self::Failed => "roll it back, or suggest a new action",
+            Self::RolledBack | Self::Rejected | Self::Cancelled | Self::Expired => "suggest a new action to act again",
+            Self::DryRun => "suggest it again without dry run to act",
+        }
+    }
+
     /// True when no event can move the action any further.
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::RolledBack | Self::Rejected | Self::Cancelled | Self::Expired | Self::DryRun)
@@ -233,6 +272,28 @@ impl Event {
         }
     }
 
+    /// What the event does, as a plain verb ("execute", "roll back").
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Promote => "promote",
+            Self::Cancel => "cancel",
+            Self::KillSwitch => "cancel (kill switch)",
+            Self::Approve { .. } => "approve",
+            Self::Reject => "reject",
+            Self::Expire => "expire",
+            Self::PlanChanged => "re-plan",
+            Self::Hold => "hold",
+            Self::BeginExecution => "execute",
+            Self::ForceExecute => "force-execute",
+            Self::Release => "release",
+            Self::ExecutionSucceeded | Self::ExecutionFailed => "finish executing",
+            Self::Requeue => "requeue",
+            Self::RequestRollback => "request a rollback of",
+            Self::Rollback => "roll back",
+            Self::RollbackSucceeded | Self::RollbackFailed => "finish rolling back",
+        }
+    }
+
     /// The least role allowed to cause this event.
     fn required(self) -> Required {
         match self {
@@ -283,8 +344,9 @@ impl Required {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransitionError {
-    /// The event is not allowed from the current state.
-    #[error("cannot {event} an action that is {state}")]
+    /// The event is not allowed from the current state. The message says where the action
+    /// stands and what can be done with it instead.
+    #[error("cannot {} an action that is {} ({state}); {}", event.verb(), state.describe(), state.what_next())]
     Illegal {
         /// The current state.
         state: State,
@@ -292,7 +354,10 @@ pub enum TransitionError {
         event: Event,
     },
     /// The event is legal in this state but not for this role.
-    #[error("role {role} may not {event} (action is {state})")]
+    #[error(
+        "role {role} may not {} actions (this one is {state}); ask someone whose role may, or an admin to change your role",
+        event.verb()
+    )]
     RoleNotAllowed {
         /// The current state.
         state: State,

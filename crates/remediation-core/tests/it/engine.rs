@@ -149,7 +149,14 @@ fn quorum_needs_distinct_approvers() {
         &["local:bob", "local:carol", "local:dave"],
         &[Ok(PendingApproval), Ok(PendingApproval), Ok(Approved)],
     );
-    check_quorum(1, &["local:bob", "local:carol"], &[Ok(Approved), Err("cannot approve an action that is approved")]);
+    check_quorum(
+        1,
+        &["local:bob", "local:carol"],
+        &[
+            Ok(Approved),
+            Err("cannot approve an action that is approved and not yet executed (approved); execute it, or cancel it"),
+        ],
+    );
 }
 
 #[tokio::test]
@@ -409,7 +416,9 @@ fn only_the_requester_or_an_admin_cancels() {
     // The requester's name with a viewer's role is still only a viewer.
     check_cancel(
         Actor::new("local:alice", Role::Viewer),
-        Err("role viewer may not cancel (action is pending_approval)"),
+        Err(
+            "role viewer may not cancel actions (this one is pending_approval); ask someone whose role may, or an admin to change your role",
+        ),
     );
 }
 

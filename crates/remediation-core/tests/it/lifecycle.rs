@@ -270,3 +270,26 @@ proptest! {
         }
     }
 }
+
+/// Every refusal says, in plain words, where the action stands and what can be done instead.
+#[test]
+fn every_refusal_says_what_to_do_next() {
+    for state in State::ALL {
+        for event in Event::ALL {
+            if let Err(e) = transition(state, event, Role::Admin) {
+                let text = e.to_string();
+                assert!(text.contains(state.as_str()), "{text}");
+                if let TransitionError::Illegal { .. } = e {
+                    assert!(text.contains(&format!("({state})")), "{text}");
+                    assert!(text.contains(state.describe()), "{text}");
+                    assert!(text.ends_with(state.what_next()), "{text}");
+                }
+            }
+        }
+    }
+    assert_eq!(
+        transition(State::PendingApproval, Event::BeginExecution, Role::Approver).map_err(|e| e.to_string()),
+        Err("cannot execute an action that is waiting for approval (pending_approval); it must be approved first"
+            .to_owned())
+    );
+}

@@ -241,7 +241,7 @@ fn roles_below_approver_cannot_request_a_rollback() {
         assert_eq!(
             remediation_core::transition(State::Completed, remediation_core::Event::RequestRollback, Role::System)
                 .map_err(|e| e.to_string()),
-            Err("role system may not request_rollback (action is completed)".to_owned())
+            Err("role system may not request a rollback of actions (this one is completed); ask someone whose role may, or an admin to change your role".to_owned())
         );
     });
 }

@@ -1,0 +1,191 @@
+//! Examples shown by every subcommand's `--help`, kept in one table so that none is missed (a
+//! test walks the whole command tree).
+
+use clap::CommandFactory as _;
+
+use crate::Cli;
+
+/// The examples of each subcommand, by its path below `remediate`.
+const EXAMPLES: &[(&str, &str)] = &[
+    ("init", "remediate init\n  remediate --data-dir /srv/remediation init --force"),
+    (
+        "suggest",
+        "remediate --actor local:alice suggest --connector sandbox --kind revoke \\\n      --identity alice --resource admins --grant-type group_membership --reason \"no standing admin\"\n  remediate suggest --finding prowler.ocsf.json --dry-run",
+    ),
+    ("list", "remediate list\n  remediate list --state pending_approval --limit 20\n  remediate list --output json"),
+    ("show", "remediate show 0190b7e2-6f1c-7d35-9a57-3f0c6f1a2b3c"),
+    ("approve", "remediate --actor local:bob approve <ID> --note \"checked with the team\""),
+    ("reject", "remediate --actor local:bob reject <ID> --note \"still needed for the migration\""),
+    ("execute", "remediate --actor local:bob execute <ID> --dry-run\n  remediate --actor local:bob execute <ID>"),
+    ("rollback", "remediate --actor local:bob rollback <ID> --note \"broke the nightly job\""),
+    ("cancel", "remediate cancel <ID> --note \"duplicate\""),
+    ("promote", "remediate --actor local:root promote <ID>"),
+    ("force-execute", "remediate --actor local:root force-execute <ID> --reason \"incident 4711: contain now\""),
+    ("release", "remediate --actor local:root release <ID>"),
+    ("recover", "remediate recover"),
+    ("plan", "remediate plan <ID>\n  remediate plan <ID> --output json"),
+    ("settings", "remediate settings show\n  remediate settings set enabled true --reason \"go live\""),
+    ("settings show", "remediate settings show --output json"),
+    ("settings set", "remediate settings set kinds.revoke manual --reason \"revocations need a human\""),
+    (
+        "controls",
+        "remediate controls list\n  remediate controls set CIS-1.4 --status failing --reason \"scan of today\"",
+    ),
+    ("controls list", "remediate controls list"),
+    (
+        "controls set",
+        "remediate controls set CIS-1.4 --mode auto --kinds revoke --grant-types group_membership --reason \"low risk\"\n  remediate controls set CIS-1.4 --disable \"under review\" --reason \"audit finding\"",
+    ),
+    ("kill-switch", "remediate kill-switch status\n  remediate kill-switch on --reason \"incident 4711\""),
+    ("kill-switch on", "remediate kill-switch on --reason \"incident 4711\""),
+    ("kill-switch off", "remediate kill-switch off --reason \"incident 4711 closed\""),
+    ("kill-switch status", "remediate kill-switch status"),
+    ("breaker", "remediate breaker status\n  remediate breaker reset --reason \"spike explained\""),
+    ("breaker reset", "remediate breaker reset --reason \"spike explained\""),
+    ("breaker status", "remediate breaker status"),
+    ("limits", "remediate limits status"),
+    ("limits status", "remediate limits status --output json"),
+    ("held", "remediate held list"),
+    ("held list", "remediate held list"),
+    ("events", "remediate events status\n  remediate events flush --timeout 30"),
+    ("events status", "remediate events status --output json"),
+    ("events flush", "remediate events flush --timeout 30"),
+    ("events replay", "remediate events replay --sink events/siem --reason \"receiver fixed\""),
+    ("emergency-access", "remediate emergency-access status"),
+    ("emergency-access verify", "remediate emergency-access verify --note \"logged in with the sealed account\""),
+    ("emergency-access status", "remediate emergency-access status"),
+    ("connectors", "remediate connectors\n  remediate connectors check"),
+    ("connectors check", "remediate connectors check --output json"),
+    ("audit", "remediate audit verify\n  remediate audit export --since 7d > audit.jsonl"),
+    ("audit verify", "remediate audit verify"),
+    (
+        "audit export",
+        "remediate audit export --since 2026-12-01 > audit.jsonl\n  remediate audit export --since 12h --out last-12h.jsonl\n  remediate audit export --since 2026-12-01T08:00:00Z",
+    ),
+    ("audit key", "remediate audit key --output json"),
+    ("audit rotate-key", "remediate audit rotate-key"),
+    ("audit tree-head", "remediate audit tree-head --output json"),
+    ("audit archive", "remediate audit archive --before 2025-01-01 --out audit-2024.json"),
+    ("audit prove", "remediate audit prove <ID> --output json"),
+    ("audit consistency", "remediate audit consistency 120 --output json"),
+    ("token", "remediate token create --principal ci-bot --name ci-bot-2026\n  remediate token list"),
+    ("token create", "remediate token create --principal ci-bot --name ci-bot-2026 --expires 30d"),
+    ("token list", "remediate token list"),
+    ("token revoke", "remediate token revoke ci-bot-2026"),
+    ("principal", "remediate principal list\n  remediate principal create ci-bot --role requester --kind service"),
+    ("principal create", "remediate principal create ci-bot --role requester --kind service"),
+    ("principal list", "remediate principal list"),
+    ("principal set-role", "remediate principal set-role bob approver --reason \"joined the on-call rota\""),
+    ("principal revoke", "remediate principal revoke ci-bot --reason \"pipeline retired\""),
+    ("pending", "remediate pending list\n  remediate pending confirm <CHANGE ID>"),
+    ("pending list", "remediate pending list --all"),
+    ("pending confirm", "remediate --actor local:dana pending confirm <CHANGE ID>"),
+    ("pending cancel", "remediate pending cancel <CHANGE ID> --note \"proposed by mistake\""),
+    ("demo", "remediate demo"),
+    ("migrate", "remediate migrate"),
+    ("store", "remediate store copy --from sqlite:old/remediation.db"),
+    (
+        "store copy",
+        "remediate store copy --from sqlite:old/remediation.db\n  remediate store copy --from sqlite:remediation-data/remediation.db \\\n      --to 'postgres://remediation@db:5432/remediation?sslmode=verify-full' --to-password-env PGPASSWORD",
+    ),
+    (
+        "completions",
+        "remediate completions bash > /etc/bash_completion.d/remediate\n  remediate completions zsh > \"${fpath[1]}/_remediate\"\n  remediate completions fish > ~/.config/fish/completions/remediate.fish",
+    ),
+    ("man", "remediate man > remediate.1 && man ./remediate.1"),
+];
+
+/// The examples of the subcommand at `path` (`"audit export"`).
+fn examples(path: &str) -> Option<&'static str> {
+    EXAMPLES.iter().find(|(p, _)| *p == path).map(|(_, e)| *e)
+}
+
+/// The command line definition with each subcommand's examples in its `--help`.
+pub(crate) fn command() -> clap::Command {
+    with_examples(Cli::command(), "")
+}
+
+fn with_examples(mut cmd: clap::Command, path: &str) -> clap::Command {
+    let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_owned()).collect();
+    for name in names {
+        let sub_path = if path.is_empty() { name.clone() } else { format!("{path} {name}") };
+        cmd = cmd.mut_subcommand(&name, |sub| {
+            let sub = match examples(&sub_path) {
+                Some(e) => sub.after_help(format!("Examples:\n  {e}")),
+                None => sub,
+            };
+            with_examples(sub, &sub_path)
+        });
+    }
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(cmd: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+        for sub in cmd.get_subcommands() {
+            let path =
+                if prefix.is_empty() { sub.get_name().to_owned() } else { format!("{prefix} {}", sub.get_name()) };
+            paths(sub, &path, out);
+            out.push(path);
+        }
+    }
+
+    #[test]
+    fn every_subcommand_has_an_example_and_every_example_a_subcommand() {
+        let cmd = command();
+        cmd.clone().debug_assert();
+        let mut all = Vec::new();
+        paths(&cmd, "", &mut all);
+        let missing: Vec<&String> = all
+            .iter()
+            .filter(|p| p.as_str() != "help" && !p.ends_with(" help"))
+            .filter(|p| examples(p).is_none())
+            .collect();
+        assert!(missing.is_empty(), "subcommands without examples: {missing:?}");
+        let stale: Vec<&str> = EXAMPLES.iter().map(|(p, _)| *p).filter(|p| !all.iter().any(|a| a == p)).collect();
+        assert!(stale.is_empty(), "examples of no subcommand: {stale:?}");
+        for (path, text) in EXAMPLES {
+            assert!(text.starts_with("remediate "), "{path}: {text}");
+        }
+    }
+
+    /// Splits a shell line into words: double and single quotes group, nothing else.
+    fn words(line: &str) -> Vec<String> {
+        let (mut out, mut cur, mut quote, mut any) = (Vec::new(), String::new(), None, false);
+        for c in line.chars() {
+            match (quote, c) {
+                (None, '"' | '\'') => (quote, any) = (Some(c), true),
+                (Some(q), c) if c == q => quote = None,
+                (None, ' ') => {
+                    if any {
+                        out.push(std::mem::take(&mut cur));
+                    }
+                    any = false;
+                }
+                _ => (cur, any) = (cur + &c.to_string(), true),
+            }
+        }
+        if any {
+            out.push(cur);
+        }
+        out
+    }
+
+    #[test]
+    fn every_example_parses() {
+        for (path, text) in EXAMPLES {
+            for line in text.replace("\\\n", " ").lines() {
+                let line = line.trim();
+                let line = line.split(" > ").next().unwrap_or(line).split(" && ").next().unwrap_or(line);
+                let line = line.replace("<ID>", "0190b7e2-6f1c-7d35-9a57-3f0c6f1a2b3c").replace("<CHANGE ID>", "c1");
+                let args = words(&line);
+                if let Err(e) = command().try_get_matches_from(&args) {
+                    panic!("example of `{path}` does not parse: {line}\n{e}");
+                }
+            }
+        }
+    }
+}
