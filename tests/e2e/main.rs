@@ -3,6 +3,7 @@
 //! the exit codes a script would see.
 
 mod audit;
+mod bulk;
 mod cli;
 mod client;
 mod concurrency;

@@ -10,6 +10,7 @@ use remediation_service::scanner::{self, DocumentFormat};
 
 use crate::admin::{HeldCommand, LimitsCommand};
 use crate::backend::{Backend, Local, Outcome, Remote, Step, TOKEN_ENV, only_local};
+use crate::bulk::Bulk;
 use secrecy::SecretString;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -218,19 +219,34 @@ impl Ctx {
             Command::Suggest(args) => self.suggest(args).await,
             Command::List { state, limit } => self.list(*state, *limit).await,
             Command::Show { id } => self.show(*id).await,
-            Command::Approve { id, note } => self.step(Step::Approve, *id, note.clone(), "approved by").await,
-            Command::Reject { id, note } => self.step(Step::Reject, *id, note.clone(), "rejected by").await,
-            Command::Cancel { id, note } => self.step(Step::Cancel, *id, note.clone(), "cancelled by").await,
+            Command::Approve { sel, note } => match sel.single() {
+                Some(id) => self.step(Step::Approve, id, note.clone(), "approved by").await,
+                None => self.many(sel, Bulk::Step(Step::Approve, note.clone())).await,
+            },
+            Command::Reject { sel, note } => match sel.single() {
+                Some(id) => self.step(Step::Reject, id, note.clone(), "rejected by").await,
+                None => self.many(sel, Bulk::Step(Step::Reject, note.clone())).await,
+            },
+            Command::Cancel { sel, note } => match sel.single() {
+                Some(id) => self.step(Step::Cancel, id, note.clone(), "cancelled by").await,
+                None => self.many(sel, Bulk::Step(Step::Cancel, note.clone())).await,
+            },
             Command::Promote { id } => self.step(Step::Promote, *id, None, "promoted by").await,
-            Command::Release { id } => self.step(Step::Release, *id, None, "released by").await,
-            Command::Execute { id, dry_run } => {
-                let outcome = self
-                    .backend
-                    .execute(*id, &self.actor, *dry_run)
-                    .await
-                    .map_err(|f| f.about_action(*id, "execute"))?;
-                self.print_outcome(&outcome)
-            }
+            Command::Release { sel } => match sel.single() {
+                Some(id) => self.step(Step::Release, id, None, "released by").await,
+                None => self.many(sel, Bulk::Step(Step::Release, None)).await,
+            },
+            Command::Execute { sel, dry_run } => match sel.single() {
+                Some(id) => {
+                    let outcome = self
+                        .backend
+                        .execute(id, &self.actor, *dry_run)
+                        .await
+                        .map_err(|f| f.about_action(id, "execute"))?;
+                    self.print_outcome(&outcome)
+                }
+                None => self.many(sel, Bulk::Execute { dry_run: *dry_run }).await,
+            },
             Command::ForceExecute { id, reason } => {
                 let outcome = self
                     .backend

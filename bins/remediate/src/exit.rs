@@ -36,5 +36,6 @@ Exit codes:
   4  not found (action, connector, or the provider's target)
   5  provider failure (the connector could not read or write, or the change was not verified)
   6  audit chain broken (`audit verify` found an edited, deleted or reordered record, a cut-off tail or a rewrite)
+  7  partly done: a command on several actions (ids or a filter) did some and not others; the table says which
 With --server the same codes apply: HTTP 400 is 2, 401/403/409/429 are 3, 404 is 4, 502 is 5,
 and a server that cannot be reached is 1 (the message names the URL).";

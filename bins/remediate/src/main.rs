@@ -6,6 +6,7 @@
 mod admin;
 mod app;
 mod backend;
+mod bulk;
 mod demo;
 mod events;
 mod eventscmd;
@@ -57,6 +58,29 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// The actions a command that may act on many acts on: ids, or every action a filter selects.
+/// One id acts as before; several, or a filter, print what will be done first, ask for a
+/// confirmation on a terminal (`--yes` skips it, and is required off a terminal), then print
+/// one outcome per action and exit 7 when some of them failed.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Selection {
+    /// Action ids.
+    #[arg(required_unless_present_any = ["state", "control", "connector"], conflicts_with_all = ["state", "control", "connector"])]
+    pub(crate) ids: Vec<ActionId>,
+    /// Every action in this state (default: the states the command applies to).
+    #[arg(long, value_parser = one_of(State::ALL.map(State::as_str), |s| s.parse::<State>().map_err(|e| e.to_string())))]
+    pub(crate) state: Option<State>,
+    /// Only actions for this control.
+    #[arg(long)]
+    pub(crate) control: Option<String>,
+    /// Only actions on this connector.
+    #[arg(long)]
+    pub(crate) connector: Option<String>,
+    /// Act on several actions without asking (required when standard input is not a terminal).
+    #[arg(long)]
+    pub(crate) yes: bool,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -89,24 +113,27 @@ pub(crate) enum Command {
     /// Approve an action waiting for approval (not your own), or a requested rollback (not one
     /// you requested), which then runs.
     Approve {
-        /// Action id.
-        id: ActionId,
+        /// Which actions.
+        #[command(flatten)]
+        sel: Selection,
         /// Note kept in the audit.
         #[arg(long)]
         note: Option<String>,
     },
     /// Reject an action waiting for approval, or a requested rollback (the change stays).
     Reject {
-        /// Action id.
-        id: ActionId,
+        /// Which actions.
+        #[command(flatten)]
+        sel: Selection,
         /// Note kept in the audit.
         #[arg(long)]
         note: Option<String>,
     },
     /// Execute an approved action (re-validates and re-plans first).
     Execute {
-        /// Action id.
-        id: ActionId,
+        /// Which actions.
+        #[command(flatten)]
+        sel: Selection,
         /// Run every check and show the plan; write nothing.
         #[arg(long)]
         dry_run: bool,
@@ -123,8 +150,9 @@ pub(crate) enum Command {
     },
     /// Cancel an action that has not started.
     Cancel {
-        /// Action id.
-        id: ActionId,
+        /// Which actions.
+        #[command(flatten)]
+        sel: Selection,
         /// Note kept in the audit.
         #[arg(long)]
         note: Option<String>,
@@ -144,8 +172,9 @@ pub(crate) enum Command {
     },
     /// Return a held action to approved (admin).
     Release {
-        /// Action id.
-        id: ActionId,
+        /// Which actions.
+        #[command(flatten)]
+        sel: Selection,
     },
     /// Reconcile actions an interrupted process left executing or rolling back, from the provider's live state.
     Recover,
