@@ -106,6 +106,38 @@ impl Env {
         }
     }
 
+    /// Runs `remediate --data-dir DIR --actor ACTOR ARGS...` with `input` on standard input.
+    pub fn run_with_stdin(&self, actor: &str, args: &[&str], input: &str) -> Run {
+        use std::io::Write as _;
+        let mut child = Command::new(remediate_bin())
+            .arg("--data-dir")
+            .arg(self.dir())
+            .args(["--actor", actor])
+            .args(args)
+            .env("USER", "e2e-runner")
+            .env_remove("REMEDIATION_CONFIG")
+            .env_remove("REMEDIATION_DATA_DIR")
+            .env_remove("REMEDIATION_SERVER")
+            .env_remove("REMEDIATION_TOKEN")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run remediate: {e}"));
+        let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
+        let input = input.to_owned();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let out = child.wait_with_output().unwrap_or_else(|e| panic!("cannot run remediate: {e}"));
+        let _ = writer.join();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// Has `local:admin2` confirm the newest change waiting for a second admin.
     pub fn confirm_pending(&self) {
         let pending = self.expect("local:admin2", &["pending", "list", "--output", "json"], 0).json();

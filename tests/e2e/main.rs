@@ -12,6 +12,7 @@ mod crash;
 mod events;
 mod findings;
 mod hostile;
+mod import;
 mod log;
 mod postgres;
 mod posture;

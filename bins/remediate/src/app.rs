@@ -217,6 +217,7 @@ impl Ctx {
         }
         match command {
             Command::Suggest(args) => self.suggest(args).await,
+            Command::Import { file, format, connector } => self.import(file, *format, connector.clone()).await,
             Command::List { state, limit } => self.list(*state, *limit).await,
             Command::Show { id } => self.show(*id).await,
             Command::Approve { sel, note } => match sel.single() {
@@ -359,10 +360,9 @@ impl Ctx {
     pub(crate) async fn suggest(&self, args: &SuggestArgs) -> Result<u8, Failure> {
         let finding: Option<Finding> = match &args.finding {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    Failure::new(ExitCode::Usage, anyhow::anyhow!("cannot read the finding {}: {e}", path.display()))
-                })?;
-                let value = serde_json::from_str::<serde_json::Value>(&text).ok();
+                let text = crate::import::read_input(path)?;
+                // JSON Lines (or values one after another) are an array of findings.
+                let value = scanner::parse_stream(&text).ok();
                 let declared = args.finding_format;
                 if let Some(value) = value
                     && (scanner::is_document(&value) || declared.is_some_and(|d| d != DocumentFormat::Finding))

@@ -12,6 +12,10 @@ const EXAMPLES: &[(&str, &str)] = &[
         "suggest",
         "remediate --actor local:alice suggest --connector sandbox --kind revoke \\\n      --identity alice --resource admins --grant-type group_membership --reason \"no standing admin\"\n  remediate suggest --finding prowler.ocsf.json --dry-run",
     ),
+    (
+        "import",
+        "remediate --actor local:alice import findings.jsonl\n  cat prowler-ocsf.json | remediate import -\n  remediate import securityhub.json --format asff --output json",
+    ),
     ("list", "remediate list\n  remediate list --state pending_approval --limit 20\n  remediate list --output json"),
     ("show", "remediate show 0190b7e2-6f1c-7d35-9a57-3f0c6f1a2b3c"),
     (
@@ -189,6 +193,8 @@ mod tests {
             for line in text.replace("\\\n", " ").lines() {
                 let line = line.trim();
                 let line = line.split(" > ").next().unwrap_or(line).split(" && ").next().unwrap_or(line);
+                // What is piped in is another program's command line.
+                let line = line.rsplit(" | ").next().unwrap_or(line);
                 let line = line.replace("<ID>", "0190b7e2-6f1c-7d35-9a57-3f0c6f1a2b3c").replace("<CHANGE ID>", "c1");
                 let args = words(&line);
                 if let Err(e) = command().try_get_matches_from(&args) {

@@ -13,6 +13,7 @@ mod eventscmd;
 mod examples;
 mod exit;
 mod failure;
+mod import;
 mod keys;
 mod output;
 mod storecmd;
@@ -92,6 +93,24 @@ pub(crate) enum Command {
     },
     /// Suggest an action: validate, run the gates, plan, and store it for approval.
     Suggest(Box<SuggestArgs>),
+    /// Take many findings in at once: a JSON array or JSON Lines of findings, or a scanner's
+    /// document (Prowler OCSF, Security Hub ASFF, OCSF), from FILE or standard input (`-`).
+    /// Each is taken in as `suggest --finding` takes one (one open action per control and
+    /// target); a summary table follows, with the reasons of what was not taken. Exits 0 when
+    /// nothing was refused or invalid, 7 when some were, 3 when all were.
+    Import {
+        /// The file, or `-` for standard input.
+        file: PathBuf,
+        /// The format of the document; detected when left out.
+        #[arg(
+            long,
+            value_parser = one_of(remediation_service::scanner::DocumentFormat::ALL.map(remediation_service::scanner::DocumentFormat::as_str), parse_document_format)
+        )]
+        format: Option<remediation_service::scanner::DocumentFormat>,
+        /// Connector id for every finding (default: the one each names, else the one able to).
+        #[arg(long)]
+        connector: Option<String>,
+    },
     /// List actions: id, state, risk (level and blast-radius score of the plan), kind, target,
     /// connector, requester and age (since suggested). On a terminal the table fits its width
     /// (long free text cut with `…`, ids and states whole); piped, nothing is cut. `--output

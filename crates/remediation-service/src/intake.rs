@@ -169,7 +169,20 @@ pub async fn intake_document(
     document: ScannerDocument,
     connector: Option<&str>,
 ) -> Vec<DocumentEntry> {
-    let mut out = Vec::with_capacity(document.entries.len());
+    intake_document_with_progress(runtime, actor, document, connector, |_, _, _| {}).await
+}
+
+/// As [`intake_document`], calling `progress(done, total, entry)` after each entry (a long
+/// import shows how far it got).
+pub async fn intake_document_with_progress(
+    runtime: &Runtime,
+    actor: &Actor,
+    document: ScannerDocument,
+    connector: Option<&str>,
+    mut progress: impl FnMut(usize, usize, &DocumentEntry),
+) -> Vec<DocumentEntry> {
+    let total = document.entries.len();
+    let mut out = Vec::with_capacity(total);
     for entry in document.entries {
         let result = match entry.outcome {
             EntryOutcome::Finding(mut finding) => {
@@ -189,6 +202,9 @@ pub async fn intake_document(
             control_id: entry.control_id,
             result,
         });
+        if let Some(last) = out.last() {
+            progress(out.len(), total, last);
+        }
     }
     out
 }

@@ -43,7 +43,7 @@ pub use execution::{
     Approval, Attempt, Executed, Recovered, StillLeased, approve_or_roll_back, approve_rollback, execute,
     force_execute, recover, rollback,
 };
-pub use intake::{DocumentEntry, EntryIntake, Intake, intake, intake_document};
+pub use intake::{DocumentEntry, EntryIntake, Intake, intake, intake_document, intake_document_with_progress};
 pub use log::{
     Archived, ProofTarget, Rotated, archive_audit, prove_consistency, prove_inclusion, published_keys,
     rotate_signing_key, sign_tree_head, tree_head, verify_tree_head,

@@ -220,9 +220,20 @@ pub fn read_findings(
     if text.len() > options.max_bytes {
         return Err(ReadError::TooLarge { size: text.len(), limit: options.max_bytes });
     }
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| ReadError::NotJson { line: e.line(), column: e.column(), source: e })?;
-    read_findings_value(value, declared, options)
+    read_findings_value(parse_stream(text)?, declared, options)
+}
+
+/// `text` as one JSON value: the value itself, or, for a stream of several (JSON Lines, or
+/// values one after another), an array of them in order.
+pub fn parse_stream(text: &str) -> Result<Value, ReadError> {
+    let mut values = Vec::new();
+    for value in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
+        values.push(value.map_err(|e| ReadError::NotJson { line: e.line(), column: e.column(), source: e })?);
+    }
+    match values.len() {
+        1 => Ok(values.pop().unwrap_or(Value::Null)),
+        _ => Ok(Value::Array(values)),
+    }
 }
 
 /// As [`read_findings`], for a document already parsed (a request body); the caller limits

@@ -332,3 +332,17 @@ fn other_classes_and_empty_documents() {
     );
     assert_eq!(doc.entries[1].outcome.label(), "invalid");
 }
+
+#[test]
+fn json_lines_read_as_the_array_of_their_lines() {
+    let all: Value = serde_json::from_str(PROWLER).unwrap();
+    let lines: Vec<String> = all.as_array().unwrap().iter().map(Value::to_string).collect();
+    let jsonl = lines.join("\n") + "\n";
+    assert_eq!(read(&jsonl).unwrap(), read(PROWLER).unwrap(), "JSON Lines and the array are one document");
+    // A bad line is named by its line number.
+    let broken = format!("{}\n{{\"class_uid\": 2004,\n{}\n", lines[0], lines[1]);
+    let e = read(&broken).unwrap_err();
+    assert!(matches!(e, ReadError::NotJson { line: 3, .. }), "{e:?}");
+    // One value stays one value: a single finding is not an array of one.
+    assert_eq!(parse_stream(&lines[0]).unwrap(), all[0]);
+}
