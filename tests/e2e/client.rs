@@ -46,6 +46,18 @@ fn normalise(text: &str, ids: &[&str]) -> String {
                 .iter()
                 .find_map(|field| line.split_once(field).map(|(before, _)| format!("{before}{field}<MASKED>")));
             let line = masked.unwrap_or_else(|| line.to_owned());
+            // The one hint that differs on purpose: against a server, its worker executes an
+            // approved action (`a_session_against_the_server...` checks each side's words).
+            if let Some(id) = line
+                .strip_prefix("Next: remediate execute ")
+                .and_then(|rest| rest.strip_suffix(" (add --dry-run to check first)"))
+                .or_else(|| {
+                    line.strip_prefix("Next: the server's worker executes it; follow it with `remediate show ")
+                        .and_then(|rest| rest.strip_suffix('`'))
+                })
+            {
+                return format!("Next: <EXECUTE {id}>");
+            }
             // `list`'s last column, the age (`42s`, `5m`), differs by when each side ran.
             match line.rsplit_once(' ') {
                 Some((rest, age))
@@ -295,6 +307,11 @@ fn a_session_against_the_server_prints_and_exits_exactly_as_locally() {
         if args.contains(&"mainframe_racf") {
             assert!(l.stderr.contains("sandbox: no capability"), "{context}");
             assert!(r.stderr.contains("sandbox: no capability"), "{context}");
+        }
+        // An approval's hint fits where it ran: locally one executes, a server's worker does.
+        if l.stdout.contains(" approved (approved by ") {
+            assert!(l.stdout.contains("Next: remediate execute "), "{context}");
+            assert!(r.stdout.contains("Next: the server's worker executes it"), "{context}");
         }
         assert_eq!(
             normalise(&without_credentials(&l.stdout), &[&lid]),

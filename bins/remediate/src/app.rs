@@ -172,6 +172,11 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// Whether the command runs against a server (whose worker executes approved actions).
+    pub(crate) fn remote(&self) -> bool {
+        matches!(self.backend, Backend::Remote(_))
+    }
+
     async fn open(cli: &Cli) -> Result<Self, Failure> {
         if let Some(url) = &cli.server {
             if cli.actor.is_some() {
@@ -350,7 +355,7 @@ impl Ctx {
             Step::Approve if a.state == remediation_core::State::Failed => {
                 format!("the rollback failed and needs attention: see `remediate show {}`", a.id)
             }
-            _ => next_step(&a),
+            _ => next_step(&a, self.remote()),
         };
         let code = self.changed(&a, &who, verb, &next)?;
         Ok(if step == Step::Approve && a.state == remediation_core::State::Failed { 5 } else { code })
@@ -580,7 +585,7 @@ impl Ctx {
                         outln!("  manual step {}:   {}", i + 1, clean(step))?;
                     }
                 }
-                let next = next_step(&s.action);
+                let next = next_step(&s.action, self.remote());
                 if !next.is_empty() {
                     outln!("Next: {next}")?;
                 }
@@ -805,7 +810,7 @@ impl Ctx {
                 format!(
                     "{} rollback_requested: the rollback waits for a different approver\nNext: {}",
                     action.id,
-                    next_step(action)
+                    next_step(action, self.remote())
                 ),
             ),
             "rolled_back" => (
@@ -1161,10 +1166,15 @@ fn ts(t: time::OffsetDateTime) -> String {
 }
 
 /// The command to run next for an action in its current state.
-pub(crate) fn next_step(a: &Action) -> String {
+/// What to do next with `a`, in words that fit where the command ran: against a server, whose
+/// worker executes approved actions by itself, an approved action needs nothing more.
+pub(crate) fn next_step(a: &Action, remote: bool) -> String {
     use remediation_service::NextStep as N;
     match remediation_service::next_step(a) {
         Some(N::Approve(id)) => format!("another approver runs `remediate approve {id}`"),
+        Some(N::Execute(id)) if remote => {
+            format!("the server's worker executes it; follow it with `remediate show {id}`")
+        }
         Some(N::Execute(id)) => format!("remediate execute {id} (add --dry-run to check first)"),
         Some(N::Promote(id)) => format!("advisory only; an admin may `remediate promote {id}`"),
         Some(N::SuggestAgain) => "nothing was written; suggest again without --dry-run to act".to_owned(),
