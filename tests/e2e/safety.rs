@@ -152,6 +152,23 @@ fn a_full_identity_window_holds_until_an_admin_forces_it() {
     let held = env.expect("local:bob", &["execute", &second, "--output", "json"], 3).json();
     assert_eq!(held["outcome"], "held");
     assert_eq!(held["limit"]["slot"]["key"], "identity:sandbox:alice");
+    // The window frees a day after the first execution took its slot, and the hold says so.
+    let parse = |v: &Value| {
+        time::OffsetDateTime::parse(v.as_str().unwrap_or_default(), &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("{v}: {e}"))
+    };
+    let shown = env.expect("local:bob", &["show", &first, "--output", "json"], 0).json();
+    let began = shown["transitions"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["to"] == "executing"))
+        .map(|t| parse(&t["at"]))
+        .expect("an executing transition");
+    assert_eq!(parse(&held["limit"]["frees_at"]) - began, time::Duration::days(1), "{held}");
+    // Released before then, it is held again at once, and says until when.
+    env.expect(ROOT, &["release", &second], 0);
+    let again = env.expect("local:bob", &["execute", &second], 3);
+    let said = format!("{}{}", again.stdout, again.stderr);
+    assert!(said.contains("the window frees at ") && said.contains("held again"), "{said}");
     assert!(std::fs::read_to_string(env.dir().join("events.jsonl")).expect("events").contains("\"type\":\"held\""));
     let list = env.expect("local:bob", &["held", "list", "--output", "json"], 0).json();
     assert_eq!(list.as_array().map(Vec::len), Some(1));

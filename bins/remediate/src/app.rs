@@ -848,12 +848,13 @@ impl Ctx {
             "held" => {
                 let text = match &v.limit {
                     Some(limit) => format!(
-                        "{} held: limit `{}` reached ({} of {} in {}s); an admin may `force-execute --reason` or `release` it",
+                        "{} held: limit `{}` reached ({} of {} in {}s){}; an admin may `force-execute --reason` or `release` it (a release before then is held again)",
                         action.id,
                         clean(&limit.slot.key),
                         limit.used,
                         limit.slot.limit,
-                        limit.slot.window_secs
+                        limit.slot.window_secs,
+                        limit.frees_at.map_or_else(String::new, |at| format!("; the window frees at {}", ts(at)))
                     ),
                     None => format!("{} held; an admin may `force-execute --reason` or `release` it", action.id),
                 };

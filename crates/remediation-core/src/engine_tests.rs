@@ -739,7 +739,7 @@ fn check_execute(case: ExecCase, want: ExecExpect) {
 
 #[test]
 fn execute_outcomes() {
-    let full = LimitReached { slot: exec_slot(), used: 1 };
+    let full = LimitReached { slot: exec_slot(), used: 1, frees_at: None };
     let drifted = || snap(json!({"granted": true, "owner": "someone else"}));
     let base = |outcome| ExecExpect {
         outcome,

@@ -458,6 +458,33 @@ pub(crate) async fn insert_pending(
 }
 
 /// Slots recorded for `slot.key` after the start of the window ending at `at`.
+/// The time of the slot inside `slot`'s window (ending at `at`, holding `used`) that must age
+/// out for the window to admit one more ([`LimitReached::aging_index`]), if the store holds it.
+async fn aging_slot(
+    client: &impl deadpool_postgres::GenericClient,
+    slot: &SlotRequest,
+    at: OffsetDateTime,
+    used: u32,
+    op: &str,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    let Some(k) = LimitReached::aging_index(slot, used) else { return Ok(None) };
+    let window = Window::of(slot);
+    let (Some(start), Ok(end)) = (
+        at.checked_sub(window.length).and_then(|_| i64::try_from(window.start(at).unix_timestamp_nanos()).ok()),
+        i64::try_from(at.unix_timestamp_nanos()),
+    ) else {
+        return Ok(None);
+    };
+    let stmt = client
+        .prepare_cached(
+            "SELECT at FROM limit_slots WHERE key = $1 AND at > $2 AND at <= $3 ORDER BY at LIMIT 1 OFFSET $4",
+        )
+        .await
+        .map_err(pg(op))?;
+    let row = client.query_opt(&stmt, &[&slot.key, &start, &end, &i64::from(k)]).await.map_err(pg(op))?;
+    Ok(row.and_then(|r| OffsetDateTime::from_unix_timestamp_nanos(i128::from(r.get::<_, i64>(0))).ok()))
+}
+
 async fn count_used(
     client: &impl deadpool_postgres::GenericClient,
     slot: &SlotRequest,
@@ -721,9 +748,10 @@ impl ActionStore for PostgresStore {
         for slot in slots {
             let used = count_used(&tx, slot, at, &op).await?;
             if enforce && !Window::of(slot).admits(used) {
+                let aging = aging_slot(&tx, slot, at, used, &op).await?;
                 // Nothing is kept.
                 tx.rollback().await.map_err(pg(&op))?;
-                return Ok(BeginOutcome::LimitReached(LimitReached { slot: slot.clone(), used }));
+                return Ok(BeginOutcome::LimitReached(LimitReached::new(slot.clone(), used, aging)));
             }
         }
         if !slots.is_empty() {
@@ -861,7 +889,8 @@ impl LimitStore for PostgresStore {
         for slot in slots {
             let used = count_used(&tx, slot, at, OP).await?;
             if !Window::of(slot).admits(used) {
-                return Ok(Some(LimitReached { slot: slot.clone(), used }));
+                let aging = aging_slot(&tx, slot, at, used, OP).await?;
+                return Ok(Some(LimitReached::new(slot.clone(), used, aging)));
             }
         }
         tx.commit().await.map_err(pg(OP))?;

@@ -488,7 +488,8 @@ fn begin_in(
         let used = count_used(conn, slot, at, true).map_err(sql_with(&op))?;
         if enforce && !Window::of(slot).admits(used) {
             // Nothing was written yet.
-            return Ok(BeginOutcome::LimitReached(LimitReached { slot: slot.clone(), used }));
+            let aging = aging_slot(conn, slot, at, used).map_err(sql_with(&op))?;
+            return Ok(BeginOutcome::LimitReached(LimitReached::new(slot.clone(), used, aging)));
         }
     }
     for slot in slots {
@@ -887,7 +888,8 @@ impl SqliteStore {
             for slot in slots {
                 let used = count_used(&tx, slot, at, false).map_err(sql(OP))?;
                 if !Window::of(slot).admits(used) {
-                    return Ok(Some(LimitReached { slot: slot.clone(), used }));
+                    let aging = aging_slot(&tx, slot, at, used).map_err(sql(OP))?;
+                    return Ok(Some(LimitReached::new(slot.clone(), used, aging)));
                 }
             }
             tx.finish().map_err(sql(OP))?;
@@ -1294,6 +1296,31 @@ fn verify_in(conn: &Connection, key: Option<&AuditKey>, op: &'static str) -> Res
 /// where the last check left it to this window's start, counting only the rows in between,
 /// so a check costs the same however many slots the key holds. With `keep`, the moved cursor
 /// is stored (inside a write transaction); a read-only check leaves it where it was.
+/// The time of the slot inside `slot`'s window (ending at `at`, holding `used`) that must age
+/// out for the window to admit one more ([`LimitReached::aging_index`]), if the store holds it.
+fn aging_slot(
+    conn: &Connection,
+    slot: &SlotRequest,
+    at: OffsetDateTime,
+    used: u32,
+) -> Result<Option<OffsetDateTime>, rusqlite::Error> {
+    let Some(k) = LimitReached::aging_index(slot, used) else { return Ok(None) };
+    let window = Window::of(slot);
+    let (Some(start), Ok(end)) = (
+        at.checked_sub(window.length).and_then(|_| i64::try_from(window.start(at).unix_timestamp_nanos()).ok()),
+        i64::try_from(at.unix_timestamp_nanos()),
+    ) else {
+        return Ok(None);
+    };
+    let nanos: Option<i64> = conn
+        .prepare_cached(
+            "SELECT at FROM limit_slots WHERE key = ?1 AND at > ?2 AND at <= ?3 ORDER BY at LIMIT 1 OFFSET ?4",
+        )?
+        .query_row(params![slot.key, start, end, i64::from(k)], |row| row.get(0))
+        .optional()?;
+    Ok(nanos.and_then(|n| OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).ok()))
+}
+
 fn count_used(conn: &Connection, slot: &SlotRequest, at: OffsetDateTime, keep: bool) -> Result<u32, rusqlite::Error> {
     let window = Window::of(slot);
     let total: i64 = conn

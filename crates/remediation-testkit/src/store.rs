@@ -199,8 +199,21 @@ impl Inner {
     fn first_full(&self, slots: &[SlotRequest], at: OffsetDateTime) -> Option<LimitReached> {
         slots.iter().find_map(|slot| {
             let used = self.used(slot, at);
-            (!Window::of(slot).admits(used)).then(|| LimitReached { slot: slot.clone(), used })
+            (!Window::of(slot).admits(used)).then(|| LimitReached::new(slot.clone(), used, self.aging(slot, at, used)))
         })
+    }
+
+    /// The time of the slot inside the window that must age out for it to admit one more.
+    fn aging(&self, slot: &SlotRequest, at: OffsetDateTime, used: u32) -> Option<OffsetDateTime> {
+        let k = usize::try_from(LimitReached::aging_index(slot, used)?).ok()?;
+        let start = Window::of(slot).start(at);
+        let mut inside: Vec<OffsetDateTime> = self
+            .slots
+            .get(&slot.key)
+            .map(|v| v.iter().map(|(t, _)| *t).filter(|t| *t > start && *t <= at).collect())
+            .unwrap_or_default();
+        inside.sort();
+        inside.get(k).copied()
     }
 
     /// The compare-and-set half of a state change: fails unless the action is in `from`.
@@ -1240,7 +1253,7 @@ mod tests {
             let c = change(&action, State::Approved, State::Executing, DetailUpdate::default());
             let out = store.begin_execution(&c, &slots, true).await.expect("begin");
             assert!(
-                matches!(out, BeginOutcome::LimitReached(LimitReached { ref slot, used: 1 }) if slot.key == "identity:alice")
+                matches!(out, BeginOutcome::LimitReached(LimitReached { ref slot, used: 1, .. }) if slot.key == "identity:alice")
             );
             assert!(store.reservations("global").is_empty(), "nothing reserved when a window is full");
             assert_eq!(store.detail(action.id).expect("detail").action.state, State::Approved);

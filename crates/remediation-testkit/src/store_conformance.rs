@@ -290,12 +290,21 @@ pub async fn limit_admission(subject: Subject) {
             BeginOutcome::Started(_) => started += 1,
             BeginOutcome::LimitReached(full) => {
                 assert_eq!(full.used, LIMIT);
+                // Every slot was taken at `at`: the window admits one again an hour later.
+                assert_eq!(full.frees_at, Some(at + Duration::hours(1)), "{full:?}");
                 held += 1;
             }
         }
     }
     assert_eq!((started, held), (u64::from(LIMIT), TASKS - u64::from(LIMIT)), "exactly the limit starts");
     assert_eq!(store.slots_since(fixed_time()).await.expect("slots").len(), LIMIT as usize);
+    let window = [slot("connector:sandbox", LIMIT, 3600)];
+    let later = store.check_limits(&window, at + Duration::minutes(30)).await.expect("check");
+    assert_eq!(later.and_then(|l| l.frees_at), Some(at + Duration::hours(1)));
+    // A window of 2 holding 3 admits one once the two oldest have aged out: still at + 1 h.
+    let tighter = [slot("connector:sandbox", 2, 3600)];
+    let full = store.check_limits(&tighter, at + Duration::minutes(1)).await.expect("check").expect("full");
+    assert_eq!((full.used, full.frees_at), (3, Some(at + Duration::hours(1))));
 }
 
 /// Every action exactly once, in (created_at, id) order, with and without a state filter.

@@ -440,6 +440,28 @@ pub struct LimitReached {
     pub slot: SlotRequest,
     /// Executions already inside it.
     pub used: u32,
+    /// When the window admits an execution again, if nothing else starts meanwhile: the
+    /// moment enough of the executions inside it have aged out of it. `None` when the store
+    /// cannot tell (a limit of 0 never admits one).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub frees_at: Option<OffsetDateTime>,
+}
+
+impl LimitReached {
+    /// The window `slot` with `used` executions inside, the oldest of which that must age out
+    /// for it to admit one more (the `used - limit + 1`th oldest) was recorded at `kth_oldest`.
+    pub fn new(slot: SlotRequest, used: u32, kth_oldest: Option<OffsetDateTime>) -> Self {
+        let length = time::Duration::seconds(i64::try_from(slot.window_secs).unwrap_or(i64::MAX));
+        let frees_at = kth_oldest.filter(|_| slot.limit > 0).and_then(|t| t.checked_add(length));
+        Self { slot, used, frees_at }
+    }
+
+    /// Which of the executions inside the window must age out for it to admit one more,
+    /// counted from the oldest at 0: `used - limit`; `None` when the window never admits one.
+    pub fn aging_index(slot: &SlotRequest, used: u32) -> Option<u32> {
+        (slot.limit > 0).then(|| used.saturating_sub(slot.limit))
+    }
 }
 
 /// What [`ActionStore::begin_execution`] did.

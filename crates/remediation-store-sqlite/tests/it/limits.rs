@@ -41,7 +41,9 @@ async fn admits_exactly_the_limit_then_again_once_the_window_has_passed() {
     let audit = count(&path, "audit");
     let almost = t(60) - Duration::nanoseconds(1);
     let outcome = store.begin_execution(&begin(4, almost), &slots, true).await.expect("begin");
-    assert_eq!(outcome, BeginOutcome::LimitReached(LimitReached { slot: slots[0].clone(), used: 3 }));
+    // It frees when the slot taken at t0 leaves the window: at t0 + 60 s, as below.
+    let full = LimitReached { slot: slots[0].clone(), used: 3, frees_at: Some(t(60)) };
+    assert_eq!(outcome, BeginOutcome::LimitReached(full));
     // Nothing written: no slot, no transition, no audit record, state unchanged.
     assert_eq!(count(&path, "limit_slots"), 3);
     assert_eq!(count(&path, "audit"), audit);
@@ -66,7 +68,8 @@ async fn enforce_false_records_the_slot_anyway() {
     assert_eq!(count(&path, "limit_slots"), 2);
     assert_eq!(
         store.check_limits(&slots, t(3)).await.expect("check"),
-        Some(LimitReached { slot: slots[0].clone(), used: 2 })
+        // One more fits only once both have aged out: the younger at t2 + 1 h.
+        Some(LimitReached { slot: slots[0].clone(), used: 2, frees_at: Some(t(2 + 3600)) })
     );
 }
 
@@ -79,11 +82,12 @@ async fn check_limits_counts_without_writing_and_names_the_first_full_window() {
     assert!(started(&store, 1, t(0), &slots[..2], true).await);
     assert_eq!(
         store.check_limits(&slots, t(1)).await.expect("check"),
-        Some(LimitReached { slot: slots[1].clone(), used: 1 })
+        Some(LimitReached { slot: slots[1].clone(), used: 1, frees_at: Some(t(86_400)) })
     );
     assert_eq!(
         store.check_limits(&slots[2..], t(1)).await.expect("check"),
-        Some(LimitReached { slot: slots[2].clone(), used: 0 })
+        // A limit of 0 never frees.
+        Some(LimitReached { slot: slots[2].clone(), used: 0, frees_at: None })
     );
     assert_eq!(store.check_limits(&slots[1..2], t(86_400)).await.expect("check"), None);
     assert_eq!(count(&path, "limit_slots"), 2);

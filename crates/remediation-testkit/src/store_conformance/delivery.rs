@@ -252,7 +252,7 @@ pub async fn outbox_record_fields(subject: Subject) {
         .await
         .expect("approve");
     let mut held = change(&detail, State::Approved, State::Held, "held", t0 + Duration::minutes(2));
-    held.record.limit = Some(LimitReached { slot: slot("connector:sandbox", 3, 3600), used: 3 });
+    held.record.limit = Some(LimitReached { slot: slot("connector:sandbox", 3, 3600), used: 3, frees_at: None });
     store.apply(&held).await.expect("held");
     let note = SettingsRecord {
         setting_event: "breaker_tripped".to_owned(),
