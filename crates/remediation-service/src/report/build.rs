@@ -36,7 +36,7 @@ pub async fn compliance(runtime: &Runtime, period: Period) -> Result<ComplianceR
     let mut actions = Actions::default();
     for r in &records {
         if let Some(id) = r.body.action_id() {
-            actions.learn(runtime, id).await;
+            actions.learn(runtime, id).await?;
         }
     }
 
@@ -189,17 +189,19 @@ struct Actions {
 }
 
 impl Actions {
-    async fn learn(&mut self, runtime: &Runtime, id: ActionId) {
+    async fn learn(&mut self, runtime: &Runtime, id: ActionId) -> Result<(), ServiceError> {
         if self.known.contains_key(&id) {
-            return;
+            return Ok(());
         }
-        // An action no longer stored (removed with an archived prefix) still has its records:
-        // its kind is then `unknown`, and its control comes from the records.
+        // An action no longer stored still has its records: its kind is then `unknown`, and
+        // its control comes from the records. Any other failure to read is an error.
         let found = match runtime.store().get(id).await {
             Ok(detail) => (detail.action.kind.name().as_str().to_owned(), detail.action.control_id),
-            Err(_) => ("unknown".to_owned(), None),
+            Err(remediation_core::StoreError::NotFound(_)) => ("unknown".to_owned(), None),
+            Err(e) => return Err(e.into()),
         };
         self.known.insert(id, found);
+        Ok(())
     }
 
     /// The kind and control of the action `t` is about.
