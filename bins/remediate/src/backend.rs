@@ -1025,6 +1025,11 @@ pub(crate) fn only_local(command: &str) -> Failure {
     ))
 }
 
+/// `t` in RFC 3339, as the API takes instants.
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1094,9 +1099,4 @@ mod tests {
         }
         assert_eq!(api_failure(404, &Value::String("plain text".into())).code(), 4);
     }
-}
-
-/// `t` in RFC 3339, as the API takes instants.
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
 }
