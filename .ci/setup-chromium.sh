@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure headless Chromium and its WebDriver are installed (Debian's `chromium` and
-# `chromium-driver`), then prints the export line the approval page's browser test reads.
+# `chromium-driver`), then prints the export lines the approval page's browser test and the report's PDF test read.
 # Idempotent: installs only when chromedriver is missing. Progress goes to stderr; stdout
 # carries only `export ...` lines.
 set -euo pipefail
@@ -20,3 +20,5 @@ if ! "$DRIVER" --version >&2; then
 fi
 
 echo "export REMEDIATION_TEST_CHROMEDRIVER=$DRIVER"
+# The browser itself, for the compliance report's print-to-PDF test (tests/e2e/report.rs).
+echo "export REMEDIATION_TEST_CHROMIUM=$(command -v chromium)"

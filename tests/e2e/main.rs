@@ -17,6 +17,7 @@ mod log;
 mod postgres;
 mod posture;
 mod replicas;
+mod report;
 mod rotation;
 mod safety;
 mod server;

@@ -50,6 +50,7 @@ fn generated() -> anyhow::Result<Vec<(&'static str, String)>> {
         ("audit-inclusion.schema.json", schema::<remediation_audit::InclusionBundle>()?),
         ("audit-consistency.schema.json", schema::<remediation_audit::ConsistencyBundle>()?),
         ("audit-verify.schema.json", schema::<remediation_audit::AuditVerification>()?),
+        ("compliance-report.schema.json", schema::<remediation_api::types::ComplianceReport>()?),
         ("openapi.json", {
             let mut text = serde_json::to_string_pretty(&remediation_api::openapi::document())
                 .context("cannot serialise the OpenAPI document")?;

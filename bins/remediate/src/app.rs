@@ -327,6 +327,7 @@ impl Ctx {
             Command::Audit { command: AuditCommand::Consistency { old_size, new_size } } => {
                 self.audit_consistency(*old_size, *new_size).await
             }
+            Command::Report { command } => self.report(command).await,
             Command::Token { command } => self.token(command).await,
             Command::Principal { command } => self.principal(command).await,
             Command::Pending { command } => self.pending(command).await,

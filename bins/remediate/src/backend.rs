@@ -963,6 +963,27 @@ impl Backend {
         }
     }
 
+    /// The compliance report of `period` (a server is asked for its JSON form; the CLI renders
+    /// CSV and HTML from it, as it does locally).
+    pub(crate) async fn compliance_report(
+        &self,
+        period: remediation_service::report::Period,
+    ) -> Result<remediation_service::report::ComplianceReport, Failure> {
+        match self {
+            Self::Local(l) => remediation_service::report::compliance(&l.runtime, period)
+                .await
+                .map_err(|e| Failure::from(e).context("cannot make the compliance report".to_owned())),
+            Self::Remote(r) => {
+                let q = remediation_api::types::ComplianceQuery {
+                    from: rfc3339(period.from()),
+                    to: rfc3339(period.to()),
+                    format: Some(remediation_service::report::ReportFormat::Json),
+                };
+                r.call::<(), _>(reqwest::Method::GET, "/v1/reports/compliance", Some(&q), None).await
+            }
+        }
+    }
+
     /// Audit records (at or after `since`), by `seq`.
     pub(crate) async fn audit_records(&self, since: Option<time::OffsetDateTime>) -> Result<Vec<AuditRecord>, Failure> {
         match self {
@@ -1002,6 +1023,11 @@ pub(crate) fn only_local(command: &str) -> Failure {
     usage(format!(
         "`remediate {command}` works only on a local data directory; run it without --server (and without REMEDIATION_SERVER) on the server's machine"
     ))
+}
+
+/// `t` in RFC 3339, as the API takes instants.
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
 #[cfg(test)]

@@ -75,6 +75,11 @@ const EXAMPLES: &[(&str, &str)] = &[
         "audit export",
         "remediate audit export --since 2026-12-01 > audit.jsonl\n  remediate audit export --since 12h --out last-12h.jsonl\n  remediate audit export --since 2026-12-01T08:00:00Z",
     ),
+    ("report", "remediate report compliance --from 2026-11-01 --to 2026-12-01 --format html --out november.html"),
+    (
+        "report compliance",
+        "remediate report compliance --from 2026-11-01 --to 2026-12-01 --format html --out november.html\n  remediate report compliance --from 30d --to 0s --format csv > last-30-days.csv\n  remediate report compliance --from 2026-12-01T00:00:00Z --to 2026-12-02T00:00:00Z",
+    ),
     ("audit key", "remediate audit key --output json"),
     ("audit rotate-key", "remediate audit rotate-key"),
     ("audit tree-head", "remediate audit tree-head --output json"),

@@ -16,6 +16,7 @@ mod failure;
 mod import;
 mod keys;
 mod output;
+mod reportcmd;
 mod storecmd;
 mod text;
 mod when;
@@ -263,6 +264,12 @@ pub(crate) enum Command {
         /// What to do with the audit trail.
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Reports made from the audit log (`report compliance`).
+    Report {
+        /// Which report.
+        #[command(subcommand)]
+        command: reportcmd::ReportCommand,
     },
     /// API bearer tokens of `remediation-server` (local admins only). A token is a credential
     /// of one principal; it is printed once, expires, and the store keeps only its SHA-256 hash.

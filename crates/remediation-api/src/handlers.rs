@@ -403,6 +403,29 @@ pub(crate) async fn audit_verify(
     Ok(Json(remediation_service::audit_verify(state.runtime()).await?))
 }
 
+/// `GET /v1/reports/compliance`: the compliance report of a period, as JSON, CSV or HTML.
+pub(crate) async fn compliance_report(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<t::ComplianceQuery>,
+) -> Result<Response, ApiError> {
+    use remediation_service::report::{self, Period, ReportFormat};
+    caller.require(Role::Viewer)?;
+    let bound = |field: &'static str, value: &str| {
+        report::parse_bound(value).ok_or_else(|| {
+            ApiError::invalid(field, format!("`{value}` is not an RFC 3339 timestamp or a date (2026-12-01)"))
+        })
+    };
+    let period = Period::new(bound("from", &q.from)?, bound("to", &q.to)?)?;
+    let format = q.format.unwrap_or_default();
+    let built = report::compliance(state.runtime(), period).await?;
+    Ok(match format {
+        ReportFormat::Json => reply(StatusCode::OK, &built),
+        ReportFormat::Csv => ([(header::CONTENT_TYPE, format.media_type())], report::to_csv(&built)).into_response(),
+        ReportFormat::Html => ([(header::CONTENT_TYPE, format.media_type())], report::to_html(&built)).into_response(),
+    })
+}
+
 pub(crate) async fn audit_tree_head(
     AxState(state): AxState<ApiState>,
     caller: Caller,

@@ -553,6 +553,25 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: Verb::Get,
+        path: "/v1/reports/compliance",
+        role: Some(Role::Viewer),
+        operation_id: "get_compliance_report",
+        summary: "The compliance report of the period [from, to) from the audit log: JSON (this schema), or `format=csv` (text/csv) or `format=html` (text/html)",
+        request: RequestBody::None,
+        query: Some(schema::<t::ComplianceQuery>),
+        response: schema::<t::ComplianceReport>,
+        media: JSON,
+        own: &[
+            ok(
+                200,
+                "the report; with `format=csv` one CSV file (text/csv), with `format=html` one HTML page (text/html)",
+            ),
+            err(400, "invalid query: `from` or `to` is not an instant, or the period is empty (`details.field`)"),
+        ],
+        handler: || get(h::compliance_report),
+    },
+    Route {
+        method: Verb::Get,
         path: "/v1/settings",
         role: Some(Role::Admin),
         operation_id: "get_settings",

@@ -391,6 +391,21 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
+/// `GET /v1/reports/compliance` query: the period `[from, to)` and the format.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceQuery {
+    /// The first instant of the period (included): an RFC 3339 timestamp or a date
+    /// (`2026-12-01`, midnight UTC).
+    pub from: String,
+    /// The first instant after the period (excluded), written like `from`.
+    pub to: String,
+    /// `json` (default, a [`ComplianceReport`]), `csv` (`text/csv`) or `html` (`text/html`).
+    pub format: Option<ReportFormat>,
+}
+
+pub use remediation_service::report::{ComplianceReport, ReportFormat};
+
 /// `GET /v1/audit` items.
 pub type AuditPage = Page<AuditRecord>;
 
