@@ -12,6 +12,7 @@ mod events;
 mod findings;
 mod hostile;
 mod log;
+mod metrics;
 mod postgres;
 mod posture;
 mod replicas;

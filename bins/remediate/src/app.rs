@@ -286,6 +286,7 @@ impl Ctx {
             Command::Limits { command: LimitsCommand::Status } => self.limits_status().await,
             Command::Held { command: HeldCommand::List } => self.held_list().await,
             Command::Events { command } => self.events(command).await,
+            Command::Report { command } => self.report(command).await,
             Command::EmergencyAccess { command } => self.emergency(command).await,
             Command::Audit { command: AuditCommand::Verify } => {
                 // What this or an earlier command left pending is sealed before it is verified.

@@ -14,6 +14,7 @@ mod exit;
 mod failure;
 mod keys;
 mod output;
+mod reportcmd;
 mod storecmd;
 mod text;
 mod when;
@@ -209,6 +210,12 @@ pub(crate) enum Command {
         /// What to do (default: list).
         #[command(subcommand)]
         command: Option<ConnectorsCommand>,
+    },
+    /// Reports over a period: `report metrics`.
+    Report {
+        /// Which report.
+        #[command(subcommand)]
+        command: reportcmd::ReportCommand,
     },
     /// Audit trail commands.
     Audit {
