@@ -320,7 +320,19 @@ impl MetricsFold {
             "execution_succeeded" | "execution_failed" | "requeue" => self.began.remove(&t.action_id),
             _ => None,
         };
-        if !self.period.contains(t.at) {
+        let counted = matches!(
+            t.event.as_str(),
+            "execution_succeeded"
+                | "execution_failed"
+                | "requeue"
+                | "hold"
+                | "plan_changed"
+                | "rollback_succeeded"
+                | "rollback_failed"
+                | "request_rollback"
+        ) || matches!(t.to, State::Rejected | State::Cancelled | State::Expired);
+        // A group appears only once something in it is counted.
+        if !counted || !self.period.contains(t.at) {
             return;
         }
         let facts = self.facts.get(&t.action_id).copied().flatten();

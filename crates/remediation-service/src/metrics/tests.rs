@@ -107,6 +107,15 @@ const C1: Option<&str> = Some("C1");
 
 #[test]
 fn each_event_counts_where_it_belongs() {
+    // Suggesting, approving and starting count nothing: no group.
+    check(
+        &[
+            (1, "suggest", State::PendingApproval, 0, C1),
+            (1, "approve", State::Approved, 1, C1),
+            (1, "begin_execution", State::Executing, 2, C1),
+        ],
+        "",
+    );
     check(
         &[(1, "begin_execution", State::Executing, 1, C1), (1, "execution_succeeded", State::Completed, 2, C1)],
         "C1/revoke/sandbox outcomes[completed=1] executions[completed=1] rollbacks[] unverified=0 ttr=1 took=1",
