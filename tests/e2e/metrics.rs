@@ -79,3 +79,27 @@ fn cli_executions_are_counted_by_report_metrics_within_the_period() {
     let bad = env.expect("local:bob", &["report", "metrics", "--since", "yesterday"], 2);
     assert!(bad.stderr.contains("RFC 3339"), "{}", bad.stderr);
 }
+
+#[test]
+fn a_server_started_after_cli_executions_reports_the_same_numbers() {
+    let env = Env::new();
+    env.init_enabled();
+    let suggested = env.expect("local:alice", REVOKE_ALICE_ADMINS, 0).json();
+    let id = suggested["action"]["id"].as_str().expect("id").to_owned();
+    env.expect("local:bob", &["approve", &id], 0);
+    env.expect("local:bob", &["execute", &id], 0);
+    let local = report(&env, &[]);
+    assert_eq!(row(&local, "none")["executions"]["completed"], 1, "{local}");
+    let viewer = crate::server::token(&env, "vera", "viewer");
+    let server = crate::server::Server::start(&env);
+    let url = format!("http://{}", server.addr);
+    let remote = crate::client::run_remote(&url, Some(&viewer), &["report", "metrics", "--output", "json"]);
+    assert_eq!(remote.code, 0, "{}", remote.stderr);
+    assert_eq!(remote.json()["rows"], local["rows"]);
+    let bounded = crate::client::run_remote(
+        &url,
+        Some(&viewer),
+        &["report", "metrics", "--until", "2000-01-01", "--output", "json"],
+    );
+    assert_eq!(bounded.json()["rows"], serde_json::json!([]), "{}", bounded.stderr);
+}
