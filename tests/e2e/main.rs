@@ -14,6 +14,7 @@ mod findings;
 mod hostile;
 mod import;
 mod log;
+mod metrics;
 mod postgres;
 mod posture;
 mod replicas;

@@ -308,6 +308,7 @@ impl Ctx {
             Command::Limits { command: LimitsCommand::Status } => self.limits_status().await,
             Command::Held { command: HeldCommand::List } => self.held_list().await,
             Command::Events { command } => self.events(command).await,
+            Command::Report { command } => self.report(command).await,
             Command::EmergencyAccess { command } => self.emergency(command).await,
             Command::Audit { command: AuditCommand::Verify } => {
                 // What this or an earlier command left pending is sealed before it is verified.
@@ -327,7 +328,6 @@ impl Ctx {
             Command::Audit { command: AuditCommand::Consistency { old_size, new_size } } => {
                 self.audit_consistency(*old_size, *new_size).await
             }
-            Command::Report { command } => self.report(command).await,
             Command::Token { command } => self.token(command).await,
             Command::Principal { command } => self.principal(command).await,
             Command::Pending { command } => self.pending(command).await,

@@ -880,6 +880,20 @@ impl Backend {
         }
     }
 
+    /// The remediation metrics of `period`, counted from the audit log.
+    pub(crate) async fn metrics_report(
+        &self,
+        period: remediation_service::metrics::Period,
+    ) -> Result<remediation_api::types::MetricsReportView, Failure> {
+        match self {
+            Self::Local(l) => Ok(remediation_service::metrics::metrics_report(&l.runtime, period).await?.into()),
+            Self::Remote(r) => {
+                let q = remediation_api::types::MetricsReportQuery { since: period.since, until: period.until };
+                r.call::<(), _>(reqwest::Method::GET, "/v1/reports/metrics", Some(&q), None).await
+            }
+        }
+    }
+
     /// How each event and audit sink stands.
     pub(crate) async fn events_status(&self) -> Result<remediation_runtime::relay::EventsStatus, Failure> {
         match self {

@@ -69,6 +69,11 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("emergency-access status", "remediate emergency-access status"),
     ("connectors", "remediate connectors\n  remediate connectors check"),
     ("connectors check", "remediate connectors check --output json"),
+    ("report", "remediate report metrics --since 30d"),
+    (
+        "report metrics",
+        "remediate report metrics --since 2026-11-01 --until 2026-12-01\n  remediate report metrics --since 7d --output json",
+    ),
     ("audit", "remediate audit verify\n  remediate audit export --since 7d > audit.jsonl"),
     ("audit verify", "remediate audit verify"),
     (

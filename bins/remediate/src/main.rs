@@ -265,7 +265,8 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Reports made from the audit log (`report compliance`).
+    /// Reports made from the audit log over a period: `report compliance` (for an auditor) and
+    /// `report metrics` (outcomes, rates and time to remediation).
     Report {
         /// Which report.
         #[command(subcommand)]

@@ -130,11 +130,7 @@ pub(crate) async fn approve(
     let work = state.clone();
     let approval = to_completion(async move {
         let attempt = remediation_service::approve_or_roll_back(work.runtime(), &actor, id, body.note).await;
-        let approval = attempt.report(log_recovered)?;
-        if let remediation_service::Approval::RolledBack(outcome) = &approval {
-            work.metrics().record_rollback(outcome);
-        }
-        Ok(approval)
+        Ok(attempt.report(log_recovered)?)
     })
     .await?;
     match approval {
@@ -244,8 +240,7 @@ pub(crate) fn execute_response(outcome: ExecuteOutcome, rollback_expires_at: Opt
     }
 }
 
-/// Runs an execution (`remediation_service::execute` or `force_execute`) and records its
-/// metrics; returns the response, with the rollback deadline of a completed change.
+/// Runs an execution (`remediation_service::execute` or `force_execute`); returns the response, with the rollback deadline of a completed change.
 pub(crate) async fn run_execution(
     state: &ApiState,
     id: ActionId,
@@ -255,13 +250,11 @@ pub(crate) async fn run_execution(
     let (state, actor) = (state.clone(), actor.clone());
     to_completion(async move {
         let runtime = state.runtime();
-        let started = std::time::Instant::now();
         let done = match force_reason {
             Some(reason) => remediation_service::force_execute(runtime, &actor, id, reason).await,
             None => remediation_service::execute(runtime, &actor, id, false).await,
         }
         .report(log_recovered)?;
-        state.metrics().record_execution(&done.outcome, started.elapsed(), runtime.clock().now());
         Ok(execute_response(done.outcome, done.rollback_expires_at))
     })
     .await
@@ -317,7 +310,7 @@ pub(crate) async fn rollback(
     Ok(rollback_response(run_rollback(&state, id, actor, body.note).await?))
 }
 
-/// Rolls back `id` on a task of its own (see [`to_completion`]) and records its metrics.
+/// Rolls back `id` on a task of its own (see [`to_completion`]).
 async fn run_rollback(
     state: &ApiState,
     id: ActionId,
@@ -326,9 +319,7 @@ async fn run_rollback(
 ) -> Result<RollbackOutcome, ApiError> {
     let (state, actor) = (state.clone(), actor.clone());
     to_completion(async move {
-        let outcome = remediation_service::rollback(state.runtime(), &actor, id, note).await.report(log_recovered)?;
-        state.metrics().record_rollback(&outcome);
-        Ok(outcome)
+        Ok(remediation_service::rollback(state.runtime(), &actor, id, note).await.report(log_recovered)?)
     })
     .await
 }
@@ -531,6 +522,17 @@ pub(crate) async fn limits(AxState(state): AxState<ApiState>, caller: Caller) ->
     Ok(Json(limits_view(remediation_service::limits(state.runtime()).await?)))
 }
 
+/// The remediation metrics of the period the query names, folded from the audit log.
+pub(crate) async fn report_metrics(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<t::MetricsReportQuery>,
+) -> Result<Json<t::MetricsReportView>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let period = remediation_service::metrics::Period { since: q.since, until: q.until };
+    Ok(Json(remediation_service::metrics::metrics_report(state.runtime(), period).await?.into()))
+}
+
 pub(crate) async fn events_status(
     AxState(state): AxState<ApiState>,
     caller: Caller,
@@ -660,6 +662,7 @@ pub(crate) async fn metrics(AxState(state): AxState<ApiState>, caller: Caller) -
     state.metrics().record_sequencing(&backlog, &store.take_sequencing_lags());
     let events = remediation_service::events(state.runtime()).await?;
     state.metrics().record_events(&events, &state.runtime().relay().take_counters());
+    state.metrics().record_log(state.runtime()).await?;
     let text = state.metrics().render(&counts)?;
     Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
 }

@@ -1,21 +1,27 @@
 //! Prometheus metrics (OpenMetrics text, `prometheus-client`): actions by state and held
-//! actions (counted from the store at each scrape), and, for executions this process ran,
-//! latency, outcomes, rollbacks and time to remediation (creation to completion); the audit
-//! log's sequencing backlog (read from the store at each scrape) and the wait of each entry
-//! this process's sequencer sealed.
+//! actions (counted from the store at each scrape); outcomes, executions, rollbacks, failed
+//! verifications, execution duration, time to remediation and the success and rollback rates
+//! per control, kind and connector, from a [`MetricsFold`] over the durable audit log that
+//! each scrape advances (so a restart recomputes them and every process's work counts); the
+//! audit log's sequencing backlog (read from the store at each scrape) and the wait of each
+//! entry this process's sequencer sealed.
 
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use remediation_core::{ExecuteOutcome, RollbackOutcome, SequencingBacklog, State};
-use time::OffsetDateTime;
+use remediation_core::{SequencingBacklog, State};
+use remediation_runtime::Runtime;
+use remediation_service::metrics::{GroupStats, MetricsFold, MetricsKey};
 
 use crate::error::ApiError;
 
@@ -26,10 +32,8 @@ pub struct Metrics {
     registry: Mutex<Registry>,
     actions: Family<Labels, Gauge>,
     held: Gauge,
-    executions: Family<Labels, Counter>,
-    execution_seconds: Histogram,
-    rollbacks: Family<Labels, Counter>,
-    time_to_remediation_seconds: Histogram,
+    fold: tokio::sync::Mutex<MetricsFold>,
+    folded: Arc<Folded>,
     audit_unsequenced: Gauge,
     audit_oldest_unsequenced_seconds: Gauge<f64, AtomicU64>,
     audit_sequencing_lag_seconds: Histogram,
@@ -61,25 +65,10 @@ impl Metrics {
         let mut registry = Registry::with_prefix("remediation");
         let actions = Family::<Labels, Gauge>::default();
         let held = Gauge::default();
-        let executions = Family::<Labels, Counter>::default();
-        let execution_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 14));
-        let rollbacks = Family::<Labels, Counter>::default();
-        // 1 minute to about 45 days.
-        let time_to_remediation_seconds = Histogram::new(exponential_buckets(60.0, 3.0, 12));
         registry.register("actions", "Actions by state, counted in the store", actions.clone());
         registry.register("held_actions", "Actions held by a limit or the circuit breaker", held.clone());
-        registry.register("executions", "Executions run by this process, by outcome", executions.clone());
-        registry.register(
-            "execution_duration_seconds",
-            "Wall time of executions run by this process",
-            execution_seconds.clone(),
-        );
-        registry.register("rollbacks", "Rollbacks run by this process, by outcome", rollbacks.clone());
-        registry.register(
-            "time_to_remediation_seconds",
-            "Time from suggestion to completed remediation",
-            time_to_remediation_seconds.clone(),
-        );
+        let folded = Arc::new(Folded::default());
+        registry.register_collector(Box::new(folded.clone()));
         let audit_unsequenced = Gauge::default();
         let audit_oldest_unsequenced_seconds = Gauge::<f64, AtomicU64>::default();
         let audit_sequencing_lag_seconds = Histogram::new(SEQUENCING_LAG_BUCKETS);
@@ -137,10 +126,8 @@ impl Metrics {
             registry: Mutex::new(registry),
             actions,
             held,
-            executions,
-            execution_seconds,
-            rollbacks,
-            time_to_remediation_seconds,
+            fold: tokio::sync::Mutex::new(MetricsFold::new()),
+            folded,
             audit_unsequenced,
             audit_oldest_unsequenced_seconds,
             audit_sequencing_lag_seconds,
@@ -180,36 +167,16 @@ impl Metrics {
         }
     }
 
-    /// Records one execution's outcome and duration; a completion also records the time from
-    /// the action's creation to `now`.
-    pub fn record_execution(&self, outcome: &ExecuteOutcome, took: Duration, now: OffsetDateTime) {
-        let label = match outcome {
-            ExecuteOutcome::Completed { action, .. } => {
-                let ttr = (now - action.created_at).as_seconds_f64().max(0.0);
-                self.time_to_remediation_seconds.observe(ttr);
-                "completed"
-            }
-            ExecuteOutcome::Failed { .. } => "failed",
-            ExecuteOutcome::Held { .. } | ExecuteOutcome::HeldByBreaker { .. } => "held",
-            ExecuteOutcome::PlanChanged { .. } => "plan_changed",
-            ExecuteOutcome::Requeued { .. } => "requeued",
-            ExecuteOutcome::DryRun { .. } => return,
-        };
-        self.executions.get_or_create(&vec![("outcome".to_owned(), label.to_owned())]).inc();
-        if label != "held" {
-            self.execution_seconds.observe(took.as_secs_f64());
-        }
-    }
-
-    /// Records one rollback's outcome.
-    pub fn record_rollback(&self, outcome: &RollbackOutcome) {
-        let label = match outcome {
-            RollbackOutcome::RolledBack { .. } => "rolled_back",
-            RollbackOutcome::RestoredPendingAcceptance { .. } => "restored_pending_acceptance",
-            RollbackOutcome::Failed { .. } => "failed",
-            RollbackOutcome::Requested { .. } => "requested",
-        };
-        self.rollbacks.get_or_create(&vec![("outcome".to_owned(), label.to_owned())]).inc();
+    /// Advances the fold over the audit log to its end and keeps its numbers, by the control
+    /// ids configured now, for the next [`Metrics::render`]. Scrapes take turns, so each
+    /// record is folded once.
+    pub async fn record_log(&self, runtime: &Runtime) -> Result<(), ApiError> {
+        let mut fold = self.fold.lock().await;
+        fold.advance(runtime.store()).await?;
+        let controls = remediation_service::metrics::configured_controls(runtime).await?;
+        let groups = fold.groups(&controls);
+        *self.folded.groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = groups;
+        Ok(())
     }
 
     /// The text exposition, with the state gauges set from `counts` (the stored actions per
@@ -224,5 +191,127 @@ impl Metrics {
         let registry = self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         encode(&mut text, &registry).map_err(|e| ApiError::internal(&e))?;
         Ok(text)
+    }
+}
+
+/// The fold's numbers as of the last scrape, encoded as families labelled control, kind and
+/// connector.
+#[derive(Debug, Default)]
+struct Folded {
+    groups: Mutex<BTreeMap<MetricsKey, GroupStats>>,
+}
+
+fn labels(key: &MetricsKey, outcome: Option<&str>) -> Labels {
+    let mut l = Vec::with_capacity(4);
+    if let Some(o) = outcome {
+        l.push(("outcome".to_owned(), o.to_owned()));
+    }
+    l.push(("control".to_owned(), key.control.clone()));
+    l.push(("kind".to_owned(), key.kind.clone()));
+    l.push(("connector".to_owned(), key.connector.clone()));
+    l
+}
+
+/// The outcomes each family always shows, even at 0, so a rate can be computed from the start.
+const OUTCOMES: [&str; 6] = ["completed", "failed", "rolled_back", "rejected", "cancelled", "expired"];
+const EXECUTIONS: [&str; 5] = ["completed", "failed", "requeued", "held", "plan_changed"];
+const ROLLBACKS: [&str; 3] = ["rolled_back", "failed", "requested"];
+
+impl Folded {
+    fn counters(
+        &self,
+        encoder: &mut DescriptorEncoder<'_>,
+        (name, help): (&str, &str),
+        outcomes: &[&str],
+        pick: fn(&GroupStats) -> &BTreeMap<&'static str, u64>,
+        groups: &BTreeMap<MetricsKey, GroupStats>,
+    ) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (key, stats) in groups {
+            for outcome in outcomes {
+                let value = pick(stats).get(outcome).copied().unwrap_or(0);
+                let l = labels(key, Some(outcome));
+                family.encode_family(&l)?.encode_counter::<NoLabelSet, _, f64>(&value, None)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Collector for Folded {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let groups = self.groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let groups = &*groups;
+        self.counters(
+            &mut encoder,
+            ("action_outcomes", "Actions reaching each outcome, from the audit log"),
+            &OUTCOMES,
+            |g| &g.outcomes,
+            groups,
+        )?;
+        self.counters(
+            &mut encoder,
+            ("executions", "Executions by outcome, from the audit log (every process's)"),
+            &EXECUTIONS,
+            |g| &g.executions,
+            groups,
+        )?;
+        self.counters(
+            &mut encoder,
+            ("rollbacks", "Rollbacks by outcome, from the audit log (every process's)"),
+            &ROLLBACKS,
+            |g| &g.rollbacks,
+            groups,
+        )?;
+        let mut family = encoder.encode_descriptor(
+            "failed_verifications",
+            "Executions that failed because the change was not verified after it was applied",
+            None,
+            MetricType::Counter,
+        )?;
+        for (key, stats) in groups {
+            let l = labels(key, None);
+            family.encode_family(&l)?.encode_counter::<NoLabelSet, _, f64>(&stats.failed_verifications, None)?;
+        }
+        for (name, help, pick) in [
+            (
+                "execution_duration_seconds",
+                "Time from the start of each execution to its outcome, from the audit log",
+                (|g| &g.execution_duration) as fn(&GroupStats) -> &remediation_service::metrics::Buckets,
+            ),
+            ("time_to_remediation_seconds", "Time from suggestion to completed remediation, from the audit log", |g| {
+                &g.time_to_remediation
+            }),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+            for (key, stats) in groups {
+                let h = pick(stats);
+                let buckets: Vec<(f64, u64)> =
+                    h.bounds.iter().copied().chain([f64::MAX]).zip(h.counts.iter().copied()).collect();
+                let l = labels(key, None);
+                family.encode_family(&l)?.encode_histogram::<NoLabelSet>(h.sum, h.count, &buckets, None)?;
+            }
+        }
+        for (name, help, rate) in [
+            (
+                "success_rate",
+                "Completed over completed plus failed executions (absent while there are none)",
+                GroupStats::success_rate as fn(&GroupStats) -> Option<f64>,
+            ),
+            (
+                "rollback_rate",
+                "Rolled-back actions over completed executions (absent while none completed)",
+                GroupStats::rollback_rate,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (key, stats) in groups {
+                if let Some(r) = rate(stats) {
+                    let l = labels(key, None);
+                    family.encode_family(&l)?.encode_gauge(&r)?;
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,8 @@
 //! The JSON types of the API (request bodies, query strings, responses). Only this crate
 //! knows the wire format; handlers convert to and from core types explicitly.
 
+use std::collections::BTreeMap;
+
 use remediation_audit::AuditRecord;
 use remediation_core::{
     Action, ActionDetail, ActionKind, Guidance, LimitReached, Plan, PolicyDecision, Role, Snapshot, State, Target,
@@ -10,6 +12,7 @@ use remediation_limiter::{Limits, Usage};
 use remediation_service::SuggestRequest;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 /// `POST /v1/actions`: ask for a remediation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -646,4 +649,89 @@ pub struct PendingQuery {
 pub struct PendingReply {
     /// The change.
     pub pending_change: remediation_core::PendingChange,
+}
+
+/// `GET /v1/reports/metrics` query: the period, as RFC 3339 timestamps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsReportQuery {
+    /// Start of the period (inclusive); the log's beginning when absent.
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub since: Option<OffsetDateTime>,
+    /// End of the period (exclusive); unbounded when absent.
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub until: Option<OffsetDateTime>,
+}
+
+/// `GET /v1/reports/metrics` response: the remediation metrics of a period, per control, kind
+/// and connector, counted from the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MetricsReportView {
+    /// Start of the period (inclusive), when bounded.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub since: Option<OffsetDateTime>,
+    /// End of the period (exclusive), when bounded.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub until: Option<OffsetDateTime>,
+    /// One row per (control, kind, connector) with anything in the period.
+    pub rows: Vec<MetricsRowView>,
+}
+
+/// One group of [`MetricsReportView`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MetricsRowView {
+    /// The control id when configured, `other` when not, `none` for actions without one.
+    pub control: String,
+    /// The action kind (`unknown` for an action the store no longer holds).
+    pub kind: String,
+    /// The connector id.
+    pub connector: String,
+    /// Actions reaching each outcome: `completed` (by an execution), `failed` (an execution
+    /// or a rollback failed), `rolled_back`, `rejected`, `cancelled`, `expired`.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Executions by outcome: `completed`, `failed`, `requeued`, `held`, `plan_changed`.
+    pub executions: BTreeMap<String, u64>,
+    /// Rollbacks by outcome: `rolled_back`, `failed`, `requested`.
+    pub rollbacks: BTreeMap<String, u64>,
+    /// Executions that failed because the change was not verified after it was applied.
+    pub failed_verifications: u64,
+    /// Completed over completed plus failed executions; null when there were none.
+    pub success_rate: Option<f64>,
+    /// Rolled-back actions over completed executions; null when none completed.
+    pub rollback_rate: Option<f64>,
+    /// How many completions have a time to remediation.
+    pub ttr_count: u64,
+    /// Median time to remediation (suggestion to completion), in seconds.
+    pub ttr_p50_secs: Option<f64>,
+    /// 90th percentile of the time to remediation, in seconds.
+    pub ttr_p90_secs: Option<f64>,
+}
+
+impl From<remediation_service::metrics::MetricsReport> for MetricsReportView {
+    fn from(r: remediation_service::metrics::MetricsReport) -> Self {
+        let counts = |m: &BTreeMap<&'static str, u64>| m.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+        let rows = r
+            .rows
+            .into_iter()
+            .map(|row| MetricsRowView {
+                outcomes: counts(&row.stats.outcomes),
+                executions: counts(&row.stats.executions),
+                rollbacks: counts(&row.stats.rollbacks),
+                failed_verifications: row.stats.failed_verifications,
+                success_rate: row.success_rate,
+                rollback_rate: row.rollback_rate,
+                ttr_count: row.stats.time_to_remediation.count,
+                ttr_p50_secs: row.ttr_p50_secs,
+                ttr_p90_secs: row.ttr_p90_secs,
+                control: row.key.control,
+                kind: row.key.kind,
+                connector: row.key.connector,
+            })
+            .collect();
+        Self { since: r.since, until: r.until, rows }
+    }
 }

@@ -1,6 +1,6 @@
 //! The background worker's adapter: runs the service layer's worker use case
 //! ([`remediation_service::worker`]) every interval until asked to stop, logging what it does
-//! and counting executions in the metrics. The use case expires stale approvals, reconciles
+//! (the metrics count executions from the audit log). The use case expires stale approvals, reconciles
 //! interrupted actions and executes approved ones, several at once (`[execution]
 //! concurrency`, `connector_concurrency`), round-robin across connectors.
 
@@ -36,8 +36,7 @@ impl WorkerHooks for Hooks<'_> {
         tracing::warn!(action_id = %r.id, from = %r.from, to = %r.to, note = %r.note, "recovered an interrupted action");
     }
 
-    fn executed(&self, outcome: &ExecuteOutcome, took: std::time::Duration, now: OffsetDateTime) {
-        self.0.metrics().record_execution(outcome, took, now);
+    fn executed(&self, outcome: &ExecuteOutcome, _took: std::time::Duration, _now: OffsetDateTime) {
         let (id, to) = outcome_summary(outcome);
         if let ExecuteOutcome::Requeued { not_before, .. } = outcome {
             tracing::info!(action_id = %id, %not_before, "provider throttled the execution; requeued");

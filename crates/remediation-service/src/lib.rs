@@ -29,6 +29,7 @@ mod events;
 mod execution;
 mod intake;
 mod log;
+pub mod metrics;
 pub mod report;
 mod safety;
 pub mod scanner;

@@ -536,9 +536,10 @@ async fn metrics_connectors_and_openapi() {
     for needle in [
         "remediation_actions{state=\"completed\"} 1",
         "remediation_held_actions 0",
-        "remediation_executions_total{outcome=\"completed\"} 1",
-        "remediation_execution_duration_seconds_count 1",
-        "remediation_time_to_remediation_seconds_count 1",
+        // Counted from the audit log, labelled by control, kind and connector.
+        "remediation_executions_total{outcome=\"completed\",control=\"none\",kind=\"revoke\",connector=\"sandbox\"} 1",
+        "remediation_execution_duration_seconds_count{control=\"none\",kind=\"revoke\",connector=\"sandbox\"} 1",
+        "remediation_time_to_remediation_seconds_count{control=\"none\",kind=\"revoke\",connector=\"sandbox\"} 1",
     ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
@@ -551,6 +552,101 @@ async fn metrics_connectors_and_openapi() {
     assert!(doc["paths"]["/v1/actions/{id}/approve"]["post"].is_object());
     assert!(doc["components"]["schemas"]["CreateAction"].is_object(), "{}", doc["components"]["schemas"]);
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+/// The lines of the families folded from the audit log, without their help texts.
+fn folded_lines(text: &str) -> Vec<String> {
+    let families = [
+        "remediation_action_outcomes_total",
+        "remediation_executions_total",
+        "remediation_rollbacks_total",
+        "remediation_failed_verifications_total",
+        "remediation_execution_duration_seconds",
+        "remediation_time_to_remediation_seconds",
+        "remediation_success_rate",
+        "remediation_rollback_rate",
+    ];
+    text.lines().filter(|l| families.iter().any(|f| l.starts_with(f))).map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn remediation_metrics_survive_a_restart_and_count_executions_outside_the_server() {
+    let mut env = Env::with(|c| {
+        c.policy.controls.insert(
+            "C1".to_owned(),
+            serde_json::from_value(
+                json!({"mode": "manual", "reason": "r", "kinds": [], "grant_types": [], "connectors": []}),
+            )
+            .unwrap(),
+        );
+    });
+    let runtime = env.state.runtime().clone();
+    let operator = remediation_core::Actor::new("local:operator", remediation_core::Role::Approver);
+    // Three executions through the server, one through the service layer as `remediate
+    // execute` runs it (no server involved), one with an unconfigured control, one cancelled.
+    let mut ids = Vec::new();
+    let requests = [
+        ("alice", "admins", Some("C1")),
+        ("alice", "engineering", Some("C1")),
+        ("bob", "admins", None),
+        ("carol", "engineering", Some("C9")),
+    ];
+    for (identity, group, control) in requests {
+        let mut body = revoke(group);
+        body["target"]["identity"] = json!(identity);
+        if let Some(c) = control {
+            body["control_id"] = json!(c);
+        }
+        let (s, b) = env.call(Some("requester"), Method::POST, "/v1/actions", Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        ids.push(b["action"]["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids[..3] {
+        let (s, b) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/approve"), None).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    for id in &ids[..2] {
+        let (s, b) = env.call(Some("approver"), Method::POST, &format!("/v1/actions/{id}/execute"), None).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let local: remediation_core::ActionId = ids[2].parse().unwrap();
+    remediation_service::execute(&runtime, &operator, local, false).await.result.unwrap();
+    let (s, b) = env.call(Some("requester"), Method::POST, &format!("/v1/actions/{}/cancel", ids[3]), None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, before) = env.call(Some("viewer"), Method::GET, "/metrics", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let before = folded_lines(before.as_str().unwrap());
+    for needle in [
+        "remediation_executions_total{outcome=\"completed\",control=\"C1\",kind=\"revoke\",connector=\"sandbox\"} 2",
+        "remediation_executions_total{outcome=\"completed\",control=\"none\",kind=\"revoke\",connector=\"sandbox\"} 1",
+        "remediation_action_outcomes_total{outcome=\"cancelled\",control=\"other\",kind=\"revoke\",connector=\"sandbox\"} 1",
+        "remediation_time_to_remediation_seconds_count{control=\"C1\",kind=\"revoke\",connector=\"sandbox\"} 2",
+        "remediation_success_rate{control=\"C1\",kind=\"revoke\",connector=\"sandbox\"} 1.0",
+        "remediation_rollback_rate{control=\"C1\",kind=\"revoke\",connector=\"sandbox\"} 0.0",
+    ] {
+        assert!(before.iter().any(|l| l == needle), "{needle} missing from:\n{}", before.join("\n"));
+    }
+    // A new server over the same store: its metrics start empty and are folded again from
+    // the log at the first scrape.
+    env.state = remediation_api::ApiState::new(runtime.clone(), remediation_api::ApiOptions::default());
+    env.app = remediation_api::router(env.state.clone());
+    let (s, after) = env.call(Some("viewer"), Method::GET, "/metrics", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(folded_lines(after.as_str().unwrap()), before);
+    // And a second scrape advances from where the first stopped, counting nothing twice.
+    let (_, again) = env.call(Some("viewer"), Method::GET, "/metrics", None).await;
+    assert_eq!(folded_lines(again.as_str().unwrap()), before);
+    // The same numbers as a report of a period.
+    let (s, report) = env.call(Some("viewer"), Method::GET, "/v1/reports/metrics", None).await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    let c1 = report["rows"].as_array().unwrap().iter().find(|r| r["control"] == "C1").unwrap();
+    assert_eq!((c1["executions"]["completed"].as_u64(), c1["success_rate"].as_f64()), (Some(2), Some(1.0)), "{report}");
+    assert_eq!((c1["ttr_count"].as_u64(), c1["rollback_rate"].as_f64()), (Some(2), Some(0.0)), "{report}");
+    let (s, later) =
+        env.call(Some("viewer"), Method::GET, "/v1/reports/metrics?since=2999-01-01T00:00:00Z", None).await;
+    assert_eq!((s, later["rows"].clone()), (StatusCode::OK, json!([])), "{later}");
+    let (s, _) = env.call(None, Method::GET, "/v1/reports/metrics", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
