@@ -180,16 +180,22 @@ fn crashing(h: &Harness, point: &'static str) -> Arc<Engine> {
     )
 }
 
+/// A rotation suggested and approved, whose execution died at `point`; its id.
+async fn rotation_killed_at(h: &Harness, point: &'static str) -> ActionId {
+    let request = RequestBuilder::new().kind(ActionKind::Rotate).target(key()).build();
+    let s = h.engine.suggest(request, &requester()).await.expect("suggest");
+    let id = s.action.id;
+    h.engine.approve(id, &approver("bob"), None).await.expect("approve");
+    let crashing = crashing(h, point);
+    let died = tokio::spawn(async move { crashing.execute(id, &approver("bob"), false).await.map(|_| ()) }).await;
+    assert!(died.expect_err("the process died").is_panic());
+    id
+}
+
 #[tokio::test]
 async fn a_crash_before_completion_schedules_the_follow_up_once() {
     let h = harness(Mode::Manual);
-    let request = RequestBuilder::new().kind(ActionKind::Rotate).target(key()).build();
-    let s = h.engine.suggest(request, &requester()).await.expect("suggest");
-    h.engine.approve(s.action.id, &approver("bob"), None).await.expect("approve");
-    let crashing = crashing(&h, failpoints::BEFORE_COMPLETED);
-    let id = s.action.id;
-    let died = tokio::spawn(async move { crashing.execute(id, &approver("bob"), false).await.map(|_| ()) }).await;
-    assert!(died.expect_err("the process died").is_panic());
+    let id = rotation_killed_at(&h, failpoints::BEFORE_COMPLETED).await;
     let recovered = h.engine.recover().await.expect("recover");
     assert_eq!(recovered.iter().map(|r| r.to).collect::<Vec<_>>(), [State::Completed], "{recovered:?}");
     let follow_ups: Vec<_> = h.store.audit().into_iter().filter(|r| r.action_id == id.follow_up()).collect();
@@ -199,13 +205,7 @@ async fn a_crash_before_completion_schedules_the_follow_up_once() {
 #[tokio::test]
 async fn a_half_made_change_is_settled_and_the_action_executed_again() {
     let h = harness(Mode::Manual);
-    let request = RequestBuilder::new().kind(ActionKind::Rotate).target(key()).build();
-    let s = h.engine.suggest(request, &requester()).await.expect("suggest");
-    let id = s.action.id;
-    h.engine.approve(id, &approver("bob"), None).await.expect("approve");
-    let crashing = crashing(&h, failpoints::AFTER_BEGIN_EXECUTION);
-    let died = tokio::spawn(async move { crashing.execute(id, &approver("bob"), false).await.map(|_| ()) }).await;
-    assert!(died.expect_err("the process died").is_panic());
+    let id = rotation_killed_at(&h, failpoints::AFTER_BEGIN_EXECUTION).await;
     // What the crash left: a new credential created, never handed over.
     let half = json!({"granted": true, "orphan": "AKIANEW"});
     h.connector.set_state(key(), half.clone());
@@ -225,13 +225,7 @@ async fn a_half_made_change_is_settled_and_the_action_executed_again() {
 #[tokio::test]
 async fn a_half_made_change_nobody_can_settle_fails_needing_attention() {
     let h = harness(Mode::Manual);
-    let request = RequestBuilder::new().kind(ActionKind::Rotate).target(key()).build();
-    let s = h.engine.suggest(request, &requester()).await.expect("suggest");
-    let id = s.action.id;
-    h.engine.approve(id, &approver("bob"), None).await.expect("approve");
-    let crashing = crashing(&h, failpoints::AFTER_BEGIN_EXECUTION);
-    let died = tokio::spawn(async move { crashing.execute(id, &approver("bob"), false).await.map(|_| ()) }).await;
-    assert!(died.expect_err("the process died").is_panic());
+    let id = rotation_killed_at(&h, failpoints::AFTER_BEGIN_EXECUTION).await;
     h.connector.set_state(key(), json!({"granted": true, "orphan": "AKIANEW"}));
     // The connector settles only what it recognises.
     h.connector.set_settle(json!({"something": "else"}), json!({"granted": true}));

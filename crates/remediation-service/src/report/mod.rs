@@ -244,45 +244,34 @@ pub struct RollbackEntry {
     pub reason: Option<String>,
 }
 
-/// One refused attempt.
+/// One attempt the audit recorded about an action or the installation: a refusal
+/// ([`ComplianceReport::refusals`]), or a force-execution or override
+/// ([`ComplianceReport::overrides`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Refusal {
+pub struct Attempt {
     /// The audit record's `seq`.
     pub seq: u64,
     /// When.
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "String")]
     pub at: OffsetDateTime,
-    /// What was refused (`approval_refused`, `execution_refused`, `suggestion_refused`, ...).
+    /// What it was: `approval_refused`, `execution_refused`, `suggestion_refused`, ... for a
+    /// refusal; `force_execute`, or the settings event of an override.
     pub event: String,
-    /// Who tried.
+    /// Who tried, or did it.
     pub actor: String,
-    /// Why it was refused.
-    pub reason: Option<String>,
-    /// The action, when the refusal was about one.
-    pub action_id: Option<ActionId>,
-}
-
-/// One force-execution or override.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Override {
-    /// The audit record's `seq`.
-    pub seq: u64,
-    /// When.
-    #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
-    pub at: OffsetDateTime,
-    /// `force_execute`, or the settings event of an override.
-    pub event: String,
-    /// Who did it.
-    pub actor: String,
-    /// The reason recorded.
+    /// The reason recorded (why it was refused, or why the limit was overridden).
     pub reason: Option<String>,
     /// The action, when it was about one.
     pub action_id: Option<ActionId>,
 }
+
+/// One refused attempt.
+pub type Refusal = Attempt;
+
+/// One force-execution or override.
+pub type Override = Attempt;
 
 /// One installation-wide change (settings record): kill switch, breaker, settings, principals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
