@@ -1090,12 +1090,11 @@ impl Engine {
     ) -> Result<Recovery, EngineError> {
         let (id, from) = (detail.action.id, detail.action.state);
         let mut settled: Option<String> = None;
-        let done = |action: Action, note: String, settled: &Option<String>| {
-            let note = match settled {
-                Some(s) => format!("{s}; {note}"),
-                None => note,
-            };
-            Recovery { id, from, to: action.state, note }
+        let done = |action: Action, note: String, settled: &Option<String>| Recovery {
+            id,
+            from,
+            to: action.state,
+            note: with(settled, &note),
         };
         loop {
             if live == plan.expected_after {
@@ -1137,7 +1136,8 @@ impl Engine {
             if settled.is_some() {
                 break;
             }
-            match connector.settle_interrupted(&detail.action, &before, &live).await {
+            // Provider writes, under the lease this recovery took over (renewed while they run).
+            match self.leased(&detail, connector.settle_interrupted(&detail.action, &before, &live)).await? {
                 Ok(Some(s)) => {
                     let ids = if s.request_ids.is_empty() {
                         String::new()
