@@ -31,36 +31,38 @@ fn now() -> String {
     OffsetDateTime::now_utc().format(&Rfc3339).expect("now")
 }
 
+/// Alice suggests revoking her own admin membership for `reason` (under `control`, if any);
+/// the action's id.
+fn suggest_revoke(env: &Env, reason: &str, control: Option<&str>) -> String {
+    let mut args = vec![
+        "suggest",
+        "--connector",
+        "sandbox",
+        "--kind",
+        "revoke",
+        "--identity",
+        "alice",
+        "--resource",
+        "admins",
+        "--grant-type",
+        "group_membership",
+        "--reason",
+        reason,
+        "--output",
+        "json",
+    ];
+    if let Some(control) = control {
+        args.extend(["--control", control]);
+    }
+    let suggested = env.expect("local:alice", &args, 0).json();
+    suggested["action"]["id"].as_str().expect("id").to_owned()
+}
+
 /// The lifecycle; returns the action's id. Every record it writes is later than the instant
 /// taken before it and earlier than one taken after it.
 fn lifecycle(env: &Env) -> String {
     env.init_enabled();
-    let suggested = env
-        .expect(
-            "local:alice",
-            &[
-                "suggest",
-                "--connector",
-                "sandbox",
-                "--kind",
-                "revoke",
-                "--identity",
-                "alice",
-                "--resource",
-                "admins",
-                "--grant-type",
-                "group_membership",
-                "--reason",
-                "standing admin access not needed",
-                "--control",
-                HOSTILE_CONTROL,
-                "--output",
-                "json",
-            ],
-            0,
-        )
-        .json();
-    let id = suggested["action"]["id"].as_str().expect("id").to_owned();
+    let id = suggest_revoke(env, "standing admin access not needed", Some(HOSTILE_CONTROL));
     env.expect("local:alice", &["approve", &id], 3);
     env.expect("local:bob", &["approve", &id, "--note", "ok"], 0);
     env.expect("local:bob", &["execute", &id], 0);
@@ -74,30 +76,7 @@ fn lifecycle(env: &Env) -> String {
 
 /// A second action, rejected: what happens after the first period.
 fn rejected(env: &Env) {
-    let suggested = env
-        .expect(
-            "local:alice",
-            &[
-                "suggest",
-                "--connector",
-                "sandbox",
-                "--kind",
-                "revoke",
-                "--identity",
-                "alice",
-                "--resource",
-                "admins",
-                "--grant-type",
-                "group_membership",
-                "--reason",
-                "later",
-                "--output",
-                "json",
-            ],
-            0,
-        )
-        .json();
-    let id = suggested["action"]["id"].as_str().expect("id").to_owned();
+    let id = suggest_revoke(env, "later", None);
     env.expect("local:bob", &["reject", &id, "--note", "not now"], 0);
 }
 
