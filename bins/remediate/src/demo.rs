@@ -73,6 +73,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
                 control_id: Some("DEMO-1".into()),
                 finding_id: None,
                 dry_run: false,
+                campaign: None,
             },
             &alice,
         )

@@ -74,6 +74,7 @@ pub(crate) fn action_page(q: &ActionQuery) -> Result<(ActionFilter, PageRequest)
         connector: q.connector.clone(),
         identity: q.identity.clone(),
         control: q.control.clone(),
+        campaign: q.campaign.clone(),
     };
     Ok((filter, PageRequest { after, limit }))
 }

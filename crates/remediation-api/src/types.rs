@@ -87,6 +87,8 @@ pub struct ActionQuery {
     pub identity: Option<String>,
     /// Only actions for this control.
     pub control: Option<String>,
+    /// Only actions created by this campaign.
+    pub campaign: Option<String>,
     /// Page size (default 50, at most 500).
     #[schemars(range(min = 1, max = 500))]
     pub limit: Option<usize>,

@@ -883,6 +883,8 @@ mod tests {
             state: remediation_core::State::Approved,
             created_at: time_zero(),
             updated_at: time_zero(),
+            handle: None,
+            campaign: None,
         };
         let caps = connector().capabilities();
         assert_eq!(change(&action, &caps).map_err(|e| e.kind), expected);

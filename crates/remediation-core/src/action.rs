@@ -354,6 +354,14 @@ pub struct Action {
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "String")]
     pub updated_at: OffsetDateTime,
+    /// The installation's short number for the action (shown as `#1234`), given by the store
+    /// when it stores the action and never reused; `None` until then. Accepted wherever an id
+    /// is, because UUIDv7 ids made minutes apart share their first characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<u64>,
+    /// The campaign (a named import of many findings) that created the action, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
 }
 
 /// The caller's description of a new action, before the engine has checked anything.
@@ -377,6 +385,10 @@ pub struct ActionRequest {
     /// Run every check and produce the plan, but write nothing to the provider.
     #[serde(default)]
     pub dry_run: bool,
+    /// The campaign this action belongs to (set by a campaign's import, not by callers of
+    /// the API).
+    #[serde(default, skip)]
+    pub campaign: Option<String>,
 }
 
 #[cfg(test)]
@@ -462,6 +474,8 @@ mod tests {
             state: State::PendingApproval,
             created_at: at,
             updated_at: at,
+            handle: None,
+            campaign: None,
         }
     }
 

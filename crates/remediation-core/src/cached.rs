@@ -300,6 +300,8 @@ mod tests {
             state: crate::State::RollingBack,
             created_at: datetime!(2026-01-01 0:00 UTC),
             updated_at: datetime!(2026-01-01 0:00 UTC),
+            handle: None,
+            campaign: None,
         };
         let before = Snapshot::new(serde_json::json!({}));
         assert_eq!(cached.pending_acceptance_state(&action, &before, &before), Some(pending));

@@ -427,6 +427,8 @@ impl Engine {
             state: State::PendingApproval,
             created_at: now,
             updated_at: now,
+            handle: None,
+            campaign: request.campaign,
         };
         let dry_run = request.dry_run || self.policy.forced_dry_run(&action);
         let prepared = self.prepare(&connector, &action, Stage::Suggest, dry_run).await?;
@@ -1660,6 +1662,8 @@ impl Engine {
             state: State::PendingApproval,
             created_at: now,
             updated_at: now,
+            handle: None,
+            campaign: parent.campaign.clone(),
         };
         let what = format!("{} {}", action.kind, action.target);
         let prepared = match self.prepare(&connector, &action, Stage::Suggest, false).await {

@@ -59,6 +59,7 @@ fn request(kind: ActionKind, grant_type: &str, dry_run: bool) -> ActionRequest {
         control_id: None,
         finding_id: None,
         dry_run,
+        campaign: None,
     }
 }
 
@@ -79,6 +80,8 @@ fn action(state: State) -> Action {
         state,
         created_at: t0(),
         updated_at: t0(),
+        handle: None,
+        campaign: None,
     }
 }
 

@@ -62,6 +62,7 @@ impl Finding {
             control_id: Some(self.control_id.clone()),
             finding_id: Some(self.id.clone()),
             dry_run,
+            campaign: None,
         }
     }
 }

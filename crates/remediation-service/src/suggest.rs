@@ -37,6 +37,7 @@ impl SuggestRequest {
             control_id: self.control_id,
             finding_id: self.finding_id,
             dry_run: self.dry_run,
+            campaign: None,
         }
     }
 }

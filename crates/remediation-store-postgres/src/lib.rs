@@ -46,12 +46,12 @@
 //!   for the oldest waiting one ([`PostgresStore::sequencing_lag`]).
 //! - No store call blocks an async thread: every statement goes through tokio-postgres.
 //!
-//! # Schema (version 6)
+//! # Schema (version 7)
 //!
 //! | table | what |
 //! |---|---|
 //! | `schema_migrations` | `version`, `description`, `applied_at` |
-//! | `actions` | `id`, `tenant`, `state`, `connector`, `requested_by`, `identity`, `canonical_identity`, `control_id`, `created_at`, `updated_at`, `due_at`, `not_before`, lease (`lease_holder`, `lease_epoch`, `lease_expires_at`), a worker's reservation (`claimed_by`, `claimed_until`, version 5), `detail_json`; indexed on (`tenant`, `created_at`, `id`), (`tenant`, `state`, `created_at`, `id`), (`tenant`, `due_at`), leased rows by expiry |
+//! | `actions` | `id`, `tenant`, `state`, `connector`, `requested_by`, `identity`, `canonical_identity`, `control_id`, `campaign` (version 7), `handle` (version 7; the short number, unique), `created_at`, `updated_at`, `due_at`, `not_before`, lease (`lease_holder`, `lease_epoch`, `lease_expires_at`), a worker's reservation (`claimed_by`, `claimed_until`, version 5), `detail_json`; indexed on (`tenant`, `created_at`, `id`), (`tenant`, `state`, `created_at`, `id`), (`tenant`, `due_at`), leased rows by expiry |
 //! | `audit` | (`tenant`, `seq`) key, `action_id`, `at`, `record_json` (canonical JSON), `prev_hash`, `hash`; indexed on (`action_id`, `seq`) |
 //! | `audit_pending` | `id` (identity), `tenant`, `action_id`, `body_json`, `written_at` (server clock, for the sequencing lag) |
 //! | `audit_head`, `audit_checkpoint` | per tenant: the chain head; its HMAC-sealed checkpoint |
@@ -63,6 +63,9 @@
 //! | `ui_sessions` (version 3) | (`tenant`, `id_hash`) key (hex SHA-256 of the session id, never the id), `token_hash`, `csrf`, `expires_at`, `flash_json`: the approval page's sessions, shared by every replica; indexed on (`tenant`, `expires_at`); the runtime role may change them |
 //! | `audit_archives` (version 4) | `id`, `tenant`, `through_seq`, `last_hash`, `tree_size`, `root_hash`, `file_sha256`, `archived_at`: each archive of the oldest records, insert-only; with the function `audit_archive` |
 //! | `delivery_marks` (version 6) | (`tenant`, `sink`) key, `delivered_through` (the last `seq` the sink acknowledged or parked), `updated_at`: each event and audit sink's position in the audit log, the outbox; moved by compare-and-set, fenced by the relay's named lease; the runtime role may change them |
+//! | `campaigns` (version 7) | (`tenant`, `name`) key, `created_at`, `record_json`: each campaign (a named import) and how far it got; the runtime role may change them |
+//! | `campaign_entries` (version 7) | (`tenant`, `campaign`, `idx`) key (the campaign references `campaigns`), `entry_json`: a campaign's entries, in order; the runtime role may change them |
+//! | `action_handles` (version 7) | a sequence: each new action's short number (`actions.handle`, unique) |
 //! | `delivery_parked` (version 6) | (`tenant`, `sink`, `seq`) key (the sink references `delivery_marks`), `reason`, `parked_at`, `replay`: the records a sink refused for good, until replayed; the runtime role may change them |
 //!
 //! # Example
@@ -84,6 +87,7 @@
 //! # }
 //! ```
 
+mod campaigns;
 mod config;
 mod delivery;
 mod error;

@@ -378,6 +378,41 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     );
     "#,
     ),
+    // Version 7.
+    (
+        "short handles for actions, a campaign column to filter by, and campaigns",
+        r#"
+    -- Expand only: the previous release neither reads nor writes the new columns and tables.
+    -- Each action's short number (`#1234`) comes from one sequence, so replicas never give
+    -- one twice; actions stored before get theirs in creation order, in their JSON too.
+    CREATE SEQUENCE action_handles AS BIGINT START 1;
+    ALTER TABLE actions ADD COLUMN handle BIGINT, ADD COLUMN campaign TEXT;
+    UPDATE actions SET handle = numbered.n
+        FROM (SELECT id, nextval('action_handles') AS n
+              FROM (SELECT id FROM actions ORDER BY created_at, id) AS ordered) AS numbered
+        WHERE actions.id = numbered.id;
+    UPDATE actions SET detail_json = jsonb_set(detail_json::jsonb, '{action,handle}', to_jsonb(handle))::text
+        WHERE handle IS NOT NULL;
+    CREATE UNIQUE INDEX actions_by_handle ON actions (handle);
+    CREATE INDEX actions_by_campaign ON actions (tenant, campaign, created_at, id) WHERE campaign IS NOT NULL;
+    -- A campaign's record (JSON) and its entries, so an interrupted import resumes.
+    CREATE TABLE campaigns (
+        tenant      TEXT NOT NULL DEFAULT 'default',
+        name        TEXT NOT NULL,
+        created_at  BIGINT NOT NULL,
+        record_json TEXT NOT NULL,
+        PRIMARY KEY (tenant, name)
+    );
+    CREATE TABLE campaign_entries (
+        tenant     TEXT NOT NULL DEFAULT 'default',
+        campaign   TEXT NOT NULL,
+        idx        BIGINT NOT NULL CHECK (idx >= 0),
+        entry_json TEXT NOT NULL,
+        PRIMARY KEY (tenant, campaign, idx),
+        FOREIGN KEY (tenant, campaign) REFERENCES campaigns (tenant, name)
+    );
+    "#,
+    ),
 ];
 
 /// Tables the runtime role may change (SELECT, INSERT, UPDATE, DELETE).
@@ -396,6 +431,8 @@ const MUTABLE_TABLES: &[&str] = &[
     "ui_sessions",
     "delivery_marks",
     "delivery_parked",
+    "campaigns",
+    "campaign_entries",
 ];
 
 /// Tables the runtime role may only read and append to.
@@ -534,6 +571,9 @@ pub(crate) async fn migrate(
             grants.push_str(&format!("GRANT SELECT ON {table} TO {role};\n"));
         }
         grants.push_str(&format!("GRANT EXECUTE ON FUNCTION {ARCHIVE_FUNCTION} TO {role};\n"));
+        // New actions take their handle from the sequence (schema version 7); a copy into the
+        // store moves it past the handles it brought.
+        grants.push_str(&format!("GRANT USAGE, UPDATE ON SEQUENCE action_handles TO {role};\n"));
         tx.batch_execute(&grants).await.map_err(failed(0))?;
     }
     tx.commit().await.map_err(failed(0))?;

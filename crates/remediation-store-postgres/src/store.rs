@@ -309,6 +309,8 @@ struct ActionColumns<'a> {
     updated_at: i64,
     due_at: Option<i64>,
     not_before: Option<i64>,
+    handle: Option<i64>,
+    campaign: Option<&'a str>,
     detail_json: String,
 }
 
@@ -328,6 +330,8 @@ impl<'a> ActionColumns<'a> {
             updated_at: nanos(a.updated_at).map_err(invalid(op()))?,
             due_at: detail.due_at().map(clamped_nanos),
             not_before: detail.not_before.map(clamped_nanos),
+            handle: a.handle.and_then(|h| i64::try_from(h).ok()),
+            campaign: a.campaign.as_deref(),
             detail_json: serde_json::to_string(detail).map_err(encode(op()))?,
         })
     }
@@ -544,14 +548,19 @@ impl ActionStore for PostgresStore {
         if record.to != action.state {
             return Err(invalid(&op)(StorePostgresError::InitialStateMismatch { state: action.state, to: record.to }));
         }
-        let c = ActionColumns::of(detail)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(&op))?;
+        // One sequence for every replica: a handle is never given twice (a failed insert
+        // leaves a gap, never a repeat).
+        let handle: i64 = tx.query_one("SELECT nextval('action_handles')", &[]).await.map_err(pg(&op))?.get(0);
+        let mut detail = detail.clone();
+        detail.action.handle = u64::try_from(handle).ok();
+        let c = ActionColumns::of(&detail)?;
         let stmt = tx
             .prepare_cached(
                 "INSERT INTO actions (id, tenant, state, connector, requested_by, identity, canonical_identity,
-                    control_id, created_at, updated_at, due_at, not_before, detail_json)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                    control_id, created_at, updated_at, due_at, not_before, detail_json, handle, campaign)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                  ON CONFLICT (id) DO NOTHING",
             )
             .await
@@ -573,6 +582,8 @@ impl ActionStore for PostgresStore {
                     &c.due_at,
                     &c.not_before,
                     &c.detail_json,
+                    &c.handle,
+                    &c.campaign,
                 ],
             )
             .await
@@ -597,6 +608,22 @@ impl ActionStore for PostgresStore {
             .map_err(pg(&op))?
             .ok_or(StoreError::NotFound(id))?;
         serde_json::from_str(row.get::<_, &str>(0)).map_err(decode(&op))
+    }
+
+    async fn action_by_handle(&self, handle: u64) -> Result<Option<ActionId>, StoreError> {
+        const OP: &str = "cannot look up an action by its handle";
+        let Ok(handle) = i64::try_from(handle) else { return Ok(None) };
+        let client = self.client().await?;
+        let stmt =
+            client.prepare_cached("SELECT id FROM actions WHERE tenant = $1 AND handle = $2").await.map_err(pg(OP))?;
+        let Some(row) = client.query_opt(&stmt, &[&self.tenant(), &handle]).await.map_err(pg(OP))? else {
+            return Ok(None);
+        };
+        let id: &str = row.get(0);
+        id.parse::<ActionId>().map(Some).map_err(|e| StoreError::Backend {
+            message: format!("{OP}: stored id {id} is not an action id"),
+            source: Box::new(e),
+        })
     }
 
     async fn list(&self, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>, StoreError> {
@@ -637,6 +664,9 @@ impl ActionStore for PostgresStore {
         }
         if let Some(control) = &filter.control {
             bind(&mut sql, &mut params, " AND control_id = ?", control);
+        }
+        if let Some(campaign) = &filter.campaign {
+            bind(&mut sql, &mut params, " AND campaign = ?", campaign);
         }
         bind(&mut sql, &mut params, " ORDER BY created_at, id LIMIT ?", &limit);
         let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;

@@ -432,14 +432,22 @@ impl PostgresStore {
                             a.detail.action.id
                         )));
                     }
-                    let d = &a.detail;
+                    // An action exported by a version without handles gets the next one; the
+                    // sequence moves past the largest kept one when the import finishes.
+                    let mut d = a.detail.clone();
+                    if d.action.handle.is_none() {
+                        let next: i64 =
+                            tx.query_one("SELECT nextval('action_handles')", &[]).await.map_err(pg(op))?.get(0);
+                        d.action.handle = u64::try_from(next).ok();
+                    }
+                    let d = &d;
                     let x = &d.action;
                     let json = serde_json::to_string(d).map_err(encode(op))?;
                     tx.execute(
                         "INSERT INTO actions (id, tenant, state, connector, requested_by, identity, canonical_identity,
                             control_id, created_at, updated_at, due_at, not_before, lease_holder, lease_epoch,
-                            lease_expires_at, detail_json)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                            lease_expires_at, detail_json, handle, campaign)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
                         &[
                             &x.id.to_string(),
                             &a.tenant,
@@ -457,6 +465,8 @@ impl PostgresStore {
                             &epoch_to(a.lease.epoch),
                             &a.lease.expires_at.map(clamped_nanos),
                             &json,
+                            &x.handle.and_then(|h| i64::try_from(h).ok()),
+                            &x.campaign.as_deref(),
                         ],
                     )
                     .await
@@ -653,6 +663,10 @@ impl InstallationImport for PostgresStore {
         )
         .await
         .map_err(pg(OP))?;
+        // New actions continue after the largest handle copied.
+        tx.execute("SELECT setval('action_handles', COALESCE((SELECT MAX(handle) FROM actions), 0) + 1, false)", &[])
+            .await
+            .map_err(pg(OP))?;
         self.commit(tx, OP).await
     }
 }

@@ -36,11 +36,11 @@
 //!   requeue) deletes the action's `limit_slots` rows in the same transaction.
 //!   Statements are prepared once per connection (`prepare_cached`).
 //!
-//! # Schema (version 14)
+//! # Schema (version 15)
 //!
 //! | table | columns |
 //! |---|---|
-//! | `actions` | `id` (PK), `tenant` (`'default'`), `state`, `connector`, `requested_by`, `created_at`, `updated_at`, `due_at` (version 6; unix ns), `not_before` (version 9; unix ns, a requeued action's earliest next claim), `detail_json` (the [`remediation_core::ActionDetail`]); indexed on (`tenant`, `created_at`, `id`), (`tenant`, `state`, `created_at`, `id`), (`tenant`, `due_at`) |
+//! | `actions` | `id` (PK), `tenant` (`'default'`), `state`, `connector`, `requested_by`, `created_at`, `updated_at`, `due_at` (version 6; unix ns), `not_before` (version 9; unix ns, a requeued action's earliest next claim), `handle` (version 15; the action's short number, unique in the file), `detail_json` (the [`remediation_core::ActionDetail`]); indexed on (`tenant`, `created_at`, `id`), (`tenant`, `state`, `created_at`, `id`), (`tenant`, `due_at`) |
 //! | `transitions` | `seq` (autoincrement), `action_id`, `record_json` (the [`remediation_core::TransitionRecord`]): since version 8 written no more, holding only rows from before it that have no audit record; an action's transitions are read from `audit` |
 //! | `audit` | `seq` (PK, the record's `seq`), `action_id`, `at` (unix ns), `record_json` (canonical JSON of the [`remediation_audit::AuditRecord`]), `prev_hash`, `hash`, `tenant` (version 6); indexed on (`action_id`, `seq`) (version 8) |
 //! | `audit_pending` (version 6) | `id` (autoincrement), `tenant`, `body_json` (the [`remediation_audit::AuditBody`]): entries not yet sequenced, written only by older versions |
@@ -59,6 +59,8 @@
 //! | `audit_archives` (version 12) | `id` (autoincrement), `tenant`, `through_seq`, `last_hash`, `tree_size`, `root_hash`, `file_sha256`, `archived_at` (unix ns): each written and verified archive of the oldest records, insert-only; `audit`'s delete trigger lets exactly the records up to the largest `through_seq` be removed |
 //! | `ui_sessions` (version 13) | (`tenant`, `id_hash`) (PK; hex SHA-256 of the session id, never the id), `token_hash`, `csrf`, `expires_at` (unix ns), `flash_json`: the approval page's sessions; indexed on (`tenant`, `expires_at`) |
 //! | `delivery_marks` (version 14) | (`tenant`, `sink`) (PK), `delivered_through` (the last `seq` the sink acknowledged or parked), `updated_at` (unix ns): each event and audit sink's position in the audit log, the outbox |
+//! | `campaigns` (version 15) | (`tenant`, `name`) (PK), `created_at` (unix ns), `record_json`: each campaign (a named import) and how far it got |
+//! | `campaign_entries` (version 15) | (`tenant`, `campaign`, `idx`) (PK; the campaign references `campaigns`), `entry_json`: a campaign's entries, in order |
 //! | `delivery_parked` (version 14) | (`tenant`, `sink`, `seq`) (PK; the sink references `delivery_marks`), `reason`, `parked_at` (unix ns), `replay` (0 / 1): the records a sink refused for good, until replayed |
 //! | `audit_checkpoint` (version 2) | one row (`id` = 1): `count` (the last record's `seq`), `head` (its `hash`), `mac` (hex HMAC-SHA256 of `remediation-audit-checkpoint-v1\n{count}\n{head}`) |
 //!
@@ -83,6 +85,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod campaigns;
 mod delivery;
 mod error;
 mod lease;
@@ -124,7 +127,7 @@ pub fn open_transfer_store(
 }
 
 /// The schema version this build migrates to (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 14;
+pub const SCHEMA_VERSION: u32 = 15;
 
 /// The schema version of the database at `path`, without opening it as a store (nothing is
 /// created or migrated): `None` when the file does not exist or holds no schema yet.

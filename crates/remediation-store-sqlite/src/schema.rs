@@ -429,6 +429,37 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         FOREIGN KEY (tenant, sink) REFERENCES delivery_marks (tenant, sink)
     ) STRICT;
     "#,
+    // Version 15.
+    //
+    // Short handles (`#1234`): each action's number in the installation, in creation order,
+    // given by the writer (the next after the largest) in the transaction that stores the
+    // action and kept in its JSON too. Actions stored before get theirs in creation order.
+    // Campaigns: a named import's record (JSON) and its entries, kept so an interrupted
+    // import resumes where it stopped.
+    r#"
+    ALTER TABLE actions ADD COLUMN handle INTEGER;
+    UPDATE actions SET handle = (
+        SELECT COUNT(*) FROM actions AS a
+        WHERE a.created_at < actions.created_at OR (a.created_at = actions.created_at AND a.id <= actions.id)
+    );
+    UPDATE actions SET detail_json = json_set(detail_json, '$.action.handle', handle);
+    CREATE UNIQUE INDEX actions_by_handle ON actions (handle);
+    CREATE TABLE campaigns (
+        tenant      TEXT NOT NULL DEFAULT 'default',
+        name        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        record_json TEXT NOT NULL,
+        PRIMARY KEY (tenant, name)
+    ) STRICT;
+    CREATE TABLE campaign_entries (
+        tenant     TEXT NOT NULL DEFAULT 'default',
+        campaign   TEXT NOT NULL,
+        idx        INTEGER NOT NULL CHECK (idx >= 0),
+        entry_json TEXT NOT NULL,
+        PRIMARY KEY (tenant, campaign, idx),
+        FOREIGN KEY (tenant, campaign) REFERENCES campaigns (tenant, name)
+    ) STRICT;
+    "#,
 ];
 
 /// The version whose migration also computes the leaf hashes of the records already stored.

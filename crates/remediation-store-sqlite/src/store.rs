@@ -372,11 +372,18 @@ impl SqliteStore {
             {
                 let mut stmt = tx
                     .prepare_cached(
-                        "INSERT INTO actions (id, tenant, state, connector, requested_by, created_at, updated_at, detail_json, due_at, not_before)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        "INSERT INTO actions (id, tenant, state, connector, requested_by, created_at, updated_at, detail_json, due_at, not_before, handle)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     )
                     .map_err(sql(OP))?;
+                let mut handle: i64 = tx
+                    .query_row("SELECT COALESCE(MAX(handle), 0) FROM actions", [], |row| row.get(0))
+                    .map_err(sql(OP))?;
                 for detail in details {
+                    handle += 1;
+                    let mut detail = detail.clone();
+                    detail.action.handle = u64::try_from(handle).ok();
+                    let detail = &detail;
                     let a = &detail.action;
                     let json = serde_json::to_string(detail).map_err(encode(OP))?;
                     stmt.execute(params![
@@ -389,7 +396,8 @@ impl SqliteStore {
                         clamped_nanos(a.updated_at),
                         json,
                         detail.due_at().map(clamped_nanos),
-                        detail.not_before.map(clamped_nanos)
+                        detail.not_before.map(clamped_nanos),
+                        handle
                     ])
                     .map_err(sql(OP))?;
                 }
@@ -509,10 +517,17 @@ fn create_in(conn: &Connection, ctx: &WriteCtx, detail: &ActionDetail, entry: &P
     let created_at = nanos(action.created_at).map_err(invalid_with(&op))?;
     let updated_at = nanos(action.updated_at).map_err(invalid_with(&op))?;
     let due_at = detail.due_at().map(clamped_nanos);
-    let detail_json = serde_json::to_string(detail).map_err(encode_with(&op))?;
+    // The writer is the only one: the next handle after the largest cannot be taken meanwhile.
+    let handle: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(handle), 0) + 1 FROM actions")
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+        .map_err(sql_with(&op))?;
+    let mut detail = detail.clone();
+    detail.action.handle = u64::try_from(handle).ok();
+    let detail_json = serde_json::to_string(&detail).map_err(encode_with(&op))?;
     conn.prepare_cached(
-        "INSERT INTO actions (id, tenant, state, connector, requested_by, created_at, updated_at, detail_json, due_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO actions (id, tenant, state, connector, requested_by, created_at, updated_at, detail_json, due_at, handle)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -524,7 +539,8 @@ fn create_in(conn: &Connection, ctx: &WriteCtx, detail: &ActionDetail, entry: &P
             created_at,
             updated_at,
             detail_json,
-            due_at
+            due_at,
+            handle
         ])
     })
     .map_err(|e| {
@@ -566,6 +582,27 @@ impl ActionStore for SqliteStore {
     async fn get(&self, id: ActionId) -> Result<ActionDetail, StoreError> {
         self.blocking(move |s| s.with_conn(|conn| load(conn, &s.tenant, id, &|| format!("cannot read action {id}"))))
             .await
+    }
+
+    async fn action_by_handle(&self, handle: u64) -> Result<Option<ActionId>, StoreError> {
+        const OP: &str = "cannot look up an action by its handle";
+        let Ok(handle) = i64::try_from(handle) else { return Ok(None) };
+        self.blocking(move |s| {
+            s.with_conn(|conn| {
+                let id: Option<String> = conn
+                    .prepare_cached("SELECT id FROM actions WHERE tenant = ?1 AND handle = ?2")
+                    .and_then(|mut stmt| stmt.query_row(params![s.tenant, handle], |row| row.get(0)).optional())
+                    .map_err(sql(OP))?;
+                id.map(|id| {
+                    id.parse::<ActionId>().map_err(|e| StoreError::Backend {
+                        message: format!("{OP}: stored id {id} is not an action id"),
+                        source: Box::new(e),
+                    })
+                })
+                .transpose()
+            })
+        })
+        .await
     }
 
     async fn list(&self, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>, StoreError> {
@@ -928,6 +965,7 @@ impl SqliteStore {
                  AND (?5 IS NULL OR json_extract(detail_json, '$.action.target.identity') = ?5
                       OR json_extract(detail_json, '$.action.canonical.identity') = ?5)
                  AND (?6 IS NULL OR json_extract(detail_json, '$.action.control_id') = ?6)
+                 AND (?9 IS NULL OR json_extract(detail_json, '$.action.campaign') = ?9)
                  ORDER BY created_at, id LIMIT ?7";
             let query = if state.is_some() {
                 format!(
@@ -953,7 +991,8 @@ impl SqliteStore {
                             filter.identity,
                             filter.control,
                             limit,
-                            state
+                            state,
+                            filter.campaign
                         ],
                         |row| row.get::<_, String>(0),
                     )

@@ -455,12 +455,20 @@ impl SqliteStore {
                 }
                 SectionItems::Actions(found) => {
                     for a in found {
-                        let d = &a.detail;
+                        // An action exported by a version without handles gets the next one.
+                        let mut d = a.detail.clone();
+                        if d.action.handle.is_none() {
+                            let next: i64 = tx
+                                .query_row("SELECT COALESCE(MAX(handle), 0) + 1 FROM actions", [], |row| row.get(0))
+                                .map_err(sql(op))?;
+                            d.action.handle = u64::try_from(next).ok();
+                        }
+                        let d = &d;
                         let json = serde_json::to_string(d).map_err(decode(op))?;
                         tx.execute(
                             "INSERT INTO actions (id, tenant, state, connector, requested_by, created_at, updated_at, detail_json,
-                                                  due_at, not_before, lease_holder, lease_epoch, lease_expires_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                                  due_at, not_before, lease_holder, lease_epoch, lease_expires_at, handle)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                             params![
                                 d.action.id.to_string(),
                                 a.tenant,
@@ -474,7 +482,8 @@ impl SqliteStore {
                                 d.not_before.map(clamped_nanos),
                                 a.lease.holder,
                                 i64::try_from(a.lease.epoch).unwrap_or(i64::MAX),
-                                a.lease.expires_at.map(clamped_nanos)
+                                a.lease.expires_at.map(clamped_nanos),
+                                d.action.handle.and_then(|h| i64::try_from(h).ok())
                             ],
                         )
                         .map_err(sql(op))?;

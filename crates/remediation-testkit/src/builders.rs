@@ -201,8 +201,16 @@ impl ActionBuilder {
                 state: State::PendingApproval,
                 created_at: fixed_time(),
                 updated_at: fixed_time(),
+                handle: None,
+                campaign: None,
             },
         }
+    }
+
+    /// Sets the campaign that created the action.
+    pub fn campaign(mut self, campaign: &str) -> Self {
+        self.action.campaign = Some(campaign.to_owned());
+        self
     }
 
     /// Derives the identifier (and idempotency key) from `seed` with [`action_id`].
@@ -384,6 +392,7 @@ impl RequestBuilder {
                 control_id: None,
                 finding_id: None,
                 dry_run: false,
+                campaign: None,
             },
         }
     }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use remediation_audit::ChainVerifier;
-use remediation_core::store::{Flash, SessionIdHash, UiSession};
+use remediation_core::store::{Campaign, CampaignProgress, CampaignStore, Flash, SessionIdHash, UiSession};
 use remediation_core::{
     Action, ActionDetail, ActionFilter, ActionId, ActionLeases, ActionStore, Actor, ApiToken, AuditArchive, AuditBody,
     AuditFilter, AuditLog, AuditRecord, BeginOutcome, ChainHead, ChainReport, Clock, Credential, LeafHash, Lease,
@@ -106,6 +106,10 @@ pub(crate) struct Inner {
     pub(crate) marks: BTreeMap<String, SinkMark>,
     /// Records sinks refused, by (sink, seq).
     pub(crate) parked: BTreeMap<(String, u64), ParkedRecord>,
+    /// The last handle given to an action.
+    pub(crate) last_handle: u64,
+    /// Campaigns by name, with their entries.
+    pub(crate) campaigns: BTreeMap<String, (Campaign, Vec<serde_json::Value>)>,
 }
 
 /// What the in-memory store reports as a backend failure.
@@ -341,6 +345,9 @@ impl ActionStore for InMemoryStore {
             return Err(backend(format!("action {id} already exists")));
         }
         inner.append(AuditBody::Transition(record.clone()))?;
+        inner.last_handle += 1;
+        let mut detail = detail.clone();
+        detail.action.handle = Some(inner.last_handle);
         inner.actions.insert(id, detail.clone());
         inner.order.insert((detail.action.created_at, id));
         inner.transitions.push(record.clone());
@@ -349,6 +356,10 @@ impl ActionStore for InMemoryStore {
 
     async fn get(&self, id: ActionId) -> Result<ActionDetail, StoreError> {
         self.detail(id).ok_or(StoreError::NotFound(id))
+    }
+
+    async fn action_by_handle(&self, handle: u64) -> Result<Option<ActionId>, StoreError> {
+        Ok(self.lock().actions.values().find(|d| d.action.handle == Some(handle)).map(|d| d.action.id))
     }
 
     async fn list(&self, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>, StoreError> {
@@ -860,6 +871,51 @@ impl LimitStore for InMemoryStore {
             .collect();
         all.sort_by_key(|(_, t)| *t);
         Ok(all)
+    }
+}
+
+#[async_trait]
+impl CampaignStore for InMemoryStore {
+    async fn create_campaign(&self, campaign: &Campaign, entries: &[serde_json::Value]) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.campaigns.contains_key(&campaign.name) {
+            return Err(StoreError::CampaignConflict {
+                message: format!("a campaign named `{}` exists already", campaign.name),
+            });
+        }
+        inner.campaigns.insert(campaign.name.clone(), (campaign.clone(), entries.to_vec()));
+        Ok(())
+    }
+
+    async fn campaign(&self, name: &str) -> Result<Option<Campaign>, StoreError> {
+        Ok(self.lock().campaigns.get(name).map(|(c, _)| c.clone()))
+    }
+
+    async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
+        let mut all: Vec<Campaign> = self.lock().campaigns.values().map(|(c, _)| c.clone()).collect();
+        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.name.cmp(&b.name)));
+        Ok(all)
+    }
+
+    async fn campaign_entries(
+        &self,
+        name: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, serde_json::Value)>, StoreError> {
+        let inner = self.lock();
+        let (_, entries) = inner.campaigns.get(name).ok_or_else(|| StoreError::CampaignNotFound(name.to_owned()))?;
+        Ok((from..)
+            .zip(entries.iter().skip(usize::try_from(from).unwrap_or(usize::MAX)).take(limit).cloned())
+            .collect())
+    }
+
+    async fn record_campaign_progress(&self, name: &str, progress: &CampaignProgress) -> Result<Campaign, StoreError> {
+        let mut inner = self.lock();
+        let (stored, _) = inner.campaigns.get_mut(name).ok_or_else(|| StoreError::CampaignNotFound(name.to_owned()))?;
+        let next = remediation_core::store::advance_campaign(stored, progress)?;
+        *stored = next.clone();
+        Ok(next)
     }
 }
 

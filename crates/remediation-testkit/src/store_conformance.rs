@@ -51,6 +51,12 @@
 //!   settling what is not parked does nothing.
 //! - [`outbox_record_fields`]: a transition with `limit` and a note with `action_id` come back
 //!   from `audit_page` as written, and the chain verifies.
+//! - [`handles_and_campaign_filter`]: every stored action gets the next handle (1, 2, ...),
+//!   never one twice even when N tasks create actions at once; `action_by_handle` finds it;
+//!   state changes keep it; the campaign filter lists exactly a campaign's actions.
+//! - [`campaigns`]: a campaign is stored with its entries (read back by range, in order),
+//!   its name is unique, its progress moves only forward and never beyond its end, and of N
+//!   concurrent recorders the largest cursor stays.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -65,8 +71,10 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{ActionBuilder, action_id, fixed_time, slot, transition};
 
+mod campaigns;
 mod delivery;
 
+pub use campaigns::{campaigns, handles_and_campaign_filter};
 pub use delivery::{delivery_fencing, delivery_marks, outbox_record_fields, parked_replay};
 
 /// Actions the paging case stores.
@@ -108,7 +116,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Subject>,
 {
-    let cases: [(&str, Case); 17] = [
+    let cases: [(&str, Case); 19] = [
         ("compare_and_set_race", |s| Box::pin(compare_and_set_race(s))),
         ("lifecycle", |s| Box::pin(lifecycle(s))),
         ("audit_chain", |s| Box::pin(audit_chain(s))),
@@ -126,6 +134,8 @@ where
         ("delivery_fencing", |s| Box::pin(delivery_fencing(s))),
         ("parked_replay", |s| Box::pin(parked_replay(s))),
         ("outbox_record_fields", |s| Box::pin(outbox_record_fields(s))),
+        ("handles_and_campaign_filter", |s| Box::pin(handles_and_campaign_filter(s))),
+        ("campaigns", |s| Box::pin(campaigns(s))),
     ];
     for (name, case) in cases {
         let started = Instant::now();
@@ -136,13 +146,13 @@ where
 
 type Case = fn(Subject) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
-fn pending(seed: u64, at: OffsetDateTime) -> ActionDetail {
+pub(crate) fn pending(seed: u64, at: OffsetDateTime) -> ActionDetail {
     let mut detail = ActionBuilder::new().seed(seed).state(State::PendingApproval).at(at).detail().build();
     detail.approval_expires_at = Some(at + Duration::days(7));
     detail
 }
 
-async fn create(store: &dyn Store, detail: &ActionDetail) {
+pub(crate) async fn create(store: &dyn Store, detail: &ActionDetail) {
     let a = &detail.action;
     store
         .create_action(detail, &transition(a.id, None, a.state, "suggest", a.created_at))
@@ -150,7 +160,7 @@ async fn create(store: &dyn Store, detail: &ActionDetail) {
         .expect("create_action");
 }
 
-fn change(detail: &ActionDetail, from: State, to: State, event: &str, at: OffsetDateTime) -> StateChange {
+pub(crate) fn change(detail: &ActionDetail, from: State, to: State, event: &str, at: OffsetDateTime) -> StateChange {
     StateChange::new(transition(detail.action.id, Some(from), to, event, at), DetailUpdate::default())
 }
 
@@ -195,7 +205,9 @@ pub async fn lifecycle(subject: Subject) {
     let t0 = fixed_time();
     let detail = pending(2, t0);
     create(store.as_ref(), &detail).await;
-    assert_eq!(store.get(detail.action.id).await.expect("get"), detail);
+    let mut expected = detail.clone();
+    expected.action.handle = Some(1);
+    assert_eq!(store.get(detail.action.id).await.expect("get"), expected, "as created, with the store's handle #1");
     store
         .apply(&change(&detail, State::PendingApproval, State::Approved, "approve", t0 + Duration::minutes(1)))
         .await

@@ -166,6 +166,8 @@ fn action(kind: ActionKind, target: Target) -> Action {
         state: State::Executing,
         created_at: at,
         updated_at: at,
+        handle: None,
+        campaign: None,
     }
 }
 

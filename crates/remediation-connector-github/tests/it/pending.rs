@@ -32,6 +32,7 @@ fn revoke_mona() -> ActionRequest {
         control_id: None,
         finding_id: None,
         dry_run: false,
+        campaign: None,
     }
 }
 

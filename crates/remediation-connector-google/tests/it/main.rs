@@ -122,5 +122,7 @@ fn action(kind: ActionKind, target: Target) -> Action {
         state: State::Executing,
         created_at: at,
         updated_at: at,
+        handle: None,
+        campaign: None,
     }
 }

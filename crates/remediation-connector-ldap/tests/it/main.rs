@@ -81,6 +81,8 @@ fn action(kind: ActionKind, target: Target) -> Action {
         state: State::Executing,
         created_at: now,
         updated_at: now,
+        handle: None,
+        campaign: None,
     }
 }
 

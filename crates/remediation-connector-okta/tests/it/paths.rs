@@ -40,6 +40,7 @@ async fn a_dot_identity_cannot_delete_the_group() {
             control_id: None,
             finding_id: None,
             dry_run: false,
+            campaign: None,
         };
         match engine.suggest(request, &requester).await {
             Err(EngineError::Refused { rule, reason }) => {

@@ -113,6 +113,8 @@ fn action(kind: ActionKind, target: Target, idempotency_key: &str) -> Action {
         state: State::Executing,
         created_at: AT,
         updated_at: AT,
+        handle: None,
+        campaign: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn request(fake: &WebhookFake) -> ActionRequest {
         control_id: None,
         finding_id: None,
         dry_run: false,
+        campaign: None,
     }
 }
 

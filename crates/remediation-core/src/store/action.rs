@@ -20,6 +20,8 @@ pub struct ActionFilter {
     pub identity: Option<String>,
     /// Only actions for this control.
     pub control: Option<String>,
+    /// Only actions created by this campaign.
+    pub campaign: Option<String>,
 }
 
 impl ActionFilter {
@@ -31,6 +33,7 @@ impl ActionFilter {
                 &action.target.identity == i || action.canonical.as_ref().is_some_and(|c| &c.identity == i)
             })
             && self.control.as_ref().is_none_or(|c| action.control_id.as_ref() == Some(c))
+            && self.campaign.as_ref().is_none_or(|c| action.campaign.as_ref() == Some(c))
     }
 }
 
@@ -74,6 +77,11 @@ pub trait ActionStore: Send + Sync {
 
     /// Reads an action with everything recorded about it (one committed snapshot).
     async fn get(&self, id: ActionId) -> Result<ActionDetail, StoreError>;
+
+    /// The id of the action whose [`crate::Action::handle`] is `handle`, if any. Stores give
+    /// each action they create the next handle of the installation (1, 2, ...), in the same
+    /// step that stores it, and never give one twice.
+    async fn action_by_handle(&self, handle: u64) -> Result<Option<ActionId>, StoreError>;
 
     /// One page of the actions passing `filter`, ordered by (creation time, id), done by the
     /// store: keyset paging on an index, never the whole table. `next` is set when more

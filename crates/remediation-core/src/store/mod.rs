@@ -11,6 +11,7 @@
 //! | [`ActionLeases`] | leases on executing and rolling-back actions: renewal, takeover of expired ones |
 //! | [`LeaseStore`] | named leases for single-leader jobs |
 //! | [`SessionStore`] | the approval page's sessions (by the hash of their id), shared by every replica |
+//! | [`CampaignStore`] | named imports of many findings: their entries and how far the import got |
 //! | [`DeliveryStore`] | each event and audit sink's high-water mark in the audit log (the outbox), and the records a sink refused |
 //!
 //! Moving an installation between stores is a separate, optional contract:
@@ -31,6 +32,7 @@
 
 mod action;
 mod audit;
+mod campaigns;
 mod delivery;
 mod lease;
 mod limits;
@@ -43,6 +45,10 @@ pub use action::{ActionFilter, ActionStore, Page, PageRequest};
 pub use audit::{
     AuditArchive, AuditBody, AuditFilter, AuditLog, AuditRecord, Break, BreakKind, ChainHead, ChainReport,
     CheckpointVerdict, LeafHash, SequencingBacklog, StoredPublicKey, StoredTreeHead,
+};
+pub use campaigns::{
+    Campaign, CampaignProgress, CampaignReason, CampaignStore, MAX_CAMPAIGN_NAME, advance as advance_campaign,
+    check_campaign_name,
 };
 pub use delivery::{DeliveryStore, Fence, MarkAdvance, ParkedRecord, ReplayOutcome, Settlement, SinkMark};
 pub use lease::{ActionLeases, Lease, LeaseRequest, LeaseStore, expiry};
@@ -531,6 +537,16 @@ pub enum StoreError {
         /// The mark found.
         found: u64,
     },
+    /// A campaign write was refused (its name is taken, or another process got further in
+    /// its import); nothing was written.
+    #[error("{message}")]
+    CampaignConflict {
+        /// What was refused and why, in plain words.
+        message: String,
+    },
+    /// No campaign with this name.
+    #[error("no campaign named `{0}`")]
+    CampaignNotFound(String),
     /// The store does not implement an optional ability.
     #[error("this store does not support {what}")]
     Unsupported {
@@ -562,6 +578,7 @@ pub trait Store:
     + LimitStore
     + SessionStore
     + DeliveryStore
+    + CampaignStore
 {
 }
 
@@ -575,6 +592,7 @@ impl<
         + LimitStore
         + SessionStore
         + DeliveryStore
+        + CampaignStore
         + ?Sized,
 > Store for T
 {
@@ -589,6 +607,7 @@ mockall::mock! {
     impl ActionStore for Store {
         async fn create_action(&self, detail: &ActionDetail, record: &TransitionRecord) -> Result<(), StoreError>;
         async fn get(&self, id: ActionId) -> Result<ActionDetail, StoreError>;
+        async fn action_by_handle(&self, handle: u64) -> Result<Option<ActionId>, StoreError>;
         async fn list(&self, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>, StoreError>;
         async fn transitions(&self, id: ActionId) -> Result<Vec<TransitionRecord>, StoreError>;
         async fn apply(&self, change: &StateChange) -> Result<Action, StoreError>;
@@ -742,13 +761,27 @@ mockall::mock! {
         async fn request_replay(&self, sink: &str, seqs: Option<Vec<u64>>) -> Result<u64, StoreError>;
         async fn settle_parked(&self, settlement: &Settlement) -> Result<(), StoreError>;
     }
+
+    #[async_trait::async_trait]
+    impl CampaignStore for Store {
+        async fn create_campaign(&self, campaign: &Campaign, entries: &[serde_json::Value]) -> Result<(), StoreError>;
+        async fn campaign(&self, name: &str) -> Result<Option<Campaign>, StoreError>;
+        async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError>;
+        async fn campaign_entries(
+            &self,
+            name: &str,
+            from: u64,
+            limit: usize,
+        ) -> Result<Vec<(u64, serde_json::Value)>, StoreError>;
+        async fn record_campaign_progress(&self, name: &str, progress: &CampaignProgress) -> Result<Campaign, StoreError>;
+    }
 }
 
 /// Every store trait, for `use remediation_core::store::prelude::*;` where methods of several
 /// concerns are called on a concrete store.
 pub mod prelude {
     pub use super::{
-        ActionLeases, ActionStore, AuditLog, DeliveryStore, LeaseStore, LimitStore, PrincipalStore, SafetyStore,
-        SessionStore, Store,
+        ActionLeases, ActionStore, AuditLog, CampaignStore, DeliveryStore, LeaseStore, LimitStore, PrincipalStore,
+        SafetyStore, SessionStore, Store,
     };
 }

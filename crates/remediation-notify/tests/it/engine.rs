@@ -34,6 +34,7 @@ fn request() -> ActionRequest {
         control_id: None,
         finding_id: None,
         dry_run: false,
+        campaign: None,
     }
 }
 
@@ -66,6 +67,7 @@ async fn engine_completes_a_notify_action_and_sends_one_message() {
         control_id: None,
         finding_id: None,
         dry_run: false,
+        campaign: None,
     };
     let suggestion = engine.suggest(request, &requester()).await.expect("suggest");
     assert_eq!(suggestion.plan.expected_after.state["notifications"], 1);

@@ -13,12 +13,12 @@ fn a_fresh_file_is_in_wal_mode_at_the_current_schema_version() {
     let conn = raw(&path);
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("pragma");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!((mode.as_str(), version), ("wal", 14));
+    assert_eq!((mode.as_str(), version), ("wal", 15));
     drop(store);
     // Opening again migrates nothing and keeps the version.
     SqliteStore::open(&path).expect("reopen");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 14);
+    assert_eq!(version, 15);
 }
 
 #[tokio::test]
@@ -29,7 +29,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
     // Back to how version 1 left the file.
     raw(&path)
         .execute_batch(
-            "DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
+            "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
              DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted; DROP TABLE limit_cursors; DROP TABLE limit_totals;
              DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
              DROP INDEX audit_by_action; DROP TABLE leases; ALTER TABLE actions DROP COLUMN lease_holder;
@@ -43,7 +43,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
         .expect("downgrade");
     let store = SqliteStore::open_with(&path, Some(crate::support::key())).expect("open");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 14);
+    assert_eq!(version, 15);
     let report = store.verify_audit().expect("verify");
     assert_eq!(report.first_break, None);
     // Its records predate checkpoints: reported until adopted.
@@ -71,7 +71,7 @@ async fn a_version_7_store_keeps_each_transition_once_and_loses_none() {
     let orphan_json = serde_json::to_string(&orphan).expect("json");
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
+        "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
          DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted;
          DROP TABLE limit_cursors; DROP TABLE limit_totals;
          DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
@@ -110,7 +110,7 @@ async fn a_version_9_store_gets_the_leaf_hash_of_every_record_it_holds() {
     drop(store);
     raw(&path)
         .execute_batch(
-            "DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys; DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted; DROP TABLE limit_cursors; DROP TABLE limit_totals; PRAGMA user_version = 9",
+            "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys; DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted; DROP TABLE limit_cursors; DROP TABLE limit_totals; PRAGMA user_version = 9",
         )
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("open");
@@ -193,13 +193,13 @@ fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("r.db");
     drop(SqliteStore::open(&path).expect("open"));
-    raw(&path).pragma_update(None, "user_version", 15).expect("pragma");
+    raw(&path).pragma_update(None, "user_version", 16).expect("pragma");
     let err = SqliteStore::open(&path).expect_err("refused");
-    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 15, supported: 14, .. }), "{err:?}");
+    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 16, supported: 15, .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: database schema version 15 is newer than this build supports (14); upgrade remediate",
+            "{}: database schema version 16 is newer than this build supports (15); upgrade remediate",
             path.display()
         )
     );
@@ -245,4 +245,32 @@ fn in_memory_stores_are_private() {
     assert_eq!(a.path(), std::path::Path::new(":memory:"));
     assert!(a.verify_audit().expect("verify").is_intact());
     assert_eq!(b.audit_records(None).expect("audit"), Vec::new());
+}
+
+#[tokio::test]
+async fn a_version_14_store_gives_its_actions_handles_in_creation_order() {
+    use remediation_core::State;
+    use remediation_core::store::prelude::*;
+
+    use crate::support::{create, id, t};
+
+    let (_dir, path, store) = crate::support::temp_store();
+    // Stored out of creation order: handles follow creation time, not insertion.
+    create(&store, 2, State::PendingApproval, t(30)).await;
+    create(&store, 1, State::PendingApproval, t(10)).await;
+    drop(store);
+    raw(&path)
+        .execute_batch(
+            "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle;
+             ALTER TABLE actions DROP COLUMN handle;
+             UPDATE actions SET detail_json = json_remove(detail_json, '$.action.handle');
+             PRAGMA user_version = 14",
+        )
+        .expect("downgrade");
+    let store = SqliteStore::open(&path).expect("open");
+    assert_eq!(store.get(id(1)).await.expect("get").action.handle, Some(1));
+    assert_eq!(store.get(id(2)).await.expect("get").action.handle, Some(2));
+    assert_eq!(store.action_by_handle(2).await.expect("by handle"), Some(id(2)));
+    create(&store, 3, State::PendingApproval, t(5)).await;
+    assert_eq!(store.get(id(3)).await.expect("get").action.handle, Some(3), "new ones continue after the largest");
 }

@@ -176,7 +176,9 @@ async fn state_conflict_writes_nothing() {
     assert!(matches!(store.begin_execution(&stale, &slots, true).await, Err(StoreError::StateConflict { .. })));
     assert_eq!(count(&path, "audit"), audit_before);
     assert_eq!(count(&path, "limit_slots"), 0);
-    assert_eq!(store.get(id(1)).await.expect("get"), created);
+    let mut expected = created;
+    expected.action.handle = Some(1);
+    assert_eq!(store.get(id(1)).await.expect("get"), expected, "nothing changed but the handle the store gave");
 }
 
 #[tokio::test]

@@ -104,6 +104,8 @@ pub(crate) fn detail_on(n: u32, state: State, at: OffsetDateTime, connector: &st
             state,
             created_at: at,
             updated_at: at,
+            handle: None,
+            campaign: None,
         },
         plan: Some(plan(n)),
         before: None,
