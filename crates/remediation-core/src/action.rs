@@ -40,6 +40,38 @@ impl ActionId {
         bytes[8] = 0x80 | (bytes[8] & 0x3f);
         Self(Uuid::from_bytes(bytes))
     }
+
+    /// The id of the action entry `entry.index` of campaign `entry.campaign` asks for: a
+    /// UUIDv7 with the campaign's creation time and the rest derived from the campaign's name
+    /// and the entry's index. One entry can never create two actions: an import resumed after
+    /// a crash, or run twice at once, finds the action the entry already created.
+    pub fn for_campaign_entry(entry: &CampaignEntry) -> Self {
+        use sha2::{Digest, Sha256};
+        let stamp = Self::new_at(entry.created_at);
+        let digest = Sha256::new()
+            .chain_update(b"remediation campaign entry\0")
+            .chain_update(entry.campaign.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(entry.index.to_be_bytes())
+            .finalize();
+        let mut bytes = [0u8; 16];
+        bytes[..6].copy_from_slice(&stamp.0.as_bytes()[..6]);
+        bytes[6..].copy_from_slice(&digest[..10]);
+        bytes[6] = 0x70 | (bytes[6] & 0x0f);
+        bytes[8] = 0x80 | (bytes[8] & 0x3f);
+        Self(Uuid::from_bytes(bytes))
+    }
+}
+
+/// The campaign entry an action request comes from (set by a campaign's import only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignEntry {
+    /// The campaign's name.
+    pub campaign: String,
+    /// The entry's index in the campaign's document, from 0.
+    pub index: u64,
+    /// When the campaign was created (the derived id's timestamp).
+    pub created_at: OffsetDateTime,
 }
 
 impl fmt::Display for ActionId {
@@ -385,15 +417,30 @@ pub struct ActionRequest {
     /// Run every check and produce the plan, but write nothing to the provider.
     #[serde(default)]
     pub dry_run: bool,
-    /// The campaign this action belongs to (set by a campaign's import, not by callers of
-    /// the API).
+    /// The campaign entry this action is for (set by a campaign's import, never by callers
+    /// of the API): the action gets [`ActionId::for_campaign_entry`] and the campaign's name.
     #[serde(default, skip)]
-    pub campaign: Option<String>,
+    #[schemars(skip)]
+    pub campaign: Option<CampaignEntry>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_campaign_entry_id_is_one_uuidv7_per_entry() {
+        let at = time::macros::datetime!(2026-12-07 08:00 UTC);
+        let entry = |campaign: &str, index| CampaignEntry { campaign: campaign.to_owned(), index, created_at: at };
+        let a = ActionId::for_campaign_entry(&entry("q4", 7));
+        assert_eq!(a, ActionId::for_campaign_entry(&entry("q4", 7)), "derived, not drawn");
+        assert_ne!(a, ActionId::for_campaign_entry(&entry("q4", 8)));
+        assert_ne!(a, ActionId::for_campaign_entry(&entry("q5", 7)));
+        assert_ne!(ActionId::for_campaign_entry(&entry("q4", 17)), ActionId::for_campaign_entry(&entry("q41", 7)));
+        assert_eq!(a.0.get_version_num(), 7);
+        assert_eq!(a.0.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(a.0.get_timestamp(), ActionId::new_at(at).0.get_timestamp());
+    }
 
     #[test]
     fn a_follow_up_id_is_one_uuidv7_per_action_beside_it_in_time() {

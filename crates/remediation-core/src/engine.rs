@@ -411,7 +411,7 @@ impl Engine {
         }
         let connector = self.connector(&request.connector)?;
         let now = self.clock.now();
-        let id = ActionId::new_at(now);
+        let id = request.campaign.as_ref().map_or_else(|| ActionId::new_at(now), ActionId::for_campaign_entry);
         let action = Action {
             id,
             kind: request.kind,
@@ -428,7 +428,7 @@ impl Engine {
             created_at: now,
             updated_at: now,
             handle: None,
-            campaign: request.campaign,
+            campaign: request.campaign.map(|e| e.campaign),
         };
         let dry_run = request.dry_run || self.policy.forced_dry_run(&action);
         let prepared = self.prepare(&connector, &action, Stage::Suggest, dry_run).await?;

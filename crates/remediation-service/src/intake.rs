@@ -18,7 +18,7 @@
 //!
 //! Without a `connector`, [`crate::select_connector`] chooses one.
 
-use remediation_core::{Action, ActionFilter, Actor, Finding, FixCheck, State, Suggestion};
+use remediation_core::{Action, ActionFilter, Actor, CampaignEntry, Finding, FixCheck, State, Suggestion};
 use remediation_runtime::Runtime;
 
 use crate::scanner::{EntryOutcome, ScannerDocument};
@@ -69,6 +69,17 @@ fn is_open(s: State) -> bool {
 /// concurrently in one process serialise calls, so a finding posted twice at once creates
 /// one action.
 pub async fn intake(runtime: &Runtime, actor: &Actor, finding: &Finding) -> Result<Intake, ServiceError> {
+    intake_entry(runtime, actor, finding, None).await
+}
+
+/// [`intake`] for entry `entry` of a campaign: an action it creates gets the id derived from
+/// the entry ([`remediation_core::ActionId::for_campaign_entry`]) and the campaign's name.
+pub async fn intake_entry(
+    runtime: &Runtime,
+    actor: &Actor,
+    finding: &Finding,
+    entry: Option<&CampaignEntry>,
+) -> Result<Intake, ServiceError> {
     let active = runtime.active().await?;
     let engine = active.engine;
     let connector = match &finding.connector {
@@ -102,6 +113,7 @@ pub async fn intake(runtime: &Runtime, actor: &Actor, finding: &Finding) -> Resu
         return Ok(Intake::Existing(open.clone()));
     }
     let mut request = finding.to_request(&connector, false);
+    request.campaign = entry.cloned();
     if let Some(last) = same.pop().filter(|a| a.state == State::Completed) {
         // A finding is a claim, not a fact: the provider is read again, and only a grant that
         // is really back counts. Nothing is ever rolled back on a finding's word.

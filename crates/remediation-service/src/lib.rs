@@ -23,6 +23,7 @@
 //! `remediation-api` has the one `From<ServiceError> for ApiError`, the CLI the one
 //! `From<ServiceError> for Failure`; both follow this table.
 
+mod campaigns;
 mod connectors;
 mod error;
 mod events;
@@ -38,6 +39,10 @@ mod suggest;
 mod views;
 pub mod worker;
 
+pub use campaigns::{
+    BATCH as CAMPAIGN_BATCH, CampaignStatus, CampaignWait, EntryDone, NewCampaign, campaign_status, campaigns,
+    create_campaign, run_campaign,
+};
 pub use connectors::{Candidate, PassedOver, select_connector};
 pub use error::ServiceError;
 pub use events::{events, replay_parked};
@@ -45,7 +50,9 @@ pub use execution::{
     Approval, Attempt, Executed, Recovered, StillLeased, approve_or_roll_back, approve_rollback, execute,
     force_execute, recover, rollback,
 };
-pub use intake::{DocumentEntry, EntryIntake, Intake, intake, intake_document, intake_document_with_progress};
+pub use intake::{
+    DocumentEntry, EntryIntake, Intake, intake, intake_document, intake_document_with_progress, intake_entry,
+};
 pub use log::{
     Archived, ProofTarget, Rotated, archive_audit, prove_consistency, prove_inclusion, published_keys,
     rotate_signing_key, sign_tree_head, tree_head, verify_tree_head,
