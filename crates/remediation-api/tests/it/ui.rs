@@ -312,7 +312,13 @@ async fn an_approver_approves_through_the_page() {
     assert!(card.contains("new &rarr; <strong>pending_approval</strong> by requester"), "{card}");
     assert!(card.contains(&format!("/ui/actions/{id}/approve")), "{card}");
 
-    let res = b.post(&format!("/ui/actions/{id}/approve"), &[("csrf", &page.csrf()), ("note", "ok by me")]).await;
+    // Posted from the dashboard: back to it; from elsewhere: to the action's page.
+    let res = b
+        .post(
+            &format!("/ui/actions/{id}/approve"),
+            &[("csrf", &page.csrf()), ("note", "ok by me"), ("back", "dashboard")],
+        )
+        .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     assert_eq!(res.location(), "/");
     let after = b.get().await;
