@@ -659,6 +659,17 @@ impl Button {
         }
     }
 
+    /// The verb, as a sentence names it.
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Reject => "reject",
+            Self::Release => "release",
+            Self::ForceExecute => "force-execute",
+            Self::Rollback => "roll back",
+        }
+    }
+
     /// Every button but reject can lead to a write at the provider.
     fn writes(self) -> bool {
         self != Self::Reject
@@ -775,8 +786,8 @@ async fn run(ui: &Ui, signed: &Signed, id: ActionId, form: PostForm, button: But
     let reason = filled(form.reason);
     if button.needs_reason() && reason.is_none() {
         return Flash::error(format!(
-            "Not done: {} needs a reason; it is kept in the audit.",
-            button.done().to_lowercase()
+            "Not done: to {} this action, give a reason; it is kept in the audit.",
+            button.verb()
         ));
     }
     if button.writes() {
