@@ -10,6 +10,8 @@ const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 220.0;
 /// Room for the y axis labels on the left, the x labels below and the top tick's label.
 const LEFT: f64 = 44.0;
+/// Room on the right for the last day's label.
+const RIGHT: f64 = 16.0;
 const BOTTOM: f64 = 22.0;
 const TOP: f64 = 12.0;
 
@@ -46,8 +48,9 @@ pub(super) struct Chart {
     pub(super) title: String,
     pub(super) width: f64,
     pub(super) height: f64,
-    /// The left edge and bottom of the plot, for the axis lines.
+    /// The left and right edges and the bottom of the plot, for the axis lines.
     pub(super) left: f64,
+    pub(super) right: f64,
     pub(super) base: f64,
     pub(super) bars: Vec<Bar>,
     /// Horizontal grid lines with their label (`y` is the line's).
@@ -118,7 +121,7 @@ fn frame(id: &'static str, title: String, days: &[Date], max: f64, label: impl F
         .into_iter()
         .map(|v| Label { x: LEFT - 6.0, y: r(base - plot * v / max), text: label(v) })
         .collect();
-    let slot = (WIDTH - LEFT) / days.len().max(1) as f64;
+    let slot = (WIDTH - LEFT - RIGHT) / days.len().max(1) as f64;
     let last = days.len().saturating_sub(1);
     let day_labels = days
         .iter()
@@ -132,6 +135,7 @@ fn frame(id: &'static str, title: String, days: &[Date], max: f64, label: impl F
         width: WIDTH,
         height: HEIGHT,
         left: LEFT,
+        right: WIDTH - RIGHT,
         base,
         bars: Vec::new(),
         ticks,
@@ -149,7 +153,7 @@ pub(super) fn outcomes(days: &[DayOutcomes]) -> Chart {
     let mut chart = frame("chart-outcomes", "Outcomes per day".to_owned(), &dates, max, |v| format!("{v:.0}"));
     let base = chart.base;
     let plot = base - TOP;
-    let slot = (WIDTH - LEFT) / days.len().max(1) as f64;
+    let slot = (WIDTH - LEFT - RIGHT) / days.len().max(1) as f64;
     for (i, day) in days.iter().enumerate() {
         let mut top = base;
         for (state, &n) in OUTCOMES.iter().zip(&day.counts) {
@@ -201,7 +205,7 @@ pub(super) fn time_to_remediation(days: &[DayTtr]) -> Chart {
     let mut chart = frame("chart-ttr", title, &dates, max, super::short_secs);
     let base = chart.base;
     let plot = base - TOP;
-    let slot = (WIDTH - LEFT) / days.len().max(1) as f64;
+    let slot = (WIDTH - LEFT - RIGHT) / days.len().max(1) as f64;
     for (i, (day, q)) in days.iter().zip(&quantiles).enumerate() {
         let Some((p50, p90)) = *q else { continue };
         let about = format!(
