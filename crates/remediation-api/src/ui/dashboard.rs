@@ -3,6 +3,9 @@
 //! store-derived metrics per control, two charts of the last 30 days, and the actions waiting
 //! for a decision with their Approve / Reject forms.
 //!
+//! The safety tile also counts the settings and kill-switch changes waiting for a second admin
+//! (`remediate pending list` shows them).
+//!
 //! Everything is read through the JSON API's handlers, as the caller: the counts and charts
 //! from the action list (every action, page by page), the rest from the limits, kill-switch,
 //! connectors, audit-verify and metrics-report handlers.
@@ -23,7 +26,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::handlers;
-use crate::types::{ActionQuery, ConnectorQuery, MetricsReportQuery};
+use crate::types::{ActionQuery, ConnectorQuery, MetricsReportQuery, PendingQuery};
 
 /// How many days the charts cover, today included.
 const CHART_DAYS: i64 = 30;
@@ -75,6 +78,8 @@ struct DashboardPage {
     held: u64,
     breaker_tripped: bool,
     kill_switch: bool,
+    /// Settings and kill-switch changes waiting for a second admin.
+    pending_changes: usize,
     /// Limit windows with executions in them: `key: used/limit per window`.
     usage: Vec<String>,
     connectors: Vec<Health>,
@@ -143,6 +148,7 @@ async fn gather(ui: &Ui, signed: &super::Signed, flash: Option<Flash>) -> Result
 
     let axum::Json(limits) = handlers::limits(api(), caller()).await?;
     let axum::Json(kill) = handlers::kill_switch_status(api(), caller()).await?;
+    let axum::Json(pending) = handlers::pending_changes(api(), caller(), ApiQuery(PendingQuery::default())).await?;
     let axum::Json(connectors) = handlers::connectors(api(), caller(), ApiQuery(ConnectorQuery::default())).await?;
     let axum::Json(verified) = handlers::audit_verify(api(), caller()).await?;
     let axum::Json(report) = handlers::report_metrics(api(), caller(), ApiQuery(MetricsReportQuery::default())).await?;
@@ -179,6 +185,7 @@ async fn gather(ui: &Ui, signed: &super::Signed, flash: Option<Flash>) -> Result
         held: by_state.get(&State::Held).copied().unwrap_or(0),
         breaker_tripped: limits.breaker_tripped,
         kill_switch: kill.on,
+        pending_changes: pending.len(),
         usage: limits
             .usage
             .iter()

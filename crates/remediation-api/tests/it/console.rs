@@ -329,3 +329,29 @@ async fn a_hostile_identity_is_escaped_on_every_page_and_in_the_charts() {
     let svg = dashboard.body.split("id=\"chart-ttr\"").nth(1).unwrap().split("</svg>").next().unwrap();
     assert!(svg.contains(&format!("slowest: {escaped}</title>")), "{svg}");
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_the_safety_switches_and_the_counts() {
+    let env = Env::new();
+    env.suggest("requester", "admins").await;
+    let (mut b, _) = signed(&env, "viewer").await;
+    let page = b.get().await;
+    for needle in [
+        "Kill switch: <strong class=\"good\">off</strong>",
+        "not tripped",
+        "state-pending_approval\" href=\"/ui/actions?state=pending_approval\">pending_approval</a> 1",
+    ] {
+        assert!(page.body.contains(needle), "lacks {needle}: {}", page.body);
+    }
+    assert!(!page.body.contains("wait for a second admin"), "{}", page.body);
+
+    let body = json!({"on": true, "reason": "incident"});
+    let (s, v) = env.call(Some("admin"), Method::POST, "/v1/kill-switch", Some(body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    env.propose_auto("admin").await;
+    let page = b.get().await;
+    assert!(page.body.contains("on: nothing executes"), "{}", page.body);
+    assert!(page.body.contains("wait for a second admin"), "{}", page.body);
+    // The kill switch cancelled the waiting action: the counts say so.
+    assert!(page.body.contains(">cancelled</a> 1"), "{}", page.body);
+}
