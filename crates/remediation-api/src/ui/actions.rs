@@ -395,7 +395,12 @@ async fn list_rows(ui: &Ui, actor: &Actor, l: &Listing) -> Result<(Vec<Action>, 
         all.retain(|a| l.keeps(a));
         all.reverse();
         let start = match l.after {
-            Some(after) => all.iter().position(|a| a.id == after).map_or(all.len(), |i| i + 1),
+            // A cursor that no longer passes the filter (its state changed): ids sort by
+            // creation time, so the page goes on with the older ones.
+            Some(after) => match all.iter().position(|a| a.id == after) {
+                Some(i) => i + 1,
+                None => all.iter().position(|a| a.id < after).unwrap_or(all.len()),
+            },
             None => 0,
         };
         let mut page: Vec<Action> = all.into_iter().skip(start).take(l.rows + 1).collect();

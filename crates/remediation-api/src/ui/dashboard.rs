@@ -21,7 +21,7 @@ use time::{Date, Duration};
 
 use super::actions::{Card, scan, waiting};
 use super::charts::{self, Chart, DayOutcomes, DayTtr, OUTCOMES};
-use super::{Flash, Me, Ui, error_page, html, open_page, percent, short_secs};
+use super::{Flash, Me, Ui, error_page, html, open_page, percent, short_secs, window};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
@@ -189,7 +189,7 @@ async fn gather(ui: &Ui, signed: &super::Signed, flash: Option<Flash>) -> Result
         usage: limits
             .usage
             .iter()
-            .map(|u| format!("{}: {}/{} per {}", u.key, u.used, u.limit, short_secs(u.window_secs as f64)))
+            .map(|u| format!("{}: {}/{} per {}", u.key, u.used, u.limit, window(u.window_secs)))
             .collect(),
         connectors: connectors.into_iter().map(|c| Health { id: c.id, health: c.health, healthy: c.healthy }).collect(),
         audit,

@@ -533,6 +533,17 @@ fn short_secs(secs: f64) -> String {
     }
 }
 
+/// A limit window, in its largest whole unit: `1h`, `1d`, `90s`.
+fn window(secs: u64) -> String {
+    match secs {
+        0 => "0s".to_owned(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 /// A ratio as a percentage, `-` when there is none.
 fn percent(r: Option<f64>) -> String {
     r.map_or_else(|| "-".to_owned(), |r| format!("{:.0}%", r * 100.0))
@@ -605,5 +616,8 @@ mod tests {
         assert_eq!(short_secs(5_400.0), "1.5h");
         assert_eq!(percent(Some(0.5)), "50%");
         assert_eq!(percent(None), "-");
+        assert_eq!(window(86_400), "1d");
+        assert_eq!(window(7_200), "2h");
+        assert_eq!(window(90), "90s");
     }
 }
