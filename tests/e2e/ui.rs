@@ -53,8 +53,9 @@ fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Val
     (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
 }
 
-/// chromedriver on a free loopback port, with one browser session.
-struct Driver {
+/// chromedriver on a free loopback port, with one browser session (shared with the console's
+/// test, `console.rs`).
+pub(crate) struct Driver {
     child: Child,
     addr: String,
     session: String,
@@ -62,7 +63,7 @@ struct Driver {
 }
 
 impl Driver {
-    fn start(chromedriver: &str) -> Self {
+    pub(crate) fn start(chromedriver: &str) -> Self {
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let child = Command::new(chromedriver)
             .arg(format!("--port={port}"))
@@ -109,18 +110,18 @@ impl Driver {
     }
 
     /// A WebDriver command on the session; panics on an error.
-    fn cmd(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+    pub(crate) fn cmd(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let (status, v) = http(&self.addr, method, &format!("/session/{}{path}", self.session), body);
         assert_eq!(status, 200, "{method} {path}: {v}");
         v["value"].clone()
     }
 
-    fn goto(&self, url: &str) {
+    pub(crate) fn goto(&self, url: &str) {
         self.cmd("POST", "/url", Some(&json!({"url": url})));
     }
 
     /// The element matching `css`, waiting up to 20 s for it to appear.
-    fn find(&self, css: &str) -> String {
+    pub(crate) fn find(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let (status, v) = http(
@@ -140,14 +141,14 @@ impl Driver {
         }
     }
 
-    fn text(&self, css: &str) -> String {
+    pub(crate) fn text(&self, css: &str) -> String {
         let el = self.find(css);
         self.cmd("GET", &format!("/element/{el}/text"), None).as_str().unwrap_or_default().to_owned()
     }
 
     /// Waits up to 20 s for the element matching `css` to contain `needle` (the page may still
     /// be navigating after a click: a missing or stale element is retried); returns its text.
-    fn wait_text(&self, css: &str, needle: &str) -> String {
+    pub(crate) fn wait_text(&self, css: &str, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut last = String::new();
         loop {
@@ -176,17 +177,17 @@ impl Driver {
         }
     }
 
-    fn type_into(&self, css: &str, text: &str) {
+    pub(crate) fn type_into(&self, css: &str, text: &str) {
         let el = self.find(css);
         self.cmd("POST", &format!("/element/{el}/value"), Some(&json!({"text": text})));
     }
 
-    fn click(&self, css: &str) {
+    pub(crate) fn click(&self, css: &str) {
         let el = self.find(css);
         self.cmd("POST", &format!("/element/{el}/click"), Some(&json!({})));
     }
 
-    fn source(&self) -> String {
+    pub(crate) fn source(&self) -> String {
         self.cmd("GET", "/source", None).as_str().unwrap_or_default().to_owned()
     }
 }

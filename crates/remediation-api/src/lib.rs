@@ -29,9 +29,10 @@
 //! until a second admin confirms. Held actions and plans that dropped to manual are `202`
 //! outcomes, never errors. Each principal's calls are rate-limited (`429` with `Retry-After`).
 //!
-//! The router also serves the approval page at `/` (HTML, signed in with an API token, sessions
-//! kept in the store, so every replica sharing it serves every signed-in browser and sessions
-//! survive a restart; see the README's "Approval page"). Set
+//! The router also serves the console at `/` (HTML: dashboard, actions, reports and the
+//! approval forms; signed in with an API token, sessions kept in the store, so every replica
+//! sharing it serves every signed-in browser and sessions survive a restart; see the README's
+//! "Approval page" and "Console"). Set
 //! [`ApiOptions::secure_cookies`] when it is served over TLS.
 
 mod auth;
@@ -155,7 +156,7 @@ impl ApiState {
 }
 
 /// The API's routes ([`routes::ROUTES`]), with the body limit, the URI length limit, request
-/// tracing and the uniform error shape, and the server-rendered approval page (`/`, `/login`,
+/// tracing and the uniform error shape, and the server-rendered console (`/`, `/login`,
 /// `/logout`, `/ui/...`).
 pub fn router(state: ApiState) -> Router {
     let limit = state.inner.options.body_limit_bytes;

@@ -221,7 +221,7 @@ const CHANGE_404: Answer = err(404, "no such pending change");
 const CHANGE_409: Answer = err(409, "no longer pending, or what it was based on changed (nothing applied)");
 const PENDING_202: Answer = other(202, "waits for a second admin: the pending change", schema::<t::PendingReply>);
 
-/// Every endpoint of the JSON API. The approval page (`/`, `/login`, `/logout`, `/ui/...`) is
+/// Every endpoint of the JSON API. The console (`/`, `/login`, `/logout`, `/ui/...`) is
 /// HTML and has routes of its own.
 pub const ROUTES: &[Route] = &[
     Route {

@@ -5,6 +5,7 @@
 mod api;
 mod authz;
 mod conformance;
+mod console;
 mod contract;
 mod findings;
 mod principals;

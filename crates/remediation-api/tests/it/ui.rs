@@ -24,7 +24,7 @@ pub(crate) struct Browser {
 
 /// One response.
 pub(crate) struct Page {
-    status: StatusCode,
+    pub(crate) status: StatusCode,
     headers: HeaderMap,
     pub(crate) body: String,
 }
@@ -36,7 +36,7 @@ impl Page {
         rest.split('"').next().unwrap().to_owned()
     }
 
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 }
@@ -99,6 +99,16 @@ impl Browser {
 
     pub(crate) async fn get(&mut self) -> Page {
         self.send(Method::GET, "/", None, &[]).await
+    }
+
+    /// `GET path`.
+    pub(crate) async fn open(&mut self, path: &str) -> Page {
+        self.send(Method::GET, path, None, &[]).await
+    }
+
+    /// The response header `name`, for the last page `open` returned.
+    pub(crate) fn header<'p>(page: &'p Page, name: &str) -> &'p str {
+        page.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 
     pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
@@ -312,7 +322,13 @@ async fn an_approver_approves_through_the_page() {
     assert!(card.contains("new &rarr; <strong>pending_approval</strong> by requester"), "{card}");
     assert!(card.contains(&format!("/ui/actions/{id}/approve")), "{card}");
 
-    let res = b.post(&format!("/ui/actions/{id}/approve"), &[("csrf", &page.csrf()), ("note", "ok by me")]).await;
+    // Posted from the dashboard: back to it; from elsewhere: to the action's page.
+    let res = b
+        .post(
+            &format!("/ui/actions/{id}/approve"),
+            &[("csrf", &page.csrf()), ("note", "ok by me"), ("back", "dashboard")],
+        )
+        .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     assert_eq!(res.location(), "/");
     let after = b.get().await;

@@ -1,9 +1,14 @@
-//! The approval page: server-rendered HTML (no JavaScript) listing the actions waiting for a
-//! decision, with their plan diff and timeline, and Approve / Reject forms for approvers.
+//! The console: server-rendered HTML (no JavaScript) over the JSON API's own handlers, so
+//! every read and every button has the API's roles, separation of duties and engine rules.
 //!
 //! - `GET /` shows a sign-in form taking an API token (`remediate token create`), or, once
-//!   signed in, the `pending_approval`, `rollback_requested` and `held` actions. `POST /login` checks the token
-//!   with the API's own hashed look-up and starts a session; `POST /logout` ends it.
+//!   signed in, the dashboard ([`dashboard`]): counts, safety switches, connector health, the
+//!   audit chain, per-control metrics, two SVG charts and the actions waiting for a decision.
+//!   `POST /login` checks the token with the API's own hashed look-up and starts a session;
+//!   `POST /logout` ends it.
+//! - `/ui/actions` lists every action with filters and paging, `/ui/actions/{id}` shows one
+//!   with the buttons its caller's role allows ([`actions`]); `/ui/reports` downloads the
+//!   compliance report ([`reports`]).
 //! - Sessions are an opaque random id in a cookie (`HttpOnly`, `SameSite=Strict`, `Path=/`,
 //!   `Secure` with [`crate::ApiOptions::secure_cookies`] or `X-Forwarded-Proto: https`),
 //!   kept in the store ([`remediation_core::SessionStore`]) under the SHA-256 of the id, with
@@ -15,33 +20,35 @@
 //! - Every form carries the session's CSRF token (compared in constant time); the sign-in
 //!   form a double-submit one. A POST with a missing or wrong token, a foreign `Origin` or
 //!   `Referer`, or `Sec-Fetch-Site: cross-site` is refused with 403.
-//! - Approve and reject call the JSON API's handlers, so roles, separation of duties and the
-//!   engine's rules are the same; the result comes back as a flash after a 303 to `/`.
-//! - Templates (`ui/*.html`, askama) escape every value they print.
+//! - Buttons call the JSON API's handlers; the result comes back as a flash after a 303.
+//! - Templates (`ui/*.html`, askama) escape every value they print, the SVG charts' too.
+//! - The navigation bar is [`NAV`]: a page group adds one entry there and one `active` key.
+
+mod actions;
+mod charts;
+mod dashboard;
+mod reports;
 
 use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{DefaultBodyLimit, Form, Path, State as AxState};
+use axum::extract::{DefaultBodyLimit, Form, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rand::RngCore as _;
 use remediation_core::store::{SessionIdHash, UiSession};
-use remediation_core::{ActionId, Actor, Risk, Role, State, Store, TransitionRecord};
+use remediation_core::{Actor, Store};
 use secrecy::SecretString;
 use serde::Deserialize;
 use subtle::ConstantTimeEq as _;
 use time::{Duration, OffsetDateTime};
 
 use crate::ApiState;
-use crate::auth::{Caller, actor_for_hash};
+use crate::auth::actor_for_hash;
 use crate::error::ApiError;
-use crate::extract::{ActionPath, ApiQuery, OptionalJson};
-use crate::handlers;
-use crate::types::{ActionQuery, ActionView, NoteBody};
 
 /// The session cookie.
 const SESSION_COOKIE: &str = "remediation_session";
@@ -57,7 +64,7 @@ const FORM_LIMIT: usize = 16 * 1024;
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 /// The page's stylesheet.
-const STYLE: &str = include_str!("../ui/style.css");
+const STYLE: &str = include_str!("../../ui/style.css");
 
 /// What the page's handlers share: the API's state, whose runtime's store keeps the sessions.
 #[derive(Clone)]
@@ -107,16 +114,23 @@ struct Signed {
     csrf: String,
 }
 
-/// The page's routes, with their own body limit and security headers.
+/// The console's routes, with their own body limit and security headers.
 pub(crate) fn router(api: ApiState) -> Router {
     let ui = Ui { api };
     Router::new()
-        .route("/", get(index))
+        .route("/", get(dashboard::index))
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/ui/style.css", get(style))
-        .route("/ui/actions/{id}/approve", post(approve))
-        .route("/ui/actions/{id}/reject", post(reject))
+        .route("/ui/actions", get(actions::list))
+        .route("/ui/actions/{id}", get(actions::page))
+        .route("/ui/actions/{id}/approve", post(actions::approve))
+        .route("/ui/actions/{id}/reject", post(actions::reject))
+        .route("/ui/actions/{id}/release", post(actions::release))
+        .route("/ui/actions/{id}/force-execute", post(actions::force_execute))
+        .route("/ui/actions/{id}/rollback", post(actions::rollback))
+        .route("/ui/reports", get(reports::page))
+        .route("/ui/reports/compliance", get(reports::compliance))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -267,7 +281,7 @@ fn html(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(body) => (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response(),
         Err(e) => {
-            tracing::error!(error = %e, "cannot render the approval page");
+            tracing::error!(error = %e, "cannot render a console page");
             (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "internal error")
                 .into_response()
         }
@@ -289,7 +303,7 @@ fn message(status: StatusCode, title: &str, text: impl Into<String>) -> Response
 
 /// The 403 for a refused form post.
 fn forbidden(why: &str) -> Response {
-    tracing::info!(why, "refused an approval-page form post");
+    tracing::info!(why, "refused a console form post");
     message(StatusCode::FORBIDDEN, "Forbidden", why)
 }
 
@@ -304,7 +318,15 @@ fn error_page(e: &ApiError) -> Response {
 
 /// A 303 to `/`.
 fn see_other_home() -> Response {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response()
+    see_other("/")
+}
+
+/// A 303 to `path`, a path of the console itself (never a caller's URL).
+fn see_other(path: &str) -> Response {
+    match HeaderValue::from_str(path) {
+        Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
+        Err(_) => see_other_home(),
+    }
 }
 
 async fn style() -> Response {
@@ -327,191 +349,6 @@ fn login_page(ui: &Ui, headers: &HeaderMap, status: StatusCode, flash: Option<Fl
     let cookie = ui.set_cookie(headers, LOGIN_COOKIE, Some(&csrf), Duration::hours(1));
     response.headers_mut().append(header::SET_COOKIE, cookie);
     response
-}
-
-/// One row of a plan diff.
-struct DiffRow {
-    path: String,
-    before: String,
-    after: String,
-}
-
-/// One transition of an action.
-struct Step {
-    at: String,
-    from: String,
-    to: String,
-    actor: String,
-    comment: Option<String>,
-}
-
-/// One action as the page shows it. Every field is printed escaped.
-struct Card {
-    id: String,
-    state: String,
-    kind: String,
-    identity: String,
-    resource: Option<String>,
-    grant_type: String,
-    connector: String,
-    control: String,
-    requester: String,
-    reason: String,
-    age: String,
-    /// Risk level and blast-radius score, as the risk gate scores it.
-    risk: String,
-    reversibility: String,
-    plan: String,
-    diff: Vec<DiffRow>,
-    timeline: Vec<Step>,
-    /// Waiting for approval and the caller may decide.
-    decidable: bool,
-    /// The caller requested it (and so cannot approve it).
-    own: bool,
-}
-
-#[derive(Template)]
-#[template(path = "actions.html")]
-struct ActionsPage {
-    flash: Option<Flash>,
-    csrf: String,
-    name: String,
-    role: String,
-    can_decide: bool,
-    cards: Vec<Card>,
-}
-
-/// `3m`, `5h 2m`, `2d 4h`.
-fn age(d: Duration) -> String {
-    let m = d.whole_minutes().max(0);
-    match m {
-        0 => "just now".to_owned(),
-        1..60 => format!("{m}m"),
-        60..1440 => format!("{}h {}m", m / 60, m % 60),
-        _ => format!("{}d {}h", m / 1440, (m % 1440) / 60),
-    }
-}
-
-fn show_json(v: Option<&serde_json::Value>) -> String {
-    v.map_or_else(|| "(absent)".to_owned(), serde_json::Value::to_string)
-}
-
-/// `2026-01-02 03:04:05 UTC`.
-fn timestamp(t: OffsetDateTime) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
-    t.to_offset(time::UtcOffset::UTC).format(&format).unwrap_or_else(|_| t.to_string())
-}
-
-fn step(t: TransitionRecord) -> Step {
-    Step {
-        at: timestamp(t.at),
-        from: t.from.map_or_else(|| "new".to_owned(), |s| s.as_str().to_owned()),
-        to: t.to.as_str().to_owned(),
-        actor: t.actor,
-        comment: t.comment.filter(|c| !c.trim().is_empty()),
-    }
-}
-
-fn card(view: ActionView, actor: &Actor, now: OffsetDateTime) -> Card {
-    let ActionView { detail, transitions } = view;
-    let a = detail.action;
-    let kind = match serde_json::to_value(&a.kind) {
-        Ok(serde_json::Value::Object(mut m)) if m.len() > 1 => {
-            m.remove("type");
-            format!("{} {}", a.kind.name().as_str(), serde_json::Value::Object(m))
-        }
-        _ => a.kind.name().as_str().to_owned(),
-    };
-    let (risk, reversibility, plan, diff) = match &detail.plan {
-        Some(p) => (
-            {
-                let risk = Risk::from_score(remediation_gates::blast_radius(a.kind.name(), p.reversibility));
-                format!("{} (blast radius {})", risk.level, risk.score)
-            },
-            p.reversibility.to_string(),
-            p.description.clone(),
-            remediation_core::diff::json_diff(&p.before.state, &p.expected_after.state)
-                .into_iter()
-                .map(|c| DiffRow {
-                    path: if c.path.is_empty() { "/".to_owned() } else { c.path },
-                    before: show_json(c.left.as_ref()),
-                    after: show_json(c.right.as_ref()),
-                })
-                .collect(),
-        ),
-        None => ("unknown".to_owned(), "unknown".to_owned(), "No plan recorded.".to_owned(), Vec::new()),
-    };
-    // For a rollback request, "own" is whoever asked for the rollback: they never approve it.
-    let own = if a.state == State::RollbackRequested {
-        transitions.iter().rev().find(|t| t.event == "request_rollback").is_some_and(|t| t.actor == actor.name)
-    } else {
-        a.requested_by == actor.name
-    };
-    Card {
-        id: a.id.to_string(),
-        state: a.state.as_str().to_owned(),
-        kind,
-        identity: a.target.identity,
-        resource: a.target.resource,
-        grant_type: a.target.grant_type,
-        connector: a.connector,
-        control: a.control_id.unwrap_or_else(|| "-".to_owned()),
-        requester: a.requested_by,
-        reason: a.reason,
-        age: age(now - a.created_at),
-        risk,
-        reversibility,
-        plan,
-        diff,
-        timeline: transitions.into_iter().map(step).collect(),
-        decidable: matches!(a.state, State::PendingApproval | State::RollbackRequested) && actor.role >= Role::Approver,
-        own,
-    }
-}
-
-/// The actions waiting for a decision, read through the JSON API's handlers (so with its
-/// role checks), oldest first.
-async fn cards(ui: &Ui, actor: &Actor) -> Result<Vec<Card>, ApiError> {
-    let now = ui.now();
-    let mut views = Vec::new();
-    for state in [State::PendingApproval, State::RollbackRequested, State::Held] {
-        let query = ActionQuery { state: Some(state), limit: Some(500), ..ActionQuery::default() };
-        let axum::Json(page) =
-            handlers::list_actions(AxState(ui.api.clone()), Caller(actor.clone()), ApiQuery(query)).await?;
-        for a in page.items {
-            let axum::Json(view) =
-                handlers::get_action(AxState(ui.api.clone()), Caller(actor.clone()), ActionPath(a.id)).await?;
-            views.push(view);
-        }
-    }
-    views.sort_by_key(|v| (v.detail.action.created_at, v.detail.action.id.to_string()));
-    Ok(views.into_iter().map(|v| card(v, actor, now)).collect())
-}
-
-async fn index(AxState(ui): AxState<Ui>, headers: HeaderMap) -> Response {
-    let signed = match ui.signed_in(&headers).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return login_page(&ui, &headers, StatusCode::OK, None),
-        Err(e) => return error_page(&e),
-    };
-    let flash = match ui.take_flash(&signed.sid).await {
-        Ok(flash) => flash,
-        Err(e) => return error_page(&e),
-    };
-    match cards(&ui, &signed.actor).await {
-        Ok(cards) => html(
-            StatusCode::OK,
-            &ActionsPage {
-                flash,
-                csrf: signed.csrf,
-                name: signed.actor.name.clone(),
-                role: signed.actor.role.to_string(),
-                can_decide: signed.actor.role >= Role::Approver,
-                cards,
-            },
-        ),
-        Err(e) => error_page(&e),
-    }
 }
 
 /// The sign-in form.
@@ -551,7 +388,7 @@ async fn login(AxState(ui): AxState<Ui>, headers: HeaderMap, form: Result<Form<L
         Ok(sid) => sid,
         Err(e) => return error_page(&e),
     };
-    tracing::info!(actor = %actor.name, role = %actor.role, "signed in to the approval page");
+    tracing::info!(actor = %actor.name, role = %actor.role, "signed in to the console");
     let mut response = see_other_home();
     let h = response.headers_mut();
     h.append(header::SET_COOKIE, ui.set_cookie(&headers, SESSION_COOKIE, Some(&sid), SESSION_TTL));
@@ -559,13 +396,23 @@ async fn login(AxState(ui): AxState<Ui>, headers: HeaderMap, form: Result<Form<L
     response
 }
 
-/// A form with only the CSRF token, or a decision with its optional note.
+/// Every signed-in form: the CSRF token, and what the buttons of an action send.
 #[derive(Deserialize)]
 struct PostForm {
     #[serde(default)]
     csrf: String,
+    /// A decision's optional note.
     #[serde(default)]
     note: Option<String>,
+    /// The reason a release or forced execution requires.
+    #[serde(default)]
+    reason: Option<String>,
+    /// The target's name typed to confirm an irreversible or high-risk change.
+    #[serde(default)]
+    confirm: Option<String>,
+    /// `dashboard` when the form was posted from the dashboard (the 303 returns there).
+    #[serde(default)]
+    back: Option<String>,
 }
 
 /// The checks every signed-in form post passes: same origin, a live session, its CSRF token.
@@ -601,74 +448,115 @@ async fn logout(AxState(ui): AxState<Ui>, headers: HeaderMap, form: Result<Form<
     response
 }
 
-/// Approve or reject.
-#[derive(Clone, Copy)]
-enum Decision {
-    Approve,
-    Reject,
+/// One entry of the navigation bar.
+struct NavItem {
+    /// What a page names as its `active` entry.
+    key: &'static str,
+    href: &'static str,
+    label: &'static str,
 }
 
-async fn approve(
-    AxState(ui): AxState<Ui>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    form: Result<Form<PostForm>, FormRejection>,
-) -> Response {
-    decide(ui, id, headers, form, Decision::Approve).await
+/// The navigation bar, in order; sign-out follows it.
+const NAV: &[NavItem] = &[
+    NavItem { key: "dashboard", href: "/", label: "Dashboard" },
+    NavItem { key: "actions", href: "/ui/actions", label: "Actions" },
+    NavItem { key: "reports", href: "/ui/reports", label: "Reports" },
+];
+
+/// What every signed-in page shows around its content: who, the sign-out form's CSRF token
+/// and the navigation bar with the page's entry marked.
+struct Me {
+    name: String,
+    role: String,
+    csrf: String,
+    active: &'static str,
 }
 
-async fn reject(
-    AxState(ui): AxState<Ui>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    form: Result<Form<PostForm>, FormRejection>,
-) -> Response {
-    decide(ui, id, headers, form, Decision::Reject).await
-}
-
-/// Runs the JSON API's approve or reject handler for the signed-in caller and flashes what
-/// came of it.
-async fn decide(
-    ui: Ui,
-    id: String,
-    headers: HeaderMap,
-    form: Result<Form<PostForm>, FormRejection>,
-    decision: Decision,
-) -> Response {
-    let signed = match check_post(&ui, &headers, &form).await {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let note = form.ok().and_then(|Form(f)| f.note).filter(|n| !n.trim().is_empty());
-    let flash = match id.parse::<ActionId>() {
-        Err(_) => Flash::error(format!("{id} is not an action id")),
-        Ok(id) => {
-            let (state, caller, path, body) = (
-                AxState(ui.api.clone()),
-                Caller(signed.actor.clone()),
-                ActionPath(id),
-                OptionalJson(NoteBody { note }),
-            );
-            let result = match decision {
-                Decision::Approve => handlers::approve(state, caller, path, body).await,
-                Decision::Reject => handlers::reject(state, caller, path, body).await,
-            };
-            match result {
-                Ok(axum::Json(crate::types::ActionReply { action })) => {
-                    let verb = match decision {
-                        Decision::Approve => "Approved",
-                        Decision::Reject => "Rejected",
-                    };
-                    Flash::ok(format!("{verb} action {id}; it is now {}.", action.state.as_str()))
-                }
-                Err(e) => Flash::error(e.message),
-            }
-        }
-    };
-    match ui.set_flash(&signed.sid, flash).await {
-        Ok(()) => see_other_home(),
-        Err(e) => error_page(&e),
+impl Me {
+    fn new(signed: &Signed, active: &'static str) -> Self {
+        Self { name: signed.actor.name.clone(), role: signed.actor.role.to_string(), csrf: signed.csrf.clone(), active }
     }
+
+    /// The navigation bar.
+    fn nav(&self) -> &'static [NavItem] {
+        NAV
+    }
+}
+
+/// A signed-in page's start: the caller (or the sign-in form / an error page to answer
+/// instead) and the flash waiting for it.
+async fn open_page(ui: &Ui, headers: &HeaderMap) -> Result<(Signed, Option<Flash>), Box<Response>> {
+    let signed = match ui.signed_in(headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(Box::new(login_page(ui, headers, StatusCode::OK, None))),
+        Err(e) => return Err(Box::new(error_page(&e))),
+    };
+    match ui.take_flash(&signed.sid).await {
+        Ok(flash) => Ok((signed, flash)),
+        Err(e) => Err(Box::new(error_page(&e))),
+    }
+}
+
+/// `3m`, `5h 2m`, `2d 4h`.
+fn age(d: Duration) -> String {
+    let m = d.whole_minutes().max(0);
+    match m {
+        0 => "just now".to_owned(),
+        1..60 => format!("{m}m"),
+        60..1440 => format!("{}h {}m", m / 60, m % 60),
+        _ => format!("{}d {}h", m / 1440, (m % 1440) / 60),
+    }
+}
+
+/// `3h ago`, `2d ago`, `just now`: one unit, for lists.
+fn ago(d: Duration) -> String {
+    let m = d.whole_minutes().max(0);
+    match m {
+        0 => "just now".to_owned(),
+        1..60 => format!("{m}m ago"),
+        60..1440 => format!("{}h ago", m / 60),
+        _ => format!("{}d ago", m / 1440),
+    }
+}
+
+/// A duration in seconds, short: `45s`, `12m`, `3.5h`, `2.1d`.
+fn short_secs(secs: f64) -> String {
+    let s = secs.max(0.0);
+    if s < 60.0 {
+        format!("{s:.0}s")
+    } else if s < 3_600.0 {
+        format!("{:.0}m", s / 60.0)
+    } else if s < 86_400.0 {
+        format!("{:.1}h", s / 3_600.0)
+    } else {
+        format!("{:.1}d", s / 86_400.0)
+    }
+}
+
+/// A limit window, in its largest whole unit: `1h`, `1d`, `90s`.
+fn window(secs: u64) -> String {
+    match secs {
+        0 => "0s".to_owned(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// A ratio as a percentage, `-` when there is none.
+fn percent(r: Option<f64>) -> String {
+    r.map_or_else(|| "-".to_owned(), |r| format!("{:.0}%", r * 100.0))
+}
+
+fn show_json(v: Option<&serde_json::Value>) -> String {
+    v.map_or_else(|| "(absent)".to_owned(), serde_json::Value::to_string)
+}
+
+/// `2026-01-02 03:04:05 UTC`.
+fn timestamp(t: OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.to_offset(time::UtcOffset::UTC).format(&format).unwrap_or_else(|_| t.to_string())
 }
 
 #[cfg(test)]
@@ -722,5 +610,14 @@ mod tests {
         assert_eq!(age(Duration::minutes(5)), "5m");
         assert_eq!(age(Duration::minutes(125)), "2h 5m");
         assert_eq!(age(Duration::hours(50)), "2d 2h");
+        assert_eq!(ago(Duration::minutes(200)), "3h ago");
+        assert_eq!(ago(Duration::hours(50)), "2d ago");
+        assert_eq!(short_secs(90.0), "2m");
+        assert_eq!(short_secs(5_400.0), "1.5h");
+        assert_eq!(percent(Some(0.5)), "50%");
+        assert_eq!(percent(None), "-");
+        assert_eq!(window(86_400), "1d");
+        assert_eq!(window(7_200), "2h");
+        assert_eq!(window(90), "90s");
     }
 }
