@@ -41,9 +41,10 @@ fn json_lines_from_a_file_and_from_standard_input_are_taken_in_once() {
         line.split_whitespace().last().unwrap_or_default().to_owned()
     };
     assert_eq!((row("created"), row("already open")), ("2".to_owned(), "1".to_owned()), "{}", run.stdout);
-    assert!(run.stdout.contains("3 finding(s) read (finding)."), "{}", run.stdout);
+    assert!(run.stdout.contains(": 3 of 3 finding(s) taken in (finding)."), "{}", run.stdout);
     let reply = env.expect("local:alice", &["import", path, "--output", "json"], 0).json();
-    assert_eq!(reply["summary"], json!({"existing": 3}), "a second import opens nothing: {reply}");
+    assert_eq!(reply["campaign"]["outcomes"], json!({"existing": 3}), "a second import opens nothing: {reply}");
+    assert_eq!(reply["schema_version"], 1, "{reply}");
     let list = env.expect("local:bob", &["list", "--output", "json"], 0).json();
     assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
 
@@ -51,7 +52,7 @@ fn json_lines_from_a_file_and_from_standard_input_are_taken_in_once() {
     let more = jsonl(&[finding("F-4", "bob", "engineering", "sandbox")]);
     let run = env.run_with_stdin("local:alice", &["import", "-", "--output", "json"], &more);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(run.json()["summary"], json!({"created": 1}));
+    assert_eq!(run.json()["campaign"]["outcomes"], json!({"created": 1}));
     let run = env.run_with_stdin("local:alice", &["suggest", "--finding", "-", "--output", "json"], &lines);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["entries"].as_array().map(Vec::len), Some(3), "JSON Lines are a document: {}", run.stdout);
@@ -75,8 +76,8 @@ fn what_is_refused_is_summarised_by_reason_and_sets_the_exit_code() {
     // A scanner's document with no `aws` connector here: every mapped finding is refused.
     let prowler = format!("{}/fixtures/findings/prowler-ocsf.json", env!("CARGO_MANIFEST_DIR"));
     let reply = env.expect("local:alice", &["import", &prowler, "--output", "json"], 7).json();
-    assert_eq!(reply["summary"]["failed"], 5, "{reply}");
-    assert_eq!(reply["summary"]["unsupported"], 1, "{reply}");
+    assert_eq!(reply["campaign"]["outcomes"]["failed"], 5, "{reply}");
+    assert_eq!(reply["campaign"]["outcomes"]["unsupported"], 1, "{reply}");
     let only_refused = jsonl(&[finding("F-9", "carol", "engineering", "nowhere")]);
     assert_eq!(env.run_with_stdin("local:alice", &["import", "-"], &only_refused).code, 3);
 
@@ -105,6 +106,6 @@ fn ten_thousand_findings_in_one_file_are_each_taken_in_once() {
     let started = std::time::Instant::now();
     let reply = env.expect("local:alice", &["import", path.to_str().expect("utf-8"), "--output", "json"], 0).json();
     let took = started.elapsed();
-    assert_eq!(reply["summary"], json!({"created": 4, "existing": 9_996}), "{}", reply["summary"]);
+    assert_eq!(reply["campaign"]["outcomes"], json!({"created": 4, "existing": 9_996}), "{}", reply["campaign"]);
     println!("imported 10,000 findings in {took:?}");
 }

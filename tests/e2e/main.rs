@@ -4,6 +4,7 @@
 
 mod audit;
 mod bulk;
+mod campaigns;
 mod cli;
 mod client;
 mod concurrency;

@@ -605,7 +605,13 @@ impl Ctx {
     }
 
     pub(crate) async fn held_list(&self) -> Result<u8, Failure> {
-        let held = self.backend.list(Some(State::Held)).await?;
+        let held = self
+            .backend
+            .list(&remediation_core::ActionFilter {
+                state: Some(State::Held),
+                ..remediation_core::ActionFilter::default()
+            })
+            .await?;
         let mut rows = Vec::new();
         let mut docs = Vec::new();
         for a in held {

@@ -222,8 +222,15 @@ impl Ctx {
         }
         match command {
             Command::Suggest(args) => self.suggest(args).await,
-            Command::Import { file, format, connector } => self.import(file, *format, connector.clone()).await,
-            Command::List { state, limit } => self.list(*state, *limit).await,
+            Command::Import { file, format, connector, campaign } => {
+                self.import(file, *format, connector.clone(), campaign.clone()).await
+            }
+            Command::Campaign(c) => match c {
+                crate::CampaignCommand::List => self.campaign_list().await,
+                crate::CampaignCommand::Show { name } => self.campaign_show(name).await,
+                crate::CampaignCommand::Resume { name } => self.campaign_resume(name).await,
+            },
+            Command::List { state, limit, campaign } => self.list(*state, campaign.clone(), *limit).await,
             Command::Show { id } => self.show(*id).await,
             Command::Approve { sel, note } => match sel.single() {
                 Some(id) => self.step(Step::Approve, id, note.clone(), "approved by").await,
@@ -597,7 +604,13 @@ impl Ctx {
 
     /// `list`: pages through the store (or the server), printing each page as it arrives, so
     /// memory stays bounded by one page however many actions are stored.
-    async fn list(&self, state: Option<remediation_core::State>, limit: Option<u64>) -> Result<u8, Failure> {
+    async fn list(
+        &self,
+        state: Option<remediation_core::State>,
+        campaign: Option<String>,
+        limit: Option<u64>,
+    ) -> Result<u8, Failure> {
+        let filter = remediation_core::ActionFilter { state, campaign, ..remediation_core::ActionFilter::default() };
         const HEADERS: [&str; 8] = ["ID", "STATE", "RISK", "KIND", "TARGET", "CONNECTOR", "REQUESTED BY", "AGE"];
         /// Ids, states, risks and ages stay whole; the free text is what narrows to fit.
         const KEEP: [bool; 8] = [true, true, true, false, false, false, false, true];
@@ -613,7 +626,7 @@ impl Ctx {
         let mut listed = 0_usize;
         let now = time::OffsetDateTime::now_utc();
         loop {
-            let (actions, next) = self.backend.list_page(state, after, LIST_PAGE.min(left)).await?;
+            let (actions, next) = self.backend.list_page(&filter, after, LIST_PAGE.min(left)).await?;
             left = left.saturating_sub(actions.len());
             listed += actions.len();
             match self.format {

@@ -585,27 +585,97 @@ impl Backend {
         }
     }
 
+    /// Creates campaign `new` from `document` and takes it in to its end: locally with
+    /// `progress` after each entry until `stop()` says so; remotely in one request.
+    pub(crate) async fn campaign_import(
+        &self,
+        new: remediation_service::NewCampaign,
+        document: Value,
+        declared: Option<DocumentFormat>,
+        actor: &Actor,
+        progress: impl FnMut(&remediation_core::store::Campaign, &remediation_service::EntryDone),
+        stop: impl Fn() -> bool,
+    ) -> Result<remediation_service::CampaignStatus, Failure> {
+        match self {
+            Self::Local(l) => {
+                let doc = read_findings_value(document, declared, &ReadOptions::default()).map_err(|e| {
+                    Failure::new(ExitCode::Usage, anyhow::Error::new(e).context("not a findings document"))
+                })?;
+                let campaign = remediation_service::create_campaign(&l.runtime, actor, new, doc).await?;
+                remediation_service::run_campaign(&l.runtime, actor, &campaign.name, progress, stop).await?;
+                Ok(remediation_service::campaign_status(&l.runtime, &campaign.name).await?)
+            }
+            Self::Remote(r) => {
+                let body = remediation_api::campaigns::CampaignBody {
+                    name: new.name,
+                    format: declared.map(|f| f.as_str().to_owned()),
+                    connector: new.connector,
+                    findings: document,
+                };
+                r.post("/v1/campaigns", &body).await
+            }
+        }
+    }
+
+    /// Takes campaign `name` in from where it stopped, as [`Self::campaign_import`] does.
+    pub(crate) async fn campaign_resume(
+        &self,
+        name: &str,
+        actor: &Actor,
+        progress: impl FnMut(&remediation_core::store::Campaign, &remediation_service::EntryDone),
+        stop: impl Fn() -> bool,
+    ) -> Result<remediation_service::CampaignStatus, Failure> {
+        match self {
+            Self::Local(l) => {
+                remediation_service::run_campaign(&l.runtime, actor, name, progress, stop).await?;
+                Ok(remediation_service::campaign_status(&l.runtime, name).await?)
+            }
+            Self::Remote(r) => r.post(&format!("/v1/campaigns/{}/resume", path_segment(name)), &()).await,
+        }
+    }
+
+    /// Where campaign `name` stands.
+    pub(crate) async fn campaign_status(&self, name: &str) -> Result<remediation_service::CampaignStatus, Failure> {
+        match self {
+            Self::Local(l) => Ok(remediation_service::campaign_status(&l.runtime, name).await?),
+            Self::Remote(r) => r.get(&format!("/v1/campaigns/{}", path_segment(name))).await,
+        }
+    }
+
+    /// Every campaign, newest first.
+    pub(crate) async fn campaigns(&self) -> Result<Vec<remediation_core::store::Campaign>, Failure> {
+        match self {
+            Self::Local(l) => Ok(remediation_service::campaigns(&l.runtime).await?),
+            Self::Remote(r) => {
+                let list: remediation_api::campaigns::CampaignList = r.get("/v1/campaigns").await?;
+                Ok(list.items)
+            }
+        }
+    }
+
     /// One page of at most `limit` actions (in one state) after the action `after`, oldest
     /// first, and the cursor of the next page: the store's keyset page locally, the server's
     /// page remotely.
     pub(crate) async fn list_page(
         &self,
-        state: Option<State>,
+        filter: &ActionFilter,
         after: Option<ActionId>,
         limit: usize,
     ) -> Result<(Vec<Action>, Option<ActionId>), Failure> {
         match self {
             Self::Local(l) => {
-                let filter = ActionFilter { state, ..ActionFilter::default() };
-                let page = l.engine.list_page(&filter, &remediation_core::PageRequest { after, limit }).await?;
+                let page = l.engine.list_page(filter, &remediation_core::PageRequest { after, limit }).await?;
                 Ok((page.items, page.next))
             }
             Self::Remote(r) => {
                 let q = ActionQuery {
-                    state,
+                    state: filter.state,
+                    connector: filter.connector.clone(),
+                    identity: filter.identity.clone(),
+                    control: filter.control.clone(),
+                    campaign: filter.campaign.clone(),
                     limit: Some(limit),
                     cursor: after.map(|a| a.to_string()),
-                    ..ActionQuery::default()
                 };
                 let page: Page<Action> = r.call::<(), _>(reqwest::Method::GET, "/v1/actions", Some(&q), None).await?;
                 let next = match page.next_cursor {
@@ -623,14 +693,22 @@ impl Backend {
     }
 
     /// Every action (in one state), oldest first.
-    pub(crate) async fn list(&self, state: Option<State>) -> Result<Vec<Action>, Failure> {
+    pub(crate) async fn list(&self, filter: &ActionFilter) -> Result<Vec<Action>, Failure> {
         match self {
-            Self::Local(l) => Ok(l.engine.list(&ActionFilter { state, ..ActionFilter::default() }).await?),
+            Self::Local(l) => Ok(l.engine.list(filter).await?),
             Self::Remote(r) => {
                 let mut all = Vec::new();
                 let mut cursor = None;
                 loop {
-                    let q = ActionQuery { state, limit: Some(500), cursor, ..ActionQuery::default() };
+                    let q = ActionQuery {
+                        state: filter.state,
+                        connector: filter.connector.clone(),
+                        identity: filter.identity.clone(),
+                        control: filter.control.clone(),
+                        campaign: filter.campaign.clone(),
+                        limit: Some(500),
+                        cursor,
+                    };
                     let page: Page<Action> =
                         r.call::<(), _>(reqwest::Method::GET, "/v1/actions", Some(&q), None).await?;
                     all.extend(page.items);
@@ -1042,6 +1120,20 @@ pub(crate) fn only_local(command: &str) -> Failure {
 /// `t` in RFC 3339, as the API takes instants.
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+/// `text` as one URL path segment: every byte but unreserved ones percent-encoded, so a
+/// name can never add a segment or a query.
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -57,7 +57,13 @@ impl Selection {
     /// The one id, when exactly one was given and no filter: the command acts as it always did.
     pub(crate) fn single(&self) -> Option<ActionId> {
         match self.ids.as_slice() {
-            [id] if self.state.is_none() && self.control.is_none() && self.connector.is_none() => Some(*id),
+            [id] if self.state.is_none()
+                && self.control.is_none()
+                && self.connector.is_none()
+                && self.campaign.is_none() =>
+            {
+                Some(*id)
+            }
             _ => None,
         }
     }
@@ -75,6 +81,7 @@ impl Selection {
         state_ok
             && self.control.as_ref().is_none_or(|c| a.control_id.as_ref() == Some(c))
             && self.connector.as_ref().is_none_or(|c| &a.connector == c)
+            && self.campaign.as_ref().is_none_or(|c| a.campaign.as_ref() == Some(c))
     }
 }
 
@@ -94,7 +101,14 @@ impl Ctx {
         let chosen: Vec<Action> = if sel.is_filter() {
             let mut all = Vec::new();
             for state in sel.state.map_or_else(|| bulk.applies_to().to_vec(), |s| vec![s]) {
-                all.extend(self.backend.list(Some(state)).await?);
+                let filter = remediation_core::ActionFilter {
+                    state: Some(state),
+                    control: sel.control.clone(),
+                    connector: sel.connector.clone(),
+                    campaign: sel.campaign.clone(),
+                    ..remediation_core::ActionFilter::default()
+                };
+                all.extend(self.backend.list(&filter).await?);
             }
             all.retain(|a| sel.admits(a, &bulk));
             all.sort_by_key(|a| (a.created_at, a.id));

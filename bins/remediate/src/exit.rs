@@ -17,6 +17,9 @@ pub(crate) enum ExitCode {
     Provider = 5,
     /// The audit chain is broken.
     AuditBroken = 6,
+    /// Stopped by Ctrl-C before the end (a campaign's import): what was done is recorded and
+    /// can be resumed.
+    Interrupted = 130,
 }
 
 impl ExitCode {
@@ -37,5 +40,6 @@ Exit codes:
   5  provider failure (the connector could not read or write, or the change was not verified)
   6  audit chain broken (`audit verify` found an edited, deleted or reordered record, a cut-off tail or a rewrite)
   7  partly done: a command on several actions (ids or a filter) did some and not others; the table says which
+130  interrupted (Ctrl-C) before the end: a campaign's import recorded how far it got; `campaign resume NAME` goes on
 With --server the same codes apply: HTTP 400 is 2, 401/403/409/429 are 3, 404 is 4, 502 is 5,
 and a server that cannot be reached is 1 (the message names the URL).";

@@ -66,8 +66,11 @@ impl From<EngineError> for Failure {
                 EngineError::Connector { .. } => ExitCode::Provider,
                 // Another worker took the action over: this one wrote nothing further.
                 EngineError::Store(
-                    remediation_core::StoreError::LeaseLost { .. } | remediation_core::StoreError::StaleLease { .. },
+                    remediation_core::StoreError::LeaseLost { .. }
+                    | remediation_core::StoreError::StaleLease { .. }
+                    | remediation_core::StoreError::CampaignConflict { .. },
                 ) => ExitCode::Refused,
+                EngineError::Store(remediation_core::StoreError::CampaignNotFound(_)) => ExitCode::NotFound,
                 _ => ExitCode::Internal,
             }
         };

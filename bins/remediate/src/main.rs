@@ -67,7 +67,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Selection {
     /// Action ids.
-    #[arg(required_unless_present_any = ["state", "control", "connector"], conflicts_with_all = ["state", "control", "connector"])]
+    #[arg(required_unless_present_any = ["state", "control", "connector", "campaign"], conflicts_with_all = ["state", "control", "connector", "campaign"])]
     pub(crate) ids: Vec<ActionId>,
     /// Every action in this state (default: the states the command applies to).
     #[arg(long, value_parser = one_of(State::ALL.map(State::as_str), |s| s.parse::<State>().map_err(|e| e.to_string())))]
@@ -78,9 +78,31 @@ pub(crate) struct Selection {
     /// Only actions on this connector.
     #[arg(long)]
     pub(crate) connector: Option<String>,
+    /// Only actions created by this campaign (`remediate import --campaign`).
+    #[arg(long)]
+    pub(crate) campaign: Option<String>,
     /// Act on several actions without asking (required when standard input is not a terminal).
     #[arg(long)]
     pub(crate) yes: bool,
+}
+
+/// `remediate campaign ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CampaignCommand {
+    /// Every campaign, newest first: how far its import got and how many actions it created.
+    List,
+    /// Where a campaign stands: its import, its actions by state, throughput and an estimate of
+    /// the time left, and what waits (held by a limit until its window frees up, or backing off
+    /// after a provider's throttling).
+    Show {
+        /// The campaign's name.
+        name: String,
+    },
+    /// Take in what an interrupted import left, from where it stopped; nothing is created twice.
+    Resume {
+        /// The campaign's name.
+        name: String,
+    },
 }
 
 /// The subcommands.
@@ -94,11 +116,13 @@ pub(crate) enum Command {
     },
     /// Suggest an action: validate, run the gates, plan, and store it for approval.
     Suggest(Box<SuggestArgs>),
-    /// Take many findings in at once: a JSON array or JSON Lines of findings, or a scanner's
-    /// document (Prowler OCSF, Security Hub ASFF, OCSF), from FILE or standard input (`-`).
-    /// Each is taken in as `suggest --finding` takes one (one open action per control and
-    /// target); a summary table follows, with the reasons of what was not taken. Exits 0 when
-    /// nothing was refused or invalid, 7 when some were, 3 when all were.
+    /// Take many findings in at once as a named campaign: a JSON array or JSON Lines of
+    /// findings, or a scanner's document (Prowler OCSF, Security Hub ASFF, OCSF), from FILE or
+    /// standard input (`-`). Each is taken in as `suggest --finding` takes one (one open action
+    /// per control and target); a progress bar shows on a terminal and a summary table follows,
+    /// with the reasons of what was not taken. The campaign is stored first: interrupted
+    /// (Ctrl-C, a kill), `campaign resume NAME` goes on and creates nothing twice. Exits 0 when
+    /// nothing was refused or invalid, 7 when some were, 3 when all were, 130 when interrupted.
     Import {
         /// The file, or `-` for standard input.
         file: PathBuf,
@@ -111,7 +135,13 @@ pub(crate) enum Command {
         /// Connector id for every finding (default: the one each names, else the one able to).
         #[arg(long)]
         connector: Option<String>,
+        /// The campaign's name (letters, digits, `-`, `_`, `.`); default `import-YYYYMMDD-HHMMSS`.
+        #[arg(long)]
+        campaign: Option<String>,
     },
+    /// Campaigns: named imports of many findings, their progress, and resuming one.
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
     /// List actions: id, state, risk (level and blast-radius score of the plan), kind, target,
     /// connector, requester and age (since suggested). On a terminal the table fits its width
     /// (long free text cut with `…`, ids and states whole); piped, nothing is cut. `--output
@@ -124,6 +154,9 @@ pub(crate) enum Command {
         /// read and printed a page at a time either way.
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         limit: Option<u64>,
+        /// Only actions created by this campaign (`remediate import --campaign`).
+        #[arg(long)]
+        campaign: Option<String>,
     },
     /// Show one action: plan, snapshots and every transition.
     Show {

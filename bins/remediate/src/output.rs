@@ -305,6 +305,10 @@ impl StreamedJsonArray {
     }
 }
 
+/// The version of the `--output json` documents' shape: it changes only when a field is
+/// removed or changes meaning (new fields may appear at any time).
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
 /// Prints a JSON value, pretty.
 pub(crate) fn json(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())

@@ -172,6 +172,12 @@ impl From<EngineError> for ApiError {
             EngineError::Store(StoreError::LeaseLost { .. } | StoreError::StaleLease { .. }) => {
                 Self::new(StatusCode::CONFLICT, "conflict", message)
             }
+            EngineError::Store(StoreError::CampaignConflict { .. }) => {
+                Self::new(StatusCode::CONFLICT, "conflict", message).with_details(json!({"rule": "campaign"}))
+            }
+            EngineError::Store(StoreError::CampaignNotFound(name)) => {
+                Self::not_found(message).with_details(json!({"campaign": name}))
+            }
             EngineError::Connector { connector, source, .. } => match source.kind {
                 // The caller named something the provider does not have, or a target the
                 // provider cannot act on as given: the caller's mistake, never the provider's.

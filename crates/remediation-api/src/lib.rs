@@ -36,6 +36,7 @@
 //! [`ApiOptions::secure_cookies`] when it is served over TLS.
 
 mod auth;
+pub mod campaigns;
 mod error;
 mod extract;
 mod findings;

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::ApiState;
 use crate::error::ErrorBody;
 use crate::types as t;
-use crate::{findings, handlers as h};
+use crate::{campaigns, findings, handlers as h};
 
 /// The longest request URI (path and query) the API reads; longer ones are answered 414.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
@@ -205,6 +205,7 @@ impl Route {
 }
 
 const ACTION_404: Answer = err(404, "no such action");
+const CAMPAIGN_404: Answer = err(404, "no such campaign");
 const ACTION_409: Answer =
     err(409, "not allowed in the action's current state (`details.current_state`), or refused by a safety rule");
 const TARGET_404: Answer =
@@ -457,6 +458,70 @@ pub const ROUTES: &[Route] = &[
             PROVIDER_502,
         ],
         handler: || post(findings::intake),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/campaigns",
+        role: Some(Role::Requester),
+        operation_id: "create_campaign",
+        summary: "Take many findings in as one named campaign (deduplicated as findings are) and answer where it stands",
+        request: RequestBody::Required(schema::<campaigns::CampaignBody>),
+        query: None,
+        response: schema::<remediation_service::CampaignStatus>,
+        media: JSON,
+        own: &[
+            ok(201, "the campaign, taken in: its outcomes, its actions by state, what waits"),
+            err(
+                400,
+                "invalid request (`details.field`: a bad name, an unknown format, findings that are not recognised)",
+            ),
+            SUGGESTION_403,
+            err(409, "a campaign of that name exists (resume it instead)"),
+        ],
+        handler: || post(campaigns::create),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/campaigns",
+        role: Some(Role::Viewer),
+        operation_id: "list_campaigns",
+        summary: "Every campaign, newest first",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<campaigns::CampaignList>,
+        media: JSON,
+        own: &[ok(200, "the campaigns")],
+        handler: || get(campaigns::list),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/campaigns/{id}",
+        role: Some(Role::Viewer),
+        operation_id: "get_campaign",
+        summary: "Where a campaign stands: import progress, actions by state, throughput, ETA, waits",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<remediation_service::CampaignStatus>,
+        media: JSON,
+        own: &[ok(200, "the campaign"), CAMPAIGN_404],
+        handler: || get(campaigns::show),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/campaigns/{id}/resume",
+        role: Some(Role::Requester),
+        operation_id: "resume_campaign",
+        summary: "Take in what an interrupted campaign left, from where it stopped (nothing twice)",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<remediation_service::CampaignStatus>,
+        media: JSON,
+        own: &[
+            ok(200, "the campaign, taken in to its end"),
+            CAMPAIGN_404,
+            err(409, "another process got further meanwhile"),
+        ],
+        handler: || post(campaigns::resume),
     },
     Route {
         method: Verb::Get,

@@ -370,6 +370,14 @@ impl Runtime {
         &self.parts.clock
     }
 
+    /// Calls the failpoint hook (crash tests) at the use case's failpoint `name`, when one is
+    /// set ([`RuntimeOptions::failpoints`]).
+    pub fn failpoint(&self, name: &'static str) {
+        if let Some(hook) = &self.parts.failpoints {
+            hook(name);
+        }
+    }
+
     /// The key that signs tree heads of the audit log, if one is configured.
     pub fn signing_key(&self) -> Option<Arc<remediation_audit::LogSigningKey>> {
         self.signer.lock().unwrap_or_else(PoisonError::into_inner).clone()

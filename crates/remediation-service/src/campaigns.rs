@@ -30,15 +30,18 @@ use crate::scanner::{EntryOutcome, ScannerDocument, ScannerEntry};
 /// Entries taken in between two progress records.
 pub const BATCH: u64 = 100;
 
+/// The failpoint after a batch was taken in and before its progress is recorded: a process
+/// that dies there leaves the most to take in again (crash tests).
+pub const BEFORE_PROGRESS: &str = "campaign_before_progress";
+
 /// Reasons kept in a campaign's record.
 const KEPT_REASONS: usize = 20;
 
 /// At most this many waiting actions are read in full for [`campaign_status`].
 const WAITS_READ: usize = 50;
 
-/// One entry as a campaign keeps it.
+/// One entry as a campaign keeps it (`flatten` rules out `deny_unknown_fields`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct StoredEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     finding_id: Option<String>,
@@ -49,7 +52,7 @@ struct StoredEntry {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 enum StoredOutcome {
     Finding { finding: Box<Finding> },
     NothingToDo { reason: String },
@@ -72,7 +75,8 @@ impl From<ScannerEntry> for StoredEntry {
 /// What to create a campaign from.
 #[derive(Debug, Clone)]
 pub struct NewCampaign {
-    /// Its name; `None` names it `import-YYYYMMDD-HHMMSS` after the current time.
+    /// Its name; `None` names it `import-YYYYMMDD-HHMMSS-xxxx` after the current time (with
+    /// four random hex digits).
     pub name: Option<String>,
     /// Where the findings came from (a file name, `-`, `api`).
     pub source: String,
@@ -112,8 +116,11 @@ pub async fn create_campaign(
     let name = match new.name {
         Some(name) => name,
         None => {
+            // Two imports in one second must not collide: a short random suffix.
             let format = time::macros::format_description!("import-[year][month][day]-[hour][minute][second]");
-            now.format(&format).unwrap_or_else(|_| "import".to_owned())
+            let stamp = now.format(&format).unwrap_or_else(|_| "import".to_owned());
+            let suffix = &ActionId::new_at(now).to_string()[24..28];
+            format!("{stamp}-{suffix}")
         }
     };
     check_campaign_name(&name).map_err(|message| ServiceError::Invalid { field: "name", message })?;
@@ -229,6 +236,7 @@ pub async fn run_campaign(
             cursor = index + 1;
             progress(&campaign, &EntryDone { index, outcome });
         }
+        runtime.failpoint(BEFORE_PROGRESS);
         campaign = store
             .record_campaign_progress(name, &tally.progress(cursor, campaign.total, runtime.clock().now()))
             .await

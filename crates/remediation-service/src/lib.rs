@@ -40,8 +40,8 @@ mod views;
 pub mod worker;
 
 pub use campaigns::{
-    BATCH as CAMPAIGN_BATCH, CampaignStatus, CampaignWait, EntryDone, NewCampaign, campaign_status, campaigns,
-    create_campaign, run_campaign,
+    BATCH as CAMPAIGN_BATCH, BEFORE_PROGRESS as CAMPAIGN_BEFORE_PROGRESS, CampaignStatus, CampaignWait, EntryDone,
+    NewCampaign, campaign_status, campaigns, create_campaign, run_campaign,
 };
 pub use connectors::{Candidate, PassedOver, select_connector};
 pub use error::ServiceError;
