@@ -24,6 +24,7 @@
 //! `From<ServiceError> for Failure`; both follow this table.
 
 mod connectors;
+pub mod controls;
 mod error;
 mod events;
 mod execution;
