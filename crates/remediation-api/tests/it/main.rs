@@ -6,6 +6,7 @@ mod api;
 mod authz;
 mod conformance;
 mod contract;
+mod controls;
 mod findings;
 mod principals;
 mod secrets;
