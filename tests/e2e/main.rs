@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod concurrency;
 mod connectors;
+mod controls;
 mod crash;
 mod events;
 mod findings;
