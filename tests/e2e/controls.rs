@@ -83,7 +83,7 @@ fn controls_show_prints_the_record_and_auto_must_be_earned_or_overridden() {
     assert!(show.stdout.contains("mode:                 auto"), "{}", show.stdout);
     assert!(show.stdout.contains(&format!("admin override:     {reason}")), "{}", show.stdout);
     let export = env.expect("local:bob", &["audit", "export"], 0);
-    let changed = export.stdout.lines().filter(|l| l.contains("settings_changed")).last().expect("settings record");
+    let changed = export.stdout.lines().rfind(|l| l.contains("settings_changed")).expect("settings record");
     assert!(changed.contains(&format!("admin override: {reason}")), "{changed}");
     assert!(changed.contains("\"promotion_override_reason\":\"pilot approved by the CISO, CHG-1234\""), "{changed}");
     env.expect("local:bob", &["audit", "verify"], 0);

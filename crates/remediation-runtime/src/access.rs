@@ -967,11 +967,11 @@ mod tests {
             f.rt.store().audit_page(&remediation_core::AuditFilter::default(), None, 10_000).await.expect("audit");
         let changed = audit
             .iter()
-            .filter_map(|r| match &r.body {
+            .rev()
+            .find_map(|r| match &r.body {
                 remediation_audit::AuditBody::Settings(s) if s.setting_event == "settings_changed" => Some(s),
                 _ => None,
             })
-            .last()
             .expect("settings record");
         assert!(
             changed.comment.as_deref().unwrap_or_default().contains("admin override: vendor-approved playbook, INC-42"),

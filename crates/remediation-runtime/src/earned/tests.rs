@@ -110,7 +110,7 @@ async fn the_latest_auto_actions_are_judged_for_demotion() {
         // 25 auto actions: the first five all went wrong but are older than the window.
         (0..25u64)
             .map(move |i| {
-                let ending = if i < 5 || (i >= 5 && i < 5 + bad) {
+                let ending = if i < 5 + bad {
                     if i % 2 == 0 { Ending::RolledBack } else { Ending::NotVerified }
                 } else {
                     Ending::Completed

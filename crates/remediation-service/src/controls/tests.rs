@@ -66,7 +66,7 @@ fn demotions(f: &[remediation_core::AuditRecord]) -> Vec<remediation_core::Setti
 async fn an_auto_control_whose_actions_go_wrong_too_often_drops_to_manual_by_itself() {
     let f = fixture().await;
     let last = twenty_auto(&f, 3).await;
-    let demoted = review_finished(&f.rt, &[last.clone()]).await.expect("review");
+    let demoted = review_finished(&f.rt, std::slice::from_ref(&last)).await.expect("review");
     assert_eq!(demoted.len(), 1, "{demoted:?}");
     let reason = &demoted[0].reason;
     assert!(reason.contains("3 of its last 20 auto actions") && reason.contains("15%, more than 10%"), "{reason}");
