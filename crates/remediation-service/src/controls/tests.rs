@@ -127,3 +127,69 @@ async fn the_views_list_every_configured_control_and_refuse_an_unknown_one() {
     assert_eq!(all[0].scope.connectors.as_deref(), Some(&["sandbox".to_owned()][..]));
     assert!(matches!(control(&f.rt, "C-404").await, Err(ServiceError::NotFound { .. })));
 }
+
+/// A sandbox installation with C-1 in auto (from the configuration, with an admin's override)
+/// and 20 past auto actions of C-1, the last three rolled back; the clock is the system's, as
+/// the sandbox and the leases read it.
+async fn sandbox_with_a_bad_auto_record() -> (tempfile::TempDir, Runtime) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    remediation_connector_sandbox::write_sample(dir.path().join("sandbox.json")).expect("sandbox");
+    let mut config = remediation_config::Config {
+        connectors: vec![remediation_config::ConnectorConfig::sandbox("sandbox", "sandbox.json")],
+        ..remediation_config::Config::default()
+    };
+    config.policy.enabled = true;
+    config.policy.controls.insert(
+        C.into(),
+        ControlSettings {
+            mode: Some(Mode::Auto),
+            reason: Some("pilot".into()),
+            kinds: Some(vec![KindName::Revoke]),
+            grant_types: Some(vec!["group_membership".into()]),
+            connectors: Some(vec!["sandbox".into()]),
+            promotion_override_reason: Some("pilot".into()),
+            ..ControlSettings::default()
+        },
+    );
+    let rt = Runtime::build(&config, dir.path(), None, RuntimeOptions::default()).expect("runtime");
+    let engine = rt.active().await.expect("active").engine;
+    engine.verify_emergency_access(&Actor::new("local:root", Role::Admin), "checked".into()).await.expect("verify");
+    let now = rt.clock().now();
+    for i in 0..20u64 {
+        let ending = if i >= 17 { Ending::RolledBack } else { Ending::Completed };
+        let at = now - Duration::hours(30) + Duration::hours(i64::try_from(i).unwrap_or(0));
+        record(rt.store().as_ref(), Past::new(C, i + 1, Mode::Auto, at, ending)).await.expect("record");
+    }
+    (dir, rt)
+}
+
+/// An auto-approved revoke of alice from admins, tagged with C-1.
+async fn auto_action(rt: &Runtime) -> remediation_core::ActionId {
+    let request = remediation_testkit::RequestBuilder::new().control_id(C).build();
+    let engine = rt.active().await.expect("active").engine;
+    let s = engine.suggest(request, &remediation_testkit::requester()).await.expect("suggest");
+    assert_eq!(s.action.state, remediation_core::State::Approved, "auto-approved: {:?}", s.decision);
+    s.action.id
+}
+
+#[tokio::test]
+async fn an_execution_through_the_service_judges_its_control() {
+    let (_dir, rt) = sandbox_with_a_bad_auto_record().await;
+    let id = auto_action(&rt).await;
+    crate::execute(&rt, &remediation_testkit::approver("bob"), id, false).await.result.expect("execute");
+    assert_eq!(rt.active().await.expect("active").settings.controls[C].mode, Some(Mode::Manual));
+}
+
+#[tokio::test]
+async fn an_execution_by_the_worker_judges_its_control() {
+    struct Quiet;
+    impl crate::worker::WorkerHooks for Quiet {}
+    let (_dir, rt) = sandbox_with_a_bad_auto_record().await;
+    auto_action(&rt).await;
+    let worker = crate::worker::Worker::new(crate::worker::WorkerConfig::default());
+    let report = worker.tick(&rt, &Quiet).await.expect("tick");
+    assert_eq!((report.executed, report.finished_auto.len()), (1, 1));
+    let settings = rt.active().await.expect("active").settings;
+    assert_eq!(settings.controls[C].mode, Some(Mode::Manual));
+    assert_eq!(settings.controls[C].promotion_override_reason, None, "the override goes with the demotion");
+}
