@@ -107,6 +107,18 @@ fn a_configuration_file_cannot_seed_an_unearned_auto() {
         "{}",
         refused.stderr
     );
+    // The server refuses to start alike.
+    let out = std::process::Command::new(remediation_e2e::server_bin())
+        .arg("--data-dir")
+        .arg(env.dir())
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("REMEDIATION_CONFIG")
+        .env_remove("REMEDIATION_DATA_DIR")
+        .output()
+        .expect("run the server");
+    assert!(!out.status.success(), "the server refuses to start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the control has not earned it: 0 of 10"), "{stderr}");
     // With the admin's reason in the file, it starts.
     env.edit_config(|t| {
         t.replace("reason = \"low risk\"\n", "reason = \"low risk\"\npromotion_override_reason = \"pilot\"\n")
