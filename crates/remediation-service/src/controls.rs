@@ -130,8 +130,19 @@ pub async fn review_finished(runtime: &Runtime, finished: &[Action]) -> Result<V
 pub async fn demote_if_due(runtime: &Runtime, id: &str) -> Result<Option<Demotion>, ServiceError> {
     for _ in 0..DEMOTION_ATTEMPTS {
         let active = runtime.active().await?;
+        // The settings judged are the very document the compare-and-swap expects, so a
+        // change stored meanwhile makes the write fail instead of being overwritten.
         let expected = active.engine.safety_state().await?.settings;
-        let settings = active.settings;
+        let settings = match &expected {
+            Some(doc) => {
+                PolicySettings::from_stored(doc.clone())
+                    .map_err(remediation_runtime::RuntimeError::SettingsUnreadable)?
+                    .0
+            }
+            // Still the configuration's seed: the compare-and-swap fails if a change is
+            // stored before the write.
+            None => runtime.active().await?.settings,
+        };
         let Some(control) = settings.controls.get(id).filter(|c| c.mode == Some(Mode::Auto)) else {
             return Ok(None);
         };
@@ -155,8 +166,7 @@ pub async fn demote_if_due(runtime: &Runtime, id: &str) -> Result<Option<Demotio
             c.promotion_override_reason = None;
             c.auto_since = None;
         }
-        let doc = serde_json::to_value(&new)
-            .map_err(|e| ServiceError::Invalid { field: "settings", message: e.to_string() })?;
+        let doc = serde_json::to_value(&new).map_err(remediation_runtime::RuntimeError::SettingsUnreadable)?;
         if active.engine.system_settings_change(&expected, doc, DEMOTED_EVENT, reason.clone()).await? {
             tracing::warn!(control = id, "{reason}");
             return Ok(Some(Demotion { control: id.to_owned(), reason }));
