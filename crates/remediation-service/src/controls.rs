@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use remediation_core::{Action, KindName, Mode};
 use remediation_gates::{ControlSettings, PolicySettings};
 use remediation_runtime::Runtime;
-use remediation_runtime::earned::{ControlRecord, control_record};
+use remediation_runtime::earned::{ControlRecord, control_record, recent_auto};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -146,8 +146,7 @@ pub async fn demote_if_due(runtime: &Runtime, id: &str) -> Result<Option<Demotio
         let Some(control) = settings.controls.get(id).filter(|c| c.mode == Some(Mode::Auto)) else {
             return Ok(None);
         };
-        let record = control_record(runtime.store().as_ref(), id, control, &settings, runtime.clock().now()).await?;
-        let recent = &record.recent_auto;
+        let recent = &recent_auto(runtime.store().as_ref(), id, control, &settings).await?;
         if !recent.exceeds {
             return Ok(None);
         }

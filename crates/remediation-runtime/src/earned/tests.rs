@@ -46,7 +46,12 @@ async fn record_of(pasts: Vec<Past>, control: &ControlSettings) -> ControlRecord
     for p in pasts {
         record(rt.store().as_ref(), p).await.expect("record");
     }
-    control_record(rt.store().as_ref(), C, control, &PolicySettings::default(), rt.clock().now()).await.expect("record")
+    let policy = PolicySettings::default();
+    let record = control_record(rt.store().as_ref(), C, control, &policy, rt.clock().now()).await.expect("record");
+    // The cheap check made when an auto action finishes agrees with the full record.
+    let recent = recent_auto(rt.store().as_ref(), C, control, &policy).await.expect("recent");
+    assert_eq!(recent, record.recent_auto);
+    record
 }
 
 #[tokio::test]
