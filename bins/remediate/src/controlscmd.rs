@@ -38,6 +38,21 @@ fn recent(v: &ControlView) -> String {
     }
 }
 
+/// The latest auto actions in words: how many of the last ones went wrong, against the limit.
+fn latest(v: &ControlView) -> String {
+    let r = &v.record.recent_auto;
+    match r.rate_percent() {
+        None => format!("none yet (demoted when over {}% of the last {} go wrong)", r.max_rate_percent, r.window),
+        Some(rate) => format!(
+            "{} of the last {} rolled back or not verified ({rate:.0}%; demoted over {}%){}",
+            r.went_wrong,
+            r.judged,
+            r.max_rate_percent,
+            if r.exceeds { ": over the limit" } else { "" }
+        ),
+    }
+}
+
 fn earned(v: &ControlView) -> String {
     if v.record.earned {
         "yes".to_owned()
@@ -133,14 +148,8 @@ impl Ctx {
             format!("  successful auto:    {}", r.auto_successes),
             format!("  first manual:       {}", date(r.first_manual_success)),
             format!("  rolled back:        {}", r.rollbacks),
-            format!("  failed verification: {}", r.failed_verifications),
-            format!(
-                "  last {} auto:        {} went wrong{} (demoted above {}%)",
-                r.recent_auto.window,
-                recent(&v),
-                if r.recent_auto.exceeds { ", over the limit" } else { "" },
-                r.recent_auto.max_rate_percent
-            ),
+            format!("  not verified:       {}", r.failed_verifications),
+            format!("  latest auto:        {}", latest(&v)),
             format!(
                 "earned auto:          {} (needs {} successful manual remediations over {} days, none rolled back)",
                 if r.earned { "yes" } else { "no" },

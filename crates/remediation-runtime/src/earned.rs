@@ -226,7 +226,7 @@ impl RecordFold {
                 Some(f) if !long_enough => {
                     parts.push(format!("first {} days ago, {} needed", (self.now - f).whole_days(), p.min_days));
                 }
-                None if p.min_days > 0 => parts.push(format!("none yet, the first {} days ago needed", p.min_days)),
+                None if p.min_days > 0 => parts.push(format!("the first must be at least {} days old", p.min_days)),
                 _ => {}
             }
             if self.rollbacks > 0 {
