@@ -293,6 +293,11 @@ pub fn escalations(old: &PolicySettings, new: &PolicySettings) -> Vec<String> {
         let (was, now) = (old.controls.get(id), new.controls.get(id));
         if to_auto(was.and_then(|w| w.mode), now.and_then(|c| c.mode)) {
             found.push(format!("control {id} switched to auto"));
+        } else if let (Some(w), Some(n)) = (was, now)
+            && n.mode == Some(Mode::Auto)
+            && crate::earned::widens(w, n)
+        {
+            found.push(format!("control {id} in auto widened its scope"));
         }
         if was.is_some_and(|w| w.never_auto) && !now.is_some_and(|c| c.never_auto) {
             found.push(format!("control {id} no longer never_auto"));
@@ -775,6 +780,27 @@ mod tests {
             &["control C-1 no longer never_auto"],
         );
         check(|s| s.controls.entry("C-2".into()).or_default().never_auto = true, &[]);
+        // An override in auto that reaches further is a promotion too; narrowing is not.
+        let mut auto = PolicySettings::default();
+        auto.controls.insert(
+            "C-3".into(),
+            ControlSettings {
+                mode: Some(Mode::Auto),
+                reason: Some("r".into()),
+                kinds: Some(vec![KindName::Notify]),
+                grant_types: Some(vec!["notification".into()]),
+                connectors: Some(vec!["sandbox".into(), "okta".into()]),
+                ..ControlSettings::default()
+            },
+        );
+        let mut wider = auto.clone();
+        wider.controls.entry("C-3".into()).or_default().kinds = Some(vec![KindName::Notify, KindName::Suspend]);
+        assert_eq!(escalations(&auto, &wider), ["control C-3 in auto widened its scope"]);
+        assert_eq!(crate::earned::promoted(&auto, &wider), ["C-3"]);
+        let mut narrower = auto.clone();
+        narrower.controls.entry("C-3".into()).or_default().connectors = Some(vec!["sandbox".into()]);
+        assert_eq!(escalations(&auto, &narrower), Vec::<String>::new());
+        assert_eq!(crate::earned::promoted(&auto, &narrower), Vec::<String>::new());
         check(|s| s.enabled = true, &[]);
         // Removing an override falls back to something looser.
         check(|s| drop(s.controls.remove("C-1")), &["control C-1 no longer never_auto"]);

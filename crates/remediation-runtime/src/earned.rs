@@ -313,13 +313,31 @@ pub async fn recent_auto(
     Ok(fold.finish().recent_auto)
 }
 
-/// The controls whose override switches to `auto` from `old` to `new`.
+/// The controls whose override switches to `auto` from `old` to `new`, or stays in `auto`
+/// while its scope grows (a kind, grant type or connector added): either way it reaches
+/// actions its record may not cover.
 pub fn promoted(old: &PolicySettings, new: &PolicySettings) -> Vec<String> {
     new.controls
         .iter()
-        .filter(|(id, c)| c.mode == Some(Mode::Auto) && old.controls.get(*id).and_then(|o| o.mode) != Some(Mode::Auto))
+        .filter(|(id, c)| {
+            c.mode == Some(Mode::Auto)
+                && match old.controls.get(*id).filter(|o| o.mode == Some(Mode::Auto)) {
+                    None => true,
+                    Some(o) => widens(o, c),
+                }
+        })
         .map(|(id, _)| id.clone())
         .collect()
+}
+
+/// Whether `new`'s scope names a kind, grant type or connector that `old`'s does not.
+pub fn widens(old: &ControlSettings, new: &ControlSettings) -> bool {
+    fn grows<T: PartialEq>(old: Option<&Vec<T>>, new: Option<&Vec<T>>) -> bool {
+        new.unwrap_or(&Vec::new()).iter().any(|n| !old.is_some_and(|o| o.contains(n)))
+    }
+    grows(old.kinds.as_ref(), new.kinds.as_ref())
+        || grows(old.grant_types.as_ref(), new.grant_types.as_ref())
+        || grows(old.connectors.as_ref(), new.connectors.as_ref())
 }
 
 #[cfg(test)]
