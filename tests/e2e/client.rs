@@ -260,6 +260,8 @@ fn a_session_against_the_server_prints_and_exits_exactly_as_locally() {
         ("carol", &["settings", "set", "nonsense", "1", "--reason", "typo"], 2),
         ("carol", &["controls", "set", "mfa", "--never-auto", "true", "--reason", "policy"], 0),
         ("carol", &["controls", "list"], 0),
+        ("bob", &["controls", "show", "mfa"], 0),
+        ("bob", &["controls", "show", "nope"], 4),
         ("carol", &["settings", "show"], 0),
         ("carol", &["kill-switch", "on", "--reason", "drill"], 0),
         ("bob", &["kill-switch", "status"], 0),

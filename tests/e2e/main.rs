@@ -10,6 +10,7 @@ mod client;
 mod concurrency;
 mod connectors;
 mod console;
+mod controls;
 mod crash;
 mod events;
 mod findings;

@@ -518,6 +518,8 @@ fn a_control_set_to_auto_for_notifications_cannot_carry_a_suspension() {
             "sandbox",
             "--reason",
             "only sends a notification",
+            "--override-earned",
+            "a notification changes no access",
         ],
         0,
     );

@@ -58,6 +58,7 @@ fn generated() -> anyhow::Result<Vec<(&'static str, String)>> {
             text
         }),
         ("findings-reply.schema.json", schema::<remediation_api::types::FindingsReply>()?),
+        ("control.schema.json", schema::<remediation_api::types::ControlView>()?),
         ("webhook-request.schema.json", schema::<remediation_connector_webhook::WebhookRequest>()?),
         ("webhook-response.schema.json", schema::<remediation_connector_webhook::WebhookResponse>()?),
     ])

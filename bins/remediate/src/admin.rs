@@ -30,14 +30,25 @@ pub(crate) enum SettingsCommand {
         /// Why (kept in the audit).
         #[arg(long)]
         reason: String,
+        /// Set every control this change switches to auto although it has not earned it, as
+        /// an admin's decision; the reason is kept with the control and in the audit.
+        #[arg(long, value_name = "REASON")]
+        override_earned: Option<String>,
     },
 }
 
 /// `controls` subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ControlsCommand {
-    /// List configured controls.
+    /// List configured controls: mode, scope, and record (successes manual/auto, first
+    /// success, rollbacks, failed verifications, the latest auto actions, earned auto).
     List,
+    /// Show one control: its settings, the scope and mode of its override, and its record,
+    /// with whether it has earned auto and why not.
+    Show {
+        /// Control id.
+        id: String,
+    },
     /// Change one control (admin; audited).
     Set(Box<ControlSetArgs>),
 }
@@ -79,6 +90,23 @@ pub(crate) struct ControlSetArgs {
     /// Why (kept in the audit; also the override reason for --mode).
     #[arg(long)]
     pub(crate) reason: String,
+    /// With --mode auto: set auto although the control has not earned it (10 successful
+    /// manual remediations over 30 days, none rolled back, by default), as an admin's
+    /// decision; the reason is kept with the control and in the audit.
+    #[arg(long, value_name = "REASON")]
+    pub(crate) override_earned: Option<String>,
+}
+
+/// Gives every control that `doc` switches to auto (from `before`) the admin's
+/// `promotion_override_reason` `why`: auto without the earned record, audited.
+fn override_promotions(before: &PolicySettings, doc: &mut Value, why: &str) {
+    let Some(controls) = doc.get_mut("controls").and_then(Value::as_object_mut) else { return };
+    for (id, c) in controls.iter_mut() {
+        let was_auto = before.controls.get(id).and_then(|c| c.mode) == Some(remediation_core::Mode::Auto);
+        if c.get("mode").and_then(Value::as_str) == Some("auto") && !was_auto {
+            c["promotion_override_reason"] = Value::String(why.to_owned());
+        }
+    }
 }
 
 /// `kill-switch` subcommands.
@@ -424,11 +452,14 @@ impl Ctx {
                 outln!("{}", output::json(&json!(view)))?;
                 Ok(0)
             }
-            SettingsCommand::Set { key, value, reason } => {
+            SettingsCommand::Set { key, value, reason, override_earned } => {
                 let policy = self.backend.settings().await?.policy;
                 let mut doc = serde_json::to_value(&policy).context("cannot serialise the settings")?;
                 let parsed: Value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.clone()));
                 set_path(&mut doc, key, parsed)?;
+                if let Some(why) = override_earned {
+                    override_promotions(&policy, &mut doc, why);
+                }
                 let (settings, change) = self.save_policy(doc, reason, key).await?;
                 if let Change::Pending(c) = change {
                     self.print_pending(&c)?;
@@ -457,77 +488,55 @@ impl Ctx {
 
     pub(crate) async fn controls(&self, command: &ControlsCommand) -> Result<u8, Failure> {
         match command {
-            ControlsCommand::List => {
-                let policy = self.backend.settings().await?.policy;
-                match self.format {
-                    Format::Json => outln!("{}", output::json(&json!(policy.controls)))?,
-                    Format::Table => {
-                        let rows: Vec<Vec<String>> = policy
-                            .controls
-                            .iter()
-                            .map(|(id, c)| {
-                                vec![
-                                    id.clone(),
-                                    c.mode.map_or_else(|| "(kind/default)".to_owned(), |m| m.to_string()),
-                                    c.never_auto.to_string(),
-                                    c.disabled.clone().unwrap_or_else(|| "-".to_owned()),
-                                    format!("{:?}", c.status).to_lowercase(),
-                                    c.prerequisites.join(","),
-                                ]
-                            })
-                            .collect();
-                        output::out!(
-                            "{}",
-                            output::table(
-                                &["CONTROL", "MODE", "NEVER AUTO", "DISABLED", "STATUS", "PREREQUISITES"],
-                                &rows
-                            )
-                        )?;
-                    }
-                }
-                Ok(0)
-            }
-            ControlsCommand::Set(args) => {
-                let mut policy = self.backend.settings().await?.policy;
-                let c: &mut ControlSettings = policy.controls.entry(args.id.clone()).or_default();
-                if let Some(mode) = args.mode {
-                    c.mode = Some(mode);
-                    c.reason = Some(args.reason.clone());
-                }
-                if let Some(kinds) = &args.kinds {
-                    c.kinds = Some(kinds.clone());
-                }
-                let names = |v: &Vec<String>| v.iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>();
-                if let Some(g) = &args.grant_types {
-                    c.grant_types = Some(names(g));
-                }
-                if let Some(n) = &args.connectors {
-                    c.connectors = Some(names(n));
-                }
-                if let Some(n) = args.never_auto {
-                    c.never_auto = n;
-                }
-                if let Some(why) = &args.disable {
-                    c.disabled = Some(why.clone());
-                }
-                if args.enable {
-                    c.disabled = None;
-                }
-                if let Some(s) = args.status {
-                    c.status = s;
-                }
-                if let Some(p) = &args.prerequisites {
-                    c.prerequisites = p.iter().filter(|s| !s.is_empty()).cloned().collect();
-                }
-                let doc = serde_json::to_value(&policy).context("cannot serialise the settings")?;
-                let (_, change) = self.save_policy(doc, &args.reason, &format!("controls.{}", args.id)).await?;
-                match change {
-                    Change::Pending(c) => self.print_pending(&c)?,
-                    Change::Applied(()) => outln!("control {} updated", clean(&args.id))?,
-                }
-                Ok(0)
-            }
+            ControlsCommand::List => self.controls_list().await,
+            ControlsCommand::Show { id } => self.control_show(id).await,
+            ControlsCommand::Set(args) => self.control_set(args).await,
         }
+    }
+
+    async fn control_set(&self, args: &ControlSetArgs) -> Result<u8, Failure> {
+        let mut policy = self.backend.settings().await?.policy;
+        let before = policy.clone();
+        let c: &mut ControlSettings = policy.controls.entry(args.id.clone()).or_default();
+        if let Some(mode) = args.mode {
+            c.mode = Some(mode);
+            c.reason = Some(args.reason.clone());
+        }
+        if let Some(kinds) = &args.kinds {
+            c.kinds = Some(kinds.clone());
+        }
+        let names = |v: &Vec<String>| v.iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>();
+        if let Some(g) = &args.grant_types {
+            c.grant_types = Some(names(g));
+        }
+        if let Some(n) = &args.connectors {
+            c.connectors = Some(names(n));
+        }
+        if let Some(n) = args.never_auto {
+            c.never_auto = n;
+        }
+        if let Some(why) = &args.disable {
+            c.disabled = Some(why.clone());
+        }
+        if args.enable {
+            c.disabled = None;
+        }
+        if let Some(s) = args.status {
+            c.status = s;
+        }
+        if let Some(p) = &args.prerequisites {
+            c.prerequisites = p.iter().filter(|s| !s.is_empty()).cloned().collect();
+        }
+        let mut doc = serde_json::to_value(&policy).context("cannot serialise the settings")?;
+        if let Some(why) = &args.override_earned {
+            override_promotions(&before, &mut doc, why);
+        }
+        let (_, change) = self.save_policy(doc, &args.reason, &format!("controls.{}", args.id)).await?;
+        match change {
+            Change::Pending(c) => self.print_pending(&c)?,
+            Change::Applied(()) => outln!("control {} updated", clean(&args.id))?,
+        }
+        Ok(0)
     }
 
     pub(crate) async fn kill_switch(&self, command: &KillSwitchCommand) -> Result<u8, Failure> {

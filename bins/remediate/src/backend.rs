@@ -230,6 +230,9 @@ impl Local {
             Ok(()) | Err(RelayError::Store(remediation_core::StoreError::Unsupported { .. })) => {}
             Err(e) => errln!("warning: cannot register the event sinks: {}", remediation_core::error_chain(&e)),
         }
+        // A config file may not seed a control in auto it has not earned (README, "Earning
+        // auto mode"); every command refuses, as the server refuses to start.
+        runtime.check_seeded_promotions().await.map_err(runtime_failure)?;
         let active = runtime.active().await.map_err(runtime_failure)?;
         let store = runtime.store().clone();
         Ok(Self {
@@ -871,6 +874,25 @@ impl Backend {
                     Change::Pending(c) => Ok(Change::Pending(c)),
                 }
             }
+        }
+    }
+
+    /// Every configured control with its settings, scope and record.
+    pub(crate) async fn controls(&self) -> Result<Vec<remediation_api::types::ControlView>, Failure> {
+        match self {
+            Self::Local(l) => Ok(remediation_service::controls::controls(&l.runtime).await?),
+            Self::Remote(r) => {
+                let view: remediation_api::types::ControlsView = r.get("/v1/controls").await?;
+                Ok(view.controls)
+            }
+        }
+    }
+
+    /// One configured control with its settings, scope and record.
+    pub(crate) async fn control(&self, id: &str) -> Result<remediation_api::types::ControlView, Failure> {
+        match self {
+            Self::Local(l) => Ok(remediation_service::controls::control(&l.runtime, id).await?),
+            Self::Remote(r) => r.get(&format!("/v1/controls/{}", url_segment(id))).await,
         }
     }
 

@@ -39,15 +39,22 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("plan", "remediate plan <ID>\n  remediate plan <ID> --output json"),
     ("settings", "remediate settings show\n  remediate settings set enabled true --reason \"go live\""),
     ("settings show", "remediate settings show --output json"),
-    ("settings set", "remediate settings set kinds.revoke manual --reason \"revocations need a human\""),
+    (
+        "settings set",
+        "remediate settings set kinds.revoke manual --reason \"revocations need a human\"\n  remediate settings set auto_promotion '{\"min_successes\": 20, \"min_days\": 60}' --reason \"stricter\"",
+    ),
     (
         "controls",
-        "remediate controls list\n  remediate controls set CIS-1.4 --status failing --reason \"scan of today\"",
+        "remediate controls list\n  remediate controls show CIS-1.4\n  remediate controls set CIS-1.4 --status failing --reason \"scan of today\"",
     ),
-    ("controls list", "remediate controls list"),
+    ("controls list", "remediate controls list\n  remediate controls list --output json"),
+    (
+        "controls show",
+        "remediate controls show CIS-1.4\n  remediate --server https://remediation.example controls show CIS-1.4 --output json",
+    ),
     (
         "controls set",
-        "remediate controls set CIS-1.4 --mode auto --kinds revoke --grant-types group_membership --reason \"low risk\"\n  remediate controls set CIS-1.4 --disable \"under review\" --reason \"audit finding\"",
+        "remediate controls set CIS-1.4 --mode manual --kinds revoke --grant-types group_membership --connectors okta --reason \"start manual\"\n  remediate controls set CIS-1.4 --mode auto --reason \"earned it\"\n  remediate controls set CIS-1.4 --mode auto --reason \"low risk\" --override-earned \"pilot approved by the CISO, CHG-1234\"\n  remediate controls set CIS-1.4 --disable \"under review\" --reason \"audit finding\"",
     ),
     ("kill-switch", "remediate kill-switch status\n  remediate kill-switch on --reason \"incident 4711\""),
     ("kill-switch on", "remediate kill-switch on --reason \"incident 4711\""),

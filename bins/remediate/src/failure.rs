@@ -88,7 +88,9 @@ impl From<remediation_runtime::access::AccessError> for Failure {
         use remediation_runtime::access::AccessError as A;
         match e {
             A::Engine(e) => e.into(),
-            e @ (A::NotAdmin { .. } | A::SameAdmin { .. } | A::Conflict(_)) => Self::new(ExitCode::Refused, e),
+            e @ (A::NotAdmin { .. } | A::SameAdmin { .. } | A::Conflict(_) | A::NotEarned { .. }) => {
+                Self::new(ExitCode::Refused, e)
+            }
             e @ A::NotFound(_) => Self::new(ExitCode::NotFound, e),
             e @ A::Invalid { .. } => Self::new(ExitCode::Usage, e),
             e => Self::new(ExitCode::Internal, e),
@@ -127,6 +129,7 @@ pub(crate) fn runtime_failure(e: RuntimeError) -> Failure {
         | RuntimeError::Connector { .. }
         | RuntimeError::UnknownConnectorType { .. }
         | RuntimeError::Events { .. } => ExitCode::Usage,
+        RuntimeError::UnearnedAuto { .. } => ExitCode::Refused,
         _ => ExitCode::Internal,
     };
     Failure::new(code, e)

@@ -7,6 +7,7 @@ mod admin;
 mod app;
 mod backend;
 mod bulk;
+mod controlscmd;
 mod demo;
 mod events;
 mod eventscmd;

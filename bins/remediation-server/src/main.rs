@@ -101,6 +101,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let runtime = Runtime::build(&loaded.config, &loaded.dir, None, options)
         .with_context(|| format!("using configuration {}", loaded.path.display()))?;
+    // A config file may not seed a control in auto it has not earned (README, "Earning auto
+    // mode"): refuse to start, naming the control and its record.
+    runtime
+        .check_seeded_promotions()
+        .await
+        .with_context(|| format!("using configuration {}", loaded.path.display()))?;
     let state = ApiState::new(
         Arc::new(runtime),
         ApiOptions {

@@ -213,6 +213,14 @@ impl From<remediation_runtime::access::AccessError> for ApiError {
             A::SameAdmin { .. } => Self::forbidden(message).with_details(json!({"rule": "two admins"})),
             A::NotFound(_) => Self::not_found(message),
             A::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            A::NotEarned { control, min_successes, min_days, .. } => {
+                Self::new(StatusCode::CONFLICT, "conflict", message).with_details(json!({
+                    "rule": "earned_auto",
+                    "control": control,
+                    "min_successes": min_successes,
+                    "min_days": min_days,
+                }))
+            }
             A::Invalid { field, .. } => Self::invalid(field, message),
             A::Engine(e) => e.into(),
             A::Store(e) => e.into(),

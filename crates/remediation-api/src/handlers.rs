@@ -474,6 +474,25 @@ pub(crate) async fn get_settings(
     Ok(Json(settings_view(&state).await?))
 }
 
+/// `GET /v1/controls`: every configured control with its record (viewer).
+pub(crate) async fn controls(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+) -> Result<Json<t::ControlsView>, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(t::ControlsView { controls: remediation_service::controls::controls(state.runtime()).await? }))
+}
+
+/// `GET /v1/controls/{id}`: one configured control with its record (viewer).
+pub(crate) async fn control(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<t::ControlView>, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(remediation_service::controls::control(state.runtime(), &id).await?))
+}
+
 /// RFC 7396 JSON merge patch.
 fn merge(target: &mut Value, patch: &Value) {
     match (target, patch) {

@@ -469,6 +469,19 @@ pub struct SettingsView {
     pub limits: Limits,
 }
 
+/// `GET /v1/controls` response: every configured control with its settings, scope and track
+/// record, by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ControlsView {
+    /// The controls.
+    pub controls: Vec<ControlView>,
+}
+
+/// `GET /v1/controls/{id}` response (and each item of [`ControlsView`]): the service's
+/// [`remediation_service::controls::ControlView`], whose record says whether the control's
+/// override has earned `auto` and why not.
+pub use remediation_service::controls::ControlView;
+
 /// `PATCH /v1/settings` body: a JSON merge patch (RFC 7396) applied to the policy settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

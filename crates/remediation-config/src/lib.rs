@@ -770,6 +770,11 @@ default_mode = "manual"
 min_approvals = 1
 # how long after completion an action can be rolled back (seconds; 60 to 2592000)
 rollback_window_secs = 86400
+# a control override may be set to auto only after this many successful manual remediations,
+# the first at least min_days ago, none rolled back; it drops back to manual when more than
+# max_rate_percent of its last `window` auto actions were rolled back or failed verification
+# auto_promotion = { min_successes = 10, min_days = 30 }
+# auto_demotion = { window = 20, max_rate_percent = 10 }
 
 # Per-kind overrides; every mode override needs a reason. Example:
 # [policy.kinds.revoke]
@@ -779,12 +784,14 @@ rollback_window_secs = 86400
 
 # Per-control overrides. A control's mode applies only to the kinds, grant types and
 # connectors it names (all three required with `mode`); to any other action tagged with the
-# control it can only lower the mode. Examples:
+# control it can only lower the mode. Start a control in manual: auto must be earned (see
+# auto_promotion; `remediate controls show ID` prints the record), or an admin states why not
+# in `promotion_override_reason`, else neither the CLI nor the server starts. Examples:
 # [policy.controls."CIS-1.2"]
 # never_auto = true
 # [policy.controls."notify-stale-owner"]
-# mode = "auto"
-# reason = "only sends a notification"
+# mode = "manual"
+# reason = "start manual; promote once it has earned auto"
 # kinds = ["notify"]
 # grant_types = ["notification"]
 # connectors = ["sandbox"]

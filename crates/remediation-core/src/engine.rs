@@ -1999,6 +1999,41 @@ impl Engine {
         self.change_safety(actor, "settings_changed", reason, |s| s.settings = Some(settings)).await
     }
 
+    /// Replaces the policy settings as `system`, for a change the engine's rules make by
+    /// themselves (a control demoted from `auto`), recorded as a settings record `event` with
+    /// `reason`. Compare-and-swap: applies only while the stored settings still equal
+    /// `expected`, and returns `false`, writing nothing, when they differ or another writer
+    /// changed the safety state meanwhile, so replicas making the same change write it once.
+    pub async fn system_settings_change(
+        &self,
+        expected: &Option<serde_json::Value>,
+        settings: serde_json::Value,
+        event: &str,
+        reason: String,
+    ) -> Result<bool, EngineError> {
+        let previous = self.store.safety_state().await?;
+        if &previous.settings != expected {
+            return Ok(false);
+        }
+        let mut new = previous.clone();
+        new.settings = Some(settings);
+        let record = SettingsRecord {
+            setting_event: event.to_owned(),
+            actor: Actor::system().name,
+            credential: None,
+            at: self.clock.now(),
+            comment: Some(reason),
+            previous: serde_json::to_value(&previous).map_err(crate::hash::CanonicalError)?,
+            value: serde_json::to_value(&new).map_err(crate::hash::CanonicalError)?,
+            action_id: None,
+        };
+        match self.store.update_safety_state(&previous, &new, &record).await {
+            Ok(()) => Ok(true),
+            Err(crate::StoreError::SafetyConflict) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Records a refused attempt in the audit trail as a settings record (stores without
     /// audit notes skip it). `previous` and `value` say what the attempt was about.
     async fn note(

@@ -45,6 +45,23 @@ pub enum SettingsError {
         /// The first missing key (`kinds`, `grant_types` or `connectors`).
         key: &'static str,
     },
+    /// `auto_demotion` that judges no action or allows more than all of them to go wrong.
+    #[error(
+        "auto_demotion judges the last {window} auto actions with at most {max_rate_percent}% going wrong; \
+         window must be at least 1 and max_rate_percent at most 100"
+    )]
+    DemotionOutOfRange {
+        /// The window.
+        window: u32,
+        /// The rate.
+        max_rate_percent: u32,
+    },
+    /// A control's `promotion_override_reason` that is blank.
+    #[error("control {control} has a blank `promotion_override_reason`; an override must say why")]
+    EmptyPromotionOverride {
+        /// The control id.
+        control: String,
+    },
 }
 
 impl SettingsError {
@@ -53,6 +70,10 @@ impl SettingsError {
     pub fn key(&self) -> Option<String> {
         match self {
             Self::ControlOverrideWithoutScope { control, key } => Some(format!("controls.\"{control}\".{key}")),
+            Self::EmptyPromotionOverride { control } => {
+                Some(format!("controls.\"{control}\".promotion_override_reason"))
+            }
+            Self::DemotionOutOfRange { .. } => Some("auto_demotion".to_owned()),
             Self::OverrideWithoutReason { scope } => {
                 let (table, name) = scope.split_once(' ')?;
                 let table = if table == "kind" { "kinds" } else { "controls" };

@@ -30,7 +30,8 @@ pub use gates::{
 };
 pub use risk::{blast_radius, blast_radius_reaching, reach_points, risk_of};
 pub use settings::{
-    ControlSettings, ControlStatus, KindSettings, MAX_ROLLBACK_WINDOW_SECS, MIN_ROLLBACK_WINDOW_SECS, PolicySettings,
+    AutoDemotion, AutoPromotion, ControlSettings, ControlStatus, KindSettings, MAX_ROLLBACK_WINDOW_SECS,
+    MIN_ROLLBACK_WINDOW_SECS, PolicySettings,
 };
 
 /// The gate pipeline: validation first, then the configured gates, under one set of settings.

@@ -44,6 +44,50 @@ pub struct PolicySettings {
     /// action is reported for a person to decide. On: a fresh action is suggested, under the
     /// mode policy and every gate like any other suggestion.
     pub redo_fixes_that_did_not_hold: bool,
+    /// The record a control override must have before it may be set to `auto` (see
+    /// [`AutoPromotion`]).
+    pub auto_promotion: AutoPromotion,
+    /// When a control override in `auto` drops back to `manual` by itself (see
+    /// [`AutoDemotion`]).
+    pub auto_demotion: AutoDemotion,
+}
+
+/// The record a control override must have before it may be set to `auto`: at least
+/// `min_successes` successful manual remediations (completed actions of the control inside the
+/// override's scope that a person approved), the first at least `min_days` days ago, and none
+/// of the control's actions in scope rolled back. An admin may set `auto` without it by giving
+/// the control a `promotion_override_reason` (audited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AutoPromotion {
+    /// Successful manual remediations needed (default 10).
+    pub min_successes: u32,
+    /// Days the first of them must lie in the past (default 30).
+    pub min_days: u32,
+}
+
+impl Default for AutoPromotion {
+    fn default() -> Self {
+        Self { min_successes: 10, min_days: 30 }
+    }
+}
+
+/// When a control override in `auto` drops back to `manual` by itself (as `system`, audited):
+/// when more than `max_rate_percent` % of its last `window` auto actions (executed, in the
+/// override's scope) were rolled back or failed verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AutoDemotion {
+    /// How many of the latest auto actions are judged (default 20).
+    pub window: u32,
+    /// The share of them, in percent, that may go wrong without a demotion (default 10).
+    pub max_rate_percent: u32,
+}
+
+impl Default for AutoDemotion {
+    fn default() -> Self {
+        Self { window: 20, max_rate_percent: 10 }
+    }
 }
 
 impl Default for PolicySettings {
@@ -60,6 +104,8 @@ impl Default for PolicySettings {
             dry_run: false,
             dry_run_connectors: Vec::new(),
             redo_fixes_that_did_not_hold: false,
+            auto_promotion: AutoPromotion::default(),
+            auto_demotion: AutoDemotion::default(),
         }
     }
 }
@@ -124,6 +170,17 @@ pub struct ControlSettings {
     /// Whether the control currently passes, as last reported.
     #[serde(default)]
     pub status: ControlStatus,
+    /// Why this override is in `auto` although it has not earned it (see [`AutoPromotion`]):
+    /// an admin's decision, kept in the audit with the settings. Only read while `mode` is
+    /// `auto`; cleared when the control is set to another mode or demoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion_override_reason: Option<String>,
+    /// When `mode` last became `auto` (stamped when that change is stored): automatic
+    /// demotion judges only the auto actions suggested since, so a control promoted again
+    /// starts with a clean slate. Absent: every auto action counts.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub auto_since: Option<time::OffsetDateTime>,
 }
 
 impl ControlSettings {
@@ -186,6 +243,12 @@ impl PolicySettings {
         if self.min_approvals == 0 {
             return Err(SettingsError::ZeroApprovals { scope: "default".to_owned() });
         }
+        if self.auto_demotion.window == 0 || self.auto_demotion.max_rate_percent > 100 {
+            return Err(SettingsError::DemotionOutOfRange {
+                window: self.auto_demotion.window,
+                max_rate_percent: self.auto_demotion.max_rate_percent,
+            });
+        }
         for (kind, k) in &self.kinds {
             let scope = format!("kind {kind}");
             if k.mode.is_some() && k.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
@@ -201,6 +264,9 @@ impl PolicySettings {
         for (id, c) in &self.controls {
             if c.mode.is_some() && c.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
                 return Err(SettingsError::OverrideWithoutReason { scope: format!("control {id}") });
+            }
+            if c.promotion_override_reason.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                return Err(SettingsError::EmptyPromotionOverride { control: id.clone() });
             }
             if c.mode.is_some()
                 && let Some(key) = c.missing_scope().first()
@@ -237,6 +303,18 @@ impl PolicySettings {
             ));
         }
         notes
+    }
+
+    /// Drops every `promotion_override_reason` of a control whose mode is not `auto`, so an
+    /// old justification cannot carry a later promotion; returns the controls cleared.
+    pub fn clear_stale_overrides(&mut self) -> Vec<String> {
+        let mut cleared = Vec::new();
+        for (id, c) in &mut self.controls {
+            if c.mode != Some(Mode::Auto) && c.promotion_override_reason.take().is_some() {
+                cleared.push(id.clone());
+            }
+        }
+        cleared
     }
 
     /// Reads settings kept in the store by any version: parses them and applies

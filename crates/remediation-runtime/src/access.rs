@@ -63,6 +63,23 @@ pub enum AccessError {
         /// What is wrong.
         message: String,
     },
+    /// A control override was set to `auto` without the record that earns it and without an
+    /// admin's `promotion_override_reason`.
+    #[error(
+        "control {control} has not earned auto: {record} (it needs {min_successes} successful manual remediations \
+         over at least {min_days} days with none rolled back); an admin may override this with a \
+         `promotion_override_reason` on the control (`--override-earned REASON`), which the audit keeps"
+    )]
+    NotEarned {
+        /// The control.
+        control: String,
+        /// Its record, in plain words (`3 of 10 successful manual remediations; ...`).
+        record: String,
+        /// Successful manual remediations needed.
+        min_successes: u32,
+        /// Days the first must lie in the past.
+        min_days: u32,
+    },
     /// The engine refused or failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -232,6 +249,20 @@ pub fn escalations(old: &PolicySettings, new: &PolicySettings) -> Vec<String> {
             old.emergency_access_max_age_days, new.emergency_access_max_age_days
         ));
     }
+    let (op, np) = (old.auto_promotion, new.auto_promotion);
+    if np.min_successes < op.min_successes || np.min_days < op.min_days {
+        found.push(format!(
+            "auto_promotion lowered from {} successes over {} days to {} over {}",
+            op.min_successes, op.min_days, np.min_successes, np.min_days
+        ));
+    }
+    let (od, nd) = (old.auto_demotion, new.auto_demotion);
+    if nd.max_rate_percent > od.max_rate_percent || nd.window > od.window {
+        found.push(format!(
+            "auto_demotion loosened from {}% of {} auto actions to {}% of {}",
+            od.max_rate_percent, od.window, nd.max_rate_percent, nd.window
+        ));
+    }
     // Per kind, the effective values: an override removed falls back to the default, which
     // may be looser than the override was.
     let kinds: std::collections::BTreeSet<_> = old.kinds.keys().chain(new.kinds.keys()).collect();
@@ -262,6 +293,11 @@ pub fn escalations(old: &PolicySettings, new: &PolicySettings) -> Vec<String> {
         let (was, now) = (old.controls.get(id), new.controls.get(id));
         if to_auto(was.and_then(|w| w.mode), now.and_then(|c| c.mode)) {
             found.push(format!("control {id} switched to auto"));
+        } else if let (Some(w), Some(n)) = (was, now)
+            && n.mode == Some(Mode::Auto)
+            && crate::earned::widens(w, n)
+        {
+            found.push(format!("control {id} in auto widened its scope"));
         }
         if was.is_some_and(|w| w.never_auto) && !now.is_some_and(|c| c.never_auto) {
             found.push(format!("control {id} no longer never_auto"));
@@ -439,9 +475,17 @@ impl Runtime {
         require_admin(actor, "change settings")?;
         require_reason(reason)?;
         let active = self.active().await?;
-        let new: PolicySettings = serde_json::from_value(doc.clone())
+        let mut new: PolicySettings = serde_json::from_value(doc.clone())
             .map_err(|e| AccessError::Invalid { field: "settings", message: e.to_string() })?;
-        let found = escalations(&active.settings, &new);
+        let doc = if self.stamp_promotions(&active.settings, &mut new) {
+            serde_json::to_value(&new)
+                .map_err(|e| AccessError::Invalid { field: "settings", message: e.to_string() })?
+        } else {
+            doc
+        };
+        let promotions = self.check_promotions(&active.settings, &new).await?;
+        let mut found = escalations(&active.settings, &new);
+        found.extend(promotions);
         if found.is_empty() {
             active.engine.update_settings(actor, doc, reason.to_owned()).await?;
             return Ok(Outcome::Applied(()));
@@ -450,6 +494,59 @@ impl Runtime {
         let summary = format!("change settings: {}", found.join("; "));
         let proposal = Proposal::Settings { previous, settings: doc, escalations: found };
         Ok(Outcome::Pending(Box::new(self.propose(actor, &proposal, summary, reason).await?)))
+    }
+
+    /// Normalises the promotions from `old` to `new`: drops the `promotion_override_reason` of
+    /// every control not in `auto` (an old justification must not carry a later promotion) and
+    /// stamps `auto_since` on each control switched to `auto`. Returns whether it changed `new`.
+    fn stamp_promotions(&self, old: &PolicySettings, new: &mut PolicySettings) -> bool {
+        let mut changed = !new.clear_stale_overrides().is_empty();
+        let now = self.now();
+        for id in crate::earned::promoted(old, new) {
+            if let Some(c) = new.controls.get_mut(&id) {
+                c.auto_since = Some(now);
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Checks each control `new` switches to `auto` against its record (read from the store
+    /// now, under the stricter of both settings' `auto_promotion`): earned, or overridden by an
+    /// admin's `promotion_override_reason`; otherwise [`AccessError::NotEarned`]. Returns one
+    /// sentence per promotion, for the change's summary and so the audit.
+    pub async fn check_promotions(
+        &self,
+        old: &PolicySettings,
+        new: &PolicySettings,
+    ) -> Result<Vec<String>, AccessError> {
+        let mut judged = new.clone();
+        judged.auto_promotion.min_successes = old.auto_promotion.min_successes.max(new.auto_promotion.min_successes);
+        judged.auto_promotion.min_days = old.auto_promotion.min_days.max(new.auto_promotion.min_days);
+        let mut notes = Vec::new();
+        for id in crate::earned::promoted(old, new) {
+            let Some(control) = new.controls.get(&id) else { continue };
+            let record =
+                crate::earned::control_record(self.store().as_ref(), &id, control, &judged, self.now()).await?;
+            match (record.why_not, control.promotion_override_reason.as_deref()) {
+                (None, _) => notes.push(format!(
+                    "control {id} earned auto: {} successful manual remediations, none rolled back",
+                    record.manual_successes
+                )),
+                (Some(why), Some(reason)) if !reason.trim().is_empty() => notes.push(format!(
+                    "control {id} set to auto without the earned record ({why}); admin override: {reason}"
+                )),
+                (Some(why), _) => {
+                    return Err(AccessError::NotEarned {
+                        control: id,
+                        record: why,
+                        min_successes: judged.auto_promotion.min_successes,
+                        min_days: judged.auto_promotion.min_days,
+                    });
+                }
+            }
+        }
+        Ok(notes)
     }
 
     /// Turns the kill switch on (at once) or off (waits for a second admin while it is on).
@@ -532,7 +629,7 @@ impl Runtime {
             change.summary, change.proposed_by, actor.name, change.reason
         );
         if let Err(e) = self.apply(actor, &proposal, &comment).await {
-            let stale = matches!(e, AccessError::Conflict(_));
+            let stale = matches!(e, AccessError::Conflict(_) | AccessError::NotEarned { .. });
             if stale {
                 let note = Some(format!("not applied: {e}"));
                 self.store().close_change(id, PendingStatus::Failed, actor, note, self.now()).await?;
@@ -551,6 +648,10 @@ impl Runtime {
                 if &current != previous {
                     return Err(AccessError::Conflict("the settings changed since this change was proposed".into()));
                 }
+                // The record may have changed since the proposal (a rollback meanwhile).
+                let new: PolicySettings = serde_json::from_value(settings.clone())
+                    .map_err(|e| AccessError::Conflict(format!("the proposed settings cannot be read: {e}")))?;
+                self.check_promotions(&self.active().await?.settings, &new).await?;
                 engine.update_settings(actor, settings.clone(), comment.to_owned()).await?;
             }
             Proposal::KillSwitchOff => {
@@ -588,7 +689,7 @@ impl Runtime {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 mod tests {
-    use remediation_core::KindName;
+    use remediation_core::{Clock as _, KindName};
     use remediation_gates::{ControlSettings, KindSettings};
 
     use super::*;
@@ -679,6 +780,27 @@ mod tests {
             &["control C-1 no longer never_auto"],
         );
         check(|s| s.controls.entry("C-2".into()).or_default().never_auto = true, &[]);
+        // An override in auto that reaches further is a promotion too; narrowing is not.
+        let mut auto = PolicySettings::default();
+        auto.controls.insert(
+            "C-3".into(),
+            ControlSettings {
+                mode: Some(Mode::Auto),
+                reason: Some("r".into()),
+                kinds: Some(vec![KindName::Notify]),
+                grant_types: Some(vec!["notification".into()]),
+                connectors: Some(vec!["sandbox".into(), "okta".into()]),
+                ..ControlSettings::default()
+            },
+        );
+        let mut wider = auto.clone();
+        wider.controls.entry("C-3".into()).or_default().kinds = Some(vec![KindName::Notify, KindName::Suspend]);
+        assert_eq!(escalations(&auto, &wider), ["control C-3 in auto widened its scope"]);
+        assert_eq!(crate::earned::promoted(&auto, &wider), ["C-3"]);
+        let mut narrower = auto.clone();
+        narrower.controls.entry("C-3".into()).or_default().connectors = Some(vec!["sandbox".into()]);
+        assert_eq!(escalations(&auto, &narrower), Vec::<String>::new());
+        assert_eq!(crate::earned::promoted(&auto, &narrower), Vec::<String>::new());
         check(|s| s.enabled = true, &[]);
         // Removing an override falls back to something looser.
         check(|s| drop(s.controls.remove("C-1")), &["control C-1 no longer never_auto"]);
@@ -813,6 +935,126 @@ mod tests {
             f.rt.store().pending_change(&c.id).await.expect("read").map(|c| c.status),
             Some(PendingStatus::Failed)
         );
+    }
+
+    /// Settings with control C-1 in `mode` over revokes of group memberships on `sandbox`.
+    fn with_control(settings: &PolicySettings, mode: Mode, override_reason: Option<&str>) -> serde_json::Value {
+        let mut s = settings.clone();
+        s.controls.insert(
+            "C-1".into(),
+            ControlSettings {
+                mode: Some(mode),
+                reason: Some("reviewed".into()),
+                kinds: Some(vec![KindName::Revoke]),
+                grant_types: Some(vec!["group_membership".into()]),
+                connectors: Some(vec!["sandbox".into()]),
+                promotion_override_reason: override_reason.map(str::to_owned),
+                ..ControlSettings::default()
+            },
+        );
+        serde_json::to_value(&s).expect("json")
+    }
+
+    async fn past(f: &Fixture, seed: u64, mode: Mode, days_ago: i64, ending: remediation_testkit::history::Ending) {
+        let at = f.clock.now() - Duration::days(days_ago);
+        let p = remediation_testkit::history::Past::new("C-1", seed, mode, at, ending);
+        remediation_testkit::history::record(f.rt.store().as_ref(), p).await.expect("record");
+    }
+
+    #[tokio::test]
+    async fn a_control_is_set_to_auto_only_with_its_record_or_an_admins_audited_override() {
+        use remediation_testkit::history::Ending;
+        let f = fixture();
+        let settings = f.rt.active().await.expect("active").settings;
+        // Start manual: immediate.
+        let manual = with_control(&settings, Mode::Manual, None);
+        assert!(matches!(f.rt.change_settings(&alice(), manual, "start manual").await, Ok(Outcome::Applied(()))));
+        let settings = f.rt.active().await.expect("active").settings;
+        for seed in 1..=3 {
+            past(&f, seed, Mode::Manual, 2, Ending::Completed).await;
+        }
+        // Auto without the record: refused, saying what the record is.
+        let auto = with_control(&settings, Mode::Auto, None);
+        let e = f.rt.change_settings(&alice(), auto, "fewer clicks").await.expect_err("refused");
+        let text = e.to_string();
+        assert!(matches!(e, AccessError::NotEarned { .. }), "{e:?}");
+        assert!(text.contains("3 of 10 successful manual remediations; first 2 days ago, 30 needed"), "{text}");
+        assert!(f.rt.pending_changes(false).await.expect("list").is_empty(), "nothing proposed");
+        // With an admin's override: proposed, confirmed, and the reason is in the audit.
+        let auto = with_control(&settings, Mode::Auto, Some("vendor-approved playbook, INC-42"));
+        let c = pending(f.rt.change_settings(&alice(), auto, "fewer clicks").await.expect("propose"));
+        assert!(c.summary.contains("admin override: vendor-approved playbook, INC-42"), "{}", c.summary);
+        f.rt.confirm_change(&bob(), &c.id, None).await.expect("confirm");
+        let active = f.rt.active().await.expect("active").settings;
+        let control = &active.controls["C-1"];
+        assert_eq!(control.mode, Some(Mode::Auto));
+        assert_eq!(control.auto_since, Some(f.clock.now()));
+        let audit =
+            f.rt.store().audit_page(&remediation_core::AuditFilter::default(), None, 10_000).await.expect("audit");
+        let changed = audit
+            .iter()
+            .rev()
+            .find_map(|r| match &r.body {
+                remediation_audit::AuditBody::Settings(s) if s.setting_event == "settings_changed" => Some(s),
+                _ => None,
+            })
+            .expect("settings record");
+        assert!(
+            changed.comment.as_deref().unwrap_or_default().contains("admin override: vendor-approved playbook, INC-42"),
+            "{changed:?}"
+        );
+        assert_eq!(
+            changed.value["settings"]["controls"]["C-1"]["promotion_override_reason"],
+            "vendor-approved playbook, INC-42"
+        );
+        // Back to manual drops the override, so it cannot carry a later promotion.
+        let manual = with_control(&active, Mode::Manual, Some("vendor-approved playbook, INC-42"));
+        f.rt.change_settings(&alice(), manual, "back to manual").await.expect("manual");
+        let active = f.rt.active().await.expect("active").settings;
+        assert_eq!(active.controls["C-1"].promotion_override_reason, None);
+    }
+
+    #[tokio::test]
+    async fn an_earned_record_is_enough_and_is_judged_again_when_confirmed() {
+        use remediation_testkit::history::Ending;
+        let f = fixture();
+        let settings = f.rt.active().await.expect("active").settings;
+        f.rt.change_settings(&alice(), with_control(&settings, Mode::Manual, None), "start").await.expect("manual");
+        let settings = f.rt.active().await.expect("active").settings;
+        for seed in 1..=10 {
+            past(&f, seed, Mode::Manual, 31, Ending::Completed).await;
+        }
+        let c = pending(
+            f.rt.change_settings(&alice(), with_control(&settings, Mode::Auto, None), "earned").await.expect("propose"),
+        );
+        assert!(c.summary.contains("control C-1 earned auto: 10 successful manual remediations"), "{}", c.summary);
+        // A rollback before the second admin confirms: the change no longer applies.
+        past(&f, 11, Mode::Manual, 1, Ending::RolledBack).await;
+        let e = f.rt.confirm_change(&bob(), &c.id, None).await.expect_err("not earned any more");
+        assert!(matches!(e, AccessError::NotEarned { .. }), "{e:?}");
+        assert_eq!(f.rt.active().await.expect("active").settings.controls["C-1"].mode, Some(Mode::Manual));
+        assert_eq!(
+            f.rt.store().pending_change(&c.id).await.expect("read").map(|c| c.status),
+            Some(PendingStatus::Failed)
+        );
+    }
+
+    #[tokio::test]
+    async fn settings_from_the_file_may_not_start_a_control_in_auto_it_has_not_earned() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = remediation_config::Config::default();
+        let auto: PolicySettings =
+            serde_json::from_value(with_control(&PolicySettings::default(), Mode::Auto, None)).expect("settings");
+        config.policy = auto.clone();
+        let rt = Runtime::build(&config, dir.path(), None, crate::RuntimeOptions::default()).expect("runtime");
+        let e = rt.check_seeded_promotions().await.expect_err("refused");
+        let text = e.to_string();
+        assert!(text.contains("[policy.controls.\"C-1\"]") && text.contains("0 of 10"), "{text}");
+        // With the admin's reason in the file, it starts.
+        config.policy = serde_json::from_value(with_control(&PolicySettings::default(), Mode::Auto, Some("pilot")))
+            .expect("settings");
+        let rt = Runtime::build(&config, dir.path(), None, crate::RuntimeOptions::default()).expect("runtime");
+        rt.check_seeded_promotions().await.expect("overridden");
     }
 
     #[tokio::test]

@@ -6,6 +6,19 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
+    /// The configuration file sets a control override to `auto` that has not earned it and
+    /// gives no `promotion_override_reason`.
+    #[error(
+        "[policy.controls.\"{control}\"] sets mode = \"auto\" but the control has not earned it: {record}; \
+         start it in \"manual\" until it has, or give the admin's reason as `promotion_override_reason` \
+         under [policy.controls.\"{control}\"] (see \"Earning auto mode\" in the README)"
+    )]
+    UnearnedAuto {
+        /// The control.
+        control: String,
+        /// Its record, in plain words.
+        record: String,
+    },
     /// The configuration file cannot be used.
     #[error(transparent)]
     Config(#[from] Box<remediation_config::ConfigError>),

@@ -28,6 +28,7 @@
 
 pub mod access;
 pub mod catalog;
+pub mod earned;
 mod error;
 pub mod files;
 pub mod relay;
@@ -329,6 +330,32 @@ impl Runtime {
             *current = (state.settings, active);
         }
         Ok(current.1.clone())
+    }
+
+    /// Refuses policy settings seeded from the configuration file (nothing changed them in
+    /// the store yet) that set a control override to `auto` without the record that earns it
+    /// (see [`earned`]) and without a `promotion_override_reason`: both binaries call this at
+    /// start, so a file cannot bypass the rule that settings changes enforce. Settings kept in
+    /// the store were judged when they were changed, and are not judged again here.
+    pub async fn check_seeded_promotions(&self) -> Result<(), RuntimeError> {
+        let active = self.active().await?;
+        if active.source != SettingsSource::Config {
+            return Ok(());
+        }
+        for (id, control) in &active.settings.controls {
+            let overridden = control.promotion_override_reason.as_deref().is_some_and(|r| !r.trim().is_empty());
+            if control.mode != Some(remediation_core::Mode::Auto) || overridden {
+                continue;
+            }
+            let record =
+                earned::control_record(self.store().as_ref(), id, control, &active.settings, self.clock().now())
+                    .await
+                    .map_err(RuntimeError::Store)?;
+            if let Some(why) = record.why_not {
+                return Err(RuntimeError::UnearnedAuto { control: id.clone(), record: why });
+            }
+        }
+        Ok(())
     }
 
     /// How long a change waiting for a second admin stays open (`[actors]

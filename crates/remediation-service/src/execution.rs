@@ -141,7 +141,27 @@ pub async fn force_execute(runtime: &Runtime, actor: &Actor, id: ActionId, reaso
     Attempt::after(recover_expired(runtime).await, run).await
 }
 
+/// The action an execution finished (completed or failed), if it finished one.
+pub(crate) fn finished(outcome: &ExecuteOutcome) -> Option<&Action> {
+    match outcome {
+        ExecuteOutcome::Completed { action, .. } | ExecuteOutcome::Failed { action, .. } => Some(action),
+        _ => None,
+    }
+}
+
+/// Judges the controls of the auto actions that just finished for demotion
+/// ([`crate::controls::review_finished`]). A failure to judge is logged, never the caller's
+/// error: the write it follows has happened, and the next finished action judges again.
+pub(crate) async fn review(runtime: &Runtime, finished: &[Action]) {
+    if let Err(e) = crate::controls::review_finished(runtime, finished).await {
+        tracing::warn!(error = %remediation_core::error_chain(&e), "cannot judge controls for automatic demotion");
+    }
+}
+
 async fn executed(runtime: &Runtime, outcome: ExecuteOutcome) -> Result<Executed, ServiceError> {
+    if let Some(action) = finished(&outcome) {
+        review(runtime, std::slice::from_ref(action)).await;
+    }
     let rollback_expires_at = match &outcome {
         ExecuteOutcome::Completed { action, .. } => {
             runtime.active().await?.engine.get(action.id).await?.rollback_expires_at
@@ -159,7 +179,11 @@ pub async fn rollback(
     id: ActionId,
     note: Option<String>,
 ) -> Attempt<RollbackOutcome> {
-    let run = async { Ok(runtime.active().await?.engine.rollback(id, actor, note).await?) };
+    let run = async {
+        let outcome = runtime.active().await?.engine.rollback(id, actor, note).await?;
+        review(runtime, std::slice::from_ref(outcome.action())).await;
+        Ok(outcome)
+    };
     Attempt::after(recover_expired(runtime).await, run).await
 }
 
@@ -170,7 +194,11 @@ pub async fn approve_rollback(
     id: ActionId,
     note: Option<String>,
 ) -> Attempt<RollbackOutcome> {
-    let run = async { Ok(runtime.active().await?.engine.approve_rollback(id, actor, note).await?) };
+    let run = async {
+        let outcome = runtime.active().await?.engine.approve_rollback(id, actor, note).await?;
+        review(runtime, std::slice::from_ref(outcome.action())).await;
+        Ok(outcome)
+    };
     Attempt::after(recover_expired(runtime).await, run).await
 }
 

@@ -25,6 +25,7 @@
 
 mod campaigns;
 mod connectors;
+pub mod controls;
 mod error;
 mod events;
 mod execution;

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use remediation_core::{
-    Action, ActionDetail, ActionId, Actor, Clock, Engine, EngineError, ExecuteOutcome, PendingChange, Recovery,
+    Action, ActionDetail, ActionId, Actor, Clock, Engine, EngineError, ExecuteOutcome, Mode, PendingChange, Recovery,
 };
 use remediation_runtime::Runtime;
 use time::OffsetDateTime;
@@ -63,7 +63,7 @@ impl WorkerConfig {
 }
 
 /// What one tick did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TickReport {
     /// Actions expired (not approved in time), and rollback requests closed with their window.
     pub expired: usize,
@@ -77,6 +77,9 @@ pub struct TickReport {
     pub left_alone: usize,
     /// The most executions that were in flight at once during the tick.
     pub max_in_flight: usize,
+    /// The auto-approved actions whose execution finished (completed or failed) during the
+    /// tick: [`Worker::tick`] judges their controls for automatic demotion.
+    pub finished_auto: Vec<Action>,
 }
 
 /// What the worker reports as it goes, and how it learns it must stop. Every method has a
@@ -155,7 +158,9 @@ impl Worker {
         for c in runtime.expire_changes().await? {
             hooks.change_expired(&c);
         }
-        self.tick_engine(&engine, runtime.clock().as_ref(), hooks).await
+        let report = self.tick_engine(&engine, runtime.clock().as_ref(), hooks).await?;
+        crate::execution::review(runtime, &report.finished_auto).await;
+        Ok(report)
     }
 
     /// Runs one tick over `engine`: expires stale approvals, and unless `hooks` says it is
@@ -245,6 +250,9 @@ impl Worker {
                     refused.remove(&id);
                     if matches!(outcome, ExecuteOutcome::Requeued { .. }) {
                         report.requeued += 1;
+                    }
+                    if let Some(action) = crate::execution::finished(&outcome).filter(|a| a.mode == Mode::Auto) {
+                        report.finished_auto.push(action.clone());
                     }
                     hooks.executed(&outcome, started.elapsed(), now);
                     report.executed += 1;

@@ -50,6 +50,7 @@ pub mod connector;
 pub mod fakes;
 pub mod golden;
 mod harness;
+pub mod history;
 pub mod permission_map;
 pub mod policy;
 pub mod private_pg;

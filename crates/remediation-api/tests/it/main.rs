@@ -7,6 +7,7 @@ mod authz;
 mod conformance;
 mod console;
 mod contract;
+mod controls;
 mod findings;
 mod principals;
 mod secrets;
