@@ -117,12 +117,13 @@ fn list_shows_the_risk_the_engine_judged_and_a_relative_age() {
 
     let table = env.expect("local:bob", &["list"], 0).stdout;
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(cells(lines[0]), ["ID", "STATE", "RISK", "KIND", "TARGET", "CONNECTOR", "REQUESTED BY", "AGE"]);
+    assert_eq!(cells(lines[0]), ["#", "ID", "STATE", "RISK", "KIND", "TARGET", "CONNECTOR", "REQUESTED BY", "AGE"]);
     let row = cells(lines[1]);
-    assert_eq!(row[0], id, "{table}");
-    assert_eq!(row[1], "pending_approval", "{table}");
-    assert_eq!(row[2], expected_risk, "the risk the gates judged at suggestion:\n{table}");
-    let age = row[7];
+    assert_eq!(row[0], "#1", "the first action's handle:\n{table}");
+    assert_eq!(row[1], id, "{table}");
+    assert_eq!(row[2], "pending_approval", "{table}");
+    assert_eq!(row[3], expected_risk, "the risk the gates judged at suggestion:\n{table}");
+    let age = row[8];
     let (number, unit) = age.split_at(age.len() - 1);
     assert!(number.parse::<u64>().is_ok() && ["s", "m"].contains(&unit), "age `{age}` in\n{table}");
     assert!(!table.contains("T0") && !table.contains("T1") && !table.contains("T2"), "no timestamps:\n{table}");
@@ -135,6 +136,46 @@ fn list_shows_the_risk_the_engine_judged_and_a_relative_age() {
         time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).expect("RFC 3339");
     }
     assert!(first.get("age").is_none() && first.get("risk").is_none(), "{first}");
+}
+
+#[test]
+fn a_handle_is_accepted_wherever_an_id_is() {
+    let env = Env::new();
+    env.init_enabled();
+    let first = env.expect("local:alice", REVOKE_ALICE_ADMINS, 0).json();
+    let id = first["action"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(first["action"]["handle"], 1, "{first}");
+    let shown = env.expect("local:bob", &["show", "#1", "--output", "json"], 0).json();
+    assert_eq!(shown["action"]["id"], id.as_str());
+    env.expect("local:bob", &["plan", "1"], 0);
+    let approved = env.expect("local:bob", &["approve", "#1", "--output", "json"], 0).json();
+    assert_eq!(approved["state"], "approved", "{approved}");
+    let run = env.expect("local:bob", &["show", "#2"], 4);
+    assert!(run.stderr.contains("no action #2"), "{}", run.stderr);
+    let run = env.expect("local:bob", &["show", "#x"], 2);
+    assert!(run.stderr.contains("handle (`#1234` or `1234`)"), "{}", run.stderr);
+    // Two handles and an id in one bulk command.
+    env.expect(
+        "local:alice",
+        &[
+            "suggest",
+            "--connector",
+            "sandbox",
+            "--kind",
+            "revoke",
+            "--identity",
+            "carol",
+            "--resource",
+            "engineering",
+            "--grant-type",
+            "group_membership",
+            "--reason",
+            "r",
+        ],
+        0,
+    );
+    let run = env.expect("local:alice", &["cancel", "#1", "2", "--yes", "--output", "json"], 0).json();
+    assert_eq!(run["items"].as_array().map(Vec::len), Some(2), "{run}");
 }
 
 #[test]
@@ -179,9 +220,9 @@ fn on_a_terminal_list_is_coloured_and_fits_unless_no_color() {
     for line in plain.lines() {
         assert!(line.chars().count() <= 100, "wider than the terminal: {line}");
     }
-    let row = plain.lines().find(|l| l.starts_with(&id)).expect("the notification's row");
+    let row = plain.lines().find(|l| l.contains(&id)).expect("the notification's row");
     assert!(row.contains('…') && !row.contains(&long), "the long target is cut: {row}");
-    assert!(row.starts_with(&format!("{id}  pending_approval")), "id and state whole: {row}");
+    assert!(row.starts_with(&format!("#1  {id}  pending_approval")), "handle, id and state whole: {row}");
 
     for no_color in ["1", "yes"] {
         let run = run_pty(&env, &["--actor", "local:bob", "list"], 100, &[("NO_COLOR", no_color)]).expect("script");

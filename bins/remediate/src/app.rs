@@ -43,10 +43,12 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Man => man(),
         _ => {
             let ctx = Ctx::open(&cli).await?;
-            let result = ctx.dispatch(&cli.command).await;
+            let mut command = cli.command;
+            ctx.resolve_handles(&mut command).await?;
+            let result = ctx.dispatch(&command).await;
             ctx.sequence_pending().await;
             ctx.sign_tree_head().await;
-            if !matches!(cli.command, Command::Events { .. }) {
+            if !matches!(command, Command::Events { .. }) {
                 ctx.flush_events().await;
             }
             result
@@ -172,6 +174,31 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// Replaces every handle the command names (parsed into a placeholder by
+    /// [`crate::handle::parse_action`]) by the id of its action.
+    async fn resolve_handles(&self, command: &mut Command) -> Result<(), Failure> {
+        let mut ids: Vec<&mut ActionId> = match command {
+            Command::Show { id }
+            | Command::Promote { id }
+            | Command::ForceExecute { id, .. }
+            | Command::Rollback { id, .. }
+            | Command::Plan { id }
+            | Command::Audit { command: AuditCommand::Prove { id, .. } } => vec![id],
+            Command::Approve { sel, .. }
+            | Command::Reject { sel, .. }
+            | Command::Cancel { sel, .. }
+            | Command::Release { sel }
+            | Command::Execute { sel, .. } => sel.ids.iter_mut().collect(),
+            _ => Vec::new(),
+        };
+        for id in &mut ids {
+            if let Some(handle) = crate::handle::handle_of(**id) {
+                **id = self.backend.action_by_handle(handle).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the command runs against a server (whose worker executes approved actions).
     pub(crate) fn remote(&self) -> bool {
         matches!(self.backend, Backend::Remote(_))
@@ -611,9 +638,9 @@ impl Ctx {
         limit: Option<u64>,
     ) -> Result<u8, Failure> {
         let filter = remediation_core::ActionFilter { state, campaign, ..remediation_core::ActionFilter::default() };
-        const HEADERS: [&str; 8] = ["ID", "STATE", "RISK", "KIND", "TARGET", "CONNECTOR", "REQUESTED BY", "AGE"];
+        const HEADERS: [&str; 9] = ["#", "ID", "STATE", "RISK", "KIND", "TARGET", "CONNECTOR", "REQUESTED BY", "AGE"];
         /// Ids, states, risks and ages stay whole; the free text is what narrows to fit.
-        const KEEP: [bool; 8] = [true, true, true, false, false, false, false, true];
+        const KEEP: [bool; 9] = [true, true, true, true, false, false, false, false, true];
         let mut left = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
         let mut after = None;
         let terminal = output::Terminal::of_stdout();
@@ -640,6 +667,7 @@ impl Ctx {
                     let mut rows: Vec<Vec<String>> = Vec::with_capacity(actions.len());
                     for a in &actions {
                         rows.push(vec![
+                            a.handle.map_or_else(String::new, |h| format!("#{h}")),
                             a.id.to_string(),
                             a.state.to_string(),
                             self.risk(a).await?,
@@ -1167,8 +1195,8 @@ fn usage(msg: &str) -> Failure {
 /// The colours of `list`: its state and risk columns.
 fn list_painter(column: usize, cell: &str) -> anstyle::Style {
     match column {
-        1 => output::state_style(cell),
-        2 => output::risk_style(cell),
+        2 => output::state_style(cell),
+        3 => output::risk_style(cell),
         _ => anstyle::Style::new(),
     }
 }

@@ -724,6 +724,29 @@ impl Backend {
         }
     }
 
+    /// The id of the action with handle `handle`: from the store, or from the server (which
+    /// takes a handle wherever an id goes).
+    pub(crate) async fn action_by_handle(&self, handle: u64) -> Result<ActionId, Failure> {
+        let missing = || {
+            Failure::new(
+                ExitCode::NotFound,
+                anyhow::anyhow!("no action #{handle}; `remediate list` shows each action's handle"),
+            )
+        };
+        match self {
+            Self::Local(l) => l
+                .store
+                .action_by_handle(handle)
+                .await
+                .map_err(|e| Failure::from(remediation_core::EngineError::from(e)))?
+                .ok_or_else(missing),
+            Self::Remote(r) => {
+                let view: ActionView = r.get(&format!("/v1/actions/{handle}")).await?;
+                Ok(view.detail.action.id)
+            }
+        }
+    }
+
     /// One action with its transitions.
     pub(crate) async fn view(&self, id: ActionId) -> Result<ActionView, Failure> {
         match self {

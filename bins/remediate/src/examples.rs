@@ -14,13 +14,20 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     (
         "import",
-        "remediate --actor local:alice import findings.jsonl\n  cat prowler-ocsf.json | remediate import -\n  remediate import securityhub.json --format asff --output json",
+        "remediate --actor local:alice import findings.jsonl --campaign q4-okta\n  cat prowler-ocsf.json | remediate import -\n  remediate import securityhub.json --format asff --output json",
     ),
-    ("list", "remediate list\n  remediate list --state pending_approval --limit 20\n  remediate list --output json"),
-    ("show", "remediate show 0190b7e2-6f1c-7d35-9a57-3f0c6f1a2b3c"),
+    ("campaign", "remediate campaign list\n  remediate campaign show q4-okta\n  remediate campaign resume q4-okta"),
+    ("campaign list", "remediate campaign list\n  remediate campaign list --output json"),
+    ("campaign show", "remediate campaign show q4-okta\n  remediate campaign show q4-okta --output json"),
+    ("campaign resume", "remediate campaign resume q4-okta"),
+    (
+        "list",
+        "remediate list\n  remediate list --state pending_approval --limit 20\n  remediate list --campaign q4-okta --output json",
+    ),
+    ("show", "remediate show '#1234'\n  remediate show 1234\n  remediate show 0190b7e2-6f1c-7d35-9a57-3f0c6f1a2b3c"),
     (
         "approve",
-        "remediate --actor local:bob approve <ID> --note \"checked with the team\"\n  remediate --actor local:bob approve <ID> <ID> <ID>\n  remediate --actor local:bob approve --control CIS-1.22 --connector okta --yes",
+        "remediate --actor local:bob approve <ID> --note \"checked with the team\"\n  remediate --actor local:bob approve '#12' '#13' '#14'\n  remediate --actor local:bob approve --campaign q4-okta --yes\n  remediate --actor local:bob approve --control CIS-1.22 --connector okta --yes",
     ),
     ("reject", "remediate --actor local:bob reject <ID> --note \"still needed for the migration\""),
     (

@@ -14,6 +14,7 @@ mod eventscmd;
 mod examples;
 mod exit;
 mod failure;
+mod handle;
 mod import;
 mod keys;
 mod output;
@@ -67,8 +68,9 @@ pub(crate) struct Cli {
 /// one outcome per action and exit 7 when some of them failed.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Selection {
-    /// Action ids.
+    /// Action ids, or their handles (`#1234` or `1234`).
     #[arg(required_unless_present_any = ["state", "control", "connector", "campaign"], conflicts_with_all = ["state", "control", "connector", "campaign"])]
+    #[arg(value_parser = crate::handle::parse_action)]
     pub(crate) ids: Vec<ActionId>,
     /// Every action in this state (default: the states the command applies to).
     #[arg(long, value_parser = one_of(State::ALL.map(State::as_str), |s| s.parse::<State>().map_err(|e| e.to_string())))]
@@ -161,7 +163,8 @@ pub(crate) enum Command {
     },
     /// Show one action: plan, snapshots and every transition.
     Show {
-        /// Action id.
+        /// Action id, or its handle (`#1234` or `1234`).
+        #[arg(value_parser = crate::handle::parse_action)]
         id: ActionId,
     },
     /// Approve an action waiting for approval (not your own), or a requested rollback (not one
@@ -196,7 +199,8 @@ pub(crate) enum Command {
     /// approval, this requests it (exit 3, the action waits in `rollback_requested`) and a
     /// different approver runs `approve` (or `rollback`) to carry it out.
     Rollback {
-        /// Action id.
+        /// Action id, or its handle (`#1234` or `1234`).
+        #[arg(value_parser = crate::handle::parse_action)]
         id: ActionId,
         /// Note kept in the audit.
         #[arg(long)]
@@ -213,12 +217,14 @@ pub(crate) enum Command {
     },
     /// Turn advisory guidance into a request for approval (admin).
     Promote {
-        /// Action id.
+        /// Action id, or its handle (`#1234` or `1234`).
+        #[arg(value_parser = crate::handle::parse_action)]
         id: ActionId,
     },
     /// Execute a held action despite its limit (admin; audited override).
     ForceExecute {
-        /// Action id.
+        /// Action id, or its handle (`#1234` or `1234`).
+        #[arg(value_parser = crate::handle::parse_action)]
         id: ActionId,
         /// Why the limit is overridden.
         #[arg(long)]
@@ -234,7 +240,8 @@ pub(crate) enum Command {
     Recover,
     /// Show an action's plan: before, expected after, reversibility and hash.
     Plan {
-        /// Action id.
+        /// Action id, or its handle (`#1234` or `1234`).
+        #[arg(value_parser = crate::handle::parse_action)]
         id: ActionId,
     },
     /// Policy settings kept in the store (seeded from the config file).
@@ -417,7 +424,8 @@ pub(crate) enum AuditCommand {
     /// Print inclusion proofs of every audit record of an action, against the latest signed
     /// tree head (or the tree of --tree-size records).
     Prove {
-        /// Action id.
+        /// Action id, or its handle (`#1234` or `1234`).
+        #[arg(value_parser = crate::handle::parse_action)]
         id: ActionId,
         /// Prove inclusion in the tree of this many records (a head you hold) instead of the
         /// latest signed head.

@@ -128,17 +128,29 @@ fn serde_urlencoded_de<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> 
     })
 }
 
-/// The `{id}` of an action route.
+/// The `{id}` of an action route: its id, or its handle (`1234`, or `%231234` for `#1234`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ActionPath(pub ActionId);
 
-impl<S: Send + Sync> FromRequestParts<S> for ActionPath {
+impl FromRequestParts<crate::ApiState> for ActionPath {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &crate::ApiState) -> Result<Self, Self::Rejection> {
         let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::invalid("id", "the action id in the path is missing"))?;
-        raw.parse().map(Self).map_err(|_| ApiError::invalid("id", format!("`{raw}` is not an action id (a UUID)")))
+        if let Ok(id) = raw.parse() {
+            return Ok(Self(id));
+        }
+        let Some(handle) = remediation_core::parse_handle(&raw) else {
+            return Err(ApiError::invalid("id", format!("`{raw}` is not an action id (a UUID) or handle (#1234)")));
+        };
+        match state.runtime().store().action_by_handle(handle).await? {
+            Some(id) => Ok(Self(id)),
+            None => {
+                Err(ApiError::not_found(format!("no action #{handle}"))
+                    .with_details(serde_json::json!({"handle": handle})))
+            }
+        }
     }
 }

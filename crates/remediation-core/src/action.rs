@@ -63,6 +63,16 @@ impl ActionId {
     }
 }
 
+/// The action handle `text` names (`#1234` or `1234`: see [`Action::handle`]), if it names
+/// one; anything else (a UUID, `0`, signs, spaces) is `None`.
+pub fn parse_handle(text: &str) -> Option<u64> {
+    let digits = text.strip_prefix('#').unwrap_or(text);
+    if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|n| *n > 0)
+}
+
 /// The campaign entry an action request comes from (set by a campaign's import only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignEntry {
@@ -427,6 +437,28 @@ pub struct ActionRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handles_are_digits_with_an_optional_hash() {
+        assert_eq!(parse_handle("#1234"), Some(1234));
+        assert_eq!(parse_handle("7"), Some(7));
+        for not in [
+            "",
+            "#",
+            "0",
+            "#0",
+            "-1",
+            "+1",
+            " 1",
+            "1 ",
+            "1a",
+            "##1",
+            "12345678901234567890",
+            "0196f1c2-0000-7000-8000-000000000000",
+        ] {
+            assert_eq!(parse_handle(not), None, "{not:?}");
+        }
+    }
 
     #[test]
     fn a_campaign_entry_id_is_one_uuidv7_per_entry() {

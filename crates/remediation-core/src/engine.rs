@@ -471,6 +471,9 @@ impl Engine {
             follows: None,
         };
         self.store.create_action(&detail, &record).await?;
+        // The store gave the action its handle as it stored it.
+        let mut action = action;
+        action.handle = self.store.get(id).await?.action.handle;
         Ok(Suggestion { action, plan: prepared.plan, decision: prepared.decision })
     }
 

@@ -41,7 +41,7 @@ pub mod secret_source;
 mod snapshot;
 pub mod store;
 
-pub use action::{Action, ActionId, ActionKind, ActionRequest, CampaignEntry, KindName, Mode, Target};
+pub use action::{Action, ActionId, ActionKind, ActionRequest, CampaignEntry, KindName, Mode, Target, parse_handle};
 pub use cached::{CachedChecks, DEFAULT_CHECK_TTL};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connector::{

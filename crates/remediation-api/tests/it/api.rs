@@ -809,3 +809,23 @@ async fn entries_not_yet_sequenced_are_reported_by_verify_and_measured_by_metric
     let (_, v) = env.call(Some("viewer"), Method::GET, "/v1/audit/verify", None).await;
     assert_eq!(v["unsequenced"], 0, "{v}");
 }
+
+#[tokio::test]
+async fn an_action_is_reached_by_its_handle_as_by_its_id() {
+    let env = Env::new();
+    let first = env.suggest("requester", "admins").await;
+    let second = env.suggest("requester", "engineering").await;
+    let (s, view) = env.call(Some("viewer"), Method::GET, "/v1/actions/2", None).await;
+    assert_eq!(s, StatusCode::OK, "{view}");
+    assert_eq!(view["action"]["id"], second.as_str());
+    assert_eq!(view["action"]["handle"], 2);
+    let (s, a) = env.call(Some("approver"), Method::POST, "/v1/actions/%231/approve", None).await;
+    assert_eq!(s, StatusCode::OK, "`#1`, percent-encoded: {a}");
+    assert_eq!(a["action"]["id"], first.as_str());
+    let (s, e) = env.call(Some("viewer"), Method::GET, "/v1/actions/3", None).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{e}");
+    let (s, e) = env.call(Some("viewer"), Method::GET, "/v1/actions/0", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    let (s, _) = env.call(None, Method::GET, "/v1/actions/1", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "no answer about a handle before authentication");
+}
