@@ -136,6 +136,28 @@ fn every_console_page_in_chromium() {
     browser.wait_text("#outcome", "completed");
     capture(&browser, "action-executed", "revoke_sessions");
 
+    // A campaign, its page (it refreshes itself while actions are open) and the controls.
+    let findings = json!({"name": "q4-console", "findings": [
+        {"id": "F-1", "source": "e2e", "control_id": "CIS-1", "severity": "high", "title": "carol in engineering",
+         "target": {"identity": "carol", "resource": "engineering", "grant_type": "group_membership"},
+         "suggested_kind": {"type": "revoke"}, "connector": "sandbox"},
+        {"id": "F-2", "source": "e2e", "control_id": "CIS-1", "severity": "high", "title": "carol again",
+         "target": {"identity": "carol", "resource": "engineering", "grant_type": "group_membership"},
+         "suggested_kind": {"type": "revoke"}, "connector": "sandbox"}]});
+    let (status, body) = server.call("POST", "/v1/campaigns", Some(&requester), Some(&findings));
+    assert_eq!(status, 201, "{body}");
+    browser.click("#nav-campaigns");
+    browser.wait_text("#campaigns", "q4-console");
+    capture(&browser, "campaigns", "Campaigns");
+    browser.goto(&format!("{base}/ui/campaigns/q4-console"));
+    browser.wait_text("#import", "2/2 (100 %)");
+    browser.wait_text("#actions", "1 created, 1 open");
+    assert!(browser.source().contains("http-equiv=\"refresh\""), "an open campaign refreshes itself");
+    capture(&browser, "campaign", "q4-console");
+    browser.click("#nav-controls");
+    browser.wait_text("main h2", "Controls");
+    capture(&browser, "controls", "Controls");
+
     // Reports.
     browser.click("#nav-reports");
     browser.wait_text("main h2", "Reports");

@@ -224,9 +224,12 @@ pub(super) struct ListQuery {
     control: Option<String>,
     #[serde(default)]
     connector: Option<String>,
+    /// Only the actions a campaign created.
+    #[serde(default)]
+    campaign: Option<String>,
     #[serde(default)]
     kind: Option<String>,
-    /// An action id prefix, or part of the target identity.
+    /// An action id prefix, a handle (`#12`), or part of the target identity.
     #[serde(default)]
     q: Option<String>,
     /// `desc` (newest first, the default) or `asc`.
@@ -297,6 +300,7 @@ impl ListQuery {
             state,
             connector: given(self.connector.as_ref()).map(str::to_owned),
             control: given(self.control.as_ref()).map(str::to_owned),
+            campaign: given(self.campaign.as_ref()).map(str::to_owned),
             ..ActionQuery::default()
         };
         Ok(Listing { api, kind, search: given(self.q.as_ref()).map(str::to_lowercase), newest_first, after, rows })
@@ -309,6 +313,7 @@ impl ListQuery {
             ("state", &self.state),
             ("control", &self.control),
             ("connector", &self.connector),
+            ("campaign", &self.campaign),
             ("kind", &self.kind),
             ("q", &self.q),
             ("sort", &self.sort),
@@ -329,7 +334,9 @@ impl Listing {
     fn keeps(&self, a: &Action) -> bool {
         self.kind.is_none_or(|k| a.kind.name() == k)
             && self.search.as_ref().is_none_or(|q| {
-                a.id.to_string().starts_with(q.as_str()) || a.target.identity.to_lowercase().contains(q.as_str())
+                a.id.to_string().starts_with(q.as_str())
+                    || a.target.identity.to_lowercase().contains(q.as_str())
+                    || remediation_core::parse_handle(q).is_some_and(|h| a.handle == Some(h))
             })
     }
 }
@@ -476,7 +483,8 @@ pub(super) async fn list(
         let risk_level = plan.ok().map_or("unknown", |axum::Json(p)| level(&risk_of(&a, &p)));
         let id = a.id.to_string();
         page.rows.push(Row {
-            short: id.chars().take(8).collect(),
+            // The handle when the store gave one (UUIDv7 prefixes of nearby actions look alike).
+            short: a.handle.map_or_else(|| id.chars().take(8).collect(), |h| format!("#{h}")),
             id,
             state: a.state.as_str().to_owned(),
             kind: kind_text(&a),

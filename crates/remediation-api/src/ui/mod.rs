@@ -25,6 +25,7 @@
 //! - The navigation bar is [`NAV`]: a page group adds one entry there and one `active` key.
 
 mod actions;
+mod campaigns;
 mod charts;
 mod dashboard;
 mod reports;
@@ -129,6 +130,9 @@ pub(crate) fn router(api: ApiState) -> Router {
         .route("/ui/actions/{id}/release", post(actions::release))
         .route("/ui/actions/{id}/force-execute", post(actions::force_execute))
         .route("/ui/actions/{id}/rollback", post(actions::rollback))
+        .route("/ui/campaigns", get(campaigns::list))
+        .route("/ui/campaigns/{name}", get(campaigns::page))
+        .route("/ui/controls", get(campaigns::controls))
         .route("/ui/reports", get(reports::page))
         .route("/ui/reports/compliance", get(reports::compliance))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
@@ -460,6 +464,8 @@ struct NavItem {
 const NAV: &[NavItem] = &[
     NavItem { key: "dashboard", href: "/", label: "Dashboard" },
     NavItem { key: "actions", href: "/ui/actions", label: "Actions" },
+    NavItem { key: "campaigns", href: "/ui/campaigns", label: "Campaigns" },
+    NavItem { key: "controls", href: "/ui/controls", label: "Controls" },
     NavItem { key: "reports", href: "/ui/reports", label: "Reports" },
 ];
 

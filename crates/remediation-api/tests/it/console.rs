@@ -55,6 +55,13 @@ fn revoke_sessions(identity: &str) -> Value {
 async fn every_console_page_renders_for_a_viewer() {
     let env = Env::new();
     let id = env.suggest("requester", "admins").await;
+    let finding = json!({"id": "F-1", "source": "t", "control_id": "CIS-1", "severity": "high", "title": "t",
+        "target": {"identity": "alice", "resource": "engineering", "grant_type": "group_membership"},
+        "suggested_kind": {"type": "revoke"}, "connector": "sandbox"});
+    let body = json!({"name": "q4", "findings": [finding.clone(), finding]});
+    let (status, created) = env.call(Some("requester"), Method::POST, "/v1/campaigns", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["campaign"]["outcomes"], json!({"created": 1, "existing": 1}), "{created}");
     let (mut b, _) = signed(&env, "viewer").await;
     for (path, needles) in [
         (
@@ -64,12 +71,23 @@ async fn every_console_page_renders_for_a_viewer() {
                 "id=\"chart-outcomes\"",
                 "id=\"chart-ttr\"",
                 "chain verified",
-                "Waiting for a decision (1)",
+                "Waiting for a decision (2)",
             ][..],
         ),
         ("/ui/actions", &["<h2>Actions</h2>", &format!("id=\"row-{id}\""), "state-pending_approval"][..]),
         (&format!("/ui/actions/{id}"), &["class=\"diff\"", "Rollback window", "Timeline", "risk-low"][..]),
         ("/ui/reports", &["<h2>Reports</h2>", "action=\"/ui/reports/compliance\""][..]),
+        ("/ui/campaigns", &["<h2>Campaigns</h2>", "href=\"/ui/campaigns/q4\"", "2/2 (100 %)"][..]),
+        (
+            "/ui/campaigns/q4",
+            &[
+                "Campaign <code id=\"campaign-name\">q4</code>",
+                "1 created, 1 open",
+                "http-equiv=\"refresh\"",
+                "campaign=q4",
+            ][..],
+        ),
+        ("/ui/controls", &["<h2>Controls</h2>"][..]),
     ] {
         let page = b.open(path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
@@ -81,6 +99,8 @@ async fn every_console_page_renders_for_a_viewer() {
         }
         assert!(!page.body.contains("<script"), "{path} has no script");
     }
+    let missing = b.open("/ui/campaigns/nope").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
     // A viewer sees no button on the action's page.
     let page = b.open(&format!("/ui/actions/{id}")).await;
     for form in ["/approve\"", "/reject\"", "/release\"", "/force-execute\"", "/rollback\""] {
@@ -93,6 +113,9 @@ async fn every_console_page_renders_for_a_viewer() {
         &format!("/ui/actions/{id}"),
         "/ui/reports",
         "/ui/reports/compliance?from=2026-01-01&to=2027-01-01&format=csv",
+        "/ui/campaigns",
+        "/ui/campaigns/q4",
+        "/ui/controls",
     ] {
         assert!(anon.open(path).await.body.contains("action=\"/login\""), "{path} asks to sign in");
     }
