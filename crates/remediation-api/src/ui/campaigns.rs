@@ -26,7 +26,7 @@ struct Bar {
 
 impl Bar {
     fn of(done: u64, total: u64) -> Self {
-        let pct = if total == 0 { 100 } else { (done.min(total) * 100 / total) as u32 };
+        let pct = (done.min(total) * 100).checked_div(total).map_or(100, |p| u32::try_from(p).unwrap_or(100));
         Self { filled: pct * 2, label: format!("{done}/{total} ({pct} %)") }
     }
 }
