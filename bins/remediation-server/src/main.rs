@@ -111,6 +111,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Arc::new(runtime),
         ApiOptions {
             body_limit_bytes: server.body_limit_bytes,
+            import_body_limit_bytes: server.import_body_limit_bytes,
             secure_cookies: args.secure_cookies,
             rate_limit: remediation_api::RateLimit::per_secs(server.rate_limit.requests, server.rate_limit.window_secs),
             execution: remediation_api::WorkerConfig {

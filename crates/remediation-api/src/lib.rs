@@ -67,6 +67,9 @@ pub use rate::RateLimit;
 pub struct ApiOptions {
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// Largest body of the routes that take many findings at once (`POST /v1/campaigns`,
+    /// `POST /v1/findings`), in bytes; at least [`ApiOptions::body_limit_bytes`] applies.
+    pub import_body_limit_bytes: usize,
     /// Mark the approval page's cookies `Secure` (serve it over TLS). They are also marked
     /// when a request arrives with `X-Forwarded-Proto: https`.
     pub secure_cookies: bool,
@@ -80,6 +83,7 @@ impl Default for ApiOptions {
     fn default() -> Self {
         Self {
             body_limit_bytes: 256 * 1024,
+            import_body_limit_bytes: 32 * 1024 * 1024,
             secure_cookies: false,
             rate_limit: RateLimit::default(),
             execution: remediation_service::worker::WorkerConfig::default(),
@@ -161,13 +165,20 @@ impl ApiState {
 /// `/logout`, `/ui/...`).
 pub fn router(state: ApiState) -> Router {
     let limit = state.inner.options.body_limit_bytes;
+    let import_limit = state.inner.options.import_body_limit_bytes.max(limit);
     let mut api = Router::new();
     for route in routes::ROUTES {
-        api = api.route(route.path, route.handler());
+        // Many findings at once may be larger than any other request.
+        let limit = if route.imports_findings() { import_limit } else { limit };
+        api = api.route(
+            route.path,
+            route
+                .handler()
+                .layer::<_, std::convert::Infallible>(axum::extract::DefaultBodyLimit::max(limit))
+                .layer::<_, std::convert::Infallible>(tower_http::limit::RequestBodyLimitLayer::new(limit)),
+        );
     }
     api.fallback(error::no_route)
-        .layer(axum::extract::DefaultBodyLimit::max(limit))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
         .layer(axum::middleware::map_response(error::uniform_errors))
         .layer(axum::middleware::from_fn(error::uri_limit))
         .layer(

@@ -144,6 +144,12 @@ pub struct Route {
 const JSON: &str = "application/json";
 
 impl Route {
+    /// Whether the route takes many findings at once (`POST /v1/campaigns`, `POST
+    /// /v1/findings`), whose bodies may be as large as `import_body_limit_bytes`.
+    pub fn imports_findings(&self) -> bool {
+        self.method == Verb::Post && matches!(self.path, "/v1/campaigns" | "/v1/findings")
+    }
+
     /// The axum handler of the route.
     pub(crate) fn handler(&self) -> MethodRouter<ApiState> {
         (self.handler)()

@@ -158,6 +158,9 @@ pub struct ServerSettings {
     pub worker_interval_secs: u64,
     /// Largest request body accepted, in bytes (default 262144, 256 KiB).
     pub body_limit_bytes: usize,
+    /// Largest body of `POST /v1/campaigns` and `POST /v1/findings`, which take many findings
+    /// at once, in bytes (default 33554432, 32 MiB; never less than `body_limit_bytes`).
+    pub import_body_limit_bytes: usize,
     /// Seconds a shutdown waits for in-flight work before it exits anyway (default 30).
     pub shutdown_grace_secs: u64,
     /// Log format on standard error: `compact` (default) or `json`.
@@ -184,6 +187,7 @@ impl Default for ServerSettings {
             listen: "127.0.0.1:8080".to_owned(),
             worker_interval_secs: 5,
             body_limit_bytes: 256 * 1024,
+            import_body_limit_bytes: 32 * 1024 * 1024,
             shutdown_grace_secs: 30,
             log_format: LogFormat::Compact,
             header_read_timeout_ms: 10_000,
@@ -843,6 +847,7 @@ signing_key = "audit-signing.key"
 # listen = "127.0.0.1:8080"
 # worker_interval_secs = 5      # how often approved actions are executed and approvals expired
 # body_limit_bytes = 262144
+# import_body_limit_bytes = 33554432   # POST /v1/campaigns and /v1/findings: many findings at once
 # shutdown_grace_secs = 30
 # log_format = "compact"        # or "json"
 # header_read_timeout_ms = 10000  # a client trickling its request header is disconnected after this

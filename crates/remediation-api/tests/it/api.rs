@@ -829,3 +829,30 @@ async fn an_action_is_reached_by_its_handle_as_by_its_id() {
     let (s, _) = env.call(None, Method::GET, "/v1/actions/1", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "no answer about a handle before authentication");
 }
+
+#[tokio::test]
+async fn many_findings_at_once_may_be_larger_than_any_other_body() {
+    // The test server takes bodies of at most 4096 bytes, imports of up to 32 MiB.
+    let env = Env::new();
+    let findings: Vec<serde_json::Value> = (0..40)
+        .map(|i| {
+            json!({"id": format!("F-{i}"), "source": "t", "control_id": "CIS-1", "severity": "high",
+                   "title": "a finding with a title long enough to make the body large", "connector": "sandbox",
+                   "target": {"identity": "alice", "resource": "engineering", "grant_type": "group_membership"},
+                   "suggested_kind": {"type": "revoke"}})
+        })
+        .collect();
+    let body = json!({"name": "big", "findings": findings});
+    assert!(body.to_string().len() > 4096);
+    let (s, b) = env.call(Some("requester"), Method::POST, "/v1/campaigns", Some(body.clone())).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["campaign"]["outcomes"], json!({"created": 1, "existing": 39}), "{b}");
+    let (s, b) = env.call(Some("requester"), Method::POST, "/v1/findings", Some(body["findings"].clone())).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = env.call(Some("requester"), Method::POST, "/v1/campaigns", Some(body)).await;
+    assert_eq!((s, b["error"]["details"]["rule"].as_str()), (StatusCode::CONFLICT, Some("campaign")), "{b}");
+    let (s, b) = env.call(Some("viewer"), Method::POST, "/v1/campaigns/big/resume", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, b) = env.call(Some("viewer"), Method::GET, "/v1/campaigns/nope", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+}
