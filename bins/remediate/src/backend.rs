@@ -605,8 +605,7 @@ impl Backend {
                     Failure::new(ExitCode::Usage, anyhow::Error::new(e).context("not a findings document"))
                 })?;
                 let campaign = remediation_service::create_campaign(&l.runtime, actor, new, doc).await?;
-                remediation_service::run_campaign(&l.runtime, actor, &campaign.name, progress, stop).await?;
-                Ok(remediation_service::campaign_status(&l.runtime, &campaign.name).await?)
+                self.campaign_resume(&campaign.name, actor, progress, stop).await
             }
             Self::Remote(r) => {
                 let body = remediation_api::campaigns::CampaignBody {

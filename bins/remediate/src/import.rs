@@ -78,16 +78,41 @@ impl Progress {
     }
 }
 
-/// Set by Ctrl-C: the run stops after the entry under way and records its progress.
-fn stop_on_ctrl_c() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let set = Arc::clone(&flag);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            set.store(true, Ordering::SeqCst);
+/// A campaign's run on this terminal: its progress bar, made at the first entry, and Ctrl-C,
+/// which stops it after the entry under way (its progress is recorded first).
+struct Run {
+    progress: std::cell::RefCell<Option<Progress>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Run {
+    fn start() -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let set = Arc::clone(&stop);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                set.store(true, Ordering::SeqCst);
+            }
+        });
+        Self { progress: std::cell::RefCell::new(None), stop }
+    }
+
+    fn step(&self, campaign: &Campaign, done: &EntryDone) {
+        self.progress
+            .borrow_mut()
+            .get_or_insert_with(|| Progress::new(campaign.total, campaign.cursor))
+            .step(campaign, done);
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn finish(&self) {
+        if let Some(p) = self.progress.borrow().as_ref() {
+            p.finish();
         }
-    });
-    flag
+    }
 }
 
 /// A campaign's status as `--output json` prints it: with the output's schema version.
@@ -133,42 +158,21 @@ impl Ctx {
         let value = scanner::parse_stream(&text).map_err(not_findings)?;
         drop(text);
         let new = NewCampaign { name: campaign, source: file.display().to_string(), connector };
-        let progress = std::cell::RefCell::new(None::<Progress>);
-        let stop = stop_on_ctrl_c();
+        let run = Run::start();
         let status = self
             .backend
-            .campaign_import(
-                new,
-                value,
-                declared,
-                &self.actor,
-                |c, d| progress.borrow_mut().get_or_insert_with(|| Progress::new(c.total, c.cursor)).step(c, d),
-                || stop.load(Ordering::SeqCst),
-            )
+            .campaign_import(new, value, declared, &self.actor, |c, d| run.step(c, d), || run.stopped())
             .await;
-        if let Some(p) = progress.borrow().as_ref() {
-            p.finish();
-        }
+        run.finish();
         self.campaign_summary(&status?)
     }
 
     /// `campaign resume NAME`.
     pub(crate) async fn campaign_resume(&self, name: &str) -> Result<u8, Failure> {
         check_name(name)?;
-        let progress = std::cell::RefCell::new(None::<Progress>);
-        let stop = stop_on_ctrl_c();
-        let status = self
-            .backend
-            .campaign_resume(
-                name,
-                &self.actor,
-                |c, d| progress.borrow_mut().get_or_insert_with(|| Progress::new(c.total, c.cursor)).step(c, d),
-                || stop.load(Ordering::SeqCst),
-            )
-            .await;
-        if let Some(p) = progress.borrow().as_ref() {
-            p.finish();
-        }
+        let run = Run::start();
+        let status = self.backend.campaign_resume(name, &self.actor, |c, d| run.step(c, d), || run.stopped()).await;
+        run.finish();
         self.campaign_summary(&status?)
     }
 
