@@ -470,10 +470,9 @@ impl Engine {
             held_lease: None,
             follows: None,
         };
-        self.store.create_action(&detail, &record).await?;
-        // The store gave the action its handle as it stored it.
+        // The store gives the action its handle as it stores it.
         let mut action = action;
-        action.handle = self.store.get(id).await?.action.handle;
+        action.handle = self.store.create_action(&detail, &record).await?;
         Ok(Suggestion { action, plan: prepared.plan, decision: prepared.decision })
     }
 

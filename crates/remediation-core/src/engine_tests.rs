@@ -328,7 +328,7 @@ fn check_suggest(mode: Mode, gates: Vec<GateOutcome>, dry_run: bool, expected: R
     let log = Arc::clone(&created);
     store.expect_create_action().times(usize::from(expected.is_ok())).returning(move |d, r| {
         log.lock().expect("lock").push((d.clone(), r.clone()));
-        Ok(())
+        Ok(Some(7))
     });
     let notes = Notes::expect(&mut store, usize::from(expected.is_err()));
     let mut c = connector(revoke_caps(), before());
@@ -345,7 +345,10 @@ fn check_suggest(mode: Mode, gates: Vec<GateOutcome>, dry_run: bool, expected: R
                 panic!("one create_action call, got {}", created.len())
             };
             assert_eq!((s.action.state, s.action.mode), (want.state, want.mode));
-            assert_eq!(detail.action, s.action);
+            assert_eq!(s.action.handle, Some(7), "the handle the store gave");
+            let mut stored = detail.action.clone();
+            stored.handle = Some(7);
+            assert_eq!(stored, s.action);
             assert_eq!(detail.plan.as_ref(), Some(&s.plan));
             assert_eq!((record.from, record.to, record.event.as_str()), (None, want.state, "suggest"));
             assert_eq!((record.actor.as_str(), record.initiated_by.as_str()), ("local:alice", "local:alice"));

@@ -533,7 +533,7 @@ fn details(rows: &[tokio_postgres::Row], op: &str) -> Result<Vec<ActionDetail>, 
 
 #[async_trait]
 impl ActionStore for PostgresStore {
-    async fn create_action(&self, detail: &ActionDetail, record: &TransitionRecord) -> Result<(), StoreError> {
+    async fn create_action(&self, detail: &ActionDetail, record: &TransitionRecord) -> Result<Option<u64>, StoreError> {
         let action = &detail.action;
         let op = format!("cannot create action {}", action.id);
         if let Some(from) = record.from {
@@ -592,7 +592,8 @@ impl ActionStore for PostgresStore {
             return Err(invalid(&op)(StorePostgresError::ActionExists { id: action.id }));
         }
         insert_pending(&tx, self.tenant(), &AuditBody::Transition(record.clone()), &op).await?;
-        self.commit(tx, &op).await
+        self.commit(tx, &op).await?;
+        Ok(detail.action.handle)
     }
 
     async fn get(&self, id: ActionId) -> Result<ActionDetail, StoreError> {

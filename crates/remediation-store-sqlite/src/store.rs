@@ -511,7 +511,12 @@ fn begin_in(
 }
 
 /// `create_action` inside the writer's transaction.
-fn create_in(conn: &Connection, ctx: &WriteCtx, detail: &ActionDetail, entry: &PreparedBody) -> Result<(), StoreError> {
+fn create_in(
+    conn: &Connection,
+    ctx: &WriteCtx,
+    detail: &ActionDetail,
+    entry: &PreparedBody,
+) -> Result<Option<u64>, StoreError> {
     let action = &detail.action;
     let op = || format!("cannot create action {}", action.id);
     let created_at = nanos(action.created_at).map_err(invalid_with(&op))?;
@@ -551,12 +556,12 @@ fn create_in(conn: &Connection, ctx: &WriteCtx, detail: &ActionDetail, entry: &P
         }
     })?;
     ctx.enqueue_audit(entry.clone());
-    Ok(())
+    Ok(u64::try_from(handle).ok())
 }
 
 #[async_trait]
 impl ActionStore for SqliteStore {
-    async fn create_action(&self, detail: &ActionDetail, record: &TransitionRecord) -> Result<(), StoreError> {
+    async fn create_action(&self, detail: &ActionDetail, record: &TransitionRecord) -> Result<Option<u64>, StoreError> {
         let action = &detail.action;
         let op = || format!("cannot create action {}", action.id);
         if let Some(from) = record.from {

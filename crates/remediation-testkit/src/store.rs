@@ -332,7 +332,7 @@ fn note(event: &str, actor: &Actor, at: OffsetDateTime, comment: String, value: 
 
 #[async_trait]
 impl ActionStore for InMemoryStore {
-    async fn create_action(&self, detail: &ActionDetail, record: &TransitionRecord) -> Result<(), StoreError> {
+    async fn create_action(&self, detail: &ActionDetail, record: &TransitionRecord) -> Result<Option<u64>, StoreError> {
         let id = detail.action.id;
         if record.action_id != id || record.from.is_some() || record.to != detail.action.state {
             return Err(backend(format!(
@@ -351,7 +351,7 @@ impl ActionStore for InMemoryStore {
         inner.actions.insert(id, detail.clone());
         inner.order.insert((detail.action.created_at, id));
         inner.transitions.push(record.clone());
-        Ok(())
+        Ok(detail.action.handle)
     }
 
     async fn get(&self, id: ActionId) -> Result<ActionDetail, StoreError> {

@@ -55,6 +55,7 @@ fn body_for(route: &Route) -> Option<Value> {
                         "suggested_kind": {"type": "revoke"}})
         }
         "patch_settings" => json!({"patch": {"min_approvals": 1}, "reason": "matrix"}),
+        "create_campaign" => json!({"name": "matrix", "findings": []}),
         "set_kill_switch" => json!({"on": false, "reason": "matrix"}),
         "replay_parked_events" => json!({"sink": "events/none", "reason": "matrix"}),
         op => match route.request {

@@ -72,8 +72,9 @@ pub struct Page<T> {
 pub trait ActionStore: Send + Sync {
     /// Stores a new action with its first transition and audit entry, atomically. Fails when
     /// an action with the same id exists, when `record.from` is not `None`, or when `record`
-    /// does not describe `detail`'s action and state.
-    async fn create_action(&self, detail: &ActionDetail, record: &TransitionRecord) -> Result<(), StoreError>;
+    /// does not describe `detail`'s action and state. Returns the handle the store gave the
+    /// action (see [`ActionStore::action_by_handle`]).
+    async fn create_action(&self, detail: &ActionDetail, record: &TransitionRecord) -> Result<Option<u64>, StoreError>;
 
     /// Reads an action with everything recorded about it (one committed snapshot).
     async fn get(&self, id: ActionId) -> Result<ActionDetail, StoreError>;

@@ -605,7 +605,7 @@ mockall::mock! {
 
     #[async_trait::async_trait]
     impl ActionStore for Store {
-        async fn create_action(&self, detail: &ActionDetail, record: &TransitionRecord) -> Result<(), StoreError>;
+        async fn create_action(&self, detail: &ActionDetail, record: &TransitionRecord) -> Result<Option<u64>, StoreError>;
         async fn get(&self, id: ActionId) -> Result<ActionDetail, StoreError>;
         async fn action_by_handle(&self, handle: u64) -> Result<Option<ActionId>, StoreError>;
         async fn list(&self, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>, StoreError>;

@@ -187,7 +187,7 @@ async fn bad_first_records_are_refused_and_write_nothing() {
     create(&store, 1, State::PendingApproval, t(0)).await;
 
     #[track_caller]
-    fn check(result: Result<(), StoreError>, message: &str, reason: &str) {
+    fn check(result: Result<Option<u64>, StoreError>, message: &str, reason: &str) {
         let err = result.expect_err("refused");
         assert_eq!(err.to_string(), format!("store failure: {message}"));
         let source = err.source().map(ToString::to_string).unwrap_or_default();

@@ -21,7 +21,11 @@ pub async fn handles_and_campaign_filter(subject: Subject) {
     let store = subject.store;
     let t0 = fixed_time();
     let first = pending(1, t0);
-    create(store.as_ref(), &first).await;
+    let given = store
+        .create_action(&first, &crate::transition(first.action.id, None, first.action.state, "suggest", t0))
+        .await
+        .expect("create_action");
+    assert_eq!(given, Some(1), "create_action answers the handle it gave");
     let stored = store.get(first.action.id).await.expect("get");
     assert_eq!(stored.action.handle, Some(1), "the first action stored is #1");
     let tasks: Vec<_> = (0..CREATORS)
