@@ -61,9 +61,34 @@ impl Run {
     /// Standard output parsed as JSON.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
+        payload(self.document())
+    }
+
+    /// Standard output as the JSON document it is, `schema_version` included.
+    pub fn document(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr: {}", self.stdout, self.stderr))
     }
+}
+
+/// What an `--output json` document says, without its envelope: the list of a list document
+/// (`{"items": [...], "schema_version": 1}`), the other documents without `schema_version`.
+/// Every document must carry the version (documents of their own format, such as signed tree
+/// heads and proof bundles, never do and are returned as they are).
+pub fn payload(document: serde_json::Value) -> serde_json::Value {
+    let serde_json::Value::Object(mut map) = document else {
+        panic!("an --output json document is an object: {document}")
+    };
+    match map.remove("schema_version") {
+        Some(v) => assert_eq!(v, 1, "the documents' schema version"),
+        None => return serde_json::Value::Object(map),
+    }
+    if map.len() == 1
+        && let Some(items) = map.get("items").filter(|i| i.is_array())
+    {
+        return items.clone();
+    }
+    serde_json::Value::Object(map)
 }
 
 /// A data directory and the actor commands run as.

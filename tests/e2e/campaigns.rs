@@ -145,7 +145,7 @@ fn an_interrupted_or_killed_import_resumes_where_it_stopped_and_creates_nothing_
     assert!(show.contains("interrupted: remediate campaign resume q4"), "{show}");
 
     // Resumed to the end: every finding taken in once, one action per target.
-    let done = env.expect("local:alice", &["campaign", "resume", "q4", "--output", "json"], 0).json();
+    let done = env.expect("local:alice", &["campaign", "resume", "q4", "--output", "json"], 0).document();
     assert_eq!(done["schema_version"], 1);
     let c = &done["campaign"];
     assert_eq!(c["cursor"], FINDINGS, "{done}");
@@ -173,7 +173,7 @@ fn an_interrupted_or_killed_import_resumes_where_it_stopped_and_creates_nothing_
     let rejected = env.expect("local:bob", &["reject", "--campaign", "q4", "--yes", "--output", "json"], 0).json();
     assert_eq!(rejected["items"].as_array().map(Vec::len), Some(USERS), "{rejected}");
     let listed = env.expect("local:bob", &["campaign", "list", "--output", "json"], 0).json();
-    assert_eq!(listed["items"][0]["name"], "q4");
+    assert_eq!(listed[0]["name"], "q4");
 }
 
 #[test]

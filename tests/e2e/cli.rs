@@ -184,7 +184,10 @@ fn an_empty_list_says_so_and_json_is_an_empty_array() {
     env.init_enabled();
     assert_eq!(env.expect("local:bob", &["list"], 0).stdout, "No actions found.\n");
     assert_eq!(env.expect("local:bob", &["list", "--state", "completed"], 0).stdout, "No actions found.\n");
-    assert_eq!(env.expect("local:bob", &["list", "--output", "json"], 0).stdout, "[]\n");
+    assert_eq!(
+        env.expect("local:bob", &["list", "--output", "json"], 0).stdout,
+        "{\n  \"items\": [],\n  \"schema_version\": 1\n}\n"
+    );
 }
 
 #[test]

@@ -42,7 +42,7 @@ fn json_lines_from_a_file_and_from_standard_input_are_taken_in_once() {
     };
     assert_eq!((row("created"), row("already open")), ("2".to_owned(), "1".to_owned()), "{}", run.stdout);
     assert!(run.stdout.contains(": 3 of 3 finding(s) taken in (finding)."), "{}", run.stdout);
-    let reply = env.expect("local:alice", &["import", path, "--output", "json"], 0).json();
+    let reply = env.expect("local:alice", &["import", path, "--output", "json"], 0).document();
     assert_eq!(reply["campaign"]["outcomes"], json!({"existing": 3}), "a second import opens nothing: {reply}");
     assert_eq!(reply["schema_version"], 1, "{reply}");
     let list = env.expect("local:bob", &["list", "--output", "json"], 0).json();

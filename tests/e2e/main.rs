@@ -192,7 +192,7 @@ fn full_lifecycle_through_the_binary() {
 
     // Table output for people.
     let list = env.expect("local:bob", &["list"], 0);
-    assert!(list.stdout.starts_with("ID"), "{}", list.stdout);
+    assert!(list.stdout.starts_with("#  ") && list.stdout.contains("ID"), "{}", list.stdout);
     assert!(list.stdout.contains("rolled_back"), "{}", list.stdout);
 }
 

@@ -1029,7 +1029,7 @@ impl Ctx {
     async fn audit_key(&self) -> Result<u8, Failure> {
         let keys = self.backend.audit_keys().await?;
         match self.format {
-            Format::Json => outln!("{}", output::json(&json!(keys)))?,
+            Format::Json => outln!("{}", output::artifact_json(&json!(keys)))?,
             Format::Table if keys.keys.is_empty() => {
                 outln!("no key published yet: a key is published with the first signed tree head")?
             }
@@ -1096,7 +1096,7 @@ impl Ctx {
     async fn audit_tree_head(&self) -> Result<u8, Failure> {
         let head = self.backend.audit_tree_head().await?;
         match self.format {
-            Format::Json => outln!("{}", output::json(&json!(head)))?,
+            Format::Json => outln!("{}", output::artifact_json(&json!(head)))?,
             Format::Table => {
                 outln!("tree size: {}", head.head.tree_size)?;
                 outln!("root hash: {}", head.head.root_hash)?;
@@ -1112,7 +1112,7 @@ impl Ctx {
     async fn audit_prove(&self, id: ActionId, tree_size: Option<u64>) -> Result<u8, Failure> {
         let bundle = self.backend.audit_prove(id, tree_size).await?;
         match self.format {
-            Format::Json => outln!("{}", output::json(&json!(bundle)))?,
+            Format::Json => outln!("{}", output::artifact_json(&json!(bundle)))?,
             Format::Table => {
                 match &bundle.tree_head {
                     Some(h) => outln!(
@@ -1148,7 +1148,7 @@ impl Ctx {
     async fn audit_consistency(&self, old_size: u64, new_size: Option<u64>) -> Result<u8, Failure> {
         let bundle = self.backend.audit_consistency(old_size, new_size).await?;
         match self.format {
-            Format::Json => outln!("{}", output::json(&json!(bundle)))?,
+            Format::Json => outln!("{}", output::artifact_json(&json!(bundle)))?,
             Format::Table => {
                 let head = &bundle.tree_head.head;
                 outln!("tree head: {} records, root {}, key {}", head.tree_size, head.root_hash, head.key_id)?;

@@ -115,15 +115,6 @@ impl Run {
     }
 }
 
-/// A campaign's status as `--output json` prints it: with the output's schema version.
-fn versioned(status: &CampaignStatus) -> serde_json::Value {
-    let mut value = json!(status);
-    if let Some(map) = value.as_object_mut() {
-        map.insert("schema_version".to_owned(), json!(output::SCHEMA_VERSION));
-    }
-    value
-}
-
 /// The plain-language name of an intake outcome.
 fn label(l: &str) -> &str {
     match l {
@@ -182,7 +173,7 @@ impl Ctx {
         let c = &status.campaign;
         let broken = c.outcomes.get("failed").copied().unwrap_or(0) + c.outcomes.get("invalid").copied().unwrap_or(0);
         match self.format {
-            Format::Json => outln!("{}", output::json(&versioned(status)))?,
+            Format::Json => outln!("{}", output::json(&json!(status)))?,
             Format::Table => {
                 let rows: Vec<Vec<String>> =
                     c.outcomes.iter().map(|(l, n)| vec![label(l).to_owned(), n.to_string()]).collect();
@@ -227,7 +218,7 @@ impl Ctx {
         check_name(name)?;
         let s = self.backend.campaign_status(name).await?;
         if self.format == Format::Json {
-            outln!("{}", output::json(&versioned(&s)))?;
+            outln!("{}", output::json(&json!(s)))?;
             return Ok(0);
         }
         let c = &s.campaign;
@@ -295,7 +286,7 @@ impl Ctx {
     pub(crate) async fn campaign_list(&self) -> Result<u8, Failure> {
         let all = self.backend.campaigns().await?;
         if self.format == Format::Json {
-            outln!("{}", output::json(&json!({"schema_version": output::SCHEMA_VERSION, "items": all})))?;
+            outln!("{}", output::json(&json!(all)))?;
             return Ok(0);
         }
         if all.is_empty() {

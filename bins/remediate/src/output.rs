@@ -277,31 +277,33 @@ pub(crate) fn risk_style(risk: &str) -> anstyle::Style {
     if colour == Some(C::Red) { style.bold() } else { style }
 }
 
-/// A JSON array printed an item at a time, exactly as [`json`] prints the whole array.
+/// A list printed an item at a time, exactly as [`json`] prints the whole list: the object
+/// `{"items": [...], "schema_version": N}`.
 #[derive(Default)]
 pub(crate) struct StreamedJsonArray {
     items: usize,
 }
 
 impl StreamedJsonArray {
-    /// The text of the next item, preceded by the opening bracket or the separator.
+    /// The text of the next item, preceded by the document's opening or the separator.
     pub(crate) fn item(&mut self, value: &serde_json::Value) -> String {
-        let mut out = String::from(if self.items == 0 { "[\n" } else { ",\n" });
+        let mut out = String::from(if self.items == 0 { "{\n  \"items\": [\n" } else { ",\n" });
         self.items += 1;
         // Pretty JSON puts no raw line break inside a string, so indenting lines is safe.
-        for (i, line) in json(value).lines().enumerate() {
+        for (i, line) in pretty(value).lines().enumerate() {
             if i > 0 {
                 out.push('\n');
             }
-            out.push_str("  ");
+            out.push_str("    ");
             out.push_str(line);
         }
         out
     }
 
-    /// The closing text (`[]` when there was no item); print it with a line break.
-    pub(crate) fn end(&self) -> &'static str {
-        if self.items == 0 { "[]" } else { "\n]" }
+    /// The closing text; print it with a line break.
+    pub(crate) fn end(&self) -> String {
+        let tail = format!("\"schema_version\": {SCHEMA_VERSION}\n}}");
+        if self.items == 0 { format!("{{\n  \"items\": [],\n  {tail}") } else { format!("\n  ],\n  {tail}") }
     }
 }
 
@@ -309,9 +311,33 @@ impl StreamedJsonArray {
 /// removed or changes meaning (new fields may appear at any time).
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
-/// Prints a JSON value, pretty.
-pub(crate) fn json(value: &serde_json::Value) -> String {
+/// `value` as pretty JSON, as it is.
+fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// `value` as an `--output json` document: an object gains `schema_version`; anything else
+/// (a list) becomes `{"items": value, "schema_version": N}`.
+pub(crate) fn versioned(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut map = map.clone();
+            map.insert("schema_version".to_owned(), serde_json::json!(SCHEMA_VERSION));
+            serde_json::Value::Object(map)
+        }
+        other => serde_json::json!({"items": other, "schema_version": SCHEMA_VERSION}),
+    }
+}
+
+/// Prints an `--output json` document, pretty (see [`versioned`]).
+pub(crate) fn json(value: &serde_json::Value) -> String {
+    pretty(&versioned(value))
+}
+
+/// Prints a document that is an artifact with a format of its own (a signed tree head, a
+/// proof bundle, published keys), exactly as it is, so other tools verify it.
+pub(crate) fn artifact_json(value: &serde_json::Value) -> String {
+    pretty(value)
 }
 
 /// A connector's judged permissions in one cell: `ok` only when every needed permission is
@@ -382,9 +408,23 @@ mod tests {
                 (0..n).map(|i| serde_json::json!({"id": i, "target": {"identity": "a\nb"}, "list": [1, 2]})).collect();
             let mut streamed = StreamedJsonArray::default();
             let mut text: String = values.iter().map(|v| streamed.item(v)).collect();
-            text.push_str(streamed.end());
+            text.push_str(&streamed.end());
             assert_eq!(text, json(&serde_json::json!(values)), "{n} items");
+            let parsed: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(parsed["items"], serde_json::json!(values));
+            assert_eq!(parsed["schema_version"], SCHEMA_VERSION);
         }
+    }
+
+    #[test]
+    fn every_json_document_is_an_object_with_the_schema_version() {
+        let doc: serde_json::Value = serde_json::from_str(&json(&serde_json::json!({"a": 1}))).expect("JSON");
+        assert_eq!(doc, serde_json::json!({"a": 1, "schema_version": SCHEMA_VERSION}));
+        let doc: serde_json::Value = serde_json::from_str(&json(&serde_json::json!([1, 2]))).expect("JSON");
+        assert_eq!(doc, serde_json::json!({"items": [1, 2], "schema_version": SCHEMA_VERSION}));
+        let artifact: serde_json::Value =
+            serde_json::from_str(&artifact_json(&serde_json::json!({"a": 1}))).expect("JSON");
+        assert_eq!(artifact, serde_json::json!({"a": 1}), "artifacts stay as they are");
     }
 
     #[test]

@@ -155,7 +155,7 @@ impl Ctx {
 /// Writes `built` in `format` to `path`, or to standard output.
 fn write(built: &ComplianceReport, format: ReportFormat, path: Option<&Path>) -> Result<(), Failure> {
     let text = match format {
-        ReportFormat::Json => format!("{}\n", output::json(&serde_json::json!(built))),
+        ReportFormat::Json => format!("{}\n", output::artifact_json(&serde_json::json!(built))),
         ReportFormat::Csv => report::to_csv(built),
         ReportFormat::Html => report::to_html(built),
     };
