@@ -73,16 +73,14 @@ impl Run {
 
 /// What an `--output json` document says, without its envelope: the list of a list document
 /// (`{"items": [...], "schema_version": 1}`), the other documents without `schema_version`.
-/// Every document must carry the version (documents of their own format, such as signed tree
-/// heads and proof bundles, never do and are returned as they are).
+/// Panics unless the document is an object carrying version 1 (read documents of a format of
+/// their own, such as signed tree heads and proof bundles, with [`Run::document`]).
 pub fn payload(document: serde_json::Value) -> serde_json::Value {
     let serde_json::Value::Object(mut map) = document else {
         panic!("an --output json document is an object: {document}")
     };
-    match map.remove("schema_version") {
-        Some(v) => assert_eq!(v, 1, "the documents' schema version"),
-        None => return serde_json::Value::Object(map),
-    }
+    let version = map.remove("schema_version");
+    assert_eq!(version, Some(serde_json::json!(1)), "the document's schema version: {map:?}");
     if map.len() == 1
         && let Some(items) = map.get("items").filter(|i| i.is_array())
     {

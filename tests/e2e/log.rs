@@ -50,7 +50,7 @@ fn rejected(env: &Env) -> String {
 fn json_of(env: &Env, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.extend(["--output", "json"]);
-    env.expect("local:bob", &all, 0).json()
+    env.expect("local:bob", &all, 0).document()
 }
 
 /// Writes `value` into a file of the auditor's own directory.
@@ -538,7 +538,7 @@ fn the_server_signs_as_the_log_grows_and_the_cli_proves_through_it() {
     let remote = |args: &[&str]| {
         let run = crate::client::run_remote(&url, Some(&approver), args);
         assert_eq!(run.code, 0, "remediate --server {args:?}\n{}{}", run.stdout, run.stderr);
-        run.json()
+        run.document()
     };
     assert_eq!(remote(&["audit", "tree-head", "--output", "json"]), head);
     let keys = remote(&["audit", "key", "--output", "json"]);

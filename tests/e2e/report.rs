@@ -97,7 +97,7 @@ fn a_lifecycle_in_each_format_and_only_its_period() {
     rejected(&env);
     let end = now();
 
-    let json = report(&env, &start, &middle, "json").json();
+    let json = report(&env, &start, &middle, "json").document();
     // 1. Completed, then rolled back; the rejection after the period is left out.
     assert_eq!(strs(&json, "outcomes", "outcome"), ["completed", "rolled_back"], "{json:#}");
     assert!(
@@ -145,7 +145,7 @@ fn a_lifecycle_in_each_format_and_only_its_period() {
     assert!(json["audit"]["signed_tree_head"]["tree_size"].as_u64().is_some_and(|n| n > head));
 
     // The period after: only the rejection.
-    let later = report(&env, &middle, &end, "json").json();
+    let later = report(&env, &middle, &end, "json").document();
     assert_eq!(strs(&later, "outcomes", "outcome"), ["rejected"], "{later:#}");
     for section in ["approvals", "rollbacks", "refusals", "overrides", "settings_changes"] {
         assert_eq!(later[section], serde_json::json!([]), "{section}: {later:#}");
@@ -202,9 +202,9 @@ fn the_bounds_are_checked() {
     let run = env.expect("local:bob", &["report", "compliance", "--from", "yesterday", "--to", "2026-12-01"], 2);
     assert!(run.stderr.contains("is not an instant"), "{}", run.stderr);
     // Dates and ages, as `audit export --since` takes them; a period before anything happened.
-    let json = report(&env, "2000-01-01", "2000-01-02", "json").json();
+    let json = report(&env, "2000-01-01", "2000-01-02", "json").document();
     assert_eq!((json["records"].as_u64(), json["audit"]["head"].is_null()), (Some(0), true), "{json:#}");
-    let json = report(&env, "2000-01-01", "0s", "json").json();
+    let json = report(&env, "2000-01-01", "0s", "json").document();
     assert_eq!(json["audit"]["chain_verified"], true, "{json:#}");
 }
 
@@ -223,7 +223,7 @@ fn a_tampered_store_is_not_verified() {
     .expect("tamper");
     drop(conn);
     let run = report(&env, &start, &end, "json");
-    let json = run.json();
+    let json = run.document();
     assert_eq!(json["audit"]["chain_verified"], false, "{json:#}");
     assert!(json["audit"]["problem"].as_str().is_some(), "{json:#}");
     assert!(run.stderr.contains("does NOT verify"), "{}", run.stderr);
@@ -238,13 +238,13 @@ fn a_server_answers_the_same_report() {
     lifecycle(&env);
     let end = now();
     let viewer = token(&env, "viewer-svc", "viewer");
-    let local = report(&env, &start, &end, "json").json();
+    let local = report(&env, &start, &end, "json").document();
     let server = Server::start(&env);
     let url = format!("http://{}", server.addr);
     let run =
         run_remote(&url, Some(&viewer), &["report", "compliance", "--from", &start, "--to", &end, "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let remote = run.json();
+    let remote = run.document();
     for section in ["actions", "outcomes", "approvals", "rollbacks", "refusals", "overrides"] {
         assert_eq!(remote[section], local[section], "{section}");
     }

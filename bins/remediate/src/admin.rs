@@ -585,7 +585,7 @@ impl Ctx {
             BreakerCommand::Status => {
                 let (tripped, _) = self.backend.limits().await?;
                 match self.format {
-                    Format::Json => outln!("{}", json!({"breaker_tripped": tripped}))?,
+                    Format::Json => outln!("{}", output::json(&json!({"breaker_tripped": tripped})))?,
                     Format::Table => outln!("circuit breaker {}", if tripped { "TRIPPED" } else { "closed" })?,
                 }
             }
