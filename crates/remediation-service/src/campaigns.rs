@@ -205,7 +205,7 @@ impl Tally {
     }
 }
 
-/// Takes in campaign `name`'s entries from where it stopped (requester or higher), calling
+/// Takes in campaign `name`'s entries from where it stopped (its creator, or an admin), calling
 /// `progress` after each, until the last or until `stop()` says so (checked between entries:
 /// the progress made is recorded first). Returns the campaign as recorded. A finished campaign
 /// is returned as it is.
@@ -220,6 +220,17 @@ pub async fn run_campaign(
     let store = runtime.store();
     let mut campaign =
         store.campaign(name).await?.ok_or_else(|| campaign_error(StoreError::CampaignNotFound(name.to_owned())))?;
+    // The actions are suggested in the name of whoever takes the entries in: only the
+    // campaign's creator (or an admin) does, so nobody else's name ends up on them.
+    if actor.name != campaign.created_by && actor.role < Role::Admin {
+        return Err(ServiceError::Engine(EngineError::Refused {
+            rule: "roles".to_owned(),
+            reason: format!(
+                "campaign {} was created by {}; only they or an admin may take it in",
+                campaign.name, campaign.created_by
+            ),
+        }));
+    }
     let mut tally = Tally::of(&campaign);
     let mut cursor = campaign.cursor;
     while cursor < campaign.total && !stop() {

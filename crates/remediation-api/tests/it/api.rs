@@ -853,6 +853,14 @@ async fn many_findings_at_once_may_be_larger_than_any_other_body() {
     assert_eq!((s, b["error"]["details"]["rule"].as_str()), (StatusCode::CONFLICT, Some("campaign")), "{b}");
     let (s, b) = env.call(Some("viewer"), Method::POST, "/v1/campaigns/big/resume", None).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    // Only its creator or an admin takes a campaign in: nobody lends their name to another's.
+    let (s, b) = env.call(Some("approver"), Method::POST, "/v1/campaigns/big/resume", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    assert!(b["error"]["message"].as_str().is_some_and(|m| m.contains("created by")), "{b}");
+    let (s, b) = env.call(Some("requester"), Method::POST, "/v1/campaigns/big/resume", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = env.call(Some("admin"), Method::POST, "/v1/campaigns/big/resume", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
     let (s, b) = env.call(Some("viewer"), Method::GET, "/v1/campaigns/nope", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
 }
