@@ -694,54 +694,23 @@ impl Button {
     }
 }
 
-/// `POST /ui/actions/{id}/approve`.
-pub(super) async fn approve(
+/// `POST /ui/actions/{id}/{button}`: `approve`, `reject`, `release`, `force-execute` or
+/// `rollback`; any other button is 404.
+pub(super) async fn button(
     AxState(ui): AxState<Ui>,
-    Path(id): Path<String>,
+    Path((id, button)): Path<(String, String)>,
     headers: HeaderMap,
     form: Result<Form<PostForm>, FormRejection>,
 ) -> Response {
-    press(ui, id, headers, form, Button::Approve).await
-}
-
-/// `POST /ui/actions/{id}/reject`.
-pub(super) async fn reject(
-    AxState(ui): AxState<Ui>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    form: Result<Form<PostForm>, FormRejection>,
-) -> Response {
-    press(ui, id, headers, form, Button::Reject).await
-}
-
-/// `POST /ui/actions/{id}/release`.
-pub(super) async fn release(
-    AxState(ui): AxState<Ui>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    form: Result<Form<PostForm>, FormRejection>,
-) -> Response {
-    press(ui, id, headers, form, Button::Release).await
-}
-
-/// `POST /ui/actions/{id}/force-execute`.
-pub(super) async fn force_execute(
-    AxState(ui): AxState<Ui>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    form: Result<Form<PostForm>, FormRejection>,
-) -> Response {
-    press(ui, id, headers, form, Button::ForceExecute).await
-}
-
-/// `POST /ui/actions/{id}/rollback`.
-pub(super) async fn rollback(
-    AxState(ui): AxState<Ui>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    form: Result<Form<PostForm>, FormRejection>,
-) -> Response {
-    press(ui, id, headers, form, Button::Rollback).await
+    let button = match button.as_str() {
+        "approve" => Button::Approve,
+        "reject" => Button::Reject,
+        "release" => Button::Release,
+        "force-execute" => Button::ForceExecute,
+        "rollback" => Button::Rollback,
+        _ => return super::message(StatusCode::NOT_FOUND, "Not found", "no such button"),
+    };
+    press(ui, id, headers, form, button).await
 }
 
 /// A non-empty trimmed field.
