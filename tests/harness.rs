@@ -107,10 +107,12 @@ impl Env {
         self.dir.path()
     }
 
-    /// Runs `remediate --data-dir DIR --actor ACTOR ARGS...`.
-    pub fn run_as(&self, actor: &str, args: &[&str]) -> Run {
-        let out = Command::new(remediate_bin())
-            .arg("--data-dir")
+    /// The command `remediate --data-dir DIR --actor ACTOR ARGS...`, with the environment every
+    /// test runs it in (a fixed `$USER`, no configuration, data directory or server from the
+    /// caller's environment).
+    pub fn command(&self, actor: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(remediate_bin());
+        cmd.arg("--data-dir")
             .arg(self.dir())
             .args(["--actor", actor])
             .args(args)
@@ -119,9 +121,13 @@ impl Env {
             .env_remove("REMEDIATION_CONFIG")
             .env_remove("REMEDIATION_DATA_DIR")
             .env_remove("REMEDIATION_SERVER")
-            .env_remove("REMEDIATION_TOKEN")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run remediate: {e}"));
+            .env_remove("REMEDIATION_TOKEN");
+        cmd
+    }
+
+    /// Runs `remediate --data-dir DIR --actor ACTOR ARGS...`.
+    pub fn run_as(&self, actor: &str, args: &[&str]) -> Run {
+        let out = self.command(actor, args).output().unwrap_or_else(|e| panic!("cannot run remediate: {e}"));
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -132,16 +138,8 @@ impl Env {
     /// Runs `remediate --data-dir DIR --actor ACTOR ARGS...` with `input` on standard input.
     pub fn run_with_stdin(&self, actor: &str, args: &[&str], input: &str) -> Run {
         use std::io::Write as _;
-        let mut child = Command::new(remediate_bin())
-            .arg("--data-dir")
-            .arg(self.dir())
-            .args(["--actor", actor])
-            .args(args)
-            .env("USER", "e2e-runner")
-            .env_remove("REMEDIATION_CONFIG")
-            .env_remove("REMEDIATION_DATA_DIR")
-            .env_remove("REMEDIATION_SERVER")
-            .env_remove("REMEDIATION_TOKEN")
+        let mut child = self
+            .command(actor, args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

@@ -7,7 +7,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use remediation_e2e::{Env, remediate_bin};
+use remediation_e2e::Env;
 use serde_json::{Value, json};
 
 /// Users the sandbox gets for the campaign, each the target of 100 findings.
@@ -53,16 +53,7 @@ fn setup() -> (Env, String) {
 }
 
 fn spawn(env: &Env, args: &[&str]) -> Child {
-    Command::new(remediate_bin())
-        .arg("--data-dir")
-        .arg(env.dir())
-        .args(["--actor", "local:alice"])
-        .args(args)
-        .env("USER", "e2e-runner")
-        .env_remove("REMEDIATION_CONFIG")
-        .env_remove("REMEDIATION_DATA_DIR")
-        .env_remove("REMEDIATION_SERVER")
-        .env_remove("REMEDIATION_TOKEN")
+    env.command("local:alice", args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -107,16 +98,9 @@ fn an_interrupted_or_killed_import_resumes_where_it_stopped_and_creates_nothing_
 
     // Resumed, and killed at the worst moment: a batch taken in, its progress not recorded.
     // The entries are taken in again and each finds the action it created.
-    let mut child = Command::new(remediate_bin())
-        .arg("--data-dir")
-        .arg(env.dir())
-        .args(["--actor", "local:alice", "campaign", "resume", "q4"])
-        .env("USER", "e2e-runner")
+    let mut child = env
+        .command("local:alice", &["campaign", "resume", "q4"])
         .env("REMEDIATION_FAILPOINT", "campaign_before_progress")
-        .env_remove("REMEDIATION_CONFIG")
-        .env_remove("REMEDIATION_DATA_DIR")
-        .env_remove("REMEDIATION_SERVER")
-        .env_remove("REMEDIATION_TOKEN")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

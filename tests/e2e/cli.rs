@@ -155,25 +155,7 @@ fn a_handle_is_accepted_wherever_an_id_is() {
     let run = env.expect("local:bob", &["show", "#x"], 2);
     assert!(run.stderr.contains("handle (`#1234` or `1234`)"), "{}", run.stderr);
     // Two handles and an id in one bulk command.
-    env.expect(
-        "local:alice",
-        &[
-            "suggest",
-            "--connector",
-            "sandbox",
-            "--kind",
-            "revoke",
-            "--identity",
-            "carol",
-            "--resource",
-            "engineering",
-            "--grant-type",
-            "group_membership",
-            "--reason",
-            "r",
-        ],
-        0,
-    );
+    env.expect("local:alice", &crate::safety::revoke_carol_engineering(&[]), 0);
     let run = env.expect("local:alice", &["cancel", "#1", "2", "--yes", "--output", "json"], 0).json();
     assert_eq!(run["items"].as_array().map(Vec::len), Some(2), "{run}");
 }

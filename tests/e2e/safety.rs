@@ -42,9 +42,8 @@ fn revoke(env: &Env, user: &str, group: &str) -> String {
     s["action"]["id"].as_str().expect("id").to_owned()
 }
 
-/// The arguments of a suggestion to revoke carol's engineering membership, plus `extra`, for
-/// the tests that expect it refused.
-fn refused_revoke<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+/// The arguments of a suggestion to revoke carol's engineering membership, plus `extra`.
+pub(crate) fn revoke_carol_engineering<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "suggest",
         "--connector",
@@ -107,7 +106,7 @@ fn kill_switch_cancels_waiting_actions_and_nothing_resumes() {
         );
     }
     // While on, no new action is created: the refusal is clear and audited.
-    let refused = env.expect("local:alice", &refused_revoke(&[]), 3);
+    let refused = env.expect("local:alice", &revoke_carol_engineering(&[]), 3);
     assert!(refused.stderr.contains("kill switch") && refused.stderr.contains("no new action"), "{}", refused.stderr);
     let audit = env.expect("local:bob", &["audit", "export"], 0).stdout;
     let refusal = audit.lines().find(|l| l.contains("suggestion_refused")).expect("the refusal is audited");
@@ -307,7 +306,7 @@ fn auto_mode_needs_every_gate() {
     assert_eq!(with_control("C-DEP")["action"]["state"], "pending_approval");
     env.expect(ROOT, &["controls", "set", "C-BASE", "--status", "passing", "--reason", "fixed"], 0);
     assert_eq!(with_control("C-DEP")["action"]["state"], "approved");
-    let off = env.expect("local:alice", &refused_revoke(&["--control", "C-OFF"]), 3);
+    let off = env.expect("local:alice", &revoke_carol_engineering(&["--control", "C-OFF"]), 3);
     assert!(off.stderr.contains("false positives"), "{}", off.stderr);
     let list = env.expect("local:bob", &["controls", "list"], 0);
     assert!(list.stdout.contains("C-OFF"), "{}", list.stdout);
