@@ -268,3 +268,20 @@ impl<'a> Ids<'a> {
         VaultError::Encrypt { tenant: self.tenant.to_owned(), connection_id: self.connection_id.to_owned() }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_seals_use_two_data_keys() {
+        let master = MasterKey::generate();
+        let ids = Ids::new("acme", "okta-prod").expect("names");
+        let secrets = BTreeMap::from([("token".to_owned(), SecretString::from("t"))]);
+        let [a, b] = [(); 2].map(|()| {
+            let sealed = seal(&master, ids.tenant, ids.connection_id, &secrets).expect("seals");
+            unwrap(&master, &ids, &sealed).expect("unwraps")
+        });
+        assert_ne!(a.expose_secret(), b.expose_secret());
+    }
+}

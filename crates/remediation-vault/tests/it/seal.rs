@@ -54,19 +54,15 @@ fn empty_secrets_round_trip() {
 }
 
 #[test]
-fn two_seals_differ_in_data_key_nonce_and_ciphertext() {
+fn two_seals_differ_in_wrapped_key_nonce_and_ciphertext() {
     let master = MasterKey::generate();
     let a = serde_json::to_value(sealed(&master)).expect("serializes");
     let b = serde_json::to_value(sealed(&master)).expect("serializes");
     for name in ["wrapped_key", "nonce", "ciphertext"] {
         assert_ne!(field(&a, name), field(&b, name), "{name}");
     }
-    // The wrapped keys differ in their ciphertext too, not only in their nonces: two data keys.
-    let wrapped = |json: &serde_json::Value| {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.decode(field(json, "wrapped_key")).expect("base64")[24..].to_vec()
-    };
-    assert_ne!(wrapped(&a), wrapped(&b));
+    // That the data keys differ too is checked inside the crate (`seal::tests`), where the
+    // wrapped key can be opened.
 }
 
 #[test]
