@@ -82,6 +82,7 @@ pub fn seal(
     let ciphertext = XChaCha20Poly1305::new(data_key.expose_secret().into())
         .encrypt(&nonce, Payload { msg: &plaintext, aad: &ids.ad(SECRETS_AD) })
         .map_err(|_| ids.encrypt_error())?;
+    // Wipes the JSON now rather than at the end of the function.
     drop(plaintext);
 
     Ok(SealedSecrets {

@@ -213,3 +213,14 @@ fn rewrap_refuses_what_open_refuses() {
     let e = rewrap(&old, &new, TENANT, CONNECTION, &edited).expect_err("edited");
     assert!(matches!(e, VaultError::Tampered { .. }), "{e:?}");
 }
+
+#[test]
+fn the_schema_names_the_stored_fields_and_nothing_else() {
+    let schema = serde_json::to_value(schemars::schema_for!(SealedSecrets)).expect("serializes");
+    let mut fields: Vec<&str> =
+        schema["properties"].as_object().expect("properties").keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["ciphertext", "kid", "nonce", "version", "wrapped_key"]);
+    assert_eq!(schema["additionalProperties"], false);
+    assert!(schema["properties"]["wrapped_key"]["description"].as_str().expect("documented").contains("data-key/v1"));
+}
