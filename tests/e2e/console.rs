@@ -109,6 +109,12 @@ fn every_console_page_in_chromium() {
     browser.wait_text("main h2", "Actions");
     browser.type_into("#f-q", "alice");
     browser.click("#f-apply");
+    // The filtered page, not the one the click left.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !browser.cmd("GET", "/url", None).as_str().is_some_and(|u| u.contains("q=alice")) {
+        assert!(Instant::now() < deadline, "the filter was never applied");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     browser.find(&format!("#row-{done}"));
     let rows = browser.text("#actions tbody");
     assert!(rows.contains("completed") && rows.contains("pending_approval") && !rows.contains("bob"), "{rows}");

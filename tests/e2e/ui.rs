@@ -141,9 +141,20 @@ impl Driver {
         }
     }
 
+    /// The text of the element matching `css`. An element gone stale between finding and
+    /// reading it (the page navigated after a click, or refreshed itself) is found again, for
+    /// up to 20 s.
     pub(crate) fn text(&self, css: &str) -> String {
-        let el = self.find(css);
-        self.cmd("GET", &format!("/element/{el}/text"), None).as_str().unwrap_or_default().to_owned()
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let el = self.find(css);
+            let (status, t) = http(&self.addr, "GET", &format!("/session/{}/element/{el}/text", self.session), None);
+            if status == 200 {
+                return t["value"].as_str().unwrap_or_default().to_owned();
+            }
+            assert!(Instant::now() < deadline, "cannot read the text of {css}: {t}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Waits up to 20 s for the element matching `css` to contain `needle` (the page may still
@@ -182,9 +193,21 @@ impl Driver {
         self.cmd("POST", &format!("/element/{el}/value"), Some(&json!({"text": text})));
     }
 
+    /// Clicks the element matching `css`, finding it again when it went stale meanwhile (a page
+    /// that refreshes itself), for up to 20 s.
     pub(crate) fn click(&self, css: &str) {
-        let el = self.find(css);
-        self.cmd("POST", &format!("/element/{el}/click"), Some(&json!({})));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let el = self.find(css);
+            let path = format!("/session/{}/element/{el}/click", self.session);
+            let (status, v) = http(&self.addr, "POST", &path, Some(&json!({})));
+            if status == 200 {
+                return;
+            }
+            let stale = v["value"]["error"].as_str() == Some("stale element reference");
+            assert!(stale && Instant::now() < deadline, "cannot click {css}: {v}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     pub(crate) fn source(&self) -> String {
