@@ -40,6 +40,7 @@ pub mod policy;
 pub mod secret_source;
 mod snapshot;
 pub mod store;
+mod tenant;
 
 pub use action::{Action, ActionId, ActionKind, ActionRequest, CampaignEntry, KindName, Mode, Target, parse_handle};
 pub use cached::{CachedChecks, DEFAULT_CHECK_TTL};
@@ -64,6 +65,7 @@ pub use permission::{ANY_GRANT_TYPE, Grant, PermissionNeed, Permissions, Step, p
 pub use policy::{
     GateContext, GateOutcome, LimitPolicy, PolicyDecision, Risk, RiskLevel, SafetyPolicy, SafetyState, Stage,
 };
+pub use tenant::{MAX_TENANT_NAME, Tenant, TenantId, TenantNameError};
 pub use snapshot::{CanonicalTarget, Plan, PlannedChange, Snapshot};
 pub use store::{
     ActionDetail, ActionFilter, ActionLeases, ActionStore, ApiToken, AuditArchive, AuditBody, AuditFilter, AuditLog,
@@ -71,7 +73,7 @@ pub use store::{
     DetailUpdate, Fence, LeafHash, Lease, LeaseRequest, LeaseStore, LimitReached, LimitStore, MarkAdvance, Page,
     PageRequest, ParkedRecord, PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore, ReplayOutcome,
     SafetyStore, SequencingBacklog, SessionStore, SettingsRecord, Settlement, SinkMark, SlotRequest, StateChange,
-    Store, StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
+    Store, StoreError, StoredPublicKey, StoredTreeHead, TenantStore, TransitionRecord,
 };
 
 /// Mock implementations of the core traits, for tests in this and other crates.

@@ -98,6 +98,7 @@ mod schema;
 mod sequencer;
 mod sessions;
 mod store;
+mod tenants;
 mod transfer;
 
 use std::sync::Arc;

@@ -33,7 +33,7 @@ fn principal_of(row: &tokio_postgres::Row, op: &str) -> Result<Principal, StoreE
 }
 
 const PRINCIPAL: &str = "SELECT p.name, p.kind, r.role, p.created_at, p.revoked_at FROM principals p
-     LEFT JOIN principal_roles r ON r.principal = p.name AND r.tenant = $1 WHERE p.name = $2";
+     JOIN principal_roles r ON r.principal = p.name AND r.tenant = $1 WHERE p.name = $2";
 
 async fn load_principal(
     client: &impl deadpool_postgres::GenericClient,
@@ -84,14 +84,21 @@ impl PrincipalStore for PostgresStore {
         let at_nanos = nanos(at).map_err(invalid(&op))?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(&op))?;
-        let inserted = tx
-            .execute(
-                "INSERT INTO principals (name, kind, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-                &[&name, &kind.as_str(), &at_nanos],
-            )
+        tx.execute(
+            "INSERT INTO principals (name, kind, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+            &[&name, &kind.as_str(), &at_nanos],
+        )
+        .await
+        .map_err(pg(&op))?;
+        // A principal of another tenant (the same person working in several) gets a role here,
+        // keeping its kind; a revoked one, or one already here, is never created again.
+        let row = tx
+            .query_one("SELECT kind, created_at, revoked_at FROM principals WHERE name = $1 FOR UPDATE", &[&name])
             .await
             .map_err(pg(&op))?;
-        if inserted == 0 {
+        let (kind, created_at) = (PrincipalKind::parse(row.get(0)), from_nanos(row.get(1)));
+        let here = load_principal(&tx, self.tenant(), name, false, &op).await?.is_some();
+        if row.get::<_, Option<i64>>(2).is_some() || here {
             return Err(invalid(&op)(StorePostgresError::PrincipalExists { name: name.to_owned() }));
         }
         tx.execute(
@@ -103,7 +110,7 @@ impl PrincipalStore for PostgresStore {
         let r = SettingsRecord::principal_created(actor, at, name, kind, role);
         insert_pending(&tx, self.tenant(), &AuditBody::Settings(r), &op).await?;
         self.commit(tx, &op).await?;
-        Ok(Principal { name: name.to_owned(), kind, role: Some(role), created_at: at, revoked_at: None })
+        Ok(Principal { name: name.to_owned(), kind, role: Some(role), created_at, revoked_at: None })
     }
 
     async fn principal(&self, name: &str) -> Result<Option<Principal>, StoreError> {
@@ -117,7 +124,7 @@ impl PrincipalStore for PostgresStore {
         let rows = client
             .query(
                 "SELECT p.name, p.kind, r.role, p.created_at, p.revoked_at FROM principals p
-                 LEFT JOIN principal_roles r ON r.principal = p.name AND r.tenant = $1 ORDER BY p.name",
+                 JOIN principal_roles r ON r.principal = p.name AND r.tenant = $1 ORDER BY p.name",
                 &[&self.tenant()],
             )
             .await
@@ -175,20 +182,35 @@ impl PrincipalStore for PostgresStore {
         let at_nanos = nanos(at).map_err(invalid(&op))?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(&op))?;
-        let n = tx
-            .execute(
+        match load_principal(&tx, self.tenant(), name, true, &op).await? {
+            Some(p) if p.revoked_at.is_none() => {}
+            _ => return Ok(false),
+        }
+        // One who holds a role in another tenant only leaves this one; else revoked for good.
+        let elsewhere: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM principal_roles WHERE principal = $1 AND tenant <> $2)",
+                &[&name, &self.tenant()],
+            )
+            .await
+            .map_err(pg(&op))?
+            .get(0);
+        if elsewhere {
+            tx.execute("DELETE FROM principal_roles WHERE principal = $1 AND tenant = $2", &[&name, &self.tenant()])
+                .await
+                .map_err(pg(&op))?;
+        } else {
+            tx.execute(
                 "UPDATE principals SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
                 &[&name, &at_nanos],
             )
             .await
             .map_err(pg(&op))?;
-        if n == 0 {
-            return Ok(false);
         }
         let tokens = tx
             .execute(
-                "UPDATE credentials SET revoked_at = $2 WHERE principal = $1 AND revoked_at IS NULL",
-                &[&name, &at_nanos],
+                "UPDATE credentials SET revoked_at = $3 WHERE principal = $1 AND tenant = $2 AND revoked_at IS NULL",
+                &[&name, &self.tenant(), &at_nanos],
             )
             .await
             .map_err(pg(&op))?;

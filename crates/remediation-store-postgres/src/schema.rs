@@ -413,6 +413,19 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     );
     "#,
     ),
+    // Version 8.
+    (
+        "tenants",
+        r#"
+    -- Expand only: every table was keyed by tenant already; this lists the tenants created
+    -- (the default tenant is implicit). Limit windows are told apart by key.
+    CREATE TABLE tenants (
+        name        TEXT PRIMARY KEY,
+        created_at  BIGINT NOT NULL,
+        record_json TEXT NOT NULL
+    );
+    "#,
+    ),
 ];
 
 /// Tables the runtime role may change (SELECT, INSERT, UPDATE, DELETE).
@@ -433,6 +446,7 @@ const MUTABLE_TABLES: &[&str] = &[
     "delivery_parked",
     "campaigns",
     "campaign_entries",
+    "tenants",
 ];
 
 /// Tables the runtime role may only read and append to.

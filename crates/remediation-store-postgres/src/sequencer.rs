@@ -95,7 +95,7 @@ impl PostgresStore {
             return Ok(0);
         }
         let request = LeaseRequest { holder: self.inner.holder.clone(), ttl: self.inner.config.sequencer_ttl };
-        let mut lease = match held.take() {
+        let mut lease = match held.remove(self.tenant()) {
             Some(lease) if lease.is_live(self.now()) => lease,
             _ => match self.acquire_lease(SEQUENCER_LEASE, &request).await? {
                 Some(lease) => lease,
@@ -121,7 +121,7 @@ impl PostgresStore {
                 Err(e @ StoreError::LeaseLost { .. }) => return Err(e),
                 Err(e) => {
                     // Still the leader (the refusal is about the log, not the lease).
-                    *held = Some(lease);
+                    held.insert(self.tenant().to_owned(), lease);
                     return Err(e);
                 }
             };
@@ -131,7 +131,7 @@ impl PostgresStore {
                 if self.inner.config.release_sequencer_after_pass {
                     self.release_lease(SEQUENCER_LEASE, &lease).await?;
                 } else {
-                    *held = Some(lease);
+                    held.insert(self.tenant().to_owned(), lease);
                 }
                 return Ok(total);
             }
@@ -143,10 +143,19 @@ impl PostgresStore {
     /// last handle does the same, on a best-effort task.
     pub async fn release_sequencer(&self) -> Result<(), StoreError> {
         let mut held = self.inner.sequencer.lock().await;
-        if let Some(lease) = held.take() {
-            self.release_lease(SEQUENCER_LEASE, &lease).await?;
+        for (tenant, lease) in std::mem::take(&mut *held) {
+            let client = self.client().await?;
+            crate::lease::release(&client, &tenant, SEQUENCER_LEASE, &lease).await?;
         }
         Ok(())
+    }
+
+    /// The tenants with entries waiting to be sequenced.
+    async fn tenants_with_pending(&self) -> Result<Vec<String>, StoreError> {
+        const OP: &str = "cannot look for unsequenced audit entries";
+        let client = self.client().await?;
+        let stmt = client.prepare_cached("SELECT DISTINCT tenant FROM audit_pending").await.map_err(pg(OP))?;
+        Ok(client.query(&stmt, &[]).await.map_err(pg(OP))?.iter().map(|row| row.get(0)).collect())
     }
 
     /// Whether any entry waits to be sequenced.
@@ -319,9 +328,20 @@ impl PostgresStore {
             loop {
                 ticker.tick().await;
                 let Some(inner) = weak.upgrade() else { break };
-                let store = PostgresStore { inner };
-                if let Err(e) = store.sequence_pending().await {
-                    tracing::warn!(error = %e, "an audit sequencer pass failed; the next pass retries");
+                let store = PostgresStore { inner, tenant: std::sync::Arc::from(crate::store::DEFAULT_TENANT) };
+                // Every tenant's chain that has entries waiting.
+                let tenants = match store.tenants_with_pending().await {
+                    Ok(tenants) => tenants,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "an audit sequencer pass failed; the next pass retries");
+                        continue;
+                    }
+                };
+                for tenant in tenants {
+                    let store = PostgresStore { inner: store.inner.clone(), tenant: std::sync::Arc::from(tenant.as_str()) };
+                    if let Err(e) = store.sequence_pending().await {
+                        tracing::warn!(error = %e, tenant, "an audit sequencer pass failed; the next pass retries");
+                    }
                 }
             }
         });

@@ -40,20 +40,21 @@ const VERIFY_PAGE: i64 = 10_000;
 #[derive(Clone)]
 pub struct PostgresStore {
     pub(crate) inner: Arc<Inner>,
+    /// The tenant this handle reads and writes.
+    pub(crate) tenant: Arc<str>,
 }
 
 /// What the clones of one store share.
 pub(crate) struct Inner {
     pub(crate) pool: Pool,
     pub(crate) config: PostgresConfig,
-    pub(crate) tenant: String,
     /// Seals the audit checkpoint.
     pub(crate) key: Option<Arc<AuditKey>>,
     /// This process's name as a lease holder (the sequencer's).
     pub(crate) holder: String,
-    /// The sequencer lease this process holds, if any; locked for the whole of a pass, so one
-    /// process runs one pass at a time.
-    pub(crate) sequencer: tokio::sync::Mutex<Option<Lease>>,
+    /// The sequencer lease this process holds for each tenant's chain; locked for the whole of
+    /// a pass, so one process runs one pass at a time.
+    pub(crate) sequencer: tokio::sync::Mutex<std::collections::BTreeMap<String, Lease>>,
     /// The background sequencer, aborted when the store is dropped.
     pub(crate) background: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Transactions committed (and single-statement writes), for benchmarks.
@@ -74,11 +75,14 @@ impl Drop for Inner {
         }
         // Give the sequencer lease up, so another replica takes over now rather than at its
         // expiry; best effort (a process that exits or dies leaves it to expire).
-        if let (Some(lease), Ok(runtime)) = (self.sequencer.get_mut().take(), tokio::runtime::Handle::try_current()) {
-            let (pool, tenant) = (self.pool.clone(), self.tenant.clone());
+        let held = std::mem::take(self.sequencer.get_mut());
+        if let (false, Ok(runtime)) = (held.is_empty(), tokio::runtime::Handle::try_current()) {
+            let pool = self.pool.clone();
             runtime.spawn(async move {
                 if let Ok(client) = pool.get().await {
-                    let _ = crate::lease::release(&client, &tenant, crate::SEQUENCER_LEASE, &lease).await;
+                    for (tenant, lease) in held {
+                        let _ = crate::lease::release(&client, &tenant, crate::SEQUENCER_LEASE, &lease).await;
+                    }
                 }
             });
         }
@@ -89,7 +93,7 @@ impl fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresStore")
             .field("config", &self.inner.config)
-            .field("tenant", &self.inner.tenant)
+            .field("tenant", &self.tenant)
             .field("holder", &self.inner.holder)
             .field("key", &self.inner.key.as_ref().map(|_| "[redacted]"))
             .finish_non_exhaustive()
@@ -127,14 +131,14 @@ impl PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 config: config.clone(),
-                tenant: DEFAULT_TENANT.to_owned(),
                 key: key.map(Arc::new),
                 holder,
-                sequencer: tokio::sync::Mutex::new(None),
+                sequencer: tokio::sync::Mutex::new(std::collections::BTreeMap::new()),
                 background: std::sync::Mutex::new(None),
                 commits: AtomicU64::new(0),
                 lags: std::sync::Mutex::new(Vec::new()),
             }),
+            tenant: Arc::from(DEFAULT_TENANT),
         };
         if let Some(interval) = config.sequencer_interval {
             store.start_sequencer(interval);
@@ -178,7 +182,12 @@ impl PostgresStore {
     }
 
     pub(crate) fn tenant(&self) -> &str {
-        &self.inner.tenant
+        &self.tenant
+    }
+
+    /// This store's handle for `tenant` (sharing the pool and the sequencer).
+    pub fn scoped(&self, tenant: &remediation_core::TenantId) -> PostgresStore {
+        PostgresStore { inner: self.inner.clone(), tenant: Arc::from(tenant.as_str()) }
     }
 
     pub(crate) fn key(&self) -> Option<&AuditKey> {
@@ -253,7 +262,7 @@ impl PostgresStore {
             tx.execute(
                 &stmt,
                 &[
-                    &self.inner.tenant,
+                    &self.tenant(),
                     &ids,
                     &states,
                     &connectors,
@@ -765,6 +774,10 @@ impl ActionStore for PostgresStore {
         // The action's own writes first: a full window rolls them back, and the limit keys'
         // locks below are then held only for the counts, the slot inserts and the commit.
         let action = write_change(&tx, self.tenant(), locked, change, now).await?;
+        // The tenant's own windows: its keys as stored.
+        let asked = slots;
+        let scoped = remediation_core::store::tenant_slots(self.tenant(), slots);
+        let slots = scoped.as_slice();
         // One lock per limit key, in key order (after the action's row lock, as every caller
         // takes them), held to the end of the transaction: the counts below see every slot
         // committed by a start that held the key before, and no start counts concurrently.
@@ -776,13 +789,13 @@ impl ActionStore for PostgresStore {
         for key in keys {
             tx.execute(&lock, &[&key]).await.map_err(pg(&op))?;
         }
-        for slot in slots {
+        for (slot, asked) in slots.iter().zip(asked) {
             let used = count_used(&tx, slot, at, &op).await?;
             if enforce && !Window::of(slot).admits(used) {
                 let aging = aging_slot(&tx, slot, at, used, &op).await?;
                 // Nothing is kept.
                 tx.rollback().await.map_err(pg(&op))?;
-                return Ok(BeginOutcome::LimitReached(LimitReached::new(slot.clone(), used, aging)));
+                return Ok(BeginOutcome::LimitReached(LimitReached::new(asked.clone(), used, aging)));
             }
         }
         if !slots.is_empty() {
@@ -917,11 +930,12 @@ impl LimitStore for PostgresStore {
             .start()
             .await
             .map_err(pg(OP))?;
-        for slot in slots {
+        let scoped = remediation_core::store::tenant_slots(self.tenant(), slots);
+        for (slot, asked) in scoped.iter().zip(slots) {
             let used = count_used(&tx, slot, at, OP).await?;
             if !Window::of(slot).admits(used) {
                 let aging = aging_slot(&tx, slot, at, used, OP).await?;
-                return Ok(Some(LimitReached::new(slot.clone(), used, aging)));
+                return Ok(Some(LimitReached::new(asked.clone(), used, aging)));
             }
         }
         tx.commit().await.map_err(pg(OP))?;
@@ -937,7 +951,10 @@ impl LimitStore for PostgresStore {
             .map_err(pg(OP))?;
         let mut out = Vec::new();
         for row in client.query(&stmt, &[&clamped_nanos(since)]).await.map_err(pg(OP))? {
-            out.push((row.get::<_, String>(0), from_nanos(row.get(1))));
+            let stored = row.get::<_, String>(0);
+            if let Some(key) = remediation_core::store::tenant_limit_key_of(self.tenant(), &stored) {
+                out.push((key.to_owned(), from_nanos(row.get(1))));
+            }
         }
         Ok(out)
     }

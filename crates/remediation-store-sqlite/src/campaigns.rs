@@ -27,7 +27,7 @@ impl CampaignStore for SqliteStore {
             entries.iter().map(|e| serde_json::to_string(e).map_err(encode(OP))).collect::<Result<Vec<_>, _>>()?;
         let (name, created_at) = (campaign.name.clone(), clamped_nanos(campaign.created_at));
         self.write(move |conn, ctx| {
-            if read(conn, &ctx.tenant, &name, OP)?.is_some() {
+            if read(conn, &ctx.tenant(), &name, OP)?.is_some() {
                 return Err(StoreError::CampaignConflict {
                     message: format!("a campaign named `{name}` exists already; choose another name, or resume it"),
                 });
@@ -35,7 +35,7 @@ impl CampaignStore for SqliteStore {
             conn.prepare_cached(
                 "INSERT INTO campaigns (tenant, name, created_at, record_json) VALUES (?1, ?2, ?3, ?4)",
             )
-            .and_then(|mut stmt| stmt.execute(params![ctx.tenant, name, created_at, record]))
+            .and_then(|mut stmt| stmt.execute(params![ctx.tenant(), name, created_at, record]))
             .map_err(sql(OP))?;
             let mut stmt = conn
                 .prepare_cached(
@@ -43,7 +43,7 @@ impl CampaignStore for SqliteStore {
                 )
                 .map_err(sql(OP))?;
             for (idx, entry) in (0_i64..).zip(&entries) {
-                stmt.execute(params![ctx.tenant, name, idx, entry]).map_err(sql(OP))?;
+                stmt.execute(params![ctx.tenant(), name, idx, entry]).map_err(sql(OP))?;
             }
             Ok(())
         })
@@ -119,11 +119,11 @@ impl CampaignStore for SqliteStore {
         let (name, progress) = (name.to_owned(), progress.clone());
         self.write(move |conn, ctx| {
             let stored =
-                read(conn, &ctx.tenant, &name, OP)?.ok_or_else(|| StoreError::CampaignNotFound(name.clone()))?;
+                read(conn, &ctx.tenant(), &name, OP)?.ok_or_else(|| StoreError::CampaignNotFound(name.clone()))?;
             let next = advance_campaign(&stored, &progress)?;
             let json = serde_json::to_string(&next).map_err(encode(OP))?;
             conn.prepare_cached("UPDATE campaigns SET record_json = ?1 WHERE tenant = ?2 AND name = ?3")
-                .and_then(|mut stmt| stmt.execute(params![json, ctx.tenant, name]))
+                .and_then(|mut stmt| stmt.execute(params![json, ctx.tenant(), name]))
                 .map_err(sql(OP))?;
             Ok(next)
         })

@@ -164,9 +164,9 @@ impl DeliveryStore for SqliteStore {
                 "INSERT INTO delivery_marks (tenant, sink, delivered_through, updated_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (tenant, sink) DO NOTHING",
             )
-            .and_then(|mut stmt| stmt.execute(params![ctx.tenant, sink, mark, at]))
+            .and_then(|mut stmt| stmt.execute(params![ctx.tenant(), sink, mark, at]))
             .map_err(sql_with(&op))?;
-            stored_mark(conn, &ctx.tenant, &sink, &op)?.ok_or_else(|| StoreError::DeliveryConflict {
+            stored_mark(conn, &ctx.tenant(), &sink, &op)?.ok_or_else(|| StoreError::DeliveryConflict {
                 sink: sink.clone(),
                 expected: seq_of(mark),
                 found: 0,
@@ -200,7 +200,7 @@ impl DeliveryStore for SqliteStore {
 
     async fn advance_sink(&self, advance: &MarkAdvance) -> Result<(), StoreError> {
         let (advance, clock) = (advance.clone(), self.clock.clone());
-        self.write(move |conn, ctx| advance_in(conn, &ctx.tenant, &advance, &clock)).await
+        self.write(move |conn, ctx| advance_in(conn, &ctx.tenant(), &advance, &clock)).await
     }
 
     async fn parked(&self, sink: Option<String>) -> Result<Vec<ParkedRecord>, StoreError> {
@@ -238,7 +238,7 @@ impl DeliveryStore for SqliteStore {
             let marked = match &seqs {
                 None => conn
                     .prepare_cached("UPDATE delivery_parked SET replay = 1 WHERE tenant = ?1 AND sink = ?2")
-                    .and_then(|mut stmt| stmt.execute(params![ctx.tenant, sink]))
+                    .and_then(|mut stmt| stmt.execute(params![ctx.tenant(), sink]))
                     .map_err(sql_with(&op))?,
                 Some(seqs) => {
                     let mut marked = 0;
@@ -247,7 +247,7 @@ impl DeliveryStore for SqliteStore {
                             .prepare_cached(
                                 "UPDATE delivery_parked SET replay = 1 WHERE tenant = ?1 AND sink = ?2 AND seq = ?3",
                             )
-                            .and_then(|mut stmt| stmt.execute(params![ctx.tenant, sink, seq]))
+                            .and_then(|mut stmt| stmt.execute(params![ctx.tenant(), sink, seq]))
                             .map_err(sql_with(&op))?;
                     }
                     marked
@@ -260,6 +260,6 @@ impl DeliveryStore for SqliteStore {
 
     async fn settle_parked(&self, settlement: &Settlement) -> Result<(), StoreError> {
         let (settlement, clock) = (settlement.clone(), self.clock.clone());
-        self.write(move |conn, ctx| settle_in(conn, &ctx.tenant, &settlement, &clock)).await
+        self.write(move |conn, ctx| settle_in(conn, &ctx.tenant(), &settlement, &clock)).await
     }
 }

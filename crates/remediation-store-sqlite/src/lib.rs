@@ -95,6 +95,7 @@ mod principals;
 mod schema;
 mod sessions;
 mod store;
+mod tenants;
 mod transfer;
 mod writer;
 
@@ -127,7 +128,7 @@ pub fn open_transfer_store(
 }
 
 /// The schema version this build migrates to (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 15;
+pub const SCHEMA_VERSION: u32 = 16;
 
 /// The schema version of the database at `path`, without opening it as a store (nothing is
 /// created or migrated): `None` when the file does not exist or holds no schema yet.

@@ -29,7 +29,9 @@ fn role_of(s: &str, op: &str) -> Result<Role, StoreError> {
 impl SqliteStore {
     /// Creates principal `name` of `kind` holding `role` in this tenant, audited
     /// (`principal_created` by `actor`) in the same transaction. A name is never reused, even
-    /// after the principal was revoked. Who may do this is the caller's rule.
+    /// after the principal was revoked. A principal of another tenant (the same person working
+    /// in several) gets a role in this one, keeping its kind. Who may do this is the caller's
+    /// rule.
     pub fn create_principal(
         &self,
         name: &str,
@@ -49,17 +51,33 @@ impl SqliteStore {
         let at_nanos = nanos(at).map_err(invalid_with(&op))?;
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_with(&op))?;
-            let exists: bool = tx
-                .query_row("SELECT COUNT(*) > 0 FROM principals WHERE name = ?1", params![name], |r| r.get(0))
+            let existing: Option<(String, Option<i64>, i64)> = tx
+                .query_row(
+                    "SELECT kind, revoked_at, created_at FROM principals WHERE name = ?1",
+                    params![name],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
                 .map_err(sql_with(&op))?;
-            if exists {
-                return Err(invalid_with(&op)(StoreSqliteError::PrincipalExists { name: name.to_owned() }));
-            }
-            tx.execute(
-                "INSERT INTO principals (name, kind, created_at) VALUES (?1, ?2, ?3)",
-                params![name, kind.as_str(), at_nanos],
-            )
-            .map_err(sql_with(&op))?;
+            let here = load_principal(&tx, &self.tenant, name, &op())?.is_some();
+            let (kind, created_at) = match existing {
+                // Revoked everywhere, or already here: a name is never reused.
+                Some((_, Some(_), _)) => {
+                    return Err(invalid_with(&op)(StoreSqliteError::PrincipalExists { name: name.to_owned() }));
+                }
+                Some(_) if here => {
+                    return Err(invalid_with(&op)(StoreSqliteError::PrincipalExists { name: name.to_owned() }));
+                }
+                Some((kind, None, created)) => (PrincipalKind::parse(&kind), time_of(created)),
+                None => {
+                    tx.execute(
+                        "INSERT INTO principals (name, kind, created_at) VALUES (?1, ?2, ?3)",
+                        params![name, kind.as_str(), at_nanos],
+                    )
+                    .map_err(sql_with(&op))?;
+                    (kind, at)
+                }
+            };
             tx.execute(
                 "INSERT INTO principal_roles (tenant, principal, role) VALUES (?1, ?2, ?3)",
                 params![self.tenant, name, role.to_string()],
@@ -68,7 +86,7 @@ impl SqliteStore {
             let r = SettingsRecord::principal_created(actor, at, name, kind, role);
             append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
             tx.commit().map_err(sql_with(&op))?;
-            Ok(Principal { name: name.to_owned(), kind, role: Some(role), created_at: at, revoked_at: None })
+            Ok(Principal { name: name.to_owned(), kind, role: Some(role), created_at, revoked_at: None })
         })
     }
 
@@ -88,7 +106,7 @@ impl SqliteStore {
             let mut stmt = conn
                 .prepare(
                     "SELECT p.name, p.kind, r.role, p.created_at, p.revoked_at FROM principals p
-                     LEFT JOIN principal_roles r ON r.principal = p.name AND r.tenant = ?1 ORDER BY p.name",
+                     JOIN principal_roles r ON r.principal = p.name AND r.tenant = ?1 ORDER BY p.name",
                 )
                 .map_err(sql(OP))?;
             let rows = stmt.query_map(params![self.tenant], principal_parts).map_err(sql(OP))?;
@@ -143,8 +161,11 @@ impl SqliteStore {
         })
     }
 
-    /// Revokes principal `name` and every live token of it, audited (`principal_revoked`) in
-    /// the same transaction; `false` (and nothing written) when it is unknown or already revoked.
+    /// Revokes principal `name` in this tenant and every live token of it here, audited
+    /// (`principal_revoked`) in the same transaction; `false` (and nothing written) when it is
+    /// unknown here or already revoked. A principal who holds a role in another tenant only
+    /// leaves this one (its role and tokens here go); one who holds none elsewhere is revoked
+    /// for good.
     pub fn revoke_principal(
         &self,
         name: &str,
@@ -156,19 +177,31 @@ impl SqliteStore {
         let at_nanos = nanos(at).map_err(invalid_with(&op))?;
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_with(&op))?;
-            let n = tx
-                .execute(
+            match load_principal(&tx, &self.tenant, name, &op())? {
+                Some(p) if p.revoked_at.is_none() => {}
+                _ => return Ok(false),
+            }
+            let elsewhere: bool = tx
+                .query_row(
+                    "SELECT COUNT(*) > 0 FROM principal_roles WHERE principal = ?1 AND tenant <> ?2",
+                    params![name, self.tenant],
+                    |r| r.get(0),
+                )
+                .map_err(sql_with(&op))?;
+            if elsewhere {
+                tx.execute("DELETE FROM principal_roles WHERE principal = ?1 AND tenant = ?2", params![name, self.tenant])
+                    .map_err(sql_with(&op))?;
+            } else {
+                tx.execute(
                     "UPDATE principals SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
                     params![name, at_nanos],
                 )
                 .map_err(sql_with(&op))?;
-            if n == 0 {
-                return Ok(false);
             }
             let tokens = tx
                 .execute(
-                    "UPDATE credentials SET revoked_at = ?2 WHERE principal = ?1 AND revoked_at IS NULL",
-                    params![name, at_nanos],
+                    "UPDATE credentials SET revoked_at = ?3 WHERE principal = ?1 AND tenant = ?2 AND revoked_at IS NULL",
+                    params![name, self.tenant, at_nanos],
                 )
                 .map_err(sql_with(&op))?;
             let r =
@@ -337,7 +370,7 @@ fn load_principal(tx: &Transaction<'_>, tenant: &str, name: &str, op: &str) -> R
     let parts = tx
         .query_row(
             "SELECT p.name, p.kind, r.role, p.created_at, p.revoked_at FROM principals p
-             LEFT JOIN principal_roles r ON r.principal = p.name AND r.tenant = ?1 WHERE p.name = ?2",
+             JOIN principal_roles r ON r.principal = p.name AND r.tenant = ?1 WHERE p.name = ?2",
             params![tenant, name],
             principal_parts,
         )

@@ -460,6 +460,75 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         FOREIGN KEY (tenant, campaign) REFERENCES campaigns (tenant, name)
     ) STRICT;
     "#,
+    // Version 16.
+    //
+    // Tenants. `tenants` lists those created (the default tenant is implicit). Each tenant has
+    // its own audit chain, so the audit table is keyed by (`tenant`, `seq`), and its append-only
+    // triggers judge each tenant's chain alone (after an archive removed a tenant's oldest
+    // records, its chain goes on from the archive's last record). The safety state and the
+    // audit checkpoint get one row per tenant. Limit windows are told apart by key (see
+    // `scoped_limit_key`), so their tables keep their shape.
+    r#"
+    CREATE TABLE tenants (
+        name        TEXT PRIMARY KEY NOT NULL,
+        created_at  INTEGER NOT NULL,
+        record_json TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE audit_by_tenant (
+        tenant      TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        action_id   TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        record_json TEXT NOT NULL,
+        prev_hash   TEXT NOT NULL,
+        hash        TEXT NOT NULL,
+        PRIMARY KEY (tenant, seq)
+    ) STRICT;
+    INSERT INTO audit_by_tenant (tenant, seq, action_id, at, record_json, prev_hash, hash)
+        SELECT tenant, seq, action_id, at, record_json, prev_hash, hash FROM audit ORDER BY seq;
+    DROP TABLE audit;
+    ALTER TABLE audit_by_tenant RENAME TO audit;
+    CREATE INDEX audit_by_at ON audit (tenant, at);
+    CREATE INDEX audit_by_action ON audit (action_id, seq);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN
+        SELECT RAISE(ABORT, 'audit records are append-only');
+    END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    WHEN OLD.seq > COALESCE((SELECT MAX(through_seq) FROM audit_archives WHERE tenant = OLD.tenant), 0)
+    BEGIN
+        SELECT RAISE(ABORT, 'audit records are append-only: only records in a registered archive are removed');
+    END;
+    CREATE TRIGGER audit_extends_chain BEFORE INSERT ON audit
+    WHEN NEW.seq IS NOT COALESCE(
+             (SELECT MAX(seq) FROM audit WHERE tenant = NEW.tenant),
+             (SELECT MAX(through_seq) FROM audit_archives WHERE tenant = NEW.tenant),
+             0) + 1
+      OR NEW.prev_hash IS NOT COALESCE(
+             (SELECT hash FROM audit WHERE tenant = NEW.tenant ORDER BY seq DESC LIMIT 1),
+             (SELECT last_hash FROM audit_archives WHERE tenant = NEW.tenant ORDER BY through_seq DESC LIMIT 1),
+             '0000000000000000000000000000000000000000000000000000000000000000')
+    BEGIN
+        SELECT RAISE(ABORT, 'audit records must extend the chain: seq must follow the last record and prev_hash must be its hash');
+    END;
+
+    CREATE TABLE safety_states (
+        tenant     TEXT PRIMARY KEY NOT NULL,
+        state_json TEXT NOT NULL
+    ) STRICT;
+    INSERT INTO safety_states (tenant, state_json) SELECT 'default', state_json FROM safety_state;
+    DROP TABLE safety_state;
+
+    CREATE TABLE audit_checkpoints (
+        tenant TEXT PRIMARY KEY NOT NULL,
+        count  INTEGER NOT NULL,
+        head   TEXT NOT NULL,
+        mac    TEXT NOT NULL
+    ) STRICT;
+    INSERT INTO audit_checkpoints (tenant, count, head, mac) SELECT 'default', count, head, mac FROM audit_checkpoint;
+    DROP TABLE audit_checkpoint;
+    "#,
 ];
 
 /// The version whose migration also computes the leaf hashes of the records already stored.

@@ -44,7 +44,7 @@ impl SessionStore for SqliteStore {
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
-                    ctx.tenant,
+                    ctx.tenant(),
                     id,
                     session.token_hash,
                     session.csrf,
@@ -97,7 +97,7 @@ impl SessionStore for SqliteStore {
         self.write(move |conn, ctx| {
             let changed = conn
                 .prepare_cached("UPDATE ui_sessions SET flash_json = ?1 WHERE tenant = ?2 AND id_hash = ?3")
-                .and_then(|mut stmt| stmt.execute(params![json, ctx.tenant, id]))
+                .and_then(|mut stmt| stmt.execute(params![json, ctx.tenant(), id]))
                 .map_err(sql(OP))?;
             Ok(changed > 0)
         })
@@ -109,9 +109,9 @@ impl SessionStore for SqliteStore {
         let id = id.as_str().to_owned();
         // Read and clear in the writer's transaction: no other write comes between them.
         self.write(move |conn, ctx| {
-            let Some(Some(json)) = stored_flash(conn, &ctx.tenant, &id, OP)? else { return Ok(None) };
+            let Some(Some(json)) = stored_flash(conn, &ctx.tenant(), &id, OP)? else { return Ok(None) };
             conn.prepare_cached("UPDATE ui_sessions SET flash_json = NULL WHERE tenant = ?1 AND id_hash = ?2")
-                .and_then(|mut stmt| stmt.execute(params![ctx.tenant, id]))
+                .and_then(|mut stmt| stmt.execute(params![ctx.tenant(), id]))
                 .map_err(sql(OP))?;
             read_flash(Some(json), OP)
         })
@@ -124,7 +124,7 @@ impl SessionStore for SqliteStore {
         self.write(move |conn, ctx| {
             let deleted = conn
                 .prepare_cached("DELETE FROM ui_sessions WHERE tenant = ?1 AND id_hash = ?2")
-                .and_then(|mut stmt| stmt.execute(params![ctx.tenant, id]))
+                .and_then(|mut stmt| stmt.execute(params![ctx.tenant(), id]))
                 .map_err(sql(OP))?;
             Ok(deleted > 0)
         })
@@ -138,7 +138,7 @@ impl SessionStore for SqliteStore {
         self.write(move |conn, ctx| {
             let expired = conn
                 .prepare_cached("DELETE FROM ui_sessions WHERE tenant = ?1 AND expires_at <= ?2")
-                .and_then(|mut stmt| stmt.execute(params![ctx.tenant, now]))
+                .and_then(|mut stmt| stmt.execute(params![ctx.tenant(), now]))
                 .map_err(sql(OP))?;
             // Beyond `keep`, those that expire first go (ties by id hash, as every store orders them).
             let beyond = conn
@@ -147,7 +147,7 @@ impl SessionStore for SqliteStore {
                          SELECT id_hash FROM ui_sessions WHERE tenant = ?1
                          ORDER BY expires_at DESC, id_hash DESC LIMIT -1 OFFSET ?2)",
                 )
-                .and_then(|mut stmt| stmt.execute(params![ctx.tenant, keep]))
+                .and_then(|mut stmt| stmt.execute(params![ctx.tenant(), keep]))
                 .map_err(sql(OP))?;
             Ok(u64::try_from(expired + beyond).unwrap_or(u64::MAX))
         })

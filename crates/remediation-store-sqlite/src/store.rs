@@ -163,7 +163,7 @@ impl SqliteStore {
         migrate(&mut conn, &path)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let key = key.map(Arc::new);
-        let ctx = WriteCtx::new(DEFAULT_TENANT.to_owned(), key.clone());
+        let ctx = WriteCtx::new(key.clone());
         let writer = if memory {
             Writer::inline(conn, ctx)
         } else {
@@ -225,9 +225,12 @@ impl SqliteStore {
         });
         if self.inner.writer.is_inline() {
             let this = self.clone();
-            tokio::task::spawn_blocking(move || this.inner.writer.submit(work, reply)).await.map_err(|_| stopped())?;
+            let tenant = this.tenant.clone();
+            tokio::task::spawn_blocking(move || this.inner.writer.submit(tenant, work, reply))
+                .await
+                .map_err(|_| stopped())?;
         } else {
-            self.inner.writer.submit(work, reply);
+            self.inner.writer.submit(self.tenant.clone(), work, reply);
         }
         rx.await.unwrap_or_else(|_| Err(stopped()))
     }
@@ -318,7 +321,7 @@ impl SqliteStore {
         const OP: &str = "cannot read the audit records to verify them";
         self.with_conn(|conn| {
             let tx = conn.transaction().map_err(sql(OP))?;
-            let report = verify_in(&tx, self.key(), OP)?;
+            let report = verify_in(&tx, &self.tenant, self.key(), OP)?;
             tx.finish().map_err(sql(OP))?;
             Ok(report)
         })
@@ -344,7 +347,7 @@ impl SqliteStore {
         };
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql(OP))?;
-            let report = verify_in(&tx, Some(key), OP)?;
+            let report = verify_in(&tx, &self.tenant, Some(key), OP)?;
             match (&report.first_break, &report.checkpoint) {
                 (Some(_), _) => return Err(refused(format!("the chain does not verify: {report}"))),
                 (None, CheckpointVerdict::Matches) => return Ok(report),
@@ -354,7 +357,7 @@ impl SqliteStore {
                 }
             }
             if let Some(head) = &report.head {
-                write_checkpoint(&tx, &key.seal(report.records, head), &|| OP.to_owned())?;
+                write_checkpoint(&tx, &self.tenant, &key.seal(report.records, head), &|| OP.to_owned())?;
             }
             tx.commit().map_err(sql(OP))?;
             Ok(ChainReport { checkpoint: CheckpointVerdict::Matches, ..report })
@@ -468,10 +471,10 @@ fn apply_in(
     now: OffsetDateTime,
 ) -> Result<Action, StoreError> {
     let op = change_op(change);
-    let detail = load_expected(conn, &ctx.tenant, &change.record)?;
-    crate::lease::check_fence(conn, &ctx.tenant, change)?;
+    let detail = load_expected(conn, &ctx.tenant(), &change.record)?;
+    crate::lease::check_fence(conn, &ctx.tenant(), change)?;
     let action = write_change(conn, ctx, detail, change, entry, &op)?;
-    crate::lease::lease_step(conn, &ctx.tenant, change, now)?;
+    crate::lease::lease_step(conn, &ctx.tenant(), change, now)?;
     Ok(action)
 }
 
@@ -490,23 +493,25 @@ fn begin_in(
     let id = change.record.action_id;
     let at = change.record.at;
     let at_nanos = nanos(at).map_err(invalid_with(&op))?;
-    let detail = load_expected(conn, &ctx.tenant, &change.record)?;
-    crate::lease::check_fence(conn, &ctx.tenant, change)?;
-    for slot in slots {
+    let detail = load_expected(conn, &ctx.tenant(), &change.record)?;
+    crate::lease::check_fence(conn, &ctx.tenant(), change)?;
+    // The tenant's own windows: its keys as stored.
+    let scoped = remediation_core::store::tenant_slots(&ctx.tenant(), slots);
+    for (slot, asked) in scoped.iter().zip(slots) {
         let used = count_used(conn, slot, at, true).map_err(sql_with(&op))?;
         if enforce && !Window::of(slot).admits(used) {
             // Nothing was written yet.
             let aging = aging_slot(conn, slot, at, used).map_err(sql_with(&op))?;
-            return Ok(BeginOutcome::LimitReached(LimitReached::new(slot.clone(), used, aging)));
+            return Ok(BeginOutcome::LimitReached(LimitReached::new(asked.clone(), used, aging)));
         }
     }
-    for slot in slots {
+    for slot in &scoped {
         conn.prepare_cached("INSERT INTO limit_slots (key, at, action_id) VALUES (?1, ?2, ?3)")
             .and_then(|mut stmt| stmt.execute(params![slot.key, at_nanos, id.to_string()]))
             .map_err(sql_with(&op))?;
     }
     let action = write_change(conn, ctx, detail, change, entry, &op)?;
-    crate::lease::lease_step(conn, &ctx.tenant, change, now)?;
+    crate::lease::lease_step(conn, &ctx.tenant(), change, now)?;
     Ok(BeginOutcome::Started(action))
 }
 
@@ -537,7 +542,7 @@ fn create_in(
     .and_then(|mut stmt| {
         stmt.execute(params![
             action.id.to_string(),
-            ctx.tenant,
+            ctx.tenant(),
             action.state.as_str(),
             action.connector,
             action.requested_by,
@@ -676,7 +681,7 @@ impl LimitStore for SqliteStore {
 impl SafetyStore for SqliteStore {
     async fn safety_state(&self) -> Result<SafetyState, StoreError> {
         const OP: &str = "cannot read the safety state";
-        self.blocking(|s| s.with_conn(|conn| read_safety(conn, OP))).await
+        self.blocking(|s| s.with_conn(|conn| read_safety(conn, &s.tenant, OP))).await
     }
 
     async fn update_safety_state(
@@ -691,14 +696,14 @@ impl SafetyStore for SqliteStore {
         let (expected, record) = (expected.clone(), record.clone());
         self.write(move |conn, ctx| {
             let op = || format!("cannot record {}", record.setting_event);
-            if read_safety(conn, "cannot read the safety state")? != expected {
+            if read_safety(conn, &ctx.tenant(), "cannot read the safety state")? != expected {
                 return Err(StoreError::SafetyConflict);
             }
             conn.prepare_cached(
-                "INSERT INTO safety_state (id, state_json) VALUES (1, ?1)
-                 ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json",
+                "INSERT INTO safety_states (tenant, state_json) VALUES (?1, ?2)
+                 ON CONFLICT (tenant) DO UPDATE SET state_json = excluded.state_json",
             )
-            .and_then(|mut stmt| stmt.execute(params![json]))
+            .and_then(|mut stmt| stmt.execute(params![ctx.tenant(), json]))
             .map_err(sql_with(&op))?;
             ctx.enqueue_audit(entry.clone());
             Ok(())
@@ -746,7 +751,7 @@ impl AuditLog for SqliteStore {
 
     async fn store_tree_head(&self, head: &StoredTreeHead, previous_size: Option<u64>) -> Result<(), StoreError> {
         let head = head.clone();
-        self.write(move |conn, ctx| crate::log::store_tree_head_in(conn, &ctx.tenant, &head, previous_size)).await
+        self.write(move |conn, ctx| crate::log::store_tree_head_in(conn, &ctx.tenant(), &head, previous_size)).await
     }
 
     async fn latest_tree_head(&self) -> Result<Option<StoredTreeHead>, StoreError> {
@@ -759,7 +764,7 @@ impl AuditLog for SqliteStore {
 
     async fn publish_key(&self, key: &StoredPublicKey) -> Result<(), StoreError> {
         let key = key.clone();
-        self.write(move |conn, ctx| crate::log::publish_key_in(conn, &ctx.tenant, &key)).await
+        self.write(move |conn, ctx| crate::log::publish_key_in(conn, &ctx.tenant(), &key)).await
     }
 
     async fn published_keys(&self) -> Result<Vec<StoredPublicKey>, StoreError> {
@@ -768,7 +773,7 @@ impl AuditLog for SqliteStore {
 
     async fn archive_audit(&self, archive: &AuditArchive) -> Result<u64, StoreError> {
         let archive = archive.clone();
-        self.write(move |conn, ctx| crate::log::archive_in(conn, &ctx.tenant, &archive)).await
+        self.write(move |conn, ctx| crate::log::archive_in(conn, &ctx.tenant(), &archive)).await
     }
 
     /// The writer sequences every group in its own transaction: nothing is left pending.
@@ -927,11 +932,12 @@ impl SqliteStore {
         const OP: &str = "cannot check the blast-radius limits";
         self.with_conn(|conn| {
             let tx = conn.transaction().map_err(sql(OP))?;
-            for slot in slots {
+            let scoped = remediation_core::store::tenant_slots(&self.tenant, slots);
+            for (slot, asked) in scoped.iter().zip(slots) {
                 let used = count_used(&tx, slot, at, false).map_err(sql(OP))?;
                 if !Window::of(slot).admits(used) {
                     let aging = aging_slot(&tx, slot, at, used).map_err(sql(OP))?;
-                    return Ok(Some(LimitReached::new(slot.clone(), used, aging)));
+                    return Ok(Some(LimitReached::new(asked.clone(), used, aging)));
                 }
             }
             tx.finish().map_err(sql(OP))?;
@@ -1030,6 +1036,10 @@ impl SqliteStore {
             let mut out = Vec::new();
             for row in rows {
                 let (key, at) = row.map_err(sql(OP))?;
+                let Some(key) = remediation_core::store::tenant_limit_key_of(&self.tenant, &key) else {
+                    continue;
+                };
+                let key = key.to_owned();
                 let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at)).map_err(|source| {
                     StoreError::Backend {
                         message: format!("{OP}: a slot has an impossible time"),
@@ -1044,10 +1054,10 @@ impl SqliteStore {
 }
 
 /// The stored safety state; the default when none was ever written.
-fn read_safety(conn: &Connection, op: &'static str) -> Result<SafetyState, StoreError> {
+fn read_safety(conn: &Connection, tenant: &str, op: &'static str) -> Result<SafetyState, StoreError> {
     let json: Option<String> = conn
-        .prepare_cached("SELECT state_json FROM safety_state WHERE id = 1")
-        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)).optional())
+        .prepare_cached("SELECT state_json FROM safety_states WHERE tenant = ?1")
+        .and_then(|mut stmt| stmt.query_row(params![tenant], |row| row.get(0)).optional())
         .map_err(sql(op))?;
     match json {
         None => Ok(SafetyState::default()),
@@ -1131,7 +1141,7 @@ fn write_change(
     let not_before = detail.not_before.map(clamped_nanos);
     let detail_json = serde_json::to_string(&detail).map_err(encode_with(&op))?;
     let id = record.action_id.to_string();
-    let tenant = &ctx.tenant;
+    let tenant = &ctx.tenant();
     conn.prepare_cached(
         "UPDATE actions SET state = ?1, updated_at = ?2, detail_json = ?3, due_at = ?6, not_before = ?7
          WHERE id = ?4 AND tenant = ?5",
@@ -1217,7 +1227,7 @@ pub(crate) fn sequence_audit(
             .optional()
         })
         .map_err(sql_with(&op))?;
-    let stored = read_checkpoint(conn).map_err(sql_with(&op))?;
+    let stored = read_checkpoint(conn, tenant).map_err(sql_with(&op))?;
     match key {
         None if stored.is_some() => return Err(invalid_with(&op)(StoreSqliteError::KeyRequired)),
         None => {}
@@ -1270,7 +1280,7 @@ pub(crate) fn sequence_audit(
         .and_then(|mut stmt| stmt.execute(params![tenant, seq, head.hash]))
         .map_err(sql_with(&op))?;
         if let Some(key) = key {
-            write_checkpoint(conn, &key.seal(head.seq, &head.hash), op)?;
+            write_checkpoint(conn, tenant, &key.seal(head.seq, &head.hash), op)?;
         }
     }
     Ok(())
@@ -1278,9 +1288,9 @@ pub(crate) fn sequence_audit(
 
 /// The stored checkpoint, if any. A negative `count` (which this crate never writes) is read
 /// as `u64::MAX`, whose MAC then fails to verify.
-fn read_checkpoint(conn: &Connection) -> Result<Option<Checkpoint>, rusqlite::Error> {
-    conn.prepare_cached("SELECT count, head, mac FROM audit_checkpoint WHERE id = 1")?
-        .query_row([], |row| {
+fn read_checkpoint(conn: &Connection, tenant: &str) -> Result<Option<Checkpoint>, rusqlite::Error> {
+    conn.prepare_cached("SELECT count, head, mac FROM audit_checkpoints WHERE tenant = ?1")?
+        .query_row(params![tenant], |row| {
             Ok(Checkpoint {
                 count: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(u64::MAX),
                 head: row.get(1)?,
@@ -1291,31 +1301,41 @@ fn read_checkpoint(conn: &Connection) -> Result<Option<Checkpoint>, rusqlite::Er
 }
 
 /// Inserts or replaces the one checkpoint row.
-fn write_checkpoint(conn: &Connection, checkpoint: &Checkpoint, op: &dyn Fn() -> String) -> Result<(), StoreError> {
+fn write_checkpoint(
+    conn: &Connection,
+    tenant: &str,
+    checkpoint: &Checkpoint,
+    op: &dyn Fn() -> String,
+) -> Result<(), StoreError> {
     let count = i64::try_from(checkpoint.count).map_err(|source| StoreError::Backend {
         message: format!("{}: the audit chain is full", op()),
         source: Box::new(source),
     })?;
     conn.prepare_cached(
-        "INSERT INTO audit_checkpoint (id, count, head, mac) VALUES (1, ?1, ?2, ?3)
-         ON CONFLICT (id) DO UPDATE SET count = excluded.count, head = excluded.head, mac = excluded.mac",
+        "INSERT INTO audit_checkpoints (tenant, count, head, mac) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (tenant) DO UPDATE SET count = excluded.count, head = excluded.head, mac = excluded.mac",
     )
-    .and_then(|mut stmt| stmt.execute(params![count, checkpoint.head, checkpoint.mac]))
+    .and_then(|mut stmt| stmt.execute(params![tenant, count, checkpoint.head, checkpoint.mac]))
     .map_err(sql_with(&op))?;
     Ok(())
 }
 
 /// Verifies every audit row and the checkpoint, inside the caller's transaction.
-fn verify_in(conn: &Connection, key: Option<&AuditKey>, op: &'static str) -> Result<ChainReport, StoreError> {
+fn verify_in(
+    conn: &Connection,
+    tenant: &str,
+    key: Option<&AuditKey>,
+    op: &'static str,
+) -> Result<ChainReport, StoreError> {
     // After an archive, the chain resumes from its last record.
-    let mut verifier = match crate::log::archived_in(conn, DEFAULT_TENANT).map_err(sql(op))? {
+    let mut verifier = match crate::log::archived_in(conn, tenant).map_err(sql(op))? {
         Some((seq, hash)) => ChainVerifier::resuming(seq, hash),
         None => ChainVerifier::new(),
     };
     let mut stmt = conn
-        .prepare("SELECT seq, action_id, at, record_json, prev_hash, hash FROM audit ORDER BY seq")
+        .prepare("SELECT seq, action_id, at, record_json, prev_hash, hash FROM audit WHERE tenant = ?1 ORDER BY seq")
         .map_err(sql(op))?;
-    let mut rows = stmt.query([]).map_err(sql(op))?;
+    let mut rows = stmt.query(params![tenant]).map_err(sql(op))?;
     while let Some(row) = rows.next().map_err(sql(op))? {
         let row = AuditRow {
             seq: row.get(0).map_err(sql(op))?,
@@ -1328,7 +1348,7 @@ fn verify_in(conn: &Connection, key: Option<&AuditKey>, op: &'static str) -> Res
         row.verify(&mut verifier);
     }
     let stored = match key {
-        Some(_) => read_checkpoint(conn).map_err(sql(op))?,
+        Some(_) => read_checkpoint(conn, tenant).map_err(sql(op))?,
         None => None,
     };
     Ok(verifier.finish_with_checkpoint(key, stored.as_ref()))

@@ -28,7 +28,7 @@ fn tables(section: Section) -> &'static [&'static str] {
         Section::Principals => &["principals", "principal_roles"],
         Section::Credentials => &["credentials"],
         Section::PendingChanges => &["pending_changes"],
-        Section::Safety => &["safety_state"],
+        Section::Safety => &["safety_states"],
         Section::Actions => &["actions", "transitions"],
         Section::LimitSlots => &["limit_slots"],
         Section::NamedLeases => &["leases"],
@@ -36,7 +36,7 @@ fn tables(section: Section) -> &'static [&'static str] {
         Section::PendingAudit => &["audit_pending"],
         Section::DeliveryMarks => &["delivery_marks"],
         Section::ParkedRecords => &["delivery_parked"],
-        Section::Checkpoint => &["audit_checkpoint"],
+        Section::Checkpoint => &["audit_checkpoints"],
     }
 }
 
@@ -197,7 +197,7 @@ impl SqliteStore {
                 }
                 Section::Safety => {
                     let json: Option<String> = tx
-                        .query_row("SELECT state_json FROM safety_state WHERE id = 1", [], |r| r.get(0))
+                        .query_row("SELECT state_json FROM safety_states WHERE tenant = 'default'", [], |r| r.get(0))
                         .optional()
                         .map_err(sql(op))?;
                     let state: Option<SafetyState> =
@@ -208,7 +208,7 @@ impl SqliteStore {
                     let (mut found, next) = page(
                         &tx,
                         "SELECT rowid, tenant, detail_json, lease_holder, lease_epoch, lease_expires_at FROM actions
-                         WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+                         WHERE tenant = 'default' AND rowid > ?1 ORDER BY rowid LIMIT ?2",
                         after,
                         limit,
                         op,
@@ -295,7 +295,7 @@ impl SqliteStore {
                 Section::Audit => {
                     let (found, next) = page(
                         &tx,
-                        "SELECT seq, tenant, record_json FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                        "SELECT seq, tenant, record_json FROM audit WHERE tenant = 'default' AND seq > ?1 ORDER BY seq LIMIT ?2",
                         after,
                         limit,
                         op,
@@ -370,7 +370,7 @@ impl SqliteStore {
                 }
                 Section::Checkpoint => {
                     let checkpoint = tx
-                        .query_row("SELECT count, head, mac FROM audit_checkpoint WHERE id = 1", [], |r| {
+                        .query_row("SELECT count, head, mac FROM audit_checkpoints WHERE tenant = 'default'", [], |r| {
                             Ok(ExportedCheckpoint {
                                 count: epoch_of(r.get(0)?),
                                 head: r.get(1)?,
@@ -449,7 +449,7 @@ impl SqliteStore {
                 SectionItems::Safety(state) => {
                     if let Some(state) = state {
                         let json = serde_json::to_string(state).map_err(decode(op))?;
-                        tx.execute("INSERT INTO safety_state (id, state_json) VALUES (1, ?1)", params![json])
+                        tx.execute("INSERT INTO safety_states (tenant, state_json) VALUES ('default', ?1)", params![json])
                             .map_err(sql(op))?;
                     }
                 }
@@ -601,7 +601,7 @@ impl SqliteStore {
                 SectionItems::Checkpoint(checkpoint) => {
                     if let Some(c) = checkpoint {
                         tx.execute(
-                            "INSERT INTO audit_checkpoint (id, count, head, mac) VALUES (1, ?1, ?2, ?3)",
+                            "INSERT INTO audit_checkpoints (tenant, count, head, mac) VALUES ('default', ?1, ?2, ?3)",
                             params![i64::try_from(c.count).unwrap_or(i64::MAX), c.head, c.mac],
                         )
                         .map_err(sql(op))?;

@@ -11,6 +11,7 @@
 //! run again alone, so each gets its own answer. `SQLITE_BUSY` (another process holds the write
 //! lock past the busy timeout) retries the whole group until the same budget is spent.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,29 +31,44 @@ pub(crate) const MAX_BATCH: usize = 256;
 /// What a request needs besides the connection.
 #[derive(Debug)]
 pub(crate) struct WriteCtx {
-    /// The tenant every row belongs to.
-    pub(crate) tenant: String,
+    /// The tenant of the request running now: every row it writes belongs to it (each
+    /// request carries the tenant of the store handle that made it).
+    current: Mutex<String>,
     /// Seals the audit checkpoint.
     pub(crate) key: Option<Arc<AuditKey>>,
-    /// The audit entries of the open group's kept requests, in order: the writer is the
-    /// sequencer, so they stay in memory until it seals them at the end of the group (in the
-    /// same transaction), instead of a round trip through `audit_pending`.
-    pub(crate) pending: Mutex<Vec<PreparedBody>>,
+    /// The audit entries of the open group's kept requests, in order, with their tenant: the
+    /// writer is the sequencer, so they stay in memory until it seals them at the end of the
+    /// group (in the same transaction, each onto its tenant's chain), instead of a round trip
+    /// through `audit_pending`.
+    pending: Mutex<Vec<(String, PreparedBody)>>,
 }
 
 impl WriteCtx {
-    /// A context for `tenant`'s rows, sealing the checkpoint with `key`.
-    pub(crate) fn new(tenant: String, key: Option<Arc<AuditKey>>) -> WriteCtx {
-        WriteCtx { tenant, key, pending: Mutex::new(Vec::new()) }
+    /// A context sealing the checkpoints with `key`.
+    pub(crate) fn new(key: Option<Arc<AuditKey>>) -> WriteCtx {
+        WriteCtx { current: Mutex::new(String::new()), key, pending: Mutex::new(Vec::new()) }
     }
 
-    /// Queues `body` (prepared by the caller, off this thread) to be sealed at the end of the
-    /// group, with the request's other writes.
+    /// The tenant every row of the running request belongs to.
+    pub(crate) fn tenant(&self) -> String {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn enter(&self, tenant: &str) {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if *current != tenant {
+            tenant.clone_into(&mut current);
+        }
+    }
+
+    /// Queues `body` (prepared by the caller, off this thread) to be sealed onto the running
+    /// request's tenant's chain at the end of the group, with the request's other writes.
     pub(crate) fn enqueue_audit(&self, body: PreparedBody) {
-        self.pending().push(body);
+        let tenant = self.tenant();
+        self.pending().push((tenant, body));
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<PreparedBody>> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<(String, PreparedBody)>> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -101,6 +117,8 @@ pub(crate) type Reply<R> = Box<dyn FnOnce(Result<R, StoreError>) + Send>;
 
 /// A queued request, type-erased.
 trait Job: Send {
+    /// The tenant of the store handle that made the request.
+    fn tenant(&self) -> &str;
     /// Runs the request inside the open savepoint; `true` when its writes are to be kept.
     fn run(&mut self, conn: &Connection, ctx: &WriteCtx) -> bool;
     /// Sends the result of the last run.
@@ -110,6 +128,7 @@ trait Job: Send {
 }
 
 struct Request<R, F> {
+    tenant: String,
     work: F,
     result: Option<Result<R, StoreError>>,
     reply: Reply<R>,
@@ -120,6 +139,10 @@ where
     R: Send,
     F: FnMut(&Connection, &WriteCtx) -> Result<R, StoreError> + Send,
 {
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
     fn run(&mut self, conn: &Connection, ctx: &WriteCtx) -> bool {
         let result = (self.work)(conn, ctx);
         let keep = result.is_ok();
@@ -199,13 +222,13 @@ impl Writer {
         }
     }
 
-    /// Queues `work` for the next group; `reply` receives its result after the group commits.
-    pub(crate) fn submit<R, F>(&self, work: F, reply: Reply<R>)
+    /// Queues `work` (a request of `tenant`'s store handle) for the next group; `reply` receives its result after the group commits.
+    pub(crate) fn submit<R, F>(&self, tenant: String, work: F, reply: Reply<R>)
     where
         R: Send + 'static,
         F: FnMut(&Connection, &WriteCtx) -> Result<R, StoreError> + Send + 'static,
     {
-        let job: Box<dyn Job> = Box::new(Request { work, result: None, reply });
+        let job: Box<dyn Job> = Box::new(Request { tenant, work, result: None, reply });
         match &self.mode {
             Mode::Thread { tx, .. } => {
                 let guard = tx.lock().unwrap_or_else(PoisonError::into_inner);
@@ -308,6 +331,7 @@ fn attempt_once(conn: &Connection, ctx: &WriteCtx, group: &mut [Box<dyn Job>]) -
         for job in group.iter_mut() {
             let mark = ctx.pending().len();
             exec(conn, "SAVEPOINT request").map_err(sql(OP))?;
+            ctx.enter(job.tenant());
             if job.run(conn, ctx) {
                 exec(conn, "RELEASE request").map_err(sql(OP))?;
             } else {
@@ -317,8 +341,17 @@ fn attempt_once(conn: &Connection, ctx: &WriteCtx, group: &mut [Box<dyn Job>]) -
                 exec(conn, "RELEASE request").map_err(sql(OP))?;
             }
         }
-        let bodies = std::mem::take(&mut *ctx.pending());
-        sequence_audit(conn, &ctx.tenant, ctx.key(), bodies, &|| OP.to_owned())?;
+        // Each tenant's entries onto its own chain, in the order they were queued.
+        // The default tenant's chain is always visited: entries an older version left in
+        // `audit_pending` are sealed by the first group after an upgrade.
+        let mut by_tenant: BTreeMap<String, Vec<PreparedBody>> =
+            BTreeMap::from([(crate::store::DEFAULT_TENANT.to_owned(), Vec::new())]);
+        for (tenant, body) in std::mem::take(&mut *ctx.pending()) {
+            by_tenant.entry(tenant).or_default().push(body);
+        }
+        for (tenant, bodies) in by_tenant {
+            sequence_audit(conn, &tenant, ctx.key(), bodies, &|| OP.to_owned())?;
+        }
         conn.execute_batch("COMMIT").map_err(sql(OP))
     })();
     if result.is_err() && !conn.is_autocommit() {

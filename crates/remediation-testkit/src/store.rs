@@ -30,10 +30,29 @@ use time::OffsetDateTime;
 ///
 /// Leases are judged by the store's clock: the system clock, or the one given to
 /// [`InMemoryStore::with_clock`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InMemoryStore {
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
     clock: StoreClock,
+    /// The tenant this handle reads and writes.
+    tenant: remediation_core::TenantId,
+    /// What every tenant's handle shares: each tenant's data and the tenants created.
+    shared: Arc<Shared>,
+}
+
+/// The tenants of one in-memory store.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Each tenant's data, once a handle for it was made.
+    data: Mutex<BTreeMap<remediation_core::TenantId, Arc<Mutex<Inner>>>>,
+    /// The tenants created (not the default one), by name.
+    created: Mutex<BTreeMap<remediation_core::TenantId, remediation_core::Tenant>>,
+}
+
+impl Default for InMemoryStore {
+    fn default() -> Self {
+        Self::with_store_clock(StoreClock::default())
+    }
 }
 
 /// The clock leases are judged by.
@@ -129,8 +148,28 @@ impl InMemoryStore {
 
     /// An empty store that judges leases by `clock`.
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        let clock = StoreClock(Some(clock));
-        Self { inner: Mutex::new(Inner { clock: clock.clone(), ..Inner::default() }), clock }
+        Self::with_store_clock(StoreClock(Some(clock)))
+    }
+
+    fn with_store_clock(clock: StoreClock) -> Self {
+        let inner = Arc::new(Mutex::new(Inner { clock: clock.clone(), ..Inner::default() }));
+        let shared = Arc::new(Shared::default());
+        let tenant = remediation_core::TenantId::default_tenant();
+        shared.data.lock().unwrap_or_else(PoisonError::into_inner).insert(tenant.clone(), inner.clone());
+        Self { inner, clock, tenant, shared }
+    }
+
+    /// This store's handle for `tenant`: its own data, the same clock and tenants.
+    pub fn scoped(&self, tenant: &remediation_core::TenantId) -> Self {
+        let inner = self
+            .shared
+            .data
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(tenant.clone())
+            .or_insert_with(|| Arc::new(Mutex::new(Inner { clock: self.clock.clone(), ..Inner::default() })))
+            .clone();
+        Self { inner, clock: self.clock.clone(), tenant: tenant.clone(), shared: self.shared.clone() }
     }
 
     /// From now on (`true`), audit entries are written but not sequenced until
@@ -1323,5 +1362,50 @@ mod tests {
             assert!(matches!(store.begin_execution(&c, &slots, false).await, Err(StoreError::StateConflict { .. })));
             assert_eq!(store.reservations("global").len(), 1);
         });
+    }
+}
+
+#[async_trait]
+impl remediation_core::TenantStore for InMemoryStore {
+    fn tenant_id(&self) -> remediation_core::TenantId {
+        self.tenant.clone()
+    }
+
+    fn for_tenant(&self, tenant: &remediation_core::TenantId) -> Arc<dyn remediation_core::Store> {
+        Arc::new(self.scoped(tenant))
+    }
+
+    async fn create_tenant(
+        &self,
+        tenant: &remediation_core::Tenant,
+        record: &SettingsRecord,
+    ) -> Result<(), StoreError> {
+        if tenant.name.is_default() {
+            return Err(StoreError::TenantConflict(tenant.name.to_string()));
+        }
+        {
+            let mut created = self.shared.created.lock().unwrap_or_else(PoisonError::into_inner);
+            if created.contains_key(&tenant.name) {
+                return Err(StoreError::TenantConflict(tenant.name.to_string()));
+            }
+            created.insert(tenant.name.clone(), tenant.clone());
+        }
+        // The record opens the new tenant's own audit log.
+        let store = self.scoped(&tenant.name);
+        store.lock().append(AuditBody::Settings(record.clone()))?;
+        Ok(())
+    }
+
+    async fn tenant(&self, name: &remediation_core::TenantId) -> Result<Option<remediation_core::Tenant>, StoreError> {
+        if name.is_default() {
+            return Ok(Some(remediation_core::store::default_tenant_record()));
+        }
+        Ok(self.shared.created.lock().unwrap_or_else(PoisonError::into_inner).get(name).cloned())
+    }
+
+    async fn tenants(&self) -> Result<Vec<remediation_core::Tenant>, StoreError> {
+        let mut all = vec![remediation_core::store::default_tenant_record()];
+        all.extend(self.shared.created.lock().unwrap_or_else(PoisonError::into_inner).values().cloned());
+        Ok(all)
     }
 }

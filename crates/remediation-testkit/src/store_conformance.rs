@@ -57,6 +57,9 @@
 //! - [`campaigns`]: a campaign is stored with its entries (read back by range, in order),
 //!   its name is unique, its progress moves only forward and never beyond its end, and of N
 //!   concurrent recorders the largest cursor stays.
+//! - [`tenants`]: tenants are created once and listed; a handle of one tenant sees none of
+//!   another's actions, audit records, safety state, limit windows, principals, tokens,
+//!   campaigns or named leases, cannot change them, and has its own audit chain from 1.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -73,9 +76,11 @@ use crate::{ActionBuilder, action_id, fixed_time, slot, transition};
 
 mod campaigns;
 mod delivery;
+mod tenants;
 
 pub use campaigns::{campaigns, handles_and_campaign_filter};
 pub use delivery::{delivery_fencing, delivery_marks, outbox_record_fields, parked_replay};
+pub use tenants::tenants;
 
 /// Actions the paging case stores.
 pub const PAGING_ACTIONS: u64 = 100_000;
@@ -116,7 +121,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Subject>,
 {
-    let cases: [(&str, Case); 19] = [
+    let cases: [(&str, Case); 20] = [
         ("compare_and_set_race", |s| Box::pin(compare_and_set_race(s))),
         ("lifecycle", |s| Box::pin(lifecycle(s))),
         ("audit_chain", |s| Box::pin(audit_chain(s))),
@@ -136,6 +141,7 @@ where
         ("outbox_record_fields", |s| Box::pin(outbox_record_fields(s))),
         ("handles_and_campaign_filter", |s| Box::pin(handles_and_campaign_filter(s))),
         ("campaigns", |s| Box::pin(campaigns(s))),
+        ("tenants", |s| Box::pin(tenants(s))),
     ];
     for (name, case) in cases {
         let started = Instant::now();

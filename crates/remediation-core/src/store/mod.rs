@@ -13,6 +13,7 @@
 //! | [`SessionStore`] | the approval page's sessions (by the hash of their id), shared by every replica |
 //! | [`CampaignStore`] | named imports of many findings: their entries and how far the import got |
 //! | [`DeliveryStore`] | each event and audit sink's high-water mark in the audit log (the outbox), and the records a sink refused |
+//! | [`TenantStore`] | the installation's tenants, and a handle scoped to each: every other concern reads and writes only its handle's tenant |
 //!
 //! Moving an installation between stores is a separate, optional contract:
 //! [`transfer::InstallationExport`] and [`transfer::InstallationImport`], driven by
@@ -39,6 +40,7 @@ mod limits;
 mod principals;
 mod safety;
 mod sessions;
+mod tenants;
 pub mod transfer;
 
 pub use action::{ActionFilter, ActionStore, Page, PageRequest};
@@ -52,12 +54,13 @@ pub use campaigns::{
 };
 pub use delivery::{DeliveryStore, Fence, MarkAdvance, ParkedRecord, ReplayOutcome, Settlement, SinkMark};
 pub use lease::{ActionLeases, Lease, LeaseRequest, LeaseStore, expiry};
-pub use limits::LimitStore;
+pub use limits::{LimitStore, tenant_limit_key, tenant_limit_key_of, tenant_slots};
 pub use principals::{
     ApiToken, Credential, PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore, check_principal_name,
 };
 pub use safety::SafetyStore;
 pub use sessions::{Flash, SessionIdHash, SessionStore, UiSession};
+pub use tenants::{TenantStore, default_tenant_record};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -547,6 +550,9 @@ pub enum StoreError {
     /// No campaign with this name.
     #[error("no campaign named `{0}`")]
     CampaignNotFound(String),
+    /// A tenant of this name exists already.
+    #[error("tenant `{0}` exists already")]
+    TenantConflict(String),
     /// The store does not implement an optional ability.
     #[error("this store does not support {what}")]
     Unsupported {
@@ -579,6 +585,7 @@ pub trait Store:
     + SessionStore
     + DeliveryStore
     + CampaignStore
+    + TenantStore
 {
 }
 
@@ -593,6 +600,7 @@ impl<
         + SessionStore
         + DeliveryStore
         + CampaignStore
+        + TenantStore
         + ?Sized,
 > Store for T
 {
@@ -775,6 +783,15 @@ mockall::mock! {
         ) -> Result<Vec<(u64, serde_json::Value)>, StoreError>;
         async fn record_campaign_progress(&self, name: &str, progress: &CampaignProgress) -> Result<Campaign, StoreError>;
     }
+
+    #[async_trait::async_trait]
+    impl TenantStore for Store {
+        fn tenant_id(&self) -> crate::TenantId;
+        fn for_tenant(&self, tenant: &crate::TenantId) -> std::sync::Arc<dyn Store>;
+        async fn create_tenant(&self, tenant: &crate::Tenant, record: &SettingsRecord) -> Result<(), StoreError>;
+        async fn tenant(&self, name: &crate::TenantId) -> Result<Option<crate::Tenant>, StoreError>;
+        async fn tenants(&self) -> Result<Vec<crate::Tenant>, StoreError>;
+    }
 }
 
 /// Every store trait, for `use remediation_core::store::prelude::*;` where methods of several
@@ -782,6 +799,6 @@ mockall::mock! {
 pub mod prelude {
     pub use super::{
         ActionLeases, ActionStore, AuditLog, CampaignStore, DeliveryStore, LeaseStore, LimitStore, PrincipalStore,
-        SafetyStore, SessionStore, Store,
+        SafetyStore, SessionStore, Store, TenantStore,
     };
 }

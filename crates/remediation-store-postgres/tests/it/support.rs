@@ -77,7 +77,7 @@ impl TestDb {
         let owner = PostgresConfig::from_url(&self.conn(&self.owner, &schema)).expect("owner config");
         let report =
             migrate_with(&owner, &MigrateOptions { runtime_role: Some(self.app.clone()) }).await.expect("migrate");
-        assert_eq!(report.applied, [1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(report.applied, [1, 2, 3, 4, 5, 6, 7, 8]);
         let app = PostgresConfig::from_url(&self.conn(&self.app, &schema))
             .expect("app config")
             .with_sequencer_interval(None)

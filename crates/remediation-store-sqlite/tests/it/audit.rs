@@ -40,7 +40,7 @@ fn stored(path: &Path) -> Vec<AuditRecord> {
 /// The stored checkpoint row.
 fn stored_checkpoint(path: &Path) -> Option<Checkpoint> {
     raw(path)
-        .query_row("SELECT count, head, mac FROM audit_checkpoint", [], |r| {
+        .query_row("SELECT count, head, mac FROM audit_checkpoints", [], |r| {
             Ok(Checkpoint {
                 count: u64::try_from(r.get::<_, i64>(0)?).expect("count"),
                 head: r.get(1)?,
@@ -70,23 +70,31 @@ async fn audit_rows_cannot_be_updated_or_deleted() {
     // Appending anything that does not extend the chain is refused too.
     assert_refused(
         conn.execute(
-            "INSERT INTO audit SELECT 7, action_id, at, record_json, hash, hash, tenant FROM audit WHERE seq = 5",
+            "INSERT INTO audit SELECT tenant, 7, action_id, at, record_json, hash, hash FROM audit WHERE seq = 5",
             [],
         ),
         "audit records must extend the chain",
     );
     assert_refused(
         conn.execute(
-            "INSERT INTO audit SELECT 6, action_id, at, record_json, prev_hash, hash, tenant FROM audit WHERE seq = 5",
+            "INSERT INTO audit SELECT tenant, 6, action_id, at, record_json, prev_hash, hash FROM audit WHERE seq = 5",
             [],
         ),
         "audit records must extend the chain",
     );
     assert_eq!(count(&path, "audit"), 5);
-    // The checkpoint table holds one row at most.
+    // Another tenant's chain does not extend this one: it starts at 1 on its own.
     assert_refused(
-        conn.execute("INSERT INTO audit_checkpoint (id, count, head, mac) VALUES (2, 1, 'x', 'y')", []),
-        "CHECK constraint failed",
+        conn.execute(
+            "INSERT INTO audit SELECT 'acme', 6, action_id, at, record_json, hash, hash FROM audit WHERE seq = 5",
+            [],
+        ),
+        "audit records must extend the chain",
+    );
+    // The checkpoint table holds one row per tenant.
+    assert_refused(
+        conn.execute("INSERT INTO audit_checkpoints (tenant, count, head, mac) VALUES ('default', 1, 'x', 'y')", []),
+        "UNIQUE constraint failed",
     );
 }
 
@@ -177,7 +185,7 @@ async fn intact_keyed_store_verifies_and_keeps_its_checkpoint() {
 async fn a_store_without_a_key_keeps_no_checkpoint() {
     let (_dir, path, store) = temp_store();
     write_five(&store).await;
-    assert_eq!(count(&path, "audit_checkpoint"), 0);
+    assert_eq!(count(&path, "audit_checkpoints"), 0);
     let report = store.verify_audit().expect("verify");
     assert_eq!(report.checkpoint, CheckpointVerdict::NotConfigured);
     assert!(report.is_intact(), "{report}");
@@ -388,7 +396,7 @@ async fn forged_checkpoint_row() {
     let forged = AuditKey::generate().seal(3, &records[2].hash);
     for mac in ["0".repeat(64), forged.mac.clone()] {
         let sql = format!(
-            "DELETE FROM audit WHERE seq > 3; UPDATE audit_checkpoint SET count = 3, head = '{}', mac = '{mac}'",
+            "DELETE FROM audit WHERE seq > 3; UPDATE audit_checkpoints SET count = 3, head = '{}', mac = '{mac}'",
             records[2].hash
         );
         check(&path, &store, &sql, None, CheckpointVerdict::BadMac);
@@ -400,13 +408,13 @@ async fn forged_checkpoint_row() {
 #[tokio::test]
 async fn deleted_checkpoint_row() {
     let (_dir, path, store) = five_records().await;
-    check(&path, &store, "DELETE FROM audit_checkpoint", None, CheckpointVerdict::Missing);
+    check(&path, &store, "DELETE FROM audit_checkpoints", None, CheckpointVerdict::Missing);
     assert_append_refused(&path, &store, "checkpoint: missing").await;
     // Opening with the key never re-creates it by itself.
     drop(store);
     let store = SqliteStore::open_with(&path, Some(key())).expect("reopen");
     assert_eq!(store.verify_audit().expect("verify").checkpoint, CheckpointVerdict::Missing);
-    assert_eq!(count(&path, "audit_checkpoint"), 0);
+    assert_eq!(count(&path, "audit_checkpoints"), 0);
 }
 
 #[tokio::test]
@@ -468,7 +476,7 @@ async fn adoption_is_refused_for_a_broken_chain_an_existing_checkpoint_or_no_key
     raw(&path).execute_batch("DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq = 2").expect("tamper");
     let store = SqliteStore::open_with(&path, Some(key())).expect("open");
     assert_adoption_refused(store.adopt_audit_chain(), "the chain does not verify");
-    assert_eq!(count(&path, "audit_checkpoint"), 0);
+    assert_eq!(count(&path, "audit_checkpoints"), 0);
 
     // A checkpoint that does not match (a cut-off tail) is never replaced.
     let (_dir, path, store) = five_records().await;
@@ -504,7 +512,7 @@ async fn the_key_never_appears_in_debug_or_errors() {
     let debug = format!("{store:?}");
     assert!(debug.contains("AuditKey(<redacted>)"), "{debug}");
     assert!(!debug.contains(crate::support::KEY_HEX), "{debug}");
-    raw(&path).execute_batch("DELETE FROM audit_checkpoint").expect("tamper");
+    raw(&path).execute_batch("DELETE FROM audit_checkpoints").expect("tamper");
     let d = crate::support::detail(9, State::PendingApproval, t(9));
     let r = crate::support::record(9, None, State::PendingApproval, "suggest", t(9));
     let err = store.create_action(&d, &r).await.expect_err("refused");

@@ -93,7 +93,7 @@ fn reads_are_index_searches() {
         ),
         (
             "SELECT seq, record_json FROM audit WHERE seq > 5 AND tenant = 'default' ORDER BY seq LIMIT 10",
-            "SEARCH audit USING INTEGER PRIMARY KEY (rowid>?)",
+            "SEARCH audit USING INDEX sqlite_autoindex_audit_1 (tenant=? AND seq>?)",
         ),
     ];
     for (sql, expected) in cases {

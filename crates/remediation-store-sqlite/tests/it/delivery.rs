@@ -91,11 +91,11 @@ async fn a_version_13_store_gains_the_delivery_tables() {
     let (_dir, path, store) = temp_store();
     drop(store);
     raw(&path)
-        .execute_batch("DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; PRAGMA user_version = 13")
+        .execute_batch(&[crate::support::UNDO_TENANTS, "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; PRAGMA user_version = 13"].concat())
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("open");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 15);
+    assert_eq!(version, 16);
     assert_eq!(store.register_sink("events/siem", 2, t(0)).await.expect("register"), 2);
     store.advance_sink(&advance("events/siem", 2, 5, &[(4, "HTTP 400")])).await.expect("advance");
     assert_eq!(store.parked(None).await.expect("parked").len(), 1);

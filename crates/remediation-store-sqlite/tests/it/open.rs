@@ -13,12 +13,12 @@ fn a_fresh_file_is_in_wal_mode_at_the_current_schema_version() {
     let conn = raw(&path);
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("pragma");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!((mode.as_str(), version), ("wal", 15));
+    assert_eq!((mode.as_str(), version), ("wal", 16));
     drop(store);
     // Opening again migrates nothing and keeps the version.
     SqliteStore::open(&path).expect("reopen");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 15);
+    assert_eq!(version, 16);
 }
 
 #[tokio::test]
@@ -29,7 +29,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
     // Back to how version 1 left the file.
     raw(&path)
         .execute_batch(
-            "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
+            &[crate::support::UNDO_TENANTS, "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
              DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted; DROP TABLE limit_cursors; DROP TABLE limit_totals;
              DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
              DROP INDEX audit_by_action; DROP TABLE leases; ALTER TABLE actions DROP COLUMN lease_holder;
@@ -38,12 +38,12 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
              ALTER TABLE actions DROP COLUMN due_at; ALTER TABLE audit DROP COLUMN tenant;
              DROP INDEX actions_by_state; CREATE INDEX actions_by_state ON actions (tenant, state, created_at);
              DROP TABLE pending_changes; DROP TABLE credentials; DROP TABLE principal_roles; DROP TABLE principals;
-             DROP TABLE safety_state; DROP TABLE audit_checkpoint; PRAGMA user_version = 1",
+             DROP TABLE safety_state; DROP TABLE audit_checkpoint; PRAGMA user_version = 1"].concat(),
         )
         .expect("downgrade");
     let store = SqliteStore::open_with(&path, Some(crate::support::key())).expect("open");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 15);
+    assert_eq!(version, 16);
     let report = store.verify_audit().expect("verify");
     assert_eq!(report.first_break, None);
     // Its records predate checkpoints: reported until adopted.
@@ -71,14 +71,14 @@ async fn a_version_7_store_keeps_each_transition_once_and_loses_none() {
     let orphan_json = serde_json::to_string(&orphan).expect("json");
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
+        &[crate::support::UNDO_TENANTS, "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
          DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted;
          DROP TABLE limit_cursors; DROP TABLE limit_totals;
          DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
          DROP INDEX audit_by_action;
          INSERT INTO transitions (action_id, record_json)
              SELECT action_id, json_remove(record_json, '$.seq', '$.prev_hash', '$.hash') FROM audit ORDER BY seq;
-         PRAGMA user_version = 7",
+         PRAGMA user_version = 7"].concat(),
     )
     .expect("downgrade");
     conn.execute("INSERT INTO transitions (action_id, record_json) VALUES (?1, ?2)", [id(1).to_string(), orphan_json])
@@ -110,7 +110,7 @@ async fn a_version_9_store_gets_the_leaf_hash_of_every_record_it_holds() {
     drop(store);
     raw(&path)
         .execute_batch(
-            "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys; DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted; DROP TABLE limit_cursors; DROP TABLE limit_totals; PRAGMA user_version = 9",
+            &[crate::support::UNDO_TENANTS, "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys; DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted; DROP TABLE limit_cursors; DROP TABLE limit_totals; PRAGMA user_version = 9"].concat(),
         )
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("open");
@@ -193,13 +193,13 @@ fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("r.db");
     drop(SqliteStore::open(&path).expect("open"));
-    raw(&path).pragma_update(None, "user_version", 16).expect("pragma");
+    raw(&path).pragma_update(None, "user_version", 17).expect("pragma");
     let err = SqliteStore::open(&path).expect_err("refused");
-    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 16, supported: 15, .. }), "{err:?}");
+    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 17, supported: 16, .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: database schema version 16 is newer than this build supports (15); upgrade remediate",
+            "{}: database schema version 17 is newer than this build supports (16); upgrade remediate",
             path.display()
         )
     );
@@ -261,10 +261,10 @@ async fn a_version_14_store_gives_its_actions_handles_in_creation_order() {
     drop(store);
     raw(&path)
         .execute_batch(
-            "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle;
+            &[crate::support::UNDO_TENANTS, "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle;
              ALTER TABLE actions DROP COLUMN handle;
              UPDATE actions SET detail_json = json_remove(detail_json, '$.action.handle');
-             PRAGMA user_version = 14",
+             PRAGMA user_version = 14"].concat(),
         )
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("open");

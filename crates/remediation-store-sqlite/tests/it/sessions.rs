@@ -61,12 +61,12 @@ async fn a_version_12_store_gains_the_sessions_table() {
     drop(store);
     raw(&path)
         .execute_batch(
-            "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; PRAGMA user_version = 12",
+            &[crate::support::UNDO_TENANTS, "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; PRAGMA user_version = 12"].concat(),
         )
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("open");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 15);
+    assert_eq!(version, 16);
     let id = SessionIdHash::of(RAW_ID);
     store.create_session(&id, &session()).await.expect("create");
     assert!(store.session(&id, t(0)).await.expect("get").is_some());

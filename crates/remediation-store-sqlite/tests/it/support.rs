@@ -165,3 +165,31 @@ pub(crate) async fn create(store: &SqliteStore, n: u32, state: State, at: Offset
     store.create_action(&d, &record(n, None, state, "suggest", at)).await.expect("create");
     d
 }
+
+/// SQL that takes a current file back to how version 15 left it (before tenants): one audit
+/// chain keyed by `seq`, one safety state row, one checkpoint row. Prefix of every downgrade.
+pub(crate) const UNDO_TENANTS: &str = "
+    DROP TABLE tenants;
+    CREATE TABLE safety_state (id INTEGER PRIMARY KEY CHECK (id = 1), state_json TEXT NOT NULL) STRICT;
+    INSERT INTO safety_state (id, state_json) SELECT 1, state_json FROM safety_states WHERE tenant = 'default';
+    DROP TABLE safety_states;
+    CREATE TABLE audit_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), count INTEGER NOT NULL, head TEXT NOT NULL, mac TEXT NOT NULL) STRICT;
+    INSERT INTO audit_checkpoint (id, count, head, mac) SELECT 1, count, head, mac FROM audit_checkpoints WHERE tenant = 'default';
+    DROP TABLE audit_checkpoints;
+    CREATE TABLE audit_v15 (seq INTEGER PRIMARY KEY, action_id TEXT NOT NULL, at INTEGER NOT NULL, record_json TEXT NOT NULL,
+        prev_hash TEXT NOT NULL, hash TEXT NOT NULL, tenant TEXT NOT NULL DEFAULT 'default') STRICT;
+    INSERT INTO audit_v15 SELECT seq, action_id, at, record_json, prev_hash, hash, tenant FROM audit ORDER BY seq;
+    DROP TABLE audit;
+    ALTER TABLE audit_v15 RENAME TO audit;
+    CREATE INDEX audit_by_at ON audit (at);
+    CREATE INDEX audit_by_action ON audit (action_id, seq);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    WHEN OLD.seq > COALESCE((SELECT MAX(through_seq) FROM audit_archives WHERE tenant = OLD.tenant), 0)
+    BEGIN SELECT RAISE(ABORT, 'audit records are append-only: only records in a registered archive are removed'); END;
+    CREATE TRIGGER audit_extends_chain BEFORE INSERT ON audit
+    WHEN NEW.seq IS NOT COALESCE((SELECT MAX(seq) FROM audit), 0) + 1
+      OR NEW.prev_hash IS NOT COALESCE((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1),
+             '0000000000000000000000000000000000000000000000000000000000000000')
+    BEGIN SELECT RAISE(ABORT, 'audit records must extend the chain: seq must follow the last record and prev_hash must be its hash'); END;
+";

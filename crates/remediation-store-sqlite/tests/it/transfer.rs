@@ -31,7 +31,7 @@ fn audit_text(path: &Path) -> Vec<(i64, String, String, String)> {
 
 fn checkpoint_row(path: &Path) -> Option<(i64, String, String)> {
     raw(path)
-        .query_row("SELECT count, head, mac FROM audit_checkpoint", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row("SELECT count, head, mac FROM audit_checkpoints", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .ok()
 }
 

@@ -80,7 +80,7 @@ pub async fn handles_and_campaign_filter(subject: Subject) {
     assert_eq!(store.get(first.action.id).await.expect("get").action.handle, Some(1));
 }
 
-fn campaign(name: &str, total: u64) -> Campaign {
+pub(crate) fn campaign(name: &str, total: u64) -> Campaign {
     Campaign {
         name: name.to_owned(),
         created_by: "local:alice".to_owned(),
