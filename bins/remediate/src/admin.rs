@@ -35,6 +35,46 @@ pub(crate) enum SettingsCommand {
         #[arg(long, value_name = "REASON")]
         override_earned: Option<String>,
     },
+    /// Copy one tenant's policy settings (modes, kind and control overrides, approvals,
+    /// windows) to another, after showing every difference: try a change in a test tenant,
+    /// then copy it to production. Admin of both (on the data directory). A loosening copy
+    /// waits for a second admin of the tenant copied to; a control in auto must have earned
+    /// it there. Both tenants' audit logs record it.
+    Copy {
+        /// The tenant copied from.
+        #[arg(long, value_parser = crate::parse_tenant)]
+        from: remediation_core::TenantId,
+        /// The tenant copied to.
+        #[arg(long, value_parser = crate::parse_tenant)]
+        to: remediation_core::TenantId,
+        /// Why (kept in both audit logs).
+        #[arg(long)]
+        reason: String,
+        /// Apply without asking (required off a terminal); without it, the differences are
+        /// shown and a terminal asks.
+        #[arg(long)]
+        yes: bool,
+        /// Only show the differences.
+        #[arg(long, conflicts_with = "yes")]
+        dry_run: bool,
+    },
+}
+
+/// `tenants` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TenantsCommand {
+    /// Create a tenant (an admin of the default tenant). Then give it principals, tokens and
+    /// connectors with `--tenant NAME`.
+    Create {
+        /// Its name: 1 to 40 lowercase letters, digits and `-`.
+        #[arg(value_parser = crate::parse_tenant)]
+        name: remediation_core::TenantId,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List the tenants (an admin of the default tenant).
+    List,
 }
 
 /// `controls` subcommands.
@@ -117,12 +157,20 @@ pub(crate) enum KillSwitchCommand {
         /// Why (kept in the audit).
         #[arg(long)]
         reason: String,
+        /// The installation's kill switch: every tenant stops, whatever its own switch says
+        /// (an admin of the default tenant).
+        #[arg(long)]
+        installation: bool,
     },
     /// Allow executions again; nothing resumes by itself (admin).
     Off {
         /// Why (kept in the audit).
         #[arg(long)]
         reason: String,
+        /// The installation's kill switch (an admin of the default tenant; a second admin
+        /// confirms).
+        #[arg(long)]
+        installation: bool,
     },
     /// Show whether the kill switch is on.
     Status,
@@ -471,6 +519,9 @@ impl Ctx {
                 )?;
                 Ok(0)
             }
+            SettingsCommand::Copy { from, to, reason, yes, dry_run } => {
+                self.settings_copy(from, to, reason, *yes, *dry_run).await
+            }
         }
     }
 
@@ -540,23 +591,24 @@ impl Ctx {
     }
 
     pub(crate) async fn kill_switch(&self, command: &KillSwitchCommand) -> Result<u8, Failure> {
-        let (on, reason) = match command {
-            KillSwitchCommand::On { reason } => (true, reason),
-            KillSwitchCommand::Off { reason } => (false, reason),
+        let (on, reason, installation) = match command {
+            KillSwitchCommand::On { reason, installation } => (true, reason, *installation),
+            KillSwitchCommand::Off { reason, installation } => (false, reason, *installation),
             KillSwitchCommand::Status => {
-                let on = self.backend.kill_switch().await?;
+                let (on, installation) = self.backend.kill_switch().await?;
                 outln!(
                     "{}",
                     if self.format == Format::Json {
-                        json!({"kill_switch": on}).to_string()
+                        output::json(&json!({"kill_switch": on, "installation_kill_switch": installation}))
                     } else {
-                        format!("kill switch {}", if on { "ON" } else { "off" })
+                        let word = |b: bool| if b { "ON" } else { "off" };
+                        format!("kill switch {}; installation kill switch {}", word(on), word(installation))
                     }
                 )?;
                 return Ok(0);
             }
         };
-        let cancelled = match self.backend.set_kill_switch(on, &self.actor, reason.clone()).await? {
+        let cancelled = match self.backend.set_kill_switch(on, installation, &self.actor, reason.clone()).await? {
             Change::Applied(cancelled) => cancelled,
             Change::Pending(c) => {
                 self.print_pending(&c)?;

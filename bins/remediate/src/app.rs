@@ -210,7 +210,7 @@ impl Ctx {
                 errln!("note: --actor is ignored with --server: the server records the token's name as the actor");
             }
             let token = std::env::var(TOKEN_ENV).ok().map(SecretString::from);
-            let remote = Remote::new(url, token)?;
+            let remote = Remote::new(url, token)?.for_tenant(&cli.tenant);
             return Ok(Self { backend: Backend::Remote(remote), actor: Actor::system(), format: cli.output });
         }
         let loaded = LoadedConfig::discover(cli.config.as_deref(), cli.data_dir.as_deref()).map_err(runtime_failure)?;
@@ -219,7 +219,7 @@ impl Ctx {
         // A missing data directory is reported by `build`, which says to run `init`.
         let key = loaded.audit_key().map_err(runtime_failure)?;
         let signing = loaded.signing_key().map_err(runtime_failure)?;
-        let local = Local::build(&loaded.config, &loaded.dir, key, signing)
+        let local = Local::build(&loaded.config, &loaded.dir, key, signing, &cli.tenant)
             .await
             .map_err(|f| f.context(format!("using configuration {}", loaded.path.display())))?;
         Ok(Self { backend: Backend::Local(Box::new(local)), actor, format: cli.output })
@@ -336,6 +336,7 @@ impl Ctx {
             Command::Connectors { command } => self.connectors(command.is_some()).await,
             Command::Plan { id } => self.plan(*id).await,
             Command::Settings { command } => self.settings(command).await,
+            Command::Tenants { command } => self.tenants(command).await,
             Command::Controls { command } => self.controls(command).await,
             Command::KillSwitch { command } => self.kill_switch(command).await,
             Command::Breaker { command } => self.breaker(command).await,

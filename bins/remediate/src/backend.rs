@@ -63,8 +63,11 @@ pub(crate) struct Local {
     /// Where the settings in force come from: `config` (seed) or `store` (changed with
     /// `settings set`).
     pub(crate) settings_source: &'static str,
-    /// The runtime: principals, tokens and changes that wait for a second admin.
+    /// The runtime of the tenant the command acts in: principals, tokens and changes that
+    /// wait for a second admin.
     pub(crate) runtime: Arc<Runtime>,
+    /// The installation's runtime (the default tenant's), from which every tenant's is found.
+    pub(crate) installation: Arc<Runtime>,
     /// Where the tree head signing key lives (`[audit] signing_key`), if one is configured.
     pub(crate) signing_key_path: Option<PathBuf>,
     /// How long audit records are kept before they may be archived (`[audit] retention_days`).
@@ -196,6 +199,7 @@ impl Local {
         dir: &Path,
         key: Option<AuditKey>,
         signing: Option<LogSigningKey>,
+        tenant: &remediation_core::TenantId,
     ) -> Result<Self, Failure> {
         let mut options = RuntimeOptions {
             // No server delivers to this file: archiving does not wait for it.
@@ -223,7 +227,8 @@ impl Local {
             remediation_runtime::store::open(&target, dir, key, Default::default()).await.map_err(runtime_failure)?;
         options.store = Some(opened);
         // The key went with the store, which keeps the checkpoint.
-        let runtime = Arc::new(Runtime::build(config, dir, None, options).map_err(runtime_failure)?);
+        let installation = Arc::new(Runtime::build(config, dir, None, options).map_err(runtime_failure)?);
+        let runtime = installation.for_tenant(tenant).await.map_err(runtime_failure)?;
         // Before this command writes, so the events it causes are not skipped by a sink seen
         // for the first time.
         match runtime.relay().register().await {
@@ -241,6 +246,7 @@ impl Local {
             store,
             settings_source: active.source.as_str(),
             runtime,
+            installation,
             signing_key_path: config.audit.signing_key_path(dir),
             retention_days: config.audit.retention_days,
         })
@@ -284,6 +290,8 @@ fn failpoint_hook(point: String) -> remediation_core::FailpointHook {
 /// in the `Authorization` header: never in `Debug`, errors or output.
 pub(crate) struct Remote {
     base: String,
+    /// The tenant whose routes are called (`None`: the default tenant's, `/v1/…`).
+    tenant: Option<String>,
     token: SecretString,
     client: reqwest::Client,
 }
@@ -322,7 +330,13 @@ impl Remote {
             .user_agent(concat!("remediate/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("cannot build the HTTP client")?;
-        Ok(Self { base: parsed.as_str().trim_end_matches('/').to_owned(), token, client })
+        Ok(Self { base: parsed.as_str().trim_end_matches('/').to_owned(), tenant: None, token, client })
+    }
+
+    /// This client calling `tenant`'s routes (`/v1/tenants/TENANT/…`).
+    pub(crate) fn for_tenant(mut self, tenant: &remediation_core::TenantId) -> Self {
+        self.tenant = (!tenant.is_default()).then(|| tenant.to_string());
+        self
     }
 
     /// Sends one request; the status and the body as JSON (`null` when empty).
@@ -333,7 +347,10 @@ impl Remote {
         query: Option<&(dyn erased::Query + Sync)>,
         body: Option<&B>,
     ) -> Result<(u16, Value), Failure> {
-        let url = format!("{}{path}", self.base);
+        let url = match (&self.tenant, path.strip_prefix("/v1/")) {
+            (Some(tenant), Some(rest)) => format!("{}/v1/tenants/{tenant}/{rest}", self.base),
+            _ => format!("{}{path}", self.base),
+        };
         let mut request = self
             .client
             .request(method, &url)
@@ -378,11 +395,11 @@ impl Remote {
         decode(value, path)
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
         self.call::<(), T>(reqwest::Method::GET, path, None, None).await
     }
 
-    async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, Failure> {
+    pub(crate) async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, Failure> {
         self.call(reqwest::Method::POST, path, None, Some(body)).await
     }
 
@@ -950,11 +967,17 @@ impl Backend {
         }
     }
 
-    /// Whether the kill switch is on.
-    pub(crate) async fn kill_switch(&self) -> Result<bool, Failure> {
+    /// Whether the tenant's kill switch is on, and whether the installation's is.
+    pub(crate) async fn kill_switch(&self) -> Result<(bool, bool), Failure> {
         match self {
-            Self::Local(l) => Ok(remediation_service::kill_switch(&l.runtime).await?),
-            Self::Remote(r) => Ok(r.get::<KillSwitchView>("/v1/kill-switch").await?.on),
+            Self::Local(l) => {
+                let state = l.runtime.active().await.map_err(runtime_failure)?.engine.safety_state().await?;
+                Ok((state.kill_switch, state.installation_kill_switch))
+            }
+            Self::Remote(r) => {
+                let view = r.get::<KillSwitchView>("/v1/kill-switch").await?;
+                Ok((view.on, view.installation))
+            }
         }
     }
 
@@ -963,13 +986,15 @@ impl Backend {
     pub(crate) async fn set_kill_switch(
         &self,
         on: bool,
+        installation: bool,
         actor: &Actor,
         reason: String,
     ) -> Result<Change<Vec<Action>>, Failure> {
         match self {
+            Self::Local(l) if installation => Ok(l.runtime.set_installation_kill_switch(actor, on, &reason).await?),
             Self::Local(l) => Ok(l.runtime.set_kill_switch(actor, on, &reason).await?),
             Self::Remote(r) => {
-                let body = KillSwitchBody { on, reason };
+                let body = KillSwitchBody { on, reason, installation };
                 match r.maybe_pending::<_, KillSwitchView>(reqwest::Method::POST, "/v1/kill-switch", &body).await? {
                     Change::Applied(v) => Ok(Change::Applied(v.cancelled)),
                     Change::Pending(c) => Ok(Change::Pending(c)),

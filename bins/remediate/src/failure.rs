@@ -68,7 +68,8 @@ impl From<EngineError> for Failure {
                 EngineError::Store(
                     remediation_core::StoreError::LeaseLost { .. }
                     | remediation_core::StoreError::StaleLease { .. }
-                    | remediation_core::StoreError::CampaignConflict { .. },
+                    | remediation_core::StoreError::CampaignConflict { .. }
+                    | remediation_core::StoreError::TenantConflict(_),
                 ) => ExitCode::Refused,
                 EngineError::Store(remediation_core::StoreError::CampaignNotFound(_)) => ExitCode::NotFound,
                 _ => ExitCode::Internal,
@@ -130,6 +131,7 @@ pub(crate) fn runtime_failure(e: RuntimeError) -> Failure {
         | RuntimeError::UnknownConnectorType { .. }
         | RuntimeError::Events { .. } => ExitCode::Usage,
         RuntimeError::UnearnedAuto { .. } => ExitCode::Refused,
+        RuntimeError::UnknownTenant { .. } => ExitCode::NotFound,
         _ => ExitCode::Internal,
     };
     Failure::new(code, e)

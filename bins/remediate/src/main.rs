@@ -20,6 +20,7 @@ mod keys;
 mod output;
 mod reportcmd;
 mod storecmd;
+mod tenantscmd;
 mod text;
 mod when;
 
@@ -53,6 +54,11 @@ pub(crate) struct Cli {
     /// REMEDIATION_TOKEN (never on the command line).
     #[arg(long, global = true, env = "REMEDIATION_SERVER", value_name = "URL")]
     pub(crate) server: Option<String>,
+    /// The tenant to act in (`remediate tenants list` shows them). Everything a command
+    /// reads or changes is that tenant's: actions, settings, kill switch, audit log. With
+    /// --server, the server's `/v1/tenants/TENANT/` routes, with a token of that tenant.
+    #[arg(long, global = true, env = "REMEDIATION_TENANT", default_value = "default", value_parser = parse_tenant)]
+    pub(crate) tenant: remediation_core::TenantId,
     /// Output format. Tables are coloured on a terminal unless NO_COLOR is set to a non-empty
     /// value, and never when standard output is not a terminal.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
@@ -249,6 +255,13 @@ pub(crate) enum Command {
         /// What to do.
         #[command(subcommand)]
         command: admin::SettingsCommand,
+    },
+    /// Tenants: one installation for several directories, each with its own actions,
+    /// settings, principals, tokens, kill switch and audit log (`--tenant` picks one).
+    Tenants {
+        /// What to do.
+        #[command(subcommand)]
+        command: admin::TenantsCommand,
     },
     /// Controls: modes, never_auto, disabling, status and prerequisites.
     Controls {
@@ -561,4 +574,9 @@ pub(crate) enum ConnectorsCommand {
     /// Each connector's health, missing write permissions and capabilities; exit 5 when a
     /// connector is unhealthy or lacks a permission.
     Check,
+}
+
+/// A tenant name as `--tenant` takes it.
+fn parse_tenant(s: &str) -> Result<remediation_core::TenantId, String> {
+    remediation_core::TenantId::new(s).map_err(|e| e.to_string())
 }

@@ -154,6 +154,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::warn!(error = %format!("{:#}", anyhow::Error::from(e)), "cannot register the event sinks yet; the relay tries again");
     }
     let relay = state.runtime().relay().clone().spawn(stop_rx.clone()).context("cannot start the event relay")?;
+    // The other tenants' relays, started as tenants appear.
+    let tenant_relays =
+        tokio::spawn(remediation_api::worker::tenant_relays(state.clone(), Duration::from_secs(5), stop_rx.clone()));
     let findings = start_findings(&loaded.config, &state, stop_rx.clone())?;
 
     let app = remediation_api::router(state.clone());
@@ -180,6 +183,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let _ = http.await;
         let _ = signer.await;
         relay.join().await;
+        let _ = tenant_relays.await;
         if let Some(findings) = findings {
             let _ = findings.await;
         }

@@ -178,6 +178,9 @@ impl From<EngineError> for ApiError {
             EngineError::Store(StoreError::CampaignNotFound(name)) => {
                 Self::not_found(message).with_details(json!({"campaign": name}))
             }
+            EngineError::Store(StoreError::TenantConflict(name)) => {
+                Self::new(StatusCode::CONFLICT, "conflict", message).with_details(json!({"tenant": name}))
+            }
             EngineError::Connector { connector, source, .. } => match source.kind {
                 // The caller named something the provider does not have, or a target the
                 // provider cannot act on as given: the caller's mistake, never the provider's.
@@ -253,7 +256,12 @@ impl From<remediation_service::ServiceError> for ApiError {
 
 impl From<remediation_runtime::RuntimeError> for ApiError {
     fn from(e: remediation_runtime::RuntimeError) -> Self {
-        Self::internal(&e)
+        match &e {
+            remediation_runtime::RuntimeError::UnknownTenant { tenant } => {
+                Self::not_found(e.to_string()).with_details(json!({"tenant": tenant}))
+            }
+            _ => Self::internal(&e),
+        }
     }
 }
 

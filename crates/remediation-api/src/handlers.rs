@@ -593,8 +593,17 @@ pub(crate) async fn kill_switch(
     ApiJson(body): ApiJson<KillSwitchBody>,
 ) -> Result<Response, ApiError> {
     let actor = caller.require(Role::Admin)?;
-    match state.runtime().set_kill_switch(actor, body.on, &body.reason).await? {
-        Outcome::Applied(cancelled) => Ok(reply(StatusCode::OK, &KillSwitchView { on: body.on, cancelled })),
+    let outcome = if body.installation {
+        state.runtime().set_installation_kill_switch(actor, body.on, &body.reason).await?
+    } else {
+        state.runtime().set_kill_switch(actor, body.on, &body.reason).await?
+    };
+    let state_now = state.runtime().active().await?.engine.safety_state().await?;
+    match outcome {
+        Outcome::Applied(cancelled) => Ok(reply(
+            StatusCode::OK,
+            &KillSwitchView { on: body.on, installation: state_now.installation_kill_switch, cancelled },
+        )),
         Outcome::Pending(c) => Ok(reply(StatusCode::ACCEPTED, &PendingReply { pending_change: *c })),
     }
 }
@@ -639,8 +648,8 @@ pub(crate) async fn kill_switch_status(
     caller: Caller,
 ) -> Result<Json<KillSwitchView>, ApiError> {
     caller.require(Role::Viewer)?;
-    let on = remediation_service::kill_switch(state.runtime()).await?;
-    Ok(Json(KillSwitchView { on, cancelled: Vec::new() }))
+    let now = state.runtime().active().await?.engine.safety_state().await?;
+    Ok(Json(KillSwitchView { on: now.kill_switch, installation: now.installation_kill_switch, cancelled: Vec::new() }))
 }
 
 pub(crate) async fn connectors(
@@ -721,4 +730,25 @@ mod tests {
         finished_rx.await.expect("the work ran to its end");
         assert!(recorded.load(Ordering::SeqCst), "the outcome was recorded although nobody waited for it");
     }
+}
+
+/// `GET /v1/tenants`: every tenant (an admin of the default tenant).
+pub(crate) async fn tenants(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+) -> Result<Json<Vec<remediation_core::Tenant>>, ApiError> {
+    let actor = caller.require(Role::Admin)?;
+    Ok(Json(remediation_service::tenants::tenants(state.runtime(), actor).await?))
+}
+
+/// `POST /v1/tenants`: creates a tenant (an admin of the default tenant).
+pub(crate) async fn create_tenant(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<crate::types::CreateTenantBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.require(Role::Admin)?;
+    let tenant =
+        remediation_service::tenants::create_tenant(state.runtime(), actor, &body.name, &body.description).await?;
+    Ok(reply(StatusCode::CREATED, &tenant))
 }

@@ -48,6 +48,7 @@ pub mod openapi;
 mod rate;
 pub mod routes;
 pub mod serve;
+mod tenants;
 pub mod types;
 mod ui;
 pub mod worker;
@@ -93,14 +94,21 @@ impl Default for ApiOptions {
 
 pub use remediation_service::worker::WorkerConfig;
 
-/// What the handlers share: the runtime (engine, store, connectors), metrics and flags.
+/// What the handlers share: the runtime (engine, store, connectors) of the tenant a request
+/// is for, and the installation's metrics, flags, rate limits and worker.
 #[derive(Clone)]
 pub struct ApiState {
     inner: Arc<Inner>,
+    /// The runtime of the tenant this state serves (the default tenant's at the top level;
+    /// each `/v1/tenants/{tenant}/…` request is served with its tenant's).
+    runtime: Arc<Runtime>,
 }
 
 struct Inner {
-    runtime: Arc<Runtime>,
+    /// The installation's runtime (the default tenant's).
+    base: Arc<Runtime>,
+    /// Each other tenant's routers, built on first use.
+    tenants: tenants::TenantRouters,
     options: ApiOptions,
     metrics: metrics::Metrics,
     shutting_down: AtomicBool,
@@ -117,7 +125,8 @@ impl ApiState {
     pub fn new(runtime: Arc<Runtime>, options: ApiOptions) -> Self {
         Self {
             inner: Arc::new(Inner {
-                runtime,
+                base: runtime.clone(),
+                tenants: tenants::TenantRouters::default(),
                 rate: rate::RateLimiter::new(options.rate_limit),
                 worker: remediation_service::worker::Worker::new(options.execution.clone()),
                 options,
@@ -125,12 +134,23 @@ impl ApiState {
                 shutting_down: AtomicBool::new(false),
                 intake: tokio::sync::Mutex::new(()),
             }),
+            runtime,
         }
     }
 
-    /// The runtime.
+    /// The runtime of the tenant this state serves.
     pub fn runtime(&self) -> &Arc<Runtime> {
-        &self.inner.runtime
+        &self.runtime
+    }
+
+    /// The installation's runtime (the default tenant's), from which every tenant's is found.
+    pub fn installation(&self) -> &Arc<Runtime> {
+        &self.inner.base
+    }
+
+    /// This state serving `runtime`'s tenant, sharing everything else.
+    pub(crate) fn scoped(&self, runtime: Arc<Runtime>) -> Self {
+        Self { inner: self.inner.clone(), runtime }
     }
 
     /// The per-principal rate limiter.
@@ -164,6 +184,12 @@ impl ApiState {
 /// tracing and the uniform error shape, and the server-rendered console (`/`, `/login`,
 /// `/logout`, `/ui/...`).
 pub fn router(state: ApiState) -> Router {
+    let ui = ui::router(state.clone()).layer(axum::middleware::from_fn_with_state(state.clone(), tenants::ui_dispatch));
+    api_router(state).merge(ui)
+}
+
+/// The API's routes for the tenant `state` serves.
+fn api_router(state: ApiState) -> Router {
     let limit = state.inner.options.body_limit_bytes;
     let import_limit = state.inner.options.import_body_limit_bytes.max(limit);
     let mut api = Router::new();
@@ -178,6 +204,13 @@ pub fn router(state: ApiState) -> Router {
                 .layer::<_, std::convert::Infallible>(tower_http::limit::RequestBodyLimitLayer::new(limit)),
         );
     }
+    // Every route again under `/v1/tenants/{tenant}/`, for that tenant (see `tenants`).
+    api = api.route(
+        "/v1/tenants/{tenant}/{*rest}",
+        axum::routing::any(tenants::dispatch)
+            .layer::<_, std::convert::Infallible>(axum::extract::DefaultBodyLimit::max(import_limit))
+            .layer::<_, std::convert::Infallible>(tower_http::limit::RequestBodyLimitLayer::new(import_limit)),
+    );
     api.fallback(error::no_route)
         .layer(axum::middleware::map_response(error::uniform_errors))
         .layer(axum::middleware::from_fn(error::uri_limit))
@@ -185,6 +218,5 @@ pub fn router(state: ApiState) -> Router {
             tower_http::trace::TraceLayer::new_for_http()
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
-        .with_state(state.clone())
-        .merge(ui::router(state))
+        .with_state(state)
 }

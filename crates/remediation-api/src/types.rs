@@ -310,6 +310,10 @@ pub use remediation_runtime::relay::EventsStatus;
 pub struct KillSwitchBody {
     /// On: nothing executes and waiting actions are cancelled. Off: nothing resumes by itself.
     pub on: bool,
+    /// The installation's kill switch (every tenant; an admin of the default tenant, on the
+    /// default tenant's routes) instead of this tenant's.
+    #[serde(default)]
+    pub installation: bool,
     /// Why (kept in the audit); not blank.
     #[schemars(length(min = 1), pattern(r"\S"))]
     pub reason: String,
@@ -318,8 +322,11 @@ pub struct KillSwitchBody {
 /// `POST /v1/kill-switch` response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KillSwitchView {
-    /// The switch now.
+    /// The switch now (this tenant's, or the installation's when that was asked for).
     pub on: bool,
+    /// Whether the installation's kill switch is on (it stops every tenant, whatever their own).
+    #[serde(default)]
+    pub installation: bool,
     /// The actions it cancelled.
     pub cancelled: Vec<Action>,
 }
@@ -749,4 +756,15 @@ impl From<remediation_service::metrics::MetricsReport> for MetricsReportView {
             .collect();
         Self { since: r.since, until: r.until, rows }
     }
+}
+
+/// `POST /v1/tenants` request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenantBody {
+    /// The new tenant's name.
+    pub name: remediation_core::TenantId,
+    /// What it is for.
+    #[serde(default)]
+    pub description: String,
 }

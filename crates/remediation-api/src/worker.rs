@@ -60,7 +60,73 @@ impl WorkerHooks for Hooks<'_> {
 /// [`ApiState::is_shutting_down`] before claiming each action, so a shutdown finishes the
 /// executions in flight and claims nothing more.
 pub async fn tick(state: &ApiState) -> Result<TickReport, ApiError> {
-    Ok(state.worker().tick(state.runtime(), &Hooks(state)).await?)
+    // Every tenant's actions, the default tenant's first; one tenant's failure does not
+    // keep the others' approved actions waiting.
+    let mut total = TickReport::default();
+    let mut first_error = None;
+    for runtime in state.installation().tenant_runtimes().await? {
+        let scoped = state.scoped(runtime);
+        match state.worker().tick(scoped.runtime(), &Hooks(&scoped)).await {
+            Ok(r) => {
+                total.expired += r.expired;
+                total.recovered += r.recovered;
+                total.executed += r.executed;
+                total.requeued += r.requeued;
+                total.left_alone += r.left_alone;
+                total.max_in_flight = total.max_in_flight.max(r.max_in_flight);
+                total.finished_auto.extend(r.finished_auto);
+            }
+            Err(e) => {
+                let e = ApiError::from(e);
+                tracing::error!(tenant = %scoped.runtime().tenant(), code = e.code, error = %e.message, "worker tick failed for a tenant");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) if total == TickReport::default() => Err(e),
+        _ => Ok(total),
+    }
+}
+
+/// Starts the event relay of every tenant other than the default one whose relay has sinks,
+/// now and as tenants are created (looked for every `every`), until `stop`; returns when
+/// asked to stop, after each relay it started finished.
+pub async fn tenant_relays(state: ApiState, every: std::time::Duration, stop: tokio::sync::watch::Receiver<bool>) {
+    let mut stop = stop;
+    let mut started: std::collections::BTreeMap<remediation_core::TenantId, remediation_runtime::relay::RelayThread> =
+        std::collections::BTreeMap::new();
+    while !*stop.borrow() {
+        match state.installation().tenant_runtimes().await {
+            Ok(runtimes) => {
+                for runtime in runtimes {
+                    if runtime.tenant().is_default()
+                        || started.contains_key(runtime.tenant())
+                        || !runtime.relay().has_sinks()
+                    {
+                        continue;
+                    }
+                    if let Err(e) = runtime.relay().register().await {
+                        tracing::warn!(tenant = %runtime.tenant(), error = %e, "cannot register a tenant's event sinks yet; the relay tries again");
+                    }
+                    match runtime.relay().clone().spawn(stop.clone()) {
+                        Ok(thread) => {
+                            started.insert(runtime.tenant().clone(), thread);
+                        }
+                        Err(e) => tracing::error!(tenant = %runtime.tenant(), error = %e, "cannot start a tenant's event relay"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list the tenants for their event relays"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    for (_, thread) in started {
+        thread.join().await;
+    }
 }
 
 fn outcome_summary(o: &ExecuteOutcome) -> (String, &'static str) {
@@ -102,6 +168,18 @@ pub const SIGN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1)
 /// the runtime's clock (see [`remediation_service::sign_tree_head`]); a log that does not
 /// extend the latest signed head is logged as an error and not signed over.
 pub async fn sign(state: &ApiState) {
+    match state.installation().tenant_runtimes().await {
+        Ok(runtimes) => {
+            for runtime in runtimes {
+                sign_one(&state.scoped(runtime)).await;
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot list the tenants to sign their audit logs"),
+    }
+}
+
+/// [`sign`] for the tenant `state` serves.
+async fn sign_one(state: &ApiState) {
     let min = time::Duration::try_from(SIGN_INTERVAL).unwrap_or(time::Duration::SECOND);
     match remediation_service::sign_tree_head(state.runtime(), Some(min)).await {
         Ok(Some(head)) => {
@@ -133,8 +211,20 @@ pub async fn sign_loop(state: ApiState, stop: tokio::sync::watch::Receiver<bool>
 
 /// Signs a tree head over the log as it stands, whatever the debounce says: at shutdown.
 pub async fn sign_final(state: &ApiState) {
-    if let Err(e) = remediation_service::sign_tree_head(state.runtime(), None).await {
-        let e = ApiError::from(e);
-        tracing::error!(code = e.code, error = %e.message, "cannot sign the final tree head of the audit log");
+    let runtimes = match state.installation().tenant_runtimes().await {
+        Ok(runtimes) => runtimes,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list the tenants to sign their audit logs");
+            vec![state.installation().clone()]
+        }
+    };
+    for runtime in runtimes {
+        if let Err(e) = runtime.store().sequence_pending().await {
+            tracing::warn!(tenant = %runtime.tenant(), error = %e, "the last audit sequencer pass failed");
+        }
+        if let Err(e) = remediation_service::sign_tree_head(&runtime, None).await {
+            let e = ApiError::from(e);
+            tracing::error!(tenant = %runtime.tenant(), code = e.code, error = %e.message, "cannot sign the final tree head of the audit log");
+        }
     }
 }

@@ -425,6 +425,11 @@ pub struct ConnectorConfig {
     /// Failed checks are never reused; `remediate connectors check` always asks.
     #[serde(default = "default_check_ttl_secs")]
     pub check_ttl_secs: u64,
+    /// The tenant whose connector this is (default: the default tenant). A tenant's engine
+    /// sees only its own connectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub tenant: Option<remediation_core::TenantId>,
     /// The provider's settings, as documented on its connector crate's config type.
     #[serde(flatten)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
@@ -439,7 +444,13 @@ impl ConnectorConfig {
     /// A connector of `type_name` named `id` with `settings` (the table's other keys) and the
     /// default check TTL.
     pub fn new(type_name: impl Into<String>, id: impl Into<String>, settings: toml::Table) -> Self {
-        Self { type_name: type_name.into(), id: id.into(), check_ttl_secs: default_check_ttl_secs(), settings }
+        Self {
+            type_name: type_name.into(),
+            id: id.into(),
+            check_ttl_secs: default_check_ttl_secs(),
+            tenant: None,
+            settings,
+        }
     }
 
     /// The built-in sandbox connector `id` on directory file `path` (relative to the data

@@ -638,7 +638,7 @@ impl Engine {
     /// Turns advisory guidance into a request for approval (admin).
     pub async fn promote(&self, id: ActionId, actor: &Actor, note: Option<String>) -> Result<Action, EngineError> {
         let detail = self.get(id).await?;
-        if self.store.safety_state().await?.kill_switch {
+        if self.gate_state().await?.kill_switch_refusal().is_some() {
             let result = Err(refused(
                 "enablement",
                 "the kill switch is on; no action becomes executable while it is on (guidance stays guidance)",
@@ -1377,7 +1377,7 @@ impl Engine {
         let plan =
             Plan::new(&action.connector, &action.kind, &action.target, before, planned, capability.reversibility)?
                 .with_reach(reach)?;
-        let state = self.store.safety_state().await?;
+        let state = self.gate_state().await?;
         let ctx = GateContext {
             stage,
             action,
@@ -1460,7 +1460,7 @@ impl Engine {
         let action = &detail.action;
         // The last look before the provider write: a switch turned off, remediation disabled
         // or the control disabled since the gates ran stops the write here.
-        let state = self.store.safety_state().await?;
+        let state = self.gate_state().await?;
         if let Some(why) = self.policy.write_refusal(action, &state) {
             let error = format!("stopped before any provider write: {why}; nothing was written");
             return self.fail(detail, error, None, Vec::new()).await;
@@ -1944,9 +1944,32 @@ impl Engine {
         }
     }
 
-    /// The installation's safety switches and facts.
+    /// This tenant's safety switches and facts, with the installation's kill switch (kept in
+    /// the default tenant's state) in [`SafetyState::installation_kill_switch`].
     pub async fn safety_state(&self) -> Result<SafetyState, EngineError> {
-        Ok(self.store.safety_state().await?)
+        self.gate_state().await
+    }
+
+    /// The state the gates judge by: this tenant's, and the installation's kill switch.
+    async fn gate_state(&self) -> Result<SafetyState, EngineError> {
+        let mut state = self.store.safety_state().await?;
+        if !self.store.tenant_id().is_default() {
+            let installation = self.store.for_tenant(&crate::TenantId::default()).safety_state().await?;
+            state.installation_kill_switch = installation.installation_kill_switch;
+        }
+        Ok(state)
+    }
+
+    /// Turns the installation's kill switch on or off (an admin of the default tenant, with a
+    /// reason; call it on the default tenant's engine). While on, no execution starts in any
+    /// tenant. Open actions are not cancelled here: the caller cancels each tenant's
+    /// ([`Engine::cancel_open_actions`]).
+    pub async fn set_installation_kill_switch(&self, on: bool, actor: &Actor, reason: String) -> Result<(), EngineError> {
+        if !self.store.tenant_id().is_default() {
+            return Err(refused("authorization", "the installation's kill switch is kept by the default tenant"));
+        }
+        let event = if on { "installation_kill_switch_on" } else { "installation_kill_switch_off" };
+        self.change_safety(actor, event, reason, |s| s.installation_kill_switch = on).await
     }
 
     /// Turns the kill switch on or off (admin, with a reason). On: no execution starts, and
@@ -1955,8 +1978,14 @@ impl Engine {
     pub async fn set_kill_switch(&self, on: bool, actor: &Actor, reason: String) -> Result<Vec<Action>, EngineError> {
         let event = if on { "kill_switch_on" } else { "kill_switch_off" };
         self.change_safety(actor, event, reason.clone(), |s| s.kill_switch = on).await?;
+        if on { self.cancel_open_actions(actor, &reason).await } else { Ok(Vec::new()) }
+    }
+
+    /// Cancels every `suggested`, `pending_approval`, `approved` and `held` action, each
+    /// audited with `actor` and `reason` (what a kill switch turned on does).
+    pub async fn cancel_open_actions(&self, actor: &Actor, reason: &str) -> Result<Vec<Action>, EngineError> {
         let mut cancelled = Vec::new();
-        if on {
+        {
             for state in [State::Suggested, State::PendingApproval, State::Approved, State::Held] {
                 let filter = ActionFilter { state: Some(state), ..ActionFilter::default() };
                 for action in self.list(&filter).await? {

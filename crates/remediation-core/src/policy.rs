@@ -60,6 +60,25 @@ pub struct SafetyState {
     /// Policy settings as last changed through the store (`None`: as seeded from the
     /// configuration file). Kept as JSON because core does not know the policy's shape.
     pub settings: Option<serde_json::Value>,
+    /// The installation's kill switch, kept in the default tenant's state: while on, no
+    /// execution starts in any tenant, whatever each tenant's own switch says (the global one
+    /// wins). The engine reports it in every tenant's state it reads for its gates.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub installation_kill_switch: bool,
+}
+
+impl SafetyState {
+    /// Why no execution may start now because of a kill switch (the installation's first,
+    /// then the tenant's); `None` when neither is on.
+    pub fn kill_switch_refusal(&self) -> Option<&'static str> {
+        if self.installation_kill_switch {
+            Some("the installation's kill switch is on; an admin of the default tenant turns it off with `remediate kill-switch off --installation`")
+        } else if self.kill_switch {
+            Some("the kill switch is on; an admin turns it off with `remediate kill-switch off`")
+        } else {
+            None
+        }
+    }
 }
 
 /// How much could go wrong: a blast-radius score and the risk level derived from it.
@@ -214,7 +233,7 @@ pub trait SafetyPolicy: Send + Sync {
     /// effect before the next write. The default checks the kill switch only.
     fn write_refusal(&self, action: &Action, state: &SafetyState) -> Option<String> {
         let _ = action;
-        state.kill_switch.then(|| "the kill switch is on".to_owned())
+        state.kill_switch_refusal().map(str::to_owned)
     }
 }
 

@@ -133,8 +133,7 @@ impl Gate for EnablementGate {
             let id = ctx.action.control_id.as_deref().unwrap_or_default();
             return GateOutcome::refuse(name, format!("control {id} is disabled: {reason}"));
         }
-        if ctx.state.kill_switch {
-            let why = "the kill switch is on; an admin turns it off with `remediate kill-switch off`";
+        if let Some(why) = ctx.state.kill_switch_refusal() {
             // While the switch is on nothing new may become executable: only advisory
             // guidance and dry runs, which never write, are still made.
             let advisory = settings.mode_for(ctx.action) == Mode::Advisory;

@@ -345,8 +345,8 @@ impl PolicySettings {
     /// Why no write may happen for `action` under these settings and `state` right now (the
     /// kill switch, remediation disabled, the action's control disabled); `None` when it may.
     pub fn write_refusal(&self, action: &Action, state: &remediation_core::SafetyState) -> Option<String> {
-        if state.kill_switch {
-            return Some("the kill switch is on; an admin turns it off with `remediate kill-switch off`".to_owned());
+        if let Some(why) = state.kill_switch_refusal() {
+            return Some(why.to_owned());
         }
         if !self.enabled {
             return Some(

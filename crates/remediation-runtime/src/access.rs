@@ -184,6 +184,8 @@ pub enum Proposal {
     },
     /// Turn the kill switch off.
     KillSwitchOff,
+    /// Turn the installation's kill switch off (kept by the default tenant).
+    InstallationKillSwitchOff,
     /// Give `principal` the role `to` (creating it with `kind` when `from` is `None`), or
     /// revoke it when `to` is `None`.
     Role {
@@ -567,6 +569,52 @@ impl Runtime {
         Ok(Outcome::Pending(Box::new(change)))
     }
 
+    /// Turns the installation's kill switch on (at once: no execution starts in any tenant, and
+    /// every tenant's waiting actions are cancelled) or off (waits for a second admin while it
+    /// is on). Only an admin of the default tenant may, on the default tenant's runtime.
+    pub async fn set_installation_kill_switch(
+        self: &std::sync::Arc<Self>,
+        actor: &Actor,
+        on: bool,
+        reason: &str,
+    ) -> Result<Outcome<Vec<Action>>, AccessError> {
+        let what = if on { "turn the installation's kill switch on" } else { "turn the installation's kill switch off" };
+        require_admin(actor, what)?;
+        if !self.tenant().is_default() {
+            return Err(AccessError::Invalid {
+                field: "installation",
+                message: format!(
+                    "the installation's kill switch is kept by the default tenant, not tenant {}: an admin of the default tenant may {what}",
+                    self.tenant()
+                ),
+            });
+        }
+        require_reason(reason)?;
+        let engine = self.active().await?.engine;
+        if on {
+            engine.set_installation_kill_switch(true, actor, reason.to_owned()).await?;
+            let mut cancelled = Vec::new();
+            for runtime in self.tenant_runtimes().await? {
+                let engine = runtime.active().await?.engine;
+                cancelled.extend(engine.cancel_open_actions(actor, reason).await?);
+            }
+            return Ok(Outcome::Applied(cancelled));
+        }
+        if !engine.safety_state().await?.installation_kill_switch {
+            engine.set_installation_kill_switch(false, actor, reason.to_owned()).await?;
+            return Ok(Outcome::Applied(Vec::new()));
+        }
+        let change = self
+            .propose(
+                actor,
+                &Proposal::InstallationKillSwitchOff,
+                "turn the installation's kill switch off".to_owned(),
+                reason,
+            )
+            .await?;
+        Ok(Outcome::Pending(Box::new(change)))
+    }
+
     /// Changes waiting for a second admin (every change with `all`), after expiring overdue ones.
     pub async fn pending_changes(&self, all: bool) -> Result<Vec<PendingChange>, AccessError> {
         self.expire_changes().await?;
@@ -660,6 +708,13 @@ impl Runtime {
                     return Err(AccessError::Conflict("the kill switch is already off".into()));
                 }
                 engine.set_kill_switch(false, actor, comment.to_owned()).await?;
+            }
+            Proposal::InstallationKillSwitchOff => {
+                let engine = self.active().await?.engine;
+                if !engine.safety_state().await?.installation_kill_switch {
+                    return Err(AccessError::Conflict("the installation's kill switch is already off".into()));
+                }
+                engine.set_installation_kill_switch(false, actor, comment.to_owned()).await?;
             }
             Proposal::Role { principal, kind, from: None, to: Some(role) } => {
                 self.store()

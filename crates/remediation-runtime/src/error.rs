@@ -6,6 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
+    /// No tenant of this name exists.
+    #[error("no tenant named `{tenant}`; `remediate tenants list` shows them")]
+    UnknownTenant {
+        /// The name asked for.
+        tenant: String,
+    },
     /// The configuration file sets a control override to `auto` that has not earned it and
     /// gives no `promotion_override_reason`.
     #[error(

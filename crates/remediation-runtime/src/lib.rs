@@ -42,7 +42,7 @@ use remediation_audit::AuditKey;
 use remediation_config::Config;
 use remediation_core::factory::BuildContext;
 use remediation_core::store::prelude::*;
-use remediation_core::{CachedChecks, Clock, Connector, Engine, EngineParts, FailpointHook, SystemClock};
+use remediation_core::{CachedChecks, Clock, Connector, Engine, EngineParts, FailpointHook, SystemClock, TenantId};
 use remediation_gates::{Pipeline, PolicySettings};
 use remediation_limiter::Limits;
 
@@ -182,6 +182,7 @@ pub struct Active {
 }
 
 /// The parts an engine is assembled from.
+#[derive(Clone)]
 struct Parts {
     store: Arc<dyn Store>,
     /// The connectors as built, for operator checks that must reach the provider now.
@@ -222,12 +223,42 @@ impl Parts {
     }
 }
 
+/// A connector of the configuration, built, with the tenant it belongs to.
+struct OwnedConnector {
+    tenant: TenantId,
+    connector: Arc<dyn Connector>,
+    checked: Arc<dyn Connector>,
+}
+
+/// The connectors of `tenant`: as built, and with their checks cached.
+#[allow(clippy::type_complexity, reason = "two parallel lists, as the parts keep them")]
+fn owned_by(owned: &[OwnedConnector], tenant: &TenantId) -> (Vec<Arc<dyn Connector>>, Vec<Arc<dyn Connector>>) {
+    owned.iter().filter(|o| &o.tenant == tenant).map(|o| (o.connector.clone(), o.checked.clone())).unzip()
+}
+
+/// What the runtimes of one installation's tenants share.
+struct Family {
+    /// The configuration the installation's runtime was built from.
+    config: Config,
+    /// Every connector of the configuration, built once.
+    connectors: Vec<OwnedConnector>,
+    /// The runtimes of the tenants other than the default one, once asked for.
+    members: Mutex<std::collections::BTreeMap<TenantId, Arc<Runtime>>>,
+    /// The default tenant's runtime, once it was asked for another tenant.
+    base: Mutex<std::sync::Weak<Runtime>>,
+}
+
 /// An assembled engine and its parts, for one data directory.
 pub struct Runtime {
     dir: PathBuf,
     parts: Parts,
-    /// The tree head signing key, replaced in place by a key rotation.
-    signer: Mutex<Option<Arc<remediation_audit::LogSigningKey>>>,
+    /// The tenant whose engine this is.
+    tenant: TenantId,
+    /// What the runtimes of the installation's tenants share.
+    family: Arc<Family>,
+    /// The tree head signing key, replaced in place by a key rotation (the installation's
+    /// one key, shared by every tenant's runtime).
+    signer: Arc<Mutex<Option<Arc<remediation_audit::LogSigningKey>>>>,
     /// The hashes of the audit log's complete aligned subtrees, read once and extended as
     /// the log grows, so signing a head and proving a record cost O(log n), not a read of
     /// every leaf.
@@ -275,15 +306,18 @@ impl Runtime {
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let context =
             BuildContext { data_dir: dir.to_owned(), clock: clock.clone(), failpoints: options.failpoints.clone() };
-        let connectors = options.catalog.unwrap_or_default().build_all(&config.connectors, &context)?;
-        let checked = connectors
-            .iter()
+        let built = options.catalog.unwrap_or_default().build_all(&config.connectors, &context)?;
+        let owned: Vec<OwnedConnector> = built
+            .into_iter()
             .zip(&config.connectors)
             .map(|(c, config)| {
                 let ttl = time::Duration::try_from(config.check_ttl()).unwrap_or(time::Duration::MAX);
-                Arc::new(CachedChecks::new(c.clone(), clock.clone(), ttl)) as Arc<dyn Connector>
+                let checked = Arc::new(CachedChecks::new(c.clone(), clock.clone(), ttl)) as Arc<dyn Connector>;
+                OwnedConnector { tenant: config.tenant.clone().unwrap_or_default(), connector: c, checked }
             })
             .collect();
+        let tenant = store.tenant_id();
+        let (connectors, checked) = owned_by(&owned, &tenant);
         let parts = Parts {
             store,
             connectors,
@@ -310,13 +344,92 @@ impl Runtime {
         if let Some(hook) = &parts.failpoints {
             relay = relay.with_failpoints(hook.clone());
         }
+        let family = Arc::new(Family {
+            config: config.clone(),
+            connectors: owned,
+            members: Mutex::new(std::collections::BTreeMap::new()),
+            base: Mutex::new(std::sync::Weak::new()),
+        });
         Ok(Self {
             relay: Arc::new(relay),
             dir: dir.to_owned(),
             parts,
-            signer: Mutex::new(options.signing_key),
+            tenant,
+            family,
+            signer: Arc::new(Mutex::new(options.signing_key)),
             subtrees: tokio::sync::Mutex::new(remediation_audit::SubtreeCache::new()),
             current: Mutex::new((None, active)),
+        })
+    }
+
+    /// The tenant whose engine this runtime assembles.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The runtime of `tenant`, sharing this one's store, connectors of the configuration
+    /// (those whose `tenant` is it), clock, signing key and options, with its own engine,
+    /// settings and relay; built on first use and kept. [`RuntimeError::UnknownTenant`] when
+    /// the tenant was never created. Call it on the installation's runtime (the one
+    /// [`Runtime::build`] made); another tenant's runtime answers for itself and, once the
+    /// installation's runtime was asked for any tenant, for the others too.
+    pub async fn for_tenant(self: &Arc<Self>, tenant: &TenantId) -> Result<Arc<Runtime>, RuntimeError> {
+        if self.family.members.lock().unwrap_or_else(PoisonError::into_inner).is_empty() && self.tenant.is_default() {
+            *self.family.base.lock().unwrap_or_else(PoisonError::into_inner) = Arc::downgrade(self);
+        }
+        if tenant == &self.tenant {
+            return Ok(self.clone());
+        }
+        if tenant.is_default() {
+            let base = self.family.base.lock().unwrap_or_else(PoisonError::into_inner).upgrade();
+            return base.ok_or_else(|| RuntimeError::UnknownTenant { tenant: tenant.to_string() });
+        }
+        if let Some(found) = self.family.members.lock().unwrap_or_else(PoisonError::into_inner).get(tenant) {
+            return Ok(found.clone());
+        }
+        if self.parts.store.tenant(tenant).await.map_err(RuntimeError::Store)?.is_none() {
+            return Err(RuntimeError::UnknownTenant { tenant: tenant.to_string() });
+        }
+        let built = Arc::new(self.sibling(tenant)?);
+        let mut members = self.family.members.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(members.entry(tenant.clone()).or_insert(built).clone())
+    }
+
+    /// The runtime of every tenant of the installation, the default one first (for the jobs a
+    /// server runs for all of them: the worker, the relay, signing tree heads).
+    pub async fn tenant_runtimes(self: &Arc<Self>) -> Result<Vec<Arc<Runtime>>, RuntimeError> {
+        let mut out = Vec::new();
+        for tenant in self.parts.store.tenants().await.map_err(RuntimeError::Store)? {
+            match self.for_tenant(&tenant.name).await {
+                Ok(runtime) => out.push(runtime),
+                // Created since the list was read by another process, or gone: next time.
+                Err(RuntimeError::UnknownTenant { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// A runtime like this one for `tenant`.
+    fn sibling(&self, tenant: &TenantId) -> Result<Runtime, RuntimeError> {
+        let (connectors, checked) = owned_by(&self.family.connectors, tenant);
+        let parts = Parts { store: self.parts.store.for_tenant(tenant), connectors, checked, ..self.parts.clone() };
+        let active = parts.assemble(None)?;
+        let sinks = sinks_from_config(&self.family.config, &self.dir)?;
+        let mut relay = relay::Relay::new(parts.store.clone(), sinks, parts.clock.clone(), parts.lease.holder.clone())
+            .with_options(relay_options(&self.family.config));
+        if let Some(hook) = &parts.failpoints {
+            relay = relay.with_failpoints(hook.clone());
+        }
+        Ok(Runtime {
+            dir: self.dir.clone(),
+            parts,
+            tenant: tenant.clone(),
+            family: self.family.clone(),
+            signer: self.signer.clone(),
+            subtrees: tokio::sync::Mutex::new(remediation_audit::SubtreeCache::new()),
+            current: Mutex::new((None, active)),
+            relay: Arc::new(relay),
         })
     }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use remediation_audit::AuditSink;
 use remediation_core::{
-    Actor, AuditFilter, AuditRecord, Clock, CloudEvent, DEFAULT_TENANT, DeliverFrom, DeliveryError, EventSink, Fence,
+    Actor, AuditFilter, AuditRecord, Clock, CloudEvent, DeliverFrom, DeliveryError, EventSink, Fence,
     Lease, LeaseRequest, MarkAdvance, ParkedRecord, ReplayOutcome, SettingsRecord, Settlement, Store, StoreError,
     Undelivered,
 };
@@ -263,11 +263,12 @@ impl Relay {
     /// A relay from `store` to `sinks`, for the default tenant, held by `holder` (unique per
     /// process: a worker id).
     pub fn new(store: Arc<dyn Store>, sinks: Vec<RelaySink>, clock: Arc<dyn Clock>, holder: String) -> Self {
+        let source = CloudEvent::source_of(store.tenant_id().as_str());
         Self {
             store,
             sinks,
             clock,
-            source: CloudEvent::source_of(DEFAULT_TENANT),
+            source,
             holder,
             options: RelayOptions::default(),
             counters: Mutex::new(BTreeMap::new()),
@@ -300,6 +301,11 @@ impl Relay {
         let snapshot = counters.clone();
         counters.values_mut().for_each(|c| c.delays.clear());
         snapshot
+    }
+
+    /// Whether this relay delivers to any sink.
+    pub fn has_sinks(&self) -> bool {
+        !self.sinks.is_empty()
     }
 
     /// Registers every sink's mark that does not exist yet: [`DeliverFrom::Now`] at the log's

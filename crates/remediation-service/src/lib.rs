@@ -37,6 +37,7 @@ mod safety;
 pub mod scanner;
 mod steps;
 mod suggest;
+pub mod tenants;
 mod views;
 pub mod worker;
 

@@ -340,12 +340,17 @@ struct LoginPage {
     flash: Option<Flash>,
     csrf: String,
     ttl_hours: i64,
+    /// The tenant of the console this page belongs to (empty for the default tenant).
+    tenant: String,
 }
 
 /// The sign-in form with a fresh double-submit token.
 fn login_page(ui: &Ui, headers: &HeaderMap, status: StatusCode, flash: Option<Flash>) -> Response {
     let csrf = random_id();
-    let mut response = html(status, &LoginPage { flash, csrf: csrf.clone(), ttl_hours: SESSION_TTL.whole_hours() });
+    let tenant = ui.api.runtime().tenant();
+    let tenant = if tenant.is_default() { String::new() } else { tenant.to_string() };
+    let page = LoginPage { flash, csrf: csrf.clone(), ttl_hours: SESSION_TTL.whole_hours(), tenant };
+    let mut response = html(status, &page);
     let cookie = ui.set_cookie(headers, LOGIN_COOKIE, Some(&csrf), Duration::hours(1));
     response.headers_mut().append(header::SET_COOKIE, cookie);
     response
@@ -357,6 +362,9 @@ struct LoginForm {
     #[serde(default)]
     csrf: String,
     token: Option<SecretString>,
+    /// The tenant to sign in to (empty: the default tenant).
+    #[serde(default)]
+    tenant: String,
 }
 
 async fn login(AxState(ui): AxState<Ui>, headers: HeaderMap, form: Result<Form<LoginForm>, FormRejection>) -> Response {
@@ -371,6 +379,22 @@ async fn login(AxState(ui): AxState<Ui>, headers: HeaderMap, form: Result<Form<L
         return login_page(&ui, &headers, StatusCode::UNAUTHORIZED, Some(Flash::error("enter an API token")));
     };
     let hash = remediation_runtime::tokens::hash(&token);
+    // The tenant signed in to: its sessions and tokens. A tenant that does not exist reads as
+    // a token it does not know, so the form tells nobody which tenants exist.
+    let tenant = if form.tenant.trim().is_empty() {
+        Ok(remediation_core::TenantId::default())
+    } else {
+        remediation_core::TenantId::new(form.tenant.trim())
+    };
+    let runtime = match tenant {
+        Ok(tenant) => ui.api.installation().for_tenant(&tenant).await.ok(),
+        Err(_) => None,
+    };
+    let Some(runtime) = runtime else {
+        return login_page(&ui, &headers, StatusCode::UNAUTHORIZED, Some(Flash::error("unknown or revoked token")));
+    };
+    let tenant = runtime.tenant().clone();
+    let ui = Ui { api: ui.api.scoped(runtime) };
     let actor = match actor_for_hash(&ui.api, &hash).await {
         Ok(Some(actor)) => actor,
         Ok(None) => {
@@ -393,6 +417,11 @@ async fn login(AxState(ui): AxState<Ui>, headers: HeaderMap, form: Result<Form<L
     let h = response.headers_mut();
     h.append(header::SET_COOKIE, ui.set_cookie(&headers, SESSION_COOKIE, Some(&sid), SESSION_TTL));
     h.append(header::SET_COOKIE, ui.set_cookie(&headers, LOGIN_COOKIE, None, Duration::ZERO));
+    let tenant_cookie = (!tenant.is_default()).then(|| tenant.to_string());
+    h.append(
+        header::SET_COOKIE,
+        ui.set_cookie(&headers, crate::tenants::TENANT_COOKIE, tenant_cookie.as_deref(), SESSION_TTL),
+    );
     response
 }
 
@@ -445,6 +474,10 @@ async fn logout(AxState(ui): AxState<Ui>, headers: HeaderMap, form: Result<Form<
     }
     let mut response = see_other_home();
     response.headers_mut().append(header::SET_COOKIE, ui.set_cookie(&headers, SESSION_COOKIE, None, Duration::ZERO));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        ui.set_cookie(&headers, crate::tenants::TENANT_COOKIE, None, Duration::ZERO),
+    );
     response
 }
 

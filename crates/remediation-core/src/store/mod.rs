@@ -786,7 +786,6 @@ mockall::mock! {
 
     #[async_trait::async_trait]
     impl TenantStore for Store {
-        fn tenant_id(&self) -> crate::TenantId;
         fn for_tenant(&self, tenant: &crate::TenantId) -> std::sync::Arc<dyn Store>;
         async fn create_tenant(&self, tenant: &crate::Tenant, record: &SettingsRecord) -> Result<(), StoreError>;
         async fn tenant(&self, name: &crate::TenantId) -> Result<Option<crate::Tenant>, StoreError>;

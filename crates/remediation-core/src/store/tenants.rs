@@ -11,8 +11,11 @@ use crate::{Tenant, TenantId};
 /// ([`TenantStore::tenant_id`]); a handle for another tenant shares the same connections.
 #[async_trait]
 pub trait TenantStore: Send + Sync {
-    /// The tenant this handle reads and writes.
-    fn tenant_id(&self) -> TenantId;
+    /// The tenant this handle reads and writes (default: the default tenant, for a store
+    /// that has only it).
+    fn tenant_id(&self) -> TenantId {
+        TenantId::default()
+    }
 
     /// A handle on the same store scoped to `tenant` (created or not: reading a tenant that was
     /// never created finds nothing; callers check [`TenantStore::tenant`] first).
