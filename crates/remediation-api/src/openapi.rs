@@ -62,6 +62,27 @@ pub fn document() -> Value {
             operation["requestBody"] =
                 json!({"required": required, "content": {"application/json": {"schema": schema(g)}}});
         }
+        // Every authenticated route again for one tenant, under `/v1/tenants/{tenant}/`.
+        if route.role.is_some()
+            && let Some(rest) = route.path.strip_prefix("/v1/")
+        {
+            let mut twin = operation.clone();
+            twin["operationId"] = json!(format!("{}_in_tenant", route.operation_id));
+            twin["summary"] = json!(format!("{} (in one tenant)", route.summary));
+            let tenant = json!({"name": "tenant", "in": "path", "required": true,
+                "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,39}$"}});
+            let mut parameters = vec![tenant];
+            if let Some(Value::Array(own)) = twin.get("parameters") {
+                parameters.extend(own.iter().cloned());
+            }
+            twin["parameters"] = Value::Array(parameters);
+            twin["responses"]["404"] = json!({
+                "description": "no such tenant, or the token does not reach it (or what the route names does not exist)",
+                "content": {"application/json": {"schema": route.body_schema(Body::Error, g)}},
+            });
+            let entry = paths.entry(format!("/v1/tenants/{{tenant}}/{rest}")).or_insert_with(|| json!({}));
+            entry[route.method.as_str()] = twin;
+        }
         let entry = paths.entry(route.path.to_owned()).or_insert_with(|| json!({}));
         entry[route.method.as_str()] = operation;
     }
@@ -71,7 +92,7 @@ pub fn document() -> Value {
         "info": {
             "title": "remediation API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Suggest, approve, execute and roll back remediations; audit, settings and safety switches. Every error is `{\"error\":{\"code\",\"message\",\"details\"}}`. A route that does not exist answers 404, a method a route does not have 405, both in that shape.",
+            "description": "Suggest, approve, execute and roll back remediations; audit, settings and safety switches. Every error is `{\"error\":{\"code\",\"message\",\"details\"}}`. A route that does not exist answers 404, a method a route does not have 405, both in that shape. Every authenticated route `/v1/X` is also served as `/v1/tenants/{tenant}/X` for that tenant (`/v1/X` is the default tenant's); a token is valid in its own tenant only, and a tenant the token does not reach answers 404.",
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",

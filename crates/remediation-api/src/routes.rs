@@ -805,7 +805,11 @@ pub const ROUTES: &[Route] = &[
         query: None,
         response: schema::<Vec<remediation_core::Tenant>>,
         media: JSON,
-        own: &[ok(200, "the tenants"), err(403, "not an admin of the default tenant")],
+        own: &[
+            ok(200, "the tenants"),
+            err(400, "asked in a tenant other than the default one"),
+            err(403, "not an admin of the default tenant"),
+        ],
         handler: || get(h::tenants),
     },
     Route {
@@ -820,6 +824,7 @@ pub const ROUTES: &[Route] = &[
         media: JSON,
         own: &[
             ok(201, "created"),
+            err(400, "an invalid name, or asked in a tenant other than the default one"),
             err(403, "not an admin of the default tenant"),
             err(409, "a tenant of that name exists"),
         ],

@@ -98,6 +98,9 @@ pub(crate) async fn dispatch(State(state): State<ApiState>, mut req: Request) ->
         Ok(uri) => *req.uri_mut() = uri,
         Err(_) => return ApiError::not_found("no such route").into_response(),
     }
+    // The tenant's router matches the path afresh: what this route's match left in the
+    // request (its path parameters) must not reach the handlers there.
+    *req.extensions_mut() = axum::http::Extensions::new();
     match router.oneshot(req).await {
         Ok(response) => response,
         Err(never) => match never {},

@@ -58,6 +58,7 @@ fn body_for(route: &Route) -> Option<Value> {
         "create_campaign" => json!({"name": "matrix", "findings": []}),
         "set_kill_switch" => json!({"on": false, "reason": "matrix"}),
         "replay_parked_events" => json!({"sink": "events/none", "reason": "matrix"}),
+        "create_tenant" => json!({"name": "matrix"}),
         op => match route.request {
             RequestBody::None => return None,
             RequestBody::Optional(_) => json!({"note": "matrix"}),

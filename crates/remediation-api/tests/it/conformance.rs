@@ -19,21 +19,37 @@ fn the_committed_document_is_the_route_table() {
         remediation_api::openapi::document() == *DOCUMENT,
         "schemas/openapi.json is stale: run `cargo run -p xtask -- codegen`"
     );
-    let mut operations = 0;
+    let (mut operations, mut twins) = (0, 0);
     for (path, item) in DOCUMENT["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
-            operations += 1;
+            // A tenant's twin of a route: the same answers, and 404 for a tenant out of reach.
+            let (template, twin) = match path.strip_prefix("/v1/tenants/{tenant}/") {
+                Some(rest) => (format!("/v1/{rest}"), true),
+                None => (path.clone(), false),
+            };
             let route = ROUTES
                 .iter()
-                .find(|r| r.path == path && r.method.as_str() == method)
+                .find(|r| r.path == template && r.method.as_str() == method)
                 .unwrap_or_else(|| panic!("{method} {path} is documented but not in the route table"));
             let documented: Vec<&String> = operation["responses"].as_object().unwrap().keys().collect();
-            let answers: Vec<String> = route.answers().iter().map(|a| a.status.to_string()).collect();
+            let mut answers: Vec<String> = route.answers().iter().map(|a| a.status.to_string()).collect();
+            if twin {
+                twins += 1;
+                assert!(route.role.is_some(), "{method} {path}: only authenticated routes have a tenant's twin");
+                if !answers.contains(&"404".to_owned()) {
+                    answers.push("404".to_owned());
+                    answers.sort();
+                }
+                assert_eq!(operation["operationId"], format!("{}_in_tenant", route.operation_id));
+            } else {
+                operations += 1;
+                assert_eq!(operation["operationId"], route.operation_id);
+            }
             assert_eq!(documented, answers.iter().collect::<Vec<_>>(), "{method} {path}");
-            assert_eq!(operation["operationId"], route.operation_id);
         }
     }
     assert_eq!(operations, ROUTES.len());
+    assert_eq!(twins, ROUTES.iter().filter(|r| r.role.is_some() && r.path.starts_with("/v1/")).count());
 }
 
 /// The schema the document gives `name` inside `operation` (a JSON pointer below it).

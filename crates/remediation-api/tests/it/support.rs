@@ -152,6 +152,23 @@ impl Env {
         self.tokens.push((name.to_owned(), token));
     }
 
+    /// Creates tenant `name` with one principal per role (named `{name}-{role}`, holding one
+    /// token of that name) and a sandbox connector `{name}-sandbox` of its own.
+    pub(crate) async fn add_tenant(&mut self, name: &str) -> Arc<Runtime> {
+        let admin = remediation_core::Actor::new("local:test", Role::Admin);
+        let tenant = remediation_core::TenantId::new(name).unwrap();
+        remediation_service::tenants::create_tenant(self.state.runtime(), &admin, &tenant, "tests").await.unwrap();
+        let runtime = self.state.installation().for_tenant(&tenant).await.unwrap();
+        for role in [Role::Viewer, Role::Requester, Role::Approver, Role::Admin] {
+            let principal = format!("{name}-{role}");
+            let now = runtime.clock().now();
+            runtime.store().create_principal(&principal, PrincipalKind::Person, role, &admin, now).await.unwrap();
+            let token = add_token(&runtime, &principal, &principal);
+            self.tokens.push((principal, token));
+        }
+        runtime
+    }
+
     pub(crate) fn token(&self, name: &str) -> &str {
         &self.tokens.iter().find(|(n, _)| n == name).unwrap().1
     }

@@ -1,0 +1,210 @@
+//! Tenants over HTTP: the authorisation matrix gains a tenant dimension. A token of one tenant
+//! reaches nothing of another: every endpoint, every role, answers 404 (or 401 on the default
+//! tenant's own routes, where the token is simply unknown), never data.
+
+use axum::http::{Method, StatusCode};
+use remediation_api::routes::{ROUTES, RequestBody, Route};
+use remediation_config::ConnectorConfig;
+use remediation_core::{Role, TenantId};
+use serde_json::{Value, json};
+
+use crate::support::{Env, error_code};
+
+const ROLES: [Role; 4] = [Role::Viewer, Role::Requester, Role::Approver, Role::Admin];
+
+/// An installation with tenant `acme` (its own principals, tokens and sandbox connector).
+async fn two_tenants() -> Env {
+    let mut env = Env::with(|c| {
+        let mut acme = ConnectorConfig::sandbox("acme-sandbox", "sandbox-acme.json");
+        acme.tenant = Some(TenantId::new("acme").unwrap());
+        c.connectors.push(acme);
+    });
+    remediation_connector_sandbox::write_sample(env.dir.path().join("sandbox-acme.json")).unwrap();
+    env.add_tenant("acme").await;
+    env
+}
+
+fn revoke_in(connector: &str, group: &str) -> Value {
+    json!({
+        "connector": connector,
+        "kind": {"type": "revoke"},
+        "target": {"identity": "alice", "resource": group, "grant_type": "group_membership"},
+        "reason": "left the team"
+    })
+}
+
+/// A body for routes that take one (what the authorisation matrix sends).
+fn body_for(route: &Route) -> Option<Value> {
+    match route.operation_id {
+        "create_action" => Some(revoke_in("sandbox", "admins")),
+        "execute_action" => Some(json!({"dry_run": false})),
+        "force_execute_action" | "reset_breaker" => Some(json!({"reason": "matrix"})),
+        "intake_finding" => Some(json!({"id": "F-1", "source": "scanner", "control_id": "C-1", "severity": "high", "title": "t",
+            "target": {"identity": "bob", "resource": "admins", "grant_type": "group_membership"},
+            "suggested_kind": {"type": "revoke"}})),
+        "patch_settings" => Some(json!({"patch": {"min_approvals": 1}, "reason": "matrix"})),
+        "create_campaign" => Some(json!({"name": "matrix", "findings": []})),
+        "set_kill_switch" => Some(json!({"on": true, "reason": "matrix"})),
+        "replay_parked_events" => Some(json!({"sink": "events/none", "reason": "matrix"})),
+        "create_tenant" => Some(json!({"name": "evil"})),
+        _ => match route.request {
+            RequestBody::None => None,
+            _ => Some(json!({"note": "matrix"})),
+        },
+    }
+}
+
+/// Every authenticated endpoint, called with each role's token of `acme` on the default
+/// tenant's routes and objects, and with each role's token of the default tenant on `acme`'s
+/// routes: never a success, never another tenant's data; 404 on tenant routes.
+#[tokio::test]
+async fn a_token_of_one_tenant_reaches_nothing_of_another() {
+    let env = two_tenants().await;
+    // The default tenant's objects.
+    let action = env.suggest("requester", "admins").await;
+    let change = env.propose_auto("admin2").await;
+    let mut failures = Vec::new();
+    let mut cells = 0;
+    for route in ROUTES.iter().filter(|r| r.role.is_some() && r.path.starts_with("/v1/")) {
+        let param = if route.path.starts_with("/v1/pending-changes/") { &change } else { &action };
+        let path = route.path.replace("{id}", param);
+        let rest = path.strip_prefix("/v1/").unwrap_or_default();
+        for role in ROLES {
+            // acme's token on the default tenant's routes: unknown there.
+            let acme = format!("acme-{role}");
+            for (who, url, want) in [
+                (acme.as_str(), path.clone(), 401),
+                (acme.as_str(), format!("/v1/tenants/default/{rest}"), 404),
+                (role_token(role), format!("/v1/tenants/acme/{rest}"), 404),
+            ] {
+                cells += 1;
+                let (status, body) = env.call(Some(who), route.method.method(), &url, body_for(route)).await;
+                if status.as_u16() != want {
+                    failures.push(format!("{} {url} as {who}: want {want}, got {status} {body}", route.method.as_str()));
+                } else {
+                    error_code(&body);
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {cells} cells wrong:\n{}", failures.len(), failures.join("\n"));
+    // Nothing of the above changed the default tenant: its action waits as it was.
+    let (status, body) = env.call(Some("viewer"), Method::GET, &format!("/v1/actions/{action}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["action"]["state"], "pending_approval");
+}
+
+/// The default tenant's principal of `role`.
+fn role_token(role: Role) -> &'static str {
+    match role {
+        Role::Viewer => "viewer",
+        Role::Requester => "requester",
+        Role::Approver => "approver",
+        _ => "admin",
+    }
+}
+
+/// Inside its own tenant a token works as at the top level, but another tenant's object ids
+/// are unknown there: every route that names an object answers 404 to every role allowed to
+/// call it, and a list holds only the tenant's own.
+#[tokio::test]
+async fn another_tenants_objects_are_not_found() {
+    let env = two_tenants().await;
+    let theirs = env.suggest("requester", "admins").await;
+    let change = env.propose_auto("admin2").await;
+    let (status, body) = env
+        .call(Some("acme-requester"), Method::POST, "/v1/tenants/acme/actions", Some(revoke_in("acme-sandbox", "admins")))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let ours = body["action"]["id"].as_str().unwrap().to_owned();
+    // Audit logs: each tenant's own records, each chain whole.
+    let (_, log) = env.call(Some("acme-viewer"), Method::GET, "/v1/tenants/acme/audit", None).await;
+    let text = log.to_string();
+    assert!(text.contains(&ours) && !text.contains(&theirs), "acme's log holds only acme's actions");
+    let (_, log) = env.call(Some("viewer"), Method::GET, "/v1/audit", None).await;
+    let text = log.to_string();
+    assert!(text.contains(&theirs) && !text.contains(&ours), "the default tenant's log holds only its own");
+    let (_, verified) = env.call(Some("acme-viewer"), Method::GET, "/v1/tenants/acme/audit/verify", None).await;
+    assert!(verified["first_break"].is_null() && verified["checkpoint"]["status"] == "matches", "{verified}");
+    let mut failures = Vec::new();
+    for route in ROUTES.iter().filter(|r| r.role.is_some() && r.path.contains("{id}")) {
+        let param = if route.path.starts_with("/v1/pending-changes/") { &change } else { &theirs };
+        let url = route.path.replace("{id}", param).replacen("/v1/", "/v1/tenants/acme/", 1);
+        for role in ROLES {
+            let who = format!("acme-{role}");
+            let (status, body) = env.call(Some(&who), route.method.method(), &url, body_for(route)).await;
+            let allowed = route.role.is_some_and(|least| role >= least);
+            let ok = if allowed { status == 404 } else { matches!(status.as_u16(), 403 | 404) };
+            if !ok {
+                failures.push(format!("{} {url} as {who}: got {status} {body}", route.method.as_str()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Lists: each tenant sees its own.
+    let (_, mine) = env.call(Some("acme-viewer"), Method::GET, "/v1/tenants/acme/actions", None).await;
+    let ids: Vec<&str> = mine["items"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [ours.as_str()]);
+    let (_, top) = env.call(Some("viewer"), Method::GET, "/v1/actions", None).await;
+    let ids: Vec<&str> = top["items"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [theirs.as_str()]);
+    // The connector of the other tenant is unknown here.
+    let (status, body) = env
+        .call(Some("acme-requester"), Method::POST, "/v1/tenants/acme/actions", Some(revoke_in("sandbox", "ops")))
+        .await;
+    assert_eq!(status, 400, "{body}");
+}
+
+/// Tenants are listed and created by an admin of the default tenant only; a tenant that does
+/// not exist reads as one the token does not reach; without a token the answer is 401
+/// whatever the tenant.
+#[tokio::test]
+async fn tenants_are_managed_from_the_default_tenant() {
+    let env = two_tenants().await;
+    let (status, body) = env.call(Some("admin"), Method::GET, "/v1/tenants", None).await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["default", "acme"]);
+    let (status, _) = env.call(Some("approver"), Method::GET, "/v1/tenants", None).await;
+    assert_eq!(status, 403);
+    let (status, _) = env.call(Some("acme-admin"), Method::GET, "/v1/tenants/acme/tenants", None).await;
+    assert_eq!(status, 400, "an admin of another tenant manages no tenants");
+    let (status, body) =
+        env.call(Some("admin"), Method::POST, "/v1/tenants", Some(json!({"name": "prod", "description": "p"}))).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = env.call(Some("admin"), Method::POST, "/v1/tenants", Some(json!({"name": "prod"}))).await;
+    assert_eq!(status, 409);
+    let (status, _) = env.call(Some("admin"), Method::POST, "/v1/tenants", Some(json!({"name": "../etc"}))).await;
+    assert_eq!(status, 400);
+    for url in ["/v1/tenants/nope/actions", "/v1/tenants/prod/actions", "/v1/tenants/..%2Fx/actions"] {
+        let (status, body) = env.call(Some("admin"), Method::GET, url, None).await;
+        assert_eq!(status, 404, "{url}: {body}");
+        let (status, _) = env.call(None, Method::GET, url, None).await;
+        assert_eq!(status, 401, "{url} without a token");
+    }
+}
+
+/// The installation's kill switch, turned on by an admin of the default tenant, stops every
+/// tenant (and cancels their waiting actions); a tenant's admin cannot turn it on or off.
+#[tokio::test]
+async fn the_installation_kill_switch_wins_over_each_tenant() {
+    let env = two_tenants().await;
+    let (status, body) = env
+        .call(Some("acme-requester"), Method::POST, "/v1/tenants/acme/actions", Some(revoke_in("acme-sandbox", "admins")))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let on = json!({"on": true, "installation": true, "reason": "incident"});
+    let (status, _) = env.call(Some("acme-admin"), Method::POST, "/v1/tenants/acme/kill-switch", Some(on.clone())).await;
+    assert_eq!(status, 400, "a tenant's admin does not hold the installation's switch");
+    let (status, body) = env.call(Some("admin"), Method::POST, "/v1/kill-switch", Some(on)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["installation"], true);
+    assert_eq!(body["cancelled"].as_array().unwrap().len(), 1, "acme's waiting action was cancelled");
+    let (_, view) = env.call(Some("acme-viewer"), Method::GET, "/v1/tenants/acme/kill-switch", None).await;
+    assert_eq!((view["on"].as_bool(), view["installation"].as_bool()), (Some(false), Some(true)));
+    let (status, body) = env
+        .call(Some("acme-requester"), Method::POST, "/v1/tenants/acme/actions", Some(revoke_in("acme-sandbox", "engineering")))
+        .await;
+    assert_eq!(status, 403, "nothing new while the installation's switch is on: {body}");
+    assert!(body.to_string().contains("installation's kill switch"), "{body}");
+}
