@@ -98,13 +98,17 @@ pub(crate) async fn dispatch(State(state): State<ApiState>, mut req: Request) ->
         Ok(uri) => *req.uri_mut() = uri,
         Err(_) => return ApiError::not_found("no such route").into_response(),
     }
-    // The tenant's router matches the path afresh: what this route's match left in the
-    // request (its path parameters) must not reach the handlers there.
-    *req.extensions_mut() = axum::http::Extensions::new();
-    match router.oneshot(req).await {
+    match router.oneshot(fresh(req)).await {
         Ok(response) => response,
         Err(never) => match never {},
     }
+}
+
+/// `req` without what this router's match left in it (its path parameters): the tenant's
+/// router matches the path afresh.
+fn fresh(mut req: Request) -> Request {
+    *req.extensions_mut() = axum::http::Extensions::new();
+    req
 }
 
 /// The tenant a console request is for: its `remediation_tenant` cookie, if it names one.
@@ -135,7 +139,7 @@ pub(crate) async fn ui_dispatch(
         return next.run(req).await;
     };
     match ui_router(&state, &tenant).await {
-        Some(router) => match router.oneshot(req).await {
+        Some(router) => match router.oneshot(fresh(req)).await {
             Ok(response) => response,
             Err(never) => match never {},
         },

@@ -113,6 +113,8 @@ struct Signed {
     sid: SessionIdHash,
     actor: Actor,
     csrf: String,
+    /// The tenant signed in to (empty for the default tenant).
+    tenant: String,
 }
 
 /// The console's routes, with their own body limit and security headers.
@@ -232,7 +234,9 @@ impl Ui {
                 if let Err(retry_after) = self.api.rate().admit(&actor.name, clock_now) {
                     return Err(ApiError::rate_limited(&actor.name, retry_after));
                 }
-                Ok(Some(Signed { sid, actor, csrf: session.csrf }))
+                let tenant = self.api.runtime().tenant();
+                let tenant = if tenant.is_default() { String::new() } else { tenant.to_string() };
+                Ok(Some(Signed { sid, actor, csrf: session.csrf, tenant }))
             }
             None => {
                 self.store().delete_session(&sid).await?;
@@ -505,11 +509,19 @@ struct Me {
     role: String,
     csrf: String,
     active: &'static str,
+    /// The tenant signed in to (empty for the default tenant).
+    tenant: String,
 }
 
 impl Me {
     fn new(signed: &Signed, active: &'static str) -> Self {
-        Self { name: signed.actor.name.clone(), role: signed.actor.role.to_string(), csrf: signed.csrf.clone(), active }
+        Self {
+            name: signed.actor.name.clone(),
+            role: signed.actor.role.to_string(),
+            csrf: signed.csrf.clone(),
+            active,
+            tenant: signed.tenant.clone(),
+        }
     }
 
     /// The navigation bar.

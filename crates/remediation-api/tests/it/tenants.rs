@@ -208,3 +208,45 @@ async fn the_installation_kill_switch_wins_over_each_tenant() {
     assert_eq!(status, 403, "nothing new while the installation's switch is on: {body}");
     assert!(body.to_string().contains("installation's kill switch"), "{body}");
 }
+
+/// The console signs in to a tenant: its token there, its sessions there, its actions only;
+/// a token of another tenant does not sign in to it, and signing out leaves no tenant cookie.
+#[tokio::test]
+async fn the_console_serves_the_tenant_signed_in_to() {
+    use crate::ui::Browser;
+    let env = two_tenants().await;
+    let theirs = env.suggest("requester", "admins").await;
+    let (_, body) = env
+        .call(Some("acme-requester"), Method::POST, "/v1/tenants/acme/actions", Some(revoke_in("acme-sandbox", "admins")))
+        .await;
+    let ours = body["action"]["id"].as_str().unwrap().to_owned();
+    let mut b = Browser::new(env.app.clone());
+    let login = b.get().await;
+    let csrf = login.csrf();
+    // The default tenant's token does not sign in to acme (and says no more than a bad token).
+    let refused = b.post("/login", &[("csrf", &csrf), ("token", env.token("admin")), ("tenant", "acme")]).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(refused.body.contains("unknown or revoked token"));
+    let csrf = b.get().await.csrf();
+    let nowhere = b.post("/login", &[("csrf", &csrf), ("token", env.token("acme-admin")), ("tenant", "nope")]).await;
+    assert_eq!(nowhere.status, 401, "a tenant that does not exist reads as a bad token");
+    let csrf = b.get().await.csrf();
+    let ok = b.post("/login", &[("csrf", &csrf), ("token", env.token("acme-approver")), ("tenant", "acme")]).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(b.cookies.get("remediation_tenant").map(String::as_str), Some("acme"));
+    let page = b.get().await;
+    assert!(page.body.contains("in tenant <strong id=\"tenant\">acme</strong>"), "{}", page.body);
+    let list = b.open("/ui/actions").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains(&ours) && !list.body.contains(&theirs), "acme's actions only");
+    let other = b.open(&format!("/ui/actions/{theirs}")).await;
+    assert_eq!(other.status, 404, "another tenant action is not found in acme console: {}", other.body);
+    // Forging the cookie to another tenant finds no session there: the sign-in form.
+    b.cookies.insert("remediation_tenant".into(), "default".into());
+    assert!(b.get().await.body.contains("action=\"/login\""), "acme's session is not the default tenant's");
+    b.cookies.insert("remediation_tenant".into(), "acme".into());
+    let csrf = b.get().await.csrf();
+    let out = b.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    assert!(!b.cookies.contains_key("remediation_tenant"), "signing out forgets the tenant");
+}

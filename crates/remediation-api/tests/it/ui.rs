@@ -17,7 +17,7 @@ use crate::support::Env;
 /// A browser: a cookie jar over the router.
 pub(crate) struct Browser {
     app: Router,
-    cookies: BTreeMap<String, String>,
+    pub(crate) cookies: BTreeMap<String, String>,
     /// Every `Set-Cookie` received, as sent.
     set_cookies: Vec<String>,
 }
