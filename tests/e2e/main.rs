@@ -26,6 +26,7 @@ mod rotation;
 mod safety;
 mod server;
 mod store;
+mod tenants;
 mod ui;
 
 use remediation_e2e::Env;

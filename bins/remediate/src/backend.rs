@@ -399,7 +399,11 @@ impl Remote {
         self.call::<(), T>(reqwest::Method::GET, path, None, None).await
     }
 
-    pub(crate) async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, Failure> {
+    pub(crate) async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, Failure> {
         self.call(reqwest::Method::POST, path, None, Some(body)).await
     }
 

@@ -64,7 +64,9 @@ impl Ctx {
                                     if t.name.is_default() {
                                         "-".to_owned()
                                     } else {
-                                        t.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+                                        t.created_at
+                                            .format(&time::format_description::well_known::Rfc3339)
+                                            .unwrap_or_default()
                                     },
                                     clean(&t.description),
                                 ]
@@ -92,7 +94,7 @@ impl Ctx {
         let to_rt = l.installation.for_tenant(to).await.map_err(runtime_failure)?;
         let (a, b) = (&self.actor, &self.actor);
         let preview = remediation_service::tenants::copy_settings(&from_rt, &to_rt, a, b, reason, false).await?;
-        self.print_copy(&preview)?;
+        self.print_copy(&preview, dry_run)?;
         if preview.differences.is_empty() || dry_run {
             return Ok(0);
         }
@@ -100,7 +102,10 @@ impl Ctx {
             if !std::io::stdin().is_terminal() {
                 return Err(Failure::new(
                     ExitCode::Usage,
-                    anyhow::anyhow!("settings copy would change {} settings of tenant {to}; add --yes to confirm without a terminal", preview.differences.len()),
+                    anyhow::anyhow!(
+                        "settings copy would change {} settings of tenant {to}; add --yes to confirm without a terminal",
+                        preview.differences.len()
+                    ),
                 ));
             }
             errln!("Copy these settings from tenant {from} to tenant {to}? Only 'yes' will be accepted:");
@@ -124,10 +129,10 @@ impl Ctx {
         Ok(0)
     }
 
-    fn print_copy(&self, copy: &remediation_service::tenants::SettingsCopy) -> Result<(), Failure> {
+    fn print_copy(&self, copy: &remediation_service::tenants::SettingsCopy, dry_run: bool) -> Result<(), Failure> {
         if self.format == Format::Json {
-            // Printed once, after the decision.
-            if copy.differences.is_empty() || copy.outcome == "preview" {
+            // One document: the preview when nothing else follows, else the outcome.
+            if copy.differences.is_empty() || dry_run {
                 outln!("{}", output::json(&json!(copy)))?;
             }
             return Ok(());

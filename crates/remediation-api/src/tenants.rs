@@ -80,8 +80,10 @@ pub(crate) async fn dispatch(State(state): State<ApiState>, mut req: Request) ->
         return ApiError::not_found("no such route").into_response();
     };
     let Some(hash) = token_hash(req.headers()) else {
-        return ApiError::unauthenticated("send `Authorization: Bearer TOKEN` (create one with `remediate token create`)")
-            .into_response();
+        return ApiError::unauthenticated(
+            "send `Authorization: Bearer TOKEN` (create one with `remediate token create`)",
+        )
+        .into_response();
     };
     let Ok(tenant) = TenantId::new(name) else { return unreachable_tenant(name) };
     let runtime = match reach(&state, &tenant, &hash).await {
@@ -126,11 +128,7 @@ fn cookie_tenant(headers: &HeaderMap) -> Option<TenantId> {
 /// The console, served for the tenant its cookie names (signed in there): another tenant's
 /// console is that tenant's own router, whose sessions live in that tenant's store. A layer
 /// on the console's routes.
-pub(crate) async fn ui_dispatch(
-    State(state): State<ApiState>,
-    req: Request,
-    next: axum::middleware::Next,
-) -> Response {
+pub(crate) async fn ui_dispatch(State(state): State<ApiState>, req: Request, next: axum::middleware::Next) -> Response {
     // A tenant's own console serves itself.
     if !state.runtime().tenant().is_default() {
         return next.run(req).await;

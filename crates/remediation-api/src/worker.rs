@@ -113,7 +113,9 @@ pub async fn tenant_relays(state: ApiState, every: std::time::Duration, stop: to
                         Ok(thread) => {
                             started.insert(runtime.tenant().clone(), thread);
                         }
-                        Err(e) => tracing::error!(tenant = %runtime.tenant(), error = %e, "cannot start a tenant's event relay"),
+                        Err(e) => {
+                            tracing::error!(tenant = %runtime.tenant(), error = %e, "cannot start a tenant's event relay")
+                        }
                     }
                 }
             }

@@ -1964,7 +1964,12 @@ impl Engine {
     /// reason; call it on the default tenant's engine). While on, no execution starts in any
     /// tenant. Open actions are not cancelled here: the caller cancels each tenant's
     /// ([`Engine::cancel_open_actions`]).
-    pub async fn set_installation_kill_switch(&self, on: bool, actor: &Actor, reason: String) -> Result<(), EngineError> {
+    pub async fn set_installation_kill_switch(
+        &self,
+        on: bool,
+        actor: &Actor,
+        reason: String,
+    ) -> Result<(), EngineError> {
         if !self.store.tenant_id().is_default() {
             return Err(refused("authorization", "the installation's kill switch is kept by the default tenant"));
         }

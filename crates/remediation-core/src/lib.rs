@@ -65,7 +65,6 @@ pub use permission::{ANY_GRANT_TYPE, Grant, PermissionNeed, Permissions, Step, p
 pub use policy::{
     GateContext, GateOutcome, LimitPolicy, PolicyDecision, Risk, RiskLevel, SafetyPolicy, SafetyState, Stage,
 };
-pub use tenant::{MAX_TENANT_NAME, Tenant, TenantId, TenantNameError};
 pub use snapshot::{CanonicalTarget, Plan, PlannedChange, Snapshot};
 pub use store::{
     ActionDetail, ActionFilter, ActionLeases, ActionStore, ApiToken, AuditArchive, AuditBody, AuditFilter, AuditLog,
@@ -75,6 +74,7 @@ pub use store::{
     SafetyStore, SequencingBacklog, SessionStore, SettingsRecord, Settlement, SinkMark, SlotRequest, StateChange,
     Store, StoreError, StoredPublicKey, StoredTreeHead, TenantStore, TransitionRecord,
 };
+pub use tenant::{MAX_TENANT_NAME, Tenant, TenantId, TenantNameError};
 
 /// Mock implementations of the core traits, for tests in this and other crates.
 #[cfg(any(test, feature = "mocks"))]

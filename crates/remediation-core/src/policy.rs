@@ -72,7 +72,9 @@ impl SafetyState {
     /// then the tenant's); `None` when neither is on.
     pub fn kill_switch_refusal(&self) -> Option<&'static str> {
         if self.installation_kill_switch {
-            Some("the installation's kill switch is on; an admin of the default tenant turns it off with `remediate kill-switch off --installation`")
+            Some(
+                "the installation's kill switch is on; an admin of the default tenant turns it off with `remediate kill-switch off --installation`",
+            )
         } else if self.kill_switch {
             Some("the kill switch is on; an admin turns it off with `remediate kill-switch off`")
         } else {

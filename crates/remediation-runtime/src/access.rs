@@ -578,7 +578,8 @@ impl Runtime {
         on: bool,
         reason: &str,
     ) -> Result<Outcome<Vec<Action>>, AccessError> {
-        let what = if on { "turn the installation's kill switch on" } else { "turn the installation's kill switch off" };
+        let what =
+            if on { "turn the installation's kill switch on" } else { "turn the installation's kill switch off" };
         require_admin(actor, what)?;
         if !self.tenant().is_default() {
             return Err(AccessError::Invalid {

@@ -23,9 +23,8 @@ use std::time::Duration;
 
 use remediation_audit::AuditSink;
 use remediation_core::{
-    Actor, AuditFilter, AuditRecord, Clock, CloudEvent, DeliverFrom, DeliveryError, EventSink, Fence,
-    Lease, LeaseRequest, MarkAdvance, ParkedRecord, ReplayOutcome, SettingsRecord, Settlement, Store, StoreError,
-    Undelivered,
+    Actor, AuditFilter, AuditRecord, Clock, CloudEvent, DeliverFrom, DeliveryError, EventSink, Fence, Lease,
+    LeaseRequest, MarkAdvance, ParkedRecord, ReplayOutcome, SettingsRecord, Settlement, Store, StoreError, Undelivered,
 };
 use time::OffsetDateTime;
 

@@ -17,7 +17,10 @@ fn require_installation_admin(runtime: &Runtime, actor: &Actor, what: &str) -> R
     if !runtime.tenant().is_default() {
         return Err(ServiceError::Invalid {
             field: "tenant",
-            message: format!("tenants are managed from the default tenant, not tenant {}: an admin of the default tenant may {what}", runtime.tenant()),
+            message: format!(
+                "tenants are managed from the default tenant, not tenant {}: an admin of the default tenant may {what}",
+                runtime.tenant()
+            ),
         });
     }
     if actor.role != Role::Admin {
@@ -40,8 +43,12 @@ pub async fn create_tenant(
 ) -> Result<Tenant, ServiceError> {
     require_installation_admin(runtime, actor, "create tenants")?;
     let now = runtime.clock().now();
-    let tenant =
-        Tenant { name: name.clone(), created_at: now, created_by: actor.name.clone(), description: description.to_owned() };
+    let tenant = Tenant {
+        name: name.clone(),
+        created_at: now,
+        created_by: actor.name.clone(),
+        description: description.to_owned(),
+    };
     let value = serde_json::to_value(&tenant).unwrap_or(Value::Null);
     let record = SettingsRecord::by_actor(
         "tenant_created",
@@ -144,7 +151,10 @@ pub async fn copy_settings(
         }
     }
     if from.tenant() == to.tenant() {
-        return Err(ServiceError::Invalid { field: "to", message: "copy settings between two different tenants".into() });
+        return Err(ServiceError::Invalid {
+            field: "to",
+            message: "copy settings between two different tenants".into(),
+        });
     }
     let source = serde_json::to_value(&from.active().await?.settings).unwrap_or(Value::Null);
     let target = serde_json::to_value(&to.active().await?.settings).unwrap_or(Value::Null);
@@ -191,7 +201,8 @@ mod tests {
     #[test]
     fn differences_are_leaf_paths_with_both_values() {
         let to = json!({"enabled": false, "controls": {"a/b": {"mode": "manual"}}, "kinds": {}});
-        let from = json!({"enabled": true, "controls": {"a/b": {"mode": "auto"}, "c": {"mode": "manual"}}, "kinds": {}});
+        let from =
+            json!({"enabled": true, "controls": {"a/b": {"mode": "auto"}, "c": {"mode": "manual"}}, "kinds": {}});
         let d = differences(&to, &from);
         let paths: Vec<&str> = d.iter().map(|d| d.path.as_str()).collect();
         assert_eq!(paths, ["/controls/a~1b/mode", "/controls/c/mode", "/enabled"]);

@@ -338,7 +338,8 @@ impl PostgresStore {
                     }
                 };
                 for tenant in tenants {
-                    let store = PostgresStore { inner: store.inner.clone(), tenant: std::sync::Arc::from(tenant.as_str()) };
+                    let store =
+                        PostgresStore { inner: store.inner.clone(), tenant: std::sync::Arc::from(tenant.as_str()) };
                     if let Err(e) = store.sequence_pending().await {
                         tracing::warn!(error = %e, tenant, "an audit sequencer pass failed; the next pass retries");
                     }

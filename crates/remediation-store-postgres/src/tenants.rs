@@ -61,8 +61,10 @@ impl TenantStore for PostgresStore {
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         const OP: &str = "cannot list the tenants";
         let client = self.client().await?;
-        let stmt =
-            client.prepare_cached("SELECT record_json FROM tenants ORDER BY name COLLATE \"C\"").await.map_err(pg(OP))?;
+        let stmt = client
+            .prepare_cached("SELECT record_json FROM tenants ORDER BY name COLLATE \"C\"")
+            .await
+            .map_err(pg(OP))?;
         let mut all = vec![default_tenant_record()];
         for row in client.query(&stmt, &[]).await.map_err(pg(OP))? {
             all.push(parse(row.get(0), OP)?);

@@ -52,11 +52,9 @@ impl SqliteStore {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_with(&op))?;
             let existing: Option<(String, Option<i64>, i64)> = tx
-                .query_row(
-                    "SELECT kind, revoked_at, created_at FROM principals WHERE name = ?1",
-                    params![name],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
+                .query_row("SELECT kind, revoked_at, created_at FROM principals WHERE name = ?1", params![name], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()
                 .map_err(sql_with(&op))?;
             let here = load_principal(&tx, &self.tenant, name, &op())?.is_some();

@@ -478,10 +478,9 @@ async fn logout(AxState(ui): AxState<Ui>, headers: HeaderMap, form: Result<Form<
     }
     let mut response = see_other_home();
     response.headers_mut().append(header::SET_COOKIE, ui.set_cookie(&headers, SESSION_COOKIE, None, Duration::ZERO));
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        ui.set_cookie(&headers, crate::tenants::TENANT_COOKIE, None, Duration::ZERO),
-    );
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, ui.set_cookie(&headers, crate::tenants::TENANT_COOKIE, None, Duration::ZERO));
     response
 }
 

@@ -12,6 +12,6 @@ mod findings;
 mod principals;
 mod secrets;
 mod serve;
-mod tenants;
 mod support;
+mod tenants;
 mod ui;

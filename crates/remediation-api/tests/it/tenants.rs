@@ -39,9 +39,11 @@ fn body_for(route: &Route) -> Option<Value> {
         "create_action" => Some(revoke_in("sandbox", "admins")),
         "execute_action" => Some(json!({"dry_run": false})),
         "force_execute_action" | "reset_breaker" => Some(json!({"reason": "matrix"})),
-        "intake_finding" => Some(json!({"id": "F-1", "source": "scanner", "control_id": "C-1", "severity": "high", "title": "t",
+        "intake_finding" => {
+            Some(json!({"id": "F-1", "source": "scanner", "control_id": "C-1", "severity": "high", "title": "t",
             "target": {"identity": "bob", "resource": "admins", "grant_type": "group_membership"},
-            "suggested_kind": {"type": "revoke"}})),
+            "suggested_kind": {"type": "revoke"}}))
+        }
         "patch_settings" => Some(json!({"patch": {"min_approvals": 1}, "reason": "matrix"})),
         "create_campaign" => Some(json!({"name": "matrix", "findings": []})),
         "set_kill_switch" => Some(json!({"on": true, "reason": "matrix"})),
@@ -80,7 +82,8 @@ async fn a_token_of_one_tenant_reaches_nothing_of_another() {
                 cells += 1;
                 let (status, body) = env.call(Some(who), route.method.method(), &url, body_for(route)).await;
                 if status.as_u16() != want {
-                    failures.push(format!("{} {url} as {who}: want {want}, got {status} {body}", route.method.as_str()));
+                    failures
+                        .push(format!("{} {url} as {who}: want {want}, got {status} {body}", route.method.as_str()));
                 } else {
                     error_code(&body);
                 }
@@ -113,7 +116,12 @@ async fn another_tenants_objects_are_not_found() {
     let theirs = env.suggest("requester", "admins").await;
     let change = env.propose_auto("admin2").await;
     let (status, body) = env
-        .call(Some("acme-requester"), Method::POST, "/v1/tenants/acme/actions", Some(revoke_in("acme-sandbox", "admins")))
+        .call(
+            Some("acme-requester"),
+            Method::POST,
+            "/v1/tenants/acme/actions",
+            Some(revoke_in("acme-sandbox", "admins")),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let ours = body["action"]["id"].as_str().unwrap().to_owned();
@@ -190,11 +198,17 @@ async fn tenants_are_managed_from_the_default_tenant() {
 async fn the_installation_kill_switch_wins_over_each_tenant() {
     let env = two_tenants().await;
     let (status, body) = env
-        .call(Some("acme-requester"), Method::POST, "/v1/tenants/acme/actions", Some(revoke_in("acme-sandbox", "admins")))
+        .call(
+            Some("acme-requester"),
+            Method::POST,
+            "/v1/tenants/acme/actions",
+            Some(revoke_in("acme-sandbox", "admins")),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let on = json!({"on": true, "installation": true, "reason": "incident"});
-    let (status, _) = env.call(Some("acme-admin"), Method::POST, "/v1/tenants/acme/kill-switch", Some(on.clone())).await;
+    let (status, _) =
+        env.call(Some("acme-admin"), Method::POST, "/v1/tenants/acme/kill-switch", Some(on.clone())).await;
     assert_eq!(status, 400, "a tenant's admin does not hold the installation's switch");
     let (status, body) = env.call(Some("admin"), Method::POST, "/v1/kill-switch", Some(on)).await;
     assert_eq!(status, 200, "{body}");
@@ -203,7 +217,12 @@ async fn the_installation_kill_switch_wins_over_each_tenant() {
     let (_, view) = env.call(Some("acme-viewer"), Method::GET, "/v1/tenants/acme/kill-switch", None).await;
     assert_eq!((view["on"].as_bool(), view["installation"].as_bool()), (Some(false), Some(true)));
     let (status, body) = env
-        .call(Some("acme-requester"), Method::POST, "/v1/tenants/acme/actions", Some(revoke_in("acme-sandbox", "engineering")))
+        .call(
+            Some("acme-requester"),
+            Method::POST,
+            "/v1/tenants/acme/actions",
+            Some(revoke_in("acme-sandbox", "engineering")),
+        )
         .await;
     assert_eq!(status, 403, "nothing new while the installation's switch is on: {body}");
     assert!(body.to_string().contains("installation's kill switch"), "{body}");
@@ -217,7 +236,12 @@ async fn the_console_serves_the_tenant_signed_in_to() {
     let env = two_tenants().await;
     let theirs = env.suggest("requester", "admins").await;
     let (_, body) = env
-        .call(Some("acme-requester"), Method::POST, "/v1/tenants/acme/actions", Some(revoke_in("acme-sandbox", "admins")))
+        .call(
+            Some("acme-requester"),
+            Method::POST,
+            "/v1/tenants/acme/actions",
+            Some(revoke_in("acme-sandbox", "admins")),
+        )
         .await;
     let ours = body["action"]["id"].as_str().unwrap().to_owned();
     let mut b = Browser::new(env.app.clone());

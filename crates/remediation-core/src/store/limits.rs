@@ -43,10 +43,7 @@ pub fn tenant_limit_key_of<'a>(tenant: &str, stored: &'a str) -> Option<&'a str>
 
 /// `slots` with their keys as `tenant` stores them ([`tenant_limit_key`]).
 pub fn tenant_slots(tenant: &str, slots: &[super::SlotRequest]) -> Vec<super::SlotRequest> {
-    slots
-        .iter()
-        .map(|s| super::SlotRequest { key: tenant_limit_key(tenant, &s.key), ..s.clone() })
-        .collect()
+    slots.iter().map(|s| super::SlotRequest { key: tenant_limit_key(tenant, &s.key), ..s.clone() }).collect()
 }
 
 #[cfg(test)]

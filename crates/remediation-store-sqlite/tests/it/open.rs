@@ -261,10 +261,14 @@ async fn a_version_14_store_gives_its_actions_handles_in_creation_order() {
     drop(store);
     raw(&path)
         .execute_batch(
-            &[crate::support::UNDO_TENANTS, "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle;
+            &[
+                crate::support::UNDO_TENANTS,
+                "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle;
              ALTER TABLE actions DROP COLUMN handle;
              UPDATE actions SET detail_json = json_remove(detail_json, '$.action.handle');
-             PRAGMA user_version = 14"].concat(),
+             PRAGMA user_version = 14",
+            ]
+            .concat(),
         )
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("open");

@@ -89,7 +89,8 @@ pub async fn tenants(subject: Subject) {
     assert_eq!(b_events, ["tenant_created".to_owned(), theirs.action.id.to_string()], "B's log: its own records");
     let a_events = events(a.as_ref()).await;
     assert_eq!(a_events, [mine.action.id.to_string()], "A's log: its own records");
-    let seqs: Vec<u64> = b.audit_page(&AuditFilter::default(), None, 10).await.expect("page").iter().map(|r| r.seq).collect();
+    let seqs: Vec<u64> =
+        b.audit_page(&AuditFilter::default(), None, 10).await.expect("page").iter().map(|r| r.seq).collect();
     assert_eq!(seqs, [1, 2], "B's chain starts at 1");
     assert!(a.verify_audit().await.expect("verify").is_intact());
     let report = b.verify_audit().await.expect("verify");
@@ -141,18 +142,16 @@ pub async fn tenants(subject: Subject) {
     a.create_campaign(&campaign, &[json!({})]).await.expect("campaign");
     assert!(b.campaign("q4").await.expect("campaign").is_none());
     assert!(b.campaigns().await.expect("campaigns").is_empty());
-    let progress = CampaignProgress {
-        cursor: 1,
-        outcomes: Default::default(),
-        reasons: Vec::new(),
-        finished_at: None,
-        at: t0,
-    };
+    let progress =
+        CampaignProgress { cursor: 1, outcomes: Default::default(), reasons: Vec::new(), finished_at: None, at: t0 };
     assert!(b.record_campaign_progress("q4", &progress).await.is_err(), "B cannot move A's campaign");
 
     // Named leases.
     let lease = remediation_core::LeaseRequest { holder: "a".to_owned(), ttl: std::time::Duration::from_secs(60) };
     assert!(a.acquire_lease("relay", &lease).await.expect("acquire").is_some());
     let other = remediation_core::LeaseRequest { holder: "b".to_owned(), ttl: std::time::Duration::from_secs(60) };
-    assert!(b.acquire_lease("relay", &other).await.expect("acquire").is_some(), "B's lease of the same name is its own");
+    assert!(
+        b.acquire_lease("relay", &other).await.expect("acquire").is_some(),
+        "B's lease of the same name is its own"
+    );
 }
