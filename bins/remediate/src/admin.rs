@@ -231,8 +231,12 @@ pub(crate) enum TokenCommand {
         /// How long it lives: e.g. 90d (the default), 12h, 30m; at most 366d.
         #[arg(long, value_parser = remediation_runtime::access::parse_lifetime)]
         expires: Option<time::Duration>,
+        /// Other tenants the token reaches too (comma-separated), an operator's token: in each
+        /// it acts with the principal's role there, which it must hold.
+        #[arg(long, value_delimiter = ',', value_parser = crate::parse_tenant)]
+        tenants: Vec<remediation_core::TenantId>,
     },
-    /// List tokens (names, principals, dates; never the tokens).
+    /// List tokens (names, principals, dates, other tenants; never the tokens).
     List,
     /// Revoke a token by name (at once).
     Revoke {
@@ -319,9 +323,9 @@ impl Ctx {
         use secrecy::ExposeSecret as _;
         let runtime = &self.backend.local("token")?.runtime;
         match command {
-            TokenCommand::Create { principal, name, expires } => {
+            TokenCommand::Create { principal, name, expires, tenants } => {
                 let lifetime = expires.unwrap_or(remediation_runtime::access::DEFAULT_TOKEN_LIFETIME);
-                let (t, token) = runtime.create_token(&self.actor, principal, name, lifetime).await?;
+                let (t, token) = runtime.create_token_in(&self.actor, principal, name, lifetime, tenants).await?;
                 match self.format {
                     Format::Json => outln!(
                         "{}",
@@ -354,12 +358,16 @@ impl Ctx {
                                     ts(t.created_at),
                                     ts(t.expires_at),
                                     t.revoked_at.map_or_else(|| "-".to_owned(), ts),
+                                    if t.tenants.is_empty() { "-".to_owned() } else { t.tenants.join(",") },
                                 ]
                             })
                             .collect();
                         output::out!(
                             "{}",
-                            output::table(&["NAME", "PRINCIPAL", "CREATED", "EXPIRES", "REVOKED"], &rows)
+                            output::table(
+                                &["NAME", "PRINCIPAL", "CREATED", "EXPIRES", "REVOKED", "OTHER TENANTS"],
+                                &rows
+                            )
                         )?;
                     }
                 }

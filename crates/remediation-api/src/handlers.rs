@@ -700,6 +700,28 @@ pub(crate) async fn openapi_json() -> Response {
     reply(StatusCode::OK, &crate::openapi::document())
 }
 
+/// `GET /v1/tenants`: every tenant (an admin of the default tenant).
+pub(crate) async fn tenants(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+) -> Result<Json<Vec<remediation_core::Tenant>>, ApiError> {
+    let actor = caller.require(Role::Admin)?;
+    Ok(Json(remediation_service::tenants::tenants(state.runtime(), actor).await?))
+}
+
+/// `POST /v1/tenants`: creates a tenant (an admin of the default tenant).
+pub(crate) async fn create_tenant(
+    AxState(state): AxState<ApiState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<crate::types::CreateTenantBody>,
+) -> Result<Response, ApiError> {
+    let actor = caller.require(Role::Admin)?;
+    let tenant =
+        remediation_service::tenants::create_tenant(state.runtime(), actor, &body.name, &body.description).await?;
+    Ok(reply(StatusCode::CREATED, &tenant))
+}
+
+
 #[cfg(test)]
 mod tests {
     //! The request-independence of provider-writing work.
@@ -730,25 +752,4 @@ mod tests {
         finished_rx.await.expect("the work ran to its end");
         assert!(recorded.load(Ordering::SeqCst), "the outcome was recorded although nobody waited for it");
     }
-}
-
-/// `GET /v1/tenants`: every tenant (an admin of the default tenant).
-pub(crate) async fn tenants(
-    AxState(state): AxState<ApiState>,
-    caller: Caller,
-) -> Result<Json<Vec<remediation_core::Tenant>>, ApiError> {
-    let actor = caller.require(Role::Admin)?;
-    Ok(Json(remediation_service::tenants::tenants(state.runtime(), actor).await?))
-}
-
-/// `POST /v1/tenants`: creates a tenant (an admin of the default tenant).
-pub(crate) async fn create_tenant(
-    AxState(state): AxState<ApiState>,
-    caller: Caller,
-    ApiJson(body): ApiJson<crate::types::CreateTenantBody>,
-) -> Result<Response, ApiError> {
-    let actor = caller.require(Role::Admin)?;
-    let tenant =
-        remediation_service::tenants::create_tenant(state.runtime(), actor, &body.name, &body.description).await?;
-    Ok(reply(StatusCode::CREATED, &tenant))
 }

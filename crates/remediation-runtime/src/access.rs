@@ -456,6 +456,32 @@ impl Runtime {
         Ok((t, token))
     }
 
+    /// [`Runtime::create_token`], reaching `tenants` too (an operator's token: in each, the
+    /// principal's role there, which it must hold). When the tenants are refused, the token
+    /// just made is revoked again and the refusal returned.
+    pub async fn create_token_in(
+        &self,
+        actor: &Actor,
+        principal: &str,
+        name: &str,
+        lifetime: Duration,
+        tenants: &[remediation_core::TenantId],
+    ) -> Result<(ApiToken, SecretString), AccessError> {
+        let (mut token, secret) = self.create_token(actor, principal, name, lifetime).await?;
+        if tenants.is_empty() {
+            return Ok((token, secret));
+        }
+        let now = self.now();
+        if let Err(e) = self.store().set_token_tenants(name, tenants, actor, now).await {
+            self.store().revoke_token(name, actor, now).await?;
+            return Err(e.into());
+        }
+        token.tenants = tenants.iter().filter(|t| *t != self.tenant()).map(ToString::to_string).collect();
+        token.tenants.sort();
+        token.tenants.dedup();
+        Ok((token, secret))
+    }
+
     /// Revokes token `name` (admin); immediate, whoever it belongs to.
     pub async fn revoke_token(&self, actor: &Actor, name: &str) -> Result<(), AccessError> {
         require_admin(actor, "revoke tokens")?;

@@ -276,6 +276,7 @@ impl PrincipalStore for PostgresStore {
             created_at: at,
             expires_at,
             revoked_at: None,
+            tenants: Vec::new(),
         })
     }
 
@@ -284,7 +285,7 @@ impl PrincipalStore for PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT name, principal, created_at, expires_at, revoked_at FROM credentials
+                "SELECT name, principal, created_at, expires_at, revoked_at, also_tenants FROM credentials
                  WHERE tenant = $1 ORDER BY name",
                 &[&self.tenant()],
             )
@@ -298,8 +299,68 @@ impl PrincipalStore for PostgresStore {
                 created_at: from_nanos(row.get(2)),
                 expires_at: from_nanos(row.get(3)),
                 revoked_at: row.get::<_, Option<i64>>(4).map(from_nanos),
+                tenants: row.get(5),
             })
             .collect())
+    }
+
+    async fn set_token_tenants(
+        &self,
+        name: &str,
+        tenants: &[remediation_core::TenantId],
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let op = format!("cannot set the tenants of token `{name}`");
+        let mut names: Vec<String> =
+            tenants.iter().filter(|t| t.as_str() != self.tenant()).map(ToString::to_string).collect();
+        names.sort();
+        names.dedup();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(&op))?;
+        let owner = tx
+            .query_opt(
+                "SELECT principal FROM credentials WHERE tenant = $1 AND name = $2 AND revoked_at IS NULL FOR UPDATE",
+                &[&self.tenant(), &name],
+            )
+            .await
+            .map_err(pg(&op))?;
+        let Some(owner) = owner.map(|row| row.get::<_, String>(0)) else {
+            return Ok(false);
+        };
+        for tenant in &names {
+            let held: bool = tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM principal_roles WHERE tenant = $1 AND principal = $2)",
+                    &[tenant, &owner],
+                )
+                .await
+                .map_err(pg(&op))?
+                .get(0);
+            if !held {
+                return Err(invalid(&op)(StorePostgresError::NoRoleInTenant {
+                    principal: owner,
+                    tenant: tenant.clone(),
+                }));
+            }
+        }
+        tx.execute(
+            "UPDATE credentials SET also_tenants = $3 WHERE tenant = $1 AND name = $2",
+            &[&self.tenant(), &name, &names],
+        )
+        .await
+        .map_err(pg(&op))?;
+        let r = SettingsRecord::by_actor(
+            "token_tenants_set",
+            actor,
+            at,
+            format!("API token `{name}` of `{owner}` reaches tenants {}", names.join(", ")),
+            serde_json::Value::Null,
+            serde_json::json!({"principal": owner, "token": name, "tenants": names}),
+        );
+        insert_pending(&tx, self.tenant(), &AuditBody::Settings(r), &op).await?;
+        self.commit(tx, &op).await?;
+        Ok(true)
     }
 
     async fn revoke_token(&self, name: &str, actor: &Actor, at: OffsetDateTime) -> Result<bool, StoreError> {
@@ -335,9 +396,9 @@ impl PrincipalStore for PostgresStore {
             .prepare_cached(
                 "SELECT c.name, c.principal, r.role FROM credentials c
                  JOIN principals p ON p.name = c.principal
-                 JOIN principal_roles r ON r.principal = c.principal AND r.tenant = c.tenant
-                 WHERE c.tenant = $1 AND c.token_hash = $2 AND c.revoked_at IS NULL AND c.expires_at > $3
-                   AND p.revoked_at IS NULL",
+                 JOIN principal_roles r ON r.principal = c.principal AND r.tenant = $1
+                 WHERE c.token_hash = $2 AND c.revoked_at IS NULL AND c.expires_at > $3
+                   AND p.revoked_at IS NULL AND (c.tenant = $1 OR $1 = ANY (c.also_tenants))",
             )
             .await
             .map_err(pg(OP))?;

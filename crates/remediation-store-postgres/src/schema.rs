@@ -424,6 +424,8 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         created_at  BIGINT NOT NULL,
         record_json TEXT NOT NULL
     );
+    -- An operator's token reaches other tenants too.
+    ALTER TABLE credentials ADD COLUMN also_tenants TEXT[] NOT NULL DEFAULT '{}';
     "#,
     ),
 ];

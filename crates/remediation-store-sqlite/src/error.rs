@@ -54,6 +54,16 @@ pub enum StoreSqliteError {
         /// The principal.
         name: String,
     },
+    /// A token was to reach a tenant where its principal holds no role (or that does not exist).
+    #[error(
+        "principal `{principal}` holds no role in tenant `{tenant}`; give it one there first (`remediate --tenant {tenant} principal create {principal} --role ...`)"
+    )]
+    NoRoleInTenant {
+        /// The principal.
+        principal: String,
+        /// The tenant.
+        tenant: String,
+    },
     /// The principal was revoked; it holds no credentials any more.
     #[error("principal `{name}` was revoked")]
     PrincipalRevoked {

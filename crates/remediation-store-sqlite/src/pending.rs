@@ -212,6 +212,17 @@ impl remediation_core::PrincipalStore for SqliteStore {
         self.blocking(move |s| s.revoke_token(&name, &actor, at)).await
     }
 
+    async fn set_token_tenants(
+        &self,
+        name: &str,
+        tenants: &[remediation_core::TenantId],
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (name, tenants, actor) = (name.to_owned(), tenants.to_vec(), actor.clone());
+        self.blocking(move |s| s.set_token_tenants(&name, &tenants, &actor, at)).await
+    }
+
     async fn credential_by_hash(
         &self,
         token_hash: &str,

@@ -268,6 +268,7 @@ impl SqliteStore {
                 created_at: at,
                 expires_at,
                 revoked_at: None,
+                tenants: Vec::new(),
             })
         })
     }
@@ -278,7 +279,7 @@ impl SqliteStore {
         self.with_conn(|conn| {
             let mut stmt = conn
                 .prepare(
-                    "SELECT name, principal, created_at, expires_at, revoked_at FROM credentials
+                    "SELECT name, principal, created_at, expires_at, revoked_at, also_tenants FROM credentials
                      WHERE tenant = ?1 ORDER BY name",
                 )
                 .map_err(sql(OP))?;
@@ -290,6 +291,7 @@ impl SqliteStore {
                         created_at: time_of(row.get(2)?),
                         expires_at: time_of(row.get(3)?),
                         revoked_at: row.get::<_, Option<i64>>(4)?.map(time_of),
+                        tenants: serde_json::from_str(&row.get::<_, String>(5)?).unwrap_or_default(),
                     })
                 })
                 .map_err(sql(OP))?;
@@ -323,6 +325,66 @@ impl SqliteStore {
         })
     }
 
+    /// Sets the other tenants the live token `name` reaches (see
+    /// [`remediation_core::PrincipalStore::set_token_tenants`]).
+    pub fn set_token_tenants(
+        &self,
+        name: &str,
+        tenants: &[remediation_core::TenantId],
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let op = || format!("cannot set the tenants of token `{name}`");
+        let mut names: Vec<String> =
+            tenants.iter().filter(|t| t.as_str() != self.tenant).map(ToString::to_string).collect();
+        names.sort();
+        names.dedup();
+        let list = serde_json::to_string(&names).map_err(crate::store::encode_with(&op))?;
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_with(&op))?;
+            let owner: Option<String> = tx
+                .query_row(
+                    "SELECT principal FROM credentials WHERE tenant = ?1 AND name = ?2 AND revoked_at IS NULL",
+                    params![self.tenant, name],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(sql_with(&op))?;
+            let Some(owner) = owner else { return Ok(false) };
+            for tenant in &names {
+                let held: bool = tx
+                    .query_row(
+                        "SELECT COUNT(*) > 0 FROM principal_roles WHERE tenant = ?1 AND principal = ?2",
+                        params![tenant, owner],
+                        |row| row.get(0),
+                    )
+                    .map_err(sql_with(&op))?;
+                if !held {
+                    return Err(invalid_with(&op)(StoreSqliteError::NoRoleInTenant {
+                        principal: owner,
+                        tenant: tenant.clone(),
+                    }));
+                }
+            }
+            tx.execute(
+                "UPDATE credentials SET also_tenants = ?3 WHERE tenant = ?1 AND name = ?2",
+                params![self.tenant, name, list],
+            )
+            .map_err(sql_with(&op))?;
+            let r = SettingsRecord::by_actor(
+                "token_tenants_set",
+                actor,
+                at,
+                format!("API token `{name}` of `{owner}` reaches tenants {}", names.join(", ")),
+                serde_json::Value::Null,
+                serde_json::json!({"principal": owner, "token": name, "tenants": names}),
+            );
+            append_audit(&tx, &self.tenant, self.key(), &AuditBody::Settings(r), &op)?;
+            tx.commit().map_err(sql_with(&op))?;
+            Ok(true)
+        })
+    }
+
     /// What the token whose hash is `token_hash` authenticates as at `now`: `None` when it is
     /// unknown, revoked or expired, or its principal is revoked or holds no role here.
     pub fn credential_by_hash(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<Credential>, StoreError> {
@@ -333,9 +395,10 @@ impl SqliteStore {
                 .query_row(
                     "SELECT c.name, c.principal, r.role FROM credentials c
                      JOIN principals p ON p.name = c.principal
-                     JOIN principal_roles r ON r.principal = c.principal AND r.tenant = c.tenant
-                     WHERE c.tenant = ?1 AND c.token_hash = ?2 AND c.revoked_at IS NULL AND c.expires_at > ?3
-                       AND p.revoked_at IS NULL",
+                     JOIN principal_roles r ON r.principal = c.principal AND r.tenant = ?1
+                     WHERE c.token_hash = ?2 AND c.revoked_at IS NULL AND c.expires_at > ?3
+                       AND p.revoked_at IS NULL
+                       AND (c.tenant = ?1 OR EXISTS (SELECT 1 FROM json_each(c.also_tenants) WHERE value = ?1))",
                     params![self.tenant, token_hash, now],
                     |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                 )

@@ -528,6 +528,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     INSERT INTO audit_checkpoints (tenant, count, head, mac) SELECT 'default', count, head, mac FROM audit_checkpoint;
     DROP TABLE audit_checkpoint;
+
+    -- An operator's token reaches other tenants too (a JSON array of their names).
+    ALTER TABLE credentials ADD COLUMN also_tenants TEXT NOT NULL DEFAULT '[]';
     "#,
 ];
 

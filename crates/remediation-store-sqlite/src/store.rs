@@ -1448,7 +1448,7 @@ pub(crate) fn decode_with<F: Fn() -> String + ?Sized>(op: &F) -> impl FnOnce(ser
 }
 
 /// [`encode`], formatting the operation only on failure.
-fn encode_with<F: Fn() -> String + ?Sized>(op: &F) -> impl FnOnce(serde_json::Error) -> StoreError + '_ {
+pub(crate) fn encode_with<F: Fn() -> String + ?Sized>(op: &F) -> impl FnOnce(serde_json::Error) -> StoreError + '_ {
     move |source| encode(op())(source)
 }
 

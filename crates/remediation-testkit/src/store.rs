@@ -1103,6 +1103,7 @@ impl PrincipalStore for InMemoryStore {
             created_at: at,
             expires_at,
             revoked_at: None,
+            tenants: Vec::new(),
         };
         let value = serde_json::json!({"principal": principal, "token": name});
         inner.noted(note("token_created", actor, at, format!("API token `{name}` of `{principal}`"), value))?;
@@ -1133,15 +1134,68 @@ impl PrincipalStore for InMemoryStore {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Credential>, StoreError> {
+        let live = |inner: &Inner| {
+            inner
+                .tokens
+                .values()
+                .find(|(t, h)| h == token_hash && t.revoked_at.is_none() && t.expires_at > now)
+                .map(|(t, _)| t.clone())
+        };
+        let here = live(&self.lock());
+        // A token of another tenant that reaches this one: the principal's role here.
+        let token = match here {
+            Some(t) => Some(t),
+            None => {
+                let others: Vec<(remediation_core::TenantId, Arc<Mutex<Inner>>)> = self
+                    .shared
+                    .data
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .filter(|(t, _)| **t != self.tenant)
+                    .map(|(t, i)| (t.clone(), i.clone()))
+                    .collect();
+                others.iter().find_map(|(_, inner)| {
+                    live(&inner.lock().unwrap_or_else(PoisonError::into_inner))
+                        .filter(|t| t.tenants.iter().any(|n| n == self.tenant.as_str()))
+                })
+            }
+        };
         let inner = self.lock();
-        Ok(inner
-            .tokens
-            .values()
-            .find(|(t, h)| h == token_hash && t.revoked_at.is_none() && t.expires_at > now)
-            .and_then(|(t, _)| {
-                let p = inner.principals.get(&t.principal).filter(|p| p.revoked_at.is_none())?;
-                Some(Credential { token: t.name.clone(), principal: p.name.clone(), role: p.role? })
-            }))
+        Ok(token.and_then(|t| {
+            let p = inner.principals.get(&t.principal).filter(|p| p.revoked_at.is_none())?;
+            Some(Credential { token: t.name.clone(), principal: p.name.clone(), role: p.role? })
+        }))
+    }
+
+    async fn set_token_tenants(
+        &self,
+        name: &str,
+        tenants: &[remediation_core::TenantId],
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let owner = match self.lock().tokens.get(name) {
+            Some((t, _)) if t.revoked_at.is_none() => t.principal.clone(),
+            _ => return Ok(false),
+        };
+        let mut names: Vec<String> = tenants.iter().filter(|t| **t != self.tenant).map(ToString::to_string).collect();
+        names.sort();
+        names.dedup();
+        for tenant in tenants.iter().filter(|t| **t != self.tenant) {
+            let there = self.scoped(tenant);
+            let held = there.lock().principals.get(&owner).is_some_and(|p| p.role.is_some());
+            if !held {
+                return Err(backend(format!("principal `{owner}` holds no role in tenant `{tenant}`")));
+            }
+        }
+        let mut inner = self.lock();
+        let value = serde_json::json!({"principal": owner, "token": name, "tenants": names});
+        inner.noted(note("token_tenants_set", actor, at, format!("API token `{name}` of `{owner}`"), value))?;
+        if let Some((t, _)) = inner.tokens.get_mut(name) {
+            t.tenants = names;
+        }
+        Ok(true)
     }
 
     async fn propose_change(&self, change: &PendingChange, proposer: &Actor) -> Result<(), StoreError> {
@@ -1203,6 +1257,52 @@ impl PrincipalStore for InMemoryStore {
         Ok(closed)
     }
 }
+
+#[async_trait]
+impl remediation_core::TenantStore for InMemoryStore {
+    fn tenant_id(&self) -> remediation_core::TenantId {
+        self.tenant.clone()
+    }
+
+    fn for_tenant(&self, tenant: &remediation_core::TenantId) -> Arc<dyn remediation_core::Store> {
+        Arc::new(self.scoped(tenant))
+    }
+
+    async fn create_tenant(
+        &self,
+        tenant: &remediation_core::Tenant,
+        record: &SettingsRecord,
+    ) -> Result<(), StoreError> {
+        if tenant.name.is_default() {
+            return Err(StoreError::TenantConflict(tenant.name.to_string()));
+        }
+        {
+            let mut created = self.shared.created.lock().unwrap_or_else(PoisonError::into_inner);
+            if created.contains_key(&tenant.name) {
+                return Err(StoreError::TenantConflict(tenant.name.to_string()));
+            }
+            created.insert(tenant.name.clone(), tenant.clone());
+        }
+        // The record opens the new tenant's own audit log.
+        let store = self.scoped(&tenant.name);
+        store.lock().append(AuditBody::Settings(record.clone()))?;
+        Ok(())
+    }
+
+    async fn tenant(&self, name: &remediation_core::TenantId) -> Result<Option<remediation_core::Tenant>, StoreError> {
+        if name.is_default() {
+            return Ok(Some(remediation_core::store::default_tenant_record()));
+        }
+        Ok(self.shared.created.lock().unwrap_or_else(PoisonError::into_inner).get(name).cloned())
+    }
+
+    async fn tenants(&self) -> Result<Vec<remediation_core::Tenant>, StoreError> {
+        let mut all = vec![remediation_core::store::default_tenant_record()];
+        all.extend(self.shared.created.lock().unwrap_or_else(PoisonError::into_inner).values().cloned());
+        Ok(all)
+    }
+}
+
 
 #[cfg(test)]
 mod tests {
@@ -1362,50 +1462,5 @@ mod tests {
             assert!(matches!(store.begin_execution(&c, &slots, false).await, Err(StoreError::StateConflict { .. })));
             assert_eq!(store.reservations("global").len(), 1);
         });
-    }
-}
-
-#[async_trait]
-impl remediation_core::TenantStore for InMemoryStore {
-    fn tenant_id(&self) -> remediation_core::TenantId {
-        self.tenant.clone()
-    }
-
-    fn for_tenant(&self, tenant: &remediation_core::TenantId) -> Arc<dyn remediation_core::Store> {
-        Arc::new(self.scoped(tenant))
-    }
-
-    async fn create_tenant(
-        &self,
-        tenant: &remediation_core::Tenant,
-        record: &SettingsRecord,
-    ) -> Result<(), StoreError> {
-        if tenant.name.is_default() {
-            return Err(StoreError::TenantConflict(tenant.name.to_string()));
-        }
-        {
-            let mut created = self.shared.created.lock().unwrap_or_else(PoisonError::into_inner);
-            if created.contains_key(&tenant.name) {
-                return Err(StoreError::TenantConflict(tenant.name.to_string()));
-            }
-            created.insert(tenant.name.clone(), tenant.clone());
-        }
-        // The record opens the new tenant's own audit log.
-        let store = self.scoped(&tenant.name);
-        store.lock().append(AuditBody::Settings(record.clone()))?;
-        Ok(())
-    }
-
-    async fn tenant(&self, name: &remediation_core::TenantId) -> Result<Option<remediation_core::Tenant>, StoreError> {
-        if name.is_default() {
-            return Ok(Some(remediation_core::store::default_tenant_record()));
-        }
-        Ok(self.shared.created.lock().unwrap_or_else(PoisonError::into_inner).get(name).cloned())
-    }
-
-    async fn tenants(&self) -> Result<Vec<remediation_core::Tenant>, StoreError> {
-        let mut all = vec![remediation_core::store::default_tenant_record()];
-        all.extend(self.shared.created.lock().unwrap_or_else(PoisonError::into_inner).values().cloned());
-        Ok(all)
     }
 }

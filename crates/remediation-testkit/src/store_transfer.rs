@@ -257,6 +257,7 @@ impl InstallationImport for InMemoryStore {
                         created_at: c.created_at,
                         expires_at: c.expires_at,
                         revoked_at: c.revoked_at,
+                        tenants: Vec::new(),
                     };
                     inner.tokens.insert(c.name.clone(), (token, c.token_hash.clone()));
                 }

@@ -274,3 +274,32 @@ async fn the_console_serves_the_tenant_signed_in_to() {
     assert_eq!(out.status, 303);
     assert!(!b.cookies.contains_key("remediation_tenant"), "signing out forgets the tenant");
 }
+
+/// An operator's token reaches the tenants it lists, with the principal's role in each, and
+/// nothing else.
+#[tokio::test]
+async fn an_operators_token_reaches_its_tenants_with_the_role_held_there() {
+    let mut env = two_tenants().await;
+    let acme = env.state.installation().for_tenant(&TenantId::new("acme").unwrap()).await.unwrap();
+    let root = remediation_core::Actor::new("local:test", Role::Admin);
+    let now = acme.clock().now();
+    acme.store()
+        .create_principal("admin", remediation_core::PrincipalKind::Person, Role::Viewer, &root, now)
+        .await
+        .unwrap();
+    env.add_token("admin", "ops");
+    let base = env.state.installation().clone();
+    assert!(base.store().set_token_tenants("ops", &[TenantId::new("acme").unwrap()], &root, now).await.unwrap());
+    let (status, _) = env.call(Some("ops"), Method::GET, "/v1/tenants/acme/actions", None).await;
+    assert_eq!(status, 200, "the operator's token reaches acme");
+    let (status, body) = env.call(Some("ops"), Method::GET, "/v1/tenants/acme/kill-switch", None).await;
+    assert_eq!(status, 200, "{body}");
+    let patch = json!({"patch": {"min_approvals": 2}, "reason": "ops"});
+    let (status, _) = env.call(Some("ops"), Method::PATCH, "/v1/tenants/acme/settings", Some(patch.clone())).await;
+    assert_eq!(status, 403, "a viewer in acme, whatever it is at home");
+    let (status, _) = env.call(Some("ops"), Method::PATCH, "/v1/settings", Some(patch)).await;
+    assert_eq!(status, 200, "an admin at home");
+    env.add_tenant("beta").await;
+    let (status, _) = env.call(Some("ops"), Method::GET, "/v1/tenants/beta/actions", None).await;
+    assert_eq!(status, 404, "a tenant it does not list");
+}

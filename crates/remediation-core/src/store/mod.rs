@@ -717,6 +717,13 @@ mockall::mock! {
         ) -> Result<ApiToken, StoreError>;
         async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
         async fn revoke_token(&self, name: &str, actor: &crate::Actor, at: OffsetDateTime) -> Result<bool, StoreError>;
+        async fn set_token_tenants(
+            &self,
+            name: &str,
+            tenants: &[crate::TenantId],
+            actor: &crate::Actor,
+            at: OffsetDateTime,
+        ) -> Result<bool, StoreError>;
         async fn credential_by_hash(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<Credential>, StoreError>;
         async fn propose_change(&self, change: &PendingChange, proposer: &crate::Actor) -> Result<(), StoreError>;
         async fn pending_change(&self, id: &str) -> Result<Option<PendingChange>, StoreError>;

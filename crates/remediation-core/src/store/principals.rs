@@ -99,6 +99,9 @@ pub struct ApiToken {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schemars(with = "Option<String>")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// The other tenants this token authenticates in (an operator's token), besides its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<String>,
 }
 
 /// What a live token authenticates as.
@@ -298,6 +301,19 @@ pub trait PrincipalStore: Send + Sync {
 
     /// Revokes the token `name`, audited; `false` when there is no live token of that name.
     async fn revoke_token(&self, name: &str, actor: &Actor, at: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Lets the live token `name` of this tenant authenticate in `tenants` too (an operator's
+    /// token for several tenants), replacing the list it had: in each, as its principal with
+    /// the principal's role there, so the principal must hold one in each (refused otherwise,
+    /// nothing written). Audited (`token_tenants_set`) in this tenant. `false` when there is no
+    /// live token of that name.
+    async fn set_token_tenants(
+        &self,
+        name: &str,
+        tenants: &[crate::TenantId],
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 
     /// What the token with SHA-256 `token_hash` authenticates as at `now`: `None` when it is
     /// unknown, revoked, expired, or its principal is revoked or holds no role (one indexed

@@ -170,6 +170,7 @@ pub(crate) async fn create(store: &SqliteStore, n: u32, state: State, at: Offset
 /// chain keyed by `seq`, one safety state row, one checkpoint row. Prefix of every downgrade.
 pub(crate) const UNDO_TENANTS: &str = "
     DROP TABLE tenants;
+    ALTER TABLE credentials DROP COLUMN also_tenants;
     CREATE TABLE safety_state (id INTEGER PRIMARY KEY CHECK (id = 1), state_json TEXT NOT NULL) STRICT;
     INSERT INTO safety_state (id, state_json) SELECT 1, state_json FROM safety_states WHERE tenant = 'default';
     DROP TABLE safety_states;

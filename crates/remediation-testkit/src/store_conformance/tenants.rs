@@ -128,14 +128,31 @@ pub async fn tenants(subject: Subject) {
     assert!(a.credential_by_hash(&"a".repeat(64), t0).await.expect("lookup").is_some());
     assert_eq!(b.credential_by_hash(&"a".repeat(64), t0).await.expect("lookup"), None, "A's token is not B's");
     assert!(b.list_tokens().await.expect("tokens").is_empty());
+    // An operator's token reaches another tenant only where its principal holds a role.
+    assert!(
+        a.set_token_tenants("laptop", std::slice::from_ref(&acme), &root, t0).await.is_err(),
+        "alice holds no role in acme yet"
+    );
+    assert_eq!(b.credential_by_hash(&"a".repeat(64), t0).await.expect("lookup"), None);
     // The same person in B: a role of its own there.
     let there = b.create_principal("alice", PrincipalKind::Person, Role::Viewer, &root, t0).await.expect("principal");
     assert_eq!(there.role, Some(Role::Viewer));
     assert_eq!(a.principal("alice").await.expect("principal").and_then(|p| p.role), Some(Role::Approver));
+    assert!(a.set_token_tenants("laptop", std::slice::from_ref(&acme), &root, t0).await.expect("set tenants"));
+    assert!(!a.set_token_tenants("nope", std::slice::from_ref(&acme), &root, t0).await.expect("no such token"));
+    let reached = b.credential_by_hash(&"a".repeat(64), t0).await.expect("lookup").expect("reaches acme");
+    assert_eq!((reached.principal.as_str(), reached.role), ("alice", Role::Viewer), "with its role there");
+    let home = a.credential_by_hash(&"a".repeat(64), t0).await.expect("lookup").expect("home");
+    assert_eq!(home.role, Role::Approver);
+    let listed = a.list_tokens().await.expect("tokens");
+    assert_eq!(listed.iter().map(|t| t.tenants.clone()).collect::<Vec<_>>(), [vec!["acme".to_owned()]]);
+    let third = a.for_tenant(&TenantId::new("beta").expect("name"));
+    assert_eq!(third.credential_by_hash(&"a".repeat(64), t0).await.expect("lookup"), None, "not a listed tenant");
     assert!(b.revoke_principal("alice", &root, "left acme", t0).await.expect("revoke"));
     let still = a.principal("alice").await.expect("principal").expect("alice in A");
     assert!(still.revoked_at.is_none(), "leaving B does not revoke A's principal");
     assert!(a.credential_by_hash(&"a".repeat(64), t0).await.expect("lookup").is_some(), "A's token still works");
+    assert_eq!(b.credential_by_hash(&"a".repeat(64), t0).await.expect("lookup"), None, "but no longer in B");
 
     // Campaigns.
     let campaign = super::campaigns::campaign("q4", 1);
