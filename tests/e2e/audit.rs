@@ -118,7 +118,9 @@ fn verify_passes_after_a_lifecycle() {
     assert!(table.stdout.contains("checkpoint: matches"), "{}", table.stdout);
     // The checkpoint row names the last record.
     let (count, head): (i64, String) = raw(&env)
-        .query_row("SELECT count, head FROM audit_checkpoint", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT count, head FROM audit_checkpoints WHERE tenant = 'default'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .expect("checkpoint row");
     assert_eq!((count, Some(head.as_str())), (6, report["head"].as_str()));
 }
@@ -188,14 +190,14 @@ fn a_complete_rewrite_with_recomputed_hashes_is_detected() {
 
     // Forging the checkpoint too needs the key: without it the MAC is wrong.
     conn.execute(
-        "UPDATE audit_checkpoint SET head = ?1, mac = ?2",
+        "UPDATE audit_checkpoints SET head = ?1, mac = ?2",
         rusqlite::params![rewritten[5].hash, "0".repeat(64)],
     )
     .expect("forge");
     let forged = run(&env, "local:bob", &["audit", "verify"], 6);
     assert!(forged.stdout.contains("checkpoint: bad MAC"), "{}", forged.stdout);
     // And deleting it is noticed as well.
-    conn.execute("DELETE FROM audit_checkpoint", []).expect("delete");
+    conn.execute("DELETE FROM audit_checkpoints", []).expect("delete");
     assert_eq!(verify_json(&env, 6)["checkpoint"]["status"], "missing");
 }
 

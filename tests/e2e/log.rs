@@ -446,7 +446,7 @@ fn a_record_rewritten_under_its_leaf_fails_its_inclusion_proof() {
         .expect("rewrite");
     }
     conn.execute("UPDATE audit_head SET hash = ?1", [&rewritten[5].hash]).expect("head");
-    conn.execute("DELETE FROM audit_checkpoint", []).expect("no checkpoint");
+    conn.execute("DELETE FROM audit_checkpoints", []).expect("no checkpoint");
     drop(conn);
     let verify = env.expect("local:bob", &["audit", "verify", "--output", "json"], 6).json();
     assert_eq!(verify["tree_head"]["status"], "leaf_mismatch", "{verify}");

@@ -47,6 +47,16 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("settings", "remediate settings show\n  remediate settings set enabled true --reason \"go live\""),
     ("settings show", "remediate settings show --output json"),
     (
+        "settings copy",
+        "remediate settings copy --from test --to prod --reason \"a week in test\" --dry-run\n  remediate settings copy --from test --to prod --reason \"a week in test\" --yes",
+    ),
+    (
+        "tenants",
+        "remediate tenants create acme --description \"Acme's Okta\"\n  remediate tenants list\n  remediate --tenant acme list",
+    ),
+    ("tenants create", "remediate tenants create acme --description \"Acme's Okta\""),
+    ("tenants list", "remediate tenants list --output json"),
+    (
         "settings set",
         "remediate settings set kinds.revoke manual --reason \"revocations need a human\"\n  remediate settings set auto_promotion '{\"min_successes\": 20, \"min_days\": 60}' --reason \"stricter\"",
     ),
@@ -64,7 +74,10 @@ const EXAMPLES: &[(&str, &str)] = &[
         "remediate controls set CIS-1.4 --mode manual --kinds revoke --grant-types group_membership --connectors okta --reason \"start manual\"\n  remediate controls set CIS-1.4 --mode auto --reason \"earned it\"\n  remediate controls set CIS-1.4 --mode auto --reason \"low risk\" --override-earned \"pilot approved by the CISO, CHG-1234\"\n  remediate controls set CIS-1.4 --disable \"under review\" --reason \"audit finding\"",
     ),
     ("kill-switch", "remediate kill-switch status\n  remediate kill-switch on --reason \"incident 4711\""),
-    ("kill-switch on", "remediate kill-switch on --reason \"incident 4711\""),
+    (
+        "kill-switch on",
+        "remediate kill-switch on --reason \"incident 4711\"\n  remediate kill-switch on --installation --reason \"every tenant stops\"",
+    ),
     ("kill-switch off", "remediate kill-switch off --reason \"incident 4711 closed\""),
     ("kill-switch status", "remediate kill-switch status"),
     ("breaker", "remediate breaker status\n  remediate breaker reset --reason \"spike explained\""),
@@ -106,7 +119,10 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("audit prove", "remediate audit prove <ID> --output json"),
     ("audit consistency", "remediate audit consistency 120 --output json"),
     ("token", "remediate token create --principal ci-bot --name ci-bot-2026\n  remediate token list"),
-    ("token create", "remediate token create --principal ci-bot --name ci-bot-2026 --expires 30d"),
+    (
+        "token create",
+        "remediate token create --principal ci-bot --name ci-bot-2026 --expires 30d\n  remediate token create --principal ops --name ops --tenants acme,prod",
+    ),
     ("token list", "remediate token list"),
     ("token revoke", "remediate token revoke ci-bot-2026"),
     ("principal", "remediate principal list\n  remediate principal create ci-bot --role requester --kind service"),

@@ -721,7 +721,6 @@ pub(crate) async fn create_tenant(
     Ok(reply(StatusCode::CREATED, &tenant))
 }
 
-
 #[cfg(test)]
 mod tests {
     //! The request-independence of provider-writing work.

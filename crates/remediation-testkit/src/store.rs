@@ -1303,7 +1303,6 @@ impl remediation_core::TenantStore for InMemoryStore {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use remediation_core::{DetailUpdate, State, TransitionRecord};
