@@ -67,7 +67,8 @@ pub use policy::{
 pub use snapshot::{CanonicalTarget, Plan, PlannedChange, Snapshot};
 pub use store::{
     ActionDetail, ActionFilter, ActionLeases, ActionStore, ApiToken, AuditArchive, AuditBody, AuditFilter, AuditLog,
-    AuditRecord, BeginOutcome, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict, Credential, DeliveryStore,
+    AuditRecord, BeginOutcome, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict, ConnectionStore, Credential,
+    DeliveryStore,
     DetailUpdate, Fence, LeafHash, Lease, LeaseRequest, LeaseStore, LimitReached, LimitStore, MarkAdvance, Page,
     PageRequest, ParkedRecord, PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore, ReplayOutcome,
     SafetyStore, SequencingBacklog, SessionStore, SettingsRecord, Settlement, SinkMark, SlotRequest, StateChange,

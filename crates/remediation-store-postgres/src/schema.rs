@@ -413,6 +413,27 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     );
     "#,
     ),
+    // Version 8.
+    (
+        "managed connections and each tenant's counter of their changes",
+        r#"
+    -- Expand only: two new tables the previous release never reads. A managed connection's
+    -- record (JSON; its secrets only as the vault's ciphertext) and its revision, the
+    -- compare-and-set token; the counter moves with every change, so a runtime knows with
+    -- one read when to rebuild its connectors.
+    CREATE TABLE connections (
+        tenant      TEXT NOT NULL DEFAULT 'default',
+        id          TEXT NOT NULL,
+        revision    BIGINT NOT NULL CHECK (revision > 0),
+        record_json TEXT NOT NULL,
+        PRIMARY KEY (tenant, id)
+    );
+    CREATE TABLE connection_revisions (
+        tenant   TEXT NOT NULL PRIMARY KEY,
+        revision BIGINT NOT NULL
+    );
+    "#,
+    ),
 ];
 
 /// Tables the runtime role may change (SELECT, INSERT, UPDATE, DELETE).
@@ -433,6 +454,8 @@ const MUTABLE_TABLES: &[&str] = &[
     "delivery_parked",
     "campaigns",
     "campaign_entries",
+    "connections",
+    "connection_revisions",
 ];
 
 /// Tables the runtime role may only read and append to.

@@ -57,6 +57,10 @@
 //! - [`campaigns`]: a campaign is stored with its entries (read back by range, in order),
 //!   its name is unique, its progress moves only forward and never beyond its end, and of N
 //!   concurrent recorders the largest cursor stays.
+//! - [`connections`]: managed connections are created once per id, changed, rewrapped and
+//!   deleted only by compare-and-set on their revision (one of N concurrent updaters wins),
+//!   their health recorded without moving a revision, the tenant's connections revision moves
+//!   with every change, and every change is audited without the sealed secrets.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -72,9 +76,11 @@ use time::{Duration, OffsetDateTime};
 use crate::{ActionBuilder, action_id, fixed_time, slot, transition};
 
 mod campaigns;
+mod connections;
 mod delivery;
 
 pub use campaigns::{campaigns, handles_and_campaign_filter};
+pub use connections::{connections, managed_connection};
 pub use delivery::{delivery_fencing, delivery_marks, outbox_record_fields, parked_replay};
 
 /// Actions the paging case stores.
@@ -116,7 +122,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Subject>,
 {
-    let cases: [(&str, Case); 19] = [
+    let cases: [(&str, Case); 20] = [
         ("compare_and_set_race", |s| Box::pin(compare_and_set_race(s))),
         ("lifecycle", |s| Box::pin(lifecycle(s))),
         ("audit_chain", |s| Box::pin(audit_chain(s))),
@@ -136,6 +142,7 @@ where
         ("outbox_record_fields", |s| Box::pin(outbox_record_fields(s))),
         ("handles_and_campaign_filter", |s| Box::pin(handles_and_campaign_filter(s))),
         ("campaigns", |s| Box::pin(campaigns(s))),
+        ("connections", |s| Box::pin(connections(s))),
     ];
     for (name, case) in cases {
         let started = Instant::now();
