@@ -72,8 +72,10 @@
 
 mod error;
 mod key;
+mod keyring;
 mod seal;
 
 pub use error::VaultError;
 pub use key::{MasterKey, MasterKeySource};
+pub use keyring::Keyring;
 pub use seal::{SealedSecrets, open, rewrap, seal};
