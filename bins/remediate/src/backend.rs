@@ -864,7 +864,7 @@ impl Backend {
                 let mut all = Vec::new();
                 // Not the engine's connectors: those answer health and permissions from a
                 // cache, and an operator asking wants the provider's answer now.
-                for c in l.runtime.connectors() {
+                for c in l.runtime.connectors().await.map_err(remediation_service::ServiceError::from)? {
                     all.push(ConnectorView::of(c.as_ref(), check).await);
                 }
                 Ok(all)

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use remediation_audit::AuditKey;
 use remediation_core::Role;
+use remediation_core::store::ConnectionScope;
 use remediation_core::factory::{BuildError, ConnectorFactory};
 use remediation_gates::PolicySettings;
 use remediation_limiter::Limits;
@@ -59,6 +60,13 @@ pub struct Config {
     /// directory; a PostgreSQL database for several servers.
     #[serde(default, skip_serializing_if = "StoreSettings::is_default")]
     pub store: StoreSettings,
+    /// The master key that seals the secrets of managed connections: `master_key_env` or
+    /// `master_key_file` (relative to the data directory), each holding one base64 key or a
+    /// keyring (one key per line; comma-separated in a variable), current first. Absent:
+    /// `master.key` in the data directory, created the first time a connection with secrets
+    /// is added. Keep a copy away from the store's backups.
+    #[serde(default, skip_serializing_if = "is_default_vault")]
+    pub vault: remediation_vault::MasterKeySource,
     /// Where engine events (transitions, held actions, breaker trips, fixes that did not
     /// hold) are sent, besides the data directory's `events.jsonl`.
     #[cfg(feature = "notify")]
@@ -425,6 +433,11 @@ pub struct ConnectorConfig {
     /// Failed checks are never reused; `remediate connectors check` always asks.
     #[serde(default = "default_check_ttl_secs")]
     pub check_ttl_secs: u64,
+    /// The targets this connector is meant for (`scope = { domains = [...], accounts = [...] }`):
+    /// among several healthy connectors that can do an action, one whose scope names the
+    /// target's email domain or AWS account is chosen; empty matches everything.
+    #[serde(default, skip_serializing_if = "ConnectionScope::is_empty")]
+    pub scope: ConnectionScope,
     /// The provider's settings, as documented on its connector crate's config type.
     #[serde(flatten)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
@@ -435,11 +448,21 @@ fn default_check_ttl_secs() -> u64 {
     60
 }
 
+fn is_default_vault(source: &remediation_vault::MasterKeySource) -> bool {
+    *source == remediation_vault::MasterKeySource::default()
+}
+
 impl ConnectorConfig {
     /// A connector of `type_name` named `id` with `settings` (the table's other keys) and the
     /// default check TTL.
     pub fn new(type_name: impl Into<String>, id: impl Into<String>, settings: toml::Table) -> Self {
-        Self { type_name: type_name.into(), id: id.into(), check_ttl_secs: default_check_ttl_secs(), settings }
+        Self {
+            type_name: type_name.into(),
+            id: id.into(),
+            check_ttl_secs: default_check_ttl_secs(),
+            scope: ConnectionScope::default(),
+            settings,
+        }
     }
 
     /// The built-in sandbox connector `id` on directory file `path` (relative to the data
@@ -465,8 +488,8 @@ impl ConnectorConfig {
         std::time::Duration::from_secs(self.check_ttl_secs)
     }
 
-    /// The settings a connector factory reads: the table without `type` and
-    /// `check_ttl_secs`, with `id`.
+    /// The settings a connector factory reads: the table without `type`, `check_ttl_secs`
+    /// and `scope`, with `id`.
     pub fn factory_settings(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
         map.insert("id".to_owned(), serde_json::Value::String(self.id.clone()));

@@ -95,6 +95,36 @@ impl Catalog {
         configs.iter().map(|c| self.build(c, context)).collect()
     }
 
+    /// Builds connector `id` of type `type_name` from `settings` (a managed connection's,
+    /// without `id`), naming it in the error.
+    pub fn build_settings(
+        &self,
+        type_name: &str,
+        id: &str,
+        settings: &Value,
+        context: &BuildContext,
+    ) -> Result<Arc<dyn Connector>, RuntimeError> {
+        let mut with_id = settings.clone();
+        if let Some(map) = with_id.as_object_mut() {
+            map.insert("id".to_owned(), Value::String(id.to_owned()));
+        }
+        let Some(factory) = self.get(type_name) else {
+            return Err(RuntimeError::UnknownConnectorType {
+                id: id.to_owned(),
+                kind: type_name.to_owned(),
+                known: self.factories.iter().map(|f| f.type_name()).collect::<Vec<_>>().join(", "),
+            });
+        };
+        factory.build(id, &with_id, context).map_err(|e| RuntimeError::Connector {
+            id: id.to_owned(),
+            kind: factory.type_name(),
+            source: match e {
+                BuildError::Failed(source) => source,
+                other => Box::new(other),
+            },
+        })
+    }
+
     fn build(&self, config: &ConnectorConfig, context: &BuildContext) -> Result<Arc<dyn Connector>, RuntimeError> {
         let Some(factory) = self.get(config.type_name()) else {
             return Err(RuntimeError::UnknownConnectorType {
@@ -135,7 +165,8 @@ impl Catalog {
                         "type".to_owned(),
                         json!({"description": format!("{} (`{}`).", factory.title(), factory.type_name()), "type": "string", "const": factory.type_name()}),
                     );
-                    properties.insert("check_ttl_secs".to_owned(), check_ttl_schema());
+                    properties.insert("check_ttl_secs".to_owned(), common_schema("check_ttl_secs"));
+                    properties.insert("scope".to_owned(), common_schema("scope"));
                 }
                 let required = object.entry("required").or_insert_with(|| Value::Array(Vec::new()));
                 if let Some(required) = required.as_array_mut() {
@@ -172,12 +203,12 @@ impl Catalog {
     }
 }
 
-/// The schema of `check_ttl_secs`, as the configuration's own type describes it.
-fn check_ttl_schema() -> Value {
-    let config = schemars::schema_for!(ConnectorConfig);
-    config
-        .get("properties")
-        .and_then(|p| p.get("check_ttl_secs"))
-        .cloned()
-        .unwrap_or_else(|| json!({"type": "integer"}))
+/// The schema of `key`, a key every connector shares, as the configuration's own type
+/// describes it (its definitions inlined).
+fn common_schema(key: &str) -> Value {
+    let mut generator = schemars::generate::SchemaSettings::default()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator();
+    let config = generator.root_schema_for::<ConnectorConfig>();
+    config.get("properties").and_then(|p| p.get(key)).cloned().unwrap_or_else(|| json!({}))
 }

@@ -75,6 +75,17 @@ impl Keyring {
         SecretString::from(out)
     }
 
+    /// A keyring with `new` as its current key and every key of this one after it: the
+    /// first step of a rotation.
+    pub fn rotated(&self, new: MasterKey) -> Self {
+        Self::new(new, self.keys.iter().map(MasterKey::duplicate))
+    }
+
+    /// A keyring of this one's current key alone: the last step of a rotation.
+    pub fn current_only(&self) -> Self {
+        Self::single(self.current().duplicate())
+    }
+
     /// The key that seals.
     pub fn current(&self) -> &MasterKey {
         &self.keys[0]
