@@ -68,8 +68,11 @@ impl From<EngineError> for Failure {
                 EngineError::Store(
                     remediation_core::StoreError::LeaseLost { .. }
                     | remediation_core::StoreError::StaleLease { .. }
-                    | remediation_core::StoreError::CampaignConflict { .. },
+                    | remediation_core::StoreError::CampaignConflict { .. }
+                    | remediation_core::StoreError::ConnectionConflict { .. }
+                    | remediation_core::StoreError::ConnectionChanged { .. },
                 ) => ExitCode::Refused,
+                EngineError::Store(remediation_core::StoreError::ConnectionNotFound(_)) => ExitCode::NotFound,
                 EngineError::Store(remediation_core::StoreError::CampaignNotFound(_)) => ExitCode::NotFound,
                 _ => ExitCode::Internal,
             }

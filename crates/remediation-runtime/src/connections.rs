@@ -58,6 +58,8 @@ pub struct ConnectorEntry {
     pub connector: Arc<dyn Connector>,
     /// Where it comes from.
     pub source: ConnectorSource,
+    /// Its connector type.
+    pub type_name: String,
     /// The targets it is meant for.
     pub scope: ConnectionScope,
 }

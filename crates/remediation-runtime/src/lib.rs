@@ -257,6 +257,7 @@ impl Parts {
                     let entry = connections::ConnectorEntry {
                         connector,
                         source: connections::ConnectorSource::Managed,
+                        type_name: c.type_name.clone(),
                         scope: c.scope.clone(),
                     };
                     set.built.push((c.id.clone(), c.revision, entry, checked));
@@ -365,6 +366,7 @@ impl Runtime {
             .map(|(connector, c)| connections::ConnectorEntry {
                 connector,
                 source: connections::ConnectorSource::Config,
+                type_name: c.type_name().to_owned(),
                 scope: c.scope.clone(),
             })
             .collect();

@@ -136,6 +136,7 @@ mod tests {
         ConnectorEntry {
             connector: f.clone() as Arc<dyn remediation_core::Connector>,
             source: remediation_runtime::connections::ConnectorSource::Managed,
+            type_name: "fake".to_owned(),
             scope: ConnectionScope {
                 domains: domains.iter().map(|d| (*d).to_owned()).collect(),
                 accounts: accounts.iter().map(|a| (*a).to_owned()).collect(),
