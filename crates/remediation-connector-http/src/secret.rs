@@ -48,8 +48,10 @@ impl SecretSource {
                 })?,
             ),
             Self::Sealed(name) => {
+                // The reason goes into `what`, which the error prints: it says where a sealed
+                // secret can be read, and names the secret, never a value.
                 return remediation_core::secret_source::sealed(name).map_err(|e| HttpError::Credential {
-                    what: format!("sealed secret {name}"),
+                    what: format!("sealed secret `{name}`: {e}"),
                     reason: e.to_string(),
                 });
             }
