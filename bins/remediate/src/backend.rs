@@ -196,6 +196,7 @@ impl Local {
         dir: &Path,
         key: Option<AuditKey>,
         signing: Option<LogSigningKey>,
+        config_file: Option<&Path>,
     ) -> Result<Self, Failure> {
         let mut options = RuntimeOptions {
             // No server delivers to this file: archiving does not wait for it.
@@ -208,6 +209,7 @@ impl Local {
                 .archive_does_not_wait(),
             ],
             signing_key: signing.map(Arc::new),
+            config_file: config_file.map(Path::to_path_buf),
             ..RuntimeOptions::default()
         };
         if let Ok(point) = std::env::var("REMEDIATION_FAILPOINT") {

@@ -131,7 +131,9 @@ pub(crate) fn runtime_failure(e: RuntimeError) -> Failure {
         | RuntimeError::Settings(_)
         | RuntimeError::Connector { .. }
         | RuntimeError::UnknownConnectorType { .. }
-        | RuntimeError::Events { .. } => ExitCode::Usage,
+        | RuntimeError::Events { .. }
+        | RuntimeError::RotateEnvKey { .. }
+        | RuntimeError::ConnectionId { .. } => ExitCode::Usage,
         RuntimeError::UnearnedAuto { .. } => ExitCode::Refused,
         _ => ExitCode::Internal,
     };

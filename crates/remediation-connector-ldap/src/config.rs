@@ -21,7 +21,7 @@ pub enum Dialect {
 
 /// Configuration of one LDAP connector.
 ///
-/// Exactly one of `bind_password_env` and `bind_password_file` names where the bind
+/// Exactly one of `bind_password_env`, `bind_password_file` and `bind_password_sealed` names where the bind
 /// password is; the password itself never appears in configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
