@@ -61,7 +61,7 @@ fn a_managed_connection_is_added_used_and_rotated_without_its_secret_ever_shown(
     runs.push(inline);
 
     let added = env.expect("local:admin", &add, 0);
-    assert!(added.stderr.contains("master key") && added.stderr.contains("back it up"), "{}", added.stderr);
+    assert!(added.stderr.contains("master key") && added.stderr.contains("Back it up"), "{}", added.stderr);
     runs.push(added);
     #[cfg(unix)]
     {
