@@ -54,7 +54,18 @@ fn a_managed_connection_is_added_used_and_rotated_without_its_secret_ever_shown(
     runs.push(env.expect("local:alice", &add, 3));
     let inline = env.expect(
         "local:admin",
-        &["connections", "add", "--type", "sandbox", "--id", "x", "--settings", "{}", "--secret", &format!("token={SECRET}")],
+        &[
+            "connections",
+            "add",
+            "--type",
+            "sandbox",
+            "--id",
+            "x",
+            "--settings",
+            "{}",
+            "--secret",
+            &format!("token={SECRET}"),
+        ],
         2,
     );
     assert!(inline.stderr.contains("never taken on the command line"), "{}", inline.stderr);
@@ -80,7 +91,10 @@ fn a_managed_connection_is_added_used_and_rotated_without_its_secret_ever_shown(
     let list = env.expect("local:alice", &["--output", "json", "connections", "list"], 0);
     let listed = list.json();
     let managed = listed.as_array().expect("items").iter().find(|c| c["id"] == "sbx-managed").expect("managed").clone();
-    assert_eq!((managed["source"].as_str(), managed["secret_names"].clone()), (Some("managed"), serde_json::json!(["token"])));
+    assert_eq!(
+        (managed["source"].as_str(), managed["secret_names"].clone()),
+        (Some("managed"), serde_json::json!(["token"]))
+    );
     assert_eq!(managed["scope"]["domains"], serde_json::json!(["example.com"]));
     runs.push(list);
     runs.push(env.expect("local:alice", &["connections", "show", "sbx-managed"], 0));
@@ -97,8 +111,21 @@ fn a_managed_connection_is_added_used_and_rotated_without_its_secret_ever_shown(
     let suggested = env.expect(
         "local:alice",
         &[
-            "--output", "json", "suggest", "--connector", "sbx-managed", "--kind", "revoke", "--identity",
-            "alice", "--resource", "admins", "--grant-type", "group_membership", "--reason", "test",
+            "--output",
+            "json",
+            "suggest",
+            "--connector",
+            "sbx-managed",
+            "--kind",
+            "revoke",
+            "--identity",
+            "alice",
+            "--resource",
+            "admins",
+            "--grant-type",
+            "group_membership",
+            "--reason",
+            "test",
         ],
         0,
     );
@@ -116,13 +143,18 @@ fn a_managed_connection_is_added_used_and_rotated_without_its_secret_ever_shown(
     runs.push(env.expect("local:admin", &["connections", "enable", "sbx-managed"], 0));
 
     // A new secret through standard input.
-    let updated = env.run_with_stdin("local:admin", &["connections", "update", "sbx-managed", "--secret", "token=-"], NEW_SECRET);
+    let updated =
+        env.run_with_stdin("local:admin", &["connections", "update", "sbx-managed", "--secret", "token=-"], NEW_SECRET);
     assert_eq!(updated.code, 0, "{}", updated.stderr);
     runs.push(updated);
 
     // The master key rotates; the connection stays usable.
     let rotated = env.expect("local:admin", &["keys", "rotate"], 0);
-    assert!(rotated.stdout.contains("1 rewrapped") && rotated.stdout.contains("old keys dropped"), "{}", rotated.stdout);
+    assert!(
+        rotated.stdout.contains("1 rewrapped") && rotated.stdout.contains("old keys dropped"),
+        "{}",
+        rotated.stdout
+    );
     runs.push(rotated);
     let key_text = std::fs::read_to_string(env.dir().join("master.key")).expect("master.key");
     assert_eq!(key_text.lines().count(), 1);
@@ -134,7 +166,14 @@ fn a_managed_connection_is_added_used_and_rotated_without_its_secret_ever_shown(
     runs.push(env.expect("local:admin", &["connections", "rm", "sbx-managed", "--yes"], 0));
 
     let audit = env.expect("local:admin", &["audit", "export"], 0);
-    for event in ["connection_created", "connection_disabled", "connection_enabled", "connection_updated", "connection_secrets_rewrapped", "connection_deleted"] {
+    for event in [
+        "connection_created",
+        "connection_disabled",
+        "connection_enabled",
+        "connection_updated",
+        "connection_secrets_rewrapped",
+        "connection_deleted",
+    ] {
         assert!(audit.stdout.contains(event), "{event} is in the audit export");
     }
     runs.push(audit);

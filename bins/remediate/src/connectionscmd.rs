@@ -277,7 +277,12 @@ impl Ctx {
                 match self.format {
                     Format::Json => outln!("{}", output::json(&json!(test)))?,
                     Format::Table => {
-                        outln!("{}: {} ({})", clean(&test.id), if test.healthy { "healthy" } else { "unhealthy" }, clean(&test.detail))?;
+                        outln!(
+                            "{}: {} ({})",
+                            clean(&test.id),
+                            if test.healthy { "healthy" } else { "unhealthy" },
+                            clean(&test.detail)
+                        )?;
                         for p in &test.missing_permissions {
                             outln!("  missing permission: {}", clean(p))?;
                         }
@@ -290,7 +295,8 @@ impl Ctx {
             }
             ConnectionsCommand::Disable { id } | ConnectionsCommand::Enable { id } => {
                 let enabled = matches!(command, ConnectionsCommand::Enable { .. });
-                let view = remediation_service::connections::set_connection_enabled(rt, &self.actor, id, enabled).await?;
+                let view =
+                    remediation_service::connections::set_connection_enabled(rt, &self.actor, id, enabled).await?;
                 self.print_connection(&view)?;
                 Ok(0)
             }

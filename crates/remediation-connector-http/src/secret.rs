@@ -64,8 +64,7 @@ impl SecretSource {
     }
 }
 
-const INLINE: &str =
-    "a secret is never written in the configuration: use { env = \"VARIABLE\" }, { file = \"/path\" } or, in a managed connection, { sealed = \"name\" }";
+const INLINE: &str = "a secret is never written in the configuration: use { env = \"VARIABLE\" }, { file = \"/path\" } or, in a managed connection, { sealed = \"name\" }";
 
 impl<'de> Deserialize<'de> for SecretSource {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -11,7 +11,9 @@ use remediation_core::{ConnectorError, ConnectorErrorKind};
 #[non_exhaustive]
 pub enum LdapConnectorError {
     /// Neither or both of `bind_password_env` and `bind_password_file` are set.
-    #[error("LDAP connector {connector}: set exactly one of bind_password_env, bind_password_file and bind_password_sealed")]
+    #[error(
+        "LDAP connector {connector}: set exactly one of bind_password_env, bind_password_file and bind_password_sealed"
+    )]
     PasswordSource {
         /// The connector identifier.
         connector: String,

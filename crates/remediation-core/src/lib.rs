@@ -67,12 +67,11 @@ pub use policy::{
 pub use snapshot::{CanonicalTarget, Plan, PlannedChange, Snapshot};
 pub use store::{
     ActionDetail, ActionFilter, ActionLeases, ActionStore, ApiToken, AuditArchive, AuditBody, AuditFilter, AuditLog,
-    AuditRecord, BeginOutcome, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict, ConnectionStore, Credential,
-    DeliveryStore,
-    DetailUpdate, Fence, LeafHash, Lease, LeaseRequest, LeaseStore, LimitReached, LimitStore, MarkAdvance, Page,
-    PageRequest, ParkedRecord, PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore, ReplayOutcome,
-    SafetyStore, SequencingBacklog, SessionStore, SettingsRecord, Settlement, SinkMark, SlotRequest, StateChange,
-    Store, StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
+    AuditRecord, BeginOutcome, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict, ConnectionStore,
+    Credential, DeliveryStore, DetailUpdate, Fence, LeafHash, Lease, LeaseRequest, LeaseStore, LimitReached,
+    LimitStore, MarkAdvance, Page, PageRequest, ParkedRecord, PendingChange, PendingStatus, Principal, PrincipalKind,
+    PrincipalStore, ReplayOutcome, SafetyStore, SequencingBacklog, SessionStore, SettingsRecord, Settlement, SinkMark,
+    SlotRequest, StateChange, Store, StoreError, StoredPublicKey, StoredTreeHead, TransitionRecord,
 };
 
 /// Mock implementations of the core traits, for tests in this and other crates.

@@ -144,7 +144,11 @@ pub fn sealed(name: &str) -> Result<SecretString, SecretSourceError> {
             name: name.to_owned(),
             why: format!(
                 "the connection has no secret named `{name}` (it has: {}); add it with `--secret {name}=@FILE`",
-                if secrets.is_empty() { "none".to_owned() } else { secrets.keys().cloned().collect::<Vec<_>>().join(", ") }
+                if secrets.is_empty() {
+                    "none".to_owned()
+                } else {
+                    secrets.keys().cloned().collect::<Vec<_>>().join(", ")
+                }
             ),
         }),
     })

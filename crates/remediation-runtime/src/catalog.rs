@@ -166,7 +166,13 @@ impl Catalog {
                         json!({"description": format!("{} (`{}`).", factory.title(), factory.type_name()), "type": "string", "const": factory.type_name()}),
                     );
                     properties.insert("check_ttl_secs".to_owned(), common_schema("check_ttl_secs"));
-                    properties.insert("scope".to_owned(), common_schema("scope"));
+                    // A connector with a `scope` setting of its own (Entra's token scope, a
+                    // string) takes either; the selection scope is always a table.
+                    let scope = match properties.remove("scope") {
+                        Some(own) => json!({"anyOf": [own, scope_schema()]}),
+                        None => scope_schema(),
+                    };
+                    properties.insert("scope".to_owned(), scope);
                 }
                 let required = object.entry("required").or_insert_with(|| Value::Array(Vec::new()));
                 if let Some(required) = required.as_array_mut() {
@@ -203,12 +209,31 @@ impl Catalog {
     }
 }
 
+/// The schema of a connector's selection scope table (`scope = { domains, accounts }`).
+fn scope_schema() -> Value {
+    let mut generator =
+        schemars::generate::SchemaSettings::default().with(|s| s.inline_subschemas = true).into_generator();
+    let mut schema = generator.root_schema_for::<remediation_core::store::ConnectionScope>().to_value();
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("$schema");
+        object.remove("title");
+        object.insert(
+            "description".to_owned(),
+            json!(
+                "The targets this connector is meant for: among several healthy connectors that can do an \
+                   action, one whose scope names the target's email domain or AWS account is chosen; empty \
+                   matches everything."
+            ),
+        );
+    }
+    schema
+}
+
 /// The schema of `key`, a key every connector shares, as the configuration's own type
 /// describes it (its definitions inlined).
 fn common_schema(key: &str) -> Value {
-    let mut generator = schemars::generate::SchemaSettings::default()
-        .with(|s| s.inline_subschemas = true)
-        .into_generator();
+    let mut generator =
+        schemars::generate::SchemaSettings::default().with(|s| s.inline_subschemas = true).into_generator();
     let config = generator.root_schema_for::<ConnectorConfig>();
     config.get("properties").and_then(|p| p.get(key)).cloned().unwrap_or_else(|| json!({}))
 }

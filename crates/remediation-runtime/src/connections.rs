@@ -325,7 +325,11 @@ pub async fn rewrap_all(
             }
             Err(error) => {
                 progress(RotationEvent::Failed { tenant: tenant.clone(), id: id.clone(), error: error.clone() });
-                summary.failed.push(ConnectionFailure { id: format!("{tenant}/{id}"), type_name: String::new(), error });
+                summary.failed.push(ConnectionFailure {
+                    id: format!("{tenant}/{id}"),
+                    type_name: String::new(),
+                    error,
+                });
             }
         }
     }
@@ -340,15 +344,12 @@ async fn rewrap_one(
     actor: &Actor,
     at: time::OffsetDateTime,
 ) -> Result<bool, RuntimeError> {
-    let blob: SealedSecrets = serde_json::from_value(sealed.secrets.clone()).map_err(|_| RuntimeError::SealedFormat {
-        id: sealed.id.clone(),
-        why: "not the vault's format".to_owned(),
-    })?;
+    let blob: SealedSecrets = serde_json::from_value(sealed.secrets.clone())
+        .map_err(|_| RuntimeError::SealedFormat { id: sealed.id.clone(), why: "not the vault's format".to_owned() })?;
     if blob.kid() == ring.current().kid() {
         return Ok(false);
     }
-    let rewrapped =
-        ring.rewrap(&sealed.tenant, &sealed.id, &blob).map_err(|source| RuntimeError::Vault { source })?;
+    let rewrapped = ring.rewrap(&sealed.tenant, &sealed.id, &blob).map_err(|source| RuntimeError::Vault { source })?;
     let json = serde_json::to_value(&rewrapped)
         .map_err(|e| RuntimeError::SealedFormat { id: sealed.id.clone(), why: e.to_string() })?;
     store

@@ -116,6 +116,14 @@ pub enum RuntimeError {
         /// What happened to it.
         message: String,
     },
+    /// A configured connector's `scope` table cannot be read.
+    #[error("connector `{id}`: {message}")]
+    ConnectorScope {
+        /// The connector.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A managed connection could not be read, stored or changed (conflict, changed
     /// meanwhile, not found, or a store failure).
     #[error(transparent)]

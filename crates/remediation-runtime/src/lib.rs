@@ -363,13 +363,17 @@ impl Runtime {
         let connectors = built
             .into_iter()
             .zip(&config.connectors)
-            .map(|(connector, c)| connections::ConnectorEntry {
-                connector,
-                source: connections::ConnectorSource::Config,
-                type_name: c.type_name().to_owned(),
-                scope: c.scope.clone(),
+            .map(|(connector, c)| {
+                Ok(connections::ConnectorEntry {
+                    connector,
+                    source: connections::ConnectorSource::Config,
+                    type_name: c.type_name().to_owned(),
+                    scope: c
+                        .scope()
+                        .map_err(|message| RuntimeError::ConnectorScope { id: c.id().to_owned(), message })?,
+                })
             })
-            .collect();
+            .collect::<Result<_, RuntimeError>>()?;
         let parts = Parts {
             store,
             connectors,

@@ -126,9 +126,9 @@ fn require_admin(actor: &Actor, what: &str) -> Result<(), ServiceError> {
 
 fn store_error(e: StoreError) -> ServiceError {
     match e {
-        StoreError::ConnectionNotFound(id) => ServiceError::NotFound {
-            what: format!("no connection `{id}`; `remediate connections list` shows them"),
-        },
+        StoreError::ConnectionNotFound(id) => {
+            ServiceError::NotFound { what: format!("no connection `{id}`; `remediate connections list` shows them") }
+        }
         other => ServiceError::Engine(EngineError::Store(other)),
     }
 }
@@ -143,7 +143,8 @@ fn runtime_error(e: remediation_runtime::RuntimeError) -> ServiceError {
 /// Refuses a change to a configuration file's connector, naming the file.
 fn read_only(runtime: &Runtime, id: &str) -> Result<(), ServiceError> {
     if runtime.config_connector_ids().iter().any(|c| c == id) {
-        let file = runtime.config_file().map_or_else(|| "the configuration file".to_owned(), |f| f.display().to_string());
+        let file =
+            runtime.config_file().map_or_else(|| "the configuration file".to_owned(), |f| f.display().to_string());
         return Err(ServiceError::Engine(EngineError::Refused {
             rule: "connection_read_only".to_owned(),
             reason: format!(
@@ -270,7 +271,11 @@ fn check_secret_names(secrets: &BTreeMap<String, SecretString>) -> Result<(), Se
 /// Creates a managed connection (admin only): its id must be free in the store and in the
 /// configuration file, its settings must build with its secrets, and its secrets are sealed
 /// with the vault (creating the default master key file on first use) before they are stored.
-pub async fn add_connection(runtime: &Runtime, actor: &Actor, new: NewConnection) -> Result<ConnectionView, ServiceError> {
+pub async fn add_connection(
+    runtime: &Runtime,
+    actor: &Actor,
+    new: NewConnection,
+) -> Result<ConnectionView, ServiceError> {
     require_admin(actor, "add a connection")?;
     let config_file = runtime.config_file().map(std::path::Path::to_path_buf).unwrap_or_default();
     check_new_id(&runtime.config_connector_ids(), &new.id, &config_file).map_err(|e| match e {
@@ -280,11 +285,8 @@ pub async fn add_connection(runtime: &Runtime, actor: &Actor, new: NewConnection
     check_secret_names(&new.secrets)?;
     check_build(runtime, &new.type_name, &new.id, &new.settings, &new.secrets)?;
     let tenant = runtime.store().connection_tenant();
-    let sealed = if new.secrets.is_empty() {
-        None
-    } else {
-        Some(runtime.vault().seal(&tenant, &new.id, &new.secrets)?)
-    };
+    let sealed =
+        if new.secrets.is_empty() { None } else { Some(runtime.vault().seal(&tenant, &new.id, &new.secrets)?) };
     let now = runtime.clock().now();
     let connection = ManagedConnection {
         id: new.id,
@@ -406,12 +408,20 @@ pub async fn test_connection(runtime: &Runtime, actor: &Actor, id: &str) -> Resu
                 Some(e) => format!("{detail}; permission check failed: {e}"),
                 None => detail,
             };
-            ConnectionTest { id: id.to_owned(), healthy, detail, missing_permissions: missing, unknown_permissions: unknown, checked_at }
+            ConnectionTest {
+                id: id.to_owned(),
+                healthy,
+                detail,
+                missing_permissions: missing,
+                unknown_permissions: unknown,
+                checked_at,
+            }
         }
         None => {
-            let stored = runtime.store().connection(id).await.map_err(store_error)?.ok_or_else(|| {
-                ServiceError::NotFound { what: format!("no connection `{id}`; `remediate connections list` shows them") }
-            })?;
+            let stored =
+                runtime.store().connection(id).await.map_err(store_error)?.ok_or_else(|| ServiceError::NotFound {
+                    what: format!("no connection `{id}`; `remediate connections list` shows them"),
+                })?;
             let detail = if stored.enabled {
                 let failures = runtime.connection_failures().await?;
                 failures

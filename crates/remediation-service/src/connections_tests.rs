@@ -164,11 +164,10 @@ async fn rotation_keeps_a_running_runtime_using_the_connection() {
     // Another process (the CLI) rotates, with its own vault over the same key file.
     let cli = Vault::from_config(&config(), dir.path());
     let mut events = Vec::new();
-    let summary = rotate_master_key(server.store().as_ref(), &cli, &admin(), server.clock().now(), &mut |e| {
-        events.push(e)
-    })
-    .await
-    .expect("rotate");
+    let summary =
+        rotate_master_key(server.store().as_ref(), &cli, &admin(), server.clock().now(), &mut |e| events.push(e))
+            .await
+            .expect("rotate");
     assert_eq!((summary.rewrapped, summary.failed.len(), summary.old_keys_dropped), (1, 0, true));
     assert!(matches!(events.first(), Some(RotationEvent::KeyringWritten { .. })), "{events:?}");
     assert_ne!(summary.current_kid, old);

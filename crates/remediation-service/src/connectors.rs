@@ -43,7 +43,9 @@ impl std::fmt::Display for Candidate {
             PassedOver::NoCapability => write!(f, "{}: no capability", self.connector),
             PassedOver::Unhealthy { detail } => write!(f, "{}: unhealthy ({detail})", self.connector),
             PassedOver::Ambiguous => write!(f, "{}: ambiguous (another healthy connector can too)", self.connector),
-            PassedOver::OutOfScope => write!(f, "{}: out of scope (its scope does not name the target)", self.connector),
+            PassedOver::OutOfScope => {
+                write!(f, "{}: out of scope (its scope does not name the target)", self.connector)
+            }
         }
     }
 }
@@ -180,7 +182,10 @@ mod tests {
         assert_eq!(
             candidates,
             vec![
-                Candidate { connector: "down".into(), passed_over: PassedOver::Unhealthy { detail: "timed out".into() } },
+                Candidate {
+                    connector: "down".into(),
+                    passed_over: PassedOver::Unhealthy { detail: "timed out".into() }
+                },
                 Candidate { connector: "elsewhere".into(), passed_over: PassedOver::OutOfScope },
             ]
         );

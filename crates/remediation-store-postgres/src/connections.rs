@@ -173,8 +173,10 @@ impl ConnectionStore for PostgresStore {
     async fn all_sealed_connections(&self) -> Result<Vec<SealedConnection>, StoreError> {
         const OP: &str = "cannot list the sealed connections";
         let client = self.client().await?;
-        let rows =
-            client.query("SELECT tenant, record_json FROM connections ORDER BY tenant, id", &[]).await.map_err(pg(OP))?;
+        let rows = client
+            .query("SELECT tenant, record_json FROM connections ORDER BY tenant, id", &[])
+            .await
+            .map_err(pg(OP))?;
         let mut out = Vec::new();
         for row in rows {
             let c = parse(row.get::<_, &str>(1), OP)?;

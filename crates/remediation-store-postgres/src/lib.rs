@@ -90,8 +90,8 @@
 //! ```
 
 mod campaigns;
-mod connections;
 mod config;
+mod connections;
 mod delivery;
 mod error;
 mod lease;

@@ -114,8 +114,7 @@ impl ConnectionStore for SqliteStore {
         const OP: &str = "cannot update the connection";
         let (id, new, actor) = (id.to_owned(), new.clone(), actor.clone());
         self.write(move |conn, ctx| {
-            let stored =
-                read(conn, &ctx.tenant, &id, OP)?.ok_or_else(|| StoreError::ConnectionNotFound(id.clone()))?;
+            let stored = read(conn, &ctx.tenant, &id, OP)?.ok_or_else(|| StoreError::ConnectionNotFound(id.clone()))?;
             let next = next_connection_revision(&stored, expected_revision, &new)?;
             write_row(conn, &ctx.tenant, &next, OP)?;
             bump(conn, &ctx.tenant, OP)?;
@@ -135,8 +134,7 @@ impl ConnectionStore for SqliteStore {
         const OP: &str = "cannot delete the connection";
         let (id, actor) = (id.to_owned(), actor.clone());
         self.write(move |conn, ctx| {
-            let stored =
-                read(conn, &ctx.tenant, &id, OP)?.ok_or_else(|| StoreError::ConnectionNotFound(id.clone()))?;
+            let stored = read(conn, &ctx.tenant, &id, OP)?.ok_or_else(|| StoreError::ConnectionNotFound(id.clone()))?;
             if stored.revision != expected_revision {
                 return Err(connection_changed(&id, expected_revision, stored.revision));
             }
@@ -212,8 +210,7 @@ impl ConnectionStore for SqliteStore {
         const OP: &str = "cannot replace the connection's sealed secrets";
         let (tenant, id, secrets, actor) = (tenant.to_owned(), id.to_owned(), secrets.clone(), actor.clone());
         self.write(move |conn, ctx| {
-            let mut stored =
-                read(conn, &tenant, &id, OP)?.ok_or_else(|| StoreError::ConnectionNotFound(id.clone()))?;
+            let mut stored = read(conn, &tenant, &id, OP)?.ok_or_else(|| StoreError::ConnectionNotFound(id.clone()))?;
             if stored.revision != expected_revision {
                 return Err(connection_changed(&id, expected_revision, stored.revision));
             }

@@ -124,7 +124,12 @@ impl Keyring {
 
     /// Rewraps `sealed` under the current key (see [`rewrap`]); what is already under it is
     /// returned as it is.
-    pub fn rewrap(&self, tenant: &str, connection_id: &str, sealed: &SealedSecrets) -> Result<SealedSecrets, VaultError> {
+    pub fn rewrap(
+        &self,
+        tenant: &str,
+        connection_id: &str,
+        sealed: &SealedSecrets,
+    ) -> Result<SealedSecrets, VaultError> {
         if sealed.kid() == self.current().kid() {
             return Ok(sealed.clone());
         }

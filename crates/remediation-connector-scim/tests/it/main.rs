@@ -117,8 +117,9 @@ async fn a_sealed_token_builds_inside_a_managed_build_only() {
         failpoints: None,
     };
     let secrets = std::collections::BTreeMap::from([("token".to_owned(), SecretString::from(scim::WRITE_TOKEN))]);
-    let built = with_sealed(&secrets, || remediation_connector_scim::FACTORY.build("scim-managed", &settings, &context))
-        .expect("builds inside the scope");
+    let built =
+        with_sealed(&secrets, || remediation_connector_scim::FACTORY.build("scim-managed", &settings, &context))
+            .expect("builds inside the scope");
     assert!(built.health().await.unwrap().healthy, "the sealed token authenticates");
     let outside = match remediation_connector_scim::FACTORY.build("scim-managed", &settings, &context) {
         Ok(_) => panic!("a sealed reference outside a managed build must fail"),

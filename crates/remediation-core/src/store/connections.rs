@@ -325,7 +325,9 @@ mod tests {
         let actor = Actor::new("local:root", crate::Role::Admin);
         let mut off = c.clone();
         off.enabled = false;
-        for r in [created_record(&actor, &c), updated_record(&actor, &c, &off), deleted_record(&actor, &c, c.created_at)] {
+        for r in
+            [created_record(&actor, &c), updated_record(&actor, &c, &off), deleted_record(&actor, &c, c.created_at)]
+        {
             let text = serde_json::to_string(&r).expect("json");
             assert!(!text.contains("SEALED-BLOB") && !text.contains("ciphertext"), "{text}");
         }

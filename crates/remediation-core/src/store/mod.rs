@@ -850,7 +850,7 @@ mockall::mock! {
 /// concerns are called on a concrete store.
 pub mod prelude {
     pub use super::{
-        ActionLeases, ActionStore, AuditLog, CampaignStore, ConnectionStore, DeliveryStore, LeaseStore, LimitStore, PrincipalStore,
-        SafetyStore, SessionStore, Store,
+        ActionLeases, ActionStore, AuditLog, CampaignStore, ConnectionStore, DeliveryStore, LeaseStore, LimitStore,
+        PrincipalStore, SafetyStore, SessionStore, Store,
     };
 }

@@ -186,6 +186,9 @@ async fn connections_stay_in_their_tenant() {
     // A rewrap of another tenant's connection touches that tenant's row only.
     let blob = serde_json::json!({"kid": "new"});
     let admin = remediation_testkit::admin();
-    store.replace_sealed("other", "shared-id", 1, &blob, &admin, remediation_testkit::fixed_time()).await.expect("rewrap");
+    store
+        .replace_sealed("other", "shared-id", 1, &blob, &admin, remediation_testkit::fixed_time())
+        .await
+        .expect("rewrap");
     assert_eq!(store.connection("shared-id").await.expect("read").expect("mine").secrets, mine.secrets);
 }
