@@ -1172,6 +1172,152 @@ impl PrincipalStore for InMemoryStore {
     }
 }
 
+/// The tenant of the in-memory store's handle (one tenant today).
+const TENANT: &str = remediation_core::DEFAULT_TENANT;
+
+impl Inner {
+    fn bump_connections(&mut self, tenant: &str) {
+        *self.connection_revisions.entry(tenant.to_owned()).or_default() += 1;
+    }
+
+    fn stored_connection(&self, tenant: &str, id: &str) -> Result<ManagedConnection, StoreError> {
+        self.connections
+            .get(&(tenant.to_owned(), id.to_owned()))
+            .cloned()
+            .ok_or_else(|| StoreError::ConnectionNotFound(id.to_owned()))
+    }
+}
+
+impl InMemoryStore {
+    /// Puts `connection` into the store under another `tenant`, as a second tenant's handle
+    /// would, without an audit record: for tests of tenant isolation.
+    pub fn seed_connection(&self, tenant: &str, connection: ManagedConnection) {
+        let mut inner = self.lock();
+        inner.connections.insert((tenant.to_owned(), connection.id.clone()), connection);
+        inner.bump_connections(tenant);
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for InMemoryStore {
+    fn connection_tenant(&self) -> String {
+        TENANT.to_owned()
+    }
+
+    async fn create_connection(
+        &self,
+        connection: &ManagedConnection,
+        actor: &Actor,
+    ) -> Result<ManagedConnection, StoreError> {
+        let mut inner = self.lock();
+        let key = (TENANT.to_owned(), connection.id.clone());
+        if inner.connections.contains_key(&key) {
+            return Err(StoreError::ConnectionConflict {
+                message: format!("a connection `{}` exists already; choose another id", connection.id),
+            });
+        }
+        let stored = ManagedConnection { revision: 1, ..connection.clone() };
+        inner.noted(remediation_core::store::connection_created_record(actor, &stored))?;
+        inner.connections.insert(key, stored.clone());
+        inner.bump_connections(TENANT);
+        Ok(stored)
+    }
+
+    async fn connection(&self, id: &str) -> Result<Option<ManagedConnection>, StoreError> {
+        Ok(self.lock().connections.get(&(TENANT.to_owned(), id.to_owned())).cloned())
+    }
+
+    async fn connections(&self) -> Result<Vec<ManagedConnection>, StoreError> {
+        Ok(self.lock().connections.iter().filter(|((t, _), _)| t == TENANT).map(|(_, c)| c.clone()).collect())
+    }
+
+    async fn update_connection(
+        &self,
+        id: &str,
+        expected_revision: u64,
+        new: &ManagedConnection,
+        actor: &Actor,
+    ) -> Result<ManagedConnection, StoreError> {
+        let mut inner = self.lock();
+        let stored = inner.stored_connection(TENANT, id)?;
+        let next = remediation_core::store::next_connection_revision(&stored, expected_revision, new)?;
+        inner.noted(remediation_core::store::connection_updated_record(actor, &stored, &next))?;
+        inner.connections.insert((TENANT.to_owned(), id.to_owned()), next.clone());
+        inner.bump_connections(TENANT);
+        Ok(next)
+    }
+
+    async fn delete_connection(
+        &self,
+        id: &str,
+        expected_revision: u64,
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let stored = inner.stored_connection(TENANT, id)?;
+        if stored.revision != expected_revision {
+            return Err(remediation_core::store::connection_changed(id, expected_revision, stored.revision));
+        }
+        inner.noted(remediation_core::store::connection_deleted_record(actor, &stored, at))?;
+        inner.connections.remove(&(TENANT.to_owned(), id.to_owned()));
+        inner.bump_connections(TENANT);
+        Ok(())
+    }
+
+    async fn record_connection_health(&self, id: &str, health: &ConnectionHealth) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let mut stored = inner.stored_connection(TENANT, id)?;
+        stored.health = Some(health.clone());
+        inner.connections.insert((TENANT.to_owned(), id.to_owned()), stored);
+        Ok(())
+    }
+
+    async fn connections_revision(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().connection_revisions.get(TENANT).copied().unwrap_or(0))
+    }
+
+    async fn all_sealed_connections(&self) -> Result<Vec<SealedConnection>, StoreError> {
+        Ok(self
+            .lock()
+            .connections
+            .iter()
+            .filter_map(|((tenant, id), c)| {
+                c.secrets.clone().map(|secrets| SealedConnection {
+                    tenant: tenant.clone(),
+                    id: id.clone(),
+                    revision: c.revision,
+                    secrets,
+                })
+            })
+            .collect())
+    }
+
+    async fn replace_sealed(
+        &self,
+        tenant: &str,
+        id: &str,
+        expected_revision: u64,
+        secrets: &serde_json::Value,
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let mut stored = inner.stored_connection(tenant, id)?;
+        if stored.revision != expected_revision {
+            return Err(remediation_core::store::connection_changed(id, expected_revision, stored.revision));
+        }
+        stored.secrets = Some(secrets.clone());
+        stored.revision += 1;
+        stored.updated_at = at;
+        let revision = stored.revision;
+        inner.noted(remediation_core::store::connection_rewrapped_record(actor, tenant, id, revision, at))?;
+        inner.connections.insert((tenant.to_owned(), id.to_owned()), stored);
+        inner.bump_connections(tenant);
+        Ok(revision)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use remediation_core::{DetailUpdate, State, TransitionRecord};
@@ -1330,151 +1476,5 @@ mod tests {
             assert!(matches!(store.begin_execution(&c, &slots, false).await, Err(StoreError::StateConflict { .. })));
             assert_eq!(store.reservations("global").len(), 1);
         });
-    }
-}
-
-/// The tenant of the in-memory store's handle (one tenant today).
-const TENANT: &str = remediation_core::DEFAULT_TENANT;
-
-impl Inner {
-    fn bump_connections(&mut self, tenant: &str) {
-        *self.connection_revisions.entry(tenant.to_owned()).or_default() += 1;
-    }
-
-    fn stored_connection(&self, tenant: &str, id: &str) -> Result<ManagedConnection, StoreError> {
-        self.connections
-            .get(&(tenant.to_owned(), id.to_owned()))
-            .cloned()
-            .ok_or_else(|| StoreError::ConnectionNotFound(id.to_owned()))
-    }
-}
-
-impl InMemoryStore {
-    /// Puts `connection` into the store under another `tenant`, as a second tenant's handle
-    /// would, without an audit record: for tests of tenant isolation.
-    pub fn seed_connection(&self, tenant: &str, connection: ManagedConnection) {
-        let mut inner = self.lock();
-        inner.connections.insert((tenant.to_owned(), connection.id.clone()), connection);
-        inner.bump_connections(tenant);
-    }
-}
-
-#[async_trait]
-impl ConnectionStore for InMemoryStore {
-    fn connection_tenant(&self) -> String {
-        TENANT.to_owned()
-    }
-
-    async fn create_connection(
-        &self,
-        connection: &ManagedConnection,
-        actor: &Actor,
-    ) -> Result<ManagedConnection, StoreError> {
-        let mut inner = self.lock();
-        let key = (TENANT.to_owned(), connection.id.clone());
-        if inner.connections.contains_key(&key) {
-            return Err(StoreError::ConnectionConflict {
-                message: format!("a connection `{}` exists already; choose another id", connection.id),
-            });
-        }
-        let stored = ManagedConnection { revision: 1, ..connection.clone() };
-        inner.noted(remediation_core::store::connection_created_record(actor, &stored))?;
-        inner.connections.insert(key, stored.clone());
-        inner.bump_connections(TENANT);
-        Ok(stored)
-    }
-
-    async fn connection(&self, id: &str) -> Result<Option<ManagedConnection>, StoreError> {
-        Ok(self.lock().connections.get(&(TENANT.to_owned(), id.to_owned())).cloned())
-    }
-
-    async fn connections(&self) -> Result<Vec<ManagedConnection>, StoreError> {
-        Ok(self.lock().connections.iter().filter(|((t, _), _)| t == TENANT).map(|(_, c)| c.clone()).collect())
-    }
-
-    async fn update_connection(
-        &self,
-        id: &str,
-        expected_revision: u64,
-        new: &ManagedConnection,
-        actor: &Actor,
-    ) -> Result<ManagedConnection, StoreError> {
-        let mut inner = self.lock();
-        let stored = inner.stored_connection(TENANT, id)?;
-        let next = remediation_core::store::next_connection_revision(&stored, expected_revision, new)?;
-        inner.noted(remediation_core::store::connection_updated_record(actor, &stored, &next))?;
-        inner.connections.insert((TENANT.to_owned(), id.to_owned()), next.clone());
-        inner.bump_connections(TENANT);
-        Ok(next)
-    }
-
-    async fn delete_connection(
-        &self,
-        id: &str,
-        expected_revision: u64,
-        actor: &Actor,
-        at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        let stored = inner.stored_connection(TENANT, id)?;
-        if stored.revision != expected_revision {
-            return Err(remediation_core::store::connection_changed(id, expected_revision, stored.revision));
-        }
-        inner.noted(remediation_core::store::connection_deleted_record(actor, &stored, at))?;
-        inner.connections.remove(&(TENANT.to_owned(), id.to_owned()));
-        inner.bump_connections(TENANT);
-        Ok(())
-    }
-
-    async fn record_connection_health(&self, id: &str, health: &ConnectionHealth) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        let mut stored = inner.stored_connection(TENANT, id)?;
-        stored.health = Some(health.clone());
-        inner.connections.insert((TENANT.to_owned(), id.to_owned()), stored);
-        Ok(())
-    }
-
-    async fn connections_revision(&self) -> Result<u64, StoreError> {
-        Ok(self.lock().connection_revisions.get(TENANT).copied().unwrap_or(0))
-    }
-
-    async fn all_sealed_connections(&self) -> Result<Vec<SealedConnection>, StoreError> {
-        Ok(self
-            .lock()
-            .connections
-            .iter()
-            .filter_map(|((tenant, id), c)| {
-                c.secrets.clone().map(|secrets| SealedConnection {
-                    tenant: tenant.clone(),
-                    id: id.clone(),
-                    revision: c.revision,
-                    secrets,
-                })
-            })
-            .collect())
-    }
-
-    async fn replace_sealed(
-        &self,
-        tenant: &str,
-        id: &str,
-        expected_revision: u64,
-        secrets: &serde_json::Value,
-        actor: &Actor,
-        at: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
-        let mut inner = self.lock();
-        let mut stored = inner.stored_connection(tenant, id)?;
-        if stored.revision != expected_revision {
-            return Err(remediation_core::store::connection_changed(id, expected_revision, stored.revision));
-        }
-        stored.secrets = Some(secrets.clone());
-        stored.revision += 1;
-        stored.updated_at = at;
-        let revision = stored.revision;
-        inner.noted(remediation_core::store::connection_rewrapped_record(actor, tenant, id, revision, at))?;
-        inner.connections.insert((tenant.to_owned(), id.to_owned()), stored);
-        inner.bump_connections(tenant);
-        Ok(revision)
     }
 }

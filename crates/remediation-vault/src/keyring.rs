@@ -40,7 +40,7 @@ impl Keyring {
     pub fn from_text(text: &SecretString) -> Result<Self, VaultError> {
         let mut keys = text
             .expose_secret()
-            .split(|c| c == ',' || c == '\n')
+            .split([',', '\n'])
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .map(|k| MasterKey::from_base64(&SecretString::from(k.to_owned())));
