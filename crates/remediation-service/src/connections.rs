@@ -250,6 +250,47 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Keys that name a file or variable of the process that are not secrets (a CA bundle, AWS's
+/// access key id variable) and so may appear in a managed connection's settings.
+const OUTSIDE_ALLOWED: &[&str] = &["ca_file", "access_key_id_env"];
+
+/// Refuses settings that read a secret from the server's environment or files (`{"env": ..}`,
+/// `{"file": ..}`, `*_env`, `*_file` keys): a managed connection's secrets are sealed, and an
+/// admin over the API must not make the server send one of its own files or variables to a
+/// provider URL of their choosing.
+fn check_sealed_only(settings: &serde_json::Value, path: &str) -> Result<(), ServiceError> {
+    match settings {
+        serde_json::Value::Object(map) => {
+            if map.len() == 1 && (map.contains_key("env") || map.contains_key("file")) {
+                return Err(ServiceError::Invalid {
+                    field: "settings",
+                    message: format!(
+                        "`{path}` reads a secret from the server's environment or files; a managed connection's \
+                         secrets are sealed: give it with --secret NAME=@FILE and write {{\"sealed\": \"NAME\"}}"
+                    ),
+                });
+            }
+            for (key, value) in map {
+                let outside = (key.ends_with("_env") || key.ends_with("_file")) && !OUTSIDE_ALLOWED.contains(&key.as_str());
+                if outside && !value.is_null() {
+                    return Err(ServiceError::Invalid {
+                        field: "settings",
+                        message: format!(
+                            "`{key}` reads a secret from the server's environment or files; a managed connection's \
+                             secrets are sealed: use `{}_sealed` with --secret",
+                            key.trim_end_matches("_env").trim_end_matches("_file")
+                        ),
+                    });
+                }
+                check_sealed_only(value, &if path.is_empty() { key.clone() } else { format!("{path}.{key}") })?;
+            }
+            Ok(())
+        }
+        serde_json::Value::Array(items) => items.iter().try_for_each(|v| check_sealed_only(v, path)),
+        _ => Ok(()),
+    }
+}
+
 fn check_secret_names(secrets: &BTreeMap<String, SecretString>) -> Result<(), ServiceError> {
     for name in secrets.keys() {
         let ok = !name.is_empty()
@@ -283,6 +324,7 @@ pub async fn add_connection(
         other => runtime_error(other),
     })?;
     check_secret_names(&new.secrets)?;
+    check_sealed_only(&new.settings, "")?;
     check_build(runtime, &new.type_name, &new.id, &new.settings, &new.secrets)?;
     let tenant = runtime.store().connection_tenant();
     let sealed =
@@ -339,6 +381,7 @@ pub async fn update_connection(
     let old = stored(runtime, id).await?;
     let mut new = old.clone();
     if let Some(settings) = change.settings {
+        check_sealed_only(&settings, "")?;
         new.settings = settings;
     }
     if let Some(scope) = change.scope {

@@ -246,3 +246,18 @@ async fn disabling_removes_the_connector_and_enabling_brings_it_back() {
         assert!(audit.contains(event), "{event}");
     }
 }
+
+#[tokio::test]
+async fn a_managed_connection_cannot_read_the_servers_files_or_environment() {
+    let dir = tempfile::tempdir().expect("dir");
+    let rt = runtime(dir.path(), &config());
+    for settings in [
+        serde_json::json!({"token": {"file": "/etc/passwd"}}),
+        serde_json::json!({"token": {"env": "REMEDIATION_TOKEN"}}),
+        serde_json::json!({"token": {"sealed": "token"}, "password_file": "/etc/shadow"}),
+    ] {
+        let new = NewConnection { settings: settings.clone(), ..echo("echo-outside", SECRET) };
+        let e = add_connection(&rt, &admin(), new).await.expect_err("refused").to_string();
+        assert!(e.contains("sealed"), "{settings}: {e}");
+    }
+}
