@@ -271,7 +271,8 @@ fn check_sealed_only(settings: &serde_json::Value, path: &str) -> Result<(), Ser
                 });
             }
             for (key, value) in map {
-                let outside = (key.ends_with("_env") || key.ends_with("_file")) && !OUTSIDE_ALLOWED.contains(&key.as_str());
+                let outside =
+                    (key.ends_with("_env") || key.ends_with("_file")) && !OUTSIDE_ALLOWED.contains(&key.as_str());
                 if outside && !value.is_null() {
                     return Err(ServiceError::Invalid {
                         field: "settings",

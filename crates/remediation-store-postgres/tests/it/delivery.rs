@@ -85,13 +85,13 @@ async fn a_version_5_schema_gains_the_delivery_tables_and_their_grants() {
     raw(&owner_conn)
         .await
         .batch_execute(
-            "DROP TABLE campaign_entries; DROP TABLE campaigns; ALTER TABLE actions DROP COLUMN handle, DROP COLUMN campaign; DROP SEQUENCE action_handles; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DELETE FROM schema_migrations WHERE version >= 6",
+            "DROP TABLE connection_revisions; DROP TABLE connections; DROP TABLE campaign_entries; DROP TABLE campaigns; ALTER TABLE actions DROP COLUMN handle, DROP COLUMN campaign; DROP SEQUENCE action_handles; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DELETE FROM schema_migrations WHERE version >= 6",
         )
         .await
         .expect("downgrade");
     let owner = PostgresConfig::from_url(&owner_conn).expect("owner config");
     let report = migrate_with(&owner, &MigrateOptions { runtime_role: Some(db.app.clone()) }).await.expect("migrate");
-    assert_eq!((report.from, report.applied.as_slice()), (Some(5), &[6, 7][..]));
+    assert_eq!((report.from, report.applied.as_slice()), (Some(5), &[6, 7, 8][..]));
     let app = PostgresConfig::from_url(&db.conn(&db.app, &schema)).expect("app config").with_sequencer_interval(None);
     let store = PostgresStore::connect(&app, None).await.expect("connect");
     assert_eq!(store.register_sink("events/siem", 0, fixed_time()).await.expect("the runtime role inserts"), 0);

@@ -50,7 +50,7 @@ async fn a_version_2_schema_gains_the_sessions_table_and_its_grants() {
     raw(&owner_conn)
         .await
         .batch_execute(
-            "DROP TABLE campaign_entries; DROP TABLE campaigns; ALTER TABLE actions DROP COLUMN handle, DROP COLUMN campaign; DROP SEQUENCE action_handles; DROP TABLE delivery_parked; DROP TABLE delivery_marks;
+            "DROP TABLE connection_revisions; DROP TABLE connections; DROP TABLE campaign_entries; DROP TABLE campaigns; ALTER TABLE actions DROP COLUMN handle, DROP COLUMN campaign; DROP SEQUENCE action_handles; DROP TABLE delivery_parked; DROP TABLE delivery_marks;
              DROP FUNCTION audit_archive; DROP TRIGGER audit_no_delete ON audit;
              CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
              DROP FUNCTION audit_delete_archived_only; DROP TABLE audit_archives;
@@ -61,7 +61,7 @@ async fn a_version_2_schema_gains_the_sessions_table_and_its_grants() {
         .expect("downgrade");
     let owner = PostgresConfig::from_url(&owner_conn).expect("owner config");
     let report = migrate_with(&owner, &MigrateOptions { runtime_role: Some(db.app.clone()) }).await.expect("migrate");
-    assert_eq!((report.from, report.applied.as_slice()), (Some(2), &[3, 4, 5, 6, 7][..]));
+    assert_eq!((report.from, report.applied.as_slice()), (Some(2), &[3, 4, 5, 6, 7, 8][..]));
     let app = PostgresConfig::from_url(&db.conn(&db.app, &schema)).expect("app config").with_sequencer_interval(None);
     let store = PostgresStore::connect(&app, None).await.expect("connect");
     let id = SessionIdHash::of(RAW_ID);

@@ -91,7 +91,7 @@ async fn a_version_13_store_gains_the_delivery_tables() {
     let (_dir, path, store) = temp_store();
     drop(store);
     raw(&path)
-        .execute_batch("DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; PRAGMA user_version = 13")
+        .execute_batch("DROP TABLE connection_revisions; DROP TABLE connections; DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; PRAGMA user_version = 13")
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("open");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");

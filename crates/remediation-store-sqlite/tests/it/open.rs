@@ -29,7 +29,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
     // Back to how version 1 left the file.
     raw(&path)
         .execute_batch(
-            "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
+            "DROP TABLE connection_revisions; DROP TABLE connections; DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
              DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted; DROP TABLE limit_cursors; DROP TABLE limit_totals;
              DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
              DROP INDEX audit_by_action; DROP TABLE leases; ALTER TABLE actions DROP COLUMN lease_holder;
@@ -71,7 +71,7 @@ async fn a_version_7_store_keeps_each_transition_once_and_loses_none() {
     let orphan_json = serde_json::to_string(&orphan).expect("json");
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
+        "DROP TABLE connection_revisions; DROP TABLE connections; DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys;
          DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted;
          DROP TABLE limit_cursors; DROP TABLE limit_totals;
          DROP INDEX limit_slots_by_action; ALTER TABLE actions DROP COLUMN not_before;
@@ -110,7 +110,7 @@ async fn a_version_9_store_gets_the_leaf_hash_of_every_record_it_holds() {
     drop(store);
     raw(&path)
         .execute_batch(
-            "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys; DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted; DROP TABLE limit_cursors; DROP TABLE limit_totals; PRAGMA user_version = 9",
+            "DROP TABLE connection_revisions; DROP TABLE connections; DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END; DROP TABLE audit_archives; DROP TABLE audit_leaves; DROP TABLE audit_tree_heads; DROP TABLE audit_keys; DROP TRIGGER limit_slots_counted; DROP TRIGGER limit_slots_uncounted; DROP TABLE limit_cursors; DROP TABLE limit_totals; PRAGMA user_version = 9",
         )
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("open");
@@ -261,7 +261,7 @@ async fn a_version_14_store_gives_its_actions_handles_in_creation_order() {
     drop(store);
     raw(&path)
         .execute_batch(
-            "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle;
+            "DROP TABLE connection_revisions; DROP TABLE connections; DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle;
              ALTER TABLE actions DROP COLUMN handle;
              UPDATE actions SET detail_json = json_remove(detail_json, '$.action.handle');
              PRAGMA user_version = 14",
@@ -273,4 +273,22 @@ async fn a_version_14_store_gives_its_actions_handles_in_creation_order() {
     assert_eq!(store.action_by_handle(2).await.expect("by handle"), Some(id(2)));
     create(&store, 3, State::PendingApproval, t(5)).await;
     assert_eq!(store.get(id(3)).await.expect("get").action.handle, Some(3), "new ones continue after the largest");
+}
+
+/// A version 15 store (before managed connections) gains the connections tables, empty.
+#[tokio::test]
+async fn a_version_15_store_gains_the_connections_tables() {
+    use remediation_core::store::prelude::*;
+
+    let (_dir, path, store) = crate::support::temp_store();
+    drop(store);
+    raw(&path)
+        .execute_batch("DROP TABLE connection_revisions; DROP TABLE connections; PRAGMA user_version = 15")
+        .expect("downgrade");
+    let store = SqliteStore::open(&path).expect("open");
+    assert!(store.connections().await.expect("connections").is_empty());
+    assert_eq!(store.connections_revision().await.expect("revision"), 0);
+    let created = remediation_testkit::store_conformance::managed_connection("after-upgrade");
+    store.create_connection(&created, &remediation_testkit::admin()).await.expect("create");
+    assert_eq!(store.connections_revision().await.expect("revision"), 1);
 }

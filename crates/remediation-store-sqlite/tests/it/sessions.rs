@@ -61,7 +61,7 @@ async fn a_version_12_store_gains_the_sessions_table() {
     drop(store);
     raw(&path)
         .execute_batch(
-            "DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; PRAGMA user_version = 12",
+            "DROP TABLE connection_revisions; DROP TABLE connections; DROP TABLE campaign_entries; DROP TABLE campaigns; DROP INDEX actions_by_handle; ALTER TABLE actions DROP COLUMN handle; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DROP TABLE ui_sessions; PRAGMA user_version = 12",
         )
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("open");
