@@ -22,7 +22,7 @@ use remediation_config::Config;
 use remediation_core::factory::BuildContext;
 use remediation_core::store::{ConnectionScope, ManagedConnection, SealedConnection};
 use remediation_core::{Actor, Connector, Store, StoreError};
-use remediation_vault::{Keyring, MasterKey, MasterKeySource, SealedSecrets, VaultError};
+use remediation_vault::{Keyring, MasterKey, MasterKeySource, SealedSecrets};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::{Catalog, RuntimeError, files};
@@ -176,7 +176,7 @@ impl Vault {
 
     /// Opens the sealed secrets `sealed` (a store's JSON) of connection `id` of `tenant`. When
     /// the keyring lacks the key they name, the key file is read again once (a rotation may
-    /// have replaced it) before failing with [`VaultError::WrongMasterKey`].
+    /// have replaced it) before failing with [`remediation_vault::VaultError::WrongMasterKey`].
     pub fn open(
         &self,
         tenant: &str,
@@ -391,22 +391,6 @@ pub async fn rotate_master_key(
     Ok(summary)
 }
 
-/// Opens every sealed connection of every tenant with the vault, to prove the keys in force
-/// open them all (`keys rotate` checks this before it drops the old keys); the failures.
-pub async fn unreadable_connections(store: &dyn Store, vault: &Vault) -> Result<Vec<ConnectionFailure>, RuntimeError> {
-    let mut failed = Vec::new();
-    for sealed in store.all_sealed_connections().await.map_err(RuntimeError::Store)? {
-        if let Err(e) = vault.open(&sealed.tenant, &sealed.id, &sealed.secrets) {
-            failed.push(ConnectionFailure {
-                id: format!("{}/{}", sealed.tenant, sealed.id),
-                type_name: String::new(),
-                error: crate::error::chain(&e),
-            });
-        }
-    }
-    Ok(failed)
-}
-
 /// Why `id` cannot be a new managed connection's id: not well formed, or a connector of the
 /// configuration file has it.
 pub fn check_new_id(config_ids: &[String], id: &str, config_file: &Path) -> Result<(), RuntimeError> {
@@ -420,12 +404,4 @@ pub fn check_new_id(config_ids: &[String], id: &str, config_file: &Path) -> Resu
         }));
     }
     Ok(())
-}
-
-/// The errors a vault may give, for callers that match on them.
-pub fn vault_error(e: &RuntimeError) -> Option<&VaultError> {
-    match e {
-        RuntimeError::Vault { source } => Some(source),
-        _ => None,
-    }
 }
