@@ -8,6 +8,7 @@ mod campaigns;
 mod cli;
 mod client;
 mod concurrency;
+mod connections;
 mod connectors;
 mod console;
 mod controls;

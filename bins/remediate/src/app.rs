@@ -35,6 +35,8 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::EmergencyAccess { .. } if cli.server.is_some() => Err(only_local("emergency-access")),
         Command::Migrate if cli.server.is_some() => Err(only_local("migrate")),
         Command::Store { .. } if cli.server.is_some() => Err(only_local("store")),
+        Command::Connections { .. } if cli.server.is_some() => Err(only_local("connections")),
+        Command::Keys { .. } if cli.server.is_some() => Err(only_local("keys")),
         Command::Init { force } => init(&cli, *force).await,
         Command::Migrate => crate::storecmd::migrate(&cli).await,
         Command::Store { command } => crate::storecmd::run(&cli, command).await,
@@ -219,7 +221,7 @@ impl Ctx {
         // A missing data directory is reported by `build`, which says to run `init`.
         let key = loaded.audit_key().map_err(runtime_failure)?;
         let signing = loaded.signing_key().map_err(runtime_failure)?;
-        let local = Local::build(&loaded.config, &loaded.dir, key, signing, &cli.tenant)
+        let local = Local::build(&loaded.config, &loaded.dir, key, signing, &cli.tenant, Some(&loaded.path))
             .await
             .map_err(|f| f.context(format!("using configuration {}", loaded.path.display())))?;
         Ok(Self { backend: Backend::Local(Box::new(local)), actor, format: cli.output })
@@ -334,6 +336,8 @@ impl Ctx {
                 Ok(0)
             }
             Command::Connectors { command } => self.connectors(command.is_some()).await,
+            Command::Connections { command } => self.connections(command).await,
+            Command::Keys { command } => self.keys(command).await,
             Command::Plan { id } => self.plan(*id).await,
             Command::Settings { command } => self.settings(command).await,
             Command::Tenants { command } => self.tenants(command).await,

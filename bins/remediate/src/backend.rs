@@ -200,6 +200,7 @@ impl Local {
         key: Option<AuditKey>,
         signing: Option<LogSigningKey>,
         tenant: &remediation_core::TenantId,
+        config_file: Option<&Path>,
     ) -> Result<Self, Failure> {
         let mut options = RuntimeOptions {
             // No server delivers to this file: archiving does not wait for it.
@@ -212,6 +213,7 @@ impl Local {
                 .archive_does_not_wait(),
             ],
             signing_key: signing.map(Arc::new),
+            config_file: config_file.map(Path::to_path_buf),
             ..RuntimeOptions::default()
         };
         if let Ok(point) = std::env::var("REMEDIATION_FAILPOINT") {
@@ -885,7 +887,7 @@ impl Backend {
                 let mut all = Vec::new();
                 // Not the engine's connectors: those answer health and permissions from a
                 // cache, and an operator asking wants the provider's answer now.
-                for c in l.runtime.connectors() {
+                for c in l.runtime.connectors().await.map_err(remediation_service::ServiceError::from)? {
                     all.push(ConnectorView::of(c.as_ref(), check).await);
                 }
                 Ok(all)

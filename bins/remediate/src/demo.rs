@@ -47,7 +47,7 @@ pub(crate) async fn run(format: Format) -> Result<u8, Failure> {
     let alice = Actor::new("local:alice", Role::Requester);
     let bob = Actor::new("local:bob", Role::Approver);
     let carol = Actor::new("local:carol", Role::Approver);
-    let ctx = Local::build(&config, &dir, Some(key), None, &remediation_core::TenantId::default()).await?;
+    let ctx = Local::build(&config, &dir, Some(key), None, &remediation_core::TenantId::default(), None).await?;
     let json = format == Format::Json;
     let say = |step: &str| if json { Ok(()) } else { outln!("\n== {step}") };
     let mut steps = Vec::new();

@@ -95,6 +95,32 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("emergency-access verify", "remediate emergency-access verify --note \"logged in with the sealed account\""),
     ("emergency-access status", "remediate emergency-access status"),
     ("connectors", "remediate connectors\n  remediate connectors check"),
+    (
+        "connections",
+        "remediate connections list\n  remediate --actor local:root connections add --type scim --id scim-eu \\\n      --settings '{\"base_url\": \"https://scim.example.eu/scim/v2\", \"token\": {\"sealed\": \"token\"}}' \\\n      --secret token=@/run/secrets/scim-eu-token --scope-domain example.eu",
+    ),
+    ("connections list", "remediate connections list\n  remediate connections list --output json"),
+    ("connections show", "remediate connections show scim-eu\n  remediate connections show scim-eu --output json"),
+    (
+        "connections add",
+        "remediate --actor local:root connections add --type scim --id scim-eu \\\n      --settings @scim-eu.json --secret token=@/run/secrets/scim-eu-token --scope-domain example.eu\n  printf %s \"$TOKEN\" | remediate --actor local:root connections add --type okta --id okta-us \\\n      --settings '{\"org_url\": \"https://acme.okta.com\", \"token\": {\"sealed\": \"token\"}}' --secret token=-",
+    ),
+    (
+        "connections update",
+        "remediate --actor local:root connections update scim-eu --secret token=@/run/secrets/new-token\n  remediate --actor local:root connections update scim-eu --scope-domain example.eu --scope-domain example.de",
+    ),
+    ("connections test", "remediate --actor local:root connections test scim-eu"),
+    ("connections disable", "remediate --actor local:root connections disable scim-eu"),
+    ("connections enable", "remediate --actor local:root connections enable scim-eu"),
+    (
+        "connections rm",
+        "remediate --actor local:root connections rm scim-eu\n  remediate --actor local:root connections rm scim-eu --yes",
+    ),
+    ("keys", "remediate --actor local:root keys rotate"),
+    (
+        "keys rotate",
+        "remediate --actor local:root keys rotate\n  remediate --actor local:root keys rotate --rewrap-only   # master key in an env var set to NEW,OLD",
+    ),
     ("connectors check", "remediate connectors check --output json"),
     ("report", "remediate report metrics --since 30d"),
     (

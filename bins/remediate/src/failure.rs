@@ -69,8 +69,11 @@ impl From<EngineError> for Failure {
                     remediation_core::StoreError::LeaseLost { .. }
                     | remediation_core::StoreError::StaleLease { .. }
                     | remediation_core::StoreError::CampaignConflict { .. }
-                    | remediation_core::StoreError::TenantConflict(_),
+                    | remediation_core::StoreError::TenantConflict(_)
+                    | remediation_core::StoreError::ConnectionConflict { .. }
+                    | remediation_core::StoreError::ConnectionChanged { .. },
                 ) => ExitCode::Refused,
+                EngineError::Store(remediation_core::StoreError::ConnectionNotFound(_)) => ExitCode::NotFound,
                 EngineError::Store(remediation_core::StoreError::CampaignNotFound(_)) => ExitCode::NotFound,
                 _ => ExitCode::Internal,
             }
@@ -129,7 +132,9 @@ pub(crate) fn runtime_failure(e: RuntimeError) -> Failure {
         | RuntimeError::Settings(_)
         | RuntimeError::Connector { .. }
         | RuntimeError::UnknownConnectorType { .. }
-        | RuntimeError::Events { .. } => ExitCode::Usage,
+        | RuntimeError::Events { .. }
+        | RuntimeError::RotateEnvKey { .. }
+        | RuntimeError::ConnectionId { .. } => ExitCode::Usage,
         RuntimeError::UnearnedAuto { .. } => ExitCode::Refused,
         RuntimeError::UnknownTenant { .. } => ExitCode::NotFound,
         _ => ExitCode::Internal,

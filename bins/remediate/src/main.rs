@@ -7,6 +7,7 @@ mod admin;
 mod app;
 mod backend;
 mod bulk;
+mod connectionscmd;
 mod controlscmd;
 mod demo;
 mod events;
@@ -312,6 +313,20 @@ pub(crate) enum Command {
         /// What to do (default: list).
         #[command(subcommand)]
         command: Option<ConnectorsCommand>,
+    },
+    /// Managed connections: connectors created at run time with their secrets sealed in the
+    /// store (add, list, show, test, update, disable, enable, rm); the configuration file's
+    /// connectors are listed read-only. Local data directory only.
+    Connections {
+        /// What to do.
+        #[command(subcommand)]
+        command: connectionscmd::ConnectionsCommand,
+    },
+    /// The master key that seals managed connections' secrets (`keys rotate`). Local only.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: connectionscmd::KeysCommand,
     },
     /// Audit trail commands.
     Audit {

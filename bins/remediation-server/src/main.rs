@@ -97,6 +97,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let options = RuntimeOptions {
         store: Some(store),
         signing_key: loaded.signing_key()?.map(Arc::new),
+        config_file: Some(loaded.path.clone()),
         ..RuntimeOptions::default()
     };
     let runtime = Runtime::build(&loaded.config, &loaded.dir, None, options)

@@ -175,6 +175,12 @@ impl From<EngineError> for ApiError {
             EngineError::Store(StoreError::CampaignConflict { .. }) => {
                 Self::new(StatusCode::CONFLICT, "conflict", message).with_details(json!({"rule": "campaign"}))
             }
+            EngineError::Store(StoreError::ConnectionConflict { .. } | StoreError::ConnectionChanged { .. }) => {
+                Self::new(StatusCode::CONFLICT, "conflict", message).with_details(json!({"rule": "connection"}))
+            }
+            EngineError::Store(StoreError::ConnectionNotFound(id)) => {
+                Self::not_found(message).with_details(json!({"connection": id}))
+            }
             EngineError::Store(StoreError::CampaignNotFound(name)) => {
                 Self::not_found(message).with_details(json!({"campaign": name}))
             }

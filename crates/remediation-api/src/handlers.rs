@@ -660,7 +660,8 @@ pub(crate) async fn connectors(
     // A check makes live provider calls with the connectors' credentials: admins only.
     caller.require(if q.check { Role::Admin } else { Role::Viewer })?;
     let mut all = Vec::new();
-    for c in state.runtime().connectors() {
+    let connectors = state.runtime().connectors().await.map_err(remediation_service::ServiceError::from)?;
+    for c in connectors {
         all.push(ConnectorView::of(c.as_ref(), q.check).await);
     }
     Ok(Json(all))

@@ -37,6 +37,7 @@
 
 mod auth;
 pub mod campaigns;
+pub mod connections;
 mod error;
 mod extract;
 mod findings;

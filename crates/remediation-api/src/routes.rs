@@ -9,7 +9,7 @@
 //! with a body 413 and 415; every route 408 (the request outlasted the server's limit), 414
 //! (the URI is longer than [`MAX_URI_BYTES`]) and 500.
 
-use axum::routing::{MethodRouter, get, patch, post};
+use axum::routing::{MethodRouter, delete, get, patch, post};
 use remediation_core::Role;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::ApiState;
 use crate::error::ErrorBody;
 use crate::types as t;
-use crate::{campaigns, findings, handlers as h};
+use crate::{campaigns, connections as c, findings, handlers as h};
 
 /// The longest request URI (path and query) the API reads; longer ones are answered 414.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
@@ -31,6 +31,8 @@ pub enum Verb {
     Post,
     /// `PATCH`.
     Patch,
+    /// `DELETE`.
+    Delete,
 }
 
 impl Verb {
@@ -40,6 +42,7 @@ impl Verb {
             Self::Get => "get",
             Self::Post => "post",
             Self::Patch => "patch",
+            Self::Delete => "delete",
         }
     }
 
@@ -49,6 +52,7 @@ impl Verb {
             Self::Get => axum::http::Method::GET,
             Self::Post => axum::http::Method::POST,
             Self::Patch => axum::http::Method::PATCH,
+            Self::Delete => axum::http::Method::DELETE,
         }
     }
 }
@@ -212,6 +216,11 @@ impl Route {
 
 const ACTION_404: Answer = err(404, "no such action");
 const CAMPAIGN_404: Answer = err(404, "no such campaign");
+const CONNECTION_404: Answer = err(404, "no such connection");
+const CONNECTION_409: Answer = err(
+    409,
+    "refused: the id is taken, the connection changed since `revision`, or it is the configuration file's (read-only; `details.rule`)",
+);
 const ACTION_409: Answer =
     err(409, "not allowed in the action's current state (`details.current_state`), or refused by a safety rule");
 const TARGET_404: Answer =
@@ -842,6 +851,114 @@ pub const ROUTES: &[Route] = &[
         media: JSON,
         own: &[ok(200, "the connectors"), err(403, "the role is not enough (`check=true` needs admin)")],
         handler: || get(h::connectors),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/connections",
+        role: Some(Role::Viewer),
+        operation_id: "list_connections",
+        summary: "Every connection: the configuration file's (read-only) and the managed ones, secrets never shown",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<c::ConnectionList>,
+        media: JSON,
+        own: &[ok(200, "the connections")],
+        handler: || get(c::list),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/connections",
+        role: Some(Role::Admin),
+        operation_id: "create_connection",
+        summary: "Create a managed connection; its secrets are write-only, sealed as they arrive",
+        request: RequestBody::Required(schema::<c::NewConnectionBody>),
+        query: None,
+        response: schema::<remediation_service::connections::ConnectionView>,
+        media: JSON,
+        own: &[
+            ok(201, "the connection, as stored (secret names only)"),
+            err(400, "invalid request (`details.field`: the id, the settings, a secret's name)"),
+            CONNECTION_409,
+        ],
+        handler: || post(c::create),
+    },
+    Route {
+        method: Verb::Get,
+        path: "/v1/connections/{id}",
+        role: Some(Role::Viewer),
+        operation_id: "get_connection",
+        summary: "One connection: settings without secrets, secret names, scope, last check",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<remediation_service::connections::ConnectionView>,
+        media: JSON,
+        own: &[ok(200, "the connection"), CONNECTION_404],
+        handler: || get(c::show),
+    },
+    Route {
+        method: Verb::Patch,
+        path: "/v1/connections/{id}",
+        role: Some(Role::Admin),
+        operation_id: "update_connection",
+        summary: "Change a managed connection's settings, secrets (write-only, replacing all) or scope",
+        request: RequestBody::Required(schema::<c::ConnectionPatch>),
+        query: None,
+        response: schema::<remediation_service::connections::ConnectionView>,
+        media: JSON,
+        own: &[ok(200, "the connection, changed"), CONNECTION_404, CONNECTION_409],
+        handler: || patch(c::update),
+    },
+    Route {
+        method: Verb::Delete,
+        path: "/v1/connections/{id}",
+        role: Some(Role::Admin),
+        operation_id: "delete_connection",
+        summary: "Remove a managed connection and its sealed secrets",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<c::ConnectionRemoved>,
+        media: JSON,
+        own: &[ok(200, "removed"), CONNECTION_404, CONNECTION_409],
+        handler: || delete(c::remove),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/connections/{id}/test",
+        role: Some(Role::Admin),
+        operation_id: "test_connection",
+        summary: "Run a connection's health and permission checks now and record them",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<remediation_service::connections::ConnectionTest>,
+        media: JSON,
+        own: &[ok(200, "what the checks found"), CONNECTION_404],
+        handler: || post(c::test),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/connections/{id}/disable",
+        role: Some(Role::Admin),
+        operation_id: "disable_connection",
+        summary: "Stop using a managed connection: not built, never selected",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<remediation_service::connections::ConnectionView>,
+        media: JSON,
+        own: &[ok(200, "the connection, disabled"), CONNECTION_404, CONNECTION_409],
+        handler: || post(c::disable),
+    },
+    Route {
+        method: Verb::Post,
+        path: "/v1/connections/{id}/enable",
+        role: Some(Role::Admin),
+        operation_id: "enable_connection",
+        summary: "Use a disabled managed connection again",
+        request: RequestBody::None,
+        query: None,
+        response: schema::<remediation_service::connections::ConnectionView>,
+        media: JSON,
+        own: &[ok(200, "the connection, enabled"), CONNECTION_404, CONNECTION_409],
+        handler: || post(c::enable),
     },
     Route {
         method: Verb::Get,

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use remediation_audit::AuditKey;
 use remediation_core::Role;
 use remediation_core::factory::{BuildError, ConnectorFactory};
+use remediation_core::store::ConnectionScope;
 use remediation_gates::PolicySettings;
 use remediation_limiter::Limits;
 use schemars::JsonSchema;
@@ -59,6 +60,13 @@ pub struct Config {
     /// directory; a PostgreSQL database for several servers.
     #[serde(default, skip_serializing_if = "StoreSettings::is_default")]
     pub store: StoreSettings,
+    /// The master key that seals the secrets of managed connections: `master_key_env` or
+    /// `master_key_file` (relative to the data directory), each holding one base64 key or a
+    /// keyring (one key per line; comma-separated in a variable), current first. Absent:
+    /// `master.key` in the data directory, created the first time a connection with secrets
+    /// is added. Keep a copy away from the store's backups.
+    #[serde(default, skip_serializing_if = "is_default_vault")]
+    pub vault: remediation_vault::MasterKeySource,
     /// Where engine events (transitions, held actions, breaker trips, fixes that did not
     /// hold) are sent, besides the data directory's `events.jsonl`.
     #[cfg(feature = "notify")]
@@ -440,6 +448,13 @@ fn default_check_ttl_secs() -> u64 {
     60
 }
 
+/// The key of a connector's selection scope (see [`ConnectorConfig::scope`]).
+pub const SCOPE_KEY: &str = "scope";
+
+fn is_default_vault(source: &remediation_vault::MasterKeySource) -> bool {
+    *source == remediation_vault::MasterKeySource::default()
+}
+
 impl ConnectorConfig {
     /// A connector of `type_name` named `id` with `settings` (the table's other keys) and the
     /// default check TTL.
@@ -476,12 +491,29 @@ impl ConnectorConfig {
         std::time::Duration::from_secs(self.check_ttl_secs)
     }
 
-    /// The settings a connector factory reads: the table without `type` and
-    /// `check_ttl_secs`, with `id`.
+    /// The targets this connector is meant for, from its `scope` table (`scope = { domains =
+    /// [...], accounts = [...] }`): among several healthy connectors that can do an action, one
+    /// whose scope names the target's email domain or AWS account is chosen. Absent: empty,
+    /// matching everything. A `scope` that is not a table is a setting of the connector's own
+    /// (Entra's token scope is a string) and is left to it.
+    pub fn scope(&self) -> Result<ConnectionScope, String> {
+        match self.settings.get(SCOPE_KEY) {
+            Some(value @ toml::Value::Table(_)) => {
+                value.clone().try_into().map_err(|e: toml::de::Error| format!("`scope`: {}", e.message()))
+            }
+            _ => Ok(ConnectionScope::default()),
+        }
+    }
+
+    /// The settings a connector factory reads: the table without `type`, `check_ttl_secs`
+    /// and a `scope` table, with `id`.
     pub fn factory_settings(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
         map.insert("id".to_owned(), serde_json::Value::String(self.id.clone()));
         for (key, value) in &self.settings {
+            if key == SCOPE_KEY && value.is_table() {
+                continue;
+            }
             // A TOML value always has a JSON form (a datetime becomes its text).
             let value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
             map.insert(key.clone(), value);
@@ -621,6 +653,9 @@ fn check_connector(
             ),
         ));
     };
+    if let Err(message) = c.scope() {
+        return Err((key_line(text, index, &[SCOPE_KEY.to_owned()]), "connectors.scope".to_owned(), message));
+    }
     match factory.check(&c.factory_settings()) {
         Ok(()) => Ok(()),
         Err(BuildError::Settings { mut key, message }) => {
@@ -898,6 +933,30 @@ path = "sandbox.json"
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_scope_table_is_the_selection_scope_and_other_scopes_stay_the_connectors() {
+        let table: toml::Table =
+            toml::from_str("path = \"d.json\"\nscope = { domains = [\"example.com\"], accounts = [\"123456789012\"] }")
+                .expect("toml");
+        let c = ConnectorConfig::new("sandbox", "s", table);
+        let scope = c.scope().expect("scope");
+        assert_eq!(
+            (scope.domains.as_slice(), scope.accounts.as_slice()),
+            (&["example.com".to_owned()][..], &["123456789012".to_owned()][..])
+        );
+        assert!(c.factory_settings().get("scope").is_none(), "the factory never sees the selection scope");
+        let own: toml::Table = toml::from_str("scope = \"https://graph.microsoft.com/.default\"").expect("toml");
+        let entra = ConnectorConfig::new("entra", "e", own);
+        assert!(entra.scope().expect("none").is_empty());
+        assert_eq!(
+            entra.factory_settings()["scope"],
+            "https://graph.microsoft.com/.default",
+            "a string scope is the connector's"
+        );
+        let bad: toml::Table = toml::from_str("scope = { domain = \"typo\" }").expect("toml");
+        assert!(ConnectorConfig::new("sandbox", "s", bad).scope().is_err());
+    }
     use super::*;
 
     #[track_caller]

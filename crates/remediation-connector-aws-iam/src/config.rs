@@ -33,6 +33,10 @@ pub struct AwsIamConfig {
     /// File whose content (trimmed) is the secret access key.
     #[serde(default)]
     pub secret_access_key_file: Option<PathBuf>,
+    /// The managed connection's sealed secret holding the secret access key (only in a
+    /// connection created with `remediate connections add`).
+    #[serde(default)]
+    pub secret_access_key_sealed: Option<String>,
     /// Name of the environment variable holding a session token, for temporary credentials.
     #[serde(default)]
     pub session_token_env: Option<String>,
@@ -90,6 +94,7 @@ impl AwsIamConfig {
             access_key_id_env: access_key_id_env.into(),
             secret_access_key_env: Some(secret_access_key_env.into()),
             secret_access_key_file: None,
+            secret_access_key_sealed: None,
             session_token_env: None,
             protected_users: Vec::new(),
             max_attempts: default_max_attempts(),
@@ -141,6 +146,10 @@ impl CredentialSource for AwsIamConfig {
 
     fn secret_access_key_file(&self) -> Option<&Path> {
         self.secret_access_key_file.as_deref()
+    }
+
+    fn secret_access_key_sealed(&self) -> Option<&str> {
+        self.secret_access_key_sealed.as_deref()
     }
 
     fn session_token_env(&self) -> Option<&str> {

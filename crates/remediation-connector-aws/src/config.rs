@@ -33,6 +33,10 @@ pub struct AwsConfig {
     /// File whose content (trimmed) is the secret access key.
     #[serde(default)]
     pub secret_access_key_file: Option<PathBuf>,
+    /// The managed connection's sealed secret holding the secret access key (only in a
+    /// connection created with `remediate connections add`).
+    #[serde(default)]
+    pub secret_access_key_sealed: Option<String>,
     /// Name of the environment variable holding a session token, for temporary credentials.
     #[serde(default)]
     pub session_token_env: Option<String>,
@@ -119,6 +123,7 @@ impl AwsConfig {
             access_key_id_env: access_key_id_env.into(),
             secret_access_key_env: Some(secret_access_key_env.into()),
             secret_access_key_file: None,
+            secret_access_key_sealed: None,
             session_token_env: None,
             s3_kms_key_id: None,
             rds_backup_retention_days: default_retention(),
@@ -204,6 +209,10 @@ impl CredentialSource for AwsConfig {
 
     fn secret_access_key_file(&self) -> Option<&Path> {
         self.secret_access_key_file.as_deref()
+    }
+
+    fn secret_access_key_sealed(&self) -> Option<&str> {
+        self.secret_access_key_sealed.as_deref()
     }
 
     fn session_token_env(&self) -> Option<&str> {

@@ -21,6 +21,11 @@ pub trait CredentialSource {
     fn secret_access_key_file(&self) -> Option<&Path>;
     /// Name of the environment variable holding a session token.
     fn session_token_env(&self) -> Option<&str>;
+    /// The managed connection's sealed secret holding the secret access key (see
+    /// [`remediation_core::secret_source::sealed`]); none by default.
+    fn secret_access_key_sealed(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Why the credentials could not be read.
@@ -48,8 +53,21 @@ pub enum CredentialsError {
         #[source]
         source: io::Error,
     },
-    /// Neither or both of `secret_access_key_env` and `secret_access_key_file` are set.
-    #[error("connector {connector} needs exactly one of `secret_access_key_env` and `secret_access_key_file`")]
+    /// The sealed secret named by `secret_access_key_sealed` cannot be read.
+    #[error("cannot read the secret access key of connector {connector}")]
+    Sealed {
+        /// The connector's id.
+        connector: String,
+        /// Why (outside a managed connection's build, or no such secret).
+        #[source]
+        source: remediation_core::secret_source::SecretSourceError,
+    },
+    /// None or several of `secret_access_key_env`, `secret_access_key_file` and
+    /// `secret_access_key_sealed` are set.
+    #[error(
+        "connector {connector} needs exactly one of `secret_access_key_env`, `secret_access_key_file` and \
+         `secret_access_key_sealed`"
+    )]
     SecretSource {
         /// The connector's id.
         connector: String,
@@ -111,6 +129,14 @@ impl AwsCredentials {
         };
         let access_key_id = env("access_key_id_env", source.access_key_id_env())?;
         let secret = match (source.secret_access_key_env(), source.secret_access_key_file()) {
+            (None, None) if source.secret_access_key_sealed().is_some() => {
+                let name = source.secret_access_key_sealed().unwrap_or_default();
+                remediation_core::secret_source::sealed(name)
+                    .map_err(|source| CredentialsError::Sealed { connector: connector.to_owned(), source })?
+            }
+            _ if source.secret_access_key_sealed().is_some() => {
+                return Err(CredentialsError::SecretSource { connector: connector.to_owned() });
+            }
             (Some(name), None) => SecretString::from(env("secret_access_key_env", name)?),
             (None, Some(path)) => {
                 let text = std::fs::read_to_string(path).map_err(|e| CredentialsError::SecretFile {

@@ -1,5 +1,5 @@
-//! Where a configured secret comes from: an environment variable or a file, never the
-//! configuration file itself.
+//! Where a configured secret comes from: an environment variable, a file, or (for a managed
+//! connection) the connection's secrets sealed in the store, never the configuration itself.
 
 use std::path::PathBuf;
 
@@ -10,8 +10,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::HttpError;
 
-/// A secret named in configuration: `{ env = "OKTA_API_TOKEN" }` or
-/// `{ file = "/run/secrets/okta-key.pem" }`. Surrounding whitespace is trimmed.
+/// A secret named in configuration: `{ env = "OKTA_API_TOKEN" }`,
+/// `{ file = "/run/secrets/okta-key.pem" }`, or, in a managed connection's settings,
+/// `{ sealed = "token" }` (the connection's secret `token`, read through
+/// [`remediation_core::secret_source::sealed`] while the connection is built). Surrounding
+/// whitespace is trimmed.
 ///
 /// A secret written inline (`token = "00abc..."`) is refused, and the error does not quote
 /// it.
@@ -22,6 +25,8 @@ pub enum SecretSource {
     Env(String),
     /// Read from this file.
     File(PathBuf),
+    /// The managed connection's secret of this name, sealed in the store.
+    Sealed(String),
 }
 
 impl SecretSource {
@@ -42,6 +47,14 @@ impl SecretSource {
                     reason: e.kind().to_string(),
                 })?,
             ),
+            Self::Sealed(name) => {
+                // The reason goes into `what`, which the error prints: it says where a sealed
+                // secret can be read, and names the secret, never a value.
+                return remediation_core::secret_source::sealed(name).map_err(|e| HttpError::Credential {
+                    what: format!("sealed secret `{name}`: {e}"),
+                    reason: e.to_string(),
+                });
+            }
         };
         let trimmed = value.trim();
         if trimmed.is_empty() {
@@ -51,8 +64,7 @@ impl SecretSource {
     }
 }
 
-const INLINE: &str =
-    "a secret is never written in the configuration: use { env = \"VARIABLE\" } or { file = \"/path\" }";
+const INLINE: &str = "a secret is never written in the configuration: use { env = \"VARIABLE\" }, { file = \"/path\" } or, in a managed connection, { sealed = \"name\" }";
 
 impl<'de> Deserialize<'de> for SecretSource {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -62,7 +74,7 @@ impl<'de> Deserialize<'de> for SecretSource {
             type Value = SecretSource;
 
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("{ env = \"VARIABLE\" } or { file = \"/path\" }")
+                f.write_str("{ env = \"VARIABLE\" }, { file = \"/path\" } or { sealed = \"name\" }")
             }
 
             // Anything but a table is refused without echoing it: it may be the secret.
@@ -88,15 +100,16 @@ impl<'de> Deserialize<'de> for SecretSource {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let Some(key) = map.next_key::<String>()? else {
-                    return Err(de::Error::custom("expected one of `env` or `file`"));
+                    return Err(de::Error::custom("expected one of `env`, `file` or `sealed`"));
                 };
                 let source = match key.as_str() {
                     "env" => SecretSource::Env(map.next_value()?),
                     "file" => SecretSource::File(map.next_value()?),
-                    other => return Err(de::Error::unknown_field(other, &["env", "file"])),
+                    "sealed" => SecretSource::Sealed(map.next_value()?),
+                    other => return Err(de::Error::unknown_field(other, &["env", "file", "sealed"])),
                 };
                 if map.next_key::<String>()?.is_some() {
-                    return Err(de::Error::custom("name exactly one of `env` or `file`"));
+                    return Err(de::Error::custom("name exactly one of `env`, `file` or `sealed`"));
                 }
                 Ok(source)
             }

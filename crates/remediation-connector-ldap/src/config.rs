@@ -21,7 +21,7 @@ pub enum Dialect {
 
 /// Configuration of one LDAP connector.
 ///
-/// Exactly one of `bind_password_env` and `bind_password_file` names where the bind
+/// Exactly one of `bind_password_env`, `bind_password_file` and `bind_password_sealed` names where the bind
 /// password is; the password itself never appears in configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +48,10 @@ pub struct LdapConfig {
     /// Path of a file that holds the bind password (one trailing newline is ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bind_password_file: Option<PathBuf>,
+    /// The managed connection's sealed secret that holds the bind password (only in a
+    /// connection created with `remediate connections add`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_password_sealed: Option<String>,
     /// Subtree the connector acts in: targets outside it are refused, and group searches start here.
     pub base_dn: String,
     /// The server's dialect.
@@ -78,6 +82,13 @@ fn default_page_size() -> u32 {
 impl LdapConfig {
     /// Reads the bind password from the variable or file the configuration names.
     pub fn bind_password(&self) -> Result<SecretString, LdapConnectorError> {
+        if let Some(name) = &self.bind_password_sealed {
+            if self.bind_password_env.is_some() || self.bind_password_file.is_some() {
+                return Err(LdapConnectorError::PasswordSource { connector: self.id.clone() });
+            }
+            return remediation_core::secret_source::sealed(name)
+                .map_err(|source| LdapConnectorError::PasswordSealed { connector: self.id.clone(), source });
+        }
         match (&self.bind_password_env, &self.bind_password_file) {
             (Some(_), Some(_)) | (None, None) => Err(LdapConnectorError::PasswordSource { connector: self.id.clone() }),
             (Some(var), None) => match std::env::var(var) {

@@ -11,10 +11,21 @@ use remediation_core::{ConnectorError, ConnectorErrorKind};
 #[non_exhaustive]
 pub enum LdapConnectorError {
     /// Neither or both of `bind_password_env` and `bind_password_file` are set.
-    #[error("LDAP connector {connector}: set exactly one of bind_password_env and bind_password_file")]
+    #[error(
+        "LDAP connector {connector}: set exactly one of bind_password_env, bind_password_file and bind_password_sealed"
+    )]
     PasswordSource {
         /// The connector identifier.
         connector: String,
+    },
+    /// The sealed secret named by `bind_password_sealed` cannot be read.
+    #[error("LDAP connector {connector}: cannot read the bind password")]
+    PasswordSealed {
+        /// The connector identifier.
+        connector: String,
+        /// Why (outside a managed connection's build, or no such secret).
+        #[source]
+        source: remediation_core::secret_source::SecretSourceError,
     },
     /// The environment variable that should hold the password is unset or empty.
     #[error("LDAP connector {connector}: environment variable {var} is unset or empty")]

@@ -39,6 +39,10 @@ pub struct PostgresConfig {
     /// Path of a file that holds the password (one trailing newline is ignored).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// The managed connection's sealed secret that holds the password (only in a connection
+    /// created with `remediate connections add`).
+    #[serde(default)]
+    pub password_sealed: Option<String>,
     /// Roles no action may touch, in addition to superusers and the connecting role, which
     /// are always protected. Compared by OID, whatever name or `oid:` a target uses.
     #[serde(default)]
@@ -64,6 +68,7 @@ impl PostgresConfig {
             url: url.into(),
             password_env: None,
             password_file: None,
+            password_sealed: None,
             protected_roles: Vec::new(),
             connect_timeout_secs: default_connect_timeout(),
             ca_file: None,
@@ -72,6 +77,14 @@ impl PostgresConfig {
 
     /// Loads the password from `password_env` or `password_file`; `None` when neither is set.
     pub fn load_password(&self) -> Result<Option<SecretString>, PostgresError> {
+        if let Some(name) = &self.password_sealed {
+            if self.password_env.is_some() || self.password_file.is_some() {
+                return Err(PostgresError::TwoPasswordSources { id: self.id.clone() });
+            }
+            return remediation_core::secret_source::sealed(name)
+                .map(Some)
+                .map_err(|source| PostgresError::PasswordSealed { id: self.id.clone(), source });
+        }
         match (&self.password_env, &self.password_file) {
             (Some(_), Some(_)) => Err(PostgresError::TwoPasswordSources { id: self.id.clone() }),
             (Some(var), None) => match std::env::var(var) {

@@ -37,10 +37,19 @@ pub enum PostgresError {
         id: String,
     },
     /// Both `password_env` and `password_file` are set.
-    #[error("connector {id}: set at most one of `password_env` and `password_file`")]
+    #[error("connector {id}: set at most one of `password_env`, `password_file` and `password_sealed`")]
     TwoPasswordSources {
         /// The connector.
         id: String,
+    },
+    /// The sealed secret named by `password_sealed` cannot be read.
+    #[error("connector {id}: cannot read the password")]
+    PasswordSealed {
+        /// The connector.
+        id: String,
+        /// Why (outside a managed connection's build, or no such secret).
+        #[source]
+        source: remediation_core::secret_source::SecretSourceError,
     },
     /// The password variable is unset or not UTF-8.
     #[error("connector {id}: environment variable {var} is not set (or not UTF-8)")]

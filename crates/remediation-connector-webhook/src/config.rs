@@ -33,6 +33,11 @@ pub struct WebhookConfig {
     /// File holding the HMAC signing secret (surrounding whitespace is ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_file: Option<PathBuf>,
+    /// The managed connection's sealed secret that holds the HMAC signing secret (only in a
+    /// connection created with `remediate connections add`); instead of `secret_env` and
+    /// `secret_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_sealed: Option<String>,
     /// Whole-request timeout per attempt, in seconds (default 30).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -68,9 +73,10 @@ impl WebhookConfig {
     /// Reads the signing secret from the named variable or file. Errors name the variable or
     /// file, never the value.
     pub fn load_secret(&self) -> Result<SecretString, WebhookError> {
-        let source = match (&self.secret_env, &self.secret_file) {
-            (Some(var), None) => SecretSource::Env(var.clone()),
-            (None, Some(path)) => SecretSource::File(path.clone()),
+        let source = match (&self.secret_env, &self.secret_file, &self.secret_sealed) {
+            (Some(var), None, None) => SecretSource::Env(var.clone()),
+            (None, Some(path), None) => SecretSource::File(path.clone()),
+            (None, None, Some(name)) => SecretSource::Sealed(name.clone()),
             _ => return Err(WebhookError::SecretSource { id: self.id.clone() }),
         };
         source.load().map_err(|source| WebhookError::Secret { id: self.id.clone(), source })

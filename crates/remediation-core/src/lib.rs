@@ -68,11 +68,11 @@ pub use policy::{
 pub use snapshot::{CanonicalTarget, Plan, PlannedChange, Snapshot};
 pub use store::{
     ActionDetail, ActionFilter, ActionLeases, ActionStore, ApiToken, AuditArchive, AuditBody, AuditFilter, AuditLog,
-    AuditRecord, BeginOutcome, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict, Credential, DeliveryStore,
-    DetailUpdate, Fence, LeafHash, Lease, LeaseRequest, LeaseStore, LimitReached, LimitStore, MarkAdvance, Page,
-    PageRequest, ParkedRecord, PendingChange, PendingStatus, Principal, PrincipalKind, PrincipalStore, ReplayOutcome,
-    SafetyStore, SequencingBacklog, SessionStore, SettingsRecord, Settlement, SinkMark, SlotRequest, StateChange,
-    Store, StoreError, StoredPublicKey, StoredTreeHead, TenantStore, TransitionRecord,
+    AuditRecord, BeginOutcome, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict, ConnectionStore,
+    Credential, DeliveryStore, DetailUpdate, Fence, LeafHash, Lease, LeaseRequest, LeaseStore, LimitReached,
+    LimitStore, MarkAdvance, Page, PageRequest, ParkedRecord, PendingChange, PendingStatus, Principal, PrincipalKind,
+    PrincipalStore, ReplayOutcome, SafetyStore, SequencingBacklog, SessionStore, SettingsRecord, Settlement, SinkMark,
+    SlotRequest, StateChange, Store, StoreError, StoredPublicKey, StoredTreeHead, TenantStore, TransitionRecord,
 };
 pub use tenant::{MAX_TENANT_NAME, Tenant, TenantId, TenantNameError};
 

@@ -95,6 +95,36 @@ impl Catalog {
         configs.iter().map(|c| self.build(c, context)).collect()
     }
 
+    /// Builds connector `id` of type `type_name` from `settings` (a managed connection's,
+    /// without `id`), naming it in the error.
+    pub fn build_settings(
+        &self,
+        type_name: &str,
+        id: &str,
+        settings: &Value,
+        context: &BuildContext,
+    ) -> Result<Arc<dyn Connector>, RuntimeError> {
+        let mut with_id = settings.clone();
+        if let Some(map) = with_id.as_object_mut() {
+            map.insert("id".to_owned(), Value::String(id.to_owned()));
+        }
+        let Some(factory) = self.get(type_name) else {
+            return Err(RuntimeError::UnknownConnectorType {
+                id: id.to_owned(),
+                kind: type_name.to_owned(),
+                known: self.factories.iter().map(|f| f.type_name()).collect::<Vec<_>>().join(", "),
+            });
+        };
+        factory.build(id, &with_id, context).map_err(|e| RuntimeError::Connector {
+            id: id.to_owned(),
+            kind: factory.type_name(),
+            source: match e {
+                BuildError::Failed(source) => source,
+                other => Box::new(other),
+            },
+        })
+    }
+
     fn build(&self, config: &ConnectorConfig, context: &BuildContext) -> Result<Arc<dyn Connector>, RuntimeError> {
         let Some(factory) = self.get(config.type_name()) else {
             return Err(RuntimeError::UnknownConnectorType {
@@ -135,7 +165,14 @@ impl Catalog {
                         "type".to_owned(),
                         json!({"description": format!("{} (`{}`).", factory.title(), factory.type_name()), "type": "string", "const": factory.type_name()}),
                     );
-                    properties.insert("check_ttl_secs".to_owned(), check_ttl_schema());
+                    properties.insert("check_ttl_secs".to_owned(), common_schema("check_ttl_secs"));
+                    // A connector with a `scope` setting of its own (Entra's token scope, a
+                    // string) takes either; the selection scope is always a table.
+                    let scope = match properties.remove("scope") {
+                        Some(own) => json!({"anyOf": [own, scope_schema()]}),
+                        None => scope_schema(),
+                    };
+                    properties.insert("scope".to_owned(), scope);
                 }
                 let required = object.entry("required").or_insert_with(|| Value::Array(Vec::new()));
                 if let Some(required) = required.as_array_mut() {
@@ -172,12 +209,31 @@ impl Catalog {
     }
 }
 
-/// The schema of `check_ttl_secs`, as the configuration's own type describes it.
-fn check_ttl_schema() -> Value {
-    let config = schemars::schema_for!(ConnectorConfig);
-    config
-        .get("properties")
-        .and_then(|p| p.get("check_ttl_secs"))
-        .cloned()
-        .unwrap_or_else(|| json!({"type": "integer"}))
+/// The schema of a connector's selection scope table (`scope = { domains, accounts }`).
+fn scope_schema() -> Value {
+    let mut generator =
+        schemars::generate::SchemaSettings::default().with(|s| s.inline_subschemas = true).into_generator();
+    let mut schema = generator.root_schema_for::<remediation_core::store::ConnectionScope>().to_value();
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("$schema");
+        object.remove("title");
+        object.insert(
+            "description".to_owned(),
+            json!(
+                "The targets this connector is meant for: among several healthy connectors that can do an \
+                   action, one whose scope names the target's email domain or AWS account is chosen; empty \
+                   matches everything."
+            ),
+        );
+    }
+    schema
+}
+
+/// The schema of `key`, a key every connector shares, as the configuration's own type
+/// describes it (its definitions inlined).
+fn common_schema(key: &str) -> Value {
+    let mut generator =
+        schemars::generate::SchemaSettings::default().with(|s| s.inline_subschemas = true).into_generator();
+    let config = generator.root_schema_for::<ConnectorConfig>();
+    config.get("properties").and_then(|p| p.get(key)).cloned().unwrap_or_else(|| json!({}))
 }

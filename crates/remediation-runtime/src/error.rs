@@ -122,6 +122,50 @@ pub enum RuntimeError {
         /// What happened to it.
         message: String,
     },
+    /// A configured connector's `scope` table cannot be read.
+    #[error("connector `{id}`: {message}")]
+    ConnectorScope {
+        /// The connector.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A managed connection could not be read, stored or changed (conflict, changed
+    /// meanwhile, not found, or a store failure).
+    #[error(transparent)]
+    Connection(remediation_core::StoreError),
+    /// The master key cannot be read, or a connection's secrets cannot be sealed or opened.
+    #[error(transparent)]
+    Vault {
+        /// What the vault said (a wrong master key names the key ids).
+        source: remediation_vault::VaultError,
+    },
+    /// A connection's sealed secrets are not in the vault's format.
+    #[error("the sealed secrets of connection `{id}` cannot be read: {why}")]
+    SealedFormat {
+        /// The connection.
+        id: String,
+        /// What is wrong (never the content).
+        why: String,
+    },
+    /// `keys rotate` was asked of a master key kept in an environment variable, which this
+    /// process cannot rewrite.
+    #[error(
+        "the master key comes from the environment variable `{var}`, which `keys rotate` cannot rewrite. \
+         Rotate it by hand: generate a key (`openssl rand -base64 32`), set `{var}` to `NEW,OLD` for every \
+         process (servers and CLI) and restart them, run `remediate keys rotate --rewrap-only`, then set \
+         `{var}` to `NEW` alone and restart again"
+    )]
+    RotateEnvKey {
+        /// The variable.
+        var: String,
+    },
+    /// A managed connection's id is not well formed.
+    #[error("{why}")]
+    ConnectionId {
+        /// What is wrong.
+        why: String,
+    },
     /// The store failed while reading the settings.
     #[error("cannot read the safety settings from the store")]
     Store(#[source] remediation_core::StoreError),
@@ -172,4 +216,19 @@ pub enum RuntimeError {
         /// What is wrong.
         why: String,
     },
+}
+
+/// `e` and its causes, joined with `: `, for a report that carries errors as text.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
 }

@@ -28,6 +28,7 @@
 
 pub mod access;
 pub mod catalog;
+pub mod connections;
 pub mod earned;
 mod error;
 pub mod files;
@@ -161,6 +162,9 @@ pub struct RuntimeOptions {
     /// processes may execute on one data directory. `None` (the default): `[execution]
     /// lease_ttl_secs` of the configuration.
     pub lease_ttl: Option<std::time::Duration>,
+    /// The configuration file the binary loaded, named in errors about its connectors (which
+    /// are read-only at run time).
+    pub config_file: Option<PathBuf>,
     /// The store, opened already with [`store::open`] (as the binaries do, so a PostgreSQL
     /// store can be connected asynchronously). `None`: the SQLite store `[store]` names (by
     /// default `remediation.db` in the data directory), opened here.
@@ -185,10 +189,19 @@ pub struct Active {
 #[derive(Clone)]
 struct Parts {
     store: Arc<dyn Store>,
-    /// The connectors as built, for operator checks that must reach the provider now.
-    connectors: Vec<Arc<dyn Connector>>,
+    /// The configuration file's connectors as built, for operator checks that must reach the
+    /// provider now.
+    connectors: Vec<connections::ConnectorEntry>,
     /// The same connectors with their health and permission checks cached, for the engine.
     checked: Vec<Arc<dyn Connector>>,
+    /// The connector types, which build managed connections too.
+    catalog: Catalog,
+    /// What a factory may use.
+    context: BuildContext,
+    /// The master keyring that opens managed connections' secrets.
+    vault: Arc<connections::Vault>,
+    /// The configuration file, when the binary named it (for errors about its connectors).
+    config_file: Option<PathBuf>,
     clock: Arc<dyn Clock>,
     limits: Limits,
     seed: PolicySettings,
@@ -197,8 +210,70 @@ struct Parts {
     lease: remediation_core::LeaseRequest,
 }
 
+/// The tenant's enabled managed connections as built at one connections revision.
+#[derive(Default)]
+struct ManagedSet {
+    /// Each built connection: its id and revision, the uncached entry, the cached connector.
+    built: Vec<(String, u64, connections::ConnectorEntry, Arc<dyn Connector>)>,
+    /// The enabled connections left out, and why.
+    failures: Vec<connections::ConnectionFailure>,
+}
+
+/// What the active engine was built from, and it.
+struct Current {
+    /// The settings document (`None`: the seed).
+    settings: Option<serde_json::Value>,
+    /// The connections revision (`None`: not read yet).
+    revision: Option<u64>,
+    /// The managed connections built at that revision.
+    managed: Arc<ManagedSet>,
+    /// The engine.
+    active: Active,
+}
+
 impl Parts {
-    fn assemble(&self, stored: Option<serde_json::Value>) -> Result<Active, RuntimeError> {
+    /// Builds the enabled managed connections of the tenant, reusing those of `previous` whose
+    /// revision is unchanged; one that cannot be built is left out and reported.
+    async fn load_managed(&self, previous: &ManagedSet) -> Result<ManagedSet, RuntimeError> {
+        let stored = self.store.connections().await.map_err(RuntimeError::Connection)?;
+        let tenant = self.store.connection_tenant();
+        let mut set = ManagedSet::default();
+        for c in stored.into_iter().filter(|c| c.enabled) {
+            if self.connectors.iter().any(|e| e.connector.id() == c.id) {
+                set.failures.push(connections::ConnectionFailure {
+                    id: c.id.clone(),
+                    type_name: c.type_name.clone(),
+                    error: format!("the configuration file defines a connector `{}` too; it is used instead", c.id),
+                });
+                continue;
+            }
+            if let Some(reused) = previous.built.iter().find(|b| b.0 == c.id && b.1 == c.revision) {
+                set.built.push(reused.clone());
+                continue;
+            }
+            match connections::build_managed(&self.catalog, &self.vault, &tenant, &c, &self.context) {
+                Ok(connector) => {
+                    let ttl = time::Duration::seconds(60);
+                    let checked = Arc::new(CachedChecks::new(connector.clone(), self.clock.clone(), ttl));
+                    let entry = connections::ConnectorEntry {
+                        connector,
+                        source: connections::ConnectorSource::Managed,
+                        type_name: c.type_name.clone(),
+                        scope: c.scope.clone(),
+                    };
+                    set.built.push((c.id.clone(), c.revision, entry, checked));
+                }
+                Err(e) => set.failures.push(connections::ConnectionFailure {
+                    id: c.id.clone(),
+                    type_name: c.type_name.clone(),
+                    error: error::chain(&e),
+                }),
+            }
+        }
+        Ok(set)
+    }
+
+    fn assemble(&self, stored: Option<serde_json::Value>, managed: &ManagedSet) -> Result<Active, RuntimeError> {
         let (settings, source) = match stored {
             // Settings stored by an earlier version are migrated as they are read (a control
             // override without a scope becomes lower-only); the next change stores them so.
@@ -210,7 +285,7 @@ impl Parts {
         let policy = Pipeline::standard(settings.clone()).map_err(RuntimeError::Settings)?;
         let mut engine = Engine::new(EngineParts {
             store: self.store.clone(),
-            connectors: self.checked.clone(),
+            connectors: self.checked.iter().cloned().chain(managed.built.iter().map(|b| b.3.clone())).collect(),
             clock: self.clock.clone(),
             policy: Arc::new(policy),
             limits: Arc::new(self.limits.clone()),
@@ -226,14 +301,17 @@ impl Parts {
 /// A connector of the configuration, built, with the tenant it belongs to.
 struct OwnedConnector {
     tenant: TenantId,
-    connector: Arc<dyn Connector>,
+    entry: connections::ConnectorEntry,
     checked: Arc<dyn Connector>,
 }
 
 /// The connectors of `tenant`: as built, and with their checks cached.
 #[allow(clippy::type_complexity, reason = "two parallel lists, as the parts keep them")]
-fn owned_by(owned: &[OwnedConnector], tenant: &TenantId) -> (Vec<Arc<dyn Connector>>, Vec<Arc<dyn Connector>>) {
-    owned.iter().filter(|o| &o.tenant == tenant).map(|o| (o.connector.clone(), o.checked.clone())).unzip()
+fn owned_by(
+    owned: &[OwnedConnector],
+    tenant: &TenantId,
+) -> (Vec<connections::ConnectorEntry>, Vec<Arc<dyn Connector>>) {
+    owned.iter().filter(|o| &o.tenant == tenant).map(|o| (o.entry.clone(), o.checked.clone())).unzip()
 }
 
 /// What the runtimes of one installation's tenants share.
@@ -263,8 +341,8 @@ pub struct Runtime {
     /// the log grows, so signing a head and proving a record cost O(log n), not a read of
     /// every leaf.
     subtrees: tokio::sync::Mutex<remediation_audit::SubtreeCache>,
-    /// The settings document the active engine was built from (`None`: the seed) and it.
-    current: Mutex<(Option<serde_json::Value>, Active)>,
+    /// What the active engine was built from (settings, connections) and it.
+    current: Mutex<Current>,
     /// Delivers the audit log to every event and audit sink.
     relay: Arc<relay::Relay>,
 }
@@ -306,22 +384,35 @@ impl Runtime {
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let context =
             BuildContext { data_dir: dir.to_owned(), clock: clock.clone(), failpoints: options.failpoints.clone() };
-        let built = options.catalog.unwrap_or_default().build_all(&config.connectors, &context)?;
+        let catalog = options.catalog.unwrap_or_default();
+        let built = catalog.build_all(&config.connectors, &context)?;
         let owned: Vec<OwnedConnector> = built
             .into_iter()
             .zip(&config.connectors)
-            .map(|(c, config)| {
-                let ttl = time::Duration::try_from(config.check_ttl()).unwrap_or(time::Duration::MAX);
-                let checked = Arc::new(CachedChecks::new(c.clone(), clock.clone(), ttl)) as Arc<dyn Connector>;
-                OwnedConnector { tenant: config.tenant.clone().unwrap_or_default(), connector: c, checked }
+            .map(|(connector, c)| {
+                let ttl = time::Duration::try_from(c.check_ttl()).unwrap_or(time::Duration::MAX);
+                let checked = Arc::new(CachedChecks::new(connector.clone(), clock.clone(), ttl)) as Arc<dyn Connector>;
+                let entry = connections::ConnectorEntry {
+                    connector,
+                    source: connections::ConnectorSource::Config,
+                    type_name: c.type_name().to_owned(),
+                    scope: c
+                        .scope()
+                        .map_err(|message| RuntimeError::ConnectorScope { id: c.id().to_owned(), message })?,
+                };
+                Ok(OwnedConnector { tenant: c.tenant.clone().unwrap_or_default(), entry, checked })
             })
-            .collect();
+            .collect::<Result<_, RuntimeError>>()?;
         let tenant = store.tenant_id();
         let (connectors, checked) = owned_by(&owned, &tenant);
         let parts = Parts {
             store,
             connectors,
             checked,
+            catalog,
+            context,
+            vault: Arc::new(connections::Vault::from_config(config, dir)),
+            config_file: options.config_file,
             clock,
             limits: config.limits.clone(),
             seed: config.policy.clone(),
@@ -334,7 +425,8 @@ impl Runtime {
                 i64::try_from(config.actors.confirmation_window_secs).unwrap_or(i64::MAX).max(60),
             ),
         };
-        let active = parts.assemble(None)?;
+        let managed = Arc::new(ManagedSet::default());
+        let active = parts.assemble(None, &managed)?;
         let mut sinks = options.sinks;
         sinks.extend(sinks_from_config(config, dir)?);
         check_sink_names(&sinks)?;
@@ -358,7 +450,7 @@ impl Runtime {
             family,
             signer: Arc::new(Mutex::new(options.signing_key)),
             subtrees: tokio::sync::Mutex::new(remediation_audit::SubtreeCache::new()),
-            current: Mutex::new((None, active)),
+            current: Mutex::new(Current { settings: None, revision: None, managed, active }),
         })
     }
 
@@ -414,7 +506,8 @@ impl Runtime {
     fn sibling(&self, tenant: &TenantId) -> Result<Runtime, RuntimeError> {
         let (connectors, checked) = owned_by(&self.family.connectors, tenant);
         let parts = Parts { store: self.parts.store.for_tenant(tenant), connectors, checked, ..self.parts.clone() };
-        let active = parts.assemble(None)?;
+        let managed = Arc::new(ManagedSet::default());
+        let active = parts.assemble(None, &managed)?;
         let sinks = sinks_from_config(&self.family.config, &self.dir)?;
         let mut relay = relay::Relay::new(parts.store.clone(), sinks, parts.clock.clone(), parts.lease.holder.clone())
             .with_options(relay_options(&self.family.config));
@@ -428,21 +521,30 @@ impl Runtime {
             family: self.family.clone(),
             signer: self.signer.clone(),
             subtrees: tokio::sync::Mutex::new(remediation_audit::SubtreeCache::new()),
-            current: Mutex::new((None, active)),
+            current: Mutex::new(Current { settings: None, revision: None, managed, active }),
             relay: Arc::new(relay),
         })
     }
 
     /// The engine in force: rebuilt when the policy settings kept in the store differ from
-    /// those the current engine was built with. One cheap store read.
+    /// those the current engine was built with, or when the tenant's managed connections
+    /// changed (their revision moved): two cheap store reads.
     pub async fn active(&self) -> Result<Active, RuntimeError> {
         let state = self.parts.store.safety_state().await.map_err(RuntimeError::Store)?;
-        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        if current.0 != state.settings {
-            let active = self.parts.assemble(state.settings.clone())?;
-            *current = (state.settings, active);
+        let revision = self.parts.store.connections_revision().await.map_err(RuntimeError::Connection)?;
+        let (same_settings, same_revision, previous) = {
+            let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+            (current.settings == state.settings, current.revision == Some(revision), current.managed.clone())
+        };
+        if same_settings && same_revision {
+            return Ok(self.current.lock().unwrap_or_else(PoisonError::into_inner).active.clone());
         }
-        Ok(current.1.clone())
+        let managed =
+            if same_revision { previous } else { Arc::new(self.parts.load_managed(previous.as_ref()).await?) };
+        let active = self.parts.assemble(state.settings.clone(), &managed)?;
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        *current = Current { settings: state.settings, revision: Some(revision), managed, active: active.clone() };
+        Ok(active)
     }
 
     /// Refuses policy settings seeded from the configuration file (nothing changed them in
@@ -487,11 +589,52 @@ impl Runtime {
         &self.parts.store
     }
 
-    /// The configured connectors, without the engine's cache of health and permission checks:
-    /// what an operator's explicit check (`remediate connectors check`) calls, so it always
-    /// reaches the provider.
-    pub fn connectors(&self) -> &[Arc<dyn Connector>] {
-        &self.parts.connectors
+    /// Every connector in force, the configuration file's and the tenant's enabled managed
+    /// connections (brought up to date first), without the engine's cache of health and
+    /// permission checks: what an operator's explicit check (`remediate connectors check`)
+    /// calls, so it always reaches the provider.
+    pub async fn connectors(&self) -> Result<Vec<Arc<dyn Connector>>, RuntimeError> {
+        Ok(self.connector_entries().await?.into_iter().map(|e| e.connector).collect())
+    }
+
+    /// As [`Runtime::connectors`], each with where it comes from and its scope (what
+    /// connector selection reads).
+    pub async fn connector_entries(&self) -> Result<Vec<connections::ConnectorEntry>, RuntimeError> {
+        self.active().await?;
+        let managed = self.current.lock().unwrap_or_else(PoisonError::into_inner).managed.clone();
+        Ok(self.parts.connectors.iter().cloned().chain(managed.built.iter().map(|b| b.2.clone())).collect())
+    }
+
+    /// The enabled managed connections that could not be built, and why (brought up to date
+    /// first).
+    pub async fn connection_failures(&self) -> Result<Vec<connections::ConnectionFailure>, RuntimeError> {
+        self.active().await?;
+        Ok(self.current.lock().unwrap_or_else(PoisonError::into_inner).managed.failures.clone())
+    }
+
+    /// The ids of the configuration file's connectors (read-only at run time).
+    pub fn config_connector_ids(&self) -> Vec<String> {
+        self.parts.connectors.iter().map(|e| e.connector.id().to_owned()).collect()
+    }
+
+    /// The configuration file, when the binary named it ([`RuntimeOptions::config_file`]).
+    pub fn config_file(&self) -> Option<&Path> {
+        self.parts.config_file.as_deref()
+    }
+
+    /// The master keyring of managed connections' secrets.
+    pub fn vault(&self) -> &Arc<connections::Vault> {
+        &self.parts.vault
+    }
+
+    /// The connector types.
+    pub fn catalog(&self) -> &Catalog {
+        &self.parts.catalog
+    }
+
+    /// What a connector factory may use (the data directory, the clock).
+    pub fn build_context(&self) -> &BuildContext {
+        &self.parts.context
     }
 
     /// The blast-radius limits in force.

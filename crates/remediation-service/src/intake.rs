@@ -84,7 +84,10 @@ pub async fn intake_entry(
     let engine = active.engine;
     let connector = match &finding.connector {
         Some(c) => c.clone(),
-        None => select_connector(runtime.connectors(), finding.suggested_kind.name(), &finding.target).await?,
+        None => {
+            select_connector(&runtime.connector_entries().await?, finding.suggested_kind.name(), &finding.target)
+                .await?
+        }
     };
     // The store filters by control, so intake reads only this control's actions.
     let candidates: Vec<Action> = engine

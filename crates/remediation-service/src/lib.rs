@@ -24,6 +24,7 @@
 //! `From<ServiceError> for Failure`; both follow this table.
 
 mod campaigns;
+pub mod connections;
 mod connectors;
 pub mod controls;
 mod error;

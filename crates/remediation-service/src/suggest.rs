@@ -63,7 +63,7 @@ pub async fn suggest(runtime: &Runtime, actor: &Actor, request: SuggestRequest) 
     let engine = runtime.active().await?.engine;
     let connector = match &request.connector {
         Some(c) => c.clone(),
-        None => select_connector(runtime.connectors(), request.kind.name(), &request.target).await?,
+        None => select_connector(&runtime.connector_entries().await?, request.kind.name(), &request.target).await?,
     };
     Ok(engine.suggest(request.with_connector(connector), actor).await?)
 }

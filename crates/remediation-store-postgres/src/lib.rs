@@ -65,6 +65,8 @@
 //! | `delivery_marks` (version 6) | (`tenant`, `sink`) key, `delivered_through` (the last `seq` the sink acknowledged or parked), `updated_at`: each event and audit sink's position in the audit log, the outbox; moved by compare-and-set, fenced by the relay's named lease; the runtime role may change them |
 //! | `campaigns` (version 7) | (`tenant`, `name`) key, `created_at`, `record_json`: each campaign (a named import) and how far it got; the runtime role may change them |
 //! | `campaign_entries` (version 7) | (`tenant`, `campaign`, `idx`) key (the campaign references `campaigns`), `entry_json`: a campaign's entries, in order; the runtime role may change them |
+//! | `connections` (version 8) | (`tenant`, `id`) key, `revision`, `record_json` (its secrets only as the vault's ciphertext): managed connections; the runtime role may change them |
+//! | `connection_revisions` (version 8) | `tenant` key, `revision`: grows with every change of a tenant's connections |
 //! | `action_handles` (version 7) | a sequence: each new action's short number (`actions.handle`, unique) |
 //! | `delivery_parked` (version 6) | (`tenant`, `sink`, `seq`) key (the sink references `delivery_marks`), `reason`, `parked_at`, `replay`: the records a sink refused for good, until replayed; the runtime role may change them |
 //!
@@ -89,6 +91,7 @@
 
 mod campaigns;
 mod config;
+mod connections;
 mod delivery;
 mod error;
 mod lease;

@@ -428,6 +428,27 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ALTER TABLE credentials ADD COLUMN also_tenants TEXT[] NOT NULL DEFAULT '{}';
     "#,
     ),
+    // Version 9.
+    (
+        "managed connections and each tenant's counter of their changes",
+        r#"
+    -- Expand only: two new tables the previous release never reads. A managed connection's
+    -- record (JSON; its secrets only as the vault's ciphertext) and its revision, the
+    -- compare-and-set token; the counter moves with every change, so a runtime knows with
+    -- one read when to rebuild its connectors.
+    CREATE TABLE connections (
+        tenant      TEXT NOT NULL DEFAULT 'default',
+        id          TEXT NOT NULL,
+        revision    BIGINT NOT NULL CHECK (revision > 0),
+        record_json TEXT NOT NULL,
+        PRIMARY KEY (tenant, id)
+    );
+    CREATE TABLE connection_revisions (
+        tenant   TEXT NOT NULL PRIMARY KEY,
+        revision BIGINT NOT NULL
+    );
+    "#,
+    ),
 ];
 
 /// Tables the runtime role may change (SELECT, INSERT, UPDATE, DELETE).
@@ -449,6 +470,8 @@ const MUTABLE_TABLES: &[&str] = &[
     "campaigns",
     "campaign_entries",
     "tenants",
+    "connections",
+    "connection_revisions",
 ];
 
 /// Tables the runtime role may only read and append to.

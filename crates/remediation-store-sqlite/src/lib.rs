@@ -60,6 +60,8 @@
 //! | `ui_sessions` (version 13) | (`tenant`, `id_hash`) (PK; hex SHA-256 of the session id, never the id), `token_hash`, `csrf`, `expires_at` (unix ns), `flash_json`: the approval page's sessions; indexed on (`tenant`, `expires_at`) |
 //! | `delivery_marks` (version 14) | (`tenant`, `sink`) (PK), `delivered_through` (the last `seq` the sink acknowledged or parked), `updated_at` (unix ns): each event and audit sink's position in the audit log, the outbox |
 //! | `campaigns` (version 15) | (`tenant`, `name`) (PK), `created_at` (unix ns), `record_json`: each campaign (a named import) and how far it got |
+//! | `connections` (version 16) | (`tenant`, `id`) (PK), `revision`, `record_json` (the [`remediation_core::store::ManagedConnection`]; its secrets only as the vault's ciphertext): managed connections |
+//! | `connection_revisions` (version 16) | `tenant` (PK), `revision`: grows with every change of a tenant's connections |
 //! | `campaign_entries` (version 15) | (`tenant`, `campaign`, `idx`) (PK; the campaign references `campaigns`), `entry_json`: a campaign's entries, in order |
 //! | `delivery_parked` (version 14) | (`tenant`, `sink`, `seq`) (PK; the sink references `delivery_marks`), `reason`, `parked_at` (unix ns), `replay` (0 / 1): the records a sink refused for good, until replayed |
 //! | `audit_checkpoint` (version 2) | one row (`id` = 1): `count` (the last record's `seq`), `head` (its `hash`), `mac` (hex HMAC-SHA256 of `remediation-audit-checkpoint-v1\n{count}\n{head}`) |
@@ -86,6 +88,7 @@
 //! ```
 
 mod campaigns;
+mod connections;
 mod delivery;
 mod error;
 mod lease;
@@ -128,7 +131,7 @@ pub fn open_transfer_store(
 }
 
 /// The schema version this build migrates to (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 16;
+pub const SCHEMA_VERSION: u32 = 17;
 
 /// The schema version of the database at `path`, without opening it as a store (nothing is
 /// created or migrated): `None` when the file does not exist or holds no schema yet.

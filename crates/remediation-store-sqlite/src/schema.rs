@@ -532,6 +532,25 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     -- An operator's token reaches other tenants too (a JSON array of their names).
     ALTER TABLE credentials ADD COLUMN also_tenants TEXT NOT NULL DEFAULT '[]';
     "#,
+    // Version 17.
+    //
+    // Managed connections: connectors created at run time. Each row is the connection's
+    // record (JSON; its secrets only as the vault's ciphertext) and its revision, the
+    // compare-and-set token; `connection_revisions` is each tenant's counter of changes, so a
+    // runtime knows with one read when to rebuild its connectors.
+    r#"
+    CREATE TABLE connections (
+        tenant      TEXT NOT NULL DEFAULT 'default',
+        id          TEXT NOT NULL,
+        revision    INTEGER NOT NULL CHECK (revision > 0),
+        record_json TEXT NOT NULL,
+        PRIMARY KEY (tenant, id)
+    ) STRICT;
+    CREATE TABLE connection_revisions (
+        tenant   TEXT NOT NULL PRIMARY KEY,
+        revision INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The version whose migration also computes the leaf hashes of the records already stored.

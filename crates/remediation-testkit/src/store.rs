@@ -14,7 +14,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use remediation_audit::ChainVerifier;
-use remediation_core::store::{Campaign, CampaignProgress, CampaignStore, Flash, SessionIdHash, UiSession};
+use remediation_core::store::{
+    Campaign, CampaignProgress, CampaignStore, ConnectionHealth, ConnectionStore, Flash, ManagedConnection,
+    SealedConnection, SessionIdHash, UiSession,
+};
 use remediation_core::{
     Action, ActionDetail, ActionFilter, ActionId, ActionLeases, ActionStore, Actor, ApiToken, AuditArchive, AuditBody,
     AuditFilter, AuditLog, AuditRecord, BeginOutcome, ChainHead, ChainReport, Clock, Credential, LeafHash, Lease,
@@ -129,6 +132,10 @@ pub(crate) struct Inner {
     pub(crate) last_handle: u64,
     /// Campaigns by name, with their entries.
     pub(crate) campaigns: BTreeMap<String, (Campaign, Vec<serde_json::Value>)>,
+    /// Managed connections by (tenant, id).
+    pub(crate) connections: BTreeMap<(String, String), ManagedConnection>,
+    /// Each tenant's connections revision.
+    pub(crate) connection_revisions: BTreeMap<String, u64>,
 }
 
 /// What the in-memory store reports as a backend failure.
@@ -1300,6 +1307,154 @@ impl remediation_core::TenantStore for InMemoryStore {
         let mut all = vec![remediation_core::store::default_tenant_record()];
         all.extend(self.shared.created.lock().unwrap_or_else(PoisonError::into_inner).values().cloned());
         Ok(all)
+    }
+}
+
+impl Inner {
+    fn bump_connections(&mut self, tenant: &str) {
+        *self.connection_revisions.entry(tenant.to_owned()).or_default() += 1;
+    }
+
+    fn stored_connection(&self, tenant: &str, id: &str) -> Result<ManagedConnection, StoreError> {
+        self.connections
+            .get(&(tenant.to_owned(), id.to_owned()))
+            .cloned()
+            .ok_or_else(|| StoreError::ConnectionNotFound(id.to_owned()))
+    }
+}
+
+impl InMemoryStore {
+    /// Puts `connection` into the store under another `tenant`, as a second tenant's handle
+    /// would, without an audit record: for tests of tenant isolation.
+    pub fn seed_connection(&self, tenant: &str, connection: ManagedConnection) {
+        let mut inner = self.lock();
+        inner.connections.insert((tenant.to_owned(), connection.id.clone()), connection);
+        inner.bump_connections(tenant);
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for InMemoryStore {
+    fn connection_tenant(&self) -> String {
+        self.tenant.to_string()
+    }
+
+    async fn create_connection(
+        &self,
+        connection: &ManagedConnection,
+        actor: &Actor,
+    ) -> Result<ManagedConnection, StoreError> {
+        let mut inner = self.lock();
+        let key = (self.tenant.to_string(), connection.id.clone());
+        if inner.connections.contains_key(&key) {
+            return Err(StoreError::ConnectionConflict {
+                message: format!("a connection `{}` exists already; choose another id", connection.id),
+            });
+        }
+        let stored = ManagedConnection { revision: 1, ..connection.clone() };
+        inner.noted(remediation_core::store::connection_created_record(actor, &stored))?;
+        inner.connections.insert(key, stored.clone());
+        inner.bump_connections(self.tenant.as_str());
+        Ok(stored)
+    }
+
+    async fn connection(&self, id: &str) -> Result<Option<ManagedConnection>, StoreError> {
+        Ok(self.lock().connections.get(&(self.tenant.to_string(), id.to_owned())).cloned())
+    }
+
+    async fn connections(&self) -> Result<Vec<ManagedConnection>, StoreError> {
+        Ok(self.lock().connections.iter().filter(|((t, _), _)| t == self.tenant.as_str()).map(|(_, c)| c.clone()).collect())
+    }
+
+    async fn update_connection(
+        &self,
+        id: &str,
+        expected_revision: u64,
+        new: &ManagedConnection,
+        actor: &Actor,
+    ) -> Result<ManagedConnection, StoreError> {
+        let mut inner = self.lock();
+        let stored = inner.stored_connection(self.tenant.as_str(), id)?;
+        let next = remediation_core::store::next_connection_revision(&stored, expected_revision, new)?;
+        inner.noted(remediation_core::store::connection_updated_record(actor, &stored, &next))?;
+        inner.connections.insert((self.tenant.to_string(), id.to_owned()), next.clone());
+        inner.bump_connections(self.tenant.as_str());
+        Ok(next)
+    }
+
+    async fn delete_connection(
+        &self,
+        id: &str,
+        expected_revision: u64,
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let stored = inner.stored_connection(self.tenant.as_str(), id)?;
+        if stored.revision != expected_revision {
+            return Err(remediation_core::store::connection_changed(id, expected_revision, stored.revision));
+        }
+        inner.noted(remediation_core::store::connection_deleted_record(actor, &stored, at))?;
+        inner.connections.remove(&(self.tenant.to_string(), id.to_owned()));
+        inner.bump_connections(self.tenant.as_str());
+        Ok(())
+    }
+
+    async fn record_connection_health(&self, id: &str, health: &ConnectionHealth) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let mut stored = inner.stored_connection(self.tenant.as_str(), id)?;
+        stored.health = Some(health.clone());
+        inner.connections.insert((self.tenant.to_string(), id.to_owned()), stored);
+        Ok(())
+    }
+
+    async fn connections_revision(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().connection_revisions.get(self.tenant.as_str()).copied().unwrap_or(0))
+    }
+
+    async fn all_sealed_connections(&self) -> Result<Vec<SealedConnection>, StoreError> {
+        // Every tenant's, as the key rotation needs them.
+        let all: Vec<Arc<Mutex<Inner>>> =
+            self.shared.data.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        let mut out = Vec::new();
+        for inner in all {
+            let inner = inner.lock().unwrap_or_else(PoisonError::into_inner);
+            out.extend(inner.connections.iter().filter_map(|((tenant, id), c)| {
+                c.secrets.clone().map(|secrets| SealedConnection {
+                    tenant: tenant.clone(),
+                    id: id.clone(),
+                    revision: c.revision,
+                    secrets,
+                })
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn replace_sealed(
+        &self,
+        tenant: &str,
+        id: &str,
+        expected_revision: u64,
+        secrets: &serde_json::Value,
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let owner = remediation_core::TenantId::new(tenant).map_err(|e| backend(e.to_string()))?;
+        let handle = self.scoped(&owner);
+        let mut inner = handle.lock();
+        let mut stored = inner.stored_connection(tenant, id)?;
+        if stored.revision != expected_revision {
+            return Err(remediation_core::store::connection_changed(id, expected_revision, stored.revision));
+        }
+        stored.secrets = Some(secrets.clone());
+        stored.revision += 1;
+        stored.updated_at = at;
+        let revision = stored.revision;
+        inner.noted(remediation_core::store::connection_rewrapped_record(actor, tenant, id, revision, at))?;
+        inner.connections.insert((tenant.to_owned(), id.to_owned()), stored);
+        inner.bump_connections(tenant);
+        Ok(revision)
     }
 }
 

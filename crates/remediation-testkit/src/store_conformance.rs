@@ -60,6 +60,10 @@
 //! - [`tenants`]: tenants are created once and listed; a handle of one tenant sees none of
 //!   another's actions, audit records, safety state, limit windows, principals, tokens,
 //!   campaigns or named leases, cannot change them, and has its own audit chain from 1.
+//! - [`connections`]: managed connections are created once per id, changed, rewrapped and
+//!   deleted only by compare-and-set on their revision (one of N concurrent updaters wins),
+//!   their health recorded without moving a revision, the tenant's connections revision moves
+//!   with every change, and every change is audited without the sealed secrets.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -75,10 +79,12 @@ use time::{Duration, OffsetDateTime};
 use crate::{ActionBuilder, action_id, fixed_time, slot, transition};
 
 mod campaigns;
+mod connections;
 mod delivery;
 mod tenants;
 
 pub use campaigns::{campaigns, handles_and_campaign_filter};
+pub use connections::{connections, managed_connection};
 pub use delivery::{delivery_fencing, delivery_marks, outbox_record_fields, parked_replay};
 pub use tenants::tenants;
 
@@ -121,7 +127,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Subject>,
 {
-    let cases: [(&str, Case); 20] = [
+    let cases: [(&str, Case); 21] = [
         ("compare_and_set_race", |s| Box::pin(compare_and_set_race(s))),
         ("lifecycle", |s| Box::pin(lifecycle(s))),
         ("audit_chain", |s| Box::pin(audit_chain(s))),
@@ -142,6 +148,7 @@ where
         ("handles_and_campaign_filter", |s| Box::pin(handles_and_campaign_filter(s))),
         ("campaigns", |s| Box::pin(campaigns(s))),
         ("tenants", |s| Box::pin(tenants(s))),
+        ("connections", |s| Box::pin(connections(s))),
     ];
     for (name, case) in cases {
         let started = Instant::now();

@@ -20,6 +20,9 @@ pub enum VaultError {
         /// The decoded length.
         len: usize,
     },
+    /// The master key's variable or file holds no key.
+    #[error("the master key variable or file holds no key (expected base64 keys, one per line or comma-separated)")]
+    EmptyKeyring,
     /// Neither the variable nor the file of the master key is named.
     #[error("no master key configured: set `master_key_env` or `master_key_file`")]
     NoKeySource,

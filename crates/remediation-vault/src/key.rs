@@ -84,6 +84,11 @@ impl MasterKey {
         self.key.expose_secret()
     }
 
+    /// A second copy of the key (it wipes itself too), for a keyring built from another.
+    pub(crate) fn duplicate(&self) -> Self {
+        Self::from_box(SecretBox::init_with_mut(|key: &mut [u8; KEY_LEN]| key.copy_from_slice(self.bytes())))
+    }
+
     fn from_box(key: SecretBox<[u8; KEY_LEN]>) -> Self {
         let digest = Sha256::digest(key.expose_secret());
         let kid = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();

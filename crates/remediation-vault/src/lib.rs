@@ -38,6 +38,8 @@
 //!
 //! [`rewrap`] decrypts only the data key under the old master key and wraps it under the new
 //! one; the secrets' nonce and ciphertext stay byte for byte as they were.
+//! [`Keyring`] holds the keys in force during and after a rotation: the first seals, every
+//! one opens (found by the key id a blob names), so nothing becomes unreadable midway.
 //!
 //! # Backing up the master key
 //!
@@ -72,8 +74,10 @@
 
 mod error;
 mod key;
+mod keyring;
 mod seal;
 
 pub use error::VaultError;
 pub use key::{MasterKey, MasterKeySource};
+pub use keyring::Keyring;
 pub use seal::{SealedSecrets, open, rewrap, seal};

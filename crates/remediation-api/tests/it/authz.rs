@@ -57,6 +57,8 @@ fn body_for(route: &Route) -> Option<Value> {
         "patch_settings" => json!({"patch": {"min_approvals": 1}, "reason": "matrix"}),
         "create_campaign" => json!({"name": "matrix", "findings": []}),
         "set_kill_switch" => json!({"on": false, "reason": "matrix"}),
+        "create_connection" => json!({"id": "matrix", "type": "sandbox", "settings": {"path": "matrix.json"}}),
+        "update_connection" => json!({"scope": {"domains": ["example.com"]}}),
         "replay_parked_events" => json!({"sink": "events/none", "reason": "matrix"}),
         "create_tenant" => json!({"name": "matrix"}),
         op => match route.request {

@@ -52,6 +52,33 @@ async fn no_token_or_secret_in_logs_or_responses() {
         let (status, body) = env.call(who, method, &path, body).await;
         responses.push(format!("{status} {body}"));
     }
+    // A managed connection's secrets are write-only: sealed, never echoed, never logged.
+    const CONNECTION_SECRET: &str = "connection-secret-never-echoed-4f1e";
+    let created = json!({"id": "sbx-api", "type": "sandbox", "settings": {"path": "api.json"},
+                         "secrets": {"token": CONNECTION_SECRET}, "scope": {"domains": ["example.com"]}});
+    let (status, body) = env.call(Some("admin"), Method::POST, "/v1/connections", Some(created.clone())).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["secret_names"], json!(["token"]), "{body}");
+    responses.push(format!("{status} {body}"));
+    let (status, body) = env.call(Some("requester"), Method::POST, "/v1/connections", Some(created)).await;
+    assert_eq!(status, 403, "admins only: {body}");
+    let patch = json!({"secrets": {"token": format!("{CONNECTION_SECRET}-2")}});
+    for (who, method, path, body) in [
+        (Some("viewer"), Method::GET, "/v1/connections".to_owned(), None),
+        (Some("viewer"), Method::GET, "/v1/connections/sbx-api".to_owned(), None),
+        (Some("admin"), Method::PATCH, "/v1/connections/sbx-api".to_owned(), Some(patch)),
+        (Some("admin"), Method::POST, "/v1/connections/sbx-api/test".to_owned(), None),
+        (Some("admin"), Method::POST, "/v1/connections/sbx-api/disable".to_owned(), None),
+        (Some("admin"), Method::POST, "/v1/connections/sbx-api/enable".to_owned(), None),
+        (Some("viewer"), Method::GET, "/v1/audit".to_owned(), None),
+        (Some("admin"), Method::DELETE, "/v1/connections/sbx-api".to_owned(), None),
+    ] {
+        let (status, body) = env.call(who, method, &path, body).await;
+        assert!(status.is_success(), "{path}: {status} {body}");
+        responses.push(format!("{status} {body}"));
+    }
+    let (status, body) = env.call(Some("admin"), Method::POST, "/v1/connections/sandbox/disable", None).await;
+    assert_eq!(status, 409, "the configuration's connector is read-only: {body}");
     // The approval page: a failed and a good sign-in, an approval through a form.
     let id2 = env.suggest("requester", "engineering").await;
     let mut browser = crate::ui::Browser::new(env.app.clone());
@@ -71,5 +98,6 @@ async fn no_token_or_secret_in_logs_or_responses() {
         assert!(!everything.contains(&hash), "hash of token {name} leaked");
     }
     assert!(!everything.contains("rmt_not-a-token"), "a presented bad token leaked");
+    assert!(!everything.contains(CONNECTION_SECRET), "a connection's secret leaked");
     assert!(!everything.contains(&env.audit_key_hex), "the audit key leaked");
 }

@@ -37,6 +37,7 @@ fn config(server: &Slapd, dialect: Dialect, bind_dn: &str, password: &str) -> Ld
         bind_dn: bind_dn.into(),
         bind_password_env: None,
         bind_password_file: Some(file),
+        bind_password_sealed: None,
         base_dn: BASE.into(),
         dialect,
         protected_dns: Vec::new(),

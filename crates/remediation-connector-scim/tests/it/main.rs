@@ -99,3 +99,41 @@ fn action(kind: ActionKind, target: Target) -> Action {
         campaign: None,
     }
 }
+
+/// A managed connection's `{ sealed = "token" }` builds while its secrets are in scope (the
+/// runtime's build of a managed connection) and fails clearly, naming the secret and never a
+/// value, outside it (a configuration file's connector cannot use a sealed reference).
+#[tokio::test]
+async fn a_sealed_token_builds_inside_a_managed_build_only() {
+    use remediation_core::factory::{BuildContext, ConnectorFactory as _};
+    use remediation_core::secret_source::with_sealed;
+    use secrecy::SecretString;
+
+    let fake = ScimFake::start(scim::sample_directory()).await.unwrap();
+    let settings = serde_json::json!({"id": "scim-managed", "base_url": fake.base_url(), "token": {"sealed": "token"}});
+    let context = BuildContext {
+        data_dir: std::env::temp_dir(),
+        clock: Arc::new(remediation_core::SystemClock),
+        failpoints: None,
+    };
+    let secrets = std::collections::BTreeMap::from([("token".to_owned(), SecretString::from(scim::WRITE_TOKEN))]);
+    let built =
+        with_sealed(&secrets, || remediation_connector_scim::FACTORY.build("scim-managed", &settings, &context))
+            .expect("builds inside the scope");
+    assert!(built.health().await.unwrap().healthy, "the sealed token authenticates");
+    let outside = match remediation_connector_scim::FACTORY.build("scim-managed", &settings, &context) {
+        Ok(_) => panic!("a sealed reference outside a managed build must fail"),
+        Err(e) => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            text
+        }
+    };
+    assert!(outside.contains("sealed") && outside.contains("managed connection"), "{outside}");
+    assert!(!outside.contains(scim::WRITE_TOKEN));
+}

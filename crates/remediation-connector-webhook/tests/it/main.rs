@@ -38,6 +38,7 @@ pub(crate) fn config(url: &str) -> WebhookConfig {
         url: url.to_owned(),
         secret_env: Some("REMEDIATION_TEST_WEBHOOK_SECRET_UNSET".to_owned()),
         secret_file: None,
+        secret_sealed: None,
         timeout_secs: 5,
         grant_types: vec![
             entry("app_role", &[KindName::Revoke, KindName::Reduce], Reversibility::Reversible),

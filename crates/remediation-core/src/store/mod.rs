@@ -12,6 +12,7 @@
 //! | [`LeaseStore`] | named leases for single-leader jobs |
 //! | [`SessionStore`] | the approval page's sessions (by the hash of their id), shared by every replica |
 //! | [`CampaignStore`] | named imports of many findings: their entries and how far the import got |
+//! | [`ConnectionStore`] | managed connections (connectors created at run time, secrets sealed), compare-and-set on their revision, each change audited |
 //! | [`DeliveryStore`] | each event and audit sink's high-water mark in the audit log (the outbox), and the records a sink refused |
 //! | [`TenantStore`] | the installation's tenants, and a handle scoped to each: every other concern reads and writes only its handle's tenant |
 //!
@@ -34,6 +35,7 @@
 mod action;
 mod audit;
 mod campaigns;
+mod connections;
 mod delivery;
 mod lease;
 mod limits;
@@ -51,6 +53,12 @@ pub use audit::{
 pub use campaigns::{
     Campaign, CampaignProgress, CampaignReason, CampaignStore, MAX_CAMPAIGN_NAME, advance as advance_campaign,
     check_campaign_name,
+};
+pub use connections::{
+    ConnectionHealth, ConnectionScope, ConnectionStore, MAX_CONNECTION_ID, ManagedConnection, SealedConnection,
+    changed as connection_changed, check_connection_id, created_record as connection_created_record,
+    deleted_record as connection_deleted_record, next_revision as next_connection_revision,
+    rewrapped_record as connection_rewrapped_record, updated_record as connection_updated_record,
 };
 pub use delivery::{DeliveryStore, Fence, MarkAdvance, ParkedRecord, ReplayOutcome, Settlement, SinkMark};
 pub use lease::{ActionLeases, Lease, LeaseRequest, LeaseStore, expiry};
@@ -553,6 +561,27 @@ pub enum StoreError {
     /// A tenant of this name exists already.
     #[error("tenant `{0}` exists already")]
     TenantConflict(String),
+    /// A connection with this id exists already (in the store, or in the configuration
+    /// file); nothing was written.
+    #[error("{message}")]
+    ConnectionConflict {
+        /// What was refused and why, in plain words.
+        message: String,
+    },
+    /// No managed connection with this id.
+    #[error("no managed connection `{0}`")]
+    ConnectionNotFound(String),
+    /// The connection changed since it was read (another admin or a key rotation changed
+    /// it); nothing was written.
+    #[error("connection `{id}` is at revision {found}, not {expected}: it was changed meanwhile; read it again")]
+    ConnectionChanged {
+        /// The connection.
+        id: String,
+        /// The revision the change expected.
+        expected: u64,
+        /// The revision found.
+        found: u64,
+    },
     /// The store does not implement an optional ability.
     #[error("this store does not support {what}")]
     Unsupported {
@@ -586,6 +615,7 @@ pub trait Store:
     + DeliveryStore
     + CampaignStore
     + TenantStore
+    + ConnectionStore
 {
 }
 
@@ -601,6 +631,7 @@ impl<
         + DeliveryStore
         + CampaignStore
         + TenantStore
+        + ConnectionStore
         + ?Sized,
 > Store for T
 {
@@ -798,13 +829,51 @@ mockall::mock! {
         async fn tenant(&self, name: &crate::TenantId) -> Result<Option<crate::Tenant>, StoreError>;
         async fn tenants(&self) -> Result<Vec<crate::Tenant>, StoreError>;
     }
+
+    #[async_trait::async_trait]
+    impl ConnectionStore for Store {
+        fn connection_tenant(&self) -> String;
+        async fn create_connection(
+            &self,
+            connection: &ManagedConnection,
+            actor: &crate::Actor,
+        ) -> Result<ManagedConnection, StoreError>;
+        async fn connection(&self, id: &str) -> Result<Option<ManagedConnection>, StoreError>;
+        async fn connections(&self) -> Result<Vec<ManagedConnection>, StoreError>;
+        async fn update_connection(
+            &self,
+            id: &str,
+            expected_revision: u64,
+            new: &ManagedConnection,
+            actor: &crate::Actor,
+        ) -> Result<ManagedConnection, StoreError>;
+        async fn delete_connection(
+            &self,
+            id: &str,
+            expected_revision: u64,
+            actor: &crate::Actor,
+            at: OffsetDateTime,
+        ) -> Result<(), StoreError>;
+        async fn record_connection_health(&self, id: &str, health: &ConnectionHealth) -> Result<(), StoreError>;
+        async fn connections_revision(&self) -> Result<u64, StoreError>;
+        async fn all_sealed_connections(&self) -> Result<Vec<SealedConnection>, StoreError>;
+        async fn replace_sealed(
+            &self,
+            tenant: &str,
+            id: &str,
+            expected_revision: u64,
+            secrets: &serde_json::Value,
+            actor: &crate::Actor,
+            at: OffsetDateTime,
+        ) -> Result<u64, StoreError>;
+    }
 }
 
 /// Every store trait, for `use remediation_core::store::prelude::*;` where methods of several
 /// concerns are called on a concrete store.
 pub mod prelude {
     pub use super::{
-        ActionLeases, ActionStore, AuditLog, CampaignStore, DeliveryStore, LeaseStore, LimitStore, PrincipalStore,
-        SafetyStore, SessionStore, Store, TenantStore,
+        ActionLeases, ActionStore, AuditLog, CampaignStore, ConnectionStore, DeliveryStore, LeaseStore, LimitStore,
+        PrincipalStore, SafetyStore, SessionStore, Store, TenantStore,
     };
 }

@@ -52,7 +52,7 @@ async fn a_connector_registered_in_the_catalog_is_configured_and_used_like_a_bui
     let config = Config::load_with(&path, catalog.factories()).unwrap();
     let options = RuntimeOptions { catalog: Some(catalog.clone()), ..RuntimeOptions::default() };
     let runtime = Runtime::build(&config, dir.path(), None, options).unwrap();
-    assert_eq!(runtime.connectors()[0].id(), "echo-1");
+    assert_eq!(runtime.connectors().await.unwrap()[0].id(), "echo-1");
     let engine = runtime.active().await.unwrap().engine;
     let suggestion = engine.suggest(RequestBuilder::new().connector("echo-1").build(), &requester()).await.unwrap();
     assert_eq!(suggestion.action.connector, "echo-1");

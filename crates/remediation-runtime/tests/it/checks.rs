@@ -81,7 +81,7 @@ async fn suggestions_within_the_ttl_ask_for_health_and_permissions_once() {
 
     // The operator's explicit check reaches the provider.
     let mark = s.fake.log().count();
-    let okta = &s.runtime.connectors()[0];
+    let okta = &s.runtime.connectors().await.unwrap()[0];
     assert!(okta.health().await.unwrap().healthy);
     assert!(okta.check_permissions().await.unwrap().can_write());
     assert_eq!(check_calls(&s.fake, mark), one_set);

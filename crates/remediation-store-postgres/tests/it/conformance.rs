@@ -58,3 +58,14 @@ async fn the_store_passes_the_conformance_suite_as_the_runtime_role() {
         db.drop().await;
     }
 }
+
+/// The managed connections case alone, as the runtime role (which the migration granted the
+/// new tables to).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn managed_connections_as_the_runtime_role() {
+    let Some(db) = TestDb::create("managed_connections_as_the_runtime_role").await else {
+        return;
+    };
+    let (_schema, store, _clock) = db.store().await;
+    store_conformance::connections(Subject::new(Arc::new(store))).await;
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use remediation_core::ManualClock;
-use remediation_store_postgres::{MigrateOptions, PostgresConfig, PostgresStore, migrate_with};
+use remediation_store_postgres::{MigrateOptions, PostgresConfig, PostgresStore, SCHEMA_VERSION, migrate_with};
 use tokio_postgres::{Client, NoTls};
 
 /// The variable naming the superuser connection string of the test server.
@@ -77,7 +77,7 @@ impl TestDb {
         let owner = PostgresConfig::from_url(&self.conn(&self.owner, &schema)).expect("owner config");
         let report =
             migrate_with(&owner, &MigrateOptions { runtime_role: Some(self.app.clone()) }).await.expect("migrate");
-        assert_eq!(report.applied, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(report.applied, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
         let app = PostgresConfig::from_url(&self.conn(&self.app, &schema))
             .expect("app config")
             .with_sequencer_interval(None)

@@ -91,7 +91,7 @@ fn four_handles_can_create_the_same_fresh_file_at_once() {
         h.join().expect("thread");
     }
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 16);
+    assert_eq!(version, i64::from(remediation_store_sqlite::SCHEMA_VERSION));
     let store = SqliteStore::open(&path).expect("open");
     let report = store.verify_audit().expect("verify");
     assert!(report.is_intact(), "{report}");

@@ -146,3 +146,49 @@ async fn measure_one_page_against_the_whole_table() {
     let due = store.due(fixed_time() + time::Duration::days(7) + time::Duration::hours(1), 10_000).await.expect("due");
     time("due(now) an hour after the first deadlines", started, due.len());
 }
+
+/// The connections case alone, and a connection of another tenant (a row written as a second
+/// tenant's handle would) is neither listed nor read through this tenant's handle, while key
+/// rotation sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_stay_in_their_tenant() {
+    use remediation_core::store::ConnectionStore as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    let store = Arc::new(SqliteStore::open_with(&path, Some(key())).expect("open"));
+    remediation_testkit::store_conformance::connections(Subject::new(store.clone())).await;
+    let mine = remediation_testkit::store_conformance::managed_connection("shared-id");
+    store.create_connection(&mine, &remediation_testkit::admin()).await.expect("create");
+    let revision = store.connections_revision().await.expect("revision");
+    let theirs = remediation_testkit::store_conformance::managed_connection("theirs");
+    for id in ["theirs", "shared-id"] {
+        let row = remediation_core::store::ManagedConnection { id: id.to_owned(), revision: 1, ..theirs.clone() };
+        let json = serde_json::to_string(&row).expect("json");
+        raw(&path)
+            .execute(
+                "INSERT INTO connections (tenant, id, revision, record_json) VALUES ('other', ?1, 1, ?2)",
+                rusqlite::params![id, json],
+            )
+            .expect("insert another tenant's row");
+    }
+    let listed: Vec<String> = store.connections().await.expect("list").into_iter().map(|c| c.id).collect();
+    assert_eq!(listed, ["okta-us", "shared-id"], "another tenant's connections are not listed");
+    assert_eq!(store.connection("theirs").await.expect("read"), None, "nor read");
+    assert_eq!(store.connection("shared-id").await.expect("read").expect("mine").created_by, mine.created_by);
+    assert_eq!(store.connections_revision().await.expect("revision"), revision, "nor counted");
+    let sealed = store.all_sealed_connections().await.expect("sealed");
+    let tenants: Vec<(&str, &str)> = sealed.iter().map(|s| (s.tenant.as_str(), s.id.as_str())).collect();
+    assert_eq!(
+        tenants,
+        [("default", "okta-us"), ("default", "shared-id"), ("other", "shared-id"), ("other", "theirs")],
+        "rotation sees every tenant"
+    );
+    // A rewrap of another tenant's connection touches that tenant's row only.
+    let blob = serde_json::json!({"kid": "new"});
+    let admin = remediation_testkit::admin();
+    store
+        .replace_sealed("other", "shared-id", 1, &blob, &admin, remediation_testkit::fixed_time())
+        .await
+        .expect("rewrap");
+    assert_eq!(store.connection("shared-id").await.expect("read").expect("mine").secrets, mine.secrets);
+}

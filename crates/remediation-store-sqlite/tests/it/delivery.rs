@@ -95,7 +95,7 @@ async fn a_version_13_store_gains_the_delivery_tables() {
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("open");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 16);
+    assert_eq!(version, i64::from(remediation_store_sqlite::SCHEMA_VERSION));
     assert_eq!(store.register_sink("events/siem", 2, t(0)).await.expect("register"), 2);
     store.advance_sink(&advance("events/siem", 2, 5, &[(4, "HTTP 400")])).await.expect("advance");
     assert_eq!(store.parked(None).await.expect("parked").len(), 1);

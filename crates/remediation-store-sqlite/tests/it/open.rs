@@ -18,7 +18,7 @@ fn a_fresh_file_is_in_wal_mode_at_the_current_schema_version() {
     // Opening again migrates nothing and keeps the version.
     SqliteStore::open(&path).expect("reopen");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 16);
+    assert_eq!(version, i64::from(remediation_store_sqlite::SCHEMA_VERSION));
 }
 
 #[tokio::test]
@@ -43,7 +43,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_chain() {
         .expect("downgrade");
     let store = SqliteStore::open_with(&path, Some(crate::support::key())).expect("open");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 16);
+    assert_eq!(version, i64::from(remediation_store_sqlite::SCHEMA_VERSION));
     let report = store.verify_audit().expect("verify");
     assert_eq!(report.first_break, None);
     // Its records predate checkpoints: reported until adopted.
@@ -193,13 +193,13 @@ fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("r.db");
     drop(SqliteStore::open(&path).expect("open"));
-    raw(&path).pragma_update(None, "user_version", 17).expect("pragma");
+    raw(&path).pragma_update(None, "user_version", 18).expect("pragma");
     let err = SqliteStore::open(&path).expect_err("refused");
-    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 17, supported: 16, .. }), "{err:?}");
+    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 18, supported: 17, .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: database schema version 17 is newer than this build supports (16); upgrade remediate",
+            "{}: database schema version 18 is newer than this build supports (17); upgrade remediate",
             path.display()
         )
     );
@@ -277,4 +277,22 @@ async fn a_version_14_store_gives_its_actions_handles_in_creation_order() {
     assert_eq!(store.action_by_handle(2).await.expect("by handle"), Some(id(2)));
     create(&store, 3, State::PendingApproval, t(5)).await;
     assert_eq!(store.get(id(3)).await.expect("get").action.handle, Some(3), "new ones continue after the largest");
+}
+
+/// A version 15 store (before managed connections) gains the connections tables, empty.
+#[tokio::test]
+async fn a_version_16_store_gains_the_connections_tables() {
+    use remediation_core::store::prelude::*;
+
+    let (_dir, path, store) = crate::support::temp_store();
+    drop(store);
+    raw(&path)
+        .execute_batch("DROP TABLE connection_revisions; DROP TABLE connections; PRAGMA user_version = 16")
+        .expect("downgrade");
+    let store = SqliteStore::open(&path).expect("open");
+    assert!(store.connections().await.expect("connections").is_empty());
+    assert_eq!(store.connections_revision().await.expect("revision"), 0);
+    let created = remediation_testkit::store_conformance::managed_connection("after-upgrade");
+    store.create_connection(&created, &remediation_testkit::admin()).await.expect("create");
+    assert_eq!(store.connections_revision().await.expect("revision"), 1);
 }

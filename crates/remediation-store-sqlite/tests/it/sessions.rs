@@ -66,7 +66,7 @@ async fn a_version_12_store_gains_the_sessions_table() {
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("open");
     let version: i64 = raw(&path).pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!(version, 16);
+    assert_eq!(version, i64::from(remediation_store_sqlite::SCHEMA_VERSION));
     let id = SessionIdHash::of(RAW_ID);
     store.create_session(&id, &session()).await.expect("create");
     assert!(store.session(&id, t(0)).await.expect("get").is_some());

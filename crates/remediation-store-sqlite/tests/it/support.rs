@@ -166,9 +166,12 @@ pub(crate) async fn create(store: &SqliteStore, n: u32, state: State, at: Offset
     d
 }
 
-/// SQL that takes a current file back to how version 15 left it (before tenants): one audit
+/// SQL that takes a current file back to how version 15 left it (before tenants and managed
+/// connections): one audit
 /// chain keyed by `seq`, one safety state row, one checkpoint row. Prefix of every downgrade.
 pub(crate) const UNDO_TENANTS: &str = "
+    DROP TABLE connection_revisions;
+    DROP TABLE connections;
     DROP TABLE tenants;
     ALTER TABLE credentials DROP COLUMN also_tenants;
     CREATE TABLE safety_state (id INTEGER PRIMARY KEY CHECK (id = 1), state_json TEXT NOT NULL) STRICT;
