@@ -114,7 +114,8 @@ impl ConnectionStore for SqliteStore {
         const OP: &str = "cannot update the connection";
         let (id, new, actor) = (id.to_owned(), new.clone(), actor.clone());
         self.write(move |conn, ctx| {
-            let stored = read(conn, &ctx.tenant(), &id, OP)?.ok_or_else(|| StoreError::ConnectionNotFound(id.clone()))?;
+            let stored =
+                read(conn, &ctx.tenant(), &id, OP)?.ok_or_else(|| StoreError::ConnectionNotFound(id.clone()))?;
             let next = next_connection_revision(&stored, expected_revision, &new)?;
             write_row(conn, &ctx.tenant(), &next, OP)?;
             bump(conn, &ctx.tenant(), OP)?;
@@ -134,7 +135,8 @@ impl ConnectionStore for SqliteStore {
         const OP: &str = "cannot delete the connection";
         let (id, actor) = (id.to_owned(), actor.clone());
         self.write(move |conn, ctx| {
-            let stored = read(conn, &ctx.tenant(), &id, OP)?.ok_or_else(|| StoreError::ConnectionNotFound(id.clone()))?;
+            let stored =
+                read(conn, &ctx.tenant(), &id, OP)?.ok_or_else(|| StoreError::ConnectionNotFound(id.clone()))?;
             if stored.revision != expected_revision {
                 return Err(connection_changed(&id, expected_revision, stored.revision));
             }

@@ -1363,7 +1363,13 @@ impl ConnectionStore for InMemoryStore {
     }
 
     async fn connections(&self) -> Result<Vec<ManagedConnection>, StoreError> {
-        Ok(self.lock().connections.iter().filter(|((t, _), _)| t == self.tenant.as_str()).map(|(_, c)| c.clone()).collect())
+        Ok(self
+            .lock()
+            .connections
+            .iter()
+            .filter(|((t, _), _)| t == self.tenant.as_str())
+            .map(|(_, c)| c.clone())
+            .collect())
     }
 
     async fn update_connection(

@@ -49,6 +49,8 @@ fn body_for(route: &Route) -> Option<Value> {
         "set_kill_switch" => Some(json!({"on": true, "reason": "matrix"})),
         "replay_parked_events" => Some(json!({"sink": "events/none", "reason": "matrix"})),
         "create_tenant" => Some(json!({"name": "evil"})),
+        "create_connection" => Some(json!({"id": "matrix", "type": "sandbox", "settings": {"path": "matrix.json"}})),
+        "update_connection" => Some(json!({"scope": {"domains": ["example.com"]}})),
         _ => match route.request {
             RequestBody::None => None,
             _ => Some(json!({"note": "matrix"})),
@@ -302,4 +304,36 @@ async fn an_operators_token_reaches_its_tenants_with_the_role_held_there() {
     env.add_tenant("beta").await;
     let (status, _) = env.call(Some("ops"), Method::GET, "/v1/tenants/beta/actions", None).await;
     assert_eq!(status, 404, "a tenant it does not list");
+}
+
+/// A tenant's managed connections are its own: listed, shown and used in that tenant only,
+/// and a connection id of one tenant is free in another.
+#[tokio::test]
+async fn managed_connections_belong_to_their_tenant() {
+    let env = two_tenants().await;
+    remediation_connector_sandbox::write_sample(env.dir.path().join("managed-acme.json")).unwrap();
+    let created = json!({"id": "managed", "type": "sandbox", "settings": {"path": "managed-acme.json"},
+                         "secrets": {"token": "acme-only"}});
+    let (status, body) =
+        env.call(Some("acme-admin"), Method::POST, "/v1/tenants/acme/connections", Some(created.clone())).await;
+    assert_eq!(status, 201, "{body}");
+    let (_, listed) = env.call(Some("admin"), Method::GET, "/v1/connections", None).await;
+    assert!(!listed.to_string().contains("\"managed\""), "not the default tenant's: {listed}");
+    let (status, _) = env.call(Some("admin"), Method::GET, "/v1/connections/managed", None).await;
+    assert_eq!(status, 404);
+    let (status, _) = env.call(Some("admin"), Method::GET, "/v1/tenants/acme/connections/managed", None).await;
+    assert_eq!(status, 404, "the default tenant's admin does not reach acme");
+    // acme's engine uses it; the default tenant's does not know it.
+    let (status, body) = env
+        .call(Some("acme-requester"), Method::POST, "/v1/tenants/acme/actions", Some(revoke_in("managed", "admins")))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) =
+        env.call(Some("requester"), Method::POST, "/v1/actions", Some(revoke_in("managed", "admins"))).await;
+    assert_eq!(status, 400);
+    // The same id is free in the default tenant.
+    let mut mine = created;
+    mine["settings"]["path"] = json!("sandbox.json");
+    let (status, body) = env.call(Some("admin"), Method::POST, "/v1/connections", Some(mine)).await;
+    assert_eq!(status, 201, "{body}");
 }
