@@ -27,6 +27,7 @@
 mod actions;
 mod campaigns;
 mod charts;
+mod connections;
 mod dashboard;
 mod reports;
 
@@ -131,6 +132,8 @@ pub(crate) fn router(api: ApiState) -> Router {
         .route("/ui/campaigns", get(campaigns::list))
         .route("/ui/campaigns/{name}", get(campaigns::page))
         .route("/ui/controls", get(campaigns::controls))
+        .route("/ui/connections", get(connections::page).post(connections::add))
+        .route("/ui/connections/{id}/{button}", post(connections::button))
         .route("/ui/reports", get(reports::page))
         .route("/ui/reports/compliance", get(reports::compliance))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
@@ -468,6 +471,23 @@ async fn check_post(
     }
 }
 
+/// The checks of a form of another shape: same origin, a live session, its CSRF token `csrf`.
+async fn check_csrf(ui: &Ui, headers: &HeaderMap, csrf: &str) -> Result<Signed, Box<Response>> {
+    if !same_origin(headers) {
+        return Err(Box::new(forbidden("the request came from another site")));
+    }
+    let signed = match ui.signed_in(headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(Box::new(forbidden("sign in first: the session is missing or expired"))),
+        Err(e) => return Err(Box::new(error_page(&e))),
+    };
+    if same_secret(&signed.csrf, csrf) {
+        Ok(signed)
+    } else {
+        Err(Box::new(forbidden("the form's CSRF token is missing or wrong; reload the page and try again")))
+    }
+}
+
 async fn logout(AxState(ui): AxState<Ui>, headers: HeaderMap, form: Result<Form<PostForm>, FormRejection>) -> Response {
     let signed = match check_post(&ui, &headers, &form).await {
         Ok(s) => s,
@@ -498,6 +518,7 @@ const NAV: &[NavItem] = &[
     NavItem { key: "actions", href: "/ui/actions", label: "Actions" },
     NavItem { key: "campaigns", href: "/ui/campaigns", label: "Campaigns" },
     NavItem { key: "controls", href: "/ui/controls", label: "Controls" },
+    NavItem { key: "connections", href: "/ui/connections", label: "Connections" },
     NavItem { key: "reports", href: "/ui/reports", label: "Reports" },
 ];
 

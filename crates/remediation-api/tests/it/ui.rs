@@ -540,3 +540,80 @@ async fn a_session_survives_a_restart() {
     assert!(!page.body.contains("action=\"/login\""), "still signed in after the restart: {}", page.body);
     assert_eq!(page.csrf(), csrf, "the same session");
 }
+
+/// The console manages connections: an admin adds one (its secret typed once, sealed, never
+/// shown again), tests, disables, enables and deletes it (deleting needs its id typed); a
+/// viewer sees them without any form, and a requester's post changes nothing.
+#[tokio::test]
+async fn connections_are_managed_from_the_console() {
+    const SECRET: &str = "console-secret-never-shown-9d2c";
+    let env = Env::new();
+    remediation_connector_sandbox::write_sample(env.dir.path().join("console.json")).unwrap();
+    let mut b = Browser::new(env.app.clone());
+    b.sign_in(&env.token("admin").to_owned()).await;
+    let page = b.open("/ui/connections").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("id=\"connection-sandbox\"") && page.body.contains("configuration file"),
+        "{}",
+        page.body
+    );
+    let csrf = page.csrf();
+    let added = b
+        .post(
+            "/ui/connections",
+            &[
+                ("csrf", &csrf),
+                ("id", "console-sbx"),
+                ("type", "sandbox"),
+                ("settings", "{\"path\": \"console.json\"}"),
+                ("domains", "example.com"),
+                ("secret_name_1", "token"),
+                ("secret_value_1", SECRET),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let page = b.open("/ui/connections").await;
+    assert!(page.body.contains("Connection console-sbx added"), "{}", page.body);
+    assert!(page.body.contains("id=\"connection-console-sbx\""));
+    assert!(page.body.contains("domains: example.com"));
+    assert!(!page.body.contains(SECRET), "the secret is never shown");
+    let csrf = page.csrf();
+    for (button, says) in [("test", "healthy"), ("disable", "disabled"), ("enable", "enabled")] {
+        let res = b.post(&format!("/ui/connections/console-sbx/{button}"), &[("csrf", &csrf)]).await;
+        assert_eq!(res.status, 303, "{button}: {}", res.body);
+        let page = b.open("/ui/connections").await;
+        assert!(page.body.contains(says), "{button}: {}", page.body);
+    }
+    // Deleting needs the id typed.
+    b.post("/ui/connections/console-sbx/delete", &[("csrf", &csrf), ("confirm", "nope")]).await;
+    assert!(b.open("/ui/connections").await.body.contains("Not deleted"));
+    b.post("/ui/connections/console-sbx/delete", &[("csrf", &csrf), ("confirm", "console-sbx")]).await;
+    let page = b.open("/ui/connections").await;
+    assert!(
+        page.body.contains("Connection console-sbx deleted") && !page.body.contains("id=\"connection-console-sbx\"")
+    );
+    // A forged post without the CSRF token is refused.
+    let forged = b.post("/ui/connections/sandbox/disable", &[("csrf", "wrong")]).await;
+    assert_eq!(forged.status, 403);
+
+    // A viewer sees the list without forms; a requester's post changes nothing.
+    let mut v = Browser::new(env.app.clone());
+    v.sign_in(&env.token("viewer").to_owned()).await;
+    let page = v.open("/ui/connections").await;
+    assert!(page.body.contains("id=\"connection-sandbox\"") && !page.body.contains("id=\"add-connection\""));
+    let mut r = Browser::new(env.app.clone());
+    r.sign_in(&env.token("requester").to_owned()).await;
+    let csrf = r.open("/ui/connections").await.csrf();
+    let res = r
+        .post(
+            "/ui/connections",
+            &[("csrf", &csrf), ("id", "x"), ("type", "sandbox"), ("settings", "{\"path\": \"console.json\"}")],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    assert!(r.open("/ui/connections").await.body.contains("Not done"), "only admins add connections");
+    let (_, listed) = env.call(Some("viewer"), Method::GET, "/v1/connections", None).await;
+    assert!(!listed.to_string().contains("\"x\""));
+}
