@@ -164,6 +164,11 @@ fn every_console_page_in_chromium() {
     browser.wait_text("main h2", "Controls");
     capture(&browser, "controls", "Controls");
 
+    // Connections: the configuration's sandbox, health read from a live check.
+    browser.click("#nav-connections");
+    browser.wait_text("#connections", "sandbox");
+    capture(&browser, "connections", "Connections");
+
     // Reports.
     browser.click("#nav-reports");
     browser.wait_text("main h2", "Reports");

@@ -31,6 +31,7 @@ struct Row {
     checked: String,
     missing: String,
     capabilities: String,
+    capability_count: usize,
     scope: String,
     secrets: String,
     error: String,
@@ -71,6 +72,7 @@ pub(super) async fn page(AxState(ui): AxState<Ui>, headers: HeaderMap) -> Respon
             healthy: c.healthy,
             checked: c.last_check.map_or_else(|| "-".to_owned(), timestamp),
             missing: joined(&c.missing_permissions),
+            capability_count: c.capabilities.len(),
             capabilities: joined(
                 &c.capabilities.iter().map(|k| format!("{}/{}", k.kind, k.grant_type)).collect::<Vec<_>>(),
             ),
