@@ -56,14 +56,7 @@ impl MasterKey {
     /// As [`MasterKey::load`], with environment variables looked up through `lookup`, so that
     /// tests need not change the process environment.
     pub fn load_with(source: &MasterKeySource, lookup: EnvLookup<'_>) -> Result<Self, VaultError> {
-        let text = read_secret(
-            ("master_key_env", source.master_key_env.as_deref()),
-            ("master_key_file", source.master_key_file.as_deref()),
-            lookup,
-        )
-        .map_err(|source| VaultError::ReadKey { source })?
-        .ok_or(VaultError::NoKeySource)?;
-        Self::from_base64(&text)
+        Self::from_base64(&source.read(lookup)?)
     }
 
     /// The key as base64 text, the form [`MasterKey::from_base64`] reads: to put a
@@ -113,4 +106,18 @@ pub struct MasterKeySource {
     /// The file that holds the master key, in base64 (a final newline is ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_key_file: Option<PathBuf>,
+}
+
+impl MasterKeySource {
+    /// The text the environment variable or the file holds (a key, or a keyring), read through
+    /// [`remediation_core::secret_source::read_secret`].
+    pub(crate) fn read(&self, lookup: EnvLookup<'_>) -> Result<SecretString, VaultError> {
+        read_secret(
+            ("master_key_env", self.master_key_env.as_deref()),
+            ("master_key_file", self.master_key_file.as_deref()),
+            lookup,
+        )
+        .map_err(|source| VaultError::ReadKey { source })?
+        .ok_or(VaultError::NoKeySource)
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use remediation_core::secret_source::{EnvLookup, process_env, read_secret};
+use remediation_core::secret_source::{EnvLookup, process_env};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::error::VaultError;
@@ -55,14 +55,7 @@ impl Keyring {
 
     /// As [`Keyring::load`], with environment variables looked up through `lookup`.
     pub fn load_with(source: &MasterKeySource, lookup: EnvLookup<'_>) -> Result<Self, VaultError> {
-        let text = read_secret(
-            ("master_key_env", source.master_key_env.as_deref()),
-            ("master_key_file", source.master_key_file.as_deref()),
-            lookup,
-        )
-        .map_err(|source| VaultError::ReadKey { source })?
-        .ok_or(VaultError::NoKeySource)?;
-        Self::from_text(&text)
+        Self::from_text(&source.read(lookup)?)
     }
 
     /// The text form, one key per line, current first: what a key file holds.

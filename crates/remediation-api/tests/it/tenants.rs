@@ -99,6 +99,21 @@ async fn a_token_of_one_tenant_reaches_nothing_of_another() {
     assert_eq!(body["action"]["state"], "pending_approval");
 }
 
+/// Has acme's requester suggest revoking alice's `admins` membership through acme's own
+/// sandbox; the created action's view.
+async fn suggest_in_acme(env: &Env) -> Value {
+    let (status, body) = env
+        .call(
+            Some("acme-requester"),
+            Method::POST,
+            "/v1/tenants/acme/actions",
+            Some(revoke_in("acme-sandbox", "admins")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
 /// The default tenant's principal of `role`.
 fn role_token(role: Role) -> &'static str {
     match role {
@@ -117,15 +132,7 @@ async fn another_tenants_objects_are_not_found() {
     let env = two_tenants().await;
     let theirs = env.suggest("requester", "admins").await;
     let change = env.propose_auto("admin2").await;
-    let (status, body) = env
-        .call(
-            Some("acme-requester"),
-            Method::POST,
-            "/v1/tenants/acme/actions",
-            Some(revoke_in("acme-sandbox", "admins")),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let body = suggest_in_acme(&env).await;
     let ours = body["action"]["id"].as_str().unwrap().to_owned();
     // Audit logs: each tenant's own records, each chain whole.
     let (_, log) = env.call(Some("acme-viewer"), Method::GET, "/v1/tenants/acme/audit", None).await;
@@ -199,15 +206,7 @@ async fn tenants_are_managed_from_the_default_tenant() {
 #[tokio::test]
 async fn the_installation_kill_switch_wins_over_each_tenant() {
     let env = two_tenants().await;
-    let (status, body) = env
-        .call(
-            Some("acme-requester"),
-            Method::POST,
-            "/v1/tenants/acme/actions",
-            Some(revoke_in("acme-sandbox", "admins")),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    suggest_in_acme(&env).await;
     let on = json!({"on": true, "installation": true, "reason": "incident"});
     let (status, _) =
         env.call(Some("acme-admin"), Method::POST, "/v1/tenants/acme/kill-switch", Some(on.clone())).await;

@@ -550,7 +550,7 @@ async fn connections_are_managed_from_the_console() {
     let env = Env::new();
     remediation_connector_sandbox::write_sample(env.dir.path().join("console.json")).unwrap();
     let mut b = Browser::new(env.app.clone());
-    b.sign_in(&env.token("admin").to_owned()).await;
+    b.sign_in(env.token("admin")).await;
     let page = b.open("/ui/connections").await;
     assert_eq!(page.status, 200);
     assert!(
@@ -600,11 +600,11 @@ async fn connections_are_managed_from_the_console() {
 
     // A viewer sees the list without forms; a requester's post changes nothing.
     let mut v = Browser::new(env.app.clone());
-    v.sign_in(&env.token("viewer").to_owned()).await;
+    v.sign_in(env.token("viewer")).await;
     let page = v.open("/ui/connections").await;
     assert!(page.body.contains("id=\"connection-sandbox\"") && !page.body.contains("id=\"add-connection\""));
     let mut r = Browser::new(env.app.clone());
-    r.sign_in(&env.token("requester").to_owned()).await;
+    r.sign_in(env.token("requester")).await;
     let csrf = r.open("/ui/connections").await.csrf();
     let res = r
         .post(

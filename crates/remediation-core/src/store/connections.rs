@@ -186,7 +186,8 @@ pub trait ConnectionStore: Send + Sync {
     /// Replaces the sealed secrets of connection `id` of `tenant` (a rewrap under a new master
     /// key) when its revision is `expected_revision` (else [`StoreError::ConnectionChanged`]),
     /// bumping it; writes `connection_secrets_rewrapped` (naming the tenant, never the blob)
-    /// to this handle's audit log. Returns the new revision.
+    /// to this handle's audit log (a rotation calls it on the connection's own tenant's
+    /// handle, so the record lands in that tenant's log). Returns the new revision.
     async fn replace_sealed(
         &self,
         tenant: &str,
