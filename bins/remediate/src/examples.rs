@@ -119,7 +119,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("keys", "remediate --actor local:root keys rotate"),
     (
         "keys rotate",
-        "remediate --actor local:root keys rotate\n  remediate --actor local:root keys rotate --rewrap-only   # master key in an env var set to NEW,OLD",
+        "remediate --actor local:root keys rotate\n  remediate --actor local:root keys rotate --rewrap-only",
     ),
     ("connectors check", "remediate connectors check --output json"),
     ("report", "remediate report metrics --since 30d"),
