@@ -13,7 +13,7 @@ fn a_fresh_file_is_in_wal_mode_at_the_current_schema_version() {
     let conn = raw(&path);
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("pragma");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
-    assert_eq!((mode.as_str(), version), ("wal", 16));
+    assert_eq!((mode.as_str(), version), ("wal", i64::from(remediation_store_sqlite::SCHEMA_VERSION)));
     drop(store);
     // Opening again migrates nothing and keeps the version.
     SqliteStore::open(&path).expect("reopen");
