@@ -457,18 +457,8 @@ async fn check_post(
     headers: &HeaderMap,
     form: &Result<Form<PostForm>, FormRejection>,
 ) -> Result<Signed, Box<Response>> {
-    if !same_origin(headers) {
-        return Err(Box::new(forbidden("the request came from another site")));
-    }
-    let signed = match ui.signed_in(headers).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(Box::new(forbidden("sign in first: the session is missing or expired"))),
-        Err(e) => return Err(Box::new(error_page(&e))),
-    };
-    match form {
-        Ok(Form(f)) if same_secret(&signed.csrf, &f.csrf) => Ok(signed),
-        _ => Err(Box::new(forbidden("the form's CSRF token is missing or wrong; reload the page and try again"))),
-    }
+    let csrf = form.as_ref().map(|Form(f)| f.csrf.as_str()).unwrap_or_default();
+    check_csrf(ui, headers, csrf).await
 }
 
 /// The checks of a form of another shape: same origin, a live session, its CSRF token `csrf`.
