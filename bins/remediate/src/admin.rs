@@ -756,7 +756,7 @@ impl Ctx {
 }
 
 /// The roles a principal may hold (the engine's own `system` is not one).
-const ROLES: [&str; 4] = ["viewer", "requester", "approver", "admin"];
+const ROLES: [&str; 5] = ["viewer", "requester", "responder", "approver", "admin"];
 
 /// Parses a snake_case word into a serde enum (`auto`, `passing`, ...).
 fn parse_word<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{Action, ActionKind, KindName, PermissionNeed, Permissions, PlannedChange, Snapshot, Target};
+use crate::{
+    Account, AccountKey, Action, ActionKind, KindName, PermissionNeed, Permissions, PlannedChange, Snapshot, Target,
+};
 
 /// How well a change can be undone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -300,6 +302,20 @@ pub trait Connector: Send + Sync {
     async fn reach(&self, action: &Action, before: &Snapshot) -> Result<Option<u32>, ConnectorError> {
         let _ = (action, before);
         Ok(None)
+    }
+
+    /// Finds the account `key` names, resolved to the provider's canonical id, with what the
+    /// connector can see of it (status, groups, sessions). A [`AccountKey::Person`] is matched
+    /// only against fields the organisation controls and the provider verifies (a login, a
+    /// primary email, an admin-set alias), never a profile field the account holder sets; a
+    /// [`AccountKey::Link`] names the account itself. Reads only.
+    ///
+    /// `Ok(None)`: the provider has no such account. The default answers
+    /// [`ConnectorErrorKind::Unsupported`]: the connector cannot look people up, and incident
+    /// response passes over it.
+    async fn find_account(&self, key: &AccountKey) -> Result<Option<Account>, ConnectorError> {
+        let _ = key;
+        Err(ConnectorError::unsupported("this connector cannot look up a person's account"))
     }
 }
 

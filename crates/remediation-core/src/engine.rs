@@ -215,6 +215,36 @@ pub(crate) fn same_principal(actor: &Actor, recorded: &str) -> bool {
     actor.name == recorded
 }
 
+/// A decision made before an action exists, which lets [`Engine::suggest_preapproved`]
+/// store it as `approved` without waiting for an approver. Gates that refuse still refuse,
+/// the kind's mode still applies (advisory stays guidance, a forced dry run stays one), and
+/// limits are taken at execution as always.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Preapproval {
+    /// An incident responder (the `responder` role or an admin) runs one of the policy's
+    /// emergency kinds ([`SafetyPolicy::emergency_kind`]) at once: the responder is recorded
+    /// as the decider, with the `emergency` event and their reason.
+    Emergency,
+    /// A step of a playbook run whose whole plan was approved: `approvers` approved the run,
+    /// whose step planned this change with `plan_hash`. The action is approved only when the
+    /// live plan still has that hash, the approvers reach the kind's quorum, and none of them
+    /// is the requester.
+    RunStep {
+        /// The run's id.
+        run: String,
+        /// The step's number in the run, from 1.
+        step: u32,
+        /// Who approved the run.
+        approvers: Vec<String>,
+        /// The step's plan hash as approved.
+        plan_hash: crate::hash::HexDigest,
+    },
+}
+
+/// The rule name of the refusal [`Engine::suggest_preapproved`] gives when a run step's live
+/// plan no longer has the approved hash: the run pauses for re-approval.
+pub const PLAN_BINDING_RULE: &str = "plan binding";
+
 /// Fresh reads and a fresh plan for one action.
 struct Prepared {
     connector: Arc<dyn Connector>,
@@ -390,7 +420,7 @@ impl Engine {
             "finding_id": request.finding_id,
             "dry_run": request.dry_run,
         });
-        let result = self.suggest_unaudited(request, actor).await;
+        let result = self.suggest_unaudited(request, actor, None).await;
         if let Err(e) = &result
             && audited_refusal(e)
         {
@@ -399,12 +429,130 @@ impl Engine {
         result
     }
 
-    async fn suggest_unaudited(&self, request: ActionRequest, actor: &Actor) -> Result<Suggestion, EngineError> {
+    /// Suggests an action a decision made beforehand covers ([`Preapproval`]): an emergency
+    /// response, or a step of an approved playbook run. Every check of [`Engine::suggest`]
+    /// runs; gates that would only ask for approval are answered by `preapproval`, and the
+    /// action is stored `approved` (still `suggested` in advisory mode, `dry_run` when dry
+    /// runs are forced), its creation recorded with the event `emergency` or `run_step`, the
+    /// decider and the reason. A refusal is recorded as `suggestion_refused`.
+    ///
+    /// An emergency needs the `responder` role or an admin, and a kind the policy lists as an
+    /// emergency kind. A run step needs the approvers to reach the kind's quorum without the
+    /// requester, and the live plan to have the approved hash (else refused by
+    /// [`PLAN_BINDING_RULE`]).
+    pub async fn suggest_preapproved(
+        &self,
+        request: ActionRequest,
+        actor: &Actor,
+        preapproval: &Preapproval,
+    ) -> Result<Suggestion, EngineError> {
+        let summary = serde_json::json!({
+            "connector": request.connector,
+            "kind": request.kind,
+            "target": request.target,
+            "control_id": request.control_id,
+            "finding_id": request.finding_id,
+            "dry_run": request.dry_run,
+            "preapproval": match preapproval {
+                Preapproval::Emergency => serde_json::json!("emergency"),
+                Preapproval::RunStep { run, step, .. } => serde_json::json!({"run": run, "step": step}),
+            },
+        });
+        let result = self.suggest_unaudited(request, actor, Some(preapproval)).await;
+        if let Err(e) = &result
+            && audited_refusal(e)
+        {
+            self.note("suggestion_refused", actor, e, serde_json::Value::Null, summary).await?;
+        }
+        result
+    }
+
+    /// Plans `request` as [`Engine::suggest`] would, from `before` instead of a fresh read
+    /// when given (the state an earlier step of a playbook leaves), and stores nothing. The
+    /// gates run as at suggestion; a refusal is an error.
+    pub async fn plan_request(
+        &self,
+        request: &ActionRequest,
+        actor: &Actor,
+        before: Option<Snapshot>,
+    ) -> Result<(Plan, PolicyDecision), EngineError> {
+        if actor.role < Role::Requester {
+            return Err(refused(
+                "roles",
+                format!("{} is a {}; planning needs the requester role or higher", actor.name, actor.role),
+            ));
+        }
+        if let Some(reason) = request.kind.invalid() {
+            return Err(refused("kind", reason));
+        }
+        let connector = self.connector(&request.connector)?;
+        let now = self.clock.now();
+        let id = ActionId::new_at(now);
+        let action = Action {
+            id,
+            kind: request.kind.clone(),
+            target: request.target.clone(),
+            connector: request.connector.clone(),
+            control_id: request.control_id.clone(),
+            finding_id: request.finding_id.clone(),
+            canonical: None,
+            requested_by: actor.name.clone(),
+            reason: request.reason.clone(),
+            mode: Mode::Manual,
+            idempotency_key: format!("remediation-{id}"),
+            state: State::PendingApproval,
+            created_at: now,
+            updated_at: now,
+            handle: None,
+            campaign: None,
+        };
+        let prepared = self.prepare_from(&connector, &action, Stage::Suggest, true, before).await?;
+        if let Some(gate) = prepared.decision.refusal() {
+            return Err(refused(&gate.gate, gate.reason.clone()));
+        }
+        Ok((prepared.plan, prepared.decision))
+    }
+
+    async fn suggest_unaudited(
+        &self,
+        request: ActionRequest,
+        actor: &Actor,
+        preapproval: Option<&Preapproval>,
+    ) -> Result<Suggestion, EngineError> {
         if actor.role < Role::Requester {
             return Err(refused(
                 "roles",
                 format!("{} is a {}; suggesting needs the requester role or higher", actor.name, actor.role),
             ));
+        }
+        match preapproval {
+            Some(Preapproval::Emergency) if actor.role != Role::Responder && actor.role != Role::Admin => {
+                return Err(refused(
+                    "roles",
+                    format!(
+                        "{} is a {}; an emergency response needs the responder or admin role",
+                        actor.name, actor.role
+                    ),
+                ));
+            }
+            Some(Preapproval::Emergency)
+                if !self.policy.emergency_kind(request.kind.name(), &self.gate_state().await?) =>
+            {
+                return Err(refused(
+                    "emergency",
+                    format!(
+                        "{} is not an emergency kind (`[policy] emergency_kinds`); it goes to approval as usual",
+                        request.kind.name()
+                    ),
+                ));
+            }
+            Some(Preapproval::RunStep { approvers, .. }) if approvers.iter().any(|a| a == &actor.name) => {
+                return Err(refused(
+                    "separation of duties",
+                    format!("{} requested this run and cannot be among its approvers", actor.name),
+                ));
+            }
+            _ => {}
         }
         if let Some(reason) = request.kind.invalid() {
             return Err(refused("kind", reason));
@@ -437,24 +585,72 @@ impl Engine {
         }
         let mode = prepared.decision.effective_mode();
         let auto_approved = prepared.decision.mode == Mode::Auto && mode == Mode::Auto;
-        let state = initial_state(mode, dry_run, auto_approved);
+        let mut state = initial_state(mode, dry_run, auto_approved);
+        let mut decided_by = (state == State::Approved).then(|| Actor::system().name);
+        let mut event = "suggest";
+        if let Some(pre) = preapproval
+            && state == State::PendingApproval
+        {
+            match pre {
+                Preapproval::Emergency => {
+                    decided_by = Some(actor.name.clone());
+                    event = "emergency";
+                }
+                Preapproval::RunStep { run, step, approvers, plan_hash } => {
+                    if plan_hash != &prepared.plan.plan_hash {
+                        return Err(refused(
+                            PLAN_BINDING_RULE,
+                            format!(
+                                "step {step} of run {run} plans a different change now than the one approved \
+                                 (approved plan {}, live plan {}); the run waits for a new approval",
+                                plan_hash.get(..12).unwrap_or(plan_hash),
+                                prepared.plan.plan_hash.get(..12).unwrap_or(&prepared.plan.plan_hash)
+                            ),
+                        ));
+                    }
+                    let probe = Action { canonical: prepared.plan.before.canonical.clone(), ..action.clone() };
+                    let needed = self.policy.min_approvals(&probe).max(1) as usize;
+                    let distinct: std::collections::BTreeSet<&String> = approvers.iter().collect();
+                    if distinct.len() < needed {
+                        return Err(refused(
+                            "separation of duties",
+                            format!(
+                                "step {step} of run {run} needs {needed} approvals and the run has {}",
+                                distinct.len()
+                            ),
+                        ));
+                    }
+                    decided_by = Some(approvers.join(", "));
+                    event = "run_step";
+                }
+            }
+            state = State::Approved;
+        }
         // The provider's own id for the target, so limits and de-duplication count every
         // alias of one account as that account.
         let canonical = prepared.plan.before.canonical.clone();
         let action = Action { mode, state, canonical, ..action };
 
-        let mut comment = action.reason.clone();
+        let mut comment = match preapproval {
+            Some(Preapproval::Emergency) if event == "emergency" => {
+                format!("emergency response by {}: {}", actor.name, action.reason)
+            }
+            Some(Preapproval::RunStep { run, step, .. }) if event == "run_step" => {
+                format!("step {step} of playbook run {run}: {}", action.reason)
+            }
+            _ => action.reason.clone(),
+        };
         for gate in prepared.decision.approvals_required() {
-            comment.push_str(&format!("; gate {} requires approval: {}", gate.gate, gate.reason));
+            let verb = if event == "suggest" { "requires approval" } else { "answered by the decision above" };
+            comment.push_str(&format!("; gate {} {verb}: {}", gate.gate, gate.reason));
         }
-        let mut record = self.record(&action, None, state, "suggest", actor, now);
+        let mut record = self.record(&action, None, state, event, actor, now);
         record.comment = Some(comment);
         record.plan_hash = Some(prepared.plan.plan_hash.clone());
         record.before_hash = Some(prepared.plan.before.hash()?);
-        // Only an auto approval is a decision; an auto-mode dry run was never approved.
-        if state == State::Approved {
-            record.decided_by = Some(Actor::system().name);
-        }
+        // Only an auto approval (or a decision made beforehand) is a decision; an auto-mode
+        // dry run was never approved.
+        record.decided_by = decided_by;
         let detail = ActionDetail {
             action: action.clone(),
             plan: Some(prepared.plan.clone()),
@@ -1356,6 +1552,18 @@ impl Engine {
         stage: Stage,
         dry_run: bool,
     ) -> Result<Prepared, EngineError> {
+        self.prepare_from(connector, action, stage, dry_run, None).await
+    }
+
+    /// [`Engine::prepare`], planning from `before` instead of a fresh read when given.
+    async fn prepare_from(
+        &self,
+        connector: &Arc<dyn Connector>,
+        action: &Action,
+        stage: Stage,
+        dry_run: bool,
+        before: Option<Snapshot>,
+    ) -> Result<Prepared, EngineError> {
         // Before the connector sees anything: an identifier must not be able to reshape the
         // provider request it ends up in.
         action.target.validate().map_err(|e| refused("validation", e.to_string()))?;
@@ -1371,7 +1579,10 @@ impl Engine {
         };
         let health = connector.health().await.map_err(conn(connector, "report its health"))?;
         let permissions = connector.check_permissions().await.map_err(conn(connector, "check its permissions"))?;
-        let before = connector.snapshot(&action.target).await.map_err(conn(connector, "read the target"))?;
+        let before = match before {
+            Some(before) => before,
+            None => connector.snapshot(&action.target).await.map_err(conn(connector, "read the target"))?,
+        };
         let planned = connector.plan(action, &before).await.map_err(conn(connector, "plan the change"))?;
         let reach = connector.reach(action, &before).await.map_err(conn(connector, "count what the change reaches"))?;
         let plan =

@@ -20,6 +20,7 @@
 //! # Ok::<(), remediation_core::TransitionError>(())
 //! ```
 
+mod account;
 mod action;
 mod cached;
 pub mod clock;
@@ -42,6 +43,7 @@ mod snapshot;
 pub mod store;
 mod tenant;
 
+pub use account::{ACCOUNT_GRANT_TYPE, Account, AccountKey, MAX_PERSON_KEY, check_person_key};
 pub use action::{Action, ActionId, ActionKind, ActionRequest, CampaignEntry, KindName, Mode, Target, parse_handle};
 pub use cached::{CachedChecks, DEFAULT_CHECK_TTL};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -50,8 +52,9 @@ pub use connector::{
     Settled, Verification, find_capability, refuse_protected, require_capability,
 };
 pub use engine::{
-    Actor, Engine, EngineParts, ExecuteOutcome, FailpointHook, FixCheck, GLOBAL_LIMIT_KEY, REQUEUE_ATTEMPTS,
-    REQUEUE_BACKOFF, REQUEUE_BACKOFF_CAP, Recovery, RollbackOutcome, Suggestion, failpoints,
+    Actor, Engine, EngineParts, ExecuteOutcome, FailpointHook, FixCheck, GLOBAL_LIMIT_KEY, PLAN_BINDING_RULE,
+    Preapproval, REQUEUE_ATTEMPTS, REQUEUE_BACKOFF, REQUEUE_BACKOFF_CAP, Recovery, RollbackOutcome, Suggestion,
+    failpoints,
 };
 pub use error::{EngineError, error_chain};
 pub use events::{
@@ -69,10 +72,11 @@ pub use snapshot::{CanonicalTarget, Plan, PlannedChange, Snapshot};
 pub use store::{
     ActionDetail, ActionFilter, ActionLeases, ActionStore, ApiToken, AuditArchive, AuditBody, AuditFilter, AuditLog,
     AuditRecord, BeginOutcome, Break, BreakKind, ChainHead, ChainReport, CheckpointVerdict, ConnectionStore,
-    Credential, DeliveryStore, DetailUpdate, Fence, LeafHash, Lease, LeaseRequest, LeaseStore, LimitReached,
-    LimitStore, MarkAdvance, Page, PageRequest, ParkedRecord, PendingChange, PendingStatus, Principal, PrincipalKind,
-    PrincipalStore, ReplayOutcome, SafetyStore, SequencingBacklog, SessionStore, SettingsRecord, Settlement, SinkMark,
-    SlotRequest, StateChange, Store, StoreError, StoredPublicKey, StoredTreeHead, TenantStore, TransitionRecord,
+    Credential, DeliveryStore, DetailUpdate, Document, DocumentStore, DocumentWrite, Fence, LeafHash, Lease,
+    LeaseRequest, LeaseStore, LimitReached, LimitStore, MarkAdvance, Page, PageRequest, ParkedRecord, PendingChange,
+    PendingStatus, Principal, PrincipalKind, PrincipalStore, ReplayOutcome, SafetyStore, SequencingBacklog,
+    SessionStore, SettingsRecord, Settlement, SinkMark, SlotRequest, StateChange, Store, StoreError, StoredPublicKey,
+    StoredTreeHead, TenantStore, TransitionRecord,
 };
 pub use tenant::{MAX_TENANT_NAME, Tenant, TenantId, TenantNameError};
 

@@ -157,6 +157,10 @@ pub enum Role {
     Viewer,
     /// Suggests and cancels own actions.
     Requester,
+    /// A requester who may also respond to an incident: run the policy's emergency kinds
+    /// (`[policy] emergency_kinds`) on an exposed person's accounts at once, without a second
+    /// approver. Approves nothing.
+    Responder,
     /// Approves, rejects, executes and rolls back.
     Approver,
     /// Everything, including force-execute, release, promote and the kill switch.
@@ -170,6 +174,7 @@ impl fmt::Display for Role {
         f.write_str(match self {
             Self::Viewer => "viewer",
             Self::Requester => "requester",
+            Self::Responder => "responder",
             Self::Approver => "approver",
             Self::Admin => "admin",
             Self::System => "system",

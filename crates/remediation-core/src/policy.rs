@@ -237,6 +237,14 @@ pub trait SafetyPolicy: Send + Sync {
         let _ = action;
         state.kill_switch_refusal().map(str::to_owned)
     }
+
+    /// Whether a responder may run `kind` at once in an emergency, without a second approver
+    /// ([`crate::Preapproval::Emergency`]), judged from the safety `state` just read (policies
+    /// that keep their settings there read them from it). The default: no kind.
+    fn emergency_kind(&self, kind: crate::KindName, state: &SafetyState) -> bool {
+        let _ = (kind, state);
+        false
+    }
 }
 
 /// Which blast-radius windows an execution must fit into.

@@ -114,6 +114,15 @@ impl SafetyPolicy for Pipeline {
         }
     }
 
+    fn emergency_kind(&self, kind: remediation_core::KindName, state: &SafetyState) -> bool {
+        // As for writes: the settings kept in the store are authoritative once changed.
+        match &state.settings {
+            None => self.settings.emergency_kinds.contains(&kind),
+            Some(stored) => PolicySettings::from_stored(stored.clone())
+                .is_ok_and(|(settings, _)| settings.emergency_kinds.contains(&kind)),
+        }
+    }
+
     fn approval_ttl(&self, _action: &Action) -> time::Duration {
         self.settings.approval_ttl()
     }

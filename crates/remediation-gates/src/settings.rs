@@ -50,6 +50,13 @@ pub struct PolicySettings {
     /// When a control override in `auto` drops back to `manual` by itself (see
     /// [`AutoDemotion`]).
     pub auto_demotion: AutoDemotion,
+    /// The kinds an incident responder (`responder` role, or an admin) may run at once on an
+    /// exposed person's accounts, without a second approver (default: `revoke_sessions` and
+    /// `force_password_reset`). This is the one exception to "irreversible kinds never run
+    /// without approval": the responder is recorded as the decider, with their reason, and
+    /// gates that refuse, limits and the kill switch still apply. Changing this list needs a
+    /// second admin.
+    pub emergency_kinds: Vec<KindName>,
 }
 
 /// The record a control override must have before it may be set to `auto`: at least
@@ -106,6 +113,7 @@ impl Default for PolicySettings {
             redo_fixes_that_did_not_hold: false,
             auto_promotion: AutoPromotion::default(),
             auto_demotion: AutoDemotion::default(),
+            emergency_kinds: vec![KindName::RevokeSessions, KindName::ForcePasswordReset],
         }
     }
 }

@@ -242,6 +242,14 @@ pub fn escalations(old: &PolicySettings, new: &PolicySettings) -> Vec<String> {
     if to_auto(Some(old.default_mode), Some(new.default_mode)) {
         found.push("default_mode switched to auto".to_owned());
     }
+    if new.emergency_kinds != old.emergency_kinds {
+        let names = |k: &[remediation_core::KindName]| k.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ");
+        found.push(format!(
+            "emergency_kinds changed from [{}] to [{}]",
+            names(&old.emergency_kinds),
+            names(&new.emergency_kinds)
+        ));
+    }
     if new.min_approvals < old.min_approvals {
         found.push(format!("min_approvals lowered from {} to {}", old.min_approvals, new.min_approvals));
     }

@@ -93,6 +93,7 @@ mod campaigns;
 mod config;
 mod connections;
 mod delivery;
+mod documents;
 mod error;
 mod lease;
 mod log;

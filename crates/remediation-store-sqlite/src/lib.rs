@@ -90,6 +90,7 @@
 mod campaigns;
 mod connections;
 mod delivery;
+mod documents;
 mod error;
 mod lease;
 mod log;

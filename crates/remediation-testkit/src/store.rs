@@ -136,6 +136,8 @@ pub(crate) struct Inner {
     pub(crate) connections: BTreeMap<(String, String), ManagedConnection>,
     /// Each tenant's connections revision.
     pub(crate) connection_revisions: BTreeMap<String, u64>,
+    /// Documents by (collection, id).
+    pub(crate) documents: BTreeMap<(String, String), remediation_core::Document>,
 }
 
 /// What the in-memory store reports as a backend failure.
@@ -1461,6 +1463,42 @@ impl ConnectionStore for InMemoryStore {
         inner.connections.insert((tenant.to_owned(), id.to_owned()), stored);
         inner.bump_connections(tenant);
         Ok(revision)
+    }
+}
+
+#[async_trait]
+impl remediation_core::DocumentStore for InMemoryStore {
+    async fn put_document(
+        &self,
+        write: &remediation_core::DocumentWrite,
+    ) -> Result<remediation_core::Document, StoreError> {
+        let mut inner = self.lock();
+        let key = (write.collection.clone(), write.id.clone());
+        let found = inner.documents.get(&key).map_or(0, |d| d.revision);
+        if found != write.expected_revision {
+            return Err(remediation_core::store::document_changed(write, found));
+        }
+        if let Some(note) = &write.note {
+            inner.noted(note.clone())?;
+        }
+        let stored = remediation_core::Document {
+            collection: write.collection.clone(),
+            id: write.id.clone(),
+            revision: found + 1,
+            body: write.body.clone(),
+            updated_by: write.actor.clone(),
+            updated_at: write.at,
+        };
+        inner.documents.insert(key, stored.clone());
+        Ok(stored)
+    }
+
+    async fn document(&self, collection: &str, id: &str) -> Result<Option<remediation_core::Document>, StoreError> {
+        Ok(self.lock().documents.get(&(collection.to_owned(), id.to_owned())).cloned())
+    }
+
+    async fn documents(&self, collection: &str) -> Result<Vec<remediation_core::Document>, StoreError> {
+        Ok(self.lock().documents.values().filter(|d| d.collection == collection).cloned().collect())
     }
 }
 

@@ -14,6 +14,7 @@
 //! | [`CampaignStore`] | named imports of many findings: their entries and how far the import got |
 //! | [`ConnectionStore`] | managed connections (connectors created at run time, secrets sealed), compare-and-set on their revision, each change audited |
 //! | [`DeliveryStore`] | each event and audit sink's high-water mark in the audit log (the outbox), and the records a sink refused |
+//! | [`DocumentStore`] | small JSON documents by collection (playbooks, playbook runs, identity links), compare-and-set on their revision, an audit note in the same transaction |
 //! | [`TenantStore`] | the installation's tenants, and a handle scoped to each: every other concern reads and writes only its handle's tenant |
 //!
 //! Moving an installation between stores is a separate, optional contract:
@@ -37,6 +38,7 @@ mod audit;
 mod campaigns;
 mod connections;
 mod delivery;
+mod documents;
 mod lease;
 mod limits;
 mod principals;
@@ -61,6 +63,7 @@ pub use connections::{
     rewrapped_record as connection_rewrapped_record, updated_record as connection_updated_record,
 };
 pub use delivery::{DeliveryStore, Fence, MarkAdvance, ParkedRecord, ReplayOutcome, Settlement, SinkMark};
+pub use documents::{Document, DocumentStore, DocumentWrite, MAX_DOCUMENT_ID, check_document_id, document_changed};
 pub use lease::{ActionLeases, Lease, LeaseRequest, LeaseStore, expiry};
 pub use limits::{LimitStore, tenant_limit_key, tenant_limit_key_of, tenant_slots};
 pub use principals::{
@@ -582,6 +585,19 @@ pub enum StoreError {
         /// The revision found.
         found: u64,
     },
+    /// The document changed since it was read (or exists when it was to be created); nothing
+    /// was written.
+    #[error("{collection} `{id}` is at revision {found}, not {expected}: it was changed meanwhile; read it again")]
+    DocumentChanged {
+        /// The collection.
+        collection: String,
+        /// The document.
+        id: String,
+        /// The revision the write expected (0: not to exist).
+        expected: u64,
+        /// The revision found (0: it does not exist).
+        found: u64,
+    },
     /// The store does not implement an optional ability.
     #[error("this store does not support {what}")]
     Unsupported {
@@ -616,6 +632,7 @@ pub trait Store:
     + CampaignStore
     + TenantStore
     + ConnectionStore
+    + DocumentStore
 {
 }
 
@@ -632,6 +649,7 @@ impl<
         + CampaignStore
         + TenantStore
         + ConnectionStore
+        + DocumentStore
         + ?Sized,
 > Store for T
 {
@@ -867,13 +885,20 @@ mockall::mock! {
             at: OffsetDateTime,
         ) -> Result<u64, StoreError>;
     }
+
+    #[async_trait::async_trait]
+    impl DocumentStore for Store {
+        async fn put_document(&self, write: &DocumentWrite) -> Result<Document, StoreError>;
+        async fn document(&self, collection: &str, id: &str) -> Result<Option<Document>, StoreError>;
+        async fn documents(&self, collection: &str) -> Result<Vec<Document>, StoreError>;
+    }
 }
 
 /// Every store trait, for `use remediation_core::store::prelude::*;` where methods of several
 /// concerns are called on a concrete store.
 pub mod prelude {
     pub use super::{
-        ActionLeases, ActionStore, AuditLog, CampaignStore, ConnectionStore, DeliveryStore, LeaseStore, LimitStore,
-        PrincipalStore, SafetyStore, SessionStore, Store, TenantStore,
+        ActionLeases, ActionStore, AuditLog, CampaignStore, ConnectionStore, DeliveryStore, DocumentStore, LeaseStore,
+        LimitStore, PrincipalStore, SafetyStore, SessionStore, Store, TenantStore,
     };
 }
