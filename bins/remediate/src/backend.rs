@@ -409,6 +409,24 @@ impl Remote {
         self.call(reqwest::Method::POST, path, None, Some(body)).await
     }
 
+    /// A POST whose answer is `T` for 200, 207 (partly done) and 502 (every step failed at the
+    /// provider) alike; any other status, or a 502 without such a body, is a failure.
+    pub(crate) async fn post_multi<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, Failure> {
+        let (status, value) = self.send(reqwest::Method::POST, path, None, Some(body)).await?;
+        match status {
+            200 | 207 => decode(value, path),
+            502 => match serde_json::from_value::<T>(value.clone()) {
+                Ok(t) => Ok(t),
+                Err(_) => Err(api_failure(status, &value)),
+            },
+            _ => Err(api_failure(status, &value)),
+        }
+    }
+
     /// A request answered 200 with `T`, or 202 with a change that waits for a second admin.
     async fn maybe_pending<B: Serialize, T: DeserializeOwned>(
         &self,
@@ -506,7 +524,7 @@ pub(crate) fn api_failure(status: u16, body: &Value) -> Failure {
 }
 
 /// `s` percent-encoded as one path segment, so an id typed by a person cannot change the path.
-fn url_segment(s: &str) -> String {
+pub(crate) fn url_segment(s: &str) -> String {
     s.bytes()
         .map(|b| if b.is_ascii_alphanumeric() || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect()

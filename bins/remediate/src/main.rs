@@ -17,6 +17,7 @@ mod exit;
 mod failure;
 mod handle;
 mod import;
+mod incidentcmd;
 mod keys;
 mod output;
 mod reportcmd;
@@ -321,6 +322,24 @@ pub(crate) enum Command {
         /// What to do.
         #[command(subcommand)]
         command: connectionscmd::ConnectionsCommand,
+    },
+    /// A person's accounts across every connection, and explicit links to accounts.
+    Identities {
+        /// What to do.
+        #[command(subcommand)]
+        command: incidentcmd::IdentitiesCommand,
+    },
+    /// Cut an exposed person off everywhere now: each action on every connection that can.
+    /// Emergency kinds (`[policy] emergency_kinds`: revoke_sessions, force_password_reset)
+    /// run at once for a responder or admin; others wait for approval. Exits 0 when every
+    /// applicable step completed, 5 when every one failed at the provider, 7 when partly done.
+    Respond(Box<incidentcmd::RespondArgs>),
+    /// Playbooks: plan a whole response for a person, approve it once, run it step by step,
+    /// compensated if a step fails.
+    Playbook {
+        /// What to do.
+        #[command(subcommand)]
+        command: incidentcmd::PlaybookCommand,
     },
     /// The master key that seals managed connections' secrets (`keys rotate`). Local only.
     Keys {

@@ -42,6 +42,7 @@ mod error;
 mod extract;
 mod findings;
 mod handlers;
+pub mod incident;
 pub mod metrics;
 #[cfg(feature = "nats")]
 pub mod nats;

@@ -160,6 +160,12 @@ impl Worker {
         }
         let report = self.tick_engine(&engine, runtime.clock().as_ref(), hooks).await?;
         crate::execution::review(runtime, &report.finished_auto).await;
+        if !hooks.stopping() {
+            // Playbook runs paused on a held step go on once it was released or forced.
+            if let Err(e) = crate::playbooks::resume_runs(runtime).await {
+                tracing::warn!(error = %e, "paused playbook runs could not be resumed this tick");
+            }
+        }
         Ok(report)
     }
 
