@@ -67,6 +67,7 @@
 //! | `campaign_entries` (version 7) | (`tenant`, `campaign`, `idx`) key (the campaign references `campaigns`), `entry_json`: a campaign's entries, in order; the runtime role may change them |
 //! | `connections` (version 8) | (`tenant`, `id`) key, `revision`, `record_json` (its secrets only as the vault's ciphertext): managed connections; the runtime role may change them |
 //! | `connection_revisions` (version 8) | `tenant` key, `revision`: grows with every change of a tenant's connections |
+//! | `documents` (version 10) | (`tenant`, `collection`, `id`) key, `revision` (the compare-and-set token, from 1), `body` (JSON), `updated_by`, `updated_at` (RFC 3339): the [`remediation_core::Document`]s of each tenant; the runtime role may change them |
 //! | `action_handles` (version 7) | a sequence: each new action's short number (`actions.handle`, unique) |
 //! | `delivery_parked` (version 6) | (`tenant`, `sink`, `seq`) key (the sink references `delivery_marks`), `reason`, `parked_at`, `replay`: the records a sink refused for good, until replayed; the runtime role may change them |
 //!

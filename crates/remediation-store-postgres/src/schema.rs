@@ -449,6 +449,24 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     );
     "#,
     ),
+    // Version 10.
+    (
+        "documents: small JSON documents of each tenant by collection, with a revision",
+        r#"
+    -- Expand only: a new table the previous release never reads. A document's body (JSON),
+    -- its revision, the compare-and-set token, and who wrote that revision when (RFC 3339).
+    CREATE TABLE documents (
+        tenant     TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        id         TEXT NOT NULL,
+        revision   BIGINT NOT NULL CHECK (revision > 0),
+        body       TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, collection, id)
+    );
+    "#,
+    ),
 ];
 
 /// Tables the runtime role may change (SELECT, INSERT, UPDATE, DELETE).
@@ -472,6 +490,7 @@ const MUTABLE_TABLES: &[&str] = &[
     "tenants",
     "connections",
     "connection_revisions",
+    "documents",
 ];
 
 /// Tables the runtime role may only read and append to.

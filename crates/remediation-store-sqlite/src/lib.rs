@@ -62,6 +62,7 @@
 //! | `campaigns` (version 15) | (`tenant`, `name`) (PK), `created_at` (unix ns), `record_json`: each campaign (a named import) and how far it got |
 //! | `connections` (version 16) | (`tenant`, `id`) (PK), `revision`, `record_json` (the [`remediation_core::store::ManagedConnection`]; its secrets only as the vault's ciphertext): managed connections |
 //! | `connection_revisions` (version 16) | `tenant` (PK), `revision`: grows with every change of a tenant's connections |
+//! | `documents` (version 18) | (`tenant`, `collection`, `id`) (PK), `revision` (the compare-and-set token, from 1), `body` (JSON), `updated_by`, `updated_at` (RFC 3339): the [`remediation_core::Document`]s of each tenant |
 //! | `campaign_entries` (version 15) | (`tenant`, `campaign`, `idx`) (PK; the campaign references `campaigns`), `entry_json`: a campaign's entries, in order |
 //! | `delivery_parked` (version 14) | (`tenant`, `sink`, `seq`) (PK; the sink references `delivery_marks`), `reason`, `parked_at` (unix ns), `replay` (0 / 1): the records a sink refused for good, until replayed |
 //! | `audit_checkpoint` (version 2) | one row (`id` = 1): `count` (the last record's `seq`), `head` (its `hash`), `mac` (hex HMAC-SHA256 of `remediation-audit-checkpoint-v1\n{count}\n{head}`) |
@@ -132,7 +133,7 @@ pub fn open_transfer_store(
 }
 
 /// The schema version this build migrates to (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 17;
+pub const SCHEMA_VERSION: u32 = 18;
 
 /// The schema version of the database at `path`, without opening it as a store (nothing is
 /// created or migrated): `None` when the file does not exist or holds no schema yet.

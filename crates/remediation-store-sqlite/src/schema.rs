@@ -551,6 +551,23 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         revision INTEGER NOT NULL
     ) STRICT;
     "#,
+    // Version 18.
+    //
+    // Documents: small JSON documents of a tenant, kept by collection (playbooks, playbook
+    // runs, identity links). Each row is the document's body (JSON), its revision, the
+    // compare-and-set token, and who wrote that revision when (RFC 3339).
+    r#"
+    CREATE TABLE documents (
+        tenant     TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        id         TEXT NOT NULL,
+        revision   INTEGER NOT NULL CHECK (revision > 0),
+        body       TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, collection, id)
+    ) STRICT;
+    "#,
 ];
 
 /// The version whose migration also computes the leaf hashes of the records already stored.

@@ -64,6 +64,11 @@
 //!   deleted only by compare-and-set on their revision (one of N concurrent updaters wins),
 //!   their health recorded without moving a revision, the tenant's connections revision moves
 //!   with every change, and every change is audited without the sealed secrets.
+//! - [`documents`]: a document is created at revision 1 only when expected at 0, changed only
+//!   by compare-and-set on its revision (a stale write changes neither the body nor the audit
+//!   log; of N concurrent writers one wins), each write's note is audited in the same step and
+//!   the chain verifies, a collection is listed alone and by id, and another tenant's handle
+//!   sees none of the documents and keeps its own under the same collection and id.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -81,11 +86,13 @@ use crate::{ActionBuilder, action_id, fixed_time, slot, transition};
 mod campaigns;
 mod connections;
 mod delivery;
+mod documents;
 mod tenants;
 
 pub use campaigns::{campaigns, handles_and_campaign_filter};
 pub use connections::{connections, managed_connection};
 pub use delivery::{delivery_fencing, delivery_marks, outbox_record_fields, parked_replay};
+pub use documents::documents;
 pub use tenants::tenants;
 
 /// Actions the paging case stores.
@@ -127,7 +134,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Subject>,
 {
-    let cases: [(&str, Case); 21] = [
+    let cases: [(&str, Case); 22] = [
         ("compare_and_set_race", |s| Box::pin(compare_and_set_race(s))),
         ("lifecycle", |s| Box::pin(lifecycle(s))),
         ("audit_chain", |s| Box::pin(audit_chain(s))),
@@ -149,6 +156,7 @@ where
         ("campaigns", |s| Box::pin(campaigns(s))),
         ("tenants", |s| Box::pin(tenants(s))),
         ("connections", |s| Box::pin(connections(s))),
+        ("documents", |s| Box::pin(documents(s))),
     ];
     for (name, case) in cases {
         let started = Instant::now();

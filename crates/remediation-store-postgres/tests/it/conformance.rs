@@ -69,3 +69,15 @@ async fn managed_connections_as_the_runtime_role() {
     let (_schema, store, _clock) = db.store().await;
     store_conformance::connections(Subject::new(Arc::new(store))).await;
 }
+
+/// The documents case alone, as the runtime role (which the migration granted the new table
+/// to).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn documents_as_the_runtime_role() {
+    let Some(db) = TestDb::create("documents_as_the_runtime_role").await else {
+        return;
+    };
+    let (_schema, store, _clock) = db.store().await;
+    store_conformance::documents(Subject::new(Arc::new(store))).await;
+    db.drop().await;
+}

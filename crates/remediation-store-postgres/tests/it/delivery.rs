@@ -85,7 +85,7 @@ async fn a_version_5_schema_gains_the_delivery_tables_and_their_grants() {
     raw(&owner_conn)
         .await
         .batch_execute(
-            "DROP TABLE connection_revisions; DROP TABLE connections; DROP TABLE tenants; ALTER TABLE credentials DROP COLUMN also_tenants; DROP TABLE campaign_entries; DROP TABLE campaigns; ALTER TABLE actions DROP COLUMN handle, DROP COLUMN campaign; DROP SEQUENCE action_handles; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DELETE FROM schema_migrations WHERE version >= 6",
+            "DROP TABLE documents; DROP TABLE connection_revisions; DROP TABLE connections; DROP TABLE tenants; ALTER TABLE credentials DROP COLUMN also_tenants; DROP TABLE campaign_entries; DROP TABLE campaigns; ALTER TABLE actions DROP COLUMN handle, DROP COLUMN campaign; DROP SEQUENCE action_handles; DROP TABLE delivery_parked; DROP TABLE delivery_marks; DELETE FROM schema_migrations WHERE version >= 6",
         )
         .await
         .expect("downgrade");

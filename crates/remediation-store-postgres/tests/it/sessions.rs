@@ -50,7 +50,7 @@ async fn a_version_2_schema_gains_the_sessions_table_and_its_grants() {
     raw(&owner_conn)
         .await
         .batch_execute(
-            "DROP TABLE connection_revisions; DROP TABLE connections; DROP TABLE tenants; ALTER TABLE credentials DROP COLUMN also_tenants; DROP TABLE campaign_entries; DROP TABLE campaigns; ALTER TABLE actions DROP COLUMN handle, DROP COLUMN campaign; DROP SEQUENCE action_handles; DROP TABLE delivery_parked; DROP TABLE delivery_marks;
+            "DROP TABLE documents; DROP TABLE connection_revisions; DROP TABLE connections; DROP TABLE tenants; ALTER TABLE credentials DROP COLUMN also_tenants; DROP TABLE campaign_entries; DROP TABLE campaigns; ALTER TABLE actions DROP COLUMN handle, DROP COLUMN campaign; DROP SEQUENCE action_handles; DROP TABLE delivery_parked; DROP TABLE delivery_marks;
              DROP FUNCTION audit_archive; DROP TRIGGER audit_no_delete ON audit;
              CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
              DROP FUNCTION audit_delete_archived_only; DROP TABLE audit_archives;

@@ -192,3 +192,46 @@ async fn connections_stay_in_their_tenant() {
         .expect("rewrap");
     assert_eq!(store.connection("shared-id").await.expect("read").expect("mine").secrets, mine.secrets);
 }
+
+/// The documents case alone, and a document of another tenant (a row written as a second
+/// tenant's handle would) is neither listed nor read nor overwritten through this tenant's
+/// handle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn documents_stay_in_their_tenant() {
+    use remediation_core::DocumentStore as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    let store = Arc::new(SqliteStore::open_with(&path, Some(key())).expect("open"));
+    remediation_testkit::store_conformance::documents(Subject::new(store.clone())).await;
+    for id in ["theirs", "add-mfa"] {
+        raw(&path)
+            .execute(
+                "INSERT INTO documents (tenant, collection, id, revision, body, updated_by, updated_at)
+                 VALUES ('other', 'playbook', ?1, 7, '{\"tenant\":\"other\"}', 'local:other', '2026-01-01T00:00:00Z')",
+                rusqlite::params![id],
+            )
+            .expect("insert another tenant's row");
+    }
+    let listed: Vec<String> = store.documents("playbook").await.expect("list").into_iter().map(|d| d.id).collect();
+    assert_eq!(listed, ["0-first", "add-mfa", "disable-user"], "another tenant's documents are not listed");
+    assert_eq!(store.document("playbook", "theirs").await.expect("read"), None, "nor read");
+    let mine = store.document("playbook", "add-mfa").await.expect("read").expect("mine");
+    assert_eq!((mine.revision, mine.updated_by.as_str()), (1, "local:root"));
+    let write = remediation_core::DocumentWrite {
+        collection: "playbook".to_owned(),
+        id: "theirs".to_owned(),
+        expected_revision: 7,
+        body: serde_json::json!({"overwritten": true}),
+        actor: "local:root".to_owned(),
+        at: remediation_testkit::fixed_time(),
+        note: None,
+    };
+    assert!(matches!(
+        store.put_document(&write).await,
+        Err(remediation_core::StoreError::DocumentChanged { expected: 7, found: 0, .. })
+    ));
+    let body: String = raw(&path)
+        .query_row("SELECT body FROM documents WHERE tenant = 'other' AND id = 'theirs'", [], |r| r.get(0))
+        .expect("their row");
+    assert_eq!(body, "{\"tenant\":\"other\"}", "their row is untouched");
+}

@@ -193,13 +193,18 @@ fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("r.db");
     drop(SqliteStore::open(&path).expect("open"));
-    raw(&path).pragma_update(None, "user_version", 18).expect("pragma");
+    let (supported, newer) =
+        (i64::from(remediation_store_sqlite::SCHEMA_VERSION), i64::from(remediation_store_sqlite::SCHEMA_VERSION) + 1);
+    raw(&path).pragma_update(None, "user_version", newer).expect("pragma");
     let err = SqliteStore::open(&path).expect_err("refused");
-    assert!(matches!(err, StoreSqliteError::SchemaTooNew { found: 18, supported: 17, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreSqliteError::SchemaTooNew { found, supported: s, .. } if found == newer && s == supported),
+        "{err:?}"
+    );
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: database schema version 18 is newer than this build supports (17); upgrade remediate",
+            "{}: database schema version {newer} is newer than this build supports ({supported}); upgrade remediate",
             path.display()
         )
     );
@@ -287,7 +292,9 @@ async fn a_version_16_store_gains_the_connections_tables() {
     let (_dir, path, store) = crate::support::temp_store();
     drop(store);
     raw(&path)
-        .execute_batch("DROP TABLE connection_revisions; DROP TABLE connections; PRAGMA user_version = 16")
+        .execute_batch(
+            "DROP TABLE documents; DROP TABLE connection_revisions; DROP TABLE connections; PRAGMA user_version = 16",
+        )
         .expect("downgrade");
     let store = SqliteStore::open(&path).expect("open");
     assert!(store.connections().await.expect("connections").is_empty());
@@ -295,4 +302,26 @@ async fn a_version_16_store_gains_the_connections_tables() {
     let created = remediation_testkit::store_conformance::managed_connection("after-upgrade");
     store.create_connection(&created, &remediation_testkit::admin()).await.expect("create");
     assert_eq!(store.connections_revision().await.expect("revision"), 1);
+}
+
+/// A version 17 store (before documents) gains the documents table, empty.
+#[tokio::test]
+async fn a_version_17_store_gains_the_documents_table() {
+    use remediation_core::store::prelude::*;
+
+    let (_dir, path, store) = crate::support::temp_store();
+    drop(store);
+    raw(&path).execute_batch("DROP TABLE documents; PRAGMA user_version = 17").expect("downgrade");
+    let store = SqliteStore::open(&path).expect("open");
+    assert!(store.documents("playbook").await.expect("documents").is_empty());
+    let write = remediation_core::DocumentWrite {
+        collection: "playbook".to_owned(),
+        id: "after-upgrade".to_owned(),
+        expected_revision: 0,
+        body: serde_json::json!({"steps": []}),
+        actor: "local:root".to_owned(),
+        at: remediation_testkit::fixed_time(),
+        note: None,
+    };
+    assert_eq!(store.put_document(&write).await.expect("put").revision, 1);
 }

@@ -166,10 +166,11 @@ pub(crate) async fn create(store: &SqliteStore, n: u32, state: State, at: Offset
     d
 }
 
-/// SQL that takes a current file back to how version 15 left it (before tenants and managed
-/// connections): one audit
+/// SQL that takes a current file back to how version 15 left it (before tenants, managed
+/// connections and documents): one audit
 /// chain keyed by `seq`, one safety state row, one checkpoint row. Prefix of every downgrade.
 pub(crate) const UNDO_TENANTS: &str = "
+    DROP TABLE documents;
     DROP TABLE connection_revisions;
     DROP TABLE connections;
     DROP TABLE tenants;
