@@ -462,7 +462,7 @@ fn matched_by(id: &str, user: &User, key: &AccountKey) -> Option<&'static str> {
     let value = key.value();
     let person = matches!(key, AccountKey::Person(_));
     if id.eq_ignore_ascii_case(value) {
-        Some(if person { "login" } else { "link" })
+        Some(if person { "login" } else { "id" })
     } else if person && user.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(value)) {
         Some("primary_email")
     } else if user.aliases.iter().any(|a| a.eq_ignore_ascii_case(value)) {

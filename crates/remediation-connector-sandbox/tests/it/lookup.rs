@@ -58,7 +58,7 @@ fn a_link_names_the_user_by_key_or_alias_but_not_by_email() {
     remediation_connector_sandbox::save(&fx.path, &dir).unwrap();
 
     let found = find(&fx, AccountKey::Link("carol".into())).unwrap().unwrap();
-    assert_eq!((found.id.as_str(), found.matched_by.as_str()), ("carol", "link"));
+    assert_eq!((found.id.as_str(), found.matched_by.as_str()), ("carol", "id"));
     let found = find(&fx, AccountKey::Link("C.Smith".into())).unwrap().unwrap();
     assert_eq!((found.id.as_str(), found.matched_by.as_str()), ("carol", "alias"));
     assert_eq!(find(&fx, AccountKey::Link("carol@example.com".into())).unwrap(), None);
