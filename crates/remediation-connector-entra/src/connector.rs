@@ -9,15 +9,17 @@ use remediation_connector_http::{
     Response, RetryPolicy, Sleeper, ThrottleSignal, TokenOptions, TokenSource, TokioSleeper,
 };
 use remediation_core::{
-    Action, ActionKind, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Health,
-    KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, SystemClock,
-    Target, Verification, require_capability,
+    Account, AccountKey, Action, ActionKind, CanonicalTarget, Capability, Clock, Connector, ConnectorError,
+    ConnectorErrorKind, Health, KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange,
+    Reversibility, Snapshot, SystemClock, Target, Verification, check_person_key, require_capability,
 };
 use serde_json::Value;
 
 use crate::config::{Credential, EntraConfig, x5t};
 use crate::error::EntraError;
-use crate::graph::{self, AppRoleAssignment, Group, RoleAssignment, RoleAssignmentScheduleInstance, User};
+use crate::graph::{
+    self, AppRoleAssignment, Group, LookedUpUser, RoleAssignment, RoleAssignmentScheduleInstance, User,
+};
 use crate::permissions;
 use crate::state::{
     self, AccountState, AppRoleState, DirectoryRoleState, MembershipState, SessionsValidFrom, State, Subject,
@@ -398,6 +400,50 @@ impl Connector for EntraConnector {
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
         let subject = Subject::of(target)?;
         Ok(self.snapshot_of(subject).await?.0)
+    }
+
+    /// `GET /users/{key}` (Graph answers an object id or a userPrincipalName there), then
+    /// keeps the user only when its userPrincipalName equals the key (case-insensitively) or,
+    /// for a link, its object id does: never `mail` or `otherMails`, which need not be the
+    /// organisation's. Groups are the ids of the groups `GET /users/{id}/memberOf` lists
+    /// (directory roles and administrative units left out); sessions are not counted.
+    async fn find_account(&self, key: &AccountKey) -> Result<Option<Account>, ConnectorError> {
+        let value = key.value();
+        check_person_key(value).map_err(ConnectorError::invalid_target)?;
+        let (path, query) = graph::user_lookup(value);
+        let user: LookedUpUser = match self.get(path, query).await {
+            Ok(r) => r.json()?,
+            Err(e) if e.kind == ConnectorErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let upn = user.user_principal_name.unwrap_or_default();
+        let matched_by = match key {
+            AccountKey::Link(_) if user.id.eq_ignore_ascii_case(value) => "id",
+            _ if !upn.is_empty() && upn.eq_ignore_ascii_case(value) => "user_principal_name",
+            _ => return Ok(None),
+        };
+        let id = user.id.to_ascii_lowercase();
+        let mut request_ids = Vec::new();
+        let (path, query) = graph::member_of(&id);
+        let groups = self
+            .list(path, query, &mut request_ids)
+            .await?
+            .iter()
+            .filter(|o| o["@odata.type"].as_str() == Some("#microsoft.graph.group"))
+            .filter_map(id_of)
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let named = |n: &str| self.protected.contains(&n.to_ascii_lowercase());
+        Ok(Some(Account {
+            protected: named(&id) || named(&upn),
+            id,
+            login: upn,
+            matched_by: matched_by.to_owned(),
+            status: user.account_enabled.map(|e| if e { "enabled" } else { "disabled" }.to_owned()),
+            display_name: user.display_name,
+            groups: Some(groups),
+            sessions: None,
+        }))
     }
 
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {

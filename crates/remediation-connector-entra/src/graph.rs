@@ -17,6 +17,33 @@ pub(crate) fn user(id: &str) -> (ApiPath, Vec<(&'static str, String)>) {
     (ApiPath::new("/users/{}", [id]), vec![("$select", USER_SELECT.to_owned())])
 }
 
+/// The user properties finding an account reads.
+pub(crate) const LOOKUP_SELECT: &str = "id,userPrincipalName,accountEnabled,displayName";
+
+/// `GET /users/{id | userPrincipalName}` with the properties finding an account needs.
+pub(crate) fn user_lookup(key: &str) -> (ApiPath, Vec<(&'static str, String)>) {
+    (ApiPath::new("/users/{}", [key]), vec![("$select", LOOKUP_SELECT.to_owned())])
+}
+
+/// `GET /users/{id}/memberOf`, first page: the groups, directory roles and administrative
+/// units the user is a direct member of, by id and type.
+pub(crate) fn member_of(id: &str) -> (ApiPath, Vec<(&'static str, String)>) {
+    (ApiPath::new("/users/{}/memberOf", [id]), vec![("$select", "id".to_owned()), ("$top", PAGE_SIZE.to_owned())])
+}
+
+/// A user as `GET /users/{id}` returns it with [`LOOKUP_SELECT`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LookedUpUser {
+    pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) user_principal_name: Option<String>,
+    #[serde(default)]
+    pub(crate) account_enabled: Option<bool>,
+    #[serde(default)]
+    pub(crate) display_name: Option<String>,
+}
+
 /// `PATCH /users/{id}` body.
 pub(crate) fn account_enabled(enabled: bool) -> Value {
     json!({ "accountEnabled": enabled })

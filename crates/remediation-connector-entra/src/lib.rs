@@ -41,6 +41,16 @@
 //! [canonical id](remediation_core::Snapshot::canonical) is the principal's object id (and the
 //! group's, for memberships), lower-cased.
 //!
+//! # Finding a person's account
+//!
+//! [`find_account`](remediation_core::Connector::find_account) reads
+//! `GET /users/{key}?$select=id,userPrincipalName,accountEnabled,displayName` and keeps the
+//! user only when its userPrincipalName equals the key, case-insensitively (for a link, also
+//! when its object id does): never `mail` or `otherMails`, which the user may add. The
+//! account's id is the object id, its status `enabled` or `disabled`, its groups the ids of
+//! the groups `GET /users/{id}/memberOf` lists (directory roles and administrative units left
+//! out).
+//!
 //! # Permissions
 //!
 //! [`PERMISSION_MAP`] lists every Graph call and the application permission it needs:

@@ -14,6 +14,8 @@ use crate::state::grant_type::{ACCOUNT, APP_ROLE_ASSIGNMENT, DIRECTORY_ROLE, GRO
 pub const PERMISSION_MAP: &[PermissionNeed] = &[
     PermissionNeed::check("GET /users", USER_READ).or(USER_READ_BROADER),
     PermissionNeed::read(ACCOUNT, "GET /users/{id}", USER_READ).or(USER_READ_BROADER),
+    // Finding a person's account lists the groups the user is a direct member of.
+    PermissionNeed::read(ACCOUNT, "GET /users/{id}/memberOf", "Directory.Read.All").or(&["Directory.ReadWrite.All"]),
     PermissionNeed::execute(Suspend, ACCOUNT, "PATCH /users/{id}", "User.EnableDisableAccount.All").or(USER_WRITE),
     PermissionNeed::rollback(Suspend, ACCOUNT, "PATCH /users/{id}", "User.EnableDisableAccount.All").or(USER_WRITE),
     PermissionNeed::execute(

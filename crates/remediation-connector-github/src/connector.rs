@@ -8,9 +8,9 @@ use remediation_connector_http::{
     HttpClient, HttpClientBuilder, PageStyle, Response, RetryPolicy, StaticToken, ThrottleSignal,
 };
 use remediation_core::{
-    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, Health, KindName, Outcome,
-    OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
-    refuse_protected, require_capability,
+    Account, AccountKey, Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, Health, KindName,
+    Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, Target, Verification,
+    check_person_key, refuse_protected, require_capability,
 };
 use serde_json::{Map, Value};
 
@@ -510,6 +510,47 @@ impl Connector for GitHubConnector {
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
         self.snapshot_resolved(target).await
+    }
+
+    /// A person cannot be found on GitHub: the only emails it shows are ones the account
+    /// holder sets, so anyone could claim the victim's. A link names the login; it is read
+    /// with `GET /users/{login}` and kept when the login GitHub returns equals it
+    /// (case-insensitively). The account's id is that login, which every GitHub target
+    /// names; status, groups and sessions are not reported.
+    async fn find_account(&self, key: &AccountKey) -> Result<Option<Account>, ConnectorError> {
+        let value = key.value();
+        check_person_key(value).map_err(ConnectorError::invalid_target)?;
+        if let AccountKey::Person(_) = key {
+            return Err(ConnectorError::unsupported(
+                "GitHub shows only emails the account holder sets, so a person cannot be found by one; \
+                 link the person's GitHub login explicitly",
+            ));
+        }
+        let resp = self.send(api::get_user(value)).await?;
+        if resp.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(self.client.error_for(&resp));
+        }
+        let user: Value = resp.json()?;
+        let login = user.get("login").and_then(Value::as_str).unwrap_or_default();
+        if !login.eq_ignore_ascii_case(value) {
+            return Ok(None);
+        }
+        let id = user.get("id").and_then(Value::as_u64).map(|id| id.to_string());
+        let protected =
+            self.protected.contains(&login.to_lowercase()) || id.as_ref().is_some_and(|id| self.protected.contains(id));
+        Ok(Some(Account {
+            id: login.to_owned(),
+            login: login.to_owned(),
+            matched_by: "login".to_owned(),
+            status: None,
+            display_name: user.get("name").and_then(Value::as_str).map(str::to_owned),
+            groups: None,
+            sessions: None,
+            protected,
+        }))
     }
 
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {

@@ -38,6 +38,14 @@
 //! collaborators are read (`affiliation=direct`, `Link` pagination, `per_page` at most 100):
 //! access through a team or the organisation's base permission is not a collaborator grant.
 //!
+//! # Finding a person's account
+//!
+//! [`find_account`](remediation_core::Connector::find_account) refuses a person's email or
+//! name as unsupported: the only emails GitHub shows are ones the account holder sets, so
+//! anyone could claim the victim's. A linked login is read with `GET /users/{login}` and kept
+//! when the login GitHub returns equals it (case-insensitively); the account's id is that
+//! login, as every GitHub target names it.
+//!
 //! # Configuration
 //!
 //! ```toml

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use remediation_core::{
-    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Grant, Health,
-    KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, Target,
-    Verification, require_capability,
+    Account, AccountKey, Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError,
+    ConnectorErrorKind, Grant, Health, KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange,
+    Reversibility, Snapshot, Target, Verification, check_person_key, require_capability,
 };
 use serde_json::{Value, json};
 
@@ -330,6 +330,56 @@ impl Connector for GoogleConnector {
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
         self.read(target).await
+    }
+
+    /// `users.get` with the key (Google answers a primary email, an alias or the numeric id
+    /// there), then keeps the user only when its `primaryEmail` or one of its `aliases` (both
+    /// set by the domain's admins) equals the key, case-insensitively, or, for a link, its id
+    /// does: never `recoveryEmail` or another address the user sets. The connector lists no
+    /// user's groups, so they are not reported; sessions are not counted.
+    async fn find_account(&self, key: &AccountKey) -> Result<Option<Account>, ConnectorError> {
+        let value = key.value();
+        check_person_key(value).map_err(ConnectorError::invalid_target)?;
+        let resp = self.send(api::get_user(value)).await?;
+        match resp.status {
+            200..=299 => {}
+            404 => return Ok(None),
+            _ => return Err(from_response(&resp, &format!("read Google user {value}"))),
+        }
+        let user = &resp.body;
+        let Some(id) = object_id(user).filter(|id| !id.is_empty()) else {
+            return Err(ConnectorError::permanent(format!("Google answered a read of user {value} without an id")));
+        };
+        let primary = user["primaryEmail"].as_str().unwrap_or_default();
+        let is = |name: &str| !name.is_empty() && name.eq_ignore_ascii_case(value);
+        let aliases = user["aliases"].as_array().into_iter().flatten().filter_map(Value::as_str);
+        let matched_by = if matches!(key, AccountKey::Link(_)) && id == value {
+            "id"
+        } else if is(primary) {
+            "primary_email"
+        } else if aliases.clone().any(is) {
+            "alias"
+        } else {
+            return Ok(None);
+        };
+        let is_admin = user["isAdmin"].as_bool().unwrap_or(false);
+        let name = &user["name"];
+        let display_name = name["fullName"].as_str().map(str::to_owned).or_else(|| {
+            match (name["givenName"].as_str(), name["familyName"].as_str()) {
+                (Some(given), Some(family)) => Some(format!("{given} {family}")),
+                _ => None,
+            }
+        });
+        Ok(Some(Account {
+            protected: self.protection.covers_any(names(user)) || (self.protection.admins && is_admin),
+            login: primary.to_owned(),
+            matched_by: matched_by.to_owned(),
+            status: Some(if user["suspended"].as_bool().unwrap_or(false) { "suspended" } else { "active" }.to_owned()),
+            display_name,
+            groups: None,
+            sessions: None,
+            id,
+        }))
     }
 
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {

@@ -16,6 +16,15 @@
 //! Sign-outs leave no state the API can read back, so their snapshot does not change and the
 //! connector remembers, per process, which idempotency keys it has already signed out.
 //!
+//! # Finding a person's account
+//!
+//! [`find_account`](remediation_core::Connector::find_account) reads `users.get` with the
+//! key and keeps the user only when its `primaryEmail` or one of its `aliases` (set by the
+//! domain's admins) equals the key, case-insensitively (for a link, also when its numeric id
+//! does): never `recoveryEmail` or another address the user sets. The account's id is the
+//! numeric user id, its status `active` or `suspended`; groups and sessions are not reported
+//! (the connector lists no user's groups).
+//!
 //! # Configuration
 //!
 //! ```toml

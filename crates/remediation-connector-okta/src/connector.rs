@@ -12,9 +12,9 @@ use remediation_connector_http::{
     Sleeper, StaticToken, StatusCode, ThrottleSignal, TokenOptions, TokenSource, TokioSleeper,
 };
 use remediation_core::{
-    Action, ActionKind, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Grant,
-    Health, KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot,
-    SystemClock, Target, Verification, find_capability, refuse_protected,
+    Account, AccountKey, Action, ActionKind, CanonicalTarget, Capability, Clock, Connector, ConnectorError,
+    ConnectorErrorKind, Grant, Health, KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange,
+    Reversibility, Snapshot, SystemClock, Target, Verification, check_person_key, find_capability, refuse_protected,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -327,6 +327,23 @@ impl OktaConnector {
         Ok((OktaUser { id, login, status }, ids))
     }
 
+    /// The ids of every group `okta_id` belongs to (listUserGroups, following `Link` pages);
+    /// `None` when there are more than `max_pages` pages, as a partial list would hide some.
+    async fn groups_of(&self, okta_id: &str) -> Result<Option<Vec<String>>, ConnectorError> {
+        let first = Request::get(ApiPath::new("/users/{}/groups", [okta_id]));
+        let pages = self.client.pages(first, PageStyle::Link, self.max_pages, |_| false).await?;
+        if pages.truncated {
+            tracing::warn!(
+                connector = %self.id,
+                user = okta_id,
+                max_pages = self.max_pages,
+                "the user's groups span more pages than max_pages; reporting them as unknown"
+            );
+            return Ok(None);
+        }
+        Ok(Some(pages.items.iter().filter_map(|g| g["id"].as_str()).map(str::to_owned).collect()))
+    }
+
     /// Whether `protected` names the user, by id or login.
     fn is_protected(&self, user: &OktaUser) -> bool {
         std::iter::once(&user.id).chain(&user.login).any(|n| self.protected.contains(&n.to_lowercase()))
@@ -533,6 +550,8 @@ pub const PERMISSION_MAP: &[PermissionNeed] = &[
     PermissionNeed::check("GET /logs", LOGS_READ),
     PermissionNeed::read(ACCOUNT, "GET /users/{id}", USERS_READ).or(&[USERS_MANAGE]),
     PermissionNeed::read(ACCOUNT, "GET /logs", LOGS_READ),
+    // Finding a person's account lists its groups.
+    PermissionNeed::read(ACCOUNT, "GET /users/{id}/groups", USERS_READ).or(&[USERS_MANAGE]),
     PermissionNeed::execute(KindName::Suspend, ACCOUNT, "POST /users/{id}/lifecycle/suspend", USERS_MANAGE),
     PermissionNeed::rollback(KindName::Suspend, ACCOUNT, "POST /users/{id}/lifecycle/unsuspend", USERS_MANAGE),
     PermissionNeed::execute(KindName::RevokeSessions, ACCOUNT, "DELETE /users/{id}/sessions", USERS_MANAGE),
@@ -623,6 +642,52 @@ impl Connector for OktaConnector {
 
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
         self.read(target).await.map(|(s, _, _)| s)
+    }
+
+    /// `GET /users/{key}` (Okta answers an id, a login or a login's short name there), then
+    /// keeps the user only when its `profile.login` equals the key (case-insensitively) or,
+    /// for a link, its id does: never `profile.email` or `secondEmail`, which the user may
+    /// set, nor a short name that would match `alice@` of any domain. Groups are the ids
+    /// listUserGroups answers; sessions cannot be counted through the API.
+    async fn find_account(&self, key: &AccountKey) -> Result<Option<Account>, ConnectorError> {
+        let value = key.value();
+        check_person_key(value).map_err(ConnectorError::invalid_target)?;
+        let user: Value = match self.client.send(Request::get(ApiPath::new("/users/{}", [value]))).await {
+            Ok(r) => r.json()?,
+            Err(e) if e.kind == ConnectorErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(id) = user["id"].as_str().filter(|id| !id.is_empty()) else {
+            return Err(ConnectorError::permanent(format!("Okta answered a read of user {value} without an id")));
+        };
+        let login = user["profile"]["login"].as_str().unwrap_or_default();
+        let matched_by = match key {
+            AccountKey::Link(_) if id == value => "id",
+            _ if !login.is_empty() && login.eq_ignore_ascii_case(value) => "login",
+            _ => return Ok(None),
+        };
+        let okta_user = OktaUser {
+            id: id.to_owned(),
+            login: Some(login.to_owned()),
+            status: user["status"].as_str().unwrap_or("UNKNOWN").to_owned(),
+        };
+        let profile = &user["profile"];
+        let display_name = profile["displayName"].as_str().map(str::to_owned).or_else(|| {
+            match (profile["firstName"].as_str(), profile["lastName"].as_str()) {
+                (Some(first), Some(last)) => Some(format!("{first} {last}")),
+                _ => None,
+            }
+        });
+        Ok(Some(Account {
+            groups: self.groups_of(id).await?,
+            protected: self.is_protected(&okta_user),
+            id: okta_user.id,
+            login: login.to_owned(),
+            matched_by: matched_by.to_owned(),
+            status: Some(okta_user.status),
+            display_name,
+            sessions: None,
+        }))
     }
 
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {

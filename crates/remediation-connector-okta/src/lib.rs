@@ -24,6 +24,12 @@
 //! other name of a protected user gets through; `execute` refuses them as well. The
 //! snapshot's [canonical id](remediation_core::Snapshot::canonical) is the `00u…` id.
 //!
+//! [`find_account`](remediation_core::Connector::find_account) reads `GET /users/{key}` and
+//! keeps the answer only when its `profile.login` equals the key, case-insensitively (for a
+//! link, also when its `00u…` id does): never `profile.email` or `secondEmail`, which the user
+//! may set, nor the login shortname Okta also resolves. The account's groups are the ids
+//! `GET /users/{id}/groups` lists; its sessions are not counted (the API does not show them).
+//!
 //! Deactivation is never offered: it deprovisions every app and cannot be undone; suspend
 //! instead. Group memberships of `APP_GROUP`s and group-scoped app assignments are refused
 //! with the reason, since Okta does not own them.

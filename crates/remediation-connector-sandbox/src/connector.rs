@@ -5,12 +5,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use remediation_core::{
-    Action, ActionKind, CanonicalTarget, Capability, Clock, Connector, ConnectorError, ConnectorErrorKind, Grant,
-    Health, KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot,
-    Step, SystemClock, Target, Verification, require_capability,
+    Account, AccountKey, Action, ActionKind, CanonicalTarget, Capability, Clock, Connector, ConnectorError,
+    ConnectorErrorKind, Grant, Health, KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange,
+    Reversibility, Snapshot, Step, SystemClock, Target, Verification, check_person_key, require_capability,
 };
 
-use crate::directory::{Directory, WriteEntry, WriteOp};
+use crate::directory::{Directory, User, WriteEntry, WriteOp};
 use crate::error::SandboxError;
 use crate::file::{self, WriteLock};
 use crate::grant_type;
@@ -424,6 +424,51 @@ impl Connector for SandboxConnector {
             *changed = true;
             Ok(Outcome { status: OutcomeStatus::Applied, request_ids: vec![id] })
         })
+    }
+
+    /// A person is found by the user's key, its admin-set `email` or one of its `aliases`; a
+    /// link by the key or an alias. All case-insensitive. A key two users answer to is refused
+    /// rather than settled by picking one. Reads only: no lock, no fault fires.
+    async fn find_account(&self, key: &AccountKey) -> Result<Option<Account>, ConnectorError> {
+        check_person_key(key.value()).map_err(ConnectorError::invalid_target)?;
+        self.read(|dir| {
+            let mut found = dir.users.iter().filter_map(|(id, user)| matched_by(id, user, key).map(|m| (id, user, m)));
+            let Some((id, user, matched_by)) = found.next() else { return Ok(None) };
+            if let Some((other, _, _)) = found.next() {
+                return Err(ConnectorError::permanent(format!(
+                    "{key} names more than one user in sandbox directory {} (`{id}` and `{other}`); \
+                     give each user distinct names",
+                    self.path.display()
+                )));
+            }
+            let groups = dir.groups.iter().filter(|(_, g)| g.members.iter().any(|m| m == id)).map(|(name, _)| name);
+            Ok(Some(Account {
+                id: id.clone(),
+                login: id.clone(),
+                matched_by: matched_by.to_owned(),
+                status: Some(user.status.to_string()),
+                display_name: Some(user.display_name.clone()).filter(|n| !n.is_empty()),
+                groups: Some(groups.cloned().collect()),
+                sessions: Some(u32::try_from(user.sessions.len()).unwrap_or(u32::MAX)),
+                protected: user.protected,
+            }))
+        })
+    }
+}
+
+/// Which of the user's names `key` matches, if any (case-insensitive): the key, the admin-set
+/// email (a person only) or an alias.
+fn matched_by(id: &str, user: &User, key: &AccountKey) -> Option<&'static str> {
+    let value = key.value();
+    let person = matches!(key, AccountKey::Person(_));
+    if id.eq_ignore_ascii_case(value) {
+        Some(if person { "login" } else { "id" })
+    } else if person && user.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(value)) {
+        Some("primary_email")
+    } else if user.aliases.iter().any(|a| a.eq_ignore_ascii_case(value)) {
+        Some("alias")
+    } else {
+        None
     }
 }
 

@@ -81,6 +81,11 @@ pub struct User {
     /// them; the sandbox acts on, and reports as its canonical id, the user's key in `users`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// The account's primary email, as the directory's admins assign it (never one the account
+    /// holder sets). A person is found by it (case-insensitive); a target does not name the
+    /// user by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// Whether an account can sign in.
@@ -259,12 +264,13 @@ impl FromStr for RepoLevel {
 }
 
 /// A small directory to try things on: four users (one of them the protected `breakglass`
-/// account), the groups `admins` and `engineering`, repository permissions, an application
+/// account), each with the email `<key>@example.com`, the groups `admins` and `engineering`, repository permissions, an application
 /// assignment with a profile, and the bucket `reports` (unencrypted, public, serving the site
 /// `reports-site`) with the compliant values of its two settings.
 pub fn sample() -> Directory {
-    fn user(name: &str, sessions: &[&str], protected: bool) -> User {
+    fn user(key: &str, name: &str, sessions: &[&str], protected: bool) -> User {
         User {
+            email: Some(format!("{key}@example.com")),
             display_name: name.to_owned(),
             status: UserStatus::Active,
             sessions: sessions.iter().map(|s| (*s).to_owned()).collect(),
@@ -292,10 +298,10 @@ pub fn sample() -> Directory {
     ]));
     Directory {
         users: BTreeMap::from([
-            ("alice".to_owned(), user("Alice", &["s-alice-1", "s-alice-2"], false)),
-            ("bob".to_owned(), user("Bob", &["s-bob-1"], false)),
-            ("carol".to_owned(), user("Carol", &[], false)),
-            ("breakglass".to_owned(), user("Break-glass administrator", &[], true)),
+            ("alice".to_owned(), user("alice", "Alice", &["s-alice-1", "s-alice-2"], false)),
+            ("bob".to_owned(), user("bob", "Bob", &["s-bob-1"], false)),
+            ("carol".to_owned(), user("carol", "Carol", &[], false)),
+            ("breakglass".to_owned(), user("breakglass", "Break-glass administrator", &[], true)),
         ]),
         groups: BTreeMap::from([
             ("admins".to_owned(), Group { members: members(&["alice", "bob", "breakglass"]), protected: false }),

@@ -59,6 +59,9 @@
 //!   sandbox acts on the user's key in `users`, which is the snapshot's
 //!   [canonical id](remediation_core::Snapshot::canonical), so an alias of a protected user is
 //!   protected too.
+//! - A user's `email` is its primary email as the directory's admins set it. It finds the
+//!   person ([`find_account`](remediation_core::Connector::find_account)) but is not a name a
+//!   target may use.
 //! - `grants`: `grant_type` is `repo_permission` (`level` one of `pull` < `triage` < `push` <
 //!   `maintain` < `admin`) or `app_assignment` (`level` is the application role, `profile`
 //!   optional attributes).
@@ -107,6 +110,14 @@
 //! - `notification`: the account state plus `"notifications"`, the count of notifications sent
 //!   to the user, so that a `notify` plan is not a no-op; kept apart from `account` so that a
 //!   notification never counts as drift against another account action.
+//!
+//! # Finding a person's account
+//!
+//! [`find_account`](remediation_core::Connector::find_account) with a person key finds the
+//! user whose key, `email` or alias equals it, case-insensitively; with a link key, the user
+//! whose key or alias does. The account's id is the user's key, its groups the names of the
+//! groups it is a member of (the `resource` of its `group_membership` targets), its sessions
+//! their count. A key more than one user answers to is an error, never settled by choice.
 //!
 //! An unknown user, group, repository or application is `NotFound`; a missing membership or
 //! grant is a state (`"member": false`), so revoking it plans a no-op. A repository or

@@ -9,9 +9,9 @@ use remediation_connector_http::{
     ThrottleSignal,
 };
 use remediation_core::{
-    Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError, ConnectorErrorKind, Grant, Health,
-    KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange, Reversibility, Snapshot, Target,
-    Verification, require_capability,
+    Account, AccountKey, Action, ActionKind, CanonicalTarget, Capability, Connector, ConnectorError,
+    ConnectorErrorKind, Grant, Health, KindName, Outcome, OutcomeStatus, PermissionNeed, Permissions, PlannedChange,
+    Reversibility, Snapshot, Target, Verification, check_person_key, require_capability,
 };
 use serde_json::Value;
 
@@ -215,6 +215,52 @@ impl ScimConnector {
         Ok(member)
     }
 
+    /// The resource ids of the users whose `userName` equals `user_name` exactly
+    /// (case-insensitively, as RFC 7643 defines the attribute), by a filtered listing: the
+    /// service's own matching is not trusted to be exact.
+    async fn users_named(&self, user_name: &str) -> Result<Vec<String>, ConnectorError> {
+        let r = self
+            .client
+            .send(
+                Request::get("/Users")
+                    .query("filter", format!("userName eq {}", filter_literal(user_name)))
+                    .query("attributes", "id,userName"),
+            )
+            .await?;
+        let list: Value = r.json()?;
+        Ok(list
+            .get("Resources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|u| u.get("userName").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(user_name)))
+            .filter_map(|u| u.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect())
+    }
+
+    /// The ids of the groups `user` (a resource id) is a member of, by the member filter;
+    /// `None` when the service cannot filter groups by member or they fill more than
+    /// [`MAX_PAGES`] pages.
+    async fn groups_of(&self, user: &str) -> Result<Option<Vec<String>>, ConnectorError> {
+        let first = Request::get("/Groups")
+            .query("filter", format!("members[value eq {}]", filter_literal(user)))
+            .query("attributes", "id")
+            .query("startIndex", "1")
+            .query("count", self.page_size.to_string());
+        let pages =
+            match self.client.pages(first, PageStyle::Scim { count: self.page_size }, MAX_PAGES, |_| false).await {
+                Ok(p) => p,
+                Err(e) if e.kind == ConnectorErrorKind::Permanent && e.message.contains("invalidFilter") => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+        if pages.truncated {
+            return Ok(None);
+        }
+        Ok(Some(pages.items.iter().filter_map(|g| g.get("id").and_then(Value::as_str).map(str::to_owned)).collect()))
+    }
+
     async fn snapshot_of(&self, subject: Subject<'_>) -> Result<(Snapshot, Live), ConnectorError> {
         let live = self.read(subject).await?;
         let canonical = CanonicalTarget {
@@ -240,6 +286,21 @@ impl ScimConnector {
         let r = self.client.send(req).await?;
         Ok(r.request_ids().to_vec())
     }
+}
+
+/// `value` as a SCIM filter string literal (RFC 7644 section 3.4.2.2: a JSON string), quoted
+/// with its backslashes and quotes escaped, so it cannot end the literal.
+fn filter_literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 fn etag(r: &Response) -> Option<String> {
@@ -273,8 +334,11 @@ const WRITE_GROUPS: &str = "modify Groups";
 pub const PERMISSION_MAP: &[PermissionNeed] = &[
     PermissionNeed::check("GET /ServiceProviderConfig", PATCH_SUPPORTED),
     PermissionNeed::read(grant_type::ACCOUNT, "GET /Users/{id}", READ_USERS),
+    // Finding a person's account: by userName, then the groups the user is in.
+    PermissionNeed::read(grant_type::ACCOUNT, "GET /Users", READ_USERS),
     PermissionNeed::execute(KindName::Suspend, grant_type::ACCOUNT, "PATCH /Users/{id}", WRITE_USERS),
     PermissionNeed::rollback(KindName::Suspend, grant_type::ACCOUNT, "PATCH /Users/{id}", WRITE_USERS),
+    PermissionNeed::read(grant_type::ACCOUNT, "GET /Groups", READ_GROUPS),
     PermissionNeed::read(grant_type::GROUP_MEMBERSHIP, "GET /Users/{id}", READ_USERS),
     PermissionNeed::read(grant_type::GROUP_MEMBERSHIP, "GET /Groups/{id}", READ_GROUPS),
     PermissionNeed::read(grant_type::GROUP_MEMBERSHIP, "GET /Groups", READ_GROUPS),
@@ -327,6 +391,74 @@ impl Connector for ScimConnector {
     async fn snapshot(&self, target: &Target) -> Result<Snapshot, ConnectorError> {
         let subject = Subject::of(target)?;
         Ok(self.snapshot_of(subject).await?.0)
+    }
+
+    /// A person is found by `userName` only (`GET /Users?filter=userName eq "…"`, the value
+    /// quoted and escaped), and only when exactly one listed user's `userName` equals the key
+    /// (case-insensitively); a link is read as a resource id first (`GET /Users/{id}`), then
+    /// as a `userName`. The user found is read back by id and its `userName` compared again.
+    /// Never `emails`. Groups are the ids the member filter lists.
+    async fn find_account(&self, key: &AccountKey) -> Result<Option<Account>, ConnectorError> {
+        let value = key.value();
+        check_person_key(value).map_err(ConnectorError::invalid_target)?;
+        let by_id = match key {
+            AccountKey::Link(_) => {
+                match self.get(ApiPath::new("/Users/{}", [value]), "id,userName,active,displayName").await {
+                    Ok(r) => Some(r.json::<Value>()?),
+                    Err(e) if e.kind == ConnectorErrorKind::NotFound => None,
+                    Err(e) => return Err(e),
+                }
+            }
+            AccountKey::Person(_) => None,
+        };
+        let (user, matched_by) = match by_id {
+            Some(user) if user.get("id").and_then(Value::as_str) == Some(value) => (user, "id"),
+            _ => {
+                let ids = self.users_named(value).await?;
+                let id = match ids.as_slice() {
+                    [] => return Ok(None),
+                    [id] => id,
+                    _ => {
+                        return Err(ConnectorError::permanent(format!(
+                            "{} SCIM users have the userName {value}; refusing to choose one",
+                            ids.len()
+                        )));
+                    }
+                };
+                usable_id(id)?;
+                let user =
+                    match self.get(ApiPath::new("/Users/{}", [id.as_str()]), "id,userName,active,displayName").await {
+                        Ok(r) => r.json::<Value>()?,
+                        Err(e) if e.kind == ConnectorErrorKind::NotFound => return Ok(None),
+                        Err(e) => return Err(e),
+                    };
+                let same = user.get("userName").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(value));
+                if !same || user.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+                    return Ok(None);
+                }
+                (user, "login")
+            }
+        };
+        let text = |k: &str| user.get(k).and_then(Value::as_str).map(str::to_owned);
+        let (Some(id), Some(user_name)) = (text("id"), text("userName")) else {
+            return Err(ConnectorError::permanent(format!(
+                "the SCIM service answered a read of {value} without an id or userName"
+            )));
+        };
+        let active = user.get("active").and_then(Value::as_bool).unwrap_or(true);
+        let protected = self.protected.contains(value)
+            || self.protected.contains(&id)
+            || self.protected.iter().any(|p| p.eq_ignore_ascii_case(&user_name));
+        Ok(Some(Account {
+            groups: self.groups_of(&id).await?,
+            id,
+            login: user_name,
+            matched_by: matched_by.to_owned(),
+            status: Some(if active { "active" } else { "inactive" }.to_owned()),
+            display_name: text("displayName"),
+            sessions: None,
+            protected,
+        }))
     }
 
     async fn plan(&self, action: &Action, before: &Snapshot) -> Result<PlannedChange, ConnectorError> {
@@ -421,5 +553,17 @@ impl Connector for ScimConnector {
             }
         }
         Ok(done(OutcomeStatus::Applied, ids))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filter_literal;
+
+    #[test]
+    fn filter_literals_cannot_end_early() {
+        assert_eq!(filter_literal("bjensen@example.com"), r#""bjensen@example.com""#);
+        assert_eq!(filter_literal(r#"x" or userName pr or ""#), r#""x\" or userName pr or \"""#);
+        assert_eq!(filter_literal(r"a\"), r#""a\\""#);
     }
 }

@@ -33,6 +33,16 @@
 //! (case-insensitively, as RFC 7643 defines it) with `protected`; the user's resource `id` is
 //! the snapshot's [canonical id](remediation_core::Snapshot::canonical).
 //!
+//! # Finding a person's account
+//!
+//! [`find_account`](remediation_core::Connector::find_account) lists
+//! `GET /Users?filter=userName eq "<key>"` (the key quoted, backslashes and quotes escaped)
+//! and keeps a user only when exactly one listed `userName` equals the key, case-insensitively;
+//! it reads that user back by id and compares again. A link is read as a resource id first,
+//! then as a `userName`. `emails` never finds anyone. The account's id is the resource id, its
+//! status `active` or `inactive`, its groups the ids `GET /Groups?filter=members[value eq
+//! "<id>"]` lists (unknown when the service cannot filter by member).
+//!
 //! # Errors, throttling, health
 //!
 //! SCIM error bodies (`{"schemas": [...Error], "status": "404", "scimType", "detail"}`) keep

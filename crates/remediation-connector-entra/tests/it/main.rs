@@ -10,6 +10,7 @@ mod behaviour;
 mod conformance;
 mod golden;
 mod live;
+mod lookup;
 mod secrets;
 
 use std::path::PathBuf;

@@ -10,6 +10,7 @@ mod conformance;
 mod effective;
 mod golden;
 mod invitations;
+mod lookup;
 mod outside;
 mod pending;
 mod roles;

@@ -8,6 +8,7 @@
 mod api_description;
 mod conformance;
 mod golden;
+mod lookup;
 mod secrets;
 
 use std::sync::Arc;

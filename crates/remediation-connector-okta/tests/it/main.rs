@@ -6,5 +6,6 @@ mod conformance;
 mod described;
 mod golden;
 mod live;
+mod lookup;
 mod paths;
 mod support;

@@ -8,6 +8,7 @@ mod conformance;
 mod errors;
 mod faults;
 mod lifecycle;
+mod lookup;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -8,6 +8,7 @@ mod behaviour;
 mod conformance;
 mod golden;
 mod live;
+mod lookup;
 
 use std::sync::Arc;
 

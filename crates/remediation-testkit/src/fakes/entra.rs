@@ -8,7 +8,7 @@
 //!   `roles` claim lists the client's application permissions; each Graph write checks them
 //!   and answers 403 `Authorization_RequestDenied` without.
 //! - State: users (with `accountEnabled`, `signInSessionsValidFromDateTime`,
-//!   `onPremisesSyncEnabled`), groups (with `groupTypes`; dynamic groups refuse member edits),
+//!   `onPremisesSyncEnabled`, `otherMails`; `memberOf` lists their groups and roles), groups (with `groupTypes`; dynamic groups refuse member edits),
 //!   directory role assignments and app role assignments. Writes change it, so a read after
 //!   an action shows the change; re-created assignments get new ids.
 //! - Wire: Graph's status codes and error bodies (`{"error": {"code", "message",
@@ -74,6 +74,8 @@ pub struct User {
     pub sessions_valid_from: OffsetDateTime,
     /// Synchronised from on-premises AD.
     pub on_premises_sync_enabled: bool,
+    /// `otherMails`: addresses the user may add themselves, never a sign-in name.
+    pub other_mails: Vec<String>,
 }
 
 /// A group.
@@ -168,6 +170,7 @@ impl Tenant {
                 account_enabled: true,
                 sessions_valid_from: time::macros::datetime!(2026-01-01 00:00 UTC),
                 on_premises_sync_enabled: false,
+                other_mails: Vec::new(),
             },
         );
     }
@@ -331,6 +334,7 @@ impl EntraFake {
             .route("/users/{id}", get(get_user).patch(patch_user))
             .route("/users/{id}/revokeSignInSessions", post(revoke_sessions))
             .route("/users/{id}/appRoleAssignments", get(list_user_app_roles))
+            .route("/users/{id}/memberOf", get(list_member_of))
             .route("/directoryObjects/{id}", get(get_object))
             .route("/groups/{id}", get(get_group))
             .route("/groups/{id}/members", get(list_members))
@@ -511,6 +515,7 @@ fn user_json(u: &User, select: Option<&str>) -> Value {
         "signInSessionsValidFromDateTime": iso(u.sessions_valid_from),
         "onPremisesSyncEnabled": if u.on_premises_sync_enabled { Value::Bool(true) } else { Value::Null },
         "displayName": u.user_principal_name.split('@').next().unwrap_or_default(),
+        "otherMails": u.other_mails,
     });
     // Like Graph, accountEnabled and the session timestamp only when selected.
     let fields: Vec<&str> = match select {
@@ -674,6 +679,27 @@ async fn get_group(State(s): State<Shared>, Path(id): Path<String>) -> Response 
         }
         None => not_found(&id),
     }
+}
+
+/// `GET /users/{id}/memberOf`: the groups the user is a direct member of, then the directory
+/// roles assigned to them at the tenant scope (as `#microsoft.graph.directoryRole` objects).
+async fn list_member_of(State(s): State<Shared>, Path(id): Path<String>, Query(q): Params) -> Response {
+    let t = s.view();
+    let Some(user) = t.user(&id).map(|u| u.id.clone()) else {
+        return not_found(&id);
+    };
+    let groups = t
+        .groups
+        .iter()
+        .filter(|(_, g)| g.members.contains(&user))
+        .map(|(gid, _)| json!({"@odata.type": "#microsoft.graph.group", "id": gid}));
+    let roles = t
+        .role_assignments
+        .iter()
+        .filter(|r| r.principal_id == user && r.directory_scope_id == "/")
+        .map(|r| json!({"@odata.type": "#microsoft.graph.directoryRole", "id": r.role_definition_id}));
+    let items: Vec<Value> = groups.chain(roles).collect();
+    page(&s, &format!("/users/{id}/memberOf"), &q, items)
 }
 
 async fn list_members(State(s): State<Shared>, Path(id): Path<String>, Query(q): Params) -> Response {

@@ -60,6 +60,8 @@ pub struct FakeUser {
     pub role: AdminRole,
     /// How many times `signOut` ran for the user.
     pub sign_outs: u32,
+    /// `recoveryEmail`: an address the user may set themselves; never a user key.
+    pub recovery_email: Option<String>,
 }
 
 /// A member of a fake group.
@@ -188,6 +190,7 @@ impl GoogleState {
             change_password_at_next_login: false,
             role,
             sign_outs: 0,
+            recovery_email: None,
         };
         self.users.entry(email.to_lowercase()).or_insert(user)
     }
@@ -492,6 +495,9 @@ fn user_json(u: &FakeUser) -> Value {
     });
     if !u.aliases.is_empty() {
         v["aliases"] = json!(u.aliases);
+    }
+    if let Some(r) = &u.recovery_email {
+        v["recoveryEmail"] = json!(r);
     }
     v
 }

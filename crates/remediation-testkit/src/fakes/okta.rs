@@ -25,6 +25,8 @@ const PUBLIC_KEY: &str = super::TEST_RSA_PUBLIC_KEY;
 struct User {
     login: String,
     status: String,
+    /// `profile.email`, which the user may change; the login when unset.
+    email: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -121,13 +123,23 @@ impl OktaOrg {
 
     /// Adds a user with `status` (`ACTIVE`, `SUSPENDED`, ...).
     pub fn add_user(&self, id: &str, status: &str) {
-        self.lock().users.insert(id.to_owned(), User { login: format!("{id}@example.com"), status: status.to_owned() });
+        self.lock()
+            .users
+            .insert(id.to_owned(), User { login: format!("{id}@example.com"), status: status.to_owned(), email: None });
     }
 
     /// Changes the login of user `id` (by default `{id}@example.com`).
     pub fn set_login(&self, id: &str, login: &str) {
         if let Some(u) = self.lock().users.get_mut(id) {
             u.login = login.to_owned();
+        }
+    }
+
+    /// Sets the `profile.email` of user `id` (by default its login): a field the user may
+    /// change themselves, which Okta does not resolve in `GET /users/{idOrLogin}`.
+    pub fn set_email(&self, id: &str, email: &str) {
+        if let Some(u) = self.lock().users.get_mut(id) {
+            u.email = Some(email.to_owned());
         }
     }
 
@@ -394,7 +406,7 @@ fn user_json(id: &str, u: &User) -> Value {
     json!({
         "id": id,
         "status": u.status,
-        "profile": {"login": u.login, "email": u.login},
+        "profile": {"login": u.login, "email": u.email.as_deref().unwrap_or(&u.login)},
         "_links": {"self": {"href": format!("/api/v1/users/{id}")}},
     })
 }
@@ -445,7 +457,7 @@ async fn get_user(State(org): State<OktaOrg>, Path(user): Path<String>, caller: 
         return json_response(
             StatusCode::OK,
             &[],
-            &user_json(&id, &User { login: login.to_owned(), status: "ACTIVE".to_owned() }),
+            &user_json(&id, &User { login: login.to_owned(), status: "ACTIVE".to_owned(), email: None }),
         );
     }
     let o = org.lock();

@@ -50,6 +50,8 @@ pub struct User {
     pub active: bool,
     /// Version counter.
     pub version: u64,
+    /// `emails` values: contact addresses, never matched by a `userName` filter.
+    pub emails: Vec<String>,
 }
 
 /// A group resource.
@@ -88,7 +90,10 @@ pub struct Directory {
 impl Directory {
     /// Adds an active user at version 1.
     pub fn add_user(&mut self, id: &str, user_name: &str) {
-        self.users.insert(id.to_owned(), User { user_name: user_name.to_owned(), active: true, version: 1 });
+        self.users.insert(
+            id.to_owned(),
+            User { user_name: user_name.to_owned(), active: true, version: 1, emails: Vec::new() },
+        );
     }
 
     /// Adds a group with `members` at version 1.
@@ -201,6 +206,7 @@ fn user_json(base: &str, id: &str, u: &User) -> Value {
         "id": id,
         "userName": u.user_name,
         "active": u.active,
+        "emails": u.emails.iter().map(|e| json!({"value": e, "type": "work"})).collect::<Vec<_>>(),
         "meta": {"resourceType": "User", "version": etag(u.version), "location": format!("{base}/scim/v2/Users/{id}"),
                  "lastModified": "2026-01-01T00:00:00Z"},
     })
