@@ -226,9 +226,9 @@ pub enum Preapproval {
     /// as the decider, with the `emergency` event and their reason.
     Emergency,
     /// A step of a playbook run whose whole plan was approved: `approvers` approved the run,
-    /// whose step planned this change with `plan_hash`. The action is approved only when the
-    /// live plan still has that hash, the approvers reach the kind's quorum, and none of them
-    /// is the requester.
+    /// whose step planned this change ([`crate::Plan::change_hash`]) reaching at most `reach`.
+    /// The action is approved only when the live plan still makes that change, reaches no
+    /// more, the approvers reach the kind's quorum, and none of them is the requester.
     RunStep {
         /// The run's id.
         run: String,
@@ -236,8 +236,10 @@ pub enum Preapproval {
         step: u32,
         /// Who approved the run.
         approvers: Vec<String>,
-        /// The step's plan hash as approved.
-        plan_hash: crate::hash::HexDigest,
+        /// The step's change hash as approved.
+        change_hash: crate::hash::HexDigest,
+        /// What the approved plan reached (`None`: not counted).
+        reach: Option<u32>,
     },
 }
 
@@ -596,15 +598,22 @@ impl Engine {
                     decided_by = Some(actor.name.clone());
                     event = "emergency";
                 }
-                Preapproval::RunStep { run, step, approvers, plan_hash } => {
-                    if plan_hash != &prepared.plan.plan_hash {
+                Preapproval::RunStep { run, step, approvers, change_hash, reach } => {
+                    let live = prepared.plan.change_hash()?;
+                    let wider = match (reach, prepared.plan.reach) {
+                        (_, None) => false,
+                        (None, Some(_)) => true,
+                        (Some(approved), Some(now)) => now > *approved,
+                    };
+                    if change_hash != &live || wider {
                         return Err(refused(
                             PLAN_BINDING_RULE,
                             format!(
                                 "step {step} of run {run} plans a different change now than the one approved \
-                                 (approved plan {}, live plan {}); the run waits for a new approval",
-                                plan_hash.get(..12).unwrap_or(plan_hash),
-                                prepared.plan.plan_hash.get(..12).unwrap_or(&prepared.plan.plan_hash)
+                                 (approved change {}, live change {}{}); the run waits for a new approval",
+                                change_hash.get(..12).unwrap_or(change_hash),
+                                live.get(..12).unwrap_or(&live),
+                                if wider { ", reaching more than approved" } else { "" }
                             ),
                         ));
                     }

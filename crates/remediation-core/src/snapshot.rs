@@ -160,6 +160,34 @@ impl Plan {
         Ok(self)
     }
 
+    /// SHA-256 of the change itself, without the parts of the target's state it leaves
+    /// alone: canonical `{connector, kind, target, protected, reversibility, changes}`, where
+    /// `changes` is the structural diff from the before-state to the expected after-state.
+    ///
+    /// A playbook run binds each step to this: a step planned from the state the earlier
+    /// steps leave (sessions ended, an account suspended) finds a before-state at run time that
+    /// differs from the one read when the run was planned, yet makes the same change. A step
+    /// whose change differs (another session to end, another value to set) has another hash.
+    pub fn change_hash(&self) -> Result<HexDigest, CanonicalError> {
+        #[derive(Serialize)]
+        struct ChangeHashInput<'a> {
+            connector: &'a str,
+            kind: &'a ActionKind,
+            target: &'a Target,
+            protected: bool,
+            reversibility: Reversibility,
+            changes: Vec<crate::diff::Change>,
+        }
+        canonical_hash(&ChangeHashInput {
+            connector: &self.connector,
+            kind: &self.kind,
+            target: &self.target,
+            protected: self.before.protected,
+            reversibility: self.reversibility,
+            changes: crate::diff::json_diff(&self.before.state, &self.expected_after.state),
+        })
+    }
+
     /// True when executing the plan would change nothing.
     pub fn is_no_op(&self) -> bool {
         self.before == self.expected_after

@@ -244,7 +244,10 @@ async fn compromised_account_runs_end_to_end_after_one_approval() {
     let run = started(&w, "compromised-account").await;
     assert_eq!(run.state, RunState::PendingApproval);
     assert_eq!(w.alice().sessions.len(), 2, "nothing runs before approval");
-    let e = playbooks::approve_run(&w.rt, &ann(), &run.id, None, None).await.expect_err("own run");
+    let e = playbooks::approve_run(&w.rt, &ann(), &run.id, None, None).await.expect_err("a requester");
+    assert!(matches!(&e, ServiceError::Engine(EngineError::Refused { rule, .. }) if rule == "roles"));
+    let own = playbooks::start_run(&w.rt, &ben(), "offboard-leaver", "bob@example.com", "leaves", None).await.expect("own");
+    let e = playbooks::approve_run(&w.rt, &ben(), &own.id, None, None).await.expect_err("own run");
     assert!(matches!(&e, ServiceError::Engine(EngineError::Refused { rule, .. }) if rule == "separation of duties"));
     let e = playbooks::approve_run(&w.rt, &ben(), &run.id, Some("0000"), None).await.expect_err("other plan");
     assert!(matches!(&e, ServiceError::Engine(EngineError::Refused { rule, .. }) if rule == "plan binding"));

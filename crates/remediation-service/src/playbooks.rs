@@ -442,7 +442,8 @@ fn plan_hash_of(playbook: &str, version: u32, identity: &str, steps: &[RunStep])
                 "kind": s.kind,
                 "target": s.target,
                 "state": s.state,
-                "plan_hash": s.plan.as_ref().map(|p| p.plan_hash.clone()),
+                "change_hash": s.plan.as_ref().map(Plan::change_hash).transpose().ok().flatten(),
+                "reach": s.plan.as_ref().and_then(|p| p.reach),
             })
         })
         .collect();
@@ -1016,11 +1017,16 @@ async fn run_step(
             created_at: run.created_at,
         }),
     };
+    let change_hash = match plan.change_hash() {
+        Ok(h) => h,
+        Err(e) => return StepEnd::Failed(e.to_string()),
+    };
     let preapproval = Preapproval::RunStep {
         run: run.id.clone(),
         step: step.number,
         approvers: run.approvals.clone(),
-        plan_hash: plan.plan_hash.clone(),
+        change_hash,
+        reach: plan.reach,
     };
     let id = step_action_id(run, step.number);
     // A step whose action exists already (a run resumed after a crash) goes on from it.
