@@ -115,7 +115,9 @@ pub(crate) async fn respond(
     Path(identity): Path<String>,
     ApiJson(body): ApiJson<RespondRequest>,
 ) -> Result<Response, ApiError> {
-    let actor = caller.require(Role::Requester)?;
+    // A caller without the role is refused here, and that attempt is recorded too.
+    let about = serde_json::json!({ "identity": identity, "actions": body.actions, "finding": body.finding });
+    let actor = caller.require_audited(&state, Role::Responder, "incident_response_refused", about).await?;
     let result = remediation_service::incident::respond(state.runtime(), actor, &identity, &body).await?;
     let status = match result.outcome {
         RespondOutcome::Completed => StatusCode::OK,

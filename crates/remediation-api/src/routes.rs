@@ -996,7 +996,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: Verb::Post,
         path: "/v1/identities/{identity}/respond",
-        role: Some(Role::Requester),
+        role: Some(Role::Responder),
         operation_id: "respond_to_identity",
         summary: "Cut a person off everywhere now: each requested action on every connection that can; emergency kinds run at once (responder or admin)",
         request: RequestBody::Required(schema::<remediation_service::incident::RespondRequest>),

@@ -387,3 +387,34 @@ async fn playbooks_come_from_files_and_the_store_by_version() {
     let entry = playbooks::playbook(&w.rt, "compromised-account").await.expect("show");
     assert_eq!((entry.playbook.version, entry.source.as_str()), (3, "store"));
 }
+
+/// A connector type whose connectors can only revoke group memberships.
+static REVOKE_ONLY: remediation_core::factory::Factory<RevokeOnly> =
+    remediation_core::factory::Factory::named("revoke_only", "Revoke only", None, |id, _config, _context| {
+        Ok(Arc::new(remediation_testkit::FakeConnector::new(id).with_capabilities(vec![
+            remediation_core::Capability::new(KindName::Revoke, "group_membership", remediation_core::Reversibility::Reversible),
+        ])))
+    });
+
+/// Its settings: none.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RevokeOnly {}
+
+#[tokio::test]
+async fn no_connection_that_can_do_any_requested_action_is_an_invalid_request() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = Config {
+        connectors: vec![ConnectorConfig::new("revoke_only", "groups-only", toml::Table::new())],
+        ..Config::default()
+    };
+    config.policy.enabled = true;
+    let options = RuntimeOptions {
+        store: Some(Arc::new(InMemoryStore::new())),
+        catalog: Some(remediation_runtime::Catalog::builtin().with(&REVOKE_ONLY)),
+        ..RuntimeOptions::default()
+    };
+    let rt = Runtime::build(&config, dir.path(), None, options).expect("runtime");
+    let e = respond(&rt, &rita(), "alice@example.com", &request(&["revoke_sessions", "suspend"])).await.expect_err("400");
+    assert!(matches!(&e, ServiceError::Invalid { field: "actions", message } if message.contains("no connection can")), "{e}");
+}

@@ -60,6 +60,11 @@ fn body_for(route: &Route) -> Option<Value> {
         "create_connection" => json!({"id": "matrix", "type": "sandbox", "settings": {"path": "matrix.json"}}),
         "update_connection" => json!({"scope": {"domains": ["example.com"]}}),
         "replay_parked_events" => json!({"sink": "events/none", "reason": "matrix"}),
+        "link_identity" => json!({"connector": "sandbox", "account": "alice", "reason": "matrix"}),
+        "respond_to_identity" => json!({"actions": ["revoke_sessions"], "reason": "matrix"}),
+        "save_playbook" => json!({"name": "matrix", "version": 1, "steps": [{"action": "revoke_sessions"}]}),
+        "plan_playbook" | "start_playbook_run" => json!({"identity": "alice@example.com", "reason": "matrix"}),
+        "rollback_run" => json!({"reason": "matrix"}),
         "create_tenant" => json!({"name": "matrix"}),
         op => match route.request {
             RequestBody::None => return None,
@@ -79,6 +84,9 @@ fn rows() -> Vec<Row> {
             let expect = match (route.operation_id, route.role) {
                 // Only the requester (its own action) or an admin cancels.
                 ("cancel_action", _) => [U, U, F, A, F, A],
+                // Only a responder (not in this matrix) or an admin responds; an approver
+                // ranks above a responder but holds no emergency right.
+                ("respond_to_identity", _) => [U, U, F, F, F, A],
                 (_, None) => [A; 6],
                 (_, Some(role)) => by_role(role),
             };

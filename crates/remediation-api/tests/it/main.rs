@@ -9,6 +9,7 @@ mod console;
 mod contract;
 mod controls;
 mod findings;
+mod incident;
 mod principals;
 mod secrets;
 mod serve;
