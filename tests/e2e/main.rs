@@ -17,6 +17,7 @@ mod events;
 mod findings;
 mod hostile;
 mod import;
+mod incident;
 mod log;
 mod metrics;
 mod postgres;

@@ -16,6 +16,43 @@ const EXAMPLES: &[(&str, &str)] = &[
         "import",
         "remediate --actor local:alice import findings.jsonl --campaign q4-okta\n  cat prowler-ocsf.json | remediate import -\n  remediate import securityhub.json --format asff --output json",
     ),
+    (
+        "identities",
+        "remediate identities show alice@example.com\n  remediate --actor local:root identities link alice@example.com --connector github --account alice-gh --reason \"verified by IT\"",
+    ),
+    ("identities show", "remediate identities show alice@example.com\n  remediate identities show alice@example.com --output json"),
+    (
+        "identities link",
+        "remediate --actor local:root identities link alice@example.com --connector github --account alice-gh --reason \"verified by IT\"\n  remediate --actor local:root identities link alice@example.com --connector github --remove --reason \"wrong account\"",
+    ),
+    (
+        "respond",
+        "remediate --actor local:rita respond alice@example.com --revoke-sessions --force-password-reset --reason \"token on a paste site\"\n  remediate --actor local:rita respond alice@example.com --revoke-sessions --suspend --reason \"account takeover\" --finding F-4711 --output json",
+    ),
+    (
+        "playbook",
+        "remediate playbook list\n  remediate playbook plan compromised-account --identity alice@example.com\n  remediate --actor local:alice playbook run compromised-account --identity alice@example.com --reason \"takeover\"",
+    ),
+    ("playbook list", "remediate playbook list\n  remediate playbook list --output json"),
+    ("playbook show", "remediate playbook show compromised-account"),
+    ("playbook save", "remediate --actor local:root playbook save playbooks/compromised-account.toml"),
+    (
+        "playbook plan",
+        "remediate playbook plan compromised-account --identity alice@example.com\n  remediate playbook plan offboard-leaver --identity bob@example.com --output json",
+    ),
+    (
+        "playbook run",
+        "remediate --actor local:alice playbook run compromised-account --identity alice@example.com --reason \"takeover\" --plan-hash <HASH>",
+    ),
+    ("playbook runs", "remediate playbook runs\n  remediate playbook runs --output json"),
+    ("playbook status", "remediate playbook status <RUN>"),
+    ("playbook approve", "remediate --actor local:bob playbook approve <RUN> --plan-hash <HASH>"),
+    ("playbook reject", "remediate --actor local:bob playbook reject <RUN> --note \"wrong person\""),
+    ("playbook resume", "remediate --actor local:bob playbook resume <RUN>"),
+    (
+        "playbook rollback",
+        "remediate --actor local:bob playbook rollback <RUN> --reason \"false alarm\"\n  remediate --actor local:dave playbook rollback <RUN> --reason \"confirmed false alarm\"",
+    ),
     ("campaign", "remediate campaign list\n  remediate campaign show q4-okta\n  remediate campaign resume q4-okta"),
     ("campaign list", "remediate campaign list\n  remediate campaign list --output json"),
     ("campaign show", "remediate campaign show q4-okta\n  remediate campaign show q4-okta --output json"),

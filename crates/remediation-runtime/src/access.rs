@@ -837,6 +837,15 @@ mod tests {
         check(|s| s.min_approvals = 3, &[]);
         check(|s| s.emergency_access_max_age_days = 90, &["emergency_access_max_age_days raised from 30 to 90"]);
         check(|s| s.emergency_access_max_age_days = 7, &[]);
+        // Which kinds a responder runs without a second approver: any change needs two admins.
+        check(
+            |s| s.emergency_kinds.push(KindName::Suspend),
+            &["emergency_kinds changed from [revoke_sessions, force_password_reset] to [revoke_sessions, force_password_reset, suspend]"],
+        );
+        check(
+            |s| s.emergency_kinds.clear(),
+            &["emergency_kinds changed from [revoke_sessions, force_password_reset] to []"],
+        );
         check(
             |s| {
                 s.kinds.insert(
