@@ -29,9 +29,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use remediation_core::{
-    ActionId, ActionKind, ActionRequest, Actor, CampaignEntry, Document, DocumentWrite, EngineError, ExecuteOutcome,
-    KindName, Plan, Preapproval, Reversibility, Role, RollbackOutcome, SettingsRecord, Snapshot, State, StoreError,
-    Target, find_capability,
+    ActionId, ActionKind, ActionRequest, Actor, CampaignEntry, ConnectorErrorKind, Document, DocumentWrite,
+    EngineError, ExecuteOutcome, KindName, Plan, Preapproval, Reversibility, Role, RollbackOutcome, SettingsRecord,
+    Snapshot, State, StoreError, Target, find_capability,
 };
 use remediation_runtime::Runtime;
 use schemars::JsonSchema;
@@ -606,7 +606,31 @@ async fn plan_steps(
                     campaign: None,
                 };
                 let before = after.get(&(found.connector.clone(), target.clone())).cloned();
-                let (plan, _) = engine.plan_request(&request, actor, before).await?;
+                let plan = match engine.plan_request(&request, actor, before).await {
+                    Ok((plan, _)) => plan,
+                    // The connection cannot make this change from the state the earlier steps
+                    // leave (Okta suspends only ACTIVE users, and an expired password is not):
+                    // the step does not apply to this account, as `if_missing` says.
+                    Err(EngineError::Connector { operation: "plan the change", source, .. })
+                        if matches!(source.kind, ConnectorErrorKind::Permanent | ConnectorErrorKind::Unsupported) =>
+                    {
+                        let why = format!("{} cannot {} here: {}", found.connector, kind.name(), source.message);
+                        steps.push(RunStep {
+                            number,
+                            playbook_step,
+                            connector: found.connector.clone(),
+                            kind,
+                            target,
+                            plan: None,
+                            state: StepState::Skipped,
+                            action_id: None,
+                            handle: None,
+                            message: Some(why),
+                        });
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 after.insert((found.connector.clone(), target.clone()), plan.expected_after.clone());
                 applied += 1;
                 steps.push(RunStep {
