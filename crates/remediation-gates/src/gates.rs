@@ -50,7 +50,9 @@ impl Gate for ValidationGate {
                 ),
             );
         }
-        if ctx.plan.is_no_op() {
+        // A change the provider does not expose (a Google sign-out) cannot show in the plan, so
+        // an unobservable capability's plan that changes nothing is no sign of nothing to do.
+        if ctx.plan.is_no_op() && ctx.capability.observable {
             return GateOutcome::refuse(
                 name,
                 format!(

@@ -150,6 +150,17 @@ fn validation_refuses() {
 }
 
 #[test]
+fn an_unobservable_change_that_cannot_show_in_the_plan_is_not_refused_as_nothing_to_do() {
+    // A Google sign-out: the provider exposes no session state, so the plan never differs.
+    check(
+        Case { no_op: true, observable: false, ..Case::default() },
+        Mode::Auto,
+        Mode::Manual,
+        &["observability:approve"],
+    );
+}
+
+#[test]
 fn irreversible_lossy_and_unobservable_drop_auto_to_manual() {
     check(
         Case { reversibility: Reversibility::Irreversible, ..Case::default() },
