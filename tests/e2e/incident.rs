@@ -23,7 +23,11 @@ fn user(env: &Env, name: &str) -> Value {
 fn identities_show_lists_each_connections_view() {
     let env = installation();
     let run = env.expect("local:alice", &["identities", "show", "alice@example.com"], 0);
-    assert!(run.stdout.contains("sandbox") && run.stdout.contains("alice") && run.stdout.contains("admins"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("sandbox") && run.stdout.contains("alice") && run.stdout.contains("admins"),
+        "{}",
+        run.stdout
+    );
     let json = env.expect("local:alice", &["--output", "json", "identities", "show", "ALICE@example.com"], 0).json();
     assert_eq!(json["accounts"][0]["account"]["id"], "alice", "{json}");
     assert_eq!(json["accounts"][0]["account"]["sessions"], 2, "{json}");
@@ -41,16 +45,31 @@ fn respond_exits_by_the_outcome_and_records_the_responder() {
     // The emergency kinds complete at once (0).
     let run = env.expect(
         "local:rita",
-        &["respond", "alice@example.com", "--revoke-sessions", "--force-password-reset", "--reason", "token on a paste site"],
+        &[
+            "respond",
+            "alice@example.com",
+            "--revoke-sessions",
+            "--force-password-reset",
+            "--reason",
+            "token on a paste site",
+        ],
         0,
     );
-    assert!(run.stdout.contains("completed") && run.stdout.contains("every applicable step completed"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("completed") && run.stdout.contains("every applicable step completed"),
+        "{}",
+        run.stdout
+    );
     let alice = user(&env, "alice");
     assert_eq!(alice["sessions"].as_array().map(Vec::len), Some(0));
     assert_eq!(alice["password_must_change"], true);
     // Suspend waits for approval: partly done (7).
     let json = env
-        .expect("local:rita", &["--output", "json", "respond", "bob@example.com", "--revoke-sessions", "--suspend", "--reason", "leak"], 7)
+        .expect(
+            "local:rita",
+            &["--output", "json", "respond", "bob@example.com", "--revoke-sessions", "--suspend", "--reason", "leak"],
+            7,
+        )
         .json();
     assert_eq!(json["steps"][1]["status"], "pending_approval", "{json}");
     // Unknown person (4); no action named (2); kill switch on (3).
@@ -94,17 +113,38 @@ fn respond_with_server_maps_207_to_exit_7() {
 fn a_playbook_is_planned_approved_once_run_and_rolled_back() {
     let env = installation();
     let plan = env
-        .expect("local:alice", &["--output", "json", "playbook", "plan", "compromised-account", "--identity", "alice@example.com"], 0)
+        .expect(
+            "local:alice",
+            &["--output", "json", "playbook", "plan", "compromised-account", "--identity", "alice@example.com"],
+            0,
+        )
         .json();
     let hash = plan["plan_hash"].as_str().expect("hash").to_owned();
     assert_eq!(plan["steps"].as_array().map(Vec::len), Some(5), "{plan}");
-    let table = env.expect("local:alice", &["playbook", "plan", "compromised-account", "--identity", "alice@example.com"], 0);
-    assert!(table.stdout.contains(&hash) && table.stdout.contains("/status"), "the plan shows each diff: {}", table.stdout);
+    let table =
+        env.expect("local:alice", &["playbook", "plan", "compromised-account", "--identity", "alice@example.com"], 0);
+    assert!(
+        table.stdout.contains(&hash) && table.stdout.contains("/status"),
+        "the plan shows each diff: {}",
+        table.stdout
+    );
 
     let run = env
         .expect(
             "local:alice",
-            &["--output", "json", "playbook", "run", "compromised-account", "--identity", "alice@example.com", "--reason", "takeover", "--plan-hash", &hash],
+            &[
+                "--output",
+                "json",
+                "playbook",
+                "run",
+                "compromised-account",
+                "--identity",
+                "alice@example.com",
+                "--reason",
+                "takeover",
+                "--plan-hash",
+                &hash,
+            ],
             0,
         )
         .json();
@@ -118,7 +158,11 @@ fn a_playbook_is_planned_approved_once_run_and_rolled_back() {
     let runs = env.expect("local:alice", &["playbook", "runs"], 0);
     assert!(runs.stdout.contains(&id) && runs.stdout.contains("completed"), "{}", runs.stdout);
     let listed = env.expect("local:alice", &["--output", "json", "list", "--campaign", &id], 0).json();
-    assert_eq!(listed.as_array().map(Vec::len).or_else(|| listed["items"].as_array().map(Vec::len)), Some(5), "{listed}");
+    assert_eq!(
+        listed.as_array().map(Vec::len).or_else(|| listed["items"].as_array().map(Vec::len)),
+        Some(5),
+        "{listed}"
+    );
 
     // Rolled back by two principals: the suspension and the membership come back.
     env.expect("local:bob", &["playbook", "rollback", &id, "--reason", "false alarm"], 0);

@@ -20,7 +20,10 @@ const EXAMPLES: &[(&str, &str)] = &[
         "identities",
         "remediate identities show alice@example.com\n  remediate --actor local:root identities link alice@example.com --connector github --account alice-gh --reason \"verified by IT\"",
     ),
-    ("identities show", "remediate identities show alice@example.com\n  remediate identities show alice@example.com --output json"),
+    (
+        "identities show",
+        "remediate identities show alice@example.com\n  remediate identities show alice@example.com --output json",
+    ),
     (
         "identities link",
         "remediate --actor local:root identities link alice@example.com --connector github --account alice-gh --reason \"verified by IT\"\n  remediate --actor local:root identities link alice@example.com --connector github --remove --reason \"wrong account\"",

@@ -840,7 +840,9 @@ mod tests {
         // Which kinds a responder runs without a second approver: any change needs two admins.
         check(
             |s| s.emergency_kinds.push(KindName::Suspend),
-            &["emergency_kinds changed from [revoke_sessions, force_password_reset] to [revoke_sessions, force_password_reset, suspend]"],
+            &[
+                "emergency_kinds changed from [revoke_sessions, force_password_reset] to [revoke_sessions, force_password_reset, suspend]",
+            ],
         );
         check(
             |s| s.emergency_kinds.clear(),

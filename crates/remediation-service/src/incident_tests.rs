@@ -405,7 +405,11 @@ async fn playbooks_come_from_files_and_the_store_by_version() {
 static REVOKE_ONLY: remediation_core::factory::Factory<RevokeOnly> =
     remediation_core::factory::Factory::named("revoke_only", "Revoke only", None, |id, _config, _context| {
         Ok(Arc::new(remediation_testkit::FakeConnector::new(id).with_capabilities(vec![
-            remediation_core::Capability::new(KindName::Revoke, "group_membership", remediation_core::Reversibility::Reversible),
+            remediation_core::Capability::new(
+                KindName::Revoke,
+                "group_membership",
+                remediation_core::Reversibility::Reversible,
+            ),
         ])))
     });
 
@@ -428,6 +432,10 @@ async fn no_connection_that_can_do_any_requested_action_is_an_invalid_request() 
         ..RuntimeOptions::default()
     };
     let rt = Runtime::build(&config, dir.path(), None, options).expect("runtime");
-    let e = respond(&rt, &rita(), "alice@example.com", &request(&["revoke_sessions", "suspend"])).await.expect_err("400");
-    assert!(matches!(&e, ServiceError::Invalid { field: "actions", message } if message.contains("no connection can")), "{e}");
+    let e =
+        respond(&rt, &rita(), "alice@example.com", &request(&["revoke_sessions", "suspend"])).await.expect_err("400");
+    assert!(
+        matches!(&e, ServiceError::Invalid { field: "actions", message } if message.contains("no connection can")),
+        "{e}"
+    );
 }

@@ -40,7 +40,8 @@ async fn the_respond_status_table_holds_first_match_first() {
     let (status, body) = respond(&env, "responder", "nobody@example.com", &["no_such_action"]).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"]["details"]["rule"], "enablement", "{body}");
-    let (status, _) = env.call(Some("admin"), Method::POST, "/v1/kill-switch", Some(json!({"on": false, "reason": "over"}))).await;
+    let (status, _) =
+        env.call(Some("admin"), Method::POST, "/v1/kill-switch", Some(json!({"on": false, "reason": "over"}))).await;
     assert!(status.is_success() || status == StatusCode::ACCEPTED, "{status}");
     let (_, pending) = env.call(Some("viewer"), Method::GET, "/v1/pending-changes", None).await;
     if let Some(change) = pending.as_array().and_then(|a| a.first()) {
@@ -57,14 +58,16 @@ async fn the_respond_status_table_holds_first_match_first() {
     let (status, body) = respond(&env, "responder", "nobody@example.com", &["revoke_sessions"]).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     // 200: every applicable step completed.
-    let (status, body) = respond(&env, "responder", "bob@example.com", &["revoke_sessions", "force_password_reset"]).await;
+    let (status, body) =
+        respond(&env, "responder", "bob@example.com", &["revoke_sessions", "force_password_reset"]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["steps"].as_array().expect("steps").iter().all(|s| s["status"] == "completed"), "{body}");
     assert!(sandbox(&env).users["bob"].sessions.is_empty());
     // 207: one step waits for approval (suspend is not an emergency kind).
     let (status, body) = respond(&env, "responder", "alice@example.com", &["revoke_sessions", "suspend"]).await;
     assert_eq!(status, StatusCode::MULTI_STATUS, "{body}");
-    let statuses: Vec<&str> = body["steps"].as_array().expect("steps").iter().filter_map(|s| s["status"].as_str()).collect();
+    let statuses: Vec<&str> =
+        body["steps"].as_array().expect("steps").iter().filter_map(|s| s["status"].as_str()).collect();
     assert_eq!(statuses, ["completed", "pending_approval"], "{body}");
     // 502: every applicable step failed at the provider.
     let path = env.dir.path().join("sandbox.json");
@@ -84,7 +87,8 @@ async fn the_respond_status_table_holds_first_match_first() {
     // Every attempt is in the audit log, whatever came of it.
     let (_, log) = env.call(Some("viewer"), Method::GET, "/v1/audit?limit=1000", None).await;
     let text = log.to_string();
-    let attempts = text.matches("\"incident_response\"").count() + text.matches("\"incident_response_refused\"").count();
+    let attempts =
+        text.matches("\"incident_response\"").count() + text.matches("\"incident_response_refused\"").count();
     assert_eq!(attempts, 8, "every attempt is recorded: {text}");
 }
 
@@ -93,7 +97,6 @@ async fn remediation_disabled_is_403() {
     let env = with_responder(Env::with(|c| c.policy.enabled = false));
     let (status, body) = respond(&env, "responder", "alice@example.com", &["revoke_sessions"]).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-
 }
 
 #[tokio::test]
