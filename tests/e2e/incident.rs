@@ -32,6 +32,43 @@ fn identities_show_lists_each_connections_view() {
     assert_eq!(json["accounts"][0]["account"]["id"], "alice", "{json}");
     assert_eq!(json["accounts"][0]["account"]["sessions"], 2, "{json}");
     env.expect("local:alice", &["identities", "show", "nobody@example.com"], 4);
+    // An explicit link (admin, audited) names an account no verified key matches.
+    env.expect(
+        "local:alice",
+        &["identities", "link", "ally@corp.example", "--connector", "sandbox", "--account", "alice", "--reason", "x"],
+        3,
+    );
+    env.expect(
+        "local:admin",
+        &["identities", "link", "ally@corp.example", "--connector", "sandbox", "--account", "nobody", "--reason", "x"],
+        4,
+    );
+    env.expect(
+        "local:admin",
+        &[
+            "identities",
+            "link",
+            "ally@corp.example",
+            "--connector",
+            "sandbox",
+            "--account",
+            "alice",
+            "--reason",
+            "HR record",
+        ],
+        0,
+    );
+    let linked = env.expect("local:alice", &["--output", "json", "identities", "show", "ally@corp.example"], 0).json();
+    assert_eq!(linked["accounts"][0]["account"]["id"], "alice", "{linked}");
+    assert_eq!(linked["accounts"][0]["account"]["matched_by"], "link", "{linked}");
+    env.expect(
+        "local:admin",
+        &["identities", "link", "ally@corp.example", "--connector", "sandbox", "--remove", "--reason", "left"],
+        0,
+    );
+    env.expect("local:alice", &["identities", "show", "ally@corp.example"], 4);
+    let export = env.expect("local:alice", &["audit", "export"], 0);
+    assert!(export.stdout.contains("identity_linked") && export.stdout.contains("identity_unlinked"));
     let run = env.expect("local:alice", &["identities", "show", "../etc/passwd"], 2);
     assert!(run.stderr.contains("not a person's email or login"), "{}", run.stderr);
 }

@@ -251,6 +251,13 @@ impl Ctx {
                     "{}",
                     table(&["CONNECTION", "ACCOUNT", "ACTION", "OUTCOME", "ACTION ID", "DETAIL"], &rows).trim_end()
                 )?;
+                for p in &result.lookup_failures {
+                    outln!(
+                        "{} could not be asked ({}): the person may still have access there",
+                        clean(&p.connector),
+                        clean(&p.message)
+                    )?;
+                }
                 let summary = match result.outcome {
                     RespondOutcome::Completed => "every applicable step completed",
                     RespondOutcome::Failed => "every applicable step failed at the provider",

@@ -825,6 +825,9 @@ rollback_window_secs = 86400
 # max_rate_percent of its last `window` auto actions were rolled back or failed verification
 # auto_promotion = { min_successes = 10, min_days = 30 }
 # auto_demotion = { window = 20, max_rate_percent = 10 }
+# kinds a responder (role `responder`, or an admin) runs at once on an exposed person's
+# accounts with `remediate respond`, without a second approver; changing it needs two admins
+# emergency_kinds = ["revoke_sessions", "force_password_reset"]
 
 # Per-kind overrides; every mode override needs a reason. Example:
 # [policy.kinds.revoke]
@@ -853,7 +856,7 @@ per_identity = { max = 5, window_secs = 86400 }
 per_resource = { max = 10, window_secs = 3600 }
 global = { max = 200, window_secs = 3600 }
 
-# Roles of local actors (local:$USER, or --actor NAME): viewer, requester, approver, admin.
+# Roles of local actors (local:$USER, or --actor NAME): viewer, requester, responder, approver, admin.
 # Local actors are SELF-ASSERTED: whoever can run `remediate` on this data directory can name
 # any actor with --actor, so these roles keep honest people apart, not attackers; the server
 # authenticates principals with tokens. The requester of an action can never approve it,

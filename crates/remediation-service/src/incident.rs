@@ -345,6 +345,10 @@ pub struct RespondResult {
     pub outcome: RespondOutcome,
     /// Every (connection, action), in the order run.
     pub steps: Vec<RespondStep>,
+    /// Connections that could not say whether they know the person (the provider failed):
+    /// the person may still have access there, so the outcome is never `completed` with one.
+    #[serde(default)]
+    pub lookup_failures: Vec<LookupProblem>,
 }
 
 /// Parses the kinds of a response: each must be a respond kind (400 otherwise), without
@@ -537,14 +541,18 @@ async fn respond_unaudited(
         }
     }
     let applicable: Vec<&RespondStep> = steps.iter().filter(|s| s.status != StepStatus::NotApplicable).collect();
-    let outcome = if !applicable.is_empty() && applicable.iter().all(|s| s.status == StepStatus::Completed) {
+    let lookup_failures: Vec<LookupProblem> = view.problems.into_iter().filter(|p| p.outcome == "failed").collect();
+    let outcome = if !applicable.is_empty()
+        && lookup_failures.is_empty()
+        && applicable.iter().all(|s| s.status == StepStatus::Completed)
+    {
         RespondOutcome::Completed
     } else if !applicable.is_empty() && applicable.iter().all(|s| s.status == StepStatus::Failed) {
         RespondOutcome::Failed
     } else {
         RespondOutcome::Partial
     };
-    Ok(RespondResult { identity: identity_key.to_owned(), outcome, steps })
+    Ok(RespondResult { identity: identity_key.to_owned(), outcome, steps, lookup_failures })
 }
 
 fn refused_enablement(why: &str) -> ServiceError {
@@ -579,12 +587,21 @@ async fn run_now(runtime: &Runtime, id: remediation_core::ActionId) -> (StepStat
             ExecuteOutcome::DryRun { .. } => (StepStatus::NotExecuted, Some("a dry run: nothing was written".into())),
         },
         Err(e) => {
-            let status = if matches!(e, ServiceError::Engine(EngineError::Connector { .. })) {
-                StepStatus::Failed
-            } else {
-                StepStatus::Refused
+            // A server's worker may have claimed the approved action first: what it came to
+            // is the step's outcome.
+            let state = match runtime.active().await {
+                Ok(active) => active.engine.get(id).await.ok().map(|d| d.action.state),
+                Err(_) => None,
             };
-            (status, Some(e.to_string()))
+            match state {
+                Some(State::Completed) => (StepStatus::Completed, None),
+                Some(State::Executing) => (StepStatus::Held, Some("executing by the worker".into())),
+                Some(State::Failed) => (StepStatus::Failed, Some(e.to_string())),
+                _ if matches!(e, ServiceError::Engine(EngineError::Connector { .. })) => {
+                    (StepStatus::Failed, Some(e.to_string()))
+                }
+                _ => (StepStatus::Refused, Some(e.to_string())),
+            }
         }
     }
 }

@@ -439,3 +439,15 @@ async fn no_connection_that_can_do_any_requested_action_is_an_invalid_request() 
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_connection_that_cannot_be_asked_keeps_the_response_from_being_called_complete() {
+    let w = World::with(|c| c.connectors.push(ConnectorConfig::sandbox("sandbox-eu", "sandbox-eu.json")));
+    std::fs::write(w.rt.dir().join("sandbox-eu.json"), "{ not json").expect("write");
+    let result = respond(&w.rt, &rita(), "alice@example.com", &request(&["revoke_sessions"])).await.expect("respond");
+    assert_eq!(result.steps.len(), 1);
+    assert_eq!(result.steps[0].status, StepStatus::Completed);
+    assert_eq!(result.lookup_failures.len(), 1, "{result:?}");
+    assert_eq!(result.lookup_failures[0].connector, "sandbox-eu");
+    assert_eq!(result.outcome, RespondOutcome::Partial, "alice may still have access in sandbox-eu");
+}

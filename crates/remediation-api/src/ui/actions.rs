@@ -516,7 +516,9 @@ fn recorded_gates(suggest_comment: &str) -> Vec<Gate> {
     suggest_comment
         .split("; gate ")
         .skip(1)
-        .filter_map(|part| part.split_once(" requires approval: "))
+        .filter_map(|part| {
+            part.split_once(" requires approval: ").or_else(|| part.split_once(" answered by the decision above: "))
+        })
         .map(|(name, reason)| Gate { name: name.to_owned(), reason: reason.to_owned() })
         .collect()
 }
@@ -580,7 +582,9 @@ pub(super) async fn page(AxState(ui): AxState<Ui>, Path(id): Path<String>, heade
     let gates = view
         .transitions
         .iter()
-        .find(|t| t.event == "suggest")
+        // The record that created the action: `suggest`, or `emergency` / `run_step` for one
+        // a decision made beforehand approved.
+        .find(|t| t.from.is_none())
         .and_then(|t| t.comment.as_deref())
         .map(recorded_gates)
         .unwrap_or_default();

@@ -105,6 +105,20 @@ async fn a_person_is_shown_across_connections_and_hostile_names_are_refused() {
     let (status, body) = env.call(Some("viewer"), Method::GET, "/v1/identities/alice@example.com", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["accounts"][0]["account"]["id"], "alice", "{body}");
+    // An admin links a person to an account explicitly; others may not.
+    let link = json!({"connector": "sandbox", "account": "bob", "reason": "HR record"});
+    let (status, body) =
+        env.call(Some("approver"), Method::POST, "/v1/identities/robert@corp.example/links", Some(link.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) =
+        env.call(Some("admin"), Method::POST, "/v1/identities/robert@corp.example/links", Some(link)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = env.call(Some("viewer"), Method::GET, "/v1/identities/robert@corp.example", None).await;
+    assert_eq!(
+        (body["accounts"][0]["account"]["id"].as_str(), body["accounts"][0]["account"]["matched_by"].as_str()),
+        (Some("bob"), Some("link")),
+        "{body}"
+    );
     for hostile in ["..", "alice%2F..%2Fbob", "a%22%20or%20%221"] {
         let (status, body) = env.call(Some("viewer"), Method::GET, &format!("/v1/identities/{hostile}"), None).await;
         assert!(matches!(status.as_u16(), 400 | 404), "{hostile}: {status} {body}");
