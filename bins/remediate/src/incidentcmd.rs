@@ -216,7 +216,9 @@ impl Ctx {
         if actions.is_empty() {
             return Err(Failure::new(
                 ExitCode::Usage,
-                anyhow::anyhow!("name at least one action: --revoke-sessions, --force-password-reset, --suspend, --notify"),
+                anyhow::anyhow!(
+                    "name at least one action: --revoke-sessions, --force-password-reset, --suspend, --notify"
+                ),
             ));
         }
         let request = RespondRequest { actions, reason: args.reason.clone(), finding: args.finding.clone() };
@@ -245,7 +247,10 @@ impl Ctx {
                         ]
                     })
                     .collect();
-                outln!("{}", table(&["CONNECTION", "ACCOUNT", "ACTION", "OUTCOME", "ACTION ID", "DETAIL"], &rows).trim_end())?;
+                outln!(
+                    "{}",
+                    table(&["CONNECTION", "ACCOUNT", "ACTION", "OUTCOME", "ACTION ID", "DETAIL"], &rows).trim_end()
+                )?;
                 let summary = match result.outcome {
                     RespondOutcome::Completed => "every applicable step completed",
                     RespondOutcome::Failed => "every applicable step failed at the provider",
@@ -287,7 +292,10 @@ impl Ctx {
                                 ]
                             })
                             .collect();
-                        outln!("{}", table(&["PLAYBOOK", "VERSION", "STEPS", "SOURCE", "DESCRIPTION"], &rows).trim_end())?;
+                        outln!(
+                            "{}",
+                            table(&["PLAYBOOK", "VERSION", "STEPS", "SOURCE", "DESCRIPTION"], &rows).trim_end()
+                        )?;
                     }
                 }
                 Ok(0)
@@ -300,11 +308,23 @@ impl Ctx {
                 match self.format {
                     Format::Json => outln!("{}", output::json(&json!(entry)))?,
                     Format::Table => {
-                        outln!("{} version {} ({})", clean(&entry.playbook.name), entry.playbook.version, clean(&entry.source))?;
+                        outln!(
+                            "{} version {} ({})",
+                            clean(&entry.playbook.name),
+                            entry.playbook.version,
+                            clean(&entry.source)
+                        )?;
                         outln!("{}", clean(&entry.playbook.description))?;
                         for (i, step) in entry.playbook.steps.iter().enumerate() {
-                            let on = step.connections.as_ref().map_or_else(|| "every connection that can".to_owned(), |c| c.join(", "));
-                            let groups = if step.groups.is_empty() { String::new() } else { format!(" groups {}", step.groups.join(", ")) };
+                            let on = step
+                                .connections
+                                .as_ref()
+                                .map_or_else(|| "every connection that can".to_owned(), |c| c.join(", "));
+                            let groups = if step.groups.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" groups {}", step.groups.join(", "))
+                            };
                             outln!("  {}. {}{} on {}", i + 1, step.action, clean(&groups), clean(&on))?;
                         }
                     }
@@ -325,14 +345,17 @@ impl Ctx {
                 };
                 match self.format {
                     Format::Json => outln!("{}", output::json(&json!(saved)))?,
-                    Format::Table => outln!("playbook {} version {} saved", clean(&saved.playbook.name), saved.playbook.version)?,
+                    Format::Table => {
+                        outln!("playbook {} version {} saved", clean(&saved.playbook.name), saved.playbook.version)?
+                    }
                 }
                 Ok(0)
             }
             PlaybookCommand::Plan { name, identity, reason } => {
                 let plan: RunPlan = match &self.backend {
                     Backend::Local(l) => {
-                        remediation_service::playbooks::plan_playbook(&l.runtime, &self.actor, name, identity, reason).await?
+                        remediation_service::playbooks::plan_playbook(&l.runtime, &self.actor, name, identity, reason)
+                            .await?
                     }
                     Backend::Remote(r) => {
                         let body = json!({"identity": identity, "reason": reason});
@@ -342,7 +365,12 @@ impl Ctx {
                 match self.format {
                     Format::Json => outln!("{}", output::json(&json!(plan)))?,
                     Format::Table => {
-                        outln!("playbook {} version {} for {}", clean(&plan.playbook), plan.version, clean(&plan.identity))?;
+                        outln!(
+                            "playbook {} version {} for {}",
+                            clean(&plan.playbook),
+                            plan.version,
+                            clean(&plan.identity)
+                        )?;
                         print_steps(&plan.steps, true)?;
                         outln!("plan hash {}", plan.plan_hash)?;
                         outln!("approvals needed: {}", plan.approvals_needed)?;
@@ -376,7 +404,11 @@ impl Ctx {
                 };
                 self.print_run(&run)?;
                 if self.format == Format::Table {
-                    outln!("next: another approver runs `remediate playbook approve {} --plan-hash {}`", run.id, run.plan_hash)?;
+                    outln!(
+                        "next: another approver runs `remediate playbook approve {} --plan-hash {}`",
+                        run.id,
+                        run.plan_hash
+                    )?;
                 }
                 Ok(0)
             }
@@ -404,7 +436,10 @@ impl Ctx {
                                 ]
                             })
                             .collect();
-                        outln!("{}", table(&["RUN", "PLAYBOOK", "IDENTITY", "STATE", "REQUESTED BY", "STEPS"], &rows).trim_end())?;
+                        outln!(
+                            "{}",
+                            table(&["RUN", "PLAYBOOK", "IDENTITY", "STATE", "REQUESTED BY", "STEPS"], &rows).trim_end()
+                        )?;
                     }
                 }
                 Ok(0)
@@ -437,7 +472,8 @@ impl Ctx {
             PlaybookCommand::Reject { run, note } => {
                 let run: Run = match &self.backend {
                     Backend::Local(l) => {
-                        remediation_service::playbooks::reject_run(&l.runtime, &self.actor, run, note.as_deref()).await?
+                        remediation_service::playbooks::reject_run(&l.runtime, &self.actor, run, note.as_deref())
+                            .await?
                     }
                     Backend::Remote(r) => {
                         r.post(&format!("/v1/runs/{}/reject", url_segment(run)), &json!({"note": note})).await?
@@ -448,7 +484,9 @@ impl Ctx {
             }
             PlaybookCommand::Resume { run } => {
                 let run: Run = match &self.backend {
-                    Backend::Local(l) => remediation_service::playbooks::resume_run(&l.runtime, &self.actor, run).await?,
+                    Backend::Local(l) => {
+                        remediation_service::playbooks::resume_run(&l.runtime, &self.actor, run).await?
+                    }
                     Backend::Remote(r) => r.post(&format!("/v1/runs/{}/resume", url_segment(run)), &json!({})).await?,
                 };
                 self.print_run(&run)?;
@@ -493,7 +531,11 @@ impl Ctx {
                     clean(&run.requested_by),
                     run.approvals.len(),
                     run.approvals_needed,
-                    if run.approvals.is_empty() { String::new() } else { format!(" ({})", clean(&run.approvals.join(", "))) }
+                    if run.approvals.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", clean(&run.approvals.join(", ")))
+                    }
                 )?;
                 print_steps(&run.steps, run.state == RunState::PendingApproval)?;
                 outln!("plan hash {}", run.plan_hash)?;
@@ -564,7 +606,13 @@ fn print_steps(steps: &[remediation_service::playbooks::RunStep], with_diff: boo
             StepState::NotUndoable => "not undoable",
             StepState::RollbackFailed => "rollback failed",
         };
-        outln!("  {:>2}. [{state}]{handle} {} {} on {}", s.number, clean(&s.connector), s.kind, clean(&s.target.to_string()))?;
+        outln!(
+            "  {:>2}. [{state}]{handle} {} {} on {}",
+            s.number,
+            clean(&s.connector),
+            s.kind,
+            clean(&s.target.to_string())
+        )?;
         if let Some(m) = &s.message {
             outln!("      {}", clean(m))?;
         }

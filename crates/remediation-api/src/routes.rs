@@ -977,7 +977,10 @@ pub const ROUTES: &[Route] = &[
         query: None,
         response: schema::<remediation_service::incident::IdentityView>,
         media: JSON,
-        own: &[ok(200, "the accounts found, the connections that found none, and those that could not look"), err(400, "not an email or login (`details.field = \"identity\"`)")],
+        own: &[
+            ok(200, "the accounts found, the connections that found none, and those that could not look"),
+            err(400, "not an email or login (`details.field = \"identity\"`)"),
+        ],
         handler: || get(ir::identity),
     },
     Route {
@@ -990,7 +993,11 @@ pub const ROUTES: &[Route] = &[
         query: None,
         response: schema::<remediation_service::incident::Links>,
         media: JSON,
-        own: &[ok(200, "the person's links"), err(404, "no such connection or account"), err(502, "the provider failed")],
+        own: &[
+            ok(200, "the person's links"),
+            err(404, "no such connection or account"),
+            err(502, "the provider failed"),
+        ],
         handler: || post(ir::link),
     },
     Route {
@@ -1007,7 +1014,10 @@ pub const ROUTES: &[Route] = &[
             ok(200, "every applicable step completed"),
             ok(207, "some steps did not complete (held, refused, waiting for approval, failed): see each step"),
             ok(502, "every applicable step failed at the provider"),
-            err(403, "remediation is disabled or a kill switch is on, or the role is not responder or admin (`details.rule`)"),
+            err(
+                403,
+                "remediation is disabled or a kill switch is on, or the role is not responder or admin (`details.rule`)",
+            ),
             err(400, "an unknown action, or no connection can do any requested action"),
             err(404, "no connection knows the person"),
         ],
@@ -1062,7 +1072,12 @@ pub const ROUTES: &[Route] = &[
         query: None,
         response: schema::<remediation_service::playbooks::RunPlan>,
         media: JSON,
-        own: &[ok(200, "the plan"), PLAYBOOK_404, err(409, "a gate refused a step (`details.rule`)"), err(502, "a provider failed")],
+        own: &[
+            ok(200, "the plan"),
+            PLAYBOOK_404,
+            err(409, "a gate refused a step (`details.rule`)"),
+            err(502, "a provider failed"),
+        ],
         handler: || post(ir::plan),
     },
     Route {

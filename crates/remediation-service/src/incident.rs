@@ -118,7 +118,10 @@ pub async fn link_account(
         }));
     }
     if reason.trim().is_empty() {
-        return Err(ServiceError::Invalid { field: "reason", message: "a reason is required; it is kept in the audit".into() });
+        return Err(ServiceError::Invalid {
+            field: "reason",
+            message: "a reason is required; it is kept in the audit".into(),
+        });
     }
     let key = person_key(identity)?;
     let entries = runtime.connector_entries().await?;
@@ -164,7 +167,8 @@ pub async fn link_account(
         value: serde_json::json!({ "identity": key, "connector": connector, "account": account }),
         action_id: None,
     };
-    let body = serde_json::to_value(&links).map_err(|e| ServiceError::Invalid { field: "links", message: e.to_string() })?;
+    let body =
+        serde_json::to_value(&links).map_err(|e| ServiceError::Invalid { field: "links", message: e.to_string() })?;
     store
         .put_document(&remediation_core::DocumentWrite {
             collection: LINKS.to_owned(),
@@ -186,8 +190,12 @@ pub async fn identity(runtime: &Runtime, identity: &str) -> Result<IdentityView,
     person_key(identity)?;
     let links = links(runtime, identity).await?;
     let entries = runtime.connector_entries().await?;
-    let mut view =
-        IdentityView { identity: identity.to_owned(), accounts: Vec::new(), not_found: Vec::new(), problems: Vec::new() };
+    let mut view = IdentityView {
+        identity: identity.to_owned(),
+        accounts: Vec::new(),
+        not_found: Vec::new(),
+        problems: Vec::new(),
+    };
     for entry in &entries {
         let connector = &entry.connector;
         let id = connector.id().to_owned();
@@ -207,7 +215,9 @@ pub async fn identity(runtime: &Runtime, identity: &str) -> Result<IdentityView,
             Err(e) if e.kind == remediation_core::ConnectorErrorKind::Unsupported => {
                 view.problems.push(LookupProblem { connector: id, outcome: "unsupported".into(), message: e.message });
             }
-            Err(e) => view.problems.push(LookupProblem { connector: id, outcome: "failed".into(), message: e.to_string() }),
+            Err(e) => {
+                view.problems.push(LookupProblem { connector: id, outcome: "failed".into(), message: e.to_string() })
+            }
         }
     }
     Ok(view)
@@ -431,24 +441,25 @@ async fn respond_unaudited(
     }
     let kinds = parse_respond_kinds(&request.actions)?;
     if request.reason.trim().is_empty() {
-        return Err(ServiceError::Invalid { field: "reason", message: "a reason is required; it is kept in the audit".into() });
+        return Err(ServiceError::Invalid {
+            field: "reason",
+            message: "a reason is required; it is kept in the audit".into(),
+        });
     }
     let entries = runtime.connector_entries().await?;
     let any_capable = entries.iter().any(|e| account_kinds(e.connector.as_ref()).iter().any(|k| kinds.contains(k)));
     if !any_capable {
         return Err(ServiceError::Invalid {
             field: "actions",
-            message: format!(
-                "no connection can {}",
-                kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" or ")
-            ),
+            message: format!("no connection can {}", kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" or ")),
         });
     }
     let view = identity(runtime, identity_key).await?;
     if view.accounts.is_empty() {
         let mut what = format!("no connection knows {identity_key}");
         if !view.problems.is_empty() {
-            let problems: Vec<String> = view.problems.iter().map(|p| format!("{}: {}", p.connector, p.message)).collect();
+            let problems: Vec<String> =
+                view.problems.iter().map(|p| format!("{}: {}", p.connector, p.message)).collect();
             what.push_str(&format!(" ({})", problems.join("; ")));
         }
         return Err(ServiceError::NotFound { what });
@@ -495,7 +506,11 @@ async fn respond_unaudited(
             };
             match suggestion {
                 Err(e) => {
-                    step.status = if matches!(e, EngineError::Connector { .. }) { StepStatus::Failed } else { StepStatus::Refused };
+                    step.status = if matches!(e, EngineError::Connector { .. }) {
+                        StepStatus::Failed
+                    } else {
+                        StepStatus::Refused
+                    };
                     step.message = Some(e.to_string());
                 }
                 Ok(s) => {
@@ -554,9 +569,10 @@ async fn run_now(runtime: &Runtime, id: remediation_core::ActionId) -> (StepStat
             ExecuteOutcome::HeldByBreaker { .. } => {
                 (StepStatus::Held, Some("the circuit breaker is tripped; an admin resets it".into()))
             }
-            ExecuteOutcome::PlanChanged { .. } => {
-                (StepStatus::PendingApproval, Some("the account changed meanwhile; the action waits for approval".into()))
-            }
+            ExecuteOutcome::PlanChanged { .. } => (
+                StepStatus::PendingApproval,
+                Some("the account changed meanwhile; the action waits for approval".into()),
+            ),
             ExecuteOutcome::Requeued { not_before, .. } => {
                 (StepStatus::Held, Some(format!("the provider asked to wait; retried after {not_before}")))
             }

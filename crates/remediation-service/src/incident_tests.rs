@@ -44,7 +44,8 @@ impl World {
         let dir = tempfile::tempdir().expect("dir");
         let sandbox = dir.path().join("directory.json");
         write_sample(&sandbox).expect("sample");
-        let mut config = Config { connectors: vec![ConnectorConfig::sandbox("sandbox", &sandbox)], ..Config::default() };
+        let mut config =
+            Config { connectors: vec![ConnectorConfig::sandbox("sandbox", &sandbox)], ..Config::default() };
         config.policy.enabled = true;
         edit(&mut config);
         let options = RuntimeOptions { store: Some(Arc::new(InMemoryStore::new())), ..RuntimeOptions::default() };
@@ -122,9 +123,10 @@ async fn a_person_is_found_by_verified_email_with_the_connectors_view() {
 #[tokio::test]
 async fn emergency_kinds_run_at_once_recorded_with_the_responder_and_others_wait_for_approval() {
     let w = World::new();
-    let result = respond(&w.rt, &rita(), "alice@example.com", &request(&["revoke_sessions", "force_password_reset", "suspend"]))
-        .await
-        .expect("respond");
+    let result =
+        respond(&w.rt, &rita(), "alice@example.com", &request(&["revoke_sessions", "force_password_reset", "suspend"]))
+            .await
+            .expect("respond");
     let outcome: Vec<(KindName, StepStatus)> = result.steps.iter().map(|s| (s.action, s.status)).collect();
     assert_eq!(
         outcome,
@@ -152,7 +154,8 @@ async fn emergency_kinds_run_at_once_recorded_with_the_responder_and_others_wait
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].value["outcome"], "partial");
 
-    let only_emergency = respond(&w.rt, &rita(), "bob@example.com", &request(&["revoke_sessions"])).await.expect("respond");
+    let only_emergency =
+        respond(&w.rt, &rita(), "bob@example.com", &request(&["revoke_sessions"])).await.expect("respond");
     assert_eq!(only_emergency.outcome, RespondOutcome::Completed);
 }
 
@@ -170,7 +173,13 @@ async fn refusals_come_in_the_documented_order_and_are_recorded() {
     let e = respond(&w.rt, &rita(), "nobody@example.com", &request(&["revoke_sessions"])).await.expect_err("nobody");
     assert!(matches!(e, ServiceError::NotFound { .. }), "{e}");
     // The kill switch wins over everything after the role.
-    w.rt.active().await.expect("active").engine.set_kill_switch(true, &root(), "incident drill".into()).await.expect("on");
+    w.rt.active()
+        .await
+        .expect("active")
+        .engine
+        .set_kill_switch(true, &root(), "incident drill".into())
+        .await
+        .expect("on");
     let e = respond(&w.rt, &rita(), "nobody@example.com", &request(&["delete_everything"])).await.expect_err("off");
     assert!(matches!(&e, ServiceError::Engine(EngineError::Refused { rule, .. }) if rule == "enablement"), "{e}");
     assert_eq!(w.notes("incident_response").await.len(), 5, "every attempt is recorded");
@@ -218,7 +227,8 @@ async fn without_emergency_kinds_nothing_runs_unapproved() {
 }
 
 async fn started(w: &World, name: &str) -> playbooks::Run {
-    let plan = playbooks::plan_playbook(&w.rt, &ann(), name, "alice@example.com", "account takeover").await.expect("plan");
+    let plan =
+        playbooks::plan_playbook(&w.rt, &ann(), name, "alice@example.com", "account takeover").await.expect("plan");
     playbooks::start_run(&w.rt, &ann(), name, "alice@example.com", "account takeover", Some(&plan.plan_hash))
         .await
         .expect("start")
@@ -246,7 +256,8 @@ async fn compromised_account_runs_end_to_end_after_one_approval() {
     assert_eq!(w.alice().sessions.len(), 2, "nothing runs before approval");
     let e = playbooks::approve_run(&w.rt, &ann(), &run.id, None, None).await.expect_err("a requester");
     assert!(matches!(&e, ServiceError::Engine(EngineError::Refused { rule, .. }) if rule == "roles"));
-    let own = playbooks::start_run(&w.rt, &ben(), "offboard-leaver", "bob@example.com", "leaves", None).await.expect("own");
+    let own =
+        playbooks::start_run(&w.rt, &ben(), "offboard-leaver", "bob@example.com", "leaves", None).await.expect("own");
     let e = playbooks::approve_run(&w.rt, &ben(), &own.id, None, None).await.expect_err("own run");
     assert!(matches!(&e, ServiceError::Engine(EngineError::Refused { rule, .. }) if rule == "separation of duties"));
     let e = playbooks::approve_run(&w.rt, &ben(), &run.id, Some("0000"), None).await.expect_err("other plan");
@@ -264,7 +275,8 @@ async fn compromised_account_runs_end_to_end_after_one_approval() {
 
     // Every step is an action of its own, linked to the run, approved by the run's approver.
     let engine = w.rt.active().await.expect("active").engine;
-    let actions = engine.list(&ActionFilter { campaign: Some(run.id.clone()), ..ActionFilter::default() }).await.expect("list");
+    let actions =
+        engine.list(&ActionFilter { campaign: Some(run.id.clone()), ..ActionFilter::default() }).await.expect("list");
     assert_eq!(actions.len(), 5);
     assert!(actions.iter().all(|a| a.state == State::Completed && a.requested_by == "local:ann"));
     let steps: Vec<_> = w.transitions().await.into_iter().filter(|t| t.event == "run_step").collect();
@@ -359,7 +371,8 @@ async fn a_completed_run_is_rolled_back_by_two_principals_in_reverse() {
 #[tokio::test]
 async fn playbooks_come_from_files_and_the_store_by_version() {
     let w = World::new();
-    let names: Vec<String> = playbooks::playbooks(&w.rt).await.expect("list").into_iter().map(|e| e.playbook.name).collect();
+    let names: Vec<String> =
+        playbooks::playbooks(&w.rt).await.expect("list").into_iter().map(|e| e.playbook.name).collect();
     assert_eq!(names, ["compromised-account", "offboard-leaver"]);
     let dir: &Path = w.rt.dir();
     std::fs::create_dir_all(dir.join("playbooks")).expect("dir");

@@ -30,8 +30,8 @@ use std::path::Path;
 
 use remediation_core::{
     ActionId, ActionKind, ActionRequest, Actor, CampaignEntry, Document, DocumentWrite, EngineError, ExecuteOutcome,
-    KindName, Plan, Preapproval, Reversibility, Role, RollbackOutcome, SettingsRecord, Snapshot, State,
-    StoreError, Target, find_capability,
+    KindName, Plan, Preapproval, Reversibility, Role, RollbackOutcome, SettingsRecord, Snapshot, State, StoreError,
+    Target, find_capability,
 };
 use remediation_runtime::Runtime;
 use schemars::JsonSchema;
@@ -160,8 +160,10 @@ pub async fn playbooks(runtime: &Runtime) -> Result<Vec<PlaybookEntry>, ServiceE
         }
     };
     for (name, text) in BUILTIN {
-        let playbook = Playbook::from_toml(text)
-            .map_err(|message| ServiceError::Invalid { field: "playbook", message: format!("built-in {name}: {message}") })?;
+        let playbook = Playbook::from_toml(text).map_err(|message| ServiceError::Invalid {
+            field: "playbook",
+            message: format!("built-in {name}: {message}"),
+        })?;
         offer(PlaybookEntry { playbook, source: "builtin".into() }, false);
     }
     for (path, playbook) in file_playbooks(&runtime.dir().join("playbooks"))? {
@@ -182,14 +184,14 @@ fn file_playbooks(dir: &Path) -> Result<Vec<(std::path::PathBuf, Playbook)>, Ser
         Ok(read) => read,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
-            return Err(ServiceError::Invalid { field: "playbook", message: format!("cannot read {}: {e}", dir.display()) });
+            return Err(ServiceError::Invalid {
+                field: "playbook",
+                message: format!("cannot read {}: {e}", dir.display()),
+            });
         }
     };
-    let mut paths: Vec<_> = read
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
+    let mut paths: Vec<_> =
+        read.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
     paths.sort();
     let mut found = Vec::new();
     for path in paths {
@@ -217,7 +219,11 @@ pub async fn playbook(runtime: &Runtime, name: &str) -> Result<PlaybookEntry, Se
 
 /// Saves `playbook` in the store (an admin); its version must be higher than the one in force.
 /// Audited as `playbook_saved`.
-pub async fn save_playbook(runtime: &Runtime, actor: &Actor, playbook: Playbook) -> Result<PlaybookEntry, ServiceError> {
+pub async fn save_playbook(
+    runtime: &Runtime,
+    actor: &Actor,
+    playbook: Playbook,
+) -> Result<PlaybookEntry, ServiceError> {
     if actor.role != Role::Admin {
         return Err(ServiceError::Access(remediation_runtime::access::AccessError::NotAdmin {
             actor: actor.name.clone(),
@@ -666,11 +672,17 @@ pub async fn start_run(
     if actor.role < Role::Requester || actor.role == Role::System {
         return Err(ServiceError::Engine(EngineError::Refused {
             rule: "roles".into(),
-            reason: format!("{} is a {}; running a playbook needs the requester role or higher", actor.name, actor.role),
+            reason: format!(
+                "{} is a {}; running a playbook needs the requester role or higher",
+                actor.name, actor.role
+            ),
         }));
     }
     if reason.trim().is_empty() {
-        return Err(ServiceError::Invalid { field: "reason", message: "a reason is required; it is kept in the audit".into() });
+        return Err(ServiceError::Invalid {
+            field: "reason",
+            message: "a reason is required; it is kept in the audit".into(),
+        });
     }
     let plan = plan_playbook(runtime, actor, name, identity_key, reason).await?;
     if let Some(expected) = expected_plan_hash
@@ -715,7 +727,8 @@ pub async fn start_run(
 
 /// Every run of the tenant, newest first.
 pub async fn runs(runtime: &Runtime) -> Result<Vec<Run>, ServiceError> {
-    let mut runs: Vec<Run> = runtime.store().documents(RUNS).await?.into_iter().filter_map(|d| from_doc(d).ok()).collect();
+    let mut runs: Vec<Run> =
+        runtime.store().documents(RUNS).await?.into_iter().filter_map(|d| from_doc(d).ok()).collect();
     runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
     Ok(runs)
 }
@@ -725,11 +738,9 @@ pub async fn run(runtime: &Runtime, id: &str) -> Result<Run, ServiceError> {
     if remediation_core::store::check_document_id(id).is_err() {
         return Err(ServiceError::NotFound { what: format!("no run `{}`", id.escape_debug()) });
     }
-    let doc = runtime
-        .store()
-        .document(RUNS, id)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound { what: format!("no run `{id}`; `remediate playbook runs` lists them") })?;
+    let doc = runtime.store().document(RUNS, id).await?.ok_or_else(|| ServiceError::NotFound {
+        what: format!("no run `{id}`; `remediate playbook runs` lists them"),
+    })?;
     from_doc(doc)
 }
 
@@ -799,7 +810,10 @@ pub async fn approve_run(
 ) -> Result<Run, ServiceError> {
     let mut run = run(runtime, id).await?;
     if actor.role < Role::Approver || actor.role == Role::System {
-        return Err(refused("roles", format!("{} is a {}; approving a run needs the approver role", actor.name, actor.role)));
+        return Err(refused(
+            "roles",
+            format!("{} is a {}; approving a run needs the approver role", actor.name, actor.role),
+        ));
     }
     if run.state != RunState::PendingApproval {
         return Err(refused("lifecycle", format!("run {id} is {}, not pending_approval", run.state.as_str())));
@@ -823,7 +837,11 @@ pub async fn approve_run(
     }
     run.approvals.push(actor.name.clone());
     let reached = run.approvals.len() >= run.approvals_needed as usize;
-    line(runtime, &mut run, format!("approved by {}{}", actor.name, note.map(|n| format!(" ({n})")).unwrap_or_default()));
+    line(
+        runtime,
+        &mut run,
+        format!("approved by {}{}", actor.name, note.map(|n| format!(" ({n})")).unwrap_or_default()),
+    );
     if reached {
         run.state = RunState::Running;
     }
@@ -835,7 +853,10 @@ pub async fn approve_run(
 pub async fn reject_run(runtime: &Runtime, actor: &Actor, id: &str, note: Option<&str>) -> Result<Run, ServiceError> {
     let mut run = run(runtime, id).await?;
     if actor.role < Role::Approver || actor.role == Role::System {
-        return Err(refused("roles", format!("{} is a {}; rejecting a run needs the approver role", actor.name, actor.role)));
+        return Err(refused(
+            "roles",
+            format!("{} is a {}; rejecting a run needs the approver role", actor.name, actor.role),
+        ));
     }
     if run.state != RunState::PendingApproval {
         return Err(refused("lifecycle", format!("run {id} is {}, not pending_approval", run.state.as_str())));
@@ -853,7 +874,10 @@ fn refused(rule: &str, reason: String) -> ServiceError {
 /// (or forced) goes on. Paused runs also resume by themselves ([`resume_runs`]).
 pub async fn resume_run(runtime: &Runtime, actor: &Actor, id: &str) -> Result<Run, ServiceError> {
     if actor.role < Role::Approver {
-        return Err(refused("roles", format!("{} is a {}; resuming a run needs the approver role", actor.name, actor.role)));
+        return Err(refused(
+            "roles",
+            format!("{} is a {}; resuming a run needs the approver role", actor.name, actor.role),
+        ));
     }
     let mut run = run(runtime, id).await?;
     if run.state != RunState::Paused {
@@ -1182,17 +1206,27 @@ async fn compensate(runtime: &Runtime, mut run: Run, end: RunState, why: &str) -
 /// reversible step in reverse order; irreversible ones are listed as not undoable.
 pub async fn rollback_run(runtime: &Runtime, actor: &Actor, id: &str, reason: &str) -> Result<Run, ServiceError> {
     if actor.role < Role::Approver || actor.role == Role::System {
-        return Err(refused("roles", format!("{} is a {}; rolling back a run needs the approver role", actor.name, actor.role)));
+        return Err(refused(
+            "roles",
+            format!("{} is a {}; rolling back a run needs the approver role", actor.name, actor.role),
+        ));
     }
     if reason.trim().is_empty() {
-        return Err(ServiceError::Invalid { field: "reason", message: "a reason is required; it is kept in the audit".into() });
+        return Err(ServiceError::Invalid {
+            field: "reason",
+            message: "a reason is required; it is kept in the audit".into(),
+        });
     }
     let mut run = run(runtime, id).await?;
     match run.state {
         RunState::Completed => {
             run.state = RunState::RollbackRequested;
             run.rollback_requested_by = Some(actor.name.clone());
-            line(runtime, &mut run, format!("rollback requested by {} ({reason}); waits for a second principal", actor.name));
+            line(
+                runtime,
+                &mut run,
+                format!("rollback requested by {} ({reason}); waits for a second principal", actor.name),
+            );
             save(runtime, actor, run, "playbook_run_rollback_requested", reason).await
         }
         RunState::RollbackRequested => {
@@ -1208,6 +1242,8 @@ pub async fn rollback_run(runtime: &Runtime, actor: &Actor, id: &str, reason: &s
             let why = format!("rollback of the run asked by {requested_by}, approved by {}", actor.name);
             compensate(runtime, run, RunState::RolledBack, &why).await
         }
-        other => Err(refused("lifecycle", format!("run {id} is {}; only a completed run is rolled back", other.as_str()))),
+        other => {
+            Err(refused("lifecycle", format!("run {id} is {}; only a completed run is rolled back", other.as_str())))
+        }
     }
 }
