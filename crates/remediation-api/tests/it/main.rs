@@ -15,3 +15,4 @@ mod serve;
 mod support;
 mod tenants;
 mod ui;
+mod ui_incident;
