@@ -409,6 +409,8 @@ struct PlaybooksPage {
     plan: Option<PlanView>,
     /// The plan's steps (none without a plan).
     steps: Vec<StepRow>,
+    /// A plan shows every step's diff at once.
+    open_diffs: bool,
 }
 
 /// The plan form (a query string) and the run button (a post).
@@ -501,8 +503,18 @@ async fn playbooks_page(
             }
         }
     }
-    let page =
-        PlaybooksPage { flash, me: Me::new(signed, "runs"), playbooks, requester, chosen, person, reason, plan, steps };
+    let page = PlaybooksPage {
+        flash,
+        me: Me::new(signed, "runs"),
+        playbooks,
+        requester,
+        chosen,
+        person,
+        reason,
+        plan,
+        steps,
+        open_diffs: true,
+    };
     html(status, &page)
 }
 
@@ -659,6 +671,8 @@ struct RunPage {
     done: usize,
     total: usize,
     steps: Vec<StepRow>,
+    /// A run folds its steps' diffs away.
+    open_diffs: bool,
     report: Vec<String>,
     can_approve: bool,
     can_reject: bool,
@@ -721,6 +735,7 @@ pub(super) async fn run(AxState(ui): AxState<Ui>, Path(id): Path<String>, header
         plan_hash: run.plan_hash,
         approvals_needed: run.approvals_needed,
         steps: run.steps.into_iter().map(StepRow::from).collect(),
+        open_diffs: false,
         report: run.report,
     };
     html(StatusCode::OK, &page)
