@@ -1,6 +1,7 @@
 //! The console in a real browser: the real server, headless Chromium over WebDriver (the
 //! helpers of `ui.rs`), sign-in, every console page (dashboard, a filtered list, an action,
-//! reports) with a screenshot of each under `<target>/console-screenshots/`, a check that no
+//! reports, a response to an exposed person, a playbook run approved from its page) with a
+//! screenshot of each under `<target>/console-screenshots/`, a check that no
 //! page is empty, and the typed confirmation of an irreversible change: the wrong name is
 //! refused, the right one approves it and the worker executes it.
 //! Needs `REMEDIATION_TEST_CHROMEDRIVER` (see `.ci/setup-chromium.sh`); skips without it (fails under `CI=true`).
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::server::{Server, setup};
+use crate::server::{Server, setup, token};
 use crate::ui::Driver;
 
 /// The least text a page's `<main>` shows: a page below it rendered nothing useful.
@@ -69,6 +70,7 @@ fn every_console_page_in_chromium() {
         return;
     };
     let (env, requester, approver) = setup();
+    let responder = token(&env, "rita-svc", "responder");
     let server = Server::start(&env);
     let revoke = |identity: &str, group: &str| {
         json!({"connector": "sandbox", "kind": {"type": "revoke"}, "reason": "standing admin access",
@@ -174,6 +176,52 @@ fn every_console_page_in_chromium() {
     browser.wait_text("main h2", "Reports");
     browser.find("#r-download");
     capture(&browser, "reports", "Reports");
+
+    // A playbook's plan for bob, then a run of it asked for by the requester and approved
+    // from its page.
+    browser.goto(&format!("{base}/ui/playbooks"));
+    browser.wait_text("#playbooks", "compromised-account");
+    browser.type_into("#pb-person", "bob@example.com");
+    browser.type_into("#pb-reason", "account takeover");
+    browser.click("#plan-button");
+    let hash = browser.wait_text("#plan-hash", "");
+    browser.find("#request-run-button");
+    capture(&browser, "playbook-plan", "Playbooks");
+    let run = json!({"identity": "bob@example.com", "reason": "account takeover", "plan_hash": hash.trim()});
+    let (status, body) = server.call("POST", "/v1/playbooks/compromised-account/runs", Some(&requester), Some(&run));
+    assert_eq!(status, 201, "{body}");
+    let run_id = body["id"].as_str().expect("a run id").to_owned();
+    browser.click("#nav-runs");
+    browser.wait_text("#runs", &run_id);
+    browser.click(&format!("#run-{run_id} a"));
+    browser.wait_text("#run-state", "pending_approval");
+    browser.click("#approve");
+    browser.wait_text("#flash", "is now completed");
+    browser.wait_text("#run-state", "completed");
+    let steps = browser.text("#steps tbody");
+    assert!(steps.contains("completed"), "{steps}");
+    capture(&browser, "run", "compromised-account");
+
+    // alice signs in again (a session of hers appears), then a responder cuts her off
+    // everywhere from the respond page.
+    let mut directory = env.sandbox();
+    directory["users"]["alice"]["sessions"] = json!(["s-alice-3"]);
+    env.write_sandbox(&directory);
+    browser.click("#sign-out");
+    browser.wait_text("#login", "API token");
+    browser.type_into("#token", &responder);
+    browser.click("#sign-in");
+    browser.wait_text("#flash", "Signed in as rita-svc (responder)");
+    browser.click("#nav-respond");
+    browser.type_into("#person", "alice@example.com");
+    browser.click("#look-up");
+    browser.wait_text("#accounts", "sandbox");
+    browser.click("#kind-revoke_sessions");
+    browser.click("#kind-force_password_reset");
+    browser.type_into("#respond-reason", "password found on a paste site");
+    browser.click("#respond-button");
+    browser.wait_text("#outcome", "completed");
+    capture(&browser, "respond", "Respond");
 
     browser.click("#sign-out");
     browser.wait_text("#login", "API token");

@@ -300,6 +300,23 @@ pub enum StepState {
     RollbackFailed,
 }
 
+impl StepState {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Planned => "planned",
+            Self::Skipped => "skipped",
+            Self::Held => "held",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::NotExecuted => "not_executed",
+            Self::RolledBack => "rolled_back",
+            Self::NotUndoable => "not_undoable",
+            Self::RollbackFailed => "rollback_failed",
+        }
+    }
+}
+
 /// One step of a run: one change on one account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunStep {

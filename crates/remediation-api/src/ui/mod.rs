@@ -9,6 +9,9 @@
 //! - `/ui/actions` lists every action with filters and paging, `/ui/actions/{id}` shows one
 //!   with the buttons its caller's role allows ([`actions`]); `/ui/reports` downloads the
 //!   compliance report ([`reports`]).
+//! - `/ui/respond` finds a person's accounts and cuts them off everywhere; `/ui/playbooks`
+//!   plans a playbook for a person and asks for a run; `/ui/runs` and `/ui/runs/{id}` show the
+//!   runs with their approve, reject, resume and roll-back buttons ([`incident`]).
 //! - Sessions are an opaque random id in a cookie (`HttpOnly`, `SameSite=Strict`, `Path=/`,
 //!   `Secure` with [`crate::ApiOptions::secure_cookies`] or `X-Forwarded-Proto: https`),
 //!   kept in the store ([`remediation_core::SessionStore`]) under the SHA-256 of the id, with
@@ -29,6 +32,7 @@ mod campaigns;
 mod charts;
 mod connections;
 mod dashboard;
+mod incident;
 mod reports;
 
 use std::sync::Arc;
@@ -134,6 +138,12 @@ pub(crate) fn router(api: ApiState) -> Router {
         .route("/ui/controls", get(campaigns::controls))
         .route("/ui/connections", get(connections::page).post(connections::add))
         .route("/ui/connections/{id}/{button}", post(connections::button))
+        .route("/ui/respond", get(incident::respond_get).post(incident::respond_post))
+        .route("/ui/playbooks", get(incident::playbooks))
+        .route("/ui/playbooks/run", post(incident::request_run))
+        .route("/ui/runs", get(incident::runs))
+        .route("/ui/runs/{id}", get(incident::run))
+        .route("/ui/runs/{id}/{button}", post(incident::run_button))
         .route("/ui/reports", get(reports::page))
         .route("/ui/reports/compliance", get(reports::compliance))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
@@ -509,6 +519,8 @@ const NAV: &[NavItem] = &[
     NavItem { key: "campaigns", href: "/ui/campaigns", label: "Campaigns" },
     NavItem { key: "controls", href: "/ui/controls", label: "Controls" },
     NavItem { key: "connections", href: "/ui/connections", label: "Connections" },
+    NavItem { key: "respond", href: "/ui/respond", label: "Respond" },
+    NavItem { key: "runs", href: "/ui/runs", label: "Runs" },
     NavItem { key: "reports", href: "/ui/reports", label: "Reports" },
 ];
 

@@ -16,3 +16,4 @@ mod serve;
 mod support;
 mod tenants;
 mod ui;
+mod ui_incident;
