@@ -471,7 +471,8 @@ impl Engine {
 
     /// Plans `request` as [`Engine::suggest`] would, from `before` instead of a fresh read
     /// when given (the state an earlier step of a playbook leaves), and stores nothing. The
-    /// gates run as at suggestion; a refusal is an error.
+    /// gates run as at suggestion and their decision is returned, refusals included: the
+    /// caller decides (a change already in place is not an error to a playbook).
     pub async fn plan_request(
         &self,
         request: &ActionRequest,
@@ -509,9 +510,6 @@ impl Engine {
             campaign: None,
         };
         let prepared = self.prepare_from(&connector, &action, Stage::Suggest, true, before).await?;
-        if let Some(gate) = prepared.decision.refusal() {
-            return Err(refused(&gate.gate, gate.reason.clone()));
-        }
         Ok((prepared.plan, prepared.decision))
     }
 

@@ -502,6 +502,15 @@ async fn respond_unaudited(
                 dry_run: false,
                 campaign: None,
             };
+            // A target already as asked (no session left to end) needs no action.
+            if let Ok((plan, decision)) = engine.plan_request(&engine_request, actor, None).await
+                && already_so(&plan, &decision)
+            {
+                step.status = StepStatus::Completed;
+                step.message = Some("already in the requested state; nothing to do".into());
+                steps.push(step);
+                continue;
+            }
             // The settings in force say which kinds are emergencies; the engine checks again.
             let suggestion = if active.settings.emergency_kinds.contains(kind) {
                 engine.suggest_preapproved(engine_request, actor, &Preapproval::Emergency).await
@@ -553,6 +562,16 @@ async fn respond_unaudited(
         RespondOutcome::Partial
     };
     Ok(RespondResult { identity: identity_key.to_owned(), outcome, steps, lookup_failures })
+}
+
+/// Whether `plan` changes nothing and the gates refused it for that alone: the target is
+/// already as asked (no sessions left to end, a password already to be changed). A change the
+/// connector cannot read back always looks like nothing, and is not refused for it.
+pub(crate) fn already_so(plan: &remediation_core::Plan, decision: &remediation_core::PolicyDecision) -> bool {
+    let mut refusals = decision.gates.iter().filter(|g| !g.passed && g.blocking);
+    let only_validation = refusals.next().is_some_and(|g| g.gate == "validation") && refusals.next().is_none();
+    // A protected target is reported refused, whatever state it is in.
+    plan.is_no_op() && !plan.before.protected && only_validation
 }
 
 fn refused_enablement(why: &str) -> ServiceError {

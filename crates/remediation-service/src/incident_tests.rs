@@ -451,3 +451,23 @@ async fn a_connection_that_cannot_be_asked_keeps_the_response_from_being_called_
     assert_eq!(result.lookup_failures[0].connector, "sandbox-eu");
     assert_eq!(result.outcome, RespondOutcome::Partial, "alice may still have access in sandbox-eu");
 }
+
+#[tokio::test]
+async fn a_change_already_in_place_is_done_not_refused() {
+    let w = World::new();
+    // Carol has no open session: nothing to end, and nothing refused.
+    let result = respond(&w.rt, &rita(), "carol@example.com", &request(&["revoke_sessions"])).await.expect("respond");
+    assert_eq!(result.steps[0].status, StepStatus::Completed, "{result:?}");
+    assert!(result.steps[0].action_id.is_none(), "no action was needed");
+    assert_eq!(result.outcome, RespondOutcome::Completed);
+    // A playbook plans around it: the session step is skipped, the rest runs.
+    let plan =
+        playbooks::plan_playbook(&w.rt, &ann(), "offboard-leaver", "carol@example.com", "leaves").await.expect("plan");
+    assert_eq!(plan.steps[0].state, StepState::Skipped, "{:?}", plan.steps[0]);
+    assert!(plan.steps[0].message.as_deref().is_some_and(|m| m.contains("already")));
+    let run =
+        playbooks::start_run(&w.rt, &ann(), "offboard-leaver", "carol@example.com", "leaves", None).await.expect("run");
+    let done = playbooks::approve_run(&w.rt, &ben(), &run.id, None, None).await.expect("approve");
+    assert_eq!(done.state, RunState::Completed, "{:#?}", done.report);
+    assert_eq!(w.dir().users["carol"].status, remediation_connector_sandbox::UserStatus::Suspended);
+}

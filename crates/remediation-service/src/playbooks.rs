@@ -624,6 +624,28 @@ async fn plan_steps(
                 };
                 let before = after.get(&(found.connector.clone(), target.clone())).cloned();
                 let plan = match engine.plan_request(&request, actor, before).await {
+                    // Already so (no sessions left to end): nothing to do here.
+                    Ok((plan, decision)) if crate::incident::already_so(&plan, &decision) => {
+                        after.insert((found.connector.clone(), target.clone()), plan.expected_after.clone());
+                        steps.push(RunStep {
+                            number,
+                            playbook_step,
+                            connector: found.connector.clone(),
+                            kind,
+                            target,
+                            plan: None,
+                            state: StepState::Skipped,
+                            action_id: None,
+                            handle: None,
+                            message: Some("already in the requested state; nothing to do".to_owned()),
+                        });
+                        applied += 1;
+                        continue;
+                    }
+                    Ok((_, decision)) if decision.refusal().is_some() => {
+                        let gate = decision.refusal().map(|g| (g.gate.clone(), g.reason.clone())).unwrap_or_default();
+                        return Err(ServiceError::Engine(EngineError::Refused { rule: gate.0, reason: gate.1 }));
+                    }
                     Ok((plan, _)) => plan,
                     // The connection cannot make this change from the state the earlier steps
                     // leave (Okta suspends only ACTIVE users, and an expired password is not):
