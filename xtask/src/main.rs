@@ -61,6 +61,9 @@ fn generated() -> anyhow::Result<Vec<(&'static str, String)>> {
         ("control.schema.json", schema::<remediation_api::types::ControlView>()?),
         ("webhook-request.schema.json", schema::<remediation_connector_webhook::WebhookRequest>()?),
         ("webhook-response.schema.json", schema::<remediation_connector_webhook::WebhookResponse>()?),
+        ("playbook.schema.json", schema::<remediation_service::playbooks::Playbook>()?),
+        ("playbook-run.schema.json", schema::<remediation_service::playbooks::Run>()?),
+        ("respond-result.schema.json", schema::<remediation_service::incident::RespondResult>()?),
     ])
 }
 

@@ -782,7 +782,7 @@ pub async fn start_run(
         replans: 0,
         rollback_requested_by: None,
         steps: plan.steps,
-        report: vec![format!("{now}: requested by {} ({reason})", actor.name)],
+        report: vec![format!("{}: requested by {} ({reason})", stamp(now), actor.name)],
         revision: 0,
     };
     save(runtime, actor, run, "playbook_run_created", reason).await
@@ -856,9 +856,15 @@ async fn save(runtime: &Runtime, actor: &Actor, run: Run, event: &str, comment: 
     Ok(Run { revision: doc.revision, ..run })
 }
 
+/// `at` as RFC 3339 to the second (`2026-12-07T16:08:37Z`).
+fn stamp(at: OffsetDateTime) -> String {
+    let at = at.replace_nanosecond(0).unwrap_or(at);
+    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| at.to_string())
+}
+
 fn line(runtime: &Runtime, run: &mut Run, text: impl Into<String>) {
     let now = runtime.clock().now();
-    run.report.push(format!("{now}: {}", text.into()));
+    run.report.push(format!("{}: {}", stamp(now), text.into()));
 }
 
 /// Approves run `id` (approver or admin, not its requester, once each); `plan_hash`, when
