@@ -133,7 +133,8 @@ pub(crate) enum PlaybookCommand {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Continue a paused run whose held step was released or forced.
+    /// Continue a paused run whose held step was released or forced, or a run a stopped
+    /// process left running (no step runs twice).
     Resume {
         /// The run's id.
         run: String,

@@ -1150,7 +1150,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/runs/{id}/resume",
         role: Some(Role::Approver),
         operation_id: "resume_run",
-        summary: "Continue a paused run whose held step was released",
+        summary: "Continue a paused run whose held step was released or forced, or one a stopped process left running",
         request: RequestBody::None,
         query: None,
         response: schema::<remediation_service::playbooks::Run>,

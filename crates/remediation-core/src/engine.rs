@@ -243,6 +243,28 @@ pub enum Preapproval {
     },
 }
 
+/// A new action `id` for `request` by `actor`, before any check: `pending_approval`, manual.
+fn draft(request: &ActionRequest, actor: &Actor, id: ActionId, now: OffsetDateTime) -> Action {
+    Action {
+        id,
+        kind: request.kind.clone(),
+        target: request.target.clone(),
+        connector: request.connector.clone(),
+        control_id: request.control_id.clone(),
+        finding_id: request.finding_id.clone(),
+        canonical: None,
+        requested_by: actor.name.clone(),
+        reason: request.reason.clone(),
+        mode: Mode::Manual,
+        idempotency_key: format!("remediation-{id}"),
+        state: State::PendingApproval,
+        created_at: now,
+        updated_at: now,
+        handle: None,
+        campaign: request.campaign.as_ref().map(|e| e.campaign.clone()),
+    }
+}
+
 /// The rule name of the refusal [`Engine::suggest_preapproved`] gives when a run step's live
 /// plan no longer has the approved hash: the run pauses for re-approval.
 pub const PLAN_BINDING_RULE: &str = "plan binding";
@@ -490,25 +512,7 @@ impl Engine {
         }
         let connector = self.connector(&request.connector)?;
         let now = self.clock.now();
-        let id = ActionId::new_at(now);
-        let action = Action {
-            id,
-            kind: request.kind.clone(),
-            target: request.target.clone(),
-            connector: request.connector.clone(),
-            control_id: request.control_id.clone(),
-            finding_id: request.finding_id.clone(),
-            canonical: None,
-            requested_by: actor.name.clone(),
-            reason: request.reason.clone(),
-            mode: Mode::Manual,
-            idempotency_key: format!("remediation-{id}"),
-            state: State::PendingApproval,
-            created_at: now,
-            updated_at: now,
-            handle: None,
-            campaign: None,
-        };
+        let action = draft(request, actor, ActionId::new_at(now), now);
         let prepared = self.prepare_from(&connector, &action, Stage::Suggest, true, before).await?;
         Ok((prepared.plan, prepared.decision))
     }
@@ -560,24 +564,7 @@ impl Engine {
         let connector = self.connector(&request.connector)?;
         let now = self.clock.now();
         let id = request.campaign.as_ref().map_or_else(|| ActionId::new_at(now), ActionId::for_campaign_entry);
-        let action = Action {
-            id,
-            kind: request.kind,
-            target: request.target,
-            connector: request.connector,
-            control_id: request.control_id,
-            finding_id: request.finding_id,
-            canonical: None,
-            requested_by: actor.name.clone(),
-            reason: request.reason,
-            mode: Mode::Manual,
-            idempotency_key: format!("remediation-{id}"),
-            state: State::PendingApproval,
-            created_at: now,
-            updated_at: now,
-            handle: None,
-            campaign: request.campaign.map(|e| e.campaign),
-        };
+        let action = draft(&request, actor, id, now);
         let dry_run = request.dry_run || self.policy.forced_dry_run(&action);
         let prepared = self.prepare(&connector, &action, Stage::Suggest, dry_run).await?;
         if let Some(gate) = prepared.decision.refusal() {

@@ -471,3 +471,37 @@ async fn a_change_already_in_place_is_done_not_refused() {
     assert_eq!(done.state, RunState::Completed, "{:#?}", done.report);
     assert_eq!(w.dir().users["carol"].status, remediation_connector_sandbox::UserStatus::Suspended);
 }
+
+#[tokio::test]
+async fn a_run_left_running_by_a_stopped_process_is_resumed_without_repeating_a_step() {
+    let w = World::with(|c| c.limits.per_identity.max = 3);
+    let run = started(&w, "compromised-account").await;
+    let paused = playbooks::approve_run(&w.rt, &ben(), &run.id, None, None).await.expect("approve");
+    assert_eq!(paused.state, RunState::Paused);
+    // As a process that claimed the run and stopped before writing anything more leaves it.
+    let doc = w.rt.store().document(playbooks::RUNS, &run.id).await.expect("read").expect("stored");
+    let mut body = doc.body.clone();
+    body["state"] = serde_json::json!("running");
+    w.rt.store()
+        .put_document(&remediation_core::DocumentWrite {
+            collection: playbooks::RUNS.to_owned(),
+            id: run.id.clone(),
+            expected_revision: doc.revision,
+            body,
+            actor: "system".into(),
+            at: w.rt.clock().now(),
+            note: None,
+        })
+        .await
+        .expect("write");
+    let held = paused.steps[3].action_id.expect("action");
+    crate::force_execute(&w.rt, &root(), held, "contain".into()).await.result.expect("force");
+    let e = playbooks::resume_run(&w.rt, &ann(), &run.id).await.expect_err("a requester");
+    assert!(matches!(&e, ServiceError::Engine(EngineError::Refused { rule, .. }) if rule == "roles"), "{e}");
+    let done = playbooks::resume_run(&w.rt, &ben(), &run.id).await.expect("resume");
+    assert_eq!(done.state, RunState::Completed, "{:#?}", done.report);
+    let engine = w.rt.active().await.expect("active").engine;
+    let actions =
+        engine.list(&ActionFilter { campaign: Some(run.id.clone()), ..ActionFilter::default() }).await.expect("list");
+    assert_eq!(actions.len(), 5, "no step ran twice");
+}

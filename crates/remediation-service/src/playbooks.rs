@@ -598,18 +598,7 @@ async fn plan_steps(
                 }
                 if find_capability(&caps, kind.name(), &target).is_none() {
                     let why = format!("{} cannot {} a `{}` grant", found.connector, kind.name(), target.grant_type);
-                    steps.push(RunStep {
-                        number,
-                        playbook_step,
-                        connector: found.connector.clone(),
-                        kind,
-                        target,
-                        plan: None,
-                        state: StepState::Skipped,
-                        action_id: None,
-                        handle: None,
-                        message: Some(why),
-                    });
+                    steps.push(RunStep::new(number, playbook_step, &found.connector, kind, target).skip(why));
                     continue;
                 }
                 let request = ActionRequest {
@@ -627,18 +616,10 @@ async fn plan_steps(
                     // Already so (no sessions left to end): nothing to do here.
                     Ok((plan, decision)) if crate::incident::already_so(&plan, &decision) => {
                         after.insert((found.connector.clone(), target.clone()), plan.expected_after.clone());
-                        steps.push(RunStep {
-                            number,
-                            playbook_step,
-                            connector: found.connector.clone(),
-                            kind,
-                            target,
-                            plan: None,
-                            state: StepState::Skipped,
-                            action_id: None,
-                            handle: None,
-                            message: Some("already in the requested state; nothing to do".to_owned()),
-                        });
+                        steps.push(
+                            RunStep::new(number, playbook_step, &found.connector, kind, target)
+                                .skip("already in the requested state; nothing to do"),
+                        );
                         applied += 1;
                         continue;
                     }
@@ -654,18 +635,7 @@ async fn plan_steps(
                         if matches!(source.kind, ConnectorErrorKind::Permanent | ConnectorErrorKind::Unsupported) =>
                     {
                         let why = format!("{} cannot {} here: {}", found.connector, kind.name(), source.message);
-                        steps.push(RunStep {
-                            number,
-                            playbook_step,
-                            connector: found.connector.clone(),
-                            kind,
-                            target,
-                            plan: None,
-                            state: StepState::Skipped,
-                            action_id: None,
-                            handle: None,
-                            message: Some(why),
-                        });
+                        steps.push(RunStep::new(number, playbook_step, &found.connector, kind, target).skip(why));
                         continue;
                     }
                     Err(e) => return Err(e.into()),
@@ -673,16 +643,8 @@ async fn plan_steps(
                 after.insert((found.connector.clone(), target.clone()), plan.expected_after.clone());
                 applied += 1;
                 steps.push(RunStep {
-                    number,
-                    playbook_step,
-                    connector: found.connector.clone(),
-                    kind,
-                    target,
                     plan: Some(plan),
-                    state: StepState::Planned,
-                    action_id: None,
-                    handle: None,
-                    message: None,
+                    ..RunStep::new(number, playbook_step, &found.connector, kind, target)
                 });
             }
         }
@@ -707,17 +669,29 @@ fn skipped(number: u32, playbook_step: u32, found: &FoundAccount, step: &Playboo
         KindName::Revoke => ActionKind::Revoke,
         _ => ActionKind::Notify,
     };
-    RunStep {
-        number,
-        playbook_step,
-        connector: found.connector.clone(),
-        kind,
-        target: found.account.target(),
-        plan: None,
-        state: StepState::Skipped,
-        action_id: None,
-        handle: None,
-        message: Some(why),
+    RunStep::new(number, playbook_step, &found.connector, kind, found.account.target()).skip(why)
+}
+
+impl RunStep {
+    /// A planned step without its plan yet.
+    fn new(number: u32, playbook_step: u32, connector: &str, kind: ActionKind, target: Target) -> Self {
+        Self {
+            number,
+            playbook_step,
+            connector: connector.to_owned(),
+            kind,
+            target,
+            plan: None,
+            state: StepState::Planned,
+            action_id: None,
+            handle: None,
+            message: None,
+        }
+    }
+
+    /// The step, left out of the run for `why`.
+    fn skip(self, why: impl Into<String>) -> Self {
+        Self { state: StepState::Skipped, message: Some(why.into()), ..self }
     }
 }
 
@@ -939,8 +913,10 @@ fn refused(rule: &str, reason: String) -> ServiceError {
     ServiceError::Engine(EngineError::Refused { rule: rule.to_owned(), reason })
 }
 
-/// Continues run `id` where it paused (approver or admin): a held step that was released
-/// (or forced) goes on. Paused runs also resume by themselves ([`resume_runs`]).
+/// Continues run `id` where it stopped (approver or admin): a paused run whose held step was
+/// released (or forced), or a run left `running` by a process that stopped in the middle (each
+/// step's action has an id derived from the run and the step, so a step that had started is
+/// found, not created again). Paused runs also resume by themselves ([`resume_runs`]).
 pub async fn resume_run(runtime: &Runtime, actor: &Actor, id: &str) -> Result<Run, ServiceError> {
     if actor.role < Role::Approver {
         return Err(refused(
@@ -949,8 +925,8 @@ pub async fn resume_run(runtime: &Runtime, actor: &Actor, id: &str) -> Result<Ru
         ));
     }
     let mut run = run(runtime, id).await?;
-    if run.state != RunState::Paused {
-        return Err(refused("lifecycle", format!("run {id} is {}, not paused", run.state.as_str())));
+    if !matches!(run.state, RunState::Paused | RunState::Running) {
+        return Err(refused("lifecycle", format!("run {id} is {}, not paused or running", run.state.as_str())));
     }
     run.state = RunState::Running;
     line(runtime, &mut run, format!("resumed by {}", actor.name));
