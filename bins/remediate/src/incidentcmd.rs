@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 use remediation_service::incident::{IdentityView, Links, RespondOutcome, RespondRequest, RespondResult};
-use remediation_service::playbooks::{Playbook, PlaybookEntry, Run, RunPlan, RunState, StepState};
+use remediation_service::playbooks::{Playbook, PlaybookEntry, Run, RunPlan, RunState};
 use serde_json::json;
 
 use crate::app::Ctx;
@@ -603,17 +603,7 @@ fn print_identity(view: &IdentityView) -> Result<(), Failure> {
 fn print_steps(steps: &[remediation_service::playbooks::RunStep], with_diff: bool) -> Result<(), Failure> {
     for s in steps {
         let handle = s.handle.map_or_else(String::new, |h| format!(" #{h}"));
-        let state = match s.state {
-            StepState::Planned => "planned",
-            StepState::Skipped => "skipped",
-            StepState::Held => "held",
-            StepState::Completed => "completed",
-            StepState::Failed => "failed",
-            StepState::NotExecuted => "not executed",
-            StepState::RolledBack => "rolled back",
-            StepState::NotUndoable => "not undoable",
-            StepState::RollbackFailed => "rollback failed",
-        };
+        let state = s.state.as_str().replace('_', " ");
         outln!(
             "  {:>2}. [{state}]{handle} {} {} on {}",
             s.number,

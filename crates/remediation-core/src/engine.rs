@@ -436,21 +436,7 @@ impl Engine {
     /// recorded in the audit as a `suggestion_refused` settings record naming the actor and
     /// the request.
     pub async fn suggest(&self, request: ActionRequest, actor: &Actor) -> Result<Suggestion, EngineError> {
-        let summary = serde_json::json!({
-            "connector": request.connector,
-            "kind": request.kind,
-            "target": request.target,
-            "control_id": request.control_id,
-            "finding_id": request.finding_id,
-            "dry_run": request.dry_run,
-        });
-        let result = self.suggest_unaudited(request, actor, None).await;
-        if let Err(e) = &result
-            && audited_refusal(e)
-        {
-            self.note("suggestion_refused", actor, e, serde_json::Value::Null, summary).await?;
-        }
-        result
+        self.suggest_audited(request, actor, None).await
     }
 
     /// Suggests an action a decision made beforehand covers ([`Preapproval`]): an emergency
@@ -462,7 +448,7 @@ impl Engine {
     ///
     /// An emergency needs the `responder` role or an admin, and a kind the policy lists as an
     /// emergency kind. A run step needs the approvers to reach the kind's quorum without the
-    /// requester, and the live plan to have the approved hash (else refused by
+    /// requester, and the live plan to make the approved change (else refused by
     /// [`PLAN_BINDING_RULE`]).
     pub async fn suggest_preapproved(
         &self,
@@ -470,19 +456,32 @@ impl Engine {
         actor: &Actor,
         preapproval: &Preapproval,
     ) -> Result<Suggestion, EngineError> {
-        let summary = serde_json::json!({
+        self.suggest_audited(request, actor, Some(preapproval)).await
+    }
+
+    /// [`Engine::suggest_unaudited`], recording a refusal as `suggestion_refused`.
+    async fn suggest_audited(
+        &self,
+        request: ActionRequest,
+        actor: &Actor,
+        preapproval: Option<&Preapproval>,
+    ) -> Result<Suggestion, EngineError> {
+        let mut summary = serde_json::json!({
             "connector": request.connector,
             "kind": request.kind,
             "target": request.target,
             "control_id": request.control_id,
             "finding_id": request.finding_id,
             "dry_run": request.dry_run,
-            "preapproval": match preapproval {
-                Preapproval::Emergency => serde_json::json!("emergency"),
-                Preapproval::RunStep { run, step, .. } => serde_json::json!({"run": run, "step": step}),
-            },
         });
-        let result = self.suggest_unaudited(request, actor, Some(preapproval)).await;
+        match preapproval {
+            None => {}
+            Some(Preapproval::Emergency) => summary["preapproval"] = serde_json::json!("emergency"),
+            Some(Preapproval::RunStep { run, step, .. }) => {
+                summary["preapproval"] = serde_json::json!({"run": run, "step": step});
+            }
+        }
+        let result = self.suggest_unaudited(request, actor, preapproval).await;
         if let Err(e) = &result
             && audited_refusal(e)
         {

@@ -1001,7 +1001,12 @@ async fn advance(runtime: &Runtime, mut run: Run) -> Result<Run, ServiceError> {
                     _ => StepState::NotExecuted,
                 };
                 run.steps[i].message = None;
-                let text = format!("step {} {}: {}", step.number, run.steps[i].state_str(), describe(&step));
+                let text = format!(
+                    "step {} {}: {}",
+                    step.number,
+                    run.steps[i].state.as_str().replace('_', " "),
+                    describe(&step)
+                );
                 line(runtime, &mut run, text);
                 run = save(runtime, &system, run, "playbook_run_step", &format!("step {}", step.number)).await?;
             }
@@ -1027,22 +1032,6 @@ async fn advance(runtime: &Runtime, mut run: Run) -> Result<Run, ServiceError> {
     run.state = RunState::Completed;
     line(runtime, &mut run, "completed");
     save(runtime, &system, run, "playbook_run_completed", "every step done").await
-}
-
-impl RunStep {
-    fn state_str(&self) -> &'static str {
-        match self.state {
-            StepState::Planned => "planned",
-            StepState::Skipped => "skipped",
-            StepState::Held => "held",
-            StepState::Completed => "completed",
-            StepState::Failed => "failed",
-            StepState::NotExecuted => "not executed",
-            StepState::RolledBack => "rolled back",
-            StepState::NotUndoable => "not undoable",
-            StepState::RollbackFailed => "rollback failed",
-        }
-    }
 }
 
 fn describe(step: &RunStep) -> String {
