@@ -740,7 +740,7 @@ pub async fn start_run(
         });
     }
     let now = runtime.clock().now();
-    let id = format!("run-{}", ActionId::new_at(now));
+    let id = format!("{}{}", remediation_core::store::RUN_PREFIX, ActionId::new_at(now));
     let run = Run {
         id,
         playbook: plan.playbook,

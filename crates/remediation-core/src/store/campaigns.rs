@@ -22,9 +22,20 @@ use super::StoreError;
 /// Longest campaign name.
 pub const MAX_CAMPAIGN_NAME: usize = 64;
 
+/// The prefix of playbook runs' ids, which their actions carry as their campaign: no campaign
+/// may take a name with it, so a run's actions are its own.
+pub const RUN_PREFIX: &str = "run-";
+
 /// Checks a campaign name: 1 to [`MAX_CAMPAIGN_NAME`] characters, ASCII letters, digits, `-`,
-/// `_` and `.`, starting with a letter or digit (it appears in URLs, file names and filters).
+/// `_` and `.`, starting with a letter or digit (it appears in URLs, file names and filters),
+/// and not starting with [`RUN_PREFIX`] (kept for playbook runs).
 pub fn check_campaign_name(name: &str) -> Result<(), String> {
+    if name.to_ascii_lowercase().starts_with(RUN_PREFIX) {
+        return Err(format!(
+            "campaign name `{}` starts with `{RUN_PREFIX}`, which is kept for playbook runs",
+            name.escape_debug()
+        ));
+    }
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     if name.is_empty() || name.len() > MAX_CAMPAIGN_NAME {
         return Err(format!("a campaign name has 1 to {MAX_CAMPAIGN_NAME} characters"));
@@ -180,7 +191,9 @@ mod tests {
         for ok in ["q4-okta", "a", "Campaign_2026.12", &"x".repeat(MAX_CAMPAIGN_NAME)] {
             assert!(check_campaign_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-x", ".x", "a b", "a/b", "../x", "é", "a%2f", &"x".repeat(MAX_CAMPAIGN_NAME + 1)] {
+        for bad in
+            ["", "-x", ".x", "a b", "a/b", "../x", "é", "a%2f", "run-0193", "RUN-x", &"x".repeat(MAX_CAMPAIGN_NAME + 1)]
+        {
             assert!(check_campaign_name(bad).is_err(), "{bad:?}");
         }
     }

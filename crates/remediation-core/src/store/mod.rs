@@ -53,8 +53,8 @@ pub use audit::{
     CheckpointVerdict, LeafHash, SequencingBacklog, StoredPublicKey, StoredTreeHead,
 };
 pub use campaigns::{
-    Campaign, CampaignProgress, CampaignReason, CampaignStore, MAX_CAMPAIGN_NAME, advance as advance_campaign,
-    check_campaign_name,
+    Campaign, CampaignProgress, CampaignReason, CampaignStore, MAX_CAMPAIGN_NAME, RUN_PREFIX,
+    advance as advance_campaign, check_campaign_name,
 };
 pub use connections::{
     ConnectionHealth, ConnectionScope, ConnectionStore, MAX_CONNECTION_ID, ManagedConnection, SealedConnection,
