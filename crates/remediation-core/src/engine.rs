@@ -266,7 +266,7 @@ fn draft(request: &ActionRequest, actor: &Actor, id: ActionId, now: OffsetDateTi
 }
 
 /// The rule name of the refusal [`Engine::suggest_preapproved`] gives when a run step's live
-/// plan no longer has the approved hash: the run pauses for re-approval.
+/// plan no longer makes the approved change: the run pauses for re-approval.
 pub const PLAN_BINDING_RULE: &str = "plan binding";
 
 /// Fresh reads and a fresh plan for one action.
@@ -574,6 +574,30 @@ impl Engine {
         let mut state = initial_state(mode, dry_run, auto_approved);
         let mut decided_by = (state == State::Approved).then(|| Actor::system().name);
         let mut event = "suggest";
+        // A run step is bound to the change its run approved whatever the mode: an auto
+        // approval does not carry a step past a change nobody approved.
+        if let Some(Preapproval::RunStep { run, step, change_hash, reach, .. }) = preapproval
+            && matches!(state, State::PendingApproval | State::Approved)
+        {
+            let live = prepared.plan.change_hash()?;
+            let wider = match (reach, prepared.plan.reach) {
+                (_, None) => false,
+                (None, Some(_)) => true,
+                (Some(approved), Some(now)) => now > *approved,
+            };
+            if change_hash != &live || wider {
+                return Err(refused(
+                    PLAN_BINDING_RULE,
+                    format!(
+                        "step {step} of run {run} plans a different change now than the one approved \
+                         (approved change {}, live change {}{}); the run waits for a new approval",
+                        change_hash.get(..12).unwrap_or(change_hash),
+                        live.get(..12).unwrap_or(&live),
+                        if wider { ", reaching more than approved" } else { "" }
+                    ),
+                ));
+            }
+        }
         if let Some(pre) = preapproval
             && state == State::PendingApproval
         {
@@ -582,25 +606,7 @@ impl Engine {
                     decided_by = Some(actor.name.clone());
                     event = "emergency";
                 }
-                Preapproval::RunStep { run, step, approvers, change_hash, reach } => {
-                    let live = prepared.plan.change_hash()?;
-                    let wider = match (reach, prepared.plan.reach) {
-                        (_, None) => false,
-                        (None, Some(_)) => true,
-                        (Some(approved), Some(now)) => now > *approved,
-                    };
-                    if change_hash != &live || wider {
-                        return Err(refused(
-                            PLAN_BINDING_RULE,
-                            format!(
-                                "step {step} of run {run} plans a different change now than the one approved \
-                                 (approved change {}, live change {}{}); the run waits for a new approval",
-                                change_hash.get(..12).unwrap_or(change_hash),
-                                live.get(..12).unwrap_or(&live),
-                                if wider { ", reaching more than approved" } else { "" }
-                            ),
-                        ));
-                    }
+                Preapproval::RunStep { run, step, approvers, .. } => {
                     let probe = Action { canonical: prepared.plan.before.canonical.clone(), ..action.clone() };
                     let needed = self.policy.min_approvals(&probe).max(1) as usize;
                     let distinct: std::collections::BTreeSet<&String> = approvers.iter().collect();

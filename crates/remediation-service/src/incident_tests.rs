@@ -505,3 +505,42 @@ async fn a_run_left_running_by_a_stopped_process_is_resumed_without_repeating_a_
         engine.list(&ActionFilter { campaign: Some(run.id.clone()), ..ActionFilter::default() }).await.expect("list");
     assert_eq!(actions.len(), 5, "no step ran twice");
 }
+
+#[tokio::test]
+async fn a_run_step_is_bound_to_its_approved_change_even_where_its_kind_runs_in_auto() {
+    let w = World::with(|c| {
+        c.policy.kinds.insert(
+            KindName::Suspend,
+            remediation_gates::KindSettings {
+                mode: Some(remediation_core::Mode::Auto),
+                reason: Some("suspensions are reversible".into()),
+                ..remediation_gates::KindSettings::default()
+            },
+        );
+    });
+    let engine = w.rt.active().await.expect("active").engine;
+    engine.verify_emergency_access(&root(), "break-glass tested".into()).await.expect("verify");
+    let suspend = |who: &str| ActionRequest {
+        connector: "sandbox".into(),
+        kind: ActionKind::Suspend,
+        target: Target { identity: who.into(), resource: None, grant: None, grant_type: "account".into() },
+        reason: "r".into(),
+        control_id: None,
+        finding_id: None,
+        dry_run: false,
+        campaign: None,
+    };
+    // Auto mode approves a plain suggestion of this kind by itself...
+    let plain = engine.suggest(suspend("carol"), &ann()).await.expect("suggest");
+    assert_eq!(plain.action.state, State::Approved, "suspend runs in auto here");
+    // ...but a run step whose change is not the approved one is refused all the same.
+    let step = Preapproval::RunStep {
+        run: "run-x".into(),
+        step: 1,
+        approvers: vec!["local:ben".into()],
+        change_hash: "0".repeat(64),
+        reach: Some(99),
+    };
+    let e = engine.suggest_preapproved(suspend("bob"), &ann(), &step).await.expect_err("another change");
+    assert!(matches!(&e, EngineError::Refused { rule, .. } if rule == remediation_core::PLAN_BINDING_RULE), "{e}");
+}
