@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use remediation_core::{
     Account, AccountKey, ActionKind, ActionRequest, Actor, Connector, EngineError, ExecuteOutcome, KindName,
-    Preapproval, Role, SettingsRecord, State, check_person_key, find_capability,
+    Preapproval, Role, SettingsRecord, State, check_person_key,
 };
 use remediation_runtime::Runtime;
 use remediation_runtime::access::AccessError;
@@ -228,29 +228,18 @@ fn account_kinds(connector: &dyn Connector) -> Vec<KindName> {
     let caps = connector.capabilities();
     RESPOND_KINDS
         .into_iter()
-        .filter(|k| {
-            let probe = Account {
-                id: String::new(),
-                login: String::new(),
-                matched_by: String::new(),
-                status: None,
-                display_name: None,
-                groups: None,
-                sessions: None,
-                protected: false,
-            };
-            find_capability(&caps, *k, &target_for(*k, &probe)).is_some()
-        })
+        .filter(|k| caps.iter().any(|c| c.kind == *k && c.grant_type == grant_type_for(*k)))
         .collect()
+}
+
+/// The grant type a respond kind acts on: the account, or its notifications for `notify`.
+fn grant_type_for(kind: KindName) -> &'static str {
+    if kind == KindName::Notify { "notification" } else { remediation_core::ACCOUNT_GRANT_TYPE }
 }
 
 /// The target a respond kind acts on: the account, or its notifications for `notify`.
 fn target_for(kind: KindName, account: &Account) -> remediation_core::Target {
-    let mut target = account.target();
-    if kind == KindName::Notify {
-        "notification".clone_into(&mut target.grant_type);
-    }
-    target
+    remediation_core::Target { grant_type: grant_type_for(kind).to_owned(), ..account.target() }
 }
 
 /// A request to cut a person off everywhere.

@@ -40,6 +40,20 @@ pub(super) struct DiffRow {
     pub(super) after: String,
 }
 
+impl DiffRow {
+    /// The rows of every difference from `before` to `after`, in a stable order.
+    pub(super) fn between(before: &serde_json::Value, after: &serde_json::Value) -> Vec<Self> {
+        remediation_core::diff::json_diff(before, after)
+            .into_iter()
+            .map(|c| Self {
+                path: if c.path.is_empty() { "/".to_owned() } else { c.path },
+                before: show_json(c.left.as_ref()),
+                after: show_json(c.right.as_ref()),
+            })
+            .collect()
+    }
+}
+
 /// One transition of an action.
 pub(super) struct Step {
     pub(super) at: String,
@@ -134,14 +148,7 @@ pub(super) fn card(view: ActionView, actor: &Actor, now: OffsetDateTime) -> Card
         Some(p) => (
             p.reversibility.to_string(),
             p.description.clone(),
-            remediation_core::diff::json_diff(&p.before.state, &p.expected_after.state)
-                .into_iter()
-                .map(|c| DiffRow {
-                    path: if c.path.is_empty() { "/".to_owned() } else { c.path },
-                    before: show_json(c.left.as_ref()),
-                    after: show_json(c.right.as_ref()),
-                })
-                .collect(),
+            DiffRow::between(&p.before.state, &p.expected_after.state),
         ),
         None => ("unknown".to_owned(), "No plan recorded.".to_owned(), Vec::new()),
     };
@@ -613,16 +620,7 @@ pub(super) async fn page(AxState(ui): AxState<Ui>, Path(id): Path<String>, heade
         None => ("not open: nothing was executed yet".to_owned(), false),
     };
     let outcome = match (&d.before, &d.after) {
-        (Some(before), Some(after)) => Some(
-            remediation_core::diff::json_diff(&before.state, &after.state)
-                .into_iter()
-                .map(|c| DiffRow {
-                    path: if c.path.is_empty() { "/".to_owned() } else { c.path },
-                    before: show_json(c.left.as_ref()),
-                    after: show_json(c.right.as_ref()),
-                })
-                .collect(),
-        ),
+        (Some(before), Some(after)) => Some(DiffRow::between(&before.state, &after.state)),
         _ => None,
     };
     let role = signed.actor.role;

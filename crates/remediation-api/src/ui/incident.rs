@@ -23,7 +23,7 @@ use remediation_service::playbooks::{Run, RunState, RunStep, StepState};
 use serde::Deserialize;
 
 use super::actions::DiffRow;
-use super::{Flash, Me, Signed, Ui, error_page, html, open_page, see_other, show_json, timestamp};
+use super::{Flash, Me, Signed, Ui, error_page, html, open_page, see_other, timestamp};
 use crate::error::ApiError;
 
 /// `-` for nothing, else the items joined by commas.
@@ -344,14 +344,7 @@ impl From<RunStep> for StepRow {
             Some(p) => (
                 p.description.clone(),
                 p.reversibility.to_string(),
-                remediation_core::diff::json_diff(&p.before.state, &p.expected_after.state)
-                    .into_iter()
-                    .map(|c| DiffRow {
-                        path: if c.path.is_empty() { "/".to_owned() } else { c.path },
-                        before: show_json(c.left.as_ref()),
-                        after: show_json(c.right.as_ref()),
-                    })
-                    .collect(),
+                DiffRow::between(&p.before.state, &p.expected_after.state),
             ),
             None => (String::new(), String::new(), Vec::new()),
         };
